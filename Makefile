@@ -1,0 +1,98 @@
+# entrasync — build, test, sanitizer check, benchmarks, install.
+# GNU make. Dependencies come from the system through pkg-config (vendor/deps.txt).
+
+VERSION   := 0.1.0
+PKGS      := lua5.4 libcurl libcjson sqlite3 openssl
+PREFIX    ?= /usr/local
+BUILD     ?= build
+CC        ?= cc
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wpointer-arith -Wcast-qual -Wstrict-prototypes \
+        -Wmissing-prototypes -Wwrite-strings -Wundef -Wvla -Wnull-dereference \
+        -Wimplicit-fallthrough -Wno-unused-parameter
+ifeq ($(CI),true)
+WERROR := -Werror
+endif
+OPT      ?= -O2 -g
+SANFLAGS :=
+ifeq ($(SAN),1)
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+OPT      := -O1 -g
+endif
+
+CPPFLAGS += -D_GNU_SOURCE -DENTRASYNC_VERSION='"$(VERSION)"' -DENTRASYNC_PREFIX='"$(PREFIX)"' -Isrc -I$(BUILD)
+CFLAGS   := -std=c17 $(OPT) $(WARN) $(WERROR) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+LDFLAGS  += $(SANFLAGS)
+LDLIBS   := $(PKG_LIBS) -lm
+
+SRCS      := $(sort $(wildcard src/*.c))
+LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+LUA_FILES := $(sort $(wildcard lua/entrasync/*.lua))
+TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
+BENCH_SRCS:= $(sort $(wildcard tests/bench/*.c))
+
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/lua_embed.o
+MAIN_OBJ  := $(BUILD)/src/main.o
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+BENCH_OBJS:= $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps test check bench valgrind install clean
+all: entrasync
+
+entrasync: $(BUILD)/entrasync
+	cp $< $@
+
+$(BUILD)/entrasync: $(LIB_OBJS) $(MAIN_OBJ)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/unit-tests: $(LIB_OBJS) $(TEST_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/bench: $(LIB_OBJS) $(BENCH_OBJS)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -c -o $@ $<
+
+# The runtime's own Lua (lua/entrasync/*.lua) is compiled into the binary as text.
+$(BUILD)/embedgen: src/tools/embedgen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -O1 $(WARN) -o $@ $<
+
+$(BUILD)/lua_embed.c: $(BUILD)/embedgen $(LUA_FILES)
+	$(BUILD)/embedgen $(LUA_FILES) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/lua_embed.o: $(BUILD)/lua_embed.c
+	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -c -o $@ $<
+
+deps:
+	@sh tests/install-deps.sh vendor/deps.txt
+
+test: entrasync $(BUILD)/unit-tests
+	@ENTRASYNC=$(abspath $(BUILD)/entrasync) UNIT_TESTS=$(abspath $(BUILD)/unit-tests) sh tests/run.sh
+
+check:
+	$(MAKE) BUILD=build/asan SAN=1 build/asan/entrasync build/asan/unit-tests
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	 ENTRASYNC=$(abspath build/asan/entrasync) UNIT_TESTS=$(abspath build/asan/unit-tests) SANITIZED=1 sh tests/run.sh
+
+valgrind: entrasync $(BUILD)/unit-tests
+	@ENTRASYNC=$(abspath $(BUILD)/entrasync) UNIT_TESTS=$(abspath $(BUILD)/unit-tests) VALGRIND=1 sh tests/run.sh
+
+bench: entrasync $(BUILD)/bench
+	@ENTRASYNC=$(abspath $(BUILD)/entrasync) BENCH=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
+
+install: entrasync
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/entrasync/lua/entrasync $(DESTDIR)$(PREFIX)/share/entrasync/policies
+	install -m 0755 entrasync $(DESTDIR)$(PREFIX)/bin/entrasync
+	install -m 0644 $(LUA_FILES) $(DESTDIR)$(PREFIX)/share/entrasync/lua/entrasync/
+	if ls policies/*.lua >/dev/null 2>&1; then install -m 0644 policies/*.lua $(DESTDIR)$(PREFIX)/share/entrasync/policies/; fi
+
+clean:
+	rm -rf build entrasync tests/tmp
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,70 @@
+/* util — plumbing every layer uses: the error out-param, growable buffers,
+ * checked allocation, small string and time helpers. Knows nothing above it. */
+#ifndef ENTRASYNC_UTIL_H
+#define ENTRASYNC_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The error out-param of every fallible function: functions return 0 on
+ * success and a negative value on failure, after filling *err (when err is
+ * not NULL). Fixed size, so it never needs freeing. */
+struct err {
+	char msg[1024];
+};
+
+/* Formats into err->msg and returns -1, so callers can `return err_set(...)`. */
+int err_set(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prefixes the existing message: "context: <old message>". Returns -1. */
+int err_prefix(struct err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Allocation that aborts the process on out-of-memory (there is no sane
+ * recovery for a 100-byte malloc failing). */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A growable byte buffer, always NUL-terminated after its len bytes.
+ * Zero-initialised (`struct buf b = {0};`) is an empty buffer. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void buf_reserve(struct buf *b, size_t extra);
+void buf_add(struct buf *b, const void *data, size_t len);
+void buf_adds(struct buf *b, const char *s);
+void buf_addc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void buf_vprintf(struct buf *b, const char *fmt, va_list ap);
+void buf_reset(struct buf *b);           /* len = 0, keeps memory */
+void buf_free(struct buf *b);            /* frees, back to empty */
+char *buf_steal(struct buf *b);          /* hands over data (never NULL), buffer becomes empty */
+
+/* Strings */
+bool str_starts(const char *s, const char *prefix);
+bool str_ends(const char *s, const char *suffix);
+bool str_ieq(const char *a, const char *b);          /* ASCII case-insensitive equality */
+size_t str_edit_distance(const char *a, const char *b); /* Levenshtein, for "did you mean" */
+
+/* Files */
+/* Reads a whole file into *out (NUL-terminated; *len without the NUL). */
+int file_read(const char *path, char **out, size_t *len, struct err *err);
+
+/* Time */
+double time_now(void);        /* wall clock, seconds since the epoch, sub-second */
+double time_mono(void);       /* monotonic seconds, for intervals and timers */
+/* Parses an HTTP date (RFC 7231 IMF-fixdate, also RFC 850 and asctime forms).
+ * Returns seconds since the epoch or -1. */
+double time_parse_http_date(const char *s);
+/* "2026-11-26T09:30:00Z" for t (UTC). buf must hold 21 bytes. */
+void time_iso8601(double t, char *buf, size_t cap);
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+#endif
