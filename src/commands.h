@@ -11,7 +11,7 @@ enum { EXIT_OK = 0, EXIT_PARTIAL = 1, EXIT_USAGE = 2, EXIT_NOSTART = 3 };
 /* Options every command accepts before or after its name. */
 struct global_opts {
 	const char *config_path;  /* --config */
-	const char *lua_dir;      /* --lua-dir: load lua/entrasync/*.lua from disk */
+	const char *lua_dir;      /* --lua-dir: load the runtime Lua from disk */
 	const char *log_level;    /* --log-level */
 	const char *log_format;   /* --log-format human|json */
 };

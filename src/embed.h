@@ -1,4 +1,4 @@
-/* embed — the runtime's own Lua modules (lua/entrasync/*.lua) compiled into
+/* embed — the runtime's own Lua modules (lua/entrasync/NAME.lua) compiled into
  * the binary by src/tools/embedgen.c. Terminated by an entry with name NULL. */
 #ifndef ENTRASYNC_EMBED_H
 #define ENTRASYNC_EMBED_H

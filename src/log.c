@@ -133,7 +133,9 @@ void log_redact_err(struct err *err)
 {
 	struct buf b = {0};
 	log_redact(err->msg, &b);
-	snprintf(err->msg, sizeof err->msg, "%s", b.data ? b.data : "");
+	size_t n = b.len < sizeof err->msg - 1 ? b.len : sizeof err->msg - 1;
+	if (n) memcpy(err->msg, b.data, n);
+	err->msg[n] = '\0';
 	buf_free(&b);
 }
 

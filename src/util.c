@@ -28,7 +28,12 @@ int err_prefix(struct err *err, const char *fmt, ...)
 		vsnprintf(prefix, sizeof prefix, fmt, ap);
 		va_end(ap);
 		memcpy(old, err->msg, sizeof old);
-		snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+		struct buf b = {0};
+		buf_printf(&b, "%s: %s", prefix, old);
+		size_t n = b.len < sizeof err->msg - 1 ? b.len : sizeof err->msg - 1;
+		memcpy(err->msg, b.data, n);
+		err->msg[n] = '\0';
+		buf_free(&b);
 	}
 	return -1;
 }

@@ -1,4 +1,4 @@
-/* embedgen — build tool: turns lua/entrasync/*.lua into a C table of
+/* embedgen — build tool: turns lua/entrasync/NAME.lua into a C table of
  * { module name, source text } compiled into the binary (see script.c). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,0 +1,53 @@
+/* test_util — util and log: buffers, errors, strings, dates, redaction. */
+#include "t.h"
+#include "util.h"
+#include "log.h"
+
+#include <stdlib.h>
+
+TEST(util_buf_and_err)
+{
+	struct buf b = {0};
+	for (int i = 0; i < 1000; i++) buf_printf(&b, "%d,", i);
+	CHECK(b.len > 3000);
+	CHECK(str_starts(b.data, "0,1,2,"));
+	buf_free(&b);
+	struct err e;
+	CHECK_EQ_INT(err_set(&e, "bad %s", "thing"), -1);
+	err_prefix(&e, "config.lua:%d", 3);
+	CHECK_STR(e.msg, "config.lua:3: bad thing");
+}
+
+TEST(util_edit_distance)
+{
+	CHECK_EQ_INT(str_edit_distance("tenant", "tenants"), 1);
+	CHECK_EQ_INT(str_edit_distance("chekc", "check"), 2);
+	CHECK_EQ_INT(str_edit_distance("", "abc"), 3);
+	CHECK(str_ieq("Contoso.COM", "contoso.com"));
+}
+
+TEST(util_http_date)
+{
+	CHECK_EQ_INT((long long)time_parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"), 1445412480LL);
+	CHECK(time_parse_http_date("not a date") < 0);
+}
+
+TEST(log_redacts_secrets)
+{
+	struct buf out = {0};
+	log_secret_add("s3cr3t-value-xyz");
+	log_redact("client_id=abc&client_secret=hunter22&scope=x s3cr3t-value-xyz "
+	           "Authorization: Bearer eyJ0eXAi.abc.def {\"access_token\":\"tok123\"}", &out);
+	CHECK(!strstr(out.data, "hunter22"));
+	CHECK(!strstr(out.data, "s3cr3t-value-xyz"));
+	CHECK(!strstr(out.data, "eyJ0eXAi"));
+	CHECK(!strstr(out.data, "tok123"));
+	CHECK_CONTAINS(out.data, "client_id=abc");
+	CHECK_CONTAINS(out.data, "scope=x");
+	buf_free(&out);
+	struct err e;
+	err_set(&e, "token request failed: client_secret=hunter22");
+	log_redact_err(&e);
+	CHECK(!strstr(e.msg, "hunter22"));
+	log_secrets_clear();
+}
