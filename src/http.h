@@ -180,7 +180,7 @@ struct http_header {
 struct http_response {
 	long status;              /* HTTP status of the last attempt; 0 = none */
 	enum http_error error;    /* HTTP_ERR_NONE when a status was received */
-	char error_text[256];     /* curl's (or our) message when error != NONE, else "" */
+	char error_text[384];     /* curl's (or our) message when error != NONE, else "" */
 	bool retryable;           /* the final outcome (429, 500/502/503/504, transport
 	                           * error) could succeed if tried again: set when retries
 	                           * ran out, or the request was not idempotent */
