@@ -59,6 +59,7 @@ def record(key):
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "httptest/1"
 
     def log_message(self, fmt, *args):  # quiet: the C tests assert, not read logs
