@@ -5,6 +5,9 @@ port 0 each:
   plain      HTTP/1.1 keep-alive
   tls        HTTPS with a certificate signed by the test CA (mkcerts.sh)
   badtls     HTTPS with a self-signed certificate nobody trusts
+  h2         a minimal HTTP/2-only TLS server (ALPN h2, test CA cert): answers
+             every stream with 200 and JSON {stream, conn_id, protocol}; it
+             decodes no request headers (enough to see multiplexing)
   blackhole  accepts nothing; its accept queue is kept full, so a connect
              hangs until the client's connect timeout
 When all are up it writes the env file (--env) with HTTPTEST_* exports.
@@ -208,6 +211,70 @@ def tls_server(certfile, keyfile):
     return srv
 
 
+class H2Server:
+    """Just enough HTTP/2 (RFC 9113) to check that the client negotiates h2
+    and multiplexes: server preface, SETTINGS/PING acks, one fixed response
+    per stream once the request is complete (END_STREAM)."""
+
+    def __init__(self, certfile, keyfile):
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(certfile, keyfile)
+        self.ctx.set_alpn_protocols(["h2"])
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        self.port = self.lsock.getsockname()[1]
+
+    def serve_forever(self):
+        while True:
+            conn, _ = self.lsock.accept()
+            threading.Thread(target=self.connection, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def frame(ftype, flags, sid, payload=b""):
+        return len(payload).to_bytes(3, "big") + bytes([ftype, flags]) + sid.to_bytes(4, "big") + payload
+
+    @staticmethod
+    def literal(index, value):
+        """HPACK literal without indexing, indexed name (index >= 15)."""
+        v = value.encode()
+        return bytes([0x0F, index - 15, len(v)]) + v
+
+    def connection(self, conn):
+        try:
+            tls = self.ctx.wrap_socket(conn, server_side=True)
+            if tls.selected_alpn_protocol() != "h2":
+                return tls.close()
+            with LOCK:
+                CONN_SEQ[0] += 1
+                cid = CONN_SEQ[0]
+            rfile = tls.makefile("rb")
+            if rfile.read(24) != b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n":
+                return tls.close()
+            tls.sendall(self.frame(4, 0, 0))
+            while True:
+                hdr = rfile.read(9)
+                if len(hdr) < 9:
+                    break
+                length, ftype, flags = int.from_bytes(hdr[:3], "big"), hdr[3], hdr[4]
+                sid = int.from_bytes(hdr[5:9], "big") & 0x7FFFFFFF
+                payload = rfile.read(length)
+                if ftype == 4 and not flags & 1:            # SETTINGS -> ack
+                    tls.sendall(self.frame(4, 1, 0))
+                elif ftype == 6 and not flags & 1:          # PING -> ack
+                    tls.sendall(self.frame(6, 1, 0, payload))
+                elif ftype in (0, 1) and flags & 1:         # DATA/HEADERS with END_STREAM
+                    body = json.dumps({"stream": sid, "conn_id": cid, "protocol": "h2"}).encode()
+                    block = b"\x88" + self.literal(31, "application/json") + self.literal(28, str(len(body)))
+                    tls.sendall(self.frame(1, 4, sid, block) + self.frame(0, 1, sid, body))
+                elif ftype == 7:                            # GOAWAY
+                    break
+            tls.close()
+        except (OSError, ssl.SSLError):
+            pass
+
+
 def blackhole():
     """A listener whose accept queue is full: new SYNs are dropped."""
     lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -231,13 +298,15 @@ def main():
     plain = Server(("127.0.0.1", 0), Handler)
     good = tls_server(os.path.join(a.certs, "server.pem"), os.path.join(a.certs, "server.key"))
     bad = tls_server(os.path.join(a.certs, "bad.pem"), os.path.join(a.certs, "bad.key"))
+    h2 = H2Server(os.path.join(a.certs, "server.pem"), os.path.join(a.certs, "server.key"))
     hole, fillers = blackhole()
-    for srv in (plain, good, bad):
+    for srv in (plain, good, bad, h2):
         threading.Thread(target=srv.serve_forever, daemon=True).start()
     env = {
         "HTTPTEST_URL": "http://127.0.0.1:%d" % plain.server_address[1],
         "HTTPTEST_TLS_URL": "https://localhost:%d" % good.server_address[1],
         "HTTPTEST_BADTLS_URL": "https://localhost:%d" % bad.server_address[1],
+        "HTTPTEST_H2_URL": "https://localhost:%d" % h2.port,
         "HTTPTEST_BLACKHOLE_URL": "http://127.0.0.1:%d" % hole.getsockname()[1],
     }
     tmp = a.env + ".tmp"

@@ -1012,6 +1012,46 @@ TEST(http_tls_no_reuse_across_trust)
 	engine_done(e);
 }
 
+struct h2_seen {
+	int n, ok, conn_id, same_conn, streams_sum;
+	long new_conns;
+};
+
+static void on_h2(struct http_response *r, void *ctx)
+{
+	struct h2_seen *h = ctx;
+	cJSON *j = body_json(r);
+	int conn = (int)json_num(j, "conn_id");
+	if (h->n++ == 0) h->conn_id = conn;
+	if (conn == h->conn_id) h->same_conn++;
+	if (r->status == 200 && r->http_version == 20 && json_str(j, "protocol")) h->ok++;
+	h->streams_sum += (int)json_num(j, "stream");
+	h->new_conns += r->new_connections;
+	cJSON_Delete(j);
+}
+
+TEST(http_http2_multiplexed)
+{
+	const char *u = env_url("HTTPTEST_H2_URL", "/h2");
+	const char *ca = t_env("TEST_CA_FILE");
+	if (!u || !ca) { if (!ca) t_skip("TEST_CA_FILE"); return; }
+	struct err err;
+	struct http_engine *e = engine();
+	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "h2",
+		.ca_file = ca }, &err);
+	REQUIRE(s);
+	struct h2_seen h = {0};
+	for (int i = 0; i < 10; i++)
+		REQUIRE_OK(http_submit(s, &(struct http_request){ .url = u, .on_done = on_h2, .ctx = &h }, &err), &err);
+	CHECK_OK(http_run(e, &err), &err);
+	CHECK_EQ_INT(h.n, 10);
+	CHECK_EQ_INT(h.ok, 10);            /* negotiated h2 via ALPN */
+	CHECK_EQ_INT(h.same_conn, 10);     /* all on one connection... */
+	CHECK_EQ_INT(h.new_conns, 1);
+	CHECK_EQ_INT(h.streams_sum, 100);  /* ...as streams 1, 3, ..., 19 */
+	engine_done(e);
+}
+
 TEST(http_tls_bad_ca_file)
 {
 	struct err err;
