@@ -28,7 +28,7 @@
  * - The schema (src/store_schema.c) already holds tables with no API yet:
  *   intents (the outbox), conflicts, license and secure score snapshots,
  *   per-tenant run results. Later work adds functions for them following the
- *   patterns here (cached prepared statements, *_get/*_free, *_each).
+ *   patterns here (cached prepared statements, _get/_free pairs, _each iterators).
  */
 #ifndef ENTRASYNC_STORE_H
 #define ENTRASYNC_STORE_H
