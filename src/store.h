@@ -14,7 +14,8 @@
  *   Structs handed to callbacks of *_each are borrowed: valid only during the
  *   callback, copy what you keep.
  * - A callback returns 0 to go on and non-zero to stop; *_each then returns
- *   that value (so a callback may pass a negative error code through).
+ *   that value (so a callback may pass a negative error code through; *err is
+ *   then left untouched, so report the callback's error through ud).
  *   Callbacks may call other store functions, including writes; iterators use
  *   their own statement, so nesting iterators is fine.
  * - Units of work: store_begin / store_commit / store_rollback. Functions
@@ -113,7 +114,9 @@ enum store_user_filter {
 };
 
 /* Inserts or replaces the mirror row (tenant_id, object_id) with json;
- * clears removed (a user that comes back is present again). */
+ * clears removed (a user that comes back is present again). updated_at
+ * moves only when the JSON or the removed state actually changes, so
+ * replayed delta pages leave rows as they were. The tenant must exist. */
 int store_user_put(struct store *st, const char *tenant_id, const char *object_id, const char *json,
                    struct err *err);
 /* Marks the user removed with reason "changed" or "deleted" (Graph's
@@ -274,11 +277,14 @@ int store_kv_put(struct store *st, const char *key, const char *value, struct er
  * acquisition in this one) it fails with "another entrasync run (pid N)
  * holds the lock on <db>.lock". Released by store_lock_release, and by the
  * kernel when the process dies. The fd is close-on-exec; a forked child
- * shares the holder's lock until it exits. The lock file is never unlinked
+ * shares the holder's lock while it lives and never releases it for the
+ * parent (its store_lock_release just closes its copy). The lock file is never unlinked
  * (unlinking flock files races). */
 struct store_lock {
 	int fd;                    /* the locked file; meaningful while path != NULL */
 	char *path;                /* "<db>.lock", owned; NULL when not held */
+	long pid;                  /* the acquiring process: a forked child's
+	                            * release only closes its copy of fd */
 };
 int store_lock_acquire(const char *db_path, struct store_lock *lock, struct err *err);
 /* Releases (empties the pid, unlocks, closes, frees path). Safe on a zeroed
