@@ -180,12 +180,17 @@ static char *col_dup(sqlite3_stmt *s, int i)
 }
 
 /* The column's text without copying, for the borrowed structs handed to
- * callbacks (valid until the next step). The union drops the const that
- * the struct fields, shared with the owning *_get variants, do not carry. */
-static char *col_borrow(sqlite3_stmt *s, int i)
+ * callbacks (valid until the next step). */
+static const char *col_borrow(sqlite3_stmt *s, int i)
 {
-	union { const unsigned char *c; char *m; } v = { sqlite3_column_text(s, i) };
-	return v.m;
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* Frees a string a struct field owns behind its read-only `const char *`. */
+static void free_owned(const char *p)
+{
+	union { const char *c; char *m; } v = { p };
+	free(v.m);
 }
 
 /* Steps a statement that returns no rows, then releases it. */
@@ -290,7 +295,13 @@ static int make_parent_dirs(const char *path, struct err *err)
 		if (*p != '/' && *p != '\0') continue;
 		char saved = *p;
 		*p = '\0';
-		if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+		if (mkdir(dir, 0700) == 0) {
+			/* umask-independent, like the database file */
+			if (chmod(dir, 0700) != 0) {
+				ret = err_set(err, "cannot set mode 0700 on %s: %s", dir, strerror(errno));
+				goto out;
+			}
+		} else if (errno != EEXIST) {
 			ret = err_set(err, "cannot create directory %s: %s", dir, strerror(errno));
 			goto out;
 		}
@@ -566,14 +577,14 @@ int store_tenant_get(struct store *st, const char *id, struct store_tenant *out,
 
 void store_tenant_free(struct store_tenant *t)
 {
-	free(t->id);
-	free(t->name);
-	free(t->default_domain);
-	free(t->policy_hash);
-	free(t->last_pull_at);
-	free(t->last_sync_at);
-	free(t->last_status);
-	free(t->last_error);
+	free_owned(t->id);
+	free_owned(t->name);
+	free_owned(t->default_domain);
+	free_owned(t->policy_hash);
+	free_owned(t->last_pull_at);
+	free_owned(t->last_sync_at);
+	free_owned(t->last_status);
+	free_owned(t->last_error);
 	memset(t, 0, sizeof *t);
 }
 
@@ -662,12 +673,12 @@ int store_user_get(struct store *st, const char *tenant_id, const char *object_i
 
 void store_user_free(struct store_user *u)
 {
-	free(u->tenant_id);
-	free(u->object_id);
-	free(u->json);
-	free(u->removed);
-	free(u->removed_at);
-	free(u->updated_at);
+	free_owned(u->tenant_id);
+	free_owned(u->object_id);
+	free_owned(u->json);
+	free_owned(u->removed);
+	free_owned(u->removed_at);
+	free_owned(u->updated_at);
 	memset(u, 0, sizeof *u);
 }
 
@@ -919,9 +930,9 @@ int store_delta_put(struct store *st, const char *tenant_id, const char *resourc
 
 void store_delta_free(struct store_delta *d)
 {
-	free(d->delta_link);
-	free(d->next_link);
-	free(d->round_started_at);
+	free_owned(d->delta_link);
+	free_owned(d->next_link);
+	free_owned(d->round_started_at);
 	memset(d, 0, sizeof *d);
 }
 
@@ -1009,11 +1020,11 @@ int store_link_find_contact(struct store *st, long long customer_id, long long c
 
 void store_link_free(struct store_link *l)
 {
-	free(l->tenant_id);
-	free(l->object_id);
-	free(l->fields);
-	free(l->created_at);
-	free(l->updated_at);
+	free_owned(l->tenant_id);
+	free_owned(l->object_id);
+	free_owned(l->fields);
+	free_owned(l->created_at);
+	free_owned(l->updated_at);
 	memset(l, 0, sizeof *l);
 }
 

@@ -9,8 +9,10 @@
  * - JSON blobs go in and out as plain `const char *` text; the store never
  *   parses them (it treats them as opaque). Timestamps are ISO-8601 UTC text
  *   ("2026-11-26T09:30:00Z") set by the store from the wall clock.
- * - Structs returned by *_get own their strings; free them with the matching
- *   *_free (which also zeroes the struct, and is a no-op on a zeroed struct).
+ * - Struct string fields are `const char *` so callers can fill input
+ *   structs with literals. Structs returned by *_get own their strings (the
+ *   const is only a read-only view); free them with the matching *_free
+ *   (which also zeroes the struct, and is a no-op on a zeroed struct).
  *   Structs handed to callbacks of *_each are borrowed: valid only during the
  *   callback, copy what you keep.
  * - A callback returns 0 to go on and non-zero to stop; *_each then returns
@@ -77,15 +79,15 @@ bool store_in_transaction(struct store *st);
 /* ---------------------------------------------------------------- tenants */
 
 struct store_tenant {
-	char *id;                  /* Microsoft tenant id or the configured id */
-	char *name;
-	char *default_domain;
+	const char *id;            /* Microsoft tenant id or the configured id */
+	const char *name;
+	const char *default_domain;
 	long long syncro_customer_id;  /* 0 = unknown */
-	char *policy_hash;         /* hash of the policy last used, or NULL */
-	char *last_pull_at;
-	char *last_sync_at;
-	char *last_status;         /* "ok" | "failed" | "held" | ... */
-	char *last_error;
+	const char *policy_hash;   /* hash of the policy last used, or NULL */
+	const char *last_pull_at;
+	const char *last_sync_at;
+	const char *last_status;   /* "ok" | "failed" | "held" | ... */
+	const char *last_error;
 };
 /* Inserts or replaces every column of the tenant row t->id (NULL strings
  * store NULL). Users, links etc. reference tenants: put the tenant first. */
@@ -98,12 +100,12 @@ int store_tenant_each(struct store *st, int (*cb)(const struct store_tenant *t, 
 /* ---------------------------------------------------------------- user mirror */
 
 struct store_user {
-	char *tenant_id;
-	char *object_id;
-	char *json;                /* the Graph properties, as received */
-	char *removed;             /* NULL, "changed" (soft-deleted) or "deleted" */
-	char *removed_at;          /* when removed was set, or NULL */
-	char *updated_at;
+	const char *tenant_id;
+	const char *object_id;
+	const char *json;          /* the Graph properties, as received */
+	const char *removed;       /* NULL, "changed" (soft-deleted) or "deleted" */
+	const char *removed_at;    /* when removed was set, or NULL */
+	const char *updated_at;
 };
 
 /* Which users an iteration or count covers. */
@@ -180,9 +182,9 @@ int store_user_groups_each(struct store *st, const char *tenant_id, const char *
 /* Per tenant and resource ("users", "groups"): where the next round starts
  * (delta_link) and, mid-round, where it resumes (next_link). */
 struct store_delta {
-	char *delta_link;          /* NULL before the first complete round */
-	char *next_link;           /* NULL when no round is in progress */
-	char *round_started_at;    /* NULL when no round is in progress */
+	const char *delta_link;    /* NULL before the first complete round */
+	const char *next_link;     /* NULL when no round is in progress */
+	const char *round_started_at;    /* NULL when no round is in progress */
 	bool resync;               /* the round in progress is a full resync (staging in use) */
 };
 int store_delta_get(struct store *st, const char *tenant_id, const char *resource, struct store_delta *out,
@@ -197,13 +199,13 @@ void store_delta_free(struct store_delta *d);
 /* An Entra user linked to a Syncro contact. A contact id is linked at most
  * once per customer. */
 struct store_link {
-	char *tenant_id;
-	char *object_id;
+	const char *tenant_id;
+	const char *object_id;
 	long long contact_id;
 	long long customer_id;
-	char *fields;              /* JSON of the contact fields last written */
-	char *created_at;          /* set by the store */
-	char *updated_at;          /* set by the store */
+	const char *fields;        /* JSON of the contact fields last written */
+	const char *created_at;    /* set by the store */
+	const char *updated_at;    /* set by the store */
 };
 /* Inserts or updates the link of (tenant_id, object_id); created_at is kept
  * on update. Fails with a clear message when the contact is already linked
@@ -237,16 +239,16 @@ int store_run_tenant_put(struct store *st, long long run_id, const char *tenant_
 
 struct store_audit {
 	long long id;              /* set by the store */
-	char *at;                  /* set by the store on append */
+	const char *at;            /* set by the store on append */
 	long long run_id;          /* 0 = none */
-	char *tenant_id;
-	char *object_id;
+	const char *tenant_id;
+	const char *object_id;
 	long long contact_id;      /* 0 = none */
-	char *action;              /* "create", "update", "archive", ... (required) */
-	char *before;              /* JSON or NULL */
-	char *after;               /* JSON or NULL */
-	char *actor;               /* "entrasync", "operator:<name>", ... */
-	char *result;              /* "ok", "failed: ...", "dry-run" ... */
+	const char *action;        /* "create", "update", "archive", ... (required) */
+	const char *before;        /* JSON or NULL */
+	const char *after;         /* JSON or NULL */
+	const char *actor;         /* "entrasync", "operator:<name>", ... */
+	const char *result;        /* "ok", "failed: ...", "dry-run" ... */
 };
 /* Appends a row; a's id and at are ignored. *id (optional) gets the new id. */
 int store_audit_append(struct store *st, const struct store_audit *a, long long *id, struct err *err);
@@ -254,7 +256,7 @@ int store_audit_append(struct store *st, const struct store_audit *a, long long 
 struct store_audit_filter {
 	const char *tenant_id;     /* NULL = every tenant */
 	long long run_id;          /* 0 = every run */
-	const char *since;         /* ISO-8601, at >= since; NULL = from the start */
+	const char *since;   /* ISO-8601, at >= since; NULL = from the start */
 	long long limit;           /* 0 = no limit */
 	bool newest_first;         /* default oldest first (id order) */
 };
