@@ -23,6 +23,7 @@
 void graph_base64url(const unsigned char *data, size_t len, struct buf *out)
 {
 	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	buf_add(out, "", 0);  /* terminated even when len is 0 */
 	buf_reserve(out, (len + 2) / 3 * 4 + 1);
 	size_t i = 0;
 	for (; i + 2 < len; i += 3) {
