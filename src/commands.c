@@ -41,6 +41,28 @@ const struct command commands[] = {
 	  "built into the program). The arguments are in the global table 'arg'.\n"
 	  "Used by the Lua tests.\n",
 	  cmd_lua, 1 },
+	{ "pull", "Pull users, groups, licences and Secure Score from Microsoft Graph",
+	  "usage: entrasync pull [--tenant ID[,ID...]]\n"
+	  "\n"
+	  "Reads every configured tenant (or those named by --tenant, by id or name)\n"
+	  "from Microsoft Graph into the local database, all tenants at once: users\n"
+	  "(by delta: only what changed since the last pull), the groups each\n"
+	  "tenant's policy declares, the organization, today's licences and the\n"
+	  "Secure Score history. Touches nothing in Syncro. A tenant that fails (no\n"
+	  "consent, missing permission...) is reported; the others go on.\n"
+	  "\n"
+	  "Exit status: 0 all tenants pulled, 1 some failed, 2 usage or config error,\n"
+	  "3 could not start (another run holds the lock, database unreadable).\n",
+	  cmd_pull, 0 },
+	{ "tenants", "List the tenants and their last pull; discover CSP customers",
+	  "usage: entrasync tenants [discover]\n"
+	  "\n"
+	  "Lists the configured tenants with their last pull. With 'discover' (needs\n"
+	  "csp.partner_tenant), lists the partner tenant's customers from Microsoft\n"
+	  "Graph: tenant id, default domain, name, whether it is in the config,\n"
+	  "whether the app can get a token there, and config entries to paste for\n"
+	  "the customers not mapped yet.\n",
+	  cmd_tenants, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

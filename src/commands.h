@@ -88,5 +88,7 @@ int cmd_help(int argc, char **argv, const struct global_opts *g);
 int cmd_version(int argc, char **argv, const struct global_opts *g);
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_lua(int argc, char **argv, const struct global_opts *g);
+int cmd_pull(int argc, char **argv, const struct global_opts *g);
+int cmd_tenants(int argc, char **argv, const struct global_opts *g);
 
 #endif

@@ -117,6 +117,11 @@ void graph_base64url(const unsigned char *data, size_t len, struct buf *out);
  * actionable message (see graph_token_error_message). */
 int graph_tenant_token_sync(struct graph_tenant *t, struct err *err);
 
+/* Starts getting the tenant's token in the background (a no-op when it
+ * holds a valid one or failed for good); see graph_tenant_token_error
+ * after http_run. For checking many tenants at once. */
+void graph_tenant_token_start(struct graph_tenant *t);
+
 /* ---- Requests ----------------------------------------------------------- */
 
 /* The outcome of a Graph request, handed to its callback. */

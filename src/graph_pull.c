@@ -221,10 +221,12 @@ static void users_fetch(struct pull_tenant *pt)
 		}
 		pt->users_url = users_first_url();
 	}
-	/* Only changed properties on incremental rounds: the merge keeps the rest. */
-	static const char *const minimal_headers[] = { "Prefer: return=minimal", NULL };
+	/* The biggest pages Graph gives, and on incremental rounds only the
+	 * changed properties (the merge keeps the rest). */
+	static const char *const full_headers[] = { "Prefer: odata.maxpagesize=999", NULL };
+	static const char *const minimal_headers[] = { "Prefer: return=minimal, odata.maxpagesize=999", NULL };
 	tenant_submit(pt, &(struct graph_request){
-		.url = pt->users_url, .headers = minimal ? minimal_headers : NULL,
+		.url = pt->users_url, .headers = minimal ? minimal_headers : full_headers,
 		.on_done = users_page_done, .ctx = pt });
 }
 
