@@ -413,7 +413,7 @@ static void token_done(struct http_response *resp, void *ctx)
 	log_redact_err(&err);
 	free(t->token_error);
 	t->token_error = xstrdup(err.msg);
-	log_error("graph.token", "%s", err.msg);
+	log_debug("graph.token", "%s", err.msg);  /* the pull reports it per tenant */
 	flush_waiting(t);
 }
 

@@ -436,8 +436,10 @@ static void scores_store(struct pull_tenant *pt, const cJSON *body)
 		}
 		pt->res->scores++;
 	}
+	/* $top=N asks for the N newest days; a nextLink beyond them is older
+	 * history we already hold (or that Graph pages below N: then go on). */
 	const char *next = json_str(body, "@odata.nextLink");
-	if (next) scores_fetch(pt, next);
+	if (next && pt->res->scores < pt->score_top) scores_fetch(pt, next);
 }
 
 static void scores_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
@@ -666,7 +668,10 @@ static void tenant_batches(struct pull_tenant *pt)
 			if (!pt->opts->skip_licenses) batch_add(b, "skus", xstrdup("/subscribedSkus?$select=" SKU_SELECT));
 		} else if (k == 2) {
 			if (!pt->opts->skip_scores)
-				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", score_days(pt)));
+			{
+				pt->score_top = score_days(pt);
+				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", pt->score_top));
+			}
 		} else {
 			struct pull_group *g = &pt->groups[k - 3];
 			char id[16];
