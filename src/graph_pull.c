@@ -490,6 +490,7 @@ struct batch {
 	struct batch_part *parts;
 	size_t n;
 	int round;
+	bool auth_retried;        /* parts refused with 401 were sent again once */
 };
 
 static void batch_free(struct batch *b)
@@ -573,6 +574,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	struct batch *again = xcalloc(1, sizeof *again);
 	again->pt = pt;
 	again->round = b->round + 1;
+	again->auth_retried = b->auth_retried;
 	again->parts = xcalloc(b->n, sizeof *again->parts);
 	double wait = 0;
 	for (size_t i = 0; i < b->n; i++) {
@@ -595,6 +597,13 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 			if (secs > wait) wait = secs;
 			log_info("graph.throttle", "tenant %s: $batch part %s got %ld (Retry-After %s)", pt->spec->tenant_id,
 			         b->parts[i].id, status, ra ? ra : "none");
+			again->parts[again->n] = b->parts[i];
+			again->parts[again->n].url = xstrdup(b->parts[i].url);
+			again->n++;
+		} else if (status == 401 && !b->auth_retried) {
+			/* the token expired between the batch and its parts: new token, once */
+			graph_tenant_token_refused(pt->gt, r->token_gen);
+			again->auth_retried = true;
 			again->parts[again->n] = b->parts[i];
 			again->parts[again->n].url = xstrdup(b->parts[i].url);
 			again->n++;
