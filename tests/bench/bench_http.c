@@ -67,16 +67,30 @@ BENCH(http_echo_baseline_curl_easy)
 	report("curl_easy seq", secs, cpu, BENCH_N, conns);
 }
 
-BENCH(http_echo_sequential)
+/* An engine with one service on $HTTPTEST_URL, or NULL (said why). */
+static struct http_service *bench_service(struct http_engine **e, int max_in_flight)
 {
 	const char *base = bench_env("HTTPTEST_URL");
-	if (!base) { printf("  skipped: HTTPTEST_URL unset\n"); return; }
+	*e = NULL;
+	if (!base) { printf("  skipped: HTTPTEST_URL unset\n"); return NULL; }
 	struct err err;
 	log_set_level(LOG_WARN);
-	struct http_engine *e = http_engine_new(NULL, &err);
-	struct http_service *s = e ? http_service_add(e, &(struct http_service_opts){ .name = "bench",
-		.base_url = base }, &err) : NULL;
-	if (!s) { printf("  failed: %s\n", err.msg); http_engine_free(e); return; }
+	*e = http_engine_new(NULL, &err);
+	struct http_service *s = *e ? http_service_add(*e, &(struct http_service_opts){ .name = "bench",
+		.base_url = base, .max_in_flight = max_in_flight }, &err) : NULL;
+	if (!s) {
+		printf("  failed: %s\n", err.msg);
+		http_engine_free(*e);
+	}
+	return s;
+}
+
+BENCH(http_echo_sequential)
+{
+	struct err err;
+	struct http_engine *e;
+	struct http_service *s = bench_service(&e, 1);
+	if (!s) return;
 	long conns = 0;
 	int ok = 0;
 	double t0 = time_mono(), c0 = cpu_now();
@@ -106,14 +120,10 @@ static void on_done(struct http_response *r, void *ctx)
 
 BENCH(http_echo_16_in_flight)
 {
-	const char *base = bench_env("HTTPTEST_URL");
-	if (!base) { printf("  skipped: HTTPTEST_URL unset\n"); return; }
 	struct err err;
-	log_set_level(LOG_WARN);
-	struct http_engine *e = http_engine_new(NULL, &err);
-	struct http_service *s = e ? http_service_add(e, &(struct http_service_opts){ .name = "bench",
-		.base_url = base, .max_in_flight = 16 }, &err) : NULL;
-	if (!s) { printf("  failed: %s\n", err.msg); http_engine_free(e); return; }
+	struct http_engine *e;
+	struct http_service *s = bench_service(&e, 16);
+	if (!s) return;
 	struct tally t = {0};
 	double t0 = time_mono(), c0 = cpu_now();
 	for (int i = 0; i < BENCH_N; i++)
