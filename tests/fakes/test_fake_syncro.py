@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -181,9 +182,11 @@ class TestContacts(FakeSyncroCase):
 
     def test_title_goes_to_properties_title(self):
         status, c = api("POST", "/contacts", {"customer_id": 101, "name": "T", "title": "CFO"})
+        self.assertEqual(status, 200)
         self.assertEqual(c["properties"], {"title": "CFO"})
         self.assertNotIn("title", c)
         status, u = api("PUT", "/contacts/%d" % c["id"], {"name": "T", "title": "CEO"})
+        self.assertEqual(status, 200)
         self.assertEqual(u["properties"]["title"], "CEO")
         self.assertNotIn("title", u)
         self.assertEqual(api("GET", "/contacts/%d" % c["id"])[1]["properties"]["title"], "CEO")
@@ -233,6 +236,7 @@ class TestContacts(FakeSyncroCase):
     def test_unknown_route_is_404_html(self):
         status, headers, payload = request("GET", "/api/v1/nothing_here")
         self.assertEqual(status, 404)
+        self.assertTrue(headers["content-type"].startswith("text/html"))
         self.assertIn(b"<html", payload)
         status, _, _ = request("DELETE", "/api/v1/products/501")   # products have no DELETE
         self.assertEqual(status, 404)
@@ -344,7 +348,7 @@ class TestFaults(FakeSyncroCase):
         self.assertEqual((status, headers.get("retry-after"), payload), (429, "7", b"Retry later\n"))
         ctl("POST", "faults", {"match": "/contacts", "method": "POST", "status": 422})
         status, body = api("POST", "/contacts", {"customer_id": 101, "name": "Z"})
-        self.assertEqual(status, 422)
+        self.assertEqual((status, body), (422, {"success": False, "message": ["Injected failure"]}))
         self.assertEqual(n_contacts(), before)   # not applied
         summary = ctl("GET", "stats")["requests"]
         self.assertEqual((summary["status_429"], summary["rate_limited"], summary["faults_fired"]), (1, 0, 5))
@@ -455,8 +459,11 @@ class TestControl(FakeSyncroCase):
     def test_bad_fault_rejected(self):
         status, _, payload = request("POST", "/_fake/faults", {"match": "(", "status": 500}, key=None)
         self.assertEqual(status, 400)
+        self.assertIn("regex", json.loads(payload)["error"])
         status, _, payload = request("POST", "/_fake/faults", {"match": "x", "bogus": 1}, key=None)
         self.assertEqual(status, 400)
+        self.assertIn("bogus", json.loads(payload)["error"])
+        self.assertEqual(ctl("GET", "faults")["faults"], [])
 
     def test_demo_data(self):
         _, b = api("GET", "/customers")
@@ -481,6 +488,37 @@ class TestControl(FakeSyncroCase):
         finally:
             conn.close()
         self.assertLess(time.monotonic() - t, 2.0)
+
+
+class TestConcurrency(FakeSyncroCase):
+    def test_parallel_creates_get_unique_ids(self):
+        ctl("POST", "config", {"rate_limit": 0})
+        before = n_contacts()
+        ids, errors = [], []
+
+        def worker(w):
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+            try:
+                for i in range(40):
+                    status, _, payload = request("POST", "/api/v1/contacts",
+                                                 {"customer_id": 102, "name": "W%d-%d" % (w, i)}, conn=conn)
+                    if status != 200:
+                        errors.append(status)
+                    else:
+                        ids.append(json.loads(payload)["id"])
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(ids), 320)
+        self.assertEqual(len(set(ids)), 320)
+        self.assertEqual(n_contacts(), before + 320)
+        self.assertEqual(ctl("GET", "stats")["requests"]["writes"]["contacts.create"], 320)
 
 
 class TestTickets(FakeSyncroCase):
@@ -640,6 +678,7 @@ class TestCli(unittest.TestCase):
         proc, port = start_server("--data", "none", "--generate", "2,3", "--seed", "5", "--rate-limit", "0")
         try:
             status, _, payload = request("GET", "/_fake/stats", key=None, port=port)
+            self.assertEqual(status, 200)
             counts = json.loads(payload)["counts"]
             self.assertEqual((counts["customers"], counts["contacts"]), (2, 6))
             # without --api-key any non-empty token works, none does not
@@ -666,6 +705,7 @@ class TestCli(unittest.TestCase):
         proc, port = start_server("--data", path)
         try:
             status, _, payload = request("GET", "/api/v1/customers/5", key="k", port=port)
+            self.assertEqual(status, 200)
             self.assertEqual(json.loads(payload)["customer"]["contacts"][0]["email"], "f@file.example")
         finally:
             proc.send_signal(signal.SIGTERM)
