@@ -1016,6 +1016,8 @@ TEST(store_lock_forked_child_does_not_release_parent)
 /* In a child: opens its own connection, writes a lot in one transaction
  * (enough to spill uncommitted pages into the WAL), then either _exits
  * without committing or tells the parent and waits to be killed. */
+static struct store *crashed_store;
+
 static void child_write_uncommitted(const char *path, int ready_fd)
 {
 	struct err err;
@@ -1031,10 +1033,20 @@ static void child_write_uncommitted(const char *path, int ready_fd)
 		snprintf(oid, sizeof oid, "new-%05d", i);
 		if (store_user_put(st, TENANT, oid, json, &err)) _exit(3);
 	}
+	free(json);
 	if (store_user_put(st, TENANT, "u1", "{\"v\":2}", &err) || store_user_mark_removed(st, TENANT, "u2", "deleted", &err) ||
 	    store_kv_put(st, "k", "child", &err))
 		_exit(4);
-	if (ready_fd < 0) _exit(0);  /* no commit, no close */
+	crashed_store = st;  /* abandoned, not leaked, for valgrind's exit-time leak check */
+	if (ready_fd < 0) {
+		/* No commit, no close. Under valgrind, _exit (or a self-sent
+		 * signal) runs its leak check on the connection abandoned on
+		 * purpose; there, end the image by exec instead, which closes the
+		 * (close-on-exec) database fds just as an exit does. */
+		const char *preload = getenv("LD_PRELOAD");
+		if (preload && strstr(preload, "vgpreload")) execl("/bin/true", "true", (char *)NULL);
+		_exit(0);
+	}
 	if (write(ready_fd, "r", 1) != 1) _exit(5);
 	for (;;) pause();
 }
