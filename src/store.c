@@ -26,7 +26,7 @@ enum stmt_id {
 	S_TENANT_PUT, S_TENANT_GET,
 	S_USER_PUT, S_USER_REMOVE, S_USER_GET,
 	S_USER_COUNT_PRESENT, S_USER_COUNT_REMOVED, S_USER_COUNT_ALL,
-	S_STAGE_CLEAR, S_STAGE_PUT, S_STAGE_REMOVE, S_STAGE_COUNT,
+	S_STAGE_CLEAR, S_STAGE_OTHERS, S_STAGE_TRUNCATE, S_STAGE_PUT, S_STAGE_REMOVE, S_STAGE_COUNT,
 	S_SWAP_ABSENT, S_SWAP_COUNT_NEWLY_REMOVED, S_SWAP_REMOVED, S_SWAP_PRESENT,
 	S_GROUP_PUT, S_MEMBER_PUT, S_MEMBER_DELETE,
 	S_DELTA_GET, S_DELTA_PUT,
@@ -68,6 +68,11 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_USER_COUNT_ALL] = "SELECT count(*) FROM users WHERE tenant_id = ?1",
 
 	[S_STAGE_CLEAR] = "DELETE FROM users_staging WHERE tenant_id = ?1",
+	/* Whether other tenants have staged rows (two index probes). */
+	[S_STAGE_OTHERS] = "SELECT EXISTS (SELECT 1 FROM users_staging WHERE tenant_id < ?1) "
+		"OR EXISTS (SELECT 1 FROM users_staging WHERE tenant_id > ?1)",
+	/* Without a WHERE, SQLite drops the table's pages wholesale. */
+	[S_STAGE_TRUNCATE] = "DELETE FROM users_staging",
 	[S_STAGE_PUT] = "INSERT INTO users_staging (tenant_id, object_id, json, removed) VALUES (?1, ?2, ?3, NULL) "
 		"ON CONFLICT (tenant_id, object_id) DO UPDATE SET json = excluded.json, removed = NULL",
 	[S_STAGE_REMOVE] = "INSERT INTO users_staging (tenant_id, object_id, json, removed) VALUES (?1, ?2, NULL, ?3) "
@@ -740,7 +745,13 @@ int store_user_count(struct store *st, const char *tenant_id, enum store_user_fi
 
 int store_mirror_stage_clear(struct store *st, const char *tenant_id, struct err *err)
 {
-	sqlite3_stmt *s = stmt_get(st, S_STAGE_CLEAR, err);
+	long long others = 1;
+	sqlite3_stmt *s = stmt_get(st, S_STAGE_OTHERS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	if (stmt_count(st, s, &others, err, "mirror stage clear")) return -1;
+	if (!others) return stmt_exec(st, S_STAGE_TRUNCATE, err, "mirror stage clear");
+	s = stmt_get(st, S_STAGE_CLEAR, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	return stmt_run(st, s, err, "mirror stage clear");
@@ -813,7 +824,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 	}
 	if (!ret) ret = swap_step(st, S_SWAP_REMOVED, tenant_id, now, NULL, err);
 	if (!ret) ret = swap_step(st, S_SWAP_PRESENT, tenant_id, now, NULL, err);
-	if (!ret) ret = swap_step(st, S_STAGE_CLEAR, tenant_id, now, NULL, err);
+	if (!ret) ret = store_mirror_stage_clear(st, tenant_id, err);
 	ret = atomic_end(st, own, ret, err);
 	if (!ret && n_removed) *n_removed = absent + newly;
 	return ret;
