@@ -597,12 +597,27 @@ TEST(store_mirror_swap_replaces_atomically)
 	CHECK_OK(store_mirror_stage_count(st, TENANT, &staged, &err), &err);
 	CHECK_EQ_INT(staged, 0);
 	CHECK_EQ_INT(count_users(st, STORE_USERS_ALL), 5);
+	/* Staging is per tenant: clearing or swapping one leaves another's. */
+	struct store_tenant other = { .id = "other" };
+	CHECK_OK(store_tenant_put(st, &other, &err), &err);
+	CHECK_OK(store_mirror_stage_put(st, "other", "o1", "{}", &err), &err);
+	CHECK_OK(store_mirror_stage_put(st, TENANT, "zz", "{}", &err), &err);
+	CHECK_OK(store_mirror_stage_clear(st, TENANT, &err), &err);
+	CHECK_OK(store_mirror_stage_count(st, TENANT, &staged, &err), &err);
+	CHECK_EQ_INT(staged, 0);
+	CHECK_OK(store_mirror_stage_count(st, "other", &staged, &err), &err);
+	CHECK_EQ_INT(staged, 1);
 	/* The same staged set again changes nothing more. */
 	CHECK_OK(store_mirror_stage_put(st, TENANT, "a", "{\"id\":\"a\",\"v\":3}", &err), &err);
 	CHECK_OK(store_mirror_stage_put(st, TENANT, "e", "{\"id\":\"e\",\"v\":2}", &err), &err);
 	CHECK_OK(store_mirror_stage_remove(st, TENANT, "c", "deleted", &err), &err);
 	CHECK_OK(store_mirror_swap(st, TENANT, &removed, &err), &err);
 	CHECK_EQ_INT(removed, 0);
+	CHECK_OK(store_mirror_stage_count(st, "other", &staged, &err), &err);
+	CHECK_EQ_INT(staged, 1);
+	long long other_users = -1;
+	CHECK_OK(store_user_count(st, "other", STORE_USERS_ALL, &other_users, &err), &err);
+	CHECK_EQ_INT(other_users, 0);
 	store_close(st);
 }
 
