@@ -456,7 +456,9 @@ int store_open(const char *path, struct store **out, struct err *err)
 		err_set(err, "database %s: foreign keys could not be enabled", path);
 		goto fail;
 	}
-	if (migrate(st, err)) goto fail;
+	/* Only a database behind takes the write lock: readers opening during
+	 * another process's long write transaction must not wait for it. */
+	if (version < store_schema_latest() && migrate(st, err)) goto fail;
 	if (fix_modes(path, err)) goto fail;
 	*out = st;
 	return 0;

@@ -369,6 +369,26 @@ TEST(store_transactions)
 	store_close(st);
 }
 
+TEST(store_open_does_not_wait_for_a_writer)
+{
+	struct err err;
+	const char *path = db_path(NULL);
+	struct store *writer = open_with_tenant(path, &err), *reader = NULL;
+	REQUIRE(writer);
+	CHECK_OK(store_user_put(writer, TENANT, "u1", "{}", &err), &err);
+	REQUIRE_OK(store_begin(writer, &err), &err);
+	CHECK_OK(store_user_put(writer, TENANT, "u2", "{}", &err), &err);
+	double t0 = time_mono();
+	CHECK_OK(store_open(path, &reader, &err), &err);
+	CHECK(time_mono() - t0 < 2.0);  /* not the 5 s busy timeout */
+	if (reader) {
+		CHECK_EQ_INT(count_users(reader, STORE_USERS_ALL), 1);  /* committed state only */
+		store_close(reader);
+	}
+	CHECK_OK(store_commit(writer, &err), &err);
+	store_close(writer);
+}
+
 /* --------------------------------------------------------------- tenants */
 
 static int collect_tenant(const struct store_tenant *t, void *ud)
