@@ -171,6 +171,15 @@ int opts_parse(int argc, char **argv, const struct opt *opts, char **pos, int *n
 	return 0;
 }
 
+int command_args(const char *cmd, int argc, char **argv, const struct opt *opts, int max_pos, int *npos)
+{
+	static const struct opt none[] = { { NULL, NULL, NULL, NULL } };
+	struct err err;
+	if (opts_parse(argc, argv, opts ? opts : none, argv, npos, &err) != 0) return usage_fail(cmd, "%s", err.msg);
+	if (*npos > max_pos) return usage_fail(cmd, "unexpected argument '%s'", argv[max_pos]);
+	return 0;
+}
+
 /* err = "invalid value 'V' for OPT (expected A, B or C) (did you mean …)". */
 static int invalid_value(const char *opt, const char *v, const char *const *valid, struct err *err)
 {
