@@ -599,7 +599,8 @@ static int run_chunk(struct loader *ld, struct err *err)
 		lua_rawset(L, 1);
 	}
 	lua_pop(L, 1);
-	int rc = luaL_loadbufferx(L, ld->src, ld->len, "=" CHUNK_TAG, "t");
+	size_t skip = (ld->len >= 3 && memcmp(ld->src, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;   /* UTF-8 BOM */
+	int rc = luaL_loadbufferx(L, ld->src + skip, ld->len - skip, "=" CHUNK_TAG, "t");
 	if (rc == LUA_OK) rc = lua_pcall(L, 0, 1, 0);
 	if (rc != LUA_OK) {
 		struct buf b = {0};
