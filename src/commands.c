@@ -34,12 +34,17 @@ const struct command commands[] = {
 	  "Exit status: 0 all fine, 2 the config or a policy has a problem.\n",
 	  cmd_check, 0 },
 	{ "lua", "Run a Lua file in the policy sandbox (developer command)",
-	  "usage: entrasync lua FILE [ARG...]\n"
+	  "usage: entrasync lua [--instructions N] [--memory-mb N] FILE [ARG...]\n"
 	  "\n"
-	  "Developer command: runs FILE in the same sandbox as policies, with the\n"
-	  "entrasync.* modules (read from --lua-dir DIR when given, else the copies\n"
-	  "built into the program). The arguments are in the global table 'arg'.\n"
-	  "Used by the Lua tests.\n",
+	  "Developer command: runs FILE in the same sandbox as policies (the limits\n"
+	  "of one policy call apply to the whole file), with the entrasync.* modules\n"
+	  "read from --lua-dir DIR when given, else the copies built into the\n"
+	  "program. ARGs are in the global table 'arg' (arg[0] = FILE); print goes\n"
+	  "to stdout. Put '--' before ARGs that look like global options.\n"
+	  "  --instructions N   instruction budget (default 10000000)\n"
+	  "  --memory-mb N      memory cap of the Lua state in MiB (default 64)\n"
+	  "\n"
+	  "Exit status: 0 ok, 1 the script failed, 2 usage error.\n",
 	  cmd_lua, 1 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };

@@ -29,7 +29,7 @@ expect_ok "check -h (after other options)" -- check --config nowhere.lua -h
 check "check -h prints the same as help check" cmp -s "$T_OUT/out" "$T_OUT/help-check.txt"
 expect_ok "--help check" -- --help check
 check "--help check prints the same as help check" cmp -s "$T_OUT/out" "$T_OUT/help-check.txt"
-expect_exit "help lua: hidden commands still have help" 0 "^usage: entrasync lua FILE" -- help lua
+expect_exit "help lua: hidden commands still have help" 0 "^usage: entrasync lua \[--instructions N\]" -- help lua
 expect_exit "help of an unknown command" 2 "^entrasync: unknown command 'chek' \(did you mean 'check'\?\)$" -- help chek
 expect_exit "help with two commands" 2 "^entrasync help: unexpected argument 'version'$" -- help check version
 
