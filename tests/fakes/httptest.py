@@ -314,12 +314,15 @@ def main():
         for k, v in env.items():
             f.write("export %s='%s'\n" % (k, v))
     os.rename(tmp, a.env)
+    # Stopped by down.sh; as a safety net, also exit once the env file is
+    # gone (the runner removed the test directory without calling down.sh).
     try:
-        while True:
-            time.sleep(3600)
+        while os.path.exists(a.env):
+            time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     del fillers
+    return 0
 
 
 if __name__ == "__main__":

@@ -1144,6 +1144,7 @@ static void on_resp(struct http_service *svc, const struct http_response *r, voi
 {
 	struct hook_seen *h = ctx;
 	h->svc = svc;
+	if (!r->url || !strstr(r->url, "/flaky?") || !r->method || strcmp(r->method, "GET") != 0) h->calls += 100;
 	const char *a = http_response_header(r, "x-attempt");
 	if (h->calls < 15) h->attempts[h->calls] = a ? a[0] : '?';
 	h->calls++;
