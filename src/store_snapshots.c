@@ -22,7 +22,7 @@ enum snap_stmt {
 	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_LIC_DELETE_DAY, Q_LIC_INSERT, Q_LIC_LATEST,
 	Q_SCORE_PUT, Q_SCORE_LATEST, Q_SCORE_COUNT,
-	Q_GROUP_UPSERT, Q_MEMBERS_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT,
+	Q_GROUP_UPSERT, Q_MEMBERS_LIST, Q_MEMBER_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT,
 	Q__COUNT
 };
 
@@ -41,7 +41,9 @@ static const char *const snap_sql[Q__COUNT] = {
 	[Q_SCORE_COUNT] = "SELECT count(*) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_GROUP_UPSERT] = "INSERT INTO groups (tenant_id, group_id, display_name) VALUES (?1, ?2, ?3) "
 	                   "ON CONFLICT (tenant_id, group_id) DO UPDATE SET display_name = excluded.display_name",
-	[Q_MEMBERS_DELETE] = "DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
+	[Q_MEMBERS_LIST] = "SELECT object_id FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 "
+	                   "ORDER BY object_id",
+	[Q_MEMBER_DELETE] = "DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 AND object_id = ?3",
 	[Q_MEMBER_INSERT] = "INSERT OR IGNORE INTO group_members (tenant_id, group_id, object_id) VALUES (?1, ?2, ?3)",
 	[Q_MEMBER_COUNT] = "SELECT count(*) FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
 };
@@ -331,34 +333,85 @@ int store_secure_score_each(struct store *st, const char *tenant_id,
 
 /* ---- groups --------------------------------------------------------------- */
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds (insert) or removes (delete) one member. */
+static int member_write(struct store *st, enum snap_stmt id, const char *tenant_id, const char *group_id,
+                        const char *object_id, struct err *err)
+{
+	sqlite3_stmt *s = q_get(st, id, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	bind_text(s, 3, object_id);
+	return q_run(s, err, "group member");
+}
+
+/* Writes only the difference between the stored membership and ids, so a
+ * pull where nothing changed writes nothing but the group row. */
 int store_group_members_replace(struct store *st, const char *tenant_id, const char *group_id,
                                 const char *display_name, const char *const *ids, size_t n, struct err *err)
 {
-	if (q_exec(st, Q_BEGIN, err, "begin") != 0) return -1;
+	const char **want = xcalloc(n + 1, sizeof *want);
+	char **have = NULL;
+	size_t nhave = 0, cap = 0;
+	int rc = -1;
+	memcpy(want, ids, n * sizeof *want);
+	qsort(want, n, sizeof *want, cmp_str);
+	if (q_exec(st, Q_BEGIN, err, "begin") != 0) goto out;
 	sqlite3_stmt *s = q_get(st, Q_GROUP_UPSERT, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, display_name);
 	if (q_run(s, err, "group put") != 0) goto fail;
-	s = q_get(st, Q_MEMBERS_DELETE, err);
+	s = q_get(st, Q_MEMBERS_LIST, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
-	if (q_run(s, err, "group members") != 0) goto fail;
-	for (size_t i = 0; i < n; i++) {
-		s = q_get(st, Q_MEMBER_INSERT, err);
-		if (!s) goto fail;
-		bind_text(s, 1, tenant_id);
-		bind_text(s, 2, group_id);
-		bind_text(s, 3, ids[i]);
-		if (q_run(s, err, "group member") != 0) goto fail;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (nhave == cap) {
+			cap = cap ? cap * 2 : 256;
+			have = xrealloc(have, cap * sizeof *have);
+		}
+		have[nhave++] = xstrdup((const char *)sqlite3_column_text(s, 0));
+	}
+	q_done(s);
+	if (step != SQLITE_DONE) {
+		snap_fail(err, "group members");
+		goto fail;
+	}
+	/* SQLite's ORDER BY uses memcmp order (BINARY), as strcmp does */
+	size_t i = 0, k = 0;
+	while (i < nhave || k < n) {
+		int c = i == nhave ? 1 : k == n ? -1 : strcmp(have[i], want[k]);
+		if (c < 0) {
+			if (member_write(st, Q_MEMBER_DELETE, tenant_id, group_id, have[i], err) != 0) goto fail;
+			i++;
+		} else if (c > 0) {
+			if (member_write(st, Q_MEMBER_INSERT, tenant_id, group_id, want[k], err) != 0) goto fail;
+			k++;
+			while (k < n && strcmp(want[k], want[k - 1]) == 0) k++;  /* duplicates */
+		} else {
+			i++;
+			k++;
+			while (k < n && strcmp(want[k], want[k - 1]) == 0) k++;
+		}
 	}
 	if (q_exec(st, Q_COMMIT, err, "commit") != 0) goto fail;
-	return 0;
+	rc = 0;
+	goto out;
 fail:
 	q_rollback(st);
-	return -1;
+out:
+	for (size_t j = 0; j < nhave; j++) free(have[j]);
+	free(have);
+	free(want);
+	return rc;
 }
 
 int store_group_member_count(struct store *st, const char *tenant_id, const char *group_id, long long *n,

@@ -323,6 +323,14 @@ static int check_score(const struct store_secure_score *s, void *ud)
 	return 0;
 }
 
+static int count_group(const char *group_id, const char *display_name, void *ud)
+{
+	CHECK_STR(group_id, "g1");
+	CHECK_STR(display_name, "Sales EU");
+	(*(int *)ud)++;
+	return 0;
+}
+
 TEST(graph_store_snapshots)
 {
 	struct err err;
@@ -380,5 +388,19 @@ TEST(graph_store_snapshots)
 	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids + 1, 1, &err), &err);
 	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
 	CHECK_EQ_INT(n, 1);
+	/* overlapping change, unsorted, with a duplicate: only the difference is written */
+	const char *ids2[] = { "u4", "u2", "u4", "u0" };
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids2, 4, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 3);
+	int in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u4", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 1);
+	in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u3", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 0);
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", NULL, 0, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 0);
 	close_store(st);
 }
