@@ -1,0 +1,1008 @@
+/* http — the libcurl multi engine (see http.h for the contract).
+ *
+ * A request ("call") moves through three places:
+ *   ready    FIFO per lane; waits for the service's pacing token, the
+ *            service and lane in-flight caps, and the lane's hold;
+ *   running  an easy handle added to the multi handle;
+ *   waiting  between attempts (Retry-After or backoff), in the engine's
+ *            wait list until its wake time, then back to the FRONT of its
+ *            lane's ready queue (a retry does not queue behind new work).
+ * One loop iteration (http_step): start what may start, drive curl, handle
+ * completions (callbacks may submit more), then poll curl's sockets with a
+ * timeout that is the nearest of our own timers (wake times, lane holds, the
+ * next pacing token) and curl's. Nothing ever sleeps.
+ *
+ * Trust: verification is always on. A service's ca_file certificates are
+ * added to the OpenSSL X509_STORE of each new TLS context it creates
+ * (CURLOPT_SSL_CTX_FUNCTION), on top of the system bundle curl loads. Such a
+ * service gets its own curl share (connections + TLS sessions) and no CA
+ * store cache, so a connection or session verified with its extra anchor is
+ * never reused by a service that does not trust it. */
+#include "http.h"
+
+#include <curl/curl.h>
+#include <math.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+#define HTTP_DEFAULT_MAX_CONNECTIONS 32
+#define HTTP_DEFAULT_IN_FLIGHT 16
+#define HTTP_DEFAULT_BODY_CAP ((size_t)64 << 20)
+
+enum call_state { CALL_READY, CALL_RUNNING, CALL_WAITING, CALL_DONE };
+
+struct call_list {
+	struct http_call *head, *tail;
+	size_t n;
+};
+
+/* One submitted request, owned by the engine from http_submit until its
+ * on_done has returned. */
+struct http_call {
+	struct http_call *prev, *next;   /* in exactly one list (by state) */
+	enum call_state state;
+	struct http_service *svc;
+	struct http_lane *lane;
+	char *method;
+	char *url;
+	char *log_path;                  /* path + query of url, for log lines */
+	struct curl_slist *headers;
+	char *body;                      /* copy of the request body or NULL */
+	size_t body_len;
+	bool has_body;
+	bool idempotent;
+	double timeout;
+	http_done_fn on_done;
+	void *ctx;
+	double t_submit;                 /* time_mono at submit */
+	double t_attempt;                /* time_mono at the start of this attempt */
+	double t_wake;                   /* time_mono when a waiting call becomes ready */
+	double waited;                   /* sum of scheduled retry waits */
+	CURL *easy;                      /* while running */
+	bool too_large;                  /* body cap hit during this attempt */
+	char errbuf[CURL_ERROR_SIZE];
+	struct http_response resp;       /* filled as attempts go */
+};
+
+struct http_lane {
+	struct http_service *svc;
+	char *label;                     /* "service" or "service/lane", for logs */
+	int max_in_flight;               /* 0 = no lane cap */
+	int in_flight;
+	double hold_until;               /* time_mono; no start before this */
+	struct call_list ready;
+};
+
+struct http_service {
+	struct http_engine *e;
+	char *name;
+	char *base_url;
+	double rate_per_sec;             /* 0 = unpaced */
+	double burst;
+	double tokens;
+	double tokens_at;                /* time_mono of the last refill */
+	int max_in_flight;
+	int in_flight;
+	double connect_timeout, total_timeout;
+	size_t max_body;
+	struct http_retry_policy retry;
+	http_response_hook on_response;
+	void *hook_ctx;
+	STACK_OF(X509) *anchors;         /* extra trust anchors, or NULL */
+	CURLSH *share;                   /* own connection/TLS-session cache when anchors */
+	struct http_lane **lanes;        /* lanes[0] is the default lane */
+	size_t n_lanes;
+	size_t rr;                       /* round-robin position over lanes */
+	CURL **idle;                     /* easy handles kept for reuse */
+	size_t n_idle, cap_idle;
+	struct http_counters counters;
+};
+
+struct http_engine {
+	CURLM *multi;
+	char *system_ca_file;
+	struct http_service **svcs;
+	size_t n_svcs;
+	struct call_list running;
+	struct call_list waiting;
+	size_t pending;                  /* ready + running + waiting */
+	bool in_loop;                    /* inside http_run/http_step/http_do */
+	bool stop;
+	bool closing;
+	uint64_t rng;
+};
+
+/* ---- small helpers ----------------------------------------------------- */
+
+static void list_push_back(struct call_list *l, struct http_call *c)
+{
+	c->next = NULL;
+	c->prev = l->tail;
+	if (l->tail) l->tail->next = c; else l->head = c;
+	l->tail = c;
+	l->n++;
+}
+
+static void list_push_front(struct call_list *l, struct http_call *c)
+{
+	c->prev = NULL;
+	c->next = l->head;
+	if (l->head) l->head->prev = c; else l->tail = c;
+	l->head = c;
+	l->n++;
+}
+
+static void list_remove(struct call_list *l, struct http_call *c)
+{
+	if (c->prev) c->prev->next = c->next; else l->head = c->next;
+	if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
+	c->prev = c->next = NULL;
+	l->n--;
+}
+
+/* xorshift64*: uniform double in [0,1) for backoff jitter. */
+static double rng_uniform(struct http_engine *e)
+{
+	uint64_t x = e->rng;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	e->rng = x;
+	return (double)((x * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+static long ms_from_s(double s)
+{
+	return s <= 0 ? 0 : (long)ceil(s * 1000.0);
+}
+
+/* Path and query of an absolute URL ("/" when none), for logs. */
+static char *url_log_path(const char *url)
+{
+	const char *p = strstr(url, "://");
+	p = p ? p + 3 : url;
+	p += strcspn(p, "/?#");
+	if (!*p) return xstrdup("/");
+	size_t n = strcspn(p, "#");
+	return xstrndup(p, n);
+}
+
+static bool method_is_idempotent(const char *m)
+{
+	static const char *const idem[] = { "GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE" };
+	for (size_t i = 0; i < ARRAY_LEN(idem); i++)
+		if (strcmp(m, idem[i]) == 0) return true;
+	return false;
+}
+
+static bool method_is_token(const char *m)
+{
+	if (!*m) return false;
+	for (const char *p = m; *p; p++)
+		if (*p < '!' || *p > '~' || strchr("()<>@,;:\\\"/[]?={}", *p)) return false;
+	return true;
+}
+
+static bool status_is_retryable(long status)
+{
+	return status == 429 || status == 500 || status == 502 || status == 503 || status == 504;
+}
+
+/* Transport failures worth another attempt: the connection could not be
+ * made, broke, or timed out. Certificate failures and our own aborts are not. */
+static bool curlcode_is_retryable(CURLcode rc)
+{
+	switch (rc) {
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_OPERATION_TIMEDOUT:
+	case CURLE_SEND_ERROR:
+	case CURLE_RECV_ERROR:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+	case CURLE_SSL_CONNECT_ERROR:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool curlcode_is_tls_verify(CURLcode rc)
+{
+	return rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+	       rc == CURLE_SSL_ISSUER_ERROR || rc == CURLE_SSL_PINNEDPUBKEYNOTMATCH;
+}
+
+/* ---- response ------------------------------------------------------------- */
+
+static void headers_clear(struct http_response *r)
+{
+	for (size_t i = 0; i < r->n_headers; i++) {
+		free(r->headers[i].name);
+		free(r->headers[i].value);
+	}
+	free(r->headers);
+	r->headers = NULL;
+	r->n_headers = 0;
+}
+
+const char *http_response_header(const struct http_response *resp, const char *name)
+{
+	if (!resp || !name) return NULL;
+	for (size_t i = resp->n_headers; i-- > 0;)
+		if (str_ieq(resp->headers[i].name, name)) return resp->headers[i].value;
+	return NULL;
+}
+
+void http_response_move(struct http_response *dst, struct http_response *src)
+{
+	*dst = *src;
+	memset(src, 0, sizeof *src);
+	src->retry_after = -1;
+}
+
+void http_response_free(struct http_response *resp)
+{
+	if (!resp) return;
+	headers_clear(resp);
+	buf_free(&resp->body);
+	free(resp->method);
+	free(resp->url);
+	memset(resp, 0, sizeof *resp);
+	resp->retry_after = -1;
+}
+
+/* ---- curl callbacks ------------------------------------------------------- */
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_call *c = userp;
+	size_t n = size * nmemb;
+	if (c->resp.body.len + n > c->svc->max_body) {
+		c->too_large = true;
+		return 0;                        /* aborts the transfer: CURLE_WRITE_ERROR */
+	}
+	buf_add(&c->resp.body, data, n);
+	return n;
+}
+
+/* One header line. A status line starts a new header block (after a 1xx
+ * or on a new attempt), so only the final response's headers are kept. */
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+	struct http_call *c = userp;
+	size_t n = size * nmemb, len = n;
+	while (len > 0 && (data[len - 1] == '\r' || data[len - 1] == '\n')) len--;
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		headers_clear(&c->resp);
+		return n;
+	}
+	const char *colon = memchr(data, ':', len);
+	if (!colon || colon == data || data[0] == ' ' || data[0] == '\t') return n;
+	const char *v = colon + 1, *end = data + len;
+	while (v < end && (*v == ' ' || *v == '\t')) v++;
+	while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
+	struct http_response *r = &c->resp;
+	r->headers = xrealloc(r->headers, (r->n_headers + 1) * sizeof *r->headers);
+	r->headers[r->n_headers].name = xstrndup(data, (size_t)(colon - data));
+	r->headers[r->n_headers].value = xstrndup(v, (size_t)(end - v));
+	r->n_headers++;
+	return n;
+}
+
+/* Adds the service's extra anchors to the store of a new TLS context; the
+ * system bundle curl loaded stays in it. A failed add (a duplicate, or out of
+ * memory) can only make verification stricter, so it is not an error. */
+static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *userp)
+{
+	(void)curl;
+	struct http_service *svc = userp;
+	X509_STORE *store = SSL_CTX_get_cert_store((SSL_CTX *)sslctx);
+	if (!store) return CURLE_SSL_CERTPROBLEM;
+	for (int i = 0; i < sk_X509_num(svc->anchors); i++)
+		X509_STORE_add_cert(store, sk_X509_value(svc->anchors, i));
+	ERR_clear_error();
+	return CURLE_OK;
+}
+
+/* ---- engine ---------------------------------------------------------------- */
+
+struct http_engine *http_engine_new(const struct http_engine_opts *opts, struct err *err)
+{
+	static bool curl_ready;
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			err_set(err, "http: libcurl initialisation failed");
+			return NULL;
+		}
+		curl_ready = true;
+	}
+	struct http_engine *e = xcalloc(1, sizeof *e);
+	e->multi = curl_multi_init();
+	if (!e->multi) {
+		free(e);
+		err_set(err, "http: curl_multi_init failed");
+		return NULL;
+	}
+	long maxconn = opts && opts->max_connections > 0 ? opts->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, maxconn);
+	if (opts && opts->max_host_connections > 0)
+		curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opts->max_host_connections);
+	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	if (opts && opts->system_ca_file) e->system_ca_file = xstrdup(opts->system_ca_file);
+	e->rng = ((uint64_t)(time_now() * 1e6) ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)e) | 1;
+	return e;
+}
+
+static void call_free(struct http_call *c)
+{
+	free(c->method);
+	free(c->url);
+	free(c->log_path);
+	curl_slist_free_all(c->headers);
+	free(c->body);
+	http_response_free(&c->resp);
+	free(c);
+}
+
+static void lane_free(struct http_lane *l)
+{
+	free(l->label);
+	free(l);
+}
+
+static void service_free(struct http_service *s)
+{
+	for (size_t i = 0; i < s->n_idle; i++) curl_easy_cleanup(s->idle[i]);
+	free(s->idle);
+	if (s->share) curl_share_cleanup(s->share);
+	if (s->anchors) sk_X509_pop_free(s->anchors, X509_free);
+	for (size_t i = 0; i < s->n_lanes; i++) lane_free(s->lanes[i]);
+	free(s->lanes);
+	free(s->name);
+	free(s->base_url);
+	free(s);
+}
+
+static void complete_call(struct http_call *c);
+static void release_easy(struct http_call *c);
+
+void http_engine_free(struct http_engine *e)
+{
+	if (!e) return;
+	e->closing = true;
+	/* Cancel everything still pending, so owners can free their ctx. */
+	while (e->running.head) {
+		struct http_call *c = e->running.head;
+		list_remove(&e->running, c);
+		release_easy(c);
+		c->resp.error = HTTP_ERR_CANCELLED;
+		snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: engine shut down");
+		complete_call(c);
+	}
+	while (e->waiting.head) {
+		struct http_call *c = e->waiting.head;
+		list_remove(&e->waiting, c);
+		c->resp.error = HTTP_ERR_CANCELLED;
+		snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: engine shut down");
+		complete_call(c);
+	}
+	for (size_t i = 0; i < e->n_svcs; i++)
+		for (size_t j = 0; j < e->svcs[i]->n_lanes; j++) {
+			struct http_lane *l = e->svcs[i]->lanes[j];
+			while (l->ready.head) {
+				struct http_call *c = l->ready.head;
+				list_remove(&l->ready, c);
+				c->resp.error = HTTP_ERR_CANCELLED;
+				snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: engine shut down");
+				complete_call(c);
+			}
+		}
+	for (size_t i = 0; i < e->n_svcs; i++) service_free(e->svcs[i]);
+	free(e->svcs);
+	curl_multi_cleanup(e->multi);
+	free(e->system_ca_file);
+	free(e);
+}
+
+/* ---- services and lanes ------------------------------------------------- */
+
+/* Reads every PEM certificate of path into a new stack. */
+static STACK_OF(X509) *load_anchors(const char *path, struct err *err)
+{
+	const curl_version_info_data *vi = curl_version_info(CURLVERSION_NOW);
+	if (!vi->ssl_version || strncmp(vi->ssl_version, "OpenSSL", 7) != 0) {
+		err_set(err, "ca_file needs libcurl built with OpenSSL (this one uses %s)",
+		        vi->ssl_version ? vi->ssl_version : "no TLS");
+		return NULL;
+	}
+	BIO *bio = BIO_new_file(path, "r");
+	if (!bio) {
+		err_set(err, "ca_file %s: cannot open", path);
+		return NULL;
+	}
+	STACK_OF(X509) *certs = sk_X509_new_null();
+	X509 *x;
+	while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) sk_X509_push(certs, x);
+	ERR_clear_error();   /* the loop ends on a "no start line" error */
+	BIO_free(bio);
+	if (sk_X509_num(certs) == 0) {
+		sk_X509_free(certs);
+		err_set(err, "ca_file %s: no PEM certificate in it", path);
+		return NULL;
+	}
+	return certs;
+}
+
+static struct http_lane *lane_new(struct http_service *svc, const char *name, int max_in_flight)
+{
+	struct http_lane *l = xcalloc(1, sizeof *l);
+	l->svc = svc;
+	l->label = name ? xasprintf("%s/%s", svc->name, name) : xstrdup(svc->name);
+	l->max_in_flight = max_in_flight > 0 ? max_in_flight : 0;
+	svc->lanes = xrealloc(svc->lanes, (svc->n_lanes + 1) * sizeof *svc->lanes);
+	svc->lanes[svc->n_lanes++] = l;
+	return l;
+}
+
+struct http_service *http_service_add(struct http_engine *e, const struct http_service_opts *o,
+                                      struct err *err)
+{
+	if (!e || !o || !o->name || !*o->name) {
+		err_set(err, "http_service_add: a service needs a name");
+		return NULL;
+	}
+	if (o->rate_per_min < 0 || o->burst < 0 || o->connect_timeout < 0 || o->total_timeout < 0) {
+		err_set(err, "http service %s: negative rate, burst or timeout", o->name);
+		return NULL;
+	}
+	STACK_OF(X509) *anchors = NULL;
+	if (o->ca_file && *o->ca_file) {
+		anchors = load_anchors(o->ca_file, err);
+		if (!anchors) {
+			err_prefix(err, "http service %s", o->name);
+			return NULL;
+		}
+	}
+	struct http_service *s = xcalloc(1, sizeof *s);
+	s->e = e;
+	s->name = xstrdup(o->name);
+	if (o->base_url) {
+		s->base_url = xstrdup(o->base_url);
+		size_t n = strlen(s->base_url);
+		while (n > 0 && s->base_url[n - 1] == '/') s->base_url[--n] = '\0';
+	}
+	s->rate_per_sec = o->rate_per_min / 60.0;
+	s->burst = o->burst >= 1 ? o->burst : 1;
+	s->tokens = s->burst;
+	s->tokens_at = time_mono();
+	s->max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : HTTP_DEFAULT_IN_FLIGHT;
+	s->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : 10;
+	s->total_timeout = o->total_timeout > 0 ? o->total_timeout : 120;
+	s->max_body = o->max_body > 0 ? o->max_body : HTTP_DEFAULT_BODY_CAP;
+	s->retry = o->retry;
+	if (s->retry.max_attempts <= 0) s->retry.max_attempts = 5;
+	if (s->retry.max_total_wait <= 0) s->retry.max_total_wait = 120;
+	if (s->retry.backoff_base <= 0) s->retry.backoff_base = 0.5;
+	if (s->retry.backoff_max <= 0) s->retry.backoff_max = 30;
+	s->on_response = o->on_response;
+	s->hook_ctx = o->hook_ctx;
+	s->anchors = anchors;
+	if (anchors) {
+		s->share = curl_share_init();
+		if (!s->share) {
+			service_free(s);
+			err_set(err, "http service %s: curl_share_init failed", o->name);
+			return NULL;
+		}
+		curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+		curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+	}
+	lane_new(s, NULL, o->default_lane_max_in_flight);
+	e->svcs = xrealloc(e->svcs, (e->n_svcs + 1) * sizeof *e->svcs);
+	e->svcs[e->n_svcs++] = s;
+	return s;
+}
+
+struct http_lane *http_lane_add(struct http_service *svc, const char *name, int max_in_flight)
+{
+	return lane_new(svc, name && *name ? name : "lane", max_in_flight);
+}
+
+struct http_lane *http_service_default_lane(struct http_service *svc) { return svc->lanes[0]; }
+const char *http_service_name(const struct http_service *svc) { return svc->name; }
+
+void http_lane_hold(struct http_lane *lane, double seconds)
+{
+	if (!lane || !(seconds > 0)) return;
+	double until = time_mono() + seconds;
+	if (until > lane->hold_until) lane->hold_until = until;
+}
+
+double http_lane_held_for(const struct http_lane *lane)
+{
+	double left = lane->hold_until - time_mono();
+	return left > 0 ? left : 0;
+}
+
+void http_service_counters(const struct http_service *svc, struct http_counters *out)
+{
+	*out = svc->counters;
+}
+
+/* ---- submit ------------------------------------------------------------------ */
+
+static bool headers_have(const char *const *headers, const char *name)
+{
+	size_t n = strlen(name);
+	for (size_t i = 0; headers && headers[i]; i++)
+		if (strncasecmp(headers[i], name, n) == 0 && headers[i][n] == ':') return true;
+	return false;
+}
+
+int http_submit(struct http_service *svc, const struct http_request *req, struct err *err)
+{
+	if (!svc || !req) return err_set(err, "http_submit: no service or request");
+	struct http_engine *e = svc->e;
+	if (e->closing) return err_set(err, "http %s: engine is shutting down", svc->name);
+	const char *method = req->method ? req->method : "GET";
+	if (!method_is_token(method)) return err_set(err, "http %s: invalid method", svc->name);
+	if (!req->url || !*req->url) return err_set(err, "http %s: request without URL", svc->name);
+	if (req->url[0] == '/' && !svc->base_url)
+		return err_set(err, "http %s: relative URL but the service has no base_url", svc->name);
+	if (req->lane && req->lane->svc != svc)
+		return err_set(err, "http %s: lane %s belongs to another service", svc->name, req->lane->label);
+	if (req->body_len && !req->body) return err_set(err, "http %s: body_len without body", svc->name);
+
+	struct http_call *c = xcalloc(1, sizeof *c);
+	c->svc = svc;
+	c->lane = req->lane ? req->lane : svc->lanes[0];
+	c->method = xstrdup(method);
+	c->url = req->url[0] == '/' ? xasprintf("%s%s", svc->base_url, req->url) : xstrdup(req->url);
+	c->log_path = url_log_path(c->url);
+	for (size_t i = 0; req->headers && req->headers[i]; i++)
+		c->headers = curl_slist_append(c->headers, req->headers[i]);
+	c->has_body = req->body != NULL || strcmp(method, "POST") == 0;
+	if (req->body) {
+		c->body = xmalloc(req->body_len + 1);
+		memcpy(c->body, req->body, req->body_len);
+		c->body[req->body_len] = '\0';
+		c->body_len = req->body_len;
+	}
+	if (c->has_body) {
+		if (req->content_type) {
+			char *h = xasprintf("Content-Type: %s", req->content_type);
+			c->headers = curl_slist_append(c->headers, h);
+			free(h);
+		} else if (!headers_have(req->headers, "Content-Type")) {
+			c->headers = curl_slist_append(c->headers, "Content-Type:"); /* no form default */
+		}
+	}
+	c->headers = curl_slist_append(c->headers, "Expect:");   /* no 100-continue round trip */
+	c->idempotent = req->idempotent == HTTP_IDEMPOTENT_YES ||
+	                (req->idempotent == HTTP_IDEMPOTENT_AUTO && method_is_idempotent(method));
+	c->timeout = req->timeout > 0 ? req->timeout : svc->total_timeout;
+	c->on_done = req->on_done;
+	c->ctx = req->ctx;
+	c->t_submit = time_mono();
+	c->resp.retry_after = -1;
+	c->state = CALL_READY;
+	list_push_back(&c->lane->ready, c);
+	e->pending++;
+	svc->counters.submitted++;
+	return 0;
+}
+
+/* ---- attempts ---------------------------------------------------------------- */
+
+static CURL *take_easy(struct http_service *s)
+{
+	if (s->n_idle > 0) {
+		CURL *h = s->idle[--s->n_idle];
+		curl_easy_reset(h);
+		return h;
+	}
+	return curl_easy_init();
+}
+
+/* Takes the call's easy handle out of the multi and keeps it for reuse. */
+static void release_easy(struct http_call *c)
+{
+	if (!c->easy) return;
+	struct http_service *s = c->svc;
+	curl_multi_remove_handle(s->e->multi, c->easy);
+	if (s->n_idle == s->cap_idle) {
+		s->cap_idle = s->cap_idle ? s->cap_idle * 2 : 8;
+		s->idle = xrealloc(s->idle, s->cap_idle * sizeof *s->idle);
+	}
+	s->idle[s->n_idle++] = c->easy;
+	c->easy = NULL;
+	s->in_flight--;
+	c->lane->in_flight--;
+}
+
+static void setup_easy(struct http_call *c, CURL *h)
+{
+	struct http_service *s = c->svc;
+	curl_easy_setopt(h, CURLOPT_URL, c->url);
+	curl_easy_setopt(h, CURLOPT_PRIVATE, c);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h, CURLOPT_USERAGENT, "entrasync/" ENTRASYNC_VERSION);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, ms_from_s(s->connect_timeout));
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, ms_from_s(c->timeout));
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->headers);
+	/* Trust: always verified; nothing in the API can change these two. */
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (s->e->system_ca_file) {
+		curl_easy_setopt(h, CURLOPT_CAINFO, s->e->system_ca_file);
+		curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+	}
+	if (s->anchors) {
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
+		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, s);
+		curl_easy_setopt(h, CURLOPT_CA_CACHE_TIMEOUT, 0L);  /* never touch the shared store */
+		curl_easy_setopt(h, CURLOPT_SHARE, s->share);
+	}
+	if (strncmp(c->url, "https:", 6) == 0) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	if (strcmp(c->method, "GET") == 0) {
+		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+	} else if (strcmp(c->method, "HEAD") == 0) {
+		curl_easy_setopt(h, CURLOPT_NOBODY, 1L);
+	} else {
+		if (strcmp(c->method, "POST") != 0) curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);
+		if (c->has_body) {
+			curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->body_len);
+			curl_easy_setopt(h, CURLOPT_POSTFIELDS, c->body ? c->body : "");
+		}
+	}
+}
+
+static void finish_attempt(struct http_call *c, CURLcode rc);
+
+/* Starts the next attempt of a ready call (already taken off its queue).
+ * When curl refuses the handle, the attempt ends at once as a transport
+ * error (which may run the owner's callback). */
+static void start_attempt(struct http_call *c, double now)
+{
+	struct http_service *s = c->svc;
+	struct http_engine *e = s->e;
+	c->resp.attempts++;
+	s->counters.attempts++;
+	if (c->resp.attempts > 1) s->counters.retries++;
+	c->t_attempt = now;
+	c->too_large = false;
+	c->errbuf[0] = '\0';
+	buf_reset(&c->resp.body);
+	headers_clear(&c->resp);
+	c->resp.status = 0;
+	c->state = CALL_RUNNING;
+	CURL *h = take_easy(s);
+	if (!h) {
+		snprintf(c->errbuf, sizeof c->errbuf, "curl_easy_init failed");
+		finish_attempt(c, CURLE_FAILED_INIT);
+		return;
+	}
+	c->easy = h;
+	s->in_flight++;
+	c->lane->in_flight++;
+	setup_easy(c, h);
+	CURLMcode mc = curl_multi_add_handle(e->multi, h);
+	if (mc != CURLM_OK) {
+		snprintf(c->errbuf, sizeof c->errbuf, "curl_multi_add_handle: %s", curl_multi_strerror(mc));
+		finish_attempt(c, CURLE_FAILED_INIT);
+		return;
+	}
+	list_push_back(&e->running, c);
+}
+
+/* Hands the finished call to its owner and frees it. */
+static void complete_call(struct http_call *c)
+{
+	struct http_service *s = c->svc;
+	struct http_engine *e = s->e;
+	c->state = CALL_DONE;
+	e->pending--;
+	s->counters.completed++;
+	if (c->resp.error != HTTP_ERR_NONE || status_is_retryable(c->resp.status)) s->counters.failures++;
+	struct http_response *r = &c->resp;
+	r->elapsed = time_mono() - c->t_submit;
+	r->method = c->method;
+	r->url = c->url;
+	c->method = c->url = NULL;
+	r->service = s;
+	r->lane = c->lane;
+	r->ctx = c->ctx;
+	if (r->error != HTTP_ERR_NONE) buf_free(&r->body);
+	if (c->on_done) c->on_done(r, c->ctx);
+	call_free(c);
+}
+
+/* Seconds to wait before the next attempt of c, or -1 to give up. *why
+ * names the reason for the log note. */
+static double retry_wait(struct http_call *c, const char **why)
+{
+	struct http_service *s = c->svc;
+	if (c->resp.attempts >= s->retry.max_attempts) {
+		*why = "giving up: attempts exhausted";
+		return -1;
+	}
+	double wait;
+	if (c->resp.retry_after >= 0) {
+		wait = c->resp.retry_after;
+		*why = "Retry-After";
+	} else {
+		wait = http_backoff_delay(&s->retry, c->resp.attempts, rng_uniform(s->e));
+		*why = "backoff";
+	}
+	if (c->waited + wait > s->retry.max_total_wait) {
+		*why = "giving up: retry wait budget exhausted";
+		return -1;
+	}
+	return wait;
+}
+
+/* An attempt ended with curl code rc: retry it later or complete it. */
+static void finish_attempt(struct http_call *c, CURLcode rc)
+{
+	struct http_service *s = c->svc;
+	struct http_response *r = &c->resp;
+	double now = time_mono();
+	double took = now - c->t_attempt;
+	long status = 0, conns = 0, ver = 0;
+	if (c->easy) {
+		curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
+		curl_easy_getinfo(c->easy, CURLINFO_NUM_CONNECTS, &conns);
+		curl_easy_getinfo(c->easy, CURLINFO_HTTP_VERSION, &ver);
+	}
+	r->new_connections += conns;
+	r->http_version = ver == CURL_HTTP_VERSION_1_0 ? 10 : ver == CURL_HTTP_VERSION_1_1 ? 11
+	                : ver == CURL_HTTP_VERSION_2_0 ? 20 : ver == CURL_HTTP_VERSION_3 ? 30 : 0;
+	release_easy(c);
+
+	bool transport_ok = rc == CURLE_OK;
+	r->error = HTTP_ERR_NONE;
+	r->error_text[0] = '\0';
+	bool retryable = false;
+	if (c->too_large) {
+		r->error = HTTP_ERR_TOO_LARGE;
+		snprintf(r->error_text, sizeof r->error_text, "response body exceeds the limit of %zu bytes",
+		         s->max_body);
+	} else if (!transport_ok) {
+		r->error = curlcode_is_tls_verify(rc) ? HTTP_ERR_TLS_VERIFY : HTTP_ERR_TRANSPORT;
+		const char *msg = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+		if (r->error == HTTP_ERR_TLS_VERIFY)
+			snprintf(r->error_text, sizeof r->error_text, "TLS verification failed: %s", msg);
+		else
+			snprintf(r->error_text, sizeof r->error_text, "%s", msg);
+		retryable = curlcode_is_retryable(rc);
+		status = 0;
+		s->counters.transport_errors++;
+	} else {
+		retryable = status_is_retryable(status);
+	}
+	r->status = status;
+	if (status == 429) s->counters.throttled++;
+	const char *ra = status ? http_response_header(r, "Retry-After") : NULL;
+	r->retry_after = ra ? http_parse_retry_after(ra, time_now()) : -1;
+	if (status == 429 && r->retry_after > 0) http_lane_hold(c->lane, r->retry_after);
+
+	if (status && s->on_response) {
+		r->elapsed = took;
+		s->on_response(s, r, s->hook_ctx);
+	}
+
+	const char *why = NULL;
+	double wait = -1;
+	if (retryable && c->idempotent) wait = retry_wait(c, &why);
+	else if (retryable) why = "not retried: not idempotent";
+	struct buf note = {0};
+	if (r->error != HTTP_ERR_NONE) buf_adds(&note, r->error_text);
+	if (r->retry_after >= 0) buf_printf(&note, "%sRetry-After %.3g s", note.len ? "; " : "", r->retry_after);
+	if (wait >= 0)
+		buf_printf(&note, "%sretry in %.2f s (%s)", note.len ? "; " : "", wait, why);
+	else if (why)
+		buf_printf(&note, "%s%s", note.len ? "; " : "", why);
+	log_http(c->lane->label, c->method, c->log_path, status, took, r->attempts, note.len ? note.data : NULL);
+	buf_free(&note);
+
+	if (wait >= 0) {
+		c->waited += wait;
+		s->counters.wait_seconds += wait;
+		c->t_wake = now + wait;
+		c->state = CALL_WAITING;
+		list_push_back(&s->e->waiting, c);
+		return;
+	}
+	r->retryable = retryable;
+	complete_call(c);
+}
+
+/* ---- the loop ------------------------------------------------------------------ */
+
+static void refill(struct http_service *s, double now)
+{
+	if (s->rate_per_sec <= 0) return;
+	s->tokens += (now - s->tokens_at) * s->rate_per_sec;
+	if (s->tokens > s->burst) s->tokens = s->burst;
+	s->tokens_at = now;
+}
+
+/* Next lane of s (round robin) that may start a call now, or NULL. */
+static struct http_lane *next_startable_lane(struct http_service *s, double now)
+{
+	for (size_t k = 0; k < s->n_lanes; k++) {
+		struct http_lane *l = s->lanes[(s->rr + k) % s->n_lanes];
+		if (!l->ready.head || l->hold_until > now) continue;
+		if (l->max_in_flight && l->in_flight >= l->max_in_flight) continue;
+		s->rr = (s->rr + k + 1) % s->n_lanes;
+		return l;
+	}
+	return NULL;
+}
+
+/* Wakes due waiting calls and starts every call that pacing, caps and holds
+ * allow. */
+static void schedule(struct http_engine *e)
+{
+	double now = time_mono();
+	for (struct http_call *c = e->waiting.head, *next; c; c = next) {
+		next = c->next;
+		if (c->t_wake > now) continue;
+		list_remove(&e->waiting, c);
+		c->state = CALL_READY;
+		list_push_front(&c->lane->ready, c);
+	}
+	for (size_t i = 0; i < e->n_svcs; i++) {
+		struct http_service *s = e->svcs[i];
+		refill(s, now);
+		while (s->in_flight < s->max_in_flight) {
+			if (s->rate_per_sec > 0 && s->tokens < 1.0) break;
+			struct http_lane *l = next_startable_lane(s, now);
+			if (!l) break;
+			struct http_call *c = l->ready.head;
+			list_remove(&l->ready, c);
+			if (s->rate_per_sec > 0) s->tokens -= 1.0;
+			start_attempt(c, now);
+		}
+	}
+}
+
+/* Seconds until the nearest of our own timers, or -1 when none. */
+static double next_timer(const struct http_engine *e)
+{
+	double now = time_mono(), best = -1;
+#define CONSIDER(t) do { double d_ = (t) - now; if (d_ < 0) d_ = 0; if (best < 0 || d_ < best) best = d_; } while (0)
+	for (const struct http_call *c = e->waiting.head; c; c = c->next) CONSIDER(c->t_wake);
+	for (size_t i = 0; i < e->n_svcs; i++) {
+		const struct http_service *s = e->svcs[i];
+		if (s->in_flight >= s->max_in_flight) continue;
+		bool ready = false;
+		for (size_t j = 0; j < s->n_lanes; j++) {
+			const struct http_lane *l = s->lanes[j];
+			if (!l->ready.head) continue;
+			ready = true;
+			if (l->hold_until > now) CONSIDER(l->hold_until);
+		}
+		if (ready && s->rate_per_sec > 0 && s->tokens < 1.0)
+			CONSIDER(s->tokens_at + (1.0 - s->tokens) / s->rate_per_sec);
+	}
+#undef CONSIDER
+	return best;
+}
+
+/* Finishes every transfer curl reports done; returns how many. */
+static int drain(struct http_engine *e)
+{
+	int n = 0, left;
+	CURLMsg *m;
+	while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE) continue;
+		char *priv = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		struct http_call *c = (struct http_call *)priv;
+		CURLcode rc = m->data.result;
+		if (!c) continue;
+		list_remove(&e->running, c);
+		finish_attempt(c, rc);   /* may run callbacks that submit */
+		n++;
+	}
+	return n;
+}
+
+/* One loop iteration (see http_step); the caller has set in_loop. */
+static int loop_once(struct http_engine *e, int max_wait_ms, struct err *err)
+{
+	int still;
+	schedule(e);
+	CURLMcode mc = curl_multi_perform(e->multi, &still);
+	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_perform: %s", curl_multi_strerror(mc));
+	if (drain(e) > 0) return 0;
+	schedule(e);
+	double t = next_timer(e);
+	long wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
+	if (t >= 0 && ms_from_s(t) < wait_ms) wait_ms = ms_from_s(t);
+	if (e->pending == 0) wait_ms = 0;
+	mc = curl_multi_poll(e->multi, NULL, 0, (int)wait_ms, NULL);
+	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_poll: %s", curl_multi_strerror(mc));
+	mc = curl_multi_perform(e->multi, &still);
+	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_perform: %s", curl_multi_strerror(mc));
+	drain(e);
+	return 0;
+}
+
+int http_step(struct http_engine *e, int max_wait_ms, struct err *err)
+{
+	if (e->in_loop) return err_set(err, "http_step: called from inside the loop");
+	e->in_loop = true;
+	int rc = loop_once(e, max_wait_ms, err);
+	e->in_loop = false;
+	return rc;
+}
+
+int http_run(struct http_engine *e, struct err *err)
+{
+	if (e->in_loop) return err_set(err, "http_run: called from inside the loop");
+	e->stop = false;
+	e->in_loop = true;
+	int rc = 0;
+	while (rc == 0 && e->pending > 0 && !e->stop) rc = loop_once(e, 1000, err);
+	e->in_loop = false;
+	return rc;
+}
+void http_stop(struct http_engine *e) { e->stop = true; }
+size_t http_pending(const struct http_engine *e) { return e->pending; }
+
+struct sync_slot {
+	bool done;
+	struct http_response *out;
+};
+
+static void sync_done(struct http_response *resp, void *ctx)
+{
+	struct sync_slot *slot = ctx;
+	http_response_move(slot->out, resp);
+	slot->done = true;
+}
+
+int http_do(struct http_service *svc, const struct http_request *req, struct http_response *out,
+            struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	out->retry_after = -1;
+	if (!svc || !req) return err_set(err, "http_do: no service or request");
+	struct http_engine *e = svc->e;
+	if (e->in_loop) return err_set(err, "http_do: called from inside the loop");
+	struct sync_slot slot = { false, out };
+	struct http_request r = *req;
+	r.on_done = sync_done;
+	r.ctx = &slot;
+	if (http_submit(svc, &r, err) < 0) return -1;
+	e->in_loop = true;
+	int rc = 0;
+	while (rc == 0 && !slot.done) rc = loop_once(e, 1000, err);
+	e->in_loop = false;
+	if (rc < 0) return -1;   /* the request stays queued; http_engine_free cancels it */
+	out->ctx = req->ctx;
+	if (out->error == HTTP_ERR_NONE) return 0;
+	err_set(err, "%s %s: %s", out->method, out->url, out->error_text);
+	log_redact_err(err);
+	return -1;
+}
