@@ -28,6 +28,7 @@ struct syncro_client {
 	char *auth_header;               /* "Authorization: Bearer <key>" */
 	const char *headers[3];          /* auth, Accept, NULL */
 	double window;                   /* s: rate window, and the hold after a 429 */
+	double pace;                     /* requests per minute actually paced */
 	int max_attempts;
 	struct syncro_lane_entry *lanes; /* named lanes, held together with the default */
 	size_t n_lanes;
@@ -102,8 +103,8 @@ static void on_syncro_response(struct http_service *svc, const struct http_respo
 	sc->throttled++;
 	struct http_lane *def = http_service_default_lane(svc);
 	if (http_lane_held_for(def) < sc->window / 2)
-		log_warn("syncro_throttled", "Syncro answered 429 (rate limit) to %s; holding every Syncro "
-		         "request for %.0f s", resp->method ? resp->method : "a request", sc->window);
+		log_warn("syncro_throttled", "Syncro answered 429 (rate limit): holding every Syncro request "
+		         "for %g s, the length of its window", sc->window);
 	http_lane_hold(def, sc->window);
 	for (size_t i = 0; i < sc->n_lanes; i++) http_lane_hold(sc->lanes[i].lane, sc->window);
 }
@@ -142,15 +143,20 @@ struct syncro_client *syncro_client_new(struct http_engine *e, const struct sync
 
 	struct syncro_client *sc = xcalloc(1, sizeof *sc);
 	double rpm = o->requests_per_minute > 0 ? o->requests_per_minute : SYNCRO_DEFAULT_RPM;
-	double headroom = o->headroom == 0 ? SYNCRO_DEFAULT_HEADROOM : o->headroom < 0 ? 0 : o->headroom;
-	if (headroom > 0.5) headroom = 0.5;
 	sc->e = e;
 	sc->window = o->window_seconds > 0 ? o->window_seconds : SYNCRO_DEFAULT_WINDOW;
+	/* Headroom: a fraction of the limit, but at least two requests of the
+	 * window (a whole interval of arrival jitter tolerated at small limits). */
+	double per_window = rpm * sc->window / 60.0;
+	double headroom = o->headroom == 0 ? SYNCRO_DEFAULT_HEADROOM : o->headroom < 0 ? 0 : o->headroom;
+	if (o->headroom >= 0 && per_window > 0 && headroom < 2.0 / per_window) headroom = 2.0 / per_window;
+	if (headroom > 0.5) headroom = 0.5;
 	sc->max_attempts = o->max_attempts > 0 ? o->max_attempts : SYNCRO_DEFAULT_ATTEMPTS;
+	sc->pace = rpm * (1.0 - headroom);
 	sc->svc = http_service_add(e, &(struct http_service_opts){
 		.name = "syncro",
 		.base_url = url,
-		.rate_per_min = rpm * (1.0 - headroom),
+		.rate_per_min = sc->pace,
 		.burst = 1,
 		.max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : SYNCRO_DEFAULT_IN_FLIGHT,
 		.ca_file = o->ca_file,
@@ -181,6 +187,7 @@ void syncro_client_free(struct syncro_client *sc)
 }
 
 struct http_service *syncro_client_service(struct syncro_client *sc) { return sc->svc; }
+double syncro_client_pace(const struct syncro_client *sc) { return sc->pace; }
 uint64_t syncro_client_throttled(const struct syncro_client *sc) { return sc->throttled; }
 
 struct http_lane *syncro_client_lane(struct syncro_client *sc, const char *name)

@@ -8,9 +8,10 @@
  *     is registered with log_secret_add and never put in a URL.
  *   - Rate limit: 180 requests a minute per IP, over-limit answer undocumented
  *     (429, no Retry-After, per third parties). The service is paced at
- *     requests_per_minute minus a small headroom (consecutive starts are never
- *     closer than 1/rate, so a sliding window of the configured size never sees
- *     more than the limit), so 429s do not normally happen. If one comes
+ *     requests_per_minute minus a small headroom (2 %, at least two requests
+ *     a window): consecutive starts are never closer than 1/rate, so a window
+ *     of the configured size sees fewer than the limit even with some arrival
+ *     jitter, and 429s do not normally happen. If one comes
  *     anyway, every Syncro lane is held for the whole window (default 60 s):
  *     after that the window only holds what was in flight. Then the request
  *     goes on: GET/PUT/DELETE through the engine's retry, a POST resubmitted
@@ -145,7 +146,8 @@ struct syncro_opts {
 	/* Tuning; 0 = default. */
 	double window_seconds;       /* Syncro's rate window, and the hold after a 429; 60 */
 	double headroom;             /* fraction of requests_per_minute kept unused, against
-	                              * arrival jitter; 0.02. Negative = none. */
+	                              * arrival jitter: 0.02, and at least two requests of the
+	                              * window. Negative = none (pace at the limit). */
 	int max_in_flight;           /* Syncro requests in flight at once; 8 */
 	double timeout;              /* per attempt, s; 60 */
 	int max_attempts;            /* per request (first + retries), also POST resubmits
@@ -172,6 +174,9 @@ struct http_service *syncro_client_service(struct syncro_client *sc);
  * secret), created on first use and owned by the client: tenants' queues are
  * served in turn, within the one pace. Held with all others on a 429. */
 struct http_lane *syncro_client_lane(struct syncro_client *sc, const char *name);
+/* The pace actually used, requests per minute (requests_per_minute less
+ * the headroom). */
+double syncro_client_pace(const struct syncro_client *sc);
 /* How many 429s the client has seen (each held the lanes for the window). */
 uint64_t syncro_client_throttled(const struct syncro_client *sc);
 
