@@ -14,6 +14,7 @@
 #define SYNCRO_DEFAULT_RPM 180.0
 #define SYNCRO_DEFAULT_WINDOW 60.0
 #define SYNCRO_DEFAULT_HEADROOM 0.02
+#define SYNCRO_BURST 1.5             /* token bucket size: see syncro.h, rate limit */
 #define SYNCRO_DEFAULT_IN_FLIGHT 8
 #define SYNCRO_DEFAULT_TIMEOUT 60.0
 #define SYNCRO_DEFAULT_ATTEMPTS 5
@@ -157,7 +158,7 @@ struct syncro_client *syncro_client_new(struct http_engine *e, const struct sync
 		.name = "syncro",
 		.base_url = url,
 		.rate_per_min = sc->pace,
-		.burst = 1,
+		.burst = SYNCRO_BURST,
 		.max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : SYNCRO_DEFAULT_IN_FLIGHT,
 		.ca_file = o->ca_file,
 		.total_timeout = o->timeout > 0 ? o->timeout : SYNCRO_DEFAULT_TIMEOUT,

@@ -9,9 +9,11 @@
  *   - Rate limit: 180 requests a minute per IP, over-limit answer undocumented
  *     (429, no Retry-After, per third parties). The service is paced at
  *     requests_per_minute minus a small headroom (2 %, at least two requests
- *     a window): consecutive starts are never closer than 1/rate, so a window
- *     of the configured size sees fewer than the limit even with some arrival
- *     jitter, and 429s do not normally happen. If one comes
+ *     a window) with a token bucket of 1.5: any window of the configured size
+ *     sees at most pace x window + 1.5 starts, under the limit by at least
+ *     half a request even with some arrival jitter, so 429s do not normally
+ *     happen; the half token lets a start that the loop wakes for late be
+ *     made up by the next, so the pace is kept exactly. If one comes
  *     anyway, every Syncro lane is held for the whole window (default 60 s):
  *     after that the window only holds what was in flight. Then the request
  *     goes on: GET/PUT/DELETE through the engine's retry, a POST resubmitted
