@@ -375,6 +375,14 @@ static void service_free(struct http_service *s)
 static void complete_call(struct http_call *c);
 static void release_easy(struct http_call *c);
 
+/* Completes a call that will never run (engine shutting down). */
+static void cancel_call(struct http_call *c)
+{
+	c->resp.error = HTTP_ERR_CANCELLED;
+	snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: engine shut down");
+	complete_call(c);
+}
+
 void http_engine_free(struct http_engine *e)
 {
 	if (!e) return;
@@ -384,26 +392,20 @@ void http_engine_free(struct http_engine *e)
 		struct http_call *c = e->running.head;
 		list_remove(&e->running, c);
 		release_easy(c);
-		c->resp.error = HTTP_ERR_CANCELLED;
-		snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: engine shut down");
-		complete_call(c);
+		cancel_call(c);
 	}
 	while (e->waiting.head) {
 		struct http_call *c = e->waiting.head;
 		list_remove(&e->waiting, c);
-		c->resp.error = HTTP_ERR_CANCELLED;
-		snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: engine shut down");
-		complete_call(c);
+		cancel_call(c);
 	}
 	for (size_t i = 0; i < e->n_svcs; i++)
 		for (size_t j = 0; j < e->svcs[i]->n_lanes; j++) {
-			struct http_lane *l = e->svcs[i]->lanes[j];
-			while (l->ready.head) {
-				struct http_call *c = l->ready.head;
-				list_remove(&l->ready, c);
-				c->resp.error = HTTP_ERR_CANCELLED;
-				snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: engine shut down");
-				complete_call(c);
+			struct call_list *ready = &e->svcs[i]->lanes[j]->ready;
+			while (ready->head) {
+				struct http_call *c = ready->head;
+				list_remove(ready, c);
+				cancel_call(c);
 			}
 		}
 	for (size_t i = 0; i < e->n_svcs; i++) service_free(e->svcs[i]);
@@ -548,7 +550,9 @@ static bool headers_have(const char *const *headers, const char *name)
 	return false;
 }
 
-int http_submit(struct http_service *svc, const struct http_request *req, struct err *err)
+/* http_submit, also handing back the queued call (owned by the engine). */
+static int submit_call(struct http_service *svc, const struct http_request *req, struct http_call **out,
+                       struct err *err)
 {
 	if (!svc || !req) return err_set(err, "http_submit: no service or request");
 	struct http_engine *e = svc->e;
@@ -598,7 +602,14 @@ int http_submit(struct http_service *svc, const struct http_request *req, struct
 	list_push_back(&c->lane->ready, c);
 	e->pending++;
 	svc->counters.submitted++;
+	*out = c;
 	return 0;
+}
+
+int http_submit(struct http_service *svc, const struct http_request *req, struct err *err)
+{
+	struct http_call *c;
+	return submit_call(svc, req, &c, err);
 }
 
 /* ---- attempts ---------------------------------------------------------------- */
@@ -635,7 +646,11 @@ static void setup_easy(struct http_call *c, CURL *h)
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+#if LIBCURL_VERSION_NUM >= 0x075500
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(h, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
 	curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
 	curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
@@ -658,7 +673,9 @@ static void setup_easy(struct http_call *c, CURL *h)
 	if (s->anchors) {
 		curl_easy_setopt(h, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 		curl_easy_setopt(h, CURLOPT_SSL_CTX_DATA, s);
-		curl_easy_setopt(h, CURLOPT_CA_CACHE_TIMEOUT, 0L);  /* never touch the shared store */
+#if LIBCURL_VERSION_NUM >= 0x075700   /* the CA store cache (and this option) came in 7.87 */
+		curl_easy_setopt(h, CURLOPT_CA_CACHE_TIMEOUT, 0L);  /* never add to the shared store */
+#endif
 		curl_easy_setopt(h, CURLOPT_SHARE, s->share);
 	}
 	if (strncmp(c->url, "https:", 6) == 0) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
@@ -805,8 +822,15 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 	if (status == 429 && r->retry_after > 0) http_lane_hold(c->lane, r->retry_after);
 
 	if (status && s->on_response) {
+		/* identity borrowed from the call for the hook's duration */
 		r->elapsed = took;
+		r->method = c->method;
+		r->url = c->url;
+		r->service = s;
+		r->lane = c->lane;
+		r->ctx = c->ctx;
 		s->on_response(s, r, s->hook_ctx);
+		r->method = r->url = NULL;
 	}
 
 	const char *why = NULL;
@@ -994,12 +1018,18 @@ int http_do(struct http_service *svc, const struct http_request *req, struct htt
 	struct http_request r = *req;
 	r.on_done = sync_done;
 	r.ctx = &slot;
-	if (http_submit(svc, &r, err) < 0) return -1;
+	struct http_call *c;
+	if (submit_call(svc, &r, &c, err) < 0) return -1;
 	e->in_loop = true;
 	int rc = 0;
 	while (rc == 0 && !slot.done) rc = loop_once(e, 1000, err);
 	e->in_loop = false;
-	if (rc < 0) return -1;   /* the request stays queued; http_engine_free cancels it */
+	if (rc < 0) {
+		/* The loop failed: the call stays queued, but must never report
+		 * to this stack frame again. */
+		if (!slot.done) c->on_done = NULL;
+		return -1;
+	}
 	out->ctx = req->ctx;
 	if (out->error == HTTP_ERR_NONE) return 0;
 	err_set(err, "%s %s: %s", out->method, out->url, out->error_text);

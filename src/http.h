@@ -26,7 +26,11 @@
  * Completion callbacks run on the loop and may submit further requests (paging).
  *
  * Threading: everything here is single-threaded; call it from one thread.
- * Time: all delays (pacing, backoff, holds) are timers in the loop, never sleeps. */
+ * Time: all delays (pacing, backoff, holds) are timers in the loop, never sleeps.
+ * Not done here: redirects are not followed (a 3xx is handed back as is);
+ * proxies come from libcurl's usual environment (https_proxy, no_proxy).
+ * Each attempt is one log_http line: "service[/lane] METHOD /path?query ->
+ * status in N ms (attempt k): note"; 2xx/3xx at debug, the rest at warn. */
 #ifndef ENTRASYNC_HTTP_H
 #define ENTRASYNC_HTTP_H
 
@@ -74,9 +78,10 @@ struct http_response;
 
 /* Called for every attempt that got an HTTP response (also those about to
  * be retried), before any retry decision is acted on; resp is only valid
- * during the call and has status, headers, attempt and elapsed filled (the
- * body may be partial or empty). For logging service headers such as
- * x-ms-throttle-*. Must not submit or free anything. */
+ * during the call and has status, headers, retry_after, attempts (this
+ * attempt's number), elapsed (this attempt's), method, url, service, lane
+ * and ctx filled; the body is this attempt's. For logging service headers
+ * such as x-ms-throttle-*. Must not submit, run the loop or free anything. */
 typedef void (*http_response_hook)(struct http_service *svc, const struct http_response *resp,
                                    void *hook_ctx);
 
@@ -85,11 +90,14 @@ struct http_service_opts {
 	const char *name;         /* "graph", "syncro": used in logs (required) */
 	const char *base_url;     /* prefix for request URLs starting with '/'; may be NULL */
 	double rate_per_min;      /* pacing: requests (attempts) per minute; 0 = unpaced */
-	double burst;             /* token bucket size; 0 = 1 (evenly spaced) */
+	double burst;             /* token bucket size; 0 = 1 (evenly spaced). Every
+	                           * attempt (retries too) takes a token. */
 	int max_in_flight;        /* over all lanes of the service; 0 = 16 */
 	int default_lane_max_in_flight; /* 0 = no lane cap (service cap applies) */
 	const char *ca_file;      /* extra trust anchor (PEM, may hold several
-	                           * certificates), added to the system store; NULL = none */
+	                           * certificates), added to the system store; NULL = none.
+	                           * Such a service keeps its own connections and TLS
+	                           * sessions, never shared with other services. */
 	double connect_timeout;   /* per attempt, s; 0 = 10 */
 	double total_timeout;     /* per attempt, s; 0 = 120 */
 	size_t max_body;          /* response body cap, bytes; 0 = 64 MiB */

@@ -64,6 +64,7 @@ for layer in lua integration; do
   done
 done
 
+cleanup; trap - EXIT INT TERM
 if [ "$failed" = 0 ]; then rm -rf "$TESTS_TMP"; else echo "(test files kept in $TESTS_TMP)"; fi
 if [ "$skipped" != 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi
 [ "$failed" = 0 ]
