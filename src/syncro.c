@@ -51,6 +51,7 @@ struct op {
 	struct http_lane *lane;
 	long long page;                  /* listing: the page asked for */
 	int posts;                       /* CONTACT_CREATE: POSTs sent (429 resubmits) */
+	bool moves;                      /* CONTACT_UPDATE: changes customer_id */
 	size_t cap;                      /* CONTACTS_LIST: capacity of reply.contacts */
 	struct syncro_customer *matches; /* CUSTOMER_FIND: exact matches */
 	size_t n_matches;
@@ -519,6 +520,9 @@ static void op_http_done(struct http_response *resp, void *ctx)
 			op_fail(op, SYNCRO_NOT_FOUND, "customer %lld not found", op->id);
 		else if (op->kind == SYNCRO_OP_CUSTOMER_GET || op->kind == SYNCRO_OP_CONTACTS_LIST)
 			op_fail(op, SYNCRO_NOT_FOUND, "customer %lld not found", op->id);
+		else if (op->kind == SYNCRO_OP_CONTACT_UPDATE && op->moves)
+			op_fail(op, SYNCRO_NOT_FOUND, "contact %lld, or the customer it was to move to, not found",
+			        op->id);
 		else
 			op_fail(op, SYNCRO_NOT_FOUND, "contact %lld not found (deleted in Syncro?)", op->id);
 		break;
@@ -588,6 +592,7 @@ static struct op *op_start(struct syncro_client *sc, const struct syncro_call *c
 		}
 		*rc = syncro_contact_body(call->fields, call->op == SYNCRO_OP_CONTACT_CREATE, &op->body, err);
 		if (*rc != SYNCRO_OK) goto fail;
+		op->moves = call->fields->v[SYNCRO_F_CUSTOMER_ID] != NULL;
 		if (call->op == SYNCRO_OP_CONTACT_CREATE)   /* for messages */
 			op->id = strtoll(call->fields->v[SYNCRO_F_CUSTOMER_ID], NULL, 10);
 	}
