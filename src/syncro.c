@@ -651,28 +651,29 @@ static enum syncro_result run_sync(struct syncro_client *sc, const struct syncro
 	return reply->rc;
 }
 
-enum syncro_result syncro_customer_get(struct syncro_client *sc, long long id,
-                                       struct syncro_customer *out, struct err *err)
+/* The customer-returning calls: run call, move the customer into out. */
+static enum syncro_result run_customer_call(struct syncro_client *sc, const struct syncro_call *call,
+                                            struct syncro_customer *out, struct err *err)
 {
 	struct syncro_reply r;
-	enum syncro_result rc = run_sync(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_GET, .id = id },
-	                                 &r, err);
+	enum syncro_result rc = run_sync(sc, call, &r, err);
 	*out = r.customer;
 	memset(&r.customer, 0, sizeof r.customer);
 	reply_free(&r);
 	return rc;
 }
 
+enum syncro_result syncro_customer_get(struct syncro_client *sc, long long id,
+                                       struct syncro_customer *out, struct err *err)
+{
+	return run_customer_call(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_GET, .id = id }, out, err);
+}
+
 enum syncro_result syncro_customer_find(struct syncro_client *sc, const char *name,
                                         struct syncro_customer *out, struct err *err)
 {
-	struct syncro_reply r;
-	enum syncro_result rc = run_sync(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_FIND, .name = name },
-	                                 &r, err);
-	*out = r.customer;
-	memset(&r.customer, 0, sizeof r.customer);
-	reply_free(&r);
-	return rc;
+	return run_customer_call(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_FIND, .name = name }, out,
+	                         err);
 }
 
 enum syncro_result syncro_contacts_list(struct syncro_client *sc, long long customer_id,
