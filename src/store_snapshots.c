@@ -359,7 +359,7 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	char **have = NULL;
 	size_t nhave = 0, cap = 0;
 	int rc = -1;
-	memcpy(want, ids, n * sizeof *want);
+	if (n) memcpy(want, ids, n * sizeof *want);
 	qsort(want, n, sizeof *want, cmp_str);
 	if (q_exec(st, Q_BEGIN, err, "begin") != 0) goto out;
 	sqlite3_stmt *s = q_get(st, Q_GROUP_UPSERT, err);

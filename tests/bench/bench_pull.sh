@@ -63,13 +63,17 @@ TIMER=${TIMER_CMD:-}
 cpu() { [ -s "$D/cpu" ] && printf ", entrasync CPU %s s" "$(tail -n 1 "$D/cpu" | bc)"; }
 
 echo "bench_pull: $NTEN tenants x $NU users, fake Graph latency $LAT ms/request ($(nproc) cores)"
-fake DELETE requests >/dev/null
-t0=$(date +%s.%N)
-(cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull >"$D/out1" 2>"$D/err1")
-rc=$?
-t1=$(date +%s.%N)
-G=$(requests graph); T=$(requests token)
-echo "first pull:       exit $rc, wall $(echo "$t1 - $t0" | bc) s$(cpu), Graph requests $G ($(echo "scale=2; $G / $NTEN" | bc)/tenant) + $T token requests; store: $(store_rate)"
+# run_pull LABEL N TARGET: one timed pull, its Graph requests from the fake's log.
+run_pull() {
+  fake DELETE requests >/dev/null
+  t0=$(date +%s.%N)
+  (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull >"$D/out$2" 2>"$D/err$2")
+  rc=$?
+  t1=$(date +%s.%N)
+  G=$(requests graph); T=$(requests token)
+  echo "$1 exit $rc, wall $(echo "$t1 - $t0" | bc) s$(cpu), Graph requests $G ($(echo "scale=2; $G / $NTEN" | bc)/tenant$3) + $T token requests; store: $(store_rate)"
+}
+run_pull "first pull:      " 1 ""
 
 # 1% of the users change (jobTitle) in every tenant
 fake GET tenants | python3 -c '
@@ -84,13 +88,7 @@ for t in [t for t in json.load(sys.stdin)["tenants"] if not t["partner"]]:
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req).read()
 ' "$URL"
-fake DELETE requests >/dev/null
-t0=$(date +%s.%N)
-(cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull >"$D/out2" 2>"$D/err2")
-rc=$?
-t1=$(date +%s.%N)
-G=$(requests graph); T=$(requests token)
-echo "incremental pull: exit $rc, wall $(echo "$t1 - $t0" | bc) s$(cpu), Graph requests $G ($(echo "scale=2; $G / $NTEN" | bc)/tenant, target <= 2 + 1 group) + $T token requests; store: $(store_rate)"
+run_pull "incremental pull:" 2 ", target <= 2 + 1 group"
 echo "changed users stored: $(sqlite3 "$D/state/bench.db" "select count(*) from users where json_extract(json,'\$.jobTitle') = 'Changed'")"
 [ -s "$D/err2" ] && { echo "stderr of the incremental pull:"; head -5 "$D/err2"; }
 exit 0
