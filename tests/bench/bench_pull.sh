@@ -63,15 +63,20 @@ TIMER=${TIMER_CMD:-}
 cpu() { [ -s "$D/cpu" ] && printf ", entrasync CPU %s s" "$(tail -n 1 "$D/cpu" | bc)"; }
 
 echo "bench_pull: $NTEN tenants x $NU users, fake Graph latency $LAT ms/request ($(nproc) cores)"
+# CPU seconds the fake has used so far (Linux /proc), to show who bounds the wall time
+fake_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$FAKE_PID/stat" 2>/dev/null || echo 0; }
+
 # run_pull LABEL N TARGET: one timed pull, its Graph requests from the fake's log.
 run_pull() {
   fake DELETE requests >/dev/null
+  f0=$(fake_cpu)
   t0=$(date +%s.%N)
   (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull >"$D/out$2" 2>"$D/err$2")
   rc=$?
   t1=$(date +%s.%N)
+  f1=$(fake_cpu)
   G=$(requests graph); T=$(requests token)
-  echo "$1 exit $rc, wall $(echo "$t1 - $t0" | bc) s$(cpu), Graph requests $G ($(echo "scale=2; $G / $NTEN" | bc)/tenant$3) + $T token requests; store: $(store_rate)"
+  echo "$1 exit $rc, wall $(echo "$t1 - $t0" | bc) s$(cpu), fake Graph CPU $(echo "$f1 - $f0" | bc) s, Graph requests $G ($(echo "scale=2; $G / $NTEN" | bc)/tenant$3) + $T token requests; store: $(store_rate)"
 }
 run_pull "first pull:      " 1 ""
 
