@@ -66,6 +66,15 @@ $(BUILD)/embedgen: src/tools/embedgen.c
 $(BUILD)/lua_embed.c: $(BUILD)/embedgen $(LUA_FILES)
 	$(BUILD)/embedgen $(LUA_FILES) > $@.tmp && mv $@.tmp $@
 
+# Microsoft's SKU name table (vendor/skus.csv, one row per service plan) is
+# reduced at build time to a SKU-level C table, committed as src/skus_table.c.
+$(BUILD)/skugen: src/tools/skugen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -O1 $(WARN) -o $@ $<
+
+src/skus_table.c: vendor/skus.csv $(BUILD)/skugen
+	$(BUILD)/skugen $< > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/lua_embed.o: $(BUILD)/lua_embed.c
 	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -c -o $@ $<
 

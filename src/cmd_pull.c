@@ -209,7 +209,6 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 out:
 	graph_client_free(gc);
 	http_engine_free(engine);
-	if (st) store_snapshots_close(st);
 	store_close(st);
 	store_lock_release(&lock);
 	for (size_t i = 0; groups && i < cfg.ntenants; i++) groups_free(&groups[i]);
