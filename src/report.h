@@ -176,4 +176,26 @@ void report_html_escape(struct buf *out, const char *s);
 /* Appends s as a CSV field (quoted when it holds , " CR or LF). */
 void report_csv_field(struct buf *out, const char *s);
 
+/* ---- the policy binding (lua_license.c) --------------------------------------- */
+
+struct config;
+/* The license and secure_score hooks of each configured tenant's policy:
+ * one sandboxed state per tenant, made on the tenant's first call (a
+ * policy that does not load is reported once, as the hook error of its
+ * tenants). cfg must outlive the binding. */
+struct report_lua;
+struct report_lua *report_lua_new(const struct config *cfg);
+void report_lua_free(struct report_lua *rl);
+/* Fills hooks with the binding's functions. */
+void report_lua_hooks(struct report_lua *rl, struct report_hooks *hooks);
+
+/* Checks what a license hook returned (a JSON object, or NULL for nil)
+ * and fills *out: name (string), hide, billable (booleans), unit_price
+ * (number >= 0), group (string); any other key or type is an error naming
+ * it. And the same for secure_score: NULL or { alert = string } (an
+ * absent/false alert = none). Exposed for tests. */
+struct cJSON;
+int report_shape_from_json(const struct cJSON *v, struct report_sku_shape *out, struct err *err);
+int report_alert_from_json(const struct cJSON *v, char **alert, struct err *err);
+
 #endif

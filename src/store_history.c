@@ -231,7 +231,9 @@ int store_history_alert_get(struct store *st, const char *tenant_id, const char 
 	const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "opened_at");
 	const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "last_at");
 	if (cJSON_IsString(o)) snprintf(out->opened_at, sizeof out->opened_at, "%s", o->valuestring);
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "digest");
 	if (cJSON_IsString(l)) snprintf(out->last_at, sizeof out->last_at, "%s", l->valuestring);
+	if (cJSON_IsString(d)) snprintf(out->digest, sizeof out->digest, "%s", d->valuestring);
 	cJSON_Delete(j);
 	return 0;
 }
@@ -241,8 +243,8 @@ int store_history_alert_put(struct store *st, const char *tenant_id, const char 
 {
 	char *key = alert_key(tenant_id, kind), *value = NULL;
 	if (t && t->ticket_id > 0)
-		value = xasprintf("{\"ticket_id\":%lld,\"occurrences\":%lld,\"opened_at\":\"%s\",\"last_at\":\"%s\"}",
-		                  t->ticket_id, t->occurrences, t->opened_at, t->last_at);
+		value = xasprintf("{\"ticket_id\":%lld,\"occurrences\":%lld,\"opened_at\":\"%s\",\"last_at\":\"%s\","
+		                  "\"digest\":\"%s\"}", t->ticket_id, t->occurrences, t->opened_at, t->last_at, t->digest);
 	int rc = store_kv_put(st, key, value, err);
 	free(key);
 	free(value);

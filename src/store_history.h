@@ -64,6 +64,7 @@ struct store_alert_ticket {
 	long long occurrences;
 	char opened_at[32];        /* when the ticket was created (ISO-8601 UTC) */
 	char last_at[32];          /* the latest occurrence */
+	char digest[17];           /* of what the ticket last said */
 };
 int store_history_alert_get(struct store *st, const char *tenant_id, const char *kind,
                             struct store_alert_ticket *out, struct err *err);
