@@ -75,7 +75,7 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 {
 	const char *name = s->name ? s->name : s->sku_id;
 	long long available = s->purchased - s->assigned;
-	if (unused_threshold > 0 && available > 0 && s->unused_days >= unused_threshold) {
+	if (s->billable && unused_threshold > 0 && available > 0 && s->unused_days >= unused_threshold) {
 		struct finding *x = add_sku(f, FINDING_UNUSED, FINDING_WARN, tenant_id, s, available,
 		                            xasprintf("%s: %lld of %lld seat%s unused for %d day%s in a row", name,
 		                                      available, s->purchased, plural(s->purchased), s->unused_days,

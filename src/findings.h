@@ -62,6 +62,7 @@ struct findings_sku {
 	long long assigned;        /* consumedUnits */
 	long long suspended, warning, locked_out;
 	int unused_days;           /* consecutive days (up to the latest) with available > 0 */
+	bool billable;             /* free SKUs (not billable) are never "unused" */
 };
 
 /* One user of the mirror who holds licences (borrowed strings). */
@@ -75,8 +76,8 @@ struct findings_user {
 	size_t nskus;
 };
 
-/* Adds the SKU findings of one SKU: unused (when unused_days >=
- * unused_threshold and threshold > 0), over_assigned, warning, suspended,
+/* Adds the SKU findings of one SKU: unused (a billable SKU with
+ * unused_days >= unused_threshold, threshold > 0), over_assigned, warning, suspended,
  * locked_out. */
 void findings_check_sku(struct findings *f, const char *tenant_id, const struct findings_sku *s,
                         int unused_threshold);

@@ -618,7 +618,7 @@ static int build_licenses(struct build *b, struct store_history *h)
 			struct findings_sku fs = {
 				.sku_id = s->sku_id, .name = s->name, .purchased = s->purchased, .assigned = s->assigned,
 				.suspended = s->suspended, .warning = s->warning, .locked_out = s->locked_out,
-				.unused_days = s->unused_days,
+				.unused_days = s->unused_days, .billable = s->billable,
 			};
 			findings_check_sku(&b->r->findings, t->id, &fs, threshold);
 		}
