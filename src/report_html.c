@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#define HTML_TOP_FINDINGS 25    /* findings listed at the top; the rest per tenant */
+
 void report_html_escape(struct buf *out, const char *s)
 {
 	for (const char *p = s ? s : ""; *p; p++) {
@@ -165,7 +167,8 @@ static void trend_chart(struct buf *out, const struct report_tenant *t, size_t f
 	buf_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2f6fde\" stroke=\"#fff\" stroke-width=\"2\"/>",
 	           XPOS(last->date), YPOS(lp));
 	buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2433\" "
-	           "text-anchor=\"end\">%.2f%%</text>", XPOS(last->date) - 6, YPOS(lp) - 8, lp);
+	           "text-anchor=\"end\" stroke=\"#fff\" stroke-width=\"4\" paint-order=\"stroke\">%.2f%%</text>",
+	           XPOS(last->date) - 6, YPOS(lp) - 9, lp);
 	size_t mid = from + n / 2;
 	const char *labels[3] = { t->days[from].date, n > 2 ? t->days[mid].date : NULL, last->date };
 	const char *anchor[3] = { "start", "middle", "end" };
@@ -215,10 +218,11 @@ static void license_bars(struct buf *out, const struct report_tenant *t)
 	buf_adds(out, "</table>");
 }
 
-static void findings_table(struct buf *out, const struct report *r, const char *tenant_id)
+/* The findings of one tenant, or (tenant_id NULL) the first max of all. */
+static void findings_table(struct buf *out, const struct report *r, const char *tenant_id, size_t max)
 {
 	size_t shown = 0;
-	for (size_t i = 0; i < r->findings.n; i++) {
+	for (size_t i = 0; i < r->findings.n && shown < max; i++) {
 		const struct finding *f = &r->findings.v[i];
 		if (tenant_id && strcmp(f->tenant_id, tenant_id) != 0) continue;
 		if (!shown++) {
@@ -269,7 +273,7 @@ static void kpis(struct buf *out, const struct report *r)
 		buf_printf(out, "<div class=\"kpi\"><span>Average Secure Score</span><b>%.2f%%</b></div>", sum / (double)scored);
 	buf_printf(out, "<div class=\"kpi\"><span>Billable seats assigned</span><b>%lld / %lld</b></div>"
 	           "<div class=\"kpi\"><span>Unused billable seats</span><b>%lld</b></div>"
-	           "<div class=\"kpi\"><span>Findings (critical)</span><b>%zu (%zu)</b></div></div>",
+	           "<div class=\"kpi\"><span>Findings &middot; critical</span><b>%zu &middot; %zu</b></div></div>",
 	           assigned, purchased, free_seats, r->findings.n, crit);
 }
 
@@ -327,8 +331,11 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 	}
 	if (r->findings.n || o->kind == REPORT_FINDINGS) {
 		buf_adds(out, "<section><h2>Findings</h2>");
-		findings_table(out, r, NULL);
-		buf_printf(out, "<p class=\"sub\">Unused: seats free for %d days in a row or more.</p></section>\n",
+		findings_table(out, r, NULL, HTML_TOP_FINDINGS);
+		if (r->findings.n > HTML_TOP_FINDINGS)
+			buf_printf(out, "<p class=\"sub\">The %d most urgent of %zu; each tenant's section below lists its own.</p>",
+			           HTML_TOP_FINDINGS, r->findings.n);
+		buf_printf(out, "<p class=\"sub\">Unused: billable seats free for %d days in a row or more.</p></section>\n",
 		           r->unused_days);
 	}
 	for (size_t i = 0; i < r->ntenants; i++) {
@@ -363,7 +370,7 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		for (size_t k = 0; k < r->findings.n; k++) nf += strcmp(r->findings.v[k].tenant_id, t->id) == 0;
 		if (nf) {
 			buf_adds(out, "<h3 style=\"margin-top:14px\">Findings</h3>");
-			findings_table(out, r, t->id);
+			findings_table(out, r, t->id, (size_t)-1);
 		}
 		if (t->hook_error) {
 			buf_adds(out, "<p class=\"down\">Policy hook error: ");
