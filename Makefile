@@ -39,7 +39,7 @@ MAIN_OBJ  := $(BUILD)/src/main.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_OBJS:= $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test check bench valgrind install clean
+.PHONY: all deps test check bench valgrind install clean report-demo
 all: entrasync
 
 entrasync: $(BUILD)/entrasync
@@ -94,6 +94,11 @@ valgrind: entrasync $(BUILD)/unit-tests
 
 bench: entrasync $(BUILD)/bench
 	@ENTRASYNC=$(abspath $(BUILD)/entrasync) BENCH=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
+
+# The HTML report of the bundled fakes rendered to a PNG with headless
+# Chromium (apt-get install chromium), to look at.
+report-demo: entrasync
+	sh tests/report-demo.sh
 
 install: entrasync
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/entrasync/lua/entrasync $(DESTDIR)$(PREFIX)/share/entrasync/policies

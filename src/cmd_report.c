@@ -152,7 +152,6 @@ out:
 	report_free(r);
 	report_lua_free(rl);
 	buf_free(&text);
-	store_snapshots_close(st);
 	store_close(st);
 	store_lock_release(&lock);
 	config_free(&cfg);

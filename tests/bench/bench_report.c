@@ -149,7 +149,6 @@ BENCH(report_1000_tenants_365_days)
 		         (double)size / 1e6);
 		if (s >= 0) bench_report(cases[i].name, s, "s", note);
 	}
-	store_snapshots_close(st);
 	store_close(st);
 	if (getenv("BENCH_REPORT_KEEP")) {      /* to look at the database afterwards */
 		fprintf(stderr, "bench_report: kept %s\n", path);

@@ -109,6 +109,11 @@ if [ -z "$FT" ]; then
 fi
 USER_DIS=$(ctl GET tenants/contoso/users | py '[u for u in d["users"] if u.get("_state")=="active" and u.get("accountEnabled") and any(l["skuId"]=="05e9a617-0261-4cee-bb44-138d3ef5d965" for l in u.get("assignedLicenses") or [])][0]["userPrincipalName"]')
 USER_DEL=$(ctl GET tenants/contoso/users | py '[u for u in d["users"] if u.get("_state")=="active" and u.get("accountEnabled") and any(l["skuId"]=="05e9a617-0261-4cee-bb44-138d3ef5d965" for l in u.get("assignedLicenses") or [])][1]["userPrincipalName"]')
+# Seat counts come from the fake's demo data: read them rather than assume them.
+sku_field() { ctl GET tenants/contoso/skus | py '[s["prepaidUnits"]["enabled"] for s in d["skus"] if s["skuPartNumber"]=="'$1'"][0]'; }
+E3_PURCHASED=$(sku_field SPE_E3)
+BP_PURCHASED=$(sku_field O365_BUSINESS_PREMIUM)
+BP_OVER=$((BP_PURCHASED + 2))
 d=0; T0=$(date +%s)
 pull_failed=0
 while [ $d -lt $DAYS ]; do
@@ -121,7 +126,7 @@ while [ $d -lt $DAYS ]; do
     115) ctl POST "tenants/contoso/users/$USER_DEL/soft-delete" >/dev/null ;;
   esac
   if [ $d = $((DAYS - 1)) ]; then   # the newest day: over-assigned, warning, suspended, locked out
-    ctl PATCH tenants/contoso/skus/O365_BUSINESS_PREMIUM '{"consumedUnits": 7}' >/dev/null
+    ctl PATCH tenants/contoso/skus/O365_BUSINESS_PREMIUM "{\"consumedUnits\": $BP_OVER}" >/dev/null
     ctl PATCH tenants/contoso/skus/TEAMS_ROOMS_PILOT_LEGACY '{"warning": 2, "suspended": 1, "lockedOut": 1, "capabilityStatus": "Warning"}' >/dev/null
   fi
   if [ -n "$FT" ]; then
@@ -167,7 +172,7 @@ fi
 expect_ok "report licenses (table)" -- $ES report licenses --by-user
 cp "$T_OUT/out" lic.txt
 check "licences table fits 80 columns" sh -c "! awk 'length(\$0) > 80' lic.txt | grep -q ."
-check "licences table: Contoso's E3 row" grep -Eq "Microsoft 365 E3 +31 +[0-9]+ +[0-9]+ +[0-9]+\.[0-9]{2}$" lic.txt
+check "licences table: Contoso's E3 row" grep -Eq "Microsoft 365 E3 +$E3_PURCHASED +[0-9]+ +[0-9]+ +[0-9]+\.[0-9]{2}$" lic.txt
 
 # ---------------------------------------------------------------- secure score
 expect_ok "report securescore --format csv" -- $ES report securescore --format csv --out ss.csv
@@ -190,7 +195,7 @@ ctl GET tenants/contoso/secure-scores >/dev/null   # (the fake keeps its own mod
 # ---------------------------------------------------------------- findings
 expect_ok "report findings --format json" -- $ES report findings --format json --out f.json
 kinds() { py '" ".join(sorted(set(f["kind"] for f in d["findings"] if f["tenant_id"]=="'$1'")))' <f.json; }
-check "over-assignment found (O365_BUSINESS_PREMIUM: 7 assigned, 5 purchased)" \
+check "over-assignment found (O365_BUSINESS_PREMIUM: $BP_OVER assigned, $BP_PURCHASED purchased)" \
   test "$(py '[f["count"] for f in d["findings"] if f["kind"]=="over_assigned" and f["sku_id"]=="f245ecc8-75af-4f8e-b61f-27d8114de5f3" and f["tenant_id"]=="'$CONTOSO'"]' <f.json)" = "[2]"
 check "disabled user still holding a licence found" \
   test "$(py '[f["user_principal_name"] for f in d["findings"] if f["kind"]=="disabled_user" and f["tenant_id"]=="'$CONTOSO'"]' <f.json | grep -c "$USER_DIS")" = 1
@@ -200,7 +205,7 @@ check "warning (2), suspended (1) and locked-out (1) seats found" \
   test "$(py '[(f["kind"], f["count"]) for f in d["findings"] if f["sku_id"]=="2b7f0e4a-9c1d-4e55-8a3b-6f0c7d1e9a42" and f["kind"]!="unused"]' <f.json)" = "[('suspended', 1), ('locked_out', 1), ('warning', 2)]"
 if [ "$DAYS" = 120 ]; then
   check "unused: SPE_E3 free for 120 days in a row (threshold 30)" \
-    test "$(py '[(f["days"], f["count"]) for f in d["findings"] if f["kind"]=="unused" and f["tenant_id"]=="'$CONTOSO'"]' <f.json)" = "[(120, $(py '[l["available"] for t in d["tenants"] for l in t["licenses"] if l["sku_part_number"]=="SPE_E3"][0]' <lic.json))]"
+    test "$(py '[(f["days"], f["count"]) for f in d["findings"] if f["kind"]=="unused" and f["tenant_id"]=="'$CONTOSO'" and f["sku_id"]=="05e9a617-0261-4cee-bb44-138d3ef5d965"]' <f.json)" = "[(120, $(py '[l["available"] for t in d["tenants"] for l in t["licenses"] if l["sku_part_number"]=="SPE_E3"][0]' <lic.json))]"
   expect_ok "report findings --days 10" -- $ES report findings --days 10 --format json --out f10.json
   check "--days 10: the 19-day run of TEAMS_ROOMS is unused too" \
     test "$(py '[f["days"] for f in d["findings"] if f["kind"]=="unused" and f["sku_id"]=="2b7f0e4a-9c1d-4e55-8a3b-6f0c7d1e9a42"]' <f10.json)" = "[19]"

@@ -32,7 +32,6 @@ static struct store *open_store(struct err *err)
 
 static void close_store(struct store *st)
 {
-	store_snapshots_close(st);
 	store_close(st);
 }
 
