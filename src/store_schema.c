@@ -1,0 +1,190 @@
+/* store_schema — the database schema as numbered migrations. Migration n
+ * brings a database from user_version n-1 to n; store.c applies each in its
+ * own transaction together with `PRAGMA user_version = n`. Never edit a
+ * migration that has shipped: append a new one. Times are ISO-8601 UTC text,
+ * JSON is TEXT; nothing here ever holds a secret. */
+#include "store.h"
+
+#include <stddef.h>
+
+static const char *const migrations[] = {
+	/* 1: tenants, the user mirror (+ staging for full resyncs), groups,
+	 * delta state, links to Syncro contacts, key/value. application_id
+	 * marks the file as an entrasync database ("EnSy"). */
+	"PRAGMA application_id = 1164858233;\n"
+	"CREATE TABLE tenants (\n"
+	"  id                 TEXT PRIMARY KEY NOT NULL,\n"
+	"  name               TEXT,\n"
+	"  default_domain     TEXT,\n"
+	"  syncro_customer_id INTEGER,\n"
+	"  policy_hash        TEXT,\n"
+	"  last_pull_at       TEXT,\n"
+	"  last_sync_at       TEXT,\n"
+	"  last_status        TEXT,\n"
+	"  last_error         TEXT\n"
+	");\n"
+	/* The mirror. Rows are never deleted by a pull: removed users keep
+	 * their last JSON with removed = Graph's @removed.reason. */
+	"CREATE TABLE users (\n"
+	"  tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,\n"
+	"  object_id  TEXT NOT NULL,\n"
+	"  json       TEXT NOT NULL,\n"
+	"  removed    TEXT CHECK (removed IN ('changed', 'deleted')),\n"
+	"  removed_at TEXT,\n"
+	"  updated_at TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, object_id)\n"
+	");\n"
+	/* A full resync round in progress: swapped into users in one
+	 * transaction when the round completes (store_mirror_swap). */
+	"CREATE TABLE users_staging (\n"
+	"  tenant_id TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,\n"
+	"  object_id TEXT NOT NULL,\n"
+	"  json      TEXT,\n"
+	"  removed   TEXT CHECK (removed IN ('changed', 'deleted')),\n"
+	"  CHECK ((json IS NULL) <> (removed IS NULL)),\n"
+	"  PRIMARY KEY (tenant_id, object_id)\n"
+	");\n"
+	"CREATE TABLE groups (\n"
+	"  tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,\n"
+	"  group_id     TEXT NOT NULL,\n"
+	"  display_name TEXT,\n"
+	"  PRIMARY KEY (tenant_id, group_id)\n"
+	");\n"
+	"CREATE TABLE group_members (\n"
+	"  tenant_id TEXT NOT NULL,\n"
+	"  group_id  TEXT NOT NULL,\n"
+	"  object_id TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, group_id, object_id),\n"
+	"  FOREIGN KEY (tenant_id, group_id) REFERENCES groups(tenant_id, group_id) ON DELETE CASCADE\n"
+	");\n"
+	"CREATE INDEX group_members_by_user ON group_members(tenant_id, object_id);\n"
+	"CREATE TABLE delta_state (\n"
+	"  tenant_id        TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,\n"
+	"  resource         TEXT NOT NULL,\n"
+	"  delta_link       TEXT,\n"
+	"  next_link        TEXT,\n"
+	"  round_started_at TEXT,\n"
+	"  resync           INTEGER NOT NULL DEFAULT 0,\n"
+	"  updated_at       TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, resource)\n"
+	");\n"
+	"CREATE TABLE links (\n"
+	"  tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,\n"
+	"  object_id   TEXT NOT NULL,\n"
+	"  contact_id  INTEGER NOT NULL,\n"
+	"  customer_id INTEGER NOT NULL,\n"
+	"  fields      TEXT,\n"
+	"  created_at  TEXT NOT NULL,\n"
+	"  updated_at  TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, object_id),\n"
+	"  UNIQUE (customer_id, contact_id)\n"
+	");\n"
+	"CREATE INDEX links_by_contact ON links(contact_id);\n"
+	"CREATE TABLE kv (\n"
+	"  key        TEXT PRIMARY KEY NOT NULL,\n"
+	"  value      TEXT NOT NULL,\n"
+	"  updated_at TEXT NOT NULL\n"
+	");\n",
+
+	/* 2: runs, their per-tenant results, the intent outbox, audit,
+	 * conflicts. Audit and intents keep no foreign keys: they are history
+	 * and must outlive what they mention. */
+	"CREATE TABLE runs (\n"
+	"  id          INTEGER PRIMARY KEY,\n"
+	"  kind        TEXT NOT NULL,\n"
+	"  started_at  TEXT NOT NULL,\n"
+	"  finished_at TEXT,\n"
+	"  status      TEXT NOT NULL DEFAULT 'running',\n"
+	"  summary     TEXT\n"
+	");\n"
+	"CREATE TABLE run_tenants (\n"
+	"  run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,\n"
+	"  tenant_id TEXT NOT NULL,\n"
+	"  status    TEXT NOT NULL CHECK (status IN ('ok', 'failed', 'held')),\n"
+	"  counts    TEXT,\n"
+	"  reason    TEXT,\n"
+	"  PRIMARY KEY (run_id, tenant_id)\n"
+	");\n"
+	/* Crash-safe writes to Syncro: recorded 'pending' before sending,
+	 * 'sent' when the request left, 'done'/'failed' with the result. A run
+	 * that finds 'pending'/'sent' rows reconciles them before planning. */
+	"CREATE TABLE intents (\n"
+	"  id         INTEGER PRIMARY KEY,\n"
+	"  run_id     INTEGER,\n"
+	"  tenant_id  TEXT NOT NULL,\n"
+	"  object_id  TEXT,\n"
+	"  action     TEXT NOT NULL,\n"
+	"  payload    TEXT,\n"
+	"  state      TEXT NOT NULL DEFAULT 'pending'\n"
+	"             CHECK (state IN ('pending', 'sent', 'done', 'failed')),\n"
+	"  contact_id INTEGER,\n"
+	"  error      TEXT,\n"
+	"  created_at TEXT NOT NULL,\n"
+	"  updated_at TEXT\n"
+	");\n"
+	"CREATE INDEX intents_open ON intents(tenant_id, state) WHERE state IN ('pending', 'sent');\n"
+	"CREATE INDEX intents_by_run ON intents(run_id);\n"
+	"CREATE TABLE audit (\n"
+	"  id         INTEGER PRIMARY KEY,\n"
+	"  at         TEXT NOT NULL,\n"
+	"  run_id     INTEGER,\n"
+	"  tenant_id  TEXT,\n"
+	"  object_id  TEXT,\n"
+	"  contact_id INTEGER,\n"
+	"  action     TEXT NOT NULL,\n"
+	"  before     TEXT,\n"
+	"  after      TEXT,\n"
+	"  actor      TEXT,\n"
+	"  result     TEXT\n"
+	");\n"
+	"CREATE INDEX audit_by_tenant_time ON audit(tenant_id, at);\n"
+	"CREATE INDEX audit_by_run ON audit(run_id);\n"
+	"CREATE INDEX audit_by_contact ON audit(contact_id) WHERE contact_id IS NOT NULL;\n"
+	"CREATE TABLE conflicts (\n"
+	"  id          INTEGER PRIMARY KEY,\n"
+	"  tenant_id   TEXT NOT NULL,\n"
+	"  object_id   TEXT NOT NULL,\n"
+	"  candidates  TEXT,\n"
+	"  reason      TEXT NOT NULL,\n"
+	"  opened_at   TEXT NOT NULL,\n"
+	"  resolved_at TEXT\n"
+	");\n"
+	"CREATE UNIQUE INDEX conflicts_open ON conflicts(tenant_id, object_id) WHERE resolved_at IS NULL;\n",
+
+	/* 3: daily license and Secure Score snapshots. enabled = the purchased
+	 * (prepaidUnits.enabled) seats. applies_to = "User" | "Company". */
+	"CREATE TABLE license_snapshots (\n"
+	"  tenant_id         TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,\n"
+	"  day               TEXT NOT NULL,\n"
+	"  sku_id            TEXT NOT NULL,\n"
+	"  sku_part_number   TEXT,\n"
+	"  enabled           INTEGER NOT NULL DEFAULT 0,\n"
+	"  suspended         INTEGER NOT NULL DEFAULT 0,\n"
+	"  warning           INTEGER NOT NULL DEFAULT 0,\n"
+	"  locked_out        INTEGER NOT NULL DEFAULT 0,\n"
+	"  consumed          INTEGER NOT NULL DEFAULT 0,\n"
+	"  capability_status TEXT,\n"
+	"  applies_to        TEXT,\n"
+	"  PRIMARY KEY (tenant_id, day, sku_id)\n"
+	");\n"
+	"CREATE TABLE secure_score_snapshots (\n"
+	"  tenant_id     TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,\n"
+	"  day           TEXT NOT NULL,\n"
+	"  current_score REAL,\n"
+	"  max_score     REAL,\n"
+	"  averages      TEXT,\n"
+	"  controls      TEXT,\n"
+	"  PRIMARY KEY (tenant_id, day)\n"
+	");\n",
+};
+
+int store_schema_latest(void)
+{
+	return (int)ARRAY_LEN(migrations);
+}
+
+const char *store_schema_migration(int n)
+{
+	if (n < 1 || n > store_schema_latest()) return NULL;
+	return migrations[n - 1];
+}
