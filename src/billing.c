@@ -599,6 +599,7 @@ void billing_changes_free(struct billing_changes *c)
 		free(c->v[i].key);
 		free(c->v[i].label);
 		free(c->v[i].name);
+		free(c->v[i].error);
 	}
 	free(c->v);
 	for (size_t i = 0; i < c->nduplicates; i++) free(c->duplicates[i]);

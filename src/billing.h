@@ -218,6 +218,9 @@ struct billing_change {
 	long long old_cents, new_cents;           /* retail price per unit; -1 = not known / not set */
 	bool set_price;              /* the price is written (the policy gave one and it differs) */
 	bool held;                   /* a decrease held by the guard */
+	/* Filled by the run that applies it: */
+	bool applied;                /* sent and accepted */
+	char *error;                 /* why it failed, or NULL */
 };
 
 /* Schedule options of a tenant. */
