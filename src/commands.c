@@ -68,6 +68,41 @@ const struct command commands[] = {
 	  "whether the app can get a token there, and config entries to paste for\n"
 	  "the customers not mapped yet.\n",
 	  cmd_tenants, 0 },
+	{ "bill", "Bill Microsoft licences through Syncro: period invoices, recurring invoices, reconciliation",
+	  "usage: entrasync bill --period YYYY-MM [--tenant ID[,ID...]] [--dry-run] [--json] [--open-period]\n"
+	  "       entrasync bill --schedules [--period YYYY-MM] [--tenant ...] [--schedule NAME|ID]\n"
+	  "                      [--on-removed zero|remove] [--allow-decrease] [--dry-run] [--json]\n"
+	  "       entrasync bill --report --period YYYY-MM [--tenant ...] [--format table|csv|json|html]\n"
+	  "                      [--output FILE]\n"
+	  "\n"
+	  "Prices come from the tenant policy's bill(sku, t) hook, called for every SKU\n"
+	  "with its counts over the period's daily snapshots (purchased, assigned,\n"
+	  "available, peak_assigned, peak_purchased); it returns { product_id=, name=,\n"
+	  "unit_price=, quantity=, taxable= }, nil (no price: listed as UNBILLED when\n"
+	  "seats are assigned) or false (not billed). SKUs returning the same product\n"
+	  "roll into one line.\n"
+	  "\n"
+	  "--period: one Syncro invoice per tenant for the month (a month that has\n"
+	  "ended, unless --open-period). The intent is recorded before each write, so\n"
+	  "an interrupted run is completed by the next one without a second invoice;\n"
+	  "a tenant already invoiced is reported with the drift since, nothing sent.\n"
+	  "--schedules: keeps the lines of each tenant's recurring invoice (named by\n"
+	  "--schedule or the --billing file) equal to bill() for the current month\n"
+	  "(or --period): adds missing lines, updates quantities (and prices the\n"
+	  "policy sets), zeroes or removes products no longer billed; a drop of more\n"
+	  "than max(5 units, 10 %) is held unless --allow-decrease. Every change is\n"
+	  "an audit row.\n"
+	  "--report: per tenant and SKU, purchased, assigned, billed quantity and\n"
+	  "amount, and the leaks (purchased not billed, billed not assigned, no price).\n"
+	  "--dry-run shows what would be sent and sends and stores nothing.\n"
+	  "--billing FILE: JSON settings { \"schedule\": NAME|ID, \"on_removed\":\n"
+	  "\"zero\"|\"remove\", \"max_decrease\": {\"count\": N, \"percent\": P},\n"
+	  "\"tenants\": { \"<id or name>\": { \"schedule\": ..., \"on_removed\": ... } } }.\n"
+	  "\n"
+	  "Exit status: 0 all tenants ok, 1 some failed, were held or could not be\n"
+	  "billed (no data, no Syncro customer), 2 usage or config error, 3 could not\n"
+	  "start.\n",
+	  cmd_bill, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
