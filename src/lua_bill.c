@@ -16,6 +16,7 @@
 struct billing_hook {
 	struct script *s;
 	char *path;
+	char *wrapper;                     /* the wrapper's file name, kept out of tracebacks */
 };
 
 /* The long-bracket level (number of '=') whose closing bracket does not
@@ -83,8 +84,8 @@ fail:
 }
 
 /* Writes text to a private temporary file and loads it as the state's
- * policy; the file is removed before returning. */
-static int load_wrapper(struct script *s, const char *text, struct err *err)
+ * policy; the file is removed before returning. *name gets its name. */
+static int load_wrapper(struct script *s, const char *text, char **name, struct err *err)
 {
 	const char *dir = getenv("TMPDIR");
 	if (!dir || !*dir) dir = "/tmp";
@@ -105,7 +106,7 @@ out:
 		close(fd);
 		unlink(tmp);
 	}
-	free(tmp);
+	*name = tmp;
 	return rc;
 }
 
@@ -125,7 +126,7 @@ int billing_hook_open(const char *path, const struct script_limits *limits, stru
 	}
 	if (file_read(path, &text, NULL, err) != 0) goto out;
 	if (!(wrapper = wrapper_text(path, text, err))) goto out;
-	if (load_wrapper(h->s, wrapper, err) != 0) {
+	if (load_wrapper(h->s, wrapper, &h->wrapper, err) != 0) {
 		err_prefix(err, "%s: bill()", path);
 		goto out;
 	}
@@ -143,6 +144,7 @@ void billing_hook_free(struct billing_hook *h)
 	if (!h) return;
 	script_free(h->s);
 	free(h->path);
+	free(h->wrapper);
 	free(h);
 }
 
@@ -156,16 +158,30 @@ int billing_hook_set_tenant(struct billing_hook *h, const struct script_tenant *
 	return script_set_tenant(h->s, t, err);
 }
 
-/* The wrapper's messages say include(): they are bill()'s. */
-static void say_bill(struct err *err)
+/* The wrapper's messages say include(): they are bill()'s; traceback
+ * lines of the wrapper itself (and of the C call into it) are left out. */
+static void say_bill(const struct billing_hook *h, struct err *err)
 {
-	char *at = strstr(err->msg, "include()");
-	if (!at) return;
 	struct buf b = {0};
-	buf_add(&b, err->msg, (size_t)(at - err->msg));
-	buf_adds(&b, "bill()");
-	buf_adds(&b, at + strlen("include()"));
-	err_set(err, "%s", b.data);
+	const char *at = strstr(err->msg, "include()");
+	if (at) {
+		buf_add(&b, err->msg, (size_t)(at - err->msg));
+		buf_adds(&b, "bill()");
+		at += strlen("include()");
+	} else {
+		at = err->msg;
+	}
+	for (const char *line = at; *line;) {
+		const char *nl = strchr(line, '\n');
+		size_t len = nl ? (size_t)(nl - line + 1) : strlen(line);
+		char *one = xstrndup(line, len);
+		bool ours = (h->wrapper && strstr(one, h->wrapper)) || strstr(one, "[C]: in ?");
+		if (!ours) buf_adds(&b, one);
+		free(one);
+		line += len;
+	}
+	while (b.len && b.data[b.len - 1] == '\n') b.data[--b.len] = '\0';
+	err_set(err, "%s", b.data ? b.data : "");
 	buf_free(&b);
 }
 
@@ -180,7 +196,7 @@ int billing_hook_call(struct billing_hook *h, const struct billing_usage *u, con
 	memset(item, 0, sizeof *item);
 	*v = BILLING_NOT_BILLED;
 	if (rc != 0) {
-		say_bill(err);
+		say_bill(h, err);
 		return -1;
 	}
 	if (!d.include) {

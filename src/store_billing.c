@@ -85,7 +85,7 @@ static const char *const sb_sql[B__COUNT] = {
 		"SELECT r.sku_id, coalesce(s.sku_part_number, r.part), coalesce(s.enabled, 0), coalesce(s.consumed, 0), "
 		"  r.peak_enabled, r.peak_consumed, r.days, d.last "
 		"FROM r CROSS JOIN d LEFT JOIN license_snapshots s "
-		"  ON s.tenant_id = ?1 AND s.day = d.last AND s.sku_id = r.sku_id ORDER BY r.sku_id",
+		"  ON s.tenant_id = ?1 AND s.day = d.last AND s.sku_id = r.sku_id ORDER BY 2, 1",
 	[B_INV_GET] = "SELECT " INVOICE_COLS " FROM billing_invoices WHERE tenant_id = ?1 AND period = ?2",
 	[B_INV_INTENT] = "INSERT INTO billing_invoices (tenant_id, period, customer_id, state, marker, plan, run_id, "
 		"created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?7) "

@@ -50,7 +50,7 @@ void store_billing_rollback(struct store_billing *sb);
 /* ---------------------------------------------------------------- usage */
 
 /* Calls cb for each SKU of the tenant seen on a snapshot day in [first,
- * last] (YYYY-MM-DD), in sku_id order: purchased/assigned of the tenant's
+ * last] (YYYY-MM-DD), in part number (then sku_id) order: purchased/assigned of the tenant's
  * last snapshot day in the range (0 for a SKU absent that day), peaks over
  * the range, the days holding it; name = the friendly SKU name. last_day
  * (optional, 16 bytes) gets that last snapshot day, "" when the range has

@@ -182,7 +182,7 @@ static int seed_month(const char *db, const char *tenant, const struct sku_seed 
 	int rc = store_tenant_put(st, &t, err);
 	struct store_license rows[8];
 	for (int d = 1; rc == 0 && d <= 30; d++) {
-		char day[16];
+		char day[32];
 		snprintf(day, sizeof day, "2026-09-%02d", d);
 		for (size_t i = 0; i < n; i++)
 			rows[i] = (struct store_license){ .sku_id = s[i].id, .sku_part_number = s[i].part,
