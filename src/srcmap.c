@@ -199,28 +199,49 @@ static size_t top_level(const struct toks *t, const char *name)
 	return 0;
 }
 
-int srcmap_key_line(const char *src, size_t len, const char *const *path, size_t depth)
+struct srcmap {
+	struct toks t;
+};
+
+struct srcmap *srcmap_new(const char *src, size_t len)
 {
-	struct toks t = {0};
-	int line = 0;
-	if (!src || depth == 0) goto out;
-	tokenize(src, len, &t);
-	size_t at = top_level(&t, path[0]);
+	struct srcmap *map = xcalloc(1, sizeof *map);
+	tokenize(src ? src : "", src ? len : 0, &map->t);
+	return map;
+}
+
+void srcmap_free(struct srcmap *map)
+{
+	if (!map) return;
+	free(map->t.v);
+	free(map);
+}
+
+int srcmap_line(const struct srcmap *map, const char *const *path, size_t depth)
+{
+	const struct toks *t = &map->t;
+	if (depth == 0) return 0;
+	size_t at = top_level(t, path[0]);
 	if (!at && depth == 1) {
-		for (size_t i = 1; i < t.n; i++)
-			if (is_key_at(&t, i, path[0])) { line = t.v[i].line; goto out; }
-		goto out;
+		for (size_t i = 1; i < t->n; i++)
+			if (is_key_at(t, i, path[0])) return t->v[i].line;
+		return 0;
 	}
 	for (size_t d = 1; at && d < depth; d++) {
-		if (!tok_is(&t.v[at], "{")) { at = 0; break; }
-		at = field_in(&t, at, path[d]);
+		if (!tok_is(&t->v[at], "{")) return 0;
+		at = field_in(t, at, path[d]);
 	}
-	if (at) {
-		/* report the key's own line (two tokens before a named value) */
-		const char *last = path[depth - 1];
-		line = (last[0] != '#' && at >= 2) ? t.v[at - 2].line : t.v[at].line;
-	}
-out:
-	free(t.v);
+	if (!at) return 0;
+	/* report the key's own line (two tokens before a named value) */
+	const char *last = path[depth - 1];
+	return (last[0] != '#' && at >= 2) ? t->v[at - 2].line : t->v[at].line;
+}
+
+int srcmap_key_line(const char *src, size_t len, const char *const *path, size_t depth)
+{
+	if (!src || depth == 0) return 0;
+	struct srcmap *map = srcmap_new(src, len);
+	int line = srcmap_line(map, path, depth);
+	srcmap_free(map);
 	return line;
 }

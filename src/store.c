@@ -26,7 +26,7 @@ enum stmt_id {
 	S_TENANT_PUT, S_TENANT_GET,
 	S_USER_PUT, S_USER_REMOVE, S_USER_GET,
 	S_USER_COUNT_PRESENT, S_USER_COUNT_REMOVED, S_USER_COUNT_ALL,
-	S_STAGE_CLEAR, S_STAGE_PUT, S_STAGE_REMOVE, S_STAGE_COUNT,
+	S_STAGE_CLEAR, S_STAGE_OTHERS, S_STAGE_TRUNCATE, S_STAGE_PUT, S_STAGE_REMOVE, S_STAGE_COUNT,
 	S_SWAP_ABSENT, S_SWAP_COUNT_NEWLY_REMOVED, S_SWAP_REMOVED, S_SWAP_PRESENT,
 	S_GROUP_PUT, S_MEMBER_PUT, S_MEMBER_DELETE,
 	S_DELTA_GET, S_DELTA_PUT,
@@ -68,6 +68,11 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_USER_COUNT_ALL] = "SELECT count(*) FROM users WHERE tenant_id = ?1",
 
 	[S_STAGE_CLEAR] = "DELETE FROM users_staging WHERE tenant_id = ?1",
+	/* Whether other tenants have staged rows (two index probes). */
+	[S_STAGE_OTHERS] = "SELECT EXISTS (SELECT 1 FROM users_staging WHERE tenant_id < ?1) "
+		"OR EXISTS (SELECT 1 FROM users_staging WHERE tenant_id > ?1)",
+	/* Without a WHERE, SQLite drops the table's pages wholesale. */
+	[S_STAGE_TRUNCATE] = "DELETE FROM users_staging",
 	[S_STAGE_PUT] = "INSERT INTO users_staging (tenant_id, object_id, json, removed) VALUES (?1, ?2, ?3, NULL) "
 		"ON CONFLICT (tenant_id, object_id) DO UPDATE SET json = excluded.json, removed = NULL",
 	[S_STAGE_REMOVE] = "INSERT INTO users_staging (tenant_id, object_id, json, removed) VALUES (?1, ?2, NULL, ?3) "
@@ -221,15 +226,18 @@ static int stmt_count(struct store *st, sqlite3_stmt *s, long long *n, struct er
 	return ret;
 }
 
-/* Steps a look-up: 0 with the row current (caller reads then calls
- * stmt_done), STORE_NOTFOUND or -1 with the statement already released. */
-static int stmt_lookup(struct store *st, sqlite3_stmt *s, struct err *err, const char *what)
+/* Steps a look-up (args already bound): on a row, read(s, out) copies it
+ * and 0 is returned; else STORE_NOTFOUND or -1. Releases s either way. */
+static int stmt_lookup(struct store *st, sqlite3_stmt *s, void (*read)(sqlite3_stmt *s, void *out), void *out,
+                       struct err *err, const char *what)
 {
 	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) return 0;
+	int ret = 0;
+	if (rc == SQLITE_ROW) read(s, out);
+	else if (rc == SQLITE_DONE) ret = STORE_NOTFOUND;
+	else ret = db_fail(st, err, what);
 	stmt_done(s);
-	if (rc == SQLITE_DONE) return STORE_NOTFOUND;
-	return db_fail(st, err, what);
+	return ret;
 }
 
 /* Prepares an uncached statement for an iterator. */
@@ -448,7 +456,9 @@ int store_open(const char *path, struct store **out, struct err *err)
 		err_set(err, "database %s: foreign keys could not be enabled", path);
 		goto fail;
 	}
-	if (migrate(st, err)) goto fail;
+	/* Only a database behind takes the write lock: readers opening during
+	 * another process's long write transaction must not wait for it. */
+	if (version < store_schema_latest() && migrate(st, err)) goto fail;
 	if (fix_modes(path, err)) goto fail;
 	*out = st;
 	return 0;
@@ -549,8 +559,9 @@ int store_tenant_put(struct store *st, const struct store_tenant *t, struct err 
 	return stmt_run(st, s, err, "tenant put");
 }
 
-static void tenant_read(sqlite3_stmt *s, struct store_tenant *t)
+static void tenant_read(sqlite3_stmt *s, void *out)
 {
+	struct store_tenant *t = out;
 	t->id = col_dup(s, 0);
 	t->name = col_dup(s, 1);
 	t->default_domain = col_dup(s, 2);
@@ -568,11 +579,7 @@ int store_tenant_get(struct store *st, const char *id, struct store_tenant *out,
 	sqlite3_stmt *s = stmt_get(st, S_TENANT_GET, err);
 	if (!s) return -1;
 	bind_text(s, 1, id);
-	int rc = stmt_lookup(st, s, err, "tenant get");
-	if (rc) return rc;
-	tenant_read(s, out);
-	stmt_done(s);
-	return 0;
+	return stmt_lookup(st, s, tenant_read, out, err, "tenant get");
 }
 
 void store_tenant_free(struct store_tenant *t)
@@ -646,8 +653,9 @@ int store_user_mark_removed(struct store *st, const char *tenant_id, const char 
 	return stmt_run(st, s, err, "user mark removed");
 }
 
-static void user_read(sqlite3_stmt *s, struct store_user *u)
+static void user_read(sqlite3_stmt *s, void *out)
 {
+	struct store_user *u = out;
 	u->tenant_id = col_dup(s, 0);
 	u->object_id = col_dup(s, 1);
 	u->json = col_dup(s, 2);
@@ -664,11 +672,7 @@ int store_user_get(struct store *st, const char *tenant_id, const char *object_i
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	int rc = stmt_lookup(st, s, err, "user get");
-	if (rc) return rc;
-	user_read(s, out);
-	stmt_done(s);
-	return 0;
+	return stmt_lookup(st, s, user_read, out, err, "user get");
 }
 
 void store_user_free(struct store_user *u)
@@ -740,7 +744,13 @@ int store_user_count(struct store *st, const char *tenant_id, enum store_user_fi
 
 int store_mirror_stage_clear(struct store *st, const char *tenant_id, struct err *err)
 {
-	sqlite3_stmt *s = stmt_get(st, S_STAGE_CLEAR, err);
+	long long others = 1;
+	sqlite3_stmt *s = stmt_get(st, S_STAGE_OTHERS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	if (stmt_count(st, s, &others, err, "mirror stage clear")) return -1;
+	if (!others) return stmt_exec(st, S_STAGE_TRUNCATE, err, "mirror stage clear");
+	s = stmt_get(st, S_STAGE_CLEAR, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	return stmt_run(st, s, err, "mirror stage clear");
@@ -813,7 +823,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 	}
 	if (!ret) ret = swap_step(st, S_SWAP_REMOVED, tenant_id, now, NULL, err);
 	if (!ret) ret = swap_step(st, S_SWAP_PRESENT, tenant_id, now, NULL, err);
-	if (!ret) ret = swap_step(st, S_STAGE_CLEAR, tenant_id, now, NULL, err);
+	if (!ret) ret = store_mirror_stage_clear(st, tenant_id, err);
 	ret = atomic_end(st, own, ret, err);
 	if (!ret && n_removed) *n_removed = absent + newly;
 	return ret;
@@ -892,6 +902,15 @@ int store_user_groups_each(struct store *st, const char *tenant_id, const char *
 
 /* ------------------------------------------------------------------ delta state */
 
+static void delta_read(sqlite3_stmt *s, void *out)
+{
+	struct store_delta *d = out;
+	d->delta_link = col_dup(s, 0);
+	d->next_link = col_dup(s, 1);
+	d->round_started_at = col_dup(s, 2);
+	d->resync = sqlite3_column_int(s, 3) != 0;
+}
+
 int store_delta_get(struct store *st, const char *tenant_id, const char *resource, struct store_delta *out,
                     struct err *err)
 {
@@ -900,14 +919,7 @@ int store_delta_get(struct store *st, const char *tenant_id, const char *resourc
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, resource);
-	int rc = stmt_lookup(st, s, err, "delta get");
-	if (rc) return rc;
-	out->delta_link = col_dup(s, 0);
-	out->next_link = col_dup(s, 1);
-	out->round_started_at = col_dup(s, 2);
-	out->resync = sqlite3_column_int(s, 3) != 0;
-	stmt_done(s);
-	return 0;
+	return stmt_lookup(st, s, delta_read, out, err, "delta get");
 }
 
 int store_delta_put(struct store *st, const char *tenant_id, const char *resource,
@@ -938,8 +950,9 @@ void store_delta_free(struct store_delta *d)
 
 /* ------------------------------------------------------------------ links */
 
-static void link_read(sqlite3_stmt *s, struct store_link *l)
+static void link_read(sqlite3_stmt *s, void *out)
 {
+	struct store_link *l = out;
 	l->tenant_id = col_dup(s, 0);
 	l->object_id = col_dup(s, 1);
 	l->contact_id = sqlite3_column_int64(s, 2);
@@ -987,11 +1000,7 @@ int store_link_get(struct store *st, const char *tenant_id, const char *object_i
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	int rc = stmt_lookup(st, s, err, "link get");
-	if (rc) return rc;
-	link_read(s, out);
-	stmt_done(s);
-	return 0;
+	return stmt_lookup(st, s, link_read, out, err, "link get");
 }
 
 int store_link_delete(struct store *st, const char *tenant_id, const char *object_id, struct err *err)
@@ -1011,11 +1020,7 @@ int store_link_find_contact(struct store *st, long long customer_id, long long c
 	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, customer_id);
 	sqlite3_bind_int64(s, 2, contact_id);
-	int rc = stmt_lookup(st, s, err, "link find contact");
-	if (rc) return rc;
-	link_read(s, out);
-	stmt_done(s);
-	return 0;
+	return stmt_lookup(st, s, link_read, out, err, "link find contact");
 }
 
 void store_link_free(struct store_link *l)
@@ -1173,17 +1178,18 @@ int store_audit_each(struct store *st, const struct store_audit_filter *f,
 
 /* ------------------------------------------------------------------ key/value */
 
+static void kv_read(sqlite3_stmt *s, void *out)
+{
+	*(char **)out = col_dup(s, 0);
+}
+
 int store_kv_get(struct store *st, const char *key, char **value, struct err *err)
 {
 	*value = NULL;
 	sqlite3_stmt *s = stmt_get(st, S_KV_GET, err);
 	if (!s) return -1;
 	bind_text(s, 1, key);
-	int rc = stmt_lookup(st, s, err, "kv get");
-	if (rc) return rc;
-	*value = col_dup(s, 0);
-	stmt_done(s);
-	return 0;
+	return stmt_lookup(st, s, kv_read, value, err, "kv get");
 }
 
 int store_kv_put(struct store *st, const char *key, const char *value, struct err *err)

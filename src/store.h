@@ -153,7 +153,13 @@ int store_user_count(struct store *st, const char *tenant_id, enum store_user_fi
  *                  removed are marked removed "changed" (gone from the
  *                  directory, maybe restorable); the staging is emptied.
  *                  *n_removed (optional) gets the number of users this newly
- *                  marked removed. Never deletes a mirror row. */
+ *                  marked removed. Never deletes a mirror row. Staged
+ *                  removals of users the mirror lacks are ignored. Rows are
+ *                  rewritten only when their JSON changed. Swap only after a
+ *                  complete round (the page with the deltaLink): with
+ *                  nothing staged, every user would be marked removed.
+ *                  Inside a caller's transaction it uses a savepoint and
+ *                  commits or rolls back with the caller. */
 int store_mirror_stage_clear(struct store *st, const char *tenant_id, struct err *err);
 int store_mirror_stage_put(struct store *st, const char *tenant_id, const char *object_id, const char *json,
                            struct err *err);

@@ -54,7 +54,11 @@ DEMO = {
          "notes": "Shared phone, no e-mail"},
         {"id": 1007, "customer_id": 101, "name": "Pat Outside (CPA)", "email": "pat@outside-cpa.example",
          "notes": "External accountant, not in Entra"},
+        # Also match users of the fake Graph demo tenants as generated today (fake_graph --seed 1).
+        {"id": 1008, "customer_id": 101, "name": "Pradeep Meyer", "email": "Pradeep.Meyer@contoso.com"},
         # Fabrikam
+        {"id": 1015, "customer_id": 102, "name": "Allan O'Brien", "email": "allan.obrien@fabrikam.com",
+         "title": "Consultant"},
         {"id": 1011, "customer_id": 102, "name": "Patti Fernandez", "email": "patti.fernandez@fabrikam.com",
          "title": "President"},
         {"id": 1012, "customer_id": 102, "name": "Isaiah Langer", "email": "isaiah.langer@fabrikam.com",
@@ -70,6 +74,8 @@ DEMO = {
          "title": "Vice President, Sales"},
         {"id": 1023, "customer_id": 103, "name": "Janet Leverling", "email": "janet.leverling@example.net",
          "notes": "Personal address"},
+        {"id": 1024, "customer_id": 103, "name": "Henrietta de Vries",
+         "email": "henrietta.devries@northwindtraders9162.onmicrosoft.com"},
     ],
     "tickets": [
         {"id": 5001, "number": 1001, "customer_id": 101, "subject": "Outlook keeps asking for password",

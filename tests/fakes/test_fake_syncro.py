@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -95,6 +96,10 @@ def api(method, path, body=None, **kw):
     if headers.get("content-type", "").startswith("application/json"):
         return status, json.loads(payload)
     return status, payload.decode()
+
+
+def n_contacts():
+    return ctl("GET", "stats")["counts"]["contacts"]
 
 
 def ctl(method, what, body=None):
@@ -177,9 +182,11 @@ class TestContacts(FakeSyncroCase):
 
     def test_title_goes_to_properties_title(self):
         status, c = api("POST", "/contacts", {"customer_id": 101, "name": "T", "title": "CFO"})
+        self.assertEqual(status, 200)
         self.assertEqual(c["properties"], {"title": "CFO"})
         self.assertNotIn("title", c)
         status, u = api("PUT", "/contacts/%d" % c["id"], {"name": "T", "title": "CEO"})
+        self.assertEqual(status, 200)
         self.assertEqual(u["properties"]["title"], "CEO")
         self.assertNotIn("title", u)
         self.assertEqual(api("GET", "/contacts/%d" % c["id"])[1]["properties"]["title"], "CEO")
@@ -205,6 +212,7 @@ class TestContacts(FakeSyncroCase):
         self.assertEqual(api("PUT", "/contacts/424242", {"name": "x"}), (404, {"message": "Not found"}))
 
     def test_400_html_without_json_content_type(self):
+        before = n_contacts()
         for ctype in ("application/x-www-form-urlencoded", "text/plain", None):
             status, headers, payload = request("POST", "/api/v1/contacts",
                                                raw=b'{"customer_id":101,"name":"X"}', ctype=ctype)
@@ -213,7 +221,7 @@ class TestContacts(FakeSyncroCase):
             self.assertIn(b"<html", payload)
         status, headers, _ = request("PUT", "/api/v1/contacts/1001", raw=b'{"name": ', ctype="application/json")
         self.assertEqual(status, 400)
-        self.assertEqual(ctl("GET", "stats")["counts"]["contacts"], 14)
+        self.assertEqual(n_contacts(), before)
         # JSON with charset parameter is fine
         status, _, _ = request("POST", "/api/v1/contacts", raw=b'{"customer_id":101,"name":"X"}',
                                ctype="application/json; charset=utf-8")
@@ -228,6 +236,7 @@ class TestContacts(FakeSyncroCase):
     def test_unknown_route_is_404_html(self):
         status, headers, payload = request("GET", "/api/v1/nothing_here")
         self.assertEqual(status, 404)
+        self.assertTrue(headers["content-type"].startswith("text/html"))
         self.assertIn(b"<html", payload)
         status, _, _ = request("DELETE", "/api/v1/products/501")   # products have no DELETE
         self.assertEqual(status, 404)
@@ -324,6 +333,7 @@ class TestRateLimit(FakeSyncroCase):
 
 class TestFaults(FakeSyncroCase):
     def test_status_faults_times_and_bodies(self):
+        before = n_contacts()
         ctl("POST", "faults", [{"match": r"/contacts$", "method": "GET", "status": 500, "times": 2}])
         status, headers, payload = request("GET", "/api/v1/contacts")
         self.assertEqual(status, 500)
@@ -338,8 +348,8 @@ class TestFaults(FakeSyncroCase):
         self.assertEqual((status, headers.get("retry-after"), payload), (429, "7", b"Retry later\n"))
         ctl("POST", "faults", {"match": "/contacts", "method": "POST", "status": 422})
         status, body = api("POST", "/contacts", {"customer_id": 101, "name": "Z"})
-        self.assertEqual(status, 422)
-        self.assertEqual(ctl("GET", "stats")["counts"]["contacts"], 14)   # not applied
+        self.assertEqual((status, body), (422, {"success": False, "message": ["Injected failure"]}))
+        self.assertEqual(n_contacts(), before)   # not applied
         summary = ctl("GET", "stats")["requests"]
         self.assertEqual((summary["status_429"], summary["rate_limited"], summary["faults_fired"]), (1, 0, 5))
 
@@ -350,10 +360,11 @@ class TestFaults(FakeSyncroCase):
         self.assertEqual(api("GET", "/me")[0], 200)
 
     def test_drop_mid_body_not_applied(self):
+        before = n_contacts()
         ctl("POST", "faults", {"match": "/contacts", "method": "POST", "drop": True})
         with self.assertRaises(http.client.IncompleteRead):
             request("POST", "/api/v1/contacts", {"customer_id": 101, "name": "Dropped"})
-        self.assertEqual(ctl("GET", "stats")["counts"]["contacts"], 14)
+        self.assertEqual(n_contacts(), before)
         ctl("POST", "faults", {"match": "/contacts", "drop": True})
         with self.assertRaises(http.client.IncompleteRead):
             request("GET", "/api/v1/contacts")
@@ -448,8 +459,11 @@ class TestControl(FakeSyncroCase):
     def test_bad_fault_rejected(self):
         status, _, payload = request("POST", "/_fake/faults", {"match": "(", "status": 500}, key=None)
         self.assertEqual(status, 400)
+        self.assertIn("regex", json.loads(payload)["error"])
         status, _, payload = request("POST", "/_fake/faults", {"match": "x", "bogus": 1}, key=None)
         self.assertEqual(status, 400)
+        self.assertIn("bogus", json.loads(payload)["error"])
+        self.assertEqual(ctl("GET", "faults")["faults"], [])
 
     def test_demo_data(self):
         _, b = api("GET", "/customers")
@@ -461,14 +475,50 @@ class TestControl(FakeSyncroCase):
         self.assertTrue(any(e and e.endswith("@fabrikam.com") for c in b["customers"][1:2]
                             for e in [x["email"] for x in c["contacts"]]))
 
-    def test_keep_alive(self):
+    def test_keep_alive_throughput(self):
+        # 300 requests on one connection: a Nagle/delayed-ACK stall (40 ms each) would take 12 s.
+        ctl("POST", "config", {"rate_limit": 0})   # setUp's reset restores the CLI's 180/60
         conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+        t = time.monotonic()
         try:
-            for _ in range(3):
-                status, _, _ = request("GET", "/api/v1/me", conn=conn)
+            for i in range(300):
+                status, _, _ = request("GET", "/api/v1/contacts/1001", conn=conn) if i % 2 else \
+                    request("PUT", "/api/v1/contacts/1001", {"notes": str(i)}, conn=conn)
                 self.assertEqual(status, 200)
         finally:
             conn.close()
+        self.assertLess(time.monotonic() - t, 2.0)
+
+
+class TestConcurrency(FakeSyncroCase):
+    def test_parallel_creates_get_unique_ids(self):
+        ctl("POST", "config", {"rate_limit": 0})
+        before = n_contacts()
+        ids, errors = [], []
+
+        def worker(w):
+            conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+            try:
+                for i in range(40):
+                    status, _, payload = request("POST", "/api/v1/contacts",
+                                                 {"customer_id": 102, "name": "W%d-%d" % (w, i)}, conn=conn)
+                    if status != 200:
+                        errors.append(status)
+                    else:
+                        ids.append(json.loads(payload)["id"])
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(8)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(ids), 320)
+        self.assertEqual(len(set(ids)), 320)
+        self.assertEqual(n_contacts(), before + 320)
+        self.assertEqual(ctl("GET", "stats")["requests"]["writes"]["contacts.create"], 320)
 
 
 class TestTickets(FakeSyncroCase):
@@ -602,10 +652,11 @@ class TestBilling(FakeSyncroCase):
 
 class TestScale(FakeSyncroCase):
     def test_100k_contacts(self):
+        base = n_contacts()
         t = time.monotonic()
         ctl("POST", "generate", {"customers": 10, "contacts_per_customer": 10000, "seed": 7})
         gen = time.monotonic() - t
-        self.assertEqual(ctl("GET", "stats")["counts"]["contacts"], 100014)
+        self.assertEqual(n_contacts(), base + 100000)
         t = time.monotonic()
         _, last = api("GET", "/contacts?customer_id=104&page=200")
         _, all_last = api("GET", "/contacts?page=2001")
@@ -616,8 +667,8 @@ class TestScale(FakeSyncroCase):
         elapsed = time.monotonic() - t
         self.assertEqual(len(last["contacts"]), 50)
         self.assertEqual(last["meta"]["total_entries"], 10000)
-        self.assertEqual(len(all_last["contacts"]), 14)
-        self.assertEqual(after["meta"]["total_entries"], 100013)
+        self.assertEqual(len(all_last["contacts"]), base)
+        self.assertEqual(after["meta"]["total_entries"], base + 100000 - 1)
         self.assertLess(gen, 8.0)
         self.assertLess(elapsed, 2.0)
 
@@ -627,6 +678,7 @@ class TestCli(unittest.TestCase):
         proc, port = start_server("--data", "none", "--generate", "2,3", "--seed", "5", "--rate-limit", "0")
         try:
             status, _, payload = request("GET", "/_fake/stats", key=None, port=port)
+            self.assertEqual(status, 200)
             counts = json.loads(payload)["counts"]
             self.assertEqual((counts["customers"], counts["contacts"]), (2, 6))
             # without --api-key any non-empty token works, none does not
@@ -653,6 +705,7 @@ class TestCli(unittest.TestCase):
         proc, port = start_server("--data", path)
         try:
             status, _, payload = request("GET", "/api/v1/customers/5", key="k", port=port)
+            self.assertEqual(status, 200)
             self.assertEqual(json.loads(payload)["customer"]["contacts"][0]["email"], "f@file.example")
         finally:
             proc.send_signal(signal.SIGTERM)

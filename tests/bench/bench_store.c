@@ -1,0 +1,218 @@
+/* bench_store — store throughput: mirror upserts of realistic ~1 KB Graph
+ * user JSON in transactions of one delta page (999 users), first as new
+ * rows, then as replays (unchanged) and as changes; and a full-resync
+ * staging + swap. Target: >= 50,000 users/s for the first figure. */
+#include "bench.h"
+#include "store.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_TENANT "11111111-2222-3333-4444-555555555555"
+#define PAGE 999
+#define PAGES 100
+
+/* One Graph user as /users/delta returns it with a typical $select: about
+ * 1 KB. rev changes the fields that a change would touch. */
+static void make_user(struct buf *b, int i, int rev)
+{
+	buf_reset(b);
+	buf_printf(b,
+		"{\"id\":\"%08x-1d2e-4f50-8a6b-%012d\",\"displayName\":\"User %d Example-Surname\","
+		"\"givenName\":\"User%d\",\"surname\":\"Example-Surname\",\"userPrincipalName\":\"user%d@contoso.onmicrosoft.com\","
+		"\"mail\":\"user%d@contoso.com\",\"jobTitle\":\"%s\",\"department\":\"%s\",\"companyName\":\"Contoso Ltd\","
+		"\"officeLocation\":\"Building %d, floor %d\",\"mobilePhone\":\"+1 425 555 %04d\","
+		"\"businessPhones\":[\"+1 425 555 %04d\"],\"streetAddress\":\"%d Main Street\",\"city\":\"Redmond\","
+		"\"state\":\"WA\",\"postalCode\":\"98052\",\"country\":\"United States\",\"usageLocation\":\"US\","
+		"\"preferredLanguage\":\"en-US\",\"accountEnabled\":true,\"employeeId\":\"E%06d\","
+		"\"createdDateTime\":\"2021-03-04T10:11:12Z\",\"onPremisesSyncEnabled\":null,"
+		"\"assignedLicenses\":[{\"disabledPlans\":[\"a82fbf69-b4d7-49f4-83a6-915b2cf354f4\"],"
+		"\"skuId\":\"c7df2760-2c81-4ef7-b578-5b5392b571df\"},{\"disabledPlans\":[],"
+		"\"skuId\":\"f30db892-07e9-47e9-837c-80727f46fd3d\"}],"
+		"\"proxyAddresses\":[\"SMTP:user%d@contoso.com\",\"smtp:user%d@contoso.onmicrosoft.com\"],"
+		"\"manager\":{\"id\":\"%08x-aaaa-4bbb-8ccc-000000000001\"}}",
+		(unsigned)i, i, i, i, i, i, rev ? "Senior Engineer" : "Engineer", rev ? "Platform" : "Research",
+		i % 40, i % 7, i % 10000, (i + rev) % 10000, 100 + i % 900, i, i, i, (unsigned)(i / 50));
+}
+
+/* CPU seconds of this process (user + system): a steadier figure than
+ * wall time when the machine is shared. */
+static double cpu_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* One page of users, generated before the clock starts: the figures are
+ * the store's, not snprintf's. */
+struct page {
+	struct buf json[PAGE];
+	char oid[PAGE][48];
+};
+
+static void make_page(struct page *pg, int p, int rev)
+{
+	for (int k = 0; k < PAGE; k++) {
+		int i = p * PAGE + k;
+		make_user(&pg->json[k], i, rev);
+		snprintf(pg->oid[k], sizeof pg->oid[k], "%08x-1d2e-4f50-8a6b-%012d", (unsigned)i, i);
+	}
+}
+
+static void free_page(struct page *pg)
+{
+	for (int k = 0; k < PAGE; k++) buf_free(&pg->json[k]);
+	free(pg);
+}
+
+/* Writes PAGES pages of PAGE users with rev, each page one transaction,
+ * through put (store_user_put or store_mirror_stage_put). Returns the
+ * wall seconds spent in the store, or -1; *cpu (optional) gets the CPU
+ * seconds. */
+static double write_pages(struct store *st, int rev,
+                          int (*put)(struct store *, const char *, const char *, const char *, struct err *),
+                          double *cpu)
+{
+	struct err err;
+	struct page *pg = xcalloc(1, sizeof *pg);
+	double spent = 0, cpu_spent = 0;
+	for (int p = 0; p < PAGES; p++) {
+		make_page(pg, p, rev);
+		double t0 = time_mono(), c0 = cpu_now();
+		if (store_begin(st, &err)) goto fail;
+		for (int k = 0; k < PAGE; k++)
+			if (put(st, BENCH_TENANT, pg->oid[k], pg->json[k].data, &err)) goto fail;
+		if (store_commit(st, &err)) goto fail;
+		spent += time_mono() - t0;
+		cpu_spent += cpu_now() - c0;
+	}
+	free_page(pg);
+	if (cpu) *cpu = cpu_spent;
+	return spent;
+fail:
+	fprintf(stderr, "bench_store: %s\n", err.msg);
+	free_page(pg);
+	return -1;
+}
+
+/* Users per (wall) second of a mirror upsert pass, or -1; *per_cpu
+ * (optional) gets users per CPU second. */
+static double upsert_pages(struct store *st, int rev, double *per_cpu)
+{
+	double cpu = 0;
+	double s = write_pages(st, rev, store_user_put, &cpu);
+	if (per_cpu) *per_cpu = cpu > 0 ? PAGES * PAGE / cpu : -1;
+	return s > 0 ? PAGES * PAGE / s : -1;
+}
+
+/* A full resync: stages a round and swaps it in. Users per second of the
+ * whole, or -1; *swap_seconds gets the swap's share. */
+static double resync(struct store *st, double *swap_seconds)
+{
+	struct err err;
+	long long removed = 0;
+	if (store_mirror_stage_clear(st, BENCH_TENANT, &err)) goto fail;
+	double staging = write_pages(st, 2, store_mirror_stage_put, NULL);
+	if (staging < 0) return -1;
+	double t0 = time_mono();
+	if (store_mirror_swap(st, BENCH_TENANT, &removed, &err)) goto fail;
+	*swap_seconds = time_mono() - t0;
+	return PAGES * PAGE / (staging + *swap_seconds);
+fail:
+	fprintf(stderr, "bench_store: %s\n", err.msg);
+	return -1;
+}
+
+static void remove_db(const char *dir, const char *path)
+{
+	static const char *const suffixes[] = { "", "-wal", "-shm" };
+	for (size_t i = 0; i < ARRAY_LEN(suffixes); i++) {
+		char *p = xasprintf("%s%s", path, suffixes[i]);
+		unlink(p);
+		free(p);
+	}
+	rmdir(dir);
+}
+
+/* Opens a fresh database with the bench tenant in a new folder under
+ * $TESTS_TMP (or /tmp); *dir and *path are new strings for remove_db. */
+static struct store *fresh_store(char **dir, char **path)
+{
+	struct err err;
+	const char *base = bench_env("TESTS_TMP");
+	struct store *st = NULL;
+	*dir = xasprintf("%s/bench-store-XXXXXX", base ? base : "/tmp");
+	*path = NULL;
+	if (!mkdtemp(*dir)) {
+		perror("bench_store: mkdtemp");
+		return NULL;
+	}
+	*path = xasprintf("%s/entrasync.db", *dir);
+	struct store_tenant t = { .id = BENCH_TENANT, .name = "Contoso" };
+	if (store_open(*path, &st, &err) || store_tenant_put(st, &t, &err)) {
+		fprintf(stderr, "bench_store: %s\n", err.msg);
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+#define REPEATS 3
+
+/* The machine may be shared: the headline figure is the median of REPEATS
+ * runs, each on a fresh database; the other figures come from the first. */
+BENCH(store_mirror_upsert)
+{
+	double fresh[REPEATS], fresh_cpu[REPEATS];
+	int nfresh = 0;
+	for (int rep = 0; rep < REPEATS; rep++) {
+		char *dir = NULL, *path = NULL;
+		struct store *st = fresh_store(&dir, &path);
+		if (st) {
+			double per_cpu = -1;
+			double v = upsert_pages(st, 0, &per_cpu);
+			if (v > 0) {
+				fresh_cpu[nfresh] = per_cpu;
+				fresh[nfresh++] = v;
+			}
+			if (rep == 0 && v > 0) {
+				v = upsert_pages(st, 0, NULL);
+				if (v > 0) bench_report("mirror upsert, replayed (unchanged)", v, "users/s", NULL);
+				v = upsert_pages(st, 1, NULL);
+				if (v > 0) bench_report("mirror upsert, changed users", v, "users/s", NULL);
+				double swap_s = 0;
+				v = resync(st, &swap_s);
+				if (v > 0) {
+					bench_report("full resync, all changed (stage + swap)", v, "users/s", NULL);
+					bench_report("  of which the swap transaction", swap_s * 1000, "ms", "99,900 users");
+				}
+			}
+		}
+		store_close(st);
+		if (path) remove_db(dir, path);
+		free(path);
+		free(dir);
+	}
+	if (!nfresh) return;
+	qsort(fresh, (size_t)nfresh, sizeof fresh[0], cmp_double);
+	qsort(fresh_cpu, (size_t)nfresh, sizeof fresh_cpu[0], cmp_double);
+	struct buf sample = {0};
+	make_user(&sample, 12345, 0);
+	char note[200];
+	snprintf(note, sizeof note, "median of %d, min %.0f; %d x %d-user pages, %zu-byte JSON; target 50000", nfresh,
+	         fresh[0], PAGES, PAGE, sample.len);
+	buf_free(&sample);
+	bench_report("mirror upsert, new users", fresh[nfresh / 2], "users/s", note);
+	bench_report("mirror upsert, new users, per CPU second", fresh_cpu[nfresh / 2], "users/s",
+	             "median; store CPU time only, steadier on a shared machine");
+}
