@@ -88,5 +88,6 @@ int cmd_help(int argc, char **argv, const struct global_opts *g);
 int cmd_version(int argc, char **argv, const struct global_opts *g);
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_lua(int argc, char **argv, const struct global_opts *g);
+int cmd_sync(int argc, char **argv, const struct global_opts *g);
 
 #endif

@@ -212,6 +212,9 @@ struct engine_apply {
 	/* Test hook: runs after the intent is committed, right before the send
 	 * (crash tests kill the process here). NULL = none. */
 	void (*before_send)(void *ud, const struct engine_action *a);
+	/* Test hook: runs after the send returned, before its result is
+	 * recorded (crash tests kill the process here). NULL = none. */
+	void (*after_send)(void *ud, const struct engine_action *a);
 	void *hook_ud;
 	/* counters */
 	long long sent;                      /* Syncro writes sent (whatever their answer) */
@@ -283,6 +286,7 @@ struct engine_sync_opts {
 	size_t batch;                        /* users read per store batch; 0 = 500 */
 	/* passed to struct engine_apply (crash tests) */
 	void (*before_send)(void *ud, const struct engine_action *a);
+	void (*after_send)(void *ud, const struct engine_action *a);
 	void *hook_ud;
 };
 
@@ -351,6 +355,10 @@ struct engine_env {
  * others; a Syncro 401 stops the run (rep->fatal). Fills *rep (free with
  * engine_report_free) also on failure. Returns -1 only when the run cannot
  * start (unknown --tenant, store failure starting the run). */
+/* Marks in sel[cfg->ntenants] the tenants named (id or name, any case);
+ * none named = all. Fails naming an unknown one and listing the others. */
+int engine_tenants_select(const struct config *cfg, const char *const *names, size_t n, bool *sel, struct err *err);
+
 int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, struct engine_report *rep,
                 struct err *err);
 

@@ -478,14 +478,14 @@ static void tenant_sync(struct tenant_run *tr)
 
 /* ------------------------------------------------------------ preparing */
 
-static int select_tenants(const struct config *cfg, const struct engine_sync_opts *o, bool *sel, struct err *err)
+int engine_tenants_select(const struct config *cfg, const char *const *names, size_t n, bool *sel, struct err *err)
 {
-	for (size_t i = 0; i < cfg->ntenants; i++) sel[i] = o->ntenants == 0;
-	for (size_t k = 0; k < o->ntenants; k++) {
+	for (size_t i = 0; i < cfg->ntenants; i++) sel[i] = n == 0;
+	for (size_t k = 0; k < n; k++) {
 		bool found = false;
 		for (size_t i = 0; i < cfg->ntenants; i++) {
 			const struct config_tenant *t = &cfg->tenants[i];
-			if (str_ieq(t->id, o->tenants[k]) || (t->name && str_ieq(t->name, o->tenants[k]))) {
+			if (str_ieq(t->id, names[k]) || (t->name && str_ieq(t->name, names[k]))) {
 				sel[i] = true;
 				found = true;
 			}
@@ -494,7 +494,7 @@ static int select_tenants(const struct config *cfg, const struct engine_sync_opt
 			struct buf b = {0};
 			for (size_t i = 0; i < cfg->ntenants; i++)
 				buf_printf(&b, "%s%s", i ? ", " : "", cfg->tenants[i].name ? cfg->tenants[i].name : cfg->tenants[i].id);
-			err_set(err, "unknown tenant '%s' (configured: %s)", o->tenants[k], b.data ? b.data : "none");
+			err_set(err, "unknown tenant '%s' (configured: %s)", names[k], b.data ? b.data : "none");
 			buf_free(&b);
 			return -1;
 		}
@@ -652,7 +652,7 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 	struct tenant_run *trs = NULL;
 	struct store_outbox *ob = NULL;
 	int rc = -1;
-	if (select_tenants(cfg, o, sel, err) != 0) goto out;
+	if (engine_tenants_select(cfg, o->tenants, o->ntenants, sel, err) != 0) goto out;
 	if (store_outbox_open(env->st, &ob, err) != 0) goto out;
 	if (store_run_begin(env->st, o->dry_run ? "sync-dry-run" : "sync", &rep->run_id, err) != 0) goto out;
 
@@ -674,7 +674,8 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 		tr->started = time_now();
 		tr->ap = (struct engine_apply){ .st = env->st, .ob = ob, .sc = env->sc, .dry_run = o->dry_run,
 		                                .run_id = rep->run_id, .tenant_id = tr->ct->id,
-		                                .before_send = o->before_send, .hook_ud = o->hook_ud };
+		                                .before_send = o->before_send, .after_send = o->after_send,
+		                                .hook_ud = o->hook_ud };
 		k++;
 	}
 	for (size_t i = 0; i < n && !rep->fatal; i++) tenant_prepare(&trs[i]);
