@@ -121,7 +121,8 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 	if (a->held) fputs(" — held, not done", f);
 	if (d->error) fprintf(f, " — FAILED (%s): %s", syncro_result_name(d->rc), d->error);
 	fputc('\n', f);
-	if (a->kind != ENGINE_DELETE && a->kind != ENGINE_CONFLICT) put_changes(f, a);
+	/* a create's fields are in the JSON report; the text shows changes */
+	if (a->kind != ENGINE_CREATE && a->kind != ENGINE_DELETE && a->kind != ENGINE_CONFLICT) put_changes(f, a);
 }
 
 void engine_report_print_text(FILE *f, const struct engine_report *r)

@@ -553,7 +553,7 @@ static void tenant_prepare(struct tenant_run *tr)
 		tenant_fail(tr, "%s", err.msg);
 		goto out;
 	}
-	tr->r->policy_changed = !last_hash || strcmp(last_hash, tr->pol.hash) != 0;
+	tr->r->policy_changed = last_hash && strcmp(last_hash, tr->pol.hash) != 0;
 	tr->ready = true;
 out:
 	free(last_hash);
