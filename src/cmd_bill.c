@@ -1,7 +1,9 @@
 /* cmd_bill — `entrasync bill`: licence billing through Syncro (issue 7).
  *   bill --period YYYY-MM     one invoice per tenant for the period
  *   bill --schedules          keep the tenant's recurring invoice lines in step
- *   bill --report --period P  the reconciliation (table, csv, json, html)
+ *   bill --report --period P  the reconciliation (table, csv, json, html);
+ *                             also `report billing ...` once cmd_report
+ *                             dispatches to cmd_report_billing
  * Options shared: --tenant, --dry-run, --json, --billing FILE.
  * Billing settings the config loader does not know yet (the schedule per
  * tenant, what happens to a product no longer billed, the decrease guard)
@@ -450,11 +452,14 @@ static cJSON *tenant_json(const struct billing_tenant *t, const char *status, co
 static void print_change(const struct billing_change *ch)
 {
 	char m1[32], m2[32];
-	printf("    %s%s %s: quantity %g -> %g", ch->held ? "HELD " : "", billing_change_kind_name(ch->kind), ch->label,
-	       (double)ch->old_qty_centi / 100.0, (double)ch->new_qty_centi / 100.0);
-	if (ch->set_price)
-		printf(", unit price %s -> %s", ch->old_cents >= 0 ? billing_money(ch->old_cents, m1) : "catalog",
-		       billing_money(ch->new_cents, m2));
+	printf("    %s%s %s: ", ch->held ? "HELD " : "", billing_change_kind_name(ch->kind), ch->label);
+	if (ch->kind == BILLING_ADD)
+		printf("quantity %g at %s", (double)ch->new_qty_centi / 100.0,
+		       ch->set_price ? billing_money(ch->new_cents, m2) : "the catalog price");
+	else
+		printf("quantity %g -> %g", (double)ch->old_qty_centi / 100.0, (double)ch->new_qty_centi / 100.0);
+	if (ch->kind != BILLING_ADD && ch->set_price)
+		printf(", unit price %s -> %s", billing_money(ch->old_cents, m1), billing_money(ch->new_cents, m2));
 	if (ch->error) printf("   FAILED: %s", ch->error);
 	printf("\n");
 }
@@ -512,7 +517,7 @@ static void record_tenant(struct bill_run *r, const struct billing_tenant *t, bo
 		log_error("bill", "%s", e.msg);
 }
 
-static int run_invoices(struct bill_run *r, const struct bill_opts *o, cJSON *out)
+static int run_invoices(struct bill_run *r, cJSON *out)
 {
 	size_t bad = 0;
 	cJSON *list = out ? cJSON_AddArrayToObject(out, "tenants") : NULL;
@@ -538,7 +543,6 @@ static int run_invoices(struct bill_run *r, const struct bill_opts *o, cJSON *ou
 			return EXIT_PARTIAL;
 		}
 	}
-	(void)o;
 	return bad ? EXIT_PARTIAL : EXIT_OK;
 }
 
@@ -594,6 +598,7 @@ static int run_report(struct bill_run *r, const struct bill_opts *o)
 	if (f != stdout && fclose(f) != 0) rc = err_set(&err, "cannot write %s", o->output);
 	billing_report_free(&rep);
 	if (rc != 0) return usage_fail("bill", "%s", err.msg);
+	if (o->output) fprintf(stderr, "entrasync bill: billing report written to %s\n", o->output);
 	return EXIT_OK;
 }
 
@@ -622,6 +627,17 @@ static int check_opts(struct bill_opts *o, struct billing_period *p, struct err 
 	return 0;
 }
 
+int cmd_report_billing(int argc, char **argv, const struct global_opts *g)
+{
+	char **args = xcalloc((size_t)argc + 2, sizeof *args);
+	static char report[] = "--report";
+	args[0] = report;
+	for (int i = 0; i < argc; i++) args[i + 1] = argv[i];
+	int rc = cmd_bill(argc + 1, args, g);
+	free(args);
+	return rc;
+}
+
 int cmd_bill(int argc, char **argv, const struct global_opts *g)
 {
 	struct bill_opts o = {0};
@@ -638,7 +654,7 @@ int cmd_bill(int argc, char **argv, const struct global_opts *g)
 		{ "--allow-decrease", NULL, NULL, &o.allow_decrease },
 		{ "--open-period", NULL, NULL, &o.open_period },
 		{ "--format", "FORMAT", &o.format, NULL },
-		{ "--output", "FILE", &o.output, NULL },
+		{ "--out", "FILE", &o.output, NULL },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct err err;
@@ -669,7 +685,7 @@ int cmd_bill(int argc, char **argv, const struct global_opts *g)
 		cJSON_AddStringToObject(out, "period", r.period.id);
 		cJSON_AddBoolToObject(out, "dry_run", o.dry_run);
 	}
-	code = o.schedules ? run_schedules(&r, &o, out) : run_invoices(&r, &o, out);
+	code = o.schedules ? run_schedules(&r, &o, out) : run_invoices(&r, out);
 	if (out) {
 		char *s = cJSON_Print(out);
 		printf("%s\n", s);

@@ -118,7 +118,7 @@ const struct command commands[] = {
 	  "       entrasync bill --schedules [--period YYYY-MM] [--tenant ...] [--schedule NAME|ID]\n"
 	  "                      [--on-removed zero|remove] [--allow-decrease] [--dry-run] [--json]\n"
 	  "       entrasync bill --report --period YYYY-MM [--tenant ...] [--format table|csv|json|html]\n"
-	  "                      [--output FILE]\n"
+	  "                      [--out FILE]\n"
 	  "\n"
 	  "Prices come from the tenant policy's bill(sku, t) hook, called for every SKU\n"
 	  "with its counts over the period's daily snapshots (purchased, assigned,\n"

@@ -187,7 +187,7 @@ check "report csv: header and Fabrikam's row" \
   sh -c "head -1 '$T_OUT/out' | grep -q '^period,tenant_id,tenant,sku_id' && grep -q '^2026-09,fabrikam.com,Fabrikam,3b555118-da6a-4418-894f-7df1e2096870,O365_BUSINESS_ESSENTIALS,Microsoft 365 Business Basic,billed,12,10,10,10,6.00,60.00,yes,[0-9]*,2,0,no,12.00' '$T_OUT/out'"
 expect_ok "report: json" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com --json
 check "report json: totals" sh -c "python3 -c \"import json; d=json.load(open('$T_OUT/out')); assert d['totals']['billed_cents'] == 484*100+2000+6000, d['totals']; assert d['totals']['leak_cents'] == 6600+1200\""
-expect_ok "report: html to a file" -- $ES bill --report --period 2026-09 --format html --output report.html
+expect_ok "report: html to a file" -- $ES bill --report --period 2026-09 --format html --out report.html
 check "report html: the leaks come first" \
   sh -c "python3 -c \"s=open('report.html').read(); a=s.index('id=\\\"leaks\\\"'); b=s.index('id=\\\"all\\\"'); assert a < b and s.index('VISIOCLIENT') < b\""
 check "report html: the problems are listed" grep -q "Northwind: no Syncro customer" report.html
