@@ -14,13 +14,6 @@
 #include "skus.h"
 #include "store_history.h"
 
-/* Frees a string a struct field owns behind its read-only `const char *`. */
-static void free_owned(const char *p)
-{
-	union { const char *c; char *m; } v = { p };
-	free(v.m);
-}
-
 const int report_trend_days[REPORT_NTRENDS] = { 7, 30, 90, 0 };
 
 static const char *const kind_names[] = { "licenses", "securescore", "findings" };
@@ -71,11 +64,15 @@ void report_sku_shape_free(struct report_sku_shape *s)
 
 /* ---- dates ----------------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of "YYYY-MM-DD" (proleptic Gregorian), or INT32_MIN. */
-static long day_number(const char *d)
+long report_day_number(const char *d)
 {
-	int y, m, dd;
-	if (!d || sscanf(d, "%4d-%2d-%2d", &y, &m, &dd) != 3) return -2147483647L - 1;
+	/* by hand: this runs for every point of every chart */
+	if (!d) return -2147483647L - 1;
+	for (int i = 0; i < 10; i++)
+		if (i == 4 || i == 7 ? d[i] != '-' : (d[i] < '0' || d[i] > '9')) return -2147483647L - 1;
+	int y = (d[0] - '0') * 1000 + (d[1] - '0') * 100 + (d[2] - '0') * 10 + (d[3] - '0');
+	int m = (d[5] - '0') * 10 + (d[6] - '0');
+	int dd = (d[8] - '0') * 10 + (d[9] - '0');
 	y -= m <= 2;
 	long era = (y >= 0 ? y : y - 399) / 400;
 	long yoe = y - era * 400;
@@ -105,11 +102,12 @@ static void day_string(long z, char out[11])
 
 /* ---- building ----------------------------------------------------------------------- */
 
-/* The run of a SKU while scanning one tenant's licence history. */
+/* The run of a SKU of a tenant's newest day while its licence history is
+ * scanned backwards (newest day first). */
 struct sku_run {
-	char sku_id[64];
-	char run_start[11];      /* first day of the current run with seats free; "" = none */
-	char last_day[11];       /* the last stored day the SKU appeared on */
+	char run_start[11];      /* the oldest day reached with seats free, "" = none */
+	bool broken;             /* a day without free seats, or without the SKU, was reached */
+	bool seen;               /* on the day being scanned */
 };
 
 struct build {
@@ -120,11 +118,11 @@ struct build {
 	struct err *err;
 	/* licence scan state for the current tenant */
 	struct report_tenant *cur;
-	char prev_day[11], cur_day[11];
-	struct sku_run *runs;
-	size_t nruns, capruns;
-	struct store_license *rows;     /* the current day's rows (copied strings) */
-	size_t nrows, caprows;
+	char cur_day[11];
+	bool newest_day;         /* still on the tenant's newest day */
+	struct sku_run *runs;    /* parallel to cur->skus */
+	size_t capruns;
+	size_t capskus;
 	/* score scan */
 	size_t capdays;
 };
@@ -178,17 +176,6 @@ static char *dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-static void rows_clear(struct build *b)
-{
-	for (size_t i = 0; i < b->nrows; i++) {
-		free_owned(b->rows[i].sku_id);
-		free_owned(b->rows[i].sku_part_number);
-		free_owned(b->rows[i].capability_status);
-		free_owned(b->rows[i].applies_to);
-	}
-	b->nrows = 0;
-}
-
 static bool sku_is_free(const char *part)
 {
 	return part && (strstr(part, "FREE") || strstr(part, "TRIAL") || strcmp(part, "POWER_BI_STANDARD") == 0);
@@ -232,18 +219,67 @@ static void shape_sku(struct build *b, struct report_tenant *t, struct report_sk
 	report_sku_shape_free(&sh);
 }
 
-/* The tenant's licence scan is over: its newest day's rows become its
- * SKUs, with the length of each SKU's run of days with free seats. */
+
+static int sku_cmp_name(const void *pa, const void *pb)
+{
+	const struct report_sku *a = pa, *b = pb;
+	int c = strcmp(a->name, b->name);
+	return c ? c : strcmp(a->sku_id, b->sku_id);
+}
+
+/* The tenant's licence scan is over: each SKU of its newest day gets the
+ * length of its run of days with free seats; then the policy shapes it. */
 static void tenant_licenses_done(struct build *b)
 {
 	struct report_tenant *t = b->cur;
 	if (!t) return;
-	t->license_day = xstrdup(b->cur_day);
-	long newest = day_number(b->cur_day);
-	t->skus = xcalloc(b->nrows ? b->nrows : 1, sizeof *t->skus);
-	for (size_t i = 0; i < b->nrows; i++) {
-		const struct store_license *l = &b->rows[i];
-		struct report_sku *s = &t->skus[t->nskus++];
+	long newest = report_day_number(t->license_day);
+	for (size_t i = 0; i < t->nskus; i++) {
+		struct report_sku *s = &t->skus[i];
+		if (b->runs[i].run_start[0]) s->unused_days = (int)(newest - report_day_number(b->runs[i].run_start) + 1);
+		shape_sku(b, t, s);
+	}
+	if (t->nskus > 1) qsort(t->skus, t->nskus, sizeof *t->skus, sku_cmp_name);
+	b->cur = NULL;
+}
+
+/* One row of the backwards scan: the newest day's rows become the tenant's
+ * SKUs; older rows extend or break their runs. A run is broken by a day
+ * without free seats or a stored day the SKU is missing from; days with no
+ * snapshot at all do not break it. */
+static int license_row(const struct store_license *l, void *ud)
+{
+	struct build *b = ud;
+	if (!b->cur || strcmp(b->cur->id, l->tenant_id) != 0) {
+		tenant_licenses_done(b);
+		b->cur = tenant_find(b->r, l->tenant_id);
+		if (!b->cur) return 0;      /* a tenant not asked for */
+		memcpy(b->cur_day, l->day, 10);
+		b->cur_day[10] = '\0';
+		b->cur->license_day = xstrdup(b->cur_day);
+		b->newest_day = true;
+		b->capskus = 0;
+	} else if (memcmp(b->cur_day, l->day, 10) != 0) {   /* an older day */
+		for (size_t i = 0; i < b->cur->nskus; i++) {
+			if (!b->runs[i].seen) b->runs[i].broken = true;
+			b->runs[i].seen = false;
+		}
+		memcpy(b->cur_day, l->day, 10);
+		b->newest_day = false;
+	}
+	struct report_tenant *t = b->cur;
+	bool free_seats = l->enabled - l->consumed > 0;
+	if (b->newest_day) {
+		if (t->nskus == b->capskus) {
+			b->capskus = b->capskus ? b->capskus * 2 : 8;
+			t->skus = xrealloc(t->skus, b->capskus * sizeof *t->skus);
+		}
+		if (t->nskus >= b->capruns) {
+			b->capruns = b->capskus;
+			b->runs = xrealloc(b->runs, b->capruns * sizeof *b->runs);
+		}
+		struct report_sku *s = &t->skus[t->nskus];
+		memset(s, 0, sizeof *s);
 		s->sku_id = xstrdup(l->sku_id);
 		s->part = dup_or_null(l->sku_part_number);
 		s->status = dup_or_null(l->capability_status);
@@ -253,64 +289,21 @@ static void tenant_licenses_done(struct build *b)
 		s->suspended = l->suspended;
 		s->warning = l->warning;
 		s->locked_out = l->locked_out;
-		for (size_t k = 0; k < b->nruns; k++)
-			if (strcmp(b->runs[k].sku_id, l->sku_id) == 0 && b->runs[k].run_start[0])
-				s->unused_days = (int)(newest - day_number(b->runs[k].run_start) + 1);
-		shape_sku(b, t, s);
+		struct sku_run *run = &b->runs[t->nskus++];
+		memset(run, 0, sizeof *run);
+		run->seen = true;
+		run->broken = !free_seats;
+		if (free_seats) memcpy(run->run_start, l->day, 11);
+		return 0;
 	}
-	rows_clear(b);
-	b->nruns = 0;
-	b->cur = NULL;
-	b->prev_day[0] = b->cur_day[0] = '\0';
-}
-
-static struct sku_run *run_for(struct build *b, const char *sku_id)
-{
-	for (size_t k = 0; k < b->nruns; k++)
-		if (strcmp(b->runs[k].sku_id, sku_id) == 0) return &b->runs[k];
-	if (b->nruns == b->capruns) {
-		b->capruns = b->capruns ? b->capruns * 2 : 16;
-		b->runs = xrealloc(b->runs, b->capruns * sizeof *b->runs);
+	for (size_t i = 0; i < t->nskus; i++) {
+		struct sku_run *run = &b->runs[i];
+		if (run->broken || strcmp(t->skus[i].sku_id, l->sku_id) != 0) continue;
+		run->seen = true;
+		if (free_seats) memcpy(run->run_start, l->day, 10);
+		else run->broken = true;
+		break;
 	}
-	struct sku_run *r = &b->runs[b->nruns++];
-	memset(r, 0, sizeof *r);
-	snprintf(r->sku_id, sizeof r->sku_id, "%s", sku_id);
-	return r;
-}
-
-static int license_row(const struct store_license *l, void *ud)
-{
-	struct build *b = ud;
-	if (!b->cur || strcmp(b->cur->id, l->tenant_id) != 0) {
-		tenant_licenses_done(b);
-		b->cur = tenant_find(b->r, l->tenant_id);
-		if (!b->cur) return 0;      /* a tenant not asked for */
-	}
-	if (strcmp(b->cur_day, l->day) != 0) {  /* a new day of this tenant */
-		snprintf(b->prev_day, sizeof b->prev_day, "%s", b->cur_day);
-		snprintf(b->cur_day, sizeof b->cur_day, "%s", l->day);
-		rows_clear(b);
-	}
-	/* The run: broken by a day without free seats, or a stored day the SKU
-	 * was missing from; days without any snapshot do not break it. */
-	struct sku_run *run = run_for(b, l->sku_id);
-	bool continues = run->run_start[0] && strcmp(run->last_day, b->prev_day) == 0;
-	if (l->enabled - l->consumed > 0) {
-		if (!continues) snprintf(run->run_start, sizeof run->run_start, "%s", l->day);
-	} else {
-		run->run_start[0] = '\0';
-	}
-	snprintf(run->last_day, sizeof run->last_day, "%s", l->day);
-	if (b->nrows == b->caprows) {
-		b->caprows = b->caprows ? b->caprows * 2 : 16;
-		b->rows = xrealloc(b->rows, b->caprows * sizeof *b->rows);
-	}
-	b->rows[b->nrows++] = (struct store_license){
-		.sku_id = xstrdup(l->sku_id), .sku_part_number = dup_or_null(l->sku_part_number),
-		.enabled = l->enabled, .suspended = l->suspended, .warning = l->warning,
-		.locked_out = l->locked_out, .consumed = l->consumed,
-		.capability_status = dup_or_null(l->capability_status), .applies_to = dup_or_null(l->applies_to),
-	};
 	return 0;
 }
 
@@ -394,7 +387,8 @@ static int score_row(const struct store_secure_score *sc, void *ud)
 		t->days = xrealloc(t->days, b->capdays * sizeof *t->days);
 	}
 	struct report_day *d = &t->days[t->ndays++];
-	snprintf(d->date, sizeof d->date, "%s", sc->day);
+	memcpy(d->date, sc->day, 10);
+	d->date[10] = '\0';
 	d->current = sc->current_score;
 	d->max = sc->max_score;
 	return 0;
@@ -418,7 +412,7 @@ static void tenant_trends(struct report_tenant *t)
 	if (t->ndays == 0) return;
 	const struct report_day *last = &t->days[t->ndays - 1];
 	double now = report_percent(last->current, last->max);
-	long newest = day_number(last->date);
+	long newest = report_day_number(last->date);
 	for (int i = 0; i < REPORT_NTRENDS; i++) {
 		long idx;
 		if (report_trend_days[i] == 0) {
@@ -605,9 +599,8 @@ static int rank_cmp(const void *pa, const void *pb)
 static int build_licenses(struct build *b, struct store_history *h)
 {
 	const char *only = b->r->ntenants == 1 ? b->r->tenants[0].id : NULL;
-	int rc = store_history_licenses_each(h, only, NULL, license_row, b, b->err);
+	int rc = store_history_licenses_each(h, only, NULL, true, license_row, b, b->err);
 	if (rc == 0) tenant_licenses_done(b);
-	rows_clear(b);
 	if (rc != 0) return -1;
 	int threshold = b->r->unused_days;
 	for (size_t i = 0; i < b->r->ntenants; i++) {
@@ -630,8 +623,32 @@ static int build_licenses(struct build *b, struct store_history *h)
 	return 0;
 }
 
+/* Findings need only the secure_score hook's two newest days per tenant. */
+static int build_score_alerts(struct build *b, struct store_history *h)
+{
+	if (!b->hooks || !b->hooks->secure_score) return 0;
+	for (size_t i = 0; i < b->r->ntenants; i++) {
+		struct report_tenant *t = &b->r->tenants[i];
+		struct store_secure_score sc[2];
+		char days[2][11];
+		size_t n;
+		if (store_history_scores_newest(h, t->id, 2, sc, days, &n, b->err) != 0) return -1;
+		t->days = xcalloc(2, sizeof *t->days);
+		for (size_t k = 0; k < n; k++) {          /* oldest first */
+			struct report_day *d = &t->days[n - 1 - k];
+			memcpy(d->date, days[k], 11);
+			d->current = sc[k].current_score;
+			d->max = sc[k].max_score;
+		}
+		t->ndays = n;
+		tenant_score_hook(b, t);
+	}
+	return 0;
+}
+
 static int build_scores(struct build *b, struct store_history *h)
 {
+	if (b->o->kind == REPORT_FINDINGS && b->o->format != REPORT_HTML) return build_score_alerts(b, h);
 	const char *only = b->r->ntenants == 1 ? b->r->tenants[0].id : NULL;
 	b->cur = NULL;
 	if (store_history_scores_each(h, only, NULL, false, score_row, b, b->err) != 0) return -1;
@@ -690,7 +707,6 @@ int report_build(struct store *st, const struct report_opts *o, const struct rep
 out:
 	store_history_close(h);
 	free(b.runs);
-	free(b.rows);
 	if (rc != 0) {
 		report_free(r);
 		r = NULL;

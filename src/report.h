@@ -148,6 +148,10 @@ struct report {
 	struct findings findings;     /* sorted */
 };
 
+/* Days since 1970-01-01 of "YYYY-MM-DD" (proleptic Gregorian), or LONG
+ * minimum for anything else. */
+long report_day_number(const char *d);
+
 /* Newest percent of a tenant (0 when it has no score). */
 double report_percent(double current, double max);
 

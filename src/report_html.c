@@ -74,15 +74,9 @@ static void delta_cell(struct buf *out, bool set, double v)
 	           v > 0 ? "+" : v < 0 ? "&minus;" : "", fabs(v));
 }
 
-/* Day number of "YYYY-MM-DD" relative to an arbitrary origin (for x). */
 static double day_x(const char *d)
 {
-	int y, m, dd;
-	if (sscanf(d, "%4d-%2d-%2d", &y, &m, &dd) != 3) return 0;
-	y -= m <= 2;
-	long era = (y >= 0 ? y : y - 399) / 400, yoe = y - era * 400;
-	long doy = (153L * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-	return (double)(era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy);
+	return (double)report_day_number(d);
 }
 
 /* The y range shown: the data's range widened to round steps of 5 points,

@@ -14,6 +14,8 @@
 
 struct store_history {
 	sqlite3 *db;
+	sqlite3_stmt *score_get;   /* cached: one per tenant in a report */
+	sqlite3_stmt *score_newest;
 };
 
 /* Frees a string a struct field owns behind its read-only `const char *`. */
@@ -45,6 +47,8 @@ int store_history_open(struct store *st, struct store_history **out, struct err 
 void store_history_close(struct store_history *h)
 {
 	if (!h) return;
+	sqlite3_finalize(h->score_get);
+	sqlite3_finalize(h->score_newest);
 	sqlite3_close(h->db);
 	free(h);
 }
@@ -75,19 +79,21 @@ static sqlite3_stmt *prepare_scan(struct store_history *h, const char *sql, cons
 	return s;
 }
 
-int store_history_licenses_each(struct store_history *h, const char *tenant_id, const char *since,
+int store_history_licenses_each(struct store_history *h, const char *tenant_id, const char *since, bool newest_first,
                                 int (*cb)(const struct store_license *l, void *ud), void *ud, struct err *err)
 {
-	/* Two statements so that each uses the primary key fully. */
-	static const char *const sql_all =
-		"SELECT tenant_id, day, sku_id, sku_part_number, enabled, suspended, warning, locked_out, consumed, "
-		"capability_status, applies_to FROM license_snapshots WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') "
-		"ORDER BY tenant_id, day, sku_id";
-	static const char *const sql_one =
-		"SELECT tenant_id, day, sku_id, sku_part_number, enabled, suspended, warning, locked_out, consumed, "
-		"capability_status, applies_to FROM license_snapshots WHERE tenant_id = ?1 AND day >= coalesce(?2, '') "
-		"ORDER BY tenant_id, day, sku_id";
-	sqlite3_stmt *s = prepare_scan(h, tenant_id ? sql_one : sql_all, tenant_id, since, err);
+	/* One statement per case so that each walks the primary key (either way). */
+#define LIC_COLS "SELECT tenant_id, day, sku_id, sku_part_number, enabled, suspended, warning, locked_out, consumed, " \
+	"capability_status, applies_to FROM license_snapshots "
+	static const char *const sql[2][2] = {
+		{ LIC_COLS "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') ORDER BY tenant_id, day, sku_id",
+		  LIC_COLS "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') "
+		  "ORDER BY tenant_id DESC, day DESC, sku_id DESC" },
+		{ LIC_COLS "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day, sku_id",
+		  LIC_COLS "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id DESC, day DESC, sku_id DESC" },
+	};
+#undef LIC_COLS
+	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL][newest_first], tenant_id, since, err);
 	if (!s) return -1;
 	int ret = 0, rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -151,11 +157,47 @@ static char *dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
+/* A cached statement (prepared on first use), reset and bound to ?1, ?2. */
+static sqlite3_stmt *cached(struct store_history *h, sqlite3_stmt **slot, const char *sql, const char *a,
+                            const char *b, struct err *err)
+{
+	if (!*slot && sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+		hist_fail(h, err, "prepare");
+		return NULL;
+	}
+	sqlite3_reset(*slot);
+	sqlite3_clear_bindings(*slot);
+	bind_text(*slot, 1, a);
+	bind_text(*slot, 2, b);
+	return *slot;
+}
+
+int store_history_scores_newest(struct store_history *h, const char *tenant_id, size_t n,
+                                struct store_secure_score *out, char (*day_buf)[11], size_t *got, struct err *err)
+{
+	*got = 0;
+	sqlite3_stmt *s = cached(h, &h->score_newest, "SELECT day, current_score, max_score FROM secure_score_snapshots "
+	                         "WHERE tenant_id = ?1 ORDER BY day DESC LIMIT 8", tenant_id, NULL, err);
+	if (!s) return -1;
+	int rc = SQLITE_DONE;
+	while (*got < n && *got < 8 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *d = col_text(s, 0);
+		snprintf(day_buf[*got], 11, "%s", d ? d : "");
+		out[*got] = (struct store_secure_score){ .day = day_buf[*got], .current_score = sqlite3_column_double(s, 1),
+		                                         .max_score = sqlite3_column_double(s, 2) };
+		(*got)++;
+	}
+	int ret = 0;
+	if (*got < n && *got < 8 && rc != SQLITE_DONE) ret = hist_fail(h, err, "secure score");
+	sqlite3_reset(s);
+	return ret;
+}
+
 int store_history_score_get(struct store_history *h, const char *tenant_id, const char *day,
                             struct store_secure_score *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *s = prepare_scan(h,
+	sqlite3_stmt *s = cached(h, &h->score_get,
 		"SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
 		"WHERE tenant_id = ?1 AND day = coalesce(?2, (SELECT max(day) FROM secure_score_snapshots "
 		"WHERE tenant_id = ?1))", tenant_id, day, err);
@@ -173,7 +215,7 @@ int store_history_score_get(struct store_history *h, const char *tenant_id, cons
 	} else if (rc != SQLITE_DONE) {
 		ret = hist_fail(h, err, "secure score");
 	}
-	sqlite3_finalize(s);
+	sqlite3_reset(s);
 	return ret;
 }
 

@@ -30,8 +30,9 @@ void store_history_close(struct store_history *h);
 
 /* Every licence snapshot row of tenant_id (NULL = every tenant) with
  * day >= since (NULL = the whole history), ordered by tenant_id, day,
- * sku_id. The row's tenant_id and day are filled. */
-int store_history_licenses_each(struct store_history *h, const char *tenant_id, const char *since,
+ * sku_id — or exactly backwards when newest_first (then each tenant's
+ * newest day comes first). The row's tenant_id and day are filled. */
+int store_history_licenses_each(struct store_history *h, const char *tenant_id, const char *since, bool newest_first,
                                 int (*cb)(const struct store_license *l, void *ud), void *ud, struct err *err);
 
 /* Every Secure Score day of tenant_id (NULL = every tenant) with day >=
@@ -40,6 +41,12 @@ int store_history_licenses_each(struct store_history *h, const char *tenant_id, 
 int store_history_scores_each(struct store_history *h, const char *tenant_id, const char *since, bool with_json,
                               int (*cb)(const struct store_secure_score *s, void *ud), void *ud,
                               struct err *err);
+
+/* The newest n (<= 8) stored days of tenant_id, newest first, numbers only
+ * (out[i].tenant_id, averages and controls NULL; day points into day_buf).
+ * *got = how many. */
+int store_history_scores_newest(struct store_history *h, const char *tenant_id, size_t n,
+                                struct store_secure_score *out, char (*day_buf)[11], size_t *got, struct err *err);
 
 /* The stored Secure Score of tenant_id on day (NULL = its newest day),
  * with averages and controls. Strings of *out are new (free with

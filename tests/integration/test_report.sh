@@ -236,7 +236,7 @@ else
     test "$(py 'sum(1 for t in d["tenants"] for l in t["licenses"] if l["sku_part_number"] in ("POWER_BI_STANDARD","FLOW_FREE"))' <hooks.json)" = 0
   check "license hook groups a bundle (numbers added up)" \
     test "$(py '[(l["sku_name"], l["sku_part_number"], l["purchased"]) for t in d["tenants"] for l in t["licenses"] if l["group"]]' <hooks.json)" = \
-         "$(ctl GET tenants/fabrikam/skus | py '[("E3 bundle", "ENTERPRISEPACK+EMS", sum(s["prepaidUnits"]["enabled"] for s in d["skus"] if s["skuPartNumber"] in ("ENTERPRISEPACK","EMS")))]')"
+         "$(ctl GET tenants/fabrikam/skus | py '[("E3 bundle", "EMS+ENTERPRISEPACK", sum(s["prepaidUnits"]["enabled"] for s in d["skus"] if s["skuPartNumber"] in ("ENTERPRISEPACK","EMS")))]')"
   expect_ok "secure_score hook: report findings" -- $ES report findings --format json --out hookf.json
   check "secure_score hook's alert becomes a finding per tenant" \
     test "$(py 'sum(1 for f in d["findings"] if f["kind"]=="score_alert")' <hookf.json)" = 3
