@@ -39,6 +39,14 @@ static void set_error(struct billing_invoice_result *out, enum billing_invoice_s
 	out->status = st;
 }
 
+/* A failure of the store (or of Syncro's token): the run must stop. */
+static int fatal(struct billing_invoice_result *out, const struct err *e)
+{
+	out->fatal = true;
+	set_error(out, BILLING_INV_FAILED, "%s", e->msg);
+	return -1;
+}
+
 /* A fresh marker "ES-<16 hex digits>", put in the invoice's note. */
 static void new_marker(char out[32])
 {
@@ -237,11 +245,7 @@ static int add_lines(struct billing_ctx *c, const struct billing_tenant *t, cons
 		free(got.item);
 		free(got.name);
 		free(body);
-		if (rc != 0) {
-			out->fatal = true;
-			set_error(out, BILLING_INV_FAILED, "%s", se.msg);
-			return -1;
-		}
+		if (rc != 0) return fatal(out, &se);
 		if (r == SYNCRO_OK) {
 			out->lines_added++;
 			continue;
@@ -259,6 +263,19 @@ static int add_lines(struct billing_ctx *c, const struct billing_tenant *t, cons
 		}
 	}
 	return missing ? 1 : 0;
+}
+
+/* Adds the lines inv lacks (NULL: a new invoice), then marks the invoice
+ * done with ok_status; lines still missing leave it for the next run. */
+static int finish_lines(struct billing_ctx *c, const struct billing_tenant *t, const struct syncro_invoice *inv,
+                        struct billing_invoice_result *out, enum billing_invoice_status ok_status)
+{
+	struct err e = {{0}};
+	int rc = add_lines(c, t, inv, out);
+	if (rc != 0) return rc < 0 ? -1 : 0;
+	if (record_done(c, t, out, &e) != 0) return fatal(out, &e);
+	out->status = ok_status;
+	return 0;
 }
 
 /* Completes an invoice that exists (state 'created'): reads it, settles
@@ -284,20 +301,11 @@ static int complete_invoice(struct billing_ctx *c, const struct billing_tenant *
 	int rc = settle_open_lines(c, t, &out->plan.period, &inv, &e);
 	if (rc != 0) {
 		syncro_invoice_free(&inv);
-		out->fatal = true;
-		set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-		return -1;
+		return fatal(out, &e);
 	}
-	rc = add_lines(c, t, &inv, out);
+	rc = finish_lines(c, t, &inv, out, ok_status);
 	syncro_invoice_free(&inv);
-	if (rc != 0) return rc < 0 ? -1 : 0;
-	if (record_done(c, t, out, &e) != 0) {
-		out->fatal = true;
-		set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-		return -1;
-	}
-	out->status = ok_status;
-	return 0;
+	return rc;
 }
 
 /* The invoice row says 'pending': was the POST applied? Looks the invoice
@@ -318,11 +326,8 @@ static int settle_pending(struct billing_ctx *c, const struct billing_tenant *t,
 		snprintf(out->number, sizeof out->number, "%s", inv.number ? inv.number : "");
 		syncro_invoice_free(&inv);
 		if (store_billing_invoice_update(c->sb, t->id, row->period, "created", out->invoice_id, out->number, NULL,
-		                                 &e) != 0) {
-			out->fatal = true;
-			set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-			return -1;
-		}
+		                                 &e) != 0)
+		return fatal(out, &e);
 		return 0;
 	}
 	syncro_invoice_free(&inv);
@@ -349,11 +354,7 @@ static int create_invoice(struct billing_ctx *c, const struct billing_tenant *t,
 		/* Settle it now, as the next run would. */
 		syncro_invoice_free(&inv);
 		struct store_billing_invoice row;
-		if (store_billing_invoice_get(c->sb, t->id, p->id, &row, &e) != 0) {
-			out->fatal = true;
-			set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-			return -1;
-		}
+		if (store_billing_invoice_get(c->sb, t->id, p->id, &row, &e) != 0) return fatal(out, &e);
 		bool found;
 		int rc = settle_pending(c, t, &row, out, &found);
 		store_billing_invoice_free(&row);
@@ -387,20 +388,9 @@ static int create_invoice(struct billing_ctx *c, const struct billing_tenant *t,
 	out->invoice_id = inv.id;
 	snprintf(out->number, sizeof out->number, "%s", inv.number ? inv.number : "");
 	syncro_invoice_free(&inv);
-	if (store_billing_invoice_update(c->sb, t->id, p->id, "created", out->invoice_id, out->number, NULL, &e) != 0) {
-		out->fatal = true;
-		set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-		return -1;
-	}
-	int rc = add_lines(c, t, NULL, out);
-	if (rc != 0) return rc < 0 ? -1 : 0;
-	if (record_done(c, t, out, &e) != 0) {
-		out->fatal = true;
-		set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-		return -1;
-	}
-	out->status = ok_status;
-	return 0;
+	if (store_billing_invoice_update(c->sb, t->id, p->id, "created", out->invoice_id, out->number, NULL, &e) != 0)
+		return fatal(out, &e);
+	return finish_lines(c, t, NULL, out, ok_status);
 }
 
 /* Compares the invoiced plan with one made now (drift); a plan that
@@ -464,11 +454,7 @@ int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t
 	}
 	struct store_billing_invoice row;
 	int got = store_billing_invoice_get(c->sb, t->id, p->id, &row, &e);
-	if (got < 0) {
-		out->fatal = true;
-		set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-		return -1;
-	}
+	if (got < 0) return fatal(out, &e);
 	if (got == 0 && strcmp(row.state, "failed") != 0) {
 		billing_plan_free(&out->plan);
 		int rc = invoice_from_row(c, t, p, &row, out);
@@ -503,10 +489,6 @@ int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t
 	                                        .marker = marker, .plan = plan_json, .run_id = c->run_id };
 	int rc = store_billing_invoice_intent(c->sb, &intent, &e);
 	free(plan_json);
-	if (rc != 0) {
-		out->fatal = true;
-		set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-		return -1;
-	}
+	if (rc != 0) return fatal(out, &e);
 	return create_invoice(c, t, marker, out, BILLING_INV_CREATED);
 }
