@@ -59,7 +59,6 @@ struct billing_cache;                  /* hooks by policy, catalog products (bil
 
 /* What every run needs. Zero-initialise, fill, then billing_ctx_release. */
 struct billing_ctx {
-	struct store *st;                  /* run records */
 	struct store_billing *sb;          /* usage and billing state */
 	struct syncro_billing *sy;         /* NULL: no Syncro (plan only; catalog unknown) */
 	const struct script_limits *limits;     /* NULL = defaults */

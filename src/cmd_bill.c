@@ -318,7 +318,6 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	}
 	r->limits = (struct script_limits){ .instructions = r->cfg.limits.instructions,
 	                                    .memory_bytes = r->cfg.limits.memory_bytes };
-	r->ctx.st = r->st;
 	r->ctx.limits = &r->limits;
 	r->ctx.dry_run = o->dry_run;
 	r->ctx.sched = (struct billing_sched_opts){

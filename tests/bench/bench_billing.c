@@ -133,7 +133,7 @@ BENCH(billing_plan_1000_tenants)
 	billing_period_parse("2026-03", &p, &err);
 
 	/* 1. plans */
-	struct billing_ctx c = { .st = st, .sb = sb, .dry_run = true };
+	struct billing_ctx c = { .sb = sb, .dry_run = true };
 	long long lines = 0, cents = 0, unbilled = 0;
 	double t0 = time_mono(), c0 = cpu_now();
 	for (int t = 0; t < TENANTS; t++) {

@@ -273,7 +273,6 @@ static int runner_open(struct runner *r, const char *db, bool dry, struct err *e
 	if (!(r->e = http_engine_new(NULL, err)) || !(r->sc = syncro_client_new(r->e, &so, err)) ||
 	    !(r->c.sy = syncro_billing_new(r->sc, KEY, err)))
 		return -1;
-	r->c.st = r->st;
 	r->c.dry_run = dry;
 	r->c.sched = (struct billing_sched_opts){ .max_decrease_count = -1, .max_decrease_percent = -1 };
 	return 0;
