@@ -94,6 +94,60 @@ const struct command commands[] = {
 	  "Exit status: 0 ok, 1 the report or an alert failed, 2 usage or config error,\n"
 	  "3 no database yet, or another run holds the lock (--alerts).\n",
 	  cmd_report, 0 },
+	{ "sync", "Pull from Graph, plan, and bring Syncro contacts in step",
+	  "usage: entrasync sync [--tenant ID|NAME]... [--dry-run] [--json] [--allow-removals]\n"
+	  "\n"
+	  "For every configured tenant (or those named with --tenant, repeatable):\n"
+	  "pulls the users from Microsoft Graph into the local mirror, plans the\n"
+	  "contacts with the tenant's policy, and applies the plan to Syncro: creates,\n"
+	  "adopts an existing contact with the user's e-mail, updates only what\n"
+	  "changed, and handles leavers per on_leave. Prints per tenant:\n"
+	  "  + create   ~ update/adopt (field: old → new)   - delete   ! conflict or held\n"
+	  "\n"
+	  "  --dry-run          plan and show, write nothing to Syncro (reads allowed)\n"
+	  "  --json             print the report as JSON\n"
+	  "  --allow-removals   release the removal guard for this run (a tenant is held\n"
+	  "                     when more than max(5, 10%) of its linked contacts would be\n"
+	  "                     deleted or marked, or Graph returned no users)\n"
+	  "\n"
+	  "Exit status: 0 all tenants ok, 1 a tenant failed or was held, 2 usage or\n"
+	  "config error, 3 could not start (another run holds the lock).\n",
+	  cmd_sync, 0 },
+	{ "bill", "Bill Microsoft licences through Syncro: period invoices, recurring invoices, reconciliation",
+	  "usage: entrasync bill --period YYYY-MM [--tenant ID[,ID...]] [--dry-run] [--json] [--open-period]\n"
+	  "       entrasync bill --schedules [--period YYYY-MM] [--tenant ...] [--schedule NAME|ID]\n"
+	  "                      [--on-removed zero|remove] [--allow-decrease] [--dry-run] [--json]\n"
+	  "       entrasync bill --report --period YYYY-MM [--tenant ...] [--format table|csv|json|html]\n"
+	  "                      [--out FILE]\n"
+	  "\n"
+	  "Prices come from the tenant policy's bill(sku, t) hook, called for every SKU\n"
+	  "with its counts over the period's daily snapshots (purchased, assigned,\n"
+	  "available, peak_assigned, peak_purchased); it returns { product_id=, name=,\n"
+	  "unit_price=, quantity=, taxable= }, nil (no price: listed as UNBILLED when\n"
+	  "seats are assigned) or false (not billed). SKUs returning the same product\n"
+	  "roll into one line.\n"
+	  "\n"
+	  "--period: one Syncro invoice per tenant for the month (a month that has\n"
+	  "ended, unless --open-period). The intent is recorded before each write, so\n"
+	  "an interrupted run is completed by the next one without a second invoice;\n"
+	  "a tenant already invoiced is reported with the drift since, nothing sent.\n"
+	  "--schedules: keeps the lines of each tenant's recurring invoice (named by\n"
+	  "--schedule or the --billing file) equal to bill() for the current month\n"
+	  "(or --period): adds missing lines, updates quantities (and prices the\n"
+	  "policy sets), zeroes or removes products no longer billed; a drop of more\n"
+	  "than max(5 units, 10 %) is held unless --allow-decrease. Every change is\n"
+	  "an audit row.\n"
+	  "--report: per tenant and SKU, purchased, assigned, billed quantity and\n"
+	  "amount, and the leaks (purchased not billed, billed not assigned, no price).\n"
+	  "--dry-run shows what would be sent and sends and stores nothing.\n"
+	  "--billing FILE: JSON settings { \"schedule\": NAME|ID, \"on_removed\":\n"
+	  "\"zero\"|\"remove\", \"max_decrease\": {\"count\": N, \"percent\": P},\n"
+	  "\"tenants\": { \"<id or name>\": { \"schedule\": ..., \"on_removed\": ... } } }.\n"
+	  "\n"
+	  "Exit status: 0 all tenants ok, 1 some failed, were held or could not be\n"
+	  "billed (no data, no Syncro customer), 2 usage or config error, 3 could not\n"
+	  "start.\n",
+	  cmd_bill, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

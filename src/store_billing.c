@@ -1,0 +1,528 @@
+/* store_billing — billing state and period usage in the store's database
+ * (see store_billing.h), on the handle's own connection. Statements are
+ * constant strings prepared once (SQLITE_PREPARE_PERSISTENT) and cached;
+ * values are only ever bound. */
+#include "store_billing.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "skus.h"
+
+#define BILLING_BUSY_TIMEOUT_MS 5000
+
+/* The tables, created at open until they become a store migration (the
+ * proposed migration 4 is exactly this text). */
+static const char BILLING_SCHEMA_SQL[] =
+	"CREATE TABLE IF NOT EXISTS billing_invoices (\n"
+	"  tenant_id   TEXT NOT NULL,\n"
+	"  period      TEXT NOT NULL,\n"
+	"  customer_id INTEGER NOT NULL,\n"
+	"  state       TEXT NOT NULL CHECK (state IN ('pending', 'created', 'done', 'failed')),\n"
+	"  marker      TEXT NOT NULL,\n"
+	"  invoice_id  INTEGER,\n"
+	"  number      TEXT,\n"
+	"  plan        TEXT NOT NULL,\n"
+	"  error       TEXT,\n"
+	"  run_id      INTEGER,\n"
+	"  created_at  TEXT NOT NULL,\n"
+	"  updated_at  TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, period)\n"
+	");\n"
+	"CREATE TABLE IF NOT EXISTS billing_intents (\n"
+	"  id         INTEGER PRIMARY KEY,\n"
+	"  run_id     INTEGER,\n"
+	"  tenant_id  TEXT NOT NULL,\n"
+	"  period     TEXT,\n"
+	"  action     TEXT NOT NULL,\n"
+	"  target     TEXT,\n"
+	"  payload    TEXT,\n"
+	"  state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),\n"
+	"  result_id  INTEGER,\n"
+	"  error      TEXT,\n"
+	"  created_at TEXT NOT NULL,\n"
+	"  updated_at TEXT\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS billing_intents_open ON billing_intents(tenant_id) WHERE state = 'pending';\n"
+	"CREATE TABLE IF NOT EXISTS billing_schedule_lines (\n"
+	"  tenant_id    TEXT NOT NULL,\n"
+	"  schedule_id  INTEGER NOT NULL,\n"
+	"  line_key     TEXT NOT NULL,\n"
+	"  line_item_id INTEGER,\n"
+	"  updated_at   TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, schedule_id, line_key)\n"
+	");\n";
+
+enum sb_stmt {
+	B_BEGIN, B_COMMIT, B_ROLLBACK,
+	B_USAGE,
+	B_INV_GET, B_INV_INTENT, B_INV_UPDATE, B_INV_EACH,
+	B_INTENT_ADD, B_INTENT_FINISH, B_INTENT_OPEN, B_INTENT_COUNT,
+	B_SCHED_KEYS, B_SCHED_PUT, B_SCHED_DELETE,
+	B_AUDIT,
+	B__COUNT
+};
+
+#define INVOICE_COLS "tenant_id, period, customer_id, state, marker, invoice_id, number, plan, error, run_id, " \
+	"created_at, updated_at"
+#define INTENT_COLS "id, run_id, tenant_id, period, action, target, payload, state, result_id, error, created_at, " \
+	"updated_at"
+
+static const char *const sb_sql[B__COUNT] = {
+	[B_BEGIN] = "BEGIN IMMEDIATE",
+	[B_COMMIT] = "COMMIT",
+	[B_ROLLBACK] = "ROLLBACK",
+	/* Per SKU over [first, last]: peaks and days, and the values of the
+	 * tenant's last snapshot day in the range (0 when absent that day).
+	 * Both scans use the primary key (tenant_id, day, sku_id). */
+	[B_USAGE] =
+		"WITH r AS (SELECT sku_id, max(sku_part_number) AS part, max(enabled) AS peak_enabled, "
+		"  max(consumed) AS peak_consumed, count(*) AS days FROM license_snapshots "
+		"  WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY sku_id), "
+		"d AS (SELECT max(day) AS last FROM license_snapshots WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3) "
+		"SELECT r.sku_id, coalesce(s.sku_part_number, r.part), coalesce(s.enabled, 0), coalesce(s.consumed, 0), "
+		"  r.peak_enabled, r.peak_consumed, r.days, d.last "
+		"FROM r CROSS JOIN d LEFT JOIN license_snapshots s "
+		"  ON s.tenant_id = ?1 AND s.day = d.last AND s.sku_id = r.sku_id ORDER BY 2, 1",
+	[B_INV_GET] = "SELECT " INVOICE_COLS " FROM billing_invoices WHERE tenant_id = ?1 AND period = ?2",
+	[B_INV_INTENT] = "INSERT INTO billing_invoices (tenant_id, period, customer_id, state, marker, plan, run_id, "
+		"created_at, updated_at) VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?7) "
+		"ON CONFLICT (tenant_id, period) DO UPDATE SET customer_id = excluded.customer_id, state = 'pending', "
+		"marker = excluded.marker, plan = excluded.plan, run_id = excluded.run_id, invoice_id = NULL, "
+		"number = NULL, error = NULL, created_at = excluded.created_at, updated_at = excluded.updated_at "
+		"WHERE billing_invoices.state = 'failed'",
+	[B_INV_UPDATE] = "UPDATE billing_invoices SET state = ?3, invoice_id = coalesce(?4, invoice_id), "
+		"number = coalesce(?5, number), error = ?6, updated_at = ?7 WHERE tenant_id = ?1 AND period = ?2",
+	[B_INV_EACH] = "SELECT " INVOICE_COLS " FROM billing_invoices WHERE ?1 IS NULL OR period = ?1 "
+		"ORDER BY period, tenant_id",
+	[B_INTENT_ADD] = "INSERT INTO billing_intents (run_id, tenant_id, period, action, target, payload, state, "
+		"created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'pending', ?7)",
+	[B_INTENT_FINISH] = "UPDATE billing_intents SET state = ?2, result_id = ?3, error = ?4, updated_at = ?5 "
+		"WHERE id = ?1",
+	[B_INTENT_OPEN] = "SELECT " INTENT_COLS " FROM billing_intents WHERE state = 'pending' "
+		"AND (?1 IS NULL OR tenant_id = ?1) ORDER BY id",
+	[B_INTENT_COUNT] = "SELECT count(*) FROM billing_intents WHERE (?1 IS NULL OR tenant_id = ?1) "
+		"AND (?2 IS NULL OR state = ?2)",
+	[B_SCHED_KEYS] = "SELECT line_key FROM billing_schedule_lines WHERE tenant_id = ?1 AND schedule_id = ?2 "
+		"ORDER BY line_key",
+	[B_SCHED_PUT] = "INSERT OR REPLACE INTO billing_schedule_lines (tenant_id, schedule_id, line_key, line_item_id, "
+		"updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[B_SCHED_DELETE] = "DELETE FROM billing_schedule_lines WHERE tenant_id = ?1 AND schedule_id = ?2 "
+		"AND line_key = ?3",
+	[B_AUDIT] = "INSERT INTO audit (at, run_id, tenant_id, object_id, contact_id, action, before, after, actor, "
+		"result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+};
+
+struct store_billing {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[B__COUNT];
+};
+
+static int sb_fail(struct store_billing *sb, struct err *err, const char *what)
+{
+	return err_set(err, "store: %s: %s", what, sb && sb->db ? sqlite3_errmsg(sb->db) : "no connection");
+}
+
+void store_billing_close(struct store_billing *sb)
+{
+	if (!sb) return;
+	for (int i = 0; i < B__COUNT; i++) sqlite3_finalize(sb->stmts[i]);
+	sqlite3_close(sb->db);
+	free(sb);
+}
+
+int store_billing_open(struct store *st, struct store_billing **out, struct err *err)
+{
+	*out = NULL;
+	struct store_billing *sb = xcalloc(1, sizeof *sb);
+	if (sqlite3_open_v2(store_path(st), &sb->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		sb_fail(sb, err, "open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(sb->db, BILLING_BUSY_TIMEOUT_MS);
+	if (sqlite3_exec(sb->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+		sb_fail(sb, err, "pragmas");
+		goto fail;
+	}
+	/* The tables, in one transaction (two runs may open at once). */
+	if (sqlite3_exec(sb->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_exec(sb->db, BILLING_SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK) {
+		sb_fail(sb, err, "creating the billing tables");
+		sqlite3_exec(sb->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
+	}
+	if (sqlite3_exec(sb->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+		sb_fail(sb, err, "creating the billing tables");
+		sqlite3_exec(sb->db, "ROLLBACK", NULL, NULL, NULL);
+		goto fail;
+	}
+	*out = sb;
+	return 0;
+fail:
+	store_billing_close(sb);
+	return -1;
+}
+
+static sqlite3_stmt *q_get(struct store_billing *sb, enum sb_stmt id, struct err *err)
+{
+	sqlite3_stmt *s = sb->stmts[id];
+	if (!s) {
+		if (sqlite3_prepare_v3(sb->db, sb_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+			sb_fail(sb, err, "prepare");
+			return NULL;
+		}
+		sb->stmts[id] = s;
+	}
+	return s;
+}
+
+static void q_done(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else sqlite3_bind_null(s, i);
+}
+
+static void bind_id(sqlite3_stmt *s, int i, long long v)
+{
+	if (v) sqlite3_bind_int64(s, i, v);
+	else sqlite3_bind_null(s, i);
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* Steps a bound statement expecting no row, then releases it. */
+static int q_run(struct store_billing *sb, sqlite3_stmt *s, const char *what, struct err *err)
+{
+	int rc = sqlite3_step(s);
+	int ret = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sb_fail(sb, err, what);
+	q_done(s);
+	return ret;
+}
+
+static void now_iso(char buf[32])
+{
+	time_iso8601(time_now(), buf, 32);
+}
+
+static int q_plain(struct store_billing *sb, enum sb_stmt id, const char *what, struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, id, err);
+	return s ? q_run(sb, s, what, err) : -1;
+}
+
+int store_billing_begin(struct store_billing *sb, struct err *err)
+{
+	return q_plain(sb, B_BEGIN, "begin", err);
+}
+
+int store_billing_commit(struct store_billing *sb, struct err *err)
+{
+	return q_plain(sb, B_COMMIT, "commit", err);
+}
+
+void store_billing_rollback(struct store_billing *sb)
+{
+	if (!sqlite3_get_autocommit(sb->db)) {
+		struct err ignored;
+		q_plain(sb, B_ROLLBACK, "rollback", &ignored);
+	}
+}
+
+/* ---------------------------------------------------------------- usage */
+
+int store_billing_usage_each(struct store_billing *sb, const char *tenant_id, const char *first, const char *last,
+                             int (*cb)(const struct billing_usage *u, void *ud), void *ud, char *last_day,
+                             struct err *err)
+{
+	if (last_day) last_day[0] = '\0';
+	sqlite3_stmt *s = q_get(sb, B_USAGE, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, first);
+	bind_text(s, 3, last);
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *sku_id = col_text(s, 0), *part = col_text(s, 1);
+		struct billing_usage u = {
+			.sku_id = sku_id, .part = part, .name = skus_friendly_name(sku_id, part),
+			.purchased = sqlite3_column_int64(s, 2), .assigned = sqlite3_column_int64(s, 3),
+			.peak_purchased = sqlite3_column_int64(s, 4), .peak_assigned = sqlite3_column_int64(s, 5),
+			.days = sqlite3_column_int64(s, 6),
+		};
+		if (last_day && col_text(s, 7)) snprintf(last_day, 16, "%s", col_text(s, 7));
+		if ((ret = cb(&u, ud)) != 0) break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = sb_fail(sb, err, "reading the licence snapshots");
+	q_done(s);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- invoices */
+
+/* A row of INVOICE_COLS, borrowed from the statement. */
+static void invoice_row(sqlite3_stmt *s, struct store_billing_invoice *r)
+{
+	*r = (struct store_billing_invoice){
+		.tenant_id = col_text(s, 0), .period = col_text(s, 1), .customer_id = sqlite3_column_int64(s, 2),
+		.state = col_text(s, 3), .marker = col_text(s, 4), .invoice_id = sqlite3_column_int64(s, 5),
+		.number = col_text(s, 6), .plan = col_text(s, 7), .error = col_text(s, 8),
+		.run_id = sqlite3_column_int64(s, 9), .created_at = col_text(s, 10), .updated_at = col_text(s, 11),
+	};
+}
+
+static const char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+int store_billing_invoice_get(struct store_billing *sb, const char *tenant_id, const char *period,
+                              struct store_billing_invoice *out, struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	sqlite3_stmt *s = q_get(sb, B_INV_GET, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, period);
+	int rc = sqlite3_step(s), ret = STORE_NOTFOUND;
+	if (rc == SQLITE_ROW) {
+		struct store_billing_invoice r;
+		invoice_row(s, &r);
+		*out = r;
+		out->tenant_id = dup_or_null(r.tenant_id);
+		out->period = dup_or_null(r.period);
+		out->state = dup_or_null(r.state);
+		out->marker = dup_or_null(r.marker);
+		out->number = dup_or_null(r.number);
+		out->plan = dup_or_null(r.plan);
+		out->error = dup_or_null(r.error);
+		out->created_at = dup_or_null(r.created_at);
+		out->updated_at = dup_or_null(r.updated_at);
+		ret = 0;
+	} else if (rc != SQLITE_DONE) {
+		ret = sb_fail(sb, err, "reading a billing invoice");
+	}
+	q_done(s);
+	return ret;
+}
+
+void store_billing_invoice_free(struct store_billing_invoice *inv)
+{
+	if (!inv) return;
+	const char *const strs[] = { inv->tenant_id, inv->period, inv->state, inv->marker, inv->number, inv->plan,
+	                             inv->error, inv->created_at, inv->updated_at };
+	for (size_t i = 0; i < ARRAY_LEN(strs); i++) free((void *)(uintptr_t)strs[i]);
+	memset(inv, 0, sizeof *inv);
+}
+
+int store_billing_invoice_intent(struct store_billing *sb, const struct store_billing_invoice *in, struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_INV_INTENT, err);
+	if (!s) return -1;
+	char now[32];
+	now_iso(now);
+	bind_text(s, 1, in->tenant_id);
+	bind_text(s, 2, in->period);
+	sqlite3_bind_int64(s, 3, in->customer_id);
+	bind_text(s, 4, in->marker);
+	bind_text(s, 5, in->plan);
+	bind_id(s, 6, in->run_id);
+	bind_text(s, 7, now);
+	if (q_run(sb, s, "recording an invoice intent", err) != 0) return -1;
+	if (sqlite3_changes(sb->db) == 0)
+		return err_set(err, "store: tenant %s already has an invoice for %s: a tenant is invoiced at most once "
+		               "per period", in->tenant_id, in->period);
+	return 0;
+}
+
+int store_billing_invoice_update(struct store_billing *sb, const char *tenant_id, const char *period,
+                                 const char *state, long long invoice_id, const char *number, const char *error,
+                                 struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_INV_UPDATE, err);
+	if (!s) return -1;
+	char now[32];
+	now_iso(now);
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, period);
+	bind_text(s, 3, state);
+	bind_id(s, 4, invoice_id);
+	bind_text(s, 5, number);
+	bind_text(s, 6, error);
+	bind_text(s, 7, now);
+	if (q_run(sb, s, "updating a billing invoice", err) != 0) return -1;
+	if (sqlite3_changes(sb->db) == 0)
+		return err_set(err, "store: no billing invoice for %s in %s", tenant_id, period);
+	return 0;
+}
+
+int store_billing_invoice_each(struct store_billing *sb, const char *period,
+                               int (*cb)(const struct store_billing_invoice *inv, void *ud), void *ud,
+                               struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_INV_EACH, err);
+	if (!s) return -1;
+	bind_text(s, 1, period);
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_billing_invoice r;
+		invoice_row(s, &r);
+		if ((ret = cb(&r, ud)) != 0) break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = sb_fail(sb, err, "reading billing invoices");
+	q_done(s);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- intents */
+
+int store_billing_intent_add(struct store_billing *sb, long long run_id, const char *tenant_id, const char *period,
+                             const char *action, const char *target, const char *payload, long long *id,
+                             struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_INTENT_ADD, err);
+	if (!s) return -1;
+	char now[32];
+	now_iso(now);
+	bind_id(s, 1, run_id);
+	bind_text(s, 2, tenant_id);
+	bind_text(s, 3, period);
+	bind_text(s, 4, action);
+	bind_text(s, 5, target);
+	bind_text(s, 6, payload);
+	bind_text(s, 7, now);
+	if (q_run(sb, s, "recording a billing intent", err) != 0) return -1;
+	if (id) *id = sqlite3_last_insert_rowid(sb->db);
+	return 0;
+}
+
+int store_billing_intent_finish(struct store_billing *sb, long long id, const char *state, long long result_id,
+                                const char *error, struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_INTENT_FINISH, err);
+	if (!s) return -1;
+	char now[32];
+	now_iso(now);
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, state);
+	bind_id(s, 3, result_id);
+	bind_text(s, 4, error);
+	bind_text(s, 5, now);
+	return q_run(sb, s, "closing a billing intent", err);
+}
+
+int store_billing_intent_each_open(struct store_billing *sb, const char *tenant_id,
+                                   int (*cb)(const struct store_billing_intent *in, void *ud), void *ud,
+                                   struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_INTENT_OPEN, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_billing_intent in = {
+			.id = sqlite3_column_int64(s, 0), .run_id = sqlite3_column_int64(s, 1), .tenant_id = col_text(s, 2),
+			.period = col_text(s, 3), .action = col_text(s, 4), .target = col_text(s, 5),
+			.payload = col_text(s, 6), .state = col_text(s, 7), .result_id = sqlite3_column_int64(s, 8),
+			.error = col_text(s, 9), .created_at = col_text(s, 10), .updated_at = col_text(s, 11),
+		};
+		if ((ret = cb(&in, ud)) != 0) break;
+	}
+	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = sb_fail(sb, err, "reading billing intents");
+	q_done(s);
+	return ret;
+}
+
+int store_billing_intent_count(struct store_billing *sb, const char *tenant_id, const char *state, long long *n,
+                               struct err *err)
+{
+	*n = 0;
+	sqlite3_stmt *s = q_get(sb, B_INTENT_COUNT, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, state);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
+	else ret = sb_fail(sb, err, "counting billing intents");
+	q_done(s);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- schedule lines */
+
+int store_billing_sched_keys(struct store_billing *sb, const char *tenant_id, long long schedule_id, char ***keys,
+                             size_t *n, struct err *err)
+{
+	*keys = NULL;
+	*n = 0;
+	sqlite3_stmt *s = q_get(sb, B_SCHED_KEYS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	sqlite3_bind_int64(s, 2, schedule_id);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*keys = xrealloc(*keys, (*n + 1) * sizeof **keys);
+		(*keys)[(*n)++] = xstrdup(col_text(s, 0) ? col_text(s, 0) : "");
+	}
+	int ret = rc == SQLITE_DONE ? 0 : sb_fail(sb, err, "reading managed schedule lines");
+	q_done(s);
+	return ret;
+}
+
+int store_billing_sched_put(struct store_billing *sb, const char *tenant_id, long long schedule_id,
+                            const char *key, long long line_item_id, struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_SCHED_PUT, err);
+	if (!s) return -1;
+	char now[32];
+	now_iso(now);
+	bind_text(s, 1, tenant_id);
+	sqlite3_bind_int64(s, 2, schedule_id);
+	bind_text(s, 3, key);
+	bind_id(s, 4, line_item_id);
+	bind_text(s, 5, now);
+	return q_run(sb, s, "recording a managed schedule line", err);
+}
+
+int store_billing_sched_delete(struct store_billing *sb, const char *tenant_id, long long schedule_id,
+                               const char *key, struct err *err)
+{
+	sqlite3_stmt *s = q_get(sb, B_SCHED_DELETE, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	sqlite3_bind_int64(s, 2, schedule_id);
+	bind_text(s, 3, key);
+	return q_run(sb, s, "forgetting a managed schedule line", err);
+}
+
+/* ---------------------------------------------------------------- audit */
+
+int store_billing_audit(struct store_billing *sb, const struct store_audit *a, struct err *err)
+{
+	if (!a->action) return err_set(err, "store: an audit row needs an action");
+	sqlite3_stmt *s = q_get(sb, B_AUDIT, err);
+	if (!s) return -1;
+	char now[32];
+	now_iso(now);
+	bind_text(s, 1, now);
+	bind_id(s, 2, a->run_id);
+	bind_text(s, 3, a->tenant_id);
+	bind_text(s, 4, a->object_id);
+	bind_id(s, 5, a->contact_id);
+	bind_text(s, 6, a->action);
+	bind_text(s, 7, a->before);
+	bind_text(s, 8, a->after);
+	bind_text(s, 9, a->actor);
+	bind_text(s, 10, a->result);
+	return q_run(sb, s, "appending an audit row", err);
+}
