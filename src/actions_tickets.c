@@ -135,7 +135,8 @@ static void say(const struct run *r, const char *fmt, ...)
 	buf_vprintf(&b, fmt, ap);
 	va_end(ap);
 	log_redact(b.data, &red);
-	log_info("actions.ticket", "%s", red.data);
+	/* one line per ticket: on env->out when given (the log then has it at debug) */
+	log_write(r->env->out ? LOG_DEBUG : LOG_INFO, "actions.ticket", "%s", red.data);
 	if (r->env->out) fprintf(r->env->out, "%s\n", red.data);
 	buf_free(&b);
 	buf_free(&red);
@@ -146,7 +147,7 @@ static void say(const struct run *r, const char *fmt, ...)
 static const char *action_word(const char *action)
 {
 	int a = graph_action_lookup(action);
-	return a >= 0 ? graph_action_name((enum graph_action)a) : "none";
+	return a >= 0 ? graph_action_name((enum graph_action)a) : "not understood";
 }
 
 /* Posts the outcome of row a as a comment (unless resuming found it
@@ -158,7 +159,7 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 	char marker[64];
 	snprintf(marker, sizeof marker, "[entrasync ticket %lld]", a->ticket_id);
 	bool ok = a->outcome && !strcmp(a->outcome, "ok");
-	bool understood = strcmp(a->action, "none") != 0;
+	bool understood = graph_action_lookup(a->action) >= 0;
 	const char *status = ok ? r->o->status_done : understood ? r->o->status_failed : NULL;
 	bool found = false;
 	enum syncro_result rc = SYNCRO_OK;
@@ -369,7 +370,8 @@ static void ticket_new(struct run *r, const struct syncro_ticket *tk)
 	struct actions_target t = { 0 };
 	char *why = NULL, *object_id = NULL;
 	size_t ti = 0;
-	const char *action = ga >= 0 ? graph_action_name((enum graph_action)ga) : "none";
+	/* "ticket" stands for a subject that names no action (audit "user.ticket") */
+	const char *action = ga >= 0 ? graph_action_name((enum graph_action)ga) : "ticket";
 	if (ga < 0) {
 		why = xasprintf("the subject '%s' does not start with an action entrasync takes from tickets (disable, "
 		                "enable, revoke sessions)", tk->subject ? tk->subject : "");

@@ -187,7 +187,7 @@ int store_ticket_action_claim(struct store_actions *sa, const struct store_ticke
 	bind_text(s, 4, a->tenant_id);
 	bind_text(s, 5, a->object_id);
 	bind_text(s, 6, a->label);
-	bind_text(s, 7, a->action ? a->action : "none");
+	bind_text(s, 7, a->action ? a->action : "ticket");
 	bind_text(s, 8, a->state ? a->state : "intent");
 	bind_text(s, 9, a->outcome);
 	bind_text(s, 10, a->message);

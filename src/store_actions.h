@@ -45,7 +45,8 @@ struct store_ticket_action {
 	const char *tenant_id;     /* NULL when the contact is not linked */
 	const char *object_id;
 	const char *label;         /* the user, for messages (UPN or id) */
-	const char *action;        /* "disable" | "enable" | "revoke-sessions" | "none" */
+	const char *action;        /* "disable" | "enable" | "revoke-sessions" | "set-password" (refused),
+	                            * "ticket" (the subject names no action) */
 	const char *state;         /* "intent" | "acted" | "commenting" | "done" */
 	const char *outcome;       /* NULL (intent), "ok", "refused", "failed" */
 	const char *message;       /* what the comment says */
