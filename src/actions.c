@@ -239,6 +239,20 @@ int actions_resolve(const struct actions_env *env, const char *target, const cha
 		r.tenant = &cfg->tenants[i];
 		if (resolve_tenant(&r, err) != 0) goto out;
 	}
+	/* candidates found through a link: their label and state from the mirror */
+	for (size_t i = 0; i < r.n; i++) {
+		struct store_user u;
+		int got;
+		if (r.v[i].label) continue;
+		if ((got = store_user_get(env->st, r.v[i].tenant->id, r.v[i].object_id, &u, err)) < 0) goto out;
+		r.v[i].removed = got != 0 || u.removed != NULL;
+		if (got == 0) {
+			cJSON *j = cJSON_Parse(u.json);
+			r.v[i].label = xstrdup(user_label(j, u.object_id));
+			cJSON_Delete(j);
+			store_user_free(&u);
+		}
+	}
 	if (!any_tenant) {
 		rc = ACTIONS_USAGE;
 		err_set(err, "tenant '%s' is not in the config", tenant);
