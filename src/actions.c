@@ -480,6 +480,21 @@ void actions_change_json(const struct actions_target *t, enum graph_action a, ch
 	}
 }
 
+void actions_mirror_note(const struct actions_env *env, const struct actions_target *t, enum graph_action a)
+{
+	if ((a != GRAPH_ACTION_DISABLE && a != GRAPH_ACTION_ENABLE) || !cJSON_IsObject(t->user) || t->removed) return;
+	cJSON *u = cJSON_Duplicate(t->user, 1);
+	cJSON_DeleteItemFromObjectCaseSensitive(u, "accountEnabled");
+	cJSON_AddBoolToObject(u, "accountEnabled", a == GRAPH_ACTION_ENABLE);
+	char *json = cJSON_PrintUnformatted(u);
+	struct err err;
+	if (store_user_put(env->st, t->tenant->id, t->object_id, json, &err) != 0)
+		log_warn("actions.mirror", "%s: the mirror keeps the old accountEnabled until the next pull: %s", t->label,
+		         err.msg);
+	free(json);
+	cJSON_Delete(u);
+}
+
 const char *const actions_done_words[GRAPH_NACTIONS] = {
 	[GRAPH_ACTION_DISABLE] = "disabled the account of",
 	[GRAPH_ACTION_ENABLE] = "enabled the account of",
@@ -558,6 +573,7 @@ int actions_perform(const struct actions_env *env, const struct actions_target *
 	char *before, *after;
 	actions_change_json(t, a, &before, &after);
 	actions_audit(env, t, graph_action_name(a), before, after, "ok");
+	actions_mirror_note(env, t, a);
 	free(before);
 	free(after);
 	out->result = ACTIONS_OK;

@@ -11,7 +11,9 @@
  *      candidates;
  *   3. one action (actions.c): guard (removed user, protect hook),
  *      confirmation, dry-run, the Graph call (graph_actions.h), an audit row
- *      for every attempt (done, refused, failed, cancelled);
+ *      for every attempt (done, refused, failed, cancelled); a done disable
+ *      or enable also sets accountEnabled in the mirror (what Graph now
+ *      holds, and what the next pull brings anyway);
  *   4. show (actions.c): what the store knows of the user behind a target;
  *   5. tickets (actions_tickets.c): open tickets of the configured problem
  *      type, each acted on at most once, crash-safe (store_actions.h).

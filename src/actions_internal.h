@@ -36,6 +36,11 @@ void actions_audit(const struct actions_env *env, const struct actions_target *t
  * password). */
 void actions_change_json(const struct actions_target *t, enum graph_action a, char **before, char **after);
 
+/* After a done disable/enable: the mirror's accountEnabled says what Graph
+ * now holds (the next pull brings the same), so `show`, the audit's
+ * "before" of a later action and the sync's plan see it at once. */
+void actions_mirror_note(const struct actions_env *env, const struct actions_target *t, enum graph_action a);
+
 /* "disabled the account of", … (followed by the user's label). */
 extern const char *const actions_done_words[GRAPH_NACTIONS];
 

@@ -250,6 +250,7 @@ static void ticket_act(struct run *r, const struct store_ticket_action *a, struc
 		char *before, *after;
 		actions_change_json(t, ga, &before, &after);
 		ticket_audit(r, a->ticket_id, t, a->action, before, after, "ok");
+		actions_mirror_note(r->env, t, ga);
 		free(before);
 		free(after);
 		msg = xasprintf("%s %s (%s)", actions_done_words[ga], t->label, actions_tenant_label(t->tenant));
@@ -318,6 +319,7 @@ static void ticket_resume(struct run *r, const struct store_ticket_action *a)
 		actions_change_json(&t, ga, &before, &after);
 		ticket_audit(r, a->ticket_id, &t, a->action, before, after,
 		             "ok (found in effect after an interrupted run; not sent again)");
+		actions_mirror_note(r->env, &t, ga);
 		free(before);
 		free(after);
 		char *msg = xasprintf("%s %s (%s)", actions_done_words[ga], t.label, actions_tenant_label(ct));
