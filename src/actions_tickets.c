@@ -15,6 +15,7 @@
 #include "log.h"
 #include "store_actions.h"
 #include "syncro_tickets.h"
+#include "syncro_tickets_open.h"
 
 #define DEFAULT_OPEN_STATUS "Not Closed"
 #define DEFAULT_MAX_ATTEMPTS 3
@@ -163,7 +164,8 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 	const char *status = ok ? r->o->status_done : understood ? r->o->status_failed : NULL;
 	bool found = false;
 	enum syncro_result rc = SYNCRO_OK;
-	if (resuming && (rc = syncro_ticket_comment_find(r->tk, a->ticket_id, marker, &found, &err)) != SYNCRO_OK) {
+	if (resuming && (rc = syncro_ticket_comment_find(r->env->sc, r->env->cfg->syncro.api_key, a->ticket_id, marker,
+	                                                 &found, &err)) != SYNCRO_OK) {
 		if (rc == SYNCRO_NOT_FOUND) goto gone;
 		say(r, "ticket %lld: cannot read its comments, will try again next run: %s", a->ticket_id, err.msg);
 		r->rep->pending++;
@@ -175,7 +177,7 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 		char *body = xasprintf("%s%s.%s\n\n-- entrasync (%s)\n%s", ok ? "Done: " : "Not done: ",
 		                       a->message ? a->message : "", ok ? "" : "\nNo Microsoft action was taken.", actor,
 		                       marker);
-		rc = syncro_ticket_comment_add(r->tk, a->ticket_id, subject, body, true, &err);
+		rc = syncro_ticket_comment(r->tk, a->ticket_id, subject, body, &err);   /* hidden, not e-mailed */
 		free(subject);
 		free(actor);
 		free(body);
@@ -187,7 +189,7 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 			return;
 		}
 	}
-	if (status && (rc = syncro_ticket_set_status(r->tk, a->ticket_id, status, &err)) != SYNCRO_OK) {
+	if (status && (rc = syncro_ticket_update(r->tk, a->ticket_id, status, NULL, &err)) != SYNCRO_OK) {
 		if (rc == SYNCRO_NOT_FOUND) goto gone;
 		say(r, "ticket %lld: the status could not be set to '%s', will try again next run: %s", a->ticket_id, status,
 		    err.msg);
@@ -349,7 +351,7 @@ static int collect_open(const struct store_ticket_action *a, void *ud)
 /* ---- new tickets ------------------------------------------------------------ */
 
 /* The link of the ticket's contact: (tenant index, object id). */
-static int ticket_link(struct run *r, const struct syncro_ticket *tk, size_t *ti, char **object_id, struct err *err)
+static int ticket_link(struct run *r, const struct syncro_open_ticket *tk, size_t *ti, char **object_id, struct err *err)
 {
 	const struct config *cfg = r->env->cfg;
 	struct store_link l;
@@ -365,7 +367,7 @@ static int ticket_link(struct run *r, const struct syncro_ticket *tk, size_t *ti
 }
 
 /* Decides and claims a new ticket; acts when allowed. */
-static void ticket_new(struct run *r, const struct syncro_ticket *tk)
+static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 {
 	struct err err;
 	int ga = actions_ticket_subject_action(tk->subject);
@@ -467,10 +469,12 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 	size_t n = env->cfg->ntenants;
 	r.hooks = xcalloc(n + 1, sizeof *r.hooks);
 	r.hook_errors = xcalloc(n + 1, sizeof *r.hook_errors);
-	r.tk = syncro_tickets_new(env->sc, env->cfg->syncro.api_key);
-	struct syncro_ticket_list list = { 0 };
+	struct syncro_opts so;
+	syncro_opts_from_config(&env->cfg->syncro, &so);
+	struct syncro_open_tickets list = { 0 };
 	struct buf ids = {0};
 	int rc = -1;
+	if (!(r.tk = syncro_tickets_new(env->sc, &so, err))) goto out;
 	if (store_actions_open(env->st, &r.sa, err) != 0) goto out;
 	if (!o->dry_run) {
 		if (store_ticket_action_each_open(r.sa, collect_open, &ids, err) < 0) goto out;
@@ -483,14 +487,15 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 			store_ticket_action_free(&a);
 		}
 	}
-	enum syncro_result sr = syncro_tickets_list(r.tk, o->open_status ? o->open_status : DEFAULT_OPEN_STATUS,
-	                                            o->problem_type, &list, err);
+	enum syncro_result sr = syncro_open_tickets_list(env->sc, env->cfg->syncro.api_key,
+	                                                 o->open_status ? o->open_status : DEFAULT_OPEN_STATUS,
+	                                                 o->problem_type, &list, err);
 	if (sr != SYNCRO_OK) {
 		err_prefix(err, "tickets of problem type '%s'", o->problem_type);
 		goto out;
 	}
 	for (size_t i = 0; i < list.n; i++) {
-		const struct syncro_ticket *tk = &list.items[i];
+		const struct syncro_open_ticket *tk = &list.items[i];
 		rep->seen++;
 		struct store_ticket_action a;
 		int got = store_ticket_action_get(r.sa, tk->id, &a, err);
@@ -511,7 +516,7 @@ out:
 	free(r.hooks);
 	free(r.hook_errors);
 	buf_free(&ids);
-	syncro_ticket_list_free(&list);
+	syncro_open_tickets_free(&list);
 	syncro_tickets_free(r.tk);
 	store_actions_close(r.sa);
 	return rc;

@@ -112,11 +112,6 @@ int graph_client_assertion(const struct graph_client *gc, const char *tenant_id,
 /* Base64url without padding of len bytes, appended to out. */
 void graph_base64url(const unsigned char *data, size_t len, struct buf *out);
 
-/* Synchronously makes sure the tenant holds a valid token (requesting one
- * when needed). Not callable from a callback. On failure err holds the
- * actionable message (see graph_token_error_message). */
-int graph_tenant_token_sync(struct graph_tenant *t, struct err *err);
-
 /* Starts getting the tenant's token in the background (a no-op when it
  * holds a valid one or failed for good); see graph_tenant_token_error
  * after http_run. For checking many tenants at once. */
@@ -223,9 +218,11 @@ struct graph_delta_counts {
  * transaction together with the delta state that follows it:
  *   - items with @removed: marked removed with their reason ("changed" =
  *     soft-deleted, "deleted" = gone; anything else counts as "changed");
- *   - other items: their properties merged into the stored JSON (a key
- *     present replaces, null included; absent keys keep their value;
- *     "@…" annotations dropped);
+ *   - other items of an incremental round (cur->delta_link set): their
+ *     properties merged into the stored JSON (a key present replaces, null
+ *     included; absent keys keep their value); of a full round (no
+ *     delta_link yet, or a resync): the item replaces the stored JSON, as
+ *     full rounds carry complete objects. "@…" annotations are dropped;
  *   - with @odata.nextLink: the state keeps cur->delta_link and records
  *     next_link (resume point) and the round;
  *   - with @odata.deltaLink: the round is complete (a resync is swapped

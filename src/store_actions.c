@@ -1,14 +1,12 @@
 /* store_actions — the ticket_actions table (per-ticket state of Microsoft
- * actions taken from Syncro tickets) on a connection of its own to the
- * store's database. Statements are constants, values only ever bound. See
- * store_actions.h for the states and why there is a second connection. */
+ * actions taken from Syncro tickets), on the store's connection and
+ * statement cache (store_sqlite, store_stmt). Statements are constants,
+ * values only ever bound. See store_actions.h for the states. */
 #include "store_actions.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SA_BUSY_TIMEOUT_MS 5000
 
 const char store_actions_schema[] =
 	"CREATE TABLE IF NOT EXISTS ticket_actions (\n"
@@ -47,13 +45,12 @@ static const char *const sa_sql[S__COUNT] = {
 };
 
 struct store_actions {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[S__COUNT];
+	struct store *st;
 };
 
 static int sa_fail(struct store_actions *sa, struct err *err, const char *what)
 {
-	return err_set(err, "store: ticket actions: %s: %s", what, sa && sa->db ? sqlite3_errmsg(sa->db) : "no connection");
+	return err_set(err, "store: ticket actions: %s: %s", what, sqlite3_errmsg(store_sqlite(sa->st)));
 }
 
 static void now_iso(char buf[32])
@@ -63,50 +60,33 @@ static void now_iso(char buf[32])
 
 void store_actions_close(struct store_actions *sa)
 {
-	if (!sa) return;
-	for (int i = 0; i < S__COUNT; i++) sqlite3_finalize(sa->stmts[i]);
-	sqlite3_close(sa->db);
 	free(sa);
 }
 
 int store_actions_open(struct store *st, struct store_actions **out, struct err *err)
 {
 	*out = NULL;
+	/* first use: the table, in one savepoint (inside or outside a caller's transaction) */
+	sqlite3 *db = store_sqlite(st);
+	char *msg = NULL;
+	if (sqlite3_exec(db, "SAVEPOINT ticket_actions_schema", NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, store_actions_schema, NULL, NULL, &msg) != SQLITE_OK ||
+	    sqlite3_exec(db, "RELEASE ticket_actions_schema", NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(err, "store: ticket actions: create table: %s", msg ? msg : sqlite3_errmsg(db));
+		sqlite3_free(msg);
+		sqlite3_exec(db, "ROLLBACK TO ticket_actions_schema; RELEASE ticket_actions_schema", NULL, NULL, NULL);
+		return -1;
+	}
 	struct store_actions *sa = xcalloc(1, sizeof *sa);
-	if (sqlite3_open_v2(store_path(st), &sa->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		sa_fail(sa, err, "open");
-		goto fail;
-	}
-	sqlite3_busy_timeout(sa->db, SA_BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(sa->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
-		sa_fail(sa, err, "pragmas");
-		goto fail;
-	}
-	/* first use: the table, in one transaction */
-	if (sqlite3_exec(sa->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		sa_fail(sa, err, "begin");
-		goto fail;
-	}
-	if (sqlite3_exec(sa->db, store_actions_schema, NULL, NULL, NULL) != SQLITE_OK) {
-		sa_fail(sa, err, "create table");
-		sqlite3_exec(sa->db, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
-	if (sqlite3_exec(sa->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sa_fail(sa, err, "commit");
-		sqlite3_exec(sa->db, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
-	for (int i = 0; i < S__COUNT; i++)
-		if (sqlite3_prepare_v3(sa->db, sa_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &sa->stmts[i], NULL) != SQLITE_OK) {
-			sa_fail(sa, err, "prepare");
-			goto fail;
-		}
+	sa->st = st;
 	*out = sa;
 	return 0;
-fail:
-	store_actions_close(sa);
-	return -1;
+}
+
+/* The cached statement of query id (reset, bindings cleared). */
+static sqlite3_stmt *q(struct store_actions *sa, enum sa_stmt id, struct err *err)
+{
+	return store_stmt(sa->st, sa_sql[id], err);
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -143,7 +123,6 @@ static int run_write(struct store_actions *sa, sqlite3_stmt *s, struct err *err,
 	int rc = sqlite3_step(s);
 	int ret = rc == SQLITE_DONE ? 0 : sa_fail(sa, err, what);
 	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
 	return ret;
 }
 
@@ -180,7 +159,8 @@ int store_ticket_action_claim(struct store_actions *sa, const struct store_ticke
 {
 	char now[32];
 	now_iso(now);
-	sqlite3_stmt *s = sa->stmts[S_CLAIM];
+	sqlite3_stmt *s = q(sa, S_CLAIM, err);
+	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, a->ticket_id);
 	bind_id(s, 2, a->customer_id);
 	bind_id(s, 3, a->contact_id);
@@ -193,7 +173,7 @@ int store_ticket_action_claim(struct store_actions *sa, const struct store_ticke
 	bind_text(s, 10, a->message);
 	bind_text(s, 11, now);
 	if (run_write(sa, s, err, "claim") != 0) return -1;
-	*claimed = sqlite3_changes(sa->db) == 1;
+	*claimed = sqlite3_changes(store_sqlite(sa->st)) == 1;
 	return 0;
 }
 
@@ -201,7 +181,8 @@ int store_ticket_action_get(struct store_actions *sa, long long ticket_id, struc
                             struct err *err)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *s = sa->stmts[S_GET];
+	sqlite3_stmt *s = q(sa, S_GET, err);
+	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, ticket_id);
 	int rc = sqlite3_step(s);
 	int ret = STORE_NOTFOUND;
@@ -212,7 +193,6 @@ int store_ticket_action_get(struct store_actions *sa, long long ticket_id, struc
 		ret = sa_fail(sa, err, "get");
 	}
 	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
 	return ret;
 }
 
@@ -221,7 +201,8 @@ int store_ticket_action_set(struct store_actions *sa, long long ticket_id, const
 {
 	char now[32];
 	now_iso(now);
-	sqlite3_stmt *s = sa->stmts[S_SET];
+	sqlite3_stmt *s = q(sa, S_SET, err);
+	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, ticket_id);
 	bind_text(s, 2, state);
 	bind_text(s, 3, outcome);
@@ -234,7 +215,8 @@ int store_ticket_action_attempt(struct store_actions *sa, long long ticket_id, s
 {
 	char now[32];
 	now_iso(now);
-	sqlite3_stmt *s = sa->stmts[S_ATTEMPT];
+	sqlite3_stmt *s = q(sa, S_ATTEMPT, err);
+	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, ticket_id);
 	bind_text(s, 2, now);
 	return run_write(sa, s, err, "attempt");
@@ -244,7 +226,8 @@ int store_ticket_action_each_open(struct store_actions *sa,
                                   int (*cb)(const struct store_ticket_action *a, void *ud), void *ud,
                                   struct err *err)
 {
-	sqlite3_stmt *s = sa->stmts[S_OPEN];
+	sqlite3_stmt *s = q(sa, S_OPEN, err);
+	if (!s) return -1;
 	int ret = 0, rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_ticket_action a;

@@ -16,12 +16,12 @@
  * The table is not in src/store_schema.c yet (not this module's file): it is
  * created with CREATE TABLE IF NOT EXISTS, in a transaction, when the
  * handle is opened (the migration to add is in the report of issue 8).
+ * store_actions_close before store_close.
  *
- * Connection: store.h does not share its sqlite3 handle, so a handle opens
- * its own connection to store_path(st) (WAL, busy timeout 5 s). Its writes
- * are separate transactions from the store's: do not call it while a
- * store_begin of the same database is open in this process. Conventions as
- * in store.h (0 / negative + err / STORE_NOTFOUND; *_get results owned,
+ * Connection: the store's own (store_sqlite / store_stmt), so these writes
+ * join a caller's store_begin/store_commit; outside one each commits on its
+ * own, which is what the states above rely on. Conventions as in store.h
+ * (0 / negative + err / STORE_NOTFOUND; *_get results owned,
  * freed with store_ticket_action_free; callback rows borrowed). */
 #ifndef ENTRASYNC_STORE_ACTIONS_H
 #define ENTRASYNC_STORE_ACTIONS_H

@@ -1,215 +1,174 @@
-/* syncro_tickets — ticket list (status + client-side problem type filter),
- * get, comment, comment search and status update, as synchronous requests on
- * the Syncro client's http service. See syncro_tickets.h. */
+/* syncro_tickets — the ticket calls (see syncro_tickets.h), made with
+ * http_do on the Syncro client's service so that they share its pacing and
+ * 429 holds. Results and messages follow syncro.c: "Syncro: <what>: ...". */
 #include "syncro_tickets.h"
 
-#include <ctype.h>
+#include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-
-#include <cjson/cJSON.h>
 
 #include "log.h"
 
-#define TICKETS_MAX_PAGES 1000
-#define POST_MAX_SENDS 5
+#define TICKETS_MAX_POSTS 5     /* a 429 on a POST means "not applied": send again */
 
 struct syncro_tickets {
+	struct syncro_client *sc;
 	struct http_service *svc;
-	struct http_lane *lane;
-	char *auth;                  /* "Authorization: Bearer <key>" */
+	char *auth_header;
 	const char *headers[3];
 };
 
-struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, const char *api_key)
+struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, const struct syncro_opts *opts,
+                                          struct err *err)
 {
+	if (!sc || !opts || !opts->api_key || !*opts->api_key) {
+		err_set(err, "Syncro tickets: no client or API key");
+		return NULL;
+	}
 	struct syncro_tickets *tk = xcalloc(1, sizeof *tk);
+	tk->sc = sc;
 	tk->svc = syncro_client_service(sc);
-	tk->lane = syncro_client_lane(sc, "tickets");
-	tk->auth = xasprintf("Authorization: Bearer %s", api_key ? api_key : "");
-	tk->headers[0] = tk->auth;
+	log_secret_add(opts->api_key);
+	tk->auth_header = xasprintf("Authorization: Bearer %s", opts->api_key);
+	tk->headers[0] = tk->auth_header;
 	tk->headers[1] = "Accept: application/json";
+	tk->headers[2] = NULL;
 	return tk;
 }
 
 void syncro_tickets_free(struct syncro_tickets *tk)
 {
 	if (!tk) return;
-	free(tk->auth);
+	free(tk->auth_header);
 	free(tk);
 }
 
 void syncro_ticket_free(struct syncro_ticket *t)
 {
 	if (!t) return;
+	free(t->number);
 	free(t->subject);
-	free(t->problem_type);
 	free(t->status);
+	free(t->problem_type);
 	memset(t, 0, sizeof *t);
 }
 
-void syncro_ticket_list_free(struct syncro_ticket_list *l)
+bool syncro_ticket_closed(const char *status)
 {
-	if (!l) return;
-	for (size_t i = 0; i < l->n; i++) syncro_ticket_free(&l->items[i]);
-	free(l->items);
-	memset(l, 0, sizeof *l);
+	return status && (str_ieq(status, "Resolved") || str_ieq(status, "Closed"));
 }
 
-static char *json_str(const cJSON *o, const char *k)
+static char *json_text(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) ? xstrdup(v->valuestring) : NULL;
-}
-
-static long long json_id(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	if (cJSON_IsNumber(v)) return (long long)v->valuedouble;
-	if (cJSON_IsString(v) && v->valuestring[0]) {
-		char *end;
-		long long n = strtoll(v->valuestring, &end, 10);
-		return *end ? 0 : n;
-	}
-	return 0;
+	if (cJSON_IsString(v)) return xstrdup(v->valuestring);
+	if (cJSON_IsNumber(v)) return xasprintf("%.0f", v->valuedouble);
+	return NULL;
 }
 
 int syncro_ticket_from_json(const cJSON *obj, struct syncro_ticket *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
-	const cJSON *inner = cJSON_GetObjectItemCaseSensitive(obj, "ticket");
-	if (cJSON_IsObject(inner)) obj = inner;
-	if (!cJSON_IsObject(obj) || !(out->id = json_id(obj, "id"))) return err_set(err, "a ticket without an id");
-	out->number = json_id(obj, "number");
-	out->customer_id = json_id(obj, "customer_id");
-	out->contact_id = json_id(obj, "contact_id");
-	out->subject = json_str(obj, "subject");
-	out->problem_type = json_str(obj, "problem_type");
-	out->status = json_str(obj, "status");
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(obj, "ticket");
+	if (!cJSON_IsObject(t)) t = obj;
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(t, "id");
+	if (!cJSON_IsNumber(id) || id->valuedouble <= 0) return err_set(err, "a ticket without a numeric id");
+	out->id = (long long)id->valuedouble;
+	const cJSON *cid = cJSON_GetObjectItemCaseSensitive(t, "customer_id");
+	if (cJSON_IsNumber(cid)) out->customer_id = (long long)cid->valuedouble;
+	out->number = json_text(t, "number");
+	out->subject = json_text(t, "subject");
+	out->status = json_text(t, "status");
+	out->problem_type = json_text(t, "problem_type");
 	return 0;
 }
 
-/* Appends s percent-encoded as a query value. */
-static void query_value(struct buf *b, const char *s)
+/* Sends one request and classifies the answer: 2xx → OK (*body_out =
+ * parsed JSON when wanted). POSTs are resent after a 429 (not applied),
+ * and a lost answer to one is SYNCRO_UNKNOWN_OUTCOME. */
+static enum syncro_result send(struct syncro_tickets *tk, const char *method, const char *url, const char *body,
+                               const char *what, cJSON **body_out, struct err *err)
 {
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (isalnum(*p) || strchr("-._~", *p)) buf_addc(b, (char)*p);
-		else buf_printf(b, "%%%02X", *p);
-	}
-}
-
-/* One request; *json (may be NULL) gets the parsed 2xx body. */
-static enum syncro_result tk_request(struct syncro_tickets *tk, const char *method, const char *url, const char *body,
-                                     cJSON **json, struct err *err)
-{
-	bool post = !strcmp(method, "POST");
-	struct http_response resp = { 0 };
+	bool post = strcmp(method, "POST") == 0;
+	struct http_request req = {
+		.method = method, .url = url, .headers = tk->headers, .body = body, .body_len = body ? strlen(body) : 0,
+		.content_type = body ? "application/json" : NULL,
+	};
+	struct http_response resp = {0};
 	enum syncro_result rc = SYNCRO_FAILED;
-	if (json) *json = NULL;
-	for (int sends = 1;; sends++) {
+	if (body_out) *body_out = NULL;
+	for (int attempt = 1;; attempt++) {
 		http_response_free(&resp);
-		int r = http_do(tk->svc, &(struct http_request){
-			.method = method, .url = url, .headers = tk->headers, .body = body,
-			.body_len = body ? strlen(body) : 0, .content_type = body ? "application/json" : NULL,
-			.lane = tk->lane }, &resp, err);
-		if (r != 0) {
+		struct err e = {{0}};
+		if (http_do(tk->svc, &req, &resp, &e) != 0) {
 			rc = post ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-			err_prefix(err, "Syncro %s %s", method, url);
+			err_set(err, "Syncro: %s: %s%s", what, e.msg, post ? "; it may or may not have been applied" : "");
 			goto out;
 		}
-		/* a 429 means "not applied": the service hook has held the lanes for
-		 * the window, so sending again now waits it out */
-		if (resp.status == 429 && post && sends < POST_MAX_SENDS) continue;
-		break;
+		if (!(resp.status == 429 && post && attempt < TICKETS_MAX_POSTS)) break;
 	}
 	long st = resp.status;
 	if (st >= 200 && st < 300) {
-		cJSON *root = resp.body.len ? cJSON_ParseWithLength(resp.body.data, resp.body.len) : NULL;
-		if (!root && json) {
-			rc = post ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-			err_set(err, "Syncro %s %s: unreadable answer (status %ld)", method, url, st);
-			goto out;
+		if (body_out) {
+			*body_out = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
+			if (!*body_out) {
+				rc = post ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
+				err_set(err, "Syncro: %s: HTTP %ld with an answer that is not JSON", what, st);
+				goto out;
+			}
 		}
-		if (json) *json = root;
-		else cJSON_Delete(root);
 		rc = SYNCRO_OK;
 		goto out;
 	}
 	struct buf msg = {0};
 	syncro_error_text(resp.body.data, &msg);
-	if (st == 404) rc = SYNCRO_NOT_FOUND;
-	else if (st == 422) rc = SYNCRO_INVALID;
-	else if (st == 401) rc = SYNCRO_UNAUTHORIZED;
-	else if (post && st >= 500) rc = SYNCRO_UNKNOWN_OUTCOME;
-	else rc = SYNCRO_FAILED;
-	err_set(err, "Syncro %s %s: %ld%s%s%s", method, url, st, msg.len ? " (" : "", msg.len ? msg.data : "",
-	        msg.len ? ")" : "");
-	if (st == 401) err_prefix(err, "the Syncro API token lacks a ticket permission (Tickets - View/Edit)");
+	const char *said = msg.len ? msg.data : "";
+	rc = st == 401 ? SYNCRO_UNAUTHORIZED : st == 404 ? SYNCRO_NOT_FOUND : st == 422 ? SYNCRO_INVALID
+	   : (st >= 500 && post) ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
+	if (st == 401)
+		err_set(err, "Syncro: %s: 401 %s: the API token lacks a ticket permission (Tickets - Create, Tickets - "
+		        "Edit, Tickets - View Details) or is wrong", what, said);
+	else
+		err_set(err, "Syncro: %s: HTTP %ld%s%s", what, st, *said ? ": " : "", said);
 	buf_free(&msg);
 out:
 	http_response_free(&resp);
-	if (rc != SYNCRO_OK) log_redact_err(err);
+	log_redact_err(err);
 	return rc;
 }
 
-static bool page_more(const cJSON *root, const cJSON *items, long page)
-{
-	const cJSON *total = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "meta"),
-	                                                      "total_pages");
-	if (page >= TICKETS_MAX_PAGES) return false;
-	if (cJSON_IsNumber(total)) return (double)page < total->valuedouble;
-	return cJSON_GetArraySize(items) > 0;
-}
-
-enum syncro_result syncro_tickets_list(struct syncro_tickets *tk, const char *status, const char *problem_type,
-                                       struct syncro_ticket_list *out, struct err *err)
+enum syncro_result syncro_ticket_create(struct syncro_tickets *tk, const struct syncro_ticket_new *t,
+                                        struct syncro_ticket *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
-	size_t cap = 0;
-	enum syncro_result rc = SYNCRO_OK;
-	for (long page = 1;; page++) {
-		struct buf url = {0};
-		buf_printf(&url, "/tickets?page=%ld", page);
-		if (status) {
-			buf_adds(&url, "&status=");
-			query_value(&url, status);
-		}
-		if (problem_type) {
-			buf_adds(&url, "&query=");
-			query_value(&url, problem_type);
-		}
-		cJSON *root = NULL;
-		rc = tk_request(tk, "GET", url.data, NULL, &root, err);
-		buf_free(&url);
-		if (rc != SYNCRO_OK) break;
-		const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "tickets");
-		if (!cJSON_IsArray(items)) {
-			cJSON_Delete(root);
-			rc = SYNCRO_FAILED;
-			err_set(err, "Syncro GET /tickets: the answer has no \"tickets\" list");
-			break;
-		}
-		const cJSON *it;
-		cJSON_ArrayForEach(it, items) {
-			struct syncro_ticket t;
-			struct err e2;
-			if (syncro_ticket_from_json(it, &t, &e2) != 0) continue;
-			if (problem_type && !(t.problem_type && str_ieq(t.problem_type, problem_type))) {
-				syncro_ticket_free(&t);
-				continue;
-			}
-			if (out->n == cap) {
-				cap = cap ? cap * 2 : 16;
-				out->items = xrealloc(out->items, cap * sizeof *out->items);
-			}
-			out->items[out->n++] = t;
-		}
-		bool more = page_more(root, items, page);
-		cJSON_Delete(root);
-		if (!more) break;
+	if (t->customer_id <= 0 || !t->subject || !*t->subject)
+		return err_set(err, "Syncro: create ticket: a customer id and a subject are needed"), SYNCRO_INVALID;
+	cJSON *b = cJSON_CreateObject();
+	cJSON_AddNumberToObject(b, "customer_id", (double)t->customer_id);
+	cJSON_AddStringToObject(b, "subject", t->subject);
+	if (t->problem_type) cJSON_AddStringToObject(b, "problem_type", t->problem_type);
+	cJSON_AddStringToObject(b, "status", t->status ? t->status : "New");
+	if (t->body) {
+		cJSON *cs = cJSON_AddArrayToObject(b, "comments_attributes");
+		cJSON *c = cJSON_CreateObject();
+		cJSON_AddStringToObject(c, "subject", "entrasync alert");
+		cJSON_AddStringToObject(c, "body", t->body);
+		cJSON_AddBoolToObject(c, "hidden", true);
+		cJSON_AddBoolToObject(c, "do_not_email", true);
+		cJSON_AddItemToArray(cs, c);
 	}
-	if (rc != SYNCRO_OK) syncro_ticket_list_free(out);
+	char *body = cJSON_PrintUnformatted(b);
+	cJSON_Delete(b);
+	char what[64];
+	snprintf(what, sizeof what, "create ticket (customer %lld)", t->customer_id);
+	cJSON *ans = NULL;
+	enum syncro_result rc = send(tk, "POST", "/tickets", body, what, &ans, err);
+	cJSON_free(body);
+	if (rc == SYNCRO_OK && syncro_ticket_from_json(ans, out, err) != 0) {
+		err_prefix(err, "Syncro: %s: unexpected answer", what);
+		rc = SYNCRO_UNKNOWN_OUTCOME;
+	}
+	cJSON_Delete(ans);
 	return rc;
 }
 
@@ -217,69 +176,50 @@ enum syncro_result syncro_ticket_get(struct syncro_tickets *tk, long long id, st
                                      struct err *err)
 {
 	memset(out, 0, sizeof *out);
-	char url[64];
+	char url[64], what[64];
 	snprintf(url, sizeof url, "/tickets/%lld", id);
-	cJSON *root = NULL;
-	enum syncro_result rc = tk_request(tk, "GET", url, NULL, &root, err);
-	if (rc == SYNCRO_OK && syncro_ticket_from_json(root, out, err) != 0) rc = SYNCRO_FAILED;
-	cJSON_Delete(root);
-	return rc;
-}
-
-enum syncro_result syncro_ticket_comment_add(struct syncro_tickets *tk, long long id, const char *subject,
-                                             const char *body, bool hidden, struct err *err)
-{
-	char url[64];
-	snprintf(url, sizeof url, "/tickets/%lld/comment", id);
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "subject", subject);
-	cJSON_AddStringToObject(o, "body", body);
-	cJSON_AddBoolToObject(o, "hidden", hidden);
-	cJSON_AddBoolToObject(o, "do_not_email", 1);
-	char *text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	cJSON *root = NULL;
-	enum syncro_result rc = tk_request(tk, "POST", url, text, &root, err);
-	free(text);
-	cJSON_Delete(root);
-	return rc;
-}
-
-enum syncro_result syncro_ticket_comment_find(struct syncro_tickets *tk, long long id, const char *needle,
-                                              bool *found, struct err *err)
-{
-	*found = false;
-	enum syncro_result rc = SYNCRO_OK;
-	for (long page = 1; !*found; page++) {
-		char url[96];
-		snprintf(url, sizeof url, "/tickets/%lld/comments?page=%ld", id, page);
-		cJSON *root = NULL;
-		rc = tk_request(tk, "GET", url, NULL, &root, err);
-		if (rc != SYNCRO_OK) break;
-		const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "comments");
-		if (!cJSON_IsArray(items)) items = cJSON_IsArray(root) ? root : NULL;
-		const cJSON *it;
-		cJSON_ArrayForEach(it, items) {
-			const cJSON *b = cJSON_GetObjectItemCaseSensitive(it, "body");
-			if (cJSON_IsString(b) && strstr(b->valuestring, needle)) *found = true;
-		}
-		bool more = items && page_more(root, items, page);
-		cJSON_Delete(root);
-		if (!more) break;
+	snprintf(what, sizeof what, "get ticket %lld", id);
+	cJSON *ans = NULL;
+	enum syncro_result rc = send(tk, "GET", url, NULL, what, &ans, err);
+	if (rc == SYNCRO_OK && syncro_ticket_from_json(ans, out, err) != 0) {
+		err_prefix(err, "Syncro: %s: unexpected answer", what);
+		rc = SYNCRO_FAILED;
 	}
+	cJSON_Delete(ans);
 	return rc;
 }
 
-enum syncro_result syncro_ticket_set_status(struct syncro_tickets *tk, long long id, const char *status,
-                                            struct err *err)
+enum syncro_result syncro_ticket_comment(struct syncro_tickets *tk, long long id, const char *subject,
+                                         const char *body, struct err *err)
 {
-	char url[64];
+	char url[64], what[64];
+	snprintf(url, sizeof url, "/tickets/%lld/comment", id);
+	snprintf(what, sizeof what, "comment on ticket %lld", id);
+	cJSON *b = cJSON_CreateObject();
+	cJSON_AddStringToObject(b, "subject", subject && *subject ? subject : "entrasync alert");
+	cJSON_AddStringToObject(b, "body", body ? body : "");
+	cJSON_AddBoolToObject(b, "hidden", true);
+	cJSON_AddBoolToObject(b, "do_not_email", true);
+	char *text = cJSON_PrintUnformatted(b);
+	cJSON_Delete(b);
+	enum syncro_result rc = send(tk, "POST", url, text, what, NULL, err);
+	cJSON_free(text);
+	return rc;
+}
+
+enum syncro_result syncro_ticket_update(struct syncro_tickets *tk, long long id, const char *status,
+                                        const char *subject, struct err *err)
+{
+	if (!status && !subject) return SYNCRO_OK;
+	char url[64], what[64];
 	snprintf(url, sizeof url, "/tickets/%lld", id);
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddStringToObject(o, "status", status);
-	char *text = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-	enum syncro_result rc = tk_request(tk, "PUT", url, text, NULL, err);
-	free(text);
+	snprintf(what, sizeof what, "update ticket %lld", id);
+	cJSON *b = cJSON_CreateObject();
+	if (status) cJSON_AddStringToObject(b, "status", status);
+	if (subject) cJSON_AddStringToObject(b, "subject", subject);
+	char *text = cJSON_PrintUnformatted(b);
+	cJSON_Delete(b);
+	enum syncro_result rc = send(tk, "PUT", url, text, what, NULL, err);
+	cJSON_free(text);
 	return rc;
 }

@@ -308,10 +308,11 @@ class FakeGraph:
             self._graph_headers(ctx, resp)
         if latency > 0:
             time.sleep(latency)
-        h.send(resp, gzip_ok="gzip" in (headers.get("accept-encoding") or "").lower())
         if ctx.token:
             tenant_id, app_id = ctx.token["tenant"], ctx.token["app"]
+        # logged before sending, so a client that got the response always finds it logged
         self.log_request(kind, h.command, h.path, tenant_id, app_id, resp.status, t0, fault)
+        h.send(resp, gzip_ok="gzip" in (headers.get("accept-encoding") or "").lower())
 
     def log_request(self, kind, method, path, tenant_id, app_id, status, t0, fault, batch=None):
         with self.lock:
@@ -1190,6 +1191,7 @@ class FakeGraph:
             return self.delta_page(ctx, dict(tok), [], hdrs)
         ids = set(tok["ids"]) if tok.get("ids") else None
         sel = tok["sel"]
+        ctx.ru = 1 if "$select" in ctx.q or tok["m"] != "i" else 2
         sel_t = tuple(sel) + ("id",)
         items = []
         if tok["m"] == "i":

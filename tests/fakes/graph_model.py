@@ -167,19 +167,19 @@ class ODataFilter:
         self.i += 1
         return tok
 
-    def _or(self):
-        node = self._and()
-        while (self._peek() or "").lower() == "or":
+    def _chain(self, op, operand):
+        """operand (op operand)*, left-associative."""
+        node = operand()
+        while (self._peek() or "").lower() == op:
             self.i += 1
-            node = ("or", node, self._and())
+            node = (op, node, operand())
         return node
 
+    def _or(self):
+        return self._chain("or", self._and)
+
     def _and(self):
-        node = self._not()
-        while (self._peek() or "").lower() == "and":
-            self.i += 1
-            node = ("and", node, self._not())
-        return node
+        return self._chain("and", self._not)
 
     def _not(self):
         if (self._peek() or "").lower() == "not":

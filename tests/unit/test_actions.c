@@ -15,7 +15,7 @@
 #include "log.h"
 #include "store.h"
 #include "store_actions.h"
-#include "syncro_tickets.h"
+#include "syncro_tickets_open.h"
 #include "t.h"
 
 #define CONTOSO "6babcaad-604b-40ac-a9d7-9fd97c0b779f"
@@ -584,25 +584,25 @@ TEST(actions_ticket_state_store)
 TEST(actions_ticket_json)
 {
 	struct err err;
-	struct syncro_ticket t;
+	struct syncro_open_ticket t;
 	cJSON *o = cJSON_Parse("{\"ticket\":{\"id\":5003,\"number\":1001,\"subject\":\"Disable: Jane\",\"customer_id\":101,"
 	                       "\"contact_id\":1002,\"problem_type\":\"Microsoft action\",\"status\":\"New\"}}");
-	REQUIRE_OK(syncro_ticket_from_json(o, &t, &err), &err);
+	REQUIRE_OK(syncro_open_ticket_from_json(o, &t, &err), &err);
 	CHECK_EQ_INT(t.id, 5003);
-	CHECK_EQ_INT(t.number, 1001);
+	CHECK_STR(t.number, "1001");
 	CHECK_EQ_INT(t.contact_id, 1002);
 	CHECK_STR(t.subject, "Disable: Jane");
 	CHECK_STR(t.problem_type, "Microsoft action");
-	syncro_ticket_free(&t);
+	syncro_open_ticket_free(&t);
 	cJSON_Delete(o);
 	o = cJSON_Parse("{\"id\":\"77\",\"contact_id\":null,\"subject\":null}");
-	REQUIRE_OK(syncro_ticket_from_json(o, &t, &err), &err);
+	REQUIRE_OK(syncro_open_ticket_from_json(o, &t, &err), &err);
 	CHECK_EQ_INT(t.id, 77);
 	CHECK_EQ_INT(t.contact_id, 0);
 	CHECK(t.subject == NULL);
-	syncro_ticket_free(&t);
+	syncro_open_ticket_free(&t);
 	cJSON_Delete(o);
 	o = cJSON_Parse("{\"subject\":\"x\"}");
-	CHECK(syncro_ticket_from_json(o, &t, &err) != 0);
+	CHECK(syncro_open_ticket_from_json(o, &t, &err) != 0);
 	cJSON_Delete(o);
 }
