@@ -97,6 +97,7 @@ int cmd_lua(int argc, char **argv, const struct global_opts *g);
 int cmd_pull(int argc, char **argv, const struct global_opts *g);
 int cmd_tenants(int argc, char **argv, const struct global_opts *g);
 int cmd_report(int argc, char **argv, const struct global_opts *g);
+int cmd_sync(int argc, char **argv, const struct global_opts *g);
 int cmd_user(int argc, char **argv, const struct global_opts *g);
 
 #endif
