@@ -383,6 +383,8 @@ int cmd_user(int argc, char **argv, const struct global_opts *g)
 	if (!known) return usage_unknown("subcommand", sub, subcommands, "user");
 	bool tickets = !strcmp(sub, "tickets");
 	if (tickets && npos != 1) return usage_fail("user tickets", "unexpected argument '%s'", argv[1]);
+	if (tickets && (uo.tenant || uo.yes || uo.json))
+		return usage_fail("user tickets", "--tenant, --yes and --json go with the actions on one TARGET");
 	if (!tickets && npos != 2) return usage_fail("user", "%s needs a TARGET (Syncro contact id, e-mail, UPN or Entra "
 	                                             "object id)", sub);
 	if (!tickets && (tc.problem_type || tc.open_status || tc.status_done || tc.status_failed))
