@@ -88,7 +88,7 @@ static struct actions_hooks *run_hooks(struct run *r, size_t i, const char **why
 {
 	*why = NULL;
 	if (!r->hooks[i] && !r->hook_errors[i]) {
-		struct err err;
+		struct err err = {{0}};
 		if (actions_tenant_hooks(r->env, &r->env->cfg->tenants[i], &r->hooks[i], &err) != 0)
 			r->hook_errors[i] = xstrdup(err.msg);
 	}
@@ -156,7 +156,7 @@ static const char *action_word(const char *action)
  * pass leaves the row "acted" for the next run. */
 static void ticket_finish(struct run *r, const struct store_ticket_action *a, bool resuming)
 {
-	struct err err;
+	struct err err = {{0}};   /* zeroed here and below: syncro_tickets.c redacts err even on success */
 	char marker[64];
 	snprintf(marker, sizeof marker, "[entrasync ticket %lld]", a->ticket_id);
 	bool ok = a->outcome && !strcmp(a->outcome, "ok");
@@ -216,7 +216,7 @@ done:
 static void ticket_outcome(struct run *r, long long ticket_id, const char *outcome, const char *message,
                            bool resuming)
 {
-	struct err err;
+	struct err err = {{0}};
 	struct store_ticket_action a;
 	if (store_ticket_action_set(r->sa, ticket_id, "acted", outcome, message, &err) != 0 ||
 	    store_ticket_action_get(r->sa, ticket_id, &a, &err) != 0) {
@@ -232,7 +232,7 @@ static void ticket_outcome(struct run *r, long long ticket_id, const char *outco
 /* Makes the Graph call of an intent and records its outcome. */
 static void ticket_act(struct run *r, const struct store_ticket_action *a, struct actions_target *t, bool resuming)
 {
-	struct err err;
+	struct err err = {{0}};
 	enum graph_action ga = (enum graph_action)graph_action_lookup(a->action);
 	if (store_ticket_action_attempt(r->sa, a->ticket_id, &err) != 0) {
 		log_error("actions.ticket", "ticket %lld: %s", a->ticket_id, err.msg);
@@ -295,7 +295,7 @@ static int already_applied(struct run *r, const struct store_ticket_action *a, c
 /* Finishes a row an interrupted run left. */
 static void ticket_resume(struct run *r, const struct store_ticket_action *a)
 {
-	struct err err;
+	struct err err = {{0}};
 	if (!strcmp(a->state, "acted")) {
 		ticket_finish(r, a, true);
 		return;
@@ -369,7 +369,7 @@ static int ticket_link(struct run *r, const struct syncro_open_ticket *tk, size_
 /* Decides and claims a new ticket; acts when allowed. */
 static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 {
-	struct err err;
+	struct err err = {{0}};
 	int ga = actions_ticket_subject_action(tk->subject);
 	struct actions_target t = { 0 };
 	char *why = NULL, *object_id = NULL;
