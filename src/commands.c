@@ -148,6 +148,39 @@ const struct command commands[] = {
 	  "billed (no data, no Syncro customer), 2 usage or config error, 3 could not\n"
 	  "start.\n",
 	  cmd_bill, 0 },
+	{ "user", "Microsoft actions on the Entra user behind a Syncro contact",
+	  "usage: entrasync user show|disable|enable|revoke-sessions|set-password TARGET\n"
+	  "                      [--tenant T] [--yes] [--dry-run] [--json]\n"
+	  "       entrasync user tickets --problem-type TYPE [--status-done S]\n"
+	  "                      [--status-failed S] [--open-status S] [--dry-run]\n"
+	  "\n"
+	  "TARGET is a Syncro contact id, an e-mail, a UPN or an Entra object id,\n"
+	  "resolved through the links and the mirror of the last pull (--tenant T\n"
+	  "narrows to one tenant, by id or name). An ambiguous target is refused with\n"
+	  "the candidates.\n"
+	  "  show             what the database knows: enabled, licences, declared groups,\n"
+	  "                   department, office, last pull, protection, the link and\n"
+	  "                   the last writes to the contact\n"
+	  "  disable, enable  PATCH /users/{id} accountEnabled\n"
+	  "                   (needs User.EnableDisableAccount.All + User.Read.All)\n"
+	  "  revoke-sessions  POST /users/{id}/revokeSignInSessions (User.RevokeSessions.All)\n"
+	  "  set-password     PATCH /users/{id} passwordProfile, to be changed at the next\n"
+	  "                   sign-in (User-PasswordProfile.ReadWrite.All): the first line\n"
+	  "                   of standard input when it is not a terminal, else a strong\n"
+	  "                   random password printed once, here, and nowhere else\n"
+	  "  tickets          the actions asked for by open Syncro tickets of problem type\n"
+	  "                   TYPE (subject starting with disable, enable or revoke\n"
+	  "                   sessions; the tenant policy's allow_action decides), each\n"
+	  "                   ticket once; the outcome is posted as a private comment and\n"
+	  "                   the status set to --status-done / --status-failed\n"
+	  "A policy's protect(u, t) refuses actions on the users it protects. disable,\n"
+	  "revoke-sessions and set-password ask for confirmation on a terminal, and need\n"
+	  "--yes otherwise. --dry-run shows the request and changes nothing. Every action,\n"
+	  "done or refused, is recorded in the audit with who ran it.\n"
+	  "\n"
+	  "Exit status: 0 done, 1 refused or failed, 2 usage (unknown or ambiguous\n"
+	  "target, --yes needed), 3 could not start.\n",
+	  cmd_user, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

@@ -101,5 +101,6 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g);
 int cmd_bill(int argc, char **argv, const struct global_opts *g);
 /* `report billing ARGS` = `bill --report ARGS` (for cmd_report to dispatch to). */
 int cmd_report_billing(int argc, char **argv, const struct global_opts *g);
+int cmd_user(int argc, char **argv, const struct global_opts *g);
 
 #endif

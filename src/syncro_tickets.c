@@ -133,7 +133,7 @@ static enum syncro_result send(struct syncro_tickets *tk, const char *method, co
 	buf_free(&msg);
 out:
 	http_response_free(&resp);
-	log_redact_err(err);
+	if (rc != SYNCRO_OK && err) log_redact_err(err);
 	return rc;
 }
 

@@ -52,6 +52,7 @@ for layer in lua integration; do
   echo "== $layer tests"
   for t in tests/$layer/*.sh; do
     [ -f "$t" ] || continue
+    case $t in *_lib.sh|*_env.sh) continue ;; esac   # sourced by the tests, not tests
     log="$TESTS_TMP/$(basename "$t").log"
     T_OUT=$(mktemp -d "$TESTS_TMP/out.XXXXXX") sh "$t" >"$log" 2>&1
     rc=$?

@@ -190,7 +190,6 @@ static int seed_month(const char *db, const char *tenant, const struct sku_seed 
 			                                  .consumed = d == s[i].peak_day ? s[i].peak : s[i].consumed };
 		rc = store_license_snapshot_put(st, tenant, day, rows, n, err);
 	}
-	store_snapshots_close(st);
 	store_close(st);
 	return rc;
 }
