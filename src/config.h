@@ -1,9 +1,11 @@
 /* config — the runtime configuration (a trusted Lua file, see README):
  * plain C data, filled by the loader in src/lua_config.c (the scripting
  * layer, since only it includes lua.h) and read by every other layer.
+ * The non-Lua parts (locating the file, freeing, URL policy, "did you
+ * mean") live in src/config.c.
  * All strings are owned by the struct and freed by config_free. Secrets
- * (client_secret, private_key, api_key) are registered with log_secret_add
- * as soon as they are read. */
+ * (client_secret, api_key) are registered with log_secret_add as soon as
+ * they are read. */
 #ifndef ENTRASYNC_CONFIG_H
 #define ENTRASYNC_CONFIG_H
 
@@ -16,16 +18,16 @@ struct config_graph {
 	char *certificate;        /* PEM file path (resolved) */
 	char *private_key;        /* PEM file path (resolved) */
 	char *jwt_alg;            /* "PS256" (default) or "RS256" */
-	char *authority;          /* default https://login.microsoftonline.com */
-	char *endpoint;           /* default https://graph.microsoft.com */
+	char *authority;          /* default https://login.microsoftonline.com (no trailing '/') */
+	char *endpoint;           /* default https://graph.microsoft.com (no trailing '/') */
 	char *ca_file;            /* extra trust anchor (resolved path) or NULL */
 };
 
 struct config_syncro {
-	char *base_url;           /* https://SUB.syncromsp.com/api/v1 (from subdomain too) */
+	char *base_url;           /* https://SUB.syncromsp.com/api/v1 (from subdomain too), no trailing '/' */
 	char *api_key;
-	double requests_per_minute; /* default 180 */
-	char *ca_file;
+	double requests_per_minute; /* default 180; above 180 is allowed with a warning */
+	char *ca_file;            /* extra trust anchor (resolved path) or NULL */
 };
 
 struct config_tenant {
@@ -34,7 +36,8 @@ struct config_tenant {
 	long long syncro_customer_id;  /* 0 when mapped by name */
 	char *syncro_customer;    /* business_name, or NULL */
 	char *policy;             /* resolved path; defaults to config.policy */
-	int line;                 /* line of this entry in the config file */
+	int line;                 /* line of this entry in the config file (0 = unknown) */
+	int policy_line;          /* line of its `policy =` key, else of the default's */
 };
 
 struct config_limits {
@@ -47,6 +50,7 @@ struct config {
 	char *dir;                /* its folder; relative paths resolve here */
 	char *database;           /* resolved; default state/entrasync.db */
 	char *policy;             /* resolved default policy path, or NULL */
+	int policy_line;          /* line of the top-level `policy =` (0 = unset) */
 	struct config_graph graph;
 	struct config_syncro syncro;
 	struct config_tenant *tenants;
@@ -55,18 +59,54 @@ struct config {
 	struct config_limits limits;
 };
 
-/* Where the config is: explicit path, else $ENTRASYNC_CONFIG, else
- * ./entrasync.lua. Returns a pointer to a static or argument string. */
+#define CONFIG_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
+#define CONFIG_DEFAULT_ENDPOINT  "https://graph.microsoft.com"
+#define CONFIG_DEFAULT_DATABASE  "state/entrasync.db"
+#define CONFIG_DEFAULT_RPM       180.0
+#define CONFIG_DEFAULT_INSTRUCTIONS 10000000LL
+#define CONFIG_DEFAULT_MEMORY_MB 64
+
+/* Where the config is: explicit_path when not NULL, else $ENTRASYNC_CONFIG
+ * when set and non-empty, else "entrasync.lua" (the current folder).
+ * Returns explicit_path, the environment string or a literal: never free. */
 const char *config_locate(const char *explicit_path);
 
+/* config_load_opts flags */
+enum {
+	/* Do not check that policy files exist (`entrasync check` reads each
+	 * policy itself so that it can report every policy problem). */
+	CONFIG_SKIP_POLICY_FILES = 1 << 0,
+};
+
 /* Loads and validates the config file at path into *cfg (zeroed first).
+ * The file runs in its own plain Lua state (base, string, table, math and
+ * env(NAME [, default])); it sets globals or returns a table.
  * Errors name the file and line ("entrasync.lua:12: unknown key 'tenant'
- * in the top level (did you mean 'tenants'?)"). Implemented in lua_config.c. */
+ * at top level (did you mean 'tenants'?)"). Every problem found is
+ * reported, one per line, ordered by line, in err->msg (cut short with a
+ * count when it does not fit). On failure *cfg is left empty; calling
+ * config_free on it is harmless. Messages never hold secret values.
+ * Implemented in lua_config.c. */
 int config_load(const char *path, struct config *cfg, struct err *err);
+int config_load_opts(const char *path, unsigned flags, struct config *cfg, struct err *err);
+
+/* Frees every string and the tenant array, and zeroes *cfg. NULL is fine. */
 void config_free(struct config *cfg);
 
-/* true when url is https://, or http:// to a loopback host
- * (127.0.0.0/8, ::1, localhost). Else fills err naming the key. */
+/* Returns 0 when url is https:// (with a host), or http:// to a loopback
+ * host (127.0.0.0/8, ::1, localhost). Else returns -1 and fills err with a
+ * message naming key ("graph.endpoint 'http://x' ..."). TLS is always
+ * verified; there is no switch to turn it off. */
 int config_check_url(const char *key, const char *url, struct err *err);
+
+/* Is s a tenant id: a GUID (8-4-4-4-12 hex) or a DNS domain name with at
+ * least one dot ("contoso.onmicrosoft.com")? */
+int config_is_tenant_id(const char *s);
+
+/* "Did you mean": the entry of valid (NULL-terminated) nearest to given —
+ * Levenshtein distance <= 2 (and shorter than given), else one that given
+ * is a prefix of (or that is a prefix of given). Leading dashes are
+ * ignored for the prefix rule. NULL when nothing is close. */
+const char *config_nearest(const char *given, const char *const *valid);
 
 #endif

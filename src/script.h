@@ -1,39 +1,189 @@
 /* script — the scripting layer's C API: sandboxed Lua states (one per
  * tenant), policy loading and validation, protected calls with tracebacks,
- * instruction and memory limits. The only layer that includes lua.h
- * (src/script.c and one src/lua_<namespace>.c per binding namespace).
- * (The script helper completes this header; the declarations below are the
- * contract the face and the config loader rely on.) */
+ * instruction and memory limits, and policy evaluation on a user. The only
+ * layer that includes lua.h (src/script.c and one src/lua_<namespace>.c per
+ * binding namespace); this header does not, so every layer may use it.
+ *
+ * Sandbox (see script.c for the details): text chunks only (never bytecode);
+ * base library without dofile/loadfile/warn, `load` forced to text mode,
+ * collectgarbage limited to "count", setmetatable refusing __gc; string
+ * without dump; table, math, utf8; os.time/os.date/os.clock only; no io,
+ * debug, package, coroutine. `require` serves only the runtime's own
+ * entrasync.* modules (compiled in, or from --lua-dir). Globals are strict:
+ * reading an undefined global or assigning one is an error with file:line.
+ * `print` goes to the log (info, event "policy"), or to stdout when the
+ * state was made with script_set_print(s, SCRIPT_PRINT_STDOUT).
+ *
+ * Limits: every call into Lua gets a fresh instruction budget; the state
+ * has a memory cap. Both hold through pcall/xpcall in the policy (the
+ * sandbox's pcall/xpcall re-raise budget and memory errors). After a failed
+ * call the state is reset and stays usable: the budget is restored at the
+ * start of every call, and after a memory error a full collection runs.
+ * What the policy itself keeps reachable survives (a policy that leaks into
+ * its own upvalues keeps failing, call after call, and says so each time).
+ *
+ * Errors are one line of kind and place, then a Lua traceback, e.g.
+ *   policy error in include(): policies/acme.lua:12: attempt to index a nil value (field 'mail')
+ *   instruction budget exceeded (10000000 instructions) in include() at policies/acme.lua:7
+ *   memory limit exceeded (64 MiB) in contact()
+ * A failing call fails its own unit of work only; the process carries on. */
 #ifndef ENTRASYNC_SCRIPT_H
 #define ENTRASYNC_SCRIPT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "util.h"
 
 struct script;                       /* one sandboxed lua_State + its limits */
+struct cJSON;
+
+#define SCRIPT_DEFAULT_INSTRUCTIONS 10000000LL
+#define SCRIPT_DEFAULT_MEMORY       ((size_t)64 << 20)
+#define SCRIPT_DEFAULT_JSON_DEPTH   64
 
 struct script_limits {
 	long long instructions;          /* per call into Lua; 0 = default (10,000,000) */
 	size_t memory_bytes;             /* per state; 0 = default (64 MiB) */
+	int json_depth;                  /* nesting limit of JSON handed to Lua; 0 = default (64) */
 };
 
 /* --lua-dir: load the runtime's entrasync.* modules from DIR/entrasync/NAME.lua
- * instead of the copies compiled into the binary. NULL = embedded. */
+ * instead of the copies compiled into the binary. NULL = embedded. The
+ * string is copied. Affects states' later require calls. */
 void script_set_lua_dir(const char *dir);
 
 /* Creates a sandboxed state. *out is owned by the caller (script_free). */
 int script_new(const struct script_limits *limits, struct script **out, struct err *err);
 void script_free(struct script *s);
 
-/* Loads a policy file (text only, never bytecode), runs it under the limits,
- * and validates the table it returns: known keys with the right types;
- * unknown keys rejected with "file:line: unknown key 'x' in policy (did you
- * mean 'y'?)". The table is kept in the state for later calls. */
-int script_policy_load(struct script *s, const char *path, struct err *err);
+/* Where `print` goes: the log (default; info level, event "policy") or
+ * stdout (the `entrasync lua` developer command). */
+enum script_print { SCRIPT_PRINT_LOG, SCRIPT_PRINT_STDOUT };
+void script_set_print(struct script *s, enum script_print where);
+
+/* The kind of the last failed call, for callers that react differently
+ * (e.g. count budget overruns). SCRIPT_OK after a successful call. */
+enum script_fail { SCRIPT_OK, SCRIPT_FAIL_ERROR, SCRIPT_FAIL_BUDGET, SCRIPT_FAIL_MEMORY };
+enum script_fail script_last_fail(const struct script *s);
+
+/* Bytes the state currently holds (its allocator's count). */
+size_t script_memory_used(const struct script *s);
 
 /* Runs a Lua file in the same sandbox as policies (the `entrasync lua`
  * developer command and the Lua tests): argv is available as the global
- * table `arg`. Errors carry file:line and a traceback. */
+ * table `arg` (arg[0] = path, arg[1..argc] = argv). A first line starting
+ * with '#' is skipped. Errors carry file:line and a traceback. */
 int script_run_file(struct script *s, const char *path, int argc, char **argv, struct err *err);
+
+/* Runs a chunk of Lua text (named `name` in messages) in the sandbox; for
+ * tests and tools. Text only. */
+int script_run_string(struct script *s, const char *code, const char *name, struct err *err);
+
+/* ---- policies ---------------------------------------------------------- */
+
+/* How a policy says what to do with the contact of a user who left. */
+enum policy_on_leave {
+	POLICY_ON_LEAVE_UNSET,           /* not given: the engine's default */
+	POLICY_ON_LEAVE_KEEP,            /* "keep" */
+	POLICY_ON_LEAVE_DELETE,          /* "delete" */
+	POLICY_ON_LEAVE_FUNCTION,        /* a function(c, why, t) -> changes */
+};
+
+/* Policy functions present, as bits of policy_info.functions. */
+enum {
+	POLICY_FN_INCLUDE = 1 << 0, POLICY_FN_CONTACT = 1 << 1, POLICY_FN_LICENSE = 1 << 2,
+	POLICY_FN_SECURE_SCORE = 1 << 3, POLICY_FN_BILL = 1 << 4, POLICY_FN_PROTECT = 1 << 5,
+	POLICY_FN_ALLOW_ACTION = 1 << 6, POLICY_FN_ON_LEAVE = 1 << 7,
+};
+
+/* What script_policy_load validated and copied out of the policy table.
+ * Owned by the script state (valid until the next load or script_free). */
+struct policy_info {
+	char *path;                      /* the policy file, as given */
+	char *name, *description;        /* NULL when not given */
+	char **groups;                   /* group names the policy looks at */
+	size_t ngroups;
+	char **create_only;              /* contact fields set at creation only */
+	size_t ncreate_only;
+	enum policy_on_leave on_leave;
+	long long max_removals_count;    /* -1 = not given */
+	double max_removals_percent;     /* -1 = not given; else 0..100 */
+	unsigned functions;              /* POLICY_FN_* bits */
+};
+
+/* Loads a policy file (text only, never bytecode), runs it under the limits,
+ * and validates the table it returns. Known keys and types:
+ *   name, description: string; groups, create_only: list of strings
+ *   (create_only items must be contact field names); include, contact,
+ *   license, secure_score, bill, protect, allow_action: function;
+ *   on_leave: function | "keep" | "delete"; max_removals: { count = integer
+ *   >= 0, percent = number 0..100 }.
+ * Unknown keys are rejected with "file:line: unknown key 'on_leve' in policy
+ * table (did you mean 'on_leave'?)" (just "file:" when the line cannot be
+ * found); wrong types with "file:line: policy key 'groups' must be a list of
+ * strings, got number". The table is kept in the state for later calls; a
+ * failed load leaves no policy loaded. */
+int script_policy_load(struct script *s, const char *path, struct err *err);
+const struct policy_info *script_policy_info(const struct script *s);   /* NULL before a load */
+
+/* The tenant table `t` handed to every policy call: built once per state
+ * (on this call) and reused. Strings may be NULL (then absent in t). */
+struct script_tenant {
+	const char *id;                  /* tenant GUID or domain */
+	const char *name;
+	const char *default_domain;
+	long long syncro_customer_id;    /* 0 = absent */
+};
+int script_set_tenant(struct script *s, const struct script_tenant *t, struct err *err);
+
+/* One user handed to the policy. The Lua table `u` has the Graph
+ * properties under their Graph names (JSON null -> absent, so `u.mail or
+ * u.userPrincipalName` works; null array items are json.null), plus:
+ *   u.domain   lower-case domain of mail, else of userPrincipalName (or absent)
+ *   u.groups   set of the given group names: u.groups["Sales"] == true
+ *              (always a table, empty when ngroups is 0)
+ *   u.licenses array of the given license names (skuPartNumber), always a table
+ * Give the Graph object either as a parsed cJSON object (graph) or as JSON
+ * text (json, len). Nothing is kept after the call. */
+struct policy_user {
+	const struct cJSON *graph;
+	const char *json;
+	size_t len;
+	const char *const *groups;
+	size_t ngroups;
+	const char *const *licenses;
+	size_t nlicenses;
+};
+
+/* The contact fields a policy's contact() may return (Syncro contact
+ * fields), in this order; customer_id is kept apart as a number. */
+enum policy_contact_field {
+	POLICY_NAME, POLICY_EMAIL, POLICY_PHONE, POLICY_MOBILE, POLICY_TITLE,
+	POLICY_ADDRESS1, POLICY_ADDRESS2, POLICY_CITY, POLICY_STATE, POLICY_ZIP,
+	POLICY_NOTES, POLICY_NFIELDS
+};
+extern const char *const policy_contact_field_names[POLICY_NFIELDS];
+
+/* The outcome of include() and contact() for one user. Strings live in one
+ * block owned by the struct; free with policy_decision_free. */
+struct policy_decision {
+	bool include;                    /* include(u, t) returned true */
+	const char *reason;              /* include's second result, or NULL */
+	const char *field[POLICY_NFIELDS]; /* contact fields; NULL = not given */
+	long long customer_id;           /* contact's customer_id; 0 = not given */
+	char *block;                     /* owns the strings above */
+};
+void policy_decision_free(struct policy_decision *d);
+
+/* Calls include(u, t) -> boolean [, reason] and, when included and the
+ * policy has contact, contact(u, t) -> table of contact fields. Each call
+ * gets the instruction budget. Contact values must be strings or numbers
+ * (numbers become text: 12345 -> "12345"); nil leaves a field unset; any
+ * other type, or an unknown field, is an error naming the contact
+ * function's file:line ("policies/acme.lua:20: unknown contact field
+ * 'emial' (did you mean 'email'?)"). customer_id must be an integer (or
+ * digits). On failure *out is left empty (nothing to free). */
+int script_policy_eval(struct script *s, const struct policy_user *user, struct policy_decision *out,
+                       struct err *err);
 
 #endif

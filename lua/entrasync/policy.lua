@@ -1,0 +1,278 @@
+-- entrasync.policy — helpers for tenant policies (runtime code, compiled into
+-- the binary; policies get it with `local p = require "entrasync.policy"`).
+--
+-- The user table u has the Microsoft Graph properties under their Graph names
+-- (JSON null = absent), plus u.domain (lower-case), u.groups (set of group
+-- names) and u.licenses (list of skuPartNumber). The helpers run once per user
+-- per sync, so they stay cheap: no closures or tables built per call on the
+-- common paths.
+local P = {}
+
+local type, pairs, ipairs, select, error, tostring, next = type, pairs, ipairs, select, error, tostring, next
+local lower, find, match, gmatch, gsub, format, sub =
+  string.lower, string.find, string.match, string.gmatch, string.gsub, string.format, string.sub
+local concat, sort = table.concat, table.sort
+local json_null = require("entrasync.json").null
+
+-- Levenshtein distance, for "did you mean" in helper argument errors.
+local function distance(a, b)
+  local la, lb = #a, #b
+  local row = {}
+  for j = 0, lb do row[j] = j end
+  for i = 1, la do
+    local diag = row[0]
+    row[0] = i
+    for j = 1, lb do
+      local up = row[j]
+      local cost = (sub(a, i, i) == sub(b, j, j)) and 0 or 1
+      local best = diag + cost
+      if up + 1 < best then best = up + 1 end
+      if row[j - 1] + 1 < best then best = row[j - 1] + 1 end
+      row[j] = best
+      diag = up
+    end
+  end
+  return row[lb]
+end
+
+local function suggestion(given, names)
+  local best, bestd
+  for _, n in ipairs(names) do
+    local d = distance(given, n)
+    if not bestd or d < bestd then best, bestd = n, d end
+  end
+  if bestd and bestd <= 2 then return " (did you mean '" .. best .. "'?)" end
+  return ""
+end
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
+--- p.domain(addr) -> the lower-case domain of an e-mail address or UPN, or nil.
+function P.domain(addr)
+  if type(addr) ~= "string" then return nil end
+  local d = match(addr, "@([^@]+)$")
+  return d and lower(d) or nil
+end
+
+--- p.nonempty(v) -> true unless v is nil, json.null, a blank string or an empty table.
+local function nonempty(v)
+  if v == nil or v == json_null then return false end
+  local t = type(v)
+  if t == "string" then return find(v, "%S") ~= nil end
+  if t == "table" then return next(v) ~= nil end
+  return true
+end
+P.nonempty = nonempty
+
+--- p.first(list) -> the first non-empty item of a list (holes allowed);
+--- p.first(a, b, ...) -> the first non-empty argument. nil when none.
+---   p.first(u.businessPhones)   p.first(u.mail, u.userPrincipalName)
+function P.first(...)
+  local n = select("#", ...)
+  if n == 1 then
+    local list = ...
+    if type(list) ~= "table" then return nonempty(list) and list or nil end
+    local v = list[1]
+    if nonempty(v) then return v end
+    local best, bi = nil, nil
+    for i, item in pairs(list) do
+      if type(i) == "number" and (bi == nil or i < bi) and nonempty(item) then best, bi = item, i end
+    end
+    return best
+  end
+  for i = 1, n do
+    local v = select(i, ...)
+    if nonempty(v) then return v end
+  end
+  return nil
+end
+
+--- p.is_guest(u): a Guest (userType) or an external (#EXT#) account.
+function P.is_guest(u)
+  local t = u.userType
+  if type(t) == "string" and lower(t) == "guest" then return true end
+  local upn = u.userPrincipalName
+  return type(upn) == "string" and find(upn, "#EXT#", 1, true) ~= nil
+end
+
+--- p.is_member(u): userType Member (an absent userType counts as Member).
+function P.is_member(u)
+  local t = u.userType
+  return t == nil or t == "Member" or (type(t) == "string" and lower(t) == "member")
+end
+
+--- p.is_disabled(u): accountEnabled is false (absent = not known to be disabled).
+function P.is_disabled(u)
+  return u.accountEnabled == false
+end
+
+--- p.has_mail(u): u.mail is an address (something@domain).
+function P.has_mail(u)
+  local m = u.mail
+  return type(m) == "string" and find(m, "^[^@%s]+@[^@%s]+$") ~= nil
+end
+
+-- Words that mark a mailbox as a service, shared or resource account when
+-- they appear as a word of the address's local part ("svc_backup",
+-- "scanner2", "room.12") or of the display name ("Conf Room Adams").
+local SERVICE_ADDRESS_WORDS = set_of {
+  "noreply", "donotreply", "admin", "administrator", "svc", "service", "services", "scanner", "scan",
+  "scans", "scantoemail", "room", "rooms", "conference", "confroom", "boardroom", "meetingroom",
+  "mailbox", "shared", "printer", "copier", "fax", "calendar", "resource", "postmaster", "mailer",
+  "daemon", "bounce", "bounces", "test", "helpdesk", "info", "support", "alerts", "alert",
+  "notifications", "notification", "backup", "sync", "automation", "bot", "reception", "accounts",
+  "billing", "invoices", "careers", "jobs", "marketing", "office", "webmaster", "security",
+}
+local SERVICE_NAME_WORDS = set_of {
+  "noreply", "admin", "administrator", "service", "scanner", "room", "conference", "boardroom",
+  "mailbox", "shared", "printer", "copier", "fax", "calendar", "resource", "test", "helpdesk",
+  "sync", "synchronization", "automation", "bot",
+}
+P.SERVICE_ADDRESS_WORDS = SERVICE_ADDRESS_WORDS
+P.SERVICE_NAME_WORDS = SERVICE_NAME_WORDS
+
+--- p.is_service_account(u) -> true, why | false: a likely service, shared or
+--- resource mailbox, judged by the words of its address and display name.
+function P.is_service_account(u)
+  local addr = u.mail
+  if type(addr) ~= "string" then addr = u.userPrincipalName end
+  if type(addr) == "string" then
+    local lp = lower(match(addr, "^[^@]*"))
+    local squashed = gsub(lp, "[%-_%.]", "")
+    if find(squashed, "^noreply") or find(squashed, "^donotreply") then
+      return true, "no-reply address"
+    end
+    for w in gmatch(lp, "%a+") do
+      if SERVICE_ADDRESS_WORDS[w] then return true, "service address ('" .. w .. "')" end
+    end
+  end
+  local dn = u.displayName
+  if type(dn) == "string" then
+    for w in gmatch(lower(dn), "%a+") do
+      if SERVICE_NAME_WORDS[w] then return true, "service name ('" .. w .. "')" end
+    end
+  end
+  return false
+end
+
+-- p.filter criteria -> the user property each one reads.
+local FILTER_FIELDS = {
+  user_types = "userType", departments = "department", offices = "officeLocation",
+  domains = "domain", groups = false,
+}
+local FILTER_NAMES = { "user_types", "departments", "offices", "domains", "groups" }
+local FILTER_LABELS = {
+  user_types = "user type", departments = "department", offices = "office", domains = "domain",
+}
+
+local function lower_set(key, list)
+  if type(list) == "string" then list = { list } end
+  if type(list) ~= "table" then
+    error(format("p.filter: '%s' must be a list of strings, got %s", key, type(list)), 3)
+  end
+  local set, n = {}, 0
+  for k, v in pairs(list) do
+    if type(k) ~= "number" or type(v) ~= "string" then
+      error(format("p.filter: '%s' must be a list of strings (item %s is a %s)", key, tostring(k), type(v)), 3)
+    end
+    set[lower(v)] = true
+    n = n + 1
+  end
+  if n == 0 then error(format("p.filter: '%s' is empty (it would exclude everyone)", key), 3) end
+  return set
+end
+
+--- p.filter{ user_types=, departments=, offices=, domains=, groups= } -> an
+--- include function(u, t) -> bool, reason. Each criterion is a list (or one
+--- string); criteria combine with AND, the values of one criterion with OR;
+--- matching is case-insensitive. groups matches the names in u.groups.
+function P.filter(spec)
+  if type(spec) ~= "table" then
+    error("p.filter: expects a table such as { departments = { \"Sales\" } }, got " .. type(spec), 2)
+  end
+  local names = {}
+  for k in pairs(spec) do
+    if type(k) ~= "string" or FILTER_FIELDS[k] == nil then
+      error(format("p.filter: unknown criterion '%s'%s (criteria: %s)", tostring(k),
+        suggestion(tostring(k), FILTER_NAMES), concat(FILTER_NAMES, ", ")), 2)
+    end
+    names[#names + 1] = k
+  end
+  sort(names)   -- a stable order, so reasons do not depend on hashing
+  local fields, sets, labels, n = {}, {}, {}, #names
+  for i, k in ipairs(names) do
+    fields[i] = FILTER_FIELDS[k]
+    sets[i] = lower_set(k, spec[k])
+    labels[i] = FILTER_LABELS[k]
+  end
+  return function(u, t)
+    for i = 1, n do
+      local field, set = fields[i], sets[i]
+      if field then
+        local v = u[field]
+        if type(v) ~= "string" or not set[lower(v)] then
+          if v == nil then return false, "no " .. labels[i] end
+          return false, labels[i] .. " '" .. tostring(v) .. "' not in the filter"
+        end
+      else
+        local ok, g = false, u.groups
+        if type(g) == "table" then
+          for name in pairs(g) do
+            if type(name) == "string" and set[lower(name)] then ok = true break end
+          end
+        end
+        if not ok then return false, "not in the filter's groups" end
+      end
+    end
+    return true
+  end
+end
+
+--- p.contact(u) -> the obvious Graph -> Syncro contact mapping: name,
+--- email, phone, mobile, title, address1, city, state, zip. Absent values
+--- stay absent (the contact keeps what it has).
+function P.contact(u)
+  local name = u.displayName
+  if not nonempty(name) then
+    local given, sur = u.givenName, u.surname
+    if nonempty(given) and nonempty(sur) then name = given .. " " .. sur
+    else name = P.first(given, sur, u.mail, u.userPrincipalName) end
+  end
+  local phones = u.businessPhones
+  return {
+    name = name,
+    email = u.mail,
+    phone = phones and phones[1] ~= json_null and phones[1] or nil,
+    mobile = u.mobilePhone,
+    title = u.jobTitle,
+    address1 = u.streetAddress,
+    city = u.city,
+    state = u.state,
+    zip = u.postalCode,
+  }
+end
+
+--- p.mark(prefix) -> an on_leave function(c, why, t) that keeps the contact
+--- but prepends "PREFIX YYYY-MM-DD why" to its notes (once: a contact whose
+--- notes already start with prefix is left alone).
+function P.mark(prefix)
+  if prefix == nil then prefix = "[left]" end
+  if type(prefix) ~= "string" or prefix == "" then
+    error("p.mark: the prefix must be a non-empty string", 2)
+  end
+  return function(c, why, t)
+    local notes = type(c) == "table" and c.notes or nil
+    if type(notes) ~= "string" then notes = "" end
+    if sub(notes, 1, #prefix) == prefix then return {} end
+    local line = prefix .. " " .. os.date("!%Y-%m-%d")
+    if type(why) == "string" and why ~= "" then line = line .. " " .. why end
+    if notes ~= "" then line = line .. "\n" .. notes end
+    return { notes = line }
+  end
+end
+
+return P

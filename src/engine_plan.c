@@ -1,0 +1,473 @@
+/* engine_plan — the plan, as pure C over plain structs: one user's desired
+ * contact fields against the fields last written (or an existing contact
+ * found by e-mail) give one action; the contact index for adoption; the
+ * removal guard; field sets as JSON. No Lua, no HTTP, no SQLite here. */
+#include "engine.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+static const char *const kind_names[ENGINE_NKINDS] = {
+	[ENGINE_SKIP] = "skip", [ENGINE_UNCHANGED] = "unchanged", [ENGINE_CREATE] = "create",
+	[ENGINE_ADOPT] = "adopt", [ENGINE_UPDATE] = "update", [ENGINE_DELETE] = "delete",
+	[ENGINE_MARK] = "mark", [ENGINE_KEEP] = "keep", [ENGINE_CONFLICT] = "conflict",
+};
+
+const char *engine_kind_name(enum engine_kind k)
+{
+	return (unsigned)k < ENGINE_NKINDS ? kind_names[k] : "?";
+}
+
+bool engine_kind_destructive(enum engine_kind k)
+{
+	return k == ENGINE_DELETE || k == ENGINE_MARK;
+}
+
+const char *engine_why_name(enum engine_why w)
+{
+	switch (w) {
+	case ENGINE_WHY_DELETED: return "deleted";
+	case ENGINE_WHY_DISABLED: return "disabled";
+	case ENGINE_WHY_OUT_OF_SCOPE: return "out_of_scope";
+	case ENGINE_WHY_NONE: break;
+	}
+	return NULL;
+}
+
+void engine_link_free(struct engine_link *l)
+{
+	if (!l) return;
+	syncro_fields_free(&l->fields);
+	memset(l, 0, sizeof *l);
+}
+
+void engine_leave_free(struct engine_leave *l)
+{
+	if (!l) return;
+	syncro_fields_free(&l->changes);
+	memset(l, 0, sizeof *l);
+}
+
+void engine_action_free(struct engine_action *a)
+{
+	if (!a) return;
+	free(a->object_id);
+	free(a->label);
+	free(a->reason);
+	syncro_fields_free(&a->before);
+	syncro_fields_free(&a->after);
+	syncro_fields_free(&a->written);
+	free(a->candidates);
+	memset(a, 0, sizeof *a);
+}
+
+/* ------------------------------------------------------------ field sets */
+
+bool engine_blank(const char *v)
+{
+	if (!v) return true;
+	for (; *v; v++)
+		if (!isspace((unsigned char)*v)) return false;
+	return true;
+}
+
+bool engine_field_differs(enum syncro_field f, const char *want, const char *have)
+{
+	if (!want || !have) return want != have;
+	if (f == SYNCRO_F_EMAIL) return !str_ieq(want, have);
+	return strcmp(want, have) != 0;
+}
+
+void engine_fields_overlay(struct syncro_fields *dst, const struct syncro_fields *src)
+{
+	for (int f = 0; f < SYNCRO_NFIELDS; f++)
+		if (src->v[f]) syncro_fields_set(dst, (enum syncro_field)f, src->v[f]);
+}
+
+/* Is s a decimal integer that fits a long long? */
+static bool is_integer(const char *s, long long *out)
+{
+	if (!s || !*s) return false;
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*end || (s[0] != '-' && !isdigit((unsigned char)s[0]))) return false;
+	if (out) *out = v;
+	return true;
+}
+
+char *engine_fields_to_json(const struct syncro_fields *fs)
+{
+	cJSON *o = cJSON_CreateObject();
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		const char *v = fs->v[f];
+		long long n;
+		if (!v) continue;
+		if (f == SYNCRO_F_CUSTOMER_ID && is_integer(v, &n)) cJSON_AddNumberToObject(o, "customer_id", (double)n);
+		else cJSON_AddStringToObject(o, syncro_field_name((enum syncro_field)f), v);
+	}
+	char *s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!s) abort(); /* out of memory: as xmalloc does */
+	return s;
+}
+
+int engine_fields_from_json(const char *json, struct syncro_fields *fs, struct err *err)
+{
+	syncro_fields_free(fs);
+	if (!json || !*json) return 0;
+	cJSON *o = cJSON_Parse(json);
+	if (!cJSON_IsObject(o)) {
+		cJSON_Delete(o);
+		return err_set(err, "contact fields are not a JSON object");
+	}
+	for (const cJSON *it = o->child; it; it = it->next) {
+		int f = it->string ? syncro_field_lookup(it->string) : -1;
+		if (f < 0) continue;
+		if (cJSON_IsString(it)) {
+			syncro_fields_set(fs, (enum syncro_field)f, it->valuestring);
+		} else if (cJSON_IsNumber(it)) {
+			char num[64];
+			double d = it->valuedouble;
+			if (d == floor(d) && fabs(d) < 9e15) snprintf(num, sizeof num, "%lld", (long long)d);
+			else snprintf(num, sizeof num, "%.17g", d);
+			syncro_fields_set(fs, (enum syncro_field)f, num);
+		}
+	}
+	cJSON_Delete(o);
+	return 0;
+}
+
+int engine_fields_mask(const char *const *names, size_t n, unsigned *mask, struct err *err)
+{
+	*mask = 0;
+	for (size_t i = 0; i < n; i++) {
+		int f = syncro_field_lookup(names[i]);
+		if (f < 0 || f == SYNCRO_F_CUSTOMER_ID) return err_set(err, "create_only: unknown contact field '%s'", names[i]);
+		*mask |= 1u << f;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ the plan */
+
+enum engine_why engine_user_leaving(const struct engine_user *u)
+{
+	if (u->removed) return ENGINE_WHY_DELETED;
+	if (u->included) return ENGINE_WHY_NONE;
+	return u->disabled ? ENGINE_WHY_DISABLED : ENGINE_WHY_OUT_OF_SCOPE;
+}
+
+static void action_start(struct engine_action *a, enum engine_kind kind, const struct engine_user *u)
+{
+	memset(a, 0, sizeof *a);
+	a->kind = kind;
+	a->object_id = xstrdup(u->object_id ? u->object_id : "");
+	a->label = u->label ? xstrdup(u->label) : NULL;
+	a->reason = u->reason ? xstrdup(u->reason) : NULL;
+}
+
+/* The desired customer: the customer_id field as a number (0 = none). */
+static long long desired_customer(const struct engine_user *u)
+{
+	long long id = 0;
+	if (u->desired && is_integer(u->desired->v[SYNCRO_F_CUSTOMER_ID], &id) && id > 0) return id;
+	return 0;
+}
+
+/* For each field of want that is to be written (non-blank, not excluded by
+ * skip_mask) and differs from have: records before/after, sets the bit.
+ * blank_ok: "" in want is a value to write (on_leave changes), not "leave
+ * alone" (contact() values). */
+static void diff_fields(struct engine_action *a, const struct syncro_fields *want, const struct syncro_fields *have,
+                        unsigned skip_mask, bool blank_ok)
+{
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		const char *w = want->v[f];
+		if (!w || (skip_mask & (1u << f))) continue;
+		if (!blank_ok && engine_blank(w)) continue;
+		if (!engine_field_differs((enum syncro_field)f, w, have->v[f])) continue;
+		a->changed |= 1u << f;
+		syncro_fields_set(&a->before, (enum syncro_field)f, have->v[f]);
+		syncro_fields_set(&a->after, (enum syncro_field)f, w);
+	}
+	syncro_fields_free(&a->written);
+	for (int f = 0; f < SYNCRO_NFIELDS; f++)
+		syncro_fields_set(&a->written, (enum syncro_field)f, have->v[f]);
+	engine_fields_overlay(&a->written, &a->after);
+}
+
+static int plan_linked_leaving(const struct engine_user *u, enum engine_why why, const struct engine_link *link,
+                               const struct engine_leave *leave, struct engine_action *a, struct err *err)
+{
+	if (!leave) return err_set(err, "user %s leaves (%s) but on_leave was not evaluated", u->object_id,
+	                           engine_why_name(why));
+	switch (leave->kind) {
+	case ENGINE_LEAVE_KEEP:
+		action_start(a, ENGINE_KEEP, u);
+		engine_fields_overlay(&a->written, &link->fields);
+		break;
+	case ENGINE_LEAVE_DELETE:
+		action_start(a, ENGINE_DELETE, u);
+		for (int f = 0; f < SYNCRO_NFIELDS; f++)
+			syncro_fields_set(&a->before, (enum syncro_field)f, link->fields.v[f]);
+		break;
+	case ENGINE_LEAVE_CHANGES:
+		action_start(a, ENGINE_MARK, u);
+		/* customer_id is not the policy's to move on leave */
+		diff_fields(a, &leave->changes, &link->fields, 1u << SYNCRO_F_CUSTOMER_ID, true);
+		if (!a->changed) a->kind = ENGINE_KEEP;
+		break;
+	default:
+		return err_set(err, "user %s: bad on_leave outcome", u->object_id);
+	}
+	a->why = why;
+	a->contact_id = link->contact_id;
+	a->customer_id = link->customer_id;
+	return 0;
+}
+
+int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user *u,
+                     const struct engine_link *link, const struct engine_leave *leave,
+                     const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
+                     struct err *err)
+{
+	static const struct engine_plan_opts none = { 0 };
+	if (!o) o = &none;
+	memset(out, 0, sizeof *out);
+	enum engine_why why = engine_user_leaving(u);
+	if (why == ENGINE_WHY_NONE && !u->desired)
+		return err_set(err, "user %s is included but has no contact fields", u->object_id);
+
+	if (link) {
+		if (why != ENGINE_WHY_NONE) return plan_linked_leaving(u, why, link, leave, out, err);
+		action_start(out, ENGINE_UPDATE, u);
+		out->contact_id = link->contact_id;
+		out->customer_id = desired_customer(u);
+		if (!out->customer_id) out->customer_id = link->customer_id;
+		diff_fields(out, u->desired, &link->fields, o->create_only, false);
+		if (!out->changed) out->kind = ENGINE_UNCHANGED;
+		return 0;
+	}
+
+	if (why != ENGINE_WHY_NONE) {
+		action_start(out, ENGINE_SKIP, u);
+		out->why = why;
+		return 0;
+	}
+	long long customer = desired_customer(u);
+	if (!customer) return err_set(err, "user %s: no Syncro customer for the contact", u->object_id);
+
+	if (ncands > 1) {
+		action_start(out, ENGINE_CONFLICT, u);
+		out->customer_id = customer;
+		out->candidates = xcalloc(ncands, sizeof *out->candidates);
+		out->ncandidates = ncands;
+		for (size_t i = 0; i < ncands; i++) out->candidates[i] = cands[i]->id;
+		return 0;
+	}
+	if (ncands == 1) {
+		action_start(out, ENGINE_ADOPT, u);
+		out->contact_id = cands[0]->id;
+		out->customer_id = customer;
+		diff_fields(out, u->desired, &cands[0]->f, o->create_only, false);
+		return 0;
+	}
+	action_start(out, ENGINE_CREATE, u);
+	out->customer_id = customer;
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		const char *w = u->desired->v[f];
+		if (engine_blank(w)) continue;
+		out->changed |= 1u << f;
+		syncro_fields_set(&out->after, (enum syncro_field)f, w);
+	}
+	engine_fields_overlay(&out->written, &out->after);
+	return 0;
+}
+
+/* ------------------------------------------------------------ contact index */
+
+/* One customer's contacts, with an index sorted by lower-case e-mail. */
+struct ix_entry {
+	char *email;                 /* lower-case */
+	size_t at;                   /* index into list.items */
+};
+struct ix_customer {
+	long long customer_id;
+	struct syncro_contact_list list;
+	bool *taken;                 /* per item */
+	struct ix_entry *by_email;
+	size_t n_email;
+};
+struct engine_contacts {
+	struct ix_customer *c;
+	size_t n, cap;
+};
+
+struct engine_contacts *engine_contacts_new(void)
+{
+	return xcalloc(1, sizeof(struct engine_contacts));
+}
+
+static void ix_customer_free(struct ix_customer *c)
+{
+	syncro_contact_list_free(&c->list);
+	free(c->taken);
+	for (size_t i = 0; i < c->n_email; i++) free(c->by_email[i].email);
+	free(c->by_email);
+	memset(c, 0, sizeof *c);
+}
+
+void engine_contacts_free(struct engine_contacts *ix)
+{
+	if (!ix) return;
+	for (size_t i = 0; i < ix->n; i++) ix_customer_free(&ix->c[i]);
+	free(ix->c);
+	free(ix);
+}
+
+static struct ix_customer *ix_find(const struct engine_contacts *ix, long long customer_id)
+{
+	for (size_t i = 0; i < ix->n; i++)
+		if (ix->c[i].customer_id == customer_id) return &ix->c[i];
+	return NULL;
+}
+
+bool engine_contacts_has(const struct engine_contacts *ix, long long customer_id)
+{
+	return ix_find(ix, customer_id) != NULL;
+}
+
+static char *lower_dup(const char *s)
+{
+	char *d = xstrdup(s);
+	for (char *p = d; *p; p++) *p = (char)tolower((unsigned char)*p);
+	return d;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+	const struct ix_entry *x = a, *y = b;
+	int c = strcmp(x->email, y->email);
+	if (c) return c;
+	return x->at < y->at ? -1 : x->at > y->at;
+}
+
+void engine_contacts_add(struct engine_contacts *ix, long long customer_id, struct syncro_contact_list *list)
+{
+	struct ix_customer *c = ix_find(ix, customer_id);
+	if (c) {
+		ix_customer_free(c);
+	} else {
+		if (ix->n == ix->cap) {
+			ix->cap = ix->cap ? ix->cap * 2 : 4;
+			ix->c = xrealloc(ix->c, ix->cap * sizeof *ix->c);
+		}
+		c = &ix->c[ix->n++];
+		memset(c, 0, sizeof *c);
+	}
+	c->customer_id = customer_id;
+	c->list = *list;
+	memset(list, 0, sizeof *list);
+	c->taken = xcalloc(c->list.n ? c->list.n : 1, sizeof *c->taken);
+	c->by_email = xcalloc(c->list.n ? c->list.n : 1, sizeof *c->by_email);
+	for (size_t i = 0; i < c->list.n; i++) {
+		const char *e = c->list.items[i].f.v[SYNCRO_F_EMAIL];
+		if (engine_blank(e)) continue;
+		c->by_email[c->n_email].email = lower_dup(e);
+		c->by_email[c->n_email].at = i;
+		c->n_email++;
+	}
+	qsort(c->by_email, c->n_email, sizeof *c->by_email, entry_cmp);
+}
+
+size_t engine_contacts_find(const struct engine_contacts *ix, long long customer_id, const char *email,
+                            const struct syncro_contact **out, size_t max)
+{
+	const struct ix_customer *c = ix_find(ix, customer_id);
+	if (!c || engine_blank(email) || !c->n_email) return 0;
+	char *key = lower_dup(email);
+	/* lower bound */
+	size_t lo = 0, hi = c->n_email;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (strcmp(c->by_email[mid].email, key) < 0) lo = mid + 1;
+		else hi = mid;
+	}
+	size_t n = 0;
+	for (size_t i = lo; i < c->n_email && strcmp(c->by_email[i].email, key) == 0; i++) {
+		size_t at = c->by_email[i].at;
+		if (c->taken[at]) continue;
+		if (n < max) out[n] = &c->list.items[at];
+		n++;
+	}
+	free(key);
+	return n;
+}
+
+size_t engine_contacts_match(const struct engine_contacts *ix, long long customer_id, const struct engine_user *u,
+                             const struct syncro_contact **out, size_t max)
+{
+	const char *keys[3] = { u->mail, u->upn, u->desired ? u->desired->v[SYNCRO_F_EMAIL] : NULL };
+	for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+		size_t n = engine_contacts_find(ix, customer_id, keys[k], out, max);
+		if (n) return n;
+	}
+	return 0;
+}
+
+static struct ix_customer *ix_item(const struct engine_contacts *ix, long long customer_id, long long contact_id,
+                                   size_t *at)
+{
+	struct ix_customer *c = ix_find(ix, customer_id);
+	if (!c) return NULL;
+	for (size_t i = 0; i < c->list.n; i++) {
+		if (c->list.items[i].id == contact_id) {
+			*at = i;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+void engine_contacts_take(struct engine_contacts *ix, long long customer_id, long long contact_id)
+{
+	size_t at;
+	struct ix_customer *c = ix_item(ix, customer_id, contact_id, &at);
+	if (c) c->taken[at] = true;
+}
+
+const struct syncro_contact *engine_contacts_get(const struct engine_contacts *ix, long long customer_id,
+                                                 long long contact_id)
+{
+	size_t at;
+	struct ix_customer *c = ix_item(ix, customer_id, contact_id, &at);
+	return c ? &c->list.items[at] : NULL;
+}
+
+/* ------------------------------------------------------------ removal guard */
+
+bool engine_guard_check(const struct engine_guard *g, char *reason, size_t cap)
+{
+	if (reason && cap) reason[0] = '\0';
+	if (g->allow_removals) return false;
+	if (g->links > 0 && g->present_users == 0) {
+		if (reason) snprintf(reason, cap, "Graph returned no users while %lld contact%s linked (empty source)",
+		                     g->links, g->links == 1 ? " is" : "s are");
+		return true;
+	}
+	long long count = g->max_count >= 0 ? g->max_count : ENGINE_MAX_REMOVALS_COUNT;
+	double percent = g->max_percent >= 0 ? g->max_percent : ENGINE_MAX_REMOVALS_PERCENT;
+	long long by_percent = (long long)floor((double)g->links * percent / 100.0);
+	long long limit = count > by_percent ? count : by_percent;
+	if (g->removals > limit) {
+		if (reason) snprintf(reason, cap, "%lld of %lld linked contacts would be deleted or marked "
+		                     "(limit %lld: max_removals count %lld, %g%%); rerun with --allow-removals "
+		                     "to release", g->removals, g->links, limit, count, percent);
+		return true;
+	}
+	return false;
+}

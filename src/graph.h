@@ -1,0 +1,243 @@
+/* graph — the Microsoft Graph client: app-only tokens per customer tenant
+ * (client secret, or a certificate-signed client assertion), requests with
+ * the bearer token on the shared HTTP engine (one lane per tenant, so a
+ * throttled tenant waits without stalling the others), Graph and identity
+ * error bodies turned into actionable messages, and the pull of users (delta),
+ * groups, organization, licences and Secure Score into the store
+ * (graph_pull.c). Knows http, cJSON and the store's API; never Syncro.
+ *
+ * Ownership: a graph_client borrows the http_engine and the config it was
+ * made from (both must outlive it) and owns its tenants (graph_tenant), the
+ * loaded key and certificate, and the tokens (memory only, registered with
+ * log_secret_add so no log line can carry them).
+ *
+ * Threading: like http, single-threaded; callbacks run inside http_run. */
+#ifndef ENTRASYNC_GRAPH_H
+#define ENTRASYNC_GRAPH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include "config.h"
+#include "http.h"
+#include "util.h"
+
+struct graph_client;
+struct graph_tenant;
+struct store;
+
+/* ---- Client ------------------------------------------------------------- */
+
+struct graph_client_opts {
+	const struct config_graph *cfg;   /* credentials and URLs (borrowed) */
+	struct http_engine *engine;       /* borrowed */
+	int max_in_flight;        /* Graph requests in flight over all tenants; 0 = 64 */
+	int tenant_max_in_flight; /* per tenant; 0 = 4 */
+	double rate_per_min;      /* pacing over all tenants, requests/min; 0 = unpaced */
+	struct http_retry_policy retry; /* zeros = the HTTP core's defaults */
+};
+
+/* Makes a client: adds the "graph" and "login" services to the engine, and
+ * loads the certificate and key when configured (errors name the file:
+ * unreadable, not PEM, encrypted key, key not matching the certificate, not
+ * RSA). Fails when neither a client secret nor a certificate is set. */
+int graph_client_new(const struct graph_client_opts *o, struct graph_client **out, struct err *err);
+/* Frees the client and its tenants. Call after http_run has returned (no
+ * request of this client may be pending), and before http_engine_free. */
+void graph_client_free(struct graph_client *gc);
+const char *graph_client_id(const struct graph_client *gc);
+
+/* The tenant context for tenant_id (GUID or domain), made on first use: its
+ * lane on the graph service and its token cache. Owned by the client. */
+struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenant_id);
+const char *graph_tenant_id(const struct graph_tenant *t);
+struct graph_client *graph_tenant_client(const struct graph_tenant *t);
+
+/* Graph requests submitted for this tenant (first attempts, not the token
+ * requests), and HTTP attempts (incl. retries made by the HTTP core). */
+struct graph_tenant_counters {
+	long requests;
+	long attempts;
+	long token_requests;
+	long throttled;           /* 429s seen, $batch parts included */
+};
+void graph_tenant_counters(const struct graph_tenant *t, struct graph_tenant_counters *out);
+
+/* ---- Errors ------------------------------------------------------------- */
+
+/* A Graph error body ({"error":{"code","message","innerError"|"innererror":
+ * {"request-id"|"requestId","client-request-id","date","code"}}}), or a token
+ * endpoint error ({"error","error_description","error_codes":[…],
+ * "trace_id","correlation_id"}). Fields are "" when absent. */
+struct graph_error {
+	long status;
+	char code[96];            /* error.code, or the token endpoint's `error` */
+	char inner_code[96];      /* innerError.code (or the innermost one) */
+	char message[512];        /* error.message / first line of error_description */
+	char request_id[80];      /* request-id / requestId / trace_id */
+	char client_request_id[80]; /* client-request-id / correlation_id */
+	char date[48];
+	long aadsts;              /* first of error_codes (token endpoint), else 0 */
+};
+/* Parses body (need not be NUL-terminated) into *out. Returns 0 when it was
+ * an error body of either shape, -1 otherwise (out then has status only). */
+int graph_error_parse(long status, const char *body, size_t len, struct graph_error *out);
+
+/* The application permission (least privileged) Graph needs for a request
+ * path ("/users/delta?…" → "User.Read.All"), or NULL when unknown. */
+const char *graph_permission_for(const char *path);
+
+/* Writes an actionable message for a failed token request of the client in
+ * tenant_id into err (AADSTS700016 → the admin-consent URL, 7000215/7000222
+ * → the secret, 65001 → consent, 90002 → the tenant id, …). Returns -1. */
+int graph_token_error_message(const struct graph_client *gc, const char *tenant_id,
+                              const struct graph_error *ge, struct err *err);
+/* The admin-consent URL of the client's app in tenant_id (new string). */
+char *graph_admin_consent_url(const struct graph_client *gc, const char *tenant_id);
+
+/* ---- Tokens ----------------------------------------------------------- */
+
+/* Parses a token endpoint 200 body: access_token and expires_in (seconds).
+ * *token is a new string (free). */
+int graph_token_parse(const char *body, size_t len, char **token, double *expires_in, struct err *err);
+
+/* The client-assertion JWT for tenant_id (certificate credentials only):
+ * header {alg PS256, typ JWT, x5t#S256} or {alg RS256, typ JWT, x5t} per
+ * graph.jwt_alg; claims aud = {authority}/{tenant}/oauth2/v2.0/token,
+ * iss = sub = client id, jti (random UUID), nbf = iat = now, exp = now+300.
+ * now is seconds since the epoch. *jwt is a new string (free). */
+int graph_client_assertion(const struct graph_client *gc, const char *tenant_id, double now, char **jwt,
+                           struct err *err);
+
+/* Base64url without padding of len bytes, appended to out. */
+void graph_base64url(const unsigned char *data, size_t len, struct buf *out);
+
+/* Synchronously makes sure the tenant holds a valid token (requesting one
+ * when needed). Not callable from a callback. On failure err holds the
+ * actionable message (see graph_token_error_message). */
+int graph_tenant_token_sync(struct graph_tenant *t, struct err *err);
+
+/* ---- Requests ----------------------------------------------------------- */
+
+/* The outcome of a Graph request, handed to its callback. */
+struct graph_result {
+	long status;              /* HTTP status; 0 when none (transport/token failure) */
+	bool ok;                  /* 2xx and (when a body was expected) parsable JSON */
+	struct err err;           /* when !ok: actionable message (redacted) */
+	struct graph_error gerr;  /* when a Graph error body came back */
+	cJSON *json;              /* the parsed body of a 2xx, or NULL; freed after the
+	                           * callback unless the callback takes it (sets NULL) */
+	const struct http_response *resp; /* headers etc., valid during the callback;
+	                           * NULL when the request never reached Graph */
+	bool token_failure;       /* no token could be had for the tenant */
+};
+
+typedef void (*graph_done_fn)(struct graph_tenant *t, struct graph_result *r, void *ctx);
+
+struct graph_request {
+	const char *method;       /* NULL = GET */
+	const char *url;          /* "/users/delta?…" (under {endpoint}/v1.0) or absolute */
+	const char *const *headers; /* extra "Name: value" lines, NULL-terminated, or NULL */
+	const char *body;         /* JSON body or NULL */
+	size_t body_len;
+	bool idempotent;          /* retry a POST (e.g. a $batch of GETs) */
+	graph_done_fn on_done;    /* required */
+	void *ctx;
+};
+
+/* Queues a request for the tenant: gets (or refreshes) the tenant's token
+ * first when needed, adds the bearer token, and on a 401
+ * InvalidAuthenticationToken refreshes the token and tries once more. The
+ * callback runs exactly once. Fails (without calling back) only for invalid
+ * input, or when the tenant's token already failed for good this run (err
+ * then holds that message). */
+int graph_submit(struct graph_tenant *t, const struct graph_request *req, struct err *err);
+
+/* The tenant's permanent token failure, or NULL while tokens work. */
+const char *graph_tenant_token_error(const struct graph_tenant *t);
+
+/* ---- Pull (graph_pull.c) ---------------------------------------------- */
+
+/* The $select of /users/delta: what policies get. */
+extern const char graph_user_select[];
+
+/* What to pull for one tenant. */
+struct graph_pull_spec {
+	const char *tenant_id;
+	const char *name;         /* configured display name or NULL */
+	const char *const *groups; /* names or ids declared by the tenant's policy */
+	size_t n_groups;
+};
+
+/* What a pull did for one tenant. */
+struct graph_pull_result {
+	bool ok;
+	char error[1024];         /* when !ok: every problem, "; "-separated (redacted) */
+	bool resync;              /* a full resync ran (or continues next run) */
+	bool first_round;         /* the first full round of this tenant */
+	long long users_upserted; /* mirror rows written (present) */
+	long long users_removed;  /* marked removed (@removed or resync swap) */
+	long long users_present;  /* present in the mirror after the pull */
+	long pages;
+	long groups;              /* groups resolved and their members stored */
+	long long group_members;
+	long skus;
+	long scores;              /* secure score days stored */
+	double store_seconds;     /* time spent writing users to the store */
+	struct graph_tenant_counters counters;
+};
+
+struct graph_pull_opts {
+	bool skip_groups, skip_licenses, skip_scores; /* for tests/bench */
+};
+
+/* Pulls every tenant of specs concurrently on the client's engine into st
+ * (tenant rows, user mirror by delta, groups, organization, licence and
+ * Secure Score snapshots). results[i] describes specs[i]. One tenant's
+ * failure never stops the others. Returns 0 when the run itself worked
+ * (check each result), -1 when it could not run at all. opts may be NULL. */
+int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
+               const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err);
+
+/* ---- Delta pages (graph_delta.c) --------------------------------------- */
+
+struct graph_delta_counts {
+	long long upserted;
+	long long removed_changed;
+	long long removed_deleted;
+	long long swapped_removed; /* users a resync swap marked removed */
+};
+
+/* Applies one /users/delta page to the mirror of tenant_id in ONE store
+ * transaction together with the delta state that follows it:
+ *   - items with @removed: marked removed with their reason ("changed" =
+ *     soft-deleted, "deleted" = gone; anything else counts as "changed");
+ *   - other items: their properties merged into the stored JSON (a key
+ *     present replaces, null included; absent keys keep their value;
+ *     "@…" annotations dropped);
+ *   - with @odata.nextLink: the state keeps cur->delta_link and records
+ *     next_link (resume point) and the round;
+ *   - with @odata.deltaLink: the round is complete (a resync is swapped
+ *     into the live mirror here) and the state holds only the new deltaLink.
+ * In a resync (cur->resync), items go to the staging area instead.
+ * *complete is set when the page ended the round. A malformed page changes
+ * nothing. cur is the state the page was fetched under. */
+struct store_delta;
+int graph_delta_apply_page(struct store *st, const char *tenant_id, const cJSON *page,
+                           const struct store_delta *cur, struct graph_delta_counts *counts, bool *complete,
+                           struct err *err);
+
+/* Merges the properties of a delta item into the JSON object text old (may
+ * be NULL) and returns the new text (free). Exposed for tests. */
+char *graph_delta_merge(const char *old, const cJSON *item);
+
+/* Starts a full resync of tenant_id's users in one transaction: drops any
+ * staged rows and records a round that resumes from first_url in the
+ * staging area, keeping the old delta_link until the swap. */
+int graph_delta_start_resync(struct store *st, const char *tenant_id, const char *first_url, struct err *err);
+
+/* Whether a failed delta request means "the delta state is gone: resync":
+ * 410, or an error code syncStateNotFound / resyncRequired (also inner). */
+bool graph_delta_needs_resync(const struct graph_error *ge);
+
+#endif

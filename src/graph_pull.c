@@ -1,0 +1,811 @@
+/* graph_pull — `entrasync pull`'s engine: for every tenant at once on the
+ * one HTTP engine, the users delta chain into the mirror (page + delta
+ * state per transaction, resync on an expired state), and one $batch for
+ * organization + subscribedSkus + secureScores + the declared groups'
+ * look-ups (429 parts retried alone after the longest Retry-After), then
+ * each group's transitiveMembers. A tenant's failure is recorded in its
+ * result and never stops the others.
+ *
+ * Requests per tenant in a steady state: users/delta (1 page when little
+ * changed) + 1 $batch + 1 transitiveMembers page per declared group. */
+#include "graph_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "store.h"
+#include "store_snapshots.h"
+
+const char graph_user_select[] =
+	"id,displayName,givenName,surname,mail,userPrincipalName,userType,accountEnabled,department,"
+	"officeLocation,jobTitle,businessPhones,mobilePhone,streetAddress,city,state,postalCode,country,"
+	"companyName,employeeId,onPremisesSyncEnabled,createdDateTime,assignedLicenses";
+
+#define SKU_SELECT "skuId,skuPartNumber,prepaidUnits,consumedUnits,capabilityStatus,appliesTo"
+#define ORG_SELECT "id,displayName,verifiedDomains"
+#define BATCH_MAX_PARTS 20
+#define BATCH_MAX_ROUNDS 6       /* first try + retries of 429 parts */
+#define MALFORMED_RETRIES 2
+#define SCORE_DAYS_MAX 90
+
+struct pull_tenant;
+
+struct pull_group {
+	struct pull_tenant *pt;
+	const char *ref;          /* as declared by the policy (name or id) */
+	bool by_id;
+	char *id;
+	char *name;
+	char **members;
+	size_t n, cap;
+};
+
+struct pull_tenant {
+	struct graph_client *gc;
+	struct store *st;
+	const struct graph_pull_opts *opts;
+	const struct graph_pull_spec *spec;
+	struct graph_pull_result *res;
+	struct graph_tenant *gt;
+	int outstanding;          /* our requests whose callback has not run */
+	bool finished;
+	/* users */
+	struct store_delta cur;   /* the state the page in flight was fetched under (owned) */
+	char *users_url;          /* the URL in flight */
+	bool resynced;            /* a resync was started in this run */
+	int malformed;
+	/* batch and groups */
+	struct pull_group *groups;
+	size_t ngroups;
+	int score_top;
+	char *org_name;
+	char *org_domain;
+	struct buf errors;
+};
+
+static void tenant_error(struct pull_tenant *pt, const char *msg)
+{
+	if (pt->errors.len && strstr(pt->errors.data, msg)) return;
+	if (pt->errors.len) buf_adds(&pt->errors, "; ");
+	buf_adds(&pt->errors, msg);
+	log_error("graph.pull", "%s", msg);
+}
+
+static void tenant_finish(struct pull_tenant *pt);
+
+/* Called at the end of every callback of this tenant. */
+static void tenant_done_one(struct pull_tenant *pt)
+{
+	if (--pt->outstanding == 0) tenant_finish(pt);
+}
+
+/* graph_submit counting the request as outstanding; on a refused submit
+ * (the tenant's token failed for good) the error is recorded. */
+static int tenant_submit(struct pull_tenant *pt, const struct graph_request *req)
+{
+	struct err err;
+	pt->outstanding++;
+	if (graph_submit(pt->gt, req, &err) != 0) {
+		pt->outstanding--;
+		tenant_error(pt, err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Percent-encodes s for a URL query value, appended to out. */
+static void url_escape(const char *s, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
+		    *p == '_' || *p == '.' || *p == '~') {
+			buf_addc(out, (char)*p);
+		} else {
+			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			buf_add(out, e, 3);
+		}
+	}
+}
+
+static bool is_guid(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	if (strlen(s) != sizeof shape - 1) return false;
+	for (size_t i = 0; shape[i]; i++) {
+		if (shape[i] == '-' ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		                                       (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	}
+	return true;
+}
+
+/* ---- users ----------------------------------------------------------------- */
+
+static void users_fetch(struct pull_tenant *pt);
+
+static char *users_first_url(void)
+{
+	return xasprintf("/users/delta?$select=%s", graph_user_select);
+}
+
+/* Starts a full resync (staged), fetching the first page. */
+static void users_resync(struct pull_tenant *pt, const char *why)
+{
+	struct err err;
+	log_warn("graph.pull", "tenant %s: %s: starting a full resync of users", pt->spec->tenant_id, why);
+	pt->resynced = true;
+	pt->res->resync = true;
+	char *first = users_first_url();
+	if (graph_delta_start_resync(pt->st, pt->spec->tenant_id, first, &err) != 0) {
+		tenant_error(pt, err.msg);
+		free(first);
+		return;
+	}
+	free(first);
+	users_fetch(pt);
+}
+
+static void users_page_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct pull_tenant *pt = ctx;
+	struct err err;
+	const char *tid = pt->spec->tenant_id;
+	if (r->ok && r->json) {
+		pt->malformed = 0;
+		struct graph_delta_counts c = { 0 };
+		bool complete = false;
+		double t0 = time_mono();
+		int rc = graph_delta_apply_page(pt->st, tid, r->json, &pt->cur, &c, &complete, &err);
+		pt->res->store_seconds += time_mono() - t0;
+		if (rc != 0) {
+			tenant_error(pt, err.msg);
+		} else {
+			pt->res->pages++;
+			pt->res->users_upserted += c.upserted;
+			pt->res->users_removed += c.removed_changed + c.removed_deleted + c.swapped_removed;
+			if (!complete) users_fetch(pt);
+		}
+	} else if (r->ok) {
+		err_set(&err, "tenant %s: users/delta returned an empty body", tid);
+		tenant_error(pt, err.msg);
+	} else if (r->status >= 200 && r->status < 300 && ++pt->malformed <= MALFORMED_RETRIES) {
+		log_warn("graph.pull", "%s: fetching the page again", r->err.msg);
+		users_fetch(pt);
+	} else if (r->status && graph_delta_needs_resync(&r->gerr) && !pt->resynced) {
+		char why[160];
+		snprintf(why, sizeof why, "the delta state was rejected (%ld%s%s)", r->status, r->gerr.code[0] ? " " : "",
+		         r->gerr.code);
+		users_resync(pt, why);
+	} else {
+		tenant_error(pt, r->err.msg);
+	}
+	(void)t;
+	tenant_done_one(pt);
+}
+
+/* Reads the delta state and fetches the page it points at. */
+static void users_fetch(struct pull_tenant *pt)
+{
+	struct err err;
+	const char *tid = pt->spec->tenant_id;
+	store_delta_free(&pt->cur);
+	if (store_delta_get(pt->st, tid, "users", &pt->cur, &err) < 0) {
+		tenant_error(pt, err.msg);
+		return;
+	}
+	free(pt->users_url);
+	bool minimal = false;
+	if (pt->cur.next_link) {
+		pt->users_url = xstrdup(pt->cur.next_link);
+		minimal = !pt->cur.resync && pt->cur.delta_link;
+	} else if (pt->cur.delta_link) {
+		pt->users_url = xstrdup(pt->cur.delta_link);
+		minimal = true;
+	} else {
+		/* The first round: straight into the mirror when it is empty,
+		 * else (state lost, mirror kept) as a resync. */
+		long long n = 0;
+		if (store_user_count(pt->st, tid, STORE_USERS_ALL, &n, &err) != 0) {
+			tenant_error(pt, err.msg);
+			return;
+		}
+		pt->res->first_round = true;
+		if (n > 0 && !pt->resynced) {
+			pt->users_url = NULL;
+			users_resync(pt, "no delta state for a tenant with a mirror");
+			return;
+		}
+		pt->users_url = users_first_url();
+	}
+	/* Only changed properties on incremental rounds: the merge keeps the rest. */
+	static const char *const minimal_headers[] = { "Prefer: return=minimal", NULL };
+	tenant_submit(pt, &(struct graph_request){
+		.url = pt->users_url, .headers = minimal ? minimal_headers : NULL,
+		.on_done = users_page_done, .ctx = pt });
+}
+
+/* ---- groups ---------------------------------------------------------------- */
+
+static void members_fetch(struct pull_group *g, const char *url);
+
+static void members_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct pull_group *g = ctx;
+	struct pull_tenant *pt = g->pt;
+	struct err err;
+	if (!r->ok || !r->json) {
+		tenant_error(pt, r->ok ? "transitiveMembers returned an empty body" : r->err.msg);
+		goto out;
+	}
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(r->json, "value");
+	for (const cJSON *m = cJSON_IsArray(value) ? value->child : NULL; m; m = m->next) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
+		const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "@odata.type");
+		if (!cJSON_IsString(id)) continue;
+		/* users only: devices, contacts and nested groups are not contacts */
+		if (cJSON_IsString(type) && strcmp(type->valuestring, "#microsoft.graph.user") != 0) continue;
+		if (g->n == g->cap) {
+			g->cap = g->cap ? g->cap * 2 : 64;
+			g->members = xrealloc(g->members, g->cap * sizeof *g->members);
+		}
+		g->members[g->n++] = xstrdup(id->valuestring);
+	}
+	const cJSON *next = cJSON_GetObjectItemCaseSensitive(r->json, "@odata.nextLink");
+	if (cJSON_IsString(next)) {
+		members_fetch(g, next->valuestring);
+	} else if (store_group_members_replace(pt->st, pt->spec->tenant_id, g->id, g->name,
+	                                       (const char *const *)g->members, g->n, &err) != 0) {
+		tenant_error(pt, err.msg);
+	} else {
+		pt->res->groups++;
+		pt->res->group_members += (long long)g->n;
+	}
+out:
+	(void)t;
+	tenant_done_one(pt);
+}
+
+static void members_fetch(struct pull_group *g, const char *url)
+{
+	char *first = NULL;
+	if (!url) url = first = xasprintf("/groups/%s/transitiveMembers?$select=id&$top=999", g->id);
+	tenant_submit(g->pt, &(struct graph_request){ .url = url, .on_done = members_done, .ctx = g });
+	free(first);
+}
+
+/* A group look-up part: by id (an object) or by name (a collection). */
+static void group_resolved(struct pull_tenant *pt, struct pull_group *g, long status, const cJSON *body)
+{
+	char msg[600];
+	const char *tid = pt->spec->tenant_id;
+	if (g->by_id) {
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "id");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "displayName");
+		if (status == 404 || !cJSON_IsString(id)) {
+			snprintf(msg, sizeof msg, "tenant %s: the policy's group id '%s' does not exist in this tenant", tid,
+			         g->ref);
+			tenant_error(pt, msg);
+			return;
+		}
+		g->id = xstrdup(id->valuestring);
+		g->name = xstrdup(cJSON_IsString(name) ? name->valuestring : g->ref);
+	} else {
+		const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+		int n = cJSON_IsArray(value) ? cJSON_GetArraySize(value) : 0;
+		if (n != 1) {
+			snprintf(msg, sizeof msg, "tenant %s: the policy's group '%s' %s", tid, g->ref,
+			         n == 0 ? "does not exist in this tenant (check the name, or give the group id)"
+			                : "matches several groups: give its id instead of the name");
+			tenant_error(pt, msg);
+			return;
+		}
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(value->child, "id");
+		const cJSON *name = cJSON_GetObjectItemCaseSensitive(value->child, "displayName");
+		if (!cJSON_IsString(id)) {
+			snprintf(msg, sizeof msg, "tenant %s: the look-up of group '%s' returned no id", tid, g->ref);
+			tenant_error(pt, msg);
+			return;
+		}
+		g->id = xstrdup(id->valuestring);
+		g->name = xstrdup(cJSON_IsString(name) ? name->valuestring : g->ref);
+	}
+	members_fetch(g, NULL);
+}
+
+/* ---- organization, licences, secure score ------------------------------------ */
+
+static void org_store(struct pull_tenant *pt, const cJSON *body)
+{
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+	const cJSON *org = cJSON_IsArray(value) ? value->child : body;
+	if (!cJSON_IsObject(org)) return;
+	const cJSON *name = cJSON_GetObjectItemCaseSensitive(org, "displayName");
+	if (cJSON_IsString(name)) {
+		free(pt->org_name);
+		pt->org_name = xstrdup(name->valuestring);
+	}
+	const cJSON *domains = cJSON_GetObjectItemCaseSensitive(org, "verifiedDomains");
+	for (const cJSON *d = cJSON_IsArray(domains) ? domains->child : NULL; d; d = d->next) {
+		const cJSON *n = cJSON_GetObjectItemCaseSensitive(d, "name");
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(d, "isDefault")) && cJSON_IsString(n)) {
+			free(pt->org_domain);
+			pt->org_domain = xstrdup(n->valuestring);
+		}
+	}
+	/* the organization as received (verified domains etc.), for reports */
+	struct err err;
+	char *key = xasprintf("graph.organization.%s", pt->spec->tenant_id);
+	char *text = cJSON_PrintUnformatted(org);
+	if (store_kv_put(pt->st, key, text, &err) != 0) tenant_error(pt, err.msg);
+	cJSON_free(text);
+	free(key);
+}
+
+static long long json_count(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (cJSON_IsNumber(v)) return (long long)v->valuedouble;
+	if (cJSON_IsString(v)) return strtoll(v->valuestring, NULL, 10);
+	return 0;
+}
+
+static const char *json_str(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void today_utc(char out[11])
+{
+	char iso[32];
+	time_iso8601(time_now(), iso, sizeof iso);
+	memcpy(out, iso, 10);
+	out[10] = '\0';
+}
+
+static void skus_store(struct pull_tenant *pt, const cJSON *body)
+{
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+	int n = cJSON_IsArray(value) ? cJSON_GetArraySize(value) : 0;
+	struct store_license *rows = xcalloc((size_t)n + 1, sizeof *rows);
+	size_t k = 0;
+	for (const cJSON *s = n ? value->child : NULL; s; s = s->next) {
+		const char *sku = json_str(s, "skuId");
+		if (!sku) continue;
+		const cJSON *pre = cJSON_GetObjectItemCaseSensitive(s, "prepaidUnits");
+		rows[k++] = (struct store_license){
+			.sku_id = sku, .sku_part_number = json_str(s, "skuPartNumber"),
+			.enabled = json_count(pre, "enabled"), .suspended = json_count(pre, "suspended"),
+			.warning = json_count(pre, "warning"), .locked_out = json_count(pre, "lockedOut"),
+			.consumed = json_count(s, "consumedUnits"),
+			.capability_status = json_str(s, "capabilityStatus"), .applies_to = json_str(s, "appliesTo"),
+		};
+	}
+	char day[11];
+	today_utc(day);
+	struct err err;
+	if (store_license_snapshot_put(pt->st, pt->spec->tenant_id, day, rows, k, &err) != 0) tenant_error(pt, err.msg);
+	else pt->res->skus = (long)k;
+	free(rows);
+}
+
+static double json_number(const cJSON *obj, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+	if (cJSON_IsNumber(v)) return v->valuedouble;
+	if (cJSON_IsString(v)) return strtod(v->valuestring, NULL);
+	return 0;
+}
+
+static void scores_fetch(struct pull_tenant *pt, const char *url);
+
+/* Stores each day of a secureScores page; follows its nextLink. Unknown
+ * fields anywhere are kept: the arrays are stored as received. */
+static void scores_store(struct pull_tenant *pt, const cJSON *body)
+{
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+	struct err err;
+	for (const cJSON *s = cJSON_IsArray(value) ? value->child : NULL; s; s = s->next) {
+		const char *created = json_str(s, "createdDateTime");
+		const char *id = json_str(s, "id");
+		char day[11] = "";
+		if (created && strlen(created) >= 10) memcpy(day, created, 10);
+		else if (id && strlen(id) >= 10) memcpy(day, id + strlen(id) - 10, 10);
+		day[10] = '\0';
+		if (!day[0]) continue;
+		char *avg = NULL, *ctl = NULL;
+		const cJSON *a = cJSON_GetObjectItemCaseSensitive(s, "averageComparativeScores");
+		const cJSON *c = cJSON_GetObjectItemCaseSensitive(s, "controlScores");
+		if (a) avg = cJSON_PrintUnformatted(a);
+		if (c) ctl = cJSON_PrintUnformatted(c);
+		struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
+		                                 .current_score = json_number(s, "currentScore"),
+		                                 .max_score = json_number(s, "maxScore"), .averages = avg, .controls = ctl };
+		int rc = store_secure_score_put(pt->st, &sc, &err);
+		cJSON_free(avg);
+		cJSON_free(ctl);
+		if (rc != 0) {
+			tenant_error(pt, err.msg);
+			return;
+		}
+		pt->res->scores++;
+	}
+	const char *next = json_str(body, "@odata.nextLink");
+	if (next) scores_fetch(pt, next);
+}
+
+static void scores_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct pull_tenant *pt = ctx;
+	if (r->ok && r->json) scores_store(pt, r->json);
+	else tenant_error(pt, r->ok ? "secureScores returned an empty body" : r->err.msg);
+	(void)t;
+	tenant_done_one(pt);
+}
+
+static void scores_fetch(struct pull_tenant *pt, const char *url)
+{
+	tenant_submit(pt, &(struct graph_request){ .url = url, .on_done = scores_done, .ctx = pt });
+}
+
+/* How many days of Secure Score to ask for: 90 the first time, else the
+ * days since the newest stored one (that one included: it may have moved). */
+static int score_days(struct pull_tenant *pt)
+{
+	char *day = NULL;
+	struct err err;
+	if (store_secure_score_latest_day(pt->st, pt->spec->tenant_id, &day, &err) != 0) return SCORE_DAYS_MAX;
+	struct tm tm = { 0 };
+	int top = SCORE_DAYS_MAX;
+	if (sscanf(day, "%4d-%2d-%2d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) == 3) {
+		tm.tm_year -= 1900;
+		tm.tm_mon -= 1;
+		double since = (time_now() - (double)timegm(&tm)) / 86400.0;
+		top = (int)floor(since) + 1;
+		if (top < 1) top = 1;
+		if (top > SCORE_DAYS_MAX) top = SCORE_DAYS_MAX;
+	}
+	free(day);
+	return top;
+}
+
+/* ---- $batch ---------------------------------------------------------------- */
+
+/* One part of a $batch: "org", "skus", "scores" or "g<N>" (group N). */
+struct batch_part {
+	char id[16];
+	char *url;
+};
+
+struct batch {
+	struct pull_tenant *pt;
+	struct batch_part *parts;
+	size_t n;
+	int round;
+};
+
+static void batch_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) free(b->parts[i].url);
+	free(b->parts);
+	free(b);
+}
+
+static void batch_send(struct batch *b);
+
+/* The batch part's header value (case-insensitive name), or NULL. */
+static const char *part_header(const cJSON *part, const char *name)
+{
+	const cJSON *h = cJSON_GetObjectItemCaseSensitive(part, "headers");
+	for (const cJSON *v = cJSON_IsObject(h) ? h->child : NULL; v; v = v->next)
+		if (v->string && str_ieq(v->string, name)) {
+			if (cJSON_IsString(v)) return v->valuestring;
+			if (cJSON_IsNumber(v)) {
+				static char num[32];
+				snprintf(num, sizeof num, "%g", v->valuedouble);
+				return num;
+			}
+		}
+	return NULL;
+}
+
+/* The message for a failed part, as for a request of its own. */
+static void part_error(struct pull_tenant *pt, const struct batch_part *p, long status, const cJSON *body)
+{
+	struct graph_error ge = { .status = status };
+	char *text = body ? cJSON_PrintUnformatted(body) : NULL;
+	if (text) graph_error_parse(status, text, strlen(text), &ge);
+	cJSON_free(text);
+	char what[256], msg[1024];
+	graph_describe("GET", p->url, what, sizeof what);
+	const char *perm = graph_permission_for(p->url);
+	if (status == 403 && !strcmp(ge.code, "Authorization_RequestDenied")) {
+		char *url = graph_admin_consent_url(pt->gc, pt->spec->tenant_id);
+		snprintf(msg, sizeof msg, "tenant %s: %s was denied (403 Authorization_RequestDenied): the app lacks the "
+		         "application permission %s in this tenant; add it to the app registration and grant admin "
+		         "consent again: %s%s%s", pt->spec->tenant_id, what, perm ? perm : "(unknown)", url,
+		         ge.request_id[0] ? " (request-id " : "", ge.request_id[0] ? ge.request_id : "");
+		if (ge.request_id[0]) strncat(msg, ")", sizeof msg - strlen(msg) - 1);
+		free(url);
+	} else {
+		snprintf(msg, sizeof msg, "tenant %s: %s: Graph returned %ld%s%s%s%s", pt->spec->tenant_id, what, status,
+		         ge.code[0] ? " " : "", ge.code, ge.message[0] ? ": " : "", ge.message);
+	}
+	tenant_error(pt, msg);
+}
+
+static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, long status, const cJSON *body)
+{
+	bool ok = status >= 200 && status < 300;
+	if (p->id[0] == 'g') {
+		struct pull_group *g = &pt->groups[strtol(p->id + 1, NULL, 10)];
+		if (ok || (status == 404 && g->by_id)) group_resolved(pt, g, status, body);
+		else part_error(pt, p, status, body);
+		return;
+	}
+	if (!ok) {
+		part_error(pt, p, status, body);
+		return;
+	}
+	if (!strcmp(p->id, "org")) org_store(pt, body);
+	else if (!strcmp(p->id, "skus")) skus_store(pt, body);
+	else if (!strcmp(p->id, "scores")) scores_store(pt, body);
+}
+
+static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct batch *b = ctx;
+	struct pull_tenant *pt = b->pt;
+	const cJSON *responses = r->ok && r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "responses") : NULL;
+	if (!cJSON_IsArray(responses)) {
+		tenant_error(pt, r->ok ? "the $batch answer has no \"responses\"" : r->err.msg);
+		goto out;
+	}
+	/* Parts come back in any order: match by id. */
+	struct batch *again = xcalloc(1, sizeof *again);
+	again->pt = pt;
+	again->round = b->round + 1;
+	again->parts = xcalloc(b->n, sizeof *again->parts);
+	double wait = 0;
+	for (size_t i = 0; i < b->n; i++) {
+		const cJSON *resp = NULL;
+		for (const cJSON *x = responses->child; x && !resp; x = x->next) {
+			const char *id = json_str(x, "id");
+			if (id && !strcmp(id, b->parts[i].id)) resp = x;
+		}
+		long status = resp ? (long)json_number(resp, "status") : 0;
+		if (!resp) {
+			char msg[300];
+			snprintf(msg, sizeof msg, "tenant %s: the $batch answer lacks part '%s'", pt->spec->tenant_id,
+			         b->parts[i].id);
+			tenant_error(pt, msg);
+		} else if (status == 429) {
+			pt->gt->counters.throttled++;
+			const char *ra = part_header(resp, "Retry-After");
+			double secs = ra ? http_parse_retry_after(ra, time_now()) : -1;
+			if (secs < 0) secs = pow(2, b->round);   /* no Retry-After: back off */
+			if (secs > wait) wait = secs;
+			log_info("graph.throttle", "tenant %s: $batch part %s got %ld (Retry-After %s)", pt->spec->tenant_id,
+			         b->parts[i].id, status, ra ? ra : "none");
+			again->parts[again->n] = b->parts[i];
+			again->parts[again->n].url = xstrdup(b->parts[i].url);
+			again->n++;
+		} else {
+			batch_part_done(pt, &b->parts[i], status, cJSON_GetObjectItemCaseSensitive(resp, "body"));
+		}
+	}
+	if (again->n && again->round < BATCH_MAX_ROUNDS) {
+		/* Retry only those parts, after the longest Retry-After, without
+		 * holding up other tenants (the hold is on this tenant's lane). */
+		http_lane_hold(pt->gt->lane, wait);
+		batch_send(again);
+	} else {
+		for (size_t i = 0; i < again->n; i++) {
+			char what[256], msg[600];
+			graph_describe("GET", again->parts[i].url, what, sizeof what);
+			snprintf(msg, sizeof msg, "tenant %s: %s: still throttled by Graph after %d $batch rounds",
+			         pt->spec->tenant_id, what, again->round);
+			tenant_error(pt, msg);
+		}
+		batch_free(again);
+	}
+out:
+	batch_free(b);
+	(void)t;
+	tenant_done_one(pt);
+}
+
+static void batch_send(struct batch *b)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *reqs = cJSON_AddArrayToObject(root, "requests");
+	for (size_t i = 0; i < b->n; i++) {
+		cJSON *r = cJSON_CreateObject();
+		cJSON_AddStringToObject(r, "id", b->parts[i].id);
+		cJSON_AddStringToObject(r, "method", "GET");
+		cJSON_AddStringToObject(r, "url", b->parts[i].url);
+		cJSON_AddItemToArray(reqs, r);
+	}
+	char *body = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	int rc = tenant_submit(b->pt, &(struct graph_request){
+		.method = "POST", .url = "/$batch", .body = body, .body_len = strlen(body), .idempotent = true,
+		.on_done = batch_done, .ctx = b });
+	cJSON_free(body);
+	if (rc != 0) batch_free(b);
+}
+
+static void batch_add(struct batch *b, const char *id, char *url)
+{
+	snprintf(b->parts[b->n].id, sizeof b->parts[b->n].id, "%s", id);
+	b->parts[b->n].url = url;
+	b->n++;
+}
+
+/* organization + subscribedSkus + secureScores + group look-ups, in
+ * batches of at most 20 parts. */
+static void tenant_batches(struct pull_tenant *pt)
+{
+	size_t total = pt->ngroups + 3;
+	struct batch *b = NULL;
+	for (size_t k = 0; k < total; k++) {
+		if (!b) {
+			b = xcalloc(1, sizeof *b);
+			b->pt = pt;
+			b->parts = xcalloc(BATCH_MAX_PARTS, sizeof *b->parts);
+		}
+		if (k == 0) {
+			if (!pt->opts->skip_licenses) batch_add(b, "org", xstrdup("/organization?$select=" ORG_SELECT));
+		} else if (k == 1) {
+			if (!pt->opts->skip_licenses) batch_add(b, "skus", xstrdup("/subscribedSkus?$select=" SKU_SELECT));
+		} else if (k == 2) {
+			if (!pt->opts->skip_scores)
+				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", score_days(pt)));
+		} else {
+			struct pull_group *g = &pt->groups[k - 3];
+			char id[16];
+			snprintf(id, sizeof id, "g%u", (unsigned)(k - 3) % 100000u);
+			struct buf url = { 0 };
+			if (g->by_id) {
+				buf_adds(&url, "/groups/");
+				url_escape(g->ref, &url);
+				buf_adds(&url, "?$select=id,displayName");
+			} else {
+				/* OData string literal: quotes doubled */
+				struct buf lit = { 0 };
+				buf_adds(&lit, "displayName eq '");
+				for (const char *c = g->ref; *c; c++) {
+					if (*c == '\'') buf_addc(&lit, '\'');
+					buf_addc(&lit, *c);
+				}
+				buf_addc(&lit, '\'');
+				buf_adds(&url, "/groups?$filter=");
+				url_escape(lit.data, &url);
+				buf_adds(&url, "&$select=id,displayName");
+				buf_free(&lit);
+			}
+			batch_add(b, id, buf_steal(&url));
+		}
+		if (b->n == BATCH_MAX_PARTS || k + 1 == total) {
+			if (b->n) {
+				batch_send(b);
+			} else {
+				batch_free(b);
+			}
+			b = NULL;
+		}
+	}
+}
+
+/* ---- tenant life cycle ------------------------------------------------------- */
+
+static void tenant_start(struct pull_tenant *pt)
+{
+	struct err err;
+	const char *tid = pt->spec->tenant_id;
+	struct store_tenant row = { 0 };
+	int rc = store_tenant_get(pt->st, tid, &row, &err);
+	if (rc == STORE_NOTFOUND) {
+		struct store_tenant fresh = { .id = tid, .name = pt->spec->name };
+		rc = store_tenant_put(pt->st, &fresh, &err);
+	}
+	store_tenant_free(&row);
+	if (rc != 0) {
+		tenant_error(pt, err.msg);
+		return;
+	}
+	pt->outstanding++;  /* held while starting, so nothing finishes early */
+	users_fetch(pt);
+	if (!pt->opts->skip_groups) {
+		pt->ngroups = pt->spec->n_groups;
+		pt->groups = xcalloc(pt->ngroups + 1, sizeof *pt->groups);
+		for (size_t i = 0; i < pt->ngroups; i++) {
+			pt->groups[i].pt = pt;
+			pt->groups[i].ref = pt->spec->groups[i];
+			pt->groups[i].by_id = is_guid(pt->spec->groups[i]);
+		}
+	}
+	if (!(pt->opts->skip_licenses && pt->opts->skip_scores && pt->ngroups == 0)) tenant_batches(pt);
+	tenant_done_one(pt);
+}
+
+/* All requests of the tenant are done: the tenant row and the result. */
+static void tenant_finish(struct pull_tenant *pt)
+{
+	if (pt->finished) return;
+	pt->finished = true;
+	struct err err;
+	const char *tid = pt->spec->tenant_id;
+	struct graph_pull_result *res = pt->res;
+	if (store_user_count(pt->st, tid, STORE_USERS_PRESENT, &res->users_present, &err) != 0)
+		tenant_error(pt, err.msg);
+	graph_tenant_counters(pt->gt, &res->counters);
+	res->ok = pt->errors.len == 0;
+	snprintf(res->error, sizeof res->error, "%s", pt->errors.len ? pt->errors.data : "");
+	struct store_tenant row = { 0 };
+	if (store_tenant_get(pt->st, tid, &row, &err) == 0) {
+		char now[32];
+		time_iso8601(time_now(), now, sizeof now);
+		struct store_tenant up = row;
+		if (!pt->spec->name && pt->org_name) up.name = pt->org_name;
+		else if (pt->spec->name) up.name = pt->spec->name;
+		if (pt->org_domain) up.default_domain = pt->org_domain;
+		up.last_pull_at = now;
+		up.last_status = res->ok ? "ok" : "failed";
+		up.last_error = res->ok ? NULL : res->error;
+		if (store_tenant_put(pt->st, &up, &err) != 0) log_error("graph.pull", "%s", err.msg);
+	}
+	store_tenant_free(&row);
+	log_info("graph.pull", "tenant %s: %s, %lld users present (%lld written, %lld removed), %ld pages, "
+	         "%ld groups, %ld SKUs, %ld score days, %ld requests", tid, res->ok ? "ok" : "failed",
+	         res->users_present, res->users_upserted, res->users_removed, res->pages, res->groups, res->skus,
+	         res->scores, res->counters.requests);
+}
+
+static void tenant_free(struct pull_tenant *pt)
+{
+	for (size_t i = 0; i < pt->ngroups; i++) {
+		struct pull_group *g = &pt->groups[i];
+		for (size_t k = 0; k < g->n; k++) free(g->members[k]);
+		free(g->members);
+		free(g->id);
+		free(g->name);
+	}
+	free(pt->groups);
+	store_delta_free(&pt->cur);
+	free(pt->users_url);
+	free(pt->org_name);
+	free(pt->org_domain);
+	buf_free(&pt->errors);
+}
+
+int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
+               const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err)
+{
+	static const struct graph_pull_opts defaults = { 0 };
+	if (!opts) opts = &defaults;
+	struct pull_tenant *pts = xcalloc(n + 1, sizeof *pts);
+	for (size_t i = 0; i < n; i++) {
+		memset(&results[i], 0, sizeof results[i]);
+		pts[i] = (struct pull_tenant){ .gc = gc, .st = st, .opts = opts, .spec = &specs[i], .res = &results[i],
+		                               .gt = graph_tenant_get(gc, specs[i].tenant_id) };
+	}
+	for (size_t i = 0; i < n; i++) {
+		tenant_start(&pts[i]);
+		if (!pts[i].finished && pts[i].outstanding == 0) tenant_finish(&pts[i]);
+	}
+	int rc = http_run(gc->engine, err);
+	for (size_t i = 0; i < n; i++) {
+		if (!pts[i].finished) {
+			tenant_error(&pts[i], "the pull was interrupted");
+			tenant_finish(&pts[i]);
+		}
+		tenant_free(&pts[i]);
+	}
+	free(pts);
+	return rc;
+}

@@ -1,0 +1,72 @@
+/* lua_json — JSON <-> Lua conversion for the scripting layer (internal:
+ * only src/script.c and src/lua_*.c include this, since it needs lua.h).
+ * Also builds the `entrasync.json` module table (decode, encode, null, array).
+ *
+ * Mapping (JSON -> Lua):
+ *   object -> table with string keys; array -> sequence 1..n;
+ *   string -> string (UTF-8 bytes kept as they are; \u escapes, surrogate
+ *             pairs included, are decoded by cJSON to UTF-8);
+ *   number -> integer when integral and |x| <= 2^53, else float (cJSON stores
+ *             doubles, so integers beyond 2^53 are not exact);
+ *   true/false -> boolean;
+ *   null   -> the light userdata sentinel json.null (LUAJSON_NULL_SENTINEL),
+ *             or, in LUAJSON_NULL_ABSENT mode, object members whose value is
+ *             null are left out (array elements stay json.null so that
+ *             positions hold). Policies' user tables use ABSENT mode.
+ *   An empty JSON array decodes to an empty table carrying the json.array
+ *   metatable, so it encodes back as [] (an unmarked empty table encodes {}).
+ * Mapping (Lua -> JSON):
+ *   a table whose keys are exactly 1..n (n >= 1) -> array; a table whose
+ *   keys are all strings -> object with keys sorted bytewise (deterministic
+ *   output); an empty table -> {} unless marked with json.array -> [];
+ *   anything else (mixed keys, sparse arrays, functions, NaN/inf, strings
+ *   that are not valid UTF-8 or hold NUL) is an error naming the path.
+ *   Integers print without ".0" and exactly (json.encode emits integers
+ *   beyond +-2^31 as raw digits, so int64 values survive).
+ *
+ * Functions marked "may raise" can throw Lua errors (memory, depth) and must
+ * run inside a protected call (script.c's single protected-call function). */
+#ifndef ENTRASYNC_LUA_JSON_H
+#define ENTRASYNC_LUA_JSON_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+#include <lua.h>
+#include "util.h"
+
+#define LUAJSON_DEFAULT_DEPTH 64
+
+enum luajson_null_mode {
+	LUAJSON_NULL_SENTINEL,     /* null -> json.null */
+	LUAJSON_NULL_ABSENT,       /* null object members are left out */
+};
+
+/* Pushes the json.null sentinel / tells whether the value at idx is it. */
+void luajson_push_null(lua_State *L);
+int luajson_is_null(lua_State *L, int idx);
+
+/* Pushes v as a Lua value. Nesting deeper than max_depth (objects/arrays)
+ * raises "JSON nested too deeply (more than N levels)". May raise. */
+void luajson_push(lua_State *L, const cJSON *v, int max_depth, enum luajson_null_mode nulls);
+
+/* Parses text[0..len) and pushes it (nulls as json.null). A malformed text
+ * raises "invalid JSON at byte B (line L, column C): ..."; may raise. The
+ * cJSON tree is freed even when a Lua error interrupts the conversion. */
+void luajson_push_text(lua_State *L, const char *text, size_t len, int max_depth);
+
+/* Parses text with cJSON and reports malformed input with its byte offset,
+ * line and column in err. Trailing non-space data is an error. The caller
+ * frees the tree with cJSON_Delete. Never raises (plain C). */
+int luajson_parse(const char *text, size_t len, cJSON **out, struct err *err);
+
+/* Converts the Lua value at idx to a new cJSON tree (caller frees it).
+ * Returns NULL and fills err (with a path such as "$.groups[2]") when the
+ * value cannot be represented. Integers become cJSON numbers (doubles).
+ * Does not raise Lua errors except on Lua memory exhaustion. */
+cJSON *luajson_to_cjson(lua_State *L, int idx, int max_depth, struct err *err);
+
+/* Pushes a new table: the `entrasync.json` module (decode, encode, null,
+ * array, is_array). max_depth limits json.decode's nesting. May raise. */
+void luajson_open(lua_State *L, int max_depth);
+
+#endif

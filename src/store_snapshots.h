@@ -1,0 +1,75 @@
+/* store_snapshots — the store's API for the daily licence and Secure Score
+ * snapshots (tables of migration 3 in src/store_schema.c), and the
+ * replacement of a declared group's membership in one step. Same
+ * conventions as store.h: 0 / negative with *err / STORE_NOTFOUND; structs
+ * handed to *_each callbacks are borrowed for the call.
+ *
+ * Interim detail (see the function-level note in store_snapshots.c): until
+ * store.h offers its connection to extension files, these functions use a
+ * second SQLite connection to store_path(st), opened on first use. Do not
+ * call them inside a store_begin/store_commit of the same store (they would
+ * wait for its write lock); call store_snapshots_close(st) before
+ * store_close(st). */
+#ifndef ENTRASYNC_STORE_SNAPSHOTS_H
+#define ENTRASYNC_STORE_SNAPSHOTS_H
+
+#include <stddef.h>
+#include "store.h"
+
+/* One SKU of a tenant on a day (subscribedSkus). */
+struct store_license {
+	const char *tenant_id;     /* read back; ignored on write (the argument wins) */
+	const char *day;           /* "YYYY-MM-DD"; read back; ignored on write */
+	const char *sku_id;
+	const char *sku_part_number;
+	long long enabled;         /* prepaidUnits.enabled (purchased seats) */
+	long long suspended;
+	long long warning;
+	long long locked_out;
+	long long consumed;        /* consumedUnits */
+	const char *capability_status;  /* Enabled | Warning | Suspended | Deleted | LockedOut */
+	const char *applies_to;    /* User | Company */
+};
+
+/* Replaces the tenant's snapshot of day (delete + insert, one transaction):
+ * pulling twice a day keeps the latest picture of that day. */
+int store_license_snapshot_put(struct store *st, const char *tenant_id, const char *day,
+                               const struct store_license *rows, size_t n, struct err *err);
+/* The tenant's latest snapshot day (*day a new string, free) or STORE_NOTFOUND. */
+int store_license_latest_day(struct store *st, const char *tenant_id, char **day, struct err *err);
+/* Calls cb for each SKU of the tenant's snapshot of day (NULL = the latest),
+ * in sku_part_number order. */
+int store_license_each(struct store *st, const char *tenant_id, const char *day,
+                       int (*cb)(const struct store_license *l, void *ud), void *ud, struct err *err);
+
+/* One day of a tenant's Secure Score. */
+struct store_secure_score {
+	const char *tenant_id;
+	const char *day;           /* "YYYY-MM-DD" (from createdDateTime) */
+	double current_score;
+	double max_score;
+	const char *averages;      /* averageComparativeScores, raw JSON, or NULL */
+	const char *controls;      /* controlScores, raw JSON as received (unknown keys kept), or NULL */
+};
+/* Inserts or replaces the day. */
+int store_secure_score_put(struct store *st, const struct store_secure_score *s, struct err *err);
+/* The tenant's newest stored day (*day a new string, free) or STORE_NOTFOUND. */
+int store_secure_score_latest_day(struct store *st, const char *tenant_id, char **day, struct err *err);
+int store_secure_score_count(struct store *st, const char *tenant_id, long long *n, struct err *err);
+/* Calls cb for each stored day of the tenant, oldest first. */
+int store_secure_score_each(struct store *st, const char *tenant_id,
+                            int (*cb)(const struct store_secure_score *s, void *ud), void *ud, struct err *err);
+
+/* Makes the group (tenant_id, group_id) exist with display_name and its
+ * membership exactly ids[0..n) (transitive members), in one transaction. */
+int store_group_members_replace(struct store *st, const char *tenant_id, const char *group_id,
+                                const char *display_name, const char *const *ids, size_t n, struct err *err);
+/* The number of members stored for the group. */
+int store_group_member_count(struct store *st, const char *tenant_id, const char *group_id, long long *n,
+                             struct err *err);
+
+/* Releases what these functions hold for st (its second connection). Safe
+ * to call for a store never used here, and more than once. */
+void store_snapshots_close(struct store *st);
+
+#endif

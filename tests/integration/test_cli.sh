@@ -1,0 +1,85 @@
+#!/bin/sh
+# test_cli — the command-line face: help and version, the command table,
+# "did you mean" for commands and options, the shared option parser, global
+# options before or after the command, exit codes and output errors.
+. tests/lib.sh
+
+# --- help and version
+expect_exit "no arguments: short help, exit 2" 2 "usage: entrasync <command>" --
+check "no arguments: the help goes to stderr" test ! -s "$T_OUT/out"
+expect_exit "--help: full help, exit 0" 0 "Exit status:" -- --help
+check "--help lists the commands" grep -Eq "^  check +Validate the config" "$T_OUT/out"
+check "--help documents the exit codes" grep -q "2  usage or config error" "$T_OUT/out"
+check "--help documents the global options" grep -q -- "--log-format FORMAT" "$T_OUT/out"
+check "--help hides developer commands" sh -c "! grep -q '^  lua' '$T_OUT/out'"
+cp "$T_OUT/out" "$T_OUT/help.txt"
+expect_ok "help: exit 0" -- help
+check "help prints the same as --help" cmp -s "$T_OUT/out" "$T_OUT/help.txt"
+expect_ok "-h: exit 0" -- -h
+check "-h prints the same as --help" cmp -s "$T_OUT/out" "$T_OUT/help.txt"
+expect_exit "--version" 0 "^entrasync [0-9]+\.[0-9]+\.[0-9]+$" -- --version
+expect_exit "version" 0 "^entrasync [0-9]+\.[0-9]+\.[0-9]+$" -- version
+expect_exit "version takes no argument" 2 "^entrasync version: unexpected argument 'x'$" -- version x
+expect_exit "help check" 0 "^usage: entrasync check \[--config FILE\]" -- help check
+check "help check shows the global options" grep -q -- "--lua-dir DIR" "$T_OUT/out"
+cp "$T_OUT/out" "$T_OUT/help-check.txt"
+expect_ok "check --help: exit 0" -- check --help
+check "check --help prints the same as help check" cmp -s "$T_OUT/out" "$T_OUT/help-check.txt"
+expect_ok "check -h (after other options)" -- check --config nowhere.lua -h
+check "check -h prints the same as help check" cmp -s "$T_OUT/out" "$T_OUT/help-check.txt"
+expect_ok "--help check" -- --help check
+check "--help check prints the same as help check" cmp -s "$T_OUT/out" "$T_OUT/help-check.txt"
+expect_exit "help lua: hidden commands still have help" 0 "^usage: entrasync lua FILE" -- help lua
+expect_exit "help of an unknown command" 2 "^entrasync: unknown command 'chek' \(did you mean 'check'\?\)$" -- help chek
+expect_exit "help with two commands" 2 "^entrasync help: expected at most one command name" -- help check version
+
+# --- unknown commands and options: one line, nearest spelling, exit 2
+expect_exit "unknown command: suggestion" 2 "^entrasync: unknown command 'chek' \(did you mean 'check'\?\)$" -- chek
+check "unknown command: one line" test "$(wc -l < "$T_OUT/err")" -eq 1
+expect_exit "unknown command: prefix suggestion" 2 "did you mean 'version'\?" -- vers
+expect_exit "unknown command: nothing close" 2 "^entrasync: unknown command 'frobnicate' \(see 'entrasync help'\)$" -- frobnicate
+expect_exit "unknown option after the command" 2 \
+  "^entrasync check: unknown option '--confg' \(did you mean '--config'\?\)$" -- check --confg x.lua
+check "unknown option: one line" test "$(wc -l < "$T_OUT/err")" -eq 1
+expect_exit "unknown option with =value" 2 "^entrasync check: unknown option '--log-levl' \(did you mean '--log-level'\?\)$" \
+  -- check --log-levl=debug
+expect_exit "unknown option before the command" 2 \
+  "^entrasync: unknown option '--confg' \(did you mean '--config'\?\)$" -- --confg x.lua check
+expect_exit "unknown option: help suggested" 2 "did you mean '--help'\?" -- check --hlep
+expect_exit "unknown short option" 2 "^entrasync: unknown option '-x'$" -- -x check
+expect_exit "unexpected argument" 2 "^entrasync check: unexpected argument 'extra'$" -- check extra
+expect_exit "after -- an option is an argument" 2 "^entrasync check: unexpected argument '--config'$" -- check -- --config x
+
+# --- option values
+expect_exit "option needs a value (end of line)" 2 "option '--config' needs a value" -- check --config
+expect_exit "option needs a value (next is an option)" 2 "option '--config' needs a value" -- check --config --log-level debug
+expect_exit "option needs a value (empty =)" 2 "option '--config' needs a value" -- --config= check
+expect_exit "--lua-dir needs a value" 2 "option '--lua-dir' needs a value \(--lua-dir DIR\)" -- version --lua-dir
+expect_exit "invalid --log-level" 2 \
+  "^entrasync: invalid value 'verbose' for --log-level \(expected error, warn, info, debug or trace\)$" -- --log-level verbose version
+expect_exit "invalid --log-level: suggestion" 2 "did you mean 'warn'\?" -- version --log-level=warning
+expect_exit "invalid --log-format" 2 "invalid value 'xml' for --log-format \(expected human or json\)" -- version --log-format xml
+expect_exit "--lua-dir must be a directory" 2 "^entrasync: --lua-dir '/nonexistent/lua' is not a directory$" -- --lua-dir /nonexistent/lua version
+expect_exit "global options before the command" 0 "^entrasync " -- --log-level debug --log-format=json --lua-dir tests version
+expect_exit "global options after the command" 0 "^entrasync " -- version --log-level=trace --log-format human --lua-dir=tests
+
+# --- output errors: a full disk is reported; a reader that went away is not
+if [ -w /dev/full ]; then
+  "$ENTRASYNC" --help >/dev/full 2>"$T_OUT/err"; rc=$?
+  if [ $rc = 1 ] && grep -q "^entrasync: cannot write the output: No space left on device$" "$T_OUT/err"; then
+    pass "write error on stdout: reported, exit 1"
+  else
+    fail "write error on stdout: reported, exit 1" "exit $rc"
+  fi
+fi
+if command -v python3 >/dev/null 2>&1; then
+  out=$(python3 - "$ENTRASYNC" <<'PY'
+import os, subprocess, sys
+r, w = os.pipe()
+os.close(r)                      # the reader is gone before we write
+p = subprocess.run([sys.argv[1], "--help"], stdout=w, stderr=subprocess.PIPE)
+print(p.returncode, len(p.stderr), p.stderr.decode()[:200])
+PY
+)
+  if [ "$out" = "0 0 " ]; then pass "closed output pipe: quiet, exit 0"; else fail "closed output pipe: quiet, exit 0" "got: $out"; fi
+fi

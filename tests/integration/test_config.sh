@@ -1,0 +1,119 @@
+#!/bin/sh
+# test_config — `entrasync check` against the config fixtures
+# (tests/fixtures/config): the summary of a good config, every bad fixture
+# (each names the messages it must produce in "-- expect:" lines), config
+# discovery, per-policy reports, no database created, no secret printed.
+. tests/lib.sh
+
+F=tests/fixtures/config
+ENTRASYNC_GRAPH_SECRET=graph-secret-for-tests
+SYNCRO_API_KEY=syncro-key-for-tests
+export ENTRASYNC_GRAPH_SECRET SYNCRO_API_KEY
+unset ENTRASYNC_CONFIG ES_TEST_SURELY_UNSET
+: > "$T_OUT/all-output"
+keep() { cat "$T_OUT/out" "$T_OUT/err" >> "$T_OUT/all-output"; }
+
+# The real script layer (src/script.c) validates policy contents; a build
+# with the stand-in only checks that policy files exist.
+real_script_layer() { ! "$ENTRASYNC" lua /dev/null 2>&1 | grep -q '(stub)'; }
+skip() { echo "skip - $1 (needs the real script layer)"; }
+
+# --- a good config
+expect_exit "check good config: summary" 0 "^config OK: $F/good.lua, 3 tenants, 2 policies$" -- check --config "$F/good.lua"
+keep
+check "check good config: one line per tenant" test "$(wc -l < "$T_OUT/out")" -eq 4
+check "check good config: tenant line" grep -qx "  Contoso (contoso.onmicrosoft.com): Syncro customer #101, policy $F/policies/contoso.lua" "$T_OUT/out"
+check "check good config: tenant mapped by name" grep -qx "  fabrikam.onmicrosoft.com: Syncro customer 'Fabrikam Inc', policy $F/policies/default.lua" "$T_OUT/out"
+check "check good config: nothing on stderr" test ! -s "$T_OUT/err"
+expect_exit "--config before the command" 0 "^config OK: $F/good_cert.lua, 2 tenants, 1 policy$" -- --config "$F/good_cert.lua" check
+expect_exit "--config=FILE after the command" 0 "^config OK: $F/good.lua" -- check --log-level debug --config="$F/good.lua"
+
+# --- every bad config: exit 2, each expected FILE:LINE message, no leaked value
+check_fixture() {
+  f=$1; name="check bad/$(basename "$f")"
+  es check --config "$f"; rc=$?
+  keep
+  if [ $rc != 2 ]; then fail "$name" "exit $rc (expected 2)"; return 0; fi
+  problems=""
+  while IFS= read -r line; do
+    case $line in
+      "-- expect: :"*) want="$f${line#-- expect: }" ;;
+      "-- expect: "*) want=${line#-- expect: } ;;
+      "-- not: "*)
+        grep -qF -- "${line#-- not: }" "$T_OUT/out" "$T_OUT/err" && problems="$problems leaks '${line#-- not: }';"
+        continue ;;
+      *) continue ;;
+    esac
+    grep -qF -- "$want" "$T_OUT/err" || problems="$problems missing '$want';"
+  done < "$f"
+  [ -s "$T_OUT/out" ] && problems="$problems output on stdout;"
+  if [ -n "$problems" ]; then fail "$name" "$problems"; else pass "$name"; fi
+}
+for f in "$F"/bad/*.lua; do check_fixture "$f"; done
+
+expect_exit "missing --config file" 2 "^cannot read config: $F/nope.lua: No such file or directory$" -- check --config "$F/nope.lua"
+
+# --- discovery: --config, else $ENTRASYNC_CONFIG, else ./entrasync.lua
+ENTRASYNC_CONFIG="$F/good.lua" es check; rc=$?
+if [ $rc = 0 ] && grep -qx "config OK: $F/good.lua, 3 tenants, 2 policies" "$T_OUT/out"; then
+  pass "\$ENTRASYNC_CONFIG is used"; else fail "\$ENTRASYNC_CONFIG is used" "exit $rc"; fi
+ENTRASYNC_CONFIG="$F/bad/syntax_error.lua" es check --config "$F/good_cert.lua"; rc=$?
+if [ $rc = 0 ] && grep -q "good_cert.lua" "$T_OUT/out"; then
+  pass "--config wins over \$ENTRASYNC_CONFIG"; else fail "--config wins over \$ENTRASYNC_CONFIG" "exit $rc"; fi
+ENTRASYNC_CONFIG="$F/bad/syntax_error.lua" es check; rc=$?
+if [ $rc = 2 ] && grep -q "syntax_error.lua:5:" "$T_OUT/err"; then
+  pass "\$ENTRASYNC_CONFIG errors name that file"; else fail "\$ENTRASYNC_CONFIG errors name that file" "exit $rc"; fi
+
+dir="$T_OUT/cwd"
+mkdir -p "$dir" && cp -R "$F/policies" "$F/certs" "$dir/" && cp "$F/good.lua" "$dir/entrasync.lua"
+(cd "$dir" && es check); rc=$?
+if [ $rc = 0 ] && grep -qx "config OK: entrasync.lua, 3 tenants, 2 policies" "$T_OUT/out" &&
+   grep -q ", policy policies/contoso.lua$" "$T_OUT/out"; then
+  pass "./entrasync.lua is found; paths relative to it"; else fail "./entrasync.lua is found; paths relative to it" "exit $rc"; fi
+check "check does not create the database" test ! -e "$dir/state"
+mkdir -p "$T_OUT/empty"
+(cd "$T_OUT/empty" && es check); rc=$?
+if [ $rc = 2 ] && grep -q "no config file at 'entrasync.lua' (give --config FILE or set ENTRASYNC_CONFIG)" "$T_OUT/err"; then
+  pass "no config anywhere: says where it looked"; else fail "no config anywhere: says where it looked" "exit $rc"; fi
+
+# --- logging options reach the loader: the requests_per_minute warning
+cat > "$dir/fast.lua" <<'LUA'
+graph = { client_id = "app", client_secret = env("ENTRASYNC_GRAPH_SECRET") }
+syncro = { subdomain = "acme", api_key = env("SYNCRO_API_KEY"), requests_per_minute = 600 }
+policy = "policies/default.lua"
+tenants = { { id = "a.example.com", syncro_customer_id = 1 } }
+LUA
+expect_exit "rpm above 180: allowed with a warning" 0 "fast.lua:2: syncro.requests_per_minute 600 is above Syncro's limit" \
+  -- check --config "$dir/fast.lua"
+expect_exit "--log-format json: the warning is a JSON line" 0 '^\{"ts":"[^"]+","level":"warn","event":"config","msg":"' \
+  -- --log-format json check --config "$dir/fast.lua"
+es check --config "$dir/fast.lua" --log-level error
+check "--log-level error hides the warning" test ! -s "$T_OUT/err"
+
+# --- policies: every problem reported, one per policy
+es check --config "$F/policy_problems.lua"; rc=$?
+keep
+if [ $rc = 2 ] && grep -qx "$F/policy_problems.lua:7: policy file '$F/policies/missing.lua' cannot be read (No such file or directory)" "$T_OUT/err"; then
+  pass "policy problems: a missing policy file, at the config line naming it"
+else fail "policy problems: a missing policy file, at the config line naming it" "exit $rc"; fi
+if real_script_layer; then
+  if grep -q "^$F/policies/bad_syntax.lua:4: " "$T_OUT/err"; then pass "policy problems: syntax error with file:line"
+  else fail "policy problems: syntax error with file:line"; fi
+  if grep -Eq "^$F/policies/bad_key.lua:4: unknown key 'on_leve'.*\(did you mean 'on_leave'\?\)" "$T_OUT/err"; then
+    pass "policy problems: unknown key with file:line and suggestion"
+  else fail "policy problems: unknown key with file:line and suggestion"; fi
+  if [ "$(grep -c "on_leve" "$T_OUT/err")" = 1 ]; then pass "policy problems: a policy used twice is reported once"
+  else fail "policy problems: a policy used twice is reported once"; fi
+  if grep -qx "entrasync check: 3 of 4 policies are not valid" "$T_OUT/err"; then pass "policy problems: all reported, then a count"
+  else fail "policy problems: all reported, then a count"; fi
+else
+  skip "policy problems: syntax error with file:line"
+  skip "policy problems: unknown key with file:line and suggestion"
+  skip "policy problems: a policy used twice is reported once"
+  skip "policy problems: all reported, then a count"
+fi
+
+# --- no secret value in anything printed above
+if grep -qe "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output"; then
+  fail "no secret in any output" "$(grep -e "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output" | head -3)"
+else pass "no secret in any output"; fi

@@ -1,0 +1,378 @@
+/* test_engine_plan — the plan rules (create, adopt, update, leave, conflict,
+ * unchanged), the contact index, the removal guard and field JSON, on plain
+ * structs with no Lua, HTTP or SQLite. */
+#include "t.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+
+#include "engine.h"
+
+/* fields from "name=value" pairs, NULL-terminated */
+static void fields_of(struct syncro_fields *fs, ...)
+{
+	va_list ap;
+	memset(fs, 0, sizeof *fs);
+	va_start(ap, fs);
+	for (const char *kv; (kv = va_arg(ap, const char *));) {
+		const char *eq = strchr(kv, '=');
+		char *name = xstrndup(kv, (size_t)(eq - kv));
+		int f = syncro_field_lookup(name);
+		free(name);
+		if (f >= 0) syncro_fields_set(fs, (enum syncro_field)f, eq + 1);
+	}
+	va_end(ap);
+}
+
+static struct engine_user user_in(const char *id, const struct syncro_fields *desired)
+{
+	struct engine_user u = { .object_id = id, .label = id, .included = desired != NULL, .desired = desired };
+	if (desired) u.mail = desired->v[SYNCRO_F_EMAIL];
+	return u;
+}
+
+static void contact_of(struct syncro_contact *c, long long id, long long customer, const char *email, const char *name)
+{
+	memset(c, 0, sizeof *c);
+	c->id = id;
+	c->customer_id = customer;
+	char cust[32];
+	snprintf(cust, sizeof cust, "%lld", customer);
+	syncro_fields_set(&c->f, SYNCRO_F_CUSTOMER_ID, cust);
+	if (email) syncro_fields_set(&c->f, SYNCRO_F_EMAIL, email);
+	if (name) syncro_fields_set(&c->f, SYNCRO_F_NAME, name);
+}
+
+TEST(engine_plan_create_writes_nonblank_fields)
+{
+	struct err err;
+	struct syncro_fields d;
+	fields_of(&d, "name=Ann Lee", "email=ann@x.com", "phone=", "title=  ", "notes=licensed: E3",
+	          "customer_id=101", NULL);
+	struct engine_user u = user_in("u1", &d);
+	struct engine_plan_opts o = { .create_only = 1u << SYNCRO_F_NOTES };
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(&o, &u, NULL, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_CREATE);
+	CHECK_EQ_INT(a.customer_id, 101);
+	CHECK_STR(a.after.v[SYNCRO_F_NAME], "Ann Lee");
+	CHECK_STR(a.after.v[SYNCRO_F_NOTES], "licensed: E3");   /* create_only: written on create */
+	CHECK(a.after.v[SYNCRO_F_PHONE] == NULL);                /* blank: never written */
+	CHECK(a.after.v[SYNCRO_F_TITLE] == NULL);
+	CHECK(a.after.v[SYNCRO_F_MOBILE] == NULL);               /* nil: never written */
+	CHECK(a.changed & (1u << SYNCRO_F_CUSTOMER_ID));
+	CHECK_STR(a.written.v[SYNCRO_F_EMAIL], "ann@x.com");
+	engine_action_free(&a);
+	syncro_fields_free(&d);
+}
+
+TEST(engine_plan_adopt_one_candidate_updates_only_differences)
+{
+	struct err err;
+	struct syncro_fields d;
+	fields_of(&d, "name=Alex Wilber", "email=alex.wilber@contoso.com", "title=Designer", "notes=from entra",
+	          "customer_id=101", NULL);
+	struct engine_user u = user_in("u2", &d);
+	struct syncro_contact c;
+	contact_of(&c, 1003, 101, "Alex.Wilber@Contoso.com", "Alex W.");
+	syncro_fields_set(&c.f, SYNCRO_F_TITLE, "Designer");
+	syncro_fields_set(&c.f, SYNCRO_F_MOBILE, "425-555-0111");
+	const struct syncro_contact *cands[] = { &c };
+	struct engine_plan_opts o = { .create_only = 1u << SYNCRO_F_NOTES };
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(&o, &u, NULL, NULL, cands, 1, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_ADOPT);
+	CHECK_EQ_INT(a.contact_id, 1003);
+	CHECK_EQ_INT(a.changed, 1u << SYNCRO_F_NAME);            /* e-mail differs in case only; title same */
+	CHECK_STR(a.before.v[SYNCRO_F_NAME], "Alex W.");
+	CHECK_STR(a.after.v[SYNCRO_F_NAME], "Alex Wilber");
+	CHECK(a.after.v[SYNCRO_F_NOTES] == NULL);                /* create_only: not on adopt */
+	/* the link records everything known: the contact's values and the change */
+	CHECK_STR(a.written.v[SYNCRO_F_MOBILE], "425-555-0111");
+	CHECK_STR(a.written.v[SYNCRO_F_NAME], "Alex Wilber");
+	CHECK_STR(a.written.v[SYNCRO_F_EMAIL], "Alex.Wilber@Contoso.com");
+	engine_action_free(&a);
+	syncro_contact_free(&c);
+	syncro_fields_free(&d);
+}
+
+TEST(engine_plan_conflict_lists_candidates_and_creates_nothing)
+{
+	struct err err;
+	struct syncro_fields d;
+	fields_of(&d, "name=Lee Gu", "email=lee.gu@contoso.com", "customer_id=101", NULL);
+	struct engine_user u = user_in("u3", &d);
+	struct syncro_contact c1, c2;
+	contact_of(&c1, 1004, 101, "lee.gu@contoso.com", "Lee Gu");
+	contact_of(&c2, 1005, 101, "LEE.GU@contoso.com", "Lee Gu (old)");
+	const struct syncro_contact *cands[] = { &c1, &c2 };
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(NULL, &u, NULL, NULL, cands, 2, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_CONFLICT);
+	CHECK_EQ_INT(a.ncandidates, 2);
+	CHECK_EQ_INT(a.candidates[0], 1004);
+	CHECK_EQ_INT(a.candidates[1], 1005);
+	CHECK_EQ_INT(a.changed, 0);
+	engine_action_free(&a);
+	syncro_contact_free(&c1);
+	syncro_contact_free(&c2);
+	syncro_fields_free(&d);
+}
+
+TEST(engine_plan_update_changed_fields_only)
+{
+	struct err err;
+	struct engine_link l = { .contact_id = 7, .customer_id = 101 };
+	fields_of(&l.fields, "name=Ann Lee", "email=ann@x.com", "phone=555-1", "title=Clerk", "notes=first",
+	          "customer_id=101", NULL);
+	struct syncro_fields d;
+	/* rename + e-mail change: an update; phone blank in Graph: kept;
+	 * mobile nil: never written; notes create_only: not updated */
+	fields_of(&d, "name=Ann Smith", "email=ann.smith@x.com", "phone=", "title=Clerk", "notes=second",
+	          "customer_id=101", NULL);
+	struct engine_user u = user_in("u4", &d);
+	struct engine_plan_opts o = { .create_only = 1u << SYNCRO_F_NOTES };
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(&o, &u, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_EQ_INT(a.contact_id, 7);
+	CHECK_EQ_INT(a.changed, (1u << SYNCRO_F_NAME) | (1u << SYNCRO_F_EMAIL));
+	CHECK_STR(a.before.v[SYNCRO_F_EMAIL], "ann@x.com");
+	CHECK_STR(a.after.v[SYNCRO_F_EMAIL], "ann.smith@x.com");
+	CHECK(a.after.v[SYNCRO_F_PHONE] == NULL);
+	CHECK_STR(a.written.v[SYNCRO_F_PHONE], "555-1");
+	CHECK_STR(a.written.v[SYNCRO_F_NOTES], "first");
+	engine_action_free(&a);
+
+	/* same values (e-mail in another case): unchanged */
+	syncro_fields_free(&d);
+	fields_of(&d, "name=Ann Lee", "email=ANN@x.com", "title=Clerk", "customer_id=101", NULL);
+	u = user_in("u4", &d);
+	REQUIRE_OK(engine_plan_user(&o, &u, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UNCHANGED);
+	CHECK_EQ_INT(a.changed, 0);
+	engine_action_free(&a);
+
+	/* a field the link never had (NULL) that the policy now gives */
+	syncro_fields_free(&d);
+	fields_of(&d, "name=Ann Lee", "email=ann@x.com", "city=Oslo", "customer_id=101", NULL);
+	u = user_in("u4", &d);
+	REQUIRE_OK(engine_plan_user(&o, &u, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_EQ_INT(a.changed, 1u << SYNCRO_F_CITY);
+	CHECK(a.before.v[SYNCRO_F_CITY] == NULL);
+	engine_action_free(&a);
+
+	/* moving to another customer is an update of customer_id */
+	syncro_fields_free(&d);
+	fields_of(&d, "name=Ann Lee", "email=ann@x.com", "customer_id=102", NULL);
+	u = user_in("u4", &d);
+	REQUIRE_OK(engine_plan_user(&o, &u, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_EQ_INT(a.customer_id, 102);
+	CHECK_STR(a.after.v[SYNCRO_F_CUSTOMER_ID], "102");
+	engine_action_free(&a);
+	syncro_fields_free(&d);
+	engine_link_free(&l);
+}
+
+TEST(engine_plan_leave_outcomes)
+{
+	struct err err;
+	struct engine_link l = { .contact_id = 9, .customer_id = 101 };
+	fields_of(&l.fields, "name=Bo", "email=bo@x.com", "notes=hello", "customer_id=101", NULL);
+	struct engine_user u = { .object_id = "u5", .removed = true };
+	struct engine_action a;
+
+	CHECK_EQ_INT(engine_user_leaving(&u), ENGINE_WHY_DELETED);
+	struct engine_user dis = { .object_id = "u5", .disabled = true };
+	CHECK_EQ_INT(engine_user_leaving(&dis), ENGINE_WHY_DISABLED);
+	struct engine_user oos = { .object_id = "u5" };
+	CHECK_EQ_INT(engine_user_leaving(&oos), ENGINE_WHY_OUT_OF_SCOPE);
+	CHECK_STR(engine_why_name(ENGINE_WHY_OUT_OF_SCOPE), "out_of_scope");
+
+	/* on_leave not evaluated: refused */
+	CHECK(engine_plan_user(NULL, &u, &l, NULL, NULL, 0, &a, &err) != 0);
+
+	struct engine_leave keep = { .kind = ENGINE_LEAVE_KEEP };
+	REQUIRE_OK(engine_plan_user(NULL, &u, &l, &keep, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_KEEP);
+	CHECK_EQ_INT(a.why, ENGINE_WHY_DELETED);
+	CHECK_EQ_INT(a.changed, 0);
+	CHECK(!engine_kind_destructive(a.kind));
+	engine_action_free(&a);
+
+	struct engine_leave del = { .kind = ENGINE_LEAVE_DELETE };
+	REQUIRE_OK(engine_plan_user(NULL, &dis, &l, &del, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_DELETE);
+	CHECK_EQ_INT(a.why, ENGINE_WHY_DISABLED);
+	CHECK_EQ_INT(a.contact_id, 9);
+	CHECK_STR(a.before.v[SYNCRO_F_NAME], "Bo");
+	CHECK(engine_kind_destructive(a.kind));
+	engine_action_free(&a);
+
+	struct engine_leave mark = { .kind = ENGINE_LEAVE_CHANGES };
+	fields_of(&mark.changes, "notes=[left] 2026-11-26 out_of_scope\nhello", "phone=", "customer_id=999", NULL);
+	REQUIRE_OK(engine_plan_user(NULL, &oos, &l, &mark, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_MARK);
+	CHECK_EQ_INT(a.why, ENGINE_WHY_OUT_OF_SCOPE);
+	/* "" blanks a field on leave; customer_id never moves on leave */
+	CHECK_EQ_INT(a.changed, (1u << SYNCRO_F_NOTES) | (1u << SYNCRO_F_PHONE));
+	CHECK_STR(a.after.v[SYNCRO_F_PHONE], "");
+	CHECK_STR(a.before.v[SYNCRO_F_NOTES], "hello");
+	CHECK_STR(a.written.v[SYNCRO_F_CUSTOMER_ID], "101");
+	engine_action_free(&a);
+
+	/* marks already there: nothing to write, the contact is kept */
+	engine_leave_free(&mark);
+	mark.kind = ENGINE_LEAVE_CHANGES;
+	fields_of(&mark.changes, "notes=hello", NULL);
+	REQUIRE_OK(engine_plan_user(NULL, &oos, &l, &mark, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_KEEP);
+	engine_action_free(&a);
+	engine_leave_free(&mark);
+
+	/* not linked and out of scope: nothing to do, include's reason kept */
+	struct engine_user guest = { .object_id = "g1", .reason = "guest account" };
+	REQUIRE_OK(engine_plan_user(NULL, &guest, NULL, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_SKIP);
+	CHECK_STR(a.reason, "guest account");
+	engine_action_free(&a);
+	engine_link_free(&l);
+}
+
+TEST(engine_plan_user_who_comes_back_is_updated_not_created)
+{
+	struct err err;
+	/* kept (and marked) while disabled; the link stays */
+	struct engine_link l = { .contact_id = 12, .customer_id = 101 };
+	fields_of(&l.fields, "name=Cy", "email=cy@x.com", "notes=[left] 2026-01-01 disabled", "customer_id=101", NULL);
+	struct syncro_fields d;
+	fields_of(&d, "name=Cy", "email=cy@x.com", "notes=back", "customer_id=101", NULL);
+	struct engine_user u = user_in("u6", &d);
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(NULL, &u, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_EQ_INT(a.contact_id, 12);
+	CHECK_EQ_INT(a.changed, 1u << SYNCRO_F_NOTES);
+	engine_action_free(&a);
+	syncro_fields_free(&d);
+	engine_link_free(&l);
+}
+
+TEST(engine_plan_rejects_inconsistent_input)
+{
+	struct err err;
+	struct engine_user u = { .object_id = "u7", .included = true };   /* no desired */
+	struct engine_action a;
+	CHECK(engine_plan_user(NULL, &u, NULL, NULL, NULL, 0, &a, &err) != 0);
+	struct syncro_fields d;
+	fields_of(&d, "name=No Customer", NULL);
+	u.desired = &d;
+	CHECK(engine_plan_user(NULL, &u, NULL, NULL, NULL, 0, &a, &err) != 0);
+	CHECK_CONTAINS(err.msg, "no Syncro customer");
+	syncro_fields_free(&d);
+}
+
+TEST(engine_contacts_index_matches_mail_then_upn)
+{
+	struct engine_contacts *ix = engine_contacts_new();
+	struct syncro_contact_list l = { .items = xcalloc(4, sizeof(struct syncro_contact)), .n = 4 };
+	contact_of(&l.items[0], 1, 101, "Ann@X.com", "Ann");
+	contact_of(&l.items[1], 2, 101, "ann.upn@x.com", "Ann upn");
+	contact_of(&l.items[2], 3, 101, NULL, "Front desk");
+	contact_of(&l.items[3], 4, 101, "dup@x.com", "Dup");
+	engine_contacts_add(ix, 101, &l);
+	CHECK(l.items == NULL);
+	CHECK(engine_contacts_has(ix, 101));
+	CHECK(!engine_contacts_has(ix, 102));
+
+	const struct syncro_contact *out[4];
+	CHECK_EQ_INT(engine_contacts_find(ix, 101, "ann@x.COM", out, 4), 1);
+	CHECK_EQ_INT(out[0]->id, 1);
+	CHECK_EQ_INT(engine_contacts_find(ix, 101, "", out, 4), 0);
+	CHECK_EQ_INT(engine_contacts_find(ix, 102, "ann@x.com", out, 4), 0);
+
+	struct engine_user u = { .object_id = "u", .mail = "nobody@x.com", .upn = "ANN.UPN@x.com" };
+	CHECK_EQ_INT(engine_contacts_match(ix, 101, &u, out, 4), 1);
+	CHECK_EQ_INT(out[0]->id, 2);
+	u.mail = "ann@x.com";    /* mail first */
+	CHECK_EQ_INT(engine_contacts_match(ix, 101, &u, out, 4), 1);
+	CHECK_EQ_INT(out[0]->id, 1);
+
+	/* a taken (linked) contact is no candidate */
+	engine_contacts_take(ix, 101, 1);
+	CHECK_EQ_INT(engine_contacts_match(ix, 101, &u, out, 4), 1);
+	CHECK_EQ_INT(out[0]->id, 2);
+	CHECK(engine_contacts_get(ix, 101, 3) != NULL);
+	CHECK(engine_contacts_get(ix, 101, 99) == NULL);
+
+	/* duplicates: both come back, counted past max */
+	struct syncro_contact_list l2 = { .items = xcalloc(3, sizeof(struct syncro_contact)), .n = 3 };
+	contact_of(&l2.items[0], 11, 101, "dup@x.com", "A");
+	contact_of(&l2.items[1], 12, 101, "DUP@x.com", "B");
+	contact_of(&l2.items[2], 13, 101, "dup@x.com", "C");
+	engine_contacts_add(ix, 101, &l2);   /* replaces the list */
+	CHECK_EQ_INT(engine_contacts_find(ix, 101, "dup@x.com", out, 2), 3);
+	CHECK_EQ_INT(engine_contacts_find(ix, 101, "ann@x.com", out, 2), 0);
+	engine_contacts_free(ix);
+}
+
+TEST(engine_guard_limits)
+{
+	char why[256];
+	struct engine_guard g = { .links = 20, .removals = 5, .present_users = 20, .max_count = -1, .max_percent = -1 };
+	CHECK(!engine_guard_check(&g, why, sizeof why));       /* 5 = max(5, 2): allowed */
+	g.removals = 6;
+	CHECK(engine_guard_check(&g, why, sizeof why));
+	CHECK_CONTAINS(why, "6 of 20");
+	g.allow_removals = true;
+	CHECK(!engine_guard_check(&g, why, sizeof why));
+	g.allow_removals = false;
+	g.links = 1000;                                          /* 10 % = 100 */
+	g.removals = 100;
+	CHECK(!engine_guard_check(&g, why, sizeof why));
+	g.removals = 101;
+	CHECK(engine_guard_check(&g, why, sizeof why));
+	g.max_percent = 50;                                      /* per-tenant policy */
+	CHECK(!engine_guard_check(&g, why, sizeof why));
+	g.max_percent = 0;
+	g.max_count = 0;
+	g.removals = 1;
+	CHECK(engine_guard_check(&g, why, sizeof why));
+	g.removals = 0;
+	CHECK(!engine_guard_check(&g, why, sizeof why));
+	/* empty source */
+	g.present_users = 0;
+	CHECK(engine_guard_check(&g, why, sizeof why));
+	CHECK_CONTAINS(why, "no users");
+	g.links = 0;
+	CHECK(!engine_guard_check(&g, why, sizeof why));
+}
+
+TEST(engine_fields_json_roundtrip)
+{
+	struct err err;
+	struct syncro_fields a, b = {0};
+	fields_of(&a, "name=Zoë \"Z\" Ng", "email=z@x.com", "phone=", "customer_id=101", NULL);
+	char *js = engine_fields_to_json(&a);
+	CHECK_CONTAINS(js, "\"customer_id\":101");
+	CHECK_CONTAINS(js, "\"phone\":\"\"");
+	REQUIRE_OK(engine_fields_from_json(js, &b, &err), &err);
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) CHECK(!engine_field_differs((enum syncro_field)f, a.v[f], b.v[f]));
+	CHECK(engine_fields_from_json("[1]", &b, &err) != 0);
+	REQUIRE_OK(engine_fields_from_json(NULL, &b, &err), &err);
+	CHECK(b.v[SYNCRO_F_NAME] == NULL);
+	free(js);
+	syncro_fields_free(&a);
+	syncro_fields_free(&b);
+
+	unsigned mask;
+	const char *names[] = { "notes", "title" };
+	REQUIRE_OK(engine_fields_mask(names, 2, &mask, &err), &err);
+	CHECK_EQ_INT(mask, (1u << SYNCRO_F_NOTES) | (1u << SYNCRO_F_TITLE));
+	const char *bad[] = { "nots" };
+	CHECK(engine_fields_mask(bad, 1, &mask, &err) != 0);
+	CHECK(engine_blank(" \t"));
+	CHECK(!engine_blank(" x"));
+}

@@ -1,0 +1,377 @@
+/* test_graph_delta — applying /users/delta pages to the real store: the
+ * first round page by page, incremental merges of changed properties,
+ * @removed changed/deleted, a failing page leaving mirror and state as they
+ * were (crash safety), a resync staged and swapped atomically (an
+ * interrupted one reports nobody removed), and the snapshot tables. */
+#include "t.h"
+#include "graph.h"
+#include "store.h"
+#include "store_snapshots.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TID "11111111-2222-3333-4444-555555555555"
+
+static struct store *open_store(struct err *err)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/entrasync.db", t_tmpdir());
+	struct store *st = NULL;
+	if (store_open(path, &st, err)) return NULL;
+	struct store_tenant t = { .id = TID, .name = "Contoso" };
+	if (store_tenant_put(st, &t, err)) {
+		store_close(st);
+		return NULL;
+	}
+	return st;
+}
+
+static void close_store(struct store *st)
+{
+	store_snapshots_close(st);
+	store_close(st);
+}
+
+/* Applies page text under the current state; returns the apply result. */
+static int apply(struct store *st, const char *text, struct graph_delta_counts *c, bool *complete, struct err *err)
+{
+	cJSON *page = cJSON_Parse(text);
+	if (!page) return err_set(err, "test page is not JSON");
+	struct store_delta cur = { 0 };
+	int rc = store_delta_get(st, TID, "users", &cur, err);
+	if (rc >= 0) rc = graph_delta_apply_page(st, TID, page, &cur, c, complete, err);
+	store_delta_free(&cur);
+	cJSON_Delete(page);
+	return rc;
+}
+
+/* The stored JSON property key of user id as a string ("" when absent or
+ * not a string; "(null)" for JSON null; "(none)" for no such user). */
+static char *prop(struct store *st, const char *id, const char *key)
+{
+	static char out[256];
+	struct store_user u = { 0 };
+	struct err err;
+	if (store_user_get(st, TID, id, &u, &err) != 0) return strcpy(out, "(none)");
+	cJSON *j = cJSON_Parse(u.json);
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+	if (cJSON_IsString(v)) snprintf(out, sizeof out, "%s", v->valuestring);
+	else if (cJSON_IsNull(v)) strcpy(out, "(null)");
+	else out[0] = '\0';
+	cJSON_Delete(j);
+	store_user_free(&u);
+	return out;
+}
+
+static char *removed_of(struct store *st, const char *id)
+{
+	static char out[32];
+	struct store_user u = { 0 };
+	struct err err;
+	if (store_user_get(st, TID, id, &u, &err) != 0) return strcpy(out, "(none)");
+	snprintf(out, sizeof out, "%s", u.removed ? u.removed : "present");
+	store_user_free(&u);
+	return out;
+}
+
+static long long count(struct store *st, enum store_user_filter f)
+{
+	long long n = -1;
+	struct err err;
+	store_user_count(st, TID, f, &n, &err);
+	return n;
+}
+
+/* users-delta-page.json and users-delta-final.json (Microsoft's example). */
+static const char page1[] =
+	"{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#users(displayName,givenName,surname)\","
+	"\"@odata.nextLink\":\"https://graph.microsoft.com/v1.0/users/delta?$skiptoken=PAGE2\",\"value\":["
+	"{\"displayName\":\"Cameron White\",\"givenName\":\"Cameron\",\"surname\":\"White\",\"id\":\"ffff7b1a\"},"
+	"{\"displayName\":\"Delia Dennis\",\"givenName\":\"Delia\",\"surname\":\"Dennis\",\"id\":\"605d1257\"},"
+	"{\"id\":\"86462606\",\"@removed\":{\"reason\":\"deleted\"}},"
+	"{\"displayName\":\"Conf Room Adams\",\"id\":\"6ea91a8d\"}]}";
+static const char page2[] =
+	"{\"@odata.deltaLink\":\"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D1\",\"value\":["
+	"{\"displayName\":\"Lidia Holloway\",\"givenName\":\"Lidia\",\"surname\":\"Holloway\",\"id\":\"25dcffff\"},"
+	"{\"displayName\":\"Patti Fernandez\",\"givenName\":\"Patti\",\"surname\":\"Fernandez\",\"id\":\"f6ede700\"}]}";
+
+TEST(graph_delta_first_round_then_changes)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	struct graph_delta_counts c = { 0 };
+	bool complete = true;
+	REQUIRE_OK(apply(st, page1, &c, &complete, &err), &err);
+	CHECK(!complete);
+	CHECK_EQ_INT(c.upserted, 3);
+	CHECK_EQ_INT(c.removed_deleted, 1);
+	/* the page is committed together with the resume point */
+	struct store_delta d = { 0 };
+	REQUIRE_OK(store_delta_get(st, TID, "users", &d, &err), &err);
+	CHECK_STR(d.next_link, "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=PAGE2");
+	CHECK(d.delta_link == NULL);
+	CHECK(d.round_started_at != NULL);
+	store_delta_free(&d);
+	CHECK_EQ_INT(count(st, STORE_USERS_PRESENT), 3);
+	CHECK_STR(removed_of(st, "86462606"), "(none)");  /* removed before we ever saw it */
+	CHECK_STR(prop(st, "ffff7b1a", "displayName"), "Cameron White");
+
+	REQUIRE_OK(apply(st, page2, &c, &complete, &err), &err);
+	CHECK(complete);
+	REQUIRE_OK(store_delta_get(st, TID, "users", &d, &err), &err);
+	CHECK_STR(d.delta_link, "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D1");
+	CHECK(d.next_link == NULL);
+	CHECK(d.round_started_at == NULL);
+	CHECK(!d.resync);
+	store_delta_free(&d);
+	CHECK_EQ_INT(count(st, STORE_USERS_PRESENT), 5);
+
+	/* users-delta-changes.json: changed properties only, and a soft delete */
+	const char changes[] =
+		"{\"@odata.deltaLink\":\"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D2\",\"value\":["
+		"{\"displayName\":\"MOD Administrator\",\"surname\":null,\"id\":\"25dcffff\"},"
+		"{\"id\":\"ffff7b1a\",\"@removed\":{\"reason\":\"changed\"}},"
+		"{\"id\":\"605d1257\",\"@removed\":{\"reason\":\"deleted\"}}]}";
+	memset(&c, 0, sizeof c);
+	REQUIRE_OK(apply(st, changes, &c, &complete, &err), &err);
+	CHECK(complete);
+	CHECK_EQ_INT(c.upserted, 1);
+	CHECK_EQ_INT(c.removed_changed, 1);
+	CHECK_EQ_INT(c.removed_deleted, 1);
+	CHECK_STR(prop(st, "25dcffff", "displayName"), "MOD Administrator");
+	CHECK_STR(prop(st, "25dcffff", "givenName"), "Lidia");       /* unchanged: kept */
+	CHECK_STR(prop(st, "25dcffff", "surname"), "(null)");        /* changed to null */
+	CHECK_STR(removed_of(st, "ffff7b1a"), "changed");
+	CHECK_STR(removed_of(st, "605d1257"), "deleted");
+	CHECK_STR(prop(st, "ffff7b1a", "displayName"), "Cameron White"); /* last JSON kept */
+	CHECK_EQ_INT(count(st, STORE_USERS_PRESENT), 3);
+
+	/* a restore comes unannotated: present again */
+	const char restore[] = "{\"@odata.deltaLink\":\"https://g/users/delta?$deltatoken=D3\",\"value\":["
+	                       "{\"id\":\"ffff7b1a\",\"displayName\":\"Cameron White\",\"jobTitle\":\"Back\"}]}";
+	REQUIRE_OK(apply(st, restore, &c, &complete, &err), &err);
+	CHECK_STR(removed_of(st, "ffff7b1a"), "present");
+	CHECK_STR(prop(st, "ffff7b1a", "jobTitle"), "Back");
+	CHECK_STR(prop(st, "ffff7b1a", "givenName"), "Cameron");
+	/* replaying the same page changes nothing */
+	REQUIRE_OK(store_delta_put(st, TID, "users", &(struct store_delta){ .delta_link = "https://g/x" }, &err), &err);
+	REQUIRE_OK(apply(st, restore, &c, &complete, &err), &err);
+	CHECK_STR(prop(st, "ffff7b1a", "jobTitle"), "Back");
+	close_store(st);
+}
+
+TEST(graph_delta_bad_page_changes_nothing)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	struct graph_delta_counts c = { 0 };
+	bool complete;
+	REQUIRE_OK(apply(st, page1, &c, &complete, &err), &err);
+	/* the second item has no id: the whole page is refused, nothing of it stays */
+	const char bad[] = "{\"@odata.deltaLink\":\"https://g/users/delta?$deltatoken=BAD\",\"value\":["
+	                   "{\"id\":\"aaaa\",\"displayName\":\"A\"},{\"displayName\":\"no id\"}]}";
+	CHECK(apply(st, bad, &c, &complete, &err) < 0);
+	CHECK_CONTAINS(err.msg, "no id");
+	CHECK_STR(removed_of(st, "aaaa"), "(none)");
+	struct store_delta d = { 0 };
+	REQUIRE_OK(store_delta_get(st, TID, "users", &d, &err), &err);
+	CHECK_STR(d.next_link, "https://graph.microsoft.com/v1.0/users/delta?$skiptoken=PAGE2");
+	CHECK(d.delta_link == NULL);
+	store_delta_free(&d);
+	CHECK(!store_in_transaction(st));
+	/* no links at all, or both */
+	CHECK(apply(st, "{\"value\":[]}", &c, &complete, &err) < 0);
+	CHECK_CONTAINS(err.msg, "neither");
+	CHECK(apply(st, "{\"value\":[],\"@odata.nextLink\":\"a\",\"@odata.deltaLink\":\"b\"}", &c, &complete, &err) < 0);
+	CHECK(apply(st, "{\"@odata.deltaLink\":\"b\"}", &c, &complete, &err) < 0);
+	CHECK_CONTAINS(err.msg, "value");
+	/* an empty page with a nextLink is fine (Graph sends those) */
+	CHECK_OK(apply(st, "{\"value\":[],\"@odata.nextLink\":\"https://g/users/delta?$skiptoken=P3\"}", &c,
+	               &complete, &err), &err);
+	REQUIRE_OK(store_delta_get(st, TID, "users", &d, &err), &err);
+	CHECK_STR(d.next_link, "https://g/users/delta?$skiptoken=P3");
+	store_delta_free(&d);
+	close_store(st);
+}
+
+TEST(graph_delta_resync_is_atomic)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	struct graph_delta_counts c = { 0 };
+	bool complete;
+	REQUIRE_OK(apply(st, page1, &c, &complete, &err), &err);
+	REQUIRE_OK(apply(st, page2, &c, &complete, &err), &err);
+	CHECK_EQ_INT(count(st, STORE_USERS_PRESENT), 5);
+
+	/* The delta token expired: a resync starts, staged. */
+	REQUIRE_OK(graph_delta_start_resync(st, TID, "https://g/users/delta?$select=id", &err), &err);
+	struct store_delta d = { 0 };
+	REQUIRE_OK(store_delta_get(st, TID, "users", &d, &err), &err);
+	CHECK(d.resync);
+	CHECK_STR(d.next_link, "https://g/users/delta?$select=id");
+	CHECK_STR(d.delta_link, "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D1");
+	store_delta_free(&d);
+	const char r1[] = "{\"@odata.nextLink\":\"https://g/users/delta?$skiptoken=R2\",\"value\":["
+	                  "{\"id\":\"ffff7b1a\",\"displayName\":\"Cameron Renamed\"},"
+	                  "{\"id\":\"new1\",\"displayName\":\"New One\"}]}";
+	memset(&c, 0, sizeof c);
+	REQUIRE_OK(apply(st, r1, &c, &complete, &err), &err);
+	CHECK(!complete);
+	/* mid-resync (e.g. the run was interrupted here): the live mirror is
+	 * untouched, nobody is reported removed, nothing new shows yet */
+	CHECK_EQ_INT(count(st, STORE_USERS_PRESENT), 5);
+	CHECK_EQ_INT(count(st, STORE_USERS_REMOVED), 0);
+	CHECK_STR(prop(st, "ffff7b1a", "displayName"), "Cameron White");
+	CHECK_STR(removed_of(st, "new1"), "(none)");
+	long long staged = 0;
+	REQUIRE_OK(store_mirror_stage_count(st, TID, &staged, &err), &err);
+	CHECK_EQ_INT(staged, 2);
+	REQUIRE_OK(store_delta_get(st, TID, "users", &d, &err), &err);
+	CHECK(d.resync);
+	CHECK_STR(d.next_link, "https://g/users/delta?$skiptoken=R2");
+	store_delta_free(&d);
+
+	/* the last page completes the round: swapped in one step */
+	const char r2[] = "{\"@odata.deltaLink\":\"https://g/users/delta?$deltatoken=R\",\"value\":["
+	                  "{\"id\":\"25dcffff\",\"displayName\":\"Lidia Holloway\"},"
+	                  "{\"id\":\"6ea91a8d\",\"@removed\":{\"reason\":\"deleted\"}}]}";
+	REQUIRE_OK(apply(st, r2, &c, &complete, &err), &err);
+	CHECK(complete);
+	CHECK_STR(prop(st, "ffff7b1a", "displayName"), "Cameron Renamed");
+	CHECK_STR(removed_of(st, "new1"), "present");
+	CHECK_STR(removed_of(st, "25dcffff"), "present");
+	CHECK_STR(removed_of(st, "6ea91a8d"), "deleted");
+	CHECK_STR(removed_of(st, "605d1257"), "changed");   /* absent from the full round */
+	CHECK_STR(removed_of(st, "f6ede700"), "changed");
+	CHECK_EQ_INT(count(st, STORE_USERS_PRESENT), 3);
+	CHECK(c.swapped_removed >= 2);
+	REQUIRE_OK(store_delta_get(st, TID, "users", &d, &err), &err);
+	CHECK(!d.resync);
+	CHECK(d.next_link == NULL);
+	CHECK_STR(d.delta_link, "https://g/users/delta?$deltatoken=R");
+	store_delta_free(&d);
+	REQUIRE_OK(store_mirror_stage_count(st, TID, &staged, &err), &err);
+	CHECK_EQ_INT(staged, 0);
+
+	/* starting a resync again drops a previous, abandoned staging */
+	REQUIRE_OK(graph_delta_start_resync(st, TID, "https://g/u", &err), &err);
+	REQUIRE_OK(apply(st, r1, &c, &complete, &err), &err);
+	REQUIRE_OK(graph_delta_start_resync(st, TID, "https://g/u", &err), &err);
+	REQUIRE_OK(store_mirror_stage_count(st, TID, &staged, &err), &err);
+	CHECK_EQ_INT(staged, 0);
+	close_store(st);
+}
+
+TEST(graph_delta_merge_rules)
+{
+	cJSON *item = cJSON_Parse("{\"id\":\"x\",\"a\":2,\"c\":null,\"@odata.type\":\"#u\",\"b@odata.x\":1,"
+	                          "\"businessPhones\":[\"1\"]}");
+	char *m = graph_delta_merge("{\"id\":\"x\",\"a\":1,\"b\":\"keep\",\"c\":\"gone\"}", item);
+	cJSON *j = cJSON_Parse(m);
+	CHECK(cJSON_GetNumberValue(cJSON_GetObjectItem(j, "a")) == 2);
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "b")), "keep");
+	CHECK(cJSON_IsNull(cJSON_GetObjectItem(j, "c")));
+	CHECK(cJSON_GetObjectItem(j, "@odata.type") == NULL);
+	CHECK(cJSON_GetObjectItem(j, "b@odata.x") == NULL);
+	CHECK_EQ_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "businessPhones")), 1);
+	cJSON_Delete(j);
+	free(m);
+	m = graph_delta_merge("not json", item);
+	j = cJSON_Parse(m);
+	CHECK(cJSON_IsObject(j));
+	CHECK_STR(cJSON_GetStringValue(cJSON_GetObjectItem(j, "id")), "x");
+	cJSON_Delete(j);
+	free(m);
+	cJSON_Delete(item);
+}
+
+static int count_license(const struct store_license *l, void *ud)
+{
+	long long *n = ud;
+	if (!strcmp(l->sku_id, "c7df2760-2c81-4ef7-b578-5b5392b571df")) {
+		CHECK_EQ_INT(l->enabled, strcmp(l->day, "2026-11-26") ? 25 : 30);
+		CHECK_EQ_INT(l->consumed, 14);
+		CHECK_STR(l->capability_status, "Enabled");
+		CHECK_STR(l->sku_part_number, "ENTERPRISEPREMIUM");
+	}
+	(*n)++;
+	return 0;
+}
+
+static int check_score(const struct store_secure_score *s, void *ud)
+{
+	int *n = ud;
+	if (*n == 0) {
+		CHECK_STR(s->day, "2019-03-18");
+		CHECK(s->current_score == 380.5);
+	}
+	CHECK_CONTAINS(s->controls, "\"NotScored\"");
+	(*n)++;
+	return 0;
+}
+
+TEST(graph_store_snapshots)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	struct store_license rows[] = {
+		{ .sku_id = "c7df2760-2c81-4ef7-b578-5b5392b571df", .sku_part_number = "ENTERPRISEPREMIUM",
+		  .enabled = 25, .consumed = 14, .capability_status = "Enabled", .applies_to = "User" },
+		{ .sku_id = "d17b27af-3f49-4822-99f9-56a661538792", .sku_part_number = "CRMSTANDARD",
+		  .suspended = 25, .consumed = 14, .capability_status = "Suspended", .applies_to = "User" },
+	};
+	REQUIRE_OK(store_license_snapshot_put(st, TID, "2026-11-25", rows, 2, &err), &err);
+	rows[0].enabled = 30;
+	/* a second pull on the same day replaces that day (one SKU fewer) */
+	REQUIRE_OK(store_license_snapshot_put(st, TID, "2026-11-26", rows, 2, &err), &err);
+	REQUIRE_OK(store_license_snapshot_put(st, TID, "2026-11-26", rows, 1, &err), &err);
+	char *day = NULL;
+	REQUIRE_OK(store_license_latest_day(st, TID, &day, &err), &err);
+	CHECK_STR(day, "2026-11-26");
+	free(day);
+	long long n = 0;
+	REQUIRE_OK(store_license_each(st, TID, NULL, count_license, &n, &err), &err);
+	CHECK_EQ_INT(n, 1);
+	n = 0;
+	REQUIRE_OK(store_license_each(st, TID, "2026-11-25", count_license, &n, &err), &err);
+	CHECK_EQ_INT(n, 2);
+	CHECK_EQ_INT(store_license_latest_day(st, "other", &day, &err), STORE_NOTFOUND);
+	/* unknown tenant: a clear refusal */
+	CHECK(store_license_snapshot_put(st, "nope", "2026-11-26", rows, 1, &err) < 0);
+	CHECK_CONTAINS(err.msg, "not in the store");
+
+	CHECK_EQ_INT(store_secure_score_latest_day(st, TID, &day, &err), STORE_NOTFOUND);
+	const char *controls = "[{\"controlName\":\"AdminMFA\",\"score\":35.0,\"NotScored\":\"false\",\"on\":\"x\"}]";
+	struct store_secure_score s1 = { .tenant_id = TID, .day = "2019-03-19", .current_score = 387,
+	                                 .max_score = 697, .averages = "[]", .controls = controls };
+	struct store_secure_score s0 = s1;
+	s0.day = "2019-03-18";
+	s0.current_score = 380.5;
+	REQUIRE_OK(store_secure_score_put(st, &s1, &err), &err);
+	REQUIRE_OK(store_secure_score_put(st, &s0, &err), &err);
+	REQUIRE_OK(store_secure_score_put(st, &s1, &err), &err);  /* replaces */
+	REQUIRE_OK(store_secure_score_latest_day(st, TID, &day, &err), &err);
+	CHECK_STR(day, "2019-03-19");
+	free(day);
+	REQUIRE_OK(store_secure_score_count(st, TID, &n, &err), &err);
+	CHECK_EQ_INT(n, 2);
+	int k = 0;
+	REQUIRE_OK(store_secure_score_each(st, TID, check_score, &k, &err), &err);
+	CHECK_EQ_INT(k, 2);
+
+	const char *ids[] = { "u1", "u2", "u3" };
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales", ids, 3, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 3);
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids + 1, 1, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 1);
+	close_store(st);
+}

@@ -1,0 +1,760 @@
+/* test_syncro — the Syncro client against the fake Syncro
+ * (tests/fakes/fake_syncro.py, started here once for all these tests and
+ * reset before each): paging, customers by id and name, contact CRUD and
+ * shapes, error results, retries, unknown outcomes, 429 holds, pacing, and
+ * the API key kept out of logs. Also the JSON shapes without a server. */
+#include "t.h"
+
+#include <cJSON.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "log.h"
+#include "syncro.h"
+
+#define KEY "sk-test-syncro-0123456789abcdef"
+
+/* ---- the fake ----------------------------------------------------------------- */
+
+static pid_t g_fake_pid;
+static int g_fake_port;
+static bool g_fake_failed;
+
+static void fake_stop(void)
+{
+	if (g_fake_pid > 0) {
+		kill(g_fake_pid, SIGTERM);
+		waitpid(g_fake_pid, NULL, 0);
+		g_fake_pid = 0;
+	}
+}
+
+/* Starts the fake once (no data, no rate limit, api key KEY). False (and
+ * the test skips) when python3 or the fake is not there. */
+static bool fake_up(void)
+{
+	if (g_fake_pid > 0) return true;
+	if (g_fake_failed) return false;
+	g_fake_failed = true;
+	const char *script = t_env("FAKE_SYNCRO") ? t_env("FAKE_SYNCRO") : "tests/fakes/fake_syncro.py";
+	if (access(script, R_OK) != 0 || system("command -v python3 >/dev/null 2>&1") != 0) return false;
+	char port_file[600];
+	snprintf(port_file, sizeof port_file, "%s/fake_syncro.port", t_tmpdir());
+	pid_t pid = fork();
+	if (pid < 0) return false;
+	if (pid == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGTERM);   /* never outlives the tests */
+		FILE *devnull = freopen("/dev/null", "w", stderr);
+		(void)devnull;
+		execlp("python3", "python3", script, "--port", "0", "--port-file", port_file, "--api-key", KEY,
+		       "--data", "none", "--rate-limit", "0", (char *)NULL);
+		_exit(127);
+	}
+	g_fake_pid = pid;
+	atexit(fake_stop);
+	for (int i = 0; i < 400; i++) {
+		FILE *f = fopen(port_file, "r");
+		if (f) {
+			int ok = fscanf(f, "%d", &g_fake_port);
+			fclose(f);
+			if (ok == 1 && g_fake_port > 0) {
+				g_fake_failed = false;
+				return true;
+			}
+		}
+		if (waitpid(pid, NULL, WNOHANG) == pid) break;
+		usleep(25000);
+	}
+	fake_stop();
+	return false;
+}
+
+static size_t ctl_write(char *p, size_t size, size_t n, void *ud)
+{
+	buf_add(ud, p, size * n);
+	return size * n;
+}
+
+/* One control call to the fake (/_fake/<path>); returns the HTTP status and
+ * the parsed answer in *out (caller deletes; may be NULL). */
+static long fake_ctl(const char *method, const char *path, const char *json, cJSON **out)
+{
+	char url[512];
+	snprintf(url, sizeof url, "http://127.0.0.1:%d/_fake/%s", g_fake_port, path);
+	struct buf body = {0};
+	CURL *h = curl_easy_init();
+	struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+	if (json) curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ctl_write);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
+	long status = 0;
+	if (curl_easy_perform(h) == CURLE_OK) curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	curl_slist_free_all(hdr);
+	curl_easy_cleanup(h);
+	if (out) *out = body.data ? cJSON_Parse(body.data) : NULL;
+	buf_free(&body);
+	return status;
+}
+
+/* Resets the fake and seeds it with json (NULL = nothing). */
+static bool fake_reset(const char *seed)
+{
+	if (fake_ctl("POST", "reset", "{\"data\":\"none\"}", NULL) != 200) return false;
+	return !seed || fake_ctl("POST", "seed", seed, NULL) == 200;
+}
+
+/* Number of stored contacts with this e-mail. */
+static int fake_count_email(const char *email)
+{
+	char path[300];
+	snprintf(path, sizeof path, "contacts?email=%s", email);
+	cJSON *r = NULL;
+	fake_ctl("GET", path, NULL, &r);
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(r, "contacts"));
+	cJSON_Delete(r);
+	return n;
+}
+
+/* Requests the fake logged for method and a path regex. *out (optional)
+ * receives the list; returns its length. */
+static int fake_requests(const char *method, const char *path_rx, cJSON **out)
+{
+	char path[300];
+	snprintf(path, sizeof path, "requests?method=%s&path=%s", method, path_rx);
+	cJSON *r = NULL;
+	fake_ctl("GET", path, NULL, &r);
+	int n = cJSON_GetArraySize(cJSON_GetObjectItem(r, "requests"));
+	if (out) *out = r;
+	else cJSON_Delete(r);
+	return n;
+}
+
+/* The fake's count of 429 answers since the last reset. */
+static int fake_429s(void)
+{
+	cJSON *r = NULL;
+	fake_ctl("GET", "stats", NULL, &r);
+	int n = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "requests"), "status_429")->valueint;
+	cJSON_Delete(r);
+	return n;
+}
+
+/* ---- a client on the fake ---------------------------------------------------------- */
+
+struct fixture {
+	struct http_engine *e;
+	struct syncro_client *sc;
+	struct err err;
+};
+
+/* Engine + client on the fake; rpm 0 = fast (60,000 a minute). */
+static bool fixture_open(struct fixture *fx, double rpm, double window, const char *key)
+{
+	memset(fx, 0, sizeof *fx);
+	fx->e = http_engine_new(NULL, &fx->err);
+	if (!fx->e) return false;
+	char base[128];
+	snprintf(base, sizeof base, "http://127.0.0.1:%d/api/v1", g_fake_port);
+	fx->sc = syncro_client_new(fx->e, &(struct syncro_opts){
+		.base_url = base, .api_key = key ? key : KEY,
+		.requests_per_minute = rpm > 0 ? rpm : 60000, .window_seconds = window,
+	}, &fx->err);
+	return fx->sc != NULL;
+}
+
+static void fixture_close(struct fixture *fx)
+{
+	http_engine_free(fx->e);
+	syncro_client_free(fx->sc);
+}
+
+#define NEED_FAKE() do { if (!fake_up()) { t_skip("python3 or tests/fakes/fake_syncro.py missing"); return; } } while (0)
+
+static const char *const SEED_ONE =
+	"{\"customers\":[{\"id\":101,\"business_name\":\"Contoso Ltd\"}]}";
+
+/* ---- JSON shapes (no server) -------------------------------------------------------- */
+
+TEST(syncro_json_contact_shapes)
+{
+	struct err err = {{0}};
+	struct syncro_contact c;
+	cJSON *flat = cJSON_Parse("{\"id\":7,\"name\":\"Jane\",\"email\":\"j@x.com\",\"phone\":null,"
+	                          "\"zip\":62701,\"customer_id\":55,\"properties\":{\"title\":\"CFO\",\"x\":1},"
+	                          "\"title\":\"ignored\",\"updated_at\":\"2026-01-01T00:00:00.000Z\"}");
+	REQUIRE_OK(syncro_contact_from_json(flat, &c, &err), &err);
+	CHECK_EQ_INT(c.id, 7);
+	CHECK_EQ_INT(c.customer_id, 55);
+	CHECK_STR(c.f.v[SYNCRO_F_NAME], "Jane");
+	CHECK_STR(c.f.v[SYNCRO_F_TITLE], "CFO");            /* properties.title wins */
+	CHECK_STR(c.f.v[SYNCRO_F_ZIP], "62701");            /* a number as text */
+	CHECK_STR(c.f.v[SYNCRO_F_CUSTOMER_ID], "55");
+	CHECK(c.f.v[SYNCRO_F_PHONE] == NULL);               /* null = absent */
+	CHECK(c.f.v[SYNCRO_F_MOBILE] == NULL);
+	CHECK_CONTAINS(c.properties_json, "\"x\":1");
+	syncro_contact_free(&c);
+	cJSON_Delete(flat);
+
+	cJSON *wrapped = cJSON_Parse("{\"contact\":{\"id\":8,\"name\":\"Bo\",\"title\":\"Boss\"}}");
+	REQUIRE_OK(syncro_contact_from_json(wrapped, &c, &err), &err);
+	CHECK_EQ_INT(c.id, 8);
+	CHECK_STR(c.f.v[SYNCRO_F_TITLE], "Boss");           /* top-level title as fallback */
+	syncro_contact_free(&c);
+	cJSON_Delete(wrapped);
+
+	cJSON *noid = cJSON_Parse("{\"name\":\"x\"}");
+	CHECK(syncro_contact_from_json(noid, &c, &err) < 0);
+	syncro_contact_free(&c);
+	cJSON_Delete(noid);
+
+	struct syncro_customer cu;
+	cJSON *cw = cJSON_Parse("{\"customer\":{\"id\":101,\"business_name\":\"Contoso\",\"disabled\":true}}");
+	REQUIRE_OK(syncro_customer_from_json(cw, &cu, &err), &err);
+	CHECK_EQ_INT(cu.id, 101);
+	CHECK_STR(cu.business_name, "Contoso");
+	CHECK(cu.disabled);
+	syncro_customer_free(&cu);
+	cJSON_Delete(cw);
+	cJSON *cf = cJSON_Parse("{\"id\":102,\"business_name\":null,\"fullname\":\"Walkin Customer\"}");
+	REQUIRE_OK(syncro_customer_from_json(cf, &cu, &err), &err);
+	CHECK_EQ_INT(cu.id, 102);
+	CHECK(cu.business_name == NULL);
+	CHECK_STR(cu.fullname, "Walkin Customer");
+	syncro_customer_free(&cu);
+	cJSON_Delete(cf);
+}
+
+TEST(syncro_json_bodies_and_errors)
+{
+	struct err err = {{0}};
+	struct syncro_fields fs = {0};
+	char *body = NULL;
+	syncro_fields_set(&fs, SYNCRO_F_NAME, "Jane \"J\" Doe");
+	syncro_fields_set(&fs, SYNCRO_F_TITLE, "CFO");
+	syncro_fields_set(&fs, SYNCRO_F_PHONE, "");
+	CHECK_EQ_INT(syncro_contact_body(&fs, true, &body, &err), SYNCRO_INVALID);   /* no customer_id */
+	CHECK_CONTAINS(err.msg, "customer_id");
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "abc");
+	CHECK_EQ_INT(syncro_contact_body(&fs, true, &body, &err), SYNCRO_INVALID);
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "101");
+	REQUIRE(syncro_contact_body(&fs, true, &body, &err) == SYNCRO_OK);
+	cJSON *j = cJSON_Parse(body);
+	CHECK(cJSON_IsNumber(cJSON_GetObjectItem(j, "customer_id")));
+	CHECK_EQ_INT(cJSON_GetObjectItem(j, "customer_id")->valueint, 101);
+	CHECK_STR(cJSON_GetObjectItem(j, "name")->valuestring, "Jane \"J\" Doe");
+	CHECK_STR(cJSON_GetObjectItem(j, "phone")->valuestring, "");          /* "" is a value */
+	CHECK(cJSON_GetObjectItem(j, "email") == NULL);                        /* NULL is not sent */
+	CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "properties"), "title")->valuestring, "CFO");
+	cJSON_Delete(j);
+	free(body);
+	syncro_fields_free(&fs);
+
+	syncro_fields_set(&fs, SYNCRO_F_TITLE, "CEO");
+	REQUIRE(syncro_contact_body(&fs, false, &body, &err) == SYNCRO_OK);
+	CHECK_STR(body, "{\"title\":\"CEO\"}");   /* update: only the change, no properties hash */
+	free(body);
+	syncro_fields_free(&fs);
+
+	CHECK_EQ_INT(syncro_field_lookup("address2"), SYNCRO_F_ADDRESS2);
+	CHECK_EQ_INT(syncro_field_lookup("nope"), -1);
+	CHECK_STR(syncro_field_name(SYNCRO_F_CUSTOMER_ID), "customer_id");
+
+	struct { const char *body, *want; } cases[] = {
+		{ "{\"record\":{},\"errors\":\"Email is not an email\"}", "Email is not an email" },
+		{ "{\"errors\":[\"Name can't be blank\",\"Email is not an email\"]}",
+		  "Name can't be blank; Email is not an email" },
+		{ "{\"errors\":{\"mute_for\":[\"is invalid\"]}}", "mute_for: is invalid" },
+		{ "{\"success\":false,\"message\":[\"Email is not an email\"]}", "Email is not an email" },
+		{ "{\"error\":\"Customer required field\"}", "Customer required field" },
+		{ "<html>Bad Request</html>", "" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct buf b = {0};
+		syncro_error_text(cases[i].body, &b);
+		CHECK_STR(b.data ? b.data : "", cases[i].want);
+		buf_free(&b);
+	}
+	CHECK(syncro_result_recordable(SYNCRO_INVALID) && syncro_result_recordable(SYNCRO_NOT_FOUND));
+	CHECK(!syncro_result_recordable(SYNCRO_UNAUTHORIZED) && syncro_result_fatal(SYNCRO_UNAUTHORIZED));
+	CHECK(!syncro_result_fatal(SYNCRO_FAILED));
+	CHECK_STR(syncro_result_name(SYNCRO_UNKNOWN_OUTCOME), "unknown_outcome");
+}
+
+TEST(syncro_client_options)
+{
+	struct err err = {{0}};
+	struct http_engine *e = http_engine_new(NULL, &err);
+	REQUIRE(e);
+	CHECK(!syncro_client_new(e, &(struct syncro_opts){ .base_url = "http://example.com/api/v1",
+	                                                  .api_key = KEY }, &err));
+	CHECK_CONTAINS(err.msg, "https");
+	CHECK(!syncro_client_new(e, &(struct syncro_opts){ .subdomain = "acme" }, &err));
+	CHECK_CONTAINS(err.msg, "api_key");
+	CHECK(!syncro_client_new(e, &(struct syncro_opts){ .subdomain = "acme.evil", .api_key = KEY }, &err));
+	struct syncro_client *sc = syncro_client_new(e, &(struct syncro_opts){ .subdomain = "acme",
+	                                             .api_key = KEY }, &err);
+	REQUIRE(sc);
+	/* 180 a minute, less 2 %: 176.4 */
+	CHECK(syncro_client_pace(sc) > 176.3 && syncro_client_pace(sc) < 176.5);
+	CHECK(syncro_client_lane(sc, "t1") == syncro_client_lane(sc, "t1"));
+	CHECK(syncro_client_lane(sc, "t1") != syncro_client_lane(sc, "t2"));
+	char url[] = "https://acme.syncromsp.com/api/v1", key[] = KEY;
+	struct config_syncro cfg = { .base_url = url, .api_key = key, .requests_per_minute = 360 };
+	struct syncro_opts o;
+	syncro_opts_from_config(&cfg, &o);
+	CHECK_STR(o.base_url, cfg.base_url);
+	CHECK(o.requests_per_minute == 360);
+	http_engine_free(e);
+	syncro_client_free(sc);
+}
+
+/* ---- against the fake ------------------------------------------------------------- */
+
+/* Seeds customer 101 with n contacts named c<i>, e-mail c<i>@contoso.com. */
+static bool seed_contacts(int n)
+{
+	struct buf s = {0};
+	buf_adds(&s, "{\"customers\":[{\"id\":101,\"business_name\":\"Contoso Ltd\"}],\"contacts\":[");
+	for (int i = 0; i < n; i++)
+		buf_printf(&s, "%s{\"customer_id\":101,\"name\":\"c%d\",\"email\":\"c%d@contoso.com\"}", i ? "," : "", i, i);
+	buf_adds(&s, "]}");
+	bool ok = fake_reset(s.data);
+	buf_free(&s);
+	return ok;
+}
+
+TEST(syncro_list_follows_total_pages)
+{
+	NEED_FAKE();
+	REQUIRE(seed_contacts(120));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct syncro_contact_list l = {0};
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 101, &l, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(l.n, 120);
+	bool all = l.n == 120;
+	for (size_t i = 0; all && i < l.n; i++) {
+		char want[32];
+		snprintf(want, sizeof want, "c%zu", i);
+		all = l.items[i].f.v[SYNCRO_F_NAME] && strcmp(l.items[i].f.v[SYNCRO_F_NAME], want) == 0 &&
+		      l.items[i].customer_id == 101;
+	}
+	CHECK(all);
+	syncro_contact_list_free(&l);
+	CHECK_EQ_INT(fake_requests("GET", "^/api/v1/contacts$", NULL), 3);   /* 50 a page */
+
+	/* Another page size: no size is assumed, meta.total_pages is followed. */
+	REQUIRE(fake_ctl("POST", "config", "{\"page_size\":{\"contacts\":7}}", NULL) == 200);
+	fake_ctl("DELETE", "requests", NULL, NULL);
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 101, &l, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(l.n, 120);
+	CHECK_EQ_INT(fake_requests("GET", "^/api/v1/contacts$", NULL), 18);
+	syncro_contact_list_free(&l);
+
+	/* A customer without contacts: one page, nothing. */
+	REQUIRE(fake_ctl("POST", "seed", "{\"customers\":[{\"id\":150,\"business_name\":\"Empty\"}]}", NULL) == 200);
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 150, &l, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(l.n, 0);
+	syncro_contact_list_free(&l);
+	fixture_close(&fx);
+}
+
+TEST(syncro_customer_by_id_and_name)
+{
+	NEED_FAKE();
+	REQUIRE(fake_reset("{\"customers\":["
+		"{\"id\":101,\"business_name\":\"Contoso Ltd\"},"
+		"{\"id\":102,\"business_name\":\"Contoso Ltd Holdings\"},"
+		"{\"id\":103,\"business_name\":\"Fabrikam\"},"
+		"{\"id\":104,\"business_name\":\"FABRIKAM\"},"
+		"{\"id\":105,\"business_name\":\"Northwind\"},"
+		"{\"id\":106,\"business_name\":\"Northwind Traders\"}]}"));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct syncro_customer c;
+
+	CHECK_EQ_INT(syncro_customer_get(fx.sc, 103, &c, &fx.err), SYNCRO_OK);   /* wrapped */
+	CHECK_EQ_INT(c.id, 103);
+	CHECK_STR(c.business_name, "Fabrikam");
+	syncro_customer_free(&c);
+	CHECK_EQ_INT(syncro_customer_get(fx.sc, 999, &c, &fx.err), SYNCRO_NOT_FOUND);
+	CHECK_CONTAINS(fx.err.msg, "999");
+	syncro_customer_free(&c);
+
+	/* exact, case-insensitive; the "like" neighbour does not count */
+	CHECK_EQ_INT(syncro_customer_find(fx.sc, "contoso ltd", &c, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(c.id, 101);
+	syncro_customer_free(&c);
+
+	/* matches spread over pages (1 a page here) */
+	REQUIRE(fake_ctl("POST", "config", "{\"page_size\":{\"customers\":1}}", NULL) == 200);
+	CHECK_EQ_INT(syncro_customer_find(fx.sc, "Northwind Traders", &c, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(c.id, 106);
+	syncro_customer_free(&c);
+
+	CHECK_EQ_INT(syncro_customer_find(fx.sc, "Fabrikam", &c, &fx.err), SYNCRO_AMBIGUOUS);
+	CHECK_CONTAINS(fx.err.msg, "103 'Fabrikam'");
+	CHECK_CONTAINS(fx.err.msg, "104 'FABRIKAM'");
+	CHECK(c.id == 0);
+	syncro_customer_free(&c);
+
+	CHECK_EQ_INT(syncro_customer_find(fx.sc, "Contoso", &c, &fx.err), SYNCRO_NOT_FOUND);
+	CHECK_CONTAINS(fx.err.msg, "101 'Contoso Ltd'");   /* similar names offered */
+	syncro_customer_free(&c);
+	CHECK_EQ_INT(syncro_customer_find(fx.sc, "Wide World & Co", &c, &fx.err), SYNCRO_NOT_FOUND);
+	CHECK_CONTAINS(fx.err.msg, "no customer");
+	syncro_customer_free(&c);
+	cJSON *reqs = NULL;
+	fake_requests("GET", "^/api/v1/customers$", &reqs);
+	bool encoded = false;
+	cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(reqs, "requests"))
+		encoded = encoded || strstr(cJSON_GetObjectItem(it, "query")->valuestring, "Wide%20World%20%26%20Co");
+	CHECK(encoded);
+	cJSON_Delete(reqs);
+	fixture_close(&fx);
+}
+
+TEST(syncro_contact_crud_and_title)
+{
+	NEED_FAKE();
+	REQUIRE(fake_reset(SEED_ONE));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct syncro_fields fs = {0};
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "101");
+	syncro_fields_set(&fs, SYNCRO_F_NAME, "Adele Vance");
+	syncro_fields_set(&fs, SYNCRO_F_EMAIL, "adele@contoso.com");
+	syncro_fields_set(&fs, SYNCRO_F_TITLE, "Retail Manager");
+	syncro_fields_set(&fs, SYNCRO_F_CITY, "Redmond");
+	struct syncro_contact c;
+	REQUIRE(syncro_contact_create(fx.sc, &fs, &c, &fx.err) == SYNCRO_OK);
+	syncro_fields_free(&fs);
+	long long id = c.id;
+	CHECK(id > 0);
+	CHECK_EQ_INT(c.customer_id, 101);
+	CHECK_STR(c.f.v[SYNCRO_F_TITLE], "Retail Manager");
+	syncro_contact_free(&c);
+
+	/* stored as properties.title, not top-level */
+	cJSON *st = NULL;
+	fake_ctl("GET", "contacts?email=adele@contoso.com", NULL, &st);
+	cJSON *rec = cJSON_GetArrayItem(cJSON_GetObjectItem(st, "contacts"), 0);
+	CHECK_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(rec, "properties"), "title")->valuestring, "Retail Manager");
+	CHECK(cJSON_GetObjectItem(rec, "title") == NULL);
+	cJSON_Delete(st);
+
+	REQUIRE(syncro_contact_get(fx.sc, id, &c, &fx.err) == SYNCRO_OK);   /* flat */
+	CHECK_EQ_INT(c.id, id);
+	CHECK_STR(c.f.v[SYNCRO_F_EMAIL], "adele@contoso.com");
+	CHECK_STR(c.f.v[SYNCRO_F_CITY], "Redmond");
+	CHECK_STR(c.f.v[SYNCRO_F_TITLE], "Retail Manager");
+	syncro_contact_free(&c);
+
+	/* update sends only the changed fields */
+	syncro_fields_set(&fs, SYNCRO_F_TITLE, "Store Director");
+	syncro_fields_set(&fs, SYNCRO_F_PHONE, "+1 425 555 0109");
+	REQUIRE(syncro_contact_update(fx.sc, id, &fs, &c, &fx.err) == SYNCRO_OK);
+	syncro_fields_free(&fs);
+	CHECK_STR(c.f.v[SYNCRO_F_TITLE], "Store Director");
+	CHECK_STR(c.f.v[SYNCRO_F_PHONE], "+1 425 555 0109");
+	CHECK_STR(c.f.v[SYNCRO_F_CITY], "Redmond");      /* untouched */
+	CHECK_STR(c.f.v[SYNCRO_F_NAME], "Adele Vance");
+	syncro_contact_free(&c);
+	cJSON *puts = NULL;
+	REQUIRE(fake_requests("PUT", "^/api/v1/contacts/", &puts) == 1);
+	cJSON *sent = cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(puts, "requests"), 0), "body");
+	CHECK_EQ_INT(cJSON_GetArraySize(sent), 2);
+	CHECK(cJSON_GetObjectItem(sent, "title") && cJSON_GetObjectItem(sent, "phone"));
+	cJSON_Delete(puts);
+
+	CHECK_EQ_INT(syncro_contact_delete(fx.sc, id, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(syncro_contact_get(fx.sc, id, &c, &fx.err), SYNCRO_NOT_FOUND);
+	syncro_contact_free(&c);
+	CHECK_EQ_INT(fake_count_email("adele@contoso.com"), 0);
+	fixture_close(&fx);
+}
+
+TEST(syncro_errors_422_404_401)
+{
+	NEED_FAKE();
+	REQUIRE(fake_reset(SEED_ONE));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct syncro_fields fs = {0};
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "101");
+	syncro_fields_set(&fs, SYNCRO_F_NAME, "Bad Email");
+	syncro_fields_set(&fs, SYNCRO_F_EMAIL, "not-an-email");
+	enum syncro_result rc = syncro_contact_create(fx.sc, &fs, NULL, &fx.err);
+	CHECK_EQ_INT(rc, SYNCRO_INVALID);
+	CHECK(syncro_result_recordable(rc));
+	CHECK_CONTAINS(fx.err.msg, "Email is not an email");
+	CHECK_EQ_INT(fake_count_email("not-an-email"), 0);
+
+	/* create for a customer that does not exist */
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "999");
+	syncro_fields_set(&fs, SYNCRO_F_EMAIL, "ok@contoso.com");
+	CHECK_EQ_INT(syncro_contact_create(fx.sc, &fs, NULL, &fx.err), SYNCRO_NOT_FOUND);
+	CHECK_CONTAINS(fx.err.msg, "customer 999");
+	syncro_fields_free(&fs);
+
+	/* update / delete of a contact deleted in Syncro */
+	syncro_fields_set(&fs, SYNCRO_F_PHONE, "1");
+	CHECK_EQ_INT(syncro_contact_update(fx.sc, 424242, &fs, NULL, &fx.err), SYNCRO_NOT_FOUND);
+	CHECK_CONTAINS(fx.err.msg, "424242");
+	CHECK_EQ_INT(syncro_contact_delete(fx.sc, 424242, &fx.err), SYNCRO_NOT_FOUND);
+	/* nothing to update is refused before sending */
+	syncro_fields_free(&fs);
+	CHECK_EQ_INT(syncro_contact_update(fx.sc, 1, &fs, NULL, &fx.err), SYNCRO_INVALID);
+
+	/* 401: a permission missing */
+	REQUIRE(fake_ctl("POST", "config", "{\"deny\":[\"contacts.create\"]}", NULL) == 200);
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "101");
+	syncro_fields_set(&fs, SYNCRO_F_NAME, "X");
+	rc = syncro_contact_create(fx.sc, &fs, NULL, &fx.err);
+	syncro_fields_free(&fs);
+	CHECK_EQ_INT(rc, SYNCRO_UNAUTHORIZED);
+	CHECK(syncro_result_fatal(rc));
+	CHECK_CONTAINS(fx.err.msg, "permission 'Customers - Edit'");
+	CHECK_CONTAINS(fx.err.msg, "Customers - List/Search");
+	CHECK_CONTAINS(fx.err.msg, "API Tokens");
+	fixture_close(&fx);
+
+	/* 401: a wrong key */
+	REQUIRE(fixture_open(&fx, 0, 0, "sk-wrong-key-000000000000"));
+	struct syncro_contact_list l;
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 101, &l, &fx.err), SYNCRO_UNAUTHORIZED);
+	CHECK_CONTAINS(fx.err.msg, "Customers - View Detail");
+	syncro_contact_list_free(&l);
+	fixture_close(&fx);
+}
+
+TEST(syncro_get_5xx_retried)
+{
+	NEED_FAKE();
+	REQUIRE(seed_contacts(3));
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"GET\",\"match\":\"/contacts$\",\"status\":503,\"times\":2}",
+	                 NULL) == 200);
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct syncro_contact_list l;
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 101, &l, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(l.n, 3);
+	syncro_contact_list_free(&l);
+	struct http_counters k;
+	http_service_counters(syncro_client_service(fx.sc), &k);
+	CHECK_EQ_INT(k.retries, 2);
+	CHECK_EQ_INT(fake_requests("GET", "^/api/v1/contacts$", NULL), 3);
+
+	/* a GET failing on every attempt ends as SYNCRO_FAILED */
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"GET\",\"match\":\"/contacts/\",\"status\":500,\"times\":-1}",
+	                 NULL) == 200);
+	struct syncro_contact c;
+	CHECK_EQ_INT(syncro_contact_get(fx.sc, 1001, &c, &fx.err), SYNCRO_FAILED);
+	CHECK_CONTAINS(fx.err.msg, "HTTP 500");
+	syncro_contact_free(&c);
+	fixture_close(&fx);
+}
+
+TEST(syncro_post_unknown_outcome_not_retried)
+{
+	NEED_FAKE();
+	REQUIRE(fake_reset(SEED_ONE));
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"POST\",\"match\":\"/contacts$\",\"after_apply\":true,"
+	                 "\"drop\":\"no_response\"}", NULL) == 200);
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct syncro_fields fs = {0};
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "101");
+	syncro_fields_set(&fs, SYNCRO_F_NAME, "Dropped");
+	syncro_fields_set(&fs, SYNCRO_F_EMAIL, "dropped@contoso.com");
+	struct syncro_contact c;
+	CHECK_EQ_INT(syncro_contact_create(fx.sc, &fs, &c, &fx.err), SYNCRO_UNKNOWN_OUTCOME);
+	CHECK_CONTAINS(fx.err.msg, "may or may not");
+	CHECK(c.id == 0);
+	CHECK_EQ_INT(fake_count_email("dropped@contoso.com"), 1);    /* applied once, never again */
+	CHECK_EQ_INT(fake_requests("POST", "^/api/v1/contacts$", NULL), 1);
+
+	/* a 5xx on POST is just as unknown, and not retried either */
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"POST\",\"match\":\"/contacts$\",\"status\":502}", NULL) == 200);
+	syncro_fields_set(&fs, SYNCRO_F_EMAIL, "bad-gateway@contoso.com");
+	CHECK_EQ_INT(syncro_contact_create(fx.sc, &fs, &c, &fx.err), SYNCRO_UNKNOWN_OUTCOME);
+	CHECK_EQ_INT(fake_requests("POST", "^/api/v1/contacts$", NULL), 2);
+	syncro_fields_free(&fs);
+	syncro_contact_free(&c);
+	fixture_close(&fx);
+}
+
+TEST(syncro_429_waited_out)
+{
+	NEED_FAKE();
+	REQUIRE(seed_contacts(1));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 1.0, NULL));   /* the hold lasts the window: 1 s here */
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"GET\",\"match\":\"/contacts/\",\"status\":429}", NULL) == 200);
+	struct syncro_contact c;
+	double t0 = time_mono();
+	CHECK_EQ_INT(syncro_contact_get(fx.sc, 1001, &c, &fx.err), SYNCRO_OK);
+	double took = time_mono() - t0;
+	CHECK(took >= 0.95);
+	CHECK(took < 5);
+	CHECK_EQ_INT(c.id, 1001);
+	syncro_contact_free(&c);
+	CHECK_EQ_INT(syncro_client_throttled(fx.sc), 1);
+
+	/* a 429 on POST: not applied, so sent again after the hold; one contact */
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"POST\",\"match\":\"/contacts$\",\"status\":429}", NULL) == 200);
+	struct syncro_fields fs = {0};
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "101");
+	syncro_fields_set(&fs, SYNCRO_F_NAME, "Throttled");
+	syncro_fields_set(&fs, SYNCRO_F_EMAIL, "throttled@contoso.com");
+	t0 = time_mono();
+	CHECK_EQ_INT(syncro_contact_create(fx.sc, &fs, NULL, &fx.err), SYNCRO_OK);
+	CHECK(time_mono() - t0 >= 0.95);
+	syncro_fields_free(&fs);
+	CHECK_EQ_INT(fake_count_email("throttled@contoso.com"), 1);
+	CHECK_EQ_INT(fake_requests("POST", "^/api/v1/contacts$", NULL), 2);
+	CHECK_EQ_INT(syncro_client_throttled(fx.sc), 2);
+	fixture_close(&fx);
+}
+
+TEST(syncro_pacing_avoids_429)
+{
+	NEED_FAKE();
+	REQUIRE(seed_contacts(1));
+	/* the fake admits 60 requests in any 5 s; the client is told 720 a minute */
+	REQUIRE(fake_ctl("POST", "config", "{\"rate_limit\":60,\"window\":5}", NULL) == 200);
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 720, 5, NULL));
+	double pace = syncro_client_pace(fx.sc) / 60.0;   /* per second */
+	CHECK(pace < 12.0);
+	int n = 80, ok = 0;
+	double t0 = time_mono();
+	for (int i = 0; i < n; i++) {
+		struct syncro_contact c;
+		ok += syncro_contact_get(fx.sc, 1001, &c, &fx.err) == SYNCRO_OK;
+		syncro_contact_free(&c);
+	}
+	double took = time_mono() - t0;
+	CHECK_EQ_INT(ok, n);
+	CHECK_EQ_INT(fake_429s(), 0);
+	CHECK_EQ_INT(syncro_client_throttled(fx.sc), 0);
+	double bound = (n - 1) / pace;                    /* the pace, not the window, sets the time */
+	CHECK(took >= bound * 0.98);
+	CHECK(took <= bound + 1.5);
+	printf("    pacing: %d requests in %.2f s (pace %.1f/s, bound %.2f s), 0 x 429\n", n, took, pace, bound);
+	fixture_close(&fx);
+}
+
+struct async_tally {
+	int done, ok;
+	size_t contacts;
+};
+
+static void async_done(struct syncro_reply *r, void *ctx)
+{
+	struct async_tally *t = ctx;
+	t->done++;
+	t->ok += r->rc == SYNCRO_OK;
+	if (r->op == SYNCRO_OP_CONTACTS_LIST) t->contacts += r->contacts.n;
+}
+
+TEST(syncro_async_lanes)
+{
+	NEED_FAKE();
+	REQUIRE(fake_reset("{\"customers\":[{\"id\":101,\"business_name\":\"A\"},{\"id\":102,\"business_name\":\"B\"}],"
+	                   "\"contacts\":[{\"customer_id\":101,\"name\":\"a1\"},{\"customer_id\":102,\"name\":\"b1\"},"
+	                   "{\"customer_id\":102,\"name\":\"b2\"}]}"));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct async_tally t = {0};
+	struct http_lane *la = syncro_client_lane(fx.sc, "tenant-a"), *lb = syncro_client_lane(fx.sc, "tenant-b");
+	struct syncro_fields fs = {0};
+	syncro_fields_set(&fs, SYNCRO_F_NAME, "new");
+	for (int i = 0; i < 5; i++) {
+		char cid[8];
+		snprintf(cid, sizeof cid, "%d", 101 + i % 2);
+		syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, cid);
+		REQUIRE_OK(syncro_submit(fx.sc, &(struct syncro_call){ .op = SYNCRO_OP_CONTACT_CREATE, .fields = &fs,
+		                         .lane = i % 2 ? lb : la }, async_done, &t, &fx.err), &fx.err);
+	}
+	syncro_fields_free(&fs);
+	REQUIRE_OK(syncro_submit(fx.sc, &(struct syncro_call){ .op = SYNCRO_OP_CONTACTS_LIST, .id = 102, .lane = lb },
+	                         async_done, &t, &fx.err), &fx.err);
+	CHECK(syncro_submit(fx.sc, &(struct syncro_call){ .op = SYNCRO_OP_CONTACT_GET, .id = 0 }, async_done, &t,
+	                    &fx.err) < 0);   /* refused: no callback */
+	REQUIRE_OK(http_run(fx.e, &fx.err), &fx.err);
+	CHECK_EQ_INT(t.done, 6);
+	CHECK_EQ_INT(t.ok, 6);
+	CHECK(t.contacts >= 2);   /* b1, b2, and the creates that ran before the listing */
+	cJSON *st = NULL;
+	fake_ctl("GET", "health", NULL, &st);
+	CHECK_EQ_INT(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "counts"), "contacts")->valueint, 8);
+	cJSON_Delete(st);
+
+	/* operations pending when the engine goes are completed as failures */
+	REQUIRE_OK(syncro_submit(fx.sc, &(struct syncro_call){ .op = SYNCRO_OP_CONTACTS_LIST, .id = 101 },
+	                         async_done, &t, &fx.err), &fx.err);
+	fixture_close(&fx);
+	CHECK_EQ_INT(t.done, 7);
+	CHECK_EQ_INT(t.ok, 6);
+}
+
+TEST(syncro_api_key_never_logged)
+{
+	NEED_FAKE();
+	REQUIRE(seed_contacts(2));
+	char *text = NULL;
+	size_t len = 0;
+	FILE *cap = open_memstream(&text, &len);
+	REQUIRE(cap);
+	enum log_level was = log_get_level();
+	log_set_stream(cap);
+	log_set_level(LOG_TRACE);
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 1.0, NULL));
+	struct syncro_contact_list l;
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 101, &l, &fx.err), SYNCRO_OK);
+	syncro_contact_list_free(&l);
+	struct syncro_fields fs = {0};
+	syncro_fields_set(&fs, SYNCRO_F_CUSTOMER_ID, "101");
+	syncro_fields_set(&fs, SYNCRO_F_NAME, KEY);            /* even echoed back by Syncro */
+	syncro_fields_set(&fs, SYNCRO_F_EMAIL, "bad");
+	CHECK_EQ_INT(syncro_contact_create(fx.sc, &fs, NULL, &fx.err), SYNCRO_INVALID);
+	CHECK(!strstr(fx.err.msg, KEY));
+	syncro_fields_free(&fs);
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"GET\",\"status\":429}", NULL) == 200);
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 101, &l, &fx.err), SYNCRO_OK);
+	syncro_contact_list_free(&l);
+	fixture_close(&fx);
+	REQUIRE(fixture_open(&fx, 0, 0, "sk-wrong-key-000000000000"));
+	CHECK_EQ_INT(syncro_contacts_list(fx.sc, 101, &l, &fx.err), SYNCRO_UNAUTHORIZED);
+	CHECK(!strstr(fx.err.msg, "sk-wrong-key-000000000000"));
+	syncro_contact_list_free(&l);
+	fixture_close(&fx);
+	fflush(cap);
+	log_set_stream(stderr);
+	log_set_level(was);
+	CHECK_CONTAINS(text, "syncro");
+	CHECK_CONTAINS(text, "429");
+	CHECK(!strstr(text, KEY));
+	CHECK(!strstr(text, "sk-wrong-key-000000000000"));
+	CHECK(!strstr(text, "api_key"));
+	fclose(cap);
+	free(text);
+	/* the key went as a Bearer header, never in a URL */
+	cJSON *reqs = NULL;
+	fake_requests("GET", "^/api/v1/", &reqs);
+	cJSON *it;
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(reqs, "requests"))
+		CHECK(!strstr(cJSON_GetObjectItem(it, "query")->valuestring, "api_key"));
+	cJSON_Delete(reqs);
+}
