@@ -52,7 +52,7 @@ static int check_policy(const struct config *cfg, const struct policy_use *p, st
 		else err_set(err, "%s: policy file '%s' cannot be read (%s)", cfg->path, p->path, why);
 		goto out;
 	}
-	struct script_limits lim = { cfg->limits.instructions, cfg->limits.memory_bytes };
+	struct script_limits lim = { .instructions = cfg->limits.instructions, .memory_bytes = cfg->limits.memory_bytes };
 	if (script_new(&lim, &s, err) != 0) goto out;
 	if (script_policy_load(s, p->path, err) != 0) goto out;
 	rc = 0;
@@ -77,15 +77,13 @@ static void print_summary(const struct config *cfg, size_t npolicies)
 
 int cmd_check(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct opt none[] = { { NULL, NULL, NULL, NULL } };
 	struct config cfg;
 	struct err err;
 	struct policy_use *policies = NULL;
 	size_t npolicies = 0, nbad = 0;
 	int npos, rc = EXIT_USAGE;
 	memset(&cfg, 0, sizeof cfg);
-	if (opts_parse(argc, argv, none, argv, &npos, &err) != 0) return usage_fail("check", "%s", err.msg);
-	if (npos > 0) return usage_fail("check", "unexpected argument '%s'", argv[0]);
+	if (command_args("check", argc, argv, NULL, 0, &npos) != 0) return EXIT_USAGE;
 	const char *path = config_locate(g->config_path);
 	if (config_load_opts(path, CONFIG_SKIP_POLICY_FILES, &cfg, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);

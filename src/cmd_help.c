@@ -6,32 +6,24 @@
 
 int cmd_help(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct opt none[] = { { NULL, NULL, NULL, NULL } };
-	char **pos = argv;
 	int npos;
-	struct err err;
 	(void)g;
-	if (opts_parse(argc, argv, none, pos, &npos, &err) != 0) return usage_fail("help", "%s", err.msg);
-	if (npos > 1) return usage_fail("help", "expected at most one command name, got %d arguments", npos);
+	if (command_args("help", argc, argv, NULL, 1, &npos) != 0) return EXIT_USAGE;
 	if (npos == 0) {
 		commands_print_help(stdout, 0);
 		return EXIT_OK;
 	}
-	const struct command *c = command_find(pos[0]);
-	if (!c) return usage_unknown_command(pos[0]);
+	const struct command *c = command_find(argv[0]);
+	if (!c) return usage_unknown_command(argv[0]);
 	command_print_usage(c, stdout);
 	return EXIT_OK;
 }
 
 int cmd_version(int argc, char **argv, const struct global_opts *g)
 {
-	static const struct opt none[] = { { NULL, NULL, NULL, NULL } };
-	char **pos = argv;
 	int npos;
-	struct err err;
 	(void)g;
-	if (opts_parse(argc, argv, none, pos, &npos, &err) != 0) return usage_fail("version", "%s", err.msg);
-	if (npos > 0) return usage_fail("version", "unexpected argument '%s'", pos[0]);
+	if (command_args("version", argc, argv, NULL, 0, &npos) != 0) return EXIT_USAGE;
 	printf("entrasync %s\n", ENTRASYNC_VERSION);
 	return EXIT_OK;
 }

@@ -34,13 +34,40 @@ const struct command commands[] = {
 	  "Exit status: 0 all fine, 2 the config or a policy has a problem.\n",
 	  cmd_check, 0 },
 	{ "lua", "Run a Lua file in the policy sandbox (developer command)",
-	  "usage: entrasync lua FILE [ARG...]\n"
+	  "usage: entrasync lua [--instructions N] [--memory-mb N] FILE [ARG...]\n"
 	  "\n"
-	  "Developer command: runs FILE in the same sandbox as policies, with the\n"
-	  "entrasync.* modules (read from --lua-dir DIR when given, else the copies\n"
-	  "built into the program). The arguments are in the global table 'arg'.\n"
-	  "Used by the Lua tests.\n",
+	  "Developer command: runs FILE in the same sandbox as policies (the limits\n"
+	  "of one policy call apply to the whole file), with the entrasync.* modules\n"
+	  "read from --lua-dir DIR when given, else the copies built into the\n"
+	  "program. ARGs are in the global table 'arg' (arg[0] = FILE); print goes\n"
+	  "to stdout. Put '--' before ARGs that look like global options.\n"
+	  "  --instructions N   instruction budget (default 10000000)\n"
+	  "  --memory-mb N      memory cap of the Lua state in MiB (default 64)\n"
+	  "\n"
+	  "Exit status: 0 ok, 1 the script failed, 2 usage error.\n",
 	  cmd_lua, 1 },
+	{ "pull", "Pull users, groups, licences and Secure Score from Microsoft Graph",
+	  "usage: entrasync pull [--tenant ID[,ID...]]\n"
+	  "\n"
+	  "Reads every configured tenant (or those named by --tenant, by id or name)\n"
+	  "from Microsoft Graph into the local database, all tenants at once: users\n"
+	  "(by delta: only what changed since the last pull), the groups each\n"
+	  "tenant's policy declares, the organization, today's licences and the\n"
+	  "Secure Score history. Touches nothing in Syncro. A tenant that fails (no\n"
+	  "consent, missing permission...) is reported; the others go on.\n"
+	  "\n"
+	  "Exit status: 0 all tenants pulled, 1 some failed, 2 usage or config error,\n"
+	  "3 could not start (another run holds the lock, database unreadable).\n",
+	  cmd_pull, 0 },
+	{ "tenants", "List the tenants and their last pull; discover CSP customers",
+	  "usage: entrasync tenants [discover]\n"
+	  "\n"
+	  "Lists the configured tenants with their last pull. With 'discover' (needs\n"
+	  "csp.partner_tenant), lists the partner tenant's customers from Microsoft\n"
+	  "Graph: tenant id, default domain, name, whether it is in the config,\n"
+	  "whether the app can get a token there, and config entries to paste for\n"
+	  "the customers not mapped yet.\n",
+	  cmd_tenants, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
@@ -168,6 +195,15 @@ int opts_parse(int argc, char **argv, const struct opt *opts, char **pos, int *n
 		if (r < 0) return -1;
 		if (r == 0) return unknown_option(a, opts, help, err);
 	}
+	return 0;
+}
+
+int command_args(const char *cmd, int argc, char **argv, const struct opt *opts, int max_pos, int *npos)
+{
+	static const struct opt none[] = { { NULL, NULL, NULL, NULL } };
+	struct err err;
+	if (opts_parse(argc, argv, opts ? opts : none, argv, npos, &err) != 0) return usage_fail(cmd, "%s", err.msg);
+	if (*npos > max_pos) return usage_fail(cmd, "unexpected argument '%s'", argv[max_pos]);
 	return 0;
 }
 

@@ -53,6 +53,12 @@ struct opt {
  * a value given to a flag. */
 int opts_parse(int argc, char **argv, const struct opt *opts, char **pos, int *npos, struct err *err);
 
+/* What a command calls first: opts_parse (opts may be NULL: no options of
+ * its own) with the positional arguments compacted to the front of argv;
+ * more than max_pos of them is an error. On a problem prints it
+ * ("entrasync CMD: unknown option ...") and returns EXIT_USAGE; else 0. */
+int command_args(const char *cmd, int argc, char **argv, const struct opt *opts, int max_pos, int *npos);
+
 /* Takes the global options out of argv (the arguments after the program
  * name), wherever they are before a "--": fills *g and copies the rest, in
  * order, to rest (room for argc entries; rest[0] is the command name).
@@ -88,5 +94,7 @@ int cmd_help(int argc, char **argv, const struct global_opts *g);
 int cmd_version(int argc, char **argv, const struct global_opts *g);
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_lua(int argc, char **argv, const struct global_opts *g);
+int cmd_pull(int argc, char **argv, const struct global_opts *g);
+int cmd_tenants(int argc, char **argv, const struct global_opts *g);
 
 #endif

@@ -80,7 +80,8 @@ enum {
 
 /* Loads and validates the config file at path into *cfg (zeroed first).
  * The file runs in its own plain Lua state (base, string, table, math and
- * env(NAME [, default])); it sets globals or returns a table.
+ * env(NAME [, default])); it sets globals (global functions are taken as
+ * helpers and ignored) or returns a table of the same keys.
  * Errors name the file and line ("entrasync.lua:12: unknown key 'tenant'
  * at top level (did you mean 'tenants'?)"). Every problem found is
  * reported, one per line, ordered by line, in err->msg (cut short with a

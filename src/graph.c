@@ -292,6 +292,14 @@ void graph_tenant_counters(const struct graph_tenant *t, struct graph_tenant_cou
 	*out = t->counters;
 }
 
+void graph_tenant_token_refused(struct graph_tenant *t, unsigned token_gen)
+{
+	if (token_gen == t->token_gen && t->token) {
+		log_info("graph.token", "tenant %s: Graph refused the token inside a $batch: getting a new one", t->id);
+		graph_token_invalidate(t);
+	}
+}
+
 const char *graph_tenant_token_error(const struct graph_tenant *t)
 {
 	return t->token_error;
@@ -336,6 +344,7 @@ static void call_done(struct http_response *resp, void *ctx)
 	if (resp->status == 429) t->counters.throttled++;
 	r.status = resp->status;
 	r.resp = resp;
+	r.token_gen = c->token_gen;
 	if (resp->error == HTTP_ERR_CANCELLED) {
 		err_set(&r.err, "tenant %s: request cancelled", t->id);
 		goto done;

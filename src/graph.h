@@ -117,6 +117,11 @@ void graph_base64url(const unsigned char *data, size_t len, struct buf *out);
  * actionable message (see graph_token_error_message). */
 int graph_tenant_token_sync(struct graph_tenant *t, struct err *err);
 
+/* Starts getting the tenant's token in the background (a no-op when it
+ * holds a valid one or failed for good); see graph_tenant_token_error
+ * after http_run. For checking many tenants at once. */
+void graph_tenant_token_start(struct graph_tenant *t);
+
 /* ---- Requests ----------------------------------------------------------- */
 
 /* The outcome of a Graph request, handed to its callback. */
@@ -130,6 +135,7 @@ struct graph_result {
 	const struct http_response *resp; /* headers etc., valid during the callback;
 	                           * NULL when the request never reached Graph */
 	bool token_failure;       /* no token could be had for the tenant */
+	unsigned token_gen;       /* which of the tenant's tokens the request carried */
 };
 
 typedef void (*graph_done_fn)(struct graph_tenant *t, struct graph_result *r, void *ctx);
@@ -152,6 +158,11 @@ struct graph_request {
  * input, or when the tenant's token already failed for good this run (err
  * then holds that message). */
 int graph_submit(struct graph_tenant *t, const struct graph_request *req, struct err *err);
+
+/* For failures Graph reports inside a 200 (a $batch part's 401): drops
+ * the tenant's token when it is still the one the request carried
+ * (r->token_gen), so the next request gets a fresh one. */
+void graph_tenant_token_refused(struct graph_tenant *t, unsigned token_gen);
 
 /* The tenant's permanent token failure, or NULL while tokens work. */
 const char *graph_tenant_token_error(const struct graph_tenant *t);

@@ -340,6 +340,17 @@ int graph_token_error_message(const struct graph_client *gc, const char *tenant_
 	return -1;
 }
 
+/* The resource is Graph itself: {endpoint}/.default, which for the
+ * national clouds is their Graph (https://graph.microsoft.us, ...). A
+ * loopback http:// endpoint is a local stand-in for Graph (a proxy, the
+ * test fake), so tokens are asked for Microsoft Graph's own resource. */
+char *graph_scope(const struct graph_client *gc)
+{
+	if (str_starts(gc->endpoint, "http://"))
+		return xstrdup("https://graph.microsoft.com/.default");
+	return xasprintf("%s/.default", gc->endpoint);
+}
+
 bool graph_token_valid(const struct graph_tenant *t)
 {
 	return t->token && time_mono() < t->token_renew_at;
@@ -402,7 +413,7 @@ static void token_done(struct http_response *resp, void *ctx)
 	log_redact_err(&err);
 	free(t->token_error);
 	t->token_error = xstrdup(err.msg);
-	log_error("graph.token", "%s", err.msg);
+	log_debug("graph.token", "%s", err.msg);  /* the pull reports it per tenant */
 	flush_waiting(t);
 }
 
@@ -415,7 +426,7 @@ void graph_token_request(struct graph_tenant *t)
 	buf_adds(&body, "client_id=");
 	form_escape(gc->client_id, &body);
 	buf_adds(&body, "&scope=");
-	char *scope = xasprintf("%s/.default", gc->endpoint);
+	char *scope = graph_scope(gc);
 	form_escape(scope, &body);
 	free(scope);
 	buf_adds(&body, "&grant_type=client_credentials");
@@ -452,6 +463,11 @@ void graph_token_request(struct graph_tenant *t)
 		t->token_error = xasprintf("tenant %s: %s", t->id, err.msg);
 		flush_waiting(t);
 	}
+}
+
+void graph_tenant_token_start(struct graph_tenant *t)
+{
+	if (!graph_token_valid(t) && !t->token_error) graph_token_request(t);
 }
 
 int graph_tenant_token_sync(struct graph_tenant *t, struct err *err)

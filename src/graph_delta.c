@@ -56,11 +56,17 @@ static int apply_item(struct store *st, const char *tenant_id, const cJSON *item
 	if (removed) {
 		const cJSON *why = cJSON_GetObjectItemCaseSensitive(removed, "reason");
 		const char *reason = cJSON_IsString(why) && !strcmp(why->valuestring, "deleted") ? "deleted" : "changed";
-		int rc = resync ? store_mirror_stage_remove(st, tenant_id, id->valuestring, reason, err)
-		                : store_user_mark_removed(st, tenant_id, id->valuestring, reason, err);
-		if (rc != 0) return -1;
-		if (reason[0] == 'd') counts->removed_deleted++;
-		else counts->removed_changed++;
+		if (resync) /* counted by the swap, when it marks the live user */
+			return store_mirror_stage_remove(st, tenant_id, id->valuestring, reason, err) ? -1 : 0;
+		/* count only a real change: present before, or removed for another reason */
+		struct store_user u = { 0 };
+		int rc = store_user_get(st, tenant_id, id->valuestring, &u, err);
+		if (rc < 0) return -1;
+		bool change = rc == 0 && (!u.removed || strcmp(u.removed, reason) != 0);
+		store_user_free(&u);
+		if (rc == 0 && store_user_mark_removed(st, tenant_id, id->valuestring, reason, err) != 0) return -1;
+		if (change && reason[0] == 'd') counts->removed_deleted++;
+		else if (change) counts->removed_changed++;
 		return 0;
 	}
 	char *json = NULL;

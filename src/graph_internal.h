@@ -60,6 +60,8 @@ struct graph_client {
 /* graph_auth.c */
 int graph_auth_load(struct graph_client *gc, struct err *err);
 void graph_auth_free(struct graph_client *gc);
+/* The token scope: {endpoint}/.default (new string). */
+char *graph_scope(const struct graph_client *gc);
 /* Whether the tenant's cached token can be used now. */
 bool graph_token_valid(const struct graph_tenant *t);
 /* Submits the tenant's token request (once: no-op while one is pending).

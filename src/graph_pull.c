@@ -221,10 +221,12 @@ static void users_fetch(struct pull_tenant *pt)
 		}
 		pt->users_url = users_first_url();
 	}
-	/* Only changed properties on incremental rounds: the merge keeps the rest. */
-	static const char *const minimal_headers[] = { "Prefer: return=minimal", NULL };
+	/* The biggest pages Graph gives, and on incremental rounds only the
+	 * changed properties (the merge keeps the rest). */
+	static const char *const full_headers[] = { "Prefer: odata.maxpagesize=999", NULL };
+	static const char *const minimal_headers[] = { "Prefer: return=minimal, odata.maxpagesize=999", NULL };
 	tenant_submit(pt, &(struct graph_request){
-		.url = pt->users_url, .headers = minimal ? minimal_headers : NULL,
+		.url = pt->users_url, .headers = minimal ? minimal_headers : full_headers,
 		.on_done = users_page_done, .ctx = pt });
 }
 
@@ -434,8 +436,10 @@ static void scores_store(struct pull_tenant *pt, const cJSON *body)
 		}
 		pt->res->scores++;
 	}
+	/* $top=N asks for the N newest days; a nextLink beyond them is older
+	 * history we already hold (or that Graph pages below N: then go on). */
 	const char *next = json_str(body, "@odata.nextLink");
-	if (next) scores_fetch(pt, next);
+	if (next && pt->res->scores < pt->score_top) scores_fetch(pt, next);
 }
 
 static void scores_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
@@ -486,6 +490,7 @@ struct batch {
 	struct batch_part *parts;
 	size_t n;
 	int round;
+	bool auth_retried;        /* parts refused with 401 were sent again once */
 };
 
 static void batch_free(struct batch *b)
@@ -569,6 +574,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	struct batch *again = xcalloc(1, sizeof *again);
 	again->pt = pt;
 	again->round = b->round + 1;
+	again->auth_retried = b->auth_retried;
 	again->parts = xcalloc(b->n, sizeof *again->parts);
 	double wait = 0;
 	for (size_t i = 0; i < b->n; i++) {
@@ -591,6 +597,13 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 			if (secs > wait) wait = secs;
 			log_info("graph.throttle", "tenant %s: $batch part %s got %ld (Retry-After %s)", pt->spec->tenant_id,
 			         b->parts[i].id, status, ra ? ra : "none");
+			again->parts[again->n] = b->parts[i];
+			again->parts[again->n].url = xstrdup(b->parts[i].url);
+			again->n++;
+		} else if (status == 401 && !b->auth_retried) {
+			/* the token expired between the batch and its parts: new token, once */
+			graph_tenant_token_refused(pt->gt, r->token_gen);
+			again->auth_retried = true;
 			again->parts[again->n] = b->parts[i];
 			again->parts[again->n].url = xstrdup(b->parts[i].url);
 			again->n++;
@@ -664,7 +677,10 @@ static void tenant_batches(struct pull_tenant *pt)
 			if (!pt->opts->skip_licenses) batch_add(b, "skus", xstrdup("/subscribedSkus?$select=" SKU_SELECT));
 		} else if (k == 2) {
 			if (!pt->opts->skip_scores)
-				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", score_days(pt)));
+			{
+				pt->score_top = score_days(pt);
+				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", pt->score_top));
+			}
 		} else {
 			struct pull_group *g = &pt->groups[k - 3];
 			char id[16];

@@ -175,44 +175,34 @@ out:
 	return rc;
 }
 
-/* Optional integer (a float with no fraction counts). 1 set, 0 absent, -1 problem. */
-static int opt_integer(struct loader *ld, int t, const struct scope *sc, const char *key, long long *out)
+/* Optional number: with integer set, a whole number (a float without a
+ * fraction counts) stored in *integer; else a finite number stored in
+ * *number. 1 set, 0 absent, -1 problem. */
+static int opt_numeric(struct loader *ld, int t, const struct scope *sc, const char *key, double *number,
+                       long long *integer)
 {
 	lua_State *L = ld->L;
 	int rc = 0;
 	int type = get_field(L, t, key);
 	if (type == LUA_TNIL) goto out;
 	rc = -1;
+	lua_Number n = type == LUA_TNUMBER ? lua_tonumber(L, -1) : NAN;
 	lua_Integer v = 0;
-	if (type == LUA_TNUMBER && lua_isinteger(L, -1)) {
+	int ok;
+	if (integer && type == LUA_TNUMBER && lua_isinteger(L, -1)) {
 		v = lua_tointeger(L, -1);
+		ok = 1;
+	} else if (integer) {
+		ok = floor(n) == n && lua_numbertointeger(n, &v);
 	} else {
-		lua_Number n = type == LUA_TNUMBER ? lua_tonumber(L, -1) : 0.5;
-		if (floor(n) != n || !lua_numbertointeger(n, &v)) {
-			type_problem(ld, sc, key, "an integer");
-			goto out;
-		}
+		ok = isfinite((double)n);
 	}
-	*out = (long long)v;
-	rc = 1;
-out:
-	lua_pop(L, 1);
-	return rc;
-}
-
-/* Optional finite number. 1 set, 0 absent, -1 problem. */
-static int opt_number(struct loader *ld, int t, const struct scope *sc, const char *key, double *out)
-{
-	lua_State *L = ld->L;
-	int rc = 0;
-	int type = get_field(L, t, key);
-	if (type == LUA_TNIL) goto out;
-	rc = -1;
-	if (type != LUA_TNUMBER || !isfinite((double)lua_tonumber(L, -1))) {
-		type_problem(ld, sc, key, "a finite number");
+	if (!ok) {
+		type_problem(ld, sc, key, integer ? "an integer" : "a finite number");
 		goto out;
 	}
-	*out = (double)lua_tonumber(L, -1);
+	if (integer) *integer = (long long)v;
+	else *number = (double)n;
 	rc = 1;
 out:
 	lua_pop(L, 1);
@@ -226,13 +216,9 @@ static int opt_table(struct loader *ld, int t, const struct scope *sc, const cha
 	lua_State *L = ld->L;
 	int type = get_field(L, t, key);
 	if (type == LUA_TTABLE) return lua_gettop(L);
+	if (type != LUA_TNIL) type_problem(ld, sc, key, "a table");
 	lua_pop(L, 1);
-	if (type == LUA_TNIL) return 0;
-	lua_pushvalue(L, t);
-	get_field(L, lua_gettop(L), key);
-	type_problem(ld, sc, key, "a table");
-	lua_pop(L, 2);
-	return -1;
+	return type == LUA_TNIL ? 0 : -1;
 }
 
 static int in_list(const char *s, const char *const *list)
@@ -410,7 +396,7 @@ static void load_syncro(struct loader *ld, int root, const struct scope *top)
 	}
 	free(sub);
 	if (opt_string(ld, t, &sc, "api_key", &s->api_key, 1) == 0) missing(ld, &sc, "api_key", "the Syncro API token");
-	if (opt_number(ld, t, &sc, "requests_per_minute", &s->requests_per_minute) > 0) {
+	if (opt_numeric(ld, t, &sc, "requests_per_minute", &s->requests_per_minute, NULL) > 0) {
 		int line = key_line(ld, &sc, "requests_per_minute");
 		if (s->requests_per_minute <= 0)
 			problem(ld, line, "syncro.requests_per_minute must be above 0");
@@ -442,7 +428,7 @@ static void load_tenant(struct loader *ld, int t, size_t index, struct config_te
 	else if (tn->id && !config_is_tenant_id(tn->id))
 		problem(ld, key_line(ld, &sc, "id"), "%s.id '%s' is neither a GUID nor a domain name", sc.label, tn->id);
 	opt_string(ld, t, &sc, "name", &tn->name, 0);
-	int has_id = opt_integer(ld, t, &sc, "syncro_customer_id", &tn->syncro_customer_id);
+	int has_id = opt_numeric(ld, t, &sc, "syncro_customer_id", NULL, &tn->syncro_customer_id);
 	if (has_id > 0 && tn->syncro_customer_id <= 0) {
 		problem(ld, key_line(ld, &sc, "syncro_customer_id"), "%s.syncro_customer_id must be above 0", sc.label);
 		has_id = -1;
@@ -537,10 +523,10 @@ static void load_limits(struct loader *ld, int root, const struct scope *top)
 	int t = opt_table(ld, root, top, "limits");
 	if (t <= 0) return;
 	check_keys(ld, t, &sc, limits_keys, 0);
-	if (opt_integer(ld, t, &sc, "instructions", &lim->instructions) > 0 && lim->instructions <= 0)
+	if (opt_numeric(ld, t, &sc, "instructions", NULL, &lim->instructions) > 0 && lim->instructions <= 0)
 		problem(ld, key_line(ld, &sc, "instructions"), "limits.instructions must be above 0");
 	double mb = 0;
-	if (opt_number(ld, t, &sc, "memory_mb", &mb) > 0) {
+	if (opt_numeric(ld, t, &sc, "memory_mb", &mb, NULL) > 0) {
 		if (mb < 1 || mb > 1048576)
 			problem(ld, key_line(ld, &sc, "memory_mb"), "limits.memory_mb must be between 1 and 1048576");
 		else
@@ -613,7 +599,8 @@ static int run_chunk(struct loader *ld, struct err *err)
 		lua_rawset(L, 1);
 	}
 	lua_pop(L, 1);
-	int rc = luaL_loadbufferx(L, ld->src, ld->len, "=" CHUNK_TAG, "t");
+	size_t skip = (ld->len >= 3 && memcmp(ld->src, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;   /* UTF-8 BOM */
+	int rc = luaL_loadbufferx(L, ld->src + skip, ld->len - skip, "=" CHUNK_TAG, "t");
 	if (rc == LUA_OK) rc = lua_pcall(L, 0, 1, 0);
 	if (rc != LUA_OK) {
 		struct buf b = {0};

@@ -29,9 +29,9 @@ expect_ok "check -h (after other options)" -- check --config nowhere.lua -h
 check "check -h prints the same as help check" cmp -s "$T_OUT/out" "$T_OUT/help-check.txt"
 expect_ok "--help check" -- --help check
 check "--help check prints the same as help check" cmp -s "$T_OUT/out" "$T_OUT/help-check.txt"
-expect_exit "help lua: hidden commands still have help" 0 "^usage: entrasync lua FILE" -- help lua
+expect_exit "help lua: hidden commands still have help" 0 "^usage: entrasync lua \[--instructions N\]" -- help lua
 expect_exit "help of an unknown command" 2 "^entrasync: unknown command 'chek' \(did you mean 'check'\?\)$" -- help chek
-expect_exit "help with two commands" 2 "^entrasync help: expected at most one command name" -- help check version
+expect_exit "help with two commands" 2 "^entrasync help: unexpected argument 'version'$" -- help check version
 
 # --- unknown commands and options: one line, nearest spelling, exit 2
 expect_exit "unknown command: suggestion" 2 "^entrasync: unknown command 'chek' \(did you mean 'check'\?\)$" -- chek

@@ -250,6 +250,10 @@ TEST(config_env_empty_and_many_problems)
 	CHECK_CONTAINS(err.msg, "many.lua:1: unknown key 'unknown_key_number_0' at top level\n");
 	CHECK_CONTAINS(err.msg, "more problems)");
 	CHECK(strlen(err.msg) < sizeof err.msg - 1);
+	/* a UTF-8 byte order mark (Windows editors) is fine; lines still count */
+	path = write_file(dir, "bom.lua", "\xEF\xBB\xBF" "database = 'x.db'\ngraph = 7\n");
+	CHECK(config_load(path, &cfg, &err) != 0);
+	CHECK_CONTAINS(err.msg, "bom.lua:2: graph must be a table, not an integer");
 	/* a table is accepted as the chunk's result only: other values are not */
 	path = write_file(dir, "ret.lua", "return 42\n");
 	CHECK(config_load(path, &cfg, &err) != 0);

@@ -1,0 +1,320 @@
+#!/bin/sh
+# test_pull — `entrasync pull` and `entrasync tenants` against the fake
+# Graph (tests/fakes/fake_graph.py, started here on 127.0.0.1): tokens and
+# their AADSTS messages, the first pull and incremental delta rounds,
+# @removed changed/deleted, resync on 410/syncStateNotFound that replaces
+# the mirror atomically (an interrupted one reports nobody removed), a
+# crash mid-round resumed without loss, groups, organization, licences,
+# Secure Score, $batch 429 parts, throttling without stalling the other
+# tenants, 5xx / dropped connection / malformed page / 401 mid-run,
+# certificate credentials (PS256 and RS256), CSP discovery, secrets kept out.
+. tests/lib.sh
+
+FAKE=${FAKE_GRAPH:-tests/fakes/fake_graph.py}
+if [ ! -f "$FAKE" ]; then
+  echo "skip - test_pull: no fake Graph at $FAKE"
+  exit 0
+fi
+W=$T_OUT/pull
+mkdir -p "$W"
+CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
+SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
+CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
+FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
+NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
+WOODGROVE=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
+BIG=b1b1b1b1-0000-4000-8000-00000000b16b
+PARTNER=e5a1c0de-1111-4abc-9def-0123456789ab
+
+python3 "$FAKE" --port 0 --port-file "$W/port" --seed 7 >"$W/fake.log" 2>&1 &
+FAKE_PID=$!
+trap 'kill $FAKE_PID 2>/dev/null' EXIT INT TERM
+i=0
+while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if [ ! -s "$W/port" ]; then echo "FAIL - the fake Graph did not start"; cat "$W/fake.log"; exit 1; fi
+PORT=$(cat "$W/port")
+URL=http://127.0.0.1:$PORT
+
+# ctl METHOD PATH [JSON]: the fake's control API; prints the JSON answer.
+ctl() {
+  python3 - "$URL/_fake/$2" "$1" "${3:-}" <<'EOF'
+import sys, urllib.request
+url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
+                             headers={"Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req).read().decode())
+except urllib.error.HTTPError as e:
+    print(e.read().decode()); sys.exit(1)
+EOF
+}
+# jq_py EXPR: evaluates a Python expression over the JSON on stdin (as d).
+jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+sql() { sqlite3 "$W/state/es.db" "$1"; }
+active_users() { ctl GET "tenants/$1" | jq_py 'd["users"]'; }
+graph_requests() {  # graph_requests TENANT: top-level Graph requests logged since the last clear
+  ctl GET "requests?tenant=$1&kind=graph&summary=1" | jq_py 'd["total"]'
+}
+
+ctl POST tenants '{"key": "big", "id": "'$BIG'", "displayName": "Big Corp", "domain": "big.example", "users": 2100}' >/dev/null
+
+cat >"$W/policy.lua" <<'EOF'
+return {
+  groups = { "All Staff", "Managers" },
+  include = function(u) return true end,
+}
+EOF
+cat >"$W/nogroups.lua" <<'EOF'
+return { include = function(u) return true end }
+EOF
+
+# mkconfig FILE [GRAPH-LINES]: a config for the fake with the demo tenants.
+mkconfig() {
+  cred=${2:-}
+  [ -n "$cred" ] || cred="client_secret = \"$SECRET\","
+  cat >"$1" <<EOF
+database = "state/es.db"
+graph = {
+  client_id = "$CID",
+  $cred
+  authority = "$URL",
+  endpoint = "$URL",
+}
+syncro = { base_url = "http://127.0.0.1:9/api/v1", api_key = "fake-syncro-key" }
+policy = "policy.lua"
+tenants = {
+  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 1 },
+  { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 2 },
+  { id = "$NORTHWIND", name = "Northwind", syncro_customer_id = 3 },
+  { id = "$WOODGROVE", name = "Woodgrove", syncro_customer_id = 4 },
+  { id = "$BIG", name = "Big", syncro_customer_id = 5, policy = "nogroups.lua" },
+}
+csp = { partner_tenant = "$PARTNER" }
+EOF
+}
+mkconfig "$W/es.lua"
+cd "$W" || exit 1
+ES="--config es.lua"
+
+# ---------------------------------------------------------------- first pull
+ctl DELETE requests >/dev/null
+expect_exit "first pull: a tenant without consent fails, exit 1" 1 "Woodgrove: FAILED" -- $ES pull
+check "first pull: the others are ok" sh -c "grep -c ': ok: ' '$T_OUT/out' | grep -qx 4"
+check "AADSTS700016 names the admin-consent URL for that tenant" \
+  grep -q "AADSTS700016.*$URL/$WOODGROVE/adminconsent?client_id=$CID" "$T_OUT/out"
+check "mirror holds every active Contoso user" \
+  test "$(sql "select count(*) from users where tenant_id='$CONTOSO' and removed is null")" = "$(active_users contoso)"
+check "mirror holds every active Big user (3 pages)" \
+  test "$(sql "select count(*) from users where tenant_id='$BIG' and removed is null")" = "$(active_users big)"
+check "first pull of Big took 3 delta pages of at most 999" \
+  test "$(ctl GET "requests?tenant=big&path=users/delta&summary=1" | jq_py 'd["total"]')" = 3
+check "the delta state holds a deltaLink and no round in progress" \
+  test "$(sql "select count(*) from delta_state where resource='users' and delta_link is not null and next_link is null and resync=0")" = 4
+check "users carry the selected properties" \
+  sh -c "test \"\$(sqlite3 state/es.db \"select count(*) from users where tenant_id='$CONTOSO' and json_extract(json,'\$.assignedLicenses') is not null and json_extract(json,'\$.userPrincipalName') is not null\")\" -gt 0"
+check "no @odata annotations stored" test "$(sql "select count(*) from users where json like '%@odata%'")" = 0
+check "groups resolved by name with their transitive members" \
+  test "$(sql "select count(*) from groups where tenant_id='$CONTOSO' and display_name in ('All Staff','Managers')")" = 2
+check "group members are users of the mirror" \
+  test "$(sql "select count(*) from group_members m join users u on u.tenant_id=m.tenant_id and u.object_id=m.object_id where m.tenant_id='$CONTOSO'")" -gt 0
+check "organization: default domain and name" \
+  test "$(sql "select default_domain from tenants where id='$CONTOSO'")" = contoso.com
+check "licences: today's snapshot has every SKU" \
+  test "$(sql "select count(*) from license_snapshots where tenant_id='$CONTOSO' and day=date('now')")" = "$(ctl GET tenants/contoso/skus | jq_py 'len(d["skus"])')"
+check "Secure Score: 90 days backfilled" \
+  test "$(sql "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO'")" = 90
+check "Secure Score: controlScores kept raw" \
+  test "$(sql "select count(*) from secure_score_snapshots where controls like '%controlName%'")" -gt 0
+check "tenant rows record the pull" \
+  test "$(sql "select count(*) from tenants where last_pull_at is not null and last_status='ok'")" = 4
+check "the failed tenant's error is recorded" \
+  sh -c "sqlite3 state/es.db \"select last_error from tenants where id='$WOODGROVE'\" | grep -q AADSTS700016"
+check "the run and its tenants are recorded" \
+  test "$(sql "select count(*) from run_tenants rt join runs r on r.id=rt.run_id where r.kind='pull'")" = 5
+check "the client secret is in no output" sh -c "! grep -qF '$SECRET' '$T_OUT/out' '$T_OUT/err'"
+check "no secret or token in the database" sh -c "sqlite3 state/es.db .dump | grep -qvF '$SECRET' && ! sqlite3 state/es.db .dump | grep -qE 'fake\\.[A-Za-z0-9_-]{20}|$SECRET'"
+
+expect_exit "tenants: lists the last pull" 0 "Contoso +[0-9T:-]+Z +ok" -- $ES tenants
+check "tenants: the failed one shows its error" grep -q "last error: .*AADSTS700016" "$T_OUT/out"
+
+# ---------------------------------------------------------------- incremental
+U=$(ctl GET tenants/contoso/users | jq_py '" ".join([u["id"] for u in d["users"] if u["_state"] == "active" and u.get("department")][:3])')
+set -- $U
+ctl PATCH "tenants/contoso/users/$1" '{"jobTitle": "Chief Tester", "department": null}' >/dev/null
+ctl POST "tenants/contoso/users/$2/soft-delete" >/dev/null
+ctl POST "tenants/contoso/users/$3/hard-delete" >/dev/null
+NEW=$(ctl POST tenants/contoso/users '{"displayName": "Newt New", "givenName": "Newt"}' | jq_py 'd["id"]')
+ctl DELETE requests >/dev/null
+expect_ok "incremental pull of one tenant" -- $ES pull --tenant Contoso
+check "incremental: 2 requests + 1 per declared group" test "$(graph_requests contoso)" -le 4
+check "incremental: only Contoso was pulled" test "$(graph_requests fabrikam)" = 0
+check "changed property applied" test "$(sql "select json_extract(json,'\$.jobTitle') from users where object_id='$1'")" = "Chief Tester"
+check "property set to null applied" test "$(sql "select json_type(json,'\$.department') from users where object_id='$1'")" = null
+check "unchanged properties kept" test -n "$(sql "select json_extract(json,'\$.userPrincipalName') from users where object_id='$1'")"
+check "soft-deleted user recorded as removed 'changed'" test "$(sql "select removed from users where object_id='$2'")" = changed
+check "hard-deleted user recorded as removed 'deleted'" test "$(sql "select removed from users where object_id='$3'")" = deleted
+check "new user added" test "$(sql "select json_extract(json,'\$.givenName') from users where object_id='$NEW'")" = Newt
+check "Secure Score: only the new day asked for" \
+  sh -c "python3 - '$URL' <<'EOF'
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + '/_fake/requests?tenant=contoso&path=secureScores'))
+sys.exit(0 if d['requests'] and all('top=1' in r['path'] for r in d['requests']) else 1)
+EOF"
+ctl POST "tenants/contoso/users/$2/restore" >/dev/null
+expect_ok "restored user pull" -- $ES pull --tenant Contoso
+check "restored user present again" test -z "$(sql "select removed from users where object_id='$2'")"
+
+# ---------------------------------------------------------------- resync
+PRESENT=$(sql "select count(*) from users where tenant_id='$CONTOSO' and removed is null")
+ctl POST faults '{"delta_gone": true, "mode": "410", "tenant": "contoso"}' >/dev/null
+ctl POST "tenants/contoso/users/$1/hard-delete" >/dev/null
+expect_ok "410 on the deltaLink: full resync" -- $ES pull --tenant Contoso
+check "resync reported" grep -q "full resync" "$T_OUT/out"
+check "resync: user gone during the expiry is marked removed" test -n "$(sql "select removed from users where object_id='$1'")"
+check "resync: the others stay present" \
+  test "$(sql "select count(*) from users where tenant_id='$CONTOSO' and removed is null")" = $((PRESENT - 1))
+check "resync: staging emptied, state clean" \
+  test "$(sql "select count(*) from users_staging")/$(sql "select resync from delta_state where tenant_id='$CONTOSO'")" = 0/0
+ctl POST faults '{"delta_gone": true, "mode": "syncStateNotFound", "tenant": "fabrikam"}' >/dev/null
+expect_ok "syncStateNotFound: full resync" -- $ES pull --tenant fabrikam.com
+check "syncStateNotFound resync reported" grep -q "full resync" "$T_OUT/out"
+
+# An interrupted resync (Big: 3 pages; the 2nd keeps failing) reports nobody
+# removed and leaves the live mirror alone; the next pull resumes and swaps.
+BIGN=$(sql "select count(*) from users where tenant_id='$BIG' and removed is null")
+ctl POST faults '[{"delta_gone": true, "tenant": "big"}, {"status": 500, "tenant": "big", "match": "users/delta.*skiptoken", "times": 0}]' >/dev/null
+expect_exit "interrupted resync: tenant fails" 1 "Big: FAILED" -- $ES pull --tenant Big
+check "interrupted resync: mirror untouched" \
+  test "$(sql "select count(*) from users where tenant_id='$BIG' and removed is null")/$(sql "select count(*) from users where tenant_id='$BIG' and removed is not null")" = "$BIGN/0"
+check "interrupted resync: first page staged, resume point kept" \
+  test "$(sql "select count(*) from users_staging where tenant_id='$BIG'")/$(sql "select resync from delta_state where tenant_id='$BIG' and next_link like '%skiptoken%'")" = "999/1"
+ctl DELETE faults >/dev/null
+ctl DELETE requests >/dev/null
+expect_ok "resumed resync completes" -- $ES pull --tenant Big
+check "resumed resync started from the saved page" \
+  sh -c "python3 - '$URL' <<'EOF'
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + '/_fake/requests?tenant=big&path=users/delta'))
+sys.exit(0 if d['requests'] and 'skiptoken' in d['requests'][0]['path'] and len(d['requests']) == 2 else 1)
+EOF"
+check "resumed resync: everyone present, nobody removed" \
+  test "$(sql "select count(*) from users where tenant_id='$BIG' and removed is null")/$(sql "select count(*) from users where tenant_id='$BIG' and removed is not null")" = "$BIGN/0"
+
+# ---------------------------------------------------------------- crash mid-round
+mkdir -p crash && cp es.lua policy.lua nogroups.lua crash/
+sed -i 's#state/es.db#state/crash.db#' crash/es.lua
+ctl POST faults '{"latency_ms": 3000, "tenant": "big", "match": "users/delta.*skiptoken", "times": 0}' >/dev/null
+(cd crash && exec "$ENTRASYNC" --config es.lua pull --tenant Big >/dev/null 2>&1) &
+PULL_PID=$!
+i=0
+while [ $i -lt 100 ]; do
+  n=$(sqlite3 crash/state/crash.db "select count(*) from users" 2>/dev/null || echo 0)
+  [ "${n:-0}" -gt 0 ] && break
+  sleep 0.1; i=$((i + 1))
+done
+kill -9 $PULL_PID 2>/dev/null; wait $PULL_PID 2>/dev/null
+check "crash: the first page was committed with its resume point" \
+  test "$(sqlite3 crash/state/crash.db "select count(*) from users")/$(sqlite3 crash/state/crash.db "select count(*) from delta_state where next_link like '%skiptoken%'")" = "999/1"
+ctl DELETE faults >/dev/null
+ctl DELETE requests >/dev/null
+(cd crash && es --config es.lua pull --tenant Big); rc=$?
+check "crash: the next pull succeeds" test $rc = 0
+check "crash: it resumed from the saved page (2 pages, not 3)" \
+  test "$(ctl GET "requests?tenant=big&path=users/delta&summary=1" | jq_py 'd["total"]')" = 2
+check "crash: nothing lost" \
+  test "$(sqlite3 crash/state/crash.db "select count(*) from users where removed is null")" = "$BIGN"
+
+# ---------------------------------------------------------------- faults
+ctl POST faults '{"status": 429, "retry_after": "1.5", "tenant": "contoso", "match": "users/delta"}' >/dev/null
+ctl DELETE requests >/dev/null
+expect_exit "429 with a fractional Retry-After is waited out" 1 "" -- $ES pull
+check "429: contoso ok" grep -q "^Contoso: ok" "$T_OUT/out"
+check "429: the throttle headers are logged" grep -q "graph.throttle.*ResourceUnitLimitExceeded" "$T_OUT/err"
+check "429: contoso waited >= 1.4 s, the other tenants did not wait for it" sh -c "python3 - '$URL' <<'EOF'
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + '/_fake/requests?kind=graph'))['requests']
+c = [r for r in d if r['tenant'] == '$CONTOSO' and 'users/delta' in r['path']]
+first429 = [r for r in c if r['status'] == 429][0]
+retry = [r for r in c if r['status'] == 200][0]
+others_done = max(r['real_time'] + r['ms'] / 1000 for r in d if r['tenant'] in ('$FABRIKAM', '$NORTHWIND'))
+ok = retry['real_time'] - first429['real_time'] >= 1.4 and others_done < retry['real_time']
+sys.exit(0 if ok else 1)
+EOF"
+
+ctl POST faults '[{"status": 503, "tenant": "fabrikam", "match": "users/delta"}, {"status": 500, "tenant": "northwind", "match": "batch"}, {"drop": "mid-body", "tenant": "contoso", "match": "users/delta"}]' >/dev/null
+expect_exit "500/503 and a dropped connection are retried" 1 "" -- $ES pull
+check "retries: all consented tenants ok" sh -c "grep -c ': ok: ' '$T_OUT/out' | grep -qx 4"
+
+ctl POST faults '{"malformed": true, "tenant": "contoso", "match": "users/delta"}' >/dev/null
+expect_ok "a malformed page is fetched again" -- $ES pull --tenant Contoso
+ctl POST faults '{"malformed": true, "tenant": "contoso", "match": "users/delta", "times": 0}' >/dev/null
+BEFORE=$(sql "select delta_link from delta_state where tenant_id='$CONTOSO'")
+expect_exit "a page that stays malformed fails the tenant" 1 "malformed JSON" -- $ES pull --tenant Contoso
+check "malformed: delta state unchanged" test "$(sql "select delta_link from delta_state where tenant_id='$CONTOSO'")" = "$BEFORE"
+ctl DELETE faults >/dev/null
+
+ctl POST faults '{"expire_token_after": 2, "tenant": "contoso", "kind": "graph"}' >/dev/null
+ctl DELETE requests >/dev/null
+expect_ok "401 InvalidAuthenticationToken mid-run: new token, request retried" -- $ES pull --tenant Contoso
+check "401: a second token was requested" \
+  test "$(ctl GET "requests?tenant=contoso&kind=token&summary=1" | jq_py 'd["total"]')" = 2
+
+ctl POST faults '{"status": 429, "retry_after": "1", "tenant": "contoso", "match": "subscribedSkus"}' >/dev/null
+ctl DELETE requests >/dev/null
+expect_ok "\$batch: a 429 part is retried alone" -- $ES pull --tenant Contoso
+check "\$batch: the second batch held only the throttled part" sh -c "python3 - '$URL' <<'EOF'
+import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + '/_fake/requests?tenant=contoso'))['requests']
+parts = [r for r in d if r['kind'] == 'batch-part']
+batches = {}
+for r in parts: batches.setdefault(r['batch'], []).append(r)
+sizes = sorted(len(v) for v in batches.values())
+sys.exit(0 if len(batches) == 2 and sizes[0] == 1 and 'subscribedSkus' in [v for v in batches.values() if len(v) == 1][0][0]['path'] else 1)
+EOF"
+check "\$batch: the retry came after the part's Retry-After" grep -q "batch part skus got 429" "$T_OUT/err"
+
+# ---------------------------------------------------------------- permissions and credentials
+ctl POST tenants/northwind/grants/$CID '{"remove_roles": ["SecurityEvents.Read.All"]}' >/dev/null
+expect_exit "403: names the missing application permission" 1 \
+  "Northwind: FAILED: .*secureScores.*Authorization_RequestDenied.*SecurityEvents\.Read\.All.*adminconsent" -- $ES pull --tenant Northwind
+check "403: the users were still pulled" grep -q "users present" "$T_OUT/err"
+ctl POST tenants/northwind/grants/$CID '{"add_roles": ["SecurityEvents.Read.All"]}' >/dev/null
+
+mkconfig bad.lua 'client_secret = "wrong-secret",'
+expect_exit "wrong secret: AADSTS7000215 explained" 1 "AADSTS7000215.*graph.client_secret" -- --config bad.lua pull --tenant Contoso
+check "wrong secret: not echoed" sh -c "! grep -q wrong-secret '$T_OUT/out' '$T_OUT/err'"
+ctl POST apps/$CID/expire-secrets '{}' >/dev/null
+expect_exit "expired secret: AADSTS7000222 explained" 1 "secret has expired \(AADSTS7000222\)" -- $ES pull --tenant Contoso
+ctl PATCH apps/$CID '{"secrets": [{"keyId": "k", "value": "'"$SECRET"'", "endDateTime": "2099-12-31T00:00:00Z"}]}' >/dev/null
+ctl POST tenants/fabrikam/grants/$CID '{"consent": false}' >/dev/null
+expect_exit "consent missing: AADSTS65001 with the consent URL" 1 "AADSTS65001.*adminconsent" -- $ES pull --tenant Fabrikam
+ctl POST tenants/fabrikam/grants/$CID '{"consent": true}' >/dev/null
+sed "s/\"fabrikam.com\"/\"nosuch.example\"/" es.lua >nosuch.lua
+expect_exit "unknown tenant: AADSTS90002" 1 "nosuch.example.*AADSTS90002|AADSTS90002.*nosuch" -- --config nosuch.lua pull --tenant nosuch.example
+
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key.pem -out cert.pem -days 2 -subj /CN=entrasync-test >/dev/null 2>&1
+ctl POST apps/$CID/certificates "$(python3 -c 'import json; print(json.dumps({"pem": open("cert.pem").read()}))')" >/dev/null
+mkconfig cert.lua 'certificate = "cert.pem", private_key = "key.pem",'
+expect_ok "certificate credentials (PS256, x5t#S256)" -- --config cert.lua pull --tenant Contoso
+mkconfig rs.lua 'certificate = "cert.pem", private_key = "key.pem", jwt_alg = "RS256",'
+expect_ok "certificate credentials (RS256, x5t)" -- --config rs.lua pull --tenant Contoso
+openssl req -x509 -newkey rsa:2048 -nodes -keyout key2.pem -out cert2.pem -days 2 -subj /CN=other >/dev/null 2>&1
+mkconfig cert2.lua 'certificate = "cert2.pem", private_key = "key2.pem",'
+expect_exit "unregistered certificate: AADSTS700027 explained" 1 "AADSTS700027.*upload graph.certificate" -- --config cert2.lua pull --tenant Contoso
+check "the private key is in no output" sh -c "! grep -q 'PRIVATE KEY' '$T_OUT/out' '$T_OUT/err'"
+
+# ---------------------------------------------------------------- CSP discovery
+expect_ok "tenants discover" -- $ES tenants discover
+check "discover: every customer listed" sh -c "grep -c 'token: ' '$T_OUT/out' | grep -qx 5"
+check "discover: mapped by id or domain" sh -c "grep '$FABRIKAM' '$T_OUT/out' | grep -q ' mapped '"
+check "discover: a customer without consent shows why" sh -c "grep -A1 '$WOODGROVE' '$T_OUT/out' | grep -q AADSTS700016"
+ctl POST tenants '{"key": "newco", "id": "c0ffee00-0000-4000-8000-000000000001", "displayName": "NewCo", "users": 3}' >/dev/null
+expect_ok "discover: a new customer" -- $ES tenants discover
+check "discover: a paste-ready entry for the unmapped customer" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000001", name = "NewCo", syncro_customer = "NewCo" },' "$T_OUT/out"
+sed '/^csp/d' es.lua >nocsp.lua
+expect_exit "discover without csp.partner_tenant" 2 "csp.partner_tenant is not set" -- --config nocsp.lua tenants discover
+
+# ---------------------------------------------------------------- usage
+expect_exit "pull --tenant unknown: did you mean" 2 "tenant 'Contosso' is not in the config" -- $ES pull --tenant Contosso
+expect_exit "tenants: unknown subcommand" 2 "unknown subcommand 'discovr' \(did you mean 'discover'\?\)" -- $ES tenants discovr
