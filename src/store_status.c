@@ -1,0 +1,417 @@
+/* store_status — read-only queries for the operator commands and the
+ * metrics file, on a read-only connection of their own to the store's
+ * database. Statements are constant strings prepared once
+ * (SQLITE_PREPARE_PERSISTENT) and cached in struct store_status; values are
+ * only ever bound. Each query steps its statement to the end (or to a
+ * callback's stop) and resets it, so queries do not nest. */
+#include "store_status.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STATUS_BUSY_TIMEOUT_MS 5000
+
+enum status_stmt {
+	Q_TENANTS, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
+	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX,
+	Q__COUNT
+};
+
+/* The latest run_tenants row of tenant t in runs of kind k, joined with its run. */
+#define LAST_RUN(alias, r, k) \
+	"LEFT JOIN run_tenants " alias " ON " alias ".tenant_id = t.id AND " alias ".run_id = " \
+	"(SELECT max(x.run_id) FROM run_tenants x JOIN runs y ON y.id = x.run_id " \
+	"WHERE x.tenant_id = t.id AND y.kind = '" k "') LEFT JOIN runs " r " ON " r ".id = " alias ".run_id "
+#define RUN_COLS(alias, r) alias ".run_id, " r ".started_at, " r ".finished_at, " r ".status, " alias ".status, " \
+	alias ".counts, " alias ".reason"
+#define AUDIT_SELECT "SELECT id, at, run_id, tenant_id, object_id, contact_id, action, before, after, actor, " \
+	"result FROM audit WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR at >= ?2) " \
+	"AND (?3 IS NULL OR contact_id = ?3) AND (?4 IS NULL OR object_id = ?4) AND (?5 IS NULL OR run_id = ?5) "
+
+static const char *const status_sql[Q__COUNT] = {
+	[Q_TENANTS] = "SELECT t.id, t.name, t.default_domain, t.syncro_customer_id, t.last_pull_at, t.last_sync_at, "
+		"t.last_status, t.last_error, "
+		"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NULL), "
+		"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NOT NULL), "
+		"(SELECT count(*) FROM links l WHERE l.tenant_id = t.id), "
+		"(SELECT count(*) FROM conflicts c WHERE c.tenant_id = t.id AND c.resolved_at IS NULL), "
+		"(SELECT count(*) FROM intents i WHERE i.tenant_id = t.id AND i.state IN ('pending', 'sent')), "
+		RUN_COLS("p", "pr") ", " RUN_COLS("s", "sr") " FROM tenants t "
+		LAST_RUN("p", "pr", "pull") LAST_RUN("s", "sr", "sync")
+		"WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.id",
+	[Q_AUDIT] = AUDIT_SELECT "ORDER BY id ASC LIMIT ?6",
+	[Q_AUDIT_NEWEST] = AUDIT_SELECT "ORDER BY id DESC LIMIT ?6",
+	[Q_CONFLICTS] = "SELECT c.id, c.tenant_id, c.object_id, c.candidates, c.reason, c.opened_at, "
+		"json_extract(u.json, '$.displayName'), json_extract(u.json, '$.mail'), "
+		"json_extract(u.json, '$.userPrincipalName') FROM conflicts c LEFT JOIN users u "
+		"ON u.tenant_id = c.tenant_id AND u.object_id = c.object_id "
+		"WHERE c.resolved_at IS NULL AND (?1 IS NULL OR c.tenant_id = ?1) ORDER BY c.id",
+	[Q_USER_BY_ID] = "SELECT object_id FROM users WHERE tenant_id = ?1 AND object_id = ?2",
+	[Q_USER_BY_NAME] = "SELECT object_id, json_extract(json, '$.userPrincipalName') FROM users "
+		"WHERE tenant_id = ?1 AND (lower(json_extract(json, '$.userPrincipalName')) = lower(?2) "
+		"OR lower(json_extract(json, '$.mail')) = lower(?2)) ORDER BY removed IS NOT NULL, object_id LIMIT 6",
+	[Q_RUN_COUNTS] = "SELECT kind, status, count(*) FROM runs WHERE status <> 'running' "
+		"GROUP BY kind, status ORDER BY kind, status",
+	[Q_RUN_LATEST] = "SELECT r.kind, r.started_at, r.finished_at, r.status, "
+		"(SELECT max(o.finished_at) FROM runs o WHERE o.kind = r.kind AND o.status = 'ok') "
+		"FROM runs r WHERE r.id = (SELECT max(z.id) FROM runs z WHERE z.kind = r.kind AND z.finished_at IS NOT NULL) "
+		"ORDER BY r.kind",
+	[Q_TENANT_RUN_COUNTS] = "SELECT r.kind, t.tenant_id, t.status, count(*) FROM run_tenants t "
+		"JOIN runs r ON r.id = t.run_id GROUP BY r.kind, t.tenant_id, t.status ORDER BY 1, 2, 3",
+	[Q_WRITE_COUNTS] = "SELECT action, CASE WHEN result = 'ok' THEN 'ok' WHEN result = 'dry-run' THEN 'dry_run' "
+		"ELSE 'failed' END AS outcome, count(*) FROM audit GROUP BY action, outcome ORDER BY 1, 2",
+	[Q_KV_PREFIX] = "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+};
+
+struct store_status {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[Q__COUNT];
+};
+
+static int q_fail(struct store_status *ss, struct err *err, const char *what)
+{
+	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(ss->db));
+}
+
+int store_status_open(struct store *st, struct store_status **out, struct err *err)
+{
+	struct store_status *ss = xcalloc(1, sizeof *ss);
+	*out = NULL;
+	if (sqlite3_open_v2(store_path(st), &ss->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		err_set(err, "store: opening %s to read: %s", store_path(st),
+		        ss->db ? sqlite3_errmsg(ss->db) : "out of memory");
+		store_status_close(ss);
+		return -1;
+	}
+	sqlite3_busy_timeout(ss->db, STATUS_BUSY_TIMEOUT_MS);
+	*out = ss;
+	return 0;
+}
+
+void store_status_close(struct store_status *ss)
+{
+	if (!ss) return;
+	for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(ss->stmts[i]);
+	sqlite3_close(ss->db);
+	free(ss);
+}
+
+/* The cached statement id, prepared on first use. */
+static sqlite3_stmt *q_get(struct store_status *ss, enum status_stmt id, struct err *err)
+{
+	sqlite3_stmt *s = ss->stmts[id];
+	if (!s) {
+		if (sqlite3_prepare_v3(ss->db, status_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+			q_fail(ss, err, "prepare");
+			return NULL;
+		}
+		ss->stmts[id] = s;
+	}
+	return s;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else sqlite3_bind_null(s, i);
+}
+
+static void bind_id(sqlite3_stmt *s, int i, long long v)
+{
+	if (v) sqlite3_bind_int64(s, i, v);
+	else sqlite3_bind_null(s, i);
+}
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* Steps s to the end, calling row(s, ud) for each row; row returns non-zero
+ * to stop (that value is returned). Resets s in every case. */
+static int q_iterate(struct store_status *ss, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ud), void *ud,
+                     struct err *err, const char *what)
+{
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = row(s, ud);
+		if (ret) break;
+	}
+	if (!ret && rc != SQLITE_DONE) ret = q_fail(ss, err, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- tenants */
+
+struct tenant_iter {
+	int (*cb)(const struct store_status_tenant *t, void *ud);
+	void *ud;
+	long long rows;
+};
+
+static void run_read(sqlite3_stmt *s, int c, struct store_status_run *r)
+{
+	r->run_id = sqlite3_column_int64(s, c);
+	r->started_at = col(s, c + 1);
+	r->finished_at = col(s, c + 2);
+	r->run_status = col(s, c + 3);
+	r->status = col(s, c + 4);
+	r->counts = col(s, c + 5);
+	r->reason = col(s, c + 6);
+}
+
+static int tenant_row(sqlite3_stmt *s, void *ud)
+{
+	struct tenant_iter *it = ud;
+	struct store_status_tenant t = {
+		.id = col(s, 0), .name = col(s, 1), .default_domain = col(s, 2),
+		.syncro_customer_id = sqlite3_column_int64(s, 3), .last_pull_at = col(s, 4), .last_sync_at = col(s, 5),
+		.last_status = col(s, 6), .last_error = col(s, 7), .users_present = sqlite3_column_int64(s, 8),
+		.users_removed = sqlite3_column_int64(s, 9), .links = sqlite3_column_int64(s, 10),
+		.conflicts_open = sqlite3_column_int64(s, 11), .intents_open = sqlite3_column_int64(s, 12),
+	};
+	run_read(s, 13, &t.pull);
+	run_read(s, 20, &t.sync);
+	it->rows++;
+	return it->cb(&t, it->ud);
+}
+
+int store_status_tenant_each(struct store_status *ss, const char *tenant_id,
+                             int (*cb)(const struct store_status_tenant *t, void *ud), void *ud, struct err *err)
+{
+	struct tenant_iter it = { cb, ud, 0 };
+	sqlite3_stmt *s = q_get(ss, Q_TENANTS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	int rc = q_iterate(ss, s, tenant_row, &it, err, "tenant status");
+	if (rc == 0 && tenant_id && it.rows == 0) return STORE_NOTFOUND;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- audit */
+
+struct audit_iter {
+	int (*cb)(const struct store_audit *a, void *ud);
+	void *ud;
+};
+
+static int audit_row(sqlite3_stmt *s, void *ud)
+{
+	struct audit_iter *it = ud;
+	struct store_audit a = {
+		.id = sqlite3_column_int64(s, 0), .at = col(s, 1), .run_id = sqlite3_column_int64(s, 2),
+		.tenant_id = col(s, 3), .object_id = col(s, 4), .contact_id = sqlite3_column_int64(s, 5),
+		.action = col(s, 6), .before = col(s, 7), .after = col(s, 8), .actor = col(s, 9), .result = col(s, 10),
+	};
+	return it->cb(&a, it->ud);
+}
+
+int store_status_audit_each(struct store_status *ss, const struct store_status_audit_filter *f,
+                            int (*cb)(const struct store_audit *a, void *ud), void *ud, struct err *err)
+{
+	static const struct store_status_audit_filter all = { 0 };
+	if (!f) f = &all;
+	struct audit_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(ss, f->newest_first ? Q_AUDIT_NEWEST : Q_AUDIT, err);
+	if (!s) return -1;
+	bind_text(s, 1, f->tenant_id);
+	bind_text(s, 2, f->since);
+	bind_id(s, 3, f->contact_id);
+	bind_text(s, 4, f->object_id);
+	bind_id(s, 5, f->run_id);
+	sqlite3_bind_int64(s, 6, f->limit > 0 ? f->limit : -1);
+	return q_iterate(ss, s, audit_row, &it, err, "audit");
+}
+
+/* ---------------------------------------------------------------- conflicts */
+
+struct conflict_iter {
+	int (*cb)(const struct store_status_conflict *c, void *ud);
+	void *ud;
+};
+
+static int conflict_row(sqlite3_stmt *s, void *ud)
+{
+	struct conflict_iter *it = ud;
+	struct store_status_conflict c = {
+		.id = sqlite3_column_int64(s, 0), .tenant_id = col(s, 1), .object_id = col(s, 2),
+		.candidates = col(s, 3), .reason = col(s, 4), .opened_at = col(s, 5), .display_name = col(s, 6),
+		.mail = col(s, 7), .upn = col(s, 8),
+	};
+	return it->cb(&c, it->ud);
+}
+
+int store_status_conflict_each(struct store_status *ss, const char *tenant_id,
+                               int (*cb)(const struct store_status_conflict *c, void *ud), void *ud,
+                               struct err *err)
+{
+	struct conflict_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(ss, Q_CONFLICTS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	return q_iterate(ss, s, conflict_row, &it, err, "conflicts");
+}
+
+/* ---------------------------------------------------------------- users */
+
+struct user_matches {
+	char *ids[6];
+	char *names[6];
+	size_t n;
+};
+
+static int user_match_row(sqlite3_stmt *s, void *ud)
+{
+	struct user_matches *m = ud;
+	if (m->n < ARRAY_LEN(m->ids)) {
+		const char *upn = sqlite3_column_count(s) > 1 ? col(s, 1) : NULL;
+		m->ids[m->n] = xstrdup(col(s, 0));
+		m->names[m->n] = upn ? xstrdup(upn) : NULL;
+		m->n++;
+	}
+	return 0;
+}
+
+static void user_matches_free(struct user_matches *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->ids[i]);
+		free(m->names[i]);
+	}
+	m->n = 0;
+}
+
+int store_status_user_find(struct store_status *ss, const char *tenant_id, const char *who, char **object_id,
+                           struct err *err)
+{
+	struct user_matches m = { 0 };
+	int rc;
+	*object_id = NULL;
+	for (int pass = 0; pass < 2 && m.n == 0; pass++) {
+		sqlite3_stmt *s = q_get(ss, pass == 0 ? Q_USER_BY_ID : Q_USER_BY_NAME, err);
+		if (!s) return -1;
+		bind_text(s, 1, tenant_id);
+		bind_text(s, 2, who);
+		rc = q_iterate(ss, s, user_match_row, &m, err, "user find");
+		if (rc) goto out;
+	}
+	if (m.n == 0) {
+		rc = STORE_NOTFOUND;
+	} else if (m.n == 1) {
+		*object_id = m.ids[0];
+		m.ids[0] = NULL;
+		rc = 0;
+	} else {
+		struct buf b = { 0 };
+		for (size_t i = 0; i < m.n; i++)
+			buf_printf(&b, "%s%s%s%s%s", i ? ", " : "", m.ids[i], m.names[i] ? " (" : "",
+			           m.names[i] ? m.names[i] : "", m.names[i] ? ")" : "");
+		rc = err_set(err, "'%s' matches several users of tenant %s: %s; give the object id", who, tenant_id,
+		             b.data);
+		buf_free(&b);
+	}
+out:
+	user_matches_free(&m);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+struct count_iter {
+	int (*cb2)(const char *a, const char *b, long long n, void *ud);
+	int (*cb3)(const char *a, const char *b, const char *c, long long n, void *ud);
+	void *ud;
+};
+
+static int count2_row(sqlite3_stmt *s, void *ud)
+{
+	struct count_iter *it = ud;
+	return it->cb2(col(s, 0), col(s, 1), sqlite3_column_int64(s, 2), it->ud);
+}
+
+static int count3_row(sqlite3_stmt *s, void *ud)
+{
+	struct count_iter *it = ud;
+	return it->cb3(col(s, 0), col(s, 1), col(s, 2), sqlite3_column_int64(s, 3), it->ud);
+}
+
+/* Runs statement id (no parameters) through count2_row or count3_row. */
+static int q_counts(struct store_status *ss, enum status_stmt id, struct count_iter *it, struct err *err,
+                    const char *what)
+{
+	sqlite3_stmt *s = q_get(ss, id, err);
+	if (!s) return -1;
+	return q_iterate(ss, s, it->cb2 ? count2_row : count3_row, it, err, what);
+}
+
+int store_status_run_counts(struct store_status *ss,
+                            int (*cb)(const char *kind, const char *status, long long n, void *ud), void *ud,
+                            struct err *err)
+{
+	struct count_iter it = { .cb2 = cb, .ud = ud };
+	return q_counts(ss, Q_RUN_COUNTS, &it, err, "run counts");
+}
+
+int store_status_tenant_run_counts(struct store_status *ss,
+                                   int (*cb)(const char *kind, const char *tenant_id, const char *status,
+                                             long long n, void *ud),
+                                   void *ud, struct err *err)
+{
+	struct count_iter it = { .cb3 = cb, .ud = ud };
+	return q_counts(ss, Q_TENANT_RUN_COUNTS, &it, err, "tenant run counts");
+}
+
+int store_status_write_counts(struct store_status *ss,
+                              int (*cb)(const char *action, const char *outcome, long long n, void *ud), void *ud,
+                              struct err *err)
+{
+	struct count_iter it = { .cb2 = cb, .ud = ud };
+	return q_counts(ss, Q_WRITE_COUNTS, &it, err, "write counts");
+}
+
+struct latest_iter {
+	int (*cb)(const char *kind, const char *started_at, const char *finished_at, const char *status,
+	          const char *last_ok_finished_at, void *ud);
+	void *ud;
+};
+
+static int latest_row(sqlite3_stmt *s, void *ud)
+{
+	struct latest_iter *it = ud;
+	return it->cb(col(s, 0), col(s, 1), col(s, 2), col(s, 3), col(s, 4), it->ud);
+}
+
+int store_status_run_latest(struct store_status *ss,
+                            int (*cb)(const char *kind, const char *started_at, const char *finished_at,
+                                      const char *status, const char *last_ok_finished_at, void *ud),
+                            void *ud, struct err *err)
+{
+	struct latest_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(ss, Q_RUN_LATEST, err);
+	if (!s) return -1;
+	return q_iterate(ss, s, latest_row, &it, err, "latest runs");
+}
+
+struct kv_iter {
+	int (*cb)(const char *key, const char *value, void *ud);
+	void *ud;
+};
+
+static int kv_row(sqlite3_stmt *s, void *ud)
+{
+	struct kv_iter *it = ud;
+	return it->cb(col(s, 0), col(s, 1), it->ud);
+}
+
+int store_status_kv_each(struct store_status *ss, const char *prefix,
+                         int (*cb)(const char *key, const char *value, void *ud), void *ud, struct err *err)
+{
+	struct kv_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(ss, Q_KV_PREFIX, err);
+	if (!s) return -1;
+	bind_text(s, 1, prefix ? prefix : "");
+	return q_iterate(ss, s, kv_row, &it, err, "kv");
+}
