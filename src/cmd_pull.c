@@ -175,10 +175,10 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		print_result(&specs[i], r);
 		char *counts = xasprintf("{\"users_present\":%lld,\"users_written\":%lld,\"users_removed\":%lld,"
 		                         "\"resync\":%s,\"pages\":%ld,\"groups\":%ld,\"skus\":%ld,\"score_days\":%ld,"
-		                         "\"requests\":%ld,\"attempts\":%ld,\"throttled\":%ld}",
+		                         "\"requests\":%ld,\"attempts\":%ld,\"throttled\":%ld,\"store_seconds\":%.6f}",
 		                         r->users_present, r->users_upserted, r->users_removed, r->resync ? "true" : "false",
 		                         r->pages, r->groups, r->skus, r->scores, r->counters.requests,
-		                         r->counters.attempts, r->counters.throttled);
+		                         r->counters.attempts, r->counters.throttled, r->store_seconds);
 		if (store_run_tenant_put(st, run_id, specs[i].tenant_id, r->ok ? "ok" : "failed", counts,
 		                         r->ok ? NULL : r->error, &err) != 0)
 			log_error("pull", "%s", err.msg);

@@ -68,6 +68,25 @@ const struct command commands[] = {
 	  "whether the app can get a token there, and config entries to paste for\n"
 	  "the customers not mapped yet.\n",
 	  cmd_tenants, 0 },
+	{ "sync", "Pull from Graph, plan, and bring Syncro contacts in step",
+	  "usage: entrasync sync [--tenant ID|NAME]... [--dry-run] [--json] [--allow-removals]\n"
+	  "\n"
+	  "For every configured tenant (or those named with --tenant, repeatable):\n"
+	  "pulls the users from Microsoft Graph into the local mirror, plans the\n"
+	  "contacts with the tenant's policy, and applies the plan to Syncro: creates,\n"
+	  "adopts an existing contact with the user's e-mail, updates only what\n"
+	  "changed, and handles leavers per on_leave. Prints per tenant:\n"
+	  "  + create   ~ update/adopt (field: old → new)   - delete   ! conflict or held\n"
+	  "\n"
+	  "  --dry-run          plan and show, write nothing to Syncro (reads allowed)\n"
+	  "  --json             print the report as JSON\n"
+	  "  --allow-removals   release the removal guard for this run (a tenant is held\n"
+	  "                     when more than max(5, 10%) of its linked contacts would be\n"
+	  "                     deleted or marked, or Graph returned no users)\n"
+	  "\n"
+	  "Exit status: 0 all tenants ok, 1 a tenant failed or was held, 2 usage or\n"
+	  "config error, 3 could not start (another run holds the lock).\n",
+	  cmd_sync, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

@@ -170,6 +170,8 @@ size_t engine_contacts_find(const struct engine_contacts *ix, long long customer
  * with the desired e-mail. Returns how many (up to max in out). */
 size_t engine_contacts_match(const struct engine_contacts *ix, long long customer_id, const struct engine_user *u,
                              const struct syncro_contact **out, size_t max);
+/* The i-th contact of the customer's list (taken or not), or NULL past the end. */
+const struct syncro_contact *engine_contacts_nth(const struct engine_contacts *ix, long long customer_id, size_t i);
 /* Marks a contact as taken (linked): later finds leave it out. */
 void engine_contacts_take(struct engine_contacts *ix, long long customer_id, long long contact_id);
 /* The contact with this id in the customer's list, or NULL. */
@@ -193,5 +195,171 @@ struct engine_guard {
  * reason in reason[cap]: more removals than max(count, percent % of links),
  * or no user in the mirror while links exist. allow_removals releases. */
 bool engine_guard_check(const struct engine_guard *g, char *reason, size_t cap);
+
+/* ================================================================ 2. apply */
+
+struct store;
+struct store_outbox;
+
+/* What applying needs for one tenant. Borrowed pointers. */
+struct engine_apply {
+	struct store *st;
+	struct store_outbox *ob;
+	struct syncro_client *sc;            /* listing always; writes unless dry_run */
+	bool dry_run;                        /* writes recorded, not sent; the store left alone */
+	long long run_id;                    /* 0 = none */
+	const char *tenant_id;
+	/* Test hook: runs after the intent is committed, right before the send
+	 * (crash tests kill the process here). NULL = none. */
+	void (*before_send)(void *ud, const struct engine_action *a);
+	/* Test hook: runs after the send returned, before its result is
+	 * recorded (crash tests kill the process here). NULL = none. */
+	void (*after_send)(void *ud, const struct engine_action *a);
+	void *hook_ud;
+	/* counters */
+	long long sent;                      /* Syncro writes sent (whatever their answer) */
+	long long recorded;                  /* dry run: writes that would have been sent */
+};
+
+/* The outcome of one action. */
+struct engine_outcome {
+	enum syncro_result rc;               /* SYNCRO_OK, or why it failed */
+	long long contact_id;                /* the contact written (create: the new one) */
+	char error[1024];                    /* when rc != SYNCRO_OK */
+	bool wrote;                          /* a Syncro write was sent (or recorded) */
+	bool link_dropped;                   /* 404 on update: the link is gone, recreated next plan */
+	bool pending;                        /* unknown outcome of a create: left for recovery */
+};
+
+/* Applies one planned action — the ONE path of every Syncro write:
+ *   1. records the intent (outbox row, committed);
+ *   2. sends it (dry run: a recorder stands in for the send, nothing is
+ *      written to the store either);
+ *   3. records, in one transaction, the intent's result, the link (put,
+ *      or dropped after a delete / a 404) and an audit row (time, tenant,
+ *      Entra id, contact id, action, fields before → after, result).
+ * Syncro failures are outcomes (out->rc): 422 → recorded against the
+ * contact; 404 on update/mark → link dropped; 404 on delete → already gone
+ * (success); a create whose answer was lost → intent left pending for
+ * engine_recover; 401 → out->rc SYNCRO_UNAUTHORIZED (the caller stops).
+ * Actions that write nothing to Syncro (adopt with nothing to change, a
+ * conflict) are recorded in the store only. Skip/unchanged/keep: nothing.
+ * Returns -1 only when the store fails (err). */
+int engine_apply_action(struct engine_apply *ap, const struct engine_action *a, struct engine_outcome *out,
+                        struct err *err);
+
+/* Loads (or, with refresh, reloads) a customer's contacts into the index
+ * (a Syncro read, also in a dry run), leaving out none: linked contacts are
+ * filtered at match time. */
+int engine_contacts_load(struct engine_apply *ap, struct engine_contacts *ix, long long customer_id, bool refresh,
+                         enum syncro_result *rc, struct err *err);
+
+/* What recovery did. */
+struct engine_recovery {
+	long long open;                      /* open intents found */
+	long long relinked;                  /* creates found applied: linked to the contact */
+	long long not_applied;               /* creates not found: planned again */
+	long long superseded;                /* other writes: planned again */
+};
+
+/* Recovers the tenant's open intents (left by a crash between a send and
+ * its record, or an unknown outcome): a create is re-matched by e-mail (or,
+ * without one, by name) among the unlinked contacts of its customer, listed
+ * afresh: found → linked (the newest match), not found → closed "not
+ * applied" so the plan creates it; other writes are closed and planned
+ * again. Never creates anything itself. A dry run recovers nothing. */
+int engine_recover(struct engine_apply *ap, struct engine_contacts *ix, struct engine_recovery *rec,
+                   struct err *err);
+
+/* ================================================================ 3. the run */
+
+struct config;
+struct graph_client;
+
+struct engine_sync_opts {
+	const char *const *tenants;          /* ids or names (case-insensitive); NULL/0 = every tenant */
+	size_t ntenants;
+	bool dry_run;                        /* plan + recorder: no Syncro write, no link/audit/intent */
+	bool allow_removals;                 /* release the removal guard for this run */
+	bool skip_pull;                      /* plan from the mirror as it is (no Graph) */
+	bool record_plan;                    /* keep the actions in the report (for printing) */
+	size_t batch;                        /* users read per store batch; 0 = 500 */
+	/* passed to struct engine_apply (crash tests) */
+	void (*before_send)(void *ud, const struct engine_action *a);
+	void (*after_send)(void *ud, const struct engine_action *a);
+	void *hook_ud;
+};
+
+/* Counts of one tenant (what was done, or in a dry run what would be). */
+struct engine_counts {
+	long long created, adopted, updated, removed, marked, kept, unchanged, conflicts, skipped, held, errors;
+	long long users;                     /* mirrored users planned */
+};
+
+/* An action as it went: the plan and its outcome. */
+struct engine_done {
+	struct engine_action a;
+	enum syncro_result rc;               /* SYNCRO_OK when done (or recorded) */
+	char *error;                         /* NULL when fine */
+};
+
+struct engine_tenant_report {
+	char *id, *name;                     /* name may be NULL */
+	const char *status;                  /* "ok" | "failed" | "held" */
+	char *reason;                        /* why held / failed (NULL when ok) */
+	long long customer_id;
+	char *customer_name;                 /* may be NULL */
+	bool policy_changed;                 /* the policy's hash differs from the last sync's */
+	struct engine_counts n;
+	char **errors;                       /* one line each */
+	size_t nerrors, errors_dropped;
+	struct engine_done *plan;            /* record_plan: actions other than skip/unchanged/keep */
+	size_t nplan, capplan;
+	struct engine_recovery recovery;
+	long long writes;                    /* Syncro writes sent (dry run: that would be sent) */
+	double seconds;
+};
+
+struct engine_report {
+	struct engine_tenant_report *t;
+	size_t n;
+	bool dry_run;
+	bool fatal;                          /* the run stopped (Syncro 401) */
+	char fatal_msg[1024];
+	long long run_id;
+	long long writes;
+};
+void engine_report_free(struct engine_report *r);
+/* 0 when every tenant is ok with no error, else 1 (EXIT_PARTIAL). */
+int engine_report_exit_code(const struct engine_report *r);
+/* The plan / result per tenant: "+" create, "~" update/adopt with
+ * "field: old → new", "-" delete, "!" conflict or held; then counts. */
+void engine_report_print_text(FILE *f, const struct engine_report *r);
+/* {"dry_run":…,"tenants":[{"id","name","status","created","updated","removed",
+ * "unchanged",…,"errors":[…],"plan":[…]}]} */
+void engine_report_print_json(FILE *f, const struct engine_report *r);
+
+/* What a run uses (borrowed). gc may be NULL with skip_pull. */
+struct engine_env {
+	const struct config *cfg;
+	struct store *st;
+	struct graph_client *gc;
+	struct syncro_client *sc;
+};
+
+/* Syncs the selected tenants: for each, resolves its Syncro customer,
+ * loads its policy; pulls them all from Graph; then per tenant recovers
+ * open intents, plans every mirrored user (streamed from the store in
+ * batches), applies non-destructive actions as they come and destructive
+ * ones after the removal guard. One tenant's failure never stops the
+ * others; a Syncro 401 stops the run (rep->fatal). Fills *rep (free with
+ * engine_report_free) also on failure. Returns -1 only when the run cannot
+ * start (unknown --tenant, store failure starting the run). */
+/* Marks in sel[cfg->ntenants] the tenants named (id or name, any case);
+ * none named = all. Fails naming an unknown one and listing the others. */
+int engine_tenants_select(const struct config *cfg, const char *const *names, size_t n, bool *sel, struct err *err);
+
+int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, struct engine_report *rep,
+                struct err *err);
 
 #endif

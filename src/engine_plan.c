@@ -433,6 +433,12 @@ static struct ix_customer *ix_item(const struct engine_contacts *ix, long long c
 	return NULL;
 }
 
+const struct syncro_contact *engine_contacts_nth(const struct engine_contacts *ix, long long customer_id, size_t i)
+{
+	const struct ix_customer *c = ix_find(ix, customer_id);
+	return c && i < c->list.n ? &c->list.items[i] : NULL;
+}
+
 void engine_contacts_take(struct engine_contacts *ix, long long customer_id, long long contact_id)
 {
 	size_t at;

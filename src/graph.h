@@ -223,9 +223,11 @@ struct graph_delta_counts {
  * transaction together with the delta state that follows it:
  *   - items with @removed: marked removed with their reason ("changed" =
  *     soft-deleted, "deleted" = gone; anything else counts as "changed");
- *   - other items: their properties merged into the stored JSON (a key
- *     present replaces, null included; absent keys keep their value;
- *     "@…" annotations dropped);
+ *   - other items of an incremental round (cur->delta_link set): their
+ *     properties merged into the stored JSON (a key present replaces, null
+ *     included; absent keys keep their value); of a full round (no
+ *     delta_link yet, or a resync): the item replaces the stored JSON, as
+ *     full rounds carry complete objects. "@…" annotations are dropped;
  *   - with @odata.nextLink: the state keeps cur->delta_link and records
  *     next_link (resume point) and the round;
  *   - with @odata.deltaLink: the round is complete (a resync is swapped

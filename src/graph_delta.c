@@ -45,8 +45,21 @@ char *graph_delta_merge(const char *old, const cJSON *item)
 	return out;
 }
 
-/* One item of a page; returns 0 or -1 with err. */
-static int apply_item(struct store *st, const char *tenant_id, const cJSON *item, bool resync,
+/* The stored JSON of a complete item (a full round): the item itself
+ * when it carries no annotation, else a copy without them. New string. */
+static char *item_json(const cJSON *item)
+{
+	for (const cJSON *p = item->child; p; p = p->next)
+		if (!p->string || strchr(p->string, '@')) return graph_delta_merge(NULL, item);
+	char *s = cJSON_PrintUnformatted(item);
+	char *out = xstrdup(s);
+	cJSON_free(s);
+	return out;
+}
+
+/* One item of a page; returns 0 or -1 with err. full: the page belongs to
+ * a full round (initial or resync), whose items are complete objects. */
+static int apply_item(struct store *st, const char *tenant_id, const cJSON *item, bool resync, bool full,
                       struct graph_delta_counts *counts, struct err *err)
 {
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
@@ -73,8 +86,11 @@ static int apply_item(struct store *st, const char *tenant_id, const cJSON *item
 	int rc;
 	if (resync) {
 		/* A full round carries every selected property that is set. */
-		json = graph_delta_merge(NULL, item);
+		json = item_json(item);
 		rc = store_mirror_stage_put(st, tenant_id, id->valuestring, json, err);
+	} else if (full) {
+		json = item_json(item);
+		rc = store_user_put(st, tenant_id, id->valuestring, json, err);
 	} else {
 		struct store_user u = { 0 };
 		rc = store_user_get(st, tenant_id, id->valuestring, &u, err);
@@ -105,9 +121,11 @@ int graph_delta_apply_page(struct store *st, const char *tenant_id, const cJSON 
 		                                    : "neither @odata.nextLink nor @odata.deltaLink");
 	struct graph_delta_counts c = { 0 };
 	bool resync = cur->resync;
+	/* Rounds without a deltaLink to start from are full rounds; resyncs too. */
+	bool full = resync || !cur->delta_link;
 	if (store_begin(st, err) != 0) return -1;
 	for (const cJSON *item = value->child; item; item = item->next)
-		if (apply_item(st, tenant_id, item, resync, &c, err) != 0) goto fail;
+		if (apply_item(st, tenant_id, item, resync, full, &c, err) != 0) goto fail;
 	struct store_delta d = { 0 };
 	if (cJSON_IsString(next)) {
 		char now[32];

@@ -14,6 +14,7 @@
 #define SYNCRO_DEFAULT_RPM 180.0
 #define SYNCRO_DEFAULT_WINDOW 60.0
 #define SYNCRO_DEFAULT_HEADROOM 0.02
+#define SYNCRO_BURST 1.5             /* token bucket size: see syncro.h, rate limit */
 #define SYNCRO_DEFAULT_IN_FLIGHT 8
 #define SYNCRO_DEFAULT_TIMEOUT 60.0
 #define SYNCRO_DEFAULT_ATTEMPTS 5
@@ -50,6 +51,7 @@ struct op {
 	struct http_lane *lane;
 	long long page;                  /* listing: the page asked for */
 	int posts;                       /* CONTACT_CREATE: POSTs sent (429 resubmits) */
+	bool moves;                      /* CONTACT_UPDATE: changes customer_id */
 	size_t cap;                      /* CONTACTS_LIST: capacity of reply.contacts */
 	struct syncro_customer *matches; /* CUSTOMER_FIND: exact matches */
 	size_t n_matches;
@@ -157,7 +159,7 @@ struct syncro_client *syncro_client_new(struct http_engine *e, const struct sync
 		.name = "syncro",
 		.base_url = url,
 		.rate_per_min = sc->pace,
-		.burst = 1,
+		.burst = SYNCRO_BURST,
 		.max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : SYNCRO_DEFAULT_IN_FLIGHT,
 		.ca_file = o->ca_file,
 		.total_timeout = o->timeout > 0 ? o->timeout : SYNCRO_DEFAULT_TIMEOUT,
@@ -518,6 +520,9 @@ static void op_http_done(struct http_response *resp, void *ctx)
 			op_fail(op, SYNCRO_NOT_FOUND, "customer %lld not found", op->id);
 		else if (op->kind == SYNCRO_OP_CUSTOMER_GET || op->kind == SYNCRO_OP_CONTACTS_LIST)
 			op_fail(op, SYNCRO_NOT_FOUND, "customer %lld not found", op->id);
+		else if (op->kind == SYNCRO_OP_CONTACT_UPDATE && op->moves)
+			op_fail(op, SYNCRO_NOT_FOUND, "contact %lld, or the customer it was to move to, not found",
+			        op->id);
 		else
 			op_fail(op, SYNCRO_NOT_FOUND, "contact %lld not found (deleted in Syncro?)", op->id);
 		break;
@@ -587,6 +592,7 @@ static struct op *op_start(struct syncro_client *sc, const struct syncro_call *c
 		}
 		*rc = syncro_contact_body(call->fields, call->op == SYNCRO_OP_CONTACT_CREATE, &op->body, err);
 		if (*rc != SYNCRO_OK) goto fail;
+		op->moves = call->fields->v[SYNCRO_F_CUSTOMER_ID] != NULL;
 		if (call->op == SYNCRO_OP_CONTACT_CREATE)   /* for messages */
 			op->id = strtoll(call->fields->v[SYNCRO_F_CUSTOMER_ID], NULL, 10);
 	}
@@ -645,28 +651,29 @@ static enum syncro_result run_sync(struct syncro_client *sc, const struct syncro
 	return reply->rc;
 }
 
-enum syncro_result syncro_customer_get(struct syncro_client *sc, long long id,
-                                       struct syncro_customer *out, struct err *err)
+/* The customer-returning calls: run call, move the customer into out. */
+static enum syncro_result run_customer_call(struct syncro_client *sc, const struct syncro_call *call,
+                                            struct syncro_customer *out, struct err *err)
 {
 	struct syncro_reply r;
-	enum syncro_result rc = run_sync(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_GET, .id = id },
-	                                 &r, err);
+	enum syncro_result rc = run_sync(sc, call, &r, err);
 	*out = r.customer;
 	memset(&r.customer, 0, sizeof r.customer);
 	reply_free(&r);
 	return rc;
 }
 
+enum syncro_result syncro_customer_get(struct syncro_client *sc, long long id,
+                                       struct syncro_customer *out, struct err *err)
+{
+	return run_customer_call(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_GET, .id = id }, out, err);
+}
+
 enum syncro_result syncro_customer_find(struct syncro_client *sc, const char *name,
                                         struct syncro_customer *out, struct err *err)
 {
-	struct syncro_reply r;
-	enum syncro_result rc = run_sync(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_FIND, .name = name },
-	                                 &r, err);
-	*out = r.customer;
-	memset(&r.customer, 0, sizeof r.customer);
-	reply_free(&r);
-	return rc;
+	return run_customer_call(sc, &(struct syncro_call){ .op = SYNCRO_OP_CUSTOMER_FIND, .name = name }, out,
+	                         err);
 }
 
 enum syncro_result syncro_contacts_list(struct syncro_client *sc, long long customer_id,

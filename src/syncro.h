@@ -9,9 +9,11 @@
  *   - Rate limit: 180 requests a minute per IP, over-limit answer undocumented
  *     (429, no Retry-After, per third parties). The service is paced at
  *     requests_per_minute minus a small headroom (2 %, at least two requests
- *     a window): consecutive starts are never closer than 1/rate, so a window
- *     of the configured size sees fewer than the limit even with some arrival
- *     jitter, and 429s do not normally happen. If one comes
+ *     a window) with a token bucket of 1.5: any window of the configured size
+ *     sees at most pace x window + 1.5 starts, under the limit by at least
+ *     half a request even with some arrival jitter, so 429s do not normally
+ *     happen; the half token lets a start that the loop wakes for late be
+ *     made up by the next, so the pace is kept exactly. If one comes
  *     anyway, every Syncro lane is held for the whole window (default 60 s):
  *     after that the window only holds what was in flight. Then the request
  *     goes on: GET/PUT/DELETE through the engine's retry, a POST resubmitted
@@ -163,7 +165,7 @@ struct syncro_client;
  * process: every tenant shares its pacing). Registers the API key with
  * log_secret_add. Returns NULL and fills err on a bad URL, missing key or
  * unreadable ca_file. Free the engine first (that completes pending
- * operations with SYNCRO_FAILED), then the client. */
+ * operations, see syncro_submit), then the client. */
 struct syncro_client *syncro_client_new(struct http_engine *e, const struct syncro_opts *opts,
                                         struct err *err);
 void syncro_client_free(struct syncro_client *sc);
@@ -188,7 +190,8 @@ uint64_t syncro_client_throttled(const struct syncro_client *sc);
 enum syncro_result syncro_customer_get(struct syncro_client *sc, long long id,
                                        struct syncro_customer *out, struct err *err);
 /* The one customer whose business_name equals name (ASCII case-insensitive,
- * exact), over all pages of GET /customers?business_name=. Several →
+ * exact), over all pages of GET /customers?business_name= (a substring
+ * search; disabled customers are not listed by Syncro). Several →
  * SYNCRO_AMBIGUOUS listing ids and names; none → SYNCRO_NOT_FOUND (naming
  * similar customers when Syncro returned any). */
 enum syncro_result syncro_customer_find(struct syncro_client *sc, const char *name,
@@ -203,8 +206,10 @@ enum syncro_result syncro_contact_get(struct syncro_client *sc, long long id,
  * applied: SYNCRO_UNKNOWN_OUTCOME. */
 enum syncro_result syncro_contact_create(struct syncro_client *sc, const struct syncro_fields *fields,
                                          struct syncro_contact *out, struct err *err);
-/* PUT /contacts/{id} with only the non-NULL fields of changes. 404 →
- * SYNCRO_NOT_FOUND (deleted in Syncro). out may be NULL. */
+/* PUT /contacts/{id} with only the non-NULL fields of changes (at least
+ * one). 404 → SYNCRO_NOT_FOUND: deleted in Syncro, or (when changes move it)
+ * the new customer_id does not exist; the message says which may apply.
+ * out may be NULL. */
 enum syncro_result syncro_contact_update(struct syncro_client *sc, long long id,
                                          const struct syncro_fields *changes,
                                          struct syncro_contact *out, struct err *err);
@@ -248,8 +253,9 @@ struct syncro_reply {
 typedef void (*syncro_done_fn)(struct syncro_reply *reply, void *ctx);
 
 /* Queues an operation on the engine; done runs once with the outcome, from
- * inside http_run/http_step (or http_engine_free: SYNCRO_FAILED). Fails
- * only for invalid input (the callback is then not called). */
+ * inside http_run/http_step, or from http_engine_free for an operation still
+ * pending (SYNCRO_FAILED; SYNCRO_UNKNOWN_OUTCOME for a create). Fails only
+ * for invalid input (the callback is then not called). */
 int syncro_submit(struct syncro_client *sc, const struct syncro_call *call, syncro_done_fn done,
                   void *ctx, struct err *err);
 

@@ -142,8 +142,11 @@ class GraphError(Exception):
         self.resp = resp
 
 
+JSON_ENC = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def jdump(obj):
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    return JSON_ENC.encode(obj)
 
 
 def b64url(data):
@@ -170,22 +173,31 @@ class FakeGraph:
         self.base_config.update(config or {})
         self.start_offset = (parse_iso(now) - time.time()) if now else 0.0
         self.clock = graph_model.Clock(self.start_offset)
+        self.cert_entries = []
+        for pem_path in app_certs:
+            with open(pem_path, encoding="utf-8") as fh:
+                self.cert_entries.append(self.cert_entry({"pem": fh.read()}))
+        self.initial_text = None
         if state_path and os.path.exists(state_path):
-            with open(state_path, encoding="utf-8") as f:
-                doc = json.load(f)
-        else:
-            doc = graph_data.generate(seed, spec)
-            for pem_path in app_certs:
-                with open(pem_path, encoding="utf-8") as f:
-                    doc["apps"][graph_data.DEMO_CLIENT_ID]["certificates"].append(
-                        self.cert_entry({"pem": f.read()}))
-            if state_path:
-                self.save(state_path, doc)
-        self.initial = json.dumps(doc)
+            with open(state_path, encoding="utf-8") as fh:
+                self.initial_text = fh.read()
+        doc = self.initial_doc()
+        if state_path and self.initial_text is None:
+            self.save(state_path, doc)
         self.generation = 0
         self.rng = random.Random(seed)
         self._reset_runtime()
         self.state = graph_model.State(doc)
+
+    def initial_doc(self):
+        """The seed state: the --state file as loaded, else freshly generated (NxM tenants
+        lazily, so 100 x 1,000 users start instantly and materialize on first use)."""
+        if self.initial_text is not None:
+            return json.loads(self.initial_text)
+        doc = graph_data.generate(self.seed, self.spec, lazy=True)
+        doc["apps"][graph_data.DEMO_CLIENT_ID]["certificates"] += [dict(c) for c in
+                                                                    self.cert_entries]
+        return doc
 
     def _reset_runtime(self):
         self.config = dict(self.base_config)
@@ -203,10 +215,31 @@ class FakeGraph:
             if seed is not None or spec is not None:
                 self.seed = int(seed if seed is not None else self.seed)
                 self.spec = spec or self.spec
-                self.initial = json.dumps(graph_data.generate(self.seed, self.spec))
-            self.state = graph_model.State(json.loads(self.initial))
+                self.initial_text = None
+            self.state = graph_model.State(self.initial_doc())
             self.generation += 1
             self._reset_runtime()
+
+    def warm(self, select=None):
+        """Materialize every lazily generated tenant now (and, given a $select string,
+        pre-render each user's users/delta JSON for it), so a benchmark does not pay for it."""
+        t0 = time.time()
+        sel = None
+        if select:
+            canon = graph_model.USER_PROP_CANON
+            sel = tuple(canon[p.strip().lower()] for p in select.split(",")
+                        if p.strip() and p.strip().lower() != "id") + ("id",)
+        n = 0
+        for t in list(self.state.tenants):
+            with self.lock:
+                users = t.users
+                if sel:
+                    for uid in t.order:
+                        if users[uid]["_state"] == "active":
+                            self.user_fragment(t, users[uid], sel, True)
+                n += len(users)
+        return {"tenants": len(self.state.tenants), "users": n,
+                "seconds": round(time.time() - t0, 3)}
 
     def save(self, path, doc=None):
         doc = doc if doc is not None else self.state.to_doc()
@@ -275,10 +308,11 @@ class FakeGraph:
             self._graph_headers(ctx, resp)
         if latency > 0:
             time.sleep(latency)
-        h.send(resp, gzip_ok="gzip" in (headers.get("accept-encoding") or "").lower())
         if ctx.token:
             tenant_id, app_id = ctx.token["tenant"], ctx.token["app"]
+        # logged before sending, so a client that got the response always finds it logged
         self.log_request(kind, h.command, h.path, tenant_id, app_id, resp.status, t0, fault)
+        h.send(resp, gzip_ok="gzip" in (headers.get("accept-encoding") or "").lower())
 
     def log_request(self, kind, method, path, tenant_id, app_id, status, t0, fault, batch=None):
         with self.lock:
@@ -382,8 +416,9 @@ class FakeGraph:
         if ra is not None:
             hdrs.append(("Retry-After", str(ra)))
         if kind == "token":
-            err = {429: "temporarily_unavailable", 500: "temporarily_unavailable",
-                   503: "temporarily_unavailable"}.get(status, "invalid_request")
+            err = f.get("error") or {429: "temporarily_unavailable",
+                                     500: "temporarily_unavailable",
+                                     503: "temporarily_unavailable"}.get(status, "invalid_request")
             code = f.get("aadsts", 90033)
             msg = f.get("message", "A transient error has occurred. Please try again.")
             r = self.token_error(status, err, code, msg)
@@ -511,7 +546,7 @@ class FakeGraph:
                                         "The provided value for the input parameter 'scope' is "
                                         "not valid. The scope %s is not valid." % scope)
             app = self.state.apps.get(client_id)
-            grant = tenant.doc["grants"].get(client_id)
+            grant = tenant.head["grants"].get(client_id)
             if app is None or grant is None:
                 return self.token_error(400, "unauthorized_client", 700016,
                                         "Application with identifier '%s' was not found in the "
@@ -931,16 +966,22 @@ class FakeGraph:
         """Cached JSON text of user u for a $select (list form keeps nulls; delta form omits
         never-set values and always carries id, last)."""
         key = ("D" if delta else "L",) + tuple(sel)
-        cache = tenant.frag.setdefault(u["id"], {})
+        cache = tenant.frag.get(u["id"])
+        if cache is None:
+            cache = tenant.frag[u["id"]] = {}
         txt = cache.get(key)
         if txt is None:
+            special = ("passwordProfile", "signInActivity")
             if delta:
-                obj = {p: self.user_value(u, p) for p in sel if p != "id"
-                       and self.user_value(u, p) is not None}
+                obj = {}
+                for p in sel:
+                    v = self.user_value(u, p) if p in special else u.get(p)
+                    if v is not None and p != "id":
+                        obj[p] = v
                 obj["id"] = u["id"]
             else:
-                obj = {p: self.user_value(u, p) for p in sel}
-            txt = cache[key] = jdump(obj)
+                obj = {p: (self.user_value(u, p) if p in special else u.get(p)) for p in sel}
+            txt = cache[key] = JSON_ENC.encode(obj)
         return txt
 
     def list_users(self, ctx):
@@ -1150,6 +1191,7 @@ class FakeGraph:
             return self.delta_page(ctx, dict(tok), [], hdrs)
         ids = set(tok["ids"]) if tok.get("ids") else None
         sel = tok["sel"]
+        ctx.ru = 1 if "$select" in ctx.q or tok["m"] != "i" else 2
         sel_t = tuple(sel) + ("id",)
         items = []
         if tok["m"] == "i":
@@ -1512,11 +1554,11 @@ class FakeGraph:
         self.require(ctx, CONTRACT_READ)
         t = ctx.tenant
         ctx.ru = 3
-        if not t.doc["partner"]:
+        if not t.head["partner"]:
             self.fail(ctx, 403, "Forbidden", "This operation is only supported for partner "
                       "tenants (contracts exist only in CSP, syndication and advisor partner "
                       "tenants).")
-        items = t.doc["contracts"]
+        items = t.head["contracts"]
         if cid is not None:
             c = next((x for x in items if x["id"] == cid), None)
             if c is None:
@@ -1706,10 +1748,10 @@ class FakeGraph:
 
     def tenant_summary(self, t):
         states = collections.Counter(t.users[i]["_state"] for i in t.order)
-        grants = t.doc["grants"]
+        grants = t.head["grants"]
         return {"key": t.key, "id": t.id, "displayName": t.display_name,
                 "defaultDomain": t.default_domain(),
-                "domains": [d["name"] for d in t.domains()], "partner": t.doc["partner"],
+                "domains": [d["name"] for d in t.domains()], "partner": t.head["partner"],
                 "users": states.get("active", 0), "softDeleted": states.get("softDeleted", 0),
                 "hardDeleted": states.get("hardDeleted", 0), "groups": len(t.groups),
                 "apps": {cid: {"consent": g.get("consent", True), "roles": g.get("roles", []),
@@ -1731,6 +1773,8 @@ class FakeGraph:
                 return self.cerr(400, "no path (start with --state or pass {\"path\": ...})")
             self.save(path)
             return self.cok({"ok": True, "path": path})
+        if s0 == "warm" and method == "POST":
+            return self.cok(self.warm(data.get("select")))
         if s0 == "state" and method == "GET":
             doc = self.state.to_doc()
             if q.get("tenant"):
@@ -1873,9 +1917,9 @@ class FakeGraph:
         self.state.tenants.append(t)
         self.state.reindex()
         if data.get("contract", True):
-            partner = next((x for x in self.state.tenants if x.doc["partner"]), None)
+            partner = next((x for x in self.state.tenants if x.head["partner"]), None)
             if partner:
-                partner.doc["contracts"].append(graph_data.make_contract(
+                partner.head["contracts"].append(graph_data.make_contract(
                     random.Random(key), doc))
         return self.tenant_summary(t)
 
@@ -2029,12 +2073,12 @@ class FakeGraph:
             return self.cok(sku)
         if what == "grants":
             if n != 2:
-                return self.cok(t.doc["grants"])
+                return self.cok(t.head["grants"])
             cid = segs[1]
             if method == "DELETE":
-                t.doc["grants"].pop(cid, None)
+                t.head["grants"].pop(cid, None)
                 return self.cok({"ok": True})
-            g = t.doc["grants"].setdefault(cid, {"consent": True, "roles": [],
+            g = t.head["grants"].setdefault(cid, {"consent": True, "roles": [],
                                                  "adminRole": False})
             if "consent" in data:
                 g["consent"] = bool(data["consent"])
@@ -2050,17 +2094,17 @@ class FakeGraph:
                 g["adminRole"] = bool(data["adminRole"])
             return self.cok(g)
         if what == "contracts":
-            if t.doc["partner"] and method == "POST":
+            if t.head["partner"] and method == "POST":
                 cust = self._ctenant(data["customer"])
                 c = graph_data.make_contract(random.Random(cust.id), cust,
                                              data.get("contractType", "ResellerPartner"),
                                              data.get("displayName"))
-                t.doc["contracts"].append(c)
+                t.head["contracts"].append(c)
                 return self.cok(c, 201)
             if method == "DELETE" and n == 2:
-                t.doc["contracts"] = [c for c in t.doc["contracts"]
+                t.head["contracts"] = [c for c in t.head["contracts"]
                                       if segs[1] not in (c["id"], c["customerId"])]
-            return self.cok({"contracts": t.doc["contracts"]})
+            return self.cok({"contracts": t.head["contracts"]})
         return self.cerr(404, "unknown tenant control endpoint %r" % what)
 
 
@@ -2069,6 +2113,7 @@ class FakeGraph:
 
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
     server_version = "Microsoft-IIS/10.0"
     sys_version = ""
     timeout = 120
@@ -2113,7 +2158,7 @@ class Handler(BaseHTTPRequestHandler):
             body = body[:max(1, len(body) * 2 // 3)]
         encoded = False
         if gzip_ok and body:
-            body = gzip.compress(body, compresslevel=5)
+            body = gzip.compress(body, compresslevel=1)
             encoded = True
         self.send_response(resp.status)
         if body or resp.status not in (204, 304):
@@ -2126,9 +2171,12 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         if resp.drop:
             self.send_header("Connection", "close")
-        self.end_headers()
+        # Headers and body in one write: two small writes would meet Nagle + delayed ACK.
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
         if resp.drop:
-            self.wfile.write(body[:len(body) // 2])
+            self.wfile.write(head + body[:len(body) // 2])
             self.wfile.flush()
             self.close_connection = True
             try:
@@ -2140,7 +2188,7 @@ class Handler(BaseHTTPRequestHandler):
             except OSError:
                 pass
             return
-        self.wfile.write(body)
+        self.wfile.write(head + body)
 
     def _do(self):
         try:
@@ -2207,11 +2255,18 @@ def main(argv=None):
                     help="PEM certificate to register on the demo app (repeatable)")
     ap.add_argument("--now", help="start the fake clock at this ISO time (default: real now)")
     ap.add_argument("--access-log", help="append an access log to this file")
+    ap.add_argument("--eager", action="store_true", help="generate every tenant before writing "
+                    "the port file (benchmarks; default: NxM tenants materialize on first use)")
+    ap.add_argument("--warm-select", help="with --eager: also pre-render users/delta JSON for "
+                    "this $select")
     a = ap.parse_args(argv)
+    sys.setswitchinterval(0.001)  # sleeping (latency) threads get the GIL back promptly
     if bool(a.tls_cert) != bool(a.tls_key):
         ap.error("--tls-cert and --tls-key go together")
     fake = FakeGraph(a.seed, a.tenants, a.state, a.now, a.app_cert,
                      {"latency_ms": a.latency_ms, "token_lifetime": a.token_lifetime})
+    if a.eager:
+        fake.warm(a.warm_select)
     log = open(a.access_log, "a", encoding="utf-8") if a.access_log else None
     srv = start(fake, a.host, a.port, a.tls_cert, a.tls_key, log)
     if a.port_file:

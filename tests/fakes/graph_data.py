@@ -15,7 +15,6 @@ import functools
 import random
 import time
 import unicodedata
-import uuid
 
 # ---------------------------------------------------------------------------------------------
 # Static tables
@@ -78,6 +77,7 @@ SKUS = [
         ("EXCHANGE_S_FOUNDATION", "113feb6c-3fe4-4440-bddc-54d774bf0318")]),
 ]
 SKU_BY_PART = {s[0]: s for s in SKUS}
+PLANS_BY_SKU = {s[1]: s[2] for s in SKUS}
 UNKNOWN_SKU_ID = "2b7f0e4a-9c1d-4e55-8a3b-6f0c7d1e9a42"
 
 # App roles an app-only token can carry (graph-api.md section 11 plus alternatives).
@@ -141,11 +141,13 @@ LAST_NAMES = [
 # A few names outside ASCII (the client must keep UTF-8 intact end to end).
 NON_ASCII = [
     ("José", "Núñez"), ("Zoë", "Ångström"), ("Łukasz", "Żółkiewski"), ("Søren", "Kierkegård"),
-    ("François", "Lefèvre"), ("Antonín", "Dvořák"), ("Renée", "Müller"), ("Björk", "Guðmundsdóttir"),
+    ("François", "Lefèvre"), ("Antonín", "Dvořák"), ("Renée", "Müller"),
+    ("Björk", "Guðmundsdóttir"),
     ("Ελένη", "Παπαδοπούλου"), ("明", "李"), ("Ayşe", "Yılmaz"), ("Siobhán", "Ó Súilleabháin"),
 ]
 DEPARTMENTS = {
-    "Sales": ["Account Executive", "Sales Manager", "Inside Sales Representative", "Sales Director"],
+    "Sales": ["Account Executive", "Sales Manager", "Inside Sales Representative",
+              "Sales Director"],
     "Finance": ["Accountant", "Finance Manager", "Controller", "Payroll Specialist"],
     "Operations": ["Operations Manager", "Logistics Coordinator", "Warehouse Associate",
                    "Warehouse Lead"],
@@ -229,9 +231,27 @@ EPOCH_BASE = "2024-06-01T00:00:00Z"  # fixed anchor for generated createdDateTim
 # ---------------------------------------------------------------------------------------------
 # Helpers
 
+class Rng(random.Random):
+    """random.Random with cheap float-based choice/randrange (generation of 100,000 users is
+    dominated by these calls). Deterministic for a given seed, like its base class."""
+
+    def choice(self, seq):
+        return seq[int(self.random() * len(seq))]
+
+    def randrange(self, start, stop=None, step=1):
+        if stop is None:
+            start, stop = 0, start
+        return start + int(self.random() * (stop - start))
+
+
 def new_guid(rng):
-    """A random-looking version-4 GUID string drawn from rng (deterministic for a seeded rng)."""
-    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+    """A random-looking version-4 GUID string drawn from rng (same bits as
+    uuid.UUID(int=..., version=4); deterministic for a seeded rng)."""
+    n = rng.getrandbits(128)
+    n = (n & ~(0xc000 << 48)) | (0x8000 << 48)
+    n = (n & ~(0xf000 << 64)) | (4 << 76)
+    h = "%032x" % n
+    return "%s-%s-%s-%s-%s" % (h[:8], h[8:12], h[12:16], h[16:20], h[20:])
 
 
 @functools.lru_cache(maxsize=4096)
@@ -265,10 +285,14 @@ def _slug(name):
 # Tenant generation
 
 def make_tenant(seed, key, tid, name, custom_domain, n_users, country, hybrid, sku_plan,
-                partner=False):
+                partner=False, lazy=False):
     """One tenant dict of the state document (see module doc). n_users counts every user object
-    (people, guests, shared/service/room mailboxes, one soft-deleted former employee)."""
-    rng = random.Random("%s:%s" % (seed, key))
+    (people, guests, shared/service/room mailboxes, one soft-deleted former employee).
+    lazy=True leaves the directory body (users, groups, devices, skus, secure score model) to
+    fill_tenant(), recorded under "gen"; the header (id, name, domains, grants, contracts) is
+    always there, so token requests and contracts need no generation."""
+    # Tenants with a fixed id (the demo set) keep their header, domains included, for any seed.
+    rng = Rng("%s:%s:head" % (seed if tid is None else "fixed", key))
     if tid is None:
         tid = new_guid(rng)
     slug = _slug(name)
@@ -281,8 +305,7 @@ def make_tenant(seed, key, tid, name, custom_domain, n_users, country, hybrid, s
                     "isDefault": not custom_domain, "isInitial": True, "name": initial,
                     "type": "Managed"})
     default_domain = custom_domain or initial
-    offices = OFFICES.get(country, OFFICES["US"])
-    city, state, postal, country_name, street, phone_prefix = offices[0]
+    city, state, postal, _cname, street, phone_prefix = OFFICES.get(country, OFFICES["US"])[0]
     t = {
         "key": key, "id": tid, "displayName": name, "partner": partner,
         "createdDateTime": _iso_days_before(EPOCH_BASE, rng.randrange(200, 2000), rng),
@@ -291,19 +314,30 @@ def make_tenant(seed, key, tid, name, custom_domain, n_users, country, hybrid, s
                 "street": street, "businessPhones": [phone_prefix + "00"],
                 "technicalNotificationMails": ["it@" + default_domain],
                 "preferredLanguage": LANG.get(country, "en-US")},
-        "grants": {}, "users": [], "groups": [], "devices": [], "skus": [], "contracts": [],
-        "secureScore": None, "changeLog": [],
+        "grants": {}, "contracts": [],
+        "gen": {"seed": seed, "users": n_users, "hybrid": hybrid,
+                "skus": [list(p) for p in sku_plan]},
     }
-    sku_ids = []
-    for part, _share in sku_plan:
-        sku_ids.append(SKU_BY_PART[part][1])
-    users = _make_users(rng, t, n_users, default_domain, initial, offices, country, hybrid,
-                        sku_plan)
-    t["users"] = users
+    if not lazy:
+        fill_tenant(t)
+    return t
+
+
+def fill_tenant(t):
+    """Generate the directory body of a tenant made by make_tenant (consumes t["gen"])."""
+    g = t.pop("gen")
+    rng = Rng("%s:%s" % (g["seed"], t["key"]))
+    default_domain = next(d["name"] for d in t["domains"] if d["isDefault"])
+    initial = next(d["name"] for d in t["domains"] if d["isInitial"])
+    country = t["countryLetterCode"]
+    sku_plan = [tuple(p) for p in g["skus"]]
+    t["users"] = _make_users(rng, t, g["users"], default_domain, initial,
+                             OFFICES.get(country, OFFICES["US"]), country, g["hybrid"], sku_plan)
     t["devices"] = _make_devices(rng, t)
     t["groups"] = _make_groups(rng, t, default_domain)
     t["skus"] = _make_skus(rng, t, sku_plan)
     t["secureScore"] = _make_secure_score_model(rng)
+    t["changeLog"] = []
     return t
 
 
@@ -321,17 +355,10 @@ def _make_users(rng, t, n, domain, initial, offices, country, hybrid, sku_plan):
         return base + "@" + dom, base
 
     def blank(uid, created):
+        # properties never set are simply absent (they read as null)
         return {"id": uid, "accountEnabled": True, "assignedLicenses": [], "businessPhones": [],
-                "city": None, "companyName": None, "country": None, "createdDateTime": created,
-                "creationType": None, "deletedDateTime": None, "department": None,
-                "displayName": None, "employeeId": None, "employeeType": None,
-                "externalUserState": None, "givenName": None, "jobTitle": None, "mail": None,
-                "mailNickname": None, "mobilePhone": None, "officeLocation": None,
-                "onPremisesImmutableId": None, "onPremisesSyncEnabled": None,
-                "otherMails": [], "postalCode": None, "preferredLanguage": None,
-                "proxyAddresses": [], "state": None, "streetAddress": None, "surname": None,
-                "usageLocation": None, "userPrincipalName": None, "userType": "Member",
-                "_state": "active", "_admin": False}
+                "createdDateTime": created, "otherMails": [], "proxyAddresses": [],
+                "userType": "Member", "_state": "active", "_admin": False}
 
     def licenses_for(rng_):
         lic = []
@@ -339,8 +366,7 @@ def _make_users(rng, t, n, domain, initial, offices, country, hybrid, sku_plan):
             if rng_.random() < share:
                 disabled = []
                 if rng_.random() < 0.15:
-                    plans = dict((s[1], s[2]) for s in SKUS)[sku_id]
-                    disabled = [plans[0][1]]
+                    disabled = [PLANS_BY_SKU[sku_id][0][1]]
                 lic.append({"disabledPlans": disabled, "skuId": sku_id})
         if not lic and primary:
             lic.append({"disabledPlans": [], "skuId": primary[0][0]})
@@ -390,7 +416,8 @@ def _make_users(rng, t, n, domain, initial, offices, country, hybrid, sku_plan):
             "preferredLanguage": LANG.get(country, "en-US"),
             "employeeId": None if rng.random() < 0.1 else "E%d" % emp,
             "employeeType": "Employee" if rng.random() < 0.9 else "Contractor",
-            "businessPhones": [] if rng.random() < 0.15 else ["%s%02d" % (phone, rng.randrange(100))],
+            "businessPhones": ([] if rng.random() < 0.15
+                               else ["%s%02d" % (phone, rng.randrange(100))]),
             "mobilePhone": None if rng.random() < 0.4 else "+%d %03d %04d" % (
                 rng.randrange(30, 49), rng.randrange(1000), rng.randrange(10000)),
             "assignedLicenses": lic,
@@ -460,7 +487,7 @@ def _make_devices(rng, t):
 def _make_groups(rng, t, domain):
     """All Staff, one security group per department, Managers, a nested chain
     (PSA Contacts -> Operations -> Warehouse) and a device member, like real tenants."""
-    people = [u for u in t["users"] if u["userType"] == "Member" and u["department"]
+    people = [u for u in t["users"] if u["userType"] == "Member" and u.get("department")
               and u["_state"] == "active"]
     groups = []
 
@@ -494,7 +521,7 @@ def _make_groups(rng, t, domain):
             dept_groups[dept] = group("Operations", "Operations department", rest + [whg["id"]])
         else:
             dept_groups[dept] = group(dept, "%s department" % dept, ids)
-    managers = [u["id"] for u in people if any(w in (u["jobTitle"] or "")
+    managers = [u["id"] for u in people if any(w in (u.get("jobTitle") or "")
                                                for w in ("Manager", "Director", "Chief", "Lead"))]
     group("Managers", "People managers", managers)
     psa = [g["id"] for d, g in sorted(dept_groups.items()) if d in ("Operations", "Sales",
@@ -543,7 +570,7 @@ def _make_secure_score_model(rng):
         c = {"controlName": name, "controlCategory": cat, "maxScore": mx, "kind": kind,
              "service": service, "title": title, "description": desc,
              # fraction implemented 120 days before the model anchor, and daily drift
-             "start": round(rng.random(), 3), "rate": round(rng.uniform(0.0, 0.012), 4),
+             "start": round(rng.random(), 3),
              "total": rng.randrange(5, 60)}
         controls.append(c)
     return {"controls": controls, "since": None, "overrides": {}, "salt": rng.randrange(1 << 30),
@@ -582,11 +609,12 @@ def parse_spec(spec):
     return parts
 
 
-def generate(seed=1, spec="demo"):
+def generate(seed=1, spec="demo", lazy=False):
     """The full state document for --seed/--tenants. Always includes the partner tenant (home of
-    the demo app, holder of the contracts)."""
+    the demo app, holder of the contracts). lazy=True defers the bodies of generated (NxM)
+    tenants to fill_tenant (graph_model does it on first use)."""
     seed = int(seed)
-    rng = random.Random("%s:contracts" % seed)
+    rng = Rng("%s:contracts" % seed)
     partner = make_tenant(seed, *PARTNER_TENANT, partner=True)
     tenants = [partner]
     customers = []
@@ -608,7 +636,7 @@ def generate(seed=1, spec="demo"):
                 key = "t%03d" % (i + 1)
                 dom = "%s%d.example" % (_slug(name), i + 1)
                 customers.append((make_tenant(seed, key, None, name, dom, m, countries[i % 4],
-                                              i % 3 == 1, skusets[i % 4]), True))
+                                              i % 3 == 1, skusets[i % 4], lazy=lazy), True))
     app = demo_app(partner["id"])
     partner["grants"][DEMO_CLIENT_ID] = {"consent": True, "roles": list(PARTNER_ROLES),
                                          "adminRole": False}

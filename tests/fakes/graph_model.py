@@ -48,7 +48,8 @@ USER_DEFAULT_SELECT = ("businessPhones", "displayName", "givenName", "jobTitle",
                        "userPrincipalName", "id")
 # Writable through PATCH /users/{id} and the control API.
 USER_WRITABLE = USER_PROP_SET - {"id", "createdDateTime", "deletedDateTime", "signInActivity",
-                                 "assignedPlans", "provisionedPlans", "licenseAssignmentStates"}
+                                 "assignedPlans", "provisionedPlans", "licenseAssignmentStates",
+                                 "assignedLicenses"}
 GROUP_PROPS = ["id", "createdDateTime", "deletedDateTime", "description", "displayName",
                "groupTypes", "mail", "mailEnabled", "mailNickname", "securityEnabled",
                "visibility", "membershipRule", "onPremisesSyncEnabled", "proxyAddresses",
@@ -166,19 +167,19 @@ class ODataFilter:
         self.i += 1
         return tok
 
-    def _or(self):
-        node = self._and()
-        while (self._peek() or "").lower() == "or":
+    def _chain(self, op, operand):
+        """operand (op operand)*, left-associative."""
+        node = operand()
+        while (self._peek() or "").lower() == op:
             self.i += 1
-            node = ("or", node, self._and())
+            node = (op, node, operand())
         return node
 
+    def _or(self):
+        return self._chain("or", self._and)
+
     def _and(self):
-        node = self._not()
-        while (self._peek() or "").lower() == "and":
-            self.i += 1
-            node = ("and", node, self._not())
-        return node
+        return self._chain("and", self._not)
 
     def _not(self):
         if (self._peek() or "").lower() == "not":
@@ -296,10 +297,20 @@ class Tenant:
     '_state' in active|softDeleted|hardDeleted, '_admin', '_password'); self.order keeps creation
     order for paging; self.log is the change log (entry i has seq i+1)."""
 
+    LAZY = ("users", "order", "upn", "groups", "group_order", "devices", "log", "frag",
+            "delta_cache")
+
     def __init__(self, doc):
-        self.doc = doc  # tenant dict of the state document; users/groups live here too
+        self.head = doc  # tenant dict of the state document (header fields always present)
         self.id = doc["id"]
         self.key = doc["key"]
+        if "gen" not in doc:
+            self._index()
+
+    def _index(self):
+        doc = self.head
+        if "gen" in doc:
+            graph_data.fill_tenant(doc)
         self.users = {}
         self.order = []
         self.upn = {}
@@ -312,15 +323,34 @@ class Tenant:
         self.frag = {}          # user id -> {cache key: JSON text}
         self.delta_cache = {}   # (p, q) -> (ordered ids, {id: (props, kinds)})
 
+    def __getattr__(self, name):
+        # Only reached for attributes not set yet: a lazily generated tenant materializes its
+        # directory on first use.
+        if name in Tenant.LAZY and "head" in self.__dict__:
+            self._index()
+            return self.__dict__[name]
+        raise AttributeError(name)
+
+    @property
+    def doc(self):
+        """The full tenant dict (generating the directory body first if still lazy)."""
+        if "users" not in self.__dict__:
+            self._index()
+        return self.head
+
+    @property
+    def materialized(self):
+        return "users" in self.__dict__
+
     @property
     def display_name(self):
-        return self.doc["displayName"]
+        return self.head["displayName"]
 
     def domains(self):
-        return self.doc["domains"]
+        return self.head["domains"]
 
     def default_domain(self):
-        return next(d["name"] for d in self.doc["domains"] if d["isDefault"])
+        return next(d["name"] for d in self.head["domains"] if d["isDefault"])
 
     def _index_user(self, u):
         self.users[u["id"]] = u
@@ -445,7 +475,7 @@ class Tenant:
         """Flattened members of group gid: users (soft-deleted ones keep memberships, like
         Entra, but are left out here since Graph omits them), nested groups and devices, each
         once, depth-first in membership order. Cycle-safe."""
-        out, seen, stack = [], {gid}, [gid]
+        out, seen = [], {gid}
 
         def walk(g):
             for mid in g["members"]:
@@ -459,7 +489,6 @@ class Tenant:
                 if typ == "group":
                     walk(obj)
         walk(self.groups[gid])
-        del stack
         return out
 
     def member_of(self, oid, transitive):
@@ -526,7 +555,7 @@ class Tenant:
             period = 90 + (zlib.crc32(("%s%s" % (salt, c["controlName"])).encode()) % 150)
             phase = (d + salt + i * 37) % period / period
             tri = 1 - 4 * abs(phase - 0.5)          # triangle wave in [-1, 1]
-            frac = min(1.0, max(0.0, c["start"] + 0.35 * tri + c["rate"] * 10))
+            frac = min(1.0, max(0.0, c["start"] + 0.35 * tri))
             dip = zlib.crc32(("%s:%s:%s" % (salt, d, i)).encode()) % 41 == 0
             entry = {"controlCategory": c["controlCategory"], "controlName": c["controlName"],
                      "description": c["description"]}
@@ -553,7 +582,8 @@ class Tenant:
         active = licensed = 0
         for uid in self.order:
             u = self.users[uid]
-            if u["_state"] == "active" and u.get("accountEnabled") and u.get("userType") == "Member":
+            if (u["_state"] == "active" and u.get("accountEnabled")
+                    and u.get("userType") == "Member"):
                 active += 1
             if u["_state"] == "active" and u.get("assignedLicenses"):
                 licensed += 1
@@ -646,6 +676,8 @@ class State:
     def to_doc(self):
         """The state document (deep copy, JSON-able)."""
         for t in self.tenants:
+            if not t.materialized:
+                continue  # still lazy: the "gen" recipe is the state
             t.doc["users"] = [t.users[i] for i in t.order]
             t.doc["groups"] = [t.groups[i] for i in t.group_order]
             t.doc["changeLog"] = [list(e) for e in t.log]

@@ -488,8 +488,8 @@ class DeltaTests(Base):
     def test_change_round_default_and_minimal(self):
         t = tok()
         link = self.initial_round(t, 50)[-1]["@odata.deltaLink"]
-        us = [u for u in self.users_of("contoso") if u["_state"] == "active" and u["jobTitle"]
-              and u["city"]]
+        us = [u for u in self.users_of("contoso") if u["_state"] == "active"
+              and u.get("jobTitle") and u.get("city")]
         a, b, c = us[0], us[1], us[2]
         ctl("PATCH", "tenants/contoso/users/" + a["id"], {"jobTitle": "Chief Tester"})
         ctl("PATCH", "tenants/contoso/users/" + b["id"], {"mobilePhone": "+1 555 0000"})
@@ -541,8 +541,9 @@ class DeltaTests(Base):
         changed = [u["id"] for u in us[:12] if u["accountEnabled"]]
         self.assertGreater(len(changed), 5)
         self.assertEqual(len(pages), (len(changed) + 4) // 5)
+        self.assertEqual(sorted(ids), sorted(changed))
         first = next(u for u in us[:12] if u["accountEnabled"])
-        want = {k: first[k] for k in ("displayName", "jobTitle", "city") if first[k] is not None}
+        want = {k: first[k] for k in ("displayName", "jobTitle", "city") if first.get(k)}
         want.update(accountEnabled=False, id=first["id"])
         self.assertEqual(pages[0]["value"][0], want)  # changed + current selected, no nulls
 
@@ -958,6 +959,11 @@ class FaultTests(Base):
         self.assertAadsts(r, 503, "temporarily_unavailable", 90033)
         self.assertEqual(r.headers["retry-after"], "1")
         self.assertEqual(token().status, 200)
+        ctl("POST", "faults", {"kind": "token", "status": 400, "error": "invalid_grant",
+                               "aadsts": 53003, "message": "Access has been blocked by "
+                               "Conditional Access policies.", "tenant": "fabrikam"})
+        self.assertEqual(token().status, 200)  # other tenant
+        self.assertAadsts(token("fabrikam.com"), 400, "invalid_grant", 53003)
 
     def test_ru_throttling(self):
         t = tok()

@@ -1,0 +1,57 @@
+/* engine_policy — a tenant's policy as the engine uses it: loaded in a
+ * sandboxed script state (script.h), evaluated on a mirrored user
+ * (include + contact, with u.groups and u.licenses filled), and on_leave
+ * for a leaving linked contact; plus the policy file's hash.
+ *
+ * on_leave as a function: script.h offers no call for it, so it runs in a
+ * second sandboxed state through the public API only: a small generated
+ * policy whose include(u, t) calls the real policy's on_leave(u.c, u.why,
+ * t) and whose contact() hands back the field table it returned (validated
+ * as contact fields by script_policy_eval). Same sandbox, instruction
+ * budget and memory cap; errors name the real policy file:line and say
+ * "on_leave()". When script.h gains a direct call, only this file changes. */
+#ifndef ENGINE_POLICY_H
+#define ENGINE_POLICY_H
+
+#include <stdbool.h>
+#include "engine.h"
+#include "script.h"
+#include "util.h"
+
+struct cJSON;
+
+struct engine_policy {
+	struct script *main;           /* include / contact */
+	struct script *leave;          /* on_leave (function form only), or NULL */
+	const struct policy_info *info;/* owned by main */
+	char hash[65];                 /* SHA-256 of the policy file, hex */
+	struct engine_plan_opts plan;  /* create_only mask */
+};
+
+/* Loads path into *p (zeroed first) for tenant t (may be NULL: policy test).
+ * limits may be NULL (defaults). On failure *p is left empty. */
+int engine_policy_load(struct engine_policy *p, const char *path, const struct script_limits *limits,
+                       const struct script_tenant *t, struct err *err);
+void engine_policy_free(struct engine_policy *p);
+
+/* Hex SHA-256 of a file into out[65]. */
+int engine_file_hash(const char *path, char out[65], struct err *err);
+
+/* Evaluates include + contact on a Graph user object. groups: the
+ * "name\x1Fid\x1E…" string of store_plan_row (NULL/"" = none): both names
+ * and ids become keys of u.groups. Licences: the part numbers of
+ * assignedLicenses (via the SKU table). *out: policy_decision_free. */
+int engine_policy_eval(struct engine_policy *p, const struct cJSON *user, const char *groups,
+                       struct policy_decision *out, struct err *err);
+
+/* What on_leave says for a leaving linked contact c (its fields as last
+ * written, and its id), why = "deleted" | "disabled" | "out_of_scope".
+ * Not given → keep. *out: engine_leave_free. */
+int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *c, long long contact_id,
+                           const char *why, struct engine_leave *out, struct err *err);
+
+/* Desired contact fields from a decision: the contact() fields, and
+ * customer_id (the policy's, else default_customer when > 0). */
+void engine_desired_fields(const struct policy_decision *d, long long default_customer, struct syncro_fields *out);
+
+#endif

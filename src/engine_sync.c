@@ -1,0 +1,716 @@
+/* engine_sync — `entrasync sync` as a run over the selected tenants:
+ * resolve each tenant's Syncro customer and load its policy, pull them all
+ * from Graph, then per tenant recover open intents, plan every mirrored
+ * user (streamed from the store in batches, never all held), apply the
+ * non-destructive actions as they come and the destructive ones after the
+ * removal guard, and report. One tenant's failure never stops the others;
+ * a Syncro 401 stops the run. */
+#include "engine.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "config.h"
+#include "engine_policy.h"
+#include "graph.h"
+#include "log.h"
+#include "store.h"
+#include "store_outbox.h"
+
+#define DEFAULT_BATCH 500
+#define MAX_ERRORS 200          /* error lines kept per tenant; the rest are counted */
+#define MAX_CANDIDATES 64
+
+/* One tenant's run. */
+struct tenant_run {
+	const struct engine_env *env;
+	const struct engine_sync_opts *o;
+	struct engine_report *rep;
+	const struct config_tenant *ct;
+	struct engine_tenant_report *r;
+	struct engine_policy pol;
+	bool ready;                          /* customer resolved and policy loaded */
+	bool failed;                         /* a tenant-level failure (r->reason) */
+	bool held;
+	struct engine_apply ap;
+	struct engine_contacts *ix;
+	struct engine_action *deferred;      /* destructive actions, applied after the guard */
+	size_t ndeferred, capdeferred;
+	bool pending_recovery;               /* a create's answer was lost */
+	char *default_domain;
+	double started;
+};
+
+/* ------------------------------------------------------------ report helpers */
+
+static void tenant_error(struct tenant_run *tr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tenant_error(struct tenant_run *tr, const char *fmt, ...)
+{
+	struct engine_tenant_report *r = tr->r;
+	r->n.errors++;
+	if (r->nerrors >= MAX_ERRORS) {
+		r->errors_dropped++;
+		return;
+	}
+	struct buf b = {0};
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	r->errors = xrealloc(r->errors, (r->nerrors + 1) * sizeof *r->errors);
+	r->errors[r->nerrors++] = buf_steal(&b);
+}
+
+/* A tenant-level failure: status failed with the reason, nothing more runs
+ * for this tenant. */
+static void tenant_fail(struct tenant_run *tr, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tenant_fail(struct tenant_run *tr, const char *fmt, ...)
+{
+	struct buf b = {0};
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	struct err e;
+	snprintf(e.msg, sizeof e.msg, "%s", b.data);
+	log_redact_err(&e);
+	buf_free(&b);
+	tenant_error(tr, "%s", e.msg);
+	if (!tr->failed) {
+		free(tr->r->reason);
+		tr->r->reason = xstrdup(e.msg);
+	}
+	tr->failed = true;
+	log_error("sync", "tenant %s: %s", tr->ct->id, e.msg);
+}
+
+static void run_fatal(struct tenant_run *tr, const char *msg)
+{
+	if (!tr->rep->fatal) {
+		tr->rep->fatal = true;
+		snprintf(tr->rep->fatal_msg, sizeof tr->rep->fatal_msg, "Syncro refused the API token: %.900s; "
+		         "the run stopped", msg);
+	}
+	tenant_fail(tr, "%s", tr->rep->fatal_msg);
+}
+
+/* "Name <mail>" of an action for messages. */
+static const char *action_label(const struct engine_action *a)
+{
+	return a->label ? a->label : a->object_id;
+}
+
+static void record_done(struct tenant_run *tr, struct engine_action *a, enum syncro_result rc, const char *error)
+{
+	struct engine_tenant_report *r = tr->r;
+	if (!tr->o->record_plan) {
+		engine_action_free(a);
+		return;
+	}
+	if (r->nplan == r->capplan) {
+		r->capplan = r->capplan ? r->capplan * 2 : 64;
+		r->plan = xrealloc(r->plan, r->capplan * sizeof *r->plan);
+	}
+	struct engine_done *d = &r->plan[r->nplan++];
+	d->a = *a;
+	memset(a, 0, sizeof *a);
+	d->rc = rc;
+	d->error = error ? xstrdup(error) : NULL;
+}
+
+/* ------------------------------------------------------------ applying */
+
+/* Applies one action now and counts it. Returns -1 when the tenant (or the
+ * run) cannot go on. Takes a. */
+static int apply_now(struct tenant_run *tr, struct engine_action *a)
+{
+	struct engine_outcome out;
+	struct err err;
+	struct engine_counts *n = &tr->r->n;
+	if (engine_apply_action(&tr->ap, a, &out, &err) != 0) {
+		tenant_fail(tr, "%s", err.msg);
+		engine_action_free(a);
+		return -1;
+	}
+	if (out.wrote) tr->r->writes++;
+	if (out.rc == SYNCRO_OK) {
+		switch (a->kind) {
+		case ENGINE_CREATE: n->created++; break;
+		case ENGINE_ADOPT: n->adopted++; break;
+		case ENGINE_UPDATE: n->updated++; break;
+		case ENGINE_DELETE: n->removed++; break;
+		case ENGINE_MARK: n->marked++; break;
+		case ENGINE_CONFLICT: n->conflicts++; break;
+		default: break;
+		}
+		if (a->kind == ENGINE_ADOPT) engine_contacts_take(tr->ix, a->customer_id, a->contact_id);
+		record_done(tr, a, SYNCRO_OK, NULL);
+		return 0;
+	}
+	if (out.rc == SYNCRO_UNAUTHORIZED) {
+		run_fatal(tr, out.error);
+		record_done(tr, a, out.rc, out.error);
+		return -1;
+	}
+	if (out.pending) {
+		/* the create may have been applied: settled by recovery at the end */
+		tr->pending_recovery = true;
+		record_done(tr, a, out.rc, out.error);
+		return 0;
+	}
+	if (out.link_dropped)
+		tenant_error(tr, "%s: contact %lld was deleted in Syncro: link dropped, it is created again next run",
+		             action_label(a), a->contact_id);
+	else
+		tenant_error(tr, "%s: %s failed (%s): %s", action_label(a), engine_kind_name(a->kind),
+		             syncro_result_name(out.rc), out.error);
+	record_done(tr, a, out.rc, out.error);
+	return 0;
+}
+
+/* Routes a planned action: nothing to do, now, or after the guard. */
+static int dispatch(struct tenant_run *tr, struct engine_action *a)
+{
+	struct engine_counts *n = &tr->r->n;
+	switch (a->kind) {
+	case ENGINE_SKIP: n->skipped++; break;
+	case ENGINE_UNCHANGED: n->unchanged++; break;
+	case ENGINE_KEEP: n->kept++; break;
+	case ENGINE_DELETE:
+	case ENGINE_MARK:
+		if (tr->ndeferred == tr->capdeferred) {
+			tr->capdeferred = tr->capdeferred ? tr->capdeferred * 2 : 16;
+			tr->deferred = xrealloc(tr->deferred, tr->capdeferred * sizeof *tr->deferred);
+		}
+		tr->deferred[tr->ndeferred++] = *a;
+		memset(a, 0, sizeof *a);
+		return 0;
+	default:
+		return apply_now(tr, a);
+	}
+	engine_action_free(a);
+	return 0;
+}
+
+/* ------------------------------------------------------------ planning one user */
+
+/* A row of a batch, copied out of the store. */
+struct row {
+	char *object_id, *json, *removed, *fields, *groups;
+	bool linked;
+	long long contact_id, customer_id;
+};
+
+struct batch {
+	struct row *v;
+	size_t n, cap;
+};
+
+static int take_row(const struct store_plan_row *r, void *ud)
+{
+	struct batch *b = ud;
+	if (b->n == b->cap) {
+		b->cap = b->cap ? b->cap * 2 : 64;
+		b->v = xrealloc(b->v, b->cap * sizeof *b->v);
+	}
+	b->v[b->n++] = (struct row){
+		.object_id = xstrdup(r->object_id), .json = r->json ? xstrdup(r->json) : NULL,
+		.removed = r->removed ? xstrdup(r->removed) : NULL, .fields = r->fields ? xstrdup(r->fields) : NULL,
+		.groups = r->groups && *r->groups ? xstrdup(r->groups) : NULL, .linked = r->linked,
+		.contact_id = r->contact_id, .customer_id = r->customer_id,
+	};
+	return 0;
+}
+
+static void batch_clear(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct row *r = &b->v[i];
+		free(r->object_id);
+		free(r->json);
+		free(r->removed);
+		free(r->fields);
+		free(r->groups);
+	}
+	b->n = 0;
+}
+
+static const char *json_string(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+/* The existing, unlinked contacts of the user's desired customer matching
+ * its e-mail. Linked ones (by any tenant) are taken out of the index. */
+static int candidates(struct tenant_run *tr, const struct engine_user *u, const struct syncro_contact **out,
+                      size_t *n, const char *label)
+{
+	struct err err;
+	long long cust = strtoll(u->desired->v[SYNCRO_F_CUSTOMER_ID], NULL, 10);
+	enum syncro_result lrc;
+	*n = 0;
+	if (engine_contacts_load(&tr->ap, tr->ix, cust, false, &lrc, &err) != 0) {
+		log_redact_err(&err);
+		if (lrc == SYNCRO_UNAUTHORIZED) {
+			run_fatal(tr, err.msg);
+			return -1;
+		}
+		tenant_error(tr, "%s: %s", label, err.msg);
+		return 1;
+	}
+	for (;;) {
+		size_t m = engine_contacts_match(tr->ix, cust, u, out, MAX_CANDIDATES), kept = 0;
+		if (m > MAX_CANDIDATES) m = MAX_CANDIDATES;
+		bool took = false;
+		for (size_t i = 0; i < m; i++) {
+			struct store_link l = {0};
+			int rc = store_link_find_contact(tr->env->st, cust, out[i]->id, &l, &err);
+			store_link_free(&l);
+			if (rc < 0) {
+				tenant_fail(tr, "%s", err.msg);
+				return -1;
+			}
+			if (rc == 0) {
+				engine_contacts_take(tr->ix, cust, out[i]->id);
+				took = true;
+			} else {
+				out[kept++] = out[i];
+			}
+		}
+		/* a linked match hid others (mail → UPN fallback): match again */
+		if (!took) {
+			*n = kept;
+			return 0;
+		}
+	}
+}
+
+/* Plans one row and hands the action on. Returns -1 when the tenant stops. */
+static int plan_row(struct tenant_run *tr, const struct row *row)
+{
+	struct err err;
+	int rc = 0;
+	cJSON *js = row->json ? cJSON_Parse(row->json) : NULL;
+	struct engine_user u = { .object_id = row->object_id };
+	struct policy_decision d = {0};
+	struct syncro_fields desired = {0};
+	struct engine_link link = { .contact_id = row->contact_id, .customer_id = row->customer_id };
+	struct engine_leave leave = {0};
+	struct engine_action a = {0};
+	char label[512];
+
+	u.removed = row->removed != NULL || !js;
+	const cJSON *en = cJSON_GetObjectItemCaseSensitive(js, "accountEnabled");
+	u.disabled = cJSON_IsFalse(en);
+	u.mail = json_string(js, "mail");
+	u.upn = json_string(js, "userPrincipalName");
+	const char *dn = json_string(js, "displayName"), *addr = u.mail ? u.mail : u.upn;
+	if (dn && addr) snprintf(label, sizeof label, "%s <%s>", dn, addr);
+	else snprintf(label, sizeof label, "%s", dn ? dn : addr ? addr : row->object_id);
+	u.label = label;
+	tr->r->n.users++;
+
+	if (!u.removed) {
+		if (engine_policy_eval(&tr->pol, js, row->groups, &d, &err) != 0) {
+			tenant_error(tr, "%s: %s", label, err.msg);
+			goto out;
+		}
+		u.included = d.include;
+		u.reason = d.reason;
+		if (d.include) {
+			engine_desired_fields(&d, tr->r->customer_id, &desired);
+			u.desired = &desired;
+		}
+	}
+	if (row->linked && engine_fields_from_json(row->fields, &link.fields, &err) != 0) {
+		tenant_error(tr, "%s: link to contact %lld: %s", label, row->contact_id, err.msg);
+		goto out;
+	}
+	enum engine_why why = engine_user_leaving(&u);
+	if (row->linked && why != ENGINE_WHY_NONE &&
+	    engine_policy_on_leave(&tr->pol, &link.fields, row->contact_id, engine_why_name(why), &leave, &err) != 0) {
+		tenant_error(tr, "%s: %s", label, err.msg);
+		goto out;
+	}
+	const struct syncro_contact *cands[MAX_CANDIDATES];
+	size_t ncands = 0;
+	if (!row->linked && why == ENGINE_WHY_NONE) {
+		int c = candidates(tr, &u, cands, &ncands, label);
+		if (c < 0) {
+			rc = -1;
+			goto out;
+		}
+		if (c > 0) goto out;
+	}
+	if (engine_plan_user(&tr->pol.plan, &u, row->linked ? &link : NULL, &leave, cands, ncands, &a, &err) != 0) {
+		tenant_error(tr, "%s: %s", label, err.msg);
+		goto out;
+	}
+	rc = dispatch(tr, &a);
+out:
+	engine_action_free(&a);
+	engine_leave_free(&leave);
+	engine_link_free(&link);
+	syncro_fields_free(&desired);
+	policy_decision_free(&d);
+	cJSON_Delete(js);
+	return rc;
+}
+
+/* ------------------------------------------------------------ one tenant */
+
+static void apply_deferred(struct tenant_run *tr, long long links)
+{
+	struct err err;
+	long long present = 0;
+	char why[512];
+	if (store_user_count(tr->env->st, tr->ct->id, STORE_USERS_PRESENT, &present, &err) != 0) {
+		tenant_fail(tr, "%s", err.msg);
+		return;
+	}
+	struct engine_guard g = {
+		.links = links, .removals = (long long)tr->ndeferred, .present_users = present,
+		.max_count = tr->pol.info->max_removals_count, .max_percent = tr->pol.info->max_removals_percent,
+		.allow_removals = tr->o->allow_removals,
+	};
+	if (engine_guard_check(&g, why, sizeof why)) {
+		tr->held = true;
+		free(tr->r->reason);
+		tr->r->reason = xstrdup(why);
+		log_warn("sync", "tenant %s held: %s", tr->ct->id, why);
+	}
+	for (size_t i = 0; i < tr->ndeferred; i++) {
+		struct engine_action *a = &tr->deferred[i];
+		if (tr->held || tr->failed || tr->rep->fatal) {
+			a->held = true;
+			tr->r->n.held++;
+			record_done(tr, a, SYNCRO_OK, NULL);
+			continue;
+		}
+		apply_now(tr, a);
+	}
+	tr->ndeferred = 0;
+}
+
+static void plan_all(struct tenant_run *tr)
+{
+	struct err err;
+	struct batch b = {0};
+	char *after = xstrdup("");
+	size_t limit = tr->o->batch ? tr->o->batch : DEFAULT_BATCH;
+	long long links = 0;
+	if (store_link_count(tr->ap.ob, tr->ct->id, &links, &err) != 0) {
+		tenant_fail(tr, "%s", err.msg);
+		goto out;
+	}
+	for (;;) {
+		char *last = NULL;
+		batch_clear(&b);
+		if (store_plan_batch(tr->ap.ob, tr->ct->id, after, (long long)limit, take_row, &b, &last, &err) != 0) {
+			free(last);
+			tenant_fail(tr, "%s", err.msg);
+			goto out;
+		}
+		free(after);
+		after = last;
+		for (size_t i = 0; i < b.n; i++)
+			if (plan_row(tr, &b.v[i]) != 0) goto out;
+		if (b.n < limit) break;
+	}
+	batch_clear(&b);
+	/* links whose user is not in the mirror at all: gone from Entra */
+	if (store_plan_orphans(tr->ap.ob, tr->ct->id, take_row, &b, &err) != 0) {
+		tenant_fail(tr, "%s", err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < b.n; i++)
+		if (plan_row(tr, &b.v[i]) != 0) goto out;
+	apply_deferred(tr, links);
+out:
+	for (size_t i = 0; i < tr->ndeferred; i++) engine_action_free(&tr->deferred[i]);
+	tr->ndeferred = 0;
+	batch_clear(&b);
+	free(b.v);
+	free(after);
+}
+
+static void recovery_add(struct engine_recovery *to, const struct engine_recovery *r)
+{
+	to->open += r->open;
+	to->relinked += r->relinked;
+	to->not_applied += r->not_applied;
+	to->superseded += r->superseded;
+}
+
+static void tenant_sync(struct tenant_run *tr)
+{
+	struct err err;
+	struct engine_recovery rec;
+	tr->ix = engine_contacts_new();
+	if (engine_recover(&tr->ap, tr->ix, &rec, &err) != 0) {
+		log_redact_err(&err);
+		tenant_fail(tr, "recovering interrupted writes: %s", err.msg);
+		return;
+	}
+	recovery_add(&tr->r->recovery, &rec);
+	if (rec.open)
+		log_info("sync", "tenant %s: recovered %lld interrupted write%s (%lld linked, %lld planned again)",
+		         tr->ct->id, rec.open, rec.open == 1 ? "" : "s", rec.relinked, rec.not_applied + rec.superseded);
+	plan_all(tr);
+	if (tr->pending_recovery && !tr->rep->fatal) {
+		/* creates whose answer was lost: settle them now, not next run */
+		if (engine_recover(&tr->ap, tr->ix, &rec, &err) != 0) {
+			log_redact_err(&err);
+			tenant_error(tr, "recovering creates with a lost answer: %s", err.msg);
+		} else {
+			recovery_add(&tr->r->recovery, &rec);
+			tr->r->n.created += rec.relinked;
+			if (rec.not_applied)
+				tenant_error(tr, "%lld create%s lost their answer and were not applied: created next run",
+				             rec.not_applied, rec.not_applied == 1 ? "" : "s");
+		}
+	}
+}
+
+/* ------------------------------------------------------------ preparing */
+
+int engine_tenants_select(const struct config *cfg, const char *const *names, size_t n, bool *sel, struct err *err)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++) sel[i] = n == 0;
+	for (size_t k = 0; k < n; k++) {
+		bool found = false;
+		for (size_t i = 0; i < cfg->ntenants; i++) {
+			const struct config_tenant *t = &cfg->tenants[i];
+			if (str_ieq(t->id, names[k]) || (t->name && str_ieq(t->name, names[k]))) {
+				sel[i] = true;
+				found = true;
+			}
+		}
+		if (!found) {
+			struct buf b = {0};
+			for (size_t i = 0; i < cfg->ntenants; i++)
+				buf_printf(&b, "%s%s", i ? ", " : "", cfg->tenants[i].name ? cfg->tenants[i].name : cfg->tenants[i].id);
+			err_set(err, "unknown tenant '%s' (configured: %s)", names[k], b.data ? b.data : "none");
+			buf_free(&b);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Resolves the Syncro customer and loads the policy. */
+static void tenant_prepare(struct tenant_run *tr)
+{
+	struct err err;
+	const struct config_tenant *ct = tr->ct;
+	const struct config *cfg = tr->env->cfg;
+	struct store_tenant row = {0};
+	int got = store_tenant_get(tr->env->st, ct->id, &row, &err);
+	if (got < 0) {
+		tenant_fail(tr, "%s", err.msg);
+		return;
+	}
+	if (got == STORE_NOTFOUND) {
+		struct store_tenant fresh = { .id = ct->id, .name = ct->name };
+		if (store_tenant_put(tr->env->st, &fresh, &err) != 0) {
+			tenant_fail(tr, "%s", err.msg);
+			return;
+		}
+	} else if (row.default_domain) {
+		tr->default_domain = xstrdup(row.default_domain);
+	}
+	char *last_hash = row.policy_hash ? xstrdup(row.policy_hash) : NULL;
+	store_tenant_free(&row);
+
+	struct syncro_customer cust = {0};
+	enum syncro_result src;
+	if (ct->syncro_customer_id) src = syncro_customer_get(tr->env->sc, ct->syncro_customer_id, &cust, &err);
+	else if (ct->syncro_customer) src = syncro_customer_find(tr->env->sc, ct->syncro_customer, &cust, &err);
+	else src = (enum syncro_result)err_set(&err, "no Syncro customer configured (syncro_customer_id or syncro_customer)");
+	if (src != SYNCRO_OK) {
+		log_redact_err(&err);
+		if (src == SYNCRO_UNAUTHORIZED) run_fatal(tr, err.msg);
+		else tenant_fail(tr, "Syncro customer: %s", err.msg);
+		goto out;
+	}
+	tr->r->customer_id = cust.id;
+	tr->r->customer_name = cust.business_name ? xstrdup(cust.business_name)
+	                       : cust.fullname ? xstrdup(cust.fullname) : NULL;
+
+	if (!ct->policy) {
+		tenant_fail(tr, "no policy configured (policy = \"...\" at the top level or in the tenant)");
+		goto out;
+	}
+	struct script_limits lim = { .instructions = cfg->limits.instructions, .memory_bytes = cfg->limits.memory_bytes };
+	struct script_tenant st = { .id = ct->id, .name = ct->name, .default_domain = tr->default_domain,
+	                            .syncro_customer_id = cust.id };
+	if (engine_policy_load(&tr->pol, ct->policy, &lim, &st, &err) != 0) {
+		log_redact_err(&err);
+		tenant_fail(tr, "%s", err.msg);
+		goto out;
+	}
+	tr->r->policy_changed = last_hash && strcmp(last_hash, tr->pol.hash) != 0;
+	tr->ready = true;
+out:
+	free(last_hash);
+	syncro_customer_free(&cust);
+}
+
+static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep)
+{
+	struct err err;
+	struct graph_pull_spec *specs = xcalloc(n + 1, sizeof *specs);
+	struct graph_pull_result *res = xcalloc(n + 1, sizeof *res);
+	size_t *which = xcalloc(n + 1, sizeof *which), k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!trs[i].ready) continue;
+		const struct policy_info *pi = trs[i].pol.info;
+		specs[k] = (struct graph_pull_spec){ .tenant_id = trs[i].ct->id, .name = trs[i].ct->name,
+		                                     .groups = (const char *const *)pi->groups, .n_groups = pi->ngroups };
+		which[k++] = i;
+	}
+	if (k && graph_pull(trs[0].env->gc, trs[0].env->st, specs, k, NULL, res, &err) != 0) {
+		log_redact_err(&err);
+		for (size_t j = 0; j < k; j++) tenant_fail(&trs[which[j]], "pull from Graph: %s", err.msg);
+	} else {
+		for (size_t j = 0; j < k; j++)
+			if (!res[j].ok) tenant_fail(&trs[which[j]], "pull from Graph: %s", res[j].error);
+	}
+	(void)rep;
+	free(specs);
+	free(res);
+	free(which);
+}
+
+/* ------------------------------------------------------------ finishing */
+
+static char *counts_json(const struct engine_tenant_report *r)
+{
+	const struct engine_counts *n = &r->n;
+	return xasprintf("{\"created\":%lld,\"adopted\":%lld,\"updated\":%lld,\"removed\":%lld,\"marked\":%lld,"
+	                 "\"kept\":%lld,\"unchanged\":%lld,\"conflicts\":%lld,\"skipped\":%lld,\"held\":%lld,"
+	                 "\"errors\":%lld,\"writes\":%lld}", n->created, n->adopted, n->updated, n->removed,
+	                 n->marked, n->kept, n->unchanged, n->conflicts, n->skipped, n->held, n->errors, r->writes);
+}
+
+static void tenant_finish(struct tenant_run *tr)
+{
+	struct err err;
+	struct engine_tenant_report *r = tr->r;
+	r->status = tr->failed || r->n.errors ? "failed" : tr->held ? "held" : "ok";
+	if (!r->reason && r->n.errors && r->nerrors) r->reason = xstrdup(r->errors[0]);
+	r->seconds = time_now() - tr->started;
+	tr->rep->writes += r->writes;
+	log_info("sync", "tenant %s: %s%s: %lld created, %lld adopted, %lld updated, %lld removed, %lld marked, "
+	         "%lld unchanged, %lld conflicts, %lld held, %lld errors, %lld writes", r->id, r->status,
+	         tr->rep->dry_run ? " (dry run)" : "", r->n.created, r->n.adopted, r->n.updated, r->n.removed,
+	         r->n.marked, r->n.unchanged, r->n.conflicts, r->n.held, r->n.errors, r->writes);
+	char *counts = counts_json(r);
+	if (tr->rep->run_id &&
+	    store_run_tenant_put(tr->env->st, tr->rep->run_id, r->id, r->status, counts, r->reason, &err) != 0)
+		log_error("sync", "%s", err.msg);
+	free(counts);
+	if (tr->rep->dry_run) return;
+	struct store_tenant row = {0};
+	if (store_tenant_get(tr->env->st, r->id, &row, &err) != 0) return;
+	char now[32];
+	time_iso8601(time_now(), now, sizeof now);
+	struct store_tenant up = row;
+	if (tr->ready && !tr->failed) up.policy_hash = tr->pol.hash;
+	if (r->customer_id) up.syncro_customer_id = r->customer_id;
+	up.last_sync_at = now;
+	up.last_status = r->status;
+	up.last_error = r->reason;
+	if (store_tenant_put(tr->env->st, &up, &err) != 0) log_error("sync", "%s", err.msg);
+	store_tenant_free(&row);
+}
+
+static void run_summary(struct buf *b, const struct engine_report *rep)
+{
+	size_t ok = 0, failed = 0, held = 0;
+	for (size_t i = 0; i < rep->n; i++) {
+		const char *s = rep->t[i].status;
+		if (!strcmp(s, "ok")) ok++;
+		else if (!strcmp(s, "held")) held++;
+		else failed++;
+	}
+	buf_printf(b, "{\"dry_run\":%s,\"tenants\":%zu,\"ok\":%zu,\"failed\":%zu,\"held\":%zu,\"writes\":%lld}",
+	           rep->dry_run ? "true" : "false", rep->n, ok, failed, held, rep->writes);
+}
+
+int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, struct engine_report *rep,
+                struct err *err)
+{
+	const struct config *cfg = env->cfg;
+	memset(rep, 0, sizeof *rep);
+	rep->dry_run = o->dry_run;
+	bool *sel = xcalloc(cfg->ntenants + 1, sizeof *sel);
+	struct tenant_run *trs = NULL;
+	struct store_outbox *ob = NULL;
+	int rc = -1;
+	if (engine_tenants_select(cfg, o->tenants, o->ntenants, sel, err) != 0) goto out;
+	if (store_outbox_open(env->st, &ob, err) != 0) goto out;
+	if (store_run_begin(env->st, o->dry_run ? "sync-dry-run" : "sync", &rep->run_id, err) != 0) goto out;
+
+	size_t n = 0;
+	for (size_t i = 0; i < cfg->ntenants; i++) n += sel[i];
+	trs = xcalloc(n + 1, sizeof *trs);
+	rep->t = xcalloc(n + 1, sizeof *rep->t);
+	rep->n = n;
+	for (size_t i = 0, k = 0; i < cfg->ntenants; i++) {
+		if (!sel[i]) continue;
+		struct tenant_run *tr = &trs[k];
+		tr->env = env;
+		tr->o = o;
+		tr->rep = rep;
+		tr->ct = &cfg->tenants[i];
+		tr->r = &rep->t[k];
+		tr->r->id = xstrdup(tr->ct->id);
+		tr->r->name = tr->ct->name ? xstrdup(tr->ct->name) : NULL;
+		tr->started = time_now();
+		tr->ap = (struct engine_apply){ .st = env->st, .ob = ob, .sc = env->sc, .dry_run = o->dry_run,
+		                                .run_id = rep->run_id, .tenant_id = tr->ct->id,
+		                                .before_send = o->before_send, .after_send = o->after_send,
+		                                .hook_ud = o->hook_ud };
+		k++;
+	}
+	for (size_t i = 0; i < n && !rep->fatal; i++) tenant_prepare(&trs[i]);
+	if (!o->skip_pull && !rep->fatal) {
+		if (!env->gc) {
+			for (size_t i = 0; i < n; i++)
+				if (trs[i].ready) tenant_fail(&trs[i], "no Graph client");
+		} else {
+			pull_all(trs, n, rep);
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct tenant_run *tr = &trs[i];
+		if (rep->fatal && !tr->failed) tenant_fail(tr, "not synced: the run stopped (Syncro 401)");
+		if (tr->ready && !tr->failed) tenant_sync(tr);
+		tenant_finish(tr);
+	}
+	struct buf sum = {0};
+	run_summary(&sum, rep);
+	int ex = engine_report_exit_code(rep);
+	if (store_run_finish(env->st, rep->run_id, rep->fatal ? "failed" : ex ? "partial" : "ok", sum.data, err) != 0) {
+		buf_free(&sum);
+		goto out;
+	}
+	buf_free(&sum);
+	rc = 0;
+out:
+	for (size_t i = 0; trs && i < rep->n; i++) {
+		engine_policy_free(&trs[i].pol);
+		engine_contacts_free(trs[i].ix);
+		free(trs[i].deferred);
+		free(trs[i].default_domain);
+	}
+	free(trs);
+	free(sel);
+	store_outbox_close(ob);
+	return rc;
+}

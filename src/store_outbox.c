@@ -1,0 +1,347 @@
+/* store_outbox — the intent outbox, open conflicts and the planner's
+ * streaming reads, on the store's own SQLite connection so they share its
+ * transactions. Statements are constant strings prepared once
+ * (SQLITE_PREPARE_PERSISTENT) and cached in struct store_outbox; values are
+ * only ever bound. */
+#include "store_outbox.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define STORE_APPLICATION_ID 1164858233 /* "EnSy": the store's migration 1 */
+
+enum ob_stmt {
+	O_INTENT_ADD, O_INTENT_FINISH, O_INTENT_OPEN, O_INTENT_COUNT,
+	O_CONFLICT_OPEN, O_CONFLICT_RESOLVE, O_CONFLICT_EACH, O_CONFLICT_EACH_ALL,
+	O_PLAN_BATCH, O_PLAN_ORPHANS, O_LINK_COUNT,
+	O__COUNT
+};
+
+#define INTENT_COLS "id, run_id, tenant_id, object_id, action, payload, state, contact_id, error, created_at, " \
+	"updated_at"
+#define CONFLICT_COLS "id, tenant_id, object_id, candidates, reason, opened_at, resolved_at"
+/* A user's declared groups: "name\x1Fid" records joined by "\x1E". */
+#define GROUPS_OF(t, o) "(SELECT group_concat(coalesce(g.display_name, '') || char(31) || m.group_id, char(30)) " \
+	"FROM group_members m LEFT JOIN groups g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id " \
+	"WHERE m.tenant_id = " t " AND m.object_id = " o ")"
+
+static const char *const ob_sql[O__COUNT] = {
+	[O_INTENT_ADD] = "INSERT INTO intents (run_id, tenant_id, object_id, action, payload, state, created_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5, 'pending', ?6)",
+	[O_INTENT_FINISH] = "UPDATE intents SET state = ?2, contact_id = ?3, error = ?4, updated_at = ?5 WHERE id = ?1",
+	[O_INTENT_OPEN] = "SELECT " INTENT_COLS " FROM intents WHERE tenant_id = ?1 AND state IN ('pending', 'sent') "
+		"ORDER BY id",
+	[O_INTENT_COUNT] = "SELECT count(*) FROM intents WHERE tenant_id = ?1 AND state = ?2",
+	[O_CONFLICT_OPEN] = "INSERT INTO conflicts (tenant_id, object_id, candidates, reason, opened_at) "
+		"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (tenant_id, object_id) WHERE resolved_at IS NULL "
+		"DO UPDATE SET candidates = excluded.candidates, reason = excluded.reason",
+	[O_CONFLICT_RESOLVE] = "UPDATE conflicts SET resolved_at = ?3 WHERE tenant_id = ?1 AND object_id = ?2 "
+		"AND resolved_at IS NULL",
+	[O_CONFLICT_EACH] = "SELECT " CONFLICT_COLS " FROM conflicts WHERE tenant_id = ?1 AND resolved_at IS NULL "
+		"ORDER BY id",
+	[O_CONFLICT_EACH_ALL] = "SELECT " CONFLICT_COLS " FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
+	[O_PLAN_BATCH] = "SELECT u.object_id, u.json, u.removed, l.contact_id, l.customer_id, l.fields, "
+		GROUPS_OF("u.tenant_id", "u.object_id") " FROM users u LEFT JOIN links l "
+		"ON l.tenant_id = u.tenant_id AND l.object_id = u.object_id "
+		"WHERE u.tenant_id = ?1 AND u.object_id > ?2 ORDER BY u.object_id LIMIT ?3",
+	[O_PLAN_ORPHANS] = "SELECT l.object_id, NULL, 'deleted', l.contact_id, l.customer_id, l.fields, NULL "
+		"FROM links l WHERE l.tenant_id = ?1 AND NOT EXISTS (SELECT 1 FROM users u "
+		"WHERE u.tenant_id = l.tenant_id AND u.object_id = l.object_id) ORDER BY l.object_id",
+	[O_LINK_COUNT] = "SELECT count(*) FROM links WHERE tenant_id = ?1",
+};
+
+struct store_outbox {
+	struct store *st;
+	sqlite3 *db;
+	sqlite3_stmt *stmts[O__COUNT];
+};
+
+/* The store's connection. struct store (store.c) begins with its sqlite3
+ * handle, and C lets a pointer to a struct be converted to a pointer to its
+ * first member; store.h has no accessor (asked for: store_sqlite()). The
+ * handle is checked before use: it must be the entrasync database at the
+ * store's path. */
+static int store_connection(struct store *st, sqlite3 **out, struct err *err)
+{
+	sqlite3 *db = *(sqlite3 *const *)(const void *)st;
+	sqlite3_stmt *s = NULL;
+	long long app = 0;
+	if (!db || !sqlite3_db_filename(db, "main")) return err_set(err, "store: no open connection");
+	if (sqlite3_prepare_v2(db, "PRAGMA application_id", -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		app = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	if (app != STORE_APPLICATION_ID) return err_set(err, "store: %s is not an entrasync database", store_path(st));
+	*out = db;
+	return 0;
+}
+
+int store_outbox_open(struct store *st, struct store_outbox **out, struct err *err)
+{
+	*out = NULL;
+	struct store_outbox *ob = xcalloc(1, sizeof *ob);
+	ob->st = st;
+	if (store_connection(st, &ob->db, err) != 0) goto fail;
+	for (int i = 0; i < O__COUNT; i++) {
+		if (sqlite3_prepare_v3(ob->db, ob_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &ob->stmts[i], NULL) != SQLITE_OK) {
+			err_set(err, "store: preparing the outbox statements: %s", sqlite3_errmsg(ob->db));
+			goto fail;
+		}
+	}
+	*out = ob;
+	return 0;
+fail:
+	store_outbox_close(ob);
+	return -1;
+}
+
+void store_outbox_close(struct store_outbox *ob)
+{
+	if (!ob) return;
+	for (int i = 0; i < O__COUNT; i++) sqlite3_finalize(ob->stmts[i]);
+	free(ob);
+}
+
+/* ------------------------------------------------------------------ helpers */
+
+static sqlite3_stmt *stmt(struct store_outbox *ob, enum ob_stmt id)
+{
+	sqlite3_stmt *s = ob->stmts[id];
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static int ob_fail(struct store_outbox *ob, sqlite3_stmt *s, struct err *err, const char *what)
+{
+	err_set(err, "store: %s: %s", what, sqlite3_errmsg(ob->db));
+	sqlite3_reset(s);
+	return -1;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
+	else sqlite3_bind_null(s, i);
+}
+
+static void bind_id(sqlite3_stmt *s, int i, long long v)
+{
+	if (v) sqlite3_bind_int64(s, i, v);
+	else sqlite3_bind_null(s, i);
+}
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+static void now_iso(char buf[32])
+{
+	time_iso8601(time_now(), buf, 32);
+}
+
+/* Runs a write statement to completion. */
+static int run_write(struct store_outbox *ob, sqlite3_stmt *s, struct err *err, const char *what)
+{
+	int rc = sqlite3_step(s);
+	if (rc != SQLITE_DONE) return ob_fail(ob, s, err, what);
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* Steps s and hands each row to row(); stops early on a non-zero return. */
+static int run_rows(struct store_outbox *ob, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx), void *ctx,
+                    struct err *err, const char *what)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int r = row(s, ctx);
+		if (r) {
+			sqlite3_reset(s);
+			return r;
+		}
+	}
+	if (rc != SQLITE_DONE) return ob_fail(ob, s, err, what);
+	sqlite3_reset(s);
+	return 0;
+}
+
+static int count_of(struct store_outbox *ob, sqlite3_stmt *s, long long *n, struct err *err, const char *what)
+{
+	*n = 0;
+	if (sqlite3_step(s) != SQLITE_ROW) return ob_fail(ob, s, err, what);
+	*n = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ intents */
+
+int store_intent_add(struct store_outbox *ob, long long run_id, const char *tenant_id, const char *object_id,
+                     const char *action, const char *payload, long long *id, struct err *err)
+{
+	char now[32];
+	now_iso(now);
+	sqlite3_stmt *s = stmt(ob, O_INTENT_ADD);
+	bind_id(s, 1, run_id);
+	bind_text(s, 2, tenant_id);
+	bind_text(s, 3, object_id);
+	bind_text(s, 4, action);
+	bind_text(s, 5, payload);
+	bind_text(s, 6, now);
+	if (run_write(ob, s, err, "recording an intent") != 0) return -1;
+	if (id) *id = sqlite3_last_insert_rowid(ob->db);
+	return 0;
+}
+
+int store_intent_finish(struct store_outbox *ob, long long id, const char *state, long long contact_id,
+                        const char *error, struct err *err)
+{
+	char now[32];
+	now_iso(now);
+	sqlite3_stmt *s = stmt(ob, O_INTENT_FINISH);
+	sqlite3_bind_int64(s, 1, id);
+	bind_text(s, 2, state);
+	bind_id(s, 3, contact_id);
+	bind_text(s, 4, error);
+	bind_text(s, 5, now);
+	return run_write(ob, s, err, "closing an intent");
+}
+
+struct each_ctx {
+	int (*intent_cb)(const struct store_intent *in, void *ud);
+	int (*conflict_cb)(const struct store_conflict *c, void *ud);
+	int (*plan_cb)(const struct store_plan_row *r, void *ud);
+	void *ud;
+	char *last;
+};
+
+static int intent_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_intent in = {
+		.id = sqlite3_column_int64(s, 0), .run_id = sqlite3_column_int64(s, 1), .tenant_id = col(s, 2),
+		.object_id = col(s, 3), .action = col(s, 4), .payload = col(s, 5), .state = col(s, 6),
+		.contact_id = sqlite3_column_int64(s, 7), .error = col(s, 8), .created_at = col(s, 9),
+		.updated_at = col(s, 10),
+	};
+	return c->intent_cb(&in, c->ud);
+}
+
+int store_intent_each_open(struct store_outbox *ob, const char *tenant_id,
+                           int (*cb)(const struct store_intent *in, void *ud), void *ud, struct err *err)
+{
+	sqlite3_stmt *s = stmt(ob, O_INTENT_OPEN);
+	bind_text(s, 1, tenant_id);
+	struct each_ctx c = { .intent_cb = cb, .ud = ud };
+	return run_rows(ob, s, intent_row, &c, err, "reading open intents");
+}
+
+int store_intent_count(struct store_outbox *ob, const char *tenant_id, const char *state, long long *n,
+                       struct err *err)
+{
+	sqlite3_stmt *s = stmt(ob, O_INTENT_COUNT);
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, state);
+	return count_of(ob, s, n, err, "counting intents");
+}
+
+/* ------------------------------------------------------------------ conflicts */
+
+int store_conflict_open(struct store_outbox *ob, const char *tenant_id, const char *object_id,
+                        const char *candidates_json, const char *reason, struct err *err)
+{
+	char now[32];
+	now_iso(now);
+	sqlite3_stmt *s = stmt(ob, O_CONFLICT_OPEN);
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, object_id);
+	bind_text(s, 3, candidates_json);
+	bind_text(s, 4, reason ? reason : "conflict");
+	bind_text(s, 5, now);
+	return run_write(ob, s, err, "recording a conflict");
+}
+
+int store_conflict_resolve(struct store_outbox *ob, const char *tenant_id, const char *object_id,
+                           struct err *err)
+{
+	char now[32];
+	now_iso(now);
+	sqlite3_stmt *s = stmt(ob, O_CONFLICT_RESOLVE);
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, object_id);
+	bind_text(s, 3, now);
+	return run_write(ob, s, err, "resolving a conflict");
+}
+
+static int conflict_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_conflict cf = {
+		.id = sqlite3_column_int64(s, 0), .tenant_id = col(s, 1), .object_id = col(s, 2),
+		.candidates = col(s, 3), .reason = col(s, 4), .opened_at = col(s, 5), .resolved_at = col(s, 6),
+	};
+	return c->conflict_cb(&cf, c->ud);
+}
+
+int store_conflict_each_open(struct store_outbox *ob, const char *tenant_id,
+                             int (*cb)(const struct store_conflict *c, void *ud), void *ud, struct err *err)
+{
+	sqlite3_stmt *s = stmt(ob, tenant_id ? O_CONFLICT_EACH : O_CONFLICT_EACH_ALL);
+	if (tenant_id) bind_text(s, 1, tenant_id);
+	struct each_ctx c = { .conflict_cb = cb, .ud = ud };
+	return run_rows(ob, s, conflict_row, &c, err, "reading conflicts");
+}
+
+/* ------------------------------------------------------------------ planning reads */
+
+static int plan_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_plan_row r = {
+		.object_id = col(s, 0), .json = col(s, 1), .removed = col(s, 2),
+		.linked = sqlite3_column_type(s, 3) != SQLITE_NULL,
+		.contact_id = sqlite3_column_int64(s, 3), .customer_id = sqlite3_column_int64(s, 4),
+		.fields = col(s, 5), .groups = col(s, 6) ? col(s, 6) : "",
+	};
+	if (c->last) {
+		free(c->last);
+		c->last = NULL;
+	}
+	c->last = xstrdup(r.object_id ? r.object_id : "");
+	return c->plan_cb(&r, c->ud);
+}
+
+int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char *after, long long limit,
+                     int (*cb)(const struct store_plan_row *r, void *ud), void *ud, char **last,
+                     struct err *err)
+{
+	sqlite3_stmt *s = stmt(ob, O_PLAN_BATCH);
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, after ? after : "");
+	sqlite3_bind_int64(s, 3, limit);
+	struct each_ctx c = { .plan_cb = cb, .ud = ud };
+	int rc = run_rows(ob, s, plan_row, &c, err, "reading users to plan");
+	if (last) *last = c.last;
+	else free(c.last);
+	return rc;
+}
+
+int store_plan_orphans(struct store_outbox *ob, const char *tenant_id,
+                       int (*cb)(const struct store_plan_row *r, void *ud), void *ud, struct err *err)
+{
+	sqlite3_stmt *s = stmt(ob, O_PLAN_ORPHANS);
+	bind_text(s, 1, tenant_id);
+	struct each_ctx c = { .plan_cb = cb, .ud = ud };
+	int rc = run_rows(ob, s, plan_row, &c, err, "reading links without users");
+	free(c.last);
+	return rc;
+}
+
+int store_link_count(struct store_outbox *ob, const char *tenant_id, long long *n, struct err *err)
+{
+	sqlite3_stmt *s = stmt(ob, O_LINK_COUNT);
+	bind_text(s, 1, tenant_id);
+	return count_of(ob, s, n, err, "counting links");
+}
