@@ -35,19 +35,16 @@ struct status_ctx {
 	double now;
 	struct daemon_info d;
 	cJSON *jtenants;
-	bool *seen;                /* per config tenant: found in the store */
+	bool only_unconfigured;    /* the pass over tenants only the store knows */
 	int bad;                   /* tenants whose latest outcome is failed / held */
 };
 
 /* ---- small helpers */
 
-static const struct config_tenant *config_tenant_find(const struct config *cfg, const char *id, size_t *index)
+static const struct config_tenant *config_tenant_find(const struct config *cfg, const char *id)
 {
 	for (size_t i = 0; i < cfg->ntenants; i++)
-		if (strcmp(cfg->tenants[i].id, id) == 0) {
-			if (index) *index = i;
-			return &cfg->tenants[i];
-		}
+		if (strcmp(cfg->tenants[i].id, id) == 0) return &cfg->tenants[i];
 	return NULL;
 }
 
@@ -71,8 +68,9 @@ static void when_text(const char *iso, double now, char *out, size_t cap)
 }
 
 /* The counts JSON as "created 2, updated 1, ..." (numbers and true
- * booleans, in order; arrays as their length when not empty). Pull counts
- * keep only the user counts. */
+ * booleans, in order, zeros left out; arrays as their length when not
+ * empty; "no changes" when all are zero). Pull counts keep only the user
+ * counts. */
 static void counts_text(const char *json, bool pull, struct buf *out)
 {
 	static const char *const pull_keys[] = { "users_present", "users_written", "users_removed", "resync", NULL };
@@ -88,23 +86,13 @@ static void counts_text(const char *json, bool pull, struct buf *out)
 		snprintf(name, sizeof name, "%s", m->string);
 		for (char *p = name; *p; p++)
 			if (*p == '_') *p = ' ';
-		if (cJSON_IsNumber(m)) buf_printf(out, "%s%s %.0f", n++ ? ", " : "", name, m->valuedouble);
+		if (cJSON_IsNumber(m) && m->valuedouble != 0) buf_printf(out, "%s%s %.0f", n++ ? ", " : "", name, m->valuedouble);
 		else if (cJSON_IsTrue(m)) buf_printf(out, "%s%s", n++ ? ", " : "", name);
 		else if (cJSON_IsArray(m) && cJSON_GetArraySize(m) > 0)
 			buf_printf(out, "%s%s %d", n++ ? ", " : "", name, cJSON_GetArraySize(m));
 	}
+	if (!n && cJSON_IsObject(o) && !pull) buf_adds(out, "no changes");
 	cJSON_Delete(o);
-}
-
-/* The worst of a tenant's latest outcomes: "held" / "failed" / "ok" / NULL (never ran). */
-static const char *tenant_outcome(const struct store_status_tenant *t)
-{
-	const char *p = t->pull.status ? t->pull.status : (t->last_pull_at ? t->last_status : NULL);
-	const char *s = t->sync.status;
-	if ((s && strcmp(s, "failed") == 0) || (p && strcmp(p, "failed") == 0)) return "failed";
-	if ((s && strcmp(s, "held") == 0) || (p && strcmp(p, "held") == 0)) return "held";
-	if (s || p) return "ok";
-	return NULL;
 }
 
 /* ---- the daemon */
@@ -197,57 +185,104 @@ static cJSON *daemon_json(const struct daemon_info *d)
 
 /* ---- tenants */
 
-static cJSON *run_json(const struct store_status_run *r, const char *fallback_at, const char *fallback_status,
-                       const char *fallback_error)
+/* A tenant's latest pull or sync, from its run row or the tenants row. */
+struct outcome {
+	const char *at;            /* NULL = never */
+	const char *status;        /* NULL = not known on its own (a pull inside a sync) */
+	const char *reason;
+	const char *counts;        /* JSON or NULL */
+	long long run_id;
+	bool running;
+	bool in_sync;              /* the pull was the first step of the latest sync */
+};
+
+static struct outcome outcome_of_run(const struct store_status_run *r)
 {
-	cJSON *o = cJSON_CreateObject();
-	const char *at = r->run_id ? (r->finished_at ? r->finished_at : r->started_at) : fallback_at;
-	add_str(o, "at", at);
-	add_str(o, "status", r->run_id ? r->status : (fallback_at ? fallback_status : NULL));
-	add_str(o, "reason", r->run_id ? r->reason : (fallback_at ? fallback_error : NULL));
-	if (r->run_id) cJSON_AddNumberToObject(o, "run_id", (double)r->run_id);
-	else cJSON_AddNullToObject(o, "run_id");
-	cJSON *counts = r->counts ? cJSON_Parse(r->counts) : NULL;
-	if (counts) cJSON_AddItemToObject(o, "counts", counts);
-	else cJSON_AddNullToObject(o, "counts");
-	cJSON_AddBoolToObject(o, "running", r->run_id && !r->finished_at && r->run_status &&
-	                                    strcmp(r->run_status, "running") == 0);
+	bool running = !r->finished_at && r->run_status && strcmp(r->run_status, "running") == 0;
+	return (struct outcome){ .at = r->finished_at ? r->finished_at : r->started_at, .status = r->status,
+	                         .reason = r->reason, .counts = r->counts, .run_id = r->run_id, .running = running };
+}
+
+/* Is ISO time a at or after b (both the store's fixed format)? */
+static bool iso_at_or_after(const char *a, const char *b)
+{
+	return a && b && strcmp(a, b) >= 0;
+}
+
+static struct outcome pull_outcome(const struct store_status_tenant *t)
+{
+	if (t->pull.run_id && (!t->last_pull_at || iso_at_or_after(t->pull.started_at, t->last_pull_at) ||
+	                       iso_at_or_after(t->pull.finished_at, t->last_pull_at)))
+		return outcome_of_run(&t->pull);
+	if (!t->last_pull_at) return (struct outcome){ 0 };
+	struct outcome o = { .at = t->last_pull_at };
+	if (t->sync.run_id && iso_at_or_after(t->last_pull_at, t->sync.started_at)) o.in_sync = true;
+	else if (!iso_at_or_after(t->last_sync_at, t->last_pull_at)) o.status = t->last_status, o.reason = t->last_error;
 	return o;
 }
 
-static void print_run(const char *label, const struct store_status_run *r, const char *fallback_at,
-                      const char *fallback_status, const char *fallback_error, bool pull, double now)
+static struct outcome sync_outcome(const struct store_status_tenant *t)
+{
+	if (t->sync.run_id) return outcome_of_run(&t->sync);
+	if (!t->last_sync_at) return (struct outcome){ 0 };
+	return (struct outcome){ .at = t->last_sync_at, .status = t->last_status, .reason = t->last_error };
+}
+
+static cJSON *outcome_json(const struct outcome *o)
+{
+	if (!o->at) return cJSON_CreateNull();
+	cJSON *j = cJSON_CreateObject();
+	add_str(j, "at", o->at);
+	add_str(j, "status", o->status);
+	add_str(j, "reason", o->reason);
+	if (o->run_id) cJSON_AddNumberToObject(j, "run_id", (double)o->run_id);
+	else cJSON_AddNullToObject(j, "run_id");
+	cJSON *counts = o->counts ? cJSON_Parse(o->counts) : NULL;
+	cJSON_AddItemToObject(j, "counts", counts ? counts : cJSON_CreateNull());
+	cJSON_AddBoolToObject(j, "running", o->running);
+	cJSON_AddBoolToObject(j, "part_of_sync", o->in_sync);
+	return j;
+}
+
+static void print_outcome(const char *label, const struct outcome *o, bool pull, double now)
 {
 	char when[80];
-	if (!r->run_id) {
-		when_text(fallback_at, now, when, sizeof when);
-		printf("  %-10s %s", label, when);
-		if (fallback_at && fallback_status) printf(": %s", fallback_status);
-		if (fallback_at && fallback_error && fallback_status && strcmp(fallback_status, "ok") != 0)
-			printf(": %s", fallback_error);
-		printf("\n");
-		return;
-	}
-	bool going = !r->finished_at && r->run_status && strcmp(r->run_status, "running") == 0;
-	when_text(r->finished_at ? r->finished_at : r->started_at, now, when, sizeof when);
-	printf("  %-10s %s%s: %s", label, going ? "started " : "", when, r->status ? r->status : "?");
-	if (r->reason && r->status && strcmp(r->status, "ok") != 0) printf(": %s", r->reason);
+	when_text(o->at, now, when, sizeof when);
+	printf("  %-10s %s%s", label, o->running ? "started " : "", when);
+	if (o->in_sync) printf(", as the first step of the sync below");
+	if (o->status) printf(": %s", o->status);
+	if (o->running) printf(", still going");
+	if (o->status && strcmp(o->status, "ok") != 0 && o->reason) printf(": %s", o->reason);
 	struct buf counts = { 0 };
-	counts_text(r->counts, pull, &counts);
+	counts_text(o->counts, pull, &counts);
 	if (counts.len) printf("\n  %-10s %s", "", counts.data);
 	buf_free(&counts);
 	printf("\n");
 }
 
+/* The worst of a tenant's latest outcomes: "failed" / "held" / "ok", NULL
+ * when it never ran. */
+static const char *tenant_outcome(const struct outcome *pull, const struct outcome *sync)
+{
+	const char *v[] = { pull->status, sync->status };
+	const char *worst = pull->at || sync->at ? "ok" : NULL;
+	for (size_t i = 0; i < ARRAY_LEN(v); i++) {
+		if (!v[i]) continue;
+		if (strcmp(v[i], "failed") == 0) return "failed";
+		if (strcmp(v[i], "ok") != 0) worst = v[i];
+	}
+	return worst;
+}
+
 static int on_tenant(const struct store_status_tenant *t, void *ud)
 {
 	struct status_ctx *c = ud;
-	size_t idx = 0;
-	const struct config_tenant *ct = config_tenant_find(c->cfg, t->id, &idx);
+	const struct config_tenant *ct = config_tenant_find(c->cfg, t->id);
 	const char *name = ct && ct->name ? ct->name : t->name;
 	if (!tenant_selected(c->tenant_filter, t->id, name)) return 0;
-	if (ct) c->seen[idx] = true;
-	const char *outcome = tenant_outcome(t);
+	if (c->only_unconfigured && ct) return 0;
+	const struct outcome pull = pull_outcome(t), sync = sync_outcome(t);
+	const char *outcome = tenant_outcome(&pull, &sync);
 	if (outcome && strcmp(outcome, "ok") != 0) c->bad++;
 	if (c->json) {
 		cJSON *o = cJSON_CreateObject();
@@ -255,8 +290,8 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 		add_str(o, "name", name);
 		cJSON_AddBoolToObject(o, "in_config", ct != NULL);
 		add_str(o, "status", outcome ? outcome : "never");
-		cJSON_AddItemToObject(o, "last_pull", run_json(&t->pull, t->last_pull_at, t->last_status, t->last_error));
-		cJSON_AddItemToObject(o, "last_sync", run_json(&t->sync, t->last_sync_at, t->last_status, t->last_error));
+		cJSON_AddItemToObject(o, "last_pull", outcome_json(&pull));
+		cJSON_AddItemToObject(o, "last_sync", outcome_json(&sync));
 		cJSON_AddNumberToObject(o, "users_mirrored", (double)t->users_present);
 		cJSON_AddNumberToObject(o, "users_removed", (double)t->users_removed);
 		cJSON_AddNumberToObject(o, "contacts_linked", (double)t->links);
@@ -268,8 +303,8 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	}
 	if (name) printf("%s (%s)%s\n", name, t->id, ct ? "" : "  [not in the config any more]");
 	else printf("%s%s\n", t->id, ct ? "" : "  [not in the config any more]");
-	print_run("last pull", &t->pull, t->last_pull_at, t->last_status, t->last_error, true, c->now);
-	print_run("last sync", &t->sync, t->last_sync_at, t->last_status, t->last_error, false, c->now);
+	print_outcome("last pull", &pull, true, c->now);
+	print_outcome("last sync", &sync, false, c->now);
 	printf("  users mirrored %lld", t->users_present);
 	if (t->users_removed) printf(" (+%lld removed)", t->users_removed);
 	printf(", contacts linked %lld, conflicts open %lld", t->links, t->conflicts_open);
@@ -280,33 +315,28 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	return 0;
 }
 
-/* Configured tenants the store has never seen. */
-static void never_seen(struct status_ctx *c)
+/* A configured tenant the store has never seen. */
+static void never_seen(struct status_ctx *c, const struct config_tenant *t)
 {
-	for (size_t i = 0; i < c->cfg->ntenants; i++) {
-		const struct config_tenant *t = &c->cfg->tenants[i];
-		if (c->seen[i] || !tenant_selected(c->tenant_filter, t->id, t->name)) continue;
-		if (c->json) {
-			cJSON *o = cJSON_CreateObject();
-			add_str(o, "id", t->id);
-			add_str(o, "name", t->name);
-			cJSON_AddBoolToObject(o, "in_config", true);
-			add_str(o, "status", "never");
-			cJSON_AddNullToObject(o, "last_pull");
-			cJSON_AddNullToObject(o, "last_sync");
-			cJSON_AddNumberToObject(o, "users_mirrored", 0);
-			cJSON_AddNumberToObject(o, "users_removed", 0);
-			cJSON_AddNumberToObject(o, "contacts_linked", 0);
-			cJSON_AddNumberToObject(o, "conflicts_open", 0);
-			cJSON_AddNumberToObject(o, "writes_unconfirmed", 0);
-			add_str(o, "next_run_at", c->d.pid ? c->d.next_run_at : NULL);
-			cJSON_AddItemToArray(c->jtenants, o);
-		} else {
-			if (t->name) printf("%s (%s)\n", t->name, t->id);
-			else printf("%s\n", t->id);
-			printf("  never pulled or synced\n\n");
-		}
+	if (!tenant_selected(c->tenant_filter, t->id, t->name)) return;
+	if (!c->json) {
+		if (t->name) printf("%s (%s)\n", t->name, t->id);
+		else printf("%s\n", t->id);
+		printf("  never pulled or synced\n\n");
+		return;
 	}
+	cJSON *o = cJSON_CreateObject();
+	add_str(o, "id", t->id);
+	add_str(o, "name", t->name);
+	cJSON_AddBoolToObject(o, "in_config", true);
+	add_str(o, "status", "never");
+	cJSON_AddNullToObject(o, "last_pull");
+	cJSON_AddNullToObject(o, "last_sync");
+	static const char *const zero[] = { "users_mirrored", "users_removed", "contacts_linked", "conflicts_open",
+	                                    "writes_unconfirmed" };
+	for (size_t i = 0; i < ARRAY_LEN(zero); i++) cJSON_AddNumberToObject(o, zero[i], 0);
+	add_str(o, "next_run_at", c->d.pid ? c->d.next_run_at : NULL);
+	cJSON_AddItemToArray(c->jtenants, o);
 }
 
 static int count_only(const struct store_status_tenant *t, void *ud)
@@ -349,7 +379,6 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	c.tenant_filter = tenant;
 	c.json = json;
 	c.now = time_now();
-	c.seen = xcalloc(cfg.ntenants + 1, sizeof *c.seen);
 	bool have_db = access(cfg.database, F_OK) == 0;
 	if (have_db && (store_open(cfg.database, &st, &err) != 0 || store_status_open(st, &ss, &err) != 0)) {
 		fprintf(stderr, "entrasync status: %s\n", err.msg);
@@ -384,14 +413,20 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 		print_daemon(&c);
 		printf("\n");
 	}
-	int r = ss ? store_status_tenant_each(ss, NULL, on_tenant, &c, &err) : 0;
+	/* the configured tenants in config order, then those only the store knows */
+	int r = 0;
+	for (size_t i = 0; r >= 0 && i < cfg.ntenants; i++) {
+		r = ss ? store_status_tenant_each(ss, cfg.tenants[i].id, on_tenant, &c, &err) : STORE_NOTFOUND;
+		if (r == STORE_NOTFOUND) never_seen(&c, &cfg.tenants[i]);
+	}
+	c.only_unconfigured = true;
+	if (ss && r >= 0) r = store_status_tenant_each(ss, NULL, on_tenant, &c, &err);
 	if (r < 0) {
 		fprintf(stderr, "entrasync status: %s\n", err.msg);
 		cJSON_Delete(root);
 		rc = EXIT_NOSTART;
 		goto out;
 	}
-	never_seen(&c);
 	if (root) {
 		char *text = cJSON_Print(root);
 		printf("%s\n", text);
@@ -401,7 +436,6 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	rc = c.bad ? EXIT_PARTIAL : EXIT_OK;
 out:
 	daemon_info_free(&c.d);
-	free(c.seen);
 	store_status_close(ss);
 	store_close(st);
 	config_free(&cfg);

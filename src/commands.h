@@ -97,5 +97,11 @@ int cmd_lua(int argc, char **argv, const struct global_opts *g);
 int cmd_pull(int argc, char **argv, const struct global_opts *g);
 int cmd_tenants(int argc, char **argv, const struct global_opts *g);
 int cmd_sync(int argc, char **argv, const struct global_opts *g);
+int cmd_status(int argc, char **argv, const struct global_opts *g);
+int cmd_audit(int argc, char **argv, const struct global_opts *g);
+int cmd_conflicts(int argc, char **argv, const struct global_opts *g);
+int cmd_link(int argc, char **argv, const struct global_opts *g);
+int cmd_unlink(int argc, char **argv, const struct global_opts *g);
+int cmd_daemon(int argc, char **argv, const struct global_opts *g);
 
 #endif

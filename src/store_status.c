@@ -25,9 +25,12 @@ enum status_stmt {
 	"WHERE x.tenant_id = t.id AND y.kind = '" k "') LEFT JOIN runs " r " ON " r ".id = " alias ".run_id "
 #define RUN_COLS(alias, r) alias ".run_id, " r ".started_at, " r ".finished_at, " r ".status, " alias ".status, " \
 	alias ".counts, " alias ".reason"
-#define AUDIT_SELECT "SELECT id, at, run_id, tenant_id, object_id, contact_id, action, before, after, actor, " \
-	"result FROM audit WHERE (?1 IS NULL OR tenant_id = ?1) AND (?2 IS NULL OR at >= ?2) " \
-	"AND (?3 IS NULL OR contact_id = ?3) AND (?4 IS NULL OR object_id = ?4) AND (?5 IS NULL OR run_id = ?5) "
+#define AUDIT_SELECT "SELECT a.id, a.at, a.run_id, a.tenant_id, a.object_id, a.contact_id, a.action, a.before, " \
+	"a.after, a.actor, a.result, coalesce(json_extract(u.json, '$.displayName'), " \
+	"json_extract(u.json, '$.userPrincipalName')) FROM audit a LEFT JOIN users u " \
+	"ON u.tenant_id = a.tenant_id AND u.object_id = a.object_id WHERE (?1 IS NULL OR a.tenant_id = ?1) " \
+	"AND (?2 IS NULL OR a.at >= ?2) AND (?3 IS NULL OR a.contact_id = ?3) AND (?4 IS NULL OR a.object_id = ?4) " \
+	"AND (?5 IS NULL OR a.run_id = ?5) "
 
 static const char *const status_sql[Q__COUNT] = {
 	[Q_TENANTS] = "SELECT t.id, t.name, t.default_domain, t.syncro_customer_id, t.last_pull_at, t.last_sync_at, "
@@ -40,8 +43,8 @@ static const char *const status_sql[Q__COUNT] = {
 		RUN_COLS("p", "pr") ", " RUN_COLS("s", "sr") " FROM tenants t "
 		LAST_RUN("p", "pr", "pull") LAST_RUN("s", "sr", "sync")
 		"WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.id",
-	[Q_AUDIT] = AUDIT_SELECT "ORDER BY id ASC LIMIT ?6",
-	[Q_AUDIT_NEWEST] = AUDIT_SELECT "ORDER BY id DESC LIMIT ?6",
+	[Q_AUDIT] = AUDIT_SELECT "ORDER BY a.id ASC LIMIT ?6",
+	[Q_AUDIT_NEWEST] = AUDIT_SELECT "ORDER BY a.id DESC LIMIT ?6",
 	[Q_CONFLICTS] = "SELECT c.id, c.tenant_id, c.object_id, c.candidates, c.reason, c.opened_at, "
 		"json_extract(u.json, '$.displayName'), json_extract(u.json, '$.mail'), "
 		"json_extract(u.json, '$.userPrincipalName') FROM conflicts c LEFT JOIN users u "
@@ -194,7 +197,7 @@ int store_status_tenant_each(struct store_status *ss, const char *tenant_id,
 /* ---------------------------------------------------------------- audit */
 
 struct audit_iter {
-	int (*cb)(const struct store_audit *a, void *ud);
+	int (*cb)(const struct store_audit *a, const char *user_name, void *ud);
 	void *ud;
 };
 
@@ -206,11 +209,12 @@ static int audit_row(sqlite3_stmt *s, void *ud)
 		.tenant_id = col(s, 3), .object_id = col(s, 4), .contact_id = sqlite3_column_int64(s, 5),
 		.action = col(s, 6), .before = col(s, 7), .after = col(s, 8), .actor = col(s, 9), .result = col(s, 10),
 	};
-	return it->cb(&a, it->ud);
+	return it->cb(&a, col(s, 11), it->ud);
 }
 
 int store_status_audit_each(struct store_status *ss, const struct store_status_audit_filter *f,
-                            int (*cb)(const struct store_audit *a, void *ud), void *ud, struct err *err)
+                            int (*cb)(const struct store_audit *a, const char *user_name, void *ud), void *ud,
+                            struct err *err)
 {
 	static const struct store_status_audit_filter all = { 0 };
 	if (!f) f = &all;

@@ -76,9 +76,11 @@ struct store_status_audit_filter {
 	long long limit;           /* 0 = no limit */
 	bool newest_first;         /* default oldest first (id order) */
 };
-/* The audit rows matching f (NULL = all), as struct store_audit (store.h). */
+/* The audit rows matching f (NULL = all), as struct store_audit (store.h),
+ * with the user's display name (else UPN) from the mirror, or NULL. */
 int store_status_audit_each(struct store_status *ss, const struct store_status_audit_filter *f,
-                            int (*cb)(const struct store_audit *a, void *ud), void *ud, struct err *err);
+                            int (*cb)(const struct store_audit *a, const char *user_name, void *ud), void *ud,
+                            struct err *err);
 
 /* ---------------------------------------------------------------- conflicts */
 

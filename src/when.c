@@ -93,13 +93,18 @@ int when_parse_since(const char *s, double now, char *out, size_t cap, struct er
 
 void when_relative(double t, double now, char *out, size_t cap)
 {
-	double d = fabs(now - t);
-	const char *fmt = t <= now ? "%.0f %s ago" : "in %.0f %s";
-	if (d < 1.5) snprintf(out, cap, "%s", t <= now ? "just now" : "in a moment");
-	else if (d < 90) snprintf(out, cap, fmt, d, "s");
-	else if (d < 90 * 60) snprintf(out, cap, fmt, floor(d / 60 + 0.5), "min");
-	else if (d < 36 * 3600) snprintf(out, cap, fmt, floor(d / 3600 + 0.5), "h");
-	else snprintf(out, cap, fmt, floor(d / 86400 + 0.5), "d");
+	double d = fabs(now - t), v;
+	const char *unit;
+	if (d < 1.5) {
+		snprintf(out, cap, "%s", t <= now ? "just now" : "in a moment");
+		return;
+	}
+	if (d < 90) v = d, unit = "s";
+	else if (d < 90 * 60) v = floor(d / 60 + 0.5), unit = "min";
+	else if (d < 36 * 3600) v = floor(d / 3600 + 0.5), unit = "h";
+	else v = floor(d / 86400 + 0.5), unit = "d";
+	if (t <= now) snprintf(out, cap, "%.0f %s ago", v, unit);
+	else snprintf(out, cap, "in %.0f %s", v, unit);
 }
 
 void when_format_duration(double secs, char *out, size_t cap)
