@@ -162,7 +162,7 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 	struct store *st = NULL;
 	struct store_status *ss = NULL;
 	struct store_status_audit_filter f = { 0 };
-	struct audit_print p = { .json = json };
+	struct audit_print p = { 0 };
 	char since_iso[32];
 	char *object_id = NULL;
 	memset(&cfg, 0, sizeof cfg);

@@ -85,9 +85,10 @@ int cmd_conflicts(int argc, char **argv, const struct global_opts *g)
 	struct err err;
 	struct store *st = NULL;
 	struct store_status *ss = NULL;
-	struct conflicts_print p = { .json = json, .now = time_now() };
+	struct conflicts_print p = { .now = time_now() };
 	memset(&cfg, 0, sizeof cfg);
 	if (command_args("conflicts", argc, argv, opts, 0, &npos) != 0) return EXIT_USAGE;
+	p.json = json;
 	if ((rc = ops_config_load("conflicts", g, &cfg)) != 0) goto out;
 	rc = ops_store_open("conflicts", &cfg, false, &st, &ss);
 	if (rc != 0 && rc != STORE_NOTFOUND) goto out;
