@@ -182,6 +182,21 @@ const struct command commands[] = {
 	  "Exit status: 0 stopped by a signal, 2 usage error or the config is not\n"
 	  "valid at start, 3 could not start (another daemon runs on the database).\n",
 	  cmd_daemon, 0 },
+	{ "metrics", "Print or write the Prometheus metrics (node_exporter textfile)",
+	  "usage: entrasync metrics [--output FILE]\n"
+	  "\n"
+	  "Prints the metrics in Prometheus text format, computed from the database:\n"
+	  "runs by kind and status, the latest run's duration and success, the last\n"
+	  "success time, writes by action and outcome, per-tenant outcomes and\n"
+	  "failures, users mirrored, contacts linked, conflicts open, HTTP requests\n"
+	  "and 429s by service, and the daemon's next run. With --output FILE, writes\n"
+	  "FILE atomically (a temporary file renamed over it, mode 0644) for\n"
+	  "node_exporter's textfile collector (name it *.prom). The daemon does the\n"
+	  "same after every run with --metrics FILE.\n"
+	  "\n"
+	  "Exit status: 0 ok, 2 usage or config error, 3 the database cannot be read\n"
+	  "or FILE cannot be written.\n",
+	  cmd_metrics, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 
