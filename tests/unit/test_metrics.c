@@ -9,6 +9,7 @@
 #include "t.h"
 #include "cmd_daemon.h"
 #include "metrics.h"
+#include "progress.h"
 #include "shutdown.h"
 #include "store.h"
 #include "store_status.h"
@@ -347,4 +348,21 @@ TEST(shutdown_flag)
 	CHECK_EQ_INT(shutdown_signal(), SIGTERM);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+}
+
+TEST(progress_line)
+{
+	char b[256];
+	progress_format(b, sizeof b, "sync", 0, 12, 0, 0, 1.2);
+	CHECK_STR(b, "sync: 0/12 tenants, 0 requests, 0 writes, 1s");
+	progress_format(b, sizeof b, "sync", 3, 12, 1234, 56, 42);
+	CHECK_STR(b, "sync: 3/12 tenants, 1234 requests, 56 writes, 42s, about 2:06 left");
+	progress_format(b, sizeof b, "sync", 1, 1, 1, 1, 3725);
+	CHECK_STR(b, "sync: 1/1 tenant, 1 request, 1 write, 1:02:05");
+	/* off when asked, whatever the terminal */
+	setenv("ENTRASYNC_PROGRESS", "0", 1);
+	CHECK(progress_new("sync", 3) == NULL);
+	unsetenv("ENTRASYNC_PROGRESS");
+	progress_update(NULL, 1, 2, 3);   /* NULL-safe */
+	progress_finish(NULL);
 }
