@@ -1,0 +1,191 @@
+#!/bin/sh
+# test_sync — `entrasync sync` end to end against the fake Graph and the
+# fake Syncro: a dry run sends no write (the fake's request log), the first
+# sync creates and adopts (one contact with the e-mail, in another case) and
+# reports a conflict (two contacts), a second run sends zero writes, an
+# incremental change is one update, each on_leave outcome (delete, mark,
+# keep) and a user who comes back, the removal and empty-source guards and
+# --allow-removals, 422 recorded and the run goes on, 404 on update drops
+# the link and the next run creates it again, a bad policy in one tenant
+# while the others sync, --tenant, --json, the run lock (exit 3), a 401.
+. tests/integration/test_sync_lib.sh
+
+start_fakes "$T_OUT/sync"
+cd "$W" || exit 1
+ES=$ENTRASYNC
+es() { "$ES" "$@" >"$T_OUT/out" 2>"$T_OUT/err"; }
+
+cat >policy.lua <<'EOF'
+local p = require "entrasync.policy"
+return {
+  include = function(u, t)
+    if u.department == "Contractors" then return false, "contractor" end
+    if p.is_disabled(u) then return false, "account disabled" end
+    if p.is_guest(u) or not p.has_mail(u) then return false, "guest or no mail" end
+    local svc, why = p.is_service_account(u)
+    if svc then return false, why end
+    return true
+  end,
+  contact = p.contact,
+  on_leave = function(c, why, t)
+    if why == "deleted" then return "delete" end
+    if why == "disabled" then return p.mark("[left]")(c, why, t) end
+    return "keep"
+  end,
+}
+EOF
+mkconfig c.lua "$W/policy.lua"
+
+# ---- dry run: the plan, no write
+clear_log
+expect_ok "dry run exits 0" -- --config c.lua sync --dry-run
+check "dry run prints creates per tenant" grep -q "^  + .*@contoso.com" "$T_OUT/out"
+check "dry run says nothing is written" grep -q "dry run: nothing is written" "$T_OUT/out"
+check "dry run sent no write to Syncro" test "$(all_writes)" = 0
+expect_ok "dry run --json" -- --config c.lua sync --dry-run --json
+check "dry run JSON has the tenants with counts" test "$(report 'len(d["tenants"]), t("Contoso")["status"], t("Contoso")["created"] > 10, d["dry_run"]')" = "3, ok, True, True"
+planned create "$CONTOSO" > creates.txt
+A_ID=$(sed -n 1p creates.txt | cut -d' ' -f1); A_MAIL=$(sed -n 1p creates.txt | cut -d' ' -f2)
+B_ID=$(sed -n 2p creates.txt | cut -d' ' -f1); B_MAIL=$(sed -n 2p creates.txt | cut -d' ' -f2)
+C_ID=$(sed -n 3p creates.txt | cut -d' ' -f1); C_MAIL=$(sed -n 3p creates.txt | cut -d' ' -f2)
+D_ID=$(sed -n 4p creates.txt | cut -d' ' -f1); D_MAIL=$(sed -n 4p creates.txt | cut -d' ' -f2)
+N_CONTOSO=$(wc -l < creates.txt)
+check "the dry run plans Contoso users" test "$N_CONTOSO" -gt 8
+
+# existing contacts: A with its e-mail in upper case and another name (adopt),
+# B twice (conflict)
+A_UP=$(echo "$A_MAIL" | tr '[:lower:]' '[:upper:]')
+sctl POST seed "{\"contacts\":[
+  {\"id\":2001,\"customer_id\":101,\"name\":\"Old Name\",\"email\":\"$A_UP\",\"mobile\":\"+1 555 0000\"},
+  {\"id\":2002,\"customer_id\":101,\"name\":\"B one\",\"email\":\"$B_MAIL\"},
+  {\"id\":2003,\"customer_id\":101,\"name\":\"B two\",\"email\":\"$B_MAIL\"}]}" >/dev/null
+expect_ok "dry run shows the adoption and the conflict" -- --config c.lua sync --dry-run
+check "dry run: adopt line with the name change" grep -q "adopt existing contact #2001" "$T_OUT/out"
+check "dry run: field: old → new" grep -q "name: Old Name → " "$T_OUT/out"
+check "dry run: conflict with both candidates" grep -q "! .*conflict: contacts #2002, #2003" "$T_OUT/out"
+check "still no write" test "$(all_writes)" = 0
+
+# ---- first sync
+clear_log
+expect_ok "first sync exits 0" -- --config c.lua sync
+check "first sync created contacts" test "$(writes contacts.create)" -ge $((N_CONTOSO + 10))
+check "A adopted: one contact with its e-mail" test "$(contacts_with "$A_MAIL")" = 1
+check "A adopted: its name updated" test "$(contact_field "$A_MAIL" name)" != "Old Name"
+check "A adopted: fields Entra lacks kept" test "$(contact_field "$A_MAIL" mobile)" != ""
+check "B: conflict, nothing created" test "$(contacts_with "$B_MAIL")" = 2
+check "B: conflict reported" grep -q "conflict: contacts #2002, #2003" "$T_OUT/out"
+check "no duplicate e-mails in Syncro" test -z "$(dup_emails "$B_MAIL")"
+check "conflict recorded in the store" test "$(sqlite3 state/es.db "select count(*) from conflicts where resolved_at is null")" = 1
+check "audit rows with before/after" test "$(sqlite3 state/es.db "select count(*) from audit where action = 'adopt' and before like '%Old Name%'")" = 1
+check "intents all closed" test "$(sqlite3 state/es.db "select count(*) from intents where state in ('pending','sent')")" = 0
+
+# ---- second run: zero writes
+clear_log
+expect_ok "second sync exits 0" -- --config c.lua sync
+check "second sync sends zero writes" test "$(all_writes)" = 0
+check "second sync reports unchanged" grep -q "0 created, 0 adopted, 0 updated.*0 Syncro writes sent" "$T_OUT/out"
+
+# ---- incremental: one change in Entra, one update
+gctl PATCH "tenants/contoso/users/$C_ID" '{"jobTitle":"Chief Test Officer"}' >/dev/null
+clear_log
+expect_ok "incremental sync" -- --config c.lua sync
+check "incremental: exactly one write, an update" test "$(all_writes) $(writes contacts.update)" = "1 1"
+check "incremental: the title changed in Syncro" test "$(contact_field "$C_MAIL" title)" = "Chief Test Officer"
+check "incremental: field: old → new shown" grep -q "title: .* → Chief Test Officer" "$T_OUT/out"
+
+# ---- on_leave: disabled → mark, deleted → delete, out of scope → keep
+gctl POST "tenants/contoso/users/$C_ID/disable" '{}' >/dev/null
+gctl POST "tenants/contoso/users/$D_ID/soft-delete" '{}' >/dev/null
+gctl PATCH "tenants/contoso/users/$A_ID" '{"department":"Contractors"}' >/dev/null
+clear_log
+expect_ok "leavers sync" -- --config c.lua sync
+check "disabled: marked ([left] in notes)" sh -c "test \"\$(echo '$(contact_field "$C_MAIL" notes)' | cut -c1-6)\" = '[left]'"
+check "deleted: contact deleted in Syncro" test "$(contacts_with "$D_MAIL")" = 0
+check "out of scope: contact kept" test "$(contacts_with "$A_MAIL")" = 1
+check "leavers: one update and one delete" test "$(writes contacts.update) $(writes contacts.delete) $(writes contacts.create)" = "1 1 0"
+check "leavers shown with why" grep -q "(#[0-9]*, deleted: delete)" "$T_OUT/out"
+clear_log
+expect_ok "leavers again: nothing more to do" -- --config c.lua sync
+check "marks are not written twice" test "$(all_writes)" = 0
+
+# ---- they come back: updated, never duplicated
+gctl POST "tenants/contoso/users/$C_ID/enable" '{}' >/dev/null
+gctl PATCH "tenants/contoso/users/$A_ID" '{"department":"Sales","jobTitle":"Back Again"}' >/dev/null
+clear_log
+expect_ok "comeback sync" -- --config c.lua sync
+check "comeback: no create" test "$(writes contacts.create)" = 0
+check "comeback: A updated" test "$(contact_field "$A_MAIL" title)" = "Back Again"
+check "comeback: one contact each" test "$(contacts_with "$A_MAIL") $(contacts_with "$C_MAIL")" = "1 1"
+
+# ---- removal guard: 6 of ~28 linked contacts deleted > max(5, 10%)
+tail -n 6 creates.txt | cut -d' ' -f1 > gone.txt
+while read -r id; do gctl POST "tenants/contoso/users/$id/soft-delete" '{}' >/dev/null; done < gone.txt
+gctl PATCH "tenants/contoso/users/$C_ID" '{"jobTitle":"Still Updated"}' >/dev/null
+clear_log
+expect_exit "guard: tenant held, exit 1" 1 "held: 6 of [0-9]+ linked contacts" -- --config c.lua sync
+check "guard: no delete sent" test "$(writes contacts.delete)" = 0
+check "guard: other actions still applied" test "$(contact_field "$C_MAIL" title)" = "Still Updated"
+check "guard: the others tenants ok" grep -q "^  = ok" "$T_OUT/out"
+es --config c.lua sync --json
+check "guard: JSON status held with the reason" test "$(report 't("Contoso")["status"], t("Contoso")["held"], "linked" in t("Contoso")["reason"]')" = "held, 6, True"
+clear_log
+expect_ok "guard: --allow-removals releases it" -- --config c.lua sync --allow-removals
+check "guard: the 6 deletes sent" test "$(writes contacts.delete)" = 6
+
+# ---- empty source: Graph has no users while links exist
+gctl GET "tenants/northwind" >/dev/null
+sqlite3 state/es.db "select object_id from users where tenant_id = '$NORTHWIND' and removed is null" > nw.txt
+while read -r id; do gctl POST "tenants/northwind/users/$id/soft-delete" '{}' >/dev/null; done < nw.txt
+clear_log
+expect_exit "empty source: held" 1 "no users while [0-9]+ contacts are linked" -- --config c.lua sync --tenant Northwind
+check "empty source: nothing deleted or marked" test "$(all_writes)" = 0
+
+# ---- --tenant and unknown tenants
+expect_exit "--tenant unknown: usage error" 2 "unknown tenant 'Nope'" -- --config c.lua sync --tenant Nope
+expect_ok "--tenant by name" -- --config c.lua sync --tenant fabrikam --dry-run
+check "--tenant: only that tenant" test "$(grep -c '^  = ' "$T_OUT/out")" = 1
+
+# ---- 422: recorded against the contact, the run goes on
+gctl POST tenants/fabrikam/users '{"displayName":"Bad Mail","mail":"bad.mail@fabrikam","userPrincipalName":"bad.mail@fabrikam.com","accountEnabled":true,"userType":"Member"}' >/dev/null
+gctl POST tenants/fabrikam/users '{"displayName":"Good Mail","mail":"good.mail@fabrikam.com","userPrincipalName":"good.mail@fabrikam.com","accountEnabled":true,"userType":"Member"}' >/dev/null
+clear_log
+expect_exit "422: exit 1" 1 "Bad Mail.*invalid.*Email is not an email" -- --config c.lua sync --tenant Fabrikam
+check "422: the other new user created" test "$(contacts_with good.mail@fabrikam.com)" = 1
+check "422: audit row of the failure" test "$(sqlite3 state/es.db "select count(*) from audit where result like 'invalid:%'")" = 1
+
+# ---- 404 on update: link dropped, created again next run
+FAB=$(sqlite3 state/es.db "select object_id || ' ' || contact_id from links where tenant_id = '$FABRIKAM' order by object_id limit 1")
+FAB_ID=${FAB% *}; FAB_CONTACT=${FAB#* }
+curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$FAB_CONTACT" >/dev/null
+gctl PATCH "tenants/fabrikam/users/$FAB_ID" '{"jobTitle":"Renamed Role"}' >/dev/null
+expect_exit "404 on update: reported" 1 "contact $FAB_CONTACT was deleted in Syncro: link dropped" -- --config c.lua sync --tenant Fabrikam
+check "404: link dropped" test "$(sqlite3 state/es.db "select count(*) from links where object_id = '$FAB_ID'")" = 0
+clear_log
+es --config c.lua sync --tenant Fabrikam
+check "404: created again on the next run" test "$(writes contacts.create)" = 1
+check "404: linked again" test "$(sqlite3 state/es.db "select count(*) from links where object_id = '$FAB_ID'")" = 1
+
+# ---- a bad policy in one tenant; the others sync
+printf 'return {\n  include = function(u) return true end,\n  contact = function(u) return { name = u.displayName } end,\n  on_leve = "keep",\n}\n' > bad.lua
+mkconfig c2.lua "$W/policy.lua" 6000
+sed -i "s|{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103 }|{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103, policy = \"$W/bad.lua\" }|" c2.lua
+gctl PATCH "tenants/fabrikam/users/$FAB_ID" '{"jobTitle":"Other Role"}' >/dev/null
+clear_log
+expect_exit "bad policy: exit 1 naming file:line" 1 "bad.lua:4: unknown key 'on_leve'" -- --config c2.lua sync
+check "bad policy: the other tenants synced" test "$(writes contacts.update)" = 1
+es --config c2.lua sync --json
+check "bad policy: JSON failed vs ok" test "$(report 't("Northwind")["status"], t("Contoso")["status"]')" = "failed, ok"
+
+# ---- the run lock
+python3 -c 'import fcntl, time; f = open("state/es.db.lock", "a"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(3)' &
+LOCKER=$!
+sleep 0.5
+expect_exit "a second concurrent sync exits 3" 3 "another entrasync run" -- --config c.lua sync
+kill $LOCKER 2>/dev/null; wait $LOCKER 2>/dev/null
+
+# ---- 401: clear message, the run stops
+sctl POST config '{"api_key":"another-key"}' >/dev/null
+expect_exit "401: exit 1 with the permissions" 1 "401.*API token" -- --config c.lua sync
+sctl POST config "{\"api_key\":\"$SKEY\"}" >/dev/null
+check "secrets never printed" sh -c "! grep -q '$SKEY\|$SECRET' '$T_OUT/out' '$T_OUT/err'"
+check "no duplicate e-mails at the end" test -z "$(dup_emails "$B_MAIL")"

@@ -1,0 +1,139 @@
+#!/bin/sh
+# test_sync_lib — shared setup for the sync tests (test_sync*.sh,
+# test_crash.sh, test_demo.sh): starts the fake Graph and the fake Syncro on
+# 127.0.0.1 in $W, control-API helpers, a config writer and Syncro state
+# queries. Sourced, never run: run directly (by tests/run.sh) it does nothing.
+case "${0##*/}" in test_sync_lib.sh) exit 0 ;; esac
+
+. tests/lib.sh
+
+CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
+SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
+CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
+FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
+NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
+SKEY=sync-test-key
+
+# start_fakes DIR [FAKE_SYNCRO_ARGS...]: both fakes, demo data. Sets W,
+# GURL, SURL and stops them on exit.
+start_fakes() {
+  W=$1; shift
+  mkdir -p "$W"
+  rm -f "$W/graph.port" "$W/syncro.port"
+  python3 tests/fakes/fake_graph.py --port 0 --port-file "$W/graph.port" --seed 1 --tenants demo \
+    >"$W/graph.log" 2>&1 &
+  GRAPH_PID=$!
+  python3 tests/fakes/fake_syncro.py --port 0 --port-file "$W/syncro.port" --api-key "$SKEY" --data demo "$@" \
+    >"$W/syncro.log" 2>&1 &
+  SYNCRO_PID=$!
+  trap 'kill $GRAPH_PID $SYNCRO_PID 2>/dev/null' EXIT INT TERM
+  i=0
+  while { [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; } && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+  if [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; then
+    echo "FAIL - the fakes did not start"; cat "$W/graph.log" "$W/syncro.log"; exit 1
+  fi
+  GURL=http://127.0.0.1:$(cat "$W/graph.port")
+  SURL=http://127.0.0.1:$(cat "$W/syncro.port")
+}
+
+# ctl URL METHOD PATH [JSON]: a fake's control API (/_fake/PATH); prints the answer.
+ctl() {
+  python3 - "$1/_fake/$3" "$2" "${4:-}" <<'EOF'
+import sys, urllib.request
+url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
+                             headers={"Content-Type": "application/json"})
+try:
+    print(urllib.request.urlopen(req).read().decode())
+except urllib.error.HTTPError as e:
+    print(e.read().decode()); sys.exit(1)
+EOF
+}
+gctl() { ctl "$GURL" "$@"; }
+sctl() { ctl "$SURL" "$@"; }
+# jq_py EXPR: a Python expression over the JSON on stdin (as d).
+jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# reset_fakes: both fakes back to their demo data.
+reset_fakes() {
+  gctl POST reset '{}' >/dev/null
+  sctl POST reset '{"data":"demo"}' >/dev/null
+}
+
+# mkconfig FILE POLICY [RPM] [EXTRA-TENANT-LINES]: the three demo tenants.
+mkconfig() {
+  cat >"$1" <<EOF
+database = "state/es.db"
+graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$GURL", endpoint = "$GURL" }
+syncro = { base_url = "$SURL/api/v1", api_key = "$SKEY", requests_per_minute = ${3:-6000} }
+policy = "$2"
+tenants = {
+  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 101 },
+  { id = "$FABRIKAM", name = "Fabrikam", syncro_customer = "Fabrikam Inc" },
+  { id = "$NORTHWIND", name = "Northwind", syncro_customer_id = 103 },
+  ${4:-}
+}
+EOF
+}
+
+# Syncro's applied writes of a kind since the log was cleared (0 when none).
+writes() { sctl GET requests | jq_py "d['summary']['writes'].get('$1', 0)"; }
+all_writes() { sctl GET requests | jq_py "sum(d['summary']['writes'].values())"; }
+clear_log() { sctl DELETE requests >/dev/null; }
+# contacts_json: every contact as the fake holds it.
+contacts_json() { sctl GET 'state?kind=contacts'; }
+# dup_emails [IGNORE...]: e-mails held by more than one contact of a
+# customer, beyond the demo data's own duplicate (lee.gu@contoso.com) and
+# the e-mails given; "" when none.
+dup_emails() {
+  contacts_json | python3 -c '
+import json, sys, collections
+d = json.load(sys.stdin)
+items = d.get("contacts", d) if isinstance(d, dict) else d
+c = collections.Counter((x.get("customer_id"), (x.get("email") or "").lower()) for x in items if x.get("email"))
+skip = {"lee.gu@contoso.com"} | {a.lower() for a in sys.argv[1:]}
+print(" ".join("%s:%s" % k for k, n in sorted(c.items(), key=str) if n > 1 and k[1] not in skip))' "$@"
+}
+# contacts_with EMAIL: how many contacts hold this e-mail (any case).
+contacts_with() {
+  contacts_json | python3 -c '
+import json, sys
+d = json.load(sys.stdin); items = d.get("contacts", d) if isinstance(d, dict) else d
+print(sum(1 for x in items if (x.get("email") or "").lower() == sys.argv[1].lower()))' "$1"
+}
+# contact_field EMAIL FIELD: the field of the (first) contact with this e-mail
+# (title from properties).
+contact_field() {
+  contacts_json | python3 -c '
+import json, sys
+d = json.load(sys.stdin); items = d.get("contacts", d) if isinstance(d, dict) else d
+for x in items:
+    if (x.get("email") or "").lower() == sys.argv[1].lower():
+        v = (x.get("properties") or {}).get("title") if sys.argv[2] == "title" else x.get(sys.argv[2])
+        print(v if v is not None else ""); break' "$1" "$2"
+}
+# planned KIND TENANT_ID: "object_id email" of each action of KIND for the
+# tenant in the JSON report in $T_OUT/out (from `sync --json`).
+planned() {
+  python3 - "$1" "$2" "$T_OUT/out" <<'EOF'
+import json, sys
+kind, tid, path = sys.argv[1], sys.argv[2], sys.argv[3]
+d = json.load(open(path))
+for t in d["tenants"]:
+    if t["id"] != tid: continue
+    for a in t["plan"]:
+        if a["action"] == kind:
+            user = a.get("user", "")
+            mail = user[user.find("<") + 1:-1] if "<" in user else ""
+            print(a["object_id"], mail)
+EOF
+}
+# report EXPR: a Python expression over the JSON report in $T_OUT/out (as d;
+# t(name) = that tenant's object).
+report() {
+  python3 -c "
+import json, sys
+d = json.load(open('$T_OUT/out'))
+def t(name): return [x for x in d['tenants'] if x['name'] == name][0]
+print(', '.join(map(str, ($1,))))"
+}
