@@ -1,43 +1,24 @@
 #!/bin/sh
 # test_status_lib — shared setup for the operator tests (test_status.sh,
-# test_audit.sh, test_daemon.sh, test_metrics.sh): starts the fake Graph
-# and the fake Syncro on 127.0.0.1 (stopped by a trap), writes a config
-# with three demo tenants (Woodgrove has not consented: its pull fails),
-# and has control-API and JSON helpers. Sourced, never run: run directly
-# (by tests/run.sh) it does nothing.
+# test_audit.sh, test_daemon.sh, test_metrics.sh), on top of the sync tests'
+# library (the fakes, control-API helpers): a config with three demo
+# tenants where Woodgrove has not consented (its pull fails), a policy,
+# JSON / SQL / lock / polling helpers. Sourced, never run: run directly (by
+# tests/run.sh) it does nothing.
 case "${0##*/}" in test_status_lib.sh) exit 0 ;; esac
 
-. tests/lib.sh
+# the fakes, ctl / gctl / sctl and the demo ids come from the sync tests' library
+. tests/integration/test_sync_lib.sh
 
-CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
-SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
-CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
-FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
 WOODGROVE=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
-SKEY=ops-test-key
-REPO=$(pwd)
 
-# ops_start DIR: both fakes with their demo data; sets W, GURL, SURL and
-# cds into W. Every process a test starts in the background should be
-# added to EXTRA_PIDS so the trap stops it too.
+# ops_start DIR: both fakes with their demo data; sets W, GURL, SURL, writes
+# policy.lua and c.lua and cds into W. Every process a test starts in the
+# background should be added to EXTRA_PIDS so the trap stops it too.
 ops_start() {
-  W=$1
-  mkdir -p "$W"
-  python3 "$REPO/tests/fakes/fake_graph.py" --port 0 --port-file "$W/graph.port" --seed 1 --tenants demo \
-    >"$W/graph.log" 2>&1 &
-  GRAPH_PID=$!
-  python3 "$REPO/tests/fakes/fake_syncro.py" --port 0 --port-file "$W/syncro.port" --api-key "$SKEY" --data demo \
-    >"$W/syncro.log" 2>&1 &
-  SYNCRO_PID=$!
+  start_fakes "$1"
   EXTRA_PIDS=
   trap 'kill $GRAPH_PID $SYNCRO_PID $EXTRA_PIDS 2>/dev/null' EXIT INT TERM
-  i=0
-  while { [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; } && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-  if [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; then
-    echo "FAIL - the fakes did not start"; cat "$W/graph.log" "$W/syncro.log"; exit 1
-  fi
-  GURL=http://127.0.0.1:$(cat "$W/graph.port")
-  SURL=http://127.0.0.1:$(cat "$W/syncro.port")
   cd "$W" || exit 1
   cat >policy.lua <<'EOF'
 local p = require "entrasync.policy"
@@ -73,21 +54,6 @@ ${2:-}
 EOF
 }
 
-# ctl URL METHOD PATH [JSON]: a fake's control API (/_fake/PATH); prints the answer.
-ctl() {
-  python3 - "$1/_fake/$3" "$2" "${4:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req).read().decode())
-except urllib.error.HTTPError as e:
-    print(e.read().decode()); sys.exit(1)
-EOF
-}
-gctl() { ctl "$GURL" "$@"; }
-sctl() { ctl "$SURL" "$@"; }
 # jpath FILE EXPR: a Python expression over the JSON in FILE (as d).
 jpath() { python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print($2)" "$1"; }
 # sql QUERY: against the test database.
