@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "http.h"
 #include "store_status.h"
 #include "when.h"
 
@@ -60,6 +61,15 @@ fail:
 		store_rollback(st, &ignored);
 	}
 	return -1;
+}
+
+int metrics_record_service(struct store *st, const struct http_service *svc, struct err *err)
+{
+	struct http_counters c;
+	http_service_counters(svc, &c);
+	struct metrics_http m = { .requests = c.submitted, .attempts = c.attempts, .throttled = c.throttled,
+	                          .failures = c.failures, .transport_errors = c.transport_errors };
+	return metrics_record_http(st, http_service_name(svc), &m, err);
 }
 
 /* ---------------------------------------------------------------- rendering */

@@ -34,6 +34,13 @@ struct metrics_http {
  * of a run with that run's counters. */
 int metrics_record_http(struct store *st, const char *service, const struct metrics_http *c, struct err *err);
 
+struct http_service;
+/* The same for an HTTP service of the run (http.h): its name and its
+ * counters since it was added (http_service_counters). Call once per
+ * service when the run ends, e.g.
+ *   metrics_record_service(st, syncro_client_service(sc), &err); */
+int metrics_record_service(struct store *st, const struct http_service *svc, struct err *err);
+
 /* Extra lines a caller adds (the daemon: its schedule). NULL-safe. */
 struct metrics_extra {
 	double next_run_at;       /* > 0: entrasync_daemon_next_run_timestamp_seconds */

@@ -8,6 +8,7 @@
  * the daemon and the stop flag. */
 #include "t.h"
 #include "cmd_daemon.h"
+#include "http.h"
 #include "metrics.h"
 #include "progress.h"
 #include "shutdown.h"
@@ -365,4 +366,22 @@ TEST(progress_line)
 	unsetenv("ENTRASYNC_PROGRESS");
 	progress_update(NULL, 1, 2, 3);   /* NULL-safe */
 	progress_finish(NULL);
+}
+
+TEST(metrics_record_service)
+{
+	struct err err;
+	struct store *st = fresh_store("service");
+	REQUIRE(st);
+	struct http_engine *e = http_engine_new(NULL, &err);
+	REQUIRE(e);
+	struct http_service *svc = http_service_add(e, &(struct http_service_opts){ .name = "syncro" }, &err);
+	REQUIRE(svc);
+	REQUIRE_OK(metrics_record_service(st, svc, &err), &err);
+	char *v = NULL;
+	REQUIRE_OK(store_kv_get(st, "metrics.http.syncro.requests", &v, &err), &err);
+	CHECK_STR(v, "0");
+	free(v);
+	http_engine_free(e);
+	store_close(st);
 }
