@@ -359,7 +359,7 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	const char *tenant = NULL;
 	int json = 0, npos, rc = EXIT_USAGE;
 	const struct opt opts[] = {
-		{ "--tenant", "ID", &tenant, NULL },
+		{ "--tenant", "ID|NAME", &tenant, NULL },
 		{ "--json", NULL, NULL, &json },
 		{ NULL, NULL, NULL, NULL },
 	};
