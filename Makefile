@@ -39,7 +39,7 @@ MAIN_OBJ  := $(BUILD)/src/main.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_OBJS:= $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test check bench valgrind install clean
+.PHONY: all deps test check bench valgrind install clean report-demo
 all: entrasync
 
 entrasync: $(BUILD)/entrasync
@@ -66,6 +66,15 @@ $(BUILD)/embedgen: src/tools/embedgen.c
 $(BUILD)/lua_embed.c: $(BUILD)/embedgen $(LUA_FILES)
 	$(BUILD)/embedgen $(LUA_FILES) > $@.tmp && mv $@.tmp $@
 
+# Microsoft's SKU name table (vendor/skus.csv, one row per service plan) is
+# reduced at build time to a SKU-level C table, committed as src/skus_table.c.
+$(BUILD)/skugen: src/tools/skugen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -O1 $(WARN) -o $@ $<
+
+src/skus_table.c: vendor/skus.csv $(BUILD)/skugen
+	$(BUILD)/skugen $< > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/lua_embed.o: $(BUILD)/lua_embed.c
 	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -c -o $@ $<
 
@@ -85,6 +94,11 @@ valgrind: entrasync $(BUILD)/unit-tests
 
 bench: entrasync $(BUILD)/bench
 	@ENTRASYNC=$(abspath $(BUILD)/entrasync) BENCH=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
+
+# The HTML report of the bundled fakes rendered to a PNG with headless
+# Chromium (apt-get install chromium), to look at.
+report-demo: entrasync
+	sh tests/report-demo.sh
 
 install: entrasync
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/entrasync/lua/entrasync $(DESTDIR)$(PREFIX)/share/entrasync/policies

@@ -197,6 +197,32 @@ const struct command commands[] = {
 	  "Exit status: 0 ok, 2 usage or config error, 3 the database cannot be read\n"
 	  "or FILE cannot be written.\n",
 	  cmd_metrics, 0 },
+	{ "report", "Licence and Secure Score reports, trends and findings across tenants",
+	  "usage: entrasync report licenses|securescore|findings [--tenant ID[,ID...]] [--days N]\n"
+	  "                        [--by-user] [--controls] [--format table|csv|json|html]\n"
+	  "                        [--out FILE] [--title TEXT] [--alerts [--dry-run]]\n"
+	  "\n"
+	  "Reports from the daily snapshots kept in the local database (run 'entrasync\n"
+	  "pull' to collect them; history is kept beyond Graph's 90 days):\n"
+	  "  licenses     per tenant and SKU on the newest day: purchased, assigned, available\n"
+	  "  securescore  tenants ranked by Secure Score percent, with the change over 7, 30\n"
+	  "               and 90 days and since tracking began; CSV/JSON: one row per day\n"
+	  "  findings     unused licences, over-assignment, disabled or deleted users holding\n"
+	  "               licences, expiring/suspended/locked-out seats, policy alerts\n"
+	  "  --tenant ID      only these tenants (id or name, comma-separated)\n"
+	  "  --days N         securescore: the last N days; licenses/findings: unused means\n"
+	  "                   free for N days in a row (default 30)\n"
+	  "  --by-user        licenses: also the users holding licences\n"
+	  "  --controls       securescore: per-control scores of the newest day\n"
+	  "  --format FORMAT  table (default, 80 columns), csv, json or html (one self-contained\n"
+	  "                   page with charts; always holds licences, scores and findings)\n"
+	  "  --out FILE       write to FILE instead of standard output\n"
+	  "  --alerts         raise the findings as Syncro tickets (one open ticket per tenant\n"
+	  "                   and kind; later runs update it); --dry-run only prints the plan\n"
+	  "\n"
+	  "Exit status: 0 ok, 1 the report or an alert failed, 2 usage or config error,\n"
+	  "3 no database yet, or another run holds the lock (--alerts).\n",
+	  cmd_report, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

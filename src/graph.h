@@ -112,11 +112,6 @@ int graph_client_assertion(const struct graph_client *gc, const char *tenant_id,
 /* Base64url without padding of len bytes, appended to out. */
 void graph_base64url(const unsigned char *data, size_t len, struct buf *out);
 
-/* Synchronously makes sure the tenant holds a valid token (requesting one
- * when needed). Not callable from a callback. On failure err holds the
- * actionable message (see graph_token_error_message). */
-int graph_tenant_token_sync(struct graph_tenant *t, struct err *err);
-
 /* Starts getting the tenant's token in the background (a no-op when it
  * holds a valid one or failed for good); see graph_tenant_token_error
  * after http_run. For checking many tenants at once. */

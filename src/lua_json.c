@@ -217,10 +217,7 @@ void luajson_push_text(lua_State *L, const char *text, size_t len, int max_depth
 {
 	struct err err;
 	struct json_box *b = push_box(L);
-	if (luajson_parse(text, len, &b->tree, &err) != 0) {
-		lua_pushstring(L, err.msg);
-		lua_error(L);
-	}
+	if (luajson_parse(text, len, &b->tree, &err) != 0) luaL_error(L, "%s", err.msg);
 	luajson_push(L, b->tree, max_depth, LUAJSON_NULL_SENTINEL);
 	box_clear(b);
 	lua_remove(L, -2);

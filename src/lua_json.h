@@ -6,8 +6,10 @@
  *   object -> table with string keys; array -> sequence 1..n;
  *   string -> string (UTF-8 bytes kept as they are; \u escapes, surrogate
  *             pairs included, are decoded by cJSON to UTF-8);
- *   number -> integer when integral and |x| <= 2^53, else float (cJSON stores
- *             doubles, so integers beyond 2^53 are not exact);
+ *   number -> integer when integral and |x| <= 2^53, else float. cJSON stores
+ *             doubles, so integers beyond 2^53 are not exact: the text
+ *             9007199254740993 (2^53+1) parses to the double 2^53 and so
+ *             arrives as the integer 2^53; 2^53+2 arrives as a float;
  *   true/false -> boolean;
  *   null   -> the light userdata sentinel json.null (LUAJSON_NULL_SENTINEL),
  *             or, in LUAJSON_NULL_ABSENT mode, object members whose value is

@@ -64,6 +64,7 @@ struct script {
 	char include_where[300], contact_where[300];  /* "file:line" of the functions */
 
 	struct buf warn;               /* pieces of a Lua warning */
+	char *lua_dir;                 /* --lua-dir when the state was made, or NULL */
 };
 
 static char *g_lua_dir;
@@ -233,7 +234,7 @@ static int protected_call(struct script *s, int nargs, int nresults, const char 
 	           (status == LUA_ERRERR && s->mem_refused != refused && !s->budget_exceeded);
 	char mb[32];
 	format_bytes(s->lim.memory_bytes, mb, sizeof mb);
-	const char *sp = what ? " " : "", *w = what ? what : "";
+	const char *sp = s->what ? " " : "", *w = s->what ? s->what : "";
 	if (s->budget_exceeded) {
 		s->last_fail = SCRIPT_FAIL_BUDGET;
 		if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) err_set(err, "%s", lua_tostring(L, -1));
@@ -309,7 +310,7 @@ static int sb_print(lua_State *L)
 		fputc('\n', stdout);
 	} else {
 		luaL_where(L, 1);
-		log_info("policy", "%s %s", lua_tostring(L, -1), line);
+		log_info("policy", "%s%s", lua_tostring(L, -1), line);   /* where ends with ": " */
 	}
 	return 0;
 }
@@ -348,10 +349,28 @@ static int sb_pcall(lua_State *L)
 	return finish_pcall(L, lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0), 0);
 }
 
+/* The message handler xpcall installs around the policy's own: once the
+ * budget or memory is exceeded it returns the error untouched without
+ * running the policy's handler. (An error raised from the count hook leaves
+ * Lua's allowhook off until the pcall unwinds, so a handler running then
+ * would be outside the budget: a looping handler would never stop.) */
+static int xpcall_handler(lua_State *L)
+{
+	struct script *s = script_of(L);
+	if (s->budget_exceeded || s->mem_error) return 1;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 static int sb_xpcall(lua_State *L)
 {
 	int n = lua_gettop(L);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, xpcall_handler, 1);
+	lua_replace(L, 2);
 	lua_pushboolean(L, 1);        /* first result */
 	lua_pushvalue(L, 1);          /* the function */
 	lua_rotate(L, 3, 2);          /* f, msgh, true, f, args... */
@@ -435,9 +454,10 @@ static bool module_name_ok(const char *name)
 static void load_module_source(lua_State *L, const char *name)
 {
 	int status;
-	if (g_lua_dir) {
+	struct script *s = script_of(L);
+	if (s->lua_dir) {
 		struct buf path = {0};
-		buf_printf(&path, "%s/entrasync/", g_lua_dir);
+		buf_printf(&path, "%s/entrasync/", s->lua_dir);
 		for (const char *p = name + 10; *p; p++) buf_addc(&path, *p == '.' ? '/' : *p);
 		buf_adds(&path, ".lua");
 		char *text = NULL;
@@ -622,10 +642,12 @@ int script_new(const struct script_limits *limits, struct script **out, struct e
 	if (s->lim.memory_bytes == 0) s->lim.memory_bytes = SCRIPT_DEFAULT_MEMORY;
 	if (s->lim.json_depth <= 0) s->lim.json_depth = SCRIPT_DEFAULT_JSON_DEPTH;
 	s->ref_policy = s->ref_include = s->ref_contact = s->ref_tenant = s->ref_loaded = s->ref_names = LUA_NOREF;
+	s->lua_dir = g_lua_dir ? xstrdup(g_lua_dir) : NULL;
 	s->L = lua_newstate(sb_alloc, s);
 	if (!s->L) {
 		char mb[32];
 		format_bytes(s->lim.memory_bytes, mb, sizeof mb);
+		free(s->lua_dir);
 		free(s);
 		return err_set(err, "cannot create a Lua state (memory limit %s)", mb);
 	}
@@ -661,6 +683,7 @@ void script_free(struct script *s)
 	if (s->L) lua_close(s->L);
 	policy_info_clear(&s->info);
 	buf_free(&s->warn);
+	free(s->lua_dir);
 	free(s);
 }
 

@@ -49,7 +49,8 @@ struct script_limits {
 
 /* --lua-dir: load the runtime's entrasync.* modules from DIR/entrasync/NAME.lua
  * instead of the copies compiled into the binary. NULL = embedded. The
- * string is copied. Affects states' later require calls. */
+ * string is copied; states created afterwards use it (each keeps its own
+ * copy). The C modules (entrasync.json) are always built in. */
 void script_set_lua_dir(const char *dir);
 
 /* Creates a sandboxed state. *out is owned by the caller (script_free). */
