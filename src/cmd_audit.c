@@ -160,7 +160,6 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 	struct config cfg;
 	struct err err;
 	struct store *st = NULL;
-	struct store_status *ss = NULL;
 	struct store_status_audit_filter f = { 0 };
 	struct audit_print p = { 0 };
 	char since_iso[32];
@@ -182,7 +181,7 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 	if (user && !tenant) return usage_fail("audit", "--user needs --tenant (user names are per tenant)");
 	if ((rc = ops_config_load("audit", g, &cfg)) != 0) goto out;
 	if (tenant) f.tenant_id = ops_tenant_id(&cfg, tenant);
-	rc = ops_store_open("audit", &cfg, false, &st, &ss);
+	rc = ops_store_open("audit", &cfg, false, &st);
 	if (rc == STORE_NOTFOUND) {
 		if (json) printf("[]\n");
 		else fprintf(stderr, "entrasync audit: no database yet at %s: nothing has been written\n", cfg.database);
@@ -191,7 +190,7 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 	}
 	if (rc != 0) goto out;
 	if (user) {
-		int r = store_status_user_find(ss, f.tenant_id, user, &object_id, &err);
+		int r = store_status_user_find(st, f.tenant_id, user, &object_id, &err);
 		if (r == STORE_NOTFOUND) f.object_id = user;   /* a user no longer mirrored: match the id as given */
 		else if (r < 0) {
 			rc = usage_fail("audit", "%s", err.msg);
@@ -205,11 +204,11 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 		/* the newest N, printed oldest first */
 		struct audit_held h = { 0 };
 		f.newest_first = true;
-		rc = store_status_audit_each(ss, &f, on_row_hold, &h, &err);
+		rc = store_status_audit_each(st, &f, on_row_hold, &h, &err);
 		for (size_t i = h.n; rc == 0 && i > 0; i--) print_row(&p, &h.v[i - 1].a, h.v[i - 1].user_name);
 		held_free(&h);
 	} else {
-		rc = store_status_audit_each(ss, &f, on_row_stream, &p, &err);
+		rc = store_status_audit_each(st, &f, on_row_stream, &p, &err);
 	}
 	if (json) printf("%s]\n", p.rows ? "\n" : "");
 	if (rc != 0) {
@@ -221,7 +220,6 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 	rc = EXIT_OK;
 out:
 	free(object_id);
-	store_status_close(ss);
 	store_close(st);
 	config_free(&cfg);
 	return rc;

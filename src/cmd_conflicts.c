@@ -84,16 +84,15 @@ int cmd_conflicts(int argc, char **argv, const struct global_opts *g)
 	struct config cfg;
 	struct err err;
 	struct store *st = NULL;
-	struct store_status *ss = NULL;
 	struct conflicts_print p = { .now = time_now() };
 	memset(&cfg, 0, sizeof cfg);
 	if (command_args("conflicts", argc, argv, opts, 0, &npos) != 0) return EXIT_USAGE;
 	p.json = json;
 	if ((rc = ops_config_load("conflicts", g, &cfg)) != 0) goto out;
-	rc = ops_store_open("conflicts", &cfg, false, &st, &ss);
+	rc = ops_store_open("conflicts", &cfg, false, &st);
 	if (rc != 0 && rc != STORE_NOTFOUND) goto out;
 	if (json) p.arr = cJSON_CreateArray();
-	if (ss && store_status_conflict_each(ss, tenant ? ops_tenant_id(&cfg, tenant) : NULL, on_conflict, &p, &err) != 0) {
+	if (st && store_status_conflict_each(st, tenant ? ops_tenant_id(&cfg, tenant) : NULL, on_conflict, &p, &err) != 0) {
 		fprintf(stderr, "entrasync conflicts: %s\n", err.msg);
 		rc = EXIT_NOSTART;
 		goto out;
@@ -110,7 +109,6 @@ int cmd_conflicts(int argc, char **argv, const struct global_opts *g)
 	rc = EXIT_OK;
 out:
 	cJSON_Delete(p.arr);
-	store_status_close(ss);
 	store_close(st);
 	config_free(&cfg);
 	return rc;
@@ -137,7 +135,6 @@ struct manual {
 	struct config cfg;
 	struct store_lock lock;
 	struct store *st;
-	struct store_status *ss;
 	struct store_outbox *ob;
 	const char *tenant_id;
 	const struct config_tenant *ct;   /* NULL when only the store knows the tenant */
@@ -152,7 +149,6 @@ static void manual_close(struct manual *m)
 	free(m->object_id);
 	store_tenant_free(&m->tenant);
 	store_outbox_close(m->ob);
-	store_status_close(m->ss);
 	store_close(m->st);
 	store_lock_release(&m->lock);
 	config_free(&m->cfg);
@@ -171,7 +167,7 @@ static int manual_open(struct manual *m, const struct global_opts *g, const char
 		fprintf(stderr, "entrasync %s: %s (try again when it is done)\n", m->cmd, err.msg);
 		return EXIT_NOSTART;
 	}
-	if ((rc = ops_store_open(m->cmd, &m->cfg, false, &m->st, &m->ss)) == STORE_NOTFOUND)
+	if ((rc = ops_store_open(m->cmd, &m->cfg, false, &m->st)) == STORE_NOTFOUND)
 		return usage_fail(m->cmd, "no database yet at %s: run 'entrasync sync' (or pull) first", m->cfg.database);
 	if (rc != 0) return rc;
 	if (store_outbox_open(m->st, &m->ob, &err) != 0) {
@@ -186,7 +182,7 @@ static int manual_open(struct manual *m, const struct global_opts *g, const char
 		fprintf(stderr, "entrasync %s: %s\n", m->cmd, err.msg);
 		return EXIT_NOSTART;
 	}
-	rc = store_status_user_find(m->ss, m->tenant_id, user, &m->object_id, &err);
+	rc = store_status_user_find(m->st, m->tenant_id, user, &m->object_id, &err);
 	if (rc == STORE_NOTFOUND)
 		return usage_fail(m->cmd, "no user '%s' in the mirror of tenant %s (object id, UPN or mail; "
 		                  "a new user appears after the next pull)", user, m->tenant_id);

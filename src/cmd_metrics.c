@@ -40,14 +40,13 @@ int cmd_metrics(int argc, char **argv, const struct global_opts *g)
 	struct config cfg;
 	struct err err;
 	struct store *st = NULL;
-	struct store_status *ss = NULL;
 	struct metrics_extra extra = { 0 };
 	int npos, rc;
 	memset(&cfg, 0, sizeof cfg);
 	if (command_args("metrics", argc, argv, opts, 0, &npos) != 0) return EXIT_USAGE;
 	if ((rc = ops_config_load("metrics", g, &cfg)) != 0) goto out;
 	/* the database is created when missing: an empty store renders the zero state */
-	if ((rc = ops_store_open("metrics", &cfg, true, &st, &ss)) != 0) goto out;
+	if ((rc = ops_store_open("metrics", &cfg, true, &st)) != 0) goto out;
 	daemon_extra(&cfg, st, &extra);
 	rc = EXIT_NOSTART;
 	if (output) {
@@ -66,7 +65,6 @@ int cmd_metrics(int argc, char **argv, const struct global_opts *g)
 	}
 	rc = EXIT_OK;
 out:
-	store_status_close(ss);
 	store_close(st);
 	config_free(&cfg);
 	return rc;

@@ -28,17 +28,13 @@ int ops_config_load(const char *cmd, const struct global_opts *g, struct config 
 	return EXIT_USAGE;
 }
 
-int ops_store_open(const char *cmd, const struct config *cfg, bool create, struct store **st,
-                   struct store_status **ss)
+int ops_store_open(const char *cmd, const struct config *cfg, bool create, struct store **st)
 {
 	struct err err;
 	*st = NULL;
-	*ss = NULL;
 	if (!create && access(cfg->database, F_OK) != 0) return STORE_NOTFOUND;
-	if (store_open(cfg->database, st, &err) != 0 || store_status_open(*st, ss, &err) != 0) {
+	if (store_open(cfg->database, st, &err) != 0) {
 		fprintf(stderr, "entrasync %s: %s\n", cmd, err.msg);
-		store_close(*st);
-		*st = NULL;
 		return EXIT_NOSTART;
 	}
 	return 0;

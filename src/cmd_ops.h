@@ -1,6 +1,6 @@
 /* cmd_ops — what the operator commands (status, audit, conflicts, link,
  * unlink) share: loading the config for its database and tenants, naming
- * a tenant by id or name, opening the store with its read-only companion,
+ * a tenant by id or name, opening the store,
  * and printing a contact-field diff. */
 #ifndef ENTRASYNC_CMD_OPS_H
 #define ENTRASYNC_CMD_OPS_H
@@ -21,11 +21,10 @@ const char *ops_tenant_id(const struct config *cfg, const char *given);
  * and returns EXIT_USAGE on failure, else 0. */
 int ops_config_load(const char *cmd, const struct global_opts *g, struct config *cfg);
 
-/* Opens the store of cfg and its read-only companion. When the database
- * does not exist yet and create is false, returns STORE_NOTFOUND with both
- * left NULL. Prints the problem and returns EXIT_NOSTART on failure. */
-int ops_store_open(const char *cmd, const struct config *cfg, bool create, struct store **st,
-                   struct store_status **ss);
+/* Opens the store of cfg. When the database does not exist yet and create
+ * is false, returns STORE_NOTFOUND with *st NULL. Prints the problem and
+ * returns EXIT_NOSTART on failure. */
+int ops_store_open(const char *cmd, const struct config *cfg, bool create, struct store **st);
 
 /* One changed field of a before/after pair of JSON objects. */
 struct ops_change {

@@ -2,8 +2,8 @@
  * last pull and the last sync (when, ok / failed / held and why, counts),
  * users mirrored, contacts linked, conflicts open, writes not yet
  * confirmed; and the daemon's next scheduled run (from the store's kv,
- * trusted only while the daemon lock is held). Reads only: the database
- * is opened read-only (and not created when missing).
+ * trusted only while the daemon lock is held). Only reads the database
+ * (and does not create it when missing).
  * Exit status: 0 every tenant's latest outcome is ok (or it never ran),
  * 1 some tenant's latest pull or sync failed or was held, 2 usage or
  * config error, 3 the store cannot be read. */
@@ -346,12 +346,12 @@ static int count_only(const struct store_status_tenant *t, void *ud)
 	return 0;
 }
 
-static int tenant_filter_known(const struct config *cfg, struct store_status *ss, const char *filter)
+static int tenant_filter_known(const struct config *cfg, struct store *st, const char *filter)
 {
 	for (size_t i = 0; i < cfg->ntenants; i++)
 		if (tenant_selected(filter, cfg->tenants[i].id, cfg->tenants[i].name)) return 1;
 	struct err err;
-	return ss && store_status_tenant_each(ss, filter, count_only, NULL, &err) == 0 ? 1 : 0;
+	return st && store_status_tenant_each(st, filter, count_only, NULL, &err) == 0 ? 1 : 0;
 }
 
 int cmd_status(int argc, char **argv, const struct global_opts *g)
@@ -366,7 +366,6 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	struct config cfg;
 	struct err err;
 	struct store *st = NULL;
-	struct store_status *ss = NULL;
 	struct status_ctx c;
 	memset(&cfg, 0, sizeof cfg);
 	memset(&c, 0, sizeof c);
@@ -380,18 +379,18 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	c.json = json;
 	c.now = time_now();
 	bool have_db = access(cfg.database, F_OK) == 0;
-	if (have_db && (store_open(cfg.database, &st, &err) != 0 || store_status_open(st, &ss, &err) != 0)) {
+	if (have_db && store_open(cfg.database, &st, &err) != 0) {
 		fprintf(stderr, "entrasync status: %s\n", err.msg);
 		rc = EXIT_NOSTART;
 		goto out;
 	}
 	if (tenant) {
-		if (!tenant_filter_known(&cfg, ss, tenant)) {
+		if (!tenant_filter_known(&cfg, st, tenant)) {
 			rc = usage_fail("status", "no tenant '%s' in the config or the store", tenant);
 			goto out;
 		}
 	}
-	if (ss && store_status_kv_each(ss, DAEMON_KV_PREFIX, daemon_kv, &c.d, &err) != 0) {
+	if (st && store_status_kv_each(st, DAEMON_KV_PREFIX, daemon_kv, &c.d, &err) != 0) {
 		fprintf(stderr, "entrasync status: %s\n", err.msg);
 		rc = EXIT_NOSTART;
 		goto out;
@@ -416,11 +415,11 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	/* the configured tenants in config order, then those only the store knows */
 	int r = 0;
 	for (size_t i = 0; r >= 0 && i < cfg.ntenants; i++) {
-		r = ss ? store_status_tenant_each(ss, cfg.tenants[i].id, on_tenant, &c, &err) : STORE_NOTFOUND;
+		r = st ? store_status_tenant_each(st, cfg.tenants[i].id, on_tenant, &c, &err) : STORE_NOTFOUND;
 		if (r == STORE_NOTFOUND) never_seen(&c, &cfg.tenants[i]);
 	}
 	c.only_unconfigured = true;
-	if (ss && r >= 0) r = store_status_tenant_each(ss, NULL, on_tenant, &c, &err);
+	if (st && r >= 0) r = store_status_tenant_each(st, NULL, on_tenant, &c, &err);
 	if (r < 0) {
 		fprintf(stderr, "entrasync status: %s\n", err.msg);
 		cJSON_Delete(root);
@@ -436,7 +435,6 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	rc = c.bad ? EXIT_PARTIAL : EXIT_OK;
 out:
 	daemon_info_free(&c.d);
-	store_status_close(ss);
 	store_close(st);
 	config_free(&cfg);
 	return rc;

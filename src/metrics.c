@@ -252,18 +252,16 @@ static int on_http_kv(const char *key, const char *value, void *ud)
 int metrics_render(struct store *st, const struct metrics_extra *extra, double now, struct buf *out,
                    struct err *err)
 {
-	struct store_status *ss = NULL;
 	struct render r;
 	int rc = -1;
 	memset(&r, 0, sizeof r);
-	if (store_status_open(st, &ss, err) != 0) goto out;
-	if (store_status_run_counts(ss, on_run_count, &r, err) != 0) goto out;
-	if (store_status_run_latest(ss, on_run_latest, &r, err) != 0) goto out;
-	if (store_status_write_counts(ss, on_write_count, &r, err) != 0) goto out;
-	if (store_status_tenant_run_counts(ss, on_tenant_run_count, &r, err) != 0) goto out;
+	if (store_status_run_counts(st, on_run_count, &r, err) != 0) goto out;
+	if (store_status_run_latest(st, on_run_latest, &r, err) != 0) goto out;
+	if (store_status_write_counts(st, on_write_count, &r, err) != 0) goto out;
+	if (store_status_tenant_run_counts(st, on_tenant_run_count, &r, err) != 0) goto out;
 	failures_flush(&r);
-	if (store_status_tenant_each(ss, NULL, on_tenant, &r, err) != 0) goto out;
-	if (store_status_kv_each(ss, METRICS_HTTP_PREFIX, on_http_kv, &r, err) != 0) goto out;
+	if (store_status_tenant_each(st, NULL, on_tenant, &r, err) != 0) goto out;
+	if (store_status_kv_each(st, METRICS_HTTP_PREFIX, on_http_kv, &r, err) != 0) goto out;
 	if (extra && extra->have_daemon) {
 		if (extra->next_run_at > 0) sample(&r, F_DAEMON_NEXT, NULL, extra->next_run_at);
 		if (extra->daemon_started_at > 0) sample(&r, F_DAEMON_START, NULL, extra->daemon_started_at);
@@ -280,7 +278,6 @@ int metrics_render(struct store *st, const struct metrics_extra *extra, double n
 out:
 	failures_flush(&r);
 	for (int i = 0; i < F__COUNT; i++) buf_free(&r.f[i].samples);
-	store_status_close(ss);
 	return rc;
 }
 

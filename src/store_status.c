@@ -1,16 +1,12 @@
-/* store_status — read-only queries for the operator commands and the
- * metrics file, on a read-only connection of their own to the store's
- * database. Statements are constant strings prepared once
- * (SQLITE_PREPARE_PERSISTENT) and cached in struct store_status; values are
- * only ever bound. Each query steps its statement to the end (or to a
- * callback's stop) and resets it, so queries do not nest. */
+/* store_status — read queries for the operator commands and the metrics
+ * file, on the store's connection and statement cache (store_stmt). Each
+ * query steps its statement to the end (or to a callback's stop) and
+ * resets it. */
 #include "store_status.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define STATUS_BUSY_TIMEOUT_MS 5000
 
 enum status_stmt {
 	Q_TENANTS, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
@@ -67,51 +63,15 @@ static const char *const status_sql[Q__COUNT] = {
 	[Q_KV_PREFIX] = "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
 };
 
-struct store_status {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[Q__COUNT];
-};
-
-static int q_fail(struct store_status *ss, struct err *err, const char *what)
+static int q_fail(struct store *st, struct err *err, const char *what)
 {
-	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(ss->db));
+	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(store_sqlite(st)));
 }
 
-int store_status_open(struct store *st, struct store_status **out, struct err *err)
+/* The cached statement id. */
+static sqlite3_stmt *q_get(struct store *st, enum status_stmt id, struct err *err)
 {
-	struct store_status *ss = xcalloc(1, sizeof *ss);
-	*out = NULL;
-	if (sqlite3_open_v2(store_path(st), &ss->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		err_set(err, "store: opening %s to read: %s", store_path(st),
-		        ss->db ? sqlite3_errmsg(ss->db) : "out of memory");
-		store_status_close(ss);
-		return -1;
-	}
-	sqlite3_busy_timeout(ss->db, STATUS_BUSY_TIMEOUT_MS);
-	*out = ss;
-	return 0;
-}
-
-void store_status_close(struct store_status *ss)
-{
-	if (!ss) return;
-	for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(ss->stmts[i]);
-	sqlite3_close(ss->db);
-	free(ss);
-}
-
-/* The cached statement id, prepared on first use. */
-static sqlite3_stmt *q_get(struct store_status *ss, enum status_stmt id, struct err *err)
-{
-	sqlite3_stmt *s = ss->stmts[id];
-	if (!s) {
-		if (sqlite3_prepare_v3(ss->db, status_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
-			q_fail(ss, err, "prepare");
-			return NULL;
-		}
-		ss->stmts[id] = s;
-	}
-	return s;
+	return store_stmt(st, status_sql[id], err);
 }
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
@@ -133,7 +93,7 @@ static const char *col(sqlite3_stmt *s, int i)
 
 /* Steps s to the end, calling row(s, ud) for each row; row returns non-zero
  * to stop (that value is returned). Resets s in every case. */
-static int q_iterate(struct store_status *ss, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ud), void *ud,
+static int q_iterate(struct store *st, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ud), void *ud,
                      struct err *err, const char *what)
 {
 	int rc, ret = 0;
@@ -141,7 +101,7 @@ static int q_iterate(struct store_status *ss, sqlite3_stmt *s, int (*row)(sqlite
 		ret = row(s, ud);
 		if (ret) break;
 	}
-	if (!ret && rc != SQLITE_DONE) ret = q_fail(ss, err, what);
+	if (!ret && rc != SQLITE_DONE) ret = q_fail(st, err, what);
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return ret;
@@ -182,14 +142,14 @@ static int tenant_row(sqlite3_stmt *s, void *ud)
 	return it->cb(&t, it->ud);
 }
 
-int store_status_tenant_each(struct store_status *ss, const char *tenant_id,
+int store_status_tenant_each(struct store *st, const char *tenant_id,
                              int (*cb)(const struct store_status_tenant *t, void *ud), void *ud, struct err *err)
 {
 	struct tenant_iter it = { cb, ud, 0 };
-	sqlite3_stmt *s = q_get(ss, Q_TENANTS, err);
+	sqlite3_stmt *s = q_get(st, Q_TENANTS, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	int rc = q_iterate(ss, s, tenant_row, &it, err, "tenant status");
+	int rc = q_iterate(st, s, tenant_row, &it, err, "tenant status");
 	if (rc == 0 && tenant_id && it.rows == 0) return STORE_NOTFOUND;
 	return rc;
 }
@@ -212,14 +172,14 @@ static int audit_row(sqlite3_stmt *s, void *ud)
 	return it->cb(&a, col(s, 11), it->ud);
 }
 
-int store_status_audit_each(struct store_status *ss, const struct store_status_audit_filter *f,
+int store_status_audit_each(struct store *st, const struct store_status_audit_filter *f,
                             int (*cb)(const struct store_audit *a, const char *user_name, void *ud), void *ud,
                             struct err *err)
 {
 	static const struct store_status_audit_filter all = { 0 };
 	if (!f) f = &all;
 	struct audit_iter it = { cb, ud };
-	sqlite3_stmt *s = q_get(ss, f->newest_first ? Q_AUDIT_NEWEST : Q_AUDIT, err);
+	sqlite3_stmt *s = q_get(st, f->newest_first ? Q_AUDIT_NEWEST : Q_AUDIT, err);
 	if (!s) return -1;
 	bind_text(s, 1, f->tenant_id);
 	bind_text(s, 2, f->since);
@@ -227,7 +187,7 @@ int store_status_audit_each(struct store_status *ss, const struct store_status_a
 	bind_text(s, 4, f->object_id);
 	bind_id(s, 5, f->run_id);
 	sqlite3_bind_int64(s, 6, f->limit > 0 ? f->limit : -1);
-	return q_iterate(ss, s, audit_row, &it, err, "audit");
+	return q_iterate(st, s, audit_row, &it, err, "audit");
 }
 
 /* ---------------------------------------------------------------- conflicts */
@@ -248,15 +208,15 @@ static int conflict_row(sqlite3_stmt *s, void *ud)
 	return it->cb(&c, it->ud);
 }
 
-int store_status_conflict_each(struct store_status *ss, const char *tenant_id,
+int store_status_conflict_each(struct store *st, const char *tenant_id,
                                int (*cb)(const struct store_status_conflict *c, void *ud), void *ud,
                                struct err *err)
 {
 	struct conflict_iter it = { cb, ud };
-	sqlite3_stmt *s = q_get(ss, Q_CONFLICTS, err);
+	sqlite3_stmt *s = q_get(st, Q_CONFLICTS, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	return q_iterate(ss, s, conflict_row, &it, err, "conflicts");
+	return q_iterate(st, s, conflict_row, &it, err, "conflicts");
 }
 
 /* ---------------------------------------------------------------- users */
@@ -288,18 +248,18 @@ static void user_matches_free(struct user_matches *m)
 	m->n = 0;
 }
 
-int store_status_user_find(struct store_status *ss, const char *tenant_id, const char *who, char **object_id,
+int store_status_user_find(struct store *st, const char *tenant_id, const char *who, char **object_id,
                            struct err *err)
 {
 	struct user_matches m = { 0 };
 	int rc;
 	*object_id = NULL;
 	for (int pass = 0; pass < 2 && m.n == 0; pass++) {
-		sqlite3_stmt *s = q_get(ss, pass == 0 ? Q_USER_BY_ID : Q_USER_BY_NAME, err);
+		sqlite3_stmt *s = q_get(st, pass == 0 ? Q_USER_BY_ID : Q_USER_BY_NAME, err);
 		if (!s) return -1;
 		bind_text(s, 1, tenant_id);
 		bind_text(s, 2, who);
-		rc = q_iterate(ss, s, user_match_row, &m, err, "user find");
+		rc = q_iterate(st, s, user_match_row, &m, err, "user find");
 		if (rc) goto out;
 	}
 	if (m.n == 0) {
@@ -343,37 +303,37 @@ static int count3_row(sqlite3_stmt *s, void *ud)
 }
 
 /* Runs statement id (no parameters) through count2_row or count3_row. */
-static int q_counts(struct store_status *ss, enum status_stmt id, struct count_iter *it, struct err *err,
+static int q_counts(struct store *st, enum status_stmt id, struct count_iter *it, struct err *err,
                     const char *what)
 {
-	sqlite3_stmt *s = q_get(ss, id, err);
+	sqlite3_stmt *s = q_get(st, id, err);
 	if (!s) return -1;
-	return q_iterate(ss, s, it->cb2 ? count2_row : count3_row, it, err, what);
+	return q_iterate(st, s, it->cb2 ? count2_row : count3_row, it, err, what);
 }
 
-int store_status_run_counts(struct store_status *ss,
+int store_status_run_counts(struct store *st,
                             int (*cb)(const char *kind, const char *status, long long n, void *ud), void *ud,
                             struct err *err)
 {
 	struct count_iter it = { .cb2 = cb, .ud = ud };
-	return q_counts(ss, Q_RUN_COUNTS, &it, err, "run counts");
+	return q_counts(st, Q_RUN_COUNTS, &it, err, "run counts");
 }
 
-int store_status_tenant_run_counts(struct store_status *ss,
+int store_status_tenant_run_counts(struct store *st,
                                    int (*cb)(const char *kind, const char *tenant_id, const char *status,
                                              long long n, void *ud),
                                    void *ud, struct err *err)
 {
 	struct count_iter it = { .cb3 = cb, .ud = ud };
-	return q_counts(ss, Q_TENANT_RUN_COUNTS, &it, err, "tenant run counts");
+	return q_counts(st, Q_TENANT_RUN_COUNTS, &it, err, "tenant run counts");
 }
 
-int store_status_write_counts(struct store_status *ss,
+int store_status_write_counts(struct store *st,
                               int (*cb)(const char *action, const char *outcome, long long n, void *ud), void *ud,
                               struct err *err)
 {
 	struct count_iter it = { .cb2 = cb, .ud = ud };
-	return q_counts(ss, Q_WRITE_COUNTS, &it, err, "write counts");
+	return q_counts(st, Q_WRITE_COUNTS, &it, err, "write counts");
 }
 
 struct latest_iter {
@@ -388,15 +348,15 @@ static int latest_row(sqlite3_stmt *s, void *ud)
 	return it->cb(col(s, 0), col(s, 1), col(s, 2), col(s, 3), col(s, 4), it->ud);
 }
 
-int store_status_run_latest(struct store_status *ss,
+int store_status_run_latest(struct store *st,
                             int (*cb)(const char *kind, const char *started_at, const char *finished_at,
                                       const char *status, const char *last_ok_finished_at, void *ud),
                             void *ud, struct err *err)
 {
 	struct latest_iter it = { cb, ud };
-	sqlite3_stmt *s = q_get(ss, Q_RUN_LATEST, err);
+	sqlite3_stmt *s = q_get(st, Q_RUN_LATEST, err);
 	if (!s) return -1;
-	return q_iterate(ss, s, latest_row, &it, err, "latest runs");
+	return q_iterate(st, s, latest_row, &it, err, "latest runs");
 }
 
 struct kv_iter {
@@ -410,12 +370,12 @@ static int kv_row(sqlite3_stmt *s, void *ud)
 	return it->cb(col(s, 0), col(s, 1), it->ud);
 }
 
-int store_status_kv_each(struct store_status *ss, const char *prefix,
+int store_status_kv_each(struct store *st, const char *prefix,
                          int (*cb)(const char *key, const char *value, void *ud), void *ud, struct err *err)
 {
 	struct kv_iter it = { cb, ud };
-	sqlite3_stmt *s = q_get(ss, Q_KV_PREFIX, err);
+	sqlite3_stmt *s = q_get(st, Q_KV_PREFIX, err);
 	if (!s) return -1;
 	bind_text(s, 1, prefix ? prefix : "");
-	return q_iterate(ss, s, kv_row, &it, err, "kv");
+	return q_iterate(st, s, kv_row, &it, err, "kv");
 }

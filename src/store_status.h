@@ -4,12 +4,12 @@
  * conflicts with who they are about, and the aggregates behind the
  * Prometheus metrics. Knows no Lua, no HTTP.
  *
- * A struct store_status is its own READ-ONLY SQLite connection to the
- * database of an open struct store (store_path), so nothing here can write
- * and a long listing never holds a write lock: open the store first
- * (store_open checks identity and brings the schema up to date), then
- * store_status_open; close in the reverse order. Statements are constant
- * strings prepared once and cached; values are only ever bound.
+ * An extension file of the store (see store.h): it reads through the
+ * store's own connection and statement cache (store_stmt), so it needs no
+ * set-up and nothing to close. Nothing here writes. Statements are
+ * constant strings, values are only ever bound. A query's statement is
+ * busy until it returns: a callback must not run the same query again
+ * (other store calls are fine).
  *
  * Conventions as in store.h: 0 / negative with *err; structs handed to
  * callbacks are borrowed (valid during the callback only; copy what you
@@ -20,13 +20,6 @@
 #include <stdbool.h>
 #include "store.h"
 #include "util.h"
-
-struct store_status;
-
-/* Opens a read-only connection to store_path(st). *out: store_status_close. */
-int store_status_open(struct store *st, struct store_status **out, struct err *err);
-/* NULL is a no-op. */
-void store_status_close(struct store_status *ss);
 
 /* ---------------------------------------------------------------- tenants */
 
@@ -61,7 +54,7 @@ struct store_status_tenant {
 
 /* Calls cb for each tenant in the store (only tenant_id when not NULL), in
  * id order. STORE_NOTFOUND when tenant_id is given and not in the store. */
-int store_status_tenant_each(struct store_status *ss, const char *tenant_id,
+int store_status_tenant_each(struct store *st, const char *tenant_id,
                              int (*cb)(const struct store_status_tenant *t, void *ud), void *ud,
                              struct err *err);
 
@@ -78,7 +71,7 @@ struct store_status_audit_filter {
 };
 /* The audit rows matching f (NULL = all), as struct store_audit (store.h),
  * with the user's display name (else UPN) from the mirror, or NULL. */
-int store_status_audit_each(struct store_status *ss, const struct store_status_audit_filter *f,
+int store_status_audit_each(struct store *st, const struct store_status_audit_filter *f,
                             int (*cb)(const struct store_audit *a, const char *user_name, void *ud), void *ud,
                             struct err *err);
 
@@ -98,7 +91,7 @@ struct store_status_conflict {
 };
 /* Open conflicts (resolved_at NULL) of tenant_id (NULL = every tenant),
  * oldest first. */
-int store_status_conflict_each(struct store_status *ss, const char *tenant_id,
+int store_status_conflict_each(struct store *st, const char *tenant_id,
                                int (*cb)(const struct store_status_conflict *c, void *ud), void *ud,
                                struct err *err);
 
@@ -108,34 +101,34 @@ int store_status_conflict_each(struct store_status *ss, const char *tenant_id,
  * userPrincipalName or mail (ASCII case-insensitive). *object_id gets a new
  * string (free) or STORE_NOTFOUND is returned. Several users matching by
  * mail is an error naming them. */
-int store_status_user_find(struct store_status *ss, const char *tenant_id, const char *who, char **object_id,
+int store_status_user_find(struct store *st, const char *tenant_id, const char *who, char **object_id,
                            struct err *err);
 
 /* ---------------------------------------------------------------- metrics */
 
 /* Runs by kind and status ("running" left out). */
-int store_status_run_counts(struct store_status *ss,
+int store_status_run_counts(struct store *st,
                             int (*cb)(const char *kind, const char *status, long long n, void *ud), void *ud,
                             struct err *err);
 /* The latest finished run of each kind, and the latest finished with status
  * "ok" (NULL when none): cb(kind, started_at, finished_at, status,
  * last_ok_finished_at). */
-int store_status_run_latest(struct store_status *ss,
+int store_status_run_latest(struct store *st,
                             int (*cb)(const char *kind, const char *started_at, const char *finished_at,
                                       const char *status, const char *last_ok_finished_at, void *ud),
                             void *ud, struct err *err);
 /* Per-tenant outcomes over all runs: cb(kind, tenant_id, status, n). */
-int store_status_tenant_run_counts(struct store_status *ss,
+int store_status_tenant_run_counts(struct store *st,
                                    int (*cb)(const char *kind, const char *tenant_id, const char *status,
                                              long long n, void *ud),
                                    void *ud, struct err *err);
 /* Audit rows by action and outcome: result "ok" → "ok", "dry-run" →
  * "dry_run", anything else → "failed". */
-int store_status_write_counts(struct store_status *ss,
+int store_status_write_counts(struct store *st,
                               int (*cb)(const char *action, const char *outcome, long long n, void *ud), void *ud,
                               struct err *err);
 /* The key/value rows whose key starts with prefix, in key order. */
-int store_status_kv_each(struct store_status *ss, const char *prefix,
+int store_status_kv_each(struct store *st, const char *prefix,
                          int (*cb)(const char *key, const char *value, void *ud), void *ud, struct err *err);
 
 #endif

@@ -235,57 +235,54 @@ TEST(store_status_queries)
 {
 	struct err err;
 	struct store *st = fresh_store("status");
-	struct store_status *ss = NULL;
 	REQUIRE(st);
 	REQUIRE_OK(fill(st, &err), &err);
-	REQUIRE_OK(store_status_open(st, &ss, &err), &err);
 
 	struct collect c = { 0 };
-	REQUIRE_OK(store_status_tenant_each(ss, NULL, collect_tenant, &c, &err), &err);
+	REQUIRE_OK(store_status_tenant_each(st, NULL, collect_tenant, &c, &err), &err);
 	CHECK_EQ_INT(c.n, 2);
 	CHECK_STR(c.ids[0], T1);     /* id order */
 	CHECK_STR(c.extra[0], "3/1/1 pull=ok:{\"users_present\":3} sync=held:too many removals");
 	CHECK_STR(c.extra[1], "0/0/0 pull=-:- sync=failed:token: AADSTS700016");
 	memset(&c, 0, sizeof c);
-	CHECK_EQ_INT(store_status_tenant_each(ss, "nope", collect_tenant, &c, &err), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_status_tenant_each(st, "nope", collect_tenant, &c, &err), STORE_NOTFOUND);
 
 	struct store_status_audit_filter f = { .contact_id = 11 };
-	REQUIRE_OK(store_status_audit_each(ss, &f, collect_audit, &c, &err), &err);
+	REQUIRE_OK(store_status_audit_each(st, &f, collect_audit, &c, &err), &err);
 	CHECK_EQ_INT(c.n, 3);
 	CHECK_STR(c.ids[0], "11:create");
 	CHECK_STR(c.extra[0], "Ann Lee");
 	memset(&c, 0, sizeof c);
 	f = (struct store_status_audit_filter){ .tenant_id = T2 };
-	REQUIRE_OK(store_status_audit_each(ss, &f, collect_audit, &c, &err), &err);
+	REQUIRE_OK(store_status_audit_each(st, &f, collect_audit, &c, &err), &err);
 	CHECK_EQ_INT(c.n, 1);
 	CHECK_STR(c.extra[0], "-");   /* user not in the mirror */
 	memset(&c, 0, sizeof c);
 	f = (struct store_status_audit_filter){ .limit = 2, .newest_first = true };
-	REQUIRE_OK(store_status_audit_each(ss, &f, collect_audit, &c, &err), &err);
+	REQUIRE_OK(store_status_audit_each(st, &f, collect_audit, &c, &err), &err);
 	CHECK_EQ_INT(c.n, 2);
 	CHECK_STR(c.ids[0], "12:create");
 	memset(&c, 0, sizeof c);
 	f = (struct store_status_audit_filter){ .since = "2999-01-01T00:00:00Z" };
-	REQUIRE_OK(store_status_audit_each(ss, &f, collect_audit, &c, &err), &err);
+	REQUIRE_OK(store_status_audit_each(st, &f, collect_audit, &c, &err), &err);
 	CHECK_EQ_INT(c.n, 0);
 
 	char *id = NULL;
-	REQUIRE_OK(store_status_user_find(ss, T1, "u1", &id, &err), &err);
+	REQUIRE_OK(store_status_user_find(st, T1, "u1", &id, &err), &err);
 	CHECK_STR(id, "u1");
 	free(id);
-	REQUIRE_OK(store_status_user_find(ss, T1, "ANN@one.example", &id, &err), &err);
+	REQUIRE_OK(store_status_user_find(st, T1, "ANN@one.example", &id, &err), &err);
 	CHECK_STR(id, "u1");
 	free(id);
-	REQUIRE_OK(store_status_user_find(ss, T1, "bob@one.example", &id, &err), &err);
+	REQUIRE_OK(store_status_user_find(st, T1, "bob@one.example", &id, &err), &err);
 	CHECK_STR(id, "u2");
 	free(id);
-	CHECK(store_status_user_find(ss, T1, "shared@one.example", &id, &err) < 0);
+	CHECK(store_status_user_find(st, T1, "shared@one.example", &id, &err) < 0);
 	CHECK_CONTAINS(err.msg, "matches several users");
 	CHECK_CONTAINS(err.msg, "u2 (bob@one.example), u3 (cy@one.example)");
-	CHECK_EQ_INT(store_status_user_find(ss, T2, "u1", &id, &err), STORE_NOTFOUND);
+	CHECK_EQ_INT(store_status_user_find(st, T2, "u1", &id, &err), STORE_NOTFOUND);
 	CHECK(id == NULL);
 
-	store_status_close(ss);
 	store_close(st);
 }
 
@@ -299,16 +296,13 @@ TEST(store_status_kv_prefix)
 {
 	struct err err;
 	struct store *st = fresh_store("kv");
-	struct store_status *ss = NULL;
 	REQUIRE(st);
 	REQUIRE_OK(store_kv_put(st, "daemon.pid", "42", &err), &err);
 	REQUIRE_OK(store_kv_put(st, "daemonx", "no", &err), &err);
 	REQUIRE_OK(store_kv_put(st, "other", "no", &err), &err);
-	REQUIRE_OK(store_status_open(st, &ss, &err), &err);
 	int n = 0;
-	CHECK_EQ_INT(store_status_kv_each(ss, "daemon.", count_kv, &n, &err), 0);
+	CHECK_EQ_INT(store_status_kv_each(st, "daemon.", count_kv, &n, &err), 0);
 	CHECK_EQ_INT(n, 1);
-	store_status_close(ss);
 	store_close(st);
 }
 
