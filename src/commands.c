@@ -59,6 +59,25 @@ const struct command commands[] = {
 	  "Exit status: 0 all tenants pulled, 1 some failed, 2 usage or config error,\n"
 	  "3 could not start (another run holds the lock, database unreadable).\n",
 	  cmd_pull, 0 },
+	{ "sync", "Pull from Graph, plan, and bring Syncro contacts in step",
+	  "usage: entrasync sync [--tenant ID|NAME]... [--dry-run] [--json] [--allow-removals]\n"
+	  "\n"
+	  "For every configured tenant (or those named with --tenant, repeatable):\n"
+	  "pulls the users from Microsoft Graph into the local mirror, plans the\n"
+	  "contacts with the tenant's policy, and applies the plan to Syncro: creates,\n"
+	  "adopts an existing contact with the user's e-mail, updates only what\n"
+	  "changed, and handles leavers per on_leave. Prints per tenant:\n"
+	  "  + create   ~ update/adopt (field: old → new)   - delete   ! conflict or held\n"
+	  "\n"
+	  "  --dry-run          plan and show, write nothing to Syncro (reads allowed)\n"
+	  "  --json             print the report as JSON\n"
+	  "  --allow-removals   release the removal guard for this run (a tenant is held\n"
+	  "                     when more than max(5, 10%) of its linked contacts would be\n"
+	  "                     deleted or marked, or Graph returned no users)\n"
+	  "\n"
+	  "Exit status: 0 all tenants ok, 1 a tenant failed or was held, 2 usage or\n"
+	  "config error, 3 could not start (another run holds the lock).\n",
+	  cmd_sync, 0 },
 	{ "tenants", "List the tenants and their last pull; discover CSP customers",
 	  "usage: entrasync tenants [discover]\n"
 	  "\n"
@@ -68,6 +87,77 @@ const struct command commands[] = {
 	  "whether the app can get a token there, and config entries to paste for\n"
 	  "the customers not mapped yet.\n",
 	  cmd_tenants, 0 },
+	{ "status", "Show each tenant's last pull and sync, counts, and the next run",
+	  "usage: entrasync status [--tenant ID|NAME] [--json]\n"
+	  "\n"
+	  "Per tenant: the last pull and the last sync (when, ok / failed / held and\n"
+	  "why, the counts), users mirrored, contacts linked, conflicts open, writes\n"
+	  "not confirmed yet; and the daemon: running or not, the next scheduled run,\n"
+	  "the last run's exit code. Reads the database only (never the network).\n"
+	  "\n"
+	  "  --tenant ID|NAME   only this tenant\n"
+	  "  --json             print it as JSON\n"
+	  "\n"
+	  "Exit status: 0 every tenant's latest pull and sync were ok (or never ran),\n"
+	  "1 a tenant's latest failed or was held, 2 usage or config error, 3 the\n"
+	  "database cannot be read.\n",
+	  cmd_status, 0 },
+	{ "audit", "List every write made to Syncro, with the fields before and after",
+	  "usage: entrasync audit [--tenant ID|NAME] [--since DATE] [--contact ID] [--user USER]\n"
+	  "                       [--run ID] [--limit N] [--json]\n"
+	  "\n"
+	  "Lists the audit trail, oldest first: when, tenant, action (create, adopt,\n"
+	  "update, delete, mark, recover, link, unlink), the Syncro contact, the Entra\n"
+	  "user, the outcome, and each field that changed as  field: before → after.\n"
+	  "\n"
+	  "  --tenant ID|NAME   only this tenant\n"
+	  "  --since DATE       from DATE on: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]Z (UTC),\n"
+	  "                     or an age such as 7d, 12h, 30m\n"
+	  "  --contact ID       only writes to this Syncro contact\n"
+	  "  --user USER        only writes for this Entra user (object id, UPN or mail)\n"
+	  "  --run ID           only writes of this run\n"
+	  "  --limit N          the newest N rows (still printed oldest first)\n"
+	  "  --json             a JSON array, one object per write\n"
+	  "\n"
+	  "Exit status: 0 ok (also when nothing matches), 2 usage or config error,\n"
+	  "3 the database cannot be read.\n",
+	  cmd_audit, 0 },
+	{ "conflicts", "List open conflicts (users matching several Syncro contacts)",
+	  "usage: entrasync conflicts [--tenant ID|NAME] [--json]\n"
+	  "\n"
+	  "Lists the open conflicts: Entra users the sync did not link because several\n"
+	  "existing Syncro contacts have their e-mail, with the candidate contacts and\n"
+	  "the command that resolves each one by hand:\n"
+	  "  entrasync link --tenant T USER CONTACT_ID\n"
+	  "\n"
+	  "Exit status: 0 ok, 2 usage or config error, 3 the database cannot be read.\n",
+	  cmd_conflicts, 0 },
+	{ "link", "Link an Entra user to a Syncro contact by hand (resolves a conflict)",
+	  "usage: entrasync link --tenant ID|NAME [--customer ID] USER CONTACT_ID\n"
+	  "\n"
+	  "Links the Entra user USER (object id, UPN or mail, as mirrored by the last\n"
+	  "pull) to the existing Syncro contact CONTACT_ID, replacing any link the user\n"
+	  "had, and closes the user's open conflict. The next sync updates that\n"
+	  "contact with the policy's fields (it never creates another one). The link\n"
+	  "is recorded in the audit trail with your user name. Takes the run lock.\n"
+	  "\n"
+	  "  --tenant ID|NAME   the user's tenant (required)\n"
+	  "  --customer ID      the contact's Syncro customer (default: the tenant's)\n"
+	  "\n"
+	  "Exit status: 0 linked, 2 usage error or no such user, or the contact is\n"
+	  "linked to another user, 3 could not start (another run holds the lock).\n",
+	  cmd_link, 0 },
+	{ "unlink", "Remove an Entra user's link to its Syncro contact",
+	  "usage: entrasync unlink --tenant ID|NAME USER\n"
+	  "\n"
+	  "Forgets the link of the Entra user USER (object id, UPN or mail). Nothing\n"
+	  "is written to Syncro. On the next sync the user is matched again by e-mail\n"
+	  "(adopting the contact when exactly one has it), as on a first sync.\n"
+	  "Recorded in the audit trail. Takes the run lock.\n"
+	  "\n"
+	  "Exit status: 0 unlinked (or was not linked), 2 usage error or no such\n"
+	  "user, 3 could not start (another run holds the lock).\n",
+	  cmd_unlink, 0 },
 	{ "report", "Licence and Secure Score reports, trends and findings across tenants",
 	  "usage: entrasync report licenses|securescore|findings [--tenant ID[,ID...]] [--days N]\n"
 	  "                        [--by-user] [--controls] [--format table|csv|json|html]\n"
@@ -94,25 +184,6 @@ const struct command commands[] = {
 	  "Exit status: 0 ok, 1 the report or an alert failed, 2 usage or config error,\n"
 	  "3 no database yet, or another run holds the lock (--alerts).\n",
 	  cmd_report, 0 },
-	{ "sync", "Pull from Graph, plan, and bring Syncro contacts in step",
-	  "usage: entrasync sync [--tenant ID|NAME]... [--dry-run] [--json] [--allow-removals]\n"
-	  "\n"
-	  "For every configured tenant (or those named with --tenant, repeatable):\n"
-	  "pulls the users from Microsoft Graph into the local mirror, plans the\n"
-	  "contacts with the tenant's policy, and applies the plan to Syncro: creates,\n"
-	  "adopts an existing contact with the user's e-mail, updates only what\n"
-	  "changed, and handles leavers per on_leave. Prints per tenant:\n"
-	  "  + create   ~ update/adopt (field: old → new)   - delete   ! conflict or held\n"
-	  "\n"
-	  "  --dry-run          plan and show, write nothing to Syncro (reads allowed)\n"
-	  "  --json             print the report as JSON\n"
-	  "  --allow-removals   release the removal guard for this run (a tenant is held\n"
-	  "                     when more than max(5, 10%) of its linked contacts would be\n"
-	  "                     deleted or marked, or Graph returned no users)\n"
-	  "\n"
-	  "Exit status: 0 all tenants ok, 1 a tenant failed or was held, 2 usage or\n"
-	  "config error, 3 could not start (another run holds the lock).\n",
-	  cmd_sync, 0 },
 	{ "bill", "Bill Microsoft licences through Syncro: period invoices, recurring invoices, reconciliation",
 	  "usage: entrasync bill --period YYYY-MM [--tenant ID[,ID...]] [--dry-run] [--json] [--open-period]\n"
 	  "       entrasync bill --schedules [--period YYYY-MM] [--tenant ...] [--schedule NAME|ID]\n"
@@ -181,6 +252,45 @@ const struct command commands[] = {
 	  "Exit status: 0 done, 1 refused or failed, 2 usage (unknown or ambiguous\n"
 	  "target, --yes needed), 3 could not start.\n",
 	  cmd_user, 0 },
+	{ "daemon", "Run sync on a schedule (for a service manager), e.g. --every 1h",
+	  "usage: entrasync daemon --every DURATION [--jitter DURATION] [--metrics FILE]\n"
+	  "                        [--command sync|pull] [-- SYNC-OPTIONS...]\n"
+	  "\n"
+	  "Runs 'entrasync sync' (or pull) now and then every DURATION, each run a\n"
+	  "fresh process that reads the config and the policies again. A run still\n"
+	  "going when the next is due is not started twice (that slot is skipped and\n"
+	  "logged). A manual 'entrasync sync' and the daemon take turns on the run lock.\n"
+	  "Options after '--' are given to each run (e.g. -- --tenant contoso).\n"
+	  "\n"
+	  "  --every DURATION    the interval: 1h, 30m, 1h30m, 90s ...\n"
+	  "  --jitter DURATION   start each run up to this much later, at random\n"
+	  "  --metrics FILE      write Prometheus metrics to FILE (atomically) at start\n"
+	  "                      and after every run (node_exporter textfile collector)\n"
+	  "  --command COMMAND   sync (default) or pull\n"
+	  "\n"
+	  "Signals: SIGTERM / SIGINT stop the daemon once the run in progress has\n"
+	  "finished its write in flight; SIGHUP checks the config and the policies\n"
+	  "again and logs the verdict (a bad config keeps the daemon's previous\n"
+	  "settings; 'entrasync status' shows the error).\n"
+	  "\n"
+	  "Exit status: 0 stopped by a signal, 2 usage error or the config is not\n"
+	  "valid at start, 3 could not start (another daemon runs on the database).\n",
+	  cmd_daemon, 0 },
+	{ "metrics", "Print or write the Prometheus metrics (node_exporter textfile)",
+	  "usage: entrasync metrics [--output FILE]\n"
+	  "\n"
+	  "Prints the metrics in Prometheus text format, computed from the database:\n"
+	  "runs by kind and status, the latest run's duration and success, the last\n"
+	  "success time, writes by action and outcome, per-tenant outcomes and\n"
+	  "failures, users mirrored, contacts linked, conflicts open, HTTP requests\n"
+	  "and 429s by service, and the daemon's next run. With --output FILE, writes\n"
+	  "FILE atomically (a temporary file renamed over it, mode 0644) for\n"
+	  "node_exporter's textfile collector (name it *.prom). The daemon does the\n"
+	  "same after every run with --metrics FILE.\n"
+	  "\n"
+	  "Exit status: 0 ok, 2 usage or config error, 3 the database cannot be read\n"
+	  "or FILE cannot be written.\n",
+	  cmd_metrics, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

@@ -102,5 +102,12 @@ int cmd_bill(int argc, char **argv, const struct global_opts *g);
 /* `report billing ARGS` = `bill --report ARGS` (for cmd_report to dispatch to). */
 int cmd_report_billing(int argc, char **argv, const struct global_opts *g);
 int cmd_user(int argc, char **argv, const struct global_opts *g);
+int cmd_status(int argc, char **argv, const struct global_opts *g);
+int cmd_audit(int argc, char **argv, const struct global_opts *g);
+int cmd_conflicts(int argc, char **argv, const struct global_opts *g);
+int cmd_link(int argc, char **argv, const struct global_opts *g);
+int cmd_unlink(int argc, char **argv, const struct global_opts *g);
+int cmd_daemon(int argc, char **argv, const struct global_opts *g);
+int cmd_metrics(int argc, char **argv, const struct global_opts *g);
 
 #endif
