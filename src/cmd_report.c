@@ -59,6 +59,8 @@ static int write_out(const char *path, const struct buf *text, struct err *err)
 
 int cmd_report(int argc, char **argv, const struct global_opts *g)
 {
+	/* `report billing …` is the billing reconciliation (src/cmd_bill.c) */
+	if (argc > 0 && strcmp(argv[0], "billing") == 0) return cmd_report_billing(argc - 1, argv + 1, g);
 	const char *tenant_opt = NULL, *days_opt = NULL, *format_opt = NULL, *out_opt = NULL, *title_opt = NULL;
 	int by_user = 0, controls = 0, alerts = 0, dry_run = 0;
 	const struct opt opts[] = {
@@ -73,7 +75,7 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		{ "--dry-run", NULL, NULL, &dry_run },
 		{ NULL, NULL, NULL, NULL },
 	};
-	static const char *const kinds[] = { "licenses", "securescore", "findings", NULL };
+	static const char *const kinds[] = { "licenses", "securescore", "findings", "billing", NULL };
 	static const char *const formats[] = { "table", "csv", "json", "html", NULL };
 	struct config cfg;
 	struct err err;

@@ -162,6 +162,8 @@ const struct command commands[] = {
 	  "usage: entrasync report licenses|securescore|findings [--tenant ID[,ID...]] [--days N]\n"
 	  "                        [--by-user] [--controls] [--format table|csv|json|html]\n"
 	  "                        [--out FILE] [--title TEXT] [--alerts [--dry-run]]\n"
+	  "       entrasync report billing --period YYYY-MM [--tenant ...] [--format table|csv|json|html]\n"
+	  "                        [--out FILE]   (the billing reconciliation: see 'entrasync help bill')\n"
 	  "\n"
 	  "Reports from the daily snapshots kept in the local database (run 'entrasync\n"
 	  "pull' to collect them; history is kept beyond Graph's 90 days):\n"
