@@ -86,7 +86,7 @@ test: entrasync $(BUILD)/unit-tests
 
 check:
 	$(MAKE) BUILD=build/asan SAN=1 build/asan/entrasync build/asan/unit-tests
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 ENTRASYNC=$(abspath build/asan/entrasync) UNIT_TESTS=$(abspath build/asan/unit-tests) SANITIZED=1 sh tests/run.sh
 
 valgrind: entrasync $(BUILD)/unit-tests
