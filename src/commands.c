@@ -161,7 +161,7 @@ const struct command commands[] = {
 	{ "report", "Licence and Secure Score reports, trends and findings across tenants",
 	  "usage: entrasync report licenses|securescore|findings [--tenant ID[,ID...]] [--days N]\n"
 	  "                        [--by-user] [--controls] [--format table|csv|json|html]\n"
-	  "                        [--out FILE] [--title TEXT] [--alerts [--dry-run]]\n"
+	  "                        [--out FILE] [--title TEXT] [--alerts|--no-alerts] [--dry-run]\n"
 	  "       entrasync report billing --period YYYY-MM [--tenant ...] [--format table|csv|json|html]\n"
 	  "                        [--out FILE]   (the billing reconciliation: see 'entrasync help bill')\n"
 	  "\n"
@@ -181,7 +181,11 @@ const struct command commands[] = {
 	  "                   page with charts; always holds licences, scores and findings)\n"
 	  "  --out FILE       write to FILE instead of standard output\n"
 	  "  --alerts         raise the findings as Syncro tickets (one open ticket per tenant\n"
-	  "                   and kind; later runs update it); --dry-run only prints the plan\n"
+	  "                   and kind; later runs update it) for this run; alerts.enabled in\n"
+	  "                   the config does it on every run (problem type, subject prefix\n"
+	  "                   and unused days from alerts = { ... }); --dry-run only prints\n"
+	  "                   the plan\n"
+	  "  --no-alerts      no alerts for this run, even with alerts.enabled\n"
 	  "\n"
 	  "Exit status: 0 ok, 1 the report or an alert failed, 2 usage or config error,\n"
 	  "3 no database yet, or another run holds the lock (--alerts).\n",
