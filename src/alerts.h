@@ -12,8 +12,9 @@
  * after it. With dry_run nothing is sent or recorded: each alert prints one
  * plan line "alert TENANT/KIND: skipped (dry run): would ...".
  *
- * Off by default: the caller decides (today `entrasync report ... --alerts`;
- * see the proposed config keys in the branch's report). */
+ * Off by default: the caller decides from the config's alerts = { enabled,
+ * problem_type, subject_prefix, unused_days } (struct config_alerts):
+ * `entrasync report` raises them when alerts.enabled or --alerts. */
 #ifndef ENTRASYNC_ALERTS_H
 #define ENTRASYNC_ALERTS_H
 

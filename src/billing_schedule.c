@@ -323,8 +323,8 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 		return 0;
 	}
 	if (!t->schedule || !*t->schedule) {
-		sched_error(out, BILLING_SCHED_NOT_CONFIGURED, "no schedule named for the tenant (--schedule NAME|ID, or "
-		            "\"schedule\" in the --billing file)");
+		sched_error(out, BILLING_SCHED_NOT_CONFIGURED, "no schedule named for the tenant (billing.schedule or the "
+		            "tenant's billing_schedule in the config, or --schedule NAME|ID)");
 		return 0;
 	}
 	struct err e = {{0}};

@@ -4,14 +4,10 @@
  *   bill --report --period P  the reconciliation (table, csv, json, html);
  *                             also `report billing ...` once cmd_report
  *                             dispatches to cmd_report_billing
- * Options shared: --tenant, --dry-run, --json, --billing FILE.
- * Billing settings the config loader does not know yet (the schedule per
- * tenant, what happens to a product no longer billed, the decrease guard)
- * come from flags or from a small JSON file given with --billing:
- *   { "schedule": "Microsoft 365",            (name or id, every tenant)
- *     "on_removed": "zero" | "remove",
- *     "max_decrease": { "count": 5, "percent": 10 },
- *     "tenants": { "<tenant id or name>": { "schedule": 301, "on_removed": "remove" } } }
+ * Options shared: --tenant, --dry-run, --json.
+ * Schedule settings come from the config (billing = { schedule,
+ * on_removed, max_decrease = { count, percent } } and each tenant's
+ * billing_schedule); --schedule and --on-removed override them for a run.
  * Exit: 0 every tenant ok, 1 some failed, held or not billable (no data, no
  * customer), 2 usage or config error, 3 could not start. */
 #include <cJSON.h>
@@ -29,43 +25,6 @@
 #include "syncro.h"
 #include "syncro_billing.h"
 
-/* ---- the --billing file */
-
-struct tenant_setting {
-	char *tenant;                      /* id or name */
-	char *schedule;                    /* NULL = the default */
-	int remove;                        /* -1 = the default */
-};
-
-struct bill_settings {
-	char *schedule;
-	int remove;                        /* -1 = not given */
-	long long max_count;               /* -1 = not given */
-	double max_percent;                /* -1 = not given */
-	struct tenant_setting *tenants;
-	size_t ntenants;
-};
-
-static void settings_free(struct bill_settings *s)
-{
-	free(s->schedule);
-	for (size_t i = 0; i < s->ntenants; i++) {
-		free(s->tenants[i].tenant);
-		free(s->tenants[i].schedule);
-	}
-	free(s->tenants);
-	memset(s, 0, sizeof *s);
-}
-
-/* A schedule given as a name (string) or an id (number) → new string. */
-static int schedule_value(const cJSON *v, const char *where, char **out, struct err *err)
-{
-	if (cJSON_IsString(v) && v->valuestring[0]) *out = xstrdup(v->valuestring);
-	else if (cJSON_IsNumber(v) && v->valuedouble >= 1) *out = xasprintf("%lld", (long long)v->valuedouble);
-	else return err_set(err, "%s: \"schedule\" must be a schedule name or id", where);
-	return 0;
-}
-
 static int on_removed_value(const char *v, int *out, struct err *err)
 {
 	if (v && strcmp(v, "zero") == 0) *out = 0;
@@ -74,99 +33,21 @@ static int on_removed_value(const char *v, int *out, struct err *err)
 	return 0;
 }
 
-/* Reads one object of settings (top level or a tenant's). */
-static int settings_member(const cJSON *it, const char *where, char **schedule, int *remove, struct err *err)
-{
-	if (strcmp(it->string, "schedule") == 0) return schedule_value(it, where, schedule, err);
-	if (strcmp(it->string, "on_removed") == 0) {
-		if (on_removed_value(cJSON_IsString(it) ? it->valuestring : NULL, remove, err) != 0)
-			return err_prefix(err, "%s", where);
-		return 0;
-	}
-	return 1;   /* not one of these */
-}
-
-static int settings_load(const char *path, struct bill_settings *s, struct err *err)
-{
-	static const char *const keys[] = { "schedule", "on_removed", "max_decrease", "tenants", NULL };
-	memset(s, 0, sizeof *s);
-	s->remove = -1;
-	s->max_count = -1;
-	s->max_percent = -1;
-	if (!path) return 0;
-	char *text = NULL;
-	if (file_read(path, &text, NULL, err) != 0) return -1;
-	cJSON *root = cJSON_Parse(text);
-	free(text);
-	int rc = -1;
-	if (!cJSON_IsObject(root)) {
-		err_set(err, "%s: not a JSON object (see 'entrasync bill --help')", path);
-		goto out;
-	}
-	const cJSON *it;
-	cJSON_ArrayForEach(it, root) {
-		int r = settings_member(it, path, &s->schedule, &s->remove, err);
-		if (r < 0) goto out;
-		if (r == 0) continue;
-		if (strcmp(it->string, "max_decrease") == 0) {
-			const cJSON *cnt = cJSON_GetObjectItemCaseSensitive(it, "count");
-			const cJSON *pct = cJSON_GetObjectItemCaseSensitive(it, "percent");
-			if (cJSON_IsNumber(cnt) && cnt->valuedouble >= 0) s->max_count = (long long)cnt->valuedouble;
-			if (cJSON_IsNumber(pct) && pct->valuedouble >= 0 && pct->valuedouble <= 100)
-				s->max_percent = pct->valuedouble;
-			if ((cnt && !cJSON_IsNumber(cnt)) || (pct && !cJSON_IsNumber(pct))) {
-				err_set(err, "%s: max_decrease takes { count = N, percent = 0..100 }", path);
-				goto out;
-			}
-		} else if (strcmp(it->string, "tenants") == 0 && cJSON_IsObject(it)) {
-			const cJSON *t;
-			cJSON_ArrayForEach(t, it) {
-				s->tenants = xrealloc(s->tenants, (s->ntenants + 1) * sizeof *s->tenants);
-				struct tenant_setting *ts = &s->tenants[s->ntenants++];
-				*ts = (struct tenant_setting){ xstrdup(t->string), NULL, -1 };
-				char *where = xasprintf("%s: tenant '%s'", path, t->string);
-				const cJSON *m;
-				cJSON_ArrayForEach(m, t) {
-					r = settings_member(m, where, &ts->schedule, &ts->remove, err);
-					if (r > 0) err_set(err, "%s: unknown key '%s' (schedule, on_removed)", where, m->string);
-					if (r != 0) {
-						free(where);
-						goto out;
-					}
-				}
-				free(where);
-			}
-		} else {
-			const char *near = config_nearest(it->string, keys);
-			err_set(err, "%s: unknown key '%s'%s%s%s", path, it->string, near ? " (did you mean '" : "",
-			        near ? near : "", near ? "'?)" : "");
-			goto out;
-		}
-	}
-	rc = 0;
-out:
-	cJSON_Delete(root);
-	if (rc != 0) settings_free(s);
-	return rc;
-}
-
 /* ---- options and the things a run opens */
 
 struct bill_opts {
-	const char *period, *tenant, *schedule, *on_removed, *billing, *format, *output;
+	const char *period, *tenant, *schedule, *on_removed, *format, *output;
 	int schedules, report, dry_run, json, allow_decrease, open_period;
 };
 
 struct bill_run {
 	struct config cfg;
-	struct bill_settings set;
 	struct store *st;
 	struct store_lock lock;
 	struct http_engine *engine;
 	struct syncro_client *sc;
 	struct billing_ctx ctx;
 	struct billing_tenant *tenants;
-	int *remove;                       /* per tenant: on_removed (-1 = default) */
 	char **owned;                      /* strings the tenants borrow */
 	size_t n, nowned;
 	struct billing_period period;
@@ -192,8 +73,6 @@ static void run_free(struct bill_run *r)
 	for (size_t i = 0; i < r->nowned; i++) free(r->owned[i]);
 	free(r->owned);
 	free(r->tenants);
-	free(r->remove);
-	settings_free(&r->set);
 	config_free(&r->cfg);
 }
 
@@ -231,15 +110,6 @@ static int check_names(const struct config *cfg, const char *list, struct err *e
 	return rc;
 }
 
-/* The --billing settings of a tenant (by id or name), or NULL. */
-static const struct tenant_setting *setting_of(const struct bill_settings *s, const struct config_tenant *t)
-{
-	for (size_t i = 0; i < s->ntenants; i++)
-		if (str_ieq(s->tenants[i].tenant, t->id) || (t->name && str_ieq(s->tenants[i].tenant, t->name)))
-			return &s->tenants[i];
-	return NULL;
-}
-
 /* The Syncro customer of a tenant: the config's id, else the one the sync
  * stored, else found by the config's business name (a Syncro read). */
 static long long customer_of(struct bill_run *r, const struct config_tenant *ct, const struct store_tenant *row)
@@ -255,28 +125,26 @@ static long long customer_of(struct bill_run *r, const struct config_tenant *ct,
 	return id;
 }
 
-/* Builds the tenants to bill from the config, --tenant, --billing and the
- * store's tenant rows. */
+/* Builds the tenants to bill from the config, --tenant, --schedule and the
+ * store's tenant rows. A tenant's schedule: --schedule, else its
+ * billing_schedule, else billing.schedule. */
 static int select_tenants(struct bill_run *r, const struct bill_opts *o, struct err *err)
 {
 	if (o->tenant && check_names(&r->cfg, o->tenant, err) != 0) return -1;
 	r->tenants = xcalloc(r->cfg.ntenants + 1, sizeof *r->tenants);
-	r->remove = xcalloc(r->cfg.ntenants + 1, sizeof *r->remove);
 	for (size_t i = 0; i < r->cfg.ntenants; i++) {
 		const struct config_tenant *ct = &r->cfg.tenants[i];
 		if (o->tenant && !named_in(o->tenant, ct)) continue;
 		struct store_tenant row;
 		int got = store_tenant_get(r->st, ct->id, &row, err);
 		if (got < 0) return -1;
-		const struct tenant_setting *ts = setting_of(&r->set, ct);
 		struct billing_tenant *t = &r->tenants[r->n];
 		t->id = ct->id;
 		t->name = ct->name ? ct->name : got == 0 && row.name ? own(r, xstrdup(row.name)) : NULL;
 		t->default_domain = got == 0 && row.default_domain ? own(r, xstrdup(row.default_domain)) : NULL;
 		t->customer_id = customer_of(r, ct, got == 0 ? &row : NULL);
 		t->policy = ct->policy;
-		t->schedule = o->schedule ? o->schedule : ts && ts->schedule ? ts->schedule : r->set.schedule;
-		r->remove[r->n] = ts && ts->remove >= 0 ? ts->remove : -1;
+		t->schedule = o->schedule ? o->schedule : ct->billing_schedule ? ct->billing_schedule : r->cfg.billing.schedule;
 		r->n++;
 		if (got == 0) store_tenant_free(&row);
 	}
@@ -290,10 +158,6 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	*code = EXIT_USAGE;
 	if (config_load(config_locate(g->config_path), &r->cfg, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);
-		return -1;
-	}
-	if (settings_load(o->billing, &r->set, &err) != 0) {
-		usage_fail("bill", "%s", err.msg);
 		return -1;
 	}
 	bool writes = !o->dry_run && !o->report;
@@ -321,7 +185,9 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	r->ctx.limits = &r->limits;
 	r->ctx.dry_run = o->dry_run;
 	r->ctx.sched = (struct billing_sched_opts){
-		.max_decrease_count = r->set.max_count, .max_decrease_percent = r->set.max_percent,
+		.remove = o->on_removed ? strcmp(o->on_removed, "remove") == 0 : r->cfg.billing.remove,
+		.max_decrease_count = r->cfg.billing.max_decrease_count,
+		.max_decrease_percent = r->cfg.billing.max_decrease_percent,
 		.allow_decrease = o->allow_decrease,
 	};
 	*code = EXIT_OK;
@@ -549,13 +415,8 @@ static int run_schedules(struct bill_run *r, const struct bill_opts *o, cJSON *o
 {
 	size_t bad = 0;
 	cJSON *list = out ? cJSON_AddArrayToObject(out, "tenants") : NULL;
-	struct billing_sched_opts base = r->ctx.sched;
-	int def_remove = r->set.remove;
-	if (o->on_removed) def_remove = strcmp(o->on_removed, "remove") == 0;
 	for (size_t i = 0; i < r->n; i++) {
 		const struct billing_tenant *t = &r->tenants[i];
-		r->ctx.sched = base;
-		r->ctx.sched.remove = (o->on_removed || r->remove[i] < 0 ? def_remove : r->remove[i]) == 1;
 		struct billing_schedule_result res;
 		int rc = billing_schedule_tenant(&r->ctx, t, &r->period, &res);
 		bool ok = res.status <= BILLING_SCHED_CHANGED;
@@ -647,7 +508,6 @@ int cmd_bill(int argc, char **argv, const struct global_opts *g)
 		{ "--tenant", "ID", &o.tenant, NULL },
 		{ "--dry-run", NULL, NULL, &o.dry_run },
 		{ "--json", NULL, NULL, &o.json },
-		{ "--billing", "FILE", &o.billing, NULL },
 		{ "--schedule", "NAME|ID", &o.schedule, NULL },
 		{ "--on-removed", "zero|remove", &o.on_removed, NULL },
 		{ "--allow-decrease", NULL, NULL, &o.allow_decrease },

@@ -1,9 +1,12 @@
 /* cmd_report — `entrasync report licenses|securescore|findings`: the
  * licence and Secure Score history kept in the local database, across
- * tenants, as a table (80 columns), CSV, JSON or one HTML page; with
- * --alerts, findings and secure_score alerts become Syncro tickets (see
- * alerts.h). Reads only the database (and Syncro for --alerts): run
- * `entrasync pull` to collect the numbers. */
+ * tenants, as a table (80 columns), CSV, JSON or one HTML page; with the
+ * config's alerts.enabled (or --alerts for one run; --no-alerts turns them
+ * off for one run), findings and secure_score alerts become Syncro tickets
+ * (see alerts.h) with the config's alerts.problem_type, subject_prefix and
+ * unused_days (the "unused" threshold unless --days). Reads only the
+ * database (and Syncro for alerts): run `entrasync pull` to collect the
+ * numbers. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +65,7 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	/* `report billing …` is the billing reconciliation (src/cmd_bill.c) */
 	if (argc > 0 && strcmp(argv[0], "billing") == 0) return cmd_report_billing(argc - 1, argv + 1, g);
 	const char *tenant_opt = NULL, *days_opt = NULL, *format_opt = NULL, *out_opt = NULL, *title_opt = NULL;
-	int by_user = 0, controls = 0, alerts = 0, dry_run = 0;
+	int by_user = 0, controls = 0, alerts = 0, no_alerts = 0, dry_run = 0;
 	const struct opt opts[] = {
 		{ "--tenant", "ID", &tenant_opt, NULL },
 		{ "--days", "N", &days_opt, NULL },
@@ -72,6 +75,7 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		{ "--out", "FILE", &out_opt, NULL },
 		{ "--title", "TEXT", &title_opt, NULL },
 		{ "--alerts", NULL, NULL, &alerts },
+		{ "--no-alerts", NULL, NULL, &no_alerts },
 		{ "--dry-run", NULL, NULL, &dry_run },
 		{ NULL, NULL, NULL, NULL },
 	};
@@ -97,7 +101,7 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	if (days_opt && parse_days(days_opt, &o.days) != 0)
 		return usage_fail("report", "--days needs a whole number of days (0..100000), not '%s'", days_opt);
 	if (by_user && o.kind != REPORT_LICENSES) return usage_fail("report", "--by-user goes with 'report licenses'");
-	if (dry_run && !alerts) return usage_fail("report", "--dry-run goes with --alerts");
+	if (alerts && no_alerts) return usage_fail("report", "--alerts and --no-alerts do not go together");
 	if (tenant_opt) {
 		tenants_copy = xstrdup(tenant_opt);
 		tenants = xcalloc(strlen(tenant_opt) + 1, sizeof *tenants);
@@ -110,6 +114,13 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
+	/* alerts: the config's alerts.enabled, forced on by --alerts or off by --no-alerts for this run */
+	alerts = !no_alerts && (alerts || cfg.alerts.enabled);
+	if (dry_run && !alerts) {
+		rc = usage_fail("report", "--dry-run goes with --alerts (or alerts.enabled in the config)");
+		goto out;
+	}
+	if (alerts && !days_opt && o.kind != REPORT_SECURESCORE) o.days = cfg.alerts.unused_days;
 	rc = EXIT_NOSTART;
 	if (access(cfg.database, F_OK) != 0) {
 		fprintf(stderr, "entrasync report: no database at %s yet: run 'entrasync pull' first\n", cfg.database);
@@ -141,7 +152,8 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "entrasync report: %s report written to %s\n", report_kind_name(o.kind), out_opt);
 	rc = EXIT_OK;
 	if (alerts) {
-		struct alerts_opts ao = { .dry_run = dry_run };
+		struct alerts_opts ao = { .dry_run = dry_run, .problem_type = cfg.alerts.problem_type,
+		                          .subject_prefix = cfg.alerts.subject_prefix };
 		struct alerts_result ar = { 0 };
 		if (alerts_run(&cfg, st, r, &ao, stderr, &ar, &err) != 0) {
 			fprintf(stderr, "entrasync report: alerts: %s\n", err.msg);

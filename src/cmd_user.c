@@ -8,7 +8,9 @@
  *   3 could not start (no database, lock held).
  * A generated password is printed once, on standard output, and nowhere
  * else. User actions take no run lock (an urgent disable must not wait for
- * a sync); `user tickets` does (a sync run processes tickets too). */
+ * a sync); `user tickets` does (a sync run processes tickets too). The
+ * problem type and statuses of `user tickets` come from the config's
+ * actions = { ... }, each overridden by its flag. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -321,8 +323,8 @@ static int user_tickets(const struct config *cfg, const struct ticket_cli *tc)
 	struct store_lock lock = { 0 };
 	struct clients cl = { 0 };
 	if (!tc->problem_type)
-		return usage_fail("user tickets", "no problem type: pass --problem-type TYPE (the config key "
-		                  "actions.ticket_problem_type is not read yet)");
+		return usage_fail("user tickets", "no problem type: set actions.ticket_problem_type in the config "
+		                  "(or pass --problem-type TYPE)");
 	int rc = open_store(cfg, "tickets", &st);
 	if (rc) return rc;
 	rc = EXIT_NOSTART;
@@ -396,6 +398,10 @@ int cmd_user(int argc, char **argv, const struct global_opts *g)
 		return EXIT_USAGE;
 	}
 	tc.dry_run = uo.dry_run;
+	/* the flags override the config's actions = { ... } */
+	if (!tc.problem_type) tc.problem_type = cfg.actions.ticket_problem_type;
+	if (!tc.status_done) tc.status_done = cfg.actions.ticket_status_done;
+	if (!tc.status_failed) tc.status_failed = cfg.actions.ticket_status_failed;
 	rc = tickets ? user_tickets(&cfg, &tc) : user_action(&cfg, sub, argv[1], &uo);
 	config_free(&cfg);
 	return rc;

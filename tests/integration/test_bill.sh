@@ -6,7 +6,9 @@
 # sent or stored), one invoice per tenant and period, a second run that
 # reports the invoice and the drift and sends nothing, JSON output,
 # schedules kept in step (audit rows old -> new, second run silent, large
-# decrease held until --allow-decrease, --billing settings), a tenant
+# decrease held until --allow-decrease or a larger billing.max_decrease,
+# the schedule from the config's billing.schedule and billing_schedule of
+# a tenant, --schedule overriding both, bad billing keys), a tenant
 # without customer, a policy error with file:line, the reconciliation in
 # table, CSV, JSON and HTML (leaks first).
 . tests/lib.sh
@@ -71,17 +73,18 @@ graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59", client_secret = "u
           authority = "http://127.0.0.1:9", endpoint = "http://127.0.0.1:9" }
 syncro = { base_url = "$URL/api/v1", api_key = "$KEY", requests_per_minute = 6000 }
 policy = "policy.lua"
+billing = { schedule = "no such schedule" }
 tenants = {
-  { id = "contoso.com", name = "Contoso", syncro_customer_id = 101 },
+  { id = "contoso.com", name = "Contoso", syncro_customer_id = 101, billing_schedule = "contoso MONTHLY microsoft 365" },
   { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 102 },
   { id = "northwind.example", name = "Northwind", syncro_customer = "No Such Customer Ltd" },
   { id = "woodgrove.example", name = "Woodgrove", syncro_customer_id = 103, policy = "broken.lua" },
 }
 EOF
-cat >"$W/billing.json" <<'EOF'
-{ "schedule": "no such schedule",
-  "tenants": { "Contoso": { "schedule": "contoso MONTHLY microsoft 365" } } }
-EOF
+# the same with a looser decrease guard (20 units)
+{ cat "$W/es.lua"; echo 'billing.max_decrease = { count = 20 }'; } >"$W/es-guard20.lua"
+# and with a misspelt billing key
+{ cat "$W/es.lua"; echo 'billing.schedules = "x"'; } >"$W/es-badkey.lua"
 cd "$W" || exit 1
 ES="--config es.lua"
 
@@ -92,10 +95,9 @@ expect_exit "the current month needs --open-period" 2 "has not ended" -- $ES bil
 expect_exit "--report needs a period" 2 "needs --period" -- $ES bill --report
 expect_exit "an unknown tenant is named with a suggestion" 2 "did you mean 'contoso.com'" \
   -- $ES bill --period 2026-09 --tenant contoso.co
-expect_exit "a bad --billing file is reported" 2 "unknown key 'schedules'" \
-  -- $ES bill --schedules --billing /dev/stdin <<'EOF'
-{ "schedules": "x" }
-EOF
+expect_exit "a misspelt billing key is reported with file:line and a suggestion" 2 \
+  "es-badkey.lua:[0-9]+: unknown key 'schedules' in billing \(did you mean 'schedule'\?\)" \
+  -- --config es-badkey.lua bill --schedules
 
 # ---------------------------------------------------------------- data
 es $ES bill --period 2026-09 --dry-run   # creates the database
@@ -156,11 +158,11 @@ check "--json: status exists, invoice id, drift and unbilled" \
 # ---------------------------------------------------------------- schedules
 expect_exit "schedules: a tenant without a matching schedule fails, naming the schedules" 1 \
   "customer 102 has no schedule named 'no such schedule' \(it has no schedule\)" \
-  -- $ES bill --schedules --period 2026-09 --tenant contoso.com,fabrikam.com --billing billing.json --dry-run
+  -- $ES bill --schedules --period 2026-09 --tenant contoso.com,fabrikam.com --dry-run
 check "schedules dry run: Contoso's changes are shown" grep -q "update Microsoft 365 Business Premium: quantity 4 -> 24" "$T_OUT/out"
 check "schedules dry run: nothing written" test "$(writes)" = "$W1"
 expect_ok "schedules: Contoso's recurring invoice put in step" \
-  -- $ES bill --schedules --period 2026-09 --tenant contoso.com --billing billing.json
+  -- $ES bill --schedules --period 2026-09 --tenant contoso.com
 check "schedules: Business Premium now 24" test "$(sched_qty 503)" = "['24.0']"
 check "schedules: Managed User (never billed by entrasync) untouched" test "$(sched_qty 505)" = "['4.0']"
 check "schedules: an audit row per change, old -> new" \
@@ -173,6 +175,9 @@ expect_exit "schedules: a large drop is held" 1 "HELD: the billed quantity would
   -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301
 check "held: nothing written" test "$(writes) $(sched_qty 503)" = "$W2 ['24.0']"
 check "held: the run records the tenant as held" test "$(sql "select status from run_tenants order by rowid desc limit 1")" = held
+expect_ok "billing.max_decrease of 20 units lets the drop of 14 through (dry run)" \
+  -- --config es-guard20.lua bill --schedules --period 2026-09 --tenant contoso.com --dry-run
+check "max_decrease 20: nothing held" sh -c "grep -q 'update Microsoft 365 Business Premium: quantity 24 -> 10' '$T_OUT/out' && ! grep -q HELD '$T_OUT/out'"
 expect_ok "--allow-decrease applies it" \
   -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301 --allow-decrease
 check "allowed: Business Premium now 10" test "$(sched_qty 503)" = "['10.0']"

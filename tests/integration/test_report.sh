@@ -10,7 +10,8 @@
 # warning/suspended/locked-out seats), formats (80-column table, exact CSV
 # headers, two-decimal percents, JSON, self-contained HTML), the policy
 # hooks, and alerts as Syncro tickets (dry run, one per tenant and kind,
-# updates instead of duplicates).
+# updates instead of duplicates; alerts = { ... } of the config: enabled,
+# --no-alerts, problem type, subject prefix, unused days).
 . tests/lib.sh
 
 HERE=$(pwd)
@@ -291,4 +292,23 @@ check "the changed alert updates its ticket" grep -q "alert Contoso/disabled_use
 check "still one ticket per tenant and kind" test "$(tickets 'len(d["tickets"])')" -le "$NALERTS"
 check "the update is a comment on the open ticket" \
   test "$(tickets 'max(len(t.get("comments", [])) for t in d["tickets"] if "disabled users" in t["subject"] and t["customer_id"]==101)')" = 2
+
+# ---------------------------------------------------------------- alerts from the config
+cat >>es.lua <<'EOF'
+alerts = { enabled = true, problem_type = "Licensing", subject_prefix = "[MSP]", unused_days = 100000 }
+EOF
+NT=$(tickets 'len(d["tickets"])')
+expect_exit "--alerts and --no-alerts together: usage error" 2 "do not go together" -- $ES report findings --alerts --no-alerts
+expect_ok "alerts.enabled, --no-alerts: no alerts this run" -- $ES report findings --no-alerts
+check "--no-alerts: no alert line, no new ticket" \
+  sh -c "! grep -q '^alert ' '$T_OUT/err' && test \"\$1\" = '$NT'" - "$(tickets 'len(d["tickets"])')"
+expect_ok "alerts.enabled: --dry-run without --alerts plans the alerts" -- $ES report findings --dry-run
+check "alerts.enabled: a plan line per alert" test "$(grep -c '^alert .*skipped (dry run)' "$T_OUT/err")" -ge 1
+# forget the open tickets: the next run opens new ones, with the config's problem type and prefix
+sql "DELETE FROM kv WHERE key LIKE 'alert.ticket:%'"
+expect_ok "alerts.enabled: report raises alerts without --alerts" -- $ES report findings --format json --out fc.json
+check "alerts.unused_days (100000) is the unused threshold: no unused finding" \
+  test "$(py 'len([f for f in d["findings"] if f["kind"]=="unused"])' <fc.json)" = 0
+check "new tickets carry alerts.subject_prefix and alerts.problem_type" \
+  test "$(tickets 'sorted(set((t["subject"].split(" ")[0], t["problem_type"]) for t in d["tickets"]['"$NT"':]))')" = "[('[MSP]', 'Licensing')]"
 exit 0

@@ -4,7 +4,8 @@
 # Graph and the fake Syncro: the subjects (disable, enable, revoke sessions;
 # set-password never; others not understood), the contact's link, the
 # allow_action and protect hooks, a private comment with the outcome, the
-# configured statuses, dry-run, each ticket acted on at most once, and the
+# problem type and statuses of the config's actions = { ... } (a flag
+# overrides one), dry-run, each ticket acted on at most once, and the
 # crashes: killed after Graph applied the action but before anything was
 # recorded (finished without acting twice), a comment whose answer was lost
 # (not posted twice), killed while the comment was on its way, and Graph not
@@ -26,17 +27,21 @@ setup_workdir "$T_OUT/ticket" 'return {
 }'
 printf 'return { include = function(u) return true end }\n' >nohooks.lua
 echo 'tenants[2].policy = "nohooks.lua"' >>es.lua
-PT="Microsoft action"
-SF="In Progress"
-# tickets NAME CODE PATTERN [ARGS...]: `entrasync user tickets` with the test's problem type and statuses.
+expect_exit "no problem type in the config nor on the command line: usage error" 2 \
+  "no problem type: set actions.ticket_problem_type in the config" -- --config es.lua user tickets --dry-run
+# the problem type and statuses come from the config (the flags override them)
+cat >>es.lua <<'EOF'
+actions = { ticket_problem_type = "Microsoft action", ticket_status_done = "Resolved",
+            ticket_status_failed = "In Progress" }
+EOF
+# tickets NAME CODE PATTERN [ARGS...]: `entrasync user tickets` with the config's problem type and statuses.
 tickets() {
   name=$1; code=$2; pat=$3; shift 3
-  expect_exit "$name" "$code" "$pat" -- --config es.lua user tickets --problem-type "$PT" --status-done Resolved \
-    --status-failed "$SF" "$@"
+  expect_exit "$name" "$code" "$pat" -- --config es.lua user tickets "$@"
 }
 # tickets_bg OUT: the same in the background (for the crash tests); $! is its pid.
 tickets_bg() {
-  "$ENTRASYNC" --config es.lua user tickets --problem-type "$PT" --status-done Resolved --status-failed "$SF" >"$1" 2>&1 &
+  "$ENTRASYNC" --config es.lua user tickets >"$1" 2>&1 &
 }
 
 users=$(gctl GET tenants/contoso/users | jq_py '" ".join(u["id"] for u in d["users"] if u["_state"] == "active" and not u["userPrincipalName"].startswith("admin@"))')
@@ -91,6 +96,10 @@ check "dry run: says what it would do" grep -q "ticket $T_DISABLE: dry run: woul
 check "dry run: says what it would refuse" grep -q "ticket $T_ENABLE: dry run: would not act: the policy's allow_action said no: enables need a manager" "$T_OUT/out"
 check "dry run: no Graph write, no comment, no state" \
   test "$(graph_calls PATCH users)/$(marked "$T_DISABLE")/$(sql 'select count(*) from ticket_actions')/$(status_of "$T_DISABLE")" = "0/0/0/New"
+tickets "dry run: --problem-type overrides the config's" 0 "tickets of problem type 'Email': " \
+  --problem-type Email --dry-run
+check "dry run with --problem-type: that type's tickets, not the config's" \
+  sh -c "grep -q 'ticket $T_NOTMINE: dry run: would disable' '$T_OUT/out' && ! grep -q 'ticket $T_DISABLE:' '$T_OUT/out'"
 
 # ---------------------------------------------------------------- a run
 gctl DELETE requests >/dev/null
