@@ -13,48 +13,6 @@
 
 #define BILLING_BUSY_TIMEOUT_MS 5000
 
-/* The tables, created at open until they become a store migration (the
- * proposed migration 4 is exactly this text). */
-static const char BILLING_SCHEMA_SQL[] =
-	"CREATE TABLE IF NOT EXISTS billing_invoices (\n"
-	"  tenant_id   TEXT NOT NULL,\n"
-	"  period      TEXT NOT NULL,\n"
-	"  customer_id INTEGER NOT NULL,\n"
-	"  state       TEXT NOT NULL CHECK (state IN ('pending', 'created', 'done', 'failed')),\n"
-	"  marker      TEXT NOT NULL,\n"
-	"  invoice_id  INTEGER,\n"
-	"  number      TEXT,\n"
-	"  plan        TEXT NOT NULL,\n"
-	"  error       TEXT,\n"
-	"  run_id      INTEGER,\n"
-	"  created_at  TEXT NOT NULL,\n"
-	"  updated_at  TEXT NOT NULL,\n"
-	"  PRIMARY KEY (tenant_id, period)\n"
-	");\n"
-	"CREATE TABLE IF NOT EXISTS billing_intents (\n"
-	"  id         INTEGER PRIMARY KEY,\n"
-	"  run_id     INTEGER,\n"
-	"  tenant_id  TEXT NOT NULL,\n"
-	"  period     TEXT,\n"
-	"  action     TEXT NOT NULL,\n"
-	"  target     TEXT,\n"
-	"  payload    TEXT,\n"
-	"  state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),\n"
-	"  result_id  INTEGER,\n"
-	"  error      TEXT,\n"
-	"  created_at TEXT NOT NULL,\n"
-	"  updated_at TEXT\n"
-	");\n"
-	"CREATE INDEX IF NOT EXISTS billing_intents_open ON billing_intents(tenant_id) WHERE state = 'pending';\n"
-	"CREATE TABLE IF NOT EXISTS billing_schedule_lines (\n"
-	"  tenant_id    TEXT NOT NULL,\n"
-	"  schedule_id  INTEGER NOT NULL,\n"
-	"  line_key     TEXT NOT NULL,\n"
-	"  line_item_id INTEGER,\n"
-	"  updated_at   TEXT NOT NULL,\n"
-	"  PRIMARY KEY (tenant_id, schedule_id, line_key)\n"
-	");\n";
-
 enum sb_stmt {
 	B_BEGIN, B_COMMIT, B_ROLLBACK,
 	B_USAGE,
@@ -144,18 +102,6 @@ int store_billing_open(struct store *st, struct store_billing **out, struct err 
 	sqlite3_busy_timeout(sb->db, BILLING_BUSY_TIMEOUT_MS);
 	if (sqlite3_exec(sb->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
 		sb_fail(sb, err, "pragmas");
-		goto fail;
-	}
-	/* The tables, in one transaction (two runs may open at once). */
-	if (sqlite3_exec(sb->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(sb->db, BILLING_SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK) {
-		sb_fail(sb, err, "creating the billing tables");
-		sqlite3_exec(sb->db, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
-	if (sqlite3_exec(sb->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sb_fail(sb, err, "creating the billing tables");
-		sqlite3_exec(sb->db, "ROLLBACK", NULL, NULL, NULL);
 		goto fail;
 	}
 	*out = sb;

@@ -5,9 +5,7 @@
  * (invoice lines, schedule lines), the schedule lines entrasync manages,
  * and audit rows written in the same transaction as a write's result.
  *
- * Tables (created with CREATE TABLE IF NOT EXISTS on open, in one
- * transaction, until the store gets them as a numbered migration; the SQL
- * is BILLING_SCHEMA_SQL in store_billing.c):
+ * Tables (store migration 4, src/store_schema.c):
  *   billing_invoices(tenant_id, period) PK: customer_id, state
  *       ('pending' → 'created' → 'done'; 'failed' = the create was refused,
  *       retried next run), marker (the text put in the invoice's note to
@@ -37,8 +35,7 @@
 
 struct store_billing;
 
-/* Opens the handle on st's database and creates the billing tables when
- * missing. *out: store_billing_close (before store_close(st)). */
+/* Opens the handle on st's database. *out: store_billing_close (before store_close(st)). */
 int store_billing_open(struct store *st, struct store_billing **out, struct err *err);
 void store_billing_close(struct store_billing *sb);
 
