@@ -164,8 +164,7 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 	const char *status = ok ? r->o->status_done : understood ? r->o->status_failed : NULL;
 	bool found = false;
 	enum syncro_result rc = SYNCRO_OK;
-	if (resuming && (rc = syncro_ticket_comment_find(r->env->sc, r->env->cfg->syncro.api_key, a->ticket_id, marker,
-	                                                 &found, &err)) != SYNCRO_OK) {
+	if (resuming && (rc = syncro_ticket_comment_find(r->env->sc, a->ticket_id, marker, &found, &err)) != SYNCRO_OK) {
 		if (rc == SYNCRO_NOT_FOUND) goto gone;
 		say(r, "ticket %lld: cannot read its comments, will try again next run: %s", a->ticket_id, err.msg);
 		r->rep->pending++;
@@ -469,12 +468,10 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 	size_t n = env->cfg->ntenants;
 	r.hooks = xcalloc(n + 1, sizeof *r.hooks);
 	r.hook_errors = xcalloc(n + 1, sizeof *r.hook_errors);
-	struct syncro_opts so;
-	syncro_opts_from_config(&env->cfg->syncro, &so);
 	struct syncro_open_tickets list = { 0 };
 	struct buf ids = {0};
 	int rc = -1;
-	if (!(r.tk = syncro_tickets_new(env->sc, &so, err))) goto out;
+	if (!(r.tk = syncro_tickets_new(env->sc, err))) goto out;
 	if (store_actions_open(env->st, &r.sa, err) != 0) goto out;
 	if (!o->dry_run) {
 		if (store_ticket_action_each_open(r.sa, collect_open, &ids, err) < 0) goto out;
@@ -487,8 +484,7 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 			store_ticket_action_free(&a);
 		}
 	}
-	enum syncro_result sr = syncro_open_tickets_list(env->sc, env->cfg->syncro.api_key,
-	                                                 o->open_status ? o->open_status : DEFAULT_OPEN_STATUS,
+	enum syncro_result sr = syncro_open_tickets_list(env->sc, o->open_status ? o->open_status : DEFAULT_OPEN_STATUS,
 	                                                 o->problem_type, &list, err);
 	if (sr != SYNCRO_OK) {
 		err_prefix(err, "tickets of problem type '%s'", o->problem_type);

@@ -268,7 +268,7 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 		syncro_opts_from_config(&cfg->syncro, &so);
 		if (!(rn.e = http_engine_new(NULL, err))) goto out;
 		if (!(rn.sc = syncro_client_new(rn.e, &so, err))) goto out;
-		if (!(rn.tk = syncro_tickets_new(rn.sc, &so, err))) goto out;
+		if (!(rn.tk = syncro_tickets_new(rn.sc, err))) goto out;
 	}
 	for (size_t i = 0; i < al.n; i++)
 		if (raise_one(&rn, &al.v[i], err) != 0) goto out;

@@ -170,7 +170,7 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	struct syncro_opts so;
 	syncro_opts_from_config(&r->cfg.syncro, &so);
 	if (!(r->engine = http_engine_new(NULL, &err)) || !(r->sc = syncro_client_new(r->engine, &so, &err)) ||
-	    !(r->ctx.sy = syncro_billing_new(r->sc, r->cfg.syncro.api_key, &err))) {
+	    !(r->ctx.sy = syncro_billing_new(r->sc, &err))) {
 		fprintf(stderr, "entrasync bill: %s\n", err.msg);
 		*code = EXIT_USAGE;
 		return -1;

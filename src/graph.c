@@ -5,6 +5,7 @@
 #include "graph_internal.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -315,6 +316,8 @@ static void call_free(struct graph_call *c)
 	if (c->headers)
 		for (char **h = c->headers; *h; h++) free(*h);
 	free(c->headers);
+	/* the body may hold a password (PATCH passwordProfile, graph_actions.c) */
+	if (c->body) OPENSSL_cleanse(c->body, c->body_len + 1);
 	free(c->body);
 	free(c);
 }

@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -348,6 +349,8 @@ static void call_free(struct http_call *c)
 	free(c->url);
 	free(c->log_path);
 	curl_slist_free_all(c->headers);
+	/* the body may hold a secret (a password being set, a client secret) */
+	if (c->body) OPENSSL_cleanse(c->body, c->body_len + 1);
 	free(c->body);
 	http_response_free(&c->resp);
 	free(c);

@@ -552,17 +552,13 @@ bool store_in_transaction(struct store *st)
 	return !sqlite3_get_autocommit(st->db);
 }
 
-/* Makes a group of statements atomic: its own transaction when none is
- * open, else a savepoint inside the caller's. *own says which. */
-static int atomic_begin(struct store *st, bool *own, struct err *err)
+int store_atomic_begin(struct store *st, bool *own, struct err *err)
 {
 	*own = sqlite3_get_autocommit(st->db);
 	return *own ? store_begin(st, err) : stmt_exec(st, S_SAVEPOINT, err, "savepoint");
 }
 
-/* Ends an atomic group: commits/releases when ok (ret == 0), else undoes
- * it. Returns ret, or the commit failure. */
-static int atomic_end(struct store *st, bool own, int ret, struct err *err)
+int store_atomic_end(struct store *st, bool own, int ret, struct err *err)
 {
 	if (ret == 0) {
 		ret = own ? store_commit(st, err) : stmt_exec(st, S_RELEASE, err, "release");
@@ -848,7 +844,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 	long long absent = 0, newly = 0;
 	bool own;
 	now_iso(now);
-	if (atomic_begin(st, &own, err)) return -1;
+	if (store_atomic_begin(st, &own, err)) return -1;
 	int ret = swap_step(st, S_SWAP_ABSENT, tenant_id, now, &absent, err);
 	if (!ret) {
 		sqlite3_stmt *s = stmt_get(st, S_SWAP_COUNT_NEWLY_REMOVED, err);
@@ -861,7 +857,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 	if (!ret) ret = swap_step(st, S_SWAP_REMOVED, tenant_id, now, NULL, err);
 	if (!ret) ret = swap_step(st, S_SWAP_PRESENT, tenant_id, now, NULL, err);
 	if (!ret) ret = store_mirror_stage_clear(st, tenant_id, err);
-	ret = atomic_end(st, own, ret, err);
+	ret = store_atomic_end(st, own, ret, err);
 	if (!ret && n_removed) *n_removed = absent + newly;
 	return ret;
 }

@@ -90,6 +90,14 @@ int store_commit(struct store *st, struct err *err);
 /* Rolls back the open transaction; a no-op when none is open. */
 int store_rollback(struct store *st, struct err *err);
 bool store_in_transaction(struct store *st);
+/* A group of statements made atomic whoever opened the transaction: its
+ * own transaction (BEGIN IMMEDIATE) when none is open, else a savepoint in
+ * the caller's; *own says which. store_atomic_end ends it with ret, the
+ * group's result: ret == 0 commits (or releases the savepoint), anything
+ * else undoes the group only (rollback, or rollback to the savepoint).
+ * Returns ret, or the commit's failure. Groups nest (inner ones are savepoints). */
+int store_atomic_begin(struct store *st, bool *own, struct err *err);
+int store_atomic_end(struct store *st, bool own, int ret, struct err *err);
 
 /* ---------------------------------------------------------------- tenants */
 

@@ -1,31 +1,12 @@
 /* store_actions — the ticket_actions table (per-ticket state of Microsoft
- * actions taken from Syncro tickets), on the store's connection and
- * statement cache (store_sqlite, store_stmt). Statements are constants,
- * values only ever bound. See store_actions.h for the states. */
+ * actions taken from Syncro tickets; created by store migration 4), on the
+ * store's connection and statement cache (store_sqlite, store_stmt).
+ * Statements are constants, values only ever bound. See store_actions.h for the states. */
 #include "store_actions.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
-
-const char store_actions_schema[] =
-	"CREATE TABLE IF NOT EXISTS ticket_actions (\n"
-	"  ticket_id    INTEGER PRIMARY KEY,\n"
-	"  customer_id  INTEGER,\n"
-	"  contact_id   INTEGER,\n"
-	"  tenant_id    TEXT,\n"
-	"  object_id    TEXT,\n"
-	"  label        TEXT,\n"
-	"  action       TEXT NOT NULL,\n"
-	"  state        TEXT NOT NULL CHECK (state IN ('intent', 'acted', 'commenting', 'done')),\n"
-	"  outcome      TEXT CHECK (outcome IN ('ok', 'refused', 'failed')),\n"
-	"  message      TEXT,\n"
-	"  attempts     INTEGER NOT NULL DEFAULT 0,\n"
-	"  attempted_at TEXT,\n"
-	"  created_at   TEXT NOT NULL,\n"
-	"  updated_at   TEXT NOT NULL\n"
-	");\n"
-	"CREATE INDEX IF NOT EXISTS ticket_actions_open ON ticket_actions(state) WHERE state <> 'done';\n";
 
 #define COLS "ticket_id, customer_id, contact_id, tenant_id, object_id, label, action, state, outcome, message, " \
 	"attempts, attempted_at, created_at, updated_at"
@@ -65,18 +46,7 @@ void store_actions_close(struct store_actions *sa)
 
 int store_actions_open(struct store *st, struct store_actions **out, struct err *err)
 {
-	*out = NULL;
-	/* first use: the table, in one savepoint (inside or outside a caller's transaction) */
-	sqlite3 *db = store_sqlite(st);
-	char *msg = NULL;
-	if (sqlite3_exec(db, "SAVEPOINT ticket_actions_schema", NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, store_actions_schema, NULL, NULL, &msg) != SQLITE_OK ||
-	    sqlite3_exec(db, "RELEASE ticket_actions_schema", NULL, NULL, &msg) != SQLITE_OK) {
-		err_set(err, "store: ticket actions: create table: %s", msg ? msg : sqlite3_errmsg(db));
-		sqlite3_free(msg);
-		sqlite3_exec(db, "ROLLBACK TO ticket_actions_schema; RELEASE ticket_actions_schema", NULL, NULL, NULL);
-		return -1;
-	}
+	(void)err;
 	struct store_actions *sa = xcalloc(1, sizeof *sa);
 	sa->st = st;
 	*out = sa;

@@ -13,10 +13,8 @@
  *               looking for the comment's marker before posting again);
  *   done        comment posted, status set.
  *
- * The table is not in src/store_schema.c yet (not this module's file): it is
- * created with CREATE TABLE IF NOT EXISTS, in a transaction, when the
- * handle is opened (the migration to add is in the report of issue 8).
- * store_actions_close before store_close.
+ * The table comes with the store's schema (migration 4 in
+ * src/store_schema.c). store_actions_close before store_close.
  *
  * Connection: the store's own (store_sqlite / store_stmt), so these writes
  * join a caller's store_begin/store_commit; outside one each commits on its
@@ -32,9 +30,8 @@
 
 struct store_actions;
 
-/* The table's SQL (what the migration would add). */
-extern const char store_actions_schema[];
-
+/* A handle on st's ticket_actions (cannot fail today; err kept for the
+ * API's shape). */
 int store_actions_open(struct store *st, struct store_actions **out, struct err *err);
 void store_actions_close(struct store_actions *sa);
 

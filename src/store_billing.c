@@ -1,7 +1,7 @@
 /* store_billing — billing state and period usage in the store's database
- * (see store_billing.h), on the handle's own connection. Statements are
- * constant strings prepared once (SQLITE_PREPARE_PERSISTENT) and cached;
- * values are only ever bound. */
+ * (see store_billing.h), an extension file on the store's connection and
+ * statement cache (store_sqlite, store_stmt). Statements are constant
+ * strings; values are only ever bound. */
 #include "store_billing.h"
 
 #include <sqlite3.h>
@@ -11,57 +11,11 @@
 
 #include "skus.h"
 
-#define BILLING_BUSY_TIMEOUT_MS 5000
-
-/* The tables, created at open until they become a store migration (the
- * proposed migration 4 is exactly this text). */
-static const char BILLING_SCHEMA_SQL[] =
-	"CREATE TABLE IF NOT EXISTS billing_invoices (\n"
-	"  tenant_id   TEXT NOT NULL,\n"
-	"  period      TEXT NOT NULL,\n"
-	"  customer_id INTEGER NOT NULL,\n"
-	"  state       TEXT NOT NULL CHECK (state IN ('pending', 'created', 'done', 'failed')),\n"
-	"  marker      TEXT NOT NULL,\n"
-	"  invoice_id  INTEGER,\n"
-	"  number      TEXT,\n"
-	"  plan        TEXT NOT NULL,\n"
-	"  error       TEXT,\n"
-	"  run_id      INTEGER,\n"
-	"  created_at  TEXT NOT NULL,\n"
-	"  updated_at  TEXT NOT NULL,\n"
-	"  PRIMARY KEY (tenant_id, period)\n"
-	");\n"
-	"CREATE TABLE IF NOT EXISTS billing_intents (\n"
-	"  id         INTEGER PRIMARY KEY,\n"
-	"  run_id     INTEGER,\n"
-	"  tenant_id  TEXT NOT NULL,\n"
-	"  period     TEXT,\n"
-	"  action     TEXT NOT NULL,\n"
-	"  target     TEXT,\n"
-	"  payload    TEXT,\n"
-	"  state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),\n"
-	"  result_id  INTEGER,\n"
-	"  error      TEXT,\n"
-	"  created_at TEXT NOT NULL,\n"
-	"  updated_at TEXT\n"
-	");\n"
-	"CREATE INDEX IF NOT EXISTS billing_intents_open ON billing_intents(tenant_id) WHERE state = 'pending';\n"
-	"CREATE TABLE IF NOT EXISTS billing_schedule_lines (\n"
-	"  tenant_id    TEXT NOT NULL,\n"
-	"  schedule_id  INTEGER NOT NULL,\n"
-	"  line_key     TEXT NOT NULL,\n"
-	"  line_item_id INTEGER,\n"
-	"  updated_at   TEXT NOT NULL,\n"
-	"  PRIMARY KEY (tenant_id, schedule_id, line_key)\n"
-	");\n";
-
 enum sb_stmt {
-	B_BEGIN, B_COMMIT, B_ROLLBACK,
 	B_USAGE,
 	B_INV_GET, B_INV_INTENT, B_INV_UPDATE, B_INV_EACH,
 	B_INTENT_ADD, B_INTENT_FINISH, B_INTENT_OPEN, B_INTENT_COUNT,
 	B_SCHED_KEYS, B_SCHED_PUT, B_SCHED_DELETE,
-	B_AUDIT,
 	B__COUNT
 };
 
@@ -71,9 +25,6 @@ enum sb_stmt {
 	"updated_at"
 
 static const char *const sb_sql[B__COUNT] = {
-	[B_BEGIN] = "BEGIN IMMEDIATE",
-	[B_COMMIT] = "COMMIT",
-	[B_ROLLBACK] = "ROLLBACK",
 	/* Per SKU over [first, last]: peaks and days, and the values of the
 	 * tenant's last snapshot day in the range (0 when absent that day).
 	 * Both scans use the primary key (tenant_id, day, sku_id). */
@@ -111,71 +62,37 @@ static const char *const sb_sql[B__COUNT] = {
 		"updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[B_SCHED_DELETE] = "DELETE FROM billing_schedule_lines WHERE tenant_id = ?1 AND schedule_id = ?2 "
 		"AND line_key = ?3",
-	[B_AUDIT] = "INSERT INTO audit (at, run_id, tenant_id, object_id, contact_id, action, before, after, actor, "
-		"result) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
 };
 
 struct store_billing {
-	sqlite3 *db;
-	sqlite3_stmt *stmts[B__COUNT];
+	struct store *st;
+	bool in_group;             /* between store_billing_begin and its commit/rollback */
+	bool own;                  /* that group is its own transaction (else a savepoint) */
 };
 
 static int sb_fail(struct store_billing *sb, struct err *err, const char *what)
 {
-	return err_set(err, "store: %s: %s", what, sb && sb->db ? sqlite3_errmsg(sb->db) : "no connection");
+	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(store_sqlite(sb->st)));
 }
 
 void store_billing_close(struct store_billing *sb)
 {
-	if (!sb) return;
-	for (int i = 0; i < B__COUNT; i++) sqlite3_finalize(sb->stmts[i]);
-	sqlite3_close(sb->db);
 	free(sb);
 }
 
 int store_billing_open(struct store *st, struct store_billing **out, struct err *err)
 {
-	*out = NULL;
+	(void)err;
 	struct store_billing *sb = xcalloc(1, sizeof *sb);
-	if (sqlite3_open_v2(store_path(st), &sb->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		sb_fail(sb, err, "open");
-		goto fail;
-	}
-	sqlite3_busy_timeout(sb->db, BILLING_BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(sb->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
-		sb_fail(sb, err, "pragmas");
-		goto fail;
-	}
-	/* The tables, in one transaction (two runs may open at once). */
-	if (sqlite3_exec(sb->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK ||
-	    sqlite3_exec(sb->db, BILLING_SCHEMA_SQL, NULL, NULL, NULL) != SQLITE_OK) {
-		sb_fail(sb, err, "creating the billing tables");
-		sqlite3_exec(sb->db, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
-	if (sqlite3_exec(sb->db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-		sb_fail(sb, err, "creating the billing tables");
-		sqlite3_exec(sb->db, "ROLLBACK", NULL, NULL, NULL);
-		goto fail;
-	}
+	sb->st = st;
 	*out = sb;
 	return 0;
-fail:
-	store_billing_close(sb);
-	return -1;
 }
 
+/* The cached statement of query id (reset, bindings cleared), or NULL + err. */
 static sqlite3_stmt *q_get(struct store_billing *sb, enum sb_stmt id, struct err *err)
 {
-	sqlite3_stmt *s = sb->stmts[id];
-	if (!s) {
-		if (sqlite3_prepare_v3(sb->db, sb_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
-			sb_fail(sb, err, "prepare");
-			return NULL;
-		}
-		sb->stmts[id] = s;
-	}
-	return s;
+	return store_stmt(sb->st, sb_sql[id], err);
 }
 
 static void q_done(sqlite3_stmt *s)
@@ -215,28 +132,35 @@ static void now_iso(char buf[32])
 	time_iso8601(time_now(), buf, 32);
 }
 
-static int q_plain(struct store_billing *sb, enum sb_stmt id, const char *what, struct err *err)
-{
-	sqlite3_stmt *s = q_get(sb, id, err);
-	return s ? q_run(sb, s, what, err) : -1;
-}
-
 int store_billing_begin(struct store_billing *sb, struct err *err)
 {
-	return q_plain(sb, B_BEGIN, "begin", err);
+	if (sb->in_group) return err_set(err, "store: billing: a unit of work is already open on this handle");
+	if (store_atomic_begin(sb->st, &sb->own, err) != 0) return -1;
+	sb->in_group = true;
+	return 0;
 }
 
 int store_billing_commit(struct store_billing *sb, struct err *err)
 {
-	return q_plain(sb, B_COMMIT, "commit", err);
+	if (!sb->in_group) return err_set(err, "store: billing: commit without a unit of work");
+	sb->in_group = false;
+	return store_atomic_end(sb->st, sb->own, 0, err);
 }
 
 void store_billing_rollback(struct store_billing *sb)
 {
-	if (!sqlite3_get_autocommit(sb->db)) {
-		struct err ignored;
-		q_plain(sb, B_ROLLBACK, "rollback", &ignored);
-	}
+	if (!sb->in_group) return;
+	sb->in_group = false;
+	store_atomic_end(sb->st, sb->own, -1, NULL);
+}
+
+/* An intent must be on disk before its request leaves: refused inside a
+ * transaction (it would commit, if ever, only after the request). */
+static int intent_autocommit(struct store_billing *sb, const char *what, struct err *err)
+{
+	if (!store_in_transaction(sb->st)) return 0;
+	return err_set(err, "store: %s inside a transaction: a billing intent must be committed before its "
+	               "request is sent", what);
 }
 
 /* ---------------------------------------------------------------- usage */
@@ -327,6 +251,7 @@ void store_billing_invoice_free(struct store_billing_invoice *inv)
 
 int store_billing_invoice_intent(struct store_billing *sb, const struct store_billing_invoice *in, struct err *err)
 {
+	if (intent_autocommit(sb, "recording an invoice intent", err) != 0) return -1;
 	sqlite3_stmt *s = q_get(sb, B_INV_INTENT, err);
 	if (!s) return -1;
 	char now[32];
@@ -339,7 +264,7 @@ int store_billing_invoice_intent(struct store_billing *sb, const struct store_bi
 	bind_id(s, 6, in->run_id);
 	bind_text(s, 7, now);
 	if (q_run(sb, s, "recording an invoice intent", err) != 0) return -1;
-	if (sqlite3_changes(sb->db) == 0)
+	if (sqlite3_changes(store_sqlite(sb->st)) == 0)
 		return err_set(err, "store: tenant %s already has an invoice for %s: a tenant is invoiced at most once "
 		               "per period", in->tenant_id, in->period);
 	return 0;
@@ -361,7 +286,7 @@ int store_billing_invoice_update(struct store_billing *sb, const char *tenant_id
 	bind_text(s, 6, error);
 	bind_text(s, 7, now);
 	if (q_run(sb, s, "updating a billing invoice", err) != 0) return -1;
-	if (sqlite3_changes(sb->db) == 0)
+	if (sqlite3_changes(store_sqlite(sb->st)) == 0)
 		return err_set(err, "store: no billing invoice for %s in %s", tenant_id, period);
 	return 0;
 }
@@ -390,6 +315,7 @@ int store_billing_intent_add(struct store_billing *sb, long long run_id, const c
                              const char *action, const char *target, const char *payload, long long *id,
                              struct err *err)
 {
+	if (intent_autocommit(sb, "recording a billing intent", err) != 0) return -1;
 	sqlite3_stmt *s = q_get(sb, B_INTENT_ADD, err);
 	if (!s) return -1;
 	char now[32];
@@ -402,7 +328,7 @@ int store_billing_intent_add(struct store_billing *sb, long long run_id, const c
 	bind_text(s, 6, payload);
 	bind_text(s, 7, now);
 	if (q_run(sb, s, "recording a billing intent", err) != 0) return -1;
-	if (id) *id = sqlite3_last_insert_rowid(sb->db);
+	if (id) *id = sqlite3_last_insert_rowid(store_sqlite(sb->st));
 	return 0;
 }
 
@@ -509,20 +435,5 @@ int store_billing_sched_delete(struct store_billing *sb, const char *tenant_id, 
 
 int store_billing_audit(struct store_billing *sb, const struct store_audit *a, struct err *err)
 {
-	if (!a->action) return err_set(err, "store: an audit row needs an action");
-	sqlite3_stmt *s = q_get(sb, B_AUDIT, err);
-	if (!s) return -1;
-	char now[32];
-	now_iso(now);
-	bind_text(s, 1, now);
-	bind_id(s, 2, a->run_id);
-	bind_text(s, 3, a->tenant_id);
-	bind_text(s, 4, a->object_id);
-	bind_id(s, 5, a->contact_id);
-	bind_text(s, 6, a->action);
-	bind_text(s, 7, a->before);
-	bind_text(s, 8, a->after);
-	bind_text(s, 9, a->actor);
-	bind_text(s, 10, a->result);
-	return q_run(sb, s, "appending an audit row", err);
+	return store_audit_append(sb->st, a, NULL, err);
 }

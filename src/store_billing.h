@@ -5,9 +5,7 @@
  * (invoice lines, schedule lines), the schedule lines entrasync manages,
  * and audit rows written in the same transaction as a write's result.
  *
- * Tables (created with CREATE TABLE IF NOT EXISTS on open, in one
- * transaction, until the store gets them as a numbered migration; the SQL
- * is BILLING_SCHEMA_SQL in store_billing.c):
+ * Tables (store migration 4, src/store_schema.c):
  *   billing_invoices(tenant_id, period) PK: customer_id, state
  *       ('pending' → 'created' → 'done'; 'failed' = the create was refused,
  *       retried next run), marker (the text put in the invoice's note to
@@ -20,11 +18,12 @@
  *   billing_schedule_lines(tenant_id, schedule_id, line_key) PK:
  *       line_item_id, updated_at.
  *
- * The connection: like store_snapshots.c, this file cannot reach the
- * store's own sqlite3 handle (struct store is opaque), so a handle holds its
- * own read-write connection to store_path(st) (WAL, busy timeout 5 s); its
- * transactions (store_billing_begin/commit) are its own. Do not call these
- * inside a store_begin of the same database (they would wait for its lock).
+ * The connection: the store's own (store_sqlite / store_stmt), like every
+ * extension file. A unit of work (store_billing_begin .. commit/rollback)
+ * is the store's transaction, or a savepoint inside the caller's when one
+ * is open (store_atomic_begin). The intents (store_billing_invoice_intent,
+ * store_billing_intent_add) must reach the disk before their request is
+ * sent, so they are refused inside any transaction.
  * Conventions as store.h: 0 / negative with *err / STORE_NOTFOUND; strings
  * of structs handed to callbacks are borrowed for the call. */
 #ifndef ENTRASYNC_STORE_BILLING_H
@@ -37,12 +36,12 @@
 
 struct store_billing;
 
-/* Opens the handle on st's database and creates the billing tables when
- * missing. *out: store_billing_close (before store_close(st)). */
+/* Opens the handle on st's database. *out: store_billing_close (before store_close(st)). */
 int store_billing_open(struct store *st, struct store_billing **out, struct err *err);
 void store_billing_close(struct store_billing *sb);
 
-/* BEGIN IMMEDIATE / COMMIT / ROLLBACK on the handle's connection. */
+/* A unit of work on st (see "The connection" above): at most one open per
+ * handle. rollback is a no-op when none is open. */
 int store_billing_begin(struct store_billing *sb, struct err *err);
 int store_billing_commit(struct store_billing *sb, struct err *err);
 void store_billing_rollback(struct store_billing *sb);
@@ -81,8 +80,8 @@ void store_billing_invoice_free(struct store_billing_invoice *inv);
 /* The intent to create the invoice of (tenant, period): inserts the row in
  * state 'pending' with in's customer_id, marker, plan and run_id, or
  * replaces a 'failed' row. A row in any other state makes it fail: a
- * tenant is invoiced at most once per period. Autocommit when called
- * outside a transaction (so it is on disk before the POST). */
+ * tenant is invoiced at most once per period. Commits on its own (so it is
+ * on disk before the POST): refused inside a transaction. */
 int store_billing_invoice_intent(struct store_billing *sb, const struct store_billing_invoice *in, struct err *err);
 /* Sets state, invoice_id (0 = keep), number (NULL = keep) and error (NULL
  * clears it) of the row. */
@@ -111,7 +110,7 @@ struct store_billing_intent {
 	const char *updated_at;
 };
 /* Records a write about to be sent (state 'pending'); *id gets its id.
- * Autocommit outside a transaction. */
+ * Commits on its own: refused inside a transaction. */
 int store_billing_intent_add(struct store_billing *sb, long long run_id, const char *tenant_id, const char *period,
                              const char *action, const char *target, const char *payload, long long *id,
                              struct err *err);
@@ -141,7 +140,7 @@ int store_billing_sched_delete(struct store_billing *sb, const char *tenant_id, 
 
 /* ---------------------------------------------------------------- audit */
 
-/* Appends an audit row (the store's audit table) on this connection, so it
+/* store_audit_append on the handle's store: inside a unit of work it
  * commits with the write's result. a->id and a->at are ignored. */
 int store_billing_audit(struct store_billing *sb, const struct store_audit *a, struct err *err);
 

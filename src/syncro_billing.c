@@ -1,18 +1,16 @@
 /* syncro_billing — invoices, invoice schedules and products on the Syncro
- * service (see syncro_billing.h): one request function that sends, resends
- * a POST after a 429, and turns the answer into a result code; JSON shapes
- * for each record; paging by meta.total_pages or until an empty page. */
+ * service (see syncro_billing.h): requests through syncro_request (the
+ * client's header, pacing, 429 resends and result codes); JSON shapes for
+ * each record; paging by meta.total_pages or until an empty page. */
 #include "syncro_billing.h"
 
 #include <cJSON.h>
 #include <ctype.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-
-#define SB_POST_ATTEMPTS 5           /* POSTs answered 429 (not applied) are sent again */
 #define SB_MAX_PAGES 10000
 
 /* What the token needs for billing (the spec's permission names). */
@@ -20,31 +18,23 @@
 	"Recurring Invoices - List, Recurring Invoices - Edit and Products - List"
 
 struct syncro_billing {
-	struct http_service *svc;
-	char *auth_header;
-	const char *headers[3];
+	struct syncro_client *sc;
 	long long requests;
 };
 
-struct syncro_billing *syncro_billing_new(struct syncro_client *sc, const char *api_key, struct err *err)
+struct syncro_billing *syncro_billing_new(struct syncro_client *sc, struct err *err)
 {
-	if (!sc || !api_key || !*api_key) {
-		err_set(err, "syncro billing: no client or API key");
+	if (!sc) {
+		err_set(err, "syncro billing: no client");
 		return NULL;
 	}
-	log_secret_add(api_key);
 	struct syncro_billing *sb = xcalloc(1, sizeof *sb);
-	sb->svc = syncro_client_service(sc);
-	sb->auth_header = xasprintf("Authorization: Bearer %s", api_key);
-	sb->headers[0] = sb->auth_header;
-	sb->headers[1] = "Accept: application/json";
+	sb->sc = sc;
 	return sb;
 }
 
 void syncro_billing_free(struct syncro_billing *sb)
 {
-	if (!sb) return;
-	free(sb->auth_header);
 	free(sb);
 }
 
@@ -263,75 +253,16 @@ static void add_query_value(struct buf *b, const char *s)
 }
 
 /* Sends one request (what = "create invoice (customer 101)" for
- * messages) and classifies the answer. On SYNCRO_OK, *root is the parsed
- * answer (caller deletes; NULL when the body is empty and empty_ok). */
+ * messages) through syncro_request. On SYNCRO_OK, *root (root may be NULL:
+ * the answer is then not read) is the parsed answer (caller deletes). */
 static enum syncro_result sb_request(struct syncro_billing *sb, const char *method, const char *url,
-                                     const char *body, enum sb_kind kind, bool empty_ok, const char *what,
-                                     cJSON **root, struct err *err)
+                                     const char *body, enum sb_kind kind, const char *what, cJSON **root,
+                                     struct err *err)
 {
-	bool create = kind == SB_CREATE;
-	enum syncro_result rc = SYNCRO_FAILED;
-	*root = NULL;
-	for (int attempt = 1;; attempt++) {
-		struct http_response resp;
-		struct err e = {{0}};
-		struct http_request req = {
-			.method = method, .url = url, .headers = sb->headers, .body = body,
-			.body_len = body ? strlen(body) : 0, .content_type = body ? "application/json" : NULL,
-			.idempotent = kind == SB_REPEATABLE ? HTTP_IDEMPOTENT_YES : HTTP_IDEMPOTENT_AUTO,
-		};
-		sb->requests++;
-		if (http_do(sb->svc, &req, &resp, &e) != 0) {
-			rc = create ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-			err_set(err, "Syncro: %s: %s%s", what, e.msg, create ? "; it may or may not have been applied" : "");
-			http_response_free(&resp);
-			break;
-		}
-		long st = resp.status;
-		if (st == 429 && create && attempt < SB_POST_ATTEMPTS) {
-			http_response_free(&resp);   /* not applied: again, after the hold */
-			continue;
-		}
-		if (st >= 200 && st < 300) {
-			if (resp.body.len == 0 && empty_ok) {
-				rc = SYNCRO_OK;
-			} else if ((*root = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len))) {
-				rc = SYNCRO_OK;
-			} else {
-				rc = create ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-				err_set(err, "Syncro: %s: HTTP %ld with an answer that is not JSON%s", what, st,
-				        create ? "; it may have been applied" : "");
-			}
-			http_response_free(&resp);
-			break;
-		}
-		struct buf said = {0};
-		syncro_error_text(resp.body.data, &said);
-		const char *msg = said.len ? said.data : NULL;
-		if (st == 401) {
-			rc = SYNCRO_UNAUTHORIZED;
-			err_set(err, "Syncro: %s: 401 %s: the API token lacks a permission billing needs (%s) or is wrong",
-			        what, msg ? msg : "Not authorized", SB_PERMISSIONS);
-		} else if (st == 404) {
-			rc = SYNCRO_NOT_FOUND;
-			err_set(err, "Syncro: %s: not found", what);
-		} else if (st == 422) {
-			rc = SYNCRO_INVALID;
-			err_set(err, "Syncro: %s: %s", what, msg ? msg : "422: Syncro refused the values");
-		} else if (st >= 500 && create) {
-			rc = SYNCRO_UNKNOWN_OUTCOME;
-			err_set(err, "Syncro: %s: HTTP %ld%s%s; it may or may not have been applied", what, st,
-			        msg ? ": " : "", msg ? msg : "");
-		} else {
-			rc = SYNCRO_FAILED;
-			err_set(err, "Syncro: %s: HTTP %ld%s%s", what, st, msg ? ": " : "", msg ? msg : "");
-		}
-		buf_free(&said);
-		http_response_free(&resp);
-		break;
-	}
-	if (rc != SYNCRO_OK) log_redact_err(err);
-	return rc;
+	const struct syncro_req rq = { .method = method, .path = url, .body = body, .what = what,
+	                               .repeatable = kind == SB_REPEATABLE, .permissions = SB_PERMISSIONS };
+	sb->requests++;
+	return syncro_request(sb->sc, &rq, root, err);
 }
 
 /* A request whose answer is one record: parse it with from (failure →
@@ -341,7 +272,7 @@ static enum syncro_result sb_record(struct syncro_billing *sb, const char *metho
                                     void *out, struct err *err)
 {
 	cJSON *root;
-	enum syncro_result rc = sb_request(sb, method, url, body, kind, false, what, &root, err);
+	enum syncro_result rc = sb_request(sb, method, url, body, kind, what, &root, err);
 	if (rc == SYNCRO_OK && out && from(root, out) != 0) {
 		rc = kind == SB_CREATE ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
 		err_set(err, "Syncro: %s: unexpected answer (no record with an id)%s", what,
@@ -414,7 +345,7 @@ enum syncro_result syncro_invoice_find(struct syncro_billing *sb, const char *si
 		cJSON *root;
 		char what[96];
 		snprintf(what, sizeof what, "list invoices updated since %s (page %lld)", since, page);
-		enum syncro_result r = sb_request(sb, "GET", url.data, NULL, SB_READ, false, what, &root, err);
+		enum syncro_result r = sb_request(sb, "GET", url.data, NULL, SB_READ, what, &root, err);
 		buf_free(&url);
 		if (r != SYNCRO_OK) {
 			rc = r;
@@ -495,7 +426,7 @@ enum syncro_result syncro_schedules_list(struct syncro_billing *sb, long long cu
 		snprintf(url, sizeof url, "/schedules?customer_id=%lld&page=%lld", customer_id, page);
 		snprintf(what, sizeof what, "list the schedules of customer %lld (page %lld)", customer_id, page);
 		cJSON *root;
-		enum syncro_result rc = sb_request(sb, "GET", url, NULL, SB_READ, false, what, &root, err);
+		enum syncro_result rc = sb_request(sb, "GET", url, NULL, SB_READ, what, &root, err);
 		if (rc != SYNCRO_OK) return rc;
 		const cJSON *items = member(root, "schedules"), *it;
 		if (!cJSON_IsArray(items)) {
@@ -575,10 +506,7 @@ enum syncro_result syncro_schedule_line_remove(struct syncro_billing *sb, long l
 	snprintf(url, sizeof url, "/schedules/%lld/remove_line_item", schedule_id);
 	snprintf(what, sizeof what, "remove line %lld from schedule %lld", line_id, schedule_id);
 	snprintf(body, sizeof body, "{\"line_item_id\":%lld}", line_id);
-	cJSON *root;
-	enum syncro_result rc = sb_request(sb, "POST", url, body, SB_REPEATABLE, true, what, &root, err);
-	cJSON_Delete(root);
-	return rc;
+	return sb_request(sb, "POST", url, body, SB_REPEATABLE, what, NULL, err);
 }
 
 /* ---- products -------------------------------------------------------------------- */

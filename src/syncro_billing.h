@@ -32,12 +32,11 @@
 
 struct syncro_billing;
 
-/* A billing client on sc's service. api_key is the key sc uses: the
- * contact client keeps its header private, so this one builds its own
- * (registered with log_secret_add; never in a URL). Free before sc. */
-struct syncro_billing *syncro_billing_new(struct syncro_client *sc, const char *api_key, struct err *err);
+/* A billing client on sc: its requests go through syncro_request (sc's
+ * header, pacing and result rules). Free before sc. */
+struct syncro_billing *syncro_billing_new(struct syncro_client *sc, struct err *err);
 void syncro_billing_free(struct syncro_billing *sb);
-/* Requests sent (every attempt of a POST counted once per send). */
+/* Requests made (a POST sent again after a 429 counts once). */
 long long syncro_billing_requests(const struct syncro_billing *sb);
 
 /* ---- records ------------------------------------------------------------- */

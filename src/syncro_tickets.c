@@ -1,45 +1,31 @@
 /* syncro_tickets — the ticket calls (see syncro_tickets.h), made with
- * http_do on the Syncro client's service so that they share its pacing and
- * 429 holds. Results and messages follow syncro.c: "Syncro: <what>: ...". */
+ * syncro_request on the Syncro client, so that they share its pacing, 429
+ * holds, header and result rules. Messages: "Syncro: <what>: ...". */
 #include "syncro_tickets.h"
 
 #include <cJSON.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
-
-#define TICKETS_MAX_POSTS 5     /* a 429 on a POST means "not applied": send again */
 
 struct syncro_tickets {
 	struct syncro_client *sc;
-	struct http_service *svc;
-	char *auth_header;
-	const char *headers[3];
 };
 
-struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, const struct syncro_opts *opts,
-                                          struct err *err)
+struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, struct err *err)
 {
-	if (!sc || !opts || !opts->api_key || !*opts->api_key) {
-		err_set(err, "Syncro tickets: no client or API key");
+	if (!sc) {
+		err_set(err, "Syncro tickets: no client");
 		return NULL;
 	}
 	struct syncro_tickets *tk = xcalloc(1, sizeof *tk);
 	tk->sc = sc;
-	tk->svc = syncro_client_service(sc);
-	log_secret_add(opts->api_key);
-	tk->auth_header = xasprintf("Authorization: Bearer %s", opts->api_key);
-	tk->headers[0] = tk->auth_header;
-	tk->headers[1] = "Accept: application/json";
-	tk->headers[2] = NULL;
 	return tk;
 }
 
 void syncro_tickets_free(struct syncro_tickets *tk)
 {
-	if (!tk) return;
-	free(tk->auth_header);
 	free(tk);
 }
 
@@ -83,58 +69,13 @@ int syncro_ticket_from_json(const cJSON *obj, struct syncro_ticket *out, struct 
 	return 0;
 }
 
-/* Sends one request and classifies the answer: 2xx → OK (*body_out =
- * parsed JSON when wanted). POSTs are resent after a 429 (not applied),
- * and a lost answer to one is SYNCRO_UNKNOWN_OUTCOME. */
+/* One ticket request (syncro_request, naming the ticket permissions on a 401). */
 static enum syncro_result send(struct syncro_tickets *tk, const char *method, const char *url, const char *body,
                                const char *what, cJSON **body_out, struct err *err)
 {
-	bool post = strcmp(method, "POST") == 0;
-	struct http_request req = {
-		.method = method, .url = url, .headers = tk->headers, .body = body, .body_len = body ? strlen(body) : 0,
-		.content_type = body ? "application/json" : NULL,
-	};
-	struct http_response resp = {0};
-	enum syncro_result rc = SYNCRO_FAILED;
-	if (body_out) *body_out = NULL;
-	for (int attempt = 1;; attempt++) {
-		http_response_free(&resp);
-		struct err e = {{0}};
-		if (http_do(tk->svc, &req, &resp, &e) != 0) {
-			rc = post ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-			err_set(err, "Syncro: %s: %s%s", what, e.msg, post ? "; it may or may not have been applied" : "");
-			goto out;
-		}
-		if (!(resp.status == 429 && post && attempt < TICKETS_MAX_POSTS)) break;
-	}
-	long st = resp.status;
-	if (st >= 200 && st < 300) {
-		if (body_out) {
-			*body_out = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len);
-			if (!*body_out) {
-				rc = post ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-				err_set(err, "Syncro: %s: HTTP %ld with an answer that is not JSON", what, st);
-				goto out;
-			}
-		}
-		rc = SYNCRO_OK;
-		goto out;
-	}
-	struct buf msg = {0};
-	syncro_error_text(resp.body.data, &msg);
-	const char *said = msg.len ? msg.data : "";
-	rc = st == 401 ? SYNCRO_UNAUTHORIZED : st == 404 ? SYNCRO_NOT_FOUND : st == 422 ? SYNCRO_INVALID
-	   : (st >= 500 && post) ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-	if (st == 401)
-		err_set(err, "Syncro: %s: 401 %s: the API token lacks a ticket permission (Tickets - Create, Tickets - "
-		        "Edit, Tickets - View Details) or is wrong", what, said);
-	else
-		err_set(err, "Syncro: %s: HTTP %ld%s%s", what, st, *said ? ": " : "", said);
-	buf_free(&msg);
-out:
-	http_response_free(&resp);
-	if (rc != SYNCRO_OK && err) log_redact_err(err);
-	return rc;
+	const struct syncro_req rq = { .method = method, .path = url, .body = body, .what = what,
+	                               .permissions = "Tickets - Create, Tickets - Edit, Tickets - View Details" };
+	return syncro_request(tk->sc, &rq, body_out, err);
 }
 
 enum syncro_result syncro_ticket_create(struct syncro_tickets *tk, const struct syncro_ticket_new *t,

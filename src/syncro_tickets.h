@@ -18,10 +18,9 @@
 
 struct syncro_tickets;
 
-/* A ticket client beside sc (which must outlive it). opts->api_key is the
- * same key the client was made with (already registered as a secret). */
-struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, const struct syncro_opts *opts,
-                                          struct err *err);
+/* A ticket client on sc (which must outlive it): its requests go through
+ * syncro_request (the client's header, pacing and result rules). */
+struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, struct err *err);
 void syncro_tickets_free(struct syncro_tickets *tk);
 
 struct syncro_ticket {

@@ -1,16 +1,15 @@
 /* syncro_tickets_open — open tickets of a problem type (status + query on
  * Syncro's side, the exact problem type here) and the marker search in a
- * ticket's comments: paged GETs with http_do on the Syncro client's
- * service. See syncro_tickets_open.h. */
+ * ticket's comments: paged GETs with syncro_request on the Syncro client. See syncro_tickets_open.h. */
 #include "syncro_tickets_open.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
 
-#include "log.h"
 
 #define TICKETS_MAX_PAGES 1000
 
@@ -77,37 +76,12 @@ static void query_value(struct buf *b, const char *s)
 	}
 }
 
-/* One GET; *json gets the parsed 2xx body (cJSON_Delete). */
-static enum syncro_result get_json(struct syncro_client *sc, const char *api_key, const char *url, cJSON **json,
-                                   struct err *err)
+/* One GET on the lane "tickets"; *json gets the parsed 2xx body (cJSON_Delete). */
+static enum syncro_result get_json(struct syncro_client *sc, const char *url, cJSON **json, struct err *err)
 {
-	char *auth = xasprintf("Authorization: Bearer %s", api_key ? api_key : "");
-	const char *headers[] = { auth, "Accept: application/json", NULL };
-	struct http_response resp = { 0 };
-	enum syncro_result rc = SYNCRO_FAILED;
-	*json = NULL;
-	if (http_do(syncro_client_service(sc), &(struct http_request){ .url = url, .headers = headers,
-	                                                               .lane = syncro_client_lane(sc, "tickets") },
-	            &resp, err) != 0) {
-		err_prefix(err, "Syncro: GET %s", url);
-		goto out;
-	}
-	if (resp.status >= 200 && resp.status < 300) {
-		if ((*json = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len))) rc = SYNCRO_OK;
-		else err_set(err, "Syncro: GET %s: HTTP %ld with an answer that is not JSON", url, resp.status);
-		goto out;
-	}
-	struct buf msg = {0};
-	syncro_error_text(resp.body.data, &msg);
-	rc = resp.status == 401 ? SYNCRO_UNAUTHORIZED : resp.status == 404 ? SYNCRO_NOT_FOUND : SYNCRO_FAILED;
-	err_set(err, "Syncro: GET %s: HTTP %ld%s%s%s", url, resp.status, msg.len ? ": " : "", msg.len ? msg.data : "",
-	        resp.status == 401 ? " (the API token lacks Tickets - List/Search or View Details, or is wrong)" : "");
-	buf_free(&msg);
-out:
-	free(auth);
-	http_response_free(&resp);
-	if (rc != SYNCRO_OK) log_redact_err(err);
-	return rc;
+	const struct syncro_req rq = { .path = url, .lane = syncro_client_lane(sc, "tickets"),
+	                               .permissions = "Tickets - List/Search, Tickets - View Details" };
+	return syncro_request(sc, &rq, json, err);
 }
 
 /* Is there a page after page, by meta.total_pages, else while pages hold items? */
@@ -120,7 +94,7 @@ static bool page_more(const cJSON *root, const cJSON *items, long page)
 	return cJSON_GetArraySize(items) > 0;
 }
 
-enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char *api_key, const char *status,
+enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char *status,
                                             const char *problem_type, struct syncro_open_tickets *out,
                                             struct err *err)
 {
@@ -139,7 +113,7 @@ enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char
 			query_value(&url, problem_type);
 		}
 		cJSON *root = NULL;
-		rc = get_json(sc, api_key, url.data, &root, err);
+		rc = get_json(sc, url.data, &root, err);
 		buf_free(&url);
 		if (rc != SYNCRO_OK) break;
 		const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "tickets"), *it;
@@ -171,7 +145,7 @@ enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char
 	return rc;
 }
 
-enum syncro_result syncro_ticket_comment_find(struct syncro_client *sc, const char *api_key, long long id,
+enum syncro_result syncro_ticket_comment_find(struct syncro_client *sc, long long id,
                                               const char *needle, bool *found, struct err *err)
 {
 	*found = false;
@@ -180,7 +154,7 @@ enum syncro_result syncro_ticket_comment_find(struct syncro_client *sc, const ch
 		char url[96];
 		snprintf(url, sizeof url, "/tickets/%lld/comments?page=%ld", id, page);
 		cJSON *root = NULL;
-		rc = get_json(sc, api_key, url, &root, err);
+		rc = get_json(sc, url, &root, err);
 		if (rc != SYNCRO_OK) break;
 		const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "comments"), *it;
 		if (!cJSON_IsArray(items)) items = cJSON_IsArray(root) ? root : NULL;

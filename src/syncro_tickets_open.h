@@ -43,14 +43,14 @@ int syncro_open_ticket_from_json(const struct cJSON *obj, struct syncro_open_tic
 
 /* Every ticket with status `status` (e.g. "Not Closed"; NULL = any) whose
  * problem_type equals problem_type (NULL = any), all pages, in Syncro's
- * order. api_key: the key sc was made with (already a registered secret). */
-enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char *api_key, const char *status,
+ * order. */
+enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char *status,
                                             const char *problem_type, struct syncro_open_tickets *out,
                                             struct err *err);
 
 /* Looks through ticket id's comments (all pages) for one whose body holds
  * needle: *found. */
-enum syncro_result syncro_ticket_comment_find(struct syncro_client *sc, const char *api_key, long long id,
+enum syncro_result syncro_ticket_comment_find(struct syncro_client *sc, long long id,
                                               const char *needle, bool *found, struct err *err);
 
 #endif
