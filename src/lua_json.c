@@ -328,10 +328,17 @@ static const unsigned char string_special[256] = {
 };
 
 /* The first byte at or after q that is '"', '\\' or a control character
- * (or e). (A SWAR version eight bytes at a time measured no better on
- * Graph's short strings.) */
+ * (or e): a table lookup per byte, four at a time. (A SWAR version, eight
+ * bytes per step, measured no better on Graph's short strings.) */
 static inline const char *skip_plain(const char *q, const char *e)
 {
+	while (e - q >= 4) {
+		if (string_special[(unsigned char)q[0]]) return q;
+		if (string_special[(unsigned char)q[1]]) return q + 1;
+		if (string_special[(unsigned char)q[2]]) return q + 2;
+		if (string_special[(unsigned char)q[3]]) return q + 3;
+		q += 4;
+	}
 	while (q < e && !string_special[(unsigned char)*q]) q++;
 	return q;
 }
@@ -907,7 +914,8 @@ static const char *skip_value(const char *p, const char *e)
 	while (p < e) {
 		char c = *p;
 		if (c == '"') {
-			/* the closing quote: the next '"' not escaped by an odd run of '\\' */
+			/* the closing quote: the next '"' not escaped by an odd run of '\\'
+			 * (memchr measured faster here than skip_plain) */
 			const char *q = p + 1;
 			for (;;) {
 				q = memchr(q, '"', (size_t)(e - q));
