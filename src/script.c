@@ -704,11 +704,13 @@ static int sb_init(lua_State *L)
 	/* registry slots and interned names */
 	lua_newtable(L);
 	s->ref_loaded = luaL_ref(L, LUA_REGISTRYINDEX);
-	int *refs[] = { &s->ref_policy, &s->ref_include, &s->ref_contact, &s->ref_tenant };
+	int *refs[] = { &s->ref_policy, &s->ref_include, &s->ref_contact };
 	for (size_t i = 0; i < ARRAY_LEN(refs); i++) {
 		lua_pushboolean(L, 0);
 		*refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
+	lua_newtable(L);                     /* t until script_set_tenant */
+	s->ref_tenant = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_createtable(L, POLICY_NFIELDS + 1, 0);
 	for (int i = 0; i < POLICY_NFIELDS; i++) {
 		lua_pushstring(L, policy_contact_field_names[i]);

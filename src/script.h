@@ -21,6 +21,12 @@
  * start of every call, and after a memory error a full collection runs.
  * What the policy itself keeps reachable survives (a policy that leaks into
  * its own upvalues keeps failing, call after call, and says so each time).
+ * Known limits: time spent inside one C library call (a pathological
+ * string.find pattern on a long subject) is not counted in instructions;
+ * the memory cap counts the bytes Lua asks for, and small blocks freed by
+ * Lua stay in the state's pool (bounded by the peak) until script_free.
+ * rawset(_G, ...) and setmetatable(_G, ...) are refused, and one Lua state
+ * per tenant keeps any other state out of reach.
  *
  * Errors are one line of kind and place, then a Lua traceback, e.g.
  *   policy error in include(): policies/acme.lua:12: attempt to index a nil value (field 'mail')

@@ -130,8 +130,10 @@ TEST(script_failure_leaves_other_states_alone)
 	struct script *a = new_state(200000, 4u << 20), *b = new_state(0, 0);
 	REQUIRE(a && b);
 	struct err err;
-	/* b keeps state in a module-level table across calls; a fails in all ways */
-	const char *pb = write_file("b.lua", "local n = 0\nreturn { include = function(u, t) n = n + 1 return true, tostring(n) end }\n");
+	/* b keeps state in a module-level table across calls; a fails in all ways
+	 * (and t is an empty table when no tenant was set) */
+	const char *pb = write_file("b.lua", "local n = 0\nreturn { include = function(u, t) assert(type(t) == 'table' and next(t) == nil)\n"
+	                                     "n = n + 1 return true, tostring(n) end }\n");
 	REQUIRE_OK(script_policy_load(b, pb, &err), &err);
 	struct policy_user u = { .json = "{\"id\":\"1\"}", .len = 10 };
 	struct policy_decision d;
