@@ -222,6 +222,20 @@ test("mark", function()
   fails(function() p.mark(5) end, "p.mark: the prefix must be a non-empty string")
 end)
 
+test("text_word_matcher", function()
+  local text = require "entrasync.text"
+  local m = text.word_matcher { "Room", "svc", "noreply" }
+  eq(m("Conf ROOM Adams"), "room")
+  eq(m("svc_backup2@contoso.com", "@"), "svc")
+  eq(m("backup@svc.contoso.com", "@"), nil)              -- stops at "@"
+  eq(m("roomba"), nil)                                   -- whole words only
+  eq(m("x-noreply-x"), "noreply")
+  eq(m(""), nil)
+  eq(m("caf\u{E9} room"), "room")                          -- non-ASCII bytes separate words
+  fails(function() text.word_matcher { "two words" } end, "is not a word of ASCII letters")
+  fails(function() text.word_matcher { 5 } end, "item 1 must be a word")
+end)
+
 test("module_is_cached", function()
   eq(require("entrasync.policy"), p)
   eq(require("entrasync.json"), json)

@@ -105,7 +105,7 @@ TEST(json_null_distinct_from_absent)
 	/* absent mode (policy user tables): null members are left out */
 	lua_State *L = luaL_newstate();
 	cJSON *j = cJSON_Parse("{\"mail\": null, \"id\": \"x\", \"phones\": [null]}");
-	luajson_push(L, j, 0, LUAJSON_NULL_ABSENT);
+	luajson_push(L, j, 0, LUAJSON_NULL_ABSENT, 0);
 	CHECK_EQ_INT(lua_getfield(L, -1, "mail"), LUA_TNIL);
 	CHECK_EQ_INT(lua_getfield(L, -2, "id"), LUA_TSTRING);
 	CHECK_EQ_INT(lua_getfield(L, -3, "phones"), LUA_TTABLE);
@@ -210,7 +210,165 @@ TEST(json_malformed_input_position)
 	cJSON_Delete(j);
 	/* the Lua side raises with the caller's place */
 	CHECK(run_lua("require('entrasync.json').decode('{\"a\" 1}')", &err) != 0);
-	CHECK_CONTAINS(err.msg, "test.lua:1: invalid JSON at byte offset 5 (line 1, column 6) near '1}'");
+	CHECK_CONTAINS(err.msg, "test.lua:1: invalid JSON at byte offset 5 (line 1, column 6): expected ':' near '1}'");
+}
+
+/* The direct text parser (json.decode, policy users given as text) and the
+ * cJSON path give the same values for valid documents. */
+static const char *const valid_docs[] = {
+	"0", "-0", "1", "-1", "123456789012345", "1234567890123456", "9007199254740993", "1.5", "-2.5e-3", "1E2", "3.0",
+	"\"\"", "\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\"", "\"\\u0041\\u00e9\\u4e2d\\ud83d\\ude00\"",
+	"\"h\xc3\xa9llo\"", "true", "false", "null", "[]", "{}", "[[]]", "[null, 1, \"x\", [], {}]",
+	"{\"a\":{\"b\":[1,2,{\"c\":null}]},\"d\":-7}", " \t\r\n[ 1 , 2 ]\n ",
+	"{\"k\":\"dup\",\"k\":\"second\"}",
+};
+
+static int push_cjson(lua_State *L)
+{
+	cJSON *j = lua_touserdata(L, 1);
+	luajson_push(L, j, 0, LUAJSON_NULL_SENTINEL, 0);
+	return 1;
+}
+
+TEST(json_direct_parser_matches_cjson)
+{
+	lua_State *L = luaL_newstate();
+	struct err err;
+	for (size_t i = 0; i < ARRAY_LEN(valid_docs); i++) {
+		const char *doc = valid_docs[i];
+		cJSON *ref = NULL;
+		if (luajson_parse(doc, strlen(doc), &ref, &err) != 0) {
+			t_fail(__FILE__, __LINE__, "cJSON rejects %s: %s", doc, err.msg);
+			continue;
+		}
+		const char *e = decode(L, doc, 0);
+		if (e) {
+			t_fail(__FILE__, __LINE__, "direct parser rejects %s: %s", doc, e);
+			cJSON_Delete(ref);
+			continue;
+		}
+		REQUIRE(pcall_c(L, push_cjson, ref) == NULL);
+		/* same Lua types (integer vs float too) and values */
+		CHECK_EQ_INT(lua_type(L, -1), lua_type(L, -2));
+		if (lua_type(L, -1) == LUA_TNUMBER) {
+			CHECK_EQ_INT(lua_isinteger(L, -1), lua_isinteger(L, -2));
+			CHECK(lua_rawequal(L, -1, -2));
+		}
+		cJSON *a = luajson_to_cjson(L, -1, 0, &err), *b = luajson_to_cjson(L, -2, 0, &err);
+		CHECK(a && b && cJSON_Compare(a, b, 1));
+		if (!(a && b && cJSON_Compare(a, b, 1))) t_fail(__FILE__, __LINE__, "differs: %s", doc);
+		cJSON_Delete(a);
+		cJSON_Delete(b);
+		cJSON_Delete(ref);
+		lua_settop(L, 0);
+	}
+	/* out of double range: infinity on both paths */
+	REQUIRE(decode(L, "[1e400, -1e400]", 0) == NULL);
+	lua_rawgeti(L, -1, 1);
+	CHECK(lua_tonumber(L, -1) == HUGE_VAL);
+	lua_rawgeti(L, -2, 2);
+	CHECK(lua_tonumber(L, -1) == -HUGE_VAL);
+	lua_settop(L, 0);
+	/* duplicate keys: the first wins on both paths */
+	REQUIRE(decode(L, "{\"k\":1,\"k\":2}", 0) == NULL);
+	lua_getfield(L, -1, "k");
+	CHECK_EQ_INT(lua_tointeger(L, -1), 1);
+	lua_settop(L, 0);
+	/* large containers go through the stack in chunks */
+	struct buf big = {0};
+	buf_adds(&big, "{\"arr\":[");
+	for (int i = 0; i < 1000; i++) buf_printf(&big, "%s%d", i ? "," : "", i);
+	buf_adds(&big, "]");
+	for (int i = 0; i < 300; i++) buf_printf(&big, ",\"k%d\":%d", i, i);
+	buf_adds(&big, "}");
+	REQUIRE(decode(L, big.data, 0) == NULL);
+	CHECK_EQ_INT(lua_getfield(L, -1, "arr"), LUA_TTABLE);
+	CHECK_EQ_INT(lua_rawlen(L, -1), 1000);
+	lua_rawgeti(L, -1, 1000);
+	CHECK_EQ_INT(lua_tointeger(L, -1), 999);
+	lua_rawgeti(L, -2, 65);
+	CHECK_EQ_INT(lua_tointeger(L, -1), 64);
+	lua_getfield(L, -4, "k299");
+	CHECK_EQ_INT(lua_tointeger(L, -1), 299);
+	lua_getfield(L, -5, "k0");
+	CHECK_EQ_INT(lua_tointeger(L, -1), 0);
+	buf_free(&big);
+	lua_close(L);
+}
+
+TEST(json_direct_parser_rejects_malformed)
+{
+	static const struct { const char *doc, *why; } bad[] = {
+		{ "", "empty text" }, { "   ", "empty text" }, { "{", "expected a string key" },
+		{ "{\"a\"}", "expected ':'" }, { "{\"a\":1,}", "expected a string key" }, { "{\"a\":1 \"b\":2}", "expected ',' or '}'" },
+		{ "[1,]", "unexpected character" }, { "[1 2]", "expected ',' or ']'" }, { "[", "unexpected end of input" },
+		{ "01", "leading zero" }, { "-", "invalid number" }, { "1.", "digit expected after '.'" }, { "1e", "digit expected in exponent" },
+		{ "+1", "unexpected character" }, { ".5", "unexpected character" }, { "tru", "invalid literal" },
+		{ "nul", "invalid literal" }, { "NaN", "unexpected character" }, { "'x'", "unexpected character" },
+		{ "\"abc", "unterminated string" }, { "\"a\\x\"", "invalid escape" }, { "\"\\u12\"", "invalid \\u escape" },
+		{ "\"\\ud83d\"", "high surrogate not followed by a low surrogate" }, { "\"\\ude00\"", "lone low surrogate" },
+		{ "\"a\nb\"", "control character in string" }, { "[1] [2]", "unexpected data after the value" },
+		{ "{\"a\":1}x", "unexpected data after the value" }, { "[1,\n  {\"x\": tru}]", "(line 2, column 9): invalid literal" },
+	};
+	lua_State *L = luaL_newstate();
+	for (size_t i = 0; i < ARRAY_LEN(bad); i++) {
+		const char *e = decode(L, bad[i].doc, 0);
+		if (!e) {
+			t_fail(__FILE__, __LINE__, "accepted: %s", bad[i].doc);
+			lua_settop(L, 0);
+			continue;
+		}
+		CHECK_CONTAINS(e, "invalid JSON");
+		CHECK_CONTAINS(e, bad[i].why);
+	}
+	lua_close(L);
+}
+
+struct items {
+	char seen[8][64];
+	int n;
+};
+
+static int collect_item(void *ud, const char *item, size_t len)
+{
+	struct items *it = ud;
+	if (it->n < 8) snprintf(it->seen[it->n], sizeof it->seen[0], "%.*s", (int)len, item);
+	it->n++;
+	return 0;
+}
+
+static int stop_at_second(void *ud, const char *item, size_t len)
+{
+	struct items *it = ud;
+	return ++it->n == 2 ? 7 : 0;
+}
+
+TEST(json_each_item_splits_pages)
+{
+	const char *page = "{\"@odata.context\":\"x\",\"@odata.nextLink\":\"https://g/u?$skiptoken=a,b]}\",\"other\":[{\"value\":[9]}],"
+	                   "\"value\":[ {\"id\":\"1\",\"n\":\"a\\\"}]\"} , {\"id\":\"2\",\"l\":[1,{\"x\":[]}]},3,\"s\",null ]}";
+	struct items it = {0};
+	struct err err;
+	REQUIRE_OK(script_json_each_item(page, strlen(page), "value", collect_item, &it, &err), &err);
+	CHECK_EQ_INT(it.n, 5);
+	CHECK_STR(it.seen[0], "{\"id\":\"1\",\"n\":\"a\\\"}]\"}");
+	CHECK_STR(it.seen[1], "{\"id\":\"2\",\"l\":[1,{\"x\":[]}]}");
+	CHECK_STR(it.seen[2], "3");
+	CHECK_STR(it.seen[3], "\"s\"");
+	CHECK_STR(it.seen[4], "null");
+	/* absent key and empty array: no items; the callback's result stops the walk */
+	memset(&it, 0, sizeof it);
+	CHECK_OK(script_json_each_item("{\"a\":1}", 7, "value", collect_item, &it, &err), &err);
+	CHECK_OK(script_json_each_item("{\"value\":[]}", 12, "value", collect_item, &it, &err), &err);
+	CHECK_EQ_INT(it.n, 0);
+	CHECK_EQ_INT(script_json_each_item(page, strlen(page), "value", stop_at_second, &it, &err), 7);
+	/* malformed pages */
+	CHECK(script_json_each_item("[1]", 3, "value", collect_item, &it, &err) != 0);
+	CHECK_CONTAINS(err.msg, "expected an object");
+	CHECK(script_json_each_item("{\"value\":[{\"a\":1}", 16, "value", collect_item, &it, &err) != 0);
+	CHECK_CONTAINS(err.msg, "invalid JSON at byte offset 10");
+	CHECK(script_json_each_item("{\"value\":{}}", 12, "value", collect_item, &it, &err) != 0);
+	CHECK_CONTAINS(err.msg, "expected an array");
 }
 
 TEST(json_round_trip)

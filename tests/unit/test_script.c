@@ -130,8 +130,10 @@ TEST(script_failure_leaves_other_states_alone)
 	struct script *a = new_state(200000, 4u << 20), *b = new_state(0, 0);
 	REQUIRE(a && b);
 	struct err err;
-	/* b keeps state in a module-level table across calls; a fails in all ways */
-	const char *pb = write_file("b.lua", "local n = 0\nreturn { include = function(u, t) n = n + 1 return true, tostring(n) end }\n");
+	/* b keeps state in a module-level table across calls; a fails in all ways
+	 * (and t is an empty table when no tenant was set) */
+	const char *pb = write_file("b.lua", "local n = 0\nreturn { include = function(u, t) assert(type(t) == 'table' and next(t) == nil)\n"
+	                                     "n = n + 1 return true, tostring(n) end }\n");
 	REQUIRE_OK(script_policy_load(b, pb, &err), &err);
 	struct policy_user u = { .json = "{\"id\":\"1\"}", .len = 10 };
 	struct policy_decision d;
@@ -488,5 +490,102 @@ TEST(script_small_memory_cap_and_state_creation)
 	REQUIRE(s);
 	check_state_works(s);
 	CHECK(script_memory_used(s) > 0 && script_memory_used(s) < (512u << 10));
+	script_free(s);
+}
+
+/* The policy's u from JSON text is lazy (members converted on first read):
+ * it must behave like a plain table for everything a policy does. */
+TEST(script_lazy_user_table_semantics)
+{
+	struct script *s = new_state(0, 0);
+	REQUIRE(s);
+	struct err err;
+	const char *path = write_file("lazy.lua",
+		"local json = require 'entrasync.json'\n"
+		"local kept\n"
+		"return {\n"
+		"  include = function(u, t)\n"
+		"    if u.id == 'stale' then\n"
+		"      assert(kept.mail == 'a@b.com', 'members read during their call stay')\n"
+		"      local ok, e = pcall(function() return kept.never_read end)\n"
+		"      assert(not ok and e:find('belongs to a policy call that has returned'), tostring(e))\n"
+		"      ok, e = pcall(pairs, kept)\n"
+		"      assert(not ok and e:find('belongs to a policy call that has returned'), tostring(e))\n"
+		"      return true, 'stale checked'\n"
+		"    end\n"
+		"    kept = u\n"
+		"    assert(rawget(u, 'n') == nil, 'not converted before the first read')\n"
+		"    assert(u.n == 5 and rawget(u, 'n') == 5)\n"
+		"    assert(u.mail == 'a@b.com')\n"
+		"    assert(u.missing == nil and u.nothing == nil)\n"
+		"    assert(u.lic[1].skuId == 'S1' and u.lic[1].plans[2] == 'p2')\n"
+		"    u.displayName = 'Changed'\n"
+		"    assert(u.displayName == 'Changed')\n"
+		"    u.city = nil\n"
+		"    assert(u.city == nil, 'an assignment hides the member for good')\n"
+		"    local keys = {}\n"
+		"    for k in pairs(u) do keys[#keys + 1] = k end\n"
+		"    table.sort(keys)\n"
+		"    assert(table.concat(keys, ',') == 'displayName,domain,groups,id,lic,licenses,mail,n', table.concat(keys, ','))\n"
+		"    assert(math.type(u.n) == 'integer')\n"
+		"    return true, json.encode(u)\n"
+		"  end,\n"
+		"}\n");
+	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	const char *user = "{\"id\":\"1\",\"mail\":\"a@b.com\",\"displayName\":\"A\",\"city\":\"X\",\"nothing\":null,"
+	                   "\"lic\":[{\"skuId\":\"S1\",\"plans\":[\"p1\",\"p2\"]}],\"n\":5}";
+	struct policy_decision d;
+	REQUIRE_OK(eval_json(s, user, &d, &err), &err);
+	CHECK_STR(d.reason, "{\"displayName\":\"Changed\",\"domain\":\"b.com\",\"groups\":{},\"id\":\"1\","
+	                    "\"lic\":[{\"plans\":[\"p1\",\"p2\"],\"skuId\":\"S1\"}],\"licenses\":{},\"mail\":\"a@b.com\",\"n\":5}");
+	policy_decision_free(&d);
+	/* the kept u of the previous call raises instead of reading freed text */
+	REQUIRE_OK(eval_json(s, "{\"id\":\"stale\"}", &d, &err), &err);
+	CHECK_STR(d.reason, "stale checked");
+	policy_decision_free(&d);
+	script_free(s);
+}
+
+TEST(script_user_json_checked_before_the_policy_runs)
+{
+	struct script *s = new_state(0, 0);
+	REQUIRE(s);
+	struct err err;
+	const char *path = write_file("count.lua",
+		"local calls = 0\n"
+		"return { include = function(u) calls = calls + 1 return true, tostring(calls) .. ':' .. tostring(u.mail) end }\n");
+	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	struct policy_decision d;
+	/* malformed deep inside a member the policy never reads: still refused */
+	CHECK(eval_json(s, "{\"mail\":\"a@b.c\",\"assignedLicenses\":[{\"skuId\":\"x\",}]}", &d, &err) != 0);
+	CHECK_CONTAINS(err.msg, "user: invalid JSON at byte offset 49 (line 1, column 50): expected a string key near '}]}'");
+	CHECK(eval_json(s, "[1, 2]", &d, &err) != 0);
+	CHECK_STR(err.msg, "user: the user must be a JSON object");
+	CHECK(eval_json(s, "{\"a\":1} x", &d, &err) != 0);
+	CHECK_CONTAINS(err.msg, "unexpected data after the value");
+	CHECK(eval_json(s, "", &d, &err) != 0);
+	CHECK_CONTAINS(err.msg, "user: invalid JSON: empty text");
+	/* nesting deeper than the limit */
+	struct buf deep = {0};
+	buf_adds(&deep, "{\"x\":");
+	for (int i = 0; i < 70; i++) buf_addc(&deep, '[');
+	for (int i = 0; i < 70; i++) buf_addc(&deep, ']');
+	buf_adds(&deep, "}");
+	CHECK(eval_json(s, deep.data, &d, &err) != 0);
+	CHECK_CONTAINS(err.msg, "JSON nested too deeply (more than 64 levels)");
+	buf_free(&deep);
+	/* none of the above reached the policy */
+	REQUIRE_OK(eval_json(s, "{\"m\\u0061il\":\"esc@key.com\"}", &d, &err), &err);
+	CHECK_STR(d.reason, "1:esc@key.com");                 /* escaped keys work (converted up front) */
+	policy_decision_free(&d);
+	/* more members than the lazy index holds: converted up front */
+	struct buf wide = {0};
+	buf_adds(&wide, "{\"mail\":\"w@x.y\"");
+	for (int i = 0; i < 300; i++) buf_printf(&wide, ",\"k%d\":%d", i, i);
+	buf_adds(&wide, "}");
+	REQUIRE_OK(eval_json(s, wide.data, &d, &err), &err);
+	CHECK_STR(d.reason, "2:w@x.y");
+	policy_decision_free(&d);
+	buf_free(&wide);
 	script_free(s);
 }
