@@ -7,9 +7,7 @@
  * The call into Lua goes through script_policy_call (script layer): it
  * pushes JSON values as Lua tables, calls the named policy function with
  * the tenant table last, under the instruction budget and memory cap, and
- * converts its result back. It is declared weak here so that this file
- * builds before the script layer offers it; without it the hooks report
- * "not available" and the reports use their defaults. */
+ * converts its result back. */
 #include <cJSON.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,10 +16,6 @@
 #include "log.h"
 #include "report.h"
 #include "script.h"
-
-/* The script layer's generic policy call (see the file comment). */
-int script_policy_call(struct script *s, const char *name, const cJSON *const *args, size_t nargs,
-                       cJSON **result, struct err *err) __attribute__((weak));
 
 struct tenant_state {
 	const struct config_tenant *t;
@@ -33,7 +27,6 @@ struct tenant_state {
 struct report_lua {
 	const struct config *cfg;
 	struct tenant_state *v;    /* one per configured tenant */
-	bool warned;
 };
 
 struct report_lua *report_lua_new(const struct config *cfg)
@@ -97,13 +90,6 @@ static int call_hook(struct report_lua *rl, const char *tenant_id, const char *f
 	if (!s) return -1;
 	const struct policy_info *pi = script_policy_info(s);
 	if (!pi || !(pi->functions & bit)) return 1;
-	if (!script_policy_call) {
-		if (!rl->warned)
-			log_warn("report.hooks", "the policy's %s() is not called: this build's script layer lacks "
-			         "script_policy_call; reports use their defaults", fn);
-		rl->warned = true;
-		return 1;
-	}
 	return script_policy_call(s, fn, args, nargs, result, err) == 0 ? 0 : -1;
 }
 

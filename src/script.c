@@ -1450,3 +1450,64 @@ out:
 	if (rc != 0) policy_decision_free(out);
 	return rc;
 }
+
+/* ---- generic policy calls (license, secure_score, ...) ------------------ */
+
+struct named_call {
+	struct script *s;
+	const char *name;
+	const cJSON *const *args;
+	size_t nargs;
+	cJSON *result;
+	struct err *err;
+	int rc;
+};
+
+static int call_named(lua_State *L)
+{
+	struct named_call *c = lua_touserdata(L, 1);
+	struct script *s = c->s;
+	lua_settop(L, 0);
+	luaL_checkstack(L, (int)c->nargs + 4, "policy call");
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_policy);          /* 1 the policy table */
+	lua_pushstring(L, c->name);
+	lua_rawget(L, 1);                                          /* 2 the function */
+	if (!lua_isfunction(L, 2)) {
+		c->rc = err_set(c->err, "%s: the policy has no %s function", s->info.path, c->name);
+		return 0;
+	}
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (c->args[i]) luajson_push(L, c->args[i], s->lim.json_depth, LUAJSON_NULL_ABSENT, 0);
+		else lua_pushnil(L);
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_tenant);
+	budget_reset(s);
+	lua_call(L, (int)c->nargs + 1, 1);
+	if (!lua_isnil(L, -1)) {
+		c->result = luajson_to_cjson(L, -1, s->lim.json_depth, c->err);
+		if (!c->result) c->rc = -1;
+	}
+	return 0;
+}
+
+int script_policy_call(struct script *s, const char *name, const cJSON *const *args, size_t nargs,
+                       cJSON **result, struct err *err)
+{
+	char what[80];
+	*result = NULL;
+	if (!s->have_policy) return err_set(err, "no policy loaded");
+	struct named_call c = { .s = s, .name = name, .args = args, .nargs = nargs, .err = err };
+	snprintf(what, sizeof what, "in %s()", name);
+	lua_pushcfunction(s->L, call_named);
+	lua_pushlightuserdata(s->L, &c);
+	if (protected_call(s, 1, 0, "policy error", what, err) != 0 || c.rc != 0) {
+		if (c.rc != 0) {
+			s->last_fail = SCRIPT_FAIL_ERROR;
+			log_redact_err(err);
+		}
+		cJSON_Delete(c.result);
+		return -1;
+	}
+	*result = c.result;
+	return 0;
+}

@@ -212,4 +212,14 @@ int script_policy_eval(struct script *s, const struct policy_user *user, struct 
 int script_json_each_item(const char *json, size_t len, const char *key,
                           int (*fn)(void *ud, const char *item, size_t len), void *ud, struct err *err);
 
+/* Calls the loaded policy's function `name` (license, secure_score, ...)
+ * with args (JSON values pushed as Lua values, null object members left
+ * out; a NULL arg is nil) followed by the tenant table t, under the limits
+ * (a fresh instruction budget). *result gets its first result converted to
+ * JSON (NULL for nil; caller frees with cJSON_Delete). Errors name the
+ * function ("policy error in license(): ...") as for include(). */
+int script_policy_call(struct script *s, const char *name, const struct cJSON *const *args, size_t nargs,
+                       struct cJSON **result, struct err *err);
+
+
 #endif
