@@ -682,6 +682,11 @@ static void setup_easy(struct http_call *c, CURL *h)
 		curl_easy_setopt(h, CURLOPT_SHARE, s->share);
 	}
 	if (strncmp(c->url, "https:", 6) == 0) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	/* libcurl re-sends a request whose reused connection turns out dead
+	 * before any answer byte: for a POST that could apply it twice (a second
+	 * contact, a second invoice). Non-idempotent requests get a connection of
+	 * their own; a lost answer is then the caller's "unknown outcome". */
+	if (!c->idempotent) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	if (strcmp(c->method, "GET") == 0) {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(c->method, "HEAD") == 0) {
