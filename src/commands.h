@@ -92,6 +92,7 @@ int commands_finish_output(int rc);
 
 int cmd_help(int argc, char **argv, const struct global_opts *g);
 int cmd_version(int argc, char **argv, const struct global_opts *g);
+int cmd_demo(int argc, char **argv, const struct global_opts *g);
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_lua(int argc, char **argv, const struct global_opts *g);
 int cmd_pull(int argc, char **argv, const struct global_opts *g);
