@@ -94,6 +94,24 @@ const struct command commands[] = {
 	  "Exit status: 0 all tenants ok, 1 a tenant failed or was held, 2 usage or\n"
 	  "config error, 3 could not start (another run holds the lock).\n",
 	  cmd_sync, 0 },
+	{ "policy", "Try a policy offline on a file of users: every decision and why",
+	  "usage: entrasync policy test POLICY --users FILE [--json]\n"
+	  "\n"
+	  "Offline (no config, network or database): loads POLICY as a sync does and,\n"
+	  "for every user in FILE (Graph-shaped: {\"value\":[...]} or a JSON array of\n"
+	  "user objects), prints whether include() takes the user and why, the contact\n"
+	  "fields contact() would write, and for a user left out what on_leave would do\n"
+	  "if the user were linked (why: deleted for an @removed entry, disabled for\n"
+	  "accountEnabled false, else out_of_scope). A user's \"memberOf\" list of\n"
+	  "{displayName, id} fills u.groups; assignedLicenses fills u.licenses.\n"
+	  "Samples: tests/fixtures/users/*.json.\n"
+	  "\n"
+	  "  --users FILE   the users to evaluate\n"
+	  "  --json         print {\"included\",\"excluded\",\"errors\",\"users\":[...]}\n"
+	  "\n"
+	  "Exit status: 0 every user evaluated, 1 the policy failed on some user,\n"
+	  "2 usage error, or the policy or the file cannot be loaded.\n",
+	  cmd_policy, 0 },
 	{ "tenants", "List the tenants and their last pull; discover CSP customers",
 	  "usage: entrasync tenants [discover]\n"
 	  "\n"

@@ -99,6 +99,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g);
 int cmd_tenants(int argc, char **argv, const struct global_opts *g);
 int cmd_report(int argc, char **argv, const struct global_opts *g);
 int cmd_sync(int argc, char **argv, const struct global_opts *g);
+int cmd_policy(int argc, char **argv, const struct global_opts *g);
 int cmd_bill(int argc, char **argv, const struct global_opts *g);
 /* `report billing ARGS` = `bill --report ARGS` (for cmd_report to dispatch to). */
 int cmd_report_billing(int argc, char **argv, const struct global_opts *g);
