@@ -119,7 +119,7 @@ static bool find_python(char *out, size_t cap)
 }
 
 /* Finds the fakes and the default policy: beside the source tree (the
- * binary's folder or its parent holding tests/fakes), else the installed
+ * binary's folder, its parent or grandparent holding tests/fakes), else the installed
  * share folder. Fails naming every place it looked. */
 static int demo_locate(struct demo *d, struct err *err)
 {
@@ -129,16 +129,18 @@ static int demo_locate(struct demo *d, struct err *err)
 	exe[n] = '\0';
 	char *slash = strrchr(exe, '/');
 	if (slash) *slash = '\0';
-	char parent[PATH_MAX], share[PATH_MAX];
-	path_join(parent, sizeof parent, exe, "..");
+	char parent[PATH_MAX], grand[PATH_MAX], share[PATH_MAX];
+	path_join(parent, sizeof parent, exe, "..");     /* build/entrasync */
+	path_join(grand, sizeof grand, exe, "../..");    /* build/asan/entrasync */
 	path_join(share, sizeof share, ENTRASYNC_PREFIX, "share/entrasync");
 	/* (root, fakes under it, policy under it) */
-	const char *const places[3][3] = {
+	const char *const places[4][3] = {
 		{ exe, "tests/fakes", "policies/default.lua" },
 		{ parent, "tests/fakes", "policies/default.lua" },
+		{ grand, "tests/fakes", "policies/default.lua" },
 		{ share, "fakes", "policies/default.lua" },
 	};
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < 4; i++) {
 		char g[PATH_MAX], s[PATH_MAX];
 		if (!path_join(d->fakes, sizeof d->fakes, places[i][0], places[i][1]) ||
 		    !path_join(d->policy, sizeof d->policy, places[i][0], places[i][2]) ||
@@ -147,8 +149,8 @@ static int demo_locate(struct demo *d, struct err *err)
 		if (file_exists(g) && file_exists(s) && file_exists(d->policy)) goto found;
 	}
 	return err_set(err, "cannot find the bundled fakes (fake_graph.py, fake_syncro.py) and policies/default.lua: "
-	               "looked in %s/tests/fakes, %s/tests/fakes and %s/fakes (run the demo from the source tree: "
-	               "./entrasync demo)", exe, parent, share);
+	               "looked in %s/tests/fakes, %s/tests/fakes, %s/tests/fakes and %s/fakes (run the demo from the "
+	               "source tree: ./entrasync demo)", exe, parent, grand, share);
 found:
 	if (!find_python(d->python, sizeof d->python))
 		return err_set(err, "python3 is not installed (or not in PATH): the demo's fake servers need it "
