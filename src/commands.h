@@ -92,12 +92,14 @@ int commands_finish_output(int rc);
 
 int cmd_help(int argc, char **argv, const struct global_opts *g);
 int cmd_version(int argc, char **argv, const struct global_opts *g);
+int cmd_demo(int argc, char **argv, const struct global_opts *g);
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_lua(int argc, char **argv, const struct global_opts *g);
 int cmd_pull(int argc, char **argv, const struct global_opts *g);
 int cmd_tenants(int argc, char **argv, const struct global_opts *g);
 int cmd_report(int argc, char **argv, const struct global_opts *g);
 int cmd_sync(int argc, char **argv, const struct global_opts *g);
+int cmd_policy(int argc, char **argv, const struct global_opts *g);
 int cmd_bill(int argc, char **argv, const struct global_opts *g);
 /* `report billing ARGS` = `bill --report ARGS` (for cmd_report to dispatch to). */
 int cmd_report_billing(int argc, char **argv, const struct global_opts *g);
