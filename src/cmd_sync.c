@@ -21,6 +21,7 @@
 #include "http.h"
 #include "log.h"
 #include "script.h"
+#include "shutdown.h"
 #include "store.h"
 #include "syncro.h"
 
@@ -157,6 +158,8 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		.before_send = kill_before ? hook_before : NULL, .after_send = kill_after ? hook_after : NULL,
 	};
 	struct engine_env env = { .cfg = &cfg, .st = st, .gc = cl.gc, .sc = cl.sc };
+	/* SIGTERM/SIGINT: the write in flight finishes, the next is not sent */
+	shutdown_install();
 	if (engine_sync(&env, &o, &rep, &err) != 0) {
 		log_redact_err(&err);
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
