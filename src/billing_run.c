@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "billing_hook.h"
+#include "log.h"
+#include "syncro.h"
 
 struct cached_hook {
 	char *path;
@@ -199,4 +201,59 @@ const char *billing_today(const struct billing_ctx *c, char *buf)
 	memcpy(buf, iso, 10);
 	buf[10] = '\0';
 	return buf;
+}
+
+/* ---------------------------------------------------------------- tenants */
+
+static const char *tenants_own(struct billing_tenants *t, const char *s)
+{
+	t->owned = xrealloc(t->owned, (t->nowned + 1) * sizeof *t->owned);
+	return t->owned[t->nowned++] = xstrdup(s);
+}
+
+/* The Syncro customer of a tenant: the config's id, else the one the sync
+ * stored, else found by the config's business name (a Syncro read). */
+static long long tenants_customer(struct syncro_client *sc, const struct config_tenant *ct,
+                                  const struct store_tenant *row)
+{
+	if (ct->syncro_customer_id) return ct->syncro_customer_id;
+	if (row && row->syncro_customer_id) return row->syncro_customer_id;
+	if (!ct->syncro_customer || !sc) return 0;
+	struct syncro_customer cust;
+	struct err e = {{0}};
+	long long id = syncro_customer_find(sc, ct->syncro_customer, &cust, &e) == SYNCRO_OK ? cust.id : 0;
+	if (!id) log_warn("bill", "%s: %s", ct->id, e.msg);
+	syncro_customer_free(&cust);
+	return id;
+}
+
+int billing_tenants_build(const struct config *cfg, struct store *st, struct syncro_client *sc, const bool *sel,
+                          const char *schedule, struct billing_tenants *out, struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	out->v = xcalloc(cfg->ntenants + 1, sizeof *out->v);
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const struct config_tenant *ct = &cfg->tenants[i];
+		if (sel && !sel[i]) continue;
+		struct store_tenant row;
+		int got = store_tenant_get(st, ct->id, &row, err);
+		if (got < 0) return -1;
+		struct billing_tenant *t = &out->v[out->n++];
+		t->id = ct->id;
+		t->name = ct->name ? ct->name : got == 0 && row.name ? tenants_own(out, row.name) : NULL;
+		t->default_domain = got == 0 && row.default_domain ? tenants_own(out, row.default_domain) : NULL;
+		t->customer_id = tenants_customer(sc, ct, got == 0 ? &row : NULL);
+		t->policy = ct->policy;
+		t->schedule = schedule ? schedule : ct->billing_schedule ? ct->billing_schedule : cfg->billing.schedule;
+		if (got == 0) store_tenant_free(&row);
+	}
+	return 0;
+}
+
+void billing_tenants_free(struct billing_tenants *t)
+{
+	for (size_t i = 0; i < t->nowned; i++) free(t->owned[i]);
+	free(t->owned);
+	free(t->v);
+	memset(t, 0, sizeof *t);
 }

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include "billing.h"
+#include "config.h"
 #include "script.h"
 #include "store.h"
 #include "store_billing.h"
@@ -48,6 +49,27 @@ struct billing_tenant {
 	const char *schedule;              /* bill --schedules: schedule name, or its id in digits;
 	                                    * NULL = not configured (reported) */
 };
+
+/* The tenants of a run (bill, sync), built from the config. v[i] borrow
+ * the config's strings and owned[] (names and domains read from the
+ * store); free with billing_tenants_free. */
+struct billing_tenants {
+	struct billing_tenant *v;
+	size_t n;
+	char **owned;
+	size_t nowned;
+};
+
+/* Builds the tenants marked in sel[cfg->ntenants] (NULL = every tenant):
+ * the name from the config, else from the store's tenant row; the default
+ * domain from the store; the Syncro customer from the config's id, else
+ * the one the sync stored, else found by the config's business name (a
+ * Syncro read through sc; none without sc); the schedule: schedule when
+ * not NULL, else the tenant's billing_schedule, else billing.schedule.
+ * Fails (-1) only on a store error. */
+int billing_tenants_build(const struct config *cfg, struct store *st, struct syncro_client *sc, const bool *sel,
+                          const char *schedule, struct billing_tenants *out, struct err *err);
+void billing_tenants_free(struct billing_tenants *t);
 
 /* Where the test hook is called (crash tests end the process there). */
 enum billing_point {

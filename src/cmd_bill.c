@@ -47,19 +47,12 @@ struct bill_run {
 	struct http_engine *engine;
 	struct syncro_client *sc;
 	struct billing_ctx ctx;
-	struct billing_tenant *tenants;
-	char **owned;                      /* strings the tenants borrow */
-	size_t n, nowned;
+	struct billing_tenants tl;         /* the tenants to bill */
+	struct billing_tenant *tenants;    /* = tl.v */
+	size_t n;                          /* = tl.n */
 	struct billing_period period;
 	struct script_limits limits;
 };
-
-static const char *own(struct bill_run *r, char *s)
-{
-	r->owned = xrealloc(r->owned, (r->nowned + 1) * sizeof *r->owned);
-	r->owned[r->nowned++] = s;
-	return s;
-}
 
 static void run_free(struct bill_run *r)
 {
@@ -70,9 +63,7 @@ static void run_free(struct bill_run *r)
 	syncro_client_free(r->sc);
 	store_close(r->st);
 	store_lock_release(&r->lock);
-	for (size_t i = 0; i < r->nowned; i++) free(r->owned[i]);
-	free(r->owned);
-	free(r->tenants);
+	billing_tenants_free(&r->tl);
 	config_free(&r->cfg);
 }
 
@@ -110,45 +101,18 @@ static int check_names(const struct config *cfg, const char *list, struct err *e
 	return rc;
 }
 
-/* The Syncro customer of a tenant: the config's id, else the one the sync
- * stored, else found by the config's business name (a Syncro read). */
-static long long customer_of(struct bill_run *r, const struct config_tenant *ct, const struct store_tenant *row)
-{
-	if (ct->syncro_customer_id) return ct->syncro_customer_id;
-	if (row && row->syncro_customer_id) return row->syncro_customer_id;
-	if (!ct->syncro_customer || !r->sc) return 0;
-	struct syncro_customer cust;
-	struct err e = {{0}};
-	long long id = syncro_customer_find(r->sc, ct->syncro_customer, &cust, &e) == SYNCRO_OK ? cust.id : 0;
-	if (!id) log_warn("bill", "%s: %s", ct->id, e.msg);
-	syncro_customer_free(&cust);
-	return id;
-}
-
-/* Builds the tenants to bill from the config, --tenant, --schedule and the
- * store's tenant rows. A tenant's schedule: --schedule, else its
- * billing_schedule, else billing.schedule. */
+/* The tenants to bill (billing_tenants_build): those named by --tenant
+ * (all without), with --schedule over the config's schedules. */
 static int select_tenants(struct bill_run *r, const struct bill_opts *o, struct err *err)
 {
 	if (o->tenant && check_names(&r->cfg, o->tenant, err) != 0) return -1;
-	r->tenants = xcalloc(r->cfg.ntenants + 1, sizeof *r->tenants);
-	for (size_t i = 0; i < r->cfg.ntenants; i++) {
-		const struct config_tenant *ct = &r->cfg.tenants[i];
-		if (o->tenant && !named_in(o->tenant, ct)) continue;
-		struct store_tenant row;
-		int got = store_tenant_get(r->st, ct->id, &row, err);
-		if (got < 0) return -1;
-		struct billing_tenant *t = &r->tenants[r->n];
-		t->id = ct->id;
-		t->name = ct->name ? ct->name : got == 0 && row.name ? own(r, xstrdup(row.name)) : NULL;
-		t->default_domain = got == 0 && row.default_domain ? own(r, xstrdup(row.default_domain)) : NULL;
-		t->customer_id = customer_of(r, ct, got == 0 ? &row : NULL);
-		t->policy = ct->policy;
-		t->schedule = o->schedule ? o->schedule : ct->billing_schedule ? ct->billing_schedule : r->cfg.billing.schedule;
-		r->n++;
-		if (got == 0) store_tenant_free(&row);
-	}
-	return 0;
+	bool *sel = xcalloc(r->cfg.ntenants + 1, sizeof *sel);
+	for (size_t i = 0; i < r->cfg.ntenants; i++) sel[i] = !o->tenant || named_in(o->tenant, &r->cfg.tenants[i]);
+	int rc = billing_tenants_build(&r->cfg, r->st, r->sc, sel, o->schedule, &r->tl, err);
+	free(sel);
+	r->tenants = r->tl.v;
+	r->n = r->tl.n;
+	return rc;
 }
 
 /* Opens what the mode needs: store (+ lock when writing), Syncro. */

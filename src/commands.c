@@ -77,6 +77,7 @@ const struct command commands[] = {
 	  cmd_pull, 0 },
 	{ "sync", "Pull from Graph, plan, and bring Syncro contacts in step",
 	  "usage: entrasync sync [--tenant ID|NAME]... [--dry-run] [--json] [--allow-removals]\n"
+	  "                      [--metrics FILE]\n"
 	  "\n"
 	  "For every configured tenant (or those named with --tenant, repeatable):\n"
 	  "pulls the users from Microsoft Graph into the local mirror, plans the\n"
@@ -90,9 +91,17 @@ const struct command commands[] = {
 	  "  --allow-removals   release the removal guard for this run (a tenant is held\n"
 	  "                     when more than max(5, 10%) of its linked contacts would be\n"
 	  "                     deleted or marked, or Graph returned no users)\n"
+	  "  --metrics FILE     write the Prometheus metrics file after the run\n"
 	  "\n"
-	  "Exit status: 0 all tenants ok, 1 a tenant failed or was held, 2 usage or\n"
-	  "config error, 3 could not start (another run holds the lock).\n",
+	  "Then, each only when configured (one line each; \"steps\" in --json):\n"
+	  "ticket actions (actions.ticket_problem_type), recurring invoices kept in\n"
+	  "step (billing.schedules_on_sync), findings alerts (alerts.enabled). The\n"
+	  "run's HTTP counters always go to the database (entrasync metrics).\n"
+	  "SIGTERM/SIGINT: the write in flight finishes, nothing more is sent.\n"
+	  "\n"
+	  "Exit status: 0 all tenants ok, 1 a tenant failed or was held, or a step\n"
+	  "failed, 2 usage or config error, 3 could not start (another run holds the\n"
+	  "lock).\n",
 	  cmd_sync, 0 },
 	{ "policy", "Try a policy offline on a file of users: every decision and why",
 	  "usage: entrasync policy test POLICY --users FILE [--json]\n"

@@ -17,6 +17,7 @@
 #include "engine_policy.h"
 #include "graph.h"
 #include "log.h"
+#include "shutdown.h"
 #include "store.h"
 #include "store_outbox.h"
 
@@ -130,6 +131,11 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 	struct engine_outcome out;
 	struct err err;
 	struct engine_counts *n = &tr->r->n;
+	if (shutdown_requested()) {
+		tenant_fail(tr, "not finished: stopped by a signal");
+		engine_action_free(a);
+		return -1;
+	}
 	if (engine_apply_action(&tr->ap, a, &out, &err) != 0) {
 		tenant_fail(tr, "%s", err.msg);
 		engine_action_free(a);

@@ -262,6 +262,16 @@ const char *graph_client_id(const struct graph_client *gc)
 	return gc->client_id;
 }
 
+struct http_service *graph_client_service(struct graph_client *gc)
+{
+	return gc->api;
+}
+
+struct http_service *graph_client_login_service(struct graph_client *gc)
+{
+	return gc->login;
+}
+
 struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenant_id)
 {
 	for (size_t i = 0; i < gc->ntenants; i++)

@@ -46,6 +46,10 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
  * request of this client may be pending), and before http_engine_free. */
 void graph_client_free(struct graph_client *gc);
 const char *graph_client_id(const struct graph_client *gc);
+/* The client's http services (for counters: http_service_counters): the
+ * Graph API ("graph") and the token endpoint ("login"). Owned by the engine. */
+struct http_service *graph_client_service(struct graph_client *gc);
+struct http_service *graph_client_login_service(struct graph_client *gc);
 
 /* The tenant context for tenant_id (GUID or domain), made on first use: its
  * lane on the graph service and its token cache. Owned by the client. */
