@@ -10,7 +10,7 @@
 # while the others sync, --tenant, --json, the run lock (exit 3), a 401.
 . tests/integration/test_sync_lib.sh
 
-start_fakes "$T_OUT/sync"
+start_fakes "$T_OUT/sync" --rate-limit 0
 cd "$W" || exit 1
 ES=$ENTRASYNC
 es() { "$ES" "$@" >"$T_OUT/out" 2>"$T_OUT/err"; }
