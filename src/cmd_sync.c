@@ -1,6 +1,6 @@
 /* cmd_sync — `entrasync sync [--tenant T]... [--dry-run] [--json]
- * [--allow-removals]`: takes the run lock, opens the store, makes the Graph
- * and Syncro clients on one HTTP engine, runs the engine (engine_sync.c)
+ * [--allow-removals]`: loads the config, runs the engine for the selected
+ * tenants (engine_sync_config: run lock, store, Graph and Syncro clients)
  * and prints the plan/result per tenant (text, or JSON). Exit 0 all ok, 1
  * a tenant failed or was held (or the run stopped on a Syncro 401), 2
  * usage or config error, 3 could not start (lock held, store unreadable).
@@ -17,12 +17,7 @@
 
 #include "config.h"
 #include "engine.h"
-#include "graph.h"
-#include "http.h"
 #include "log.h"
-#include "script.h"
-#include "store.h"
-#include "syncro.h"
 
 #define MAX_TENANT_ARGS 256
 
@@ -40,7 +35,8 @@ static int take_tenants(int argc, char **argv, const char **names, size_t *n, st
 		}
 		const char *v = NULL;
 		if (strcmp(a, "--tenant") == 0) {
-			if (i + 1 >= argc || str_starts(argv[i + 1], "--")) return err_set(err, "option '--tenant' needs a value (--tenant ID|NAME)");
+			if (i + 1 >= argc || str_starts(argv[i + 1], "--"))
+				return err_set(err, "option '--tenant' needs a value (--tenant ID|NAME)");
 			v = argv[++i];
 		} else if (str_starts(a, "--tenant=")) {
 			v = a + strlen("--tenant=");
@@ -73,33 +69,6 @@ static long env_long(const char *name)
 	return v && *v ? strtol(v, NULL, 10) : 0;
 }
 
-/* The HTTP engine with both clients. */
-struct clients {
-	struct http_engine *e;
-	struct graph_client *gc;
-	struct syncro_client *sc;
-};
-
-static int clients_new(const struct config *cfg, struct clients *c, struct err *err)
-{
-	memset(c, 0, sizeof *c);
-	if (!(c->e = http_engine_new(NULL, err))) return -1;
-	struct syncro_opts so;
-	syncro_opts_from_config(&cfg->syncro, &so);
-	if (!(c->sc = syncro_client_new(c->e, &so, err))) return err_prefix(err, "syncro");
-	struct graph_client_opts go = { .cfg = &cfg->graph, .engine = c->e };
-	if (graph_client_new(&go, &c->gc, err) != 0) return err_prefix(err, "graph");
-	return 0;
-}
-
-static void clients_free(struct clients *c)
-{
-	graph_client_free(c->gc);
-	http_engine_free(c->e);
-	syncro_client_free(c->sc);
-	memset(c, 0, sizeof *c);
-}
-
 int cmd_sync(int argc, char **argv, const struct global_opts *g)
 {
 	const char *names[MAX_TENANT_ARGS], *unused = NULL;
@@ -119,11 +88,8 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	if (npos > 0) return usage_fail("sync", "unexpected argument '%s'", argv[0]);
 
 	struct config cfg;
-	struct store_lock lock = {0};
-	struct store *st = NULL;
-	struct clients cl = {0};
 	struct engine_report rep = {0};
-	bool *sel = NULL;
+	bool *sel = NULL, nostart = false;
 	memset(&cfg, 0, sizeof cfg);
 	const char *path = config_locate(g->config_path);
 	if (config_load(path, &cfg, &err) != 0) {
@@ -136,30 +102,15 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		rc = usage_fail("sync", "%s", err.msg);
 		goto out;
 	}
-	if (store_lock_acquire(cfg.database, &lock, &err) != 0) {
-		fprintf(stderr, "entrasync sync: %s\n", err.msg);
-		goto out;
-	}
-	if (store_open(cfg.database, &st, &err) != 0) {
-		fprintf(stderr, "entrasync sync: %s\n", err.msg);
-		goto out;
-	}
-	if (clients_new(&cfg, &cl, &err) != 0) {
-		log_redact_err(&err);
-		fprintf(stderr, "entrasync sync: %s\n", err.msg);
-		rc = EXIT_USAGE;
-		goto out;
-	}
 	kill_before = env_long("ENTRASYNC_TEST_KILL_BEFORE_SEND");
 	kill_after = env_long("ENTRASYNC_TEST_KILL_AFTER_SEND");
 	struct engine_sync_opts o = {
 		.tenants = names, .ntenants = nnames, .dry_run = dry, .allow_removals = allow, .record_plan = true,
 		.before_send = kill_before ? hook_before : NULL, .after_send = kill_after ? hook_after : NULL,
 	};
-	struct engine_env env = { .cfg = &cfg, .st = st, .gc = cl.gc, .sc = cl.sc };
-	if (engine_sync(&env, &o, &rep, &err) != 0) {
-		log_redact_err(&err);
+	if (engine_sync_config(&cfg, &o, &rep, &nostart, &err) != 0) {
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
+		rc = nostart ? EXIT_NOSTART : EXIT_USAGE;
 		goto out;
 	}
 	if (json) engine_report_print_json(stdout, &rep);
@@ -168,9 +119,6 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	rc = engine_report_exit_code(&rep);
 out:
 	engine_report_free(&rep);
-	clients_free(&cl);
-	store_close(st);
-	store_lock_release(&lock);
 	free(sel);
 	config_free(&cfg);
 	return rc;
