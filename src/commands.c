@@ -100,6 +100,24 @@ const struct command commands[] = {
 	  "\n"
 	  "  --keep   keep the temporary folder (config, database, fake logs)\n",
 	  cmd_demo, 0 },
+	{ "policy", "Test a policy offline on a file of Graph users",
+	  "usage: entrasync policy test POLICY --users FILE [--customer ID] [--json]\n"
+	  "\n"
+	  "Offline: no config, no network, no database. Loads POLICY in the same\n"
+	  "sandbox a sync uses and, for every user in FILE (Graph-shaped: {\"value\":[...]}\n"
+	  "or an array of user objects), prints include's verdict and reason, the\n"
+	  "contact fields, and what on_leave would do for each reason a linked user\n"
+	  "can leave (deleted, disabled, out_of_scope). A user object may carry\n"
+	  "\"groups\": [names or ids] or Graph's \"memberOf\": [{\"id\",\"displayName\"}] for\n"
+	  "u.groups; licences come from assignedLicenses. Try it on\n"
+	  "tests/fixtures/users/*.json and policies/examples/*.lua.\n"
+	  "\n"
+	  "  --customer ID   the tenant's Syncro customer id (t.syncro_customer_id)\n"
+	  "  --json          print the decisions as JSON\n"
+	  "\n"
+	  "Exit status: 0 every user evaluated, 1 the policy failed on some user,\n"
+	  "2 usage error or the policy does not load.\n",
+	  cmd_policy, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

@@ -98,5 +98,6 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g);
 int cmd_tenants(int argc, char **argv, const struct global_opts *g);
 int cmd_sync(int argc, char **argv, const struct global_opts *g);
 int cmd_demo(int argc, char **argv, const struct global_opts *g);
+int cmd_policy(int argc, char **argv, const struct global_opts *g);
 
 #endif
