@@ -99,9 +99,59 @@ static int candidates(struct engine_planner *p, const struct engine_user *u, con
 	}
 }
 
+/* The row's plan stamp: the policy's stamp base and everything of the
+ * user the plan reads (16 hex digits into out[17]). */
+static void row_stamp(const struct engine_planner *p, const struct row *row, char out[17])
+{
+	uint64_t h = p->pol->stamp_base;
+	const char *parts[] = { row->removed, row->json, row->groups };
+	for (size_t i = 0; i < ARRAY_LEN(parts); i++)
+		h = engine_hash(h, parts[i] ? parts[i] : "", parts[i] ? strlen(parts[i]) + 1 : 1);
+	static const char hex[] = "0123456789abcdef";
+	for (int i = 15; i >= 0; i--, h >>= 4) out[i] = hex[h & 15];
+	out[16] = '\0';
+}
+
+/* "Name <addr>" (or whichever is known) into out[cap], without printf. */
+static void make_label(char *out, size_t cap, const char *dn, const char *addr, const char *id)
+{
+	size_t n = 0;
+	const char *parts[4] = { dn, dn && addr ? " <" : NULL, addr, dn && addr ? ">" : NULL };
+	if (!dn && !addr) parts[0] = id;
+	for (size_t i = 0; i < 4; i++) {
+		if (!parts[i]) continue;
+		size_t l = strlen(parts[i]);
+		if (n + l >= cap) l = cap - 1 - n;
+		memcpy(out + n, parts[i], l);
+		n += l;
+	}
+	out[n] = '\0';
+}
+
+/* The fast path: a linked user whose inputs hash as when its link was last
+ * written is unchanged (or, leaving, kept) without evaluating anything. */
+static int emit_stamped(struct engine_planner *p, const struct row *row, const char *stamp, bool leaving)
+{
+	struct engine_action a = { .kind = leaving ? ENGINE_KEEP : ENGINE_UNCHANGED, .contact_id = row->contact_id,
+	                           .customer_id = row->customer_id };
+	a.object_id = xstrdup(row->object_id);
+	snprintf(a.stamp, sizeof a.stamp, "%s%s", stamp, leaving ? ":k" : "");
+	p->users++;
+	p->stamped++;
+	int rc = p->emit(p->ud, &a) < 0 ? -2 : 0;
+	engine_action_free(&a);
+	return rc;
+}
+
 /* Plans one row and emits the action. 0 go on, -1 store failure, -2 stopped. */
 static int plan_row(struct engine_planner *p, const struct row *row, struct err *err)
 {
+	char stamp[17];
+	bool leaving_stamp;
+	row_stamp(p, row, stamp);
+	if (row->linked && engine_link_has_stamp(row->fields, stamp, &leaving_stamp))
+		return emit_stamped(p, row, stamp, leaving_stamp);
+
 	struct err uerr;
 	int rc = 0;
 	cJSON *js = row->json ? cJSON_Parse(row->json) : NULL;
@@ -117,9 +167,7 @@ static int plan_row(struct engine_planner *p, const struct row *row, struct err 
 	u.disabled = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(js, "accountEnabled"));
 	u.mail = json_string(js, "mail");
 	u.upn = json_string(js, "userPrincipalName");
-	const char *dn = json_string(js, "displayName"), *addr = u.mail ? u.mail : u.upn;
-	if (dn && addr) snprintf(label, sizeof label, "%s <%s>", dn, addr);
-	else snprintf(label, sizeof label, "%s", dn ? dn : addr ? addr : row->object_id);
+	make_label(label, sizeof label, json_string(js, "displayName"), u.mail ? u.mail : u.upn, row->object_id);
 	u.label = label;
 	p->users++;
 
@@ -159,6 +207,8 @@ static int plan_row(struct engine_planner *p, const struct row *row, struct err 
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
+	snprintf(a.stamp, sizeof a.stamp, "%s%s", stamp, why != ENGINE_WHY_NONE ? ":k" : "");
+	a.restamp = row->linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
 	if (p->emit(p->ud, &a) < 0) rc = -2;
 out:
 	engine_action_free(&a);
@@ -188,6 +238,10 @@ int engine_plan_tenant(struct engine_planner *p, struct err *err)
 		after = last;
 		for (size_t i = 0; i < b.n; i++)
 			if ((rc = plan_row(p, &b.v[i], err)) != 0) goto out;
+		if (p->batch_done && p->batch_done(p->ud) < 0) {
+			rc = -2;
+			goto out;
+		}
 		if (b.n < limit) break;
 	}
 	batch_clear(&b);
@@ -198,6 +252,7 @@ int engine_plan_tenant(struct engine_planner *p, struct err *err)
 	}
 	for (size_t i = 0; i < b.n; i++)
 		if ((rc = plan_row(p, &b.v[i], err)) != 0) goto out;
+	if (p->batch_done && p->batch_done(p->ud) < 0) rc = -2;
 out:
 	batch_clear(&b);
 	free(b.v);

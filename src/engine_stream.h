@@ -31,11 +31,19 @@ struct engine_planner {
 	/* A problem with one user (policy error, unreadable link): it is
 	 * skipped, the others go on. */
 	void (*user_error)(void *ud, const char *label, const char *msg);
+	/* After each batch (may be NULL): 0 go on, < 0 stop. */
+	int (*batch_done)(void *ud);
 	void *ud;
 	long long users;                     /* out: users planned (also skipped ones) */
+	long long stamped;                   /* out: of which unchanged by their stamp (not evaluated) */
 };
 
-/* Plans every mirrored user of the tenant. Returns 0; -1 when the store
+/* Plans every mirrored user of the tenant. A linked user whose plan stamp
+ * (the policy's stamp base + removed state + Graph JSON + groups) equals
+ * the one its link holds is emitted unchanged (or kept, when leaving)
+ * without evaluating the policy: a policy, program or tenant change
+ * re-plans everyone, a change in Entra re-plans that user. Every action
+ * carries its stamp (engine_action.stamp). Returns 0; -1 when the store
  * failed (err); -2 when a callback stopped it. Candidates for adoption
  * exclude contacts linked to anyone (any tenant), which are marked taken
  * in ix on the way. */

@@ -40,6 +40,7 @@ struct tenant_run {
 	struct engine_action *deferred;      /* destructive actions, applied after the guard */
 	size_t ndeferred, capdeferred;
 	bool pending_recovery;               /* a create's answer was lost */
+	bool restamp_tx;                     /* a transaction of restamps is open */
 	char *default_domain;
 	double started;
 };
@@ -123,6 +124,38 @@ static void record_done(struct tenant_run *tr, struct engine_action *a, enum syn
 
 /* ------------------------------------------------------------ applying */
 
+/* Commits the open transaction of restamps (links taking a new plan stamp:
+ * many store writes and no Syncro write, so they go in one transaction per
+ * batch, committed before any Syncro write). */
+static int restamps_commit(struct tenant_run *tr)
+{
+	struct err err;
+	if (!tr->restamp_tx) return 0;
+	tr->restamp_tx = false;
+	if (store_commit(tr->env->st, &err) == 0) return 0;
+	store_rollback(tr->env->st, NULL);
+	tenant_fail(tr, "%s", err.msg);
+	return -1;
+}
+
+static int restamp(struct tenant_run *tr, struct engine_action *a)
+{
+	struct engine_outcome out;
+	struct err err;
+	if (!tr->restamp_tx) {
+		if (store_begin(tr->env->st, &err) != 0) {
+			tenant_fail(tr, "%s", err.msg);
+			return -1;
+		}
+		tr->restamp_tx = true;
+	}
+	if (engine_apply_action(&tr->ap, a, &out, &err) != 0) {
+		tenant_fail(tr, "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* Applies one action now and counts it. Returns -1 when the tenant (or the
  * run) cannot go on. Takes a. */
 static int apply_now(struct tenant_run *tr, struct engine_action *a)
@@ -130,6 +163,10 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 	struct engine_outcome out;
 	struct err err;
 	struct engine_counts *n = &tr->r->n;
+	if (restamps_commit(tr) != 0) {
+		engine_action_free(a);
+		return -1;
+	}
 	if (engine_apply_action(&tr->ap, a, &out, &err) != 0) {
 		tenant_fail(tr, "%s", err.msg);
 		engine_action_free(a);
@@ -175,10 +212,15 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 static int dispatch(struct tenant_run *tr, struct engine_action *a)
 {
 	struct engine_counts *n = &tr->r->n;
+	int rc = 0;
 	switch (a->kind) {
 	case ENGINE_SKIP: n->skipped++; break;
-	case ENGINE_UNCHANGED: n->unchanged++; break;
-	case ENGINE_KEEP: n->kept++; break;
+	case ENGINE_UNCHANGED:
+	case ENGINE_KEEP:
+		if (a->kind == ENGINE_UNCHANGED) n->unchanged++;
+		else n->kept++;
+		if (a->restamp && !tr->o->dry_run) rc = restamp(tr, a);
+		break;
 	case ENGINE_DELETE:
 	case ENGINE_MARK:
 		if (tr->ndeferred == tr->capdeferred) {
@@ -192,7 +234,7 @@ static int dispatch(struct tenant_run *tr, struct engine_action *a)
 		return apply_now(tr, a);
 	}
 	engine_action_free(a);
-	return 0;
+	return rc;
 }
 
 /* ------------------------------------------------------------ planner callbacks */
@@ -221,6 +263,11 @@ static int emit(void *ud, struct engine_action *a)
 static void user_error(void *ud, const char *label, const char *msg)
 {
 	tenant_error(ud, "%s: %s", label, msg);
+}
+
+static int batch_done(void *ud)
+{
+	return restamps_commit(ud);
 }
 
 /* ------------------------------------------------------------ one tenant */
@@ -269,9 +316,10 @@ static void plan_all(struct tenant_run *tr)
 	struct engine_planner p = {
 		.st = tr->env->st, .ob = tr->ap.ob, .tenant_id = tr->ct->id, .pol = &tr->pol,
 		.default_customer = tr->r->customer_id, .ix = tr->ix, .batch = tr->o->batch,
-		.need_contacts = need_contacts, .emit = emit, .user_error = user_error, .ud = tr,
+		.need_contacts = need_contacts, .emit = emit, .user_error = user_error, .batch_done = batch_done, .ud = tr,
 	};
 	int rc = engine_plan_tenant(&p, &err);
+	if (restamps_commit(tr) != 0 && rc == 0) rc = -2;
 	tr->r->n.users = p.users;
 	if (rc == -1) tenant_fail(tr, "%s", err.msg);
 	if (rc != 0) goto out;

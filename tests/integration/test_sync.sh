@@ -85,6 +85,15 @@ expect_ok "second sync exits 0" -- --config c.lua sync
 check "second sync sends zero writes" test "$(all_writes)" = 0
 check "second sync reports unchanged" grep -q "0 created, 0 adopted, 0 updated.*0 Syncro writes sent" "$T_OUT/out"
 
+# ---- a policy change re-plans every user from the store (no write when nothing differs)
+echo "-- the same policy, another hash" >> policy.lua
+clear_log
+expect_ok "policy changed: sync" -- --config c.lua sync --json
+check "policy changed: reported, every user re-planned" test "$(report 't("Contoso")["policy_changed"], t("Contoso")["unchanged"] > 20')" = "True, True"
+check "policy changed: zero writes" test "$(all_writes)" = 0
+expect_ok "policy unchanged again" -- --config c.lua sync --json
+check "policy unchanged: not reported" test "$(report 't("Contoso")["policy_changed"]')" = "False"
+
 # ---- incremental: one change in Entra, one update
 gctl PATCH "tenants/contoso/users/$C_ID" '{"jobTitle":"Chief Test Officer"}' >/dev/null
 clear_log
