@@ -240,10 +240,13 @@ TEST(engine_store_outbox_intents_conflicts_batches)
 	CHECK_STR(last, "b");
 	CHECK(!rs.linked[0] && rs.linked[1]);
 	CHECK_STR(rs.groups[1], "Sales\x1Fg1");
-	REQUIRE_OK(store_plan_batch(ob, "t1", last, 2, take_row, &rs, &last, &err), &err);
+	char *last2 = NULL;
+	REQUIRE_OK(store_plan_batch(ob, "t1", last, 2, take_row, &rs, &last2, &err), &err);
 	CHECK_EQ_INT(rs.n, 3);
 	CHECK_STR(rs.ids[2], "c");
+	CHECK_STR(last2, "c");
 	free(last);
+	free(last2);
 	memset(&rs, 0, sizeof rs);
 	REQUIRE_OK(store_plan_orphans(ob, "t1", take_row, &rs, &err), &err);
 	CHECK_EQ_INT(rs.n, 1);
