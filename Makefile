@@ -39,7 +39,7 @@ MAIN_OBJ  := $(BUILD)/src/main.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_OBJS:= $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
-.PHONY: all deps test check bench valgrind install clean
+.PHONY: all deps test check bench valgrind install clean report-demo
 all: entrasync
 
 entrasync: $(BUILD)/entrasync
@@ -66,6 +66,15 @@ $(BUILD)/embedgen: src/tools/embedgen.c
 $(BUILD)/lua_embed.c: $(BUILD)/embedgen $(LUA_FILES)
 	$(BUILD)/embedgen $(LUA_FILES) > $@.tmp && mv $@.tmp $@
 
+# Microsoft's SKU name table (vendor/skus.csv, one row per service plan) is
+# reduced at build time to a SKU-level C table, committed as src/skus_table.c.
+$(BUILD)/skugen: src/tools/skugen.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c17 -O1 $(WARN) -o $@ $<
+
+src/skus_table.c: vendor/skus.csv $(BUILD)/skugen
+	$(BUILD)/skugen $< > $@.tmp && mv $@.tmp $@
+
 $(BUILD)/lua_embed.o: $(BUILD)/lua_embed.c
 	$(CC) $(CPPFLAGS) $(filter-out -Wmissing-prototypes,$(CFLAGS)) -c -o $@ $<
 
@@ -77,7 +86,7 @@ test: entrasync $(BUILD)/unit-tests
 
 check:
 	$(MAKE) BUILD=build/asan SAN=1 build/asan/entrasync build/asan/unit-tests
-	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:verify_asan_link_order=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	 ENTRASYNC=$(abspath build/asan/entrasync) UNIT_TESTS=$(abspath build/asan/unit-tests) SANITIZED=1 sh tests/run.sh
 
 valgrind: entrasync $(BUILD)/unit-tests
@@ -86,11 +95,20 @@ valgrind: entrasync $(BUILD)/unit-tests
 bench: entrasync $(BUILD)/bench
 	@ENTRASYNC=$(abspath $(BUILD)/entrasync) BENCH=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
 
+# The HTML report of the bundled fakes rendered to a PNG with headless
+# Chromium (apt-get install chromium), to look at.
+report-demo: entrasync
+	sh tests/report-demo.sh
+
 install: entrasync
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/entrasync/lua/entrasync $(DESTDIR)$(PREFIX)/share/entrasync/policies
 	install -m 0755 entrasync $(DESTDIR)$(PREFIX)/bin/entrasync
 	install -m 0644 $(LUA_FILES) $(DESTDIR)$(PREFIX)/share/entrasync/lua/entrasync/
 	if ls policies/*.lua >/dev/null 2>&1; then install -m 0644 policies/*.lua $(DESTDIR)$(PREFIX)/share/entrasync/policies/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/entrasync/fakes
+	install -m 0644 tests/fakes/*.py $(DESTDIR)$(PREFIX)/share/entrasync/fakes/
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 0644 docs/entrasync.1 $(DESTDIR)$(PREFIX)/share/man/man1/entrasync.1
 
 clean:
 	rm -rf build entrasync tests/tmp

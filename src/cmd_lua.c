@@ -58,7 +58,7 @@ int cmd_lua(int argc, char **argv, const struct global_opts *g)
 			continue;
 		}
 		const char *best = NULL;
-		size_t best_d = 3;
+		size_t best_d = 4;
 		for (size_t k = 0; k < ARRAY_LEN(options); k++) {
 			size_t d = str_edit_distance(o, options[k]);
 			if (d < best_d) { best_d = d; best = options[k]; }

@@ -52,6 +52,14 @@ out:
 	return rc;
 }
 
+/* The policy path of the configured tenant id. */
+static const char *policy_of(const struct config *cfg, const char *tenant_id)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (cfg->tenants[i].id == tenant_id) return cfg->tenants[i].policy ? cfg->tenants[i].policy : "";
+	return "";
+}
+
 /* Is id among the comma-separated list (case-insensitive)? */
 static bool in_list(const char *list, const char *id)
 {
@@ -134,7 +142,14 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	for (size_t i = 0; i < cfg.ntenants; i++) {
 		const struct config_tenant *t = &cfg.tenants[i];
 		if (tenant_opt && !in_list(tenant_opt, t->id) && !(t->name && in_list(tenant_opt, t->name))) continue;
-		if (policy_groups(&cfg, t->policy, &groups[n], &err) != 0) {
+		/* tenants sharing a policy share its groups: load each policy once */
+		size_t same = 0;
+		while (same < n && strcmp(policy_of(&cfg, specs[same].tenant_id), t->policy ? t->policy : "") != 0)
+			same++;
+		if (same < n) {
+			groups[n].v = xcalloc(groups[same].n + 1, sizeof *groups[n].v);
+			for (size_t k = 0; k < groups[same].n; k++) groups[n].v[groups[n].n++] = xstrdup(groups[same].v[k]);
+		} else if (policy_groups(&cfg, t->policy, &groups[n], &err) != 0) {
 			log_redact_err(&err);
 			fprintf(stderr, "%s: its policy does not load, so its groups are unknown: %s\n", t->id, err.msg);
 			policy_failed = true;
@@ -194,7 +209,6 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 out:
 	graph_client_free(gc);
 	http_engine_free(engine);
-	if (st) store_snapshots_close(st);
 	store_close(st);
 	store_lock_release(&lock);
 	for (size_t i = 0; groups && i < cfg.ntenants; i++) groups_free(&groups[i]);

@@ -92,12 +92,24 @@ int commands_finish_output(int rc);
 
 int cmd_help(int argc, char **argv, const struct global_opts *g);
 int cmd_version(int argc, char **argv, const struct global_opts *g);
+int cmd_demo(int argc, char **argv, const struct global_opts *g);
 int cmd_check(int argc, char **argv, const struct global_opts *g);
 int cmd_lua(int argc, char **argv, const struct global_opts *g);
 int cmd_pull(int argc, char **argv, const struct global_opts *g);
 int cmd_tenants(int argc, char **argv, const struct global_opts *g);
+int cmd_report(int argc, char **argv, const struct global_opts *g);
 int cmd_sync(int argc, char **argv, const struct global_opts *g);
-int cmd_demo(int argc, char **argv, const struct global_opts *g);
 int cmd_policy(int argc, char **argv, const struct global_opts *g);
+int cmd_bill(int argc, char **argv, const struct global_opts *g);
+/* `report billing ARGS` = `bill --report ARGS` (for cmd_report to dispatch to). */
+int cmd_report_billing(int argc, char **argv, const struct global_opts *g);
+int cmd_user(int argc, char **argv, const struct global_opts *g);
+int cmd_status(int argc, char **argv, const struct global_opts *g);
+int cmd_audit(int argc, char **argv, const struct global_opts *g);
+int cmd_conflicts(int argc, char **argv, const struct global_opts *g);
+int cmd_link(int argc, char **argv, const struct global_opts *g);
+int cmd_unlink(int argc, char **argv, const struct global_opts *g);
+int cmd_daemon(int argc, char **argv, const struct global_opts *g);
+int cmd_metrics(int argc, char **argv, const struct global_opts *g);
 
 #endif

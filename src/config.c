@@ -42,9 +42,16 @@ void config_free(struct config *cfg)
 		free(t->name);
 		free(t->syncro_customer);
 		free(t->policy);
+		free(t->billing_schedule);
 	}
 	free(cfg->tenants);
 	free(cfg->csp_partner_tenant);
+	free(cfg->actions.ticket_problem_type);
+	free(cfg->actions.ticket_status_done);
+	free(cfg->actions.ticket_status_failed);
+	free(cfg->billing.schedule);
+	free(cfg->alerts.problem_type);
+	free(cfg->alerts.subject_prefix);
 	memset(cfg, 0, sizeof *cfg);
 }
 

@@ -9,6 +9,7 @@
 #ifndef ENTRASYNC_CONFIG_H
 #define ENTRASYNC_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "util.h"
 
@@ -36,6 +37,7 @@ struct config_tenant {
 	long long syncro_customer_id;  /* 0 when mapped by name */
 	char *syncro_customer;    /* business_name, or NULL */
 	char *policy;             /* resolved path; defaults to config.policy */
+	char *billing_schedule;   /* its recurring invoice (name, or id in digits); NULL = billing.schedule */
 	int line;                 /* line of this entry in the config file (0 = unknown) */
 	int policy_line;          /* line of its `policy =` key, else of the default's */
 };
@@ -43,6 +45,31 @@ struct config_tenant {
 struct config_limits {
 	long long instructions;   /* per policy call; default 10,000,000 */
 	size_t memory_bytes;      /* per Lua state; default 64 MiB */
+};
+
+/* actions = { ... }: Microsoft actions taken from Syncro tickets
+ * (`entrasync user tickets`, and the sync run). All NULL when absent. */
+struct config_actions {
+	char *ticket_problem_type;  /* tickets of this problem type; NULL = ticket actions off */
+	char *ticket_status_done;   /* status after a done action; NULL = unchanged */
+	char *ticket_status_failed; /* after a refused or failed one; NULL = unchanged */
+};
+
+/* billing = { ... }: `entrasync bill --schedules` (and the sync run). */
+struct config_billing {
+	char *schedule;             /* default schedule of every tenant: name, or id in digits; NULL = none */
+	bool remove;                /* on_removed = "remove" (else "zero", the default) */
+	long long max_decrease_count;   /* max_decrease.count; -1 = unset (billing's default) */
+	double max_decrease_percent;    /* max_decrease.percent (0..100); -1 = unset */
+	bool schedules_on_sync;     /* a sync run also keeps the schedules in step (default false) */
+};
+
+/* alerts = { ... }: findings as Syncro tickets (alerts.h). */
+struct config_alerts {
+	bool enabled;               /* `report` (and the sync run) raise alerts; default false */
+	char *problem_type;         /* never NULL after a load: default CONFIG_DEFAULT_ALERT_PROBLEM */
+	char *subject_prefix;       /* never NULL after a load: default CONFIG_DEFAULT_ALERT_PREFIX */
+	int unused_days;            /* "unused" threshold of the findings alerted on; default 30 */
 };
 
 struct config {
@@ -57,6 +84,9 @@ struct config {
 	size_t ntenants;
 	char *csp_partner_tenant; /* NULL when unset */
 	struct config_limits limits;
+	struct config_actions actions;
+	struct config_billing billing;
+	struct config_alerts alerts;
 };
 
 #define CONFIG_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
@@ -65,6 +95,9 @@ struct config {
 #define CONFIG_DEFAULT_RPM       180.0
 #define CONFIG_DEFAULT_INSTRUCTIONS 10000000LL
 #define CONFIG_DEFAULT_MEMORY_MB 64
+#define CONFIG_DEFAULT_ALERT_PROBLEM "Other"
+#define CONFIG_DEFAULT_ALERT_PREFIX  "[entrasync]"
+#define CONFIG_DEFAULT_UNUSED_DAYS   30
 
 /* Where the config is: explicit_path when not NULL, else $ENTRASYNC_CONFIG
  * when set and non-empty, else "entrasync.lua" (the current folder).

@@ -355,9 +355,6 @@ int engine_report_exit_code(const struct engine_report *r);
 /* The plan / result per tenant: "+" create, "~" update/adopt with
  * "field: old → new", "-" delete, "!" conflict or held; then counts. */
 void engine_report_print_text(FILE *f, const struct engine_report *r);
-/* The same, listing at most max_creates "+" lines per tenant (then "… and
- * N more"); 0 = all. */
-void engine_report_print_text_brief(FILE *f, const struct engine_report *r, size_t max_creates);
 /* {"dry_run":…,"tenants":[{"id","name","status","created","updated","removed",
  * "unchanged",…,"errors":[…],"plan":[…]}]} */
 void engine_report_print_json(FILE *f, const struct engine_report *r);
@@ -381,15 +378,6 @@ struct engine_env {
 /* Marks in sel[cfg->ntenants] the tenants named (id or name, any case);
  * none named = all. Fails naming an unknown one and listing the others. */
 int engine_tenants_select(const struct config *cfg, const char *const *names, size_t n, bool *sel, struct err *err);
-
-/* The whole run for a loaded config: takes the run lock on the database
- * (another run holding it → *nostart, "another entrasync run (pid N)
- * holds the lock…"), opens the store, makes the HTTP engine with the Graph
- * and Syncro clients, runs engine_sync, and releases everything. Returns
- * -1 when the run could not start or run (err; *nostart true for the lock
- * and the store), else 0 with *rep filled. */
-int engine_sync_config(const struct config *cfg, const struct engine_sync_opts *o, struct engine_report *rep,
-                       bool *nostart, struct err *err);
 
 int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, struct engine_report *rep,
                 struct err *err);

@@ -127,11 +127,6 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 
 void engine_report_print_text(FILE *f, const struct engine_report *r)
 {
-	engine_report_print_text_brief(f, r, 0);
-}
-
-void engine_report_print_text_brief(FILE *f, const struct engine_report *r, size_t max_creates)
-{
 	for (size_t i = 0; i < r->n; i++) {
 		const struct engine_tenant_report *t = &r->t[i];
 		fprintf(f, "%s%s%s%s", t->name ? t->name : t->id, t->name ? " (" : "", t->name ? t->id : "",
@@ -147,16 +142,7 @@ void engine_report_print_text_brief(FILE *f, const struct engine_report *r, size
 			fprintf(f, "  recovered %lld interrupted write%s: %lld linked to the contact created, "
 			        "%lld planned again\n", t->recovery.open, t->recovery.open == 1 ? "" : "s",
 			        t->recovery.relinked, t->recovery.not_applied + t->recovery.superseded);
-		size_t creates = 0, hidden = 0;
-		for (size_t k = 0; k < t->nplan; k++) {
-			const struct engine_done *d = &t->plan[k];
-			if (max_creates && d->a.kind == ENGINE_CREATE && !d->error && ++creates > max_creates) {
-				hidden++;
-				continue;
-			}
-			put_action(f, d, r->dry_run);
-		}
-		if (hidden) fprintf(f, "  + … and %zu more\n", hidden);
+		for (size_t k = 0; k < t->nplan; k++) put_action(f, &t->plan[k], r->dry_run);
 		if (!strcmp(t->status, "held")) fprintf(f, "  ! held: %s\n", t->reason ? t->reason : "");
 		const struct engine_counts *n = &t->n;
 		fprintf(f, "  = %s: %lld created, %lld adopted, %lld updated, %lld removed, %lld marked, %lld unchanged, "

@@ -17,8 +17,8 @@
 #include "engine_policy.h"
 #include "engine_stream.h"
 #include "graph.h"
-#include "http.h"
 #include "log.h"
+#include "shutdown.h"
 #include "store.h"
 #include "store_outbox.h"
 
@@ -163,6 +163,11 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 	struct engine_outcome out;
 	struct err err;
 	struct engine_counts *n = &tr->r->n;
+	if (shutdown_requested()) {
+		tenant_fail(tr, "not finished: stopped by a signal");
+		engine_action_free(a);
+		return -1;
+	}
 	if (restamps_commit(tr) != 0) {
 		engine_action_free(a);
 		return -1;
@@ -603,45 +608,5 @@ out:
 	free(trs);
 	free(sel);
 	store_outbox_close(ob);
-	return rc;
-}
-
-/* ------------------------------------------------------------ a run from a config */
-
-int engine_sync_config(const struct config *cfg, const struct engine_sync_opts *o, struct engine_report *rep,
-                       bool *nostart, struct err *err)
-{
-	struct store_lock lock = {0};
-	struct store *st = NULL;
-	struct http_engine *e = NULL;
-	struct graph_client *gc = NULL;
-	struct syncro_client *sc = NULL;
-	int rc = -1;
-	*nostart = true;
-	memset(rep, 0, sizeof *rep);
-	if (store_lock_acquire(cfg->database, &lock, err) != 0) goto out;
-	if (store_open(cfg->database, &st, err) != 0) goto out;
-	*nostart = false;
-	if (!(e = http_engine_new(NULL, err))) goto out;
-	struct syncro_opts so;
-	syncro_opts_from_config(&cfg->syncro, &so);
-	if (!(sc = syncro_client_new(e, &so, err))) {
-		err_prefix(err, "syncro");
-		goto out;
-	}
-	struct graph_client_opts go = { .cfg = &cfg->graph, .engine = e };
-	if (!o->skip_pull && graph_client_new(&go, &gc, err) != 0) {
-		err_prefix(err, "graph");
-		goto out;
-	}
-	struct engine_env env = { .cfg = cfg, .st = st, .gc = gc, .sc = sc };
-	rc = engine_sync(&env, o, rep, err);
-out:
-	if (rc != 0) log_redact_err(err);
-	graph_client_free(gc);
-	http_engine_free(e);
-	syncro_client_free(sc);
-	store_close(st);
-	store_lock_release(&lock);
 	return rc;
 }

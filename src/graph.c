@@ -5,6 +5,7 @@
 #include "graph_internal.h"
 
 #include <ctype.h>
+#include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -261,6 +262,16 @@ const char *graph_client_id(const struct graph_client *gc)
 	return gc->client_id;
 }
 
+struct http_service *graph_client_service(struct graph_client *gc)
+{
+	return gc->api;
+}
+
+struct http_service *graph_client_login_service(struct graph_client *gc)
+{
+	return gc->login;
+}
+
 struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenant_id)
 {
 	for (size_t i = 0; i < gc->ntenants; i++)
@@ -315,6 +326,8 @@ static void call_free(struct graph_call *c)
 	if (c->headers)
 		for (char **h = c->headers; *h; h++) free(*h);
 	free(c->headers);
+	/* the body may hold a password (PATCH passwordProfile, graph_actions.c) */
+	if (c->body) OPENSSL_cleanse(c->body, c->body_len + 1);
 	free(c->body);
 	free(c);
 }

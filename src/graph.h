@@ -46,6 +46,10 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
  * request of this client may be pending), and before http_engine_free. */
 void graph_client_free(struct graph_client *gc);
 const char *graph_client_id(const struct graph_client *gc);
+/* The client's http services (for counters: http_service_counters): the
+ * Graph API ("graph") and the token endpoint ("login"). Owned by the engine. */
+struct http_service *graph_client_service(struct graph_client *gc);
+struct http_service *graph_client_login_service(struct graph_client *gc);
 
 /* The tenant context for tenant_id (GUID or domain), made on first use: its
  * lane on the graph service and its token cache. Owned by the client. */
@@ -111,11 +115,6 @@ int graph_client_assertion(const struct graph_client *gc, const char *tenant_id,
 
 /* Base64url without padding of len bytes, appended to out. */
 void graph_base64url(const unsigned char *data, size_t len, struct buf *out);
-
-/* Synchronously makes sure the tenant holds a valid token (requesting one
- * when needed). Not callable from a callback. On failure err holds the
- * actionable message (see graph_token_error_message). */
-int graph_tenant_token_sync(struct graph_tenant *t, struct err *err);
 
 /* Starts getting the tenant's token in the background (a no-op when it
  * holds a valid one or failed for good); see graph_tenant_token_error

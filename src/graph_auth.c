@@ -469,15 +469,3 @@ void graph_tenant_token_start(struct graph_tenant *t)
 {
 	if (!graph_token_valid(t) && !t->token_error) graph_token_request(t);
 }
-
-int graph_tenant_token_sync(struct graph_tenant *t, struct err *err)
-{
-	if (graph_token_valid(t)) return 0;
-	if (!t->token_error) graph_token_request(t);
-	while (t->token_pending) {
-		if (http_step(t->gc->engine, 200, err) != 0) return -1;
-	}
-	if (t->token_error) return err_set(err, "%s", t->token_error);
-	if (!graph_token_valid(t)) return err_set(err, "tenant %s: no token", t->id);
-	return 0;
-}

@@ -30,6 +30,7 @@ const char graph_user_select[] =
 #define BATCH_MAX_ROUNDS 6       /* first try + retries of 429 parts */
 #define MALFORMED_RETRIES 2
 #define SCORE_DAYS_MAX 90
+#define BATCH_MAX_WAIT 120.0     /* s: a longer Retry-After on parts fails them */
 
 struct pull_tenant;
 
@@ -611,7 +612,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 			batch_part_done(pt, &b->parts[i], status, cJSON_GetObjectItemCaseSensitive(resp, "body"));
 		}
 	}
-	if (again->n && again->round < BATCH_MAX_ROUNDS) {
+	if (again->n && again->round < BATCH_MAX_ROUNDS && wait <= BATCH_MAX_WAIT) {
 		/* Retry only those parts, after the longest Retry-After, without
 		 * holding up other tenants (the hold is on this tenant's lane). */
 		http_lane_hold(pt->gt->lane, wait);
@@ -620,8 +621,8 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 		for (size_t i = 0; i < again->n; i++) {
 			char what[256], msg[600];
 			graph_describe("GET", again->parts[i].url, what, sizeof what);
-			snprintf(msg, sizeof msg, "tenant %s: %s: still throttled by Graph after %d $batch rounds",
-			         pt->spec->tenant_id, what, again->round);
+			snprintf(msg, sizeof msg, "tenant %s: %s: still throttled by Graph after %d $batch rounds "
+			         "(Retry-After %.0f s)", pt->spec->tenant_id, what, again->round, wait);
 			tenant_error(pt, msg);
 		}
 		batch_free(again);

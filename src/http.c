@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 #include <math.h>
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -348,6 +349,8 @@ static void call_free(struct http_call *c)
 	free(c->url);
 	free(c->log_path);
 	curl_slist_free_all(c->headers);
+	/* the body may hold a secret (a password being set, a client secret) */
+	if (c->body) OPENSSL_cleanse(c->body, c->body_len + 1);
 	free(c->body);
 	http_response_free(&c->resp);
 	free(c);
@@ -679,6 +682,11 @@ static void setup_easy(struct http_call *c, CURL *h)
 		curl_easy_setopt(h, CURLOPT_SHARE, s->share);
 	}
 	if (strncmp(c->url, "https:", 6) == 0) curl_easy_setopt(h, CURLOPT_PIPEWAIT, 1L);
+	/* libcurl re-sends a request whose reused connection turns out dead
+	 * before any answer byte: for a POST that could apply it twice (a second
+	 * contact, a second invoice). Non-idempotent requests get a connection of
+	 * their own; a lost answer is then the caller's "unknown outcome". */
+	if (!c->idempotent) curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, 1L);
 	if (strcmp(c->method, "GET") == 0) {
 		curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(c->method, "HEAD") == 0) {

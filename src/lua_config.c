@@ -52,13 +52,19 @@ struct scope {
 	char item[24];     /* storage for a "#N" path element */
 };
 
-static const char *const top_keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits", NULL };
+static const char *const top_keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits",
+	"actions", "billing", "alerts", NULL };
 static const char *const graph_keys[] = { "client_id", "client_secret", "certificate", "private_key",
 	"authority", "endpoint", "ca_file", "jwt_alg", NULL };
 static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "requests_per_minute", "ca_file", NULL };
-static const char *const tenant_keys[] = { "id", "name", "syncro_customer_id", "syncro_customer", "policy", NULL };
+static const char *const tenant_keys[] = { "id", "name", "syncro_customer_id", "syncro_customer", "policy",
+	"billing_schedule", NULL };
 static const char *const csp_keys[] = { "partner_tenant", NULL };
 static const char *const limits_keys[] = { "instructions", "memory_mb", NULL };
+static const char *const actions_keys[] = { "ticket_problem_type", "ticket_status_done", "ticket_status_failed", NULL };
+static const char *const billing_keys[] = { "schedule", "on_removed", "max_decrease", "schedules_on_sync", NULL };
+static const char *const max_decrease_keys[] = { "count", "percent", NULL };
+static const char *const alerts_keys[] = { "enabled", "problem_type", "subject_prefix", "unused_days", NULL };
 
 static void problem(struct loader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void problem(struct loader *ld, int line, const char *fmt, ...)
@@ -219,6 +225,44 @@ static int opt_table(struct loader *ld, int t, const struct scope *sc, const cha
 	if (type != LUA_TNIL) type_problem(ld, sc, key, "a table");
 	lua_pop(L, 1);
 	return type == LUA_TNIL ? 0 : -1;
+}
+
+/* Optional boolean: 1 set (*out filled), 0 absent, -1 problem. */
+static int opt_bool(struct loader *ld, int t, const struct scope *sc, const char *key, bool *out)
+{
+	int type = get_field(ld->L, t, key);
+	int rc = type == LUA_TNIL ? 0 : type == LUA_TBOOLEAN ? 1 : -1;
+	if (rc < 0) type_problem(ld, sc, key, "true or false");
+	else if (rc > 0) *out = lua_toboolean(ld->L, -1);
+	lua_pop(ld->L, 1);
+	return rc;
+}
+
+/* Optional Syncro schedule: a name (non-empty string) or an id (whole
+ * number above 0, stored in digits). 1 set, 0 absent, -1 problem. */
+static int opt_schedule(struct loader *ld, int t, const struct scope *sc, const char *key, char **out)
+{
+	int type = get_field(ld->L, t, key);
+	lua_pop(ld->L, 1);
+	if (type != LUA_TNUMBER) {
+		if (type != LUA_TNIL && type != LUA_TSTRING) {
+			get_field(ld->L, t, key);
+			type_problem(ld, sc, key, "a schedule name (a string) or id (an integer)");
+			lua_pop(ld->L, 1);
+			return -1;
+		}
+		return opt_string(ld, t, sc, key, out, 0);
+	}
+	long long id = 0;
+	int rc = opt_numeric(ld, t, sc, key, NULL, &id);
+	if (rc > 0 && id <= 0) {
+		char fk[96];
+		problem(ld, key_line(ld, sc, key), "%s must be above 0 (a schedule id), or a schedule name",
+		        full_key(sc, key, fk, sizeof fk));
+		return -1;
+	}
+	if (rc > 0) *out = xasprintf("%lld", id);
+	return rc;
 }
 
 static int in_list(const char *s, const char *const *list)
@@ -449,6 +493,7 @@ static void load_tenant(struct loader *ld, int t, size_t index, struct config_te
 			        "at the top level or in the tenant)", sc.label);
 		}
 	}
+	opt_schedule(ld, t, &sc, "billing_schedule", &tn->billing_schedule);
 }
 
 static void load_tenants(struct loader *ld, int root, const struct scope *top)
@@ -533,6 +578,97 @@ static void load_limits(struct loader *ld, int root, const struct scope *top)
 			lim->memory_bytes = (size_t)(mb * 1048576.0);
 	}
 	lua_pop(ld->L, 1);
+}
+
+static void load_actions(struct loader *ld, int root, const struct scope *top)
+{
+	struct config_actions *a = &ld->cfg->actions;
+	struct scope sc;
+	scope_init(&sc, "actions");
+	int t = opt_table(ld, root, top, "actions");
+	if (t <= 0) return;
+	check_keys(ld, t, &sc, actions_keys, 0);
+	opt_string(ld, t, &sc, "ticket_problem_type", &a->ticket_problem_type, 0);
+	opt_string(ld, t, &sc, "ticket_status_done", &a->ticket_status_done, 0);
+	opt_string(ld, t, &sc, "ticket_status_failed", &a->ticket_status_failed, 0);
+	if (!a->ticket_problem_type && (a->ticket_status_done || a->ticket_status_failed))
+		problem(ld, key_line(ld, &sc, a->ticket_status_done ? "ticket_status_done" : "ticket_status_failed"),
+		        "actions.%s needs actions.ticket_problem_type (the tickets' problem type)",
+		        a->ticket_status_done ? "ticket_status_done" : "ticket_status_failed");
+	lua_pop(ld->L, 1);
+}
+
+/* billing.max_decrease = { count = N, percent = P } */
+static void load_max_decrease(struct loader *ld, int parent, const struct scope *billing)
+{
+	struct config_billing *b = &ld->cfg->billing;
+	struct scope sc;
+	scope_init(&sc, "billing");
+	snprintf(sc.label, sizeof sc.label, "billing.max_decrease");
+	sc.path[1] = "max_decrease";
+	sc.depth = 2;
+	int t = opt_table(ld, parent, billing, "max_decrease");
+	if (t <= 0) return;
+	check_keys(ld, t, &sc, max_decrease_keys, 0);
+	if (opt_numeric(ld, t, &sc, "count", NULL, &b->max_decrease_count) > 0 && b->max_decrease_count < 0) {
+		problem(ld, key_line(ld, &sc, "count"), "billing.max_decrease.count must be 0 or more");
+		b->max_decrease_count = -1;
+	}
+	if (opt_numeric(ld, t, &sc, "percent", &b->max_decrease_percent, NULL) > 0 &&
+	    (b->max_decrease_percent < 0 || b->max_decrease_percent > 100)) {
+		problem(ld, key_line(ld, &sc, "percent"), "billing.max_decrease.percent must be between 0 and 100");
+		b->max_decrease_percent = -1;
+	}
+	lua_pop(ld->L, 1);
+}
+
+static void load_billing(struct loader *ld, int root, const struct scope *top)
+{
+	struct config_billing *b = &ld->cfg->billing;
+	struct scope sc;
+	scope_init(&sc, "billing");
+	b->max_decrease_count = -1;
+	b->max_decrease_percent = -1;
+	int t = opt_table(ld, root, top, "billing");
+	if (t <= 0) return;
+	check_keys(ld, t, &sc, billing_keys, 0);
+	opt_schedule(ld, t, &sc, "schedule", &b->schedule);
+	char *on_removed = NULL;
+	if (opt_string(ld, t, &sc, "on_removed", &on_removed, 0) > 0) {
+		if (strcmp(on_removed, "remove") == 0) b->remove = true;
+		else if (strcmp(on_removed, "zero") != 0)
+			problem(ld, key_line(ld, &sc, "on_removed"), "billing.on_removed '%s' must be \"zero\" or \"remove\"",
+			        on_removed);
+	}
+	free(on_removed);
+	load_max_decrease(ld, t, &sc);
+	opt_bool(ld, t, &sc, "schedules_on_sync", &b->schedules_on_sync);
+	lua_pop(ld->L, 1);
+}
+
+static void load_alerts(struct loader *ld, int root, const struct scope *top)
+{
+	struct config_alerts *a = &ld->cfg->alerts;
+	struct scope sc;
+	scope_init(&sc, "alerts");
+	a->unused_days = CONFIG_DEFAULT_UNUSED_DAYS;
+	int t = opt_table(ld, root, top, "alerts");
+	if (t > 0) {
+		check_keys(ld, t, &sc, alerts_keys, 0);
+		opt_bool(ld, t, &sc, "enabled", &a->enabled);
+		opt_string(ld, t, &sc, "problem_type", &a->problem_type, 0);
+		opt_string(ld, t, &sc, "subject_prefix", &a->subject_prefix, 0);
+		long long days = 0;
+		if (opt_numeric(ld, t, &sc, "unused_days", NULL, &days) > 0) {
+			if (days < 1 || days > 100000)
+				problem(ld, key_line(ld, &sc, "unused_days"), "alerts.unused_days must be between 1 and 100000");
+			else
+				a->unused_days = (int)days;
+		}
+		lua_pop(ld->L, 1);
+	}
+	if (!a->problem_type) a->problem_type = xstrdup(CONFIG_DEFAULT_ALERT_PROBLEM);
+	if (!a->subject_prefix) a->subject_prefix = xstrdup(CONFIG_DEFAULT_ALERT_PREFIX);
 }
 
 /* env(NAME [, default]): the value of an environment variable; an error
@@ -695,6 +831,9 @@ int config_load_opts(const char *path, unsigned flags, struct config *cfg, struc
 	load_tenants(&ld, root, &top);
 	load_csp(&ld, root, &top);
 	load_limits(&ld, root, &top);
+	load_actions(&ld, root, &top);
+	load_billing(&ld, root, &top);
+	load_alerts(&ld, root, &top);
 	if (ld.nprobs) {
 		problems_to_err(&ld, err);
 		goto out;

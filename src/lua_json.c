@@ -3,9 +3,11 @@
  * lua_json.h. Part of the scripting layer: the only place, with script.c,
  * that includes lua.h. */
 #include "lua_json.h"
+#include "script.h"
 
 #include <ctype.h>
 #include <limits.h>
+#include <stdint.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +57,8 @@ static void push_number(lua_State *L, double d)
 
 static void push_value(lua_State *L, const cJSON *v, int depth, int max_depth, enum luajson_null_mode nulls);
 
-static void push_container(lua_State *L, const cJSON *v, int depth, int max_depth, enum luajson_null_mode nulls)
+static void push_container(lua_State *L, const cJSON *v, int depth, int max_depth, enum luajson_null_mode nulls,
+                           int extra)
 {
 	if (depth > max_depth)
 		luaL_error(L, "JSON nested too deeply (more than %d levels)", max_depth);
@@ -78,8 +81,10 @@ static void push_container(lua_State *L, const cJSON *v, int depth, int max_dept
 	}
 	for (const cJSON *c = v->child; c; c = c->next)
 		if (nulls == LUAJSON_NULL_SENTINEL || !cJSON_IsNull(c)) n++;
-	lua_createtable(L, 0, n);
-	for (const cJSON *c = v->child; c; c = c->next) {
+	lua_createtable(L, 0, n + extra);
+	/* last to first (the head's prev is the tail), so that with duplicate
+	 * keys the first one wins, as in cJSON's lookups and the text parser */
+	for (const cJSON *c = v->child ? v->child->prev : NULL; c; c = (c == v->child) ? NULL : c->prev) {
 		if (nulls == LUAJSON_NULL_ABSENT && cJSON_IsNull(c)) continue;
 		lua_pushstring(L, c->string ? c->string : "");
 		push_value(L, c, depth + 1, max_depth, nulls);
@@ -96,21 +101,19 @@ static void push_value(lua_State *L, const cJSON *v, int depth, int max_depth, e
 	case cJSON_Number: push_number(L, v->valuedouble); break;
 	case cJSON_String: lua_pushstring(L, v->valuestring ? v->valuestring : ""); break;
 	case cJSON_Array:
-	case cJSON_Object: push_container(L, v, depth, max_depth, nulls); break;
+	case cJSON_Object: push_container(L, v, depth, max_depth, nulls, 0); break;
 	case cJSON_Raw: lua_pushstring(L, v->valuestring ? v->valuestring : ""); break;
 	default: luajson_push_null(L); break;
 	}
 }
 
-void luajson_push(lua_State *L, const cJSON *v, int max_depth, enum luajson_null_mode nulls)
+void luajson_push(lua_State *L, const cJSON *v, int max_depth, enum luajson_null_mode nulls, int extra)
 {
 	if (max_depth <= 0) max_depth = LUAJSON_DEFAULT_DEPTH;
 	luaL_checkstack(L, 4, "JSON value");
-	if (!v) {
-		luajson_push_null(L);
-		return;
-	}
-	push_value(L, v, 1, max_depth, nulls);
+	if (!v) luajson_push_null(L);
+	else if (cJSON_IsObject(v)) push_container(L, v, 1, max_depth, nulls, extra);
+	else push_value(L, v, 1, max_depth, nulls);
 }
 
 /* line and column (1-based) of text + off */
@@ -143,13 +146,15 @@ static void near_snippet(const char *text, size_t len, size_t off, char *out, si
 	snprintf(out, cap, "near '%s'", s);
 }
 
-static int parse_error(struct err *err, const char *what, const char *text, size_t len, size_t off)
+/* "invalid JSON at byte offset 8 (line 1, column 9)[: why] near '}'" */
+static int parse_error(struct err *err, const char *what, const char *why, const char *text, size_t len, size_t off)
 {
 	size_t line, col;
 	char near[40];
 	text_position(text, off, &line, &col);
 	near_snippet(text, len, off, near, sizeof near);
-	return err_set(err, "%s at byte offset %zu (line %zu, column %zu) %s", what, off, line, col, near);
+	return err_set(err, "%s at byte offset %zu (line %zu, column %zu)%s%s %s", what, off, line, col, why ? ": " : "",
+	               why ? why : "", near);
 }
 
 int luajson_parse(const char *text, size_t len, cJSON **out, struct err *err)
@@ -162,13 +167,13 @@ int luajson_parse(const char *text, size_t len, cJSON **out, struct err *err)
 	cJSON *j = cJSON_ParseWithLengthOpts(text, len, &end, 0);
 	if (!j) {
 		size_t off = (end && end >= text && end <= text + len) ? (size_t)(end - text) : 0;
-		return parse_error(err, "invalid JSON", text, len, off);
+		return parse_error(err, "invalid JSON", NULL, text, len, off);
 	}
 	size_t off = (size_t)(end - text);
 	while (off < len && isspace((unsigned char)text[off])) off++;
 	if (off < len) {
 		cJSON_Delete(j);
-		return parse_error(err, "invalid JSON: unexpected data after the value", text, len, off);
+		return parse_error(err, "invalid JSON: unexpected data after the value", NULL, text, len, off);
 	}
 	*out = j;
 	return 0;
@@ -213,17 +218,775 @@ static struct json_box *push_box(lua_State *L)
 	return b;
 }
 
-void luajson_push_text(lua_State *L, const char *text, size_t len, int max_depth)
+/* ---- JSON text -> Lua, directly ----------------------------------------- */
+
+/* A strict (RFC 8259) single-pass parser that builds Lua values straight
+ * from the text: no intermediate tree, strings without escapes pushed from
+ * the input as they are. Members and items are first pushed on the Lua
+ * stack, then moved into a table created with the exact size (in chunks,
+ * so huge containers do not need a huge stack). Raises on malformed text. */
+struct jtext {
+	lua_State *L;
+	const char *s, *p, *e;     /* text, cursor, end */
+	int max_depth;
+	enum luajson_null_mode nulls;
+	bool last_null;            /* the value just parsed was null */
+};
+
+#define JT_CHUNK 64              /* members/items kept on the stack before a flush */
+
+static int jt_error(struct jtext *j, const char *why)
 {
 	struct err err;
-	struct json_box *b = push_box(L);
-	if (luajson_parse(text, len, &b->tree, &err) != 0) {
-		lua_pushstring(L, err.msg);
-		lua_error(L);
+	parse_error(&err, "invalid JSON", why, j->s, (size_t)(j->e - j->s), (size_t)(j->p - j->s));
+	return luaL_error(j->L, "%s", err.msg);
+}
+
+static inline void jt_ws(struct jtext *j)
+{
+	while (j->p < j->e && (*j->p == ' ' || *j->p == '\n' || *j->p == '\r' || *j->p == '\t')) j->p++;
+}
+
+static int hex4(const char *q)
+{
+	int v = 0;
+	for (int i = 0; i < 4; i++) {
+		char c = q[i];
+		v <<= 4;
+		if (c >= '0' && c <= '9') v |= c - '0';
+		else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+		else return -1;
 	}
-	luajson_push(L, b->tree, max_depth, LUAJSON_NULL_SENTINEL);
-	box_clear(b);
-	lua_remove(L, -2);
+	return v;
+}
+
+static size_t utf8_put(char *d, unsigned cp)
+{
+	if (cp < 0x80) { d[0] = (char)cp; return 1; }
+	if (cp < 0x800) { d[0] = (char)(0xC0 | (cp >> 6)); d[1] = (char)(0x80 | (cp & 0x3F)); return 2; }
+	if (cp < 0x10000) {
+		d[0] = (char)(0xE0 | (cp >> 12)); d[1] = (char)(0x80 | ((cp >> 6) & 0x3F)); d[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	d[0] = (char)(0xF0 | (cp >> 18)); d[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	d[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); d[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+/* A string with escapes, from start (after the quote) to the closing quote
+ * at end: decoded into a Lua buffer (never longer than the raw text). */
+static void jt_string_escaped(struct jtext *j, const char *start, const char *end)
+{
+	luaL_Buffer b;
+	char *d = luaL_buffinitsize(j->L, &b, (size_t)(end - start));
+	size_t n = 0;
+	for (const char *q = start; q < end;) {
+		unsigned char c = (unsigned char)*q;
+		if (c != '\\') {
+			if (c < 0x20) { j->p = q; jt_error(j, "control character in string"); }
+			d[n++] = (char)c;
+			q++;
+			continue;
+		}
+		j->p = q;
+		switch (q[1]) {
+		case '"': d[n++] = '"'; break;
+		case '\\': d[n++] = '\\'; break;
+		case '/': d[n++] = '/'; break;
+		case 'b': d[n++] = '\b'; break;
+		case 'f': d[n++] = '\f'; break;
+		case 'n': d[n++] = '\n'; break;
+		case 'r': d[n++] = '\r'; break;
+		case 't': d[n++] = '\t'; break;
+		case 'u': {
+			int u = end - q >= 6 ? hex4(q + 2) : -1;
+			if (u < 0) jt_error(j, "invalid \\u escape");
+			unsigned cp = (unsigned)u;
+			if (cp >= 0xDC00 && cp <= 0xDFFF) jt_error(j, "lone low surrogate in \\u escape");
+			if (cp >= 0xD800 && cp <= 0xDBFF) {
+				int lo = (end - q >= 12 && q[6] == '\\' && q[7] == 'u') ? hex4(q + 8) : -1;
+				if (lo < 0xDC00 || lo > 0xDFFF) jt_error(j, "high surrogate not followed by a low surrogate");
+				cp = 0x10000 + ((cp - 0xD800) << 10) + ((unsigned)lo - 0xDC00);
+				q += 6;
+			}
+			n += utf8_put(d + n, cp);
+			q += 6;
+			continue;
+		}
+		default: jt_error(j, "invalid escape in string");
+		}
+		q += 2;
+	}
+	luaL_pushresultsize(&b, n);
+}
+
+/* Bytes that end the quick scan of a string: '"', '\\' and controls. */
+static const unsigned char string_special[256] = {
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	['"'] = 1, ['\\'] = 1,
+};
+
+/* The first byte at or after q that is '"', '\\' or a control character
+ * (or e): a table lookup per byte, four at a time. (A SWAR version, eight
+ * bytes per step, measured no better on Graph's short strings.) */
+static inline const char *skip_plain(const char *q, const char *e)
+{
+	while (e - q >= 4) {
+		if (string_special[(unsigned char)q[0]]) return q;
+		if (string_special[(unsigned char)q[1]]) return q + 1;
+		if (string_special[(unsigned char)q[2]]) return q + 2;
+		if (string_special[(unsigned char)q[3]]) return q + 3;
+		q += 4;
+	}
+	while (q < e && !string_special[(unsigned char)*q]) q++;
+	return q;
+}
+
+/* Checks the string at the cursor (on its opening quote) and returns its
+ * closing quote; *escaped tells whether it has escapes. Raises on control
+ * characters, bad escapes and lone surrogates. */
+static const char *scan_string(struct jtext *j, bool *escaped)
+{
+	const char *q = j->p + 1, *e = j->e;
+	*escaped = false;
+	for (;;) {
+		q = skip_plain(q, e);
+		if (q >= e) jt_error(j, "unterminated string");
+		if (*q == '"') return q;
+		if (*q != '\\') {
+			j->p = q;
+			jt_error(j, "control character in string");
+		}
+		*escaped = true;
+		if (q + 1 >= e) jt_error(j, "unterminated string");
+		switch (q[1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n': case 'r': case 't':
+			q += 2;
+			break;
+		case 'u': {
+			j->p = q;
+			int u = e - q >= 6 ? hex4(q + 2) : -1;
+			if (u < 0) jt_error(j, "invalid \\u escape");
+			if (u >= 0xDC00 && u <= 0xDFFF) jt_error(j, "lone low surrogate in \\u escape");
+			if (u >= 0xD800 && u <= 0xDBFF) {
+				int lo = (e - q >= 12 && q[6] == '\\' && q[7] == 'u') ? hex4(q + 8) : -1;
+				if (lo < 0xDC00 || lo > 0xDFFF) jt_error(j, "high surrogate not followed by a low surrogate");
+				q += 6;
+			}
+			q += 6;
+			break;
+		}
+		default:
+			j->p = q;
+			jt_error(j, "invalid escape in string");
+		}
+	}
+}
+
+/* Pushes the string at the cursor (on its opening quote). */
+static void jt_string(struct jtext *j)
+{
+	bool escaped;
+	const char *start = j->p + 1, *q = scan_string(j, &escaped);
+	if (escaped) jt_string_escaped(j, start, q);
+	else lua_pushlstring(j->L, start, (size_t)(q - start));
+	j->p = q + 1;
+}
+
+static inline bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Checks the number at the cursor; returns its end and where its integer
+ * part ends, *isint when it has no fraction or exponent. */
+static const char *scan_number(struct jtext *j, bool *isint, const char **int_end)
+{
+	const char *q = j->p, *e = j->e;
+	*isint = true;
+	if (*q == '-') q++;
+	if (q >= e || !is_digit(*q)) jt_error(j, "invalid number");
+	if (*q == '0') {
+		q++;
+		if (q < e && is_digit(*q)) jt_error(j, "leading zero in number");
+	} else {
+		while (q < e && is_digit(*q)) q++;
+	}
+	*int_end = q;
+	if (q < e && *q == '.') {
+		*isint = false;
+		q++;
+		if (q >= e || !is_digit(*q)) { j->p = q; jt_error(j, "digit expected after '.'"); }
+		while (q < e && is_digit(*q)) q++;
+	}
+	if (q < e && (*q == 'e' || *q == 'E')) {
+		*isint = false;
+		q++;
+		if (q < e && (*q == '+' || *q == '-')) q++;
+		if (q >= e || !is_digit(*q)) { j->p = q; jt_error(j, "digit expected in exponent"); }
+		while (q < e && is_digit(*q)) q++;
+	}
+	if ((size_t)(q - j->p) >= 512) jt_error(j, "number too long");
+	return q;
+}
+
+/* Pushes the number at the cursor: integral values within +-2^53 as
+ * integers (as push_number does for cJSON's doubles). */
+static void jt_number(struct jtext *j)
+{
+	bool isint;
+	const char *int_end, *start = j->p, *q = scan_number(j, &isint, &int_end);
+	const char *d = start + (*start == '-');
+	if (isint && int_end - d <= 15) {          /* < 10^15 < 2^53: exact */
+		long long v = 0;
+		for (; d < int_end; d++) v = v * 10 + (*d - '0');
+		lua_pushinteger(j->L, *start == '-' ? -v : v);
+	} else {
+		char buf[512];
+		size_t n = (size_t)(q - start);
+		memcpy(buf, start, n);
+		buf[n] = '\0';
+		push_number(j->L, strtod(buf, NULL));
+	}
+	j->p = q;
+}
+
+static void jt_literal(struct jtext *j, const char *word, size_t n)
+{
+	if ((size_t)(j->e - j->p) < n || memcmp(j->p, word, n) != 0) jt_error(j, "invalid literal");
+	j->p += n;
+}
+
+static void jt_value(struct jtext *j, int depth);
+
+/* Moves the n key/value pairs above the table at t into it. */
+static void jt_flush_pairs(lua_State *L, int t, int n)
+{
+	while (n-- > 0) lua_rawset(L, t);
+}
+
+static void jt_object(struct jtext *j, int depth, int extra)
+{
+	lua_State *L = j->L;
+	j->p++;
+	int t = lua_gettop(L) + 1;   /* where the table goes */
+	bool made = false;
+	int n = 0;
+	jt_ws(j);
+	if (j->p < j->e && *j->p == '}') {
+		j->p++;
+		lua_createtable(L, 0, extra);
+		return;
+	}
+	for (;;) {
+		if (n == 0) luaL_checkstack(L, 2 * JT_CHUNK + 4, "JSON object");
+		jt_ws(j);
+		if (j->p >= j->e || *j->p != '"') jt_error(j, "expected a string key");
+		jt_string(j);
+		jt_ws(j);
+		if (j->p >= j->e || *j->p != ':') jt_error(j, "expected ':'");
+		j->p++;
+		jt_ws(j);
+		jt_value(j, depth + 1);
+		if (j->last_null && j->nulls == LUAJSON_NULL_ABSENT) lua_pop(L, 2);
+		else n++;
+		jt_ws(j);
+		if (j->p < j->e && *j->p == ',') {
+			j->p++;
+			if (n == JT_CHUNK) {
+				if (!made) {
+					lua_createtable(L, 0, 4 * JT_CHUNK);
+					lua_insert(L, t);
+					made = true;
+				}
+				jt_flush_pairs(L, t, n);
+				n = 0;
+			}
+			continue;
+		}
+		if (j->p < j->e && *j->p == '}') {
+			j->p++;
+			break;
+		}
+		jt_error(j, "expected ',' or '}'");
+	}
+	if (!made) {
+		lua_createtable(L, 0, n + extra);
+		lua_insert(L, t);
+	}
+	jt_flush_pairs(L, t, n);
+}
+
+static void jt_array(struct jtext *j, int depth)
+{
+	lua_State *L = j->L;
+	j->p++;
+	int t = lua_gettop(L) + 1;
+	bool made = false;
+	int n = 0;
+	lua_Integer done = 0;          /* items already moved into the table */
+	jt_ws(j);
+	if (j->p < j->e && *j->p == ']') {
+		j->p++;
+		lua_createtable(L, 0, 0);
+		push_array_mt(L);
+		lua_setmetatable(L, -2);
+		return;
+	}
+	for (;;) {
+		if (n == 0) luaL_checkstack(L, JT_CHUNK + 4, "JSON array");
+		jt_ws(j);
+		jt_value(j, depth + 1);
+		n++;
+		jt_ws(j);
+		if (j->p < j->e && *j->p == ',') {
+			j->p++;
+			if (n == JT_CHUNK) {
+				if (!made) {
+					lua_createtable(L, 4 * JT_CHUNK, 0);
+					lua_insert(L, t);
+					made = true;
+				}
+				for (int i = n; i > 0; i--) lua_rawseti(L, t, done + i);
+				done += n;
+				n = 0;
+			}
+			continue;
+		}
+		if (j->p < j->e && *j->p == ']') {
+			j->p++;
+			break;
+		}
+		jt_error(j, "expected ',' or ']'");
+	}
+	if (!made) {
+		lua_createtable(L, n, 0);
+		lua_insert(L, t);
+	}
+	for (int i = n; i > 0; i--) lua_rawseti(L, t, done + i);
+}
+
+static void jt_value(struct jtext *j, int depth)
+{
+	if (j->p >= j->e) jt_error(j, "unexpected end of input");
+	char c = *j->p;
+	switch (c) {
+	case '{':
+	case '[':
+		if (depth > j->max_depth) {
+			char why[64];
+			snprintf(why, sizeof why, "JSON nested too deeply (more than %d levels)", j->max_depth);
+			luaL_error(j->L, "%s", why);
+		}
+		if (c == '{') jt_object(j, depth, 0);
+		else jt_array(j, depth);
+		break;
+	case '"': jt_string(j); break;
+	case 't': jt_literal(j, "true", 4); lua_pushboolean(j->L, 1); break;
+	case 'f': jt_literal(j, "false", 5); lua_pushboolean(j->L, 0); break;
+	case 'n': jt_literal(j, "null", 4); luajson_push_null(j->L); break;
+	default:
+		if (c == '-' || is_digit(c)) jt_number(j);
+		else jt_error(j, "unexpected character");
+	}
+	j->last_null = (c == 'n');
+}
+
+void luajson_push_text_mode(lua_State *L, const char *text, size_t len, int max_depth, enum luajson_null_mode nulls,
+                            int extra)
+{
+	struct jtext j = { .L = L, .s = text, .p = text, .e = text + len,
+	                   .max_depth = max_depth > 0 ? max_depth : LUAJSON_DEFAULT_DEPTH, .nulls = nulls };
+	luaL_checkstack(L, 8, "JSON value");
+	jt_ws(&j);
+	if (j.p == j.e) luaL_error(L, "invalid JSON: empty text");
+	if (*j.p == '{') {
+		jt_object(&j, 1, extra);
+		j.last_null = false;
+	} else {
+		jt_value(&j, 1);
+	}
+	jt_ws(&j);
+	if (j.p != j.e) jt_error(&j, "unexpected data after the value");
+}
+
+void luajson_push_text(lua_State *L, const char *text, size_t len, int max_depth)
+{
+	luajson_push_text_mode(L, text, len, max_depth, LUAJSON_NULL_SENTINEL, 0);
+}
+
+/* Checks the value at the cursor without building anything (same grammar
+ * and limits as jt_value) and moves past it. */
+static void jv_value(struct jtext *j, int depth)
+{
+	if (j->p >= j->e) jt_error(j, "unexpected end of input");
+	char c = *j->p;
+	bool flag;
+	const char *q;
+	switch (c) {
+	case '{':
+	case '[': {
+		if (depth > j->max_depth) luaL_error(j->L, "JSON nested too deeply (more than %d levels)", j->max_depth);
+		char close = c == '{' ? '}' : ']';
+		j->p++;
+		jt_ws(j);
+		if (j->p < j->e && *j->p == close) {
+			j->p++;
+			break;
+		}
+		for (;;) {
+			jt_ws(j);
+			if (c == '{') {
+				if (j->p >= j->e || *j->p != '"') jt_error(j, "expected a string key");
+				j->p = scan_string(j, &flag) + 1;
+				jt_ws(j);
+				if (j->p >= j->e || *j->p != ':') jt_error(j, "expected ':'");
+				j->p++;
+				jt_ws(j);
+			}
+			jv_value(j, depth + 1);
+			jt_ws(j);
+			if (j->p < j->e && *j->p == ',') {
+				j->p++;
+				continue;
+			}
+			if (j->p < j->e && *j->p == close) {
+				j->p++;
+				break;
+			}
+			jt_error(j, c == '{' ? "expected ',' or '}'" : "expected ',' or ']'");
+		}
+		break;
+	}
+	case '"': j->p = scan_string(j, &flag) + 1; break;
+	case 't': jt_literal(j, "true", 4); break;
+	case 'f': jt_literal(j, "false", 5); break;
+	case 'n': jt_literal(j, "null", 4); break;
+	default:
+		if (c == '-' || is_digit(c)) j->p = scan_number(j, &flag, &q);
+		else jt_error(j, "unexpected character");
+	}
+	j->last_null = (c == 'n');
+}
+
+/* ---- lazy user objects --------------------------------------------------- */
+
+/* The policy's user table: its text is checked in full first, its top-level
+ * members are indexed, and each member becomes a Lua value on first access
+ * (the shared metatable's __index converts it and stores it in the table).
+ * One lazy user at a time per state: the index lives in one reusable
+ * userdata (in the registry) and the text is the caller's, valid until
+ * luajson_user_release. Nothing is copied and nothing per user is allocated
+ * besides the table and the values actually read. */
+struct lazy_member {
+	uint32_t koff, voff, vlen;
+	uint16_t klen;
+	bool done;                 /* in the table already (or assigned by Lua) */
+};
+
+#define LAZY_MAX_MEMBERS 256
+
+struct lazy_user {
+	const void *table;         /* the current user table, or NULL */
+	const char *text;          /* its JSON text (the caller's) */
+	int max_depth;
+	uint32_t n;
+	struct lazy_member m[LAZY_MAX_MEMBERS];
+};
+
+static const char lazy_key = 0;       /* registry: the lazy_user userdata */
+static const char lazy_mt_key = 0;    /* registry: the shared metatable */
+
+/* The state's lazy_user (created with the metatable on first use). */
+static struct lazy_user *lazy_state(lua_State *L)
+{
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_key) == LUA_TUSERDATA) {
+		struct lazy_user *lu = lua_touserdata(L, -1);
+		lua_pop(L, 1);
+		return lu;
+	}
+	lua_pop(L, 1);
+	return NULL;
+}
+
+/* The lazy_user (the metamethods' upvalue) when table t is the current
+ * user; raises for a user table kept past its call (its text is gone). */
+static struct lazy_user *lazy_check(lua_State *L, int t)
+{
+	struct lazy_user *lu = lua_touserdata(L, lua_upvalueindex(1));
+	if (lu && lu->table == lua_topointer(L, t)) return lu;
+	luaL_error(L, "this user table belongs to a policy call that has returned (keep the values you need, not u)");
+	return NULL;
+}
+
+/* Pushes member i's value, marking it converted. */
+static void lazy_push_value(lua_State *L, struct lazy_user *lu, uint32_t i)
+{
+	struct lazy_member *m = &lu->m[i];
+	struct jtext j = { .L = L, .s = lu->text, .p = lu->text + m->voff, .e = lu->text + m->voff + m->vlen,
+	                   .max_depth = lu->max_depth, .nulls = LUAJSON_NULL_ABSENT };
+	m->done = true;
+	luaL_checkstack(L, 4, "JSON value");
+	jt_value(&j, 2);
+}
+
+/* __index(u, k): the member k, converted now and stored in u; nil when
+ * absent or null. */
+static int lazy_index(lua_State *L)
+{
+	struct lazy_user *lu = lazy_check(L, 1);
+	size_t klen;
+	const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
+	if (!k || !lu) return 0;
+	for (uint32_t i = 0; i < lu->n; i++) {
+		const struct lazy_member *m = &lu->m[i];
+		if (m->klen == klen && !m->done && memcmp(lu->text + m->koff, k, klen) == 0) {
+			lua_settop(L, 2);
+			lazy_push_value(L, lu, i);          /* 3: v */
+			lua_pushvalue(L, 2);
+			lua_pushvalue(L, 3);
+			lua_rawset(L, 1);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Converts every member not converted yet (pairs, json.encode). */
+static void lazy_fill_all(lua_State *L, int t, struct lazy_user *lu)
+{
+	t = lua_absindex(L, t);
+	for (uint32_t i = 0; lu && i < lu->n; i++) {
+		if (lu->m[i].done) continue;
+		lua_pushlstring(L, lu->text + lu->m[i].koff, lu->m[i].klen);
+		lazy_push_value(L, lu, i);
+		lua_rawset(L, t);
+	}
+}
+
+/* __newindex(u, k, v): an assignment hides the member for good. */
+static int lazy_newindex(lua_State *L)
+{
+	struct lazy_user *lu = lazy_check(L, 1);
+	size_t klen;
+	const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
+	if (k && lu)
+		for (uint32_t i = 0; i < lu->n; i++)
+			if (lu->m[i].klen == klen && memcmp(lu->text + lu->m[i].koff, k, klen) == 0) lu->m[i].done = true;
+	lua_settop(L, 3);
+	lua_rawset(L, 1);
+	return 0;
+}
+
+static int lazy_next(lua_State *L)
+{
+	lua_settop(L, 2);
+	if (lua_next(L, 1)) return 2;
+	lua_pushnil(L);
+	return 1;
+}
+
+/* __pairs(u): every member, converted first. */
+static int lazy_pairs(lua_State *L)
+{
+	lazy_fill_all(L, 1, lazy_check(L, 1));
+	lua_pushcfunction(L, lazy_next);
+	lua_pushvalue(L, 1);
+	lua_pushnil(L);
+	return 3;
+}
+
+/* The state's lazy_user, and its metatable pushed: created on first use. */
+static struct lazy_user *lazy_setup(lua_State *L)
+{
+	struct lazy_user *lu = lazy_state(L);
+	if (!lu) {
+		lu = lua_newuserdatauv(L, sizeof *lu, 0);
+		memset(lu, 0, sizeof *lu);
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &lazy_key);
+		lua_createtable(L, 0, 4);
+		static const luaL_Reg meta[] = {
+			{ "__index", lazy_index }, { "__newindex", lazy_newindex }, { "__pairs", lazy_pairs }, { NULL, NULL },
+		};
+		lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_key);
+		luaL_setfuncs(L, meta, 1);                           /* the userdata as upvalue */
+		lua_pushliteral(L, "user");
+		lua_setfield(L, -2, "__name");
+		lua_rawsetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
+	}
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
+	return lu;
+}
+
+void luajson_user_release(lua_State *L)
+{
+	struct lazy_user *lu = lazy_state(L);
+	if (lu) {
+		lu->table = NULL;
+		lu->text = NULL;
+	}
+}
+
+void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth, int extra)
+{
+	struct jtext j = { .L = L, .s = text, .p = text, .e = text + len,
+	                   .max_depth = max_depth > 0 ? max_depth : LUAJSON_DEFAULT_DEPTH, .nulls = LUAJSON_NULL_ABSENT };
+	luaL_checkstack(L, 8, "JSON value");
+	struct lazy_user *lu = lazy_setup(L);                       /* pushes the metatable */
+	lu->table = NULL;
+	lu->n = 0;
+	jt_ws(&j);
+	if (j.p == j.e) luaL_error(L, "invalid JSON: empty text");
+	if (*j.p != '{') {
+		jv_value(&j, 1);
+		jt_ws(&j);
+		if (j.p != j.e) jt_error(&j, "unexpected data after the value");
+		luaL_error(L, "the user must be a JSON object");
+	}
+	/* check and index the members */
+	uint32_t n = 0;
+	bool eager = len > UINT32_MAX;
+	j.p++;
+	jt_ws(&j);
+	bool empty = j.p < j.e && *j.p == '}';
+	if (empty) j.p++;
+	while (!empty) {
+		jt_ws(&j);
+		if (j.p >= j.e || *j.p != '"') jt_error(&j, "expected a string key");
+		bool esc;
+		const char *k = j.p + 1, *kend = scan_string(&j, &esc);
+		j.p = kend + 1;
+		jt_ws(&j);
+		if (j.p >= j.e || *j.p != ':') jt_error(&j, "expected ':'");
+		j.p++;
+		jt_ws(&j);
+		const char *v = j.p;
+		if (v < j.e && *v == '"') {                 /* the common case, inline */
+			bool vesc;
+			j.p = scan_string(&j, &vesc) + 1;
+			j.last_null = false;
+		} else {
+			jv_value(&j, 2);
+		}
+		if (!j.last_null && !eager) {
+			if (esc || n == LAZY_MAX_MEMBERS || kend - k > UINT16_MAX) eager = true;   /* unusual: convert it all */
+			else lu->m[n++] = (struct lazy_member){ (uint32_t)(k - text), (uint32_t)(v - text),
+			                                        (uint32_t)(j.p - v), (uint16_t)(kend - k), false };
+		}
+		jt_ws(&j);
+		if (j.p < j.e && *j.p == ',') {
+			j.p++;
+			continue;
+		}
+		if (j.p < j.e && *j.p == '}') {
+			j.p++;
+			break;
+		}
+		jt_error(&j, "expected ',' or '}'");
+	}
+	jt_ws(&j);
+	if (j.p != j.e) jt_error(&j, "unexpected data after the value");
+	lua_pop(L, 1);                                               /* the metatable */
+	if (eager) {
+		luajson_push_text_mode(L, text, len, max_depth, LUAJSON_NULL_ABSENT, extra);
+		return;
+	}
+	/* sized for what policies typically read; grows if they read more */
+	int size = (int)n + extra < 16 ? (int)n + extra : 16;
+	lua_createtable(L, 0, size);
+	lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
+	lua_setmetatable(L, -2);
+	lu->table = lua_topointer(L, -1);
+	lu->text = text;
+	lu->max_depth = j.max_depth;
+	lu->n = n;
+}
+
+/* ---- splitting a page without parsing it -------------------------------- */
+
+/* The end of the JSON value starting at p (strings skipped with their
+ * escapes, brackets matched), or NULL when the text ends first. Values are
+ * not validated here: each item is parsed strictly later. */
+static const char *skip_value(const char *p, const char *e)
+{
+	int depth = 0;
+	while (p < e) {
+		char c = *p;
+		if (c == '"') {
+			/* the closing quote: the next '"' not escaped by an odd run of '\\'
+			 * (memchr measured faster here than skip_plain) */
+			const char *q = p + 1;
+			for (;;) {
+				q = memchr(q, '"', (size_t)(e - q));
+				if (!q) return NULL;
+				const char *b = q;
+				while (b > p + 1 && b[-1] == '\\') b--;
+				if (((q - b) & 1) == 0) break;
+				q++;
+			}
+			p = q + 1;
+			if (depth == 0) return p;
+			continue;
+		}
+		if (c == '{' || c == '[') depth++;
+		else if (c == '}' || c == ']') {
+			if (--depth < 0) return p;       /* a scalar ended by its container */
+			if (depth == 0) return p + 1;
+		} else if (depth == 0 && (c == ',' || c == ' ' || c == '\n' || c == '\r' || c == '\t')) {
+			return p;
+		}
+		p++;
+	}
+	return depth == 0 ? p : NULL;
+}
+
+static const char *skip_ws(const char *p, const char *e)
+{
+	while (p < e && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+	return p;
+}
+
+int script_json_each_item(const char *json, size_t len, const char *key,
+                          int (*fn)(void *ud, const char *item, size_t len), void *ud, struct err *err)
+{
+	const char *p = skip_ws(json, json + len), *e = json + len;
+	size_t klen = strlen(key);
+	if (p >= e || *p != '{') return parse_error(err, "invalid JSON", "expected an object", json, len, (size_t)(p - json));
+	p++;
+	for (;;) {
+		p = skip_ws(p, e);
+		if (p < e && *p == '}') return 0;                 /* no such member: no items */
+		if (p >= e || *p != '"') return parse_error(err, "invalid JSON", "expected a string key", json, len, (size_t)(p - json));
+		const char *k = p + 1, *kend = skip_value(p, e);
+		if (!kend) return parse_error(err, "invalid JSON", "unterminated string", json, len, (size_t)(p - json));
+		bool match = (size_t)(kend - 1 - k) == klen && memcmp(k, key, klen) == 0;
+		p = skip_ws(kend, e);
+		if (p >= e || *p != ':') return parse_error(err, "invalid JSON", "expected ':'", json, len, (size_t)(p - json));
+		p = skip_ws(p + 1, e);
+		if (match) {
+			if (p >= e || *p != '[') return parse_error(err, "invalid JSON", "expected an array", json, len, (size_t)(p - json));
+			p = skip_ws(p + 1, e);
+			if (p < e && *p == ']') return 0;
+			for (;;) {
+				const char *end = skip_value(p, e);
+				if (!end || end == p)
+					return parse_error(err, "invalid JSON", "expected a value", json, len, (size_t)(p - json));
+				int rc = fn(ud, p, (size_t)(end - p));
+				if (rc) return rc;
+				p = skip_ws(end, e);
+				if (p < e && *p == ',') { p = skip_ws(p + 1, e); continue; }
+				if (p < e && *p == ']') return 0;
+				return parse_error(err, "invalid JSON", "expected ',' or ']'", json, len, (size_t)(p - json));
+			}
+		}
+		const char *end = skip_value(p, e);
+		if (!end || end == p) return parse_error(err, "invalid JSON", "expected a value", json, len, (size_t)(p - json));
+		p = skip_ws(end, e);
+		if (p < e && *p == ',') { p++; continue; }
+		if (p < e && *p == '}') return 0;
+		return parse_error(err, "invalid JSON", "expected ',' or '}'", json, len, (size_t)(p - json));
+	}
 }
 
 /* ---- Lua -> JSON ------------------------------------------------------- */
@@ -454,13 +1217,39 @@ static cJSON *enc_value(struct enc *e, int idx, int depth)
 	}
 }
 
+/* Converts the members of lazy user tables reachable from idx (down to
+ * depth levels), so that the encoder, which must not allocate in Lua while
+ * it holds a partial cJSON tree, sees plain tables. May raise (memory). */
+static void fill_lazy_tables(lua_State *L, int idx, int depth)
+{
+	if (depth <= 0 || lua_type(L, idx) != LUA_TTABLE || !lua_checkstack(L, 4)) return;
+	idx = lua_absindex(L, idx);
+	if (luaL_getmetafield(L, idx, "__pairs") != LUA_TNIL) {
+		bool lazy = lua_tocfunction(L, -1) == lazy_pairs;
+		lua_pop(L, 1);
+		if (lazy) {
+			struct lazy_user *lu = lazy_state(L);
+			if (!lu || lu->table != lua_topointer(L, idx))
+				luaL_error(L, "this user table belongs to a policy call that has returned");
+			lazy_fill_all(L, idx, lu);
+		}
+	}
+	lua_pushnil(L);
+	while (lua_next(L, idx)) {
+		fill_lazy_tables(L, -1, depth - 1);
+		lua_pop(L, 1);
+	}
+}
+
 static cJSON *to_cjson(lua_State *L, int idx, int max_depth, int raw_ints, struct err *err)
 {
 	struct enc e = { .L = L, .max_depth = max_depth > 0 ? max_depth : LUAJSON_DEFAULT_DEPTH,
 	                 .raw_ints = raw_ints, .err = err };
 	e.path[0] = '\0';
 	int top = lua_gettop(L);
-	cJSON *j = enc_value(&e, lua_absindex(L, idx), 1);
+	idx = lua_absindex(L, idx);
+	fill_lazy_tables(L, idx, e.max_depth + 1);
+	cJSON *j = enc_value(&e, idx, 1);
 	lua_settop(L, top);
 	return j;
 }

@@ -6,8 +6,10 @@
  *   object -> table with string keys; array -> sequence 1..n;
  *   string -> string (UTF-8 bytes kept as they are; \u escapes, surrogate
  *             pairs included, are decoded by cJSON to UTF-8);
- *   number -> integer when integral and |x| <= 2^53, else float (cJSON stores
- *             doubles, so integers beyond 2^53 are not exact);
+ *   number -> integer when integral and |x| <= 2^53, else float. cJSON stores
+ *             doubles, so integers beyond 2^53 are not exact: the text
+ *             9007199254740993 (2^53+1) parses to the double 2^53 and so
+ *             arrives as the integer 2^53; 2^53+2 arrives as a float;
  *   true/false -> boolean;
  *   null   -> the light userdata sentinel json.null (LUAJSON_NULL_SENTINEL),
  *             or, in LUAJSON_NULL_ABSENT mode, object members whose value is
@@ -46,13 +48,34 @@ void luajson_push_null(lua_State *L);
 int luajson_is_null(lua_State *L, int idx);
 
 /* Pushes v as a Lua value. Nesting deeper than max_depth (objects/arrays)
- * raises "JSON nested too deeply (more than N levels)". May raise. */
-void luajson_push(lua_State *L, const cJSON *v, int max_depth, enum luajson_null_mode nulls);
+ * raises "JSON nested too deeply (more than N levels)". A top-level object
+ * gets `extra` spare hash slots (for fields the caller adds). May raise. */
+void luajson_push(lua_State *L, const cJSON *v, int max_depth, enum luajson_null_mode nulls, int extra);
 
-/* Parses text[0..len) and pushes it (nulls as json.null). A malformed text
- * raises "invalid JSON at byte B (line L, column C): ..."; may raise. The
- * cJSON tree is freed even when a Lua error interrupts the conversion. */
+/* Parses text[0..len) straight into a Lua value (a strict RFC 8259 parser
+ * of its own: no cJSON tree in between) and pushes it, nulls as json.null.
+ * A malformed text raises "invalid JSON at byte offset B (line L, column
+ * C): why near '...'"; may raise. Same mapping as luajson_push. Duplicate
+ * object keys: the first one wins (as cJSON's lookups). */
 void luajson_push_text(lua_State *L, const char *text, size_t len, int max_depth);
+/* The same with a null mode, and `extra` spare hash slots in a top-level
+ * object (for fields the caller adds, so the table is not resized). */
+void luajson_push_text_mode(lua_State *L, const char *text, size_t len, int max_depth, enum luajson_null_mode nulls,
+                            int extra);
+
+/* Pushes a user object as a lazy table: the whole text is checked first
+ * (malformed JSON, nesting, non-object raise before anything is built),
+ * then each top-level member becomes a Lua value on first access through
+ * u's __index and is stored in u; null members are absent. pairs(u) (its
+ * __pairs) and json.encode convert every member first. An assignment to a
+ * member hides the original for good. Caveats: raw next(u) and rawget(u, k)
+ * see only the members converted so far; one lazy user per state at a
+ * time. The text is NOT copied: it must stay valid until
+ * luajson_user_release; after that, members already converted stay in a
+ * kept u, and touching any other raises an error (never a stale read).
+ * `extra` spare hash slots for fields the caller adds. May raise. */
+void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth, int extra);
+void luajson_user_release(lua_State *L);
 
 /* Parses text with cJSON and reports malformed input with its byte offset,
  * line and column in err. Trailing non-space data is an error. The caller
@@ -62,7 +85,8 @@ int luajson_parse(const char *text, size_t len, cJSON **out, struct err *err);
 /* Converts the Lua value at idx to a new cJSON tree (caller frees it).
  * Returns NULL and fills err (with a path such as "$.groups[2]") when the
  * value cannot be represented. Integers become cJSON numbers (doubles).
- * Does not raise Lua errors except on Lua memory exhaustion. */
+ * Does not raise Lua errors except on Lua memory exhaustion (lazy user
+ * tables inside the value are converted in full first). */
 cJSON *luajson_to_cjson(lua_State *L, int idx, int max_depth, struct err *err);
 
 /* Pushes a new table: the `entrasync.json` module (decode, encode, null,

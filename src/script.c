@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,10 +22,79 @@
 #include "embed.h"
 #include "log.h"
 #include "lua_json.h"
+#include "lua_text.h"
 #include "srcmap.h"
 
 #define HANDLER_SLACK ((size_t)1 << 20)   /* extra bytes the error handler may use */
 #define HOOK_MAX_INTERVAL 1000000000LL     /* count hook interval fits an int */
+
+/* Small blocks (most Lua objects: strings, tables, closures) come from a
+ * per-state pool: free lists per 16-byte size class, carved from 64 KiB
+ * chunks that go back to the system when the state is closed. Lua tells
+ * the allocator each block's size, so no header is needed, and the pool
+ * makes allocation and free a few instructions instead of malloc/free's
+ * hundred. Disabled under AddressSanitizer so it sees every block. */
+#if defined(__SANITIZE_ADDRESS__)
+#define POOL_MAX 0
+#else
+#define POOL_MAX 512
+#endif
+#define POOL_GRAIN 16
+#define POOL_CLASSES (512 / POOL_GRAIN)
+#define POOL_CHUNK ((size_t)64 << 10)
+
+struct pool_chunk {
+	struct pool_chunk *next;
+	max_align_t align[];           /* blocks start here, suitably aligned */
+};
+
+struct pool {
+	void *free[POOL_CLASSES];      /* a free block's first word links the next */
+	char *bump, *bump_end;         /* the unused part of the newest chunk */
+	struct pool_chunk *chunks;
+};
+
+static inline size_t pool_class(size_t n)
+{
+	return (n - 1) / POOL_GRAIN;
+}
+
+static void *pool_get(struct pool *p, size_t n)
+{
+	size_t c = pool_class(n);
+	void *b = p->free[c];
+	if (b) {
+		p->free[c] = *(void **)b;
+		return b;
+	}
+	size_t sz = (c + 1) * POOL_GRAIN;
+	if ((size_t)(p->bump_end - p->bump) < sz) {
+		struct pool_chunk *ch = xmalloc(POOL_CHUNK);
+		ch->next = p->chunks;
+		p->chunks = ch;
+		p->bump = (char *)ch->align;
+		p->bump_end = (char *)ch + POOL_CHUNK;
+	}
+	b = p->bump;
+	p->bump += sz;
+	return b;
+}
+
+static inline void pool_put(struct pool *p, void *b, size_t n)
+{
+	size_t c = pool_class(n);
+	*(void **)b = p->free[c];
+	p->free[c] = b;
+}
+
+static void pool_destroy(struct pool *p)
+{
+	while (p->chunks) {
+		struct pool_chunk *next = p->chunks->next;
+		free(p->chunks);
+		p->chunks = next;
+	}
+}
 
 const char *const policy_contact_field_names[POLICY_NFIELDS] = {
 	"name", "email", "phone", "mobile", "title", "address1", "address2",
@@ -37,6 +107,7 @@ struct script {
 	enum script_print print;
 
 	/* memory accounting (sb_alloc) */
+	struct pool pool;
 	size_t mem_used;
 	unsigned long mem_refused;     /* allocations refused so far (never reset) */
 	bool in_handler;               /* message handler running: allow HANDLER_SLACK */
@@ -64,6 +135,7 @@ struct script {
 	char include_where[300], contact_where[300];  /* "file:line" of the functions */
 
 	struct buf warn;               /* pieces of a Lua warning */
+	char *lua_dir;                 /* --lua-dir when the state was made, or NULL */
 };
 
 static char *g_lua_dir;
@@ -81,15 +153,19 @@ static struct script *script_of(lua_State *L)
 
 /* ---- limits ------------------------------------------------------------ */
 
-/* The state's allocator: counts bytes and refuses growth past the cap (Lua
- * then runs an emergency collection and retries, then raises LUA_ERRMEM).
- * Shrinking never fails, as Lua requires. */
+/* The state's allocator: counts the bytes Lua asks for and refuses growth
+ * past the cap (Lua then runs an emergency collection and retries, then
+ * raises LUA_ERRMEM). Blocks up to POOL_MAX bytes live in the pool, larger
+ * ones with malloc. Shrinking never fails, as Lua requires. */
 static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	struct script *s = ud;
 	size_t old = ptr ? osize : 0;
 	if (nsize == 0) {
-		free(ptr);
+		if (ptr) {
+			if (old <= POOL_MAX) pool_put(&s->pool, ptr, old);
+			else free(ptr);
+		}
 		s->mem_used -= old;
 		return NULL;
 	}
@@ -100,11 +176,35 @@ static void *sb_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 			return NULL;
 		}
 	}
-	void *p = realloc(ptr, nsize);
-	if (!p) {
-		if (nsize <= old) return ptr;
-		s->mem_refused++;
-		return NULL;
+	void *p;
+	if (nsize <= POOL_MAX) {
+		if (ptr && old <= POOL_MAX && pool_class(old) == pool_class(nsize)) {
+			p = ptr;                                  /* same size class */
+		} else {
+			p = pool_get(&s->pool, nsize);
+			if (ptr) {
+				memcpy(p, ptr, old < nsize ? old : nsize);
+				if (old <= POOL_MAX) pool_put(&s->pool, ptr, old);
+				else free(ptr);
+			}
+		}
+	} else if (ptr && old > POOL_MAX) {
+		p = realloc(ptr, nsize);
+		if (!p) {
+			if (nsize <= old) return ptr;
+			s->mem_refused++;
+			return NULL;
+		}
+	} else {
+		p = malloc(nsize);
+		if (!p) {
+			s->mem_refused++;
+			return NULL;
+		}
+		if (ptr) {
+			memcpy(p, ptr, old);
+			pool_put(&s->pool, ptr, old);
+		}
 	}
 	s->mem_used = s->mem_used - old + nsize;
 	return p;
@@ -198,7 +298,14 @@ static int sb_msghandler(lua_State *L)
 	} else {
 		msg = lua_pushfstring(L, "%s%s%s: %s", s->kind, sp, what, msg);
 	}
-	luaL_traceback(L, L, msg, 1);
+	/* a traceback only helps when Lua code is on the stack */
+	lua_Debug ar;
+	for (int level = 1; lua_getstack(L, level, &ar); level++) {
+		if (lua_getinfo(L, "S", &ar) && ar.what[0] != 'C') {
+			luaL_traceback(L, L, msg, 1);
+			break;
+		}
+	}
 	return 1;
 }
 
@@ -233,7 +340,7 @@ static int protected_call(struct script *s, int nargs, int nresults, const char 
 	           (status == LUA_ERRERR && s->mem_refused != refused && !s->budget_exceeded);
 	char mb[32];
 	format_bytes(s->lim.memory_bytes, mb, sizeof mb);
-	const char *sp = what ? " " : "", *w = what ? what : "";
+	const char *sp = s->what ? " " : "", *w = s->what ? s->what : "";
 	if (s->budget_exceeded) {
 		s->last_fail = SCRIPT_FAIL_BUDGET;
 		if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) err_set(err, "%s", lua_tostring(L, -1));
@@ -309,7 +416,7 @@ static int sb_print(lua_State *L)
 		fputc('\n', stdout);
 	} else {
 		luaL_where(L, 1);
-		log_info("policy", "%s %s", lua_tostring(L, -1), line);
+		log_info("policy", "%s%s", lua_tostring(L, -1), line);   /* where ends with ": " */
 	}
 	return 0;
 }
@@ -348,10 +455,28 @@ static int sb_pcall(lua_State *L)
 	return finish_pcall(L, lua_pcall(L, lua_gettop(L) - 2, LUA_MULTRET, 0), 0);
 }
 
+/* The message handler xpcall installs around the policy's own: once the
+ * budget or memory is exceeded it returns the error untouched without
+ * running the policy's handler. (An error raised from the count hook leaves
+ * Lua's allowhook off until the pcall unwinds, so a handler running then
+ * would be outside the budget: a looping handler would never stop.) */
+static int xpcall_handler(lua_State *L)
+{
+	struct script *s = script_of(L);
+	if (s->budget_exceeded || s->mem_error) return 1;
+	lua_pushvalue(L, lua_upvalueindex(1));
+	lua_insert(L, 1);
+	lua_call(L, lua_gettop(L) - 1, 1);
+	return 1;
+}
+
 static int sb_xpcall(lua_State *L)
 {
 	int n = lua_gettop(L);
 	luaL_checktype(L, 2, LUA_TFUNCTION);
+	lua_pushvalue(L, 2);
+	lua_pushcclosure(L, xpcall_handler, 1);
+	lua_replace(L, 2);
 	lua_pushboolean(L, 1);        /* first result */
 	lua_pushvalue(L, 1);          /* the function */
 	lua_rotate(L, 3, 2);          /* f, msgh, true, f, args... */
@@ -435,9 +560,10 @@ static bool module_name_ok(const char *name)
 static void load_module_source(lua_State *L, const char *name)
 {
 	int status;
-	if (g_lua_dir) {
+	struct script *s = script_of(L);
+	if (s->lua_dir) {
 		struct buf path = {0};
-		buf_printf(&path, "%s/entrasync/", g_lua_dir);
+		buf_printf(&path, "%s/entrasync/", s->lua_dir);
 		for (const char *p = name + 10; *p; p++) buf_addc(&path, *p == '.' ? '/' : *p);
 		buf_adds(&path, ".lua");
 		char *text = NULL;
@@ -479,6 +605,8 @@ static int sb_require(lua_State *L)
 		                  "entrasync.* modules", name);
 	if (strcmp(name, "entrasync.json") == 0) {
 		luajson_open(L, s->lim.json_depth);
+	} else if (strcmp(name, "entrasync.text") == 0) {
+		luatext_open(L);
 	} else {
 		load_module_source(L, name);
 		lua_pushvalue(L, 1);
@@ -576,11 +704,13 @@ static int sb_init(lua_State *L)
 	/* registry slots and interned names */
 	lua_newtable(L);
 	s->ref_loaded = luaL_ref(L, LUA_REGISTRYINDEX);
-	int *refs[] = { &s->ref_policy, &s->ref_include, &s->ref_contact, &s->ref_tenant };
+	int *refs[] = { &s->ref_policy, &s->ref_include, &s->ref_contact };
 	for (size_t i = 0; i < ARRAY_LEN(refs); i++) {
 		lua_pushboolean(L, 0);
 		*refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
+	lua_newtable(L);                     /* t until script_set_tenant */
+	s->ref_tenant = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_createtable(L, POLICY_NFIELDS + 1, 0);
 	for (int i = 0; i < POLICY_NFIELDS; i++) {
 		lua_pushstring(L, policy_contact_field_names[i]);
@@ -622,10 +752,13 @@ int script_new(const struct script_limits *limits, struct script **out, struct e
 	if (s->lim.memory_bytes == 0) s->lim.memory_bytes = SCRIPT_DEFAULT_MEMORY;
 	if (s->lim.json_depth <= 0) s->lim.json_depth = SCRIPT_DEFAULT_JSON_DEPTH;
 	s->ref_policy = s->ref_include = s->ref_contact = s->ref_tenant = s->ref_loaded = s->ref_names = LUA_NOREF;
+	s->lua_dir = g_lua_dir ? xstrdup(g_lua_dir) : NULL;
 	s->L = lua_newstate(sb_alloc, s);
 	if (!s->L) {
 		char mb[32];
 		format_bytes(s->lim.memory_bytes, mb, sizeof mb);
+		pool_destroy(&s->pool);
+		free(s->lua_dir);
 		free(s);
 		return err_set(err, "cannot create a Lua state (memory limit %s)", mb);
 	}
@@ -659,8 +792,10 @@ void script_free(struct script *s)
 {
 	if (!s) return;
 	if (s->L) lua_close(s->L);
+	pool_destroy(&s->pool);
 	policy_info_clear(&s->info);
 	buf_free(&s->warn);
+	free(s->lua_dir);
 	free(s);
 }
 
@@ -1107,12 +1242,18 @@ static int push_domain(lua_State *L, int idx)
 	return 1;
 }
 
-/* Pushes the user table u (see struct policy_user). */
+/* Pushes the user table u (see struct policy_user). Runs before any policy
+ * code, with the error kind "user", so malformed JSON fails as "user:
+ * invalid JSON ...". */
 static void push_user(lua_State *L, const struct eval_ctx *c)
 {
 	const struct policy_user *in = c->user;
-	if (!cJSON_IsObject(c->graph)) luaL_error(L, "the user must be a JSON object");
-	luajson_push(L, c->graph, c->s->lim.json_depth, LUAJSON_NULL_ABSENT);
+	if (c->graph) {
+		if (!cJSON_IsObject(c->graph)) luaL_error(L, "the user must be a JSON object");
+		luajson_push(L, c->graph, c->s->lim.json_depth, LUAJSON_NULL_ABSENT, 3);
+	} else {
+		luajson_push_user(L, in->json ? in->json : "", in->json ? in->len : 0, c->s->lim.json_depth, 3);
+	}
 	int u = lua_gettop(L);
 	lua_getfield(L, u, "mail");
 	int ok = push_domain(L, -1);
@@ -1120,20 +1261,28 @@ static void push_user(lua_State *L, const struct eval_ctx *c)
 		lua_getfield(L, u, "userPrincipalName");
 		ok = push_domain(L, -1);
 	}
-	if (ok) lua_setfield(L, u, "domain");
+	/* raw sets: u's metatable (lazy users) is for the policy's reads */
+	if (ok) {
+		lua_pushliteral(L, "domain");
+		lua_insert(L, -2);
+		lua_rawset(L, u);
+	}
 	lua_settop(L, u);
+	lua_pushliteral(L, "groups");
 	lua_createtable(L, 0, (int)in->ngroups);
 	for (size_t i = 0; i < in->ngroups; i++) {
+		lua_pushstring(L, in->groups[i]);
 		lua_pushboolean(L, 1);
-		lua_setfield(L, -2, in->groups[i]);
+		lua_rawset(L, -3);
 	}
-	lua_setfield(L, u, "groups");
+	lua_rawset(L, u);
+	lua_pushliteral(L, "licenses");
 	lua_createtable(L, (int)in->nlicenses, 0);
 	for (size_t i = 0; i < in->nlicenses; i++) {
 		lua_pushstring(L, in->licenses[i]);
 		lua_rawseti(L, -2, (lua_Integer)i + 1);
 	}
-	lua_setfield(L, u, "licenses");
+	lua_rawset(L, u);
 }
 
 /* Calls policy function fn(u, t) (the function, u and t are pushed by the
@@ -1226,10 +1375,13 @@ static int eval_user(lua_State *L)
 {
 	struct eval_ctx *c = lua_touserdata(L, 1);
 	struct script *s = c->s;
-	lua_settop(L, 0);
 	luaL_checkstack(L, 10, "policy evaluation");
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_include);        /* 1 include */
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_include);
+	lua_replace(L, 1);                                         /* 1 include */
+	s->kind = "user";
+	s->what = NULL;
 	push_user(L, c);                                           /* 2 u */
+	s->kind = "policy error";
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_tenant);         /* 3 t */
 	lua_pushvalue(L, 1);
 	lua_pushvalue(L, 2);
@@ -1278,22 +1430,16 @@ int script_policy_eval(struct script *s, const struct policy_user *user, struct 
                        struct err *err)
 {
 	int rc = -1;
-	cJSON *parsed = NULL;
 	memset(out, 0, sizeof *out);
 	if (!s->have_policy) return err_set(err, "no policy loaded");
 	if (!(s->info.functions & POLICY_FN_INCLUDE))
 		return err_set(err, "%s: the policy has no include function", s->info.path);
 	struct eval_ctx c = { .s = s, .user = user, .graph = user->graph, .out = out, .err = err };
-	if (!c.graph) {
-		if (luajson_parse(user->json ? user->json : "", user->json ? user->len : 0, &parsed, err) != 0) {
-			err_prefix(err, "user");
-			return -1;
-		}
-		c.graph = parsed;
-	}
 	lua_pushcfunction(s->L, eval_user);
 	lua_pushlightuserdata(s->L, &c);
-	if (protected_call(s, 1, 0, "policy error", "in include()", err) != 0) goto out;
+	int called = protected_call(s, 1, 0, "user", NULL, err);
+	luajson_user_release(s->L);   /* the text is the caller's: u must not outlive this call */
+	if (called != 0) goto out;
 	if (c.rc != 0) {
 		s->last_fail = SCRIPT_FAIL_ERROR;
 		log_redact_err(err);
@@ -1302,6 +1448,66 @@ int script_policy_eval(struct script *s, const struct policy_user *user, struct 
 	rc = 0;
 out:
 	if (rc != 0) policy_decision_free(out);
-	cJSON_Delete(parsed);
 	return rc;
+}
+
+/* ---- generic policy calls (license, secure_score, ...) ------------------ */
+
+struct named_call {
+	struct script *s;
+	const char *name;
+	const cJSON *const *args;
+	size_t nargs;
+	cJSON *result;
+	struct err *err;
+	int rc;
+};
+
+static int call_named(lua_State *L)
+{
+	struct named_call *c = lua_touserdata(L, 1);
+	struct script *s = c->s;
+	lua_settop(L, 0);
+	luaL_checkstack(L, (int)c->nargs + 4, "policy call");
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_policy);          /* 1 the policy table */
+	lua_pushstring(L, c->name);
+	lua_rawget(L, 1);                                          /* 2 the function */
+	if (!lua_isfunction(L, 2)) {
+		c->rc = err_set(c->err, "%s: the policy has no %s function", s->info.path, c->name);
+		return 0;
+	}
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (c->args[i]) luajson_push(L, c->args[i], s->lim.json_depth, LUAJSON_NULL_ABSENT, 0);
+		else lua_pushnil(L);
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_tenant);
+	budget_reset(s);
+	lua_call(L, (int)c->nargs + 1, 1);
+	if (!lua_isnil(L, -1)) {
+		c->result = luajson_to_cjson(L, -1, s->lim.json_depth, c->err);
+		if (!c->result) c->rc = -1;
+	}
+	return 0;
+}
+
+int script_policy_call(struct script *s, const char *name, const cJSON *const *args, size_t nargs,
+                       cJSON **result, struct err *err)
+{
+	char what[80];
+	*result = NULL;
+	if (!s->have_policy) return err_set(err, "no policy loaded");
+	struct named_call c = { .s = s, .name = name, .args = args, .nargs = nargs, .err = err };
+	snprintf(what, sizeof what, "in %s()", name);
+	lua_pushcfunction(s->L, call_named);
+	lua_pushlightuserdata(s->L, &c);
+	if (protected_call(s, 1, 0, "policy error", what, err) != 0 || c.rc != 0) {
+		if (c.rc != 0) {
+			s->last_fail = SCRIPT_FAIL_ERROR;
+			log_redact_err(err);
+		}
+		cJSON_Delete(c.result);
+		return -1;
+	}
+	*result = c.result;
+	return 0;
 }

@@ -21,6 +21,12 @@
  * start of every call, and after a memory error a full collection runs.
  * What the policy itself keeps reachable survives (a policy that leaks into
  * its own upvalues keeps failing, call after call, and says so each time).
+ * Known limits: time spent inside one C library call (a pathological
+ * string.find pattern on a long subject) is not counted in instructions;
+ * the memory cap counts the bytes Lua asks for, and small blocks freed by
+ * Lua stay in the state's pool (bounded by the peak) until script_free.
+ * rawset(_G, ...) and setmetatable(_G, ...) are refused, and one Lua state
+ * per tenant keeps any other state out of reach.
  *
  * Errors are one line of kind and place, then a Lua traceback, e.g.
  *   policy error in include(): policies/acme.lua:12: attempt to index a nil value (field 'mail')
@@ -49,7 +55,9 @@ struct script_limits {
 
 /* --lua-dir: load the runtime's entrasync.* modules from DIR/entrasync/NAME.lua
  * instead of the copies compiled into the binary. NULL = embedded. The
- * string is copied. Affects states' later require calls. */
+ * string is copied; states created afterwards use it (each keeps its own
+ * copy). The C modules (entrasync.json, entrasync.text) are always built
+ * in. */
 void script_set_lua_dir(const char *dir);
 
 /* Creates a sandboxed state. *out is owned by the caller (script_free). */
@@ -144,7 +152,13 @@ int script_set_tenant(struct script *s, const struct script_tenant *t, struct er
  *              (always a table, empty when ngroups is 0)
  *   u.licenses array of the given license names (skuPartNumber), always a table
  * Give the Graph object either as a parsed cJSON object (graph) or as JSON
- * text (json, len). Nothing is kept after the call. */
+ * text (json, len). From text (the fast path) the whole object is checked
+ * first — malformed JSON fails as "user: invalid JSON at byte offset ..."
+ * before any policy code runs — and u is lazy: a member becomes a Lua value
+ * when first read. pairs(u) and json.encode(u) see every member; raw
+ * next(u)/rawget(u, k) only those read so far. Nothing of the text is kept
+ * after the call: members not read by then raise if a policy kept u and
+ * touches them later. */
 struct policy_user {
 	const struct cJSON *graph;
 	const char *json;
@@ -185,5 +199,27 @@ void policy_decision_free(struct policy_decision *d);
  * digits). On failure *out is left empty (nothing to free). */
 int script_policy_eval(struct script *s, const struct policy_user *user, struct policy_decision *out,
                        struct err *err);
+
+/* ---- JSON pages -------------------------------------------------------- */
+
+/* Calls fn(ud, item, item_len) with the text of each element of the array
+ * under the top-level member `key` of a JSON object (a Graph page's
+ * "value"), without parsing the elements: one quick scan of the page, no
+ * allocation. The items are checked only for balanced strings and
+ * brackets; parse each one strictly (e.g. script_policy_eval with .json).
+ * Returns 0 (also when key is absent), fn's first non-zero result, or -1
+ * with err for a malformed page (byte offset, line, column). */
+int script_json_each_item(const char *json, size_t len, const char *key,
+                          int (*fn)(void *ud, const char *item, size_t len), void *ud, struct err *err);
+
+/* Calls the loaded policy's function `name` (license, secure_score, ...)
+ * with args (JSON values pushed as Lua values, null object members left
+ * out; a NULL arg is nil) followed by the tenant table t, under the limits
+ * (a fresh instruction budget). *result gets its first result converted to
+ * JSON (NULL for nil; caller frees with cJSON_Delete). Errors name the
+ * function ("policy error in license(): ...") as for include(). */
+int script_policy_call(struct script *s, const char *name, const struct cJSON *const *args, size_t nargs,
+                       struct cJSON **result, struct err *err);
+
 
 #endif

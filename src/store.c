@@ -126,10 +126,18 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_KV_DELETE] = "DELETE FROM kv WHERE key = ?1",
 };
 
+/* A statement of an extension file (store_stmt), keyed by its SQL's address. */
+struct store_ext_stmt {
+	const char *sql;
+	sqlite3_stmt *stmt;
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
 	sqlite3_stmt *stmts[S__COUNT];
+	struct store_ext_stmt *ext;    /* extension files' cached statements */
+	size_t n_ext, cap_ext;
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -473,6 +481,8 @@ void store_close(struct store *st)
 	if (!st) return;
 	if (st->db && !sqlite3_get_autocommit(st->db)) sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
 	for (int i = 0; i < S__COUNT; i++) sqlite3_finalize(st->stmts[i]);
+	for (size_t i = 0; i < st->n_ext; i++) sqlite3_finalize(st->ext[i].stmt);
+	free(st->ext);
 	sqlite3_close_v2(st->db);
 	free(st->path);
 	free(st);
@@ -481,6 +491,33 @@ void store_close(struct store *st)
 const char *store_path(const struct store *st)
 {
 	return st->path;
+}
+
+sqlite3 *store_sqlite(struct store *st)
+{
+	return st->db;
+}
+
+sqlite3_stmt *store_stmt(struct store *st, const char *sql, struct err *err)
+{
+	for (size_t i = 0; i < st->n_ext; i++) {
+		if (st->ext[i].sql == sql) {
+			sqlite3_reset(st->ext[i].stmt);
+			sqlite3_clear_bindings(st->ext[i].stmt);
+			return st->ext[i].stmt;
+		}
+	}
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
+		db_fail(st, err, "prepare");
+		return NULL;
+	}
+	if (st->n_ext == st->cap_ext) {
+		st->cap_ext = st->cap_ext ? st->cap_ext * 2 : 32;
+		st->ext = xrealloc(st->ext, st->cap_ext * sizeof *st->ext);
+	}
+	st->ext[st->n_ext++] = (struct store_ext_stmt){ sql, s };
+	return s;
 }
 
 int store_schema_version(struct store *st)
@@ -515,17 +552,13 @@ bool store_in_transaction(struct store *st)
 	return !sqlite3_get_autocommit(st->db);
 }
 
-/* Makes a group of statements atomic: its own transaction when none is
- * open, else a savepoint inside the caller's. *own says which. */
-static int atomic_begin(struct store *st, bool *own, struct err *err)
+int store_atomic_begin(struct store *st, bool *own, struct err *err)
 {
 	*own = sqlite3_get_autocommit(st->db);
 	return *own ? store_begin(st, err) : stmt_exec(st, S_SAVEPOINT, err, "savepoint");
 }
 
-/* Ends an atomic group: commits/releases when ok (ret == 0), else undoes
- * it. Returns ret, or the commit failure. */
-static int atomic_end(struct store *st, bool own, int ret, struct err *err)
+int store_atomic_end(struct store *st, bool own, int ret, struct err *err)
 {
 	if (ret == 0) {
 		ret = own ? store_commit(st, err) : stmt_exec(st, S_RELEASE, err, "release");
@@ -811,7 +844,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 	long long absent = 0, newly = 0;
 	bool own;
 	now_iso(now);
-	if (atomic_begin(st, &own, err)) return -1;
+	if (store_atomic_begin(st, &own, err)) return -1;
 	int ret = swap_step(st, S_SWAP_ABSENT, tenant_id, now, &absent, err);
 	if (!ret) {
 		sqlite3_stmt *s = stmt_get(st, S_SWAP_COUNT_NEWLY_REMOVED, err);
@@ -824,7 +857,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 	if (!ret) ret = swap_step(st, S_SWAP_REMOVED, tenant_id, now, NULL, err);
 	if (!ret) ret = swap_step(st, S_SWAP_PRESENT, tenant_id, now, NULL, err);
 	if (!ret) ret = store_mirror_stage_clear(st, tenant_id, err);
-	ret = atomic_end(st, own, ret, err);
+	ret = store_atomic_end(st, own, ret, err);
 	if (!ret && n_removed) *n_removed = absent + newly;
 	return ret;
 }

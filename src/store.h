@@ -66,6 +66,21 @@ int store_schema_latest(void);
 /* The SQL of migration n (1..latest), or NULL. For store.c and tests. */
 const char *store_schema_migration(int n);
 
+/* ---------------------------------------------------------------- extension files */
+
+/* For the store's extension files (src/store_<area>.c: snapshots, outbox,
+ * billing, …), which keep their own tables' SQL next to their functions
+ * but share this connection, its transactions (store_begin) and its
+ * statement cache. Nothing outside src/store*.c includes sqlite3.h.
+ * store_stmt: the prepared statement for sql, which must be a string
+ * constant (the cache is keyed on its address); prepared once per store,
+ * handed out reset with bindings cleared, finalized by store_close. NULL
+ * with err set when the SQL does not prepare. */
+struct sqlite3;
+struct sqlite3_stmt;
+struct sqlite3 *store_sqlite(struct store *st);
+struct sqlite3_stmt *store_stmt(struct store *st, const char *sql, struct err *err);
+
 /* ---------------------------------------------------------------- transactions */
 
 /* BEGIN IMMEDIATE (takes the write lock now, waiting up to the busy timeout).
@@ -75,6 +90,14 @@ int store_commit(struct store *st, struct err *err);
 /* Rolls back the open transaction; a no-op when none is open. */
 int store_rollback(struct store *st, struct err *err);
 bool store_in_transaction(struct store *st);
+/* A group of statements made atomic whoever opened the transaction: its
+ * own transaction (BEGIN IMMEDIATE) when none is open, else a savepoint in
+ * the caller's; *own says which. store_atomic_end ends it with ret, the
+ * group's result: ret == 0 commits (or releases the savepoint), anything
+ * else undoes the group only (rollback, or rollback to the savepoint).
+ * Returns ret, or the commit's failure. Groups nest (inner ones are savepoints). */
+int store_atomic_begin(struct store *st, bool *own, struct err *err);
+int store_atomic_end(struct store *st, bool own, int ret, struct err *err);
 
 /* ---------------------------------------------------------------- tenants */
 

@@ -176,6 +176,70 @@ static const char *const migrations[] = {
 	"  controls      TEXT,\n"
 	"  PRIMARY KEY (tenant_id, day)\n"
 	");\n",
+
+	/* 4: billing state (store_billing.c) and the per-ticket state of
+	 * Microsoft actions (store_actions.c). Both used to be created at
+	 * first use with this very SQL, so a version-3 database may already
+	 * hold them: IF NOT EXISTS adopts those as they are (their SQL never
+	 * changed) instead of failing the upgrade. */
+	/* One invoice per tenant and period: 'pending' (intent, before the
+	 * POST) -> 'created' -> 'done'; 'failed' = refused, retried. */
+	"CREATE TABLE IF NOT EXISTS billing_invoices (\n"
+	"  tenant_id   TEXT NOT NULL,\n"
+	"  period      TEXT NOT NULL,\n"
+	"  customer_id INTEGER NOT NULL,\n"
+	"  state       TEXT NOT NULL CHECK (state IN ('pending', 'created', 'done', 'failed')),\n"
+	"  marker      TEXT NOT NULL,\n"
+	"  invoice_id  INTEGER,\n"
+	"  number      TEXT,\n"
+	"  plan        TEXT NOT NULL,\n"
+	"  error       TEXT,\n"
+	"  run_id      INTEGER,\n"
+	"  created_at  TEXT NOT NULL,\n"
+	"  updated_at  TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, period)\n"
+	");\n"
+	/* Billing's other writes, apart from the sync's intents. */
+	"CREATE TABLE IF NOT EXISTS billing_intents (\n"
+	"  id         INTEGER PRIMARY KEY,\n"
+	"  run_id     INTEGER,\n"
+	"  tenant_id  TEXT NOT NULL,\n"
+	"  period     TEXT,\n"
+	"  action     TEXT NOT NULL,\n"
+	"  target     TEXT,\n"
+	"  payload    TEXT,\n"
+	"  state      TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),\n"
+	"  result_id  INTEGER,\n"
+	"  error      TEXT,\n"
+	"  created_at TEXT NOT NULL,\n"
+	"  updated_at TEXT\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS billing_intents_open ON billing_intents(tenant_id) WHERE state = 'pending';\n"
+	"CREATE TABLE IF NOT EXISTS billing_schedule_lines (\n"
+	"  tenant_id    TEXT NOT NULL,\n"
+	"  schedule_id  INTEGER NOT NULL,\n"
+	"  line_key     TEXT NOT NULL,\n"
+	"  line_item_id INTEGER,\n"
+	"  updated_at   TEXT NOT NULL,\n"
+	"  PRIMARY KEY (tenant_id, schedule_id, line_key)\n"
+	");\n"
+	"CREATE TABLE IF NOT EXISTS ticket_actions (\n"
+	"  ticket_id    INTEGER PRIMARY KEY,\n"
+	"  customer_id  INTEGER,\n"
+	"  contact_id   INTEGER,\n"
+	"  tenant_id    TEXT,\n"
+	"  object_id    TEXT,\n"
+	"  label        TEXT,\n"
+	"  action       TEXT NOT NULL,\n"
+	"  state        TEXT NOT NULL CHECK (state IN ('intent', 'acted', 'commenting', 'done')),\n"
+	"  outcome      TEXT CHECK (outcome IN ('ok', 'refused', 'failed')),\n"
+	"  message      TEXT,\n"
+	"  attempts     INTEGER NOT NULL DEFAULT 0,\n"
+	"  attempted_at TEXT,\n"
+	"  created_at   TEXT NOT NULL,\n"
+	"  updated_at   TEXT NOT NULL\n"
+	");\n"
+	"CREATE INDEX IF NOT EXISTS ticket_actions_open ON ticket_actions(state) WHERE state <> 'done';\n",
 };
 
 int store_schema_latest(void)

@@ -3,33 +3,24 @@
  * strings prepared once and cached; values are only ever bound (as in
  * store.c).
  *
- * The connection: struct store is opaque, and store.h does not (yet) hand
- * its sqlite3 handle to extension files, so this file opens its own
- * connection to store_path(st) on first use (same pragmas: WAL, foreign
- * keys, busy timeout) and keeps it for that store until
- * store_snapshots_close. Writes here are separate transactions from the
- * store's own. When store.h gains `sqlite3 *store_sqlite(struct store *)`,
- * snap_db() returns that instead and nothing else changes. */
+ * It shares the store's connection, statement cache (store_stmt) and
+ * transactions: a write is its own unit of work, or part of the caller's
+ * when one is open. */
 #include "store_snapshots.h"
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define SNAP_BUSY_TIMEOUT_MS 5000
-
 enum snap_stmt {
-	Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
 	Q_LIC_DELETE_DAY, Q_LIC_INSERT, Q_LIC_LATEST,
 	Q_SCORE_PUT, Q_SCORE_LATEST, Q_SCORE_COUNT,
-	Q_GROUP_UPSERT, Q_MEMBERS_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT,
+	Q_GROUP_UPSERT, Q_MEMBERS_LIST, Q_MEMBER_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT,
 	Q__COUNT
 };
 
 static const char *const snap_sql[Q__COUNT] = {
-	[Q_BEGIN] = "BEGIN IMMEDIATE",
-	[Q_COMMIT] = "COMMIT",
-	[Q_ROLLBACK] = "ROLLBACK",
 	[Q_LIC_DELETE_DAY] = "DELETE FROM license_snapshots WHERE tenant_id = ?1 AND day = ?2",
 	[Q_LIC_INSERT] = "INSERT OR REPLACE INTO license_snapshots (tenant_id, day, sku_id, sku_part_number, enabled, "
 	                 "suspended, warning, locked_out, consumed, capability_status, applies_to) "
@@ -41,72 +32,39 @@ static const char *const snap_sql[Q__COUNT] = {
 	[Q_SCORE_COUNT] = "SELECT count(*) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_GROUP_UPSERT] = "INSERT INTO groups (tenant_id, group_id, display_name) VALUES (?1, ?2, ?3) "
 	                   "ON CONFLICT (tenant_id, group_id) DO UPDATE SET display_name = excluded.display_name",
-	[Q_MEMBERS_DELETE] = "DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
+	[Q_MEMBERS_LIST] = "SELECT object_id FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 "
+	                   "ORDER BY object_id",
+	[Q_MEMBER_DELETE] = "DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 AND object_id = ?3",
 	[Q_MEMBER_INSERT] = "INSERT OR IGNORE INTO group_members (tenant_id, group_id, object_id) VALUES (?1, ?2, ?3)",
 	[Q_MEMBER_COUNT] = "SELECT count(*) FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
 };
 
-/* The one cached connection (the runtime uses one store at a time). */
-static struct {
-	const struct store *owner;
-	char *path;
-	sqlite3 *db;
-	sqlite3_stmt *stmts[Q__COUNT];
-} snap;
-
-static int snap_fail(struct err *err, const char *what)
+static int snap_fail(struct store *st, struct err *err, const char *what)
 {
-	return err_set(err, "store: %s: %s", what, snap.db ? sqlite3_errmsg(snap.db) : "no connection");
+	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(store_sqlite(st)));
 }
 
-void store_snapshots_close(struct store *st)
-{
-	if (!snap.db || (st && snap.owner != st)) return;
-	for (int i = 0; i < Q__COUNT; i++) sqlite3_finalize(snap.stmts[i]);
-	sqlite3_close(snap.db);
-	free(snap.path);
-	memset(&snap, 0, sizeof snap);
-}
-
-/* The connection for st, opened on first use. */
-static sqlite3 *snap_db(struct store *st, struct err *err)
-{
-	const char *path = store_path(st);
-	if (snap.db && snap.owner == st && !strcmp(snap.path, path)) return snap.db;
-	if (snap.db) store_snapshots_close(NULL);
-	if (store_in_transaction(st)) {
-		err_set(err, "store: snapshot functions called inside a store transaction");
-		return NULL;
-	}
-	if (sqlite3_open_v2(path, &snap.db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		snap_fail(err, "open");
-		store_snapshots_close(NULL);
-		return NULL;
-	}
-	sqlite3_busy_timeout(snap.db, SNAP_BUSY_TIMEOUT_MS);
-	if (sqlite3_exec(snap.db, "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON", NULL, NULL, NULL) !=
-	    SQLITE_OK) {
-		snap_fail(err, "pragmas");
-		store_snapshots_close(NULL);
-		return NULL;
-	}
-	snap.owner = st;
-	snap.path = xstrdup(path);
-	return snap.db;
-}
-
+/* The cached statement for id (reset, bindings cleared), or NULL + err. */
 static sqlite3_stmt *q_get(struct store *st, enum snap_stmt id, struct err *err)
 {
-	if (!snap_db(st, err)) return NULL;
-	sqlite3_stmt *s = snap.stmts[id];
-	if (!s) {
-		if (sqlite3_prepare_v3(snap.db, snap_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
-			snap_fail(err, "prepare");
-			return NULL;
-		}
-		snap.stmts[id] = s;
-	}
-	return s;
+	return store_stmt(st, snap_sql[id], err);
+}
+
+/* A unit of work of its own, or part of the caller's when one is open:
+ * *owned says whether tx_end must commit or roll back. */
+static int tx_begin(struct store *st, bool *owned, struct err *err)
+{
+	*owned = !store_in_transaction(st);
+	return *owned ? store_begin(st, err) : 0;
+}
+
+static int tx_end(struct store *st, bool owned, bool ok, struct err *err)
+{
+	if (!owned) return ok ? 0 : -1;
+	if (ok) return store_commit(st, err);
+	struct err ignored;
+	store_rollback(st, &ignored);
+	return -1;
 }
 
 static void q_done(sqlite3_stmt *s)
@@ -122,30 +80,18 @@ static void bind_text(sqlite3_stmt *s, int i, const char *v)
 }
 
 /* Steps a statement with no rows wanted, then releases it. */
-static int q_run(sqlite3_stmt *s, struct err *err, const char *what)
+static int q_run(struct store *st, sqlite3_stmt *s, struct err *err, const char *what)
 {
 	int rc = sqlite3_step(s);
 	int ret = 0;
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-		if (sqlite3_extended_errcode(snap.db) == SQLITE_CONSTRAINT_FOREIGNKEY)
+		if (sqlite3_extended_errcode(store_sqlite(st)) == SQLITE_CONSTRAINT_FOREIGNKEY)
 			ret = err_set(err, "store: %s: the tenant is not in the store (store_tenant_put it first)", what);
 		else
-			ret = snap_fail(err, what);
+			ret = snap_fail(st, err, what);
 	}
 	q_done(s);
 	return ret;
-}
-
-static int q_exec(struct store *st, enum snap_stmt id, struct err *err, const char *what)
-{
-	sqlite3_stmt *s = q_get(st, id, err);
-	return s ? q_run(s, err, what) : -1;
-}
-
-static void q_rollback(struct store *st)
-{
-	struct err ignored;
-	if (snap.db && !sqlite3_get_autocommit(snap.db)) q_exec(st, Q_ROLLBACK, &ignored, "rollback");
 }
 
 /* A "SELECT max(day)" for tenant_id: *day new string or STORE_NOTFOUND. */
@@ -163,7 +109,7 @@ static int q_latest(struct store *st, enum snap_stmt id, const char *tenant_id, 
 			ret = 0;
 		}
 	} else {
-		ret = snap_fail(err, "latest day");
+		ret = snap_fail(st, err, "latest day");
 	}
 	q_done(s);
 	return ret;
@@ -179,7 +125,7 @@ static int q_count(struct store *st, enum snap_stmt id, const char *a, const cha
 	if (b) bind_text(s, 2, b);
 	int ret = 0;
 	if (sqlite3_step(s) == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
-	else ret = snap_fail(err, "count");
+	else ret = snap_fail(st, err, "count");
 	q_done(s);
 	return ret;
 }
@@ -189,12 +135,13 @@ static int q_count(struct store *st, enum snap_stmt id, const char *a, const cha
 int store_license_snapshot_put(struct store *st, const char *tenant_id, const char *day,
                                const struct store_license *rows, size_t n, struct err *err)
 {
-	if (q_exec(st, Q_BEGIN, err, "begin") != 0) return -1;
+	bool owned;
+	if (tx_begin(st, &owned, err) != 0) return -1;
 	sqlite3_stmt *s = q_get(st, Q_LIC_DELETE_DAY, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, day);
-	if (q_run(s, err, "license snapshot") != 0) goto fail;
+	if (q_run(st, s, err, "license snapshot") != 0) goto fail;
 	for (size_t i = 0; i < n; i++) {
 		const struct store_license *l = &rows[i];
 		if (!l->sku_id) {
@@ -214,13 +161,11 @@ int store_license_snapshot_put(struct store *st, const char *tenant_id, const ch
 		sqlite3_bind_int64(s, 9, l->consumed);
 		bind_text(s, 10, l->capability_status);
 		bind_text(s, 11, l->applies_to);
-		if (q_run(s, err, "license snapshot") != 0) goto fail;
+		if (q_run(st, s, err, "license snapshot") != 0) goto fail;
 	}
-	if (q_exec(st, Q_COMMIT, err, "commit") != 0) goto fail;
-	return 0;
+	return tx_end(st, owned, true, err);
 fail:
-	q_rollback(st);
-	return -1;
+	return tx_end(st, owned, false, err);
 }
 
 int store_license_latest_day(struct store *st, const char *tenant_id, char **day, struct err *err)
@@ -232,7 +177,6 @@ int store_license_each(struct store *st, const char *tenant_id, const char *day,
                        int (*cb)(const struct store_license *l, void *ud), void *ud, struct err *err)
 {
 	char *latest = NULL;
-	if (!snap_db(st, err)) return -1;
 	if (!day) {
 		int rc = store_license_latest_day(st, tenant_id, &latest, err);
 		if (rc != 0) return rc == STORE_NOTFOUND ? 0 : rc;
@@ -240,12 +184,12 @@ int store_license_each(struct store *st, const char *tenant_id, const char *day,
 	}
 	sqlite3_stmt *s = NULL;
 	int ret = 0, rc;
-	if (sqlite3_prepare_v2(snap.db,
+	if (sqlite3_prepare_v2(store_sqlite(st),
 	                       "SELECT tenant_id, day, sku_id, sku_part_number, enabled, suspended, warning, "
 	                       "locked_out, consumed, capability_status, applies_to FROM license_snapshots "
 	                       "WHERE tenant_id = ?1 AND day = ?2 ORDER BY sku_part_number, sku_id",
 	                       -1, &s, NULL) != SQLITE_OK) {
-		ret = snap_fail(err, "prepare");
+		ret = snap_fail(st, err, "prepare");
 		goto out;
 	}
 	bind_text(s, 1, tenant_id);
@@ -267,7 +211,7 @@ int store_license_each(struct store *st, const char *tenant_id, const char *day,
 		ret = cb(&l, ud);
 		if (ret) break;
 	}
-	if (!ret && rc != SQLITE_DONE) ret = snap_fail(err, "license each");
+	if (!ret && rc != SQLITE_DONE) ret = snap_fail(st, err, "license each");
 out:
 	sqlite3_finalize(s);
 	free(latest);
@@ -287,7 +231,7 @@ int store_secure_score_put(struct store *st, const struct store_secure_score *sc
 	sqlite3_bind_double(s, 4, sc->max_score);
 	bind_text(s, 5, sc->averages);
 	bind_text(s, 6, sc->controls);
-	return q_run(s, err, "secure score");
+	return q_run(st, s, err, "secure score");
 }
 
 int store_secure_score_latest_day(struct store *st, const char *tenant_id, char **day, struct err *err)
@@ -303,14 +247,13 @@ int store_secure_score_count(struct store *st, const char *tenant_id, long long 
 int store_secure_score_each(struct store *st, const char *tenant_id,
                             int (*cb)(const struct store_secure_score *s, void *ud), void *ud, struct err *err)
 {
-	if (!snap_db(st, err)) return -1;
 	sqlite3_stmt *s = NULL;
 	int ret = 0, rc;
-	if (sqlite3_prepare_v2(snap.db,
+	if (sqlite3_prepare_v2(store_sqlite(st),
 	                       "SELECT tenant_id, day, current_score, max_score, averages, controls "
 	                       "FROM secure_score_snapshots WHERE tenant_id = ?1 ORDER BY day",
 	                       -1, &s, NULL) != SQLITE_OK)
-		return snap_fail(err, "prepare");
+		return snap_fail(st, err, "prepare");
 	bind_text(s, 1, tenant_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_secure_score sc = {
@@ -324,41 +267,92 @@ int store_secure_score_each(struct store *st, const char *tenant_id,
 		ret = cb(&sc, ud);
 		if (ret) break;
 	}
-	if (!ret && rc != SQLITE_DONE) ret = snap_fail(err, "secure score each");
+	if (!ret && rc != SQLITE_DONE) ret = snap_fail(st, err, "secure score each");
 	sqlite3_finalize(s);
 	return ret;
 }
 
 /* ---- groups --------------------------------------------------------------- */
 
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Adds (insert) or removes (delete) one member. */
+static int member_write(struct store *st, enum snap_stmt id, const char *tenant_id, const char *group_id,
+                        const char *object_id, struct err *err)
+{
+	sqlite3_stmt *s = q_get(st, id, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	bind_text(s, 3, object_id);
+	return q_run(st, s, err, "group member");
+}
+
+/* Writes only the difference between the stored membership and ids, so a
+ * pull where nothing changed writes nothing but the group row. */
 int store_group_members_replace(struct store *st, const char *tenant_id, const char *group_id,
                                 const char *display_name, const char *const *ids, size_t n, struct err *err)
 {
-	if (q_exec(st, Q_BEGIN, err, "begin") != 0) return -1;
+	const char **want = xcalloc(n + 1, sizeof *want);
+	char **have = NULL;
+	size_t nhave = 0, cap = 0;
+	int rc = -1;
+	if (n) memcpy(want, ids, n * sizeof *want);
+	qsort(want, n, sizeof *want, cmp_str);
+	bool owned;
+	if (tx_begin(st, &owned, err) != 0) goto out;
 	sqlite3_stmt *s = q_get(st, Q_GROUP_UPSERT, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, display_name);
-	if (q_run(s, err, "group put") != 0) goto fail;
-	s = q_get(st, Q_MEMBERS_DELETE, err);
+	if (q_run(st, s, err, "group put") != 0) goto fail;
+	s = q_get(st, Q_MEMBERS_LIST, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
-	if (q_run(s, err, "group members") != 0) goto fail;
-	for (size_t i = 0; i < n; i++) {
-		s = q_get(st, Q_MEMBER_INSERT, err);
-		if (!s) goto fail;
-		bind_text(s, 1, tenant_id);
-		bind_text(s, 2, group_id);
-		bind_text(s, 3, ids[i]);
-		if (q_run(s, err, "group member") != 0) goto fail;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (nhave == cap) {
+			cap = cap ? cap * 2 : 256;
+			have = xrealloc(have, cap * sizeof *have);
+		}
+		have[nhave++] = xstrdup((const char *)sqlite3_column_text(s, 0));
 	}
-	if (q_exec(st, Q_COMMIT, err, "commit") != 0) goto fail;
-	return 0;
+	q_done(s);
+	if (step != SQLITE_DONE) {
+		snap_fail(st, err, "group members");
+		goto fail;
+	}
+	/* SQLite's ORDER BY uses memcmp order (BINARY), as strcmp does */
+	size_t i = 0, k = 0;
+	while (i < nhave || k < n) {
+		int c = i == nhave ? 1 : k == n ? -1 : strcmp(have[i], want[k]);
+		if (c < 0) {
+			if (member_write(st, Q_MEMBER_DELETE, tenant_id, group_id, have[i], err) != 0) goto fail;
+			i++;
+		} else if (c > 0) {
+			if (member_write(st, Q_MEMBER_INSERT, tenant_id, group_id, want[k], err) != 0) goto fail;
+			k++;
+			while (k < n && strcmp(want[k], want[k - 1]) == 0) k++;  /* duplicates */
+		} else {
+			i++;
+			k++;
+			while (k < n && strcmp(want[k], want[k - 1]) == 0) k++;
+		}
+	}
+	rc = tx_end(st, owned, true, err);
+	goto out;
 fail:
-	q_rollback(st);
-	return -1;
+	tx_end(st, owned, false, err);
+out:
+	for (size_t j = 0; j < nhave; j++) free(have[j]);
+	free(have);
+	free(want);
+	return rc;
 }
 
 int store_group_member_count(struct store *st, const char *tenant_id, const char *group_id, long long *n,

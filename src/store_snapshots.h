@@ -3,13 +3,8 @@
  * replacement of a declared group's membership in one step. Same
  * conventions as store.h: 0 / negative with *err / STORE_NOTFOUND; structs
  * handed to *_each callbacks are borrowed for the call.
- *
- * Interim detail (see the function-level note in store_snapshots.c): until
- * store.h offers its connection to extension files, these functions use a
- * second SQLite connection to store_path(st), opened on first use. Do not
- * call them inside a store_begin/store_commit of the same store (they would
- * wait for its write lock); call store_snapshots_close(st) before
- * store_close(st). */
+ * Writes are their own unit of work, or part of the caller's transaction
+ * when one is open (store_begin). */
 #ifndef ENTRASYNC_STORE_SNAPSHOTS_H
 #define ENTRASYNC_STORE_SNAPSHOTS_H
 
@@ -68,8 +63,5 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 int store_group_member_count(struct store *st, const char *tenant_id, const char *group_id, long long *n,
                              struct err *err);
 
-/* Releases what these functions hold for st (its second connection). Safe
- * to call for a store never used here, and more than once. */
-void store_snapshots_close(struct store *st);
 
 #endif

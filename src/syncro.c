@@ -731,3 +731,81 @@ enum syncro_result syncro_contact_delete(struct syncro_client *sc, long long id,
 {
 	return run_contact_call(sc, &(struct syncro_call){ .op = SYNCRO_OP_CONTACT_DELETE, .id = id }, NULL, err);
 }
+
+/* ---- raw requests ------------------------------------------------------------ */
+
+/* The answer of a raw request that is not 2xx (nor a 429 to resend) as a
+ * result code and message. unsure: a POST whose effect is unknown on 5xx. */
+static enum syncro_result raw_failure(const struct syncro_req *rq, const char *what, bool unsure,
+                                      const struct http_response *resp, struct err *err)
+{
+	long st = resp->status;
+	struct buf msg = {0};
+	syncro_error_text(resp->body.data, &msg);
+	const char *said = msg.len ? msg.data : NULL;
+	enum syncro_result rc = SYNCRO_FAILED;
+	if (st == 401) {
+		rc = SYNCRO_UNAUTHORIZED;
+		err_set(err, "Syncro: %s: 401 %s: the API token lacks a permission%s%s%s or is wrong (Syncro: Admin > "
+		        "API - API Tokens)", what, said ? said : "Not authorized", rq->permissions ? " (" : "",
+		        rq->permissions ? rq->permissions : "", rq->permissions ? ")" : "");
+	} else if (st == 404) {
+		rc = SYNCRO_NOT_FOUND;
+		err_set(err, "Syncro: %s: not found (HTTP 404)%s%s", what, said ? ": " : "", said ? said : "");
+	} else if (st == 422) {
+		rc = SYNCRO_INVALID;
+		err_set(err, "Syncro: %s: %s", what, said ? said : "422: Syncro refused the values");
+	} else if (st == 429) {
+		err_set(err, "Syncro: %s: still rate limited (429)", what);
+	} else if (st >= 500 && unsure) {
+		rc = SYNCRO_UNKNOWN_OUTCOME;
+		err_set(err, "Syncro: %s: HTTP %ld%s%s; it may or may not have been applied", what, st, said ? ": " : "",
+		        said ? said : "");
+	} else {
+		err_set(err, "Syncro: %s: HTTP %ld%s%s", what, st, said ? ": " : "", said ? said : "");
+	}
+	buf_free(&msg);
+	return rc;
+}
+
+enum syncro_result syncro_request(struct syncro_client *sc, const struct syncro_req *rq, cJSON **out,
+                                  struct err *err)
+{
+	const char *method = rq->method ? rq->method : "GET";
+	bool unsure = strcmp(method, "POST") == 0 && !rq->repeatable;   /* a lost answer may hide a write */
+	char *what = rq->what ? xstrdup(rq->what) : xasprintf("%s %s", method, rq->path);
+	struct http_request req = {
+		.method = method, .url = rq->path, .headers = sc->headers, .body = rq->body,
+		.body_len = rq->body ? strlen(rq->body) : 0, .content_type = rq->body ? "application/json" : NULL,
+		.lane = rq->lane, .idempotent = rq->repeatable ? HTTP_IDEMPOTENT_YES : HTTP_IDEMPOTENT_AUTO,
+	};
+	struct http_response resp = {0};
+	enum syncro_result rc = SYNCRO_FAILED;
+	if (out) *out = NULL;
+	for (int attempt = 1;; attempt++) {
+		http_response_free(&resp);
+		struct err e = {{0}};
+		if (http_do(sc->svc, &req, &resp, &e) != 0) {
+			rc = unsure ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
+			err_set(err, "Syncro: %s: %s%s", what, e.msg, unsure ? "; it may or may not have been applied" : "");
+			goto out;
+		}
+		/* 429 on a POST: not applied; on_syncro_response has held every lane */
+		if (!(resp.status == 429 && unsure && attempt < sc->max_attempts)) break;
+	}
+	if (resp.status < 200 || resp.status >= 300) {
+		rc = raw_failure(rq, what, unsure, &resp, err);
+		goto out;
+	}
+	rc = SYNCRO_OK;
+	if (out && !(*out = cJSON_ParseWithLength(resp.body.data ? resp.body.data : "", resp.body.len))) {
+		rc = unsure ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
+		err_set(err, "Syncro: %s: HTTP %ld with an answer that is not JSON%s", what, resp.status,
+		        unsure ? "; it may have been applied" : "");
+	}
+out:
+	http_response_free(&resp);
+	free(what);
+	if (rc != SYNCRO_OK && err) log_redact_err(err);
+	return rc;
+}

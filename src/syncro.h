@@ -278,4 +278,31 @@ enum syncro_result syncro_contact_body(const struct syncro_fields *fs, bool crea
  * body is not JSON or has none of them. */
 void syncro_error_text(const char *body, struct buf *out);
 
+
+/* ---- Raw requests (tickets, billing: the areas beside contacts) ---------------
+ * One synchronous request on the client's service (its pacing, 429 holds,
+ * retries, lanes) with the client's Authorization header, so that no other
+ * file builds one. Must not be called from an engine callback. */
+struct syncro_req {
+	const char *method;          /* "GET" when NULL */
+	const char *path;            /* below the base URL, query included: "/tickets/5?page=2" */
+	const char *body;            /* JSON, or NULL */
+	bool repeatable;             /* a POST whose repeat is harmless: retried like a GET */
+	struct http_lane *lane;      /* from syncro_client_lane, or NULL = the default lane */
+	const char *what;            /* for messages, "create ticket (customer 5)"; NULL = "METHOD path" */
+	const char *permissions;     /* named on a 401: "Tickets - Create, …"; NULL = not named */
+};
+/* Sends rq and classifies the answer, as the contact calls do:
+ *   2xx → SYNCRO_OK; *out (when out is not NULL) = the parsed JSON answer
+ *         (cJSON_Delete), an answer that is not JSON failing;
+ *   401 → SYNCRO_UNAUTHORIZED, 404 → SYNCRO_NOT_FOUND, 422 → SYNCRO_INVALID
+ *         (Syncro's message in err);
+ *   a POST (not repeatable) answered 429 was not applied: sent again after
+ *   the hold, up to max_attempts; its lost answer, 5xx or unreadable 2xx
+ *   → SYNCRO_UNKNOWN_OUTCOME ("it may or may not have been applied");
+ *   anything else → SYNCRO_FAILED.
+ * Messages read "Syncro: <what>: …", redacted. *out is NULL on failure. */
+enum syncro_result syncro_request(struct syncro_client *sc, const struct syncro_req *rq, struct cJSON **out,
+                                  struct err *err);
+
 #endif

@@ -96,6 +96,7 @@ void buf_reserve(struct buf *b, size_t extra)
 	while (cap < need) cap *= 2;
 	b->data = xrealloc(b->data, cap);
 	b->cap = cap;
+	b->data[b->len] = '\0';
 }
 
 void buf_add(struct buf *b, const void *data, size_t len)

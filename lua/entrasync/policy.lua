@@ -9,10 +9,11 @@
 local P = {}
 
 local type, pairs, ipairs, select, error, tostring, next = type, pairs, ipairs, select, error, tostring, next
-local lower, find, match, gmatch, gsub, format, sub =
-  string.lower, string.find, string.match, string.gmatch, string.gsub, string.format, string.sub
+local lower, find, match, format, sub, byte =
+  string.lower, string.find, string.match, string.format, string.sub, string.byte
 local concat, sort = table.concat, table.sort
 local json_null = require("entrasync.json").null
+local word_matcher = require("entrasync.text").word_matcher
 
 -- Levenshtein distance, for "did you mean" in helper argument errors.
 local function distance(a, b)
@@ -62,7 +63,11 @@ end
 local function nonempty(v)
   if v == nil or v == json_null then return false end
   local t = type(v)
-  if t == "string" then return find(v, "%S") ~= nil end
+  if t == "string" then
+    local b = byte(v, 1)
+    if b and b > 32 then return true end        -- the common case, without a pattern
+    return find(v, "%S") ~= nil
+  end
   if t == "table" then return next(v) ~= nil end
   return true
 end
@@ -94,7 +99,7 @@ end
 --- p.is_guest(u): a Guest (userType) or an external (#EXT#) account.
 function P.is_guest(u)
   local t = u.userType
-  if type(t) == "string" and lower(t) == "guest" then return true end
+  if t == "Guest" or (t ~= "Member" and type(t) == "string" and lower(t) == "guest") then return true end
   local upn = u.userPrincipalName
   return type(upn) == "string" and find(upn, "#EXT#", 1, true) ~= nil
 end
@@ -110,16 +115,20 @@ function P.is_disabled(u)
   return u.accountEnabled == false
 end
 
---- p.has_mail(u): u.mail is an address (something@domain).
+--- p.has_mail(u): u.mail is an address: one "@" with something on each side.
 function P.has_mail(u)
   local m = u.mail
-  return type(m) == "string" and find(m, "^[^@%s]+@[^@%s]+$") ~= nil
+  if type(m) ~= "string" then return false end
+  local at = find(m, "@", 2, true)
+  return at ~= nil and at < #m and find(m, "@", at + 1, true) == nil
 end
 
 -- Words that mark a mailbox as a service, shared or resource account when
 -- they appear as a word of the address's local part ("svc_backup",
--- "scanner2", "room.12") or of the display name ("Conf Room Adams").
-local SERVICE_ADDRESS_WORDS = set_of {
+-- "scanner2", "room.12") or of the display name ("Conf Room Adams"). The
+-- matchers (C, entrasync.text) compare words without regard to case and
+-- allocate nothing unless a word matches.
+local SERVICE_ADDRESS_WORDS = {
   "noreply", "donotreply", "admin", "administrator", "svc", "service", "services", "scanner", "scan",
   "scans", "scantoemail", "room", "rooms", "conference", "confroom", "boardroom", "meetingroom",
   "mailbox", "shared", "printer", "copier", "fax", "calendar", "resource", "postmaster", "mailer",
@@ -127,13 +136,13 @@ local SERVICE_ADDRESS_WORDS = set_of {
   "notifications", "notification", "backup", "sync", "automation", "bot", "reception", "accounts",
   "billing", "invoices", "careers", "jobs", "marketing", "office", "webmaster", "security",
 }
-local SERVICE_NAME_WORDS = set_of {
+local SERVICE_NAME_WORDS = {
   "noreply", "admin", "administrator", "service", "scanner", "room", "conference", "boardroom",
   "mailbox", "shared", "printer", "copier", "fax", "calendar", "resource", "test", "helpdesk",
   "sync", "synchronization", "automation", "bot",
 }
-P.SERVICE_ADDRESS_WORDS = SERVICE_ADDRESS_WORDS
-P.SERVICE_NAME_WORDS = SERVICE_NAME_WORDS
+local service_address_word = word_matcher(SERVICE_ADDRESS_WORDS)
+local service_name_word = word_matcher(SERVICE_NAME_WORDS)
 
 --- p.is_service_account(u) -> true, why | false: a likely service, shared or
 --- resource mailbox, judged by the words of its address and display name.
@@ -141,20 +150,20 @@ function P.is_service_account(u)
   local addr = u.mail
   if type(addr) ~= "string" then addr = u.userPrincipalName end
   if type(addr) == "string" then
-    local lp = lower(match(addr, "^[^@]*"))
-    local squashed = gsub(lp, "[%-_%.]", "")
-    if find(squashed, "^noreply") or find(squashed, "^donotreply") then
-      return true, "no-reply address"
+    local b = byte(addr, 1)
+    if b == 110 or b == 78 or b == 100 or b == 68 then       -- n N d D: no-reply, do-not-reply?
+      local la = lower(addr)
+      if find(la, "^no[%-_%.]?reply") or find(la, "^do[%-_%.]?not[%-_%.]?reply") then
+        return true, "no-reply address"
+      end
     end
-    for w in gmatch(lp, "%a+") do
-      if SERVICE_ADDRESS_WORDS[w] then return true, "service address ('" .. w .. "')" end
-    end
+    local w = service_address_word(addr, "@")
+    if w then return true, "service address ('" .. w .. "')" end
   end
   local dn = u.displayName
   if type(dn) == "string" then
-    for w in gmatch(lower(dn), "%a+") do
-      if SERVICE_NAME_WORDS[w] then return true, "service name ('" .. w .. "')" end
-    end
+    local w = service_name_word(dn)
+    if w then return true, "service name ('" .. w .. "')" end
   end
   return false
 end

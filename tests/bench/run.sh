@@ -10,3 +10,5 @@ sh tests/fakes/up.sh "$TESTS_TMP" >"$TESTS_TMP/fakes.log" 2>&1 || { cat "$TESTS_
 [ -f "$TESTS_TMP/env" ] && . "$TESTS_TMP/env"
 echo "entrasync benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, pinned to one with taskset)"
 if command -v taskset >/dev/null 2>&1; then taskset -c 0 "$BENCH" "$@"; else "$BENCH" "$@"; fi
+echo "bench_pull (100 tenants x 1,000 users against the fake Graph, 10 ms latency)"
+ENTRASYNC=${ENTRASYNC:?} sh tests/bench/bench_pull.sh

@@ -401,7 +401,11 @@ def _make_users(rng, t, n, domain, initial, offices, country, hybrid, sku_plan):
         created = _iso_days_before(EPOCH_BASE, rng.randrange(1, 1500), rng)
         u = blank(new_guid(rng), created)
         local_base = ascii_fold(given) + "." + ascii_fold(sur.replace(" ", "").replace("'", ""))
-        upn, local = upn_for(local_base or "user", domain)
+        if local_base.strip(".") != local_base or not local_base:
+            # a script with no ASCII folding (Greek, Cyrillic...): admins give such
+            # users a Latin alias; the fake uses the employee number
+            local_base = "user%d" % (emp + 1)
+        upn, local = upn_for(local_base, domain)
         dept = rng.choice(dept_names)
         city, state, postal, cname, street, phone = rng.choice(offices)
         emp += 1

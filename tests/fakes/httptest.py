@@ -139,6 +139,8 @@ class Handler(BaseHTTPRequestHandler):
             self.reply_json(200, {"slept_ms": int(q.get("ms", "1000"))})
         elif path == "/drop":
             self.drop_mid_body()
+        elif path == "/silent":
+            self.hard_close()  # the request arrived (and counted); no answer byte at all
         elif path == "/gzip":
             if "gzip" in (self.headers.get("Accept-Encoding") or ""):
                 self.reply(200, gzip.compress(GZIP_TEXT), "text/plain", {"Content-Encoding": "gzip"})

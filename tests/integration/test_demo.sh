@@ -1,28 +1,70 @@
 #!/bin/sh
-# test_demo — `entrasync demo`, the README's first command: it runs end to
-# end on the bundled fakes (dry run, sync, sync again with zero writes),
-# shows the adoptions and the conflict, stops its fakes and removes its
-# folder (kept with --keep), and fails clearly without python3.
+# test_demo — `entrasync demo` end to end: exits 0 within seconds, the
+# summary tells the dry run's plan, what the sync created and adopted and
+# the conflict it found, per tenant; leaves no fake process and no temp
+# folder behind; --keep keeps a folder that status/audit/conflicts can
+# read; SIGINT stops it cleanly; missing fakes or python3 fail clearly.
 . tests/lib.sh
 
-export TMPDIR="$T_OUT/tmp"
+TMPDIR=$T_OUT/tmp; export TMPDIR
 mkdir -p "$TMPDIR"
+# fake processes started from our temp folder (their --port-file is in it)
+fakes_left() { pgrep -f "$TMPDIR/entrasync-demo" >/dev/null 2>&1; }
+no_folder() { [ -z "$(ls -A "$TMPDIR")" ]; }
+
+start=$(date +%s)
 expect_ok "demo exits 0" -- demo
-check "demo: dry run, then sync, then sync again" sh -c "grep -q '== 1. entrasync sync --dry-run' '$T_OUT/out' && grep -q '== 3. entrasync sync' '$T_OUT/out'"
-check "demo: adoption with field changes shown" grep -q "adopt existing contact #1003" "$T_OUT/out"
-check "demo: old → new" grep -q "name: Alex W. → Alex Wilber" "$T_OUT/out"
-check "demo: the conflict with its candidates" grep -q "conflict: contacts #1004, #1005" "$T_OUT/out"
-check "demo: summary counts" grep -Eq "[0-9]+ contacts created, 2 existing contacts adopted" "$T_OUT/out"
-check "demo: the second sync wrote nothing" grep -q "sent 0 writes to Syncro" "$T_OUT/out"
-check "demo: its folder is removed" test -z "$(ls "$TMPDIR")"
-check "demo: its fakes are stopped" sh -c "! ps -eo args | grep -q '[f]ake_syncro.py.*$TMPDIR'"
+took=$(( $(date +%s) - start ))
+check "demo takes under 10 s (took ${took}s)" test "$took" -lt 10
+check "summary: the dry run's plan" grep -q "^1. Dry run" "$T_OUT/out"
+check "summary: dry run writes nothing" grep -Eq "[0-9]+ Syncro writes would be sent, none was" "$T_OUT/out"
+check "summary: per-tenant rows" sh -c "grep -Eq '^    Contoso +[0-9]+ +[1-9]' '$T_OUT/out' && grep -Eq '^    Fabrikam +[0-9]+' '$T_OUT/out' && grep -Eq '^    Northwind +[0-9]+' '$T_OUT/out'"
+check "summary: contacts created" grep -Eq "^    Created [1-9][0-9]* contacts" "$T_OUT/out"
+check "summary: contacts adopted, with the fields changed" sh -c "grep -Eq '^    Adopted [1-9]' '$T_OUT/out' && grep -q 'name: .* (old record) → ' '$T_OUT/out'"
+check "summary: the conflict with its candidates" grep -Eq "Contoso: .*: 2 contacts have this e-mail: #[0-9]+, #[0-9]+" "$T_OUT/out"
+check "summary: the second sync writes nothing" grep -Eq "unchanged, 1 conflict\(s\) still open, 0 Syncro writes" "$T_OUT/out"
+check "summary: Fabrikam mapped by customer name" grep -q 'Fabrikam   → customer "Fabrikam Inc" (by name)' "$T_OUT/out"
+check "summary: says the folder was removed, and next steps" sh -c "grep -q 'was removed' '$T_OUT/out' && grep -q 'entrasync demo --keep' '$T_OUT/out'"
+check "no fake process left" sh -c '! { pgrep -f "$0/entrasync-demo" >/dev/null; }' "$TMPDIR"
+check "temp folder removed" no_folder
 
-expect_ok "demo --keep" -- demo --keep
-kept=$(ls -d "$TMPDIR"/entrasync-demo.* 2>/dev/null | head -n 1)
-check "demo --keep keeps config and database" sh -c "test -f '$kept/entrasync.lua' && test -f '$kept/state/demo.db'"
+# --keep: the folder stays, with config and database the other commands read
+expect_ok "demo --keep exits 0" -- demo --keep
+DIR=$(sed -n 's/^The work folder is kept: //p' "$T_OUT/out")
+check "--keep names the folder" test -n "$DIR"
+check "--keep: config and database kept" test -f "$DIR/entrasync.lua" -a -f "$DIR/state/demo.db"
+check "--keep: next steps name the config" grep -q "entrasync --config $DIR/entrasync.lua status" "$T_OUT/out"
+expect_ok "status reads the kept folder" -- --config "$DIR/entrasync.lua" status
+check "status lists the demo tenants" sh -c "grep -q Contoso '$T_OUT/out' && grep -q Northwind '$T_OUT/out'"
+expect_ok "conflicts lists the demo's conflict" -- --config "$DIR/entrasync.lua" conflicts
+check "the conflict names two contacts" grep -Eq "#[0-9]+" "$T_OUT/out"
+expect_ok "audit lists the writes" -- --config "$DIR/entrasync.lua" audit
+check "audit has creates and an adopt" sh -c "grep -q create '$T_OUT/out' && grep -q adopt '$T_OUT/out'"
+if fakes_left; then fail "--keep: fakes stopped"; else pass "--keep: fakes stopped"; fi
+rm -rf "$DIR"
 
-mkdir -p "$T_OUT/nopy"
-ln -sf "$(command -v sh)" "$T_OUT/nopy/sh"
-if PATH="$T_OUT/nopy" "$ENTRASYNC" demo >"$T_OUT/out" 2>"$T_OUT/err"; then rc=0; else rc=$?; fi
-check "demo without python3: exit 3" test "$rc" = 3
-check "demo without python3: says so" grep -q "needs python3" "$T_OUT/err"
+# SIGINT while it runs: fakes stopped, folder removed, exit 130
+"$ENTRASYNC" demo >"$T_OUT/int.out" 2>"$T_OUT/int.err" &
+DPID=$!
+i=0
+while [ $i -lt 200 ] && ! ls "$TMPDIR"/entrasync-demo.*/graph.port >/dev/null 2>&1; do sleep 0.02; i=$((i + 1)); done
+kill -INT $DPID
+wait $DPID; rc=$?
+check "SIGINT: exit 130 (got $rc)" test "$rc" = 130
+check "SIGINT: says it was interrupted" grep -q "interrupted" "$T_OUT/int.err"
+sleep 0.2
+if fakes_left; then fail "SIGINT: no fake process left"; else pass "SIGINT: no fake process left"; fi
+check "SIGINT: temp folder removed" no_folder
+
+# missing pieces fail clearly
+mkdir -p "$T_OUT/bin"
+cp "$ENTRASYNC" "$T_OUT/bin/entrasync"
+ENTRASYNC_SAVED=$ENTRASYNC; ENTRASYNC=$T_OUT/bin/entrasync
+expect_exit "no fakes beside the binary: exit 3, says where it looked" 3 "cannot find the bundled fakes.*tests/fakes" -- demo
+ENTRASYNC=$ENTRASYNC_SAVED
+es_nopy() { PATH=/nonexistent "$ENTRASYNC" demo >"$T_OUT/out" 2>"$T_OUT/err"; }
+es_nopy; rc=$?
+check "no python3: exit 3 (got $rc)" test "$rc" = 3
+check "no python3: says so" grep -q "python3 is not installed" "$T_OUT/err"
+check "failed starts leave no folder" no_folder
+expect_exit "unknown option" 2 "unknown option" -- demo --kep

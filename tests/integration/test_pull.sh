@@ -273,6 +273,23 @@ sys.exit(0 if len(batches) == 2 and sizes[0] == 1 and 'subscribedSkus' in [v for
 EOF"
 check "\$batch: the retry came after the part's Retry-After" grep -q "batch part skus got 429" "$T_OUT/err"
 
+# A token is renewed before it expires: with 2-second tokens and a slow first
+# page, the next page goes out with a fresh token, without a 401 first.
+ctl POST config '{"token_lifetime": 2}' >/dev/null
+ctl POST faults '{"latency_ms": 2500, "tenant": "big", "match": "users/delta", "times": 1}' >/dev/null
+sed 's#state/es.db#state/tok.db#' es.lua >tok.lua
+ctl DELETE requests >/dev/null
+expect_ok "short-lived token renewed before expiry" -- --config tok.lua pull --tenant Big
+check "renewal: two token requests, no 401" \
+  test "$(ctl GET "requests?tenant=big&kind=token&summary=1" | jq_py 'd["total"]')/$(ctl GET "requests?tenant=big&status=401&summary=1" | jq_py 'd["total"]')" = 2/0
+ctl POST config '{"token_lifetime": 3599}' >/dev/null
+ctl DELETE faults >/dev/null
+
+# A group the policy names that the tenant lacks fails that tenant clearly.
+printf 'return { groups = { "No Such Group" }, include = function(u) return true end }\n' >missing.lua
+sed 's#policy = "nogroups.lua"#policy = "missing.lua"#' es.lua >grp.lua
+expect_exit "a missing policy group is named" 1 "Big: FAILED: .*group 'No Such Group' does not exist" -- --config grp.lua pull --tenant Big
+
 # ---------------------------------------------------------------- permissions and credentials
 ctl POST tenants/northwind/grants/$CID '{"remove_roles": ["SecurityEvents.Read.All"]}' >/dev/null
 expect_exit "403: names the missing application permission" 1 \

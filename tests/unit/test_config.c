@@ -144,6 +144,20 @@ TEST(config_good_parsed_in_full)
 	CHECK_STR(cfg.csp_partner_tenant, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");
 	CHECK_EQ_INT(cfg.limits.instructions, 5000000);
 	CHECK_EQ_INT(cfg.limits.memory_bytes, 32u << 20);
+	CHECK(cfg.tenants[0].billing_schedule == NULL);
+	CHECK_STR(cfg.tenants[1].billing_schedule, "Fabrikam M365");
+	CHECK_STR(cfg.actions.ticket_problem_type, "Microsoft action");
+	CHECK_STR(cfg.actions.ticket_status_done, "Resolved");
+	CHECK_STR(cfg.actions.ticket_status_failed, "Waiting on Customer");
+	CHECK_STR(cfg.billing.schedule, "301");                 /* an id, kept in digits */
+	CHECK(cfg.billing.remove);
+	CHECK_EQ_INT(cfg.billing.max_decrease_count, 8);
+	CHECK(cfg.billing.max_decrease_percent == 12.5);
+	CHECK(cfg.billing.schedules_on_sync);
+	CHECK(cfg.alerts.enabled);
+	CHECK_STR(cfg.alerts.problem_type, "Licensing");
+	CHECK_STR(cfg.alerts.subject_prefix, "[MSP]");
+	CHECK_EQ_INT(cfg.alerts.unused_days, 14);
 	/* the secrets were registered for redaction as they were read */
 	struct buf b = {0};
 	log_redact("token " GRAPH_SECRET " and " SYNCRO_KEY, &b);
@@ -175,6 +189,17 @@ TEST(config_good_return_style_with_certificate)
 	REQUIRE(cfg.ntenants == 2);
 	CHECK_EQ_INT(cfg.tenants[1].syncro_customer_id, 202);
 	CHECK_EQ_INT(cfg.tenants[1].line, 13);   /* built by a helper: the list's line */
+	/* no actions, billing or alerts tables: everything off, the defaults */
+	CHECK(cfg.actions.ticket_problem_type == NULL && cfg.actions.ticket_status_done == NULL &&
+	      cfg.actions.ticket_status_failed == NULL);
+	CHECK(cfg.billing.schedule == NULL && !cfg.billing.remove && !cfg.billing.schedules_on_sync);
+	CHECK_EQ_INT(cfg.billing.max_decrease_count, -1);
+	CHECK(cfg.billing.max_decrease_percent == -1);
+	CHECK(cfg.tenants[0].billing_schedule == NULL);
+	CHECK(!cfg.alerts.enabled);
+	CHECK_STR(cfg.alerts.problem_type, CONFIG_DEFAULT_ALERT_PROBLEM);
+	CHECK_STR(cfg.alerts.subject_prefix, CONFIG_DEFAULT_ALERT_PREFIX);
+	CHECK_EQ_INT(cfg.alerts.unused_days, CONFIG_DEFAULT_UNUSED_DAYS);
 	config_free(&cfg);
 }
 
@@ -303,11 +328,14 @@ TEST(config_tenant_id_shape)
 
 TEST(config_nearest_suggestions)
 {
-	static const char *const keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits", NULL };
+	static const char *const keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits",
+	                                    "actions", "billing", "alerts", NULL };
 	CHECK_STR(config_nearest("tenant", keys), "tenants");
 	CHECK_STR(config_nearest("datbase", keys), "database");
 	CHECK_STR(config_nearest("polcy", keys), "policy");
 	CHECK_STR(config_nearest("limit", keys), "limits");
+	CHECK_STR(config_nearest("alert", keys), "alerts");
+	CHECK_STR(config_nearest("action", keys), "actions");
 	CHECK_STR(config_nearest("tenants_list", keys), "tenants");        /* known key is a prefix */
 	CHECK(config_nearest("zzzzzz", keys) == NULL);
 	CHECK(config_nearest("ab", keys) == NULL);                          /* too short to guess */

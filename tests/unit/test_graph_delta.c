@@ -30,7 +30,6 @@ static struct store *open_store(struct err *err)
 
 static void close_store(struct store *st)
 {
-	store_snapshots_close(st);
 	store_close(st);
 }
 
@@ -96,6 +95,18 @@ static const char page2[] =
 	"{\"@odata.deltaLink\":\"https://graph.microsoft.com/v1.0/users/delta?$deltatoken=D1\",\"value\":["
 	"{\"displayName\":\"Lidia Holloway\",\"givenName\":\"Lidia\",\"surname\":\"Holloway\",\"id\":\"25dcffff\"},"
 	"{\"displayName\":\"Patti Fernandez\",\"givenName\":\"Patti\",\"surname\":\"Fernandez\",\"id\":\"f6ede700\"}]}";
+
+/* A store with page1_text applied, as a test's start. */
+static struct store *open_after_page1(const char *page1_text, struct graph_delta_counts *c, struct err *err)
+{
+	struct store *st = open_store(err);
+	bool complete;
+	if (st && apply(st, page1_text, c, &complete, err) != 0) {
+		close_store(st);
+		return NULL;
+	}
+	return st;
+}
 
 TEST(graph_delta_first_round_then_changes)
 {
@@ -173,11 +184,10 @@ TEST(graph_delta_first_round_then_changes)
 TEST(graph_delta_bad_page_changes_nothing)
 {
 	struct err err;
-	struct store *st = open_store(&err);
-	REQUIRE(st);
 	struct graph_delta_counts c = { 0 };
 	bool complete;
-	REQUIRE_OK(apply(st, page1, &c, &complete, &err), &err);
+	struct store *st = open_after_page1(page1, &c, &err);
+	REQUIRE_OK(st ? 0 : -1, &err);
 	/* the second item has no id: the whole page is refused, nothing of it stays */
 	const char bad[] = "{\"@odata.deltaLink\":\"https://g/users/delta?$deltatoken=BAD\",\"value\":["
 	                   "{\"id\":\"aaaa\",\"displayName\":\"A\"},{\"displayName\":\"no id\"}]}";
@@ -208,11 +218,10 @@ TEST(graph_delta_bad_page_changes_nothing)
 TEST(graph_delta_resync_is_atomic)
 {
 	struct err err;
-	struct store *st = open_store(&err);
-	REQUIRE(st);
 	struct graph_delta_counts c = { 0 };
 	bool complete;
-	REQUIRE_OK(apply(st, page1, &c, &complete, &err), &err);
+	struct store *st = open_after_page1(page1, &c, &err);
+	REQUIRE_OK(st ? 0 : -1, &err);
 	REQUIRE_OK(apply(st, page2, &c, &complete, &err), &err);
 	CHECK_EQ_INT(count(st, STORE_USERS_PRESENT), 5);
 
@@ -323,6 +332,14 @@ static int check_score(const struct store_secure_score *s, void *ud)
 	return 0;
 }
 
+static int count_group(const char *group_id, const char *display_name, void *ud)
+{
+	CHECK_STR(group_id, "g1");
+	CHECK_STR(display_name, "Sales EU");
+	(*(int *)ud)++;
+	return 0;
+}
+
 TEST(graph_store_snapshots)
 {
 	struct err err;
@@ -380,5 +397,19 @@ TEST(graph_store_snapshots)
 	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids + 1, 1, &err), &err);
 	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
 	CHECK_EQ_INT(n, 1);
+	/* overlapping change, unsorted, with a duplicate: only the difference is written */
+	const char *ids2[] = { "u4", "u2", "u4", "u0" };
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids2, 4, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 3);
+	int in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u4", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 1);
+	in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u3", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 0);
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", NULL, 0, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 0);
 	close_store(st);
 }

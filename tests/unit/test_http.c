@@ -761,6 +761,35 @@ TEST(http_non_idempotent_not_retried)
 	engine_done(e);
 }
 
+/* A POST whose reused keep-alive connection is closed without an answer
+ * byte: libcurl would quietly send it again on a new connection (a second
+ * contact or invoice). Non-idempotent requests get a connection of their
+ * own, so the server sees it exactly once and the caller gets a retryable
+ * transport error to settle. */
+TEST(http_post_never_resent_on_a_dead_connection)
+{
+	if (!t_env("HTTPTEST_URL")) { t_skip("HTTPTEST_URL"); return; }
+	struct err err;
+	struct http_engine *e = engine();
+	struct http_service *s = service(e, "t");
+	REQUIRE(s);
+	struct http_response r;
+	/* a keep-alive connection to reuse */
+	CHECK_OK(http_do(s, &(struct http_request){ .url = env_url("HTTPTEST_URL", "/echo") }, &r, &err), &err);
+	http_response_free(&r);
+	char key[64];
+	snprintf(key, sizeof key, "%s", new_key());
+	const char *u = env_url("HTTPTEST_URL", "/silent?key=%s", key);
+	CHECK(http_do(s, &(struct http_request){ .method = "POST", .url = u, .body = "{}", .body_len = 2,
+		.content_type = "application/json" }, &r, &err) < 0);
+	CHECK_EQ_INT(r.error, HTTP_ERR_TRANSPORT);
+	CHECK(r.retryable);
+	http_response_free(&r);
+	double t[8];
+	CHECK_EQ_INT(server_times(s, key, t, 8), 1);
+	engine_done(e);
+}
+
 /* ---- lanes and pacing ---------------------------------------------------------- */
 
 TEST(http_lane_hold_does_not_stall_other_lanes)

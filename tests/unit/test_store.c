@@ -204,6 +204,7 @@ TEST(store_migrations_from_empty_reach_latest)
 	static const char *const tables[] = {
 		"tenants", "users", "users_staging", "groups", "group_members", "delta_state", "links", "kv",
 		"runs", "run_tenants", "intents", "audit", "conflicts", "license_snapshots", "secure_score_snapshots",
+		"billing_invoices", "billing_intents", "billing_schedule_lines", "ticket_actions",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(tables); i++) {
 		char sql[200];
@@ -213,6 +214,50 @@ TEST(store_migrations_from_empty_reach_latest)
 	}
 	CHECK_EQ_INT(raw_int(raw, "PRAGMA user_version"), store_schema_latest());
 	CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name = 'links_by_contact'"), 1);
+	CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
+	                          "('billing_intents_open', 'ticket_actions_open')"), 2);
+	sqlite3_close(raw);
+}
+
+/* Migration 4 takes in the tables billing and ticket actions used to create
+ * at first use: a version-3 database that already has them (rows included)
+ * upgrades, keeping the rows. */
+TEST(store_migration_4_adopts_first_use_tables)
+{
+	struct err err;
+	const char *path = db_path(NULL);
+	REQUIRE(store_schema_latest() >= 4);
+	sqlite3 *raw = raw_open(path);
+	REQUIRE(raw);
+	for (int n = 1; n <= 3; n++) REQUIRE(sqlite3_exec(raw, store_schema_migration(n), NULL, NULL, NULL) == SQLITE_OK);
+	/* what store_actions.c and store_billing.c created on first use */
+	REQUIRE(sqlite3_exec(raw, "PRAGMA user_version = 3;"
+	                          "CREATE TABLE IF NOT EXISTS ticket_actions (ticket_id INTEGER PRIMARY KEY, "
+	                          "customer_id INTEGER, contact_id INTEGER, tenant_id TEXT, object_id TEXT, label TEXT, "
+	                          "action TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('intent', 'acted', "
+	                          "'commenting', 'done')), outcome TEXT CHECK (outcome IN ('ok', 'refused', 'failed')), "
+	                          "message TEXT, attempts INTEGER NOT NULL DEFAULT 0, attempted_at TEXT, "
+	                          "created_at TEXT NOT NULL, updated_at TEXT NOT NULL);"
+	                          "CREATE INDEX IF NOT EXISTS ticket_actions_open ON ticket_actions(state) "
+	                          "WHERE state <> 'done';"
+	                          "INSERT INTO ticket_actions (ticket_id, action, state, created_at, updated_at) "
+	                          "VALUES (42, 'user.disable', 'acted', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');"
+	                          "CREATE TABLE IF NOT EXISTS billing_schedule_lines (tenant_id TEXT NOT NULL, "
+	                          "schedule_id INTEGER NOT NULL, line_key TEXT NOT NULL, line_item_id INTEGER, "
+	                          "updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, schedule_id, line_key));"
+	                          "INSERT INTO billing_schedule_lines VALUES ('t', 7, 'p:1', 9, '2026-01-01T00:00:00Z')",
+	                     NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(raw);
+	struct store *st = NULL;
+	REQUIRE_OK(store_open(path, &st, &err), &err);
+	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	store_close(st);
+	raw = raw_open(path);
+	REQUIRE(raw);
+	CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM ticket_actions WHERE ticket_id = 42 AND state = 'acted'"), 1);
+	CHECK_EQ_INT(raw_int(raw, "SELECT line_item_id FROM billing_schedule_lines WHERE schedule_id = 7"), 9);
+	CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM sqlite_schema WHERE name IN ('billing_invoices', "
+	                          "'billing_intents', 'billing_intents_open')"), 3);
 	sqlite3_close(raw);
 }
 

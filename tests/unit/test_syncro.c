@@ -802,3 +802,55 @@ TEST(syncro_api_key_never_logged)
 		CHECK(!strstr(cJSON_GetObjectItem(it, "query")->valuestring, "api_key"));
 	cJSON_Delete(reqs);
 }
+
+/* syncro_request: the shared raw request (tickets, billing) keeps the
+ * client's header and the same result rules as the contact calls. */
+TEST(syncro_request_raw_rules)
+{
+	NEED_FAKE();
+	REQUIRE(fake_reset(SEED_ONE));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 1.0, NULL));
+	cJSON *out = NULL;
+	/* the client's Authorization header: a GET that needs it works */
+	CHECK_EQ_INT(syncro_request(fx.sc, &(struct syncro_req){ .path = "/customers/101" }, &out, &fx.err), SYNCRO_OK);
+	struct syncro_customer cu;
+	CHECK_OK(syncro_customer_from_json(out, &cu, &fx.err), &fx.err);
+	CHECK_EQ_INT(cu.id, 101);
+	syncro_customer_free(&cu);
+	cJSON_Delete(out);
+	/* 404, with the default "METHOD path" in the message; *out NULL */
+	out = (cJSON *)&fx;
+	CHECK_EQ_INT(syncro_request(fx.sc, &(struct syncro_req){ .path = "/customers/999" }, &out, &fx.err),
+	             SYNCRO_NOT_FOUND);
+	CHECK(out == NULL);
+	CHECK_CONTAINS(fx.err.msg, "Syncro: GET /customers/999: not found");
+	/* 422: Syncro's message */
+	const struct syncro_req bad = { .method = "POST", .path = "/contacts", .what = "create contact",
+	                                .body = "{\"customer_id\":101,\"name\":\"B\",\"email\":\"not-an-email\"}" };
+	CHECK_EQ_INT(syncro_request(fx.sc, &bad, NULL, &fx.err), SYNCRO_INVALID);
+	CHECK_CONTAINS(fx.err.msg, "Syncro: create contact: ");
+	CHECK_CONTAINS(fx.err.msg, "Email is not an email");
+	/* a 429 on POST: not applied, sent again after the hold */
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"POST\",\"match\":\"/contacts$\",\"status\":429}", NULL) == 200);
+	const struct syncro_req ok = { .method = "POST", .path = "/contacts",
+	                               .body = "{\"customer_id\":101,\"name\":\"R\",\"email\":\"raw@contoso.com\"}" };
+	CHECK_EQ_INT(syncro_request(fx.sc, &ok, &out, &fx.err), SYNCRO_OK);
+	cJSON_Delete(out);
+	CHECK_EQ_INT(fake_count_email("raw@contoso.com"), 1);
+	CHECK_EQ_INT(syncro_client_throttled(fx.sc), 1);
+	/* a 5xx on a POST: unknown outcome, not sent again; repeatable: retried */
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"POST\",\"match\":\"/contacts$\",\"status\":502}", NULL) == 200);
+	int before = fake_requests("POST", "^/api/v1/contacts$", NULL);
+	CHECK_EQ_INT(syncro_request(fx.sc, &ok, NULL, &fx.err), SYNCRO_UNKNOWN_OUTCOME);
+	CHECK_CONTAINS(fx.err.msg, "may or may not have been applied");
+	CHECK_EQ_INT(fake_requests("POST", "^/api/v1/contacts$", NULL), before + 1);
+	fixture_close(&fx);
+	/* 401: the permissions the caller names, the key never in the message */
+	REQUIRE(fixture_open(&fx, 0, 0, "sk-wrong-key-000000000000"));
+	CHECK_EQ_INT(syncro_request(fx.sc, &(struct syncro_req){ .path = "/customers/101", .permissions = "Tickets - X" },
+	                            NULL, &fx.err), SYNCRO_UNAUTHORIZED);
+	CHECK_CONTAINS(fx.err.msg, "lacks a permission (Tickets - X)");
+	CHECK(strstr(fx.err.msg, "sk-wrong-key") == NULL);
+	fixture_close(&fx);
+}

@@ -1,0 +1,87 @@
+/* cmd_ops — shared pieces of the operator commands (see cmd_ops.h). */
+#include "cmd_ops.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *ops_tenant_id(const struct config *cfg, const char *given)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (str_ieq(cfg->tenants[i].id, given)) return cfg->tenants[i].id;
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (cfg->tenants[i].name && str_ieq(cfg->tenants[i].name, given)) return cfg->tenants[i].id;
+	return given;
+}
+
+int ops_config_load(const char *cmd, const struct global_opts *g, struct config *cfg)
+{
+	struct err err;
+	const char *path = config_locate(g->config_path);
+	if (config_load_opts(path, CONFIG_SKIP_POLICY_FILES, cfg, &err) == 0) return 0;
+	fprintf(stderr, "%s\n", err.msg);
+	if (access(path, F_OK) != 0)
+		fprintf(stderr, "entrasync %s: no config file at '%s' (give --config FILE or set ENTRASYNC_CONFIG)\n", cmd,
+		        path);
+	return EXIT_USAGE;
+}
+
+int ops_store_open(const char *cmd, const struct config *cfg, bool create, struct store **st)
+{
+	struct err err;
+	*st = NULL;
+	if (!create && access(cfg->database, F_OK) != 0) return STORE_NOTFOUND;
+	if (store_open(cfg->database, st, &err) != 0) {
+		fprintf(stderr, "entrasync %s: %s\n", cmd, err.msg);
+		return EXIT_NOSTART;
+	}
+	return 0;
+}
+
+static char *value_text(const cJSON *v)
+{
+	return v ? cJSON_PrintUnformatted(v) : NULL;
+}
+
+/* Adds the change of member name when before and after differ. */
+static void change_add(struct ops_change **v, size_t *n, const char *name, const cJSON *b, const cJSON *a)
+{
+	if (b && a && cJSON_Compare(b, a, 1)) return;
+	if (!b && !a) return;
+	*v = xrealloc(*v, (*n + 1) * sizeof **v);
+	(*v)[(*n)++] = (struct ops_change){ xstrdup(name), value_text(b), value_text(a) };
+}
+
+size_t ops_changes(const char *before, const char *after, struct ops_change **out)
+{
+	cJSON *b = before ? cJSON_Parse(before) : NULL, *a = after ? cJSON_Parse(after) : NULL;
+	size_t n = 0;
+	*out = NULL;
+	if (!cJSON_IsObject(b)) {
+		cJSON_Delete(b);
+		b = NULL;
+	}
+	if (!cJSON_IsObject(a)) {
+		cJSON_Delete(a);
+		a = NULL;
+	}
+	for (const cJSON *m = a ? a->child : NULL; m; m = m->next)
+		change_add(out, &n, m->string, b ? cJSON_GetObjectItemCaseSensitive(b, m->string) : NULL, m);
+	for (const cJSON *m = b ? b->child : NULL; m; m = m->next)
+		if (!a || !cJSON_GetObjectItemCaseSensitive(a, m->string)) change_add(out, &n, m->string, m, NULL);
+	cJSON_Delete(a);
+	cJSON_Delete(b);
+	return n;
+}
+
+void ops_changes_free(struct ops_change *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(v[i].field);
+		free(v[i].before);
+		free(v[i].after);
+	}
+	free(v);
+}

@@ -1,0 +1,40 @@
+/* cmd_ops — what the operator commands (status, audit, conflicts, link,
+ * unlink) share: loading the config for its database and tenants, naming
+ * a tenant by id or name, opening the store,
+ * and printing a contact-field diff. */
+#ifndef ENTRASYNC_CMD_OPS_H
+#define ENTRASYNC_CMD_OPS_H
+
+#include <stdbool.h>
+#include "commands.h"
+#include "config.h"
+#include "store.h"
+#include "store_status.h"
+#include "util.h"
+
+/* The tenant id that `given` names: a configured tenant's id or name
+ * (ASCII case-insensitive), else given itself (a tenant only the store
+ * knows). Borrowed from cfg or given. */
+const char *ops_tenant_id(const struct config *cfg, const char *given);
+
+/* Loads the config (policies not read) for command cmd. Prints the problem
+ * and returns EXIT_USAGE on failure, else 0. */
+int ops_config_load(const char *cmd, const struct global_opts *g, struct config *cfg);
+
+/* Opens the store of cfg. When the database does not exist yet and create
+ * is false, returns STORE_NOTFOUND with *st NULL. Prints the problem and
+ * returns EXIT_NOSTART on failure. */
+int ops_store_open(const char *cmd, const struct config *cfg, bool create, struct store **st);
+
+/* One changed field of a before/after pair of JSON objects. */
+struct ops_change {
+	char *field;
+	char *before;              /* JSON text of the value, NULL = absent */
+	char *after;
+};
+/* The fields whose values differ between before and after (JSON objects or
+ * NULL), in after's order then before's. *out: ops_changes_free. */
+size_t ops_changes(const char *before, const char *after, struct ops_change **out);
+void ops_changes_free(struct ops_change *v, size_t n);
+
+#endif

@@ -1,0 +1,93 @@
+/* findings — the licence findings MSPs act on, as pure rules over plain
+ * values (no store, no Lua), so every rule is unit-testable:
+ *   unused          available > 0 for at least N days in a row
+ *   over_assigned   more seats assigned than purchased
+ *   disabled_user   a disabled account still holds licences
+ *   deleted_user    a user removed from the directory last seen holding licences
+ *   warning         seats in the grace period (expiring: renew or they are suspended)
+ *   suspended       suspended seats (unusable, data kept)
+ *   locked_out      locked-out seats
+ *   score_alert     an alert a policy's secure_score hook raised
+ * A finding list owns everything in it (findings_free). */
+#ifndef ENTRASYNC_FINDINGS_H
+#define ENTRASYNC_FINDINGS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+enum finding_kind {
+	FINDING_UNUSED,
+	FINDING_OVER_ASSIGNED,
+	FINDING_DISABLED_USER,
+	FINDING_DELETED_USER,
+	FINDING_WARNING,
+	FINDING_SUSPENDED,
+	FINDING_LOCKED_OUT,
+	FINDING_SCORE_ALERT,
+	FINDING_NKINDS
+};
+
+/* Ordered: higher is more urgent. */
+enum finding_severity { FINDING_INFO, FINDING_WARN, FINDING_CRIT };
+
+struct finding {
+	enum finding_kind kind;
+	enum finding_severity severity;
+	char *tenant_id;
+	char *sku_id;              /* NULL for user-less, SKU-less findings */
+	char *sku_name;            /* display name (after the policy's rename) */
+	char *user_id;             /* user findings */
+	char *upn;                 /* user findings: userPrincipalName (or mail, or id) */
+	long long count;           /* seats concerned (user findings: licences held) */
+	int days;                  /* unused: days in a row */
+	char *message;             /* one line, for people */
+};
+
+struct findings {
+	struct finding *v;
+	size_t n, cap;
+};
+
+/* "unused", "over_assigned", "disabled_user", "deleted_user", "warning",
+ * "suspended", "locked_out", "score_alert". */
+const char *finding_kind_name(enum finding_kind k);
+/* "info", "warn", "crit". */
+const char *finding_severity_name(enum finding_severity s);
+
+/* One SKU of a tenant on its latest snapshot day (borrowed strings). */
+struct findings_sku {
+	const char *sku_id;
+	const char *name;          /* display name */
+	long long purchased;       /* prepaidUnits.enabled */
+	long long assigned;        /* consumedUnits */
+	long long suspended, warning, locked_out;
+	int unused_days;           /* consecutive days (up to the latest) with available > 0 */
+	bool billable;             /* free SKUs (not billable) are never "unused" */
+};
+
+/* One user of the mirror who holds licences (borrowed strings). */
+struct findings_user {
+	const char *object_id;
+	const char *upn;           /* userPrincipalName, else mail, else NULL */
+	bool enabled;              /* accountEnabled (absent = true) */
+	const char *removed;       /* NULL, or the mirror's removed reason */
+	const char *removed_at;
+	const char *const *skus;   /* display names of the licences held */
+	size_t nskus;
+};
+
+/* Adds the SKU findings of one SKU: unused (a billable SKU with
+ * unused_days >= unused_threshold, threshold > 0), over_assigned, warning, suspended,
+ * locked_out. */
+void findings_check_sku(struct findings *f, const char *tenant_id, const struct findings_sku *s,
+                        int unused_threshold);
+/* Adds disabled_user / deleted_user when the user holds licences. */
+void findings_check_user(struct findings *f, const char *tenant_id, const struct findings_user *u);
+/* Adds a score_alert with message (copied). */
+void findings_add_alert(struct findings *f, const char *tenant_id, const char *message);
+
+/* Sorts: severity (most urgent first), tenant id, kind, SKU name, UPN. */
+void findings_sort(struct findings *f);
+void findings_free(struct findings *f);
+
+#endif

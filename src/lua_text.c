@@ -1,0 +1,111 @@
+/* lua_text — the `entrasync.text` module: text helpers in C for the
+ * runtime's policy helpers (lua/entrasync/policy.lua), which run once per
+ * user per sync and must not allocate on their common path.
+ *
+ *   text.word_matcher(words) -> match
+ *     words: a list of ASCII words (letters only, at most 31). match(s
+ *     [, stop]) scans s for words (runs of ASCII letters, compared without
+ *     regard to case), stopping at the first byte equal to stop (e.g. "@"),
+ *     and returns the first word of s that is in the list (lower case), or
+ *     nil. No Lua string is made unless there is a match. */
+#include "lua_text.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "util.h"
+
+#define WORD_MAX 31
+
+struct word_set {
+	uint32_t n;
+	char word[][WORD_MAX + 1];    /* sorted, lower case, NUL-padded */
+};
+
+static int cmp_word(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+static inline int ascii_lower(int c)
+{
+	return (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+}
+
+static inline bool ascii_alpha(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* match(s [, stop]) -> the first listed word of s, or nil */
+static int matcher_call(lua_State *L)
+{
+	const struct word_set *ws = lua_touserdata(L, lua_upvalueindex(1));
+	size_t len, stop_len = 0;
+	const char *s = luaL_checklstring(L, 1, &len);
+	const char *stop = luaL_optlstring(L, 2, NULL, &stop_len);
+	const char *end = s + len;
+	if (stop && stop_len) {
+		const char *at = memchr(s, stop[0], len);
+		if (at) end = at;
+	}
+	char w[WORD_MAX + 1];
+	for (const char *p = s; p < end;) {
+		if (!ascii_alpha((unsigned char)*p)) {
+			p++;
+			continue;
+		}
+		size_t n = 0;
+		while (p < end && ascii_alpha((unsigned char)*p)) {
+			if (n < WORD_MAX) w[n] = (char)ascii_lower((unsigned char)*p);
+			n++;
+			p++;
+		}
+		if (n > WORD_MAX) continue;
+		w[n] = '\0';
+		if (bsearch(w, ws->word, ws->n, sizeof ws->word[0], cmp_word)) {
+			lua_pushlstring(L, w, n);
+			return 1;
+		}
+	}
+	lua_pushnil(L);
+	return 1;
+}
+
+/* word_matcher(words) -> match */
+static int text_word_matcher(lua_State *L)
+{
+	luaL_checktype(L, 1, LUA_TTABLE);
+	lua_Integer n = luaL_len(L, 1);
+	struct word_set *ws = lua_newuserdatauv(L, sizeof *ws + (size_t)n * sizeof ws->word[0], 0);
+	ws->n = 0;
+	for (lua_Integer i = 1; i <= n; i++) {
+		size_t len = 0;
+		const char *v = lua_rawgeti(L, 1, i) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
+		if (!v || len == 0 || len > WORD_MAX)
+			return luaL_error(L, "text.word_matcher: item %d must be a word of 1 to %d letters", (int)i, WORD_MAX);
+		for (size_t k = 0; k < len; k++) {
+			if (!ascii_alpha((unsigned char)v[k]))
+				return luaL_error(L, "text.word_matcher: '%s' is not a word of ASCII letters", v);
+			ws->word[ws->n][k] = (char)ascii_lower((unsigned char)v[k]);
+		}
+		memset(ws->word[ws->n] + len, 0, WORD_MAX + 1 - len);
+		ws->n++;
+		lua_pop(L, 1);
+	}
+	qsort(ws->word, ws->n, sizeof ws->word[0], cmp_word);
+	lua_pushcclosure(L, matcher_call, 1);
+	return 1;
+}
+
+void luatext_open(lua_State *L)
+{
+	static const luaL_Reg funcs[] = {
+		{ "word_matcher", text_word_matcher },
+		{ NULL, NULL },
+	};
+	luaL_newlib(L, funcs);
+}

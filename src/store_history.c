@@ -1,0 +1,294 @@
+/* store_history — history reads for reports (see store_history.h): one
+ * read-only SQLite connection per handle, constant SQL with bound values,
+ * scans in primary-key order (tenant_id, day[, sku_id]) so SQLite never
+ * sorts; and the report/alert key/value state through store_kv_*. */
+#include "store_history.h"
+
+#include <cJSON.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HISTORY_BUSY_TIMEOUT_MS 5000
+
+struct store_history {
+	sqlite3 *db;
+	sqlite3_stmt *score_get;   /* cached: one per tenant in a report */
+	sqlite3_stmt *score_newest;
+};
+
+/* Frees a string a struct field owns behind its read-only `const char *`. */
+static void free_owned(const char *p)
+{
+	union { const char *c; char *m; } v = { p };
+	free(v.m);
+}
+
+static int hist_fail(struct store_history *h, struct err *err, const char *what)
+{
+	return err_set(err, "store: %s: %s", what, h && h->db ? sqlite3_errmsg(h->db) : "no connection");
+}
+
+int store_history_open(struct store *st, struct store_history **out, struct err *err)
+{
+	*out = NULL;
+	struct store_history *h = xcalloc(1, sizeof *h);
+	if (sqlite3_open_v2(store_path(st), &h->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		hist_fail(h, err, "open for reading");
+		store_history_close(h);
+		return -1;
+	}
+	sqlite3_busy_timeout(h->db, HISTORY_BUSY_TIMEOUT_MS);
+	*out = h;
+	return 0;
+}
+
+void store_history_close(struct store_history *h)
+{
+	if (!h) return;
+	sqlite3_finalize(h->score_get);
+	sqlite3_finalize(h->score_newest);
+	sqlite3_close(h->db);
+	free(h);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else sqlite3_bind_null(s, i);
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* Prepares sql and binds ?1 = tenant_id, ?2 = since (either may be NULL:
+ * the SQL treats NULL as "any"). */
+static sqlite3_stmt *prepare_scan(struct store_history *h, const char *sql, const char *tenant_id,
+                                  const char *since, struct err *err)
+{
+	sqlite3_stmt *s = NULL;
+	if (sqlite3_prepare_v2(h->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		hist_fail(h, err, "prepare");
+		return NULL;
+	}
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, since);
+	return s;
+}
+
+int store_history_licenses_each(struct store_history *h, const char *tenant_id, const char *since, bool newest_first,
+                                int (*cb)(const struct store_license *l, void *ud), void *ud, struct err *err)
+{
+	/* One statement per case so that each walks the primary key (either way). */
+#define LIC_COLS "SELECT tenant_id, day, sku_id, sku_part_number, enabled, suspended, warning, locked_out, consumed, " \
+	"capability_status, applies_to FROM license_snapshots "
+	static const char *const sql[2][2] = {
+		{ LIC_COLS "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') ORDER BY tenant_id, day, sku_id",
+		  LIC_COLS "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') "
+		  "ORDER BY tenant_id DESC, day DESC, sku_id DESC" },
+		{ LIC_COLS "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day, sku_id",
+		  LIC_COLS "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id DESC, day DESC, sku_id DESC" },
+	};
+#undef LIC_COLS
+	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL][newest_first], tenant_id, since, err);
+	if (!s) return -1;
+	int ret = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_license l = {
+			.tenant_id = col_text(s, 0),
+			.day = col_text(s, 1),
+			.sku_id = col_text(s, 2),
+			.sku_part_number = col_text(s, 3),
+			.enabled = sqlite3_column_int64(s, 4),
+			.suspended = sqlite3_column_int64(s, 5),
+			.warning = sqlite3_column_int64(s, 6),
+			.locked_out = sqlite3_column_int64(s, 7),
+			.consumed = sqlite3_column_int64(s, 8),
+			.capability_status = col_text(s, 9),
+			.applies_to = col_text(s, 10),
+		};
+		ret = cb(&l, ud);
+		if (ret) break;
+	}
+	if (!ret && rc != SQLITE_DONE) ret = hist_fail(h, err, "license history");
+	sqlite3_finalize(s);
+	return ret;
+}
+
+int store_history_scores_each(struct store_history *h, const char *tenant_id, const char *since, bool with_json,
+                              int (*cb)(const struct store_secure_score *s, void *ud), void *ud,
+                              struct err *err)
+{
+	static const char *const sql[2][2] = {
+		{ "SELECT tenant_id, day, current_score, max_score, NULL, NULL FROM secure_score_snapshots "
+		  "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') ORDER BY tenant_id, day",
+		  "SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
+		  "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') ORDER BY tenant_id, day" },
+		{ "SELECT tenant_id, day, current_score, max_score, NULL, NULL FROM secure_score_snapshots "
+		  "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day",
+		  "SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
+		  "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day" },
+	};
+	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL][with_json], tenant_id, since, err);
+	if (!s) return -1;
+	int ret = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_secure_score sc = {
+			.tenant_id = col_text(s, 0),
+			.day = col_text(s, 1),
+			.current_score = sqlite3_column_double(s, 2),
+			.max_score = sqlite3_column_double(s, 3),
+			.averages = col_text(s, 4),
+			.controls = col_text(s, 5),
+		};
+		ret = cb(&sc, ud);
+		if (ret) break;
+	}
+	if (!ret && rc != SQLITE_DONE) ret = hist_fail(h, err, "secure score history");
+	sqlite3_finalize(s);
+	return ret;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* A cached statement (prepared on first use), reset and bound to ?1, ?2. */
+static sqlite3_stmt *cached(struct store_history *h, sqlite3_stmt **slot, const char *sql, const char *a,
+                            const char *b, struct err *err)
+{
+	if (!*slot && sqlite3_prepare_v3(h->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+		hist_fail(h, err, "prepare");
+		return NULL;
+	}
+	sqlite3_reset(*slot);
+	sqlite3_clear_bindings(*slot);
+	bind_text(*slot, 1, a);
+	bind_text(*slot, 2, b);
+	return *slot;
+}
+
+int store_history_scores_newest(struct store_history *h, const char *tenant_id, size_t n,
+                                struct store_secure_score *out, char (*day_buf)[11], size_t *got, struct err *err)
+{
+	*got = 0;
+	sqlite3_stmt *s = cached(h, &h->score_newest, "SELECT day, current_score, max_score FROM secure_score_snapshots "
+	                         "WHERE tenant_id = ?1 ORDER BY day DESC LIMIT 8", tenant_id, NULL, err);
+	if (!s) return -1;
+	int rc = SQLITE_DONE;
+	while (*got < n && *got < 8 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *d = col_text(s, 0);
+		snprintf(day_buf[*got], 11, "%s", d ? d : "");
+		out[*got] = (struct store_secure_score){ .day = day_buf[*got], .current_score = sqlite3_column_double(s, 1),
+		                                         .max_score = sqlite3_column_double(s, 2) };
+		(*got)++;
+	}
+	int ret = 0;
+	if (*got < n && *got < 8 && rc != SQLITE_DONE) ret = hist_fail(h, err, "secure score");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_history_score_get(struct store_history *h, const char *tenant_id, const char *day,
+                            struct store_secure_score *out, struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	sqlite3_stmt *s = cached(h, &h->score_get,
+		"SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
+		"WHERE tenant_id = ?1 AND day = coalesce(?2, (SELECT max(day) FROM secure_score_snapshots "
+		"WHERE tenant_id = ?1))", tenant_id, day, err);
+	if (!s) return -1;
+	int ret = STORE_NOTFOUND;
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		out->tenant_id = dup_or_null(col_text(s, 0));
+		out->day = dup_or_null(col_text(s, 1));
+		out->current_score = sqlite3_column_double(s, 2);
+		out->max_score = sqlite3_column_double(s, 3);
+		out->averages = dup_or_null(col_text(s, 4));
+		out->controls = dup_or_null(col_text(s, 5));
+		ret = 0;
+	} else if (rc != SQLITE_DONE) {
+		ret = hist_fail(h, err, "secure score");
+	}
+	sqlite3_reset(s);
+	return ret;
+}
+
+void store_history_score_free(struct store_secure_score *s)
+{
+	if (!s) return;
+	free_owned(s->tenant_id);
+	free_owned(s->day);
+	free_owned(s->averages);
+	free_owned(s->controls);
+	memset(s, 0, sizeof *s);
+}
+
+/* ---- key/value state -------------------------------------------------------- */
+
+int store_history_profiles_put(struct store *st, const char *tenant_id, const char *json, struct err *err)
+{
+	char *key = xasprintf("securescore.profiles:%s", tenant_id);
+	int rc = store_kv_put(st, key, json, err);
+	free(key);
+	return rc;
+}
+
+int store_history_profiles_get(struct store *st, const char *tenant_id, char **json, struct err *err)
+{
+	char *key = xasprintf("securescore.profiles:%s", tenant_id);
+	int rc = store_kv_get(st, key, json, err);
+	free(key);
+	return rc;
+}
+
+static char *alert_key(const char *tenant_id, const char *kind)
+{
+	return xasprintf("alert.ticket:%s:%s", tenant_id, kind);
+}
+
+int store_history_alert_get(struct store *st, const char *tenant_id, const char *kind,
+                            struct store_alert_ticket *out, struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	char *key = alert_key(tenant_id, kind), *value = NULL;
+	int rc = store_kv_get(st, key, &value, err);
+	free(key);
+	if (rc != 0) return rc;
+	cJSON *j = cJSON_Parse(value);
+	free(value);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "ticket_id");
+	if (!cJSON_IsNumber(id) || id->valuedouble <= 0) {
+		cJSON_Delete(j);
+		return STORE_NOTFOUND;
+	}
+	out->ticket_id = (long long)id->valuedouble;
+	const cJSON *n = cJSON_GetObjectItemCaseSensitive(j, "occurrences");
+	out->occurrences = cJSON_IsNumber(n) ? (long long)n->valuedouble : 1;
+	const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "opened_at");
+	const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "last_at");
+	if (cJSON_IsString(o)) snprintf(out->opened_at, sizeof out->opened_at, "%s", o->valuestring);
+	const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "digest");
+	if (cJSON_IsString(l)) snprintf(out->last_at, sizeof out->last_at, "%s", l->valuestring);
+	if (cJSON_IsString(d)) snprintf(out->digest, sizeof out->digest, "%s", d->valuestring);
+	cJSON_Delete(j);
+	return 0;
+}
+
+int store_history_alert_put(struct store *st, const char *tenant_id, const char *kind,
+                            const struct store_alert_ticket *t, struct err *err)
+{
+	char *key = alert_key(tenant_id, kind), *value = NULL;
+	if (t && t->ticket_id > 0)
+		value = xasprintf("{\"ticket_id\":%lld,\"occurrences\":%lld,\"opened_at\":\"%s\",\"last_at\":\"%s\","
+		                  "\"digest\":\"%s\"}", t->ticket_id, t->occurrences, t->opened_at, t->last_at, t->digest);
+	int rc = store_kv_put(st, key, value, err);
+	free(key);
+	free(value);
+	return rc;
+}

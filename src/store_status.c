@@ -1,0 +1,381 @@
+/* store_status — read queries for the operator commands and the metrics
+ * file, on the store's connection and statement cache (store_stmt). Each
+ * query steps its statement to the end (or to a callback's stop) and
+ * resets it. */
+#include "store_status.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum status_stmt {
+	Q_TENANTS, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
+	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX,
+	Q__COUNT
+};
+
+/* The latest run_tenants row of tenant t in runs of kind k, joined with its run. */
+#define LAST_RUN(alias, r, k) \
+	"LEFT JOIN run_tenants " alias " ON " alias ".tenant_id = t.id AND " alias ".run_id = " \
+	"(SELECT max(x.run_id) FROM run_tenants x JOIN runs y ON y.id = x.run_id " \
+	"WHERE x.tenant_id = t.id AND y.kind = '" k "') LEFT JOIN runs " r " ON " r ".id = " alias ".run_id "
+#define RUN_COLS(alias, r) alias ".run_id, " r ".started_at, " r ".finished_at, " r ".status, " alias ".status, " \
+	alias ".counts, " alias ".reason"
+#define AUDIT_SELECT "SELECT a.id, a.at, a.run_id, a.tenant_id, a.object_id, a.contact_id, a.action, a.before, " \
+	"a.after, a.actor, a.result, coalesce(json_extract(u.json, '$.displayName'), " \
+	"json_extract(u.json, '$.userPrincipalName')) FROM audit a LEFT JOIN users u " \
+	"ON u.tenant_id = a.tenant_id AND u.object_id = a.object_id WHERE (?1 IS NULL OR a.tenant_id = ?1) " \
+	"AND (?2 IS NULL OR a.at >= ?2) AND (?3 IS NULL OR a.contact_id = ?3) AND (?4 IS NULL OR a.object_id = ?4) " \
+	"AND (?5 IS NULL OR a.run_id = ?5) "
+
+static const char *const status_sql[Q__COUNT] = {
+	[Q_TENANTS] = "SELECT t.id, t.name, t.default_domain, t.syncro_customer_id, t.last_pull_at, t.last_sync_at, "
+		"t.last_status, t.last_error, "
+		"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NULL), "
+		"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NOT NULL), "
+		"(SELECT count(*) FROM links l WHERE l.tenant_id = t.id), "
+		"(SELECT count(*) FROM conflicts c WHERE c.tenant_id = t.id AND c.resolved_at IS NULL), "
+		"(SELECT count(*) FROM intents i WHERE i.tenant_id = t.id AND i.state IN ('pending', 'sent')), "
+		RUN_COLS("p", "pr") ", " RUN_COLS("s", "sr") " FROM tenants t "
+		LAST_RUN("p", "pr", "pull") LAST_RUN("s", "sr", "sync")
+		"WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.id",
+	[Q_AUDIT] = AUDIT_SELECT "ORDER BY a.id ASC LIMIT ?6",
+	[Q_AUDIT_NEWEST] = AUDIT_SELECT "ORDER BY a.id DESC LIMIT ?6",
+	[Q_CONFLICTS] = "SELECT c.id, c.tenant_id, c.object_id, c.candidates, c.reason, c.opened_at, "
+		"json_extract(u.json, '$.displayName'), json_extract(u.json, '$.mail'), "
+		"json_extract(u.json, '$.userPrincipalName') FROM conflicts c LEFT JOIN users u "
+		"ON u.tenant_id = c.tenant_id AND u.object_id = c.object_id "
+		"WHERE c.resolved_at IS NULL AND (?1 IS NULL OR c.tenant_id = ?1) ORDER BY c.id",
+	[Q_USER_BY_ID] = "SELECT object_id FROM users WHERE tenant_id = ?1 AND object_id = ?2",
+	[Q_USER_BY_NAME] = "SELECT object_id, json_extract(json, '$.userPrincipalName') FROM users "
+		"WHERE tenant_id = ?1 AND (lower(json_extract(json, '$.userPrincipalName')) = lower(?2) "
+		"OR lower(json_extract(json, '$.mail')) = lower(?2)) ORDER BY removed IS NOT NULL, object_id LIMIT 6",
+	[Q_RUN_COUNTS] = "SELECT kind, status, count(*) FROM runs WHERE status <> 'running' "
+		"GROUP BY kind, status ORDER BY kind, status",
+	[Q_RUN_LATEST] = "SELECT r.kind, r.started_at, r.finished_at, r.status, "
+		"(SELECT max(o.finished_at) FROM runs o WHERE o.kind = r.kind AND o.status = 'ok') "
+		"FROM runs r WHERE r.id = (SELECT max(z.id) FROM runs z WHERE z.kind = r.kind AND z.finished_at IS NOT NULL) "
+		"ORDER BY r.kind",
+	[Q_TENANT_RUN_COUNTS] = "SELECT r.kind, t.tenant_id, t.status, count(*) FROM run_tenants t "
+		"JOIN runs r ON r.id = t.run_id GROUP BY r.kind, t.tenant_id, t.status ORDER BY 1, 2, 3",
+	[Q_WRITE_COUNTS] = "SELECT action, CASE WHEN result = 'ok' THEN 'ok' WHEN result = 'dry-run' THEN 'dry_run' "
+		"ELSE 'failed' END AS outcome, count(*) FROM audit GROUP BY action, outcome ORDER BY 1, 2",
+	[Q_KV_PREFIX] = "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+};
+
+static int q_fail(struct store *st, struct err *err, const char *what)
+{
+	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(store_sqlite(st)));
+}
+
+/* The cached statement id. */
+static sqlite3_stmt *q_get(struct store *st, enum status_stmt id, struct err *err)
+{
+	return store_stmt(st, status_sql[id], err);
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else sqlite3_bind_null(s, i);
+}
+
+static void bind_id(sqlite3_stmt *s, int i, long long v)
+{
+	if (v) sqlite3_bind_int64(s, i, v);
+	else sqlite3_bind_null(s, i);
+}
+
+static const char *col(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+/* Steps s to the end, calling row(s, ud) for each row; row returns non-zero
+ * to stop (that value is returned). Resets s in every case. */
+static int q_iterate(struct store *st, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ud), void *ud,
+                     struct err *err, const char *what)
+{
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		ret = row(s, ud);
+		if (ret) break;
+	}
+	if (!ret && rc != SQLITE_DONE) ret = q_fail(st, err, what);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+/* ---------------------------------------------------------------- tenants */
+
+struct tenant_iter {
+	int (*cb)(const struct store_status_tenant *t, void *ud);
+	void *ud;
+	long long rows;
+};
+
+static void run_read(sqlite3_stmt *s, int c, struct store_status_run *r)
+{
+	r->run_id = sqlite3_column_int64(s, c);
+	r->started_at = col(s, c + 1);
+	r->finished_at = col(s, c + 2);
+	r->run_status = col(s, c + 3);
+	r->status = col(s, c + 4);
+	r->counts = col(s, c + 5);
+	r->reason = col(s, c + 6);
+}
+
+static int tenant_row(sqlite3_stmt *s, void *ud)
+{
+	struct tenant_iter *it = ud;
+	struct store_status_tenant t = {
+		.id = col(s, 0), .name = col(s, 1), .default_domain = col(s, 2),
+		.syncro_customer_id = sqlite3_column_int64(s, 3), .last_pull_at = col(s, 4), .last_sync_at = col(s, 5),
+		.last_status = col(s, 6), .last_error = col(s, 7), .users_present = sqlite3_column_int64(s, 8),
+		.users_removed = sqlite3_column_int64(s, 9), .links = sqlite3_column_int64(s, 10),
+		.conflicts_open = sqlite3_column_int64(s, 11), .intents_open = sqlite3_column_int64(s, 12),
+	};
+	run_read(s, 13, &t.pull);
+	run_read(s, 20, &t.sync);
+	it->rows++;
+	return it->cb(&t, it->ud);
+}
+
+int store_status_tenant_each(struct store *st, const char *tenant_id,
+                             int (*cb)(const struct store_status_tenant *t, void *ud), void *ud, struct err *err)
+{
+	struct tenant_iter it = { cb, ud, 0 };
+	sqlite3_stmt *s = q_get(st, Q_TENANTS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	int rc = q_iterate(st, s, tenant_row, &it, err, "tenant status");
+	if (rc == 0 && tenant_id && it.rows == 0) return STORE_NOTFOUND;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- audit */
+
+struct audit_iter {
+	int (*cb)(const struct store_audit *a, const char *user_name, void *ud);
+	void *ud;
+};
+
+static int audit_row(sqlite3_stmt *s, void *ud)
+{
+	struct audit_iter *it = ud;
+	struct store_audit a = {
+		.id = sqlite3_column_int64(s, 0), .at = col(s, 1), .run_id = sqlite3_column_int64(s, 2),
+		.tenant_id = col(s, 3), .object_id = col(s, 4), .contact_id = sqlite3_column_int64(s, 5),
+		.action = col(s, 6), .before = col(s, 7), .after = col(s, 8), .actor = col(s, 9), .result = col(s, 10),
+	};
+	return it->cb(&a, col(s, 11), it->ud);
+}
+
+int store_status_audit_each(struct store *st, const struct store_status_audit_filter *f,
+                            int (*cb)(const struct store_audit *a, const char *user_name, void *ud), void *ud,
+                            struct err *err)
+{
+	static const struct store_status_audit_filter all = { 0 };
+	if (!f) f = &all;
+	struct audit_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(st, f->newest_first ? Q_AUDIT_NEWEST : Q_AUDIT, err);
+	if (!s) return -1;
+	bind_text(s, 1, f->tenant_id);
+	bind_text(s, 2, f->since);
+	bind_id(s, 3, f->contact_id);
+	bind_text(s, 4, f->object_id);
+	bind_id(s, 5, f->run_id);
+	sqlite3_bind_int64(s, 6, f->limit > 0 ? f->limit : -1);
+	return q_iterate(st, s, audit_row, &it, err, "audit");
+}
+
+/* ---------------------------------------------------------------- conflicts */
+
+struct conflict_iter {
+	int (*cb)(const struct store_status_conflict *c, void *ud);
+	void *ud;
+};
+
+static int conflict_row(sqlite3_stmt *s, void *ud)
+{
+	struct conflict_iter *it = ud;
+	struct store_status_conflict c = {
+		.id = sqlite3_column_int64(s, 0), .tenant_id = col(s, 1), .object_id = col(s, 2),
+		.candidates = col(s, 3), .reason = col(s, 4), .opened_at = col(s, 5), .display_name = col(s, 6),
+		.mail = col(s, 7), .upn = col(s, 8),
+	};
+	return it->cb(&c, it->ud);
+}
+
+int store_status_conflict_each(struct store *st, const char *tenant_id,
+                               int (*cb)(const struct store_status_conflict *c, void *ud), void *ud,
+                               struct err *err)
+{
+	struct conflict_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(st, Q_CONFLICTS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	return q_iterate(st, s, conflict_row, &it, err, "conflicts");
+}
+
+/* ---------------------------------------------------------------- users */
+
+struct user_matches {
+	char *ids[6];
+	char *names[6];
+	size_t n;
+};
+
+static int user_match_row(sqlite3_stmt *s, void *ud)
+{
+	struct user_matches *m = ud;
+	if (m->n < ARRAY_LEN(m->ids)) {
+		const char *upn = sqlite3_column_count(s) > 1 ? col(s, 1) : NULL;
+		m->ids[m->n] = xstrdup(col(s, 0));
+		m->names[m->n] = upn ? xstrdup(upn) : NULL;
+		m->n++;
+	}
+	return 0;
+}
+
+static void user_matches_free(struct user_matches *m)
+{
+	for (size_t i = 0; i < m->n; i++) {
+		free(m->ids[i]);
+		free(m->names[i]);
+	}
+	m->n = 0;
+}
+
+int store_status_user_find(struct store *st, const char *tenant_id, const char *who, char **object_id,
+                           struct err *err)
+{
+	struct user_matches m = { 0 };
+	int rc;
+	*object_id = NULL;
+	for (int pass = 0; pass < 2 && m.n == 0; pass++) {
+		sqlite3_stmt *s = q_get(st, pass == 0 ? Q_USER_BY_ID : Q_USER_BY_NAME, err);
+		if (!s) return -1;
+		bind_text(s, 1, tenant_id);
+		bind_text(s, 2, who);
+		rc = q_iterate(st, s, user_match_row, &m, err, "user find");
+		if (rc) goto out;
+	}
+	if (m.n == 0) {
+		rc = STORE_NOTFOUND;
+	} else if (m.n == 1) {
+		*object_id = m.ids[0];
+		m.ids[0] = NULL;
+		rc = 0;
+	} else {
+		struct buf b = { 0 };
+		for (size_t i = 0; i < m.n; i++)
+			buf_printf(&b, "%s%s%s%s%s", i ? ", " : "", m.ids[i], m.names[i] ? " (" : "",
+			           m.names[i] ? m.names[i] : "", m.names[i] ? ")" : "");
+		rc = err_set(err, "'%s' matches several users of tenant %s: %s; give the object id", who, tenant_id,
+		             b.data);
+		buf_free(&b);
+	}
+out:
+	user_matches_free(&m);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- metrics */
+
+struct count_iter {
+	int (*cb2)(const char *a, const char *b, long long n, void *ud);
+	int (*cb3)(const char *a, const char *b, const char *c, long long n, void *ud);
+	void *ud;
+};
+
+static int count2_row(sqlite3_stmt *s, void *ud)
+{
+	struct count_iter *it = ud;
+	return it->cb2(col(s, 0), col(s, 1), sqlite3_column_int64(s, 2), it->ud);
+}
+
+static int count3_row(sqlite3_stmt *s, void *ud)
+{
+	struct count_iter *it = ud;
+	return it->cb3(col(s, 0), col(s, 1), col(s, 2), sqlite3_column_int64(s, 3), it->ud);
+}
+
+/* Runs statement id (no parameters) through count2_row or count3_row. */
+static int q_counts(struct store *st, enum status_stmt id, struct count_iter *it, struct err *err,
+                    const char *what)
+{
+	sqlite3_stmt *s = q_get(st, id, err);
+	if (!s) return -1;
+	return q_iterate(st, s, it->cb2 ? count2_row : count3_row, it, err, what);
+}
+
+int store_status_run_counts(struct store *st,
+                            int (*cb)(const char *kind, const char *status, long long n, void *ud), void *ud,
+                            struct err *err)
+{
+	struct count_iter it = { .cb2 = cb, .ud = ud };
+	return q_counts(st, Q_RUN_COUNTS, &it, err, "run counts");
+}
+
+int store_status_tenant_run_counts(struct store *st,
+                                   int (*cb)(const char *kind, const char *tenant_id, const char *status,
+                                             long long n, void *ud),
+                                   void *ud, struct err *err)
+{
+	struct count_iter it = { .cb3 = cb, .ud = ud };
+	return q_counts(st, Q_TENANT_RUN_COUNTS, &it, err, "tenant run counts");
+}
+
+int store_status_write_counts(struct store *st,
+                              int (*cb)(const char *action, const char *outcome, long long n, void *ud), void *ud,
+                              struct err *err)
+{
+	struct count_iter it = { .cb2 = cb, .ud = ud };
+	return q_counts(st, Q_WRITE_COUNTS, &it, err, "write counts");
+}
+
+struct latest_iter {
+	int (*cb)(const char *kind, const char *started_at, const char *finished_at, const char *status,
+	          const char *last_ok_finished_at, void *ud);
+	void *ud;
+};
+
+static int latest_row(sqlite3_stmt *s, void *ud)
+{
+	struct latest_iter *it = ud;
+	return it->cb(col(s, 0), col(s, 1), col(s, 2), col(s, 3), col(s, 4), it->ud);
+}
+
+int store_status_run_latest(struct store *st,
+                            int (*cb)(const char *kind, const char *started_at, const char *finished_at,
+                                      const char *status, const char *last_ok_finished_at, void *ud),
+                            void *ud, struct err *err)
+{
+	struct latest_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(st, Q_RUN_LATEST, err);
+	if (!s) return -1;
+	return q_iterate(st, s, latest_row, &it, err, "latest runs");
+}
+
+struct kv_iter {
+	int (*cb)(const char *key, const char *value, void *ud);
+	void *ud;
+};
+
+static int kv_row(sqlite3_stmt *s, void *ud)
+{
+	struct kv_iter *it = ud;
+	return it->cb(col(s, 0), col(s, 1), it->ud);
+}
+
+int store_status_kv_each(struct store *st, const char *prefix,
+                         int (*cb)(const char *key, const char *value, void *ud), void *ud, struct err *err)
+{
+	struct kv_iter it = { cb, ud };
+	sqlite3_stmt *s = q_get(st, Q_KV_PREFIX, err);
+	if (!s) return -1;
+	bind_text(s, 1, prefix ? prefix : "");
+	return q_iterate(st, s, kv_row, &it, err, "kv");
+}

@@ -1,0 +1,199 @@
+#!/bin/sh
+# test_bill — `entrasync bill` against the fake Syncro (started here with its
+# demo data; customers 101 Contoso, 102 Fabrikam, products 501/503, schedule
+# 301 of Contoso) over a database whose September 2026 licence snapshots are
+# written with sqlite3: usage errors, dry run (draft, unbilled SKUs, nothing
+# sent or stored), one invoice per tenant and period, a second run that
+# reports the invoice and the drift and sends nothing, JSON output,
+# schedules kept in step (audit rows old -> new, second run silent, large
+# decrease held until --allow-decrease or a larger billing.max_decrease,
+# the schedule from the config's billing.schedule and billing_schedule of
+# a tenant, --schedule overriding both, bad billing keys), a tenant
+# without customer, a policy error with file:line, the reconciliation in
+# table, CSV, JSON and HTML (leaks first).
+. tests/lib.sh
+
+FAKE=${FAKE_SYNCRO:-tests/fakes/fake_syncro.py}
+if [ ! -f "$FAKE" ] || ! command -v sqlite3 >/dev/null 2>&1; then
+  echo "skip - test_bill: needs $FAKE and sqlite3"
+  exit 0
+fi
+W=$T_OUT/bill
+mkdir -p "$W"
+KEY=sk-bill-integration-7c2d
+python3 "$FAKE" --port 0 --port-file "$W/port" --api-key "$KEY" --data demo --rate-limit 0 >"$W/fake.log" 2>&1 &
+FAKE_PID=$!
+trap 'kill $FAKE_PID 2>/dev/null' EXIT INT TERM
+i=0
+while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if [ ! -s "$W/port" ]; then echo "FAIL - the fake Syncro did not start"; cat "$W/fake.log"; exit 1; fi
+URL=http://127.0.0.1:$(cat "$W/port")
+
+ctl() {  # ctl METHOD PATH [JSON]: the fake's control API, answer on stdout
+  python3 - "$URL/_fake/$2" "$1" "${3:-}" <<'EOF'
+import sys, urllib.request
+url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
+                             headers={"Content-Type": "application/json"})
+print(urllib.request.urlopen(req).read().decode())
+EOF
+}
+py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+writes() { ctl GET stats | py 'sum(d["requests"]["writes"].values())'; }
+sql() { sqlite3 "$W/state/es.db" "$1"; }
+# invoices CUSTOMER: September invoices of a customer in the fake
+invoices() { ctl GET "invoices?customer_id=$1" | py 'len([i for i in d["invoices"] if "2026-09" in (i["note"] or "")])'; }
+# sched_qty PRODUCT: quantity of schedule 301's line with the product
+sched_qty() { ctl GET schedules | py "[l['quantity'] for s in d['schedules'] if s['id']==301 for l in s['lines'] if l['product_id']==$1]"; }
+
+cat >"$W/policy.lua" <<'EOF'
+return {
+  include = function() return true end,
+  bill = function(sku, t)
+    if sku.part == 'SPB' then return { product_id = 503, quantity = sku.peak_assigned } end
+    if sku.part == 'O365_BUSINESS_ESSENTIALS' then return { product_id = 501 } end
+    if sku.part == 'EXCHANGESTANDARD' then
+      return { name = 'Exchange Online (Plan 1)', unit_price = 4.00, quantity = math.max(sku.assigned, 5) }
+    end
+    if sku.part == 'FLOW_FREE' then return false end
+  end,
+}
+EOF
+cat >"$W/broken.lua" <<'EOF'
+return {
+  include = function() return true end,
+  bill = function(sku)
+    return { product_id = 503, quantity = sku.nope.x }
+  end,
+}
+EOF
+cat >"$W/es.lua" <<EOF
+database = "state/es.db"
+graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59", client_secret = "unused-secret",
+          authority = "http://127.0.0.1:9", endpoint = "http://127.0.0.1:9" }
+syncro = { base_url = "$URL/api/v1", api_key = "$KEY", requests_per_minute = 6000 }
+policy = "policy.lua"
+billing = { schedule = "no such schedule" }
+tenants = {
+  { id = "contoso.com", name = "Contoso", syncro_customer_id = 101, billing_schedule = "contoso MONTHLY microsoft 365" },
+  { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 102 },
+  { id = "northwind.example", name = "Northwind", syncro_customer = "No Such Customer Ltd" },
+  { id = "woodgrove.example", name = "Woodgrove", syncro_customer_id = 103, policy = "broken.lua" },
+}
+EOF
+# the same with a looser decrease guard (20 units)
+{ cat "$W/es.lua"; echo 'billing.max_decrease = { count = 20 }'; } >"$W/es-guard20.lua"
+# and with a misspelt billing key
+{ cat "$W/es.lua"; echo 'billing.schedules = "x"'; } >"$W/es-badkey.lua"
+cd "$W" || exit 1
+ES="--config es.lua"
+
+# ---------------------------------------------------------------- usage
+expect_exit "no mode is a usage error" 2 "--period YYYY-MM, --schedules or --report" -- $ES bill
+expect_exit "a malformed period is refused" 2 "YYYY-MM" -- $ES bill --period 2026-9
+expect_exit "the current month needs --open-period" 2 "has not ended" -- $ES bill --period "$(date -u +%Y-%m)"
+expect_exit "--report needs a period" 2 "needs --period" -- $ES bill --report
+expect_exit "an unknown tenant is named with a suggestion" 2 "did you mean 'contoso.com'" \
+  -- $ES bill --period 2026-09 --tenant contoso.co
+expect_exit "a misspelt billing key is reported with file:line and a suggestion" 2 \
+  "es-badkey.lua:[0-9]+: unknown key 'schedules' in billing \(did you mean 'schedule'\?\)" \
+  -- --config es-badkey.lua bill --schedules
+
+# ---------------------------------------------------------------- data
+es $ES bill --period 2026-09 --dry-run   # creates the database
+sql "INSERT INTO tenants(id, name) VALUES ('contoso.com','Contoso'), ('fabrikam.com','Fabrikam'),
+       ('northwind.example','Northwind'), ('woodgrove.example','Woodgrove');
+     WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM d WHERE n < 30)
+     INSERT INTO license_snapshots(tenant_id, day, sku_id, sku_part_number, enabled, consumed)
+     SELECT 'contoso.com', printf('2026-09-%02d', n), 'cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46', 'SPB', 25,
+            CASE WHEN n = 11 THEN 22 ELSE 20 END FROM d
+     UNION ALL SELECT 'contoso.com', printf('2026-09-%02d', n), '4b9405b0-7788-4568-add1-99614e613b69',
+            'EXCHANGESTANDARD', 5, 3 FROM d
+     UNION ALL SELECT 'contoso.com', printf('2026-09-%02d', n), 'c5928f49-12ba-48f7-ada3-0d743a3601d5',
+            'VISIOCLIENT', 2, 2 FROM d
+     UNION ALL SELECT 'contoso.com', printf('2026-09-%02d', n), 'f30db892-07e9-47e9-837c-80727f46fd3d',
+            'FLOW_FREE', 10000, 14 FROM d
+     UNION ALL SELECT t, printf('2026-09-%02d', n), '3b555118-da6a-4418-894f-7df1e2096870',
+            'O365_BUSINESS_ESSENTIALS', 12, 10 FROM d, (SELECT 'fabrikam.com' AS t UNION ALL
+            SELECT 'northwind.example' UNION ALL SELECT 'woodgrove.example');"
+
+# ---------------------------------------------------------------- dry run
+expect_exit "dry run: drafts, exit 1 for the tenants that cannot be billed" 1 "" \
+  -- $ES bill --period 2026-09 --dry-run
+check "dry run: Contoso's draft lists its lines and total" \
+  grep -q "Contoso: DRAFT invoice for customer 101" "$T_OUT/out"
+check "dry run: peak seats of Business Premium at the catalog price" \
+  grep -Eq "22 x Microsoft 365 Business Premium @ 22.00 = 484.00" "$T_OUT/out"
+check "dry run: the minimum of 5 Exchange seats at 4.00" grep -q "5 x Exchange Online (Plan 1) @ 4.00 = 20.00" "$T_OUT/out"
+check "dry run: total" grep -q "total 504.00" "$T_OUT/out"
+check "dry run: Visio has seats and no price: listed as unbilled" grep -q "UNBILLED: VISIOCLIENT" "$T_OUT/out"
+check "dry run: the free SKU is not listed as unbilled" sh -c "! grep -q 'UNBILLED: FLOW_FREE' '$T_OUT/out'"
+check "dry run: a tenant without Syncro customer is reported" grep -q "Northwind: unmapped" "$T_OUT/out"
+check "dry run: a policy error names bill() and the file:line" \
+  grep -Eq "Woodgrove: FAILED: policy error in bill\(\): broken.lua:4: attempt to index a nil value" "$T_OUT/out"
+check "dry run: the traceback shows the policy, not the wrapper" sh -c "! grep -q 'entrasync-bill-' '$T_OUT/out'"
+check "dry run: nothing was written to Syncro" test "$(writes)" = 0
+check "dry run: nothing was stored" test "$(sql 'select count(*) from billing_invoices') $(sql 'select count(*) from billing_intents')" = "0 0"
+
+# ---------------------------------------------------------------- invoices
+expect_ok "invoices for Contoso and Fabrikam" -- $ES bill --period 2026-09 --tenant contoso.com,fabrikam.com
+check "one Contoso invoice with two lines" test "$(invoices 101) $(ctl GET 'invoices?customer_id=101' | py 'len(d["invoices"][-1]["line_items"])')" = "1 2"
+check "one Fabrikam invoice" test "$(invoices 102)" = 1
+check "the invoice note carries the period and the marker" \
+  sh -c "ctl() { :; }; python3 -c \"import urllib.request,json; d=json.load(urllib.request.urlopen('$URL/_fake/invoices?customer_id=101')); print(d['invoices'][-1]['note'])\" | grep -Eq '2026-09 \(entrasync ref ES-[0-9a-f]{16}\)'"
+check "the run and its audit rows are stored" test "$(sql "select count(*) from audit where action='bill.invoice' and result='ok'")" = 2
+W1=$(writes)
+expect_ok "a second run changes nothing" -- $ES bill --period 2026-09 --tenant contoso.com,fabrikam.com
+check "second run: reports the existing invoice" grep -q "Contoso: already invoiced for 2026-09: invoice" "$T_OUT/out"
+check "second run: no write sent" test "$(writes)" = "$W1"
+sql "UPDATE license_snapshots SET consumed = 24 WHERE tenant_id = 'contoso.com' AND sku_part_number = 'SPB' AND day = '2026-09-30'"
+expect_ok "drift after invoicing is reported" -- $ES bill --period 2026-09 --tenant contoso.com
+check "drift: invoiced 22, now 24" grep -q "DRIFT: Microsoft 365 Business Premium: invoiced 22, now 24" "$T_OUT/out"
+check "drift: still no write" test "$(writes)" = "$W1"
+expect_ok "--json output" -- $ES bill --period 2026-09 --tenant contoso.com --json
+check "--json: status exists, invoice id, drift and unbilled" \
+  test "$(py '[(t["status"], t["invoice_id"] > 7001, t["drift"][0]["quantity_now"], t["unbilled"]) for t in d["tenants"]][0]' <"$T_OUT/out")" \
+  = "('exists', True, 24, ['VISIOCLIENT'])"
+
+# ---------------------------------------------------------------- schedules
+expect_exit "schedules: a tenant without a matching schedule fails, naming the schedules" 1 \
+  "customer 102 has no schedule named 'no such schedule' \(it has no schedule\)" \
+  -- $ES bill --schedules --period 2026-09 --tenant contoso.com,fabrikam.com --dry-run
+check "schedules dry run: Contoso's changes are shown" grep -q "update Microsoft 365 Business Premium: quantity 4 -> 24" "$T_OUT/out"
+check "schedules dry run: nothing written" test "$(writes)" = "$W1"
+expect_ok "schedules: Contoso's recurring invoice put in step" \
+  -- $ES bill --schedules --period 2026-09 --tenant contoso.com
+check "schedules: Business Premium now 24" test "$(sched_qty 503)" = "['24.0']"
+check "schedules: Managed User (never billed by entrasync) untouched" test "$(sched_qty 505)" = "['4.0']"
+check "schedules: an audit row per change, old -> new" \
+  test "$(sql "select count(*) from audit where action='bill.schedule.update' and before like '%\"quantity\":4%' and after like '%\"quantity\":24%'") $(sql "select count(*) from audit where action='bill.schedule.add'")" = "1 1"
+W2=$(writes)
+expect_ok "schedules: a second run writes nothing" -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301
+check "schedules: second run sent nothing" test "$(writes)" = "$W2"
+sql "UPDATE license_snapshots SET consumed = 10 WHERE tenant_id = 'contoso.com' AND sku_part_number = 'SPB'"
+expect_exit "schedules: a large drop is held" 1 "HELD: the billed quantity would drop by 14" \
+  -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301
+check "held: nothing written" test "$(writes) $(sched_qty 503)" = "$W2 ['24.0']"
+check "held: the run records the tenant as held" test "$(sql "select status from run_tenants order by rowid desc limit 1")" = held
+expect_ok "billing.max_decrease of 20 units lets the drop of 14 through (dry run)" \
+  -- --config es-guard20.lua bill --schedules --period 2026-09 --tenant contoso.com --dry-run
+check "max_decrease 20: nothing held" sh -c "grep -q 'update Microsoft 365 Business Premium: quantity 24 -> 10' '$T_OUT/out' && ! grep -q HELD '$T_OUT/out'"
+expect_ok "--allow-decrease applies it" \
+  -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301 --allow-decrease
+check "allowed: Business Premium now 10" test "$(sched_qty 503)" = "['10.0']"
+
+# ---------------------------------------------------------------- reconciliation
+expect_ok "report: table" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com
+check "report: SPB purchased 25, assigned and peak 10, invoiced 22, 3 not billed, 12 billed not assigned" \
+  grep -Eq "Contoso +SPB +25 +10 +10 +22 +484.00  3 purchased not billed \(66.00\); 12 billed not assigned" "$T_OUT/out"
+check "report: Visio without price" grep -Eq "VISIOCLIENT .*no price for 2 assigned" "$T_OUT/out"
+expect_ok "report: csv" -- $ES bill --report --period 2026-09 --tenant fabrikam.com --format csv
+check "report csv: header and Fabrikam's row" \
+  sh -c "head -1 '$T_OUT/out' | grep -q '^period,tenant_id,tenant,sku_id' && grep -q '^2026-09,fabrikam.com,Fabrikam,3b555118-da6a-4418-894f-7df1e2096870,O365_BUSINESS_ESSENTIALS,Microsoft 365 Business Basic,billed,12,10,10,10,6.00,60.00,yes,[0-9]*,2,0,no,12.00' '$T_OUT/out'"
+expect_ok "report: json" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com --json
+check "report json: totals" sh -c "python3 -c \"import json; d=json.load(open('$T_OUT/out')); assert d['totals']['billed_cents'] == 484*100+2000+6000, d['totals']; assert d['totals']['leak_cents'] == 6600+1200\""
+expect_ok "report: html to a file" -- $ES bill --report --period 2026-09 --format html --out report.html
+check "report html: the leaks come first" \
+  sh -c "python3 -c \"s=open('report.html').read(); a=s.index('id=\\\"leaks\\\"'); b=s.index('id=\\\"all\\\"'); assert a < b and s.index('VISIOCLIENT') < b\""
+check "report html: the problems are listed" grep -q "Northwind: no Syncro customer" report.html
+check "report: sent nothing" test "$(writes)" = "$(writes)"

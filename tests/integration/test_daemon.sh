@@ -1,0 +1,131 @@
+#!/bin/sh
+# test_daemon — `entrasync daemon` against the fakes with a tiny interval:
+# usage errors; a bad config refuses to start; runs happen on the schedule
+# and status shows the running daemon and its next run; a second daemon on
+# the same database is refused; SIGHUP with a broken config keeps the daemon
+# (and says why in the log and in status), a fixed one is taken; the run
+# lock makes the daemon wait for another run (two processes take turns) and
+# a manual sync works while the daemon runs; a run slower than the interval
+# is never started twice (slots skipped, runs never overlap); SIGTERM during
+# a run stops the daemon once the run has ended, and SIGTERM when idle stops
+# it at once; the metrics file is rewritten after the runs.
+. tests/integration/test_status_lib.sh
+
+ops_start "$T_OUT/daemon"
+ES=$ENTRASYNC
+DPID=
+
+# start_daemon LOG ARGS...: the daemon in the background; DPID is its pid.
+start_daemon() {
+  log=$1; shift
+  "$ES" --config c.lua daemon "$@" >"$log" 2>&1 &
+  DPID=$!
+  EXTRA_PIDS="$EXTRA_PIDS $DPID"
+}
+runs() { sql "select count(*) from runs where kind='sync' and finished_at is not null"; }
+runs_at_least() { test "$(runs)" -ge "$1"; }
+alive() { kill -0 "$1" 2>/dev/null; }
+dead() { ! kill -0 "$1" 2>/dev/null; }
+# stop_daemon: SIGTERM and wait; DAEMON_RC is its exit code.
+stop_daemon() {
+  kill -TERM "$DPID" 2>/dev/null
+  wait "$DPID"; DAEMON_RC=$?
+}
+
+# ---- usage
+expect_exit "daemon without --every: exit 2" 2 "--every is required" -- --config c.lua daemon
+expect_exit "daemon --every nonsense: exit 2" 2 "invalid duration 'often'" -- --config c.lua daemon --every often
+expect_exit "daemon --every 0: exit 2" 2 "more than zero" -- --config c.lua daemon --every 0s
+expect_exit "daemon --jitter >= --every: exit 2" 2 "--jitter must be shorter" -- --config c.lua daemon --every 1m --jitter 2m
+expect_exit "daemon --command other: exit 2" 2 "unknown command for --command 'status'" -- --config c.lua daemon --every 1h --command status
+ops_config bad.lua "bogus_key = 1"
+expect_exit "daemon with a bad config does not start: exit 2" 2 "not valid, not starting.*bogus_key" -- --config bad.lua daemon --every 1h
+check "the bad config created no database" test ! -e state/es.db
+
+# ---- runs on the schedule, status sees the daemon
+start_daemon d1.log --every 2s --metrics "$W/es.prom"
+check "the first run happens at once" wait_for 15 runs_at_least 1
+check "runs go on every 2 s" wait_for 15 runs_at_least 3
+expect_exit "status while the daemon runs" 1 "" -- --config c.lua status
+check "status: daemon running with its pid" grep -q "^Daemon: running (pid $DPID), sync every 2s" "$T_OUT/out"
+check "status: the next scheduled run" grep -q "next scheduled run: 20" "$T_OUT/out"
+es --config c.lua status --json
+check "status --json: running, pid, next run in the future" \
+  test "$(jpath "$T_OUT/out" '(d["daemon"]["running"], d["daemon"]["pid"], d["daemon"]["next_run_at"] >= d["generated_at"])')" = "(True, $DPID, True)"
+check "status --json: each tenant has the next run" \
+  test "$(jpath "$T_OUT/out" 'all(t["next_run_at"] for t in d["tenants"])')" = True
+expect_exit "a second daemon on the same database: exit 3" 3 "another entrasync daemon \\(pid $DPID\\)" -- --config c.lua daemon --every 1h
+check "the daemon logs each run with its exit code" grep -q "run finished in .*exit 1 (some tenant failed or was held)" d1.log
+check "the metrics file is written" test -s "$W/es.prom"
+check "metrics: the daemon's next run" grep -q "^entrasync_daemon_next_run_timestamp_seconds [0-9]" "$W/es.prom"
+
+# ---- a manual sync works while the daemon runs (they take turns on the run lock)
+manual_ok() { "$ES" --config c.lua sync --tenant Contoso >/dev/null 2>&1; }
+check "a manual sync --tenant succeeds while the daemon runs" wait_for 20 manual_ok
+
+# ---- SIGHUP: a broken config is refused and the daemon goes on
+cp c.lua good.lua
+echo "this is not lua" >> c.lua
+kill -HUP "$DPID"
+check "SIGHUP with a broken config: the log says why" wait_for 10 grep -q "reload failed, keeping the previous settings: .*c.lua" d1.log
+check "the daemon is still alive" alive "$DPID"
+check "status shows the failed reload" sh -c "'$ES' --config good.lua status 2>/dev/null | grep -q 'the last reload failed'"
+cp good.lua c.lua
+kill -HUP "$DPID"
+check "SIGHUP with the fixed config: reload ok" wait_for 10 grep -q "reload ok" d1.log
+check "status no longer shows a reload error" sh -c "! '$ES' --config c.lua status 2>/dev/null | grep -q 'reload failed'"
+
+# ---- the run lock: the daemon waits for another run's lock
+wait_for 10 grep -q "run finished" d1.log
+sleep 0.5
+hold_lock state/es.db.lock 4
+BEFORE=$(runs)
+sleep 3
+check "no run starts while another process holds the run lock" test "$(runs)" = "$BEFORE"
+check "the daemon says it waits for the lock" grep -q "holds the run lock; this run starts when it is done" d1.log
+wait "$HOLD_PID" 2>/dev/null
+check "the daemon runs once the lock is free" wait_for 10 runs_at_least $((BEFORE + 1))
+stop_daemon
+check "SIGTERM when idle: exit 0" test "$DAEMON_RC" = 0
+check "the daemon recorded that it stopped" test "$(sql "select value from kv where key='daemon.state'")" = stopped
+expect_exit "status: daemon not running" 1 "^Daemon: not running" -- --config c.lua status
+
+# ---- a run slower than the interval is never started twice
+gctl POST config '{"latency_ms": 1500}' >/dev/null
+FIRST=$(sql "select coalesce(max(id), 0) from runs")
+start_daemon d2.log --every 1s
+check "slow runs: slots are skipped while a run goes on" wait_for 30 grep -q "is still going: the run due at .* is skipped" d2.log
+check "slow runs: at least two runs ended" wait_for 40 sh -c "test \$(sqlite3 state/es.db \"select count(*) from runs where id > $FIRST and finished_at is not null\") -ge 2"
+check "slow runs: no two runs overlap" \
+  test "$(sql "select count(*) from runs a join runs b on b.id = a.id + 1 where a.id > $FIRST and b.started_at < a.finished_at")" = 0
+check "slow runs: skipped slots are counted" test "$(sql "select value from kv where key='daemon.runs_skipped'")" -ge 1
+
+# ---- SIGTERM during a run: forwarded, the daemon exits once the run is over
+# a run that has just started (Graph answers in 1.5 s: it lasts several seconds)
+STARTED=$(grep -c "run started" d2.log)
+wait_for 30 sh -c "test \$(grep -c 'run started' d2.log) -gt $STARTED"
+sleep 0.5
+kill -TERM "$DPID"
+check "SIGTERM during a run: the daemon waits for the run" wait_for 5 grep -q "stopping; the run in progress finishes" d2.log
+wait "$DPID"; DAEMON_RC=$?
+check "SIGTERM during a run: exit 0" test "$DAEMON_RC" = 0
+check "SIGTERM during a run: the run ended before the daemon" grep -Eq "run (finished in|ended by signal)" d2.log
+if grep -q "run ended by signal" d2.log; then
+  echo "skip - SIGTERM during a run: graceful stop (this build's sync does not catch SIGTERM: shutdown_install)"
+else
+  check "SIGTERM during a run: the run was recorded as finished" \
+    test "$(sql "select count(*) from runs where finished_at is null")" = 0
+  check "SIGTERM during a run: no write left unconfirmed" \
+    test "$(sql "select count(*) from intents where state in ('pending', 'sent')")" = 0
+fi
+LAST_CHILD=$(sed -n 's/.*run started: entrasync sync (pid \([0-9]*\)).*/\1/p' d2.log | tail -n 1)
+check "SIGTERM during a run: the run's process is gone" dead "$LAST_CHILD"
+gctl POST config '{"latency_ms": 0}' >/dev/null
+
+# ---- SIGINT (Ctrl-C) stops it too
+start_daemon d3.log --every 1h
+check "daemon with --every 1h makes its first run" wait_for 15 grep -q "run finished" d3.log
+kill -INT "$DPID"
+wait "$DPID"; DAEMON_RC=$?
+check "SIGINT when idle: exit 0" test "$DAEMON_RC" = 0
+check "the daemon's log says it stopped" grep -q "stopped" d3.log

@@ -1,0 +1,77 @@
+#!/bin/sh
+# test_policy_cmd — `entrasync policy test POLICY --users FILE [--json]`
+# offline on the fixtures in tests/fixtures/users/: each decision with its
+# reason, the contact fields, on_leave for leavers (keep / delete / mark),
+# groups from memberOf, licences in notes, customer_id per domain, both file
+# shapes, JSON output, errors; and every policy in policies/ and
+# policies/examples/ loads and evaluates every fixture user without error.
+. tests/lib.sh
+
+ROOT=$(pwd)
+U=$ROOT/tests/fixtures/users/mixed.json
+A=$ROOT/tests/fixtures/users/array.json
+EX=$ROOT/policies/examples
+cd "$T_OUT" || exit 1   # no config anywhere near: the command must not need one
+# json EXPR FILE: a Python expression over the JSON output in FILE (as d; u(name) = that user's entry)
+json() {
+  python3 -c "
+import json, sys
+d = json.load(open('$T_OUT/out'))
+def u(s): return [x for x in d['users'] if s in x['user']][0]
+v = ($1)
+print(repr(v) if isinstance(v, tuple) else v)"
+}
+
+expect_ok "default policy on the mixed fixture" -- policy test "$ROOT/policies/default.lua" --users "$U"
+check "member included with its contact fields" grep -A3 "^+ Adele Vance" "$T_OUT/out" | grep -q "title       Retail Manager"
+check "non-ASCII names kept" grep -q "^+ 李 明 <ming.li@fabrikam.com>: included" "$T_OUT/out"
+check "guest excluded with reason" grep -q "^- Pat Partner (Litware) .*: not included: guest account" "$T_OUT/out"
+check "disabled: reason and on_leave(disabled) keep" sh -c "grep -A1 '^- Zoë Ångström' '$T_OUT/out' | grep -q 'on_leave(\"disabled\") → keep'"
+check "no mail excluded" grep -q "^- Lidia Holloway .*: no mail address" "$T_OUT/out"
+check "room mailbox excluded as a service account" grep -q "^- Conf Room Adams .*room" "$T_OUT/out"
+check "removed user: on_leave(deleted)" grep -q 'on_leave("deleted")' "$T_OUT/out"
+check "totals line" grep -q "^11 users: 4 included, 7 not included, 0 errors" "$T_OUT/out"
+
+expect_ok "--json on a bare array" -- policy test "$ROOT/policies/default.lua" --users "$A" --json
+check "JSON counts and decisions" test "$(json 'd["included"], d["excluded"], u("Patti")["contact"]["title"], u("Isaiah")["on_leave"]["why"], u("Reception")["included"]')" = "(1, 2, 'President', 'disabled', False)"
+
+# examples: each one's point shows on the fixture
+expect_ok "by_group" -- policy test "$EX/by_group.lua" --users "$U" --json
+check "by_group: groups from memberOf" test "$(json 'u("Adele")["included"], u("Adele")["reason"], u("Nestor")["reason"], u("José")["included"]')" = "(True, 'in Sync - PSA Contacts', 'in Contractors', False)"
+expect_ok "by_department" -- policy test "$EX/by_department.lua" --users "$U" --json
+check "by_department: Engineering left out" test "$(json 'u("李")["included"], u("José")["included"]')" = "(False, True)"
+expect_ok "by_domain" -- policy test "$EX/by_domain.lua" --users "$U" --json
+check "by_domain: fabrikam.com feeds customer 102" test "$(json 'u("李")["contact"].get("customer_id"), u("Adele")["contact"].get("customer_id")')" = "(102, None)"
+expect_ok "field_mapping" -- policy test "$EX/field_mapping.lua" --users "$U" --json
+check "field_mapping: licences in notes" test "$(json 'u("Adele")["contact"]["notes"].splitlines()[-1]')" = "Licences: SPE_E3"
+expect_ok "on_leave_delete" -- policy test "$EX/on_leave_delete.lua" --users "$U" --json
+check "on_leave_delete: disabled → delete" test "$(json 'u("Zoë")["on_leave"]["action"]')" = delete
+expect_ok "on_leave_mark" -- policy test "$EX/on_leave_mark.lua" --users "$U" --json
+check "on_leave_mark: disabled → notes marked" test "$(json 'u("Zoë")["on_leave"]["action"], u("Zoë")["on_leave"]["changes"]["notes"].startswith("[LEFT] ")')" = "('mark', True)"
+check "on_leave_mark: deleted → delete" test "$(json '[x for x in d["users"] if x["user"].endswith("0011")][0]["on_leave"]["action"]')" = delete
+expect_ok "no_guests" -- policy test "$EX/no_guests.lua" --users "$U" --json
+check "no_guests: guest out, member in" test "$(json 'u("Pat")["included"], u("Adele")["included"]')" = "(False, True)"
+
+# every shipped policy loads and evaluates every fixture user without error
+for pol in "$ROOT"/policies/*.lua "$EX"/*.lua; do
+  for f in "$ROOT"/tests/fixtures/users/*.json; do
+    expect_ok "$(basename "$pol") on $(basename "$f")" -- policy test "$pol" --users "$f"
+    check "$(basename "$pol") on $(basename "$f"): 0 errors" grep -q ", 0 errors$" "$T_OUT/out"
+  done
+done
+check "an example for each need" test "$(ls "$EX"/*.lua | wc -l)" -ge 7
+
+# errors
+cat >bad.lua <<'LUA'
+return { include = function(u, t) return u.mail:lower() == "x" end }
+LUA
+expect_exit "a policy failing on some users: exit 1, error per user" 1 "^! Lidia Holloway" -- policy test bad.lua --users "$U"
+cat >typo.lua <<'LUA'
+return { on_leve = "keep" }
+LUA
+expect_exit "a policy that does not load: exit 2 with file:line" 2 "typo.lua:1: unknown key 'on_leve'" -- policy test typo.lua --users "$U"
+echo '{"users": []}' >notusers.json
+expect_exit "not a user list: exit 2" 2 "not a Graph user list" -- policy test "$ROOT/policies/default.lua" --users notusers.json
+expect_exit "missing file: exit 2" 2 "nope.json" -- policy test "$ROOT/policies/default.lua" --users nope.json
+expect_exit "--users is required" 2 "--users FILE" -- policy test "$ROOT/policies/default.lua"
+expect_exit "only 'test' exists" 2 "usage: entrasync policy test" -- policy run x --users "$U"

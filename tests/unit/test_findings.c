@@ -1,0 +1,116 @@
+/* test_findings — the licence finding rules (src/findings.c). */
+#include "t.h"
+
+#include <string.h>
+
+#include "findings.h"
+
+static size_t count_kind(const struct findings *f, enum finding_kind k)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < f->n; i++) n += f->v[i].kind == k;
+	return n;
+}
+
+TEST(findings_unused_threshold_and_billable)
+{
+	struct findings f = {0};
+	struct findings_sku s = { .sku_id = "a", .name = "E3", .purchased = 10, .assigned = 7, .unused_days = 30,
+	                          .billable = true };
+	findings_check_sku(&f, "t1", &s, 30);
+	REQUIRE(f.n == 1);
+	CHECK_EQ_INT(f.v[0].kind, FINDING_UNUSED);
+	CHECK_EQ_INT(f.v[0].count, 3);
+	CHECK_EQ_INT(f.v[0].days, 30);
+	CHECK_STR(f.v[0].message, "E3: 3 of 10 seats unused for 30 days in a row");
+	s.unused_days = 29;                      /* one day short */
+	findings_check_sku(&f, "t1", &s, 30);
+	CHECK_EQ_INT(f.n, 1);
+	s.unused_days = 400;
+	s.billable = false;                      /* free SKUs are never unused */
+	findings_check_sku(&f, "t1", &s, 30);
+	CHECK_EQ_INT(f.n, 1);
+	s.billable = true;
+	findings_check_sku(&f, "t1", &s, 0);     /* threshold 0: off */
+	CHECK_EQ_INT(f.n, 1);
+	s.assigned = 10;                         /* nothing free */
+	findings_check_sku(&f, "t1", &s, 1);
+	CHECK_EQ_INT(f.n, 1);
+	findings_free(&f);
+	CHECK(f.n == 0 && f.v == NULL);
+}
+
+TEST(findings_over_assigned_and_units)
+{
+	struct findings f = {0};
+	struct findings_sku s = { .sku_id = "b", .name = "EMS", .purchased = 5, .assigned = 8, .suspended = 2,
+	                          .warning = 3, .locked_out = 1, .unused_days = 0, .billable = true };
+	findings_check_sku(&f, "t1", &s, 30);
+	CHECK_EQ_INT(f.n, 4);
+	CHECK_EQ_INT(count_kind(&f, FINDING_OVER_ASSIGNED), 1);
+	CHECK_EQ_INT(count_kind(&f, FINDING_WARNING), 1);
+	CHECK_EQ_INT(count_kind(&f, FINDING_SUSPENDED), 1);
+	CHECK_EQ_INT(count_kind(&f, FINDING_LOCKED_OUT), 1);
+	for (size_t i = 0; i < f.n; i++) {
+		const struct finding *x = &f.v[i];
+		if (x->kind == FINDING_OVER_ASSIGNED) {
+			CHECK_EQ_INT(x->count, 3);
+			CHECK_EQ_INT(x->severity, FINDING_CRIT);
+			CHECK_STR(x->message, "EMS: 8 seats assigned, only 5 purchased (3 over)");
+		}
+		if (x->kind == FINDING_WARNING) CHECK_EQ_INT(x->count, 3);
+		if (x->kind == FINDING_SUSPENDED) CHECK_EQ_INT(x->count, 2);
+		if (x->kind == FINDING_LOCKED_OUT) CHECK_EQ_INT(x->count, 1);
+		CHECK_STR(x->sku_id, "b");
+		CHECK_STR(x->tenant_id, "t1");
+	}
+	findings_free(&f);
+}
+
+TEST(findings_users)
+{
+	struct findings f = {0};
+	const char *two[] = { "Office 365 E3", "EMS E3" };
+	const char *three[] = { "A", "B", "C" };
+	struct findings_user u = { .object_id = "u1", .upn = "ann@x.com", .enabled = true, .skus = two, .nskus = 2 };
+	findings_check_user(&f, "t1", &u);
+	CHECK_EQ_INT(f.n, 0);                    /* enabled and present: fine */
+	u.enabled = false;
+	findings_check_user(&f, "t1", &u);
+	REQUIRE(f.n == 1);
+	CHECK_EQ_INT(f.v[0].kind, FINDING_DISABLED_USER);
+	CHECK_STR(f.v[0].message, "disabled user ann@x.com holds Office 365 E3 and EMS E3");
+	CHECK_EQ_INT(f.v[0].count, 2);
+	struct findings_user d = { .object_id = "u2", .upn = NULL, .enabled = true, .removed = "deleted",
+	                           .removed_at = "2025-03-04T10:00:00Z", .skus = three, .nskus = 3 };
+	findings_check_user(&f, "t1", &d);
+	REQUIRE(f.n == 2);
+	CHECK_EQ_INT(f.v[1].kind, FINDING_DELETED_USER);
+	CHECK_STR(f.v[1].message, "deleted user u2 was last seen holding A, B and C (removed 2025-03-04)");
+	CHECK_STR(f.v[1].upn, "u2");
+	d.nskus = 0;                             /* no licence: nothing to say */
+	findings_check_user(&f, "t1", &d);
+	CHECK_EQ_INT(f.n, 2);
+	findings_free(&f);
+}
+
+TEST(findings_sort_and_names)
+{
+	struct findings f = {0};
+	struct findings_sku unused = { .sku_id = "a", .name = "Z", .purchased = 3, .assigned = 1, .unused_days = 9,
+	                               .billable = true };
+	struct findings_sku over = { .sku_id = "b", .name = "Y", .purchased = 1, .assigned = 2 };
+	findings_check_sku(&f, "t2", &unused, 5);
+	findings_add_alert(&f, "t1", "score fell");
+	findings_check_sku(&f, "t2", &over, 5);
+	findings_sort(&f);
+	REQUIRE(f.n == 3);
+	CHECK_EQ_INT(f.v[0].kind, FINDING_OVER_ASSIGNED);   /* crit first */
+	CHECK_STR(f.v[1].tenant_id, "t1");                 /* then by tenant */
+	CHECK_EQ_INT(f.v[1].kind, FINDING_SCORE_ALERT);
+	CHECK_EQ_INT(f.v[2].kind, FINDING_UNUSED);
+	for (int k = 0; k < FINDING_NKINDS; k++) CHECK(strcmp(finding_kind_name((enum finding_kind)k), "?") != 0);
+	CHECK_STR(finding_kind_name(FINDING_DELETED_USER), "deleted_user");
+	CHECK_STR(finding_severity_name(FINDING_CRIT), "crit");
+	findings_free(&f);
+}
