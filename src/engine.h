@@ -11,7 +11,10 @@
  *      through (intent → send → result + link + audit), its dry-run
  *      recorder, and the recovery of intents left open by a crash.
  *   3. the run (engine_sync.c): `entrasync sync` for every selected tenant,
- *      with a report for text and JSON output.
+ *      with a report for text and JSON output (engine_report.c). The loop
+ *      over a tenant's mirror is engine_stream.h (plan stamps skip users
+ *      whose inputs did not change); the policy as the engine calls it is
+ *      engine_policy.h.
  *
  * Field sets are struct syncro_fields (syncro.h): v[f] owned strings, NULL
  * = absent; customer_id is held as decimal text like the other fields.
