@@ -185,6 +185,12 @@ check "bad policy: the other tenants synced" test "$(writes contacts.update)" = 
 es --config c2.lua sync --json
 check "bad policy: JSON failed vs ok" test "$(report 't("Northwind")["status"], t("Contoso")["status"]')" = "failed, ok"
 
+# ---- a tenant whose token fails (app not consented there); the others sync
+mkconfig c3.lua "$W/policy.lua" 6000 '{ id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", name = "Woodgrove", syncro_customer_id = 101 },'
+es --config c3.lua sync --json
+check "token failure: exit 1" test $? = 1
+check "token failure: Woodgrove failed with AADSTS700016, the others ok" test "$(report 't("Woodgrove")["status"], "700016" in t("Woodgrove")["reason"], t("Fabrikam")["status"] != "failed" or t("Fabrikam")["errors"] != [], t("Contoso")["status"]')" = "failed, True, True, ok"
+
 # ---- the run lock
 python3 -c 'import fcntl, time; f = open("state/es.db.lock", "a"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(3)' &
 LOCKER=$!
