@@ -398,6 +398,52 @@ int engine_tenants_select(const struct config *cfg, const char *const *names, si
 	return 0;
 }
 
+/* The kv key caching a verified customer's display name. */
+static char *customer_name_key(long long id)
+{
+	return xasprintf("syncro.customer_name.%lld", id);
+}
+
+/* The tenant's Syncro customer into r->customer_id/_name. A customer given
+ * by id that an earlier sync verified (the tenant row holds that id) is
+ * not asked for again: its name comes from the store (kv), and a customer
+ * deleted since shows as 404s on its contacts. By name, or not verified
+ * yet: asked to Syncro (a read, also in a dry run). 0, or -1 (reported). */
+static int resolve_customer(struct tenant_run *tr, long long verified, struct syncro_customer *cust)
+{
+	struct err err;
+	const struct config_tenant *ct = tr->ct;
+	if (ct->syncro_customer_id && ct->syncro_customer_id == verified) {
+		char *key = customer_name_key(verified), *name = NULL;
+		int got = store_kv_get(tr->env->st, key, &name, &err);
+		free(key);
+		if (got == 0) {
+			tr->r->customer_id = verified;
+			tr->r->customer_name = name;
+			return 0;
+		}
+	}
+	enum syncro_result src;
+	if (ct->syncro_customer_id) src = syncro_customer_get(tr->env->sc, ct->syncro_customer_id, cust, &err);
+	else if (ct->syncro_customer) src = syncro_customer_find(tr->env->sc, ct->syncro_customer, cust, &err);
+	else src = (enum syncro_result)err_set(&err, "no Syncro customer configured (syncro_customer_id or syncro_customer)");
+	if (src != SYNCRO_OK) {
+		log_redact_err(&err);
+		if (src == SYNCRO_UNAUTHORIZED) run_fatal(tr, err.msg);
+		else tenant_fail(tr, "Syncro customer: %s", err.msg);
+		return -1;
+	}
+	tr->r->customer_id = cust->id;
+	const char *name = cust->business_name ? cust->business_name : cust->fullname ? cust->fullname : "";
+	tr->r->customer_name = *name ? xstrdup(name) : NULL;
+	if (!tr->o->dry_run && ct->syncro_customer_id) {
+		char *key = customer_name_key(cust->id);
+		if (store_kv_put(tr->env->st, key, name, &err) != 0) log_warn("sync", "%s", err.msg);
+		free(key);
+	}
+	return 0;
+}
+
 /* Resolves the Syncro customer and loads the policy. */
 static void tenant_prepare(struct tenant_run *tr)
 {
@@ -420,22 +466,11 @@ static void tenant_prepare(struct tenant_run *tr)
 		tr->default_domain = xstrdup(row.default_domain);
 	}
 	char *last_hash = row.policy_hash ? xstrdup(row.policy_hash) : NULL;
+	long long verified = row.syncro_customer_id;
 	store_tenant_free(&row);
 
 	struct syncro_customer cust = {0};
-	enum syncro_result src;
-	if (ct->syncro_customer_id) src = syncro_customer_get(tr->env->sc, ct->syncro_customer_id, &cust, &err);
-	else if (ct->syncro_customer) src = syncro_customer_find(tr->env->sc, ct->syncro_customer, &cust, &err);
-	else src = (enum syncro_result)err_set(&err, "no Syncro customer configured (syncro_customer_id or syncro_customer)");
-	if (src != SYNCRO_OK) {
-		log_redact_err(&err);
-		if (src == SYNCRO_UNAUTHORIZED) run_fatal(tr, err.msg);
-		else tenant_fail(tr, "Syncro customer: %s", err.msg);
-		goto out;
-	}
-	tr->r->customer_id = cust.id;
-	tr->r->customer_name = cust.business_name ? xstrdup(cust.business_name)
-	                       : cust.fullname ? xstrdup(cust.fullname) : NULL;
+	if (resolve_customer(tr, verified, &cust) != 0) goto out;
 
 	if (!ct->policy) {
 		tenant_fail(tr, "no policy configured (policy = \"...\" at the top level or in the tenant)");

@@ -83,6 +83,7 @@ check "intents all closed" test "$(sqlite3 state/es.db "select count(*) from int
 clear_log
 expect_ok "second sync exits 0" -- --config c.lua sync
 check "second sync sends zero writes" test "$(all_writes)" = 0
+check "second sync: customers given by id are not looked up again" test "$(sctl GET requests | jq_py "len([r for r in d['requests'] if r['path'].startswith('/api/v1/customers/')])")" = 0
 check "second sync reports unchanged" grep -q "0 created, 0 adopted, 0 updated.*0 Syncro writes sent" "$T_OUT/out"
 
 # ---- a policy change re-plans every user from the store (no write when nothing differs)
