@@ -11,7 +11,10 @@
  *      through (intent → send → result + link + audit), its dry-run
  *      recorder, and the recovery of intents left open by a crash.
  *   3. the run (engine_sync.c): `entrasync sync` for every selected tenant,
- *      with a report for text and JSON output.
+ *      with a report for text and JSON output (engine_report.c). The loop
+ *      over a tenant's mirror is engine_stream.h (plan stamps skip users
+ *      whose inputs did not change); the policy as the engine calls it is
+ *      engine_policy.h.
  *
  * Field sets are struct syncro_fields (syncro.h): v[f] owned strings, NULL
  * = absent; customer_id is held as decimal text like the other fields.
@@ -113,6 +116,13 @@ struct engine_action {
 	long long *candidates;               /* conflict: the contacts with the e-mail */
 	size_t ncandidates;
 	bool held;                           /* destructive, not applied: the tenant is held */
+	/* The plan stamp of the inputs that gave this action (engine_stamp):
+	 * kept in the link with its fields, so a later run whose inputs hash
+	 * the same knows the user is unchanged without evaluating the policy.
+	 * "" = none. restamp: unchanged/keep whose link holds another stamp
+	 * (the link is rewritten with this one; nothing is sent). */
+	char stamp[20];                      /* 16 hex digits, ":k" when the user is leaving */
+	bool restamp;
 };
 void engine_action_free(struct engine_action *a);
 
@@ -148,6 +158,17 @@ char *engine_fields_to_json(const struct syncro_fields *fs);
 /* Parses such an object (strings, numbers → text; other members ignored)
  * into *fs (emptied first). NULL or "" gives an empty set. */
 int engine_fields_from_json(const char *json, struct syncro_fields *fs, struct err *err);
+/* The link's fields JSON: {"_stamp":"<stamp>", fields…} (no _stamp member
+ * when stamp is NULL or ""). engine_fields_from_json ignores _stamp. New
+ * string (free). */
+char *engine_link_json(const struct syncro_fields *fs, const char *stamp);
+/* Does the link's fields JSON carry this stamp's 16 hex digits (as its
+ * first member)? *leaving (optional) gets whether it ends in ":k". */
+bool engine_link_has_stamp(const char *fields_json, const char *stamp, bool *leaving);
+/* A fast 64-bit fingerprint of len bytes, continuing from h (start:
+ * ENGINE_STAMP_SEED). Not cryptographic. */
+#define ENGINE_STAMP_SEED 14695981039346656037ULL
+uint64_t engine_hash(uint64_t h, const void *data, size_t len);
 /* create_only names → bits; unknown names fail naming them. */
 int engine_fields_mask(const char *const *names, size_t n, unsigned *mask, struct err *err);
 
@@ -243,7 +264,9 @@ struct engine_outcome {
  * (success); a create whose answer was lost → intent left pending for
  * engine_recover; 401 → out->rc SYNCRO_UNAUTHORIZED (the caller stops).
  * Actions that write nothing to Syncro (adopt with nothing to change, a
- * conflict) are recorded in the store only. Skip/unchanged/keep: nothing.
+ * conflict) are recorded in the store only; so is an unchanged/kept link
+ * taking a new plan stamp (restamp), inside the caller's transaction when
+ * one is open. Skip, and unchanged/keep without restamp: nothing.
  * Returns -1 only when the store fails (err). */
 int engine_apply_action(struct engine_apply *ap, const struct engine_action *a, struct engine_outcome *out,
                         struct err *err);

@@ -115,6 +115,50 @@ char *engine_fields_to_json(const struct syncro_fields *fs)
 	return s;
 }
 
+char *engine_link_json(const struct syncro_fields *fs, const char *stamp)
+{
+	char *body = engine_fields_to_json(fs);
+	if (!stamp || !*stamp) return body;
+	/* body is "{…}": put the stamp first */
+	char *s = xasprintf("{\"_stamp\":\"%s\"%s%s", stamp, body[1] == '}' ? "" : ",", body + 1);
+	free(body);
+	return s;
+}
+
+bool engine_link_has_stamp(const char *fields_json, const char *stamp, bool *leaving)
+{
+	static const char pre[] = "{\"_stamp\":\"";
+	if (leaving) *leaving = false;
+	if (!fields_json || !stamp || strlen(stamp) < 16 || strncmp(fields_json, pre, sizeof pre - 1) != 0)
+		return false;
+	const char *at = fields_json + sizeof pre - 1;
+	if (strncmp(at, stamp, 16) != 0) return false;
+	if (at[16] == '"') return true;
+	if (at[16] == ':' && at[17] == 'k' && at[18] == '"') {
+		if (leaving) *leaving = true;
+		return true;
+	}
+	return false;
+}
+
+uint64_t engine_hash(uint64_t h, const void *data, size_t len)
+{
+	/* 8 bytes a step (multiply, xor-shift), then the tail byte by byte:
+	 * a fingerprint of the plan's inputs, not a cryptographic hash */
+	const unsigned char *p = data;
+	while (len >= 8) {
+		uint64_t w;
+		memcpy(&w, p, 8);
+		h = (h ^ w) * 0x9E3779B97F4A7C15ULL;
+		h ^= h >> 29;
+		p += 8;
+		len -= 8;
+	}
+	while (len--) h = (h ^ *p++) * 1099511628211ULL;
+	h ^= h >> 32;
+	return h;
+}
+
 int engine_fields_from_json(const char *json, struct syncro_fields *fs, struct err *err)
 {
 	syncro_fields_free(fs);

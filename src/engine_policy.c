@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
+#include "embed.h"
 #include "skus.h"
 
 _Static_assert(POLICY_NAME == (int)SYNCRO_F_NAME && POLICY_EMAIL == (int)SYNCRO_F_EMAIL &&
@@ -124,6 +125,23 @@ out:
 	return rc;
 }
 
+/* The start of every plan stamp (see engine_policy.h). */
+static uint64_t stamp_base(const char *hash, const struct script_tenant *t)
+{
+	char num[32];
+	uint64_t h = engine_hash(ENGINE_STAMP_SEED, ENTRASYNC_VERSION, sizeof ENTRASYNC_VERSION);
+	for (const struct embedded_lua *m = embedded_lua; m->name; m++) h = engine_hash(h, m->text, m->len);
+	h = engine_hash(h, hash, strlen(hash) + 1);
+	if (t) {
+		const char *parts[] = { t->id, t->name, t->default_domain };
+		for (size_t i = 0; i < ARRAY_LEN(parts); i++)
+			h = engine_hash(h, parts[i] ? parts[i] : "", parts[i] ? strlen(parts[i]) + 1 : 1);
+		snprintf(num, sizeof num, "%lld", t->syncro_customer_id);
+		h = engine_hash(h, num, strlen(num) + 1);
+	}
+	return h;
+}
+
 int engine_policy_load(struct engine_policy *p, const char *path, const struct script_limits *limits,
                        const struct script_tenant *t, struct err *err)
 {
@@ -142,6 +160,7 @@ int engine_policy_load(struct engine_policy *p, const char *path, const struct s
 		goto fail;
 	}
 	if (engine_file_hash(path, p->hash, err) != 0) goto fail;
+	p->stamp_base = stamp_base(p->hash, t);
 	if (p->info->on_leave == POLICY_ON_LEAVE_FUNCTION && load_leave_state(p, path, limits, t, err) != 0) {
 		err_prefix(err, "%s: on_leave", path);
 		goto fail;

@@ -14,6 +14,7 @@
 #define ENGINE_POLICY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include "engine.h"
 #include "script.h"
 #include "util.h"
@@ -25,6 +26,10 @@ struct engine_policy {
 	struct script *leave;          /* on_leave (function form only), or NULL */
 	const struct policy_info *info;/* owned by main */
 	char hash[65];                 /* SHA-256 of the policy file, hex */
+	/* What every plan stamp starts from: the program version, its built-in
+	 * Lua modules, the policy file's hash and the tenant table t. Any of
+	 * them changing re-plans every user. */
+	uint64_t stamp_base;
 	struct engine_plan_opts plan;  /* create_only mask */
 };
 

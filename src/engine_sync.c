@@ -15,15 +15,14 @@
 
 #include "config.h"
 #include "engine_policy.h"
+#include "engine_stream.h"
 #include "graph.h"
 #include "log.h"
 #include "shutdown.h"
 #include "store.h"
 #include "store_outbox.h"
 
-#define DEFAULT_BATCH 500
 #define MAX_ERRORS 200          /* error lines kept per tenant; the rest are counted */
-#define MAX_CANDIDATES 64
 
 /* One tenant's run. */
 struct tenant_run {
@@ -41,6 +40,7 @@ struct tenant_run {
 	struct engine_action *deferred;      /* destructive actions, applied after the guard */
 	size_t ndeferred, capdeferred;
 	bool pending_recovery;               /* a create's answer was lost */
+	bool restamp_tx;                     /* a transaction of restamps is open */
 	char *default_domain;
 	double started;
 };
@@ -124,6 +124,38 @@ static void record_done(struct tenant_run *tr, struct engine_action *a, enum syn
 
 /* ------------------------------------------------------------ applying */
 
+/* Commits the open transaction of restamps (links taking a new plan stamp:
+ * many store writes and no Syncro write, so they go in one transaction per
+ * batch, committed before any Syncro write). */
+static int restamps_commit(struct tenant_run *tr)
+{
+	struct err err;
+	if (!tr->restamp_tx) return 0;
+	tr->restamp_tx = false;
+	if (store_commit(tr->env->st, &err) == 0) return 0;
+	store_rollback(tr->env->st, NULL);
+	tenant_fail(tr, "%s", err.msg);
+	return -1;
+}
+
+static int restamp(struct tenant_run *tr, struct engine_action *a)
+{
+	struct engine_outcome out;
+	struct err err;
+	if (!tr->restamp_tx) {
+		if (store_begin(tr->env->st, &err) != 0) {
+			tenant_fail(tr, "%s", err.msg);
+			return -1;
+		}
+		tr->restamp_tx = true;
+	}
+	if (engine_apply_action(&tr->ap, a, &out, &err) != 0) {
+		tenant_fail(tr, "%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
 /* Applies one action now and counts it. Returns -1 when the tenant (or the
  * run) cannot go on. Takes a. */
 static int apply_now(struct tenant_run *tr, struct engine_action *a)
@@ -133,6 +165,10 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 	struct engine_counts *n = &tr->r->n;
 	if (shutdown_requested()) {
 		tenant_fail(tr, "not finished: stopped by a signal");
+		engine_action_free(a);
+		return -1;
+	}
+	if (restamps_commit(tr) != 0) {
 		engine_action_free(a);
 		return -1;
 	}
@@ -181,10 +217,15 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 static int dispatch(struct tenant_run *tr, struct engine_action *a)
 {
 	struct engine_counts *n = &tr->r->n;
+	int rc = 0;
 	switch (a->kind) {
 	case ENGINE_SKIP: n->skipped++; break;
-	case ENGINE_UNCHANGED: n->unchanged++; break;
-	case ENGINE_KEEP: n->kept++; break;
+	case ENGINE_UNCHANGED:
+	case ENGINE_KEEP:
+		if (a->kind == ENGINE_UNCHANGED) n->unchanged++;
+		else n->kept++;
+		if (a->restamp && !tr->o->dry_run) rc = restamp(tr, a);
+		break;
 	case ENGINE_DELETE:
 	case ENGINE_MARK:
 		if (tr->ndeferred == tr->capdeferred) {
@@ -198,173 +239,40 @@ static int dispatch(struct tenant_run *tr, struct engine_action *a)
 		return apply_now(tr, a);
 	}
 	engine_action_free(a);
-	return 0;
-}
-
-/* ------------------------------------------------------------ planning one user */
-
-/* A row of a batch, copied out of the store. */
-struct row {
-	char *object_id, *json, *removed, *fields, *groups;
-	bool linked;
-	long long contact_id, customer_id;
-};
-
-struct batch {
-	struct row *v;
-	size_t n, cap;
-};
-
-static int take_row(const struct store_plan_row *r, void *ud)
-{
-	struct batch *b = ud;
-	if (b->n == b->cap) {
-		b->cap = b->cap ? b->cap * 2 : 64;
-		b->v = xrealloc(b->v, b->cap * sizeof *b->v);
-	}
-	b->v[b->n++] = (struct row){
-		.object_id = xstrdup(r->object_id), .json = r->json ? xstrdup(r->json) : NULL,
-		.removed = r->removed ? xstrdup(r->removed) : NULL, .fields = r->fields ? xstrdup(r->fields) : NULL,
-		.groups = r->groups && *r->groups ? xstrdup(r->groups) : NULL, .linked = r->linked,
-		.contact_id = r->contact_id, .customer_id = r->customer_id,
-	};
-	return 0;
-}
-
-static void batch_clear(struct batch *b)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		struct row *r = &b->v[i];
-		free(r->object_id);
-		free(r->json);
-		free(r->removed);
-		free(r->fields);
-		free(r->groups);
-	}
-	b->n = 0;
-}
-
-static const char *json_string(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
-}
-
-/* The existing, unlinked contacts of the user's desired customer matching
- * its e-mail. Linked ones (by any tenant) are taken out of the index. */
-static int candidates(struct tenant_run *tr, const struct engine_user *u, const struct syncro_contact **out,
-                      size_t *n, const char *label)
-{
-	struct err err;
-	long long cust = strtoll(u->desired->v[SYNCRO_F_CUSTOMER_ID], NULL, 10);
-	enum syncro_result lrc;
-	*n = 0;
-	if (engine_contacts_load(&tr->ap, tr->ix, cust, false, &lrc, &err) != 0) {
-		log_redact_err(&err);
-		if (lrc == SYNCRO_UNAUTHORIZED) {
-			run_fatal(tr, err.msg);
-			return -1;
-		}
-		tenant_error(tr, "%s: %s", label, err.msg);
-		return 1;
-	}
-	for (;;) {
-		size_t m = engine_contacts_match(tr->ix, cust, u, out, MAX_CANDIDATES), kept = 0;
-		if (m > MAX_CANDIDATES) m = MAX_CANDIDATES;
-		bool took = false;
-		for (size_t i = 0; i < m; i++) {
-			struct store_link l = {0};
-			int rc = store_link_find_contact(tr->env->st, cust, out[i]->id, &l, &err);
-			store_link_free(&l);
-			if (rc < 0) {
-				tenant_fail(tr, "%s", err.msg);
-				return -1;
-			}
-			if (rc == 0) {
-				engine_contacts_take(tr->ix, cust, out[i]->id);
-				took = true;
-			} else {
-				out[kept++] = out[i];
-			}
-		}
-		/* a linked match hid others (mail → UPN fallback): match again */
-		if (!took) {
-			*n = kept;
-			return 0;
-		}
-	}
-}
-
-/* Plans one row and hands the action on. Returns -1 when the tenant stops. */
-static int plan_row(struct tenant_run *tr, const struct row *row)
-{
-	struct err err;
-	int rc = 0;
-	cJSON *js = row->json ? cJSON_Parse(row->json) : NULL;
-	struct engine_user u = { .object_id = row->object_id };
-	struct policy_decision d = {0};
-	struct syncro_fields desired = {0};
-	struct engine_link link = { .contact_id = row->contact_id, .customer_id = row->customer_id };
-	struct engine_leave leave = {0};
-	struct engine_action a = {0};
-	char label[512];
-
-	u.removed = row->removed != NULL || !js;
-	const cJSON *en = cJSON_GetObjectItemCaseSensitive(js, "accountEnabled");
-	u.disabled = cJSON_IsFalse(en);
-	u.mail = json_string(js, "mail");
-	u.upn = json_string(js, "userPrincipalName");
-	const char *dn = json_string(js, "displayName"), *addr = u.mail ? u.mail : u.upn;
-	if (dn && addr) snprintf(label, sizeof label, "%s <%s>", dn, addr);
-	else snprintf(label, sizeof label, "%s", dn ? dn : addr ? addr : row->object_id);
-	u.label = label;
-	tr->r->n.users++;
-
-	if (!u.removed) {
-		if (engine_policy_eval(&tr->pol, js, row->groups, &d, &err) != 0) {
-			tenant_error(tr, "%s: %s", label, err.msg);
-			goto out;
-		}
-		u.included = d.include;
-		u.reason = d.reason;
-		if (d.include) {
-			engine_desired_fields(&d, tr->r->customer_id, &desired);
-			u.desired = &desired;
-		}
-	}
-	if (row->linked && engine_fields_from_json(row->fields, &link.fields, &err) != 0) {
-		tenant_error(tr, "%s: link to contact %lld: %s", label, row->contact_id, err.msg);
-		goto out;
-	}
-	enum engine_why why = engine_user_leaving(&u);
-	if (row->linked && why != ENGINE_WHY_NONE &&
-	    engine_policy_on_leave(&tr->pol, &link.fields, row->contact_id, engine_why_name(why), &leave, &err) != 0) {
-		tenant_error(tr, "%s: %s", label, err.msg);
-		goto out;
-	}
-	const struct syncro_contact *cands[MAX_CANDIDATES];
-	size_t ncands = 0;
-	if (!row->linked && why == ENGINE_WHY_NONE) {
-		int c = candidates(tr, &u, cands, &ncands, label);
-		if (c < 0) {
-			rc = -1;
-			goto out;
-		}
-		if (c > 0) goto out;
-	}
-	if (engine_plan_user(&tr->pol.plan, &u, row->linked ? &link : NULL, &leave, cands, ncands, &a, &err) != 0) {
-		tenant_error(tr, "%s: %s", label, err.msg);
-		goto out;
-	}
-	rc = dispatch(tr, &a);
-out:
-	engine_action_free(&a);
-	engine_leave_free(&leave);
-	engine_link_free(&link);
-	syncro_fields_free(&desired);
-	policy_decision_free(&d);
-	cJSON_Delete(js);
 	return rc;
+}
+
+/* ------------------------------------------------------------ planner callbacks */
+
+static int need_contacts(void *ud, long long customer_id, const char *label)
+{
+	struct tenant_run *tr = ud;
+	struct err err;
+	enum syncro_result lrc;
+	if (engine_contacts_load(&tr->ap, tr->ix, customer_id, false, &lrc, &err) == 0) return 0;
+	log_redact_err(&err);
+	if (lrc == SYNCRO_UNAUTHORIZED) {
+		run_fatal(tr, err.msg);
+		return -1;
+	}
+	tenant_error(tr, "%s: %s", label, err.msg);
+	return 1;
+}
+
+static int emit(void *ud, struct engine_action *a)
+{
+	struct tenant_run *tr = ud;
+	return dispatch(tr, a) != 0 || tr->failed || tr->rep->fatal ? -1 : 0;
+}
+
+static void user_error(void *ud, const char *label, const char *msg)
+{
+	tenant_error(ud, "%s: %s", label, msg);
+}
+
+static int batch_done(void *ud)
+{
+	return restamps_commit(ud);
 }
 
 /* ------------------------------------------------------------ one tenant */
@@ -405,43 +313,25 @@ static void apply_deferred(struct tenant_run *tr, long long links)
 static void plan_all(struct tenant_run *tr)
 {
 	struct err err;
-	struct batch b = {0};
-	char *after = xstrdup("");
-	size_t limit = tr->o->batch ? tr->o->batch : DEFAULT_BATCH;
 	long long links = 0;
 	if (store_link_count(tr->ap.ob, tr->ct->id, &links, &err) != 0) {
 		tenant_fail(tr, "%s", err.msg);
 		goto out;
 	}
-	for (;;) {
-		char *last = NULL;
-		batch_clear(&b);
-		if (store_plan_batch(tr->ap.ob, tr->ct->id, after, (long long)limit, take_row, &b, &last, &err) != 0) {
-			free(last);
-			tenant_fail(tr, "%s", err.msg);
-			goto out;
-		}
-		free(after);
-		after = last;
-		for (size_t i = 0; i < b.n; i++)
-			if (plan_row(tr, &b.v[i]) != 0) goto out;
-		if (b.n < limit) break;
-	}
-	batch_clear(&b);
-	/* links whose user is not in the mirror at all: gone from Entra */
-	if (store_plan_orphans(tr->ap.ob, tr->ct->id, take_row, &b, &err) != 0) {
-		tenant_fail(tr, "%s", err.msg);
-		goto out;
-	}
-	for (size_t i = 0; i < b.n; i++)
-		if (plan_row(tr, &b.v[i]) != 0) goto out;
+	struct engine_planner p = {
+		.st = tr->env->st, .ob = tr->ap.ob, .tenant_id = tr->ct->id, .pol = &tr->pol,
+		.default_customer = tr->r->customer_id, .ix = tr->ix, .batch = tr->o->batch,
+		.need_contacts = need_contacts, .emit = emit, .user_error = user_error, .batch_done = batch_done, .ud = tr,
+	};
+	int rc = engine_plan_tenant(&p, &err);
+	if (restamps_commit(tr) != 0 && rc == 0) rc = -2;
+	tr->r->n.users = p.users;
+	if (rc == -1) tenant_fail(tr, "%s", err.msg);
+	if (rc != 0) goto out;
 	apply_deferred(tr, links);
 out:
 	for (size_t i = 0; i < tr->ndeferred; i++) engine_action_free(&tr->deferred[i]);
 	tr->ndeferred = 0;
-	batch_clear(&b);
-	free(b.v);
-	free(after);
 }
 
 static void recovery_add(struct engine_recovery *to, const struct engine_recovery *r)
@@ -508,6 +398,52 @@ int engine_tenants_select(const struct config *cfg, const char *const *names, si
 	return 0;
 }
 
+/* The kv key caching a verified customer's display name. */
+static char *customer_name_key(long long id)
+{
+	return xasprintf("syncro.customer_name.%lld", id);
+}
+
+/* The tenant's Syncro customer into r->customer_id/_name. A customer given
+ * by id that an earlier sync verified (the tenant row holds that id) is
+ * not asked for again: its name comes from the store (kv), and a customer
+ * deleted since shows as 404s on its contacts. By name, or not verified
+ * yet: asked to Syncro (a read, also in a dry run). 0, or -1 (reported). */
+static int resolve_customer(struct tenant_run *tr, long long verified, struct syncro_customer *cust)
+{
+	struct err err;
+	const struct config_tenant *ct = tr->ct;
+	if (ct->syncro_customer_id && ct->syncro_customer_id == verified) {
+		char *key = customer_name_key(verified), *name = NULL;
+		int got = store_kv_get(tr->env->st, key, &name, &err);
+		free(key);
+		if (got == 0) {
+			tr->r->customer_id = verified;
+			tr->r->customer_name = name;
+			return 0;
+		}
+	}
+	enum syncro_result src;
+	if (ct->syncro_customer_id) src = syncro_customer_get(tr->env->sc, ct->syncro_customer_id, cust, &err);
+	else if (ct->syncro_customer) src = syncro_customer_find(tr->env->sc, ct->syncro_customer, cust, &err);
+	else src = (enum syncro_result)err_set(&err, "no Syncro customer configured (syncro_customer_id or syncro_customer)");
+	if (src != SYNCRO_OK) {
+		log_redact_err(&err);
+		if (src == SYNCRO_UNAUTHORIZED) run_fatal(tr, err.msg);
+		else tenant_fail(tr, "Syncro customer: %s", err.msg);
+		return -1;
+	}
+	tr->r->customer_id = cust->id;
+	const char *name = cust->business_name ? cust->business_name : cust->fullname ? cust->fullname : "";
+	tr->r->customer_name = *name ? xstrdup(name) : NULL;
+	if (!tr->o->dry_run && ct->syncro_customer_id) {
+		char *key = customer_name_key(cust->id);
+		if (store_kv_put(tr->env->st, key, name, &err) != 0) log_warn("sync", "%s", err.msg);
+		free(key);
+	}
+	return 0;
+}
+
 /* Resolves the Syncro customer and loads the policy. */
 static void tenant_prepare(struct tenant_run *tr)
 {
@@ -530,22 +466,11 @@ static void tenant_prepare(struct tenant_run *tr)
 		tr->default_domain = xstrdup(row.default_domain);
 	}
 	char *last_hash = row.policy_hash ? xstrdup(row.policy_hash) : NULL;
+	long long verified = row.syncro_customer_id;
 	store_tenant_free(&row);
 
 	struct syncro_customer cust = {0};
-	enum syncro_result src;
-	if (ct->syncro_customer_id) src = syncro_customer_get(tr->env->sc, ct->syncro_customer_id, &cust, &err);
-	else if (ct->syncro_customer) src = syncro_customer_find(tr->env->sc, ct->syncro_customer, &cust, &err);
-	else src = (enum syncro_result)err_set(&err, "no Syncro customer configured (syncro_customer_id or syncro_customer)");
-	if (src != SYNCRO_OK) {
-		log_redact_err(&err);
-		if (src == SYNCRO_UNAUTHORIZED) run_fatal(tr, err.msg);
-		else tenant_fail(tr, "Syncro customer: %s", err.msg);
-		goto out;
-	}
-	tr->r->customer_id = cust.id;
-	tr->r->customer_name = cust.business_name ? xstrdup(cust.business_name)
-	                       : cust.fullname ? xstrdup(cust.fullname) : NULL;
+	if (resolve_customer(tr, verified, &cust) != 0) goto out;
 
 	if (!ct->policy) {
 		tenant_fail(tr, "no policy configured (policy = \"...\" at the top level or in the tenant)");

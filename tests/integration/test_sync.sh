@@ -10,7 +10,7 @@
 # while the others sync, --tenant, --json, the run lock (exit 3), a 401.
 . tests/integration/test_sync_lib.sh
 
-start_fakes "$T_OUT/sync"
+start_fakes "$T_OUT/sync" --rate-limit 0
 cd "$W" || exit 1
 ES=$ENTRASYNC
 es() { "$ES" "$@" >"$T_OUT/out" 2>"$T_OUT/err"; }
@@ -83,7 +83,17 @@ check "intents all closed" test "$(sqlite3 state/es.db "select count(*) from int
 clear_log
 expect_ok "second sync exits 0" -- --config c.lua sync
 check "second sync sends zero writes" test "$(all_writes)" = 0
+check "second sync: customers given by id are not looked up again" test "$(sctl GET requests | jq_py "len([r for r in d['requests'] if r['path'].startswith('/api/v1/customers/')])")" = 0
 check "second sync reports unchanged" grep -q "0 created, 0 adopted, 0 updated.*0 Syncro writes sent" "$T_OUT/out"
+
+# ---- a policy change re-plans every user from the store (no write when nothing differs)
+echo "-- the same policy, another hash" >> policy.lua
+clear_log
+expect_ok "policy changed: sync" -- --config c.lua sync --json
+check "policy changed: reported, every user re-planned" test "$(report 't("Contoso")["policy_changed"], t("Contoso")["unchanged"] > 20')" = "True, True"
+check "policy changed: zero writes" test "$(all_writes)" = 0
+expect_ok "policy unchanged again" -- --config c.lua sync --json
+check "policy unchanged: not reported" test "$(report 't("Contoso")["policy_changed"]')" = "False"
 
 # ---- incremental: one change in Entra, one update
 gctl PATCH "tenants/contoso/users/$C_ID" '{"jobTitle":"Chief Test Officer"}' >/dev/null
@@ -175,6 +185,12 @@ expect_exit "bad policy: exit 1 naming file:line" 1 "bad.lua:4: unknown key 'on_
 check "bad policy: the other tenants synced" test "$(writes contacts.update)" = 1
 es --config c2.lua sync --json
 check "bad policy: JSON failed vs ok" test "$(report 't("Northwind")["status"], t("Contoso")["status"]')" = "failed, ok"
+
+# ---- a tenant whose token fails (app not consented there); the others sync
+mkconfig c3.lua "$W/policy.lua" 6000 '{ id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", name = "Woodgrove", syncro_customer_id = 101 },'
+es --config c3.lua sync --json
+check "token failure: exit 1" test $? = 1
+check "token failure: Woodgrove failed with AADSTS700016, the others ok" test "$(report 't("Woodgrove")["status"], "700016" in t("Woodgrove")["reason"], t("Fabrikam")["status"] != "failed" or t("Fabrikam")["errors"] != [], t("Contoso")["status"]')" = "failed, True, True, ok"
 
 # ---- the run lock
 python3 -c 'import fcntl, time; f = open("state/es.db.lock", "a"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(3)' &

@@ -36,6 +36,13 @@ start_fakes() {
   SURL=http://127.0.0.1:$(cat "$W/syncro.port")
 }
 
+# fakes_alive: both fakes still run (else a FAIL line).
+fakes_alive() {
+  kill -0 "$GRAPH_PID" 2>/dev/null && kill -0 "$SYNCRO_PID" 2>/dev/null && return 0
+  echo "FAIL - the fakes stopped (killed from outside?)"
+  return 1
+}
+
 # ctl URL METHOD PATH [JSON]: a fake's control API (/_fake/PATH); prints the answer.
 ctl() {
   python3 - "$1/_fake/$3" "$2" "${4:-}" <<'EOF'

@@ -376,3 +376,38 @@ TEST(engine_fields_json_roundtrip)
 	CHECK(engine_blank(" \t"));
 	CHECK(!engine_blank(" x"));
 }
+
+TEST(engine_link_json_carries_the_plan_stamp)
+{
+	struct err err;
+	struct syncro_fields a, b = {0};
+	fields_of(&a, "name=Ann", "customer_id=101", NULL);
+	char *js = engine_link_json(&a, "0123456789abcdef:k");
+	CHECK(strncmp(js, "{\"_stamp\":\"0123456789abcdef:k\",", 31) == 0);
+	bool leaving = false;
+	CHECK(engine_link_has_stamp(js, "0123456789abcdef", &leaving));
+	CHECK(leaving);
+	CHECK(!engine_link_has_stamp(js, "0123456789abcdee", NULL));
+	REQUIRE_OK(engine_fields_from_json(js, &b, &err), &err);   /* _stamp is not a field */
+	CHECK_STR(b.v[SYNCRO_F_NAME], "Ann");
+	free(js);
+	js = engine_link_json(&a, "fedcba9876543210");
+	CHECK(engine_link_has_stamp(js, "fedcba9876543210", &leaving));
+	CHECK(!leaving);
+	free(js);
+	js = engine_link_json(&a, NULL);
+	CHECK(!engine_link_has_stamp(js, "fedcba9876543210", NULL));
+	CHECK(js[0] == '{' && !strstr(js, "_stamp"));
+	free(js);
+	struct syncro_fields none = {0};
+	js = engine_link_json(&none, "fedcba9876543210");
+	CHECK_STR(js, "{\"_stamp\":\"fedcba9876543210\"}");
+	free(js);
+	/* the fingerprint depends on every byte and on where it starts */
+	uint64_t h1 = engine_hash(ENGINE_STAMP_SEED, "abcdefghij", 10), h2 = engine_hash(ENGINE_STAMP_SEED, "abcdefghik", 10);
+	CHECK(h1 != h2);
+	CHECK(engine_hash(1, "abcdefghij", 10) != h1);
+	CHECK(engine_hash(ENGINE_STAMP_SEED, "abcdefghij", 10) == h1);
+	syncro_fields_free(&a);
+	syncro_fields_free(&b);
+}

@@ -244,6 +244,7 @@ TEST(engine_store_outbox_intents_conflicts_batches)
 	REQUIRE_OK(store_plan_batch(ob, "t1", last, 2, take_row, &rs, &last2, &err), &err);
 	CHECK_EQ_INT(rs.n, 3);
 	CHECK_STR(rs.ids[2], "c");
+	CHECK_STR(last2, "c");
 	free(last);
 	free(last2);
 	memset(&rs, 0, sizeof rs);

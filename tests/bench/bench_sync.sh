@@ -1,0 +1,105 @@
+#!/bin/sh
+# bench_sync.sh — the sync benchmark of issue 4, against the fakes: TENANTS
+# generated Graph tenants of USERS users each (default 100 x 1000), one
+# Syncro customer each, the fake Syncro's window and entrasync's
+# requests_per_minute both at RPM (default 6000). First sync, then a second
+# one after CHANGE_PCT % of the users changed (default 1). Reports, for each
+# run: wall time, Syncro requests / the minimum needed (creates + updates +
+# contact pages + customer look-ups), 429s. Measured figures only.
+#   sh tests/bench/bench_sync.sh           (ENTRASYNC=./entrasync by default)
+# At 6,000 a minute, 100,000 creates take about 17 minutes (the pace).
+set -u
+cd "$(dirname "$0")/../.." || exit 2
+ES=${ENTRASYNC:-$PWD/entrasync}
+TENANTS=${TENANTS:-100}
+USERS=${USERS:-1000}
+RPM=${RPM:-6000}
+CHANGE_PCT=${CHANGE_PCT:-1}
+W=$(mktemp -d "${TMPDIR:-/tmp}/entrasync-bench-sync.XXXXXX")
+python3 tests/fakes/fake_graph.py --port 0 --port-file "$W/graph.port" --seed 1 --tenants "${TENANTS}x${USERS}" \
+  --eager >"$W/graph.log" 2>&1 &
+GP=$!
+python3 tests/fakes/fake_syncro.py --port 0 --port-file "$W/syncro.port" --api-key bench-key --data none \
+  --generate "$TENANTS,0" --rate-limit "$RPM" --window 60 >"$W/syncro.log" 2>&1 &
+SP=$!
+trap 'kill $GP $SP 2>/dev/null; rm -rf "$W"' EXIT INT TERM
+i=0
+while { [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; } && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
+GURL=http://127.0.0.1:$(cat "$W/graph.port")
+SURL=http://127.0.0.1:$(cat "$W/syncro.port")
+
+ctl() {  # ctl URL METHOD PATH [JSON]
+  python3 - "$1/_fake/$3" "$2" "${4:-}" <<'EOF'
+import sys, urllib.request
+url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
+req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
+                             headers={"Content-Type": "application/json"})
+print(urllib.request.urlopen(req).read().decode())
+EOF
+}
+
+# the config: generated tenant k -> generated customer k (in id order)
+ctl "$GURL" GET tenants > "$W/tenants.json"
+ctl "$SURL" GET 'state?kind=customers' > "$W/customers.json"
+python3 - "$W" "$GURL" "$SURL" "$RPM" "$PWD/policies/default.lua" <<'EOF'
+import json, sys
+w, gurl, surl, rpm, policy = sys.argv[1:6]
+t = json.load(open(w + "/tenants.json"))
+tenants = t.get("tenants", t) if isinstance(t, dict) else t
+tenants = sorted([x for x in tenants if str(x.get("key", "")).startswith("t")], key=lambda x: x["key"])
+c = json.load(open(w + "/customers.json"))
+custs = sorted(x["id"] for x in (c.get("customers", c) if isinstance(c, dict) else c))
+lines = ['  { id = "%s", name = "%s", syncro_customer_id = %d },' % (x["id"], x["key"], cid)
+         for x, cid in zip(tenants, custs)]
+open(w + "/c.lua", "w").write(
+    'database = "%s/es.db"\n'
+    'graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59", client_secret = "Xq7Q~entrasync.fake-demo-secret_0001",\n'
+    '          authority = "%s", endpoint = "%s" }\n'
+    'syncro = { base_url = "%s/api/v1", api_key = "bench-key", requests_per_minute = %s }\n'
+    'policy = "%s"\ntenants = {\n%s\n}\n' % (w, gurl, gurl, surl, rpm, policy, "\n".join(lines)))
+print(len(lines), "tenants configured")
+EOF
+
+# run NAME: one sync, then its figures from the fake's request log
+run() {
+  ctl "$SURL" DELETE requests >/dev/null
+  t0=$(date +%s.%N)
+  "$ES" --config "$W/c.lua" --log-level error sync --json >"$W/$1.json" 2>"$W/$1.err"
+  rc=$?
+  t1=$(date +%s.%N)
+  ctl "$SURL" GET 'requests?limit=1' > "$W/$1.log.json"
+  python3 - "$1" "$W/$1.json" "$W/$1.log.json" "$t0" "$t1" "$rc" <<'EOF'
+import json, sys
+name, rep, log, t0, t1, rc = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4]), float(sys.argv[5]), sys.argv[6]
+r = json.load(open(rep)); s = json.load(open(log))["summary"]
+ts = r["tenants"]
+created = sum(t["created"] for t in ts); updated = sum(t["updated"] + t["adopted"] for t in ts)
+ok = sum(1 for t in ts if t["status"] == "ok")
+writes = sum(s["writes"].values())
+pages = s["total"] - writes - len(ts)       # what is neither a write nor a customer look-up
+minimum = created + updated + len(ts) + max(pages, 0)
+print("%s: exit %s, %d/%d tenants ok, %.1f s wall; %d created, %d updated; Syncro requests %d, "
+      "minimum %d (writes %d + customer look-ups %d + contact pages %d): ratio %.3f; 429s %d"
+      % (name, rc, ok, len(ts), t1 - t0, created, updated, s["total"], minimum, writes, len(ts), max(pages, 0),
+         s["total"] / max(minimum, 1), s["status_429"]))
+EOF
+}
+
+echo "bench_sync: $TENANTS tenants x $USERS users, requests_per_minute = window = $RPM"
+run first
+# CHANGE_PCT % of each tenant's linked users get a new job title
+python3 - "$GURL" "$W/es.db" "$USERS" "$CHANGE_PCT" <<'EOF'
+import json, sqlite3, sys, urllib.request
+gurl, db, users, pct = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
+con = sqlite3.connect(db)
+per = max(1, int(users * pct / 100))
+n = 0
+for (tid,) in con.execute("select distinct tenant_id from links").fetchall():
+    for (oid,) in con.execute("select object_id from links where tenant_id = ? order by object_id limit ?", (tid, per)).fetchall():
+        req = urllib.request.Request(gurl + "/_fake/tenants/%s/users/%s" % (tid, oid), method="PATCH",
+                                     data=json.dumps({"jobTitle": "Changed Title"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).read(); n += 1
+print("changed", n, "users")
+EOF
+run second
