@@ -869,7 +869,7 @@ TEST(http_pacing_token_bucket)
 	char key[64];
 	snprintf(key, sizeof key, "%s", new_key());
 	/* the server allows 1 request per 70 ms window: a 600/min pace (100 ms) fits */
-	const char *u = env_url("HTTPTEST_URL", "/limited?key=%s&limit=1&window=0.07", key);
+	const char *u = env_url("HTTPTEST_URL", "/limited?key=%s&limit=1&window=0.04", key);
 	if (!u) return;
 	struct err err;
 	struct http_engine *e = engine();
@@ -902,7 +902,7 @@ TEST(http_pacing_token_bucket)
 
 	/* the control: the same burst unpaced provokes 429s from that server */
 	snprintf(key, sizeof key, "%s", new_key());
-	u = env_url("HTTPTEST_URL", "/limited?key=%s&limit=1&window=0.07", key);
+	u = env_url("HTTPTEST_URL", "/limited?key=%s&limit=1&window=0.04", key);
 	struct http_service *fast = http_service_add(e, &(struct http_service_opts){ .name = "fast",
 		.retry = { .max_attempts = 1 } }, &err);
 	REQUIRE(fast);
