@@ -1,9 +1,10 @@
 /* graph_pull — `entrasync pull`'s engine: for every tenant at once on the
  * one HTTP engine, the users delta chain into the mirror (page + delta
  * state per transaction, resync on an expired state), and one $batch for
- * organization + subscribedSkus + secureScores + the declared groups'
- * look-ups (429 parts retried alone after the longest Retry-After), then
- * each group's transitiveMembers. A tenant's failure is recorded in its
+ * organization + subscribedSkus + secureScores + secureScoreControlProfiles
+ * (at most once a UTC day per tenant) + the declared groups' look-ups (429
+ * parts retried alone after the longest Retry-After), then each group's
+ * transitiveMembers. A tenant's failure is recorded in its
  * result and never stops the others.
  *
  * Requests per tenant in a steady state: users/delta (1 page when little
@@ -17,6 +18,7 @@
 
 #include "log.h"
 #include "store.h"
+#include "store_history.h"
 #include "store_snapshots.h"
 
 const char graph_user_select[] =
@@ -26,6 +28,9 @@ const char graph_user_select[] =
 
 #define SKU_SELECT "skuId,skuPartNumber,prepaidUnits,consumedUnits,capabilityStatus,appliesTo"
 #define ORG_SELECT "id,displayName,verifiedDomains"
+/* what the report joins into the breakdown (id = controlName), and a few
+ * more fields worth keeping; the long remediation texts are left out */
+#define PROFILE_SELECT "id,title,controlCategory,maxScore,rank,service,tier,userImpact,implementationCost,deprecated"
 #define BATCH_MAX_PARTS 20
 #define BATCH_MAX_ROUNDS 6       /* first try + retries of 429 parts */
 #define MALFORMED_RETRIES 2
@@ -62,6 +67,7 @@ struct pull_tenant {
 	struct pull_group *groups;
 	size_t ngroups;
 	int score_top;
+	cJSON *profiles;          /* control profiles gathered over their pages (owned) */
 	char *org_name;
 	char *org_domain;
 	struct buf errors;
@@ -478,9 +484,68 @@ static int score_days(struct pull_tenant *pt)
 	return top;
 }
 
+/* ---- secureScoreControlProfiles -------------------------------------------- */
+
+/* Whether the tenant's control profiles are due: not stored today yet.
+ * They change rarely, and only the breakdown's titles need them. */
+static bool profiles_due(struct pull_tenant *pt)
+{
+	char day[11], today[11];
+	struct err err;
+	today_utc(today);
+	int rc = store_history_profiles_day_get(pt->st, pt->spec->tenant_id, day, &err);
+	if (rc != 0 && rc != STORE_NOTFOUND) log_warn("graph.pull", "%s", err.msg);
+	return rc != 0 || strcmp(day, today) != 0;
+}
+
+static void profiles_fetch(struct pull_tenant *pt, const char *url);
+
+/* Gathers a page of profiles; follows its nextLink, and after the last
+ * page stores them all as one array (with today as their day). */
+static void profiles_store(struct pull_tenant *pt, const cJSON *body)
+{
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+	if (!cJSON_IsArray(value)) {
+		tenant_error(pt, "secureScoreControlProfiles: the answer has no \"value\" array");
+		return;
+	}
+	if (!pt->profiles) pt->profiles = cJSON_CreateArray();
+	for (const cJSON *p = value->child; p; p = p->next) cJSON_AddItemToArray(pt->profiles, cJSON_Duplicate(p, true));
+	const char *next = json_str(body, "@odata.nextLink");
+	if (next) {
+		profiles_fetch(pt, next);
+		return;
+	}
+	char *json = cJSON_PrintUnformatted(pt->profiles);
+	char today[11];
+	today_utc(today);
+	struct err err;
+	if (store_history_profiles_put(pt->st, pt->spec->tenant_id, json, &err) != 0 ||
+	    store_history_profiles_day_put(pt->st, pt->spec->tenant_id, today, &err) != 0)
+		tenant_error(pt, err.msg);
+	cJSON_free(json);
+	cJSON_Delete(pt->profiles);
+	pt->profiles = NULL;
+}
+
+static void profiles_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct pull_tenant *pt = ctx;
+	if (r->ok && r->json) profiles_store(pt, r->json);
+	else tenant_error(pt, r->ok ? "secureScoreControlProfiles returned an empty body" : r->err.msg);
+	(void)t;
+	tenant_done_one(pt);
+}
+
+static void profiles_fetch(struct pull_tenant *pt, const char *url)
+{
+	tenant_submit(pt, &(struct graph_request){ .url = url, .on_done = profiles_done, .ctx = pt });
+}
+
 /* ---- $batch ---------------------------------------------------------------- */
 
-/* One part of a $batch: "org", "skus", "scores" or "g<N>" (group N). */
+/* One part of a $batch: "org", "skus", "scores", "profiles" or "g<N>"
+ * (group N). */
 struct batch_part {
 	char id[16];
 	char *url;
@@ -560,6 +625,7 @@ static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, 
 	if (!strcmp(p->id, "org")) org_store(pt, body);
 	else if (!strcmp(p->id, "skus")) skus_store(pt, body);
 	else if (!strcmp(p->id, "scores")) scores_store(pt, body);
+	else if (!strcmp(p->id, "profiles")) profiles_store(pt, body);
 }
 
 static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
@@ -660,11 +726,12 @@ static void batch_add(struct batch *b, const char *id, char *url)
 	b->n++;
 }
 
-/* organization + subscribedSkus + secureScores + group look-ups, in
- * batches of at most 20 parts. */
+/* organization + subscribedSkus + secureScores + control profiles (when
+ * due) + group look-ups, in batches of at most 20 parts. */
+#define BATCH_FIXED_PARTS 4
 static void tenant_batches(struct pull_tenant *pt)
 {
-	size_t total = pt->ngroups + 3;
+	size_t total = pt->ngroups + BATCH_FIXED_PARTS;
 	struct batch *b = NULL;
 	for (size_t k = 0; k < total; k++) {
 		if (!b) {
@@ -682,10 +749,14 @@ static void tenant_batches(struct pull_tenant *pt)
 				pt->score_top = score_days(pt);
 				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", pt->score_top));
 			}
+		} else if (k == 3) {
+			if (!pt->opts->skip_scores && profiles_due(pt))
+				batch_add(b, "profiles", xstrdup("/security/secureScoreControlProfiles?$select=" PROFILE_SELECT));
 		} else {
-			struct pull_group *g = &pt->groups[k - 3];
+			size_t gi = k - BATCH_FIXED_PARTS;
+			struct pull_group *g = &pt->groups[gi];
 			char id[16];
-			snprintf(id, sizeof id, "g%u", (unsigned)(k - 3) % 100000u);
+			snprintf(id, sizeof id, "g%u", (unsigned)gi % 100000u);
 			struct buf url = { 0 };
 			if (g->by_id) {
 				buf_adds(&url, "/groups/");
@@ -797,6 +868,7 @@ static void tenant_free(struct pull_tenant *pt)
 	free(pt->users_url);
 	free(pt->org_name);
 	free(pt->org_domain);
+	cJSON_Delete(pt->profiles);
 	buf_free(&pt->errors);
 }
 

@@ -242,6 +242,26 @@ int store_history_profiles_get(struct store *st, const char *tenant_id, char **j
 	return rc;
 }
 
+int store_history_profiles_day_get(struct store *st, const char *tenant_id, char day[11], struct err *err)
+{
+	char *key = xasprintf("securescore.profiles.day:%s", tenant_id);
+	char *v = NULL;
+	int rc = store_kv_get(st, key, &v, err);
+	free(key);
+	if (rc != 0) return rc;
+	snprintf(day, 11, "%s", v);
+	free(v);
+	return 0;
+}
+
+int store_history_profiles_day_put(struct store *st, const char *tenant_id, const char *day, struct err *err)
+{
+	char *key = xasprintf("securescore.profiles.day:%s", tenant_id);
+	int rc = store_kv_put(st, key, day, err);
+	free(key);
+	return rc;
+}
+
 static char *alert_key(const char *tenant_id, const char *kind)
 {
 	return xasprintf("alert.ticket:%s:%s", tenant_id, kind);

@@ -63,6 +63,11 @@ void store_history_score_free(struct store_secure_score *s);
 int store_history_profiles_put(struct store *st, const char *tenant_id, const char *json, struct err *err);
 int store_history_profiles_get(struct store *st, const char *tenant_id, char **json, struct err *err);
 
+/* The UTC day (YYYY-MM-DD) a pull last stored the profiles of tenant_id,
+ * so it fetches them at most once a day. get: STORE_NOTFOUND when never. */
+int store_history_profiles_day_get(struct store *st, const char *tenant_id, char day[11], struct err *err);
+int store_history_profiles_day_put(struct store *st, const char *tenant_id, const char *day, struct err *err);
+
 /* The open alert ticket of (tenant, kind): the Syncro ticket id and how
  * many times the alert was raised. get: STORE_NOTFOUND when there is none.
  * put with ticket_id 0 forgets it (the ticket was closed or deleted). */

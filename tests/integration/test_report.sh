@@ -193,6 +193,48 @@ expect_ok "report securescore --days 30 --format csv" -- $ES report securescore 
 check "--days 30: 30 rows per tenant" test "$(tail -n +2 "$T_OUT/out" | wc -l)" = 90
 ctl GET tenants/contoso/secure-scores >/dev/null   # (the fake keeps its own model; nothing to set)
 
+# --controls: the pull stored Contoso's secureScoreControlProfiles, so each
+# control of the breakdown carries the title (and maxScore) of the fake's
+# profile with its id. The fake's answer is read over Graph itself.
+cat >profiles.py <<'PYEOF'
+import json, sys, urllib.parse, urllib.request
+url, tid, cid, secret, report = sys.argv[1:6]  # [6]: print a title
+body = urllib.parse.urlencode({"grant_type": "client_credentials", "client_id": cid, "client_secret": secret,
+                               "scope": "https://graph.microsoft.com/.default"}).encode()
+tok = json.loads(urllib.request.urlopen(urllib.request.Request(
+    "%s/%s/oauth2/v2.0/token" % (url, tid), data=body)).read().decode())["access_token"]
+req = urllib.request.Request(url + "/v1.0/security/secureScoreControlProfiles",
+                             headers={"Authorization": "Bearer " + tok})
+prof = {p["id"]: p for p in json.loads(urllib.request.urlopen(req).read().decode())["value"]}
+t = [t for t in json.load(open(report))["tenants"] if t["tenant_id"] == tid][0]
+ctl = t["secure_score"]["controls"]
+bad = [c["name"] for c in ctl if c["name"] not in prof or c.get("title") != prof[c["name"]]["title"]
+       or c.get("max") != prof[c["name"]]["maxScore"]]
+if not ctl or bad:
+    sys.exit("controls %d, without their profile's title/max: %s" % (len(ctl), bad[:5]))
+if len(sys.argv) > 6:
+    print(ctl[0]["title"])
+PYEOF
+expect_ok "report securescore --controls --format json" -- $ES report securescore --tenant Contoso --controls --format json --out ctl.json
+check "--controls: every control has its profile's title and maxScore" \
+  python3 profiles.py "$URL" "$CONTOSO" "$CID" "$SECRET" ctl.json
+TITLE=$(python3 profiles.py "$URL" "$CONTOSO" "$CID" "$SECRET" ctl.json title 2>/dev/null | cut -c1-40)
+expect_ok "report securescore --controls (table)" -- $ES report securescore --tenant Contoso --controls
+check "--controls table shows a control's title (${TITLE:-none})" sh -c '[ -n "$1" ] && grep -qF "$1" "$2"' _ "$TITLE" "$T_OUT/out"
+# profiles ride in the daily $batch: fetched once per pull day, not again the same day
+profile_parts() { ctl GET "requests?tenant=$CONTOSO&kind=batch-part&path=secureScoreControlProfiles&summary=1" | py 'd["total"]'; }
+check "profiles fetched on each of the $DAYS pull days" test "$(profile_parts)" = "$DAYS"
+SEQ=$(ctl GET "requests?summary=1" | py 'd["last_seq"]')
+if [ -n "$FT" ]; then
+  FAKETIME_DONT_FAKE_MONOTONIC=1 faketime "$NEWEST 18:00:00" "$ENTRASYNC" $ES pull --tenant Contoso >>pulls.log 2>&1
+else
+  "$ENTRASYNC" $ES pull --tenant Contoso >>pulls.log 2>&1
+fi
+check "a second pull the same day: ok, and the profiles are not fetched again" \
+  test "$?/$(profile_parts)" = "0/$DAYS"
+check "a second pull the same day: still one \$batch" \
+  test "$(ctl GET "requests?since=$SEQ&tenant=$CONTOSO&path=batch&kind=graph&summary=1" | py 'd["total"]')" = 1
+
 # ---------------------------------------------------------------- findings
 expect_ok "report findings --format json" -- $ES report findings --format json --out f.json
 kinds() { py '" ".join(sorted(set(f["kind"] for f in d["findings"] if f["tenant_id"]=="'$1'")))' <f.json; }
