@@ -2,7 +2,8 @@
  * pull (from the store); `entrasync tenants discover`: the CSP partner
  * tenant's customers (/contracts), whether each is mapped in the config,
  * whether the app can get a token there, a suggested Syncro customer, and
- * ready-to-paste config entries for the ones not mapped yet. */
+ * ready-to-paste config entries for the ones not mapped yet, with the Syncro
+ * customer suggested by its contacts' e-mail domains (else by name). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "http.h"
 #include "log.h"
 #include "store.h"
+#include "syncro.h"
 
 /* ---- entrasync tenants ------------------------------------------------------- */
 
@@ -57,6 +59,8 @@ struct customer {
 	char *name;
 	const struct config_tenant *mapped;
 	struct graph_tenant *gt;
+	char **domains;          /* verified domains from /organization (owned), may be empty */
+	size_t ndomains;
 };
 
 struct discovery {
@@ -111,6 +115,152 @@ static void contracts_fetch(struct discovery *d, const char *url)
 	}
 }
 
+/* ---- Syncro suggestion by contact e-mail domain ------------------------------ */
+
+/* One (domain, customer) pair with how many of the customer's contacts have
+ * an e-mail address in that domain. */
+struct domain_hit {
+	char *domain;            /* lower case, owned */
+	long long customer_id;
+	size_t contacts;
+};
+
+/* What Syncro holds, read once: customer names and the domain → customer
+ * counts. All strings owned; syncro_index_free. */
+struct syncro_index {
+	struct syncro_customer *customers;
+	size_t ncustomers;
+	struct domain_hit *hits;
+	size_t nhits;
+};
+
+static void syncro_index_free(struct syncro_index *ix)
+{
+	for (size_t i = 0; i < ix->ncustomers; i++) syncro_customer_free(&ix->customers[i]);
+	for (size_t i = 0; i < ix->nhits; i++) free(ix->hits[i].domain);
+	free(ix->customers);
+	free(ix->hits);
+	memset(ix, 0, sizeof *ix);
+}
+
+/* Counts one contact's e-mail domain for its customer. */
+static void syncro_index_add(struct syncro_index *ix, const char *email, long long customer_id)
+{
+	const char *at = email ? strrchr(email, '@') : NULL;
+	if (!at || !at[1] || customer_id <= 0) return;
+	char *dom = xstrdup(at + 1);
+	for (char *p = dom; *p; p++)
+		if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+	for (size_t i = 0; i < ix->nhits; i++)
+		if (ix->hits[i].customer_id == customer_id && strcmp(ix->hits[i].domain, dom) == 0) {
+			ix->hits[i].contacts++;
+			free(dom);
+			return;
+		}
+	ix->hits = xrealloc(ix->hits, (ix->nhits + 1) * sizeof *ix->hits);
+	ix->hits[ix->nhits++] = (struct domain_hit){ .domain = dom, .customer_id = customer_id, .contacts = 1 };
+}
+
+/* Reads every page of GET path ("/customers" or "/contacts") and hands each
+ * item of the array called key to the index. Stops at meta.total_pages, or
+ * at an empty page when there is no meta. */
+static enum syncro_result syncro_index_read(struct syncro_client *sc, struct syncro_index *ix, const char *path,
+                                            const char *key, struct err *err)
+{
+	for (int page = 1;; page++) {
+		char url[96];
+		cJSON *json = NULL;
+		snprintf(url, sizeof url, "%s?page=%d", path, page);
+		enum syncro_result r = syncro_request(sc, &(struct syncro_req){ .path = url }, &json, err);
+		if (r != SYNCRO_OK) return r;
+		const cJSON *items = cJSON_GetObjectItemCaseSensitive(json, key);
+		size_t n = 0;
+		for (const cJSON *it = cJSON_IsArray(items) ? items->child : NULL; it; it = it->next, n++) {
+			if (strcmp(key, "customers") == 0) {
+				struct syncro_customer cu;
+				if (syncro_customer_from_json(it, &cu, err) != 0) continue;
+				ix->customers = xrealloc(ix->customers, (ix->ncustomers + 1) * sizeof *ix->customers);
+				ix->customers[ix->ncustomers++] = cu;
+			} else {
+				const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "customer_id");
+				syncro_index_add(ix, jstr(it, "email"), cJSON_IsNumber(cid) ? (long long)cid->valuedouble : 0);
+			}
+		}
+		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(json, "meta");
+		const cJSON *total = cJSON_GetObjectItemCaseSensitive(meta, "total_pages");
+		bool last = cJSON_IsNumber(total) ? page >= total->valuedouble : n == 0;
+		cJSON_Delete(json);
+		if (last) return SYNCRO_OK;
+	}
+}
+
+/* Lists Syncro's customers and all contacts once into ix. On failure, ix is
+ * freed and err says why. */
+static int syncro_index_load(const struct config *cfg, struct http_engine *engine, struct syncro_index *ix,
+                             struct err *err)
+{
+	struct syncro_opts so;
+	syncro_opts_from_config(&cfg->syncro, &so);
+	so.max_attempts = 2;     /* a suggestion is not worth a long wait */
+	so.timeout = 15;
+	struct syncro_client *sc = syncro_client_new(engine, &so, err);
+	int rc = -1;
+	if (!sc) goto out;
+	if (syncro_index_read(sc, ix, "/customers", "customers", err) != SYNCRO_OK) goto out;
+	if (syncro_index_read(sc, ix, "/contacts", "contacts", err) != SYNCRO_OK) goto out;
+	rc = 0;
+out:
+	if (rc != 0) syncro_index_free(ix);
+	syncro_client_free(sc);
+	return rc;
+}
+
+static const struct syncro_customer *syncro_index_customer(const struct syncro_index *ix, long long id)
+{
+	for (size_t i = 0; i < ix->ncustomers; i++)
+		if (ix->customers[i].id == id) return &ix->customers[i];
+	return NULL;
+}
+
+/* The Syncro customer with the most contacts in one of the tenant's domains
+ * (its default domain and its verified ones), or NULL. *why_domain and
+ * *why_count say which domain matched and how many contacts. */
+static const struct syncro_customer *suggest_by_domain(const struct syncro_index *ix, const struct customer *c,
+                                                       const char **why_domain, size_t *why_count)
+{
+	const struct domain_hit *best = NULL;
+	for (size_t d = 0; d < c->ndomains + 1; d++) {
+		const char *dom = d < c->ndomains ? c->domains[d] : c->domain;
+		if (!dom) continue;
+		for (size_t i = 0; i < ix->nhits; i++)
+			if (str_ieq(ix->hits[i].domain, dom) && (!best || ix->hits[i].contacts > best->contacts) &&
+			    syncro_index_customer(ix, ix->hits[i].customer_id))
+				best = &ix->hits[i];
+	}
+	if (!best) return NULL;
+	*why_domain = best->domain;
+	*why_count = best->contacts;
+	return syncro_index_customer(ix, best->customer_id);
+}
+
+/* /organization of a customer tenant: its verified domains. A failure only
+ * leaves the list empty (the default domain is still tried). */
+static void organization_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct customer *c = ctx;
+	(void)t;
+	if (!r->ok || !r->json) return;
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(r->json, "value");
+	const cJSON *org = cJSON_IsArray(value) ? value->child : NULL;
+	const cJSON *doms = cJSON_GetObjectItemCaseSensitive(org, "verifiedDomains");
+	for (const cJSON *d = cJSON_IsArray(doms) ? doms->child : NULL; d; d = d->next) {
+		const char *name = jstr(d, "name");
+		if (!name) continue;
+		c->domains = xrealloc(c->domains, (c->ndomains + 1) * sizeof *c->domains);
+		c->domains[c->ndomains++] = xstrdup(name);
+	}
+}
+
 /* A Lua string literal (quotes and backslashes escaped). */
 static void lua_quote(const char *s, struct buf *out)
 {
@@ -130,6 +280,7 @@ static int discover(const struct config *cfg)
 	struct http_engine *engine = NULL;
 	struct graph_client *gc = NULL;
 	struct discovery d = { 0 };
+	struct syncro_index ix = { 0 };
 	if (!cfg->csp_partner_tenant)
 		return usage_fail("tenants discover", "csp.partner_tenant is not set in the config "
 		                  "(csp = { partner_tenant = \"YOUR-PARTNER-TENANT-ID\" })");
@@ -166,6 +317,18 @@ static int discover(const struct config *cfg)
 		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
 		goto out;
 	}
+	/* The verified domains of the unmapped ones the app can read, for the
+	 * Syncro suggestion. */
+	for (size_t i = 0; i < d.n; i++) {
+		struct customer *c = &d.v[i];
+		if (c->mapped || graph_tenant_token_error(c->gt)) continue;
+		graph_submit(c->gt, &(struct graph_request){ .url = "/organization?$select=verifiedDomains",
+		                                             .on_done = organization_done, .ctx = c }, &err);
+	}
+	if (http_run(engine, &err) != 0) {
+		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
+		goto out;
+	}
 	size_t unmapped = 0, no_token = 0;
 	printf("%zu customer tenant%s of partner %s:\n", d.n, d.n == 1 ? "" : "s", cfg->csp_partner_tenant);
 	for (size_t i = 0; i < d.n; i++) {
@@ -180,12 +343,23 @@ static int discover(const struct config *cfg)
 		if (!c->mapped) unmapped++;
 	}
 	if (unmapped) {
-		/* Suggested Syncro customer: by name for now; matching by the
-		 * e-mail domains of existing contacts needs the Syncro client. */
-		printf("\n-- ready to paste into tenants = { ... } (check syncro_customer: suggested by name)\n");
+		/* Suggested Syncro customer: the one whose contacts' e-mail
+		 * domains match the tenant's domains, else by name. */
+		bool have_syncro = cfg->syncro.base_url && cfg->syncro.api_key;
+		if (have_syncro && syncro_index_load(cfg, engine, &ix, &err) != 0) {
+			log_redact_err(&err);
+			printf("\nSyncro could not be read (%s): syncro_customer suggested by name only\n", err.msg);
+			have_syncro = false;
+		}
+		printf("\n-- ready to paste into tenants = { ... } (check syncro_customer: suggested by %s)\n",
+		       have_syncro ? "contact domain, else by name" : "name");
 		for (size_t i = 0; i < d.n; i++) {
 			struct customer *c = &d.v[i];
 			if (c->mapped) continue;
+			const char *why_domain = NULL;
+			size_t why_count = 0;
+			const struct syncro_customer *sc = have_syncro ? suggest_by_domain(&ix, c, &why_domain, &why_count)
+			                                               : NULL;
 			struct buf b = { 0 };
 			buf_adds(&b, "{ id = ");
 			lua_quote(c->tenant_id, &b);
@@ -193,10 +367,19 @@ static int discover(const struct config *cfg)
 				buf_adds(&b, ", name = ");
 				lua_quote(c->name, &b);
 			}
-			buf_adds(&b, ", syncro_customer = ");
-			lua_quote(c->name ? c->name : c->domain, &b);
-			buf_adds(&b, " },");
-			if (c->domain) buf_printf(&b, "  -- %s", c->domain);
+			if (sc) {
+				buf_printf(&b, ", syncro_customer_id = %lld },  -- ", sc->id);
+				if (c->domain) buf_printf(&b, "%s; ", c->domain);
+				buf_printf(&b, "%s, by contact domain %s (%zu contact%s)",
+				           sc->business_name ? sc->business_name : (sc->fullname ? sc->fullname : "?"),
+				           why_domain, why_count, why_count == 1 ? "" : "s");
+			} else {
+				buf_adds(&b, ", syncro_customer = ");
+				lua_quote(c->name ? c->name : c->domain, &b);
+				buf_adds(&b, " },  -- ");
+				if (c->domain) buf_printf(&b, "%s; ", c->domain);
+				buf_adds(&b, "by name");
+			}
 			if (graph_tenant_token_error(c->gt)) buf_adds(&b, " (no token yet: grant admin consent first)");
 			printf("%s\n", b.data);
 			buf_free(&b);
@@ -211,7 +394,10 @@ out:
 		free(d.v[i].tenant_id);
 		free(d.v[i].domain);
 		free(d.v[i].name);
+		for (size_t k = 0; k < d.v[i].ndomains; k++) free(d.v[i].domains[k]);
+		free(d.v[i].domains);
 	}
+	syncro_index_free(&ix);
 	free(d.v);
 	return rc;
 }

@@ -5,6 +5,7 @@
  * and cached in struct store; values are only ever bound. Iterators prepare
  * their own statement per call so they can nest and re-enter. */
 #include "store.h"
+#include "store_sql.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -171,32 +172,6 @@ static void stmt_done(sqlite3_stmt *s)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else sqlite3_bind_null(s, i);
-}
-
-/* Binds 0 as NULL (for optional ids). */
-static void bind_id(sqlite3_stmt *s, int i, long long v)
-{
-	if (v) sqlite3_bind_int64(s, i, v);
-	else sqlite3_bind_null(s, i);
-}
-
-static char *col_dup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *v = sqlite3_column_text(s, i);
-	return v ? xstrdup((const char *)v) : NULL;
-}
-
-/* The column's text without copying, for the borrowed structs handed to
- * callbacks (valid until the next step). */
-static const char *col_borrow(sqlite3_stmt *s, int i)
-{
-	return (const char *)sqlite3_column_text(s, i);
 }
 
 /* Frees a string a struct field owns behind its read-only `const char *`. */

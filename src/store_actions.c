@@ -3,6 +3,7 @@
  * store's connection and statement cache (store_sqlite, store_stmt).
  * Statements are constants, values only ever bound. See store_actions.h for the states. */
 #include "store_actions.h"
+#include "store_sql.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -57,29 +58,6 @@ int store_actions_open(struct store *st, struct store_actions **out, struct err 
 static sqlite3_stmt *q(struct store_actions *sa, enum sa_stmt id, struct err *err)
 {
 	return store_stmt(sa->st, sa_sql[id], err);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else sqlite3_bind_null(s, i);
-}
-
-static void bind_id(sqlite3_stmt *s, int i, long long v)
-{
-	if (v) sqlite3_bind_int64(s, i, v);
-	else sqlite3_bind_null(s, i);
-}
-
-static char *col_dup(sqlite3_stmt *s, int i)
-{
-	const unsigned char *t = sqlite3_column_text(s, i);
-	return t ? xstrdup((const char *)t) : NULL;
-}
-
-static const char *col_borrow(sqlite3_stmt *s, int i)
-{
-	return (const char *)sqlite3_column_text(s, i);
 }
 
 static const char *col_str(sqlite3_stmt *s, int i, bool own)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "skus.h"
+#include "store_sql.h"
 
 enum sb_stmt {
 	B_USAGE,
@@ -99,18 +100,6 @@ static void q_done(sqlite3_stmt *s)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else sqlite3_bind_null(s, i);
-}
-
-static void bind_id(sqlite3_stmt *s, int i, long long v)
-{
-	if (v) sqlite3_bind_int64(s, i, v);
-	else sqlite3_bind_null(s, i);
 }
 
 static const char *col_text(sqlite3_stmt *s, int i)

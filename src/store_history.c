@@ -3,6 +3,7 @@
  * scans in primary-key order (tenant_id, day[, sku_id]) so SQLite never
  * sorts; and the report/alert key/value state through store_kv_*. */
 #include "store_history.h"
+#include "store_sql.h"
 
 #include <cJSON.h>
 #include <sqlite3.h>
@@ -51,12 +52,6 @@ void store_history_close(struct store_history *h)
 	sqlite3_finalize(h->score_newest);
 	sqlite3_close(h->db);
 	free(h);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else sqlite3_bind_null(s, i);
 }
 
 static const char *col_text(sqlite3_stmt *s, int i)

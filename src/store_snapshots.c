@@ -7,6 +7,7 @@
  * transactions: a write is its own unit of work, or part of the caller's
  * when one is open. */
 #include "store_snapshots.h"
+#include "store_sql.h"
 
 #include <sqlite3.h>
 #include <stdbool.h>
@@ -71,12 +72,6 @@ static void q_done(sqlite3_stmt *s)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else sqlite3_bind_null(s, i);
 }
 
 /* Steps a statement with no rows wanted, then releases it. */

@@ -3,6 +3,7 @@
  * query steps its statement to the end (or to a callback's stop) and
  * resets it. */
 #include "store_status.h"
+#include "store_sql.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -72,18 +73,6 @@ static int q_fail(struct store *st, struct err *err, const char *what)
 static sqlite3_stmt *q_get(struct store *st, enum status_stmt id, struct err *err)
 {
 	return store_stmt(st, status_sql[id], err);
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else sqlite3_bind_null(s, i);
-}
-
-static void bind_id(sqlite3_stmt *s, int i, long long v)
-{
-	if (v) sqlite3_bind_int64(s, i, v);
-	else sqlite3_bind_null(s, i);
 }
 
 static const char *col(sqlite3_stmt *s, int i)

@@ -12,3 +12,5 @@ echo "entrasync benchmarks ($(date -u +%Y-%m-%d), $(nproc) cores, pinned to one 
 if command -v taskset >/dev/null 2>&1; then taskset -c 0 "$BENCH" "$@"; else "$BENCH" "$@"; fi
 echo "bench_pull (100 tenants x 1,000 users against the fake Graph, 10 ms latency)"
 ENTRASYNC=${ENTRASYNC:?} sh tests/bench/bench_pull.sh
+echo "bench_sync (100 tenants x 1,000 users through both fakes, Syncro at 6,000 a minute)"
+ENTRASYNC=${ENTRASYNC:?} sh tests/bench/bench_sync.sh

@@ -1314,6 +1314,10 @@ class FakeGraph:
             for p in sel or self.GROUP_DEFAULT:
                 if p in self.GROUP_CANON.values():
                     out[p] = obj.get(p)
+        elif typ == "directoryRole":
+            for p in sel or graph_model.DIRECTORY_ROLE_PROPS:
+                if p in self.ROLE_CANON.values():
+                    out[p] = obj.get(p)
         else:
             for p in sel or self.DEVICE_PROPS:
                 if p in self.DEVICE_PROPS:
@@ -1398,19 +1402,38 @@ class FakeGraph:
                           count=len(members) if counting else None,
                           render=lambda x: self.object_json(x[0], x[1], sel))
 
+    ROLE_CANON = {p.lower(): p for p in graph_model.DIRECTORY_ROLE_PROPS}
+    MEMBER_OF_CASTS = {"microsoft.graph.group": "group",
+                       "microsoft.graph.directoryRole": "directoryRole"}
+
     def member_of(self, ctx, ref, transitive, cast):
-        need = USER_READ | GROUP_READ
-        self.require(ctx, need)
-        sel = self.select(ctx, self.GROUP_CANON, "group")
+        """GET /users/{id}/memberOf|transitiveMemberOf[/microsoft.graph.group|directoryRole]:
+        the user's groups (nested ones too when transitive), then the directory roles it holds
+        (Global Administrator for a user flagged '_admin'), each with @odata.type. The
+        directoryRole cast needs a user read role (User.Read.All, Directory.Read.All, ...); the
+        rest a user or group read role. 2 RU."""
+        want = self.MEMBER_OF_CASTS.get(cast) if cast else None
+        if cast and want is None:
+            self.fail(ctx, 400, "BadRequest", "Resource not found for the segment '%s'." % cast)
+        self.require(ctx, USER_READ if want == "directoryRole" else USER_READ | GROUP_READ)
+        known = {}
+        if want != "directoryRole":
+            known.update(self.GROUP_CANON)
+        if want != "group":
+            known.update(self.ROLE_CANON)
+        sel = self.select(ctx, known, want or "directoryObject")
         counting = self.check_count(ctx)
         u = self.find_user(ctx, ref)
-        groups = ctx.tenant.member_of(u["id"], transitive)
-        if cast and cast != "microsoft.graph.group":
-            self.fail(ctx, 400, "BadRequest", "Resource not found for the segment '%s'." % cast)
+        t = ctx.tenant
+        objs = []
+        if want != "directoryRole":
+            objs += [("group", g) for g in t.member_of(u["id"], transitive)]
+        if want != "group":
+            objs += [("directoryRole", r) for r in t.directory_roles(u["id"])]
         ctx.ru = 2
-        return self.paged(ctx, groups, "directoryObjects",
-                          count=len(groups) if counting else None,
-                          render=lambda g: self.object_json("group", g, sel))
+        frag = {"group": "groups", "directoryRole": "directoryRoles"}.get(want, "directoryObjects")
+        return self.paged(ctx, objs, frag, count=len(objs) if counting else None,
+                          render=lambda x: self.object_json(x[0], x[1], sel))
 
     # organization, SKUs, secure score, contracts, tenant information --------------------------
 

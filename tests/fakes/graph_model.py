@@ -12,6 +12,7 @@ import json
 import math
 import re
 import time
+import uuid
 import zlib
 
 import graph_data
@@ -55,6 +56,12 @@ GROUP_PROPS = ["id", "createdDateTime", "deletedDateTime", "description", "displ
                "visibility", "membershipRule", "onPremisesSyncEnabled", "proxyAddresses",
                "classification", "expirationDateTime", "isAssignableToRole",
                "renewedDateTime", "securityIdentifier"]
+DIRECTORY_ROLE_PROPS = ["id", "deletedDateTime", "description", "displayName", "roleTemplateId"]
+# The one directory role the fake knows: what a user flagged '_admin' holds (templateId is the
+# built-in one, the same in every tenant; the activated role's id is per tenant).
+GLOBAL_ADMIN_TEMPLATE = "62e90394-69f5-4237-9190-012177145e10"
+GLOBAL_ADMIN_DESCRIPTION = ("Can manage all aspects of Microsoft Entra ID and Microsoft services "
+                            "that use Microsoft Entra identities.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,6 +514,18 @@ class Tenant:
             todo.extend(x for x in (self.groups[i] for i in self.group_order)
                         if g["id"] in x["members"])
         return out
+
+    def directory_roles(self, oid):
+        """Directory roles (microsoft.graph.directoryRole dicts) user oid holds: Global
+        Administrator when the user is flagged '_admin', else none. Role assignments are direct,
+        so memberOf and transitiveMemberOf see the same list."""
+        u = self.users.get(oid)
+        if u is None or not u.get("_admin"):
+            return []
+        rid = str(uuid.uuid5(uuid.NAMESPACE_URL, "fake-graph:%s:directoryRole:%s"
+                             % (self.id, GLOBAL_ADMIN_TEMPLATE)))
+        return [{"id": rid, "deletedDateTime": None, "description": GLOBAL_ADMIN_DESCRIPTION,
+                 "displayName": "Global Administrator", "roleTemplateId": GLOBAL_ADMIN_TEMPLATE}]
 
     # licenses ---------------------------------------------------------------------------------
     def subscribed_skus(self):

@@ -767,6 +767,54 @@ class EndpointTests(Base):
             "password": "Str0ng!Passw0rd2"}}, token=tok())
         self.assertGraphError(r, 403, "Authorization_RequestDenied")
 
+    def test_directory_roles_of_user(self):
+        t = tok()
+        us = [u for u in self.users_of("contoso") if u["_state"] == "active"]
+        admin = [x for x in us if x["_admin"]][0]
+        plain = [x for x in us if not x["_admin"]][0]
+        path = "/v1.0/users/%s/transitiveMemberOf/microsoft.graph.directoryRole"
+        r = get(path % admin["id"] + "?$select=displayName", t)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.json["@odata.context"].endswith("$metadata#directoryRoles"))
+        self.assertEqual(r.json["value"], [{"@odata.type": "#microsoft.graph.directoryRole",
+                                            "displayName": "Global Administrator"}])
+        full = get(path % admin["userPrincipalName"], t).json["value"][0]
+        self.assertEqual(full["roleTemplateId"], "62e90394-69f5-4237-9190-012177145e10")
+        self.assertEqual(sorted(full), ["@odata.type", "deletedDateTime", "description",
+                                        "displayName", "id", "roleTemplateId"])
+        uuid.UUID(full["id"])
+        other = get(path % [x for x in self.users_of("fabrikam") if x["_admin"]][0]["id"],
+                    tok("fabrikam.com")).json["value"][0]
+        self.assertNotEqual(other["id"], full["id"])  # activated roles are per tenant
+        # memberOf too; the uncast list carries the role after the groups, the group cast not
+        direct = get("/v1.0/users/%s/memberOf/microsoft.graph.directoryRole" % admin["id"], t)
+        self.assertEqual(direct.json["value"], [full])
+        mixed = get("/v1.0/users/%s/memberOf" % admin["id"], t).json["value"]
+        self.assertEqual(mixed[-1], full)
+        self.assertTrue(all(v["@odata.type"] == "#microsoft.graph.group" for v in mixed[:-1]))
+        groups = get("/v1.0/users/%s/memberOf/microsoft.graph.group" % admin["id"], t).json
+        self.assertEqual(groups["value"], mixed[:-1])
+        # a non-administrator holds none; the control API's admin flag grants and removes
+        self.assertEqual(get(path % plain["id"], t).json["value"], [])
+        ctl("POST", "tenants/contoso/users/%s/admin" % plain["id"], {"admin": True})
+        self.assertEqual(get(path % plain["id"], t).json["value"], [full])
+        ctl("POST", "tenants/contoso/users/%s/admin" % plain["id"], {"admin": False})
+        self.assertEqual(get(path % plain["id"], t).json["value"], [])
+        # errors: unknown property, unknown user, unknown cast
+        self.assertGraphError(get(path % admin["id"] + "?$select=mail", t), 400,
+                              "Request_BadRequest")
+        self.assertGraphError(get(path % uuid.uuid4(), t), 404, "Request_ResourceNotFound")
+        self.assertGraphError(get("/v1.0/users/%s/memberOf/microsoft.graph.role" % admin["id"],
+                                  t), 400, "BadRequest")
+        # permission: a user read role; a group read role alone is not enough for the roles
+        ctl("PATCH", "tenants/contoso/grants/%s" % CID, {"remove_roles": [
+            "User.Read.All", "User.ReadWrite.All", "Directory.Read.All",
+            "Directory.ReadWrite.All", "User.ReadBasic.All"]})
+        t = tok()
+        self.assertGraphError(get(path % admin["id"], t), 403, "Authorization_RequestDenied")
+        self.assertEqual(get("/v1.0/users/%s/memberOf/microsoft.graph.group" % admin["id"],
+                             t).status, 200)
+
     def test_revoke_sessions(self):
         t = tok()
         u = [x for x in self.users_of("contoso") if x["_state"] == "active"

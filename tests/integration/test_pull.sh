@@ -325,10 +325,40 @@ expect_ok "tenants discover" -- $ES tenants discover
 check "discover: every customer listed" sh -c "grep -c 'token: ' '$T_OUT/out' | grep -qx 5"
 check "discover: mapped by id or domain" sh -c "grep '$FABRIKAM' '$T_OUT/out' | grep -q ' mapped '"
 check "discover: a customer without consent shows why" sh -c "grep -A1 '$WOODGROVE' '$T_OUT/out' | grep -q AADSTS700016"
-ctl POST tenants '{"key": "newco", "id": "c0ffee00-0000-4000-8000-000000000001", "displayName": "NewCo", "users": 3}' >/dev/null
+ctl POST tenants '{"key": "newco", "id": "c0ffee00-0000-4000-8000-000000000001", "displayName": "NewCo", "domain": "newco.example", "users": 3}' >/dev/null
 expect_ok "discover: a new customer" -- $ES tenants discover
 check "discover: a paste-ready entry for the unmapped customer" \
   grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000001", name = "NewCo", syncro_customer = "NewCo" },' "$T_OUT/out"
+check "discover: Syncro unreachable is said, the name match kept" \
+  sh -c "grep -q 'Syncro could not be read' '$T_OUT/out' && grep -q 'NewCo\".*-- .*by name' '$T_OUT/out'"
+
+# The suggestion by the e-mail domains of Syncro contacts (the fake Syncro).
+SYN_FAKE=tests/fakes/fake_syncro.py
+[ -f "$SYN_FAKE" ] || SYN_FAKE=$OLDPWD/tests/fakes/fake_syncro.py
+python3 "$SYN_FAKE" --port 0 --port-file "$W/syncro.port" --api-key fake-syncro-key --data none >"$W/syncro.log" 2>&1 &
+SYN_PID=$!
+trap 'kill $FAKE_PID $SYN_PID 2>/dev/null' EXIT INT TERM
+i=0
+while [ ! -s "$W/syncro.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+SYN_URL=http://127.0.0.1:$(cat "$W/syncro.port")
+python3 - "$SYN_URL/_fake/seed" <<'EOF'
+import json, sys, urllib.request
+c = lambda i, n: {"id": i, "business_name": n}
+k = lambda cid, e: {"customer_id": cid, "name": e.split("@")[0], "email": e}
+body = {"customers": [c(77, "NewCo Holdings Ltd"), c(78, "Reseller Inc"), c(79, "NewCo")],
+        "contacts": [k(77, "a@newco.example"), k(77, "b@NewCo.example"), k(77, "c@newco.example"),
+                     k(78, "d@newco.example"), k(79, "e@other.example")]}
+urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=json.dumps(body).encode(), method="POST",
+                                              headers={"Content-Type": "application/json"}))
+EOF
+python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b"{\"page_size\":{\"contacts\":2,\"customers\":2}}", method="POST", headers={"Content-Type":"application/json"}))' "$SYN_URL/_fake/config"
+sed "s|http://127.0.0.1:9/api/v1|$SYN_URL/api/v1|" es.lua >syn.lua
+expect_ok "discover with Syncro" -- --config syn.lua tenants discover
+check "discover: suggested by contact domain (most contacts wins, paged, case-insensitive)" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000001", name = "NewCo", syncro_customer_id = 77 },  -- .*NewCo Holdings Ltd, by contact domain newco.example (3 contacts)' "$T_OUT/out"
+check "discover: Syncro read, no unreachable note" sh -c "! grep -q 'could not be read' '$T_OUT/out'"
+kill $SYN_PID 2>/dev/null
+
 sed '/^csp/d' es.lua >nocsp.lua
 expect_exit "discover without csp.partner_tenant" 2 "csp.partner_tenant is not set" -- --config nocsp.lua tenants discover
 

@@ -10,7 +10,7 @@
 . tests/lib.sh
 . tests/integration/test_user_env.sh
 
-ROLES_PROXY=1 fakes_start "$T_OUT/fakes"
+fakes_start "$T_OUT/fakes"
 setup_workdir "$T_OUT/user" 'return {
   groups = { "All Staff" },
   include = function(u) return true end,

@@ -1,16 +1,11 @@
 #!/bin/sh
 # test_user_env — shared set-up of test_user.sh and test_ticket.sh (sourced
 # by them; run on its own it only defines functions and prints nothing):
-# the fake Graph and the fake Syncro on 127.0.0.1 (stopped by a trap), an
-# optional stand-in for Graph's directory roles, a config, a first pull, and
-# small helpers (control APIs, SQL, links).
-#
-# The directory-roles stand-in: the fake Graph does not answer
-# GET /users/{id}/transitiveMemberOf/microsoft.graph.directoryRole (the read
-# that tells an administrator target from a missing permission after a
-# 403), so with ROLES_PROXY=1 Graph requests go through a small proxy that
-# answers that path from the fake's admin flag (POST
-# /_fake/tenants/T/users/ID/admin) and forwards everything else unchanged.
+# the fake Graph and the fake Syncro on 127.0.0.1 (stopped by a trap), a
+# config, a first pull, and small helpers (control APIs, SQL, links).
+# The fake Graph serves the target's directory roles itself (a user flagged
+# admin through POST /_fake/tenants/T/users/ID/admin holds Global
+# Administrator), so the 403 diagnosis talks to it directly.
 
 CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
 SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
@@ -25,8 +20,8 @@ wait_file() {
   [ -s "$1" ]
 }
 
-# fakes_start DIR: starts the fakes (and the roles proxy when ROLES_PROXY=1);
-# sets GRAPH_URL (authority and control), ENDPOINT_URL (Graph API), SYNCRO_URL.
+# fakes_start DIR: starts the fakes; sets GRAPH_URL (authority, Graph API
+# and control) and SYNCRO_URL.
 fakes_start() {
   FAKES_DIR=$1
   mkdir -p "$FAKES_DIR"
@@ -40,75 +35,6 @@ fakes_start() {
     echo "FAIL - the fakes did not start"; cat "$FAKES_DIR"/*.log; exit 1; }
   GRAPH_URL=http://127.0.0.1:$(cat "$FAKES_DIR/graph.port")
   SYNCRO_URL=http://127.0.0.1:$(cat "$FAKES_DIR/syncro.port")
-  ENDPOINT_URL=$GRAPH_URL
-  if [ "${ROLES_PROXY:-0}" = 1 ]; then
-    roles_proxy >"$FAKES_DIR/proxy.py"
-    python3 "$FAKES_DIR/proxy.py" "$GRAPH_URL" "$FAKES_DIR/proxy.port" >"$FAKES_DIR/proxy.log" 2>&1 &
-    FAKE_PIDS="$FAKE_PIDS $!"
-    wait_file "$FAKES_DIR/proxy.port" || { echo "FAIL - the roles proxy did not start"; exit 1; }
-    ENDPOINT_URL=http://127.0.0.1:$(cat "$FAKES_DIR/proxy.port")
-  fi
-}
-
-roles_proxy() {
-  cat <<'EOF'
-import json, os, re, sys, urllib.error, urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-UP, PORT_FILE = sys.argv[1], sys.argv[2]
-ROLES = re.compile(r"^/v1\.0/users/([^/?]+)/transitiveMemberOf/microsoft\.graph\.directoryRole")
-
-def fake(path):
-    return json.load(urllib.request.urlopen(UP + "/_fake/" + path))
-
-class H(BaseHTTPRequestHandler):
-    def reply(self, status, ctype, body, headers=()):
-        self.send_response(status)
-        self.send_header("Content-Type", ctype)
-        for k, v in headers:
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def roles(self, uid):
-        for t in fake("tenants")["tenants"]:
-            try:
-                u = fake("tenants/%s/users/%s" % (t["key"], uid))
-            except urllib.error.HTTPError:
-                continue
-            value = [{"@odata.type": "#microsoft.graph.directoryRole", "displayName": "Global Administrator"}] \
-                if u.get("_admin") else []
-            return self.reply(200, "application/json", json.dumps({"value": value}).encode())
-        self.reply(404, "application/json", b'{"error":{"code":"Request_ResourceNotFound","message":"no user"}}')
-
-    def forward(self):
-        m = ROLES.match(self.path)
-        if m and self.command == "GET":
-            return self.roles(m.group(1))
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else None
-        hdrs = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type", "accept")}
-        req = urllib.request.Request(UP + self.path, data=body, method=self.command, headers=hdrs)
-        try:
-            r = urllib.request.urlopen(req)
-        except urllib.error.HTTPError as e:
-            r = e
-        data = r.read()
-        keep = [(k, v) for k, v in r.headers.items() if k.lower() in ("retry-after", "request-id")]
-        self.reply(r.status if hasattr(r, "status") else r.code, r.headers.get("Content-Type", "application/json"),
-                   data, keep)
-
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = forward
-
-    def log_message(self, *a):
-        pass
-
-srv = ThreadingHTTPServer(("127.0.0.1", 0), H)
-with open(PORT_FILE + ".tmp", "w") as f:
-    f.write(str(srv.server_address[1]))
-os.rename(PORT_FILE + ".tmp", PORT_FILE)
-srv.serve_forever()
-EOF
 }
 
 # call URL METHOD PATH [JSON]: a control API call; prints the JSON answer.
@@ -152,7 +78,7 @@ setup_workdir() {
   printf '%s\n' "$2" >"$W/policy.lua"
   cat >"$W/es.lua" <<EOF
 database = "state/es.db"
-graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$GRAPH_URL", endpoint = "$ENDPOINT_URL" }
+graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$GRAPH_URL", endpoint = "$GRAPH_URL" }
 syncro = { base_url = "$SYNCRO_URL/api/v1", api_key = "$SYNCRO_KEY" }
 policy = "policy.lua"
 tenants = {
