@@ -205,6 +205,12 @@ static size_t split_groups(char *copy, const char **out, size_t max)
 int engine_policy_eval(struct engine_policy *p, const cJSON *user, const char *groups, struct policy_decision *out,
                        struct err *err)
 {
+	return engine_policy_eval_json(p, user, NULL, groups, out, err);
+}
+
+int engine_policy_eval_json(struct engine_policy *p, const cJSON *user, const char *json, const char *groups,
+                            struct policy_decision *out, struct err *err)
+{
 	const char *gkeys[MAX_GROUP_KEYS];
 	const char *lic[MAX_LICENSES];
 	size_t ng = 0, nl = 0;
@@ -218,7 +224,8 @@ int engine_policy_eval(struct engine_policy *p, const cJSON *user, const char *g
 		const struct sku_info *si = skus_find(sku->valuestring);
 		lic[nl++] = si ? si->part_number : sku->valuestring;
 	}
-	struct policy_user pu = { .graph = user, .groups = gkeys, .ngroups = ng, .licenses = lic, .nlicenses = nl };
+	struct policy_user pu = { .graph = json ? NULL : user, .json = json, .len = json ? strlen(json) : 0,
+	                          .groups = gkeys, .ngroups = ng, .licenses = lic, .nlicenses = nl };
 	int rc = script_policy_eval(p->main, &pu, out, err);
 	free(gcopy);
 	return rc;

@@ -48,6 +48,11 @@ int engine_file_hash(const char *path, char out[65], struct err *err);
  * assignedLicenses (via the SKU table). *out: policy_decision_free. */
 int engine_policy_eval(struct engine_policy *p, const struct cJSON *user, const char *groups,
                        struct policy_decision *out, struct err *err);
+/* The same, handing the policy the user's JSON text (the script layer's
+ * fast path: its own parser, a lazy u); user (the same object, parsed)
+ * gives the licences. */
+int engine_policy_eval_json(struct engine_policy *p, const struct cJSON *user, const char *json,
+                            const char *groups, struct policy_decision *out, struct err *err);
 
 /* What on_leave says for a leaving linked contact c (its fields as last
  * written, and its id), why = "deleted" | "disabled" | "out_of_scope".

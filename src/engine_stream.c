@@ -172,7 +172,7 @@ static int plan_row(struct engine_planner *p, const struct row *row, struct err 
 	p->users++;
 
 	if (!u.removed) {
-		if (engine_policy_eval(p->pol, js, row->groups, &d, &uerr) != 0) {
+		if (engine_policy_eval_json(p->pol, js, row->json, row->groups, &d, &uerr) != 0) {
 			p->user_error(p->ud, label, uerr.msg);
 			goto out;
 		}

@@ -57,14 +57,11 @@ struct store_outbox {
 	sqlite3_stmt *stmts[O__COUNT];
 };
 
-/* The store's connection. struct store (store.c) begins with its sqlite3
- * handle, and C lets a pointer to a struct be converted to a pointer to its
- * first member; store.h has no accessor (asked for: store_sqlite()). The
- * handle is checked before use: it must be the entrasync database at the
- * store's path. */
+/* The store's connection (store_sqlite), checked to be the entrasync
+ * database at the store's path. */
 static int store_connection(struct store *st, sqlite3 **out, struct err *err)
 {
-	sqlite3 *db = *(sqlite3 *const *)(const void *)st;
+	sqlite3 *db = store_sqlite(st);
 	sqlite3_stmt *s = NULL;
 	long long app = 0;
 	if (!db || !sqlite3_db_filename(db, "main")) return err_set(err, "store: no open connection");
