@@ -60,8 +60,8 @@ check "the example config passes entrasync check" grep -q "^config OK" "$W/check
 check "without the environment file, check names the missing secret" grep -q "ENTRASYNC_GRAPH_SECRET" "$W/check2.out"
 
 # ---- the cron line
-LINE=$(grep -E '^[0-9*@]' "$C/cron/entrasync")
-check "cron: one job line" test "$(grep -cE '^[0-9*@]' "$C/cron/entrasync")" = 1
+LINE=$(grep -E '^[0-9*@]' "$C/cron/entrasync.cron")
+check "cron: one job line" test "$(grep -cE '^[0-9*@]' "$C/cron/entrasync.cron")" = 1
 check "cron: minute 17 of every hour, as entrasync" \
   sh -c "printf '%s\n' \"\$1\" | grep -Eq '^17 \* \* \* \* entrasync '" _ "$LINE"
 CMD=$(printf '%s\n' "$LINE" | cut -d' ' -f7-)
