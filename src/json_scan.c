@@ -1,0 +1,367 @@
+/* json_scan — a JSON object's top-level members read from its text: a
+ * recursive skipper that checks the structure as it goes, spans instead of
+ * a tree, strings decoded on demand. No allocation. */
+#include "json_scan.h"
+
+#include <string.h>
+
+#define KEY_MAX 256
+
+struct scanner {
+	const char *start, *p, *end;
+	int depth;
+};
+
+static int fail(const struct scanner *s, struct err *err)
+{
+	return err_set(err, "invalid JSON at byte offset %zu", (size_t)(s->p - s->start));
+}
+
+static void skip_ws(struct scanner *s)
+{
+	while (s->p < s->end && (*s->p == ' ' || *s->p == '\n' || *s->p == '\r' || *s->p == '\t')) s->p++;
+}
+
+static int hex_value(char c)
+{
+	if (c >= '0' && c <= '9') return c - '0';
+	if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+	return -1;
+}
+
+/* At '"': moves past the closing quote. 0, or -1 (s->p at the fault). */
+static int skip_string(struct scanner *s)
+{
+	s->p++;
+	while (s->p < s->end) {
+		unsigned char c = (unsigned char)*s->p;
+		if (c == '"') {
+			s->p++;
+			return 0;
+		}
+		if (c < 0x20) return -1;
+		if (c != '\\') {
+			s->p++;
+			continue;
+		}
+		if (s->end - s->p < 2) return -1;
+		char e = s->p[1];
+		if (e == 'u') {
+			if (s->end - s->p < 6) return -1;
+			for (int i = 2; i < 6; i++)
+				if (hex_value(s->p[i]) < 0) return -1;
+			s->p += 6;
+		} else if (e && strchr("\"\\/bfnrt", e)) {
+			s->p += 2;
+		} else {
+			return -1;
+		}
+	}
+	return -1;
+}
+
+static bool is_digit(const struct scanner *s)
+{
+	return s->p < s->end && *s->p >= '0' && *s->p <= '9';
+}
+
+/* -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? */
+static int skip_number(struct scanner *s)
+{
+	if (s->p < s->end && *s->p == '-') s->p++;
+	if (!is_digit(s)) return -1;
+	if (*s->p == '0') s->p++;
+	else
+		while (is_digit(s)) s->p++;
+	if (s->p < s->end && *s->p == '.') {
+		s->p++;
+		if (!is_digit(s)) return -1;
+		while (is_digit(s)) s->p++;
+	}
+	if (s->p < s->end && (*s->p == 'e' || *s->p == 'E')) {
+		s->p++;
+		if (s->p < s->end && (*s->p == '+' || *s->p == '-')) s->p++;
+		if (!is_digit(s)) return -1;
+		while (is_digit(s)) s->p++;
+	}
+	return 0;
+}
+
+static int skip_literal(struct scanner *s, const char *word, size_t n)
+{
+	if ((size_t)(s->end - s->p) < n || memcmp(s->p, word, n) != 0) return -1;
+	s->p += n;
+	return 0;
+}
+
+static int skip_value(struct scanner *s, struct json_scan_value *v);
+
+/* At '[' or '{': moves past the matching bracket, checking what is inside. */
+static int skip_container(struct scanner *s)
+{
+	char close = *s->p == '[' ? ']' : '}';
+	bool object = close == '}';
+	if (++s->depth > JSON_SCAN_DEPTH) return -1;
+	s->p++;
+	skip_ws(s);
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		s->depth--;
+		return 0;
+	}
+	for (;;) {
+		struct json_scan_value v;
+		if (object) {
+			if (s->p >= s->end || *s->p != '"' || skip_string(s) != 0) return -1;
+			skip_ws(s);
+			if (s->p >= s->end || *s->p != ':') return -1;
+			s->p++;
+			skip_ws(s);
+		}
+		if (skip_value(s, &v) != 0) return -1;
+		skip_ws(s);
+		if (s->p >= s->end) return -1;
+		if (*s->p == ',') {
+			s->p++;
+			skip_ws(s);
+			continue;
+		}
+		if (*s->p != close) return -1;
+		s->p++;
+		s->depth--;
+		return 0;
+	}
+}
+
+/* Skips the value at s->p (no leading whitespace) and describes it in *v. */
+static int skip_value(struct scanner *s, struct json_scan_value *v)
+{
+	const char *at = s->p;
+	int rc;
+	if (s->p >= s->end) return -1;
+	switch (*s->p) {
+	case '"': v->type = JSON_SCAN_STRING; rc = skip_string(s); break;
+	case '{': v->type = JSON_SCAN_OBJECT; rc = skip_container(s); break;
+	case '[': v->type = JSON_SCAN_ARRAY; rc = skip_container(s); break;
+	case 't': v->type = JSON_SCAN_TRUE; rc = skip_literal(s, "true", 4); break;
+	case 'f': v->type = JSON_SCAN_FALSE; rc = skip_literal(s, "false", 5); break;
+	case 'n': v->type = JSON_SCAN_NULL; rc = skip_literal(s, "null", 4); break;
+	default: v->type = JSON_SCAN_NUMBER; rc = skip_number(s); break;
+	}
+	v->text = at;
+	v->len = (size_t)(s->p - at);
+	return rc;
+}
+
+/* Appends code point cp as UTF-8 at out; returns the bytes written. */
+static size_t put_utf8(char *out, unsigned long cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xC0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3F));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xE0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+		out[2] = (char)(0x80 | (cp & 0x3F));
+		return 3;
+	}
+	out[0] = (char)(0xF0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+	out[3] = (char)(0x80 | (cp & 0x3F));
+	return 4;
+}
+
+static unsigned long hex4(const char *p)
+{
+	return (unsigned long)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]));
+}
+
+/* Decodes the string body raw[0..n) (between the quotes). Each escape
+ * decodes to no more bytes than it takes, so out needs n + 1 bytes at most.
+ * Returns the length, or -1 (malformed, or cap too small). */
+static long decode(const char *raw, size_t n, char *out, size_t cap)
+{
+	size_t o = 0;
+	const char *p = raw, *end = raw + n;
+	if (cap == 0) return -1;
+	while (p < end) {
+		char tmp[4];
+		size_t k;
+		if (*p != '\\') {
+			const char *stop = memchr(p, '\\', (size_t)(end - p));
+			size_t run = (size_t)((stop ? stop : end) - p);
+			if (o + run >= cap) goto too_small;
+			memcpy(out + o, p, run);
+			o += run;
+			p += run;
+			continue;
+		}
+		if (end - p < 2) goto bad;
+		switch (p[1]) {
+		case '"': case '\\': case '/': tmp[0] = p[1]; k = 1; p += 2; break;
+		case 'b': tmp[0] = '\b'; k = 1; p += 2; break;
+		case 'f': tmp[0] = '\f'; k = 1; p += 2; break;
+		case 'n': tmp[0] = '\n'; k = 1; p += 2; break;
+		case 'r': tmp[0] = '\r'; k = 1; p += 2; break;
+		case 't': tmp[0] = '\t'; k = 1; p += 2; break;
+		case 'u': {
+			if (end - p < 6) goto bad;
+			for (int i = 2; i < 6; i++)
+				if (hex_value(p[i]) < 0) goto bad;
+			unsigned long cp = hex4(p + 2);
+			p += 6;
+			if (cp >= 0xD800 && cp <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u' &&
+			    hex_value(p[2]) >= 0 && hex_value(p[3]) >= 0 && hex_value(p[4]) >= 0 && hex_value(p[5]) >= 0) {
+				unsigned long lo = hex4(p + 2);
+				if (lo >= 0xDC00 && lo <= 0xDFFF) {
+					cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+					p += 6;
+				}
+			}
+			if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD;
+			k = put_utf8(tmp, cp);
+			break;
+		}
+		default: goto bad;
+		}
+		if (o + k >= cap) goto too_small;
+		memcpy(out + o, tmp, k);
+		o += k;
+	}
+	out[o] = '\0';
+	return (long)o;
+too_small:
+bad:
+	out[0] = '\0';
+	return -1;
+}
+
+long json_scan_string(const struct json_scan_value *v, char *out, size_t cap)
+{
+	if (v->type != JSON_SCAN_STRING || v->len < 2 || v->text[0] != '"' || v->text[v->len - 1] != '"') {
+		if (cap) out[0] = '\0';
+		return -1;
+	}
+	return decode(v->text + 1, v->len - 2, out, cap);
+}
+
+long json_scan_string_buf(const struct json_scan_value *v, struct buf *b)
+{
+	buf_reset(b);
+	buf_reserve(b, v->len);
+	long n = json_scan_string(v, b->data, b->cap);
+	b->len = n > 0 ? (size_t)n : 0;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+/* Opens the object: skips leading whitespace and '{'. */
+static int open_object(struct scanner *s, const char *json, size_t len)
+{
+	*s = (struct scanner){ .start = json, .p = json, .end = json + len, .depth = 1 };
+	skip_ws(s);
+	if (s->p >= s->end || *s->p != '{') return -1;
+	s->p++;
+	skip_ws(s);
+	return 0;
+}
+
+/* Reads one member (s->p at its key's '"'): the decoded key into key[KEY_MAX]
+ * (klen -1 when too long), its value into *v, and the ',' or '}' after it.
+ * *more: another member follows. */
+static int next_member(struct scanner *s, char *key, long *klen, struct json_scan_value *v, bool *more)
+{
+	const char *raw = s->p + 1;
+	if (s->p >= s->end || *s->p != '"' || skip_string(s) != 0) return -1;
+	size_t n = (size_t)(s->p - raw) - 1;
+	if (memchr(raw, '\\', n)) {
+		*klen = decode(raw, n, key, KEY_MAX);
+	} else if (n < KEY_MAX) {
+		memcpy(key, raw, n);
+		key[n] = '\0';
+		*klen = (long)n;
+	} else {
+		*klen = -1;
+	}
+	skip_ws(s);
+	if (s->p >= s->end || *s->p != ':') return -1;
+	s->p++;
+	skip_ws(s);
+	if (skip_value(s, v) != 0) return -1;
+	skip_ws(s);
+	if (s->p >= s->end) return -1;
+	if (*s->p == ',') {
+		s->p++;
+		skip_ws(s);
+		*more = true;
+		return 0;
+	}
+	if (*s->p != '}') return -1;
+	s->p++;
+	*more = false;
+	return 0;
+}
+
+int json_scan_members(const char *json, size_t len, const char *const *keys, size_t n,
+                      struct json_scan_value *out, struct err *err)
+{
+	struct scanner s;
+	size_t found = 0;
+	for (size_t i = 0; i < n; i++) out[i] = (struct json_scan_value){ .type = JSON_SCAN_ABSENT };
+	if (!json || open_object(&s, json, len) != 0) {
+		if (!json) return err_set(err, "invalid JSON: no text");
+		return fail(&s, err);
+	}
+	if (s.p < s.end && *s.p == '}') return 0;
+	bool more = true;
+	while (more && found < n) {
+		char key[KEY_MAX];
+		long klen;
+		struct json_scan_value v;
+		if (next_member(&s, key, &klen, &v, &more) != 0) return fail(&s, err);
+		if (klen < 0) continue;
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].type != JSON_SCAN_ABSENT || strcmp(keys[i], key) != 0) continue;
+			out[i] = v;
+			found++;
+			break;
+		}
+	}
+	return 0;
+}
+
+int json_scan_each_member(const char *json, size_t len,
+                          int (*fn)(void *ud, const char *key, const struct json_scan_value *v), void *ud,
+                          struct err *err)
+{
+	struct scanner s;
+	if (!json || open_object(&s, json, len) != 0) {
+		if (!json) return err_set(err, "invalid JSON: no text");
+		return fail(&s, err);
+	}
+	bool more = true;
+	if (s.p < s.end && *s.p == '}') {
+		s.p++;
+		more = false;
+	}
+	while (more) {
+		char key[KEY_MAX];
+		long klen;
+		struct json_scan_value v;
+		if (next_member(&s, key, &klen, &v, &more) != 0) return fail(&s, err);
+		if (klen < 0) continue;
+		int rc = fn(ud, key, &v);
+		if (rc) return rc;
+	}
+	skip_ws(&s);
+	if (s.p != s.end) return fail(&s, err);
+	return 0;
+}

@@ -1,0 +1,64 @@
+/* json_scan — reading a few top-level members of a JSON object straight
+ * from its text, without building a tree and without allocating: the
+ * planner's view of a mirrored user (accountEnabled, mail, ...) and of a
+ * link's fields. Values are spans of the text; strings are decoded on
+ * demand into the caller's buffer (never longer than their raw text).
+ *
+ * What is checked: the structure of everything scanned (strings with their
+ * escapes and no raw control characters, numbers by the JSON grammar, the
+ * literals, brackets, commas and colons, nesting up to JSON_SCAN_DEPTH).
+ * json_scan_members stops at the last member it looks for, so text after
+ * it is not checked: use a strict parser where the whole must be valid. */
+#ifndef ENTRASYNC_JSON_SCAN_H
+#define ENTRASYNC_JSON_SCAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include "util.h"
+
+#define JSON_SCAN_DEPTH 64
+
+enum json_scan_type {
+	JSON_SCAN_ABSENT,                /* no such member */
+	JSON_SCAN_NULL, JSON_SCAN_FALSE, JSON_SCAN_TRUE,
+	JSON_SCAN_NUMBER, JSON_SCAN_STRING, JSON_SCAN_ARRAY, JSON_SCAN_OBJECT,
+};
+
+/* A value: its type and raw text (a string's with its quotes; an array's
+ * or object's with its brackets). Borrowed from the scanned text. */
+struct json_scan_value {
+	enum json_scan_type type;
+	const char *text;
+	size_t len;
+};
+
+/* Finds the members named keys[0..n) at the top level of the object in
+ * json[0..len): out[i] gets the value of keys[i] (the first occurrence;
+ * type JSON_SCAN_ABSENT when missing). Keys are compared after decoding
+ * their escapes. Stops once every key was found. Returns 0, or -1 with err
+ * ("invalid JSON at byte offset N") when the text is not an object or is
+ * malformed up to where the scan stopped. */
+int json_scan_members(const char *json, size_t len, const char *const *keys, size_t n,
+                      struct json_scan_value *out, struct err *err);
+
+/* Calls fn for every top-level member of the object in order: key is the
+ * decoded name (NUL-terminated, borrowed for the call; names longer than
+ * 255 bytes are skipped), v its value. Checks the whole text (trailing
+ * text after the object included). Returns 0, fn's first non-zero result,
+ * or -1 with err for malformed text. */
+int json_scan_each_member(const char *json, size_t len,
+                          int (*fn)(void *ud, const char *key, const struct json_scan_value *v), void *ud,
+                          struct err *err);
+
+/* Decodes a JSON_SCAN_STRING value (escapes; \u with surrogate pairs to
+ * UTF-8; a lone surrogate becomes U+FFFD) into out[cap], NUL-terminated.
+ * Never writes more than v->len - 1 bytes with the NUL, so a buffer of
+ * v->len bytes always suffices. Returns the decoded length, or -1 when v is
+ * not a well-formed string or out is too small (out is then ""). */
+long json_scan_string(const struct json_scan_value *v, char *out, size_t cap);
+
+/* Decodes a string value into b (reset first, NUL-terminated, b->data
+ * valid). Returns the decoded length or -1 (not a string). */
+long json_scan_string_buf(const struct json_scan_value *v, struct buf *b);
+
+#endif

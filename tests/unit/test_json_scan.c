@@ -1,0 +1,189 @@
+/* test_json_scan — top-level members from JSON text: spans, types, early
+ * stop, escapes in keys and strings, malformed text, and strings decoded
+ * as cJSON decodes them (random round trips). */
+#include "t.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "json_scan.h"
+
+static const char user[] =
+	" {\"id\":\"u1\",\"displayName\":\"Zo\\u00eb \\\"Z\\\" Ng\",\"nested\":{\"mail\":\"no@x\",\"a\":[1,{\"b\":[]}]},"
+	"\"businessPhones\":[\"+1 425\"],\"accountEnabled\":false,\"n\":-12.5e+3,\"z\":null,"
+	"\"mail\":\"zoe@example.com\",\"mail\":\"second@example.com\",\"userPrincipalName\":\"zoe@x.onmicrosoft.com\"} ";
+
+static long scan_str(const struct json_scan_value *v, char *out, size_t cap)
+{
+	return json_scan_string(v, out, cap);
+}
+
+TEST(json_scan_finds_top_level_members_only)
+{
+	struct err err;
+	const char *keys[] = { "mail", "accountEnabled", "displayName", "nope", "n", "z", "businessPhones", "nested" };
+	struct json_scan_value v[8];
+	REQUIRE_OK(json_scan_members(user, strlen(user), keys, 8, v, &err), &err);
+	char s[128];
+	CHECK_EQ_INT(v[0].type, JSON_SCAN_STRING);
+	CHECK(scan_str(&v[0], s, sizeof s) == 15);
+	CHECK_STR(s, "zoe@example.com");          /* the first occurrence, not the nested one */
+	CHECK_EQ_INT(v[1].type, JSON_SCAN_FALSE);
+	CHECK(v[1].len == 5 && memcmp(v[1].text, "false", 5) == 0);
+	CHECK(scan_str(&v[2], s, sizeof s) > 0);
+	CHECK_STR(s, "Zo\xc3\xab \"Z\" Ng");
+	CHECK_EQ_INT(v[3].type, JSON_SCAN_ABSENT);
+	CHECK_EQ_INT(v[4].type, JSON_SCAN_NUMBER);
+	CHECK(v[4].len == 8 && memcmp(v[4].text, "-12.5e+3", 8) == 0);
+	CHECK_EQ_INT(v[5].type, JSON_SCAN_NULL);
+	CHECK_EQ_INT(v[6].type, JSON_SCAN_ARRAY);
+	CHECK(v[6].len == 10 && v[6].text[0] == '[' && v[6].text[9] == ']');
+	CHECK_EQ_INT(v[7].type, JSON_SCAN_OBJECT);
+	CHECK(v[7].text[0] == '{' && v[7].text[v[7].len - 1] == '}');
+	CHECK(scan_str(&v[1], s, sizeof s) == -1);   /* not a string */
+}
+
+TEST(json_scan_stops_after_the_last_key)
+{
+	struct err err;
+	const char *keys[] = { "a" };
+	struct json_scan_value v;
+	/* garbage after the member looked for is not read */
+	static const char text[] = "{\"a\":true, \"b\": nonsense";
+	CHECK(json_scan_members(text, strlen(text), keys, 1, &v, &err) == 0);
+	CHECK_EQ_INT(v.type, JSON_SCAN_TRUE);
+	/* but it is when the key is further on, or absent */
+	static const char later[] = "{\"b\": nonsense, \"a\":true}";
+	CHECK(json_scan_members(later, strlen(later), keys, 1, &v, &err) == -1);
+	CHECK_CONTAINS(err.msg, "invalid JSON at byte offset 6");
+}
+
+TEST(json_scan_keys_with_escapes)
+{
+	struct err err;
+	static const char text[] = "{\"m\\u0061il\":\"x@y\",\"long\\/key\":1}";
+	const char *keys[] = { "mail", "long/key" };
+	struct json_scan_value v[2];
+	REQUIRE_OK(json_scan_members(text, strlen(text), keys, 2, v, &err), &err);
+	CHECK_EQ_INT(v[0].type, JSON_SCAN_STRING);
+	CHECK_EQ_INT(v[1].type, JSON_SCAN_NUMBER);
+}
+
+static int no_op(void *ud, const char *key, const struct json_scan_value *v)
+{
+	return 0;
+}
+
+TEST(json_scan_rejects_malformed_text)
+{
+	static const char *const bad[] = {
+		"", "   ", "[1]", "\"s\"", "{", "{\"a\"}", "{\"a\":}", "{\"a\":1,}", "{\"a\":1 \"b\":2}",
+		"{\"a\":01}", "{\"a\":1.}", "{\"a\":.5}", "{\"a\":1e}", "{\"a\":-}", "{\"a\":tru}", "{\"a\":nul}",
+		"{\"a\":\"x}", "{\"a\":\"\\x\"}", "{\"a\":\"\\u12g4\"}", "{\"a\":\"tab\there\"}", "{\"a\":[1,2}",
+		"{\"a\":{\"b\":1]}", "{\"a\":[1,]}", "{a:1}", "{\"a\":1}}", "{\"a\":1} x", "{\"a\":+1}",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		struct err err = {0};
+		int rc = json_scan_each_member(bad[i], strlen(bad[i]), no_op, NULL, &err);
+		if (rc != -1) t_fail(__FILE__, __LINE__, "accepted malformed %s", bad[i]);
+		else CHECK_CONTAINS(err.msg, "invalid JSON at byte offset");
+	}
+	/* nesting: the object and JSON_SCAN_DEPTH - 1 arrays is the most */
+	struct buf b = {0};
+	struct err err;
+	for (int extra = 0; extra < 2; extra++) {
+		buf_reset(&b);
+		buf_adds(&b, "{\"a\":");
+		for (int i = 0; i < JSON_SCAN_DEPTH - 1 + extra; i++) buf_addc(&b, '[');
+		for (int i = 0; i < JSON_SCAN_DEPTH - 1 + extra; i++) buf_addc(&b, ']');
+		buf_addc(&b, '}');
+		CHECK(json_scan_each_member(b.data, b.len, no_op, NULL, &err) == (extra ? -1 : 0));
+	}
+	buf_free(&b);
+}
+
+static int count_member(void *ud, const char *key, const struct json_scan_value *v)
+{
+	struct buf *b = ud;
+	buf_printf(b, "%s:%d;", key, (int)v->type);
+	return strcmp(key, "stop") == 0 ? 7 : 0;
+}
+
+TEST(json_scan_each_member_in_order)
+{
+	struct err err;
+	struct buf b = {0};
+	static const char text[] = "\n{ \"a\" : [ ] , \"b\":{},\"c\":\"\",\"d\":0,\"e\":true }\t";
+	REQUIRE_OK(json_scan_each_member(text, strlen(text), count_member, &b, &err), &err);
+	CHECK_STR(b.data, "a:6;b:7;c:5;d:4;e:3;");
+	buf_reset(&b);
+	REQUIRE_OK(json_scan_each_member("{}", 2, count_member, &b, &err), &err);
+	CHECK_STR(b.data, "");
+	static const char stop[] = "{\"x\":1,\"stop\":2,\"y\":3}";
+	CHECK(json_scan_each_member(stop, strlen(stop), count_member, &b, &err) == 7);
+	CHECK_STR(b.data, "x:4;stop:4;");
+	buf_free(&b);
+}
+
+TEST(json_scan_string_escapes_and_buffers)
+{
+	struct json_scan_value v = { JSON_SCAN_STRING, "\"a\\n\\t\\\\\\/\\b\\f\\r\\u20ac\\ud83d\\ude00\\udc00x\"", 0 };
+	v.len = strlen(v.text);
+	char s[64];
+	long n = json_scan_string(&v, s, sizeof s);
+	static const char want[] = "a\n\t\\/\b\f\r\xe2\x82\xac\xf0\x9f\x98\x80\xef\xbf\xbdx";
+	CHECK_EQ_INT(n, (long)strlen(want));
+	CHECK_STR(s, want);
+	/* a buffer of v.len bytes always suffices; a shorter one fails cleanly */
+	char exact[64];
+	CHECK(json_scan_string(&v, exact, v.len) == n);
+	CHECK(json_scan_string(&v, s, (size_t)n) == -1 && s[0] == '\0');
+	struct buf b = {0};
+	CHECK(json_scan_string_buf(&v, &b) == n);
+	CHECK_STR(b.data, want);
+	struct json_scan_value num = { JSON_SCAN_NUMBER, "12", 2 };
+	CHECK(json_scan_string_buf(&num, &b) == -1 && b.data[0] == '\0');
+	buf_free(&b);
+}
+
+/* Random strings (any code point, control characters included) printed by
+ * cJSON decode back to what cJSON parses. */
+TEST(json_scan_strings_agree_with_cjson)
+{
+	unsigned seed = 12345;
+	struct buf src = {0};
+	for (int round = 0; round < 2000; round++) {
+		buf_reset(&src);
+		int n = (int)((seed = seed * 1103515245 + 12345) >> 16) % 24;
+		for (int i = 0; i < n; i++) {
+			seed = seed * 1103515245 + 12345;
+			unsigned long cp = (seed >> 8) % 4 == 0 ? (seed >> 12) % 0x20 + 1
+			                   : (seed >> 8) % 4 == 1 ? (seed >> 12) % 0x80 + 1
+			                   : (seed >> 12) % 0x10FFFF + 1;
+			if (cp >= 0xD800 && cp <= 0xDFFF) cp = 'q';
+			char u[4];
+			size_t k = cp < 0x80 ? (u[0] = (char)cp, 1)
+			           : cp < 0x800 ? (u[0] = (char)(0xC0 | cp >> 6), u[1] = (char)(0x80 | (cp & 63)), 2)
+			           : cp < 0x10000 ? (u[0] = (char)(0xE0 | cp >> 12), u[1] = (char)(0x80 | (cp >> 6 & 63)),
+			                             u[2] = (char)(0x80 | (cp & 63)), 3)
+			                          : (u[0] = (char)(0xF0 | cp >> 18), u[1] = (char)(0x80 | (cp >> 12 & 63)),
+			                             u[2] = (char)(0x80 | (cp >> 6 & 63)), u[3] = (char)(0x80 | (cp & 63)), 4);
+			buf_add(&src, u, k);
+		}
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "k", src.data);
+		char *text = cJSON_PrintUnformatted(o);
+		const char *keys[] = { "k" };
+		struct json_scan_value v;
+		struct err err;
+		char out[256];
+		if (json_scan_members(text, strlen(text), keys, 1, &v, &err) != 0 || json_scan_string(&v, out, sizeof out) < 0 ||
+		    strcmp(out, src.data) != 0)
+			t_fail(__FILE__, __LINE__, "round %d: %s", round, text);
+		cJSON_free(text);
+		cJSON_Delete(o);
+	}
+	buf_free(&src);
+}
