@@ -11,6 +11,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "json_scan.h"
+
 static const char *const kind_names[ENGINE_NKINDS] = {
 	[ENGINE_SKIP] = "skip", [ENGINE_UNCHANGED] = "unchanged", [ENGINE_CREATE] = "create",
 	[ENGINE_ADOPT] = "adopt", [ENGINE_UPDATE] = "update", [ENGINE_DELETE] = "delete",
@@ -159,30 +161,44 @@ uint64_t engine_hash(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+/* One member of a fields object into the set (strings, numbers as text;
+ * other members and types ignored). */
+static int field_member(void *ud, const char *key, const struct json_scan_value *v)
+{
+	struct syncro_fields *fs = ud;
+	int f = syncro_field_lookup(key);
+	if (f < 0) return 0;
+	if (v->type == JSON_SCAN_STRING) {
+		char small[256];
+		char *s = v->len <= sizeof small ? small : xmalloc(v->len);
+		if (json_scan_string(v, s, v->len) >= 0) {
+			free(fs->v[f]);
+			fs->v[f] = s == small ? xstrdup(s) : s;
+			return 0;
+		}
+		if (s != small) free(s);
+		return -2;
+	}
+	if (v->type == JSON_SCAN_NUMBER && v->len < 64) {
+		char text[64], num[64];
+		memcpy(text, v->text, v->len);
+		text[v->len] = '\0';
+		double d = strtod(text, NULL);
+		if (d == floor(d) && fabs(d) < 9e15) snprintf(num, sizeof num, "%lld", (long long)d);
+		else snprintf(num, sizeof num, "%.17g", d);
+		syncro_fields_set(fs, (enum syncro_field)f, num);
+	}
+	return 0;
+}
+
 int engine_fields_from_json(const char *json, struct syncro_fields *fs, struct err *err)
 {
 	syncro_fields_free(fs);
 	if (!json || !*json) return 0;
-	cJSON *o = cJSON_Parse(json);
-	if (!cJSON_IsObject(o)) {
-		cJSON_Delete(o);
-		return err_set(err, "contact fields are not a JSON object");
-	}
-	for (const cJSON *it = o->child; it; it = it->next) {
-		int f = it->string ? syncro_field_lookup(it->string) : -1;
-		if (f < 0) continue;
-		if (cJSON_IsString(it)) {
-			syncro_fields_set(fs, (enum syncro_field)f, it->valuestring);
-		} else if (cJSON_IsNumber(it)) {
-			char num[64];
-			double d = it->valuedouble;
-			if (d == floor(d) && fabs(d) < 9e15) snprintf(num, sizeof num, "%lld", (long long)d);
-			else snprintf(num, sizeof num, "%.17g", d);
-			syncro_fields_set(fs, (enum syncro_field)f, num);
-		}
-	}
-	cJSON_Delete(o);
-	return 0;
+	int rc = json_scan_each_member(json, strlen(json), field_member, fs, err);
+	if (rc == 0) return 0;
+	syncro_fields_free(fs);
+	return err_set(err, "contact fields are not a JSON object");
 }
 
 int engine_fields_mask(const char *const *names, size_t n, unsigned *mask, struct err *err)

@@ -9,6 +9,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "json_scan.h"
 #include "log.h"
 #include "store.h"
 #include "store_outbox.h"
@@ -16,17 +17,34 @@
 #define DEFAULT_BATCH 500
 #define MAX_CANDIDATES 64
 
-/* A row of a batch, copied out of the store. */
+/* A row of a batch, copied out of the store: its strings live in the
+ * batch's arena (valid until the next batch is read). */
+enum { COL_OBJECT_ID, COL_JSON, COL_REMOVED, COL_FIELDS, COL_GROUPS, NCOLS };
 struct row {
-	char *object_id, *json, *removed, *fields, *groups;
+	const char *object_id, *json, *removed, *fields, *groups;
+	size_t json_len;
+	size_t at[NCOLS];     /* while reading: offsets into the arena + 1 (0 = NULL) */
 	bool linked;
 	long long contact_id, customer_id;
 };
 
+/* One batch of rows, their strings in one arena (no allocation per row
+ * once the arena has grown to a batch's size). */
 struct batch {
 	struct row *v;
 	size_t n, cap;
+	struct buf arena;
+	size_t max_json;      /* the longest JSON text seen (sizes the scratch buffer) */
 };
+
+/* Appends s (with its NUL) to the arena: its offset + 1, or 0 for NULL. */
+static size_t arena_add(struct buf *a, const char *s)
+{
+	if (!s) return 0;
+	size_t at = a->len;
+	buf_add(a, s, strlen(s) + 1);
+	return at + 1;
+}
 
 static int take_row(const struct store_plan_row *r, void *ud)
 {
@@ -35,32 +53,34 @@ static int take_row(const struct store_plan_row *r, void *ud)
 		b->cap = b->cap ? b->cap * 2 : 64;
 		b->v = xrealloc(b->v, b->cap * sizeof *b->v);
 	}
-	b->v[b->n++] = (struct row){
-		.object_id = xstrdup(r->object_id), .json = r->json ? xstrdup(r->json) : NULL,
-		.removed = r->removed ? xstrdup(r->removed) : NULL, .fields = r->fields ? xstrdup(r->fields) : NULL,
-		.groups = r->groups && *r->groups ? xstrdup(r->groups) : NULL, .linked = r->linked,
-		.contact_id = r->contact_id, .customer_id = r->customer_id,
-	};
+	struct row *row = &b->v[b->n++];
+	*row = (struct row){ .linked = r->linked, .contact_id = r->contact_id, .customer_id = r->customer_id };
+	row->at[COL_OBJECT_ID] = arena_add(&b->arena, r->object_id);
+	row->at[COL_JSON] = arena_add(&b->arena, r->json);
+	row->at[COL_REMOVED] = arena_add(&b->arena, r->removed);
+	row->at[COL_FIELDS] = arena_add(&b->arena, r->fields);
+	row->at[COL_GROUPS] = r->groups && *r->groups ? arena_add(&b->arena, r->groups) : 0;
+	if (r->json) {
+		row->json_len = b->arena.len - row->at[COL_JSON];
+		if (row->json_len > b->max_json) b->max_json = row->json_len;
+	}
 	return 0;
+}
+
+/* After the batch is read (the arena no longer moves): offsets into pointers. */
+static void batch_resolve(struct batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		struct row *r = &b->v[i];
+		const char **cols[NCOLS] = { &r->object_id, &r->json, &r->removed, &r->fields, &r->groups };
+		for (int k = 0; k < NCOLS; k++) *cols[k] = r->at[k] ? b->arena.data + r->at[k] - 1 : NULL;
+	}
 }
 
 static void batch_clear(struct batch *b)
 {
-	for (size_t i = 0; i < b->n; i++) {
-		struct row *r = &b->v[i];
-		free(r->object_id);
-		free(r->json);
-		free(r->removed);
-		free(r->fields);
-		free(r->groups);
-	}
 	b->n = 0;
-}
-
-static const char *json_string(const cJSON *o, const char *k)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-	return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+	buf_reset(&b->arena);
 }
 
 /* The existing, unlinked contacts of the user's desired customer matching
@@ -112,6 +132,14 @@ static void row_stamp(const struct engine_planner *p, const struct row *row, cha
 	out[16] = '\0';
 }
 
+/* The action's stamp: the 16 digits, ":k" when the user is leaving. */
+static void action_stamp(struct engine_action *a, const char stamp[17], bool leaving)
+{
+	_Static_assert(sizeof a->stamp >= 19, "16 digits, \":k\" and the NUL");
+	memcpy(a->stamp, stamp, 16);
+	memcpy(a->stamp + 16, leaving ? ":k" : "", leaving ? 3 : 1);
+}
+
 /* "Name <addr>" (or whichever is known) into out[cap], without printf. */
 static void make_label(char *out, size_t cap, const char *dn, const char *addr, const char *id)
 {
@@ -135,7 +163,7 @@ static int emit_stamped(struct engine_planner *p, const struct row *row, const c
 	struct engine_action a = { .kind = leaving ? ENGINE_KEEP : ENGINE_UNCHANGED, .contact_id = row->contact_id,
 	                           .customer_id = row->customer_id };
 	a.object_id = xstrdup(row->object_id);
-	snprintf(a.stamp, sizeof a.stamp, "%s%s", stamp, leaving ? ":k" : "");
+	action_stamp(&a, stamp, leaving);
 	p->users++;
 	p->stamped++;
 	int rc = p->emit(p->ud, &a) < 0 ? -2 : 0;
@@ -143,8 +171,48 @@ static int emit_stamped(struct engine_planner *p, const struct row *row, const c
 	return rc;
 }
 
+/* The planner's state over a tenant: the batch being planned and the
+ * buffer the users' strings are decoded into. */
+struct stream {
+	struct batch b;
+	struct buf scratch;   /* holds a row's decoded strings: json_len + 1 bytes */
+};
+
+/* The members of a user's JSON the planner reads itself (the policy gets
+ * the text). */
+enum { UK_ENABLED, UK_MAIL, UK_UPN, UK_NAME, UK_LICENSES, UK_N };
+static const char *const user_keys[UK_N] = {
+	[UK_ENABLED] = "accountEnabled", [UK_MAIL] = "mail", [UK_UPN] = "userPrincipalName",
+	[UK_NAME] = "displayName", [UK_LICENSES] = "assignedLicenses",
+};
+
+/* A string member decoded into scratch at *used; NULL when absent, not a
+ * string or "". */
+static const char *user_string(const struct json_scan_value *v, struct buf *scratch, size_t *used)
+{
+	if (v->type != JSON_SCAN_STRING) return NULL;
+	long n = json_scan_string(v, scratch->data + *used, scratch->cap - *used);
+	if (n <= 0) return NULL;
+	const char *s = scratch->data + *used;
+	*used += (size_t)n + 1;
+	return s;
+}
+
+/* Until the script layer reads u.licenses from the text itself, the
+ * licences come from a tree: of assignedLicenses only,
+ * {"assignedLicenses": [...]} (NULL when absent). */
+static cJSON *licence_tree(const struct json_scan_value *v)
+{
+	if (v->type != JSON_SCAN_ARRAY) return NULL;
+	cJSON *arr = cJSON_ParseWithLength(v->text, v->len);
+	if (!arr) return NULL;
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddItemToObject(o, "assignedLicenses", arr);
+	return o;
+}
+
 /* Plans one row and emits the action. 0 go on, -1 store failure, -2 stopped. */
-static int plan_row(struct engine_planner *p, const struct row *row, struct err *err)
+static int plan_row(struct engine_planner *p, struct stream *sm, const struct row *row, struct err *err)
 {
 	char stamp[17];
 	bool leaving_stamp;
@@ -154,7 +222,8 @@ static int plan_row(struct engine_planner *p, const struct row *row, struct err 
 
 	struct err uerr;
 	int rc = 0;
-	cJSON *js = row->json ? cJSON_Parse(row->json) : NULL;
+	struct json_scan_value uv[UK_N] = {{0}};
+	cJSON *lic = NULL;
 	struct engine_user u = { .object_id = row->object_id };
 	struct policy_decision d = {0};
 	struct syncro_fields desired = {0};
@@ -162,17 +231,29 @@ static int plan_row(struct engine_planner *p, const struct row *row, struct err 
 	struct engine_leave leave = {0};
 	struct engine_action a = {0};
 	char label[512];
+	size_t used = 0;
 
-	u.removed = row->removed != NULL || !js;
-	u.disabled = cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(js, "accountEnabled"));
-	u.mail = json_string(js, "mail");
-	u.upn = json_string(js, "userPrincipalName");
-	make_label(label, sizeof label, json_string(js, "displayName"), u.mail ? u.mail : u.upn, row->object_id);
-	u.label = label;
 	p->users++;
+	if (row->json && json_scan_members(row->json, row->json_len, user_keys, UK_N, uv, &uerr) != 0) {
+		err_prefix(&uerr, "user");
+		if (!row->removed) {
+			make_label(label, sizeof label, NULL, NULL, row->object_id);
+			p->user_error(p->ud, label, uerr.msg);
+			return 0;
+		}
+		memset(uv, 0, sizeof uv);   /* removed anyway: only its label is lost */
+	}
+	u.removed = row->removed != NULL || !row->json;
+	u.disabled = uv[UK_ENABLED].type == JSON_SCAN_FALSE;
+	u.mail = user_string(&uv[UK_MAIL], &sm->scratch, &used);
+	u.upn = user_string(&uv[UK_UPN], &sm->scratch, &used);
+	make_label(label, sizeof label, user_string(&uv[UK_NAME], &sm->scratch, &used), u.mail ? u.mail : u.upn,
+	           row->object_id);
+	u.label = label;
 
 	if (!u.removed) {
-		if (engine_policy_eval_json(p->pol, js, row->json, row->groups, &d, &uerr) != 0) {
+		lic = licence_tree(&uv[UK_LICENSES]);
+		if (engine_policy_eval_json(p->pol, lic, row->json, row->groups, &d, &uerr) != 0) {
 			p->user_error(p->ud, label, uerr.msg);
 			goto out;
 		}
@@ -207,7 +288,7 @@ static int plan_row(struct engine_planner *p, const struct row *row, struct err 
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
-	snprintf(a.stamp, sizeof a.stamp, "%s%s", stamp, why != ENGINE_WHY_NONE ? ":k" : "");
+	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = row->linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
 	if (p->emit(p->ud, &a) < 0) rc = -2;
 out:
@@ -216,46 +297,63 @@ out:
 	engine_link_free(&link);
 	syncro_fields_free(&desired);
 	policy_decision_free(&d);
-	cJSON_Delete(js);
+	cJSON_Delete(lic);
 	return rc;
+}
+
+/* Reads the next batch (after *after; after NULL: the orphan links) into
+ * sm->b, and makes room in the scratch buffer for its longest user. */
+static int read_batch(struct engine_planner *p, struct stream *sm, char **after, long long limit, struct err *err)
+{
+	char *last = NULL;
+	batch_clear(&sm->b);
+	int rc = after ? store_plan_batch(p->ob, p->tenant_id, *after, limit, take_row, &sm->b, &last, err)
+	               : store_plan_orphans(p->ob, p->tenant_id, take_row, &sm->b, err);
+	if (after) {
+		free(*after);
+		*after = last;
+	}
+	if (rc != 0) return -1;
+	batch_resolve(&sm->b);
+	buf_reset(&sm->scratch);
+	buf_reserve(&sm->scratch, sm->b.max_json + 1);
+	return 0;
+}
+
+/* Plans the rows of the batch read; then batch_done. */
+static int plan_batch(struct engine_planner *p, struct stream *sm, struct err *err)
+{
+	int rc;
+	for (size_t i = 0; i < sm->b.n; i++)
+		if ((rc = plan_row(p, sm, &sm->b.v[i], err)) != 0) return rc;
+	if (p->batch_done && p->batch_done(p->ud) < 0) return -2;
+	return 0;
 }
 
 int engine_plan_tenant(struct engine_planner *p, struct err *err)
 {
-	struct batch b = {0};
+	struct stream sm = {0};
 	char *after = xstrdup("");
-	size_t limit = p->batch ? p->batch : DEFAULT_BATCH;
+	long long limit = p->batch ? (long long)p->batch : DEFAULT_BATCH;
 	int rc = 0;
 	for (;;) {
-		char *last = NULL;
-		batch_clear(&b);
-		if (store_plan_batch(p->ob, p->tenant_id, after, (long long)limit, take_row, &b, &last, err) != 0) {
-			free(last);
+		if (read_batch(p, &sm, &after, limit, err) != 0) {
 			rc = -1;
 			goto out;
 		}
-		free(after);
-		after = last;
-		for (size_t i = 0; i < b.n; i++)
-			if ((rc = plan_row(p, &b.v[i], err)) != 0) goto out;
-		if (p->batch_done && p->batch_done(p->ud) < 0) {
-			rc = -2;
-			goto out;
-		}
-		if (b.n < limit) break;
+		if ((rc = plan_batch(p, &sm, err)) != 0) goto out;
+		if (sm.b.n < (size_t)limit) break;
 	}
-	batch_clear(&b);
 	/* links whose user is not in the mirror at all: gone from Entra */
-	if (store_plan_orphans(p->ob, p->tenant_id, take_row, &b, err) != 0) {
+	if (read_batch(p, &sm, NULL, 0, err) != 0) {
 		rc = -1;
 		goto out;
 	}
-	for (size_t i = 0; i < b.n; i++)
-		if ((rc = plan_row(p, &b.v[i], err)) != 0) goto out;
-	if (p->batch_done && p->batch_done(p->ud) < 0) rc = -2;
+	rc = plan_batch(p, &sm, err);
 out:
-	batch_clear(&b);
-	free(b.v);
+	free(sm.b.v);
+	buf_free(&sm.b.arena);
+	buf_free(&sm.scratch);
 	free(after);
 	return rc;
 }

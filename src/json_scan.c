@@ -30,35 +30,25 @@ static int hex_value(char c)
 	return -1;
 }
 
-/* At '"': moves past the closing quote. 0, or -1 (s->p at the fault). */
+/* At '"': moves past the closing quote (the first not escaped by an odd
+ * run of backslashes): memchr speed. The string's escapes and characters
+ * are checked when it is decoded (decode), not here. 0, or -1. */
 static int skip_string(struct scanner *s)
 {
-	s->p++;
-	while (s->p < s->end) {
-		unsigned char c = (unsigned char)*s->p;
-		if (c == '"') {
-			s->p++;
-			return 0;
-		}
-		if (c < 0x20) return -1;
-		if (c != '\\') {
-			s->p++;
-			continue;
-		}
-		if (s->end - s->p < 2) return -1;
-		char e = s->p[1];
-		if (e == 'u') {
-			if (s->end - s->p < 6) return -1;
-			for (int i = 2; i < 6; i++)
-				if (hex_value(s->p[i]) < 0) return -1;
-			s->p += 6;
-		} else if (e && strchr("\"\\/bfnrt", e)) {
-			s->p += 2;
-		} else {
+	const char *from = s->p + 1;
+	for (;;) {
+		const char *q = memchr(from, '"', (size_t)(s->end - from));
+		if (!q) {
+			s->p = s->end;
 			return -1;
 		}
+		const char *b = q;
+		while (b > from && b[-1] == '\\') b--;
+		from = q + 1;
+		if (((q - b) & 1) == 0) break;
 	}
-	return -1;
+	s->p = from;
+	return 0;
 }
 
 static bool is_digit(const struct scanner *s)
@@ -184,9 +174,10 @@ static unsigned long hex4(const char *p)
 	return (unsigned long)(hex_value(p[0]) << 12 | hex_value(p[1]) << 8 | hex_value(p[2]) << 4 | hex_value(p[3]));
 }
 
-/* Decodes the string body raw[0..n) (between the quotes). Each escape
- * decodes to no more bytes than it takes, so out needs n + 1 bytes at most.
- * Returns the length, or -1 (malformed, or cap too small). */
+/* Decodes the string body raw[0..n) (between the quotes), checking it: no
+ * raw control characters, only JSON's escapes. Each escape decodes to no
+ * more bytes than it takes, so out needs n + 1 bytes at most. Returns the
+ * length, or -1 (malformed, or cap too small). */
 static long decode(const char *raw, size_t n, char *out, size_t cap)
 {
 	size_t o = 0;
@@ -196,12 +187,9 @@ static long decode(const char *raw, size_t n, char *out, size_t cap)
 		char tmp[4];
 		size_t k;
 		if (*p != '\\') {
-			const char *stop = memchr(p, '\\', (size_t)(end - p));
-			size_t run = (size_t)((stop ? stop : end) - p);
-			if (o + run >= cap) goto too_small;
-			memcpy(out + o, p, run);
-			o += run;
-			p += run;
+			if ((unsigned char)*p < 0x20) goto bad;
+			if (o + 1 >= cap) goto too_small;
+			out[o++] = *p++;
 			continue;
 		}
 		if (end - p < 2) goto bad;
@@ -274,22 +262,28 @@ static int open_object(struct scanner *s, const char *json, size_t len)
 	return 0;
 }
 
-/* Reads one member (s->p at its key's '"'): the decoded key into key[KEY_MAX]
- * (klen -1 when too long), its value into *v, and the ',' or '}' after it.
- * *more: another member follows. */
-static int next_member(struct scanner *s, char *key, long *klen, struct json_scan_value *v, bool *more)
+/* A member's key as found: raw (between the quotes) unless it has escapes,
+ * then decoded into dec[KEY_MAX]. name/len: what to compare (len -1:
+ * unusable, too long or malformed). */
+struct member_key {
+	const char *name;
+	long len;
+	char dec[KEY_MAX];
+};
+
+/* Reads one member (s->p at its key's '"'): its key into *k, its value into
+ * *v, and the ',' or '}' after it. *more: another member follows. */
+static int next_member(struct scanner *s, struct member_key *k, struct json_scan_value *v, bool *more)
 {
 	const char *raw = s->p + 1;
 	if (s->p >= s->end || *s->p != '"' || skip_string(s) != 0) return -1;
 	size_t n = (size_t)(s->p - raw) - 1;
 	if (memchr(raw, '\\', n)) {
-		*klen = decode(raw, n, key, KEY_MAX);
-	} else if (n < KEY_MAX) {
-		memcpy(key, raw, n);
-		key[n] = '\0';
-		*klen = (long)n;
+		k->name = k->dec;
+		k->len = decode(raw, n, k->dec, KEY_MAX);
 	} else {
-		*klen = -1;
+		k->name = raw;
+		k->len = n < KEY_MAX ? (long)n : -1;
 	}
 	skip_ws(s);
 	if (s->p >= s->end || *s->p != ':') return -1;
@@ -310,6 +304,11 @@ static int next_member(struct scanner *s, char *key, long *klen, struct json_sca
 	return 0;
 }
 
+static bool key_is(const struct member_key *k, const char *name)
+{
+	return name[0] == k->name[0] && strncmp(name, k->name, (size_t)k->len) == 0 && name[k->len] == '\0';
+}
+
 int json_scan_members(const char *json, size_t len, const char *const *keys, size_t n,
                       struct json_scan_value *out, struct err *err)
 {
@@ -323,13 +322,12 @@ int json_scan_members(const char *json, size_t len, const char *const *keys, siz
 	if (s.p < s.end && *s.p == '}') return 0;
 	bool more = true;
 	while (more && found < n) {
-		char key[KEY_MAX];
-		long klen;
+		struct member_key k;
 		struct json_scan_value v;
-		if (next_member(&s, key, &klen, &v, &more) != 0) return fail(&s, err);
-		if (klen < 0) continue;
+		if (next_member(&s, &k, &v, &more) != 0) return fail(&s, err);
+		if (k.len <= 0) continue;
 		for (size_t i = 0; i < n; i++) {
-			if (out[i].type != JSON_SCAN_ABSENT || strcmp(keys[i], key) != 0) continue;
+			if (out[i].type != JSON_SCAN_ABSENT || !key_is(&k, keys[i])) continue;
 			out[i] = v;
 			found++;
 			break;
@@ -353,12 +351,14 @@ int json_scan_each_member(const char *json, size_t len,
 		more = false;
 	}
 	while (more) {
-		char key[KEY_MAX];
-		long klen;
+		struct member_key k;
 		struct json_scan_value v;
-		if (next_member(&s, key, &klen, &v, &more) != 0) return fail(&s, err);
-		if (klen < 0) continue;
-		int rc = fn(ud, key, &v);
+		if (next_member(&s, &k, &v, &more) != 0) return fail(&s, err);
+		if (k.len < 0) continue;
+		char name[KEY_MAX];
+		memcpy(name, k.name, (size_t)k.len);
+		name[k.len] = '\0';
+		int rc = fn(ud, name, &v);
 		if (rc) return rc;
 	}
 	skip_ws(&s);

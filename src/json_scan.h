@@ -4,11 +4,14 @@
  * link's fields. Values are spans of the text; strings are decoded on
  * demand into the caller's buffer (never longer than their raw text).
  *
- * What is checked: the structure of everything scanned (strings with their
- * escapes and no raw control characters, numbers by the JSON grammar, the
- * literals, brackets, commas and colons, nesting up to JSON_SCAN_DEPTH).
- * json_scan_members stops at the last member it looks for, so text after
- * it is not checked: use a strict parser where the whole must be valid. */
+ * What is checked: the structure of everything scanned (numbers by the
+ * JSON grammar, the literals, brackets, commas and colons, nesting up to
+ * JSON_SCAN_DEPTH). Strings are found by their closing quote (memchr
+ * speed); their escapes and characters are checked only when decoded
+ * (json_scan_string). json_scan_members stops at the last member it looks
+ * for, so text after it is not checked. Where the whole text must be valid
+ * JSON, use a strict parser (the script layer's parser checks a user's
+ * text before any policy code runs). */
 #ifndef ENTRASYNC_JSON_SCAN_H
 #define ENTRASYNC_JSON_SCAN_H
 

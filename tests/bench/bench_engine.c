@@ -8,7 +8,9 @@
  *   steady state — every included user linked with the fields last
  *                  written, 1 % of the users changed in Entra: updates for
  *                  those, the rest unchanged.
- * Figures: wall seconds, CPU seconds, users per second, peak RSS. */
+ * Figures: wall seconds, CPU seconds, users per second, peak RSS.
+ * ENGINE_BENCH_ONLY=first stops after the first pass (for profiling, e.g.
+ * valgrind --tool=callgrind --toggle-collect=engine_plan_tenant). */
 #include "bench.h"
 
 #include <stdio.h>
@@ -216,6 +218,8 @@ BENCH(engine_plan_1m)
 	bench_report("setup: users written to the store", time_mono() - t0, "s", NULL);
 
 	measured_pass(db, "policies/default.lua", "first sync plan");
+	const char *only = bench_env("ENGINE_BENCH_ONLY");
+	if (only && strcmp(only, "first") == 0) goto out;
 
 	/* links as a first sync would have written them, then 1 % changed */
 	struct store *st = NULL;
