@@ -116,8 +116,8 @@ struct engine_action {
 	long long *candidates;               /* conflict: the contacts with the e-mail */
 	size_t ncandidates;
 	bool held;                           /* destructive, not applied: the tenant is held */
-	/* The plan stamp of the inputs that gave this action (engine_stamp):
-	 * kept in the link with its fields, so a later run whose inputs hash
+	/* The plan stamp of the inputs that gave this action (engine_stream.h):
+	 * kept in the link (links.stamp), so a later run whose inputs hash
 	 * the same knows the user is unchanged without evaluating the policy.
 	 * "" = none. restamp: unchanged/keep whose link holds another stamp
 	 * (the link is rewritten with this one; nothing is sent). */
@@ -158,13 +158,10 @@ char *engine_fields_to_json(const struct syncro_fields *fs);
 /* Parses such an object (strings, numbers → text; other members ignored)
  * into *fs (emptied first). NULL or "" gives an empty set. */
 int engine_fields_from_json(const char *json, struct syncro_fields *fs, struct err *err);
-/* The link's fields JSON: {"_stamp":"<stamp>", fields…} (no _stamp member
- * when stamp is NULL or ""). engine_fields_from_json ignores _stamp. New
- * string (free). */
-char *engine_link_json(const struct syncro_fields *fs, const char *stamp);
-/* Does the link's fields JSON carry this stamp's 16 hex digits (as its
- * first member)? *leaving (optional) gets whether it ends in ":k". */
-bool engine_link_has_stamp(const char *fields_json, const char *stamp, bool *leaving);
+/* Does the link's stamp (the links.stamp column: 16 hex digits, ":k" when
+ * the user was leaving; NULL = none) carry this stamp's 16 digits?
+ * *leaving (optional) gets whether it ends in ":k". */
+bool engine_stamp_matches(const char *link_stamp, const char *stamp, bool *leaving);
 /* A fast 64-bit fingerprint of len bytes, continuing from h (start:
  * ENGINE_STAMP_SEED). Not cryptographic. */
 #define ENGINE_STAMP_SEED 14695981039346656037ULL

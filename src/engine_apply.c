@@ -103,7 +103,7 @@ static int record_result(struct engine_apply *ap, const struct engine_action *a,
 	const char *tenant = ap->tenant_id;
 	bool ok = out->rc == SYNCRO_OK;
 	char *before = fields_json_or_null(&a->before), *after = fields_json_or_null(&a->after);
-	char *written = engine_link_json(&a->written, a->stamp);
+	char *written = engine_fields_to_json(&a->written);
 	struct buf result = {0};
 	if (ok) buf_adds(&result, "ok");
 	else buf_printf(&result, "%s: %s", syncro_result_name(out->rc), out->error);
@@ -119,7 +119,8 @@ static int record_result(struct engine_apply *ap, const struct engine_action *a,
 			if (store_link_delete(ap->st, tenant, a->object_id, err) != 0) goto fail;
 		} else {
 			struct store_link l = { .tenant_id = tenant, .object_id = a->object_id, .contact_id = out->contact_id,
-			                        .customer_id = a->customer_id, .fields = written };
+			                        .customer_id = a->customer_id, .fields = written,
+			                        .stamp = a->stamp[0] ? a->stamp : NULL };
 			if (store_link_put(ap->st, &l, err) != 0) goto fail;
 		}
 		if ((a->kind == ENGINE_CREATE || a->kind == ENGINE_ADOPT) &&
@@ -170,12 +171,7 @@ int engine_apply_action(struct engine_apply *ap, const struct engine_action *a, 
 	out->contact_id = a->contact_id;
 	if ((a->kind == ENGINE_UNCHANGED || a->kind == ENGINE_KEEP) && a->restamp && !ap->dry_run) {
 		/* nothing to send: the link takes the new plan stamp */
-		char *fields = engine_link_json(&a->written, a->stamp);
-		struct store_link l = { .tenant_id = ap->tenant_id, .object_id = a->object_id, .contact_id = a->contact_id,
-		                        .customer_id = a->customer_id, .fields = fields };
-		int rc = store_link_put(ap->st, &l, err);
-		free(fields);
-		return rc;
+		return store_link_restamp(ap->ob, ap->tenant_id, a->object_id, a->stamp, err);
 	}
 	if (a->kind == ENGINE_CONFLICT) return ap->dry_run ? 0 : record_conflict(ap, a, err);
 	if (a->kind == ENGINE_ADOPT && !a->changed) {

@@ -117,26 +117,12 @@ char *engine_fields_to_json(const struct syncro_fields *fs)
 	return s;
 }
 
-char *engine_link_json(const struct syncro_fields *fs, const char *stamp)
+bool engine_stamp_matches(const char *link_stamp, const char *stamp, bool *leaving)
 {
-	char *body = engine_fields_to_json(fs);
-	if (!stamp || !*stamp) return body;
-	/* body is "{…}": put the stamp first */
-	char *s = xasprintf("{\"_stamp\":\"%s\"%s%s", stamp, body[1] == '}' ? "" : ",", body + 1);
-	free(body);
-	return s;
-}
-
-bool engine_link_has_stamp(const char *fields_json, const char *stamp, bool *leaving)
-{
-	static const char pre[] = "{\"_stamp\":\"";
 	if (leaving) *leaving = false;
-	if (!fields_json || !stamp || strlen(stamp) < 16 || strncmp(fields_json, pre, sizeof pre - 1) != 0)
-		return false;
-	const char *at = fields_json + sizeof pre - 1;
-	if (strncmp(at, stamp, 16) != 0) return false;
-	if (at[16] == '"') return true;
-	if (at[16] == ':' && at[17] == 'k' && at[18] == '"') {
+	if (!link_stamp || !stamp || strlen(stamp) < 16 || strncmp(link_stamp, stamp, 16) != 0) return false;
+	if (link_stamp[16] == '\0') return true;
+	if (strcmp(link_stamp + 16, ":k") == 0) {
 		if (leaving) *leaving = true;
 		return true;
 	}

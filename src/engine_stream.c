@@ -19,9 +19,9 @@
 
 /* A row of a batch, copied out of the store: its strings live in the
  * batch's arena (valid until the next batch is read). */
-enum { COL_OBJECT_ID, COL_JSON, COL_REMOVED, COL_FIELDS, COL_GROUPS, NCOLS };
+enum { COL_OBJECT_ID, COL_JSON, COL_REMOVED, COL_FIELDS, COL_GROUPS, COL_STAMP, NCOLS };
 struct row {
-	const char *object_id, *json, *removed, *fields, *groups;
+	const char *object_id, *json, *removed, *fields, *groups, *stamp;
 	size_t json_len;
 	size_t at[NCOLS];     /* while reading: offsets into the arena + 1 (0 = NULL) */
 	bool linked;
@@ -60,6 +60,7 @@ static int take_row(const struct store_plan_row *r, void *ud)
 	row->at[COL_REMOVED] = arena_add(&b->arena, r->removed);
 	row->at[COL_FIELDS] = arena_add(&b->arena, r->fields);
 	row->at[COL_GROUPS] = r->groups && *r->groups ? arena_add(&b->arena, r->groups) : 0;
+	row->at[COL_STAMP] = arena_add(&b->arena, r->stamp);
 	if (r->json) {
 		row->json_len = b->arena.len - row->at[COL_JSON];
 		if (row->json_len > b->max_json) b->max_json = row->json_len;
@@ -72,7 +73,7 @@ static void batch_resolve(struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct row *r = &b->v[i];
-		const char **cols[NCOLS] = { &r->object_id, &r->json, &r->removed, &r->fields, &r->groups };
+		const char **cols[NCOLS] = { &r->object_id, &r->json, &r->removed, &r->fields, &r->groups, &r->stamp };
 		for (int k = 0; k < NCOLS; k++) *cols[k] = r->at[k] ? b->arena.data + r->at[k] - 1 : NULL;
 	}
 }
@@ -217,7 +218,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	char stamp[17];
 	bool leaving_stamp;
 	row_stamp(p, row, stamp);
-	if (row->linked && engine_link_has_stamp(row->fields, stamp, &leaving_stamp))
+	if (row->linked && engine_stamp_matches(row->stamp, stamp, &leaving_stamp))
 		return emit_stamped(p, row, stamp, leaving_stamp);
 
 	struct err uerr;

@@ -39,7 +39,7 @@ enum stmt_id {
 };
 
 #define USER_COLS "tenant_id, object_id, json, removed, removed_at, updated_at"
-#define LINK_COLS "tenant_id, object_id, contact_id, customer_id, fields, created_at, updated_at"
+#define LINK_COLS "tenant_id, object_id, contact_id, customer_id, fields, created_at, updated_at, stamp"
 #define TENANT_COLS "id, name, default_domain, syncro_customer_id, policy_hash, last_pull_at, " \
 	"last_sync_at, last_status, last_error"
 
@@ -105,9 +105,9 @@ static const char *const stmt_sql[S__COUNT] = {
 		"resync, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, resource) DO UPDATE SET "
 		"delta_link = ?3, next_link = ?4, round_started_at = ?5, resync = ?6, updated_at = ?7",
 
-	[S_LINK_PUT] = "INSERT INTO links (" LINK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+	[S_LINK_PUT] = "INSERT INTO links (" LINK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) "
 		"ON CONFLICT (tenant_id, object_id) DO UPDATE SET contact_id = ?3, customer_id = ?4, fields = ?5, "
-		"updated_at = ?6",
+		"updated_at = ?6, stamp = ?7",
 	[S_LINK_GET] = "SELECT " LINK_COLS " FROM links WHERE tenant_id = ?1 AND object_id = ?2",
 	[S_LINK_DELETE] = "DELETE FROM links WHERE tenant_id = ?1 AND object_id = ?2",
 	[S_LINK_FIND_CONTACT] = "SELECT " LINK_COLS " FROM links WHERE customer_id = ?1 AND contact_id = ?2",
@@ -968,6 +968,7 @@ static void link_read(sqlite3_stmt *s, void *out)
 	l->fields = col_dup(s, 4);
 	l->created_at = col_dup(s, 5);
 	l->updated_at = col_dup(s, 6);
+	l->stamp = col_dup(s, 7);
 }
 
 int store_link_put(struct store *st, const struct store_link *l, struct err *err)
@@ -984,6 +985,7 @@ int store_link_put(struct store *st, const struct store_link *l, struct err *err
 	sqlite3_bind_int64(s, 4, l->customer_id);
 	bind_text(s, 5, l->fields);
 	bind_text(s, 6, now);
+	bind_text(s, 7, l->stamp);
 	if (sqlite3_step(s) == SQLITE_DONE) {
 		stmt_done(s);
 		return 0;
@@ -1036,6 +1038,7 @@ void store_link_free(struct store_link *l)
 	free_owned(l->tenant_id);
 	free_owned(l->object_id);
 	free_owned(l->fields);
+	free_owned(l->stamp);
 	free_owned(l->created_at);
 	free_owned(l->updated_at);
 	memset(l, 0, sizeof *l);

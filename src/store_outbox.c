@@ -14,7 +14,7 @@
 enum ob_stmt {
 	O_INTENT_ADD, O_INTENT_FINISH, O_INTENT_OPEN, O_INTENT_COUNT,
 	O_CONFLICT_OPEN, O_CONFLICT_RESOLVE, O_CONFLICT_EACH, O_CONFLICT_EACH_ALL,
-	O_PLAN_BATCH, O_PLAN_ORPHANS, O_LINK_COUNT,
+	O_PLAN_BATCH, O_PLAN_ORPHANS, O_LINK_RESTAMP, O_LINK_COUNT,
 	O__COUNT
 };
 
@@ -42,12 +42,13 @@ static const char *const ob_sql[O__COUNT] = {
 		"ORDER BY id",
 	[O_CONFLICT_EACH_ALL] = "SELECT " CONFLICT_COLS " FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
 	[O_PLAN_BATCH] = "SELECT u.object_id, u.json, u.removed, l.contact_id, l.customer_id, l.fields, "
-		GROUPS_OF("u.tenant_id", "u.object_id") " FROM users u LEFT JOIN links l "
+		GROUPS_OF("u.tenant_id", "u.object_id") ", l.stamp FROM users u LEFT JOIN links l "
 		"ON l.tenant_id = u.tenant_id AND l.object_id = u.object_id "
 		"WHERE u.tenant_id = ?1 AND u.object_id > ?2 ORDER BY u.object_id LIMIT ?3",
-	[O_PLAN_ORPHANS] = "SELECT l.object_id, NULL, 'deleted', l.contact_id, l.customer_id, l.fields, NULL "
+	[O_PLAN_ORPHANS] = "SELECT l.object_id, NULL, 'deleted', l.contact_id, l.customer_id, l.fields, NULL, l.stamp "
 		"FROM links l WHERE l.tenant_id = ?1 AND NOT EXISTS (SELECT 1 FROM users u "
 		"WHERE u.tenant_id = l.tenant_id AND u.object_id = l.object_id) ORDER BY l.object_id",
+	[O_LINK_RESTAMP] = "UPDATE links SET stamp = ?3 WHERE tenant_id = ?1 AND object_id = ?2",
 	[O_LINK_COUNT] = "SELECT count(*) FROM links WHERE tenant_id = ?1",
 };
 
@@ -300,7 +301,7 @@ static int plan_row(sqlite3_stmt *s, void *ctx)
 		.object_id = col(s, 0), .json = col(s, 1), .removed = col(s, 2),
 		.linked = sqlite3_column_type(s, 3) != SQLITE_NULL,
 		.contact_id = sqlite3_column_int64(s, 3), .customer_id = sqlite3_column_int64(s, 4),
-		.fields = col(s, 5), .groups = col(s, 6) ? col(s, 6) : "",
+		.fields = col(s, 5), .groups = col(s, 6) ? col(s, 6) : "", .stamp = col(s, 7),
 	};
 	if (c->last) {
 		free(c->last);
@@ -334,6 +335,16 @@ int store_plan_orphans(struct store_outbox *ob, const char *tenant_id,
 	int rc = run_rows(ob, s, plan_row, &c, err, "reading links without users");
 	free(c.last);
 	return rc;
+}
+
+int store_link_restamp(struct store_outbox *ob, const char *tenant_id, const char *object_id, const char *stamp,
+                       struct err *err)
+{
+	sqlite3_stmt *s = stmt(ob, O_LINK_RESTAMP);
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, object_id);
+	bind_text(s, 3, stamp && *stamp ? stamp : NULL);
+	return run_write(ob, s, err, "restamping a link");
 }
 
 int store_link_count(struct store_outbox *ob, const char *tenant_id, long long *n, struct err *err)

@@ -91,6 +91,7 @@ struct store_plan_row {
 	long long contact_id;      /* when linked */
 	long long customer_id;
 	const char *fields;        /* the link's fields JSON, or NULL */
+	const char *stamp;         /* the link's plan stamp, or NULL */
 	/* The declared groups the user is a member of, as
 	 * "display_name\x1Fgroup_id" records separated by "\x1E" ("" = none). */
 	const char *groups;
@@ -109,6 +110,10 @@ int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char 
  * all (row.json NULL, removed "deleted"). */
 int store_plan_orphans(struct store_outbox *ob, const char *tenant_id,
                        int (*cb)(const struct store_plan_row *r, void *ud), void *ud, struct err *err);
+/* Sets the plan stamp of an existing link (NULL clears it), nothing else:
+ * an unchanged user whose inputs changed. No link: nothing, not an error. */
+int store_link_restamp(struct store_outbox *ob, const char *tenant_id, const char *object_id, const char *stamp,
+                       struct err *err);
 /* The tenant's links. */
 int store_link_count(struct store_outbox *ob, const char *tenant_id, long long *n, struct err *err);
 

@@ -240,6 +240,17 @@ static const char *const migrations[] = {
 	"  updated_at   TEXT NOT NULL\n"
 	");\n"
 	"CREATE INDEX IF NOT EXISTS ticket_actions_open ON ticket_actions(state) WHERE state <> 'done';\n",
+
+	/* 5: reserved for the Secure Score raw JSON migration of another
+	 * branch (it replaces this placeholder when the branches merge). */
+	"SELECT 1;\n",
+
+	/* 6: the plan stamp (engine_stream.h) gets a column of its own in
+	 * links; it used to be the first member "_stamp" of the fields JSON,
+	 * which is moved out here (fields keep only contact fields). */
+	"ALTER TABLE links ADD COLUMN stamp TEXT;\n"
+	"UPDATE links SET stamp = json_extract(fields, '$._stamp'), fields = json_remove(fields, '$._stamp')\n"
+	"  WHERE json_valid(fields) AND json_type(fields, '$._stamp') = 'text';\n",
 };
 
 int store_schema_latest(void)

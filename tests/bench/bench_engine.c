@@ -103,9 +103,9 @@ static int emit(void *ud, struct engine_action *a)
 	p->kinds[a->kind]++;
 	if (p->link_to && a->kind == ENGINE_CREATE) {
 		struct err err;
-		char *fields = engine_link_json(&a->written, a->stamp);
+		char *fields = engine_fields_to_json(&a->written);
 		struct store_link l = { .tenant_id = TENANT, .object_id = a->object_id, .contact_id = ++p->next_contact,
-		                        .customer_id = a->customer_id, .fields = fields };
+		                        .customer_id = a->customer_id, .fields = fields, .stamp = a->stamp };
 		int rc = store_link_put(p->link_to, &l, &err);
 		free(fields);
 		if (rc != 0) {

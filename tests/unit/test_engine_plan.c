@@ -377,32 +377,29 @@ TEST(engine_fields_json_roundtrip)
 	CHECK(!engine_blank(" x"));
 }
 
-TEST(engine_link_json_carries_the_plan_stamp)
+TEST(engine_stamp_matches_the_link_column)
 {
 	struct err err;
 	struct syncro_fields a, b = {0};
-	fields_of(&a, "name=Ann", "customer_id=101", NULL);
-	char *js = engine_link_json(&a, "0123456789abcdef:k");
-	CHECK(strncmp(js, "{\"_stamp\":\"0123456789abcdef:k\",", 31) == 0);
 	bool leaving = false;
-	CHECK(engine_link_has_stamp(js, "0123456789abcdef", &leaving));
+	CHECK(engine_stamp_matches("0123456789abcdef:k", "0123456789abcdef", &leaving));
 	CHECK(leaving);
-	CHECK(!engine_link_has_stamp(js, "0123456789abcdee", NULL));
-	REQUIRE_OK(engine_fields_from_json(js, &b, &err), &err);   /* _stamp is not a field */
-	CHECK_STR(b.v[SYNCRO_F_NAME], "Ann");
-	free(js);
-	js = engine_link_json(&a, "fedcba9876543210");
-	CHECK(engine_link_has_stamp(js, "fedcba9876543210", &leaving));
+	CHECK(engine_stamp_matches("0123456789abcdef", "0123456789abcdef", &leaving));
 	CHECK(!leaving);
+	CHECK(!engine_stamp_matches("0123456789abcdee", "0123456789abcdef", NULL));
+	CHECK(!engine_stamp_matches("0123456789abcdef:x", "0123456789abcdef", NULL));
+	CHECK(!engine_stamp_matches("0123456789abcdef0", "0123456789abcdef", NULL));
+	CHECK(!engine_stamp_matches(NULL, "0123456789abcdef", NULL));
+	CHECK(!engine_stamp_matches("0123456789abcdef", "0123", NULL));
+	/* a link's fields JSON holds contact fields only; a legacy _stamp is ignored */
+	fields_of(&a, "name=Ann", "customer_id=101", NULL);
+	char *js = engine_fields_to_json(&a);
+	CHECK(!strstr(js, "stamp"));
 	free(js);
-	js = engine_link_json(&a, NULL);
-	CHECK(!engine_link_has_stamp(js, "fedcba9876543210", NULL));
-	CHECK(js[0] == '{' && !strstr(js, "_stamp"));
-	free(js);
-	struct syncro_fields none = {0};
-	js = engine_link_json(&none, "fedcba9876543210");
-	CHECK_STR(js, "{\"_stamp\":\"fedcba9876543210\"}");
-	free(js);
+	REQUIRE_OK(engine_fields_from_json("{\"_stamp\":\"0123456789abcdef\",\"name\":\"Ann\",\"customer_id\":101}", &b,
+	                                   &err), &err);
+	CHECK_STR(b.v[SYNCRO_F_NAME], "Ann");
+	CHECK_STR(b.v[SYNCRO_F_CUSTOMER_ID], "101");
 	/* the fingerprint depends on every byte and on where it starts */
 	uint64_t h1 = engine_hash(ENGINE_STAMP_SEED, "abcdefghij", 10), h2 = engine_hash(ENGINE_STAMP_SEED, "abcdefghik", 10);
 	CHECK(h1 != h2);

@@ -1,0 +1,145 @@
+/* test_store_outbox — the plan stamp in its own links column: migration 6
+ * moves "_stamp" out of a version-5 database's link fields, links carry
+ * their stamp through put/get and the planner's batch read, a restamp
+ * changes the stamp only, and a put without one clears it. */
+#include "t.h"
+
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "store.h"
+#include "store_outbox.h"
+
+#define STAMP_MIGRATION 6
+#define TENANT "11111111-2222-4333-8444-555555555555"
+
+static char *db_in_tmp(const char *name)
+{
+	return xasprintf("%s/%s", t_tmpdir(), name);
+}
+
+static long long raw_int(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	long long v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/* Builds a database at version STAMP_MIGRATION - 1 with raw SQL, links
+ * holding their stamp inside fields as the engine wrote it before. */
+static int make_v5_db(const char *path)
+{
+	sqlite3 *raw = NULL;
+	int ok = sqlite3_open(path, &raw) == SQLITE_OK;
+	for (int n = 1; ok && n < STAMP_MIGRATION; n++)
+		ok = sqlite3_exec(raw, store_schema_migration(n), NULL, NULL, NULL) == SQLITE_OK;
+	char *sql = xasprintf(
+		"PRAGMA user_version = %d;"
+		"INSERT INTO tenants (id, name) VALUES ('" TENANT "', 'T');"
+		"INSERT INTO users (tenant_id, object_id, json, updated_at) VALUES ('" TENANT "', 'u1', '{\"id\":\"u1\"}', 'x');"
+		"INSERT INTO links (tenant_id, object_id, contact_id, customer_id, fields, created_at, updated_at) VALUES "
+		"('" TENANT "', 'u1', 11, 101, '{\"_stamp\":\"0123456789abcdef\",\"name\":\"Ann\",\"customer_id\":101}', 'c', 'u'),"
+		"('" TENANT "', 'u2', 12, 101, '{\"_stamp\":\"fedcba9876543210:k\"}', 'c', 'u'),"
+		"('" TENANT "', 'u3', 13, 101, '{\"name\":\"No Stamp\"}', 'c', 'u'),"
+		"('" TENANT "', 'u4', 14, 101, NULL, 'c', 'u');",
+		STAMP_MIGRATION - 1);
+	ok = ok && sqlite3_exec(raw, sql, NULL, NULL, NULL) == SQLITE_OK;
+	free(sql);
+	sqlite3_close(raw);
+	return ok ? 0 : -1;
+}
+
+static int collect_row(const struct store_plan_row *r, void *ud)
+{
+	struct buf *b = ud;
+	buf_printf(b, "%s=%s|%s;", r->object_id, r->stamp ? r->stamp : "-", r->fields ? r->fields : "-");
+	return 0;
+}
+
+TEST(store_migration_6_moves_the_stamp_out_of_link_fields)
+{
+	struct err err;
+	REQUIRE(store_schema_latest() >= STAMP_MIGRATION);
+	char *path = db_in_tmp("v5.db");
+	REQUIRE(make_v5_db(path) == 0);
+	struct store *st = NULL;
+	struct store_outbox *ob = NULL;
+	struct store_link l = {0};
+	struct buf b = {0};
+	REQUIRE_OK(store_open(path, &st, &err), &err);
+	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	CHECK_OK(store_link_get(st, TENANT, "u1", &l, &err), &err);
+	CHECK_STR(l.stamp, "0123456789abcdef");
+	CHECK_STR(l.fields, "{\"name\":\"Ann\",\"customer_id\":101}");
+	store_link_free(&l);
+	CHECK_OK(store_link_get(st, TENANT, "u2", &l, &err), &err);
+	CHECK_STR(l.stamp, "fedcba9876543210:k");
+	CHECK_STR(l.fields, "{}");
+	store_link_free(&l);
+	CHECK_OK(store_link_get(st, TENANT, "u3", &l, &err), &err);
+	CHECK(l.stamp == NULL);
+	CHECK_STR(l.fields, "{\"name\":\"No Stamp\"}");
+	store_link_free(&l);
+	CHECK_OK(store_link_get(st, TENANT, "u4", &l, &err), &err);
+	CHECK(l.stamp == NULL && l.fields == NULL);
+	store_link_free(&l);
+	/* the planner reads the column: u1 from the mirror, u2..u4 as orphans */
+	REQUIRE_OK(store_outbox_open(st, &ob, &err), &err);
+	CHECK_OK(store_plan_batch(ob, TENANT, "", 10, collect_row, &b, NULL, &err), &err);
+	CHECK_OK(store_plan_orphans(ob, TENANT, collect_row, &b, &err), &err);
+	CHECK_STR(b.data, "u1=0123456789abcdef|{\"name\":\"Ann\",\"customer_id\":101};u2=fedcba9876543210:k|{};"
+	                  "u3=-|{\"name\":\"No Stamp\"};u4=-|-;");
+	store_outbox_close(ob);
+	store_close(st);
+	sqlite3 *raw = NULL;
+	REQUIRE(sqlite3_open(path, &raw) == SQLITE_OK);
+	CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM links WHERE instr(fields, '_stamp') > 0"), 0);
+	sqlite3_close(raw);
+	buf_free(&b);
+	free(path);
+}
+
+TEST(store_link_stamp_put_restamp_and_clear)
+{
+	struct err err;
+	char *path = db_in_tmp("links.db");
+	struct store *st = NULL;
+	struct store_outbox *ob = NULL;
+	struct store_link got = {0};
+	REQUIRE_OK(store_open(path, &st, &err), &err);
+	struct store_tenant t = { .id = TENANT, .name = "T" };
+	REQUIRE_OK(store_tenant_put(st, &t, &err), &err);
+	REQUIRE_OK(store_outbox_open(st, &ob, &err), &err);
+	struct store_link l = { .tenant_id = TENANT, .object_id = "u1", .contact_id = 5, .customer_id = 101,
+	                        .fields = "{\"name\":\"Ann\"}", .stamp = "00000000000000aa" };
+	CHECK_OK(store_link_put(st, &l, &err), &err);
+	CHECK_OK(store_link_get(st, TENANT, "u1", &got, &err), &err);
+	CHECK_STR(got.stamp, "00000000000000aa");
+	char *updated = xstrdup(got.updated_at);
+	store_link_free(&got);
+	/* a restamp changes the stamp and nothing else */
+	CHECK_OK(store_link_restamp(ob, TENANT, "u1", "00000000000000bb:k", &err), &err);
+	CHECK_OK(store_link_get(st, TENANT, "u1", &got, &err), &err);
+	CHECK_STR(got.stamp, "00000000000000bb:k");
+	CHECK_STR(got.fields, "{\"name\":\"Ann\"}");
+	CHECK_STR(got.updated_at, updated);
+	store_link_free(&got);
+	/* restamping a link that does not exist is no error and creates nothing */
+	CHECK_OK(store_link_restamp(ob, TENANT, "nobody", "00000000000000cc", &err), &err);
+	CHECK(store_link_get(st, TENANT, "nobody", &got, &err) == STORE_NOTFOUND);
+	/* a put without a stamp (a manual link) clears it: the next plan evaluates */
+	l.stamp = NULL;
+	l.fields = NULL;
+	CHECK_OK(store_link_put(st, &l, &err), &err);
+	CHECK_OK(store_link_get(st, TENANT, "u1", &got, &err), &err);
+	CHECK(got.stamp == NULL);
+	store_link_free(&got);
+	store_outbox_close(ob);
+	store_close(st);
+	free(updated);
+	free(path);
+}
