@@ -1,18 +1,20 @@
 /* engine_policy — a tenant's policy for the engine: load (with its hash and
  * create_only mask), evaluate include + contact on a mirrored user, and
- * on_leave through a generated wrapper policy in a second sandbox (see
- * engine_policy.h for why). Uses script.h only; never lua.h. */
+ * on_leave (script_policy_call, its answer checked here). Uses script.h
+ * only; never lua.h. */
 #include "engine_policy.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
 
 #include "embed.h"
 #include "skus.h"
+#include "srcmap.h"
 
 _Static_assert(POLICY_NAME == (int)SYNCRO_F_NAME && POLICY_EMAIL == (int)SYNCRO_F_EMAIL &&
                POLICY_TITLE == (int)SYNCRO_F_TITLE && POLICY_NOTES == (int)SYNCRO_F_NOTES &&
@@ -33,96 +35,18 @@ int engine_file_hash(const char *path, char out[65], struct err *err)
 	return 0;
 }
 
-/* A long-bracket level that does not occur in text: "]" + n '=' + "]". */
-static int bracket_level(const char *text)
+/* "file:line" where the policy writes on_leave (just "file" when it
+ * cannot be found) into out[cap]. */
+static void leave_place(const char *path, char *out, size_t cap)
 {
-	for (int n = 1; n < 64; n++) {
-		char close[70];
-		close[0] = ']';
-		memset(close + 1, '=', (size_t)n);
-		close[n + 1] = ']';
-		close[n + 2] = '\0';
-		if (!strstr(text, close)) return n;
-	}
-	return -1;
-}
-
-/* The wrapper policy: include(u, t) runs the real on_leave(u.c, u.why, t)
- * and says keep/delete (false + word) or changes (true); contact() returns
- * the changes table. The real file is loaded from a long string with
- * chunkname "@PATH", so its errors keep their file:line. */
-static char *leave_wrapper(const char *path, const char *text, struct err *err)
-{
-	int lvl = bracket_level(text);
-	if (lvl < 0) {
-		err_set(err, "%s: cannot wrap the policy for on_leave", path);
-		return NULL;
-	}
-	char eq[65];
-	memset(eq, '=', (size_t)lvl);
-	eq[lvl] = '\0';
-	struct buf b = {0};
-	buf_printf(&b, "local src = [%s[\n", eq);
-	buf_adds(&b, text);
-	buf_printf(&b, "]%s]\nlocal chunk = assert(load(src, ", eq);
-	/* "@" .. path as a Lua string literal */
-	buf_adds(&b, "\"@");
-	for (const char *p = path; *p; p++) {
-		if (*p == '"' || *p == '\\') buf_addc(&b, '\\');
-		if (*p == '\n') buf_adds(&b, "\\n");
-		else buf_addc(&b, *p);
-	}
-	buf_adds(&b, "\", \"t\"))\n"
-	       "local on_leave = chunk().on_leave\n"
-	       "local changes\n"
-	       "return {\n"
-	       "  include = function(u, t)\n"
-	       "    changes = nil\n"
-	       "    local r = on_leave(u.c, u.why, t)\n"
-	       "    if r == \"keep\" or r == \"delete\" then return false, r end\n"
-	       "    if type(r) == \"table\" then changes = r; return true end\n"
-	       "    error(\"on_leave must return \\\"keep\\\", \\\"delete\\\" or a table of contact fields, got \" .. "
-	       "(type(r) == \"string\" and (\"'\" .. r .. \"'\") or type(r)), 0)\n"
-	       "  end,\n"
-	       "  contact = function(u, t) local r = changes; changes = nil; return r end,\n"
-	       "}\n");
-	return buf_steal(&b);
-}
-
-/* Writes the wrapper to a private temporary file, loads it into a new
- * state, removes the file. */
-static int load_leave_state(struct engine_policy *p, const char *path, const struct script_limits *limits,
-                            const struct script_tenant *t, struct err *err)
-{
-	char *text = NULL, *wrapper = NULL;
+	char *text = NULL;
 	size_t len = 0;
-	int rc = -1, fd = -1;
-	const char *tmp = getenv("TMPDIR");
-	char *tpl = xasprintf("%s/entrasync-on_leave-XXXXXX.lua", tmp && *tmp ? tmp : "/tmp");
-	if (file_read(path, &text, &len, err) != 0) goto out;
-	if (!(wrapper = leave_wrapper(path, text, err))) goto out;
-	if ((fd = mkstemps(tpl, 4)) < 0) {
-		err_set(err, "on_leave: cannot create a temporary file in %s", tmp && *tmp ? tmp : "/tmp");
-		goto out;
-	}
-	size_t wlen = strlen(wrapper);
-	if (write(fd, wrapper, wlen) != (ssize_t)wlen) {
-		err_set(err, "on_leave: cannot write %s", tpl);
-		goto out;
-	}
-	if (script_new(limits, &p->leave, err) != 0) goto out;
-	if (script_policy_load(p->leave, tpl, err) != 0) goto out;
-	if (t && script_set_tenant(p->leave, t, err) != 0) goto out;
-	rc = 0;
-out:
-	if (fd >= 0) {
-		close(fd);
-		unlink(tpl);
-	}
-	free(tpl);
+	struct err ignored;
+	const char *key[] = { "on_leave" };
+	int line = file_read(path, &text, &len, &ignored) == 0 ? srcmap_key_line(text, len, key, 1) : 0;
+	if (line > 0) snprintf(out, cap, "%s:%d", path, line);
+	else snprintf(out, cap, "%s", path);
 	free(text);
-	free(wrapper);
-	return rc;
 }
 
 /* The start of every plan stamp (see engine_policy.h). */
@@ -161,10 +85,7 @@ int engine_policy_load(struct engine_policy *p, const char *path, const struct s
 	}
 	if (engine_file_hash(path, p->hash, err) != 0) goto fail;
 	p->stamp_base = stamp_base(p->hash, t);
-	if (p->info->on_leave == POLICY_ON_LEAVE_FUNCTION && load_leave_state(p, path, limits, t, err) != 0) {
-		err_prefix(err, "%s: on_leave", path);
-		goto fail;
-	}
+	if (p->info->on_leave == POLICY_ON_LEAVE_FUNCTION) leave_place(path, p->leave_where, sizeof p->leave_where);
 	return 0;
 fail:
 	engine_policy_free(p);
@@ -175,7 +96,6 @@ void engine_policy_free(struct engine_policy *p)
 {
 	if (!p) return;
 	script_free(p->main);
-	script_free(p->leave);
 	memset(p, 0, sizeof *p);
 }
 
@@ -231,20 +151,78 @@ int engine_policy_eval_json(struct engine_policy *p, const cJSON *user, const ch
 	return rc;
 }
 
-/* Replaces "in include()" / "in contact()" of the wrapper's messages. */
-static void name_on_leave(struct err *err)
+/* on_leave's errors: "policy error in on_leave(): FILE:LINE: ..." */
+static int leave_error(const struct engine_policy *p, struct err *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static int leave_error(const struct engine_policy *p, struct err *err, const char *fmt, ...)
 {
-	static const char *const from[] = { "in include()", "in contact()" };
-	for (size_t i = 0; i < ARRAY_LEN(from); i++) {
-		char *at = strstr(err->msg, from[i]);
-		if (!at) continue;
-		struct buf b = {0};
-		buf_add(&b, err->msg, (size_t)(at - err->msg));
-		buf_adds(&b, "in on_leave()");
-		buf_adds(&b, at + strlen(from[i]));
-		err_set(err, "%s", b.data);
-		buf_free(&b);
+	char msg[sizeof err->msg];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return err_set(err, "policy error in on_leave(): %s: %s", p->leave_where, msg);
+}
+
+static const char *json_type_name(const cJSON *v)
+{
+	if (!v || cJSON_IsNull(v)) return "nil";
+	if (cJSON_IsBool(v)) return "boolean";
+	if (cJSON_IsNumber(v)) return "number";
+	if (cJSON_IsString(v)) return "string";
+	return "table";
+}
+
+/* The nearest contact field name to given (edit distance <= 2 and less
+ * than half of it), or NULL. */
+static const char *near_field(const char *given)
+{
+	const char *best = NULL;
+	size_t best_d = (size_t)-1, gl = strlen(given);
+	for (int f = 0; f < POLICY_NFIELDS; f++) {
+		size_t d = str_edit_distance(given, policy_contact_field_names[f]);
+		if (d < best_d) {
+			best_d = d;
+			best = policy_contact_field_names[f];
+		}
 	}
+	return best && best_d <= 2 && best_d * 2 < (gl > 2 ? gl : 2) + 1 ? best : NULL;
+}
+
+/* on_leave's table of changes into out->changes: contact fields with
+ * string or number values (customer_id accepted and ignored: not the
+ * policy's to move on leave). */
+static int leave_changes(const struct engine_policy *p, const cJSON *r, struct engine_leave *out, struct err *err)
+{
+	if (cJSON_IsArray(r) && cJSON_GetArraySize(r) > 0)
+		return leave_error(p, err, "on_leave returned a list; contact fields are names like email");
+	const cJSON *it;
+	cJSON_ArrayForEach(it, r) {
+		const char *k = it->string;
+		int f = -1;
+		for (int i = 0; k && i < POLICY_NFIELDS && f < 0; i++)
+			if (strcmp(k, policy_contact_field_names[i]) == 0) f = i;
+		if (k && f < 0 && strcmp(k, "customer_id") == 0) continue;
+		if (f < 0) {
+			const char *dym = k ? near_field(k) : NULL;
+			return leave_error(p, err, "unknown contact field '%s'%s%s%s", k ? k : "?", dym ? " (did you mean '" : "",
+			                   dym ? dym : "", dym ? "'?)" : "");
+		}
+		char num[64];
+		const char *v = NULL;
+		if (cJSON_IsString(it)) {
+			v = it->valuestring;
+		} else if (cJSON_IsNumber(it)) {
+			double d = it->valuedouble;
+			if (d == floor(d) && fabs(d) < 9e15) snprintf(num, sizeof num, "%lld", (long long)d);
+			else snprintf(num, sizeof num, "%.14g", d);
+			v = num;
+		} else {
+			return leave_error(p, err, "contact field '%s' must be a string, got %s", k, json_type_name(it));
+		}
+		syncro_fields_set(&out->changes, (enum syncro_field)f, v);
+	}
+	return 0;
 }
 
 int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *c, long long contact_id,
@@ -262,9 +240,8 @@ int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *
 	case POLICY_ON_LEAVE_FUNCTION:
 		break;
 	}
-	if (!p->leave) return err_set(err, "on_leave: not loaded");
-	/* u = { c = {fields…, id = contact_id}, why = why } */
-	cJSON *u = cJSON_CreateObject(), *cj = cJSON_AddObjectToObject(u, "c");
+	/* c = {fields…, id = contact_id} */
+	cJSON *cj = cJSON_CreateObject(), *wj = cJSON_CreateString(why), *r = NULL;
 	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
 		if (!c->v[f]) continue;
 		long long n;
@@ -274,24 +251,28 @@ int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *
 		else cJSON_AddStringToObject(cj, syncro_field_name((enum syncro_field)f), c->v[f]);
 	}
 	if (contact_id) cJSON_AddNumberToObject(cj, "id", (double)contact_id);
-	cJSON_AddStringToObject(u, "why", why);
-	struct policy_decision d;
-	struct policy_user pu = { .graph = u };
-	int rc = script_policy_eval(p->leave, &pu, &d, err);
-	cJSON_Delete(u);
-	if (rc != 0) {
-		name_on_leave(err);
-		return -1;
-	}
-	if (!d.include) {
-		out->kind = d.reason && strcmp(d.reason, "delete") == 0 ? ENGINE_LEAVE_DELETE : ENGINE_LEAVE_KEEP;
-	} else {
+	const cJSON *args[] = { cj, wj };
+	int rc = script_policy_call(p->main, "on_leave", args, 2, &r, err);
+	cJSON_Delete(cj);
+	cJSON_Delete(wj);
+	if (rc != 0) return -1;
+	if (cJSON_IsString(r) && strcmp(r->valuestring, "keep") == 0) {
+		out->kind = ENGINE_LEAVE_KEEP;
+	} else if (cJSON_IsString(r) && strcmp(r->valuestring, "delete") == 0) {
+		out->kind = ENGINE_LEAVE_DELETE;
+	} else if (cJSON_IsObject(r) || cJSON_IsArray(r)) {
 		out->kind = ENGINE_LEAVE_CHANGES;
-		for (int f = 0; f < POLICY_NFIELDS && f < SYNCRO_F_CUSTOMER_ID; f++)
-			if (d.field[f]) syncro_fields_set(&out->changes, (enum syncro_field)f, d.field[f]);
+		rc = leave_changes(p, r, out, err);
+	} else if (cJSON_IsString(r)) {
+		rc = leave_error(p, err, "on_leave must return \"keep\", \"delete\" or a table of contact fields, got '%s'",
+		                 r->valuestring);
+	} else {
+		rc = leave_error(p, err, "on_leave must return \"keep\", \"delete\" or a table of contact fields, got %s",
+		                 json_type_name(r));
 	}
-	policy_decision_free(&d);
-	return 0;
+	cJSON_Delete(r);
+	if (rc != 0) engine_leave_free(out);
+	return rc;
 }
 
 void engine_desired_fields(const struct policy_decision *d, long long default_customer, struct syncro_fields *out)

@@ -3,13 +3,11 @@
  * (include + contact, with u.groups and u.licenses filled), and on_leave
  * for a leaving linked contact; plus the policy file's hash.
  *
- * on_leave as a function: script.h offers no call for it, so it runs in a
- * second sandboxed state through the public API only: a small generated
- * policy whose include(u, t) calls the real policy's on_leave(u.c, u.why,
- * t) and whose contact() hands back the field table it returned (validated
- * as contact fields by script_policy_eval). Same sandbox, instruction
- * budget and memory cap; errors name the real policy file:line and say
- * "on_leave()". When script.h gains a direct call, only this file changes. */
+ * on_leave as a function is called in the same state (script_policy_call:
+ * same sandbox, a fresh instruction budget, the memory cap) with c (the
+ * contact's fields as last written, and its id), why and t; the table it
+ * returns is checked here as contact fields, errors naming the policy's
+ * file:line where on_leave is written and "on_leave()". */
 #ifndef ENGINE_POLICY_H
 #define ENGINE_POLICY_H
 
@@ -22,9 +20,9 @@
 struct cJSON;
 
 struct engine_policy {
-	struct script *main;           /* include / contact */
-	struct script *leave;          /* on_leave (function form only), or NULL */
+	struct script *main;           /* include / contact / on_leave */
 	const struct policy_info *info;/* owned by main */
+	char leave_where[300];         /* "file:line" of on_leave, for its errors */
 	char hash[65];                 /* SHA-256 of the policy file, hex */
 	/* What every plan stamp starts from: the program version, its built-in
 	 * Lua modules, the policy file's hash and the tenant table t. Any of

@@ -107,7 +107,7 @@ TEST(engine_policy_on_leave_strings_and_errors)
 	char *path = write_file("d.lua", "return { include = function(u) return true end, on_leave = 'delete' }\n");
 	struct engine_policy p;
 	REQUIRE_OK(engine_policy_load(&p, path, NULL, NULL, &err), &err);
-	CHECK(p.leave == NULL);
+	CHECK(p.leave_where[0] == '\0');   /* not a function: nothing to place */
 	struct syncro_fields c = {0};
 	struct engine_leave lv;
 	REQUIRE_OK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err), &err);
@@ -137,7 +137,56 @@ TEST(engine_policy_on_leave_strings_and_errors)
 	                           " on_leave = function(c) return { nots = 'x' } end }\n");
 	REQUIRE_OK(engine_policy_load(&p, path, NULL, NULL, &err), &err);
 	CHECK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err) != 0);
-	CHECK_CONTAINS(err.msg, "nots");
+	CHECK_CONTAINS(err.msg, "policy error in on_leave(): ");
+	CHECK_CONTAINS(err.msg, "f.lua:2: unknown contact field 'nots' (did you mean 'notes'?)");
+	engine_policy_free(&p);
+	free(path);
+
+	/* what else on_leave may answer, and what it may not */
+	path = write_file("g.lua", "return { include = function(u) return true end,\n"
+	                           " on_leave = function(c, why, t)\n"
+	                           "  if why == 'deleted' then return { notes = 12, customer_id = 9, title = 'T' } end\n"
+	                           "  if why == 'disabled' then return {} end\n"
+	                           "  if c.id == 2 then return 'drop' end\n"
+	                           "  if c.id == 3 then return { name = true } end\n"
+	                           "  if c.id == 4 then return { 'a' } end\n"
+	                           "  if c.id == 5 then while true do end end\n"
+	                           "  if c.id == 6 then return nil end\n"
+	                           "  return t.name\n"
+	                           " end }\n");
+	struct script_tenant t = { .id = "t1", .name = "keep" };
+	REQUIRE_OK(engine_policy_load(&p, path, NULL, &t, &err), &err);
+	CHECK_CONTAINS(p.leave_where, "g.lua:2");
+	REQUIRE_OK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err), &err);
+	CHECK_EQ_INT(lv.kind, ENGINE_LEAVE_CHANGES);
+	CHECK_STR(lv.changes.v[SYNCRO_F_NOTES], "12");
+	CHECK_STR(lv.changes.v[SYNCRO_F_TITLE], "T");
+	CHECK(lv.changes.v[SYNCRO_F_CUSTOMER_ID] == NULL);   /* not the policy's to move on leave */
+	engine_leave_free(&lv);
+	REQUIRE_OK(engine_policy_on_leave(&p, &c, 1, "disabled", &lv, &err), &err);
+	CHECK_EQ_INT(lv.kind, ENGINE_LEAVE_CHANGES);          /* no changes: the plan keeps it */
+	CHECK(lv.changes.v[SYNCRO_F_NAME] == NULL);
+	engine_leave_free(&lv);
+	REQUIRE_OK(engine_policy_on_leave(&p, &c, 1, "out_of_scope", &lv, &err), &err);
+	CHECK_EQ_INT(lv.kind, ENGINE_LEAVE_KEEP);             /* t reached on_leave: t.name is "keep" */
+	engine_leave_free(&lv);
+	static const struct { long long id; const char *msg; } bad[] = {
+		{ 2, "g.lua:2: on_leave must return \"keep\", \"delete\" or a table of contact fields, got 'drop'" },
+		{ 3, "g.lua:2: contact field 'name' must be a string, got boolean" },
+		{ 4, "g.lua:2: on_leave returned a list" },
+		{ 5, "instruction budget exceeded" },
+		{ 6, "g.lua:2: on_leave must return \"keep\", \"delete\" or a table of contact fields, got nil" },
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		memset(&err, 0, sizeof err);
+		CHECK(engine_policy_on_leave(&p, &c, bad[i].id, "out_of_scope", &lv, &err) != 0);
+		CHECK_CONTAINS(err.msg, bad[i].msg);
+		CHECK_CONTAINS(err.msg, "on_leave()");
+	}
+	/* the state is still usable after those failures */
+	REQUIRE_OK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err), &err);
+	CHECK_EQ_INT(lv.kind, ENGINE_LEAVE_CHANGES);
+	engine_leave_free(&lv);
 	engine_policy_free(&p);
 	free(path);
 
