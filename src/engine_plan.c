@@ -147,12 +147,36 @@ uint64_t engine_hash(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+/* syncro_field_lookup with the first letter compared inline (a link's
+ * fields are read for every re-planned user). */
+static int field_index(const char *key)
+{
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		const char *name = syncro_field_name((enum syncro_field)f);
+		if (name[0] == key[0] && strcmp(name, key) == 0) return f;
+	}
+	return -1;
+}
+
+/* Is a JSON number's text what it would print as through a double and
+ * "%lld" (an integer of up to 15 digits, not "-0"), so it can be kept as
+ * it stands? */
+static bool plain_integer(const struct json_scan_value *v)
+{
+	const char *t = v->text;
+	size_t n = v->len, i = t[0] == '-';
+	if (n - i == 0 || n - i > 15 || (i && t[1] == '0')) return false;
+	for (; i < n; i++)
+		if (t[i] < '0' || t[i] > '9') return false;
+	return true;
+}
+
 /* One member of a fields object into the set (strings, numbers as text;
  * other members and types ignored). */
 static int field_member(void *ud, const char *key, const struct json_scan_value *v)
 {
 	struct syncro_fields *fs = ud;
-	int f = syncro_field_lookup(key);
+	int f = field_index(key);
 	if (f < 0) return 0;
 	if (v->type == JSON_SCAN_STRING) {
 		char small[256];
@@ -165,7 +189,10 @@ static int field_member(void *ud, const char *key, const struct json_scan_value 
 		if (s != small) free(s);
 		return -2;
 	}
-	if (v->type == JSON_SCAN_NUMBER && v->len < 64) {
+	if (v->type == JSON_SCAN_NUMBER && plain_integer(v)) {
+		free(fs->v[f]);
+		fs->v[f] = xstrndup(v->text, v->len);
+	} else if (v->type == JSON_SCAN_NUMBER && v->len < 64) {
 		char text[64], num[64];
 		memcpy(text, v->text, v->len);
 		text[v->len] = '\0';

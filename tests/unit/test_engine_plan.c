@@ -400,6 +400,19 @@ TEST(engine_stamp_matches_the_link_column)
 	                                   &err), &err);
 	CHECK_STR(b.v[SYNCRO_F_NAME], "Ann");
 	CHECK_STR(b.v[SYNCRO_F_CUSTOMER_ID], "101");
+	/* numbers read as text, as a double prints them; escapes decoded */
+	static const struct { const char *json, *want; } nums[] = {
+		{ "{\"phone\":-0}", "0" }, { "{\"phone\":1.5}", "1.5" }, { "{\"phone\":1e3}", "1000" },
+		{ "{\"phone\":-42}", "-42" }, { "{\"phone\":123456789012345}", "123456789012345" },
+		{ "{\"phone\":12345678901234567}", "12345678901234568" },
+		{ "{\"phone\":\"\\u00c5 \\\"x\\\"\"}", "\xc3\x85 \"x\"" },
+	};
+	for (size_t i = 0; i < sizeof nums / sizeof *nums; i++) {
+		REQUIRE_OK(engine_fields_from_json(nums[i].json, &b, &err), &err);
+		CHECK_STR(b.v[SYNCRO_F_PHONE], nums[i].want);
+	}
+	CHECK(engine_fields_from_json("{\"phone\":\"bad\\q\"}", &b, &err) != 0);
+	CHECK(engine_fields_from_json("[1]", &b, &err) != 0);
 	/* the fingerprint depends on every byte and on where it starts */
 	uint64_t h1 = engine_hash(ENGINE_STAMP_SEED, "abcdefghij", 10), h2 = engine_hash(ENGINE_STAMP_SEED, "abcdefghik", 10);
 	CHECK(h1 != h2);
