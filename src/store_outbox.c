@@ -14,17 +14,13 @@
 enum ob_stmt {
 	O_INTENT_ADD, O_INTENT_FINISH, O_INTENT_OPEN, O_INTENT_COUNT,
 	O_CONFLICT_OPEN, O_CONFLICT_RESOLVE, O_CONFLICT_EACH, O_CONFLICT_EACH_ALL,
-	O_PLAN_BATCH, O_PLAN_ORPHANS, O_LINK_RESTAMP, O_LINK_COUNT,
+	O_PLAN_BATCH, O_PLAN_GROUPS, O_PLAN_ORPHANS, O_LINK_RESTAMP, O_LINK_COUNT,
 	O__COUNT
 };
 
 #define INTENT_COLS "id, run_id, tenant_id, object_id, action, payload, state, contact_id, error, created_at, " \
 	"updated_at"
 #define CONFLICT_COLS "id, tenant_id, object_id, candidates, reason, opened_at, resolved_at"
-/* A user's declared groups: "name\x1Fid" records joined by "\x1E". */
-#define GROUPS_OF(t, o) "(SELECT group_concat(coalesce(g.display_name, '') || char(31) || m.group_id, char(30)) " \
-	"FROM group_members m LEFT JOIN groups g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id " \
-	"WHERE m.tenant_id = " t " AND m.object_id = " o ")"
 
 static const char *const ob_sql[O__COUNT] = {
 	[O_INTENT_ADD] = "INSERT INTO intents (run_id, tenant_id, object_id, action, payload, state, created_at) "
@@ -41,10 +37,16 @@ static const char *const ob_sql[O__COUNT] = {
 	[O_CONFLICT_EACH] = "SELECT " CONFLICT_COLS " FROM conflicts WHERE tenant_id = ?1 AND resolved_at IS NULL "
 		"ORDER BY id",
 	[O_CONFLICT_EACH_ALL] = "SELECT " CONFLICT_COLS " FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
-	[O_PLAN_BATCH] = "SELECT u.object_id, u.json, u.removed, l.contact_id, l.customer_id, l.fields, "
-		GROUPS_OF("u.tenant_id", "u.object_id") ", l.stamp FROM users u LEFT JOIN links l "
-		"ON l.tenant_id = u.tenant_id AND l.object_id = u.object_id "
+	/* users and their groups are read side by side, both in object_id
+	 * order, and merged (store_plan_batch): the groups cost what the
+	 * memberships cost, not a look-up per user */
+	[O_PLAN_BATCH] = "SELECT u.object_id, u.json, u.removed, l.contact_id, l.customer_id, l.fields, NULL, l.stamp "
+		"FROM users u LEFT JOIN links l ON l.tenant_id = u.tenant_id AND l.object_id = u.object_id "
 		"WHERE u.tenant_id = ?1 AND u.object_id > ?2 ORDER BY u.object_id LIMIT ?3",
+	/* a user's declared groups: "name\x1Fid" records joined by "\x1E" */
+	[O_PLAN_GROUPS] = "SELECT m.object_id, group_concat(coalesce(g.display_name, '') || char(31) || m.group_id, "
+		"char(30)) FROM group_members m LEFT JOIN groups g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id "
+		"WHERE m.tenant_id = ?1 AND m.object_id > ?2 GROUP BY m.object_id ORDER BY m.object_id",
 	[O_PLAN_ORPHANS] = "SELECT l.object_id, NULL, 'deleted', l.contact_id, l.customer_id, l.fields, NULL, l.stamp "
 		"FROM links l WHERE l.tenant_id = ?1 AND NOT EXISTS (SELECT 1 FROM users u "
 		"WHERE u.tenant_id = l.tenant_id AND u.object_id = l.object_id) ORDER BY l.object_id",
@@ -213,6 +215,9 @@ struct each_ctx {
 	int (*plan_cb)(const struct store_plan_row *r, void *ud);
 	void *ud;
 	char *last;
+	sqlite3_stmt *groups;      /* planning: the groups cursor (O_PLAN_GROUPS), or NULL */
+	int groups_rc;             /* its last step: SQLITE_ROW while it has a row */
+	bool groups_failed;
 };
 
 static int intent_row(sqlite3_stmt *s, void *ctx)
@@ -294,6 +299,20 @@ int store_conflict_each_open(struct store_outbox *ob, const char *tenant_id,
 
 /* ------------------------------------------------------------------ planning reads */
 
+/* The groups of user oid from the groups cursor, which it advances up to
+ * there (both go in object_id order, BINARY collation = strcmp). "" when
+ * none; NULL when the cursor failed (c->groups_rc says how). */
+static const char *merged_groups(struct each_ctx *c, const char *oid)
+{
+	while (c->groups_rc == SQLITE_ROW) {
+		int cmp = strcmp(col(c->groups, 0), oid);
+		if (cmp == 0) return col(c->groups, 1) ? col(c->groups, 1) : "";
+		if (cmp > 0) return "";
+		c->groups_rc = sqlite3_step(c->groups);
+	}
+	return c->groups_rc == SQLITE_DONE ? "" : NULL;
+}
+
 static int plan_row(sqlite3_stmt *s, void *ctx)
 {
 	struct each_ctx *c = ctx;
@@ -303,6 +322,10 @@ static int plan_row(sqlite3_stmt *s, void *ctx)
 		.contact_id = sqlite3_column_int64(s, 3), .customer_id = sqlite3_column_int64(s, 4),
 		.fields = col(s, 5), .groups = col(s, 6) ? col(s, 6) : "", .stamp = col(s, 7),
 	};
+	if (c->groups && r.object_id && !(r.groups = merged_groups(c, r.object_id))) {
+		c->groups_failed = true;
+		return 1;
+	}
 	if (c->last) {
 		free(c->last);
 		c->last = NULL;
@@ -315,12 +338,16 @@ int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char 
                      int (*cb)(const struct store_plan_row *r, void *ud), void *ud, char **last,
                      struct err *err)
 {
-	sqlite3_stmt *s = stmt(ob, O_PLAN_BATCH);
+	sqlite3_stmt *s = stmt(ob, O_PLAN_BATCH), *g = stmt(ob, O_PLAN_GROUPS);
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, after ? after : "");
 	sqlite3_bind_int64(s, 3, limit);
-	struct each_ctx c = { .plan_cb = cb, .ud = ud };
+	bind_text(g, 1, tenant_id);
+	bind_text(g, 2, after ? after : "");
+	struct each_ctx c = { .plan_cb = cb, .ud = ud, .groups = g, .groups_rc = sqlite3_step(g) };
 	int rc = run_rows(ob, s, plan_row, &c, err, "reading users to plan");
+	if (c.groups_failed) rc = ob_fail(ob, g, err, "reading the users' groups");
+	sqlite3_reset(g);
 	if (last) *last = c.last;
 	else free(c.last);
 	return rc;

@@ -143,3 +143,70 @@ TEST(store_link_stamp_put_restamp_and_clear)
 	free(updated);
 	free(path);
 }
+
+struct seen {
+	struct buf text;
+	char *last;
+};
+
+static int note_row(const struct store_plan_row *r, void *ud)
+{
+	struct seen *s = ud;
+	buf_printf(&s->text, "%s:", r->object_id);
+	for (const char *p = r->groups; *p; p++) buf_addc(&s->text, *p == '\x1F' ? '=' : *p == '\x1E' ? '+' : *p);
+	buf_addc(&s->text, ';');
+	return 0;
+}
+
+/* The groups merged into the users' rows are each user's own, whatever the
+ * batch size: members without a mirror row, users without groups, several
+ * groups, a group without a name, another tenant's memberships. */
+TEST(store_plan_batch_merges_each_users_groups)
+{
+	struct err err;
+	char *path = db_in_tmp("groups.db");
+	struct store *st = NULL;
+	struct store_outbox *ob = NULL;
+	REQUIRE_OK(store_open(path, &st, &err), &err);
+	struct store_tenant t = { .id = TENANT, .name = "T" }, t2 = { .id = "other", .name = "O" };
+	REQUIRE_OK(store_tenant_put(st, &t, &err), &err);
+	REQUIRE_OK(store_tenant_put(st, &t2, &err), &err);
+	REQUIRE_OK(store_outbox_open(st, &ob, &err), &err);
+	static const char *const users[] = { "a", "b", "c", "d", "e", "f", "g" };
+	for (size_t i = 0; i < sizeof users / sizeof *users; i++) {
+		REQUIRE_OK(store_user_put(st, TENANT, users[i], "{}", &err), &err);
+		REQUIRE_OK(store_user_put(st, "other", users[i], "{}", &err), &err);
+	}
+	REQUIRE_OK(store_group_put(st, TENANT, "g1", "Sales", &err), &err);
+	REQUIRE_OK(store_group_put(st, TENANT, "g2", NULL, &err), &err);
+	REQUIRE_OK(store_group_put(st, "other", "g9", "Theirs", &err), &err);
+	static const char *const members[][2] = {
+		{ "g1", "0" }, { "g1", "b" }, { "g2", "b" }, { "g2", "bb" }, { "g1", "e" }, { "g2", "g" }, { "g1", "zz" },
+	};
+	for (size_t i = 0; i < sizeof members / sizeof *members; i++)
+		REQUIRE_OK(store_group_member_put(st, TENANT, members[i][0], members[i][1], &err), &err);
+	for (size_t i = 0; i < sizeof users / sizeof *users; i++)
+		REQUIRE_OK(store_group_member_put(st, "other", "g9", users[i], &err), &err);
+	for (long long size = 1; size <= 8; size++) {
+		struct seen s = { {0}, xstrdup("") };
+		for (;;) {
+			char *last = NULL;
+			size_t before = s.text.len;
+			REQUIRE_OK(store_plan_batch(ob, TENANT, s.last, size, note_row, &s, &last, &err), &err);
+			free(s.last);
+			s.last = last;
+			if (!last || s.text.len == before) break;
+		}
+		/* b's two groups in either order */
+		const char *b = strstr(s.text.data, "b:Sales=g1+=g2;") ? "b:Sales=g1+=g2;" : "b:=g2+Sales=g1;";
+		char *want = xasprintf("a:;%sc:;d:;e:Sales=g1;f:;g:=g2;", b);
+		if (strcmp(s.text.data, want) != 0)
+			t_fail(__FILE__, __LINE__, "batches of %lld: %s (want %s)", size, s.text.data, want);
+		free(want);
+		free(s.last);
+		buf_free(&s.text);
+	}
+	store_outbox_close(ob);
+	store_close(st);
+	free(path);
+}
