@@ -212,6 +212,24 @@ static cJSON *licence_tree(const struct json_scan_value *v)
 	return o;
 }
 
+/* The desired contact fields as engine_desired_fields makes them, but
+ * borrowed from the decision (and num[32] for the customer id) instead of
+ * copied: valid while d is; never syncro_fields_free'd. */
+static void desired_borrowed(const struct policy_decision *d, long long default_customer, char num[32],
+                             struct syncro_fields *out)
+{
+	memset(out, 0, sizeof *out);
+	for (int f = 0; f < POLICY_NFIELDS && f < SYNCRO_F_CUSTOMER_ID; f++) {
+		union { const char *c; char *m; } v = { d->field[f] };
+		out->v[f] = v.m;
+	}
+	long long cust = d->customer_id > 0 ? d->customer_id : default_customer;
+	if (cust > 0) {
+		snprintf(num, 32, "%lld", cust);
+		out->v[SYNCRO_F_CUSTOMER_ID] = num;
+	}
+}
+
 /* Plans one row and emits the action. 0 go on, -1 store failure, -2 stopped. */
 static int plan_row(struct engine_planner *p, struct stream *sm, const struct row *row, struct err *err)
 {
@@ -227,7 +245,8 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	cJSON *lic = NULL;
 	struct engine_user u = { .object_id = row->object_id };
 	struct policy_decision d = {0};
-	struct syncro_fields desired = {0};
+	struct syncro_fields desired;   /* borrowed (desired_borrowed) */
+	char desired_customer[32];
 	struct engine_link link = { .contact_id = row->contact_id, .customer_id = row->customer_id };
 	struct engine_leave leave = {0};
 	struct engine_action a = {0};
@@ -261,7 +280,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		u.included = d.include;
 		u.reason = d.reason;
 		if (d.include) {
-			engine_desired_fields(&d, p->default_customer, &desired);
+			desired_borrowed(&d, p->default_customer, desired_customer, &desired);
 			u.desired = &desired;
 		}
 	}
@@ -296,7 +315,6 @@ out:
 	engine_action_free(&a);
 	engine_leave_free(&leave);
 	engine_link_free(&link);
-	syncro_fields_free(&desired);
 	policy_decision_free(&d);
 	cJSON_Delete(lic);
 	return rc;
