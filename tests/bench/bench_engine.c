@@ -195,6 +195,8 @@ static void measured_pass(const char *db, const char *policy, const char *name)
 	bench_report(what, wall, "s", note);
 	snprintf(what, sizeof what, "%s: CPU (user+sys)", name);
 	bench_report(what, cpu, "s", NULL);
+	snprintf(what, sizeof what, "%s: of which sys", name);
+	bench_report(what, (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, "s", NULL);
 	snprintf(what, sizeof what, "%s: users per second", name);
 	bench_report(what, (double)p.users / wall, "users/s", NULL);
 	snprintf(what, sizeof what, "%s: peak RSS", name);
