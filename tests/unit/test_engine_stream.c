@@ -1,0 +1,159 @@
+/* test_engine_stream — engine_plan_tenant over a small mirror: what the
+ * planner reads of each user's JSON text (accountEnabled, mail, UPN,
+ * displayName, escapes included), a malformed user reported and skipped
+ * (never taken for removed), leavers through on_leave in the policy's own
+ * state, orphan links, and the plan stamps in links.stamp: a second plan
+ * of the same inputs evaluates nobody, a policy change everybody. */
+#include "t.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "engine_stream.h"
+#include "store.h"
+#include "store_outbox.h"
+
+#define TENANT "t1"
+#define CUSTOMER 101
+
+static char *write_policy(const char *name, const char *extra)
+{
+	char *path = xasprintf("%s/%s", t_tmpdir(), name);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "return {\n"
+		           "  include = function(u) return u.accountEnabled ~= false, 'disabled' end,\n"
+		           "  contact = function(u) return { name = u.displayName, email = u.mail } end,\n"
+		           "  on_leave = function(c, why) if why == 'deleted' then return 'delete' end\n"
+		           "    return { notes = '[left] ' .. why } end,\n"
+		           "}\n%s", extra);
+		fclose(f);
+	}
+	return path;
+}
+
+struct got {
+	struct buf log;          /* "object:kind[:label];" per action, "!label:msg;" per error */
+	struct store *st;        /* links written for creates and restamps (like apply) */
+	struct store_outbox *ob;
+	long long next_contact;
+};
+
+static int need_contacts(void *ud, long long customer_id, const char *label)
+{
+	return 0;
+}
+
+static int emit(void *ud, struct engine_action *a)
+{
+	struct got *g = ud;
+	struct err err;
+	buf_printf(&g->log, "%s:%s", a->object_id, engine_kind_name(a->kind));
+	if (a->kind == ENGINE_CREATE) buf_printf(&g->log, ":%s", a->label);
+	if (a->kind == ENGINE_MARK) buf_printf(&g->log, ":%s", a->after.v[SYNCRO_F_NOTES]);
+	buf_addc(&g->log, ';');
+	if (a->kind == ENGINE_CREATE || a->kind == ENGINE_MARK) {
+		char *fields = engine_fields_to_json(&a->written);
+		struct store_link l = { .tenant_id = TENANT, .object_id = a->object_id, .customer_id = CUSTOMER,
+		                        .contact_id = a->kind == ENGINE_CREATE ? ++g->next_contact : a->contact_id,
+		                        .fields = fields, .stamp = a->stamp };
+		if (store_link_put(g->st, &l, &err) != 0) t_fail(__FILE__, __LINE__, "%s", err.msg);
+		free(fields);
+	} else if (a->restamp && store_link_restamp(g->ob, TENANT, a->object_id, a->stamp, &err) != 0) {
+		t_fail(__FILE__, __LINE__, "%s", err.msg);
+	}
+	engine_action_free(a);
+	return 0;
+}
+
+static void user_error(void *ud, const char *label, const char *msg)
+{
+	struct got *g = ud;
+	buf_printf(&g->log, "!%s:%s;", label, msg);
+}
+
+/* Plans the tenant with the policy at path; the log of what came out. */
+static void plan(struct got *g, const char *path, long long *stamped)
+{
+	struct err err;
+	struct engine_policy pol;
+	struct engine_contacts *ix = engine_contacts_new();
+	struct syncro_contact_list none = {0};
+	engine_contacts_add(ix, CUSTOMER, &none);
+	struct script_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
+	buf_reset(&g->log);
+	if (engine_policy_load(&pol, path, NULL, &t, &err) != 0) {
+		t_fail(__FILE__, __LINE__, "%s", err.msg);
+		engine_contacts_free(ix);
+		return;
+	}
+	struct engine_planner pl = { .st = g->st, .ob = g->ob, .tenant_id = TENANT, .pol = &pol,
+	                             .default_customer = CUSTOMER, .ix = ix, .batch = 2, .need_contacts = need_contacts,
+	                             .emit = emit, .user_error = user_error, .ud = g };
+	if (engine_plan_tenant(&pl, &err) != 0) t_fail(__FILE__, __LINE__, "%s", err.msg);
+	*stamped = pl.stamped;
+	engine_policy_free(&pol);
+	engine_contacts_free(ix);
+}
+
+TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
+{
+	struct err err;
+	char *db = xasprintf("%s/plan.db", t_tmpdir());
+	char *pol = write_policy("p.lua", ""), *pol2 = write_policy("p2.lua", "-- changed\n");
+	struct got g = {0};
+	long long stamped = -1;
+	REQUIRE_OK(store_open(db, &g.st, &err), &err);
+	REQUIRE_OK(store_outbox_open(g.st, &g.ob, &err), &err);
+	struct store_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
+	REQUIRE_OK(store_tenant_put(g.st, &t, &err), &err);
+	static const char *const users[][2] = {
+		{ "a", "{\"mail\":\"ann@x.com\",\"nested\":{\"displayName\":\"No\"},\"displayName\":\"Ann \\u00c5. \\\"A\\\"\"}" },
+		{ "b", "{\"displayName\":\"Bob\",\"userPrincipalName\":\"bob@x.com\",\"accountEnabled\":true}" },
+		{ "c", "{\"displayName\":\"Cy\",\"mail\":\"cy@x.com\",\"accountEnabled\":false}" },
+		{ "d", "{\"displayName\":\"Dee\",\"mail\":\"dee@x.com\"" },          /* malformed */
+		{ "e", "{\"displayName\":\"Eve\",\"mail\":\"eve@x.com\"}" },
+	};
+	for (size_t i = 0; i < sizeof users / sizeof *users; i++)
+		REQUIRE_OK(store_user_put(g.st, TENANT, users[i][0], users[i][1], &err), &err);
+
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:create:Ann \xc3\x85. \"A\" <ann@x.com>;b:create:Bob <bob@x.com>;c:skip;"
+	                      "!d:user: invalid JSON at byte offset 39;e:create:Eve <eve@x.com>;");
+	CHECK_EQ_INT(stamped, 0);
+
+	/* the same inputs: nobody evaluated (d is not linked: reported again) */
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:unchanged;b:unchanged;c:skip;!d:user: invalid JSON at byte offset 39;e:unchanged;");
+	CHECK_EQ_INT(stamped, 3);
+
+	/* b disabled, e removed in Entra, a link whose user is gone: on_leave */
+	REQUIRE_OK(store_user_put(g.st, TENANT, "b", "{\"displayName\":\"Bob\",\"accountEnabled\":false}", &err), &err);
+	REQUIRE_OK(store_user_mark_removed(g.st, TENANT, "e", "deleted", &err), &err);
+	struct store_link orphan = { .tenant_id = TENANT, .object_id = "zz", .contact_id = 99, .customer_id = CUSTOMER,
+	                             .fields = "{\"name\":\"Zed\"}", .stamp = "0000000000000000" };
+	REQUIRE_OK(store_link_put(g.st, &orphan, &err), &err);
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:unchanged;b:mark:[left] disabled;c:skip;!d:user: invalid JSON at byte offset 39;"
+	                      "e:delete;zz:delete;");
+	CHECK_EQ_INT(stamped, 1);
+
+	/* a policy change re-plans everyone; unchanged users take the new stamp */
+	plan(&g, pol2, &stamped);
+	CHECK_EQ_INT(stamped, 0);
+	CHECK_CONTAINS(g.log.data, "a:unchanged;b:keep;");
+	plan(&g, pol2, &stamped);
+	CHECK_EQ_INT(stamped, 2);   /* a unchanged, b kept: both by their stamp */
+	struct store_link l = {0};
+	REQUIRE_OK(store_link_get(g.st, TENANT, "a", &l, &err), &err);
+	CHECK(l.stamp && strlen(l.stamp) == 16);
+	CHECK(l.fields && !strstr(l.fields, "stamp"));
+	store_link_free(&l);
+
+	store_outbox_close(g.ob);
+	store_close(g.st);
+	buf_free(&g.log);
+	free(pol);
+	free(pol2);
+	free(db);
+}
