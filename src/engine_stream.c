@@ -1,7 +1,8 @@
 /* engine_stream — the planner's loop over a tenant's mirror: batches of
- * users with their link and groups (store_plan_batch), policy evaluation,
- * adoption candidates, one action per user to the caller; then links of
- * users gone from the mirror. Holds one batch at a time. */
+ * users with their link and groups, and the links of users gone from the
+ * mirror in their place (store_plan_batch); what the planner reads of a
+ * user's JSON text (json_scan), policy evaluation, adoption candidates, one
+ * action per user to the caller. Holds one batch at a time. */
 #include "engine_stream.h"
 
 #include <stdlib.h>
@@ -320,32 +321,20 @@ out:
 	return rc;
 }
 
-/* Reads the next batch (after *after; after NULL: the orphan links) into
- * sm->b, and makes room in the scratch buffer for its longest user. */
+/* Reads the batch after *after into sm->b (*after becomes where the next
+ * one starts, NULL after the last), and makes room in the scratch buffer
+ * for its longest user. */
 static int read_batch(struct engine_planner *p, struct stream *sm, char **after, long long limit, struct err *err)
 {
-	char *last = NULL;
+	char *next = NULL;
 	batch_clear(&sm->b);
-	int rc = after ? store_plan_batch(p->ob, p->tenant_id, *after, limit, take_row, &sm->b, &last, err)
-	               : store_plan_orphans(p->ob, p->tenant_id, take_row, &sm->b, err);
-	if (after) {
-		free(*after);
-		*after = last;
-	}
+	int rc = store_plan_batch(p->ob, p->tenant_id, *after, limit, take_row, &sm->b, &next, err);
+	free(*after);
+	*after = next;
 	if (rc != 0) return -1;
 	batch_resolve(&sm->b);
 	buf_reset(&sm->scratch);
 	buf_reserve(&sm->scratch, sm->b.max_json + 1);
-	return 0;
-}
-
-/* Plans the rows of the batch read; then batch_done. */
-static int plan_batch(struct engine_planner *p, struct stream *sm, struct err *err)
-{
-	int rc;
-	for (size_t i = 0; i < sm->b.n; i++)
-		if ((rc = plan_row(p, sm, &sm->b.v[i], err)) != 0) return rc;
-	if (p->batch_done && p->batch_done(p->ud) < 0) return -2;
 	return 0;
 }
 
@@ -355,21 +344,14 @@ int engine_plan_tenant(struct engine_planner *p, struct err *err)
 	char *after = xstrdup("");
 	long long limit = p->batch ? (long long)p->batch : DEFAULT_BATCH;
 	int rc = 0;
-	for (;;) {
+	do {
 		if (read_batch(p, &sm, &after, limit, err) != 0) {
 			rc = -1;
-			goto out;
+			break;
 		}
-		if ((rc = plan_batch(p, &sm, err)) != 0) goto out;
-		if (sm.b.n < (size_t)limit) break;
-	}
-	/* links whose user is not in the mirror at all: gone from Entra */
-	if (read_batch(p, &sm, NULL, 0, err) != 0) {
-		rc = -1;
-		goto out;
-	}
-	rc = plan_batch(p, &sm, err);
-out:
+		for (size_t i = 0; i < sm.b.n && !rc; i++) rc = plan_row(p, &sm, &sm.b.v[i], err);
+		if (!rc && p->batch_done && p->batch_done(p->ud) < 0) rc = -2;
+	} while (!rc && after);
 	free(sm.b.v);
 	buf_free(&sm.b.arena);
 	buf_free(&sm.scratch);

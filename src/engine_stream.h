@@ -3,7 +3,8 @@
  * policy (include/contact, on_leave for a leaving linked user), matched to
  * existing contacts when not linked, planned (engine_plan_user), and handed
  * to the caller one action at a time. Links whose user is gone from the
- * mirror come last, as users deleted in Entra. The caller decides what an
+ * mirror come in object_id order with the users, as users deleted in
+ * Entra. The caller decides what an
  * action becomes (applied, deferred, counted: engine_sync.c; counted only:
  * the benchmark). */
 #ifndef ENGINE_STREAM_H

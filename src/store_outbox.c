@@ -14,7 +14,7 @@
 enum ob_stmt {
 	O_INTENT_ADD, O_INTENT_FINISH, O_INTENT_OPEN, O_INTENT_COUNT,
 	O_CONFLICT_OPEN, O_CONFLICT_RESOLVE, O_CONFLICT_EACH, O_CONFLICT_EACH_ALL,
-	O_PLAN_BATCH, O_PLAN_GROUPS, O_PLAN_ORPHANS, O_LINK_RESTAMP, O_LINK_COUNT,
+	O_PLAN_BATCH, O_PLAN_LINKS, O_PLAN_GROUPS, O_LINK_RESTAMP, O_LINK_COUNT,
 	O__COUNT
 };
 
@@ -37,19 +37,16 @@ static const char *const ob_sql[O__COUNT] = {
 	[O_CONFLICT_EACH] = "SELECT " CONFLICT_COLS " FROM conflicts WHERE tenant_id = ?1 AND resolved_at IS NULL "
 		"ORDER BY id",
 	[O_CONFLICT_EACH_ALL] = "SELECT " CONFLICT_COLS " FROM conflicts WHERE resolved_at IS NULL ORDER BY id",
-	/* users and their groups are read side by side, both in object_id
-	 * order, and merged (store_plan_batch): the groups cost what the
-	 * memberships cost, not a look-up per user */
-	[O_PLAN_BATCH] = "SELECT u.object_id, u.json, u.removed, l.contact_id, l.customer_id, l.fields, NULL, l.stamp "
-		"FROM users u LEFT JOIN links l ON l.tenant_id = u.tenant_id AND l.object_id = u.object_id "
-		"WHERE u.tenant_id = ?1 AND u.object_id > ?2 ORDER BY u.object_id LIMIT ?3",
-	/* a user's declared groups: "name\x1Fid" records joined by "\x1E" */
+	/* users, their links and their groups are read side by side, all in
+	 * object_id order, and merged (store_plan_batch): sequential reads, no
+	 * look-up per user, and links without a user found on the way */
+	[O_PLAN_BATCH] = "SELECT object_id, json, removed FROM users WHERE tenant_id = ?1 AND object_id > ?2 "
+		"ORDER BY object_id LIMIT ?3",
+	[O_PLAN_LINKS] = "SELECT object_id, contact_id, customer_id, fields, stamp FROM links "
+		"WHERE tenant_id = ?1 AND object_id > ?2 ORDER BY object_id",
 	[O_PLAN_GROUPS] = "SELECT m.object_id, group_concat(coalesce(g.display_name, '') || char(31) || m.group_id, "
 		"char(30)) FROM group_members m LEFT JOIN groups g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id "
 		"WHERE m.tenant_id = ?1 AND m.object_id > ?2 GROUP BY m.object_id ORDER BY m.object_id",
-	[O_PLAN_ORPHANS] = "SELECT l.object_id, NULL, 'deleted', l.contact_id, l.customer_id, l.fields, NULL, l.stamp "
-		"FROM links l WHERE l.tenant_id = ?1 AND NOT EXISTS (SELECT 1 FROM users u "
-		"WHERE u.tenant_id = l.tenant_id AND u.object_id = l.object_id) ORDER BY l.object_id",
 	[O_LINK_RESTAMP] = "UPDATE links SET stamp = ?3 WHERE tenant_id = ?1 AND object_id = ?2",
 	[O_LINK_COUNT] = "SELECT count(*) FROM links WHERE tenant_id = ?1",
 };
@@ -212,12 +209,7 @@ int store_intent_finish(struct store_outbox *ob, long long id, const char *state
 struct each_ctx {
 	int (*intent_cb)(const struct store_intent *in, void *ud);
 	int (*conflict_cb)(const struct store_conflict *c, void *ud);
-	int (*plan_cb)(const struct store_plan_row *r, void *ud);
 	void *ud;
-	char *last;
-	sqlite3_stmt *groups;      /* planning: the groups cursor (O_PLAN_GROUPS), or NULL */
-	int groups_rc;             /* its last step: SQLITE_ROW while it has a row */
-	bool groups_failed;
 };
 
 static int intent_row(sqlite3_stmt *s, void *ctx)
@@ -299,68 +291,96 @@ int store_conflict_each_open(struct store_outbox *ob, const char *tenant_id,
 
 /* ------------------------------------------------------------------ planning reads */
 
-/* The groups of user oid from the groups cursor, which it advances up to
- * there (both go in object_id order, BINARY collation = strcmp). "" when
- * none; NULL when the cursor failed (c->groups_rc says how). */
-static const char *merged_groups(struct each_ctx *c, const char *oid)
+/* A cursor of the merge: a statement in object_id order and its last step
+ * (SQLITE_ROW while it has a row). */
+struct cursor {
+	sqlite3_stmt *s;
+	int rc;
+};
+
+static void cursor_next(struct cursor *c)
 {
-	while (c->groups_rc == SQLITE_ROW) {
-		int cmp = strcmp(col(c->groups, 0), oid);
-		if (cmp == 0) return col(c->groups, 1) ? col(c->groups, 1) : "";
-		if (cmp > 0) return "";
-		c->groups_rc = sqlite3_step(c->groups);
-	}
-	return c->groups_rc == SQLITE_DONE ? "" : NULL;
+	c->rc = sqlite3_step(c->s);
 }
 
-static int plan_row(sqlite3_stmt *s, void *ctx)
+/* The cursor's object_id, or NULL when it has no row. */
+static const char *cursor_id(const struct cursor *c)
 {
-	struct each_ctx *c = ctx;
+	return c->rc == SQLITE_ROW ? col(c->s, 0) : NULL;
+}
+
+/* The groups of user oid, advancing the groups cursor up to there (both go
+ * in object_id order; BINARY collation = strcmp). "" when none. */
+static const char *merged_groups(struct cursor *g, const char *oid)
+{
+	for (const char *gid; (gid = cursor_id(g)); cursor_next(g)) {
+		int cmp = strcmp(gid, oid);
+		if (cmp == 0) return col(g->s, 1) ? col(g->s, 1) : "";
+		if (cmp > 0) break;
+	}
+	return "";
+}
+
+/* The link cursor's row as a user gone from the mirror. */
+static int orphan_row(struct cursor *l, int (*cb)(const struct store_plan_row *r, void *ud), void *ud)
+{
 	struct store_plan_row r = {
-		.object_id = col(s, 0), .json = col(s, 1), .removed = col(s, 2),
-		.linked = sqlite3_column_type(s, 3) != SQLITE_NULL,
-		.contact_id = sqlite3_column_int64(s, 3), .customer_id = sqlite3_column_int64(s, 4),
-		.fields = col(s, 5), .groups = col(s, 6) ? col(s, 6) : "", .stamp = col(s, 7),
+		.object_id = col(l->s, 0), .removed = "deleted", .linked = true, .contact_id = sqlite3_column_int64(l->s, 1),
+		.customer_id = sqlite3_column_int64(l->s, 2), .fields = col(l->s, 3), .stamp = col(l->s, 4), .groups = "",
 	};
-	if (c->groups && r.object_id && !(r.groups = merged_groups(c, r.object_id))) {
-		c->groups_failed = true;
-		return 1;
-	}
-	if (c->last) {
-		free(c->last);
-		c->last = NULL;
-	}
-	c->last = xstrdup(r.object_id ? r.object_id : "");
-	return c->plan_cb(&r, c->ud);
+	return cb(&r, ud);
 }
 
 int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char *after, long long limit,
-                     int (*cb)(const struct store_plan_row *r, void *ud), void *ud, char **last,
+                     int (*cb)(const struct store_plan_row *r, void *ud), void *ud, char **next,
                      struct err *err)
 {
-	sqlite3_stmt *s = stmt(ob, O_PLAN_BATCH), *g = stmt(ob, O_PLAN_GROUPS);
-	bind_text(s, 1, tenant_id);
-	bind_text(s, 2, after ? after : "");
-	sqlite3_bind_int64(s, 3, limit);
-	bind_text(g, 1, tenant_id);
-	bind_text(g, 2, after ? after : "");
-	struct each_ctx c = { .plan_cb = cb, .ud = ud, .groups = g, .groups_rc = sqlite3_step(g) };
-	int rc = run_rows(ob, s, plan_row, &c, err, "reading users to plan");
-	if (c.groups_failed) rc = ob_fail(ob, g, err, "reading the users' groups");
-	sqlite3_reset(g);
-	if (last) *last = c.last;
-	else free(c.last);
-	return rc;
-}
-
-int store_plan_orphans(struct store_outbox *ob, const char *tenant_id,
-                       int (*cb)(const struct store_plan_row *r, void *ud), void *ud, struct err *err)
-{
-	sqlite3_stmt *s = stmt(ob, O_PLAN_ORPHANS);
-	bind_text(s, 1, tenant_id);
-	struct each_ctx c = { .plan_cb = cb, .ud = ud };
-	int rc = run_rows(ob, s, plan_row, &c, err, "reading links without users");
-	free(c.last);
+	struct cursor u = { stmt(ob, O_PLAN_BATCH), 0 }, l = { stmt(ob, O_PLAN_LINKS), 0 },
+	              g = { stmt(ob, O_PLAN_GROUPS), 0 };
+	struct cursor *all[] = { &u, &l, &g };
+	char *last_user = NULL;
+	long long users = 0;
+	int rc = 0;
+	if (next) *next = NULL;
+	for (size_t i = 0; i < ARRAY_LEN(all); i++) {
+		bind_text(all[i]->s, 1, tenant_id);
+		bind_text(all[i]->s, 2, after ? after : "");
+	}
+	sqlite3_bind_int64(u.s, 3, limit);
+	for (size_t i = 0; i < ARRAY_LEN(all); i++) cursor_next(all[i]);
+	for (;;) {
+		const char *uid = cursor_id(&u), *lid;
+		if (u.rc != SQLITE_ROW && u.rc != SQLITE_DONE) break;
+		/* links before this user have no user: gone from the mirror (after
+		 * the last user, only once no batch follows) */
+		while (!rc && (lid = cursor_id(&l)) && (uid ? strcmp(lid, uid) < 0 : users < limit)) {
+			rc = orphan_row(&l, cb, ud);
+			cursor_next(&l);
+		}
+		if (rc || !uid) break;
+		bool linked = (lid = cursor_id(&l)) && strcmp(lid, uid) == 0;
+		struct store_plan_row r = {
+			.object_id = uid, .json = col(u.s, 1), .removed = col(u.s, 2), .linked = linked,
+			.contact_id = linked ? sqlite3_column_int64(l.s, 1) : 0,
+			.customer_id = linked ? sqlite3_column_int64(l.s, 2) : 0,
+			.fields = linked ? col(l.s, 3) : NULL, .stamp = linked ? col(l.s, 4) : NULL,
+			.groups = merged_groups(&g, uid),
+		};
+		users++;
+		if (users == limit) {
+			free(last_user);
+			last_user = xstrdup(uid);
+		}
+		if ((rc = cb(&r, ud))) break;
+		if (linked) cursor_next(&l);
+		cursor_next(&u);
+	}
+	for (size_t i = 0; i < ARRAY_LEN(all) && !rc; i++)
+		if (all[i]->rc != SQLITE_ROW && all[i]->rc != SQLITE_DONE)
+			rc = ob_fail(ob, all[i]->s, err, "reading users to plan");
+	for (size_t i = 0; i < ARRAY_LEN(all); i++) sqlite3_reset(all[i]->s);
+	if (!rc && next && users == limit) *next = last_user;
+	else free(last_user);
 	return rc;
 }
 

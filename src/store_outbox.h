@@ -98,18 +98,17 @@ struct store_plan_row {
 };
 
 /* Calls cb for up to limit users of the tenant with object_id > after (""
- * = from the start), in object_id order, each with its link and groups.
- * *last (optional, caller frees) gets the last object_id seen, for the next
- * batch (NULL when none). The callback must not write (copy the rows);
- * the statement is reset before returning, so the caller may write
- * between batches. */
+ * = from the start), in object_id order, each with its link and groups,
+ * and for the tenant's links whose user is not in the mirror at all (json
+ * NULL, removed "deleted") in their place in that order. Users, links and
+ * groups are read side by side in object_id order (no look-up per user).
+ * *next (optional, caller frees) gets where the next batch starts (its
+ * after), NULL when this batch was the last (fewer than limit users).
+ * The callback must not write (copy the rows); the statements are reset
+ * before returning, so the caller may write between batches. */
 int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char *after, long long limit,
-                     int (*cb)(const struct store_plan_row *r, void *ud), void *ud, char **last,
+                     int (*cb)(const struct store_plan_row *r, void *ud), void *ud, char **next,
                      struct err *err);
-/* Calls cb for each link of the tenant whose user is not in the mirror at
- * all (row.json NULL, removed "deleted"). */
-int store_plan_orphans(struct store_outbox *ob, const char *tenant_id,
-                       int (*cb)(const struct store_plan_row *r, void *ud), void *ud, struct err *err);
 /* Sets the plan stamp of an existing link (NULL clears it), nothing else:
  * an unchanged user whose inputs changed. No link: nothing, not an error. */
 int store_link_restamp(struct store_outbox *ob, const char *tenant_id, const char *object_id, const char *stamp,

@@ -90,7 +90,6 @@ TEST(store_migration_6_moves_the_stamp_out_of_link_fields)
 	/* the planner reads the column: u1 from the mirror, u2..u4 as orphans */
 	REQUIRE_OK(store_outbox_open(st, &ob, &err), &err);
 	CHECK_OK(store_plan_batch(ob, TENANT, "", 10, collect_row, &b, NULL, &err), &err);
-	CHECK_OK(store_plan_orphans(ob, TENANT, collect_row, &b, &err), &err);
 	CHECK_STR(b.data, "u1=0123456789abcdef|{\"name\":\"Ann\",\"customer_id\":101};u2=fedcba9876543210:k|{};"
 	                  "u3=-|{\"name\":\"No Stamp\"};u4=-|-;");
 	store_outbox_close(ob);
@@ -152,16 +151,17 @@ struct seen {
 static int note_row(const struct store_plan_row *r, void *ud)
 {
 	struct seen *s = ud;
-	buf_printf(&s->text, "%s:", r->object_id);
+	buf_printf(&s->text, "%s%s%s:", r->object_id, r->linked ? "+L" : "", r->json ? "" : "+gone");
 	for (const char *p = r->groups; *p; p++) buf_addc(&s->text, *p == '\x1F' ? '=' : *p == '\x1E' ? '+' : *p);
 	buf_addc(&s->text, ';');
 	return 0;
 }
 
-/* The groups merged into the users' rows are each user's own, whatever the
- * batch size: members without a mirror row, users without groups, several
- * groups, a group without a name, another tenant's memberships. */
-TEST(store_plan_batch_merges_each_users_groups)
+/* The links and groups merged into the users' rows are each user's own,
+ * whatever the batch size: members without a mirror row, users without
+ * groups, several groups, a group without a name, another tenant's rows;
+ * links without a user come in their place (first, between, last). */
+TEST(store_plan_batch_merges_links_groups_and_orphans)
 {
 	struct err err;
 	char *path = db_in_tmp("groups.db");
@@ -185,6 +185,16 @@ TEST(store_plan_batch_merges_each_users_groups)
 	};
 	for (size_t i = 0; i < sizeof members / sizeof *members; i++)
 		REQUIRE_OK(store_group_member_put(st, TENANT, members[i][0], members[i][1], &err), &err);
+	static const char *const links[] = { "0", "b", "cc", "e", "zz" };
+	for (size_t i = 0; i < sizeof links / sizeof *links; i++) {
+		struct store_link l = { .tenant_id = TENANT, .object_id = links[i], .contact_id = 100 + (long long)i,
+		                        .customer_id = 1, .fields = "{}" };
+		REQUIRE_OK(store_link_put(st, &l, &err), &err);
+		l.tenant_id = "other";
+		l.object_id = "c";
+		l.customer_id = 2;
+		REQUIRE_OK(store_link_put(st, &l, &err), &err);
+	}
 	for (size_t i = 0; i < sizeof users / sizeof *users; i++)
 		REQUIRE_OK(store_group_member_put(st, "other", "g9", users[i], &err), &err);
 	for (long long size = 1; size <= 8; size++) {
@@ -198,8 +208,8 @@ TEST(store_plan_batch_merges_each_users_groups)
 			if (!last || s.text.len == before) break;
 		}
 		/* b's two groups in either order */
-		const char *b = strstr(s.text.data, "b:Sales=g1+=g2;") ? "b:Sales=g1+=g2;" : "b:=g2+Sales=g1;";
-		char *want = xasprintf("a:;%sc:;d:;e:Sales=g1;f:;g:=g2;", b);
+		const char *b = strstr(s.text.data, "b+L:Sales=g1+=g2;") ? "b+L:Sales=g1+=g2;" : "b+L:=g2+Sales=g1;";
+		char *want = xasprintf("0+L+gone:;a:;%sc:;cc+L+gone:;d:;e+L:Sales=g1;f:;g:=g2;zz+L+gone:;", b);
 		if (strcmp(s.text.data, want) != 0)
 			t_fail(__FILE__, __LINE__, "batches of %lld: %s (want %s)", size, s.text.data, want);
 		free(want);
