@@ -147,6 +147,60 @@ uint64_t engine_hash(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+/* s as cJSON prints a string: '"', '\\' and control characters escaped
+ * (\b \f \n \r \t, else \u00xx), everything else as it is. */
+static void add_json_string(struct buf *b, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	buf_addc(b, '"');
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\') continue;
+		buf_add(b, run, (size_t)(s - run));
+		if (!c) break;
+		char e[7] = { '\\', 0 };
+		switch (c) {
+		case '"': case '\\': e[1] = (char)c; break;
+		case '\b': e[1] = 'b'; break;
+		case '\f': e[1] = 'f'; break;
+		case '\n': e[1] = 'n'; break;
+		case '\r': e[1] = 'r'; break;
+		case '\t': e[1] = 't'; break;
+		default: memcpy(e + 1, "u00", 3); e[4] = hex[c >> 4]; e[5] = hex[c & 15]; break;
+		}
+		buf_adds(b, e);
+		run = s + 1;
+	}
+	buf_addc(b, '"');
+}
+
+bool engine_fields_same_json(const struct syncro_fields *fs, const char *json, struct buf *tmp)
+{
+	if (!json) return false;
+	buf_reset(tmp);
+	buf_addc(tmp, '{');
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		const char *v = fs->v[f];
+		long long n;
+		if (engine_blank(v)) continue;
+		if (tmp->len > 1) buf_addc(tmp, ',');
+		buf_addc(tmp, '"');
+		buf_adds(tmp, syncro_field_name((enum syncro_field)f));
+		buf_adds(tmp, "\":");
+		if (f == SYNCRO_F_CUSTOMER_ID && is_integer(v, &n)) {
+			/* cJSON prints an integral number that fits an int with "%d" */
+			if (n > 2147483647LL || n < -2147483647LL) return false;
+			char num[24];
+			snprintf(num, sizeof num, "%lld", n);
+			buf_adds(tmp, num);
+		} else {
+			add_json_string(tmp, v);
+		}
+	}
+	buf_addc(tmp, '}');
+	return strcmp(tmp->data, json) == 0;
+}
+
 /* syncro_field_lookup with the first letter compared inline (a link's
  * fields are read for every re-planned user). */
 static int field_index(const char *key)

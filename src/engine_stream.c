@@ -178,6 +178,7 @@ static int emit_stamped(struct engine_planner *p, const struct row *row, const c
 struct stream {
 	struct batch b;
 	struct buf scratch;   /* holds a row's decoded strings: json_len + 1 bytes */
+	struct buf fields;    /* engine_fields_same_json's text */
 };
 
 /* The members of a user's JSON the planner reads itself (the policy gets
@@ -246,13 +247,14 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	cJSON *lic = NULL;
 	struct engine_user u = { .object_id = row->object_id };
 	struct policy_decision d = {0};
-	struct syncro_fields desired;   /* borrowed (desired_borrowed) */
+	struct syncro_fields desired = {0};   /* borrowed (desired_borrowed) */
 	char desired_customer[32];
 	struct engine_link link = { .contact_id = row->contact_id, .customer_id = row->customer_id };
 	struct engine_leave leave = {0};
 	struct engine_action a = {0};
 	char label[512];
 	size_t used = 0;
+	bool link_borrowed = false;   /* link.fields point into desired */
 
 	p->users++;
 	if (row->json && json_scan_members(row->json, row->json_len, user_keys, UK_N, uv, &uerr) != 0) {
@@ -285,12 +287,18 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 			u.desired = &desired;
 		}
 	}
-	if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
+	enum engine_why why = engine_user_leaving(&u);
+	if (row->linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields, &sm->fields)) {
+		/* the link holds exactly the desired fields (the common re-plan
+		 * after a policy change): those are its fields, unparsed */
+		for (int f = 0; f < SYNCRO_NFIELDS; f++)
+			if (!engine_blank(desired.v[f])) link.fields.v[f] = desired.v[f];
+		link_borrowed = true;
+	} else if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
 		err_prefix(&uerr, "link to contact %lld", row->contact_id);
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
-	enum engine_why why = engine_user_leaving(&u);
 	if (row->linked && why != ENGINE_WHY_NONE &&
 	    engine_policy_on_leave(p->pol, &link.fields, row->contact_id, engine_why_name(why), &leave, &uerr) != 0) {
 		p->user_error(p->ud, label, uerr.msg);
@@ -315,6 +323,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 out:
 	engine_action_free(&a);
 	engine_leave_free(&leave);
+	if (link_borrowed) memset(&link.fields, 0, sizeof link.fields);
 	engine_link_free(&link);
 	policy_decision_free(&d);
 	cJSON_Delete(lic);
@@ -355,6 +364,7 @@ int engine_plan_tenant(struct engine_planner *p, struct err *err)
 	free(sm.b.v);
 	buf_free(&sm.b.arena);
 	buf_free(&sm.scratch);
+	buf_free(&sm.fields);
 	free(after);
 	return rc;
 }

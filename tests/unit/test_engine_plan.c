@@ -421,3 +421,44 @@ TEST(engine_stamp_matches_the_link_column)
 	syncro_fields_free(&a);
 	syncro_fields_free(&b);
 }
+
+/* engine_fields_same_json says yes exactly when the text is what
+ * engine_fields_to_json writes for the non-blank fields. */
+TEST(engine_fields_same_json_matches_the_written_text)
+{
+	static const char *const values[] = {
+		"Ann", "", "  ", "quote \" back \\ slash", "tab\tnew\nline\r\b\f", "ctl \x01\x1f end", "Zoë Ångström",
+		"€ 😀", "101", "-7", "2147483647", "2147483648", "0101", "12x", "/slash/",
+	};
+	struct buf tmp = {0};
+	unsigned seed = 7;
+	for (int round = 0; round < 400; round++) {
+		struct syncro_fields fs = {0}, nonblank = {0};
+		for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+			seed = seed * 1103515245 + 12345;
+			if ((seed >> 16) % 3 == 0) continue;
+			const char *v = values[(seed >> 8) % (sizeof values / sizeof *values)];
+			syncro_fields_set(&fs, (enum syncro_field)f, v);
+			if (!engine_blank(v)) syncro_fields_set(&nonblank, (enum syncro_field)f, v);
+		}
+		char *js = engine_fields_to_json(&nonblank);
+		bool big = nonblank.v[SYNCRO_F_CUSTOMER_ID] && strcmp(nonblank.v[SYNCRO_F_CUSTOMER_ID], "2147483648") == 0;
+		if (engine_fields_same_json(&fs, js, &tmp) == big)   /* too big for "%d": always "unsure" */
+			t_fail(__FILE__, __LINE__, "round %d: %s vs %s", round, js, tmp.data);
+		/* any change of a value is seen */
+		for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+			if (!nonblank.v[f]) continue;
+			char *was = xstrdup(fs.v[f]);
+			syncro_fields_set(&fs, (enum syncro_field)f, "changed");
+			if (engine_fields_same_json(&fs, js, &tmp)) t_fail(__FILE__, __LINE__, "round %d: change unseen", round);
+			syncro_fields_set(&fs, (enum syncro_field)f, was);
+			free(was);
+			break;
+		}
+		free(js);
+		syncro_fields_free(&fs);
+		syncro_fields_free(&nonblank);
+	}
+	CHECK(!engine_fields_same_json(&(struct syncro_fields){0}, NULL, &tmp));
+	buf_free(&tmp);
+}
