@@ -160,8 +160,8 @@ char *engine_fields_to_json(const struct syncro_fields *fs);
 int engine_fields_from_json(const char *json, struct syncro_fields *fs, struct err *err);
 /* Is json exactly the text engine_fields_to_json writes for the non-blank
  * fields of fs? Then parsing json gives those fields, and a re-plan need
- * not parse it. tmp: a scratch buffer (reused). False whenever unsure. */
-bool engine_fields_same_json(const struct syncro_fields *fs, const char *json, struct buf *tmp);
+ * not parse it. Compared as it goes, nothing built. False when unsure. */
+bool engine_fields_same_json(const struct syncro_fields *fs, const char *json);
 /* Does the link's stamp (the links.stamp column: 16 hex digits, ":k" when
  * the user was leaving; NULL = none) carry this stamp's 16 digits?
  * *leaving (optional) gets whether it ends in ":k". */

@@ -147,17 +147,28 @@ uint64_t engine_hash(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
-/* s as cJSON prints a string: '"', '\\' and control characters escaped
- * (\b \f \n \r \t, else \u00xx), everything else as it is. */
-static void add_json_string(struct buf *b, const char *s)
+/* Does the text at *p start with lit? Moves *p past it. */
+static bool eat(const char **p, const char *lit, size_t n)
+{
+	if (strncmp(*p, lit, n) != 0) return false;
+	*p += n;
+	return true;
+}
+
+/* Does the text at *p start with s as cJSON prints a string ('"', '\\'
+ * and control characters escaped: \b \f \n \r \t, else \u00xx; the rest
+ * as it is)? Moves *p past it. */
+static bool eat_json_string(const char **p, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
-	buf_addc(b, '"');
-	for (const char *run = s;; s++) {
+	const char *t = *p;
+	if (*t++ != '"') return false;
+	for (; *s; s++) {
 		unsigned char c = (unsigned char)*s;
-		if (c >= 0x20 && c != '"' && c != '\\') continue;
-		buf_add(b, run, (size_t)(s - run));
-		if (!c) break;
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			if (*t++ != (char)c) return false;
+			continue;
+		}
 		char e[7] = { '\\', 0 };
 		switch (c) {
 		case '"': case '\\': e[1] = (char)c; break;
@@ -168,37 +179,36 @@ static void add_json_string(struct buf *b, const char *s)
 		case '\t': e[1] = 't'; break;
 		default: memcpy(e + 1, "u00", 3); e[4] = hex[c >> 4]; e[5] = hex[c & 15]; break;
 		}
-		buf_adds(b, e);
-		run = s + 1;
+		if (!eat(&t, e, strlen(e))) return false;
 	}
-	buf_addc(b, '"');
+	if (*t++ != '"') return false;
+	*p = t;
+	return true;
 }
 
-bool engine_fields_same_json(const struct syncro_fields *fs, const char *json, struct buf *tmp)
+bool engine_fields_same_json(const struct syncro_fields *fs, const char *json)
 {
-	if (!json) return false;
-	buf_reset(tmp);
-	buf_addc(tmp, '{');
+	const char *p = json;
+	bool first = true;
+	if (!p || *p++ != '{') return false;
 	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
-		const char *v = fs->v[f];
+		const char *v = fs->v[f], *name = syncro_field_name((enum syncro_field)f);
 		long long n;
 		if (engine_blank(v)) continue;
-		if (tmp->len > 1) buf_addc(tmp, ',');
-		buf_addc(tmp, '"');
-		buf_adds(tmp, syncro_field_name((enum syncro_field)f));
-		buf_adds(tmp, "\":");
+		if ((!first && *p++ != ',') || *p++ != '"' || !eat(&p, name, strlen(name)) || !eat(&p, "\":", 2))
+			return false;
+		first = false;
 		if (f == SYNCRO_F_CUSTOMER_ID && is_integer(v, &n)) {
 			/* cJSON prints an integral number that fits an int with "%d" */
-			if (n > 2147483647LL || n < -2147483647LL) return false;
 			char num[24];
-			snprintf(num, sizeof num, "%lld", n);
-			buf_adds(tmp, num);
-		} else {
-			add_json_string(tmp, v);
+			if (n > 2147483647LL || n < -2147483647LL) return false;
+			int len = snprintf(num, sizeof num, "%lld", n);
+			if (!eat(&p, num, (size_t)len)) return false;
+		} else if (!eat_json_string(&p, v)) {
+			return false;
 		}
 	}
-	buf_addc(tmp, '}');
-	return strcmp(tmp->data, json) == 0;
+	return p[0] == '}' && p[1] == '\0';
 }
 
 /* syncro_field_lookup with the first letter compared inline (a link's

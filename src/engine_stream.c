@@ -178,7 +178,6 @@ static int emit_stamped(struct engine_planner *p, const struct row *row, const c
 struct stream {
 	struct batch b;
 	struct buf scratch;   /* holds a row's decoded strings: json_len + 1 bytes */
-	struct buf fields;    /* engine_fields_same_json's text */
 };
 
 /* The members of a user's JSON the planner reads itself (the policy gets
@@ -288,7 +287,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		}
 	}
 	enum engine_why why = engine_user_leaving(&u);
-	if (row->linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields, &sm->fields)) {
+	if (row->linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields)) {
 		/* the link holds exactly the desired fields (the common re-plan
 		 * after a policy change): those are its fields, unparsed */
 		for (int f = 0; f < SYNCRO_NFIELDS; f++)
@@ -364,7 +363,6 @@ int engine_plan_tenant(struct engine_planner *p, struct err *err)
 	free(sm.b.v);
 	buf_free(&sm.b.arena);
 	buf_free(&sm.scratch);
-	buf_free(&sm.fields);
 	free(after);
 	return rc;
 }
