@@ -53,11 +53,20 @@ import json, sys
 d = json.load(sys.stdin); items = d.get("contacts", d) if isinstance(d, dict) else d
 print(sum(1 for x in items if (x.get("properties") or {}).get("title") == sys.argv[1]))' "rev-$1"
 }
+# sql QUERY: as the library's, but waiting for a busy database (the runs
+# write every second; a failed query would read as "no runs").
+sql() { sqlite3 -cmd ".timeout 5000" "$DB" "$1"; }
 ended() { sql "select count(*) from runs where kind='sync' and finished_at is not null"; }
 # runs_since_ok: two more runs ended since mark, all of them ok.
 runs_since_ok() {
   test "$(ended)" -ge $((MARK + 2)) &&
     test "$(sql "select count(*) from runs where kind='sync' and id > $MARK_ID and status <> 'ok' and finished_at is not null")" = 0
+}
+# check_runs_ok NAME: runs_since_ok within 30 s, else FAIL with the runs since mark.
+check_runs_ok() {
+  if wait_for 30 runs_since_ok; then pass "$1"; return; fi
+  fail "$1" "runs since the mark: $(sql "select r.id, r.status, t.status, t.reason from runs r left join run_tenants t
+    on t.run_id = r.id where r.id > $MARK_ID" | tr '\n' ' '); log: $(tail -n 5 d.log | tr '\n' ' ')"
 }
 mark() {
   MARK=$(ended)
@@ -70,7 +79,8 @@ export ES_RELOAD_TEST_KEY="$SKEY"
 DPID=$!
 EXTRA_PIDS="$EXTRA_PIDS $DPID"
 
-check "the daemon starts and its first run succeeds" wait_for 20 sh -c "test \$(sqlite3 '$DB' \"select count(*) from runs where status='ok'\") -ge 1"
+first_ok() { test "$(sql "select count(*) from runs where status='ok'")" -ge 1; }
+check "the daemon starts and its first run succeeds" wait_for 20 first_ok
 check "the daemon logs its snapshot of the config and the policy" grep -q "as read now (2 files) until a SIGHUP" d.log
 check "the policy (named relative to the config's folder) is applied" test "$(titled 1)" -gt 0
 
@@ -91,7 +101,7 @@ fi
 echo "this is not lua (" >>conf/pol.lua
 expect_exit "the policy on disk is really broken" 2 "conf/pol.lua:[0-9]+:" -- --config conf/r.lua check
 mark
-check "policy broken on disk without SIGHUP: the next runs succeed" wait_for 30 runs_since_ok
+check_runs_ok "policy broken on disk without SIGHUP: the next runs succeed"
 check "... with the accepted policy (titles unchanged)" test "$(titled 1)" -gt 0
 
 # ---- SIGHUP with the broken policy: refused, logged with file:line, the old one kept
@@ -101,14 +111,14 @@ check "SIGHUP with a broken policy: the log says why, with file:line" \
 check "the daemon is still alive" alive "$DPID"
 check "status shows the failed reload" sh -c "'$ES' --config good.lua status 2>/dev/null | grep -q 'the last reload failed'"
 mark
-check "after the refused reload the runs still succeed" wait_for 30 runs_since_ok
+check_runs_ok "after the refused reload the runs still succeed"
 check "... with the old policy" test "$(titled 1)" -gt 0
 
 # ---- a broken config on disk, no SIGHUP: no effect on the runs either
 policy 2
 echo "this is not lua" >>conf/r.lua
 mark
-check "config broken on disk without SIGHUP: the next runs succeed" wait_for 30 runs_since_ok
+check_runs_ok "config broken on disk without SIGHUP: the next runs succeed"
 check "... and the good policy written meanwhile is not taken without SIGHUP" test "$(titled 2)" = 0
 
 # ---- SIGHUP with a good change: the next run takes it
