@@ -1,7 +1,7 @@
-/* test_progress — the terminal progress line: its text (counts, ETA) and
- * that a moved tenant count is drawn at once, however soon after the last
- * draw (the line is forced on with ENTRASYNC_PROGRESS=1 and stderr goes to
- * a file for the test). */
+/* test_progress — the terminal progress line draws a moved tenant count at
+ * once, however soon after the last draw, and throttles the rest (forced
+ * on with ENTRASYNC_PROGRESS=1, stderr sent to a file for the test). Its
+ * text is tested in test_metrics.c (progress_line). */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,17 +11,6 @@
 #include "progress.h"
 #include "t.h"
 #include "util.h"
-
-TEST(progress_format_counts_and_eta)
-{
-	char line[256];
-	progress_format(line, sizeof line, "sync", 1, 4, 120, 7, 30);
-	CHECK_STR(line, "sync: 1/4 tenants, 120 requests, 7 writes, 30s, about 1:30 left");
-	progress_format(line, sizeof line, "sync", 0, 1, 1, 1, 5);
-	CHECK_STR(line, "sync: 0/1 tenant, 1 request, 1 write, 5s");
-	progress_format(line, sizeof line, "sync", 2, 2, 0, 0, 3700);
-	CHECK_STR(line, "sync: 2/2 tenants, 0 requests, 0 writes, 1:01:40");
-}
 
 /* Runs fn with stderr sent to a file; returns what was written (caller frees). */
 static char *capture_stderr(void (*fn)(void))
@@ -80,17 +69,4 @@ TEST(progress_draws_each_tenant_done_at_once)
 	size_t len = strlen(out);
 	CHECK(len >= 4 && strcmp(out + len - 4, "\r\033[K") == 0);   /* cleared at the end */
 	free(out);
-}
-
-TEST(progress_off_when_asked)
-{
-	const char *old = getenv("ENTRASYNC_PROGRESS");
-	char *saved = old ? xstrdup(old) : NULL;
-	setenv("ENTRASYNC_PROGRESS", "0", 1);
-	CHECK(progress_new("sync", 3) == NULL);
-	progress_update(NULL, 1, 1, 1);      /* NULL accepted */
-	progress_finish(NULL);
-	if (saved) setenv("ENTRASYNC_PROGRESS", saved, 1);
-	else unsetenv("ENTRASYNC_PROGRESS");
-	free(saved);
 }
