@@ -13,6 +13,7 @@
 
 #include "embed.h"
 #include "skus.h"
+#include "snapshot.h"
 
 _Static_assert(POLICY_NAME == (int)SYNCRO_F_NAME && POLICY_EMAIL == (int)SYNCRO_F_EMAIL &&
                POLICY_TITLE == (int)SYNCRO_F_TITLE && POLICY_NOTES == (int)SYNCRO_F_NOTES &&
@@ -25,7 +26,7 @@ int engine_file_hash(const char *path, char out[65], struct err *err)
 	size_t len = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	if (file_read(path, &text, &len, err) != 0) return err_prefix(err, "policy hash");
+	if (snapshot_file_read(path, &text, &len, err) != 0) return err_prefix(err, "policy hash");
 	int ok = EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) == 1;
 	free(text);
 	if (!ok) return err_set(err, "policy hash: SHA-256 failed");
@@ -99,7 +100,7 @@ static int load_leave_state(struct engine_policy *p, const char *path, const str
 	int rc = -1, fd = -1;
 	const char *tmp = getenv("TMPDIR");
 	char *tpl = xasprintf("%s/entrasync-on_leave-XXXXXX.lua", tmp && *tmp ? tmp : "/tmp");
-	if (file_read(path, &text, &len, err) != 0) goto out;
+	if (snapshot_file_read(path, &text, &len, err) != 0) goto out;
 	if (!(wrapper = leave_wrapper(path, text, err))) goto out;
 	if ((fd = mkstemps(tpl, 4)) < 0) {
 		err_set(err, "on_leave: cannot create a temporary file in %s", tmp && *tmp ? tmp : "/tmp");
