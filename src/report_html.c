@@ -96,6 +96,19 @@ static void y_range(const struct report_tenant *t, size_t from, double *lo, doub
 	if (*hi > 100) *hi = 100;
 }
 
+/* Appends prefix and "x,y", each "%.1f" (the charts' hundreds of thousands
+ * of points: report_fmt_fixed, not printf). */
+static void add_point(struct buf *out, const char *prefix, double x, double y)
+{
+	char t[2 * REPORT_FMT_CAP + 8];
+	size_t n = strlen(prefix);
+	memcpy(t, prefix, n);
+	n += report_fmt_fixed(t + n, x, 1);
+	t[n++] = ',';
+	n += report_fmt_fixed(t + n, y, 1);
+	buf_add(out, t, n);
+}
+
 /* A sparkline of the tenant's percent (for the ranking table). */
 static void sparkline(struct buf *out, const struct report_tenant *t, size_t from)
 {
@@ -113,7 +126,7 @@ static void sparkline(struct buf *out, const struct report_tenant *t, size_t fro
 		double p = report_percent(t->days[k].current, t->days[k].max);
 		double x = 2 + (w - 4) * (day_x(t->days[k].date) - x0) / (x1 > x0 ? x1 - x0 : 1);
 		double y = 2 + (h - 4) * (1 - (p - lo) / (hi - lo));
-		buf_printf(out, "%s%.1f,%.1f", k == from ? "" : " ", x, y);
+		add_point(out, k == from ? "" : " ", x, y);
 	}
 	buf_adds(out, "\"/></svg>");
 }
@@ -147,14 +160,13 @@ static void trend_chart(struct buf *out, const struct report_tenant *t, size_t f
 	buf_printf(out, "<path fill=\"#2f6fde\" fill-opacity=\"0.10\" d=\"M%.1f,%.1f", XPOS(t->days[from].date),
 	           YPOS(lo));
 	for (size_t k = from; k < t->ndays; k++)
-		buf_printf(out, " L%.1f,%.1f", XPOS(t->days[k].date),
-		           YPOS(report_percent(t->days[k].current, t->days[k].max)));
+		add_point(out, " L", XPOS(t->days[k].date), YPOS(report_percent(t->days[k].current, t->days[k].max)));
 	buf_printf(out, " L%.1f,%.1f Z\"/>", XPOS(t->days[t->ndays - 1].date), YPOS(lo));
 	buf_adds(out, "<polyline fill=\"none\" stroke=\"#2f6fde\" stroke-width=\"2\" stroke-linejoin=\"round\" "
 	              "points=\"");
 	for (size_t k = from; k < t->ndays; k++)
-		buf_printf(out, "%s%.1f,%.1f", k == from ? "" : " ", XPOS(t->days[k].date),
-		           YPOS(report_percent(t->days[k].current, t->days[k].max)));
+		add_point(out, k == from ? "" : " ", XPOS(t->days[k].date),
+		          YPOS(report_percent(t->days[k].current, t->days[k].max)));
 	buf_adds(out, "\"/>");
 	const struct report_day *last = &t->days[t->ndays - 1];
 	double lp = report_percent(last->current, last->max);

@@ -363,9 +363,15 @@ void report_render_csv(const struct report *r, const struct report_opts *o, stru
 			for (size_t k = 0; k < t->ndays; k++) {
 				const struct report_day *d = &t->days[k];
 				if (from[0] && strcmp(d->date, from) < 0) continue;
-				csv_tenant(out, t);
-				buf_printf(out, "%s,%.2f,%.2f,%.2f\n", d->date, d->current, d->max,
-				           report_percent(d->current, d->max));
+				csv_tenant(out, t);            /* "%s,%.2f,%.2f,%.2f\n" without printf */
+				buf_adds(out, d->date);
+				buf_addc(out, ',');
+				report_add_fixed(out, d->current, 2);
+				buf_addc(out, ',');
+				report_add_fixed(out, d->max, 2);
+				buf_addc(out, ',');
+				report_add_fixed(out, report_percent(d->current, d->max), 2);
+				buf_addc(out, '\n');
 			}
 		}
 		return;

@@ -11,7 +11,8 @@
  *
  * BENCH_REPORT_DB=path keeps the database there and reuses it on the next
  * run (set-up skipped: useful under callgrind); BENCH_REPORT_CASE=text
- * runs only the cases whose name contains text. */
+ * runs only the cases whose name contains text; BENCH_REPORT_OUT=dir writes
+ * each case's output to dir/NAME.out (to compare before and after a change). */
 #include "bench.h"
 #include "billing_run.h"
 #include "report.h"
@@ -108,6 +109,18 @@ static double cpu_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* Writes a case's output under $BENCH_REPORT_OUT, when set. */
+static void case_output(const char *name, const char *data, size_t len)
+{
+	const char *dir = bench_env("BENCH_REPORT_OUT");
+	if (!dir) return;
+	char *path = xasprintf("%s/%s.out", dir, name);
+	FILE *f = fopen(path, "w");
+	if (!f || fwrite(data, 1, len, f) != len) fprintf(stderr, "bench_report: cannot write %s\n", path);
+	if (f) fclose(f);
+	free(path);
+}
+
 static void case_report(const char *name, double wall, double cpu, size_t size)
 {
 	char note[128];
@@ -129,6 +142,7 @@ static void one(struct store *st, const char *name, enum report_kind kind, enum 
 	} else {
 		double wall = time_mono() - w0, cpu = cpu_now() - c0;
 		case_report(name, wall, cpu, out.len);
+		case_output(name, out.data, out.len);
 	}
 	report_free(r);
 	buf_free(&out);
@@ -182,6 +196,7 @@ static void billing_cases(struct store *st, const char *dir, const char *only)
 		if (mem) fclose(mem);
 		double wall = time_mono() - w0, cpu = cpu_now() - c0;
 		if (rc == 0) case_report(name, wall, cpu, size);
+		if (rc == 0) case_output(name, text, size);
 		else fprintf(stderr, "bench_report: %s: %s\n", name, mem ? err.msg : "open_memstream");
 		if (rc == 0 || mem) billing_report_free(&rep);
 		billing_ctx_release(&c);
