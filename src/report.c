@@ -129,6 +129,9 @@ struct build {
 	struct store *st;
 	struct err *err;
 	struct report_tenant *cur;   /* the tenant of the row before (scans) */
+	size_t *next;                /* per tenant: the tenant whose rows came after its rows last time */
+	char day[11];                /* the day of the row before (licence scan) and its number */
+	long day_number;
 	struct tenant_seats *seats;  /* parallel to r->tenants (licence scan) */
 	size_t capskus;              /* of cur->skus while its newest day is read */
 };
@@ -143,6 +146,20 @@ static struct report_tenant *tenant_find(struct report *r, const char *id)
 	union { const char *c; char *m; } v = { id };
 	struct report_tenant key = { .id = v.m };
 	return bsearch(&key, r->tenants, r->ntenants, sizeof *r->tenants, tenant_cmp_id);
+}
+
+/* The tenant of a scanned row: the row before's, or the one that followed
+ * it last time (storage order repeats the pulls' tenant order day after
+ * day), else a binary search. NULL for a tenant not asked for. */
+static struct report_tenant *row_tenant(struct build *b, const char *id)
+{
+	struct report *r = b->r;
+	if (b->cur && strcmp(b->cur->id, id) == 0) return b->cur;
+	size_t *guess = b->cur ? &b->next[b->cur - r->tenants] : NULL;
+	if (guess && *guess < r->ntenants && strcmp(r->tenants[*guess].id, id) == 0) return b->cur = &r->tenants[*guess];
+	struct report_tenant *t = tenant_find(r, id);
+	if (guess && t) *guess = (size_t)(t - r->tenants);
+	return b->cur = t;
 }
 
 struct tenant_pick {
@@ -237,11 +254,13 @@ static int sku_cmp_name(const void *pa, const void *pb)
 static int seat_row(const struct store_license_seats *l, void *ud)
 {
 	struct build *b = ud;
-	if (!b->cur || strcmp(b->cur->id, l->tenant_id) != 0) {
-		b->cur = tenant_find(b->r, l->tenant_id);
-		if (!b->cur) return 0;      /* a tenant not asked for */
+	if (!row_tenant(b, l->tenant_id)) return 0;      /* a tenant not asked for */
+	if (!l->day) return 0;
+	if (strncmp(b->day, l->day, sizeof b->day) != 0) {   /* a day's rows come together */
+		b->day_number = report_day_number(l->day);
+		snprintf(b->day, sizeof b->day, "%s", l->day);
 	}
-	long day = report_day_number(l->day);
+	long day = b->day_number;
 	if (day < INT32_MIN || day > INT32_MAX || !l->sku_id) return 0;   /* not a date */
 	struct tenant_seats *ts = &b->seats[b->cur - b->r->tenants];
 	size_t k = ts->last + 1 < ts->nskus ? ts->last + 1 : 0;
@@ -445,11 +464,8 @@ static void tenant_drop_hidden(struct report_tenant *t)
 static int score_row(const struct store_secure_score *sc, void *ud)
 {
 	struct build *b = ud;
-	if (!b->cur || strcmp(b->cur->id, sc->tenant_id) != 0) {
-		b->cur = tenant_find(b->r, sc->tenant_id);
-		if (!b->cur) return 0;
-	}
-	struct report_tenant *t = b->cur;
+	struct report_tenant *t = row_tenant(b, sc->tenant_id);
+	if (!t) return 0;
 	size_t n = t->ndays;
 	if (n == 0 || (n >= 128 && (n & (n - 1)) == 0))
 		t->days = xrealloc(t->days, (n ? 2 * n : 128) * sizeof *t->days);
@@ -785,6 +801,8 @@ int report_build(struct store *st, const struct report_opts *o, const struct rep
 		}
 	}
 	if (r->ntenants > 1) qsort(r->tenants, r->ntenants, sizeof *r->tenants, tenant_cmp_id);
+	b.next = xcalloc(r->ntenants ? r->ntenants : 1, sizeof *b.next);
+	for (size_t i = 0; i < r->ntenants; i++) b.next[i] = SIZE_MAX;
 	if (store_history_open(st, &h, err) != 0) goto out;
 	/* HTML is the whole picture: licences, scores and findings. */
 	bool html = o->format == REPORT_HTML;
@@ -798,6 +816,7 @@ int report_build(struct store *st, const struct report_opts *o, const struct rep
 	rc = 0;
 out:
 	store_history_close(h);
+	free(b.next);
 	if (rc != 0) {
 		report_free(r);
 		r = NULL;

@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HTML_TOP_FINDINGS 25    /* findings listed at the top; the rest per tenant */
@@ -146,6 +147,11 @@ static void trend_chart(struct buf *out, const struct report_tenant *t, size_t f
 	double span = x1 > x0 ? x1 - x0 : 1;
 #define XPOS(d) (L + (W - L - R) * ((n == 1 ? 0.5 * span : day_x(d) - x0) / span))
 #define YPOS(p) (T + (H - T - B) * (1 - ((p) - lo) / (hi - lo)))
+	double *px = xcalloc(n, sizeof *px), *py = xcalloc(n, sizeof *py);   /* each point once */
+	for (size_t k = from; k < t->ndays; k++) {
+		px[k - from] = XPOS(t->days[k].date);
+		py[k - from] = YPOS(report_percent(t->days[k].current, t->days[k].max));
+	}
 	buf_printf(out, "<svg width=\"100%%\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"Secure Score "
 	           "trend of ", W, H);
 	report_html_escape(out, t->name);
@@ -157,17 +163,15 @@ static void trend_chart(struct buf *out, const struct report_tenant *t, size_t f
 		           L, W - R, YPOS(g), YPOS(g), L - 6, YPOS(g) + 4, g);
 	}
 	/* area under the line, then the line */
-	buf_printf(out, "<path fill=\"#2f6fde\" fill-opacity=\"0.10\" d=\"M%.1f,%.1f", XPOS(t->days[from].date),
-	           YPOS(lo));
-	for (size_t k = from; k < t->ndays; k++)
-		add_point(out, " L", XPOS(t->days[k].date), YPOS(report_percent(t->days[k].current, t->days[k].max)));
-	buf_printf(out, " L%.1f,%.1f Z\"/>", XPOS(t->days[t->ndays - 1].date), YPOS(lo));
+	buf_printf(out, "<path fill=\"#2f6fde\" fill-opacity=\"0.10\" d=\"M%.1f,%.1f", px[0], YPOS(lo));
+	for (size_t k = 0; k < n; k++) add_point(out, " L", px[k], py[k]);
+	buf_printf(out, " L%.1f,%.1f Z\"/>", px[n - 1], YPOS(lo));
 	buf_adds(out, "<polyline fill=\"none\" stroke=\"#2f6fde\" stroke-width=\"2\" stroke-linejoin=\"round\" "
 	              "points=\"");
-	for (size_t k = from; k < t->ndays; k++)
-		add_point(out, k == from ? "" : " ", XPOS(t->days[k].date),
-		          YPOS(report_percent(t->days[k].current, t->days[k].max)));
+	for (size_t k = 0; k < n; k++) add_point(out, k ? " " : "", px[k], py[k]);
 	buf_adds(out, "\"/>");
+	free(px);
+	free(py);
 	const struct report_day *last = &t->days[t->ndays - 1];
 	double lp = report_percent(last->current, last->max);
 	buf_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2f6fde\" stroke=\"#fff\" stroke-width=\"2\"/>",
@@ -224,21 +228,22 @@ static void license_bars(struct buf *out, const struct report_tenant *t)
 	buf_adds(out, "</table>");
 }
 
-/* The findings of one tenant, or (tenant_id NULL) the first max of all. */
-static void findings_table(struct buf *out, const struct report *r, const char *tenant_id, size_t max)
+/* The findings v[idx[0..n)] as a table; with the tenant column when
+ * with_tenant (the overview). */
+static void findings_table(struct buf *out, const struct report *r, const size_t *idx, size_t n, bool with_tenant)
 {
-	size_t shown = 0;
-	for (size_t i = 0; i < r->findings.n && shown < max; i++) {
-		const struct finding *f = &r->findings.v[i];
-		if (tenant_id && strcmp(f->tenant_id, tenant_id) != 0) continue;
-		if (!shown++) {
-			buf_adds(out, "<table><tr><th>Severity</th>");
-			if (!tenant_id) buf_adds(out, "<th>Tenant</th>");
-			buf_adds(out, "<th>Finding</th></tr>");
-		}
+	if (!n) {
+		buf_adds(out, "<p class=\"sub\">No findings.</p>");
+		return;
+	}
+	buf_adds(out, "<table><tr><th>Severity</th>");
+	if (with_tenant) buf_adds(out, "<th>Tenant</th>");
+	buf_adds(out, "<th>Finding</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		const struct finding *f = &r->findings.v[idx[i]];
 		buf_printf(out, "<tr><td><span class=\"sev %s\">%s</span></td>", finding_severity_name(f->severity),
 		           finding_severity_name(f->severity));
-		if (!tenant_id) {
+		if (with_tenant) {
 			const char *name = f->tenant_id;
 			for (size_t k = 0; k < r->ntenants; k++)
 				if (strcmp(r->tenants[k].id, f->tenant_id) == 0) name = r->tenants[k].name;
@@ -250,8 +255,59 @@ static void findings_table(struct buf *out, const struct report *r, const char *
 		report_html_escape(out, f->message);
 		buf_adds(out, "</td></tr>");
 	}
-	if (shown) buf_adds(out, "</table>");
-	else buf_adds(out, "<p class=\"sub\">No findings.</p>");
+	buf_adds(out, "</table>");
+}
+
+/* The findings' indexes grouped by tenant (each tenant's in the findings'
+ * order), for the per-tenant tables without a pass over all findings per
+ * tenant. */
+struct by_tenant_entry {
+	const char *tenant_id;
+	size_t i;
+};
+
+struct by_tenant {
+	struct by_tenant_entry *v;
+	size_t *idx;             /* the i of v, in v's order */
+	size_t n;
+};
+
+static int by_tenant_cmp(const void *pa, const void *pb)
+{
+	const struct by_tenant_entry *a = pa, *b = pb;
+	int c = strcmp(a->tenant_id, b->tenant_id);
+	return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+static void by_tenant_init(struct by_tenant *bt, const struct findings *f)
+{
+	bt->n = f->n;
+	bt->v = xcalloc(f->n ? f->n : 1, sizeof *bt->v);
+	bt->idx = xcalloc(f->n ? f->n : 1, sizeof *bt->idx);
+	for (size_t i = 0; i < f->n; i++) bt->v[i] = (struct by_tenant_entry){ f->v[i].tenant_id, i };
+	qsort(bt->v, bt->n, sizeof *bt->v, by_tenant_cmp);
+	for (size_t i = 0; i < f->n; i++) bt->idx[i] = bt->v[i].i;
+}
+
+static void by_tenant_free(struct by_tenant *bt)
+{
+	free(bt->v);
+	free(bt->idx);
+}
+
+/* The run of tenant_id's findings: *n indexes from the returned pointer. */
+static const size_t *by_tenant_get(const struct by_tenant *bt, const char *tenant_id, size_t *n)
+{
+	size_t lo = 0, hi = bt->n;
+	while (lo < hi) {                /* the first with tenant id >= tenant_id */
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(bt->v[mid].tenant_id, tenant_id) < 0) lo = mid + 1;
+		else hi = mid;
+	}
+	size_t end = lo;
+	while (end < bt->n && strcmp(bt->v[end].tenant_id, tenant_id) == 0) end++;
+	*n = end - lo;
+	return bt->idx + lo;
 }
 
 static void kpis(struct buf *out, const struct report *r)
@@ -337,13 +393,17 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 	}
 	if (r->findings.n || o->kind == REPORT_FINDINGS) {
 		buf_adds(out, "<section><h2>Findings</h2>");
-		findings_table(out, r, NULL, HTML_TOP_FINDINGS);
+		size_t top[HTML_TOP_FINDINGS], ntop = r->findings.n < HTML_TOP_FINDINGS ? r->findings.n : HTML_TOP_FINDINGS;
+		for (size_t i = 0; i < ntop; i++) top[i] = i;
+		findings_table(out, r, top, ntop, true);
 		if (r->findings.n > HTML_TOP_FINDINGS)
 			buf_printf(out, "<p class=\"sub\">The %d most urgent of %zu; each tenant's section below lists its own.</p>",
 			           HTML_TOP_FINDINGS, r->findings.n);
 		buf_printf(out, "<p class=\"sub\">Unused: billable seats free for %d days in a row or more.</p></section>\n",
 		           r->unused_days);
 	}
+	struct by_tenant bt;
+	by_tenant_init(&bt, &r->findings);
 	for (size_t i = 0; i < r->ntenants; i++) {
 		const struct report_tenant *t = &r->tenants[i];
 		buf_adds(out, "<section><h2>");
@@ -373,10 +433,10 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		license_bars(out, t);
 		buf_adds(out, "</div></div>");
 		size_t nf = 0;
-		for (size_t k = 0; k < r->findings.n; k++) nf += strcmp(r->findings.v[k].tenant_id, t->id) == 0;
+		const size_t *mine = by_tenant_get(&bt, t->id, &nf);
 		if (nf) {
 			buf_adds(out, "<h3 style=\"margin-top:14px\">Findings</h3>");
-			findings_table(out, r, t->id, (size_t)-1);
+			findings_table(out, r, mine, nf, false);
 		}
 		if (t->hook_error) {
 			buf_adds(out, "<p class=\"down\">Policy hook error: ");
@@ -385,6 +445,7 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		}
 		buf_adds(out, "</section>\n");
 	}
+	by_tenant_free(&bt);
 	buf_adds(out, "</main><footer>entrasync &middot; numbers from the daily snapshots kept in the local database"
 	              "</footer></body></html>\n");
 }
