@@ -36,7 +36,7 @@ static const char css[] =
 	"main{padding:24px 40px 48px;max-width:1240px}\n"
 	".cards{display:flex;gap:16px;flex-wrap:wrap;margin:-44px 0 24px}.kpi{background:var(--card);"
 	"border-radius:10px;padding:14px 18px;min-width:170px;box-shadow:0 1px 3px rgba(0,0,0,.08)}"
-	".kpi b{display:block;font-size:24px;font-weight:600}.kpi span{color:var(--mute);font-size:12px;"
+	".kpi b{display:block;font-size:24px;font-weight:600;white-space:nowrap}.kpi span{color:var(--mute);font-size:12px;"
 	"text-transform:uppercase;letter-spacing:.04em}\n"
 	"section{background:var(--card);border-radius:10px;padding:18px 22px;margin:0 0 20px;"
 	"box-shadow:0 1px 3px rgba(0,0,0,.08)}h2{font-size:17px;margin:0 0 12px;font-weight:600}"
@@ -44,7 +44,8 @@ static const char css[] =
 	"table{border-collapse:collapse;width:100%}th{text-align:left;color:var(--mute);font-weight:600;"
 	"font-size:12px;text-transform:uppercase;letter-spacing:.03em;border-bottom:1px solid var(--line);"
 	"padding:6px 8px}td{padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:middle}"
-	"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+	"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.d{white-space:nowrap}"
+	"td.msg{overflow-wrap:anywhere}.wide{overflow-x:auto}\n"
 	".up{color:var(--good)}.down{color:var(--bad)}.flat{color:var(--mute)}\n"
 	".tenant{display:grid;grid-template-columns:minmax(0,1.1fr) minmax(0,1fr);gap:22px}"
 	".sub{color:var(--mute);font-size:12px}\n"
@@ -57,6 +58,10 @@ static const char css[] =
 	".sev.info{background:#8a94a6}\n"
 	".alert{background:#fff4e5;border-left:4px solid var(--warn);padding:6px 10px;margin:8px 0;border-radius:4px}\n"
 	"svg text{font-family:inherit}footer{color:var(--mute);font-size:12px;padding:0 40px 30px}\n"
+	"@media (max-width:820px){header{padding:20px 16px 40px}main{padding:16px 10px 32px}section{padding:14px 12px}"
+	".tenant{grid-template-columns:minmax(0,1fr)}.kpi{min-width:0;flex:1 1 140px}.opt{display:none}.bar{min-width:60px}"
+	".lic td:first-child{width:auto;overflow-wrap:anywhere}"
+	"footer{padding:0 16px 24px}}\n"
 	"@media print{body{background:#fff}section{box-shadow:none;break-inside:avoid}}\n";
 
 static const struct report_day *newest(const struct report_tenant *t)
@@ -80,9 +85,11 @@ static double day_x(const char *d)
 	return (double)report_day_number(d);
 }
 
-/* The y range shown: the data's range widened to round steps of 5 points,
- * at least 10 points tall, within 0..100. */
-static void y_range(const struct report_tenant *t, size_t from, double *lo, double *hi)
+/* The y range shown and its gridline step: the data's range widened by 5
+ * points each way, at least 10 points tall; the step 5, 10 or 20 points
+ * as it is tall; then both ends moved out to multiples of the step, within
+ * 0..100, so that the gridlines sit on round values and frame the data. */
+static void y_range(const struct report_tenant *t, size_t from, double *lo, double *hi, double *step)
 {
 	double mn = 100, mx = 0;
 	for (size_t k = from; k < t->ndays; k++) {
@@ -94,6 +101,10 @@ static void y_range(const struct report_tenant *t, size_t from, double *lo, doub
 	*hi = ceil(mx / 5) * 5 + 5;
 	if (*hi - *lo < 10) *hi = *lo + 10;
 	if (*lo < 0) *lo = 0;
+	if (*hi > 100) *hi = 100;
+	*step = (*hi - *lo) > 40 ? 20 : (*hi - *lo) > 20 ? 10 : 5;
+	*lo = floor(*lo / *step) * *step;
+	*hi = ceil(*hi / *step) * *step;
 	if (*hi > 100) *hi = 100;
 }
 
@@ -118,8 +129,8 @@ static void sparkline(struct buf *out, const struct report_tenant *t, size_t fro
 		buf_adds(out, "<span class=\"sub\">&ndash;</span>");
 		return;
 	}
-	double lo, hi, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
-	y_range(t, from, &lo, &hi);
+	double lo, hi, step, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
+	y_range(t, from, &lo, &hi, &step);
 	buf_printf(out, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
 	           "aria-label=\"trend\"><polyline fill=\"none\" stroke=\"#2f6fde\" stroke-width=\"1.5\" points=\"",
 	           w, h, w, h);
@@ -136,14 +147,15 @@ static void sparkline(struct buf *out, const struct report_tenant *t, size_t fro
  * with their values, first/middle/last dates, the newest value marked. */
 static void trend_chart(struct buf *out, const struct report_tenant *t, size_t from)
 {
-	const double W = 600, H = 200, L = 40, R = 16, T = 14, B = 28;
+	/* R leaves room right of the plot for the newest value's label */
+	const double W = 600, H = 200, L = 40, R = 58, T = 14, B = 28;
 	size_t n = t->ndays - from;
 	if (n == 0) {
 		buf_adds(out, "<p class=\"sub\">No Secure Score stored yet.</p>");
 		return;
 	}
-	double lo, hi, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
-	y_range(t, from, &lo, &hi);
+	double lo, hi, step, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
+	y_range(t, from, &lo, &hi, &step);
 	double span = x1 > x0 ? x1 - x0 : 1;
 #define XPOS(d) (L + (W - L - R) * ((n == 1 ? 0.5 * span : day_x(d) - x0) / span))
 #define YPOS(p) (T + (H - T - B) * (1 - ((p) - lo) / (hi - lo)))
@@ -156,7 +168,6 @@ static void trend_chart(struct buf *out, const struct report_tenant *t, size_t f
 	           "trend of ", W, H);
 	report_html_escape(out, t->name);
 	buf_adds(out, "\">");
-	double step = (hi - lo) > 40 ? 20 : (hi - lo) > 20 ? 10 : 5;
 	for (double g = lo; g <= hi + 1e-9; g += step) {
 		buf_printf(out, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e7ee\"/>"
 		           "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" fill=\"#5b6475\" text-anchor=\"end\">%.0f%%</text>",
@@ -177,8 +188,8 @@ static void trend_chart(struct buf *out, const struct report_tenant *t, size_t f
 	buf_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2f6fde\" stroke=\"#fff\" stroke-width=\"2\"/>",
 	           XPOS(last->date), YPOS(lp));
 	buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2433\" "
-	           "text-anchor=\"end\" stroke=\"#fff\" stroke-width=\"4\" paint-order=\"stroke\">%.2f%%</text>",
-	           XPOS(last->date) - 6, YPOS(lp) - 9, lp);
+	           "text-anchor=\"start\">%.2f%%</text>",
+	           XPOS(last->date) + 8, YPOS(lp) + 4, lp);
 	size_t mid = from + n / 2;
 	const char *labels[3] = { t->days[from].date, n > 2 ? t->days[mid].date : NULL, last->date };
 	const char *anchor[3] = { "start", "middle", "end" };
@@ -206,7 +217,7 @@ static void license_bars(struct buf *out, const struct report_tenant *t)
 		buf_adds(out, "<p class=\"sub\">No licence snapshot yet.</p>");
 		return;
 	}
-	buf_adds(out, "<table class=\"lic\"><tr><th>Licence</th><th>Utilisation</th><th class=\"n\">Assigned</th>"
+	buf_adds(out, "<div class=\"wide\"><table class=\"lic\"><tr><th>Licence</th><th>Utilisation</th><th class=\"n\">Assigned</th>"
 	              "<th class=\"n\">Free</th></tr>");
 	for (size_t k = 0; k < t->nskus; k++) {
 		const struct report_sku *s = &t->skus[k];
@@ -225,7 +236,7 @@ static void license_bars(struct buf *out, const struct report_tenant *t)
 		           pct, cls, pct > 100 ? 100 : pct, s->assigned, s->purchased,
 		           s->available < 0 ? " down" : "", s->available);
 	}
-	buf_adds(out, "</table>");
+	buf_adds(out, "</table></div>");
 }
 
 /* The findings v[idx[0..n)] as a table; with the tenant column when
@@ -236,7 +247,7 @@ static void findings_table(struct buf *out, const struct report *r, const size_t
 		buf_adds(out, "<p class=\"sub\">No findings.</p>");
 		return;
 	}
-	buf_adds(out, "<table><tr><th>Severity</th>");
+	buf_adds(out, "<div class=\"wide\"><table><tr><th>Severity</th>");
 	if (with_tenant) buf_adds(out, "<th>Tenant</th>");
 	buf_adds(out, "<th>Finding</th></tr>");
 	for (size_t i = 0; i < n; i++) {
@@ -251,11 +262,11 @@ static void findings_table(struct buf *out, const struct report *r, const size_t
 			report_html_escape(out, name);
 			buf_adds(out, "</td>");
 		}
-		buf_adds(out, "<td>");
+		buf_adds(out, "<td class=\"msg\">");
 		report_html_escape(out, f->message);
 		buf_adds(out, "</td></tr>");
 	}
-	buf_adds(out, "</table>");
+	buf_adds(out, "</table></div>");
 }
 
 /* The findings' indexes grouped by tenant (each tenant's in the findings'
@@ -370,8 +381,9 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 	bool any_scores = false;
 	for (size_t i = 0; i < r->ntenants; i++) any_scores = any_scores || r->tenants[i].ndays;
 	if (any_scores) {
-		buf_adds(out, "<section><h2>Secure Score ranking</h2><table><tr><th class=\"n\">#</th><th>Tenant</th>"
-		              "<th>Date</th><th class=\"n\">Score</th><th class=\"n\">Percent</th><th class=\"n\">7 days</th>"
+		buf_adds(out, "<section><h2>Secure Score ranking</h2><div class=\"wide\"><table><tr><th class=\"n\">#</th>"
+		              "<th>Tenant</th><th class=\"opt\">Date</th><th class=\"n opt\">Score</th><th class=\"n\">Percent</th>"
+		              "<th class=\"n\">7 days</th>"
 		              "<th class=\"n\">30 days</th><th class=\"n\">90 days</th><th class=\"n\">Since start</th>"
 		              "<th>Trend</th></tr>\n");
 		for (size_t i = 0; i < r->ntenants; i++) {
@@ -380,14 +392,15 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 			if (!d) continue;
 			buf_printf(out, "<tr><td class=\"n\">%d</td><td>", t->rank);
 			report_html_escape(out, t->name);
-			buf_printf(out, "</td><td>%s</td><td class=\"n\">%.2f / %.2f</td><td class=\"n\"><b>%.2f%%</b></td>",
+			buf_printf(out, "</td><td class=\"d opt\">%s</td><td class=\"n opt\">%.2f / %.2f</td>"
+			           "<td class=\"n\"><b>%.2f%%</b></td>",
 			           d->date, d->current, d->max, report_percent(d->current, d->max));
 			for (int k = 0; k < REPORT_NTRENDS; k++) delta_cell(out, t->trend_set[k], t->trend[k]);
 			buf_adds(out, "<td>");
 			sparkline(out, t, first_shown(t, from));
 			buf_adds(out, "</td></tr>\n");
 		}
-		buf_adds(out, "</table><p class=\"sub\">Percent = current / max &times; 100. Changes are in percentage "
+		buf_adds(out, "</table></div><p class=\"sub\">Percent = current / max &times; 100. Changes are in percentage "
 		              "points against the newest stored day on or before 7, 30 and 90 days earlier, and against "
 		              "the first stored day.</p></section>\n");
 	}
