@@ -166,3 +166,78 @@ TEST(report_html_gridlines_round)
 	report_free(r);
 	store_close(st);
 }
+
+/* Longest line of s in columns (code points). */
+static int widest(const char *s, int *line_no)
+{
+	int best = 0, col = 0, line = 1;
+	*line_no = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n') {
+			col = 0;
+			line++;
+			continue;
+		}
+		if ((*p & 0xC0) != 0x80 && ++col > best) {
+			best = col;
+			*line_no = line;
+		}
+	}
+	return best;
+}
+
+static int put_user(struct store *st, const char *tenant, const char *oid, const char *json, struct err *err)
+{
+	return store_user_put(st, tenant, oid, json, err);
+}
+
+/* A hook that fails with a long message (a policy's error text is free). */
+static int long_error_hook(void *ctx, const char *tenant_id, const struct report_sku_in *sku,
+                           struct report_sku_shape *out, struct err *err)
+{
+	return err_set(err, "policy.lua:12: attempt to index a nil value (field 'unit_price_table_for_the_customer') "
+	               "while shaping %s for the tenant's invoice", sku->part);
+}
+
+TEST(report_tables_fit_80_columns)
+{
+	struct err err;
+	struct store *st = history("order-80", true, &err);
+	REQUIRE(st);
+	/* a long, non-ASCII tenant name, long UPNs and many licences per user */
+	store_tenant_put(st, &(struct store_tenant){ .id = "t-c", .name = "Gämma Großhandel und Söhne GmbH & Co. KG" },
+	                 &err);
+	REQUIRE_OK(put_user(st, "t-c", "u1", "{\"userPrincipalName\":\"a.very.long.user.principal.name@"
+	                    "gammagrosshandel-und-soehne.onmicrosoft.com\",\"accountEnabled\":false,\"assignedLicenses\":"
+	                    "[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"},{\"skuId\":\"efccb6f7-5641-4e0e-bd10-"
+	                    "b4976e1bf68e\"},{\"skuId\":\"f30db892-07e9-47e9-837c-80727f46fd3d\"}]}", &err), &err);
+	struct report_hooks hooks = { .license = long_error_hook };
+	const char *one[] = { "t-c" };
+	struct {
+		enum report_kind kind;
+		bool by_user, with_tenant, controls, hooks;
+		int days;
+	} cases[] = {
+		{ REPORT_LICENSES, false, false, false, false, 0 }, { REPORT_LICENSES, true, false, false, false, 0 },
+		{ REPORT_LICENSES, true, true, false, true, 0 },    { REPORT_SECURESCORE, false, false, false, false, 0 },
+		{ REPORT_SECURESCORE, false, true, true, false, 0 }, { REPORT_SECURESCORE, false, false, false, false, 5 },
+		{ REPORT_FINDINGS, false, false, false, false, 0 },  { REPORT_FINDINGS, false, false, false, true, 3 },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct report_opts o = { .kind = cases[i].kind, .format = REPORT_TABLE, .by_user = cases[i].by_user,
+		                         .tenants = cases[i].with_tenant ? one : NULL, .ntenants = cases[i].with_tenant,
+		                         .controls = cases[i].controls, .days = cases[i].days };
+		struct report *r = NULL;
+		struct buf out = {0};
+		REQUIRE_OK(report_build(st, &o, cases[i].hooks ? &hooks : NULL, &r, &err), &err);
+		report_render_table(r, &o, &out);
+		int line = 0, w = widest(out.data, &line);
+		CHECK(w <= 80);
+		if (w > 80) fprintf(stderr, "  case %zu (%s): line %d is %d columns\n%s", i, report_kind_name(o.kind), line, w,
+		                    out.data);
+		CHECK(out.len > 100);                         /* something was rendered */
+		buf_free(&out);
+		report_free(r);
+	}
+	store_close(st);
+}
