@@ -413,7 +413,8 @@ static double json_number(const cJSON *obj, const char *key)
 static void scores_fetch(struct pull_tenant *pt, const char *url);
 
 /* Stores each day of a secureScores page; follows its nextLink. Unknown
- * fields anywhere are kept: the arrays are stored as received. */
+ * fields anywhere are kept: the whole object (raw) and its arrays are
+ * stored as received (re-serialized compactly by cJSON: JSON-equal). */
 static void scores_store(struct pull_tenant *pt, const cJSON *body)
 {
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
@@ -431,12 +432,15 @@ static void scores_store(struct pull_tenant *pt, const cJSON *body)
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(s, "controlScores");
 		if (a) avg = cJSON_PrintUnformatted(a);
 		if (c) ctl = cJSON_PrintUnformatted(c);
+		char *raw = cJSON_PrintUnformatted(s);
 		struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
 		                                 .current_score = json_number(s, "currentScore"),
-		                                 .max_score = json_number(s, "maxScore"), .averages = avg, .controls = ctl };
+		                                 .max_score = json_number(s, "maxScore"), .averages = avg, .controls = ctl,
+		                                 .raw = raw };
 		int rc = store_secure_score_put(pt->st, &sc, &err);
 		cJSON_free(avg);
 		cJSON_free(ctl);
+		cJSON_free(raw);
 		if (rc != 0) {
 			tenant_error(pt, err.msg);
 			return;

@@ -240,6 +240,11 @@ static const char *const migrations[] = {
 	"  updated_at   TEXT NOT NULL\n"
 	");\n"
 	"CREATE INDEX IF NOT EXISTS ticket_actions_open ON ticket_actions(state) WHERE state <> 'done';\n",
+
+	/* 5: the whole secureScore object as Graph sent it (re-serialized
+	 * compactly, every field kept, unknown ones included), next to the
+	 * columns read out of it. NULL for days stored before this version. */
+	"ALTER TABLE secure_score_snapshots ADD COLUMN raw TEXT;\n",
 };
 
 int store_schema_latest(void)

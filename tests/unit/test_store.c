@@ -4,11 +4,13 @@
  * and crash safety of a transaction left open by a dying process. */
 #include "t.h"
 #include "store.h"
+#include "store_snapshots.h"
 
 #include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1190,4 +1192,46 @@ TEST(store_crash_mid_transaction_exit)
 TEST(store_crash_mid_transaction_kill)
 {
 	check_crash_leaves_data(true);
+}
+
+/* Migration 5 adds secure_score_snapshots.raw: a version-4 database with a
+ * stored day upgrades, keeps the day (raw NULL), and stores raw afterwards. */
+static int score_row_seen(const struct store_secure_score *s, void *ud)
+{
+	int *n = ud;
+	if (!strcmp(s->day, "2026-01-01")) {
+		CHECK(s->raw == NULL);
+		CHECK_STR(s->controls, "[]");
+		CHECK(s->current_score == 41.5);
+	} else {
+		CHECK_STR(s->raw, "{\"id\":\"t_2026-01-02\",\"futureField\":[1,2]}");
+	}
+	(*n)++;
+	return 0;
+}
+
+TEST(store_migration_5_adds_secure_score_raw)
+{
+	struct err err;
+	const char *path = db_path(NULL);
+	REQUIRE(store_schema_latest() >= 5);
+	sqlite3 *raw = raw_open(path);
+	REQUIRE(raw);
+	for (int n = 1; n <= 4; n++) REQUIRE(sqlite3_exec(raw, store_schema_migration(n), NULL, NULL, NULL) == SQLITE_OK);
+	REQUIRE(sqlite3_exec(raw, "PRAGMA user_version = 4;"
+	                          "INSERT INTO tenants (id) VALUES ('t');"
+	                          "INSERT INTO secure_score_snapshots (tenant_id, day, current_score, max_score, "
+	                          "averages, controls) VALUES ('t', '2026-01-01', 41.5, 80, '[]', '[]')",
+	                     NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(raw);
+	struct store *st = NULL;
+	REQUIRE_OK(store_open(path, &st, &err), &err);
+	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	struct store_secure_score s = { .tenant_id = "t", .day = "2026-01-02", .current_score = 42, .max_score = 80,
+	                                .raw = "{\"id\":\"t_2026-01-02\",\"futureField\":[1,2]}" };
+	REQUIRE_OK(store_secure_score_put(st, &s, &err), &err);
+	int n = 0;
+	REQUIRE_OK(store_secure_score_each(st, "t", score_row_seen, &n, &err), &err);
+	CHECK_EQ_INT(n, 2);
+	store_close(st);
 }
