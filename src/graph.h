@@ -179,7 +179,10 @@ struct graph_pull_spec {
 	size_t n_groups;
 };
 
-/* What a pull did for one tenant. */
+/* What a pull did for one tenant. ok implies the users round completed
+ * (the delta state holds a deltaLink and no round in progress): the mirror
+ * is whole, fit to plan from. A round left in progress (a first pull that
+ * writes straight into the empty mirror, or a staged resync) is never ok. */
 struct graph_pull_result {
 	bool ok;
 	char error[1024];         /* when !ok: every problem, "; "-separated (redacted) */

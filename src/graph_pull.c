@@ -237,6 +237,31 @@ static void users_fetch(struct pull_tenant *pt)
 		.on_done = users_page_done, .ctx = pt });
 }
 
+/* The guard that keeps a partial mirror from being planned: whatever
+ * happened (an error already recorded or not), a users round still in
+ * progress in the store fails the tenant. A first round writes straight
+ * into the empty mirror, so the mirror of an unfinished one is partial; a
+ * sync plans only tenants whose pull is ok. */
+static void users_check_complete(struct pull_tenant *pt)
+{
+	struct err err;
+	struct store_delta d = { 0 };
+	char msg[300];
+	const char *tid = pt->spec->tenant_id;
+	int rc = store_delta_get(pt->st, tid, "users", &d, &err);
+	if (rc < 0) {
+		tenant_error(pt, err.msg);
+	} else if (rc == 0 && d.next_link) {
+		snprintf(msg, sizeof msg, "tenant %s: the users round did not complete (%s); the next pull resumes it", tid,
+		         d.resync ? "a staged resync: the mirror is kept as it was" : "the mirror is partial");
+		tenant_error(pt, msg);
+	} else if ((rc == STORE_NOTFOUND || !d.delta_link) && !pt->errors.len) {
+		snprintf(msg, sizeof msg, "tenant %s: no users round has completed", tid);
+		tenant_error(pt, msg);
+	}
+	store_delta_free(&d);
+}
+
 /* ---- groups ---------------------------------------------------------------- */
 
 static void members_fetch(struct pull_group *g, const char *url);
@@ -835,6 +860,7 @@ static void tenant_finish(struct pull_tenant *pt)
 	struct graph_pull_result *res = pt->res;
 	if (store_user_count(pt->st, tid, STORE_USERS_PRESENT, &res->users_present, &err) != 0)
 		tenant_error(pt, err.msg);
+	users_check_complete(pt);
 	graph_tenant_counters(pt->gt, &res->counters);
 	res->ok = pt->errors.len == 0;
 	snprintf(res->error, sizeof res->error, "%s", pt->errors.len ? pt->errors.data : "");
