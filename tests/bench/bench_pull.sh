@@ -14,8 +14,8 @@ NT=${1:-100}
 NU=${2:-1000}
 LAT=${3:-10}
 D=$(mktemp -d "${TMPDIR:-/tmp}/entrasync-bench-pull.XXXXXX")
-python3 tests/fakes/fake_graph.py --port 0 --port-file "$D/port" --seed 3 --tenants "${NT}x${NU}" \
-  --latency-ms "$LAT" >"$D/fake.log" 2>&1 &
+python3 "${FAKE_GRAPH:-tests/fakes/fake_graph.py}" --port 0 --port-file "$D/port" --seed 3 --tenants "${NT}x${NU}" \
+  --latency-ms "$LAT" --eager --warm-select "id,displayName,givenName,surname,mail,userPrincipalName,userType,accountEnabled,department,officeLocation,jobTitle,businessPhones,mobilePhone,streetAddress,city,state,postalCode,country,companyName,employeeId,onPremisesSyncEnabled,createdDateTime,assignedLicenses" >"$D/fake.log" 2>&1 &
 FAKE_PID=$!
 trap 'kill $FAKE_PID 2>/dev/null; rm -rf "$D"' EXIT INT TERM
 i=0
