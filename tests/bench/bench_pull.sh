@@ -17,7 +17,7 @@ D=$(mktemp -d "${TMPDIR:-/tmp}/entrasync-bench-pull.XXXXXX")
 python3 "${FAKE_GRAPH:-tests/fakes/fake_graph.py}" --port 0 --port-file "$D/port" --seed 3 --tenants "${NT}x${NU}" \
   --latency-ms "$LAT" --eager --warm-select "id,displayName,givenName,surname,mail,userPrincipalName,userType,accountEnabled,department,officeLocation,jobTitle,businessPhones,mobilePhone,streetAddress,city,state,postalCode,country,companyName,employeeId,onPremisesSyncEnabled,createdDateTime,assignedLicenses" >"$D/fake.log" 2>&1 &
 FAKE_PID=$!
-trap 'kill $FAKE_PID 2>/dev/null; rm -rf "$D"' EXIT INT TERM
+trap 'kill $FAKE_PID 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$D"' EXIT INT TERM
 i=0
 while [ ! -s "$D/port" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$D/port" ] || { echo "bench_pull: the fake did not start"; cat "$D/fake.log"; exit 1; }
@@ -62,6 +62,7 @@ TIMER=${TIMER_CMD:-}
 [ -z "$TIMER" ] && [ -x /usr/bin/time ] && TIMER="/usr/bin/time -o $D/cpu -f %U+%S"
 cpu() { [ -s "$D/cpu" ] && printf ", entrasync CPU %s s" "$(tail -n 1 "$D/cpu" | bc)"; }
 
+[ -n "${BENCH_KEEP:-}" ] && echo "bench_pull: keeping $D"
 echo "bench_pull: $NTEN tenants x $NU users, fake Graph latency $LAT ms/request ($(nproc) cores)"
 # CPU seconds the fake has used so far (Linux /proc), to show who bounds the wall time
 fake_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$FAKE_PID/stat" 2>/dev/null || echo 0; }
