@@ -100,19 +100,40 @@ static double apply(struct store *st, const char *text, long long *written)
 	return apply_tenant(st, TENANT, text, written);
 }
 
-BENCH(graph_delta_apply)
+/* A fresh store in a new folder under /tmp (dir: its path, 40 bytes) with
+ * tenant (unless NULL) in it, or NULL after a message. */
+static struct store *bench_store_open(char dir[40], const char *tenant)
 {
-	char dir[] = "/tmp/entrasync-bench-graph.XXXXXX";
-	if (!mkdtemp(dir)) return;
+	snprintf(dir, 40, "/tmp/entrasync-bench-graph.XXXXXX");
+	if (!mkdtemp(dir)) return NULL;
 	char path[256];
 	snprintf(path, sizeof path, "%s/bench.db", dir);
 	struct store *st = NULL;
 	struct err err;
 	if (store_open(path, &st, &err) != 0 ||
-	    store_tenant_put(st, &(struct store_tenant){ .id = TENANT }, &err) != 0) {
+	    (tenant && store_tenant_put(st, &(struct store_tenant){ .id = tenant }, &err) != 0)) {
 		fprintf(stderr, "bench_graph: %s\n", err.msg);
-		return;
+		store_close(st);
+		return NULL;
 	}
+	return st;
+}
+
+/* Closes st and removes its folder. */
+static void bench_store_drop(struct store *st, const char *dir)
+{
+	store_close(st);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0) fprintf(stderr, "bench_graph: could not remove %s\n", dir);
+}
+
+BENCH(graph_delta_apply)
+{
+	char dir[40];
+	struct store *st = bench_store_open(dir, TENANT);
+	if (!st) return;
+	struct err err;
 	char **pages = calloc(PAGES, sizeof *pages);
 	size_t bytes = 0;
 	for (int p = 0; p < PAGES; p++) {
@@ -150,10 +171,7 @@ BENCH(graph_delta_apply)
 
 	for (int p = 0; p < PAGES; p++) free(pages[p]);
 	free(pages);
-	store_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0) fprintf(stderr, "bench_graph: could not remove %s\n", dir);
+	bench_store_drop(st, dir);
 }
 
 /* The shape of bench_pull.sh's first pull, without the network: 100
@@ -164,21 +182,16 @@ BENCH(graph_delta_apply)
 #define PULL_TENANTS 100
 BENCH(graph_delta_pull_shape)
 {
-	char dir[] = "/tmp/entrasync-bench-graph.XXXXXX";
-	if (!mkdtemp(dir)) return;
-	char path[256];
-	snprintf(path, sizeof path, "%s/bench.db", dir);
-	struct store *st = NULL;
+	char dir[40];
+	struct store *st = bench_store_open(dir, NULL);
+	if (!st) return;
 	struct err err;
-	if (store_open(path, &st, &err) != 0) {
-		fprintf(stderr, "bench_graph: %s\n", err.msg);
-		return;
-	}
 	char tenants[PULL_TENANTS][40];
 	for (int t = 0; t < PULL_TENANTS; t++) {
 		snprintf(tenants[t], sizeof tenants[t], "%08x-2222-4333-8444-%012d", (unsigned)(t * 2654435761u), t);
 		if (store_tenant_put(st, &(struct store_tenant){ .id = tenants[t] }, &err) != 0) {
 			fprintf(stderr, "bench_graph: %s\n", err.msg);
+			bench_store_drop(st, dir);
 			return;
 		}
 	}
@@ -196,8 +209,5 @@ BENCH(graph_delta_pull_shape)
 	         PULL_TENANTS, secs, g_cpu);
 	bench_report("pull shape: users written per CPU second (parse+merge+store)", (double)written / g_cpu, "users/s",
 	             note);
-	store_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0) fprintf(stderr, "bench_graph: could not remove %s\n", dir);
+	bench_store_drop(st, dir);
 }
