@@ -105,8 +105,10 @@ install: entrasync
 	install -m 0755 entrasync $(DESTDIR)$(PREFIX)/bin/entrasync
 	install -m 0644 $(LUA_FILES) $(DESTDIR)$(PREFIX)/share/entrasync/lua/entrasync/
 	if ls policies/*.lua >/dev/null 2>&1; then install -m 0644 policies/*.lua $(DESTDIR)$(PREFIX)/share/entrasync/policies/; fi
+	install -d $(DESTDIR)$(PREFIX)/share/entrasync/policies/examples
+	install -m 0644 policies/examples/*.lua $(DESTDIR)$(PREFIX)/share/entrasync/policies/examples/
 	install -d $(DESTDIR)$(PREFIX)/share/entrasync/fakes
-	install -m 0644 tests/fakes/*.py $(DESTDIR)$(PREFIX)/share/entrasync/fakes/
+	install -m 0644 $(filter-out tests/fakes/test_%,$(wildcard tests/fakes/*.py)) $(DESTDIR)$(PREFIX)/share/entrasync/fakes/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 0644 docs/entrasync.1 $(DESTDIR)$(PREFIX)/share/man/man1/entrasync.1
 

@@ -1,18 +1,30 @@
 /* cmd_daemon — `entrasync daemon --every 1h [--jitter 5m]`: runs `sync`
  * (or `pull`) on a fixed schedule, each run a child process
  * (fork + exec of /proc/self/exe with the same global options), so a crash
- * or a leak in one run never takes the daemon down and every run reads the
- * config and the policies afresh.
+ * or a leak in one run never takes the daemon down.
+ *
+ * The settings a run uses are the ones the daemon last accepted, never the
+ * files as they are on disk at that moment: at start and on each SIGHUP the
+ * daemon reads the config file and every policy file it names into a
+ * snapshot (snapshot.h), has `entrasync check` validate exactly those texts
+ * (a child, given the candidate snapshot), and only then takes it. Each run
+ * inherits the accepted snapshot as a sealed memfd (ENTRASYNC_SNAPSHOT_FD)
+ * and loads the config and its policies from it, under their original
+ * paths (file:line errors, relative paths). So an edit on disk takes effect
+ * at the next good SIGHUP, and a broken edit never reaches a run. env() in
+ * the config is still evaluated by each run from its environment: no
+ * secret from the environment is copied into the snapshot.
  *
  * Signals are blocked and taken synchronously with sigtimedwait, so there
  * are no handlers and no races:
  *   SIGTERM / SIGINT  forwarded to the running child (which finishes the
  *                     write in flight and stops), then the daemon exits 0
  *                     once the child is gone; at once when no run is going.
- *   SIGHUP            re-validates the config and every policy (the daemon
- *                     runs `entrasync check`); on failure the reason is logged
- *                     and recorded (status shows it), and the daemon keeps
- *                     the settings it had; on success they are taken.
+ *   SIGHUP            a new snapshot of the config and every policy,
+ *                     validated by `entrasync check`; on failure the reason
+ *                     is logged and recorded (status shows it), and the
+ *                     daemon keeps the snapshot it had; on success the next
+ *                     run uses the new one.
  *   SIGCHLD           a run ended: its exit code is logged and recorded.
  * Schedule: slots at start + k * every; each run starts at its slot plus a
  * random jitter in [0, --jitter]. A slot that comes while the previous run
@@ -39,7 +51,10 @@
 #include "config.h"
 #include "log.h"
 #include "metrics.h"
+#include "snapshot.h"
 #include "when.h"
+
+extern char **environ;
 
 #define DAEMON_LOCK_POLL_S 1.0     /* re-check a held run lock this often */
 #define DAEMON_LOCK_RETRIES 5      /* a child that lost the lock race is retried this often per slot */
@@ -94,6 +109,7 @@ struct daemon {
 	const struct global_opts *g;
 	const char *config_path;
 	char *database;            /* from the config accepted last */
+	int snap_fd;               /* the accepted snapshot (sealed memfd), -1 before the first */
 	const char *command;       /* "sync" | "pull" */
 	char **extra;              /* arguments after "--", for the child */
 	int nextra;
@@ -191,14 +207,38 @@ static char **child_argv(const struct daemon *d, const char *cmd, bool with_extr
 	return v;
 }
 
-/* Starts a child running argv. Its signal mask and dispositions are the
- * defaults, it gets its own process group (a terminal's Ctrl-C reaches
- * only the daemon, which forwards it once), stdin is /dev/null, and stdout
- * goes to out_fd when >= 0. Returns its pid or -1. */
-static pid_t spawn(char **argv, const sigset_t *blocked, int out_fd, int err_fd)
+/* The daemon's environment for a child: without any SNAPSHOT_ENV, plus
+ * SNAPSHOT_ENV=snap_fd. The caller frees the array and *var (the one
+ * string allocated). */
+static char **child_env(int snap_fd, char **var)
 {
+	size_t n = 0;
+	while (environ[n]) n++;
+	char **v = xcalloc(n + 2, sizeof *v);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!str_starts(environ[i], SNAPSHOT_ENV "=")) v[k++] = environ[i];
+	*var = xasprintf("%s=%d", SNAPSHOT_ENV, snap_fd);
+	v[k++] = *var;
+	v[k] = NULL;
+	return v;
+}
+
+/* Starts a child running argv with the snapshot snap_fd (inherited: its
+ * close-on-exec flag is cleared in the child only). Its signal mask and
+ * dispositions are the defaults, it gets its own process group (a
+ * terminal's Ctrl-C reaches only the daemon, which forwards it once), stdin
+ * is /dev/null, and stdout goes to out_fd when >= 0. Returns its pid or -1. */
+static pid_t spawn(char **argv, const sigset_t *blocked, int out_fd, int err_fd, int snap_fd)
+{
+	char *var = NULL;
+	char **envp = child_env(snap_fd, &var);
 	pid_t pid = fork();
-	if (pid != 0) return pid;
+	if (pid != 0) {
+		free(envp);
+		free(var);
+		return pid;
+	}
 	/* child: only async-signal-safe calls until exec */
 	sigprocmask(SIG_UNBLOCK, blocked, NULL);
 	signal(SIGPIPE, SIG_DFL);
@@ -207,20 +247,21 @@ static pid_t spawn(char **argv, const sigset_t *blocked, int out_fd, int err_fd)
 	if (null >= 0) dup2(null, 0);
 	if (out_fd >= 0) dup2(out_fd, 1);
 	if (err_fd >= 0) dup2(err_fd, 2);
-	execv("/proc/self/exe", argv);
+	if (fcntl(snap_fd, F_SETFD, 0) != 0) _exit(127);
+	execve("/proc/self/exe", argv, envp);
 	_exit(127);
 }
 
-/* Runs `entrasync check` and waits for it. Returns 0 when the config and
- * every policy are valid; else -1 with the first lines of its complaint in
- * err (they are logged too). */
-static int validate(struct daemon *d, struct err *err)
+/* Runs `entrasync check` on the snapshot snap_fd and waits for it. Returns
+ * 0 when its config and every policy are valid; else -1 with the first
+ * lines of its complaint in err (they are logged too). */
+static int validate(struct daemon *d, int snap_fd, struct err *err)
 {
 	int pipefd[2];
 	if (pipe2(pipefd, O_CLOEXEC) != 0) return err_set(err, "pipe: %s", strerror(errno));
 	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
 	char **argv = child_argv(d, "check", false);
-	pid_t pid = spawn(argv, &d->sigs, null, pipefd[1]);
+	pid_t pid = spawn(argv, &d->sigs, null, pipefd[1], snap_fd);
 	free(argv);
 	close(pipefd[1]);
 	if (null >= 0) close(null);
@@ -257,40 +298,91 @@ static int validate(struct daemon *d, struct err *err)
 	return rc;
 }
 
-/* Loads the config (without the policies) for the daemon's own settings. */
-static int load_settings(const char *config_path, char **database, struct err *err)
+/* Reads path into snap; a policy file that cannot be read is reported at
+ * the config line naming it. */
+static int snapshot_file(struct snapshot *snap, const struct config *cfg, const char *path, int line,
+                         struct err *err)
 {
-	struct config cfg;
-	memset(&cfg, 0, sizeof cfg);
-	if (config_load_opts(config_path, CONFIG_SKIP_POLICY_FILES, &cfg, err) != 0) return -1;
-	*database = xstrdup(cfg.database);
-	config_free(&cfg);
+	char *text = NULL;
+	size_t len = 0;
+	struct err inner;
+	if (snapshot_get(snap, path)) return 0;
+	if (file_read(path, &text, &len, &inner) != 0) {
+		if (line) return err_set(err, "%s:%d: policy file cannot be read: %s", cfg->path, line, inner.msg);
+		return err_set(err, "%s: policy file cannot be read: %s", cfg->path, inner.msg);
+	}
+	snapshot_add(snap, path, text, len);
+	free(text);
 	return 0;
+}
+
+/* A new snapshot: the config file's text, parsed here for the policies it
+ * names (and the database), then every policy file's text; sealed into a
+ * memfd that `entrasync check` validates. On success *fd is the snapshot
+ * (the caller's), *database the config's database and *nfiles its file
+ * count; on failure err says why and nothing is returned. */
+static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfiles, struct err *err)
+{
+	struct snapshot snap = { 0 };
+	struct config cfg;
+	char *text = NULL;
+	size_t len = 0;
+	int rc = -1;
+	*fd = -1;
+	memset(&cfg, 0, sizeof cfg);
+	if (file_read(d->config_path, &text, &len, err) != 0) {
+		err_prefix(err, "cannot read config");
+		goto out;
+	}
+	if (config_load_text(d->config_path, text, len, CONFIG_SKIP_POLICY_FILES, &cfg, err) != 0) goto out;
+	snapshot_add(&snap, d->config_path, text, len);
+	if (cfg.policy && snapshot_file(&snap, &cfg, cfg.policy, cfg.policy_line, err) != 0) goto out;
+	for (size_t i = 0; i < cfg.ntenants; i++)
+		if (snapshot_file(&snap, &cfg, cfg.tenants[i].policy, cfg.tenants[i].policy_line, err) != 0) goto out;
+	if (snapshot_seal(&snap, fd, err) != 0) goto out;
+	if (validate(d, *fd, err) != 0) goto out;
+	*database = xstrdup(cfg.database);
+	*nfiles = snap.n;
+	rc = 0;
+out:
+	if (rc != 0) {
+		if (*fd >= 0) close(*fd);
+		*fd = -1;
+		log_redact_err(err);
+	}
+	snapshot_free(&snap);
+	config_free(&cfg);
+	free(text);
+	return rc;
 }
 
 static void reload(struct daemon *d)
 {
 	struct err err;
 	char *database = NULL;
-	log_info("daemon", "SIGHUP: checking the config and the policies again");
-	if (validate(d, &err) != 0 || load_settings(d->config_path, &database, &err) != 0) {
-		log_redact_err(&err);
+	int fd = -1;
+	size_t nfiles = 0;
+	log_info("daemon", "SIGHUP: reading and checking the config and the policies again");
+	if (snapshot_take(d, &fd, &database, &nfiles, &err) != 0) {
 		log_error("daemon", "reload failed, keeping the previous settings: %s", err.msg);
 		record(d, (const char *const[]){ DAEMON_KV_CONFIG_ERROR, err.msg, NULL });
 		return;
 	}
+	close(d->snap_fd);
+	d->snap_fd = fd;
 	if (strcmp(database, d->database) != 0)
 		log_warn("daemon", "the config now names the database %s; this daemon keeps %s until it is restarted",
 		         database, d->database);
 	free(database);
 	record(d, (const char *const[]){ DAEMON_KV_CONFIG_ERROR, NULL, NULL });
-	log_info("daemon", "reload ok: the config and every policy are valid; the next run uses them");
+	log_info("daemon", "reload ok: the config and every policy are valid (%zu files); the next run uses them",
+	         nfiles);
 }
 
 static void start_run(struct daemon *d, double now)
 {
 	char **argv = child_argv(d, d->command, true);
-	pid_t pid = spawn(argv, &d->sigs, -1, -1);
+	pid_t pid = spawn(argv, &d->sigs, -1, -1, d->snap_fd);
 	free(argv);
 	if (pid < 0) {
 		log_error("daemon", "cannot start a run: %s", strerror(errno));
@@ -439,6 +531,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	struct store_lock lock = { 0 };
 	int npos, rc = EXIT_USAGE;
 	memset(&d, 0, sizeof d);
+	d.snap_fd = -1;
 	/* Arguments after "--" go to each run untouched. */
 	int cut = argc;
 	for (int i = 0; i < argc; i++)
@@ -476,8 +569,8 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	sigaddset(&d.sigs, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &d.sigs, NULL);
 
-	if (validate(&d, &err) != 0 || load_settings(d.config_path, &d.database, &err) != 0) {
-		log_redact_err(&err);
+	size_t nfiles = 0;
+	if (snapshot_take(&d, &d.snap_fd, &d.database, &nfiles, &err) != 0) {
 		fprintf(stderr, "entrasync daemon: the config is not valid, not starting: %s\n", err.msg);
 		goto out;
 	}
@@ -505,8 +598,9 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	                                  DAEMON_KV_JITTER, d.jitter_text, DAEMON_KV_COMMAND, command,
 	                                  DAEMON_KV_NEXT_RUN_AT, next, DAEMON_KV_STATE, "waiting", DAEMON_KV_SKIPPED, "0",
 	                                  DAEMON_KV_CONFIG_ERROR, NULL, NULL });
-	log_info("daemon", "started (pid %s): entrasync %s every %s%s%s, database %s", pid, command, every,
-	         jitter ? " + up to " : "", jitter ? jitter : "", d.database);
+	log_info("daemon", "started (pid %s): entrasync %s every %s%s%s, database %s; the config and its policies "
+	         "as read now (%zu files) until a SIGHUP", pid, command, every, jitter ? " + up to " : "",
+	         jitter ? jitter : "", d.database, nfiles);
 	write_metrics(&d);
 	rc = loop(&d);
 	record(&d, (const char *const[]){ DAEMON_KV_STATE, "stopped", DAEMON_KV_NEXT_RUN_AT, NULL, NULL });
@@ -515,6 +609,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 out:
 	store_lock_release(&lock);
 	free(d.database);
+	if (d.snap_fd >= 0) close(d.snap_fd);
 	sigprocmask(SIG_UNBLOCK, &d.sigs, NULL);
 	return rc;
 }

@@ -119,8 +119,10 @@ static bool find_python(char *out, size_t cap)
 }
 
 /* Finds the fakes and the default policy: beside the source tree (the
- * binary's folder, its parent or grandparent holding tests/fakes), else the installed
- * share folder. Fails naming every place it looked. */
+ * binary's folder, its parent or grandparent holding tests/fakes), else the
+ * share folder of an install: PREFIX/share/entrasync as built, or
+ * BINDIR/../share/entrasync (an install under another PREFIX, or moved).
+ * Fails naming every place it looked. */
 static int demo_locate(struct demo *d, struct err *err)
 {
 	char exe[PATH_MAX];
@@ -129,18 +131,20 @@ static int demo_locate(struct demo *d, struct err *err)
 	exe[n] = '\0';
 	char *slash = strrchr(exe, '/');
 	if (slash) *slash = '\0';
-	char parent[PATH_MAX], grand[PATH_MAX], share[PATH_MAX];
+	char parent[PATH_MAX], grand[PATH_MAX], share[PATH_MAX], beside[PATH_MAX];
 	path_join(parent, sizeof parent, exe, "..");     /* build/entrasync */
 	path_join(grand, sizeof grand, exe, "../..");    /* build/asan/entrasync */
 	path_join(share, sizeof share, ENTRASYNC_PREFIX, "share/entrasync");
+	path_join(beside, sizeof beside, exe, "../share/entrasync");
 	/* (root, fakes under it, policy under it) */
-	const char *const places[4][3] = {
+	const char *const places[5][3] = {
 		{ exe, "tests/fakes", "policies/default.lua" },
 		{ parent, "tests/fakes", "policies/default.lua" },
 		{ grand, "tests/fakes", "policies/default.lua" },
 		{ share, "fakes", "policies/default.lua" },
+		{ beside, "fakes", "policies/default.lua" },
 	};
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 5; i++) {
 		char g[PATH_MAX], s[PATH_MAX];
 		if (!path_join(d->fakes, sizeof d->fakes, places[i][0], places[i][1]) ||
 		    !path_join(d->policy, sizeof d->policy, places[i][0], places[i][2]) ||
@@ -149,8 +153,8 @@ static int demo_locate(struct demo *d, struct err *err)
 		if (file_exists(g) && file_exists(s) && file_exists(d->policy)) goto found;
 	}
 	return err_set(err, "cannot find the bundled fakes (fake_graph.py, fake_syncro.py) and policies/default.lua: "
-	               "looked in %s/tests/fakes, %s/tests/fakes, %s/tests/fakes and %s/fakes (run the demo from the "
-	               "source tree: ./entrasync demo)", exe, parent, grand, share);
+	               "looked in %s/tests/fakes, %s/tests/fakes, %s/tests/fakes, %s/fakes and %s/fakes (run the demo "
+	               "from the source tree: ./entrasync demo)", exe, parent, grand, share, beside);
 found:
 	if (!find_python(d->python, sizeof d->python))
 		return err_set(err, "python3 is not installed (or not in PATH): the demo's fake servers need it "

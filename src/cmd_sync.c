@@ -109,6 +109,7 @@ struct send_watch {
 	const struct clients *cl;
 	struct progress *progress;         /* NULL: no display */
 	long long writes;
+	long long tenants_done;            /* tenants ended so far (on_tenant_done) */
 };
 
 static void hook_before(void *ud, const struct engine_action *a)
@@ -116,14 +117,23 @@ static void hook_before(void *ud, const struct engine_action *a)
 	if (kill_before && ++sends_before == kill_before) raise(SIGKILL);
 }
 
-/* After each Syncro write: the crash hook, then the progress line (the
- * engine reports no tenant boundary, so "done" moves at the end). */
+/* After each Syncro write: the crash hook, then the progress line. */
 static void hook_after(void *ud, const struct engine_action *a)
 {
 	struct send_watch *w = ud;
 	if (kill_after && ++sends_after == kill_after) raise(SIGKILL);
 	w->writes++;
-	progress_update(w->progress, 0, clients_requests(w->cl), w->writes);
+	progress_update(w->progress, w->tenants_done, clients_requests(w->cl), w->writes);
+}
+
+/* As each tenant ends (ok, failed or held): the progress line's count. */
+static void tenant_done(void *ud, size_t done, size_t total, const struct engine_tenant_report *r)
+{
+	struct send_watch *w = ud;
+	(void)total;
+	(void)r;
+	w->tenants_done = (long long)done;
+	progress_update(w->progress, w->tenants_done, clients_requests(w->cl), w->writes);
 }
 
 static long env_long(const char *name)
@@ -413,6 +423,7 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	struct engine_sync_opts o = {
 		.tenants = names, .ntenants = nnames, .dry_run = dry, .allow_removals = allow, .record_plan = true,
 		.before_send = kill_before ? hook_before : NULL, .after_send = hook_after, .hook_ud = &watch,
+		.on_tenant_done = tenant_done, .tenant_done_ud = &watch,
 	};
 	struct engine_env env = { .cfg = &cfg, .st = st, .gc = cl.gc, .sc = cl.sc };
 	/* SIGTERM/SIGINT: the write in flight finishes, the next is not sent */

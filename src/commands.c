@@ -320,7 +320,9 @@ const struct command commands[] = {
 	  "Signals: SIGTERM / SIGINT stop the daemon once the run in progress has\n"
 	  "finished its write in flight; SIGHUP checks the config and the policies\n"
 	  "again and logs the verdict (a bad config keeps the daemon's previous\n"
-	  "settings; 'entrasync status' shows the error).\n"
+	  "settings; 'entrasync status' shows the error). Runs use the config and\n"
+	  "the policies as last accepted: an edit on disk takes effect at the next\n"
+	  "good SIGHUP.\n"
 	  "\n"
 	  "Exit status: 0 stopped by a signal, 2 usage error or the config is not\n"
 	  "valid at start, 3 could not start (another daemon runs on the database).\n",

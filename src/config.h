@@ -123,6 +123,13 @@ enum {
  * Implemented in lua_config.c. */
 int config_load(const char *path, struct config *cfg, struct err *err);
 int config_load_opts(const char *path, unsigned flags, struct config *cfg, struct err *err);
+/* The same from the config's text in memory (len bytes): path names it in
+ * messages and its folder is where relative paths resolve, as if the text
+ * had been read from path. config_load_opts reads path through
+ * snapshot_file_read (the daemon's accepted copy when a run has one, see
+ * snapshot.h) and calls this. */
+int config_load_text(const char *path, const char *text, size_t len, unsigned flags, struct config *cfg,
+                     struct err *err);
 
 /* Frees every string and the tenant array, and zeroes *cfg. NULL is fine. */
 void config_free(struct config *cfg);

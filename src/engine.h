@@ -300,6 +300,7 @@ int engine_recover(struct engine_apply *ap, struct engine_contacts *ix, struct e
 struct config;
 struct graph_client;
 
+struct engine_tenant_report;   /* below; for on_tenant_done */
 struct engine_sync_opts {
 	const char *const *tenants;          /* ids or names (case-insensitive); NULL/0 = every tenant */
 	size_t ntenants;
@@ -312,6 +313,11 @@ struct engine_sync_opts {
 	void (*before_send)(void *ud, const struct engine_action *a);
 	void (*after_send)(void *ud, const struct engine_action *a);
 	void *hook_ud;
+	/* Called as each tenant ends (ok, failed or held; r is its finished
+	 * report), in order, before the next one starts: done of total tenants
+	 * have ended. NULL = not called. */
+	void (*on_tenant_done)(void *ud, size_t done, size_t total, const struct engine_tenant_report *r);
+	void *tenant_done_ud;
 };
 
 /* Counts of one tenant (what was done, or in a dry run what would be). */

@@ -14,6 +14,7 @@
 
 #include "embed.h"
 #include "skus.h"
+#include "snapshot.h"
 #include "srcmap.h"
 
 _Static_assert(POLICY_NAME == (int)SYNCRO_F_NAME && POLICY_EMAIL == (int)SYNCRO_F_EMAIL &&
@@ -27,7 +28,7 @@ int engine_file_hash(const char *path, char out[65], struct err *err)
 	size_t len = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	if (file_read(path, &text, &len, err) != 0) return err_prefix(err, "policy hash");
+	if (snapshot_file_read(path, &text, &len, err) != 0) return err_prefix(err, "policy hash");
 	int ok = EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) == 1;
 	free(text);
 	if (!ok) return err_set(err, "policy hash: SHA-256 failed");
@@ -43,7 +44,7 @@ static void leave_place(const char *path, char *out, size_t cap)
 	size_t len = 0;
 	struct err ignored;
 	const char *key[] = { "on_leave" };
-	int line = file_read(path, &text, &len, &ignored) == 0 ? srcmap_key_line(text, len, key, 1) : 0;
+	int line = snapshot_file_read(path, &text, &len, &ignored) == 0 ? srcmap_key_line(text, len, key, 1) : 0;
 	if (line > 0) snprintf(out, cap, "%s:%d", path, line);
 	else snprintf(out, cap, "%s", path);
 	free(text);

@@ -623,6 +623,7 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 		if (rep->fatal && !tr->failed) tenant_fail(tr, "not synced: the run stopped (Syncro 401)");
 		if (tr->ready && !tr->failed) tenant_sync(tr);
 		tenant_finish(tr);
+		if (o->on_tenant_done) o->on_tenant_done(o->tenant_done_ud, i + 1, n, tr->r);
 	}
 	struct buf sum = {0};
 	run_summary(&sum, rep);

@@ -179,7 +179,10 @@ struct graph_pull_spec {
 	size_t n_groups;
 };
 
-/* What a pull did for one tenant. */
+/* What a pull did for one tenant. ok implies the users round completed
+ * (the delta state holds a deltaLink and no round in progress): the mirror
+ * is whole, fit to plan from. A round left in progress (a first pull that
+ * writes straight into the empty mirror, or a staged resync) is never ok. */
 struct graph_pull_result {
 	bool ok;
 	char error[1024];         /* when !ok: every problem, "; "-separated (redacted) */
@@ -193,7 +196,8 @@ struct graph_pull_result {
 	long long group_members;
 	long skus;
 	long scores;              /* secure score days stored */
-	double store_seconds;     /* time spent writing users to the store */
+	double store_seconds;     /* CPU seconds (this thread's) spent applying users/delta
+	                           * pages to the mirror: robust under load, unlike wall time */
 	struct graph_tenant_counters counters;
 };
 
@@ -238,6 +242,13 @@ struct store_delta;
 int graph_delta_apply_page(struct store *st, const char *tenant_id, const cJSON *page,
                            const struct store_delta *cur, struct graph_delta_counts *counts, bool *complete,
                            struct err *err);
+/* The same, given also the text page was parsed from (text_len bytes,
+ * with a NUL at text[text_len]; NULL = none): a full round then stores each item without annotations as
+ * its own bytes of the page (strict JSON, as Graph sent it) instead of
+ * re-printing it from the tree; anything else is handled as above. */
+int graph_delta_apply_page_text(struct store *st, const char *tenant_id, const cJSON *page, const char *text,
+                                size_t text_len, const struct store_delta *cur, struct graph_delta_counts *counts,
+                                bool *complete, struct err *err);
 
 /* Merges the properties of a delta item into the JSON object text old (may
  * be NULL) and returns the new text (free). Exposed for tests. */

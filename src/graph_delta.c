@@ -2,7 +2,8 @@
  * and the delta state that follows it in one transaction (so a crash at any
  * point resumes from the last committed page without loss), incremental
  * rounds merged property by property, full resyncs staged and swapped in
- * atomically when their round completes. */
+ * atomically when their round completes. Full rounds store each item's
+ * own bytes from the page text when given (no re-printing). */
 #include "graph.h"
 
 #include <stdlib.h>
@@ -57,10 +58,178 @@ static char *item_json(const cJSON *item)
 	return out;
 }
 
+/* ---- the page's own text ----------------------------------------------
+ * A full round stores each complete item as Graph sent it: its bytes are
+ * sliced out of the page text instead of re-printed from the cJSON tree
+ * (that printing cost as much CPU as the SQLite insert). The scanner below
+ * only walks text cJSON has already accepted, to find where each element
+ * of "value" starts and ends; it also refuses (the item is then printed
+ * as before) anything a strict JSON reader could reject: a raw control
+ * character in a string, or a number or literal outside JSON's grammar. */
+
+struct span {
+	const char *p;
+	size_t n;
+	bool verbatim;     /* the slice is strict JSON, fit to store as is */
+};
+
+static const char *skip_ws(const char *p, const char *end)
+{
+	while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+	return p;
+}
+
+/* p at '"' of text NUL-terminated at or after end: past the closing
+ * quote, or NULL. The inner loop needs no bound check: the NUL stops it
+ * as any control character does. */
+static const char *skip_string(const char *p, const char *end, bool *strict)
+{
+	const unsigned char *u = (const unsigned char *)p + 1;
+	for (;;) {
+		while (*u != '"' && *u != '\\' && *u >= 0x20) u++;
+		if ((const char *)u >= end) return NULL;
+		if (*u == '"') return (const char *)u + 1;
+		if (*u == '\\') {
+			if ((const char *)u + 1 >= end) return NULL;  /* never past the NUL */
+			u += 2;
+		} else {
+			*strict = false;
+			u++;
+		}
+	}
+}
+
+static bool digits(const char **p, const char *end)
+{
+	const char *q = *p;
+	while (*p < end && **p >= '0' && **p <= '9') (*p)++;
+	return *p > q;
+}
+
+static bool token_end(char c)
+{
+	return c == ',' || c == ']' || c == '}' || c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+/* A number or literal starting at p: past it, or NULL; *strict cleared
+ * when it is not JSON's grammar. */
+static const char *skip_scalar(const char *p, const char *end, bool *strict)
+{
+	const char *lit = *p == 't' ? "true" : *p == 'f' ? "false" : *p == 'n' ? "null" : NULL;
+	const char *q = p;
+	if (lit) {
+		size_t n = strlen(lit);
+		if ((size_t)(end - p) >= n && !memcmp(p, lit, n)) q = p + n;
+	} else {
+		if (q < end && *q == '-') q++;
+		if (q < end && *q == '0') q++;
+		else if (!digits(&q, end)) *strict = false;
+		if (q < end && *q == '.' && (q++, !digits(&q, end))) *strict = false;
+		if (q < end && (*q == 'e' || *q == 'E')) {
+			q++;
+			if (q < end && (*q == '+' || *q == '-')) q++;
+			if (!digits(&q, end)) *strict = false;
+		}
+	}
+	/* whatever else cJSON took as part of the token */
+	while (q < end && !token_end(*q)) {
+		*strict = false;
+		q++;
+	}
+	return q > p ? q : NULL;
+}
+
+/* One JSON value at p (after white space): past it, or NULL. */
+static const char *skip_value(const char *p, const char *end, bool *strict)
+{
+	if (p >= end) return NULL;
+	if (*p == '"') return skip_string(p, end, strict);
+	if (*p != '{' && *p != '[') return skip_scalar(p, end, strict);
+	int depth = 0;
+	while (p < end) {
+		char c = *p;
+		if (c == '"') {
+			p = skip_string(p, end, strict);
+			if (!p) return NULL;
+			continue;
+		}
+		if (c == '{' || c == '[') depth++;
+		else if (c == '}' || c == ']') {
+			if (--depth == 0) return p + 1;
+		} else if (c != ',' && c != ':' && c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			const char *q = skip_scalar(p, end, strict);
+			if (!q) return NULL;
+			p = q;
+			continue;
+		}
+		p++;
+	}
+	return NULL;
+}
+
+/* The spans of the elements of the page's first top-level "value" array,
+ * n of them (as cJSON found), into a new array; NULL when the text does
+ * not line up with the tree (then every item is printed). */
+static struct span *value_spans(const char *text, size_t len, size_t n)
+{
+	const char *p = text, *end = text + len;
+	if (text[len] != '\0') return NULL;  /* skip_string relies on it */
+	bool strict = true;
+	p = skip_ws(p, end);
+	if (p >= end || *p != '{') return NULL;
+	p++;
+	for (;;) {
+		p = skip_ws(p, end);
+		if (p >= end || *p != '"') return NULL;
+		const char *key = p;
+		p = skip_string(p, end, &strict);
+		if (!p) return NULL;
+		bool is_value = p - key == 7 && !memcmp(key, "\"value\"", 7);
+		p = skip_ws(p, end);
+		if (p >= end || *p != ':') return NULL;
+		p = skip_ws(p + 1, end);
+		if (is_value) break;
+		p = skip_value(p, end, &strict);
+		if (!p) return NULL;
+		p = skip_ws(p, end);
+		if (p >= end || *p != ',') return NULL;
+		p++;
+	}
+	if (p >= end || *p != '[') return NULL;
+	struct span *spans = xcalloc(n + 1, sizeof *spans);
+	size_t k = 0;
+	p = skip_ws(p + 1, end);
+	while (p < end && *p != ']') {
+		if (k == n) goto fail;
+		bool ok = true;
+		const char *q = skip_value(p, end, &ok);
+		if (!q || *p != '{') goto fail;
+		spans[k++] = (struct span){ .p = p, .n = (size_t)(q - p), .verbatim = ok };
+		p = skip_ws(q, end);
+		if (p < end && *p == ',') p = skip_ws(p + 1, end);
+		else if (p >= end || *p != ']') goto fail;
+	}
+	if (k != n) goto fail;
+	return spans;
+fail:
+	free(spans);
+	return NULL;
+}
+
+/* Whether item (a complete object) can be stored as its text: no "@…"
+ * annotation to drop. */
+static bool item_plain(const cJSON *item)
+{
+	for (const cJSON *p = item->child; p; p = p->next)
+		if (!p->string || strchr(p->string, '@')) return false;
+	return true;
+}
+
 /* One item of a page; returns 0 or -1 with err. full: the page belongs to
- * a full round (initial or resync), whose items are complete objects. */
-static int apply_item(struct store *st, const char *tenant_id, const cJSON *item, bool resync, bool full,
-                      struct graph_delta_counts *counts, struct err *err)
+ * a full round (initial or resync), whose items are complete objects.
+ * text: the item's own bytes in the page when usable as is, else NULL. */
+static int apply_item(struct store *st, const char *tenant_id, const cJSON *item, const struct span *text,
+                      bool resync, bool full, struct graph_delta_counts *counts, struct err *err)
 {
 	const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
 	if (!cJSON_IsObject(item) || !cJSON_IsString(id) || !id->valuestring[0])
@@ -84,7 +253,10 @@ static int apply_item(struct store *st, const char *tenant_id, const cJSON *item
 	}
 	char *json = NULL;
 	int rc;
-	if (resync) {
+	if (full && text && text->verbatim && item_plain(item)) {
+		rc = resync ? store_mirror_stage_put_n(st, tenant_id, id->valuestring, text->p, text->n, err)
+		            : store_user_put_n(st, tenant_id, id->valuestring, text->p, text->n, err);
+	} else if (resync) {
 		/* A full round carries every selected property that is set. */
 		json = item_json(item);
 		rc = store_mirror_stage_put(st, tenant_id, id->valuestring, json, err);
@@ -109,6 +281,13 @@ int graph_delta_apply_page(struct store *st, const char *tenant_id, const cJSON 
                            const struct store_delta *cur, struct graph_delta_counts *counts, bool *complete,
                            struct err *err)
 {
+	return graph_delta_apply_page_text(st, tenant_id, page, NULL, 0, cur, counts, complete, err);
+}
+
+int graph_delta_apply_page_text(struct store *st, const char *tenant_id, const cJSON *page, const char *text,
+                                size_t text_len, const struct store_delta *cur, struct graph_delta_counts *counts,
+                                bool *complete, struct err *err)
+{
 	*complete = false;
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(page, "value");
 	const cJSON *next = cJSON_GetObjectItemCaseSensitive(page, "@odata.nextLink");
@@ -123,9 +302,17 @@ int graph_delta_apply_page(struct store *st, const char *tenant_id, const cJSON 
 	bool resync = cur->resync;
 	/* Rounds without a deltaLink to start from are full rounds; resyncs too. */
 	bool full = resync || !cur->delta_link;
-	if (store_begin(st, err) != 0) return -1;
-	for (const cJSON *item = value->child; item; item = item->next)
-		if (apply_item(st, tenant_id, item, resync, full, &c, err) != 0) goto fail;
+	struct span *spans = NULL;
+	if (text && full) spans = value_spans(text, text_len, (size_t)cJSON_GetArraySize(value));
+	if (store_begin(st, err) != 0) {
+		free(spans);
+		return -1;
+	}
+	size_t k = 0;
+	for (const cJSON *item = value->child; item; item = item->next, k++)
+		if (apply_item(st, tenant_id, item, spans ? &spans[k] : NULL, resync, full, &c, err) != 0) goto fail;
+	free(spans);
+	spans = NULL;
 	struct store_delta d = { 0 };
 	if (cJSON_IsString(next)) {
 		char now[32];
@@ -148,6 +335,7 @@ int graph_delta_apply_page(struct store *st, const char *tenant_id, const cJSON 
 	*complete = cJSON_IsString(delta);
 	return 0;
 fail:
+	free(spans);
 	{
 		struct err ignored;
 		store_rollback(st, &ignored);

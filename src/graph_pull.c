@@ -132,6 +132,15 @@ static bool is_guid(const char *s)
 
 /* ---- users ----------------------------------------------------------------- */
 
+/* CPU seconds of the calling thread: what writing to the mirror costs,
+ * unlike wall time, does not grow with the machine's load. */
+static double thread_cpu_seconds(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return time_mono();
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 static void users_fetch(struct pull_tenant *pt);
 
 static char *users_first_url(void)
@@ -165,9 +174,11 @@ static void users_page_done(struct graph_tenant *t, struct graph_result *r, void
 		pt->malformed = 0;
 		struct graph_delta_counts c = { 0 };
 		bool complete = false;
-		double t0 = time_mono();
-		int rc = graph_delta_apply_page(pt->st, tid, r->json, &pt->cur, &c, &complete, &err);
-		pt->res->store_seconds += time_mono() - t0;
+		const struct buf *text = r->resp ? &r->resp->body : NULL;
+		double t0 = thread_cpu_seconds();
+		int rc = graph_delta_apply_page_text(pt->st, tid, r->json, text && text->len ? text->data : NULL,
+		                                     text ? text->len : 0, &pt->cur, &c, &complete, &err);
+		pt->res->store_seconds += thread_cpu_seconds() - t0;
 		if (rc != 0) {
 			tenant_error(pt, err.msg);
 		} else {
@@ -235,6 +246,31 @@ static void users_fetch(struct pull_tenant *pt)
 	tenant_submit(pt, &(struct graph_request){
 		.url = pt->users_url, .headers = minimal ? minimal_headers : full_headers,
 		.on_done = users_page_done, .ctx = pt });
+}
+
+/* The guard that keeps a partial mirror from being planned: whatever
+ * happened (an error already recorded or not), a users round still in
+ * progress in the store fails the tenant. A first round writes straight
+ * into the empty mirror, so the mirror of an unfinished one is partial; a
+ * sync plans only tenants whose pull is ok. */
+static void users_check_complete(struct pull_tenant *pt)
+{
+	struct err err;
+	struct store_delta d = { 0 };
+	char msg[300];
+	const char *tid = pt->spec->tenant_id;
+	int rc = store_delta_get(pt->st, tid, "users", &d, &err);
+	if (rc < 0) {
+		tenant_error(pt, err.msg);
+	} else if (rc == 0 && d.next_link) {
+		snprintf(msg, sizeof msg, "tenant %s: the users round did not complete (%s); the next pull resumes it", tid,
+		         d.resync ? "a staged resync: the mirror is kept as it was" : "the mirror is partial");
+		tenant_error(pt, msg);
+	} else if ((rc == STORE_NOTFOUND || !d.delta_link) && !pt->errors.len) {
+		snprintf(msg, sizeof msg, "tenant %s: no users round has completed", tid);
+		tenant_error(pt, msg);
+	}
+	store_delta_free(&d);
 }
 
 /* ---- groups ---------------------------------------------------------------- */
@@ -413,7 +449,8 @@ static double json_number(const cJSON *obj, const char *key)
 static void scores_fetch(struct pull_tenant *pt, const char *url);
 
 /* Stores each day of a secureScores page; follows its nextLink. Unknown
- * fields anywhere are kept: the arrays are stored as received. */
+ * fields anywhere are kept: the whole object (raw) and its arrays are
+ * stored as received (re-serialized compactly by cJSON: JSON-equal). */
 static void scores_store(struct pull_tenant *pt, const cJSON *body)
 {
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
@@ -431,12 +468,15 @@ static void scores_store(struct pull_tenant *pt, const cJSON *body)
 		const cJSON *c = cJSON_GetObjectItemCaseSensitive(s, "controlScores");
 		if (a) avg = cJSON_PrintUnformatted(a);
 		if (c) ctl = cJSON_PrintUnformatted(c);
+		char *raw = cJSON_PrintUnformatted(s);
 		struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
 		                                 .current_score = json_number(s, "currentScore"),
-		                                 .max_score = json_number(s, "maxScore"), .averages = avg, .controls = ctl };
+		                                 .max_score = json_number(s, "maxScore"), .averages = avg, .controls = ctl,
+		                                 .raw = raw };
 		int rc = store_secure_score_put(pt->st, &sc, &err);
 		cJSON_free(avg);
 		cJSON_free(ctl);
+		cJSON_free(raw);
 		if (rc != 0) {
 			tenant_error(pt, err.msg);
 			return;
@@ -831,6 +871,7 @@ static void tenant_finish(struct pull_tenant *pt)
 	struct graph_pull_result *res = pt->res;
 	if (store_user_count(pt->st, tid, STORE_USERS_PRESENT, &res->users_present, &err) != 0)
 		tenant_error(pt, err.msg);
+	users_check_complete(pt);
 	graph_tenant_counters(pt->gt, &res->counters);
 	res->ok = pt->errors.len == 0;
 	snprintf(res->error, sizeof res->error, "%s", pt->errors.len ? pt->errors.data : "");

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "snapshot.h"
 
 #define HOOK_KEY "@entrasync.hook"
 #define ACTION_KEY "@entrasync.action"
@@ -159,7 +160,7 @@ int actions_hooks_load(const char *path, const struct script_limits *limits, con
 	if (script_new(limits, &probe, err) != 0 || script_policy_load(probe, path, err) != 0) goto fail;
 	h->functions = script_policy_info(probe)->functions;
 	if (!(h->functions & (POLICY_FN_PROTECT | POLICY_FN_ALLOW_ACTION))) goto done;
-	if (file_read(path, &text, &len, err) != 0) goto fail;
+	if (snapshot_file_read(path, &text, &len, err) != 0) goto fail;
 	if (strlen(text) != len) {
 		err_set(err, "%s: holds a NUL byte", path);
 		goto fail;

@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "snapshot.h"
+
 struct billing_hook {
 	struct script *s;
 	char *path;
@@ -124,7 +126,7 @@ int billing_hook_open(const char *path, const struct script_limits *limits, stru
 		err_set(err, "%s: the policy has no bill function (bill = function(sku, t) ... end)", path);
 		goto out;
 	}
-	if (file_read(path, &text, NULL, err) != 0) goto out;
+	if (snapshot_file_read(path, &text, NULL, err) != 0) goto out;
 	if (!(wrapper = wrapper_text(path, text, err))) goto out;
 	if (load_wrapper(h->s, wrapper, &h->wrapper, err) != 0) {
 		err_prefix(err, "%s: bill()", path);

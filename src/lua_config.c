@@ -21,6 +21,7 @@
 #include <lualib.h>
 
 #include "log.h"
+#include "snapshot.h"
 #include "srcmap.h"
 
 /* Lua names the chunk this in its messages; they are rewritten to the path. */
@@ -320,7 +321,8 @@ static char *resolve(const char *dir, const char *rel)
 }
 
 /* Reads an optional path field, resolved against the config's folder;
- * when must_read, the file must be a readable regular file. */
+ * when must_read, the file must be a readable regular file (or be held by
+ * the daemon's snapshot, which is what the run reads: snapshot.h). */
 static int opt_path(struct loader *ld, int t, const struct scope *sc, const char *key, char **out, int must_read)
 {
 	char *rel = NULL;
@@ -328,7 +330,7 @@ static int opt_path(struct loader *ld, int t, const struct scope *sc, const char
 	if (rc <= 0) return rc;
 	*out = resolve(ld->cfg->dir, rel);
 	free(rel);
-	if (must_read) {
+	if (must_read && !snapshot_has(*out)) {
 		char fk[96];
 		struct stat st;
 		if (stat(*out, &st) != 0 || access(*out, R_OK) != 0)
@@ -802,15 +804,25 @@ static char *dir_of(const char *path)
 
 int config_load_opts(const char *path, unsigned flags, struct config *cfg, struct err *err)
 {
-	struct loader ld = { .path = path, .cfg = cfg, .flags = flags };
 	char *src = NULL;
+	size_t len = 0;
+	memset(cfg, 0, sizeof *cfg);
+	if (snapshot_file_read(path, &src, &len, err) != 0) {
+		err_prefix(err, "cannot read config");
+		log_redact_err(err);
+		return -1;
+	}
+	int rc = config_load_text(path, src, len, flags, cfg, err);
+	free(src);
+	return rc;
+}
+
+int config_load_text(const char *path, const char *src, size_t len, unsigned flags, struct config *cfg,
+                     struct err *err)
+{
+	struct loader ld = { .path = path, .src = src, .len = len, .cfg = cfg, .flags = flags };
 	int rc = -1;
 	memset(cfg, 0, sizeof *cfg);
-	if (file_read(path, &src, &ld.len, err) != 0) {
-		err_prefix(err, "cannot read config");
-		goto out;
-	}
-	ld.src = src;
 	ld.L = luaL_newstate();
 	if (!ld.L) {
 		err_set(err, "%s: cannot create a Lua state", path);
@@ -847,7 +859,6 @@ out:
 	for (size_t i = 0; i < ld.nprobs; i++) free(ld.probs[i].msg);
 	free(ld.probs);
 	if (ld.L) lua_close(ld.L);
-	free(src);
 	return rc;
 }
 

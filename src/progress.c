@@ -57,8 +57,7 @@ void progress_update(struct progress *p, long long done, long long requests, lon
 {
 	if (!p) return;
 	double now = time_mono();
-	if (p->drawn_at >= 0 && now - p->drawn_at < PROGRESS_REDRAW_S && !(done != p->last_done && done >= p->total))
-		return;
+	if (p->drawn_at >= 0 && now - p->drawn_at < PROGRESS_REDRAW_S && done == p->last_done) return;
 	char line[256];
 	progress_format(line, sizeof line, p->what, done, p->total, requests, writes, now - p->started);
 	fprintf(stderr, "\r\033[K%s", line);

@@ -18,8 +18,9 @@ struct progress;
 
 /* NULL when the display is off (not a terminal, or ENTRASYNC_PROGRESS=0). */
 struct progress *progress_new(const char *what, long long total);
-/* Records the numbers; redraws when the last draw is 0.25 s old (or the
- * count of done items moved to the total). */
+/* Records the numbers; redraws when the last draw is 0.25 s old, or at
+ * once when the count of done items moved (a tenant ended: rare, and the
+ * line a user watches). */
 void progress_update(struct progress *p, long long done, long long requests, long long writes);
 /* Clears the line and frees p. */
 void progress_finish(struct progress *p);

@@ -1,12 +1,16 @@
 /* report — builds the report model from the store's history (see report.h):
- * one scan of the licence snapshots (newest day per tenant and the run of
- * days each SKU has had seats free), one scan of the Secure Score days
- * (series, trends, ranking), the user mirror for per-user licences and the
- * disabled/deleted-user findings, and the policy hooks. */
+ * one scan of the licence snapshots in storage order (each tenant's rows
+ * kept as compact (day, SKU, free seats) triples, then its newest day and
+ * the run of days each SKU has had seats free; the newest day's full rows
+ * read per tenant), one scan of the Secure Score days (series, trends,
+ * ranking), the user mirror for per-user licences and the disabled /
+ * deleted-user findings, and the policy hooks. */
 #include "report.h"
 
 #include <cJSON.h>
+#include <limits.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,12 +106,20 @@ static void day_string(long z, char out[11])
 
 /* ---- building ----------------------------------------------------------------------- */
 
-/* The run of a SKU of a tenant's newest day while its licence history is
- * scanned backwards (newest day first). */
-struct sku_run {
-	char run_start[11];      /* the oldest day reached with seats free, "" = none */
-	bool broken;             /* a day without free seats, or without the SKU, was reached */
-	bool seen;               /* on the day being scanned */
+/* One licence snapshot row of a tenant as the unused runs need it. */
+struct seat_row {
+	int32_t day;             /* report_day_number */
+	uint16_t sku;            /* index into the tenant's tenant_seats.skus */
+	bool free;               /* purchased - assigned > 0 */
+};
+
+/* A tenant's licence history gathered by the scan (any order). */
+struct tenant_seats {
+	struct seat_row *v;
+	size_t n, cap;
+	char **skus;             /* the SKU ids of its history */
+	size_t nskus;
+	size_t last;             /* the SKU of the previous row: a day's rows come in SKU order */
 };
 
 struct build {
@@ -116,15 +128,12 @@ struct build {
 	struct report *r;
 	struct store *st;
 	struct err *err;
-	/* licence scan state for the current tenant */
-	struct report_tenant *cur;
-	char cur_day[11];
-	bool newest_day;         /* still on the tenant's newest day */
-	struct sku_run *runs;    /* parallel to cur->skus */
-	size_t capruns;
-	size_t capskus;
-	/* score scan */
-	size_t capdays;
+	struct report_tenant *cur;   /* the tenant of the row before (scans) */
+	size_t *next;                /* per tenant: the tenant whose rows came after its rows last time */
+	char day[11];                /* the day of the row before (licence scan) and its number */
+	long day_number;
+	struct tenant_seats *seats;  /* parallel to r->tenants (licence scan) */
+	size_t capskus;              /* of cur->skus while its newest day is read */
 };
 
 static int tenant_cmp_id(const void *a, const void *b)
@@ -137,6 +146,20 @@ static struct report_tenant *tenant_find(struct report *r, const char *id)
 	union { const char *c; char *m; } v = { id };
 	struct report_tenant key = { .id = v.m };
 	return bsearch(&key, r->tenants, r->ntenants, sizeof *r->tenants, tenant_cmp_id);
+}
+
+/* The tenant of a scanned row: the row before's, or the one that followed
+ * it last time (storage order repeats the pulls' tenant order day after
+ * day), else a binary search. NULL for a tenant not asked for. */
+static struct report_tenant *row_tenant(struct build *b, const char *id)
+{
+	struct report *r = b->r;
+	if (b->cur && strcmp(b->cur->id, id) == 0) return b->cur;
+	size_t *guess = b->cur ? &b->next[b->cur - r->tenants] : NULL;
+	if (guess && *guess < r->ntenants && strcmp(r->tenants[*guess].id, id) == 0) return b->cur = &r->tenants[*guess];
+	struct report_tenant *t = tenant_find(r, id);
+	if (guess && t) *guess = (size_t)(t - r->tenants);
+	return b->cur = t;
 }
 
 struct tenant_pick {
@@ -227,84 +250,146 @@ static int sku_cmp_name(const void *pa, const void *pb)
 	return c ? c : strcmp(a->sku_id, b->sku_id);
 }
 
-/* The tenant's licence scan is over: each SKU of its newest day gets the
- * length of its run of days with free seats; then the policy shapes it. */
-static void tenant_licenses_done(struct build *b)
+/* The scan: a row of the licence history into its tenant's seats. */
+static int seat_row(const struct store_license_seats *l, void *ud)
 {
+	struct build *b = ud;
+	if (!row_tenant(b, l->tenant_id)) return 0;      /* a tenant not asked for */
+	if (!l->day) return 0;
+	if (strncmp(b->day, l->day, sizeof b->day) != 0) {   /* a day's rows come together */
+		b->day_number = report_day_number(l->day);
+		snprintf(b->day, sizeof b->day, "%s", l->day);
+	}
+	long day = b->day_number;
+	if (day < INT32_MIN || day > INT32_MAX || !l->sku_id) return 0;   /* not a date */
+	struct tenant_seats *ts = &b->seats[b->cur - b->r->tenants];
+	size_t k = ts->last + 1 < ts->nskus ? ts->last + 1 : 0;
+	if (k >= ts->nskus || strcmp(ts->skus[k], l->sku_id) != 0) {
+		for (k = 0; k < ts->nskus && strcmp(ts->skus[k], l->sku_id) != 0; k++) {}
+		if (k == ts->nskus) {
+			if (k > UINT16_MAX) return 0;
+			ts->skus = xrealloc(ts->skus, (k + 1) * sizeof *ts->skus);
+			ts->skus[ts->nskus++] = xstrdup(l->sku_id);
+		}
+	}
+	ts->last = k;
+	if (ts->n == ts->cap) {
+		ts->cap = ts->cap ? ts->cap * 2 : 512;
+		ts->v = xrealloc(ts->v, ts->cap * sizeof *ts->v);
+	}
+	ts->v[ts->n++] = (struct seat_row){ (int32_t)day, (uint16_t)k, l->enabled - l->consumed > 0 };
+	return 0;
+}
+
+static int seat_cmp(const void *pa, const void *pb)
+{
+	const struct seat_row *a = pa, *b = pb;
+	if (a->day != b->day) return a->day < b->day ? -1 : 1;
+	return (a->sku > b->sku) - (a->sku < b->sku);
+}
+
+static void seats_free(struct tenant_seats *ts)
+{
+	for (size_t k = 0; k < ts->nskus; k++) free(ts->skus[k]);
+	free(ts->skus);
+	free(ts->v);
+	memset(ts, 0, sizeof *ts);
+}
+
+/* Per SKU of the tenant's history, *start[k] = the oldest day of its run of
+ * days with seats free up to the newest day, or LONG_MIN (not on the newest
+ * day, or no seats free on it). Walks the days from the newest back; a run
+ * is broken by a day without free seats or by a stored day the SKU is
+ * missing from; days with no snapshot at all do not break it. Sorts ts->v
+ * by day; returns the newest day (LONG_MIN without rows). *start is new. */
+static long seat_runs(struct tenant_seats *ts, long **start)
+{
+	bool sorted = true;     /* rows written day by day come sorted */
+	for (size_t i = 1; i < ts->n && sorted; i++) sorted = seat_cmp(&ts->v[i - 1], &ts->v[i]) <= 0;
+	if (!sorted) qsort(ts->v, ts->n, sizeof *ts->v, seat_cmp);
+	long *run = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *run);
+	bool *open = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *open);
+	bool *seen = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *seen);
+	for (size_t k = 0; k < ts->nskus; k++) run[k] = LONG_MIN;
+	size_t end = ts->n, active = 0;
+	for (bool newest = true; end > 0 && (newest || active > 0); newest = false) {
+		size_t begin = end;     /* the rows of one day: [begin, end) */
+		while (begin > 0 && ts->v[begin - 1].day == ts->v[end - 1].day) begin--;
+		for (size_t i = begin; i < end; i++) {
+			const struct seat_row *row = &ts->v[i];
+			seen[row->sku] = true;
+			if (newest) {
+				open[row->sku] = row->free;
+				active += row->free;
+			} else if (open[row->sku] && !row->free) {
+				open[row->sku] = false;
+				active--;
+			}
+			if (open[row->sku]) run[row->sku] = row->day;
+		}
+		for (size_t k = 0; k < ts->nskus; k++) {
+			if (open[k] && !seen[k]) {
+				open[k] = false;
+				active--;
+			}
+			seen[k] = false;
+		}
+		end = begin;
+	}
+	free(open);
+	free(seen);
+	*start = run;
+	return ts->n ? ts->v[ts->n - 1].day : LONG_MIN;
+}
+
+/* A row of the tenant's newest day: one of its SKUs. */
+static int newest_sku_row(const struct store_license *l, void *ud)
+{
+	struct build *b = ud;
 	struct report_tenant *t = b->cur;
-	if (!t) return;
-	long newest = report_day_number(t->license_day);
-	for (size_t i = 0; i < t->nskus; i++) {
+	if (t->nskus == b->capskus) {
+		b->capskus = b->capskus ? b->capskus * 2 : 8;
+		t->skus = xrealloc(t->skus, b->capskus * sizeof *t->skus);
+	}
+	struct report_sku *s = &t->skus[t->nskus++];
+	memset(s, 0, sizeof *s);
+	s->sku_id = xstrdup(l->sku_id);
+	s->part = dup_or_null(l->sku_part_number);
+	s->status = dup_or_null(l->capability_status);
+	s->purchased = l->enabled;
+	s->assigned = l->consumed;
+	s->available = l->enabled - l->consumed;
+	s->suspended = l->suspended;
+	s->warning = l->warning;
+	s->locked_out = l->locked_out;
+	return 0;
+}
+
+/* The tenant's licences: the SKUs of its newest day, each with the length
+ * of its run of days with free seats, shaped by the policy. */
+static int tenant_licenses(struct build *b, struct store_history *h, struct report_tenant *t, struct tenant_seats *ts)
+{
+	long *run = NULL;
+	long newest = seat_runs(ts, &run);
+	int rc = 0;
+	if (newest != LONG_MIN) {
+		char day[11];
+		day_string(newest, day);
+		t->license_day = xstrdup(day);
+		b->cur = t;
+		b->capskus = 0;
+		rc = store_history_licenses_day_each(h, t->id, day, newest_sku_row, b, b->err);
+		b->cur = NULL;
+	}
+	for (size_t i = 0; rc == 0 && i < t->nskus; i++) {
 		struct report_sku *s = &t->skus[i];
-		if (b->runs[i].run_start[0]) s->unused_days = (int)(newest - report_day_number(b->runs[i].run_start) + 1);
+		for (size_t k = 0; k < ts->nskus; k++)
+			if (strcmp(ts->skus[k], s->sku_id) == 0 && run[k] != LONG_MIN) s->unused_days = (int)(newest - run[k] + 1);
 		shape_sku(b, t, s);
 	}
 	if (t->nskus > 1) qsort(t->skus, t->nskus, sizeof *t->skus, sku_cmp_name);
-	b->cur = NULL;
-}
-
-/* One row of the backwards scan: the newest day's rows become the tenant's
- * SKUs; older rows extend or break their runs. A run is broken by a day
- * without free seats or a stored day the SKU is missing from; days with no
- * snapshot at all do not break it. */
-static int license_row(const struct store_license *l, void *ud)
-{
-	struct build *b = ud;
-	if (!b->cur || strcmp(b->cur->id, l->tenant_id) != 0) {
-		tenant_licenses_done(b);
-		b->cur = tenant_find(b->r, l->tenant_id);
-		if (!b->cur) return 0;      /* a tenant not asked for */
-		memcpy(b->cur_day, l->day, 10);
-		b->cur_day[10] = '\0';
-		b->cur->license_day = xstrdup(b->cur_day);
-		b->newest_day = true;
-		b->capskus = 0;
-	} else if (memcmp(b->cur_day, l->day, 10) != 0) {   /* an older day */
-		for (size_t i = 0; i < b->cur->nskus; i++) {
-			if (!b->runs[i].seen) b->runs[i].broken = true;
-			b->runs[i].seen = false;
-		}
-		memcpy(b->cur_day, l->day, 10);
-		b->newest_day = false;
-	}
-	struct report_tenant *t = b->cur;
-	bool free_seats = l->enabled - l->consumed > 0;
-	if (b->newest_day) {
-		if (t->nskus == b->capskus) {
-			b->capskus = b->capskus ? b->capskus * 2 : 8;
-			t->skus = xrealloc(t->skus, b->capskus * sizeof *t->skus);
-		}
-		if (t->nskus >= b->capruns) {
-			b->capruns = b->capskus;
-			b->runs = xrealloc(b->runs, b->capruns * sizeof *b->runs);
-		}
-		struct report_sku *s = &t->skus[t->nskus];
-		memset(s, 0, sizeof *s);
-		s->sku_id = xstrdup(l->sku_id);
-		s->part = dup_or_null(l->sku_part_number);
-		s->status = dup_or_null(l->capability_status);
-		s->purchased = l->enabled;
-		s->assigned = l->consumed;
-		s->available = l->enabled - l->consumed;
-		s->suspended = l->suspended;
-		s->warning = l->warning;
-		s->locked_out = l->locked_out;
-		struct sku_run *run = &b->runs[t->nskus++];
-		memset(run, 0, sizeof *run);
-		run->seen = true;
-		run->broken = !free_seats;
-		if (free_seats) memcpy(run->run_start, l->day, 11);
-		return 0;
-	}
-	for (size_t i = 0; i < t->nskus; i++) {
-		struct sku_run *run = &b->runs[i];
-		if (run->broken || strcmp(t->skus[i].sku_id, l->sku_id) != 0) continue;
-		run->seen = true;
-		if (free_seats) memcpy(run->run_start, l->day, 10);
-		else run->broken = true;
-		break;
-	}
-	return 0;
+	free(run);
+	return rc;
 }
 
 /* SKUs sharing a group become one row: ids and parts joined with '+', the
@@ -373,25 +458,38 @@ static void tenant_drop_hidden(struct report_tenant *t)
 	t->nskus = w;
 }
 
+/* The score scan (storage order: the tenant may change on every row). A
+ * tenant's days grow to 128, then double at each power of two: the
+ * capacity follows from ndays alone. */
 static int score_row(const struct store_secure_score *sc, void *ud)
 {
 	struct build *b = ud;
-	if (!b->cur || strcmp(b->cur->id, sc->tenant_id) != 0) {
-		b->cur = tenant_find(b->r, sc->tenant_id);
-		b->capdays = b->cur ? b->cur->ndays : 0;
-		if (!b->cur) return 0;
-	}
-	struct report_tenant *t = b->cur;
-	if (t->ndays == b->capdays) {
-		b->capdays = b->capdays ? b->capdays * 2 : 128;
-		t->days = xrealloc(t->days, b->capdays * sizeof *t->days);
-	}
+	struct report_tenant *t = row_tenant(b, sc->tenant_id);
+	if (!t) return 0;
+	size_t n = t->ndays;
+	if (n == 0 || (n >= 128 && (n & (n - 1)) == 0))
+		t->days = xrealloc(t->days, (n ? 2 * n : 128) * sizeof *t->days);
 	struct report_day *d = &t->days[t->ndays++];
 	memcpy(d->date, sc->day, 10);
 	d->date[10] = '\0';
 	d->current = sc->current_score;
 	d->max = sc->max_score;
 	return 0;
+}
+
+static int day_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct report_day *)a)->date, ((const struct report_day *)b)->date);
+}
+
+/* Oldest first (rows written day by day come so already). */
+static void tenant_days_sort(struct report_tenant *t)
+{
+	for (size_t k = 1; k < t->ndays; k++)
+		if (strcmp(t->days[k - 1].date, t->days[k].date) > 0) {
+			qsort(t->days, t->ndays, sizeof *t->days, day_cmp);
+			return;
+		}
 }
 
 /* Index of the newest day on or before date (string compare: ISO dates
@@ -599,8 +697,17 @@ static int rank_cmp(const void *pa, const void *pb)
 static int build_licenses(struct build *b, struct store_history *h)
 {
 	const char *only = b->r->ntenants == 1 ? b->r->tenants[0].id : NULL;
-	int rc = store_history_licenses_each(h, only, NULL, true, license_row, b, b->err);
-	if (rc == 0) tenant_licenses_done(b);
+	b->seats = xcalloc(b->r->ntenants ? b->r->ntenants : 1, sizeof *b->seats);
+	b->cur = NULL;
+	int rc = store_history_license_seats_each(h, only, seat_row, b, b->err);
+	b->cur = NULL;
+	for (size_t i = 0; rc == 0 && i < b->r->ntenants; i++) {
+		rc = tenant_licenses(b, h, &b->r->tenants[i], &b->seats[i]);
+		seats_free(&b->seats[i]);
+	}
+	for (size_t i = 0; i < b->r->ntenants; i++) seats_free(&b->seats[i]);
+	free(b->seats);
+	b->seats = NULL;
 	if (rc != 0) return -1;
 	int threshold = b->r->unused_days;
 	for (size_t i = 0; i < b->r->ntenants; i++) {
@@ -655,6 +762,7 @@ static int build_scores(struct build *b, struct store_history *h)
 	b->cur = NULL;
 	for (size_t i = 0; i < b->r->ntenants; i++) {
 		struct report_tenant *t = &b->r->tenants[i];
+		tenant_days_sort(t);
 		tenant_trends(t);
 		tenant_score_hook(b, t);
 		if (t->ndays == 0 || (b->o->kind != REPORT_SECURESCORE && b->o->format != REPORT_HTML)) continue;
@@ -693,6 +801,8 @@ int report_build(struct store *st, const struct report_opts *o, const struct rep
 		}
 	}
 	if (r->ntenants > 1) qsort(r->tenants, r->ntenants, sizeof *r->tenants, tenant_cmp_id);
+	b.next = xcalloc(r->ntenants ? r->ntenants : 1, sizeof *b.next);
+	for (size_t i = 0; i < r->ntenants; i++) b.next[i] = SIZE_MAX;
 	if (store_history_open(st, &h, err) != 0) goto out;
 	/* HTML is the whole picture: licences, scores and findings. */
 	bool html = o->format == REPORT_HTML;
@@ -706,7 +816,7 @@ int report_build(struct store *st, const struct report_opts *o, const struct rep
 	rc = 0;
 out:
 	store_history_close(h);
-	free(b.runs);
+	free(b.next);
 	if (rc != 0) {
 		report_free(r);
 		r = NULL;

@@ -180,6 +180,13 @@ void report_html_escape(struct buf *out, const char *s);
 /* Appends s as a CSV field (quoted when it holds , " CR or LF). */
 void report_csv_field(struct buf *out, const char *s);
 
+/* The text of printf("%.Nf", v), byte for byte, without printf (report_fmt.c):
+ * N = decimals, 0..4 (anything else goes to snprintf). out holds
+ * REPORT_FMT_CAP bytes; returns the length. add: appended to out. */
+#define REPORT_FMT_CAP 352
+size_t report_fmt_fixed(char *out, double v, int decimals);
+void report_add_fixed(struct buf *out, double v, int decimals);
+
 /* ---- the policy binding (lua_license.c) --------------------------------------- */
 
 struct config;

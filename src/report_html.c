@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define HTML_TOP_FINDINGS 25    /* findings listed at the top; the rest per tenant */
@@ -35,7 +36,7 @@ static const char css[] =
 	"main{padding:24px 40px 48px;max-width:1240px}\n"
 	".cards{display:flex;gap:16px;flex-wrap:wrap;margin:-44px 0 24px}.kpi{background:var(--card);"
 	"border-radius:10px;padding:14px 18px;min-width:170px;box-shadow:0 1px 3px rgba(0,0,0,.08)}"
-	".kpi b{display:block;font-size:24px;font-weight:600}.kpi span{color:var(--mute);font-size:12px;"
+	".kpi b{display:block;font-size:24px;font-weight:600;white-space:nowrap}.kpi span{color:var(--mute);font-size:12px;"
 	"text-transform:uppercase;letter-spacing:.04em}\n"
 	"section{background:var(--card);border-radius:10px;padding:18px 22px;margin:0 0 20px;"
 	"box-shadow:0 1px 3px rgba(0,0,0,.08)}h2{font-size:17px;margin:0 0 12px;font-weight:600}"
@@ -43,7 +44,8 @@ static const char css[] =
 	"table{border-collapse:collapse;width:100%}th{text-align:left;color:var(--mute);font-weight:600;"
 	"font-size:12px;text-transform:uppercase;letter-spacing:.03em;border-bottom:1px solid var(--line);"
 	"padding:6px 8px}td{padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:middle}"
-	"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}\n"
+	"td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.d{white-space:nowrap}"
+	"td.msg{overflow-wrap:anywhere}.wide{overflow-x:auto}\n"
 	".up{color:var(--good)}.down{color:var(--bad)}.flat{color:var(--mute)}\n"
 	".tenant{display:grid;grid-template-columns:minmax(0,1.1fr) minmax(0,1fr);gap:22px}"
 	".sub{color:var(--mute);font-size:12px}\n"
@@ -56,6 +58,10 @@ static const char css[] =
 	".sev.info{background:#8a94a6}\n"
 	".alert{background:#fff4e5;border-left:4px solid var(--warn);padding:6px 10px;margin:8px 0;border-radius:4px}\n"
 	"svg text{font-family:inherit}footer{color:var(--mute);font-size:12px;padding:0 40px 30px}\n"
+	"@media (max-width:820px){header{padding:20px 16px 40px}main{padding:16px 10px 32px}section{padding:14px 12px}"
+	".tenant{grid-template-columns:minmax(0,1fr)}.kpi{min-width:0;flex:1 1 140px}.opt{display:none}.bar{min-width:60px}"
+	".lic td:first-child{width:auto;overflow-wrap:anywhere}"
+	"footer{padding:0 16px 24px}}\n"
 	"@media print{body{background:#fff}section{box-shadow:none;break-inside:avoid}}\n";
 
 static const struct report_day *newest(const struct report_tenant *t)
@@ -79,9 +85,11 @@ static double day_x(const char *d)
 	return (double)report_day_number(d);
 }
 
-/* The y range shown: the data's range widened to round steps of 5 points,
- * at least 10 points tall, within 0..100. */
-static void y_range(const struct report_tenant *t, size_t from, double *lo, double *hi)
+/* The y range shown and its gridline step: the data's range widened by 5
+ * points each way, at least 10 points tall; the step 5, 10 or 20 points
+ * as it is tall; then both ends moved out to multiples of the step, within
+ * 0..100, so that the gridlines sit on round values and frame the data. */
+static void y_range(const struct report_tenant *t, size_t from, double *lo, double *hi, double *step)
 {
 	double mn = 100, mx = 0;
 	for (size_t k = from; k < t->ndays; k++) {
@@ -94,6 +102,23 @@ static void y_range(const struct report_tenant *t, size_t from, double *lo, doub
 	if (*hi - *lo < 10) *hi = *lo + 10;
 	if (*lo < 0) *lo = 0;
 	if (*hi > 100) *hi = 100;
+	*step = (*hi - *lo) > 40 ? 20 : (*hi - *lo) > 20 ? 10 : 5;
+	*lo = floor(*lo / *step) * *step;
+	*hi = ceil(*hi / *step) * *step;
+	if (*hi > 100) *hi = 100;
+}
+
+/* Appends prefix and "x,y", each "%.1f" (the charts' hundreds of thousands
+ * of points: report_fmt_fixed, not printf). */
+static void add_point(struct buf *out, const char *prefix, double x, double y)
+{
+	char t[2 * REPORT_FMT_CAP + 8];
+	size_t n = strlen(prefix);
+	memcpy(t, prefix, n);
+	n += report_fmt_fixed(t + n, x, 1);
+	t[n++] = ',';
+	n += report_fmt_fixed(t + n, y, 1);
+	buf_add(out, t, n);
 }
 
 /* A sparkline of the tenant's percent (for the ranking table). */
@@ -104,8 +129,8 @@ static void sparkline(struct buf *out, const struct report_tenant *t, size_t fro
 		buf_adds(out, "<span class=\"sub\">&ndash;</span>");
 		return;
 	}
-	double lo, hi, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
-	y_range(t, from, &lo, &hi);
+	double lo, hi, step, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
+	y_range(t, from, &lo, &hi, &step);
 	buf_printf(out, "<svg width=\"%.0f\" height=\"%.0f\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" "
 	           "aria-label=\"trend\"><polyline fill=\"none\" stroke=\"#2f6fde\" stroke-width=\"1.5\" points=\"",
 	           w, h, w, h);
@@ -113,7 +138,7 @@ static void sparkline(struct buf *out, const struct report_tenant *t, size_t fro
 		double p = report_percent(t->days[k].current, t->days[k].max);
 		double x = 2 + (w - 4) * (day_x(t->days[k].date) - x0) / (x1 > x0 ? x1 - x0 : 1);
 		double y = 2 + (h - 4) * (1 - (p - lo) / (hi - lo));
-		buf_printf(out, "%s%.1f,%.1f", k == from ? "" : " ", x, y);
+		add_point(out, k == from ? "" : " ", x, y);
 	}
 	buf_adds(out, "\"/></svg>");
 }
@@ -122,47 +147,49 @@ static void sparkline(struct buf *out, const struct report_tenant *t, size_t fro
  * with their values, first/middle/last dates, the newest value marked. */
 static void trend_chart(struct buf *out, const struct report_tenant *t, size_t from)
 {
-	const double W = 600, H = 200, L = 40, R = 16, T = 14, B = 28;
+	/* R leaves room right of the plot for the newest value's label */
+	const double W = 600, H = 200, L = 40, R = 58, T = 14, B = 28;
 	size_t n = t->ndays - from;
 	if (n == 0) {
 		buf_adds(out, "<p class=\"sub\">No Secure Score stored yet.</p>");
 		return;
 	}
-	double lo, hi, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
-	y_range(t, from, &lo, &hi);
+	double lo, hi, step, x0 = day_x(t->days[from].date), x1 = day_x(t->days[t->ndays - 1].date);
+	y_range(t, from, &lo, &hi, &step);
 	double span = x1 > x0 ? x1 - x0 : 1;
 #define XPOS(d) (L + (W - L - R) * ((n == 1 ? 0.5 * span : day_x(d) - x0) / span))
 #define YPOS(p) (T + (H - T - B) * (1 - ((p) - lo) / (hi - lo)))
+	double *px = xcalloc(n, sizeof *px), *py = xcalloc(n, sizeof *py);   /* each point once */
+	for (size_t k = from; k < t->ndays; k++) {
+		px[k - from] = XPOS(t->days[k].date);
+		py[k - from] = YPOS(report_percent(t->days[k].current, t->days[k].max));
+	}
 	buf_printf(out, "<svg width=\"100%%\" viewBox=\"0 0 %.0f %.0f\" role=\"img\" aria-label=\"Secure Score "
 	           "trend of ", W, H);
 	report_html_escape(out, t->name);
 	buf_adds(out, "\">");
-	double step = (hi - lo) > 40 ? 20 : (hi - lo) > 20 ? 10 : 5;
 	for (double g = lo; g <= hi + 1e-9; g += step) {
 		buf_printf(out, "<line x1=\"%.0f\" x2=\"%.0f\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#e3e7ee\"/>"
 		           "<text x=\"%.0f\" y=\"%.1f\" font-size=\"11\" fill=\"#5b6475\" text-anchor=\"end\">%.0f%%</text>",
 		           L, W - R, YPOS(g), YPOS(g), L - 6, YPOS(g) + 4, g);
 	}
 	/* area under the line, then the line */
-	buf_printf(out, "<path fill=\"#2f6fde\" fill-opacity=\"0.10\" d=\"M%.1f,%.1f", XPOS(t->days[from].date),
-	           YPOS(lo));
-	for (size_t k = from; k < t->ndays; k++)
-		buf_printf(out, " L%.1f,%.1f", XPOS(t->days[k].date),
-		           YPOS(report_percent(t->days[k].current, t->days[k].max)));
-	buf_printf(out, " L%.1f,%.1f Z\"/>", XPOS(t->days[t->ndays - 1].date), YPOS(lo));
+	buf_printf(out, "<path fill=\"#2f6fde\" fill-opacity=\"0.10\" d=\"M%.1f,%.1f", px[0], YPOS(lo));
+	for (size_t k = 0; k < n; k++) add_point(out, " L", px[k], py[k]);
+	buf_printf(out, " L%.1f,%.1f Z\"/>", px[n - 1], YPOS(lo));
 	buf_adds(out, "<polyline fill=\"none\" stroke=\"#2f6fde\" stroke-width=\"2\" stroke-linejoin=\"round\" "
 	              "points=\"");
-	for (size_t k = from; k < t->ndays; k++)
-		buf_printf(out, "%s%.1f,%.1f", k == from ? "" : " ", XPOS(t->days[k].date),
-		           YPOS(report_percent(t->days[k].current, t->days[k].max)));
+	for (size_t k = 0; k < n; k++) add_point(out, k ? " " : "", px[k], py[k]);
 	buf_adds(out, "\"/>");
+	free(px);
+	free(py);
 	const struct report_day *last = &t->days[t->ndays - 1];
 	double lp = report_percent(last->current, last->max);
 	buf_printf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4\" fill=\"#2f6fde\" stroke=\"#fff\" stroke-width=\"2\"/>",
 	           XPOS(last->date), YPOS(lp));
 	buf_printf(out, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\" font-weight=\"600\" fill=\"#1d2433\" "
-	           "text-anchor=\"end\" stroke=\"#fff\" stroke-width=\"4\" paint-order=\"stroke\">%.2f%%</text>",
-	           XPOS(last->date) - 6, YPOS(lp) - 9, lp);
+	           "text-anchor=\"start\">%.2f%%</text>",
+	           XPOS(last->date) + 8, YPOS(lp) + 4, lp);
 	size_t mid = from + n / 2;
 	const char *labels[3] = { t->days[from].date, n > 2 ? t->days[mid].date : NULL, last->date };
 	const char *anchor[3] = { "start", "middle", "end" };
@@ -190,7 +217,7 @@ static void license_bars(struct buf *out, const struct report_tenant *t)
 		buf_adds(out, "<p class=\"sub\">No licence snapshot yet.</p>");
 		return;
 	}
-	buf_adds(out, "<table class=\"lic\"><tr><th>Licence</th><th>Utilisation</th><th class=\"n\">Assigned</th>"
+	buf_adds(out, "<div class=\"wide\"><table class=\"lic\"><tr><th>Licence</th><th>Utilisation</th><th class=\"n\">Assigned</th>"
 	              "<th class=\"n\">Free</th></tr>");
 	for (size_t k = 0; k < t->nskus; k++) {
 		const struct report_sku *s = &t->skus[k];
@@ -209,24 +236,25 @@ static void license_bars(struct buf *out, const struct report_tenant *t)
 		           pct, cls, pct > 100 ? 100 : pct, s->assigned, s->purchased,
 		           s->available < 0 ? " down" : "", s->available);
 	}
-	buf_adds(out, "</table>");
+	buf_adds(out, "</table></div>");
 }
 
-/* The findings of one tenant, or (tenant_id NULL) the first max of all. */
-static void findings_table(struct buf *out, const struct report *r, const char *tenant_id, size_t max)
+/* The findings v[idx[0..n)] as a table; with the tenant column when
+ * with_tenant (the overview). */
+static void findings_table(struct buf *out, const struct report *r, const size_t *idx, size_t n, bool with_tenant)
 {
-	size_t shown = 0;
-	for (size_t i = 0; i < r->findings.n && shown < max; i++) {
-		const struct finding *f = &r->findings.v[i];
-		if (tenant_id && strcmp(f->tenant_id, tenant_id) != 0) continue;
-		if (!shown++) {
-			buf_adds(out, "<table><tr><th>Severity</th>");
-			if (!tenant_id) buf_adds(out, "<th>Tenant</th>");
-			buf_adds(out, "<th>Finding</th></tr>");
-		}
+	if (!n) {
+		buf_adds(out, "<p class=\"sub\">No findings.</p>");
+		return;
+	}
+	buf_adds(out, "<div class=\"wide\"><table><tr><th>Severity</th>");
+	if (with_tenant) buf_adds(out, "<th>Tenant</th>");
+	buf_adds(out, "<th>Finding</th></tr>");
+	for (size_t i = 0; i < n; i++) {
+		const struct finding *f = &r->findings.v[idx[i]];
 		buf_printf(out, "<tr><td><span class=\"sev %s\">%s</span></td>", finding_severity_name(f->severity),
 		           finding_severity_name(f->severity));
-		if (!tenant_id) {
+		if (with_tenant) {
 			const char *name = f->tenant_id;
 			for (size_t k = 0; k < r->ntenants; k++)
 				if (strcmp(r->tenants[k].id, f->tenant_id) == 0) name = r->tenants[k].name;
@@ -234,12 +262,63 @@ static void findings_table(struct buf *out, const struct report *r, const char *
 			report_html_escape(out, name);
 			buf_adds(out, "</td>");
 		}
-		buf_adds(out, "<td>");
+		buf_adds(out, "<td class=\"msg\">");
 		report_html_escape(out, f->message);
 		buf_adds(out, "</td></tr>");
 	}
-	if (shown) buf_adds(out, "</table>");
-	else buf_adds(out, "<p class=\"sub\">No findings.</p>");
+	buf_adds(out, "</table></div>");
+}
+
+/* The findings' indexes grouped by tenant (each tenant's in the findings'
+ * order), for the per-tenant tables without a pass over all findings per
+ * tenant. */
+struct by_tenant_entry {
+	const char *tenant_id;
+	size_t i;
+};
+
+struct by_tenant {
+	struct by_tenant_entry *v;
+	size_t *idx;             /* the i of v, in v's order */
+	size_t n;
+};
+
+static int by_tenant_cmp(const void *pa, const void *pb)
+{
+	const struct by_tenant_entry *a = pa, *b = pb;
+	int c = strcmp(a->tenant_id, b->tenant_id);
+	return c ? c : (a->i > b->i) - (a->i < b->i);
+}
+
+static void by_tenant_init(struct by_tenant *bt, const struct findings *f)
+{
+	bt->n = f->n;
+	bt->v = xcalloc(f->n ? f->n : 1, sizeof *bt->v);
+	bt->idx = xcalloc(f->n ? f->n : 1, sizeof *bt->idx);
+	for (size_t i = 0; i < f->n; i++) bt->v[i] = (struct by_tenant_entry){ f->v[i].tenant_id, i };
+	qsort(bt->v, bt->n, sizeof *bt->v, by_tenant_cmp);
+	for (size_t i = 0; i < f->n; i++) bt->idx[i] = bt->v[i].i;
+}
+
+static void by_tenant_free(struct by_tenant *bt)
+{
+	free(bt->v);
+	free(bt->idx);
+}
+
+/* The run of tenant_id's findings: *n indexes from the returned pointer. */
+static const size_t *by_tenant_get(const struct by_tenant *bt, const char *tenant_id, size_t *n)
+{
+	size_t lo = 0, hi = bt->n;
+	while (lo < hi) {                /* the first with tenant id >= tenant_id */
+		size_t mid = (lo + hi) / 2;
+		if (strcmp(bt->v[mid].tenant_id, tenant_id) < 0) lo = mid + 1;
+		else hi = mid;
+	}
+	size_t end = lo;
+	while (end < bt->n && strcmp(bt->v[end].tenant_id, tenant_id) == 0) end++;
+	*n = end - lo;
+	return bt->idx + lo;
 }
 
 static void kpis(struct buf *out, const struct report *r)
@@ -302,8 +381,9 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 	bool any_scores = false;
 	for (size_t i = 0; i < r->ntenants; i++) any_scores = any_scores || r->tenants[i].ndays;
 	if (any_scores) {
-		buf_adds(out, "<section><h2>Secure Score ranking</h2><table><tr><th class=\"n\">#</th><th>Tenant</th>"
-		              "<th>Date</th><th class=\"n\">Score</th><th class=\"n\">Percent</th><th class=\"n\">7 days</th>"
+		buf_adds(out, "<section><h2>Secure Score ranking</h2><div class=\"wide\"><table><tr><th class=\"n\">#</th>"
+		              "<th>Tenant</th><th class=\"opt\">Date</th><th class=\"n opt\">Score</th><th class=\"n\">Percent</th>"
+		              "<th class=\"n\">7 days</th>"
 		              "<th class=\"n\">30 days</th><th class=\"n\">90 days</th><th class=\"n\">Since start</th>"
 		              "<th>Trend</th></tr>\n");
 		for (size_t i = 0; i < r->ntenants; i++) {
@@ -312,26 +392,31 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 			if (!d) continue;
 			buf_printf(out, "<tr><td class=\"n\">%d</td><td>", t->rank);
 			report_html_escape(out, t->name);
-			buf_printf(out, "</td><td>%s</td><td class=\"n\">%.2f / %.2f</td><td class=\"n\"><b>%.2f%%</b></td>",
+			buf_printf(out, "</td><td class=\"d opt\">%s</td><td class=\"n opt\">%.2f / %.2f</td>"
+			           "<td class=\"n\"><b>%.2f%%</b></td>",
 			           d->date, d->current, d->max, report_percent(d->current, d->max));
 			for (int k = 0; k < REPORT_NTRENDS; k++) delta_cell(out, t->trend_set[k], t->trend[k]);
 			buf_adds(out, "<td>");
 			sparkline(out, t, first_shown(t, from));
 			buf_adds(out, "</td></tr>\n");
 		}
-		buf_adds(out, "</table><p class=\"sub\">Percent = current / max &times; 100. Changes are in percentage "
+		buf_adds(out, "</table></div><p class=\"sub\">Percent = current / max &times; 100. Changes are in percentage "
 		              "points against the newest stored day on or before 7, 30 and 90 days earlier, and against "
 		              "the first stored day.</p></section>\n");
 	}
 	if (r->findings.n || o->kind == REPORT_FINDINGS) {
 		buf_adds(out, "<section><h2>Findings</h2>");
-		findings_table(out, r, NULL, HTML_TOP_FINDINGS);
+		size_t top[HTML_TOP_FINDINGS], ntop = r->findings.n < HTML_TOP_FINDINGS ? r->findings.n : HTML_TOP_FINDINGS;
+		for (size_t i = 0; i < ntop; i++) top[i] = i;
+		findings_table(out, r, top, ntop, true);
 		if (r->findings.n > HTML_TOP_FINDINGS)
 			buf_printf(out, "<p class=\"sub\">The %d most urgent of %zu; each tenant's section below lists its own.</p>",
 			           HTML_TOP_FINDINGS, r->findings.n);
 		buf_printf(out, "<p class=\"sub\">Unused: billable seats free for %d days in a row or more.</p></section>\n",
 		           r->unused_days);
 	}
+	struct by_tenant bt;
+	by_tenant_init(&bt, &r->findings);
 	for (size_t i = 0; i < r->ntenants; i++) {
 		const struct report_tenant *t = &r->tenants[i];
 		buf_adds(out, "<section><h2>");
@@ -361,10 +446,10 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		license_bars(out, t);
 		buf_adds(out, "</div></div>");
 		size_t nf = 0;
-		for (size_t k = 0; k < r->findings.n; k++) nf += strcmp(r->findings.v[k].tenant_id, t->id) == 0;
+		const size_t *mine = by_tenant_get(&bt, t->id, &nf);
 		if (nf) {
 			buf_adds(out, "<h3 style=\"margin-top:14px\">Findings</h3>");
-			findings_table(out, r, t->id, (size_t)-1);
+			findings_table(out, r, mine, nf, false);
 		}
 		if (t->hook_error) {
 			buf_adds(out, "<p class=\"down\">Policy hook error: ");
@@ -373,6 +458,7 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		}
 		buf_adds(out, "</section>\n");
 	}
+	by_tenant_free(&bt);
 	buf_adds(out, "</main><footer>entrasync &middot; numbers from the daily snapshots kept in the local database"
 	              "</footer></body></html>\n");
 }

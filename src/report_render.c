@@ -215,7 +215,9 @@ static void table_scores(const struct report *r, const struct report_opts *o, st
 	for (size_t i = 0; i < r->ntenants; i++) {
 		const struct report_tenant *t = &r->tenants[i];
 		if (!t->ndays) continue;
-		buf_printf(out, "\n%s\n", t->name);
+		buf_addc(out, '\n');
+		report_cell(out, t->name, 80, false);
+		end_line(out);
 		if (o->tenants || o->days > 0) {
 			buf_adds(out, "DATE          CURRENT       MAX   PERCENT\n");
 			for (size_t k = 0; k < t->ndays; k++) {
@@ -301,8 +303,11 @@ void report_render_table(const struct report *r, const struct report_opts *o, st
 	case REPORT_FINDINGS: table_findings(r, out); break;
 	}
 	for (size_t i = 0; i < r->ntenants; i++)
-		if (r->tenants[i].hook_error)
-			buf_printf(out, "policy hook error (%s): %s\n", r->tenants[i].name, r->tenants[i].hook_error);
+		if (r->tenants[i].hook_error) {         /* wrapped to 80 columns like the findings */
+			char *line = xasprintf("policy hook error (%s): %s", r->tenants[i].name, r->tenants[i].hook_error);
+			wrapped(out, line, 78, 2);
+			free(line);
+		}
 }
 
 /* ---- CSV ------------------------------------------------------------------------- */
@@ -363,9 +368,15 @@ void report_render_csv(const struct report *r, const struct report_opts *o, stru
 			for (size_t k = 0; k < t->ndays; k++) {
 				const struct report_day *d = &t->days[k];
 				if (from[0] && strcmp(d->date, from) < 0) continue;
-				csv_tenant(out, t);
-				buf_printf(out, "%s,%.2f,%.2f,%.2f\n", d->date, d->current, d->max,
-				           report_percent(d->current, d->max));
+				csv_tenant(out, t);            /* "%s,%.2f,%.2f,%.2f\n" without printf */
+				buf_adds(out, d->date);
+				buf_addc(out, ',');
+				report_add_fixed(out, d->current, 2);
+				buf_addc(out, ',');
+				report_add_fixed(out, d->max, 2);
+				buf_addc(out, ',');
+				report_add_fixed(out, report_percent(d->current, d->max), 2);
+				buf_addc(out, '\n');
 			}
 		}
 		return;

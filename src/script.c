@@ -23,6 +23,7 @@
 #include "log.h"
 #include "lua_json.h"
 #include "lua_text.h"
+#include "snapshot.h"
 #include "srcmap.h"
 
 #define HANDLER_SLACK ((size_t)1 << 20)   /* extra bytes the error handler may use */
@@ -1126,22 +1127,31 @@ static int validate_policy(struct load_ctx *c, int idx, struct err *err)
 
 int script_policy_load(struct script *s, const char *path, struct err *err)
 {
+	char *src = NULL;
+	size_t len = 0;
+	if (snapshot_file_read(path, &src, &len, err) != 0) {
+		/* a failed load leaves no policy loaded */
+		s->have_policy = false;
+		policy_info_clear(&s->info);
+		return err_prefix(err, "cannot read policy");
+	}
+	int rc = script_policy_load_text(s, path, src, len, err);
+	free(src);
+	return rc;
+}
+
+int script_policy_load_text(struct script *s, const char *path, const char *src, size_t len, struct err *err)
+{
 	int rc = -1;
 	lua_State *L = s->L;
 	int top = lua_gettop(L);
-	struct load_ctx c = { .s = s, .path = path };
+	struct load_ctx c = { .s = s, .path = path, .src = src, .len = len };
 	c.info.max_removals_count = -1;
 	c.info.max_removals_percent = -1;
-	char *src = NULL;
 	/* a failed load leaves no policy loaded */
 	s->have_policy = false;
 	policy_info_clear(&s->info);
-	if (file_read(path, &src, &c.len, err) != 0) {
-		err_prefix(err, "cannot read policy");
-		goto out;
-	}
-	c.src = src;
-	if (load_text(s, src, c.len, path, err) != 0) goto out;
+	if (load_text(s, src, len, path, err) != 0) goto out;
 	if (protected_call(s, 0, 1, "policy error", NULL, err) != 0) goto out;
 	if (!lua_istable(L, -1)) {
 		err_set(err, "%s: the policy must return a table, got %s", path, luaL_typename(L, -1));
@@ -1168,7 +1178,6 @@ int script_policy_load(struct script *s, const char *path, struct err *err)
 out:
 	if (rc != 0) policy_info_clear(&c.info);
 	lua_settop(L, top);
-	free(src);
 	return rc;
 }
 

@@ -132,6 +132,11 @@ struct policy_info {
  * strings, got number". The table is kept in the state for later calls; a
  * failed load leaves no policy loaded. */
 int script_policy_load(struct script *s, const char *path, struct err *err);
+/* The same from text already in memory (len bytes, need not end in NUL):
+ * path names the chunk, so errors still read "path:line: ...".
+ * script_policy_load reads path through snapshot_file_read (the daemon's
+ * accepted copy when there is one, see snapshot.h) and calls this. */
+int script_policy_load_text(struct script *s, const char *path, const char *text, size_t len, struct err *err);
 const struct policy_info *script_policy_info(const struct script *s);   /* NULL before a load */
 
 /* The tenant table `t` handed to every policy call: built once per state

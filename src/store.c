@@ -64,7 +64,9 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_USER_REMOVE] = "UPDATE users SET removed = ?3, removed_at = coalesce(removed_at, ?4), updated_at = ?4 "
 		"WHERE tenant_id = ?1 AND object_id = ?2 AND removed IS NOT ?3",
 	[S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ?1 AND object_id = ?2",
-	[S_USER_COUNT_PRESENT] = "SELECT count(*) FROM users WHERE tenant_id = ?1 AND removed IS NULL",
+	/* all (the primary key's index) minus removed (users_removed): no row read */
+	[S_USER_COUNT_PRESENT] = "SELECT (SELECT count(*) FROM users WHERE tenant_id = ?1) - "
+		"(SELECT count(*) FROM users WHERE tenant_id = ?1 AND removed IS NOT NULL)",
 	[S_USER_COUNT_REMOVED] = "SELECT count(*) FROM users WHERE tenant_id = ?1 AND removed IS NOT NULL",
 	[S_USER_COUNT_ALL] = "SELECT count(*) FROM users WHERE tenant_id = ?1",
 
@@ -139,6 +141,8 @@ struct store {
 	sqlite3_stmt *stmts[S__COUNT];
 	struct store_ext_stmt *ext;    /* extension files' cached statements */
 	size_t n_ext, cap_ext;
+	long long now_sec;             /* the second now_text was formatted for */
+	char now_text[32];             /* now_iso_cached's last answer */
 };
 
 /* ------------------------------------------------------------------ helpers */
@@ -151,6 +155,19 @@ static int db_fail(struct store *st, struct err *err, const char *what)
 static void now_iso(char buf[32])
 {
 	time_iso8601(time_now(), buf, 32);
+}
+
+/* now_iso, formatted once a second: a page of 999 users written in the
+ * same second would otherwise format the same text 999 times. */
+static void now_iso_cached(struct store *st, char buf[32])
+{
+	double now = time_now();
+	long long sec = (long long)now;
+	if (sec != st->now_sec || !st->now_text[0]) {
+		time_iso8601(now, st->now_text, sizeof st->now_text);
+		st->now_sec = sec;
+	}
+	memcpy(buf, st->now_text, sizeof st->now_text);
 }
 
 /* The cached statement id, prepared on first use, reset and unbound. */
@@ -632,14 +649,35 @@ int store_tenant_each(struct store *st, int (*cb)(const struct store_tenant *t, 
 int store_user_put(struct store *st, const char *tenant_id, const char *object_id, const char *json,
                    struct err *err)
 {
+	return store_user_put_n(st, tenant_id, object_id, json, json ? strlen(json) : 0, err);
+}
+
+/* Binds json (len bytes, not copied: the statement runs before return). */
+static int bind_json(struct store *st, sqlite3_stmt *s, int i, const char *json, size_t len, struct err *err)
+{
+	if (len > (size_t)INT_MAX) {
+		stmt_done(s);
+		return err_set(err, "store: a user's JSON of %zu bytes is too big", len);
+	}
+	if (sqlite3_bind_text(s, i, json, (int)len, SQLITE_STATIC) != SQLITE_OK) {
+		int rc = db_fail(st, err, "bind");
+		stmt_done(s);
+		return rc;
+	}
+	return 0;
+}
+
+int store_user_put_n(struct store *st, const char *tenant_id, const char *object_id, const char *json, size_t len,
+                     struct err *err)
+{
 	if (!object_id || !*object_id || !json) return err_set(err, "store: user put: no object id or JSON");
 	char now[32];
-	now_iso(now);
+	now_iso_cached(st, now);
 	sqlite3_stmt *s = stmt_get(st, S_USER_PUT, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	bind_text(s, 3, json);
+	if (bind_json(st, s, 3, json, len, err)) return -1;
 	bind_text(s, 4, now);
 	return stmt_write(st, s, err, "user put", tenant_id);
 }
@@ -767,12 +805,18 @@ int store_mirror_stage_clear(struct store *st, const char *tenant_id, struct err
 int store_mirror_stage_put(struct store *st, const char *tenant_id, const char *object_id, const char *json,
                            struct err *err)
 {
+	return store_mirror_stage_put_n(st, tenant_id, object_id, json, json ? strlen(json) : 0, err);
+}
+
+int store_mirror_stage_put_n(struct store *st, const char *tenant_id, const char *object_id, const char *json,
+                             size_t len, struct err *err)
+{
 	if (!object_id || !*object_id || !json) return err_set(err, "store: mirror stage put: no object id or JSON");
 	sqlite3_stmt *s = stmt_get(st, S_STAGE_PUT, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	bind_text(s, 3, json);
+	if (bind_json(st, s, 3, json, len, err)) return -1;
 	return stmt_write(st, s, err, "mirror stage put", tenant_id);
 }
 

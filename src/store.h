@@ -144,6 +144,10 @@ enum store_user_filter {
  * replayed delta pages leave rows as they were. The tenant must exist. */
 int store_user_put(struct store *st, const char *tenant_id, const char *object_id, const char *json,
                    struct err *err);
+/* store_user_put with json given as len bytes (not NUL-terminated: a
+ * slice of a page's text, stored as is; it must be a JSON object). */
+int store_user_put_n(struct store *st, const char *tenant_id, const char *object_id, const char *json, size_t len,
+                     struct err *err);
 /* Marks the user removed with reason "changed" or "deleted" (Graph's
  * @removed.reason), keeping its last JSON. A user not in the mirror is left
  * absent (nothing to remove). Re-marking keeps the first removed_at. */
@@ -186,6 +190,9 @@ int store_user_count(struct store *st, const char *tenant_id, enum store_user_fi
 int store_mirror_stage_clear(struct store *st, const char *tenant_id, struct err *err);
 int store_mirror_stage_put(struct store *st, const char *tenant_id, const char *object_id, const char *json,
                            struct err *err);
+/* store_mirror_stage_put with json given as len bytes (see store_user_put_n). */
+int store_mirror_stage_put_n(struct store *st, const char *tenant_id, const char *object_id, const char *json,
+                             size_t len, struct err *err);
 int store_mirror_stage_remove(struct store *st, const char *tenant_id, const char *object_id,
                               const char *reason, struct err *err);
 int store_mirror_stage_count(struct store *st, const char *tenant_id, long long *n, struct err *err);

@@ -1,7 +1,8 @@
 /* store_history — history reads for reports (see store_history.h): one
- * read-only SQLite connection per handle, constant SQL with bound values,
- * scans in primary-key order (tenant_id, day[, sku_id]) so SQLite never
- * sorts; and the report/alert key/value state through store_kv_*. */
+ * read-only SQLite connection per handle, constant SQL with bound values;
+ * every-tenant scans in storage order (a plain table scan: the primary key
+ * order would cost a b-tree look-up per row), one tenant's through its
+ * primary key; and the report/alert key/value state through store_kv_*. */
 #include "store_history.h"
 #include "store_sql.h"
 
@@ -17,6 +18,7 @@ struct store_history {
 	sqlite3 *db;
 	sqlite3_stmt *score_get;   /* cached: one per tenant in a report */
 	sqlite3_stmt *score_newest;
+	sqlite3_stmt *licenses_day;
 };
 
 /* Frees a string a struct field owns behind its read-only `const char *`. */
@@ -41,6 +43,13 @@ int store_history_open(struct store *st, struct store_history **out, struct err 
 		return -1;
 	}
 	sqlite3_busy_timeout(h->db, HISTORY_BUSY_TIMEOUT_MS);
+	/* one read transaction for the handle's life: every read sees the same
+	 * snapshot (a report's scans and per-tenant reads agree) */
+	if (sqlite3_exec(h->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
+		hist_fail(h, err, "begin");
+		store_history_close(h);
+		return -1;
+	}
 	*out = h;
 	return 0;
 }
@@ -50,6 +59,8 @@ void store_history_close(struct store_history *h)
 	if (!h) return;
 	sqlite3_finalize(h->score_get);
 	sqlite3_finalize(h->score_newest);
+	sqlite3_finalize(h->licenses_day);
+	if (h->db && !sqlite3_get_autocommit(h->db)) sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(h->db);
 	free(h);
 }
@@ -74,36 +85,26 @@ static sqlite3_stmt *prepare_scan(struct store_history *h, const char *sql, cons
 	return s;
 }
 
-int store_history_licenses_each(struct store_history *h, const char *tenant_id, const char *since, bool newest_first,
-                                int (*cb)(const struct store_license *l, void *ud), void *ud, struct err *err)
+int store_history_license_seats_each(struct store_history *h, const char *tenant_id,
+                                     int (*cb)(const struct store_license_seats *l, void *ud), void *ud,
+                                     struct err *err)
 {
-	/* One statement per case so that each walks the primary key (either way). */
-#define LIC_COLS "SELECT tenant_id, day, sku_id, sku_part_number, enabled, suspended, warning, locked_out, consumed, " \
-	"capability_status, applies_to FROM license_snapshots "
-	static const char *const sql[2][2] = {
-		{ LIC_COLS "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') ORDER BY tenant_id, day, sku_id",
-		  LIC_COLS "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') "
-		  "ORDER BY tenant_id DESC, day DESC, sku_id DESC" },
-		{ LIC_COLS "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day, sku_id",
-		  LIC_COLS "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id DESC, day DESC, sku_id DESC" },
+	static const char *const sql[2] = {
+		"SELECT tenant_id, day, sku_id, enabled, consumed FROM license_snapshots NOT INDEXED "
+		"WHERE ?1 IS NULL AND ?2 IS NULL",
+		"SELECT tenant_id, day, sku_id, enabled, consumed FROM license_snapshots "
+		"WHERE tenant_id = ?1 AND ?2 IS NULL ORDER BY tenant_id, day, sku_id",
 	};
-#undef LIC_COLS
-	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL][newest_first], tenant_id, since, err);
+	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL], tenant_id, NULL, err);
 	if (!s) return -1;
 	int ret = 0, rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_license l = {
+		struct store_license_seats l = {
 			.tenant_id = col_text(s, 0),
 			.day = col_text(s, 1),
 			.sku_id = col_text(s, 2),
-			.sku_part_number = col_text(s, 3),
-			.enabled = sqlite3_column_int64(s, 4),
-			.suspended = sqlite3_column_int64(s, 5),
-			.warning = sqlite3_column_int64(s, 6),
-			.locked_out = sqlite3_column_int64(s, 7),
-			.consumed = sqlite3_column_int64(s, 8),
-			.capability_status = col_text(s, 9),
-			.applies_to = col_text(s, 10),
+			.enabled = sqlite3_column_int64(s, 3),
+			.consumed = sqlite3_column_int64(s, 4),
 		};
 		ret = cb(&l, ud);
 		if (ret) break;
@@ -118,10 +119,10 @@ int store_history_scores_each(struct store_history *h, const char *tenant_id, co
                               struct err *err)
 {
 	static const char *const sql[2][2] = {
-		{ "SELECT tenant_id, day, current_score, max_score, NULL, NULL FROM secure_score_snapshots "
-		  "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') ORDER BY tenant_id, day",
+		{ "SELECT tenant_id, day, current_score, max_score, NULL, NULL FROM secure_score_snapshots NOT INDEXED "
+		  "WHERE ?1 IS NULL AND day >= coalesce(?2, '')",
 		  "SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
-		  "WHERE (?1 IS NULL OR 1) AND day >= coalesce(?2, '') ORDER BY tenant_id, day" },
+		  "NOT INDEXED WHERE ?1 IS NULL AND day >= coalesce(?2, '')" },
 		{ "SELECT tenant_id, day, current_score, max_score, NULL, NULL FROM secure_score_snapshots "
 		  "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day",
 		  "SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
@@ -184,6 +185,38 @@ int store_history_scores_newest(struct store_history *h, const char *tenant_id, 
 	}
 	int ret = 0;
 	if (*got < n && *got < 8 && rc != SQLITE_DONE) ret = hist_fail(h, err, "secure score");
+	sqlite3_reset(s);
+	return ret;
+}
+
+int store_history_licenses_day_each(struct store_history *h, const char *tenant_id, const char *day,
+                                    int (*cb)(const struct store_license *l, void *ud), void *ud,
+                                    struct err *err)
+{
+	sqlite3_stmt *s = cached(h, &h->licenses_day,
+		"SELECT tenant_id, day, sku_id, sku_part_number, enabled, suspended, warning, locked_out, consumed, "
+		"capability_status, applies_to FROM license_snapshots WHERE tenant_id = ?1 AND day = ?2 "
+		"ORDER BY sku_id DESC", tenant_id, day, err);
+	if (!s) return -1;
+	int ret = 0, rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_license l = {
+			.tenant_id = col_text(s, 0),
+			.day = col_text(s, 1),
+			.sku_id = col_text(s, 2),
+			.sku_part_number = col_text(s, 3),
+			.enabled = sqlite3_column_int64(s, 4),
+			.suspended = sqlite3_column_int64(s, 5),
+			.warning = sqlite3_column_int64(s, 6),
+			.locked_out = sqlite3_column_int64(s, 7),
+			.consumed = sqlite3_column_int64(s, 8),
+			.capability_status = col_text(s, 9),
+			.applies_to = col_text(s, 10),
+		};
+		ret = cb(&l, ud);
+		if (ret) break;
+	}
+	if (!ret && rc != SQLITE_DONE) ret = hist_fail(h, err, "license snapshot");
 	sqlite3_reset(s);
 	return ret;
 }

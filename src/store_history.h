@@ -1,6 +1,7 @@
 /* store_history — reads over the store's licence and Secure Score snapshot
  * tables for reports, trends and findings (whole history, many tenants at
- * once, in primary-key order so nothing is sorted), plus the small pieces
+ * once, in storage order: walking the primary key costs a table look-up
+ * per row, most of a large report's time), plus the small pieces
  * of state reports and alerts keep in the store's key/value table (control
  * profiles per tenant, the open alert ticket per tenant and kind).
  *
@@ -11,8 +12,9 @@
  * The connection: like store_snapshots.c, this file cannot reach the
  * store's own sqlite3 handle (struct store is opaque), so a history handle
  * holds its own read-only connection to store_path(st). WAL mode lets it
- * read while the store writes; each *_each call reads one consistent
- * snapshot of the database. */
+ * read while the store writes; a handle reads one consistent snapshot of
+ * the database for its whole life (a read transaction from the first read
+ * to store_history_close): keep it short-lived. */
 #ifndef ENTRASYNC_STORE_HISTORY_H
 #define ENTRASYNC_STORE_HISTORY_H
 
@@ -28,16 +30,32 @@ struct store_history;  /* opaque: a read-only connection and its statements */
 int store_history_open(struct store *st, struct store_history **out, struct err *err);
 void store_history_close(struct store_history *h);
 
-/* Every licence snapshot row of tenant_id (NULL = every tenant) with
- * day >= since (NULL = the whole history), ordered by tenant_id, day,
- * sku_id — or exactly backwards when newest_first (then each tenant's
- * newest day comes first). The row's tenant_id and day are filled. */
-int store_history_licenses_each(struct store_history *h, const char *tenant_id, const char *since, bool newest_first,
-                                int (*cb)(const struct store_license *l, void *ud), void *ud, struct err *err);
+/* One licence snapshot row as far as the unused-seat runs need it. */
+struct store_license_seats {
+	const char *tenant_id, *day, *sku_id;
+	long long enabled, consumed;
+};
 
-/* Every Secure Score day of tenant_id (NULL = every tenant) with day >=
- * since (NULL = all), ordered by tenant_id, day. averages and controls are
- * read only when with_json (else NULL): most reports need only the numbers. */
+/* Every licence snapshot row of tenant_id, (tenant_id, day, sku_id,
+ * enabled, consumed) only. tenant_id NULL = every tenant, in the table's
+ * storage order (the order the rows were written: no index walk, no
+ * sorting; a tenant's days come mostly oldest first, but nothing is
+ * promised); one tenant: ordered by day, sku_id. */
+int store_history_license_seats_each(struct store_history *h, const char *tenant_id,
+                                     int (*cb)(const struct store_license_seats *l, void *ud), void *ud,
+                                     struct err *err);
+
+/* The licence snapshot rows of tenant_id on day, all columns, by sku_id
+ * descending. */
+int store_history_licenses_day_each(struct store_history *h, const char *tenant_id, const char *day,
+                                    int (*cb)(const struct store_license *l, void *ud), void *ud,
+                                    struct err *err);
+
+/* Every Secure Score day of tenant_id with day >= since (NULL = all).
+ * tenant_id NULL = every tenant, in the table's storage order (as for the
+ * licence seats above: a tenant's days come mostly oldest first, nothing
+ * promised); one tenant: ordered by day. averages and controls are read
+ * only when with_json (else NULL): most reports need only the numbers. */
 int store_history_scores_each(struct store_history *h, const char *tenant_id, const char *since, bool with_json,
                               int (*cb)(const struct store_secure_score *s, void *ud), void *ud,
                               struct err *err);

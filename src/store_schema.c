@@ -241,9 +241,15 @@ static const char *const migrations[] = {
 	");\n"
 	"CREATE INDEX IF NOT EXISTS ticket_actions_open ON ticket_actions(state) WHERE state <> 'done';\n",
 
-	/* 5: reserved for the Secure Score raw JSON migration of another
-	 * branch (it replaces this placeholder when the branches merge). */
-	"SELECT 1;\n",
+	/* 5: the whole secureScore object as Graph sent it (re-serialized
+	 * compactly, every field kept, unknown ones included), next to the
+	 * columns read out of it. NULL for days stored before this version.
+	 * And the removed users of each tenant, indexed apart (a partial
+	 * index: present users, the bulk a pull writes, get no entry), so
+	 * counting a tenant's present users (every pull, every sync) is two
+	 * index counts instead of a look-up of every user's row. */
+	"ALTER TABLE secure_score_snapshots ADD COLUMN raw TEXT;\n"
+	"CREATE INDEX users_removed ON users(tenant_id) WHERE removed IS NOT NULL;\n",
 
 	/* 6: the plan stamp (engine_stream.h) gets a column of its own in
 	 * links; it used to be the first member "_stamp" of the fields JSON,

@@ -28,7 +28,7 @@ static const char *const snap_sql[Q__COUNT] = {
 	                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[Q_LIC_LATEST] = "SELECT max(day) FROM license_snapshots WHERE tenant_id = ?1",
 	[Q_SCORE_PUT] = "INSERT OR REPLACE INTO secure_score_snapshots (tenant_id, day, current_score, max_score, "
-	                "averages, controls) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	                "averages, controls, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	[Q_SCORE_LATEST] = "SELECT max(day) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_SCORE_COUNT] = "SELECT count(*) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_GROUP_UPSERT] = "INSERT INTO groups (tenant_id, group_id, display_name) VALUES (?1, ?2, ?3) "
@@ -226,6 +226,7 @@ int store_secure_score_put(struct store *st, const struct store_secure_score *sc
 	sqlite3_bind_double(s, 4, sc->max_score);
 	bind_text(s, 5, sc->averages);
 	bind_text(s, 6, sc->controls);
+	bind_text(s, 7, sc->raw);
 	return q_run(st, s, err, "secure score");
 }
 
@@ -245,7 +246,7 @@ int store_secure_score_each(struct store *st, const char *tenant_id,
 	sqlite3_stmt *s = NULL;
 	int ret = 0, rc;
 	if (sqlite3_prepare_v2(store_sqlite(st),
-	                       "SELECT tenant_id, day, current_score, max_score, averages, controls "
+	                       "SELECT tenant_id, day, current_score, max_score, averages, controls, raw "
 	                       "FROM secure_score_snapshots WHERE tenant_id = ?1 ORDER BY day",
 	                       -1, &s, NULL) != SQLITE_OK)
 		return snap_fail(st, err, "prepare");
@@ -258,6 +259,7 @@ int store_secure_score_each(struct store *st, const char *tenant_id,
 			.max_score = sqlite3_column_double(s, 3),
 			.averages = (const char *)sqlite3_column_text(s, 4),
 			.controls = (const char *)sqlite3_column_text(s, 5),
+			.raw = (const char *)sqlite3_column_text(s, 6),
 		};
 		ret = cb(&sc, ud);
 		if (ret) break;

@@ -1,5 +1,5 @@
 /* store_snapshots — the store's API for the daily licence and Secure Score
- * snapshots (tables of migration 3 in src/store_schema.c), and the
+ * snapshots (tables of migrations 3 and 5 in src/store_schema.c), and the
  * replacement of a declared group's membership in one step. Same
  * conventions as store.h: 0 / negative with *err / STORE_NOTFOUND; structs
  * handed to *_each callbacks are borrowed for the call.
@@ -45,6 +45,8 @@ struct store_secure_score {
 	double max_score;
 	const char *averages;      /* averageComparativeScores, raw JSON, or NULL */
 	const char *controls;      /* controlScores, raw JSON as received (unknown keys kept), or NULL */
+	const char *raw;           /* the whole secureScore object as received (JSON), or NULL
+	                            * (read back: NULL for days stored before schema 5) */
 };
 /* Inserts or replaces the day. */
 int store_secure_score_put(struct store *st, const struct store_secure_score *s, struct err *err);

@@ -75,7 +75,7 @@ static double g_cpu;  /* CPU seconds of the last apply calls, summed */
 
 /* Applies text under the current state; returns wall seconds spent (parse +
  * apply) and adds the CPU seconds to g_cpu (robust on a busy machine). */
-static double apply(struct store *st, const char *text, long long *written)
+static double apply_tenant(struct store *st, const char *tenant, const char *text, long long *written)
 {
 	double t0 = time_mono(), c0 = cpu_now();
 	struct err err;
@@ -83,8 +83,8 @@ static double apply(struct store *st, const char *text, long long *written)
 	struct store_delta cur = { 0 };
 	struct graph_delta_counts c = { 0 };
 	bool complete;
-	if (!page || store_delta_get(st, TENANT, "users", &cur, &err) < 0 ||
-	    graph_delta_apply_page(st, TENANT, page, &cur, &c, &complete, &err) != 0) {
+	if (!page || store_delta_get(st, tenant, "users", &cur, &err) < 0 ||
+	    graph_delta_apply_page_text(st, tenant, page, text, strlen(text), &cur, &c, &complete, &err) != 0) {
 		fprintf(stderr, "bench_graph: %s\n", page ? err.msg : "page not JSON");
 		exit(1);
 	}
@@ -95,19 +95,45 @@ static double apply(struct store *st, const char *text, long long *written)
 	return time_mono() - t0;
 }
 
-BENCH(graph_delta_apply)
+static double apply(struct store *st, const char *text, long long *written)
 {
-	char dir[] = "/tmp/entrasync-bench-graph.XXXXXX";
-	if (!mkdtemp(dir)) return;
+	return apply_tenant(st, TENANT, text, written);
+}
+
+/* A fresh store in a new folder under /tmp (dir: its path, 40 bytes) with
+ * tenant (unless NULL) in it, or NULL after a message. */
+static struct store *bench_store_open(char dir[40], const char *tenant)
+{
+	snprintf(dir, 40, "/tmp/entrasync-bench-graph.XXXXXX");
+	if (!mkdtemp(dir)) return NULL;
 	char path[256];
 	snprintf(path, sizeof path, "%s/bench.db", dir);
 	struct store *st = NULL;
 	struct err err;
 	if (store_open(path, &st, &err) != 0 ||
-	    store_tenant_put(st, &(struct store_tenant){ .id = TENANT }, &err) != 0) {
+	    (tenant && store_tenant_put(st, &(struct store_tenant){ .id = tenant }, &err) != 0)) {
 		fprintf(stderr, "bench_graph: %s\n", err.msg);
-		return;
+		store_close(st);
+		return NULL;
 	}
+	return st;
+}
+
+/* Closes st and removes its folder. */
+static void bench_store_drop(struct store *st, const char *dir)
+{
+	store_close(st);
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	if (system(cmd) != 0) fprintf(stderr, "bench_graph: could not remove %s\n", dir);
+}
+
+BENCH(graph_delta_apply)
+{
+	char dir[40];
+	struct store *st = bench_store_open(dir, TENANT);
+	if (!st) return;
+	struct err err;
 	char **pages = calloc(PAGES, sizeof *pages);
 	size_t bytes = 0;
 	for (int p = 0; p < PAGES; p++) {
@@ -145,8 +171,43 @@ BENCH(graph_delta_apply)
 
 	for (int p = 0; p < PAGES; p++) free(pages[p]);
 	free(pages);
-	store_close(st);
-	char cmd[300];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-	if (system(cmd) != 0) fprintf(stderr, "bench_graph: could not remove %s\n", dir);
+	bench_store_drop(st, dir);
+}
+
+/* The shape of bench_pull.sh's first pull, without the network: 100
+ * tenants of 999 users each (one page per tenant, ~1 KB a user) applied in
+ * turn to one database, so the mirror grows to ~100,000 users and the
+ * index pages no longer all sit in the cache. CPU per user is the figure
+ * (the machine is shared). */
+#define PULL_TENANTS 100
+BENCH(graph_delta_pull_shape)
+{
+	char dir[40];
+	struct store *st = bench_store_open(dir, NULL);
+	if (!st) return;
+	struct err err;
+	char tenants[PULL_TENANTS][40];
+	for (int t = 0; t < PULL_TENANTS; t++) {
+		snprintf(tenants[t], sizeof tenants[t], "%08x-2222-4333-8444-%012d", (unsigned)(t * 2654435761u), t);
+		if (store_tenant_put(st, &(struct store_tenant){ .id = tenants[t] }, &err) != 0) {
+			fprintf(stderr, "bench_graph: %s\n", err.msg);
+			bench_store_drop(st, dir);
+			return;
+		}
+	}
+	/* each tenant's page holds its own users (ids differ per tenant) */
+	long long written = 0;
+	double secs = 0;
+	g_cpu = 0;
+	for (int t = 0; t < PULL_TENANTS; t++) {
+		char *page = full_page(t, true);
+		secs += apply_tenant(st, tenants[t], page, &written);
+		free(page);
+	}
+	char note[200];
+	snprintf(note, sizeof note, "%lld users of %d tenants into one mirror, %.2f s wall, %.2f s CPU", written,
+	         PULL_TENANTS, secs, g_cpu);
+	bench_report("pull shape: users written per CPU second (parse+merge+store)", (double)written / g_cpu, "users/s",
+	             note);
+	bench_store_drop(st, dir);
 }

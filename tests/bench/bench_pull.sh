@@ -2,9 +2,12 @@
 # bench_pull.sh — `entrasync pull` end to end against the fake Graph with
 # added latency (default 100 tenants x 1,000 users, 10 ms per request): a
 # first pull, then an incremental pull after 1% of the users changed.
-# Reports wall time, Graph requests per tenant (from the fake's request
-# log; token requests apart) and the store throughput measured by the
-# binary (users written to the mirror / seconds spent writing them).
+# Reports wall time, entrasync's own CPU time (user+sys), the fake's CPU
+# time, the latency x round trips lower bound the concurrency caps allow,
+# Graph requests per tenant (from the fake's request log; token requests
+# apart) and the store throughput measured by the binary (users written to
+# the mirror / CPU seconds spent writing them). The fake pre-renders the
+# data set (--eager --warm-select) so that its own CPU per request is small.
 # Usage: ENTRASYNC=./entrasync sh tests/bench/bench_pull.sh [TENANTS USERS LATENCY_MS]
 set -u
 cd "$(dirname "$0")/../.." || exit 2
@@ -14,10 +17,10 @@ NT=${1:-100}
 NU=${2:-1000}
 LAT=${3:-10}
 D=$(mktemp -d "${TMPDIR:-/tmp}/entrasync-bench-pull.XXXXXX")
-python3 tests/fakes/fake_graph.py --port 0 --port-file "$D/port" --seed 3 --tenants "${NT}x${NU}" \
-  --latency-ms "$LAT" >"$D/fake.log" 2>&1 &
+python3 "${FAKE_GRAPH:-tests/fakes/fake_graph.py}" --port 0 --port-file "$D/port" --seed 3 --tenants "${NT}x${NU}" \
+  --latency-ms "$LAT" --eager --warm-select "id,displayName,givenName,surname,mail,userPrincipalName,userType,accountEnabled,department,officeLocation,jobTitle,businessPhones,mobilePhone,streetAddress,city,state,postalCode,country,companyName,employeeId,onPremisesSyncEnabled,createdDateTime,assignedLicenses" >"$D/fake.log" 2>&1 &
 FAKE_PID=$!
-trap 'kill $FAKE_PID 2>/dev/null; rm -rf "$D"' EXIT INT TERM
+trap 'kill $FAKE_PID 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$D"' EXIT INT TERM
 i=0
 while [ ! -s "$D/port" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$D/port" ] || { echo "bench_pull: the fake did not start"; cat "$D/fake.log"; exit 1; }
@@ -52,19 +55,78 @@ NTEN=$(grep -c 'syncro_customer_id' "$D/es.lua")
 
 # requests KIND: requests of that kind in the fake's log since the last clear
 requests() { fake GET "requests?kind=$1&summary=1" | python3 -c 'import json,sys; print(json.load(sys.stdin)["total"])'; }
-store_rate() {  # users written / store seconds of the last run, from the store
+store_rate() {  # users written / CPU seconds spent writing them (the binary's store_seconds)
   sqlite3 "$D/state/bench.db" "select sum(json_extract(counts,'\$.users_written')), sum(json_extract(counts,'\$.store_seconds'))
-    from run_tenants where run_id = (select max(id) from runs)" | awk -F'|' '{ if ($2 > 0) printf "%d users in %.3f s = %.0f users/s", $1, $2, $1 / $2; else printf "%d users", $1 }'
+    from run_tenants where run_id = (select max(id) from runs)" | awk -F'|' '{ if ($2 > 0) printf "%d users in %.3f CPU s = %.0f users per CPU second", $1, $2, $1 / $2; else printf "%d users", $1 }'
 }
 
 # entrasync's own CPU time (GNU time, when installed), to tell latency-bound from CPU-bound
 TIMER=${TIMER_CMD:-}
 [ -z "$TIMER" ] && [ -x /usr/bin/time ] && TIMER="/usr/bin/time -o $D/cpu -f %U+%S"
-cpu() { [ -s "$D/cpu" ] && printf ", entrasync CPU %s s" "$(tail -n 1 "$D/cpu" | bc)"; }
+cpu() { [ -s "$D/cpu" ] && printf ", entrasync CPU %s s (user+sys)" "$(tail -n 1 "$D/cpu" | bc)"; }
 
+[ -n "${BENCH_KEEP:-}" ] && echo "bench_pull: keeping $D"
 echo "bench_pull: $NTEN tenants x $NU users, fake Graph latency $LAT ms/request ($(nproc) cores)"
 # CPU seconds the fake has used so far (Linux /proc), to show who bounds the wall time
 fake_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$FAKE_PID/stat" 2>/dev/null || echo 0; }
+
+# The wall time the last pull would take at zero CPU: only the latency,
+# the round trips and entrasync's concurrency caps (src/graph.c: 16 token
+# requests in flight on the login lane, 64 Graph requests over all tenants,
+# 4 per tenant). Simulated from the fake's request log: each tenant's token,
+# then its delta pages one after the other, and in parallel its $batch then
+# its group's member pages one after the other, every request taking one
+# latency, started in submission order as the caps allow. Prints
+# "SECONDS (N round trips ...)".
+latency_bound() {
+  fake GET requests | python3 -c '
+import json, sys, collections
+lat = float(sys.argv[1]) / 1000
+rows = json.load(sys.stdin)["requests"]
+ntok = sum(1 for r in rows if r["kind"] == "token")
+graph = [r for r in rows if r["kind"] == "graph"]
+delta, members, other = collections.Counter(), collections.Counter(), collections.Counter()
+for r in graph:
+    t = r["tenant"]
+    if "/users/delta" in r["path"]: delta[t] += 1
+    elif "/transitiveMembers" in r["path"]: members[t] += 1
+    else: other[t] += 1          # the $batch (and any follow-up page: counted after it)
+tenants = sorted(set(delta) | set(members) | set(other))
+# successors: token -> [delta chain, batch chain (batch, follow-ups, member pages)]
+chains = {t: [["g"] * delta[t], ["g"] * (other[t] + members[t])] for t in tenants}
+login_q = collections.deque(tenants[:ntok])
+graph_q = collections.deque()
+running = []                      # (end, kind, tenant, chain index)
+per_tenant = collections.Counter()
+now = rounds = 0.0
+def start():
+    while login_q and sum(1 for r in running if r[1] == "token") < 16:
+        running.append((now + lat, "token", login_q.popleft(), -1))
+    busy = sum(1 for r in running if r[1] == "graph")
+    for item in list(graph_q):
+        if busy >= 64: break
+        t, c = item
+        if per_tenant[t] >= 4: continue
+        graph_q.remove(item); per_tenant[t] += 1; busy += 1
+        running.append((now + lat, "graph", t, c))
+start()
+while running:
+    now = min(r[0] for r in running)
+    done = [r for r in running if r[0] == now]
+    running = [r for r in running if r[0] != now]
+    for _, kind, t, c in done:
+        if kind == "token":
+            for i, ch in enumerate(chains[t]):
+                if ch: ch.pop(); graph_q.append((t, i))
+        else:
+            per_tenant[t] -= 1
+            if chains[t][c]: chains[t][c].pop(); graph_q.append((t, c))
+    start()
+ms = sorted(r["ms"] for r in rows if r["kind"] in ("token", "graph"))
+print("%.3f s (%d round trips of %g ms under the caps: %d token + %d Graph requests); "
+      "the fake took %.1f ms per request (median; max %.1f) from arrival to answer" % (
+    now, round(now / lat), lat * 1000, ntok, len(graph), ms[len(ms) // 2] if ms else 0, ms[-1] if ms else 0))' "$LAT"
+}
 
 # run_pull LABEL N TARGET: one timed pull, its Graph requests from the fake's log.
 run_pull() {
@@ -77,6 +139,7 @@ run_pull() {
   f1=$(fake_cpu)
   G=$(requests graph); T=$(requests token)
   echo "$1 exit $rc, wall $(echo "$t1 - $t0" | bc) s$(cpu), fake Graph CPU $(echo "$f1 - $f0" | bc) s, Graph requests $G ($(echo "scale=2; $G / $NTEN" | bc)/tenant$3) + $T token requests; store: $(store_rate)"
+  echo "    wall at zero CPU (latency x round trips under the caps): $(latency_bound); load average $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 run_pull "first pull:      " 1 ""
 

@@ -563,8 +563,21 @@ class Tenant:
             out.append(date)
         return out
 
-    def secure_score(self, date):
-        """The secureScore object for one day (deterministic from the model, then overrides)."""
+    def score_user_counts(self):
+        """(activeUserCount, licensedUserCount) of a secureScore: the directory as it is now."""
+        active = licensed = 0
+        for uid in self.order:
+            u = self.users[uid]
+            if (u["_state"] == "active" and u.get("accountEnabled")
+                    and u.get("userType") == "Member"):
+                active += 1
+            if u["_state"] == "active" and u.get("assignedLicenses"):
+                licensed += 1
+        return active, licensed
+
+    def secure_score(self, date, counts=None):
+        """The secureScore object for one day (deterministic from the model, then overrides).
+        counts: score_user_counts(), when the caller renders several days of one state."""
         model = self.doc["secureScore"]
         d = int(parse_iso(date) // DAY)
         salt = model["salt"]
@@ -598,14 +611,7 @@ class Tenant:
             scores.append(entry)
             cur += score
             mx += c["maxScore"]
-        active = licensed = 0
-        for uid in self.order:
-            u = self.users[uid]
-            if (u["_state"] == "active" and u.get("accountEnabled")
-                    and u.get("userType") == "Member"):
-                active += 1
-            if u["_state"] == "active" and u.get("assignedLicenses"):
-                licensed += 1
+        active, licensed = counts or self.score_user_counts()
         av = model["averages"]
         obj = {
             "id": "%s_%s" % (self.id, date), "azureTenantId": self.id,

@@ -97,6 +97,20 @@ cd "$W" || exit 1
 ES="--config es.lua"
 
 # ---------------------------------------------------------------- first pull
+# One backfilled Secure Score day carries fields Graph may add one day, at
+# the top and in a controlScores entry: the stored raw object keeps them.
+SDAY=$(ctl GET tenants/contoso/secure-scores | jq_py 'd["days"][3]')
+python3 - "$URL" "$SDAY" >"$W/score_day.json" <<'EOF'
+import json, sys, urllib.request
+url, day = sys.argv[1], sys.argv[2]
+def call(method, body):
+    req = urllib.request.Request(url + "/_fake/tenants/contoso/secure-scores/" + day, method=method,
+                                 data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req))
+ctl = call("PATCH", {})["controlScores"]
+ctl[0]["futureControlField"] = {"nested": [1, 2.5, None], "text": "caf\u00e9 \"quoted\""}
+print(json.dumps(call("PATCH", {"controlScores": ctl, "futureTopLevel": {"a": [True, False]}, "tier": 7})))
+EOF
 ctl DELETE requests >/dev/null
 expect_exit "first pull: a tenant without consent fails, exit 1" 1 "Woodgrove: FAILED" -- $ES pull
 check "first pull: the others are ok" sh -c "grep -c ': ok: ' '$T_OUT/out' | grep -qx 4"
@@ -125,6 +139,16 @@ check "Secure Score: 90 days backfilled" \
   test "$(sql "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO'")" = 90
 check "Secure Score: controlScores kept raw" \
   test "$(sql "select count(*) from secure_score_snapshots where controls like '%controlName%'")" -gt 0
+check "Secure Score: the whole object kept raw, unknown fields included (JSON-equal)" \
+  python3 -c '
+import json, sqlite3, sys
+raw = sqlite3.connect(sys.argv[1]).execute("select raw from secure_score_snapshots where tenant_id = ? and day = ?",
+                                           (sys.argv[2], sys.argv[3])).fetchone()[0]
+a, b = json.loads(raw), json.load(open(sys.argv[4]))
+sys.exit(0 if a == b and "futureControlField" in a["controlScores"][0] and "futureTopLevel" in a else 1)
+' state/es.db "$CONTOSO" "$SDAY" "$W/score_day.json"
+check "Secure Score: every backfilled day has its raw object" \
+  test "$(sql "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO' and json_extract(raw,'\$.id') is not null")" = 90
 check "tenant rows record the pull" \
   test "$(sql "select count(*) from tenants where last_pull_at is not null and last_status='ok'")" = 4
 check "the failed tenant's error is recorded" \

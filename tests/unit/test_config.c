@@ -360,3 +360,32 @@ TEST(config_locate_order)
 	CHECK_STR(config_locate("mine.lua"), "mine.lua");
 	unsetenv("ENTRASYNC_CONFIG");
 }
+
+/* config_load_text: the text as if read from path (which need not exist):
+ * relative paths resolve against path's folder, messages name path:line. */
+TEST(config_load_text_as_if_from_its_path)
+{
+	struct config cfg;
+	struct err err;
+	set_test_env();
+	const char good[] = "graph = { client_id = 'a', client_secret = env('ENTRASYNC_GRAPH_SECRET') }\n"
+	                    "syncro = { subdomain = 'acme', api_key = 'k' }\n"
+	                    "policy = 'pol.lua'\n"
+	                    "tenants = { { id = 'a.example.com', syncro_customer_id = 1 } }\n";
+	REQUIRE_OK(config_load_text("/nonexistent/conf/es.lua", good, strlen(good), CONFIG_SKIP_POLICY_FILES, &cfg,
+	                            &err), &err);
+	CHECK_STR(cfg.path, "/nonexistent/conf/es.lua");
+	CHECK_STR(cfg.policy, "/nonexistent/conf/pol.lua");
+	CHECK_STR(cfg.tenants[0].policy, "/nonexistent/conf/pol.lua");
+	CHECK_STR(cfg.database, "/nonexistent/conf/state/entrasync.db");
+	CHECK_STR(cfg.graph.client_secret, GRAPH_SECRET);          /* env() evaluated at load */
+	config_free(&cfg);
+	/* without the flag the policy file must exist */
+	CHECK(config_load_text("/nonexistent/conf/es.lua", good, strlen(good), 0, &cfg, &err) != 0);
+	CHECK_CONTAINS(err.msg, "/nonexistent/conf/es.lua:3: policy file '/nonexistent/conf/pol.lua' cannot be read");
+	/* only len bytes count */
+	const char cut[] = "tenants = {}\nthis is not lua";
+	CHECK(config_load_text("x/es.lua", cut, 13, 0, &cfg, &err) != 0);
+	CHECK_CONTAINS(err.msg, "x/es.lua:1: tenants is empty");
+	CHECK(strstr(err.msg, "near") == NULL);
+}
