@@ -5,6 +5,7 @@
  * assigned, SKUs with assigned seats and no price. Written as a table,
  * CSV, JSON or HTML (leaks first). */
 #include "billing_internal.h"
+#include "report.h"
 
 #include <cJSON.h>
 #include <stdlib.h>
@@ -173,22 +174,31 @@ static const char *sku_label(const struct billing_report_row *w)
 	return w->part ? w->part : w->sku_id;
 }
 
+/* The table fits an 80-column terminal: names are cut (UTF-8 aware, '~')
+ * to their columns, and a row's leaks go on an indented line under it. */
 static void write_table(FILE *f, const struct billing_report *r)
 {
-	char m1[32], m2[32];
+	char m1[32], m2[32], num[32];
+	struct buf b = {0};
 	fprintf(f, "Billing reconciliation %s (%s to %s)\n\n", r->period.id, r->period.first, r->period.last);
-	fprintf(f, "%-24s %-26s %9s %8s %6s %7s %12s  %s\n", "TENANT", "SKU", "PURCHASED", "ASSIGNED", "PEAK",
-	        "BILLED", "AMOUNT", "LEAKS");
+	fprintf(f, "%-16s %-18s %6s %6s %5s %6s %11s\n", "TENANT", "SKU", "PURCH", "ASSIGN", "PEAK", "BILLED", "AMOUNT");
 	for (size_t i = 0; i < r->n; i++) {
 		const struct billing_report_row *w = &r->rows[i];
+		buf_reset(&b);
+		report_cell(&b, w->tenant_name, 16, false);
+		buf_addc(&b, ' ');
+		report_cell(&b, sku_label(w), 18, false);
+		buf_printf(&b, " %6lld %6lld %5lld %6lld ", w->purchased, w->assigned, w->peak_assigned, w->billed_qty);
+		report_cell(&b, w->priced ? billing_money(w->billed_cents, num) : w->billed_qty ? "catalog?" : "-", 11, true);
 		struct buf lk = {0};
 		leak_text(w, &lk);
-		fprintf(f, "%-24.24s %-26.26s %9lld %8lld %6lld %7lld %12s  %s%s\n", w->tenant_name, sku_label(w),
-		        w->purchased, w->assigned, w->peak_assigned, w->billed_qty,
-		        w->priced ? billing_money(w->billed_cents, m1) : w->billed_qty ? "catalog?" : "-",
-		        lk.len ? lk.data : "", w->invoiced || !w->billed_qty ? "" : " (planned, not invoiced)");
+		const char *planned = w->invoiced || !w->billed_qty ? "" : "planned, not invoiced";
+		if (lk.len || *planned)
+			buf_printf(&b, "\n    %s%s%s", lk.len ? lk.data : "", lk.len && *planned ? "; " : "", planned);
+		fprintf(f, "%s\n", b.data);
 		buf_free(&lk);
 	}
+	buf_free(&b);
 	fprintf(f, "\nbilled %s; %lld row%s with leaks, %s of purchased seats not billed\n",
 	        billing_money(r->billed_cents, m1), r->leaks, r->leaks == 1 ? "" : "s", billing_money(r->leak_cents, m2));
 	for (size_t i = 0; i < r->nproblems; i++) fprintf(f, "problem: %s\n", r->problems[i]);
