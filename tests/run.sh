@@ -10,7 +10,8 @@
 # below (not the order they finish in); a failing file's whole output is
 # shown. Ends with "N passed, N failed"; non-zero on failure.
 # TEST_ONLY=unit|lua|integration runs one layer; TEST_VERBOSE=1 prints every
-# ok line too.
+# ok line too; TEST_TIMEOUT=S stops a file that runs longer than S seconds
+# (default 1800; 0 = no limit).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 : "${ENTRASYNC:?}" "${UNIT_TESTS:?}"
@@ -80,17 +81,20 @@ start_order=$(
 start_job() {  # start_job I: runs job I in the background
   eval "name=\$job_name_$1"
   $setsid sh -c '
-    i=$1 name=$2
+    i=$1 name=$2 limit=
+    [ "${TEST_TIMEOUT:-1800}" != 0 ] && command -v timeout >/dev/null 2>&1 && limit="timeout --foreground ${TEST_TIMEOUT:-1800}"
     if [ "$name" = unit-tests ]; then
       if [ "${VALGRIND:-0}" = 1 ]; then
-        valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$UNIT_TESTS"
+        $limit valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite "$UNIT_TESTS"
       else
-        "$UNIT_TESTS"
+        $limit "$UNIT_TESTS"
       fi
     else
-      T_OUT=$(mktemp -d "$TESTS_TMP/out.XXXXXX") sh "$name"
+      T_OUT=$(mktemp -d "$TESTS_TMP/out.XXXXXX") $limit sh "$name"
     fi >"$TESTS_TMP/job.$i.log" 2>&1 </dev/null
-    echo $? >"$TESTS_TMP/job.$i.rc.tmp" && mv "$TESTS_TMP/job.$i.rc.tmp" "$TESTS_TMP/job.$i.rc"' sh "$1" "$name" &
+    rc=$?
+    [ "$rc" = 124 ] && [ -n "$limit" ] && echo "FAIL - $name: stopped after ${TEST_TIMEOUT:-1800} s (TEST_TIMEOUT)" >>"$TESTS_TMP/job.$i.log"
+    echo $rc >"$TESTS_TMP/job.$i.rc.tmp" && mv "$TESTS_TMP/job.$i.rc.tmp" "$TESTS_TMP/job.$i.rc"' sh "$1" "$name" &
   eval "job_pid_$1=$!"
   pids="$pids $!"
 }
@@ -125,21 +129,22 @@ while [ $next -le $n ]; do
   while [ $running -lt "$jobs" ] && [ $# -gt 0 ]; do
     start_job "$1"; shift; running=$((running + 1))
   done
-  if [ -f "$TESTS_TMP/job.$next.rc" ]; then
-    eval "wait \$job_pid_$next" 2>/dev/null
-    report_job $next
-    next=$((next + 1))
-    continue
-  fi
-  # reap the others that ended, to free their slots
-  running=0
+  # the jobs that ended: reaped (a slot freed), and whatever they left
+  # running in their process group (a fake, a daemon) stopped
   i=1
   while [ $i -le $n ]; do
-    eval "started=\${job_pid_$i:-}"
-    [ -n "$started" ] && [ ! -f "$TESTS_TMP/job.$i.rc" ] && running=$((running + 1))
+    eval "pid=\${job_pid_$i:-} reaped=\${job_reaped_$i:-}"
+    if [ -n "$pid" ] && [ -z "$reaped" ] && [ -f "$TESTS_TMP/job.$i.rc" ]; then
+      wait "$pid" 2>/dev/null
+      [ -n "$setsid" ] && kill -s TERM -- "-$pid" 2>/dev/null
+      eval "job_reaped_$i=1"; running=$((running - 1))
+    fi
     i=$((i + 1))
   done
-  [ $running -ge "$jobs" ] || [ $# = 0 ] && sleep 0.1
+  while [ $next -le $n ] && eval "[ -n \"\${job_reaped_$next:-}\" ]"; do
+    report_job $next; next=$((next + 1))
+  done
+  if [ $running -ge "$jobs" ] || [ $# = 0 ]; then sleep 0.1; fi
 done
 pids=
 
