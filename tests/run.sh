@@ -37,7 +37,9 @@ pids=                        # the jobs started (each its own process group)
 setsid=; command -v setsid >/dev/null 2>&1 && setsid=setsid
 
 cleanup() {
-  for p in $pids; do kill -s TERM -- "-$p" 2>/dev/null; done
+  for p in $pids; do
+    if [ -n "$setsid" ]; then kill -s TERM -- "-$p"; else kill "$p"; fi 2>/dev/null
+  done
   [ -f tests/fakes/down.sh ] && sh tests/fakes/down.sh "$TESTS_TMP" >/dev/null 2>&1
 }
 trap cleanup EXIT
