@@ -5,6 +5,20 @@
 : "${ENTRASYNC:?ENTRASYNC must name the binary under test}"
 T_OUT=${T_OUT:-$(mktemp -d "${TESTS_TMP:-/tmp}/t.XXXXXX")}
 
+# python3: the fakes and the tests' JSON helpers use the standard library
+# only, so Python starts without the site module (-S): no site-packages to
+# scan, which on some installs (pyenv) costs 5 times the rest of a start,
+# and the tests start Python hundreds of times. A wrapper first on PATH (so
+# `sh -c` strings and background jobs get it too; it execs, so $! is
+# Python's pid). TESTS_PYTHON is the real one.
+if [ -z "${TESTS_PYTHON:-}" ] && TESTS_PYTHON=$(command -v python3); then
+  mkdir -p "$T_OUT/.bin"
+  printf '#!/bin/sh\nexec "%s" -S "$@"\n' "$TESTS_PYTHON" >"$T_OUT/.bin/python3"
+  chmod +x "$T_OUT/.bin/python3"
+  PATH=$T_OUT/.bin:$PATH
+  export TESTS_PYTHON PATH
+fi
+
 # Runs ENTRASYNC (or valgrind on it when VALGRIND=1) with the given args,
 # output into $T_OUT/out and $T_OUT/err, and returns its exit code.
 es() {

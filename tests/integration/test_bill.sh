@@ -12,6 +12,7 @@
 # without customer, a policy error with file:line, the reconciliation in
 # table, CSV, JSON and HTML (leaks first).
 . tests/lib.sh
+. tests/integration/fakes_lib.sh
 
 FAKE=${FAKE_SYNCRO:-tests/fakes/fake_syncro.py}
 if [ ! -f "$FAKE" ] || ! command -v sqlite3 >/dev/null 2>&1; then
@@ -21,24 +22,11 @@ fi
 W=$T_OUT/bill
 mkdir -p "$W"
 KEY=sk-bill-integration-7c2d
-python3 "$FAKE" --port 0 --port-file "$W/port" --api-key "$KEY" --data demo --rate-limit 0 >"$W/fake.log" 2>&1 &
-FAKE_PID=$!
-trap 'kill $FAKE_PID 2>/dev/null' EXIT INT TERM
-i=0
-while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-if [ ! -s "$W/port" ]; then echo "FAIL - the fake Syncro did not start"; cat "$W/fake.log"; exit 1; fi
-URL=http://127.0.0.1:$(cat "$W/port")
+fake_start syncro "$W" "$FAKE" --api-key "$KEY" --data demo --rate-limit 0
+fake_url URL syncro
 
-ctl() {  # ctl METHOD PATH [JSON]: the fake's control API, answer on stdout
-  python3 - "$URL/_fake/$2" "$1" "${3:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req).read().decode())
-EOF
-}
-py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+ctl() { fake_ctl "$URL" "$@"; }  # ctl METHOD PATH [JSON]: the fake's control API, answer on stdout
+py() { jq_py "$1"; }
 writes() { ctl GET stats | py 'sum(d["requests"]["writes"].values())'; }
 sql() { sqlite3 "$W/state/es.db" "$1"; }
 # invoices CUSTOMER: September invoices of a customer in the fake

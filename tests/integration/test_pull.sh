@@ -9,6 +9,7 @@
 # tenants, 5xx / dropped connection / malformed page / 401 mid-run,
 # certificate credentials (PS256 and RS256), CSP discovery, secrets kept out.
 . tests/lib.sh
+. tests/integration/fakes_lib.sh
 
 FAKE=${FAKE_GRAPH:-tests/fakes/fake_graph.py}
 if [ ! -f "$FAKE" ]; then
@@ -26,30 +27,11 @@ WOODGROVE=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
 BIG=b1b1b1b1-0000-4000-8000-00000000b16b
 PARTNER=e5a1c0de-1111-4abc-9def-0123456789ab
 
-python3 "$FAKE" --port 0 --port-file "$W/port" --seed 7 >"$W/fake.log" 2>&1 &
-FAKE_PID=$!
-trap 'kill $FAKE_PID 2>/dev/null' EXIT INT TERM
-i=0
-while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-if [ ! -s "$W/port" ]; then echo "FAIL - the fake Graph did not start"; cat "$W/fake.log"; exit 1; fi
-PORT=$(cat "$W/port")
-URL=http://127.0.0.1:$PORT
+fake_start graph "$W" "$FAKE" --seed 7
+fake_url URL graph
 
 # ctl METHOD PATH [JSON]: the fake's control API; prints the JSON answer.
-ctl() {
-  python3 - "$URL/_fake/$2" "$1" "${3:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req).read().decode())
-except urllib.error.HTTPError as e:
-    print(e.read().decode()); sys.exit(1)
-EOF
-}
-# jq_py EXPR: evaluates a Python expression over the JSON on stdin (as d).
-jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+ctl() { fake_ctl "$URL" "$@"; }
 sql() { sqlite3 "$W/state/es.db" "$1"; }
 active_users() { ctl GET "tenants/$1" | jq_py 'd["users"]'; }
 graph_requests() {  # graph_requests TENANT: top-level Graph requests logged since the last clear
@@ -359,12 +341,8 @@ check "discover: Syncro unreachable is said, the name match kept" \
 # The suggestion by the e-mail domains of Syncro contacts (the fake Syncro).
 SYN_FAKE=tests/fakes/fake_syncro.py
 [ -f "$SYN_FAKE" ] || SYN_FAKE=$OLDPWD/tests/fakes/fake_syncro.py
-python3 "$SYN_FAKE" --port 0 --port-file "$W/syncro.port" --api-key fake-syncro-key --data none >"$W/syncro.log" 2>&1 &
-SYN_PID=$!
-trap 'kill $FAKE_PID $SYN_PID 2>/dev/null' EXIT INT TERM
-i=0
-while [ ! -s "$W/syncro.port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-SYN_URL=http://127.0.0.1:$(cat "$W/syncro.port")
+fake_start syncro "$W" "$SYN_FAKE" --api-key fake-syncro-key --data none
+fake_url SYN_URL syncro
 python3 - "$SYN_URL/_fake/seed" <<'EOF'
 import json, sys, urllib.request
 c = lambda i, n: {"id": i, "business_name": n}
@@ -375,13 +353,13 @@ body = {"customers": [c(77, "NewCo Holdings Ltd"), c(78, "Reseller Inc"), c(79, 
 urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=json.dumps(body).encode(), method="POST",
                                               headers={"Content-Type": "application/json"}))
 EOF
-python3 -c 'import sys,urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=b"{\"page_size\":{\"contacts\":2,\"customers\":2}}", method="POST", headers={"Content-Type":"application/json"}))' "$SYN_URL/_fake/config"
+fake_ctl "$SYN_URL" POST config '{"page_size":{"contacts":2,"customers":2}}' >/dev/null
 sed "s|http://127.0.0.1:9/api/v1|$SYN_URL/api/v1|" es.lua >syn.lua
 expect_ok "discover with Syncro" -- --config syn.lua tenants discover
 check "discover: suggested by contact domain (most contacts wins, paged, case-insensitive)" \
   grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000001", name = "NewCo", syncro_customer_id = 77 },  -- .*NewCo Holdings Ltd, by contact domain newco.example (3 contacts)' "$T_OUT/out"
 check "discover: Syncro read, no unreachable note" sh -c "! grep -q 'could not be read' '$T_OUT/out'"
-kill $SYN_PID 2>/dev/null
+kill "$fake_pid_syncro" 2>/dev/null
 
 sed '/^csp/d' es.lua >nocsp.lua
 expect_exit "discover without csp.partner_tenant" 2 "csp.partner_tenant is not set" -- --config nocsp.lua tenants discover

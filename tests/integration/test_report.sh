@@ -13,6 +13,7 @@
 # updates instead of duplicates; alerts = { ... } of the config: enabled,
 # --no-alerts, problem type, subject prefix, unused days).
 . tests/lib.sh
+. tests/integration/fakes_lib.sh
 
 HERE=$(pwd)
 FAKE=tests/fakes/fake_graph.py
@@ -31,36 +32,14 @@ NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
 START=2025-01-01
 DAYS=120
 
-python3 "$FAKE" --port 0 --port-file "$W/port" --seed 7 --now "${START}T12:00:00Z" >"$W/fake.log" 2>&1 &
-FAKE_PID=$!
-SYNCRO_PID=
-trap 'kill $FAKE_PID $SYNCRO_PID 2>/dev/null' EXIT INT TERM
-i=0
-while [ ! -s "$W/port" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-if [ ! -s "$W/port" ]; then echo "FAIL - the fake Graph did not start"; cat "$W/fake.log"; exit 1; fi
-URL=http://127.0.0.1:$(cat "$W/port")
+fake_start graph "$W" "$FAKE" --seed 7 --now "${START}T12:00:00Z"
+fake_url URL graph
 
 # ctl METHOD PATH [JSON]: the fake Graph's control API; prints the answer.
-ctl() {
-  if command -v curl >/dev/null 2>&1; then
-    curl -sf -X "$1" -H 'Content-Type: application/json' ${3:+--data "$3"} "$URL/_fake/$2"; echo
-  else
-    ctl_at "$URL" "$@"
-  fi
-}
-ctl_at() {
-  python3 - "$1/_fake/$3" "$2" "${4:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req).read().decode())
-except urllib.error.HTTPError as e:
-    print(e.read().decode()); sys.exit(1)
-EOF
-}
-py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+ctl() { fake_ctl "$URL" "$@"; }
+# ctl_at URL METHOD PATH [JSON]: the same for another fake.
+ctl_at() { fake_ctl "$@"; }
+py() { jq_py "$1"; }
 
 cat >"$W/plain.lua" <<'EOF'
 return { include = function(u) return true end }
@@ -297,11 +276,8 @@ if [ ! -f "$HERE/$FAKE_SYNCRO" ]; then
   echo "skip - alerts: no fake Syncro"
   exit 0
 fi
-python3 "$HERE/$FAKE_SYNCRO" --port 0 --port-file sport --api-key fake-syncro-key --data none --rate-limit 0 >syncro.log 2>&1 &
-SYNCRO_PID=$!
-i=0
-while [ ! -s sport ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-SURL=http://127.0.0.1:$(cat sport)
+fake_start syncro "$W" "$HERE/$FAKE_SYNCRO" --api-key fake-syncro-key --data none --rate-limit 0
+fake_url SURL syncro
 ctl_at "$SURL" POST seed '{"customers": [{"id": 101, "business_name": "Contoso"}, {"id": 102, "business_name": "Fabrikam Inc"}]}' >/dev/null
 mkconfig plain.lua "$SURL/api/v1"
 tickets() { ctl_at "$SURL" GET "state?kind=tickets" | py "$1"; }

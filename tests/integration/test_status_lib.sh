@@ -17,8 +17,7 @@ WOODGROVE=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
 # background should be added to EXTRA_PIDS so the trap stops it too.
 ops_start() {
   start_fakes "$1"
-  EXTRA_PIDS=
-  trap 'kill $GRAPH_PID $SYNCRO_PID $EXTRA_PIDS 2>/dev/null' EXIT INT TERM
+  EXTRA_PIDS=   # stopped on exit with the fakes (fakes_lib.sh)
   cd "$W" || exit 1
   cat >policy.lua <<'EOF'
 local p = require "entrasync.policy"

@@ -6,6 +6,7 @@
 case "${0##*/}" in test_sync_lib.sh) exit 0 ;; esac
 
 . tests/lib.sh
+. tests/integration/fakes_lib.sh
 
 CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
 SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
@@ -15,51 +16,23 @@ NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
 SKEY=sync-test-key
 
 # start_fakes DIR [FAKE_SYNCRO_ARGS...]: both fakes, demo data. Sets W,
-# GURL, SURL and stops them on exit.
+# GURL, SURL (GRAPH_PID, SYNCRO_PID); they are stopped on exit.
 start_fakes() {
   W=$1; shift
-  mkdir -p "$W"
-  rm -f "$W/graph.port" "$W/syncro.port"
-  python3 tests/fakes/fake_graph.py --port 0 --port-file "$W/graph.port" --seed 1 --tenants demo \
-    >"$W/graph.log" 2>&1 &
-  GRAPH_PID=$!
-  python3 tests/fakes/fake_syncro.py --port 0 --port-file "$W/syncro.port" --api-key "$SKEY" --data demo "$@" \
-    >"$W/syncro.log" 2>&1 &
-  SYNCRO_PID=$!
-  trap 'kill $GRAPH_PID $SYNCRO_PID 2>/dev/null' EXIT INT TERM
-  i=0
-  while { [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; } && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
-  if [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; then
-    echo "FAIL - the fakes did not start"; cat "$W/graph.log" "$W/syncro.log"; exit 1
-  fi
-  GURL=http://127.0.0.1:$(cat "$W/graph.port")
-  SURL=http://127.0.0.1:$(cat "$W/syncro.port")
+  fake_start graph "$W" tests/fakes/fake_graph.py --seed 1 --tenants demo
+  fake_start syncro "$W" tests/fakes/fake_syncro.py --api-key "$SKEY" --data demo "$@"
+  fake_url GURL graph
+  fake_url SURL syncro
+  GRAPH_PID=$fake_pid_graph SYNCRO_PID=$fake_pid_syncro
 }
 
 # fakes_alive: both fakes still run (else a FAIL line).
-fakes_alive() {
-  kill -0 "$GRAPH_PID" 2>/dev/null && kill -0 "$SYNCRO_PID" 2>/dev/null && return 0
-  echo "FAIL - the fakes stopped (killed from outside?)"
-  return 1
-}
+fakes_alive() { fake_alive graph syncro; }
 
 # ctl URL METHOD PATH [JSON]: a fake's control API (/_fake/PATH); prints the answer.
-ctl() {
-  python3 - "$1/_fake/$3" "$2" "${4:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req).read().decode())
-except urllib.error.HTTPError as e:
-    print(e.read().decode()); sys.exit(1)
-EOF
-}
+ctl() { fake_ctl "$@"; }
 gctl() { ctl "$GURL" "$@"; }
 sctl() { ctl "$SURL" "$@"; }
-# jq_py EXPR: a Python expression over the JSON on stdin (as d).
-jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
 # reset_fakes: both fakes back to their demo data.
 reset_fakes() {

@@ -187,7 +187,11 @@ sleep 0.3
 kill -9 $RUN 2>/dev/null; wait $RUN 2>/dev/null
 check "killed before the comment: acted, no comment yet" test "$(row "$T_KILL")/$(marked "$T_KILL")" = "acted|ok/0"
 sctl DELETE faults >/dev/null
-sleep 8   # the fake finishes the delayed request it had taken (the client is gone)
+# the fake finishes the delayed request it had taken (the client is gone), and logs it once done
+i=0
+while [ $i -lt 150 ] && [ "$(sctl GET requests | jq_py "len([r for r in d['requests'] if r['method'] == 'POST' and r['path'].endswith('/tickets/$T_KILL/comment')])")" = 0 ]; do
+  sleep 0.1; i=$((i + 1))
+done
 PRE=$(marked "$T_KILL")
 gctl DELETE requests >/dev/null
 tickets "killed before the comment: the next run" 0 ""

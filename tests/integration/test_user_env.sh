@@ -13,47 +13,19 @@ SYNCRO_KEY='fake-syncro-key-0123456789'
 CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
 FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
 
-# wait_file FILE: until FILE is non-empty (10 s at most).
-wait_file() {
-  i=0
-  while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-  [ -s "$1" ]
-}
+. tests/integration/fakes_lib.sh
 
 # fakes_start DIR: starts the fakes; sets GRAPH_URL (authority, Graph API
 # and control) and SYNCRO_URL.
 fakes_start() {
-  FAKES_DIR=$1
-  mkdir -p "$FAKES_DIR"
-  python3 tests/fakes/fake_graph.py --port 0 --port-file "$FAKES_DIR/graph.port" --seed 1 >"$FAKES_DIR/graph.log" 2>&1 &
-  FAKE_PIDS=$!
-  python3 tests/fakes/fake_syncro.py --port 0 --port-file "$FAKES_DIR/syncro.port" --api-key "$SYNCRO_KEY" \
-    --data demo --rate-limit 0 >"$FAKES_DIR/syncro.log" 2>&1 &
-  FAKE_PIDS="$FAKE_PIDS $!"
-  trap 'kill $FAKE_PIDS 2>/dev/null' EXIT INT TERM
-  wait_file "$FAKES_DIR/graph.port" && wait_file "$FAKES_DIR/syncro.port" || {
-    echo "FAIL - the fakes did not start"; cat "$FAKES_DIR"/*.log; exit 1; }
-  GRAPH_URL=http://127.0.0.1:$(cat "$FAKES_DIR/graph.port")
-  SYNCRO_URL=http://127.0.0.1:$(cat "$FAKES_DIR/syncro.port")
+  fake_start graph "$1" tests/fakes/fake_graph.py --seed 1
+  fake_start syncro "$1" tests/fakes/fake_syncro.py --api-key "$SYNCRO_KEY" --data demo --rate-limit 0
+  fake_url GRAPH_URL graph
+  fake_url SYNCRO_URL syncro
 }
 
-# call URL METHOD PATH [JSON]: a control API call; prints the JSON answer.
-call() {
-  python3 - "$1$3" "$2" "${4:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-try:
-    print(urllib.request.urlopen(req).read().decode())
-except urllib.error.HTTPError as e:
-    print(e.read().decode()); sys.exit(1)
-EOF
-}
-gctl() { call "$GRAPH_URL/_fake/" "$1" "$2" "${3:-}"; }
-sctl() { call "$SYNCRO_URL/_fake/" "$1" "$2" "${3:-}"; }
-# jq_py EXPR: a Python expression over the JSON on stdin (as d).
-jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+gctl() { fake_ctl "$GRAPH_URL" "$1" "$2" "${3:-}"; }
+sctl() { fake_ctl "$SYNCRO_URL" "$1" "$2" "${3:-}"; }
 sql() { sqlite3 "$W/state/es.db" "$1"; }
 # fake_user TENANT ID FIELD: a field of the fake Graph's user (Python repr).
 fake_user() { gctl GET "tenants/$1/users/$2" | jq_py "d.get('$3')"; }

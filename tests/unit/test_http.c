@@ -85,6 +85,42 @@ static struct http_service *service(struct http_engine *e, const char *name)
 	return s;
 }
 
+/* The set-up most tests share: a quiet engine with one service on it, and
+ * the answer and error its requests fill. */
+struct fx {
+	struct http_engine *e;
+	struct http_service *s;
+	struct http_response r;
+	struct err err;
+};
+
+/* Makes f's engine and its service from opts (NULL: "t" with fast retries).
+ * False, the failure recorded, when either could not be made. The caller
+ * ends with fx_done(f) (the engine and the last answer freed). */
+static bool fx_up(struct fx *f, const struct http_service_opts *opts)
+{
+	memset(f, 0, sizeof *f);
+	f->r.retry_after = -1;
+	f->e = engine();
+	if (!f->e) return false;
+	f->s = opts ? http_service_add(f->e, opts, &f->err) : service(f->e, "t");
+	if (!f->s) t_fail(__FILE__, __LINE__, "http_service_add: %s", f->err.msg);
+	return f->s != NULL;
+}
+
+/* http_do of req on f's service into f->r (the previous answer freed). */
+static int fx_do(struct fx *f, const struct http_request *req)
+{
+	http_response_free(&f->r);
+	return http_do(f->s, req, &f->r, &f->err);
+}
+
+static void fx_done(struct fx *f)
+{
+	http_response_free(&f->r);
+	engine_done(f->e);
+}
+
 static cJSON *body_json(const struct http_response *r)
 {
 	return r->body.data ? cJSON_Parse(r->body.data) : NULL;
@@ -321,55 +357,47 @@ TEST(http_connection_reuse)
 {
 	const char *u = env_url("HTTPTEST_URL", "/echo");
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = service(e, "t");
-	REQUIRE(s);
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
 	long conns = 0;
 	double port0 = -1;
 	bool same_port = true;
 	for (int i = 0; i < 20; i++) {
-		struct http_response r;
-		REQUIRE_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);
-		conns += r.new_connections;
-		cJSON *j = body_json(&r);
+		REQUIRE_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);
+		conns += f.r.new_connections;
+		cJSON *j = body_json(&f.r);
 		double port = json_num(j, "peer_port");
 		if (i == 0) port0 = port;
 		else if (port != port0) same_port = false;
 		if (i == 19) CHECK_EQ_INT(json_num(j, "conn_requests"), 20);
 		cJSON_Delete(j);
-		http_response_free(&r);
 	}
 	CHECK_EQ_INT(conns, 1);
 	CHECK(same_port);
 	/* 40 requests, at most 4 at a time: no more than 4 new connections */
-	struct http_service *s4 = http_service_add(e, &(struct http_service_opts){ .name = "t4",
-		.max_in_flight = 4 }, &err);
+	struct http_service *s4 = http_service_add(f.e, &(struct http_service_opts){ .name = "t4",
+		.max_in_flight = 4 }, &f.err);
 	REQUIRE(s4);
 	long conns4 = 0;
 	for (int i = 0; i < 40; i++)
-		REQUIRE_OK(http_submit(s4, &(struct http_request){ .url = u, .on_done = count_conns, .ctx = &conns4 }, &err), &err);
-	CHECK_OK(http_run(e, &err), &err);
+		REQUIRE_OK(http_submit(s4, &(struct http_request){ .url = u, .on_done = count_conns, .ctx = &conns4 }, &f.err), &f.err);
+	CHECK_OK(http_run(f.e, &f.err), &f.err);
 	CHECK(conns4 >= 1 && conns4 <= 4);
-	engine_done(e);
+	fx_done(&f);
 }
 
 TEST(http_gzip_decoded)
 {
 	const char *u = env_url("HTTPTEST_URL", "/gzip");
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = service(e, "t");
-	REQUIRE(s);
-	struct http_response r;
-	REQUIRE_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);
-	CHECK_STR(http_response_header(&r, "Content-Encoding"), "gzip");
-	CHECK_EQ_INT(r.body.len, 25 * 200);
-	CHECK(str_starts(r.body.data, "entrasync gzip test line\nentrasync gzip"));
-	CHECK(atol(http_response_header(&r, "Content-Length")) < 1000);   /* it really was compressed */
-	http_response_free(&r);
-	engine_done(e);
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
+	REQUIRE_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);
+	CHECK_STR(http_response_header(&f.r, "Content-Encoding"), "gzip");
+	CHECK_EQ_INT(f.r.body.len, 25 * 200);
+	CHECK(str_starts(f.r.body.data, "entrasync gzip test line\nentrasync gzip"));
+	CHECK(atol(http_response_header(&f.r, "Content-Length")) < 1000);   /* it really was compressed */
+	fx_done(&f);
 }
 
 /* ---- timeouts ----------------------------------------------------------------- */
@@ -378,24 +406,20 @@ TEST(http_connect_timeout)
 {
 	const char *u = env_url("HTTPTEST_BLACKHOLE_URL", "/");
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "t",
-		.connect_timeout = 0.3, .retry = { .max_attempts = 1 } }, &err);
-	REQUIRE(s);
-	struct http_response r;
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t",
+		.connect_timeout = 0.3, .retry = { .max_attempts = 1 } }));
 	double t0 = time_mono();
-	CHECK(http_do(s, &(struct http_request){ .url = u }, &r, &err) < 0);
+	CHECK(fx_do(&f, &(struct http_request){ .url = u }) < 0);
 	double took = time_mono() - t0;
-	CHECK_EQ_INT(r.error, HTTP_ERR_TRANSPORT);
-	CHECK_EQ_INT(r.status, 0);
-	CHECK(r.retryable);
-	CHECK_CONTAINS(r.error_text, "Failed to connect");
-	CHECK_CONTAINS(r.error_text, "Timeout");
-	CHECK_CONTAINS(err.msg, "Failed to connect");
+	CHECK_EQ_INT(f.r.error, HTTP_ERR_TRANSPORT);
+	CHECK_EQ_INT(f.r.status, 0);
+	CHECK(f.r.retryable);
+	CHECK_CONTAINS(f.r.error_text, "Failed to connect");
+	CHECK_CONTAINS(f.r.error_text, "Timeout");
+	CHECK_CONTAINS(f.err.msg, "Failed to connect");
 	CHECK(took >= 0.28 && took < 1.5);
-	http_response_free(&r);
-	engine_done(e);
+	fx_done(&f);
 }
 
 TEST(http_total_timeout)
@@ -555,23 +579,19 @@ TEST(http_retry_after_http_date)
 {
 	const char *u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=503&retry_after_date=1", new_key());
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = service(e, "t");
-	REQUIRE(s);
-	struct http_response r;
-	CHECK_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);
-	CHECK_EQ_INT(r.status, 200);
-	CHECK_EQ_INT(r.attempts, 2);
-	cJSON *j = body_json(&r);
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);
+	CHECK_EQ_INT(f.r.status, 200);
+	CHECK_EQ_INT(f.r.attempts, 2);
+	cJSON *j = body_json(&f.r);
 	double arrived = json_num(j, "arrived"), target = json_num(j, "target");
 	CHECK(target > 0);
 	CHECK(arrived >= target - 0.01);     /* the retry came no earlier than the date */
 	CHECK(arrived < target + 0.8);       /* ...and not much later */
-	CHECK(r.elapsed >= 0.9);
+	CHECK(f.r.elapsed >= 0.9);
 	cJSON_Delete(j);
-	http_response_free(&r);
-	engine_done(e);
+	fx_done(&f);
 }
 
 TEST(http_backoff_exponential_full_jitter)
@@ -623,31 +643,27 @@ TEST(http_backoff_when_no_retry_after)
 	snprintf(key, sizeof key, "%s", new_key());
 	const char *u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=3&status=503", key);
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "t",
-		.retry = { .backoff_base = 0.1, .backoff_max = 10 } }, &err);
-	REQUIRE(s);
-	struct http_response r;
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t",
+		.retry = { .backoff_base = 0.1, .backoff_max = 10 } }));
 	log_capture_begin();
-	CHECK_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);
 	const char *log = log_capture_end();
-	CHECK_EQ_INT(r.status, 200);
-	CHECK_EQ_INT(r.attempts, 4);
-	CHECK(r.retry_after < 0);
-	CHECK(r.elapsed < 0.1 + 0.2 + 0.4 + 0.5);   /* ceilings 0.1, 0.2, 0.4 (+ slack) */
+	CHECK_EQ_INT(f.r.status, 200);
+	CHECK_EQ_INT(f.r.attempts, 4);
+	CHECK(f.r.retry_after < 0);
+	CHECK(f.r.elapsed < 0.1 + 0.2 + 0.4 + 0.5);   /* ceilings 0.1, 0.2, 0.4 (+ slack) */
 	CHECK_CONTAINS(log, "(backoff)");
 	CHECK(!strstr(log, "(Retry-After)"));
 	/* the server saw each retry no later than its backoff ceiling allows */
 	double t[8];
-	int n = server_times(s, key, t, 8);
+	int n = server_times(f.s, key, t, 8);
 	CHECK_EQ_INT(n, 4);
 	for (int i = 1; i < n && i < 8; i++) CHECK(t[i] - t[i - 1] < 0.1 * pow(2, i - 1) + 0.15);
 	struct http_counters c;
-	http_service_counters(s, &c);
+	http_service_counters(f.s, &c);
 	CHECK(c.wait_seconds <= 0.7 + 1e-9);
-	http_response_free(&r);
-	engine_done(e);
+	fx_done(&f);
 }
 
 TEST(http_retry_cap_on_attempts)
@@ -656,109 +672,91 @@ TEST(http_retry_cap_on_attempts)
 	snprintf(key, sizeof key, "%s", new_key());
 	const char *u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=10&status=503", key);
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "t",
-		.retry = { .max_attempts = 3, .backoff_base = 0.02 } }, &err);
-	REQUIRE(s);
-	struct http_response r;
-	CHECK_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);  /* a status: returns 0 */
-	CHECK_EQ_INT(r.status, 503);
-	CHECK_EQ_INT(r.attempts, 3);
-	CHECK(r.retryable);
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t",
+		.retry = { .max_attempts = 3, .backoff_base = 0.02 } }));
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);  /* a status: returns 0 */
+	CHECK_EQ_INT(f.r.status, 503);
+	CHECK_EQ_INT(f.r.attempts, 3);
+	CHECK(f.r.retryable);
 	double t[16];
-	CHECK_EQ_INT(server_times(s, key, t, 16), 3);
+	CHECK_EQ_INT(server_times(f.s, key, t, 16), 3);
 	struct http_counters c;
-	http_service_counters(s, &c);
+	http_service_counters(f.s, &c);
 	CHECK_EQ_INT(c.failures, 1);
-	http_response_free(&r);
-	engine_done(e);
+	fx_done(&f);
 }
 
 TEST(http_retry_cap_on_total_wait)
 {
 	const char *u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=10&status=503&retry_after=0.3", new_key());
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "t",
-		.retry = { .max_attempts = 10, .max_total_wait = 0.7 } }, &err);
-	REQUIRE(s);
-	struct http_response r;
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t",
+		.retry = { .max_attempts = 10, .max_total_wait = 0.7 } }));
 	log_capture_begin();
-	CHECK_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);
 	const char *log = log_capture_end();
-	CHECK_EQ_INT(r.status, 503);
-	CHECK_EQ_INT(r.attempts, 3);     /* waits 0.3 + 0.3; a third would pass 0.7 */
-	CHECK(r.retryable);
-	CHECK(fabs(r.retry_after - 0.3) < 1e-9);
-	CHECK(r.elapsed >= 0.6 && r.elapsed < 1.2);
+	CHECK_EQ_INT(f.r.status, 503);
+	CHECK_EQ_INT(f.r.attempts, 3);     /* waits 0.3 + 0.3; a third would pass 0.7 */
+	CHECK(f.r.retryable);
+	CHECK(fabs(f.r.retry_after - 0.3) < 1e-9);
+	CHECK(f.r.elapsed >= 0.6 && f.r.elapsed < 1.2);
 	CHECK_CONTAINS(log, "budget");
 	/* a Retry-After beyond the whole budget is not waited out */
 	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=503&retry_after=30", new_key());
-	http_response_free(&r);
-	CHECK_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);
-	CHECK_EQ_INT(r.status, 503);
-	CHECK_EQ_INT(r.attempts, 1);
-	CHECK(r.retryable);
-	CHECK(r.retry_after == 30);
-	CHECK(r.elapsed < 0.5);
-	http_response_free(&r);
-	engine_done(e);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);
+	CHECK_EQ_INT(f.r.status, 503);
+	CHECK_EQ_INT(f.r.attempts, 1);
+	CHECK(f.r.retryable);
+	CHECK(f.r.retry_after == 30);
+	CHECK(f.r.elapsed < 0.5);
+	fx_done(&f);
 }
 
 TEST(http_non_idempotent_not_retried)
 {
 	if (!t_env("HTTPTEST_URL")) { t_skip("HTTPTEST_URL"); return; }
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = service(e, "t");
-	REQUIRE(s);
-	struct http_response r;
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
 	/* POST + 503: handed back, flagged retryable, sent once */
 	char key[64];
 	snprintf(key, sizeof key, "%s", new_key());
 	const char *u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=503", key);
-	CHECK_OK(http_do(s, &(struct http_request){ .method = "POST", .url = u, .body = "{}", .body_len = 2,
-		.content_type = "application/json" }, &r, &err), &err);
-	CHECK_EQ_INT(r.status, 503);
-	CHECK_EQ_INT(r.attempts, 1);
-	CHECK(r.retryable);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .method = "POST", .url = u, .body = "{}", .body_len = 2,
+		.content_type = "application/json" }), &f.err);
+	CHECK_EQ_INT(f.r.status, 503);
+	CHECK_EQ_INT(f.r.attempts, 1);
+	CHECK(f.r.retryable);
 	double t[8];
-	CHECK_EQ_INT(server_times(s, key, t, 8), 1);
-	http_response_free(&r);
+	CHECK_EQ_INT(server_times(f.s, key, t, 8), 1);
 	/* POST + dropped connection: transport error, retryable, once */
 	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=drop", new_key());
-	CHECK(http_do(s, &(struct http_request){ .method = "POST", .url = u }, &r, &err) < 0);
-	CHECK_EQ_INT(r.error, HTTP_ERR_TRANSPORT);
-	CHECK_EQ_INT(r.attempts, 1);
-	CHECK(r.retryable);
-	http_response_free(&r);
+	CHECK(fx_do(&f, &(struct http_request){ .method = "POST", .url = u }) < 0);
+	CHECK_EQ_INT(f.r.error, HTTP_ERR_TRANSPORT);
+	CHECK_EQ_INT(f.r.attempts, 1);
+	CHECK(f.r.retryable);
 	/* PATCH too */
 	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=502", new_key());
-	CHECK_OK(http_do(s, &(struct http_request){ .method = "PATCH", .url = u }, &r, &err), &err);
-	CHECK_EQ_INT(r.attempts, 1);
-	http_response_free(&r);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .method = "PATCH", .url = u }), &f.err);
+	CHECK_EQ_INT(f.r.attempts, 1);
 	/* a GET marked non-idempotent is not retried either */
 	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=503", new_key());
-	CHECK_OK(http_do(s, &(struct http_request){ .url = u, .idempotent = HTTP_IDEMPOTENT_NO }, &r, &err), &err);
-	CHECK_EQ_INT(r.attempts, 1);
-	CHECK(r.retryable);
-	http_response_free(&r);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = u, .idempotent = HTTP_IDEMPOTENT_NO }), &f.err);
+	CHECK_EQ_INT(f.r.attempts, 1);
+	CHECK(f.r.retryable);
 	/* a POST the caller marks idempotent is retried */
 	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=503", new_key());
-	CHECK_OK(http_do(s, &(struct http_request){ .method = "POST", .url = u,
-		.idempotent = HTTP_IDEMPOTENT_YES }, &r, &err), &err);
-	CHECK_EQ_INT(r.status, 200);
-	CHECK_EQ_INT(r.attempts, 2);
-	CHECK(!r.retryable);
-	http_response_free(&r);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .method = "POST", .url = u,
+		.idempotent = HTTP_IDEMPOTENT_YES }), &f.err);
+	CHECK_EQ_INT(f.r.status, 200);
+	CHECK_EQ_INT(f.r.attempts, 2);
+	CHECK(!f.r.retryable);
 	/* PUT and DELETE are idempotent by default */
 	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=500", new_key());
-	CHECK_OK(http_do(s, &(struct http_request){ .method = "DELETE", .url = u }, &r, &err), &err);
-	CHECK_EQ_INT(r.attempts, 2);
-	http_response_free(&r);
-	engine_done(e);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .method = "DELETE", .url = u }), &f.err);
+	CHECK_EQ_INT(f.r.attempts, 2);
+	fx_done(&f);
 }
 
 /* A POST whose reused keep-alive connection is closed without an answer
@@ -769,25 +767,20 @@ TEST(http_non_idempotent_not_retried)
 TEST(http_post_never_resent_on_a_dead_connection)
 {
 	if (!t_env("HTTPTEST_URL")) { t_skip("HTTPTEST_URL"); return; }
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = service(e, "t");
-	REQUIRE(s);
-	struct http_response r;
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
 	/* a keep-alive connection to reuse */
-	CHECK_OK(http_do(s, &(struct http_request){ .url = env_url("HTTPTEST_URL", "/echo") }, &r, &err), &err);
-	http_response_free(&r);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = env_url("HTTPTEST_URL", "/echo") }), &f.err);
 	char key[64];
 	snprintf(key, sizeof key, "%s", new_key());
 	const char *u = env_url("HTTPTEST_URL", "/silent?key=%s", key);
-	CHECK(http_do(s, &(struct http_request){ .method = "POST", .url = u, .body = "{}", .body_len = 2,
-		.content_type = "application/json" }, &r, &err) < 0);
-	CHECK_EQ_INT(r.error, HTTP_ERR_TRANSPORT);
-	CHECK(r.retryable);
-	http_response_free(&r);
+	CHECK(fx_do(&f, &(struct http_request){ .method = "POST", .url = u, .body = "{}", .body_len = 2,
+		.content_type = "application/json" }) < 0);
+	CHECK_EQ_INT(f.r.error, HTTP_ERR_TRANSPORT);
+	CHECK(f.r.retryable);
 	double t[8];
-	CHECK_EQ_INT(server_times(s, key, t, 8), 1);
-	engine_done(e);
+	CHECK_EQ_INT(server_times(f.s, key, t, 8), 1);
+	fx_done(&f);
 }
 
 /* ---- lanes and pacing ---------------------------------------------------------- */
@@ -845,23 +838,21 @@ TEST(http_lane_in_flight_cap)
 {
 	const char *u = env_url("HTTPTEST_URL", "/slow?ms=200");
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = service(e, "t");
-	REQUIRE(s);
-	struct http_lane *one = http_lane_add(s, "one", 1);
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
+	struct http_lane *one = http_lane_add(f.s, "one", 1);
 	struct done_log d = {0}, d2 = {0};
 	double t0 = time_mono();
 	for (int i = 0; i < 3; i++) {
-		REQUIRE_OK(http_submit(s, &(struct http_request){ .url = u, .lane = one, .on_done = record_done,
-			.ctx = &d }, &err), &err);
-		REQUIRE_OK(http_submit(s, &(struct http_request){ .url = u, .on_done = record_done, .ctx = &d2 }, &err), &err);
+		REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = u, .lane = one, .on_done = record_done,
+			.ctx = &d }, &f.err), &f.err);
+		REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = u, .on_done = record_done, .ctx = &d2 }, &f.err), &f.err);
 	}
-	CHECK_OK(http_run(e, &err), &err);
+	CHECK_OK(http_run(f.e, &f.err), &f.err);
 	CHECK_EQ_INT(d.n, 3);
 	CHECK(d.at[2] - t0 >= 0.59);     /* one at a time on the capped lane */
 	CHECK(d2.at[2] - t0 < 0.45);     /* the default lane ran all three at once */
-	engine_done(e);
+	fx_done(&f);
 }
 
 TEST(http_pacing_token_bucket)
@@ -1067,21 +1058,19 @@ TEST(http_http2_multiplexed)
 	const char *u = env_url("HTTPTEST_H2_URL", "/h2");
 	const char *ca = t_env("TEST_CA_FILE");
 	if (!u || !ca) { if (!ca) t_skip("TEST_CA_FILE"); return; }
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "h2",
-		.ca_file = ca }, &err);
-	REQUIRE(s);
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "h2",
+		.ca_file = ca }));
 	struct h2_seen h = {0};
 	for (int i = 0; i < 10; i++)
-		REQUIRE_OK(http_submit(s, &(struct http_request){ .url = u, .on_done = on_h2, .ctx = &h }, &err), &err);
-	CHECK_OK(http_run(e, &err), &err);
+		REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = u, .on_done = on_h2, .ctx = &h }, &f.err), &f.err);
+	CHECK_OK(http_run(f.e, &f.err), &f.err);
 	CHECK_EQ_INT(h.n, 10);
 	CHECK_EQ_INT(h.ok, 10);            /* negotiated h2 via ALPN */
 	CHECK_EQ_INT(h.same_conn, 10);     /* all on one connection... */
 	CHECK_EQ_INT(h.new_conns, 1);
 	CHECK_EQ_INT(h.streams_sum, 100);  /* ...as streams 1, 3, ..., 19 */
-	engine_done(e);
+	fx_done(&f);
 }
 
 TEST(http_tls_bad_ca_file)
@@ -1110,24 +1099,19 @@ TEST(http_body_cap)
 {
 	const char *u = env_url("HTTPTEST_URL", "/big?bytes=5000");
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "t",
-		.max_body = 1000 }, &err);
-	REQUIRE(s);
-	struct http_response r;
-	CHECK(http_do(s, &(struct http_request){ .url = u }, &r, &err) < 0);
-	CHECK_EQ_INT(r.error, HTTP_ERR_TOO_LARGE);
-	CHECK_EQ_INT(r.attempts, 1);
-	CHECK(!r.retryable);
-	CHECK_EQ_INT(r.body.len, 0);
-	CHECK_CONTAINS(err.msg, "exceeds the limit of 1000 bytes");
-	http_response_free(&r);
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t",
+		.max_body = 1000 }));
+	CHECK(fx_do(&f, &(struct http_request){ .url = u }) < 0);
+	CHECK_EQ_INT(f.r.error, HTTP_ERR_TOO_LARGE);
+	CHECK_EQ_INT(f.r.attempts, 1);
+	CHECK(!f.r.retryable);
+	CHECK_EQ_INT(f.r.body.len, 0);
+	CHECK_CONTAINS(f.err.msg, "exceeds the limit of 1000 bytes");
 	u = env_url("HTTPTEST_URL", "/big?bytes=1000");
-	CHECK_OK(http_do(s, &(struct http_request){ .url = u }, &r, &err), &err);
-	CHECK_EQ_INT(r.body.len, 1000);
-	http_response_free(&r);
-	engine_done(e);
+	CHECK_OK(fx_do(&f, &(struct http_request){ .url = u }), &f.err);
+	CHECK_EQ_INT(f.r.body.len, 1000);
+	fx_done(&f);
 }
 
 TEST(http_log_redacts_secrets)
@@ -1216,18 +1200,16 @@ TEST(http_response_move_out_of_callback)
 {
 	const char *u = env_url("HTTPTEST_URL", "/echo?moved=1");
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = service(e, "t");
-	REQUIRE(s);
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
 	struct http_response kept = {0};
-	REQUIRE_OK(http_submit(s, &(struct http_request){ .url = u, .on_done = keep_response, .ctx = &kept }, &err), &err);
-	CHECK_OK(http_run(e, &err), &err);
+	REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = u, .on_done = keep_response, .ctx = &kept }, &f.err), &f.err);
+	CHECK_OK(http_run(f.e, &f.err), &f.err);
 	CHECK_EQ_INT(kept.status, 200);
 	CHECK_CONTAINS(kept.body.data, "moved=1");
 	CHECK(http_response_header(&kept, "Content-Type") != NULL);
 	CHECK(kept.ctx == &kept);
-	engine_done(e);
+	fx_done(&f);
 	http_response_free(&kept);   /* outlives the engine */
 }
 
@@ -1247,18 +1229,16 @@ TEST(http_engine_free_cancels_pending)
 {
 	const char *u = env_url("HTTPTEST_URL", "/slow?ms=2000");
 	if (!u) return;
-	struct err err;
-	struct http_engine *e = engine();
-	struct http_service *s = http_service_add(e, &(struct http_service_opts){ .name = "t",
-		.max_in_flight = 2 }, &err);
-	REQUIRE(s);
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t",
+		.max_in_flight = 2 }));
 	struct cancel_seen c = {0};
 	for (int i = 0; i < 4; i++)
-		REQUIRE_OK(http_submit(s, &(struct http_request){ .url = u, .on_done = on_cancel, .ctx = &c }, &err), &err);
-	REQUIRE_OK(http_step(e, 50, &err), &err);
-	CHECK_EQ_INT(http_pending(e), 4);
+		REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = u, .on_done = on_cancel, .ctx = &c }, &f.err), &f.err);
+	REQUIRE_OK(http_step(f.e, 50, &f.err), &f.err);
+	CHECK_EQ_INT(http_pending(f.e), 4);
 	double t0 = time_mono();
-	engine_done(e);
+	fx_done(&f);
 	CHECK(time_mono() - t0 < 1.0);
 	CHECK_EQ_INT(c.n, 4);
 	CHECK_EQ_INT(c.cancelled, 4);
