@@ -3,7 +3,7 @@
 --
 -- The user table u has the Microsoft Graph properties under their Graph names
 -- (JSON null = absent), plus u.domain (lower-case), u.groups (set of group
--- names) and u.licenses (list of skuPartNumber). The helpers run once per user
+-- names) and u.licenses (list of { sku_id, part, name }). The helpers run once per user
 -- per sync, so they stay cheap: no closures or tables built per call on the
 -- common paths.
 local P = {}
@@ -263,6 +263,20 @@ function P.contact(u)
     state = u.state,
     zip = u.postalCode,
   }
+end
+
+--- p.license_names(u) -> the friendly names of the user's licences, in
+--- order ({ "Microsoft 365 E3", ... }; an SKU missing from the name table
+--- shows its id), an empty list when none:
+---   table.concat(p.license_names(u), ", ")
+function P.license_names(u)
+  local names, lic = {}, u.licenses
+  if type(lic) ~= "table" then return names end
+  for i = 1, #lic do
+    local l = lic[i]
+    names[i] = type(l) == "table" and (l.name or l.part or l.sku_id) or tostring(l)
+  end
+  return names
 end
 
 --- p.mark(prefix) -> an on_leave function(c, why, t) that keeps the contact

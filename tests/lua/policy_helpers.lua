@@ -31,6 +31,19 @@ local function fails(fn, want)
   end
 end
 
+test("license_names", function()
+  local u = { licenses = {
+    { sku_id = "05e9a617-0261-4cee-bb44-138d3ef5d965", part = "SPE_E3", name = "Microsoft 365 E3" },
+    { sku_id = "00000000-0000-0000-0000-00000000abcd", part = "00000000-0000-0000-0000-00000000abcd",
+      name = "00000000-0000-0000-0000-00000000abcd" },
+    { sku_id = "x", part = "ONLY_PART" },
+  } }
+  eq(table.concat(p.license_names(u), ", "),
+     "Microsoft 365 E3, 00000000-0000-0000-0000-00000000abcd, ONLY_PART")
+  eq(#p.license_names({ licenses = {} }), 0)
+  eq(#p.license_names({}), 0, "no u.licenses")
+end)
+
 test("domain", function()
   eq(p.domain("Jane.Doe@Contoso.COM"), "contoso.com")
   eq(p.domain("a@b@Sub.Example.org"), "sub.example.org")
