@@ -698,6 +698,7 @@ struct lazy_member {
 #define LAZY_KEY_LEN 40        /* the longest one remembered */
 #define LAZY_RELEARN 1024      /* users between two forgettings of the hot names */
 #define LAZY_SPARE 4           /* free hash slots for members read lazily */
+#define LAZY_POSITIONS 512     /* member positions (null members count) remembered */
 
 /* A member name seen in users: the Lua string, interned once (kept alive by
  * the names table), and whether a policy call read it. */
@@ -705,6 +706,8 @@ struct lazy_key {
 	const char *interned;
 	uint16_t len;
 	bool hot;
+	int8_t synth;              /* the caller-computed member of that name, or -1 */
+	uint32_t synth_gen;        /* synth holds for lazy_user.synth_gen */
 };
 
 struct lazy_user {
@@ -712,12 +715,14 @@ struct lazy_user {
 	const char *text;          /* its JSON text (the caller's) */
 	const struct luajson_synth *synth;   /* the caller's, or NULL */
 	bool synth_done[LUAJSON_MAX_SYNTH];
+	const char *const *synth_names;      /* the names lazy_key.synth was found for */
+	uint32_t synth_gen;
 	int max_depth;
 	uint32_t n;
 	uint32_t calls;
 	uint32_t nkeys;
 	struct lazy_key keys[LAZY_KEYS];
-	int16_t pos_key[LAZY_MAX_MEMBERS];   /* the name entry last seen at each position, or -1 */
+	int16_t pos_key[LAZY_POSITIONS];     /* the name entry last seen at each position, or -1 */
 	struct lazy_member m[LAZY_MAX_MEMBERS];
 };
 
@@ -899,6 +904,20 @@ void luajson_user_release(lua_State *L)
 	}
 }
 
+/* n bytes at a and b equal (short names: cheaper than a memcmp call). */
+static inline bool same_bytes(const char *a, const char *b, size_t n)
+{
+	for (; n >= 8; n -= 8, a += 8, b += 8) {
+		uint64_t x, y;
+		memcpy(&x, a, 8);
+		memcpy(&y, b, 8);
+		if (x != y) return false;
+	}
+	for (; n; n--)
+		if (*a++ != *b++) return false;
+	return true;
+}
+
 /* The name dictionary entry of a member named k[0..klen) at position pos
  * (tried first: users list their members in the same order), added when
  * new; -1 when the name is too long or the dictionary full. The names table
@@ -906,19 +925,32 @@ void luajson_user_release(lua_State *L)
 static int lazy_key_of(lua_State *L, struct lazy_user *lu, int names, uint32_t pos, const char *k, size_t klen)
 {
 	if (klen > LAZY_KEY_LEN) return -1;
-	int g = lu->pos_key[pos];
-	if (g >= 0 && lu->keys[g].len == klen && memcmp(lu->keys[g].interned, k, klen) == 0) return g;
+	int g = pos < LAZY_POSITIONS ? lu->pos_key[pos] : -1;
+	if (g >= 0 && lu->keys[g].len == klen && same_bytes(lu->keys[g].interned, k, klen)) return g;
 	for (g = 0; g < (int)lu->nkeys; g++)
-		if (lu->keys[g].len == klen && memcmp(lu->keys[g].interned, k, klen) == 0) break;
+		if (lu->keys[g].len == klen && same_bytes(lu->keys[g].interned, k, klen)) break;
 	if (g == (int)lu->nkeys) {
 		if (lu->nkeys == LAZY_KEYS) return -1;
 		lua_pushlstring(L, k, klen);
-		lu->keys[g] = (struct lazy_key){ lua_tostring(L, -1), (uint16_t)klen, false };
+		lu->keys[g] = (struct lazy_key){ lua_tostring(L, -1), (uint16_t)klen, false, -1, 0 };
 		lua_rawseti(L, names, g + 1);
 		lu->nkeys++;
 	}
-	lu->pos_key[pos] = (int16_t)g;
+	if (pos < LAZY_POSITIONS) lu->pos_key[pos] = (int16_t)g;
 	return g;
+}
+
+/* The caller-computed member named like dictionary entry g (or k when g is
+ * -1), or -1; found once per entry and set of names. */
+static int lazy_synth_of(struct lazy_user *lu, const struct luajson_synth *synth, int g, const char *k, size_t klen)
+{
+	if (g < 0) return synth_find(synth, k, klen);
+	struct lazy_key *e = &lu->keys[g];
+	if (e->synth_gen != lu->synth_gen) {
+		e->synth = (int8_t)synth_find(synth, k, klen);
+		e->synth_gen = lu->synth_gen;
+	}
+	return e->synth;
 }
 
 /* Sets the caller-computed members of the plain table at t (the eager
@@ -947,6 +979,11 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 	lu->n = 0;
 	if (++lu->calls % LAZY_RELEARN == 0)
 		for (uint32_t g = 0; g < lu->nkeys; g++) lu->keys[g].hot = false;
+	const char *const *snames = synth && synth->n ? synth->names : NULL;
+	if (snames != lu->synth_names || lu->synth_gen == 0) {
+		lu->synth_names = snames;
+		lu->synth_gen++;
+	}
 	jt_ws(&j);
 	if (j.p == j.e) luaL_error(L, "invalid JSON: empty text");
 	if (*j.p != '{') {
@@ -956,7 +993,7 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 		luaL_error(L, "the user must be a JSON object");
 	}
 	/* check and index the members */
-	uint32_t n = 0, nhot = 0;
+	uint32_t n = 0, nhot = 0, pos = 0;
 	bool eager = len > UINT32_MAX;
 	j.p++;
 	jt_ws(&j);
@@ -982,16 +1019,19 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 			jv_value(&j, 2);
 		}
 		size_t klen = (size_t)(kend - k);
-		if (!j.last_null && !eager && synth_find(synth, k, klen) < 0) {
+		if (!j.last_null && !eager) {
 			if (esc || n == LAZY_MAX_MEMBERS || klen > UINT16_MAX) {
 				eager = true;                           /* unusual: convert it all */
 			} else {
-				int g = lazy_key_of(L, lu, names, n, k, klen);
-				nhot += g >= 0 && lu->keys[g].hot;
-				lu->m[n++] = (struct lazy_member){ (uint32_t)(k - text), (uint32_t)(v - text), (uint32_t)(j.p - v),
-				                                   (uint16_t)klen, (int16_t)g, plain, false };
+				int g = lazy_key_of(L, lu, names, pos, k, klen);
+				if (lazy_synth_of(lu, synth, g, k, klen) < 0) {   /* else hidden */
+					nhot += g >= 0 && lu->keys[g].hot;
+					lu->m[n++] = (struct lazy_member){ (uint32_t)(k - text), (uint32_t)(v - text),
+					                                   (uint32_t)(j.p - v), (uint16_t)klen, (int16_t)g, plain, false };
+				}
 			}
 		}
+		pos++;
 		jt_ws(&j);
 		if (j.p < j.e && *j.p == ',') {
 			j.p++;
