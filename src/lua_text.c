@@ -22,6 +22,7 @@
 
 struct word_set {
 	uint32_t n;
+	uint32_t lengths[26];         /* per first letter: bit n set when a word of n letters starts with it */
 	char word[][WORD_MAX + 1];    /* sorted, lower case, NUL-padded */
 };
 
@@ -64,7 +65,7 @@ static int matcher_call(lua_State *L)
 			n++;
 			p++;
 		}
-		if (n > WORD_MAX) continue;
+		if (n > WORD_MAX || !(ws->lengths[w[0] - 'a'] >> n & 1)) continue;   /* no such word: no search */
 		w[n] = '\0';
 		if (bsearch(w, ws->word, ws->n, sizeof ws->word[0], cmp_word)) {
 			lua_pushlstring(L, w, n);
@@ -81,7 +82,7 @@ static int text_word_matcher(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_Integer n = luaL_len(L, 1);
 	struct word_set *ws = lua_newuserdatauv(L, sizeof *ws + (size_t)n * sizeof ws->word[0], 0);
-	ws->n = 0;
+	memset(ws, 0, sizeof *ws);
 	for (lua_Integer i = 1; i <= n; i++) {
 		size_t len = 0;
 		const char *v = lua_rawgeti(L, 1, i) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
@@ -93,6 +94,7 @@ static int text_word_matcher(lua_State *L)
 			ws->word[ws->n][k] = (char)ascii_lower((unsigned char)v[k]);
 		}
 		memset(ws->word[ws->n] + len, 0, WORD_MAX + 1 - len);
+		ws->lengths[ws->word[ws->n][0] - 'a'] |= (uint32_t)1 << len;
 		ws->n++;
 		lua_pop(L, 1);
 	}
