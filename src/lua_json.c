@@ -1092,6 +1092,23 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 
 /* ---- splitting a page without parsing it -------------------------------- */
 
+/* The first '"' or '\\' at or after q, or e: SSE2 sixteen bytes a step
+ * (a memchr call per string cost more on Graph's short strings). */
+static inline const char *find_quote(const char *q, const char *e)
+{
+#if defined(__SSE2__)
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	while (e - q >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+		unsigned mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+		if (mask) return q + __builtin_ctz(mask);
+		q += 16;
+	}
+#endif
+	while (q < e && *q != '"' && *q != '\\') q++;
+	return q;
+}
+
 /* The end of the JSON value starting at p (strings skipped with their
  * escapes, brackets matched), or NULL when the text ends first. Values are
  * not validated here: each item is parsed strictly later. */
@@ -1101,16 +1118,15 @@ static const char *skip_value(const char *p, const char *e)
 	while (p < e) {
 		char c = *p;
 		if (c == '"') {
-			/* the closing quote: the next '"' not escaped by an odd run of '\\'
-			 * (memchr measured faster here than skip_plain) */
+			/* the closing quote: the next '"' not escaped (a '\\' skips the
+			 * byte after it) */
 			const char *q = p + 1;
 			for (;;) {
-				q = memchr(q, '"', (size_t)(e - q));
-				if (!q) return NULL;
-				const char *b = q;
-				while (b > p + 1 && b[-1] == '\\') b--;
-				if (((q - b) & 1) == 0) break;
-				q++;
+				q = find_quote(q, e);
+				if (q >= e) return NULL;
+				if (*q == '"') break;
+				q += 2;                            /* an escape and its byte */
+				if (q >= e) return NULL;
 			}
 			p = q + 1;
 			if (depth == 0) return p;

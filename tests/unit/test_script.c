@@ -661,6 +661,59 @@ TEST(script_learned_members_stay_exact)
 	script_free(s);
 }
 
+static int count_and_eval(void *ud, const char *item, size_t len)
+{
+	struct script *s = ud;
+	struct err err;
+	struct policy_user u = { .json = item, .len = len };
+	struct policy_decision d;
+	if (script_policy_eval(s, &u, &d, &err) != 0) {
+		fprintf(stderr, "    %s\n", err.msg);
+		return -1;
+	}
+	int rc = d.reason ? atoi(d.reason) : -2;
+	policy_decision_free(&d);
+	return rc == 0 ? 0 : -3;
+}
+
+/* Long strings (the 16-byte scanning steps) with escapes at every offset
+ * around a step's end: the page split and the user parser find the same
+ * string ends and values as a byte-by-byte reading. */
+TEST(script_long_strings_with_escapes)
+{
+	struct script *s = new_state(0, 0);
+	REQUIRE(s);
+	struct err err;
+	const char *path = write_file("esc.lua",
+		"local marks = { '\"', '\\\\', '\\195\\169' }\n"
+		"return { include = function(u)\n"
+		"  local pre = {}\n"
+		"  for i = 0, u.at - 1 do pre[#pre + 1] = string.char(97 + i % 26) end\n"
+		"  local want = table.concat(pre) .. marks[u.kind + 1] .. 'tail'\n"
+		"  return true, (u.a == want and u.b == 'x') and '0' or ('1 ' .. tostring(u.a))\n"
+		"end }\n");
+	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	struct buf page = {0};
+	buf_adds(&page, "{\"value\":[");
+	int n = 0;
+	for (int at = 0; at < 40; at++) {
+		for (int kind = 0; kind < 3; kind++) {
+			static const char *const esc[] = { "\\\"", "\\\\", "\\u00e9" };
+			struct buf v = {0};
+			for (int i = 0; i < at; i++) buf_addc(&v, (char)('a' + i % 26));
+			buf_adds(&v, esc[kind]);
+			buf_adds(&v, "tail");
+			if (n++) buf_addc(&page, ',');
+			buf_printf(&page, "{\"at\":%d,\"kind\":%d,\"a\":\"%s\",\"b\":\"x\"}", at, kind, v.data);
+			buf_free(&v);
+		}
+	}
+	buf_adds(&page, "]}");
+	REQUIRE_OK(script_json_each_item(page.data, page.len, "value", count_and_eval, s, &err), &err);
+	buf_free(&page);
+	script_free(s);
+}
+
 TEST(script_user_json_checked_before_the_policy_runs)
 {
 	struct script *s = new_state(0, 0);
