@@ -7,7 +7,8 @@
  *     [, stop]) scans s for words (runs of ASCII letters, compared without
  *     regard to case), stopping at the first byte equal to stop (e.g. "@"),
  *     and returns the first word of s that is in the list (lower case), or
- *     nil. No Lua string is made unless there is a match.
+ *     nil; nil too when s is not a string (numbers included). No Lua string
+ *     is made unless there is a match.
  *   text.is_address(v) -> v is a string with an "@" after its first byte
  *     and before its last, and no other "@" after that one (p.has_mail).
  *   text.contains(v, needle) -> v is a string holding needle (plain).
@@ -56,7 +57,11 @@ static int matcher_call(lua_State *L)
 {
 	const struct word_set *ws = lua_touserdata(L, lua_upvalueindex(1));
 	size_t len, stop_len = 0;
-	const char *s = luaL_checklstring(L, 1, &len);
+	if (lua_type(L, 1) != LUA_TSTRING) {
+		lua_pushnil(L);
+		return 1;
+	}
+	const char *s = lua_tolstring(L, 1, &len);
 	const char *stop = luaL_optlstring(L, 2, NULL, &stop_len);
 	const char *end = s + len;
 	if (stop && stop_len) {

@@ -152,11 +152,8 @@ function P.is_service_account(u)
     local w = service_address_word(addr, "@")
     if w then return true, "service address ('" .. w .. "')" end
   end
-  local dn = u.displayName
-  if type(dn) == "string" then
-    local w = service_name_word(dn)
-    if w then return true, "service name ('" .. w .. "')" end
-  end
+  local w = service_name_word(u.displayName)     -- nil when not a string
+  if w then return true, "service name ('" .. w .. "')" end
   return false
 end
 
