@@ -969,15 +969,24 @@ static int lazy_synth_of(struct lazy_user *lu, const struct luajson_synth *synth
 	return e->synth;
 }
 
-/* Sets the caller-computed members of the plain table at t (the eager
- * cases). May raise. */
-static void synth_all(lua_State *L, int t, const struct luajson_synth *sy)
+void luajson_user_synth(lua_State *L, int t, const struct luajson_synth *synth)
 {
-	for (unsigned i = 0; sy && i < sy->n; i++) {
-		lua_pushstring(L, sy->names[i]);
-		sy->push(L, t, i, sy->ud);
+	t = lua_absindex(L, t);
+	luaL_checkstack(L, 4, "user table");
+	for (unsigned i = 0; synth && i < synth->n; i++) {       /* hidden by the computed ones */
+		lua_pushstring(L, synth->names[i]);
+		lua_pushnil(L);
 		lua_rawset(L, t);
 	}
+	struct lazy_user *lu = lazy_setup(L);                       /* ud */
+	lua_getiuservalue(L, -1, 2);
+	lua_setmetatable(L, t);
+	lua_pop(L, 1);
+	lu->table = lua_topointer(L, t);
+	lu->text = NULL;
+	lu->n = 0;
+	lu->synth = synth;
+	memset(lu->synth_done, 0, sizeof lu->synth_done);
 }
 
 void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth, const struct luajson_synth *synth)
@@ -1064,7 +1073,7 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 	if (eager) {
 		lua_settop(L, ud - 1);
 		luajson_push_text_mode(L, text, len, max_depth, LUAJSON_NULL_ABSENT, synth ? (int)synth->n : 0);
-		synth_all(L, lua_gettop(L), synth);
+		luajson_user_synth(L, -1, synth);
 		return;
 	}
 	lu->text = text;

@@ -93,6 +93,11 @@ struct luajson_synth {
  * error (never a stale read). May raise. */
 void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth, const struct luajson_synth *synth);
 void luajson_user_release(lua_State *L);
+/* Makes the plain user table at t (luajson_push of a cJSON object) the
+ * state's current user with synth members made on first read, as above
+ * (members of those names are removed first). Release it the same way.
+ * May raise. */
+void luajson_user_synth(lua_State *L, int t, const struct luajson_synth *synth);
 
 /* Parses text with cJSON and reports malformed input with its byte offset,
  * line and column in err. Trailing non-space data is an error. The caller

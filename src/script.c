@@ -1312,8 +1312,8 @@ static void push_user_synth(lua_State *L, int u, unsigned i, void *ud)
 
 /* Pushes the user table u (see struct policy_user). Runs before any policy
  * code, with the error kind "user", so malformed JSON fails as "user:
- * invalid JSON ...". From text u is lazy, and so are its computed members;
- * from a cJSON object everything is converted now. */
+ * invalid JSON ...". From text u is lazy; from a cJSON object its members
+ * are converted now; its computed members are made when read, either way. */
 static void push_user(lua_State *L, struct eval_ctx *c)
 {
 	const struct policy_user *in = c->user;
@@ -1324,12 +1324,7 @@ static void push_user(lua_State *L, struct eval_ctx *c)
 	}
 	if (!cJSON_IsObject(c->graph)) luaL_error(L, "the user must be a JSON object");
 	luajson_push(L, c->graph, c->s->lim.json_depth, LUAJSON_NULL_ABSENT, USER_NSYNTH);
-	int u = lua_gettop(L);
-	for (unsigned i = 0; i < USER_NSYNTH; i++) {
-		lua_pushstring(L, user_synth_names[i]);
-		push_user_synth(L, u, i, c);
-		lua_rawset(L, u);
-	}
+	luajson_user_synth(L, -1, &c->synth);
 }
 /* Calls policy function fn(u, t) (the function, u and t are pushed by the
  * caller) with a fresh budget; errors propagate to protected_call. */
