@@ -555,7 +555,6 @@ TEST(script_eval_licenses)
 	REQUIRE(s);
 	struct err err;
 	const char *path = write_file("lic.lua",
-		"local json = require 'entrasync.json'\n"
 		"return {\n"
 		"  include = function(u, t)\n"
 		"    if u.id == 'skip' then\n"
