@@ -362,10 +362,20 @@ static inline const char *skip_plain(const char *q, const char *e)
 /* Checks the string at the cursor (on its opening quote) and returns its
  * closing quote; *escaped tells whether it has escapes. Raises on control
  * characters, bad escapes and lone surrogates. */
-static const char *scan_string(struct jtext *j, bool *escaped)
+static const char *scan_string_rest(struct jtext *j, const char *q, bool *escaped);
+
+static inline const char *scan_string(struct jtext *j, bool *escaped)
 {
-	const char *q = j->p + 1, *e = j->e;
+	const char *q = skip_plain(j->p + 1, j->e);
 	*escaped = false;
+	if (q < j->e && *q == '"') return q;                /* the common case, inline */
+	return scan_string_rest(j, q, escaped);
+}
+
+/* scan_string from q on (an escape, a control character or the end). */
+static __attribute__((noinline)) const char *scan_string_rest(struct jtext *j, const char *q, bool *escaped)
+{
+	const char *e = j->e;
 	for (;;) {
 		q = skip_plain(q, e);
 		if (q >= e) jt_error(j, "unterminated string");
