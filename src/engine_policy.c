@@ -13,7 +13,6 @@
 #include <openssl/evp.h>
 
 #include "embed.h"
-#include "skus.h"
 #include "snapshot.h"
 #include "srcmap.h"
 
@@ -121,7 +120,6 @@ static size_t split_groups(char *copy, const char **out, size_t max)
 }
 
 #define MAX_GROUP_KEYS 512
-#define MAX_LICENSES 64
 
 int engine_policy_eval(struct engine_policy *p, const cJSON *user, const char *groups, struct policy_decision *out,
                        struct err *err)
@@ -133,20 +131,12 @@ int engine_policy_eval_json(struct engine_policy *p, const cJSON *user, const ch
                             struct policy_decision *out, struct err *err)
 {
 	const char *gkeys[MAX_GROUP_KEYS];
-	const char *lic[MAX_LICENSES];
-	size_t ng = 0, nl = 0;
+	size_t ng = 0;
 	char *gcopy = groups && *groups ? xstrdup(groups) : NULL;
 	if (gcopy) ng = split_groups(gcopy, gkeys, MAX_GROUP_KEYS);
-	const cJSON *al = cJSON_GetObjectItemCaseSensitive(user, "assignedLicenses");
-	const cJSON *it;
-	cJSON_ArrayForEach(it, al) {
-		const cJSON *sku = cJSON_GetObjectItemCaseSensitive(it, "skuId");
-		if (!cJSON_IsString(sku) || nl == MAX_LICENSES) continue;
-		const struct sku_info *si = skus_find(sku->valuestring);
-		lic[nl++] = si ? si->part_number : sku->valuestring;
-	}
+	/* u.licenses: made by the script layer from the user's assignedLicenses */
 	struct policy_user pu = { .graph = json ? NULL : user, .json = json, .len = json ? strlen(json) : 0,
-	                          .groups = gkeys, .ngroups = ng, .licenses = lic, .nlicenses = nl };
+	                          .groups = gkeys, .ngroups = ng };
 	int rc = script_policy_eval(p->main, &pu, out, err);
 	free(gcopy);
 	return rc;

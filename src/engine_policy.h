@@ -1,6 +1,6 @@
 /* engine_policy — a tenant's policy as the engine uses it: loaded in a
  * sandboxed script state (script.h), evaluated on a mirrored user
- * (include + contact, with u.groups and u.licenses filled), and on_leave
+ * (include + contact, with u.groups filled), and on_leave
  * for a leaving linked contact; plus the policy file's hash.
  *
  * on_leave as a function is called in the same state (script_policy_call:
@@ -42,13 +42,13 @@ int engine_file_hash(const char *path, char out[65], struct err *err);
 
 /* Evaluates include + contact on a Graph user object. groups: the
  * "name\x1Fid\x1E…" string of store_plan_row (NULL/"" = none): both names
- * and ids become keys of u.groups. Licences: the part numbers of
- * assignedLicenses (via the SKU table). *out: policy_decision_free. */
+ * and ids become keys of u.groups. u.licenses comes from the user's
+ * assignedLicenses (script.h). *out: policy_decision_free. */
 int engine_policy_eval(struct engine_policy *p, const struct cJSON *user, const char *groups,
                        struct policy_decision *out, struct err *err);
 /* The same, handing the policy the user's JSON text (the script layer's
- * fast path: its own parser, a lazy u); user (the same object, parsed)
- * gives the licences. */
+ * fast path: its own parser, a lazy u). user is not used when json is
+ * given (may be NULL); without json it is the user, as above. */
 int engine_policy_eval_json(struct engine_policy *p, const struct cJSON *user, const char *json,
                             const char *groups, struct policy_decision *out, struct err *err);
 

@@ -63,19 +63,41 @@ void luajson_push_text(lua_State *L, const char *text, size_t len, int max_depth
 void luajson_push_text_mode(lua_State *L, const char *text, size_t len, int max_depth, enum luajson_null_mode nulls,
                             int extra);
 
+/* Members of a user table the caller computes instead of reading them from
+ * the text (u.domain, u.groups, u.licenses): push(L, u, i, ud) pushes the
+ * value of names[i] (nil: absent) for the user table at index u; it may read
+ * u's other members. Called when the member is first read (or by pairs and
+ * json.encode), during the call only. A JSON member of the same name is
+ * hidden. At most LUAJSON_MAX_SYNTH names. */
+#define LUAJSON_MAX_SYNTH 8
+struct luajson_synth {
+	const char *const *names;
+	unsigned n;
+	void (*push)(lua_State *L, int u, unsigned i, void *ud);   /* may raise */
+	void *ud;
+};
+
 /* Pushes a user object as a lazy table: the whole text is checked first
  * (malformed JSON, nesting, non-object raise before anything is built),
  * then each top-level member becomes a Lua value on first access through
- * u's __index and is stored in u; null members are absent. pairs(u) (its
- * __pairs) and json.encode convert every member first. An assignment to a
- * member hides the original for good. Caveats: raw next(u) and rawget(u, k)
- * see only the members converted so far; one lazy user per state at a
- * time. The text is NOT copied: it must stay valid until
- * luajson_user_release; after that, members already converted stay in a
- * kept u, and touching any other raises an error (never a stale read).
- * `extra` spare hash slots for fields the caller adds. May raise. */
-void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth, int extra);
+ * u's __index and is stored in u; null members are absent. Members this
+ * state's earlier calls read are converted at once (the names a policy reads
+ * are learnt, and re-learnt every 1,024 users), so that the policy's usual
+ * reads cost no metamethod call. The synth members (may be NULL) are made
+ * on first read. pairs(u) (its __pairs) and json.encode convert every
+ * member first. An assignment to a member hides the original for good.
+ * Caveats: raw next(u) and rawget(u, k) see only the members converted so
+ * far; one lazy user per state at a time. The text is NOT copied: it (and
+ * synth) must stay valid until luajson_user_release; after that, members
+ * already converted stay in a kept u, and touching any other raises an
+ * error (never a stale read). May raise. */
+void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth, const struct luajson_synth *synth);
 void luajson_user_release(lua_State *L);
+/* Makes the plain user table at t (luajson_push of a cJSON object) the
+ * state's current user with synth members made on first read, as above
+ * (members of those names are removed first). Release it the same way.
+ * May raise. */
+void luajson_user_synth(lua_State *L, int t, const struct luajson_synth *synth);
 
 /* Parses text with cJSON and reports malformed input with its byte offset,
  * line and column in err. Trailing non-space data is an error. The caller

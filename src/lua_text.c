@@ -7,21 +7,33 @@
  *     [, stop]) scans s for words (runs of ASCII letters, compared without
  *     regard to case), stopping at the first byte equal to stop (e.g. "@"),
  *     and returns the first word of s that is in the list (lower case), or
- *     nil. No Lua string is made unless there is a match. */
+ *     nil; nil too when s is not a string (numbers included). No Lua string
+ *     is made unless there is a match.
+ *   text.is_address(v) -> v is a string with an "@" after its first byte
+ *     and before its last, and no other "@" after that one (p.has_mail).
+ *   text.contains(v, needle) -> v is a string holding needle (plain).
+ *   text.nonempty(v) -> false for nil, json.null, a string of spaces only
+ *     (C isspace) and an empty table; true otherwise (p.nonempty).
+ * One C call each instead of a few Lua calls and instructions: the helpers
+ * run for every user, and every Lua instruction also pays the instruction
+ * budget's count hook. */
 #include "lua_text.h"
 
+#include <ctype.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <lauxlib.h>
 
+#include "lua_json.h"
 #include "util.h"
 
 #define WORD_MAX 31
 
 struct word_set {
 	uint32_t n;
+	uint32_t lengths[26];         /* per first letter: bit n set when a word of n letters starts with it */
 	char word[][WORD_MAX + 1];    /* sorted, lower case, NUL-padded */
 };
 
@@ -45,7 +57,11 @@ static int matcher_call(lua_State *L)
 {
 	const struct word_set *ws = lua_touserdata(L, lua_upvalueindex(1));
 	size_t len, stop_len = 0;
-	const char *s = luaL_checklstring(L, 1, &len);
+	if (lua_type(L, 1) != LUA_TSTRING) {
+		lua_pushnil(L);
+		return 1;
+	}
+	const char *s = lua_tolstring(L, 1, &len);
 	const char *stop = luaL_optlstring(L, 2, NULL, &stop_len);
 	const char *end = s + len;
 	if (stop && stop_len) {
@@ -64,7 +80,7 @@ static int matcher_call(lua_State *L)
 			n++;
 			p++;
 		}
-		if (n > WORD_MAX) continue;
+		if (n > WORD_MAX || !(ws->lengths[w[0] - 'a'] >> n & 1)) continue;   /* no such word: no search */
 		w[n] = '\0';
 		if (bsearch(w, ws->word, ws->n, sizeof ws->word[0], cmp_word)) {
 			lua_pushlstring(L, w, n);
@@ -75,13 +91,68 @@ static int matcher_call(lua_State *L)
 	return 1;
 }
 
+/* is_address(v) -> bool */
+static int text_is_address(lua_State *L)
+{
+	bool ok = false;
+	if (lua_type(L, 1) == LUA_TSTRING) {
+		size_t len;
+		const char *s = lua_tolstring(L, 1, &len);
+		const char *at = len > 1 ? memchr(s + 1, '@', len - 1) : NULL;
+		size_t after = at ? len - (size_t)(at - s) - 1 : 0;     /* bytes after the '@' */
+		ok = at && after > 0 && !memchr(at + 1, '@', after);
+	}
+	lua_pushboolean(L, ok);
+	return 1;
+}
+
+/* contains(v, needle) -> bool */
+static int text_contains(lua_State *L)
+{
+	size_t len, nlen;
+	const char *needle = luaL_checklstring(L, 2, &nlen);
+	bool found = false;
+	if (lua_type(L, 1) == LUA_TSTRING) {
+		const char *s = lua_tolstring(L, 1, &len);
+		found = memmem(s, len, needle, nlen) != NULL;
+	}
+	lua_pushboolean(L, found);
+	return 1;
+}
+
+/* nonempty(v) -> bool */
+static int text_nonempty(lua_State *L)
+{
+	bool ok;
+	switch (lua_type(L, 1)) {
+	case LUA_TNONE:
+	case LUA_TNIL: ok = false; break;
+	case LUA_TLIGHTUSERDATA: ok = !luajson_is_null(L, 1); break;
+	case LUA_TSTRING: {
+		size_t len;
+		const char *s = lua_tolstring(L, 1, &len);
+		ok = false;
+		for (size_t i = 0; i < len && !ok; i++) ok = !isspace((unsigned char)s[i]);
+		break;
+	}
+	case LUA_TTABLE:
+		lua_settop(L, 1);
+		lua_pushnil(L);
+		ok = lua_next(L, 1) != 0;
+		break;
+	default: ok = true; break;
+	}
+	lua_pushboolean(L, ok);
+	return 1;
+}
+
 /* word_matcher(words) -> match */
 static int text_word_matcher(lua_State *L)
 {
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_Integer n = luaL_len(L, 1);
 	struct word_set *ws = lua_newuserdatauv(L, sizeof *ws + (size_t)n * sizeof ws->word[0], 0);
-	ws->n = 0;
+	memset(ws, 0, sizeof *ws);
 	for (lua_Integer i = 1; i <= n; i++) {
 		size_t len = 0;
 		const char *v = lua_rawgeti(L, 1, i) == LUA_TSTRING ? lua_tolstring(L, -1, &len) : NULL;
@@ -93,6 +164,7 @@ static int text_word_matcher(lua_State *L)
 			ws->word[ws->n][k] = (char)ascii_lower((unsigned char)v[k]);
 		}
 		memset(ws->word[ws->n] + len, 0, WORD_MAX + 1 - len);
+		ws->lengths[ws->word[ws->n][0] - 'a'] |= (uint32_t)1 << len;
 		ws->n++;
 		lua_pop(L, 1);
 	}
@@ -105,6 +177,9 @@ void luatext_open(lua_State *L)
 {
 	static const luaL_Reg funcs[] = {
 		{ "word_matcher", text_word_matcher },
+		{ "is_address", text_is_address },
+		{ "contains", text_contains },
+		{ "nonempty", text_nonempty },
 		{ NULL, NULL },
 	};
 	luaL_newlib(L, funcs);

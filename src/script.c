@@ -23,6 +23,7 @@
 #include "log.h"
 #include "lua_json.h"
 #include "lua_text.h"
+#include "skus.h"
 #include "snapshot.h"
 #include "srcmap.h"
 
@@ -1227,6 +1228,7 @@ struct eval_ctx {
 	struct script *s;
 	const struct policy_user *user;
 	const cJSON *graph;
+	struct luajson_synth synth;    /* u's computed members (lazy users) */
 	struct policy_decision *out;
 	struct err *err;
 	int rc;
@@ -1251,49 +1253,88 @@ static int push_domain(lua_State *L, int idx)
 	return 1;
 }
 
-/* Pushes the user table u (see struct policy_user). Runs before any policy
- * code, with the error kind "user", so malformed JSON fails as "user:
- * invalid JSON ...". */
-static void push_user(lua_State *L, const struct eval_ctx *c)
+/* u.licenses from the user table at u: one { sku_id, part, name } per item
+ * of u.assignedLicenses with a string skuId, part and name from the SKU
+ * table; an unknown SKU gets its id for both. */
+static void push_licenses(lua_State *L, int u)
 {
-	const struct policy_user *in = c->user;
-	if (c->graph) {
-		if (!cJSON_IsObject(c->graph)) luaL_error(L, "the user must be a JSON object");
-		luajson_push(L, c->graph, c->s->lim.json_depth, LUAJSON_NULL_ABSENT, 3);
-	} else {
-		luajson_push_user(L, in->json ? in->json : "", in->json ? in->len : 0, c->s->lim.json_depth, 3);
+	luaL_checkstack(L, 8, "u.licenses");
+	lua_getfield(L, u, "assignedLicenses");
+	int al = lua_gettop(L);
+	lua_Integer n = lua_type(L, al) == LUA_TTABLE ? (lua_Integer)lua_rawlen(L, al) : 0;
+	lua_createtable(L, (int)(n < 64 ? n : 64), 0);
+	int out = al + 1;
+	lua_Integer k = 0;
+	for (lua_Integer i = 1; i <= n; i++) {
+		if (lua_rawgeti(L, al, i) == LUA_TTABLE && lua_getfield(L, -1, "skuId") == LUA_TSTRING) {
+			const char *id = lua_tostring(L, -1);
+			const struct sku_info *si = skus_find(id);
+			lua_createtable(L, 0, 3);
+			lua_pushvalue(L, -2);
+			lua_setfield(L, -2, "sku_id");
+			lua_pushstring(L, si ? si->part_number : id);
+			lua_setfield(L, -2, "part");
+			lua_pushstring(L, skus_friendly_name(id, si ? si->part_number : NULL));
+			lua_setfield(L, -2, "name");
+			lua_rawseti(L, out, ++k);
+		}
+		lua_settop(L, out);
 	}
-	int u = lua_gettop(L);
-	lua_getfield(L, u, "mail");
-	int ok = push_domain(L, -1);
-	if (!ok) {
-		lua_getfield(L, u, "userPrincipalName");
-		ok = push_domain(L, -1);
-	}
-	/* raw sets: u's metatable (lazy users) is for the policy's reads */
-	if (ok) {
-		lua_pushliteral(L, "domain");
-		lua_insert(L, -2);
-		lua_rawset(L, u);
-	}
-	lua_settop(L, u);
-	lua_pushliteral(L, "groups");
-	lua_createtable(L, 0, (int)in->ngroups);
-	for (size_t i = 0; i < in->ngroups; i++) {
-		lua_pushstring(L, in->groups[i]);
-		lua_pushboolean(L, 1);
-		lua_rawset(L, -3);
-	}
-	lua_rawset(L, u);
-	lua_pushliteral(L, "licenses");
-	lua_createtable(L, (int)in->nlicenses, 0);
-	for (size_t i = 0; i < in->nlicenses; i++) {
-		lua_pushstring(L, in->licenses[i]);
-		lua_rawseti(L, -2, (lua_Integer)i + 1);
-	}
-	lua_rawset(L, u);
+	lua_remove(L, al);
 }
 
+/* The members script.c adds to every user table (see script.h). */
+enum { USER_DOMAIN, USER_GROUPS, USER_LICENSES, USER_NSYNTH };
+static const char *const user_synth_names[USER_NSYNTH] = { "domain", "groups", "licenses" };
+
+/* luajson_synth's push: member i of user table u (ud: the eval_ctx). */
+static void push_user_synth(lua_State *L, int u, unsigned i, void *ud)
+{
+	const struct policy_user *in = ((const struct eval_ctx *)ud)->user;
+	u = lua_absindex(L, u);
+	switch (i) {
+	case USER_DOMAIN: {
+		int top = lua_gettop(L);
+		lua_getfield(L, u, "mail");
+		if (!push_domain(L, -1)) {
+			lua_getfield(L, u, "userPrincipalName");
+			if (!push_domain(L, -1)) lua_pushnil(L);
+		}
+		lua_replace(L, top + 1);
+		lua_settop(L, top + 1);
+		return;
+	}
+	case USER_GROUPS:
+		lua_createtable(L, 0, (int)in->ngroups);
+		for (size_t g = 0; g < in->ngroups; g++) {
+			lua_pushstring(L, in->groups[g]);
+			lua_pushboolean(L, 1);
+			lua_rawset(L, -3);
+		}
+		return;
+	case USER_LICENSES:
+		push_licenses(L, u);
+		return;
+	}
+	lua_pushnil(L);
+}
+
+/* Pushes the user table u (see struct policy_user). Runs before any policy
+ * code, with the error kind "user", so malformed JSON fails as "user:
+ * invalid JSON ...". From text u is lazy; from a cJSON object its members
+ * are converted now; its computed members are made when read, either way. */
+static void push_user(lua_State *L, struct eval_ctx *c)
+{
+	const struct policy_user *in = c->user;
+	c->synth = (struct luajson_synth){ user_synth_names, USER_NSYNTH, push_user_synth, c };
+	if (!c->graph) {
+		luajson_push_user(L, in->json ? in->json : "", in->json ? in->len : 0, c->s->lim.json_depth, &c->synth);
+		return;
+	}
+	if (!cJSON_IsObject(c->graph)) luaL_error(L, "the user must be a JSON object");
+	luajson_push(L, c->graph, c->s->lim.json_depth, LUAJSON_NULL_ABSENT, USER_NSYNTH);
+	luajson_user_synth(L, -1, &c->synth);
+}
 /* Calls policy function fn(u, t) (the function, u and t are pushed by the
  * caller) with a fresh budget; errors propagate to protected_call. */
 static void call_policy_function(struct script *s, const char *what, int nresults)

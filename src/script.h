@@ -155,21 +155,29 @@ int script_set_tenant(struct script *s, const struct script_tenant *t, struct er
  *   u.domain   lower-case domain of mail, else of userPrincipalName (or absent)
  *   u.groups   set of the given group names: u.groups["Sales"] == true
  *              (always a table, empty when ngroups is 0)
- *   u.licenses array of the given license names (skuPartNumber), always a table
- * Give the Graph object either as a parsed cJSON object (graph) or as JSON
- * text (json, len). From text (the fast path) the whole object is checked
- * first — malformed JSON fails as "user: invalid JSON at byte offset ..."
- * before any policy code runs — and u is lazy: a member becomes a Lua value
- * when first read. pairs(u) and json.encode(u) see every member; raw
- * next(u)/rawget(u, k) only those read so far. Nothing of the text is kept
- * after the call: members not read by then raise if a policy kept u and
- * touches them later. */
+ *   u.licenses one { sku_id = "<guid>", part = "<skuPartNumber>", name =
+ *              "<friendly name>" } per item of the user's own
+ *              assignedLicenses, in order (part and name from the SKU table,
+ *              skus.h; an unknown SKU has its sku_id as part and name);
+ *              always a table
+ * These three hide Graph members of the same names. Give the Graph object
+ * either as a parsed cJSON object (graph) or as JSON text (json, len). From
+ * text (the fast path) the whole object is checked first — malformed JSON
+ * fails as "user: invalid JSON at byte offset ..." before any policy code
+ * runs — and u is lazy: a member (u.domain, u.groups and u.licenses too)
+ * becomes a Lua value when first read, so a policy that never reads
+ * u.licenses pays nothing for it. pairs(u) and json.encode(u) see every
+ * member; raw next(u)/rawget(u, k) only those converted so far. Nothing of
+ * the text is kept after the call: members not read by then raise if a
+ * policy kept u and touches them later. */
 struct policy_user {
 	const struct cJSON *graph;
 	const char *json;
 	size_t len;
 	const char *const *groups;
 	size_t ngroups;
+	/* Deprecated and ignored: u.licenses comes from the user's
+	 * assignedLicenses. Kept only so that callers not yet updated compile. */
 	const char *const *licenses;
 	size_t nlicenses;
 };

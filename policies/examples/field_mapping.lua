@@ -5,12 +5,10 @@
 -- Syncro are not overwritten.
 local p = require "entrasync.policy"
 
--- u.licenses items are SKU part numbers ("SPE_E3"); tolerate tables too.
+-- u.licenses items are { sku_id = "05e9a617-…", part = "SPE_E3",
+-- name = "Microsoft 365 E3" }: the notes get the friendly names.
 local function licence_names(u)
-  local names = {}
-  for _, l in ipairs(u.licenses) do
-    names[#names + 1] = type(l) == "table" and (l.name or l.part) or tostring(l)
-  end
+  local names = p.license_names(u)
   return #names > 0 and table.concat(names, ", ") or "none"
 end
 

@@ -1,8 +1,10 @@
 /* bench_script — users/second through the policy path on one core: Graph
  * users-delta pages of 999 users (~25 properties each, with
- * assignedLicenses, as selected in graph-api.md §4) as JSON text -> cJSON
- * parse -> Lua user table -> sandboxed include + contact of
- * policies/default.lua -> C decision struct. Also reports the parts. */
+ * assignedLicenses, as selected in graph-api.md §4) as JSON text -> page
+ * split -> the user's text checked and parsed into a (lazy) Lua user table
+ * -> sandboxed include + contact of policies/default.lua -> C decision
+ * struct. Also reports the parts, the same through a cJSON tree, and the
+ * cost of a policy that reads u.licenses (made only when read). */
 #include "bench.h"
 
 #include <stdio.h>
@@ -280,6 +282,23 @@ BENCH(script_policy_users_per_second)
 	s = policy_state(temp_policy("bench_trivial.lua", "return { include = function(u, t) return true end }\n"));
 	double trivial_rate = measure(run_text, &c, s, &inc, &users);
 	script_free(s);
+	/* the default policy plus the licence names in the notes */
+	s = policy_state(temp_policy("bench_licenses.lua",
+		"local p = require 'entrasync.policy'\n"
+		"return {\n"
+		"  include = function(u, t)\n"
+		"    if p.is_disabled(u) or p.is_guest(u) or not p.is_member(u) or not p.has_mail(u) then return false end\n"
+		"    return not p.is_service_account(u)\n"
+		"  end,\n"
+		"  contact = function(u, t)\n"
+		"    local c = p.contact(u)\n"
+		"    c.notes = table.concat(p.license_names(u), ', ')\n"
+		"    return c\n"
+		"  end,\n"
+		"}\n"));
+	double lic_rate = measure(run_text, &c, s, &inc, &users);
+	script_free(s);
+	bench_report("users/s: the same + licence names into notes", lic_rate, "users/CPU-s", "reads u.licenses");
 	bench_report("per user: page split (scan)", 1e6 / split_rate, "us", NULL);
 	bench_report("per user: cJSON page parse (tree path)", 1e6 / tree_parse_rate, "us", NULL);
 	bench_report("per user: parse into Lua + user table + calls", 1e6 / trivial_rate - 1e6 / split_rate, "us",

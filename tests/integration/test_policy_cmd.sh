@@ -43,7 +43,7 @@ check "by_department: Engineering left out" test "$(json 'u("李")["included"], 
 expect_ok "by_domain" -- policy test "$EX/by_domain.lua" --users "$U" --json
 check "by_domain: fabrikam.com feeds customer 102" test "$(json 'u("李")["contact"].get("customer_id"), u("Adele")["contact"].get("customer_id")')" = "(102, None)"
 expect_ok "field_mapping" -- policy test "$EX/field_mapping.lua" --users "$U" --json
-check "field_mapping: licences in notes" test "$(json 'u("Adele")["contact"]["notes"].splitlines()[-1]')" = "Licences: SPE_E3"
+check "field_mapping: licences in notes" test "$(json 'u("Adele")["contact"]["notes"].splitlines()[-1]')" = "Licences: Microsoft 365 E3"
 expect_ok "on_leave_delete" -- policy test "$EX/on_leave_delete.lua" --users "$U" --json
 check "on_leave_delete: disabled → delete" test "$(json 'u("Zoë")["on_leave"]["action"]')" = delete
 expect_ok "on_leave_mark" -- policy test "$EX/on_leave_mark.lua" --users "$U" --json

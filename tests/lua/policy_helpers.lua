@@ -31,6 +31,19 @@ local function fails(fn, want)
   end
 end
 
+test("license_names", function()
+  local u = { licenses = {
+    { sku_id = "05e9a617-0261-4cee-bb44-138d3ef5d965", part = "SPE_E3", name = "Microsoft 365 E3" },
+    { sku_id = "00000000-0000-0000-0000-00000000abcd", part = "00000000-0000-0000-0000-00000000abcd",
+      name = "00000000-0000-0000-0000-00000000abcd" },
+    { sku_id = "x", part = "ONLY_PART" },
+  } }
+  eq(table.concat(p.license_names(u), ", "),
+     "Microsoft 365 E3, 00000000-0000-0000-0000-00000000abcd, ONLY_PART")
+  eq(#p.license_names({ licenses = {} }), 0)
+  eq(#p.license_names({}), 0, "no u.licenses")
+end)
+
 test("domain", function()
   eq(p.domain("Jane.Doe@Contoso.COM"), "contoso.com")
   eq(p.domain("a@b@Sub.Example.org"), "sub.example.org")
@@ -52,6 +65,11 @@ test("nonempty", function()
   eq(p.nonempty({ 1 }), true)
   eq(p.nonempty(0), true)
   eq(p.nonempty(false), true)
+  eq(p.nonempty("\1"), true, "a control byte that is not a space")
+  eq(p.nonempty(" \r\n\v\f x"), true)
+  eq(p.nonempty("\194\160"), true, "NBSP is not ASCII space")
+  eq(p.nonempty({ a = 1 }), true)
+  eq(p.nonempty(), false)
 end)
 
 test("first", function()
@@ -75,6 +93,9 @@ test("is_guest", function()
   eq(p.is_guest({ userType = "Member", userPrincipalName = "a_b.com#EXT#@t.onmicrosoft.com" }), true)
   eq(p.is_guest({ userType = "Member", userPrincipalName = "a@t.com" }), false)
   eq(p.is_guest({}), false)
+  eq(p.is_guest({ userType = "Member", userPrincipalName = 7 }), false)
+  eq(p.is_guest({ userPrincipalName = "x#EXT#" }), true)
+  eq(p.is_guest({ userPrincipalName = "x#ext#" }), false, "#EXT# is matched exactly")
 end)
 
 test("is_member", function()
@@ -97,6 +118,12 @@ test("has_mail", function()
   eq(p.has_mail({ mail = "a@b@c" }), false)
   eq(p.has_mail({ userPrincipalName = "a@b.com" }), false)
   eq(p.has_mail({ mail = json.null }), false)
+  eq(p.has_mail({ mail = "a@" }), false)
+  eq(p.has_mail({ mail = "@a" }), false)
+  eq(p.has_mail({ mail = "@" }), false)
+  eq(p.has_mail({ mail = "@a@b" }), true, "the search starts at the second byte")
+  eq(p.has_mail({ mail = 5 }), false)
+  eq(p.has_mail({ mail = "a@b\0@c" }), false)
 end)
 
 test("is_service_account", function()
@@ -232,6 +259,9 @@ test("text_word_matcher", function()
   eq(m("x-noreply-x"), "noreply")
   eq(m(""), nil)
   eq(m("caf\u{E9} room"), "room")                          -- non-ASCII bytes separate words
+  eq(m(nil), nil)
+  eq(m(42), nil, "not a string")
+  eq(p.is_service_account({ displayName = 12345 }), false)
   fails(function() text.word_matcher { "two words" } end, "is not a word of ASCII letters")
   fails(function() text.word_matcher { 5 } end, "item 1 must be a word")
 end)

@@ -170,7 +170,7 @@ static const char *const hooks_policy =
 	"  end,\n"
 	"  allow_action = function(action, u, t)\n"
 	"    if u['@entrasync.action'] ~= nil then error('action key visible') end\n"
-	"    if action == 'disable' and u.licenses[1] == 'SPE_E3' then return true end\n"
+	"    if action == 'disable' and (u.licenses[1] or {}).part == 'SPE_E3' then return true end\n"
 	"    return false, 'no ' .. action .. ' for ' .. (u.domain or '?')\n"
 	"  end,\n"
 	"}\n";
@@ -185,10 +185,9 @@ TEST(actions_hooks_protect_and_allow)
 	CHECK(actions_hooks_has_protect(h));
 	CHECK(actions_hooks_has_allow(h));
 	const char *admins[] = { "Admins", "g-1" };
-	const char *lic[] = { "SPE_E3" };
-	struct policy_user u = { .json = "{\"userPrincipalName\":\"a@contoso.com\"}",
-	                         .len = strlen("{\"userPrincipalName\":\"a@contoso.com\"}"),
-	                         .groups = admins, .ngroups = 2, .licenses = lic, .nlicenses = 1 };
+	const char *json = "{\"userPrincipalName\":\"a@contoso.com\","
+	                   "\"assignedLicenses\":[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"}]}";
+	struct policy_user u = { .json = json, .len = strlen(json), .groups = admins, .ngroups = 2 };
 	struct actions_verdict v;
 	REQUIRE_OK(actions_hook_protect(h, &u, &v, &err), &err);
 	CHECK(v.yes);
