@@ -301,22 +301,12 @@ out:
 
 /* ---- the user as policies see it ----------------------------------------- */
 
-void actions_target_policy_user(const struct actions_target *t, const char **lic, struct policy_user *pu)
+void actions_target_policy_user(const struct actions_target *t, struct policy_user *pu)
 {
 	memset(pu, 0, sizeof *pu);
-	size_t nl = 0;
-	const cJSON *it;
-	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(t->user, "assignedLicenses")) {
-		const char *sku = jstr(it, "skuId");
-		if (!sku || nl == ACTIONS_MAX_LICENSES) continue;
-		const struct sku_info *si = skus_find(sku);
-		lic[nl++] = si ? si->part_number : sku;
-	}
 	pu->graph = t->user;
 	pu->groups = (const char *const *)t->groups;
 	pu->ngroups = t->ngroups;
-	pu->licenses = lic;
-	pu->nlicenses = nl;
 }
 
 int actions_tenant_hooks(const struct actions_env *env, const struct config_tenant *ct, struct actions_hooks **h,
@@ -332,11 +322,10 @@ void actions_target_protected(struct actions_hooks *h, const struct actions_targ
 {
 	struct err err;
 	struct actions_verdict v = { 0 };
-	const char *lic[ACTIONS_MAX_LICENSES];
 	struct policy_user pu;
 	*prot = false;
 	*why = NULL;
-	actions_target_policy_user(t, lic, &pu);
+	actions_target_policy_user(t, &pu);
 	if (t->user && actions_hook_protect(h, &pu, &v, &err) != 0) {
 		*prot = true;
 		*why = xasprintf("protect() failed: %s", err.msg);

@@ -7,7 +7,6 @@
 
 #include "actions.h"
 
-#define ACTIONS_MAX_LICENSES 64
 
 /* Fills *out (zeroed first) for user object_id of tenant ct: its mirror row
  * (removed when absent or removed), link, declared groups, last pull.
@@ -19,9 +18,9 @@ int actions_target_load(const struct actions_env *env, const struct config_tenan
 int actions_tenant_hooks(const struct actions_env *env, const struct config_tenant *ct, struct actions_hooks **h,
                          struct err *err);
 
-/* pu for t: its mirror JSON, declared groups (names and ids) and licences
- * (part numbers, pointers stored into lic[ACTIONS_MAX_LICENSES]). */
-void actions_target_policy_user(const struct actions_target *t, const char **lic, struct policy_user *pu);
+/* pu for t: its mirror JSON and declared groups (names and ids); the script
+ * layer makes u.licenses from the JSON's assignedLicenses. */
+void actions_target_policy_user(const struct actions_target *t, struct policy_user *pu);
 
 /* protect(u, t) with hooks h: *prot and *why (free; may be NULL). A hook
  * that fails protects (fail closed), with the error as reason. */

@@ -396,9 +396,8 @@ static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 		const char *load_err;
 		struct actions_hooks *h = run_hooks(r, ti, &load_err);
 		struct actions_verdict v = { 0 };
-		const char *lic[ACTIONS_MAX_LICENSES];
 		struct policy_user pu;
-		actions_target_policy_user(&t, lic, &pu);
+		actions_target_policy_user(&t, &pu);
 		bool prot = false;
 		char *pwhy = NULL;
 		if (!h) {

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cjson/cJSON.h>
 
 #include "json_scan.h"
 #include "log.h"
@@ -182,10 +181,10 @@ struct stream {
 
 /* The members of a user's JSON the planner reads itself (the policy gets
  * the text). */
-enum { UK_ENABLED, UK_MAIL, UK_UPN, UK_NAME, UK_LICENSES, UK_N };
+enum { UK_ENABLED, UK_MAIL, UK_UPN, UK_NAME, UK_N };
 static const char *const user_keys[UK_N] = {
 	[UK_ENABLED] = "accountEnabled", [UK_MAIL] = "mail", [UK_UPN] = "userPrincipalName",
-	[UK_NAME] = "displayName", [UK_LICENSES] = "assignedLicenses",
+	[UK_NAME] = "displayName",
 };
 
 /* A string member decoded into scratch at *used; NULL when absent, not a
@@ -198,19 +197,6 @@ static const char *user_string(const struct json_scan_value *v, struct buf *scra
 	const char *s = scratch->data + *used;
 	*used += (size_t)n + 1;
 	return s;
-}
-
-/* Until the script layer reads u.licenses from the text itself, the
- * licences come from a tree: of assignedLicenses only,
- * {"assignedLicenses": [...]} (NULL when absent). */
-static cJSON *licence_tree(const struct json_scan_value *v)
-{
-	if (v->type != JSON_SCAN_ARRAY) return NULL;
-	cJSON *arr = cJSON_ParseWithLength(v->text, v->len);
-	if (!arr) return NULL;
-	cJSON *o = cJSON_CreateObject();
-	cJSON_AddItemToObject(o, "assignedLicenses", arr);
-	return o;
 }
 
 /* The desired contact fields as engine_desired_fields makes them, but
@@ -243,7 +229,6 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	struct err uerr;
 	int rc = 0;
 	struct json_scan_value uv[UK_N] = {{0}};
-	cJSON *lic = NULL;
 	struct engine_user u = { .object_id = row->object_id };
 	struct policy_decision d = {0};
 	struct syncro_fields desired = {0};   /* borrowed (desired_borrowed) */
@@ -274,8 +259,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	u.label = label;
 
 	if (!u.removed) {
-		lic = licence_tree(&uv[UK_LICENSES]);
-		if (engine_policy_eval_json(p->pol, lic, row->json, row->groups, &d, &uerr) != 0) {
+		if (engine_policy_eval_json(p->pol, NULL, row->json, row->groups, &d, &uerr) != 0) {
 			p->user_error(p->ud, label, uerr.msg);
 			goto out;
 		}
@@ -325,7 +309,6 @@ out:
 	if (link_borrowed) memset(&link.fields, 0, sizeof link.fields);
 	engine_link_free(&link);
 	policy_decision_free(&d);
-	cJSON_Delete(lic);
 	return rc;
 }
 

@@ -176,10 +176,6 @@ struct policy_user {
 	size_t len;
 	const char *const *groups;
 	size_t ngroups;
-	/* Deprecated and ignored: u.licenses comes from the user's
-	 * assignedLicenses. Kept only so that callers not yet updated compile. */
-	const char *const *licenses;
-	size_t nlicenses;
 };
 
 /* The contact fields a policy's contact() may return (Syncro contact
