@@ -14,6 +14,7 @@
  *   text.contains(v, needle) -> v is a string holding needle (plain).
  *   text.nonempty(v) -> false for nil, json.null, a string of spaces only
  *     (C isspace) and an empty table; true otherwise (p.nonempty).
+ *   text.contact(u) -> p.contact's table (lua_contact.c).
  * One C call each instead of a few Lua calls and instructions: the helpers
  * run for every user, and every Lua instruction also pays the instruction
  * budget's count hook. */
@@ -26,6 +27,7 @@
 
 #include <lauxlib.h>
 
+#include "lua_contact.h"
 #include "lua_json.h"
 #include "util.h"
 
@@ -120,29 +122,33 @@ static int text_contains(lua_State *L)
 	return 1;
 }
 
+bool luatext_nonempty(lua_State *L, int idx)
+{
+	switch (lua_type(L, idx)) {
+	case LUA_TNONE:
+	case LUA_TNIL: return false;
+	case LUA_TLIGHTUSERDATA: return !luajson_is_null(L, idx);
+	case LUA_TSTRING: {
+		size_t len;
+		const char *s = lua_tolstring(L, idx, &len);
+		for (size_t i = 0; i < len; i++)
+			if (!isspace((unsigned char)s[i])) return true;
+		return false;
+	}
+	case LUA_TTABLE:
+		idx = lua_absindex(L, idx);
+		lua_pushnil(L);
+		if (!lua_next(L, idx)) return false;
+		lua_pop(L, 2);
+		return true;
+	default: return true;
+	}
+}
+
 /* nonempty(v) -> bool */
 static int text_nonempty(lua_State *L)
 {
-	bool ok;
-	switch (lua_type(L, 1)) {
-	case LUA_TNONE:
-	case LUA_TNIL: ok = false; break;
-	case LUA_TLIGHTUSERDATA: ok = !luajson_is_null(L, 1); break;
-	case LUA_TSTRING: {
-		size_t len;
-		const char *s = lua_tolstring(L, 1, &len);
-		ok = false;
-		for (size_t i = 0; i < len && !ok; i++) ok = !isspace((unsigned char)s[i]);
-		break;
-	}
-	case LUA_TTABLE:
-		lua_settop(L, 1);
-		lua_pushnil(L);
-		ok = lua_next(L, 1) != 0;
-		break;
-	default: ok = true; break;
-	}
-	lua_pushboolean(L, ok);
+	lua_pushboolean(L, luatext_nonempty(L, 1));
 	return 1;
 }
 
@@ -180,6 +186,7 @@ void luatext_open(lua_State *L)
 		{ "is_address", text_is_address },
 		{ "contains", text_contains },
 		{ "nonempty", text_nonempty },
+		{ "contact", luacontact_lua },
 		{ NULL, NULL },
 	};
 	luaL_newlib(L, funcs);

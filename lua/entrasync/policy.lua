@@ -12,7 +12,6 @@ local type, pairs, ipairs, select, error, tostring, next = type, pairs, ipairs, 
 local lower, find, match, format, sub, byte =
   string.lower, string.find, string.match, string.format, string.sub, string.byte
 local concat, sort = table.concat, table.sort
-local json_null = require("entrasync.json").null
 local text = require("entrasync.text")
 local word_matcher, is_address, contains = text.word_matcher, text.is_address, text.contains
 
@@ -233,26 +232,13 @@ end
 --- p.contact(u) -> the obvious Graph -> Syncro contact mapping: name,
 --- email, phone, mobile, title, address1, city, state, zip. Absent values
 --- stay absent (the contact keeps what it has).
-function P.contact(u)
-  local name = u.displayName
-  if not nonempty(name) then
-    local given, sur = u.givenName, u.surname
-    if nonempty(given) and nonempty(sur) then name = given .. " " .. sur
-    else name = P.first(given, sur, u.mail, u.userPrincipalName) end
-  end
-  local phones = u.businessPhones
-  return {
-    name = name,
-    email = u.mail,
-    phone = phones and phones[1] ~= json_null and phones[1] or nil,
-    mobile = u.mobilePhone,
-    title = u.jobTitle,
-    address1 = u.streetAddress,
-    city = u.city,
-    state = u.state,
-    zip = u.postalCode,
-  }
-end
+---   name     u.displayName, else "givenName surname" when both are non-empty,
+---            else the first non-empty of givenName, surname, mail, userPrincipalName
+---   email = u.mail, phone = u.businessPhones[1] (unless json.null), mobile = u.mobilePhone,
+---   title = u.jobTitle, address1 = u.streetAddress, city, state, zip = u.postalCode
+--- (In C, entrasync.text: a policy whose contact is p.contact itself gets its
+--- contacts read straight from the user's JSON text, with no Lua values made.)
+P.contact = text.contact
 
 --- p.license_names(u) -> the friendly names of the user's licences, in
 --- order ({ "Microsoft 365 E3", ... }; an SKU missing from the name table
