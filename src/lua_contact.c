@@ -110,7 +110,7 @@ bool luacontact_fast(lua_State *L, int u, const char **val, size_t *vlen)
 	struct luajson_view v[M_N];
 	if (!luajson_user_view(L, u, member_names, M_N, v)) return false;
 	for (int i = 0; i < M_N; i++)
-		if (i != M_PHONES && v[i].kind == LUAJSON_VIEW_OTHER) return false;
+		if (v[i].kind == LUAJSON_VIEW_LUA || (i != M_PHONES && v[i].kind == LUAJSON_VIEW_OTHER)) return false;
 	/* name: displayName, else the first non-empty of the others (joining
 	 * givenName and surname is left to luacontact_lua) */
 	int name = -1;

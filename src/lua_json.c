@@ -1147,12 +1147,14 @@ bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n
 {
 	struct lazy_user *lu = lazy_state(L);
 	if (!lu || !lu->text || lu->modified || lu->table != lua_topointer(L, t) || n > LUAJSON_MAX_VIEW) return false;
+	t = lua_absindex(L, t);
 	if (names != lu->view_names || lu->view_gen == 0) {
 		lu->view_names = names;
 		lu->view_gen++;
 	}
 	for (unsigned i = 0; i < n; i++) out[i] = (struct luajson_view){ NULL, 0, LUAJSON_VIEW_ABSENT };
-	for (uint32_t i = 0; i < lu->n; i++) {
+	bool ok = true, names_pushed = false;
+	for (uint32_t i = 0; i < lu->n && ok; i++) {
 		const struct lazy_member *m = &lu->m[i];
 		int slot = -1;
 		if (m->key >= 0) {
@@ -1162,11 +1164,36 @@ bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n
 				if (strlen(names[k]) == m->klen && memcmp(names[k], lu->text + m->koff, m->klen) == 0) slot = (int)k;
 		}
 		if (slot < 0 || out[slot].kind != LUAJSON_VIEW_ABSENT) continue;   /* the first of duplicates wins */
+		if (m->done) {
+			/* converted: what the table holds now (Lua may have assigned to
+			 * it without a metamethod seeing it) */
+			if (m->key < 0 || !lua_checkstack(L, 3)) {
+				ok = false;
+				break;
+			}
+			if (!names_pushed) {
+				lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_key);
+				lua_getiuservalue(L, -1, 1);
+				lua_remove(L, -2);
+				names_pushed = true;
+			}
+			lua_rawgeti(L, -1, m->key + 1);
+			int type = lua_rawget(L, t);
+			if (type == LUA_TSTRING) {
+				out[slot].p = lua_tolstring(L, -1, &out[slot].len);   /* u holds it */
+				out[slot].kind = LUAJSON_VIEW_STRING;
+			} else if (type != LUA_TNIL) {
+				out[slot].kind = LUAJSON_VIEW_LUA;
+			}
+			lua_pop(L, 1);
+			continue;
+		}
 		const char *v = lu->text + m->voff;
 		out[slot] = m->plain ? (struct luajson_view){ v + 1, m->vlen - 2, LUAJSON_VIEW_STRING }
 		                     : (struct luajson_view){ v, m->vlen, LUAJSON_VIEW_OTHER };
 	}
-	return true;
+	if (names_pushed) lua_pop(L, 1);
+	return ok;
 }
 
 /* ---- splitting a page without parsing it -------------------------------- */

@@ -104,6 +104,7 @@ enum luajson_view_kind {
 	LUAJSON_VIEW_ABSENT,       /* no such member, or null */
 	LUAJSON_VIEW_STRING,       /* a string without escapes: p, len are its bytes (no quotes) */
 	LUAJSON_VIEW_OTHER,        /* anything else: p, len are its JSON text */
+	LUAJSON_VIEW_LUA,          /* converted already, to a Lua value other than a string */
 };
 struct luajson_view {
 	const char *p;
@@ -111,14 +112,15 @@ struct luajson_view {
 	enum luajson_view_kind kind;
 };
 #define LUAJSON_MAX_VIEW 64
-/* Reads members straight from the text of the current lazy user table at t
- * (luajson_push_user), without making Lua values: out[i] for names[i] (the
- * first member of that name). Only while u is exactly its text: returns
+/* Reads members of the current lazy user table at t (luajson_push_user)
+ * without making Lua values: out[i] for names[i] (the first member of that
+ * name): from the text when not converted yet, else what u holds now (a
+ * string then points into the Lua string, valid while u holds it). Returns
  * false when t is not the current lazy user, was made from a cJSON object
- * or eagerly, or Lua assigned anything to it; then read u in Lua. names
- * must be a static array (its address keys a cache); n <= LUAJSON_MAX_VIEW.
- * Never raises; the views point into the caller's text (valid until
- * luajson_user_release). */
+ * or eagerly, or Lua gave it a member it did not have (through __newindex
+ * or the sandbox's rawset); then read u in Lua. names must be a static
+ * array (its address keys a cache); n <= LUAJSON_MAX_VIEW. Never raises
+ * (uses three stack slots when it can have them). */
 bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n, struct luajson_view *out);
 /* Makes the plain user table at t (luajson_push of a cJSON object) the
  * state's current user with synth members made on first read, as above
