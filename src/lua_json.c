@@ -1128,7 +1128,7 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 
 /* Slot of dictionary entry g in names[0..n), found once per entry and
  * names array. */
-static int lazy_view_of(struct lazy_user *lu, const char *const *names, unsigned n, int g)
+static inline int lazy_view_of(struct lazy_user *lu, const char *const *names, unsigned n, int g)
 {
 	struct lazy_key *e = &lu->keys[g];
 	if (e->view_gen != lu->view_gen) {
@@ -1145,9 +1145,17 @@ static int lazy_view_of(struct lazy_user *lu, const char *const *names, unsigned
 
 bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n, struct luajson_view *out)
 {
-	struct lazy_user *lu = lazy_state(L);
-	if (!lu || !lu->text || lu->modified || lu->table != lua_topointer(L, t) || n > LUAJSON_MAX_VIEW) return false;
 	t = lua_absindex(L, t);
+	if (!lua_checkstack(L, 3)) return false;
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_key) != LUA_TUSERDATA) {
+		lua_pop(L, 1);
+		return false;
+	}
+	struct lazy_user *lu = lua_touserdata(L, -1);          /* stays on the stack: ud */
+	if (!lu->text || lu->modified || lu->table != lua_topointer(L, t) || n > LUAJSON_MAX_VIEW) {
+		lua_pop(L, 1);
+		return false;
+	}
 	if (names != lu->view_names || lu->view_gen == 0) {
 		lu->view_names = names;
 		lu->view_gen++;
@@ -1167,14 +1175,12 @@ bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n
 		if (m->done) {
 			/* converted: what the table holds now (Lua may have assigned to
 			 * it without a metamethod seeing it) */
-			if (m->key < 0 || !lua_checkstack(L, 3)) {
+			if (m->key < 0) {
 				ok = false;
 				break;
 			}
 			if (!names_pushed) {
-				lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_key);
-				lua_getiuservalue(L, -1, 1);
-				lua_remove(L, -2);
+				lua_getiuservalue(L, -1, 1);                 /* ud's names table */
 				names_pushed = true;
 			}
 			lua_rawgeti(L, -1, m->key + 1);
@@ -1192,7 +1198,7 @@ bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n
 		out[slot] = m->plain ? (struct luajson_view){ v + 1, m->vlen - 2, LUAJSON_VIEW_STRING }
 		                     : (struct luajson_view){ v, m->vlen, LUAJSON_VIEW_OTHER };
 	}
-	if (names_pushed) lua_pop(L, 1);
+	lua_pop(L, names_pushed ? 2 : 1);
 	return ok;
 }
 
