@@ -733,7 +733,9 @@ struct lazy_key {
 	uint16_t len;
 	bool hot;
 	int8_t synth;              /* the caller-computed member of that name, or -1 */
+	int8_t view;               /* its slot in luajson_user_view's names, or -1 */
 	uint32_t synth_gen;        /* synth holds for lazy_user.synth_gen */
+	uint32_t view_gen;         /* view holds for lazy_user.view_gen */
 };
 
 struct lazy_user {
@@ -741,8 +743,11 @@ struct lazy_user {
 	const char *text;          /* its JSON text (the caller's) */
 	const struct luajson_synth *synth;   /* the caller's, or NULL */
 	bool synth_done[LUAJSON_MAX_SYNTH];
+	bool modified;             /* Lua assigned to the table (__newindex or rawset) */
 	const char *const *synth_names;      /* the names lazy_key.synth was found for */
 	uint32_t synth_gen;
+	const char *const *view_names;       /* the names lazy_key.view was found for */
+	uint32_t view_gen;
 	int max_depth;
 	uint32_t n;
 	uint32_t calls;
@@ -864,6 +869,7 @@ static int lazy_newindex(lua_State *L)
 	struct lazy_user *lu = lazy_check(L, 1);
 	size_t klen;
 	const char *k = lua_type(L, 2) == LUA_TSTRING ? lua_tolstring(L, 2, &klen) : NULL;
+	if (lu) lu->modified = true;
 	if (k && lu) {
 		for (uint32_t i = 0; i < lu->n; i++)
 			if (lu->m[i].klen == klen && memcmp(lu->text + lu->m[i].koff, k, klen) == 0) lu->m[i].done = true;
@@ -912,6 +918,8 @@ static struct lazy_user *lazy_setup(lua_State *L)
 	luaL_setfuncs(L, meta, 1);                               /* the userdata as upvalue */
 	lua_pushliteral(L, "user");
 	lua_setfield(L, -2, "__name");
+	lua_pushboolean(L, 0);                                   /* getmetatable(u) is false, */
+	lua_setfield(L, -2, "__metatable");                      /* setmetatable(u) refused */
 	lua_pushvalue(L, -1);
 	lua_rawsetp(L, LUA_REGISTRYINDEX, &lazy_mt_key);
 	lua_setiuservalue(L, -2, 2);
@@ -928,6 +936,13 @@ void luajson_user_release(lua_State *L)
 		lu->text = NULL;
 		lu->synth = NULL;
 	}
+}
+
+void luajson_user_touch(lua_State *L, int t)
+{
+	const void *p = lua_topointer(L, t);
+	struct lazy_user *lu = p ? lazy_state(L) : NULL;
+	if (lu && lu->table == p) lu->modified = true;
 }
 
 /* n bytes at a and b equal (short names: cheaper than a memcmp call). */
@@ -958,7 +973,7 @@ static int lazy_key_of(lua_State *L, struct lazy_user *lu, int names, uint32_t p
 	if (g == (int)lu->nkeys) {
 		if (lu->nkeys == LAZY_KEYS) return -1;
 		lua_pushlstring(L, k, klen);
-		lu->keys[g] = (struct lazy_key){ lua_tostring(L, -1), (uint16_t)klen, false, -1, 0 };
+		lu->keys[g] = (struct lazy_key){ lua_tostring(L, -1), (uint16_t)klen, false, -1, -1, 0, 0 };
 		lua_rawseti(L, names, g + 1);
 		lu->nkeys++;
 	}
@@ -995,6 +1010,7 @@ void luajson_user_synth(lua_State *L, int t, const struct luajson_synth *synth)
 	lu->table = lua_topointer(L, t);
 	lu->text = NULL;
 	lu->n = 0;
+	lu->modified = false;
 	lu->synth = synth;
 	memset(lu->synth_done, 0, sizeof lu->synth_done);
 }
@@ -1012,6 +1028,7 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 	lu->table = NULL;
 	lu->synth = NULL;
 	lu->n = 0;
+	lu->modified = false;
 	if (++lu->calls % LAZY_RELEARN == 0)
 		for (uint32_t g = 0; g < lu->nkeys; g++) lu->keys[g].hot = false;
 	const char *const *snames = synth && synth->n ? synth->names : NULL;
@@ -1107,6 +1124,82 @@ void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth
 	memset(lu->synth_done, 0, sizeof lu->synth_done);
 	lua_replace(L, ud);
 	lua_settop(L, ud);
+}
+
+/* Slot of dictionary entry g in names[0..n), found once per entry and
+ * names array. */
+static inline int lazy_view_of(struct lazy_user *lu, const char *const *names, unsigned n, int g)
+{
+	struct lazy_key *e = &lu->keys[g];
+	if (e->view_gen != lu->view_gen) {
+		e->view = -1;
+		for (unsigned i = 0; i < n; i++)
+			if (strlen(names[i]) == e->len && memcmp(names[i], e->interned, e->len) == 0) {
+				e->view = (int8_t)i;
+				break;
+			}
+		e->view_gen = lu->view_gen;
+	}
+	return e->view;
+}
+
+bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n, struct luajson_view *out)
+{
+	t = lua_absindex(L, t);
+	if (!lua_checkstack(L, 3)) return false;
+	if (lua_rawgetp(L, LUA_REGISTRYINDEX, &lazy_key) != LUA_TUSERDATA) {
+		lua_pop(L, 1);
+		return false;
+	}
+	struct lazy_user *lu = lua_touserdata(L, -1);          /* stays on the stack: ud */
+	if (!lu->text || lu->modified || lu->table != lua_topointer(L, t) || n > LUAJSON_MAX_VIEW) {
+		lua_pop(L, 1);
+		return false;
+	}
+	if (names != lu->view_names || lu->view_gen == 0) {
+		lu->view_names = names;
+		lu->view_gen++;
+	}
+	for (unsigned i = 0; i < n; i++) out[i] = (struct luajson_view){ NULL, 0, LUAJSON_VIEW_ABSENT };
+	bool ok = true, names_pushed = false;
+	for (uint32_t i = 0; i < lu->n && ok; i++) {
+		const struct lazy_member *m = &lu->m[i];
+		int slot = -1;
+		if (m->key >= 0) {
+			slot = lazy_view_of(lu, names, n, m->key);
+		} else {
+			for (unsigned k = 0; k < n && slot < 0; k++)
+				if (strlen(names[k]) == m->klen && memcmp(names[k], lu->text + m->koff, m->klen) == 0) slot = (int)k;
+		}
+		if (slot < 0 || out[slot].kind != LUAJSON_VIEW_ABSENT) continue;   /* the first of duplicates wins */
+		if (m->done) {
+			/* converted: what the table holds now (Lua may have assigned to
+			 * it without a metamethod seeing it) */
+			if (m->key < 0) {
+				ok = false;
+				break;
+			}
+			if (!names_pushed) {
+				lua_getiuservalue(L, -1, 1);                 /* ud's names table */
+				names_pushed = true;
+			}
+			lua_rawgeti(L, -1, m->key + 1);
+			int type = lua_rawget(L, t);
+			if (type == LUA_TSTRING) {
+				out[slot].p = lua_tolstring(L, -1, &out[slot].len);   /* u holds it */
+				out[slot].kind = LUAJSON_VIEW_STRING;
+			} else if (type != LUA_TNIL) {
+				out[slot].kind = LUAJSON_VIEW_LUA;
+			}
+			lua_pop(L, 1);
+			continue;
+		}
+		const char *v = lu->text + m->voff;
+		out[slot] = m->plain ? (struct luajson_view){ v + 1, m->vlen - 2, LUAJSON_VIEW_STRING }
+		                     : (struct luajson_view){ v, m->vlen, LUAJSON_VIEW_OTHER };
+	}
+	lua_pop(L, names_pushed ? 2 : 1);
+	return ok;
 }
 
 /* ---- splitting a page without parsing it -------------------------------- */

@@ -31,6 +31,7 @@
 #ifndef ENTRASYNC_LUA_JSON_H
 #define ENTRASYNC_LUA_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include <lua.h>
@@ -93,6 +94,34 @@ struct luajson_synth {
  * error (never a stale read). May raise. */
 void luajson_push_user(lua_State *L, const char *text, size_t len, int max_depth, const struct luajson_synth *synth);
 void luajson_user_release(lua_State *L);
+/* Marks the current user table, when t is it, as changed by Lua (the
+ * sandbox's rawset calls this; u's own __newindex does it itself, and its
+ * metatable is protected). */
+void luajson_user_touch(lua_State *L, int t);
+
+/* What luajson_user_view sees of one member. */
+enum luajson_view_kind {
+	LUAJSON_VIEW_ABSENT,       /* no such member, or null */
+	LUAJSON_VIEW_STRING,       /* a string without escapes: p, len are its bytes (no quotes) */
+	LUAJSON_VIEW_OTHER,        /* anything else: p, len are its JSON text */
+	LUAJSON_VIEW_LUA,          /* converted already, to a Lua value other than a string */
+};
+struct luajson_view {
+	const char *p;
+	size_t len;
+	enum luajson_view_kind kind;
+};
+#define LUAJSON_MAX_VIEW 64
+/* Reads members of the current lazy user table at t (luajson_push_user)
+ * without making Lua values: out[i] for names[i] (the first member of that
+ * name): from the text when not converted yet, else what u holds now (a
+ * string then points into the Lua string, valid while u holds it). Returns
+ * false when t is not the current lazy user, was made from a cJSON object
+ * or eagerly, or Lua gave it a member it did not have (through __newindex
+ * or the sandbox's rawset); then read u in Lua. names must be a static
+ * array (its address keys a cache); n <= LUAJSON_MAX_VIEW. Never raises
+ * (uses three stack slots when it can have them). */
+bool luajson_user_view(lua_State *L, int t, const char *const *names, unsigned n, struct luajson_view *out);
 /* Makes the plain user table at t (luajson_push of a cJSON object) the
  * state's current user with synth members made on first read, as above
  * (members of those names are removed first). Release it the same way.

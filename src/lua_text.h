@@ -4,9 +4,15 @@
 #ifndef ENTRASYNC_LUA_TEXT_H
 #define ENTRASYNC_LUA_TEXT_H
 
+#include <stdbool.h>
 #include <lua.h>
 
 /* Pushes a new table: the `entrasync.text` module. May raise. */
 void luatext_open(lua_State *L);
+
+/* p.nonempty of the value at idx: false for nil/none, json.null, a string
+ * of spaces only (C isspace) and an empty table; true otherwise. Uses two
+ * stack slots for a table; never raises. */
+bool luatext_nonempty(lua_State *L, int idx);
 
 #endif

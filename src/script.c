@@ -21,6 +21,7 @@
 
 #include "embed.h"
 #include "log.h"
+#include "lua_contact.h"
 #include "lua_json.h"
 #include "lua_text.h"
 #include "skus.h"
@@ -538,6 +539,7 @@ static int sb_rawset(lua_State *L)
 	lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
 	if (lua_rawequal(L, 1, -1))
 		return luaL_error(L, "rawset: writing to the global table is not allowed in the policy sandbox");
+	luajson_user_touch(L, 1);         /* a policy's user table no longer matches its text */
 	lua_settop(L, 3);
 	lua_rawset(L, 1);
 	return 1;
@@ -1413,7 +1415,8 @@ static void decision_fill(struct policy_decision *d, const char *reason, size_t 
 	}
 	for (int i = 0; i < POLICY_NFIELDS; i++) {
 		if (!val[i]) continue;
-		memcpy(p, val[i], vlen[i] + 1);
+		memcpy(p, val[i], vlen[i]);      /* Lua strings or the user's text: no NUL of their own */
+		p[vlen[i]] = '\0';
 		d->field[i] = p;
 		p += vlen[i] + 1;
 	}
@@ -1457,6 +1460,12 @@ static int eval_user(lua_State *L)
 	size_t vlen[POLICY_NFIELDS] = { 0 };
 	if (c->out->include && (s->info.functions & POLICY_FN_CONTACT)) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_contact);
+		/* contact = p.contact on an unchanged lazy user: straight from the
+		 * text (the same contact, no Lua values; see lua_contact.h) */
+		if (lua_tocfunction(L, -1) == luacontact_lua && luacontact_fast(L, 2, val, vlen)) {
+			decision_fill(c->out, reason, rlen, val, vlen);
+			return 0;
+		}
 		lua_pushvalue(L, 2);
 		lua_pushvalue(L, 3);
 		call_policy_function(s, "in contact()", 1);           /* 6 contact table */

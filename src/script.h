@@ -169,7 +169,11 @@ int script_set_tenant(struct script *s, const struct script_tenant *t, struct er
  * u.licenses pays nothing for it. pairs(u) and json.encode(u) see every
  * member; raw next(u)/rawget(u, k) only those converted so far. Nothing of
  * the text is kept after the call: members not read by then raise if a
- * policy kept u and touches them later. */
+ * policy kept u and touches them later. u's metatable is protected
+ * (getmetatable(u) is false, setmetatable(u, ...) an error). A policy whose
+ * contact is p.contact itself (policies/default.lua) gets its contact read
+ * from the text in C (lua_contact.h): the same fields as calling p.contact,
+ * without making Lua values (members it reads that way stay unread). */
 struct policy_user {
 	const struct cJSON *graph;
 	const char *json;

@@ -9,12 +9,11 @@
 local P = {}
 
 local type, pairs, ipairs, select, error, tostring, next = type, pairs, ipairs, select, error, tostring, next
-local lower, find, match, format, sub, byte =
-  string.lower, string.find, string.match, string.format, string.sub, string.byte
+local lower, match, format, sub =
+  string.lower, string.match, string.format, string.sub
 local concat, sort = table.concat, table.sort
-local json_null = require("entrasync.json").null
 local text = require("entrasync.text")
-local word_matcher, is_address, contains = text.word_matcher, text.is_address, text.contains
+local word_matcher = text.word_matcher
 
 -- Levenshtein distance, for "did you mean" in helper argument errors.
 local function distance(a, b)
@@ -88,28 +87,12 @@ function P.first(...)
   return nil
 end
 
---- p.is_guest(u): a Guest (userType) or an external (#EXT#) account.
-function P.is_guest(u)
-  local t = u.userType
-  if t == "Guest" or (t ~= "Member" and type(t) == "string" and lower(t) == "guest") then return true end
-  return contains(u.userPrincipalName, "#EXT#")
-end
-
---- p.is_member(u): userType Member (an absent userType counts as Member).
-function P.is_member(u)
-  local t = u.userType
-  return t == nil or t == "Member" or (type(t) == "string" and lower(t) == "member")
-end
-
+--- p.is_guest(u): a Guest (userType, any case) or an external (#EXT#) account.
+--- p.is_member(u): userType Member (any case; an absent userType counts as Member).
 --- p.is_disabled(u): accountEnabled is false (absent = not known to be disabled).
-function P.is_disabled(u)
-  return u.accountEnabled == false
-end
-
 --- p.has_mail(u): u.mail is an address: one "@" with something on each side.
-function P.has_mail(u)
-  return is_address(u.mail)   -- C: a string, an "@" after its first byte and before its last, no second "@"
-end
+--- (In C, entrasync.text: one call each; every user goes through them.)
+P.is_guest, P.is_member, P.is_disabled, P.has_mail = text.is_guest, text.is_member, text.is_disabled, text.has_mail
 
 -- Words that mark a mailbox as a service, shared or resource account when
 -- they appear as a word of the address's local part ("svc_backup",
@@ -133,29 +116,13 @@ local service_address_word = word_matcher(SERVICE_ADDRESS_WORDS)
 local service_name_word = word_matcher(SERVICE_NAME_WORDS)
 
 --- p.is_service_account(u) -> true, why | false: a likely service, shared or
---- resource mailbox, judged by the words of its address and display name.
-function P.is_service_account(u)
-  local addr = u.mail
-  local ta = type(addr)
-  if ta ~= "string" then
-    addr = u.userPrincipalName
-    ta = type(addr)
-  end
-  if ta == "string" then
-    local b = byte(addr, 1)
-    if b == 110 or b == 78 or b == 100 or b == 68 then       -- n N d D: no-reply, do-not-reply?
-      local la = lower(addr)
-      if find(la, "^no[%-_%.]?reply") or find(la, "^do[%-_%.]?not[%-_%.]?reply") then
-        return true, "no-reply address"
-      end
-    end
-    local w = service_address_word(addr, "@")
-    if w then return true, "service address ('" .. w .. "')" end
-  end
-  local w = service_name_word(u.displayName)     -- nil when not a string
-  if w then return true, "service name ('" .. w .. "')" end
-  return false
-end
+--- resource mailbox, judged by the words of its address and display name:
+--- a no-reply address (no-reply, noreply, do_not_reply, ... at the start,
+--- any case) -> true, "no-reply address"; a listed word in the local part
+--- of u.mail (else of u.userPrincipalName) -> true, "service address
+--- ('scanner')"; a listed word in u.displayName -> true, "service name
+--- ('room')". In C (entrasync.text.service_account).
+P.is_service_account = text.service_account(service_address_word, service_name_word)
 
 -- p.filter criteria -> the user property each one reads.
 local FILTER_FIELDS = {
@@ -233,26 +200,13 @@ end
 --- p.contact(u) -> the obvious Graph -> Syncro contact mapping: name,
 --- email, phone, mobile, title, address1, city, state, zip. Absent values
 --- stay absent (the contact keeps what it has).
-function P.contact(u)
-  local name = u.displayName
-  if not nonempty(name) then
-    local given, sur = u.givenName, u.surname
-    if nonempty(given) and nonempty(sur) then name = given .. " " .. sur
-    else name = P.first(given, sur, u.mail, u.userPrincipalName) end
-  end
-  local phones = u.businessPhones
-  return {
-    name = name,
-    email = u.mail,
-    phone = phones and phones[1] ~= json_null and phones[1] or nil,
-    mobile = u.mobilePhone,
-    title = u.jobTitle,
-    address1 = u.streetAddress,
-    city = u.city,
-    state = u.state,
-    zip = u.postalCode,
-  }
-end
+---   name     u.displayName, else "givenName surname" when both are non-empty,
+---            else the first non-empty of givenName, surname, mail, userPrincipalName
+---   email = u.mail, phone = u.businessPhones[1] (unless json.null), mobile = u.mobilePhone,
+---   title = u.jobTitle, address1 = u.streetAddress, city, state, zip = u.postalCode
+--- (In C, entrasync.text: a policy whose contact is p.contact itself gets its
+--- contacts read straight from the user's JSON text, with no Lua values made.)
+P.contact = text.contact
 
 --- p.license_names(u) -> the friendly names of the user's licences, in
 --- order ({ "Microsoft 365 E3", ... }; an SKU missing from the name table
