@@ -56,7 +56,9 @@ static int scan_string(struct scan *s, struct json_scan_value *v, bool *escaped)
 	const char *start = s->p++;
 	*escaped = false;
 	for (;;) {
-		while (s->p < s->end && plain[(unsigned char)*s->p]) s->p++;
+		const char *p = s->p, *end = s->end;
+		while (p < end && plain[(unsigned char)*p]) p++;
+		s->p = p;
 		if (s->p >= s->end) return -1;
 		unsigned char c = (unsigned char)*s->p;
 		if (c == '"') break;
