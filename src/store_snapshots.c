@@ -12,6 +12,7 @@
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -323,9 +324,45 @@ static size_t id_set_find(struct id_set *set, const char *id, bool add, size_t k
 	}
 }
 
+/* The key/value entry holding a group's membership digest. New string. */
+static char *members_digest_key(const char *tenant_id, const char *group_id)
+{
+	return xasprintf("group_members.digest.%s.%s", tenant_id, group_id);
+}
+
+/* An order-independent digest of the distinct ids of set (those not
+ * marked seen, i.e. not duplicates): their count and two sums of 64-bit
+ * hashes mixed differently, as text. out holds 64 bytes. */
+static void members_digest(const struct id_set *set, size_t n, char out[64])
+{
+	uint64_t a = 0, b = 0;
+	size_t distinct = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (set->seen[k]) continue;
+		uint64_t h = id_hash(set->ids[k]);
+		a += h;
+		h ^= h >> 31;
+		h *= 0xbf58476d1ce4e5b9u;
+		b += h ^ (h >> 27);
+		distinct++;
+	}
+	snprintf(out, 64, "%zu:%016llx%016llx", distinct, (unsigned long long)a, (unsigned long long)b);
+}
+
+void store_group_members_digest_drop(struct store *st, const char *tenant_id, const char *group_id)
+{
+	struct err err;
+	char *key = members_digest_key(tenant_id, group_id);
+	store_kv_put(st, key, NULL, &err);   /* best effort: a failure leaves the diff path (count checked) */
+	free(key);
+}
+
 /* Writes only the difference between the stored membership and ids, in one
  * pass over the stored rows against a hash set of ids, so a pull where
- * nothing changed writes nothing but the group row. */
+ * nothing changed writes nothing but the group row. Before that, the
+ * digest of ids is compared with the one stored after the last replace
+ * (and the stored row count with the number of distinct ids): when both
+ * match, the rows are not read at all. */
 int store_group_members_replace(struct store *st, const char *tenant_id, const char *group_id,
                                 const char *display_name, const char *const *ids, size_t n, struct err *err)
 {
@@ -337,10 +374,13 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	set.seen = xcalloc(n + 1, sizeof *set.seen);
 	char **gone = NULL;
 	size_t ngone = 0, capgone = 0;
+	char *key = members_digest_key(tenant_id, group_id), *stored = NULL;
+	char digest[64];
 	int rc = -1;
 	/* duplicates in ids: the first one stands for them all */
 	for (size_t k = 0; k < n; k++)
 		if (id_set_find(&set, ids[k], true, k) != k) set.seen[k] = true;
+	members_digest(&set, n, digest);
 	bool owned;
 	if (tx_begin(st, &owned, err) != 0) goto out;
 	sqlite3_stmt *s = q_get(st, Q_GROUP_UPSERT, err);
@@ -349,6 +389,16 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, display_name);
 	if (q_run(st, s, err, "group put") != 0) goto fail;
+	int got = store_kv_get(st, key, &stored, err);
+	if (got < 0) goto fail;
+	if (got == 0 && !strcmp(stored, digest)) {
+		long long have = -1;
+		if (q_count(st, Q_MEMBER_COUNT, tenant_id, group_id, &have, err) != 0) goto fail;
+		if (have == strtoll(digest, NULL, 10)) {
+			rc = tx_end(st, owned, true, err);
+			goto out;
+		}
+	}
 	s = q_get(st, Q_MEMBERS_LIST, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
@@ -376,11 +426,14 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 		if (member_write(st, Q_MEMBER_DELETE, tenant_id, group_id, gone[i], err) != 0) goto fail;
 	for (size_t k = 0; k < n; k++)
 		if (!set.seen[k] && member_write(st, Q_MEMBER_INSERT, tenant_id, group_id, ids[k], err) != 0) goto fail;
+	if ((got != 0 || strcmp(stored, digest) != 0) && store_kv_put(st, key, digest, err) != 0) goto fail;
 	rc = tx_end(st, owned, true, err);
 	goto out;
 fail:
 	tx_end(st, owned, false, err);
 out:
+	free(key);
+	free(stored);
 	for (size_t i = 0; i < ngone; i++) free(gone[i]);
 	free(gone);
 	free(set.slot);

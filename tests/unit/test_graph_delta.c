@@ -418,11 +418,23 @@ TEST(graph_store_snapshots)
 	int before = sqlite3_total_changes(store_sqlite(st));
 	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids3, 3, &err), &err);
 	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 0);
-	/* one in, one out: two rows written */
+	/* one in, one out: two rows written, and the membership's digest */
 	const char *ids4[] = { "u0", "u5", "u2" };
 	before = sqlite3_total_changes(store_sqlite(st));
 	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids4, 3, &err), &err);
-	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 2);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 3);
+	/* another writer's change is not hidden by the digest: by the API (the
+	 * digest is dropped) or behind the store's back (the count differs) */
+	REQUIRE_OK(store_group_member_put(st, TID, "g1", "u9", &err), &err);
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids4, 3, &err), &err);
+	in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u9", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 0);
+	REQUIRE(sqlite3_exec(store_sqlite(st), "DELETE FROM group_members WHERE object_id = 'u5'", NULL, NULL, NULL) ==
+	        SQLITE_OK);
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids4, 3, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 3);
 	in = 0;
 	REQUIRE_OK(store_user_groups_each(st, TID, "u5", count_group, &in, &err), &err);
 	CHECK_EQ_INT(in, 1);
@@ -443,7 +455,10 @@ TEST(graph_store_snapshots)
 	bigp[17] = big[BIG];
 	before = sqlite3_total_changes(store_sqlite(st));
 	REQUIRE_OK(store_group_members_replace(st, TID, "g2", "All", bigp, BIG, &err), &err);
-	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 2);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 3);
+	before = sqlite3_total_changes(store_sqlite(st));
+	REQUIRE_OK(store_group_members_replace(st, TID, "g2", "All", bigp, BIG, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 0);
 	REQUIRE_OK(store_group_member_count(st, TID, "g2", &n, &err), &err);
 	CHECK_EQ_INT(n, BIG);
 	in = 0;
