@@ -364,7 +364,7 @@ static void call_done(struct http_response *resp, void *ctx)
 	}
 	if (resp->error == HTTP_ERR_NONE && resp->status >= 200 && resp->status < 300) {
 		r.ok = true;
-		if (resp->body.len > 0) {
+		if (resp->body.len > 0 && !c->raw) {
 			r.json = cJSON_ParseWithLength(resp->body.data, resp->body.len);
 			if (!r.json) {
 				char what[256];
@@ -459,6 +459,7 @@ int graph_submit(struct graph_tenant *t, const struct graph_request *req, struct
 		c->body_len = req->body_len;
 	}
 	c->idempotent = req->idempotent;
+	c->raw = req->raw;
 	c->on_done = req->on_done;
 	c->ctx = req->ctx;
 	if (graph_token_valid(t)) {

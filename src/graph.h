@@ -129,7 +129,7 @@ struct graph_result {
 	bool ok;                  /* 2xx and (when a body was expected) parsable JSON */
 	struct err err;           /* when !ok: actionable message (redacted) */
 	struct graph_error gerr;  /* when a Graph error body came back */
-	cJSON *json;              /* the parsed body of a 2xx, or NULL; freed after the
+	cJSON *json;              /* the parsed body of a 2xx (not for a raw request), or NULL; freed after the
 	                           * callback unless the callback takes it (sets NULL) */
 	const struct http_response *resp; /* headers etc., valid during the callback;
 	                           * NULL when the request never reached Graph */
@@ -146,6 +146,8 @@ struct graph_request {
 	const char *body;         /* JSON body or NULL */
 	size_t body_len;
 	bool idempotent;          /* retry a POST (e.g. a $batch of GETs) */
+	bool raw;                 /* leave a 2xx body unparsed: r->json stays NULL and the
+	                           * callback reads (and checks) r->resp->body itself */
 	graph_done_fn on_done;    /* required */
 	void *ctx;
 };
@@ -212,6 +214,26 @@ struct graph_pull_opts {
  * (check each result), -1 when it could not run at all. opts may be NULL. */
 int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
                const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err);
+
+/* ---- Group members (graph_members.c) ------------------------------------ */
+
+/* The user ids gathered from a group's transitiveMembers pages. */
+struct graph_members {
+	struct buf ids;           /* the ids one after the other, each NUL-terminated */
+	size_t n;
+};
+
+/* Reads one transitiveMembers page from its text (len bytes), without a
+ * cJSON tree: appends to m the id of every item that is a user (an object
+ * whose "@odata.type" is absent or "#microsoft.graph.user"; items without a
+ * string id are skipped), and sets *next_link to the page's
+ * "@odata.nextLink" (new string, free) or NULL. Returns 0, or -1 with err
+ * when the text is not valid JSON or has no "value" array (m unchanged). */
+int graph_members_page(const char *text, size_t len, struct graph_members *m, char **next_link, struct err *err);
+/* Pointers to m's ids in order (new array of m->n + 1, free it; the
+ * strings stay m's, valid until m changes). */
+const char **graph_members_list(const struct graph_members *m);
+void graph_members_free(struct graph_members *m);
 
 /* ---- Delta pages (graph_delta.c) --------------------------------------- */
 

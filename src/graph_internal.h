@@ -17,6 +17,7 @@ struct graph_call {
 	char *body;
 	size_t body_len;
 	bool idempotent;
+	bool raw;                 /* the caller reads the body's text (no cJSON tree) */
 	graph_done_fn on_done;
 	void *ctx;
 	bool sent;                /* went to the engine at least once */

@@ -45,8 +45,7 @@ struct pull_group {
 	bool by_id;
 	char *id;
 	char *name;
-	char **members;
-	size_t n, cap;
+	struct graph_members members; /* gathered over the pages */
 };
 
 struct pull_tenant {
@@ -282,34 +281,35 @@ static void members_done(struct graph_tenant *t, struct graph_result *r, void *c
 	struct pull_group *g = ctx;
 	struct pull_tenant *pt = g->pt;
 	struct err err;
-	if (!r->ok || !r->json) {
+	char *next = NULL;
+	const struct buf *body = r->resp ? &r->resp->body : NULL;
+	if (!r->ok || !body || !body->len) {
 		tenant_error(pt, r->ok ? "transitiveMembers returned an empty body" : r->err.msg);
 		goto out;
 	}
-	const cJSON *value = cJSON_GetObjectItemCaseSensitive(r->json, "value");
-	for (const cJSON *m = cJSON_IsArray(value) ? value->child : NULL; m; m = m->next) {
-		const cJSON *id = cJSON_GetObjectItemCaseSensitive(m, "id");
-		const cJSON *type = cJSON_GetObjectItemCaseSensitive(m, "@odata.type");
-		if (!cJSON_IsString(id)) continue;
-		/* users only: devices, contacts and nested groups are not contacts */
-		if (cJSON_IsString(type) && strcmp(type->valuestring, "#microsoft.graph.user") != 0) continue;
-		if (g->n == g->cap) {
-			g->cap = g->cap ? g->cap * 2 : 64;
-			g->members = xrealloc(g->members, g->cap * sizeof *g->members);
-		}
-		g->members[g->n++] = xstrdup(id->valuestring);
+	if (graph_members_page(body->data, body->len, &g->members, &next, &err) != 0) {
+		char *msg = xasprintf("tenant %s: GET /groups/%s/transitiveMembers: Graph sent malformed JSON "
+		                      "(%zu bytes, status %ld): %s", pt->spec->tenant_id, g->id, body->len, r->status,
+		                      err.msg);
+		tenant_error(pt, msg);
+		free(msg);
+		goto out;
 	}
-	const cJSON *next = cJSON_GetObjectItemCaseSensitive(r->json, "@odata.nextLink");
-	if (cJSON_IsString(next)) {
-		members_fetch(g, next->valuestring);
-	} else if (store_group_members_replace(pt->st, pt->spec->tenant_id, g->id, g->name,
-	                                       (const char *const *)g->members, g->n, &err) != 0) {
-		tenant_error(pt, err.msg);
+	if (next) {
+		members_fetch(g, next);
 	} else {
-		pt->res->groups++;
-		pt->res->group_members += (long long)g->n;
+		const char **ids = graph_members_list(&g->members);
+		if (store_group_members_replace(pt->st, pt->spec->tenant_id, g->id, g->name, ids, g->members.n,
+		                                &err) != 0) {
+			tenant_error(pt, err.msg);
+		} else {
+			pt->res->groups++;
+			pt->res->group_members += (long long)g->members.n;
+		}
+		free(ids);
 	}
 out:
+	free(next);
 	(void)t;
 	tenant_done_one(pt);
 }
@@ -318,7 +318,7 @@ static void members_fetch(struct pull_group *g, const char *url)
 {
 	char *first = NULL;
 	if (!url) url = first = xasprintf("/groups/%s/transitiveMembers?$select=id&$top=999", g->id);
-	tenant_submit(g->pt, &(struct graph_request){ .url = url, .on_done = members_done, .ctx = g });
+	tenant_submit(g->pt, &(struct graph_request){ .url = url, .raw = true, .on_done = members_done, .ctx = g });
 	free(first);
 }
 
@@ -899,8 +899,7 @@ static void tenant_free(struct pull_tenant *pt)
 {
 	for (size_t i = 0; i < pt->ngroups; i++) {
 		struct pull_group *g = &pt->groups[i];
-		for (size_t k = 0; k < g->n; k++) free(g->members[k]);
-		free(g->members);
+		graph_members_free(&g->members);
 		free(g->id);
 		free(g->name);
 	}

@@ -5,6 +5,7 @@
  * and cached in struct store; values are only ever bound. Iterators prepare
  * their own statement per call so they can nest and re-enter. */
 #include "store.h"
+#include "store_snapshots.h"
 #include "store_sql.h"
 
 #include <errno.h>
@@ -912,6 +913,7 @@ int store_group_member_put(struct store *st, const char *tenant_id, const char *
 			ret = db_fail(st, err, "group member put");
 	}
 	stmt_done(s);
+	if (ret == 0) store_group_members_digest_drop(st, tenant_id, group_id);
 	return ret;
 }
 
@@ -923,7 +925,9 @@ int store_group_member_delete(struct store *st, const char *tenant_id, const cha
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, object_id);
-	return stmt_run(st, s, err, "group member delete");
+	if (stmt_run(st, s, err, "group member delete") != 0) return -1;
+	store_group_members_digest_drop(st, tenant_id, group_id);
+	return 0;
 }
 
 struct group_iter {

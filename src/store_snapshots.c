@@ -11,6 +11,8 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,9 +34,9 @@ static const char *const snap_sql[Q__COUNT] = {
 	[Q_SCORE_LATEST] = "SELECT max(day) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_SCORE_COUNT] = "SELECT count(*) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_GROUP_UPSERT] = "INSERT INTO groups (tenant_id, group_id, display_name) VALUES (?1, ?2, ?3) "
-	                   "ON CONFLICT (tenant_id, group_id) DO UPDATE SET display_name = excluded.display_name",
-	[Q_MEMBERS_LIST] = "SELECT object_id FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 "
-	                   "ORDER BY object_id",
+	                   "ON CONFLICT (tenant_id, group_id) DO UPDATE SET display_name = excluded.display_name "
+	                   "WHERE display_name IS NOT excluded.display_name",
+	[Q_MEMBERS_LIST] = "SELECT object_id FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
 	[Q_MEMBER_DELETE] = "DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 AND object_id = ?3",
 	[Q_MEMBER_INSERT] = "INSERT OR IGNORE INTO group_members (tenant_id, group_id, object_id) VALUES (?1, ?2, ?3)",
 	[Q_MEMBER_COUNT] = "SELECT count(*) FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
@@ -271,11 +273,6 @@ int store_secure_score_each(struct store *st, const char *tenant_id,
 
 /* ---- groups --------------------------------------------------------------- */
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
-
 /* Adds (insert) or removes (delete) one member. */
 static int member_write(struct store *st, enum snap_stmt id, const char *tenant_id, const char *group_id,
                         const char *object_id, struct err *err)
@@ -288,17 +285,102 @@ static int member_write(struct store *st, enum snap_stmt id, const char *tenant_
 	return q_run(st, s, err, "group member");
 }
 
-/* Writes only the difference between the stored membership and ids, so a
- * pull where nothing changed writes nothing but the group row. */
+/* The wanted ids as an open-addressing hash set, each slot the index of
+ * an id in ids + 1 (0 = empty), with a "stored already" mark per id. */
+struct id_set {
+	const char *const *ids;
+	size_t *slot;
+	size_t mask;
+	bool *seen;
+};
+
+/* A multiplicative hash eight bytes at a time (ids are GUIDs: 36 bytes). */
+static size_t id_hash(const char *s)
+{
+	size_t n = strlen(s);
+	uint64_t h = 0x9e3779b97f4a7c15u ^ n;
+	for (; n >= 8; s += 8, n -= 8) {
+		uint64_t w;
+		memcpy(&w, s, 8);
+		h = (h ^ w) * 0xff51afd7ed558ccdu;
+		h ^= h >> 32;
+	}
+	for (; n; s++, n--) h = (h ^ (unsigned char)*s) * 0x100000001b3u;
+	h ^= h >> 29;
+	return (size_t)h;
+}
+
+/* The index of id in the set, or (size_t)-1. With add, puts it there
+ * first when missing (as index k). */
+static size_t id_set_find(struct id_set *set, const char *id, bool add, size_t k)
+{
+	for (size_t h = id_hash(id) & set->mask;; h = (h + 1) & set->mask) {
+		if (!set->slot[h]) {
+			if (!add) return (size_t)-1;
+			set->slot[h] = k + 1;
+			return k;
+		}
+		if (!strcmp(set->ids[set->slot[h] - 1], id)) return set->slot[h] - 1;
+	}
+}
+
+/* The key/value entry holding a group's membership digest. New string. */
+static char *members_digest_key(const char *tenant_id, const char *group_id)
+{
+	return xasprintf("group_members.digest.%s.%s", tenant_id, group_id);
+}
+
+/* An order-independent digest of the distinct ids of set (those not
+ * marked seen, i.e. not duplicates): their count and two sums of 64-bit
+ * hashes mixed differently, as text. out holds 64 bytes. */
+static void members_digest(const struct id_set *set, size_t n, char out[64])
+{
+	uint64_t a = 0, b = 0;
+	size_t distinct = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (set->seen[k]) continue;
+		uint64_t h = id_hash(set->ids[k]);
+		a += h;
+		h ^= h >> 31;
+		h *= 0xbf58476d1ce4e5b9u;
+		b += h ^ (h >> 27);
+		distinct++;
+	}
+	snprintf(out, 64, "%zu:%016llx%016llx", distinct, (unsigned long long)a, (unsigned long long)b);
+}
+
+void store_group_members_digest_drop(struct store *st, const char *tenant_id, const char *group_id)
+{
+	struct err err;
+	char *key = members_digest_key(tenant_id, group_id);
+	store_kv_put(st, key, NULL, &err);   /* best effort: a failure leaves the diff path (count checked) */
+	free(key);
+}
+
+/* Writes only the difference between the stored membership and ids, in one
+ * pass over the stored rows against a hash set of ids, so a pull where
+ * nothing changed writes nothing but the group row. Before that, the
+ * digest of ids is compared with the one stored after the last replace
+ * (and the stored row count with the number of distinct ids): when both
+ * match, the rows are not read at all. */
 int store_group_members_replace(struct store *st, const char *tenant_id, const char *group_id,
                                 const char *display_name, const char *const *ids, size_t n, struct err *err)
 {
-	const char **want = xcalloc(n + 1, sizeof *want);
-	char **have = NULL;
-	size_t nhave = 0, cap = 0;
+	struct id_set set = { .ids = ids };
+	size_t cap = 16;
+	while (cap < 2 * n) cap *= 2;
+	set.slot = xcalloc(cap, sizeof *set.slot);
+	set.mask = cap - 1;
+	set.seen = xcalloc(n + 1, sizeof *set.seen);
+	char **gone = NULL;
+	size_t ngone = 0, capgone = 0;
+	char *key = members_digest_key(tenant_id, group_id), *stored = NULL;
+	char digest[64];
 	int rc = -1;
-	if (n) memcpy(want, ids, n * sizeof *want);
-	qsort(want, n, sizeof *want, cmp_str);
+	/* duplicates in ids: the first one stands for them all */
+	for (size_t k = 0; k < n; k++)
+		if (id_set_find(&set, ids[k], true, k) != k) set.seen[k] = true;
+	members_digest(&set, n, digest);
 	bool owned;
 	if (tx_begin(st, &owned, err) != 0) goto out;
 	sqlite3_stmt *s = q_get(st, Q_GROUP_UPSERT, err);
@@ -307,48 +389,55 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, display_name);
 	if (q_run(st, s, err, "group put") != 0) goto fail;
+	int got = store_kv_get(st, key, &stored, err);
+	if (got < 0) goto fail;
+	if (got == 0 && !strcmp(stored, digest)) {
+		long long have = -1;
+		if (q_count(st, Q_MEMBER_COUNT, tenant_id, group_id, &have, err) != 0) goto fail;
+		if (have == strtoll(digest, NULL, 10)) {
+			rc = tx_end(st, owned, true, err);
+			goto out;
+		}
+	}
 	s = q_get(st, Q_MEMBERS_LIST, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
 	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		if (nhave == cap) {
-			cap = cap ? cap * 2 : 256;
-			have = xrealloc(have, cap * sizeof *have);
+		const char *have = (const char *)sqlite3_column_text(s, 0);
+		size_t k = have ? id_set_find(&set, have, false, 0) : (size_t)-1;
+		if (k != (size_t)-1) {
+			set.seen[k] = true;
+			continue;
 		}
-		have[nhave++] = xstrdup((const char *)sqlite3_column_text(s, 0));
+		if (ngone == capgone) {
+			capgone = capgone ? capgone * 2 : 16;
+			gone = xrealloc(gone, capgone * sizeof *gone);
+		}
+		gone[ngone++] = xstrdup(have ? have : "");
 	}
 	q_done(s);
 	if (step != SQLITE_DONE) {
 		snap_fail(st, err, "group members");
 		goto fail;
 	}
-	/* SQLite's ORDER BY uses memcmp order (BINARY), as strcmp does */
-	size_t i = 0, k = 0;
-	while (i < nhave || k < n) {
-		int c = i == nhave ? 1 : k == n ? -1 : strcmp(have[i], want[k]);
-		if (c < 0) {
-			if (member_write(st, Q_MEMBER_DELETE, tenant_id, group_id, have[i], err) != 0) goto fail;
-			i++;
-		} else if (c > 0) {
-			if (member_write(st, Q_MEMBER_INSERT, tenant_id, group_id, want[k], err) != 0) goto fail;
-			k++;
-			while (k < n && strcmp(want[k], want[k - 1]) == 0) k++;  /* duplicates */
-		} else {
-			i++;
-			k++;
-			while (k < n && strcmp(want[k], want[k - 1]) == 0) k++;
-		}
-	}
+	for (size_t i = 0; i < ngone; i++)
+		if (member_write(st, Q_MEMBER_DELETE, tenant_id, group_id, gone[i], err) != 0) goto fail;
+	for (size_t k = 0; k < n; k++)
+		if (!set.seen[k] && member_write(st, Q_MEMBER_INSERT, tenant_id, group_id, ids[k], err) != 0) goto fail;
+	if ((got != 0 || strcmp(stored, digest) != 0) && store_kv_put(st, key, digest, err) != 0) goto fail;
 	rc = tx_end(st, owned, true, err);
 	goto out;
 fail:
 	tx_end(st, owned, false, err);
 out:
-	for (size_t j = 0; j < nhave; j++) free(have[j]);
-	free(have);
-	free(want);
+	free(key);
+	free(stored);
+	for (size_t i = 0; i < ngone; i++) free(gone[i]);
+	free(gone);
+	free(set.slot);
+	free(set.seen);
 	return rc;
 }
 

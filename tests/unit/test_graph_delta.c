@@ -413,6 +413,59 @@ TEST(graph_store_snapshots)
 	in = 0;
 	REQUIRE_OK(store_user_groups_each(st, TID, "u3", count_group, &in, &err), &err);
 	CHECK_EQ_INT(in, 0);
+	/* the same membership again (another order): no row written, the name either */
+	const char *ids3[] = { "u0", "u4", "u2" };
+	int before = sqlite3_total_changes(store_sqlite(st));
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids3, 3, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 0);
+	/* one in, one out: two rows written, and the membership's digest */
+	const char *ids4[] = { "u0", "u5", "u2" };
+	before = sqlite3_total_changes(store_sqlite(st));
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids4, 3, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 3);
+	/* another writer's change is not hidden by the digest: by the API (the
+	 * digest is dropped) or behind the store's back (the count differs) */
+	REQUIRE_OK(store_group_member_put(st, TID, "g1", "u9", &err), &err);
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids4, 3, &err), &err);
+	in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u9", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 0);
+	REQUIRE(sqlite3_exec(store_sqlite(st), "DELETE FROM group_members WHERE object_id = 'u5'", NULL, NULL, NULL) ==
+	        SQLITE_OK);
+	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", ids4, 3, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 3);
+	in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u5", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 1);
+	in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, "u4", count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 0);
+	/* a large set that changes by one id each way */
+	enum { BIG = 3000 };
+	char (*big)[40] = calloc(BIG + 1, sizeof *big);
+	const char **bigp = calloc(BIG + 1, sizeof *bigp);
+	REQUIRE(big && bigp);
+	for (int i = 0; i < BIG; i++) {
+		snprintf(big[i], sizeof big[i], "%08x-0000-4000-8000-%012d", (unsigned)i * 2654435761u, i);
+		bigp[i] = big[i];
+	}
+	REQUIRE_OK(store_group_members_replace(st, TID, "g2", "All", bigp, BIG, &err), &err);
+	snprintf(big[BIG], sizeof big[BIG], "ffffffff-0000-4000-8000-000000000000");
+	bigp[17] = big[BIG];
+	before = sqlite3_total_changes(store_sqlite(st));
+	REQUIRE_OK(store_group_members_replace(st, TID, "g2", "All", bigp, BIG, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 3);
+	before = sqlite3_total_changes(store_sqlite(st));
+	REQUIRE_OK(store_group_members_replace(st, TID, "g2", "All", bigp, BIG, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 0);
+	REQUIRE_OK(store_group_member_count(st, TID, "g2", &n, &err), &err);
+	CHECK_EQ_INT(n, BIG);
+	in = 0;
+	REQUIRE_OK(store_user_groups_each(st, TID, big[17], count_group, &in, &err), &err);
+	CHECK_EQ_INT(in, 0);
+	free(big);
+	free(bigp);
 	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", NULL, 0, &err), &err);
 	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
 	CHECK_EQ_INT(n, 0);

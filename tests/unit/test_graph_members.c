@@ -1,0 +1,89 @@
+/* test_graph_members — reading transitiveMembers pages from their text:
+ * users kept (typed or untyped), other objects skipped, escapes decoded,
+ * the nextLink, ids gathered over pages, and malformed text refused
+ * without changing what was gathered. */
+#include "t.h"
+#include "graph.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char page1[] =
+	"{\"@odata.context\":\"https://graph.microsoft.com/v1.0/$metadata#directoryObjects\",\n"
+	" \"value\": [\n"
+	"  {\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"u-1\"},\n"
+	"  {\"id\":\"u-2\",\"@odata.type\":\"#microsoft.graph.user\",\"displayName\":{\"a\":[1,2.5e3,true,null]}},\n"
+	"  {\"@odata.type\":\"#microsoft.graph.device\",\"id\":\"d-1\"},\n"
+	"  {\"@odata.type\":\"#microsoft.graph.group\",\"id\":\"g-1\"},\n"
+	"  {\"id\":\"u\\u002d3\"},\n"
+	"  {\"@odata.type\":\"#microsoft.graph.\\u0075ser\",\"id\":\"u-4\"},\n"
+	"  {\"id\":5}, {\"@odata.type\":\"#microsoft.graph.user\"}, 7, \"x\", [],\n"
+	"  {\"id\":\"u-6\",\"id\":\"second\"}\n"
+	" ],\n"
+	" \"@odata.nextLink\":\"https://graph.microsoft.com/v1.0/groups/g/transitiveMembers?$skiptoken=a\\/b\"}";
+
+static const char page2[] = "{\"value\":[{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"u-7\"}]}";
+
+TEST(graph_members_page_users_and_next_link)
+{
+	struct graph_members m = { 0 };
+	struct err err;
+	char *next = NULL;
+	REQUIRE_OK(graph_members_page(page1, strlen(page1), &m, &next, &err), &err);
+	CHECK_EQ_INT(m.n, 5);
+	CHECK_STR(next, "https://graph.microsoft.com/v1.0/groups/g/transitiveMembers?$skiptoken=a/b");
+	free(next);
+	REQUIRE_OK(graph_members_page(page2, strlen(page2), &m, &next, &err), &err);
+	CHECK(next == NULL);
+	CHECK_EQ_INT(m.n, 6);
+	const char **ids = graph_members_list(&m);
+	const char *want[] = { "u-1", "u-2", "u-3", "u-4", "u-6", "u-7" };
+	for (size_t i = 0; i < 6; i++) CHECK_STR(ids[i], want[i]);
+	CHECK(ids[6] == NULL);
+	free(ids);
+	graph_members_free(&m);
+	CHECK_EQ_INT(m.n, 0);
+}
+
+TEST(graph_members_page_refuses_malformed_text)
+{
+	static const char *const bad[] = {
+		"",
+		"[]",
+		"{\"value\":[{\"id\":\"u-9\"}]",                 /* unclosed */
+		"{\"value\":[{\"id\":\"u-9\"},]}",               /* trailing comma */
+		"{\"value\":[{\"id\":\"u-9\" \"x\":1}]}",         /* missing comma */
+		"{\"value\":[{\"id\":\"u-9\",\"n\":01}]}",        /* leading zero */
+		"{\"value\":[{\"id\":\"u-9\",\"n\":tru}]}",       /* bad literal */
+		"{\"value\":[{\"id\":\"u-\\q\"}]}",               /* bad escape */
+		"{\"value\":[{\"id\":\"u-\\u12\"}]}",             /* short \\u */
+		"{\"value\":[{\"id\":\"u-\x01\"}]}",              /* control character */
+		"{\"value\":[{\"id\":\"u-9\"}]} x",              /* trailing text */
+		"{\"value\":{\"id\":\"u-9\"}}",                  /* value not an array */
+		"{\"@odata.nextLink\":\"x\"}",                   /* no value */
+	};
+	struct graph_members m = { 0 };
+	struct err err;
+	char *next = NULL;
+	REQUIRE_OK(graph_members_page(page2, strlen(page2), &m, &next, &err), &err);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		if (graph_members_page(bad[i], strlen(bad[i]), &m, &next, &err) == 0) {
+			t_fail(__FILE__, __LINE__, "accepted malformed page %zu: %s", i, bad[i]);
+			free(next);
+		}
+		CHECK(next == NULL);
+	}
+	/* deep nesting is refused, not recursed without bound */
+	struct buf deep = { 0 };
+	buf_adds(&deep, "{\"value\":[{\"id\":\"u-8\",\"x\":");
+	for (int i = 0; i < 200; i++) buf_addc(&deep, '[');
+	for (int i = 0; i < 200; i++) buf_addc(&deep, ']');
+	buf_adds(&deep, "}]}");
+	CHECK(graph_members_page(deep.data, deep.len, &m, &next, &err) != 0);
+	buf_free(&deep);
+	CHECK_EQ_INT(m.n, 1);
+	const char **ids = graph_members_list(&m);
+	CHECK_STR(ids[0], "u-7");
+	free(ids);
+	graph_members_free(&m);
+}
