@@ -112,7 +112,9 @@ struct engine_action {
 	unsigned changed;                    /* bits of the fields sent (create: every non-NULL) */
 	struct syncro_fields before;         /* old values of the changed fields (delete: all known) */
 	struct syncro_fields after;          /* the values sent (only the changed fields) */
-	struct syncro_fields written;        /* every known field after the write: the link's new fields */
+	/* every known field after the write: the link's new fields (empty in
+	 * an unchanged action from engine_plan_tenant: the link keeps its own) */
+	struct syncro_fields written;
 	long long *candidates;               /* conflict: the contacts with the e-mail */
 	size_t ncandidates;
 	bool held;                           /* destructive, not applied: the tenant is held */

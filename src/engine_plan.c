@@ -40,17 +40,36 @@ const char *engine_why_name(enum engine_why w)
 	return NULL;
 }
 
+/* syncro_fields_free, skipping the absent values (most of an action's
+ * sets are empty: this runs several times per planned user). */
+static void fields_clear(struct syncro_fields *fs)
+{
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		if (!fs->v[f]) continue;
+		free(fs->v[f]);
+		fs->v[f] = NULL;
+	}
+}
+
+/* syncro_fields_set without the free(NULL) and strdup(NULL) calls. */
+static void field_copy(struct syncro_fields *fs, int f, const char *value)
+{
+	if (!fs->v[f] && !value) return;
+	free(fs->v[f]);
+	fs->v[f] = value ? xstrdup(value) : NULL;
+}
+
 void engine_link_free(struct engine_link *l)
 {
 	if (!l) return;
-	syncro_fields_free(&l->fields);
+	fields_clear(&l->fields);
 	memset(l, 0, sizeof *l);
 }
 
 void engine_leave_free(struct engine_leave *l)
 {
 	if (!l) return;
-	syncro_fields_free(&l->changes);
+	fields_clear(&l->changes);
 	memset(l, 0, sizeof *l);
 }
 
@@ -60,9 +79,9 @@ void engine_action_free(struct engine_action *a)
 	free(a->object_id);
 	free(a->label);
 	free(a->reason);
-	syncro_fields_free(&a->before);
-	syncro_fields_free(&a->after);
-	syncro_fields_free(&a->written);
+	fields_clear(&a->before);
+	fields_clear(&a->after);
+	fields_clear(&a->written);
 	free(a->candidates);
 	memset(a, 0, sizeof *a);
 }
@@ -87,7 +106,7 @@ bool engine_field_differs(enum syncro_field f, const char *want, const char *hav
 void engine_fields_overlay(struct syncro_fields *dst, const struct syncro_fields *src)
 {
 	for (int f = 0; f < SYNCRO_NFIELDS; f++)
-		if (src->v[f]) syncro_fields_set(dst, (enum syncro_field)f, src->v[f]);
+		if (src->v[f]) field_copy(dst, f, src->v[f]);
 }
 
 /* Is s a decimal integer that fits a long long? */
@@ -150,9 +169,22 @@ uint64_t engine_hash(uint64_t h, const void *data, size_t len)
 /* Does the text at *p start with lit? Moves *p past it. */
 static bool eat(const char **p, const char *lit, size_t n)
 {
-	if (strncmp(*p, lit, n) != 0) return false;
-	*p += n;
+	const char *t = *p;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] != lit[i]) return false;   /* also stops at the text's NUL */
+	*p = t + n;
 	return true;
+}
+
+/* Is s a decimal integer as "%lld" prints it ("0", or an optional '-' and
+ * no leading zero), of at most 9 digits (so it fits an int)? */
+static bool canonical_int(const char *s)
+{
+	size_t i = s[0] == '-', n = 0;
+	if (s[i] == '0') return i == 0 && s[1] == '\0';
+	for (; s[i + n]; n++)
+		if (s[i + n] < '0' || s[i + n] > '9') return false;
+	return n >= 1 && n <= 9;
 }
 
 /* Does the text at *p start with s as cJSON prints a string ('"', '\\'
@@ -198,7 +230,10 @@ bool engine_fields_same_json(const struct syncro_fields *fs, const char *json)
 		if ((!first && *p++ != ',') || *p++ != '"' || !eat(&p, name, strlen(name)) || !eat(&p, "\":", 2))
 			return false;
 		first = false;
-		if (f == SYNCRO_F_CUSTOMER_ID && is_integer(v, &n)) {
+		if (f == SYNCRO_F_CUSTOMER_ID && canonical_int(v)) {
+			/* printed as it stands */
+			if (!eat(&p, v, strlen(v))) return false;
+		} else if (f == SYNCRO_F_CUSTOMER_ID && is_integer(v, &n)) {
 			/* cJSON prints an integral number that fits an int with "%d" */
 			char num[24];
 			if (n > 2147483647LL || n < -2147483647LL) return false;
@@ -328,12 +363,12 @@ static void diff_fields(struct engine_action *a, const struct syncro_fields *wan
 		if (!blank_ok && engine_blank(w)) continue;
 		if (!engine_field_differs((enum syncro_field)f, w, have->v[f])) continue;
 		a->changed |= 1u << f;
-		syncro_fields_set(&a->before, (enum syncro_field)f, have->v[f]);
-		syncro_fields_set(&a->after, (enum syncro_field)f, w);
+		field_copy(&a->before, f, have->v[f]);
+		field_copy(&a->after, f, w);
 	}
-	syncro_fields_free(&a->written);
+	fields_clear(&a->written);
 	for (int f = 0; f < SYNCRO_NFIELDS; f++)
-		syncro_fields_set(&a->written, (enum syncro_field)f, have->v[f]);
+		field_copy(&a->written, f, have->v[f]);
 	engine_fields_overlay(&a->written, &a->after);
 }
 
@@ -350,7 +385,7 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 	case ENGINE_LEAVE_DELETE:
 		action_start(a, ENGINE_DELETE, u);
 		for (int f = 0; f < SYNCRO_NFIELDS; f++)
-			syncro_fields_set(&a->before, (enum syncro_field)f, link->fields.v[f]);
+			field_copy(&a->before, f, link->fields.v[f]);
 		break;
 	case ENGINE_LEAVE_CHANGES:
 		action_start(a, ENGINE_MARK, u);
@@ -419,7 +454,7 @@ int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user 
 		const char *w = u->desired->v[f];
 		if (engine_blank(w)) continue;
 		out->changed |= 1u << f;
-		syncro_fields_set(&out->after, (enum syncro_field)f, w);
+		field_copy(&out->after, f, w);
 	}
 	engine_fields_overlay(&out->written, &out->after);
 	return 0;

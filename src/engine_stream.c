@@ -212,9 +212,29 @@ static void desired_borrowed(const struct policy_decision *d, long long default_
 	}
 	long long cust = d->customer_id > 0 ? d->customer_id : default_customer;
 	if (cust > 0) {
-		snprintf(num, 32, "%lld", cust);
-		out->v[SYNCRO_F_CUSTOMER_ID] = num;
+		/* "%lld", without printf: the digits from the end */
+		char *at = num + 31;
+		*at = '\0';
+		for (unsigned long long c = (unsigned long long)cust; c; c /= 10) *--at = (char)('0' + c % 10);
+		out->v[SYNCRO_F_CUSTOMER_ID] = at;
 	}
+}
+
+/* engine_plan_user's action for a linked user in scope whose link holds
+ * exactly the desired fields: unchanged, its customer the desired one.
+ * Like a stamped user's, it carries no field sets (nothing is written; the
+ * link keeps its fields), which spares copying them per user. */
+static void plan_same(const struct engine_user *u, const struct row *row, struct engine_action *a)
+{
+	const char *cust = u->desired->v[SYNCRO_F_CUSTOMER_ID];
+	memset(a, 0, sizeof *a);
+	a->kind = ENGINE_UNCHANGED;
+	a->object_id = xstrdup(row->object_id);
+	a->label = xstrdup(u->label);
+	a->reason = u->reason ? xstrdup(u->reason) : NULL;
+	a->contact_id = row->contact_id;
+	a->customer_id = cust ? strtoll(cust, NULL, 10) : 0;   /* digits from desired_borrowed, > 0 */
+	if (!a->customer_id) a->customer_id = row->customer_id;
 }
 
 /* Plans one row and emits the action. 0 go on, -1 store failure, -2 stopped. */
@@ -238,7 +258,6 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	struct engine_action a = {0};
 	char label[512];
 	size_t used = 0;
-	bool link_borrowed = false;   /* link.fields point into desired */
 
 	p->users++;
 	if (row->json && json_scan_members(row->json, row->json_len, user_keys, UK_N, uv, &uerr) != 0) {
@@ -273,11 +292,11 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	enum engine_why why = engine_user_leaving(&u);
 	if (row->linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields)) {
 		/* the link holds exactly the desired fields (the common re-plan
-		 * after a policy change): those are its fields, unparsed */
-		for (int f = 0; f < SYNCRO_NFIELDS; f++)
-			if (!engine_blank(desired.v[f])) link.fields.v[f] = desired.v[f];
-		link_borrowed = true;
-	} else if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
+		 * after a policy change): unchanged, the link left unparsed */
+		plan_same(&u, row, &a);
+		goto emit;
+	}
+	if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
 		err_prefix(&uerr, "link to contact %lld", row->contact_id);
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
@@ -300,13 +319,13 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
+emit:
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = row->linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
 	if (p->emit(p->ud, &a) < 0) rc = -2;
 out:
 	engine_action_free(&a);
 	engine_leave_free(&leave);
-	if (link_borrowed) memset(&link.fields, 0, sizeof link.fields);
 	engine_link_free(&link);
 	policy_decision_free(&d);
 	return rc;

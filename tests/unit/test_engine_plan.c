@@ -429,6 +429,7 @@ TEST(engine_fields_same_json_matches_the_written_text)
 	static const char *const values[] = {
 		"Ann", "", "  ", "quote \" back \\ slash", "tab\tnew\nline\r\b\f", "ctl \x01\x1f end", "Zoë Ångström",
 		"€ 😀", "101", "-7", "2147483647", "2147483648", "0101", "12x", "/slash/",
+		"0", "-0", "999999999", "-2147483647", "1000000000",
 	};
 	unsigned seed = 7;
 	for (int round = 0; round < 400; round++) {

@@ -51,6 +51,9 @@ static int emit(void *ud, struct engine_action *a)
 	buf_printf(&g->log, "%s:%s", a->object_id, engine_kind_name(a->kind));
 	if (a->kind == ENGINE_CREATE) buf_printf(&g->log, ":%s", a->label);
 	if (a->kind == ENGINE_MARK) buf_printf(&g->log, ":%s", a->after.v[SYNCRO_F_NOTES]);
+	if (a->kind == ENGINE_UNCHANGED && a->restamp)   /* re-planned: what the link is told */
+		buf_printf(&g->log, ":%lld/%lld:%s%s", a->contact_id, a->customer_id, a->label,
+		           a->changed || a->after.v[SYNCRO_F_NAME] ? ":changed?" : "");
 	buf_addc(&g->log, ';');
 	if (a->kind == ENGINE_CREATE || a->kind == ENGINE_MARK) {
 		char *fields = engine_fields_to_json(&a->written);
@@ -141,7 +144,7 @@ TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 	/* a policy change re-plans everyone; unchanged users take the new stamp */
 	plan(&g, pol2, &stamped);
 	CHECK_EQ_INT(stamped, 0);
-	CHECK_CONTAINS(g.log.data, "a:unchanged;b:keep;");
+	CHECK_CONTAINS(g.log.data, "a:unchanged:1/101:Ann \xc3\x85. \"A\" <ann@x.com>;b:keep;");
 	plan(&g, pol2, &stamped);
 	CHECK_EQ_INT(stamped, 2);   /* a unchanged, b kept: both by their stamp */
 	struct store_link l = {0};
