@@ -76,6 +76,13 @@ void engine_leave_free(struct engine_leave *l)
 void engine_action_free(struct engine_action *a)
 {
 	if (!a) return;
+	if (a->pool) {
+		/* every string in one block (engine_action_own) */
+		free(a->pool);
+		free(a->candidates);
+		memset(a, 0, sizeof *a);
+		return;
+	}
 	free(a->object_id);
 	free(a->label);
 	free(a->reason);
@@ -333,13 +340,21 @@ enum engine_why engine_user_leaving(const struct engine_user *u)
 	return u->disabled ? ENGINE_WHY_DISABLED : ENGINE_WHY_OUT_OF_SCOPE;
 }
 
+/* While an action is planned its strings are borrowed from the inputs
+ * (engine_action_own copies them at the end). */
+static char *borrow(const char *s)
+{
+	union { const char *c; char *m; } v = { s };
+	return v.m;
+}
+
 static void action_start(struct engine_action *a, enum engine_kind kind, const struct engine_user *u)
 {
 	memset(a, 0, sizeof *a);
 	a->kind = kind;
-	a->object_id = xstrdup(u->object_id ? u->object_id : "");
-	a->label = u->label ? xstrdup(u->label) : NULL;
-	a->reason = u->reason ? xstrdup(u->reason) : NULL;
+	a->object_id = borrow(u->object_id ? u->object_id : "");
+	a->label = borrow(u->label);
+	a->reason = borrow(u->reason);
 }
 
 /* The desired customer: the customer_id field as a number (0 = none). */
@@ -363,13 +378,12 @@ static void diff_fields(struct engine_action *a, const struct syncro_fields *wan
 		if (!blank_ok && engine_blank(w)) continue;
 		if (!engine_field_differs((enum syncro_field)f, w, have->v[f])) continue;
 		a->changed |= 1u << f;
-		field_copy(&a->before, f, have->v[f]);
-		field_copy(&a->after, f, w);
+		a->before.v[f] = borrow(have->v[f]);
+		a->after.v[f] = borrow(w);
 	}
-	fields_clear(&a->written);
+	/* have, with what is sent over it */
 	for (int f = 0; f < SYNCRO_NFIELDS; f++)
-		field_copy(&a->written, f, have->v[f]);
-	engine_fields_overlay(&a->written, &a->after);
+		a->written.v[f] = a->after.v[f] ? a->after.v[f] : borrow(have->v[f]);
 }
 
 static int plan_linked_leaving(const struct engine_user *u, enum engine_why why, const struct engine_link *link,
@@ -380,12 +394,13 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 	switch (leave->kind) {
 	case ENGINE_LEAVE_KEEP:
 		action_start(a, ENGINE_KEEP, u);
-		engine_fields_overlay(&a->written, &link->fields);
+		for (int f = 0; f < SYNCRO_NFIELDS; f++)
+			a->written.v[f] = borrow(link->fields.v[f]);
 		break;
 	case ENGINE_LEAVE_DELETE:
 		action_start(a, ENGINE_DELETE, u);
 		for (int f = 0; f < SYNCRO_NFIELDS; f++)
-			field_copy(&a->before, f, link->fields.v[f]);
+			a->before.v[f] = borrow(link->fields.v[f]);
 		break;
 	case ENGINE_LEAVE_CHANGES:
 		action_start(a, ENGINE_MARK, u);
@@ -402,10 +417,11 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 	return 0;
 }
 
-int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user *u,
-                     const struct engine_link *link, const struct engine_leave *leave,
-                     const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
-                     struct err *err)
+/* engine_plan_user with the action's strings borrowed. */
+static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_user *u,
+                         const struct engine_link *link, const struct engine_leave *leave,
+                         const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
+                         struct err *err)
 {
 	static const struct engine_plan_opts none = { 0 };
 	if (!o) o = &none;
@@ -454,9 +470,51 @@ int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user 
 		const char *w = u->desired->v[f];
 		if (engine_blank(w)) continue;
 		out->changed |= 1u << f;
-		field_copy(&out->after, f, w);
+		out->after.v[f] = out->written.v[f] = borrow(w);
 	}
-	engine_fields_overlay(&out->written, &out->after);
+	return 0;
+}
+
+void engine_action_own(struct engine_action *a)
+{
+	enum { MAX_STRINGS = 3 + 3 * SYNCRO_NFIELDS };
+	char **slot[MAX_STRINGS];
+	size_t len[MAX_STRINGS], n = 0, size = 0;
+	const char *sent[SYNCRO_NFIELDS];
+	memcpy(sent, a->after.v, sizeof sent);
+	/* the strings to copy: written values that are the ones sent are not */
+	char **one[3] = { &a->object_id, &a->label, &a->reason };
+	for (int i = 0; i < 3; i++)
+		if (*one[i]) slot[n++] = one[i];
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		if (a->before.v[f]) slot[n++] = &a->before.v[f];
+		if (a->after.v[f]) slot[n++] = &a->after.v[f];
+		if (a->written.v[f] && a->written.v[f] != sent[f]) slot[n++] = &a->written.v[f];
+	}
+	for (size_t i = 0; i < n; i++) size += (len[i] = strlen(*slot[i])) + 1;
+	char *pool = xmalloc(size ? size : 1), *at = pool;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(at, *slot[i], len[i] + 1);
+		*slot[i] = at;
+		at += len[i] + 1;
+	}
+	/* written as sent: the same copy */
+	for (int f = 0; f < SYNCRO_NFIELDS; f++)
+		if (a->written.v[f] && a->written.v[f] == sent[f]) a->written.v[f] = a->after.v[f];
+	a->pool = pool;
+}
+
+int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user *u,
+                     const struct engine_link *link, const struct engine_leave *leave,
+                     const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
+                     struct err *err)
+{
+	if (plan_borrowed(o, u, link, leave, cands, ncands, out, err) != 0) {
+		free(out->candidates);
+		memset(out, 0, sizeof *out);
+		return -1;
+	}
+	engine_action_own(out);
 	return 0;
 }
 
