@@ -6,7 +6,6 @@
 #include <string.h>
 
 #define KEY_MAX 256
-#define KNOWN_LENGTHS 16   /* json_scan_members: keys whose lengths are computed once */
 
 struct scanner {
 	const char *start, *p, *end;
@@ -321,10 +320,6 @@ int json_scan_members(const char *json, size_t len, const char *const *keys, siz
 		return fail(&s, err);
 	}
 	if (s.p < s.end && *s.p == '}') return 0;
-	/* the keys' lengths, so most members are passed over on their length
-	 * or first letter (-1: not known, compared in full) */
-	long klen[KNOWN_LENGTHS];
-	for (size_t i = 0; i < n && i < KNOWN_LENGTHS; i++) klen[i] = (long)strlen(keys[i]);
 	bool more = true;
 	while (more && found < n) {
 		struct member_key k;
@@ -332,10 +327,7 @@ int json_scan_members(const char *json, size_t len, const char *const *keys, siz
 		if (next_member(&s, &k, &v, &more) != 0) return fail(&s, err);
 		if (k.len <= 0) continue;
 		for (size_t i = 0; i < n; i++) {
-			if (out[i].type != JSON_SCAN_ABSENT) continue;
-			if (i < KNOWN_LENGTHS ? klen[i] != k.len || memcmp(keys[i], k.name, (size_t)k.len) != 0
-			                      : !key_is(&k, keys[i]))
-				continue;
+			if (out[i].type != JSON_SCAN_ABSENT || !key_is(&k, keys[i])) continue;
 			out[i] = v;
 			found++;
 			break;
