@@ -199,6 +199,22 @@ static const char *user_string(const struct json_scan_value *v, struct buf *scra
 	return s;
 }
 
+#define LABEL_MAX 512
+
+/* The user's mail, UPN and label ("Name <addr>", label[LABEL_MAX]) from
+ * its scanned members, decoded into the scratch buffer: only for a user
+ * who needs them (not for a re-planned unchanged one). */
+static void user_strings(struct stream *sm, const struct json_scan_value *uv, const struct row *row,
+                         struct engine_user *u, char *label)
+{
+	size_t used = 0;
+	u->mail = user_string(&uv[UK_MAIL], &sm->scratch, &used);
+	u->upn = user_string(&uv[UK_UPN], &sm->scratch, &used);
+	make_label(label, LABEL_MAX, user_string(&uv[UK_NAME], &sm->scratch, &used), u->mail ? u->mail : u->upn,
+	           row->object_id);
+	u->label = label;
+}
+
 /* The desired contact fields as engine_desired_fields makes them, but
  * borrowed from the decision (and num[32] for the customer id) instead of
  * copied: valid while d is; never syncro_fields_free'd. */
@@ -222,15 +238,15 @@ static void desired_borrowed(const struct policy_decision *d, long long default_
 
 /* engine_plan_user's action for a linked user in scope whose link holds
  * exactly the desired fields: unchanged, its customer the desired one.
- * Like a stamped user's, it carries no field sets (nothing is written; the
- * link keeps its fields), which spares copying them per user. */
+ * Like a stamped user's, it carries no label and no field sets (nothing is
+ * written; the link keeps its fields), which spares decoding the user's
+ * strings and copying the fields per user. */
 static void plan_same(const struct engine_user *u, const struct row *row, struct engine_action *a)
 {
 	const char *cust = u->desired->v[SYNCRO_F_CUSTOMER_ID];
 	memset(a, 0, sizeof *a);
 	a->kind = ENGINE_UNCHANGED;
 	a->object_id = xstrdup(row->object_id);
-	a->label = xstrdup(u->label);
 	a->reason = u->reason ? xstrdup(u->reason) : NULL;
 	a->contact_id = row->contact_id;
 	a->customer_id = cust ? strtoll(cust, NULL, 10) : 0;   /* digits from desired_borrowed, > 0 */
@@ -256,8 +272,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	struct engine_link link = { .contact_id = row->contact_id, .customer_id = row->customer_id };
 	struct engine_leave leave = {0};
 	struct engine_action a = {0};
-	char label[512];
-	size_t used = 0;
+	char label[LABEL_MAX];
 
 	p->users++;
 	if (row->json && json_scan_members(row->json, row->json_len, user_keys, UK_N, uv, &uerr) != 0) {
@@ -271,14 +286,10 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	}
 	u.removed = row->removed != NULL || !row->json;
 	u.disabled = uv[UK_ENABLED].type == JSON_SCAN_FALSE;
-	u.mail = user_string(&uv[UK_MAIL], &sm->scratch, &used);
-	u.upn = user_string(&uv[UK_UPN], &sm->scratch, &used);
-	make_label(label, sizeof label, user_string(&uv[UK_NAME], &sm->scratch, &used), u.mail ? u.mail : u.upn,
-	           row->object_id);
-	u.label = label;
 
 	if (!u.removed) {
 		if (engine_policy_eval_json(p->pol, NULL, row->json, row->groups, &d, &uerr) != 0) {
+			user_strings(sm, uv, row, &u, label);
 			p->user_error(p->ud, label, uerr.msg);
 			goto out;
 		}
@@ -296,6 +307,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		plan_same(&u, row, &a);
 		goto emit;
 	}
+	user_strings(sm, uv, row, &u, label);
 	if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
 		err_prefix(&uerr, "link to contact %lld", row->contact_id);
 		p->user_error(p->ud, label, uerr.msg);
