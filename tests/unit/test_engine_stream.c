@@ -99,6 +99,18 @@ static void plan(struct got *g, const char *path, long long *stamped)
 	engine_contacts_free(ix);
 }
 
+/* Opens the store at db with its outbox and the tenant into g. */
+static bool open_tenant(struct got *g, const char *db)
+{
+	struct err err;
+	struct store_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
+	if (store_open(db, &g->st, &err) == 0 && store_outbox_open(g->st, &g->ob, &err) == 0 &&
+	    store_tenant_put(g->st, &t, &err) == 0)
+		return true;
+	t_fail(__FILE__, __LINE__, "%s", err.msg);
+	return false;
+}
+
 TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 {
 	struct err err;
@@ -106,10 +118,7 @@ TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 	char *pol = write_policy("p.lua", ""), *pol2 = write_policy("p2.lua", "-- changed\n");
 	struct got g = {0};
 	long long stamped = -1;
-	REQUIRE_OK(store_open(db, &g.st, &err), &err);
-	REQUIRE_OK(store_outbox_open(g.st, &g.ob, &err), &err);
-	struct store_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
-	REQUIRE_OK(store_tenant_put(g.st, &t, &err), &err);
+	if (!open_tenant(&g, db)) return;
 	static const char *const users[][2] = {
 		{ "a", "{\"mail\":\"ann@x.com\",\"nested\":{\"displayName\":\"No\"},\"displayName\":\"Ann \\u00c5. \\\"A\\\"\"}" },
 		{ "b", "{\"displayName\":\"Bob\",\"userPrincipalName\":\"bob@x.com\",\"accountEnabled\":true}" },
@@ -179,10 +188,7 @@ TEST(engine_plan_tenant_policy_error_names_the_user)
 	}
 	struct got g = {0};
 	long long stamped = -1;
-	REQUIRE_OK(store_open(db, &g.st, &err), &err);
-	REQUIRE_OK(store_outbox_open(g.st, &g.ob, &err), &err);
-	struct store_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
-	REQUIRE_OK(store_tenant_put(g.st, &t, &err), &err);
+	if (!open_tenant(&g, db)) return;
 	REQUIRE_OK(store_user_put(g.st, TENANT, "a", "{\"displayName\":\"Ann\",\"mail\":\"ann@x.com\"}", &err), &err);
 	REQUIRE_OK(store_user_put(g.st, TENANT, "b", "{\"displayName\":\"Boom\",\"userPrincipalName\":\"b@x.com\"}", &err),
 	           &err);
