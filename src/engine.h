@@ -112,7 +112,9 @@ struct engine_action {
 	unsigned changed;                    /* bits of the fields sent (create: every non-NULL) */
 	struct syncro_fields before;         /* old values of the changed fields (delete: all known) */
 	struct syncro_fields after;          /* the values sent (only the changed fields) */
-	struct syncro_fields written;        /* every known field after the write: the link's new fields */
+	/* every known field after the write: the link's new fields (empty in
+	 * an unchanged action from engine_plan_tenant: the link keeps its own) */
+	struct syncro_fields written;
 	long long *candidates;               /* conflict: the contacts with the e-mail */
 	size_t ncandidates;
 	bool held;                           /* destructive, not applied: the tenant is held */
@@ -123,8 +125,16 @@ struct engine_action {
 	 * (the link is rewritten with this one; nothing is sent). */
 	char stamp[20];                      /* 16 hex digits, ":k" when the user is leaving */
 	bool restamp;
+	/* When set, the block holding every string above (engine_action_own):
+	 * they are not to be freed or replaced one by one. */
+	char *pool;
 };
 void engine_action_free(struct engine_action *a);
+/* Copies the strings the action points to but does not own (object_id,
+ * label, reason, the field sets) into one block it owns (a->pool): one
+ * allocation instead of one per string. A written value that is the very
+ * pointer sent (after) shares its copy. */
+void engine_action_own(struct engine_action *a);
 
 /* Why a linked user would leave (ENGINE_WHY_NONE when in scope). For a
  * user who is not linked the answer only says "not in scope". */

@@ -40,29 +40,55 @@ const char *engine_why_name(enum engine_why w)
 	return NULL;
 }
 
+/* syncro_fields_free, skipping the absent values (most of an action's
+ * sets are empty: this runs several times per planned user). */
+static void fields_clear(struct syncro_fields *fs)
+{
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		if (!fs->v[f]) continue;
+		free(fs->v[f]);
+		fs->v[f] = NULL;
+	}
+}
+
+/* syncro_fields_set without the free(NULL) and strdup(NULL) calls. */
+static void field_copy(struct syncro_fields *fs, int f, const char *value)
+{
+	if (!fs->v[f] && !value) return;
+	free(fs->v[f]);
+	fs->v[f] = value ? xstrdup(value) : NULL;
+}
+
 void engine_link_free(struct engine_link *l)
 {
 	if (!l) return;
-	syncro_fields_free(&l->fields);
+	fields_clear(&l->fields);
 	memset(l, 0, sizeof *l);
 }
 
 void engine_leave_free(struct engine_leave *l)
 {
 	if (!l) return;
-	syncro_fields_free(&l->changes);
+	fields_clear(&l->changes);
 	memset(l, 0, sizeof *l);
 }
 
 void engine_action_free(struct engine_action *a)
 {
 	if (!a) return;
+	if (a->pool) {
+		/* every string in one block (engine_action_own) */
+		free(a->pool);
+		free(a->candidates);
+		memset(a, 0, sizeof *a);
+		return;
+	}
 	free(a->object_id);
 	free(a->label);
 	free(a->reason);
-	syncro_fields_free(&a->before);
-	syncro_fields_free(&a->after);
-	syncro_fields_free(&a->written);
+	fields_clear(&a->before);
+	fields_clear(&a->after);
+	fields_clear(&a->written);
 	free(a->candidates);
 	memset(a, 0, sizeof *a);
 }
@@ -87,7 +113,7 @@ bool engine_field_differs(enum syncro_field f, const char *want, const char *hav
 void engine_fields_overlay(struct syncro_fields *dst, const struct syncro_fields *src)
 {
 	for (int f = 0; f < SYNCRO_NFIELDS; f++)
-		if (src->v[f]) syncro_fields_set(dst, (enum syncro_field)f, src->v[f]);
+		if (src->v[f]) field_copy(dst, f, src->v[f]);
 }
 
 /* Is s a decimal integer that fits a long long? */
@@ -150,9 +176,22 @@ uint64_t engine_hash(uint64_t h, const void *data, size_t len)
 /* Does the text at *p start with lit? Moves *p past it. */
 static bool eat(const char **p, const char *lit, size_t n)
 {
-	if (strncmp(*p, lit, n) != 0) return false;
-	*p += n;
+	const char *t = *p;
+	for (size_t i = 0; i < n; i++)
+		if (t[i] != lit[i]) return false;   /* also stops at the text's NUL */
+	*p = t + n;
 	return true;
+}
+
+/* Is s a decimal integer as "%lld" prints it ("0", or an optional '-' and
+ * no leading zero), of at most 9 digits (so it fits an int)? */
+static bool canonical_int(const char *s)
+{
+	size_t i = s[0] == '-', n = 0;
+	if (s[i] == '0') return i == 0 && s[1] == '\0';
+	for (; s[i + n]; n++)
+		if (s[i + n] < '0' || s[i + n] > '9') return false;
+	return n >= 1 && n <= 9;
 }
 
 /* Does the text at *p start with s as cJSON prints a string ('"', '\\'
@@ -198,7 +237,10 @@ bool engine_fields_same_json(const struct syncro_fields *fs, const char *json)
 		if ((!first && *p++ != ',') || *p++ != '"' || !eat(&p, name, strlen(name)) || !eat(&p, "\":", 2))
 			return false;
 		first = false;
-		if (f == SYNCRO_F_CUSTOMER_ID && is_integer(v, &n)) {
+		if (f == SYNCRO_F_CUSTOMER_ID && canonical_int(v)) {
+			/* printed as it stands */
+			if (!eat(&p, v, strlen(v))) return false;
+		} else if (f == SYNCRO_F_CUSTOMER_ID && is_integer(v, &n)) {
 			/* cJSON prints an integral number that fits an int with "%d" */
 			char num[24];
 			if (n > 2147483647LL || n < -2147483647LL) return false;
@@ -298,13 +340,21 @@ enum engine_why engine_user_leaving(const struct engine_user *u)
 	return u->disabled ? ENGINE_WHY_DISABLED : ENGINE_WHY_OUT_OF_SCOPE;
 }
 
+/* While an action is planned its strings are borrowed from the inputs
+ * (engine_action_own copies them at the end). */
+static char *borrow(const char *s)
+{
+	union { const char *c; char *m; } v = { s };
+	return v.m;
+}
+
 static void action_start(struct engine_action *a, enum engine_kind kind, const struct engine_user *u)
 {
 	memset(a, 0, sizeof *a);
 	a->kind = kind;
-	a->object_id = xstrdup(u->object_id ? u->object_id : "");
-	a->label = u->label ? xstrdup(u->label) : NULL;
-	a->reason = u->reason ? xstrdup(u->reason) : NULL;
+	a->object_id = borrow(u->object_id ? u->object_id : "");
+	a->label = borrow(u->label);
+	a->reason = borrow(u->reason);
 }
 
 /* The desired customer: the customer_id field as a number (0 = none). */
@@ -328,13 +378,12 @@ static void diff_fields(struct engine_action *a, const struct syncro_fields *wan
 		if (!blank_ok && engine_blank(w)) continue;
 		if (!engine_field_differs((enum syncro_field)f, w, have->v[f])) continue;
 		a->changed |= 1u << f;
-		syncro_fields_set(&a->before, (enum syncro_field)f, have->v[f]);
-		syncro_fields_set(&a->after, (enum syncro_field)f, w);
+		a->before.v[f] = borrow(have->v[f]);
+		a->after.v[f] = borrow(w);
 	}
-	syncro_fields_free(&a->written);
+	/* have, with what is sent over it */
 	for (int f = 0; f < SYNCRO_NFIELDS; f++)
-		syncro_fields_set(&a->written, (enum syncro_field)f, have->v[f]);
-	engine_fields_overlay(&a->written, &a->after);
+		a->written.v[f] = a->after.v[f] ? a->after.v[f] : borrow(have->v[f]);
 }
 
 static int plan_linked_leaving(const struct engine_user *u, enum engine_why why, const struct engine_link *link,
@@ -345,12 +394,13 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 	switch (leave->kind) {
 	case ENGINE_LEAVE_KEEP:
 		action_start(a, ENGINE_KEEP, u);
-		engine_fields_overlay(&a->written, &link->fields);
+		for (int f = 0; f < SYNCRO_NFIELDS; f++)
+			a->written.v[f] = borrow(link->fields.v[f]);
 		break;
 	case ENGINE_LEAVE_DELETE:
 		action_start(a, ENGINE_DELETE, u);
 		for (int f = 0; f < SYNCRO_NFIELDS; f++)
-			syncro_fields_set(&a->before, (enum syncro_field)f, link->fields.v[f]);
+			a->before.v[f] = borrow(link->fields.v[f]);
 		break;
 	case ENGINE_LEAVE_CHANGES:
 		action_start(a, ENGINE_MARK, u);
@@ -367,10 +417,11 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 	return 0;
 }
 
-int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user *u,
-                     const struct engine_link *link, const struct engine_leave *leave,
-                     const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
-                     struct err *err)
+/* engine_plan_user with the action's strings borrowed. */
+static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_user *u,
+                         const struct engine_link *link, const struct engine_leave *leave,
+                         const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
+                         struct err *err)
 {
 	static const struct engine_plan_opts none = { 0 };
 	if (!o) o = &none;
@@ -419,9 +470,51 @@ int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user 
 		const char *w = u->desired->v[f];
 		if (engine_blank(w)) continue;
 		out->changed |= 1u << f;
-		syncro_fields_set(&out->after, (enum syncro_field)f, w);
+		out->after.v[f] = out->written.v[f] = borrow(w);
 	}
-	engine_fields_overlay(&out->written, &out->after);
+	return 0;
+}
+
+void engine_action_own(struct engine_action *a)
+{
+	enum { MAX_STRINGS = 3 + 3 * SYNCRO_NFIELDS };
+	char **slot[MAX_STRINGS];
+	size_t len[MAX_STRINGS], n = 0, size = 0;
+	const char *sent[SYNCRO_NFIELDS];
+	memcpy(sent, a->after.v, sizeof sent);
+	/* the strings to copy: written values that are the ones sent are not */
+	char **one[3] = { &a->object_id, &a->label, &a->reason };
+	for (int i = 0; i < 3; i++)
+		if (*one[i]) slot[n++] = one[i];
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		if (a->before.v[f]) slot[n++] = &a->before.v[f];
+		if (a->after.v[f]) slot[n++] = &a->after.v[f];
+		if (a->written.v[f] && a->written.v[f] != sent[f]) slot[n++] = &a->written.v[f];
+	}
+	for (size_t i = 0; i < n; i++) size += (len[i] = strlen(*slot[i])) + 1;
+	char *pool = xmalloc(size ? size : 1), *at = pool;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(at, *slot[i], len[i] + 1);
+		*slot[i] = at;
+		at += len[i] + 1;
+	}
+	/* written as sent: the same copy */
+	for (int f = 0; f < SYNCRO_NFIELDS; f++)
+		if (a->written.v[f] && a->written.v[f] == sent[f]) a->written.v[f] = a->after.v[f];
+	a->pool = pool;
+}
+
+int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user *u,
+                     const struct engine_link *link, const struct engine_leave *leave,
+                     const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
+                     struct err *err)
+{
+	if (plan_borrowed(o, u, link, leave, cands, ncands, out, err) != 0) {
+		free(out->candidates);
+		memset(out, 0, sizeof *out);
+		return -1;
+	}
+	engine_action_own(out);
 	return 0;
 }
 

@@ -199,6 +199,22 @@ static const char *user_string(const struct json_scan_value *v, struct buf *scra
 	return s;
 }
 
+#define LABEL_MAX 512
+
+/* The user's mail, UPN and label ("Name <addr>", label[LABEL_MAX]) from
+ * its scanned members, decoded into the scratch buffer: only for a user
+ * who needs them (not for a re-planned unchanged one). */
+static void user_strings(struct stream *sm, const struct json_scan_value *uv, const struct row *row,
+                         struct engine_user *u, char *label)
+{
+	size_t used = 0;
+	u->mail = user_string(&uv[UK_MAIL], &sm->scratch, &used);
+	u->upn = user_string(&uv[UK_UPN], &sm->scratch, &used);
+	make_label(label, LABEL_MAX, user_string(&uv[UK_NAME], &sm->scratch, &used), u->mail ? u->mail : u->upn,
+	           row->object_id);
+	u->label = label;
+}
+
 /* The desired contact fields as engine_desired_fields makes them, but
  * borrowed from the decision (and num[32] for the customer id) instead of
  * copied: valid while d is; never syncro_fields_free'd. */
@@ -212,9 +228,29 @@ static void desired_borrowed(const struct policy_decision *d, long long default_
 	}
 	long long cust = d->customer_id > 0 ? d->customer_id : default_customer;
 	if (cust > 0) {
-		snprintf(num, 32, "%lld", cust);
-		out->v[SYNCRO_F_CUSTOMER_ID] = num;
+		/* "%lld", without printf: the digits from the end */
+		char *at = num + 31;
+		*at = '\0';
+		for (unsigned long long c = (unsigned long long)cust; c; c /= 10) *--at = (char)('0' + c % 10);
+		out->v[SYNCRO_F_CUSTOMER_ID] = at;
 	}
+}
+
+/* engine_plan_user's action for a linked user in scope whose link holds
+ * exactly the desired fields: unchanged, its customer the desired one.
+ * Like a stamped user's, it carries no label and no field sets (nothing is
+ * written; the link keeps its fields), which spares decoding the user's
+ * strings and copying the fields per user. */
+static void plan_same(const struct engine_user *u, const struct row *row, struct engine_action *a)
+{
+	const char *cust = u->desired->v[SYNCRO_F_CUSTOMER_ID];
+	memset(a, 0, sizeof *a);
+	a->kind = ENGINE_UNCHANGED;
+	a->object_id = xstrdup(row->object_id);
+	a->reason = u->reason ? xstrdup(u->reason) : NULL;
+	a->contact_id = row->contact_id;
+	a->customer_id = cust ? strtoll(cust, NULL, 10) : 0;   /* digits from desired_borrowed, > 0 */
+	if (!a->customer_id) a->customer_id = row->customer_id;
 }
 
 /* Plans one row and emits the action. 0 go on, -1 store failure, -2 stopped. */
@@ -236,9 +272,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	struct engine_link link = { .contact_id = row->contact_id, .customer_id = row->customer_id };
 	struct engine_leave leave = {0};
 	struct engine_action a = {0};
-	char label[512];
-	size_t used = 0;
-	bool link_borrowed = false;   /* link.fields point into desired */
+	char label[LABEL_MAX];
 
 	p->users++;
 	if (row->json && json_scan_members(row->json, row->json_len, user_keys, UK_N, uv, &uerr) != 0) {
@@ -252,14 +286,10 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	}
 	u.removed = row->removed != NULL || !row->json;
 	u.disabled = uv[UK_ENABLED].type == JSON_SCAN_FALSE;
-	u.mail = user_string(&uv[UK_MAIL], &sm->scratch, &used);
-	u.upn = user_string(&uv[UK_UPN], &sm->scratch, &used);
-	make_label(label, sizeof label, user_string(&uv[UK_NAME], &sm->scratch, &used), u.mail ? u.mail : u.upn,
-	           row->object_id);
-	u.label = label;
 
 	if (!u.removed) {
 		if (engine_policy_eval_json(p->pol, NULL, row->json, row->groups, &d, &uerr) != 0) {
+			user_strings(sm, uv, row, &u, label);
 			p->user_error(p->ud, label, uerr.msg);
 			goto out;
 		}
@@ -273,11 +303,12 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	enum engine_why why = engine_user_leaving(&u);
 	if (row->linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields)) {
 		/* the link holds exactly the desired fields (the common re-plan
-		 * after a policy change): those are its fields, unparsed */
-		for (int f = 0; f < SYNCRO_NFIELDS; f++)
-			if (!engine_blank(desired.v[f])) link.fields.v[f] = desired.v[f];
-		link_borrowed = true;
-	} else if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
+		 * after a policy change): unchanged, the link left unparsed */
+		plan_same(&u, row, &a);
+		goto emit;
+	}
+	user_strings(sm, uv, row, &u, label);
+	if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
 		err_prefix(&uerr, "link to contact %lld", row->contact_id);
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
@@ -300,13 +331,13 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
+emit:
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = row->linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
 	if (p->emit(p->ud, &a) < 0) rc = -2;
 out:
 	engine_action_free(&a);
 	engine_leave_free(&leave);
-	if (link_borrowed) memset(&link.fields, 0, sizeof link.fields);
 	engine_link_free(&link);
 	policy_decision_free(&d);
 	return rc;

@@ -429,6 +429,7 @@ TEST(engine_fields_same_json_matches_the_written_text)
 	static const char *const values[] = {
 		"Ann", "", "  ", "quote \" back \\ slash", "tab\tnew\nline\r\b\f", "ctl \x01\x1f end", "Zoë Ångström",
 		"€ 😀", "101", "-7", "2147483647", "2147483648", "0101", "12x", "/slash/",
+		"0", "-0", "999999999", "-2147483647", "1000000000",
 	};
 	unsigned seed = 7;
 	for (int round = 0; round < 400; round++) {
@@ -461,4 +462,73 @@ TEST(engine_fields_same_json_matches_the_written_text)
 	CHECK(!engine_fields_same_json(&(struct syncro_fields){0}, NULL));
 	CHECK(engine_fields_same_json(&(struct syncro_fields){0}, "{}"));
 	CHECK(!engine_fields_same_json(&(struct syncro_fields){0}, "{} "));
+}
+
+/* An action owns its strings (one block, engine_action_own): it outlives
+ * the user, link, leave and candidates it was planned from, and a value
+ * written as sent is the same copy. */
+TEST(engine_plan_action_outlives_its_inputs)
+{
+	struct err err;
+	struct engine_action a[4];
+	struct syncro_fields d;
+	fields_of(&d, "name=Ann Lee", "email=ann@x.com", "title=", "customer_id=101", NULL);
+	char *id = xstrdup("u1"), *label = xstrdup("Ann <ann@x.com>"), *reason = xstrdup("member");
+	struct engine_user u = { .object_id = id, .label = label, .reason = reason, .included = true, .desired = &d };
+	struct syncro_contact c;
+	contact_of(&c, 7, 101, "ann@x.com", "A. Lee");
+	syncro_fields_set(&c.f, SYNCRO_F_MOBILE, "555");
+	const struct syncro_contact *cands[] = { &c };
+	struct engine_link link = { .contact_id = 8, .customer_id = 101 };
+	fields_of(&link.fields, "name=Ann", "notes=old", NULL);
+	struct engine_leave keep = { .kind = ENGINE_LEAVE_KEEP };
+	REQUIRE_OK(engine_plan_user(NULL, &u, NULL, NULL, NULL, 0, &a[0], &err), &err);   /* create */
+	REQUIRE_OK(engine_plan_user(NULL, &u, NULL, NULL, cands, 1, &a[1], &err), &err);  /* adopt */
+	REQUIRE_OK(engine_plan_user(NULL, &u, &link, NULL, NULL, 0, &a[2], &err), &err);  /* update */
+	u.included = false;
+	REQUIRE_OK(engine_plan_user(NULL, &u, &link, &keep, NULL, 0, &a[3], &err), &err); /* keep */
+	/* the inputs are gone (ASan/valgrind see any use of them) */
+	free(id);
+	free(label);
+	free(reason);
+	syncro_fields_free(&d);
+	syncro_contact_free(&c);
+	engine_link_free(&link);
+
+	CHECK_EQ_INT(a[0].kind, ENGINE_CREATE);
+	CHECK_STR(a[0].object_id, "u1");
+	CHECK_STR(a[0].label, "Ann <ann@x.com>");
+	CHECK_STR(a[0].reason, "member");
+	CHECK_STR(a[0].after.v[SYNCRO_F_NAME], "Ann Lee");
+	CHECK(a[0].written.v[SYNCRO_F_NAME] == a[0].after.v[SYNCRO_F_NAME]);   /* one copy */
+	CHECK(a[0].after.v[SYNCRO_F_TITLE] == NULL && a[0].written.v[SYNCRO_F_TITLE] == NULL);
+
+	CHECK_EQ_INT(a[1].kind, ENGINE_ADOPT);
+	CHECK_STR(a[1].before.v[SYNCRO_F_NAME], "A. Lee");
+	CHECK_STR(a[1].after.v[SYNCRO_F_NAME], "Ann Lee");
+	CHECK_STR(a[1].written.v[SYNCRO_F_NAME], "Ann Lee");
+	CHECK_STR(a[1].written.v[SYNCRO_F_MOBILE], "555");   /* the contact's own value */
+	CHECK(a[1].after.v[SYNCRO_F_MOBILE] == NULL);
+
+	CHECK_EQ_INT(a[2].kind, ENGINE_UPDATE);
+	CHECK_STR(a[2].before.v[SYNCRO_F_NAME], "Ann");
+	CHECK_STR(a[2].written.v[SYNCRO_F_NOTES], "old");
+	CHECK_STR(a[2].written.v[SYNCRO_F_EMAIL], "ann@x.com");
+
+	CHECK_EQ_INT(a[3].kind, ENGINE_KEEP);
+	CHECK_STR(a[3].written.v[SYNCRO_F_NAME], "Ann");
+	CHECK_STR(a[3].written.v[SYNCRO_F_NOTES], "old");
+	CHECK(a[3].reason && strcmp(a[3].reason, "member") == 0);
+	for (int i = 0; i < 4; i++) engine_action_free(&a[i]);
+
+	/* an action made by hand, owned afterwards */
+	struct engine_action h = { .kind = ENGINE_UNCHANGED };
+	char *oid = xstrdup("u9");
+	h.object_id = oid;
+	engine_action_own(&h);
+	free(oid);
+	CHECK_STR(h.object_id, "u9");
+	CHECK(h.label == NULL && h.pool != NULL);
+	engine_action_free(&h);
+	CHECK(h.pool == NULL && h.object_id == NULL);
 }

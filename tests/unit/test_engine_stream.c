@@ -51,6 +51,9 @@ static int emit(void *ud, struct engine_action *a)
 	buf_printf(&g->log, "%s:%s", a->object_id, engine_kind_name(a->kind));
 	if (a->kind == ENGINE_CREATE) buf_printf(&g->log, ":%s", a->label);
 	if (a->kind == ENGINE_MARK) buf_printf(&g->log, ":%s", a->after.v[SYNCRO_F_NOTES]);
+	if (a->kind == ENGINE_UNCHANGED && a->restamp)   /* re-planned: what the link is told */
+		buf_printf(&g->log, ":%lld/%lld:%s%s", a->contact_id, a->customer_id, a->label ? a->label : "-",
+		           a->changed || a->after.v[SYNCRO_F_NAME] ? ":changed?" : "");
 	buf_addc(&g->log, ';');
 	if (a->kind == ENGINE_CREATE || a->kind == ENGINE_MARK) {
 		char *fields = engine_fields_to_json(&a->written);
@@ -96,6 +99,18 @@ static void plan(struct got *g, const char *path, long long *stamped)
 	engine_contacts_free(ix);
 }
 
+/* Opens the store at db with its outbox and the tenant into g. */
+static bool open_tenant(struct got *g, const char *db)
+{
+	struct err err;
+	struct store_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
+	if (store_open(db, &g->st, &err) == 0 && store_outbox_open(g->st, &g->ob, &err) == 0 &&
+	    store_tenant_put(g->st, &t, &err) == 0)
+		return true;
+	t_fail(__FILE__, __LINE__, "%s", err.msg);
+	return false;
+}
+
 TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 {
 	struct err err;
@@ -103,10 +118,7 @@ TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 	char *pol = write_policy("p.lua", ""), *pol2 = write_policy("p2.lua", "-- changed\n");
 	struct got g = {0};
 	long long stamped = -1;
-	REQUIRE_OK(store_open(db, &g.st, &err), &err);
-	REQUIRE_OK(store_outbox_open(g.st, &g.ob, &err), &err);
-	struct store_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
-	REQUIRE_OK(store_tenant_put(g.st, &t, &err), &err);
+	if (!open_tenant(&g, db)) return;
 	static const char *const users[][2] = {
 		{ "a", "{\"mail\":\"ann@x.com\",\"nested\":{\"displayName\":\"No\"},\"displayName\":\"Ann \\u00c5. \\\"A\\\"\"}" },
 		{ "b", "{\"displayName\":\"Bob\",\"userPrincipalName\":\"bob@x.com\",\"accountEnabled\":true}" },
@@ -141,7 +153,7 @@ TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 	/* a policy change re-plans everyone; unchanged users take the new stamp */
 	plan(&g, pol2, &stamped);
 	CHECK_EQ_INT(stamped, 0);
-	CHECK_CONTAINS(g.log.data, "a:unchanged;b:keep;");
+	CHECK_CONTAINS(g.log.data, "a:unchanged:1/101:-;b:keep;");   /* no label, as when stamped */
 	plan(&g, pol2, &stamped);
 	CHECK_EQ_INT(stamped, 2);   /* a unchanged, b kept: both by their stamp */
 	struct store_link l = {0};
@@ -155,5 +167,37 @@ TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 	buf_free(&g.log);
 	free(pol);
 	free(pol2);
+	free(db);
+}
+
+/* A policy error names the user as "Name <mail>" (its strings decoded for
+ * the message, though an unchanged user's never are). */
+TEST(engine_plan_tenant_policy_error_names_the_user)
+{
+	struct err err;
+	char *db = xasprintf("%s/plan-err.db", t_tmpdir()), *pol = xasprintf("%s/boom.lua", t_tmpdir());
+	FILE *f = fopen(pol, "w");
+	if (!f) t_fail(__FILE__, __LINE__, "cannot write %s", pol);
+	else {
+		fprintf(f, "return {\n"
+		           "  include = function(u) return true end,\n"
+		           "  contact = function(u) if u.displayName == 'Boom' then error('no contact') end\n"
+		           "    return { name = u.displayName, email = u.mail } end,\n"
+		           "}\n");
+		fclose(f);
+	}
+	struct got g = {0};
+	long long stamped = -1;
+	if (!open_tenant(&g, db)) return;
+	REQUIRE_OK(store_user_put(g.st, TENANT, "a", "{\"displayName\":\"Ann\",\"mail\":\"ann@x.com\"}", &err), &err);
+	REQUIRE_OK(store_user_put(g.st, TENANT, "b", "{\"displayName\":\"Boom\",\"userPrincipalName\":\"b@x.com\"}", &err),
+	           &err);
+	plan(&g, pol, &stamped);
+	CHECK_CONTAINS(g.log.data, "a:create:Ann <ann@x.com>;!Boom <b@x.com>:");
+	CHECK_CONTAINS(g.log.data, "no contact");
+	store_outbox_close(g.ob);
+	store_close(g.st);
+	buf_free(&g.log);
+	free(pol);
 	free(db);
 }
