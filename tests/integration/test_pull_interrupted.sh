@@ -53,6 +53,8 @@ check "sync: the mirror is still the partial page" test "$(big_mirror)" = 999
 gctl DELETE faults >/dev/null
 gctl POST faults '{"latency_ms": 3000, "tenant": "big", "match": "users/delta.*skiptoken", "times": 0}' >/dev/null
 rm -f state/es.db state/es.db-wal state/es.db-shm
+delta_requests() { gctl GET 'requests?tenant=big&path=users/delta&summary=1' | jq_py 'd["total"]'; }
+N0=$(delta_requests)
 "$ES" --config c.lua pull --tenant Big >crash.out 2>&1 &
 PID=$!
 i=0
@@ -60,6 +62,10 @@ while [ "$(sqlite3 state/es.db "select count(*) from delta_state where tenant_id
   [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
 kill -9 $PID 2>/dev/null
 wait $PID 2>/dev/null
+# the killed pull's page-2 request is still held by the fake (3 s latency): let it
+# reach the fake's request log now, not after the log is cleared below
+delayed_logged() { test "$(delta_requests)" -ge $((N0 + 2)); }
+wait_for 10 delayed_logged
 check "crash mid first pull: one page committed, round in progress" \
   test "$(big_mirror)/$(sql "select count(*) from delta_state where tenant_id='$BIG' and delta_link is null and next_link is not null")" = 999/1
 gctl DELETE faults >/dev/null
@@ -74,7 +80,7 @@ gctl DELETE faults >/dev/null
 gctl DELETE requests >/dev/null
 expect_ok "sync once Graph answers: ok" -- --config c.lua sync --json
 check "the round resumed from the saved page (one users/delta request for Big)" \
-  test "$(gctl GET 'requests?tenant=big&path=users/delta&summary=1' | jq_py 'd["total"]')" = 1
+  test "$(delta_requests)" = 1
 check "the mirror holds every active Big user" test "$(big_mirror)" = "$(gctl GET tenants/big | jq_py 'd["users"]')"
 check "the round completed: a deltaLink, no round in progress" \
   test "$(sql "select count(*) from delta_state where tenant_id='$BIG' and delta_link is not null and next_link is null")" = 1
