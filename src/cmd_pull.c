@@ -185,6 +185,8 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	size_t failed = 0;
+	/* the run's record: one unit of work (autocommit when it cannot begin) */
+	bool tx = store_begin(st, &err) == 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct graph_pull_result *r = &results[i];
 		print_result(&specs[i], r);
@@ -204,6 +206,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	if (store_run_finish(st, run_id, failed || policy_failed ? (failed == n ? "failed" : "partial") : "ok", summary,
 	                     &err) != 0)
 		log_error("pull", "%s", err.msg);
+	if (tx && store_commit(st, &err) != 0) log_error("pull", "%s", err.msg);
 	free(summary);
 	rc = failed || policy_failed ? EXIT_PARTIAL : EXIT_OK;
 out:

@@ -38,15 +38,6 @@ static bool is_hex(char c)
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-/* The bytes a string holds as they are: not '"', '\\' or a control character. */
-static bool plain[256];
-
-static void plain_init(void)
-{
-	if (plain['a']) return;
-	for (int c = 0x20; c < 256; c++) plain[c] = c != '"' && c != '\\';
-}
-
 /* A string at s->p (after blanks): *v gets it with its quotes; *escaped
  * whether it holds a backslash (then it must be decoded). */
 static int scan_string(struct scan *s, struct json_scan_value *v, bool *escaped)
@@ -56,9 +47,7 @@ static int scan_string(struct scan *s, struct json_scan_value *v, bool *escaped)
 	const char *start = s->p++;
 	*escaped = false;
 	for (;;) {
-		const char *p = s->p, *end = s->end;
-		while (p < end && plain[(unsigned char)*p]) p++;
-		s->p = p;
+		s->p = json_scan_skip_plain(s->p, s->end);
 		if (s->p >= s->end) return -1;
 		unsigned char c = (unsigned char)*s->p;
 		if (c == '"') break;
@@ -261,7 +250,6 @@ int graph_members_page(const char *text, size_t len, struct graph_members *m, ch
 	struct page pg = { .m = m, .next.type = JSON_SCAN_ABSENT };
 	size_t len0 = m->ids.len, n0 = m->n;
 	*next_link = NULL;
-	plain_init();
 	if (expect(&s, '{') != 0 || scan_object(&s, 0, page_member, &pg) != 0 || (skip_ws(&s), s.p != s.end)) {
 		err_set(err, "invalid JSON at byte offset %zu", (size_t)(s.p - text));
 		goto fail;

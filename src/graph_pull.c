@@ -10,6 +10,7 @@
  * Requests per tenant in a steady state: users/delta (1 page when little
  * changed) + 1 $batch + 1 transitiveMembers page per declared group. */
 #include "graph_internal.h"
+#include "json_scan.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ struct pull_group {
 	char *id;
 	char *name;
 	struct graph_members members; /* gathered over the pages */
+	bool complete;            /* its last page came: stored when the tenant finishes */
 };
 
 struct pull_tenant {
@@ -66,11 +68,30 @@ struct pull_tenant {
 	struct pull_group *groups;
 	size_t ngroups;
 	int score_top;
+	int score_days_seen;      /* days in the secureScores pages so far */
 	cJSON *profiles;          /* control profiles gathered over their pages (owned) */
+	bool profiles_complete;   /* their last page came */
 	char *org_name;
 	char *org_domain;
+	/* What the batch brought, stored when the tenant finishes, in one
+	 * transaction with the tenant's row: pointers into held bodies. */
+	cJSON **held;             /* answers kept for that (owned) */
+	size_t nheld;
+	const cJSON *org;         /* the organization object */
+	const cJSON *skus;        /* the subscribedSkus body */
+	const cJSON **score_pages; /* secureScores bodies, newest first */
+	size_t nscore_pages;
 	struct buf errors;
 };
+
+/* Keeps the callback's parsed answer alive until the tenant is freed. */
+static void tenant_hold(struct pull_tenant *pt, struct graph_result *r)
+{
+	if (!r->json) return;
+	pt->held = xrealloc(pt->held, (pt->nheld + 1) * sizeof *pt->held);
+	pt->held[pt->nheld++] = r->json;
+	r->json = NULL;
+}
 
 static void tenant_error(struct pull_tenant *pt, const char *msg)
 {
@@ -295,19 +316,8 @@ static void members_done(struct graph_tenant *t, struct graph_result *r, void *c
 		free(msg);
 		goto out;
 	}
-	if (next) {
-		members_fetch(g, next);
-	} else {
-		const char **ids = graph_members_list(&g->members);
-		if (store_group_members_replace(pt->st, pt->spec->tenant_id, g->id, g->name, ids, g->members.n,
-		                                &err) != 0) {
-			tenant_error(pt, err.msg);
-		} else {
-			pt->res->groups++;
-			pt->res->group_members += (long long)g->members.n;
-		}
-		free(ids);
-	}
+	if (next) members_fetch(g, next);
+	else g->complete = true;
 out:
 	free(next);
 	(void)t;
@@ -363,11 +373,14 @@ static void group_resolved(struct pull_tenant *pt, struct pull_group *g, long st
 
 /* ---- organization, licences, secure score ------------------------------------ */
 
-static void org_store(struct pull_tenant *pt, const cJSON *body)
+/* Reads the organization's name and default domain; the object is kept
+ * for org_write. */
+static void org_read(struct pull_tenant *pt, const cJSON *body)
 {
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
 	const cJSON *org = cJSON_IsArray(value) ? value->child : body;
 	if (!cJSON_IsObject(org)) return;
+	pt->org = org;
 	const cJSON *name = cJSON_GetObjectItemCaseSensitive(org, "displayName");
 	if (cJSON_IsString(name)) {
 		free(pt->org_name);
@@ -381,13 +394,17 @@ static void org_store(struct pull_tenant *pt, const cJSON *body)
 			pt->org_domain = xstrdup(n->valuestring);
 		}
 	}
-	/* the organization as received (verified domains etc.), for reports */
-	struct err err;
+}
+
+/* The organization as received (verified domains etc.), for reports. */
+static int org_write(struct pull_tenant *pt, struct err *err)
+{
 	char *key = xasprintf("graph.organization.%s", pt->spec->tenant_id);
-	char *text = cJSON_PrintUnformatted(org);
-	if (store_kv_put(pt->st, key, text, &err) != 0) tenant_error(pt, err.msg);
+	char *text = cJSON_PrintUnformatted(pt->org);
+	int rc = store_kv_put(pt->st, key, text, err);
 	cJSON_free(text);
 	free(key);
+	return rc;
 }
 
 static long long json_count(const cJSON *obj, const char *key)
@@ -412,9 +429,9 @@ static void today_utc(char out[11])
 	out[10] = '\0';
 }
 
-static void skus_store(struct pull_tenant *pt, const cJSON *body)
+static int skus_write(struct pull_tenant *pt, struct err *err)
 {
-	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(pt->skus, "value");
 	int n = cJSON_IsArray(value) ? cJSON_GetArraySize(value) : 0;
 	struct store_license *rows = xcalloc((size_t)n + 1, sizeof *rows);
 	size_t k = 0;
@@ -432,10 +449,10 @@ static void skus_store(struct pull_tenant *pt, const cJSON *body)
 	}
 	char day[11];
 	today_utc(day);
-	struct err err;
-	if (store_license_snapshot_put(pt->st, pt->spec->tenant_id, day, rows, k, &err) != 0) tenant_error(pt, err.msg);
-	else pt->res->skus = (long)k;
+	int rc = store_license_snapshot_put(pt->st, pt->spec->tenant_id, day, rows, k, err);
+	if (rc == 0) pt->res->skus = (long)k;
 	free(rows);
+	return rc;
 }
 
 static double json_number(const cJSON *obj, const char *key)
@@ -448,13 +465,26 @@ static double json_number(const cJSON *obj, const char *key)
 
 static void scores_fetch(struct pull_tenant *pt, const char *url);
 
-/* Stores each day of a secureScores page; follows its nextLink. Unknown
- * fields anywhere are kept: the whole object (raw) and its arrays are
- * stored as received (re-serialized compactly by cJSON: JSON-equal). */
-static void scores_store(struct pull_tenant *pt, const cJSON *body)
+/* Keeps a secureScores page for scores_write and follows its nextLink
+ * while the days asked for are not all there. */
+static void scores_page(struct pull_tenant *pt, const cJSON *body)
+{
+	pt->score_pages = xrealloc(pt->score_pages, (pt->nscore_pages + 1) * sizeof *pt->score_pages);
+	pt->score_pages[pt->nscore_pages++] = body;
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
+	pt->score_days_seen += cJSON_IsArray(value) ? cJSON_GetArraySize(value) : 0;
+	/* $top=N asks for the N newest days; a nextLink beyond them is older
+	 * history we already hold (or that Graph pages below N: then go on). */
+	const char *next = json_str(body, "@odata.nextLink");
+	if (next && pt->score_days_seen < pt->score_top) scores_fetch(pt, next);
+}
+
+/* Stores each day of the kept secureScores pages. Unknown fields anywhere
+ * are kept: the whole object (raw) and its arrays are stored as received
+ * (re-serialized compactly by cJSON: JSON-equal). */
+static int scores_write(struct pull_tenant *pt, const cJSON *body, struct err *err)
 {
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
-	struct err err;
 	for (const cJSON *s = cJSON_IsArray(value) ? value->child : NULL; s; s = s->next) {
 		const char *created = json_str(s, "createdDateTime");
 		const char *id = json_str(s, "id");
@@ -463,37 +493,39 @@ static void scores_store(struct pull_tenant *pt, const cJSON *body)
 		else if (id && strlen(id) >= 10) memcpy(day, id + strlen(id) - 10, 10);
 		day[10] = '\0';
 		if (!day[0]) continue;
-		char *avg = NULL, *ctl = NULL;
-		const cJSON *a = cJSON_GetObjectItemCaseSensitive(s, "averageComparativeScores");
-		const cJSON *c = cJSON_GetObjectItemCaseSensitive(s, "controlScores");
-		if (a) avg = cJSON_PrintUnformatted(a);
-		if (c) ctl = cJSON_PrintUnformatted(c);
+		/* printed once; the two arrays are cut out of that text (the same
+		 * compact JSON a print of each would give) */
 		char *raw = cJSON_PrintUnformatted(s);
+		static const char *const keys[] = { "averageComparativeScores", "controlScores" };
+		struct json_scan_value v[2];
+		char *part[2] = { NULL, NULL };
+		if (raw && json_scan_members(raw, strlen(raw), keys, 2, v, err) == 0)
+			for (int k = 0; k < 2; k++)
+				if (v[k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(v[k].text, v[k].len);
 		struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
 		                                 .current_score = json_number(s, "currentScore"),
-		                                 .max_score = json_number(s, "maxScore"), .averages = avg, .controls = ctl,
-		                                 .raw = raw };
-		int rc = store_secure_score_put(pt->st, &sc, &err);
-		cJSON_free(avg);
-		cJSON_free(ctl);
+		                                 .max_score = json_number(s, "maxScore"), .averages = part[0],
+		                                 .controls = part[1], .raw = raw };
+		int rc = store_secure_score_put(pt->st, &sc, err);
+		free(part[0]);
+		free(part[1]);
 		cJSON_free(raw);
-		if (rc != 0) {
-			tenant_error(pt, err.msg);
-			return;
-		}
+		if (rc != 0) return -1;
 		pt->res->scores++;
 	}
-	/* $top=N asks for the N newest days; a nextLink beyond them is older
-	 * history we already hold (or that Graph pages below N: then go on). */
-	const char *next = json_str(body, "@odata.nextLink");
-	if (next && pt->res->scores < pt->score_top) scores_fetch(pt, next);
+	return 0;
 }
 
 static void scores_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 {
 	struct pull_tenant *pt = ctx;
-	if (r->ok && r->json) scores_store(pt, r->json);
-	else tenant_error(pt, r->ok ? "secureScores returned an empty body" : r->err.msg);
+	if (r->ok && r->json) {
+		const cJSON *body = r->json;
+		tenant_hold(pt, r);
+		scores_page(pt, body);
+	} else {
+		tenant_error(pt, r->ok ? "secureScores returned an empty body" : r->err.msg);
+	}
 	(void)t;
 	tenant_done_one(pt);
 }
@@ -540,9 +572,9 @@ static bool profiles_due(struct pull_tenant *pt)
 
 static void profiles_fetch(struct pull_tenant *pt, const char *url);
 
-/* Gathers a page of profiles; follows its nextLink, and after the last
- * page stores them all as one array (with today as their day). */
-static void profiles_store(struct pull_tenant *pt, const cJSON *body)
+/* Gathers a page of profiles; follows its nextLink. After the last page
+ * they are stored (profiles_write) when the tenant finishes. */
+static void profiles_page(struct pull_tenant *pt, const cJSON *body)
 {
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
 	if (!cJSON_IsArray(value)) {
@@ -552,26 +584,28 @@ static void profiles_store(struct pull_tenant *pt, const cJSON *body)
 	if (!pt->profiles) pt->profiles = cJSON_CreateArray();
 	for (const cJSON *p = value->child; p; p = p->next) cJSON_AddItemToArray(pt->profiles, cJSON_Duplicate(p, true));
 	const char *next = json_str(body, "@odata.nextLink");
-	if (next) {
-		profiles_fetch(pt, next);
-		return;
-	}
+	if (next) profiles_fetch(pt, next);
+	else pt->profiles_complete = true;
+}
+
+/* Stores the gathered profiles as one array, with today as their day. */
+static int profiles_write(struct pull_tenant *pt, struct err *err)
+{
 	char *json = cJSON_PrintUnformatted(pt->profiles);
 	char today[11];
 	today_utc(today);
-	struct err err;
-	if (store_history_profiles_put(pt->st, pt->spec->tenant_id, json, &err) != 0 ||
-	    store_history_profiles_day_put(pt->st, pt->spec->tenant_id, today, &err) != 0)
-		tenant_error(pt, err.msg);
+	int rc = store_history_profiles_put(pt->st, pt->spec->tenant_id, json, err) != 0 ||
+	                 store_history_profiles_day_put(pt->st, pt->spec->tenant_id, today, err) != 0
+	             ? -1
+	             : 0;
 	cJSON_free(json);
-	cJSON_Delete(pt->profiles);
-	pt->profiles = NULL;
+	return rc;
 }
 
 static void profiles_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 {
 	struct pull_tenant *pt = ctx;
-	if (r->ok && r->json) profiles_store(pt, r->json);
+	if (r->ok && r->json) profiles_page(pt, r->json);
 	else tenant_error(pt, r->ok ? "secureScoreControlProfiles returned an empty body" : r->err.msg);
 	(void)t;
 	tenant_done_one(pt);
@@ -662,10 +696,10 @@ static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, 
 		part_error(pt, p, status, body);
 		return;
 	}
-	if (!strcmp(p->id, "org")) org_store(pt, body);
-	else if (!strcmp(p->id, "skus")) skus_store(pt, body);
-	else if (!strcmp(p->id, "scores")) scores_store(pt, body);
-	else if (!strcmp(p->id, "profiles")) profiles_store(pt, body);
+	if (!strcmp(p->id, "org")) org_read(pt, body);
+	else if (!strcmp(p->id, "skus")) pt->skus = body;
+	else if (!strcmp(p->id, "scores")) scores_page(pt, body);
+	else if (!strcmp(p->id, "profiles")) profiles_page(pt, body);
 }
 
 static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
@@ -677,6 +711,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 		tenant_error(pt, r->ok ? "the $batch answer has no \"responses\"" : r->err.msg);
 		goto out;
 	}
+	tenant_hold(pt, r);   /* its parts' bodies are stored when the tenant finishes */
 	/* Parts come back in any order: match by id. */
 	struct batch *again = xcalloc(1, sizeof *again);
 	again->pt = pt;
@@ -861,7 +896,32 @@ static void tenant_start(struct pull_tenant *pt)
 	tenant_done_one(pt);
 }
 
-/* All requests of the tenant are done: the tenant row and the result. */
+/* Stores what the tenant's batch and group requests brought, in the
+ * caller's transaction; stops at the first failure. */
+static int tenant_results_put(struct pull_tenant *pt, struct err *err)
+{
+	if (pt->org && org_write(pt, err) != 0) return -1;
+	if (pt->skus && skus_write(pt, err) != 0) return -1;
+	for (size_t i = 0; i < pt->nscore_pages; i++)
+		if (scores_write(pt, pt->score_pages[i], err) != 0) return -1;
+	if (pt->profiles_complete && profiles_write(pt, err) != 0) return -1;
+	for (size_t i = 0; i < pt->ngroups; i++) {
+		struct pull_group *g = &pt->groups[i];
+		if (!g->complete) continue;
+		const char **ids = graph_members_list(&g->members);
+		int rc = store_group_members_replace(pt->st, pt->spec->tenant_id, g->id, g->name, ids, g->members.n, err);
+		free(ids);
+		if (rc != 0) return -1;
+		pt->res->groups++;
+		pt->res->group_members += (long long)g->members.n;
+	}
+	return 0;
+}
+
+/* All requests of the tenant are done: what they brought, the tenant row
+ * and the result, in one transaction (the users' pages were committed
+ * each with its delta state already). When storing the results fails,
+ * none of them is kept and the tenant fails; its row still records that. */
 static void tenant_finish(struct pull_tenant *pt)
 {
 	if (pt->finished) return;
@@ -869,6 +929,18 @@ static void tenant_finish(struct pull_tenant *pt)
 	struct err err;
 	const char *tid = pt->spec->tenant_id;
 	struct graph_pull_result *res = pt->res;
+	bool tx = store_begin(pt->st, &err) == 0;
+	if (!tx) log_error("graph.pull", "tenant %s: %s", tid, err.msg);
+	if (tenant_results_put(pt, &err) != 0) {
+		if (tx) {
+			struct err ignored;
+			store_rollback(pt->st, &ignored);
+			res->groups = res->skus = res->scores = 0;
+			res->group_members = 0;
+			tx = store_begin(pt->st, &ignored) == 0;
+		}
+		tenant_error(pt, err.msg);
+	}
 	if (store_user_count(pt->st, tid, STORE_USERS_PRESENT, &res->users_present, &err) != 0)
 		tenant_error(pt, err.msg);
 	users_check_complete(pt);
@@ -889,6 +961,11 @@ static void tenant_finish(struct pull_tenant *pt)
 		if (store_tenant_put(pt->st, &up, &err) != 0) log_error("graph.pull", "%s", err.msg);
 	}
 	store_tenant_free(&row);
+	if (tx && store_commit(pt->st, &err) != 0) {
+		res->ok = false;
+		snprintf(res->error, sizeof res->error, "tenant %.64s: storing the pull's results failed: %.300s", tid, err.msg);
+		log_error("graph.pull", "%s", res->error);
+	}
 	log_info("graph.pull", "tenant %s: %s, %lld users present (%lld written, %lld removed), %ld pages, "
 	         "%ld groups, %ld SKUs, %ld score days, %ld requests", tid, res->ok ? "ok" : "failed",
 	         res->users_present, res->users_upserted, res->users_removed, res->pages, res->groups, res->skus,
@@ -909,6 +986,9 @@ static void tenant_free(struct pull_tenant *pt)
 	free(pt->org_name);
 	free(pt->org_domain);
 	cJSON_Delete(pt->profiles);
+	for (size_t i = 0; i < pt->nheld; i++) cJSON_Delete(pt->held[i]);
+	free(pt->held);
+	free(pt->score_pages);
 	buf_free(&pt->errors);
 }
 

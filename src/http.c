@@ -8,9 +8,16 @@
  *            wait list until its wake time, then back to the FRONT of its
  *            lane's ready queue (a retry does not queue behind new work).
  * One loop iteration (http_step): start what may start, drive curl, handle
- * completions (callbacks may submit more), then poll curl's sockets with a
+ * completions (callbacks may submit more), then wait on curl's sockets with a
  * timeout that is the nearest of our own timers (wake times, lane holds, the
  * next pacing token) and curl's. Nothing ever sleeps.
+ *
+ * curl is driven by its socket interface (curl_multi_socket_action): curl
+ * tells us which sockets to watch (on_curl_socket → epoll) and when its next
+ * timeout is due (on_curl_timer), and we hand it only the sockets that are
+ * ready. curl_multi_perform would instead visit every running transfer, and
+ * poll each one's socket, on every call: quadratic in the transfers in flight
+ * (a hundred tenants pulled at once made 13,000 poll calls for 400 requests).
  *
  * Trust: verification is always on. A service's ca_file certificates are
  * added to the OpenSSL X509_STORE of each new TLS context it creates
@@ -27,7 +34,9 @@
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -116,6 +125,10 @@ struct http_engine {
 	bool in_loop;                    /* inside http_run/http_step/http_do */
 	bool stop;
 	bool closing;
+	int epfd;                        /* epoll set of the sockets curl watches */
+	double curl_due;                 /* curl's next timeout (time_mono), or -1 */
+	bool maxconn_fixed;              /* the caller chose the cache size */
+	long maxconn;                    /* CURLMOPT_MAXCONNECTS now set */
 	uint64_t rng;
 };
 
@@ -316,6 +329,39 @@ static CURLcode on_ssl_ctx(CURL *curl, void *sslctx, void *userp)
 
 /* ---- engine ---------------------------------------------------------------- */
 
+/* curl's socket callback: watch socket s for what curl wants (in, out, both)
+ * or stop watching it. socketp is what curl_multi_assign stored: non-NULL once
+ * the socket is in the epoll set. Errors are logged, not returned: a socket we
+ * fail to watch times out through curl's own timers. */
+static int on_curl_socket(CURL *easy, curl_socket_t sock, int what, void *userp, void *socketp)
+{
+	(void)easy;
+	struct http_engine *e = userp;
+	if (what == CURL_POLL_REMOVE) {
+		if (socketp) epoll_ctl(e->epfd, EPOLL_CTL_DEL, sock, NULL);  /* may be closed already */
+		curl_multi_assign(e->multi, sock, NULL);
+		return 0;
+	}
+	struct epoll_event ev = { .events = (what & CURL_POLL_IN ? EPOLLIN : 0u) | (what & CURL_POLL_OUT ? EPOLLOUT : 0u),
+	                          .data.fd = sock };
+	int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+	int rc = epoll_ctl(e->epfd, op, sock, &ev);
+	if (rc < 0 && op == EPOLL_CTL_ADD && errno == EEXIST) rc = epoll_ctl(e->epfd, EPOLL_CTL_MOD, sock, &ev);
+	else if (rc < 0 && op == EPOLL_CTL_MOD && errno == ENOENT) rc = epoll_ctl(e->epfd, EPOLL_CTL_ADD, sock, &ev);
+	if (rc < 0) log_warn("http", "epoll_ctl on socket %d: %s", (int)sock, strerror(errno));
+	else if (!socketp) curl_multi_assign(e->multi, sock, e);
+	return 0;
+}
+
+/* curl's timer callback: its next timeout in ms from now, or -1 for none. */
+static int on_curl_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	(void)multi;
+	struct http_engine *e = userp;
+	e->curl_due = timeout_ms < 0 ? -1 : time_mono() + (double)timeout_ms / 1000.0;
+	return 0;
+}
+
 struct http_engine *http_engine_new(const struct http_engine_opts *opts, struct err *err)
 {
 	static bool curl_ready;
@@ -327,14 +373,27 @@ struct http_engine *http_engine_new(const struct http_engine_opts *opts, struct 
 		curl_ready = true;
 	}
 	struct http_engine *e = xcalloc(1, sizeof *e);
+	e->curl_due = -1;
+	e->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (e->epfd < 0) {
+		err_set(err, "http: epoll_create1: %s", strerror(errno));
+		free(e);
+		return NULL;
+	}
 	e->multi = curl_multi_init();
 	if (!e->multi) {
+		close(e->epfd);
 		free(e);
 		err_set(err, "http: curl_multi_init failed");
 		return NULL;
 	}
-	long maxconn = opts && opts->max_connections > 0 ? opts->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
-	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, maxconn);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(e->multi, CURLMOPT_SOCKETDATA, e);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(e->multi, CURLMOPT_TIMERDATA, e);
+	e->maxconn_fixed = opts && opts->max_connections > 0;
+	e->maxconn = e->maxconn_fixed ? opts->max_connections : HTTP_DEFAULT_MAX_CONNECTIONS;
+	curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, e->maxconn);
 	if (opts && opts->max_host_connections > 0)
 		curl_multi_setopt(e->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)opts->max_host_connections);
 	curl_multi_setopt(e->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
@@ -414,6 +473,7 @@ void http_engine_free(struct http_engine *e)
 	for (size_t i = 0; i < e->n_svcs; i++) service_free(e->svcs[i]);
 	free(e->svcs);
 	curl_multi_cleanup(e->multi);
+	close(e->epfd);
 	free(e->system_ca_file);
 	free(e);
 }
@@ -514,6 +574,15 @@ struct http_service *http_service_add(struct http_engine *e, const struct http_s
 	lane_new(s, NULL, o->default_lane_max_in_flight);
 	e->svcs = xrealloc(e->svcs, (e->n_svcs + 1) * sizeof *e->svcs);
 	e->svcs[e->n_svcs++] = s;
+	/* Over HTTP/1.1 every request in flight holds a connection: a cache
+	 * smaller than the services' caps together closes connections that the
+	 * next request would have reused (a new TCP connect each time). */
+	long want = 0;
+	for (size_t i = 0; i < e->n_svcs; i++) want += e->svcs[i]->max_in_flight;
+	if (!e->maxconn_fixed && want > e->maxconn) {
+		e->maxconn = want;
+		curl_multi_setopt(e->multi, CURLMOPT_MAXCONNECTS, e->maxconn);
+	}
 	return s;
 }
 
@@ -959,23 +1028,46 @@ static int drain(struct http_engine *e)
 	return n;
 }
 
+/* Lets curl act on its timeout when it is due. */
+static int curl_timeout_due(struct http_engine *e, struct err *err)
+{
+	if (e->curl_due < 0 || e->curl_due > time_mono()) return 0;
+	e->curl_due = -1;   /* curl sets the next one from inside the call */
+	int still;
+	CURLMcode mc = curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &still);
+	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	return 0;
+}
+
+#define HTTP_EPOLL_BATCH 64
+
 /* One loop iteration (see http_step); the caller has set in_loop. */
 static int loop_once(struct http_engine *e, int max_wait_ms, struct err *err)
 {
-	int still;
-	schedule(e);
-	CURLMcode mc = curl_multi_perform(e->multi, &still);
-	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_perform: %s", curl_multi_strerror(mc));
+	schedule(e);           /* new handles: curl asks for a 0 ms timeout */
+	if (curl_timeout_due(e, err) < 0) return -1;
 	if (drain(e) > 0) return 0;
 	schedule(e);
 	double t = next_timer(e);
+	if (e->curl_due >= 0) {
+		double d = e->curl_due - time_mono();
+		if (d < 0) d = 0;
+		if (t < 0 || d < t) t = d;
+	}
 	long wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
 	if (t >= 0 && ms_from_s(t) < wait_ms) wait_ms = ms_from_s(t);
 	if (e->pending == 0) wait_ms = 0;
-	mc = curl_multi_poll(e->multi, NULL, 0, (int)wait_ms, NULL);
-	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_poll: %s", curl_multi_strerror(mc));
-	mc = curl_multi_perform(e->multi, &still);
-	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_perform: %s", curl_multi_strerror(mc));
+	struct epoll_event evs[HTTP_EPOLL_BATCH];
+	int n = epoll_wait(e->epfd, evs, HTTP_EPOLL_BATCH, (int)wait_ms);
+	if (n < 0 && errno != EINTR) return err_set(err, "http: epoll_wait: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+		            (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+		int still;
+		CURLMcode mc = curl_multi_socket_action(e->multi, evs[i].data.fd, flags, &still);
+		if (mc != CURLM_OK) return err_set(err, "http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	}
+	if (curl_timeout_due(e, err) < 0) return -1;
 	drain(e);
 	return 0;
 }

@@ -17,6 +17,9 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #include "util.h"
 
 #define JSON_SCAN_DEPTH 64
@@ -63,5 +66,27 @@ long json_scan_string(const struct json_scan_value *v, char *out, size_t cap);
 /* Decodes a string value into b (reset first, NUL-terminated, b->data
  * valid). Returns the decoded length or -1 (not a string). */
 long json_scan_string_buf(const struct json_scan_value *v, struct buf *b);
+
+/* The first byte at or after q that ends the plain run of a JSON string:
+ * '"', '\\' or a control character (or e). Sixteen bytes a step with SSE2
+ * (every x86-64 has it), then a byte at a time. (A SWAR version, eight bytes
+ * a step, measured no better on Graph's short strings; SSE2 took a third off
+ * the scanning.) Shared by every scanner of JSON text. */
+static inline const char *json_scan_skip_plain(const char *q, const char *e)
+{
+#if defined(__SSE2__)
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
+	while (e - q >= 16) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
+		                           _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));     /* x <= 0x1f */
+		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
+		if (mask) return q + __builtin_ctz(mask);
+		q += 16;
+	}
+#endif
+	while (q < e && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20) q++;
+	return q;
+}
 
 #endif

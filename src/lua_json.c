@@ -18,6 +18,8 @@
 #include <emmintrin.h>
 #endif
 
+#include "json_scan.h"
+
 #define TWO_POW_53 9007199254740992.0
 
 /* Registry keys (addresses, so no string is allocated to look them up). */
@@ -324,41 +326,6 @@ static void jt_string_escaped(struct jtext *j, const char *start, const char *en
 	luaL_pushresultsize(&b, n);
 }
 
-/* Bytes that end the quick scan of a string: '"', '\\' and controls. */
-static const unsigned char string_special[256] = {
-	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
-	['"'] = 1, ['\\'] = 1,
-};
-
-/* The first byte at or after q that is '"', '\\' or a control character
- * (or e): sixteen bytes a step with SSE2 (every x86-64 has it), then a
- * table lookup per byte, four at a time. (A SWAR version, eight bytes per
- * step, measured no better on Graph's short strings; SSE2 took a third off
- * the scanning.) */
-static inline const char *skip_plain(const char *q, const char *e)
-{
-#if defined(__SSE2__)
-	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1f);
-	while (e - q >= 16) {
-		__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
-		__m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-		                           _mm_cmpeq_epi8(_mm_min_epu8(x, ctl), x));     /* x <= 0x1f */
-		unsigned mask = (unsigned)_mm_movemask_epi8(hit);
-		if (mask) return q + __builtin_ctz(mask);
-		q += 16;
-	}
-#endif
-	while (e - q >= 4) {
-		if (string_special[(unsigned char)q[0]]) return q;
-		if (string_special[(unsigned char)q[1]]) return q + 1;
-		if (string_special[(unsigned char)q[2]]) return q + 2;
-		if (string_special[(unsigned char)q[3]]) return q + 3;
-		q += 4;
-	}
-	while (q < e && !string_special[(unsigned char)*q]) q++;
-	return q;
-}
-
 /* Checks the string at the cursor (on its opening quote) and returns its
  * closing quote; *escaped tells whether it has escapes. Raises on control
  * characters, bad escapes and lone surrogates. */
@@ -366,7 +333,7 @@ static const char *scan_string_rest(struct jtext *j, const char *q, bool *escape
 
 static inline const char *scan_string(struct jtext *j, bool *escaped)
 {
-	const char *q = skip_plain(j->p + 1, j->e);
+	const char *q = json_scan_skip_plain(j->p + 1, j->e);
 	*escaped = false;
 	if (q < j->e && *q == '"') return q;                /* the common case, inline */
 	return scan_string_rest(j, q, escaped);
@@ -377,7 +344,7 @@ static __attribute__((noinline)) const char *scan_string_rest(struct jtext *j, c
 {
 	const char *e = j->e;
 	for (;;) {
-		q = skip_plain(q, e);
+		q = json_scan_skip_plain(q, e);
 		if (q >= e) jt_error(j, "unterminated string");
 		if (*q == '"') return q;
 		if (*q != '\\') {

@@ -913,7 +913,6 @@ int store_group_member_put(struct store *st, const char *tenant_id, const char *
 			ret = db_fail(st, err, "group member put");
 	}
 	stmt_done(s);
-	if (ret == 0) store_group_members_digest_drop(st, tenant_id, group_id);
 	return ret;
 }
 
@@ -925,9 +924,7 @@ int store_group_member_delete(struct store *st, const char *tenant_id, const cha
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, object_id);
-	if (stmt_run(st, s, err, "group member delete") != 0) return -1;
-	store_group_members_digest_drop(st, tenant_id, group_id);
-	return 0;
+	return stmt_run(st, s, err, "group member delete");
 }
 
 struct group_iter {

@@ -257,6 +257,27 @@ static const char *const migrations[] = {
 	"ALTER TABLE links ADD COLUMN stamp TEXT;\n"
 	"UPDATE links SET stamp = json_extract(fields, '$._stamp'), fields = json_remove(fields, '$._stamp')\n"
 	"  WHERE json_valid(fields) AND json_type(fields, '$._stamp') = 'text';\n",
+
+	/* 7: a group's membership digest (store_group_members_replace's
+	 * shortcut: when the pulled ids hash to it, the member rows are not
+	 * read) moves from kv onto the group's row, and triggers drop it on any
+	 * change of the group's member rows by anyone (a cascade included), so
+	 * it never vouches for rows it has not seen. Old kv digests are dropped:
+	 * the next pull compares the rows once. */
+	"ALTER TABLE groups ADD COLUMN members_digest TEXT;\n"
+	"DELETE FROM kv WHERE key LIKE 'group\\_members.digest.%' ESCAPE '\\';\n"
+	"CREATE TRIGGER group_members_in AFTER INSERT ON group_members BEGIN\n"
+	"  UPDATE groups SET members_digest = NULL WHERE tenant_id = NEW.tenant_id AND group_id = NEW.group_id\n"
+	"    AND members_digest IS NOT NULL;\n"
+	"END;\n"
+	"CREATE TRIGGER group_members_out AFTER DELETE ON group_members BEGIN\n"
+	"  UPDATE groups SET members_digest = NULL WHERE tenant_id = OLD.tenant_id AND group_id = OLD.group_id\n"
+	"    AND members_digest IS NOT NULL;\n"
+	"END;\n"
+	"CREATE TRIGGER group_members_moved AFTER UPDATE ON group_members BEGIN\n"
+	"  UPDATE groups SET members_digest = NULL WHERE ((tenant_id = OLD.tenant_id AND group_id = OLD.group_id)\n"
+	"    OR (tenant_id = NEW.tenant_id AND group_id = NEW.group_id)) AND members_digest IS NOT NULL;\n"
+	"END;\n",
 };
 
 int store_schema_latest(void)

@@ -19,7 +19,8 @@
 enum snap_stmt {
 	Q_LIC_DELETE_DAY, Q_LIC_INSERT, Q_LIC_LATEST,
 	Q_SCORE_PUT, Q_SCORE_LATEST, Q_SCORE_COUNT,
-	Q_GROUP_UPSERT, Q_MEMBERS_LIST, Q_MEMBER_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT,
+	Q_GROUP_UPSERT, Q_MEMBERS_LIST, Q_MEMBER_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT, Q_GROUP_DIGEST_GET,
+	Q_GROUP_DIGEST_SET,
 	Q__COUNT
 };
 
@@ -29,8 +30,15 @@ static const char *const snap_sql[Q__COUNT] = {
 	                 "suspended, warning, locked_out, consumed, capability_status, applies_to) "
 	                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	[Q_LIC_LATEST] = "SELECT max(day) FROM license_snapshots WHERE tenant_id = ?1",
-	[Q_SCORE_PUT] = "INSERT OR REPLACE INTO secure_score_snapshots (tenant_id, day, current_score, max_score, "
-	                "averages, controls, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	/* a day already stored as received is not written again (hourly pulls
+	 * see the same newest day many times) */
+	[Q_SCORE_PUT] = "INSERT INTO secure_score_snapshots (tenant_id, day, current_score, max_score, "
+	                "averages, controls, raw) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) "
+	                "ON CONFLICT (tenant_id, day) DO UPDATE SET current_score = excluded.current_score, "
+	                "max_score = excluded.max_score, averages = excluded.averages, controls = excluded.controls, "
+	                "raw = excluded.raw WHERE raw IS NOT excluded.raw OR current_score IS NOT excluded.current_score "
+	                "OR max_score IS NOT excluded.max_score OR averages IS NOT excluded.averages "
+	                "OR controls IS NOT excluded.controls",
 	[Q_SCORE_LATEST] = "SELECT max(day) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_SCORE_COUNT] = "SELECT count(*) FROM secure_score_snapshots WHERE tenant_id = ?1",
 	[Q_GROUP_UPSERT] = "INSERT INTO groups (tenant_id, group_id, display_name) VALUES (?1, ?2, ?3) "
@@ -40,6 +48,8 @@ static const char *const snap_sql[Q__COUNT] = {
 	[Q_MEMBER_DELETE] = "DELETE FROM group_members WHERE tenant_id = ?1 AND group_id = ?2 AND object_id = ?3",
 	[Q_MEMBER_INSERT] = "INSERT OR IGNORE INTO group_members (tenant_id, group_id, object_id) VALUES (?1, ?2, ?3)",
 	[Q_MEMBER_COUNT] = "SELECT count(*) FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
+	[Q_GROUP_DIGEST_GET] = "SELECT members_digest FROM groups WHERE tenant_id = ?1 AND group_id = ?2",
+	[Q_GROUP_DIGEST_SET] = "UPDATE groups SET members_digest = ?3 WHERE tenant_id = ?1 AND group_id = ?2",
 };
 
 static int snap_fail(struct store *st, struct err *err, const char *what)
@@ -324,12 +334,6 @@ static size_t id_set_find(struct id_set *set, const char *id, bool add, size_t k
 	}
 }
 
-/* The key/value entry holding a group's membership digest. New string. */
-static char *members_digest_key(const char *tenant_id, const char *group_id)
-{
-	return xasprintf("group_members.digest.%s.%s", tenant_id, group_id);
-}
-
 /* An order-independent digest of the distinct ids of set (those not
  * marked seen, i.e. not duplicates): their count and two sums of 64-bit
  * hashes mixed differently, as text. out holds 64 bytes. */
@@ -349,20 +353,13 @@ static void members_digest(const struct id_set *set, size_t n, char out[64])
 	snprintf(out, 64, "%zu:%016llx%016llx", distinct, (unsigned long long)a, (unsigned long long)b);
 }
 
-void store_group_members_digest_drop(struct store *st, const char *tenant_id, const char *group_id)
-{
-	struct err err;
-	char *key = members_digest_key(tenant_id, group_id);
-	store_kv_put(st, key, NULL, &err);   /* best effort: a failure leaves the diff path (count checked) */
-	free(key);
-}
-
 /* Writes only the difference between the stored membership and ids, in one
  * pass over the stored rows against a hash set of ids, so a pull where
- * nothing changed writes nothing but the group row. Before that, the
- * digest of ids is compared with the one stored after the last replace
- * (and the stored row count with the number of distinct ids): when both
- * match, the rows are not read at all. */
+ * nothing changed writes nothing (the group row only when renamed). Before
+ * that, the digest of ids is compared with the one stored after the last
+ * replace (on the group's row): when it matches, the rows are not read at
+ * all. Triggers drop the digest on any change of the group's member rows
+ * (migration 7), so it never vouches for rows it has not seen. */
 int store_group_members_replace(struct store *st, const char *tenant_id, const char *group_id,
                                 const char *display_name, const char *const *ids, size_t n, struct err *err)
 {
@@ -374,7 +371,7 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	set.seen = xcalloc(n + 1, sizeof *set.seen);
 	char **gone = NULL;
 	size_t ngone = 0, capgone = 0;
-	char *key = members_digest_key(tenant_id, group_id), *stored = NULL;
+	char *stored = NULL;
 	char digest[64];
 	int rc = -1;
 	/* duplicates in ids: the first one stands for them all */
@@ -389,21 +386,26 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, display_name);
 	if (q_run(st, s, err, "group put") != 0) goto fail;
-	int got = store_kv_get(st, key, &stored, err);
-	if (got < 0) goto fail;
-	if (got == 0 && !strcmp(stored, digest)) {
-		long long have = -1;
-		if (q_count(st, Q_MEMBER_COUNT, tenant_id, group_id, &have, err) != 0) goto fail;
-		if (have == strtoll(digest, NULL, 10)) {
-			rc = tx_end(st, owned, true, err);
-			goto out;
-		}
+	s = q_get(st, Q_GROUP_DIGEST_GET, err);
+	if (!s) goto fail;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	int step = sqlite3_step(s);
+	if (step == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_TEXT)
+		stored = xstrdup((const char *)sqlite3_column_text(s, 0));
+	q_done(s);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		snap_fail(st, err, "group digest");
+		goto fail;
+	}
+	if (stored && !strcmp(stored, digest)) {
+		rc = tx_end(st, owned, true, err);
+		goto out;
 	}
 	s = q_get(st, Q_MEMBERS_LIST, err);
 	if (!s) goto fail;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
-	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *have = (const char *)sqlite3_column_text(s, 0);
 		size_t k = have ? id_set_find(&set, have, false, 0) : (size_t)-1;
@@ -426,13 +428,17 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 		if (member_write(st, Q_MEMBER_DELETE, tenant_id, group_id, gone[i], err) != 0) goto fail;
 	for (size_t k = 0; k < n; k++)
 		if (!set.seen[k] && member_write(st, Q_MEMBER_INSERT, tenant_id, group_id, ids[k], err) != 0) goto fail;
-	if ((got != 0 || strcmp(stored, digest) != 0) && store_kv_put(st, key, digest, err) != 0) goto fail;
+	s = q_get(st, Q_GROUP_DIGEST_SET, err);
+	if (!s) goto fail;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	bind_text(s, 3, digest);
+	if (q_run(st, s, err, "group digest put") != 0) goto fail;
 	rc = tx_end(st, owned, true, err);
 	goto out;
 fail:
 	tx_end(st, owned, false, err);
 out:
-	free(key);
 	free(stored);
 	for (size_t i = 0; i < ngone; i++) free(gone[i]);
 	free(gone);

@@ -61,10 +61,6 @@ int store_secure_score_each(struct store *st, const char *tenant_id,
  * membership exactly ids[0..n) (transitive members), in one transaction. */
 int store_group_members_replace(struct store *st, const char *tenant_id, const char *group_id,
                                 const char *display_name, const char *const *ids, size_t n, struct err *err);
-/* Forgets the group's membership digest (kept by the replace above, to skip
- * reading the stored rows when nothing changed): for any other writer of
- * the group's members. Best effort. */
-void store_group_members_digest_drop(struct store *st, const char *tenant_id, const char *group_id);
 /* The number of members stored for the group. */
 int store_group_member_count(struct store *st, const char *tenant_id, const char *group_id, long long *n,
                              struct err *err);
