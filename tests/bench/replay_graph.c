@@ -19,8 +19,8 @@
  * the first, a retry the next; past the last, the last again. A request with
  * no recorded key gets a 500 with a short JSON body and counts as a miss
  * (the first ones are reported on stderr). GET /_replay/stats answers
- * {"requests":N,"misses":M,"unserved":K} (K: recorded responses never sent)
- * and is not counted. Every answer is sent latency ms after its request has
+ * {"requests":N,"misses":M,"unserved":K,"cpu_seconds":S} (K: recorded
+ * responses never sent; S: the server's own CPU, user+sys) and is not counted. Every answer is sent latency ms after its request has
  * fully arrived (one timerfd; the latency being the same for every request,
  * the queue of waiting answers is in due order); pipelined requests on a
  * connection are answered in order. A recorded dropped response is sent as it
@@ -51,6 +51,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
@@ -838,9 +839,15 @@ static struct out *answer(struct server *s, const struct req *r, const char *bod
 		for (size_t i = 0; i < s->nslots; i++)
 			for (struct entry *e = s->slots[i]; e; e = e->chain)
 				for (size_t k = 0; k < e->n; k++) unserved += !e->replies[k].served;
-		char json[160];
-		snprintf(json, sizeof json, "{\"requests\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"unserved\":%zu}",
-		         s->requests, s->misses, unserved);
+		struct rusage ru;
+		double cpu = 0;
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+			      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+		char json[200];
+		snprintf(json, sizeof json,
+		         "{\"requests\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"unserved\":%zu,\"cpu_seconds\":%.6f}",
+		         s->requests, s->misses, unserved, cpu);
 		return out_json(200, "OK", json, r->close);
 	}
 	s->requests++;

@@ -103,13 +103,15 @@ if [ ! -s "$W/replay.port" ]; then
 fi
 pulls replay || exit 0
 check "the replayed pulls store the same users and memberships" cmp -s "$W/fake.dump" "$W/replay.dump"
-STATS=$(http GET "$URL/_replay/stats")
-check "no miss, every recorded response served ($(echo "$STATS" | tail -n 1))" \
-  [ "$(echo "$STATS" | tail -n 1)" = "{\"requests\":$REC,\"misses\":0,\"unserved\":0}" ]
+# counts PREFIX: the stats' counts (the part before the server's CPU seconds)
+counts() { http GET "$URL/_replay/stats" | tail -n 1 | sed 's/,"cpu_seconds":[0-9.]*}$/}/'; }
+STATS=$(counts)
+check "no miss, every recorded response served ($STATS)" \
+  [ "$STATS" = "{\"requests\":$REC,\"misses\":0,\"unserved\":0}" ]
 
 MISS=$(http GET "$URL/v1.0/users/unknown")
 check "an unknown request gets a 500" [ "$(echo "$MISS" | head -n 1)" = 500 ]
-check "and counts as a miss" [ "$(http GET "$URL/_replay/stats" | tail -n 1)" = "{\"requests\":$((REC + 1)),\"misses\":1,\"unserved\":0}" ]
+check "and counts as a miss" [ "$(counts)" = "{\"requests\":$((REC + 1)),\"misses\":1,\"unserved\":0}" ]
 
 kill -TERM $RPID; wait $RPID; rc=$?
 check "SIGTERM: exit 0 ($rc)" [ "$rc" = 0 ]
