@@ -210,6 +210,7 @@ RCHANGED=$(changed)
 echo "changed users stored by the replayed pull: $RCHANGED (the recorded pull: $CHANGED)"
 if [ "$2" != 0 ] || [ "$RCHANGED" != "$CHANGED" ] || [ "$rc" != 0 ]; then
   echo "bench_pull: THE REPLAY DID NOT MATCH THE RECORDED EXCHANGE (misses $2, changed users $RCHANGED vs $CHANGED, exit $rc): its wall time is not comparable"
+  echo "    (entrasync's \$batch depends on the UTC day: secureScores \$top, control profiles; a record made before midnight misses after it)"
   grep 'miss:' "$D/replay.err" | head -5
   [ -s "$D/err3" ] && head -5 "$D/err3"
 fi

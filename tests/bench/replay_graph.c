@@ -30,7 +30,9 @@
  *
  * Single-threaded: epoll over non-blocking sockets (HTTP/1.1 keep-alive, any
  * number of connections), request bodies by Content-Length or chunked,
- * "Expect: 100-continue" answered. SIGTERM/SIGINT: prints
+ * "Expect: 100-continue" answered (at once, ahead of any answer still waiting
+ * on that connection: a client that waits for it does not pipeline).
+ * SIGTERM/SIGINT: prints
  * "replay-graph: N requests, M misses" on stderr and exits 0.
  */
 #include <errno.h>

@@ -103,7 +103,7 @@ if [ ! -s "$W/replay.port" ]; then
 fi
 pulls replay || exit 0
 check "the replayed pulls store the same users and memberships" cmp -s "$W/fake.dump" "$W/replay.dump"
-# counts PREFIX: the stats' counts (the part before the server's CPU seconds)
+# counts: the stats without the server's CPU seconds
 counts() { http GET "$URL/_replay/stats" | tail -n 1 | sed 's/,"cpu_seconds":[0-9.]*}$/}/'; }
 STATS=$(counts)
 check "no miss, every recorded response served ($STATS)" \
