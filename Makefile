@@ -32,7 +32,7 @@ SRCS      := $(sort $(wildcard src/*.c))
 LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
 LUA_FILES := $(sort $(wildcard lua/entrasync/*.lua))
 TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
-BENCH_SRCS:= $(sort $(wildcard tests/bench/*.c))
+BENCH_SRCS:= $(filter-out tests/bench/replay_graph.c,$(sort $(wildcard tests/bench/*.c)))
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/lua_embed.o
 MAIN_OBJ  := $(BUILD)/src/main.o
@@ -92,8 +92,14 @@ check:
 valgrind: entrasync $(BUILD)/unit-tests
 	@ENTRASYNC=$(abspath $(BUILD)/entrasync) UNIT_TESTS=$(abspath $(BUILD)/unit-tests) VALGRIND=1 sh tests/run.sh
 
-bench: entrasync $(BUILD)/bench
-	@ENTRASYNC=$(abspath $(BUILD)/entrasync) BENCH=$(abspath $(BUILD)/bench) sh tests/bench/run.sh
+bench: entrasync $(BUILD)/bench $(BUILD)/replay-graph
+	@ENTRASYNC=$(abspath $(BUILD)/entrasync) BENCH=$(abspath $(BUILD)/bench) REPLAY_GRAPH=$(abspath $(BUILD)/replay-graph) sh tests/bench/run.sh
+
+# The C server that replays a recorded fake Graph exchange (bench_pull.sh):
+# standalone, libc + libcrypto only.
+$(BUILD)/replay-graph: tests/bench/replay_graph.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 
 # The HTML report of the bundled fakes rendered to a PNG with headless
 # Chromium (apt-get install chromium), to look at.

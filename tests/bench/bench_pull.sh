@@ -8,11 +8,19 @@
 # apart) and the store throughput measured by the binary (users written to
 # the mirror / CPU seconds spent writing them). The fake pre-renders the
 # data set (--eager --warm-select) so that its own CPU per request is small.
-# Usage: ENTRASYNC=./entrasync sh tests/bench/bench_pull.sh [TENANTS USERS LATENCY_MS]
+# Then the same incremental pull again, replayed: the fake records the
+# exchange (POST /_fake/record), is stopped, and build/replay-graph
+# (tests/bench/replay_graph.c, REPLAY_GRAPH) serves the record byte for byte
+# on the fake's port (deltaLinks are absolute URLs) with the same latency,
+# into a copy of the store taken before the pull: the wall time with a
+# server that costs next to no CPU. Skipped when REPLAY_GRAPH is not built.
+# Usage: ENTRASYNC=./entrasync [REPLAY_GRAPH=build/replay-graph] sh tests/bench/bench_pull.sh [TENANTS USERS LATENCY_MS]
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ENTRASYNC=${ENTRASYNC:-$(pwd)/entrasync}
 case $ENTRASYNC in /*) ;; *) ENTRASYNC=$(pwd)/$ENTRASYNC ;; esac
+REPLAY_GRAPH=${REPLAY_GRAPH:-$(pwd)/build/replay-graph}
+case $REPLAY_GRAPH in /*) ;; *) REPLAY_GRAPH=$(pwd)/$REPLAY_GRAPH ;; esac
 NT=${1:-100}
 NU=${2:-1000}
 LAT=${3:-10}
@@ -20,7 +28,8 @@ D=$(mktemp -d "${TMPDIR:-/tmp}/entrasync-bench-pull.XXXXXX")
 python3 "${FAKE_GRAPH:-tests/fakes/fake_graph.py}" --port 0 --port-file "$D/port" --seed 3 --tenants "${NT}x${NU}" \
   --latency-ms "$LAT" --eager --warm-select "id,displayName,givenName,surname,mail,userPrincipalName,userType,accountEnabled,department,officeLocation,jobTitle,businessPhones,mobilePhone,streetAddress,city,state,postalCode,country,companyName,employeeId,onPremisesSyncEnabled,createdDateTime,assignedLicenses" >"$D/fake.log" 2>&1 &
 FAKE_PID=$!
-trap 'kill $FAKE_PID 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$D"' EXIT INT TERM
+RPID=
+trap 'kill $FAKE_PID $RPID 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$D"' EXIT INT TERM
 i=0
 while [ ! -s "$D/port" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 [ -s "$D/port" ] || { echo "bench_pull: the fake did not start"; cat "$D/fake.log"; exit 1; }
@@ -67,8 +76,8 @@ cpu() { [ -s "$D/cpu" ] && printf ", entrasync CPU %s s (user+sys)" "$(tail -n 1
 
 [ -n "${BENCH_KEEP:-}" ] && echo "bench_pull: keeping $D"
 echo "bench_pull: $NTEN tenants x $NU users, fake Graph latency $LAT ms/request ($(nproc) cores)"
-# CPU seconds the fake has used so far (Linux /proc), to show who bounds the wall time
-fake_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$FAKE_PID/stat" 2>/dev/null || echo 0; }
+# CPU seconds the fake (or process PID) has used so far (Linux /proc), to show who bounds the wall time
+fake_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/${1:-$FAKE_PID}/stat" 2>/dev/null || echo 0; }
 
 # The wall time the last pull would take at zero CPU: only the latency,
 # the round trips and entrasync's concurrency caps (src/graph.c: 16 token
@@ -156,7 +165,54 @@ for t in [t for t in json.load(sys.stdin)["tenants"] if not t["partner"]]:
                                      headers={"Content-Type": "application/json"})
         urllib.request.urlopen(req).read()
 ' "$URL"
+# the store as the incremental pull finds it, for the replay (the pull before has exited)
+sqlite3 "$D/state/bench.db" ".backup '$D/before-incremental.db'"
+fake POST record "{\"file\": \"$D/incremental.rec\"}" >/dev/null
 run_pull "incremental pull:" 2 ", target <= 2 + 1 group"
-echo "changed users stored: $(sqlite3 "$D/state/bench.db" "select count(*) from users where json_extract(json,'\$.jobTitle') = 'Changed'")"
+fake DELETE record >/dev/null
+changed() { sqlite3 "$D/state/bench.db" "select count(*) from users where json_extract(json,'\$.jobTitle') = 'Changed'"; }
+CHANGED=$(changed)
+echo "changed users stored: $CHANGED"
 [ -s "$D/err2" ] && { echo "stderr of the incremental pull:"; head -5 "$D/err2"; }
+
+# The incremental pull again, into the store as it was, from the C server
+# replaying what the fake answered. Same config: the replay takes the fake's
+# port, since the stored deltaLinks (and any nextLink) are absolute URLs.
+if [ ! -x "$REPLAY_GRAPH" ]; then
+  echo "incremental pull, replayed from a C server: skipped (no $REPLAY_GRAPH: make build/replay-graph)"
+  exit 0
+fi
+BOUND=$(latency_bound)
+PORT=${URL##*:}
+kill "$FAKE_PID"; wait "$FAKE_PID" 2>/dev/null
+rm -f "$D/state/bench.db" "$D/state/bench.db-wal" "$D/state/bench.db-shm"
+cp "$D/before-incremental.db" "$D/state/bench.db"
+"$REPLAY_GRAPH" --port "$PORT" --port-file "$D/replay.port" --latency-ms "$LAT" "$D/incremental.rec" 2>"$D/replay.err" &
+RPID=$!
+i=0
+while [ ! -s "$D/replay.port" ] && [ $i -lt 100 ] && kill -0 $RPID 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+[ -s "$D/replay.port" ] || { echo "bench_pull: replay-graph did not start on port $PORT"; cat "$D/replay.err"; exit 1; }
+stats() {  # requests misses unserved cpu_seconds, from the replay's /_replay/stats
+  python3 -c 'import json, sys, urllib.request
+d = json.load(urllib.request.urlopen(sys.argv[1] + "/_replay/stats"))
+print(d["requests"], d["misses"], d["unserved"], d["cpu_seconds"])' "$URL"
+}
+R0=$(stats | cut -d' ' -f4)
+t0=$(date +%s.%N)
+(cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull >"$D/out3" 2>"$D/err3")
+rc=$?
+t1=$(date +%s.%N)
+# shellcheck disable=SC2046
+set -- $(stats)
+echo "incremental pull, replayed from a C server: exit $rc, wall $(echo "$t1 - $t0" | bc) s$(cpu), server CPU $(echo "$4 - $R0" | bc) s, $1 requests, $2 misses ($3 recorded responses not served)"
+echo "    wall at zero CPU (latency x round trips under the caps, from the recorded run): $BOUND; load average $(cut -d' ' -f1-3 /proc/loadavg)"
+RCHANGED=$(changed)
+echo "changed users stored by the replayed pull: $RCHANGED (the recorded pull: $CHANGED)"
+if [ "$2" != 0 ] || [ "$RCHANGED" != "$CHANGED" ] || [ "$rc" != 0 ]; then
+  echo "bench_pull: THE REPLAY DID NOT MATCH THE RECORDED EXCHANGE (misses $2, changed users $RCHANGED vs $CHANGED, exit $rc): its wall time is not comparable"
+  echo "    (entrasync's \$batch depends on the UTC day: secureScores \$top, control profiles; a record made before midnight misses after it)"
+  grep 'miss:' "$D/replay.err" | head -5
+  [ -s "$D/err3" ] && head -5 "$D/err3"
+fi
+kill -TERM $RPID; wait $RPID 2>/dev/null; RPID=
 exit 0

@@ -186,6 +186,10 @@ class FakeGraph:
             self.save(state_path, doc)
         self.generation = 0
         self.rng = random.Random(seed)
+        self.record_file = None      # open file while POST /_fake/record is on (see record())
+        self.record_path = None
+        self.record_count = 0
+        self.record_lock = threading.Lock()
         self._reset_runtime()
         self.state = graph_model.State(doc)
 
@@ -249,6 +253,7 @@ class FakeGraph:
         os.replace(tmp, path)
 
     def close(self):
+        self.record_control("DELETE", {})
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
     # -------------------------------------------------------------------------------------------
@@ -312,7 +317,53 @@ class FakeGraph:
             tenant_id, app_id = ctx.token["tenant"], ctx.token["app"]
         # logged before sending, so a client that got the response always finds it logged
         self.log_request(kind, h.command, h.path, tenant_id, app_id, resp.status, t0, fault)
-        h.send(resp, gzip_ok="gzip" in (headers.get("accept-encoding") or "").lower())
+        rec = None
+        if self.record_file is not None:
+            rec = {"method": h.command, "target": h.path,
+                   "authorization": headers.get("authorization") or "",
+                   "body_sha256": hashlib.sha256(body).hexdigest()}
+        h.send(resp, gzip_ok="gzip" in (headers.get("accept-encoding") or "").lower(), rec=rec)
+
+    # -------------------------------------------------------------------------------------------
+    # recording (POST /_fake/record {"file": PATH} .. DELETE /_fake/record), replayed by
+    # tests/bench/replay_graph.c
+
+    def record(self, rec, head, body, drop):
+        """Append one exchange to the record file: one JSON object per line with the request's
+        method, target (path + query as received), authorization (header value or ""),
+        body_sha256 (hex of the request body as read), and the response as sent: status,
+        reason, headers ([name, value] pairs in order, Content-Encoding/Content-Length
+        included), body (base64 of the bytes written, after gzip; for a dropped response only
+        the half that was written), drop (null, "close" or "reset"). Every string is the
+        latin-1 text of the bytes on the wire, written with ASCII escapes (ensure_ascii)."""
+        lines = head.decode("latin-1").split("\r\n")
+        _version, status, reason = (lines[0].split(" ", 2) + [""])[:3]
+        hdrs = [ln.split(": ", 1) for ln in lines[1:] if ln]
+        line = json.dumps(dict(rec, status=int(status), reason=reason, headers=hdrs,
+                               body=base64.b64encode(body).decode("ascii"),
+                               drop=("reset" if drop == "reset" else "close") if drop else None),
+                          ensure_ascii=True, separators=(",", ":")) + "\n"
+        with self.record_lock:
+            if self.record_file is not None:
+                self.record_file.write(line)
+                self.record_file.flush()
+                self.record_count += 1
+
+    def record_control(self, method, data):
+        """POST starts appending to data["file"] (an absolute path), DELETE stops; both and
+        GET return {"file": PATH or null, "records": N written since the start}."""
+        with self.record_lock:
+            if method in ("POST", "DELETE") and self.record_file is not None:
+                self.record_file.close()
+                self.record_file = self.record_path = None
+            if method == "POST":
+                path = data.get("file")
+                if not isinstance(path, str) or not os.path.isabs(path):
+                    return self.cerr(400, "record needs {\"file\": \"/absolute/path\"}")
+                self.record_file = open(path, "a", encoding="ascii")
+                self.record_path = path
+                self.record_count = 0
+            return self.cok({"file": self.record_path, "records": self.record_count})
 
     def log_request(self, kind, method, path, tenant_id, app_id, status, t0, fault, batch=None):
         with self.lock:
@@ -1788,6 +1839,8 @@ class FakeGraph:
         n = len(segs)
         if s0 == "health":
             return self.cok({"ok": True, "tenants": len(self.state.tenants)})
+        if s0 == "record" and n == 1 and method in ("GET", "POST", "DELETE"):
+            return self.record_control(method, data)
         if s0 == "reset" and method == "POST":
             self.reset(data.get("seed"), data.get("tenants"))
             return self.cok({"ok": True, "generation": self.generation})
@@ -2176,7 +2229,7 @@ class Handler(BaseHTTPRequestHandler):
         n = int(self.headers.get("Content-Length") or 0)
         return self.rfile.read(n) if n > 0 else b""
 
-    def send(self, resp, gzip_ok):
+    def send(self, resp, gzip_ok, rec=None):
         body = resp.body_bytes()
         if resp.malformed and body:
             body = body[:max(1, len(body) * 2 // 3)]
@@ -2199,6 +2252,9 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n")
         head = b"".join(self._headers_buffer)
         self._headers_buffer = []
+        if rec is not None:
+            self.server.fake.record(rec, head, body[:len(body) // 2] if resp.drop else body,
+                                    resp.drop)
         if resp.drop:
             self.wfile.write(head + body[:len(body) // 2])
             self.wfile.flush()
