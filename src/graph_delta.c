@@ -6,6 +6,9 @@
  * own bytes from the page text when given (no re-printing). */
 #include "graph.h"
 
+#include "json_scan.h"
+
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +46,101 @@ char *graph_delta_merge(const char *old, const cJSON *item)
 	cJSON_Delete(base);
 	char *out = xstrdup(s);
 	cJSON_free(s);
+	return out;
+}
+
+/* ---- the same merge on text -------------------------------------------
+ * An incremental round merges a handful of changed properties into each
+ * stored user: parsing and printing the whole stored object through cJSON
+ * for that was most of the round's CPU. Here both objects are walked as
+ * text (json_scan checks them whole) and the output is spliced from their
+ * members' raw values: the stored members in their order, each replaced by
+ * the item's value when the item has it, then the item's new members. */
+
+struct merge_member {
+	char key[256];
+	struct json_scan_value v;
+	bool used;
+};
+
+struct merge {
+	struct merge_member *m;
+	size_t n, cap;
+	struct buf out;
+	size_t emitted;
+};
+
+static int merge_collect(void *ud, const char *key, const struct json_scan_value *v)
+{
+	struct merge *mg = ud;
+	if (key[0] == '@' || strchr(key, '@')) return 0;      /* annotations, as in graph_delta_merge */
+	for (size_t i = 0; i < mg->n; i++)
+		if (!strcmp(mg->m[i].key, key)) {               /* a repeated key: the last one wins */
+			mg->m[i].v = *v;
+			return 0;
+		}
+	if (mg->n == mg->cap) {
+		mg->cap = mg->cap ? mg->cap * 2 : 16;
+		mg->m = xrealloc(mg->m, mg->cap * sizeof *mg->m);
+	}
+	struct merge_member *x = &mg->m[mg->n++];
+	snprintf(x->key, sizeof x->key, "%s", key);
+	x->v = *v;
+	x->used = false;
+	return 0;
+}
+
+static void merge_emit(struct merge *mg, const char *key, const struct json_scan_value *v)
+{
+	buf_addc(&mg->out, mg->emitted++ ? ',' : '{');
+	buf_addc(&mg->out, '"');
+	for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
+		if (*c == '"' || *c == '\\') {
+			buf_addc(&mg->out, '\\');
+			buf_addc(&mg->out, (char)*c);
+		} else if (*c < 0x20) {
+			buf_printf(&mg->out, "\\u%04x", *c);
+		} else {
+			buf_addc(&mg->out, (char)*c);
+		}
+	}
+	buf_adds(&mg->out, "\":");
+	buf_add(&mg->out, v->text, v->len);
+}
+
+static int merge_old_member(void *ud, const char *key, const struct json_scan_value *v)
+{
+	struct merge *mg = ud;
+	for (size_t i = 0; i < mg->n; i++)
+		if (!strcmp(mg->m[i].key, key)) {
+			mg->m[i].used = true;
+			merge_emit(mg, key, &mg->m[i].v);
+			return 0;
+		}
+	merge_emit(mg, key, v);
+	return 0;
+}
+
+char *graph_delta_merge_text(const char *old, const char *item, size_t item_len)
+{
+	struct merge mg = { 0 };
+	struct err err;
+	char *out = NULL;
+	if (json_scan_each_member(item, item_len, merge_collect, &mg, &err) != 0) goto out;
+	if (old && json_scan_each_member(old, strlen(old), merge_old_member, &mg, &err) != 0) {
+		/* not an object: start from an empty one (as graph_delta_merge) */
+		buf_reset(&mg.out);
+		mg.emitted = 0;
+		for (size_t i = 0; i < mg.n; i++) mg.m[i].used = false;
+	}
+	for (size_t i = 0; i < mg.n; i++)
+		if (!mg.m[i].used) merge_emit(&mg, mg.m[i].key, &mg.m[i].v);
+	if (!mg.emitted) buf_addc(&mg.out, '{');
+	buf_addc(&mg.out, '}');
+	out = buf_steal(&mg.out);
+out:
+	buf_free(&mg.out);
+	free(mg.m);
 	return out;
 }
 
@@ -267,7 +365,9 @@ static int apply_item(struct store *st, const char *tenant_id, const cJSON *item
 		struct store_user u = { 0 };
 		rc = store_user_get(st, tenant_id, id->valuestring, &u, err);
 		if (rc < 0) return -1;
-		json = graph_delta_merge(rc == STORE_NOTFOUND ? NULL : u.json, item);
+		const char *old = rc == STORE_NOTFOUND ? NULL : u.json;
+		json = text && text->verbatim ? graph_delta_merge_text(old, text->p, text->n) : NULL;
+		if (!json) json = graph_delta_merge(old, item);
 		store_user_free(&u);
 		rc = store_user_put(st, tenant_id, id->valuestring, json, err);
 	}
@@ -303,7 +403,7 @@ int graph_delta_apply_page_text(struct store *st, const char *tenant_id, const c
 	/* Rounds without a deltaLink to start from are full rounds; resyncs too. */
 	bool full = resync || !cur->delta_link;
 	struct span *spans = NULL;
-	if (text && full) spans = value_spans(text, text_len, (size_t)cJSON_GetArraySize(value));
+	if (text) spans = value_spans(text, text_len, (size_t)cJSON_GetArraySize(value));
 	if (store_begin(st, err) != 0) {
 		free(spans);
 		return -1;

@@ -191,12 +191,50 @@ static int item_member(struct scan *s, const struct json_scan_value *key, bool e
 	return scan_value(s, 2);
 }
 
+/* Appends id[0..n) and its NUL to the page's ids. */
+static void ids_add(struct graph_members *m, const char *id, size_t n)
+{
+	buf_reserve(&m->ids, n + 1);
+	memcpy(m->ids.data + m->ids.len, id, n);
+	m->ids.len += n + 1;               /* keeps the NUL */
+	m->ids.data[m->ids.len - 1] = '\0';
+	m->ids.data[m->ids.len] = '\0';
+	m->n++;
+}
+
+/* The shape Graph sends for a user with $select=id, byte for byte: when
+ * an item is exactly this with a 36-character GUID, it is read without
+ * the general scan (which handles every other shape, blanks included). */
+static const char user_item_head[] = "{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"";
+#define USER_ITEM_HEAD_LEN (sizeof user_item_head - 1)
+#define GUID_LEN 36
+
+static bool is_guid_char(char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == '-';
+}
+
+static bool user_item_fast(struct scan *s, struct graph_members *m)
+{
+	const char *p = s->p;
+	if ((size_t)(s->end - p) < USER_ITEM_HEAD_LEN + GUID_LEN + 2 || memcmp(p, user_item_head, USER_ITEM_HEAD_LEN))
+		return false;
+	const char *id = p + USER_ITEM_HEAD_LEN;
+	if (id[GUID_LEN] != '"' || id[GUID_LEN + 1] != '}') return false;
+	for (size_t i = 0; i < GUID_LEN; i++)
+		if (!is_guid_char(id[i])) return false;
+	ids_add(m, id, GUID_LEN);
+	s->p = id + GUID_LEN + 2;
+	return true;
+}
+
 /* Appends the item's id when it is a user. */
 static int item_read(struct scan *s, void *ud)
 {
 	struct graph_members *m = ud;
 	struct item it = { .id.type = JSON_SCAN_ABSENT, .type.type = JSON_SCAN_ABSENT };
 	skip_ws(s);
+	if (user_item_fast(s, m)) return 0;
 	if (s->p >= s->end || *s->p != '{') return scan_value(s, 2);   /* not an object: no member */
 	s->p++;
 	if (scan_object(s, 2, item_member, &it) != 0) return -1;
@@ -204,18 +242,15 @@ static int item_read(struct scan *s, void *ud)
 	/* users only: devices, contacts and nested groups are not contacts */
 	if (it.type.type == JSON_SCAN_STRING && !string_is(&it.type, it.type_escaped, "#microsoft.graph.user"))
 		return 0;
+	if (!it.id_escaped) {
+		ids_add(m, it.id.text + 1, it.id.len - 2);
+		return 0;
+	}
 	buf_reserve(&m->ids, it.id.len);
 	char *out = m->ids.data + m->ids.len;
-	size_t n = it.id.len - 2;
-	if (it.id_escaped) {
-		long d = json_scan_string(&it.id, out, it.id.len);
-		if (d < 0) return 0;           /* e.g. a \u0000: no id */
-		n = (size_t)d;
-	} else {
-		memcpy(out, it.id.text + 1, n);
-		out[n] = '\0';
-	}
-	m->ids.len += n + 1;               /* keeps the NUL */
+	long d = json_scan_string(&it.id, out, it.id.len);
+	if (d < 0) return 0;               /* e.g. a \u0000: no id */
+	m->ids.len += (size_t)d + 1;       /* keeps the NUL */
 	m->ids.data[m->ids.len] = '\0';
 	m->n++;
 	return 0;

@@ -37,6 +37,7 @@ struct loader {
 	const char *path;  /* the config file as given: prefix of every message */
 	const char *src;   /* its text, for srcmap */
 	size_t len;
+	struct srcmap *map; /* src tokenized once, on first use (owned) */
 	lua_State *L;
 	struct config *cfg;
 	unsigned flags;
@@ -100,14 +101,16 @@ static void scope_tenant(struct scope *sc, size_t index)
 
 /* Line of key in scope (or of the scope's table when key is NULL); when the
  * exact place cannot be found, the nearest enclosing one; 0 if none. */
-static int key_line(const struct loader *ld, const struct scope *sc, const char *key)
+static int key_line(struct loader *ld, const struct scope *sc, const char *key)
 {
 	const char *p[3];
 	size_t d = 0;
 	for (; d < sc->depth; d++) p[d] = sc->path[d];
 	if (key) p[d++] = key;
+	if (!ld->src) return 0;
+	if (!ld->map) ld->map = srcmap_new(ld->src, ld->len);   /* one tokenizing for every tenant's line */
 	for (; d > 0; d--) {
-		int line = srcmap_key_line(ld->src, ld->len, p, d);
+		int line = srcmap_line(ld->map, p, d);
 		if (line) return line;
 	}
 	return 0;
@@ -858,6 +861,7 @@ out:
 	}
 	for (size_t i = 0; i < ld.nprobs; i++) free(ld.probs[i].msg);
 	free(ld.probs);
+	srcmap_free(ld.map);
 	if (ld.L) lua_close(ld.L);
 	return rc;
 }

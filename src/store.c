@@ -65,9 +65,8 @@ static const char *const stmt_sql[S__COUNT] = {
 	[S_USER_REMOVE] = "UPDATE users SET removed = ?3, removed_at = coalesce(removed_at, ?4), updated_at = ?4 "
 		"WHERE tenant_id = ?1 AND object_id = ?2 AND removed IS NOT ?3",
 	[S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ?1 AND object_id = ?2",
-	/* all (the primary key's index) minus removed (users_removed): no row read */
-	[S_USER_COUNT_PRESENT] = "SELECT (SELECT count(*) FROM users WHERE tenant_id = ?1) - "
-		"(SELECT count(*) FROM users WHERE tenant_id = ?1 AND removed IS NOT NULL)",
+	/* kept on the tenant's row by triggers (migration 8) */
+	[S_USER_COUNT_PRESENT] = "SELECT coalesce((SELECT users_present FROM tenants WHERE id = ?1), 0)",
 	[S_USER_COUNT_REMOVED] = "SELECT count(*) FROM users WHERE tenant_id = ?1 AND removed IS NOT NULL",
 	[S_USER_COUNT_ALL] = "SELECT count(*) FROM users WHERE tenant_id = ?1",
 

@@ -278,6 +278,26 @@ static const char *const migrations[] = {
 	"  UPDATE groups SET members_digest = NULL WHERE ((tenant_id = OLD.tenant_id AND group_id = OLD.group_id)\n"
 	"    OR (tenant_id = NEW.tenant_id AND group_id = NEW.group_id)) AND members_digest IS NOT NULL;\n"
 	"END;\n",
+
+	/* 8: each tenant's count of present users (removed IS NULL), kept on
+	 * its row by triggers on every write of users, so that reading it (every
+	 * pull and sync, for each tenant) is one row instead of counting the
+	 * tenant's index entries. Every writer of users goes through an insert,
+	 * an upsert or an update (no REPLACE, whose deletes fire no trigger). */
+	"ALTER TABLE tenants ADD COLUMN users_present INTEGER NOT NULL DEFAULT 0;\n"
+	"UPDATE tenants SET users_present = (SELECT count(*) FROM users u WHERE u.tenant_id = tenants.id\n"
+	"  AND u.removed IS NULL);\n"
+	"CREATE TRIGGER users_present_in AFTER INSERT ON users WHEN NEW.removed IS NULL BEGIN\n"
+	"  UPDATE tenants SET users_present = users_present + 1 WHERE id = NEW.tenant_id;\n"
+	"END;\n"
+	"CREATE TRIGGER users_present_out AFTER DELETE ON users WHEN OLD.removed IS NULL BEGIN\n"
+	"  UPDATE tenants SET users_present = users_present - 1 WHERE id = OLD.tenant_id;\n"
+	"END;\n"
+	"CREATE TRIGGER users_present_moved AFTER UPDATE OF tenant_id, removed ON users\n"
+	"  WHEN (OLD.removed IS NULL) IS NOT (NEW.removed IS NULL) OR OLD.tenant_id IS NOT NEW.tenant_id BEGIN\n"
+	"  UPDATE tenants SET users_present = users_present - 1 WHERE id = OLD.tenant_id AND OLD.removed IS NULL;\n"
+	"  UPDATE tenants SET users_present = users_present + 1 WHERE id = NEW.tenant_id AND NEW.removed IS NULL;\n"
+	"END;\n",
 };
 
 int store_schema_latest(void)

@@ -87,3 +87,37 @@ TEST(graph_members_page_refuses_malformed_text)
 	free(ids);
 	graph_members_free(&m);
 }
+
+/* Graph's own item shape (read by the fast path) and its near misses (read
+ * by the general scan) give the same ids; a near miss that is not valid
+ * JSON is still refused. */
+TEST(graph_members_page_fast_shape_and_near_misses)
+{
+	static const char page[] =
+		"{\"value\":["
+		"{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"f13a95a1-a66d-49dd-8d07-a41f7e2065e3\"},"
+		"{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"c8989116-4c04-4207-8f73-c1f8b6c4924c\",\"x\":1},"
+		"{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"short-id\"},"
+		"{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"5e7f29d6-7a7b-4cef-80f0-db3bbb79c0\\u0036\"},"
+		"{\"@odata.type\":\"#microsoft.graph.group\",\"id\":\"a10359f4-a3cc-477f-9d2b-000000000001\"},"
+		"{\"@odata.type\":\"#microsoft.graph.user\", \"id\":\"a10359f4-a3cc-477f-9d2b-000000000002\"},"
+		"{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"a10359f4-a3cc-477f-9d2b-00000000000z\"}"
+		"]}";
+	struct graph_members m = { 0 };
+	struct err err;
+	char *next = NULL;
+	REQUIRE_OK(graph_members_page(page, strlen(page), &m, &next, &err), &err);
+	const char *want[] = { "f13a95a1-a66d-49dd-8d07-a41f7e2065e3", "c8989116-4c04-4207-8f73-c1f8b6c4924c",
+	                       "short-id", "5e7f29d6-7a7b-4cef-80f0-db3bbb79c06",
+	                       "a10359f4-a3cc-477f-9d2b-000000000002", "a10359f4-a3cc-477f-9d2b-00000000000z" };
+	CHECK_EQ_INT(m.n, 6);
+	const char **ids = graph_members_list(&m);
+	for (size_t i = 0; i < 6 && i < m.n; i++) CHECK_STR(ids[i], want[i]);
+	free(ids);
+	/* the fast shape followed by a broken separator: refused, nothing added */
+	static const char bad[] =
+		"{\"value\":[{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"f13a95a1-a66d-49dd-8d07-a41f7e2065e3\"};]}";
+	CHECK(graph_members_page(bad, strlen(bad), &m, &next, &err) != 0);
+	CHECK_EQ_INT(m.n, 6);
+	graph_members_free(&m);
+}
