@@ -94,7 +94,10 @@ static void merge_emit(struct merge *mg, const char *key, const struct json_scan
 {
 	buf_addc(&mg->out, mg->emitted++ ? ',' : '{');
 	buf_addc(&mg->out, '"');
-	for (const unsigned char *c = (const unsigned char *)key; *c; c++) {
+	size_t plain = strcspn(key, "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"
+	                            "\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f");
+	buf_add(&mg->out, key, plain);    /* names need no escape, as a rule */
+	for (const unsigned char *c = (const unsigned char *)key + plain; *c; c++) {
 		if (*c == '"' || *c == '\\') {
 			buf_addc(&mg->out, '\\');
 			buf_addc(&mg->out, (char)*c);

@@ -36,6 +36,7 @@
 #include <openssl/x509.h>
 #include <errno.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -305,6 +306,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 	while (v < end && (*v == ' ' || *v == '\t')) v++;
 	while (end > v && (end[-1] == ' ' || end[-1] == '\t')) end--;
 	struct http_response *r = &c->resp;
+	/* an uncompressed body's size is known: one allocation instead of
+	 * doubling (and copying) as it arrives; capped, never trusted beyond */
+	if ((size_t)(colon - data) == 14 && strncasecmp(data, "Content-Length", 14) == 0) {
+		char *e = NULL;
+		unsigned long long cl = strtoull(v, &e, 10);
+		if (e && e > v && cl > 0 && cl <= c->svc->max_body && r->body.cap < cl + 1)
+			buf_reserve(&r->body, (size_t)cl - r->body.len);
+	}
 	r->headers = xrealloc(r->headers, (r->n_headers + 1) * sizeof *r->headers);
 	r->headers[r->n_headers].name = xstrndup(data, (size_t)(colon - data));
 	r->headers[r->n_headers].value = xstrndup(v, (size_t)(end - v));
