@@ -223,8 +223,11 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
 		.on_response = graph_on_response, .hook_ctx = gc }, err);
 	free(base);
 	if (!gc->api) goto fail;
+	/* Token requests go one per tenant (Entra throttles per tenant and
+	 * app), so they may run as wide as Graph requests: with 16, a hundred
+	 * tenants waited seven round trips before the last could start. */
 	gc->login = http_service_add(o->engine, &(struct http_service_opts){
-		.name = "login", .base_url = gc->authority, .max_in_flight = 16,
+		.name = "login", .base_url = gc->authority, .max_in_flight = DEFAULT_MAX_IN_FLIGHT,
 		.ca_file = cfg->ca_file, .retry = o->retry }, err);
 	if (!gc->login) goto fail;
 	*out = gc;
