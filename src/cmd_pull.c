@@ -206,7 +206,11 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	if (store_run_finish(st, run_id, failed || policy_failed ? (failed == n ? "failed" : "partial") : "ok", summary,
 	                     &err) != 0)
 		log_error("pull", "%s", err.msg);
-	if (tx && store_commit(st, &err) != 0) log_error("pull", "%s", err.msg);
+	if (tx && store_commit(st, &err) != 0) {
+		log_error("pull", "%s", err.msg);
+		struct err ignored;
+		store_rollback(st, &ignored);
+	}
 	free(summary);
 	rc = failed || policy_failed ? EXIT_PARTIAL : EXIT_OK;
 out:

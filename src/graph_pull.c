@@ -971,6 +971,8 @@ static void tenant_finish(struct pull_tenant *pt)
 	}
 	store_tenant_free(&row);
 	if (tx && store_commit(pt->st, &err) != 0) {
+		struct err ignored;
+		store_rollback(pt->st, &ignored);   /* a failed COMMIT can leave it open: never join the next tenant's */
 		res->ok = false;
 		snprintf(res->error, sizeof res->error, "tenant %.64s: storing the pull's results failed: %.300s", tid, err.msg);
 		log_error("graph.pull", "%s", res->error);

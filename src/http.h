@@ -46,7 +46,7 @@ struct http_lane;
 /* ---- Engine ---------------------------------------------------------- */
 
 struct http_engine_opts {
-	int max_connections;      /* connection cache size (CURLMOPT_MAXCONNECTS); 0 = 32 */
+	int max_connections;      /* connection cache size (CURLMOPT_MAXCONNECTS); 0 = at least 32, grown to the services' caps together */
 	int max_host_connections; /* per host (CURLMOPT_MAX_HOST_CONNECTIONS); 0 = unlimited */
 	/* Replaces the system CA bundle (curl's built-in default) with this PEM
 	 * file for every service. For tests only (to prove that a service's

@@ -170,6 +170,25 @@ ctl POST "tenants/contoso/users/$2/restore" >/dev/null
 expect_ok "restored user pull" -- $ES pull --tenant Contoso
 check "restored user present again" test -z "$(sql "select removed from users where object_id='$2'")"
 
+# A tenant's batch results and its row are one unit of work: when storing
+# them fails (here a trigger refuses today's licence snapshot), none is kept,
+# the tenant fails with the store's message, and its user pages (committed
+# each with its delta state) stay; the next pull stores everything.
+ORG_AT=$(sql "select updated_at from kv where key = 'graph.organization.$CONTOSO'")
+ctl PATCH "tenants/contoso/users/$1" '{"jobTitle": "Unit of Work"}' >/dev/null
+sql "CREATE TRIGGER test_boom BEFORE INSERT ON license_snapshots WHEN NEW.tenant_id = '$CONTOSO'
+  BEGIN SELECT RAISE(ABORT, 'boom: the disk says no'); END"
+sleep 1   # a kv write in this second would carry a new updated_at
+expect_exit "results that cannot be stored fail the tenant" 1 "Contoso: FAILED: .*boom: the disk says no" -- $ES pull --tenant Contoso
+check "a failed unit of work keeps none of its results (organization not rewritten)" \
+  test "$(sql "select updated_at from kv where key = 'graph.organization.$CONTOSO'")" = "$ORG_AT"
+check "the tenant's row records the failure" test "$(sql "select last_status from tenants where id = '$CONTOSO'")" = failed
+check "the user page committed with its delta state stays" \
+  test "$(sql "select json_extract(json,'\$.jobTitle') from users where object_id='$1'")" = "Unit of Work"
+sql "DROP TRIGGER test_boom"
+expect_ok "the next pull stores the results" -- $ES pull --tenant Contoso
+check "the tenant's row is ok again" test "$(sql "select last_status from tenants where id = '$CONTOSO'")" = ok
+
 # ---------------------------------------------------------------- resync
 PRESENT=$(sql "select count(*) from users where tenant_id='$CONTOSO' and removed is null")
 ctl POST faults '{"delta_gone": true, "mode": "410", "tenant": "contoso"}' >/dev/null
