@@ -282,6 +282,7 @@ static bool plain_integer(const struct json_scan_value *v)
 static int field_member(void *ud, const char *key, const struct json_scan_value *v)
 {
 	struct syncro_fields *fs = ud;
+	if (!key) return 0;                /* no field has a name that long */
 	int f = field_index(key);
 	if (f < 0) return 0;
 	if (v->type == JSON_SCAN_STRING) {

@@ -277,8 +277,8 @@ int graph_delta_apply_page_text(struct store *st, const char *tenant_id, const c
 char *graph_delta_merge(const char *old, const cJSON *item);
 /* graph_delta_merge on text: the stored object old (NULL or not an object:
  * an empty one) with the item's members item[0..item_len) spliced in, raw
- * values kept byte for byte. NULL when item is not a well-formed object
- * (then use graph_delta_merge). New string. */
+ * values kept byte for byte. NULL when item is not a well-formed object or
+ * either holds a name over 255 bytes (then use graph_delta_merge). New string. */
 char *graph_delta_merge_text(const char *old, const char *item, size_t item_len);
 
 /* Starts a full resync of tenant_id's users in one transaction: drops any

@@ -70,9 +70,12 @@ struct merge {
 	size_t emitted;
 };
 
+/* A name too long to be handed over stops the text merge (1): the caller
+ * falls back to the cJSON merge rather than drop the member. */
 static int merge_collect(void *ud, const char *key, const struct json_scan_value *v)
 {
 	struct merge *mg = ud;
+	if (!key) return 1;
 	if (key[0] == '@' || strchr(key, '@')) return 0;      /* annotations, as in graph_delta_merge */
 	for (size_t i = 0; i < mg->n; i++)
 		if (!strcmp(mg->m[i].key, key)) {               /* a repeated key: the last one wins */
@@ -114,6 +117,7 @@ static void merge_emit(struct merge *mg, const char *key, const struct json_scan
 static int merge_old_member(void *ud, const char *key, const struct json_scan_value *v)
 {
 	struct merge *mg = ud;
+	if (!key) return 1;
 	for (size_t i = 0; i < mg->n; i++)
 		if (!strcmp(mg->m[i].key, key)) {
 			mg->m[i].used = true;
@@ -130,7 +134,9 @@ char *graph_delta_merge_text(const char *old, const char *item, size_t item_len)
 	struct err err;
 	char *out = NULL;
 	if (json_scan_each_member(item, item_len, merge_collect, &mg, &err) != 0) goto out;
-	if (old && json_scan_each_member(old, strlen(old), merge_old_member, &mg, &err) != 0) {
+	int rc = old ? json_scan_each_member(old, strlen(old), merge_old_member, &mg, &err) : 0;
+	if (rc > 0) goto out;             /* a name too long: the caller merges with cJSON */
+	if (rc < 0) {
 		/* not an object: start from an empty one (as graph_delta_merge) */
 		buf_reset(&mg.out);
 		mg.emitted = 0;

@@ -354,11 +354,12 @@ int json_scan_each_member(const char *json, size_t len,
 		struct member_key k;
 		struct json_scan_value v;
 		if (next_member(&s, &k, &v, &more) != 0) return fail(&s, err);
-		if (k.len < 0) continue;
 		char name[KEY_MAX];
-		memcpy(name, k.name, (size_t)k.len);
-		name[k.len] = '\0';
-		int rc = fn(ud, name, &v);
+		if (k.len >= 0) {
+			memcpy(name, k.name, (size_t)k.len);
+			name[k.len] = '\0';
+		}
+		int rc = fn(ud, k.len >= 0 ? name : NULL, &v);
 		if (rc) return rc;
 	}
 	skip_ws(&s);

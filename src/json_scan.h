@@ -48,8 +48,8 @@ int json_scan_members(const char *json, size_t len, const char *const *keys, siz
                       struct json_scan_value *out, struct err *err);
 
 /* Calls fn for every top-level member of the object in order: key is the
- * decoded name (NUL-terminated, borrowed for the call; names longer than
- * 255 bytes are skipped), v its value. Checks the whole text (trailing
+ * decoded name (NUL-terminated, borrowed for the call), or NULL for a name
+ * it cannot hand over (longer than 255 bytes decoded), v its value. Checks the whole text (trailing
  * text after the object included). Returns 0, fn's first non-zero result,
  * or -1 with err for malformed text. */
 int json_scan_each_member(const char *json, size_t len,

@@ -348,6 +348,15 @@ TEST(graph_delta_merge_text_matches_the_tree_merge)
 	CHECK_STR(m, "{\"a\":1.50e0,\"b\":2.0}");
 	free(m);
 	CHECK(graph_delta_merge_text("{}", bad_item, strlen(bad_item)) == NULL);
+	/* a name over 255 bytes, in the item or the stored object: left to the
+	 * cJSON merge (NULL), never dropped */
+	struct buf lk = { 0 };
+	buf_adds(&lk, "{\"");
+	for (int i = 0; i < 300; i++) buf_addc(&lk, 'k');
+	buf_adds(&lk, "\":1}");
+	CHECK(graph_delta_merge_text("{}", lk.data, lk.len) == NULL);
+	CHECK(graph_delta_merge_text(lk.data, raw_item, strlen(raw_item)) == NULL);
+	buf_free(&lk);
 }
 
 static int count_license(const struct store_license *l, void *ud)

@@ -111,6 +111,14 @@ static int count_member(void *ud, const char *key, const struct json_scan_value 
 	return strcmp(key, "stop") == 0 ? 7 : 0;
 }
 
+static int tally_member(void *ud, const char *key, const struct json_scan_value *v)
+{
+	int **n = ud;
+	(void)v;
+	(*n[key ? 1 : 0])++;
+	return 0;
+}
+
 TEST(json_scan_each_member_in_order)
 {
 	struct err err;
@@ -124,6 +132,15 @@ TEST(json_scan_each_member_in_order)
 	static const char stop[] = "{\"x\":1,\"stop\":2,\"y\":3}";
 	CHECK(json_scan_each_member(stop, strlen(stop), count_member, &b, &err) == 7);
 	CHECK_STR(b.data, "x:4;stop:4;");
+	/* a name too long to hand over comes as NULL, never silently skipped */
+	buf_reset(&b);
+	buf_adds(&b, "{\"a\":1,\"");
+	for (int i = 0; i < 300; i++) buf_addc(&b, 'k');
+	buf_adds(&b, "\":2}");
+	int nulls = 0, named = 0;
+	REQUIRE_OK(json_scan_each_member(b.data, b.len, tally_member, (int *[]){ &nulls, &named }, &err), &err);
+	CHECK_EQ_INT(nulls, 1);
+	CHECK_EQ_INT(named, 1);
 	buf_free(&b);
 }
 
