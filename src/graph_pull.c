@@ -927,37 +927,13 @@ static int tenant_results_put(struct pull_tenant *pt, struct err *err)
 	return 0;
 }
 
-/* All requests of the tenant are done: what they brought, the tenant row
- * and the result, in one transaction (the users' pages were committed
- * each with its delta state already). When storing the results fails,
- * none of them is kept and the tenant fails; its row still records that. */
-static void tenant_finish(struct pull_tenant *pt)
+/* The tenant's row after a pull: its name and domain from Graph, when and
+ * how the pull ended. Logs a failure (the result says it already). */
+static void tenant_row_put(struct pull_tenant *pt, const struct graph_pull_result *res)
 {
-	if (pt->finished) return;
-	pt->finished = true;
 	struct err err;
-	const char *tid = pt->spec->tenant_id;
-	struct graph_pull_result *res = pt->res;
-	bool tx = store_begin(pt->st, &err) == 0;
-	if (!tx) log_error("graph.pull", "tenant %s: %s", tid, err.msg);
-	if (tenant_results_put(pt, &err) != 0) {
-		if (tx) {
-			struct err ignored;
-			store_rollback(pt->st, &ignored);
-			res->groups = res->skus = res->scores = 0;
-			res->group_members = 0;
-			tx = store_begin(pt->st, &ignored) == 0;
-		}
-		tenant_error(pt, err.msg);
-	}
-	if (store_user_count(pt->st, tid, STORE_USERS_PRESENT, &res->users_present, &err) != 0)
-		tenant_error(pt, err.msg);
-	users_check_complete(pt);
-	graph_tenant_counters(pt->gt, &res->counters);
-	res->ok = pt->errors.len == 0;
-	snprintf(res->error, sizeof res->error, "%s", pt->errors.len ? pt->errors.data : "");
 	struct store_tenant row = { 0 };
-	if (store_tenant_get(pt->st, tid, &row, &err) == 0) {
+	if (store_tenant_get(pt->st, pt->spec->tenant_id, &row, &err) == 0) {
 		char now[32];
 		time_iso8601(time_now(), now, sizeof now);
 		struct store_tenant up = row;
@@ -970,12 +946,54 @@ static void tenant_finish(struct pull_tenant *pt)
 		if (store_tenant_put(pt->st, &up, &err) != 0) log_error("graph.pull", "%s", err.msg);
 	}
 	store_tenant_free(&row);
+}
+
+/* The result's counts of what was stored, when none of it was kept. */
+static void results_dropped(struct graph_pull_result *res)
+{
+	res->groups = res->skus = res->scores = 0;
+	res->group_members = 0;
+}
+
+/* All requests of the tenant are done: what they brought, the tenant row
+ * and the result, in one transaction (the users' pages were committed
+ * each with its delta state already). When storing the results fails,
+ * none of them is kept and the tenant fails; its row still records that. */
+static void tenant_finish(struct pull_tenant *pt)
+{
+	if (pt->finished) return;
+	pt->finished = true;
+	struct err err, ignored;
+	const char *tid = pt->spec->tenant_id;
+	struct graph_pull_result *res = pt->res;
+	bool tx = store_begin(pt->st, &err) == 0;
+	if (!tx) log_error("graph.pull", "tenant %s: %s", tid, err.msg);
+	if (tenant_results_put(pt, &err) != 0) {
+		if (tx) {
+			store_rollback(pt->st, &ignored);
+			results_dropped(res);
+			tx = store_begin(pt->st, &ignored) == 0;
+		}
+		err_prefix(&err, "tenant %s: storing what the pull brought (none of it kept)", tid);
+		tenant_error(pt, err.msg);
+	}
+	if (store_user_count(pt->st, tid, STORE_USERS_PRESENT, &res->users_present, &err) != 0)
+		tenant_error(pt, err.msg);
+	users_check_complete(pt);
+	graph_tenant_counters(pt->gt, &res->counters);
+	res->ok = pt->errors.len == 0;
+	snprintf(res->error, sizeof res->error, "%s", pt->errors.len ? pt->errors.data : "");
+	tenant_row_put(pt, res);
 	if (tx && store_commit(pt->st, &err) != 0) {
-		struct err ignored;
-		store_rollback(pt->st, &ignored);   /* a failed COMMIT can leave it open: never join the next tenant's */
+		/* a failed COMMIT can leave it open: never let it join the next
+		 * tenant's; the row then records the failure on its own */
+		store_rollback(pt->st, &ignored);
+		results_dropped(res);
 		res->ok = false;
-		snprintf(res->error, sizeof res->error, "tenant %.64s: storing the pull's results failed: %.300s", tid, err.msg);
+		snprintf(res->error, sizeof res->error, "tenant %.64s: storing what the pull brought failed (none of it "
+		         "kept): %.300s", tid, err.msg);
 		log_error("graph.pull", "%s", res->error);
+		tenant_row_put(pt, res);
 	}
 	log_info("graph.pull", "tenant %s: %s, %lld users present (%lld written, %lld removed), %ld pages, "
 	         "%ld groups, %ld SKUs, %ld score days, %ld requests", tid, res->ok ? "ok" : "failed",

@@ -179,7 +179,7 @@ ctl PATCH "tenants/contoso/users/$1" '{"jobTitle": "Unit of Work"}' >/dev/null
 sql "CREATE TRIGGER test_boom BEFORE INSERT ON license_snapshots WHEN NEW.tenant_id = '$CONTOSO'
   BEGIN SELECT RAISE(ABORT, 'boom: the disk says no'); END"
 sleep 1   # a kv write in this second would carry a new updated_at
-expect_exit "results that cannot be stored fail the tenant" 1 "Contoso: FAILED: .*boom: the disk says no" -- $ES pull --tenant Contoso
+expect_exit "results that cannot be stored fail the tenant" 1 "Contoso: FAILED: .*storing what the pull brought \(none of it kept\).*boom: the disk says no" -- $ES pull --tenant Contoso
 check "a failed unit of work keeps none of its results (organization not rewritten)" \
   test "$(sql "select updated_at from kv where key = 'graph.organization.$CONTOSO'")" = "$ORG_AT"
 check "the tenant's row records the failure" test "$(sql "select last_status from tenants where id = '$CONTOSO'")" = failed
