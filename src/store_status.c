@@ -32,7 +32,7 @@ enum status_stmt {
 static const char *const status_sql[Q__COUNT] = {
 	[Q_TENANTS] = "SELECT t.id, t.name, t.default_domain, t.syncro_customer_id, t.last_pull_at, t.last_sync_at, "
 		"t.last_status, t.last_error, "
-		"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NULL), "
+		"t.users_present, "   /* kept by triggers (migration 8) */
 		"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NOT NULL), "
 		"(SELECT count(*) FROM links l WHERE l.tenant_id = t.id), "
 		"(SELECT count(*) FROM conflicts c WHERE c.tenant_id = t.id AND c.resolved_at IS NULL), "
