@@ -21,32 +21,24 @@ _Static_assert(POLICY_NAME == (int)SYNCRO_F_NAME && POLICY_EMAIL == (int)SYNCRO_
                POLICY_NFIELDS == (int)SYNCRO_F_CUSTOMER_ID,
                "policy contact fields and Syncro fields share one order");
 
-int engine_file_hash(const char *path, char out[65], struct err *err)
+/* Hex SHA-256 of text[0..len) into out[65]. */
+static int text_hash(const char *text, size_t len, char out[65], struct err *err)
 {
-	char *text = NULL;
-	size_t len = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
-	if (snapshot_file_read(path, &text, &len, err) != 0) return err_prefix(err, "policy hash");
-	int ok = EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) == 1;
-	free(text);
-	if (!ok) return err_set(err, "policy hash: SHA-256 failed");
+	if (EVP_Digest(text, len, md, &mdlen, EVP_sha256(), NULL) != 1) return err_set(err, "policy hash: SHA-256 failed");
 	for (unsigned i = 0; i < mdlen && i < 32; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
 	return 0;
 }
 
-/* "file:line" where the policy writes on_leave (just "file" when it
+/* "file:line" where the policy text writes on_leave (just "file" when it
  * cannot be found) into out[cap]. */
-static void leave_place(const char *path, char *out, size_t cap)
+static void leave_place(const char *path, const char *text, size_t len, char *out, size_t cap)
 {
-	char *text = NULL;
-	size_t len = 0;
-	struct err ignored;
 	const char *key[] = { "on_leave" };
-	int line = snapshot_file_read(path, &text, &len, &ignored) == 0 ? srcmap_key_line(text, len, key, 1) : 0;
+	int line = srcmap_key_line(text, len, key, 1);
 	if (line > 0) snprintf(out, cap, "%s:%d", path, line);
 	else snprintf(out, cap, "%s", path);
-	free(text);
 }
 
 /* The start of every plan stamp (see engine_policy.h). */
@@ -70,8 +62,15 @@ int engine_policy_load(struct engine_policy *p, const char *path, const struct s
                        const struct script_tenant *t, struct err *err)
 {
 	memset(p, 0, sizeof *p);
+	/* read once: the text loaded is the text hashed (the plan stamp) */
+	char *text = NULL;
+	size_t len = 0;
+	if (snapshot_file_read(path, &text, &len, err) != 0) {
+		err_prefix(err, "cannot read policy");
+		goto fail;
+	}
 	if (script_new(limits, &p->main, err) != 0) goto fail;
-	if (script_policy_load(p->main, path, err) != 0) goto fail;
+	if (script_policy_load_text(p->main, path, text, len, err) != 0) goto fail;
 	p->info = script_policy_info(p->main);
 	if (!(p->info->functions & POLICY_FN_INCLUDE)) {
 		err_set(err, "%s: the policy has no include function", path);
@@ -83,11 +82,13 @@ int engine_policy_load(struct engine_policy *p, const char *path, const struct s
 		err_prefix(err, "%s", path);
 		goto fail;
 	}
-	if (engine_file_hash(path, p->hash, err) != 0) goto fail;
+	if (text_hash(text, len, p->hash, err) != 0) goto fail;
 	p->stamp_base = stamp_base(p->hash, t);
-	if (p->info->on_leave == POLICY_ON_LEAVE_FUNCTION) leave_place(path, p->leave_where, sizeof p->leave_where);
+	if (p->info->on_leave == POLICY_ON_LEAVE_FUNCTION) leave_place(path, text, len, p->leave_where, sizeof p->leave_where);
+	free(text);
 	return 0;
 fail:
+	free(text);
 	engine_policy_free(p);
 	return -1;
 }

@@ -37,9 +37,6 @@ int engine_policy_load(struct engine_policy *p, const char *path, const struct s
                        const struct script_tenant *t, struct err *err);
 void engine_policy_free(struct engine_policy *p);
 
-/* Hex SHA-256 of a file into out[65]. */
-int engine_file_hash(const char *path, char out[65], struct err *err);
-
 /* Evaluates include + contact on a Graph user object. groups: the
  * "name\x1Fid\x1E…" string of store_plan_row (NULL/"" = none): both names
  * and ids become keys of u.groups. u.licenses comes from the user's
