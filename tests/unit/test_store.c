@@ -3,6 +3,7 @@
  * links, audit, delta state, runs, kv, the lock across fds and processes,
  * and crash safety of a transaction left open by a dying process. */
 #include "t.h"
+#include "t_sql.h"
 #include "store.h"
 #include "store_snapshots.h"
 
@@ -63,16 +64,6 @@ static sqlite3 *raw_open(const char *path)
 		return NULL;
 	}
 	return db;
-}
-
-static long long raw_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-	long long v = -999;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
 }
 
 /* First column of the first row as a new string (or NULL). */

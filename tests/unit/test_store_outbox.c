@@ -3,6 +3,7 @@
  * their stamp through put/get and the planner's batch read, a restamp
  * changes the stamp only, and a put without one clears it. */
 #include "t.h"
+#include "t_sql.h"
 
 #include <sqlite3.h>
 #include <stdio.h>
@@ -17,16 +18,6 @@
 static char *db_in_tmp(const char *name)
 {
 	return xasprintf("%s/%s", t_tmpdir(), name);
-}
-
-static long long raw_int(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) == SQLITE_OK && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	return v;
 }
 
 /* Builds a database at version STAMP_MIGRATION - 1 with raw SQL, links
