@@ -74,15 +74,6 @@ static bool all_digits(const char *s)
 	return true;
 }
 
-static bool is_guid(const char *s)
-{
-	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-	if (strlen(s) != sizeof shape - 1) return false;
-	for (size_t i = 0; shape[i]; i++)
-		if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i])) return false;
-	return true;
-}
-
 /* One user a target may mean. */
 struct candidate {
 	const struct config_tenant *tenant;
@@ -224,7 +215,7 @@ int actions_resolve(const struct actions_env *env, const char *target, const cha
 	if (all_digits(target)) {
 		r.kind = TARGET_CONTACT;
 		r.contact_id = strtoll(target, NULL, 10);
-	} else if (is_guid(target)) {
+	} else if (str_is_guid(target)) {
 		r.kind = TARGET_OBJECT_ID;
 	} else if (strchr(target, '@')) {
 		r.kind = TARGET_EMAIL;

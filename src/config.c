@@ -117,17 +117,6 @@ int config_check_url(const char *key, const char *url, struct err *err)
 	return 0;
 }
 
-static int is_guid(const char *s)
-{
-	static const int groups[] = { 8, 4, 4, 4, 12 };
-	for (size_t g = 0; g < ARRAY_LEN(groups); g++) {
-		for (int i = 0; i < groups[g]; i++, s++)
-			if (!isxdigit((unsigned char)*s)) return 0;
-		if (g + 1 < ARRAY_LEN(groups) && *s++ != '-') return 0;
-	}
-	return *s == '\0';
-}
-
 static int is_domain(const char *s)
 {
 	size_t total = strlen(s), labels = 0;
@@ -150,7 +139,7 @@ static int is_domain(const char *s)
 
 int config_is_tenant_id(const char *s)
 {
-	return is_guid(s) || is_domain(s);
+	return str_is_guid(s) || is_domain(s);
 }
 
 static const char *skip_dashes(const char *s)

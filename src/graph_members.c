@@ -209,12 +209,6 @@ static const char user_item_head[] = "{\"@odata.type\":\"#microsoft.graph.user\"
 #define USER_ITEM_HEAD_LEN (sizeof user_item_head - 1)
 #define GUID_LEN 36
 
-/* Hex digits and '-': the bytes of a GUID. */
-static const bool guid_char[256] = {
-	['-'] = 1, ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1,
-	['9'] = 1, ['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1, ['A'] = 1, ['B'] = 1, ['C'] = 1,
-	['D'] = 1, ['E'] = 1, ['F'] = 1,
-};
 
 static bool user_item_fast(struct scan *s, struct graph_members *m)
 {
@@ -223,9 +217,7 @@ static bool user_item_fast(struct scan *s, struct graph_members *m)
 		return false;
 	const char *id = p + USER_ITEM_HEAD_LEN;
 	if (id[GUID_LEN] != '"' || id[GUID_LEN + 1] != '}') return false;
-	unsigned ok = 1;
-	for (size_t i = 0; i < GUID_LEN; i++) ok &= guid_char[(unsigned char)id[i]];
-	if (!ok) return false;
+	if (!guid_at(id)) return false;
 	ids_add(m, id, GUID_LEN);
 	s->p = id + GUID_LEN + 2;
 	return true;

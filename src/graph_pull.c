@@ -138,18 +138,6 @@ static void url_escape(const char *s, struct buf *out)
 	}
 }
 
-static bool is_guid(const char *s)
-{
-	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
-	if (strlen(s) != sizeof shape - 1) return false;
-	for (size_t i = 0; shape[i]; i++) {
-		if (shape[i] == '-' ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
-		                                       (s[i] >= 'A' && s[i] <= 'F')))
-			return false;
-	}
-	return true;
-}
-
 /* ---- users ----------------------------------------------------------------- */
 
 /* CPU seconds of the calling thread: what writing to the mirror costs,
@@ -898,7 +886,7 @@ static void tenant_start(struct pull_tenant *pt)
 		for (size_t i = 0; i < pt->ngroups; i++) {
 			pt->groups[i].pt = pt;
 			pt->groups[i].ref = pt->spec->groups[i];
-			pt->groups[i].by_id = is_guid(pt->spec->groups[i]);
+			pt->groups[i].by_id = str_is_guid(pt->spec->groups[i]);
 		}
 	}
 	if (!(pt->opts->skip_licenses && pt->opts->skip_scores && pt->ngroups == 0)) tenant_batches(pt);

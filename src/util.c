@@ -181,6 +181,19 @@ bool str_ieq(const char *a, const char *b)
 	return *a == *b;
 }
 
+bool guid_at(const char *s)
+{
+	static const char shape[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+	for (size_t i = 0; i < sizeof shape - 1; i++)
+		if (shape[i] == '-' ? s[i] != '-' : !isxdigit((unsigned char)s[i])) return false;
+	return true;
+}
+
+bool str_is_guid(const char *s)
+{
+	return strnlen(s, 37) == 36 && guid_at(s);
+}
+
 size_t str_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

@@ -26,6 +26,21 @@ TEST(util_edit_distance)
 	CHECK(str_ieq("Contoso.COM", "contoso.com"));
 }
 
+/* The one GUID check (config tenant ids, action targets, group refs, the
+ * member pages' fast path). */
+TEST(util_guid)
+{
+	CHECK(str_is_guid("6babcaad-604b-40ac-a9d7-9fd97c0b779f"));
+	CHECK(str_is_guid("EFCCB6F7-5641-4E0E-BD10-B4976E1BF68E"));
+	CHECK(!str_is_guid("6babcaad-604b-40ac-a9d7-9fd97c0b779"));     /* short */
+	CHECK(!str_is_guid("6babcaad-604b-40ac-a9d7-9fd97c0b779fa"));   /* long */
+	CHECK(!str_is_guid("6babcaad0604b-40ac-a9d7-9fd97c0b779f"));    /* a dash missing */
+	CHECK(!str_is_guid("6babcaad-604b-40ac-a9d7-9fd97c0b77zf"));    /* not hex */
+	CHECK(!str_is_guid(""));
+	CHECK(guid_at("6babcaad-604b-40ac-a9d7-9fd97c0b779f\"}"));        /* need not end there */
+	CHECK(!guid_at("6babcaad-604b"));                                 /* stops at the NUL */
+}
+
 TEST(util_http_date)
 {
 	CHECK_EQ_INT((long long)time_parse_http_date("Wed, 21 Oct 2015 07:28:00 GMT"), 1445412480LL);
