@@ -312,19 +312,26 @@ out:
 	tenant_done_one(pt);
 }
 
-/* Member pages are asked for uncompressed. They are GUID lists, fetched
- * again on every pull: gzip shrinks them only ~3.4x (77 KB to 23 KB per
- * 1,000 members) and inflating them was the largest single cost of an
- * incremental pull (27% of its instructions, 100 tenants x 1,000 users),
- * where the other answers (user pages of names and addresses) shrink
- * 6-10x and stay compressed. A server that compresses anyway is decoded. */
-static const char *const members_headers[] = { "Accept-Encoding: identity", NULL };
+/* The requests whose answers are asked for uncompressed (a server that
+ * compresses anyway is decoded):
+ * - member pages: GUID lists fetched again on every pull; gzip shrinks
+ *   them only ~3.4x (77 KB to 23 KB per 1,000 members) and inflating them
+ *   was the largest single cost of an incremental pull (27% of its
+ *   instructions, 100 tenants x 1,000 users);
+ * - a $batch of a few KB (an hourly one: organization, SKUs, a day or two
+ *   of Secure Score, group look-ups; ~7 KB): compressed it would take the
+ *   same round trip (both fit the first TCP window), and inflating costs a
+ *   zlib state (~40 KB zeroed) and ~25 instructions a byte.
+ * User pages (names and addresses, 6-10x smaller gzipped) and a $batch that
+ * backfills scores or carries the control profiles (hundreds of KB) stay
+ * compressed. */
+static const char *const uncompressed_headers[] = { "Accept-Encoding: identity", NULL };
 
 static void members_fetch(struct pull_group *g, const char *url)
 {
 	char *first = NULL;
 	if (!url) url = first = xasprintf("/groups/%s/transitiveMembers?$select=id&$top=999", g->id);
-	tenant_submit(g->pt, &(struct graph_request){ .url = url, .headers = members_headers, .raw = true,
+	tenant_submit(g->pt, &(struct graph_request){ .url = url, .headers = uncompressed_headers, .raw = true,
 	                                               .on_done = members_done, .ctx = g });
 	free(first);
 }
@@ -628,6 +635,7 @@ struct batch {
 	size_t n;
 	int round;
 	bool auth_retried;        /* parts refused with 401 were sent again once */
+	bool large;               /* may answer with more than a few KB: ask for gzip */
 };
 
 static void batch_free(struct batch *b)
@@ -714,6 +722,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	again->pt = pt;
 	again->round = b->round + 1;
 	again->auth_retried = b->auth_retried;
+	again->large = b->large;
 	again->parts = xcalloc(b->n, sizeof *again->parts);
 	double wait = 0;
 	for (size_t i = 0; i < b->n; i++) {
@@ -785,8 +794,8 @@ static void batch_send(struct batch *b)
 	char *body = cJSON_PrintUnformatted(root);
 	cJSON_Delete(root);
 	int rc = tenant_submit(b->pt, &(struct graph_request){
-		.method = "POST", .url = "/$batch", .body = body, .body_len = strlen(body), .idempotent = true,
-		.on_done = batch_done, .ctx = b });
+		.method = "POST", .url = "/$batch", .headers = b->large ? NULL : uncompressed_headers, .body = body,
+		.body_len = strlen(body), .idempotent = true, .on_done = batch_done, .ctx = b });
 	cJSON_free(body);
 	if (rc != 0) batch_free(b);
 }
@@ -819,11 +828,14 @@ static void tenant_batches(struct pull_tenant *pt)
 			if (!pt->opts->skip_scores)
 			{
 				pt->score_top = score_days(pt);
+				if (pt->score_top > 2) b->large = true;
 				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", pt->score_top));
 			}
 		} else if (k == 3) {
-			if (!pt->opts->skip_scores && profiles_due(pt))
+			if (!pt->opts->skip_scores && profiles_due(pt)) {
+				b->large = true;
 				batch_add(b, "profiles", xstrdup("/security/secureScoreControlProfiles?$select=" PROFILE_SELECT));
+			}
 		} else {
 			size_t gi = k - BATCH_FIXED_PARTS;
 			struct pull_group *g = &pt->groups[gi];

@@ -296,12 +296,14 @@ static int member_write(struct store *st, enum snap_stmt id, const char *tenant_
 }
 
 /* The wanted ids as an open-addressing hash set, each slot the index of
- * an id in ids + 1 (0 = empty), with a "stored already" mark per id. */
+ * an id in ids + 1 (0 = empty), with a "stored already" mark per id and
+ * each id's hash (computed once: the set and the digest both use it). */
 struct id_set {
 	const char *const *ids;
 	size_t *slot;
 	size_t mask;
 	bool *seen;
+	uint64_t *hash;
 };
 
 /* A multiplicative hash eight bytes at a time (ids are GUIDs: 36 bytes). */
@@ -320,11 +322,11 @@ static size_t id_hash(const char *s)
 	return (size_t)h;
 }
 
-/* The index of id in the set, or (size_t)-1. With add, puts it there
- * first when missing (as index k). */
-static size_t id_set_find(struct id_set *set, const char *id, bool add, size_t k)
+/* The index of id (whose id_hash is hash) in the set, or (size_t)-1. With
+ * add, puts it there first when missing (as index k). */
+static size_t id_set_find(struct id_set *set, const char *id, uint64_t hash, bool add, size_t k)
 {
-	for (size_t h = id_hash(id) & set->mask;; h = (h + 1) & set->mask) {
+	for (size_t h = (size_t)hash & set->mask;; h = (h + 1) & set->mask) {
 		if (!set->slot[h]) {
 			if (!add) return (size_t)-1;
 			set->slot[h] = k + 1;
@@ -343,7 +345,7 @@ static void members_digest(const struct id_set *set, size_t n, char out[64])
 	size_t distinct = 0;
 	for (size_t k = 0; k < n; k++) {
 		if (set->seen[k]) continue;
-		uint64_t h = id_hash(set->ids[k]);
+		uint64_t h = set->hash[k];
 		a += h;
 		h ^= h >> 31;
 		h *= 0xbf58476d1ce4e5b9u;
@@ -369,14 +371,17 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	set.slot = xcalloc(cap, sizeof *set.slot);
 	set.mask = cap - 1;
 	set.seen = xcalloc(n + 1, sizeof *set.seen);
+	set.hash = xmalloc((n + 1) * sizeof *set.hash);
 	char **gone = NULL;
 	size_t ngone = 0, capgone = 0;
 	char *stored = NULL;
 	char digest[64];
 	int rc = -1;
 	/* duplicates in ids: the first one stands for them all */
-	for (size_t k = 0; k < n; k++)
-		if (id_set_find(&set, ids[k], true, k) != k) set.seen[k] = true;
+	for (size_t k = 0; k < n; k++) {
+		set.hash[k] = id_hash(ids[k]);
+		if (id_set_find(&set, ids[k], set.hash[k], true, k) != k) set.seen[k] = true;
+	}
 	members_digest(&set, n, digest);
 	bool owned;
 	if (tx_begin(st, &owned, err) != 0) goto out;
@@ -408,7 +413,7 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 	bind_text(s, 2, group_id);
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *have = (const char *)sqlite3_column_text(s, 0);
-		size_t k = have ? id_set_find(&set, have, false, 0) : (size_t)-1;
+		size_t k = have ? id_set_find(&set, have, id_hash(have), false, 0) : (size_t)-1;
 		if (k != (size_t)-1) {
 			set.seen[k] = true;
 			continue;
@@ -444,6 +449,7 @@ out:
 	free(gone);
 	free(set.slot);
 	free(set.seen);
+	free(set.hash);
 	return rc;
 }
 

@@ -316,7 +316,8 @@ class FakeGraph:
         if ctx.token:
             tenant_id, app_id = ctx.token["tenant"], ctx.token["app"]
         # logged before sending, so a client that got the response always finds it logged
-        self.log_request(kind, h.command, h.path, tenant_id, app_id, resp.status, t0, fault)
+        self.log_request(kind, h.command, h.path, tenant_id, app_id, resp.status, t0, fault,
+                         accept_encoding=headers.get("accept-encoding"))
         rec = None
         if self.record_file is not None:
             rec = {"method": h.command, "target": h.path,
@@ -365,7 +366,8 @@ class FakeGraph:
                 self.record_count = 0
             return self.cok({"file": self.record_path, "records": self.record_count})
 
-    def log_request(self, kind, method, path, tenant_id, app_id, status, t0, fault, batch=None):
+    def log_request(self, kind, method, path, tenant_id, app_id, status, t0, fault, batch=None,
+                    accept_encoding=None):
         with self.lock:
             self.req_seq += 1
             self.requests.append({
@@ -373,7 +375,8 @@ class FakeGraph:
                 "tenant": tenant_id, "app": app_id, "status": status,
                 "time": iso(self.clock.now()), "real_time": round(t0, 3),
                 "ms": round((time.time() - t0) * 1000, 1),
-                "fault": fault["id"] if fault else None, "batch": batch})
+                "fault": fault["id"] if fault else None, "batch": batch,
+                "accept_encoding": accept_encoding})
 
     def _graph_headers(self, ctx, resp):
         resp.headers += [

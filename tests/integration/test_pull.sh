@@ -37,6 +37,11 @@ active_users() { ctl GET "tenants/$1" | jq_py 'd["users"]'; }
 graph_requests() {  # graph_requests TENANT: top-level Graph requests logged since the last clear
   ctl GET "requests?tenant=$1&kind=graph&summary=1" | jq_py 'd["total"]'
 }
+# accepts TENANT KIND PATH-PART: the distinct Accept-Encoding values of those
+# requests (logged since the last clear), comma-separated; "none" if no request
+accepts() {
+  ctl GET "requests?tenant=$1&kind=$2" | jq_py "','.join(sorted({str(r['accept_encoding']) for r in d['requests'] if '$3' in r['path'] and not r['batch']})) or 'none'"
+}
 
 ctl POST tenants '{"key": "big", "id": "'$BIG'", "displayName": "Big Corp", "domain": "big.example", "users": 2100}' >/dev/null
 
@@ -131,6 +136,11 @@ sys.exit(0 if a == b and "futureControlField" in a["controlScores"][0] and "futu
 ' state/es.db "$CONTOSO" "$SDAY" "$W/score_day.json"
 check "Secure Score: every backfilled day has its raw object" \
   test "$(sql "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO' and json_extract(raw,'\$.id') is not null")" = 90
+check "first pull: token answers asked uncompressed" test "$(accepts contoso token /token)" = identity
+check "first pull: user pages asked gzipped" expr "$(accepts contoso graph users/delta)" : ".*gzip"
+check "first pull: the \$batch that backfills 90 days of scores asked gzipped" \
+  expr "$(accepts contoso graph /\$batch)" : ".*gzip"
+check "first pull: member pages asked uncompressed" test "$(accepts contoso graph transitiveMembers)" = identity
 check "tenant rows record the pull" \
   test "$(sql "select count(*) from tenants where last_pull_at is not null and last_status='ok'")" = 4
 check "the failed tenant's error is recorded" \
@@ -166,6 +176,7 @@ import json, sys, urllib.request
 d = json.load(urllib.request.urlopen(sys.argv[1] + '/_fake/requests?tenant=contoso&path=secureScores'))
 sys.exit(0 if d['requests'] and all('top=1' in r['path'] for r in d['requests']) else 1)
 EOF"
+check "incremental: the hourly \$batch (a few KB) asked uncompressed" test "$(accepts contoso graph /\$batch)" = identity
 ctl POST "tenants/contoso/users/$2/restore" >/dev/null
 expect_ok "restored user pull" -- $ES pull --tenant Contoso
 check "restored user present again" test -z "$(sql "select removed from users where object_id='$2'")"

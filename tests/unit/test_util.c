@@ -39,6 +39,9 @@ TEST(util_guid)
 	CHECK(!str_is_guid(""));
 	CHECK(guid_at("6babcaad-604b-40ac-a9d7-9fd97c0b779f\"}"));        /* need not end there */
 	CHECK(!guid_at("6babcaad-604b"));                                 /* stops at the NUL */
+	CHECK(!guid_at("6babcaad-604b-40ac-a9d7-"));                      /* dashes in place, then the NUL */
+	CHECK(!guid_at("6babcaad-604b-40ac-a9d7-9fd97c0b779-"));          /* a dash where a digit goes */
+	CHECK(!guid_at("6babcaad-604b-40ac-a9d7-9fd97c0b779\0"));
 }
 
 TEST(util_http_date)
