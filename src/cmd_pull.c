@@ -110,8 +110,9 @@ static void print_result(const struct graph_pull_spec *spec, const struct graph_
 
 int cmd_pull(int argc, char **argv, const struct global_opts *g)
 {
-	const char *tenant_opt = NULL;
-	const struct opt opts[] = { { "--tenant", "ID", &tenant_opt, NULL }, { NULL, NULL, NULL, NULL } };
+	const char *tenant_opt = NULL, *workers_opt = NULL;
+	const struct opt opts[] = { { "--tenant", "ID", &tenant_opt, NULL }, { "--workers", "N", &workers_opt, NULL },
+	                            { NULL, NULL, NULL, NULL } };
 	struct config cfg;
 	struct err err;
 	int npos, rc = EXIT_USAGE;
@@ -127,6 +128,15 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	memset(&cfg, 0, sizeof cfg);
 	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail("pull", "%s", err.msg);
 	if (npos > 0) return usage_fail("pull", "unexpected argument '%s'", argv[0]);
+	int workers = 0;
+	if (workers_opt) {
+		char *end;
+		long w = strtol(workers_opt, &end, 10);
+		if (*workers_opt == '\0' || *end || w < 1 || w > CONFIG_PULL_WORKERS_MAX)
+			return usage_fail("pull", "--workers '%s' must be a number from 1 to %d", workers_opt,
+			                  CONFIG_PULL_WORKERS_MAX);
+		workers = (int)w;
+	}
 	if (config_load(config_locate(g->config_path), &cfg, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
@@ -179,7 +189,10 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "entrasync pull: %s\n", err.msg);
 		goto out;
 	}
-	if (graph_pull(gc, st, specs, n, NULL, results, &err) != 0) {
+	if (!workers) workers = cfg.graph.pull_workers;
+	if (graph_pull_workers(&(struct graph_pull_workers_opts){ .cfg = &cfg.graph, .database = cfg.database,
+	                                                          .st = st, .gc = gc, .workers = workers },
+	                       specs, n, results, &err) != 0) {
 		fprintf(stderr, "entrasync pull: %s\n", err.msg);
 		store_run_finish(st, run_id, "failed", NULL, &err);
 		goto out;

@@ -63,7 +63,7 @@ const struct command commands[] = {
 	  "Exit status: 0 ok, 1 the script failed, 2 usage error.\n",
 	  cmd_lua, 1 },
 	{ "pull", "Pull users, groups, licences and Secure Score from Microsoft Graph",
-	  "usage: entrasync pull [--tenant ID[,ID...]]\n"
+	  "usage: entrasync pull [--tenant ID[,ID...]] [--workers N]\n"
 	  "\n"
 	  "Reads every configured tenant (or those named by --tenant, by id or name)\n"
 	  "from Microsoft Graph into the local database, all tenants at once: users\n"
@@ -71,6 +71,10 @@ const struct command commands[] = {
 	  "tenant's policy declares, the organization, today's licences and the\n"
 	  "Secure Score history. Touches nothing in Syncro. A tenant that fails (no\n"
 	  "consent, missing permission...) is reported; the others go on.\n"
+	  "\n"
+	  "  --workers N   worker processes sharing the tenants (1 to 16; default\n"
+	  "                graph.pull_workers, else one per core, at most one per\n"
+	  "                16 tenants)\n"
 	  "\n"
 	  "Exit status: 0 all tenants pulled, 1 some failed, 2 usage or config error,\n"
 	  "3 could not start (another run holds the lock, database unreadable).\n",

@@ -22,6 +22,7 @@ struct config_graph {
 	char *authority;          /* default https://login.microsoftonline.com (no trailing '/') */
 	char *endpoint;           /* default https://graph.microsoft.com (no trailing '/') */
 	char *ca_file;            /* extra trust anchor (resolved path) or NULL */
+	int pull_workers;         /* worker processes of a pull; 0 = one per core (see graph_pull_workers_auto) */
 };
 
 struct config_syncro {
@@ -93,6 +94,7 @@ struct config {
 #define CONFIG_DEFAULT_ENDPOINT  "https://graph.microsoft.com"
 #define CONFIG_DEFAULT_DATABASE  "state/entrasync.db"
 #define CONFIG_DEFAULT_RPM       180.0
+#define CONFIG_PULL_WORKERS_MAX  16     /* graph.pull_workers, pull --workers */
 #define CONFIG_DEFAULT_INSTRUCTIONS 10000000LL
 #define CONFIG_DEFAULT_MEMORY_MB 64
 #define CONFIG_DEFAULT_ALERT_PROBLEM "Other"

@@ -215,9 +215,9 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
 	if (graph_auth_load(gc, err) != 0) goto fail;
 
 	char *base = xasprintf("%s/v1.0", gc->endpoint);
+	int max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : DEFAULT_MAX_IN_FLIGHT;
 	gc->api = http_service_add(o->engine, &(struct http_service_opts){
-		.name = "graph", .base_url = base,
-		.max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : DEFAULT_MAX_IN_FLIGHT,
+		.name = "graph", .base_url = base, .max_in_flight = max_in_flight,
 		.rate_per_min = o->rate_per_min, .burst = o->rate_per_min > 0 ? o->rate_per_min / 6 : 0,
 		.ca_file = cfg->ca_file, .retry = o->retry,
 		.on_response = graph_on_response, .hook_ctx = gc }, err);
@@ -227,7 +227,7 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
 	 * app), so they may run as wide as Graph requests: with 16, a hundred
 	 * tenants waited seven round trips before the last could start. */
 	gc->login = http_service_add(o->engine, &(struct http_service_opts){
-		.name = "login", .base_url = gc->authority, .max_in_flight = DEFAULT_MAX_IN_FLIGHT,
+		.name = "login", .base_url = gc->authority, .max_in_flight = max_in_flight,
 		.ca_file = cfg->ca_file, .retry = o->retry }, err);
 	if (!gc->login) goto fail;
 	*out = gc;

@@ -31,7 +31,8 @@ struct store;
 struct graph_client_opts {
 	const struct config_graph *cfg;   /* credentials and URLs (borrowed) */
 	struct http_engine *engine;       /* borrowed */
-	int max_in_flight;        /* Graph requests in flight over all tenants; 0 = 64 */
+	int max_in_flight;        /* Graph requests in flight over all tenants, and token
+	                           * requests (each its own cap); 0 = 64 */
 	int tenant_max_in_flight; /* per tenant; 0 = 4 */
 	double rate_per_min;      /* pacing over all tenants, requests/min; 0 = unpaced */
 	struct http_retry_policy retry; /* zeros = the HTTP core's defaults */
@@ -214,6 +215,41 @@ struct graph_pull_opts {
  * (check each result), -1 when it could not run at all. opts may be NULL. */
 int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
                const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err);
+
+/* ---- The pull over worker processes (graph_pull_workers.c) --------------- */
+
+#define GRAPH_PULL_WORKERS_MAX CONFIG_PULL_WORKERS_MAX
+#define GRAPH_PULL_TENANTS_PER_WORKER 16  /* auto: no more workers than one per this many tenants */
+
+struct graph_pull_workers_opts {
+	const struct config_graph *cfg; /* credentials and URLs, for each worker's own client (borrowed) */
+	const char *database;     /* the store's path: each worker opens its own connection */
+	struct store *st;         /* the caller's connection: tenants' sizes are read from it,
+	                           * and it is the store of a pull in this process */
+	struct graph_client *gc;  /* the client of a pull in this process (one worker) */
+	int workers;              /* 0 = graph_pull_workers_auto; 1 = in this process */
+	int max_in_flight;        /* requests in flight over all workers, shared out; 0 = 64 */
+	const struct graph_pull_opts *pull; /* may be NULL */
+};
+
+/* graph_pull spread over worker processes, one per core: each forked worker
+ * has its own HTTP engine, Graph client (the caps shared out) and store
+ * connection, and pulls its share of the tenants (dealt by size, see
+ * graph_pull_deal); results[i] describes specs[i] as with graph_pull. A
+ * worker that dies fails only its own tenants, each with a message naming
+ * how it ended. With one worker it is graph_pull on o->gc and o->st. */
+int graph_pull_workers(const struct graph_pull_workers_opts *o, const struct graph_pull_spec *specs, size_t n,
+                       struct graph_pull_result *results, struct err *err);
+
+/* How many workers for n tenants: one per online CPU, no more than one per
+ * GRAPH_PULL_TENANTS_PER_WORKER tenants, at least 1, at most
+ * GRAPH_PULL_WORKERS_MAX. */
+int graph_pull_workers_auto(size_t n, long cpus);
+
+/* Deals n tenants of the given weights to w workers, heaviest first to the
+ * least loaded (ties to the lowest worker): worker_of[i] gets tenant i's
+ * worker. Pure; for the tests. */
+void graph_pull_deal(const long long *weight, size_t n, int w, int *worker_of);
 
 /* ---- Group members (graph_members.c) ------------------------------------ */
 

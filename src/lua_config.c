@@ -57,7 +57,7 @@ struct scope {
 static const char *const top_keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits",
 	"actions", "billing", "alerts", NULL };
 static const char *const graph_keys[] = { "client_id", "client_secret", "certificate", "private_key",
-	"authority", "endpoint", "ca_file", "jwt_alg", NULL };
+	"authority", "endpoint", "ca_file", "jwt_alg", "pull_workers", NULL };
 static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "requests_per_minute", "ca_file", NULL };
 static const char *const tenant_keys[] = { "id", "name", "syncro_customer_id", "syncro_customer", "policy",
 	"billing_schedule", NULL };
@@ -400,6 +400,14 @@ static void load_graph(struct loader *ld, int root, const struct scope *top)
 	opt_url(ld, t, &sc, "authority", &g->authority, CONFIG_DEFAULT_AUTHORITY);
 	opt_url(ld, t, &sc, "endpoint", &g->endpoint, CONFIG_DEFAULT_ENDPOINT);
 	opt_path(ld, t, &sc, "ca_file", &g->ca_file, 1);
+	long long workers = 0;
+	if (opt_numeric(ld, t, &sc, "pull_workers", NULL, &workers) > 0) {
+		if (workers < 1 || workers > CONFIG_PULL_WORKERS_MAX)
+			problem(ld, key_line(ld, &sc, "pull_workers"), "graph.pull_workers %lld must be 1 to %d", workers,
+			        CONFIG_PULL_WORKERS_MAX);
+		else
+			g->pull_workers = (int)workers;
+	}
 	lua_pop(ld->L, 1);
 }
 

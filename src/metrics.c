@@ -283,21 +283,6 @@ out:
 
 /* ---------------------------------------------------------------- the file */
 
-/* Writes data to fd entirely. */
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0) {
-			if (errno == EINTR) continue;
-			return -1;
-		}
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int metrics_write_file(struct store *st, const char *path, const struct metrics_extra *extra, struct err *err)
 {
 	struct buf text = { 0 };
@@ -310,7 +295,7 @@ int metrics_write_file(struct store *st, const char *path, const struct metrics_
 		err_set(err, "metrics: cannot create %s: %s", tmp, strerror(errno));
 		goto out;
 	}
-	if (fchmod(fd, 0644) != 0 || write_all(fd, text.data ? text.data : "", text.len) != 0 || fsync(fd) != 0) {
+	if (fchmod(fd, 0644) != 0 || fd_write_all(fd, text.data ? text.data : "", text.len) != 0 || fsync(fd) != 0) {
 		err_set(err, "metrics: cannot write %s: %s", tmp, strerror(errno));
 		goto out;
 	}

@@ -55,18 +55,6 @@ void snapshot_free(struct snapshot *s)
 	memset(s, 0, sizeof *s);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR) continue;
-		if (w <= 0) return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int snapshot_seal(const struct snapshot *s, int *fd, struct err *err)
 {
 	struct buf b = {0};
@@ -82,7 +70,7 @@ int snapshot_seal(const struct snapshot *s, int *fd, struct err *err)
 		buf_addc(&b, '\n');
 	}
 	buf_adds(&b, SNAPSHOT_END);
-	if (write_all(*fd, b.data, b.len) != 0) {
+	if (fd_write_all(*fd, b.data, b.len) != 0) {
 		err_set(err, "snapshot: write: %s", strerror(errno));
 		goto out;
 	}

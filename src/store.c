@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define STORE_APPLICATION_ID 1164858233 /* "EnSy", set by migration 1 */
@@ -430,6 +431,28 @@ fail:
 
 /* ------------------------------------------------------------------ open/close */
 
+long store_busy_step_us(int count)
+{
+	long long waited_us = 0, step = 50;
+	for (int i = 0; i < count; i++) {
+		waited_us += step;
+		if (waited_us >= STORE_BUSY_TIMEOUT_MS * 1000LL) return 0;
+		step = step * 2 > 10000 ? 10000 : step * 2;
+	}
+	return (long)step;
+}
+
+/* SQLite's busy handler: sleeps store_busy_step_us, or gives up (0). */
+static int store_busy_wait(void *ud, int count)
+{
+	(void)ud;
+	long us = store_busy_step_us(count);
+	if (us == 0) return 0;
+	struct timespec ts = { .tv_sec = 0, .tv_nsec = us * 1000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {}
+	return 1;
+}
+
 int store_open(const char *path, struct store **out, struct err *err)
 {
 	struct store *st = xcalloc(1, sizeof *st);
@@ -443,7 +466,7 @@ int store_open(const char *path, struct store **out, struct err *err)
 		err_set(err, "cannot open database %s: %s", path, st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		goto fail;
 	}
-	sqlite3_busy_timeout(st->db, STORE_BUSY_TIMEOUT_MS);
+	sqlite3_busy_handler(st->db, store_busy_wait, NULL);
 	if (check_identity(st, &version, err)) goto fail;
 	long long fk = 0;
 	if (sqlite3_exec(st->db, "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON",

@@ -36,4 +36,12 @@ static inline const char *col_borrow(sqlite3_stmt *s, int i)
 	return (const char *)sqlite3_column_text(s, i);
 }
 
+/* The busy handler's wait before try count+1 for another connection's
+ * write lock, in microseconds: 50 us doubling to 10 ms, then 10 ms a try;
+ * 0 (give up) once the waits would reach the 5 s busy timeout. SQLite's
+ * own busy timeout sleeps 1 ms at least: the pull's worker processes commit
+ * short transactions (~0.2 ms) into one database, and each of their event
+ * loops would stall a millisecond on every collision. */
+long store_busy_step_us(int count);
+
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int err_set(struct err *err, const char *fmt, ...)
 {
@@ -179,6 +180,19 @@ bool str_ieq(const char *a, const char *b)
 	for (; *a && *b; a++, b++)
 		if (tolower((unsigned char)*a) != tolower((unsigned char)*b)) return false;
 	return *a == *b;
+}
+
+int fd_write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0 && errno == EINTR) continue;
+		if (w <= 0) return -1;
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
 }
 
 /* The class of each byte for guid_at: 1 a hexadecimal digit, 2 a dash,

@@ -50,6 +50,7 @@ char *buf_steal(struct buf *b);          /* hands over data (never NULL), buffer
 bool str_starts(const char *s, const char *prefix);
 bool str_ends(const char *s, const char *suffix);
 bool str_ieq(const char *a, const char *b);          /* ASCII case-insensitive equality */
+int fd_write_all(int fd, const void *data, size_t len); /* all of data, EINTR retried: 0, or -1 (errno) */
 bool guid_at(const char *s);      /* s[0..36) is a GUID's text, 8-4-4-4-12 hex digits (s need not end there) */
 bool str_is_guid(const char *s);  /* s is exactly a GUID's text */
 size_t str_edit_distance(const char *a, const char *b); /* Levenshtein, for "did you mean" */
