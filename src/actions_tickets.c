@@ -26,7 +26,7 @@ struct run {
 	const struct actions_ticket_opts *o;
 	struct actions_ticket_report *rep;
 	struct store_actions *sa;
-	struct syncro_tickets *tk;
+	struct syncro_resource *tickets;
 	struct actions_hooks **hooks;   /* per config tenant, loaded on first use */
 	char **hook_errors;             /* per config tenant: why its policy did not load */
 };
@@ -176,7 +176,7 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 		char *body = xasprintf("%s%s.%s\n\n-- entrasync (%s)\n%s", ok ? "Done: " : "Not done: ",
 		                       a->message ? a->message : "", ok ? "" : "\nNo Microsoft action was taken.", actor,
 		                       marker);
-		rc = syncro_ticket_comment(r->tk, a->ticket_id, subject, body, &err);   /* hidden, not e-mailed */
+		rc = syncro_ticket_comment(r->tickets, a->ticket_id, subject, body, &err);   /* hidden, not e-mailed */
 		free(subject);
 		free(actor);
 		free(body);
@@ -188,7 +188,7 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 			return;
 		}
 	}
-	if (status && (rc = syncro_ticket_update(r->tk, a->ticket_id, status, NULL, &err)) != SYNCRO_OK) {
+	if (status && (rc = syncro_ticket_update(r->tickets, a->ticket_id, status, NULL, &err)) != SYNCRO_OK) {
 		if (rc == SYNCRO_NOT_FOUND) goto gone;
 		say(r, "ticket %lld: the status could not be set to '%s', will try again next run: %s", a->ticket_id, status,
 		    err.msg);
@@ -470,7 +470,7 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 	struct syncro_open_tickets list = { 0 };
 	struct buf ids = {0};
 	int rc = -1;
-	if (!(r.tk = syncro_tickets_new(env->sc, err))) goto out;
+	if (!(r.tickets = syncro_resource_new(env->sc, SYNCRO_TICKET_PERMISSIONS, err))) goto out;
 	if (store_actions_open(env->st, &r.sa, err) != 0) goto out;
 	if (!o->dry_run) {
 		if (store_ticket_action_each_open(r.sa, collect_open, &ids, err) < 0) goto out;
@@ -512,7 +512,7 @@ out:
 	free(r.hook_errors);
 	buf_free(&ids);
 	syncro_open_tickets_free(&list);
-	syncro_tickets_free(r.tk);
+	syncro_resource_free(r.tickets);
 	store_actions_close(r.sa);
 	return rc;
 }

@@ -104,7 +104,7 @@ struct run {
 	struct alerts_result *res;
 	struct http_engine *e;
 	struct syncro_client *sc;
-	struct syncro_tickets *tk;
+	struct syncro_resource *tickets;
 };
 
 enum alert_op { ALERT_CREATE, ALERT_COMMENT };
@@ -130,14 +130,14 @@ static enum syncro_result alert_write(struct run *rn, enum alert_op op, const st
 	char result[200];
 	if (op == ALERT_CREATE) {
 		struct syncro_ticket t;
-		rc = syncro_ticket_create(rn->tk, &(struct syncro_ticket_new){
+		rc = syncro_ticket_create(rn->tickets, &(struct syncro_ticket_new){
 			.customer_id = customer_id, .subject = a->subject,
 			.problem_type = rn->o->problem_type ? rn->o->problem_type : ALERT_DEFAULT_PROBLEM, .body = a->body,
 		}, &t, err);
 		if (rc == SYNCRO_OK) *ticket_id = t.id;
 		syncro_ticket_free(&t);
 	} else {
-		rc = syncro_ticket_comment(rn->tk, *ticket_id, a->subject, a->body, err);
+		rc = syncro_ticket_comment(rn->tickets, *ticket_id, a->subject, a->body, err);
 	}
 	if (rc == SYNCRO_OK) snprintf(result, sizeof result, "ok: ticket %lld", *ticket_id);
 	else snprintf(result, sizeof result, "failed: %.180s", err->msg);
@@ -221,7 +221,7 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 	bool open = false;
 	if (have == 0) {               /* still open in Syncro? */
 		struct syncro_ticket t;
-		enum syncro_result rc = syncro_ticket_get(rn->tk, state.ticket_id, &t, &e);
+		enum syncro_result rc = syncro_ticket_get(rn->tickets, state.ticket_id, &t, &e);
 		open = rc == SYNCRO_OK && !syncro_ticket_closed(t.status);
 		syncro_ticket_free(&t);
 		if (rc != SYNCRO_OK && rc != SYNCRO_NOT_FOUND) {
@@ -268,7 +268,7 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 		syncro_opts_from_config(&cfg->syncro, &so);
 		if (!(rn.e = http_engine_new(NULL, err))) goto out;
 		if (!(rn.sc = syncro_client_new(rn.e, &so, err))) goto out;
-		if (!(rn.tk = syncro_tickets_new(rn.sc, err))) goto out;
+		if (!(rn.tickets = syncro_resource_new(rn.sc, SYNCRO_TICKET_PERMISSIONS, err))) goto out;
 	}
 	for (size_t i = 0; i < al.n; i++)
 		if (raise_one(&rn, &al.v[i], err) != 0) goto out;
@@ -277,7 +277,7 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 	rc = 0;
 out:
 	http_engine_free(rn.e);
-	syncro_tickets_free(rn.tk);
+	syncro_resource_free(rn.tickets);
 	syncro_client_free(rn.sc);
 	alerts_free(&al);
 	return rc;

@@ -82,7 +82,7 @@ struct billing_cache;                  /* hooks by policy, catalog products (bil
 /* What every run needs. Zero-initialise, fill, then billing_ctx_release. */
 struct billing_ctx {
 	struct store_billing *sb;          /* usage and billing state */
-	struct syncro_billing *sy;         /* NULL: no Syncro (plan only; catalog unknown) */
+	struct syncro_resource *sy;        /* NULL: no Syncro (plan only; catalog unknown) */
 	const struct script_limits *limits;     /* NULL = defaults */
 	bool dry_run;                      /* reads only: nothing sent, nothing stored */
 	long long run_id;                  /* 0 = none */

@@ -57,7 +57,7 @@ struct bill_run {
 static void run_free(struct bill_run *r)
 {
 	billing_ctx_release(&r->ctx);
-	syncro_billing_free(r->ctx.sy);
+	syncro_resource_free(r->ctx.sy);
 	store_billing_close(r->ctx.sb);
 	http_engine_free(r->engine);
 	syncro_client_free(r->sc);
@@ -134,7 +134,7 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	struct syncro_opts so;
 	syncro_opts_from_config(&r->cfg.syncro, &so);
 	if (!(r->engine = http_engine_new(NULL, &err)) || !(r->sc = syncro_client_new(r->engine, &so, &err)) ||
-	    !(r->ctx.sy = syncro_billing_new(r->sc, &err))) {
+	    !(r->ctx.sy = syncro_resource_new(r->sc, SYNCRO_BILLING_PERMISSIONS, &err))) {
 		fprintf(stderr, "entrasync bill: %s\n", err.msg);
 		*code = EXIT_USAGE;
 		return -1;
@@ -517,7 +517,7 @@ int cmd_bill(int argc, char **argv, const struct global_opts *g)
 	}
 	if (r.ctx.run_id) {
 		char *summary = xasprintf("{\"tenants\":%zu,\"period\":\"%s\",\"syncro_requests\":%lld}", r.n, r.period.id,
-		                          syncro_billing_requests(r.ctx.sy));
+		                          syncro_resource_requests(r.ctx.sy));
 		if (store_run_finish(r.st, r.ctx.run_id, code == EXIT_OK ? "ok" : "partial", summary, &err) != 0)
 			log_error("bill", "%s", err.msg);
 		free(summary);

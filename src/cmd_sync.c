@@ -237,7 +237,8 @@ static void step_schedules(struct steps *s)
 		           .max_decrease_percent = s->cfg->billing.max_decrease_percent },
 	};
 	billing_period_of(time_now(), &period);
-	if (store_billing_open(s->st, &ctx.sb, &err) != 0 || !(ctx.sy = syncro_billing_new(s->cl->sc, &err)) ||
+	if (store_billing_open(s->st, &ctx.sb, &err) != 0 ||
+	    !(ctx.sy = syncro_resource_new(s->cl->sc, SYNCRO_BILLING_PERMISSIONS, &err)) ||
 	    billing_tenants_build(s->cfg, s->st, s->cl->sc, s->sel, NULL, &tl, &err) != 0) {
 		log_redact_err(&err);
 		step_done(s, "schedules", false, NULL, "FAILED: %s", err.msg);
@@ -277,7 +278,7 @@ static void step_schedules(struct steps *s)
 out:
 	billing_tenants_free(&tl);
 	billing_ctx_release(&ctx);
-	syncro_billing_free(ctx.sy);
+	syncro_resource_free(ctx.sy);
 	store_billing_close(ctx.sb);
 }
 

@@ -6,21 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Copies s into out (cap bytes) without surrounding whitespace or NBSP,
+#include "skus_trim.h"
+
+/* Copies s into out (cap bytes) without surrounding blanks (skus_trim.h),
  * lower-cased when lower is set. Returns false when it does not fit. */
 static int normalise(const char *s, char *out, size_t cap, int lower)
 {
-	size_t n = strlen(s), i = 0;
-	for (;;) {
-		if (i < n && isspace((unsigned char)s[i])) i++;
-		else if (i + 1 < n && (unsigned char)s[i] == 0xC2 && (unsigned char)s[i + 1] == 0xA0) i += 2;
-		else break;
-	}
-	for (;;) {
-		if (n > i && isspace((unsigned char)s[n - 1])) n--;
-		else if (n >= i + 2 && (unsigned char)s[n - 2] == 0xC2 && (unsigned char)s[n - 1] == 0xA0) n -= 2;
-		else break;
-	}
+	size_t i, n;
+	skus_trim_bounds(s, &i, &n);
 	if (n - i + 1 > cap) return 0;
 	for (size_t k = i; k < n; k++)
 		out[k - i] = lower ? (char)tolower((unsigned char)s[k]) : s[k];

@@ -30,16 +30,6 @@ struct store_actions {
 	struct store *st;
 };
 
-static int sa_fail(struct store_actions *sa, struct err *err, const char *what)
-{
-	return err_set(err, "store: ticket actions: %s: %s", what, sqlite3_errmsg(store_sqlite(sa->st)));
-}
-
-static void now_iso(char buf[32])
-{
-	time_iso8601(time_now(), buf, 32);
-}
-
 void store_actions_close(struct store_actions *sa)
 {
 	free(sa);
@@ -65,15 +55,6 @@ static const char *col_str(sqlite3_stmt *s, int i, bool own)
 	return own ? col_dup(s, i) : col_borrow(s, i);
 }
 
-/* Steps a write statement, then resets it. */
-static int run_write(struct store_actions *sa, sqlite3_stmt *s, struct err *err, const char *what)
-{
-	int rc = sqlite3_step(s);
-	int ret = rc == SQLITE_DONE ? 0 : sa_fail(sa, err, what);
-	sqlite3_reset(s);
-	return ret;
-}
-
 /* Reads the current row; own = duplicate the strings (else borrow). */
 static void row_read(sqlite3_stmt *s, struct store_ticket_action *a, bool own)
 {
@@ -93,6 +74,25 @@ static void row_read(sqlite3_stmt *s, struct store_ticket_action *a, bool own)
 	a->updated_at = col_str(s, 13, own);
 }
 
+/* Adapters for store_sql_lookup (a copy) and store_sql_rows (borrowed). */
+static void row_copy(sqlite3_stmt *s, void *out)
+{
+	row_read(s, out, true);
+}
+
+struct each_ctx {
+	int (*cb)(const struct store_ticket_action *a, void *ud);
+	void *ud;
+};
+
+static int row_each(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_ticket_action a;
+	row_read(s, &a, false);
+	return c->cb(&a, c->ud);
+}
+
 void store_ticket_action_free(struct store_ticket_action *a)
 {
 	if (!a) return;
@@ -106,7 +106,7 @@ int store_ticket_action_claim(struct store_actions *sa, const struct store_ticke
                               struct err *err)
 {
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = q(sa, S_CLAIM, err);
 	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, a->ticket_id);
@@ -120,7 +120,7 @@ int store_ticket_action_claim(struct store_actions *sa, const struct store_ticke
 	bind_text(s, 9, a->outcome);
 	bind_text(s, 10, a->message);
 	bind_text(s, 11, now);
-	if (run_write(sa, s, err, "claim") != 0) return -1;
+	if (store_sql_run(s, err, "ticket actions: claim") != 0) return -1;
 	*claimed = sqlite3_changes(store_sqlite(sa->st)) == 1;
 	return 0;
 }
@@ -132,23 +132,14 @@ int store_ticket_action_get(struct store_actions *sa, long long ticket_id, struc
 	sqlite3_stmt *s = q(sa, S_GET, err);
 	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, ticket_id);
-	int rc = sqlite3_step(s);
-	int ret = STORE_NOTFOUND;
-	if (rc == SQLITE_ROW) {
-		row_read(s, out, true);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = sa_fail(sa, err, "get");
-	}
-	sqlite3_reset(s);
-	return ret;
+	return store_sql_lookup(s, row_copy, out, err, "ticket actions: get");
 }
 
 int store_ticket_action_set(struct store_actions *sa, long long ticket_id, const char *state, const char *outcome,
                             const char *message, struct err *err)
 {
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = q(sa, S_SET, err);
 	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, ticket_id);
@@ -156,18 +147,18 @@ int store_ticket_action_set(struct store_actions *sa, long long ticket_id, const
 	bind_text(s, 3, outcome);
 	bind_text(s, 4, message);
 	bind_text(s, 5, now);
-	return run_write(sa, s, err, "update");
+	return store_sql_run(s, err, "ticket actions: update");
 }
 
 int store_ticket_action_attempt(struct store_actions *sa, long long ticket_id, struct err *err)
 {
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = q(sa, S_ATTEMPT, err);
 	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, ticket_id);
 	bind_text(s, 2, now);
-	return run_write(sa, s, err, "attempt");
+	return store_sql_run(s, err, "ticket actions: attempt");
 }
 
 int store_ticket_action_each_open(struct store_actions *sa,
@@ -176,13 +167,6 @@ int store_ticket_action_each_open(struct store_actions *sa,
 {
 	sqlite3_stmt *s = q(sa, S_OPEN, err);
 	if (!s) return -1;
-	int ret = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_ticket_action a;
-		row_read(s, &a, false);
-		if ((ret = cb(&a, ud)) != 0) break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE) ret = sa_fail(sa, err, "list");
-	sqlite3_reset(s);
-	return ret;
+	struct each_ctx c = { cb, ud };
+	return store_sql_rows(s, row_each, &c, err, "ticket actions: list");
 }

@@ -71,11 +71,6 @@ struct store_billing {
 	bool own;                  /* that group is its own transaction (else a savepoint) */
 };
 
-static int sb_fail(struct store_billing *sb, struct err *err, const char *what)
-{
-	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(store_sqlite(sb->st)));
-}
-
 void store_billing_close(struct store_billing *sb)
 {
 	free(sb);
@@ -94,31 +89,6 @@ int store_billing_open(struct store *st, struct store_billing **out, struct err 
 static sqlite3_stmt *q_get(struct store_billing *sb, enum sb_stmt id, struct err *err)
 {
 	return store_stmt(sb->st, sb_sql[id], err);
-}
-
-static void q_done(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-	return (const char *)sqlite3_column_text(s, i);
-}
-
-/* Steps a bound statement expecting no row, then releases it. */
-static int q_run(struct store_billing *sb, sqlite3_stmt *s, const char *what, struct err *err)
-{
-	int rc = sqlite3_step(s);
-	int ret = rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sb_fail(sb, err, what);
-	q_done(s);
-	return ret;
-}
-
-static void now_iso(char buf[32])
-{
-	time_iso8601(time_now(), buf, 32);
 }
 
 int store_billing_begin(struct store_billing *sb, struct err *err)
@@ -152,7 +122,30 @@ static int intent_autocommit(struct store_billing *sb, const char *what, struct 
 	               "request is sent", what);
 }
 
+/* What the row adapters for store_sql_rows hand rows to: one callback set. */
+struct each_ctx {
+	int (*usage_cb)(const struct billing_usage *u, void *ud);
+	int (*invoice_cb)(const struct store_billing_invoice *inv, void *ud);
+	int (*intent_cb)(const struct store_billing_intent *in, void *ud);
+	void *ud;
+	char *last_day;            /* usage: the last snapshot day seen, or NULL */
+};
+
 /* ---------------------------------------------------------------- usage */
+
+static int usage_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	const char *sku_id = col_borrow(s, 0), *part = col_borrow(s, 1);
+	struct billing_usage u = {
+		.sku_id = sku_id, .part = part, .name = skus_friendly_name(sku_id, part),
+		.purchased = sqlite3_column_int64(s, 2), .assigned = sqlite3_column_int64(s, 3),
+		.peak_purchased = sqlite3_column_int64(s, 4), .peak_assigned = sqlite3_column_int64(s, 5),
+		.days = sqlite3_column_int64(s, 6),
+	};
+	if (c->last_day && col_borrow(s, 7)) snprintf(c->last_day, 16, "%s", col_borrow(s, 7));
+	return c->usage_cb(&u, c->ud);
+}
 
 int store_billing_usage_each(struct store_billing *sb, const char *tenant_id, const char *first, const char *last,
                              int (*cb)(const struct billing_usage *u, void *ud), void *ud, char *last_day,
@@ -164,21 +157,8 @@ int store_billing_usage_each(struct store_billing *sb, const char *tenant_id, co
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, first);
 	bind_text(s, 3, last);
-	int rc, ret = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *sku_id = col_text(s, 0), *part = col_text(s, 1);
-		struct billing_usage u = {
-			.sku_id = sku_id, .part = part, .name = skus_friendly_name(sku_id, part),
-			.purchased = sqlite3_column_int64(s, 2), .assigned = sqlite3_column_int64(s, 3),
-			.peak_purchased = sqlite3_column_int64(s, 4), .peak_assigned = sqlite3_column_int64(s, 5),
-			.days = sqlite3_column_int64(s, 6),
-		};
-		if (last_day && col_text(s, 7)) snprintf(last_day, 16, "%s", col_text(s, 7));
-		if ((ret = cb(&u, ud)) != 0) break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = sb_fail(sb, err, "reading the licence snapshots");
-	q_done(s);
-	return ret;
+	struct each_ctx c = { .usage_cb = cb, .ud = ud, .last_day = last_day };
+	return store_sql_rows(s, usage_row, &c, err, "reading the licence snapshots");
 }
 
 /* ---------------------------------------------------------------- invoices */
@@ -187,16 +167,41 @@ int store_billing_usage_each(struct store_billing *sb, const char *tenant_id, co
 static void invoice_row(sqlite3_stmt *s, struct store_billing_invoice *r)
 {
 	*r = (struct store_billing_invoice){
-		.tenant_id = col_text(s, 0), .period = col_text(s, 1), .customer_id = sqlite3_column_int64(s, 2),
-		.state = col_text(s, 3), .marker = col_text(s, 4), .invoice_id = sqlite3_column_int64(s, 5),
-		.number = col_text(s, 6), .plan = col_text(s, 7), .error = col_text(s, 8),
-		.run_id = sqlite3_column_int64(s, 9), .created_at = col_text(s, 10), .updated_at = col_text(s, 11),
+		.tenant_id = col_borrow(s, 0), .period = col_borrow(s, 1), .customer_id = sqlite3_column_int64(s, 2),
+		.state = col_borrow(s, 3), .marker = col_borrow(s, 4), .invoice_id = sqlite3_column_int64(s, 5),
+		.number = col_borrow(s, 6), .plan = col_borrow(s, 7), .error = col_borrow(s, 8),
+		.run_id = sqlite3_column_int64(s, 9), .created_at = col_borrow(s, 10), .updated_at = col_borrow(s, 11),
 	};
 }
 
 static const char *dup_or_null(const char *s)
 {
 	return s ? xstrdup(s) : NULL;
+}
+
+/* A row of INVOICE_COLS, copied (for store_sql_lookup). */
+static void invoice_copy(sqlite3_stmt *s, void *out)
+{
+	struct store_billing_invoice r, *o = out;
+	invoice_row(s, &r);
+	*o = r;
+	o->tenant_id = dup_or_null(r.tenant_id);
+	o->period = dup_or_null(r.period);
+	o->state = dup_or_null(r.state);
+	o->marker = dup_or_null(r.marker);
+	o->number = dup_or_null(r.number);
+	o->plan = dup_or_null(r.plan);
+	o->error = dup_or_null(r.error);
+	o->created_at = dup_or_null(r.created_at);
+	o->updated_at = dup_or_null(r.updated_at);
+}
+
+static int invoice_each_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_billing_invoice r;
+	invoice_row(s, &r);
+	return c->invoice_cb(&r, c->ud);
 }
 
 int store_billing_invoice_get(struct store_billing *sb, const char *tenant_id, const char *period,
@@ -207,26 +212,7 @@ int store_billing_invoice_get(struct store_billing *sb, const char *tenant_id, c
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, period);
-	int rc = sqlite3_step(s), ret = STORE_NOTFOUND;
-	if (rc == SQLITE_ROW) {
-		struct store_billing_invoice r;
-		invoice_row(s, &r);
-		*out = r;
-		out->tenant_id = dup_or_null(r.tenant_id);
-		out->period = dup_or_null(r.period);
-		out->state = dup_or_null(r.state);
-		out->marker = dup_or_null(r.marker);
-		out->number = dup_or_null(r.number);
-		out->plan = dup_or_null(r.plan);
-		out->error = dup_or_null(r.error);
-		out->created_at = dup_or_null(r.created_at);
-		out->updated_at = dup_or_null(r.updated_at);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = sb_fail(sb, err, "reading a billing invoice");
-	}
-	q_done(s);
-	return ret;
+	return store_sql_lookup(s, invoice_copy, out, err, "reading a billing invoice");
 }
 
 void store_billing_invoice_free(struct store_billing_invoice *inv)
@@ -244,7 +230,7 @@ int store_billing_invoice_intent(struct store_billing *sb, const struct store_bi
 	sqlite3_stmt *s = q_get(sb, B_INV_INTENT, err);
 	if (!s) return -1;
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	bind_text(s, 1, in->tenant_id);
 	bind_text(s, 2, in->period);
 	sqlite3_bind_int64(s, 3, in->customer_id);
@@ -252,7 +238,7 @@ int store_billing_invoice_intent(struct store_billing *sb, const struct store_bi
 	bind_text(s, 5, in->plan);
 	bind_id(s, 6, in->run_id);
 	bind_text(s, 7, now);
-	if (q_run(sb, s, "recording an invoice intent", err) != 0) return -1;
+	if (store_sql_run(s, err, "recording an invoice intent") != 0) return -1;
 	if (sqlite3_changes(store_sqlite(sb->st)) == 0)
 		return err_set(err, "store: tenant %s already has an invoice for %s: a tenant is invoiced at most once "
 		               "per period", in->tenant_id, in->period);
@@ -266,7 +252,7 @@ int store_billing_invoice_update(struct store_billing *sb, const char *tenant_id
 	sqlite3_stmt *s = q_get(sb, B_INV_UPDATE, err);
 	if (!s) return -1;
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, period);
 	bind_text(s, 3, state);
@@ -274,7 +260,7 @@ int store_billing_invoice_update(struct store_billing *sb, const char *tenant_id
 	bind_text(s, 5, number);
 	bind_text(s, 6, error);
 	bind_text(s, 7, now);
-	if (q_run(sb, s, "updating a billing invoice", err) != 0) return -1;
+	if (store_sql_run(s, err, "updating a billing invoice") != 0) return -1;
 	if (sqlite3_changes(store_sqlite(sb->st)) == 0)
 		return err_set(err, "store: no billing invoice for %s in %s", tenant_id, period);
 	return 0;
@@ -287,15 +273,8 @@ int store_billing_invoice_each(struct store_billing *sb, const char *period,
 	sqlite3_stmt *s = q_get(sb, B_INV_EACH, err);
 	if (!s) return -1;
 	bind_text(s, 1, period);
-	int rc, ret = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_billing_invoice r;
-		invoice_row(s, &r);
-		if ((ret = cb(&r, ud)) != 0) break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = sb_fail(sb, err, "reading billing invoices");
-	q_done(s);
-	return ret;
+	struct each_ctx c = { .invoice_cb = cb, .ud = ud };
+	return store_sql_rows(s, invoice_each_row, &c, err, "reading billing invoices");
 }
 
 /* ---------------------------------------------------------------- intents */
@@ -308,7 +287,7 @@ int store_billing_intent_add(struct store_billing *sb, long long run_id, const c
 	sqlite3_stmt *s = q_get(sb, B_INTENT_ADD, err);
 	if (!s) return -1;
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	bind_id(s, 1, run_id);
 	bind_text(s, 2, tenant_id);
 	bind_text(s, 3, period);
@@ -316,7 +295,7 @@ int store_billing_intent_add(struct store_billing *sb, long long run_id, const c
 	bind_text(s, 5, target);
 	bind_text(s, 6, payload);
 	bind_text(s, 7, now);
-	if (q_run(sb, s, "recording a billing intent", err) != 0) return -1;
+	if (store_sql_run(s, err, "recording a billing intent") != 0) return -1;
 	if (id) *id = sqlite3_last_insert_rowid(store_sqlite(sb->st));
 	return 0;
 }
@@ -327,13 +306,25 @@ int store_billing_intent_finish(struct store_billing *sb, long long id, const ch
 	sqlite3_stmt *s = q_get(sb, B_INTENT_FINISH, err);
 	if (!s) return -1;
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_bind_int64(s, 1, id);
 	bind_text(s, 2, state);
 	bind_id(s, 3, result_id);
 	bind_text(s, 4, error);
 	bind_text(s, 5, now);
-	return q_run(sb, s, "closing a billing intent", err);
+	return store_sql_run(s, err, "closing a billing intent");
+}
+
+static int intent_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_billing_intent in = {
+		.id = sqlite3_column_int64(s, 0), .run_id = sqlite3_column_int64(s, 1), .tenant_id = col_borrow(s, 2),
+		.period = col_borrow(s, 3), .action = col_borrow(s, 4), .target = col_borrow(s, 5),
+		.payload = col_borrow(s, 6), .state = col_borrow(s, 7), .result_id = sqlite3_column_int64(s, 8),
+		.error = col_borrow(s, 9), .created_at = col_borrow(s, 10), .updated_at = col_borrow(s, 11),
+	};
+	return c->intent_cb(&in, c->ud);
 }
 
 int store_billing_intent_each_open(struct store_billing *sb, const char *tenant_id,
@@ -343,19 +334,8 @@ int store_billing_intent_each_open(struct store_billing *sb, const char *tenant_
 	sqlite3_stmt *s = q_get(sb, B_INTENT_OPEN, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	int rc, ret = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_billing_intent in = {
-			.id = sqlite3_column_int64(s, 0), .run_id = sqlite3_column_int64(s, 1), .tenant_id = col_text(s, 2),
-			.period = col_text(s, 3), .action = col_text(s, 4), .target = col_text(s, 5),
-			.payload = col_text(s, 6), .state = col_text(s, 7), .result_id = sqlite3_column_int64(s, 8),
-			.error = col_text(s, 9), .created_at = col_text(s, 10), .updated_at = col_text(s, 11),
-		};
-		if ((ret = cb(&in, ud)) != 0) break;
-	}
-	if (ret == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW) ret = sb_fail(sb, err, "reading billing intents");
-	q_done(s);
-	return ret;
+	struct each_ctx c = { .intent_cb = cb, .ud = ud };
+	return store_sql_rows(s, intent_row, &c, err, "reading billing intents");
 }
 
 int store_billing_intent_count(struct store_billing *sb, const char *tenant_id, const char *state, long long *n,
@@ -366,14 +346,24 @@ int store_billing_intent_count(struct store_billing *sb, const char *tenant_id, 
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, state);
-	int rc = sqlite3_step(s), ret = 0;
-	if (rc == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
-	else ret = sb_fail(sb, err, "counting billing intents");
-	q_done(s);
-	return ret;
+	return store_sql_count(s, n, err, "counting billing intents");
 }
 
 /* ---------------------------------------------------------------- schedule lines */
+
+/* The keys read so far (store_billing_sched_keys' outputs). */
+struct key_list {
+	char ***keys;
+	size_t *n;
+};
+
+static int key_row(sqlite3_stmt *s, void *ctx)
+{
+	struct key_list *l = ctx;
+	*l->keys = xrealloc(*l->keys, (*l->n + 1) * sizeof **l->keys);
+	(*l->keys)[(*l->n)++] = xstrdup(col_borrow(s, 0) ? col_borrow(s, 0) : "");
+	return 0;
+}
 
 int store_billing_sched_keys(struct store_billing *sb, const char *tenant_id, long long schedule_id, char ***keys,
                              size_t *n, struct err *err)
@@ -384,14 +374,8 @@ int store_billing_sched_keys(struct store_billing *sb, const char *tenant_id, lo
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	sqlite3_bind_int64(s, 2, schedule_id);
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		*keys = xrealloc(*keys, (*n + 1) * sizeof **keys);
-		(*keys)[(*n)++] = xstrdup(col_text(s, 0) ? col_text(s, 0) : "");
-	}
-	int ret = rc == SQLITE_DONE ? 0 : sb_fail(sb, err, "reading managed schedule lines");
-	q_done(s);
-	return ret;
+	struct key_list l = { keys, n };
+	return store_sql_rows(s, key_row, &l, err, "reading managed schedule lines");
 }
 
 int store_billing_sched_put(struct store_billing *sb, const char *tenant_id, long long schedule_id,
@@ -400,13 +384,13 @@ int store_billing_sched_put(struct store_billing *sb, const char *tenant_id, lon
 	sqlite3_stmt *s = q_get(sb, B_SCHED_PUT, err);
 	if (!s) return -1;
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	bind_text(s, 1, tenant_id);
 	sqlite3_bind_int64(s, 2, schedule_id);
 	bind_text(s, 3, key);
 	bind_id(s, 4, line_item_id);
 	bind_text(s, 5, now);
-	return q_run(sb, s, "recording a managed schedule line", err);
+	return store_sql_run(s, err, "recording a managed schedule line");
 }
 
 int store_billing_sched_delete(struct store_billing *sb, const char *tenant_id, long long schedule_id,
@@ -417,7 +401,7 @@ int store_billing_sched_delete(struct store_billing *sb, const char *tenant_id, 
 	bind_text(s, 1, tenant_id);
 	sqlite3_bind_int64(s, 2, schedule_id);
 	bind_text(s, 3, key);
-	return q_run(sb, s, "forgetting a managed schedule line", err);
+	return store_sql_run(s, err, "forgetting a managed schedule line");
 }
 
 /* ---------------------------------------------------------------- audit */

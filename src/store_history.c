@@ -65,10 +65,13 @@ void store_history_close(struct store_history *h)
 	free(h);
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-	return (const char *)sqlite3_column_text(s, i);
-}
+/* What the row adapters for store_sql_rows hand rows to. */
+struct each_ctx {
+	int (*seats_cb)(const struct store_license_seats *l, void *ud);
+	int (*score_cb)(const struct store_secure_score *s, void *ud);
+	int (*license_cb)(const struct store_license *l, void *ud);
+	void *ud;
+};
 
 /* Prepares sql and binds ?1 = tenant_id, ?2 = since (either may be NULL:
  * the SQL treats NULL as "any"). */
@@ -85,6 +88,19 @@ static sqlite3_stmt *prepare_scan(struct store_history *h, const char *sql, cons
 	return s;
 }
 
+static int seats_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_license_seats l = {
+		.tenant_id = col_borrow(s, 0),
+		.day = col_borrow(s, 1),
+		.sku_id = col_borrow(s, 2),
+		.enabled = sqlite3_column_int64(s, 3),
+		.consumed = sqlite3_column_int64(s, 4),
+	};
+	return c->seats_cb(&l, c->ud);
+}
+
 int store_history_license_seats_each(struct store_history *h, const char *tenant_id,
                                      int (*cb)(const struct store_license_seats *l, void *ud), void *ud,
                                      struct err *err)
@@ -97,21 +113,32 @@ int store_history_license_seats_each(struct store_history *h, const char *tenant
 	};
 	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL], tenant_id, NULL, err);
 	if (!s) return -1;
-	int ret = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_license_seats l = {
-			.tenant_id = col_text(s, 0),
-			.day = col_text(s, 1),
-			.sku_id = col_text(s, 2),
-			.enabled = sqlite3_column_int64(s, 3),
-			.consumed = sqlite3_column_int64(s, 4),
-		};
-		ret = cb(&l, ud);
-		if (ret) break;
-	}
-	if (!ret && rc != SQLITE_DONE) ret = hist_fail(h, err, "license history");
+	struct each_ctx c = { .seats_cb = cb, .ud = ud };
+	int ret = store_sql_rows(s, seats_row, &c, err, "license history");
 	sqlite3_finalize(s);
 	return ret;
+}
+
+/* A row of (tenant_id, day, current_score, max_score, averages, controls),
+ * borrowed from the statement. */
+static void score_read(sqlite3_stmt *s, struct store_secure_score *sc)
+{
+	*sc = (struct store_secure_score){
+		.tenant_id = col_borrow(s, 0),
+		.day = col_borrow(s, 1),
+		.current_score = sqlite3_column_double(s, 2),
+		.max_score = sqlite3_column_double(s, 3),
+		.averages = col_borrow(s, 4),
+		.controls = col_borrow(s, 5),
+	};
+}
+
+static int score_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_secure_score sc;
+	score_read(s, &sc);
+	return c->score_cb(&sc, c->ud);
 }
 
 int store_history_scores_each(struct store_history *h, const char *tenant_id, const char *since, bool with_json,
@@ -130,20 +157,8 @@ int store_history_scores_each(struct store_history *h, const char *tenant_id, co
 	};
 	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL][with_json], tenant_id, since, err);
 	if (!s) return -1;
-	int ret = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_secure_score sc = {
-			.tenant_id = col_text(s, 0),
-			.day = col_text(s, 1),
-			.current_score = sqlite3_column_double(s, 2),
-			.max_score = sqlite3_column_double(s, 3),
-			.averages = col_text(s, 4),
-			.controls = col_text(s, 5),
-		};
-		ret = cb(&sc, ud);
-		if (ret) break;
-	}
-	if (!ret && rc != SQLITE_DONE) ret = hist_fail(h, err, "secure score history");
+	struct each_ctx c = { .score_cb = cb, .ud = ud };
+	int ret = store_sql_rows(s, score_row, &c, err, "secure score history");
 	sqlite3_finalize(s);
 	return ret;
 }
@@ -177,7 +192,7 @@ int store_history_scores_newest(struct store_history *h, const char *tenant_id, 
 	if (!s) return -1;
 	int rc = SQLITE_DONE;
 	while (*got < n && *got < 8 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *d = col_text(s, 0);
+		const char *d = col_borrow(s, 0);
 		snprintf(day_buf[*got], 11, "%s", d ? d : "");
 		out[*got] = (struct store_secure_score){ .day = day_buf[*got], .current_score = sqlite3_column_double(s, 1),
 		                                         .max_score = sqlite3_column_double(s, 2) };
@@ -189,6 +204,25 @@ int store_history_scores_newest(struct store_history *h, const char *tenant_id, 
 	return ret;
 }
 
+static int license_row(sqlite3_stmt *s, void *ctx)
+{
+	struct each_ctx *c = ctx;
+	struct store_license l = {
+		.tenant_id = col_borrow(s, 0),
+		.day = col_borrow(s, 1),
+		.sku_id = col_borrow(s, 2),
+		.sku_part_number = col_borrow(s, 3),
+		.enabled = sqlite3_column_int64(s, 4),
+		.suspended = sqlite3_column_int64(s, 5),
+		.warning = sqlite3_column_int64(s, 6),
+		.locked_out = sqlite3_column_int64(s, 7),
+		.consumed = sqlite3_column_int64(s, 8),
+		.capability_status = col_borrow(s, 9),
+		.applies_to = col_borrow(s, 10),
+	};
+	return c->license_cb(&l, c->ud);
+}
+
 int store_history_licenses_day_each(struct store_history *h, const char *tenant_id, const char *day,
                                     int (*cb)(const struct store_license *l, void *ud), void *ud,
                                     struct err *err)
@@ -198,27 +232,20 @@ int store_history_licenses_day_each(struct store_history *h, const char *tenant_
 		"capability_status, applies_to FROM license_snapshots WHERE tenant_id = ?1 AND day = ?2 "
 		"ORDER BY sku_id DESC", tenant_id, day, err);
 	if (!s) return -1;
-	int ret = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_license l = {
-			.tenant_id = col_text(s, 0),
-			.day = col_text(s, 1),
-			.sku_id = col_text(s, 2),
-			.sku_part_number = col_text(s, 3),
-			.enabled = sqlite3_column_int64(s, 4),
-			.suspended = sqlite3_column_int64(s, 5),
-			.warning = sqlite3_column_int64(s, 6),
-			.locked_out = sqlite3_column_int64(s, 7),
-			.consumed = sqlite3_column_int64(s, 8),
-			.capability_status = col_text(s, 9),
-			.applies_to = col_text(s, 10),
-		};
-		ret = cb(&l, ud);
-		if (ret) break;
-	}
-	if (!ret && rc != SQLITE_DONE) ret = hist_fail(h, err, "license snapshot");
-	sqlite3_reset(s);
-	return ret;
+	struct each_ctx c = { .license_cb = cb, .ud = ud };
+	return store_sql_rows(s, license_row, &c, err, "license snapshot");
+}
+
+/* A score row, copied (for store_sql_lookup). */
+static void score_copy(sqlite3_stmt *s, void *out)
+{
+	struct store_secure_score r, *o = out;
+	score_read(s, &r);
+	*o = r;
+	o->tenant_id = dup_or_null(r.tenant_id);
+	o->day = dup_or_null(r.day);
+	o->averages = dup_or_null(r.averages);
+	o->controls = dup_or_null(r.controls);
 }
 
 int store_history_score_get(struct store_history *h, const char *tenant_id, const char *day,
@@ -230,21 +257,7 @@ int store_history_score_get(struct store_history *h, const char *tenant_id, cons
 		"WHERE tenant_id = ?1 AND day = coalesce(?2, (SELECT max(day) FROM secure_score_snapshots "
 		"WHERE tenant_id = ?1))", tenant_id, day, err);
 	if (!s) return -1;
-	int ret = STORE_NOTFOUND;
-	int rc = sqlite3_step(s);
-	if (rc == SQLITE_ROW) {
-		out->tenant_id = dup_or_null(col_text(s, 0));
-		out->day = dup_or_null(col_text(s, 1));
-		out->current_score = sqlite3_column_double(s, 2);
-		out->max_score = sqlite3_column_double(s, 3);
-		out->averages = dup_or_null(col_text(s, 4));
-		out->controls = dup_or_null(col_text(s, 5));
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = hist_fail(h, err, "secure score");
-	}
-	sqlite3_reset(s);
-	return ret;
+	return store_sql_lookup(s, score_copy, out, err, "secure score");
 }
 
 void store_history_score_free(struct store_secure_score *s)

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_sql.h"
+
 #define STORE_APPLICATION_ID 1164858233 /* "EnSy": the store's migration 1 */
 
 enum ob_stmt {
@@ -101,76 +103,12 @@ void store_outbox_close(struct store_outbox *ob)
 
 /* ------------------------------------------------------------------ helpers */
 
+/* The statement id, released from its last use. */
 static sqlite3_stmt *stmt(struct store_outbox *ob, enum ob_stmt id)
 {
 	sqlite3_stmt *s = ob->stmts[id];
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
+	store_sql_release(s);
 	return s;
-}
-
-static int ob_fail(struct store_outbox *ob, sqlite3_stmt *s, struct err *err, const char *what)
-{
-	err_set(err, "store: %s: %s", what, sqlite3_errmsg(ob->db));
-	sqlite3_reset(s);
-	return -1;
-}
-
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v) sqlite3_bind_text(s, i, v, -1, SQLITE_TRANSIENT);
-	else sqlite3_bind_null(s, i);
-}
-
-static void bind_id(sqlite3_stmt *s, int i, long long v)
-{
-	if (v) sqlite3_bind_int64(s, i, v);
-	else sqlite3_bind_null(s, i);
-}
-
-static const char *col(sqlite3_stmt *s, int i)
-{
-	return (const char *)sqlite3_column_text(s, i);
-}
-
-static void now_iso(char buf[32])
-{
-	time_iso8601(time_now(), buf, 32);
-}
-
-/* Runs a write statement to completion. */
-static int run_write(struct store_outbox *ob, sqlite3_stmt *s, struct err *err, const char *what)
-{
-	int rc = sqlite3_step(s);
-	if (rc != SQLITE_DONE) return ob_fail(ob, s, err, what);
-	sqlite3_reset(s);
-	return 0;
-}
-
-/* Steps s and hands each row to row(); stops early on a non-zero return. */
-static int run_rows(struct store_outbox *ob, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx), void *ctx,
-                    struct err *err, const char *what)
-{
-	int rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int r = row(s, ctx);
-		if (r) {
-			sqlite3_reset(s);
-			return r;
-		}
-	}
-	if (rc != SQLITE_DONE) return ob_fail(ob, s, err, what);
-	sqlite3_reset(s);
-	return 0;
-}
-
-static int count_of(struct store_outbox *ob, sqlite3_stmt *s, long long *n, struct err *err, const char *what)
-{
-	*n = 0;
-	if (sqlite3_step(s) != SQLITE_ROW) return ob_fail(ob, s, err, what);
-	*n = sqlite3_column_int64(s, 0);
-	sqlite3_reset(s);
-	return 0;
 }
 
 /* ------------------------------------------------------------------ intents */
@@ -179,7 +117,7 @@ int store_intent_add(struct store_outbox *ob, long long run_id, const char *tena
                      const char *action, const char *payload, long long *id, struct err *err)
 {
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt(ob, O_INTENT_ADD);
 	bind_id(s, 1, run_id);
 	bind_text(s, 2, tenant_id);
@@ -187,7 +125,7 @@ int store_intent_add(struct store_outbox *ob, long long run_id, const char *tena
 	bind_text(s, 4, action);
 	bind_text(s, 5, payload);
 	bind_text(s, 6, now);
-	if (run_write(ob, s, err, "recording an intent") != 0) return -1;
+	if (store_sql_run(s, err, "recording an intent") != 0) return -1;
 	if (id) *id = sqlite3_last_insert_rowid(ob->db);
 	return 0;
 }
@@ -196,14 +134,14 @@ int store_intent_finish(struct store_outbox *ob, long long id, const char *state
                         const char *error, struct err *err)
 {
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt(ob, O_INTENT_FINISH);
 	sqlite3_bind_int64(s, 1, id);
 	bind_text(s, 2, state);
 	bind_id(s, 3, contact_id);
 	bind_text(s, 4, error);
 	bind_text(s, 5, now);
-	return run_write(ob, s, err, "closing an intent");
+	return store_sql_run(s, err, "closing an intent");
 }
 
 struct each_ctx {
@@ -216,10 +154,10 @@ static int intent_row(sqlite3_stmt *s, void *ctx)
 {
 	struct each_ctx *c = ctx;
 	struct store_intent in = {
-		.id = sqlite3_column_int64(s, 0), .run_id = sqlite3_column_int64(s, 1), .tenant_id = col(s, 2),
-		.object_id = col(s, 3), .action = col(s, 4), .payload = col(s, 5), .state = col(s, 6),
-		.contact_id = sqlite3_column_int64(s, 7), .error = col(s, 8), .created_at = col(s, 9),
-		.updated_at = col(s, 10),
+		.id = sqlite3_column_int64(s, 0), .run_id = sqlite3_column_int64(s, 1), .tenant_id = col_borrow(s, 2),
+		.object_id = col_borrow(s, 3), .action = col_borrow(s, 4), .payload = col_borrow(s, 5),
+		.state = col_borrow(s, 6), .contact_id = sqlite3_column_int64(s, 7), .error = col_borrow(s, 8),
+		.created_at = col_borrow(s, 9), .updated_at = col_borrow(s, 10),
 	};
 	return c->intent_cb(&in, c->ud);
 }
@@ -230,7 +168,7 @@ int store_intent_each_open(struct store_outbox *ob, const char *tenant_id,
 	sqlite3_stmt *s = stmt(ob, O_INTENT_OPEN);
 	bind_text(s, 1, tenant_id);
 	struct each_ctx c = { .intent_cb = cb, .ud = ud };
-	return run_rows(ob, s, intent_row, &c, err, "reading open intents");
+	return store_sql_rows(s, intent_row, &c, err, "reading open intents");
 }
 
 int store_intent_count(struct store_outbox *ob, const char *tenant_id, const char *state, long long *n,
@@ -239,7 +177,7 @@ int store_intent_count(struct store_outbox *ob, const char *tenant_id, const cha
 	sqlite3_stmt *s = stmt(ob, O_INTENT_COUNT);
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, state);
-	return count_of(ob, s, n, err, "counting intents");
+	return store_sql_count(s, n, err, "counting intents");
 }
 
 /* ------------------------------------------------------------------ conflicts */
@@ -248,34 +186,35 @@ int store_conflict_open(struct store_outbox *ob, const char *tenant_id, const ch
                         const char *candidates_json, const char *reason, struct err *err)
 {
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt(ob, O_CONFLICT_OPEN);
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
 	bind_text(s, 3, candidates_json);
 	bind_text(s, 4, reason ? reason : "conflict");
 	bind_text(s, 5, now);
-	return run_write(ob, s, err, "recording a conflict");
+	return store_sql_run(s, err, "recording a conflict");
 }
 
 int store_conflict_resolve(struct store_outbox *ob, const char *tenant_id, const char *object_id,
                            struct err *err)
 {
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt(ob, O_CONFLICT_RESOLVE);
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
 	bind_text(s, 3, now);
-	return run_write(ob, s, err, "resolving a conflict");
+	return store_sql_run(s, err, "resolving a conflict");
 }
 
 static int conflict_row(sqlite3_stmt *s, void *ctx)
 {
 	struct each_ctx *c = ctx;
 	struct store_conflict cf = {
-		.id = sqlite3_column_int64(s, 0), .tenant_id = col(s, 1), .object_id = col(s, 2),
-		.candidates = col(s, 3), .reason = col(s, 4), .opened_at = col(s, 5), .resolved_at = col(s, 6),
+		.id = sqlite3_column_int64(s, 0), .tenant_id = col_borrow(s, 1), .object_id = col_borrow(s, 2),
+		.candidates = col_borrow(s, 3), .reason = col_borrow(s, 4), .opened_at = col_borrow(s, 5),
+		.resolved_at = col_borrow(s, 6),
 	};
 	return c->conflict_cb(&cf, c->ud);
 }
@@ -286,7 +225,7 @@ int store_conflict_each_open(struct store_outbox *ob, const char *tenant_id,
 	sqlite3_stmt *s = stmt(ob, tenant_id ? O_CONFLICT_EACH : O_CONFLICT_EACH_ALL);
 	if (tenant_id) bind_text(s, 1, tenant_id);
 	struct each_ctx c = { .conflict_cb = cb, .ud = ud };
-	return run_rows(ob, s, conflict_row, &c, err, "reading conflicts");
+	return store_sql_rows(s, conflict_row, &c, err, "reading conflicts");
 }
 
 /* ------------------------------------------------------------------ planning reads */
@@ -306,7 +245,7 @@ static void cursor_next(struct cursor *c)
 /* The cursor's object_id, or NULL when it has no row. */
 static const char *cursor_id(const struct cursor *c)
 {
-	return c->rc == SQLITE_ROW ? col(c->s, 0) : NULL;
+	return c->rc == SQLITE_ROW ? col_borrow(c->s, 0) : NULL;
 }
 
 /* The groups of user oid, advancing the groups cursor up to there (both go
@@ -315,7 +254,7 @@ static const char *merged_groups(struct cursor *g, const char *oid)
 {
 	for (const char *gid; (gid = cursor_id(g)); cursor_next(g)) {
 		int cmp = strcmp(gid, oid);
-		if (cmp == 0) return col(g->s, 1) ? col(g->s, 1) : "";
+		if (cmp == 0) return col_borrow(g->s, 1) ? col_borrow(g->s, 1) : "";
 		if (cmp > 0) break;
 	}
 	return "";
@@ -325,8 +264,9 @@ static const char *merged_groups(struct cursor *g, const char *oid)
 static int orphan_row(struct cursor *l, int (*cb)(const struct store_plan_row *r, void *ud), void *ud)
 {
 	struct store_plan_row r = {
-		.object_id = col(l->s, 0), .removed = "deleted", .linked = true, .contact_id = sqlite3_column_int64(l->s, 1),
-		.customer_id = sqlite3_column_int64(l->s, 2), .fields = col(l->s, 3), .stamp = col(l->s, 4), .groups = "",
+		.object_id = col_borrow(l->s, 0), .removed = "deleted", .linked = true,
+		.contact_id = sqlite3_column_int64(l->s, 1), .customer_id = sqlite3_column_int64(l->s, 2),
+		.fields = col_borrow(l->s, 3), .stamp = col_borrow(l->s, 4), .groups = "",
 	};
 	return cb(&r, ud);
 }
@@ -360,10 +300,10 @@ int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char 
 		if (rc || !uid) break;
 		bool linked = (lid = cursor_id(&l)) && strcmp(lid, uid) == 0;
 		struct store_plan_row r = {
-			.object_id = uid, .json = col(u.s, 1), .removed = col(u.s, 2), .linked = linked,
+			.object_id = uid, .json = col_borrow(u.s, 1), .removed = col_borrow(u.s, 2), .linked = linked,
 			.contact_id = linked ? sqlite3_column_int64(l.s, 1) : 0,
 			.customer_id = linked ? sqlite3_column_int64(l.s, 2) : 0,
-			.fields = linked ? col(l.s, 3) : NULL, .stamp = linked ? col(l.s, 4) : NULL,
+			.fields = linked ? col_borrow(l.s, 3) : NULL, .stamp = linked ? col_borrow(l.s, 4) : NULL,
 			.groups = merged_groups(&g, uid),
 		};
 		users++;
@@ -377,8 +317,8 @@ int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char 
 	}
 	for (size_t i = 0; i < ARRAY_LEN(all) && !rc; i++)
 		if (all[i]->rc != SQLITE_ROW && all[i]->rc != SQLITE_DONE)
-			rc = ob_fail(ob, all[i]->s, err, "reading users to plan");
-	for (size_t i = 0; i < ARRAY_LEN(all); i++) sqlite3_reset(all[i]->s);
+			rc = store_sql_fail(all[i]->s, err, "reading users to plan");
+	for (size_t i = 0; i < ARRAY_LEN(all); i++) store_sql_release(all[i]->s);
 	if (!rc && next && users == limit) *next = last_user;
 	else free(last_user);
 	return rc;
@@ -391,12 +331,12 @@ int store_link_restamp(struct store_outbox *ob, const char *tenant_id, const cha
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
 	bind_text(s, 3, stamp && *stamp ? stamp : NULL);
-	return run_write(ob, s, err, "restamping a link");
+	return store_sql_run(s, err, "restamping a link");
 }
 
 int store_link_count(struct store_outbox *ob, const char *tenant_id, long long *n, struct err *err)
 {
 	sqlite3_stmt *s = stmt(ob, O_LINK_COUNT);
 	bind_text(s, 1, tenant_id);
-	return count_of(ob, s, n, err, "counting links");
+	return store_sql_count(s, n, err, "counting links");
 }

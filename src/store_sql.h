@@ -1,6 +1,7 @@
 /* store_sql — helpers shared by the store's files (src/store.c and the
  * extension files src/store_<area>.c): binding and reading values of the
- * prepared statements. Only src/store*.c include this (and sqlite3.h). */
+ * prepared statements, and stepping them (store_sql.c). Only src/store*.c
+ * (and their tests) include this (and sqlite3.h). */
 #ifndef ENTRASYNC_STORE_SQL_H
 #define ENTRASYNC_STORE_SQL_H
 
@@ -43,5 +44,33 @@ static inline const char *col_borrow(sqlite3_stmt *s, int i)
  * short transactions (~0.2 ms) into one database, and each of their event
  * loops would stall a millisecond on every collision. */
 long store_busy_step_us(int count);
+
+/* ---- stepping (store_sql.c) ------------------------------------------------
+ * Each takes a prepared statement with its values bound, steps it, and
+ * releases it (store_sql_release) whatever the outcome, so that a cached
+ * statement is ready for its next use; a statement prepared for one call
+ * is finalized by the caller afterwards. Failures read
+ * "store: <what>: <SQLite's message>" and return -1. */
+
+/* The time now as ISO-8601 UTC text, for created_at / updated_at. */
+void store_sql_now(char buf[32]);
+/* Resets s and clears its bindings (it stays prepared). */
+void store_sql_release(sqlite3_stmt *s);
+/* Fills err with "store: <what>: <SQLite's last message on s's connection>";
+ * returns -1. Does not release s. */
+int store_sql_fail(sqlite3_stmt *s, struct err *err, const char *what);
+/* Steps a statement that returns no row (INSERT, UPDATE, DELETE). */
+int store_sql_run(sqlite3_stmt *s, struct err *err, const char *what);
+/* Steps a one-row count query into *n (0 on failure). */
+int store_sql_count(sqlite3_stmt *s, long long *n, struct err *err, const char *what);
+/* Steps a look-up: on a row, read(s, out) copies what it needs and 0 is
+ * returned; no row: STORE_NOTFOUND (1), out untouched. */
+int store_sql_lookup(sqlite3_stmt *s, void (*read)(sqlite3_stmt *s, void *out), void *out, struct err *err,
+                     const char *what);
+/* Steps a query, handing each row to row(s, ctx) until it returns
+ * non-zero; returns that value, 0 after the last row, or -1. Strings read
+ * from s inside row() are valid until row() returns. */
+int store_sql_rows(sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx), void *ctx, struct err *err,
+                   const char *what);
 
 #endif

@@ -809,3 +809,63 @@ out:
 	if (rc != SYNCRO_OK && err) log_redact_err(err);
 	return rc;
 }
+
+/* ---- resources ----------------------------------------------------------------- */
+
+struct syncro_resource {
+	struct syncro_client *sc;
+	char *permissions;               /* named on a 401, or NULL */
+	long long requests;
+};
+
+struct syncro_resource *syncro_resource_new(struct syncro_client *sc, const char *permissions, struct err *err)
+{
+	if (!sc) {
+		err_set(err, "Syncro: no client for the resource");
+		return NULL;
+	}
+	struct syncro_resource *res = xcalloc(1, sizeof *res);
+	res->sc = sc;
+	res->permissions = permissions ? xstrdup(permissions) : NULL;
+	return res;
+}
+
+void syncro_resource_free(struct syncro_resource *res)
+{
+	if (!res) return;
+	free(res->permissions);
+	free(res);
+}
+
+long long syncro_resource_requests(const struct syncro_resource *res)
+{
+	return res->requests;
+}
+
+enum syncro_result syncro_resource_request(struct syncro_resource *res, const struct syncro_req *rq,
+                                           cJSON **out, struct err *err)
+{
+	struct syncro_req named = *rq;
+	if (!named.permissions) named.permissions = res->permissions;
+	res->requests++;
+	return syncro_request(res->sc, &named, out, err);
+}
+
+enum syncro_result syncro_resource_record(struct syncro_resource *res, const struct syncro_req *rq,
+                                          int (*parse)(const cJSON *answer, void *out), void *out,
+                                          struct err *err)
+{
+	cJSON *answer = NULL;
+	enum syncro_result rc = syncro_resource_request(res, rq, &answer, err);
+	if (rc == SYNCRO_OK && out && parse(answer, out) != 0) {
+		const char *method = rq->method ? rq->method : "GET";
+		bool create = strcmp(method, "POST") == 0 && !rq->repeatable;
+		char *what = rq->what ? xstrdup(rq->what) : xasprintf("%s %s", method, rq->path);
+		rc = create ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
+		err_set(err, "Syncro: %s: unexpected answer (no record with an id)%s", what,
+		        create ? "; it may have been applied" : "");
+		free(what);
+	}
+	cJSON_Delete(answer);
+	return rc;
+}

@@ -305,4 +305,31 @@ struct syncro_req {
 enum syncro_result syncro_request(struct syncro_client *sc, const struct syncro_req *rq, struct cJSON **out,
                                   struct err *err);
 
+/* ---- Resources (billing, tickets): one handle over syncro_request ----------
+ * An area of the API beside contacts (syncro_billing.h, syncro_tickets.h
+ * take one): the client it sends through, the token permissions a 401 names
+ * for it, and how many requests it made. */
+struct syncro_resource;
+
+/* A resource on sc (which must outlive it; free the resource first).
+ * permissions (copied; NULL = none named) is what the area needs, e.g.
+ * SYNCRO_BILLING_PERMISSIONS. NULL and err filled when sc is NULL. */
+struct syncro_resource *syncro_resource_new(struct syncro_client *sc, const char *permissions, struct err *err);
+void syncro_resource_free(struct syncro_resource *res);
+/* Requests made through res (a POST sent again after a 429 counts once). */
+long long syncro_resource_requests(const struct syncro_resource *res);
+/* syncro_request on res's client, naming res's permissions on a 401 (unless
+ * rq names its own); counts the request. Same results and *out. */
+enum syncro_result syncro_resource_request(struct syncro_resource *res, const struct syncro_req *rq,
+                                           struct cJSON **out, struct err *err);
+/* A request whose answer is one record: syncro_resource_request, then
+ * parse(answer, out) when out is not NULL. A parse failure (no record with an
+ * id) is "Syncro: <what>: unexpected answer ...": SYNCRO_UNKNOWN_OUTCOME for a
+ * POST that is not repeatable (it may have been applied), else
+ * SYNCRO_FAILED. What parse fills in out is the caller's to free, whatever
+ * the result. */
+enum syncro_result syncro_resource_record(struct syncro_resource *res, const struct syncro_req *rq,
+                                          int (*parse)(const struct cJSON *answer, void *out), void *out,
+                                          struct err *err);
+
 #endif

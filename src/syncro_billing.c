@@ -1,7 +1,7 @@
 /* syncro_billing — invoices, invoice schedules and products on the Syncro
- * service (see syncro_billing.h): requests through syncro_request (the
- * client's header, pacing, 429 resends and result codes); JSON shapes for
- * each record; paging by meta.total_pages or until an empty page. */
+ * service (see syncro_billing.h): requests through syncro_resource_request
+ * (the client's header, pacing, 429 resends and result codes); JSON shapes
+ * for each record; paging by meta.total_pages or until an empty page. */
 #include "syncro_billing.h"
 
 #include <cJSON.h>
@@ -12,36 +12,6 @@
 #include <string.h>
 
 #define SB_MAX_PAGES 10000
-
-/* What the token needs for billing (the spec's permission names). */
-#define SB_PERMISSIONS "Invoices - Create, Invoices - Edit, Invoices - List, Invoices - View Details, " \
-	"Recurring Invoices - List, Recurring Invoices - Edit and Products - List"
-
-struct syncro_billing {
-	struct syncro_client *sc;
-	long long requests;
-};
-
-struct syncro_billing *syncro_billing_new(struct syncro_client *sc, struct err *err)
-{
-	if (!sc) {
-		err_set(err, "syncro billing: no client");
-		return NULL;
-	}
-	struct syncro_billing *sb = xcalloc(1, sizeof *sb);
-	sb->sc = sc;
-	return sb;
-}
-
-void syncro_billing_free(struct syncro_billing *sb)
-{
-	free(sb);
-}
-
-long long syncro_billing_requests(const struct syncro_billing *sb)
-{
-	return sb->requests;
-}
 
 /* ---- records --------------------------------------------------------------- */
 
@@ -252,34 +222,33 @@ static void add_query_value(struct buf *b, const char *s)
 	}
 }
 
-/* Sends one request (what = "create invoice (customer 101)" for
- * messages) through syncro_request. On SYNCRO_OK, *root (root may be NULL:
- * the answer is then not read) is the parsed answer (caller deletes). */
-static enum syncro_result sb_request(struct syncro_billing *sb, const char *method, const char *url,
+/* The request for syncro_resource_request / _record (what = "create
+ * invoice (customer 101)" for messages). */
+static struct syncro_req sb_req(const char *method, const char *url, const char *body, enum sb_kind kind,
+                                const char *what)
+{
+	return (struct syncro_req){ .method = method, .path = url, .body = body, .what = what,
+	                            .repeatable = kind == SB_REPEATABLE };
+}
+
+/* Sends one request. On SYNCRO_OK, *root (root may be NULL: the answer is
+ * then not read) is the parsed answer (caller deletes). */
+static enum syncro_result sb_request(struct syncro_resource *billing, const char *method, const char *url,
                                      const char *body, enum sb_kind kind, const char *what, cJSON **root,
                                      struct err *err)
 {
-	const struct syncro_req rq = { .method = method, .path = url, .body = body, .what = what,
-	                               .repeatable = kind == SB_REPEATABLE, .permissions = SB_PERMISSIONS };
-	sb->requests++;
-	return syncro_request(sb->sc, &rq, root, err);
+	const struct syncro_req rq = sb_req(method, url, body, kind, what);
+	return syncro_resource_request(billing, &rq, root, err);
 }
 
-/* A request whose answer is one record: parse it with from (failure →
+/* A request whose answer is one record, parsed with from (failure →
  * "unexpected answer", an unknown outcome for a create). */
-static enum syncro_result sb_record(struct syncro_billing *sb, const char *method, const char *url, const char *body,
-                                    enum sb_kind kind, const char *what, int (*from)(const cJSON *, void *),
-                                    void *out, struct err *err)
+static enum syncro_result sb_record(struct syncro_resource *billing, const char *method, const char *url,
+                                    const char *body, enum sb_kind kind, const char *what,
+                                    int (*from)(const cJSON *, void *), void *out, struct err *err)
 {
-	cJSON *root;
-	enum syncro_result rc = sb_request(sb, method, url, body, kind, what, &root, err);
-	if (rc == SYNCRO_OK && out && from(root, out) != 0) {
-		rc = kind == SB_CREATE ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-		err_set(err, "Syncro: %s: unexpected answer (no record with an id)%s", what,
-		        kind == SB_CREATE ? "; it may have been applied" : "");
-	}
-	cJSON_Delete(root);
-	return rc;
+	const struct syncro_req rq = sb_req(method, url, body, kind, what);
+	return syncro_resource_record(billing, &rq, from, out, err);
 }
 
 /* Adapters for sb_record. */
@@ -300,7 +269,7 @@ static bool page_more(const cJSON *root, const cJSON *items, long long page)
 
 /* ---- invoices -------------------------------------------------------------------- */
 
-enum syncro_result syncro_invoice_create(struct syncro_billing *sb, long long customer_id, const char *date,
+enum syncro_result syncro_invoice_create(struct syncro_resource *billing, long long customer_id, const char *date,
                                          const char *note, struct syncro_invoice *out, struct err *err)
 {
 	struct syncro_invoice tmp;
@@ -313,24 +282,24 @@ enum syncro_result syncro_invoice_create(struct syncro_billing *sb, long long cu
 	char *text = cJSON_PrintUnformatted(body);
 	char what[96];
 	snprintf(what, sizeof what, "create invoice (customer %lld)", customer_id);
-	enum syncro_result rc = sb_record(sb, "POST", "/invoices", text, SB_CREATE, what, invoice_cb, out, err);
+	enum syncro_result rc = sb_record(billing, "POST", "/invoices", text, SB_CREATE, what, invoice_cb, out, err);
 	free(text);
 	cJSON_Delete(body);
 	if (out == &tmp) syncro_invoice_free(&tmp);
 	return rc;
 }
 
-enum syncro_result syncro_invoice_get(struct syncro_billing *sb, long long id, struct syncro_invoice *out,
+enum syncro_result syncro_invoice_get(struct syncro_resource *billing, long long id, struct syncro_invoice *out,
                                       struct err *err)
 {
 	memset(out, 0, sizeof *out);
 	char url[64], what[64];
 	snprintf(url, sizeof url, "/invoices/%lld", id);
 	snprintf(what, sizeof what, "get invoice %lld", id);
-	return sb_record(sb, "GET", url, NULL, SB_READ, what, invoice_cb, out, err);
+	return sb_record(billing, "GET", url, NULL, SB_READ, what, invoice_cb, out, err);
 }
 
-enum syncro_result syncro_invoice_find(struct syncro_billing *sb, const char *since, long long customer_id,
+enum syncro_result syncro_invoice_find(struct syncro_resource *billing, const char *since, long long customer_id,
                                        const char *marker, struct syncro_invoice *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
@@ -345,7 +314,7 @@ enum syncro_result syncro_invoice_find(struct syncro_billing *sb, const char *si
 		cJSON *root;
 		char what[96];
 		snprintf(what, sizeof what, "list invoices updated since %s (page %lld)", since, page);
-		enum syncro_result r = sb_request(sb, "GET", url.data, NULL, SB_READ, what, &root, err);
+		enum syncro_result r = sb_request(billing, "GET", url.data, NULL, SB_READ, what, &root, err);
 		buf_free(&url);
 		if (r != SYNCRO_OK) {
 			rc = r;
@@ -395,7 +364,7 @@ char *syncro_line_body(const struct syncro_line_new *l, bool schedule)
 	return s;
 }
 
-enum syncro_result syncro_invoice_line_add(struct syncro_billing *sb, long long invoice_id,
+enum syncro_result syncro_invoice_line_add(struct syncro_resource *billing, long long invoice_id,
                                            const struct syncro_line_new *l, struct syncro_invoice_line *out,
                                            struct err *err)
 {
@@ -406,7 +375,7 @@ enum syncro_result syncro_invoice_line_add(struct syncro_billing *sb, long long 
 	char url[64], what[96];
 	snprintf(url, sizeof url, "/invoices/%lld/line_items", invoice_id);
 	snprintf(what, sizeof what, "add a line to invoice %lld", invoice_id);
-	enum syncro_result rc = sb_record(sb, "POST", url, body, SB_CREATE, what, invoice_line_cb, out, err);
+	enum syncro_result rc = sb_record(billing, "POST", url, body, SB_CREATE, what, invoice_line_cb, out, err);
 	free(body);
 	if (out == &tmp) {
 		free(tmp.item);
@@ -417,7 +386,7 @@ enum syncro_result syncro_invoice_line_add(struct syncro_billing *sb, long long 
 
 /* ---- schedules ------------------------------------------------------------------- */
 
-enum syncro_result syncro_schedules_list(struct syncro_billing *sb, long long customer_id,
+enum syncro_result syncro_schedules_list(struct syncro_resource *billing, long long customer_id,
                                          struct syncro_schedule_list *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
@@ -426,7 +395,7 @@ enum syncro_result syncro_schedules_list(struct syncro_billing *sb, long long cu
 		snprintf(url, sizeof url, "/schedules?customer_id=%lld&page=%lld", customer_id, page);
 		snprintf(what, sizeof what, "list the schedules of customer %lld (page %lld)", customer_id, page);
 		cJSON *root;
-		enum syncro_result rc = sb_request(sb, "GET", url, NULL, SB_READ, what, &root, err);
+		enum syncro_result rc = sb_request(billing, "GET", url, NULL, SB_READ, what, &root, err);
 		if (rc != SYNCRO_OK) return rc;
 		const cJSON *items = member(root, "schedules"), *it;
 		if (!cJSON_IsArray(items)) {
@@ -451,17 +420,17 @@ enum syncro_result syncro_schedules_list(struct syncro_billing *sb, long long cu
 	}
 }
 
-enum syncro_result syncro_schedule_get(struct syncro_billing *sb, long long id, struct syncro_schedule *out,
+enum syncro_result syncro_schedule_get(struct syncro_resource *billing, long long id, struct syncro_schedule *out,
                                        struct err *err)
 {
 	memset(out, 0, sizeof *out);
 	char url[64], what[64];
 	snprintf(url, sizeof url, "/schedules/%lld", id);
 	snprintf(what, sizeof what, "get schedule %lld", id);
-	return sb_record(sb, "GET", url, NULL, SB_READ, what, schedule_cb, out, err);
+	return sb_record(billing, "GET", url, NULL, SB_READ, what, schedule_cb, out, err);
 }
 
-enum syncro_result syncro_schedule_line_add(struct syncro_billing *sb, long long schedule_id,
+enum syncro_result syncro_schedule_line_add(struct syncro_resource *billing, long long schedule_id,
                                             const struct syncro_line_new *l, struct syncro_schedule_line *out,
                                             struct err *err)
 {
@@ -472,15 +441,15 @@ enum syncro_result syncro_schedule_line_add(struct syncro_billing *sb, long long
 	char url[64], what[96];
 	snprintf(url, sizeof url, "/schedules/%lld/add_line_item", schedule_id);
 	snprintf(what, sizeof what, "add a line to schedule %lld", schedule_id);
-	enum syncro_result rc = sb_record(sb, "POST", url, body, SB_CREATE, what, schedule_line_cb, out, err);
+	enum syncro_result rc = sb_record(billing, "POST", url, body, SB_CREATE, what, schedule_line_cb, out, err);
 	free(body);
 	if (out == &tmp) schedule_line_free(&tmp);
 	return rc;
 }
 
-enum syncro_result syncro_schedule_line_update(struct syncro_billing *sb, long long schedule_id, long long line_id,
-                                               long long qty_centi, bool set_price, long long retail_cents,
-                                               struct syncro_schedule_line *out, struct err *err)
+enum syncro_result syncro_schedule_line_update(struct syncro_resource *billing, long long schedule_id,
+                                               long long line_id, long long qty_centi, bool set_price,
+                                               long long retail_cents, struct syncro_schedule_line *out, struct err *err)
 {
 	struct syncro_schedule_line tmp;
 	if (!out) out = &tmp;
@@ -493,30 +462,30 @@ enum syncro_result syncro_schedule_line_update(struct syncro_billing *sb, long l
 	char url[96], what[96];
 	snprintf(url, sizeof url, "/schedules/%lld/line_items/%lld", schedule_id, line_id);
 	snprintf(what, sizeof what, "update line %lld of schedule %lld", line_id, schedule_id);
-	enum syncro_result rc = sb_record(sb, "PUT", url, body, SB_REPEATABLE, what, schedule_line_cb, out, err);
+	enum syncro_result rc = sb_record(billing, "PUT", url, body, SB_REPEATABLE, what, schedule_line_cb, out, err);
 	free(body);
 	if (out == &tmp) schedule_line_free(&tmp);
 	return rc;
 }
 
-enum syncro_result syncro_schedule_line_remove(struct syncro_billing *sb, long long schedule_id, long long line_id,
-                                               struct err *err)
+enum syncro_result syncro_schedule_line_remove(struct syncro_resource *billing, long long schedule_id,
+                                               long long line_id, struct err *err)
 {
 	char url[96], what[96], body[48];
 	snprintf(url, sizeof url, "/schedules/%lld/remove_line_item", schedule_id);
 	snprintf(what, sizeof what, "remove line %lld from schedule %lld", line_id, schedule_id);
 	snprintf(body, sizeof body, "{\"line_item_id\":%lld}", line_id);
-	return sb_request(sb, "POST", url, body, SB_REPEATABLE, what, NULL, err);
+	return sb_request(billing, "POST", url, body, SB_REPEATABLE, what, NULL, err);
 }
 
 /* ---- products -------------------------------------------------------------------- */
 
-enum syncro_result syncro_product_get(struct syncro_billing *sb, long long id, struct syncro_product *out,
+enum syncro_result syncro_product_get(struct syncro_resource *billing, long long id, struct syncro_product *out,
                                       struct err *err)
 {
 	memset(out, 0, sizeof *out);
 	char url[64], what[64];
 	snprintf(url, sizeof url, "/products/%lld", id);
 	snprintf(what, sizeof what, "get product %lld", id);
-	return sb_record(sb, "GET", url, NULL, SB_READ, what, product_cb, out, err);
+	return sb_record(billing, "GET", url, NULL, SB_READ, what, product_cb, out, err);
 }

@@ -30,14 +30,12 @@
 #include "syncro.h"
 #include "util.h"
 
-struct syncro_billing;
-
-/* A billing client on sc: its requests go through syncro_request (sc's
- * header, pacing and result rules). Free before sc. */
-struct syncro_billing *syncro_billing_new(struct syncro_client *sc, struct err *err);
-void syncro_billing_free(struct syncro_billing *sb);
-/* Requests made (a POST sent again after a 429 counts once). */
-long long syncro_billing_requests(const struct syncro_billing *sb);
+/* The billing calls take a resource (syncro.h) made on the Syncro client
+ * with these permissions, which a 401 names:
+ *   syncro_resource_new(sc, SYNCRO_BILLING_PERMISSIONS, err)
+ * Its request count (syncro_resource_requests) counts the billing calls. */
+#define SYNCRO_BILLING_PERMISSIONS "Invoices - Create, Invoices - Edit, Invoices - List, " \
+	"Invoices - View Details, Recurring Invoices - List, Recurring Invoices - Edit and Products - List"
 
 /* ---- records ------------------------------------------------------------- */
 
@@ -118,18 +116,18 @@ struct syncro_line_new {
 
 /* POST /invoices {customer_id, date, note} (no line items: they would be
  * dropped). date "YYYY-MM-DD". out (may be NULL) gets the new invoice. */
-enum syncro_result syncro_invoice_create(struct syncro_billing *sb, long long customer_id, const char *date,
+enum syncro_result syncro_invoice_create(struct syncro_resource *billing, long long customer_id, const char *date,
                                          const char *note, struct syncro_invoice *out, struct err *err);
 /* GET /invoices/{id}: the invoice with its line items. */
-enum syncro_result syncro_invoice_get(struct syncro_billing *sb, long long id, struct syncro_invoice *out,
+enum syncro_result syncro_invoice_get(struct syncro_resource *billing, long long id, struct syncro_invoice *out,
                                       struct err *err);
 /* The invoice of customer_id whose note holds marker, among invoices
  * updated since `since` (ISO-8601), all pages. SYNCRO_NOT_FOUND when none;
  * several → SYNCRO_AMBIGUOUS naming them. */
-enum syncro_result syncro_invoice_find(struct syncro_billing *sb, const char *since, long long customer_id,
+enum syncro_result syncro_invoice_find(struct syncro_resource *billing, const char *since, long long customer_id,
                                        const char *marker, struct syncro_invoice *out, struct err *err);
 /* POST /invoices/{id}/line_items. out may be NULL. */
-enum syncro_result syncro_invoice_line_add(struct syncro_billing *sb, long long invoice_id,
+enum syncro_result syncro_invoice_line_add(struct syncro_resource *billing, long long invoice_id,
                                            const struct syncro_line_new *l, struct syncro_invoice_line *out,
                                            struct err *err);
 /* The JSON body of a line add (new string): for tests and the dry-run
@@ -139,26 +137,26 @@ char *syncro_line_body(const struct syncro_line_new *l, bool schedule);
 /* ---- schedules --------------------------------------------------------------- */
 
 /* Every schedule of a customer, all pages, with their lines. */
-enum syncro_result syncro_schedules_list(struct syncro_billing *sb, long long customer_id,
+enum syncro_result syncro_schedules_list(struct syncro_resource *billing, long long customer_id,
                                          struct syncro_schedule_list *out, struct err *err);
-enum syncro_result syncro_schedule_get(struct syncro_billing *sb, long long id, struct syncro_schedule *out,
+enum syncro_result syncro_schedule_get(struct syncro_resource *billing, long long id, struct syncro_schedule *out,
                                        struct err *err);
 /* POST /schedules/{id}/add_line_item. out may be NULL. */
-enum syncro_result syncro_schedule_line_add(struct syncro_billing *sb, long long schedule_id,
+enum syncro_result syncro_schedule_line_add(struct syncro_resource *billing, long long schedule_id,
                                             const struct syncro_line_new *l, struct syncro_schedule_line *out,
                                             struct err *err);
 /* PUT /schedules/{id}/line_items/{line_id} {quantity[, retail_cents]}. */
-enum syncro_result syncro_schedule_line_update(struct syncro_billing *sb, long long schedule_id, long long line_id,
-                                               long long qty_centi, bool set_price, long long retail_cents,
-                                               struct syncro_schedule_line *out, struct err *err);
+enum syncro_result syncro_schedule_line_update(struct syncro_resource *billing, long long schedule_id,
+                                               long long line_id, long long qty_centi, bool set_price,
+                                               long long retail_cents, struct syncro_schedule_line *out, struct err *err);
 /* POST /schedules/{id}/remove_line_item {"line_item_id": line_id}. A line
  * already gone answers SYNCRO_NOT_FOUND. */
-enum syncro_result syncro_schedule_line_remove(struct syncro_billing *sb, long long schedule_id, long long line_id,
-                                               struct err *err);
+enum syncro_result syncro_schedule_line_remove(struct syncro_resource *billing, long long schedule_id,
+                                               long long line_id, struct err *err);
 
 /* ---- products ---------------------------------------------------------------- */
 
-enum syncro_result syncro_product_get(struct syncro_billing *sb, long long id, struct syncro_product *out,
+enum syncro_result syncro_product_get(struct syncro_resource *billing, long long id, struct syncro_product *out,
                                       struct err *err);
 
 #endif

@@ -1,33 +1,12 @@
 /* syncro_tickets — the ticket calls (see syncro_tickets.h), made with
- * syncro_request on the Syncro client, so that they share its pacing, 429
- * holds, header and result rules. Messages: "Syncro: <what>: ...". */
+ * syncro_resource_request on the Syncro client, so that they share its
+ * pacing, 429 holds, header and result rules. Messages: "Syncro: <what>: ...". */
 #include "syncro_tickets.h"
 
 #include <cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-
-struct syncro_tickets {
-	struct syncro_client *sc;
-};
-
-struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, struct err *err)
-{
-	if (!sc) {
-		err_set(err, "Syncro tickets: no client");
-		return NULL;
-	}
-	struct syncro_tickets *tk = xcalloc(1, sizeof *tk);
-	tk->sc = sc;
-	return tk;
-}
-
-void syncro_tickets_free(struct syncro_tickets *tk)
-{
-	free(tk);
-}
 
 void syncro_ticket_free(struct syncro_ticket *t)
 {
@@ -69,16 +48,23 @@ int syncro_ticket_from_json(const cJSON *obj, struct syncro_ticket *out, struct 
 	return 0;
 }
 
-/* One ticket request (syncro_request, naming the ticket permissions on a 401). */
-static enum syncro_result send(struct syncro_tickets *tk, const char *method, const char *url, const char *body,
-                               const char *what, cJSON **body_out, struct err *err)
+/* Adapter for syncro_resource_record. */
+static int ticket_cb(const cJSON *answer, void *out)
 {
-	const struct syncro_req rq = { .method = method, .path = url, .body = body, .what = what,
-	                               .permissions = "Tickets - Create, Tickets - Edit, Tickets - View Details" };
-	return syncro_request(tk->sc, &rq, body_out, err);
+	struct err e = {{0}};
+	return syncro_ticket_from_json(answer, out, &e);
 }
 
-enum syncro_result syncro_ticket_create(struct syncro_tickets *tk, const struct syncro_ticket_new *t,
+/* One ticket request; a record request when out is not NULL. */
+static enum syncro_result send(struct syncro_resource *tickets, const char *method, const char *url,
+                               const char *body, const char *what, struct syncro_ticket *out, struct err *err)
+{
+	const struct syncro_req rq = { .method = method, .path = url, .body = body, .what = what };
+	if (!out) return syncro_resource_request(tickets, &rq, NULL, err);
+	return syncro_resource_record(tickets, &rq, ticket_cb, out, err);
+}
+
+enum syncro_result syncro_ticket_create(struct syncro_resource *tickets, const struct syncro_ticket_new *t,
                                         struct syncro_ticket *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
@@ -102,35 +88,22 @@ enum syncro_result syncro_ticket_create(struct syncro_tickets *tk, const struct 
 	cJSON_Delete(b);
 	char what[64];
 	snprintf(what, sizeof what, "create ticket (customer %lld)", t->customer_id);
-	cJSON *ans = NULL;
-	enum syncro_result rc = send(tk, "POST", "/tickets", body, what, &ans, err);
+	enum syncro_result rc = send(tickets, "POST", "/tickets", body, what, out, err);
 	cJSON_free(body);
-	if (rc == SYNCRO_OK && syncro_ticket_from_json(ans, out, err) != 0) {
-		err_prefix(err, "Syncro: %s: unexpected answer", what);
-		rc = SYNCRO_UNKNOWN_OUTCOME;
-	}
-	cJSON_Delete(ans);
 	return rc;
 }
 
-enum syncro_result syncro_ticket_get(struct syncro_tickets *tk, long long id, struct syncro_ticket *out,
+enum syncro_result syncro_ticket_get(struct syncro_resource *tickets, long long id, struct syncro_ticket *out,
                                      struct err *err)
 {
 	memset(out, 0, sizeof *out);
 	char url[64], what[64];
 	snprintf(url, sizeof url, "/tickets/%lld", id);
 	snprintf(what, sizeof what, "get ticket %lld", id);
-	cJSON *ans = NULL;
-	enum syncro_result rc = send(tk, "GET", url, NULL, what, &ans, err);
-	if (rc == SYNCRO_OK && syncro_ticket_from_json(ans, out, err) != 0) {
-		err_prefix(err, "Syncro: %s: unexpected answer", what);
-		rc = SYNCRO_FAILED;
-	}
-	cJSON_Delete(ans);
-	return rc;
+	return send(tickets, "GET", url, NULL, what, out, err);
 }
 
-enum syncro_result syncro_ticket_comment(struct syncro_tickets *tk, long long id, const char *subject,
+enum syncro_result syncro_ticket_comment(struct syncro_resource *tickets, long long id, const char *subject,
                                          const char *body, struct err *err)
 {
 	char url[64], what[64];
@@ -143,12 +116,12 @@ enum syncro_result syncro_ticket_comment(struct syncro_tickets *tk, long long id
 	cJSON_AddBoolToObject(b, "do_not_email", true);
 	char *text = cJSON_PrintUnformatted(b);
 	cJSON_Delete(b);
-	enum syncro_result rc = send(tk, "POST", url, text, what, NULL, err);
+	enum syncro_result rc = send(tickets, "POST", url, text, what, NULL, err);
 	cJSON_free(text);
 	return rc;
 }
 
-enum syncro_result syncro_ticket_update(struct syncro_tickets *tk, long long id, const char *status,
+enum syncro_result syncro_ticket_update(struct syncro_resource *tickets, long long id, const char *status,
                                         const char *subject, struct err *err)
 {
 	if (!status && !subject) return SYNCRO_OK;
@@ -160,7 +133,7 @@ enum syncro_result syncro_ticket_update(struct syncro_tickets *tk, long long id,
 	if (subject) cJSON_AddStringToObject(b, "subject", subject);
 	char *text = cJSON_PrintUnformatted(b);
 	cJSON_Delete(b);
-	enum syncro_result rc = send(tk, "PUT", url, text, what, NULL, err);
+	enum syncro_result rc = send(tickets, "PUT", url, text, what, NULL, err);
 	cJSON_free(text);
 	return rc;
 }

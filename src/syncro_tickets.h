@@ -16,12 +16,10 @@
 
 #include "syncro.h"
 
-struct syncro_tickets;
-
-/* A ticket client on sc (which must outlive it): its requests go through
- * syncro_request (the client's header, pacing and result rules). */
-struct syncro_tickets *syncro_tickets_new(struct syncro_client *sc, struct err *err);
-void syncro_tickets_free(struct syncro_tickets *tk);
+/* The ticket calls take a resource (syncro.h) made on the Syncro client
+ * with these permissions, which a 401 names:
+ *   syncro_resource_new(sc, SYNCRO_TICKET_PERMISSIONS, err) */
+#define SYNCRO_TICKET_PERMISSIONS "Tickets - Create, Tickets - Edit, Tickets - View Details"
 
 struct syncro_ticket {
 	long long id;
@@ -43,16 +41,16 @@ struct syncro_ticket_new {
 	const char *body;
 };
 
-enum syncro_result syncro_ticket_create(struct syncro_tickets *tk, const struct syncro_ticket_new *t,
+enum syncro_result syncro_ticket_create(struct syncro_resource *tickets, const struct syncro_ticket_new *t,
                                         struct syncro_ticket *out, struct err *err);
 /* 404 → SYNCRO_NOT_FOUND (deleted in Syncro). */
-enum syncro_result syncro_ticket_get(struct syncro_tickets *tk, long long id, struct syncro_ticket *out,
+enum syncro_result syncro_ticket_get(struct syncro_resource *tickets, long long id, struct syncro_ticket *out,
                                      struct err *err);
 /* Adds a hidden, not e-mailed comment. */
-enum syncro_result syncro_ticket_comment(struct syncro_tickets *tk, long long id, const char *subject,
+enum syncro_result syncro_ticket_comment(struct syncro_resource *tickets, long long id, const char *subject,
                                          const char *body, struct err *err);
 /* Changes the status and/or the subject (NULL = unchanged). */
-enum syncro_result syncro_ticket_update(struct syncro_tickets *tk, long long id, const char *status,
+enum syncro_result syncro_ticket_update(struct syncro_resource *tickets, long long id, const char *status,
                                         const char *subject, struct err *err);
 
 /* Is the status a closed one ("Resolved", "Closed", case-insensitive)? */

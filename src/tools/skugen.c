@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../skus_trim.h"
+
 struct row {
 	char *guid;
 	char *part;
@@ -25,20 +27,12 @@ static char *dup_range(const char *s, size_t n)
 	return p;
 }
 
-/* Strips ASCII whitespace and U+00A0 (UTF-8 C2 A0) from both ends. */
+/* Strips blanks (skus_trim.h: ASCII whitespace, U+00A0) from both ends, in
+ * place. */
 static char *strip(char *s)
 {
-	size_t n = strlen(s), i = 0;
-	for (;;) {
-		if (i < n && isspace((unsigned char)s[i])) i++;
-		else if (i + 1 < n && (unsigned char)s[i] == 0xC2 && (unsigned char)s[i + 1] == 0xA0) i += 2;
-		else break;
-	}
-	for (;;) {
-		if (n > i && isspace((unsigned char)s[n - 1])) n--;
-		else if (n >= i + 2 && (unsigned char)s[n - 2] == 0xC2 && (unsigned char)s[n - 1] == 0xA0) n -= 2;
-		else break;
-	}
+	size_t i, n;
+	skus_trim_bounds(s, &i, &n);
 	memmove(s, s + i, n - i);
 	s[n - i] = '\0';
 	return s;

@@ -270,7 +270,7 @@ static int runner_open(struct runner *r, const char *db, bool dry, struct err *e
 	struct syncro_opts so = { .base_url = url, .api_key = KEY, .requests_per_minute = 60000, .max_attempts = 2 };
 	if (store_open(db, &r->st, err) != 0 || store_billing_open(r->st, &r->c.sb, err) != 0) return -1;
 	if (!(r->e = http_engine_new(NULL, err)) || !(r->sc = syncro_client_new(r->e, &so, err)) ||
-	    !(r->c.sy = syncro_billing_new(r->sc, err)))
+	    !(r->c.sy = syncro_resource_new(r->sc, SYNCRO_BILLING_PERMISSIONS, err)))
 		return -1;
 	r->c.dry_run = dry;
 	r->c.sched = (struct billing_sched_opts){ .max_decrease_count = -1, .max_decrease_percent = -1 };
@@ -280,7 +280,7 @@ static int runner_open(struct runner *r, const char *db, bool dry, struct err *e
 static void runner_close(struct runner *r)
 {
 	billing_ctx_release(&r->c);
-	syncro_billing_free(r->c.sy);
+	syncro_resource_free(r->c.sy);
 	store_billing_close(r->c.sb);
 	http_engine_free(r->e);
 	syncro_client_free(r->sc);

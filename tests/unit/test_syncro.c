@@ -2,7 +2,8 @@
  * (tests/fakes/fake_syncro.py, started here once for all these tests and
  * reset before each): paging, customers by id and name, contact CRUD and
  * shapes, error results, retries, unknown outcomes, 429 holds, pacing, and
- * the API key kept out of logs. Also the JSON shapes without a server. */
+ * the API key kept out of logs; the resource handle the billing and ticket
+ * calls share. Also the JSON shapes without a server. */
 #include "t.h"
 
 #include <cJSON.h>
@@ -16,6 +17,8 @@
 #include "http.h"
 #include "log.h"
 #include "syncro.h"
+#include "syncro_billing.h"
+#include "syncro_tickets.h"
 
 #define KEY "sk-test-syncro-0123456789abcdef"
 
@@ -852,5 +855,71 @@ TEST(syncro_request_raw_rules)
 	                            NULL, &fx.err), SYNCRO_UNAUTHORIZED);
 	CHECK_CONTAINS(fx.err.msg, "lacks a permission (Tickets - X)");
 	CHECK(strstr(fx.err.msg, "sk-wrong-key") == NULL);
+	fixture_close(&fx);
+}
+
+/* One syncro_resource serves the ticket and the billing calls: each names
+ * its own permissions on a 401, counts its requests, and an answer without
+ * a record is an unknown outcome for a create, a failure for a read. */
+TEST(syncro_resource_tickets_and_billing)
+{
+	struct err err = {{0}};
+	CHECK(syncro_resource_new(NULL, SYNCRO_TICKET_PERMISSIONS, &err) == NULL);
+	CHECK_CONTAINS(err.msg, "no client");
+	NEED_FAKE();
+	REQUIRE(fake_reset(SEED_ONE));
+	struct fixture fx;
+	REQUIRE(fixture_open(&fx, 0, 0, NULL));
+	struct syncro_resource *tickets = syncro_resource_new(fx.sc, SYNCRO_TICKET_PERMISSIONS, &fx.err);
+	struct syncro_resource *billing = syncro_resource_new(fx.sc, SYNCRO_BILLING_PERMISSIONS, &fx.err);
+	REQUIRE(tickets && billing);
+
+	/* a real ticket, created and read back */
+	struct syncro_ticket t, got;
+	CHECK_EQ_INT(syncro_ticket_create(tickets, &(struct syncro_ticket_new){ .customer_id = 101,
+	             .subject = "Disk full", .body = "on SRV1" }, &t, &fx.err), SYNCRO_OK);
+	CHECK(t.id > 0);
+	CHECK_EQ_INT(syncro_ticket_get(tickets, t.id, &got, &fx.err), SYNCRO_OK);
+	CHECK_EQ_INT(got.id, t.id);
+	CHECK_STR(got.subject, "Disk full");
+	syncro_ticket_free(&got);
+	CHECK_EQ_INT(syncro_resource_requests(tickets), 2);
+	CHECK_EQ_INT(syncro_resource_requests(billing), 0);
+
+	/* 2xx without a record: a create may have been applied, a read failed */
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"POST\",\"match\":\"/tickets$\",\"status\":200,"
+	                 "\"body\":{\"nothing\":1}}", NULL) == 200);
+	struct syncro_ticket lost;
+	CHECK_EQ_INT(syncro_ticket_create(tickets, &(struct syncro_ticket_new){ .customer_id = 101, .subject = "X" },
+	                                  &lost, &fx.err), SYNCRO_UNKNOWN_OUTCOME);
+	CHECK_CONTAINS(fx.err.msg, "Syncro: create ticket (customer 101): unexpected answer");
+	CHECK_CONTAINS(fx.err.msg, "may have been applied");
+	CHECK(lost.id == 0);
+	REQUIRE(fake_ctl("POST", "faults", "{\"method\":\"GET\",\"match\":\"/tickets/\",\"status\":200,"
+	                 "\"body\":{\"ticket\":{}}}", NULL) == 200);
+	CHECK_EQ_INT(syncro_ticket_get(tickets, t.id, &got, &fx.err), SYNCRO_FAILED);
+	CHECK_CONTAINS(fx.err.msg, "unexpected answer");
+	CHECK(strstr(fx.err.msg, "may have been applied") == NULL);
+	syncro_ticket_free(&got);
+	syncro_ticket_free(&t);
+	CHECK_EQ_INT(syncro_resource_requests(tickets), 4);
+
+	/* 401: each resource names its own permissions; a request naming its own wins */
+	REQUIRE(fake_ctl("POST", "faults", "{\"match\":\"/products/\",\"status\":401,\"times\":2}", NULL) == 200);
+	struct syncro_product p;
+	CHECK_EQ_INT(syncro_product_get(billing, 7, &p, &fx.err), SYNCRO_UNAUTHORIZED);
+	CHECK_CONTAINS(fx.err.msg, "(" SYNCRO_BILLING_PERMISSIONS ")");
+	syncro_product_free(&p);
+	CHECK_EQ_INT(syncro_resource_request(billing, &(struct syncro_req){ .path = "/products/7",
+	             .permissions = "Products - List" }, NULL, &fx.err), SYNCRO_UNAUTHORIZED);
+	CHECK_CONTAINS(fx.err.msg, "lacks a permission (Products - List)");
+	CHECK_EQ_INT(syncro_resource_requests(billing), 2);
+	REQUIRE(fake_ctl("POST", "faults", "{\"match\":\"/tickets/\",\"status\":401}", NULL) == 200);
+	CHECK_EQ_INT(syncro_ticket_comment(tickets, 5, NULL, "b", &fx.err), SYNCRO_UNAUTHORIZED);
+	CHECK_CONTAINS(fx.err.msg, "(" SYNCRO_TICKET_PERMISSIONS ")");
+
+	syncro_resource_free(billing);
+	syncro_resource_free(tickets);
+	syncro_resource_free(NULL);
 	fixture_close(&fx);
 }
