@@ -162,14 +162,14 @@ static const char *const hooks_policy =
 	"  groups = { 'Admins' },\n"
 	"  include = function(u) return true end,\n"
 	"  protect = function(u, t)\n"
-	"    if u['@entrasync.hook'] ~= nil then error('hook key visible') end\n"
+	"    if u['@entrasync.hook'] ~= nil then return false, 'member ' .. u['@entrasync.hook'] end\n"
 	"    if u.groups.Admins then return true, 'admin group of ' .. t.name end\n"
 	"    if u.userPrincipalName == 'boom@contoso.com' then local x = nil; return x.y end\n"
 	"    if u.userPrincipalName == 'odd@contoso.com' then return 'yes' end\n"
 	"    return false\n"
 	"  end,\n"
 	"  allow_action = function(action, u, t)\n"
-	"    if u['@entrasync.action'] ~= nil then error('action key visible') end\n"
+	"    if t.name ~= 'Contoso' then error('no tenant table') end\n"
 	"    if action == 'disable' and (u.licenses[1] or {}).part == 'SPE_E3' then return true end\n"
 	"    return false, 'no ' .. action .. ' for ' .. (u.domain or '?')\n"
 	"  end,\n"
@@ -214,10 +214,13 @@ TEST(actions_hooks_protect_and_allow)
 	struct policy_user uo = { .graph = odd };
 	CHECK(actions_hook_protect(h, &uo, &v, &err) != 0);
 	CHECK_CONTAINS(err.msg, "protect() must return true or false");
-	/* the hook keys of the caller's object are neither kept nor trusted */
+	/* no member name is reserved: the caller's members reach the hook as they are */
 	cJSON_AddStringToObject(odd, "@entrasync.hook", "allow_action");
-	CHECK(actions_hook_protect(h, &uo, &v, &err) != 0);
-	CHECK_CONTAINS(err.msg, "protect() must return");
+	REQUIRE_OK(actions_hook_protect(h, &uo, &v, &err), &err);
+	CHECK(!v.yes);
+	CHECK_STR(v.reason, "member allow_action");
+	actions_verdict_free(&v);
+	CHECK(cJSON_GetObjectItem(odd, "@entrasync.hook") != NULL);
 	cJSON_Delete(odd);
 	actions_hooks_free(h);
 }
