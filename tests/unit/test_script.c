@@ -756,3 +756,68 @@ TEST(script_user_json_checked_before_the_policy_runs)
 	buf_free(&wide);
 	script_free(s);
 }
+
+/* script_policy_verdict: hook([lead,] u, t) with u as for include (computed
+ * members too), t the tenant table, include's answer contract with nil as
+ * false, and errors naming the hook and the policy's file:line. */
+TEST(script_policy_verdict_hooks)
+{
+	struct script *s = new_state(100000, 0);
+	REQUIRE(s);
+	struct err err;
+	bool yes = true;
+	char *why = NULL;
+	const char *json = "{\"mail\":\"Ann@Contoso.COM\",\"assignedLicenses\":[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"}]}";
+	const char *groups[] = { "Admins" };
+	struct policy_user u = { .json = json, .len = strlen(json), .groups = groups, .ngroups = 1 };
+	CHECK(script_policy_verdict(s, "protect", NULL, &u, &yes, &why, &err) != 0);
+	CHECK_STR(err.msg, "no policy loaded");
+	CHECK(!yes && why == NULL);
+	const char *path = write_file("verdict.lua",
+		"return {\n"
+		"  protect = function(u, t)\n"
+		"    return u.groups.Admins == true, u.domain .. ' ' .. u.licenses[1].part .. ' ' .. t.name\n"
+		"  end,\n"
+		"  allow_action = function(action, u, t)\n"
+		"    if action == 'n' then return 7 end\n"
+		"    if action == 't' then return true, {} end\n"
+		"    if action == 'x' then return u.nothing.here end\n"
+		"    if action == 'nil' then return nil end\n"
+		"    return action == 'disable', 42\n"
+		"  end,\n"
+		"}\n");
+	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	struct script_tenant st = { .id = "t1", .name = "Contoso" };
+	REQUIRE_OK(script_set_tenant(s, &st, &err), &err);
+	REQUIRE_OK(script_policy_verdict(s, "protect", NULL, &u, &yes, &why, &err), &err);
+	CHECK(yes);
+	CHECK_STR(why, "contoso.com SPE_E3 Contoso");
+	free(why);
+	REQUIRE_OK(script_policy_verdict(s, "allow_action", "disable", &u, &yes, &why, &err), &err);
+	CHECK(yes);
+	CHECK_STR(why, "42");
+	free(why);
+	REQUIRE_OK(script_policy_verdict(s, "allow_action", "enable", &u, &yes, &why, &err), &err);
+	CHECK(!yes);
+	free(why);
+	yes = true;
+	REQUIRE_OK(script_policy_verdict(s, "allow_action", "nil", &u, &yes, &why, &err), &err);
+	CHECK(!yes && why == NULL);
+	char want[600];
+	static const struct { const char *lead, *kind; int line; const char *msg; } fails[] = {
+		{ "n", "", 5, "allow_action() must return true or false [, reason], got number" },
+		{ "t", "", 5, "allow_action()'s reason must be a string, got table" },
+		{ "x", "policy error in allow_action(): ", 8, "attempt to index a nil value (field 'nothing')" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(fails); i++) {
+		CHECK(script_policy_verdict(s, "allow_action", fails[i].lead, &u, &yes, &why, &err) != 0);
+		snprintf(want, sizeof want, "%s%s:%d: %s", fails[i].kind, path, fails[i].line, fails[i].msg);
+		CHECK_STR(strtok(err.msg, "\n"), want);
+		CHECK(!yes && why == NULL);
+		CHECK_EQ_INT(script_last_fail(s), SCRIPT_FAIL_ERROR);
+	}
+	CHECK(script_policy_verdict(s, "include", NULL, &u, &yes, &why, &err) != 0);
+	snprintf(want, sizeof want, "%s: the policy has no include function", path);
+	CHECK_STR(err.msg, want);
+	script_free(s);
+}
