@@ -238,7 +238,7 @@ static const char *const limits_policy =
 	"  include = function(u) return true end,\n"
 	"  protect = function(u, t)\n"
 	"    if u.userPrincipalName == 'loop@contoso.com' then while true do end end\n"
-	"    if u.userPrincipalName == 'big@contoso.com' then local s = {} for i = 1, 1e8 do s[i] = ('x'):rep(100000) .. i end end\n"
+	"    if u.userPrincipalName == 'big@contoso.com' then local s = {} for i = 1, 1e8 do s[i] = ('x'):rep(1e5) .. i end end\n"
 	"    if u.userPrincipalName == 'io@contoso.com' then return io.open('/etc/passwd') end\n"
 	"    if u.userPrincipalName == 'nil@contoso.com' then return end\n"
 	"    return true, 42\n"
