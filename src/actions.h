@@ -46,10 +46,10 @@ struct syncro_client;
 
 /* ================================================================ 1. hooks */
 
-/* The protect / allow_action hooks of one tenant's policy. script.h has no
- * call for policy functions other than include/contact, so they run through
- * its public API in a generated wrapper policy (see lua_actions.c): same
- * sandbox, limits and file:line errors as any policy call. */
+/* The protect / allow_action hooks of one tenant's policy, called through
+ * script_policy_verdict (see lua_actions.c): same sandbox, limits and
+ * file:line errors as any policy call ("policy error in protect():
+ * policies/acme.lua:8: ..."). */
 struct actions_hooks;
 
 /* Loads the policy at path (NULL = no policy: no hooks) for tenant t. On

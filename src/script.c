@@ -1234,6 +1234,11 @@ struct eval_ctx {
 	struct policy_decision *out;
 	struct err *err;
 	int rc;
+	/* script_policy_verdict: the hook, its first argument or NULL, its
+	 * "in NAME()", and its answer (reason owned) */
+	const char *hook, *lead, *what;
+	bool yes;
+	char *reason;
 };
 
 /* Pushes the lower-cased domain of the address at idx, or returns 0. */
@@ -1337,13 +1342,14 @@ static void push_user(lua_State *L, struct eval_ctx *c)
 	luajson_push(L, c->graph, c->s->lim.json_depth, LUAJSON_NULL_ABSENT, USER_NSYNTH);
 	luajson_user_synth(L, -1, &c->synth);
 }
-/* Calls policy function fn(u, t) (the function, u and t are pushed by the
- * caller) with a fresh budget; errors propagate to protected_call. */
-static void call_policy_function(struct script *s, const char *what, int nresults)
+/* Calls policy function fn(..., u, t) (the function and its nargs
+ * arguments are pushed by the caller) with a fresh budget; errors propagate
+ * to protected_call. */
+static void call_policy_function(struct script *s, const char *what, int nargs, int nresults)
 {
 	s->what = what;
 	budget_reset(s);
-	lua_call(s->L, 2, nresults);
+	lua_call(s->L, nargs, nresults);
 }
 
 static int contact_field(const struct script *s, const char *k)
@@ -1422,6 +1428,31 @@ static void decision_fill(struct policy_decision *d, const char *reason, size_t 
 	}
 }
 
+/* Reads the answer of a verdict function (include, protect, allow_action):
+ * true or false at idx [, a reason at idx + 1, string or number]; nil
+ * counts as false when nil_false. name and where ("file:line" of its
+ * definition) word the errors. Sets *yes and *reason (a Lua string, valid
+ * while it is on the stack, or NULL); else sets c->rc/c->err and returns
+ * -1. */
+static int read_verdict(struct eval_ctx *c, int idx, const char *name, const char *where, bool nil_false,
+                        bool *yes, const char **reason, size_t *rlen)
+{
+	lua_State *L = c->s->L;
+	if (!lua_isboolean(L, idx) && !(nil_false && lua_isnil(L, idx)))
+		return c->rc = err_set(c->err, "%s: %s() must return true or false [, reason], got %s", where, name,
+		                       luaL_typename(L, idx));
+	*yes = lua_toboolean(L, idx);
+	*reason = NULL;
+	*rlen = 0;
+	int rt = lua_type(L, idx + 1);
+	if (rt == LUA_TSTRING || rt == LUA_TNUMBER)
+		*reason = lua_tolstring(L, idx + 1, rlen);
+	else if (rt != LUA_TNIL)
+		return c->rc = err_set(c->err, "%s: %s()'s reason must be a string, got %s", where, name,
+		                       luaL_typename(L, idx + 1));
+	return 0;
+}
+
 /* Runs include and contact for one user (inside protected_call). Policy
  * errors raise; contract violations of the results set c->rc/c->err. */
 static int eval_user(lua_State *L)
@@ -1439,23 +1470,10 @@ static int eval_user(lua_State *L)
 	lua_pushvalue(L, 1);
 	lua_pushvalue(L, 2);
 	lua_pushvalue(L, 3);
-	call_policy_function(s, "in include()", 2);               /* 4 verdict, 5 reason */
-	if (!lua_isboolean(L, 4)) {
-		c->rc = err_set(c->err, "%s: include() must return true or false [, reason], got %s", s->include_where,
-		                luaL_typename(L, 4));
-		return 0;
-	}
-	c->out->include = lua_toboolean(L, 4);
+	call_policy_function(s, "in include()", 2, 2);           /* 4 verdict, 5 reason */
 	const char *reason = NULL;
 	size_t rlen = 0;
-	int rt = lua_type(L, 5);
-	if (rt == LUA_TSTRING || rt == LUA_TNUMBER) {
-		reason = lua_tolstring(L, 5, &rlen);
-	} else if (rt != LUA_TNIL) {
-		c->rc = err_set(c->err, "%s: include()'s reason must be a string, got %s", s->include_where,
-		                luaL_typename(L, 5));
-		return 0;
-	}
+	if (read_verdict(c, 4, "include", s->include_where, false, &c->out->include, &reason, &rlen) != 0) return 0;
 	const char *val[POLICY_NFIELDS] = { 0 };
 	size_t vlen[POLICY_NFIELDS] = { 0 };
 	if (c->out->include && (s->info.functions & POLICY_FN_CONTACT)) {
@@ -1468,7 +1486,7 @@ static int eval_user(lua_State *L)
 		}
 		lua_pushvalue(L, 2);
 		lua_pushvalue(L, 3);
-		call_policy_function(s, "in contact()", 1);           /* 6 contact table */
+		call_policy_function(s, "in contact()", 2, 1);       /* 6 contact table */
 		if (read_contact(c, 6, val, vlen) != 0) {
 			c->rc = -1;
 			return 0;
@@ -1522,17 +1540,26 @@ struct named_call {
 	int rc;
 };
 
+/* On an empty stack: 1 the policy table, 2 its function `name` (raw
+ * lookup). Returns 0, or -1 with err filled when there is no such function. */
+static int push_policy_function(struct script *s, const char *name, struct err *err)
+{
+	lua_State *L = s->L;
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_policy);
+	lua_pushstring(L, name);
+	lua_rawget(L, 1);
+	if (!lua_isfunction(L, 2)) return err_set(err, "%s: the policy has no %s function", s->info.path, name);
+	return 0;
+}
+
 static int call_named(lua_State *L)
 {
 	struct named_call *c = lua_touserdata(L, 1);
 	struct script *s = c->s;
 	lua_settop(L, 0);
 	luaL_checkstack(L, (int)c->nargs + 4, "policy call");
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_policy);          /* 1 the policy table */
-	lua_pushstring(L, c->name);
-	lua_rawget(L, 1);                                          /* 2 the function */
-	if (!lua_isfunction(L, 2)) {
-		c->rc = err_set(c->err, "%s: the policy has no %s function", s->info.path, c->name);
+	if (push_policy_function(s, c->name, c->err) != 0) {      /* 1 the policy table, 2 the function */
+		c->rc = -1;
 		return 0;
 	}
 	for (size_t i = 0; i < c->nargs; i++) {
@@ -1568,5 +1595,61 @@ int script_policy_call(struct script *s, const char *name, const cJSON *const *a
 		return -1;
 	}
 	*result = c.result;
+	return 0;
+}
+
+/* ---- verdict hooks (protect, allow_action) ------------------------------ */
+
+/* Calls hook([lead,] u, t) for one user (inside protected_call) and reads
+ * its verdict. As eval_user: policy errors raise, contract violations set
+ * c->rc/c->err. */
+static int call_verdict(lua_State *L)
+{
+	struct eval_ctx *c = lua_touserdata(L, 1);
+	struct script *s = c->s;
+	lua_settop(L, 0);
+	luaL_checkstack(L, 10, "policy hook");
+	if (push_policy_function(s, c->hook, c->err) != 0) {      /* 1 the policy table, 2 the hook */
+		c->rc = -1;
+		return 0;
+	}
+	char where[300];
+	function_place(L, 2, where, sizeof where);
+	if (c->lead) lua_pushstring(L, c->lead);
+	s->kind = "user";                                          /* "user in protect(): invalid JSON ..." */
+	push_user(L, c);
+	s->kind = "policy error";
+	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_tenant);
+	int nargs = lua_gettop(L) - 2;
+	call_policy_function(s, c->what, nargs, 2);               /* 2 verdict, 3 reason */
+	const char *reason = NULL;
+	size_t rlen = 0;
+	if (read_verdict(c, 2, c->hook, where, true, &c->yes, &reason, &rlen) != 0) return 0;
+	if (reason) c->reason = xstrdup(reason);                   /* nothing raises after this */
+	return 0;
+}
+
+int script_policy_verdict(struct script *s, const char *hook, const char *lead, const struct policy_user *user,
+                          bool *yes, char **reason, struct err *err)
+{
+	char what[80];
+	*yes = false;
+	*reason = NULL;
+	if (!s->have_policy) return err_set(err, "no policy loaded");
+	snprintf(what, sizeof what, "in %s()", hook);
+	struct eval_ctx c = { .s = s, .user = user, .graph = user->graph, .err = err, .hook = hook, .lead = lead,
+	                      .what = what };
+	lua_pushcfunction(s->L, call_verdict);
+	lua_pushlightuserdata(s->L, &c);
+	int called = protected_call(s, 1, 0, "policy error", what, err);
+	luajson_user_release(s->L);   /* the text is the caller's: u must not outlive this call */
+	if (called != 0) return -1;
+	if (c.rc != 0) {
+		s->last_fail = SCRIPT_FAIL_ERROR;
+		log_redact_err(err);
+		return -1;
+	}
+	*yes = c.yes;
+	*reason = c.reason;
 	return 0;
 }

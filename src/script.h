@@ -234,5 +234,22 @@ int script_json_each_item(const char *json, size_t len, const char *key,
 int script_policy_call(struct script *s, const char *name, const struct cJSON *const *args, size_t nargs,
                        struct cJSON **result, struct err *err);
 
+/* Calls the loaded policy's verdict hook `hook` (protect, allow_action) on
+ * one user as hook([lead,] u, t): lead, when not NULL, is a string first
+ * argument (allow_action's action); u is the user table exactly as for
+ * include() (struct policy_user: lazy from text, u.domain, u.groups,
+ * u.licenses); t the tenant table. The hook answers as include does, true or
+ * false [, reason (string or number)], except that nil counts as false. One
+ * protected call under the limits (a fresh instruction budget), so errors
+ * name the hook and the policy's file:line:
+ *   policy error in protect(): policies/acme.lua:8: attempt to index a nil value
+ *   instruction budget exceeded (10000000 instructions) in protect() at policies/acme.lua:9
+ *   policies/acme.lua:5: protect() must return true or false [, reason], got string
+ *   user in protect(): invalid JSON at byte offset 12 ...   (the caller's user text)
+ * On success *yes and *reason (NULL when not given; caller frees) are set;
+ * on failure *yes is false and *reason NULL. */
+int script_policy_verdict(struct script *s, const char *hook, const char *lead, const struct policy_user *user,
+                          bool *yes, char **reason, struct err *err);
+
 
 #endif

@@ -162,14 +162,14 @@ static const char *const hooks_policy =
 	"  groups = { 'Admins' },\n"
 	"  include = function(u) return true end,\n"
 	"  protect = function(u, t)\n"
-	"    if u['@entrasync.hook'] ~= nil then error('hook key visible') end\n"
+	"    if u['@entrasync.hook'] ~= nil then return false, 'member ' .. u['@entrasync.hook'] end\n"
 	"    if u.groups.Admins then return true, 'admin group of ' .. t.name end\n"
 	"    if u.userPrincipalName == 'boom@contoso.com' then local x = nil; return x.y end\n"
 	"    if u.userPrincipalName == 'odd@contoso.com' then return 'yes' end\n"
 	"    return false\n"
 	"  end,\n"
 	"  allow_action = function(action, u, t)\n"
-	"    if u['@entrasync.action'] ~= nil then error('action key visible') end\n"
+	"    if t.name ~= 'Contoso' then error('no tenant table') end\n"
 	"    if action == 'disable' and (u.licenses[1] or {}).part == 'SPE_E3' then return true end\n"
 	"    return false, 'no ' .. action .. ' for ' .. (u.domain or '?')\n"
 	"  end,\n"
@@ -214,11 +214,118 @@ TEST(actions_hooks_protect_and_allow)
 	struct policy_user uo = { .graph = odd };
 	CHECK(actions_hook_protect(h, &uo, &v, &err) != 0);
 	CHECK_CONTAINS(err.msg, "protect() must return true or false");
-	/* the hook keys of the caller's object are neither kept nor trusted */
+	/* no member name is reserved: the caller's members reach the hook as they are */
 	cJSON_AddStringToObject(odd, "@entrasync.hook", "allow_action");
-	CHECK(actions_hook_protect(h, &uo, &v, &err) != 0);
-	CHECK_CONTAINS(err.msg, "protect() must return");
+	REQUIRE_OK(actions_hook_protect(h, &uo, &v, &err), &err);
+	CHECK(!v.yes);
+	CHECK_STR(v.reason, "member allow_action");
+	actions_verdict_free(&v);
+	CHECK(cJSON_GetObjectItem(odd, "@entrasync.hook") != NULL);
 	cJSON_Delete(odd);
+	actions_hooks_free(h);
+}
+
+/* The first line of an error (the rest is a traceback). */
+static const char *first_line(const char *msg)
+{
+	static char line[512];
+	snprintf(line, sizeof line, "%.*s", (int)strcspn(msg, "\n"), msg);
+	return line;
+}
+
+static const char *const limits_policy =
+	"return {\n"
+	"  include = function(u) return true end,\n"
+	"  protect = function(u, t)\n"
+	"    if u.userPrincipalName == 'loop@contoso.com' then while true do end end\n"
+	"    if u.userPrincipalName == 'big@contoso.com' then local s = {} for i = 1, 1e8 do s[i] = ('x'):rep(1e5) .. i end end\n"
+	"    if u.userPrincipalName == 'io@contoso.com' then return io.open('/etc/passwd') end\n"
+	"    if u.userPrincipalName == 'nil@contoso.com' then return end\n"
+	"    return true, 42\n"
+	"  end,\n"
+	"  allow_action = function(action, u, t)\n"
+	"    if action == 'boom' then error('no ' .. action .. ' for ' .. u.userPrincipalName) end\n"
+	"    return 'maybe'\n"
+	"  end,\n"
+	"}\n";
+
+/* Calls protect on a user with that userPrincipalName. */
+static int protect_upn(struct actions_hooks *h, const char *upn, struct actions_verdict *v, struct err *err)
+{
+	char json[128];
+	snprintf(json, sizeof json, "{\"userPrincipalName\":\"%s\"}", upn);
+	struct policy_user u = { .json = json, .len = strlen(json) };
+	return actions_hook_protect(h, &u, v, err);
+}
+
+/* Each hook failure names the hook and the policy's file:line; the budget,
+ * the memory cap and the sandbox hold inside hooks, and the state stays
+ * usable after each failure. */
+TEST(actions_hooks_errors_and_limits)
+{
+	struct err err;
+	char want[600];
+	const char *path = write_file("limits.lua", limits_policy);
+	struct script_limits lim = { .instructions = 100000, .memory_bytes = (size_t)2 << 20 };
+	struct script_tenant st = { .id = CONTOSO, .name = "Contoso" };
+	struct actions_hooks *h = NULL;
+	REQUIRE_OK(actions_hooks_load(path, &lim, &st, &h, &err), &err);
+	struct actions_verdict v;
+	const char *json = "{\"userPrincipalName\":\"a@contoso.com\"}";
+	struct policy_user u = { .json = json, .len = strlen(json) };
+
+	CHECK(actions_hook_allow(h, "boom", &u, &v, &err) != 0);
+	snprintf(want, sizeof want, "policy error in allow_action(): %s:11: no boom for a@contoso.com", path);
+	CHECK_STR(first_line(err.msg), want);
+	CHECK(!v.yes && v.reason == NULL);
+	CHECK(actions_hook_allow(h, "disable", &u, &v, &err) != 0);
+	snprintf(want, sizeof want, "%s:10: allow_action() must return true or false [, reason], got string", path);
+	CHECK_STR(err.msg, want);
+
+	CHECK(protect_upn(h, "loop@contoso.com", &v, &err) != 0);
+	snprintf(want, sizeof want, "instruction budget exceeded (100000 instructions) in protect() at %s:4", path);
+	CHECK_STR(first_line(err.msg), want);
+	REQUIRE_OK(protect_upn(h, "a@contoso.com", &v, &err), &err);   /* a fresh budget for the next call */
+	CHECK(v.yes);
+	CHECK_STR(v.reason, "42");
+	actions_verdict_free(&v);
+
+	CHECK(protect_upn(h, "big@contoso.com", &v, &err) != 0);
+	CHECK_CONTAINS(first_line(err.msg), "memory limit exceeded (2 MiB) in protect()");
+	REQUIRE_OK(protect_upn(h, "a@contoso.com", &v, &err), &err);
+	CHECK(v.yes);
+	actions_verdict_free(&v);
+
+	CHECK(protect_upn(h, "io@contoso.com", &v, &err) != 0);
+	snprintf(want, sizeof want, "policy error in protect(): %s:6: 'io' is not available in the policy sandbox", path);
+	CHECK_STR(first_line(err.msg), want);
+
+	v.yes = true;
+	REQUIRE_OK(protect_upn(h, "nil@contoso.com", &v, &err), &err);   /* nil is no */
+	CHECK(!v.yes);
+	CHECK(v.reason == NULL);
+
+	struct policy_user bad = { .json = "{\"userPrincipalName\":", .len = 21 };
+	CHECK(actions_hook_protect(h, &bad, &v, &err) != 0);
+	CHECK_CONTAINS(err.msg, "user in protect(): invalid JSON at byte offset 21");
+	actions_hooks_free(h);
+}
+
+/* The hooks need no temporary file: they load with TMPDIR unusable. */
+TEST(actions_hooks_no_temporary_file)
+{
+	struct err err;
+	const char *path = write_file("tmpless.lua", hooks_policy);
+	const char *old = getenv("TMPDIR");
+	char *saved = old ? xstrdup(old) : NULL;
+	setenv("TMPDIR", "/nonexistent/entrasync-test", 1);
+	struct actions_hooks *h = NULL;
+	int rc = actions_hooks_load(path, NULL, NULL, &h, &err);
+	if (saved) setenv("TMPDIR", saved, 1);
+	else unsetenv("TMPDIR");
+	free(saved);
+	REQUIRE_OK(rc, &err);
+	CHECK(actions_hooks_has_protect(h));
 	actions_hooks_free(h);
 }
 

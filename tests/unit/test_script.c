@@ -57,6 +57,51 @@ static void check_limit(struct script *s, const char *code, enum script_fail wan
 	script_free(fresh);
 }
 
+/* A state (default limits) with the policy text loaded from DIR/name, or
+ * NULL after reporting the failure at the caller's line. */
+#define POLICY_STATE(name, text) policy_state_at(__LINE__, name, text)
+static struct script *policy_state_at(int line, const char *name, const char *text)
+{
+	struct err err = {{0}};
+	struct script *s = new_state(0, 0);
+	const char *path = write_file(name, text);
+	if (!s || !path || script_policy_load(s, path, &err) != 0) {
+		t_fail(__FILE__, line, "loading %s: %s", name, err.msg);
+		script_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int eval_json(struct script *s, const char *json, struct policy_decision *d, struct err *err)
+{
+	struct policy_user u = { .json = json, .len = strlen(json) };
+	return script_policy_eval(s, &u, d, err);
+}
+
+/* Evaluates the user JSON with s's policy and checks include's answer:
+ * include true, false or EVAL_ANY (not checked), reason (NULL = none
+ * given); a user left out gets no contact field. Failures are reported at
+ * the caller's line. */
+#define EVAL_ANY (-1)
+#define CHECK_EVAL(s, json, include, reason) check_eval_at(__LINE__, s, json, include, reason)
+static void check_eval_at(int line, struct script *s, const char *json, int include, const char *reason)
+{
+	struct err err;
+	struct policy_decision d;
+	if (eval_json(s, json, &d, &err) != 0) {
+		t_fail(__FILE__, line, "evaluating %s: %s", json, err.msg);
+		return;
+	}
+	if (include != EVAL_ANY && d.include != include) t_fail(__FILE__, line, "include: %d, want %d", d.include, include);
+	if (reason ? !d.reason || strcmp(d.reason, reason) != 0 : d.reason != NULL)
+		t_fail(__FILE__, line, "reason: \"%s\", want \"%s\"", d.reason ? d.reason : "(null)",
+		       reason ? reason : "(null)");
+	for (int i = 0; i < POLICY_NFIELDS && !d.include; i++)
+		if (d.field[i]) t_fail(__FILE__, line, "contact field %s set for a user left out", policy_contact_field_names[i]);
+	policy_decision_free(&d);
+}
+
 TEST(script_budget_infinite_loops)
 {
 	struct script *s = new_state(100000, 0);
@@ -127,26 +172,20 @@ TEST(script_memory_bombs)
 
 TEST(script_failure_leaves_other_states_alone)
 {
-	struct script *a = new_state(200000, 4u << 20), *b = new_state(0, 0);
-	REQUIRE(a && b);
-	struct err err;
 	/* b keeps state in a module-level table across calls; a fails in all ways
 	 * (and t is an empty table when no tenant was set) */
-	const char *pb = write_file("b.lua", "local n = 0\nreturn { include = function(u, t) assert(type(t) == 'table' and next(t) == nil)\n"
-	                                     "n = n + 1 return true, tostring(n) end }\n");
-	REQUIRE_OK(script_policy_load(b, pb, &err), &err);
-	struct policy_user u = { .json = "{\"id\":\"1\"}", .len = 10 };
-	struct policy_decision d;
-	REQUIRE_OK(script_policy_eval(b, &u, &d, &err), &err);
-	CHECK_STR(d.reason, "1");
-	policy_decision_free(&d);
+	struct script *a = new_state(200000, 4u << 20);
+	struct script *b = POLICY_STATE("b.lua", "local n = 0\n"
+	                                         "return { include = function(u, t) assert(type(t) == 'table' and next(t) == nil)\n"
+	                                         "n = n + 1 return true, tostring(n) end }\n");
+	REQUIRE(a && b);
+	struct err err;
+	CHECK_EVAL(b, "{\"id\":\"1\"}", true, "1");
 	CHECK(script_run_string(a, "while true do end", "x.lua", &err) != 0);
 	CHECK(script_run_string(a, "local t = {} while true do t[#t + 1] = {} end", "x.lua", &err) != 0);
 	CHECK(script_run_string(a, "error('boom')", "x.lua", &err) != 0);
 	CHECK_STR(err.msg, "lua error: x.lua:1: boom\nstack traceback:\n\t[C]: in function 'error'\n\tx.lua:1: in main chunk");
-	REQUIRE_OK(script_policy_eval(b, &u, &d, &err), &err);
-	CHECK_STR(d.reason, "2");
-	policy_decision_free(&d);
+	CHECK_EVAL(b, "{\"id\":\"1\"}", true, "2");
 	/* a global smuggled in one state is not seen by another */
 	CHECK(script_run_string(a, "rawset(_G, 'leak', 1)", "x.lua", &err) != 0);
 	CHECK(script_run_string(b, "assert(leak == nil)", "y.lua", &err) != 0);
@@ -250,10 +289,7 @@ TEST(script_policy_load_errors)
 
 TEST(script_policy_info_after_load)
 {
-	struct script *s = new_state(0, 0);
-	REQUIRE(s);
-	struct err err;
-	const char *path = write_file("full.lua",
+	struct script *s = POLICY_STATE("full.lua",
 		"local p = require 'entrasync.policy'\n"
 		"return {\n"
 		"  name = 'acme', description = 'Acme policy',\n"
@@ -266,7 +302,7 @@ TEST(script_policy_info_after_load)
 		"  protect = function() end, allow_action = function() end,\n"
 		"  max_removals = { count = 5, percent = 10 },\n"
 		"}\n");
-	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	REQUIRE(s);
 	const struct policy_info *pi = script_policy_info(s);
 	REQUIRE(pi);
 	CHECK_STR(pi->name, "acme");
@@ -303,12 +339,6 @@ static const char *const sample_users[] = {
 	"{\"id\":\"u5\",\"displayName\":\"Backup\",\"mail\":\"svc_backup@contoso.com\",\"userType\":\"Member\",\"accountEnabled\":true}",
 };
 
-static int eval_json(struct script *s, const char *json, struct policy_decision *d, struct err *err)
-{
-	struct policy_user u = { .json = json, .len = strlen(json) };
-	return script_policy_eval(s, &u, d, err);
-}
-
 TEST(script_eval_default_policy)
 {
 	struct script *s = new_state(0, 0);
@@ -336,13 +366,7 @@ TEST(script_eval_default_policy)
 	policy_decision_free(&d);
 	static const char *const why[] = { NULL, "guest account", "account disabled", "service name ('room')",
 	                                   "no mail address", "service address ('svc')" };
-	for (size_t i = 1; i < ARRAY_LEN(sample_users); i++) {
-		REQUIRE_OK(eval_json(s, sample_users[i], &d, &err), &err);
-		CHECK(!d.include);
-		CHECK_STR(d.reason, why[i]);
-		CHECK(d.field[POLICY_NAME] == NULL);
-		policy_decision_free(&d);
-	}
+	for (size_t i = 1; i < ARRAY_LEN(sample_users); i++) CHECK_EVAL(s, sample_users[i], false, why[i]);
 	/* the same user as a parsed cJSON object */
 	cJSON *j = cJSON_Parse(sample_users[0]);
 	struct policy_user u = { .graph = j };
@@ -358,10 +382,7 @@ TEST(script_eval_default_policy)
 
 TEST(script_eval_user_and_tenant_tables)
 {
-	struct script *s = new_state(0, 0);
-	REQUIRE(s);
-	struct err err;
-	const char *path = write_file("ut.lua",
+	struct script *s = POLICY_STATE("ut.lua",
 		"local json = require 'entrasync.json'\n"
 		"return {\n"
 		"  include = function(u, t)\n"
@@ -378,7 +399,8 @@ TEST(script_eval_user_and_tenant_tables)
 		"    return { name = u.displayName, zip = 12345, customer_id = 7, notes = '' }\n"
 		"  end,\n"
 		"}\n");
-	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	REQUIRE(s);
+	struct err err;
 	struct script_tenant t = { "tid", "Contoso", "contoso.com", 42 };
 	REQUIRE_OK(script_set_tenant(s, &t, &err), &err);
 	const char *groups[] = { "Sales", "Staff" };
@@ -441,8 +463,7 @@ TEST(script_eval_contract_errors)
 		/* the same state then evaluates a good policy */
 		const char *good = write_file("good.lua", "return { include = function(u) return true end }\n");
 		REQUIRE_OK(script_policy_load(s, good, &err), &err);
-		CHECK_OK(eval_json(s, "{\"id\":\"1\"}", &d, &err), &err);
-		policy_decision_free(&d);
+		CHECK_EVAL(s, "{\"id\":\"1\"}", true, NULL);
 	}
 	script_free(s);
 }
@@ -497,10 +518,7 @@ TEST(script_small_memory_cap_and_state_creation)
  * it must behave like a plain table for everything a policy does. */
 TEST(script_lazy_user_table_semantics)
 {
-	struct script *s = new_state(0, 0);
-	REQUIRE(s);
-	struct err err;
-	const char *path = write_file("lazy.lua",
+	struct script *s = POLICY_STATE("lazy.lua",
 		"local json = require 'entrasync.json'\n"
 		"local kept\n"
 		"return {\n"
@@ -531,18 +549,13 @@ TEST(script_lazy_user_table_semantics)
 		"    return true, json.encode(u)\n"
 		"  end,\n"
 		"}\n");
-	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	REQUIRE(s);
 	const char *user = "{\"id\":\"1\",\"mail\":\"a@b.com\",\"displayName\":\"A\",\"city\":\"X\",\"nothing\":null,"
 	                   "\"lic\":[{\"skuId\":\"S1\",\"plans\":[\"p1\",\"p2\"]}],\"n\":5}";
-	struct policy_decision d;
-	REQUIRE_OK(eval_json(s, user, &d, &err), &err);
-	CHECK_STR(d.reason, "{\"displayName\":\"Changed\",\"domain\":\"b.com\",\"groups\":{},\"id\":\"1\","
-	                    "\"lic\":[{\"plans\":[\"p1\",\"p2\"],\"skuId\":\"S1\"}],\"licenses\":{},\"mail\":\"a@b.com\",\"n\":5}");
-	policy_decision_free(&d);
+	CHECK_EVAL(s, user, true, "{\"displayName\":\"Changed\",\"domain\":\"b.com\",\"groups\":{},\"id\":\"1\","
+	                          "\"lic\":[{\"plans\":[\"p1\",\"p2\"],\"skuId\":\"S1\"}],\"licenses\":{},\"mail\":\"a@b.com\",\"n\":5}");
 	/* the kept u of the previous call raises instead of reading freed text */
-	REQUIRE_OK(eval_json(s, "{\"id\":\"stale\"}", &d, &err), &err);
-	CHECK_STR(d.reason, "stale checked");
-	policy_decision_free(&d);
+	CHECK_EVAL(s, "{\"id\":\"stale\"}", true, "stale checked");
 	script_free(s);
 }
 
@@ -551,10 +564,7 @@ TEST(script_lazy_user_table_semantics)
  * text and from a cJSON object; a Graph member named licenses is hidden. */
 TEST(script_eval_licenses)
 {
-	struct script *s = new_state(0, 0);
-	REQUIRE(s);
-	struct err err;
-	const char *path = write_file("lic.lua",
+	struct script *s = POLICY_STATE("lic.lua",
 		"return {\n"
 		"  include = function(u, t)\n"
 		"    if u.id == 'skip' then\n"
@@ -571,13 +581,11 @@ TEST(script_eval_licenses)
 		"    return { notes = table.concat(names, ', ') }\n"
 		"  end,\n"
 		"}\n");
-	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	REQUIRE(s);
+	struct err err;
 	struct policy_decision d;
 	/* not read: never made, and assignedLicenses stays unconverted */
-	REQUIRE_OK(eval_json(s, "{\"id\":\"skip\",\"assignedLicenses\":[{\"skuId\":\"x\"}]}", &d, &err), &err);
-	CHECK(d.include);
-	CHECK_STR(d.reason, "untouched");
-	policy_decision_free(&d);
+	CHECK_EVAL(s, "{\"id\":\"skip\",\"assignedLicenses\":[{\"skuId\":\"x\"}]}", true, "untouched");
 	const char *user = "{\"id\":\"1\",\"licenses\":\"hidden\",\"assignedLicenses\":["
 	                   "{\"disabledPlans\":[],\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"},"
 	                   "{\"disabledPlans\":[\"x\"]},"
@@ -587,12 +595,19 @@ TEST(script_eval_licenses)
 	                   "00000000-0000-0000-0000-00000000abcd|00000000-0000-0000-0000-00000000abcd|"
 	                   "00000000-0000-0000-0000-00000000abcd;"
 	                   "EFCCB6F7-5641-4E0E-BD10-B4976E1BF68E|EMS|Enterprise Mobility + Security E3";
-	REQUIRE_OK(eval_json(s, user, &d, &err), &err);
-	CHECK(d.include);
-	CHECK_STR(d.reason, want);
-	CHECK_STR(d.field[POLICY_NOTES], "Microsoft 365 E3, 00000000-0000-0000-0000-00000000abcd, "
-	                                 "Enterprise Mobility + Security E3");
-	policy_decision_free(&d);
+	/* from text; no assignedLicenses, or not an array: an empty list */
+	const struct { const char *json, *reason, *notes; } cases[] = {
+		{ user, want, "Microsoft 365 E3, 00000000-0000-0000-0000-00000000abcd, Enterprise Mobility + Security E3" },
+		{ "{\"id\":\"2\",\"assignedLicenses\":null}", "", "" },
+		{ "{\"id\":\"3\",\"assignedLicenses\":{\"skuId\":\"x\"}}", "", "" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		REQUIRE_OK(eval_json(s, cases[i].json, &d, &err), &err);
+		CHECK(d.include);
+		CHECK_STR(d.reason, cases[i].reason);
+		CHECK_STR(d.field[POLICY_NOTES], cases[i].notes);
+		policy_decision_free(&d);
+	}
 	/* the same from a parsed object */
 	cJSON *j = cJSON_Parse(user);
 	struct policy_user pu = { .graph = j };
@@ -600,14 +615,6 @@ TEST(script_eval_licenses)
 	CHECK_STR(d.reason, want);
 	policy_decision_free(&d);
 	cJSON_Delete(j);
-	/* no assignedLicenses, or not an array: an empty list */
-	REQUIRE_OK(eval_json(s, "{\"id\":\"2\",\"assignedLicenses\":null}", &d, &err), &err);
-	CHECK_STR(d.reason, "");
-	CHECK_STR(d.field[POLICY_NOTES], "");
-	policy_decision_free(&d);
-	REQUIRE_OK(eval_json(s, "{\"id\":\"3\",\"assignedLicenses\":{\"skuId\":\"x\"}}", &d, &err), &err);
-	CHECK_STR(d.reason, "");
-	policy_decision_free(&d);
 	script_free(s);
 }
 
@@ -616,10 +623,7 @@ TEST(script_eval_licenses)
  * duplicates (the first wins), escapes, nulls and assignments. */
 TEST(script_learned_members_stay_exact)
 {
-	struct script *s = new_state(0, 0);
-	REQUIRE(s);
-	struct err err;
-	const char *path = write_file("learn.lua",
+	struct script *s = POLICY_STATE("learn.lua",
 		"return {\n"
 		"  include = function(u, t)\n"
 		"    local early = rawget(u, 'mail') ~= nil\n"
@@ -629,7 +633,7 @@ TEST(script_learned_members_stay_exact)
 		"    return early, r\n"
 		"  end,\n"
 		"}\n");
-	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	REQUIRE(s);
 	static const struct { const char *json, *want; bool early; } cases[] = {
 		{ "{\"mail\":\"a@B.com\",\"city\":\"X\",\"n\":1}", "a@B.com|X|1|b.com", false },
 		{ "{\"mail\":\"b@c.com\",\"city\":\"Y\",\"n\":2}", "b@c.com|Y|2|c.com", true },
@@ -639,23 +643,14 @@ TEST(script_learned_members_stay_exact)
 		{ "{\"mail\":\"e\\u00e9@x.com\",\"city\":\"W\"}", "e\xc3\xa9@x.com|W|nil|x.com", true },
 		{ "{\"city\":\"V\",\"mail\":\"f@y.com\"}", "f@y.com|V|nil|y.com", true },
 	};
-	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-		struct policy_decision d;
-		REQUIRE_OK(eval_json(s, cases[i].json, &d, &err), &err);
-		CHECK_STR(d.reason, cases[i].want);
-		CHECK_EQ_INT(d.include, cases[i].early);
-		policy_decision_free(&d);
-	}
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) CHECK_EVAL(s, cases[i].json, cases[i].early, cases[i].want);
 	/* many users, alternating orders: always exact */
 	for (int i = 0; i < 3000; i++) {
 		char json[200], want[200];
 		if (i % 2) snprintf(json, sizeof json, "{\"n\":%d,\"mail\":\"m%d@x.com\",\"city\":\"c%d\"}", i, i, i);
 		else snprintf(json, sizeof json, "{\"city\":\"c%d\",\"id\":\"%d\",\"mail\":\"m%d@x.com\",\"n\":%d}", i, i, i, i);
 		snprintf(want, sizeof want, "m%d@x.com|c%d|%d|x.com", i, i, i);
-		struct policy_decision d;
-		REQUIRE_OK(eval_json(s, json, &d, &err), &err);
-		CHECK_STR(d.reason, want);
-		policy_decision_free(&d);
+		CHECK_EVAL(s, json, EVAL_ANY, want);
 	}
 	script_free(s);
 }
@@ -680,10 +675,7 @@ static int count_and_eval(void *ud, const char *item, size_t len)
  * string ends and values as a byte-by-byte reading. */
 TEST(script_long_strings_with_escapes)
 {
-	struct script *s = new_state(0, 0);
-	REQUIRE(s);
-	struct err err;
-	const char *path = write_file("esc.lua",
+	struct script *s = POLICY_STATE("esc.lua",
 		"local marks = { '\"', '\\\\', '\\195\\169' }\n"
 		"return { include = function(u)\n"
 		"  local pre = {}\n"
@@ -691,7 +683,8 @@ TEST(script_long_strings_with_escapes)
 		"  local want = table.concat(pre) .. marks[u.kind + 1] .. 'tail'\n"
 		"  return true, (u.a == want and u.b == 'x') and '0' or ('1 ' .. tostring(u.a))\n"
 		"end }\n");
-	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	REQUIRE(s);
+	struct err err;
 	struct buf page = {0};
 	buf_adds(&page, "{\"value\":[");
 	int n = 0;
@@ -715,13 +708,11 @@ TEST(script_long_strings_with_escapes)
 
 TEST(script_user_json_checked_before_the_policy_runs)
 {
-	struct script *s = new_state(0, 0);
-	REQUIRE(s);
-	struct err err;
-	const char *path = write_file("count.lua",
+	struct script *s = POLICY_STATE("count.lua",
 		"local calls = 0\n"
 		"return { include = function(u) calls = calls + 1 return true, tostring(calls) .. ':' .. tostring(u.mail) end }\n");
-	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	REQUIRE(s);
+	struct err err;
 	struct policy_decision d;
 	/* malformed deep inside a member the policy never reads: still refused */
 	CHECK(eval_json(s, "{\"mail\":\"a@b.c\",\"assignedLicenses\":[{\"skuId\":\"x\",}]}", &d, &err) != 0);
@@ -742,17 +733,80 @@ TEST(script_user_json_checked_before_the_policy_runs)
 	CHECK_CONTAINS(err.msg, "JSON nested too deeply (more than 64 levels)");
 	buf_free(&deep);
 	/* none of the above reached the policy */
-	REQUIRE_OK(eval_json(s, "{\"m\\u0061il\":\"esc@key.com\"}", &d, &err), &err);
-	CHECK_STR(d.reason, "1:esc@key.com");                 /* escaped keys work (converted up front) */
-	policy_decision_free(&d);
+	/* escaped keys work (converted up front) */
+	CHECK_EVAL(s, "{\"m\\u0061il\":\"esc@key.com\"}", true, "1:esc@key.com");
 	/* more members than the lazy index holds: converted up front */
 	struct buf wide = {0};
 	buf_adds(&wide, "{\"mail\":\"w@x.y\"");
 	for (int i = 0; i < 300; i++) buf_printf(&wide, ",\"k%d\":%d", i, i);
 	buf_adds(&wide, "}");
-	REQUIRE_OK(eval_json(s, wide.data, &d, &err), &err);
-	CHECK_STR(d.reason, "2:w@x.y");
-	policy_decision_free(&d);
+	CHECK_EVAL(s, wide.data, true, "2:w@x.y");
 	buf_free(&wide);
+	script_free(s);
+}
+
+/* script_policy_verdict: hook([lead,] u, t) with u as for include (computed
+ * members too), t the tenant table, include's answer contract with nil as
+ * false, and errors naming the hook and the policy's file:line. */
+TEST(script_policy_verdict_hooks)
+{
+	struct script *s = new_state(100000, 0);
+	REQUIRE(s);
+	struct err err;
+	bool yes = true;
+	char *why = NULL;
+	const char *json = "{\"mail\":\"Ann@Contoso.COM\","
+	                   "\"assignedLicenses\":[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"}]}";
+	const char *groups[] = { "Admins" };
+	struct policy_user u = { .json = json, .len = strlen(json), .groups = groups, .ngroups = 1 };
+	CHECK(script_policy_verdict(s, "protect", NULL, &u, &yes, &why, &err) != 0);
+	CHECK_STR(err.msg, "no policy loaded");
+	CHECK(!yes && why == NULL);
+	const char *path = write_file("verdict.lua",
+		"return {\n"
+		"  protect = function(u, t)\n"
+		"    return u.groups.Admins == true, u.domain .. ' ' .. u.licenses[1].part .. ' ' .. t.name\n"
+		"  end,\n"
+		"  allow_action = function(action, u, t)\n"
+		"    if action == 'n' then return 7 end\n"
+		"    if action == 't' then return true, {} end\n"
+		"    if action == 'x' then return u.nothing.here end\n"
+		"    if action == 'nil' then return nil end\n"
+		"    return action == 'disable', 42\n"
+		"  end,\n"
+		"}\n");
+	REQUIRE_OK(script_policy_load(s, path, &err), &err);
+	struct script_tenant st = { .id = "t1", .name = "Contoso" };
+	REQUIRE_OK(script_set_tenant(s, &st, &err), &err);
+	REQUIRE_OK(script_policy_verdict(s, "protect", NULL, &u, &yes, &why, &err), &err);
+	CHECK(yes);
+	CHECK_STR(why, "contoso.com SPE_E3 Contoso");
+	free(why);
+	REQUIRE_OK(script_policy_verdict(s, "allow_action", "disable", &u, &yes, &why, &err), &err);
+	CHECK(yes);
+	CHECK_STR(why, "42");
+	free(why);
+	REQUIRE_OK(script_policy_verdict(s, "allow_action", "enable", &u, &yes, &why, &err), &err);
+	CHECK(!yes);
+	free(why);
+	yes = true;
+	REQUIRE_OK(script_policy_verdict(s, "allow_action", "nil", &u, &yes, &why, &err), &err);
+	CHECK(!yes && why == NULL);
+	char want[600];
+	static const struct { const char *lead, *kind; int line; const char *msg; } fails[] = {
+		{ "n", "", 5, "allow_action() must return true or false [, reason], got number" },
+		{ "t", "", 5, "allow_action()'s reason must be a string, got table" },
+		{ "x", "policy error in allow_action(): ", 8, "attempt to index a nil value (field 'nothing')" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(fails); i++) {
+		CHECK(script_policy_verdict(s, "allow_action", fails[i].lead, &u, &yes, &why, &err) != 0);
+		snprintf(want, sizeof want, "%s%s:%d: %s", fails[i].kind, path, fails[i].line, fails[i].msg);
+		CHECK_STR(strtok(err.msg, "\n"), want);
+		CHECK(!yes && why == NULL);
+		CHECK_EQ_INT(script_last_fail(s), SCRIPT_FAIL_ERROR);
+	}
+	CHECK(script_policy_verdict(s, "include", NULL, &u, &yes, &why, &err) != 0);
+	snprintf(want, sizeof want, "%s: the policy has no include function", path);
+	CHECK_STR(err.msg, want);
 	script_free(s);
 }
