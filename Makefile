@@ -68,7 +68,7 @@ $(BUILD)/lua_embed.c: $(BUILD)/embedgen $(LUA_FILES)
 
 # Microsoft's SKU name table (vendor/skus.csv, one row per service plan) is
 # reduced at build time to a SKU-level C table, committed as src/skus_table.c.
-$(BUILD)/skugen: src/tools/skugen.c
+$(BUILD)/skugen: src/tools/skugen.c src/skus_trim.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c17 -O1 $(WARN) -o $@ $<
 
