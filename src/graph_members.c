@@ -217,7 +217,7 @@ static bool user_item_fast(struct scan *s, struct graph_members *m)
 		return false;
 	const char *id = p + USER_ITEM_HEAD_LEN;
 	if (id[GUID_LEN] != '"' || id[GUID_LEN + 1] != '}') return false;
-	if (!guid_at(id)) return false;
+	if (!guid_at_36(id)) return false;   /* 38 bytes are there: the id, '"' and '}' */
 	ids_add(m, id, GUID_LEN);
 	s->p = id + GUID_LEN + 2;
 	return true;

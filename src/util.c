@@ -1,6 +1,10 @@
 /* util — error out-param, buffers, allocation, strings, files, time. */
 #include "util.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -216,6 +220,40 @@ bool guid_at(const char *s)
 		if (guid_class[u[i]] != shape[i]) return false;
 	return true;
 }
+
+#if defined(__SSE2__)
+/* The hexadecimal digits among x's sixteen bytes, as a bit mask. Bytes of
+ * 0x80 and above are negative to the signed compares: never digits. */
+static unsigned hex_mask16(__m128i x)
+{
+	__m128i lower = _mm_or_si128(x, _mm_set1_epi8(0x20));   /* 'A'-'F' -> 'a'-'f', digits unchanged */
+	__m128i digit = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('0' - 1)), _mm_cmplt_epi8(x, _mm_set1_epi8('9' + 1)));
+	__m128i alpha =
+		_mm_and_si128(_mm_cmpgt_epi8(lower, _mm_set1_epi8('a' - 1)), _mm_cmplt_epi8(lower, _mm_set1_epi8('f' + 1)));
+	return (unsigned)_mm_movemask_epi8(_mm_or_si128(digit, alpha));
+}
+
+/* Checks bytes [at, at+16) of s: the dashes where dashes (bits of dash)
+ * must be, hexadecimal digits elsewhere. */
+static bool guid_block(const char *s, size_t at, unsigned dash)
+{
+	__m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + at));
+	unsigned dashes = (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('-')));
+	return dashes == dash && hex_mask16(x) == (~dash & 0xffffu);
+}
+
+bool guid_at_36(const char *s)
+{
+	/* dashes at 8, 13, 18, 23: bytes 0-15, 16-31 and 20-35 (overlapping) */
+	return guid_block(s, 0, (1u << 8) | (1u << 13)) && guid_block(s, 16, (1u << 2) | (1u << 7)) &&
+	       guid_block(s, 20, 1u << 3);
+}
+#else
+bool guid_at_36(const char *s)
+{
+	return guid_at(s);
+}
+#endif
 
 bool str_is_guid(const char *s)
 {

@@ -53,6 +53,9 @@ bool str_ieq(const char *a, const char *b);          /* ASCII case-insensitive e
 int fd_write_all(int fd, const void *data, size_t len); /* all of data, EINTR retried: 0, or -1 (errno) */
 bool guid_at(const char *s);      /* s[0..36) is a GUID's text, 8-4-4-4-12 hex digits (s need not end there) */
 bool str_is_guid(const char *s);  /* s is exactly a GUID's text */
+/* guid_at for s with at least 36 readable bytes (it reads them all, NULs
+ * included): sixteen bytes a step with SSE2. For the member pages' ids. */
+bool guid_at_36(const char *s);
 size_t str_edit_distance(const char *a, const char *b); /* Levenshtein, for "did you mean" */
 
 /* Files */
