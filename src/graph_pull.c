@@ -40,6 +40,12 @@ const char graph_user_select[] =
 
 struct pull_tenant;
 
+/* A piece of an answer's text, kept by the tenant (p NULL: none). */
+struct text_span {
+	const char *p;
+	size_t n;
+};
+
 struct pull_group {
 	struct pull_tenant *pt;
 	const char *ref;          /* as declared by the policy (name or id) */
@@ -77,20 +83,31 @@ struct pull_tenant {
 	 * transaction with the tenant's row: pointers into held bodies. */
 	cJSON **held;             /* answers kept for that (owned) */
 	size_t nheld;
+	char **held_text;         /* answer texts kept for that (owned) */
+	size_t nheld_text;
 	const cJSON *org;         /* the organization object */
 	const cJSON *skus;        /* the subscribedSkus body */
-	const cJSON **score_pages; /* secureScores bodies, newest first */
-	size_t nscore_pages;
+	struct text_span *score_days; /* the days' objects of the secureScores pages, as texts */
+	size_t nscore_days;
 	struct buf errors;
 };
 
-/* Keeps the callback's parsed answer alive until the tenant is freed. */
-static void tenant_hold(struct pull_tenant *pt, struct graph_result *r)
+/* Keeps a parsed value alive until the tenant is freed. */
+static void tenant_hold_json(struct pull_tenant *pt, cJSON *json)
 {
-	if (!r->json) return;
 	pt->held = xrealloc(pt->held, (pt->nheld + 1) * sizeof *pt->held);
-	pt->held[pt->nheld++] = r->json;
-	r->json = NULL;
+	pt->held[pt->nheld++] = json;
+}
+
+/* Keeps the answer's text (r->resp's body, copied) until the tenant is
+ * freed; its span, or an empty one when there is no body. */
+static struct text_span tenant_hold_text(struct pull_tenant *pt, const struct graph_result *r)
+{
+	if (!r->resp || !r->resp->body.data || !r->resp->body.len) return (struct text_span){ 0 };
+	char *copy = xstrndup(r->resp->body.data, r->resp->body.len);
+	pt->held_text = xrealloc(pt->held_text, (pt->nheld_text + 1) * sizeof *pt->held_text);
+	pt->held_text[pt->nheld_text++] = copy;
+	return (struct text_span){ copy, r->resp->body.len };
 }
 
 static void tenant_error(struct pull_tenant *pt, const char *msg)
@@ -459,63 +476,124 @@ static int skus_write(struct pull_tenant *pt, struct err *err)
 	return rc;
 }
 
-static double json_number(const cJSON *obj, const char *key)
+static void scores_fetch(struct pull_tenant *pt, const char *url);
+
+/* Keeps an element of a secureScores page's "value" (a day's object). */
+static int score_day_keep(void *ud, size_t i, const struct json_scan_value *v)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	if (cJSON_IsNumber(v)) return v->valuedouble;
-	if (cJSON_IsString(v)) return strtod(v->valuestring, NULL);
+	struct pull_tenant *pt = ud;
+	(void)i;
+	pt->score_days = xrealloc(pt->score_days, (pt->nscore_days + 1) * sizeof *pt->score_days);
+	pt->score_days[pt->nscore_days++] = (struct text_span){ v->text, v->len };
+	pt->score_days_seen++;
 	return 0;
 }
 
-static void scores_fetch(struct pull_tenant *pt, const char *url);
-
-/* Keeps a secureScores page for scores_write and follows its nextLink
- * while the days asked for are not all there. */
-static void scores_page(struct pull_tenant *pt, const cJSON *body)
+/* Keeps a secureScores page (its text) for scores_write and follows its
+ * nextLink while the days asked for are not all there. The pages are read
+ * from their text: a day's object is stored as Graph sent it, so it is
+ * never parsed into a tree and printed again (that was 15% of an hourly
+ * pull's instructions). */
+static void scores_page(struct pull_tenant *pt, struct text_span body)
 {
-	pt->score_pages = xrealloc(pt->score_pages, (pt->nscore_pages + 1) * sizeof *pt->score_pages);
-	pt->score_pages[pt->nscore_pages++] = body;
-	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
-	pt->score_days_seen += cJSON_IsArray(value) ? cJSON_GetArraySize(value) : 0;
+	static const char *const keys[] = { "value", "@odata.nextLink" };
+	struct json_scan_value v[2];
+	struct err err;
+	size_t had = pt->nscore_days;
+	if (json_scan_members(body.p, body.n, keys, 2, v, &err) != 0 ||
+	    (v[0].type == JSON_SCAN_ARRAY && json_scan_each_element(v[0].text, v[0].len, score_day_keep, pt, &err) != 0)) {
+		pt->score_days_seen -= (int)(pt->nscore_days - had);
+		pt->nscore_days = had;   /* none of a malformed page */
+		char msg[300];
+		snprintf(msg, sizeof msg, "tenant %.100s: a secureScores page is malformed JSON: %.150s", pt->spec->tenant_id,
+		         err.msg);
+		tenant_error(pt, msg);
+		return;
+	}
 	/* $top=N asks for the N newest days; a nextLink beyond them is older
 	 * history we already hold (or that Graph pages below N: then go on). */
-	const char *next = json_str(body, "@odata.nextLink");
-	if (next && pt->score_days_seen < pt->score_top) scores_fetch(pt, next);
+	if (v[1].type == JSON_SCAN_STRING && pt->score_days_seen < pt->score_top) {
+		struct buf next = { 0 };
+		if (json_scan_string_buf(&v[1], &next) >= 0) scores_fetch(pt, next.data);
+		buf_free(&next);
+	}
 }
 
-/* Stores each day of the kept secureScores pages. Unknown fields anywhere
- * are kept: the whole object (raw) and its arrays are stored as received
- * (re-serialized compactly by cJSON: JSON-equal). */
-static int scores_write(struct pull_tenant *pt, const cJSON *body, struct err *err)
+/* A number member (or a numeric string, as Graph sends some), else 0. */
+static double scan_number(const struct json_scan_value *v)
 {
-	const cJSON *value = cJSON_GetObjectItemCaseSensitive(body, "value");
-	for (const cJSON *s = cJSON_IsArray(value) ? value->child : NULL; s; s = s->next) {
-		const char *created = json_str(s, "createdDateTime");
-		const char *id = json_str(s, "id");
-		char day[11] = "";
-		if (created && strlen(created) >= 10) memcpy(day, created, 10);
-		else if (id && strlen(id) >= 10) memcpy(day, id + strlen(id) - 10, 10);
-		day[10] = '\0';
-		if (!day[0]) continue;
-		/* printed once; the two arrays are cut out of that text (the same
-		 * compact JSON a print of each would give) */
-		char *raw = cJSON_PrintUnformatted(s);
-		static const char *const keys[] = { "averageComparativeScores", "controlScores" };
-		struct json_scan_value v[2];
-		char *part[2] = { NULL, NULL };
-		if (raw && json_scan_members(raw, strlen(raw), keys, 2, v, err) == 0)
+	if (v->type == JSON_SCAN_NUMBER) return strtod(v->text, NULL);   /* stops at the ',' or '}' after it */
+	if (v->type != JSON_SCAN_STRING) return 0;
+	char num[64];
+	return json_scan_string(v, num, sizeof num) >= 0 ? strtod(num, NULL) : 0;
+}
+
+struct scores_put {
+	struct pull_tenant *pt;
+	struct err *err;
+};
+
+/* Stores one day's object (the text of an element of "value"). */
+static int score_day_put(void *ud, size_t i, const struct json_scan_value *day_obj)
+{
+	struct scores_put *sp = ud;
+	struct pull_tenant *pt = sp->pt;
+	static const char *const keys[] = { "createdDateTime", "id", "currentScore", "maxScore",
+		                            "averageComparativeScores", "controlScores" };
+	struct json_scan_value v[6];
+	char created[64] = "", id[256] = "";
+	(void)i;
+	if (day_obj->type != JSON_SCAN_OBJECT || json_scan_members(day_obj->text, day_obj->len, keys, 6, v, sp->err) != 0)
+		return 0;   /* not a day */
+	if (v[0].type == JSON_SCAN_STRING) json_scan_string(&v[0], created, sizeof created);
+	if (v[1].type == JSON_SCAN_STRING) json_scan_string(&v[1], id, sizeof id);
+	char day[11] = "";
+	if (strlen(created) >= 10) memcpy(day, created, 10);
+	else if (strlen(id) >= 10) memcpy(day, id + strlen(id) - 10, 10);
+	day[10] = '\0';
+	if (!day[0]) return 0;
+	/* Stored as sent when it is strict JSON (always, from Graph); else
+	 * through cJSON, printed compactly: JSON-equal either way. */
+	char *raw = NULL, *part[2] = { NULL, NULL };
+	if (json_scan_strings_strict(day_obj->text, day_obj->len)) {
+		raw = xstrndup(day_obj->text, day_obj->len);
+		for (int k = 0; k < 2; k++)
+			if (v[4 + k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(v[4 + k].text, v[4 + k].len);
+	} else {
+		cJSON *tree = cJSON_ParseWithLength(day_obj->text, day_obj->len);
+		char *printed = tree ? cJSON_PrintUnformatted(tree) : NULL;
+		static const char *const arrays[] = { "averageComparativeScores", "controlScores" };
+		struct json_scan_value a[2];
+		if (printed && json_scan_members(printed, strlen(printed), arrays, 2, a, sp->err) == 0) {
+			raw = xstrdup(printed);
 			for (int k = 0; k < 2; k++)
-				if (v[k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(v[k].text, v[k].len);
-		struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
-		                                 .current_score = json_number(s, "currentScore"),
-		                                 .max_score = json_number(s, "maxScore"), .averages = part[0],
-		                                 .controls = part[1], .raw = raw };
-		int rc = store_secure_score_put(pt->st, &sc, err);
-		free(part[0]);
-		free(part[1]);
-		cJSON_free(raw);
-		if (rc != 0) return -1;
-		pt->res->scores++;
+				if (a[k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(a[k].text, a[k].len);
+		}
+		if (printed) cJSON_free(printed);
+		cJSON_Delete(tree);
+	}
+	struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
+	                                 .current_score = scan_number(&v[2]), .max_score = scan_number(&v[3]),
+	                                 .averages = part[0], .controls = part[1], .raw = raw };
+	int rc = store_secure_score_put(pt->st, &sc, sp->err);
+	free(part[0]);
+	free(part[1]);
+	free(raw);
+	if (rc != 0) return -1;
+	pt->res->scores++;
+	return 0;
+}
+
+/* Stores each kept day. Unknown fields anywhere are kept: the whole object
+ * (raw) and its arrays are stored as received. */
+static int scores_write(struct pull_tenant *pt, struct err *err)
+{
+	struct scores_put sp = { .pt = pt, .err = err };
+	for (size_t i = 0; i < pt->nscore_days; i++) {
+		struct json_scan_value day = { .type = JSON_SCAN_OBJECT, .text = pt->score_days[i].p,
+		                               .len = pt->score_days[i].n };
+		if (*day.text != '{') continue;   /* not a day */
+		if (score_day_put(&sp, i, &day) != 0) return -1;
 	}
 	return 0;
 }
@@ -523,20 +601,15 @@ static int scores_write(struct pull_tenant *pt, const cJSON *body, struct err *e
 static void scores_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 {
 	struct pull_tenant *pt = ctx;
-	if (r->ok && r->json) {
-		const cJSON *body = r->json;
-		tenant_hold(pt, r);
-		scores_page(pt, body);
-	} else {
-		tenant_error(pt, r->ok ? "secureScores returned an empty body" : r->err.msg);
-	}
+	if (r->ok && r->resp && r->resp->body.len) scores_page(pt, tenant_hold_text(pt, r));
+	else tenant_error(pt, r->ok ? "secureScores returned an empty body" : r->err.msg);
 	(void)t;
 	tenant_done_one(pt);
 }
 
 static void scores_fetch(struct pull_tenant *pt, const char *url)
 {
-	tenant_submit(pt, &(struct graph_request){ .url = url, .on_done = scores_done, .ctx = pt });
+	tenant_submit(pt, &(struct graph_request){ .url = url, .raw = true, .on_done = scores_done, .ctx = pt });
 }
 
 /* How many days of Secure Score to ask for: 90 the first time, else the
@@ -647,29 +720,50 @@ static void batch_free(struct batch *b)
 
 static void batch_send(struct batch *b);
 
-/* The batch part's header value (case-insensitive name), or NULL. */
-static const char *part_header(const cJSON *part, const char *name)
+/* A part of a $batch answer, read from its text: spans into the answer. */
+struct batch_answer {
+	bool found;
+	long status;
+	struct json_scan_value headers;   /* JSON_SCAN_ABSENT when none */
+	struct text_span body;            /* p NULL when none */
+};
+
+struct header_find {
+	const char *name;
+	char *out;
+	size_t cap;
+	bool found;
+};
+
+static int header_match(void *ud, const char *key, const struct json_scan_value *v)
 {
-	const cJSON *h = cJSON_GetObjectItemCaseSensitive(part, "headers");
-	for (const cJSON *v = cJSON_IsObject(h) ? h->child : NULL; v; v = v->next)
-		if (v->string && str_ieq(v->string, name)) {
-			if (cJSON_IsString(v)) return v->valuestring;
-			if (cJSON_IsNumber(v)) {
-				static char num[32];
-				snprintf(num, sizeof num, "%g", v->valuedouble);
-				return num;
-			}
-		}
-	return NULL;
+	struct header_find *h = ud;
+	if (h->found || !key || !str_ieq(key, h->name)) return 0;
+	if (v->type == JSON_SCAN_STRING) h->found = json_scan_string(v, h->out, h->cap) >= 0;
+	else if (v->type == JSON_SCAN_NUMBER && v->len < h->cap) {
+		memcpy(h->out, v->text, v->len);
+		h->out[v->len] = '\0';
+		h->found = true;
+	}
+	return 0;
+}
+
+/* The part's header value (case-insensitive name) into out[cap]; false
+ * when it has none. */
+static bool part_header(const struct batch_answer *a, const char *name, char *out, size_t cap)
+{
+	struct header_find h = { .name = name, .out = out, .cap = cap };
+	struct err err;
+	if (a->headers.type != JSON_SCAN_OBJECT) return false;
+	json_scan_each_member(a->headers.text, a->headers.len, header_match, &h, &err);
+	return h.found;
 }
 
 /* The message for a failed part, as for a request of its own. */
-static void part_error(struct pull_tenant *pt, const struct batch_part *p, long status, const cJSON *body)
+static void part_error(struct pull_tenant *pt, const struct batch_part *p, long status, struct text_span body)
 {
 	struct graph_error ge = { .status = status };
-	char *text = body ? cJSON_PrintUnformatted(body) : NULL;
-	if (text) graph_error_parse(status, text, strlen(text), &ge);
-	cJSON_free(text);
+	if (body.p) graph_error_parse(status, body.p, body.n, &ge);
 	char what[256], msg[1024];
 	graph_describe("GET", p->url, what, sizeof what);
 	const char *perm = graph_permission_for(p->url);
@@ -688,37 +782,116 @@ static void part_error(struct pull_tenant *pt, const struct batch_part *p, long 
 	tenant_error(pt, msg);
 }
 
-static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, long status, const cJSON *body)
+/* The part's body parsed, kept by the tenant; NULL (with the tenant's
+ * error) when it is not JSON. The secureScores part is read from its text
+ * instead (scores_page): the others are small. */
+static const cJSON *part_json(struct pull_tenant *pt, const struct batch_part *p, struct text_span body)
+{
+	cJSON *j = body.p ? cJSON_ParseWithLength(body.p, body.n) : NULL;
+	if (!j) {
+		char msg[300];
+		snprintf(msg, sizeof msg, "tenant %s: the $batch part '%s' has %s", pt->spec->tenant_id, p->id,
+		         body.p ? "a malformed JSON body" : "no body");
+		tenant_error(pt, msg);
+		return NULL;
+	}
+	tenant_hold_json(pt, j);
+	return j;
+}
+
+static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, long status, struct text_span body)
 {
 	bool ok = status >= 200 && status < 300;
 	if (p->id[0] == 'g') {
 		struct pull_group *g = &pt->groups[strtol(p->id + 1, NULL, 10)];
-		if (ok || (status == 404 && g->by_id)) group_resolved(pt, g, status, body);
-		else part_error(pt, p, status, body);
+		if (ok) {
+			const cJSON *j = part_json(pt, p, body);
+			if (j) group_resolved(pt, g, status, j);
+		} else if (status == 404 && g->by_id) {
+			group_resolved(pt, g, status, NULL);
+		} else {
+			part_error(pt, p, status, body);
+		}
 		return;
 	}
 	if (!ok) {
 		part_error(pt, p, status, body);
 		return;
 	}
-	if (!strcmp(p->id, "org")) org_read(pt, body);
-	else if (!strcmp(p->id, "skus")) pt->skus = body;
-	else if (!strcmp(p->id, "scores")) scores_page(pt, body);
-	else if (!strcmp(p->id, "profiles")) profiles_page(pt, body);
+	if (!strcmp(p->id, "scores")) {
+		if (body.p) scores_page(pt, body);
+		else tenant_error(pt, "secureScores returned an empty body");
+		return;
+	}
+	const cJSON *j = part_json(pt, p, body);
+	if (!j) return;
+	if (!strcmp(p->id, "org")) org_read(pt, j);
+	else if (!strcmp(p->id, "skus")) pt->skus = j;
+	else if (!strcmp(p->id, "profiles")) profiles_page(pt, j);
 }
 
+struct batch_read {
+	const struct batch *b;
+	struct batch_answer *ans;   /* by part index */
+};
+
+/* One element of "responses": to the part of its id. */
+static int batch_answer_read(void *ud, size_t i, const struct json_scan_value *v)
+{
+	struct batch_read *br = ud;
+	static const char *const keys[] = { "id", "status", "headers", "body" };
+	struct json_scan_value m[4];
+	struct err err;
+	char id[32];
+	(void)i;
+	if (v->type != JSON_SCAN_OBJECT || json_scan_members(v->text, v->len, keys, 4, m, &err) != 0 ||
+	    m[0].type != JSON_SCAN_STRING || json_scan_string(&m[0], id, sizeof id) < 0)
+		return 0;
+	for (size_t k = 0; k < br->b->n; k++) {
+		if (br->ans[k].found || strcmp(br->b->parts[k].id, id) != 0) continue;
+		br->ans[k] = (struct batch_answer){ .found = true, .headers = m[2] };
+		if (m[1].type == JSON_SCAN_NUMBER) br->ans[k].status = strtol(m[1].text, NULL, 10);
+		if (m[3].type != JSON_SCAN_ABSENT && m[3].type != JSON_SCAN_NULL)
+			br->ans[k].body = (struct text_span){ m[3].text, m[3].len };
+		break;
+	}
+	return 0;
+}
+
+/* A $batch answer is read from its text (json_scan), not parsed into a
+ * tree: the parts' bodies are cut out of it; all but the Secure Score
+ * pages (the bulk of it) are then parsed on their own. */
 static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 {
 	struct batch *b = ctx;
 	struct pull_tenant *pt = b->pt;
-	const cJSON *responses = r->ok && r->json ? cJSON_GetObjectItemCaseSensitive(r->json, "responses") : NULL;
-	if (!cJSON_IsArray(responses)) {
-		tenant_error(pt, r->ok ? "the $batch answer has no \"responses\"" : r->err.msg);
+	struct batch_answer *ans = NULL;
+	struct batch *again = NULL;
+	if (!r->ok) {
+		tenant_error(pt, r->err.msg);
 		goto out;
 	}
-	tenant_hold(pt, r);   /* its parts' bodies are stored when the tenant finishes */
-	/* Parts come back in any order: match by id. */
-	struct batch *again = xcalloc(1, sizeof *again);
+	/* its parts' bodies are stored when the tenant finishes */
+	struct text_span text = tenant_hold_text(pt, r);
+	static const char *const keys[] = { "responses" };
+	struct json_scan_value list;
+	struct err err;
+	ans = xcalloc(b->n + 1, sizeof *ans);
+	struct batch_read br = { .b = b, .ans = ans };
+	if (json_scan_members(text.p, text.n, keys, 1, &list, &err) != 0 ||
+	    (list.type == JSON_SCAN_ARRAY && json_scan_each_element(list.text, list.len, batch_answer_read, &br, &err) != 0)) {
+		char msg[400];
+		snprintf(msg, sizeof msg, "tenant %.100s: POST /$batch: Graph sent malformed JSON (%zu bytes, status %ld): %.150s",
+		         pt->spec->tenant_id, text.n, r->status, err.msg);
+		tenant_error(pt, msg);
+		goto out;
+	}
+	if (list.type != JSON_SCAN_ARRAY) {
+		tenant_error(pt, "the $batch answer has no \"responses\"");
+		goto out;
+	}
+	/* Parts come back in any order: matched by id. */
+	again = xcalloc(1, sizeof *again);
 	again->pt = pt;
 	again->round = b->round + 1;
 	again->auth_retried = b->auth_retried;
@@ -726,25 +899,21 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	again->parts = xcalloc(b->n, sizeof *again->parts);
 	double wait = 0;
 	for (size_t i = 0; i < b->n; i++) {
-		const cJSON *resp = NULL;
-		for (const cJSON *x = responses->child; x && !resp; x = x->next) {
-			const char *id = json_str(x, "id");
-			if (id && !strcmp(id, b->parts[i].id)) resp = x;
-		}
-		long status = resp ? (long)json_number(resp, "status") : 0;
-		if (!resp) {
+		long status = ans[i].status;
+		if (!ans[i].found) {
 			char msg[300];
 			snprintf(msg, sizeof msg, "tenant %s: the $batch answer lacks part '%s'", pt->spec->tenant_id,
 			         b->parts[i].id);
 			tenant_error(pt, msg);
 		} else if (status == 429) {
 			pt->gt->counters.throttled++;
-			const char *ra = part_header(resp, "Retry-After");
-			double secs = ra ? http_parse_retry_after(ra, time_now()) : -1;
+			char ra[64];
+			bool has_ra = part_header(&ans[i], "Retry-After", ra, sizeof ra);
+			double secs = has_ra ? http_parse_retry_after(ra, time_now()) : -1;
 			if (secs < 0) secs = pow(2, b->round);   /* no Retry-After: back off */
 			if (secs > wait) wait = secs;
 			log_info("graph.throttle", "tenant %s: $batch part %s got %ld (Retry-After %s)", pt->spec->tenant_id,
-			         b->parts[i].id, status, ra ? ra : "none");
+			         b->parts[i].id, status, has_ra ? ra : "none");
 			again->parts[again->n] = b->parts[i];
 			again->parts[again->n].url = xstrdup(b->parts[i].url);
 			again->n++;
@@ -756,7 +925,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 			again->parts[again->n].url = xstrdup(b->parts[i].url);
 			again->n++;
 		} else {
-			batch_part_done(pt, &b->parts[i], status, cJSON_GetObjectItemCaseSensitive(resp, "body"));
+			batch_part_done(pt, &b->parts[i], status, ans[i].body);
 		}
 	}
 	if (again->n && again->round < BATCH_MAX_ROUNDS && wait <= BATCH_MAX_WAIT) {
@@ -764,6 +933,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 		 * holding up other tenants (the hold is on this tenant's lane). */
 		http_lane_hold(pt->gt->lane, wait);
 		batch_send(again);
+		again = NULL;
 	} else {
 		for (size_t i = 0; i < again->n; i++) {
 			char what[256], msg[600];
@@ -772,9 +942,10 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 			         "(Retry-After %.0f s)", pt->spec->tenant_id, what, again->round, wait);
 			tenant_error(pt, msg);
 		}
-		batch_free(again);
 	}
 out:
+	if (again) batch_free(again);
+	free(ans);
 	batch_free(b);
 	(void)t;
 	tenant_done_one(pt);
@@ -795,7 +966,7 @@ static void batch_send(struct batch *b)
 	cJSON_Delete(root);
 	int rc = tenant_submit(b->pt, &(struct graph_request){
 		.method = "POST", .url = "/$batch", .headers = b->large ? NULL : uncompressed_headers, .body = body,
-		.body_len = strlen(body), .idempotent = true, .on_done = batch_done, .ctx = b });
+		.body_len = strlen(body), .idempotent = true, .raw = true, .on_done = batch_done, .ctx = b });
 	cJSON_free(body);
 	if (rc != 0) batch_free(b);
 }
@@ -911,8 +1082,7 @@ static int tenant_results_put(struct pull_tenant *pt, struct err *err)
 {
 	if (pt->org && org_write(pt, err) != 0) return -1;
 	if (pt->skus && skus_write(pt, err) != 0) return -1;
-	for (size_t i = 0; i < pt->nscore_pages; i++)
-		if (scores_write(pt, pt->score_pages[i], err) != 0) return -1;
+	if (scores_write(pt, err) != 0) return -1;
 	if (pt->profiles_complete && profiles_write(pt, err) != 0) return -1;
 	for (size_t i = 0; i < pt->ngroups; i++) {
 		struct pull_group *g = &pt->groups[i];
@@ -1017,7 +1187,9 @@ static void tenant_free(struct pull_tenant *pt)
 	cJSON_Delete(pt->profiles);
 	for (size_t i = 0; i < pt->nheld; i++) cJSON_Delete(pt->held[i]);
 	free(pt->held);
-	free(pt->score_pages);
+	for (size_t i = 0; i < pt->nheld_text; i++) free(pt->held_text[i]);
+	free(pt->held_text);
+	free(pt->score_days);
 	buf_free(&pt->errors);
 }
 

@@ -366,3 +366,63 @@ int json_scan_each_member(const char *json, size_t len,
 	if (s.p != s.end) return fail(&s, err);
 	return 0;
 }
+
+int json_scan_each_element(const char *json, size_t len,
+                           int (*fn)(void *ud, size_t i, const struct json_scan_value *v), void *ud, struct err *err)
+{
+	struct scanner s = { .start = json, .p = json, .end = json + len, .depth = 1 };
+	if (!json) return err_set(err, "invalid JSON: no text");
+	skip_ws(&s);
+	if (s.p >= s.end || *s.p != '[') return fail(&s, err);
+	s.p++;
+	skip_ws(&s);
+	bool more = true;
+	if (s.p < s.end && *s.p == ']') {
+		s.p++;
+		more = false;
+	}
+	for (size_t i = 0; more; i++) {
+		struct json_scan_value v;
+		if (skip_value(&s, &v) != 0) return fail(&s, err);
+		skip_ws(&s);
+		if (s.p >= s.end || (*s.p != ',' && *s.p != ']')) return fail(&s, err);
+		more = *s.p == ',';
+		s.p++;
+		skip_ws(&s);
+		int rc = fn(ud, i, &v);
+		if (rc) return rc;
+	}
+	if (s.p != s.end) return fail(&s, err);
+	return 0;
+}
+
+bool json_scan_strings_strict(const char *p, size_t n)
+{
+	const char *e = p + n;
+	while (p < e) {
+		const char *q = memchr(p, '"', (size_t)(e - p));
+		if (!q) return true;
+		p = q + 1;
+		for (;;) {   /* inside a string */
+			p = json_scan_skip_plain(p, e);
+			if (p >= e) return false;
+			if (*p == '"') {
+				p++;
+				break;
+			}
+			if (*p != '\\' || e - p < 2) return false;   /* a raw control character, or a cut escape */
+			char c = p[1];
+			if (c == 'u') {
+				if (e - p < 6) return false;
+				for (int k = 2; k < 6; k++)
+					if (hex_value(p[k]) < 0) return false;
+				p += 6;
+			} else if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
+				p += 2;
+			} else {
+				return false;
+			}
+		}
+	}
+	return true;
+}

@@ -56,6 +56,18 @@ int json_scan_each_member(const char *json, size_t len,
                           int (*fn)(void *ud, const char *key, const struct json_scan_value *v), void *ud,
                           struct err *err);
 
+/* Calls fn for every element of the array in json[0..len) in order, with
+ * its index. Checks the whole text (trailing text after the array
+ * included), as json_scan_each_member. Returns 0, fn's first non-zero
+ * result, or -1 with err for malformed text. */
+int json_scan_each_element(const char *json, size_t len,
+                           int (*fn)(void *ud, size_t i, const struct json_scan_value *v), void *ud,
+                           struct err *err);
+/* Whether the strings of p[0..n), a value the scanner checked (its
+ * structure, numbers and literals), are strict JSON too: every escape
+ * valid, no raw control character. Then the text is fit to store as JSON
+ * as it is. */
+bool json_scan_strings_strict(const char *p, size_t n);
 /* Decodes a JSON_SCAN_STRING value (escapes; \u with surrogate pairs to
  * UTF-8; a lone surrogate becomes U+FFFD) into out[cap], NUL-terminated.
  * Never writes more than v->len - 1 bytes with the NUL, so a buffer of

@@ -19,8 +19,11 @@
  * the first, a retry the next; past the last, the last again. A request with
  * no recorded key gets a 500 with a short JSON body and counts as a miss
  * (the first ones are reported on stderr). GET /_replay/stats answers
- * {"requests":N,"misses":M,"unserved":K,"cpu_seconds":S} (K: recorded
- * responses never sent; S: the server's own CPU, user+sys) and is not counted. Every answer is sent latency ms after its request has
+ * {"requests":N,"misses":M,"unserved":K,"cpu_seconds":S,"phase_seconds":P}
+ * (K: recorded responses never sent; S: the server's own CPU, user+sys; P:
+ * from the first request's arrival to the last answer's sending, over the
+ * requests since the previous stats call: the client's network phase) and
+ * is not counted. Every answer is sent latency ms after its request has
  * fully arrived (one timerfd; the latency being the same for every request,
  * the queue of waiting answers is in due order); pipelined requests on a
  * connection are answered in order. A recorded dropped response is sent as it
@@ -128,6 +131,7 @@ struct server {
 	struct conn *conns;
 	struct pending *pend_head, *pend_tail;
 	uint64_t requests, misses;
+	uint64_t first_request_ns, last_sent_ns;  /* since the last stats call; 0 = none */
 	bool stop;
 };
 
@@ -693,8 +697,12 @@ static void pending_fire(struct server *s)
 		if (!s->pend_head) s->pend_tail = NULL;
 		struct conn *c = p->c;
 		c->pending--;
-		if (c->closed) out_free(p->o);
-		else conn_queue(s, c, p->o);
+		if (c->closed) {
+			out_free(p->o);
+		} else {
+			conn_queue(s, c, p->o);
+			s->last_sent_ns = now;
+		}
 		free(p);
 	}
 	if (s->pend_head) {
@@ -846,13 +854,19 @@ static struct out *answer(struct server *s, const struct req *r, const char *bod
 		if (getrusage(RUSAGE_SELF, &ru) == 0)
 			cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
 			      (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-		char json[200];
+		double phase = s->first_request_ns && s->last_sent_ns > s->first_request_ns
+		                       ? (double)(s->last_sent_ns - s->first_request_ns) / 1e9
+		                       : 0;
+		s->first_request_ns = s->last_sent_ns = 0;
+		char json[240];
 		snprintf(json, sizeof json,
-		         "{\"requests\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"unserved\":%zu,\"cpu_seconds\":%.6f}",
-		         s->requests, s->misses, unserved, cpu);
+		         "{\"requests\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"unserved\":%zu,\"cpu_seconds\":%.6f,"
+		         "\"phase_seconds\":%.6f}",
+		         s->requests, s->misses, unserved, cpu, phase);
 		return out_json(200, "OK", json, r->close);
 	}
 	s->requests++;
+	if (!s->first_request_ns) s->first_request_ns = now_ns();
 	char sha[65];
 	struct sbuf key = { 0 };
 	struct out *o = NULL;

@@ -288,6 +288,14 @@ BEFORE=$(sql "select delta_link from delta_state where tenant_id='$CONTOSO'")
 expect_exit "a page that stays malformed fails the tenant" 1 "malformed JSON" -- $ES pull --tenant Contoso
 check "malformed: delta state unchanged" test "$(sql "select delta_link from delta_state where tenant_id='$CONTOSO'")" = "$BEFORE"
 ctl DELETE faults >/dev/null
+# the $batch answer is read from its text: a malformed one fails its tenant
+ctl POST faults '{"malformed": true, "tenant": "contoso", "match": "batch", "times": 1}' >/dev/null
+expect_exit "a malformed \$batch answer fails its tenant, saying so" 1 \
+  "Contoso: FAILED.*POST /\\\$batch: Graph sent malformed JSON \([0-9]+ bytes, status 200\): invalid JSON at byte offset" -- \
+  $ES pull --tenant Contoso,Fabrikam
+check "a malformed \$batch answer: the other tenant is ok" grep -q "Fabrikam: ok" "$T_OUT/out"
+expect_ok "after a malformed \$batch answer: the next pull is ok" -- $ES pull --tenant Contoso
+ctl DELETE faults >/dev/null
 
 ctl POST faults '{"expire_token_after": 2, "tenant": "contoso", "kind": "graph"}' >/dev/null
 ctl DELETE requests >/dev/null

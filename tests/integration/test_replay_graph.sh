@@ -103,8 +103,14 @@ if [ ! -s "$W/replay.port" ]; then
 fi
 pulls replay || exit 0
 check "the replayed pulls store the same users and memberships" cmp -s "$W/fake.dump" "$W/replay.dump"
-# counts: the stats without the server's CPU seconds
-counts() { http GET "$URL/_replay/stats" | tail -n 1 | sed 's/,"cpu_seconds":[0-9.]*}$/}/'; }
+# counts: the stats without the server's CPU seconds and the network phase
+counts() { http GET "$URL/_replay/stats" | tail -n 1 | sed 's/,"cpu_seconds":[0-9.]*,"phase_seconds":[0-9.]*}$/}/'; }
+# phase: the network phase (first request to last answer) since the last stats call
+phase() { http GET "$URL/_replay/stats" | tail -n 1 | sed 's/.*"phase_seconds":\([0-9.]*\)}$/\1/'; }
+PHASE=$(phase)
+check "the pulls' network phase is reported, at least the latency ($PHASE s)" \
+  python3 -c "import sys; sys.exit(0 if float('$PHASE') >= $LAT / 1000 else 1)"
+check "the phase restarts at each stats call" [ "$(phase)" = 0.000000 ]
 STATS=$(counts)
 check "no miss, every recorded response served ($STATS)" \
   [ "$STATS" = "{\"requests\":$REC,\"misses\":0,\"unserved\":0}" ]

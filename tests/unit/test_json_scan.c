@@ -144,6 +144,55 @@ TEST(json_scan_each_member_in_order)
 	buf_free(&b);
 }
 
+/* Appends "index:type:text;" for each element; stops (returns 7) at "stop". */
+static int note_element(void *ud, size_t i, const struct json_scan_value *v)
+{
+	struct buf *b = ud;
+	buf_printf(b, "%zu:%d:%.*s;", i, (int)v->type, (int)v->len, v->text);
+	return v->len == 6 && !memcmp(v->text, "\"stop\"", 6) ? 7 : 0;
+}
+
+TEST(json_scan_each_element_in_order)
+{
+	struct err err;
+	struct buf b = {0};
+	static const char text[] = " [ {\"a\":[1,2]} , \"x\\\"]\",-1.5e3,null,[] ]\n";
+	REQUIRE_OK(json_scan_each_element(text, strlen(text), note_element, &b, &err), &err);
+	char want[200];
+	snprintf(want, sizeof want, "0:%d:{\"a\":[1,2]};1:%d:\"x\\\"]\";2:%d:-1.5e3;3:%d:null;4:%d:[];", JSON_SCAN_OBJECT,
+	         JSON_SCAN_STRING, JSON_SCAN_NUMBER, JSON_SCAN_NULL, JSON_SCAN_ARRAY);
+	CHECK_STR(b.data, want);
+	buf_reset(&b);
+	REQUIRE_OK(json_scan_each_element("[]", 2, note_element, &b, &err), &err);
+	CHECK(b.len == 0);
+	static const char stop[] = "[1,\"stop\",3]";
+	CHECK(json_scan_each_element(stop, strlen(stop), note_element, &b, &err) == 7);
+	/* malformed: each names its byte offset */
+	static const char *const bad[] = { "[1,]", "[1 2]", "[1", "{\"a\":1}", "[1] x", "[01]", "", "[tru]" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		buf_reset(&b);
+		CHECK(json_scan_each_element(bad[i], strlen(bad[i]), note_element, &b, &err) == -1);
+		CHECK(strstr(err.msg, "invalid JSON at byte offset") != NULL);
+	}
+	buf_free(&b);
+}
+
+TEST(json_scan_strings_strict_escapes_and_controls)
+{
+	static const char *const good[] = {
+		"{\"a\":\"plain\",\"b\":[1,\"x\"]}", "\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\u00e9\\uD83D\\ude00\"",
+		"{\n  \"a\": 1\n}", "[]", "\"caf\xc3\xa9\"",
+	};
+	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
+		if (!json_scan_strings_strict(good[i], strlen(good[i]))) t_fail(__FILE__, __LINE__, "refused %s", good[i]);
+	static const char *const bad[] = {
+		"\"tab\there\"", "{\"a\":\"line\nbreak\"}", "\"\\x41\"", "\"\\u12G4\"", "\"\\u12\"", "\"cut", "\"\\",
+		"\"\x01\"",
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+		if (json_scan_strings_strict(bad[i], strlen(bad[i]))) t_fail(__FILE__, __LINE__, "accepted %s", bad[i]);
+}
+
 TEST(json_scan_string_escapes_and_buffers)
 {
 	struct json_scan_value v = { JSON_SCAN_STRING, "\"a\\n\\t\\\\\\/\\b\\f\\r\\u20ac\\ud83d\\ude00\\udc00x\"", 0 };
