@@ -503,6 +503,23 @@ void store_close(struct store *st)
 	free(st);
 }
 
+int store_autocheckpoint(struct store *st, bool on, struct err *err)
+{
+	if (sqlite3_wal_autocheckpoint(st->db, on ? 1000 : 0) != SQLITE_OK)
+		return err_set(err, "store: cannot set the WAL checkpoint: %s", sqlite3_errmsg(st->db));
+	return 0;
+}
+
+int store_checkpoint_passive(struct store *st, int *frames, struct err *err)
+{
+	int log = 0, done = 0;
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+	if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+		return err_set(err, "store: checkpoint: %s", sqlite3_errmsg(st->db));
+	if (frames) *frames = log > done ? log - done : 0;
+	return 0;
+}
+
 const char *store_path(const struct store *st)
 {
 	return st->path;

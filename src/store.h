@@ -56,6 +56,14 @@ struct store;  /* opaque: the connection and its cached prepared statements */
 int store_open(const char *path, struct store **out, struct err *err);
 /* Closes; rolls back a transaction left open. NULL is a no-op. */
 void store_close(struct store *st);
+/* Whether this connection's commits checkpoint the WAL into the database
+ * once it holds 1,000 pages (SQLite's default, on) or never (off: another
+ * connection does it, see store_checkpoint_passive, or the last close). */
+int store_autocheckpoint(struct store *st, bool on, struct err *err);
+/* Copies what it can of the WAL into the database without waiting for
+ * (or blocking) other connections' readers and writers; *frames (may be
+ * NULL) gets the WAL's frames not yet copied. */
+int store_checkpoint_passive(struct store *st, int *frames, struct err *err);
 /* The path given to store_open (owned by the store). */
 const char *store_path(const struct store *st);
 

@@ -8,6 +8,9 @@
 
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,4 +71,40 @@ TEST(store_write_waits_for_another_process)
 	CHECK_OK(store_user_count(st, TENANT, STORE_USERS_ALL, &n, &err), &err);
 	CHECK_EQ_INT(n, 2);
 	store_close(st);
+}
+
+/* A connection that does not checkpoint leaves its commits in the WAL;
+ * another connection's passive checkpoint copies them all. */
+TEST(store_checkpoint_by_another_connection)
+{
+	struct err err;
+	char path[600], wal[620];
+	snprintf(path, sizeof path, "%s/ckpt.db", t_tmpdir());
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	struct store *writer = NULL, *other = NULL;
+	REQUIRE_OK(store_open(path, &writer, &err), &err);
+	REQUIRE_OK(store_open(path, &other, &err), &err);
+	REQUIRE_OK(store_autocheckpoint(writer, false, &err), &err);
+	struct store_tenant t = { .id = TENANT, .name = "Contoso" };
+	REQUIRE_OK(store_tenant_put(writer, &t, &err), &err);
+	char *json = xmalloc(5000);
+	memset(json, 'x', 4990);
+	memcpy(json, "{\"a\":\"", 6);
+	memcpy(json + 4990 - 2, "\"}", 3);
+	for (int i = 0; i < 1500; i++) {   /* 1,500 commits of a page and more each: past the 1,000-page mark */
+		char id[32];
+		snprintf(id, sizeof id, "u%d", i);
+		REQUIRE_OK(store_user_put(writer, TENANT, id, json, &err), &err);
+	}
+	free(json);
+	struct stat sb;
+	CHECK(stat(wal, &sb) == 0 && sb.st_size > 2000L * 4096);   /* nothing was checkpointed (with checkpoints it stays near 1,000 pages) */
+	int frames = -1;
+	CHECK_OK(store_checkpoint_passive(other, &frames, &err), &err);
+	CHECK_EQ_INT(frames, 0);                                     /* all copied */
+	long long n = 0;
+	store_close(writer);
+	CHECK_OK(store_user_count(other, TENANT, STORE_USERS_ALL, &n, &err), &err);
+	CHECK_EQ_INT(n, 1500);
+	store_close(other);
 }
