@@ -504,7 +504,11 @@ static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep
 		                                     .groups = (const char *const *)pi->groups, .n_groups = pi->ngroups };
 		which[k++] = i;
 	}
-	if (k && graph_pull(trs[0].env->gc, trs[0].env->st, specs, k, NULL, res, &err) != 0) {
+	const struct engine_env *env = k ? trs[which[0]].env : NULL;
+	if (k && graph_pull_workers(&(struct graph_pull_workers_opts){ .cfg = &env->cfg->graph, .database = env->cfg->database,
+	                                                               .st = env->st, .gc = env->gc,
+	                                                               .workers = env->cfg->graph.pull_workers },
+	                            specs, k, res, &err) != 0) {
 		log_redact_err(&err);
 		for (size_t j = 0; j < k; j++) tenant_fail(&trs[which[j]], "pull from Graph: %s", err.msg);
 	} else {
