@@ -97,8 +97,8 @@ static void merge_emit(struct merge *mg, const char *key, const struct json_scan
 {
 	buf_addc(&mg->out, mg->emitted++ ? ',' : '{');
 	buf_addc(&mg->out, '"');
-	size_t plain = strcspn(key, "\"\\\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10"
-	                            "\x11\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f");
+	size_t plain = 0;   /* a loop, not strcspn: that builds its table of 33 bytes on every call */
+	while (key[plain] && key[plain] != '"' && key[plain] != '\\' && (unsigned char)key[plain] >= 0x20) plain++;
 	buf_add(&mg->out, key, plain);    /* names need no escape, as a rule */
 	for (const unsigned char *c = (const unsigned char *)key + plain; *c; c++) {
 		if (*c == '"' || *c == '\\') {
@@ -133,8 +133,10 @@ char *graph_delta_merge_text(const char *old, const char *item, size_t item_len)
 	struct merge mg = { 0 };
 	struct err err;
 	char *out = NULL;
+	size_t old_len = old ? strlen(old) : 0;
+	buf_reserve(&mg.out, old_len + item_len + 2);   /* the merge fits in that but for escaped names: one allocation */
 	if (json_scan_each_member(item, item_len, merge_collect, &mg, &err) != 0) goto out;
-	int rc = old ? json_scan_each_member(old, strlen(old), merge_old_member, &mg, &err) : 0;
+	int rc = old ? json_scan_each_member(old, old_len, merge_old_member, &mg, &err) : 0;
 	if (rc > 0) goto out;             /* a name too long: the caller merges with cJSON */
 	if (rc < 0) {
 		/* not an object: start from an empty one (as graph_delta_merge) */

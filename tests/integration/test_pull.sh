@@ -177,6 +177,8 @@ d = json.load(urllib.request.urlopen(sys.argv[1] + '/_fake/requests?tenant=conto
 sys.exit(0 if d['requests'] and all('top=1' in r['path'] for r in d['requests']) else 1)
 EOF"
 check "incremental: the hourly \$batch (a few KB) asked uncompressed" test "$(accepts contoso graph /\$batch)" = identity
+check "incremental: the delta page of changed properties asked uncompressed" \
+  test "$(accepts contoso graph users/delta)" = identity
 ctl POST "tenants/contoso/users/$2/restore" >/dev/null
 expect_ok "restored user pull" -- $ES pull --tenant Contoso
 check "restored user present again" test -z "$(sql "select removed from users where object_id='$2'")"
