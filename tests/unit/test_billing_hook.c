@@ -107,7 +107,7 @@ static const char ERRORS[] =
 	"    if sku.assigned == 1 then return 'seven' end\n"
 	"    if sku.assigned == 2 then return true end\n"
 	"    if sku.assigned == 3 then local x = nil; return x.y end\n"             /* line 6 */
-	"    if sku.assigned == 4 then return { product_id = 5, qty = 1 } end\n"
+	"    if sku.assigned == 4 then return { product_id = 5, quantitiy = 1 } end\n"
 	"    if sku.assigned == 5 then return { product_id = 5, f = print } end\n"
 	"    if sku.assigned == 6 then return { 503, 2 } end\n"
 	"    if sku.assigned == 7 then return print end\n"
@@ -155,7 +155,8 @@ TEST(billing_hook_errors_name_file_line)
 	/* the table's own checks name the function too */
 	u.assigned = 4;
 	CHECK(call(h, &u, &v, &it, &err) != 0);
-	snprintf(want, sizeof want, "%s:3: bill() for ENTERPRISEPACK: unknown key 'qty'", path);
+	snprintf(want, sizeof want, "%s:3: bill() for ENTERPRISEPACK: unknown key 'quantitiy' (did you mean 'quantity'?)",
+	         path);
 	CHECK(strncmp(err.msg, want, strlen(want)) == 0);
 	CHECK_CONTAINS(err.msg, "(known: product_id, name, unit_price, quantity, taxable)");
 	u.assigned = 5;
