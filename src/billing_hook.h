@@ -10,13 +10,11 @@
  * deliberately not billed; a table = one item (billing_item_from_json).
  *
  * The call runs in the policy sandbox with its instruction budget and
- * memory cap. script.h has no call for a policy function other than
- * include/contact, so the hook runs through a small generated policy whose
- * include(u, t) calls the real bill(u.sku, t) and hands its table back as
- * JSON text (include's reason); the real policy is loaded from its text
- * with its own chunk name, so errors keep the policy's file:line, and
- * messages say "in bill()". When script.h gains a direct call, only
- * lua_bill.c changes. */
+ * memory cap, through script_policy_table (script.h): no wrapper policy,
+ * no temporary file. Errors name bill() and the policy's file:line:
+ *   policy error in bill(): policies/acme.lua:7: attempt to index a nil value ...
+ *   policies/acme.lua:3: bill() must return a table, nil or false, got string
+ *   policies/acme.lua:3: bill() for SPE_E3: unknown key 'qty' ... */
 #ifndef ENTRASYNC_BILLING_HOOK_H
 #define ENTRASYNC_BILLING_HOOK_H
 

@@ -1552,6 +1552,18 @@ static int push_policy_function(struct script *s, const char *name, struct err *
 	return 0;
 }
 
+/* Pushes c's arguments (JSON values as Lua values, null object members
+ * left out, NULL as nil) and then the tenant table t. */
+static void push_call_args(const struct named_call *c)
+{
+	lua_State *L = c->s->L;
+	for (size_t i = 0; i < c->nargs; i++) {
+		if (c->args[i]) luajson_push(L, c->args[i], c->s->lim.json_depth, LUAJSON_NULL_ABSENT, 0);
+		else lua_pushnil(L);
+	}
+	lua_rawgeti(L, LUA_REGISTRYINDEX, c->s->ref_tenant);
+}
+
 static int call_named(lua_State *L)
 {
 	struct named_call *c = lua_touserdata(L, 1);
@@ -1562,11 +1574,7 @@ static int call_named(lua_State *L)
 		c->rc = -1;
 		return 0;
 	}
-	for (size_t i = 0; i < c->nargs; i++) {
-		if (c->args[i]) luajson_push(L, c->args[i], s->lim.json_depth, LUAJSON_NULL_ABSENT, 0);
-		else lua_pushnil(L);
-	}
-	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_tenant);
+	push_call_args(c);
 	budget_reset(s);
 	lua_call(L, (int)c->nargs + 1, 1);
 	if (!lua_isnil(L, -1)) {
@@ -1595,6 +1603,80 @@ int script_policy_call(struct script *s, const char *name, const cJSON *const *a
 		return -1;
 	}
 	*result = c.result;
+	return 0;
+}
+
+/* ---- table hooks (bill) ------------------------------------------------- */
+
+struct table_call {
+	struct named_call call;        /* the hook, its arguments, *result and the contract's rc/err */
+	const char *what;              /* "in bill()" */
+	bool declined;                 /* the hook answered false */
+	char *where;                   /* the hook's "file:line" (where_cap bytes), or NULL */
+	size_t where_cap;
+};
+
+/* Calls hook(args..., t) (inside protected_call) and reads its answer: a
+ * table (converted to JSON), nil or false. As call_verdict: policy errors
+ * raise, contract violations set rc/err. */
+static int call_table(lua_State *L)
+{
+	struct table_call *tc = lua_touserdata(L, 1);
+	struct named_call *c = &tc->call;
+	struct script *s = c->s;
+	lua_settop(L, 0);
+	luaL_checkstack(L, (int)c->nargs + 4, "policy hook");
+	if (push_policy_function(s, c->name, c->err) != 0) {      /* 1 the policy table, 2 the hook */
+		c->rc = -1;
+		return 0;
+	}
+	char where[300];
+	function_place(L, 2, where, sizeof where);
+	if (tc->where) snprintf(tc->where, tc->where_cap, "%s", where);
+	push_call_args(c);
+	call_policy_function(s, tc->what, (int)c->nargs + 1, 1); /* 2 the answer */
+	int t = lua_type(L, 2);
+	if (t == LUA_TNIL) return 0;
+	if (t == LUA_TBOOLEAN && !lua_toboolean(L, 2)) {
+		tc->declined = true;
+		return 0;
+	}
+	if (t != LUA_TTABLE) {
+		c->rc = err_set(c->err, "%s: %s() must return a table, nil or false, got %s", where, c->name,
+		                luaL_typename(L, 2));
+		return 0;
+	}
+	struct err why;
+	c->result = luajson_to_cjson(L, 2, s->lim.json_depth, &why);
+	if (!c->result) c->rc = err_set(c->err, "%s: %s() returned a table that is not JSON: %s", where, c->name, why.msg);
+	return 0;
+}
+
+int script_policy_table(struct script *s, const char *hook, const cJSON *const *args, size_t nargs, cJSON **table,
+                        bool *declined, char *where, size_t where_cap, struct err *err)
+{
+	char what[80];
+	*table = NULL;
+	*declined = false;
+	if (where && where_cap) where[0] = '\0';
+	if (!s->have_policy) return err_set(err, "no policy loaded");
+	snprintf(what, sizeof what, "in %s()", hook);
+	struct table_call tc = { .call = { .s = s, .name = hook, .args = args, .nargs = nargs, .err = err },
+	                         .what = what, .where = where_cap ? where : NULL, .where_cap = where_cap };
+	lua_pushcfunction(s->L, call_table);
+	lua_pushlightuserdata(s->L, &tc);
+	if (protected_call(s, 1, 0, "policy error", what, err) != 0) {
+		cJSON_Delete(tc.call.result);
+		return -1;
+	}
+	if (tc.call.rc != 0) {
+		s->last_fail = SCRIPT_FAIL_ERROR;
+		log_redact_err(err);
+		cJSON_Delete(tc.call.result);
+		return -1;
+	}
+	*table = tc.call.result;
+	*declined = tc.declined;
 	return 0;
 }
 

@@ -251,5 +251,22 @@ int script_policy_call(struct script *s, const char *name, const struct cJSON *c
 int script_policy_verdict(struct script *s, const char *hook, const char *lead, const struct policy_user *user,
                           bool *yes, char **reason, struct err *err);
 
+/* Calls the loaded policy's table hook `hook` (bill) as hook(args..., t):
+ * arguments as for script_policy_call, one protected call under the limits
+ * (a fresh instruction budget), errors naming the hook and the policy's
+ * file:line as for script_policy_verdict. The hook answers a table, nil or
+ * false:
+ *   a table  *table gets it as JSON (an object; a list as an array; caller
+ *            frees with cJSON_Delete), *declined is false
+ *   nil      *table NULL, *declined false
+ *   false    *table NULL, *declined true
+ * Any other answer, or a table JSON cannot hold, is an error:
+ *   policies/acme.lua:12: bill() must return a table, nil or false, got string
+ *   policies/acme.lua:12: bill() returned a table that is not JSON: cannot encode a function value at $.f
+ * where (where_cap bytes, may be NULL) gets the "file:line" of the hook's
+ * definition ("" when there is no such hook), for the caller's own checks
+ * of the table. On failure *table is NULL. */
+int script_policy_table(struct script *s, const char *hook, const struct cJSON *const *args, size_t nargs,
+                        struct cJSON **table, bool *declined, char *where, size_t where_cap, struct err *err);
 
 #endif

@@ -153,12 +153,7 @@ static int db_fail(struct store *st, struct err *err, const char *what)
 	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(st->db));
 }
 
-static void now_iso(char buf[32])
-{
-	time_iso8601(time_now(), buf, 32);
-}
-
-/* now_iso, formatted once a second: a page of 999 users written in the
+/* store_sql_now, formatted once a second: a page of 999 users written in the
  * same second would otherwise format the same text 999 times. */
 static void now_iso_cached(struct store *st, char buf[32])
 {
@@ -185,13 +180,6 @@ static sqlite3_stmt *stmt_get(struct store *st, enum stmt_id id, struct err *err
 	return s;
 }
 
-/* Releases a statement after use (keeps it cached). */
-static void stmt_done(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
 /* Frees a string a struct field owns behind its read-only `const char *`. */
 static void free_owned(const char *p)
 {
@@ -199,46 +187,12 @@ static void free_owned(const char *p)
 	free(v.m);
 }
 
-/* Steps a statement that returns no rows, then releases it. */
-static int stmt_run(struct store *st, sqlite3_stmt *s, struct err *err, const char *what)
-{
-	int rc = sqlite3_step(s);
-	int ret = 0;
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW) ret = db_fail(st, err, what);
-	stmt_done(s);
-	return ret;
-}
-
 /* Runs a cached no-argument statement. */
 static int stmt_exec(struct store *st, enum stmt_id id, struct err *err, const char *what)
 {
 	sqlite3_stmt *s = stmt_get(st, id, err);
 	if (!s) return -1;
-	return stmt_run(st, s, err, what);
-}
-
-/* Steps a single-row count query (args already bound) into *n. */
-static int stmt_count(struct store *st, sqlite3_stmt *s, long long *n, struct err *err, const char *what)
-{
-	int ret = 0;
-	if (sqlite3_step(s) == SQLITE_ROW) *n = sqlite3_column_int64(s, 0);
-	else ret = db_fail(st, err, what);
-	stmt_done(s);
-	return ret;
-}
-
-/* Steps a look-up (args already bound): on a row, read(s, out) copies it
- * and 0 is returned; else STORE_NOTFOUND or -1. Releases s either way. */
-static int stmt_lookup(struct store *st, sqlite3_stmt *s, void (*read)(sqlite3_stmt *s, void *out), void *out,
-                       struct err *err, const char *what)
-{
-	int rc = sqlite3_step(s);
-	int ret = 0;
-	if (rc == SQLITE_ROW) read(s, out);
-	else if (rc == SQLITE_DONE) ret = STORE_NOTFOUND;
-	else ret = db_fail(st, err, what);
-	stmt_done(s);
-	return ret;
+	return store_sql_run(s, err, what);
 }
 
 /* Prepares an uncached statement for an iterator. */
@@ -252,18 +206,12 @@ static sqlite3_stmt *stmt_prepare_once(struct store *st, const char *sql, struct
 	return s;
 }
 
-/* Steps an iterator statement, handing each row to row(s, ctx) until it
- * returns non-zero; finalizes s. Returns that value, 0, or -1. ctx is the
- * iterator's own struct holding the caller's typed callback and ud. */
-static int stmt_iterate(struct store *st, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx), void *ctx,
-                        struct err *err, const char *what)
+/* Steps an iterator statement (store_sql_rows) and finalizes it. ctx is
+ * the iterator's own struct holding the caller's typed callback and ud. */
+static int stmt_iterate(sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx), void *ctx, struct err *err,
+                        const char *what)
 {
-	int ret = 0, rc;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ret = row(s, ctx);
-		if (ret) break;
-	}
-	if (!ret && rc != SQLITE_DONE) ret = db_fail(st, err, what);
+	int ret = store_sql_rows(s, row, ctx, err, what);
 	sqlite3_finalize(s);
 	return ret;
 }
@@ -282,13 +230,13 @@ static int write_fail(struct store *st, struct err *err, const char *what, const
 	return db_fail(st, err, what);
 }
 
-/* Like stmt_run, with write_fail's messages. */
+/* Like store_sql_run, with write_fail's messages. */
 static int stmt_write(struct store *st, sqlite3_stmt *s, struct err *err, const char *what, const char *tenant_id)
 {
 	int rc = sqlite3_step(s);
 	int ret = 0;
 	if (rc != SQLITE_DONE) ret = write_fail(st, err, what, tenant_id);
-	stmt_done(s);
+	store_sql_release(s);
 	return ret;
 }
 
@@ -621,7 +569,7 @@ int store_tenant_put(struct store *st, const struct store_tenant *t, struct err 
 	bind_text(s, 7, t->last_sync_at);
 	bind_text(s, 8, t->last_status);
 	bind_text(s, 9, t->last_error);
-	return stmt_run(st, s, err, "tenant put");
+	return store_sql_run(s, err, "tenant put");
 }
 
 static void tenant_read(sqlite3_stmt *s, void *out)
@@ -644,7 +592,7 @@ int store_tenant_get(struct store *st, const char *id, struct store_tenant *out,
 	sqlite3_stmt *s = stmt_get(st, S_TENANT_GET, err);
 	if (!s) return -1;
 	bind_text(s, 1, id);
-	return stmt_lookup(st, s, tenant_read, out, err, "tenant get");
+	return store_sql_lookup(s, tenant_read, out, err, "tenant get");
 }
 
 void store_tenant_free(struct store_tenant *t)
@@ -681,7 +629,7 @@ int store_tenant_each(struct store *st, int (*cb)(const struct store_tenant *t, 
 	struct tenant_iter it = { cb, ud };
 	sqlite3_stmt *s = stmt_prepare_once(st, "SELECT " TENANT_COLS " FROM tenants ORDER BY id", err);
 	if (!s) return -1;
-	return stmt_iterate(st, s, tenant_row, &it, err, "tenant each");
+	return stmt_iterate(s, tenant_row, &it, err, "tenant each");
 }
 
 /* ------------------------------------------------------------------ user mirror */
@@ -696,12 +644,12 @@ int store_user_put(struct store *st, const char *tenant_id, const char *object_i
 static int bind_json(struct store *st, sqlite3_stmt *s, int i, const char *json, size_t len, struct err *err)
 {
 	if (len > (size_t)INT_MAX) {
-		stmt_done(s);
+		store_sql_release(s);
 		return err_set(err, "store: a user's JSON of %zu bytes is too big", len);
 	}
 	if (sqlite3_bind_text(s, i, json, (int)len, SQLITE_STATIC) != SQLITE_OK) {
 		int rc = db_fail(st, err, "bind");
-		stmt_done(s);
+		store_sql_release(s);
 		return rc;
 	}
 	return 0;
@@ -729,14 +677,14 @@ int store_user_mark_removed(struct store *st, const char *tenant_id, const char 
 		return err_set(err, "store: user mark removed: reason must be 'changed' or 'deleted', not '%s'",
 		               reason ? reason : "(null)");
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt_get(st, S_USER_REMOVE, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
 	bind_text(s, 3, reason);
 	bind_text(s, 4, now);
-	return stmt_run(st, s, err, "user mark removed");
+	return store_sql_run(s, err, "user mark removed");
 }
 
 static void user_read(sqlite3_stmt *s, void *out)
@@ -758,7 +706,7 @@ int store_user_get(struct store *st, const char *tenant_id, const char *object_i
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	return stmt_lookup(st, s, user_read, out, err, "user get");
+	return store_sql_lookup(s, user_read, out, err, "user get");
 }
 
 void store_user_free(struct store_user *u)
@@ -807,7 +755,7 @@ int store_user_each(struct store *st, const char *tenant_id, enum store_user_fil
 	sqlite3_stmt *s = stmt_prepare_once(st, sql[filter], err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	return stmt_iterate(st, s, user_row, &it, err, "user each");
+	return stmt_iterate(s, user_row, &it, err, "user each");
 }
 
 int store_user_count(struct store *st, const char *tenant_id, enum store_user_filter filter, long long *n,
@@ -823,7 +771,7 @@ int store_user_count(struct store *st, const char *tenant_id, enum store_user_fi
 	sqlite3_stmt *s = stmt_get(st, ids[filter], err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	return stmt_count(st, s, n, err, "user count");
+	return store_sql_count(s, n, err, "user count");
 }
 
 /* ------------------------------------------------------------------ mirror resync */
@@ -834,12 +782,12 @@ int store_mirror_stage_clear(struct store *st, const char *tenant_id, struct err
 	sqlite3_stmt *s = stmt_get(st, S_STAGE_OTHERS, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	if (stmt_count(st, s, &others, err, "mirror stage clear")) return -1;
+	if (store_sql_count(s, &others, err, "mirror stage clear")) return -1;
 	if (!others) return stmt_exec(st, S_STAGE_TRUNCATE, err, "mirror stage clear");
 	s = stmt_get(st, S_STAGE_CLEAR, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	return stmt_run(st, s, err, "mirror stage clear");
+	return store_sql_run(s, err, "mirror stage clear");
 }
 
 int store_mirror_stage_put(struct store *st, const char *tenant_id, const char *object_id, const char *json,
@@ -880,7 +828,7 @@ int store_mirror_stage_count(struct store *st, const char *tenant_id, long long 
 	sqlite3_stmt *s = stmt_get(st, S_STAGE_COUNT, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	return stmt_count(st, s, n, err, "mirror stage count");
+	return store_sql_count(s, n, err, "mirror stage count");
 }
 
 /* Runs one swap step bound to (tenant_id, now); *changes (optional) gets
@@ -892,7 +840,7 @@ static int swap_step(struct store *st, enum stmt_id id, const char *tenant_id, c
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, now);
-	if (stmt_run(st, s, err, "mirror swap")) return -1;
+	if (store_sql_run(s, err, "mirror swap")) return -1;
 	if (changes) *changes = sqlite3_changes64(st->db);
 	return 0;
 }
@@ -902,7 +850,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 	char now[32];
 	long long absent = 0, newly = 0;
 	bool own;
-	now_iso(now);
+	store_sql_now(now);
 	if (store_atomic_begin(st, &own, err)) return -1;
 	int ret = swap_step(st, S_SWAP_ABSENT, tenant_id, now, &absent, err);
 	if (!ret) {
@@ -910,7 +858,7 @@ int store_mirror_swap(struct store *st, const char *tenant_id, long long *n_remo
 		ret = s ? 0 : -1;
 		if (s) {
 			bind_text(s, 1, tenant_id);
-			ret = stmt_count(st, s, &newly, err, "mirror swap");
+			ret = store_sql_count(s, &newly, err, "mirror swap");
 		}
 	}
 	if (!ret) ret = swap_step(st, S_SWAP_REMOVED, tenant_id, now, NULL, err);
@@ -951,7 +899,7 @@ int store_group_member_put(struct store *st, const char *tenant_id, const char *
 		else
 			ret = db_fail(st, err, "group member put");
 	}
-	stmt_done(s);
+	store_sql_release(s);
 	return ret;
 }
 
@@ -963,7 +911,7 @@ int store_group_member_delete(struct store *st, const char *tenant_id, const cha
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, group_id);
 	bind_text(s, 3, object_id);
-	return stmt_run(st, s, err, "group member delete");
+	return store_sql_run(s, err, "group member delete");
 }
 
 struct group_iter {
@@ -989,7 +937,7 @@ int store_user_groups_each(struct store *st, const char *tenant_id, const char *
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	return stmt_iterate(st, s, group_row, &it, err, "user groups each");
+	return stmt_iterate(s, group_row, &it, err, "user groups each");
 }
 
 /* ------------------------------------------------------------------ delta state */
@@ -1011,7 +959,7 @@ int store_delta_get(struct store *st, const char *tenant_id, const char *resourc
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, resource);
-	return stmt_lookup(st, s, delta_read, out, err, "delta get");
+	return store_sql_lookup(s, delta_read, out, err, "delta get");
 }
 
 int store_delta_put(struct store *st, const char *tenant_id, const char *resource,
@@ -1019,7 +967,7 @@ int store_delta_put(struct store *st, const char *tenant_id, const char *resourc
 {
 	if (!resource || !*resource) return err_set(err, "store: delta put: no resource");
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt_get(st, S_DELTA_PUT, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
@@ -1060,7 +1008,7 @@ int store_link_put(struct store *st, const struct store_link *l, struct err *err
 	if (!l->object_id || !*l->object_id || l->contact_id <= 0)
 		return err_set(err, "store: link put: needs an object id and a contact id");
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt_get(st, S_LINK_PUT, err);
 	if (!s) return -1;
 	bind_text(s, 1, l->tenant_id);
@@ -1071,11 +1019,11 @@ int store_link_put(struct store *st, const struct store_link *l, struct err *err
 	bind_text(s, 6, now);
 	bind_text(s, 7, l->stamp);
 	if (sqlite3_step(s) == SQLITE_DONE) {
-		stmt_done(s);
+		store_sql_release(s);
 		return 0;
 	}
 	int code = sqlite3_extended_errcode(st->db);
-	stmt_done(s);
+	store_sql_release(s);
 	if (code != SQLITE_CONSTRAINT_UNIQUE) return write_fail(st, err, "link put", l->tenant_id);
 	struct store_link owner;
 	if (store_link_find_contact(st, l->customer_id, l->contact_id, &owner, NULL) != 0)
@@ -1094,7 +1042,7 @@ int store_link_get(struct store *st, const char *tenant_id, const char *object_i
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	return stmt_lookup(st, s, link_read, out, err, "link get");
+	return store_sql_lookup(s, link_read, out, err, "link get");
 }
 
 int store_link_delete(struct store *st, const char *tenant_id, const char *object_id, struct err *err)
@@ -1103,7 +1051,7 @@ int store_link_delete(struct store *st, const char *tenant_id, const char *objec
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	return stmt_run(st, s, err, "link delete");
+	return store_sql_run(s, err, "link delete");
 }
 
 int store_link_find_contact(struct store *st, long long customer_id, long long contact_id,
@@ -1114,7 +1062,7 @@ int store_link_find_contact(struct store *st, long long customer_id, long long c
 	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, customer_id);
 	sqlite3_bind_int64(s, 2, contact_id);
-	return stmt_lookup(st, s, link_read, out, err, "link find contact");
+	return store_sql_lookup(s, link_read, out, err, "link find contact");
 }
 
 void store_link_free(struct store_link *l)
@@ -1151,7 +1099,7 @@ int store_link_each(struct store *st, const char *tenant_id, int (*cb)(const str
 	                                        "ORDER BY object_id", err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	return stmt_iterate(st, s, link_row, &it, err, "link each");
+	return stmt_iterate(s, link_row, &it, err, "link each");
 }
 
 /* ------------------------------------------------------------------ runs */
@@ -1160,12 +1108,12 @@ int store_run_begin(struct store *st, const char *kind, long long *run_id, struc
 {
 	if (!kind || !*kind) return err_set(err, "store: run begin: no kind");
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt_get(st, S_RUN_BEGIN, err);
 	if (!s) return -1;
 	bind_text(s, 1, kind);
 	bind_text(s, 2, now);
-	if (stmt_run(st, s, err, "run begin")) return -1;
+	if (store_sql_run(s, err, "run begin")) return -1;
 	*run_id = sqlite3_last_insert_rowid(st->db);
 	return 0;
 }
@@ -1175,14 +1123,14 @@ int store_run_finish(struct store *st, long long run_id, const char *status, con
 {
 	if (!status || !*status) return err_set(err, "store: run finish: no status");
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt_get(st, S_RUN_FINISH, err);
 	if (!s) return -1;
 	sqlite3_bind_int64(s, 1, run_id);
 	bind_text(s, 2, now);
 	bind_text(s, 3, status);
 	bind_text(s, 4, summary_json);
-	if (stmt_run(st, s, err, "run finish")) return -1;
+	if (store_sql_run(s, err, "run finish")) return -1;
 	if (sqlite3_changes64(st->db) == 0) return err_set(err, "store: run finish: no run %lld", run_id);
 	return 0;
 }
@@ -1197,7 +1145,7 @@ int store_run_tenant_put(struct store *st, long long run_id, const char *tenant_
 	bind_text(s, 3, status);
 	bind_text(s, 4, counts_json);
 	bind_text(s, 5, reason);
-	return stmt_run(st, s, err, "run tenant put");
+	return store_sql_run(s, err, "run tenant put");
 }
 
 /* ------------------------------------------------------------------ audit */
@@ -1206,7 +1154,7 @@ int store_audit_append(struct store *st, const struct store_audit *a, long long 
 {
 	if (!a->action || !*a->action) return err_set(err, "store: audit append: no action");
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt_get(st, S_AUDIT_APPEND, err);
 	if (!s) return -1;
 	bind_text(s, 1, now);
@@ -1219,7 +1167,7 @@ int store_audit_append(struct store *st, const struct store_audit *a, long long 
 	bind_text(s, 8, a->after);
 	bind_text(s, 9, a->actor);
 	bind_text(s, 10, a->result);
-	if (stmt_run(st, s, err, "audit append")) return -1;
+	if (store_sql_run(s, err, "audit append")) return -1;
 	if (id) *id = sqlite3_last_insert_rowid(st->db);
 	return 0;
 }
@@ -1268,7 +1216,7 @@ int store_audit_each(struct store *st, const struct store_audit_filter *f,
 	bind_id(s, 2, f->run_id);
 	bind_text(s, 3, f->since);
 	sqlite3_bind_int64(s, 4, f->limit > 0 ? f->limit : -1);
-	return stmt_iterate(st, s, audit_row, &it, err, "audit each");
+	return stmt_iterate(s, audit_row, &it, err, "audit each");
 }
 
 /* ------------------------------------------------------------------ key/value */
@@ -1284,14 +1232,14 @@ int store_kv_get(struct store *st, const char *key, char **value, struct err *er
 	sqlite3_stmt *s = stmt_get(st, S_KV_GET, err);
 	if (!s) return -1;
 	bind_text(s, 1, key);
-	return stmt_lookup(st, s, kv_read, value, err, "kv get");
+	return store_sql_lookup(s, kv_read, value, err, "kv get");
 }
 
 int store_kv_put(struct store *st, const char *key, const char *value, struct err *err)
 {
 	if (!key || !*key) return err_set(err, "store: kv put: no key");
 	char now[32];
-	now_iso(now);
+	store_sql_now(now);
 	sqlite3_stmt *s = stmt_get(st, value ? S_KV_PUT : S_KV_DELETE, err);
 	if (!s) return -1;
 	bind_text(s, 1, key);
@@ -1299,7 +1247,7 @@ int store_kv_put(struct store *st, const char *key, const char *value, struct er
 		bind_text(s, 2, value);
 		bind_text(s, 3, now);
 	}
-	return stmt_run(st, s, err, "kv put");
+	return store_sql_run(s, err, "kv put");
 }
 
 /* ------------------------------------------------------------------ run lock */

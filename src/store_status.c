@@ -64,36 +64,10 @@ static const char *const status_sql[Q__COUNT] = {
 	[Q_KV_PREFIX] = "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
 };
 
-static int q_fail(struct store *st, struct err *err, const char *what)
-{
-	return err_set(err, "store: %s: %s", what, sqlite3_errmsg(store_sqlite(st)));
-}
-
 /* The cached statement id. */
 static sqlite3_stmt *q_get(struct store *st, enum status_stmt id, struct err *err)
 {
 	return store_stmt(st, status_sql[id], err);
-}
-
-static const char *col(sqlite3_stmt *s, int i)
-{
-	return (const char *)sqlite3_column_text(s, i);
-}
-
-/* Steps s to the end, calling row(s, ud) for each row; row returns non-zero
- * to stop (that value is returned). Resets s in every case. */
-static int q_iterate(struct store *st, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ud), void *ud,
-                     struct err *err, const char *what)
-{
-	int rc, ret = 0;
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		ret = row(s, ud);
-		if (ret) break;
-	}
-	if (!ret && rc != SQLITE_DONE) ret = q_fail(st, err, what);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return ret;
 }
 
 /* ---------------------------------------------------------------- tenants */
@@ -107,21 +81,21 @@ struct tenant_iter {
 static void run_read(sqlite3_stmt *s, int c, struct store_status_run *r)
 {
 	r->run_id = sqlite3_column_int64(s, c);
-	r->started_at = col(s, c + 1);
-	r->finished_at = col(s, c + 2);
-	r->run_status = col(s, c + 3);
-	r->status = col(s, c + 4);
-	r->counts = col(s, c + 5);
-	r->reason = col(s, c + 6);
+	r->started_at = col_borrow(s, c + 1);
+	r->finished_at = col_borrow(s, c + 2);
+	r->run_status = col_borrow(s, c + 3);
+	r->status = col_borrow(s, c + 4);
+	r->counts = col_borrow(s, c + 5);
+	r->reason = col_borrow(s, c + 6);
 }
 
 static int tenant_row(sqlite3_stmt *s, void *ud)
 {
 	struct tenant_iter *it = ud;
 	struct store_status_tenant t = {
-		.id = col(s, 0), .name = col(s, 1), .default_domain = col(s, 2),
-		.syncro_customer_id = sqlite3_column_int64(s, 3), .last_pull_at = col(s, 4), .last_sync_at = col(s, 5),
-		.last_status = col(s, 6), .last_error = col(s, 7), .users_present = sqlite3_column_int64(s, 8),
+		.id = col_borrow(s, 0), .name = col_borrow(s, 1), .default_domain = col_borrow(s, 2),
+		.syncro_customer_id = sqlite3_column_int64(s, 3), .last_pull_at = col_borrow(s, 4), .last_sync_at = col_borrow(s, 5),
+		.last_status = col_borrow(s, 6), .last_error = col_borrow(s, 7), .users_present = sqlite3_column_int64(s, 8),
 		.users_removed = sqlite3_column_int64(s, 9), .links = sqlite3_column_int64(s, 10),
 		.conflicts_open = sqlite3_column_int64(s, 11), .intents_open = sqlite3_column_int64(s, 12),
 	};
@@ -138,7 +112,7 @@ int store_status_tenant_each(struct store *st, const char *tenant_id,
 	sqlite3_stmt *s = q_get(st, Q_TENANTS, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	int rc = q_iterate(st, s, tenant_row, &it, err, "tenant status");
+	int rc = store_sql_rows(s, tenant_row, &it, err, "tenant status");
 	if (rc == 0 && tenant_id && it.rows == 0) return STORE_NOTFOUND;
 	return rc;
 }
@@ -154,11 +128,11 @@ static int audit_row(sqlite3_stmt *s, void *ud)
 {
 	struct audit_iter *it = ud;
 	struct store_audit a = {
-		.id = sqlite3_column_int64(s, 0), .at = col(s, 1), .run_id = sqlite3_column_int64(s, 2),
-		.tenant_id = col(s, 3), .object_id = col(s, 4), .contact_id = sqlite3_column_int64(s, 5),
-		.action = col(s, 6), .before = col(s, 7), .after = col(s, 8), .actor = col(s, 9), .result = col(s, 10),
+		.id = sqlite3_column_int64(s, 0), .at = col_borrow(s, 1), .run_id = sqlite3_column_int64(s, 2),
+		.tenant_id = col_borrow(s, 3), .object_id = col_borrow(s, 4), .contact_id = sqlite3_column_int64(s, 5),
+		.action = col_borrow(s, 6), .before = col_borrow(s, 7), .after = col_borrow(s, 8), .actor = col_borrow(s, 9), .result = col_borrow(s, 10),
 	};
-	return it->cb(&a, col(s, 11), it->ud);
+	return it->cb(&a, col_borrow(s, 11), it->ud);
 }
 
 int store_status_audit_each(struct store *st, const struct store_status_audit_filter *f,
@@ -176,7 +150,7 @@ int store_status_audit_each(struct store *st, const struct store_status_audit_fi
 	bind_text(s, 4, f->object_id);
 	bind_id(s, 5, f->run_id);
 	sqlite3_bind_int64(s, 6, f->limit > 0 ? f->limit : -1);
-	return q_iterate(st, s, audit_row, &it, err, "audit");
+	return store_sql_rows(s, audit_row, &it, err, "audit");
 }
 
 /* ---------------------------------------------------------------- conflicts */
@@ -190,9 +164,9 @@ static int conflict_row(sqlite3_stmt *s, void *ud)
 {
 	struct conflict_iter *it = ud;
 	struct store_status_conflict c = {
-		.id = sqlite3_column_int64(s, 0), .tenant_id = col(s, 1), .object_id = col(s, 2),
-		.candidates = col(s, 3), .reason = col(s, 4), .opened_at = col(s, 5), .display_name = col(s, 6),
-		.mail = col(s, 7), .upn = col(s, 8),
+		.id = sqlite3_column_int64(s, 0), .tenant_id = col_borrow(s, 1), .object_id = col_borrow(s, 2),
+		.candidates = col_borrow(s, 3), .reason = col_borrow(s, 4), .opened_at = col_borrow(s, 5), .display_name = col_borrow(s, 6),
+		.mail = col_borrow(s, 7), .upn = col_borrow(s, 8),
 	};
 	return it->cb(&c, it->ud);
 }
@@ -205,7 +179,7 @@ int store_status_conflict_each(struct store *st, const char *tenant_id,
 	sqlite3_stmt *s = q_get(st, Q_CONFLICTS, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	return q_iterate(st, s, conflict_row, &it, err, "conflicts");
+	return store_sql_rows(s, conflict_row, &it, err, "conflicts");
 }
 
 /* ---------------------------------------------------------------- users */
@@ -220,8 +194,8 @@ static int user_match_row(sqlite3_stmt *s, void *ud)
 {
 	struct user_matches *m = ud;
 	if (m->n < ARRAY_LEN(m->ids)) {
-		const char *upn = sqlite3_column_count(s) > 1 ? col(s, 1) : NULL;
-		m->ids[m->n] = xstrdup(col(s, 0));
+		const char *upn = sqlite3_column_count(s) > 1 ? col_borrow(s, 1) : NULL;
+		m->ids[m->n] = xstrdup(col_borrow(s, 0));
 		m->names[m->n] = upn ? xstrdup(upn) : NULL;
 		m->n++;
 	}
@@ -248,7 +222,7 @@ int store_status_user_find(struct store *st, const char *tenant_id, const char *
 		if (!s) return -1;
 		bind_text(s, 1, tenant_id);
 		bind_text(s, 2, who);
-		rc = q_iterate(st, s, user_match_row, &m, err, "user find");
+		rc = store_sql_rows(s, user_match_row, &m, err, "user find");
 		if (rc) goto out;
 	}
 	if (m.n == 0) {
@@ -282,13 +256,13 @@ struct count_iter {
 static int count2_row(sqlite3_stmt *s, void *ud)
 {
 	struct count_iter *it = ud;
-	return it->cb2(col(s, 0), col(s, 1), sqlite3_column_int64(s, 2), it->ud);
+	return it->cb2(col_borrow(s, 0), col_borrow(s, 1), sqlite3_column_int64(s, 2), it->ud);
 }
 
 static int count3_row(sqlite3_stmt *s, void *ud)
 {
 	struct count_iter *it = ud;
-	return it->cb3(col(s, 0), col(s, 1), col(s, 2), sqlite3_column_int64(s, 3), it->ud);
+	return it->cb3(col_borrow(s, 0), col_borrow(s, 1), col_borrow(s, 2), sqlite3_column_int64(s, 3), it->ud);
 }
 
 /* Runs statement id (no parameters) through count2_row or count3_row. */
@@ -297,7 +271,7 @@ static int q_counts(struct store *st, enum status_stmt id, struct count_iter *it
 {
 	sqlite3_stmt *s = q_get(st, id, err);
 	if (!s) return -1;
-	return q_iterate(st, s, it->cb2 ? count2_row : count3_row, it, err, what);
+	return store_sql_rows(s, it->cb2 ? count2_row : count3_row, it, err, what);
 }
 
 int store_status_run_counts(struct store *st,
@@ -334,7 +308,7 @@ struct latest_iter {
 static int latest_row(sqlite3_stmt *s, void *ud)
 {
 	struct latest_iter *it = ud;
-	return it->cb(col(s, 0), col(s, 1), col(s, 2), col(s, 3), col(s, 4), it->ud);
+	return it->cb(col_borrow(s, 0), col_borrow(s, 1), col_borrow(s, 2), col_borrow(s, 3), col_borrow(s, 4), it->ud);
 }
 
 int store_status_run_latest(struct store *st,
@@ -345,7 +319,7 @@ int store_status_run_latest(struct store *st,
 	struct latest_iter it = { cb, ud };
 	sqlite3_stmt *s = q_get(st, Q_RUN_LATEST, err);
 	if (!s) return -1;
-	return q_iterate(st, s, latest_row, &it, err, "latest runs");
+	return store_sql_rows(s, latest_row, &it, err, "latest runs");
 }
 
 struct kv_iter {
@@ -356,7 +330,7 @@ struct kv_iter {
 static int kv_row(sqlite3_stmt *s, void *ud)
 {
 	struct kv_iter *it = ud;
-	return it->cb(col(s, 0), col(s, 1), it->ud);
+	return it->cb(col_borrow(s, 0), col_borrow(s, 1), it->ud);
 }
 
 int store_status_kv_each(struct store *st, const char *prefix,
@@ -366,5 +340,5 @@ int store_status_kv_each(struct store *st, const char *prefix,
 	sqlite3_stmt *s = q_get(st, Q_KV_PREFIX, err);
 	if (!s) return -1;
 	bind_text(s, 1, prefix ? prefix : "");
-	return q_iterate(st, s, kv_row, &it, err, "kv");
+	return store_sql_rows(s, kv_row, &it, err, "kv");
 }

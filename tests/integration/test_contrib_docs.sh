@@ -4,7 +4,9 @@
 # `entrasync check`, and dry-runs against the fakes without a policy error;
 # the filter examples pick the users they claim (department: only Sales and
 # Support; group: only members of "Sync - PSA Contacts"; user type: no
-# guests; domain: customer 102 for fabrikam.com); the man page renders.
+# guests; domain: customer 102 for fabrikam.com); the protect example
+# protects the admin account (user show, user disable refused) and the bill
+# example drafts an invoice; the man page renders.
 . tests/integration/test_status_lib.sh
 
 DOC=$(pwd)/docs/policies.md
@@ -18,7 +20,7 @@ for name, body in re.findall(r"<!-- policy: (\w+) -->\s*```lua\n(.*?)```", text,
     open("%s/%s.lua" % (sys.argv[2], name), "w").write(body)
 PY
 N=$(ls docpol | wc -l)
-check "docs/policies.md has the marked examples (5 filters + 4 hooks)" test "$N" = 9
+check "docs/policies.md has the marked examples (5 filters + 7 hooks)" test "$N" = 12
 
 # plan_of NAME TENANT: the dry-run JSON of that tenant with policy NAME (in plan.json)
 plan_of() {
@@ -67,6 +69,22 @@ check "user type example: only members planned" test $ok = 1
 plan_of domain Fabrikam
 check "domain example: every planned contact is a fabrikam.com address with customer_id 102" \
   test "$(jpath plan.json 'sorted(set((a["after"]["email"].split("@")[1], a["after"]["customer_id"]) for a in d["tenants"][0]["plan"] if a["action"] == "create"))')" = "[('fabrikam.com', '102')]"
+
+# the protect example through `entrasync user`: the admin account is protected
+plan_of protect Contoso
+ADMIN_UPN=$(gctl GET tenants/contoso/users | jq_py "[u['userPrincipalName'] for u in d['users'] if u['userPrincipalName'].startswith('admin@') and u['_state'] == 'active'][0]")
+"$ENTRASYNC" --config p_protect.lua user show "$ADMIN_UPN" >show.out 2>&1
+check "protect example: user show says the admin account is protected" grep -q "protected: *yes: break-glass account" show.out
+"$ENTRASYNC" --config p_protect.lua user disable "$ADMIN_UPN" --dry-run >dis.out 2>&1; rc=$?
+check "protect example: disabling the admin account is refused (exit $rc)" \
+  sh -c "test $rc = 1 && grep -q 'refused: the user is protected by the tenant.s policy: break-glass account' dis.out"
+
+# the bill example through `entrasync bill` on this month's licence snapshots (from the pulls above)
+ops_config p_bill.lua
+sed -i 's#^policy = .*#policy = "docpol/bill.lua"#' p_bill.lua
+"$ENTRASYNC" --config p_bill.lua bill --period "$(date -u +%Y-%m)" --open-period --dry-run --tenant Contoso >bill.out 2>&1
+check "bill example: a draft for Contoso with the SPE_E3 line, no failure" \
+  sh -c "grep -q 'Contoso: DRAFT invoice for customer 101' bill.out && grep -q 'x .*\\[SPE_E3\\]' bill.out && ! grep -q FAILED bill.out"
 
 # the licence hook of the reports example, through `entrasync report`
 ops_config p_rep.lua
