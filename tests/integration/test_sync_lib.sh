@@ -40,6 +40,44 @@ reset_fakes() {
   sctl POST reset '{"data":"demo"}' >/dev/null
 }
 
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails
+# after SECONDS*10 polls (each poll's own time comes on top, so a loaded
+# machine gets more than SECONDS, never less).
+wait_for() {
+  _wait_limit=$(($1 * 10)); shift
+  _wait_n=0
+  while ! "$@" >/dev/null 2>&1; do
+    _wait_n=$((_wait_n + 1))
+    [ $_wait_n -gt $_wait_limit ] && return 1
+    sleep 0.1
+  done
+  return 0
+}
+
+# hold_lock FILE SECONDS: holds an flock on FILE (like another entrasync
+# run: its pid in the file) for SECONDS in the background; HOLD_PID is the
+# holder (kill it to release the lock sooner). Returns once the lock is
+# held, however long the holder waited for it (a run may hold it); a
+# holder that died or waited 120 s: a FAIL line, and the test file exits 1.
+hold_lock() {
+  rm -f "$1.held"
+  python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0); os.write(fd, b"%d\n" % os.getpid())
+open(sys.argv[1] + ".held", "w").close()
+time.sleep(float(sys.argv[2]))' "$1" "$2" &
+  HOLD_PID=$!
+  EXTRA_PIDS="${EXTRA_PIDS:-} $HOLD_PID"
+  wait_for 120 _lock_held_or_gone "$1" "$HOLD_PID"
+  if [ ! -e "$1.held" ] || ! kill -0 "$HOLD_PID" 2>/dev/null; then
+    echo "FAIL - could not hold the lock $1 (holder pid $HOLD_PID)"; exit 1
+  fi
+  rm -f "$1.held"
+}
+_lock_held_or_gone() { test -e "$1.held" || ! kill -0 "$2" 2>/dev/null; }
+
 # mkconfig FILE POLICY [RPM] [EXTRA-TENANT-LINES]: the three demo tenants.
 mkconfig() {
   cat >"$1" <<EOF
