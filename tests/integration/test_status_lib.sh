@@ -11,8 +11,6 @@ case "${0##*/}" in test_status_lib.sh) exit 0 ;; esac
 # the fakes, ctl / gctl / sctl and the demo ids come from the sync tests' library
 . tests/integration/test_sync_lib.sh
 
-WOODGROVE=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
-
 # ops_start DIR: both fakes with their demo data; sets W, GURL, SURL, writes
 # policy.lua and c.lua and cds into W. Every process a test starts in the
 # background should be added to EXTRA_PIDS so the trap stops it too.
@@ -38,20 +36,10 @@ EOF
   ops_config c.lua
 }
 
-# ops_config FILE [EXTRA-TOP-LEVEL-LINES]: the config for the fakes.
+# ops_config FILE [EXTRA-TOP-LEVEL-LINES]: the config for the fakes
+# (Contoso, Fabrikam and Woodgrove, which fails).
 ops_config() {
-  cat >"$1" <<EOF
-database = "state/es.db"
-graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$GURL", endpoint = "$GURL" }
-syncro = { base_url = "$SURL/api/v1", api_key = "$SKEY", requests_per_minute = 6000 }
-policy = "policy.lua"
-tenants = {
-  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 101 },
-  { id = "$FABRIKAM", name = "Fabrikam", syncro_customer = "Fabrikam Inc" },
-  { id = "$WOODGROVE", name = "Woodgrove", syncro_customer_id = 103 },
-}
-${2:-}
-EOF
+  sync_config "$1" policy.lua 6000 "$(demo_tenants Contoso Fabrikam Woodgrove)" "${2:-}"
 }
 
 # jpath FILE EXPR: a Python expression over the JSON in FILE (as d).

@@ -8,11 +8,7 @@ case "${0##*/}" in test_sync_lib.sh) exit 0 ;; esac
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
-CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
-SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
-CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
-FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
-NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
+# (CID, SECRET and the demo tenants' ids come from fakes_lib.sh)
 SKEY=sync-test-key
 
 # start_fakes DIR [FAKE_SYNCRO_ARGS...]: both fakes, demo data. Sets W,
@@ -78,20 +74,31 @@ time.sleep(float(sys.argv[2]))' "$1" "$2" &
 }
 _lock_held_or_gone() { test -e "$1.held" || ! kill -0 "$2" 2>/dev/null; }
 
+# demo_tenants NAME...: the config's lines for these demo tenants, each
+# with its customer in the fake Syncro's demo data (Contoso by id 101,
+# Fabrikam by name; Northwind and Woodgrove both customer 103).
+demo_tenants() {
+  for _t in "$@"; do
+    case $_t in
+      Contoso) echo "  { id = \"$CONTOSO\", name = \"Contoso\", syncro_customer_id = 101 }," ;;
+      Fabrikam) echo "  { id = \"$FABRIKAM\", name = \"Fabrikam\", syncro_customer = \"Fabrikam Inc\" }," ;;
+      Northwind) echo "  { id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103 }," ;;
+      Woodgrove) echo "  { id = \"$WOODGROVE\", name = \"Woodgrove\", syncro_customer_id = 103 }," ;;
+      *) echo "demo_tenants: no demo tenant $_t" >&2; return 1 ;;
+    esac
+  done
+}
+
+# sync_config FILE POLICY RPM TENANT-LINES [EXTRA-TOP-LEVEL-LINES]: a config
+# for both fakes (GURL, SURL, SKEY) at RPM Syncro requests a minute.
+sync_config() {
+  fake_config "$1" "$GURL" "base_url = \"$SURL/api/v1\", api_key = \"$SKEY\", requests_per_minute = $3" "$2" "$4" "${5:-}"
+}
+
 # mkconfig FILE POLICY [RPM] [EXTRA-TENANT-LINES]: the three demo tenants.
 mkconfig() {
-  cat >"$1" <<EOF
-database = "state/es.db"
-graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$GURL", endpoint = "$GURL" }
-syncro = { base_url = "$SURL/api/v1", api_key = "$SKEY", requests_per_minute = ${3:-6000} }
-policy = "$2"
-tenants = {
-  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 101 },
-  { id = "$FABRIKAM", name = "Fabrikam", syncro_customer = "Fabrikam Inc" },
-  { id = "$NORTHWIND", name = "Northwind", syncro_customer_id = 103 },
-  ${4:-}
-}
-EOF
+  sync_config "$1" "$2" "${3:-6000}" "$(demo_tenants Contoso Fabrikam Northwind)
+  ${4:-}"
 }
 
 # Syncro's applied writes of a kind since the log was cleared (0 when none).
