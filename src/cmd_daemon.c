@@ -356,6 +356,9 @@ out:
 	return rc;
 }
 
+/* SIGHUP: a new snapshot, taken when `entrasync check` accepts it. Either
+ * way the outcome is recorded in the store before it is logged, so that
+ * whoever reads the log line and then runs `status` sees the same. */
 static void reload(struct daemon *d)
 {
 	struct err err;
@@ -364,8 +367,10 @@ static void reload(struct daemon *d)
 	size_t nfiles = 0;
 	log_info("daemon", "SIGHUP: reading and checking the config and the policies again");
 	if (snapshot_take(d, &fd, &database, &nfiles, &err) != 0) {
-		log_error("daemon", "reload failed, keeping the previous settings: %s", err.msg);
+		/* recorded first, as "reload ok" below: once the log says it,
+		 * status says it too */
 		record(d, (const char *const[]){ DAEMON_KV_CONFIG_ERROR, err.msg, NULL });
+		log_error("daemon", "reload failed, keeping the previous settings: %s", err.msg);
 		return;
 	}
 	close(d->snap_fd);

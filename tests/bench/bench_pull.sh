@@ -25,40 +25,21 @@ NT=${1:-100}
 NU=${2:-1000}
 LAT=${3:-10}
 D=$(mktemp -d "${TMPDIR:-/tmp}/entrasync-bench-pull.XXXXXX")
-python3 "${FAKE_GRAPH:-tests/fakes/fake_graph.py}" --port 0 --port-file "$D/port" --seed 3 --tenants "${NT}x${NU}" \
-  --latency-ms "$LAT" --eager --warm-select "id,displayName,givenName,surname,mail,userPrincipalName,userType,accountEnabled,department,officeLocation,jobTitle,businessPhones,mobilePhone,streetAddress,city,state,postalCode,country,companyName,employeeId,onPremisesSyncEnabled,createdDateTime,assignedLicenses" >"$D/fake.log" 2>&1 &
-FAKE_PID=$!
+# the fake (started, waited for, its control API, the config for its
+# tenants) as in the integration tests; its port in $D/graph.port, its log
+# in $D/graph.log
+. tests/integration/fakes_lib.sh
 RPID=
-trap 'kill $FAKE_PID $RPID 2>/dev/null; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$D"' EXIT INT TERM
-i=0
-while [ ! -s "$D/port" ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
-[ -s "$D/port" ] || { echo "bench_pull: the fake did not start"; cat "$D/fake.log"; exit 1; }
-URL=http://127.0.0.1:$(cat "$D/port")
+trap 'fakes_stop; [ -n "${BENCH_KEEP:-}" ] || rm -rf "$D"' EXIT
+fake_start graph "$D" "${FAKE_GRAPH:-tests/fakes/fake_graph.py}" --seed 3 --tenants "${NT}x${NU}" \
+  --latency-ms "$LAT" --eager --warm-select "id,displayName,givenName,surname,mail,userPrincipalName,userType,accountEnabled,department,officeLocation,jobTitle,businessPhones,mobilePhone,streetAddress,city,state,postalCode,country,companyName,employeeId,onPremisesSyncEnabled,createdDateTime,assignedLicenses"
+FAKE_PID=$fake_pid_graph
+fake_url URL graph 60
 
 # fake GET|POST|PATCH|DELETE PATH [JSON]
-fake() {
-  python3 - "$URL/_fake/$2" "$1" "${3:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req).read().decode())
-EOF
-}
+fake() { fake_ctl "$URL" "$@"; }
 
-fake GET tenants | python3 -c '
-import json, sys
-ts = [t for t in json.load(sys.stdin)["tenants"] if not t["partner"]]
-print("database = \"state/bench.db\"")
-print("graph = { client_id = \"4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59\", client_secret = \"Xq7Q~entrasync.fake-demo-secret_0001\",")
-print("  authority = \"'"$URL"'\", endpoint = \"'"$URL"'\" }")
-print("syncro = { base_url = \"http://127.0.0.1:9/api/v1\", api_key = \"unused\" }")
-print("policy = \"policy.lua\"")
-print("tenants = {")
-for i, t in enumerate(ts):
-    print("  { id = \"%s\", syncro_customer_id = %d }," % (t["id"], i + 1))
-print("}")
-' >"$D/es.lua"
+fake_graph_config "$URL" state/bench.db >"$D/es.lua"
 printf 'return { groups = { "All Staff" }, include = function(u) return true end }\n' >"$D/policy.lua"
 NTEN=$(grep -c 'syncro_customer_id' "$D/es.lua")
 
@@ -194,6 +175,7 @@ restore() {
 }
 "$REPLAY_GRAPH" --port "$PORT" --port-file "$D/replay.port" --latency-ms "$LAT" "$D/incremental.rec" 2>"$D/replay.err" &
 RPID=$!
+EXTRA_PIDS=$RPID
 i=0
 while [ ! -s "$D/replay.port" ] && [ $i -lt 100 ] && kill -0 $RPID 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 [ -s "$D/replay.port" ] || { echo "bench_pull: replay-graph did not start on port $PORT"; cat "$D/replay.err"; exit 1; }
@@ -243,5 +225,5 @@ if [ "$2" != 0 ] || [ "$RCHANGED" != "$CHANGED" ] || [ "$rc" != 0 ]; then
   grep 'miss:' "$D/replay.err" | head -5
   [ -s "$D/err3" ] && head -5 "$D/err3"
 fi
-kill -TERM $RPID; wait $RPID 2>/dev/null; RPID=
+kill -TERM $RPID; wait $RPID 2>/dev/null; RPID= EXTRA_PIDS=
 exit 0

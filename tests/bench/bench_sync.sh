@@ -17,27 +17,17 @@ USERS=${USERS:-1000}
 RPM=${RPM:-6000}
 CHANGE_PCT=${CHANGE_PCT:-1}
 W=$(mktemp -d "${TMPDIR:-/tmp}/entrasync-bench-sync.XXXXXX")
-python3 tests/fakes/fake_graph.py --port 0 --port-file "$W/graph.port" --seed 1 --tenants "${TENANTS}x${USERS}" \
-  --eager >"$W/graph.log" 2>&1 &
-GP=$!
-python3 tests/fakes/fake_syncro.py --port 0 --port-file "$W/syncro.port" --api-key bench-key --data none \
-  --generate "$TENANTS,0" --rate-limit "$RPM" --window 60 >"$W/syncro.log" 2>&1 &
-SP=$!
-trap 'kill $GP $SP 2>/dev/null; rm -rf "$W"' EXIT INT TERM
-i=0
-while { [ ! -s "$W/graph.port" ] || [ ! -s "$W/syncro.port" ]; } && [ $i -lt 1200 ]; do sleep 0.1; i=$((i + 1)); done
-GURL=http://127.0.0.1:$(cat "$W/graph.port")
-SURL=http://127.0.0.1:$(cat "$W/syncro.port")
+# the fakes (started side by side, waited for, their control API) as in
+# the integration tests
+. tests/integration/fakes_lib.sh
+trap 'fakes_stop; rm -rf "$W"' EXIT
+fake_start graph "$W" tests/fakes/fake_graph.py --seed 1 --tenants "${TENANTS}x${USERS}" --eager
+fake_start syncro "$W" tests/fakes/fake_syncro.py --api-key bench-key --data none \
+  --generate "$TENANTS,0" --rate-limit "$RPM" --window 60
+fake_url GURL graph 120
+fake_url SURL syncro 120
 
-ctl() {  # ctl URL METHOD PATH [JSON]
-  python3 - "$1/_fake/$3" "$2" "${4:-}" <<'EOF'
-import sys, urllib.request
-url, method, body = sys.argv[1], sys.argv[2], sys.argv[3]
-req = urllib.request.Request(url, data=body.encode() if body else None, method=method,
-                             headers={"Content-Type": "application/json"})
-print(urllib.request.urlopen(req).read().decode())
-EOF
-}
+ctl() { fake_ctl "$@"; }  # ctl URL METHOD PATH [JSON]
 
 # the config: generated tenant k -> generated customer k (in id order)
 ctl "$GURL" GET tenants > "$W/tenants.json"

@@ -8,9 +8,20 @@
 #   fake_start syncro "$W" tests/fakes/fake_syncro.py --data demo
 #   fake_url GURL graph; fake_url SURL syncro   # start both, then wait
 #   fake_ctl "$GURL" POST faults '{"status": 503}'
+#   fake_config c.lua "$GURL" "base_url = \"$SURL/api/v1\", api_key = \"k\"" policy.lua "$TENANT_LINES"
 # Every fake started (and every pid in EXTRA_PIDS) is stopped when the test
-# file exits.
+# file exits. The benchmarks (tests/bench/*.sh) use it too.
 case "${0##*/}" in fakes_lib.sh) exit 0 ;; esac
+
+# The fakes' demo data (tests/fakes/graph_data.py): the app registration
+# the fake Graph knows, and its demo tenants (Woodgrove has not consented
+# to the app: its token requests fail with AADSTS700016).
+CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
+SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
+CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
+FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
+NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
+WOODGROVE=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
 
 FAKE_PIDS=
 
@@ -37,15 +48,15 @@ fake_start() {
   eval "fake_pid_$_fake_name=\$!; fake_dir_$_fake_name=\$_fake_dir"
 }
 
-# fake_url VAR NAME: waits (15 s at most) until fake NAME has written its
-# port and sets VAR to its base URL (http://127.0.0.1:PORT). When the fake
-# died or never became ready: a FAIL line with its log, and the test file
-# exits 1.
+# fake_url VAR NAME [SECONDS]: waits (SECONDS, default 15, at most) until
+# fake NAME has written its port and sets VAR to its base URL
+# (http://127.0.0.1:PORT). When the fake died or never became ready: a FAIL
+# line with its log, and the test file exits 1.
 fake_url() {
   eval "_fake_pid=\$fake_pid_$2; _fake_dir=\$fake_dir_$2"
   _fake_i=0
   while [ ! -s "$_fake_dir/$2.port" ]; do
-    if ! kill -0 "$_fake_pid" 2>/dev/null || [ $_fake_i -ge 300 ]; then
+    if ! kill -0 "$_fake_pid" 2>/dev/null || [ $_fake_i -ge $((${3:-15} * 20)) ]; then
       sleep 0.1   # a port file written just before it exited
       [ -s "$_fake_dir/$2.port" ] && break
       echo "FAIL - the fake $2 did not start"; sed 's/^/    /' "$_fake_dir/$2.log"; exit 1
@@ -96,3 +107,41 @@ fi
 
 # jq_py EXPR: a Python expression over the JSON on stdin (as d); prints it.
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
+
+# fake_config FILE GRAPH_URL SYNCRO POLICY TENANTS [EXTRA]: writes FILE, a
+# config for the fakes: line 1 the database state/es.db, line 2 the demo
+# app on the fake Graph at GRAPH_URL (its authority and its endpoint),
+# line 3 syncro = { SYNCRO } (SYNCRO: its fields, base_url, api_key...),
+# then the policy file POLICY, the tenants TENANTS (table entries, one a
+# line) and EXTRA (top-level lines).
+fake_config() {
+  cat >"$1" <<EOF
+database = "state/es.db"
+graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$2", endpoint = "$2" }
+syncro = { $3 }
+policy = "$4"
+tenants = {
+$5
+}
+EOF
+  if [ -n "${6:-}" ]; then printf '%s\n' "$6" >>"$1"; fi
+}
+
+# fake_graph_config URL DB: prints a config for every tenant of the fake
+# Graph at URL but the partner (Syncro customers 1, 2... in the fake's
+# order, Syncro unreachable: for pulls only), the database DB, the policy
+# policy.lua.
+fake_graph_config() {
+  fake_ctl "$1" GET tenants | python3 -c '
+import json, sys
+url, db, cid, secret = sys.argv[1:5]
+print("database = \"%s\"" % db)
+print("graph = { client_id = \"%s\", client_secret = \"%s\"," % (cid, secret))
+print("  authority = \"%s\", endpoint = \"%s\" }" % (url, url))
+print("syncro = { base_url = \"http://127.0.0.1:9/api/v1\", api_key = \"unused\" }")
+print("policy = \"policy.lua\"")
+print("tenants = {")
+for i, t in enumerate(t for t in json.load(sys.stdin)["tenants"] if not t["partner"]):
+    print("  { id = \"%s\", syncro_customer_id = %d }," % (t["id"], i + 1))
+print("}")' "$1" "$2" "$CID" "$SECRET"
+}

@@ -68,11 +68,16 @@ fi
 "$ENTRASYNC" --config c.lua daemon --every 1s --metrics "$W/textfile/entrasync.prom" >daemon.log 2>&1 &
 DPID=$!
 EXTRA_PIDS="$EXTRA_PIDS $DPID"
-check "daemon: two more runs" wait_for 30 sh -c "test \$(sqlite3 state/es.db \"select count(*) from runs where kind='sync' and finished_at is not null\") -ge 4"
-sleep 0.5
+two_more_runs() { test "$(sql "select count(*) from runs where kind='sync' and finished_at is not null")" -ge 4; }
+check "daemon: two more runs" wait_for 60 two_more_runs
+# the daemon rewrites the file after it has seen the run end: wait for a
+# file that counts them (the checks below say what is missing if none comes)
+partial_runs() { grep -F 'entrasync_runs_total{kind="sync",status="partial"}' textfile/entrasync.prom | awk '{print $NF}'; }
+file_counts_runs() { test "$(partial_runs)" -ge 2; }
+wait_for 30 file_counts_runs
 check "daemon file: the daemon's lines" \
   sh -c "grep -q '^entrasync_daemon_next_run_timestamp_seconds ' textfile/entrasync.prom && grep -q '^entrasync_daemon_start_timestamp_seconds ' textfile/entrasync.prom"
-N=$(grep -F 'entrasync_runs_total{kind="sync",status="partial"}' textfile/entrasync.prom | awk '{print $NF}')
+N=$(partial_runs)
 check "daemon file: the runs counted" test "${N:-0}" -ge 2
 expect_ok "metrics while the daemon runs: the daemon lines too" -- --config c.lua metrics
 check "metrics command sees the running daemon" grep -q "^entrasync_daemon_next_run_timestamp_seconds " "$T_OUT/out"

@@ -18,12 +18,7 @@ if [ ! -f "$FAKE" ]; then
 fi
 W=$T_OUT/pull
 mkdir -p "$W"
-CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
-SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
-CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
-FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
-NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
-WOODGROVE=0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0
+# (CID, SECRET and the demo tenants' ids come from fakes_lib.sh)
 BIG=b1b1b1b1-0000-4000-8000-00000000b16b
 PARTNER=e5a1c0de-1111-4abc-9def-0123456789ab
 

@@ -31,18 +31,7 @@ fake_url URL graph
 PORT=${URL##*:}
 ctl() { fake_ctl "$URL" "$@"; }
 
-ctl GET tenants | python3 -c '
-import json, sys
-url = sys.argv[1]
-print("database = \"state/es.db\"")
-print("graph = { client_id = \"4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59\", client_secret = \"Xq7Q~entrasync.fake-demo-secret_0001\",")
-print("  authority = \"%s\", endpoint = \"%s\" }" % (url, url))
-print("syncro = { base_url = \"http://127.0.0.1:9/api/v1\", api_key = \"unused\" }")
-print("policy = \"policy.lua\"")
-print("tenants = {")
-for i, t in enumerate(t for t in json.load(sys.stdin)["tenants"] if not t["partner"]):
-    print("  { id = \"%s\", syncro_customer_id = %d }," % (t["id"], i + 1))
-print("}")' "$URL" >"$W/es.lua"
+fake_graph_config "$URL" state/es.db >"$W/es.lua"
 printf 'return { groups = { "All Staff" }, include = function(u) return true end }\n' >"$W/policy.lua"
 
 # pulls LABEL: the first pull, 2 users changed per tenant (on the fake only

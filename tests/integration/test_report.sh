@@ -25,10 +25,7 @@ if [ ! -f "$FAKE" ] || ! command -v python3 >/dev/null; then
 fi
 W=$T_OUT/report
 mkdir -p "$W"
-CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
-SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
-CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
-NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
+# (CID, SECRET and the demo tenants' ids come from fakes_lib.sh)
 START=2025-01-01
 DAYS=120
 
@@ -60,17 +57,10 @@ return {
 }
 EOF
 mkconfig() {  # mkconfig POLICY SYNCRO_URL
-  cat >"$W/es.lua" <<EOF
-database = "state/es.db"
-graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$URL", endpoint = "$URL" }
-syncro = { base_url = "$2", api_key = "fake-syncro-key" }
-policy = "$1"
-tenants = {
-  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 101 },
-  { id = "fabrikam.com", name = "Fabrikam", syncro_customer = "Fabrikam Inc" },
-  { id = "$NORTHWIND", name = "Northwind", syncro_customer = "Northwind Traders" },
-}
-EOF
+  fake_config "$W/es.lua" "$URL" "base_url = \"$2\", api_key = \"fake-syncro-key\"" "$1" \
+"  { id = \"$CONTOSO\", name = \"Contoso\", syncro_customer_id = 101 },
+  { id = \"fabrikam.com\", name = \"Fabrikam\", syncro_customer = \"Fabrikam Inc\" },
+  { id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer = \"Northwind Traders\" },"
 }
 mkconfig plain.lua "http://127.0.0.1:9/api/v1"
 cd "$W" || exit 1

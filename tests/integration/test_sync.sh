@@ -193,11 +193,9 @@ check "token failure: exit 1" test $? = 1
 check "token failure: Woodgrove failed with AADSTS700016, the others ok" test "$(report 't("Woodgrove")["status"], "700016" in t("Woodgrove")["reason"], t("Fabrikam")["status"] != "failed" or t("Fabrikam")["errors"] != [], t("Contoso")["status"]')" = "failed, True, True, ok"
 
 # ---- the run lock
-python3 -c 'import fcntl, time; f = open("state/es.db.lock", "a"); fcntl.flock(f, fcntl.LOCK_EX); time.sleep(3)' &
-LOCKER=$!
-sleep 0.5
-expect_exit "a second concurrent sync exits 3" 3 "another entrasync run" -- --config c.lua sync
-kill $LOCKER 2>/dev/null; wait $LOCKER 2>/dev/null
+hold_lock state/es.db.lock 300   # held until killed
+expect_exit "a second concurrent sync exits 3" 3 "another entrasync run \\(pid $HOLD_PID\\) holds the lock" -- --config c.lua sync
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 
 # ---- 401: clear message, the run stops
 sctl POST config '{"api_key":"another-key"}' >/dev/null

@@ -8,11 +8,7 @@ case "${0##*/}" in test_sync_lib.sh) exit 0 ;; esac
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
-CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
-SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
-CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
-FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
-NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
+# (CID, SECRET and the demo tenants' ids come from fakes_lib.sh)
 SKEY=sync-test-key
 
 # start_fakes DIR [FAKE_SYNCRO_ARGS...]: both fakes, demo data. Sets W,
@@ -40,20 +36,69 @@ reset_fakes() {
   sctl POST reset '{"data":"demo"}' >/dev/null
 }
 
+# wait_for SECONDS CMD...: polls CMD every 0.1 s until it succeeds; fails
+# after SECONDS*10 polls (each poll's own time comes on top, so a loaded
+# machine gets more than SECONDS, never less).
+wait_for() {
+  _wait_limit=$(($1 * 10)); shift
+  _wait_n=0
+  while ! "$@" >/dev/null 2>&1; do
+    _wait_n=$((_wait_n + 1))
+    [ $_wait_n -gt $_wait_limit ] && return 1
+    sleep 0.1
+  done
+  return 0
+}
+
+# hold_lock FILE SECONDS: holds an flock on FILE (like another entrasync
+# run: its pid in the file) for SECONDS in the background; HOLD_PID is the
+# holder (kill it to release the lock sooner). Returns once the lock is
+# held, however long the holder waited for it (a run may hold it); a
+# holder that died or waited 120 s: a FAIL line, and the test file exits 1.
+hold_lock() {
+  rm -f "$1.held"
+  python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0); os.write(fd, b"%d\n" % os.getpid())
+open(sys.argv[1] + ".held", "w").close()
+time.sleep(float(sys.argv[2]))' "$1" "$2" &
+  HOLD_PID=$!
+  EXTRA_PIDS="${EXTRA_PIDS:-} $HOLD_PID"
+  wait_for 120 _lock_held_or_gone "$1" "$HOLD_PID"
+  if [ ! -e "$1.held" ] || ! kill -0 "$HOLD_PID" 2>/dev/null; then
+    echo "FAIL - could not hold the lock $1 (holder pid $HOLD_PID)"; exit 1
+  fi
+  rm -f "$1.held"
+}
+_lock_held_or_gone() { test -e "$1.held" || ! kill -0 "$2" 2>/dev/null; }
+
+# demo_tenants NAME...: the config's lines for these demo tenants, each
+# with its customer in the fake Syncro's demo data (Contoso by id 101,
+# Fabrikam by name; Northwind and Woodgrove both customer 103).
+demo_tenants() {
+  for _t in "$@"; do
+    case $_t in
+      Contoso) echo "  { id = \"$CONTOSO\", name = \"Contoso\", syncro_customer_id = 101 }," ;;
+      Fabrikam) echo "  { id = \"$FABRIKAM\", name = \"Fabrikam\", syncro_customer = \"Fabrikam Inc\" }," ;;
+      Northwind) echo "  { id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103 }," ;;
+      Woodgrove) echo "  { id = \"$WOODGROVE\", name = \"Woodgrove\", syncro_customer_id = 103 }," ;;
+      *) echo "demo_tenants: no demo tenant $_t" >&2; return 1 ;;
+    esac
+  done
+}
+
+# sync_config FILE POLICY RPM TENANT-LINES [EXTRA-TOP-LEVEL-LINES]: a config
+# for both fakes (GURL, SURL, SKEY) at RPM Syncro requests a minute.
+sync_config() {
+  fake_config "$1" "$GURL" "base_url = \"$SURL/api/v1\", api_key = \"$SKEY\", requests_per_minute = $3" "$2" "$4" "${5:-}"
+}
+
 # mkconfig FILE POLICY [RPM] [EXTRA-TENANT-LINES]: the three demo tenants.
 mkconfig() {
-  cat >"$1" <<EOF
-database = "state/es.db"
-graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$GURL", endpoint = "$GURL" }
-syncro = { base_url = "$SURL/api/v1", api_key = "$SKEY", requests_per_minute = ${3:-6000} }
-policy = "$2"
-tenants = {
-  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 101 },
-  { id = "$FABRIKAM", name = "Fabrikam", syncro_customer = "Fabrikam Inc" },
-  { id = "$NORTHWIND", name = "Northwind", syncro_customer_id = 103 },
-  ${4:-}
-}
-EOF
+  sync_config "$1" "$2" "${3:-6000}" "$(demo_tenants Contoso Fabrikam Northwind)
+  ${4:-}"
 }
 
 # Syncro's applied writes of a kind since the log was cleared (0 when none).

@@ -7,13 +7,10 @@
 # admin through POST /_fake/tenants/T/users/ID/admin holds Global
 # Administrator), so the 403 diagnosis talks to it directly.
 
-CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
-SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
-SYNCRO_KEY='fake-syncro-key-0123456789'
-CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
-FABRIKAM=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
-
+# (CID, SECRET and the demo tenants' ids come from fakes_lib.sh)
 . tests/integration/fakes_lib.sh
+
+SYNCRO_KEY='fake-syncro-key-0123456789'
 
 # fakes_start DIR: starts the fakes; sets GRAPH_URL (authority, Graph API
 # and control) and SYNCRO_URL.
@@ -48,16 +45,9 @@ setup_workdir() {
   W=$1
   mkdir -p "$W"
   printf '%s\n' "$2" >"$W/policy.lua"
-  cat >"$W/es.lua" <<EOF
-database = "state/es.db"
-graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$GRAPH_URL", endpoint = "$GRAPH_URL" }
-syncro = { base_url = "$SYNCRO_URL/api/v1", api_key = "$SYNCRO_KEY" }
-policy = "policy.lua"
-tenants = {
-  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 101 },
-  { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 102 },
-}
-EOF
+  fake_config "$W/es.lua" "$GRAPH_URL" "base_url = \"$SYNCRO_URL/api/v1\", api_key = \"$SYNCRO_KEY\"" policy.lua \
+"  { id = \"$CONTOSO\", name = \"Contoso\", syncro_customer_id = 101 },
+  { id = \"fabrikam.com\", name = \"Fabrikam\", syncro_customer_id = 102 },"
   cd "$W" || exit 1
   if ! "$ENTRASYNC" --config es.lua pull >pull.out 2>&1; then
     echo "FAIL - the first pull failed"; cat pull.out; exit 1

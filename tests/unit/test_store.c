@@ -98,6 +98,36 @@ static char *user_removed(struct store *st, const char *oid)
 	return r;
 }
 
+/* The migration tests' set-up: a database at path as schema `version` left
+ * it (migrations 1 to version run by hand, user_version = version, then the
+ * SQL rows: what such a database held), opened with store_open, which
+ * must upgrade it to the latest version. The store (the caller closes it),
+ * or NULL with the failure recorded. */
+static struct store *open_upgraded_from(const char *path, int version, const char *rows, struct err *err)
+{
+	sqlite3 *raw = raw_open(path);
+	if (!raw) {
+		t_fail(__FILE__, __LINE__, "cannot open %s", path);
+		return NULL;
+	}
+	char pragma[64];
+	snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", version);
+	int rc = SQLITE_OK;
+	for (int n = 1; n <= version && rc == SQLITE_OK; n++) rc = sqlite3_exec(raw, store_schema_migration(n), NULL, NULL, NULL);
+	if (rc == SQLITE_OK) rc = sqlite3_exec(raw, pragma, NULL, NULL, NULL);
+	if (rc == SQLITE_OK) rc = sqlite3_exec(raw, rows, NULL, NULL, NULL);
+	if (rc != SQLITE_OK) t_fail(__FILE__, __LINE__, "a version-%d database: %s", version, sqlite3_errmsg(raw));
+	sqlite3_close(raw);
+	struct store *st = NULL;
+	if (rc != SQLITE_OK) return NULL;
+	if (store_open(path, &st, err) != 0) {
+		t_fail(__FILE__, __LINE__, "store_open of a version-%d database: %s", version, err->msg);
+		return NULL;
+	}
+	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	return st;
+}
+
 static long long count_users(struct store *st, enum store_user_filter f)
 {
 	long long n = -1;
@@ -220,11 +250,8 @@ TEST(store_migration_4_adopts_first_use_tables)
 	struct err err;
 	const char *path = db_path(NULL);
 	REQUIRE(store_schema_latest() >= 4);
-	sqlite3 *raw = raw_open(path);
-	REQUIRE(raw);
-	for (int n = 1; n <= 3; n++) REQUIRE(sqlite3_exec(raw, store_schema_migration(n), NULL, NULL, NULL) == SQLITE_OK);
 	/* what store_actions.c and store_billing.c created on first use */
-	REQUIRE(sqlite3_exec(raw, "PRAGMA user_version = 3;"
+	struct store *st = open_upgraded_from(path, 3,
 	                          "CREATE TABLE IF NOT EXISTS ticket_actions (ticket_id INTEGER PRIMARY KEY, "
 	                          "customer_id INTEGER, contact_id INTEGER, tenant_id TEXT, object_id TEXT, label TEXT, "
 	                          "action TEXT NOT NULL, state TEXT NOT NULL CHECK (state IN ('intent', 'acted', "
@@ -239,13 +266,10 @@ TEST(store_migration_4_adopts_first_use_tables)
 	                          "schedule_id INTEGER NOT NULL, line_key TEXT NOT NULL, line_item_id INTEGER, "
 	                          "updated_at TEXT NOT NULL, PRIMARY KEY (tenant_id, schedule_id, line_key));"
 	                          "INSERT INTO billing_schedule_lines VALUES ('t', 7, 'p:1', 9, '2026-01-01T00:00:00Z')",
-	                     NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(raw);
-	struct store *st = NULL;
-	REQUIRE_OK(store_open(path, &st, &err), &err);
-	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	                          &err);
+	REQUIRE(st);
 	store_close(st);
-	raw = raw_open(path);
+	sqlite3 *raw = raw_open(path);
 	REQUIRE(raw);
 	CHECK_EQ_INT(raw_int(raw, "SELECT count(*) FROM ticket_actions WHERE ticket_id = 42 AND state = 'acted'"), 1);
 	CHECK_EQ_INT(raw_int(raw, "SELECT line_item_id FROM billing_schedule_lines WHERE schedule_id = 7"), 9);
@@ -263,18 +287,12 @@ TEST(store_migrations_upgrade_an_older_db)
 		return;
 	}
 	/* Build a version-1 database by hand, with a user in it. */
-	sqlite3 *raw = raw_open(path);
-	REQUIRE(raw);
-	REQUIRE(sqlite3_exec(raw, store_schema_migration(1), NULL, NULL, NULL) == SQLITE_OK);
-	REQUIRE(sqlite3_exec(raw, "PRAGMA user_version = 1;"
-	                          "INSERT INTO tenants (id) VALUES ('" TENANT "');"
-	                          "INSERT INTO users (tenant_id, object_id, json, updated_at) "
-	                          "VALUES ('" TENANT "', 'old', '{\"v\":1}', '2020-01-01T00:00:00Z')",
-	                     NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(raw);
-	struct store *st = NULL;
-	REQUIRE_OK(store_open(path, &st, &err), &err);
-	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	struct store *st = open_upgraded_from(path, 1,
+	                                      "INSERT INTO tenants (id) VALUES ('" TENANT "');"
+	                                      "INSERT INTO users (tenant_id, object_id, json, updated_at) "
+	                                      "VALUES ('" TENANT "', 'old', '{\"v\":1}', '2020-01-01T00:00:00Z')",
+	                                      &err);
+	REQUIRE(st);
 	char *j = user_json(st, "old");
 	CHECK_STR(j, "{\"v\":1}");
 	free(j);
@@ -1214,18 +1232,13 @@ TEST(store_migration_5_adds_secure_score_raw)
 	struct err err;
 	const char *path = db_path(NULL);
 	REQUIRE(store_schema_latest() >= 5);
-	sqlite3 *raw = raw_open(path);
-	REQUIRE(raw);
-	for (int n = 1; n <= 4; n++) REQUIRE(sqlite3_exec(raw, store_schema_migration(n), NULL, NULL, NULL) == SQLITE_OK);
-	REQUIRE(sqlite3_exec(raw, "PRAGMA user_version = 4;"
-	                          "INSERT INTO tenants (id) VALUES ('t');"
-	                          "INSERT INTO secure_score_snapshots (tenant_id, day, current_score, max_score, "
-	                          "averages, controls) VALUES ('t', '2026-01-01', 41.5, 80, '[]', '[]')",
-	                     NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(raw);
-	struct store *st = NULL;
-	REQUIRE_OK(store_open(path, &st, &err), &err);
-	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	struct store *st = open_upgraded_from(path, 4,
+	                                      "INSERT INTO tenants (id) VALUES ('t');"
+	                                      "INSERT INTO secure_score_snapshots (tenant_id, day, current_score, "
+	                                      "max_score, averages, controls) "
+	                                      "VALUES ('t', '2026-01-01', 41.5, 80, '[]', '[]')",
+	                                      &err);
+	REQUIRE(st);
 	struct store_secure_score s = { .tenant_id = "t", .day = "2026-01-02", .current_score = 42, .max_score = 80,
 	                                .raw = "{\"id\":\"t_2026-01-02\",\"futureField\":[1,2]}" };
 	REQUIRE_OK(store_secure_score_put(st, &s, &err), &err);
@@ -1243,10 +1256,7 @@ TEST(store_migration_7_moves_members_digest)
 	struct err err;
 	const char *path = db_path(NULL);
 	REQUIRE(store_schema_latest() >= 7);
-	sqlite3 *raw = raw_open(path);
-	REQUIRE(raw);
-	for (int n = 1; n <= 6; n++) REQUIRE(sqlite3_exec(raw, store_schema_migration(n), NULL, NULL, NULL) == SQLITE_OK);
-	REQUIRE(sqlite3_exec(raw, "PRAGMA user_version = 6;"
+	struct store *st = open_upgraded_from(path, 6,
 	                          "INSERT INTO tenants (id) VALUES ('t');"
 	                          "INSERT INTO groups (tenant_id, group_id, display_name) VALUES ('t', 'g', 'G');"
 	                          "INSERT INTO users (tenant_id, object_id, json, updated_at, removed) VALUES "
@@ -1254,11 +1264,8 @@ TEST(store_migration_7_moves_members_digest)
 	                          " ('t', 'u3', '{}', 'now', 'deleted');"
 	                          "INSERT INTO kv (key, value, updated_at) VALUES ('group_members.digest.t.g', '1:x', 'now'),"
 	                          " ('group_membersXdigest', 'kept', 'now')",
-	                     NULL, NULL, NULL) == SQLITE_OK);
-	sqlite3_close(raw);
-	struct store *st = NULL;
-	REQUIRE_OK(store_open(path, &st, &err), &err);
-	CHECK_EQ_INT(store_schema_version(st), store_schema_latest());
+	                          &err);
+	REQUIRE(st);
 	char *v = NULL;
 	CHECK_EQ_INT(store_kv_get(st, "group_members.digest.t.g", &v, &err), STORE_NOTFOUND);
 	long long present = -1;   /* migration 8 counts the users already there */
