@@ -108,6 +108,24 @@ fi
 # jq_py EXPR: a Python expression over the JSON on stdin (as d); prints it.
 jq_py() { python3 -c "import json,sys; d=json.load(sys.stdin); print($1)"; }
 
+# graph_test NAME DIR [FAKE-ARGS...]: the fake Graph for the test NAME, or
+# the test skipped when there is none: W=$T_OUT/DIR made, the fake started
+# there with FAKE-ARGS, URL its address, ctl METHOD PATH [JSON] its control
+# API.
+graph_test() {
+  FAKE=${FAKE_GRAPH:-tests/fakes/fake_graph.py}
+  if [ ! -f "$FAKE" ]; then
+    echo "skip - $1: no fake Graph at $FAKE"
+    exit 0
+  fi
+  W=$T_OUT/$2
+  mkdir -p "$W"
+  shift 2
+  fake_start graph "$W" "$FAKE" "$@"
+  fake_url URL graph
+  ctl() { fake_ctl "$URL" "$@"; }
+}
+
 # fake_config FILE GRAPH_URL SYNCRO POLICY TENANTS [EXTRA]: writes FILE, a
 # config for the fakes: line 1 the database state/es.db, line 2 the demo
 # app on the fake Graph at GRAPH_URL (its authority and its endpoint),

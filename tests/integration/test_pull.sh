@@ -11,22 +11,10 @@
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
-FAKE=${FAKE_GRAPH:-tests/fakes/fake_graph.py}
-if [ ! -f "$FAKE" ]; then
-  echo "skip - test_pull: no fake Graph at $FAKE"
-  exit 0
-fi
-W=$T_OUT/pull
-mkdir -p "$W"
 # (CID, SECRET and the demo tenants' ids come from fakes_lib.sh)
 BIG=b1b1b1b1-0000-4000-8000-00000000b16b
 PARTNER=e5a1c0de-1111-4abc-9def-0123456789ab
-
-fake_start graph "$W" "$FAKE" --seed 7
-fake_url URL graph
-
-# ctl METHOD PATH [JSON]: the fake's control API; prints the JSON answer.
-ctl() { fake_ctl "$URL" "$@"; }
+graph_test test_pull pull --seed 7   # W, URL, ctl METHOD PATH [JSON]
 sql() { sqlite3 "$W/state/es.db" "$1"; }
 active_users() { ctl GET "tenants/$1" | jq_py 'd["users"]'; }
 graph_requests() {  # graph_requests TENANT: top-level Graph requests logged since the last clear

@@ -7,22 +7,8 @@
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
-FAKE=${FAKE_GRAPH:-tests/fakes/fake_graph.py}
-if [ ! -f "$FAKE" ]; then
-  echo "skip - test_pull_workers: no fake Graph at $FAKE"
-  exit 0
-fi
-W=$T_OUT/pull_workers
-mkdir -p "$W"
-CID=4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59
-SECRET='Xq7Q~entrasync.fake-demo-secret_0001'
-CONTOSO=6babcaad-604b-40ac-a9d7-9fd97c0b779f
-NORTHWIND=9c8b7a6d-5e4f-4321-a0b9-c8d7e6f5a4b3
-BIG=b1b1b1b1-0000-4000-8000-00000000b16b
-
-fake_start graph "$W" "$FAKE" --seed 11
-fake_url URL graph
-ctl() { fake_ctl "$URL" "$@"; }
+BIG=b1b1b1b1-0000-4000-8000-00000000b16b   # the demo ids (CID, CONTOSO...) come from fakes_lib
+graph_test test_pull_workers pull_workers --seed 11
 ctl POST tenants '{"key": "big", "id": "'$BIG'", "displayName": "Big Corp", "domain": "big.example", "users": 1500}' >/dev/null
 
 printf 'return { groups = { "All Staff" }, include = function(u) return true end }\n' >"$W/policy.lua"
