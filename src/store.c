@@ -379,13 +379,15 @@ fail:
 
 /* ------------------------------------------------------------------ open/close */
 
+#define BUSY_SHORT_TRIES 100   /* 25 us each: the first ~2.5 ms, a short transaction's length many times over */
+
 long store_busy_step_us(int count)
 {
-	long long waited_us = 0, step = 50;
+	long long waited_us = 0, step = 25;
 	for (int i = 0; i < count; i++) {
 		waited_us += step;
 		if (waited_us >= STORE_BUSY_TIMEOUT_MS * 1000LL) return 0;
-		step = step * 2 > 10000 ? 10000 : step * 2;
+		if (i + 1 >= BUSY_SHORT_TRIES) step = step * 2 > 10000 ? 10000 : step * 2;
 	}
 	return (long)step;
 }

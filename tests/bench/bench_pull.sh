@@ -179,40 +179,54 @@ EXTRA_PIDS=$RPID
 i=0
 while [ ! -s "$D/replay.port" ] && [ $i -lt 100 ] && kill -0 $RPID 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
 [ -s "$D/replay.port" ] || { echo "bench_pull: replay-graph did not start on port $PORT"; cat "$D/replay.err"; exit 1; }
-stats() {  # requests misses unserved cpu_seconds, from the replay's /_replay/stats
+stats() {  # requests misses unserved cpu_seconds phase_seconds, from the replay's /_replay/stats
   python3 -c 'import json, sys, urllib.request
 d = json.load(urllib.request.urlopen(sys.argv[1] + "/_replay/stats"))
-print(d["requests"], d["misses"], d["unserved"], d["cpu_seconds"])' "$URL"
+print(d["requests"], d["misses"], d["unserved"], d["cpu_seconds"], d["phase_seconds"])' "$URL"
 }
-# REPLAY_ROUNDS replays (default 5), each into the restored store: medians
-# (this VM's timings swing), with the range
+# REPLAY_ROUNDS replays (default 5) for each of REPLAY_WORKERS (default "1
+# auto": in one process, then as `pull` chooses), each into the restored
+# store, the two interleaved: medians (this VM's timings swing), with the
+# range. The network phase is the server's: from the first request's
+# arrival to the last answer's sending.
 ROUNDS=${REPLAY_ROUNDS:-5}
 : >"$D/rounds"
 r=0
 while [ $r -lt "$ROUNDS" ]; do
-  restore
-  R0=$(stats)
-  t0=$(date +%s.%N)
-  (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull >"$D/out3" 2>"$D/err3")
-  rc=$?
-  t1=$(date +%s.%N)
-  # shellcheck disable=SC2046
-  set -- $(stats)
-  # shellcheck disable=SC2086
-  set -- "$@" $R0
-  echo "$rc $(echo "$t1 - $t0" | bc) $( [ -s "$D/cpu" ] && tail -n 1 "$D/cpu" | bc || echo 0) $(echo "$4 - $8" | bc) $(($1 - $5)) $(($2 - $6))" >>"$D/rounds"
+  for wk in ${REPLAY_WORKERS:-1 auto}; do
+    restore
+    R0=$(stats)
+    WARG=
+    [ "$wk" = auto ] || WARG="--workers $wk"
+    t0=$(date +%s.%N)
+    # shellcheck disable=SC2086
+    (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull $WARG >"$D/out3" 2>"$D/err3")
+    rc=$?
+    t1=$(date +%s.%N)
+    # auto: one per online CPU, at most one per 16 tenants (graph_pull_workers_auto)
+    used=$wk
+    [ "$wk" = auto ] && used=$(python3 -c 'import os, sys; print(max(1, min(os.cpu_count(), int(sys.argv[1]) // 16, 16)))' "$NTEN")
+    # shellcheck disable=SC2046
+    set -- $(stats)
+    # shellcheck disable=SC2086
+    set -- "$@" $R0
+    echo "$wk ${used:-1} $rc $(echo "$t1 - $t0" | bc) $( [ -s "$D/cpu" ] && tail -n 1 "$D/cpu" | bc || echo 0) $(echo "$4 - $9" | bc) $(($1 - $6)) $(($2 - $7)) $5" >>"$D/rounds"
+  done
   r=$((r + 1))
 done
 python3 - "$D/rounds" <<'EOF2'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-def med(i):
-    v = sorted(float(r[i]) for r in rows); return v[len(v) // 2], v[0], v[-1]
-w, c, s = med(1), med(2), med(3)
-rcs = sorted(set(r[0] for r in rows))
-print("incremental pull, replayed from a C server (%d rounds): exit %s, wall %.3f s (%.3f-%.3f), entrasync CPU %.3f s "
-      "(%.3f-%.3f, user+sys), server CPU %.3f s, %s requests, %s misses per round" % (
-      len(rows), "/".join(rcs), w[0], w[1], w[2], c[0], c[1], c[2], s[0], rows[-1][4], max(int(r[5]) for r in rows)))
+for wk in dict.fromkeys(r[0] for r in rows):
+    rs = [r for r in rows if r[0] == wk]
+    def med(i):
+        v = sorted(float(r[i]) for r in rs); return v[len(v) // 2], v[0], v[-1]
+    w, c, s, p = med(3), med(4), med(5), med(8)
+    print("incremental pull, replayed from a C server, --workers %s (%s worker processes; %d rounds): exit %s, "
+          "wall %.3f s (%.3f-%.3f), network phase %.3f s (%.3f-%.3f), entrasync CPU %.3f s (%.3f-%.3f, user+sys), "
+          "server CPU %.3f s, %s requests, %s misses per round" % (
+          wk, "/".join(sorted(set(r[1] for r in rs))), len(rs), "/".join(sorted(set(r[2] for r in rs))), w[0], w[1],
+          w[2], p[0], p[1], p[2], c[0], c[1], c[2], s[0], rs[-1][6], max(int(r[7]) for r in rs)))
 EOF2
 set -- $(stats)
 echo "    replay-graph over all rounds: $1 requests, $2 misses ($3 recorded responses not served in the last round)"

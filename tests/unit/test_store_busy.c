@@ -18,11 +18,13 @@
 
 TEST(store_busy_steps)
 {
-	CHECK_EQ_INT(store_busy_step_us(0), 50);
-	CHECK_EQ_INT(store_busy_step_us(1), 100);
-	CHECK_EQ_INT(store_busy_step_us(7), 6400);
-	CHECK_EQ_INT(store_busy_step_us(8), 10000);      /* capped */
-	CHECK_EQ_INT(store_busy_step_us(100), 10000);
+	CHECK_EQ_INT(store_busy_step_us(0), 25);         /* short waits first */
+	CHECK_EQ_INT(store_busy_step_us(99), 25);
+	CHECK_EQ_INT(store_busy_step_us(100), 50);       /* then doubling */
+	CHECK_EQ_INT(store_busy_step_us(101), 100);
+	CHECK_EQ_INT(store_busy_step_us(107), 6400);
+	CHECK_EQ_INT(store_busy_step_us(108), 10000);    /* capped */
+	CHECK_EQ_INT(store_busy_step_us(300), 10000);
 	/* the waits reach the 5 s timeout (by less than a step), then it gives up */
 	long long total = 0;
 	int tries = 0;
