@@ -34,7 +34,7 @@ fail() {
   echo "FAIL - $1"
   [ -n "${2:-}" ] && echo "    $2"
   for f in out err; do
-    [ -s "$T_OUT/$f" ] && { echo "    --- $f:"; sed -n '1,15p' "$T_OUT/$f" | sed 's/^/    /'; }
+    [ -s "$T_OUT/$f" ] && { echo "    --- $f of the last entrasync run (es):"; sed -n '1,15p' "$T_OUT/$f" | sed 's/^/    /'; }
   done
   return 0
 }

@@ -3,7 +3,9 @@
 #include "t.h"
 
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -49,6 +51,29 @@ const char *t_tmpdir(void)
 	return g_tmp;
 }
 
+/* The paths t_write_file handed out, freed when the run ends. */
+static char **g_paths;
+static size_t g_npaths;
+
+const char *t_write_file(const char *name, const char *text)
+{
+	size_t n = strlen(t_tmpdir()) + strlen(name) + 2;
+	char *path = malloc(n);
+	char **grown = realloc(g_paths, (g_npaths + 1) * sizeof *g_paths);
+	if (!path || !grown) {
+		free(path);
+		return NULL;
+	}
+	g_paths = grown;
+	snprintf(path, n, "%s/%s", g_tmp, name);
+	g_paths[g_npaths++] = path;
+	FILE *f = fopen(path, "w");
+	if (!f) return NULL;
+	fputs(text, f);
+	fclose(f);
+	return path;
+}
+
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0, skipped = 0;
@@ -63,5 +88,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 	}
 	printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+	for (size_t i = 0; i < g_npaths; i++) free(g_paths[i]);
+	free(g_paths);
 	return failed ? 1 : 0;
 }

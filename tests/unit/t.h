@@ -22,6 +22,9 @@ void t_skip(const char *why);
 /* Path of a fresh scratch directory for this test (under $TESTS_TMP or /tmp),
  * removed when the run passes. */
 const char *t_tmpdir(void);
+/* Writes text to NAME in a fresh scratch directory (t_tmpdir); the path,
+ * valid until the run ends, or NULL when the file cannot be written. */
+const char *t_write_file(const char *name, const char *text);
 /* Env var or NULL; t_env_required skips the test when unset. */
 const char *t_env(const char *name);
 

@@ -143,19 +143,6 @@ TEST(actions_ticket_subjects)
 
 /* ---- policy hooks ------------------------------------------------------------------ */
 
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[4][512];
-	static int k;
-	char *p = path[k++ % 4];
-	snprintf(p, 512, "%s/%s", t_tmpdir(), name);
-	FILE *f = fopen(p, "w");
-	if (!f) return NULL;
-	fputs(text, f);
-	fclose(f);
-	return p;
-}
-
 static const char *const hooks_policy =
 	"-- a policy with both hooks ]==] in a comment\n"
 	"return {\n"
@@ -178,7 +165,7 @@ static const char *const hooks_policy =
 TEST(actions_hooks_protect_and_allow)
 {
 	struct err err;
-	const char *path = write_file("hooks.lua", hooks_policy);
+	const char *path = t_write_file("hooks.lua", hooks_policy);
 	struct script_tenant st = { .id = CONTOSO, .name = "Contoso" };
 	struct actions_hooks *h = NULL;
 	REQUIRE_OK(actions_hooks_load(path, NULL, &st, &h, &err), &err);
@@ -265,7 +252,7 @@ TEST(actions_hooks_errors_and_limits)
 {
 	struct err err;
 	char want[600];
-	const char *path = write_file("limits.lua", limits_policy);
+	const char *path = t_write_file("limits.lua", limits_policy);
 	struct script_limits lim = { .instructions = 100000, .memory_bytes = (size_t)2 << 20 };
 	struct script_tenant st = { .id = CONTOSO, .name = "Contoso" };
 	struct actions_hooks *h = NULL;
@@ -315,7 +302,7 @@ TEST(actions_hooks_errors_and_limits)
 TEST(actions_hooks_no_temporary_file)
 {
 	struct err err;
-	const char *path = write_file("tmpless.lua", hooks_policy);
+	const char *path = t_write_file("tmpless.lua", hooks_policy);
 	const char *old = getenv("TMPDIR");
 	char *saved = old ? xstrdup(old) : NULL;
 	setenv("TMPDIR", "/nonexistent/entrasync-test", 1);
@@ -333,7 +320,7 @@ TEST(actions_hooks_absent)
 {
 	struct err err;
 	struct actions_hooks *h = NULL;
-	const char *path = write_file("plain.lua", "return { include = function(u) return true end }\n");
+	const char *path = t_write_file("plain.lua", "return { include = function(u) return true end }\n");
 	REQUIRE_OK(actions_hooks_load(path, NULL, NULL, &h, &err), &err);
 	CHECK(!actions_hooks_has_protect(h));
 	CHECK(!actions_hooks_has_allow(h));
@@ -347,7 +334,7 @@ TEST(actions_hooks_absent)
 	REQUIRE_OK(actions_hooks_load(NULL, NULL, NULL, &h, &err), &err);
 	CHECK(!actions_hooks_has_protect(h));
 	actions_hooks_free(h);
-	const char *bad = write_file("bad.lua", "return { include = function(u) return true end, protekt = 1 }\n");
+	const char *bad = t_write_file("bad.lua", "return { include = function(u) return true end, protekt = 1 }\n");
 	CHECK(actions_hooks_load(bad, NULL, NULL, &h, &err) != 0);
 	CHECK(h == NULL);
 	CHECK_CONTAINS(err.msg, "protekt");
@@ -386,7 +373,7 @@ static int fixture_open(struct fixture *fx, struct err *err)
 	/* config strings are char * (owned by a loaded config): static copies here */
 	static char contoso_id[] = CONTOSO, fabrikam_id[] = FABRIKAM, contoso[] = "Contoso", fabrikam[] = "Fabrikam";
 	static char policy[512];
-	snprintf(policy, sizeof policy, "%s", write_file("demo.lua", demo_policy));
+	snprintf(policy, sizeof policy, "%s", t_write_file("demo.lua", demo_policy));
 	fx->tenants[0] = (struct config_tenant){ .id = contoso_id, .name = contoso, .policy = policy };
 	fx->tenants[1] = (struct config_tenant){ .id = fabrikam_id, .name = fabrikam };
 	fx->cfg.tenants = fx->tenants;

@@ -21,18 +21,6 @@ static const struct billing_usage BARE = {   /* no part number, no name */
 	.sku_id = "00000000-0000-0000-0000-00000000beef", .purchased = 4, .assigned = 1, .days = 31,
 };
 
-/* Writes text to NAME in the test's folder; returns the path (static). */
-static const char *write_policy(const char *name, const char *text)
-{
-	static char path[600];
-	snprintf(path, sizeof path, "%s/%s", t_tmpdir(), name);
-	FILE *f = fopen(path, "w");
-	if (!f) return NULL;
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
 /* Opens the hook of the policy at path with limits (NULL: defaults) and
  * the Contoso tenant; NULL with err on failure. */
 static struct billing_hook *open_hook(const char *path, const struct script_limits *limits, struct err *err)
@@ -93,7 +81,7 @@ static const char ANSWERS[] =
 TEST(billing_hook_table_nil_false)
 {
 	struct err err;
-	const char *path = write_policy("answers.lua", ANSWERS);
+	const char *path = t_write_file("answers.lua", ANSWERS);
 	struct billing_hook *h = open_hook(path, NULL, &err);
 	REQUIRE_OK(h ? 0 : -1, &err);
 	CHECK_STR(billing_hook_path(h), path);
@@ -135,7 +123,7 @@ TEST(billing_hook_errors_name_file_line)
 {
 	struct err err;
 	char want[1024];
-	const char *path = write_policy("errors.lua", ERRORS);
+	const char *path = t_write_file("errors.lua", ERRORS);
 	struct billing_hook *h = open_hook(path, NULL, &err);
 	REQUIRE_OK(h ? 0 : -1, &err);
 	static const struct { long long assigned; const char *type; } wrong[] = {
@@ -185,7 +173,7 @@ TEST(billing_hook_limits)
 {
 	struct err err;
 	char want[1024];
-	const char *path = write_policy("limits.lua", LIMITS);
+	const char *path = t_write_file("limits.lua", LIMITS);
 	struct script_limits lim = { .instructions = 100000, .memory_bytes = (size_t)2 << 20 };
 	struct billing_hook *h = open_hook(path, &lim, &err);
 	REQUIRE_OK(h ? 0 : -1, &err);
@@ -223,7 +211,7 @@ TEST(billing_hook_limits)
 TEST(billing_hook_no_temporary_file)
 {
 	struct err err;
-	const char *path = write_policy("tmpless.lua", ANSWERS);
+	const char *path = t_write_file("tmpless.lua", ANSWERS);
 	const char *old = getenv("TMPDIR");
 	char *saved = old ? xstrdup(old) : NULL;
 	setenv("TMPDIR", "/nonexistent/entrasync-test", 1);

@@ -13,17 +13,6 @@
 #include "store.h"
 #include "store_outbox.h"
 
-static char *write_file(const char *name, const char *text)
-{
-	char *path = xasprintf("%s/%s", t_tmpdir(), name);
-	FILE *f = fopen(path, "w");
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
-	return path;
-}
-
 static const char policy_fn[] =
 	"local p = require 'entrasync.policy'\n"
 	"return {\n"
@@ -49,7 +38,7 @@ static const char policy_fn[] =
 TEST(engine_policy_eval_and_on_leave_function)
 {
 	struct err err;
-	char *path = write_file("p.lua", policy_fn);
+	const char *path = t_write_file("p.lua", policy_fn);
 	struct engine_policy p;
 	struct script_tenant t = { .id = "t1", .name = "T", .syncro_customer_id = 101 };
 	REQUIRE_OK(engine_policy_load(&p, path, NULL, &t, &err), &err);
@@ -99,13 +88,12 @@ TEST(engine_policy_eval_and_on_leave_function)
 	CHECK_CONTAINS(err.msg, "got number");
 	syncro_fields_free(&c);
 	engine_policy_free(&p);
-	free(path);
 }
 
 TEST(engine_policy_on_leave_strings_and_errors)
 {
 	struct err err;
-	char *path = write_file("d.lua", "return { include = function(u) return true end, on_leave = 'delete' }\n");
+	const char *path = t_write_file("d.lua", "return { include = function(u) return true end, on_leave = 'delete' }\n");
 	struct engine_policy p;
 	REQUIRE_OK(engine_policy_load(&p, path, NULL, NULL, &err), &err);
 	CHECK(p.leave_where[0] == '\0');   /* not a function: nothing to place */
@@ -114,37 +102,33 @@ TEST(engine_policy_on_leave_strings_and_errors)
 	REQUIRE_OK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err), &err);
 	CHECK_EQ_INT(lv.kind, ENGINE_LEAVE_DELETE);
 	engine_policy_free(&p);
-	free(path);
 
-	path = write_file("k.lua", "return { include = function(u) return true end }\n");
+	path = t_write_file("k.lua", "return { include = function(u) return true end }\n");
 	REQUIRE_OK(engine_policy_load(&p, path, NULL, NULL, &err), &err);
 	REQUIRE_OK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err), &err);
 	CHECK_EQ_INT(lv.kind, ENGINE_LEAVE_KEEP);   /* not given: keep */
 	engine_policy_free(&p);
-	free(path);
 
 	/* a runtime error in on_leave names the real file and line */
-	path = write_file("e.lua", "return {\n include = function(u) return true end,\n"
+	path = t_write_file("e.lua", "return {\n include = function(u) return true end,\n"
 	                           " on_leave = function(c, why) return c.nope.x end,\n}\n");
 	REQUIRE_OK(engine_policy_load(&p, path, NULL, NULL, &err), &err);
 	CHECK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err) != 0);
 	CHECK_CONTAINS(err.msg, "e.lua:3:");
 	CHECK_CONTAINS(err.msg, "on_leave()");
 	engine_policy_free(&p);
-	free(path);
 
 	/* an unknown field in the returned table */
-	path = write_file("f.lua", "return { include = function(u) return true end,\n"
+	path = t_write_file("f.lua", "return { include = function(u) return true end,\n"
 	                           " on_leave = function(c) return { nots = 'x' } end }\n");
 	REQUIRE_OK(engine_policy_load(&p, path, NULL, NULL, &err), &err);
 	CHECK(engine_policy_on_leave(&p, &c, 1, "deleted", &lv, &err) != 0);
 	CHECK_CONTAINS(err.msg, "policy error in on_leave(): ");
 	CHECK_CONTAINS(err.msg, "f.lua:2: unknown contact field 'nots' (did you mean 'notes'?)");
 	engine_policy_free(&p);
-	free(path);
 
 	/* what else on_leave may answer, and what it may not */
-	path = write_file("g.lua", "return { include = function(u) return true end,\n"
+	path = t_write_file("g.lua", "return { include = function(u) return true end,\n"
 	                           " on_leave = function(c, why, t)\n"
 	                           "  if why == 'deleted' then return { notes = 12, customer_id = 9, title = 'T' } end\n"
 	                           "  if why == 'disabled' then return {} end\n"
@@ -189,13 +173,11 @@ TEST(engine_policy_on_leave_strings_and_errors)
 	CHECK_EQ_INT(lv.kind, ENGINE_LEAVE_CHANGES);
 	engine_leave_free(&lv);
 	engine_policy_free(&p);
-	free(path);
 
 	/* no include: refused at load */
-	path = write_file("n.lua", "return { }\n");
+	path = t_write_file("n.lua", "return { }\n");
 	CHECK(engine_policy_load(&p, path, NULL, NULL, &err) != 0);
 	CHECK_CONTAINS(err.msg, "no include");
-	free(path);
 }
 
 /* ---------------------------------------------------------------- outbox */

@@ -22,18 +22,6 @@ static struct script *new_state(long long instructions, size_t memory)
 	return s;
 }
 
-/* Writes text to DIR/name and returns the path (static buffer). */
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[600];
-	snprintf(path, sizeof path, "%s/%s", t_tmpdir(), name);
-	FILE *f = fopen(path, "w");
-	if (!f) return NULL;
-	fputs(text, f);
-	fclose(f);
-	return path;
-}
-
 /* A trivial call proves the state is usable. */
 static void check_state_works(struct script *s)
 {
@@ -64,7 +52,7 @@ static struct script *policy_state_at(int line, const char *name, const char *te
 {
 	struct err err = {{0}};
 	struct script *s = new_state(0, 0);
-	const char *path = write_file(name, text);
+	const char *path = t_write_file(name, text);
 	if (!s || !path || script_policy_load(s, path, &err) != 0) {
 		t_fail(__FILE__, line, "loading %s: %s", name, err.msg);
 		script_free(s);
@@ -269,7 +257,7 @@ TEST(script_policy_load_errors)
 		{ "req.lua", "local io = require 'io'\nreturn {}\n", "req.lua:1: module 'io' is not available" },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-		const char *path = write_file(cases[i].name, cases[i].text);
+		const char *path = t_write_file(cases[i].name, cases[i].text);
 		REQUIRE(path);
 		if (script_policy_load(s, path, &err) == 0) {
 			t_fail(__FILE__, __LINE__, "%s loaded", cases[i].name);
@@ -281,7 +269,7 @@ TEST(script_policy_load_errors)
 	CHECK(script_policy_load(s, "/nonexistent/policy.lua", &err) != 0);
 	CHECK_STR(err.msg, "cannot read policy: /nonexistent/policy.lua: No such file or directory");
 	/* a binary chunk is refused even from a file */
-	const char *bin = write_file("bin.lua", "\x1bLua\x54");
+	const char *bin = t_write_file("bin.lua", "\x1bLua\x54");
 	CHECK(script_policy_load(s, bin, &err) != 0);
 	CHECK_CONTAINS(err.msg, "attempt to load a binary chunk (mode is 't')");
 	script_free(s);
@@ -451,7 +439,7 @@ TEST(script_eval_contract_errors)
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		char name[32];
 		snprintf(name, sizeof name, "c%zu.lua", i);
-		const char *path = write_file(name, cases[i].text);
+		const char *path = t_write_file(name, cases[i].text);
 		REQUIRE_OK(script_policy_load(s, path, &err), &err);
 		if (eval_json(s, "{\"id\":\"1\"}", &d, &err) == 0) {
 			t_fail(__FILE__, __LINE__, "case %zu evaluated", i);
@@ -461,7 +449,7 @@ TEST(script_eval_contract_errors)
 		CHECK_CONTAINS(err.msg, cases[i].want);
 		CHECK(d.block == NULL && d.field[POLICY_NAME] == NULL);
 		/* the same state then evaluates a good policy */
-		const char *good = write_file("good.lua", "return { include = function(u) return true end }\n");
+		const char *good = t_write_file("good.lua", "return { include = function(u) return true end }\n");
 		REQUIRE_OK(script_policy_load(s, good, &err), &err);
 		CHECK_EVAL(s, "{\"id\":\"1\"}", true, NULL);
 	}
@@ -762,7 +750,7 @@ TEST(script_policy_verdict_hooks)
 	CHECK(script_policy_verdict(s, "protect", NULL, &u, &yes, &why, &err) != 0);
 	CHECK_STR(err.msg, "no policy loaded");
 	CHECK(!yes && why == NULL);
-	const char *path = write_file("verdict.lua",
+	const char *path = t_write_file("verdict.lua",
 		"return {\n"
 		"  protect = function(u, t)\n"
 		"    return u.groups.Admins == true, u.domain .. ' ' .. u.licenses[1].part .. ' ' .. t.name\n"
