@@ -64,7 +64,11 @@ next_run_ahead() {
 check "status --json: running, pid, next run in the future" wait_for 30 next_run_ahead
 check "status --json: each tenant has the next run" \
   test "$(jpath "$T_OUT/out" 'all(t["next_run_at"] for t in d["tenants"])')" = True
-expect_exit "a second daemon on the same database: exit 3" 3 "another entrasync daemon \\(pid $DPID\\)" -- --config c.lua daemon --every 1h
+if [ "${VALGRIND:-0}" = 1 ]; then   # the daemon runs itself (/proc/self/exe): valgrind's tool, under valgrind
+  echo "skip - a second daemon on the same database (not under valgrind)"
+else
+  expect_exit "a second daemon on the same database: exit 3" 3 "another entrasync daemon \\(pid $DPID\\)" -- --config c.lua daemon --every 1h
+fi
 check "the daemon logs each run with its exit code" grep -q "run finished in .*exit 1 (some tenant failed or was held)" d1.log
 check "the metrics file is written" test -s "$W/es.prom"
 check "metrics: the daemon's next run" grep -q "^entrasync_daemon_next_run_timestamp_seconds [0-9]" "$W/es.prom"

@@ -12,10 +12,7 @@ mkdir -p "$TMPDIR"
 fakes_left() { pgrep -f "$TMPDIR/entrasync-demo" >/dev/null 2>&1; }
 no_folder() { [ -z "$(ls -A "$TMPDIR")" ]; }
 
-start=$(date +%s)
-expect_ok "demo exits 0" -- demo
-took=$(( $(date +%s) - start ))
-check "demo takes under 10 s (took ${took}s)" test "$took" -lt 10
+expect_ok "demo exits 0" -- demo   # how long it takes is no test's business (BENCHMARKS.md)
 check "summary: the dry run's plan" grep -q "^1. Dry run" "$T_OUT/out"
 check "summary: dry run writes nothing" grep -Eq "[0-9]+ Syncro writes would be sent, none was" "$T_OUT/out"
 check "summary: per-tenant rows" sh -c "grep -Eq '^    Contoso +[0-9]+ +[1-9]' '$T_OUT/out' && grep -Eq '^    Fabrikam +[0-9]+' '$T_OUT/out' && grep -Eq '^    Northwind +[0-9]+' '$T_OUT/out'"

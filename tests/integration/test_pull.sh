@@ -240,8 +240,10 @@ ctl DELETE faults >/dev/null
 ctl DELETE requests >/dev/null
 (cd crash && es --config es.lua pull --tenant Big); rc=$?
 check "crash: the next pull succeeds" test $rc = 0
+# (the killed pull's slowed request may be logged after the clear: it
+# carries the latency fault, the resumed pull's requests none)
 check "crash: it resumed from the saved page (2 pages, not 3)" \
-  test "$(ctl GET "requests?tenant=big&path=users/delta&summary=1" | jq_py 'd["total"]')" = 2
+  test "$(ctl GET "requests?tenant=big&path=users/delta" | jq_py 'len([r for r in d["requests"] if not r["fault"]])')" = 2
 check "crash: nothing lost" \
   test "$(sqlite3 crash/state/crash.db "select count(*) from users where removed is null")" = "$BIGN"
 
