@@ -263,6 +263,12 @@ int graph_pull_workers(const struct graph_pull_workers_opts *o, const struct gra
 	workers_read(o->st, ws, nw, n, results, done);
 	rc = 0;
 out:
+	/* pipes closed first: a worker still writing gets EPIPE (SIGPIPE) instead
+	 * of blocking on a full pipe while it is waited for */
+	for (int k = 0; k < nw; k++) {
+		if (ws[k].fd >= 0) close(ws[k].fd);
+		ws[k].fd = -1;
+	}
 	for (int k = 0; k < started; k++) {
 		int status = 0;
 		if (rc != 0) kill(ws[k].pid, SIGKILL);
@@ -280,7 +286,6 @@ out:
 		}
 	}
 	for (int k = 0; k < nw; k++) {
-		if (ws[k].fd >= 0) close(ws[k].fd);
 		buf_free(&ws[k].in);
 		free(ws[k].tenants);
 	}
