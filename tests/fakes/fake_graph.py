@@ -645,7 +645,9 @@ class FakeGraph:
                                         "interactive authorization request for this user and "
                                         "resource." % (client_id, app.get("displayName", "")))
             lifetime = int(self.config["token_lifetime"])
-            tok = "fake." + secrets.token_urlsafe(40)
+            # as long as Entra's (a 1.5-2.5 KB JWT): every Graph request carries it,
+            # and what a client spends on that header is part of a pull's cost
+            tok = "fake." + secrets.token_urlsafe(1350)
             self.tokens[tok] = {"tenant": tenant.id, "app": client_id,
                                 "roles": frozenset(grant.get("roles", [])),
                                 "admin": bool(grant.get("adminRole")),
