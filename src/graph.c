@@ -248,7 +248,7 @@ void graph_client_free(struct graph_client *gc)
 			graph_call_fail(c, "the Graph client was freed");
 		}
 		free(t->id);
-		free(t->token);
+		free(t->auth_header);
 		free(t->token_error);
 		free(t);
 	}
@@ -418,8 +418,7 @@ void graph_call_send(struct graph_call *c)
 		while (c->headers[n]) n++;
 	const char **hdrs = xcalloc(n + 3, sizeof *hdrs);
 	for (size_t i = 0; i < n; i++) hdrs[i] = c->headers[i];
-	char *auth = xasprintf("Authorization: Bearer %s", t->token);
-	hdrs[n] = auth;
+	hdrs[n] = t->auth_header;
 	hdrs[n + 1] = "Accept: application/json";
 	c->token_gen = t->token_gen;
 	if (!c->sent) t->counters.requests++;
@@ -431,7 +430,6 @@ void graph_call_send(struct graph_call *c)
 		.content_type = c->body ? "application/json" : NULL,
 		.idempotent = c->idempotent ? HTTP_IDEMPOTENT_YES : HTTP_IDEMPOTENT_AUTO,
 		.lane = t->lane, .on_done = call_done, .ctx = c }, &err);
-	free(auth);
 	free(hdrs);
 	if (rc != 0) {
 		struct graph_result r = { 0 };

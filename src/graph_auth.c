@@ -358,7 +358,8 @@ bool graph_token_valid(const struct graph_tenant *t)
 
 void graph_token_invalidate(struct graph_tenant *t)
 {
-	free(t->token);
+	free(t->auth_header);
+	t->auth_header = NULL;
 	t->token = NULL;
 	t->token_renew_at = 0;
 }
@@ -388,8 +389,15 @@ static void token_done(struct http_response *resp, void *ctx)
 		double expires_in = 0;
 		if (graph_token_parse(resp->body.data, resp->body.len, &tok, &expires_in, &err) == 0) {
 			log_secret_add(tok);
-			free(t->token);
-			t->token = tok;
+			static const char prefix[] = "Authorization: Bearer ";
+			size_t len = strlen(tok);
+			free(t->auth_header);
+			t->auth_header = xmalloc(sizeof prefix + len);
+			memcpy(t->auth_header, prefix, sizeof prefix - 1);
+			memcpy(t->auth_header + sizeof prefix - 1, tok, len + 1);
+			t->token = t->auth_header + sizeof prefix - 1;
+			explicit_bzero(tok, len);
+			free(tok);
 			/* renew 5 minutes early (a tenth of the lifetime for short ones) */
 			double margin = expires_in >= 600 ? 300 : expires_in / 10;
 			t->token_renew_at = time_mono() + expires_in - margin;

@@ -31,7 +31,9 @@ struct graph_tenant {
 	char *id;
 	struct http_lane *lane;   /* on the graph service */
 	/* token cache (memory only) */
-	char *token;
+	char *auth_header;        /* "Authorization: Bearer <token>": made once per token, sent with
+	                           * every call (a token is 1.5-2.5 KB) */
+	const char *token;        /* the token itself, inside auth_header, or NULL */
 	double token_renew_at;    /* time_mono() after which a new token is needed */
 	unsigned token_gen;
 	bool token_pending;       /* a token request is in flight */
