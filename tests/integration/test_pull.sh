@@ -311,8 +311,10 @@ ctl POST faults '{"latency_ms": 2500, "tenant": "big", "match": "users/delta", "
 sed 's#state/es.db#state/tok.db#' es.lua >tok.lua
 ctl DELETE requests >/dev/null
 expect_ok "short-lived token renewed before expiry" -- --config tok.lua pull --tenant Big
-check "renewal: two token requests, no 401" \
-  test "$(ctl GET "requests?tenant=big&kind=token&summary=1" | jq_py 'd["total"]')/$(ctl GET "requests?tenant=big&status=401&summary=1" | jq_py 'd["total"]')" = 2/0
+# (two token requests; more when the pull outlives a second 2-second token,
+# as under valgrind: still never a 401)
+check "renewal: a new token before the first expired, no 401" \
+  test "$(ctl GET "requests?tenant=big&kind=token&summary=1" | jq_py 'min(d["total"], 2)')/$(ctl GET "requests?tenant=big&status=401&summary=1" | jq_py 'd["total"]')" = 2/0
 ctl POST config '{"token_lifetime": 3599}' >/dev/null
 ctl DELETE faults >/dev/null
 
