@@ -411,9 +411,13 @@ TEST(http_connect_timeout)
 	CHECK_EQ_INT(f.r.error, HTTP_ERR_TRANSPORT);
 	CHECK_EQ_INT(f.r.status, 0);
 	CHECK(f.r.retryable);
-	CHECK_CONTAINS(f.r.error_text, "Failed to connect");
-	CHECK_CONTAINS(f.r.error_text, "Timeout");
-	CHECK_CONTAINS(f.err.msg, "Failed to connect");
+	/* curl says "Failed to connect ... Timeout was reached", or, when the
+	 * timeout fires before its connect attempt reports (a slow machine,
+	 * valgrind), "Connection timeout after 300 ms": either names the cause */
+	bool said = strstr(f.r.error_text, "Failed to connect") ? strstr(f.r.error_text, "Timeout") != NULL
+	                                                        : strstr(f.r.error_text, "Connection timeout") != NULL;
+	if (!said) t_fail(__FILE__, __LINE__, "not a connect timeout: %s", f.r.error_text);
+	CHECK(strstr(f.err.msg, "Failed to connect") || strstr(f.err.msg, "Connection timeout"));
 	CHECK(took >= 0.28 && took < 1.5);
 	fx_done(&f);
 }
