@@ -74,7 +74,6 @@ struct pull_tenant {
 	struct pull_group *groups;
 	size_t ngroups;
 	int score_top;
-	int score_days_seen;      /* days in the secureScores pages so far */
 	cJSON *profiles;          /* control profiles gathered over their pages (owned) */
 	bool profiles_complete;   /* their last page came */
 	char *org_name;
@@ -489,7 +488,6 @@ static int score_day_keep(void *ud, size_t i, const struct json_scan_value *v)
 	(void)i;
 	pt->score_days = xrealloc(pt->score_days, (pt->nscore_days + 1) * sizeof *pt->score_days);
 	pt->score_days[pt->nscore_days++] = (struct text_span){ v->text, v->len };
-	pt->score_days_seen++;
 	return 0;
 }
 
@@ -506,7 +504,6 @@ static void scores_page(struct pull_tenant *pt, struct text_span body)
 	size_t had = pt->nscore_days;
 	if (json_scan_members(body.p, body.n, keys, 2, v, &err) != 0 ||
 	    (v[0].type == JSON_SCAN_ARRAY && json_scan_each_element(v[0].text, v[0].len, score_day_keep, pt, &err) != 0)) {
-		pt->score_days_seen -= (int)(pt->nscore_days - had);
 		pt->nscore_days = had;   /* none of a malformed page */
 		char msg[300];
 		snprintf(msg, sizeof msg, "tenant %.100s: a secureScores page is malformed JSON: %.150s", pt->spec->tenant_id,
@@ -516,7 +513,7 @@ static void scores_page(struct pull_tenant *pt, struct text_span body)
 	}
 	/* $top=N asks for the N newest days; a nextLink beyond them is older
 	 * history we already hold (or that Graph pages below N: then go on). */
-	if (v[1].type == JSON_SCAN_STRING && pt->score_days_seen < pt->score_top) {
+	if (v[1].type == JSON_SCAN_STRING && pt->nscore_days < (size_t)pt->score_top) {
 		struct buf next = { 0 };
 		if (json_scan_string_buf(&v[1], &next) >= 0) scores_fetch(pt, next.data);
 		buf_free(&next);
@@ -532,23 +529,15 @@ static double scan_number(const struct json_scan_value *v)
 	return json_scan_string(v, num, sizeof num) >= 0 ? strtod(num, NULL) : 0;
 }
 
-struct scores_put {
-	struct pull_tenant *pt;
-	struct err *err;
-};
-
-/* Stores one day's object (the text of an element of "value"). */
-static int score_day_put(void *ud, size_t i, const struct json_scan_value *day_obj)
+/* Stores one day's object (an element of a page's "value", as sent); an
+ * element that is no object, or names no day, is skipped. */
+static int score_day_put(struct pull_tenant *pt, struct text_span obj, struct err *err)
 {
-	struct scores_put *sp = ud;
-	struct pull_tenant *pt = sp->pt;
 	static const char *const keys[] = { "createdDateTime", "id", "currentScore", "maxScore",
 		                            "averageComparativeScores", "controlScores" };
 	struct json_scan_value v[6];
 	char created[64] = "", id[256] = "";
-	(void)i;
-	if (day_obj->type != JSON_SCAN_OBJECT || json_scan_members(day_obj->text, day_obj->len, keys, 6, v, sp->err) != 0)
-		return 0;   /* not a day */
+	if (*obj.p != '{' || json_scan_members(obj.p, obj.n, keys, 6, v, err) != 0) return 0;
 	if (v[0].type == JSON_SCAN_STRING) json_scan_string(&v[0], created, sizeof created);
 	if (v[1].type == JSON_SCAN_STRING) json_scan_string(&v[1], id, sizeof id);
 	char day[11] = "";
@@ -559,16 +548,16 @@ static int score_day_put(void *ud, size_t i, const struct json_scan_value *day_o
 	/* Stored as sent when it is strict JSON (always, from Graph); else
 	 * through cJSON, printed compactly: JSON-equal either way. */
 	char *raw = NULL, *part[2] = { NULL, NULL };
-	if (json_scan_strings_strict(day_obj->text, day_obj->len)) {
-		raw = xstrndup(day_obj->text, day_obj->len);
+	if (json_scan_strings_strict(obj.p, obj.n)) {
+		raw = xstrndup(obj.p, obj.n);
 		for (int k = 0; k < 2; k++)
 			if (v[4 + k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(v[4 + k].text, v[4 + k].len);
 	} else {
-		cJSON *tree = cJSON_ParseWithLength(day_obj->text, day_obj->len);
+		cJSON *tree = cJSON_ParseWithLength(obj.p, obj.n);
 		char *printed = tree ? cJSON_PrintUnformatted(tree) : NULL;
 		static const char *const arrays[] = { "averageComparativeScores", "controlScores" };
 		struct json_scan_value a[2];
-		if (printed && json_scan_members(printed, strlen(printed), arrays, 2, a, sp->err) == 0) {
+		if (printed && json_scan_members(printed, strlen(printed), arrays, 2, a, err) == 0) {
 			raw = xstrdup(printed);
 			for (int k = 0; k < 2; k++)
 				if (a[k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(a[k].text, a[k].len);
@@ -579,7 +568,7 @@ static int score_day_put(void *ud, size_t i, const struct json_scan_value *day_o
 	struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
 	                                 .current_score = scan_number(&v[2]), .max_score = scan_number(&v[3]),
 	                                 .averages = part[0], .controls = part[1], .raw = raw };
-	int rc = store_secure_score_put(pt->st, &sc, sp->err);
+	int rc = store_secure_score_put(pt->st, &sc, err);
 	free(part[0]);
 	free(part[1]);
 	free(raw);
@@ -592,13 +581,8 @@ static int score_day_put(void *ud, size_t i, const struct json_scan_value *day_o
  * (raw) and its arrays are stored as received. */
 static int scores_write(struct pull_tenant *pt, struct err *err)
 {
-	struct scores_put sp = { .pt = pt, .err = err };
-	for (size_t i = 0; i < pt->nscore_days; i++) {
-		struct json_scan_value day = { .type = JSON_SCAN_OBJECT, .text = pt->score_days[i].p,
-		                               .len = pt->score_days[i].n };
-		if (*day.text != '{') continue;   /* not a day */
-		if (score_day_put(&sp, i, &day) != 0) return -1;
-	}
+	for (size_t i = 0; i < pt->nscore_days; i++)
+		if (score_day_put(pt, pt->score_days[i], err) != 0) return -1;
 	return 0;
 }
 
