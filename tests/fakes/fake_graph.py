@@ -74,6 +74,7 @@ DEFAULT_CONFIG = {
     "delta_expiry_mode": "410",      # 410 | syncStateNotFound | resyncRequired
     "page_size": 100,                # default page size of collections
     "delta_page_size": 100,          # default users/delta page size (Prefer odata.maxpagesize)
+    "score_page_size": 0,            # >0: secureScores pages at most this long, below $top (as Graph may)
     "batch_shuffle": True,           # $batch responses in shuffled order
     "ru_limit_per_10s": 0,           # >0: token-bucket throttling per app+tenant (real time)
     "assertion_replay_check": True,  # reject a client assertion jti seen before
@@ -1593,6 +1594,9 @@ class FakeGraph:
             except ValueError:
                 self.fail(ctx, 400, "BadRequest", "Invalid $skip value.")
         top = self.page_size(ctx) if "$top" in ctx.q else None
+        cap = int(self.config["score_page_size"])
+        if cap > 0:
+            top = min(top, cap) if top else cap
         counts = t.score_user_counts()  # once, not once per day (90 scans of the directory)
         if flt:
             objs = [s for s in (t.secure_score(d, counts) for d in days) if flt.match(s)]

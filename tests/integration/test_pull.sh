@@ -394,3 +394,16 @@ expect_exit "discover without csp.partner_tenant" 2 "csp.partner_tenant is not s
 # ---------------------------------------------------------------- usage
 expect_exit "pull --tenant unknown: did you mean" 2 "tenant 'Contosso' is not in the config" -- $ES pull --tenant Contosso
 expect_exit "tenants: unknown subcommand" 2 "unknown subcommand 'discovr' \(did you mean 'discover'\?\)" -- $ES tenants discovr
+
+# ---------------------------------------------------------------- Secure Score paged below $top
+# Graph may page secureScores below the $top asked for: the backfill follows
+# the nextLinks until it has the days it asked for, read from each page's text.
+ctl POST config '{"score_page_size": 30}' >/dev/null
+ctl DELETE requests >/dev/null
+sed 's#state/es.db#state/scorepages.db#' es.lua >scorepages.lua
+expect_ok "a first pull with secureScores in pages of 30" -- --config scorepages.lua pull --tenant Contoso
+check "paged Secure Score: 90 days stored, each with its raw object" \
+  test "$(sqlite3 state/scorepages.db "select count(*), count(raw) from secure_score_snapshots where tenant_id='$CONTOSO'")" = "90|90"
+check "paged Secure Score: the two pages after the \$batch's were fetched" \
+  test "$(ctl GET "requests?tenant=contoso&path=secureScores" | jq_py "sorted(r['path'].split('skip=')[-1] for r in d['requests'] if 'skip=' in r['path'])")" = "['30', '60']"
+ctl POST config '{"score_page_size": 0}' >/dev/null
