@@ -12,20 +12,15 @@ graph_test test_pull_workers pull_workers --seed 11
 ctl POST tenants '{"key": "big", "id": "'$BIG'", "displayName": "Big Corp", "domain": "big.example", "users": 1500}' >/dev/null
 
 printf 'return { groups = { "All Staff" }, include = function(u) return true end }\n' >"$W/policy.lua"
-# mkconfig FILE DATABASE [GRAPH-LINE]
+# mkconfig FILE DATABASE [GRAPH-FIELDS]: fakes_lib's config for these four
+# tenants, with its own database and extra graph fields
 mkconfig() {
-  cat >"$1" <<EOF
-database = "$2"
-graph = { client_id = "$CID", client_secret = "$SECRET", authority = "$URL", endpoint = "$URL", $3 }
-syncro = { base_url = "http://127.0.0.1:9/api/v1", api_key = "fake-syncro-key" }
-policy = "policy.lua"
-tenants = {
-  { id = "$CONTOSO", name = "Contoso", syncro_customer_id = 1 },
-  { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 2 },
-  { id = "$NORTHWIND", name = "Northwind", syncro_customer_id = 3 },
-  { id = "$BIG", name = "Big", syncro_customer_id = 5 },
-}
-EOF
+  fake_config "$1" "$URL" 'base_url = "http://127.0.0.1:9/api/v1", api_key = "fake-syncro-key"' policy.lua \
+    "  { id = \"$CONTOSO\", name = \"Contoso\", syncro_customer_id = 1 },
+  { id = \"fabrikam.com\", name = \"Fabrikam\", syncro_customer_id = 2 },
+  { id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 3 },
+  { id = \"$BIG\", name = \"Big\", syncro_customer_id = 5 },"
+  sed -i "s#^database = \"state/es.db\"#database = \"$2\"#; s#^graph = { #graph = { ${3:+$3 }#" "$1"
 }
 cd "$W" || exit 1
 mkconfig one.lua state/one.db
