@@ -406,4 +406,13 @@ check "paged Secure Score: 90 days stored, each with its raw object" \
   test "$(sqlite3 state/scorepages.db "select count(*), count(raw) from secure_score_snapshots where tenant_id='$CONTOSO'")" = "90|90"
 check "paged Secure Score: the two pages after the \$batch's were fetched" \
   test "$(ctl GET "requests?tenant=contoso&path=secureScores" | jq_py "sorted(r['path'].split('skip=')[-1] for r in d['requests'] if 'skip=' in r['path'])")" = "['30', '60']"
+# a follow-up page that is not JSON fails the tenant, saying which answer
+rm -f state/scorepages.db*
+ctl POST faults '{"malformed": true, "tenant": "contoso", "match": "secureScores.*skip=60", "times": 1}' >/dev/null
+expect_exit "paged Secure Score: a malformed page fails its tenant, saying so" 1 \
+  "Contoso: FAILED.*a secureScores page is malformed JSON: invalid JSON at byte offset" -- \
+  --config scorepages.lua pull --tenant Contoso
+check "paged Secure Score: the pages before it are kept" \
+  test "$(sqlite3 state/scorepages.db "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO'")" = 60
+ctl DELETE faults >/dev/null
 ctl POST config '{"score_page_size": 0}' >/dev/null
