@@ -360,6 +360,7 @@ static void call_done(struct http_response *resp, void *ctx)
 	if (resp->status == 429) t->counters.throttled++;
 	r.status = resp->status;
 	r.resp = resp;
+	r.body = &resp->body;
 	r.token_gen = c->token_gen;
 	if (resp->error == HTTP_ERR_CANCELLED) {
 		err_set(&r.err, "tenant %s: request cancelled", t->id);

@@ -134,6 +134,8 @@ struct graph_result {
 	                           * callback unless the callback takes it (sets NULL) */
 	const struct http_response *resp; /* headers etc., valid during the callback;
 	                           * NULL when the request never reached Graph */
+	struct buf *body;         /* resp's body (NULL with resp): a callback may keep it
+	                           * (buf_steal) instead of copying it */
 	bool token_failure;       /* no token could be had for the tenant */
 	unsigned token_gen;       /* which of the tenant's tokens the request carried */
 };

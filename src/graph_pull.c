@@ -8,7 +8,10 @@
  * result and never stops the others.
  *
  * Requests per tenant in a steady state: users/delta (1 page when little
- * changed) + 1 $batch + 1 transitiveMembers page per declared group. */
+ * changed) + 1 $batch, which also carries each declared group's first
+ * transitiveMembers page, asked for under the id that group had at the
+ * last pull and kept only when the look-up in the same batch confirms it
+ * (a group first seen, renamed or recreated costs one more request). */
 #include "graph_internal.h"
 #include "json_scan.h"
 
@@ -54,6 +57,8 @@ struct pull_group {
 	char *name;
 	struct graph_members members; /* gathered over the pages */
 	bool complete;            /* its last page came: stored when the tenant finishes */
+	char *guess;              /* the id its first members page is asked under in the $batch */
+	bool speculative;         /* that page is awaited (members_part_done) */
 };
 
 struct pull_tenant {
@@ -98,15 +103,25 @@ static void tenant_hold_json(struct pull_tenant *pt, cJSON *json)
 	pt->held[pt->nheld++] = json;
 }
 
-/* Keeps the answer's text (r->resp's body, copied) until the tenant is
+/* Keeps the answer's text (r's body, taken from it) until the tenant is
  * freed; its span, or an empty one when there is no body. */
-static struct text_span tenant_hold_text(struct pull_tenant *pt, const struct graph_result *r)
+static struct text_span tenant_hold_text(struct pull_tenant *pt, struct graph_result *r)
 {
-	if (!r->resp || !r->resp->body.data || !r->resp->body.len) return (struct text_span){ 0 };
-	char *copy = xstrndup(r->resp->body.data, r->resp->body.len);
+	if (!r->body || !r->body->data || !r->body->len) return (struct text_span){ 0 };
+	size_t n = r->body->len;
+	char *text = buf_steal(r->body);
+	pt->held_text = xrealloc(pt->held_text, (pt->nheld_text + 1) * sizeof *pt->held_text);
+	pt->held_text[pt->nheld_text++] = text;
+	return (struct text_span){ text, n };
+}
+
+/* Keeps a copy of a piece of an answer until the tenant is freed. */
+static struct text_span tenant_hold_span(struct pull_tenant *pt, struct text_span span)
+{
+	char *copy = xstrndup(span.p, span.n);
 	pt->held_text = xrealloc(pt->held_text, (pt->nheld_text + 1) * sizeof *pt->held_text);
 	pt->held_text[pt->nheld_text++] = copy;
-	return (struct text_span){ copy, r->resp->body.len };
+	return (struct text_span){ copy, span.n };
 }
 
 static void tenant_error(struct pull_tenant *pt, const char *msg)
@@ -304,30 +319,15 @@ static void users_check_complete(struct pull_tenant *pt)
 /* ---- groups ---------------------------------------------------------------- */
 
 static void members_fetch(struct pull_group *g, const char *url);
+static void members_page_take(struct pull_group *g, const char *text, size_t len, long status);
 
 static void members_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 {
 	struct pull_group *g = ctx;
 	struct pull_tenant *pt = g->pt;
-	struct err err;
-	char *next = NULL;
 	const struct buf *body = r->resp ? &r->resp->body : NULL;
-	if (!r->ok || !body || !body->len) {
-		tenant_error(pt, r->ok ? "transitiveMembers returned an empty body" : r->err.msg);
-		goto out;
-	}
-	if (graph_members_page(body->data, body->len, &g->members, &next, &err) != 0) {
-		char *msg = xasprintf("tenant %s: GET /groups/%s/transitiveMembers: Graph sent malformed JSON "
-		                      "(%zu bytes, status %ld): %s", pt->spec->tenant_id, g->id, body->len, r->status,
-		                      err.msg);
-		tenant_error(pt, msg);
-		free(msg);
-		goto out;
-	}
-	if (next) members_fetch(g, next);
-	else g->complete = true;
-out:
-	free(next);
+	if (!r->ok || !body || !body->len) tenant_error(pt, r->ok ? "transitiveMembers returned an empty body" : r->err.msg);
+	else members_page_take(g, body->data, body->len, r->status);
 	(void)t;
 	tenant_done_one(pt);
 }
@@ -354,6 +354,39 @@ static void members_fetch(struct pull_group *g, const char *url)
 	tenant_submit(g->pt, &(struct graph_request){ .url = url, .headers = uncompressed_headers, .raw = true,
 	                                               .on_done = members_done, .ctx = g });
 	free(first);
+}
+
+/* Takes a members page's text into the group; follows its nextLink, or
+ * marks the group complete. A malformed page fails the tenant. */
+static void members_page_take(struct pull_group *g, const char *text, size_t len, long status)
+{
+	struct err err;
+	char *next = NULL;
+	if (graph_members_page(text, len, &g->members, &next, &err) != 0) {
+		char *msg = xasprintf("tenant %s: GET /groups/%s/transitiveMembers: Graph sent malformed JSON "
+		                      "(%zu bytes, status %ld): %s", g->pt->spec->tenant_id, g->id, len, status, err.msg);
+		tenant_error(g->pt, msg);
+		free(msg);
+		return;
+	}
+	if (next) members_fetch(g, next);
+	else g->complete = true;
+	free(next);
+}
+
+/* The $batch's members part of a group (asked under g->guess). Its page is
+ * taken when the group's look-up (read before it) found that very id;
+ * when the look-up found another id, group_resolved fetched that one's
+ * members instead; when the look-up has not answered yet (retried after a
+ * 429), this page is dropped and group_resolved fetches them later. A
+ * failed part, the id confirmed, falls back to an ordinary request. */
+static void members_part_done(struct pull_group *g, long status, struct text_span body)
+{
+	if (!g->speculative) return;
+	g->speculative = false;
+	if (!g->id || strcmp(g->id, g->guess) != 0) return;
+	if (status >= 200 && status < 300 && body.p) members_page_take(g, body.p, body.n, status);
+	else members_fetch(g, NULL);
 }
 
 /* A group look-up part: by id (an object) or by name (a collection). */
@@ -392,6 +425,9 @@ static void group_resolved(struct pull_tenant *pt, struct pull_group *g, long st
 		g->id = xstrdup(id->valuestring);
 		g->name = xstrdup(cJSON_IsString(name) ? name->valuestring : g->ref);
 	}
+	/* its first page asked for under this id in a $batch: taken there */
+	if (g->speculative && !strcmp(g->guess, g->id)) return;
+	g->speculative = false;
 	members_fetch(g, NULL);
 }
 
@@ -790,6 +826,10 @@ static const cJSON *part_json(struct pull_tenant *pt, const struct batch_part *p
 static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, long status, struct text_span body)
 {
 	bool ok = status >= 200 && status < 300;
+	if (p->id[0] == 'm') {
+		members_part_done(&pt->groups[strtol(p->id + 1, NULL, 10)], status, body);
+		return;
+	}
 	if (p->id[0] == 'g') {
 		struct pull_group *g = &pt->groups[strtol(p->id + 1, NULL, 10)];
 		if (ok) {
@@ -807,7 +847,7 @@ static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, 
 		return;
 	}
 	if (!strcmp(p->id, "scores")) {
-		if (body.p) scores_page(pt, body);
+		if (body.p) scores_page(pt, tenant_hold_span(pt, body));
 		else tenant_error(pt, "secureScores returned an empty body");
 		return;
 	}
@@ -823,18 +863,14 @@ struct batch_read {
 	struct batch_answer *ans;   /* by part index */
 };
 
-/* One element of "responses": to the part of its id. */
-static int batch_answer_read(void *ud, size_t i, const struct json_scan_value *v)
+/* One element of "responses" (its id, status, headers, body): to the part
+ * of its id. */
+static int batch_answer_read(void *ud, size_t i, const struct json_scan_value *m)
 {
 	struct batch_read *br = ud;
-	static const char *const keys[] = { "id", "status", "headers", "body" };
-	struct json_scan_value m[4];
-	struct err err;
 	char id[32];
 	(void)i;
-	if (v->type != JSON_SCAN_OBJECT || json_scan_members(v->text, v->len, keys, 4, m, &err) != 0 ||
-	    m[0].type != JSON_SCAN_STRING || json_scan_string(&m[0], id, sizeof id) < 0)
-		return 0;
+	if (m[0].type != JSON_SCAN_STRING || json_scan_string(&m[0], id, sizeof id) < 0) return 0;
 	for (size_t k = 0; k < br->b->n; k++) {
 		if (br->ans[k].found || strcmp(br->b->parts[k].id, id) != 0) continue;
 		br->ans[k] = (struct batch_answer){ .found = true, .headers = m[2] };
@@ -859,22 +895,22 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 		tenant_error(pt, r->err.msg);
 		goto out;
 	}
-	/* its parts' bodies are stored when the tenant finishes */
-	struct text_span text = tenant_hold_text(pt, r);
-	static const char *const keys[] = { "responses" };
-	struct json_scan_value list;
+	/* read in place: what is kept until the tenant finishes is parsed
+	 * (organization, SKUs) or copied (Secure Score days) from it */
+	struct text_span text = { r->body ? r->body->data : NULL, r->body ? r->body->len : 0 };
+	static const char *const keys[] = { "id", "status", "headers", "body" };
 	struct err err;
 	ans = xcalloc(b->n + 1, sizeof *ans);
 	struct batch_read br = { .b = b, .ans = ans };
-	if (json_scan_members(text.p, text.n, keys, 1, &list, &err) != 0 ||
-	    (list.type == JSON_SCAN_ARRAY && json_scan_each_element(list.text, list.len, batch_answer_read, &br, &err) != 0)) {
+	bool listed = false;
+	if (json_scan_each_record(text.p, text.n, "responses", keys, 4, batch_answer_read, &br, &listed, &err) != 0) {
 		char msg[400];
 		snprintf(msg, sizeof msg, "tenant %.100s: POST /$batch: Graph sent malformed JSON (%zu bytes, status %ld): %.150s",
 		         pt->spec->tenant_id, text.n, r->status, err.msg);
 		tenant_error(pt, msg);
 		goto out;
 	}
-	if (list.type != JSON_SCAN_ARRAY) {
+	if (!listed) {
 		tenant_error(pt, "the $batch answer has no \"responses\"");
 		goto out;
 	}
@@ -886,7 +922,11 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	again->large = b->large;
 	again->parts = xcalloc(b->n, sizeof *again->parts);
 	double wait = 0;
+	/* members parts ('m') after all others: a group's look-up decides
+	 * whether the page asked under its last known id is taken */
+	for (int pass = 0; pass < 2; pass++)
 	for (size_t i = 0; i < b->n; i++) {
+		if ((b->parts[i].id[0] == 'm') != (pass == 1)) continue;
 		long status = ans[i].status;
 		if (!ans[i].found) {
 			char msg[300];
@@ -959,80 +999,99 @@ static void batch_send(struct batch *b)
 	if (rc != 0) batch_free(b);
 }
 
-static void batch_add(struct batch *b, const char *id, char *url)
+#define BATCH_FIXED_PARTS 4      /* organization, subscribedSkus, secureScores, control profiles */
+
+/* A group's look-up URL: by id, or by name as an OData filter. */
+static char *group_lookup_url(const struct pull_group *g)
 {
-	snprintf(b->parts[b->n].id, sizeof b->parts[b->n].id, "%s", id);
-	b->parts[b->n].url = url;
-	b->n++;
+	struct buf url = { 0 };
+	if (g->by_id) {
+		buf_adds(&url, "/groups/");
+		url_escape(g->ref, &url);
+		buf_adds(&url, "?$select=id,displayName");
+	} else {
+		/* OData string literal: quotes doubled */
+		struct buf lit = { 0 };
+		buf_adds(&lit, "displayName eq '");
+		for (const char *c = g->ref; *c; c++) {
+			if (*c == '\'') buf_addc(&lit, '\'');
+			buf_addc(&lit, *c);
+		}
+		buf_addc(&lit, '\'');
+		buf_adds(&url, "/groups?$filter=");
+		url_escape(lit.data, &url);
+		buf_adds(&url, "&$select=id,displayName");
+		buf_free(&lit);
+	}
+	return buf_steal(&url);
 }
 
 /* organization + subscribedSkus + secureScores + control profiles (when
- * due) + group look-ups, in batches of at most 20 parts. */
-#define BATCH_FIXED_PARTS 4
+ * due) + each group's look-up, followed by its first members page when
+ * its id is known from the last pull; in batches of at most 20 parts. */
 static void tenant_batches(struct pull_tenant *pt)
 {
-	size_t total = pt->ngroups + BATCH_FIXED_PARTS;
-	struct batch *b = NULL;
-	for (size_t k = 0; k < total; k++) {
-		if (!b) {
-			b = xcalloc(1, sizeof *b);
-			b->pt = pt;
-			b->parts = xcalloc(BATCH_MAX_PARTS, sizeof *b->parts);
-		}
-		if (k == 0) {
-			if (!pt->opts->skip_licenses) batch_add(b, "org", xstrdup("/organization?$select=" ORG_SELECT));
-		} else if (k == 1) {
-			if (!pt->opts->skip_licenses) batch_add(b, "skus", xstrdup("/subscribedSkus?$select=" SKU_SELECT));
-		} else if (k == 2) {
-			if (!pt->opts->skip_scores)
-			{
-				pt->score_top = score_days(pt);
-				if (pt->score_top > 2) b->large = true;
-				batch_add(b, "scores", xasprintf("/security/secureScores?$top=%d", pt->score_top));
-			}
-		} else if (k == 3) {
-			if (!pt->opts->skip_scores && profiles_due(pt)) {
-				b->large = true;
-				batch_add(b, "profiles", xstrdup("/security/secureScoreControlProfiles?$select=" PROFILE_SELECT));
-			}
-		} else {
-			size_t gi = k - BATCH_FIXED_PARTS;
-			struct pull_group *g = &pt->groups[gi];
-			char id[16];
-			snprintf(id, sizeof id, "g%u", (unsigned)gi % 100000u);
-			struct buf url = { 0 };
-			if (g->by_id) {
-				buf_adds(&url, "/groups/");
-				url_escape(g->ref, &url);
-				buf_adds(&url, "?$select=id,displayName");
-			} else {
-				/* OData string literal: quotes doubled */
-				struct buf lit = { 0 };
-				buf_adds(&lit, "displayName eq '");
-				for (const char *c = g->ref; *c; c++) {
-					if (*c == '\'') buf_addc(&lit, '\'');
-					buf_addc(&lit, *c);
-				}
-				buf_addc(&lit, '\'');
-				buf_adds(&url, "/groups?$filter=");
-				url_escape(lit.data, &url);
-				buf_adds(&url, "&$select=id,displayName");
-				buf_free(&lit);
-			}
-			batch_add(b, id, buf_steal(&url));
-		}
-		if (b->n == BATCH_MAX_PARTS || k + 1 == total) {
-			if (b->n) {
-				batch_send(b);
-			} else {
-				batch_free(b);
-			}
-			b = NULL;
+	struct batch_part *all = xcalloc(BATCH_FIXED_PARTS + 2 * pt->ngroups + 1, sizeof *all);
+	bool *large = xcalloc(BATCH_FIXED_PARTS + 2 * pt->ngroups + 1, sizeof *large);
+	size_t n = 0;
+#define PART(ID, URL) do { snprintf(all[n].id, sizeof all[n].id, "%s", (ID)); all[n].url = (URL); n++; } while (0)
+	if (!pt->opts->skip_licenses) {
+		PART("org", xstrdup("/organization?$select=" ORG_SELECT));
+		PART("skus", xstrdup("/subscribedSkus?$select=" SKU_SELECT));
+	}
+	if (!pt->opts->skip_scores) {
+		pt->score_top = score_days(pt);
+		large[n] = pt->score_top > 2;
+		PART("scores", xasprintf("/security/secureScores?$top=%d", pt->score_top));
+		if (profiles_due(pt)) {
+			large[n] = true;
+			PART("profiles", xstrdup("/security/secureScoreControlProfiles?$select=" PROFILE_SELECT));
 		}
 	}
+	for (size_t gi = 0; gi < pt->ngroups; gi++) {
+		struct pull_group *g = &pt->groups[gi];
+		char id[16];
+		snprintf(id, sizeof id, "g%u", (unsigned)gi % 100000u);
+		PART(id, group_lookup_url(g));
+		if (g->guess) {
+			struct buf url = { 0 };
+			buf_adds(&url, "/groups/");
+			url_escape(g->guess, &url);
+			buf_adds(&url, "/transitiveMembers?$select=id&$top=999");
+			snprintf(id, sizeof id, "m%u", (unsigned)gi % 100000u);
+			PART(id, buf_steal(&url));
+			g->speculative = true;
+		}
+	}
+#undef PART
+	for (size_t at = 0; at < n; at += BATCH_MAX_PARTS) {
+		struct batch *b = xcalloc(1, sizeof *b);
+		b->pt = pt;
+		b->parts = xcalloc(BATCH_MAX_PARTS, sizeof *b->parts);
+		for (size_t k = at; k < n && k < at + BATCH_MAX_PARTS; k++) {
+			b->parts[b->n++] = all[k];
+			b->large |= large[k];
+		}
+		batch_send(b);
+	}
+	free(large);
+	free(all);
 }
 
 /* ---- tenant life cycle ------------------------------------------------------- */
+
+/* The id a group's first members page is asked under in the $batch: the
+ * declared id, or the id of the one group of that name stored by an
+ * earlier pull; none (NULL) otherwise: the look-up then comes first. */
+static void group_guess(struct pull_tenant *pt, struct pull_group *g)
+{
+	struct err err;
+	if (g->by_id) {
+		g->guess = xstrdup(g->ref);
+	} else if (store_group_id_by_name(pt->st, pt->spec->tenant_id, g->ref, &g->guess, &err) < 0) {
+		log_warn("graph.pull", "tenant %s: %s", pt->spec->tenant_id, err.msg);
+	}
+}
 
 static void tenant_start(struct pull_tenant *pt)
 {
@@ -1058,10 +1117,34 @@ static void tenant_start(struct pull_tenant *pt)
 			pt->groups[i].pt = pt;
 			pt->groups[i].ref = pt->spec->groups[i];
 			pt->groups[i].by_id = str_is_guid(pt->spec->groups[i]);
+			group_guess(pt, &pt->groups[i]);
 		}
 	}
 	if (!(pt->opts->skip_licenses && pt->opts->skip_scores && pt->ngroups == 0)) tenant_batches(pt);
 	tenant_done_one(pt);
+}
+
+/* Once every group the policy names has been pulled whole, the tenant's
+ * other stored groups go: one no longer named, or deleted or recreated
+ * (a new id) in Graph, must not go on lending its old members to the
+ * policy's u.groups. Nothing goes when a group is missing or failed. */
+static int groups_prune(struct pull_tenant *pt, struct err *err)
+{
+	if (pt->opts->skip_groups) return 0;
+	const char **ids = xcalloc(pt->ngroups + 1, sizeof *ids);
+	int rc = 0;
+	for (size_t i = 0; i < pt->ngroups; i++) {
+		if (!pt->groups[i].complete) goto out;
+		ids[i] = pt->groups[i].id;
+	}
+	long long dropped = 0;
+	rc = store_groups_keep_only(pt->st, pt->spec->tenant_id, ids, pt->ngroups, &dropped, err);
+	if (rc == 0 && dropped)
+		log_info("graph.pull", "tenant %s: %lld stored group%s no longer named by the policy or gone from Graph "
+		         "dropped", pt->spec->tenant_id, dropped, dropped == 1 ? "" : "s");
+out:
+	free(ids);
+	return rc;
 }
 
 /* Stores what the tenant's batch and group requests brought, in the
@@ -1082,7 +1165,7 @@ static int tenant_results_put(struct pull_tenant *pt, struct err *err)
 		pt->res->groups++;
 		pt->res->group_members += (long long)g->members.n;
 	}
-	return 0;
+	return groups_prune(pt, err);
 }
 
 /* The tenant's row after a pull: its name and domain from Graph, when and
@@ -1164,6 +1247,7 @@ static void tenant_free(struct pull_tenant *pt)
 	for (size_t i = 0; i < pt->ngroups; i++) {
 		struct pull_group *g = &pt->groups[i];
 		graph_members_free(&g->members);
+		free(g->guess);
 		free(g->id);
 		free(g->name);
 	}

@@ -30,25 +30,36 @@ static int hex_value(char c)
 	return -1;
 }
 
-/* At '"': moves past the closing quote (the first not escaped by an odd
- * run of backslashes): memchr speed. The string's escapes and characters
- * are checked when it is decoded (decode), not here. 0, or -1. */
+/* At '"': moves past the closing quote (the first not escaped), 16 bytes
+ * at a time where SSE2 is there. The string's escapes and characters are
+ * checked when it is decoded (decode), not here. 0, or -1. */
 static int skip_string(struct scanner *s)
 {
-	const char *from = s->p + 1;
+	const char *q = s->p + 1, *e = s->end;
 	for (;;) {
-		const char *q = memchr(from, '"', (size_t)(s->end - from));
-		if (!q) {
-			s->p = s->end;
-			return -1;
+#if defined(__SSE2__)
+		const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+		unsigned mask = 0;
+		while (e - q >= 16) {
+			__m128i x = _mm_loadu_si128((const __m128i *)(const void *)q);
+			mask = (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)));
+			if (mask) break;
+			q += 16;
 		}
-		const char *b = q;
-		while (b > from && b[-1] == '\\') b--;
-		from = q + 1;
-		if (((q - b) & 1) == 0) break;
+		if (mask) q += __builtin_ctz(mask);
+		else
+#endif
+			while (q < e && *q != '"' && *q != '\\') q++;
+		if (q >= e) break;
+		if (*q == '"') {
+			s->p = q + 1;
+			return 0;
+		}
+		q += 2;   /* a backslash and the character it escapes */
+		if (q > e) break;
 	}
-	s->p = from;
-	return 0;
+	s->p = e;
+	return -1;
 }
 
 static bool is_digit(const struct scanner *s)
@@ -271,9 +282,9 @@ struct member_key {
 	char dec[KEY_MAX];
 };
 
-/* Reads one member (s->p at its key's '"'): its key into *k, its value into
- * *v, and the ',' or '}' after it. *more: another member follows. */
-static int next_member(struct scanner *s, struct member_key *k, struct json_scan_value *v, bool *more)
+/* Reads a member's key (s->p at its '"') into *k, and the ':' after it;
+ * s->p is then at the value. */
+static int member_key_read(struct scanner *s, struct member_key *k)
 {
 	const char *raw = s->p + 1;
 	if (s->p >= s->end || *s->p != '"' || skip_string(s) != 0) return -1;
@@ -289,7 +300,13 @@ static int next_member(struct scanner *s, struct member_key *k, struct json_scan
 	if (s->p >= s->end || *s->p != ':') return -1;
 	s->p++;
 	skip_ws(s);
-	if (skip_value(s, v) != 0) return -1;
+	return 0;
+}
+
+/* After a member's value: the ',' or close after it. *more: another
+ * member (or element) follows. */
+static int member_sep(struct scanner *s, char close, bool *more)
+{
 	skip_ws(s);
 	if (s->p >= s->end) return -1;
 	if (*s->p == ',') {
@@ -298,10 +315,18 @@ static int next_member(struct scanner *s, struct member_key *k, struct json_scan
 		*more = true;
 		return 0;
 	}
-	if (*s->p != '}') return -1;
+	if (*s->p != close) return -1;
 	s->p++;
 	*more = false;
 	return 0;
+}
+
+/* Reads one member (s->p at its key's '"'): its key into *k, its value into
+ * *v, and the ',' or '}' after it. *more: another member follows. */
+static int next_member(struct scanner *s, struct member_key *k, struct json_scan_value *v, bool *more)
+{
+	if (member_key_read(s, k) != 0 || skip_value(s, v) != 0) return -1;
+	return member_sep(s, '}', more);
 }
 
 static bool key_is(const struct member_key *k, const char *name)
@@ -336,20 +361,27 @@ int json_scan_members(const char *json, size_t len, const char *const *keys, siz
 	return 0;
 }
 
+/* Opens the object in json[0..len) for a walk over all its members:
+ * *more says whether it has any. 0, or -1 with err. */
+static int open_walk(struct scanner *s, const char *json, size_t len, bool *more, struct err *err)
+{
+	if (!json) return err_set(err, "invalid JSON: no text");
+	if (open_object(s, json, len) != 0) return fail(s, err);
+	*more = true;
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		*more = false;
+	}
+	return 0;
+}
+
 int json_scan_each_member(const char *json, size_t len,
                           int (*fn)(void *ud, const char *key, const struct json_scan_value *v), void *ud,
                           struct err *err)
 {
 	struct scanner s;
-	if (!json || open_object(&s, json, len) != 0) {
-		if (!json) return err_set(err, "invalid JSON: no text");
-		return fail(&s, err);
-	}
-	bool more = true;
-	if (s.p < s.end && *s.p == '}') {
-		s.p++;
-		more = false;
-	}
+	bool more;
+	if (open_walk(&s, json, len, &more, err) != 0) return -1;
 	while (more) {
 		struct member_key k;
 		struct json_scan_value v;
@@ -425,4 +457,87 @@ bool json_scan_strings_strict(const char *p, size_t n)
 		}
 	}
 	return true;
+}
+
+/* Finds keys[0..n) among the members of the object at s->p as
+ * json_scan_members does, reading it whole (s->p then past its '}'). A
+ * value that is not an object is skipped, its keys all absent. */
+static int scan_record(struct scanner *s, const char *const *keys, size_t n, struct json_scan_value *out)
+{
+	for (size_t i = 0; i < n; i++) out[i] = (struct json_scan_value){ .type = JSON_SCAN_ABSENT };
+	if (s->p >= s->end || *s->p != '{') {
+		struct json_scan_value v;
+		return skip_value(s, &v);
+	}
+	if (++s->depth > JSON_SCAN_DEPTH) return -1;
+	s->p++;
+	skip_ws(s);
+	bool more = true;
+	if (s->p < s->end && *s->p == '}') {
+		s->p++;
+		more = false;
+	}
+	while (more) {
+		struct member_key k;
+		struct json_scan_value v;
+		if (next_member(s, &k, &v, &more) != 0) return -1;
+		if (k.len <= 0) continue;
+		for (size_t i = 0; i < n; i++) {
+			if (out[i].type != JSON_SCAN_ABSENT || !key_is(&k, keys[i])) continue;
+			out[i] = v;
+			break;
+		}
+	}
+	s->depth--;
+	return 0;
+}
+
+/* At the '[' of the array: fn for each element's record (scan_record),
+ * s->p then past the ']'. */
+static int scan_records(struct scanner *s, const char *const *keys, size_t n,
+                        int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, int *stop)
+{
+	struct json_scan_value vals[JSON_SCAN_RECORD_KEYS];
+	if (n > JSON_SCAN_RECORD_KEYS || ++s->depth > JSON_SCAN_DEPTH) return -1;
+	s->p++;
+	skip_ws(s);
+	bool more = true;
+	if (s->p < s->end && *s->p == ']') {
+		s->p++;
+		more = false;
+	}
+	for (size_t i = 0; more; i++) {
+		if (scan_record(s, keys, n, vals) != 0 || member_sep(s, ']', &more) != 0) return -1;
+		*stop = fn(ud, i, vals);
+		if (*stop) return 0;
+	}
+	s->depth--;
+	return 0;
+}
+
+int json_scan_each_record(const char *json, size_t len, const char *key, const char *const *keys, size_t n,
+                          int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, bool *found,
+                          struct err *err)
+{
+	struct scanner s;
+	bool more;
+	*found = false;
+	if (open_walk(&s, json, len, &more, err) != 0) return -1;
+	while (more) {
+		struct member_key k;
+		struct json_scan_value v;
+		if (member_key_read(&s, &k) != 0) return fail(&s, err);
+		if (!*found && k.len > 0 && key_is(&k, key) && s.p < s.end && *s.p == '[') {
+			*found = true;
+			int stop = 0;
+			if (scan_records(&s, keys, n, fn, ud, &stop) != 0) return fail(&s, err);
+			if (stop) return stop;
+		} else if (skip_value(&s, &v) != 0) {
+			return fail(&s, err);
+		}
+		if (member_sep(&s, '}', &more) != 0) return fail(&s, err);
+	}
+	skip_ws(&s);
+	if (s.p != s.end) return fail(&s, err);
+	return 0;
 }

@@ -23,6 +23,7 @@
 #include "util.h"
 
 #define JSON_SCAN_DEPTH 64
+#define JSON_SCAN_RECORD_KEYS 16     /* keys json_scan_each_record looks for, at most */
 
 enum json_scan_type {
 	JSON_SCAN_ABSENT,                /* no such member */
@@ -63,6 +64,18 @@ int json_scan_each_member(const char *json, size_t len,
 int json_scan_each_element(const char *json, size_t len,
                            int (*fn)(void *ud, size_t i, const struct json_scan_value *v), void *ud,
                            struct err *err);
+/* In one pass over the text: for each element of the array that is the
+ * member named key of the object in json[0..len), calls fn with the
+ * element's members keys[0..n) (n <= JSON_SCAN_RECORD_KEYS) as
+ * json_scan_members finds them (all
+ * absent for an element that is not an object). *found: the member exists
+ * and is an array. Checks the whole text (trailing text included), as
+ * json_scan_each_member. Returns 0, fn's first non-zero result, or -1 with
+ * err for malformed text. E.g. a Graph $batch answer's "responses", each
+ * part's id, status, headers and body. */
+int json_scan_each_record(const char *json, size_t len, const char *key, const char *const *keys, size_t n,
+                          int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, bool *found,
+                          struct err *err);
 /* Whether the strings of p[0..n), a value the scanner checked (its
  * structure, numbers and literals), are strict JSON too: every escape
  * valid, no raw control character. Then the text is fit to store as JSON

@@ -126,7 +126,7 @@ static const char *const stmt_sql[S__COUNT] = {
 
 	[S_KV_GET] = "SELECT value FROM kv WHERE key = ?1",
 	[S_KV_PUT] = "INSERT INTO kv (key, value, updated_at) VALUES (?1, ?2, ?3) "
-		"ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3",
+		"ON CONFLICT (key) DO UPDATE SET value = ?2, updated_at = ?3 WHERE value IS NOT ?2",
 	[S_KV_DELETE] = "DELETE FROM kv WHERE key = ?1",
 };
 
@@ -425,6 +425,9 @@ int store_open(const char *path, struct store **out, struct err *err)
 		goto fail;
 	}
 	if (pragma_int(st, "PRAGMA foreign_keys", &fk, err)) goto fail;
+	if (getenv("ES_MMAP")) { char q[64]; snprintf(q, sizeof q, "PRAGMA mmap_size=%s", getenv("ES_MMAP")); sqlite3_exec(st->db, q, NULL, NULL, NULL); }
+	if (getenv("ES_NOCKPT")) { sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL); sqlite3_wal_autocheckpoint(st->db, 0); }
+	if (getenv("ES_CACHE")) { char q[64]; snprintf(q, sizeof q, "PRAGMA cache_size=%s", getenv("ES_CACHE")); sqlite3_exec(st->db, q, NULL, NULL, NULL); }
 	if (fk != 1) {
 		err_set(err, "database %s: foreign keys could not be enabled", path);
 		goto fail;

@@ -313,7 +313,9 @@ int store_audit_each(struct store *st, const struct store_audit_filter *f,
 /* ---------------------------------------------------------------- key/value */
 
 /* Small misc state (never secrets). get: *value is a new string (free()) or
- * STORE_NOTFOUND. put with value NULL deletes the key. */
+ * STORE_NOTFOUND. put with value NULL deletes the key; putting the value a
+ * key already holds writes nothing (updated_at: when the value last
+ * changed). */
 int store_kv_get(struct store *st, const char *key, char **value, struct err *err);
 int store_kv_put(struct store *st, const char *key, const char *value, struct err *err);
 

@@ -17,18 +17,29 @@
 #include <string.h>
 
 enum snap_stmt {
-	Q_LIC_DELETE_DAY, Q_LIC_INSERT, Q_LIC_LATEST,
+	Q_LIC_SKUS_OF_DAY, Q_LIC_DELETE_SKU, Q_LIC_PUT, Q_LIC_LATEST,
 	Q_SCORE_PUT, Q_SCORE_LATEST, Q_SCORE_COUNT,
 	Q_GROUP_UPSERT, Q_MEMBERS_LIST, Q_MEMBER_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT, Q_GROUP_DIGEST_GET,
-	Q_GROUP_DIGEST_SET,
+	Q_GROUP_DIGEST_SET, Q_GROUP_ID_BY_NAME, Q_GROUPS_OF_TENANT, Q_GROUP_DELETE,
 	Q__COUNT
 };
 
 static const char *const snap_sql[Q__COUNT] = {
-	[Q_LIC_DELETE_DAY] = "DELETE FROM license_snapshots WHERE tenant_id = ?1 AND day = ?2",
-	[Q_LIC_INSERT] = "INSERT OR REPLACE INTO license_snapshots (tenant_id, day, sku_id, sku_part_number, enabled, "
-	                 "suspended, warning, locked_out, consumed, capability_status, applies_to) "
-	                 "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	/* A day's snapshot is put again every hour: only what changed is
+	 * written (an unchanged row is not rewritten, a SKU gone is deleted). */
+	[Q_LIC_SKUS_OF_DAY] = "SELECT sku_id FROM license_snapshots WHERE tenant_id = ?1 AND day = ?2",
+	[Q_LIC_DELETE_SKU] = "DELETE FROM license_snapshots WHERE tenant_id = ?1 AND day = ?2 AND sku_id = ?3",
+	[Q_LIC_PUT] = "INSERT INTO license_snapshots (tenant_id, day, sku_id, sku_part_number, enabled, "
+	              "suspended, warning, locked_out, consumed, capability_status, applies_to) "
+	              "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+	              "ON CONFLICT (tenant_id, day, sku_id) DO UPDATE SET sku_part_number = excluded.sku_part_number, "
+	              "enabled = excluded.enabled, suspended = excluded.suspended, warning = excluded.warning, "
+	              "locked_out = excluded.locked_out, consumed = excluded.consumed, "
+	              "capability_status = excluded.capability_status, applies_to = excluded.applies_to "
+	              "WHERE sku_part_number IS NOT excluded.sku_part_number OR enabled IS NOT excluded.enabled "
+	              "OR suspended IS NOT excluded.suspended OR warning IS NOT excluded.warning "
+	              "OR locked_out IS NOT excluded.locked_out OR consumed IS NOT excluded.consumed "
+	              "OR capability_status IS NOT excluded.capability_status OR applies_to IS NOT excluded.applies_to",
 	[Q_LIC_LATEST] = "SELECT max(day) FROM license_snapshots WHERE tenant_id = ?1",
 	/* a day already stored as received is not written again (hourly pulls
 	 * see the same newest day many times) */
@@ -50,6 +61,11 @@ static const char *const snap_sql[Q__COUNT] = {
 	[Q_MEMBER_COUNT] = "SELECT count(*) FROM group_members WHERE tenant_id = ?1 AND group_id = ?2",
 	[Q_GROUP_DIGEST_GET] = "SELECT members_digest FROM groups WHERE tenant_id = ?1 AND group_id = ?2",
 	[Q_GROUP_DIGEST_SET] = "UPDATE groups SET members_digest = ?3 WHERE tenant_id = ?1 AND group_id = ?2",
+	[Q_GROUP_ID_BY_NAME] = "SELECT group_id FROM groups WHERE tenant_id = ?1 AND display_name = ?2 COLLATE NOCASE "
+	                       "LIMIT 2",
+	[Q_GROUPS_OF_TENANT] = "SELECT group_id FROM groups WHERE tenant_id = ?1",
+	/* its member rows go with it (ON DELETE CASCADE) */
+	[Q_GROUP_DELETE] = "DELETE FROM groups WHERE tenant_id = ?1 AND group_id = ?2",
 };
 
 static int snap_fail(struct store *st, struct err *err, const char *what)
@@ -139,23 +155,77 @@ static int q_count(struct store *st, enum snap_stmt id, const char *a, const cha
 
 /* ---- licences ------------------------------------------------------------ */
 
+/* Whether id is one of ids[0..n). */
+static bool ids_have(const char *const *ids, size_t n, const char *id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] && strcmp(ids[i], id) == 0) return true;
+	return false;
+}
+
+/* Steps s (bound, a one-column SELECT of ids) and collects into *out
+ * (*nout; the caller frees each and the array) the ids not in keep[0..n).
+ * Releases s. 0, or -1 with err. */
+static int q_ids_not_in(struct store *st, sqlite3_stmt *s, const char *const *keep, size_t n, char ***out,
+                        size_t *nout, struct err *err, const char *what)
+{
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(s, 0);
+		if (!id || ids_have(keep, n, id)) continue;
+		*out = xrealloc(*out, (*nout + 1) * sizeof **out);
+		(*out)[(*nout)++] = xstrdup(id);
+	}
+	int ret = rc == SQLITE_DONE ? 0 : snap_fail(st, err, what);
+	q_done(s);
+	return ret;
+}
+
+/* Deletes the day's rows whose SKU is not in rows (a SKU no longer
+ * subscribed): its SKUs are read first, then deleted one by one. */
+static int license_day_prune(struct store *st, const char *tenant_id, const char *day,
+                             const struct store_license *rows, size_t n, struct err *err)
+{
+	char **gone = NULL;
+	size_t ngone = 0;
+	int ret = -1;
+	const char **skus = xcalloc(n + 1, sizeof *skus);
+	for (size_t i = 0; i < n; i++) skus[i] = rows[i].sku_id;
+	sqlite3_stmt *s = q_get(st, Q_LIC_SKUS_OF_DAY, err);
+	if (!s) goto out;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, day);
+	if (q_ids_not_in(st, s, skus, n, &gone, &ngone, err, "license snapshot") != 0) goto out;
+	for (size_t i = 0; i < ngone; i++) {
+		s = q_get(st, Q_LIC_DELETE_SKU, err);
+		if (!s) goto out;
+		bind_text(s, 1, tenant_id);
+		bind_text(s, 2, day);
+		bind_text(s, 3, gone[i]);
+		if (q_run(st, s, err, "license snapshot") != 0) goto out;
+	}
+	ret = 0;
+out:
+	for (size_t i = 0; i < ngone; i++) free(gone[i]);
+	free(gone);
+	free(skus);
+	return ret;
+}
+
 int store_license_snapshot_put(struct store *st, const char *tenant_id, const char *day,
                                const struct store_license *rows, size_t n, struct err *err)
 {
 	bool owned;
 	if (tx_begin(st, &owned, err) != 0) return -1;
-	sqlite3_stmt *s = q_get(st, Q_LIC_DELETE_DAY, err);
-	if (!s) goto fail;
-	bind_text(s, 1, tenant_id);
-	bind_text(s, 2, day);
-	if (q_run(st, s, err, "license snapshot") != 0) goto fail;
-	for (size_t i = 0; i < n; i++) {
-		const struct store_license *l = &rows[i];
-		if (!l->sku_id) {
+	for (size_t i = 0; i < n; i++)
+		if (!rows[i].sku_id) {
 			err_set(err, "store: license snapshot: a SKU without sku_id");
 			goto fail;
 		}
-		s = q_get(st, Q_LIC_INSERT, err);
+	if (license_day_prune(st, tenant_id, day, rows, n, err) != 0) goto fail;
+	for (size_t i = 0; i < n; i++) {
+		const struct store_license *l = &rows[i];
+		sqlite3_stmt *s = q_get(st, Q_LIC_PUT, err);
 		if (!s) goto fail;
 		bind_text(s, 1, tenant_id);
 		bind_text(s, 2, day);
@@ -457,4 +527,58 @@ int store_group_member_count(struct store *st, const char *tenant_id, const char
                              struct err *err)
 {
 	return q_count(st, Q_MEMBER_COUNT, tenant_id, group_id, n, err);
+}
+
+int store_group_id_by_name(struct store *st, const char *tenant_id, const char *name, char **id, struct err *err)
+{
+	*id = NULL;
+	sqlite3_stmt *s = q_get(st, Q_GROUP_ID_BY_NAME, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, name);
+	int ret = STORE_NOTFOUND, rc;
+	char *first = NULL;
+	size_t rows = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(s, 0);
+		if (rows++ == 0 && v) first = xstrdup(v);
+	}
+	if (rc != SQLITE_DONE) {
+		ret = snap_fail(st, err, "group by name");
+	} else if (rows == 1 && first) {
+		*id = first;
+		first = NULL;
+		ret = 0;
+	}
+	free(first);
+	q_done(s);
+	return ret;
+}
+
+int store_groups_keep_only(struct store *st, const char *tenant_id, const char *const *group_ids, size_t n,
+                           long long *dropped, struct err *err)
+{
+	char **gone = NULL;
+	size_t ngone = 0;
+	bool owned = false;
+	int ret = -1;
+	if (dropped) *dropped = 0;
+	if (tx_begin(st, &owned, err) != 0) return -1;
+	sqlite3_stmt *s = q_get(st, Q_GROUPS_OF_TENANT, err);
+	if (!s) goto out;
+	bind_text(s, 1, tenant_id);
+	if (q_ids_not_in(st, s, group_ids, n, &gone, &ngone, err, "groups") != 0) goto out;
+	for (size_t i = 0; i < ngone; i++) {
+		s = q_get(st, Q_GROUP_DELETE, err);
+		if (!s) goto out;
+		bind_text(s, 1, tenant_id);
+		bind_text(s, 2, gone[i]);
+		if (q_run(st, s, err, "groups") != 0) goto out;
+	}
+	if (dropped) *dropped = (long long)ngone;
+	ret = 0;
+out:
+	for (size_t i = 0; i < ngone; i++) free(gone[i]);
+	free(gone);
+	return tx_end(st, owned, ret == 0, err) == 0 && ret == 0 ? 0 : -1;
 }

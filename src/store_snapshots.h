@@ -64,6 +64,16 @@ int store_group_members_replace(struct store *st, const char *tenant_id, const c
 /* The number of members stored for the group. */
 int store_group_member_count(struct store *st, const char *tenant_id, const char *group_id, long long *n,
                              struct err *err);
+/* The id of the tenant's one stored group named name (ASCII case ignored,
+ * as Graph's displayName eq): *id a new string; STORE_NOTFOUND when no
+ * group or several have that name. */
+int store_group_id_by_name(struct store *st, const char *tenant_id, const char *name, char **id, struct err *err);
+/* Deletes the tenant's stored groups (with their member rows) other than
+ * group_ids[0..n): groups the policy no longer names, or that were
+ * deleted or recreated under a new id in Graph. *dropped (may be NULL):
+ * how many. Its own unit of work, or part of the caller's. */
+int store_groups_keep_only(struct store *st, const char *tenant_id, const char *const *group_ids, size_t n,
+                           long long *dropped, struct err *err);
 
 
 #endif

@@ -146,6 +146,17 @@ NEW=$(ctl POST tenants/contoso/users '{"displayName": "Newt New", "givenName": "
 ctl DELETE requests >/dev/null
 expect_ok "incremental pull of one tenant" -- $ES pull --tenant Contoso
 check "incremental: 2 requests + 1 per declared group" test "$(graph_requests contoso)" -le 4
+# the groups' first member pages ride in the $batch, under the ids stored
+# by the first pull (confirmed by the look-ups in the same batch)
+check "incremental: 2 requests, the member pages in the \$batch" test "$(graph_requests contoso)" = 2
+check "incremental: both groups' member pages were \$batch parts" \
+  test "$(ctl GET "requests?tenant=contoso&kind=batch-part&path=transitiveMembers&summary=1" | jq_py 'd["total"]')" = 2
+# (both hold users only, so their transitive members are their direct
+# members that are not soft-deleted)
+ACTIVE=$(ctl GET tenants/contoso/users | jq_py '" ".join(u["id"] for u in d["users"] if u["_state"] == "active")')
+check "incremental: the groups' members stored as Graph has them" \
+  test "$(sql "select count(*) from group_members where tenant_id='$CONTOSO'")" = \
+    "$(ctl GET tenants/contoso/groups | jq_py 'sum(len([m for m in g["members"] if m in "'"$ACTIVE"'".split()]) for g in d["groups"] if g["displayName"] in ("All Staff", "Managers"))')"
 check "incremental: only Contoso was pulled" test "$(graph_requests fabrikam)" = 0
 check "changed property applied" test "$(sql "select json_extract(json,'\$.jobTitle') from users where object_id='$1'")" = "Chief Tester"
 check "property set to null applied" test "$(sql "select json_type(json,'\$.department') from users where object_id='$1'")" = null
@@ -166,24 +177,75 @@ ctl POST "tenants/contoso/users/$2/restore" >/dev/null
 expect_ok "restored user pull" -- $ES pull --tenant Contoso
 check "restored user present again" test -z "$(sql "select removed from users where object_id='$2'")"
 
+# A group deleted and created again under its name (a new id): the member
+# page asked for under the stored id is dropped, the new group's members
+# are fetched under its own, and the old group leaves the store with its
+# members. A group the policy stops naming leaves it too.
+OLDG=$(sql "select group_id from groups where tenant_id='$CONTOSO' and display_name='Managers'")
+ctl DELETE tenants/contoso/groups/Managers >/dev/null
+NEWG=$(ctl POST tenants/contoso/groups '{"displayName": "Managers", "members": ["'$1'", "'$NEW'"]}' | jq_py 'd["id"]')
+ctl DELETE requests >/dev/null
+expect_ok "a recreated group: pulled" -- $ES pull --tenant Contoso
+check "a recreated group: its members fetched under its new id" \
+  test "$(ctl GET "requests?tenant=contoso&kind=graph&path=groups/$NEWG/transitiveMembers&summary=1" | jq_py 'd["total"]')" = 1
+check "a recreated group: stored with its own members" \
+  test "$(sql "select count(*) from group_members where tenant_id='$CONTOSO' and group_id='$NEWG'")" = 2
+check "a recreated group: the old one is gone with its members" \
+  test "$(sql "select count(*) from groups where group_id='$OLDG'")/$(sql "select count(*) from group_members where group_id='$OLDG'")" = 0/0
+check "a recreated group: the log says a stored group was dropped" grep -q "1 stored group no longer named" "$T_OUT/err"
+ctl DELETE requests >/dev/null
+expect_ok "a recreated group: the next pull" -- $ES pull --tenant Contoso
+check "a recreated group: the next pull takes its members from the \$batch" \
+  test "$(graph_requests contoso)/$(ctl GET "requests?tenant=contoso&kind=batch-part&path=groups/$NEWG/transitiveMembers&summary=1" | jq_py 'd["total"]')" = 2/1
+printf 'return { groups = { "All Staff" }, include = function(u) return true end }\n' >onegroup.lua
+sed 's#^policy = "policy.lua"#policy = "onegroup.lua"#' es.lua >onegroup-es.lua
+expect_ok "a group no longer named: pulled" -- --config onegroup-es.lua pull --tenant Contoso
+check "a group no longer named: gone from the store" \
+  test "$(sql "select count(*) from groups where tenant_id='$CONTOSO' and display_name='Managers'")" = 0
+check "a group no longer named: a member keeps only the groups still named" \
+  test "$(sql "select count(*) from group_members where tenant_id='$CONTOSO' and object_id='$NEW' and group_id='$NEWG'")" = 0
+expect_ok "a group named again: pulled" -- $ES pull --tenant Contoso
+# A look-up part throttled (429) while the member page beside it came: the
+# page is dropped, and fetched on its own once the look-up's retry answers.
+# A member part throttled alone: sent again in the next $batch round.
+ALLG=$(sql "select group_id from groups where tenant_id='$CONTOSO' and display_name='All Staff'")
+ALLN=$(sql "select count(*) from group_members where tenant_id='$CONTOSO' and group_id='$ALLG'")
+ctl POST faults '{"status": 429, "retry_after": "0.2", "tenant": "contoso", "match": "displayName eq .All Staff", "times": 1}' >/dev/null
+ctl DELETE requests >/dev/null
+expect_ok "a throttled look-up part: pulled" -- $ES pull --tenant Contoso
+check "a throttled look-up part: the members fetched on their own after its retry" \
+  test "$(ctl GET "requests?tenant=contoso&kind=graph&path=groups/$ALLG/transitiveMembers&summary=1" | jq_py 'd["total"]')" = 1
+check "a throttled look-up part: the members kept" \
+  test "$(sql "select count(*) from group_members where tenant_id='$CONTOSO' and group_id='$ALLG'")" = "$ALLN"
+ctl POST faults '{"status": 429, "retry_after": "0.2", "tenant": "contoso", "match": "groups/'$ALLG'/transitiveMembers", "times": 1}' >/dev/null
+ctl DELETE requests >/dev/null
+expect_ok "a throttled member part: pulled" -- $ES pull --tenant Contoso
+check "a throttled member part: sent again in a second \$batch, never on its own" \
+  test "$(ctl GET "requests?tenant=contoso&kind=batch-part&path=groups/$ALLG/transitiveMembers&summary=1" | jq_py 'd["total"]')/$(ctl GET "requests?tenant=contoso&kind=graph&path=transitiveMembers&summary=1" | jq_py 'd["total"]')" = 2/0
+check "a throttled member part: the members kept" \
+  test "$(sql "select count(*) from group_members where tenant_id='$CONTOSO' and group_id='$ALLG'")" = "$ALLN"
+ctl DELETE faults >/dev/null
+
 # A tenant's batch results and its row are one unit of work: when storing
 # them fails (here a trigger refuses today's licence snapshot), none is kept,
 # the tenant fails with the store's message, and its user pages (committed
 # each with its delta state) stay; the next pull stores everything.
-ORG_AT=$(sql "select updated_at from kv where key = 'graph.organization.$CONTOSO'")
+# (the stored organization made stale first: a kept result would rewrite it)
+sql "UPDATE kv SET value = '{\"stale\":true}' WHERE key = 'graph.organization.$CONTOSO'"
 ctl PATCH "tenants/contoso/users/$1" '{"jobTitle": "Unit of Work"}' >/dev/null
 sql "CREATE TRIGGER test_boom BEFORE INSERT ON license_snapshots WHEN NEW.tenant_id = '$CONTOSO'
   BEGIN SELECT RAISE(ABORT, 'boom: the disk says no'); END"
-sleep 1   # a kv write in this second would carry a new updated_at
 expect_exit "results that cannot be stored fail the tenant" 1 "Contoso: FAILED: .*storing what the pull brought \(none of it kept\).*boom: the disk says no" -- $ES pull --tenant Contoso
 check "a failed unit of work keeps none of its results (organization not rewritten)" \
-  test "$(sql "select updated_at from kv where key = 'graph.organization.$CONTOSO'")" = "$ORG_AT"
+  test "$(sql "select value from kv where key = 'graph.organization.$CONTOSO'")" = '{"stale":true}'
 check "the tenant's row records the failure" test "$(sql "select last_status from tenants where id = '$CONTOSO'")" = failed
 check "the user page committed with its delta state stays" \
   test "$(sql "select json_extract(json,'\$.jobTitle') from users where object_id='$1'")" = "Unit of Work"
 sql "DROP TRIGGER test_boom"
 expect_ok "the next pull stores the results" -- $ES pull --tenant Contoso
 check "the tenant's row is ok again" test "$(sql "select last_status from tenants where id = '$CONTOSO'")" = ok
+check "the organization stored again" \
+  test "$(sql "select json_extract(value, '\$.displayName') from kv where key = 'graph.organization.$CONTOSO'")" = "Contoso, Ltd"
 
 # ---------------------------------------------------------------- resync
 PRESENT=$(sql "select count(*) from users where tenant_id='$CONTOSO' and removed is null")

@@ -419,6 +419,16 @@ TEST(graph_store_snapshots)
 	REQUIRE_OK(store_license_each(st, TID, "2026-11-25", count_license, &n, &err), &err);
 	CHECK_EQ_INT(n, 2);
 	CHECK_EQ_INT(store_license_latest_day(st, "other", &day, &err), STORE_NOTFOUND);
+	/* the hourly put of an unchanged day writes nothing; a changed count
+	 * rewrites its row only */
+	int lic_before = sqlite3_total_changes(store_sqlite(st));
+	REQUIRE_OK(store_license_snapshot_put(st, TID, "2026-11-26", rows, 1, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - lic_before, 0);
+	rows[0].enabled = 31;
+	REQUIRE_OK(store_license_snapshot_put(st, TID, "2026-11-26", rows, 1, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - lic_before, 1);
+	rows[0].enabled = 30;
+	REQUIRE_OK(store_license_snapshot_put(st, TID, "2026-11-26", rows, 1, &err), &err);
 	/* unknown tenant: a clear refusal */
 	CHECK(store_license_snapshot_put(st, "nope", "2026-11-26", rows, 1, &err) < 0);
 	CHECK_CONTAINS(err.msg, "not in the store");
@@ -533,6 +543,36 @@ TEST(graph_store_snapshots)
 	free(bigp);
 	REQUIRE_OK(store_group_members_replace(st, TID, "g1", "Sales EU", NULL, 0, &err), &err);
 	REQUIRE_OK(store_group_member_count(st, TID, "g1", &n, &err), &err);
+	CHECK_EQ_INT(n, 0);
+
+	/* a group's id by its stored name: ASCII case ignored; none when two
+	 * groups share the name */
+	char *gid = NULL;
+	REQUIRE_OK(store_group_id_by_name(st, TID, "sales eu", &gid, &err), &err);
+	CHECK_STR(gid, "g1");
+	free(gid);
+	CHECK_EQ_INT(store_group_id_by_name(st, TID, "Sales", &gid, &err), STORE_NOTFOUND);
+	CHECK(gid == NULL);
+	CHECK_EQ_INT(store_group_id_by_name(st, "other", "All", &gid, &err), STORE_NOTFOUND);
+	const char *one[] = { "u1" };
+	REQUIRE_OK(store_group_members_replace(st, TID, "g3", "All", one, 1, &err), &err);
+	CHECK_EQ_INT(store_group_id_by_name(st, TID, "All", &gid, &err), STORE_NOTFOUND);
+	/* only the groups named stay, with their members; the rest go */
+	long long dropped = -1;
+	const char *keep[] = { "g2", "g9" };
+	REQUIRE_OK(store_groups_keep_only(st, TID, keep, 2, &dropped, &err), &err);
+	CHECK_EQ_INT(dropped, 2);
+	REQUIRE_OK(store_group_member_count(st, TID, "g3", &n, &err), &err);
+	CHECK_EQ_INT(n, 0);
+	REQUIRE_OK(store_group_member_count(st, TID, "g2", &n, &err), &err);
+	CHECK_EQ_INT(n, BIG);
+	REQUIRE_OK(store_group_id_by_name(st, TID, "All", &gid, &err), &err);
+	CHECK_STR(gid, "g2");
+	free(gid);
+	REQUIRE_OK(store_groups_keep_only(st, TID, keep, 2, &dropped, &err), &err);
+	CHECK_EQ_INT(dropped, 0);
+	REQUIRE_OK(store_groups_keep_only(st, TID, NULL, 0, NULL, &err), &err);
+	REQUIRE_OK(store_group_member_count(st, TID, "g2", &n, &err), &err);
 	CHECK_EQ_INT(n, 0);
 	close_store(st);
 }

@@ -177,6 +177,58 @@ TEST(json_scan_each_element_in_order)
 	buf_free(&b);
 }
 
+/* Appends "i:id:status:body;" (absent: "-") for each record. */
+static int note_record(void *ud, size_t i, const struct json_scan_value *v)
+{
+	struct buf *b = ud;
+	char line[200];
+	snprintf(line, sizeof line, "%zu:%.*s:%.*s:%.*s;", i, v[0].type ? (int)v[0].len : 1, v[0].type ? v[0].text : "-",
+	         v[1].type ? (int)v[1].len : 1, v[1].type ? v[1].text : "-", v[2].type ? (int)v[2].len : 1,
+	         v[2].type ? v[2].text : "-");
+	buf_adds(b, line);
+	return v[0].type == JSON_SCAN_STRING && !strncmp(v[0].text, "\"stop\"", 6) ? 9 : 0;
+}
+
+TEST(json_scan_each_record_in_one_pass)
+{
+	struct err err;
+	struct buf b = {0};
+	static const char *const keys[] = { "id", "status", "body" };
+	bool found = false;
+	/* a $batch answer: parts in any order, keys in any order, nested
+	 * bodies, an element that is not an object, members around the list */
+	static const char text[] = "{\"x\":{\"responses\":[9]}, \"responses\" : [ {\"status\":200,\"id\":\"a\","
+		"\"body\":{\"value\":[{\"id\":\"in\"}]}} , 7, {\"id\":\"b\",\"headers\":{\"Retry-After\":\"1\"},"
+		"\"status\":429}, {} ], \"tail\": \"\\\"]\" }\n";
+	REQUIRE_OK(json_scan_each_record(text, strlen(text), "responses", keys, 3, note_record, &b, &found, &err), &err);
+	CHECK(found);
+	CHECK_STR(b.data, "0:\"a\":200:{\"value\":[{\"id\":\"in\"}]};1:-:-:-;2:\"b\":429:-;3:-:-:-;");
+	/* no such member, or not an array: nothing called, not found */
+	static const char *const absent[] = { "{}", "{\"responses\":{\"id\":\"a\"}}", "{\"other\":[{\"id\":\"a\"}]}" };
+	for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
+		buf_reset(&b);
+		REQUIRE_OK(json_scan_each_record(absent[i], strlen(absent[i]), "responses", keys, 3, note_record, &b, &found,
+		                                 &err), &err);
+		CHECK(!found && b.len == 0);
+	}
+	/* fn's non-zero result stops the scan and is returned */
+	static const char stop[] = "{\"responses\":[{\"id\":\"stop\"},{\"id\":\"never\"}]}";
+	buf_reset(&b);
+	CHECK(json_scan_each_record(stop, strlen(stop), "responses", keys, 3, note_record, &b, &found, &err) == 9);
+	CHECK(strstr(b.data, "never") == NULL);
+	/* malformed anywhere (inside a body, after the list, after the
+	 * object): -1 naming the byte offset */
+	static const char *const bad[] = { "{\"responses\":[{\"id\":\"a\",\"body\":{\"v\":[1,]}}]}",
+		"{\"responses\":[{\"id\":\"a\"}],}", "{\"responses\":[]} x", "{\"responses\":[{\"id\":\"a\"}",
+		"[{\"id\":\"a\"}]", "{\"responses\":[{\"id\" \"a\"}]}" };
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		buf_reset(&b);
+		CHECK(json_scan_each_record(bad[i], strlen(bad[i]), "responses", keys, 3, note_record, &b, &found, &err) == -1);
+		CHECK(strstr(err.msg, "invalid JSON at byte offset") != NULL);
+	}
+	buf_free(&b);
+}
+
 TEST(json_scan_strings_strict_escapes_and_controls)
 {
 	static const char *const good[] = {

@@ -984,6 +984,10 @@ TEST(store_kv)
 	CHECK(v == NULL);
 	CHECK_OK(store_kv_put(st, "k", "one", &err), &err);
 	CHECK_OK(store_kv_put(st, "k", "two", &err), &err);
+	/* the value it holds already: nothing written */
+	int before = sqlite3_total_changes(store_sqlite(st));
+	CHECK_OK(store_kv_put(st, "k", "two", &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 0);
 	CHECK_EQ_INT(store_kv_get(st, "k", &v, &err), 0);
 	CHECK_STR(v, "two");
 	free(v);
