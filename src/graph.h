@@ -268,6 +268,11 @@ struct graph_members {
  * "@odata.nextLink" (new string, free) or NULL. Returns 0, or -1 with err
  * when the text is not valid JSON or has no "value" array (m unchanged). */
 int graph_members_page(const char *text, size_t len, struct graph_members *m, char **next_link, struct err *err);
+/* The same for a page that is the start of text (e.g. a $batch part's body,
+ * read in place): *used gets the bytes the page spans; what follows it is
+ * not looked at. */
+int graph_members_page_prefix(const char *text, size_t len, struct graph_members *m, char **next_link, size_t *used,
+                              struct err *err);
 /* Pointers to m's ids in order (new array of m->n + 1, free it; the
  * strings stay m's, valid until m changes). */
 const char **graph_members_list(const struct graph_members *m);

@@ -274,13 +274,17 @@ static int page_member(struct scan *s, const struct json_scan_value *key, bool e
 	return scan_value(s, 1);
 }
 
-int graph_members_page(const char *text, size_t len, struct graph_members *m, char **next_link, struct err *err)
+/* The page object at text's start; with whole, nothing but blanks may
+ * follow it, else *used gets the bytes it spans. */
+static int members_page_read(const char *text, size_t len, bool whole, struct graph_members *m, char **next_link,
+                             size_t *used, struct err *err)
 {
 	struct scan s = { text, text + len };
 	struct page pg = { .m = m, .next.type = JSON_SCAN_ABSENT };
 	size_t len0 = m->ids.len, n0 = m->n;
 	*next_link = NULL;
-	if (expect(&s, '{') != 0 || scan_object(&s, 0, page_member, &pg) != 0 || (skip_ws(&s), s.p != s.end)) {
+	if (expect(&s, '{') != 0 || scan_object(&s, 0, page_member, &pg) != 0 ||
+	    (whole && (skip_ws(&s), s.p != s.end))) {
 		err_set(err, "invalid JSON at byte offset %zu", (size_t)(s.p - text));
 		goto fail;
 	}
@@ -293,12 +297,24 @@ int graph_members_page(const char *text, size_t len, struct graph_members *m, ch
 		if (json_scan_string_buf(&pg.next, &b) >= 0) *next_link = buf_steal(&b);
 		buf_free(&b);
 	}
+	if (used) *used = (size_t)(s.p - text);
 	return 0;
 fail:
 	m->ids.len = len0;
 	m->n = n0;
 	if (m->ids.data) m->ids.data[len0] = '\0';
 	return -1;
+}
+
+int graph_members_page(const char *text, size_t len, struct graph_members *m, char **next_link, struct err *err)
+{
+	return members_page_read(text, len, true, m, next_link, NULL, err);
+}
+
+int graph_members_page_prefix(const char *text, size_t len, struct graph_members *m, char **next_link, size_t *used,
+                              struct err *err)
+{
+	return members_page_read(text, len, false, m, next_link, used, err);
 }
 
 const char **graph_members_list(const struct graph_members *m)

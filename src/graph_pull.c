@@ -356,6 +356,15 @@ static void members_fetch(struct pull_group *g, const char *url)
 	free(first);
 }
 
+/* A members part's page read in place while its $batch answer was
+ * scanned (batch_members_read): its ids and nextLink, kept until the
+ * group's look-up in the same answer says whether they are taken. */
+struct members_read {
+	bool read;
+	struct graph_members m;
+	char *next;
+};
+
 /* Takes a members page's text into the group; follows its nextLink, or
  * marks the group complete. A malformed page fails the tenant. */
 static void members_page_take(struct pull_group *g, const char *text, size_t len, long status)
@@ -380,13 +389,22 @@ static void members_page_take(struct pull_group *g, const char *text, size_t len
  * members instead; when the look-up has not answered yet (retried after a
  * 429), this page is dropped and group_resolved fetches them later. A
  * failed part, the id confirmed, falls back to an ordinary request. */
-static void members_part_done(struct pull_group *g, long status, struct text_span body)
+static void members_part_done(struct pull_group *g, long status, struct text_span body, struct members_read *pre)
 {
 	if (!g->speculative) return;
 	g->speculative = false;
 	if (!g->id || strcmp(g->id, g->guess) != 0) return;
-	if (status >= 200 && status < 300 && body.p) members_page_take(g, body.p, body.n, status);
-	else members_fetch(g, NULL);
+	if (!(status >= 200 && status < 300 && body.p)) {
+		members_fetch(g, NULL);
+	} else if (pre && pre->read) {
+		/* read while the $batch answer was scanned (batch_members_read) */
+		buf_add(&g->members.ids, pre->m.ids.data, pre->m.ids.len);
+		g->members.n += pre->m.n;
+		if (pre->next) members_fetch(g, pre->next);
+		else g->complete = true;
+	} else {
+		members_page_take(g, body.p, body.n, status);
+	}
 }
 
 /* A group look-up part: by id (an object) or by name (a collection). */
@@ -823,11 +841,12 @@ static const cJSON *part_json(struct pull_tenant *pt, const struct batch_part *p
 	return j;
 }
 
-static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, long status, struct text_span body)
+static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, long status, struct text_span body,
+                            struct members_read *pre)
 {
 	bool ok = status >= 200 && status < 300;
 	if (p->id[0] == 'm') {
-		members_part_done(&pt->groups[strtol(p->id + 1, NULL, 10)], status, body);
+		members_part_done(&pt->groups[strtol(p->id + 1, NULL, 10)], status, body, pre);
 		return;
 	}
 	if (p->id[0] == 'g') {
@@ -861,24 +880,49 @@ static void batch_part_done(struct pull_tenant *pt, const struct batch_part *p, 
 struct batch_read {
 	const struct batch *b;
 	struct batch_answer *ans;   /* by part index */
+	struct members_read *pre;   /* by part index */
 };
+
+/* The index of the part whose id is the string value v, or b->n. */
+static size_t batch_part_index(const struct batch *b, const struct json_scan_value *v)
+{
+	char id[32];
+	if (v->type != JSON_SCAN_STRING || json_scan_string(v, id, sizeof id) < 0) return b->n;
+	for (size_t k = 0; k < b->n; k++)
+		if (!strcmp(b->parts[k].id, id)) return k;
+	return b->n;
+}
+
+/* json_scan_reader for a part's "body": a members part's page (80 KB per
+ * 1,000 members, most of an hourly $batch) is read right there, not
+ * skipped by the scan and read again after it. Needs the part's id before
+ * its body (Graph's order: id, status, headers, body); else, or when the
+ * page is not one, 0: the scan skips it and members_part_done reads it. */
+static size_t batch_members_read(void *ud, size_t i, const struct json_scan_value *vals, const char *p, size_t left)
+{
+	struct batch_read *br = ud;
+	struct err err;
+	size_t k = batch_part_index(br->b, &vals[0]), used = 0;
+	(void)i;
+	if (k == br->b->n || br->b->parts[k].id[0] != 'm' || br->pre[k].read) return 0;
+	struct members_read *mr = &br->pre[k];
+	if (graph_members_page_prefix(p, left, &mr->m, &mr->next, &used, &err) != 0) return 0;
+	mr->read = true;
+	return used;
+}
 
 /* One element of "responses" (its id, status, headers, body): to the part
  * of its id. */
 static int batch_answer_read(void *ud, size_t i, const struct json_scan_value *m)
 {
 	struct batch_read *br = ud;
-	char id[32];
+	size_t k = batch_part_index(br->b, &m[0]);
 	(void)i;
-	if (m[0].type != JSON_SCAN_STRING || json_scan_string(&m[0], id, sizeof id) < 0) return 0;
-	for (size_t k = 0; k < br->b->n; k++) {
-		if (br->ans[k].found || strcmp(br->b->parts[k].id, id) != 0) continue;
-		br->ans[k] = (struct batch_answer){ .found = true, .headers = m[2] };
-		if (m[1].type == JSON_SCAN_NUMBER) br->ans[k].status = strtol(m[1].text, NULL, 10);
-		if (m[3].type != JSON_SCAN_ABSENT && m[3].type != JSON_SCAN_NULL)
-			br->ans[k].body = (struct text_span){ m[3].text, m[3].len };
-		break;
-	}
+	if (k == br->b->n || br->ans[k].found) return 0;
+	br->ans[k] = (struct batch_answer){ .found = true, .headers = m[2] };
+	if (m[1].type == JSON_SCAN_NUMBER) br->ans[k].status = strtol(m[1].text, NULL, 10);
+	if (m[3].type != JSON_SCAN_ABSENT && m[3].type != JSON_SCAN_NULL)
+		br->ans[k].body = (struct text_span){ m[3].text, m[3].len };
 	return 0;
 }
 
@@ -890,6 +934,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	struct batch *b = ctx;
 	struct pull_tenant *pt = b->pt;
 	struct batch_answer *ans = NULL;
+	struct members_read *pre = NULL;
 	struct batch *again = NULL;
 	if (!r->ok) {
 		tenant_error(pt, r->err.msg);
@@ -901,9 +946,12 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	static const char *const keys[] = { "id", "status", "headers", "body" };
 	struct err err;
 	ans = xcalloc(b->n + 1, sizeof *ans);
-	struct batch_read br = { .b = b, .ans = ans };
+	pre = xcalloc(b->n + 1, sizeof *pre);
+	struct batch_read br = { .b = b, .ans = ans, .pre = pre };
+	const struct json_scan_reader members = { .key = 3, .read = batch_members_read, .ud = &br };
 	bool listed = false;
-	if (json_scan_each_record(text.p, text.n, "responses", keys, 4, batch_answer_read, &br, &listed, &err) != 0) {
+	if (json_scan_each_record(text.p, text.n, "responses", keys, 4, &members, batch_answer_read, &br, &listed,
+	                          &err) != 0) {
 		char msg[400];
 		snprintf(msg, sizeof msg, "tenant %.100s: POST /$batch: Graph sent malformed JSON (%zu bytes, status %ld): %.150s",
 		         pt->spec->tenant_id, text.n, r->status, err.msg);
@@ -953,7 +1001,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 			again->parts[again->n].url = xstrdup(b->parts[i].url);
 			again->n++;
 		} else {
-			batch_part_done(pt, &b->parts[i], status, ans[i].body);
+			batch_part_done(pt, &b->parts[i], status, ans[i].body, &pre[i]);
 		}
 	}
 	if (again->n && again->round < BATCH_MAX_ROUNDS && wait <= BATCH_MAX_WAIT) {
@@ -974,6 +1022,11 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 out:
 	if (again) batch_free(again);
 	free(ans);
+	for (size_t i = 0; pre && i < b->n; i++) {
+		graph_members_free(&pre[i].m);
+		free(pre[i].next);
+	}
+	free(pre);
 	batch_free(b);
 	(void)t;
 	tenant_done_one(pt);

@@ -3,6 +3,7 @@
  * a tree, strings decoded on demand. No allocation. */
 #include "json_scan.h"
 
+#include <stdint.h>
 #include <string.h>
 
 #define KEY_MAX 256
@@ -98,41 +99,74 @@ static int skip_literal(struct scanner *s, const char *word, size_t n)
 
 static int skip_value(struct scanner *s, struct json_scan_value *v);
 
-/* At '[' or '{': moves past the matching bracket, checking what is inside. */
+/* Past JSON whitespace at p (Graph sends none between tokens: one test). */
+static inline const char *ws_end(const char *p, const char *e)
+{
+	while (p < e && (unsigned char)*p <= ' ' && (*p == ' ' || *p == '\n' || *p == '\r' || *p == '\t')) p++;
+	return p;
+}
+
+/* At '[' or '{': moves past the matching bracket, checking what is inside
+ * (as skip_value would, value by value), without recursion: the kind of
+ * each open level is a bit of a 64-bit stack (JSON_SCAN_DEPTH <= 64). On
+ * failure s->p is where the text went wrong. */
 static int skip_container(struct scanner *s)
 {
-	char close = *s->p == '[' ? ']' : '}';
-	bool object = close == '}';
-	if (++s->depth > JSON_SCAN_DEPTH) return -1;
-	s->p++;
-	skip_ws(s);
-	if (s->p < s->end && *s->p == close) {
-		s->p++;
-		s->depth--;
-		return 0;
-	}
+	const char *p = s->p, *e = s->end;
+	uint64_t objects = 0;     /* bit 0: the innermost open level is an object */
+	int open = 0;
+	int rc = -1;
 	for (;;) {
-		struct json_scan_value v;
-		if (object) {
-			if (s->p >= s->end || *s->p != '"' || skip_string(s) != 0) return -1;
-			skip_ws(s);
-			if (s->p >= s->end || *s->p != ':') return -1;
-			s->p++;
-			skip_ws(s);
+		/* p at '{' or '[': open it */
+		if (s->depth + open + 1 > JSON_SCAN_DEPTH) goto out;
+		bool object = *p == '{';
+		objects = objects << 1 | (uint64_t)object;
+		open++;
+		p = ws_end(p + 1, e);
+		if (p < e && *p == (object ? '}' : ']')) {
+			p++;
+			goto closed;
 		}
-		if (skip_value(s, &v) != 0) return -1;
-		skip_ws(s);
-		if (s->p >= s->end) return -1;
-		if (*s->p == ',') {
-			s->p++;
-			skip_ws(s);
-			continue;
+	next:   /* p at a member's key, or an element */
+		if (objects & 1) {
+			if (p >= e || *p != '"') goto out;
+			s->p = p;
+			if (skip_string(s) != 0) goto fail_at_s;
+			p = ws_end(s->p, e);
+			if (p >= e || *p != ':') goto out;
+			p = ws_end(p + 1, e);
 		}
-		if (*s->p != close) return -1;
-		s->p++;
-		s->depth--;
-		return 0;
+		if (p >= e) goto out;
+		if (*p == '{' || *p == '[') continue;
+		s->p = p;
+		switch (*p) {
+		case '"': if (skip_string(s) != 0) goto fail_at_s; break;
+		case 't': if (skip_literal(s, "true", 4) != 0) goto fail_at_s; break;
+		case 'f': if (skip_literal(s, "false", 5) != 0) goto fail_at_s; break;
+		case 'n': if (skip_literal(s, "null", 4) != 0) goto fail_at_s; break;
+		default: if (skip_number(s) != 0) goto fail_at_s; break;
+		}
+		p = s->p;
+	after:  /* p after a value: ',' or the close of its level */
+		p = ws_end(p, e);
+		if (p >= e) goto out;
+		if (*p == ',') {
+			p = ws_end(p + 1, e);
+			goto next;
+		}
+		if (*p != ((objects & 1) ? '}' : ']')) goto out;
+		p++;
+	closed:
+		objects >>= 1;
+		if (--open == 0) break;
+		goto after;
 	}
+	rc = 0;
+out:
+	s->p = p;
+	return rc;
+fail_at_s:
+	return -1;
 }
 
 /* Skips the value at s->p (no leading whitespace) and describes it in *v. */
@@ -459,12 +493,28 @@ bool json_scan_strings_strict(const char *p, size_t n)
 	return true;
 }
 
-/* Finds keys[0..n) among the members of the object at s->p as
- * json_scan_members does, reading it whole (s->p then past its '}'). A
- * value that is not an object is skipped, its keys all absent. */
-static int scan_record(struct scanner *s, const char *const *keys, size_t n, struct json_scan_value *out)
+/* The type of the value that starts with c. */
+static enum json_scan_type type_of(char c)
 {
-	for (size_t i = 0; i < n; i++) out[i] = (struct json_scan_value){ .type = JSON_SCAN_ABSENT };
+	switch (c) {
+	case '"': return JSON_SCAN_STRING;
+	case '{': return JSON_SCAN_OBJECT;
+	case '[': return JSON_SCAN_ARRAY;
+	case 't': return JSON_SCAN_TRUE;
+	case 'f': return JSON_SCAN_FALSE;
+	case 'n': return JSON_SCAN_NULL;
+	default: return JSON_SCAN_NUMBER;
+	}
+}
+
+/* Finds keys[0..n) among the members of the object at s->p (element i of
+ * the list) as json_scan_members does, reading it whole (s->p then past
+ * its '}'); the reader, if any, may read its key's value itself. A value
+ * that is not an object is skipped, its keys all absent. */
+static int scan_record(struct scanner *s, size_t i, const char *const *keys, size_t n,
+                       const struct json_scan_reader *reader, struct json_scan_value *out)
+{
+	for (size_t j = 0; j < n; j++) out[j] = (struct json_scan_value){ .type = JSON_SCAN_ABSENT };
 	if (s->p >= s->end || *s->p != '{') {
 		struct json_scan_value v;
 		return skip_value(s, &v);
@@ -480,13 +530,22 @@ static int scan_record(struct scanner *s, const char *const *keys, size_t n, str
 	while (more) {
 		struct member_key k;
 		struct json_scan_value v;
-		if (next_member(s, &k, &v, &more) != 0) return -1;
-		if (k.len <= 0) continue;
-		for (size_t i = 0; i < n; i++) {
-			if (out[i].type != JSON_SCAN_ABSENT || !key_is(&k, keys[i])) continue;
-			out[i] = v;
-			break;
+		if (member_key_read(s, &k) != 0) return -1;
+		size_t j = n;
+		if (k.len > 0)
+			for (j = 0; j < n; j++)
+				if (out[j].type == JSON_SCAN_ABSENT && key_is(&k, keys[j])) break;
+		size_t took = 0;
+		if (reader && j == reader->key && s->p < s->end)
+			took = reader->read(reader->ud, i, out, s->p, (size_t)(s->end - s->p));
+		if (took) {
+			v = (struct json_scan_value){ type_of(*s->p), s->p, took };
+			s->p += took;
+		} else if (skip_value(s, &v) != 0) {
+			return -1;
 		}
+		if (j < n) out[j] = v;
+		if (member_sep(s, '}', &more) != 0) return -1;
 	}
 	s->depth--;
 	return 0;
@@ -494,7 +553,7 @@ static int scan_record(struct scanner *s, const char *const *keys, size_t n, str
 
 /* At the '[' of the array: fn for each element's record (scan_record),
  * s->p then past the ']'. */
-static int scan_records(struct scanner *s, const char *const *keys, size_t n,
+static int scan_records(struct scanner *s, const char *const *keys, size_t n, const struct json_scan_reader *reader,
                         int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, int *stop)
 {
 	struct json_scan_value vals[JSON_SCAN_RECORD_KEYS];
@@ -507,7 +566,7 @@ static int scan_records(struct scanner *s, const char *const *keys, size_t n,
 		more = false;
 	}
 	for (size_t i = 0; more; i++) {
-		if (scan_record(s, keys, n, vals) != 0 || member_sep(s, ']', &more) != 0) return -1;
+		if (scan_record(s, i, keys, n, reader, vals) != 0 || member_sep(s, ']', &more) != 0) return -1;
 		*stop = fn(ud, i, vals);
 		if (*stop) return 0;
 	}
@@ -516,6 +575,7 @@ static int scan_records(struct scanner *s, const char *const *keys, size_t n,
 }
 
 int json_scan_each_record(const char *json, size_t len, const char *key, const char *const *keys, size_t n,
+                          const struct json_scan_reader *reader,
                           int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, bool *found,
                           struct err *err)
 {
@@ -530,7 +590,7 @@ int json_scan_each_record(const char *json, size_t len, const char *key, const c
 		if (!*found && k.len > 0 && key_is(&k, key) && s.p < s.end && *s.p == '[') {
 			*found = true;
 			int stop = 0;
-			if (scan_records(&s, keys, n, fn, ud, &stop) != 0) return fail(&s, err);
+			if (scan_records(&s, keys, n, reader, fn, ud, &stop) != 0) return fail(&s, err);
 			if (stop) return stop;
 		} else if (skip_value(&s, &v) != 0) {
 			return fail(&s, err);

@@ -64,16 +64,30 @@ int json_scan_each_member(const char *json, size_t len,
 int json_scan_each_element(const char *json, size_t len,
                            int (*fn)(void *ud, size_t i, const struct json_scan_value *v), void *ud,
                            struct err *err);
+/* A reader of one key's values for json_scan_each_record: a parser that
+ * knows their shape reads them in place, where skipping them first would
+ * scan them twice. read is called at the value of keys[key] in element i,
+ * with the element's values found before it (vals) and the text left;
+ * it returns the bytes the value spans (its span in the record), or 0 to
+ * have it skipped as usual (not its kind, or malformed: the scan then
+ * checks it). */
+struct json_scan_reader {
+	size_t key;
+	size_t (*read)(void *ud, size_t i, const struct json_scan_value *vals, const char *p, size_t left);
+	void *ud;
+};
+
 /* In one pass over the text: for each element of the array that is the
  * member named key of the object in json[0..len), calls fn with the
  * element's members keys[0..n) (n <= JSON_SCAN_RECORD_KEYS) as
- * json_scan_members finds them (all
- * absent for an element that is not an object). *found: the member exists
- * and is an array. Checks the whole text (trailing text included), as
- * json_scan_each_member. Returns 0, fn's first non-zero result, or -1 with
- * err for malformed text. E.g. a Graph $batch answer's "responses", each
- * part's id, status, headers and body. */
+ * json_scan_members finds them (all absent for an element that is not an
+ * object); reader (may be NULL) reads one key's values itself. *found: the
+ * member exists and is an array. Checks the whole text (trailing text
+ * included), as json_scan_each_member. Returns 0, fn's first non-zero
+ * result, or -1 with err for malformed text. E.g. a Graph $batch answer's
+ * "responses", each part's id, status, headers and body. */
 int json_scan_each_record(const char *json, size_t len, const char *key, const char *const *keys, size_t n,
+                          const struct json_scan_reader *reader,
                           int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, bool *found,
                           struct err *err);
 /* Whether the strings of p[0..n), a value the scanner checked (its

@@ -200,21 +200,21 @@ TEST(json_scan_each_record_in_one_pass)
 	static const char text[] = "{\"x\":{\"responses\":[9]}, \"responses\" : [ {\"status\":200,\"id\":\"a\","
 		"\"body\":{\"value\":[{\"id\":\"in\"}]}} , 7, {\"id\":\"b\",\"headers\":{\"Retry-After\":\"1\"},"
 		"\"status\":429}, {} ], \"tail\": \"\\\"]\" }\n";
-	REQUIRE_OK(json_scan_each_record(text, strlen(text), "responses", keys, 3, note_record, &b, &found, &err), &err);
+	REQUIRE_OK(json_scan_each_record(text, strlen(text), "responses", keys, 3, NULL, note_record, &b, &found, &err), &err);
 	CHECK(found);
 	CHECK_STR(b.data, "0:\"a\":200:{\"value\":[{\"id\":\"in\"}]};1:-:-:-;2:\"b\":429:-;3:-:-:-;");
 	/* no such member, or not an array: nothing called, not found */
 	static const char *const absent[] = { "{}", "{\"responses\":{\"id\":\"a\"}}", "{\"other\":[{\"id\":\"a\"}]}" };
 	for (size_t i = 0; i < sizeof absent / sizeof *absent; i++) {
 		buf_reset(&b);
-		REQUIRE_OK(json_scan_each_record(absent[i], strlen(absent[i]), "responses", keys, 3, note_record, &b, &found,
+		REQUIRE_OK(json_scan_each_record(absent[i], strlen(absent[i]), "responses", keys, 3, NULL, note_record, &b, &found,
 		                                 &err), &err);
 		CHECK(!found && b.len == 0);
 	}
 	/* fn's non-zero result stops the scan and is returned */
 	static const char stop[] = "{\"responses\":[{\"id\":\"stop\"},{\"id\":\"never\"}]}";
 	buf_reset(&b);
-	CHECK(json_scan_each_record(stop, strlen(stop), "responses", keys, 3, note_record, &b, &found, &err) == 9);
+	CHECK(json_scan_each_record(stop, strlen(stop), "responses", keys, 3, NULL, note_record, &b, &found, &err) == 9);
 	CHECK(strstr(b.data, "never") == NULL);
 	/* malformed anywhere (inside a body, after the list, after the
 	 * object): -1 naming the byte offset */
@@ -223,7 +223,7 @@ TEST(json_scan_each_record_in_one_pass)
 		"[{\"id\":\"a\"}]", "{\"responses\":[{\"id\" \"a\"}]}" };
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
 		buf_reset(&b);
-		CHECK(json_scan_each_record(bad[i], strlen(bad[i]), "responses", keys, 3, note_record, &b, &found, &err) == -1);
+		CHECK(json_scan_each_record(bad[i], strlen(bad[i]), "responses", keys, 3, NULL, note_record, &b, &found, &err) == -1);
 		CHECK(strstr(err.msg, "invalid JSON at byte offset") != NULL);
 	}
 	buf_free(&b);
