@@ -121,3 +121,28 @@ TEST(graph_members_page_fast_shape_and_near_misses)
 	CHECK_EQ_INT(m.n, 6);
 	graph_members_free(&m);
 }
+
+/* A page at the start of more text (a $batch part's body read in place):
+ * the bytes it spans, what follows not looked at; a malformed page is
+ * refused as by graph_members_page. */
+TEST(graph_members_page_prefix_spans_the_page)
+{
+	struct graph_members m = { 0 };
+	struct err err;
+	char *next = NULL;
+	size_t used = 0;
+	char text[256];
+	snprintf(text, sizeof text, "%s}, {\"id\":\"x\" ,,, not JSON", page2);
+	REQUIRE_OK(graph_members_page_prefix(text, strlen(text), &m, &next, &used, &err), &err);
+	CHECK_EQ_INT((long)used, (long)strlen(page2));
+	CHECK_EQ_INT(m.n, 1);
+	CHECK(next == NULL);
+	/* the whole-text reader refuses the same text */
+	CHECK(graph_members_page(text, strlen(text), &m, &next, &err) < 0);
+	CHECK_EQ_INT(m.n, 1);
+	static const char bad[] = "{\"value\":[{\"id\":\"u\"},]}, more";
+	CHECK(graph_members_page_prefix(bad, strlen(bad), &m, &next, &used, &err) < 0);
+	CHECK_CONTAINS(err.msg, "invalid JSON at byte offset");
+	CHECK_EQ_INT(m.n, 1);
+	graph_members_free(&m);
+}

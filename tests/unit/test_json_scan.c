@@ -229,6 +229,48 @@ TEST(json_scan_each_record_in_one_pass)
 	buf_free(&b);
 }
 
+/* A reader for "body" (key 2) that takes an object whose id (read before
+ * it) starts with 'm': it finds the object's end by brackets (the test's
+ * bodies hold no brackets in strings) and notes what it took. */
+static size_t read_m_body(void *ud, size_t i, const struct json_scan_value *vals, const char *p, size_t left)
+{
+	struct buf *b = ud;
+	if (vals[0].type != JSON_SCAN_STRING || vals[0].text[1] != 'm' || *p != '{') return 0;
+	int depth = 0;
+	for (size_t k = 0; k < left; k++) {
+		depth += p[k] == '{' || p[k] == '[';
+		depth -= p[k] == '}' || p[k] == ']';
+		if (depth == 0) {
+			buf_printf(b, "read %zu:%.*s;", i, (int)k + 1, p);
+			return k + 1;
+		}
+	}
+	return 0;
+}
+
+TEST(json_scan_each_record_with_a_reader)
+{
+	struct err err;
+	struct buf b = {0}, got = {0};
+	static const char *const keys[] = { "id", "status", "body" };
+	bool found = false;
+	static const char text[] = "{\"responses\":[{\"id\":\"m1\",\"status\":200,\"body\":{\"value\":[1,{\"a\":2}]}},"
+		"{\"id\":\"g1\",\"body\":{\"v\":3}},{\"body\":{\"late\":1},\"id\":\"m2\"}]}";
+	const struct json_scan_reader reader = { .key = 2, .read = read_m_body, .ud = &got };
+	REQUIRE_OK(json_scan_each_record(text, strlen(text), "responses", keys, 3, &reader, note_record, &b, &found, &err),
+	           &err);
+	CHECK(found);
+	/* m1's body read by the reader, with the same span as a scan's; g1's
+	 * and m2's (its id after its body) skipped as usual */
+	CHECK_STR(got.data, "read 0:{\"value\":[1,{\"a\":2}]};");
+	CHECK_STR(b.data, "0:\"m1\":200:{\"value\":[1,{\"a\":2}]};1:\"g1\":-:{\"v\":3};2:\"m2\":-:{\"late\":1};");
+	/* malformed text after a value the reader took is still refused */
+	static const char bad[] = "{\"responses\":[{\"id\":\"m1\",\"body\":{\"v\":1}} x]}";
+	CHECK(json_scan_each_record(bad, strlen(bad), "responses", keys, 3, &reader, note_record, &b, &found, &err) == -1);
+	buf_free(&b);
+	buf_free(&got);
+}
+
 TEST(json_scan_strings_strict_escapes_and_controls)
 {
 	static const char *const good[] = {
