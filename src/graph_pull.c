@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "log.h"
@@ -393,7 +394,7 @@ static void members_part_done(struct pull_group *g, long status, struct text_spa
 {
 	if (!g->speculative) return;
 	g->speculative = false;
-	if (!g->id || strcmp(g->id, g->guess) != 0) return;
+	if (!g->id || strcasecmp(g->id, g->guess) != 0) return;
 	if (!(status >= 200 && status < 300 && body.p)) {
 		members_fetch(g, NULL);
 	} else if (pre && pre->read) {
@@ -443,8 +444,8 @@ static void group_resolved(struct pull_tenant *pt, struct pull_group *g, long st
 		g->id = xstrdup(id->valuestring);
 		g->name = xstrdup(cJSON_IsString(name) ? name->valuestring : g->ref);
 	}
-	/* its first page asked for under this id in a $batch: taken there */
-	if (g->speculative && !strcmp(g->guess, g->id)) return;
+	/* its first page asked for under this id (GUIDs: case aside) in a $batch: taken there */
+	if (g->speculative && !strcasecmp(g->guess, g->id)) return;
 	g->speculative = false;
 	members_fetch(g, NULL);
 }
