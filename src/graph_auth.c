@@ -4,12 +4,14 @@
  * or RS256 + x5t), a memory-only token cache renewed before expiry, and the
  * identity platform's AADSTS errors turned into actionable messages. */
 #include "graph_internal.h"
+#include "json_scan.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -244,33 +246,40 @@ out:
 
 /* ---- token endpoint ------------------------------------------------------- */
 
+/* Read from the text (json_scan): a cJSON tree of an Entra answer (a
+ * 1.8 KB token) cost more than the rest of its handling. */
 int graph_token_parse(const char *body, size_t len, char **token, double *expires_in, struct err *err)
 {
+	static const char *const keys[] = { "access_token", "expires_in", "token_type" };
+	struct json_scan_value v[3];
+	struct buf b = { 0 };
+	int rc = -1;
 	*token = NULL;
 	*expires_in = 0;
-	cJSON *j = body && len ? cJSON_ParseWithLength(body, len) : NULL;
-	if (!j) return err_set(err, "the token endpoint sent no JSON");
-	const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
-	const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
-	const cJSON *tt = cJSON_GetObjectItemCaseSensitive(j, "token_type");
-	int rc = -1;
-	if (!cJSON_IsString(at) || !at->valuestring[0]) {
+	if (!body || !len || json_scan_members(body, len, keys, 3, v, err) != 0)
+		return err_set(err, "the token endpoint sent no JSON");
+	if (v[0].type != JSON_SCAN_STRING || json_scan_string_buf(&v[0], &b) <= 0) {
 		err_set(err, "the token endpoint's answer has no access_token");
 		goto out;
 	}
-	if (cJSON_IsString(tt) && !str_ieq(tt->valuestring, "Bearer")) {
-		err_set(err, "the token endpoint sent a '%s' token, not Bearer", tt->valuestring);
-		goto out;
+	if (v[2].type == JSON_SCAN_STRING) {
+		char type[32];
+		if (json_scan_string(&v[2], type, sizeof type) < 0 || !str_ieq(type, "Bearer")) {
+			err_set(err, "the token endpoint sent a '%.*s' token, not Bearer", v[2].len > 34 ? 32 : (int)v[2].len - 2,
+			        v[2].text + 1);
+			goto out;
+		}
 	}
 	double e = 3599;
-	if (cJSON_IsNumber(ex)) e = ex->valuedouble;
-	else if (cJSON_IsString(ex)) e = strtod(ex->valuestring, NULL);  /* older endpoints send a string */
+	if (v[1].type == JSON_SCAN_NUMBER || v[1].type == JSON_SCAN_STRING)   /* older endpoints send a string */
+		e = strtod(v[1].text + (v[1].type == JSON_SCAN_STRING), NULL);
 	if (!(e > 0)) e = 60;
-	*token = xstrdup(at->valuestring);
+	*token = buf_steal(&b);
 	*expires_in = e;
 	rc = 0;
 out:
-	cJSON_Delete(j);
+	if (b.data) OPENSSL_cleanse(b.data, b.cap);
+	buf_free(&b);
 	return rc;
 }
 
