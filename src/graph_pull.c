@@ -79,7 +79,8 @@ struct pull_tenant {
 	/* batch and groups */
 	struct pull_group *groups;
 	size_t ngroups;
-	int score_top;
+	int score_top;            /* the days of Secure Score asked for (0: none) */
+	bool scores_complete;     /* the pages asked for all came */
 	cJSON *profiles;          /* control profiles gathered over their pages (owned) */
 	bool profiles_complete;   /* their last page came */
 	char *org_name;
@@ -571,7 +572,10 @@ static void scores_page(struct pull_tenant *pt, struct text_span body)
 	if (v[1].type == JSON_SCAN_STRING && pt->nscore_days < (size_t)pt->score_top) {
 		struct buf next = { 0 };
 		if (json_scan_string_buf(&v[1], &next) >= 0) scores_fetch(pt, next.data);
+		else pt->scores_complete = true;
 		buf_free(&next);
+	} else {
+		pt->scores_complete = true;
 	}
 }
 
@@ -632,13 +636,28 @@ static int score_day_put(struct pull_tenant *pt, struct text_span obj, struct er
 	return 0;
 }
 
+/* The kv key that marks a tenant's Secure Score backfill as unfinished. */
+static char *backfill_key(const struct pull_tenant *pt)
+{
+	return xasprintf("graph.secure_score.backfill_pending.%s", pt->spec->tenant_id);
+}
+
 /* Stores each kept day. Unknown fields anywhere are kept: the whole object
  * (raw) and its arrays are stored as received. */
 static int scores_write(struct pull_tenant *pt, struct err *err)
 {
 	for (size_t i = 0; i < pt->nscore_days; i++)
 		if (score_day_put(pt, pt->score_days[i], err) != 0) return -1;
-	return 0;
+	if (!pt->score_top) return 0;
+	/* a backfill stored in part stays pending (score_days); one whole, or
+	 * an hourly round, ends it. Nothing stored: nothing to mend. */
+	if (!pt->scores_complete && !pt->nscore_days) return 0;
+	char *key = backfill_key(pt);
+	char today[11];
+	today_utc(today);
+	int rc = store_kv_put(pt->st, key, pt->scores_complete ? NULL : today, err);
+	free(key);
+	return rc;
 }
 
 static void scores_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
@@ -655,12 +674,19 @@ static void scores_fetch(struct pull_tenant *pt, const char *url)
 	tenant_submit(pt, &(struct graph_request){ .url = url, .raw = true, .on_done = scores_done, .ctx = pt });
 }
 
-/* How many days of Secure Score to ask for: 90 the first time, else the
- * days since the newest stored one (that one included: it may have moved). */
+/* How many days of Secure Score to ask for: 90 the first time, and again
+ * while a backfill is unfinished (a page of it failed after others were
+ * stored: the days it lacked would otherwise stay a gap in the history);
+ * else the days since the newest stored one (that one included: it may
+ * have moved). */
 static int score_days(struct pull_tenant *pt)
 {
-	char *day = NULL;
+	char *day = NULL, *key = backfill_key(pt), *pending = NULL;
 	struct err err;
+	int got = store_kv_get(pt->st, key, &pending, &err);
+	free(key);
+	free(pending);
+	if (got == 0) return SCORE_DAYS_MAX;
 	if (store_secure_score_latest_day(pt->st, pt->spec->tenant_id, &day, &err) != 0) return SCORE_DAYS_MAX;
 	struct tm tm = { 0 };
 	int top = SCORE_DAYS_MAX;

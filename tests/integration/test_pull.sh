@@ -477,4 +477,16 @@ expect_exit "paged Secure Score: a malformed page fails its tenant, saying so" 1
 check "paged Secure Score: the pages before it are kept" \
   test "$(sqlite3 state/scorepages.db "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO'")" = 60
 ctl DELETE faults >/dev/null
+# the unfinished backfill is taken up again by the next pull (the days the
+# failed page held are no gap in the history), and only by that one
+ctl DELETE requests >/dev/null
+expect_ok "paged Secure Score: the next pull" -- --config scorepages.lua pull --tenant Contoso
+check "paged Secure Score: the unfinished backfill asked for again" \
+  test "$(ctl GET "requests?tenant=contoso&path=secureScores" | jq_py "'top=90' in d['requests'][0]['path']")" = True
+check "paged Secure Score: the history whole again" \
+  test "$(sqlite3 state/scorepages.db "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO'")" = 90
+ctl DELETE requests >/dev/null
+expect_ok "paged Secure Score: the pull after" -- --config scorepages.lua pull --tenant Contoso
+check "paged Secure Score: then only the newest day" \
+  test "$(ctl GET "requests?tenant=contoso&path=secureScores" | jq_py "[r['path'].split('top=')[-1] for r in d['requests']]")" = "['1']"
 ctl POST config '{"score_page_size": 0}' >/dev/null
