@@ -95,11 +95,26 @@ static int merge_collect(void *ud, const char *key, const struct json_scan_value
 
 static void merge_emit(struct merge *mg, const char *key, const struct json_scan_value *v)
 {
-	buf_addc(&mg->out, mg->emitted++ ? ',' : '{');
-	buf_addc(&mg->out, '"');
 	size_t plain = 0;   /* a loop, not strcspn: that builds its table of 33 bytes on every call */
 	while (key[plain] && key[plain] != '"' && key[plain] != '\\' && (unsigned char)key[plain] >= 0x20) plain++;
-	buf_add(&mg->out, key, plain);    /* names need no escape, as a rule */
+	if (!key[plain]) {
+		/* names need no escape, as a rule: the member in one piece */
+		buf_reserve(&mg->out, plain + v->len + 4);
+		char *o = mg->out.data + mg->out.len;
+		*o++ = mg->emitted++ ? ',' : '{';
+		*o++ = '"';
+		memcpy(o, key, plain);
+		o += plain;
+		*o++ = '"';
+		*o++ = ':';
+		memcpy(o, v->text, v->len);
+		mg->out.len += plain + v->len + 4;
+		mg->out.data[mg->out.len] = '\0';
+		return;
+	}
+	buf_addc(&mg->out, mg->emitted++ ? ',' : '{');
+	buf_addc(&mg->out, '"');
+	buf_add(&mg->out, key, plain);
 	for (const unsigned char *c = (const unsigned char *)key + plain; *c; c++) {
 		if (*c == '"' || *c == '\\') {
 			buf_addc(&mg->out, '\\');
