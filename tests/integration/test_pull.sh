@@ -224,6 +224,15 @@ check "a throttled member part: sent again in a second \$batch, never on its own
   test "$(ctl GET "requests?tenant=contoso&kind=batch-part&path=groups/$ALLG/transitiveMembers&summary=1" | jq_py 'd["total"]')/$(ctl GET "requests?tenant=contoso&kind=graph&path=transitiveMembers&summary=1" | jq_py 'd["total"]')" = 2/0
 check "a throttled member part: the members kept" \
   test "$(sql "select count(*) from group_members where tenant_id='$CONTOSO' and group_id='$ALLG'")" = "$ALLN"
+# A member part that failed (503), its look-up fine: asked for on its own
+# (where the HTTP core retries what is safe).
+ctl POST faults '{"status": 503, "tenant": "contoso", "match": "groups/'$ALLG'/transitiveMembers", "times": 1}' >/dev/null
+ctl DELETE requests >/dev/null
+expect_ok "a failed member part: pulled" -- $ES pull --tenant Contoso
+check "a failed member part: the members fetched on their own" \
+  test "$(ctl GET "requests?tenant=contoso&kind=graph&path=groups/$ALLG/transitiveMembers&summary=1" | jq_py 'd["total"]')" = 1
+check "a failed member part: the members kept" \
+  test "$(sql "select count(*) from group_members where tenant_id='$CONTOSO' and group_id='$ALLG'")" = "$ALLN"
 ctl DELETE faults >/dev/null
 
 # A tenant's batch results and its row are one unit of work: when storing
