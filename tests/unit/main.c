@@ -74,6 +74,22 @@ const char *t_write_file(const char *name, const char *text)
 	return path;
 }
 
+char *t_env_swap(const char *name, const char *value)
+{
+	const char *old = getenv(name);
+	char *saved = old ? strdup(old) : NULL;
+	if (value) setenv(name, value, 1);
+	else unsetenv(name);
+	return saved;
+}
+
+void t_env_restore(const char *name, char *saved)
+{
+	if (saved) setenv(name, saved, 1);
+	else unsetenv(name);
+	free(saved);
+}
+
 int main(int argc, char **argv)
 {
 	int passed = 0, failed = 0, skipped = 0;

@@ -25,6 +25,11 @@ const char *t_tmpdir(void);
 /* Writes text to NAME in a fresh scratch directory (t_tmpdir); the path,
  * valid until the run ends, or NULL when the file cannot be written. */
 const char *t_write_file(const char *name, const char *text);
+/* Sets env var name to value (NULL: unsets it) and returns what it held
+ * (a new string, or NULL) for t_env_restore, which puts it back and frees
+ * it. */
+char *t_env_swap(const char *name, const char *value);
+void t_env_restore(const char *name, char *saved);
 /* Env var or NULL; t_env_required skips the test when unset. */
 const char *t_env(const char *name);
 

@@ -303,14 +303,10 @@ TEST(actions_hooks_no_temporary_file)
 {
 	struct err err;
 	const char *path = t_write_file("tmpless.lua", hooks_policy);
-	const char *old = getenv("TMPDIR");
-	char *saved = old ? xstrdup(old) : NULL;
-	setenv("TMPDIR", "/nonexistent/entrasync-test", 1);
+	char *saved = t_env_swap("TMPDIR", "/nonexistent/entrasync-test");
 	struct actions_hooks *h = NULL;
 	int rc = actions_hooks_load(path, NULL, NULL, &h, &err);
-	if (saved) setenv("TMPDIR", saved, 1);
-	else unsetenv("TMPDIR");
-	free(saved);
+	t_env_restore("TMPDIR", saved);
 	REQUIRE_OK(rc, &err);
 	CHECK(actions_hooks_has_protect(h));
 	actions_hooks_free(h);

@@ -212,17 +212,13 @@ TEST(billing_hook_no_temporary_file)
 {
 	struct err err;
 	const char *path = t_write_file("tmpless.lua", ANSWERS);
-	const char *old = getenv("TMPDIR");
-	char *saved = old ? xstrdup(old) : NULL;
-	setenv("TMPDIR", "/nonexistent/entrasync-test", 1);
+	char *saved = t_env_swap("TMPDIR", "/nonexistent/entrasync-test");
 	struct billing_hook *h = open_hook(path, NULL, &err);
 	int rc = h ? 0 : -1;
 	enum billing_verdict v = BILLING_NOT_BILLED;
 	struct billing_item it = { 0 };
 	if (h) rc = call(h, &BARE, &v, &it, &err);
-	if (saved) setenv("TMPDIR", saved, 1);
-	else unsetenv("TMPDIR");
-	free(saved);
+	t_env_restore("TMPDIR", saved);
 	billing_hook_free(h);
 	REQUIRE_OK(rc, &err);
 	CHECK_EQ_INT(v, BILLING_BILLED);
