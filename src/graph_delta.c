@@ -366,7 +366,7 @@ static int apply_item(struct store *st, const char *tenant_id, const cJSON *item
 			return store_mirror_stage_remove(st, tenant_id, id->valuestring, reason, err) ? -1 : 0;
 		/* count only a real change: present before, or removed for another reason */
 		struct store_user u = { 0 };
-		int rc = store_user_get(st, tenant_id, id->valuestring, &u, err);
+		int rc = store_user_get_json(st, tenant_id, id->valuestring, &u, err);
 		if (rc < 0) return -1;
 		bool change = rc == 0 && (!u.removed || strcmp(u.removed, reason) != 0);
 		store_user_free(&u);
@@ -389,13 +389,15 @@ static int apply_item(struct store *st, const char *tenant_id, const cJSON *item
 		rc = store_user_put(st, tenant_id, id->valuestring, json, err);
 	} else {
 		struct store_user u = { 0 };
-		rc = store_user_get(st, tenant_id, id->valuestring, &u, err);
+		rc = store_user_get_json(st, tenant_id, id->valuestring, &u, err);
 		if (rc < 0) return -1;
 		const char *old = rc == STORE_NOTFOUND ? NULL : u.json;
+		bool present = rc == 0 && !u.removed;
 		json = text && text->verbatim ? graph_delta_merge_text(old, text->p, text->n) : NULL;
 		if (!json) json = graph_delta_merge(old, item);
 		store_user_free(&u);
-		rc = store_user_put(st, tenant_id, id->valuestring, json, err);
+		rc = present ? store_user_set_json_n(st, tenant_id, id->valuestring, json, strlen(json), err)
+		             : store_user_put(st, tenant_id, id->valuestring, json, err);
 	}
 	free(json);
 	if (rc != 0) return -1;

@@ -1144,13 +1144,17 @@ static void tenant_batches(struct pull_tenant *pt)
 		}
 	}
 #undef PART
-	for (size_t at = 0; at < n; at += BATCH_MAX_PARTS) {
+	/* a group's look-up and its member part go in the same batch: the
+	 * page is taken only when the look-up is read first */
+	for (size_t at = 0; at < n;) {
 		struct batch *b = xcalloc(1, sizeof *b);
 		b->pt = pt;
 		b->parts = xcalloc(BATCH_MAX_PARTS, sizeof *b->parts);
-		for (size_t k = at; k < n && k < at + BATCH_MAX_PARTS; k++) {
-			b->parts[b->n++] = all[k];
-			b->large |= large[k];
+		size_t end = at + BATCH_MAX_PARTS < n ? at + BATCH_MAX_PARTS : n;
+		if (end < n && all[end].id[0] == 'm' && end - 1 > at) end--;
+		for (; at < end; at++) {
+			b->parts[b->n++] = all[at];
+			b->large |= large[at];
 		}
 		batch_send(b);
 	}

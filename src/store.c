@@ -27,7 +27,7 @@
 enum stmt_id {
 	S_BEGIN, S_COMMIT, S_ROLLBACK, S_SAVEPOINT, S_RELEASE, S_ROLLBACK_TO,
 	S_TENANT_PUT, S_TENANT_GET,
-	S_USER_PUT, S_USER_REMOVE, S_USER_GET,
+	S_USER_PUT, S_USER_SET_JSON, S_USER_REMOVE, S_USER_GET, S_USER_GET_JSON,
 	S_USER_COUNT_PRESENT, S_USER_COUNT_REMOVED, S_USER_COUNT_ALL,
 	S_STAGE_CLEAR, S_STAGE_OTHERS, S_STAGE_TRUNCATE, S_STAGE_PUT, S_STAGE_REMOVE, S_STAGE_COUNT,
 	S_SWAP_ABSENT, S_SWAP_COUNT_NEWLY_REMOVED, S_SWAP_REMOVED, S_SWAP_PRESENT,
@@ -63,9 +63,14 @@ static const char *const stmt_sql[S__COUNT] = {
 		"ON CONFLICT (tenant_id, object_id) DO UPDATE SET json = excluded.json, removed = NULL, "
 		"removed_at = NULL, updated_at = excluded.updated_at "
 		"WHERE json IS NOT excluded.json OR removed IS NOT NULL",
+	/* a present user's new JSON: no trigger or partial index to consult
+	 * (removed is left alone), nothing written when equal */
+	[S_USER_SET_JSON] = "UPDATE users SET json = ?3, updated_at = ?4 WHERE tenant_id = ?1 AND object_id = ?2 "
+		"AND removed IS NULL AND json IS NOT ?3",
 	[S_USER_REMOVE] = "UPDATE users SET removed = ?3, removed_at = coalesce(removed_at, ?4), updated_at = ?4 "
 		"WHERE tenant_id = ?1 AND object_id = ?2 AND removed IS NOT ?3",
 	[S_USER_GET] = "SELECT " USER_COLS " FROM users WHERE tenant_id = ?1 AND object_id = ?2",
+	[S_USER_GET_JSON] = "SELECT json, removed FROM users WHERE tenant_id = ?1 AND object_id = ?2",
 	/* kept on the tenant's row by triggers (migration 8) */
 	[S_USER_COUNT_PRESENT] = "SELECT coalesce((SELECT users_present FROM tenants WHERE id = ?1), 0)",
 	[S_USER_COUNT_REMOVED] = "SELECT count(*) FROM users WHERE tenant_id = ?1 AND removed IS NOT NULL",
@@ -660,19 +665,32 @@ static int bind_json(struct store *st, sqlite3_stmt *s, int i, const char *json,
 	return 0;
 }
 
-int store_user_put_n(struct store *st, const char *tenant_id, const char *object_id, const char *json, size_t len,
-                     struct err *err)
+/* Runs statement id (S_USER_PUT or S_USER_SET_JSON) for the user's JSON. */
+static int user_json_write(struct store *st, enum stmt_id id, const char *tenant_id, const char *object_id, const char *json,
+                           size_t len, struct err *err, const char *what)
 {
-	if (!object_id || !*object_id || !json) return err_set(err, "store: user put: no object id or JSON");
+	if (!object_id || !*object_id || !json) return err_set(err, "store: %s: no object id or JSON", what);
 	char now[32];
 	now_iso_cached(st, now);
-	sqlite3_stmt *s = stmt_get(st, S_USER_PUT, err);
+	sqlite3_stmt *s = stmt_get(st, id, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
 	if (bind_json(st, s, 3, json, len, err)) return -1;
 	bind_text(s, 4, now);
-	return stmt_write(st, s, err, "user put", tenant_id);
+	return stmt_write(st, s, err, what, tenant_id);
+}
+
+int store_user_put_n(struct store *st, const char *tenant_id, const char *object_id, const char *json, size_t len,
+                     struct err *err)
+{
+	return user_json_write(st, S_USER_PUT, tenant_id, object_id, json, len, err, "user put");
+}
+
+int store_user_set_json_n(struct store *st, const char *tenant_id, const char *object_id, const char *json,
+                          size_t len, struct err *err)
+{
+	return user_json_write(st, S_USER_SET_JSON, tenant_id, object_id, json, len, err, "user set");
 }
 
 int store_user_mark_removed(struct store *st, const char *tenant_id, const char *object_id,
@@ -703,15 +721,35 @@ static void user_read(sqlite3_stmt *s, void *out)
 	u->updated_at = col_dup(s, 5);
 }
 
-int store_user_get(struct store *st, const char *tenant_id, const char *object_id, struct store_user *out,
-                   struct err *err)
+/* Statement id (S_USER_GET or S_USER_GET_JSON) for one user, read by read. */
+static int user_lookup(struct store *st, enum stmt_id id, void (*read)(sqlite3_stmt *s, void *out), const char *tenant_id,
+                       const char *object_id, struct store_user *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
-	sqlite3_stmt *s = stmt_get(st, S_USER_GET, err);
+	sqlite3_stmt *s = stmt_get(st, id, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
 	bind_text(s, 2, object_id);
-	return store_sql_lookup(s, user_read, out, err, "user get");
+	return store_sql_lookup(s, read, out, err, "user get");
+}
+
+int store_user_get(struct store *st, const char *tenant_id, const char *object_id, struct store_user *out,
+                   struct err *err)
+{
+	return user_lookup(st, S_USER_GET, user_read, tenant_id, object_id, out, err);
+}
+
+static void user_json_read(sqlite3_stmt *s, void *out)
+{
+	struct store_user *u = out;
+	u->json = col_dup(s, 0);
+	u->removed = col_dup(s, 1);
+}
+
+int store_user_get_json(struct store *st, const char *tenant_id, const char *object_id, struct store_user *out,
+                        struct err *err)
+{
+	return user_lookup(st, S_USER_GET_JSON, user_json_read, tenant_id, object_id, out, err);
 }
 
 void store_user_free(struct store_user *u)

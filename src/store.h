@@ -156,6 +156,12 @@ int store_user_put(struct store *st, const char *tenant_id, const char *object_i
  * slice of a page's text, stored as is; it must be a JSON object). */
 int store_user_put_n(struct store *st, const char *tenant_id, const char *object_id, const char *json, size_t len,
                      struct err *err);
+/* A user known present (read just before, in the same unit of work, not
+ * removed) gets new JSON: store_user_put's effect in that case, without
+ * the upsert's conflict path and the removed column's trigger and index;
+ * nothing is written when the JSON is the same. */
+int store_user_set_json_n(struct store *st, const char *tenant_id, const char *object_id, const char *json,
+                          size_t len, struct err *err);
 /* Marks the user removed with reason "changed" or "deleted" (Graph's
  * @removed.reason), keeping its last JSON. A user not in the mirror is left
  * absent (nothing to remove). Re-marking keeps the first removed_at. */
@@ -163,6 +169,10 @@ int store_user_mark_removed(struct store *st, const char *tenant_id, const char 
                             const char *reason, struct err *err);
 int store_user_get(struct store *st, const char *tenant_id, const char *object_id, struct store_user *out,
                    struct err *err);
+/* store_user_get of only json and removed (the rest NULL): what a delta
+ * merge reads. */
+int store_user_get_json(struct store *st, const char *tenant_id, const char *object_id, struct store_user *out,
+                        struct err *err);
 void store_user_free(struct store_user *u);
 /* Calls cb for each user of the tenant matching filter, in object_id order. */
 int store_user_each(struct store *st, const char *tenant_id, enum store_user_filter filter,

@@ -584,6 +584,29 @@ TEST(store_users_each_callback_may_use_the_store)
 	store_close(st);
 }
 
+/* A present user's new JSON (the delta merge's write): written when it
+ * differs, nothing when equal; json and removed read back alone. */
+TEST(store_user_set_json_and_get_json)
+{
+	struct err err;
+	struct store *st = open_with_tenant(db_path(NULL), &err);
+	REQUIRE(st);
+	CHECK_OK(store_user_put(st, TENANT, "a", "{\"n\":\"A\"}", &err), &err);
+	int before = sqlite3_total_changes(store_sqlite(st));
+	CHECK_OK(store_user_set_json_n(st, TENANT, "a", "{\"n\":\"A\"}", 9, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 0);
+	CHECK_OK(store_user_set_json_n(st, TENANT, "a", "{\"n\":\"A2\"}xyz", 10, &err), &err);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 1);
+	struct store_user u;
+	REQUIRE_OK(store_user_get_json(st, TENANT, "a", &u, &err), &err);
+	CHECK_STR(u.json, "{\"n\":\"A2\"}");
+	CHECK(u.removed == NULL && u.object_id == NULL && u.updated_at == NULL);
+	store_user_free(&u);
+	CHECK_EQ_INT(count_users(st, STORE_USERS_PRESENT), 1);
+	CHECK_EQ_INT(store_user_get_json(st, TENANT, "nobody", &u, &err), STORE_NOTFOUND);
+	store_close(st);
+}
+
 TEST(store_users_removed_marking)
 {
 	struct err err;
