@@ -81,6 +81,7 @@ struct pull_tenant {
 	size_t ngroups;
 	int score_top;            /* the days of Secure Score asked for (0: none) */
 	bool scores_complete;     /* the pages asked for all came */
+	bool backfill_pending;    /* an earlier backfill stored in part (score_days) */
 	cJSON *profiles;          /* control profiles gathered over their pages (owned) */
 	bool profiles_complete;   /* their last page came */
 	char *org_name;
@@ -327,7 +328,7 @@ static void members_done(struct graph_tenant *t, struct graph_result *r, void *c
 {
 	struct pull_group *g = ctx;
 	struct pull_tenant *pt = g->pt;
-	const struct buf *body = r->resp ? &r->resp->body : NULL;
+	const struct buf *body = r->body;
 	if (!r->ok || !body || !body->len) tenant_error(pt, r->ok ? "transitiveMembers returned an empty body" : r->err.msg);
 	else members_page_take(g, body->data, body->len, r->status);
 	(void)t;
@@ -349,10 +350,20 @@ static void members_done(struct graph_tenant *t, struct graph_result *r, void *c
  * scores or carries the control profiles (hundreds of KB) stay compressed. */
 static const char *const uncompressed_headers[] = { "Accept-Encoding: identity", NULL };
 
+/* The first transitiveMembers page of group id, as big as Graph gives. */
+static char *members_first_url(const char *id)
+{
+	struct buf url = { 0 };
+	buf_adds(&url, "/groups/");
+	url_escape(id, &url);
+	buf_adds(&url, "/transitiveMembers?$select=id&$top=999");
+	return buf_steal(&url);
+}
+
 static void members_fetch(struct pull_group *g, const char *url)
 {
 	char *first = NULL;
-	if (!url) url = first = xasprintf("/groups/%s/transitiveMembers?$select=id&$top=999", g->id);
+	if (!url) url = first = members_first_url(g->id);
 	tenant_submit(g->pt, &(struct graph_request){ .url = url, .headers = uncompressed_headers, .raw = true,
 	                                               .on_done = members_done, .ctx = g });
 	free(first);
@@ -399,9 +410,11 @@ static void members_part_done(struct pull_group *g, long status, struct text_spa
 	if (!(status >= 200 && status < 300 && body.p)) {
 		members_fetch(g, NULL);
 	} else if (pre && pre->read) {
-		/* read while the $batch answer was scanned (batch_members_read) */
-		buf_add(&g->members.ids, pre->m.ids.data, pre->m.ids.len);
-		g->members.n += pre->m.n;
+		/* read while the $batch answer was scanned (batch_members_read):
+		 * the group's first page, so its ids move over whole */
+		graph_members_free(&g->members);
+		g->members = pre->m;
+		pre->m = (struct graph_members){ 0 };
 		if (pre->next) members_fetch(g, pre->next);
 		else g->complete = true;
 	} else {
@@ -652,6 +665,7 @@ static int scores_write(struct pull_tenant *pt, struct err *err)
 	/* a backfill stored in part stays pending (score_days); one whole, or
 	 * an hourly round, ends it. Nothing stored: nothing to mend. */
 	if (!pt->scores_complete && !pt->nscore_days) return 0;
+	if (pt->scores_complete && !pt->backfill_pending) return 0;   /* nothing pending to clear */
 	char *key = backfill_key(pt);
 	char today[11];
 	today_utc(today);
@@ -686,6 +700,7 @@ static int score_days(struct pull_tenant *pt)
 	int got = store_kv_get(pt->st, key, &pending, &err);
 	free(key);
 	free(pending);
+	pt->backfill_pending = got == 0;
 	if (got == 0) return SCORE_DAYS_MAX;
 	if (store_secure_score_latest_day(pt->st, pt->spec->tenant_id, &day, &err) != 0) return SCORE_DAYS_MAX;
 	struct tm tm = { 0 };
@@ -1134,12 +1149,8 @@ static void tenant_batches(struct pull_tenant *pt)
 		snprintf(id, sizeof id, "g%u", (unsigned)gi % 100000u);
 		PART(id, group_lookup_url(g));
 		if (g->guess) {
-			struct buf url = { 0 };
-			buf_adds(&url, "/groups/");
-			url_escape(g->guess, &url);
-			buf_adds(&url, "/transitiveMembers?$select=id&$top=999");
 			snprintf(id, sizeof id, "m%u", (unsigned)gi % 100000u);
-			PART(id, buf_steal(&url));
+			PART(id, members_first_url(g->guess));
 			g->speculative = true;
 		}
 	}

@@ -355,6 +355,22 @@ static int member_sep(struct scanner *s, char close, bool *more)
 	return 0;
 }
 
+/* At a container's '[' or '{': enters it (one level deeper), past any
+ * blanks; *more says whether it holds anything before close, which is
+ * then passed. 0, or -1 when it would nest too deep. */
+static int enter(struct scanner *s, char close, bool *more)
+{
+	if (++s->depth > JSON_SCAN_DEPTH) return -1;
+	s->p++;
+	skip_ws(s);
+	*more = true;
+	if (s->p < s->end && *s->p == close) {
+		s->p++;
+		*more = false;
+	}
+	return 0;
+}
+
 /* Reads one member (s->p at its key's '"'): its key into *k, its value into
  * *v, and the ',' or '}' after it. *more: another member follows. */
 static int next_member(struct scanner *s, struct member_key *k, struct json_scan_value *v, bool *more)
@@ -519,14 +535,8 @@ static int scan_record(struct scanner *s, size_t i, const char *const *keys, siz
 		struct json_scan_value v;
 		return skip_value(s, &v);
 	}
-	if (++s->depth > JSON_SCAN_DEPTH) return -1;
-	s->p++;
-	skip_ws(s);
-	bool more = true;
-	if (s->p < s->end && *s->p == '}') {
-		s->p++;
-		more = false;
-	}
+	bool more;
+	if (enter(s, '}', &more) != 0) return -1;
 	while (more) {
 		struct member_key k;
 		struct json_scan_value v;
@@ -557,14 +567,8 @@ static int scan_records(struct scanner *s, const char *const *keys, size_t n, co
                         int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, int *stop)
 {
 	struct json_scan_value vals[JSON_SCAN_RECORD_KEYS];
-	if (n > JSON_SCAN_RECORD_KEYS || ++s->depth > JSON_SCAN_DEPTH) return -1;
-	s->p++;
-	skip_ws(s);
-	bool more = true;
-	if (s->p < s->end && *s->p == ']') {
-		s->p++;
-		more = false;
-	}
+	bool more;
+	if (n > JSON_SCAN_RECORD_KEYS || enter(s, ']', &more) != 0) return -1;
 	for (size_t i = 0; more; i++) {
 		if (scan_record(s, i, keys, n, reader, vals) != 0 || member_sep(s, ']', &more) != 0) return -1;
 		*stop = fn(ud, i, vals);

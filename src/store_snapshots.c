@@ -580,5 +580,5 @@ int store_groups_keep_only(struct store *st, const char *tenant_id, const char *
 out:
 	for (size_t i = 0; i < ngone; i++) free(gone[i]);
 	free(gone);
-	return tx_end(st, owned, ret == 0, err) == 0 && ret == 0 ? 0 : -1;
+	return tx_end(st, owned, ret == 0, err);   /* -1 when ret was */
 }
