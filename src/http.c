@@ -122,12 +122,15 @@ struct http_engine {
 	size_t n_svcs;
 	struct call_list running;
 	struct call_list waiting;
+	struct call_list finished;       /* completed in drain(), owners not yet called */
+	bool defer_completion;           /* finish_attempt parks completed calls on finished */
 	size_t pending;                  /* ready + running + waiting */
 	bool in_loop;                    /* inside http_run/http_step/http_do */
 	bool stop;
 	bool closing;
 	int epfd;                        /* epoll set of the sockets curl watches */
 	double curl_due;                 /* curl's next timeout (time_mono), or -1 */
+	bool plain_proxied;              /* an http:// request may go through a proxy (environment) */
 	bool maxconn_fixed;              /* the caller chose the cache size */
 	long maxconn;                    /* CURLMOPT_MAXCONNECTS now set */
 	uint64_t rng;
@@ -389,6 +392,8 @@ struct http_engine *http_engine_new(const struct http_engine_opts *opts, struct 
 		free(e);
 		return NULL;
 	}
+	/* libcurl reads these for http:// URLs (http_proxy lower case only) */
+	e->plain_proxied = getenv("http_proxy") || getenv("all_proxy") || getenv("ALL_PROXY");
 	e->multi = curl_multi_init();
 	if (!e->multi) {
 		close(e->epfd);
@@ -721,10 +726,36 @@ static void release_easy(struct http_call *c)
 	c->lane->in_flight--;
 }
 
+/* Hands curl c's URL. A URL with a query (a deltaLink, a nextLink: 600
+ * characters and more) goes in two pieces: curl parses only the part up
+ * to the path, and sends path and query as the request target unparsed.
+ * libcurl 7.88 copies a URL's query into the request line one character at
+ * a time through its printf, and parses and re-prints the whole URL before:
+ * ~160,000 instructions for a deltaLink, about what the rest of the request
+ * costs. The target is what curl would send: Graph's links come encoded, and
+ * curl does not re-encode a URL. Not when the request could go to an HTTP
+ * proxy without a tunnel (that wants the absolute URL as its target), nor
+ * for a URL with a fragment or without a path. */
+static void set_url(struct http_call *c, CURL *h)
+{
+	const char *q = strchr(c->url, '?');
+	const char *authority = strstr(c->url, "://");
+	bool tls = strncmp(c->url, "https:", 6) == 0;
+	const char *path = authority ? strchr(authority + 3, '/') : NULL;
+	if (!q || !path || path > q || strchr(q, '#') || (!tls && c->svc->e->plain_proxied)) {
+		curl_easy_setopt(h, CURLOPT_URL, c->url);
+		return;
+	}
+	char *origin_path = xstrndup(c->url, (size_t)(q - c->url));
+	curl_easy_setopt(h, CURLOPT_URL, origin_path);   /* curl keeps a copy */
+	curl_easy_setopt(h, CURLOPT_REQUEST_TARGET, path);
+	free(origin_path);
+}
+
 static void setup_easy(struct http_call *c, CURL *h)
 {
 	struct http_service *s = c->svc;
-	curl_easy_setopt(h, CURLOPT_URL, c->url);
+	set_url(c, h);
 	curl_easy_setopt(h, CURLOPT_PRIVATE, c);
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -942,6 +973,10 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 		return;
 	}
 	r->retryable = retryable;
+	if (s->e->defer_completion) {
+		list_push_back(&s->e->finished, c);
+		return;
+	}
 	complete_call(c);
 }
 
@@ -1018,25 +1053,6 @@ static double next_timer(const struct http_engine *e)
 	return best;
 }
 
-/* Finishes every transfer curl reports done; returns how many. */
-static int drain(struct http_engine *e)
-{
-	int n = 0, left;
-	CURLMsg *m;
-	while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
-		if (m->msg != CURLMSG_DONE) continue;
-		char *priv = NULL;
-		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
-		struct http_call *c = (struct http_call *)priv;
-		CURLcode rc = m->data.result;
-		if (!c) continue;
-		list_remove(&e->running, c);
-		finish_attempt(c, rc);   /* may run callbacks that submit */
-		n++;
-	}
-	return n;
-}
-
 /* Lets curl act on its timeout when it is due. */
 static int curl_timeout_due(struct http_engine *e, struct err *err)
 {
@@ -1046,6 +1062,44 @@ static int curl_timeout_due(struct http_engine *e, struct err *err)
 	CURLMcode mc = curl_multi_socket_action(e->multi, CURL_SOCKET_TIMEOUT, 0, &still);
 	if (mc != CURLM_OK) return err_set(err, "http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
 	return 0;
+}
+
+/* Finishes every transfer curl reports done; returns how many. In three
+ * steps, so that a burst of answers does not hold back the requests waiting
+ * for the slots it frees: every finished transfer gives its slot back first,
+ * then the waiting calls start and curl sends them (their answers are on the
+ * way while ours are handled), then the owners' callbacks run, in order. */
+static int drain(struct http_engine *e)
+{
+	int n = 0, left;
+	CURLMsg *m;
+	e->defer_completion = true;
+	while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
+		if (m->msg != CURLMSG_DONE) continue;
+		char *priv = NULL;
+		curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, &priv);
+		struct http_call *c = (struct http_call *)priv;
+		CURLcode rc = m->data.result;
+		if (!c) continue;
+		list_remove(&e->running, c);
+		finish_attempt(c, rc);   /* to be retried (waiting) or parked on finished */
+	}
+	e->defer_completion = false;
+	if (!e->finished.head) return 0;
+	schedule(e);
+	struct err ignored = {0};
+	(void)curl_timeout_due(e, &ignored);   /* a failure shows again in the loop's next call */
+	while (e->finished.head) {
+		struct http_call *c = e->finished.head;
+		list_remove(&e->finished, c);
+		complete_call(c);   /* may run callbacks that submit */
+		n++;
+		if (e->finished.head) {   /* what the callback submitted goes out now */
+			schedule(e);
+			(void)curl_timeout_due(e, &ignored);
+		}
+	}
+	return n;
 }
 
 #define HTTP_EPOLL_BATCH 64

@@ -13,8 +13,9 @@ port 0 each:
 When all are up it writes the env file (--env) with HTTPTEST_* exports.
 
 Paths (all methods; every request whose query has key=K is timestamped under K):
-  /echo                 JSON: method, path, query, headers, body, peer port,
-                        connection id and request number on that connection
+  /echo                 JSON: method, path, query, target (the request line's,
+                        as sent), headers, body, peer port, connection id and
+                        request number on that connection
   /status/N             status N (?retry_after=V adds Retry-After: V)
   /flaky?key=K&fail=N&status=S[&retry_after=V|&retry_after_date=D]
                         the first N requests for K fail with S (a status code,
@@ -123,7 +124,7 @@ class Handler(BaseHTTPRequestHandler):
             count, arrived = record(q["key"])
         if path == "/echo":
             self.reply_json(200, {
-                "method": self.command, "path": path, "query": url.query,
+                "method": self.command, "path": path, "query": url.query, "target": self.path,
                 "headers": {k.lower(): v for k, v in self.headers.items()},
                 "body": body.decode("utf-8", "replace"), "body_len": len(body),
                 "peer_port": self.client_address[1], "conn_id": self.conn_id,
