@@ -60,6 +60,12 @@ struct pull_group {
 	bool complete;            /* its last page came: stored when the tenant finishes */
 	char *guess;              /* the id its first members page is asked under in the $batch */
 	bool speculative;         /* that page is awaited (members_part_done) */
+	char *page_stored;        /* the page key stored with guess's member rows (NULL: none) */
+	long long stored_members; /* the distinct members of those rows (-1: unknown) */
+	uint64_t page_state[2];   /* text_digest over this pull's member pages, in order */
+	size_t page_bytes;        /* their length */
+	int pages;                /* member pages taken this pull */
+	bool same;                /* its one page is the one its rows came from: they stay */
 };
 
 struct pull_tenant {
@@ -376,7 +382,58 @@ struct members_read {
 	bool read;
 	struct graph_members m;
 	char *next;
+	uint64_t digest[2];       /* text_digest of the page's text */
+	size_t bytes;             /* its length */
+	bool same;                /* it is the page the group's stored rows came from: not read */
 };
+
+static const uint64_t page_digest_init[2] = TEXT_DIGEST_INIT;
+
+/* The page key of member pages: their text_digest (in order) and their
+ * length, "HEX32:BYTES". Stored on the group's row with the member rows
+ * taken from those pages (store_group_page_put). */
+static void page_key(const uint64_t state[2], size_t bytes, char out[64])
+{
+	char hex[33];
+	text_digest_hex(state, hex);
+	snprintf(out, 64, "%s:%zu", hex, bytes);
+}
+
+/* The length in a stored page key, or 0. */
+static size_t page_key_bytes(const char *key)
+{
+	const char *colon = key ? strchr(key, ':') : NULL;
+	return colon ? (size_t)strtoull(colon + 1, NULL, 10) : 0;
+}
+
+/* Whether text[0..len) is the one page g's stored rows came from (a group
+ * of one page: the key of a group of several never matches one page). */
+static bool members_page_is_stored(const struct pull_group *g, const char *text, size_t len)
+{
+	if (!g->page_stored || page_key_bytes(g->page_stored) != len) return false;
+	uint64_t st[2] = TEXT_DIGEST_INIT;
+	text_digest_next(st, text, len);
+	char key[64];
+	page_key(st, len, key);
+	return strcmp(key, g->page_stored) == 0;
+}
+
+/* Whether a group's page asked under g->guess may be compared with the
+ * stored key: the look-up confirmed the id (a recreated group's rows are
+ * another group's). */
+static bool members_guess_holds(const struct pull_group *g)
+{
+	return g->page_stored && g->guess && g->id && !strcasecmp(g->id, g->guess);
+}
+
+/* The group's one page is the stored one: its rows stay (tenant_results_put). */
+static void members_same(struct pull_group *g)
+{
+	log_debug("graph.pull", "tenant %s: group %s: the member page is the one its stored members came from "
+	          "(not read again)", g->pt->spec->tenant_id, g->id);
+	g->same = true;
+	g->complete = true;
+}
 
 /* Takes a members page's text into the group; follows its nextLink, or
  * marks the group complete. A malformed page fails the tenant. */
@@ -384,6 +441,14 @@ static void members_page_take(struct pull_group *g, const char *text, size_t len
 {
 	struct err err;
 	char *next = NULL;
+	if (g->pages == 0 && members_guess_holds(g) && members_page_is_stored(g, text, len)) {
+		/* the very text its rows were taken from (checked then): not read again */
+		members_same(g);
+		return;
+	}
+	text_digest_next(g->page_state, text, len);
+	g->page_bytes += len;
+	g->pages++;
 	if (graph_members_page(text, len, &g->members, &next, &err) != 0) {
 		char *msg = xasprintf("tenant %s: GET /groups/%s/transitiveMembers: Graph sent malformed JSON "
 		                      "(%zu bytes, status %ld): %s", g->pt->spec->tenant_id, g->id, len, status, err.msg);
@@ -409,12 +474,17 @@ static void members_part_done(struct pull_group *g, long status, struct text_spa
 	if (!g->id || strcasecmp(g->id, g->guess) != 0) return;
 	if (!(status >= 200 && status < 300 && body.p)) {
 		members_fetch(g, NULL);
+	} else if (pre && pre->same) {
+		members_same(g);
 	} else if (pre && pre->read) {
 		/* read while the $batch answer was scanned (batch_members_read):
 		 * the group's first page, so its ids move over whole */
 		graph_members_free(&g->members);
 		g->members = pre->m;
 		pre->m = (struct graph_members){ 0 };
+		memcpy(g->page_state, pre->digest, sizeof g->page_state);
+		g->page_bytes = pre->bytes;
+		g->pages = 1;
 		if (pre->next) members_fetch(g, pre->next);
 		else g->complete = true;
 	} else {
@@ -948,8 +1018,21 @@ static size_t batch_members_read(void *ud, size_t i, const struct json_scan_valu
 	(void)i;
 	if (k == br->b->n || br->b->parts[k].id[0] != 'm' || br->pre[k].read) return 0;
 	struct members_read *mr = &br->pre[k];
+	/* The stored page's text again, byte for byte: its span is that
+	 * length (a whole JSON value has no longer valid continuation, and the
+	 * scan goes on checking after it); members_part_done takes it as the
+	 * same only once the look-up confirmed the id. */
+	const struct pull_group *g = &br->b->pt->groups[strtol(br->b->parts[k].id + 1, NULL, 10)];
+	size_t stored = g->page_stored ? page_key_bytes(g->page_stored) : 0;
+	if (stored && stored <= left && members_page_is_stored(g, p, stored)) {
+		mr->read = mr->same = true;
+		return stored;
+	}
 	if (graph_members_page_prefix(p, left, &mr->m, &mr->next, &used, &err) != 0) return 0;
 	mr->read = true;
+	memcpy(mr->digest, page_digest_init, sizeof mr->digest);
+	text_digest_next(mr->digest, p, used);
+	mr->bytes = used;
 	return used;
 }
 
@@ -1181,11 +1264,16 @@ static void tenant_batches(struct pull_tenant *pt)
 static void group_guess(struct pull_tenant *pt, struct pull_group *g)
 {
 	struct err err;
+	memcpy(g->page_state, page_digest_init, sizeof g->page_state);
+	g->stored_members = -1;
 	if (g->by_id) {
 		g->guess = xstrdup(g->ref);
 	} else if (store_group_id_by_name(pt->st, pt->spec->tenant_id, g->ref, &g->guess, &err) < 0) {
 		log_warn("graph.pull", "tenant %s: %s", pt->spec->tenant_id, err.msg);
 	}
+	if (g->guess && store_group_page_get(pt->st, pt->spec->tenant_id, g->guess, &g->page_stored,
+	                                     &g->stored_members, &err) < 0)
+		log_warn("graph.pull", "tenant %s: %s", pt->spec->tenant_id, err.msg);
 }
 
 static void tenant_start(struct pull_tenant *pt)
@@ -1253,10 +1341,28 @@ static int tenant_results_put(struct pull_tenant *pt, struct err *err)
 	for (size_t i = 0; i < pt->ngroups; i++) {
 		struct pull_group *g = &pt->groups[i];
 		if (!g->complete) continue;
+		char digest[64];
+		if (g->same) snprintf(digest, sizeof digest, "%s", g->page_stored);
+		else page_key(g->page_state, g->page_bytes, digest);
+		if (g->same) {
+			bool still;
+			if (store_group_page_same(pt->st, pt->spec->tenant_id, g->id, g->name, digest, &still, err) != 0)
+				return -1;
+			if (!still) {
+				/* its rows changed in the store during this pull: read whole next time */
+				log_warn("graph.pull", "tenant %s: group %s: its stored members changed during the pull; they "
+				         "are read again at the next pull", pt->spec->tenant_id, g->id);
+				g->complete = false;
+				continue;
+			}
+			pt->res->groups++;
+			if (g->stored_members > 0) pt->res->group_members += g->stored_members;
+			continue;
+		}
 		const char **ids = graph_members_list(&g->members);
 		int rc = store_group_members_replace(pt->st, pt->spec->tenant_id, g->id, g->name, ids, g->members.n, err);
 		free(ids);
-		if (rc != 0) return -1;
+		if (rc != 0 || store_group_page_put(pt->st, pt->spec->tenant_id, g->id, digest, err) != 0) return -1;
 		pt->res->groups++;
 		pt->res->group_members += (long long)g->members.n;
 	}
@@ -1343,6 +1449,7 @@ static void tenant_free(struct pull_tenant *pt)
 		struct pull_group *g = &pt->groups[i];
 		graph_members_free(&g->members);
 		free(g->guess);
+		free(g->page_stored);
 		free(g->id);
 		free(g->name);
 	}

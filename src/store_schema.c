@@ -298,6 +298,28 @@ static const char *const migrations[] = {
 	"  UPDATE tenants SET users_present = users_present - 1 WHERE id = OLD.tenant_id AND OLD.removed IS NULL;\n"
 	"  UPDATE tenants SET users_present = users_present + 1 WHERE id = NEW.tenant_id AND NEW.removed IS NULL;\n"
 	"END;\n",
+
+	/* 9: the key (digest and length) of the member page(s) a group's rows
+	 * were last taken from (the pull's shortcut: a group's one page that has
+	 * that key is not read at all). The triggers of 7 drop it with
+	 * members_digest on any change of the group's member rows. */
+	"ALTER TABLE groups ADD COLUMN page_digest TEXT;\n"
+	"DROP TRIGGER group_members_in;\n"
+	"DROP TRIGGER group_members_out;\n"
+	"DROP TRIGGER group_members_moved;\n"
+	"CREATE TRIGGER group_members_in AFTER INSERT ON group_members BEGIN\n"
+	"  UPDATE groups SET members_digest = NULL, page_digest = NULL WHERE tenant_id = NEW.tenant_id\n"
+	"    AND group_id = NEW.group_id AND (members_digest IS NOT NULL OR page_digest IS NOT NULL);\n"
+	"END;\n"
+	"CREATE TRIGGER group_members_out AFTER DELETE ON group_members BEGIN\n"
+	"  UPDATE groups SET members_digest = NULL, page_digest = NULL WHERE tenant_id = OLD.tenant_id\n"
+	"    AND group_id = OLD.group_id AND (members_digest IS NOT NULL OR page_digest IS NOT NULL);\n"
+	"END;\n"
+	"CREATE TRIGGER group_members_moved AFTER UPDATE ON group_members BEGIN\n"
+	"  UPDATE groups SET members_digest = NULL, page_digest = NULL WHERE ((tenant_id = OLD.tenant_id\n"
+	"    AND group_id = OLD.group_id) OR (tenant_id = NEW.tenant_id AND group_id = NEW.group_id))\n"
+	"    AND (members_digest IS NOT NULL OR page_digest IS NOT NULL);\n"
+	"END;\n",
 };
 
 int store_schema_latest(void)

@@ -20,7 +20,8 @@ enum snap_stmt {
 	Q_LIC_SKUS_OF_DAY, Q_LIC_DELETE_SKU, Q_LIC_PUT, Q_LIC_LATEST,
 	Q_SCORE_PUT, Q_SCORE_LATEST, Q_SCORE_COUNT,
 	Q_GROUP_UPSERT, Q_MEMBERS_LIST, Q_MEMBER_DELETE, Q_MEMBER_INSERT, Q_MEMBER_COUNT, Q_GROUP_DIGEST_GET,
-	Q_GROUP_DIGEST_SET, Q_GROUP_ID_BY_NAME, Q_GROUPS_OF_TENANT, Q_GROUP_DELETE,
+	Q_GROUP_DIGEST_SET, Q_GROUP_ID_BY_NAME, Q_GROUPS_OF_TENANT, Q_GROUP_DELETE, Q_GROUP_PAGE_GET, Q_GROUP_PAGE_SET,
+	Q_GROUP_PAGE_SAME,
 	Q__COUNT
 };
 
@@ -66,6 +67,10 @@ static const char *const snap_sql[Q__COUNT] = {
 	[Q_GROUPS_OF_TENANT] = "SELECT group_id FROM groups WHERE tenant_id = ?1",
 	/* its member rows go with it (ON DELETE CASCADE) */
 	[Q_GROUP_DELETE] = "DELETE FROM groups WHERE tenant_id = ?1 AND group_id = ?2",
+	[Q_GROUP_PAGE_GET] = "SELECT page_digest, members_digest FROM groups WHERE tenant_id = ?1 AND group_id = ?2",
+	[Q_GROUP_PAGE_SET] = "UPDATE groups SET page_digest = ?3 WHERE tenant_id = ?1 AND group_id = ?2 "
+	                     "AND page_digest IS NOT ?3",
+	[Q_GROUP_PAGE_SAME] = "SELECT 1 FROM groups WHERE tenant_id = ?1 AND group_id = ?2 AND page_digest = ?3",
 };
 
 static int snap_fail(struct store *st, struct err *err, const char *what)
@@ -527,6 +532,64 @@ int store_group_member_count(struct store *st, const char *tenant_id, const char
                              struct err *err)
 {
 	return q_count(st, Q_MEMBER_COUNT, tenant_id, group_id, n, err);
+}
+
+int store_group_page_get(struct store *st, const char *tenant_id, const char *group_id, char **key,
+                         long long *members, struct err *err)
+{
+	*key = NULL;
+	*members = -1;
+	sqlite3_stmt *s = q_get(st, Q_GROUP_PAGE_GET, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	int rc = sqlite3_step(s), ret = 0;
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) == SQLITE_TEXT) {
+		*key = xstrdup((const char *)sqlite3_column_text(s, 0));
+		/* members_digest starts with the count of distinct ids (members_digest()) */
+		const char *md = (const char *)sqlite3_column_text(s, 1);
+		char *end = NULL;
+		long long count = md ? strtoll(md, &end, 10) : -1;
+		if (md && end != md && *end == ':' && count >= 0) *members = count;
+	} else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ret = snap_fail(st, err, "group page key");
+	}
+	q_done(s);
+	return ret;
+}
+
+int store_group_page_put(struct store *st, const char *tenant_id, const char *group_id, const char *key,
+                         struct err *err)
+{
+	sqlite3_stmt *s = q_get(st, Q_GROUP_PAGE_SET, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	bind_text(s, 3, key);
+	return q_run(st, s, err, "group page key put");
+}
+
+int store_group_page_same(struct store *st, const char *tenant_id, const char *group_id, const char *display_name,
+                          const char *key, bool *still, struct err *err)
+{
+	*still = false;
+	sqlite3_stmt *s = q_get(st, Q_GROUP_PAGE_SAME, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	bind_text(s, 3, key);
+	int rc = sqlite3_step(s);
+	q_done(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) return snap_fail(st, err, "group page key");
+	if (rc == SQLITE_DONE) return 0;
+	*still = true;
+	/* a rename only (the upsert writes nothing when the name is the same) */
+	s = q_get(st, Q_GROUP_UPSERT, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	bind_text(s, 2, group_id);
+	bind_text(s, 3, display_name);
+	return q_run(st, s, err, "group put");
 }
 
 int store_group_id_by_name(struct store *st, const char *tenant_id, const char *name, char **id, struct err *err)

@@ -68,6 +68,24 @@ int store_group_member_count(struct store *st, const char *tenant_id, const char
  * as Graph's displayName eq): *id a new string; STORE_NOTFOUND when no
  * group or several have that name. */
 int store_group_id_by_name(struct store *st, const char *tenant_id, const char *name, char **id, struct err *err);
+/* The page key stored with the group's member rows: an opaque text the
+ * pull makes from the member page(s) the rows were last taken from (their
+ * digest and length, graph_pull.c page_key). *key a new string, NULL when
+ * none is stored (no group, or its rows changed since: triggers drop it);
+ * *members the number of distinct members then (-1 when unknown). */
+int store_group_page_get(struct store *st, const char *tenant_id, const char *group_id, char **key,
+                         long long *members, struct err *err);
+/* Stores key as the group's page key: call it after
+ * store_group_members_replace with the ids read from those pages, in the
+ * same transaction. Writes nothing when it is the stored one. */
+int store_group_page_put(struct store *st, const char *tenant_id, const char *group_id, const char *key,
+                         struct err *err);
+/* The group's member pages came again with the stored key: its member rows
+ * stay; only a new display_name is written. *still false (nothing written)
+ * when the stored key is no longer key: the rows changed since it was
+ * read, and the pages must be read whole. */
+int store_group_page_same(struct store *st, const char *tenant_id, const char *group_id, const char *display_name,
+                          const char *key, bool *still, struct err *err);
 /* Deletes the tenant's stored groups (with their member rows) other than
  * group_ids[0..n): groups the policy no longer names, or that were
  * deleted or recreated under a new id in Graph. *dropped (may be NULL):

@@ -345,3 +345,64 @@ void time_iso8601(double t, char *buf, size_t cap)
 	gmtime_r(&tt, &tm);
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/* MurmurHash3's 64-bit finaliser: a bijection that spreads every bit. */
+static inline uint64_t fmix64(uint64_t k)
+{
+	k ^= k >> 33;
+	k *= 0xff51afd7ed558ccdu;
+	k ^= k >> 33;
+	k *= 0xc4ceb9fe1a85ec53u;
+	k ^= k >> 33;
+	return k;
+}
+
+/* Four 64-bit lanes, word i of the text folded into lane i % 4 by xor, an
+ * odd multiply and a rotation. Each step is a bijection of its lane (for a
+ * given word) and of its word (for a given lane), so two texts of one
+ * length that differ in one word, or in words of one lane only, never share
+ * a digest unless two changed words of a lane cancel out. ~0.6
+ * instructions a byte (the lanes run side by side). */
+void text_digest_next(uint64_t st[2], const void *data, size_t n)
+{
+	static const uint64_t mul[4] = { 0x9e3779b97f4a7c15u, 0xc2b2ae3d27d4eb4fu, 0x165667b19e3779f9u,
+	                                 0xd6e8feb86659fd93u };
+	const unsigned char *p = data;
+	size_t len = n;
+	/* the lanes in four variables, so that they stay in registers */
+	uint64_t l0 = st[0], l1 = st[1], l2 = st[0] ^ 0xa0761d6478bd642fu, l3 = st[1] ^ 0xe7037ed1a0b428dbu;
+	for (; n >= 32; p += 32, n -= 32) {
+		uint64_t w0, w1, w2, w3;
+		memcpy(&w0, p, 8);
+		memcpy(&w1, p + 8, 8);
+		memcpy(&w2, p + 16, 8);
+		memcpy(&w3, p + 24, 8);
+		l0 = rotl64((l0 ^ w0) * mul[0], 31);
+		l1 = rotl64((l1 ^ w1) * mul[1], 31);
+		l2 = rotl64((l2 ^ w2) * mul[2], 31);
+		l3 = rotl64((l3 ^ w3) * mul[3], 31);
+	}
+	uint64_t lane[4] = { l0, l1, l2, l3 };
+	for (int k = 0; n > 0; k++) {   /* the tail: whole words, then the last bytes zero-padded */
+		uint64_t w = 0;
+		size_t take = n < 8 ? n : 8;
+		memcpy(&w, p, take);
+		lane[k] = rotl64((lane[k] ^ w) * mul[k], 31);
+		p += take;
+		n -= take;
+	}
+	uint64_t a = fmix64(lane[0] ^ rotl64(lane[2], 17) ^ (uint64_t)len);
+	uint64_t b = fmix64(lane[1] ^ rotl64(lane[3], 43) ^ a);
+	st[0] = a;
+	st[1] = b;
+}
+
+void text_digest_hex(const uint64_t st[2], char out[33])
+{
+	snprintf(out, 33, "%016llx%016llx", (unsigned long long)st[0], (unsigned long long)st[1]);
+}

@@ -56,6 +56,13 @@ bool str_is_guid(const char *s);  /* s is exactly a GUID's text */
 /* guid_at for s with at least 36 readable bytes (it reads them all, NULs
  * included): sixteen bytes a step with SSE2. For the member pages' ids. */
 bool guid_at_36(const char *s);
+/* A 128-bit digest of texts, to recognise a text seen before (not
+ * cryptographic: for what Graph sends, not for what an attacker chooses).
+ * text_digest_next folds data[0..n) into st (a chain over several texts:
+ * start from TEXT_DIGEST_INIT); text_digest_hex writes it as 32 hex digits. */
+#define TEXT_DIGEST_INIT { 0x243f6a8885a308d3u, 0x13198a2e03707344u }
+void text_digest_next(uint64_t st[2], const void *data, size_t n);
+void text_digest_hex(const uint64_t st[2], char out[33]);
 size_t str_edit_distance(const char *a, const char *b); /* Levenshtein, for "did you mean" */
 
 /* Files */

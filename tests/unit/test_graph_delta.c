@@ -571,6 +571,41 @@ TEST(graph_store_snapshots)
 	free(gid);
 	REQUIRE_OK(store_groups_keep_only(st, TID, keep, 2, &dropped, &err), &err);
 	CHECK_EQ_INT(dropped, 0);
+	/* the page digest: stored with the rows, vouches for them until any
+	 * member row of the group changes (triggers drop it) */
+	char *pd = NULL;
+	long long members = 0;
+	REQUIRE_OK(store_group_page_get(st, TID, "g2", &pd, &members, &err), &err);
+	CHECK(pd == NULL);
+	REQUIRE_OK(store_group_page_put(st, TID, "g2", "0123456789abcdef0123456789abcdef", &err), &err);
+	REQUIRE_OK(store_group_page_get(st, TID, "g2", &pd, &members, &err), &err);
+	CHECK_STR(pd, "0123456789abcdef0123456789abcdef");
+	CHECK_EQ_INT(members, BIG);
+	free(pd);
+	bool still = false;
+	before = sqlite3_total_changes(store_sqlite(st));
+	REQUIRE_OK(store_group_page_same(st, TID, "g2", "All", "0123456789abcdef0123456789abcdef", &still, &err), &err);
+	CHECK(still);
+	CHECK_EQ_INT(sqlite3_total_changes(store_sqlite(st)) - before, 0);   /* nothing written */
+	REQUIRE_OK(store_group_page_same(st, TID, "g2", "All Staff", "0123456789abcdef0123456789abcdef", &still, &err), &err);
+	CHECK(still);
+	REQUIRE_OK(store_group_id_by_name(st, TID, "All Staff", &gid, &err), &err);   /* renamed */
+	CHECK_STR(gid, "g2");
+	free(gid);
+	REQUIRE_OK(store_group_page_same(st, TID, "g2", "Other", "ffffffffffffffffffffffffffffffff", &still, &err), &err);
+	CHECK(!still);
+	REQUIRE_OK(store_group_id_by_name(st, TID, "All Staff", &gid, &err), &err);   /* not renamed then */
+	free(gid);
+	REQUIRE_OK(store_group_page_get(st, "other", "g2", &pd, &members, &err), &err);   /* another tenant's */
+	CHECK(pd == NULL);
+	char sql[200];
+	snprintf(sql, sizeof sql, "DELETE FROM group_members WHERE rowid = (SELECT rowid FROM group_members "
+	         "WHERE tenant_id = '%s' AND group_id = 'g2' LIMIT 1)", TID);
+	CHECK_EQ_INT(sqlite3_exec(store_sqlite(st), sql, NULL, NULL, NULL), SQLITE_OK);
+	REQUIRE_OK(store_group_page_get(st, TID, "g2", &pd, &members, &err), &err);
+	CHECK(pd == NULL);
+	REQUIRE_OK(store_group_page_same(st, TID, "g2", "All Staff", "0123456789abcdef0123456789abcdef", &still, &err), &err);
+	CHECK(!still);
 	REQUIRE_OK(store_groups_keep_only(st, TID, NULL, 0, NULL, &err), &err);
 	REQUIRE_OK(store_group_member_count(st, TID, "g2", &n, &err), &err);
 	CHECK_EQ_INT(n, 0);

@@ -4,6 +4,7 @@
 #include "log.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 TEST(util_buf_and_err)
 {
@@ -58,6 +59,67 @@ TEST(util_guid)
 	CHECK(!guid_at("6babcaad-604b-40ac-a9d7-"));                      /* dashes in place, then the NUL */
 	CHECK(!guid_at("6babcaad-604b-40ac-a9d7-9fd97c0b779-"));          /* a dash where a digit goes */
 	CHECK(!guid_at("6babcaad-604b-40ac-a9d7-9fd97c0b779\0"));
+}
+
+/* text_digest_hex of text[0..n) from the initial state, in a static buffer. */
+static const char *digest_of(const char *text, size_t n)
+{
+	static char hex[33];
+	uint64_t st[2] = TEXT_DIGEST_INIT;
+	text_digest_next(st, text, n);
+	text_digest_hex(st, hex);
+	return hex;
+}
+
+TEST(util_text_digest)
+{
+	/* a page-like text: every one-byte change, at every position, at every
+	 * length around the 32-byte blocks and 8-byte words, changes the digest */
+	char text[100], was[33];
+	for (size_t i = 0; i < sizeof text; i++) text[i] = (char)('0' + i % 64);
+	int same = 0;
+	for (size_t n = 1; n <= sizeof text; n++) {
+		snprintf(was, sizeof was, "%s", digest_of(text, n));
+		CHECK_EQ_INT(strlen(was), 32);
+		for (size_t pos = 0; pos < n; pos++) {
+			char keep = text[pos];
+			text[pos] = (char)(keep ^ 0x20);
+			same += !strcmp(digest_of(text, n), was);
+			text[pos] = keep;
+		}
+		/* the same text, one byte shorter or with a NUL added: another digest */
+		same += !strcmp(digest_of(text, n - 1), was);
+		if (n < sizeof text) {
+			char z = text[n];
+			text[n] = '\0';
+			same += !strcmp(digest_of(text, n + 1), was);
+			text[n] = z;
+		}
+		/* and the same one again: the same digest */
+		CHECK_STR(digest_of(text, n), was);
+	}
+	CHECK_EQ_INT(same, 0);
+	/* a chain depends on the order and the cut of its texts */
+	uint64_t ab[2] = TEXT_DIGEST_INIT, ba[2] = TEXT_DIGEST_INIT, whole[2] = TEXT_DIGEST_INIT;
+	text_digest_next(ab, "page one", 8);
+	text_digest_next(ab, "page two", 8);
+	text_digest_next(ba, "page two", 8);
+	text_digest_next(ba, "page one", 8);
+	text_digest_next(whole, "page onepage two", 16);
+	CHECK(memcmp(ab, ba, sizeof ab) != 0);
+	CHECK(memcmp(ab, whole, sizeof ab) != 0);
+	/* two pages of 1,000 GUID members that differ in one id's digit: apart */
+	struct buf a = { 0 }, b = { 0 };
+	for (int i = 0; i < 1000; i++)
+		buf_printf(&a, "{\"@odata.type\":\"#microsoft.graph.user\",\"id\":\"%08x-604b-40ac-a9d7-9fd97c0b779f\"},", i);
+	buf_add(&b, a.data, a.len);
+	b.data[500 * 80 + 40] ^= 1;
+	CHECK(memcmp(a.data, b.data, a.len) != 0);
+	char da[33];
+	snprintf(da, sizeof da, "%s", digest_of(a.data, a.len));
+	CHECK(strcmp(da, digest_of(b.data, b.len)) != 0);
+	buf_free(&a);
+	buf_free(&b);
 }
 
 TEST(util_http_date)
