@@ -1064,14 +1064,14 @@ static int curl_timeout_due(struct http_engine *e, struct err *err)
 	return 0;
 }
 
-/* Finishes every transfer curl reports done; returns how many. In three
- * steps, so that a burst of answers does not hold back the requests waiting
- * for the slots it frees: every finished transfer gives its slot back first,
- * then the waiting calls start and curl sends them (their answers are on the
- * way while ours are handled), then the owners' callbacks run, in order. */
-static int drain(struct http_engine *e)
+#define HTTP_EPOLL_BATCH 64
+
+/* Takes every transfer curl reports done out of the multi: its slot is
+ * given back, and the call is retried later (waiting) or parked on
+ * e->finished for drain to hand to its owner. */
+static void collect_done(struct http_engine *e)
 {
-	int n = 0, left;
+	int left;
 	CURLMsg *m;
 	e->defer_completion = true;
 	while ((m = curl_multi_info_read(e->multi, &left)) != NULL) {
@@ -1082,27 +1082,57 @@ static int drain(struct http_engine *e)
 		CURLcode rc = m->data.result;
 		if (!c) continue;
 		list_remove(&e->running, c);
-		finish_attempt(c, rc);   /* to be retried (waiting) or parked on finished */
+		finish_attempt(c, rc);
 	}
 	e->defer_completion = false;
+}
+
+/* Lets curl act on the sockets ready now, without waiting. 0, or -1 with
+ * err when curl fails. */
+static int sockets_act(struct http_engine *e, int wait_ms, struct err *err)
+{
+	struct epoll_event evs[HTTP_EPOLL_BATCH];
+	int n = epoll_wait(e->epfd, evs, HTTP_EPOLL_BATCH, wait_ms);
+	if (n < 0 && errno != EINTR) return err_set(err, "http: epoll_wait: %s", strerror(errno));
+	for (int i = 0; i < n; i++) {
+		int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
+		            (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
+		int still;
+		CURLMcode mc = curl_multi_socket_action(e->multi, evs[i].data.fd, flags, &still);
+		if (mc != CURLM_OK) return err_set(err, "http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	}
+	return curl_timeout_due(e, err);
+}
+
+/* Finishes every transfer curl reports done; returns how many owners it
+ * called. The slots come first, the owners' callbacks (parsing, storing:
+ * most of the CPU) after: every finished transfer gives its slot back,
+ * the waiting calls start and curl sends them, then the callbacks run in
+ * order, and between two of them the answers that arrived meanwhile are
+ * read and their slots reused the same way. So the requests in flight
+ * stay at the caps while the answers are handled, instead of waiting for
+ * a whole burst of them to be. */
+static int drain(struct http_engine *e)
+{
+	int n = 0;
+	struct err ignored = {0};   /* a failure of curl shows again in the loop's next call */
+	collect_done(e);
 	if (!e->finished.head) return 0;
 	schedule(e);
-	struct err ignored = {0};
-	(void)curl_timeout_due(e, &ignored);   /* a failure shows again in the loop's next call */
+	(void)curl_timeout_due(e, &ignored);
 	while (e->finished.head) {
 		struct http_call *c = e->finished.head;
 		list_remove(&e->finished, c);
 		complete_call(c);   /* may run callbacks that submit */
 		n++;
-		if (e->finished.head) {   /* what the callback submitted goes out now */
-			schedule(e);
-			(void)curl_timeout_due(e, &ignored);
-		}
+		if (!e->finished.head) break;   /* the loop goes on from here */
+		(void)sockets_act(e, 0, &ignored);
+		collect_done(e);
+		schedule(e);   /* what the callback submitted, and the slots just freed */
+		(void)curl_timeout_due(e, &ignored);
 	}
 	return n;
 }
-
-#define HTTP_EPOLL_BATCH 64
 
 /* One loop iteration (see http_step); the caller has set in_loop. */
 static int loop_once(struct http_engine *e, int max_wait_ms, struct err *err)
@@ -1120,17 +1150,7 @@ static int loop_once(struct http_engine *e, int max_wait_ms, struct err *err)
 	long wait_ms = max_wait_ms < 0 ? 0 : max_wait_ms;
 	if (t >= 0 && ms_from_s(t) < wait_ms) wait_ms = ms_from_s(t);
 	if (e->pending == 0) wait_ms = 0;
-	struct epoll_event evs[HTTP_EPOLL_BATCH];
-	int n = epoll_wait(e->epfd, evs, HTTP_EPOLL_BATCH, (int)wait_ms);
-	if (n < 0 && errno != EINTR) return err_set(err, "http: epoll_wait: %s", strerror(errno));
-	for (int i = 0; i < n; i++) {
-		int flags = (evs[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) | (evs[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
-		            (evs[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-		int still;
-		CURLMcode mc = curl_multi_socket_action(e->multi, evs[i].data.fd, flags, &still);
-		if (mc != CURLM_OK) return err_set(err, "http: curl_multi_socket_action: %s", curl_multi_strerror(mc));
-	}
-	if (curl_timeout_due(e, err) < 0) return -1;
+	if (sockets_act(e, (int)wait_ms, err) < 0) return -1;
 	drain(e);
 	return 0;
 }

@@ -893,6 +893,43 @@ TEST(http_lane_in_flight_cap)
 	fx_done(&f);
 }
 
+/* A callback that takes a while (300 ms of CPU: parsing and storing a big
+ * answer), noting when it ended (wall clock, as the server's times). */
+static void slow_done(struct http_response *r, void *ctx)
+{
+	double until = time_mono() + 0.3;
+	while (time_mono() < until) {}
+	*(double *)ctx = time_now();
+	(void)r;
+}
+
+/* A finished transfer gives its slot back before its owner's callback
+ * runs: the call waiting for that slot is on the wire while the callback
+ * works, not after it. */
+TEST(http_slot_freed_before_the_callback)
+{
+	const char *ua = env_url("HTTPTEST_URL", "/echo?key=%s", new_key());
+	if (!ua) return;
+	char kb[64];
+	snprintf(kb, sizeof kb, "%s", new_key());
+	const char *ub = env_url("HTTPTEST_URL", "/echo?key=%s", kb);
+	struct fx f;
+	REQUIRE(fx_up(&f, NULL));
+	struct http_lane *one = http_lane_add(f.s, "one", 1);
+	double a_end = 0;
+	struct done_log d = {0};
+	REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = ua, .lane = one, .on_done = slow_done, .ctx = &a_end },
+	                       &f.err), &f.err);
+	REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = ub, .lane = one, .on_done = record_done, .ctx = &d },
+	                       &f.err), &f.err);
+	CHECK_OK(http_run(f.e, &f.err), &f.err);
+	CHECK_EQ_INT(d.n, 1);
+	double b_at[2];
+	CHECK_EQ_INT(server_times(f.s, kb, b_at, 2), 1);
+	CHECK(a_end > 0 && b_at[0] < a_end - 0.2);   /* B arrived while A's callback still ran */
+	fx_done(&f);
+}
+
 TEST(http_pacing_token_bucket)
 {
 	char key[64];
