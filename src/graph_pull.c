@@ -1478,11 +1478,15 @@ int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pul
 		pts[i] = (struct pull_tenant){ .gc = gc, .st = st, .opts = opts, .spec = &specs[i], .res = &results[i],
 		                               .gt = graph_tenant_get(gc, specs[i].tenant_id) };
 	}
-	for (size_t i = 0; i < n; i++) {
+	/* each tenant's token request goes out as soon as the tenant has
+	 * started: the next tenants are read from the store while it travels */
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		tenant_start(&pts[i]);
 		if (!pts[i].finished && pts[i].outstanding == 0) tenant_finish(&pts[i]);
+		rc = http_step(gc->engine, 0, err);
 	}
-	int rc = http_run(gc->engine, err);
+	if (rc == 0) rc = http_run(gc->engine, err);
 	for (size_t i = 0; i < n; i++) {
 		if (!pts[i].finished) {
 			tenant_error(&pts[i], "the pull was interrupted");

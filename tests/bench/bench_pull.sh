@@ -184,16 +184,16 @@ stats() {  # requests misses unserved cpu_seconds phase_seconds, from the replay
 d = json.load(urllib.request.urlopen(sys.argv[1] + "/_replay/stats"))
 print(d["requests"], d["misses"], d["unserved"], d["cpu_seconds"], d["phase_seconds"])' "$URL"
 }
-# REPLAY_ROUNDS replays (default 5) for each of REPLAY_WORKERS (default "1
-# auto": in one process, then as `pull` chooses), each into the restored
-# store, the two interleaved: medians (this VM's timings swing), with the
+# REPLAY_ROUNDS replays (default 5) for each of REPLAY_WORKERS (default "auto
+# 1 2": as `pull` chooses, in one process, in two workers), each into the
+# restored store, interleaved: medians (this VM's timings swing), with the
 # range. The network phase is the server's: from the first request's
 # arrival to the last answer's sending.
 ROUNDS=${REPLAY_ROUNDS:-5}
 : >"$D/rounds"
 r=0
 while [ $r -lt "$ROUNDS" ]; do
-  for wk in ${REPLAY_WORKERS:-1 auto}; do
+  for wk in ${REPLAY_WORKERS:-auto 1 2}; do
     restore
     R0=$(stats)
     WARG=
@@ -203,9 +203,11 @@ while [ $r -lt "$ROUNDS" ]; do
     (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull $WARG >"$D/out3" 2>"$D/err3")
     rc=$?
     t1=$(date +%s.%N)
-    # auto: one per online CPU, at most one per 16 tenants (graph_pull_workers_auto)
+    # auto: one per online CPU, at most one per 16 tenants that list their
+    # users whole (no delta link, or a round to resume: graph_pull_workers_auto)
     used=$wk
-    [ "$wk" = auto ] && used=$(python3 -c 'import os, sys; print(max(1, min(os.cpu_count(), int(sys.argv[1]) // 16, 16)))' "$NTEN")
+    [ "$wk" = auto ] && used=$(python3 -c 'import os, sys; print(max(1, min(os.cpu_count(), int(sys.argv[1]) // 16, 16)))' \
+      "$(( NTEN - $(sqlite3 "$D/before-incremental.db" "select count(*) from delta_state where resource = 'users' and delta_link is not null and next_link is null") ))")
     # shellcheck disable=SC2046
     set -- $(stats)
     # shellcheck disable=SC2086
