@@ -221,7 +221,7 @@ int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pul
 /* ---- The pull over worker processes (graph_pull_workers.c) --------------- */
 
 #define GRAPH_PULL_WORKERS_MAX CONFIG_PULL_WORKERS_MAX
-#define GRAPH_PULL_TENANTS_PER_WORKER 16  /* auto: no more workers than one per this many listing tenants */
+#define GRAPH_PULL_TENANTS_PER_WORKER 16  /* auto: no more workers than one per this many tenants */
 
 struct graph_pull_workers_opts {
 	const struct config_graph *cfg; /* credentials and URLs, for each worker's own client (borrowed) */
@@ -243,15 +243,10 @@ struct graph_pull_workers_opts {
 int graph_pull_workers(const struct graph_pull_workers_opts *o, const struct graph_pull_spec *specs, size_t n,
                        struct graph_pull_result *results, struct err *err);
 
-/* How many workers for a pull where `listing` tenants list their users
- * whole (no delta link yet, or a listing or resync to resume): one per
- * online CPU, no more than one per GRAPH_PULL_TENANTS_PER_WORKER of them,
- * at least 1, at most GRAPH_PULL_WORKERS_MAX. A tenant pulled by its delta
- * link counts for nothing: its pull costs ~0.25 ms of CPU against round
- * trips of tens of ms, so one process keeps any number of them bound by
- * the round trips (the requests in flight are capped over all workers
- * alike), and workers would only add their start and compete for cores. */
-int graph_pull_workers_auto(size_t listing, long cpus);
+/* How many workers for n tenants: one per online CPU, no more than one per
+ * GRAPH_PULL_TENANTS_PER_WORKER tenants, at least 1, at most
+ * GRAPH_PULL_WORKERS_MAX. */
+int graph_pull_workers_auto(size_t n, long cpus);
 
 /* Deals n tenants of the given weights to w workers, heaviest first to the
  * least loaded (ties to the lowest worker): worker_of[i] gets tenant i's

@@ -5,9 +5,9 @@
  * come back over a pipe. One worker is graph_pull in this process.
  *
  * Why processes: a pull's CPU (HTTP, JSON, SQLite) is per tenant and
- * independent. A pull that lists tenants' users whole (~36 ms of CPU per
- * 1,000 users) is bound by that CPU on one core; workers spread it over
- * the cores with nothing shared to lock: SQLite orders the writes of the
+ * independent. On one core the hundred-tenant incremental pull is bound by
+ * that CPU, not by the network's round trips; workers spread it over the
+ * cores with nothing shared to lock: SQLite orders the writes of the
  * connections through its WAL write lock (each is a short transaction),
  * and a worker that crashes takes only its own tenants with it. */
 #include "graph.h"
@@ -42,10 +42,10 @@ struct worker {
 	struct buf in;            /* bytes read, not yet a whole record */
 };
 
-int graph_pull_workers_auto(size_t listing, long cpus)
+int graph_pull_workers_auto(size_t n, long cpus)
 {
 	long w = cpus > 0 ? cpus : 1;
-	long by_tenants = (long)(listing / GRAPH_PULL_TENANTS_PER_WORKER);
+	long by_tenants = (long)(n / GRAPH_PULL_TENANTS_PER_WORKER);
 	if (w > by_tenants) w = by_tenants;
 	if (w > GRAPH_PULL_WORKERS_MAX) w = GRAPH_PULL_WORKERS_MAX;
 	return w < 1 ? 1 : (int)w;
@@ -71,22 +71,6 @@ void graph_pull_deal(const long long *weight, size_t n, int w, int *worker_of)
 	}
 	free(load);
 	free(order);
-}
-
-/* How many of the tenants list their users whole in this pull: no delta
- * link stored yet, or a round (a first listing, a resync) to resume. A
- * tenant whose state cannot be read counts as one. */
-static size_t listing_tenants(struct store *st, const struct graph_pull_spec *specs, size_t n)
-{
-	size_t listing = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct store_delta d = { 0 };
-		struct err ignored;
-		int rc = store_delta_get(st, specs[i].tenant_id, "users", &d, &ignored);
-		if (rc != 0 || !d.delta_link || d.next_link) listing++;
-		store_delta_free(&d);
-	}
-	return listing;
 }
 
 /* The worker's whole life, in the child: pulls specs[tenants[0..n)] and
@@ -224,15 +208,10 @@ static void worker_end_text(int status, char *out, size_t cap)
 int graph_pull_workers(const struct graph_pull_workers_opts *o, const struct graph_pull_spec *specs, size_t n,
                        struct graph_pull_result *results, struct err *err)
 {
-	size_t listing = o->workers > 0 ? 0 : listing_tenants(o->st, specs, n);
-	int nw = o->workers > 0 ? o->workers : graph_pull_workers_auto(listing, sysconf(_SC_NPROCESSORS_ONLN));
+	int nw = o->workers > 0 ? o->workers : graph_pull_workers_auto(n, sysconf(_SC_NPROCESSORS_ONLN));
 	if ((size_t)nw > n) nw = n > 0 ? (int)n : 1;
 	if (nw > GRAPH_PULL_WORKERS_MAX) nw = GRAPH_PULL_WORKERS_MAX;
-	if (nw <= 1) {
-		if (o->workers <= 0)
-			log_debug("graph.pull", "%zu tenants in this process (%zu of them list their users whole)", n, listing);
-		return graph_pull(o->gc, o->st, specs, n, o->pull, results, err);
-	}
+	if (nw <= 1) return graph_pull(o->gc, o->st, specs, n, o->pull, results, err);
 
 	int rc = -1;
 	long long *weight = xcalloc(n + 1, sizeof *weight);

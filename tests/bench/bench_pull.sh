@@ -203,11 +203,9 @@ while [ $r -lt "$ROUNDS" ]; do
     (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull $WARG >"$D/out3" 2>"$D/err3")
     rc=$?
     t1=$(date +%s.%N)
-    # auto: one per online CPU, at most one per 16 tenants that list their
-    # users whole (no delta link, or a round to resume: graph_pull_workers_auto)
+    # auto: one per online CPU, at most one per 16 tenants (graph_pull_workers_auto)
     used=$wk
-    [ "$wk" = auto ] && used=$(python3 -c 'import os, sys; print(max(1, min(os.cpu_count(), int(sys.argv[1]) // 16, 16)))' \
-      "$(( NTEN - $(sqlite3 "$D/before-incremental.db" "select count(*) from delta_state where resource = 'users' and delta_link is not null and next_link is null") ))")
+    [ "$wk" = auto ] && used=$(python3 -c 'import os, sys; print(max(1, min(os.cpu_count(), int(sys.argv[1]) // 16, 16)))' "$NTEN")
     # shellcheck disable=SC2046
     set -- $(stats)
     # shellcheck disable=SC2086

@@ -85,30 +85,6 @@ check "after the killed worker: Big's change arrived" test "$(late state/three.d
 check "after the killed worker: the same mirror as one process" \
   test "$(mirror state/three.db)" = "$(mirror state/one.db)"
 
-# The default (no pull_workers, no --workers): workers only for tenants that
-# list their users whole (one per core, at most one per 16 of them); a pull
-# where every tenant goes by its delta link stays in one process.
-ENTRIES=
-for i in $(seq 10 43); do
-  id=c0c0c0c0-0000-4000-8000-0000000000$i
-  ctl POST tenants '{"key": "w'$i'", "id": "'$id'", "displayName": "Worker '$i'", "domain": "w'$i'.example", "users": 3}' >/dev/null
-  ENTRIES="$ENTRIES  { id = \"$id\", name = \"W$i\", syncro_customer_id = 1$i },
-"
-done
-fake_config many.lua "$URL" 'base_url = "http://127.0.0.1:9/api/v1", api_key = "fake-syncro-key"' policy.lua "$ENTRIES"
-sed -i 's#^database = "state/es.db"#database = "state/many.db"#' many.lua
-CORES=$(nproc); AUTO=$(( CORES < 2 ? CORES : 2 )); [ "$AUTO" -lt 1 ] && AUTO=1
-expect_ok "34 new tenants, default workers: first pull" -- --config many.lua --log-level debug pull
-if [ "$AUTO" -gt 1 ]; then
-  check "34 new tenants: listed by $AUTO worker processes" grep -q "34 tenants over $AUTO worker processes" "$T_OUT/err"
-else
-  check "34 new tenants: listed in this process (one core)" grep -q "34 tenants in this process (34 of them" "$T_OUT/err"
-fi
-expect_ok "34 tenants by delta links, default workers: incremental pull" -- --config many.lua --log-level debug pull
-check "34 tenants by delta links: pulled in this process" \
-  grep -q "34 tenants in this process (0 of them list their users whole)" "$T_OUT/err"
-check "34 tenants by delta links: every tenant ok" sh -c "grep -c ': ok: ' '$T_OUT/out' | grep -qx 34"
-
 # configuration and option errors
 mkconfig bad.lua state/bad.db "pull_workers = 0,"
 expect_exit "graph.pull_workers 0 is refused with file:line" 2 "bad.lua:2: graph.pull_workers 0 must be 1 to 16" -- \

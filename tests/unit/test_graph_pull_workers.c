@@ -8,9 +8,9 @@
 TEST(graph_pull_workers_auto_count)
 {
 	CHECK(graph_pull_workers_auto(100, 2) == 2);     /* one per core */
-	CHECK(graph_pull_workers_auto(100, 64) == 6);    /* at most one per 16 listing tenants */
-	CHECK(graph_pull_workers_auto(10, 8) == 1);      /* few listing tenants: in this process */
-	CHECK(graph_pull_workers_auto(0, 8) == 1);       /* all by delta links: in this process */
+	CHECK(graph_pull_workers_auto(100, 64) == 6);    /* at most one per 16 tenants */
+	CHECK(graph_pull_workers_auto(10, 8) == 1);      /* few tenants: in this process */
+	CHECK(graph_pull_workers_auto(0, 8) == 1);
 	CHECK(graph_pull_workers_auto(100000, 64) == GRAPH_PULL_WORKERS_MAX);
 	CHECK(graph_pull_workers_auto(100, -1) == 1);    /* sysconf failed */
 }
