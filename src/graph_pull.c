@@ -1341,12 +1341,9 @@ static int tenant_results_put(struct pull_tenant *pt, struct err *err)
 	for (size_t i = 0; i < pt->ngroups; i++) {
 		struct pull_group *g = &pt->groups[i];
 		if (!g->complete) continue;
-		char digest[64];
-		if (g->same) snprintf(digest, sizeof digest, "%s", g->page_stored);
-		else page_key(g->page_state, g->page_bytes, digest);
 		if (g->same) {
 			bool still;
-			if (store_group_page_same(pt->st, pt->spec->tenant_id, g->id, g->name, digest, &still, err) != 0)
+			if (store_group_page_same(pt->st, pt->spec->tenant_id, g->id, g->name, g->page_stored, &still, err) != 0)
 				return -1;
 			if (!still) {
 				/* its rows changed in the store during this pull: read whole next time */
@@ -1359,10 +1356,12 @@ static int tenant_results_put(struct pull_tenant *pt, struct err *err)
 			if (g->stored_members > 0) pt->res->group_members += g->stored_members;
 			continue;
 		}
+		char key[64];
+		page_key(g->page_state, g->page_bytes, key);
 		const char **ids = graph_members_list(&g->members);
 		int rc = store_group_members_replace(pt->st, pt->spec->tenant_id, g->id, g->name, ids, g->members.n, err);
 		free(ids);
-		if (rc != 0 || store_group_page_put(pt->st, pt->spec->tenant_id, g->id, digest, err) != 0) return -1;
+		if (rc != 0 || store_group_page_put(pt->st, pt->spec->tenant_id, g->id, key, err) != 0) return -1;
 		pt->res->groups++;
 		pt->res->group_members += (long long)g->members.n;
 	}

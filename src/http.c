@@ -124,7 +124,7 @@ struct http_engine {
 	struct call_list waiting;
 	struct call_list finished;       /* completed in drain(), owners not yet called */
 	bool defer_completion;           /* finish_attempt parks completed calls on finished */
-	size_t pending;                  /* ready + running + waiting */
+	size_t pending;                  /* ready + running + waiting + finished */
 	bool in_loop;                    /* inside http_run/http_step/http_do */
 	bool stop;
 	bool closing;
@@ -1117,10 +1117,9 @@ static int drain(struct http_engine *e)
 	int n = 0;
 	struct err ignored = {0};   /* a failure of curl shows again in the loop's next call */
 	collect_done(e);
-	if (!e->finished.head) return 0;
-	schedule(e);
-	(void)curl_timeout_due(e, &ignored);
 	while (e->finished.head) {
+		schedule(e);   /* the slots just freed, and what the last callback submitted */
+		(void)curl_timeout_due(e, &ignored);
 		struct http_call *c = e->finished.head;
 		list_remove(&e->finished, c);
 		complete_call(c);   /* may run callbacks that submit */
@@ -1128,8 +1127,6 @@ static int drain(struct http_engine *e)
 		if (!e->finished.head) break;   /* the loop goes on from here */
 		(void)sockets_act(e, 0, &ignored);
 		collect_done(e);
-		schedule(e);   /* what the callback submitted, and the slots just freed */
-		(void)curl_timeout_due(e, &ignored);
 	}
 	return n;
 }
