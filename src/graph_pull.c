@@ -1400,6 +1400,49 @@ static void results_dropped(struct graph_pull_result *res)
  * and the result, in one transaction (the users' pages were committed
  * each with its delta state already). When storing the results fails,
  * none of them is kept and the tenant fails; its row still records that. */
+/* Frees what the tenant holds (its groups, the answers kept for its
+ * results, its delta state) and empties those fields: a second call
+ * finds nothing to free. */
+static void tenant_free(struct pull_tenant *pt)
+{
+	for (size_t i = 0; i < pt->ngroups; i++) {
+		struct pull_group *g = &pt->groups[i];
+		graph_members_free(&g->members);
+		free(g->guess);
+		free(g->page_stored);
+		free(g->id);
+		free(g->name);
+	}
+	free(pt->groups);
+	pt->groups = NULL;
+	pt->ngroups = 0;
+	store_delta_free(&pt->cur);
+	free(pt->users_url);
+	free(pt->org_name);
+	free(pt->org_domain);
+	pt->users_url = pt->org_name = pt->org_domain = NULL;
+	cJSON_Delete(pt->profiles);
+	pt->profiles = NULL;
+	for (size_t i = 0; i < pt->nheld; i++) cJSON_Delete(pt->held[i]);
+	free(pt->held);
+	pt->held = NULL;
+	pt->nheld = 0;
+	for (size_t i = 0; i < pt->nheld_text; i++) free(pt->held_text[i]);
+	free(pt->held_text);
+	pt->held_text = NULL;
+	pt->nheld_text = 0;
+	pt->org = pt->skus = NULL;
+	free(pt->score_days);
+	pt->score_days = NULL;
+	pt->nscore_days = 0;
+	buf_free(&pt->errors);
+}
+
+/* Stores what the tenant's pull brought and its row, in one transaction,
+ * then frees what the tenant held: each tenant's parsed answers go as it
+ * finishes, while the others' are still on the way, instead of all of them
+ * after the last answer (a hundred tenants' were ~6 ms of frees there). Runs
+ * once no callback of the tenant is outstanding (or when the pull stops). */
 static void tenant_finish(struct pull_tenant *pt)
 {
 	if (pt->finished) return;
@@ -1440,31 +1483,9 @@ static void tenant_finish(struct pull_tenant *pt)
 	         "%ld groups, %ld SKUs, %ld score days, %ld requests", tid, res->ok ? "ok" : "failed",
 	         res->users_present, res->users_upserted, res->users_removed, res->pages, res->groups, res->skus,
 	         res->scores, res->counters.requests);
+	tenant_free(pt);
 }
 
-static void tenant_free(struct pull_tenant *pt)
-{
-	for (size_t i = 0; i < pt->ngroups; i++) {
-		struct pull_group *g = &pt->groups[i];
-		graph_members_free(&g->members);
-		free(g->guess);
-		free(g->page_stored);
-		free(g->id);
-		free(g->name);
-	}
-	free(pt->groups);
-	store_delta_free(&pt->cur);
-	free(pt->users_url);
-	free(pt->org_name);
-	free(pt->org_domain);
-	cJSON_Delete(pt->profiles);
-	for (size_t i = 0; i < pt->nheld; i++) cJSON_Delete(pt->held[i]);
-	free(pt->held);
-	for (size_t i = 0; i < pt->nheld_text; i++) free(pt->held_text[i]);
-	free(pt->held_text);
-	free(pt->score_days);
-	buf_free(&pt->errors);
-}
 
 int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
                const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err)
@@ -1486,6 +1507,13 @@ int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pul
 		rc = http_step(gc->engine, 0, err);
 	}
 	if (rc == 0) rc = http_run(gc->engine, err);
+	if (rc != 0) {
+		/* the loop failed with requests still pending: their callbacks
+		 * run now, while the tenants they point into are alive (the
+		 * engine would otherwise run them when it is freed) */
+		struct err ignored;
+		(void)http_cancel_all(gc->engine, &ignored);
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (!pts[i].finished) {
 			tenant_error(&pts[i], "the pull was interrupted");

@@ -459,11 +459,11 @@ static void cancel_call(struct http_call *c)
 	complete_call(c);
 }
 
-void http_engine_free(struct http_engine *e)
+int http_cancel_all(struct http_engine *e, struct err *err)
 {
-	if (!e) return;
-	e->closing = true;
-	/* Cancel everything still pending, so owners can free their ctx. */
+	if (e->in_loop) return err_set(err, "http_cancel_all: called from inside the loop");
+	bool was_closing = e->closing;
+	e->closing = true;   /* submits from the callbacks below are refused */
 	while (e->running.head) {
 		struct http_call *c = e->running.head;
 		list_remove(&e->running, c);
@@ -484,6 +484,17 @@ void http_engine_free(struct http_engine *e)
 				cancel_call(c);
 			}
 		}
+	e->closing = was_closing;
+	return 0;
+}
+
+void http_engine_free(struct http_engine *e)
+{
+	if (!e) return;
+	/* Cancel everything still pending, so owners can free their ctx. */
+	struct err ignored;
+	(void)http_cancel_all(e, &ignored);
+	e->closing = true;
 	for (size_t i = 0; i < e->n_svcs; i++) service_free(e->svcs[i]);
 	free(e->svcs);
 	curl_multi_cleanup(e->multi);

@@ -229,6 +229,12 @@ int http_run(struct http_engine *e, struct err *err);
 int http_step(struct http_engine *e, int max_wait_ms, struct err *err);
 /* Makes http_run return after the current iteration (requests stay queued). */
 void http_stop(struct http_engine *e);
+/* Cancels every pending request (queued, waiting, in flight): each one's
+ * on_done runs now with HTTP_ERR_CANCELLED, and a submit from those
+ * callbacks is refused. For an owner about to free the ctx of requests it
+ * can no longer wait for (a loop that failed). The engine stays usable.
+ * Refused from a callback. */
+int http_cancel_all(struct http_engine *e, struct err *err);
 /* Requests pending in the engine (all services). */
 size_t http_pending(const struct http_engine *e);
 

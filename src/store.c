@@ -430,9 +430,6 @@ int store_open(const char *path, struct store **out, struct err *err)
 		goto fail;
 	}
 	if (pragma_int(st, "PRAGMA foreign_keys", &fk, err)) goto fail;
-	if (getenv("ES_MMAP")) { char q[64]; snprintf(q, sizeof q, "PRAGMA mmap_size=%s", getenv("ES_MMAP")); sqlite3_exec(st->db, q, NULL, NULL, NULL); }
-	if (getenv("ES_NOCKPT")) { sqlite3_db_config(st->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL); sqlite3_wal_autocheckpoint(st->db, 0); }
-	if (getenv("ES_CACHE")) { char q[64]; snprintf(q, sizeof q, "PRAGMA cache_size=%s", getenv("ES_CACHE")); sqlite3_exec(st->db, q, NULL, NULL, NULL); }
 	if (fk != 1) {
 		err_set(err, "database %s: foreign keys could not be enabled", path);
 		goto fail;

@@ -13,8 +13,13 @@
 # (tests/bench/replay_graph.c, REPLAY_GRAPH) serves the record byte for byte
 # on the fake's port (deltaLinks are absolute URLs) with the same latency,
 # into a copy of the store taken before the pull: the wall time with a
-# server that costs next to no CPU. Skipped when REPLAY_GRAPH is not built.
-# Usage: ENTRASYNC=./entrasync [REPLAY_GRAPH=build/replay-graph] sh tests/bench/bench_pull.sh [TENANTS USERS LATENCY_MS]
+# server that costs next to no CPU; then replayed at other latencies
+# (REPLAY_SWEEP, default "0 30" ms; "" for none), each line with its wall at
+# zero CPU (the recorded run's round trips x that latency): at 0 ms the wall
+# is the CPU's alone, and the latency from which the wall follows the round
+# trips shows. Skipped when REPLAY_GRAPH is not built.
+# Usage: ENTRASYNC=./entrasync [REPLAY_GRAPH=build/replay-graph] [REPLAY_ROUNDS=5]
+#        [REPLAY_WORKERS="auto 1 2"] [REPLAY_SWEEP="0 30"] sh tests/bench/bench_pull.sh [TENANTS USERS LATENCY_MS]
 set -u
 cd "$(dirname "$0")/../.." || exit 2
 ENTRASYNC=${ENTRASYNC:-$(pwd)/entrasync}
@@ -173,68 +178,95 @@ restore() {
   cp "$D/before-incremental.db" "$D/state/bench.db"
   sync
 }
-"$REPLAY_GRAPH" --port "$PORT" --port-file "$D/replay.port" --latency-ms "$LAT" "$D/incremental.rec" 2>"$D/replay.err" &
-RPID=$!
-EXTRA_PIDS=$RPID
-i=0
-while [ ! -s "$D/replay.port" ] && [ $i -lt 100 ] && kill -0 $RPID 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
-[ -s "$D/replay.port" ] || { echo "bench_pull: replay-graph did not start on port $PORT"; cat "$D/replay.err"; exit 1; }
+# replay_start MS: (re)starts the replay server on the fake's port with MS ms latency
+replay_start() {
+  if [ -n "$RPID" ]; then kill -TERM "$RPID"; wait "$RPID" 2>/dev/null; fi
+  rm -f "$D/replay.port"
+  "$REPLAY_GRAPH" --port "$PORT" --port-file "$D/replay.port" --latency-ms "$1" "$D/incremental.rec" 2>>"$D/replay.err" &
+  RPID=$!
+  EXTRA_PIDS=$RPID
+  i=0
+  while [ ! -s "$D/replay.port" ] && [ $i -lt 100 ] && kill -0 $RPID 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+  [ -s "$D/replay.port" ] || { echo "bench_pull: replay-graph did not start on port $PORT"; cat "$D/replay.err"; exit 1; }
+}
 stats() {  # requests misses unserved cpu_seconds phase_seconds, from the replay's /_replay/stats
   python3 -c 'import json, sys, urllib.request
 d = json.load(urllib.request.urlopen(sys.argv[1] + "/_replay/stats"))
 print(d["requests"], d["misses"], d["unserved"], d["cpu_seconds"], d["phase_seconds"])' "$URL"
 }
-# REPLAY_ROUNDS replays (default 5) for each of REPLAY_WORKERS (default "auto
-# 1 2": as `pull` chooses, in one process, in two workers), each into the
-# restored store, interleaved: medians (this VM's timings swing), with the
-# range. The network phase is the server's: from the first request's
-# arrival to the last answer's sending.
+# replay_rounds MS WORKERS...: REPLAY_ROUNDS rounds (default 5) of a pull for
+# each worker setting ("auto": as `pull` chooses; N: --workers N), each into
+# the restored store, interleaved; one line per pull in $D/rounds. The
+# network phase is the server's: from the first request's arrival to the
+# last answer's sending.
 ROUNDS=${REPLAY_ROUNDS:-5}
 : >"$D/rounds"
-r=0
-while [ $r -lt "$ROUNDS" ]; do
-  for wk in ${REPLAY_WORKERS:-auto 1 2}; do
-    restore
-    R0=$(stats)
-    WARG=
-    [ "$wk" = auto ] || WARG="--workers $wk"
-    t0=$(date +%s.%N)
-    # shellcheck disable=SC2086
-    (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull $WARG >"$D/out3" 2>"$D/err3")
-    rc=$?
-    t1=$(date +%s.%N)
-    # auto: one per online CPU, at most one per 16 tenants (graph_pull_workers_auto)
-    used=$wk
-    [ "$wk" = auto ] && used=$(python3 -c 'import os, sys; print(max(1, min(os.cpu_count(), int(sys.argv[1]) // 16, 16)))' "$NTEN")
-    # shellcheck disable=SC2046
-    set -- $(stats)
-    # shellcheck disable=SC2086
-    set -- "$@" $R0
-    echo "$wk ${used:-1} $rc $(echo "$t1 - $t0" | bc) $( [ -s "$D/cpu" ] && tail -n 1 "$D/cpu" | bc || echo 0) $(echo "$4 - $9" | bc) $(($1 - $6)) $(($2 - $7)) $5" >>"$D/rounds"
+replay_rounds() {
+  lat_ms=$1
+  shift
+  wks=$*
+  replay_start "$lat_ms"
+  r=0
+  while [ $r -lt "$ROUNDS" ]; do
+    for wk in $wks; do
+      restore
+      R0=$(stats)
+      WARG=
+      [ "$wk" = auto ] || WARG="--workers $wk"
+      t0=$(date +%s.%N)
+      # shellcheck disable=SC2086
+      (cd "$D" && $TIMER "$ENTRASYNC" --config es.lua --log-level warn pull $WARG >"$D/out3" 2>"$D/err3")
+      rc=$?
+      t1=$(date +%s.%N)
+      # auto: one per online CPU, at most one per 16 tenants (graph_pull_workers_auto)
+      used=$wk
+      [ "$wk" = auto ] && used=$(python3 -c 'import os, sys; print(max(1, min(os.cpu_count(), int(sys.argv[1]) // 16, 16)))' "$NTEN")
+      # shellcheck disable=SC2046
+      set -- $(stats)
+      # shellcheck disable=SC2086
+      set -- "$@" $R0
+      echo "$wk ${used:-1} $rc $(echo "$t1 - $t0" | bc) $( [ -s "$D/cpu" ] && tail -n 1 "$D/cpu" | bc || echo 0) $(echo "$4 - $9" | bc) $(($1 - $6)) $(($2 - $7)) $5 $lat_ms" >>"$D/rounds"
+      [ "$rc" = 0 ] || LAST_RC=$rc
+      MISSES=$(($2 - $7 + ${MISSES:-0}))
+    done
+    r=$((r + 1))
   done
-  r=$((r + 1))
+}
+LAST_RC=0
+# REPLAY_WORKERS (default "auto 1 2") at the bench's latency; then the
+# default alone at REPLAY_SWEEP's latencies (default "0 30"): where the pull
+# stops being bound by its CPU and starts being bound by the round trips (at
+# 0 ms the wall is the CPU's alone)
+# shellcheck disable=SC2086
+replay_rounds "$LAT" ${REPLAY_WORKERS:-auto 1 2}
+for ms in ${REPLAY_SWEEP-0 30}; do
+  [ "$ms" = "$LAT" ] || replay_rounds "$ms" auto
 done
-python3 - "$D/rounds" <<'EOF2'
+RTS=$(echo "$BOUND" | sed -n 's/.*(\([0-9]*\) round trips.*/\1/p')
+python3 - "$D/rounds" "${RTS:-0}" <<'EOF2'
 import sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
-for wk in dict.fromkeys(r[0] for r in rows):
-    rs = [r for r in rows if r[0] == wk]
+rts = int(sys.argv[2])
+for key in dict.fromkeys((r[9], r[0]) for r in rows):
+    rs = [r for r in rows if (r[9], r[0]) == key]
     def med(i):
         v = sorted(float(r[i]) for r in rs); return v[len(v) // 2], v[0], v[-1]
     w, c, s, p = med(3), med(4), med(5), med(8)
-    print("incremental pull, replayed from a C server, --workers %s (%s worker processes; %d rounds): exit %s, "
+    bound = rts * float(key[0]) / 1000
+    print("incremental pull, replayed from a C server at %s ms, --workers %s (%s worker processes; %d rounds): exit %s, "
           "wall %.3f s (%.3f-%.3f), network phase %.3f s (%.3f-%.3f), entrasync CPU %.3f s (%.3f-%.3f, user+sys), "
-          "server CPU %.3f s, %s requests, %s misses per round" % (
-          wk, "/".join(sorted(set(r[1] for r in rs))), len(rs), "/".join(sorted(set(r[2] for r in rs))), w[0], w[1],
-          w[2], p[0], p[1], p[2], c[0], c[1], c[2], s[0], rs[-1][6], max(int(r[7]) for r in rs)))
+          "server CPU %.3f s, %s requests, %s misses per round; wall at zero CPU %.3f s (%d round trips)%s" % (
+          key[0], key[1], "/".join(sorted(set(r[1] for r in rs))), len(rs), "/".join(sorted(set(r[2] for r in rs))),
+          w[0], w[1], w[2], p[0], p[1], p[2], c[0], c[1], c[2], s[0], rs[-1][6], max(int(r[7]) for r in rs), bound, rts,
+          ": wall %.2fx that" % (w[0] / bound) if bound > 0 else ""))
 EOF2
 set -- $(stats)
-echo "    replay-graph over all rounds: $1 requests, $2 misses ($3 recorded responses not served in the last round)"
+echo "    replay-graph: ${MISSES:-0} misses over all rounds; $3 recorded responses not served in the last round"
 echo "    wall at zero CPU (latency x round trips under the caps, from the recorded run): $BOUND; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 RCHANGED=$(changed)
 echo "changed users stored by the replayed pull: $RCHANGED (the recorded pull: $CHANGED)"
-if [ "$2" != 0 ] || [ "$RCHANGED" != "$CHANGED" ] || [ "$rc" != 0 ]; then
-  echo "bench_pull: THE REPLAY DID NOT MATCH THE RECORDED EXCHANGE (misses $2, changed users $RCHANGED vs $CHANGED, exit $rc): its wall time is not comparable"
+if [ "${MISSES:-0}" != 0 ] || [ "$RCHANGED" != "$CHANGED" ] || [ "$LAST_RC" != 0 ]; then
+  echo "bench_pull: THE REPLAY DID NOT MATCH THE RECORDED EXCHANGE (misses ${MISSES:-0}, changed users $RCHANGED vs $CHANGED, exit $LAST_RC): its wall time is not comparable"
   echo "    (entrasync's \$batch depends on the UTC day: secureScores \$top, control profiles; a record made before midnight misses after it)"
   grep 'miss:' "$D/replay.err" | head -5
   [ -s "$D/err3" ] && head -5 "$D/err3"

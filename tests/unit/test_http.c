@@ -1307,6 +1307,50 @@ static void on_cancel(struct http_response *r, void *ctx)
 	if (r->error == HTTP_ERR_CANCELLED) c->cancelled++;
 }
 
+/* on_cancel, then a submit of the same request again (refused while
+ * the engine cancels) */
+struct cancel_again {
+	struct cancel_seen seen;
+	struct http_service *s;
+	const char *url;
+	int refused;
+};
+
+static void on_cancel_submit(struct http_response *r, void *ctx)
+{
+	struct cancel_again *c = ctx;
+	on_cancel(r, &c->seen);
+	struct err err;
+	if (http_submit(c->s, &(struct http_request){ .url = c->url, .on_done = on_cancel_submit, .ctx = c }, &err) != 0)
+		c->refused++;
+}
+
+TEST(http_cancel_all_runs_callbacks_and_keeps_the_engine)
+{
+	const char *u = env_url("HTTPTEST_URL", "/slow?ms=2000");
+	const char *echo = env_url("HTTPTEST_URL", "/echo");
+	if (!u || !echo) return;
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t", .max_in_flight = 2 }));
+	struct cancel_again c = { .s = f.s, .url = u };
+	for (int i = 0; i < 4; i++)   /* two in flight, two queued */
+		REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = u, .on_done = on_cancel_submit, .ctx = &c },
+		                       &f.err), &f.err);
+	REQUIRE_OK(http_step(f.e, 50, &f.err), &f.err);
+	CHECK_EQ_INT(http_pending(f.e), 4);
+	double t0 = time_mono();
+	REQUIRE_OK(http_cancel_all(f.e, &f.err), &f.err);
+	CHECK(time_mono() - t0 < 1.0);
+	CHECK_EQ_INT(c.seen.n, 4);
+	CHECK_EQ_INT(c.seen.cancelled, 4);
+	CHECK_EQ_INT(c.refused, 4);
+	CHECK_EQ_INT(http_pending(f.e), 0);
+	/* still usable */
+	REQUIRE_OK(fx_do(&f, &(struct http_request){ .url = echo }), &f.err);
+	CHECK_EQ_INT(f.r.status, 200);
+	fx_done(&f);
+}
+
 TEST(http_engine_free_cancels_pending)
 {
 	const char *u = env_url("HTTPTEST_URL", "/slow?ms=2000");
