@@ -464,6 +464,11 @@ int http_cancel_all(struct http_engine *e, struct err *err)
 	if (e->in_loop) return err_set(err, "http_cancel_all: called from inside the loop");
 	bool was_closing = e->closing;
 	e->closing = true;   /* submits from the callbacks below are refused */
+	while (e->finished.head) {   /* completed already: their owners get the answer */
+		struct http_call *c = e->finished.head;
+		list_remove(&e->finished, c);
+		complete_call(c);
+	}
 	while (e->running.head) {
 		struct http_call *c = e->running.head;
 		list_remove(&e->running, c);
