@@ -9,6 +9,7 @@
  * config error, 3 the store cannot be read. */
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,7 @@ struct daemon_info {
 
 struct status_ctx {
 	const struct config *cfg;
+	const struct config_tenant **by_id;   /* cfg's tenants sorted by id, for config_tenant_find */
 	const char *tenant_filter;
 	bool json;
 	double now;
@@ -41,11 +43,25 @@ struct status_ctx {
 
 /* ---- small helpers */
 
-static const struct config_tenant *config_tenant_find(const struct config *cfg, const char *id)
+static int tenant_ptr_cmp(const void *a, const void *b)
 {
-	for (size_t i = 0; i < cfg->ntenants; i++)
-		if (strcmp(cfg->tenants[i].id, id) == 0) return &cfg->tenants[i];
-	return NULL;
+	return strcmp((*(const struct config_tenant *const *)a)->id, (*(const struct config_tenant *const *)b)->id);
+}
+
+/* c->by_id: the config's tenants sorted by id (each store row is looked up
+ * in it: thousands of tenants, twice). */
+static void config_tenants_sort(struct status_ctx *c)
+{
+	c->by_id = xcalloc(c->cfg->ntenants + 1, sizeof *c->by_id);
+	for (size_t i = 0; i < c->cfg->ntenants; i++) c->by_id[i] = &c->cfg->tenants[i];
+	qsort(c->by_id, c->cfg->ntenants, sizeof *c->by_id, tenant_ptr_cmp);
+}
+
+static const struct config_tenant *config_tenant_find(const struct status_ctx *c, const char *id)
+{
+	const struct config_tenant key = { .id = (char *)(uintptr_t)id }, *kp = &key;
+	const struct config_tenant *const *hit = bsearch(&kp, c->by_id, c->cfg->ntenants, sizeof *c->by_id, tenant_ptr_cmp);
+	return hit ? *hit : NULL;
 }
 
 /* Does the --tenant value name this tenant (id or configured name, any case)? */
@@ -277,7 +293,7 @@ static const char *tenant_outcome(const struct outcome *pull, const struct outco
 static int on_tenant(const struct store_status_tenant *t, void *ud)
 {
 	struct status_ctx *c = ud;
-	const struct config_tenant *ct = config_tenant_find(c->cfg, t->id);
+	const struct config_tenant *ct = config_tenant_find(c, t->id);
 	const char *name = ct && ct->name ? ct->name : t->name;
 	if (!tenant_selected(c->tenant_filter, t->id, name)) return 0;
 	if (c->only_unconfigured && ct) return 0;
@@ -375,6 +391,7 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	c.cfg = &cfg;
+	config_tenants_sort(&c);
 	c.tenant_filter = tenant;
 	c.json = json;
 	c.now = time_now();
@@ -434,6 +451,7 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	}
 	rc = c.bad ? EXIT_PARTIAL : EXIT_OK;
 out:
+	free(c.by_id);
 	daemon_info_free(&c.d);
 	store_close(st);
 	config_free(&cfg);

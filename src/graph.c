@@ -253,6 +253,7 @@ void graph_client_free(struct graph_client *gc)
 		free(t);
 	}
 	free(gc->tenants);
+	free(gc->by_id);
 	graph_auth_free(gc);
 	free(gc->client_id);
 	free(gc->authority);
@@ -275,10 +276,25 @@ struct http_service *graph_client_login_service(struct graph_client *gc)
 	return gc->login;
 }
 
+/* The slot of tenant_id in gc->by_id: where it is, or the empty one where
+ * it goes. A look-up per tenant per run must not walk every tenant. */
+static size_t tenant_slot(const struct graph_client *gc, const char *tenant_id)
+{
+	size_t i = (size_t)str_hash(tenant_id, true) & (gc->by_id_cap - 1);
+	while (gc->by_id[i] && !str_ieq(gc->by_id[i]->id, tenant_id)) i = (i + 1) & (gc->by_id_cap - 1);
+	return i;
+}
+
 struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenant_id)
 {
-	for (size_t i = 0; i < gc->ntenants; i++)
-		if (str_ieq(gc->tenants[i]->id, tenant_id)) return gc->tenants[i];
+	if (gc->by_id_cap < 2 * gc->ntenants + 2) {   /* (re)build, twice as big */
+		free(gc->by_id);
+		gc->by_id_cap = gc->by_id_cap ? gc->by_id_cap * 4 : 64;
+		gc->by_id = xcalloc(gc->by_id_cap, sizeof *gc->by_id);
+		for (size_t i = 0; i < gc->ntenants; i++) gc->by_id[tenant_slot(gc, gc->tenants[i]->id)] = gc->tenants[i];
+	}
+	size_t slot = tenant_slot(gc, tenant_id);
+	if (gc->by_id[slot]) return gc->by_id[slot];
 	if (gc->ntenants == gc->cap_tenants) {
 		gc->cap_tenants = gc->cap_tenants ? gc->cap_tenants * 2 : 16;
 		gc->tenants = xrealloc(gc->tenants, gc->cap_tenants * sizeof *gc->tenants);
@@ -288,6 +304,7 @@ struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenan
 	t->id = xstrdup(tenant_id);
 	t->lane = http_lane_add(gc->api, tenant_id, gc->tenant_max_in_flight);
 	gc->tenants[gc->ntenants++] = t;
+	gc->by_id[slot] = t;
 	return t;
 }
 

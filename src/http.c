@@ -2,11 +2,16 @@
  *
  * A request ("call") moves through three places:
  *   ready    FIFO per lane; waits for the service's pacing token, the
- *            service and lane in-flight caps, and the lane's hold;
+ *            service and lane in-flight caps, and the lane's hold (the
+ *            service lists its lanes that have ready calls, in round-robin
+ *            order, so the scheduler never walks every tenant's lane);
  *   running  an easy handle added to the multi handle;
  *   waiting  between attempts (Retry-After or backoff), in the engine's
- *            wait list until its wake time, then back to the FRONT of its
- *            lane's ready queue (a retry does not queue behind new work).
+ *            heap of wake times until its own, then back to the FRONT of
+ *            its lane's ready queue (a retry does not queue behind new work).
+ * With thousands of tenants (lanes) and as many calls waiting out a 429 or
+ * an outage, a turn of the loop costs what it starts and wakes, not what
+ * merely exists.
  * One loop iteration (http_step): start what may start, drive curl, handle
  * completions (callbacks may submit more), then wait on curl's sockets with a
  * timeout that is the nearest of our own timers (wake times, lane holds, the
@@ -56,7 +61,7 @@ struct call_list {
 /* One submitted request, owned by the engine from http_submit until its
  * on_done has returned. */
 struct http_call {
-	struct http_call *prev, *next;   /* in exactly one list (by state) */
+	struct http_call *prev, *next;   /* in exactly one list (by state), or waiting: in the heap */
 	enum call_state state;
 	struct http_service *svc;
 	struct http_lane *lane;
@@ -88,6 +93,8 @@ struct http_lane {
 	int in_flight;
 	double hold_until;               /* time_mono; no start before this */
 	struct call_list ready;
+	struct http_lane *rprev, *rnext; /* in the service's list of lanes with ready calls */
+	bool in_rlist;
 };
 
 struct http_service {
@@ -109,7 +116,10 @@ struct http_service {
 	CURLSH *share;                   /* own connection/TLS-session cache when anchors */
 	struct http_lane **lanes;        /* lanes[0] is the default lane */
 	size_t n_lanes;
-	size_t rr;                       /* round-robin position over lanes */
+	/* the lanes whose ready queue is not empty, in round-robin order (a
+	 * lane that starts a call goes to the back): the scheduler visits only
+	 * these, not every tenant's lane on every turn of the loop */
+	struct http_lane *rhead, *rtail;
 	CURL **idle;                     /* easy handles kept for reuse */
 	size_t n_idle, cap_idle;
 	struct http_counters counters;
@@ -121,7 +131,10 @@ struct http_engine {
 	struct http_service **svcs;
 	size_t n_svcs;
 	struct call_list running;
-	struct call_list waiting;
+	/* calls waiting for a retry's time: a binary min-heap by t_wake (a 429
+	 * or an outage can leave thousands waiting, each with its own time) */
+	struct http_call **waiting;
+	size_t n_waiting, cap_waiting;
 	struct call_list finished;       /* completed in drain(), owners not yet called */
 	bool defer_completion;           /* finish_attempt parks completed calls on finished */
 	size_t pending;                  /* ready + running + waiting + finished */
@@ -162,6 +175,75 @@ static void list_remove(struct call_list *l, struct http_call *c)
 	if (c->next) c->next->prev = c->prev; else l->tail = c->prev;
 	c->prev = c->next = NULL;
 	l->n--;
+}
+
+static void rlist_unlink(struct http_lane *l)
+{
+	struct http_service *s = l->svc;
+	if (l->rprev) l->rprev->rnext = l->rnext;
+	else s->rhead = l->rnext;
+	if (l->rnext) l->rnext->rprev = l->rprev;
+	else s->rtail = l->rprev;
+	l->rprev = l->rnext = NULL;
+	l->in_rlist = false;
+}
+
+static void rlist_append(struct http_lane *l)
+{
+	struct http_service *s = l->svc;
+	l->rprev = s->rtail;
+	l->rnext = NULL;
+	if (s->rtail) s->rtail->rnext = l;
+	else s->rhead = l;
+	s->rtail = l;
+	l->in_rlist = true;
+}
+
+/* Queues c on lane l's ready queue (at the front: a retry does not wait
+ * behind new work), listing the lane as having ready calls. */
+static void lane_ready_push(struct http_lane *l, struct http_call *c, bool front)
+{
+	if (front) list_push_front(&l->ready, c);
+	else list_push_back(&l->ready, c);
+	if (!l->in_rlist) rlist_append(l);
+}
+
+/* The waiting heap: push a call; pop the one that wakes first. */
+static void waiting_push(struct http_engine *e, struct http_call *c)
+{
+	if (e->n_waiting == e->cap_waiting) {
+		e->cap_waiting = e->cap_waiting ? e->cap_waiting * 2 : 16;
+		e->waiting = xrealloc(e->waiting, e->cap_waiting * sizeof *e->waiting);
+	}
+	size_t i = e->n_waiting++;
+	while (i > 0 && e->waiting[(i - 1) / 2]->t_wake > c->t_wake) {
+		e->waiting[i] = e->waiting[(i - 1) / 2];
+		i = (i - 1) / 2;
+	}
+	e->waiting[i] = c;
+}
+
+static struct http_call *waiting_pop(struct http_engine *e)
+{
+	struct http_call *top = e->waiting[0], *last = e->waiting[--e->n_waiting];
+	size_t i = 0, n = e->n_waiting;
+	for (;;) {
+		size_t k = 2 * i + 1;
+		if (k >= n) break;
+		if (k + 1 < n && e->waiting[k + 1]->t_wake < e->waiting[k]->t_wake) k++;
+		if (e->waiting[k]->t_wake >= last->t_wake) break;
+		e->waiting[i] = e->waiting[k];
+		i = k;
+	}
+	if (n) e->waiting[i] = last;
+	return top;
+}
+
+/* Takes c off lane l's ready queue; an emptied lane leaves the list. */
+static void lane_ready_remove(struct http_lane *l, struct http_call *c)
+{
+	list_remove(&l->ready, c);
+	if (!l->ready.head && l->in_rlist) rlist_unlink(l);
 }
 
 /* xorshift64*: uniform double in [0,1) for backoff jitter. */
@@ -475,17 +557,13 @@ int http_cancel_all(struct http_engine *e, struct err *err)
 		release_easy(c);
 		cancel_call(c);
 	}
-	while (e->waiting.head) {
-		struct http_call *c = e->waiting.head;
-		list_remove(&e->waiting, c);
-		cancel_call(c);
-	}
+	while (e->n_waiting) cancel_call(waiting_pop(e));
 	for (size_t i = 0; i < e->n_svcs; i++)
 		for (size_t j = 0; j < e->svcs[i]->n_lanes; j++) {
-			struct call_list *ready = &e->svcs[i]->lanes[j]->ready;
-			while (ready->head) {
-				struct http_call *c = ready->head;
-				list_remove(ready, c);
+			struct http_lane *l = e->svcs[i]->lanes[j];
+			while (l->ready.head) {
+				struct http_call *c = l->ready.head;
+				lane_ready_remove(l, c);
 				cancel_call(c);
 			}
 		}
@@ -505,6 +583,7 @@ void http_engine_free(struct http_engine *e)
 	curl_multi_cleanup(e->multi);
 	close(e->epfd);
 	free(e->system_ca_file);
+	free(e->waiting);
 	free(e);
 }
 
@@ -701,7 +780,7 @@ static int submit_call(struct http_service *svc, const struct http_request *req,
 	c->t_submit = time_mono();
 	c->resp.retry_after = -1;
 	c->state = CALL_READY;
-	list_push_back(&c->lane->ready, c);
+	lane_ready_push(c->lane, c, false);
 	e->pending++;
 	svc->counters.submitted++;
 	*out = c;
@@ -985,7 +1064,7 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 		s->counters.wait_seconds += wait;
 		c->t_wake = now + wait;
 		c->state = CALL_WAITING;
-		list_push_back(&s->e->waiting, c);
+		waiting_push(s->e, c);
 		return;
 	}
 	r->retryable = retryable;
@@ -1009,11 +1088,13 @@ static void refill(struct http_service *s, double now)
 /* Next lane of s (round robin) that may start a call now, or NULL. */
 static struct http_lane *next_startable_lane(struct http_service *s, double now)
 {
-	for (size_t k = 0; k < s->n_lanes; k++) {
-		struct http_lane *l = s->lanes[(s->rr + k) % s->n_lanes];
-		if (!l->ready.head || l->hold_until > now) continue;
+	for (struct http_lane *l = s->rhead; l; l = l->rnext) {
+		if (l->hold_until > now) continue;
 		if (l->max_in_flight && l->in_flight >= l->max_in_flight) continue;
-		s->rr = (s->rr + k + 1) % s->n_lanes;
+		if (l != s->rtail) {   /* round robin: its next call waits for the others' */
+			rlist_unlink(l);
+			rlist_append(l);
+		}
 		return l;
 	}
 	return NULL;
@@ -1024,12 +1105,10 @@ static struct http_lane *next_startable_lane(struct http_service *s, double now)
 static void schedule(struct http_engine *e)
 {
 	double now = time_mono();
-	for (struct http_call *c = e->waiting.head, *next; c; c = next) {
-		next = c->next;
-		if (c->t_wake > now) continue;
-		list_remove(&e->waiting, c);
+	while (e->n_waiting && e->waiting[0]->t_wake <= now) {
+		struct http_call *c = waiting_pop(e);
 		c->state = CALL_READY;
-		list_push_front(&c->lane->ready, c);
+		lane_ready_push(c->lane, c, true);
 	}
 	for (size_t i = 0; i < e->n_svcs; i++) {
 		struct http_service *s = e->svcs[i];
@@ -1039,7 +1118,7 @@ static void schedule(struct http_engine *e)
 			struct http_lane *l = next_startable_lane(s, now);
 			if (!l) break;
 			struct http_call *c = l->ready.head;
-			list_remove(&l->ready, c);
+			lane_ready_remove(l, c);
 			if (s->rate_per_sec > 0) s->tokens -= 1.0;
 			start_attempt(c, now);
 		}
@@ -1051,17 +1130,13 @@ static double next_timer(const struct http_engine *e)
 {
 	double now = time_mono(), best = -1;
 #define CONSIDER(t) do { double d_ = (t) - now; if (d_ < 0) d_ = 0; if (best < 0 || d_ < best) best = d_; } while (0)
-	for (const struct http_call *c = e->waiting.head; c; c = c->next) CONSIDER(c->t_wake);
+	if (e->n_waiting) CONSIDER(e->waiting[0]->t_wake);
 	for (size_t i = 0; i < e->n_svcs; i++) {
 		const struct http_service *s = e->svcs[i];
 		if (s->in_flight >= s->max_in_flight) continue;
-		bool ready = false;
-		for (size_t j = 0; j < s->n_lanes; j++) {
-			const struct http_lane *l = s->lanes[j];
-			if (!l->ready.head) continue;
-			ready = true;
+		bool ready = s->rhead != NULL;
+		for (const struct http_lane *l = s->rhead; l; l = l->rnext)
 			if (l->hold_until > now) CONSIDER(l->hold_until);
-		}
 		if (ready && s->rate_per_sec > 0 && s->tokens < 1.0)
 			CONSIDER(s->tokens_at + (1.0 - s->tokens) / s->rate_per_sec);
 	}

@@ -145,16 +145,31 @@ static bool is_key_at(const struct toks *t, size_t i, const char *name)
 	       i + 1 < t->n && t->v[i + 1].kind == TK_PUNCT && tok_is(&t->v[i + 1], "=");
 }
 
+/* Where the scan for a positional item last stopped: item `item` of the
+ * constructor opening at token `open` starts at token `pos` (0: none).
+ * The items of a list are asked for in order (a config's tenants, one
+ * after the other), so the next one is looked for from there: each look-up
+ * reads only the tokens since the last, not the whole list again. */
+struct item_memo {
+	size_t open, pos;
+	long item;
+};
+
 /* Looks for key `name` (or "#N") among the direct fields of the table
  * constructor whose "{" is token open. Returns the token index of the
- * field's value, or 0. */
-static size_t field_in(const struct toks *t, size_t open, const char *name)
+ * field's value, or 0. memo (or NULL) remembers where a "#N" was found. */
+static size_t field_in(const struct toks *t, size_t open, const char *name, struct item_memo *memo)
 {
 	int depth = 0;
 	long want = (name[0] == '#') ? strtol(name + 1, NULL, 10) : 0;
 	long item = 1;
 	bool item_start = true, item_is_named = false;
-	for (size_t i = open + 1; i < t->n && t->v[i].kind != TK_EOF; i++) {
+	size_t from = open + 1;
+	if (want && memo && memo->pos && memo->open == open && memo->item <= want) {
+		from = memo->pos;   /* the start of an item: depth 0, item_start */
+		item = memo->item;
+	}
+	for (size_t i = from; i < t->n && t->v[i].kind != TK_EOF; i++) {
 		const struct tok *k = &t->v[i];
 		if (depth == 0) {
 			if (k->kind == TK_PUNCT && tok_is(k, "}")) return 0;
@@ -162,7 +177,10 @@ static size_t field_in(const struct toks *t, size_t open, const char *name)
 				item_is_named = (k->kind == TK_NAME && i + 1 < t->n && tok_is(&t->v[i + 1], "=")) ||
 				                (k->kind == TK_PUNCT && tok_is(k, "["));
 				if (!want && is_key_at(t, i, name)) return i + 2;
-				if (want && !item_is_named && item == want) return i;
+				if (want && !item_is_named && item == want) {
+					if (memo) *memo = (struct item_memo){ .open = open, .pos = i, .item = want };
+					return i;
+				}
 				item_start = false;
 			}
 			if (k->kind == TK_PUNCT && (tok_is(k, ",") || tok_is(k, ";"))) {
@@ -188,7 +206,7 @@ static size_t top_level(const struct toks *t, const char *name)
 		    (i == 0 || !tok_is(&t->v[i - 1], ".")))
 			return i + 2;
 		if (depth == 0 && k->kind == TK_NAME && tok_is(k, "return") && i + 1 < t->n && tok_is(&t->v[i + 1], "{")) {
-			size_t v = field_in(t, i + 1, name);
+			size_t v = field_in(t, i + 1, name, NULL);
 			if (v) return v;
 		}
 		if (is_open(k)) depth++;
@@ -201,6 +219,7 @@ static size_t top_level(const struct toks *t, const char *name)
 
 struct srcmap {
 	struct toks t;
+	struct item_memo memo;
 };
 
 struct srcmap *srcmap_new(const char *src, size_t len)
@@ -217,7 +236,7 @@ void srcmap_free(struct srcmap *map)
 	free(map);
 }
 
-int srcmap_line(const struct srcmap *map, const char *const *path, size_t depth)
+int srcmap_line(struct srcmap *map, const char *const *path, size_t depth)
 {
 	const struct toks *t = &map->t;
 	if (depth == 0) return 0;
@@ -229,7 +248,7 @@ int srcmap_line(const struct srcmap *map, const char *const *path, size_t depth)
 	}
 	for (size_t d = 1; at && d < depth; d++) {
 		if (!tok_is(&t->v[at], "{")) return 0;
-		at = field_in(t, at, path[d]);
+		at = field_in(t, at, path[d], &map->memo);
 	}
 	if (!at) return 0;
 	/* report the key's own line (two tokens before a named value) */

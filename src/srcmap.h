@@ -21,10 +21,12 @@ int srcmap_key_line(const char *src, size_t len, const char *const *path, size_t
 
 /* The same, tokenizing the source once for many look-ups (a config with
  * thousands of tenants): srcmap_new copies nothing and keeps a pointer to
- * src, which must outlive the map. srcmap_free(NULL) is a no-op. */
+ * src, which must outlive the map. Positional items asked for in order
+ * ("#1", "#2", ...) cost only the tokens between them (the map remembers
+ * where the last one was). srcmap_free(NULL) is a no-op. */
 struct srcmap;
 struct srcmap *srcmap_new(const char *src, size_t len);
-int srcmap_line(const struct srcmap *map, const char *const *path, size_t depth);
+int srcmap_line(struct srcmap *map, const char *const *path, size_t depth);
 void srcmap_free(struct srcmap *map);
 
 #endif

@@ -10,16 +10,19 @@
 #include <string.h>
 
 enum status_stmt {
-	Q_TENANTS, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
+	Q_TENANTS, Q_TENANT, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
 	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX,
 	Q__COUNT
 };
 
-/* The latest run_tenants row of tenant t in runs of kind k, joined with its run. */
+/* The latest run_tenants row of tenant t in runs of kind k, joined with its
+ * run: the tenant's runs walked from the newest (run_tenants_by_tenant) to
+ * the first of that kind, not all of them. */
 #define LAST_RUN(alias, r, k) \
 	"LEFT JOIN run_tenants " alias " ON " alias ".tenant_id = t.id AND " alias ".run_id = " \
-	"(SELECT max(x.run_id) FROM run_tenants x JOIN runs y ON y.id = x.run_id " \
-	"WHERE x.tenant_id = t.id AND y.kind = '" k "') LEFT JOIN runs " r " ON " r ".id = " alias ".run_id "
+	"(SELECT x.run_id FROM run_tenants x JOIN runs y ON y.id = x.run_id " \
+	"WHERE x.tenant_id = t.id AND y.kind = '" k "' ORDER BY x.run_id DESC LIMIT 1) " \
+	"LEFT JOIN runs " r " ON " r ".id = " alias ".run_id "
 #define RUN_COLS(alias, r) alias ".run_id, " r ".started_at, " r ".finished_at, " r ".status, " alias ".status, " \
 	alias ".counts, " alias ".reason"
 #define AUDIT_SELECT "SELECT a.id, a.at, a.run_id, a.tenant_id, a.object_id, a.contact_id, a.action, a.before, " \
@@ -29,17 +32,20 @@ enum status_stmt {
 	"AND (?2 IS NULL OR a.at >= ?2) AND (?3 IS NULL OR a.contact_id = ?3) AND (?4 IS NULL OR a.object_id = ?4) " \
 	"AND (?5 IS NULL OR a.run_id = ?5) "
 
+#define TENANT_SELECT "SELECT t.id, t.name, t.default_domain, t.syncro_customer_id, t.last_pull_at, " \
+	"t.last_sync_at, t.last_status, t.last_error, " \
+	"t.users_present, "   /* kept by triggers (migration 8) */ \
+	"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NOT NULL), " \
+	"(SELECT count(*) FROM links l WHERE l.tenant_id = t.id), " \
+	"(SELECT count(*) FROM conflicts c WHERE c.tenant_id = t.id AND c.resolved_at IS NULL), " \
+	"(SELECT count(*) FROM intents i WHERE i.tenant_id = t.id AND i.state IN ('pending', 'sent')), " \
+	RUN_COLS("p", "pr") ", " RUN_COLS("s", "sr") " FROM tenants t " \
+	LAST_RUN("p", "pr", "pull") LAST_RUN("s", "sr", "sync")
+
 static const char *const status_sql[Q__COUNT] = {
-	[Q_TENANTS] = "SELECT t.id, t.name, t.default_domain, t.syncro_customer_id, t.last_pull_at, t.last_sync_at, "
-		"t.last_status, t.last_error, "
-		"t.users_present, "   /* kept by triggers (migration 8) */
-		"(SELECT count(*) FROM users u WHERE u.tenant_id = t.id AND u.removed IS NOT NULL), "
-		"(SELECT count(*) FROM links l WHERE l.tenant_id = t.id), "
-		"(SELECT count(*) FROM conflicts c WHERE c.tenant_id = t.id AND c.resolved_at IS NULL), "
-		"(SELECT count(*) FROM intents i WHERE i.tenant_id = t.id AND i.state IN ('pending', 'sent')), "
-		RUN_COLS("p", "pr") ", " RUN_COLS("s", "sr") " FROM tenants t "
-		LAST_RUN("p", "pr", "pull") LAST_RUN("s", "sr", "sync")
-		"WHERE ?1 IS NULL OR t.id = ?1 ORDER BY t.id",
+	[Q_TENANTS] = TENANT_SELECT "ORDER BY t.id",
+	/* one tenant by its key (a "?1 IS NULL OR" would read every tenant) */
+	[Q_TENANT] = TENANT_SELECT "WHERE t.id = ?1",
 	[Q_AUDIT] = AUDIT_SELECT "ORDER BY a.id ASC LIMIT ?6",
 	[Q_AUDIT_NEWEST] = AUDIT_SELECT "ORDER BY a.id DESC LIMIT ?6",
 	[Q_CONFLICTS] = "SELECT c.id, c.tenant_id, c.object_id, c.candidates, c.reason, c.opened_at, "
@@ -109,9 +115,9 @@ int store_status_tenant_each(struct store *st, const char *tenant_id,
                              int (*cb)(const struct store_status_tenant *t, void *ud), void *ud, struct err *err)
 {
 	struct tenant_iter it = { cb, ud, 0 };
-	sqlite3_stmt *s = q_get(st, Q_TENANTS, err);
+	sqlite3_stmt *s = q_get(st, tenant_id ? Q_TENANT : Q_TENANTS, err);
 	if (!s) return -1;
-	bind_text(s, 1, tenant_id);
+	if (tenant_id) bind_text(s, 1, tenant_id);
 	int rc = store_sql_rows(s, tenant_row, &it, err, "tenant status");
 	if (rc == 0 && tenant_id && it.rows == 0) return STORE_NOTFOUND;
 	return rc;

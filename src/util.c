@@ -186,6 +186,17 @@ bool str_ieq(const char *a, const char *b)
 	return *a == *b;
 }
 
+uint64_t str_hash(const char *s, bool ascii_fold)
+{
+	uint64_t h = 0xcbf29ce484222325u;   /* FNV-1a 64: offset basis, then the prime */
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		unsigned c = *p;
+		if (ascii_fold && c >= 'A' && c <= 'Z') c += 32;
+		h = (h ^ c) * 1099511628211u;
+	}
+	return h;
+}
+
 int fd_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

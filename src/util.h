@@ -50,6 +50,9 @@ char *buf_steal(struct buf *b);          /* hands over data (never NULL), buffer
 bool str_starts(const char *s, const char *prefix);
 bool str_ends(const char *s, const char *suffix);
 bool str_ieq(const char *a, const char *b);          /* ASCII case-insensitive equality */
+/* A 64-bit hash of s (FNV-1a) for hash tables keyed by strings; with
+ * ascii_fold, of s with A-Z as a-z (keys compared with str_ieq). */
+uint64_t str_hash(const char *s, bool ascii_fold);
 int fd_write_all(int fd, const void *data, size_t len); /* all of data, EINTR retried: 0, or -1 (errno) */
 bool guid_at(const char *s);      /* s[0..36) is a GUID's text, 8-4-4-4-12 hex digits (s need not end there) */
 bool str_is_guid(const char *s);  /* s is exactly a GUID's text */

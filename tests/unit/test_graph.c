@@ -206,6 +206,31 @@ TEST(graph_token_error_messages)
 	fixture_close(&f);
 }
 
+/* Tenants by id: one per id whatever its case, the same one each time,
+ * over enough of them that the index is rebuilt a few times. */
+TEST(graph_tenant_get_one_per_id)
+{
+	struct fixture f;
+	struct err err;
+	REQUIRE_OK(fixture_open(&f, NULL, NULL, NULL, &err), &err);
+	struct graph_tenant *first[300];
+	char id[64];
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof id, "Tenant-%03d.onmicrosoft.com", i);
+		first[i] = graph_tenant_get(f.gc, id);
+		REQUIRE(first[i] != NULL);
+		CHECK_STR(graph_tenant_id(first[i]), id);
+	}
+	for (int i = 0; i < 300; i++) {
+		snprintf(id, sizeof id, "TENANT-%03d.ONMICROSOFT.COM", i);
+		CHECK(graph_tenant_get(f.gc, id) == first[i]);
+		snprintf(id, sizeof id, "tenant-%03d.onmicrosoft.com", i);
+		CHECK(graph_tenant_get(f.gc, id) == first[i]);
+	}
+	for (int i = 1; i < 300; i++) CHECK(first[i] != first[i - 1]);
+	fixture_close(&f);
+}
+
 TEST(graph_client_needs_a_credential)
 {
 	struct err err;

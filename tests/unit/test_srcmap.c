@@ -1,6 +1,7 @@
 /* test_srcmap — key → line location in Lua source. */
 #include "t.h"
 #include "srcmap.h"
+#include "util.h"
 
 static int line_of(const char *src, const char *a, const char *b, const char *c)
 {
@@ -53,4 +54,42 @@ TEST(srcmap_policy_keys)
 		"P.contakt = function() end\n"
 		"return P\n";
 	CHECK_EQ_INT(line_of(src2, "contakt", NULL, NULL), 3);
+}
+
+/* One map asked for a list's items in order, backwards and by key: the
+ * same lines as a fresh map for each look-up (the map resumes where its
+ * last positional item was found). */
+TEST(srcmap_items_in_order_on_one_map)
+{
+	struct buf src = { 0 };
+	buf_adds(&src, "x = 1\ntenants = {\n");
+	int want_line[41] = { 0 }, line = 3;
+	for (int i = 1; i <= 40; i++) {
+		want_line[i] = line;
+		if (i % 7 == 0) {   /* a named field between the items, and one spread over lines */
+			buf_printf(&src, "  named = { 1, 2 }, { id = \"t%d\",\n    policy = \"p,{}.lua\" },\n", i);
+			line += 2;
+		} else {
+			buf_printf(&src, "  { id = \"t%d\", list = { \"a\", { \"b\" } } },\n", i);
+			line++;
+		}
+	}
+	buf_adds(&src, "}\n");
+	struct srcmap *map = srcmap_new(src.data, src.len);
+	char item[16];
+	const char *path[3] = { "tenants", item, "policy" };
+	for (int i = 1; i <= 40; i++) {
+		snprintf(item, sizeof item, "#%d", i);
+		CHECK_EQ_INT(srcmap_line(map, path, 2), want_line[i]);
+		CHECK_EQ_INT(srcmap_line(map, path, 2), srcmap_key_line(src.data, src.len, path, 2));
+		if (i % 7 == 0) CHECK_EQ_INT(srcmap_line(map, path, 3), want_line[i] + 1);
+	}
+	for (int i = 40; i >= 1; i -= 3) {
+		snprintf(item, sizeof item, "#%d", i);
+		CHECK_EQ_INT(srcmap_line(map, path, 2), want_line[i]);
+	}
+	snprintf(item, sizeof item, "#%d", 41);
+	CHECK_EQ_INT(srcmap_line(map, path, 2), 0);   /* no such item */
+	srcmap_free(map);
+	buf_free(&src);
 }

@@ -147,3 +147,12 @@ TEST(log_redacts_secrets)
 	CHECK(!strstr(e.msg, "hunter22"));
 	log_secrets_clear();
 }
+
+TEST(util_str_hash)
+{
+	CHECK(str_hash("Contoso.OnMicrosoft.com", true) == str_hash("contoso.onmicrosoft.com", true));
+	CHECK(str_hash("Contoso.OnMicrosoft.com", false) != str_hash("contoso.onmicrosoft.com", false));
+	CHECK(str_hash("policies/a.lua", false) != str_hash("policies/b.lua", false));
+	CHECK(str_hash("", false) == 0xcbf29ce484222325u);    /* FNV-1a's offset basis */
+	CHECK(str_hash("a", false) == 0xaf63dc4c8601ec8cu);   /* FNV-1a 64 of "a" */
+}
