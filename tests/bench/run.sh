@@ -14,3 +14,5 @@ echo "bench_pull (100 tenants x 1,000 users against the fake Graph, 10 ms latenc
 ENTRASYNC=${ENTRASYNC:?} sh tests/bench/bench_pull.sh
 echo "bench_sync (100 tenants x 1,000 users through both fakes, Syncro at 6,000 a minute)"
 ENTRASYNC=${ENTRASYNC:?} sh tests/bench/bench_sync.sh
+echo "bench_scale (500 and 2,000 tenants, each with its own policy: CPU per tenant as the tenants grow)"
+ENTRASYNC=${ENTRASYNC:?} sh tests/bench/bench_scale.sh
