@@ -63,10 +63,9 @@ static const char *const status_sql[Q__COUNT] = {
 		"(SELECT max(o.finished_at) FROM runs o WHERE o.kind = r.kind AND o.status = 'ok') "
 		"FROM runs r WHERE r.id = (SELECT max(z.id) FROM runs z WHERE z.kind = r.kind AND z.finished_at IS NOT NULL) "
 		"ORDER BY r.kind",
-	[Q_TENANT_RUN_COUNTS] = "SELECT r.kind, t.tenant_id, t.status, count(*) FROM run_tenants t "
-		"JOIN runs r ON r.id = t.run_id GROUP BY r.kind, t.tenant_id, t.status ORDER BY 1, 2, 3",
-	[Q_WRITE_COUNTS] = "SELECT action, CASE WHEN result = 'ok' THEN 'ok' WHEN result = 'dry-run' THEN 'dry_run' "
-		"ELSE 'failed' END AS outcome, count(*) FROM audit GROUP BY action, outcome ORDER BY 1, 2",
+	/* kept by triggers (migration 11) */
+	[Q_TENANT_RUN_COUNTS] = "SELECT kind, tenant_id, status, n FROM tenant_run_counts WHERE n > 0 ORDER BY 1, 2, 3",
+	[Q_WRITE_COUNTS] = "SELECT action, outcome, n FROM write_counts WHERE n > 0 ORDER BY 1, 2",
 	[Q_KV_PREFIX] = "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
 };
 

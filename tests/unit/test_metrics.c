@@ -14,6 +14,7 @@
 #include "shutdown.h"
 #include "store.h"
 #include "store_status.h"
+#include "t_sql.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -283,6 +284,76 @@ TEST(store_status_queries)
 	CHECK_EQ_INT(store_status_user_find(st, T2, "u1", &id, &err), STORE_NOTFOUND);
 	CHECK(id == NULL);
 
+	store_close(st);
+}
+
+/* Each count the triggers keep (migration 11) checked against counting
+ * the rows, and the rows' total against the counts' total. */
+struct counted {
+	sqlite3 *db;
+	long long total;
+	int rows;
+};
+
+static int check_tenant_run_count(const char *kind, const char *tenant_id, const char *status, long long n, void *ud)
+{
+	struct counted *c = ud;
+	char sql[512];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM run_tenants t JOIN runs r ON r.id = t.run_id WHERE r.kind = '%s' "
+	         "AND t.tenant_id = '%s' AND t.status = '%s'", kind, tenant_id, status);
+	CHECK_EQ_INT(n, raw_int(c->db, sql));
+	c->total += n;
+	c->rows++;
+	return 0;
+}
+
+static int check_write_count(const char *action, const char *outcome, long long n, void *ud)
+{
+	struct counted *c = ud;
+	char sql[512];
+	snprintf(sql, sizeof sql, "SELECT count(*) FROM audit WHERE action = '%s' AND CASE WHEN result = 'ok' THEN 'ok' "
+	         "WHEN result = 'dry-run' THEN 'dry_run' ELSE 'failed' END = '%s'", action, outcome);
+	CHECK_EQ_INT(n, raw_int(c->db, sql));
+	c->total += n;
+	c->rows++;
+	return 0;
+}
+
+static void check_counts(struct store *st, int tenant_rows, int write_rows)
+{
+	struct err err;
+	struct counted c = { .db = store_sqlite(st) };
+	REQUIRE_OK(store_status_tenant_run_counts(st, check_tenant_run_count, &c, &err), &err);
+	CHECK_EQ_INT(c.total, raw_int(c.db, "SELECT count(*) FROM run_tenants t JOIN runs r ON r.id = t.run_id"));
+	CHECK_EQ_INT(c.rows, tenant_rows);
+	c = (struct counted){ .db = store_sqlite(st) };
+	REQUIRE_OK(store_status_write_counts(st, check_write_count, &c, &err), &err);
+	CHECK_EQ_INT(c.total, raw_int(c.db, "SELECT count(*) FROM audit"));
+	CHECK_EQ_INT(c.rows, write_rows);
+}
+
+TEST(store_status_counts_kept_by_triggers)
+{
+	struct err err;
+	struct store *st = fresh_store("counts");
+	REQUIRE(st);
+	REQUIRE_OK(fill(st, &err), &err);
+	/* pull/T1/ok, sync/T1/ok, sync/T2/ok, sync/T1/held, sync/T2/failed;
+	 * create/ok, update/ok, update/failed, create/dry_run */
+	check_counts(st, 5, 4);
+	sqlite3 *db = store_sqlite(st);
+	long long last = raw_int(db, "SELECT max(id) FROM runs");
+	/* a run's tenant row upserted with another outcome: moved, not added */
+	REQUIRE_OK(store_run_tenant_put(st, last, T1, "ok", NULL, NULL, &err), &err);
+	check_counts(st, 4, 4);
+	CHECK_EQ_INT(raw_int(db, "SELECT n FROM tenant_run_counts WHERE kind = 'sync' AND tenant_id = '" T1 "' AND "
+	                         "status = 'ok'"), 2);
+	/* a run deleted (its tenant rows go with it), an audit row deleted */
+	CHECK_EQ_INT(sqlite3_exec(db, "DELETE FROM runs WHERE kind = 'pull'", NULL, NULL, NULL), SQLITE_OK);
+	CHECK_EQ_INT(sqlite3_exec(db, "DELETE FROM audit WHERE result = 'dry-run'", NULL, NULL, NULL), SQLITE_OK);
+	check_counts(st, 3, 3);
+	CHECK_EQ_INT(raw_int(db, "SELECT min(n) FROM tenant_run_counts"), 0);   /* taken off once, not twice */
+	CHECK_EQ_INT(raw_int(db, "SELECT min(n) FROM write_counts"), 0);
 	store_close(st);
 }
 
