@@ -27,6 +27,7 @@ struct tenant_state {
 struct report_lua {
 	const struct config *cfg;
 	struct tenant_state *v;    /* one per configured tenant */
+	struct tenant_state *last; /* the last one looked up: a report's calls come tenant by tenant */
 };
 
 struct report_lua *report_lua_new(const struct config *cfg)
@@ -53,9 +54,10 @@ void report_lua_free(struct report_lua *rl)
 static struct script *tenant_script(struct report_lua *rl, const char *tenant_id, struct err *err, bool *none)
 {
 	*none = false;
-	struct tenant_state *ts = NULL;
+	struct tenant_state *ts = rl->last && str_ieq(rl->last->t->id, tenant_id) ? rl->last : NULL;
 	for (size_t i = 0; i < rl->cfg->ntenants && !ts; i++)
 		if (str_ieq(rl->v[i].t->id, tenant_id)) ts = &rl->v[i];
+	if (ts) rl->last = ts;
 	if (!ts || !ts->t->policy) {
 		*none = true;
 		return NULL;
