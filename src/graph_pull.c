@@ -1396,10 +1396,6 @@ static void results_dropped(struct graph_pull_result *res)
 	res->group_members = 0;
 }
 
-/* All requests of the tenant are done: what they brought, the tenant row
- * and the result, in one transaction (the users' pages were committed
- * each with its delta state already). When storing the results fails,
- * none of them is kept and the tenant fails; its row still records that. */
 /* Frees what the tenant holds (its groups, the answers kept for its
  * results, its delta state) and empties those fields: a second call
  * finds nothing to free. */
@@ -1438,11 +1434,13 @@ static void tenant_free(struct pull_tenant *pt)
 	buf_free(&pt->errors);
 }
 
-/* Stores what the tenant's pull brought and its row, in one transaction,
- * then frees what the tenant held: each tenant's parsed answers go as it
- * finishes, while the others' are still on the way, instead of all of them
- * after the last answer (a hundred tenants' were ~6 ms of frees there). Runs
- * once no callback of the tenant is outstanding (or when the pull stops). */
+/* All requests of the tenant are done (or the pull stopped): what they
+ * brought, the tenant row and the result, in one transaction (the users'
+ * pages were committed each with its delta state already). When storing
+ * the results fails, none of them is kept and the tenant fails; its row
+ * still records that. Then what the tenant held is freed: each tenant's
+ * parsed answers go as it finishes, while the others' are still on the
+ * way, not all of them after the last answer. */
 static void tenant_finish(struct pull_tenant *pt)
 {
 	if (pt->finished) return;
@@ -1485,7 +1483,6 @@ static void tenant_finish(struct pull_tenant *pt)
 	         res->scores, res->counters.requests);
 	tenant_free(pt);
 }
-
 
 int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
                const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err)

@@ -199,8 +199,9 @@ static void rlist_append(struct http_lane *l)
 	l->in_rlist = true;
 }
 
-/* Queues c on lane l's ready queue (at the front: a retry does not wait
- * behind new work), listing the lane as having ready calls. */
+/* Queues c on lane l's ready queue, at the back, or at the front for a
+ * retry (it does not wait behind new work); the lane is then listed as
+ * having ready calls. */
 static void lane_ready_push(struct http_lane *l, struct http_call *c, bool front)
 {
 	if (front) list_push_front(&l->ready, c);
