@@ -68,6 +68,15 @@ struct pull_group {
 	bool same;                /* its one page is the one its rows came from: they stay */
 };
 
+/* A day of the secureScores pages: its object as sent and the members
+ * stored apart (SCORE_DAY_KEYS), spans into the held page text. */
+enum { SCORE_DAY_CREATED, SCORE_DAY_ID, SCORE_DAY_CURRENT, SCORE_DAY_MAX, SCORE_DAY_AVERAGES, SCORE_DAY_CONTROLS,
+       SCORE_DAY_NKEYS };
+struct score_day {
+	struct text_span obj;
+	struct json_scan_value v[SCORE_DAY_NKEYS];
+};
+
 struct pull_tenant {
 	struct graph_client *gc;
 	struct store *st;
@@ -100,7 +109,7 @@ struct pull_tenant {
 	size_t nheld_text;
 	const cJSON *org;         /* the organization object */
 	const cJSON *skus;        /* the subscribedSkus body */
-	struct text_span *score_days; /* the days' objects of the secureScores pages, as texts */
+	struct score_day *score_days; /* the days of the secureScores pages, read in place */
 	size_t nscore_days;
 	struct buf errors;
 };
@@ -620,13 +629,23 @@ static int skus_write(struct pull_tenant *pt, struct err *err)
 
 static void scores_fetch(struct pull_tenant *pt, const char *url);
 
-/* Keeps an element of a secureScores page's "value" (a day's object). */
-static int score_day_keep(void *ud, size_t i, const struct json_scan_value *v)
+/* The members of a day's object that are stored apart, by SCORE_DAY_*. */
+static const char *const score_day_keys[SCORE_DAY_NKEYS] = {
+	[SCORE_DAY_CREATED] = "createdDateTime", [SCORE_DAY_ID] = "id", [SCORE_DAY_CURRENT] = "currentScore",
+	[SCORE_DAY_MAX] = "maxScore", [SCORE_DAY_AVERAGES] = "averageComparativeScores",
+	[SCORE_DAY_CONTROLS] = "controlScores",
+};
+
+/* Keeps an element of a secureScores page's "value" (a day's object, in
+ * vals[SCORE_DAY_NKEYS]) with its members, as the page's one scan found them. */
+static int score_day_keep(void *ud, size_t i, const struct json_scan_value *vals)
 {
 	struct pull_tenant *pt = ud;
 	(void)i;
 	pt->score_days = xrealloc(pt->score_days, (pt->nscore_days + 1) * sizeof *pt->score_days);
-	pt->score_days[pt->nscore_days++] = (struct text_span){ v->text, v->len };
+	struct score_day *d = &pt->score_days[pt->nscore_days++];
+	d->obj = (struct text_span){ vals[SCORE_DAY_NKEYS].text, vals[SCORE_DAY_NKEYS].len };
+	memcpy(d->v, vals, sizeof d->v);
 	return 0;
 }
 
@@ -637,12 +656,14 @@ static int score_day_keep(void *ud, size_t i, const struct json_scan_value *v)
  * pull's instructions). */
 static void scores_page(struct pull_tenant *pt, struct text_span body)
 {
-	static const char *const keys[] = { "value", "@odata.nextLink" };
-	struct json_scan_value v[2];
+	static const char *const also[] = { "@odata.nextLink" };
+	struct json_scan_value next_link;
 	struct err err;
+	bool found;
 	size_t had = pt->nscore_days;
-	if (json_scan_members(body.p, body.n, keys, 2, v, &err) != 0 ||
-	    (v[0].type == JSON_SCAN_ARRAY && json_scan_each_element(v[0].text, v[0].len, score_day_keep, pt, &err) != 0)) {
+	/* one pass: the days, their members, and the nextLink beside them */
+	if (json_scan_each_record_also(body.p, body.n, "value", score_day_keys, SCORE_DAY_NKEYS, NULL, score_day_keep,
+	                               pt, &found, also, 1, &next_link, &err) != 0) {
 		pt->nscore_days = had;   /* none of a malformed page */
 		char msg[300];
 		snprintf(msg, sizeof msg, "tenant %.100s: a secureScores page is malformed JSON: %.150s", pt->spec->tenant_id,
@@ -652,9 +673,9 @@ static void scores_page(struct pull_tenant *pt, struct text_span body)
 	}
 	/* $top=N asks for the N newest days; a nextLink beyond them is older
 	 * history we already hold (or that Graph pages below N: then go on). */
-	if (v[1].type == JSON_SCAN_STRING && pt->nscore_days < (size_t)pt->score_top) {
+	if (next_link.type == JSON_SCAN_STRING && pt->nscore_days < (size_t)pt->score_top) {
 		struct buf next = { 0 };
-		if (json_scan_string_buf(&v[1], &next) >= 0) scores_fetch(pt, next.data);
+		if (json_scan_string_buf(&next_link, &next) >= 0) scores_fetch(pt, next.data);
 		else pt->scores_complete = true;
 		buf_free(&next);
 	} else {
@@ -673,15 +694,14 @@ static double scan_number(const struct json_scan_value *v)
 
 /* Stores one day's object (an element of a page's "value", as sent); an
  * element that is no object, or names no day, is skipped. */
-static int score_day_put(struct pull_tenant *pt, struct text_span obj, struct err *err)
+static int score_day_put(struct pull_tenant *pt, const struct score_day *d, struct err *err)
 {
-	static const char *const keys[] = { "createdDateTime", "id", "currentScore", "maxScore",
-		                            "averageComparativeScores", "controlScores" };
-	struct json_scan_value v[6];
+	const struct text_span obj = d->obj;
+	const struct json_scan_value *v = d->v;
 	char created[64] = "", id[256] = "";
-	if (*obj.p != '{' || json_scan_members(obj.p, obj.n, keys, 6, v, err) != 0) return 0;
-	if (v[0].type == JSON_SCAN_STRING) json_scan_string(&v[0], created, sizeof created);
-	if (v[1].type == JSON_SCAN_STRING) json_scan_string(&v[1], id, sizeof id);
+	if (*obj.p != '{') return 0;
+	if (v[SCORE_DAY_CREATED].type == JSON_SCAN_STRING) json_scan_string(&v[SCORE_DAY_CREATED], created, sizeof created);
+	if (v[SCORE_DAY_ID].type == JSON_SCAN_STRING) json_scan_string(&v[SCORE_DAY_ID], id, sizeof id);
 	char day[11] = "";
 	if (strlen(created) >= 10) memcpy(day, created, 10);
 	else if (strlen(id) >= 10) memcpy(day, id + strlen(id) - 10, 10);
@@ -693,7 +713,8 @@ static int score_day_put(struct pull_tenant *pt, struct text_span obj, struct er
 	if (json_scan_strings_strict(obj.p, obj.n)) {
 		raw = xstrndup(obj.p, obj.n);
 		for (int k = 0; k < 2; k++)
-			if (v[4 + k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(v[4 + k].text, v[4 + k].len);
+			if (v[SCORE_DAY_AVERAGES + k].type != JSON_SCAN_ABSENT)
+				part[k] = xstrndup(v[SCORE_DAY_AVERAGES + k].text, v[SCORE_DAY_AVERAGES + k].len);
 	} else {
 		cJSON *tree = cJSON_ParseWithLength(obj.p, obj.n);
 		char *printed = tree ? cJSON_PrintUnformatted(tree) : NULL;
@@ -708,7 +729,8 @@ static int score_day_put(struct pull_tenant *pt, struct text_span obj, struct er
 		cJSON_Delete(tree);
 	}
 	struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
-	                                 .current_score = scan_number(&v[2]), .max_score = scan_number(&v[3]),
+	                                 .current_score = scan_number(&v[SCORE_DAY_CURRENT]),
+	                                 .max_score = scan_number(&v[SCORE_DAY_MAX]),
 	                                 .averages = part[0], .controls = part[1], .raw = raw };
 	int rc = store_secure_score_put(pt->st, &sc, err);
 	free(part[0]);
@@ -730,7 +752,7 @@ static char *backfill_key(const struct pull_tenant *pt)
 static int scores_write(struct pull_tenant *pt, struct err *err)
 {
 	for (size_t i = 0; i < pt->nscore_days; i++)
-		if (score_day_put(pt, pt->score_days[i], err) != 0) return -1;
+		if (score_day_put(pt, &pt->score_days[i], err) != 0) return -1;
 	if (!pt->score_top) return 0;
 	/* a backfill stored in part stays pending (score_days); one whole, or
 	 * an hourly round, ends it. Nothing stored: nothing to mend. */

@@ -566,11 +566,14 @@ static int scan_record(struct scanner *s, size_t i, const char *const *keys, siz
 static int scan_records(struct scanner *s, const char *const *keys, size_t n, const struct json_scan_reader *reader,
                         int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, int *stop)
 {
-	struct json_scan_value vals[JSON_SCAN_RECORD_KEYS];
+	struct json_scan_value vals[JSON_SCAN_RECORD_KEYS + 1];   /* + the element itself */
 	bool more;
 	if (n > JSON_SCAN_RECORD_KEYS || enter(s, ']', &more) != 0) return -1;
 	for (size_t i = 0; more; i++) {
-		if (scan_record(s, i, keys, n, reader, vals) != 0 || member_sep(s, ']', &more) != 0) return -1;
+		const char *start = s->p;
+		if (scan_record(s, i, keys, n, reader, vals) != 0) return -1;
+		vals[n] = (struct json_scan_value){ type_of(*start), start, (size_t)(s->p - start) };
+		if (member_sep(s, ']', &more) != 0) return -1;
 		*stop = fn(ud, i, vals);
 		if (*stop) return 0;
 	}
@@ -583,9 +586,19 @@ int json_scan_each_record(const char *json, size_t len, const char *key, const c
                           int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, bool *found,
                           struct err *err)
 {
+	return json_scan_each_record_also(json, len, key, keys, n, reader, fn, ud, found, NULL, 0, NULL, err);
+}
+
+int json_scan_each_record_also(const char *json, size_t len, const char *key, const char *const *keys, size_t n,
+                               const struct json_scan_reader *reader,
+                               int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud,
+                               bool *found, const char *const *also, size_t n_also, struct json_scan_value *also_out,
+                               struct err *err)
+{
 	struct scanner s;
 	bool more;
 	*found = false;
+	for (size_t j = 0; j < n_also; j++) also_out[j] = (struct json_scan_value){ .type = JSON_SCAN_ABSENT };
 	if (open_walk(&s, json, len, &more, err) != 0) return -1;
 	while (more) {
 		struct member_key k;
@@ -598,6 +611,12 @@ int json_scan_each_record(const char *json, size_t len, const char *key, const c
 			if (stop) return stop;
 		} else if (skip_value(&s, &v) != 0) {
 			return fail(&s, err);
+		} else if (k.len > 0) {
+			for (size_t j = 0; j < n_also; j++)
+				if (also_out[j].type == JSON_SCAN_ABSENT && key_is(&k, also[j])) {
+					also_out[j] = v;
+					break;
+				}
 		}
 		if (member_sep(&s, '}', &more) != 0) return fail(&s, err);
 	}

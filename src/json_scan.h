@@ -81,15 +81,25 @@ struct json_scan_reader {
  * member named key of the object in json[0..len), calls fn with the
  * element's members keys[0..n) (n <= JSON_SCAN_RECORD_KEYS) as
  * json_scan_members finds them (all absent for an element that is not an
- * object); reader (may be NULL) reads one key's values itself. *found: the
- * member exists and is an array. Checks the whole text (trailing text
- * included), as json_scan_each_member. Returns 0, fn's first non-zero
- * result, or -1 with err for malformed text. E.g. a Graph $batch answer's
- * "responses", each part's id, status, headers and body. */
+ * object) and, in vals[n], the element itself; reader (may be NULL) reads
+ * one key's values itself. *found: the member exists and is an array.
+ * Checks the whole text (trailing text included), as json_scan_each_member.
+ * Returns 0, fn's first non-zero result, or -1 with err for malformed text.
+ * E.g. a Graph $batch answer's "responses", each part's id, status, headers
+ * and body. */
 int json_scan_each_record(const char *json, size_t len, const char *key, const char *const *keys, size_t n,
                           const struct json_scan_reader *reader,
                           int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud, bool *found,
                           struct err *err);
+/* The same, also reading the object's members also[0..n_also) other than
+ * key into also_out (the first occurrence; JSON_SCAN_ABSENT when missing),
+ * in the same pass: e.g. a page's "@odata.nextLink" beside its "value".
+ * Those after a stop by fn are not read. */
+int json_scan_each_record_also(const char *json, size_t len, const char *key, const char *const *keys, size_t n,
+                               const struct json_scan_reader *reader,
+                               int (*fn)(void *ud, size_t i, const struct json_scan_value *vals), void *ud,
+                               bool *found, const char *const *also, size_t n_also, struct json_scan_value *also_out,
+                               struct err *err);
 /* Whether the strings of p[0..n), a value the scanner checked (its
  * structure, numbers and literals), are strict JSON too: every escape
  * valid, no raw control character. Then the text is fit to store as JSON

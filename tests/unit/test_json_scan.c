@@ -229,6 +229,49 @@ TEST(json_scan_each_record_in_one_pass)
 	buf_free(&b);
 }
 
+/* Appends each element as the scan spanned it (vals[1]: after the one key). */
+static int note_record_span(void *ud, size_t i, const struct json_scan_value *v)
+{
+	struct buf *b = ud;
+	buf_printf(b, "%zu:%.*s|", i, (int)v[1].len, v[1].text);
+	return 0;
+}
+
+TEST(json_scan_each_record_also_reads_the_members_beside)
+{
+	struct err err;
+	struct buf b = {0};
+	static const char *const keys[] = { "day" };
+	static const char *const also[] = { "@odata.nextLink", "@odata.count" };
+	struct json_scan_value out[2];
+	bool found;
+	/* the link before the list, in Graph's order; an element that is no
+	 * object spanned too; a nested "@odata.nextLink" not taken */
+	static const char before[] = "{\"@odata.nextLink\":\"https://x/next\",\"value\":[ {\"day\":1,"
+		"\"@odata.nextLink\":\"inner\"} ,2,{\"day\":[3]}]}";
+	REQUIRE_OK(json_scan_each_record_also(before, strlen(before), "value", keys, 1, NULL, note_record_span, &b, &found,
+	                                      also, 2, out, &err), &err);
+	CHECK(found);
+	CHECK_STR(b.data, "0:{\"day\":1,\"@odata.nextLink\":\"inner\"}|1:2|2:{\"day\":[3]}|");
+	CHECK_EQ_INT(out[0].type, JSON_SCAN_STRING);
+	CHECK_EQ_INT((int)out[0].len, 16);
+	CHECK(!strncmp(out[0].text, "\"https://x/next\"", out[0].len));
+	CHECK_EQ_INT(out[1].type, JSON_SCAN_ABSENT);
+	/* after the list, and a count; the first occurrence wins */
+	static const char after[] = "{\"value\":[],\"@odata.count\":7,\"@odata.nextLink\":\"n1\",\"@odata.nextLink\":\"n2\"}";
+	buf_reset(&b);
+	REQUIRE_OK(json_scan_each_record_also(after, strlen(after), "value", keys, 1, NULL, note_record_span, &b, &found,
+	                                      also, 2, out, &err), &err);
+	CHECK(found && b.len == 0);
+	CHECK(out[0].type == JSON_SCAN_STRING && !strncmp(out[0].text, "\"n1\"", out[0].len));
+	CHECK(out[1].type == JSON_SCAN_NUMBER && out[1].len == 1 && out[1].text[0] == '7');
+	/* malformed after the list: -1, as json_scan_each_record */
+	static const char bad[] = "{\"value\":[{\"day\":1}],\"@odata.nextLink\":}";
+	CHECK(json_scan_each_record_also(bad, strlen(bad), "value", keys, 1, NULL, note_record_span, &b, &found, also, 2, out,
+	                                 &err) == -1);
+	buf_free(&b);
+}
+
 /* A reader for "body" (key 2) that takes an object whose id (read before
  * it) starts with 'm': it finds the object's end by brackets (the test's
  * bodies hold no brackets in strings) and notes what it took. */
