@@ -144,8 +144,10 @@ static void worker_records(struct worker *w, size_t n, struct graph_pull_result 
  * WAL into the database (they do not checkpoint: the copy and its fsyncs
  * would stop their event loops for 10-20 ms each time, twice in an hourly
  * pull of 100 tenants). A pull done sooner (an hourly one: a few hundred
- * pages of WAL) leaves the copy to the end of the run, off the workers'
- * two CPUs while they pull. */
+ * pages of WAL) leaves the copy off the workers' CPUs while they pull: it
+ * is made as soon as a worker has finished (its CPU is free, the others'
+ * last answers are still coming), so that the store's close at the end of
+ * the run has only what came after to copy. */
 static void workers_read(struct store *st, struct worker *ws, int nw, size_t n, struct graph_pull_result *results,
                          bool *done)
 {
@@ -177,7 +179,10 @@ static void workers_read(struct store *st, struct worker *ws, int nw, size_t n, 
 			}
 			close(ws[k].fd);
 			ws[k].fd = -1;
-			open_fds--;
+			if (--open_fds > 0) {
+				struct err err;
+				if (store_checkpoint_passive(st, NULL, &err) != 0) log_warn("graph.pull", "%s", err.msg);
+			}
 		}
 	}
 	free(pfd);
