@@ -69,9 +69,8 @@ struct pull_group {
 };
 
 /* A day of the secureScores pages: its object as sent and the members
- * stored apart (SCORE_DAY_KEYS), spans into the held page text. */
-enum { SCORE_DAY_CREATED, SCORE_DAY_ID, SCORE_DAY_CURRENT, SCORE_DAY_MAX, SCORE_DAY_AVERAGES, SCORE_DAY_CONTROLS,
-       SCORE_DAY_NKEYS };
+ * read from it (score_day_keys), spans into the held page text. */
+enum { SCORE_DAY_CREATED, SCORE_DAY_ID, SCORE_DAY_CURRENT, SCORE_DAY_MAX, SCORE_DAY_AVERAGES, SCORE_DAY_NKEYS };
 struct score_day {
 	struct text_span obj;
 	struct json_scan_value v[SCORE_DAY_NKEYS];
@@ -633,7 +632,6 @@ static void scores_fetch(struct pull_tenant *pt, const char *url);
 static const char *const score_day_keys[SCORE_DAY_NKEYS] = {
 	[SCORE_DAY_CREATED] = "createdDateTime", [SCORE_DAY_ID] = "id", [SCORE_DAY_CURRENT] = "currentScore",
 	[SCORE_DAY_MAX] = "maxScore", [SCORE_DAY_AVERAGES] = "averageComparativeScores",
-	[SCORE_DAY_CONTROLS] = "controlScores",
 };
 
 /* Keeps an element of a secureScores page's "value" (a day's object, in
@@ -708,33 +706,31 @@ static int score_day_put(struct pull_tenant *pt, const struct score_day *d, stru
 	day[10] = '\0';
 	if (!day[0]) return 0;
 	/* Stored as sent when it is strict JSON (always, from Graph); else
-	 * through cJSON, printed compactly: JSON-equal either way. */
-	char *raw = NULL, *part[2] = { NULL, NULL };
+	 * through cJSON, printed compactly: JSON-equal either way. Its control
+	 * scores are stored in it, not again apart (store_secure_score_put). */
+	char *raw = NULL, *averages = NULL;
 	if (json_scan_strings_strict(obj.p, obj.n)) {
 		raw = xstrndup(obj.p, obj.n);
-		for (int k = 0; k < 2; k++)
-			if (v[SCORE_DAY_AVERAGES + k].type != JSON_SCAN_ABSENT)
-				part[k] = xstrndup(v[SCORE_DAY_AVERAGES + k].text, v[SCORE_DAY_AVERAGES + k].len);
+		if (v[SCORE_DAY_AVERAGES].type != JSON_SCAN_ABSENT)
+			averages = xstrndup(v[SCORE_DAY_AVERAGES].text, v[SCORE_DAY_AVERAGES].len);
 	} else {
 		cJSON *tree = cJSON_ParseWithLength(obj.p, obj.n);
 		char *printed = tree ? cJSON_PrintUnformatted(tree) : NULL;
-		static const char *const arrays[] = { "averageComparativeScores", "controlScores" };
-		struct json_scan_value a[2];
-		if (printed && json_scan_members(printed, strlen(printed), arrays, 2, a, err) == 0) {
+		static const char *const arrays[] = { "averageComparativeScores" };
+		struct json_scan_value a;
+		if (printed && json_scan_members(printed, strlen(printed), arrays, 1, &a, err) == 0) {
 			raw = xstrdup(printed);
-			for (int k = 0; k < 2; k++)
-				if (a[k].type != JSON_SCAN_ABSENT) part[k] = xstrndup(a[k].text, a[k].len);
+			if (a.type != JSON_SCAN_ABSENT) averages = xstrndup(a.text, a.len);
 		}
 		if (printed) cJSON_free(printed);
 		cJSON_Delete(tree);
 	}
 	struct store_secure_score sc = { .tenant_id = pt->spec->tenant_id, .day = day,
 	                                 .current_score = scan_number(&v[SCORE_DAY_CURRENT]),
-	                                 .max_score = scan_number(&v[SCORE_DAY_MAX]),
-	                                 .averages = part[0], .controls = part[1], .raw = raw };
+	                                 .max_score = scan_number(&v[SCORE_DAY_MAX]), .averages = averages,
+	                                 .raw = raw };
 	int rc = store_secure_score_put(pt->st, &sc, err);
-	free(part[0]);
-	free(part[1]);
+	free(averages);
 	free(raw);
 	if (rc != 0) return -1;
 	pt->res->scores++;

@@ -148,11 +148,11 @@ int store_history_scores_each(struct store_history *h, const char *tenant_id, co
 	static const char *const sql[2][2] = {
 		{ "SELECT tenant_id, day, current_score, max_score, NULL, NULL FROM secure_score_snapshots NOT INDEXED "
 		  "WHERE ?1 IS NULL AND day >= coalesce(?2, '')",
-		  "SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
+		  "SELECT tenant_id, day, current_score, max_score, averages, " SCORE_CONTROLS " FROM secure_score_snapshots "
 		  "NOT INDEXED WHERE ?1 IS NULL AND day >= coalesce(?2, '')" },
 		{ "SELECT tenant_id, day, current_score, max_score, NULL, NULL FROM secure_score_snapshots "
 		  "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day",
-		  "SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
+		  "SELECT tenant_id, day, current_score, max_score, averages, " SCORE_CONTROLS " FROM secure_score_snapshots "
 		  "WHERE tenant_id = ?1 AND day >= coalesce(?2, '') ORDER BY tenant_id, day" },
 	};
 	sqlite3_stmt *s = prepare_scan(h, sql[tenant_id != NULL][with_json], tenant_id, since, err);
@@ -253,7 +253,7 @@ int store_history_score_get(struct store_history *h, const char *tenant_id, cons
 {
 	memset(out, 0, sizeof *out);
 	sqlite3_stmt *s = cached(h, &h->score_get,
-		"SELECT tenant_id, day, current_score, max_score, averages, controls FROM secure_score_snapshots "
+		"SELECT tenant_id, day, current_score, max_score, averages, " SCORE_CONTROLS " FROM secure_score_snapshots "
 		"WHERE tenant_id = ?1 AND day = coalesce(?2, (SELECT max(day) FROM secure_score_snapshots "
 		"WHERE tenant_id = ?1))", tenant_id, day, err);
 	if (!s) return -1;

@@ -312,7 +312,10 @@ int store_secure_score_put(struct store *st, const struct store_secure_score *sc
 	sqlite3_bind_double(s, 3, sc->current_score);
 	sqlite3_bind_double(s, 4, sc->max_score);
 	bind_text(s, 5, sc->averages);
-	bind_text(s, 6, sc->controls);
+	/* A day's control scores are in its raw object: stored once there (a
+	 * day is ~20 KB of them, every tenant, every day), and read back from it
+	 * (SCORE_CONTROLS); the column holds only those of a day without raw. */
+	bind_text(s, 6, sc->raw ? NULL : sc->controls);
 	bind_text(s, 7, sc->raw);
 	return q_run(st, s, err, "secure score");
 }
@@ -333,7 +336,7 @@ int store_secure_score_each(struct store *st, const char *tenant_id,
 	sqlite3_stmt *s = NULL;
 	int ret = 0, rc;
 	if (sqlite3_prepare_v2(store_sqlite(st),
-	                       "SELECT tenant_id, day, current_score, max_score, averages, controls, raw "
+	                       "SELECT tenant_id, day, current_score, max_score, averages, " SCORE_CONTROLS ", raw "
 	                       "FROM secure_score_snapshots WHERE tenant_id = ?1 ORDER BY day",
 	                       -1, &s, NULL) != SQLITE_OK)
 		return snap_fail(st, err, "prepare");

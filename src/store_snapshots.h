@@ -44,7 +44,8 @@ struct store_secure_score {
 	double current_score;
 	double max_score;
 	const char *averages;      /* averageComparativeScores, raw JSON, or NULL */
-	const char *controls;      /* controlScores, raw JSON as received (unknown keys kept), or NULL */
+	const char *controls;      /* controlScores, raw JSON (unknown keys kept), or NULL; with raw, put
+	                            * keeps them in raw only, and reads give them back from it */
 	const char *raw;           /* the whole secureScore object as received (JSON), or NULL
 	                            * (read back: NULL for days stored before schema 5) */
 };

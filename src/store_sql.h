@@ -8,6 +8,14 @@
 #include <sqlite3.h>
 #include "util.h"
 
+/* A Secure Score day's control scores in a SELECT on secure_score_snapshots:
+ * the column (days stored without their raw object, or before one came)
+ * or the raw object's "controlScores" (days stored since the control
+ * scores are kept only there); NULL when neither has them or raw is not
+ * JSON (a row edited by hand does not fail the query). */
+#define SCORE_CONTROLS "CASE WHEN controls IS NOT NULL THEN controls " \
+	"WHEN json_valid(raw) THEN json_extract(raw, '$.controlScores') END"
+
 /* Binds v, or NULL when v is NULL. The text must outlive the step
  * (SQLITE_STATIC): bind right before stepping. */
 static inline void bind_text(sqlite3_stmt *s, int i, const char *v)

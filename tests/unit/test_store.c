@@ -6,6 +6,7 @@
 #include "t_sql.h"
 #include "store.h"
 #include "store_snapshots.h"
+#include "store_history.h"
 
 #include <signal.h>
 #include <sqlite3.h>
@@ -1272,6 +1273,48 @@ TEST(store_migration_5_adds_secure_score_raw)
 	int n = 0;
 	REQUIRE_OK(store_secure_score_each(st, "t", score_row_seen, &n, &err), &err);
 	CHECK_EQ_INT(n, 2);
+	store_close(st);
+}
+
+/* A day with its raw object keeps its control scores there only; reads give
+ * them back from it, and the column still serves a day without raw. */
+static int score_controls_seen(const struct store_secure_score *s, void *ud)
+{
+	int *n = ud;
+	if (!strcmp(s->day, "2026-02-01")) CHECK_STR(s->controls, "[{\"controlName\":\"MFA\",\"score\":1}]");
+	else CHECK_STR(s->controls, "[{\"controlName\":\"Old\"}]");
+	(*n)++;
+	return 0;
+}
+
+TEST(store_secure_score_controls_kept_once)
+{
+	struct err err;
+	struct store *st = open_with_tenant(db_path(NULL), &err);
+	REQUIRE(st);
+	REQUIRE_OK(store_tenant_put(st, &(struct store_tenant){ .id = "t" }, &err), &err);
+	struct store_secure_score a = { .tenant_id = "t", .day = "2026-02-01", .current_score = 1, .max_score = 2,
+	                                .controls = "[{\"controlName\":\"MFA\",\"score\":1}]",
+	                                .raw = "{\"id\":\"t_2026-02-01\", \"controlScores\": [{\"controlName\":\"MFA\","
+	                                       "\"score\":1}]}" };
+	struct store_secure_score b = { .tenant_id = "t", .day = "2026-01-31", .controls = "[{\"controlName\":\"Old\"}]" };
+	REQUIRE_OK(store_secure_score_put(st, &a, &err), &err);
+	REQUIRE_OK(store_secure_score_put(st, &b, &err), &err);
+	sqlite3 *db = store_sqlite(st);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM secure_score_snapshots WHERE controls IS NULL"), 1);
+	int n = 0;
+	REQUIRE_OK(store_secure_score_each(st, "t", score_controls_seen, &n, &err), &err);
+	CHECK_EQ_INT(n, 2);
+	/* a raw object that is not JSON (edited by hand) does not fail the read */
+	CHECK_EQ_INT(sqlite3_exec(db, "UPDATE secure_score_snapshots SET raw = '{not json' WHERE day = '2026-02-01'",
+	                          NULL, NULL, NULL), SQLITE_OK);
+	struct store_history *h = NULL;
+	REQUIRE_OK(store_history_open(st, &h, &err), &err);
+	struct store_secure_score got;
+	REQUIRE_OK(store_history_score_get(h, "t", "2026-02-01", &got, &err), &err);
+	CHECK(got.controls == NULL);
+	store_history_score_free(&got);
+	store_history_close(h);
 	store_close(st);
 }
 
