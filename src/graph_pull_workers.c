@@ -51,23 +51,32 @@ int graph_pull_workers_auto(size_t n, long cpus)
 	return w < 1 ? 1 : (int)w;
 }
 
+/* A tenant's weight and its place in the config, for sorting. */
+struct weighed {
+	long long weight;
+	size_t index;
+};
+
+/* Heaviest first; equal weights in config order. */
+static int weighed_cmp(const void *a, const void *b)
+{
+	const struct weighed *x = a, *y = b;
+	if (x->weight != y->weight) return x->weight > y->weight ? -1 : 1;
+	return x->index < y->index ? -1 : x->index > y->index;
+}
+
 void graph_pull_deal(const long long *weight, size_t n, int w, int *worker_of)
 {
-	size_t *order = xcalloc(n + 1, sizeof *order);
+	struct weighed *order = xcalloc(n + 1, sizeof *order);
 	long long *load = xcalloc((size_t)w, sizeof *load);
-	for (size_t i = 0; i < n; i++) order[i] = i;
-	/* heaviest first (insertion sort keeps equal weights in config order) */
-	for (size_t i = 1; i < n; i++) {
-		size_t k = order[i], j = i;
-		for (; j > 0 && weight[order[j - 1]] < weight[k]; j--) order[j] = order[j - 1];
-		order[j] = k;
-	}
+	for (size_t i = 0; i < n; i++) order[i] = (struct weighed){ weight[i], i };
+	qsort(order, n, sizeof *order, weighed_cmp);   /* thousands of tenants: not an insertion sort */
 	for (size_t i = 0; i < n; i++) {
 		int best = 0;
 		for (int k = 1; k < w; k++)
 			if (load[k] < load[best]) best = k;
-		worker_of[order[i]] = best;
-		load[best] += weight[order[i]];
+		worker_of[order[i].index] = best;
+		load[best] += order[i].weight;
 	}
 	free(load);
 	free(order);
