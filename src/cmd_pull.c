@@ -52,38 +52,6 @@ out:
 	return rc;
 }
 
-/* The policies loaded so far, by path, each with the spec whose groups
- * the next tenants naming it copy: a hash table (open addressing), since
- * configs list thousands of tenants, often each with a policy of its own.
- * cap is a power of two above twice the tenants; keys point into cfg. */
-struct policy_index {
-	const char **path;
-	size_t *spec;
-	size_t cap;
-};
-
-static void policy_index_init(struct policy_index *pi, size_t ntenants)
-{
-	pi->cap = 16;
-	while (pi->cap < 2 * ntenants + 1) pi->cap *= 2;
-	pi->path = xcalloc(pi->cap, sizeof *pi->path);
-	pi->spec = xcalloc(pi->cap, sizeof *pi->spec);
-}
-
-static void policy_index_free(struct policy_index *pi)
-{
-	free(pi->path);
-	free(pi->spec);
-}
-
-/* The slot of path: where it is, or the empty one where it goes. */
-static size_t policy_index_slot(const struct policy_index *pi, const char *path)
-{
-	size_t i = (size_t)str_hash(path, false) & (pi->cap - 1);
-	while (pi->path[i] && strcmp(pi->path[i], path) != 0) i = (i + 1) & (pi->cap - 1);
-	return i;
-}
-
 /* Is id among the comma-separated list (case-insensitive)? */
 static bool in_list(const char *list, const char *id)
 {
@@ -147,7 +115,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	struct graph_pull_spec *specs = NULL;
 	struct graph_pull_result *results = NULL;
 	struct tenant_groups *groups = NULL;
-	struct policy_index loaded = { 0 };
+	struct str_index loaded = { 0 };   /* policy path -> the spec whose groups its next tenants copy */
 	size_t n = 0;
 	long long run_id = 0;
 	memset(&cfg, 0, sizeof cfg);
@@ -174,15 +142,13 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	results = xcalloc(cfg.ntenants + 1, sizeof *results);
 	groups = xcalloc(cfg.ntenants + 1, sizeof *groups);
 	bool policy_failed = false;
-	policy_index_init(&loaded, cfg.ntenants);
 	for (size_t i = 0; i < cfg.ntenants; i++) {
 		const struct config_tenant *t = &cfg.tenants[i];
 		if (tenant_opt && !in_list(tenant_opt, t->id) && !(t->name && in_list(tenant_opt, t->name))) continue;
 		/* tenants sharing a policy share its groups: load each policy once */
 		const char *policy = t->policy ? t->policy : "";
-		size_t slot = policy_index_slot(&loaded, policy);
-		if (loaded.path[slot]) {
-			size_t same = loaded.spec[slot];
+		size_t same = str_index_get(&loaded, policy);
+		if (same != STR_INDEX_NONE) {
 			groups[n].v = xcalloc(groups[same].n + 1, sizeof *groups[n].v);
 			for (size_t k = 0; k < groups[same].n; k++) groups[n].v[groups[n].n++] = xstrdup(groups[same].v[k]);
 		} else if (policy_groups(&cfg, t->policy, &groups[n], &err) != 0) {
@@ -191,8 +157,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 			policy_failed = true;
 			continue;
 		} else {
-			loaded.path[slot] = policy;
-			loaded.spec[slot] = n;
+			str_index_put(&loaded, policy, n);
 		}
 		specs[n] = (struct graph_pull_spec){ .tenant_id = t->id, .name = t->name,
 		                                     .groups = (const char *const *)groups[n].v, .n_groups = groups[n].n };
@@ -264,7 +229,7 @@ out:
 	free(groups);
 	free(specs);
 	free(results);
-	policy_index_free(&loaded);
+	str_index_free(&loaded);
 	config_free(&cfg);
 	return rc;
 }

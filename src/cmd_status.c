@@ -9,7 +9,6 @@
  * config error, 3 the store cannot be read. */
 #include <cjson/cJSON.h>
 #include <stddef.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,7 +30,7 @@ struct daemon_info {
 
 struct status_ctx {
 	const struct config *cfg;
-	const struct config_tenant **by_id;   /* cfg's tenants sorted by id, for config_tenant_find */
+	struct str_index by_id;    /* cfg's tenants: id -> index, for config_tenant_find */
 	const char *tenant_filter;
 	bool json;
 	double now;
@@ -43,25 +42,18 @@ struct status_ctx {
 
 /* ---- small helpers */
 
-static int tenant_ptr_cmp(const void *a, const void *b)
+/* c->by_id: each store row is looked up in the config (thousands of
+ * tenants, twice). */
+static void config_tenants_index(struct status_ctx *c)
 {
-	return strcmp((*(const struct config_tenant *const *)a)->id, (*(const struct config_tenant *const *)b)->id);
-}
-
-/* c->by_id: the config's tenants sorted by id (each store row is looked up
- * in it: thousands of tenants, twice). */
-static void config_tenants_sort(struct status_ctx *c)
-{
-	c->by_id = xcalloc(c->cfg->ntenants + 1, sizeof *c->by_id);
-	for (size_t i = 0; i < c->cfg->ntenants; i++) c->by_id[i] = &c->cfg->tenants[i];
-	qsort(c->by_id, c->cfg->ntenants, sizeof *c->by_id, tenant_ptr_cmp);
+	for (size_t i = 0; i < c->cfg->ntenants; i++)
+		if (c->cfg->tenants[i].id) str_index_put(&c->by_id, c->cfg->tenants[i].id, i);
 }
 
 static const struct config_tenant *config_tenant_find(const struct status_ctx *c, const char *id)
 {
-	const struct config_tenant key = { .id = (char *)(uintptr_t)id }, *kp = &key;
-	const struct config_tenant *const *hit = bsearch(&kp, c->by_id, c->cfg->ntenants, sizeof *c->by_id, tenant_ptr_cmp);
-	return hit ? *hit : NULL;
+	size_t i = str_index_get(&c->by_id, id);
+	return i == STR_INDEX_NONE ? NULL : &c->cfg->tenants[i];
 }
 
 /* Does the --tenant value name this tenant (id or configured name, any case)? */
@@ -391,7 +383,7 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	c.cfg = &cfg;
-	config_tenants_sort(&c);
+	config_tenants_index(&c);
 	c.tenant_filter = tenant;
 	c.json = json;
 	c.now = time_now();
@@ -451,7 +443,7 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	}
 	rc = c.bad ? EXIT_PARTIAL : EXIT_OK;
 out:
-	free(c.by_id);
+	str_index_free(&c.by_id);
 	daemon_info_free(&c.d);
 	store_close(st);
 	config_free(&cfg);

@@ -204,6 +204,7 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
 	if (!cfg || !cfg->client_id || !*cfg->client_id)
 		return err_set(err, "graph.client_id is not set");
 	struct graph_client *gc = xcalloc(1, sizeof *gc);
+	gc->by_id.fold = true;   /* tenant ids are compared as str_ieq does */
 	gc->cfg = cfg;
 	gc->engine = o->engine;
 	gc->client_id = xstrdup(cfg->client_id);
@@ -253,7 +254,7 @@ void graph_client_free(struct graph_client *gc)
 		free(t);
 	}
 	free(gc->tenants);
-	free(gc->by_id);
+	str_index_free(&gc->by_id);
 	graph_auth_free(gc);
 	free(gc->client_id);
 	free(gc->authority);
@@ -276,25 +277,10 @@ struct http_service *graph_client_login_service(struct graph_client *gc)
 	return gc->login;
 }
 
-/* The slot of tenant_id in gc->by_id: where it is, or the empty one where
- * it goes. A look-up per tenant per run must not walk every tenant. */
-static size_t tenant_slot(const struct graph_client *gc, const char *tenant_id)
-{
-	size_t i = (size_t)str_hash(tenant_id, true) & (gc->by_id_cap - 1);
-	while (gc->by_id[i] && !str_ieq(gc->by_id[i]->id, tenant_id)) i = (i + 1) & (gc->by_id_cap - 1);
-	return i;
-}
-
 struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenant_id)
 {
-	if (gc->by_id_cap < 2 * gc->ntenants + 2) {   /* (re)build, twice as big */
-		free(gc->by_id);
-		gc->by_id_cap = gc->by_id_cap ? gc->by_id_cap * 4 : 64;
-		gc->by_id = xcalloc(gc->by_id_cap, sizeof *gc->by_id);
-		for (size_t i = 0; i < gc->ntenants; i++) gc->by_id[tenant_slot(gc, gc->tenants[i]->id)] = gc->tenants[i];
-	}
-	size_t slot = tenant_slot(gc, tenant_id);
-	if (gc->by_id[slot]) return gc->by_id[slot];
+	size_t k = str_index_get(&gc->by_id, tenant_id);   /* not a walk over every tenant */
+	if (k != STR_INDEX_NONE) return gc->tenants[k];
 	if (gc->ntenants == gc->cap_tenants) {
 		gc->cap_tenants = gc->cap_tenants ? gc->cap_tenants * 2 : 16;
 		gc->tenants = xrealloc(gc->tenants, gc->cap_tenants * sizeof *gc->tenants);
@@ -303,8 +289,8 @@ struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenan
 	t->gc = gc;
 	t->id = xstrdup(tenant_id);
 	t->lane = http_lane_add(gc->api, tenant_id, gc->tenant_max_in_flight);
+	str_index_put(&gc->by_id, t->id, gc->ntenants);
 	gc->tenants[gc->ntenants++] = t;
-	gc->by_id[slot] = t;
 	return t;
 }
 

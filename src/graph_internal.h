@@ -58,8 +58,7 @@ struct graph_client {
 	char *x5t_s256;           /* base64url SHA-256 of the certificate DER */
 	struct graph_tenant **tenants;
 	size_t ntenants, cap_tenants;
-	struct graph_tenant **by_id;  /* hash of tenants by id, case folded (open addressing) */
-	size_t by_id_cap;             /* a power of two above twice ntenants, or 0 */
+	struct str_index by_id;       /* tenant id (case folded) -> index in tenants */
 };
 
 /* graph_auth.c */

@@ -628,7 +628,7 @@ static int skus_write(struct pull_tenant *pt, struct err *err)
 
 static void scores_fetch(struct pull_tenant *pt, const char *url);
 
-/* The members of a day's object that are stored apart, by SCORE_DAY_*. */
+/* The members of a day's object that score_day_put reads, by SCORE_DAY_*. */
 static const char *const score_day_keys[SCORE_DAY_NKEYS] = {
 	[SCORE_DAY_CREATED] = "createdDateTime", [SCORE_DAY_ID] = "id", [SCORE_DAY_CURRENT] = "currentScore",
 	[SCORE_DAY_MAX] = "maxScore", [SCORE_DAY_AVERAGES] = "averageComparativeScores",

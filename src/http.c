@@ -93,8 +93,7 @@ struct http_lane {
 	int in_flight;
 	double hold_until;               /* time_mono; no start before this */
 	struct call_list ready;
-	struct http_lane *rprev, *rnext; /* in the service's list of lanes with ready calls */
-	bool in_rlist;
+	struct http_lane *rprev, *rnext; /* in the service's list while its ready queue is not empty */
 };
 
 struct http_service {
@@ -185,7 +184,6 @@ static void rlist_unlink(struct http_lane *l)
 	if (l->rnext) l->rnext->rprev = l->rprev;
 	else s->rtail = l->rprev;
 	l->rprev = l->rnext = NULL;
-	l->in_rlist = false;
 }
 
 static void rlist_append(struct http_lane *l)
@@ -196,7 +194,6 @@ static void rlist_append(struct http_lane *l)
 	if (s->rtail) s->rtail->rnext = l;
 	else s->rhead = l;
 	s->rtail = l;
-	l->in_rlist = true;
 }
 
 /* Queues c on lane l's ready queue, at the back, or at the front for a
@@ -204,9 +201,10 @@ static void rlist_append(struct http_lane *l)
  * having ready calls. */
 static void lane_ready_push(struct http_lane *l, struct http_call *c, bool front)
 {
+	bool listed = l->ready.head != NULL;
 	if (front) list_push_front(&l->ready, c);
 	else list_push_back(&l->ready, c);
-	if (!l->in_rlist) rlist_append(l);
+	if (!listed) rlist_append(l);
 }
 
 /* The waiting heap: push a call; pop the one that wakes first. */
@@ -244,7 +242,7 @@ static struct http_call *waiting_pop(struct http_engine *e)
 static void lane_ready_remove(struct http_lane *l, struct http_call *c)
 {
 	list_remove(&l->ready, c);
-	if (!l->ready.head && l->in_rlist) rlist_unlink(l);
+	if (!l->ready.head) rlist_unlink(l);
 }
 
 /* xorshift64*: uniform double in [0,1) for backoff jitter. */

@@ -474,44 +474,22 @@ static int opt_policy(struct loader *ld, int t, const struct scope *sc, char **o
 	return rc;
 }
 
-/* A tenant id and its index in the config, sorted by id (ASCII case
- * folded), then by index. */
-struct id_at {
-	const char *id;
-	size_t index;
-};
-
-static int id_at_cmp(const void *a, const void *b)
-{
-	const struct id_at *x = a, *y = b;
-	for (const unsigned char *p = (const unsigned char *)x->id, *q = (const unsigned char *)y->id;; p++, q++) {
-		int cp = *p >= 'A' && *p <= 'Z' ? *p + 32 : *p, cq = *q >= 'A' && *q <= 'Z' ? *q + 32 : *q;
-		if (cp != cq) return cp < cq ? -1 : 1;
-		if (!cp) break;
-	}
-	return x->index < y->index ? -1 : x->index > y->index;
-}
-
 /* Every tenant listed again (same id, case aside) is a problem naming the
- * first listing. By sorting, not by comparing every pair: configs list
- * thousands of tenants. */
+ * first listing: found through an index of ids, not by comparing every
+ * pair (configs list thousands of tenants). */
 static void tenants_check_twice(struct loader *ld, const struct config *cfg)
 {
-	struct id_at *v = xcalloc(cfg->ntenants + 1, sizeof *v);
-	size_t m = 0;
-	for (size_t i = 0; i < cfg->ntenants; i++)
-		if (cfg->tenants[i].id) v[m++] = (struct id_at){ cfg->tenants[i].id, i };
-	qsort(v, m, sizeof *v, id_at_cmp);
-	for (size_t k = 1, first = 0; k < m; k++) {
-		if (!str_ieq(v[k].id, v[first].id)) {
-			first = k;
-			continue;
-		}
-		size_t i = v[k].index, j = v[first].index;
-		problem(ld, cfg->tenants[i].line, "tenant '%s' is listed twice: tenants[%zu] (line %d) and tenants[%zu]",
-		        cfg->tenants[i].id, j + 1, cfg->tenants[j].line, i + 1);
+	struct str_index first = { .fold = true };
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		if (!cfg->tenants[i].id) continue;
+		size_t j = str_index_get(&first, cfg->tenants[i].id);
+		if (j == STR_INDEX_NONE)
+			str_index_put(&first, cfg->tenants[i].id, i);
+		else
+			problem(ld, cfg->tenants[i].line, "tenant '%s' is listed twice: tenants[%zu] (line %d) and tenants[%zu]",
+			        cfg->tenants[i].id, j + 1, cfg->tenants[j].line, i + 1);
 	}
-	free(v);
+	str_index_free(&first);
 }
 
 static void load_tenant(struct loader *ld, int t, size_t index, struct config_tenant *tn)

@@ -27,7 +27,7 @@ struct tenant_state {
 struct report_lua {
 	const struct config *cfg;
 	struct tenant_state *v;    /* one per configured tenant */
-	struct tenant_state *last; /* the last one looked up: a report's calls come tenant by tenant */
+	struct str_index by_id;    /* tenant id (case folded) -> index in v */
 };
 
 struct report_lua *report_lua_new(const struct config *cfg)
@@ -35,7 +35,11 @@ struct report_lua *report_lua_new(const struct config *cfg)
 	struct report_lua *rl = xcalloc(1, sizeof *rl);
 	rl->cfg = cfg;
 	rl->v = xcalloc(cfg->ntenants ? cfg->ntenants : 1, sizeof *rl->v);
-	for (size_t i = 0; i < cfg->ntenants; i++) rl->v[i].t = &cfg->tenants[i];
+	rl->by_id.fold = true;
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		rl->v[i].t = &cfg->tenants[i];
+		if (cfg->tenants[i].id) str_index_put(&rl->by_id, cfg->tenants[i].id, i);
+	}
 	return rl;
 }
 
@@ -47,6 +51,7 @@ void report_lua_free(struct report_lua *rl)
 		free(rl->v[i].error);
 	}
 	free(rl->v);
+	str_index_free(&rl->by_id);
 	free(rl);
 }
 
@@ -54,10 +59,8 @@ void report_lua_free(struct report_lua *rl)
 static struct script *tenant_script(struct report_lua *rl, const char *tenant_id, struct err *err, bool *none)
 {
 	*none = false;
-	struct tenant_state *ts = rl->last && str_ieq(rl->last->t->id, tenant_id) ? rl->last : NULL;
-	for (size_t i = 0; i < rl->cfg->ntenants && !ts; i++)
-		if (str_ieq(rl->v[i].t->id, tenant_id)) ts = &rl->v[i];
-	if (ts) rl->last = ts;
+	size_t k = str_index_get(&rl->by_id, tenant_id);
+	struct tenant_state *ts = k == STR_INDEX_NONE ? NULL : &rl->v[k];
 	if (!ts || !ts->t->policy) {
 		*none = true;
 		return NULL;

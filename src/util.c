@@ -197,6 +197,53 @@ uint64_t str_hash(const char *s, bool ascii_fold)
 	return h;
 }
 
+/* The slot of key in x (cap > 0): where it is, or the empty one where it goes. */
+static size_t str_index_slot(const struct str_index *x, const char *key)
+{
+	size_t i = (size_t)str_hash(key, x->fold) & (x->cap - 1);
+	while (x->keys[i] && !(x->fold ? str_ieq(x->keys[i], key) : strcmp(x->keys[i], key) == 0))
+		i = (i + 1) & (x->cap - 1);
+	return i;
+}
+
+size_t str_index_get(const struct str_index *x, const char *key)
+{
+	if (!x->cap) return STR_INDEX_NONE;
+	size_t i = str_index_slot(x, key);
+	return x->keys[i] ? x->vals[i] : STR_INDEX_NONE;
+}
+
+void str_index_put(struct str_index *x, const char *key, size_t val)
+{
+	if (2 * (x->n + 1) > x->cap) {   /* at most half full: rebuilt four times as big */
+		struct str_index old = *x;
+		x->cap = old.cap ? old.cap * 4 : 64;
+		x->keys = xcalloc(x->cap, sizeof *x->keys);
+		x->vals = xcalloc(x->cap, sizeof *x->vals);
+		for (size_t k = 0; k < old.cap; k++) {
+			if (!old.keys[k]) continue;
+			size_t i = str_index_slot(x, old.keys[k]);
+			x->keys[i] = old.keys[k];
+			x->vals[i] = old.vals[k];
+		}
+		free(old.keys);
+		free(old.vals);
+	}
+	size_t i = str_index_slot(x, key);
+	if (!x->keys[i]) {
+		x->keys[i] = key;
+		x->n++;
+	}
+	x->vals[i] = val;
+}
+
+void str_index_free(struct str_index *x)
+{
+	free(x->keys);
+	free(x->vals);
+	*x = (struct str_index){ .fold = x->fold };
+}
+
 int fd_write_all(int fd, const void *data, size_t len)
 {
 	const char *p = data;

@@ -53,6 +53,24 @@ bool str_ieq(const char *a, const char *b);          /* ASCII case-insensitive e
 /* A 64-bit hash of s (FNV-1a) for hash tables keyed by strings; with
  * ascii_fold, of s with A-Z as a-z (keys compared with str_ieq). */
 uint64_t str_hash(const char *s, bool ascii_fold);
+
+/* An index of strings to positions (a hash table, open addressing, grown
+ * as keys come): what a look-up by tenant id or by path uses when a config
+ * lists thousands of tenants. Keys are borrowed (they must outlive the
+ * index); with fold they are compared as str_ieq does. Zeroed = empty
+ * (fold false); str_index_free frees its arrays. */
+struct str_index {
+	const char **keys;
+	size_t *vals;
+	size_t cap, n;
+	bool fold;
+};
+#define STR_INDEX_NONE ((size_t)-1)
+/* The value of key, or STR_INDEX_NONE. */
+size_t str_index_get(const struct str_index *x, const char *key);
+/* Sets the value of key (adding it when new). */
+void str_index_put(struct str_index *x, const char *key, size_t val);
+void str_index_free(struct str_index *x);
 int fd_write_all(int fd, const void *data, size_t len); /* all of data, EINTR retried: 0, or -1 (errno) */
 bool guid_at(const char *s);      /* s[0..36) is a GUID's text, 8-4-4-4-12 hex digits (s need not end there) */
 bool str_is_guid(const char *s);  /* s is exactly a GUID's text */

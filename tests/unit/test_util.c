@@ -156,3 +156,32 @@ TEST(util_str_hash)
 	CHECK(str_hash("", false) == 0xcbf29ce484222325u);    /* FNV-1a's offset basis */
 	CHECK(str_hash("a", false) == 0xaf63dc4c8601ec8cu);   /* FNV-1a 64 of "a" */
 }
+
+/* The string index: case folded or exact, values replaced, grown past its
+ * first sizes, nothing found in an empty one. */
+TEST(util_str_index)
+{
+	struct str_index folded = { .fold = true }, exact = { 0 };
+	CHECK(str_index_get(&folded, "x") == STR_INDEX_NONE);
+	char keys[700][32];
+	for (size_t i = 0; i < 700; i++) {
+		snprintf(keys[i], sizeof keys[i], "Tenant-%zu.example", i);
+		str_index_put(&folded, keys[i], i);
+		str_index_put(&exact, keys[i], i);
+	}
+	CHECK_EQ_INT(folded.n, 700);
+	char probe[32];
+	for (size_t i = 0; i < 700; i++) {
+		snprintf(probe, sizeof probe, "TENANT-%zu.EXAMPLE", i);
+		CHECK(str_index_get(&folded, probe) == i);
+		CHECK(str_index_get(&exact, probe) == STR_INDEX_NONE);
+		CHECK(str_index_get(&exact, keys[i]) == i);
+	}
+	str_index_put(&folded, "tenant-5.example", 9999);   /* the same key, folded: replaced, not added */
+	CHECK_EQ_INT(folded.n, 700);
+	CHECK(str_index_get(&folded, keys[5]) == 9999);
+	CHECK(str_index_get(&folded, "Tenant-700.example") == STR_INDEX_NONE);
+	str_index_free(&folded);
+	str_index_free(&exact);
+	CHECK(folded.fold && folded.n == 0 && str_index_get(&folded, "x") == STR_INDEX_NONE);
+}
