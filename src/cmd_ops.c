@@ -85,3 +85,27 @@ void ops_changes_free(struct ops_change *v, size_t n)
 	}
 	free(v);
 }
+
+int ops_retention(const struct config *cfg, struct store *st, struct store_pruned *p, struct buf *out,
+                  struct err *err)
+{
+	const struct config_retention *r = &cfg->retention;
+	struct store_retention keep = { .runs_days = r->runs_days, .audit_days = r->audit_days };
+	if (store_prune(st, &keep, time_now(), p, err) != 0) return -1;
+	const char *sep = "";
+	if (p->runs || p->run_tenants) {
+		buf_printf(out, "%lld run%s older than %d days (%lld tenant result%s)", p->runs, p->runs == 1 ? "" : "s",
+		           r->runs_days, p->run_tenants, p->run_tenants == 1 ? "" : "s");
+		sep = ", ";
+	}
+	if (p->intents) {
+		buf_printf(out, "%s%lld finished intent%s older than %d days", sep, p->intents, p->intents == 1 ? "" : "s",
+		           r->runs_days);
+		sep = ", ";
+	}
+	if (p->audit)
+		buf_printf(out, "%s%lld audit row%s older than %d days", sep, p->audit, p->audit == 1 ? "" : "s",
+		           r->audit_days);
+	if (out->len && p->more) buf_printf(out, "; more next run");
+	return 0;
+}

@@ -1,5 +1,5 @@
 /* cmd_ops — what the operator commands (status, audit, conflicts, link,
- * unlink) share: loading the config for its database and tenants, naming
+ * unlink; pull and sync for the retention) share: loading the config for its database and tenants, naming
  * a tenant by id or name, opening the store,
  * and printing a contact-field diff. */
 #ifndef ENTRASYNC_CMD_OPS_H
@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "config.h"
 #include "store.h"
+#include "store_retention.h"
 #include "store_status.h"
 #include "util.h"
 
@@ -36,5 +37,12 @@ struct ops_change {
  * NULL), in after's order then before's. *out: ops_changes_free. */
 size_t ops_changes(const char *before, const char *after, struct ops_change **out);
 void ops_changes_free(struct ops_change *v, size_t n);
+
+/* After a run that wrote (pull, sync; not a dry run): deletes the history
+ * older than cfg's retention (store_prune) and describes what went in *out
+ * ("3 runs older than 90 days (300 tenant results), 12 finished intents"),
+ * left empty when nothing did. 0, or -1 with err. */
+int ops_retention(const struct config *cfg, struct store *st, struct store_pruned *p, struct buf *out,
+                  struct err *err);
 
 #endif

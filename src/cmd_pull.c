@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "cmd_ops.h"
 #include "commands.h"
 #include "config.h"
 #include "graph.h"
@@ -220,6 +221,15 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	}
 	free(summary);
 	rc = failed || policy_failed ? EXIT_PARTIAL : EXIT_OK;
+	struct store_pruned pruned;
+	struct buf said = {0};
+	if (ops_retention(&cfg, st, &pruned, &said, &err) != 0) {
+		fprintf(stderr, "entrasync pull: retention: %s\n", err.msg);
+		rc = EXIT_PARTIAL;
+	} else if (said.len) {
+		printf("retention: deleted %s\n", said.data);
+	}
+	buf_free(&said);
 out:
 	graph_client_free(gc);
 	http_engine_free(engine);

@@ -21,6 +21,7 @@
  *   ENTRASYNC_TEST_KILL_BEFORE_SEND=N / ENTRASYNC_TEST_KILL_AFTER_SEND=N:
  *   the process SIGKILLs itself right before / right after its Nth Syncro
  *   write (after the intent is committed / before the result is). */
+#include "cmd_ops.h"
 #include "commands.h"
 
 #include <cjson/cJSON.h>
@@ -316,6 +317,26 @@ out:
 }
 
 /* The run's HTTP counters into the store (always), then the metrics file. */
+/* The history older than the retention, after a run that wrote: a line
+ * only when something went (or on failure). */
+static void step_retention(struct steps *s)
+{
+	struct err err;
+	struct store_pruned p;
+	struct buf said = {0};
+	if (ops_retention(s->cfg, s->st, &p, &said, &err) != 0) {
+		step_done(s, "retention", false, NULL, "FAILED: %s", err.msg);
+	} else if (said.len) {
+		cJSON *j = cJSON_CreateObject();
+		const char *names[] = { "runs", "run_tenants", "intents", "audit" };
+		const long long vals[] = { p.runs, p.run_tenants, p.intents, p.audit };
+		for (size_t i = 0; i < ARRAY_LEN(names); i++) cJSON_AddNumberToObject(j, names[i], (double)vals[i]);
+		cJSON_AddBoolToObject(j, "more", p.more);
+		step_done(s, "retention", true, j, "deleted %s", said.data);
+	}
+	buf_free(&said);
+}
+
 static void step_metrics(struct steps *s, const char *path)
 {
 	struct err err;
@@ -460,6 +481,7 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		if (skip) step_done(&s, "alerts", false, NULL, "%s", skip);
 		else step_alerts(&s);
 	}
+	if (!dry) step_retention(&s);
 	step_metrics(&s, metrics_path);
 	if (json) print_json(&rep, steps_js);
 	if (s.rc != EXIT_OK) rc = EXIT_PARTIAL;

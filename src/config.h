@@ -73,6 +73,13 @@ struct config_alerts {
 	int unused_days;            /* "unused" threshold of the findings alerted on; default 30 */
 };
 
+/* retention = { ... }: how long the history that only grows is kept, in
+ * days (store_retention.h); 0 = for ever. */
+struct config_retention {
+	int runs_days;              /* runs, their per-tenant results, finished intents; default 90 */
+	int audit_days;             /* the audit trail; default 0 (kept) */
+};
+
 struct config {
 	char *path;               /* the config file, as given */
 	char *dir;                /* its folder; relative paths resolve here */
@@ -88,6 +95,7 @@ struct config {
 	struct config_actions actions;
 	struct config_billing billing;
 	struct config_alerts alerts;
+	struct config_retention retention;
 };
 
 #define CONFIG_DEFAULT_AUTHORITY "https://login.microsoftonline.com"
@@ -100,6 +108,8 @@ struct config {
 #define CONFIG_DEFAULT_ALERT_PROBLEM "Other"
 #define CONFIG_DEFAULT_ALERT_PREFIX  "[entrasync]"
 #define CONFIG_DEFAULT_UNUSED_DAYS   30
+#define CONFIG_DEFAULT_RUNS_DAYS     90
+#define CONFIG_DEFAULT_AUDIT_DAYS    0
 
 /* Where the config is: explicit_path when not NULL, else $ENTRASYNC_CONFIG
  * when set and non-empty, else "entrasync.lua" (the current folder).

@@ -55,7 +55,7 @@ struct scope {
 };
 
 static const char *const top_keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits",
-	"actions", "billing", "alerts", NULL };
+	"actions", "billing", "alerts", "retention", NULL };
 static const char *const graph_keys[] = { "client_id", "client_secret", "certificate", "private_key",
 	"authority", "endpoint", "ca_file", "jwt_alg", "pull_workers", NULL };
 static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "requests_per_minute", "ca_file", NULL };
@@ -67,6 +67,7 @@ static const char *const actions_keys[] = { "ticket_problem_type", "ticket_statu
 static const char *const billing_keys[] = { "schedule", "on_removed", "max_decrease", "schedules_on_sync", NULL };
 static const char *const max_decrease_keys[] = { "count", "percent", NULL };
 static const char *const alerts_keys[] = { "enabled", "problem_type", "subject_prefix", "unused_days", NULL };
+static const char *const retention_keys[] = { "runs_days", "audit_days", NULL };
 
 static void problem(struct loader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void problem(struct loader *ld, int line, const char *fmt, ...)
@@ -696,6 +697,33 @@ static void load_alerts(struct loader *ld, int root, const struct scope *top)
 	if (!a->subject_prefix) a->subject_prefix = xstrdup(CONFIG_DEFAULT_ALERT_PREFIX);
 }
 
+/* One retention.KEY: days from 0 (kept for ever) to 100000; *days keeps its
+ * default when the key is absent or wrong. */
+static void opt_retention_days(struct loader *ld, int t, const struct scope *sc, const char *key, int *days)
+{
+	long long v = 0;
+	if (opt_numeric(ld, t, sc, key, NULL, &v) <= 0) return;
+	if (v < 0 || v > 100000)
+		problem(ld, key_line(ld, sc, key), "retention.%s must be between 0 (keep for ever) and 100000", key);
+	else
+		*days = (int)v;
+}
+
+static void load_retention(struct loader *ld, int root, const struct scope *top)
+{
+	struct config_retention *r = &ld->cfg->retention;
+	struct scope sc;
+	scope_init(&sc, "retention");
+	r->runs_days = CONFIG_DEFAULT_RUNS_DAYS;
+	r->audit_days = CONFIG_DEFAULT_AUDIT_DAYS;
+	int t = opt_table(ld, root, top, "retention");
+	if (t <= 0) return;
+	check_keys(ld, t, &sc, retention_keys, 0);
+	opt_retention_days(ld, t, &sc, "runs_days", &r->runs_days);
+	opt_retention_days(ld, t, &sc, "audit_days", &r->audit_days);
+	lua_pop(ld->L, 1);
+}
+
 /* env(NAME [, default]): the value of an environment variable; an error
  * ("environment variable X is not set") when it is unset or empty and no
  * default is given. */
@@ -869,6 +897,7 @@ int config_load_text(const char *path, const char *src, size_t len, unsigned fla
 	load_actions(&ld, root, &top);
 	load_billing(&ld, root, &top);
 	load_alerts(&ld, root, &top);
+	load_retention(&ld, root, &top);
 	if (ld.nprobs) {
 		problems_to_err(&ld, err);
 		goto out;

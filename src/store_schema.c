@@ -387,6 +387,33 @@ static const char *const migrations[] = {
 	"    WHEN NEW.result = 'dry-run' THEN 'dry_run' ELSE 'failed' END, 1)\n"
 	"    ON CONFLICT (action, outcome) DO UPDATE SET n = n + 1;\n"
 	"END;\n",
+
+	/* 12: the metrics' counters never go down. History is now deleted by
+	 * the retention (store_retention.c): deleting a run's or a write's row
+	 * no longer takes it off its count (a Prometheus counter that fell
+	 * would read as a restart), and the finished runs by kind and outcome
+	 * are counted too (they were counted over every run, which the
+	 * retention now deletes). */
+	"DROP TRIGGER run_tenants_uncounted;\n"
+	"DROP TRIGGER runs_uncounted;\n"
+	"DROP TRIGGER audit_uncounted;\n"
+	"CREATE TABLE run_counts (\n"
+	"  kind   TEXT NOT NULL,\n"
+	"  status TEXT NOT NULL,\n"
+	"  n      INTEGER NOT NULL,\n"
+	"  PRIMARY KEY (kind, status)\n"
+	") WITHOUT ROWID;\n"
+	"INSERT INTO run_counts SELECT kind, status, count(*) FROM runs WHERE status <> 'running' GROUP BY 1, 2;\n"
+	"CREATE TRIGGER runs_counted AFTER INSERT ON runs WHEN NEW.status <> 'running' BEGIN\n"
+	"  INSERT INTO run_counts (kind, status, n) VALUES (NEW.kind, NEW.status, 1)\n"
+	"    ON CONFLICT (kind, status) DO UPDATE SET n = n + 1;\n"
+	"END;\n"
+	"CREATE TRIGGER runs_recounted AFTER UPDATE OF kind, status ON runs\n"
+	"  WHEN OLD.kind IS NOT NEW.kind OR OLD.status IS NOT NEW.status BEGIN\n"
+	"  UPDATE run_counts SET n = n - 1 WHERE OLD.status <> 'running' AND kind = OLD.kind AND status = OLD.status;\n"
+	"  INSERT INTO run_counts (kind, status, n) SELECT NEW.kind, NEW.status, 1 WHERE NEW.status <> 'running'\n"
+	"    ON CONFLICT (kind, status) DO UPDATE SET n = n + 1;\n"
+	"END;\n",
 };
 
 int store_schema_latest(void)

@@ -57,8 +57,7 @@ static const char *const status_sql[Q__COUNT] = {
 	[Q_USER_BY_NAME] = "SELECT object_id, json_extract(json, '$.userPrincipalName') FROM users "
 		"WHERE tenant_id = ?1 AND (lower(json_extract(json, '$.userPrincipalName')) = lower(?2) "
 		"OR lower(json_extract(json, '$.mail')) = lower(?2)) ORDER BY removed IS NOT NULL, object_id LIMIT 6",
-	[Q_RUN_COUNTS] = "SELECT kind, status, count(*) FROM runs WHERE status <> 'running' "
-		"GROUP BY kind, status ORDER BY kind, status",
+	[Q_RUN_COUNTS] = "SELECT kind, status, n FROM run_counts WHERE n > 0 ORDER BY kind, status",
 	[Q_RUN_LATEST] = "SELECT r.kind, r.started_at, r.finished_at, r.status, "
 		"(SELECT max(o.finished_at) FROM runs o WHERE o.kind = r.kind AND o.status = 'ok') "
 		"FROM runs r WHERE r.id = (SELECT max(z.id) FROM runs z WHERE z.kind = r.kind AND z.finished_at IS NOT NULL) "

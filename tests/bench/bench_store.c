@@ -4,6 +4,9 @@
  * staging + swap. Target: >= 50,000 users/s for the first figure. */
 #include "bench.h"
 #include "store.h"
+#include "store_retention.h"
+
+#include <sqlite3.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -215,4 +218,69 @@ BENCH(store_mirror_upsert)
 	bench_report("mirror upsert, new users", fresh[nfresh / 2], "users/s", note);
 	bench_report("mirror upsert, new users, per CPU second", fresh_cpu[nfresh / 2], "users/s",
 	             "median; store CPU time only, steadier on a shared machine");
+}
+
+#define PRUNE_TENANTS 1000
+#define PRUNE_RUNS 200
+#define PRUNE_OLD_RUNS 150
+
+/* Retention (store_prune) on a year's worth of hourly runs' shape: 200
+ * sync runs of 1,000 tenants (200,000 per-tenant results with the counts
+ * JSON a sync writes), the first 150 aged past the 90-day retention. The
+ * figures: the first call (bounded at STORE_PRUNE_MAX_ROWS results), the
+ * calls until done, and a call that finds nothing old (every later run). */
+BENCH(store_prune)
+{
+	struct err err;
+	char *dir = NULL, *path = NULL;
+	struct store *st = fresh_store(&dir, &path);
+	if (!st) goto out;
+	char tenants[PRUNE_TENANTS][40];
+	for (int t = 0; t < PRUNE_TENANTS; t++) snprintf(tenants[t], sizeof tenants[t], "%08x-0000-4000-8000-%012d", t, t);
+	const char *counts = "{\"customer_id\":1234567,\"created\":0,\"adopted\":0,\"updated\":2,\"removed\":0,"
+	                     "\"marked\":0,\"unchanged\":148,\"kept\":0,\"conflicts\":0,\"held\":0,\"errors\":0,"
+	                     "\"writes\":2,\"users_present\":150,\"seconds\":0.412345}";
+	for (int r = 0; r < PRUNE_RUNS; r++) {
+		long long run_id = 0;
+		if (store_run_begin(st, "sync", &run_id, &err) || store_begin(st, &err)) goto fail;
+		for (int t = 0; t < PRUNE_TENANTS; t++)
+			if (store_run_tenant_put(st, run_id, tenants[t], "ok", counts, NULL, &err)) goto fail;
+		if (store_run_finish(st, run_id, "ok", NULL, &err) || store_commit(st, &err)) goto fail;
+	}
+	char sql[160];
+	snprintf(sql, sizeof sql, "UPDATE runs SET started_at = '2001-01-01T00:00:00Z' WHERE id <= %d", PRUNE_OLD_RUNS);
+	if (sqlite3_exec(store_sqlite(st), sql, NULL, NULL, NULL) != SQLITE_OK) {
+		err_set(&err, "aging runs: %s", sqlite3_errmsg(store_sqlite(st)));
+		goto fail;
+	}
+	struct store_retention keep = { .runs_days = 90 };
+	struct store_pruned p;
+	double t0 = cpu_now(), w0 = time_now();
+	if (store_prune(st, &keep, time_now(), &p, &err)) goto fail;
+	double first_cpu = cpu_now() - t0, first_wall = time_now() - w0;
+	long long results = p.run_tenants;
+	int calls = 1;
+	while (p.more && calls < 10) {
+		if (store_prune(st, &keep, time_now(), &p, &err)) goto fail;
+		results += p.run_tenants;
+		calls++;
+	}
+	char note[160];
+	snprintf(note, sizeof note, "%.3f s wall; %lld results in %d calls of 200,000 (%d runs x %d tenants)",
+	         first_wall, results, calls, PRUNE_RUNS, PRUNE_TENANTS);
+	bench_report("retention, first call (100,000 old run results deleted)", first_cpu * 1000, "ms CPU", note);
+	enum { IDLE = 200 };
+	t0 = cpu_now();
+	for (int i = 0; i < IDLE; i++)
+		if (store_prune(st, &keep, time_now(), &p, &err)) goto fail;
+	bench_report("retention, a run with nothing old", (cpu_now() - t0) / IDLE * 1e6, "us CPU",
+	             "mean of 200 calls: what every hourly run pays");
+	goto out;
+fail:
+	fprintf(stderr, "bench_store: %s\n", err.msg);
+out:
+	store_close(st);
+	if (path) remove_db(dir, path);
+	free(path);
+	free(dir);
 }

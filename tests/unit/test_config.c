@@ -158,6 +158,8 @@ TEST(config_good_parsed_in_full)
 	CHECK_STR(cfg.alerts.problem_type, "Licensing");
 	CHECK_STR(cfg.alerts.subject_prefix, "[MSP]");
 	CHECK_EQ_INT(cfg.alerts.unused_days, 14);
+	CHECK_EQ_INT(cfg.retention.runs_days, 30);
+	CHECK_EQ_INT(cfg.retention.audit_days, 730);
 	/* the secrets were registered for redaction as they were read */
 	struct buf b = {0};
 	log_redact("token " GRAPH_SECRET " and " SYNCRO_KEY, &b);
@@ -200,6 +202,8 @@ TEST(config_good_return_style_with_certificate)
 	CHECK_STR(cfg.alerts.problem_type, CONFIG_DEFAULT_ALERT_PROBLEM);
 	CHECK_STR(cfg.alerts.subject_prefix, CONFIG_DEFAULT_ALERT_PREFIX);
 	CHECK_EQ_INT(cfg.alerts.unused_days, CONFIG_DEFAULT_UNUSED_DAYS);
+	CHECK_EQ_INT(cfg.retention.runs_days, CONFIG_DEFAULT_RUNS_DAYS);   /* runs 90 days, audit for ever */
+	CHECK_EQ_INT(cfg.retention.audit_days, 0);
 	config_free(&cfg);
 }
 

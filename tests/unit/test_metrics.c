@@ -25,19 +25,6 @@
 #define T1 "11111111-2222-3333-4444-555555555555"
 #define T2 "contoso.example"
 
-static struct store *fresh_store(const char *name)
-{
-	char path[600];
-	struct err err;
-	struct store *st = NULL;
-	snprintf(path, sizeof path, "%s/%s.db", t_tmpdir(), name);
-	if (store_open(path, &st, &err) != 0) {
-		t_fail(__FILE__, __LINE__, "store_open: %s", err.msg);
-		return NULL;
-	}
-	return st;
-}
-
 /* Two tenants, a pull run, two sync runs (T2 failed in the second), audit
  * rows, links, users. */
 static int fill(struct store *st, struct err *err)
@@ -96,7 +83,7 @@ static bool has_line(const char *text, const char *line)
 TEST(metrics_render_from_store)
 {
 	struct err err;
-	struct store *st = fresh_store("render");
+	struct store *st = t_store_fresh("render");
 	REQUIRE(st);
 	REQUIRE_OK(fill(st, &err), &err);
 	struct buf out = { 0 };
@@ -138,7 +125,7 @@ TEST(metrics_render_from_store)
 TEST(metrics_http_totals_accumulate)
 {
 	struct err err;
-	struct store *st = fresh_store("http");
+	struct store *st = t_store_fresh("http");
 	REQUIRE(st);
 	struct metrics_http a = { .requests = 10, .attempts = 12, .throttled = 2, .failures = 1 };
 	struct metrics_http b = { .requests = 5, .attempts = 5, .throttled = 1, .transport_errors = 3 };
@@ -175,7 +162,7 @@ TEST(metrics_label_escape)
 TEST(metrics_file_atomic)
 {
 	struct err err;
-	struct store *st = fresh_store("file");
+	struct store *st = t_store_fresh("file");
 	REQUIRE(st);
 	char path[600], tmp[700];
 	snprintf(path, sizeof path, "%s/entrasync.prom", t_tmpdir());
@@ -235,7 +222,7 @@ static int collect_audit(const struct store_audit *a, const char *user, void *ud
 TEST(store_status_queries)
 {
 	struct err err;
-	struct store *st = fresh_store("status");
+	struct store *st = t_store_fresh("status");
 	REQUIRE(st);
 	REQUIRE_OK(fill(st, &err), &err);
 
@@ -335,7 +322,7 @@ static void check_counts(struct store *st, int tenant_rows, int write_rows)
 TEST(store_status_counts_kept_by_triggers)
 {
 	struct err err;
-	struct store *st = fresh_store("counts");
+	struct store *st = t_store_fresh("counts");
 	REQUIRE(st);
 	REQUIRE_OK(fill(st, &err), &err);
 	/* pull/T1/ok, sync/T1/ok, sync/T2/ok, sync/T1/held, sync/T2/failed;
@@ -348,12 +335,31 @@ TEST(store_status_counts_kept_by_triggers)
 	check_counts(st, 4, 4);
 	CHECK_EQ_INT(raw_int(db, "SELECT n FROM tenant_run_counts WHERE kind = 'sync' AND tenant_id = '" T1 "' AND "
 	                         "status = 'ok'"), 2);
-	/* a run deleted (its tenant rows go with it), an audit row deleted */
+	/* finished runs by kind and outcome (migration 12), moved by a finish */
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM run_counts WHERE n > 0"),
+	             raw_int(db, "SELECT count(DISTINCT kind || '/' || status) FROM runs WHERE status <> 'running'"));
+	CHECK_EQ_INT(raw_int(db, "SELECT sum(n) FROM run_counts"),
+	             raw_int(db, "SELECT count(*) FROM runs WHERE status <> 'running'"));
+	long long run_id = 0;
+	REQUIRE_OK(store_run_begin(st, "pull", &run_id, &err), &err);
+	long long finished = raw_int(db, "SELECT sum(n) FROM run_counts");
+	REQUIRE_OK(store_run_finish(st, run_id, "partial", NULL, &err), &err);
+	CHECK_EQ_INT(raw_int(db, "SELECT n FROM run_counts WHERE kind = 'pull' AND status = 'partial'"), 1);
+	CHECK_EQ_INT(raw_int(db, "SELECT sum(n) FROM run_counts"), finished + 1);
+	REQUIRE_OK(store_run_finish(st, run_id, "ok", NULL, &err), &err);   /* moved, not added */
+	CHECK_EQ_INT(raw_int(db, "SELECT n FROM run_counts WHERE kind = 'pull' AND status = 'partial'"), 0);
+	CHECK_EQ_INT(raw_int(db, "SELECT sum(n) FROM run_counts"), finished + 1);
+	/* history deleted (runs with their tenant rows, an audit row): the
+	 * counters never go down (migration 12; the retention deletes history) */
+	long long tenant_runs = raw_int(db, "SELECT sum(n) FROM tenant_run_counts");
+	long long writes = raw_int(db, "SELECT sum(n) FROM write_counts");
+	long long runs = raw_int(db, "SELECT sum(n) FROM run_counts");
 	CHECK_EQ_INT(sqlite3_exec(db, "DELETE FROM runs WHERE kind = 'pull'", NULL, NULL, NULL), SQLITE_OK);
 	CHECK_EQ_INT(sqlite3_exec(db, "DELETE FROM audit WHERE result = 'dry-run'", NULL, NULL, NULL), SQLITE_OK);
-	check_counts(st, 3, 3);
-	CHECK_EQ_INT(raw_int(db, "SELECT min(n) FROM tenant_run_counts"), 0);   /* taken off once, not twice */
-	CHECK_EQ_INT(raw_int(db, "SELECT min(n) FROM write_counts"), 0);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM run_tenants t JOIN runs r ON r.id = t.run_id"), 4);
+	CHECK_EQ_INT(raw_int(db, "SELECT sum(n) FROM tenant_run_counts"), tenant_runs);
+	CHECK_EQ_INT(raw_int(db, "SELECT sum(n) FROM write_counts"), writes);
+	CHECK_EQ_INT(raw_int(db, "SELECT sum(n) FROM run_counts"), runs);
 	store_close(st);
 }
 
@@ -366,7 +372,7 @@ static int count_kv(const char *key, const char *value, void *ud)
 TEST(store_status_kv_prefix)
 {
 	struct err err;
-	struct store *st = fresh_store("kv");
+	struct store *st = t_store_fresh("kv");
 	REQUIRE(st);
 	REQUIRE_OK(store_kv_put(st, "daemon.pid", "42", &err), &err);
 	REQUIRE_OK(store_kv_put(st, "daemonx", "no", &err), &err);
@@ -436,7 +442,7 @@ TEST(progress_line)
 TEST(metrics_record_service)
 {
 	struct err err;
-	struct store *st = fresh_store("service");
+	struct store *st = t_store_fresh("service");
 	REQUIRE(st);
 	struct http_engine *e = http_engine_new(NULL, &err);
 	REQUIRE(e);

@@ -1,0 +1,49 @@
+/* store_retention — the store's housekeeping: history that only grows
+ * (each run's record and per-tenant results, the finished Syncro write
+ * intents, the audit trail) deleted once older than the config's
+ * retention. Same conventions as store.h. The metrics' counters are kept
+ * apart (migration 12) and never go down when history is deleted. */
+#ifndef ENTRASYNC_STORE_RETENTION_H
+#define ENTRASYNC_STORE_RETENTION_H
+
+#include <stdbool.h>
+#include "store.h"
+
+/* How long each kind of history is kept, in days; 0 = for ever. */
+struct store_retention {
+	int runs_days;    /* runs, their per-tenant results, finished (done/failed) intents */
+	int audit_days;   /* the audit trail of writes to Syncro */
+	long long max_rows; /* per table per call; 0 = STORE_PRUNE_MAX_ROWS */
+};
+
+/* What one store_prune deleted. */
+struct store_pruned {
+	long long runs;
+	long long run_tenants;
+	long long intents;
+	long long audit;
+	bool more;        /* stopped at its per-call bound: older history is left for the next call */
+};
+
+/* At most this many rows of each table are deleted by one call, so that a
+ * run's housekeeping stays short even the first time (a database kept for
+ * years, or a retention just shortened); the next calls go on. */
+#define STORE_PRUNE_MAX_ROWS 100000
+
+/* Deletes, in one unit of work, the history older than keep's days before
+ * now (seconds since the epoch):
+ * - runs started before the cutoff, with their per-tenant results; but
+ *   never a tenant's latest result of a run kind (`status` shows each
+ *   tenant's last pull and sync however old), nor the newest run, the
+ *   newest finished run or the newest "ok" run of a kind (the metrics'
+ *   "last run" and "last success"); a run whose every result is kept stays;
+ * - intents done or failed and created before it (pending and sent ones
+ *   are the outbox's unfinished work: never deleted);
+ * - audit rows written before it.
+ * Rows are taken oldest first (ids grow with time); at most
+ * keep->max_rows of each table. *out (zeroed first) gets the counts.
+ * Must not be called inside an open transaction. */
+int store_prune(struct store *st, const struct store_retention *keep, double now, struct store_pruned *out,
+                struct err *err);
+
+#endif

@@ -1,0 +1,95 @@
+#!/bin/sh
+# test_retention — the history that only grows is deleted once older than
+# the config's retention, by the binary at the end of a sync or a pull,
+# against both fakes: runs and their per-tenant results after 90 days by
+# default (each tenant's latest of a kind kept, so `status` still shows
+# it), finished intents likewise, the audit trail only with
+# retention.audit_days; a dry run deletes nothing; the line says what went
+# and --json has steps.retention; the metrics' counters do not go down.
+# The history is aged by editing its times in the database.
+. tests/integration/test_sync_lib.sh
+
+start_fakes "$T_OUT/retention"
+cd "$W" || exit 1
+ES=$ENTRASYNC
+sql() { sqlite3 state/es.db "$1"; }
+cat >pol.lua <<'PEOF'
+local p = require "entrasync.policy"
+return {
+  include = function(u) return p.has_mail(u) and not p.is_guest(u) end,
+  contact = p.contact,
+}
+PEOF
+mkconfig c.lua pol.lua
+
+es --config c.lua sync
+check "first sync: runs, results, intents and audit rows recorded" \
+  test "$(sql "select count(*) > 0 and (select count(*) from run_tenants) = 3 and (select count(*) from audit) > 0
+    and (select count(*) from intents where state = 'done') > 0 from runs")" = 1
+check "nothing old: no retention line" sh -c "! grep -q '^retention' '$T_OUT/out'"
+AUDIT=$(sql "select count(*) from audit")
+INTENTS=$(sql "select count(*) from intents")
+# age everything so far by 100 days
+sql "update runs set started_at = '2001-01-01T00:00:00Z', finished_at = '2001-01-01T00:05:00Z';
+     update intents set created_at = '2001-01-01T00:00:00Z'; update audit set at = '2001-01-01T00:00:00Z'"
+es --config c.lua metrics
+RUNS_TOTAL=$(grep '^entrasync_runs_total{kind="sync",status="ok"}' "$T_OUT/out")
+check "metrics: the first sync counted" test -n "$RUNS_TOTAL"
+
+es --config c.lua sync --dry-run   # its run is of its own kind, sync-dry-run
+check "a dry run deletes nothing" test "$(sql "select count(*) from runs where started_at < '2002'")" = 1
+check "a dry run: no retention line" sh -c "! grep -q '^retention' '$T_OUT/out'"
+
+es --config c.lua sync
+check "sync: the line says what went" \
+  grep -Eq "^retention: deleted 1 run older than 90 days \(3 tenant results\), $INTENTS finished intents older than 90 days$" "$T_OUT/out"
+check "the old runs and their results are gone" test "$(sql "select count(*) from runs where started_at < '2002'")" = 0
+check "the old finished intents are gone" test "$(sql "select count(*) from intents where created_at < '2002'")" = 0
+check "the audit trail is kept for ever by default" test "$(sql "select count(*) from audit where at < '2002'")" = "$AUDIT"
+expect_ok "status runs" -- --config c.lua status
+check "status still shows each tenant's last pull and sync" \
+  test "$(grep -c 'never' "$T_OUT/out")" = 0
+es --config c.lua metrics
+check "metrics: the deleted run is still counted (counters do not go down)" \
+  sh -c "grep '^entrasync_runs_total{kind=\"sync\",status=\"ok\"}' '$T_OUT/out' | awk '{exit !(\$2 > $(echo "$RUNS_TOTAL" | awk '{print $2}'))}'"
+
+# ---- a tenant left out of the newer runs keeps its last result however old
+sql "update runs set started_at = '2001-02-01T00:00:00Z', finished_at = '2001-02-01T00:05:00Z'"
+es --config c.lua sync --tenant Contoso
+check "one tenant synced: its older sync results went, the others' stay" \
+  test "$(sql "select group_concat(t.tenant_id) from run_tenants t join runs r on r.id = t.run_id
+    where r.kind = 'sync' and r.started_at < '2002' order by 1")" = "$(sql "select group_concat(id) from
+    (select '$FABRIKAM' id union all select '$NORTHWIND') order by 1")"
+expect_ok "status after a partial prune" -- --config c.lua status --tenant Fabrikam
+check "status: Fabrikam's last sync is the old one" grep -q '2001-02-01' "$T_OUT/out"
+
+# ---- the audit trail with a retention; --json
+cat >>c.lua <<'CEOF'
+retention = { audit_days = 30 }
+CEOF
+es --config c.lua sync --json
+check "--json: steps.retention counts the audit rows" \
+  test "$(jq_py "(d['steps']['retention']['ok'], d['steps']['retention']['audit'], d['steps']['retention']['more'])" <"$T_OUT/out")" = "(True, $AUDIT, False)"
+check "the old audit rows are gone" test "$(sql "select count(*) from audit where at < '2002'")" = 0
+
+# ---- pull deletes too (the runs so far: the dry run, two syncs, a pull)
+es --config c.lua pull
+sql "update runs set started_at = '2001-03-01T00:00:00Z', finished_at = '2001-03-01T00:05:00Z'"
+es --config c.lua pull
+check "pull: the line says what went" \
+  grep -Eq "^retention: deleted 2 runs older than 90 days \(4 tenant results\)$" "$T_OUT/out"
+check "pull: the newest sync and dry run stay, however old" \
+  test "$(sql "select group_concat(kind) from (select kind from runs where started_at < '2002' order by id)")" = "sync-dry-run,sync"
+check "pull: no old pull result left that a newer one supersedes" \
+  test "$(sql "select count(*) from runs where kind = 'pull' and started_at < '2002'")" = 0
+
+# ---- runs_days = 0 keeps everything
+cat >>c.lua <<'CEOF'
+retention = { runs_days = 0 }
+CEOF
+sql "update runs set started_at = '2001-04-01T00:00:00Z', finished_at = '2001-04-01T00:05:00Z'"
+N=$(sql "select count(*) from runs")
+es --config c.lua sync
+check "runs_days = 0: nothing deleted" test "$(sql "select count(*) from runs where started_at < '2002'")" = "$N"
+check "runs_days = 0: no retention line" sh -c "! grep -q '^retention' '$T_OUT/out'"
+fakes_alive
