@@ -213,8 +213,11 @@ struct graph_pull_opts {
 /* Pulls every tenant of specs concurrently on the client's engine into st
  * (tenant rows, user mirror by delta, groups, organization, licence and
  * Secure Score snapshots). results[i] describes specs[i]. One tenant's
- * failure never stops the others. Returns 0 when the run itself worked
- * (check each result), -1 when it could not run at all. opts may be NULL. */
+ * failure never stops the others. Returns 0 with every result filled
+ * (check each): when the event loop itself fails (epoll, curl's multi
+ * interface), the requests in flight are cancelled and each tenant not
+ * finished fails with "the pull was interrupted: <why>"; what each had
+ * committed stays, and the next pull resumes from it. opts may be NULL. */
 int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
                const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err);
 

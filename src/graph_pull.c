@@ -85,6 +85,7 @@ struct pull_tenant {
 	struct graph_tenant *gt;
 	int outstanding;          /* our requests whose callback has not run */
 	bool finished;
+	const char *interrupted;  /* why the run's loop failed (every later error is its consequence), or NULL */
 	/* users */
 	struct store_delta cur;   /* the state the page in flight was fetched under (owned) */
 	char *users_url;          /* the URL in flight */
@@ -143,10 +144,17 @@ static struct text_span tenant_hold_span(struct pull_tenant *pt, struct text_spa
 
 static void tenant_error(struct pull_tenant *pt, const char *msg)
 {
-	if (pt->errors.len && strstr(pt->errors.data, msg)) return;
-	if (pt->errors.len) buf_adds(&pt->errors, "; ");
-	buf_adds(&pt->errors, msg);
-	log_error("graph.pull", "%s", msg);
+	/* after the loop failed, the errors of the cancelled requests ("could
+	 * not reach …: cancelled") would hide the cause: name it instead, once */
+	char *cause = pt->interrupted ? xasprintf("tenant %s: the pull was interrupted: %s", pt->spec->tenant_id,
+	                                          pt->interrupted) : NULL;
+	if (cause) msg = cause;
+	if (!(pt->errors.len && strstr(pt->errors.data, msg))) {
+		if (pt->errors.len) buf_adds(&pt->errors, "; ");
+		buf_adds(&pt->errors, msg);
+		log_error("graph.pull", "%s", msg);
+	}
+	free(cause);
 }
 
 static void tenant_finish(struct pull_tenant *pt);
@@ -1525,7 +1533,10 @@ int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pul
 	if (rc != 0) {
 		/* the loop failed with requests still pending: their callbacks
 		 * run now, while the tenants they point into are alive (the
-		 * engine would otherwise run them when it is freed) */
+		 * engine would otherwise run them when it is freed), and every
+		 * tenant not finished fails with the loop's reason */
+		log_redact_err(err);
+		for (size_t i = 0; i < n; i++) pts[i].interrupted = err->msg;
 		struct err ignored;
 		(void)http_cancel_all(gc->engine, &ignored);
 	}
@@ -1537,5 +1548,5 @@ int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pul
 		tenant_free(&pts[i]);
 	}
 	free(pts);
-	return rc;
+	return 0;
 }
