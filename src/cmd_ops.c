@@ -90,7 +90,8 @@ int ops_retention(const struct config *cfg, struct store *st, struct store_prune
                   struct err *err)
 {
 	const struct config_retention *r = &cfg->retention;
-	struct store_retention keep = { .runs_days = r->runs_days, .audit_days = r->audit_days };
+	struct store_retention keep = { .runs_days = r->runs_days, .audit_days = r->audit_days,
+	                                .score_detail_days = r->score_detail_days };
 	if (store_prune(st, &keep, time_now(), p, err) != 0) return -1;
 	const char *sep = "";
 	if (p->runs || p->run_tenants) {
@@ -103,9 +104,14 @@ int ops_retention(const struct config *cfg, struct store *st, struct store_prune
 		           r->runs_days);
 		sep = ", ";
 	}
-	if (p->audit)
+	if (p->audit) {
 		buf_printf(out, "%s%lld audit row%s older than %d days", sep, p->audit, p->audit == 1 ? "" : "s",
 		           r->audit_days);
+		sep = ", ";
+	}
+	if (p->score_days)
+		buf_printf(out, "%sthe control scores of %lld Secure Score day%s older than %d days", sep, p->score_days,
+		           p->score_days == 1 ? "" : "s", r->score_detail_days);
 	if (out->len && p->more) buf_printf(out, "; more next run");
 	return 0;
 }

@@ -78,6 +78,7 @@ struct config_alerts {
 struct config_retention {
 	int runs_days;              /* runs, their per-tenant results, finished intents; default 90 */
 	int audit_days;             /* the audit trail; default 0 (kept) */
+	int score_detail_days;      /* Secure Score days' control scores; default 365; 0 or >= 90 */
 };
 
 struct config {
@@ -110,6 +111,8 @@ struct config {
 #define CONFIG_DEFAULT_UNUSED_DAYS   30
 #define CONFIG_DEFAULT_RUNS_DAYS     90
 #define CONFIG_DEFAULT_AUDIT_DAYS    0
+#define CONFIG_DEFAULT_SCORE_DETAIL_DAYS 365
+#define CONFIG_SCORE_DETAIL_MIN_DAYS 90      /* Graph keeps 90 days of Secure Score */
 
 /* Where the config is: explicit_path when not NULL, else $ENTRASYNC_CONFIG
  * when set and non-empty, else "entrasync.lua" (the current folder).

@@ -67,7 +67,7 @@ static const char *const actions_keys[] = { "ticket_problem_type", "ticket_statu
 static const char *const billing_keys[] = { "schedule", "on_removed", "max_decrease", "schedules_on_sync", NULL };
 static const char *const max_decrease_keys[] = { "count", "percent", NULL };
 static const char *const alerts_keys[] = { "enabled", "problem_type", "subject_prefix", "unused_days", NULL };
-static const char *const retention_keys[] = { "runs_days", "audit_days", NULL };
+static const char *const retention_keys[] = { "runs_days", "audit_days", "score_detail_days", NULL };
 
 static void problem(struct loader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void problem(struct loader *ld, int line, const char *fmt, ...)
@@ -697,14 +697,17 @@ static void load_alerts(struct loader *ld, int root, const struct scope *top)
 	if (!a->subject_prefix) a->subject_prefix = xstrdup(CONFIG_DEFAULT_ALERT_PREFIX);
 }
 
-/* One retention.KEY: days from 0 (kept for ever) to 100000; *days keeps its
- * default when the key is absent or wrong. */
-static void opt_retention_days(struct loader *ld, int t, const struct scope *sc, const char *key, int *days)
+/* One retention.KEY: 0 (kept for ever) or days from min to 100000; *days
+ * keeps its default when the key is absent or wrong. why says where min
+ * comes from (NULL when it is 1). */
+static void opt_retention_days(struct loader *ld, int t, const struct scope *sc, const char *key, int min,
+                               const char *why, int *days)
 {
 	long long v = 0;
 	if (opt_numeric(ld, t, sc, key, NULL, &v) <= 0) return;
-	if (v < 0 || v > 100000)
-		problem(ld, key_line(ld, sc, key), "retention.%s must be between 0 (keep for ever) and 100000", key);
+	if (v < 0 || v > 100000 || (v > 0 && v < min))
+		problem(ld, key_line(ld, sc, key), "retention.%s must be 0 (keep for ever) or from %d to 100000%s", key,
+		        min, why ? why : "");
 	else
 		*days = (int)v;
 }
@@ -716,11 +719,14 @@ static void load_retention(struct loader *ld, int root, const struct scope *top)
 	scope_init(&sc, "retention");
 	r->runs_days = CONFIG_DEFAULT_RUNS_DAYS;
 	r->audit_days = CONFIG_DEFAULT_AUDIT_DAYS;
+	r->score_detail_days = CONFIG_DEFAULT_SCORE_DETAIL_DAYS;
 	int t = opt_table(ld, root, top, "retention");
 	if (t <= 0) return;
 	check_keys(ld, t, &sc, retention_keys, 0);
-	opt_retention_days(ld, t, &sc, "runs_days", &r->runs_days);
-	opt_retention_days(ld, t, &sc, "audit_days", &r->audit_days);
+	opt_retention_days(ld, t, &sc, "runs_days", 1, NULL, &r->runs_days);
+	opt_retention_days(ld, t, &sc, "audit_days", 1, NULL, &r->audit_days);
+	opt_retention_days(ld, t, &sc, "score_detail_days", CONFIG_SCORE_DETAIL_MIN_DAYS,
+	                   " (Graph keeps 90 days of Secure Score)", &r->score_detail_days);
 	lua_pop(ld->L, 1);
 }
 

@@ -35,6 +35,17 @@ static const char SQL_RUN_DELETE[] =
 static const char SQL_INTENTS_DELETE[] =
 	"DELETE FROM intents WHERE id <= ?1 AND created_at < ?2 AND state IN ('done', 'failed')";
 static const char SQL_AUDIT_DELETE[] = "DELETE FROM audit WHERE id <= ?1 AND at < ?2";
+/* The Secure Score days after (?1, ?4) (day, rowid) and before day ?2, in
+ * that order (migration 13's index holds the rowid); and one day's control
+ * scores removed when it still has any. */
+static const char SQL_SCORE_DAYS[] =
+	"SELECT rowid, day FROM secure_score_snapshots WHERE (day > ?1 OR (day = ?1 AND rowid > ?4)) AND day < ?2 "
+	"ORDER BY day, rowid LIMIT ?3";
+static const char SQL_SCORE_THIN[] =
+	"UPDATE secure_score_snapshots SET controls = NULL, raw = CASE WHEN json_valid(raw) "
+	"THEN json_remove(raw, '$.controlScores') ELSE raw END WHERE rowid = ?1 AND (controls IS NOT NULL "
+	"OR CASE WHEN json_valid(raw) THEN json_type(raw, '$.controlScores') END IS NOT NULL)";
+#define KV_SCORE_DETAIL_FROM "retention.score_detail.from"
 
 /* The id of the last of the table's oldest rows whose time (column 1 of
  * sql) is before cutoff: the walk stops at the first row at or after it, or
@@ -146,6 +157,68 @@ static int prune_prefix(struct store *st, const char *by_age, const char *del, c
 	return 0;
 }
 
+/* Removes the control scores of the Secure Score days before cutoff_day,
+ * after the (day, rowid) the last call stopped at (kv: "DAY ROWID"), at most
+ * max rows; the next call resumes after the last row seen. */
+static int thin_scores(struct store *st, const char *cutoff_day, long long max, struct store_pruned *out,
+                       struct err *err)
+{
+	int rc = -1;
+	char *from = NULL, *last_day = NULL;
+	long long *rowids = NULL;
+	size_t n = 0;
+	long long after = 0, last_rowid = 0;
+	int got = store_kv_get(st, KV_SCORE_DETAIL_FROM, &from, err);
+	if (got < 0) goto out;
+	char *sp = from ? strchr(from, ' ') : NULL;
+	if (sp) {
+		*sp = '\0';
+		after = strtoll(sp + 1, NULL, 10);
+	}
+	sqlite3_stmt *s = store_stmt(st, SQL_SCORE_DAYS, err);
+	if (!s) goto out;
+	bind_text(s, 1, from ? from : "");
+	bind_text(s, 2, cutoff_day);
+	sqlite3_bind_int64(s, 3, max);
+	sqlite3_bind_int64(s, 4, after);
+	size_t cap = 0;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (n == cap) {
+			cap = cap ? cap * 2 : 256;
+			rowids = xrealloc(rowids, cap * sizeof *rowids);
+		}
+		rowids[n++] = last_rowid = sqlite3_column_int64(s, 0);
+		free(last_day);
+		last_day = col_dup(s, 1);
+	}
+	if (step != SQLITE_DONE) {
+		store_sql_fail(s, err, "retention: reading Secure Score days");
+		store_sql_release(s);
+		goto out;
+	}
+	store_sql_release(s);
+	for (size_t i = 0; i < n; i++) {
+		if (!(s = store_stmt(st, SQL_SCORE_THIN, err))) goto out;
+		sqlite3_bind_int64(s, 1, rowids[i]);
+		if (store_sql_run(s, err, "retention: thinning Secure Score days") != 0) goto out;
+		out->score_days += sqlite3_changes64(store_sqlite(st));
+	}
+	/* all done before the cutoff day, or resume after the last row seen */
+	bool bounded = (long long)n == max;
+	if (bounded) out->more = true;
+	char *next = bounded ? xasprintf("%s %lld", last_day, last_rowid) : xstrdup(cutoff_day);
+	int put = store_kv_put(st, KV_SCORE_DETAIL_FROM, next, err);
+	free(next);
+	if (put != 0) goto out;
+	rc = 0;
+out:
+	free(from);
+	free(last_day);
+	free(rowids);
+	return rc;
+}
+
 /* The ISO-8601 time days before now. */
 static void cutoff_of(double now, int days, char buf[32])
 {
@@ -156,7 +229,7 @@ int store_prune(struct store *st, const struct store_retention *keep, double now
                 struct err *err)
 {
 	memset(out, 0, sizeof *out);
-	if (keep->runs_days <= 0 && keep->audit_days <= 0) return 0;
+	if (keep->runs_days <= 0 && keep->audit_days <= 0 && keep->score_detail_days <= 0) return 0;
 	long long max = keep->max_rows > 0 ? keep->max_rows : STORE_PRUNE_MAX_ROWS;
 	if (store_begin(st, err) != 0) return -1;
 	char cutoff[32];
@@ -170,6 +243,13 @@ int store_prune(struct store *st, const struct store_retention *keep, double now
 		cutoff_of(now, keep->audit_days, cutoff);
 		if (prune_prefix(st, SQL_AUDIT_BY_AGE, SQL_AUDIT_DELETE, cutoff, max, &out->audit, &out->more, err) != 0)
 			goto fail;
+	}
+	if (keep->score_detail_days > 0) {
+		int days = keep->score_detail_days < STORE_SCORE_DETAIL_MIN_DAYS ? STORE_SCORE_DETAIL_MIN_DAYS
+		                                                                   : keep->score_detail_days;
+		cutoff_of(now, days, cutoff);
+		cutoff[10] = '\0';   /* the day: "YYYY-MM-DD" */
+		if (thin_scores(st, cutoff, max, out, err) != 0) goto fail;
 	}
 	if (store_commit(st, err) != 0) goto fail;
 	return 0;

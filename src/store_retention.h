@@ -1,8 +1,9 @@
 /* store_retention — the store's housekeeping: history that only grows
  * (each run's record and per-tenant results, the finished Syncro write
  * intents, the audit trail) deleted once older than the config's
- * retention. Same conventions as store.h. The metrics' counters are kept
- * apart (migration 12) and never go down when history is deleted. */
+ * retention, and the Secure Score days' control scores thinned out. Same
+ * conventions as store.h. The metrics' counters are kept apart (migration
+ * 12) and never go down when history is deleted. */
 #ifndef ENTRASYNC_STORE_RETENTION_H
 #define ENTRASYNC_STORE_RETENTION_H
 
@@ -13,6 +14,7 @@
 struct store_retention {
 	int runs_days;    /* runs, their per-tenant results, finished (done/failed) intents */
 	int audit_days;   /* the audit trail of writes to Syncro */
+	int score_detail_days; /* a Secure Score day's control scores (its scores stay); 0, or >= 90 */
 	long long max_rows; /* per table per call; 0 = STORE_PRUNE_MAX_ROWS */
 };
 
@@ -22,6 +24,7 @@ struct store_pruned {
 	long long run_tenants;
 	long long intents;
 	long long audit;
+	long long score_days;   /* Secure Score days whose control scores were removed */
 	bool more;        /* stopped at its per-call bound: older history is left for the next call */
 };
 
@@ -29,6 +32,8 @@ struct store_pruned {
  * run's housekeeping stays short even the first time (a database kept for
  * years, or a retention just shortened); the next calls go on. */
 #define STORE_PRUNE_MAX_ROWS 100000
+/* The shortest score_detail_days: Graph keeps 90 days of Secure Score. */
+#define STORE_SCORE_DETAIL_MIN_DAYS 90
 
 /* Deletes, in one unit of work, the history older than keep's days before
  * now (seconds since the epoch):
@@ -39,7 +44,14 @@ struct store_pruned {
  *   "last run" and "last success"); a run whose every result is kept stays;
  * - intents done or failed and created before it (pending and sent ones
  *   are the outbox's unfinished work: never deleted);
- * - audit rows written before it.
+ * - audit rows written before it;
+ * - the control scores of Secure Score days before it (the day's raw
+ *   object loses its "controlScores", the controls column is emptied; the
+ *   scores, averages and everything else stay). Reports read the controls
+ *   of a tenant's newest day only; Graph itself keeps 90 days, which is why
+ *   a shorter retention is refused (a day Graph sends again is never
+ *   older than the cutoff). Days are taken from where the last call
+ *   stopped (kv "retention.score_detail.from").
  * Rows are taken oldest first (ids grow with time); at most
  * keep->max_rows of each table. *out (zeroed first) gets the counts.
  * Must not be called inside an open transaction. */

@@ -5,7 +5,9 @@
 # default (each tenant's latest of a kind kept, so `status` still shows
 # it), finished intents likewise, the audit trail only with
 # retention.audit_days; a dry run deletes nothing; the line says what went
-# and --json has steps.retention; the metrics' counters do not go down.
+# and --json has steps.retention; the metrics' counters do not go down;
+# Secure Score days past retention.score_detail_days lose their control
+# scores and keep their scores.
 # The history is aged by editing its times in the database.
 . tests/integration/test_sync_lib.sh
 
@@ -82,6 +84,28 @@ check "pull: the newest sync and dry run stay, however old" \
   test "$(sql "select group_concat(kind) from (select kind from runs where started_at < '2002' order by id)")" = "sync-dry-run,sync"
 check "pull: no old pull result left that a newer one supersedes" \
   test "$(sql "select count(*) from runs where kind = 'pull' and started_at < '2002'")" = 0
+
+# ---- Secure Score days past score_detail_days (365 by default) lose their
+# control scores, keep their scores
+# (days moved back 400 days; the retention's place in them forgotten, as in
+# a database from before the retention: it walks them from the oldest)
+sql "update secure_score_snapshots set day = date(day, '-400 days');
+     delete from kv where key = 'retention.score_detail.from'"
+OLD_DAYS=$(sql "select count(*) from secure_score_snapshots")
+es --config c.lua pull
+check "pull: the line counts the thinned Secure Score days" \
+  grep -Eq "^retention: deleted the control scores of $OLD_DAYS Secure Score days older than 365 days$" "$T_OUT/out"
+check "the old days have no control scores left" \
+  test "$(sql "select count(*) from secure_score_snapshots where day < date('now', '-365 days')
+    and (controls is not null or json_type(raw, '\$.controlScores') is not null)")" = 0
+check "the old days keep their scores and the rest of their raw JSON" \
+  test "$(sql "select count(*) from secure_score_snapshots where day < date('now', '-365 days')
+    and current_score is not null and json_extract(raw, '\$.maxScore') is not null")" = "$OLD_DAYS"
+check "the days the pull just stored keep theirs" \
+  test "$(sql "select count(*) from secure_score_snapshots where day >= date('now', '-365 days')
+    and json_type(raw, '\$.controlScores') = 'array'")" -gt 0
+expect_ok "the Secure Score report still runs" -- --config c.lua report securescore --controls
+check "the report shows the newest day's controls" grep -q "multifactor authentication" "$T_OUT/out"
 
 # ---- runs_days = 0 keeps everything
 cat >>c.lua <<'CEOF'

@@ -160,6 +160,7 @@ TEST(config_good_parsed_in_full)
 	CHECK_EQ_INT(cfg.alerts.unused_days, 14);
 	CHECK_EQ_INT(cfg.retention.runs_days, 30);
 	CHECK_EQ_INT(cfg.retention.audit_days, 730);
+	CHECK_EQ_INT(cfg.retention.score_detail_days, 90);
 	/* the secrets were registered for redaction as they were read */
 	struct buf b = {0};
 	log_redact("token " GRAPH_SECRET " and " SYNCRO_KEY, &b);
@@ -204,6 +205,7 @@ TEST(config_good_return_style_with_certificate)
 	CHECK_EQ_INT(cfg.alerts.unused_days, CONFIG_DEFAULT_UNUSED_DAYS);
 	CHECK_EQ_INT(cfg.retention.runs_days, CONFIG_DEFAULT_RUNS_DAYS);   /* runs 90 days, audit for ever */
 	CHECK_EQ_INT(cfg.retention.audit_days, 0);
+	CHECK_EQ_INT(cfg.retention.score_detail_days, CONFIG_DEFAULT_SCORE_DETAIL_DAYS);
 	config_free(&cfg);
 }
 

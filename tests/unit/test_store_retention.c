@@ -7,6 +7,7 @@
 #include "t.h"
 #include "store.h"
 #include "store_retention.h"
+#include "store_snapshots.h"
 #include "store_status.h"
 #include "t_sql.h"
 
@@ -196,5 +197,99 @@ TEST(store_prune_bounded_per_call)
 	CHECK_EQ_INT(total, 4);
 	CHECK(!p.more);
 	CHECK_EQ_INT(raw_int(store_sqlite(st), "SELECT count(*) FROM runs"), 1);
+	store_close(st);
+}
+
+/* A Secure Score day of tenant: with raw (control scores inside it), or with
+ * only the controls column (a day stored without raw). */
+static void score_day(struct store *st, const char *tenant, const char *day, bool with_raw)
+{
+	struct err err;
+	char raw[512];
+	const char *controls = "[{\"controlName\":\"AdminMFAV2\",\"score\":4.5,\"on\":\"x\"}]";
+	snprintf(raw, sizeof raw, "{\"id\":\"%s_%s\",\"currentScore\":40.5,\"maxScore\":90,"
+	         "\"licensedUserCount\":25,\"controlScores\":%s,\"vendorInformation\":{\"vendor\":\"Microsoft\"}}",
+	         tenant, day, controls);
+	struct store_secure_score s = { .tenant_id = tenant, .day = day, .current_score = 40.5, .max_score = 90,
+	                                .averages = "[{\"basis\":\"AllTenants\",\"averageScore\":37}]",
+	                                .controls = controls, .raw = with_raw ? raw : NULL };
+	if (store_secure_score_put(st, &s, &err) != 0) t_fail(__FILE__, __LINE__, "%s", err.msg);
+}
+
+/* How many days have control scores, in the column or in raw. */
+static long long days_with_controls(struct store *st)
+{
+	return raw_int(store_sqlite(st), "SELECT count(*) FROM secure_score_snapshots WHERE controls IS NOT NULL OR "
+	               "(json_valid(raw) AND json_type(raw, '$.controlScores') IS NOT NULL)");
+}
+
+TEST(store_prune_thins_old_secure_score_days)
+{
+	struct err err;
+	struct store *st = t_store_fresh("prune_scores");
+	REQUIRE(st);
+	sqlite3 *db = store_sqlite(st);
+	REQUIRE_OK(store_tenant_put(st, &(struct store_tenant){ .id = TA }, &err), &err);
+	/* NOW is 2026-06-01: with 365 days, days before 2025-06-01 are thinned */
+	score_day(st, TA, "2025-01-10", true);
+	score_day(st, TA, "2025-02-10", false);     /* stored without raw: the column */
+	score_day(st, TA, "2025-05-31", true);
+	score_day(st, TA, "2025-06-01", true);      /* the cutoff day itself: kept */
+	score_day(st, TA, "2026-05-30", true);
+	exec_sql(st, "INSERT INTO secure_score_snapshots (tenant_id, day, current_score, raw) "
+	             "VALUES ('" TA "', '2025-03-01', 1, 'not json')");  /* edited by hand: left as it is */
+	CHECK_EQ_INT(days_with_controls(st), 5);
+	struct store_retention keep = { .score_detail_days = 365 };
+	struct store_pruned p;
+	REQUIRE_OK(store_prune(st, &keep, NOW, &p, &err), &err);
+	CHECK_EQ_INT(p.score_days, 3);
+	CHECK(!p.more);
+	CHECK_EQ_INT(days_with_controls(st), 2);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM secure_score_snapshots WHERE day >= '2025-06-01' AND "
+	                         "json_type(raw, '$.controlScores') = 'array'"), 2);
+	/* a thinned day keeps everything else: scores, averages, the rest of raw */
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM secure_score_snapshots WHERE day = '2025-01-10' AND "
+	                         "current_score = 40.5 AND max_score = 90 AND averages IS NOT NULL AND "
+	                         "json_extract(raw, '$.licensedUserCount') = 25 AND "
+	                         "json_extract(raw, '$.vendorInformation.vendor') = 'Microsoft'"), 1);
+	CHECK_EQ_INT(raw_int(db, "SELECT raw = 'not json' FROM secure_score_snapshots WHERE day = '2025-03-01'"), 1);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM secure_score_snapshots"), 6);
+	/* the next call starts where this one stopped: nothing more */
+	REQUIRE_OK(store_prune(st, &keep, NOW, &p, &err), &err);
+	CHECK_EQ_INT(p.score_days, 0);
+	/* a day later, the next day goes */
+	REQUIRE_OK(store_prune(st, &keep, NOW + DAY, &p, &err), &err);
+	CHECK_EQ_INT(p.score_days, 1);
+	CHECK_EQ_INT(days_with_controls(st), 1);
+	/* fewer days than Graph keeps are taken as 90 */
+	score_day(st, TA, "2026-04-01", true);
+	REQUIRE_OK(store_prune(st, &(struct store_retention){ .score_detail_days = 10 }, NOW, &p, &err), &err);
+	CHECK_EQ_INT(p.score_days, 0);
+	store_close(st);
+}
+
+TEST(store_prune_thins_secure_score_days_bounded)
+{
+	struct err err;
+	struct store *st = t_store_fresh("prune_scores_bound");
+	REQUIRE(st);
+	REQUIRE_OK(store_tenant_put(st, &(struct store_tenant){ .id = TA }, &err), &err);
+	REQUIRE_OK(store_tenant_put(st, &(struct store_tenant){ .id = TB }, &err), &err);
+	/* five rows, two tenants sharing a day: a day's rows may span calls */
+	const char *days[] = { "2024-01-01", "2024-01-02", "2024-01-04", "2024-01-05" };
+	for (size_t i = 0; i < ARRAY_LEN(days); i++) score_day(st, TA, days[i], true);
+	score_day(st, TB, "2024-01-02", true);
+	struct store_retention keep = { .score_detail_days = 365, .max_rows = 2 };
+	struct store_pruned p;
+	long long total = 0;
+	int calls = 0;
+	do {
+		REQUIRE_OK(store_prune(st, &keep, NOW, &p, &err), &err);
+		total += p.score_days;
+		calls++;
+	} while (p.more && calls < 10);
+	CHECK_EQ_INT(total, 5);
+	CHECK_EQ_INT(calls, 3);     /* 2 + 2 + 1 */
+	CHECK_EQ_INT(days_with_controls(st), 0);
 	store_close(st);
 }
