@@ -8,6 +8,9 @@
  *   schedules  billing.schedules_on_sync: the recurring invoices of the
  *              selected tenants kept in step for the current period;
  *   alerts     alerts.enabled: the findings as Syncro tickets (alerts.h);
+ *   retention  not in a dry run: the history older than the config's
+ *              retention deleted (store_retention.h); a line only when
+ *              something went;
  *   metrics    always: the run's HTTP counters added to the store; with
  *              --metrics FILE the Prometheus file written.
  * --dry-run goes for every step. A failing step makes the exit code 1 and
@@ -316,7 +319,6 @@ out:
 	free(ids);
 }
 
-/* The run's HTTP counters into the store (always), then the metrics file. */
 /* The history older than the retention, after a run that wrote: a line
  * only when something went (or on failure). */
 static void step_retention(struct steps *s)
@@ -328,8 +330,8 @@ static void step_retention(struct steps *s)
 		step_done(s, "retention", false, NULL, "FAILED: %s", err.msg);
 	} else if (said.len) {
 		cJSON *j = cJSON_CreateObject();
-		const char *names[] = { "runs", "run_tenants", "intents", "audit" };
-		const long long vals[] = { p.runs, p.run_tenants, p.intents, p.audit };
+		const char *names[] = { "runs", "run_tenants", "intents", "audit", "score_days" };
+		const long long vals[] = { p.runs, p.run_tenants, p.intents, p.audit, p.score_days };
 		for (size_t i = 0; i < ARRAY_LEN(names); i++) cJSON_AddNumberToObject(j, names[i], (double)vals[i]);
 		cJSON_AddBoolToObject(j, "more", p.more);
 		step_done(s, "retention", true, j, "deleted %s", said.data);
@@ -337,6 +339,7 @@ static void step_retention(struct steps *s)
 	buf_free(&said);
 }
 
+/* The run's HTTP counters into the store (always), then the metrics file. */
 static void step_metrics(struct steps *s, const char *path)
 {
 	struct err err;

@@ -71,7 +71,7 @@ retention = { audit_days = 30 }
 CEOF
 es --config c.lua sync --json
 check "--json: steps.retention counts the audit rows" \
-  test "$(jq_py "(d['steps']['retention']['ok'], d['steps']['retention']['audit'], d['steps']['retention']['more'])" <"$T_OUT/out")" = "(True, $AUDIT, False)"
+  test "$(jq_py "[d['steps']['retention'][k] for k in ('ok', 'audit', 'runs', 'score_days', 'more')]" <"$T_OUT/out")" = "[True, $AUDIT, 1, 0, False]"
 check "the old audit rows are gone" test "$(sql "select count(*) from audit where at < '2002'")" = 0
 
 # ---- pull deletes too (the runs so far: the dry run, two syncs, a pull)
