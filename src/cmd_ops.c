@@ -86,13 +86,8 @@ void ops_changes_free(struct ops_change *v, size_t n)
 	free(v);
 }
 
-int ops_retention(const struct config *cfg, struct store *st, struct store_pruned *p, struct buf *out,
-                  struct err *err)
+void ops_pruned_text(const struct config_retention *r, const struct store_pruned *p, struct buf *out)
 {
-	const struct config_retention *r = &cfg->retention;
-	struct store_retention keep = { .runs_days = r->runs_days, .audit_days = r->audit_days,
-	                                .score_detail_days = r->score_detail_days };
-	if (store_prune(st, &keep, time_now(), p, err) != 0) return -1;
 	const char *sep = "";
 	if (p->runs || p->run_tenants) {
 		buf_printf(out, "%lld run%s older than %d days (%lld tenant result%s)", p->runs, p->runs == 1 ? "" : "s",
@@ -112,6 +107,21 @@ int ops_retention(const struct config *cfg, struct store *st, struct store_prune
 	if (p->score_days)
 		buf_printf(out, "%sthe control scores of %lld Secure Score day%s older than %d days", sep, p->score_days,
 		           p->score_days == 1 ? "" : "s", r->score_detail_days);
+}
+
+struct store_retention ops_retention_of(const struct config *cfg)
+{
+	const struct config_retention *r = &cfg->retention;
+	return (struct store_retention){ .runs_days = r->runs_days, .audit_days = r->audit_days,
+	                                 .score_detail_days = r->score_detail_days };
+}
+
+int ops_retention(const struct config *cfg, struct store *st, struct store_pruned *p, struct buf *out,
+                  struct err *err)
+{
+	struct store_retention keep = ops_retention_of(cfg);
+	if (store_prune(st, &keep, time_now(), p, err) != 0) return -1;
+	ops_pruned_text(&cfg->retention, p, out);
 	if (out->len && p->more) buf_printf(out, "; more next run");
 	return 0;
 }

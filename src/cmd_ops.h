@@ -38,6 +38,13 @@ struct ops_change {
 size_t ops_changes(const char *before, const char *after, struct ops_change **out);
 void ops_changes_free(struct ops_change *v, size_t n);
 
+/* What p says was deleted, appended to out ("3 runs older than 90 days (300
+ * tenant results), 12 finished intents older than 90 days"); nothing when
+ * nothing was. */
+void ops_pruned_text(const struct config_retention *r, const struct store_pruned *p, struct buf *out);
+/* The store's retention from the config's. */
+struct store_retention ops_retention_of(const struct config *cfg);
+
 /* After a run that wrote (pull, sync; not a dry run): deletes the history
  * older than cfg's retention (store_prune) and describes what went in *out
  * ("3 runs older than 90 days (300 tenant results), 12 finished intents"),

@@ -346,6 +346,25 @@ const struct command commands[] = {
 	  "Exit status: 0 ok, 2 usage or config error, 3 the database cannot be read\n"
 	  "or FILE cannot be written.\n",
 	  cmd_metrics, 0 },
+	{ "prune", "Delete the history older than the retention now, all of it",
+	  "usage: entrasync prune [--dry-run] [--vacuum]\n"
+	  "\n"
+	  "Applies the config's retention = { runs_days, audit_days, score_detail_days }\n"
+	  "now and to the end: runs and their per-tenant results and finished write\n"
+	  "intents older than runs_days (each tenant's latest result of a kind kept),\n"
+	  "audit rows older than audit_days, and the control scores of Secure Score\n"
+	  "days older than score_detail_days. A pull or a sync does the same at its\n"
+	  "end, at most 100,000 rows a table a run; run prune after shortening a\n"
+	  "retention, or to see what it deletes.\n"
+	  "\n"
+	  "Options:\n"
+	  "  --dry-run   count what would be deleted; delete nothing\n"
+	  "  --vacuum    then rewrite the database file without the freed pages (takes\n"
+	  "              as long as copying the database, and as much free disk again)\n"
+	  "\n"
+	  "Exit status: 0 ok, 2 usage or config error, 3 could not start (lock held,\n"
+	  "database unreadable).\n",
+	  cmd_prune, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };
 

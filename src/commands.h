@@ -111,5 +111,6 @@ int cmd_link(int argc, char **argv, const struct global_opts *g);
 int cmd_unlink(int argc, char **argv, const struct global_opts *g);
 int cmd_daemon(int argc, char **argv, const struct global_opts *g);
 int cmd_metrics(int argc, char **argv, const struct global_opts *g);
+int cmd_prune(int argc, char **argv, const struct global_opts *g);
 
 #endif

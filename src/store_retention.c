@@ -251,6 +251,10 @@ int store_prune(struct store *st, const struct store_retention *keep, double now
 		cutoff[10] = '\0';   /* the day: "YYYY-MM-DD" */
 		if (thin_scores(st, cutoff, max, out, err) != 0) goto fail;
 	}
+	if (keep->dry_run) {
+		if (store_rollback(st, err) != 0) goto fail;
+		return 0;
+	}
 	if (store_commit(st, err) != 0) goto fail;
 	return 0;
 fail:;
@@ -258,4 +262,25 @@ fail:;
 	store_rollback(st, &ignored);
 	memset(out, 0, sizeof *out);
 	return -1;
+}
+
+/* The database's size in bytes: page_count × page_size. */
+static int db_bytes(struct store *st, long long *bytes, struct err *err)
+{
+	static const char SQL_BYTES[] = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()";
+	sqlite3_stmt *s = store_stmt(st, SQL_BYTES, err);
+	if (!s) return -1;
+	return store_sql_count(s, bytes, err, "retention: reading the database size");
+}
+
+int store_vacuum(struct store *st, long long *before, long long *after, struct err *err)
+{
+	*before = *after = 0;
+	if (db_bytes(st, before, err) != 0) return -1;
+	if (sqlite3_exec(store_sqlite(st), "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
+		return err_set(err, "store: vacuum: %s", sqlite3_errmsg(store_sqlite(st)));
+	/* the WAL holds the rewritten pages until they are copied back */
+	if (sqlite3_wal_checkpoint_v2(store_sqlite(st), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
+		return err_set(err, "store: checkpoint after vacuum: %s", sqlite3_errmsg(store_sqlite(st)));
+	return db_bytes(st, after, err);
 }

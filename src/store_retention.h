@@ -16,6 +16,7 @@ struct store_retention {
 	int audit_days;   /* the audit trail of writes to Syncro */
 	int score_detail_days; /* a Secure Score day's control scores (its scores stay); 0, or >= 90 */
 	long long max_rows; /* per table per call; 0 = STORE_PRUNE_MAX_ROWS */
+	bool dry_run;       /* count only: the unit of work is rolled back */
 };
 
 /* What one store_prune deleted. */
@@ -57,5 +58,11 @@ struct store_pruned {
  * Must not be called inside an open transaction. */
 int store_prune(struct store *st, const struct store_retention *keep, double now, struct store_pruned *out,
                 struct err *err);
+
+/* Rewrites the database file without its free pages (SQLite's VACUUM), after
+ * history was deleted; *before and *after get its size in bytes (pages in
+ * use and free). Takes as long as copying the whole database, and as much
+ * free disk space again. Not inside a transaction. */
+int store_vacuum(struct store *st, long long *before, long long *after, struct err *err);
 
 #endif

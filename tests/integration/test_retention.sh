@@ -7,7 +7,8 @@
 # retention.audit_days; a dry run deletes nothing; the line says what went
 # and --json has steps.retention; the metrics' counters do not go down;
 # Secure Score days past retention.score_detail_days lose their control
-# scores and keep their scores.
+# scores and keep their scores; `entrasync prune` applies it all at once
+# (--dry-run, --vacuum, the run lock, no database yet).
 # The history is aged by editing its times in the database.
 . tests/integration/test_sync_lib.sh
 
@@ -106,6 +107,31 @@ check "the days the pull just stored keep theirs" \
     and json_type(raw, '\$.controlScores') = 'array'")" -gt 0
 expect_ok "the Secure Score report still runs" -- --config c.lua report securescore --controls
 check "the report shows the newest day's controls" grep -q "multifactor authentication" "$T_OUT/out"
+
+# ---- entrasync prune: the retention now, all of it; --dry-run; --vacuum
+sql "update runs set started_at = '2001-05-01T00:00:00Z', finished_at = '2001-05-01T00:05:00Z';
+     update intents set created_at = '2001-05-01T00:00:00Z'"
+RUNS=$(sql "select count(*) from runs")
+expect_ok "prune --dry-run" -- --config c.lua prune --dry-run
+check "prune --dry-run: says what would go" grep -Eq "^would delete [0-9]+ runs? older than 90 days" "$T_OUT/out"
+check "prune --dry-run: deletes nothing" test "$(sql "select count(*) from runs")" = "$RUNS"
+WOULD=$(sed 's/^would delete //' "$T_OUT/out")
+expect_ok "prune" -- --config c.lua prune --vacuum
+check "prune: deletes what the dry run said" test "$(sed -n 's/^deleted //p' "$T_OUT/out")" = "$WOULD"
+check "prune: the old runs are gone but the ones kept for status and the metrics" \
+  test "$(sql "select count(*) from runs")" -lt "$RUNS"
+check "prune --vacuum: says the size" grep -Eq "^vacuum: the database went from [0-9.]+ MB to [0-9.]+ MB$" "$T_OUT/out"
+check "prune --vacuum: the database is intact" test "$(sql "pragma integrity_check")" = ok
+expect_ok "prune again: nothing left" -- --config c.lua prune
+check "prune again: says so" grep -q "^nothing older than the retention to delete$" "$T_OUT/out"
+expect_exit "prune --dry-run --vacuum: a usage error" 2 "does nothing with --dry-run" -- --config c.lua prune --dry-run --vacuum
+hold_lock state/es.db.lock 30
+expect_exit "prune takes the run lock" 3 "another entrasync run" -- --config c.lua prune
+kill "$HOLD_PID" 2>/dev/null
+sed 's|state/es.db|state/none.db|' c.lua >none.lua
+expect_ok "prune with no database yet" -- --config none.lua prune
+check "prune with no database: says so, creates none" \
+  sh -c "grep -q '^no database yet' '$T_OUT/out' && ! test -e state/none.db"
 
 # ---- runs_days = 0 keeps everything
 cat >>c.lua <<'CEOF'

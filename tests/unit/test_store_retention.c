@@ -293,3 +293,57 @@ TEST(store_prune_thins_secure_score_days_bounded)
 	CHECK_EQ_INT(days_with_controls(st), 0);
 	store_close(st);
 }
+
+TEST(store_prune_dry_run_counts_and_keeps)
+{
+	struct err err;
+	struct store *st = t_store_fresh("prune_dry");
+	REQUIRE(st);
+	sqlite3 *db = store_sqlite(st);
+	for (int i = 0; i < 3; i++) run(st, "sync", 200 - i, "ok", "ok", "ok");
+	run(st, "sync", 1, "ok", "ok", "ok");
+	for (int i = 0; i < 4; i++) audit(st, 100);
+	struct store_retention keep = { .runs_days = 90, .audit_days = 30, .dry_run = true };
+	struct store_pruned dry, real;
+	REQUIRE_OK(store_prune(st, &keep, NOW, &dry, &err), &err);
+	CHECK_EQ_INT(dry.runs, 3);
+	CHECK_EQ_INT(dry.run_tenants, 6);
+	CHECK_EQ_INT(dry.audit, 4);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM runs"), 4);      /* nothing deleted */
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM audit"), 4);
+	CHECK(!store_in_transaction(st));
+	keep.dry_run = false;
+	REQUIRE_OK(store_prune(st, &keep, NOW, &real, &err), &err);
+	CHECK_EQ_INT(real.runs, dry.runs);
+	CHECK_EQ_INT(real.run_tenants, dry.run_tenants);
+	CHECK_EQ_INT(real.audit, dry.audit);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM runs"), 1);
+	store_close(st);
+}
+
+TEST(store_vacuum_gives_space_back)
+{
+	struct err err;
+	struct store *st = t_store_fresh("vacuum");
+	REQUIRE(st);
+	REQUIRE_OK(store_begin(st, &err), &err);
+	char big[2048];
+	memset(big, 'x', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	for (int i = 0; i < 500; i++) {
+		char sql[2200];
+		snprintf(sql, sizeof sql, "INSERT INTO audit (at, action, after) VALUES ('2001-01-01T00:00:00Z', "
+		         "'update', '%s')", big);
+		exec_sql(st, sql);
+	}
+	REQUIRE_OK(store_commit(st, &err), &err);
+	struct store_pruned p;
+	REQUIRE_OK(store_prune(st, &(struct store_retention){ .audit_days = 30 }, NOW, &p, &err), &err);
+	CHECK_EQ_INT(p.audit, 500);
+	long long before = 0, after = 0;
+	REQUIRE_OK(store_vacuum(st, &before, &after, &err), &err);
+	CHECK(before > 1000000);            /* 500 rows of 2 KB, their pages free but in the file */
+	CHECK(after < before / 4);
+	CHECK_EQ_INT(raw_int(store_sqlite(st), "PRAGMA freelist_count"), 0);
+	store_close(st);
+}
