@@ -6,6 +6,7 @@
  * connection and statement cache (store_stmt). */
 #include "store_retention.h"
 #include "store_sql.h"
+#include "store_status.h"
 
 #include <sqlite3.h>
 #include <stdlib.h>
@@ -264,23 +265,15 @@ fail:;
 	return -1;
 }
 
-/* The database's size in bytes: page_count × page_size. */
-static int db_bytes(struct store *st, long long *bytes, struct err *err)
-{
-	static const char SQL_BYTES[] = "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()";
-	sqlite3_stmt *s = store_stmt(st, SQL_BYTES, err);
-	if (!s) return -1;
-	return store_sql_count(s, bytes, err, "retention: reading the database size");
-}
-
 int store_vacuum(struct store *st, long long *before, long long *after, struct err *err)
 {
+	long long free_bytes;
 	*before = *after = 0;
-	if (db_bytes(st, before, err) != 0) return -1;
+	if (store_status_db_size(st, before, &free_bytes, err) != 0) return -1;
 	if (sqlite3_exec(store_sqlite(st), "VACUUM", NULL, NULL, NULL) != SQLITE_OK)
 		return err_set(err, "store: vacuum: %s", sqlite3_errmsg(store_sqlite(st)));
 	/* the WAL holds the rewritten pages until they are copied back */
 	if (sqlite3_wal_checkpoint_v2(store_sqlite(st), NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) != SQLITE_OK)
 		return err_set(err, "store: checkpoint after vacuum: %s", sqlite3_errmsg(store_sqlite(st)));
-	return db_bytes(st, after, err);
+	return store_status_db_size(st, after, &free_bytes, err);
 }

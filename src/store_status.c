@@ -11,7 +11,7 @@
 
 enum status_stmt {
 	Q_TENANTS, Q_TENANT, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
-	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX,
+	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX, Q_DB_SIZE,
 	Q__COUNT
 };
 
@@ -66,6 +66,8 @@ static const char *const status_sql[Q__COUNT] = {
 	[Q_TENANT_RUN_COUNTS] = "SELECT kind, tenant_id, status, n FROM tenant_run_counts WHERE n > 0 ORDER BY 1, 2, 3",
 	[Q_WRITE_COUNTS] = "SELECT action, outcome, n FROM write_counts WHERE n > 0 ORDER BY 1, 2",
 	[Q_KV_PREFIX] = "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
+	[Q_DB_SIZE] = "SELECT c.page_count * s.page_size, f.freelist_count * s.page_size "
+		"FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s",
 };
 
 /* The cached statement id. */
@@ -345,4 +347,22 @@ int store_status_kv_each(struct store *st, const char *prefix,
 	if (!s) return -1;
 	bind_text(s, 1, prefix ? prefix : "");
 	return store_sql_rows(s, kv_row, &it, err, "kv");
+}
+
+static void db_size_read(sqlite3_stmt *s, void *out)
+{
+	long long *v = out;
+	v[0] = sqlite3_column_int64(s, 0);
+	v[1] = sqlite3_column_int64(s, 1);
+}
+
+int store_status_db_size(struct store *st, long long *bytes, long long *free_bytes, struct err *err)
+{
+	long long v[2] = { 0, 0 };
+	sqlite3_stmt *s = q_get(st, Q_DB_SIZE, err);
+	if (!s) return -1;
+	int rc = store_sql_lookup(s, db_size_read, v, err, "database size");
+	*bytes = v[0];
+	*free_bytes = v[1];
+	return rc < 0 ? -1 : 0;
 }

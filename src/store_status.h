@@ -106,7 +106,10 @@ int store_status_user_find(struct store *st, const char *tenant_id, const char *
 
 /* ---------------------------------------------------------------- metrics */
 
-/* Runs by kind and status ("running" left out). */
+/* The counts below are kept by triggers since the database began (schema
+ * 11 and 12): deleting history (the retention) does not lower them. */
+
+/* Finished runs by kind and status ("running" left out). */
 int store_status_run_counts(struct store *st,
                             int (*cb)(const char *kind, const char *status, long long n, void *ud), void *ud,
                             struct err *err);
@@ -127,6 +130,9 @@ int store_status_tenant_run_counts(struct store *st,
 int store_status_write_counts(struct store *st,
                               int (*cb)(const char *action, const char *outcome, long long n, void *ud), void *ud,
                               struct err *err);
+/* The database file's size and the part of it free (pages SQLite reuses,
+ * or `prune --vacuum` gives back), in bytes. */
+int store_status_db_size(struct store *st, long long *bytes, long long *free_bytes, struct err *err);
 /* The key/value rows whose key starts with prefix, in key order. */
 int store_status_kv_each(struct store *st, const char *prefix,
                          int (*cb)(const char *key, const char *value, void *ud), void *ud, struct err *err);

@@ -11,8 +11,11 @@
 ops_start "$T_OUT/metrics"
 
 expect_ok "metrics on an empty store" -- --config c.lua metrics
-check "metrics on an empty store: only the generated time" \
-  test "$(grep -v '^#' "$T_OUT/out" | cut -d' ' -f1)" = "entrasync_metrics_generated_timestamp_seconds"
+check "metrics on an empty store: only the database's size and the generated time" \
+  test "$(grep -v '^#' "$T_OUT/out" | cut -d' ' -f1 | tr '\n' ' ')" = \
+    "entrasync_database_bytes entrasync_database_free_bytes entrasync_metrics_generated_timestamp_seconds "
+check "metrics on an empty store: the database's size is its file's" \
+  test "$(sed -n 's/^entrasync_database_bytes //p' "$T_OUT/out")" = "$(wc -c <state/es.db | tr -d ' ')"
 
 es --config c.lua sync
 es --config c.lua sync --tenant Contoso

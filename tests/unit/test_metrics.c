@@ -115,6 +115,16 @@ TEST(metrics_render_from_store)
 	CHECK_LINE(m, "entrasync_daemon_next_run_timestamp_seconds 1800000000");
 	CHECK_LINE(m, "entrasync_daemon_runs_skipped_total 2");
 	CHECK_LINE(m, "entrasync_metrics_generated_timestamp_seconds 1799999000");
+	/* the database's size, as SQLite counts it */
+	sqlite3 *db = store_sqlite(st);
+	char line[128];
+	snprintf(line, sizeof line, "entrasync_database_bytes %lld",
+	         raw_int(db, "SELECT c.page_count * s.page_size FROM pragma_page_count() c, pragma_page_size() s"));
+	CHECK_LINE(m, line);
+	CHECK(raw_int(db, "PRAGMA page_count") > 1);
+	snprintf(line, sizeof line, "entrasync_database_free_bytes %lld",
+	         raw_int(db, "SELECT f.freelist_count * s.page_size FROM pragma_freelist_count() f, pragma_page_size() s"));
+	CHECK_LINE(m, line);
 	/* every family's samples come right after its HELP and TYPE */
 	CHECK(strstr(m, "# HELP entrasync_runs_total ") < strstr(m, "entrasync_runs_total{"));
 	CHECK(!strstr(m, "http_requests"));   /* no HTTP totals recorded yet */
