@@ -42,16 +42,16 @@ struct store_pruned {
  *   never a tenant's latest result of a run kind (`status` shows each
  *   tenant's last pull and sync however old), nor the newest run, the
  *   newest finished run or the newest "ok" run of a kind (the metrics'
- *   "last run" and "last success"); a run whose every result is kept stays;
+ *   "last run" and "last success"); a run that keeps any result stays;
  * - intents done or failed and created before it (pending and sent ones
  *   are the outbox's unfinished work: never deleted);
  * - audit rows written before it;
  * - the control scores of Secure Score days before it (the day's raw
  *   object loses its "controlScores", the controls column is emptied; the
  *   scores, averages and everything else stay). Reports read the controls
- *   of a tenant's newest day only; Graph itself keeps 90 days, which is why
- *   a shorter retention is refused (a day Graph sends again is never
- *   older than the cutoff). Days are taken from where the last call
+ *   of a tenant's newest day only; Graph itself keeps 90 days, so fewer
+ *   days are taken as 90 (the config refuses them): a day Graph sends
+ *   again is then never older than the cutoff. Days are taken from where the last call
  *   stopped (kv "retention.score_detail.from").
  * Rows are taken oldest first (ids grow with time); at most
  * keep->max_rows of each table. *out (zeroed first) gets the counts.
