@@ -167,6 +167,40 @@ static void print_daemon(const struct status_ctx *c)
 	if (d->config_error) printf("  the last reload failed (the previous config is kept): %s\n", d->config_error);
 }
 
+/* "for ever" or "N days" for a retention of days. */
+static const char *days_text(int days, char *buf, size_t cap)
+{
+	if (days <= 0) return "for ever";
+	snprintf(buf, cap, "%d day%s", days, days == 1 ? "" : "s");
+	return buf;
+}
+
+/* The database's size and what the retention keeps (docs/operations.md,
+ * Retention): a line of text, or members of the JSON root. */
+static void print_database(const struct config *cfg, struct store *st, cJSON *root)
+{
+	const struct config_retention *r = &cfg->retention;
+	long long bytes = 0, free_bytes = 0;
+	struct err err;
+	bool sized = st && store_status_db_size(st, &bytes, &free_bytes, &err) == 0;
+	if (root) {
+		if (sized) {
+			cJSON_AddNumberToObject(root, "database_bytes", (double)bytes);
+			cJSON_AddNumberToObject(root, "database_free_bytes", (double)free_bytes);
+		}
+		cJSON *j = cJSON_AddObjectToObject(root, "retention");
+		cJSON_AddNumberToObject(j, "runs_days", r->runs_days);
+		cJSON_AddNumberToObject(j, "audit_days", r->audit_days);
+		cJSON_AddNumberToObject(j, "score_detail_days", r->score_detail_days);
+		return;
+	}
+	char a[32], b[32], c[32];
+	if (sized) printf("Database: %s, %.1f MB (%.1f MB free)\n", cfg->database, (double)bytes / 1e6,
+	                  (double)free_bytes / 1e6);
+	printf("History kept: runs %s, audit %s, Secure Score control scores %s\n", days_text(r->runs_days, a, sizeof a),
+	       days_text(r->audit_days, b, sizeof b), days_text(r->score_detail_days, c, sizeof c));
+}
+
 static void add_str(cJSON *o, const char *k, const char *v)
 {
 	if (v) cJSON_AddStringToObject(o, k, v);
@@ -415,10 +449,12 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 		time_iso8601(c.now, now, sizeof now);
 		add_str(root, "generated_at", now);
 		cJSON_AddItemToObject(root, "daemon", daemon_json(&c.d));
+		print_database(&cfg, st, root);
 		c.jtenants = cJSON_AddArrayToObject(root, "tenants");
 	} else {
 		if (!have_db) printf("No database yet at %s: nothing has been pulled or synced.\n", cfg.database);
 		print_daemon(&c);
+		print_database(&cfg, st, NULL);
 		printf("\n");
 	}
 	/* the configured tenants in config order, then those only the store knows */

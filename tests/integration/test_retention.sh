@@ -50,6 +50,9 @@ check "the old runs and their results are gone" test "$(sql "select count(*) fro
 check "the old finished intents are gone" test "$(sql "select count(*) from intents where created_at < '2002'")" = 0
 check "the audit trail is kept for ever by default" test "$(sql "select count(*) from audit where at < '2002'")" = "$AUDIT"
 expect_ok "status runs" -- --config c.lua status
+check "status: the database's size" grep -Eq "^Database: .*state/es.db, [0-9.]+ MB \([0-9.]+ MB free\)$" "$T_OUT/out"
+check "status: what the retention keeps" \
+  grep -q "^History kept: runs 90 days, audit for ever, Secure Score control scores 365 days$" "$T_OUT/out"
 check "status still shows each tenant's last pull and sync" \
   test "$(grep -c 'never' "$T_OUT/out")" = 0
 es --config c.lua metrics
@@ -70,6 +73,10 @@ check "status: Fabrikam's last sync is the old one" grep -q '2001-02-01' "$T_OUT
 cat >>c.lua <<'CEOF'
 retention = { audit_days = 30 }
 CEOF
+expect_ok "status --json" -- --config c.lua status --json
+check "status --json: the retention and the database's size" \
+  test "$(jq_py "(d['retention'], d['database_bytes'] > 0)" <"$T_OUT/out")" = \
+    "({'runs_days': 90, 'audit_days': 30, 'score_detail_days': 365}, True)"
 es --config c.lua sync --json
 check "--json: steps.retention counts the audit rows" \
   test "$(jq_py "[d['steps']['retention'][k] for k in ('ok', 'audit', 'runs', 'score_days', 'more')]" <"$T_OUT/out")" = "[True, $AUDIT, 1, 0, False]"
