@@ -408,7 +408,10 @@ TEST(http_connection_reuse)
 	}
 	CHECK_EQ_INT(conns, 1);
 	CHECK(same_port);
-	/* 40 requests, at most 4 at a time: no more than 4 new connections */
+	/* 40 requests, at most 4 at a time: no more than 4 new connections
+	 * (none is right too: curl starts the transfers on their own timers,
+	 * and on a loaded machine each may start after the one before ended,
+	 * on its connection; the counter itself is checked above) */
 	struct http_service *s4 = http_service_add(f.e, &(struct http_service_opts){ .name = "t4",
 		.max_in_flight = 4 }, &f.err);
 	REQUIRE(s4);
@@ -416,7 +419,7 @@ TEST(http_connection_reuse)
 	for (int i = 0; i < 40; i++)
 		REQUIRE_OK(http_submit(s4, &(struct http_request){ .url = u, .on_done = count_conns, .ctx = &conns4 }, &f.err), &f.err);
 	CHECK_OK(http_run(f.e, &f.err), &f.err);
-	if (conns4 < 1 || conns4 > 4) t_fail(__FILE__, __LINE__, "40 requests, 4 at a time: %ld new connections", conns4);
+	if (conns4 < 0 || conns4 > 4) t_fail(__FILE__, __LINE__, "40 requests, 4 at a time: %ld new connections", conns4);
 	fx_done(&f);
 }
 
