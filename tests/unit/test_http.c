@@ -408,10 +408,11 @@ TEST(http_connection_reuse)
 	}
 	CHECK_EQ_INT(conns, 1);
 	CHECK(same_port);
-	/* 40 requests, at most 4 at a time: no more than 4 new connections
-	 * (none is right too: curl starts the transfers on their own timers,
-	 * and on a loaded machine each may start after the one before ended,
-	 * on its connection; the counter itself is checked above) */
+	/* 40 requests, at most 4 at a time: no more than 4 new connections.
+	 * Usually 3 (one reuses the idle connection); whether a transfer finds
+	 * a connection free depends on timing, and once, with three test suites
+	 * sharing two cores, all 40 reused the one connection: not a fault.
+	 * The counter itself is checked by the sequential part above. */
 	struct http_service *s4 = http_service_add(f.e, &(struct http_service_opts){ .name = "t4",
 		.max_in_flight = 4 }, &f.err);
 	REQUIRE(s4);
