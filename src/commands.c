@@ -363,8 +363,9 @@ const struct command commands[] = {
 	  "  --vacuum    then rewrite the database file without the freed pages (takes\n"
 	  "              as long as copying the database, and as much free disk again)\n"
 	  "\n"
-	  "Exit status: 0 ok, 2 usage or config error, 3 could not start (lock held,\n"
-	  "database unreadable).\n",
+	  "Exit status: 0 ok, 2 usage or config error, 3 could not start or could not\n"
+	  "delete (lock held, database unreadable or refusing the change: the part\n"
+	  "that failed is rolled back whole).\n",
 	  cmd_prune, 0 },
 	{ NULL, NULL, NULL, NULL, 0 },
 };

@@ -8,7 +8,8 @@
 # and --json has steps.retention; the metrics' counters do not go down;
 # Secure Score days past retention.score_detail_days lose their control
 # scores and keep their scores; `entrasync prune` applies it all at once
-# (--dry-run, --vacuum, the run lock, no database yet).
+# (--dry-run, --vacuum, the run lock, no database yet); a retention the
+# database refuses fails clearly and deletes nothing of that unit.
 # The history is aged by editing its times in the database.
 . tests/integration/test_sync_lib.sh
 
@@ -139,6 +140,27 @@ sed 's|state/es.db|state/none.db|' c.lua >none.lua
 expect_ok "prune with no database yet" -- --config none.lua prune
 check "prune with no database: says so, creates none" \
   sh -c "grep -q '^no database yet' '$T_OUT/out' && ! test -e state/none.db"
+
+# ---- a retention that fails (the database refuses a delete): a clear
+# message, exit 1 for a sync (3 for prune), nothing of it deleted
+sql "update runs set started_at = '2001-06-01T00:00:00Z', finished_at = '2001-06-01T00:05:00Z';
+     insert into audit (at, action, result) values ('2001-06-01T00:00:00Z', 'update', 'ok');
+     create trigger audit_kept before delete on audit begin select raise(abort, 'audit kept by hand'); end"
+RUNS=$(sql "select count(*) from runs")
+AUDIT=$(sql "select count(*) from audit")
+es --config c.lua sync; rc=$?
+check "a failing retention: the sync exits 1" test "$rc" = 1
+check "a failing retention: the step line names the cause" \
+  grep -q "^retention: FAILED: store: retention: deleting old rows: audit kept by hand$" "$T_OUT/out"
+check "a failing retention: nothing of it deleted (its runs neither)" \
+  test "$(sql "select count(*) from runs where started_at < '2002'")" = "$RUNS"
+check "a failing retention: the audit rows stay" test "$(sql "select count(*) from audit")" = "$AUDIT"
+expect_exit "a failing prune: exit 3, the cause named" 3 "entrasync prune: store: retention: deleting old rows: audit kept by hand" \
+  -- --config c.lua prune
+check "a failing prune: the store is consistent" test "$(sql "pragma integrity_check")" = ok
+sql "drop trigger audit_kept"
+expect_ok "prune once the database lets it" -- --config c.lua prune
+check "then the old audit rows go" test "$(sql "select count(*) from audit where at < '2002'")" = 0
 
 # ---- runs_days = 0 keeps everything
 cat >>c.lua <<'CEOF'
