@@ -148,14 +148,19 @@ static enum syncro_result alert_write(struct run *rn, enum alert_op op, const st
 }
 
 /* The Syncro customer of a tenant: the config's id, else the store's, else
- * the config's name looked up (not in a dry run). 0 = none; *label says
- * what is known for the plan line. */
+ * the config's name looked up (not in a dry run). 0 = none (a tenant no
+ * longer in the config has none: no alert goes to a former customer);
+ * *label says what is known for the plan line. */
 static long long customer_of(struct run *rn, const char *tenant_id, char *label, size_t cap, struct err *err)
 {
 	const struct config_tenant *ct = NULL;
 	for (size_t i = 0; i < rn->cfg->ntenants && !ct; i++)
 		if (str_ieq(rn->cfg->tenants[i].id, tenant_id)) ct = &rn->cfg->tenants[i];
-	long long id = ct ? ct->syncro_customer_id : 0;
+	if (!ct) {
+		snprintf(label, cap, "the tenant is not in the config any more");
+		return 0;
+	}
+	long long id = ct->syncro_customer_id;
 	if (!id) {
 		struct store_tenant row;
 		if (store_tenant_get(rn->st, tenant_id, &row, err) == 0) id = row.syncro_customer_id;
@@ -165,7 +170,7 @@ static long long customer_of(struct run *rn, const char *tenant_id, char *label,
 		snprintf(label, cap, "customer %lld", id);
 		return id;
 	}
-	if (!ct || !ct->syncro_customer) {
+	if (!ct->syncro_customer) {
 		snprintf(label, cap, "no Syncro customer mapped");
 		return 0;
 	}

@@ -91,6 +91,7 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	struct buf text = {0};
 	char *tenants_copy = NULL;
 	const char **tenants = NULL;
+	const char **scope = NULL;
 	memset(&cfg, 0, sizeof cfg);
 	if ((rc = command_args("report", argc, argv, opts, 1, &npos)) != 0) return rc;
 	if (npos != 1) return usage_fail("report", "which report? licenses, securescore or findings");
@@ -121,6 +122,13 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	if (alerts && !days_opt && o.kind != REPORT_SECURESCORE) o.days = cfg.alerts.unused_days;
+	/* without --tenant: the configured tenants (a customer taken out of the config is not reported) */
+	if (!o.tenants) {
+		scope = xcalloc(cfg.ntenants + 1, sizeof *scope);
+		for (size_t i = 0; i < cfg.ntenants; i++) scope[i] = cfg.tenants[i].id;
+		o.scope = scope;
+		o.nscope = cfg.ntenants;
+	}
 	rc = EXIT_NOSTART;
 	if (access(cfg.database, F_OK) != 0) {
 		fprintf(stderr, "entrasync report: no database at %s yet: run 'entrasync pull' first\n", cfg.database);
@@ -150,6 +158,11 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	}
 	if (out_opt && strcmp(out_opt, "-") != 0)
 		fprintf(stderr, "entrasync report: %s report written to %s\n", report_kind_name(o.kind), out_opt);
+	if (r->nleft_out)
+		fprintf(stderr, "entrasync report: left out %zu tenant%s not in the config any more: %s ('--tenant ID' "
+		        "reports %s; 'entrasync tenants forget ID' deletes what the database keeps of %s)\n", r->nleft_out,
+		        r->nleft_out == 1 ? "" : "s", r->left_out.data, r->nleft_out == 1 ? "it" : "one",
+		        r->nleft_out == 1 ? "it" : "one");
 	rc = EXIT_OK;
 	if (alerts) {
 		struct alerts_opts ao = { .dry_run = dry_run, .problem_type = cfg.alerts.problem_type,
@@ -171,5 +184,6 @@ out:
 	config_free(&cfg);
 	free(tenants);
 	free(tenants_copy);
+	free(scope);
 	return commands_finish_output(rc);
 }

@@ -325,7 +325,8 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	if (c->only_unconfigured && ct) return 0;
 	const struct outcome pull = pull_outcome(t), sync = sync_outcome(t);
 	const char *outcome = tenant_outcome(&pull, &sync);
-	if (outcome && strcmp(outcome, "ok") != 0) c->bad++;
+	/* a tenant out of the config no longer runs: its last failure is history, not a problem now */
+	if (ct && outcome && strcmp(outcome, "ok") != 0) c->bad++;
 	if (c->json) {
 		cJSON *o = cJSON_CreateObject();
 		add_str(o, "id", t->id);
@@ -352,7 +353,8 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	printf(", contacts linked %lld, conflicts open %lld", t->links, t->conflicts_open);
 	if (t->intents_open) printf(", writes unconfirmed %lld", t->intents_open);
 	printf("\n");
-	if (t->conflicts_open) printf("  see: entrasync conflicts --tenant %s\n", t->id);
+	if (t->conflicts_open && ct) printf("  see: entrasync conflicts --tenant %s\n", t->id);
+	if (!ct) printf("  'entrasync tenants forget %s' deletes what the database keeps of it\n", t->id);
 	printf("\n");
 	return 0;
 }

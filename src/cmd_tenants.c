@@ -1,23 +1,49 @@
 /* cmd_tenants — `entrasync tenants`: the configured tenants with their last
- * pull (from the store); `entrasync tenants discover`: the CSP partner
+ * pull (from the store), then those only the store still knows;
+ * `entrasync tenants discover`: the CSP partner
  * tenant's customers (/contracts), whether each is mapped in the config,
  * whether the app can get a token there, a suggested Syncro customer, and
  * ready-to-paste config entries for the ones not mapped yet, with the Syncro
- * customer suggested by its contacts' e-mail domains (else by name). */
+ * customer suggested by its contacts' e-mail domains (else by name);
+ * `entrasync tenants forget TENANT`: a customer no longer managed, out of
+ * the config, deleted from the store (store_forget.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cmd_ops.h"
 #include "commands.h"
 #include "config.h"
 #include "graph.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
+#include "store_forget.h"
 #include "syncro.h"
 
 /* ---- entrasync tenants ------------------------------------------------------- */
+
+/* The configured tenant whose id is id (ASCII case-insensitive), or NULL. */
+static const struct config_tenant *configured(const struct config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (str_ieq(cfg->tenants[i].id, id)) return &cfg->tenants[i];
+	return NULL;
+}
+
+/* A tenant the store holds and the config no longer names: one line, and
+ * the way to forget it. */
+static int list_unconfigured(const struct store_tenant *t, void *ud)
+{
+	const struct config *const *cfg = ud;
+	if (configured(*cfg, t->id)) return 0;
+	printf("%-38s %-28s %-20s %-8s %s\n", t->id, t->name ? t->name : "-",
+	       t->last_pull_at ? t->last_pull_at : "never", "-", "-");
+	printf("  not in the config any more: 'entrasync tenants forget %s' deletes what the database keeps of it\n",
+	       t->id);
+	return 0;
+}
 
 static int list_tenants(const struct config *cfg)
 {
@@ -47,6 +73,8 @@ static int list_tenants(const struct config *cfg)
 			printf("  last error: %s\n", row.last_error);
 		store_tenant_free(&row);
 	}
+	if (st && store_tenant_each(st, list_unconfigured, &cfg, &err) != 0)
+		fprintf(stderr, "entrasync tenants: %s\n", err.msg);
 	store_close(st);
 	return EXIT_OK;
 }
@@ -402,23 +430,161 @@ out:
 	return rc;
 }
 
+/* ---- entrasync tenants forget ------------------------------------------------- */
+
+/* The store's tenants that a TENANT argument names: by id, default domain
+ * or name (ASCII case-insensitive). */
+struct forget_match {
+	const char *given;
+	char *id;                /* the first match's id (owned) */
+	char *label;             /* its name, else its domain, else NULL (owned) */
+	size_t n;                /* how many matched */
+	struct buf all;          /* "id (name), ..." of every match, for an ambiguous name */
+};
+
+static int forget_match_row(const struct store_tenant *t, void *ud)
+{
+	struct forget_match *m = ud;
+	if (!str_ieq(t->id, m->given) && !(t->default_domain && str_ieq(t->default_domain, m->given)) &&
+	    !(t->name && str_ieq(t->name, m->given)))
+		return 0;
+	if (m->n++ == 0) {
+		m->id = xstrdup(t->id);
+		m->label = t->name ? xstrdup(t->name) : t->default_domain ? xstrdup(t->default_domain) : NULL;
+	}
+	buf_printf(&m->all, "%s%s%s%s%s", m->all.len ? ", " : "", t->id, t->name ? " (" : "", t->name ? t->name : "",
+	           t->name ? ")" : "");
+	return 0;
+}
+
+/* "N what" appended to out, with a separator, when n is not 0. */
+static void said(struct buf *out, long long n, const char *one, const char *many)
+{
+	if (n) buf_printf(out, "%s%lld %s", out->len ? ", " : "", n, n == 1 ? one : many);
+}
+
+/* What f says was deleted, as one line's list. */
+static void forgotten_text(const struct store_forgotten *f, bool with_audit, struct buf *out)
+{
+	said(out, f->users, "mirrored user", "mirrored users");
+	if (f->groups)
+		buf_printf(out, "%s%lld group%s (%lld membership%s)", out->len ? ", " : "", f->groups,
+		           f->groups == 1 ? "" : "s", f->memberships, f->memberships == 1 ? "" : "s");
+	said(out, f->links, "link to a Syncro contact", "links to Syncro contacts");
+	if (f->license_days)
+		buf_printf(out, "%s%lld day%s of licence counts (%lld row%s)", out->len ? ", " : "", f->license_days,
+		           f->license_days == 1 ? "" : "s", f->license_rows, f->license_rows == 1 ? "" : "s");
+	said(out, f->score_days, "Secure Score day", "Secure Score days");
+	said(out, f->conflicts, "conflict", "conflicts");
+	if (f->intents)
+		buf_printf(out, "%s%lld write intent%s", out->len ? ", " : "", f->intents, f->intents == 1 ? "" : "s");
+	if (f->intents_open) buf_printf(out, " (%lld never finished)", f->intents_open);
+	said(out, f->run_results, "run result", "run results");
+	said(out, f->billing, "billing record", "billing records");
+	said(out, f->ticket_actions, "ticket action", "ticket actions");
+	said(out, f->state_keys, "state key", "state keys");
+	if (with_audit) said(out, f->audit, "audit row", "audit rows");
+}
+
+static int forget(const struct config *cfg, const char *given, bool dry_run, bool with_audit)
+{
+	struct store *st = NULL;
+	struct store_lock lock = { 0 };
+	struct forget_match m = { .given = given };
+	struct buf text = { 0 };
+	struct err err;
+	int rc = EXIT_USAGE;
+	const char *cid = ops_tenant_id(cfg, given);
+	const struct config_tenant *ct = configured(cfg, cid);
+	if (ct) goto in_config;
+	rc = EXIT_NOSTART;
+	if (store_lock_acquire(cfg->database, &lock, &err) != 0) {
+		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
+		goto out;
+	}
+	int opened = ops_store_open("tenants forget", cfg, false, &st);
+	if (opened == STORE_NOTFOUND) {
+		fprintf(stderr, "entrasync tenants forget: no database yet (%s): nothing to forget\n", cfg->database);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (opened != 0) goto out;
+	if (store_tenant_each(st, forget_match_row, &m, &err) != 0) {
+		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
+		goto out;
+	}
+	rc = EXIT_USAGE;
+	if (m.n == 0) {
+		fprintf(stderr, "entrasync tenants forget: the database holds no tenant '%s' (by id, default domain or "
+		        "name; 'entrasync tenants' lists them)\n", given);
+		goto out;
+	}
+	if (m.n > 1) {
+		fprintf(stderr, "entrasync tenants forget: '%s' names %zu tenants: %s; give the id\n", given, m.n,
+		        m.all.data);
+		goto out;
+	}
+	if ((ct = configured(cfg, m.id))) goto in_config;
+	struct store_forgotten f;
+	int done = store_tenant_forget(st, m.id, with_audit, dry_run, &f, &err);
+	if (done != 0) {
+		if (done == STORE_NOTFOUND) snprintf(err.msg, sizeof err.msg, "tenant %s went meanwhile", m.id);
+		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
+		rc = EXIT_NOSTART;
+		goto out;
+	}
+	forgotten_text(&f, with_audit, &text);
+	printf("%s tenant %s%s%s%s: %s\n", dry_run ? "would forget" : "forgot", m.label ? m.label : m.id,
+	       m.label ? " (" : "", m.label ? m.id : "", m.label ? ")" : "", text.len ? text.data : "nothing but its row");
+	if (!with_audit && f.audit)
+		printf("kept: its %lld audit row%s (retention.audit_days applies; --audit deletes them now)\n", f.audit,
+		       f.audit == 1 ? "" : "s");
+	printf("Nothing %s changed in Syncro or Microsoft 365: the customer's contacts stay as they are.\n",
+	       dry_run ? "would be" : "was");
+	if (!dry_run) printf("'entrasync prune --vacuum' gives the freed space back to the file system.\n");
+	rc = EXIT_OK;
+	goto out;
+in_config:
+	fprintf(stderr, "entrasync tenants forget: tenant %s%s%s%s is still in the config (%s%s%d): take its entry out "
+	        "of the config first (entrasync then stops pulling and syncing it), then forget it\n", ct->id,
+	        ct->name ? " (" : "", ct->name ? ct->name : "", ct->name ? ")" : "", cfg->path ? cfg->path : "config",
+	        ct->line ? ":" : "", ct->line);
+	rc = EXIT_USAGE;
+out:
+	free(m.id);
+	free(m.label);
+	buf_free(&m.all);
+	buf_free(&text);
+	store_close(st);
+	store_lock_release(&lock);
+	return rc;
+}
+
 int cmd_tenants(int argc, char **argv, const struct global_opts *g)
 {
-	const struct opt none[] = { { NULL, NULL, NULL, NULL } };
+	int dry = 0, audit = 0;
+	const struct opt opts[] = { { "--dry-run", NULL, NULL, &dry }, { "--audit", NULL, NULL, &audit },
+		                        { NULL, NULL, NULL, NULL } };
 	struct config cfg;
 	struct err err;
 	int npos, rc = EXIT_USAGE;
 	memset(&cfg, 0, sizeof cfg);
-	if (opts_parse(argc, argv, none, argv, &npos, &err) != 0) return usage_fail("tenants", "%s", err.msg);
-	if (npos > 1 || (npos == 1 && strcmp(argv[0], "discover") != 0)) {
-		static const char *const subs[] = { "discover", NULL };
+	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail("tenants", "%s", err.msg);
+	bool forgetting = npos >= 1 && strcmp(argv[0], "forget") == 0;
+	if (!forgetting && (npos > 1 || (npos == 1 && strcmp(argv[0], "discover") != 0))) {
+		static const char *const subs[] = { "discover", "forget", NULL };
 		return usage_unknown("subcommand", argv[npos > 1 ? 1 : 0], subs, "tenants");
 	}
+	if (forgetting && npos != 2)
+		return usage_fail("tenants", npos < 2 ? "forget needs the TENANT (its id, default domain or name)"
+		                                      : "forget takes one TENANT");
+	if ((dry || audit) && !forgetting)
+		return usage_fail("tenants", "%s goes with 'forget'", dry ? "--dry-run" : "--audit");
 	if (config_load_opts(config_locate(g->config_path), CONFIG_SKIP_POLICY_FILES, &cfg, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
-	rc = npos == 1 ? discover(&cfg) : list_tenants(&cfg);
+	rc = forgetting ? forget(&cfg, argv[1], dry, audit) : npos == 1 ? discover(&cfg) : list_tenants(&cfg);
 out:
 	config_free(&cfg);
 	return rc;

@@ -125,14 +125,32 @@ const struct command commands[] = {
 	  "Exit status: 0 every user evaluated, 1 the policy failed on some user,\n"
 	  "2 usage error, or the policy or the file cannot be loaded.\n",
 	  cmd_policy, 0 },
-	{ "tenants", "List the tenants and their last pull; discover CSP customers",
+	{ "tenants", "List the tenants and their last pull; discover CSP customers; forget one",
 	  "usage: entrasync tenants [discover]\n"
+	  "       entrasync tenants forget TENANT [--dry-run] [--audit]\n"
 	  "\n"
-	  "Lists the configured tenants with their last pull. With 'discover' (needs\n"
-	  "csp.partner_tenant), lists the partner tenant's customers from Microsoft\n"
-	  "Graph: tenant id, default domain, name, whether it is in the config,\n"
-	  "whether the app can get a token there, and config entries to paste for\n"
-	  "the customers not mapped yet.\n",
+	  "Lists the configured tenants with their last pull, then the tenants the\n"
+	  "database still holds that are not in the config any more. With 'discover'\n"
+	  "(needs csp.partner_tenant), lists the partner tenant's customers from\n"
+	  "Microsoft Graph: tenant id, default domain, name, whether it is in the\n"
+	  "config, whether the app can get a token there, and config entries to\n"
+	  "paste for the customers not mapped yet.\n"
+	  "\n"
+	  "'forget' is for a customer you no longer manage: once its entry is out of\n"
+	  "the config, it deletes everything the database keeps of that tenant (its\n"
+	  "mirrored users, groups, links to Syncro contacts, licence and Secure Score\n"
+	  "history, conflicts, write intents, run results, billing and ticket-action\n"
+	  "records) in one transaction, and says what went. TENANT is the tenant's id,\n"
+	  "default domain or name. Nothing is changed in Syncro or Microsoft 365: the\n"
+	  "customer's contacts stay as they are. A tenant still in the config is\n"
+	  "refused. Takes the run lock.\n"
+	  "\n"
+	  "  --dry-run   say what would be deleted; delete nothing\n"
+	  "  --audit     delete its audit trail too (kept by default: the record of\n"
+	  "              what was written to Syncro, under retention.audit_days)\n"
+	  "\n"
+	  "Exit status: 0 done, 2 usage error or the tenant is unknown or still in\n"
+	  "the config, 3 the run lock is held or the database failed.\n",
 	  cmd_tenants, 0 },
 	{ "status", "Show each tenant's last pull and sync, counts, and the next run",
 	  "usage: entrasync status [--tenant ID|NAME] [--json]\n"
@@ -145,8 +163,9 @@ const struct command commands[] = {
 	  "  --tenant ID|NAME   only this tenant\n"
 	  "  --json             print it as JSON\n"
 	  "\n"
-	  "Exit status: 0 every tenant's latest pull and sync were ok (or never ran),\n"
-	  "1 a tenant's latest failed or was held, 2 usage or config error, 3 the\n"
+	  "Exit status: 0 every configured tenant's latest pull and sync were ok (or\n"
+	  "never ran), 1 a configured tenant's latest failed or was held (a tenant no\n"
+	  "longer in the config does not count), 2 usage or config error, 3 the\n"
 	  "database cannot be read.\n",
 	  cmd_status, 0 },
 	{ "audit", "List every write made to Syncro, with the fields before and after",

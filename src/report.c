@@ -178,10 +178,27 @@ static bool tenant_wanted(const struct report_opts *o, const struct store_tenant
 	return false;
 }
 
+/* Without a list of tenants asked for: is the tenant in the scope (the
+ * configured tenants), when there is one? */
+static bool tenant_in_scope(const struct report_opts *o, const struct store_tenant *t)
+{
+	if (o->tenants || !o->scope) return true;
+	for (size_t i = 0; i < o->nscope; i++)
+		if (str_ieq(o->scope[i], t->id)) return true;
+	return false;
+}
+
 static int tenant_row(const struct store_tenant *t, void *ud)
 {
 	struct tenant_pick *p = ud;
 	if (!tenant_wanted(p->o, t)) return 0;
+	if (!tenant_in_scope(p->o, t)) {
+		struct buf *b = &p->r->left_out;
+		if (t->name && *t->name) buf_printf(b, "%s%s (%s)", b->len ? ", " : "", t->name, t->id);
+		else buf_printf(b, "%s%s", b->len ? ", " : "", t->id);
+		p->r->nleft_out++;
+		return 0;
+	}
 	if (p->r->ntenants == p->cap) {
 		p->cap = p->cap ? p->cap * 2 : 64;
 		p->r->tenants = xrealloc(p->r->tenants, p->cap * sizeof *p->r->tenants);
@@ -828,6 +845,7 @@ out:
 void report_free(struct report *r)
 {
 	if (!r) return;
+	buf_free(&r->left_out);
 	for (size_t i = 0; i < r->ntenants; i++) {
 		struct report_tenant *t = &r->tenants[i];
 		free(t->id);

@@ -44,6 +44,9 @@ struct report_opts {
 	enum report_format format;
 	const char *const *tenants;  /* tenant ids to report (NULL = every tenant in the store) */
 	size_t ntenants;
+	const char *const *scope;    /* without tenants: only these tenant ids (the configured ones;
+	                              * the others are left out and named in report.left_out); NULL = all */
+	size_t nscope;
 	int days;                    /* securescore: the last N days of daily rows (0 = all);
 	                              * licenses/findings: N days in a row for "unused" (0 = default) */
 	bool by_user;                /* licenses: per-user rows */
@@ -146,6 +149,8 @@ struct report {
 	struct report_tenant *tenants;  /* in rank order, then name */
 	size_t ntenants;
 	struct findings findings;     /* sorted */
+	size_t nleft_out;             /* tenants in the store that the scope left out ... */
+	struct buf left_out;          /* ... as "name (id), ..." */
 };
 
 /* Days since 1970-01-01 of "YYYY-MM-DD" (proleptic Gregorian), or LONG

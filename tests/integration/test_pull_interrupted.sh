@@ -18,13 +18,7 @@ BIG_CUSTOMER=150
 gctl POST tenants '{"key": "big", "id": "'$BIG'", "displayName": "Big Corp", "domain": "big.example", "users": 1300}' >/dev/null
 sctl POST customers '{"id": '$BIG_CUSTOMER', "business_name": "Big Corp", "email": "it@big.example"}' >/dev/null
 
-cat >policy.lua <<'EOF'
-local p = require "entrasync.policy"
-return {
-  include = function(u) return p.has_mail(u) and not p.is_guest(u) end,
-  contact = p.contact,
-}
-EOF
+mail_policy policy.lua
 mkconfig c.lua "$W/policy.lua" 60000 "{ id = \"$BIG\", name = \"Big\", syncro_customer_id = $BIG_CUSTOMER },"
 sql() { sqlite3 state/es.db "$1"; }
 big_contacts() { sctl GET "contacts?customer_id=$BIG_CUSTOMER" | jq_py 'len(d["contacts"])'; }

@@ -17,13 +17,7 @@ start_fakes "$T_OUT/retention"
 cd "$W" || exit 1
 ES=$ENTRASYNC
 sql() { sqlite3 state/es.db "$1"; }
-cat >pol.lua <<'PEOF'
-local p = require "entrasync.policy"
-return {
-  include = function(u) return p.has_mail(u) and not p.is_guest(u) end,
-  contact = p.contact,
-}
-PEOF
+mail_policy pol.lua
 mkconfig c.lua pol.lua
 
 es --config c.lua sync

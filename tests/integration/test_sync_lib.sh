@@ -101,6 +101,18 @@ mkconfig() {
   ${4:-}"
 }
 
+# mail_policy FILE: the plain policy most sync tests use: users with a mail,
+# guests left out, contacts as the policy library maps them.
+mail_policy() {
+  cat >"$1" <<'PEOF'
+local p = require "entrasync.policy"
+return {
+  include = function(u) return p.has_mail(u) and not p.is_guest(u) end,
+  contact = p.contact,
+}
+PEOF
+}
+
 # Syncro's applied writes of a kind since the log was cleared (0 when none).
 writes() { sctl GET requests | jq_py "d['summary']['writes'].get('$1', 0)"; }
 all_writes() { sctl GET requests | jq_py "sum(d['summary']['writes'].values())"; }

@@ -1,0 +1,143 @@
+#!/bin/sh
+# test_forget — a customer offboarded, against both fakes: with its entry
+# out of the config, `entrasync tenants` lists it apart, status marks it,
+# reports leave it out (and say so; --tenant still reports it), no alert
+# goes to it; `entrasync tenants forget` refuses a tenant still in the
+# config, an unknown or ambiguous one, a held run lock; --dry-run counts
+# what the real one then deletes; the real one deletes every row of that
+# tenant and nothing of the others, keeps its audit trail (--audit deletes
+# it), writes nothing to Syncro; the metrics lose its series; its last
+# failure no longer makes status exit 1 once it is out of the config; the next
+# sync of the others writes nothing; and the customer taken back later is
+# pulled afresh and matched to its Syncro contacts again, without a
+# duplicate contact.
+. tests/integration/test_sync_lib.sh
+
+start_fakes "$T_OUT/forget"
+cd "$W" || exit 1
+sql() { sqlite3 state/es.db "$1"; }
+mail_policy pol.lua
+mkconfig c.lua pol.lua
+sync_config two.lua pol.lua 6000 "$(demo_tenants Contoso Northwind)"
+
+es --config c.lua sync
+check "first sync of the three tenants" test "$(sql "select count(*) from run_tenants where status = 'ok'")" = 3
+LINKS_F=$(sql "select count(*) from links where tenant_id = '$FABRIKAM'")
+check "Fabrikam has links to its Syncro contacts" test "$LINKS_F" -gt 0
+# every table's rows of a tenant, in one line
+rows_of() {
+  sql "select (select count(*) from tenants where id = '$1') || ' ' || (select count(*) from users where tenant_id = '$1')
+    || ' ' || (select count(*) from groups where tenant_id = '$1') || ' ' || (select count(*) from delta_state where tenant_id = '$1')
+    || ' ' || (select count(*) from links where tenant_id = '$1') || ' ' || (select count(*) from license_snapshots where tenant_id = '$1')
+    || ' ' || (select count(*) from secure_score_snapshots where tenant_id = '$1')
+    || ' ' || (select count(*) from intents where tenant_id = '$1') || ' ' || (select count(*) from run_tenants where tenant_id = '$1')
+    || ' ' || (select count(*) from tenant_run_counts where tenant_id = '$1')
+    || ' ' || (select count(*) from kv where key like '%' || '$1' || '%')"
+}
+# Fabrikam's last sync failed (as it might, on its way out)
+sql "update run_tenants set status = 'failed', reason = 'Syncro customer: gone' where tenant_id = '$FABRIKAM'
+  and run_id = (select max(run_id) from run_tenants)"
+expect_exit "status: Fabrikam's failure counts while it is in the config" 1 "" -- --config c.lua status
+F_BEFORE=$(rows_of "$FABRIKAM")
+C_BEFORE=$(rows_of "$CONTOSO")
+N_BEFORE=$(rows_of "$NORTHWIND")
+AUDIT_F=$(sql "select count(*) from audit where tenant_id = '$FABRIKAM'")
+check "Fabrikam has an audit trail" test "$AUDIT_F" -gt 0
+
+# ---- still in the config: refused
+expect_exit "forget a tenant still in the config" 2 "" -- --config c.lua tenants forget Fabrikam
+check "refused: says it is in the config, where, and what to do" \
+  grep -Eq "^entrasync tenants forget: tenant $FABRIKAM \(Fabrikam\) is still in the config \(c\.lua:[0-9]+\): take its entry out of the config first" "$T_OUT/err"
+expect_exit "forget by its id while in the config" 2 "" -- --config c.lua tenants forget "$FABRIKAM"
+check "nothing deleted" test "$(rows_of "$FABRIKAM")" = "$F_BEFORE"
+
+# ---- out of the config: listed apart, marked, left out of reports
+expect_ok "tenants with Fabrikam out of the config" -- --config two.lua tenants
+check "tenants: Fabrikam listed after the configured ones" \
+  sh -c "grep -n '' '$T_OUT/out' | grep '$FABRIKAM' | grep -q '^4:'"
+check "tenants: says how to forget it" \
+  grep -q "not in the config any more: 'entrasync tenants forget $FABRIKAM' deletes what the database keeps of it" "$T_OUT/out"
+expect_ok "status with Fabrikam out of the config: its old failure no longer counts" -- --config two.lua status
+check "status marks it" grep -q "^Fabrikam ($FABRIKAM)  \[not in the config any more\]$" "$T_OUT/out"
+check "status: says how to forget it" \
+  grep -q "^  'entrasync tenants forget $FABRIKAM' deletes what the database keeps of it$" "$T_OUT/out"
+expect_ok "report licenses without Fabrikam" -- --config two.lua report licenses --format csv
+check "the report leaves it out" sh -c "! grep -q '$FABRIKAM\|Fabrikam' '$T_OUT/out'"
+check "the report has the others" grep -q "Contoso" "$T_OUT/out"
+check "the report says what it left out" \
+  grep -q "^entrasync report: left out 1 tenant not in the config any more: Fabrikam ($FABRIKAM) ('--tenant ID' reports it" "$T_OUT/err"
+expect_ok "report licenses --tenant Fabrikam" -- --config two.lua report licenses --tenant Fabrikam --format csv
+check "--tenant still reports it" grep -q "Fabrikam" "$T_OUT/out"
+clear_log
+expect_exit "report findings --alerts --tenant Fabrikam" 0 "" -- --config two.lua report findings --tenant Fabrikam --alerts
+check "no alert goes to a customer out of the config" \
+  grep -q "^alert Fabrikam/[a-z_]*: skipped: the tenant is not in the config any more" "$T_OUT/err"
+check "Syncro: nothing written by the alerts" test "$(all_writes)" = 0
+
+# ---- refusals
+expect_exit "forget an unknown tenant" 2 "" -- --config two.lua tenants forget nosuch.example
+check "unknown: named" grep -q "the database holds no tenant 'nosuch.example' (by id, default domain or name" "$T_OUT/err"
+expect_exit "forget without a tenant" 2 "" -- --config two.lua tenants forget
+expect_exit "--dry-run without forget" 2 "" -- --config two.lua tenants --dry-run
+hold_lock state/es.db.lock 60
+expect_exit "forget while the run lock is held" 3 "" -- --config two.lua tenants forget Fabrikam
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
+check "nothing deleted by the refusals" test "$(rows_of "$FABRIKAM")" = "$F_BEFORE"
+
+# ---- the dry run, then the real one
+expect_ok "forget --dry-run" -- --config two.lua tenants forget fabrikam --dry-run
+DRY=$(sed -n 's/^would forget tenant Fabrikam (\(.*\)): /\1: /p' "$T_OUT/out")
+check "dry run: what would go" test -n "$DRY"
+check "dry run: the users and links counted as the database holds them" \
+  grep -q "$(sql "select count(*) from users where tenant_id = '$FABRIKAM'") mirrored users, .*$LINKS_F links to Syncro contacts" "$T_OUT/out"
+check "dry run: nothing deleted" test "$(rows_of "$FABRIKAM")" = "$F_BEFORE"
+clear_log
+expect_ok "forget" -- --config two.lua tenants forget fabrikam
+check "the real one deletes what the dry run said" \
+  test "$(sed -n 's/^forgot tenant Fabrikam (\(.*\)): /\1: /p' "$T_OUT/out")" = "$DRY"
+check "its audit trail is kept, and said so" grep -q "^kept: its $AUDIT_F audit rows" "$T_OUT/out"
+check "says Syncro was not touched" grep -q "^Nothing was changed in Syncro or Microsoft 365" "$T_OUT/out"
+check "Syncro: no request at all" test "$(sctl GET requests | jq_py "len(d['requests'])")" = 0
+check "every row of Fabrikam is gone" test "$(rows_of "$FABRIKAM")" = "0 0 0 0 0 0 0 0 0 0 0"
+check "its conflicts, billing and ticket rows too" test "$(sql "select (select count(*) from conflicts where tenant_id = '$FABRIKAM')
+  + (select count(*) from billing_invoices where tenant_id = '$FABRIKAM') + (select count(*) from ticket_actions where tenant_id = '$FABRIKAM')")" = 0
+check "the audit rows stay" test "$(sql "select count(*) from audit where tenant_id = '$FABRIKAM'")" = "$AUDIT_F"
+check "Contoso untouched" test "$(rows_of "$CONTOSO")" = "$C_BEFORE"
+check "Northwind untouched" test "$(rows_of "$NORTHWIND")" = "$N_BEFORE"
+check "the database is consistent" test "$(sql "pragma integrity_check; pragma foreign_key_check")" = ok
+expect_exit "forget it again" 2 "" -- --config two.lua tenants forget Fabrikam
+expect_ok "status after" -- --config two.lua status
+check "status: gone" sh -c "! grep -q '$FABRIKAM\|not in the config any more' '$T_OUT/out'"
+expect_ok "metrics after" -- --config two.lua metrics
+check "metrics: its series are gone" sh -c "! grep -q 'tenant=\"$FABRIKAM\"' '$T_OUT/out'"
+check "metrics: the others' are there" grep -q "tenant=\"$CONTOSO\"" "$T_OUT/out"
+expect_ok "report after" -- --config two.lua report licenses
+check "report: nothing left out any more" sh -c "! grep -q 'left out' '$T_OUT/err'"
+
+clear_log
+es --config two.lua sync
+check "the next sync of the others: ok" test "$(sql "select status from runs order by id desc limit 1")" = ok
+check "the next sync of the others writes nothing" test "$(all_writes)" = 0
+
+# ---- taken back: pulled afresh, matched to its contacts again, no duplicate
+clear_log
+es --config c.lua sync
+check "back in the config: synced" test "$(sql "select status from run_tenants where tenant_id = '$FABRIKAM'
+  order by run_id desc limit 1")" = ok
+check "its users pulled afresh" test "$(sql "select count(*) from users where tenant_id = '$FABRIKAM'")" -gt 0
+check "matched to its Syncro contacts again" \
+  test "$(sql "select count(*) from links where tenant_id = '$FABRIKAM'")" = "$LINKS_F"
+check "no contact created" test "$(writes create)" = 0
+check "no duplicate contact" test -z "$(dup_emails)"
+
+# ---- --audit, and an ambiguous name
+sync_config contoso.lua pol.lua 6000 "$(demo_tenants Contoso)"
+sql "update tenants set name = 'Twin' where id in ('$FABRIKAM', '$NORTHWIND')"
+expect_exit "forget an ambiguous name" 2 "" -- --config contoso.lua tenants forget twin
+check "ambiguous: both named, asks for the id" \
+  grep -q "'twin' names 2 tenants: .*$FABRIKAM (Twin).*; give the id" "$T_OUT/err"
+expect_ok "forget --audit" -- --config contoso.lua tenants forget "$FABRIKAM" --audit
+check "--audit: its audit rows are gone too" test "$(sql "select count(*) from audit where tenant_id = '$FABRIKAM'")" = 0
+check "--audit: counted in the line" grep -Eq "[0-9]+ audit rows$" "$T_OUT/out"
+check "--audit: the others' audit rows stay" test "$(sql "select count(*) from audit where tenant_id = '$CONTOSO'")" -gt 0
+fakes_alive
