@@ -26,6 +26,7 @@ static const char *const kind_titles[FINDING_NKINDS] = {
 	[FINDING_SUSPENDED] = "licences suspended",
 	[FINDING_LOCKED_OUT] = "licences locked out",
 	[FINDING_SCORE_ALERT] = "Secure Score alert",
+	[FINDING_FAILING] = "Microsoft 365 pull or sync failing",
 };
 
 /* FNV-1a 64 of s, as 16 hex digits. */

@@ -122,6 +122,7 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	if (alerts && !days_opt && o.kind != REPORT_SECURESCORE) o.days = cfg.alerts.unused_days;
+	o.failing_hours = cfg.alerts.failing_hours;
 	/* without --tenant: the configured tenants (a customer taken out of the config is not reported) */
 	if (!o.tenants) {
 		scope = xcalloc(cfg.ntenants + 1, sizeof *scope);

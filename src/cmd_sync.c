@@ -298,7 +298,7 @@ static void step_alerts(struct steps *s)
 	for (size_t i = 0; i < s->cfg->ntenants; i++)
 		if (s->sel[i]) ids[n++] = s->cfg->tenants[i].id;
 	struct report_opts o = { .kind = REPORT_FINDINGS, .tenants = ids, .ntenants = n,
-	                         .days = s->cfg->alerts.unused_days };
+	                         .days = s->cfg->alerts.unused_days, .failing_hours = s->cfg->alerts.failing_hours };
 	struct alerts_opts ao = { .dry_run = s->dry, .problem_type = s->cfg->alerts.problem_type,
 	                          .subject_prefix = s->cfg->alerts.subject_prefix };
 	struct alerts_result ar = {0};

@@ -71,6 +71,7 @@ struct config_alerts {
 	char *problem_type;         /* never NULL after a load: default CONFIG_DEFAULT_ALERT_PROBLEM */
 	char *subject_prefix;       /* never NULL after a load: default CONFIG_DEFAULT_ALERT_PREFIX */
 	int unused_days;            /* "unused" threshold of the findings alerted on; default 30 */
+	int failing_hours;          /* a tenant whose pulls and syncs have failed this long is a finding; default 24, 0 = never */
 };
 
 /* retention = { ... }: how long the history that only grows is kept, in
@@ -109,6 +110,7 @@ struct config {
 #define CONFIG_DEFAULT_ALERT_PROBLEM "Other"
 #define CONFIG_DEFAULT_ALERT_PREFIX  "[entrasync]"
 #define CONFIG_DEFAULT_UNUSED_DAYS   30
+#define CONFIG_DEFAULT_FAILING_HOURS 24
 #define CONFIG_DEFAULT_RUNS_DAYS     90
 #define CONFIG_DEFAULT_AUDIT_DAYS    0
 #define CONFIG_DEFAULT_SCORE_DETAIL_DAYS 365

@@ -15,6 +15,7 @@ static const char *const kind_names[FINDING_NKINDS] = {
 	[FINDING_SUSPENDED] = "suspended",
 	[FINDING_LOCKED_OUT] = "locked_out",
 	[FINDING_SCORE_ALERT] = "score_alert",
+	[FINDING_FAILING] = "failing",
 };
 
 const char *finding_kind_name(enum finding_kind k)
@@ -133,6 +134,38 @@ void findings_check_user(struct findings *f, const char *tenant_id, const struct
 void findings_add_alert(struct findings *f, const char *tenant_id, const char *message)
 {
 	add(f, FINDING_SCORE_ALERT, FINDING_WARN, tenant_id, xstrdup(message ? message : "Secure Score alert"));
+}
+
+/* reason without the " (trace id …)" and " (request-id …)" it may carry,
+ * as a new string. */
+static char *reason_stable(const char *reason)
+{
+	static const char *const ids[] = { " (trace id ", " (request-id " };
+	struct buf b = { 0 };
+	const char *p = reason;
+	for (;;) {
+		const char *next = NULL;
+		for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
+			const char *q = strstr(p, ids[i]);
+			if (q && (!next || q < next)) next = q;
+		}
+		const char *close = next ? strchr(next, ')') : NULL;
+		if (!close) break;
+		buf_add(&b, p, (size_t)(next - p));
+		p = close + 1;
+	}
+	buf_add(&b, p, strlen(p));
+	return b.data ? b.data : xstrdup("");
+}
+
+void findings_check_failing(struct findings *f, const char *tenant_id, const struct findings_failing *x, double now,
+                            int hours)
+{
+	if (hours <= 0 || x->runs <= 0 || !x->since || now - x->since_at < (double)hours * 3600.0) return;
+	char *reason = reason_stable(x->reason && *x->reason ? x->reason : "no reason recorded");
+	add(f, FINDING_FAILING, FINDING_CRIT, tenant_id,
+	    xasprintf("entrasync has not pulled or synced this tenant since %s: %s", x->since, reason));
+	free(reason);
 }
 
 static int cmp_str(const char *a, const char *b)

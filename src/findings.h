@@ -8,6 +8,8 @@
  *   suspended       suspended seats (unusable, data kept)
  *   locked_out      locked-out seats
  *   score_alert     an alert a policy's secure_score hook raised
+ *   failing         the tenant's pulls and syncs have failed without a
+ *                   break for hours (consent withdrawn, secret expired, …)
  * A finding list owns everything in it (findings_free). */
 #ifndef ENTRASYNC_FINDINGS_H
 #define ENTRASYNC_FINDINGS_H
@@ -24,6 +26,7 @@ enum finding_kind {
 	FINDING_SUSPENDED,
 	FINDING_LOCKED_OUT,
 	FINDING_SCORE_ALERT,
+	FINDING_FAILING,
 	FINDING_NKINDS
 };
 
@@ -49,7 +52,7 @@ struct findings {
 };
 
 /* "unused", "over_assigned", "disabled_user", "deleted_user", "warning",
- * "suspended", "locked_out", "score_alert". */
+ * "suspended", "locked_out", "score_alert", "failing". */
 const char *finding_kind_name(enum finding_kind k);
 /* "info", "warn", "crit". */
 const char *finding_severity_name(enum finding_severity s);
@@ -85,6 +88,21 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 void findings_check_user(struct findings *f, const char *tenant_id, const struct findings_user *u);
 /* Adds a score_alert with message (copied). */
 void findings_add_alert(struct findings *f, const char *tenant_id, const char *message);
+
+/* A tenant's unbroken run of failed pulls and syncs, newest last. */
+struct findings_failing {
+	const char *since;         /* ISO-8601 start of the run that failed first */
+	double since_at;           /* the same, seconds since the epoch */
+	long long runs;            /* failed runs in a row (0: its latest run did not fail) */
+	const char *reason;        /* the latest failure's message */
+};
+/* Adds failing (crit) when the tenant's runs have failed without a break
+ * for at least hours (> 0) before now. Its message names the first
+ * failure's time and the latest reason, without the trace and request ids
+ * Microsoft adds, so that the same failure reads the same at every run
+ * (an alert ticket is commented only when what it says changed). */
+void findings_check_failing(struct findings *f, const char *tenant_id, const struct findings_failing *x, double now,
+                            int hours);
 
 /* Sorts: severity (most urgent first), tenant id, kind, SKU name, UPN. */
 void findings_sort(struct findings *f);

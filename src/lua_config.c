@@ -66,7 +66,8 @@ static const char *const limits_keys[] = { "instructions", "memory_mb", NULL };
 static const char *const actions_keys[] = { "ticket_problem_type", "ticket_status_done", "ticket_status_failed", NULL };
 static const char *const billing_keys[] = { "schedule", "on_removed", "max_decrease", "schedules_on_sync", NULL };
 static const char *const max_decrease_keys[] = { "count", "percent", NULL };
-static const char *const alerts_keys[] = { "enabled", "problem_type", "subject_prefix", "unused_days", NULL };
+static const char *const alerts_keys[] = { "enabled", "problem_type", "subject_prefix", "unused_days",
+	                                           "failing_hours", NULL };
 static const char *const retention_keys[] = { "runs_days", "audit_days", "score_detail_days", NULL };
 
 static void problem(struct loader *ld, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -678,6 +679,7 @@ static void load_alerts(struct loader *ld, int root, const struct scope *top)
 	struct scope sc;
 	scope_init(&sc, "alerts");
 	a->unused_days = CONFIG_DEFAULT_UNUSED_DAYS;
+	a->failing_hours = CONFIG_DEFAULT_FAILING_HOURS;
 	int t = opt_table(ld, root, top, "alerts");
 	if (t > 0) {
 		check_keys(ld, t, &sc, alerts_keys, 0);
@@ -690,6 +692,14 @@ static void load_alerts(struct loader *ld, int root, const struct scope *top)
 				problem(ld, key_line(ld, &sc, "unused_days"), "alerts.unused_days must be between 1 and 100000");
 			else
 				a->unused_days = (int)days;
+		}
+		long long hours = 0;
+		if (opt_numeric(ld, t, &sc, "failing_hours", NULL, &hours) > 0) {
+			if (hours < 0 || hours > 8760)
+				problem(ld, key_line(ld, &sc, "failing_hours"),
+				        "alerts.failing_hours must be 0 (never) or from 1 to 8760 (a year)");
+			else
+				a->failing_hours = (int)hours;
 		}
 		lua_pop(ld->L, 1);
 	}

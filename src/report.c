@@ -17,6 +17,8 @@
 
 #include "skus.h"
 #include "store_history.h"
+#include "store_status.h"
+#include "when.h"
 
 const int report_trend_days[REPORT_NTRENDS] = { 7, 30, 90, 0 };
 
@@ -747,6 +749,23 @@ static int build_licenses(struct build *b, struct store_history *h)
 	return 0;
 }
 
+/* The failing finding of each tenant whose pulls and syncs have failed
+ * for o->failing_hours or more. */
+static int build_failing(struct build *b)
+{
+	double now = time_now();
+	for (size_t i = 0; i < b->r->ntenants; i++) {
+		const struct report_tenant *t = &b->r->tenants[i];
+		struct store_status_failing sf;
+		if (store_status_failing_get(b->st, t->id, &sf, b->err) != 0) return -1;
+		struct findings_failing x = { .since = sf.since, .since_at = sf.since ? when_parse_iso(sf.since) : -1,
+		                              .runs = sf.runs, .reason = sf.reason };
+		if (x.since_at >= 0) findings_check_failing(&b->r->findings, t->id, &x, now, b->o->failing_hours);
+		store_status_failing_free(&sf);
+	}
+	return 0;
+}
+
 /* Findings need only the secure_score hook's two newest days per tenant. */
 static int build_score_alerts(struct build *b, struct store_history *h)
 {
@@ -824,6 +843,7 @@ int report_build(struct store *st, const struct report_opts *o, const struct rep
 	/* HTML is the whole picture: licences, scores and findings. */
 	bool html = o->format == REPORT_HTML;
 	if ((o->kind != REPORT_SECURESCORE || html) && build_licenses(&b, h) != 0) goto out;
+	if ((o->kind != REPORT_SECURESCORE || html) && o->failing_hours > 0 && build_failing(&b) != 0) goto out;
 	if ((o->kind != REPORT_LICENSES || html) && build_scores(&b, h) != 0) goto out;
 	int rank = 0;
 	if (r->ntenants > 1) qsort(r->tenants, r->ntenants, sizeof *r->tenants, rank_cmp);

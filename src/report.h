@@ -49,6 +49,8 @@ struct report_opts {
 	size_t nscope;
 	int days;                    /* securescore: the last N days of daily rows (0 = all);
 	                              * licenses/findings: N days in a row for "unused" (0 = default) */
+	int failing_hours;           /* licenses/findings: a tenant whose pulls and syncs have failed this
+	                              * long is a finding (alerts.failing_hours); 0 = never */
 	bool by_user;                /* licenses: per-user rows */
 	bool controls;               /* securescore: per-control breakdown of the newest day */
 	const char *title;           /* HTML title; NULL = "entrasync report" */

@@ -11,7 +11,7 @@
 
 enum status_stmt {
 	Q_TENANTS, Q_TENANT, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
-	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX, Q_DB_SIZE,
+	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX, Q_DB_SIZE, Q_FAILING,
 	Q__COUNT
 };
 
@@ -68,6 +68,9 @@ static const char *const status_sql[Q__COUNT] = {
 	[Q_KV_PREFIX] = "SELECT key, value FROM kv WHERE substr(key, 1, length(?1)) = ?1 ORDER BY key",
 	[Q_DB_SIZE] = "SELECT c.page_count * s.page_size, f.freelist_count * s.page_size "
 		"FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s",
+	/* the tenant's pull and sync results, newest first (run_tenants_by_tenant) */
+	[Q_FAILING] = "SELECT t.status, r.started_at, t.reason FROM run_tenants t JOIN runs r ON r.id = t.run_id "
+		"WHERE t.tenant_id = ?1 AND r.kind IN ('pull', 'sync') ORDER BY t.run_id DESC",
 };
 
 /* The cached statement id. */
@@ -121,6 +124,38 @@ int store_status_tenant_each(struct store *st, const char *tenant_id,
 	int rc = store_sql_rows(s, tenant_row, &it, err, "tenant status");
 	if (rc == 0 && tenant_id && it.rows == 0) return STORE_NOTFOUND;
 	return rc;
+}
+
+int store_status_failing_get(struct store *st, const char *tenant_id, struct store_status_failing *out,
+                             struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	sqlite3_stmt *s = q_get(st, Q_FAILING, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *status = col_borrow(s, 0);
+		if (!status || strcmp(status, "failed") != 0) break;
+		if (out->runs++ == 0) out->reason = col_dup(s, 2);
+		free(out->since);
+		out->since = col_dup(s, 1);
+	}
+	int ret = 0;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		ret = store_sql_fail(s, err, "reading the tenant's failed runs");
+		store_status_failing_free(out);
+	}
+	store_sql_release(s);
+	return ret;
+}
+
+void store_status_failing_free(struct store_status_failing *f)
+{
+	if (!f) return;
+	free(f->since);
+	free(f->reason);
+	memset(f, 0, sizeof *f);
 }
 
 /* ---------------------------------------------------------------- audit */

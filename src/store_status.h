@@ -58,6 +58,19 @@ int store_status_tenant_each(struct store *st, const char *tenant_id,
                              int (*cb)(const struct store_status_tenant *t, void *ud), void *ud,
                              struct err *err);
 
+/* A tenant's unbroken run of failed pulls and syncs, up to its latest. */
+struct store_status_failing {
+	long long runs;            /* failed results in a row (0: the latest pull or sync did not fail) */
+	char *since;               /* the first of them: its run's start (ISO-8601), owned; NULL when runs is 0 */
+	char *reason;              /* the latest's reason, owned, or NULL */
+};
+/* Walks the tenant's pull and sync results from the newest back to the
+ * first that did not fail ("held" ends the run too: the tenant was reached).
+ * Dry runs do not count. *out: store_status_failing_free. */
+int store_status_failing_get(struct store *st, const char *tenant_id, struct store_status_failing *out,
+                             struct err *err);
+void store_status_failing_free(struct store_status_failing *f);
+
 /* ---------------------------------------------------------------- audit */
 
 struct store_status_audit_filter {

@@ -158,6 +158,7 @@ TEST(config_good_parsed_in_full)
 	CHECK_STR(cfg.alerts.problem_type, "Licensing");
 	CHECK_STR(cfg.alerts.subject_prefix, "[MSP]");
 	CHECK_EQ_INT(cfg.alerts.unused_days, 14);
+	CHECK_EQ_INT(cfg.alerts.failing_hours, 6);
 	CHECK_EQ_INT(cfg.retention.runs_days, 30);
 	CHECK_EQ_INT(cfg.retention.audit_days, 730);
 	CHECK_EQ_INT(cfg.retention.score_detail_days, 90);
@@ -203,6 +204,7 @@ TEST(config_good_return_style_with_certificate)
 	CHECK_STR(cfg.alerts.problem_type, CONFIG_DEFAULT_ALERT_PROBLEM);
 	CHECK_STR(cfg.alerts.subject_prefix, CONFIG_DEFAULT_ALERT_PREFIX);
 	CHECK_EQ_INT(cfg.alerts.unused_days, CONFIG_DEFAULT_UNUSED_DAYS);
+	CHECK_EQ_INT(cfg.alerts.failing_hours, CONFIG_DEFAULT_FAILING_HOURS);
 	CHECK_EQ_INT(cfg.retention.runs_days, CONFIG_DEFAULT_RUNS_DAYS);   /* runs 90 days, audit for ever */
 	CHECK_EQ_INT(cfg.retention.audit_days, 0);
 	CHECK_EQ_INT(cfg.retention.score_detail_days, CONFIG_DEFAULT_SCORE_DETAIL_DAYS);

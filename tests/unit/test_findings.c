@@ -114,3 +114,50 @@ TEST(findings_sort_and_names)
 	CHECK_STR(finding_severity_name(FINDING_CRIT), "crit");
 	findings_free(&f);
 }
+
+TEST(findings_failing_threshold_and_stable_message)
+{
+	struct findings f = {0};
+	const double now = 1780272000.0;   /* 2026-06-01T00:00:00Z */
+	struct findings_failing x = { .since = "2026-05-31T00:00:00Z", .since_at = now - 86400.0, .runs = 24,
+	                              .reason = "tenant t1: consent for the app a1 is missing (AADSTS65001): grant it: "
+	                                        "https://login.example/t1/adminconsent?client_id=a1 (trace id 4f1c-77)" };
+	findings_check_failing(&f, "t1", &x, now, 0);          /* 0: never */
+	CHECK_EQ_INT(f.n, 0);
+	findings_check_failing(&f, "t1", &x, now, 25);         /* failing 24 h, not 25 */
+	CHECK_EQ_INT(f.n, 0);
+	findings_check_failing(&f, "t1", &x, now, 24);
+	REQUIRE(f.n == 1);
+	CHECK_EQ_INT(f.v[0].kind, FINDING_FAILING);
+	CHECK_EQ_INT(f.v[0].severity, FINDING_CRIT);
+	CHECK_STR(f.v[0].tenant_id, "t1");
+	CHECK_STR(f.v[0].message, "entrasync has not pulled or synced this tenant since 2026-05-31T00:00:00Z: tenant t1: "
+	                          "consent for the app a1 is missing (AADSTS65001): grant it: "
+	                          "https://login.example/t1/adminconsent?client_id=a1");
+	/* the same failure with another trace id (and a request id) reads the same */
+	x.reason = "tenant t1: consent for the app a1 is missing (AADSTS65001): grant it: "
+	           "https://login.example/t1/adminconsent?client_id=a1 (trace id 9a9a-01)";
+	findings_check_failing(&f, "t1", &x, now, 24);
+	REQUIRE(f.n == 2);
+	CHECK_STR(f.v[1].message, f.v[0].message);
+	x.reason = "tenant t1: GET /users/delta: HTTP 500 (request-id r-1) after retries";
+	findings_check_failing(&f, "t1", &x, now, 24);
+	REQUIRE(f.n == 3);
+	CHECK_STR(f.v[2].message, "entrasync has not pulled or synced this tenant since 2026-05-31T00:00:00Z: tenant t1: "
+	                          "GET /users/delta: HTTP 500 after retries");
+	/* an unclosed "(trace id" stays as it is; no reason recorded says so */
+	x.reason = "cut short (trace id 12";
+	findings_check_failing(&f, "t1", &x, now, 24);
+	REQUIRE(f.n == 4);
+	CHECK(strstr(f.v[3].message, ": cut short (trace id 12") != NULL);
+	x.reason = NULL;
+	findings_check_failing(&f, "t1", &x, now, 24);
+	REQUIRE(f.n == 5);
+	CHECK(strstr(f.v[4].message, ": no reason recorded") != NULL);
+	/* the latest run did not fail: nothing */
+	x.runs = 0;
+	findings_check_failing(&f, "t1", &x, now, 1);
+	CHECK_EQ_INT(f.n, 5);
+	CHECK_STR(finding_kind_name(FINDING_FAILING), "failing");
+	findings_free(&f);
+}

@@ -329,6 +329,58 @@ static void check_counts(struct store *st, int tenant_rows, int write_rows)
 	CHECK_EQ_INT(c.rows, write_rows);
 }
 
+/* A run of kind with T2's outcome and reason, started at `at`. */
+static void t2_run(struct store *st, const char *kind, const char *status, const char *reason, const char *at)
+{
+	struct err err;
+	long long run;
+	if (store_run_begin(st, kind, &run, &err) || store_run_tenant_put(st, run, T2, status, NULL, reason, &err) ||
+	    store_run_finish(st, run, "ok", NULL, &err))
+		t_fail(__FILE__, __LINE__, "%s", err.msg);
+	char sql[160];
+	snprintf(sql, sizeof sql, "UPDATE runs SET started_at = '%s' WHERE id = %lld", at, run);
+	if (sqlite3_exec(store_sqlite(st), sql, NULL, NULL, NULL) != SQLITE_OK) t_fail(__FILE__, __LINE__, "%s", sql);
+}
+
+TEST(store_status_failing_streak)
+{
+	struct err err;
+	struct store *st = t_store_fresh("failing");
+	REQUIRE(st);
+	REQUIRE_OK(fill(st, &err), &err);   /* T1: its latest sync was held; T2: its latest sync failed */
+	struct store_status_failing f;
+	REQUIRE_OK(store_status_failing_get(st, T1, &f, &err), &err);
+	CHECK_EQ_INT(f.runs, 0);            /* held: the tenant was reached */
+	CHECK(f.since == NULL && f.reason == NULL);
+	store_status_failing_free(&f);
+	REQUIRE_OK(store_status_failing_get(st, "nope", &f, &err), &err);
+	CHECK_EQ_INT(f.runs, 0);
+	store_status_failing_free(&f);
+
+	t2_run(st, "pull", "failed", "first reason", "2026-05-01T01:00:00Z");
+	t2_run(st, "sync-dry-run", "ok", NULL, "2026-05-01T02:00:00Z");   /* dry runs do not count */
+	t2_run(st, "sync", "failed", "latest reason", "2026-05-01T03:00:00Z");
+	REQUIRE_OK(store_status_failing_get(st, T2, &f, &err), &err);
+	CHECK_EQ_INT(f.runs, 3);            /* fill's failed sync, then these two */
+	CHECK_STR(f.reason, "latest reason");
+	REQUIRE(f.since);
+	CHECK(strcmp(f.since, "2026-05-01T01:00:00Z") > 0);   /* fill's run, started now */
+	store_status_failing_free(&f);
+
+	t2_run(st, "pull", "ok", NULL, "2026-05-01T04:00:00Z");
+	REQUIRE_OK(store_status_failing_get(st, T2, &f, &err), &err);
+	CHECK_EQ_INT(f.runs, 0);            /* an ok pull ends it */
+	store_status_failing_free(&f);
+	t2_run(st, "sync", "failed", "again", "2026-05-01T05:00:00Z");
+	t2_run(st, "pull", "failed", "and again", "2026-05-01T06:00:00Z");
+	REQUIRE_OK(store_status_failing_get(st, T2, &f, &err), &err);
+	CHECK_EQ_INT(f.runs, 2);
+	CHECK_STR(f.since, "2026-05-01T05:00:00Z");
+	CHECK_STR(f.reason, "and again");
+	store_status_failing_free(&f);
+	store_close(st);
+}
+
 TEST(store_status_counts_kept_by_triggers)
 {
 	struct err err;

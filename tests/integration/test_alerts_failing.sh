@@ -1,0 +1,91 @@
+#!/bin/sh
+# test_alerts_failing — a tenant entrasync cannot reach (its consent
+# withdrawn: every token refused with AADSTS700016) becomes a "failing"
+# finding once its pulls and syncs have failed for alerts.failing_hours,
+# against both fakes: not before; then in `report findings` (crit, since
+# when, the actionable reason with the admin-consent URL, no trace id), as
+# a Syncro ticket for its customer (`report --alerts`, and the sync's own
+# alerts step), left unchanged by later failures that differ only in their
+# trace id, gone once the tenant is reached again; failing_hours = 0 turns
+# it off. The failure's age is set by editing the runs' start times.
+. tests/integration/test_sync_lib.sh
+
+start_fakes "$T_OUT/failing"
+cd "$W" || exit 1
+sql() { sqlite3 state/es.db "$1"; }
+mail_policy pol.lua
+mkconfig c.lua pol.lua
+alerts_config() {  # FILE HOURS
+  sync_config "$1" pol.lua 6000 "$(demo_tenants Contoso Fabrikam Northwind)" \
+    "alerts = { enabled = true, problem_type = \"M365\", failing_hours = $2 }"
+}
+alerts_config hours24.lua 24
+alerts_config off.lua 0
+refuse_fabrikam() {
+  gctl POST faults '{"kind": "token", "status": 400, "error": "unauthorized_client", "aadsts": 700016,
+    "message": "Application with identifier '"'$CID'"' was not found in the directory '"'Fabrikam'"'.",
+    "tenant": "fabrikam", "times": 0}' >/dev/null
+}
+age_fabrikam() {  # the runs Fabrikam failed in started two days ago
+  sql "update runs set started_at = '2001-01-01T00:00:00Z' where id in (select run_id from run_tenants
+    where tenant_id = '$FABRIKAM' and status = 'failed')"
+}
+failing() { jq_py "[f['message'] for f in d['findings'] if f['kind'] == 'failing']" <"$T_OUT/out"; }
+failing_tickets() {
+  sctl GET 'state?kind=tickets' | jq_py "json.dumps([t['subject'] for t in d['tickets'] if 'pull or sync failing' in t['subject']])"
+}
+
+es --config c.lua sync
+check "first sync: every tenant ok" test "$(sql "select count(*) from run_tenants where status = 'ok'")" = 3
+refuse_fabrikam
+es --config c.lua sync
+es --config c.lua sync
+check "Fabrikam's token is refused: two failed runs" \
+  test "$(sql "select count(*) from run_tenants where tenant_id = '$FABRIKAM' and status = 'failed'")" = 2
+check "its reason is actionable" \
+  test "$(sql "select count(*) from run_tenants where tenant_id = '$FABRIKAM' and reason like '%AADSTS700016%adminconsent%'")" = 2
+
+expect_ok "report findings: failing for minutes only" -- --config hours24.lua report findings --format json --no-alerts
+check "not a finding before failing_hours" test "$(failing)" = "[]"
+
+age_fabrikam
+expect_ok "report findings after two days of failures" -- --config hours24.lua report findings --format json --no-alerts
+check "one failing finding, for Fabrikam" test "$(jq_py "[(f['tenant_id'], f['severity']) for f in d['findings']
+  if f['kind'] == 'failing']" <"$T_OUT/out")" = "[('$FABRIKAM', 'crit')]"
+MSG=$(failing)
+check "it says since when" sh -c "echo \"\$1\" | grep -q 'has not pulled or synced this tenant since 2001-01-01T00:00:00Z: '" - "$MSG"
+check "it carries the actionable reason and the admin-consent URL" \
+  sh -c "echo \"\$1\" | grep -q 'AADSTS700016.*adminconsent?client_id=$CID'" - "$MSG"
+check "without the trace id Microsoft adds" sh -c "! echo \"\$1\" | grep -qi 'trace id'" - "$MSG"
+expect_ok "report findings as a table" -- --config hours24.lua report findings --no-alerts
+check "the table shows it as crit" grep -q "^crit  Fabrikam" "$T_OUT/out"
+
+clear_log
+expect_ok "report --alerts" -- --config hours24.lua report findings --alerts
+check "a ticket for Fabrikam's customer" grep -q "^alert Fabrikam/failing: created ticket" "$T_OUT/err"
+check "its subject" test "$(failing_tickets)" = '["[entrasync] Fabrikam: Microsoft 365 pull or sync failing"]'
+
+es --config c.lua sync   # fails again, with another trace id
+age_fabrikam
+expect_ok "report --alerts after another failure" -- --config hours24.lua report findings --alerts
+check "the same failure leaves the ticket unchanged" grep -q "^alert Fabrikam/failing: unchanged (ticket" "$T_OUT/err"
+check "still one ticket" test "$(failing_tickets | jq_py 'len(d)')" = 1
+
+expect_ok "off: failing_hours = 0" -- --config off.lua report findings --format json --no-alerts
+check "failing_hours = 0: no failing finding" test "$(failing)" = "[]"
+
+# the sync's own alerts step (alerts.enabled) raises it too (its stored ticket forgotten: a new one)
+sql "delete from kv where key = 'alert.ticket:$FABRIKAM:failing'"
+es --config hours24.lua sync
+SYNC_RC=$?
+check "sync: exit 1 (Fabrikam failed)" test "$SYNC_RC" = 1
+check "sync: the alerts step raised it" grep -q "^alert Fabrikam/failing: created ticket" "$T_OUT/out"
+check "sync: two failing tickets in all" test "$(failing_tickets | jq_py 'len(d)')" = 2
+
+gctl DELETE faults >/dev/null
+es --config c.lua sync
+check "reached again: Fabrikam ok" test "$(sql "select status from run_tenants where tenant_id = '$FABRIKAM'
+  order by run_id desc limit 1")" = ok
+expect_ok "report findings once it is reached again" -- --config hours24.lua report findings --format json --no-alerts
+check "no failing finding any more" test "$(failing)" = "[]"
+fakes_alive
