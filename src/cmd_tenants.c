@@ -486,6 +486,16 @@ static void forgotten_text(const struct store_forgotten *f, bool with_audit, str
 	if (with_audit) said(out, f->audit, "audit row", "audit rows");
 }
 
+/* Refuses to forget a tenant the config still names: says where, and what to do. */
+static int refuse_configured(const struct config *cfg, const struct config_tenant *ct)
+{
+	fprintf(stderr, "entrasync tenants forget: tenant %s%s%s%s is still in the config (%s%s%d): take its entry out "
+	        "of the config first (entrasync then stops pulling and syncing it), then forget it\n", ct->id,
+	        ct->name ? " (" : "", ct->name ? ct->name : "", ct->name ? ")" : "", cfg->path ? cfg->path : "config",
+	        ct->line ? ":" : "", ct->line);
+	return EXIT_USAGE;
+}
+
 static int forget(const struct config *cfg, const char *given, bool dry_run, bool with_audit)
 {
 	struct store *st = NULL;
@@ -496,7 +506,10 @@ static int forget(const struct config *cfg, const char *given, bool dry_run, boo
 	int rc = EXIT_USAGE;
 	const char *cid = ops_tenant_id(cfg, given);
 	const struct config_tenant *ct = configured(cfg, cid);
-	if (ct) goto in_config;
+	if (ct) {
+		rc = refuse_configured(cfg, ct);
+		goto out;
+	}
 	rc = EXIT_NOSTART;
 	if (store_lock_acquire(cfg->database, &lock, &err) != 0) {
 		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
@@ -524,7 +537,10 @@ static int forget(const struct config *cfg, const char *given, bool dry_run, boo
 		        m.all.data);
 		goto out;
 	}
-	if ((ct = configured(cfg, m.id))) goto in_config;
+	if ((ct = configured(cfg, m.id))) {
+		rc = refuse_configured(cfg, ct);
+		goto out;
+	}
 	struct store_forgotten f;
 	int done = store_tenant_forget(st, m.id, with_audit, dry_run, &f, &err);
 	if (done != 0) {
@@ -543,13 +559,6 @@ static int forget(const struct config *cfg, const char *given, bool dry_run, boo
 	       dry_run ? "would be" : "was");
 	if (!dry_run) printf("'entrasync prune --vacuum' gives the freed space back to the file system.\n");
 	rc = EXIT_OK;
-	goto out;
-in_config:
-	fprintf(stderr, "entrasync tenants forget: tenant %s%s%s%s is still in the config (%s%s%d): take its entry out "
-	        "of the config first (entrasync then stops pulling and syncing it), then forget it\n", ct->id,
-	        ct->name ? " (" : "", ct->name ? ct->name : "", ct->name ? ")" : "", cfg->path ? cfg->path : "config",
-	        ct->line ? ":" : "", ct->line);
-	rc = EXIT_USAGE;
 out:
 	free(m.id);
 	free(m.label);
