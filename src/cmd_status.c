@@ -37,6 +37,7 @@ struct status_ctx {
 	struct daemon_info d;
 	cJSON *jtenants;
 	bool only_unconfigured;    /* the pass over tenants only the store knows */
+	struct store *st;          /* for each failing tenant's run of failures */
 	int bad;                   /* tenants whose latest outcome is failed / held */
 };
 
@@ -327,6 +328,11 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	const char *outcome = tenant_outcome(&pull, &sync);
 	/* a tenant out of the config no longer runs: its last failure is history, not a problem now */
 	if (ct && outcome && strcmp(outcome, "ok") != 0) c->bad++;
+	/* a configured tenant that failed: since when, in how many runs */
+	struct store_status_failing sf = { 0 };
+	struct err e;
+	if (ct && outcome && strcmp(outcome, "failed") == 0 && store_status_failing_get(c->st, t->id, &sf, &e) != 0)
+		fprintf(stderr, "entrasync status: %s\n", e.msg);
 	if (c->json) {
 		cJSON *o = cJSON_CreateObject();
 		add_str(o, "id", t->id);
@@ -340,8 +346,13 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 		cJSON_AddNumberToObject(o, "contacts_linked", (double)t->links);
 		cJSON_AddNumberToObject(o, "conflicts_open", (double)t->conflicts_open);
 		cJSON_AddNumberToObject(o, "writes_unconfirmed", (double)t->intents_open);
+		if (sf.runs) {
+			add_str(o, "failing_since", sf.since);
+			cJSON_AddNumberToObject(o, "failing_runs", (double)sf.runs);
+		}
 		add_str(o, "next_run_at", c->d.pid ? c->d.next_run_at : NULL);
 		cJSON_AddItemToArray(c->jtenants, o);
+		store_status_failing_free(&sf);
 		return 0;
 	}
 	if (name) printf("%s (%s)%s\n", name, t->id, ct ? "" : "  [not in the config any more]");
@@ -353,6 +364,12 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	printf(", contacts linked %lld, conflicts open %lld", t->links, t->conflicts_open);
 	if (t->intents_open) printf(", writes unconfirmed %lld", t->intents_open);
 	printf("\n");
+	if (sf.runs > 1) {
+		char since[80];
+		when_text(sf.since, c->now, since, sizeof since);
+		printf("  failing since %s, %lld runs in a row\n", since, sf.runs);
+	}
+	store_status_failing_free(&sf);
 	if (t->conflicts_open && ct) printf("  see: entrasync conflicts --tenant %s\n", t->id);
 	if (!ct) printf("  'entrasync tenants forget %s' deletes what the database keeps of it\n", t->id);
 	printf("\n");
@@ -429,6 +446,7 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 		rc = EXIT_NOSTART;
 		goto out;
 	}
+	c.st = st;
 	if (tenant) {
 		if (!tenant_filter_known(&cfg, st, tenant)) {
 			rc = usage_fail("status", "no tenant '%s' in the config or the store", tenant);

@@ -7,7 +7,8 @@
 # a Syncro ticket for its customer (`report --alerts`, and the sync's own
 # alerts step), left unchanged by later failures that differ only in their
 # trace id, gone once the tenant is reached again; failing_hours = 0 turns
-# it off. The failure's age is set by editing the runs' start times.
+# it off. `status` says since when and in how many runs it has failed.
+# The failure's age is set by editing the runs' start times.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/failing"
@@ -44,6 +45,14 @@ check "Fabrikam's token is refused: two failed runs" \
   test "$(sql "select count(*) from run_tenants where tenant_id = '$FABRIKAM' and status = 'failed'")" = 2
 check "its reason is actionable" \
   test "$(sql "select count(*) from run_tenants where tenant_id = '$FABRIKAM' and reason like '%AADSTS700016%adminconsent%'")" = 2
+
+expect_exit "status: Fabrikam failing" 1 "" -- --config c.lua status
+check "status: failing since when, in how many runs" \
+  grep -Eq "^  failing since [0-9T:-]+Z \([^)]*\), 2 runs in a row$" "$T_OUT/out"
+check "status: only Fabrikam is failing" test "$(grep -c '^  failing since' "$T_OUT/out")" = 1
+expect_exit "status --json: Fabrikam failing" 1 "" -- --config c.lua status --json
+check "status --json: failing_runs and failing_since" test "$(jq_py "[(t['name'], t['failing_runs'], len(t['failing_since']))
+  for t in d['tenants'] if 'failing_runs' in t]" <"$T_OUT/out")" = "[('Fabrikam', 2, 20)]"
 
 expect_ok "report findings: failing for minutes only" -- --config hours24.lua report findings --format json --no-alerts
 check "not a finding before failing_hours" test "$(failing)" = "[]"
