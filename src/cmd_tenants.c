@@ -24,11 +24,13 @@
 
 /* ---- entrasync tenants ------------------------------------------------------- */
 
-/* The configured tenant whose id is id (ASCII case-insensitive), or NULL. */
+/* The configured tenant whose id is exactly a store row's id, or NULL. A
+ * pull keys the store's rows by the config's text, so a row left behind
+ * by an id whose case was changed in the config is not configured. */
 static const struct config_tenant *configured(const struct config *cfg, const char *id)
 {
 	for (size_t i = 0; i < cfg->ntenants; i++)
-		if (str_ieq(cfg->tenants[i].id, id)) return &cfg->tenants[i];
+		if (strcmp(cfg->tenants[i].id, id) == 0) return &cfg->tenants[i];
 	return NULL;
 }
 
@@ -436,9 +438,10 @@ out:
  * or name (ASCII case-insensitive). */
 struct forget_match {
 	const char *given;
-	char *id;                /* the first match's id (owned) */
+	char *id;                /* the match's id (owned): the exact id if one is, else the first */
 	char *label;             /* its name, else its domain, else NULL (owned) */
 	size_t n;                /* how many matched */
+	bool exact;              /* id is exactly the given text */
 	struct buf all;          /* "id (name), ..." of every match, for an ambiguous name */
 };
 
@@ -448,9 +451,13 @@ static int forget_match_row(const struct store_tenant *t, void *ud)
 	if (!str_ieq(t->id, m->given) && !(t->default_domain && str_ieq(t->default_domain, m->given)) &&
 	    !(t->name && str_ieq(t->name, m->given)))
 		return 0;
-	if (m->n++ == 0) {
+	bool exact = strcmp(t->id, m->given) == 0;
+	if (m->n++ == 0 || exact) {
+		free(m->id);
+		free(m->label);
 		m->id = xstrdup(t->id);
 		m->label = t->name ? xstrdup(t->name) : t->default_domain ? xstrdup(t->default_domain) : NULL;
+		m->exact = exact;
 	}
 	buf_printf(&m->all, "%s%s%s%s%s", m->all.len ? ", " : "", t->id, t->name ? " (" : "", t->name ? t->name : "",
 	           t->name ? ")" : "");
@@ -503,14 +510,8 @@ static int forget(const struct config *cfg, const char *given, bool dry_run, boo
 	struct forget_match m = { .given = given };
 	struct buf text = { 0 };
 	struct err err;
-	int rc = EXIT_USAGE;
-	const char *cid = ops_tenant_id(cfg, given);
-	const struct config_tenant *ct = configured(cfg, cid);
-	if (ct) {
-		rc = refuse_configured(cfg, ct);
-		goto out;
-	}
-	rc = EXIT_NOSTART;
+	const struct config_tenant *ct;
+	int rc = EXIT_NOSTART;
 	if (store_lock_acquire(cfg->database, &lock, &err) != 0) {
 		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
 		goto out;
@@ -532,7 +533,7 @@ static int forget(const struct config *cfg, const char *given, bool dry_run, boo
 		        "name; 'entrasync tenants' lists them)\n", given);
 		goto out;
 	}
-	if (m.n > 1) {
+	if (m.n > 1 && !m.exact) {
 		fprintf(stderr, "entrasync tenants forget: '%s' names %zu tenants: %s; give the id\n", given, m.n,
 		        m.all.data);
 		goto out;

@@ -142,6 +142,12 @@ int config_is_tenant_id(const char *s)
 	return str_is_guid(s) || is_domain(s);
 }
 
+void config_tenant_id_fold(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'A' && *s <= 'Z') *s = (char)(*s - 'A' + 'a');
+}
+
 static const char *skip_dashes(const char *s)
 {
 	while (*s == '-') s++;

@@ -160,6 +160,11 @@ int config_check_url(const char *key, const char *url, struct err *err);
 /* Is s a tenant id: a GUID (8-4-4-4-12 hex) or a DNS domain name with at
  * least one dot ("contoso.onmicrosoft.com")? */
 int config_is_tenant_id(const char *s);
+/* A tenant id in lower case, in place. Both forms (GUIDs, domains) are
+ * case-insensitive; the loader keeps them in lower case, as Microsoft
+ * writes them, so that the store's rows (keyed by the config's text)
+ * stay the same tenant whatever case the config is written in. */
+void config_tenant_id_fold(char *s);
 
 /* "Did you mean": the entry of valid (NULL-terminated) nearest to given —
  * Levenshtein distance <= 2 (and shorter than given), else one that given

@@ -567,7 +567,9 @@ static void load_tenants(struct loader *ld, int root, const struct scope *top)
 		}
 		lua_pop(L, 1);
 	}
-	tenants_check_twice(ld, cfg);
+	tenants_check_twice(ld, cfg);   /* its messages quote the ids as written */
+	for (size_t i = 0; i < n; i++)
+		if (cfg->tenants[i].id) config_tenant_id_fold(cfg->tenants[i].id);
 	lua_pop(L, 1);
 }
 

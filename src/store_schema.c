@@ -419,6 +419,49 @@ static const char *const migrations[] = {
 	 * control scores of days past it (store_retention.c): without it, a
 	 * scan of every day of every tenant each run. */
 	"CREATE INDEX secure_score_by_day ON secure_score_snapshots(day);\n",
+
+	/* 14: tenant ids in lower case. The config's ids are now folded to lower
+	 * case (GUIDs and domains are case-insensitive); the store's rows were
+	 * keyed by the config's text, so a config whose case changed made a
+	 * second tenant of the same one (a second mirror, no links: its contacts
+	 * created again in Syncro). Each tenant whose id has capitals is renamed
+	 * to the lower-case id in every table, unless another row already has
+	 * that id (the two are then left as they are: the upper-case one is no
+	 * longer configured, and `entrasync tenants forget` deletes it). The
+	 * foreign keys are checked at the commit, once the children follow;
+	 * the counts the triggers keep are set right after. */
+	"PRAGMA defer_foreign_keys = ON;\n"
+	"CREATE TEMP TABLE tenant_case AS SELECT id AS old, lower(id) AS new FROM tenants\n"
+	"  WHERE id <> lower(id) AND lower(id) IN (SELECT lower(id) FROM tenants GROUP BY lower(id) HAVING count(*) = 1);\n"
+	"UPDATE tenants SET id = lower(id) WHERE id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE users SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE users_staging SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE groups SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE group_members SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE delta_state SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE links SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE license_snapshots SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE secure_score_snapshots SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE conflicts SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE intents SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE audit SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE billing_invoices SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE billing_intents SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE billing_schedule_lines SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"UPDATE ticket_actions SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	/* run_tenants_recounted moves each row's count; what is left on the old
+	 * id (results the retention deleted) is moved after it */
+	"UPDATE run_tenants SET tenant_id = lower(tenant_id) WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	"INSERT INTO tenant_run_counts (kind, tenant_id, status, n) SELECT kind, lower(tenant_id), status, n\n"
+	"  FROM tenant_run_counts WHERE tenant_id IN (SELECT old FROM tenant_case) AND n > 0\n"
+	"  ON CONFLICT (kind, tenant_id, status) DO UPDATE SET n = n + excluded.n;\n"
+	"DELETE FROM tenant_run_counts WHERE tenant_id IN (SELECT old FROM tenant_case);\n"
+	/* the tenant's key/value state ("graph.organization.<id>", "alert.ticket:<id>:<kind>", ...) */
+	"UPDATE OR IGNORE kv SET key = replace(key, c.old, c.new) FROM tenant_case c WHERE instr(kv.key, c.old) > 0;\n"
+	/* users_present_moved added each moved user to the renamed row, which already counted it */
+	"UPDATE tenants SET users_present = (SELECT count(*) FROM users u WHERE u.tenant_id = tenants.id\n"
+	"  AND u.removed IS NULL) WHERE id IN (SELECT new FROM tenant_case);\n"
+	"DROP TABLE tenant_case;\n",
 };
 
 int store_schema_latest(void)

@@ -10,7 +10,7 @@
 # failure no longer makes status exit 1 once it is out of the config; the next
 # sync of the others writes nothing; and the customer taken back later is
 # pulled afresh and matched to its Syncro contacts again, without a
-# duplicate contact.
+# duplicate contact. A tenant's id written in capitals is the same tenant.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/forget"
@@ -140,4 +140,14 @@ expect_ok "forget --audit" -- --config contoso.lua tenants forget "$FABRIKAM" --
 check "--audit: its audit rows are gone too" test "$(sql "select count(*) from audit where tenant_id = '$FABRIKAM'")" = 0
 check "--audit: counted in the line" grep -Eq "[0-9]+ audit rows$" "$T_OUT/out"
 check "--audit: the others' audit rows stay" test "$(sql "select count(*) from audit where tenant_id = '$CONTOSO'")" -gt 0
+# ---- the same tenant written in capitals in the config is still the same tenant
+CONTOSO_UP=$(echo "$CONTOSO" | tr a-f A-F)
+sync_config upper.lua pol.lua 6000 "  { id = \"$CONTOSO_UP\", name = \"Contoso\", syncro_customer_id = 101 },"
+clear_log
+es --config upper.lua sync
+check "the id in capitals: synced" test "$(sql "select status from runs order by id desc limit 1")" = ok
+check "the id in capitals: no contact created" test "$(writes create)" = 0
+check "the id in capitals: one Contoso in the database, in lower case" \
+  test "$(sql "select group_concat(id) from tenants where lower(id) = '$CONTOSO'")" = "$CONTOSO"
+check "the id in capitals: no duplicate contact" test -z "$(dup_emails)"
 fakes_alive

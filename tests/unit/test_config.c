@@ -138,7 +138,7 @@ TEST(config_good_parsed_in_full)
 	CHECK_STR(cfg.tenants[1].syncro_customer, "Fabrikam Inc");
 	CHECK_STR(cfg.tenants[1].policy, FIXTURES "/policies/default.lua");
 	CHECK_EQ_INT(cfg.tenants[1].policy_line, 17);
-	CHECK_STR(cfg.tenants[2].id, "0F0E0D0C-0B0A-0908-0706-050403020100");
+	CHECK_STR(cfg.tenants[2].id, "0f0e0d0c-0b0a-0908-0706-050403020100");   /* folded to lower case */
 	CHECK_EQ_INT(cfg.tenants[2].syncro_customer_id, 303);
 	CHECK_EQ_INT(cfg.tenants[2].line, 21);
 	CHECK_STR(cfg.csp_partner_tenant, "aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee");

@@ -1411,3 +1411,74 @@ TEST(store_user_count_present_kept_by_triggers)
 	CHECK_EQ_INT(n, 0);
 	store_close(st);
 }
+
+/* Migration 14: a tenant whose id has capitals (a config written so) is
+ * renamed to its lower-case id in every table, its counts kept; one whose
+ * lower-case id is taken already is left as it is, with its rows. */
+TEST(store_migration_14_folds_tenant_ids)
+{
+	struct err err;
+	const char *path = db_path(NULL);
+	REQUIRE(store_schema_latest() >= 14);
+#define UP "AAAAAAAA-0000-0000-0000-00000000000A"
+#define LO "aaaaaaaa-0000-0000-0000-00000000000a"
+#define TWIN_UP "BBBBBBBB-0000-0000-0000-00000000000B"
+#define TWIN_LO "bbbbbbbb-0000-0000-0000-00000000000b"
+	struct store *st = open_upgraded_from(path, 13,
+		"INSERT INTO tenants (id, name) VALUES ('" UP "', 'Up'), ('" TWIN_UP "', 'Twin'), ('" TWIN_LO "', 'Twin');"
+		"INSERT INTO users (tenant_id, object_id, json, updated_at) VALUES ('" UP "', 'u1', '{}', 't'),"
+		" ('" UP "', 'u2', '{}', 't'), ('" TWIN_UP "', 'u1', '{}', 't');"
+		"INSERT INTO users (tenant_id, object_id, json, removed, updated_at) VALUES ('" UP "', 'u3', '{}', 'deleted', 't');"
+		"INSERT INTO groups (tenant_id, group_id) VALUES ('" UP "', 'g');"
+		"INSERT INTO group_members VALUES ('" UP "', 'g', 'u1');"
+		"INSERT INTO delta_state (tenant_id, resource, updated_at) VALUES ('" UP "', 'users', 't');"
+		"INSERT INTO links (tenant_id, object_id, contact_id, customer_id, created_at, updated_at)"
+		" VALUES ('" UP "', 'u1', 11, 7, 't', 't');"
+		"INSERT INTO license_snapshots (tenant_id, day, sku_id) VALUES ('" UP "', '2026-01-01', 's');"
+		"INSERT INTO secure_score_snapshots (tenant_id, day) VALUES ('" UP "', '2026-01-01');"
+		"INSERT INTO conflicts (tenant_id, object_id, reason, opened_at) VALUES ('" UP "', 'u2', 'r', 't');"
+		"INSERT INTO intents (tenant_id, action, state, created_at) VALUES ('" UP "', 'create', 'pending', 't');"
+		"INSERT INTO audit (at, tenant_id, action, result) VALUES ('t', '" UP "', 'create', 'ok');"
+		"INSERT INTO ticket_actions (ticket_id, tenant_id, action, state, created_at, updated_at)"
+		" VALUES (1, '" UP "', 'disable', 'done', 't', 't');"
+		"INSERT INTO billing_invoices (tenant_id, period, customer_id, state, marker, plan, created_at, updated_at)"
+		" VALUES ('" UP "', '2026-01', 7, 'done', 'm', '{}', 't', 't');"
+		"INSERT INTO runs (id, kind, started_at, status) VALUES (1, 'pull', 't', 'ok'), (2, 'pull', 't', 'ok');"
+		"INSERT INTO run_tenants (run_id, tenant_id, status) VALUES (1, '" UP "', 'ok'), (2, '" UP "', 'ok');"
+		"DELETE FROM run_tenants WHERE run_id = 1;"     /* the retention's: its count stays */
+		"INSERT INTO kv (key, value, updated_at) VALUES ('graph.organization." UP "', '{}', 't'),"
+		" ('alert.ticket:" UP ":unused', '{}', 't'), ('graph.organization." TWIN_UP "', 'twin', 't');",
+		&err);
+	REQUIRE(st);
+	sqlite3 *db = store_sqlite(st);
+	/* every table follows the renamed tenant */
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM tenants WHERE id = '" LO "'"), 1);
+	static const char *const tables[] = { "users", "groups", "group_members", "delta_state", "links",
+		"license_snapshots", "secure_score_snapshots", "conflicts", "intents", "audit", "ticket_actions",
+		"billing_invoices", "run_tenants", "tenant_run_counts" };
+	for (size_t i = 0; i < ARRAY_LEN(tables); i++) {
+		char sql[160];
+		snprintf(sql, sizeof sql, "SELECT count(*) FROM %s WHERE tenant_id = '" UP "'", tables[i]);
+		if (raw_int(db, sql) != 0) t_fail(__FILE__, __LINE__, "%s still has rows of " UP, tables[i]);
+		snprintf(sql, sizeof sql, "SELECT count(*) > 0 FROM %s WHERE tenant_id = '" LO "'", tables[i]);
+		if (raw_int(db, sql) != 1) t_fail(__FILE__, __LINE__, "%s has no rows of " LO, tables[i]);
+	}
+	CHECK_EQ_INT(raw_int(db, "SELECT users_present FROM tenants WHERE id = '" LO "'"), 2);
+	CHECK_EQ_INT(raw_int(db, "SELECT n FROM tenant_run_counts WHERE tenant_id = '" LO "'"), 2);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM kv WHERE key IN ('graph.organization." LO "', 'alert.ticket:" LO
+	                         ":unused')"), 2);
+	/* the lower-case twin was there already: both left as they were */
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM tenants WHERE id IN ('" TWIN_UP "', '" TWIN_LO "')"), 2);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM users WHERE tenant_id = '" TWIN_UP "'"), 1);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM kv WHERE key = 'graph.organization." TWIN_UP "'"), 1);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	/* the store reads the renamed tenant as before */
+	long long present = -1;
+	REQUIRE_OK(store_user_count(st, LO, STORE_USERS_PRESENT, &present, &err), &err);
+	CHECK_EQ_INT(present, 2);
+	store_close(st);
+#undef UP
+#undef LO
+#undef TWIN_UP
+#undef TWIN_LO
+}
