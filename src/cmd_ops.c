@@ -1,5 +1,7 @@
 /* cmd_ops — shared pieces of the operator commands (see cmd_ops.h). */
 #include "cmd_ops.h"
+#include "log.h"
+#include "store_tenants.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -124,4 +126,47 @@ int ops_retention(const struct config *cfg, struct store *st, struct store_prune
 	ops_pruned_text(&cfg->retention, p, out);
 	if (out->len && p->more) buf_printf(out, "; more next run");
 	return 0;
+}
+
+/* The configured tenant whose id is exactly id (the store's key), or NULL. */
+static const struct config_tenant *ops_configured(const struct config *cfg, const char *id)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (strcmp(cfg->tenants[i].id, id) == 0) return &cfg->tenants[i];
+	return NULL;
+}
+
+int ops_tenants_rekey(const struct config *cfg, struct store *st, int *renamed, struct err *err)
+{
+	int n = 0, rc = -1;
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const char *id = cfg->tenants[i].id;
+		struct store_tenant row = { 0 };
+		int got = store_tenant_get(st, id, &row, err);
+		store_tenant_free(&row);
+		if (got < 0) goto out;
+		if (got == 0) continue;            /* known by its id */
+		char *other = NULL;
+		int more = 0;
+		int same = store_tenant_same_as(st, id, &other, &more, err);
+		if (same < 0) goto out;
+		if (same == 0 && ops_configured(cfg, other)) {
+			log_warn("tenants", "tenants %s and %s of the config are the same Microsoft tenant (by the organization "
+			         "its last pull stored): list it once", other, id);
+		} else if (same == 0) {
+			if (store_tenant_rekey(st, other, id, err) != 0) {
+				free(other);
+				goto out;
+			}
+			log_warn("tenants", "tenant %s: the database knew this Microsoft tenant as %s: its rows (links to Syncro "
+			         "contacts, history) now go by %s%s", id, other, id,
+			         more ? "; it knows it under other ids too, listed by 'entrasync tenants' (forget them)" : "");
+			n++;
+		}
+		free(other);
+	}
+	rc = 0;
+out:
+	if (renamed) *renamed = n;
+	return rc;
 }

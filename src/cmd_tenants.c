@@ -6,7 +6,7 @@
  * ready-to-paste config entries for the ones not mapped yet, with the Syncro
  * customer suggested by its contacts' e-mail domains (else by name);
  * `entrasync tenants forget TENANT`: a customer no longer managed, out of
- * the config, deleted from the store (store_forget.h). */
+ * the config, deleted from the store (store_tenants.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +19,7 @@
 #include "http.h"
 #include "log.h"
 #include "store.h"
-#include "store_forget.h"
+#include "store_tenants.h"
 #include "syncro.h"
 
 /* ---- entrasync tenants ------------------------------------------------------- */

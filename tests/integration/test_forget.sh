@@ -10,7 +10,8 @@
 # failure no longer makes status exit 1 once it is out of the config; the next
 # sync of the others writes nothing; and the customer taken back later is
 # pulled afresh and matched to its Syncro contacts again, without a
-# duplicate contact. A tenant's id written in capitals is the same tenant.
+# duplicate contact. A tenant's id written in capitals, or given as one of
+# its domains instead of its GUID (and back), is the same tenant.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/forget"
@@ -150,4 +151,22 @@ check "the id in capitals: no contact created" test "$(writes create)" = 0
 check "the id in capitals: one Contoso in the database, in lower case" \
   test "$(sql "select group_concat(id) from tenants where lower(id) = '$CONTOSO'")" = "$CONTOSO"
 check "the id in capitals: no duplicate contact" test -z "$(dup_emails)"
+
+# ---- the same tenant named by one of its domains, then by its GUID again: one tenant, its links kept
+sync_config domain.lua pol.lua 6000 "  { id = \"contoso.com\", name = \"Contoso\", syncro_customer_id = 101 },"
+LINKS_C=$(sql "select count(*) from links where tenant_id = '$CONTOSO'")
+clear_log
+es --config domain.lua sync
+check "by its domain: synced" test "$(sql "select status from runs order by id desc limit 1")" = ok
+check "by its domain: says the database knew it by its GUID" \
+  grep -q "tenant contoso.com: the database knew this Microsoft tenant as $CONTOSO: its rows (links to Syncro contacts, history) now go by contoso.com" "$T_OUT/err"
+check "by its domain: its links moved" test "$(sql "select count(*) from links where tenant_id = 'contoso.com'")" = "$LINKS_C"
+check "by its domain: no row left under the GUID" test "$(sql "select count(*) from tenants where id = '$CONTOSO'")" = 0
+check "by its domain: no contact created" test "$(writes create)" = 0
+clear_log
+es --config c.lua sync
+check "by its GUID again: renamed back" test "$(sql "select count(*) from links where tenant_id = '$CONTOSO'")" = "$LINKS_C"
+check "by its GUID again: no contact created" test "$(writes create)" = 0
+check "by its GUID again: no duplicate contact" test -z "$(dup_emails)"
+check "the database is still consistent" test "$(sql "pragma integrity_check; pragma foreign_key_check")" = ok
 fakes_alive

@@ -1,16 +1,19 @@
-/* store_forget — a tenant forgotten (see store_forget.h). Each kind of the
- * tenant's rows is counted, then deleted: the tables that reference
- * tenants(id) go with the tenant's row (ON DELETE CASCADE: users, staging,
- * groups and their members, delta state, links, licence and Secure Score
- * snapshots); the history tables that keep no foreign key (they outlive
- * what they mention) are deleted by tenant id. Shares the store's
- * connection and statement cache (store_stmt). */
-#include "store_forget.h"
+/* store_tenants — a tenant's rows as a whole (see store_tenants.h).
+ * Forgotten: each kind of the tenant's rows is counted, then deleted: the
+ * tables that reference tenants(id) go with the tenant's row (ON DELETE
+ * CASCADE: users, staging, groups and their members, delta state, links,
+ * licence and Secure Score snapshots); the history tables that keep no
+ * foreign key (they outlive what they mention) are deleted by tenant id.
+ * Renamed: every table's rows moved to the new id, the foreign keys checked
+ * at the commit. Shares the store's connection and statement cache
+ * (store_stmt). */
+#include "store_tenants.h"
 #include "store_sql.h"
 
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The tenant's key/value state: exact keys and the alerts' prefix. */
@@ -114,5 +117,104 @@ out:;
 		rc = -1;
 	}
 	if (rc < 0) memset(out, 0, sizeof *out);
+	return rc;
+}
+
+/* ---- the same tenant under another id -------------------------------------- */
+
+/* The other tenant rows whose stored organization is ?1's (by id or by a
+ * verified domain), the one synced (else pulled) last first. */
+static const char SQL_SAME_AS[] =
+	"SELECT t.id FROM tenants t JOIN kv ON kv.key = 'graph.organization.' || t.id "
+	"WHERE t.id <> ?1 AND json_valid(kv.value) AND (lower(json_extract(kv.value, '$.id')) = ?1 "
+	"OR EXISTS (SELECT 1 FROM json_each(kv.value, '$.verifiedDomains') d "
+	"WHERE lower(json_extract(d.value, '$.name')) = ?1)) "
+	"ORDER BY coalesce(t.last_sync_at, t.last_pull_at) DESC, t.last_pull_at DESC, t.id";
+
+int store_tenant_same_as(struct store *st, const char *id, char **other, int *more, struct err *err)
+{
+	*other = NULL;
+	*more = 0;
+	sqlite3_stmt *s = store_stmt(st, SQL_SAME_AS, err);
+	if (!s) return -1;
+	bind_text(s, 1, id);
+	int rc;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (!*other) *other = col_dup(s, 0);
+		else ++*more;
+	}
+	int ret = 0;
+	if (rc != SQLITE_DONE) {
+		ret = store_sql_fail(s, err, "finding the tenant under another id");
+		free(*other);
+		*other = NULL;
+	}
+	store_sql_release(s);
+	return ret != 0 ? ret : *other ? 0 : STORE_NOTFOUND;
+}
+
+/* Each table's rows moved from ?1 to ?2 (run_tenants_recounted moves each
+ * result's count, users_present_moved counts each user again: both set
+ * right after). */
+static const char *const SQL_REKEY[] = {
+	"UPDATE tenants SET id = ?2 WHERE id = ?1",
+	"UPDATE users SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE users_staging SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE groups SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE group_members SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE delta_state SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE links SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE license_snapshots SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE secure_score_snapshots SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE conflicts SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE intents SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE audit SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE billing_invoices SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE billing_intents SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE billing_schedule_lines SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE ticket_actions SET tenant_id = ?2 WHERE tenant_id = ?1",
+	"UPDATE run_tenants SET tenant_id = ?2 WHERE tenant_id = ?1",
+	/* what is left on the old id: results the retention deleted */
+	"INSERT INTO tenant_run_counts (kind, tenant_id, status, n) SELECT kind, ?2, status, n FROM tenant_run_counts "
+	"WHERE tenant_id = ?1 AND n > 0 ON CONFLICT (kind, tenant_id, status) DO UPDATE SET n = n + excluded.n",
+	"DELETE FROM tenant_run_counts WHERE tenant_id = ?1",
+	/* the key/value state: "<prefix><id>" and "alert.ticket:<id>:<kind>" */
+	"UPDATE OR REPLACE kv SET key = substr(key, 1, length(key) - length(?1)) || ?2 WHERE key IN "
+	"('graph.organization.' || ?1, 'graph.secure_score.backfill_pending.' || ?1, 'securescore.profiles:' || ?1, "
+	"'securescore.profiles.day:' || ?1)",
+	"UPDATE OR REPLACE kv SET key = 'alert.ticket:' || ?2 || substr(key, length(?1) + 14) "
+	"WHERE substr(key, 1, length(?1) + 14) = 'alert.ticket:' || ?1 || ':'",
+	"UPDATE tenants SET users_present = (SELECT count(*) FROM users u WHERE u.tenant_id = ?2 AND u.removed IS NULL) "
+	"WHERE id = ?2",
+};
+
+int store_tenant_rekey(struct store *st, const char *from, const char *to, struct err *err)
+{
+	if (store_begin(st, err) != 0) return -1;
+	int rc = -1;
+	long long taken = 0;
+	if (run_step(st, SQL_TENANT_EXISTS, to, &taken, "the new tenant id", err) != 0) goto out;
+	if (taken) {
+		err_set(err, "store: renaming tenant %s to %s: %s is a tenant already", from, to, to);
+		goto out;
+	}
+	/* the tenant row and its children move in turn: the keys are checked at the commit */
+	if (sqlite3_exec(store_sqlite(st), "PRAGMA defer_foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK) {
+		err_set(err, "store: renaming tenant %s: %s", from, sqlite3_errmsg(store_sqlite(st)));
+		goto out;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(SQL_REKEY); i++) {
+		sqlite3_stmt *s = store_stmt(st, SQL_REKEY[i], err);
+		if (!s) goto out;
+		bind_text(s, 1, from);
+		bind_text(s, 2, to);
+		if (store_sql_run(s, err, "renaming a tenant") != 0) goto out;
+	}
+	rc = store_commit(st, err);   /* the deferred foreign keys are checked here */
+out:
+	if (rc != 0) {
+		struct err ignored;
+		store_rollback(st, &ignored);   /* a failed COMMIT can leave the transaction open */
+	}
 	return rc;
 }

@@ -1,16 +1,20 @@
-/* test_store_forget — store_tenant_forget: every kind of a tenant's rows
+/* test_store_tenants — store_tenant_forget: every kind of a tenant's rows
  * goes (those that cascade from its tenants row and the history tables
  * that keep no foreign key), counted; the other tenants' rows stay, the
  * one whose id starts with the forgotten id included; the audit trail only
  * with with_audit; a dry run counts and keeps; an unknown tenant is
- * STORE_NOTFOUND; the database is consistent after. Rows are written under
+ * STORE_NOTFOUND; the database is consistent after. store_tenant_same_as
+ * finds a tenant under another id by its stored organization (its id, a
+ * verified domain; the last synced of several); store_tenant_rekey moves
+ * every row to the new id, or refuses an id taken. Rows are written under
  * the API (raw INSERTs), one of each kind per tenant. */
 #include "t.h"
 #include "store.h"
-#include "store_forget.h"
+#include "store_tenants.h"
 #include "t_sql.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TA "aaaaaaaa-0000-0000-0000-000000000001"
@@ -194,6 +198,73 @@ TEST(store_tenant_forget_failure_deletes_nothing)
 	CHECK(strstr(err.msg, "kept by hand") != NULL);
 	CHECK_EQ_INT(f.users, 0);
 	CHECK_EQ_INT(rows_of(st, TA, true), before);
+	CHECK(!store_in_transaction(st));
+	store_close(st);
+}
+
+/* The organization a pull stored for tenant id: Microsoft's id and domains. */
+static void org(struct store *st, const char *id, const char *guid, const char *domain)
+{
+	char sql[512];
+	snprintf(sql, sizeof sql, "UPDATE kv SET value = json_object('id', '%s', 'verifiedDomains', json_array("
+	         "json_object('name', '%s', 'isDefault', 1), json_object('name', 'other.example'))) "
+	         "WHERE key = 'graph.organization.%s'", guid, domain, id);
+	exec_sql(st, sql);
+}
+
+TEST(store_tenant_same_as_by_organization)
+{
+	struct err err;
+	struct store *st = filled("same_as");
+	REQUIRE(st);
+	org(st, TA, "11111111-1111-1111-1111-111111111111", "a.example");
+	org(st, TB, "22222222-2222-2222-2222-222222222222", "B.Example");
+	char *other = NULL;
+	int more = -1;
+	REQUIRE_OK(store_tenant_same_as(st, "11111111-1111-1111-1111-111111111111", &other, &more, &err), &err);
+	CHECK_STR(other, TA);             /* by the organization's id */
+	CHECK_EQ_INT(more, 0);
+	free(other);
+	REQUIRE_OK(store_tenant_same_as(st, "b.example", &other, &more, &err), &err);
+	CHECK_STR(other, TB);             /* by a verified domain, any case */
+	free(other);
+	CHECK_EQ_INT(store_tenant_same_as(st, "c.example", &other, &more, &err), STORE_NOTFOUND);
+	CHECK(other == NULL);
+	CHECK_EQ_INT(store_tenant_same_as(st, TA, &other, &more, &err), STORE_NOTFOUND);   /* not itself */
+	/* known under two ids already: the one synced last, and how many others */
+	org(st, TA_LONGER, "11111111-1111-1111-1111-111111111111", "a.example");
+	exec_sql(st, "UPDATE tenants SET last_sync_at = '2026-01-02T00:00:00Z' WHERE id = '" TA_LONGER "';"
+	             "UPDATE tenants SET last_sync_at = '2026-01-01T00:00:00Z' WHERE id = '" TA "'");
+	REQUIRE_OK(store_tenant_same_as(st, "other.example", &other, &more, &err), &err);
+	CHECK_STR(other, TA_LONGER);
+	CHECK_EQ_INT(more, 2);            /* TA, TB: other.example is everyone's here */
+	free(other);
+	store_close(st);
+}
+
+TEST(store_tenant_rekey_moves_every_row)
+{
+	struct err err;
+	struct store *st = filled("rekey");
+	REQUIRE(st);
+	sqlite3 *db = store_sqlite(st);
+	const char *to = "a.example";
+	long long before = rows_of(st, TA, true), b_before = rows_of(st, TB, true);
+	long long runs = raw_int(db, "SELECT sum(n) FROM tenant_run_counts WHERE tenant_id = '" TA "'");
+	REQUIRE_OK(store_tenant_rekey(st, TA, to, &err), &err);
+	CHECK_EQ_INT(rows_of(st, TA, true), 0);
+	CHECK_EQ_INT(rows_of(st, to, true), before);
+	CHECK_EQ_INT(rows_of(st, TB, true), b_before);
+	CHECK_EQ_INT(raw_int(db, "SELECT users_present FROM tenants WHERE id = 'a.example'"), 2);
+	CHECK_EQ_INT(raw_int(db, "SELECT sum(n) FROM tenant_run_counts WHERE tenant_id = 'a.example'"), runs);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM kv WHERE key IN ('graph.organization.a.example', "
+	                         "'alert.ticket:a.example:unused', 'securescore.profiles.day:a.example')"), 3);
+	CHECK_EQ_INT(raw_int(db, "SELECT count(*) FROM pragma_foreign_key_check"), 0);
+	CHECK(!store_in_transaction(st));
+	/* onto a tenant that exists: refused, nothing moved */
+	CHECK_EQ_INT(store_tenant_rekey(st, TB, to, &err), -1);
+	CHECK(strstr(err.msg, "is a tenant already") != NULL);
+	CHECK_EQ_INT(rows_of(st, TB, true), b_before);
 	CHECK(!store_in_transaction(st));
 	store_close(st);
 }
