@@ -157,7 +157,10 @@ static int record_conflict(struct engine_apply *ap, const struct engine_action *
 	buf_addc(&b, '[');
 	for (size_t i = 0; i < a->ncandidates; i++) buf_printf(&b, "%s%lld", i ? "," : "", a->candidates[i]);
 	buf_addc(&b, ']');
-	buf_printf(&why, "%zu contacts of customer %lld have this e-mail", a->ncandidates, a->customer_id);
+	if (a->ncandidates == 1 && a->reason)   /* its one contact is linked to a user who left */
+		buf_adds(&why, a->reason);
+	else
+		buf_printf(&why, "%zu contacts of customer %lld have this e-mail", a->ncandidates, a->customer_id);
 	int rc = store_conflict_open(ap->ob, ap->tenant_id, a->object_id, b.data, why.data, err);
 	buf_free(&b);
 	buf_free(&why);

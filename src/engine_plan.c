@@ -458,6 +458,15 @@ static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_u
 		for (size_t i = 0; i < ncands; i++) out->candidates[i] = cands[i]->id;
 		return 0;
 	}
+	if (ncands == 0 && u->taken_contact) {
+		action_start(out, ENGINE_CONFLICT, u);
+		out->customer_id = customer;
+		out->candidates = xcalloc(1, sizeof *out->candidates);
+		out->candidates[0] = u->taken_contact;
+		out->ncandidates = 1;
+		out->reason = borrow(u->taken_note);
+		return 0;
+	}
 	if (ncands == 1) {
 		action_start(out, ENGINE_ADOPT, u);
 		out->contact_id = cands[0]->id;

@@ -111,6 +111,10 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 		fprintf(f, "  %s %s (#%lld, %s: delete)", a->held ? "!" : "-", label_of(a), a->contact_id, why);
 		break;
 	case ENGINE_CONFLICT:
+		if (a->ncandidates == 1 && a->reason) {   /* its one contact is linked to a user who left */
+			fprintf(f, "  ! %s: conflict: %s; nothing created", label_of(a), a->reason);
+			break;
+		}
 		fprintf(f, "  ! %s: conflict: contacts", label_of(a));
 		for (size_t i = 0; i < a->ncandidates; i++) fprintf(f, "%s #%lld", i ? "," : "", a->candidates[i]);
 		fprintf(f, " of customer %lld have this e-mail; nothing created", a->customer_id);

@@ -84,11 +84,33 @@ static void batch_clear(struct batch *b)
 	buf_reset(&b->arena);
 }
 
+/* Is the user a link points to gone from the directory (removed in the
+ * mirror, or not there at all)? Then *note says so for a conflict on the
+ * contact. 1 gone, 0 present, -1 store failure (err). */
+static int link_owner_gone(struct engine_planner *p, const struct store_link *l, char *note, size_t cap,
+                           struct err *err)
+{
+	struct store_user ou = { 0 };
+	int rc = store_user_get(p->st, l->tenant_id, l->object_id, &ou, err);
+	if (rc < 0) return -1;
+	int gone = rc == STORE_NOTFOUND || ou.removed;
+	if (gone)
+		snprintf(note, cap, "contact #%lld with this e-mail is linked to user %s of tenant %s, %s: "
+		         "'entrasync unlink --tenant %s %s' lets the next sync adopt it for this user", l->contact_id,
+		         l->object_id, l->tenant_id, rc == STORE_NOTFOUND ? "no longer mirrored" :
+		         strcmp(ou.removed, "deleted") == 0 ? "deleted from the directory" : "soft-deleted in the directory",
+		         l->tenant_id, l->object_id);
+	store_user_free(&ou);
+	return gone;
+}
+
 /* The existing, unlinked contacts of the user's desired customer matching
- * its e-mail. Linked ones (by any tenant) are taken out of the index.
- * 0 ok, > 0 skip the user, -1 store failure (err), -2 stopped. */
-static int candidates(struct engine_planner *p, const struct engine_user *u, const struct syncro_contact **out,
-                      size_t *n, const char *label, struct err *err)
+ * its e-mail. Linked ones (by any tenant) are taken out of the index; the
+ * first whose user has left the directory is noted in u->taken_contact
+ * (note holds the message). 0 ok, > 0 skip the user, -1 store failure
+ * (err), -2 stopped. */
+static int candidates(struct engine_planner *p, struct engine_user *u, const struct syncro_contact **out,
+                      size_t *n, const char *label, char *note, size_t cap, struct err *err)
 {
 	long long cust = strtoll(u->desired->v[SYNCRO_F_CUSTOMER_ID], NULL, 10);
 	*n = 0;
@@ -103,8 +125,13 @@ static int candidates(struct engine_planner *p, const struct engine_user *u, con
 		for (size_t i = 0; i < m; i++) {
 			struct store_link l = {0};
 			int rc = store_link_find_contact(p->st, cust, out[i]->id, &l, err);
+			int gone = rc == 0 && !u->taken_contact ? link_owner_gone(p, &l, note, cap, err) : 0;
+			if (gone > 0) {
+				u->taken_contact = out[i]->id;
+				u->taken_note = note;
+			}
 			store_link_free(&l);
-			if (rc < 0) return -1;
+			if (rc < 0 || gone < 0) return -1;
 			if (rc == 0) {
 				engine_contacts_take(p->ix, cust, out[i]->id);
 				took = true;
@@ -320,8 +347,9 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	}
 	const struct syncro_contact *cands[MAX_CANDIDATES];
 	size_t ncands = 0;
+	char taken_note[512];
 	if (!row->linked && why == ENGINE_WHY_NONE) {
-		int c = candidates(p, &u, cands, &ncands, label, err);
+		int c = candidates(p, &u, cands, &ncands, label, taken_note, sizeof taken_note, err);
 		if (c != 0) {
 			rc = c > 0 ? 0 : c;
 			goto out;

@@ -119,6 +119,38 @@ TEST(engine_plan_conflict_lists_candidates_and_creates_nothing)
 	syncro_fields_free(&d);
 }
 
+/* A contact with the user's e-mail linked to a user who left the directory
+ * (an account made again with the same address): a conflict naming it,
+ * not a second contact; a free candidate beside it is adopted as before. */
+TEST(engine_plan_contact_of_a_departed_user_is_a_conflict_not_a_create)
+{
+	struct err err;
+	struct syncro_fields d;
+	fields_of(&d, "name=Jonas Lambert", "email=jonas.lambert@contoso.com", "customer_id=101", NULL);
+	struct engine_user u = user_in("u-new", &d);
+	u.taken_contact = 1026;
+	u.taken_note = "contact #1026 with this e-mail is linked to user u-old of tenant t, deleted from the directory";
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(NULL, &u, NULL, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_CONFLICT);
+	CHECK_EQ_INT(a.ncandidates, 1);
+	CHECK_EQ_INT(a.candidates[0], 1026);
+	CHECK_EQ_INT(a.customer_id, 101);
+	CHECK_EQ_INT(a.changed, 0);
+	CHECK_STR(a.reason, u.taken_note);
+	CHECK(a.reason != u.taken_note);   /* owned by the action */
+	engine_action_free(&a);
+	struct syncro_contact c;
+	contact_of(&c, 1030, 101, "jonas.lambert@contoso.com", "Jonas Lambert");
+	const struct syncro_contact *cands[] = { &c };
+	REQUIRE_OK(engine_plan_user(NULL, &u, NULL, NULL, cands, 1, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_ADOPT);
+	CHECK_EQ_INT(a.contact_id, 1030);
+	engine_action_free(&a);
+	syncro_contact_free(&c);
+	syncro_fields_free(&d);
+}
+
 TEST(engine_plan_update_changed_fields_only)
 {
 	struct err err;
