@@ -78,10 +78,11 @@ struct engine_user {
 	 * the tenant's customer). NULL when not included. */
 	const struct syncro_fields *desired;
 	/* A contact with the user's e-mail that is linked to another user who
-	 * has left the directory (an account deleted and made again with the
-	 * same address): without another candidate, the user is a conflict on
-	 * it, not a new contact (a duplicate in Syncro). 0 = none; taken_note
-	 * says who holds it. */
+	 * has left (the directory: an account deleted and made again with the
+	 * same address; or the policy's scope: the old account of a migration,
+	 * disabled): without another candidate, the user is a conflict on it,
+	 * not a new contact (a duplicate in Syncro). 0 = none; taken_note says
+	 * who holds it. */
 	long long taken_contact;
 	const char *taken_note;
 };

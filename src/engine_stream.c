@@ -84,24 +84,28 @@ static void batch_clear(struct batch *b)
 	buf_reset(&b->arena);
 }
 
-/* Is the user a link points to gone from the directory (removed in the
- * mirror, or not there at all)? Then *note says so for a conflict on the
- * contact. 1 gone, 0 present, -1 store failure (err). */
+/* Has the user a link points to left: gone from the directory (removed in
+ * the mirror, or not there at all), or last planned as leaving (disabled,
+ * out of the policy's scope: the link's stamp ends ":k")? Then *note says
+ * so for a conflict on the contact. 1 left, 0 not, -1 store failure (err). */
 static int link_owner_gone(struct engine_planner *p, const struct store_link *l, char *note, size_t cap,
                            struct err *err)
 {
 	struct store_user ou = { 0 };
 	int rc = store_user_get(p->st, l->tenant_id, l->object_id, &ou, err);
 	if (rc < 0) return -1;
-	int gone = rc == STORE_NOTFOUND || ou.removed;
-	if (gone)
+	size_t sl = l->stamp ? strlen(l->stamp) : 0;
+	const char *how = rc == STORE_NOTFOUND ? "no longer mirrored"
+	                  : ou.removed && strcmp(ou.removed, "deleted") == 0 ? "deleted from the directory"
+	                  : ou.removed ? "soft-deleted in the directory"
+	                  : sl >= 2 && strcmp(l->stamp + sl - 2, ":k") == 0 ? "who left the policy's scope (disabled or excluded)"
+	                  : NULL;
+	if (how)
 		snprintf(note, cap, "contact #%lld with this e-mail is linked to user %s of tenant %s, %s: "
 		         "'entrasync unlink --tenant %s %s' lets the next sync adopt it for this user", l->contact_id,
-		         l->object_id, l->tenant_id, rc == STORE_NOTFOUND ? "no longer mirrored" :
-		         strcmp(ou.removed, "deleted") == 0 ? "deleted from the directory" : "soft-deleted in the directory",
-		         l->tenant_id, l->object_id);
+		         l->object_id, l->tenant_id, how, l->tenant_id, l->object_id);
 	store_user_free(&ou);
-	return gone;
+	return how != NULL;
 }
 
 /* The existing, unlinked contacts of the user's desired customer matching

@@ -6,8 +6,9 @@
 # new user is a conflict naming the contact, its holder and the command that
 # frees it (dry run and real run alike); `conflicts` lists it; once the
 # deleted user is unlinked, the next sync adopts the contact for the new
-# user, updates only what differs and closes the conflict. Against both
-# fakes.
+# user, updates only what differs and closes the conflict. The same when
+# the old account is still there but out of the policy's scope (disabled,
+# in another tenant of the same customer: a migration). Against both fakes.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/rehired"
@@ -60,4 +61,33 @@ check "linked to the new user" test "$(sql "select object_id from links where co
 check "no contact created" test "$(writes create)" = 0
 check "still one contact with the address" test "$(contacts_with "$MAIL")" = 1
 check "the conflict is closed" test "$(sql "select count(*) from conflicts where resolved_at is null")" = 0
+
+# ---- moved between two tenants of one customer (a tenant-to-tenant migration): the old account is
+# still there, disabled (out of the policy's scope: its contact kept), the new one has its address
+cat >enabled.lua <<'PEOF'
+local p = require "entrasync.policy"
+return {
+  include = function(u) return p.has_mail(u) and not p.is_guest(u) and not p.is_disabled(u) end,
+  contact = p.contact,
+}
+PEOF
+sync_config two.lua enabled.lua 6000 "$(demo_tenants Northwind)
+  { id = \"$FABRIKAM\", name = \"Fabrikam\", syncro_customer_id = 103 },"
+es --config two.lua sync
+check "Northwind and Fabrikam (one Syncro customer here): ok" test "$(sql "select status from runs order by id desc limit 1")" = ok
+MOVED=$(sql "select json_extract(json, '\$.mail') from users u join links l on l.tenant_id = u.tenant_id
+  and l.object_id = u.object_id where u.tenant_id = '$NORTHWIND' order by 1 limit 1")
+MOVED_OLD=$(sql "select object_id from users where tenant_id = '$NORTHWIND' and json_extract(json, '\$.mail') = '$MOVED'")
+MOVED_CONTACT=$(sql "select contact_id from links where tenant_id = '$NORTHWIND' and object_id = '$MOVED_OLD'")
+gctl POST "tenants/northwind/users/$MOVED_OLD/disable" >/dev/null
+es --config two.lua sync
+check "the old account disabled: its contact kept" grep -q " 1 kept, " "$T_OUT/out"
+gctl POST tenants/fabrikam/users '{"displayName": "Moved User", "mail": "'$MOVED'", "userPrincipalName": "'$MOVED'",
+  "accountEnabled": true, "userType": "Member"}' >/dev/null
+clear_log
+es --config two.lua sync
+check "the new account in the other tenant: a conflict naming the old one, out of scope" \
+  grep -q "conflict: contact #$MOVED_CONTACT with this e-mail is linked to user $MOVED_OLD of tenant $NORTHWIND, who left the policy's scope (disabled or excluded): 'entrasync unlink --tenant $NORTHWIND $MOVED_OLD'" "$T_OUT/out"
+check "no contact created for it" test "$(writes create)" = 0
+check "still one contact with its address" test "$(contacts_with "$MOVED")" = 1
 fakes_alive
