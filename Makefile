@@ -42,8 +42,10 @@ BENCH_OBJS:= $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 .PHONY: all deps test check bench valgrind install clean report-demo
 all: entrasync
 
+# a new file renamed over the old one: a running entrasync (a daemon, a test)
+# keeps the binary it started with instead of having its pages rewritten
 entrasync: $(BUILD)/entrasync
-	cp $< $@
+	cp $< $@.new && mv -f $@.new $@
 
 $(BUILD)/entrasync: $(LIB_OBJS) $(MAIN_OBJ)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)

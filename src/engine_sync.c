@@ -21,6 +21,7 @@
 #include "shutdown.h"
 #include "store.h"
 #include "store_outbox.h"
+#include "store_tenants.h"
 
 #define MAX_ERRORS 200          /* error lines kept per tenant; the rest are counted */
 
@@ -521,6 +522,36 @@ static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep
 	free(which);
 }
 
+/* After the pull: a tenant of this run that is the same Microsoft tenant
+ * (by the organization its pull stored) as a tenant listed before it in the
+ * config (its domain and its GUID, say) fails: synced twice, the second
+ * would create every contact of the customer again (the first one's are
+ * linked to it). */
+static void same_tenant_twice(struct tenant_run *trs, size_t n)
+{
+	if (!n) return;
+	const struct engine_env *env = trs[0].env;
+	const struct config *cfg = env->cfg;
+	struct err err;
+	char **orgs = xcalloc(cfg->ntenants + 1, sizeof *orgs);
+	for (size_t i = 0; i < cfg->ntenants; i++)
+		if (store_tenant_org_id(env->st, cfg->tenants[i].id, &orgs[i], &err) < 0) log_warn("sync", "%s", err.msg);
+	for (size_t k = 0; k < n; k++) {
+		struct tenant_run *tr = &trs[k];
+		if (!tr->ready || tr->failed) continue;
+		size_t at = (size_t)(tr->ct - cfg->tenants);
+		for (size_t i = 0; i < at && orgs[at]; i++) {
+			if (!orgs[i] || strcmp(orgs[i], orgs[at]) != 0) continue;
+			tenant_fail(tr, "the same Microsoft tenant (organization %s) as tenant %s, listed before it in the "
+			            "config: list it once (synced twice, its contacts would be created again)", orgs[at],
+			            cfg->tenants[i].id);
+			break;
+		}
+	}
+	for (size_t i = 0; i < cfg->ntenants; i++) free(orgs[i]);
+	free(orgs);
+}
+
 /* ------------------------------------------------------------ finishing */
 
 static char *counts_json(const struct engine_tenant_report *r)
@@ -622,6 +653,7 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 			pull_all(trs, n, rep);
 		}
 	}
+	if (!rep->fatal) same_tenant_twice(trs, n);
 	for (size_t i = 0; i < n; i++) {
 		struct tenant_run *tr = &trs[i];
 		if (rep->fatal && !tr->failed) tenant_fail(tr, "not synced: the run stopped (Syncro 401)");

@@ -218,3 +218,21 @@ out:
 	}
 	return rc;
 }
+
+static const char SQL_ORG_ID[] =
+	"SELECT lower(json_extract(value, '$.id')) FROM kv WHERE key = 'graph.organization.' || ?1 AND json_valid(value) "
+	"AND json_type(value, '$.id') = 'text'";
+
+static void org_read(sqlite3_stmt *s, void *out)
+{
+	*(char **)out = col_dup(s, 0);
+}
+
+int store_tenant_org_id(struct store *st, const char *tenant_id, char **org, struct err *err)
+{
+	*org = NULL;
+	sqlite3_stmt *s = store_stmt(st, SQL_ORG_ID, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	return store_sql_lookup(s, org_read, org, err, "reading the tenant's organization");
+}

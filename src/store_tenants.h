@@ -54,6 +54,10 @@ int store_tenant_forget(struct store *st, const char *tenant_id, bool with_audit
  * (free); STORE_NOTFOUND when none. */
 int store_tenant_same_as(struct store *st, const char *id, char **other, int *more, struct err *err);
 
+/* The Microsoft id (a lower-case GUID) of the organization tenant_id's last
+ * pull stored, as a new string in *org; STORE_NOTFOUND when none was. */
+int store_tenant_org_id(struct store *st, const char *tenant_id, char **org, struct err *err);
+
 /* Renames tenant from to to in every table (the tenant row, the mirror,
  * groups, delta state, links, snapshots, history, the metrics' counters,
  * its key/value state), in one unit of work. to must not be a tenant yet.

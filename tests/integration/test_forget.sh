@@ -11,7 +11,8 @@
 # sync of the others writes nothing; and the customer taken back later is
 # pulled afresh and matched to its Syncro contacts again, without a
 # duplicate contact. A tenant's id written in capitals, or given as one of
-# its domains instead of its GUID (and back), is the same tenant.
+# its domains instead of its GUID (and back), is the same tenant; listed
+# twice (GUID and domain), the second entry is not synced.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/forget"
@@ -169,4 +170,20 @@ check "by its GUID again: renamed back" test "$(sql "select count(*) from links 
 check "by its GUID again: no contact created" test "$(writes create)" = 0
 check "by its GUID again: no duplicate contact" test -z "$(dup_emails)"
 check "the database is still consistent" test "$(sql "pragma integrity_check; pragma foreign_key_check")" = ok
+
+# ---- the same tenant listed twice (its GUID, then its domain): the second is not synced
+sync_config twice.lua pol.lua 6000 "$(demo_tenants Contoso)
+  { id = \"contoso.com\", name = \"Contoso again\", syncro_customer_id = 101 },"
+clear_log
+es --config twice.lua sync
+TWICE_RC=$?
+check "listed twice: exit 1" test "$TWICE_RC" = 1
+check "listed twice: a warning before the pull" \
+  grep -q "tenants $CONTOSO and contoso.com of the config are the same Microsoft tenant" "$T_OUT/err"
+check "listed twice: the second fails, saying why" \
+  grep -q "the same Microsoft tenant (organization $CONTOSO) as tenant $CONTOSO, listed before it in the config: list it once" "$T_OUT/out"
+check "listed twice: the first is synced" \
+  test "$(sql "select status from run_tenants where tenant_id = '$CONTOSO' order by run_id desc limit 1")" = ok
+check "listed twice: no contact created" test "$(writes create)" = 0
+check "listed twice: no duplicate contact" test -z "$(dup_emails)"
 fakes_alive
