@@ -72,14 +72,15 @@ static const char SQL_AUDIT_COUNT[] = "SELECT count(*) FROM audit WHERE tenant_i
 static const char SQL_AUDIT_DELETE[] = "DELETE FROM audit WHERE tenant_id = ?1";
 
 /* Steps sql (a string constant) with ?1 = tenant_id: a count into *n when
- * n, else a statement that returns no row. */
+ * n, else a statement that returns no row. Failures read "store: forget:
+ * counting WHAT: ..." (or deleting). */
 static int run_step(struct store *st, const char *sql, const char *tenant_id, long long *n, const char *what,
                     struct err *err)
 {
 	sqlite3_stmt *s = store_stmt(st, sql, err);
 	if (!s) return -1;
 	bind_text(s, 1, tenant_id);
-	char label[64];
+	char label[80];
 	snprintf(label, sizeof label, "forget: %s %s", n ? "counting" : "deleting", what);
 	return n ? store_sql_count(s, n, err, label) : store_sql_run(s, err, label);
 }
@@ -193,7 +194,10 @@ int store_tenant_rekey(struct store *st, const char *from, const char *to, struc
 	if (store_begin(st, err) != 0) return -1;
 	int rc = -1;
 	long long taken = 0;
-	if (run_step(st, SQL_TENANT_EXISTS, to, &taken, "the new tenant id", err) != 0) goto out;
+	sqlite3_stmt *q = store_stmt(st, SQL_TENANT_EXISTS, err);
+	if (!q) goto out;
+	bind_text(q, 1, to);
+	if (store_sql_count(q, &taken, err, "renaming a tenant: reading the new id") != 0) goto out;
 	if (taken) {
 		err_set(err, "store: renaming tenant %s to %s: %s is a tenant already", from, to, to);
 		goto out;
