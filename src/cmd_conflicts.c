@@ -1,6 +1,7 @@
 /* cmd_conflicts — `entrasync conflicts [--tenant T] [--json]` lists the open
  * conflicts (users the sync did not link because several Syncro contacts
- * have their e-mail) with the candidates; `entrasync link --tenant T USER
+ * have their e-mail, or because the one that has it is linked to a user who
+ * left) with the candidates; `entrasync link --tenant T USER
  * CONTACT_ID` and `entrasync unlink --tenant T USER` resolve one by hand.
  * link and unlink take the run lock (so they never interleave with a sync)
  * and write the link, the conflict's resolution and an audit row (actor
@@ -65,7 +66,12 @@ static int on_conflict(const struct store_status_conflict *c, void *ud)
 		printf("    candidate contacts:");
 		for (const cJSON *m = cands->child; m; m = m->next)
 			if (cJSON_IsNumber(m)) printf(" #%.0f", m->valuedouble);
-		printf("\n    resolve: entrasync link --tenant %s %s CONTACT_ID\n", c->tenant_id, c->object_id);
+		/* one candidate: its contact is linked to a user who left, and the
+		 * message above names the unlink that frees it */
+		if (cJSON_GetArraySize(cands) > 1)
+			printf("\n    resolve: entrasync link --tenant %s %s CONTACT_ID\n", c->tenant_id, c->object_id);
+		else
+			printf("\n    resolve: the unlink above; the next sync then adopts the contact\n");
 	}
 	printf("\n");
 	cJSON_Delete(cands);

@@ -528,6 +528,8 @@ static void print_kind(const struct engine_report *r, enum engine_kind kind, siz
 			if (kind == ENGINE_ADOPT || kind == ENGINE_UPDATE) {
 				printf(" → contact #%lld", a->contact_id);
 				print_fields_changed(a);
+			} else if (kind == ENGINE_CONFLICT && a->ncandidates < 2) {
+				printf(": %s", a->reason ? a->reason : "conflict");   /* its one contact is someone else's */
 			} else if (kind == ENGINE_CONFLICT) {
 				printf(": %zu contacts have this e-mail:", a->ncandidates);
 				for (size_t c = 0; c < a->ncandidates; c++) printf("%s #%lld", c ? "," : "", a->candidates[c]);

@@ -128,17 +128,16 @@ int ops_retention(const struct config *cfg, struct store *st, struct store_prune
 	return 0;
 }
 
-/* The configured tenant whose id is exactly id (the store's key), or NULL. */
-static const struct config_tenant *ops_configured(const struct config *cfg, const char *id)
+const struct config_tenant *ops_tenant_configured(const struct config *cfg, const char *id)
 {
 	for (size_t i = 0; i < cfg->ntenants; i++)
 		if (strcmp(cfg->tenants[i].id, id) == 0) return &cfg->tenants[i];
 	return NULL;
 }
 
-int ops_tenants_rekey(const struct config *cfg, struct store *st, int *renamed, struct err *err)
+int ops_tenants_rekey(const struct config *cfg, struct store *st, struct err *err)
 {
-	int n = 0, rc = -1;
+	int rc = -1;
 	for (size_t i = 0; i < cfg->ntenants; i++) {
 		const char *id = cfg->tenants[i].id;
 		struct store_tenant row = { 0 };
@@ -150,7 +149,7 @@ int ops_tenants_rekey(const struct config *cfg, struct store *st, int *renamed, 
 		int more = 0;
 		int same = store_tenant_same_as(st, id, &other, &more, err);
 		if (same < 0) goto out;
-		if (same == 0 && ops_configured(cfg, other)) {
+		if (same == 0 && ops_tenant_configured(cfg, other)) {
 			log_warn("tenants", "tenants %s and %s of the config are the same Microsoft tenant (by the organization "
 			         "its last pull stored): list it once", other, id);
 		} else if (same == 0) {
@@ -161,12 +160,10 @@ int ops_tenants_rekey(const struct config *cfg, struct store *st, int *renamed, 
 			log_warn("tenants", "tenant %s: the database knew this Microsoft tenant as %s: its rows (links to Syncro "
 			         "contacts, history) now go by %s%s", id, other, id,
 			         more ? "; it knows it under other ids too, listed by 'entrasync tenants' (forget them)" : "");
-			n++;
 		}
 		free(other);
 	}
 	rc = 0;
 out:
-	if (renamed) *renamed = n;
 	return rc;
 }

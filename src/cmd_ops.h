@@ -45,15 +45,19 @@ void ops_pruned_text(const struct config_retention *r, const struct store_pruned
 /* The store's retention from the config's. */
 struct store_retention ops_retention_of(const struct config *cfg);
 
+/* The configured tenant whose id is exactly id, a store row's key (a row
+ * left by an id whose case changed in the config is not configured), or
+ * NULL. */
+const struct config_tenant *ops_tenant_configured(const struct config *cfg, const char *id);
+
 /* Before a pull or a sync: each configured tenant the store does not know
  * by its id, but knows as the same Microsoft tenant under another id (its
  * domain before its GUID, say: by the organization its last pull stored),
  * gets that tenant's rows, renamed (store_tenant_rekey), so that it keeps
  * its links and its contacts are not created again. Says each on the log.
  * A row another configured tenant has is left alone (the config names one
- * tenant twice: a warning). *renamed (may be NULL) gets the count. 0, or
- * -1 with err. */
-int ops_tenants_rekey(const struct config *cfg, struct store *st, int *renamed, struct err *err);
+ * tenant twice: a warning). 0, or -1 with err. */
+int ops_tenants_rekey(const struct config *cfg, struct store *st, struct err *err);
 
 /* After a run that wrote (pull, sync; not a dry run): deletes the history
  * older than cfg's retention (store_prune) and describes what went in *out

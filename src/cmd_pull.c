@@ -167,7 +167,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 
 	rc = EXIT_NOSTART;
 	if (store_lock_acquire(cfg.database, &lock, &err) != 0 || store_open(cfg.database, &st, &err) != 0 ||
-	    ops_tenants_rekey(&cfg, st, NULL, &err) != 0) {
+	    ops_tenants_rekey(&cfg, st, &err) != 0) {
 		fprintf(stderr, "entrasync pull: %s\n", err.msg);
 		goto out;
 	}

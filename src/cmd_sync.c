@@ -430,7 +430,7 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
 		goto out;
 	}
-	if (store_open(cfg.database, &st, &err) != 0 || ops_tenants_rekey(&cfg, st, NULL, &err) != 0) {
+	if (store_open(cfg.database, &st, &err) != 0 || ops_tenants_rekey(&cfg, st, &err) != 0) {
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
 		goto out;
 	}

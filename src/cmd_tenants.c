@@ -24,22 +24,12 @@
 
 /* ---- entrasync tenants ------------------------------------------------------- */
 
-/* The configured tenant whose id is exactly a store row's id, or NULL. A
- * pull keys the store's rows by the config's text, so a row left behind
- * by an id whose case was changed in the config is not configured. */
-static const struct config_tenant *configured(const struct config *cfg, const char *id)
-{
-	for (size_t i = 0; i < cfg->ntenants; i++)
-		if (strcmp(cfg->tenants[i].id, id) == 0) return &cfg->tenants[i];
-	return NULL;
-}
-
 /* A tenant the store holds and the config no longer names: one line, and
  * the way to forget it. */
 static int list_unconfigured(const struct store_tenant *t, void *ud)
 {
 	const struct config *const *cfg = ud;
-	if (configured(*cfg, t->id)) return 0;
+	if (ops_tenant_configured(*cfg, t->id)) return 0;
 	printf("%-38s %-28s %-20s %-8s %s\n", t->id, t->name ? t->name : "-",
 	       t->last_pull_at ? t->last_pull_at : "never", "-", "-");
 	printf("  not in the config any more: 'entrasync tenants forget %s' deletes what the database keeps of it\n",
@@ -538,7 +528,7 @@ static int forget(const struct config *cfg, const char *given, bool dry_run, boo
 		        m.all.data);
 		goto out;
 	}
-	if ((ct = configured(cfg, m.id))) {
+	if ((ct = ops_tenant_configured(cfg, m.id))) {
 		rc = refuse_configured(cfg, ct);
 		goto out;
 	}

@@ -196,6 +196,10 @@ const struct command commands[] = {
 	  "existing Syncro contacts have their e-mail, with the candidate contacts and\n"
 	  "the command that resolves each one by hand:\n"
 	  "  entrasync link --tenant T USER CONTACT_ID\n"
+	  "or because the one contact with their e-mail is linked to a user who left\n"
+	  "(an account deleted and made again, the old account of a migration): the\n"
+	  "message names that user, and 'entrasync unlink --tenant T OLD_USER' lets the\n"
+	  "next sync adopt the contact.\n"
 	  "\n"
 	  "Exit status: 0 ok, 2 usage or config error, 3 the database cannot be read.\n",
 	  cmd_conflicts, 0 },

@@ -114,7 +114,8 @@ struct engine_action {
 	enum engine_why why;                 /* leave kinds: why the user leaves */
 	char *object_id;
 	char *label;                         /* may be NULL */
-	char *reason;                        /* include()'s reason (skip), or a message */
+	char *reason;                        /* include()'s reason (skip); a conflict's message ("contacts #1,
+	                                      * #2 of customer 7 have this e-mail", or who holds its one contact) */
 	long long contact_id;                /* adopt/update/delete/mark/keep/unchanged; 0 for create */
 	long long customer_id;               /* the contact's customer */
 	unsigned changed;                    /* bits of the fields sent (create: every non-NULL) */

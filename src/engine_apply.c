@@ -150,20 +150,16 @@ out:
 	return rc;
 }
 
-/* A conflict: recorded as open with its candidates. */
+/* A conflict: recorded as open with its candidates and the plan's message. */
 static int record_conflict(struct engine_apply *ap, const struct engine_action *a, struct err *err)
 {
-	struct buf b = {0}, why = {0};
+	struct buf b = {0};
 	buf_addc(&b, '[');
 	for (size_t i = 0; i < a->ncandidates; i++) buf_printf(&b, "%s%lld", i ? "," : "", a->candidates[i]);
 	buf_addc(&b, ']');
-	if (a->ncandidates == 1 && a->reason)   /* its one contact is linked to a user who left */
-		buf_adds(&why, a->reason);
-	else
-		buf_printf(&why, "%zu contacts of customer %lld have this e-mail", a->ncandidates, a->customer_id);
-	int rc = store_conflict_open(ap->ob, ap->tenant_id, a->object_id, b.data, why.data, err);
+	int rc = store_conflict_open(ap->ob, ap->tenant_id, a->object_id, b.data, a->reason ? a->reason : "conflict",
+	                             err);
 	buf_free(&b);
-	buf_free(&why);
 	return rc;
 }
 

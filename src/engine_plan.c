@@ -418,11 +418,12 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 	return 0;
 }
 
-/* engine_plan_user with the action's strings borrowed. */
+/* engine_plan_user with the action's strings borrowed; a conflict's
+ * message is written in msg. */
 static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_user *u,
                          const struct engine_link *link, const struct engine_leave *leave,
                          const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
-                         struct err *err)
+                         struct buf *msg, struct err *err)
 {
 	static const struct engine_plan_opts none = { 0 };
 	if (!o) o = &none;
@@ -455,7 +456,13 @@ static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_u
 		out->customer_id = customer;
 		out->candidates = xcalloc(ncands, sizeof *out->candidates);
 		out->ncandidates = ncands;
-		for (size_t i = 0; i < ncands; i++) out->candidates[i] = cands[i]->id;
+		buf_adds(msg, "contacts");
+		for (size_t i = 0; i < ncands; i++) {
+			out->candidates[i] = cands[i]->id;
+			buf_printf(msg, "%s #%lld", i ? "," : "", cands[i]->id);
+		}
+		buf_printf(msg, " of customer %lld have this e-mail", customer);
+		out->reason = msg->data;
 		return 0;
 	}
 	if (ncands == 0 && u->taken_contact) {
@@ -519,13 +526,16 @@ int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user 
                      const struct syncro_contact *const *cands, size_t ncands, struct engine_action *out,
                      struct err *err)
 {
-	if (plan_borrowed(o, u, link, leave, cands, ncands, out, err) != 0) {
+	struct buf msg = { 0 };
+	int rc = plan_borrowed(o, u, link, leave, cands, ncands, out, &msg, err);
+	if (rc != 0) {
 		free(out->candidates);
 		memset(out, 0, sizeof *out);
-		return -1;
+	} else {
+		engine_action_own(out);
 	}
-	engine_action_own(out);
-	return 0;
+	buf_free(&msg);
+	return rc;
 }
 
 /* ------------------------------------------------------------ contact index */

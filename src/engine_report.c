@@ -111,13 +111,7 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 		fprintf(f, "  %s %s (#%lld, %s: delete)", a->held ? "!" : "-", label_of(a), a->contact_id, why);
 		break;
 	case ENGINE_CONFLICT:
-		if (a->ncandidates == 1 && a->reason) {   /* its one contact is linked to a user who left */
-			fprintf(f, "  ! %s: conflict: %s; nothing created", label_of(a), a->reason);
-			break;
-		}
-		fprintf(f, "  ! %s: conflict: contacts", label_of(a));
-		for (size_t i = 0; i < a->ncandidates; i++) fprintf(f, "%s #%lld", i ? "," : "", a->candidates[i]);
-		fprintf(f, " of customer %lld have this e-mail; nothing created", a->customer_id);
+		fprintf(f, "  ! %s: conflict: %s; nothing created", label_of(a), a->reason ? a->reason : "");
 		break;
 	default:
 		fprintf(f, "  %s %s", engine_kind_name(a->kind), label_of(a));
@@ -191,6 +185,7 @@ static cJSON *action_json(const struct engine_done *d)
 		cJSON *c = cJSON_AddArrayToObject(o, "candidates");
 		for (size_t i = 0; i < a->ncandidates; i++) cJSON_AddItemToArray(c, cJSON_CreateNumber((double)a->candidates[i]));
 	}
+	if (a->kind == ENGINE_CONFLICT && a->reason) cJSON_AddStringToObject(o, "reason", a->reason);
 	if (a->held) cJSON_AddBoolToObject(o, "held", 1);
 	if (d->error) {
 		cJSON_AddStringToObject(o, "result", syncro_result_name(d->rc));

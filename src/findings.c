@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util.h"
+#include "when.h"
 
 static const char *const kind_names[FINDING_NKINDS] = {
 	[FINDING_UNUSED] = "unused",
@@ -161,7 +162,8 @@ static char *reason_stable(const char *reason)
 void findings_check_failing(struct findings *f, const char *tenant_id, const struct findings_failing *x, double now,
                             int hours)
 {
-	if (hours <= 0 || x->runs <= 0 || !x->since || now - x->since_at < (double)hours * 3600.0) return;
+	double since = x->since ? when_parse_iso(x->since) : -1;
+	if (hours <= 0 || x->runs <= 0 || since < 0 || now - since < (double)hours * 3600.0) return;
 	char *reason = reason_stable(x->reason && *x->reason ? x->reason : "no reason recorded");
 	add(f, FINDING_FAILING, FINDING_CRIT, tenant_id,
 	    xasprintf("entrasync has not pulled or synced this tenant since %s: %s", x->since, reason));

@@ -92,7 +92,6 @@ void findings_add_alert(struct findings *f, const char *tenant_id, const char *m
 /* A tenant's unbroken run of failed pulls and syncs, newest last. */
 struct findings_failing {
 	const char *since;         /* ISO-8601 start of the run that failed first */
-	double since_at;           /* the same, seconds since the epoch */
 	long long runs;            /* failed runs in a row (0: its latest run did not fail) */
 	const char *reason;        /* the latest failure's message */
 };

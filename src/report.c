@@ -18,7 +18,6 @@
 #include "skus.h"
 #include "store_history.h"
 #include "store_status.h"
-#include "when.h"
 
 const int report_trend_days[REPORT_NTRENDS] = { 7, 30, 90, 0 };
 
@@ -758,9 +757,8 @@ static int build_failing(struct build *b)
 		const struct report_tenant *t = &b->r->tenants[i];
 		struct store_status_failing sf;
 		if (store_status_failing_get(b->st, t->id, &sf, b->err) != 0) return -1;
-		struct findings_failing x = { .since = sf.since, .since_at = sf.since ? when_parse_iso(sf.since) : -1,
-		                              .runs = sf.runs, .reason = sf.reason };
-		if (x.since_at >= 0) findings_check_failing(&b->r->findings, t->id, &x, now, b->o->failing_hours);
+		struct findings_failing x = { .since = sf.since, .runs = sf.runs, .reason = sf.reason };
+		findings_check_failing(&b->r->findings, t->id, &x, now, b->o->failing_hours);
 		store_status_failing_free(&sf);
 	}
 	return 0;

@@ -16,10 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The tenant's key/value state: exact keys and the alerts' prefix. */
-#define KV_OF_TENANT "key IN ('graph.organization.' || ?1, 'graph.secure_score.backfill_pending.' || ?1, " \
-	"'securescore.profiles:' || ?1, 'securescore.profiles.day:' || ?1) " \
-	"OR substr(key, 1, length(?1) + 14) = 'alert.ticket:' || ?1 || ':'"
+/* The tenant ?1's key/value state: keys that end with its id (written by
+ * graph_pull.c and store_history.c), and its alerts' tickets
+ * ("alert.ticket:<id>:<kind>"). */
+#define KV_KEYS_ENDING_IN_ID "key IN ('graph.organization.' || ?1, 'graph.secure_score.backfill_pending.' || ?1, " \
+	"'securescore.profiles:' || ?1, 'securescore.profiles.day:' || ?1)"
+#define KV_ALERT_KEYS "substr(key, 1, length(?1) + 14) = 'alert.ticket:' || ?1 || ':'"
+#define KV_OF_TENANT KV_KEYS_ENDING_IN_ID " OR " KV_ALERT_KEYS
 
 /* One kind of the tenant's rows: its count (?1 = the tenant id) into the
  * field at offset field (added to it), and its delete, NULL for the rows
@@ -180,11 +183,8 @@ static const char *const SQL_REKEY[] = {
 	"WHERE tenant_id = ?1 AND n > 0 ON CONFLICT (kind, tenant_id, status) DO UPDATE SET n = n + excluded.n",
 	"DELETE FROM tenant_run_counts WHERE tenant_id = ?1",
 	/* the key/value state: "<prefix><id>" and "alert.ticket:<id>:<kind>" */
-	"UPDATE OR REPLACE kv SET key = substr(key, 1, length(key) - length(?1)) || ?2 WHERE key IN "
-	"('graph.organization.' || ?1, 'graph.secure_score.backfill_pending.' || ?1, 'securescore.profiles:' || ?1, "
-	"'securescore.profiles.day:' || ?1)",
-	"UPDATE OR REPLACE kv SET key = 'alert.ticket:' || ?2 || substr(key, length(?1) + 14) "
-	"WHERE substr(key, 1, length(?1) + 14) = 'alert.ticket:' || ?1 || ':'",
+	"UPDATE OR REPLACE kv SET key = substr(key, 1, length(key) - length(?1)) || ?2 WHERE " KV_KEYS_ENDING_IN_ID,
+	"UPDATE OR REPLACE kv SET key = 'alert.ticket:' || ?2 || substr(key, length(?1) + 14) WHERE " KV_ALERT_KEYS,
 	"UPDATE tenants SET users_present = (SELECT count(*) FROM users u WHERE u.tenant_id = ?2 AND u.removed IS NULL) "
 	"WHERE id = ?2",
 };

@@ -36,6 +36,10 @@ es --config c.lua sync --dry-run
 check "dry run: a conflict, not a create" \
   grep -q "^  ! Jonas Lambert <$MAIL>: conflict: contact #$CONTACT with this e-mail is linked to user $OLD of tenant $CONTOSO, deleted from the directory: 'entrasync unlink --tenant $CONTOSO $OLD' lets the next sync adopt it for this user; nothing created$" "$T_OUT/out"
 check "dry run: nothing created" grep -q " 0 created, " "$T_OUT/out"
+es --config c.lua sync --dry-run --json
+check "--json: the conflict with its one candidate and its message" test "$(jq_py "[(a['candidates'], a['reason'][:42])
+  for t in d['tenants'] for a in t['plan'] if a['action'] == 'conflict']" <"$T_OUT/out")" = \
+  "[([$CONTACT], 'contact #$CONTACT with this e-mail is linked t')]"
 
 es --config c.lua sync
 check "sync: the same conflict" grep -q "^  ! Jonas Lambert <$MAIL>: conflict: contact #$CONTACT " "$T_OUT/out"
@@ -46,6 +50,9 @@ expect_ok "conflicts" -- --config c.lua conflicts
 check "conflicts: listed with what to do" \
   grep -q "contact #$CONTACT with this e-mail is linked to user $OLD of tenant $CONTOSO, deleted from the directory" "$T_OUT/out"
 check "conflicts: the contact as candidate" grep -q "candidate contacts: #$CONTACT" "$T_OUT/out"
+check "conflicts: resolved by the unlink, not by link" \
+  sh -c "grep -q '^    resolve: the unlink above; the next sync then adopts the contact$' '$T_OUT/out' &&
+    ! grep -q 'resolve: entrasync link' '$T_OUT/out'"
 es --config c.lua sync
 check "a second sync: still a conflict, still no create" test "$(writes create)" = 0
 check "one open conflict, not two" test "$(sql "select count(*) from conflicts where resolved_at is null")" = 1

@@ -113,6 +113,7 @@ TEST(engine_plan_conflict_lists_candidates_and_creates_nothing)
 	CHECK_EQ_INT(a.candidates[0], 1004);
 	CHECK_EQ_INT(a.candidates[1], 1005);
 	CHECK_EQ_INT(a.changed, 0);
+	CHECK_STR(a.reason, "contacts #1004, #1005 of customer 101 have this e-mail");
 	engine_action_free(&a);
 	syncro_contact_free(&c1);
 	syncro_contact_free(&c2);

@@ -119,7 +119,7 @@ TEST(findings_failing_threshold_and_stable_message)
 {
 	struct findings f = {0};
 	const double now = 1780272000.0;   /* 2026-06-01T00:00:00Z */
-	struct findings_failing x = { .since = "2026-05-31T00:00:00Z", .since_at = now - 86400.0, .runs = 24,
+	struct findings_failing x = { .since = "2026-05-31T00:00:00Z", .runs = 24,
 	                              .reason = "tenant t1: consent for the app a1 is missing (AADSTS65001): grant it: "
 	                                        "https://login.example/t1/adminconsent?client_id=a1 (trace id 4f1c-77)" };
 	findings_check_failing(&f, "t1", &x, now, 0);          /* 0: never */
