@@ -1,7 +1,8 @@
 /* cmd_conflicts — `entrasync conflicts [--tenant T] [--json]` lists the open
  * conflicts (users the sync did not link because several Syncro contacts
  * have their e-mail, or because the one that has it is linked to a user who
- * left) with the candidates; `entrasync link --tenant T USER
+ * left; linked users whose update would make a second contact with an
+ * e-mail) with the candidates; `entrasync link --tenant T USER
  * CONTACT_ID` and `entrasync unlink --tenant T USER` resolve one by hand.
  * link and unlink take the run lock (so they never interleave with a sync)
  * and write the link, the conflict's resolution and an audit row (actor
@@ -49,6 +50,8 @@ static int on_conflict(const struct store_status_conflict *c, void *ud)
 		add_str(o, "user_principal_name", c->upn);
 		add_str(o, "reason", c->reason);
 		add_str(o, "opened_at", c->opened_at);
+		if (c->linked_contact) cJSON_AddNumberToObject(o, "linked_contact", (double)c->linked_contact);
+		else cJSON_AddNullToObject(o, "linked_contact");
 		cJSON_AddItemToObject(o, "candidates", cJSON_IsArray(cands) ? cands : cJSON_CreateArray());
 		if (!cJSON_IsArray(cands)) cJSON_Delete(cands);
 		cJSON_AddItemToArray(p->arr, o);
@@ -66,9 +69,14 @@ static int on_conflict(const struct store_status_conflict *c, void *ud)
 		printf("    candidate contacts:");
 		for (const cJSON *m = cands->child; m; m = m->next)
 			if (cJSON_IsNumber(m)) printf(" #%.0f", m->valuedouble);
-		/* one candidate: its contact is linked to a user who left, and the
-		 * message above names the unlink that frees it */
-		if (cJSON_GetArraySize(cands) > 1)
+		/* a linked user: its update would make a second contact with the
+		 * e-mail; one candidate otherwise: its contact is linked to a user
+		 * who left, and the message above names the unlink that frees it */
+		if (c->linked_contact)
+			printf("\n    resolve: delete or merge in Syncro the contact that is not this person's (the next "
+			       "sync then updates #%lld), or keep a candidate instead: entrasync link --tenant %s %s "
+			       "CONTACT_ID [--customer ID]\n", c->linked_contact, c->tenant_id, c->object_id);
+		else if (cJSON_GetArraySize(cands) > 1)
 			printf("\n    resolve: entrasync link --tenant %s %s CONTACT_ID\n", c->tenant_id, c->object_id);
 		else
 			printf("\n    resolve: the unlink above; the next sync then adopts the contact\n");

@@ -189,7 +189,7 @@ const struct command commands[] = {
 	  "Exit status: 0 ok (also when nothing matches), 2 usage or config error,\n"
 	  "3 the database cannot be read.\n",
 	  cmd_audit, 0 },
-	{ "conflicts", "List open conflicts (users matching several Syncro contacts)",
+	{ "conflicts", "List open conflicts (users left alone rather than duplicate a contact)",
 	  "usage: entrasync conflicts [--tenant ID|NAME] [--json]\n"
 	  "\n"
 	  "Lists the open conflicts: Entra users the sync did not link because several\n"
@@ -199,7 +199,12 @@ const struct command commands[] = {
 	  "or because the one contact with their e-mail is linked to a user who left\n"
 	  "(an account deleted and made again, the old account of a migration): the\n"
 	  "message names that user, and 'entrasync unlink --tenant T OLD_USER' lets the\n"
-	  "next sync adopt the contact.\n"
+	  "next sync adopt the contact;\n"
+	  "or because a linked user's update would make a second contact with an\n"
+	  "e-mail (renamed to the address of a contact made by hand; moved by the\n"
+	  "policy to a customer that has a contact with it): delete or merge in Syncro\n"
+	  "the one that is not theirs, or link the user to a candidate instead.\n"
+	  "A conflict closes by itself once the user's next sync plans something else.\n"
 	  "\n"
 	  "Exit status: 0 ok, 2 usage or config error, 3 the database cannot be read.\n",
 	  cmd_conflicts, 0 },

@@ -155,7 +155,13 @@ enum engine_why engine_user_leaving(const struct engine_user *u);
  *            else ignored — evaluate on_leave only then;
  *   cands    when not linked and included: the existing contacts of the
  *            desired customer matching the user's e-mail (mail, then UPN,
- *            see engine_contacts_match), none of them linked to anyone.
+ *            see engine_contacts_match), none of them linked to anyone;
+ *            when linked and in scope: the other contacts of the customer
+ *            the contact is to be in that hold the e-mail it is to have
+ *            (engine_contacts_holding), looked up when the update would
+ *            change its e-mail or its customer. Then the user is a conflict
+ *            (nothing written): the update would make a second contact with
+ *            that e-mail in that customer.
  * Fills *out (zeroed first; engine_action_free it). Fails only on
  * inconsistent input (e.g. leave missing). */
 int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user *u,
@@ -207,6 +213,11 @@ void engine_contacts_add(struct engine_contacts *ix, long long customer_id, stru
  * taken are left out. Borrowed pointers, valid until the list is replaced. */
 size_t engine_contacts_find(const struct engine_contacts *ix, long long customer_id, const char *email,
                             const struct syncro_contact **out, size_t max);
+/* The contacts of customer_id whose e-mail equals email case-insensitively,
+ * taken or not, but for the contact except_id (up to max into out; returns
+ * how many in all). */
+size_t engine_contacts_holding(const struct engine_contacts *ix, long long customer_id, const char *email,
+                               long long except_id, const struct syncro_contact **out, size_t max);
 /* Matches a user: the contacts with u->mail; if none, with u->upn; if none,
  * with the desired e-mail. Returns how many (up to max in out). */
 size_t engine_contacts_match(const struct engine_contacts *ix, long long customer_id, const struct engine_user *u,

@@ -418,6 +418,41 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 	return 0;
 }
 
+/* The update of a linked contact (*a, planned) would give it an e-mail,
+ * or move it to a customer, where other contacts of that customer (cands)
+ * have that e-mail already: a conflict instead, nothing written, with the
+ * message in msg. Sending the update would make a second contact with the
+ * e-mail in the customer (a user renamed to an address a contact made by
+ * hand has, moved by the policy to a customer that has a contact for them
+ * already); which one is the person's is for a technician to say. */
+static int plan_second_contact(struct engine_action *a, const struct engine_link *link, bool moves,
+                               const struct syncro_contact *const *cands, size_t ncands, struct buf *msg)
+{
+	const char *email = a->written.v[SYNCRO_F_EMAIL];
+	buf_adds(msg, ncands > 1 ? "contacts" : "contact");
+	for (size_t i = 0; i < ncands; i++) buf_printf(msg, "%s #%lld", i ? "," : "", cands[i]->id);
+	buf_printf(msg, " of customer %lld %s the e-mail %s already: ", a->customer_id, ncands > 1 ? "have" : "has",
+	           email ? email : "");
+	if (moves)
+		buf_printf(msg, "moving the user's contact #%lld there from customer %lld", link->contact_id,
+		           link->customer_id);
+	else
+		buf_printf(msg, "giving it to the user's contact #%lld", link->contact_id);
+	buf_adds(msg, " would make a second one");
+	long long contact_id = a->contact_id, customer_id = a->customer_id;
+	struct engine_action conflict;
+	action_start(&conflict, ENGINE_CONFLICT, &(struct engine_user){ .object_id = a->object_id,
+	                                                                .label = a->label });
+	conflict.contact_id = contact_id;
+	conflict.customer_id = customer_id;
+	conflict.candidates = xcalloc(ncands, sizeof *conflict.candidates);
+	conflict.ncandidates = ncands;
+	for (size_t i = 0; i < ncands; i++) conflict.candidates[i] = cands[i]->id;
+	conflict.reason = msg->data;
+	*a = conflict;   /* the update's sets were borrowed: nothing to free */
+	return 0;
+}
+
 /* engine_plan_user with the action's strings borrowed; a conflict's
  * message is written in msg. */
 static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_user *u,
@@ -440,6 +475,9 @@ static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_u
 		if (!out->customer_id) out->customer_id = link->customer_id;
 		diff_fields(out, u->desired, &link->fields, o->create_only, false);
 		if (!out->changed) out->kind = ENGINE_UNCHANGED;
+		bool moves = out->customer_id != link->customer_id;
+		if (ncands > 0 && ((out->changed & (1u << SYNCRO_F_EMAIL)) || moves))
+			return plan_second_contact(out, link, moves, cands, ncands, msg);
 		return 0;
 	}
 
@@ -634,8 +672,11 @@ void engine_contacts_add(struct engine_contacts *ix, long long customer_id, stru
 	qsort(c->by_email, c->n_email, sizeof *c->by_email, entry_cmp);
 }
 
-size_t engine_contacts_find(const struct engine_contacts *ix, long long customer_id, const char *email,
-                            const struct syncro_contact **out, size_t max)
+/* The contacts of customer_id with this e-mail (any case), taken ones
+ * only with with_taken, the contact except_id never. */
+static size_t contacts_with_email(const struct engine_contacts *ix, long long customer_id, const char *email,
+                                  bool with_taken, long long except_id, const struct syncro_contact **out,
+                                  size_t max)
 {
 	const struct ix_customer *c = ix_find(ix, customer_id);
 	if (!c || engine_blank(email) || !c->n_email) return 0;
@@ -650,12 +691,24 @@ size_t engine_contacts_find(const struct engine_contacts *ix, long long customer
 	size_t n = 0;
 	for (size_t i = lo; i < c->n_email && strcmp(c->by_email[i].email, key) == 0; i++) {
 		size_t at = c->by_email[i].at;
-		if (c->taken[at]) continue;
+		if ((c->taken[at] && !with_taken) || c->list.items[at].id == except_id) continue;
 		if (n < max) out[n] = &c->list.items[at];
 		n++;
 	}
 	free(key);
 	return n;
+}
+
+size_t engine_contacts_find(const struct engine_contacts *ix, long long customer_id, const char *email,
+                            const struct syncro_contact **out, size_t max)
+{
+	return contacts_with_email(ix, customer_id, email, false, 0, out, max);
+}
+
+size_t engine_contacts_holding(const struct engine_contacts *ix, long long customer_id, const char *email,
+                               long long except_id, const struct syncro_contact **out, size_t max)
+{
+	return contacts_with_email(ix, customer_id, email, true, except_id, out, max);
 }
 
 size_t engine_contacts_match(const struct engine_contacts *ix, long long customer_id, const struct engine_user *u,

@@ -111,7 +111,8 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 		fprintf(f, "  %s %s (#%lld, %s: delete)", a->held ? "!" : "-", label_of(a), a->contact_id, why);
 		break;
 	case ENGINE_CONFLICT:
-		fprintf(f, "  ! %s: conflict: %s; nothing created", label_of(a), a->reason ? a->reason : "");
+		fprintf(f, "  ! %s: conflict: %s; nothing %s", label_of(a), a->reason ? a->reason : "",
+		        a->contact_id ? "written" : "created");
 		break;
 	default:
 		fprintf(f, "  %s %s", engine_kind_name(a->kind), label_of(a));

@@ -151,6 +151,38 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 	}
 }
 
+/* For a linked user in scope whose update would change its contact's
+ * e-mail or move it to another customer: the other contacts of that
+ * customer that have that e-mail, unless the contact has it there already
+ * (the customer's contacts are listed for it only then; engine_plan_user
+ * makes the user a conflict on them). 0 ok, > 0 skip the user, -2 stopped. */
+static int holders(struct engine_planner *p, const struct engine_user *u, const struct engine_link *link,
+                   const struct syncro_contact **out, size_t *n, const char *label)
+{
+	*n = 0;
+	const char *want = u->desired->v[SYNCRO_F_EMAIL], *have = link->fields.v[SYNCRO_F_EMAIL];
+	const char *cust_text = u->desired->v[SYNCRO_F_CUSTOMER_ID];
+	long long cust = cust_text ? strtoll(cust_text, NULL, 10) : 0;
+	bool mail_changes = !engine_blank(want) && !(p->pol->plan.create_only & (1u << SYNCRO_F_EMAIL)) &&
+	                    engine_field_differs(SYNCRO_F_EMAIL, want, have);
+	bool moves = cust > 0 && cust != link->customer_id;
+	const char *email = mail_changes ? want : have;
+	if ((!mail_changes && !moves) || engine_blank(email)) return 0;
+	if (!moves) cust = link->customer_id;
+	if (!engine_contacts_has(p->ix, cust)) {
+		int rc = p->need_contacts(p->ud, cust, label);
+		if (rc != 0) return rc < 0 ? -2 : 1;
+	}
+	/* the contact has that e-mail in that customer already (a link made by
+	 * hand to one of several, a technician who typed the new address):
+	 * no second contact is made, whoever else has it */
+	const struct syncro_contact *own = engine_contacts_get(p->ix, cust, link->contact_id);
+	if (own && !engine_field_differs(SYNCRO_F_EMAIL, email, own->f.v[SYNCRO_F_EMAIL])) return 0;
+	*n = engine_contacts_holding(p->ix, cust, email, link->contact_id, out, MAX_CANDIDATES);
+	if (*n > MAX_CANDIDATES) *n = MAX_CANDIDATES;
+	return 0;
+}
+
 /* The row's plan stamp: the policy's stamp base and everything of the
  * user the plan reads (16 hex digits into out[17]). */
 static void row_stamp(const struct engine_planner *p, const struct row *row, char out[17])
@@ -352,8 +384,9 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	const struct syncro_contact *cands[MAX_CANDIDATES];
 	size_t ncands = 0;
 	char taken_note[512];
-	if (!row->linked && why == ENGINE_WHY_NONE) {
-		int c = candidates(p, &u, cands, &ncands, label, taken_note, sizeof taken_note, err);
+	if (why == ENGINE_WHY_NONE) {
+		int c = row->linked ? holders(p, &u, &link, cands, &ncands, label)
+		                    : candidates(p, &u, cands, &ncands, label, taken_note, sizeof taken_note, err);
 		if (c != 0) {
 			rc = c > 0 ? 0 : c;
 			goto out;

@@ -42,6 +42,10 @@ struct tenant_run {
 	size_t ndeferred, capdeferred;
 	bool pending_recovery;               /* a create's answer was lost */
 	bool restamp_tx;                     /* a transaction of restamps is open */
+	/* The users with an open conflict when the plan began (a real run),
+	 * sorted; one planned as anything but a conflict has it closed. */
+	char **conflicted;
+	size_t nconflicted;
 	char *default_domain;
 	double started;
 };
@@ -215,10 +219,50 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 }
 
 /* Routes a planned action: nothing to do, now, or after the guard. */
+static int str_ptr_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int conflicted_add(const struct store_conflict *c, void *ud)
+{
+	struct tenant_run *tr = ud;
+	tr->conflicted = xrealloc(tr->conflicted, (tr->nconflicted + 1) * sizeof *tr->conflicted);
+	tr->conflicted[tr->nconflicted++] = xstrdup(c->object_id);
+	return 0;
+}
+
+static void conflicted_free(struct tenant_run *tr)
+{
+	for (size_t i = 0; i < tr->nconflicted; i++) free(tr->conflicted[i]);
+	free(tr->conflicted);
+	tr->conflicted = NULL;
+	tr->nconflicted = 0;
+}
+
+/* A user with an open conflict is planned as something else now (the
+ * contacts were sorted out in Syncro, the user changed or left): the
+ * conflict is closed (in the restamps' transaction when one is open). Once
+ * per user; -1 when the store fails (the tenant fails). */
+static int conflict_close(struct tenant_run *tr, const char *object_id)
+{
+	char **at = bsearch(&object_id, tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
+	if (!at || !**at) return 0;
+	**at = '\0';   /* closed: found again, it is skipped */
+	struct err err;
+	if (store_conflict_resolve(tr->ap.ob, tr->ct->id, object_id, &err) == 0) return 0;
+	tenant_fail(tr, "%s", err.msg);
+	return -1;
+}
+
 static int dispatch(struct tenant_run *tr, struct engine_action *a)
 {
 	struct engine_counts *n = &tr->r->n;
 	int rc = 0;
+	if (a->kind != ENGINE_CONFLICT && tr->nconflicted && conflict_close(tr, a->object_id) != 0) {
+		engine_action_free(a);
+		return -1;
+	}
 	switch (a->kind) {
 	case ENGINE_SKIP: n->skipped++; break;
 	case ENGINE_UNCHANGED:
@@ -319,6 +363,13 @@ static void plan_all(struct tenant_run *tr)
 		tenant_fail(tr, "%s", err.msg);
 		goto out;
 	}
+	if (!tr->o->dry_run) {
+		if (store_conflict_each_open(tr->ap.ob, tr->ct->id, conflicted_add, tr, &err) != 0) {
+			tenant_fail(tr, "%s", err.msg);
+			goto out;
+		}
+		qsort(tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
+	}
 	struct engine_planner p = {
 		.st = tr->env->st, .ob = tr->ap.ob, .tenant_id = tr->ct->id, .pol = &tr->pol,
 		.default_customer = tr->r->customer_id, .ix = tr->ix, .batch = tr->o->batch,
@@ -333,6 +384,7 @@ static void plan_all(struct tenant_run *tr)
 out:
 	for (size_t i = 0; i < tr->ndeferred; i++) engine_action_free(&tr->deferred[i]);
 	tr->ndeferred = 0;
+	conflicted_free(tr);
 }
 
 static void recovery_add(struct engine_recovery *to, const struct engine_recovery *r)

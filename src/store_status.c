@@ -50,8 +50,9 @@ static const char *const status_sql[Q__COUNT] = {
 	[Q_AUDIT_NEWEST] = AUDIT_SELECT "ORDER BY a.id DESC LIMIT ?6",
 	[Q_CONFLICTS] = "SELECT c.id, c.tenant_id, c.object_id, c.candidates, c.reason, c.opened_at, "
 		"json_extract(u.json, '$.displayName'), json_extract(u.json, '$.mail'), "
-		"json_extract(u.json, '$.userPrincipalName') FROM conflicts c LEFT JOIN users u "
-		"ON u.tenant_id = c.tenant_id AND u.object_id = c.object_id "
+		"json_extract(u.json, '$.userPrincipalName'), l.contact_id, l.customer_id FROM conflicts c "
+		"LEFT JOIN users u ON u.tenant_id = c.tenant_id AND u.object_id = c.object_id "
+		"LEFT JOIN links l ON l.tenant_id = c.tenant_id AND l.object_id = c.object_id "
 		"WHERE c.resolved_at IS NULL AND (?1 IS NULL OR c.tenant_id = ?1) ORDER BY c.id",
 	[Q_USER_BY_ID] = "SELECT object_id FROM users WHERE tenant_id = ?1 AND object_id = ?2",
 	[Q_USER_BY_NAME] = "SELECT object_id, json_extract(json, '$.userPrincipalName') FROM users "
@@ -207,7 +208,8 @@ static int conflict_row(sqlite3_stmt *s, void *ud)
 	struct store_status_conflict c = {
 		.id = sqlite3_column_int64(s, 0), .tenant_id = col_borrow(s, 1), .object_id = col_borrow(s, 2),
 		.candidates = col_borrow(s, 3), .reason = col_borrow(s, 4), .opened_at = col_borrow(s, 5), .display_name = col_borrow(s, 6),
-		.mail = col_borrow(s, 7), .upn = col_borrow(s, 8),
+		.mail = col_borrow(s, 7), .upn = col_borrow(s, 8), .linked_contact = sqlite3_column_int64(s, 9),
+		.linked_customer = sqlite3_column_int64(s, 10),
 	};
 	return it->cb(&c, it->ud);
 }

@@ -101,6 +101,10 @@ struct store_status_conflict {
 	const char *display_name;
 	const char *mail;
 	const char *upn;
+	/* The user's link (0 when not linked): a linked user's conflict is an
+	 * update that would make a second contact with an e-mail. */
+	long long linked_contact;
+	long long linked_customer;
 };
 /* Open conflicts (resolved_at NULL) of tenant_id (NULL = every tenant),
  * oldest first. */

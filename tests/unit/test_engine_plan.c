@@ -209,6 +209,86 @@ TEST(engine_plan_update_changed_fields_only)
 	engine_link_free(&l);
 }
 
+/* A linked user's update that would give its contact the e-mail another
+ * contact of the customer has (renamed to a hand-made contact's address),
+ * or move it to a customer where a contact has its e-mail: a conflict on
+ * those contacts, nothing written; the other contacts matter only then. */
+TEST(engine_plan_update_making_a_second_contact_is_a_conflict)
+{
+	struct err err;
+	struct engine_link l = { .contact_id = 7, .customer_id = 101 };
+	fields_of(&l.fields, "name=Ann Lee", "email=ann@x.com", "title=Clerk", "customer_id=101", NULL);
+	struct syncro_contact other, other2;
+	contact_of(&other, 1059, 101, "Ann.Smith@x.com", "Shared Old");
+	contact_of(&other2, 1060, 101, "ann.smith@x.com", "Shared Older");
+	const struct syncro_contact *cands[] = { &other, &other2 };
+	struct syncro_fields d;
+	fields_of(&d, "name=Ann Smith", "email=ann.smith@x.com", "title=Clerk", "customer_id=101", NULL);
+	struct engine_user u = user_in("u4", &d);
+	u.reason = "in scope";
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(NULL, &u, &l, NULL, cands, 1, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_CONFLICT);
+	CHECK_EQ_INT(a.contact_id, 7);
+	CHECK_EQ_INT(a.customer_id, 101);
+	CHECK_EQ_INT(a.ncandidates, 1);
+	CHECK_EQ_INT(a.candidates[0], 1059);
+	CHECK_EQ_INT(a.changed, 0);
+	CHECK(a.after.v[SYNCRO_F_EMAIL] == NULL && a.written.v[SYNCRO_F_EMAIL] == NULL);
+	CHECK_STR(a.object_id, "u4");
+	CHECK_STR(a.reason, "contact #1059 of customer 101 has the e-mail ann.smith@x.com already: giving it to the "
+	                    "user's contact #7 would make a second one");
+	engine_action_free(&a);
+	REQUIRE_OK(engine_plan_user(NULL, &u, &l, NULL, cands, 2, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_CONFLICT);
+	CHECK_EQ_INT(a.ncandidates, 2);
+	CHECK_STR(a.reason, "contacts #1059, #1060 of customer 101 have the e-mail ann.smith@x.com already: giving it "
+	                    "to the user's contact #7 would make a second one");
+	engine_action_free(&a);
+
+	/* no other contact has it: the update as before */
+	REQUIRE_OK(engine_plan_user(NULL, &u, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_STR(a.reason, "in scope");
+	engine_action_free(&a);
+
+	/* the e-mail not written on updates (create_only): others holding it do not matter */
+	struct engine_plan_opts o = { .create_only = 1u << SYNCRO_F_EMAIL };
+	REQUIRE_OK(engine_plan_user(&o, &u, &l, NULL, cands, 1, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_EQ_INT(a.changed, 1u << SYNCRO_F_NAME);
+	engine_action_free(&a);
+
+	/* moved to customer 102, where a contact has the e-mail */
+	struct syncro_contact there;
+	contact_of(&there, 2001, 102, "ANN@x.com", "A. Lee");
+	const struct syncro_contact *there_c[] = { &there };
+	syncro_fields_free(&d);
+	fields_of(&d, "name=Ann Lee", "email=ann@x.com", "title=Clerk", "customer_id=102", NULL);
+	u = user_in("u4", &d);
+	REQUIRE_OK(engine_plan_user(NULL, &u, &l, NULL, there_c, 1, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_CONFLICT);
+	CHECK_EQ_INT(a.customer_id, 102);
+	CHECK_EQ_INT(a.candidates[0], 2001);
+	CHECK_STR(a.reason, "contact #2001 of customer 102 has the e-mail ann@x.com already: moving the user's contact "
+	                    "#7 there from customer 101 would make a second one");
+	engine_action_free(&a);
+
+	/* a change of anything else: holders are not the question */
+	syncro_fields_free(&d);
+	fields_of(&d, "name=Ann Lee", "email=ann@x.com", "title=Manager", "customer_id=101", NULL);
+	u = user_in("u4", &d);
+	REQUIRE_OK(engine_plan_user(NULL, &u, &l, NULL, there_c, 1, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_EQ_INT(a.changed, 1u << SYNCRO_F_TITLE);
+	engine_action_free(&a);
+	syncro_contact_free(&there);
+	syncro_contact_free(&other);
+	syncro_contact_free(&other2);
+	syncro_fields_free(&d);
+	engine_link_free(&l);
+}
+
 TEST(engine_plan_leave_outcomes)
 {
 	struct err err;
@@ -348,6 +428,16 @@ TEST(engine_contacts_index_matches_mail_then_upn)
 	engine_contacts_add(ix, 101, &l2);   /* replaces the list */
 	CHECK_EQ_INT(engine_contacts_find(ix, 101, "dup@x.com", out, 2), 3);
 	CHECK_EQ_INT(engine_contacts_find(ix, 101, "ann@x.com", out, 2), 0);
+
+	/* holders of an e-mail: taken ones too, all but the one named */
+	engine_contacts_take(ix, 101, 12);
+	CHECK_EQ_INT(engine_contacts_find(ix, 101, "dup@x.com", out, 4), 2);
+	CHECK_EQ_INT(engine_contacts_holding(ix, 101, "Dup@X.com", 0, out, 4), 3);
+	CHECK_EQ_INT(engine_contacts_holding(ix, 101, "dup@x.com", 11, out, 4), 2);
+	CHECK_EQ_INT(out[0]->id, 12);
+	CHECK_EQ_INT(out[1]->id, 13);
+	CHECK_EQ_INT(engine_contacts_holding(ix, 101, "", 0, out, 4), 0);
+	CHECK_EQ_INT(engine_contacts_holding(ix, 102, "dup@x.com", 0, out, 4), 0);
 	engine_contacts_free(ix);
 }
 

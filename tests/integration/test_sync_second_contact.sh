@@ -1,0 +1,146 @@
+#!/bin/sh
+# test_sync_second_contact — a linked user's update must not make a second
+# contact with an e-mail. A user renamed to an address a contact made by
+# hand already has, and a user the policy moves to a customer that already
+# has a contact with their e-mail, are conflicts: nothing is written, the
+# contact keeps its e-mail and customer, `conflicts` lists the user with
+# what resolves it (the dry run says the same). Sorted out in Syncro (the
+# other contact deleted), the next sync updates and the conflict closes;
+# resolved by `link` to the other contact, the next sync updates that one.
+# A conflict also closes by itself when the user's change is undone. The
+# user's own contact holding the new address already is no conflict, and
+# an e-mail unchanged in another case neither. Against both fakes.
+. tests/integration/test_sync_lib.sh
+
+start_fakes "$T_OUT/second"
+cd "$W" || exit 1
+sql() { sqlite3 state/es.db "$1"; }
+# users of department Labs go to customer 102, the others to 101 (the tenant's)
+cat >pol.lua <<'PEOF'
+local p = require "entrasync.policy"
+return {
+  include = function(u) return p.has_mail(u) and not p.is_guest(u) end,
+  contact = function(u)
+    local c = p.contact(u)
+    if u.department == "Labs" then c.customer_id = 102 end
+    return c
+  end,
+}
+PEOF
+sync_config c.lua pol.lua 6000 "$(demo_tenants Contoso)"
+es --config c.lua sync
+check "first sync: ok" test "$(sql "select status from runs order by id desc limit 1")" = ok
+open_conflicts() { sql "select count(*) from conflicts where resolved_at is null"; }
+seed_contact() {  # CUSTOMER NAME EMAIL: a contact made by hand; prints its id
+  sctl POST seed "{\"contacts\":[{\"customer_id\":$1,\"name\":\"$2\",\"email\":\"$3\"}]}" |
+    jq_py "d['created']['contacts'][0]"
+}
+# contacts_of EMAIL: "id:customer" of every contact with this e-mail (any case), by id
+contacts_of() {
+  contacts_json | python3 -c '
+import json, sys
+d = json.load(sys.stdin); items = d.get("contacts", d) if isinstance(d, dict) else d
+print(" ".join("%s:%s" % (x["id"], x["customer_id"]) for x in sorted(items, key=lambda x: x["id"])
+               if (x.get("email") or "").lower() == sys.argv[1].lower()))' "$1"
+}
+
+# ---- renamed to the address of a contact made by hand (same customer)
+MIA=$(sql "select object_id from users where json_extract(json, '\$.mail') = 'mia.nguyen@contoso.com'")
+MIA_C=$(sql "select contact_id from links where object_id = '$MIA'")
+check "Mia is linked" test -n "$MIA_C"
+TAKEN=$(seed_contact 101 "Shared Old" "Taken.Address@Contoso.com")
+NEW=taken.address@contoso.com
+gctl PATCH "tenants/contoso/users/$MIA" "{\"mail\": \"$NEW\"}" >/dev/null
+
+clear_log
+es --config c.lua sync --dry-run
+check "dry run: a conflict naming the other contact and Mia's" grep -q "^  ! Mia Nguyen <$NEW>: conflict: contact #$TAKEN of customer 101 has the e-mail $NEW already: giving it to the user's contact #$MIA_C would make a second one; nothing written$" "$T_OUT/out"
+es --config c.lua sync --dry-run --json
+check "--json: the conflict with its candidate, the linked contact and the message" \
+  test "$(jq_py "[(a['candidates'], a.get('contact_id'), a['reason'][:20]) for t in d['tenants'] for a in t['plan']
+    if a['action'] == 'conflict']" <"$T_OUT/out")" = "[([$TAKEN], $MIA_C, 'contact #$TAKEN of cus')]"
+es --config c.lua sync
+check "sync: the same conflict" grep -q "^  ! Mia Nguyen <$NEW>: conflict: contact #$TAKEN of customer 101 " "$T_OUT/out"
+check "sync: nothing written to Syncro" test "$(all_writes)" = 0
+check "one contact with the new address" test "$(contacts_of "$NEW")" = "$TAKEN:101"
+check "Mia's contact keeps its e-mail" test "$(contacts_of mia.nguyen@contoso.com)" = "$MIA_C:101"
+check "the link keeps what was written" test "$(sql "select json_extract(fields, '\$.email') from links where object_id = '$MIA'")" = mia.nguyen@contoso.com
+check "one open conflict" test "$(open_conflicts)" = 1
+expect_ok "conflicts" -- --config c.lua conflicts
+check "conflicts: the message" grep -q "contact #$TAKEN of customer 101 has the e-mail $NEW already" "$T_OUT/out"
+check "conflicts: the candidate" grep -q "candidate contacts: #$TAKEN$" "$T_OUT/out"
+check "conflicts: how to resolve it" grep -q "^    resolve: delete or merge in Syncro the contact that is not this person's (the next sync then updates #$MIA_C), or keep a candidate instead: entrasync link --tenant $CONTOSO $MIA CONTACT_ID \[--customer ID\]$" "$T_OUT/out"
+expect_ok "conflicts --json" -- --config c.lua conflicts --json
+check "conflicts --json: the linked contact" test "$(jq_py "[c['linked_contact'] for c in d]" <"$T_OUT/out")" = "[$MIA_C]"
+es --config c.lua sync
+check "a second sync: still the conflict, still nothing written" test "$(all_writes)" = 0
+check "still one open conflict, not two" test "$(open_conflicts)" = 1
+
+# sorted out in Syncro: the hand-made contact deleted; the next sync updates Mia's and closes the conflict
+curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$TAKEN" >/dev/null
+clear_log
+es --config c.lua sync
+check "Mia's contact gets the new address" grep -q "^      email: mia.nguyen@contoso.com → $NEW$" "$T_OUT/out"
+check "one update, nothing else" test "$(writes contacts.update) $(all_writes)" = "1 1"
+check "one contact with the new address: Mia's" test "$(contacts_of "$NEW")" = "$MIA_C:101"
+check "the conflict is closed" test "$(open_conflicts)" = 0
+
+# ---- the user's own contact has the new address already (a technician typed it): no conflict
+gctl PATCH "tenants/contoso/users/$MIA" '{"mail": "mia.n@contoso.com"}' >/dev/null
+curl -s -X PUT -H "Authorization: Bearer $SKEY" -H "Content-Type: application/json" \
+  -d '{"name": "Mia Nguyen", "email": "Mia.N@contoso.com"}' "$SURL/api/v1/contacts/$MIA_C" >/dev/null
+clear_log
+es --config c.lua sync
+check "its own contact: an update, not a conflict" grep -q "^  ~ Mia Nguyen <mia.n@contoso.com> (#$MIA_C)$" "$T_OUT/out"
+check "no conflict" test "$(open_conflicts)" = 0
+
+# ---- moved by the policy to a customer that has a contact with their e-mail already
+MAIL=jonas.lambert@contoso.com
+JONAS=$(sql "select object_id from users where json_extract(json, '\$.mail') = '$MAIL'")
+JONAS_C=$(sql "select contact_id from links where object_id = '$JONAS'")
+OTHER=$(seed_contact 102 "J. Lambert" "Jonas.Lambert@contoso.com")
+gctl PATCH "tenants/contoso/users/$JONAS" '{"department": "Labs"}' >/dev/null
+clear_log
+es --config c.lua sync
+check "the move is a conflict" grep -q "^  ! Jonas Lambert <$MAIL>: conflict: contact #$OTHER of customer 102 has the e-mail $MAIL already: moving the user's contact #$JONAS_C there from customer 101 would make a second one; nothing written$" "$T_OUT/out"
+check "nothing written" test "$(all_writes)" = 0
+check "the contact stays with customer 101" test "$(contacts_of "$MAIL")" = "$JONAS_C:101 $OTHER:102"
+# resolved by linking Jonas to the contact customer 102 has
+expect_ok "link Jonas to the other contact" -- --config c.lua link --tenant Contoso --customer 102 "$MAIL" "$OTHER"
+check "link closes the conflict" test "$(open_conflicts)" = 0
+clear_log
+es --config c.lua sync
+check "the next sync updates that contact" grep -q "^  ~ Jonas Lambert <$MAIL> (#$OTHER)$" "$T_OUT/out"
+check "no contact created or moved" test "$(writes contacts.create) $(contacts_of "$MAIL")" = "0 $JONAS_C:101 $OTHER:102"
+check "no conflict" test "$(open_conflicts)" = 0
+
+# ---- a conflict closes by itself when the change that made it is undone
+SARA=$(sql "select l.object_id from links l join users u on u.object_id = l.object_id
+  where json_extract(u.json, '\$.mail') like '%@contoso.com' and l.object_id not in ('$MIA', '$JONAS') limit 1")
+SARA_MAIL=$(sql "select json_extract(json, '\$.mail') from users where object_id = '$SARA'")
+HELD=$(seed_contact 101 "Front Office" "front.office@contoso.com")
+gctl PATCH "tenants/contoso/users/$SARA" '{"mail": "front.office@contoso.com"}' >/dev/null
+es --config c.lua sync
+check "a rename onto the hand-made contact: a conflict" test "$(open_conflicts)" = 1
+gctl PATCH "tenants/contoso/users/$SARA" "{\"mail\": \"$SARA_MAIL\"}" >/dev/null
+clear_log
+es --config c.lua sync
+check "undone: nothing written" test "$(all_writes)" = 0
+check "undone: the conflict is closed" test "$(open_conflicts)" = 0
+check "the hand-made contact is left alone" test "$(contacts_of front.office@contoso.com)" = "$HELD:101"
+check "no duplicate e-mail anywhere" test -z "$(dup_emails)"
+check "the store is sound" test "$(sql "pragma integrity_check")" = ok
+
+# ---- and a new user's conflict (two contacts with their e-mail) closes once the user is gone
+seed_contact 101 "Kim One" "kim.new@contoso.com" >/dev/null
+seed_contact 101 "Kim Two" "kim.new@contoso.com" >/dev/null
+KIM=$(gctl POST tenants/contoso/users '{"displayName": "Kim New", "mail": "kim.new@contoso.com",
+  "userPrincipalName": "kim.new@contoso.com", "accountEnabled": true, "userType": "Member"}' | jq_py "d['id']")
+es --config c.lua sync
+check "a new user with two contacts: a conflict" test "$(sql "select count(*) from conflicts where resolved_at is null and object_id = '$KIM'")" = 1
+gctl DELETE "tenants/contoso/users/$KIM" >/dev/null
+es --config c.lua sync --dry-run
+check "a dry run closes nothing" test "$(open_conflicts)" = 1
+es --config c.lua sync
+check "the user gone: the conflict is closed" test "$(open_conflicts)" = 0
+check "still no duplicate made" test -z "$(dup_emails kim.new@contoso.com)"
