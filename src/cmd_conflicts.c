@@ -70,8 +70,9 @@ static int on_conflict(const struct store_status_conflict *c, void *ud)
 		for (const cJSON *m = cands->child; m; m = m->next)
 			if (cJSON_IsNumber(m)) printf(" #%.0f", m->valuedouble);
 		/* a linked user: its update would make a second contact with the
-		 * e-mail; one candidate otherwise: its contact is linked to a user
-		 * who left, and the message above names the unlink that frees it */
+		 * e-mail; one candidate otherwise: its contact is another user's,
+		 * who left (the message names the unlink that frees it) or who has
+		 * the address too (the message says to tell them apart) */
 		if (c->linked_contact)
 			printf("\n    resolve: delete or merge in Syncro the contact that is not this person's (the next "
 			       "sync then updates #%lld), or keep a candidate instead: entrasync link --tenant %s %s "
@@ -79,7 +80,7 @@ static int on_conflict(const struct store_status_conflict *c, void *ud)
 		else if (cJSON_GetArraySize(cands) > 1)
 			printf("\n    resolve: entrasync link --tenant %s %s CONTACT_ID\n", c->tenant_id, c->object_id);
 		else
-			printf("\n    resolve: the unlink above; the next sync then adopts the contact\n");
+			printf("\n    resolve: as the message above says\n");
 	}
 	printf("\n");
 	cJSON_Delete(cands);

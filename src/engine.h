@@ -77,12 +77,15 @@ struct engine_user {
 	/* contact() fields when included, with customer_id set (the policy's, else
 	 * the tenant's customer). NULL when not included. */
 	const struct syncro_fields *desired;
-	/* A contact with the user's e-mail that is linked to another user who
-	 * has left (the directory: an account deleted and made again with the
-	 * same address; or the policy's scope: the old account of a migration,
-	 * disabled): without another candidate, the user is a conflict on it,
-	 * not a new contact (a duplicate in Syncro). 0 = none; taken_note says
-	 * who holds it. */
+	/* A contact with the user's e-mail that is another user's: linked to a
+	 * user who has left (the directory: an account deleted and made again
+	 * with the same address; or the policy's scope: the old account of a
+	 * migration, disabled), linked to a user who is there with the same
+	 * address (two tenants of one customer), or made by this run for
+	 * another user: without a free candidate, the user is a conflict on it,
+	 * not a new contact (a duplicate in Syncro). taken_note (NULL = none)
+	 * says who holds it; taken_contact is its id (0: a contact the dry run
+	 * would make). */
 	long long taken_contact;
 	const char *taken_note;
 };
@@ -218,6 +221,22 @@ size_t engine_contacts_find(const struct engine_contacts *ix, long long customer
  * how many in all). */
 size_t engine_contacts_holding(const struct engine_contacts *ix, long long customer_id, const char *email,
                                long long except_id, const struct syncro_contact **out, size_t max);
+/* A contact made by this run (contact_id; 0 in a dry run, which makes
+ * none) with this e-mail, for user object_id of tenant_id. */
+struct engine_made {
+	long long contact_id;
+	char *email;
+	char *tenant_id;
+	char *object_id;
+};
+/* Records a contact this run made (in a registry of the run's, apart from
+ * the tenants' indexes): a later user of the run with its e-mail, of any
+ * tenant, is then not given a second one, in a dry run too. */
+void engine_contacts_made(struct engine_contacts *ix, long long customer_id, long long contact_id, const char *email,
+                          const char *tenant_id, const char *object_id);
+/* The contact this run made in customer_id with email (any case), or NULL. */
+const struct engine_made *engine_contacts_made_find(const struct engine_contacts *ix, long long customer_id,
+                                                    const char *email);
 /* Matches a user: the contacts with u->mail; if none, with u->upn; if none,
  * with the desired e-mail. Returns how many (up to max in out). */
 size_t engine_contacts_match(const struct engine_contacts *ix, long long customer_id, const struct engine_user *u,

@@ -503,12 +503,12 @@ static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_u
 		out->reason = msg->data;
 		return 0;
 	}
-	if (ncands == 0 && u->taken_contact) {
+	if (ncands == 0 && u->taken_note) {
 		action_start(out, ENGINE_CONFLICT, u);
 		out->customer_id = customer;
 		out->candidates = xcalloc(1, sizeof *out->candidates);
 		out->candidates[0] = u->taken_contact;
-		out->ncandidates = 1;
+		out->ncandidates = u->taken_contact ? 1 : 0;   /* 0: a contact a dry run would make */
 		out->reason = borrow(u->taken_note);
 		return 0;
 	}
@@ -589,6 +589,8 @@ struct ix_customer {
 	bool *taken;                 /* per item */
 	struct ix_entry *by_email;
 	size_t n_email;
+	struct engine_made *made;    /* contacts this run made (engine_contacts_made) */
+	size_t n_made;
 };
 struct engine_contacts {
 	struct ix_customer *c;
@@ -606,6 +608,12 @@ static void ix_customer_free(struct ix_customer *c)
 	free(c->taken);
 	for (size_t i = 0; i < c->n_email; i++) free(c->by_email[i].email);
 	free(c->by_email);
+	for (size_t i = 0; i < c->n_made; i++) {
+		free(c->made[i].email);
+		free(c->made[i].tenant_id);
+		free(c->made[i].object_id);
+	}
+	free(c->made);
 	memset(c, 0, sizeof *c);
 }
 
@@ -733,6 +741,31 @@ static struct ix_customer *ix_item(const struct engine_contacts *ix, long long c
 			return c;
 		}
 	}
+	return NULL;
+}
+
+void engine_contacts_made(struct engine_contacts *ix, long long customer_id, long long contact_id, const char *email,
+                          const char *tenant_id, const char *object_id)
+{
+	if (engine_blank(email)) return;
+	struct ix_customer *c = ix_find(ix, customer_id);
+	if (!c) {
+		struct syncro_contact_list none = { 0 };
+		engine_contacts_add(ix, customer_id, &none);
+		c = ix_find(ix, customer_id);
+	}
+	c->made = xrealloc(c->made, (c->n_made + 1) * sizeof *c->made);
+	c->made[c->n_made++] = (struct engine_made){ .contact_id = contact_id, .email = xstrdup(email),
+	                                             .tenant_id = xstrdup(tenant_id), .object_id = xstrdup(object_id) };
+}
+
+const struct engine_made *engine_contacts_made_find(const struct engine_contacts *ix, long long customer_id,
+                                                    const char *email)
+{
+	const struct ix_customer *c = ix_find(ix, customer_id);
+	if (!c || engine_blank(email)) return NULL;
+	for (size_t i = 0; i < c->n_made; i++)
+		if (str_ieq(c->made[i].email, email)) return &c->made[i];
 	return NULL;
 }
 

@@ -84,12 +84,14 @@ static void batch_clear(struct batch *b)
 	buf_reset(&b->arena);
 }
 
-/* Has the user a link points to left: gone from the directory (removed in
- * the mirror, or not there at all), or last planned as leaving (disabled,
- * out of the policy's scope: the link's stamp ends ":k")? Then *note says
- * so for a conflict on the contact. 1 left, 0 not, -1 store failure (err). */
-static int link_owner_gone(struct engine_planner *p, const struct store_link *l, char *note, size_t cap,
-                           struct err *err)
+/* Who holds the contact a link points to, for a conflict on it (*note):
+ * a user who has left (gone from the directory: removed in the mirror, or
+ * not there at all; or last planned as leaving: disabled, out of the
+ * policy's scope, the link's stamp ends ":k"): 1, and the unlink that frees
+ * the contact; else a user who is there with this address too (two tenants
+ * of one customer): 2. -1 store failure (err). */
+static int link_holder(struct engine_planner *p, const struct store_link *l, char *note, size_t cap,
+                       struct err *err)
 {
 	struct store_user ou = { 0 };
 	int rc = store_user_get(p->st, l->tenant_id, l->object_id, &ou, err);
@@ -104,15 +106,21 @@ static int link_owner_gone(struct engine_planner *p, const struct store_link *l,
 		snprintf(note, cap, "contact #%lld with this e-mail is linked to user %s of tenant %s, %s: "
 		         "'entrasync unlink --tenant %s %s' lets the next sync adopt it for this user", l->contact_id,
 		         l->object_id, l->tenant_id, how, l->tenant_id, l->object_id);
+	else
+		snprintf(note, cap, "contact #%lld with this e-mail is linked to user %s of tenant %s, who has it too: "
+		         "one contact cannot be two users'; leave one of them out of the policy, or give one another "
+		         "address", l->contact_id, l->object_id, l->tenant_id);
 	store_user_free(&ou);
-	return how != NULL;
+	return how ? 1 : 2;
 }
 
 /* The existing, unlinked contacts of the user's desired customer matching
  * its e-mail. Linked ones (by any tenant) are taken out of the index; the
- * first whose user has left the directory is noted in u->taken_contact
- * (note holds the message). 0 ok, > 0 skip the user, -1 store failure
- * (err), -2 stopped. */
+ * first whose user has left the directory, else the first whose user is
+ * there with this address too, is noted in u->taken_contact (note holds
+ * the message); with no contact, one this run made for another user with
+ * this address is noted the same way. 0 ok, > 0 skip the user, -1 store
+ * failure (err), -2 stopped. */
 static int candidates(struct engine_planner *p, struct engine_user *u, const struct syncro_contact **out,
                       size_t *n, const char *label, char *note, size_t cap, struct err *err)
 {
@@ -122,6 +130,7 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 		int rc = p->need_contacts(p->ud, cust, label);
 		if (rc != 0) return rc < 0 ? -2 : 1;
 	}
+	int noted = 0;   /* what holds u->taken_contact: 1 a user who left, 2 one who is there */
 	for (;;) {
 		size_t m = engine_contacts_match(p->ix, cust, u, out, MAX_CANDIDATES), kept = 0;
 		if (m > MAX_CANDIDATES) m = MAX_CANDIDATES;
@@ -129,13 +138,19 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 		for (size_t i = 0; i < m; i++) {
 			struct store_link l = {0};
 			int rc = store_link_find_contact(p->st, cust, out[i]->id, &l, err);
-			int gone = rc == 0 && !u->taken_contact ? link_owner_gone(p, &l, note, cap, err) : 0;
-			if (gone > 0) {
-				u->taken_contact = out[i]->id;
-				u->taken_note = note;
+			int holder = 0;
+			if (rc == 0 && noted != 1) {
+				char this_note[512];
+				holder = link_holder(p, &l, this_note, sizeof this_note, err);
+				if (holder > 0 && (!noted || holder < noted)) {
+					snprintf(note, cap, "%s", this_note);
+					u->taken_contact = out[i]->id;
+					u->taken_note = note;
+					noted = holder;
+				}
 			}
 			store_link_free(&l);
-			if (rc < 0 || gone < 0) return -1;
+			if (rc < 0 || holder < 0) return -1;
 			if (rc == 0) {
 				engine_contacts_take(p->ix, cust, out[i]->id);
 				took = true;
@@ -146,9 +161,27 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 		/* a linked match hid others (mail → UPN fallback): match again */
 		if (!took) {
 			*n = kept;
-			return 0;
+			break;
 		}
 	}
+	if (*n || noted) return 0;
+	const char *keys[3] = { u->mail, u->upn, u->desired->v[SYNCRO_F_EMAIL] };
+	for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+		const struct engine_made *mk = p->made ? engine_contacts_made_find(p->made, cust, keys[k]) : NULL;
+		if (!mk) continue;
+		if (mk->contact_id)
+			snprintf(note, cap, "contact #%lld with this e-mail was made by this run for user %s of tenant %s, "
+			         "who has it too: one contact cannot be two users'; leave one of them out of the policy, or "
+			         "give one another address", mk->contact_id, mk->object_id, mk->tenant_id);
+		else
+			snprintf(note, cap, "the contact this run would make for user %s of tenant %s has this e-mail too: "
+			         "one contact cannot be two users'; leave one of them out of the policy, or give one "
+			         "another address", mk->object_id, mk->tenant_id);
+		u->taken_contact = mk->contact_id;
+		u->taken_note = note;
+		break;
+	}
+	return 0;
 }
 
 /* For a linked user in scope whose update would change its contact's

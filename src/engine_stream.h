@@ -23,6 +23,7 @@ struct engine_planner {
 	struct engine_policy *pol;
 	long long default_customer;          /* the tenant's Syncro customer */
 	struct engine_contacts *ix;          /* existing contacts by customer (filled by need_contacts) */
+	const struct engine_contacts *made;  /* contacts the run made so far (engine_contacts_made), or NULL */
 	size_t batch;                        /* users per store read; 0 = 500 */
 	/* Makes sure customer_id's contacts are in ix: 0 ok, > 0 skip this user
 	 * (the callback reported why), < 0 stop the tenant. */

@@ -38,6 +38,7 @@ struct tenant_run {
 	bool held;
 	struct engine_apply ap;
 	struct engine_contacts *ix;
+	struct engine_contacts *made;        /* the run's: the contacts it made so far, every tenant's */
 	struct engine_action *deferred;      /* destructive actions, applied after the guard */
 	size_t ndeferred, capdeferred;
 	bool pending_recovery;               /* a create's answer was lost */
@@ -194,6 +195,10 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 		default: break;
 		}
 		if (a->kind == ENGINE_ADOPT) engine_contacts_take(tr->ix, a->customer_id, a->contact_id);
+		/* a later user of the run with this address is not given a second one */
+		if (a->kind == ENGINE_CREATE)
+			engine_contacts_made(tr->made, a->customer_id, out.contact_id, a->written.v[SYNCRO_F_EMAIL],
+			                     tr->ct->id, a->object_id);
 		record_done(tr, a, SYNCRO_OK, NULL);
 		return 0;
 	}
@@ -368,11 +373,11 @@ static void plan_all(struct tenant_run *tr)
 			tenant_fail(tr, "%s", err.msg);
 			goto out;
 		}
-		qsort(tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
+		if (tr->nconflicted) qsort(tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
 	}
 	struct engine_planner p = {
 		.st = tr->env->st, .ob = tr->ap.ob, .tenant_id = tr->ct->id, .pol = &tr->pol,
-		.default_customer = tr->r->customer_id, .ix = tr->ix, .batch = tr->o->batch,
+		.default_customer = tr->r->customer_id, .ix = tr->ix, .made = tr->made, .batch = tr->o->batch,
 		.need_contacts = need_contacts, .emit = emit, .user_error = user_error, .batch_done = batch_done, .ud = tr,
 	};
 	int rc = engine_plan_tenant(&p, &err);
@@ -669,6 +674,7 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 	bool *sel = xcalloc(cfg->ntenants + 1, sizeof *sel);
 	struct tenant_run *trs = NULL;
 	struct store_outbox *ob = NULL;
+	struct engine_contacts *made = engine_contacts_new();
 	int rc = -1;
 	if (engine_tenants_select(cfg, o->tenants, o->ntenants, sel, err) != 0) goto out;
 	if (store_outbox_open(env->st, &ob, err) != 0) goto out;
@@ -690,6 +696,7 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 		tr->r->id = xstrdup(tr->ct->id);
 		tr->r->name = tr->ct->name ? xstrdup(tr->ct->name) : NULL;
 		tr->started = time_now();
+		tr->made = made;
 		tr->ap = (struct engine_apply){ .st = env->st, .ob = ob, .sc = env->sc, .dry_run = o->dry_run,
 		                                .run_id = rep->run_id, .tenant_id = tr->ct->id,
 		                                .before_send = o->before_send, .after_send = o->after_send,
@@ -731,6 +738,7 @@ out:
 	}
 	free(trs);
 	free(sel);
+	engine_contacts_free(made);
 	store_outbox_close(ob);
 	return rc;
 }

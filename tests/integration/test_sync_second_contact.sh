@@ -7,9 +7,12 @@
 # what resolves it (the dry run says the same). Sorted out in Syncro (the
 # other contact deleted), the next sync updates and the conflict closes;
 # resolved by `link` to the other contact, the next sync updates that one.
-# A conflict also closes by itself when the user's change is undone. The
-# user's own contact holding the new address already is no conflict, and
-# an e-mail unchanged in another case neither. Against both fakes.
+# A conflict also closes by itself when the user's change is undone, or
+# when the user is gone. The user's own contact holding the new address
+# already is no conflict. Two tenants feeding one customer: a new user with
+# the address of the other tenant's linked user, and two new users with one
+# address in one run (the dry run too), are conflicts, not second contacts.
+# Against both fakes.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/second"
@@ -144,3 +147,40 @@ check "a dry run closes nothing" test "$(open_conflicts)" = 1
 es --config c.lua sync
 check "the user gone: the conflict is closed" test "$(open_conflicts)" = 0
 check "still no duplicate made" test -z "$(dup_emails kim.new@contoso.com)"
+
+# ---- two tenants of one customer, one address: the second user is a conflict, not a second contact
+# (Northwind feeds customer 101 too here)
+sync_config two.lua pol.lua 6000 "$(demo_tenants Contoso)
+  { id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 101 },"
+es --config two.lua sync
+check "two tenants, one customer: ok" test "$(sql "select status from runs order by id desc limit 1")" = ok
+# Mia (Contoso) has mia.n@contoso.com on her contact; a Northwind user gets that address too
+SAME=$(gctl POST tenants/northwind/users '{"displayName": "Mia Nguyen (NW)", "mail": "mia.n@contoso.com",
+  "userPrincipalName": "mia.nguyen@northwindtraders.com", "accountEnabled": true, "userType": "Member"}' |
+  jq_py "d['id']")
+clear_log
+es --config two.lua sync
+check "the address of a user of the other tenant: a conflict naming that user" grep -q "^  ! Mia Nguyen (NW) <mia.n@contoso.com>: conflict: contact #$MIA_C with this e-mail is linked to user $MIA of tenant $CONTOSO, who has it too: one contact cannot be two users'; leave one of them out of the policy, or give one another address; nothing created$" "$T_OUT/out"
+check "no contact created" test "$(writes contacts.create)" = 0
+expect_ok "conflicts" -- --config two.lua conflicts --tenant Northwind
+check "conflicts: resolved as its message says" grep -q "^    resolve: as the message above says$" "$T_OUT/out"
+# two new users with one address, in the two tenants, in one run
+gctl POST tenants/contoso/users '{"displayName": "Pat Same", "mail": "pat.same@contoso.com",
+  "userPrincipalName": "pat.same@contoso.com", "accountEnabled": true, "userType": "Member"}' >/dev/null
+PAT_NW=$(gctl POST tenants/northwind/users '{"displayName": "Pat Same (NW)", "mail": "pat.same@contoso.com",
+  "userPrincipalName": "pat.same@northwindtraders.com", "accountEnabled": true, "userType": "Member"}' | jq_py "d['id']")
+es --config two.lua sync --dry-run
+check "dry run: the first is created" grep -q "^  + Pat Same <pat.same@contoso.com>" "$T_OUT/out"
+check "dry run: the second is a conflict on the contact the run would make" grep -q "^  ! Pat Same (NW) <pat.same@contoso.com>: conflict: the contact this run would make for user [0-9a-f-]* of tenant $CONTOSO has this e-mail too: " "$T_OUT/out"
+clear_log
+es --config two.lua sync
+check "sync: one contact created" test "$(writes contacts.create)" = 1
+check "sync: the second user is a conflict" grep -q "^  ! Pat Same (NW) <pat.same@contoso.com>: conflict: contact #[0-9]* with this e-mail " "$T_OUT/out"
+check "one contact with the address" test "$(contacts_with pat.same@contoso.com)" = 1
+check "two open conflicts" test "$(open_conflicts)" = 2
+# the policy's business: here the duplicates leave Northwind, and their conflicts close
+gctl DELETE "tenants/northwind/users/$SAME" >/dev/null
+gctl DELETE "tenants/northwind/users/$PAT_NW" >/dev/null
+es --config two.lua sync
+check "the other users gone: the conflicts close" test "$(open_conflicts)" = 0
+check "no duplicate e-mail in the end (but the two Kim contacts seeded)" test -z "$(dup_emails kim.new@contoso.com)"

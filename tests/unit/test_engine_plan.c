@@ -152,6 +152,41 @@ TEST(engine_plan_contact_of_a_departed_user_is_a_conflict_not_a_create)
 	syncro_fields_free(&d);
 }
 
+/* A contact the dry run would make for another user with the address:
+ * a conflict with no contact id to name; the run's registry of what it made
+ * finds it by e-mail in any case, per customer. */
+TEST(engine_plan_contact_the_run_makes_is_a_conflict_for_a_second_user)
+{
+	struct err err;
+	struct engine_contacts *made = engine_contacts_new();
+	CHECK(engine_contacts_made_find(made, 101, "pat@x.com") == NULL);
+	engine_contacts_made(made, 101, 0, "Pat@X.com", "t1", "u-first");
+	engine_contacts_made(made, 101, 3001, "lee@x.com", "t2", "u-lee");
+	engine_contacts_made(made, 101, 3002, "", "t2", "u-blank");   /* no address: nothing to find */
+	const struct engine_made *m = engine_contacts_made_find(made, 101, "pat@x.COM");
+	CHECK(m != NULL && m->contact_id == 0 && strcmp(m->object_id, "u-first") == 0 && strcmp(m->tenant_id, "t1") == 0);
+	m = engine_contacts_made_find(made, 101, "LEE@x.com");
+	CHECK(m != NULL && m->contact_id == 3001);
+	CHECK(engine_contacts_made_find(made, 102, "lee@x.com") == NULL);
+	CHECK(engine_contacts_made_find(made, 101, "") == NULL);
+	CHECK(!engine_contacts_has(made, 102));
+	engine_contacts_free(made);
+
+	struct syncro_fields d;
+	fields_of(&d, "name=Pat Two", "email=pat@x.com", "customer_id=101", NULL);
+	struct engine_user u = user_in("u-second", &d);
+	u.taken_contact = 0;
+	u.taken_note = "the contact this run would make for user u-first of tenant t1 has this e-mail too";
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(NULL, &u, NULL, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_CONFLICT);
+	CHECK_EQ_INT(a.ncandidates, 0);
+	CHECK_EQ_INT(a.changed, 0);
+	CHECK_STR(a.reason, u.taken_note);
+	engine_action_free(&a);
+	syncro_fields_free(&d);
+}
+
 TEST(engine_plan_update_changed_fields_only)
 {
 	struct err err;
