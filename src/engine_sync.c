@@ -46,6 +46,7 @@ struct tenant_run {
 	/* The users with an open conflict when the plan began (a real run),
 	 * sorted; one planned as anything but a conflict has it closed. */
 	char **conflicted;
+	bool *conflict_closed;               /* per conflicted[i] */
 	size_t nconflicted;
 	char *default_domain;
 	double started;
@@ -241,7 +242,9 @@ static void conflicted_free(struct tenant_run *tr)
 {
 	for (size_t i = 0; i < tr->nconflicted; i++) free(tr->conflicted[i]);
 	free(tr->conflicted);
+	free(tr->conflict_closed);
 	tr->conflicted = NULL;
+	tr->conflict_closed = NULL;
 	tr->nconflicted = 0;
 }
 
@@ -252,8 +255,8 @@ static void conflicted_free(struct tenant_run *tr)
 static int conflict_close(struct tenant_run *tr, const char *object_id)
 {
 	char **at = bsearch(&object_id, tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
-	if (!at || !**at) return 0;
-	**at = '\0';   /* closed: found again, it is skipped */
+	if (!at || tr->conflict_closed[at - tr->conflicted]) return 0;
+	tr->conflict_closed[at - tr->conflicted] = true;
 	struct err err;
 	if (store_conflict_resolve(tr->ap.ob, tr->ct->id, object_id, &err) == 0) return 0;
 	tenant_fail(tr, "%s", err.msg);
@@ -374,6 +377,7 @@ static void plan_all(struct tenant_run *tr)
 			goto out;
 		}
 		if (tr->nconflicted) qsort(tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
+		tr->conflict_closed = xcalloc(tr->nconflicted + 1, sizeof *tr->conflict_closed);
 	}
 	struct engine_planner p = {
 		.st = tr->env->st, .ob = tr->ap.ob, .tenant_id = tr->ct->id, .pol = &tr->pol,
