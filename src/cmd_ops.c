@@ -154,6 +154,8 @@ int ops_tenants_rekey(const struct config *cfg, struct store *st, struct err *er
 			         "its last pull stored): list it once", other, id);
 		} else if (same == 0) {
 			if (store_tenant_rekey(st, other, id, err) != 0) {
+				err_prefix(err, "tenant %s: the database knew this Microsoft tenant as %s, and renaming its rows "
+				           "to the config's id failed (none was renamed)", id, other);
 				free(other);
 				goto out;
 			}

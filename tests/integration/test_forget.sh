@@ -171,6 +171,29 @@ check "by its GUID again: no contact created" test "$(writes create)" = 0
 check "by its GUID again: no duplicate contact" test -z "$(dup_emails)"
 check "the database is still consistent" test "$(sql "pragma integrity_check; pragma foreign_key_check")" = ok
 
+# ---- the rename fails on a database error (here a trigger refuses it): the run does not start, nothing is
+# half renamed, and once the database lets it the next run renames as before
+LINKS_C=$(sql "select count(*) from links where tenant_id = '$CONTOSO'")
+sql "create trigger no_rename before update of tenant_id on links begin select raise(abort, 'refused by the test'); end"
+clear_log
+es --config domain.lua sync
+REKEY_RC=$?
+check "rename refused: exit 3 (could not start)" test "$REKEY_RC" = 3
+check "rename refused: says what failed" \
+  grep -q "^entrasync sync: tenant contoso.com: the database knew this Microsoft tenant as $CONTOSO, and renaming its rows to the config's id failed (none was renamed): store: renaming a tenant: refused by the test$" "$T_OUT/err"
+check "rename refused: nothing sent to Syncro" test "$(all_writes)" = 0
+check "rename refused: every row still under the GUID" test "$(sql "select count(*) from links where tenant_id = '$CONTOSO'")
+$(sql "select count(*) from tenants where id = 'contoso.com'")" = "$LINKS_C
+0"
+es --config domain.lua pull
+check "rename refused: pull does not start either" test "$?" = 3
+sql "drop trigger no_rename"
+clear_log
+es --config domain.lua sync
+check "let through: the next sync renames and syncs" test "$(sql "select count(*) from links where tenant_id = 'contoso.com'") $(writes create)" = "$LINKS_C 0"
+es --config c.lua sync
+check "and back by its GUID" test "$(sql "select count(*) from links where tenant_id = '$CONTOSO'")" = "$LINKS_C"
+
 # ---- the same tenant listed twice (its GUID, then its domain): the second is not synced
 sync_config twice.lua pol.lua 6000 "$(demo_tenants Contoso)
   { id = \"contoso.com\", name = \"Contoso again\", syncro_customer_id = 101 },"
