@@ -591,6 +591,7 @@ struct ix_customer {
 	size_t n_email;
 	struct engine_made *made;    /* contacts this run made (engine_contacts_made) */
 	size_t n_made;
+	struct str_index made_by_email; /* e-mail (any case) -> its first index in made */
 };
 struct engine_contacts {
 	struct ix_customer *c;
@@ -614,6 +615,7 @@ static void ix_customer_free(struct ix_customer *c)
 		free(c->made[i].object_id);
 	}
 	free(c->made);
+	str_index_free(&c->made_by_email);
 	memset(c, 0, sizeof *c);
 }
 
@@ -755,8 +757,13 @@ void engine_contacts_made(struct engine_contacts *ix, long long customer_id, lon
 		c = ix_find(ix, customer_id);
 	}
 	c->made = xrealloc(c->made, (c->n_made + 1) * sizeof *c->made);
-	c->made[c->n_made++] = (struct engine_made){ .contact_id = contact_id, .email = xstrdup(email),
-	                                             .tenant_id = xstrdup(tenant_id), .object_id = xstrdup(object_id) };
+	c->made[c->n_made] = (struct engine_made){ .contact_id = contact_id, .email = xstrdup(email),
+	                                           .tenant_id = xstrdup(tenant_id), .object_id = xstrdup(object_id) };
+	/* keyed by the entry's own copy (it does not move when made grows) */
+	c->made_by_email.fold = true;
+	if (str_index_get(&c->made_by_email, email) == STR_INDEX_NONE)
+		str_index_put(&c->made_by_email, c->made[c->n_made].email, c->n_made);
+	c->n_made++;
 }
 
 const struct engine_made *engine_contacts_made_find(const struct engine_contacts *ix, long long customer_id,
@@ -764,9 +771,8 @@ const struct engine_made *engine_contacts_made_find(const struct engine_contacts
 {
 	const struct ix_customer *c = ix_find(ix, customer_id);
 	if (!c || engine_blank(email)) return NULL;
-	for (size_t i = 0; i < c->n_made; i++)
-		if (str_ieq(c->made[i].email, email)) return &c->made[i];
-	return NULL;
+	size_t i = str_index_get(&c->made_by_email, email);
+	return i == STR_INDEX_NONE ? NULL : &c->made[i];
 }
 
 const struct syncro_contact *engine_contacts_nth(const struct engine_contacts *ix, long long customer_id, size_t i)
