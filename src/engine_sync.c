@@ -224,7 +224,6 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 	return 0;
 }
 
-/* Routes a planned action: nothing to do, now, or after the guard. */
 static int str_ptr_cmp(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -263,6 +262,8 @@ static int conflict_close(struct tenant_run *tr, const char *object_id)
 	return -1;
 }
 
+/* Routes a planned action: nothing to do, now, or after the guard (and
+ * closes the user's open conflict when it is not one any more). */
 static int dispatch(struct tenant_run *tr, struct engine_action *a)
 {
 	struct engine_counts *n = &tr->r->n;
