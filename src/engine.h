@@ -237,6 +237,9 @@ void engine_contacts_made(struct engine_contacts *ix, long long customer_id, lon
 /* The contact this run made in customer_id with email (any case), or NULL. */
 const struct engine_made *engine_contacts_made_find(const struct engine_contacts *ix, long long customer_id,
                                                     const char *email);
+/* The same for a user, by the addresses engine_contacts_match uses, in its order. */
+const struct engine_made *engine_contacts_made_match(const struct engine_contacts *ix, long long customer_id,
+                                                     const struct engine_user *u);
 /* Matches a user: the contacts with u->mail; if none, with u->upn; if none,
  * with the desired e-mail. Returns how many (up to max in out). */
 size_t engine_contacts_match(const struct engine_contacts *ix, long long customer_id, const struct engine_user *u,

@@ -425,8 +425,8 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
  * e-mail in the customer (a user renamed to an address a contact made by
  * hand has, moved by the policy to a customer that has a contact for them
  * already); which one is the person's is for a technician to say. */
-static int plan_second_contact(struct engine_action *a, const struct engine_link *link, bool moves,
-                               const struct syncro_contact *const *cands, size_t ncands, struct buf *msg)
+static void plan_second_contact(struct engine_action *a, const struct engine_link *link, bool moves,
+                                const struct syncro_contact *const *cands, size_t ncands, struct buf *msg)
 {
 	const char *email = a->written.v[SYNCRO_F_EMAIL];
 	buf_adds(msg, ncands > 1 ? "contacts" : "contact");
@@ -439,18 +439,16 @@ static int plan_second_contact(struct engine_action *a, const struct engine_link
 	else
 		buf_printf(msg, "giving it to the user's contact #%lld", link->contact_id);
 	buf_adds(msg, " would make a second one");
-	long long contact_id = a->contact_id, customer_id = a->customer_id;
 	struct engine_action conflict;
 	action_start(&conflict, ENGINE_CONFLICT, &(struct engine_user){ .object_id = a->object_id,
 	                                                                .label = a->label });
-	conflict.contact_id = contact_id;
-	conflict.customer_id = customer_id;
+	conflict.contact_id = a->contact_id;
+	conflict.customer_id = a->customer_id;
 	conflict.candidates = xcalloc(ncands, sizeof *conflict.candidates);
 	conflict.ncandidates = ncands;
 	for (size_t i = 0; i < ncands; i++) conflict.candidates[i] = cands[i]->id;
 	conflict.reason = msg->data;
 	*a = conflict;   /* the update's sets were borrowed: nothing to free */
-	return 0;
 }
 
 /* engine_plan_user with the action's strings borrowed; a conflict's
@@ -477,7 +475,7 @@ static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_u
 		if (!out->changed) out->kind = ENGINE_UNCHANGED;
 		bool moves = out->customer_id != link->customer_id;
 		if (ncands > 0 && ((out->changed & (1u << SYNCRO_F_EMAIL)) || moves))
-			return plan_second_contact(out, link, moves, cands, ncands, msg);
+			plan_second_contact(out, link, moves, cands, ncands, msg);
 		return 0;
 	}
 
@@ -721,10 +719,20 @@ size_t engine_contacts_holding(const struct engine_contacts *ix, long long custo
 	return contacts_with_email(ix, customer_id, email, true, except_id, out, max);
 }
 
+/* The addresses a user is matched by, in order: mail, UPN, the desired
+ * e-mail (any may be NULL). */
+static void match_keys(const struct engine_user *u, const char *keys[3])
+{
+	keys[0] = u->mail;
+	keys[1] = u->upn;
+	keys[2] = u->desired ? u->desired->v[SYNCRO_F_EMAIL] : NULL;
+}
+
 size_t engine_contacts_match(const struct engine_contacts *ix, long long customer_id, const struct engine_user *u,
                              const struct syncro_contact **out, size_t max)
 {
-	const char *keys[3] = { u->mail, u->upn, u->desired ? u->desired->v[SYNCRO_F_EMAIL] : NULL };
+	const char *keys[3];
+	match_keys(u, keys);
 	for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
 		size_t n = engine_contacts_find(ix, customer_id, keys[k], out, max);
 		if (n) return n;
@@ -773,6 +781,18 @@ const struct engine_made *engine_contacts_made_find(const struct engine_contacts
 	if (!c || engine_blank(email)) return NULL;
 	size_t i = str_index_get(&c->made_by_email, email);
 	return i == STR_INDEX_NONE ? NULL : &c->made[i];
+}
+
+const struct engine_made *engine_contacts_made_match(const struct engine_contacts *ix, long long customer_id,
+                                                     const struct engine_user *u)
+{
+	const char *keys[3];
+	match_keys(u, keys);
+	for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
+		const struct engine_made *m = engine_contacts_made_find(ix, customer_id, keys[k]);
+		if (m) return m;
+	}
+	return NULL;
 }
 
 const struct syncro_contact *engine_contacts_nth(const struct engine_contacts *ix, long long customer_id, size_t i)

@@ -84,6 +84,20 @@ static void batch_clear(struct batch *b)
 	buf_reset(&b->arena);
 }
 
+/* What a conflict on another user's contact says to do when that user has
+ * the address too. */
+#define TWO_USERS_ONE_ADDRESS "one contact cannot be two users'; leave one of them out of the policy, or give one " \
+                              "another address"
+
+/* Makes sure customer cust's contacts are in the index (listed from
+ * Syncro the first time). 0 ok, 1 skip the user (reported), -2 stopped. */
+static int contacts_ready(struct engine_planner *p, long long cust, const char *label)
+{
+	if (engine_contacts_has(p->ix, cust)) return 0;
+	int rc = p->need_contacts(p->ud, cust, label);
+	return rc == 0 ? 0 : rc < 0 ? -2 : 1;
+}
+
 /* Who holds the contact a link points to, for a conflict on it (*note):
  * a user who has left (gone from the directory: removed in the mirror, or
  * not there at all; or last planned as leaving: disabled, out of the
@@ -108,8 +122,7 @@ static int link_holder(struct engine_planner *p, const struct store_link *l, cha
 		         l->object_id, l->tenant_id, how, l->tenant_id, l->object_id);
 	else
 		snprintf(note, cap, "contact #%lld with this e-mail is linked to user %s of tenant %s, who has it too: "
-		         "one contact cannot be two users'; leave one of them out of the policy, or give one another "
-		         "address", l->contact_id, l->object_id, l->tenant_id);
+		         TWO_USERS_ONE_ADDRESS, l->contact_id, l->object_id, l->tenant_id);
 	store_user_free(&ou);
 	return how ? 1 : 2;
 }
@@ -126,10 +139,8 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 {
 	long long cust = strtoll(u->desired->v[SYNCRO_F_CUSTOMER_ID], NULL, 10);
 	*n = 0;
-	if (!engine_contacts_has(p->ix, cust)) {
-		int rc = p->need_contacts(p->ud, cust, label);
-		if (rc != 0) return rc < 0 ? -2 : 1;
-	}
+	int ready = contacts_ready(p, cust, label);
+	if (ready != 0) return ready;
 	int noted = 0;   /* what holds u->taken_contact: 1 a user who left, 2 one who is there */
 	for (;;) {
 		size_t m = engine_contacts_match(p->ix, cust, u, out, MAX_CANDIDATES), kept = 0;
@@ -164,22 +175,16 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 			break;
 		}
 	}
-	if (*n || noted) return 0;
-	const char *keys[3] = { u->mail, u->upn, u->desired->v[SYNCRO_F_EMAIL] };
-	for (size_t k = 0; k < ARRAY_LEN(keys); k++) {
-		const struct engine_made *mk = p->made ? engine_contacts_made_find(p->made, cust, keys[k]) : NULL;
-		if (!mk) continue;
+	const struct engine_made *mk = *n || noted || !p->made ? NULL : engine_contacts_made_match(p->made, cust, u);
+	if (mk) {
 		if (mk->contact_id)
 			snprintf(note, cap, "contact #%lld with this e-mail was made by this run for user %s of tenant %s, "
-			         "who has it too: one contact cannot be two users'; leave one of them out of the policy, or "
-			         "give one another address", mk->contact_id, mk->object_id, mk->tenant_id);
+			         "who has it too: " TWO_USERS_ONE_ADDRESS, mk->contact_id, mk->object_id, mk->tenant_id);
 		else
 			snprintf(note, cap, "the contact this run would make for user %s of tenant %s has this e-mail too: "
-			         "one contact cannot be two users'; leave one of them out of the policy, or give one "
-			         "another address", mk->object_id, mk->tenant_id);
+			         TWO_USERS_ONE_ADDRESS, mk->object_id, mk->tenant_id);
 		u->taken_contact = mk->contact_id;
 		u->taken_note = note;
-		break;
 	}
 	return 0;
 }
@@ -202,10 +207,8 @@ static int holders(struct engine_planner *p, const struct engine_user *u, const 
 	const char *email = mail_changes ? want : have;
 	if ((!mail_changes && !moves) || engine_blank(email)) return 0;
 	if (!moves) cust = link->customer_id;
-	if (!engine_contacts_has(p->ix, cust)) {
-		int rc = p->need_contacts(p->ud, cust, label);
-		if (rc != 0) return rc < 0 ? -2 : 1;
-	}
+	int ready = contacts_ready(p, cust, label);
+	if (ready != 0) return ready;
 	/* the contact has that e-mail in that customer already (a link made by
 	 * hand to one of several, a technician who typed the new address):
 	 * no second contact is made, whoever else has it */

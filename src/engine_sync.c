@@ -43,11 +43,12 @@ struct tenant_run {
 	size_t ndeferred, capdeferred;
 	bool pending_recovery;               /* a create's answer was lost */
 	bool restamp_tx;                     /* a transaction of restamps is open */
-	/* The users with an open conflict when the plan began (a real run),
-	 * sorted; one planned as anything but a conflict has it closed. */
+	/* The users with an open conflict when the plan began (a real run);
+	 * one planned as anything but a conflict has it closed. */
 	char **conflicted;
-	bool *conflict_closed;               /* per conflicted[i] */
 	size_t nconflicted;
+	struct str_index conflicted_at;      /* object id -> its index in conflicted */
+	bool *conflict_closed;               /* per conflicted[i] */
 	char *default_domain;
 	double started;
 };
@@ -224,11 +225,6 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 	return 0;
 }
 
-static int str_ptr_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 static int conflicted_add(const struct store_conflict *c, void *ud)
 {
 	struct tenant_run *tr = ud;
@@ -242,6 +238,8 @@ static void conflicted_free(struct tenant_run *tr)
 	for (size_t i = 0; i < tr->nconflicted; i++) free(tr->conflicted[i]);
 	free(tr->conflicted);
 	free(tr->conflict_closed);
+	str_index_free(&tr->conflicted_at);
+	memset(&tr->conflicted_at, 0, sizeof tr->conflicted_at);
 	tr->conflicted = NULL;
 	tr->conflict_closed = NULL;
 	tr->nconflicted = 0;
@@ -253,9 +251,9 @@ static void conflicted_free(struct tenant_run *tr)
  * per user; -1 when the store fails (the tenant fails). */
 static int conflict_close(struct tenant_run *tr, const char *object_id)
 {
-	char **at = bsearch(&object_id, tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
-	if (!at || tr->conflict_closed[at - tr->conflicted]) return 0;
-	tr->conflict_closed[at - tr->conflicted] = true;
+	size_t i = str_index_get(&tr->conflicted_at, object_id);
+	if (i == STR_INDEX_NONE || tr->conflict_closed[i]) return 0;
+	tr->conflict_closed[i] = true;
 	struct err err;
 	if (store_conflict_resolve(tr->ap.ob, tr->ct->id, object_id, &err) == 0) return 0;
 	tenant_fail(tr, "%s", err.msg);
@@ -377,7 +375,7 @@ static void plan_all(struct tenant_run *tr)
 			tenant_fail(tr, "%s", err.msg);
 			goto out;
 		}
-		if (tr->nconflicted) qsort(tr->conflicted, tr->nconflicted, sizeof *tr->conflicted, str_ptr_cmp);
+		for (size_t i = 0; i < tr->nconflicted; i++) str_index_put(&tr->conflicted_at, tr->conflicted[i], i);
 		tr->conflict_closed = xcalloc(tr->nconflicted + 1, sizeof *tr->conflict_closed);
 	}
 	struct engine_planner p = {

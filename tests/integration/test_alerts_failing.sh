@@ -13,7 +13,6 @@
 
 start_fakes "$T_OUT/failing"
 cd "$W" || exit 1
-sql() { sqlite3 state/es.db "$1"; }
 mail_policy pol.lua
 mkconfig c.lua pol.lua
 alerts_config() {  # FILE HOURS

@@ -17,7 +17,6 @@
 
 start_fakes "$T_OUT/forget"
 cd "$W" || exit 1
-sql() { sqlite3 state/es.db "$1"; }
 mail_policy pol.lua
 mkconfig c.lua pol.lua
 sync_config two.lua pol.lua 6000 "$(demo_tenants Contoso Northwind)"

@@ -20,7 +20,6 @@ sctl POST customers '{"id": '$BIG_CUSTOMER', "business_name": "Big Corp", "email
 
 mail_policy policy.lua
 mkconfig c.lua "$W/policy.lua" 60000 "{ id = \"$BIG\", name = \"Big\", syncro_customer_id = $BIG_CUSTOMER },"
-sql() { sqlite3 state/es.db "$1"; }
 big_contacts() { sctl GET "contacts?customer_id=$BIG_CUSTOMER" | jq_py 'len(d["contacts"])'; }
 big_mirror() { sql "select count(*) from users where tenant_id='$BIG' and removed is null"; }
 

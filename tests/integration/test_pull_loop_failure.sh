@@ -24,7 +24,6 @@ return { include = function(u) return true end }
 PEOF
 fake_config c.lua "$GURL" "base_url = \"http://127.0.0.1:9/api/v1\", api_key = \"k\"" pol.lua \
   "$(demo_tenants Contoso Fabrikam Northwind)"
-sql() { sqlite3 state/es.db "$1"; }
 mirrored() { sql "select count(*) from users where removed is null"; }
 graph_users() {
   for t in contoso fabrikam northwind; do

@@ -16,7 +16,6 @@
 start_fakes "$T_OUT/retention"
 cd "$W" || exit 1
 ES=$ENTRASYNC
-sql() { sqlite3 state/es.db "$1"; }
 mail_policy pol.lua
 mkconfig c.lua pol.lua
 

@@ -22,6 +22,9 @@ start_fakes() {
   GRAPH_PID=$fake_pid_graph SYNCRO_PID=$fake_pid_syncro
 }
 
+# sql QUERY: the answer of the test's database (state/es.db, from $W).
+sql() { sqlite3 state/es.db "$1"; }
+
 # fakes_alive: both fakes still run (else a FAIL line).
 fakes_alive() { fake_alive graph syncro; }
 

@@ -13,7 +13,6 @@
 
 start_fakes "$T_OUT/rehired"
 cd "$W" || exit 1
-sql() { sqlite3 state/es.db "$1"; }
 mail_policy pol.lua
 sync_config c.lua pol.lua 6000 "$(demo_tenants Contoso)"
 MAIL=jonas.lambert@contoso.com

@@ -17,7 +17,6 @@
 
 start_fakes "$T_OUT/second"
 cd "$W" || exit 1
-sql() { sqlite3 state/es.db "$1"; }
 # users of department Labs go to customer 102, the others to 101 (the tenant's)
 cat >pol.lua <<'PEOF'
 local p = require "entrasync.policy"

@@ -12,7 +12,6 @@
 start_fakes "$T_OUT/steps"
 cd "$W" || exit 1
 ES=$ENTRASYNC
-sql() { sqlite3 state/es.db "$1"; }
 cat >pol.lua <<'PEOF'
 local p = require "entrasync.policy"
 return {

@@ -170,6 +170,21 @@ TEST(engine_plan_contact_the_run_makes_is_a_conflict_for_a_second_user)
 	CHECK(engine_contacts_made_find(made, 102, "lee@x.com") == NULL);
 	CHECK(engine_contacts_made_find(made, 101, "") == NULL);
 	CHECK(!engine_contacts_has(made, 102));
+	/* a user, by mail, then UPN, then the desired e-mail */
+	struct syncro_fields want;
+	fields_of(&want, "email=LEE@x.com", "customer_id=101", NULL);
+	struct engine_user by = { .object_id = "u", .mail = "nobody@x.com", .desired = &want };
+	m = engine_contacts_made_match(made, 101, &by);
+	CHECK(m != NULL && m->contact_id == 3001);
+	by.upn = "pat@x.com";
+	m = engine_contacts_made_match(made, 101, &by);
+	CHECK(m != NULL && m->contact_id == 0);
+	by.mail = "pat@X.com";
+	by.upn = "lee@x.com";
+	m = engine_contacts_made_match(made, 101, &by);
+	CHECK(m != NULL && strcmp(m->object_id, "u-first") == 0);
+	CHECK(engine_contacts_made_match(made, 102, &by) == NULL);
+	syncro_fields_free(&want);
 	engine_contacts_free(made);
 
 	struct syncro_fields d;
