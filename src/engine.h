@@ -301,7 +301,7 @@ struct engine_outcome {
 	long long contact_id;                /* the contact written (create: the new one) */
 	char error[1024];                    /* when rc != SYNCRO_OK */
 	bool wrote;                          /* a Syncro write was sent (or recorded) */
-	bool link_dropped;                   /* 404 on update: the link is gone, recreated next plan */
+	bool link_dropped;                   /* 404 on update/mark: the link is gone (an update's user is planned again) */
 	bool pending;                        /* unknown outcome of a create: left for recovery */
 };
 

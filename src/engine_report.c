@@ -117,11 +117,15 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 	default:
 		fprintf(f, "  %s %s", engine_kind_name(a->kind), label_of(a));
 	}
+	/* an update or mark of a contact deleted in Syncro: no failure (the
+	 * link is dropped; an updated user is planned again, on the next line) */
+	bool gone = d->rc == SYNCRO_NOT_FOUND && (a->kind == ENGINE_UPDATE || a->kind == ENGINE_MARK);
 	if (a->held) fputs(" — held, not done", f);
-	if (d->error) fprintf(f, " — FAILED (%s): %s", syncro_result_name(d->rc), d->error);
+	if (d->error && gone) fprintf(f, " — %s", d->error);
+	else if (d->error) fprintf(f, " — FAILED (%s): %s", syncro_result_name(d->rc), d->error);
 	fputc('\n', f);
 	/* a create's fields are in the JSON report; the text shows changes */
-	if (a->kind != ENGINE_CREATE && a->kind != ENGINE_DELETE && a->kind != ENGINE_CONFLICT) put_changes(f, a);
+	if (a->kind != ENGINE_CREATE && a->kind != ENGINE_DELETE && a->kind != ENGINE_CONFLICT && !gone) put_changes(f, a);
 }
 
 void engine_report_print_text(FILE *f, const struct engine_report *r)

@@ -352,6 +352,34 @@ static void plan_same(const struct engine_user *u, const struct row *row, struct
 	if (!a->customer_id) a->customer_id = row->customer_id;
 }
 
+/* A linked user in scope whose contact was deleted in Syncro (emit said
+ * so on the update's 404; the link is dropped): planned again as a user
+ * with no link, as on their first sync (a contact with their e-mail adopted,
+ * as after a technician merged duplicates; none: created; several: a
+ * conflict), and emitted with the same stamp. 0 go on, -1 store failure,
+ * -2 stopped. */
+static int plan_unlinked_again(struct engine_planner *p, struct engine_user *u, const char *stamp, const char *label,
+                               struct err *err)
+{
+	const struct syncro_contact *cands[MAX_CANDIDATES];
+	size_t ncands = 0;
+	char taken_note[512];
+	struct engine_action a = {0};
+	struct err uerr;
+	u->taken_contact = 0;
+	u->taken_note = NULL;
+	int c = candidates(p, u, cands, &ncands, label, taken_note, sizeof taken_note, err);
+	if (c != 0) return c > 0 ? 0 : c;
+	if (engine_plan_user(&p->pol->plan, u, NULL, NULL, cands, ncands, &a, &uerr) != 0) {
+		p->user_error(p->ud, label, uerr.msg);
+		return 0;
+	}
+	action_stamp(&a, stamp, false);
+	int rc = p->emit(p->ud, &a) < 0 ? -2 : 0;
+	engine_action_free(&a);
+	return rc;
+}
+
 /* Plans one row and emits the action. 0 go on, -1 store failure, -2 stopped. */
 static int plan_row(struct engine_planner *p, struct stream *sm, const struct row *row, struct err *err)
 {
@@ -435,7 +463,10 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 emit:
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = row->linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
-	if (p->emit(p->ud, &a) < 0) rc = -2;
+	int taken = p->emit(p->ud, &a);
+	if (taken < 0) rc = -2;
+	else if (taken == 1 && row->linked && why == ENGINE_WHY_NONE && u.label)
+		rc = plan_unlinked_again(p, &u, stamp, label, err);
 out:
 	engine_action_free(&a);
 	engine_leave_free(&leave);

@@ -28,7 +28,10 @@ struct engine_planner {
 	/* Makes sure customer_id's contacts are in ix: 0 ok, > 0 skip this user
 	 * (the callback reported why), < 0 stop the tenant. */
 	int (*need_contacts)(void *ud, long long customer_id, const char *label);
-	/* Takes the action (moves it out, or frees it): 0 go on, < 0 stop. */
+	/* Takes the action (moves it out, or frees it): 0 go on, < 0 stop; 1
+	 * when it was a linked user's update whose contact turned out deleted
+	 * in Syncro (its link dropped): the user is planned again as one with
+	 * no link, and that action emitted too. */
 	int (*emit)(void *ud, struct engine_action *a);
 	/* A problem with one user (policy error, unreadable link): it is
 	 * skipped, the others go on. */

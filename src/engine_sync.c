@@ -165,7 +165,8 @@ static int restamp(struct tenant_run *tr, struct engine_action *a)
 }
 
 /* Applies one action now and counts it. Returns -1 when the tenant (or the
- * run) cannot go on. Takes a. */
+ * run) cannot go on; 1 when it was an update of a contact deleted in
+ * Syncro (the link dropped: the planner plans the user again). Takes a. */
 static int apply_now(struct tenant_run *tr, struct engine_action *a)
 {
 	struct engine_outcome out;
@@ -215,12 +216,20 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 		record_done(tr, a, out.rc, out.error);
 		return 0;
 	}
-	if (out.link_dropped)
-		tenant_error(tr, "%s: contact %lld was deleted in Syncro: link dropped, it is created again next run",
-		             action_label(a), a->contact_id);
-	else
-		tenant_error(tr, "%s: %s failed (%s): %s", action_label(a), engine_kind_name(a->kind),
-		             syncro_result_name(out.rc), out.error);
+	if (out.link_dropped) {
+		/* the contact was deleted in Syncro (by hand, or merged into a
+		 * duplicate): the link is dropped. Entra is the source: an updated
+		 * user is planned again at once, as one with no contact; a leaver's
+		 * mark has nothing left to mark. Neither is an error. */
+		bool again = a->kind == ENGINE_UPDATE;
+		log_info("sync", "tenant %s: %s: contact %lld was deleted in Syncro: link dropped%s", tr->ct->id,
+		         action_label(a), a->contact_id, again ? ", the user planned again" : "");
+		record_done(tr, a, out.rc, again ? "contact deleted in Syncro: link dropped, the user planned again"
+		                                 : "contact deleted in Syncro: link dropped, nothing left to mark");
+		return again ? 1 : 0;
+	}
+	tenant_error(tr, "%s: %s failed (%s): %s", action_label(a), engine_kind_name(a->kind),
+	             syncro_result_name(out.rc), out.error);
 	record_done(tr, a, out.rc, out.error);
 	return 0;
 }
@@ -314,7 +323,8 @@ static int need_contacts(void *ud, long long customer_id, const char *label)
 static int emit(void *ud, struct engine_action *a)
 {
 	struct tenant_run *tr = ud;
-	return dispatch(tr, a) != 0 || tr->failed || tr->rep->fatal ? -1 : 0;
+	int rc = dispatch(tr, a);
+	return rc < 0 || tr->failed || tr->rep->fatal ? -1 : rc;   /* 1: plan the user again */
 }
 
 static void user_error(void *ud, const char *label, const char *msg)

@@ -6,7 +6,8 @@
 # incremental change is one update, each on_leave outcome (delete, mark,
 # keep) and a user who comes back, the removal and empty-source guards and
 # --allow-removals, 422 recorded and the run goes on, 404 on update drops
-# the link and the next run creates it again, a bad policy in one tenant
+# the link and the user is planned again (created, or a merged duplicate
+# adopted), a leaver's deleted contact, a bad policy in one tenant
 # while the others sync, --tenant, --json, the run lock (exit 3), a 401.
 . tests/integration/test_sync_lib.sh
 
@@ -162,18 +163,57 @@ clear_log
 expect_exit "422: exit 1" 1 "Bad Mail.*invalid.*Email is not an email" -- --config c.lua sync --tenant Fabrikam
 check "422: the other new user created" test "$(contacts_with good.mail@fabrikam.com)" = 1
 check "422: audit row of the failure" test "$(sqlite3 state/es.db "select count(*) from audit where result like 'invalid:%'")" = 1
+BAD_ID=$(gctl GET tenants/fabrikam/users | jq_py "[u['id'] for u in d['users'] if u.get('mail') == 'bad.mail@fabrikam'][0]")
+gctl PATCH "tenants/fabrikam/users/$BAD_ID" '{"mail":"bad.mail@fabrikam.com"}' >/dev/null
+clear_log
+expect_ok "422: mended in Entra, created by the next run" -- --config c.lua sync --tenant Fabrikam
+check "422: one create, the mended address" test "$(writes contacts.create) $(contacts_with bad.mail@fabrikam.com)" = "1 1"
 
-# ---- 404 on update: link dropped, created again next run
+# ---- 404 on update (the contact deleted in Syncro): link dropped, the user
+# planned again in the same run: created again, or, when a technician merged
+# the contact into another with the e-mail, that one adopted; a leaver's mark
+# on a deleted contact: link dropped, nothing to mark. None is an error.
 FAB=$(sqlite3 state/es.db "select object_id || ' ' || contact_id from links where tenant_id = '$FABRIKAM' order by object_id limit 1")
 FAB_ID=${FAB% *}; FAB_CONTACT=${FAB#* }
+FAB_MAIL=$(sqlite3 state/es.db "select json_extract(fields, '\$.email') from links where object_id = '$FAB_ID'")
 curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$FAB_CONTACT" >/dev/null
 gctl PATCH "tenants/fabrikam/users/$FAB_ID" '{"jobTitle":"Renamed Role"}' >/dev/null
-expect_exit "404 on update: reported" 1 "contact $FAB_CONTACT was deleted in Syncro: link dropped" -- --config c.lua sync --tenant Fabrikam
-check "404: link dropped" test "$(sqlite3 state/es.db "select count(*) from links where object_id = '$FAB_ID'")" = 0
 clear_log
-es --config c.lua sync --tenant Fabrikam
-check "404: created again on the next run" test "$(writes contacts.create)" = 1
-check "404: linked again" test "$(sqlite3 state/es.db "select count(*) from links where object_id = '$FAB_ID'")" = 1
+expect_ok "404 on update: the run is ok" -- --config c.lua sync --tenant Fabrikam
+check "404: said in the plan, not as a failure" grep -q "(#$FAB_CONTACT) — contact deleted in Syncro: link dropped, the user planned again" "$T_OUT/out"
+check "404: no error" test "$(grep -c '^  error:\|FAILED' "$T_OUT/out")" = 0
+check "404: created again in the same run" test "$(writes contacts.create) $(contacts_with "$FAB_MAIL")" = "1 1"
+check "404: the new contact has the new title" test "$(contact_field "$FAB_MAIL" title)" = "Renamed Role"
+NEW_CONTACT=$(sqlite3 state/es.db "select contact_id from links where object_id = '$FAB_ID'")
+check "404: linked to the new contact" test -n "$NEW_CONTACT" -a "$NEW_CONTACT" != "$FAB_CONTACT"
+check "404: audit of the update's 404 and of the create" test "$(sqlite3 state/es.db "select group_concat(action || ':' || substr(result, 1, 9), ' ') from (select action, result from audit where object_id = '$FAB_ID' order by id desc limit 2)")" = "create:ok update:not_found"
+clear_log
+expect_ok "404: the next run" -- --config c.lua sync --tenant Fabrikam
+check "404: the next run writes nothing" test "$(all_writes)" = 0
+
+# merged in Syncro: the linked contact deleted, a hand-made one with the e-mail kept
+FAB2=$(sqlite3 state/es.db "select object_id || ' ' || contact_id from links where tenant_id = '$FABRIKAM' and object_id > '$FAB_ID' order by object_id limit 1")
+FAB2_ID=${FAB2% *}; FAB2_CONTACT=${FAB2#* }
+FAB2_MAIL=$(sqlite3 state/es.db "select json_extract(fields, '\$.email') from links where object_id = '$FAB2_ID'")
+sctl POST seed "{\"contacts\":[{\"id\":2901,\"customer_id\":102,\"name\":\"Kept In Merge\",\"email\":\"$FAB2_MAIL\"}]}" >/dev/null
+curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$FAB2_CONTACT" >/dev/null
+gctl PATCH "tenants/fabrikam/users/$FAB2_ID" '{"jobTitle":"Merged Role"}' >/dev/null
+clear_log
+expect_ok "merged: the run is ok" -- --config c.lua sync --tenant Fabrikam
+check "merged: the kept contact adopted, nothing created" test "$(writes contacts.create) $(grep -c "adopt existing contact #2901" "$T_OUT/out")" = "0 1"
+check "merged: linked to the kept contact" test "$(sqlite3 state/es.db "select contact_id from links where object_id = '$FAB2_ID'")" = 2901
+check "merged: one contact with the e-mail, with the new title" test "$(contacts_with "$FAB2_MAIL") $(contact_field "$FAB2_MAIL" title)" = "1 Merged Role"
+
+# a leaver (disabled: on_leave marks) whose contact was deleted in Syncro
+FAB3=$(sqlite3 state/es.db "select object_id || ' ' || contact_id from links where tenant_id = '$FABRIKAM' and object_id > '$FAB2_ID' order by object_id limit 1")
+FAB3_ID=${FAB3% *}; FAB3_CONTACT=${FAB3#* }
+curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$FAB3_CONTACT" >/dev/null
+gctl POST "tenants/fabrikam/users/$FAB3_ID/disable" '{}' >/dev/null
+clear_log
+expect_ok "deleted leaver: the run is ok" -- --config c.lua sync --tenant Fabrikam
+check "deleted leaver: said, nothing made" test "$(grep -c "(#$FAB3_CONTACT, disabled: marked) — contact deleted in Syncro: link dropped, nothing left to mark" "$T_OUT/out") $(writes contacts.create)" = "1 0"
+check "deleted leaver: link dropped" test "$(sqlite3 state/es.db "select count(*) from links where object_id = '$FAB3_ID'")" = 0
+gctl POST "tenants/fabrikam/users/$FAB3_ID/enable" '{}' >/dev/null
 
 # ---- a bad policy in one tenant; the others sync
 printf 'return {\n  include = function(u) return true end,\n  contact = function(u) return { name = u.displayName } end,\n  on_leve = "keep",\n}\n' > bad.lua

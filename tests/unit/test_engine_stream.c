@@ -37,6 +37,8 @@ struct got {
 	struct store *st;        /* links written for creates and restamps (like apply) */
 	struct store_outbox *ob;
 	long long next_contact;
+	bool gone_on_update;     /* an update finds its contact deleted in Syncro: link dropped, emit says 1 */
+	struct syncro_contact_list have;   /* the customer's existing contacts (taken by plan) */
 };
 
 static int need_contacts(void *ud, long long customer_id, const char *label)
@@ -49,13 +51,20 @@ static int emit(void *ud, struct engine_action *a)
 	struct got *g = ud;
 	struct err err;
 	buf_printf(&g->log, "%s:%s", a->object_id, engine_kind_name(a->kind));
+	if (a->kind == ENGINE_UPDATE && g->gone_on_update) {
+		buf_adds(&g->log, ":gone;");
+		if (store_link_delete(g->st, TENANT, a->object_id, &err) != 0) t_fail(__FILE__, __LINE__, "%s", err.msg);
+		engine_action_free(a);
+		return 1;
+	}
 	if (a->kind == ENGINE_CREATE) buf_printf(&g->log, ":%s", a->label);
+	if (a->kind == ENGINE_ADOPT) buf_printf(&g->log, ":%lld", a->contact_id);
 	if (a->kind == ENGINE_MARK) buf_printf(&g->log, ":%s", a->after.v[SYNCRO_F_NOTES]);
 	if (a->kind == ENGINE_UNCHANGED && a->restamp)   /* re-planned: what the link is told */
 		buf_printf(&g->log, ":%lld/%lld:%s%s", a->contact_id, a->customer_id, a->label ? a->label : "-",
 		           a->changed || a->after.v[SYNCRO_F_NAME] ? ":changed?" : "");
 	buf_addc(&g->log, ';');
-	if (a->kind == ENGINE_CREATE || a->kind == ENGINE_MARK) {
+	if (a->kind == ENGINE_CREATE || a->kind == ENGINE_MARK || a->kind == ENGINE_ADOPT) {
 		char *fields = engine_fields_to_json(&a->written);
 		struct store_link l = { .tenant_id = TENANT, .object_id = a->object_id, .customer_id = CUSTOMER,
 		                        .contact_id = a->kind == ENGINE_CREATE ? ++g->next_contact : a->contact_id,
@@ -81,8 +90,7 @@ static void plan(struct got *g, const char *path, long long *stamped)
 	struct err err;
 	struct engine_policy pol;
 	struct engine_contacts *ix = engine_contacts_new();
-	struct syncro_contact_list none = {0};
-	engine_contacts_add(ix, CUSTOMER, &none);
+	engine_contacts_add(ix, CUSTOMER, &g->have);
 	struct script_tenant t = { .id = TENANT, .name = "T", .syncro_customer_id = CUSTOMER };
 	buf_reset(&g->log);
 	if (engine_policy_load(&pol, path, NULL, &t, &err) != 0) {
@@ -167,6 +175,55 @@ TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 	buf_free(&g.log);
 	free(pol);
 	free(pol2);
+	free(db);
+}
+
+/* An update whose contact was deleted in Syncro (emit drops the link and
+ * says 1): the user is planned again at once as one with no link — created,
+ * or a contact with the e-mail adopted — with the same stamp, so the next
+ * plan has the user unchanged. Other users are not touched. */
+TEST(engine_plan_tenant_plans_again_a_user_whose_contact_is_gone)
+{
+	struct err err;
+	char *db = xasprintf("%s/plan-gone.db", t_tmpdir()), *pol = write_policy("gone.lua", "");
+	struct got g = {0};
+	long long stamped = -1;
+	if (!open_tenant(&g, db)) return;
+	REQUIRE_OK(store_user_put(g.st, TENANT, "a", "{\"displayName\":\"Ann\",\"mail\":\"ann@x.com\"}", &err), &err);
+	REQUIRE_OK(store_user_put(g.st, TENANT, "b", "{\"displayName\":\"Bo\",\"mail\":\"bo@x.com\"}", &err), &err);
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:create:Ann <ann@x.com>;b:create:Bo <bo@x.com>;");
+
+	/* a renamed: its update finds the contact gone; created again */
+	REQUIRE_OK(store_user_put(g.st, TENANT, "a", "{\"displayName\":\"Ann N\",\"mail\":\"ann@x.com\"}", &err), &err);
+	g.gone_on_update = true;
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:update:gone;a:create:Ann N <ann@x.com>;b:unchanged;");
+	g.gone_on_update = false;
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:unchanged;b:unchanged;");   /* the create's link has the stamp */
+	CHECK_EQ_INT(stamped, 2);
+
+	/* b renamed, its contact merged in Syncro into one with its e-mail: adopted */
+	g.have.items = xcalloc(1, sizeof *g.have.items);
+	g.have.n = 1;
+	g.have.items[0] = (struct syncro_contact){ .id = 900, .customer_id = CUSTOMER };
+	g.have.items[0].f.v[SYNCRO_F_EMAIL] = xstrdup("BO@x.com");
+	g.have.items[0].f.v[SYNCRO_F_CUSTOMER_ID] = xstrdup("101");
+	REQUIRE_OK(store_user_put(g.st, TENANT, "b", "{\"displayName\":\"Bo N\",\"mail\":\"bo@x.com\"}", &err), &err);
+	g.gone_on_update = true;
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:unchanged;b:update:gone;b:adopt:900;");
+	struct store_link l = {0};
+	REQUIRE_OK(store_link_get(g.st, TENANT, "b", &l, &err), &err);
+	CHECK_EQ_INT(l.contact_id, 900);
+	CHECK(l.stamp && strlen(l.stamp) == 16);
+	store_link_free(&l);
+
+	store_outbox_close(g.ob);
+	store_close(g.st);
+	buf_free(&g.log);
+	free(pol);
 	free(db);
 }
 
