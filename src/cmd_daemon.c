@@ -1,5 +1,5 @@
-/* cmd_daemon — `entrasync daemon --every 1h [--jitter 5m]`: runs `sync`
- * (or `pull`) on a fixed schedule, each run a child process
+/* cmd_daemon — `entrasync daemon --every 1h [--jitter 5m] [--verify-every
+ * 24h]`: runs `sync` (or `pull`) on a fixed schedule, each run a child process
  * (fork + exec of /proc/self/exe with the same global options), so a crash
  * or a leak in one run never takes the daemon down.
  *
@@ -30,7 +30,10 @@
  * random jitter in [0, --jitter]. A slot that comes while the previous run
  * is still going is skipped (logged and counted), never started twice. When
  * the run lock is held (a manual `sync`), the run waits for it: the two
- * take turns. The schedule and each run's outcome go into the store's kv
+ * take turns. With --verify-every, a sync run is given --verify when the
+ * last run that had it started that long ago or more (or none did: the
+ * first run verifies); the time is kept in the store's kv, so a restarted
+ * daemon keeps the rhythm. The schedule and each run's outcome go into the store's kv
  * (status reads them); with --metrics FILE the metrics file is rewritten at
  * start and after every run. */
 #include "cmd_daemon.h"
@@ -122,10 +125,14 @@ struct daemon {
 	double due_wall;           /* the same on the wall clock, for status */
 	pid_t child;               /* the running run, 0 when none */
 	double child_started;      /* monotonic */
+	double child_started_wall; /* wall clock */
 	int lock_retries;          /* this slot's restarts after losing the lock race */
 	bool waiting_lock;         /* the run is due but the run lock is held */
 	bool stopping;             /* SIGTERM/SIGINT received */
 	long long skipped;
+	double verify_every;       /* --verify-every in seconds; 0 = never */
+	double last_verify;        /* wall clock start of the last run with --verify; 0 = none */
+	bool child_verifies;       /* the running run has --verify */
 	sigset_t sigs;             /* the signals we take with sigtimedwait */
 };
 
@@ -185,7 +192,8 @@ static void write_metrics(struct daemon *d)
 
 /* ---------------------------------------------------------------- children */
 
-/* argv for a child: entrasync [global options] CMD [ARGS]. Caller frees the array only. */
+/* argv for a child: entrasync [global options] CMD [--verify] [ARGS]
+ * (--verify when d->child_verifies and with_extra). Caller frees the array only. */
 static char **child_argv(const struct daemon *d, const char *cmd, bool with_extra)
 {
 	const struct global_opts *g = d->g;
@@ -200,6 +208,7 @@ static char **child_argv(const struct daemon *d, const char *cmd, bool with_extr
 	if (g->log_level) { ARG("--log-level"); ARG(g->log_level); }
 	if (g->log_format) { ARG("--log-format"); ARG(g->log_format); }
 	ARG(cmd);
+	if (with_extra && d->child_verifies) ARG("--verify");
 	if (with_extra)
 		for (int i = 0; i < d->nextra; i++) ARG(d->extra[i]);
 #undef ARG
@@ -386,6 +395,8 @@ static void reload(struct daemon *d)
 
 static void start_run(struct daemon *d, double now)
 {
+	double wall = time_now();
+	d->child_verifies = d->verify_every > 0 && (d->last_verify <= 0 || wall - d->last_verify >= d->verify_every);
 	char **argv = child_argv(d, d->command, true);
 	pid_t pid = spawn(argv, &d->sigs, -1, -1, d->snap_fd);
 	free(argv);
@@ -397,9 +408,11 @@ static void start_run(struct daemon *d, double now)
 	}
 	d->child = pid;
 	d->child_started = now;
+	d->child_started_wall = wall;
 	char at[32];
-	time_iso8601(time_now(), at, sizeof at);
-	log_info("daemon", "run started: entrasync %s (pid %ld)", d->command, (long)pid);
+	time_iso8601(wall, at, sizeof at);
+	log_info("daemon", "run started: entrasync %s%s (pid %ld)", d->command, d->child_verifies ? " --verify" : "",
+	         (long)pid);
 	schedule_next(d, now);
 	char next[32];
 	time_iso8601(d->due_wall, next, sizeof next);
@@ -444,6 +457,13 @@ static void run_ended(struct daemon *d, int status, double now)
 		}
 		if (code == 0) log_info("daemon", "run finished in %.1f s: exit 0 (%s)", took, exit_meaning(code));
 		else log_warn("daemon", "run finished in %.1f s: exit %d (%s)", took, code, exit_meaning(code));
+		if (d->child_verifies && (code == EXIT_OK || code == EXIT_PARTIAL)) {
+			/* the run verified (whatever its tenants' outcome): the next is due verify_every later */
+			char verified[32];
+			d->last_verify = d->child_started_wall;
+			time_iso8601(d->last_verify, verified, sizeof verified);
+			record(d, (const char *const[]){ DAEMON_KV_LAST_VERIFY, verified, NULL });
+		}
 	} else {
 		snprintf(exit_text, sizeof exit_text, "signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 		log_error("daemon", "run ended by %s after %.1f s", exit_text, took);
@@ -523,12 +543,13 @@ static int loop(struct daemon *d)
 
 int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 {
-	const char *every = NULL, *jitter = NULL, *metrics = NULL, *command = NULL;
+	const char *every = NULL, *jitter = NULL, *metrics = NULL, *command = NULL, *verify_every = NULL;
 	const struct opt opts[] = {
 		{ "--every", "DURATION", &every, NULL },
 		{ "--jitter", "DURATION", &jitter, NULL },
 		{ "--metrics", "FILE", &metrics, NULL },
 		{ "--command", "COMMAND", &command, NULL },
+		{ "--verify-every", "DURATION", &verify_every, NULL },
 		{ NULL, NULL, NULL, NULL },
 	};
 	struct daemon d;
@@ -559,6 +580,12 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	}
 	if (!command_find(command))
 		return usage_fail("daemon", "this build has no '%s' command to run", command);
+	if (verify_every) {
+		if (strcmp(command, "sync") != 0)
+			return usage_fail("daemon", "--verify-every goes with --command sync (a pull writes nothing to verify)");
+		if (when_parse_duration(verify_every, &d.verify_every, &err) != 0)
+			return usage_fail("daemon", "--verify-every: %s", err.msg);
+	}
 	d.g = g;
 	d.command = command;
 	d.every_text = every;
@@ -589,6 +616,10 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "entrasync daemon: %s\n", err.msg);
 		goto out;
 	}
+	char *verified = NULL;
+	if (d.verify_every > 0 && store_kv_get(st, DAEMON_KV_LAST_VERIFY, &verified, &err) == 0)
+		d.last_verify = when_parse_iso(verified);
+	free(verified);
 	store_close(st);
 	srandom((unsigned)(time_now() * 1000) ^ (unsigned)getpid());
 	d.started_at = time_now();

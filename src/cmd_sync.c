@@ -1,5 +1,5 @@
 /* cmd_sync — `entrasync sync [--tenant T]... [--dry-run] [--json]
- * [--allow-removals] [--metrics FILE]`: takes the run lock, opens the
+ * [--allow-removals] [--verify] [--metrics FILE]`: takes the run lock, opens the
  * store, makes the Graph and Syncro clients on one HTTP engine, runs the
  * engine (engine_sync.c) and prints the plan/result per tenant (text, or
  * JSON). Then the steps other features own, each only when configured and
@@ -391,12 +391,13 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 {
 	const char *names[MAX_TENANT_ARGS], *unused = NULL, *metrics_path = NULL;
 	size_t nnames = 0;
-	int dry = 0, json = 0, allow = 0, npos = 0, rc = EXIT_NOSTART;
+	int dry = 0, json = 0, allow = 0, verify = 0, npos = 0, rc = EXIT_NOSTART;
 	struct err err;
 	const struct opt opts[] = {
 		{ "--dry-run", NULL, NULL, &dry },
 		{ "--json", NULL, NULL, &json },
 		{ "--allow-removals", NULL, NULL, &allow },
+		{ "--verify", NULL, NULL, &verify },
 		{ "--metrics", "FILE", &metrics_path, NULL },
 		{ "--tenant", "ID|NAME", &unused, NULL },   /* taken out before (repeatable); here for "did you mean" */
 		{ NULL, NULL, NULL, NULL },
@@ -446,7 +447,8 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	for (size_t i = 0; i < cfg.ntenants; i++) nsel += sel[i];
 	watch.progress = progress_new("sync", (long long)nsel);
 	struct engine_sync_opts o = {
-		.tenants = names, .ntenants = nnames, .dry_run = dry, .allow_removals = allow, .record_plan = true,
+		.tenants = names, .ntenants = nnames, .dry_run = dry, .allow_removals = allow, .verify = verify,
+		.record_plan = true,
 		.before_send = kill_before ? hook_before : NULL, .after_send = hook_after, .hook_ud = &watch,
 		.on_tenant_done = tenant_done, .tenant_done_ud = &watch,
 	};

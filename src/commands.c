@@ -81,7 +81,7 @@ const struct command commands[] = {
 	  cmd_pull, 0 },
 	{ "sync", "Pull from Graph, plan, and bring Syncro contacts in step",
 	  "usage: entrasync sync [--tenant ID|NAME]... [--dry-run] [--json] [--allow-removals]\n"
-	  "                      [--metrics FILE]\n"
+	  "                      [--verify] [--metrics FILE]\n"
 	  "\n"
 	  "For every configured tenant (or those named with --tenant, repeatable):\n"
 	  "pulls the users from Microsoft Graph into the local mirror, plans the\n"
@@ -95,6 +95,13 @@ const struct command commands[] = {
 	  "  --allow-removals   release the removal guard for this run (a tenant is held\n"
 	  "                     when more than max(5, 10%) of its linked contacts would be\n"
 	  "                     deleted or marked, or Graph returned no users)\n"
+	  "  --verify           also list each customer's contacts in Syncro and check\n"
+	  "                     every linked contact is still there: one deleted (or\n"
+	  "                     merged into a duplicate) has its link dropped and its\n"
+	  "                     user planned again (the duplicate adopted, or created);\n"
+	  "                     more gone than the removal guard allows: none, reported\n"
+	  "                     (--allow-removals releases). One listing per customer,\n"
+	  "                     50 contacts a request: a daily or weekly check\n"
 	  "  --metrics FILE     write the Prometheus metrics file after the run\n"
 	  "\n"
 	  "Then, each only when configured (one line each; \"steps\" in --json):\n"
@@ -342,7 +349,8 @@ const struct command commands[] = {
 	  cmd_user, 0 },
 	{ "daemon", "Run sync on a schedule (for a service manager), e.g. --every 1h",
 	  "usage: entrasync daemon --every DURATION [--jitter DURATION] [--metrics FILE]\n"
-	  "                        [--command sync|pull] [-- SYNC-OPTIONS...]\n"
+	  "                        [--command sync|pull] [--verify-every DURATION]\n"
+	  "                        [-- SYNC-OPTIONS...]\n"
 	  "\n"
 	  "Runs 'entrasync sync' (or pull) now and then every DURATION, each run a\n"
 	  "fresh process that reads the config and the policies again. A run still\n"
@@ -355,6 +363,10 @@ const struct command commands[] = {
 	  "  --metrics FILE      write Prometheus metrics to FILE (atomically) at start\n"
 	  "                      and after every run (node_exporter textfile collector)\n"
 	  "  --command COMMAND   sync (default) or pull\n"
+	  "  --verify-every DURATION\n"
+	  "                      give a sync run --verify when the last run that had it\n"
+	  "                      started that long ago, e.g. 1d (the first run verifies;\n"
+	  "                      the time is kept in the database)\n"
 	  "\n"
 	  "Signals: SIGTERM / SIGINT stop the daemon once the run in progress has\n"
 	  "finished its write in flight; SIGHUP checks the config and the policies\n"

@@ -120,6 +120,10 @@ struct engine_action {
 	char *reason;                        /* include()'s reason (skip); a conflict's message ("contacts #1,
 	                                      * #2 of customer 7 have this e-mail", or who holds its one contact) */
 	long long contact_id;                /* adopt/update/delete/mark/keep/unchanged; 0 for create */
+	/* The contact the user's link points to, found gone from Syncro (not in
+	 * its customer's list: sync --verify); the user is planned as one with
+	 * no link, and the link is dropped before the action is applied. 0 = no. */
+	long long gone_contact;
 	long long customer_id;               /* the contact's customer */
 	unsigned changed;                    /* bits of the fields sent (create: every non-NULL) */
 	struct syncro_fields before;         /* old values of the changed fields (delete: all known) */
@@ -269,6 +273,8 @@ struct engine_guard {
  * reason in reason[cap]: more removals than max(count, percent % of links),
  * or no user in the mirror while links exist. allow_removals releases. */
 bool engine_guard_check(const struct engine_guard *g, char *reason, size_t cap);
+/* The most removals g lets through: max(count, percent % of the links). */
+long long engine_guard_limit(const struct engine_guard *g);
 
 /* ================================================================ 2. apply */
 
@@ -323,6 +329,11 @@ struct engine_outcome {
  * Returns -1 only when the store fails (err). */
 int engine_apply_action(struct engine_apply *ap, const struct engine_action *a, struct engine_outcome *out,
                         struct err *err);
+/* An action whose user's contact is gone from Syncro (a->gone_contact,
+ * sync --verify): drops the link and writes its audit row ("unlink",
+ * result "not_found: …"), in one transaction, before the action itself is
+ * applied. Nothing in a dry run. -1 when the store fails (err). */
+int engine_apply_contact_gone(struct engine_apply *ap, const struct engine_action *a, struct err *err);
 
 /* Loads (or, with refresh, reloads) a customer's contacts into the index
  * (a Syncro read, also in a dry run), leaving out none: linked contacts are
@@ -360,6 +371,9 @@ struct engine_sync_opts {
 	bool allow_removals;                 /* release the removal guard for this run */
 	bool skip_pull;                      /* plan from the mirror as it is (no Graph) */
 	bool record_plan;                    /* keep the actions in the report (for printing) */
+	/* List the customers' contacts and check every linked user's contact is
+	 * still there (a deleted one: link dropped, the user planned again) */
+	bool verify;
 	size_t batch;                        /* users read per store batch; 0 = 500 */
 	/* passed to struct engine_apply (crash tests) */
 	void (*before_send)(void *ud, const struct engine_action *a);
@@ -376,6 +390,9 @@ struct engine_sync_opts {
 struct engine_counts {
 	long long created, adopted, updated, removed, marked, kept, unchanged, conflicts, skipped, held, errors;
 	long long users;                     /* mirrored users planned */
+	long long gone;                      /* linked contacts found gone from Syncro (verify) */
+	long long verified;                  /* linked contacts found in Syncro's lists (verify) */
+	long long unverified;                /* gone, but more than the guard allows: left alone (verify) */
 };
 
 /* An action as it went: the plan and its outcome. */

@@ -150,6 +150,40 @@ out:
 	return rc;
 }
 
+int engine_apply_contact_gone(struct engine_apply *ap, const struct engine_action *a, struct err *err)
+{
+	if (ap->dry_run || !a->gone_contact) return 0;
+	struct store_link old = {0};
+	char *before = NULL;
+	int rc = -1;
+	if (store_begin(ap->st, err) != 0) goto out;
+	int got = store_link_get(ap->st, ap->tenant_id, a->object_id, &old, err);
+	if (got < 0) goto fail;
+	if (got == STORE_NOTFOUND || old.contact_id != a->gone_contact) {   /* gone already */
+		store_rollback(ap->st, NULL);
+		rc = 0;
+		goto out;
+	}
+	before = xasprintf("{\"contact_id\":%lld,\"customer_id\":%lld}", old.contact_id, old.customer_id);
+	struct store_audit au = {
+		.run_id = ap->run_id, .tenant_id = ap->tenant_id, .object_id = a->object_id, .contact_id = old.contact_id,
+		.action = "unlink", .before = before,
+		.after = "{\"why\":\"the contact is not in its customer's list in Syncro (sync --verify)\"}",
+		.actor = "entrasync", .result = "ok",
+	};
+	if (store_link_delete(ap->st, ap->tenant_id, a->object_id, err) != 0 ||
+	    store_audit_append(ap->st, &au, NULL, err) != 0 || store_commit(ap->st, err) != 0)
+		goto fail;
+	rc = 0;
+	goto out;
+fail:
+	store_rollback(ap->st, NULL);
+out:
+	store_link_free(&old);
+	free(before);
+	return rc;
+}
+
 /* A conflict: recorded as open with its candidates and the plan's message. */
 static int record_conflict(struct engine_apply *ap, const struct engine_action *a, struct err *err)
 {

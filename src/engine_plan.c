@@ -818,6 +818,14 @@ const struct syncro_contact *engine_contacts_get(const struct engine_contacts *i
 
 /* ------------------------------------------------------------ removal guard */
 
+long long engine_guard_limit(const struct engine_guard *g)
+{
+	long long count = g->max_count >= 0 ? g->max_count : ENGINE_MAX_REMOVALS_COUNT;
+	double percent = g->max_percent >= 0 ? g->max_percent : ENGINE_MAX_REMOVALS_PERCENT;
+	long long by_percent = (long long)floor((double)g->links * percent / 100.0);
+	return count > by_percent ? count : by_percent;
+}
+
 bool engine_guard_check(const struct engine_guard *g, char *reason, size_t cap)
 {
 	if (reason && cap) reason[0] = '\0';
@@ -829,8 +837,7 @@ bool engine_guard_check(const struct engine_guard *g, char *reason, size_t cap)
 	}
 	long long count = g->max_count >= 0 ? g->max_count : ENGINE_MAX_REMOVALS_COUNT;
 	double percent = g->max_percent >= 0 ? g->max_percent : ENGINE_MAX_REMOVALS_PERCENT;
-	long long by_percent = (long long)floor((double)g->links * percent / 100.0);
-	long long limit = count > by_percent ? count : by_percent;
+	long long limit = engine_guard_limit(g);
 	if (g->removals > limit) {
 		if (reason) snprintf(reason, cap, "%lld of %lld linked contacts would be deleted or marked "
 		                     "(limit %lld: max_removals count %lld, %g%%); rerun with --allow-removals "

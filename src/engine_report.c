@@ -92,6 +92,11 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 {
 	const struct engine_action *a = &d->a;
 	const char *why = engine_why_name(a->why);
+	if (a->gone_contact) {
+		fprintf(f, "  - %s: contact #%lld is gone from Syncro (not in its customer's list): link %s\n", label_of(a),
+		        a->gone_contact, dry ? "to be dropped" : "dropped");
+		if (a->kind == ENGINE_SKIP) return;   /* out of scope or left: nothing more */
+	}
 	switch (a->kind) {
 	case ENGINE_CREATE:
 		fprintf(f, "  + %s", label_of(a));
@@ -153,6 +158,10 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 		        t->status, n->created, n->adopted, n->updated, n->removed, n->marked, n->unchanged, n->kept,
 		        n->conflicts, n->conflicts == 1 ? "" : "s", n->held, n->errors, n->errors == 1 ? "" : "s",
 		        t->writes, t->writes == 1 ? "" : "s", r->dry_run ? " would be sent" : " sent");
+		if (n->verified || n->gone || n->unverified)
+			fprintf(f, "  verified: %lld linked contact%s in Syncro, %lld gone%s\n", n->verified,
+			        n->verified == 1 ? "" : "s", n->gone + n->unverified,
+			        n->unverified ? " (left alone: see the error)" : n->gone ? " (their users planned again)" : "");
 		for (size_t k = 0; k < t->nerrors; k++) fprintf(f, "  error: %s\n", t->errors[k]);
 		if (t->errors_dropped) fprintf(f, "  … and %zu more errors\n", t->errors_dropped);
 	}
@@ -181,6 +190,7 @@ static cJSON *action_json(const struct engine_done *d)
 	if (a->label) cJSON_AddStringToObject(o, "user", a->label);
 	if (a->contact_id) cJSON_AddNumberToObject(o, "contact_id", (double)a->contact_id);
 	if (a->customer_id) cJSON_AddNumberToObject(o, "customer_id", (double)a->customer_id);
+	if (a->gone_contact) cJSON_AddNumberToObject(o, "gone_contact", (double)a->gone_contact);
 	if (engine_why_name(a->why)) cJSON_AddStringToObject(o, "why", engine_why_name(a->why));
 	if (a->changed && a->kind != ENGINE_DELETE) {
 		if (a->kind != ENGINE_CREATE) add_fieldset(o, "before", &a->before, a->changed);
@@ -220,6 +230,12 @@ void engine_report_print_json(FILE *f, const struct engine_report *r)
 			{ "kept", n->kept }, { "conflicts", n->conflicts }, { "skipped", n->skipped },
 			{ "held", n->held }, { "users", n->users }, { "writes", t->writes },
 		};
+		if (n->verified || n->gone || n->unverified) {
+			cJSON *v = cJSON_AddObjectToObject(o, "verified");
+			cJSON_AddNumberToObject(v, "present", (double)n->verified);
+			cJSON_AddNumberToObject(v, "gone", (double)n->gone);
+			cJSON_AddNumberToObject(v, "gone_left_alone", (double)n->unverified);
+		}
 		for (size_t k = 0; k < ARRAY_LEN(nums); k++) cJSON_AddNumberToObject(o, nums[k].k, (double)nums[k].v);
 		cJSON_AddBoolToObject(o, "policy_changed", t->policy_changed);
 		if (t->recovery.open) {

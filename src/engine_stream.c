@@ -386,7 +386,10 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	char stamp[17];
 	bool leaving_stamp;
 	row_stamp(p, row, stamp);
-	if (row->linked && engine_stamp_matches(row->stamp, stamp, &leaving_stamp))
+	/* a link whose contact is gone from Syncro counts as none */
+	size_t gone_at = row->linked && p->gone ? str_index_get(p->gone, row->object_id) : STR_INDEX_NONE;
+	bool linked = row->linked && gone_at == STR_INDEX_NONE;
+	if (linked && engine_stamp_matches(row->stamp, stamp, &leaving_stamp))
 		return emit_stamped(p, row, stamp, leaving_stamp);
 
 	struct err uerr;
@@ -428,19 +431,19 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		}
 	}
 	enum engine_why why = engine_user_leaving(&u);
-	if (row->linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields)) {
+	if (linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields)) {
 		/* the link holds exactly the desired fields (the common re-plan
 		 * after a policy change): unchanged, the link left unparsed */
 		plan_same(&u, row, &a);
 		goto emit;
 	}
 	user_strings(sm, uv, row, &u, label);
-	if (row->linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
+	if (linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
 		err_prefix(&uerr, "link to contact %lld", row->contact_id);
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
-	if (row->linked && why != ENGINE_WHY_NONE &&
+	if (linked && why != ENGINE_WHY_NONE &&
 	    engine_policy_on_leave(p->pol, &link.fields, row->contact_id, engine_why_name(why), &leave, &uerr) != 0) {
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
@@ -449,23 +452,24 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	size_t ncands = 0;
 	char taken_note[512];
 	if (why == ENGINE_WHY_NONE) {
-		int c = row->linked ? holders(p, &u, &link, cands, &ncands, label)
+		int c = linked ? holders(p, &u, &link, cands, &ncands, label)
 		                    : candidates(p, &u, cands, &ncands, label, taken_note, sizeof taken_note, err);
 		if (c != 0) {
 			rc = c > 0 ? 0 : c;
 			goto out;
 		}
 	}
-	if (engine_plan_user(&p->pol->plan, &u, row->linked ? &link : NULL, &leave, cands, ncands, &a, &uerr) != 0) {
+	if (engine_plan_user(&p->pol->plan, &u, linked ? &link : NULL, &leave, cands, ncands, &a, &uerr) != 0) {
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
 emit:
+	if (gone_at != STR_INDEX_NONE) a.gone_contact = p->gone_contacts[gone_at];
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
-	a.restamp = row->linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
+	a.restamp = linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
 	int taken = p->emit(p->ud, &a);
 	if (taken < 0) rc = -2;
-	else if (taken == 1 && row->linked && why == ENGINE_WHY_NONE && u.label)
+	else if (taken == 1 && linked && why == ENGINE_WHY_NONE && u.label)
 		rc = plan_unlinked_again(p, &u, stamp, label, err);
 out:
 	engine_action_free(&a);

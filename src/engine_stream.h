@@ -25,6 +25,11 @@ struct engine_planner {
 	struct engine_contacts *ix;          /* existing contacts by customer (filled by need_contacts) */
 	const struct engine_contacts *made;  /* contacts the run made so far (engine_contacts_made), or NULL */
 	size_t batch;                        /* users per store read; 0 = 500 */
+	/* The linked users whose contact is gone from Syncro (sync --verify:
+	 * object id -> index into gone_contacts), or NULL: each is planned as a
+	 * user with no link, its action carrying gone_contact */
+	const struct str_index *gone;
+	const long long *gone_contacts;
 	/* Makes sure customer_id's contacts are in ix: 0 ok, > 0 skip this user
 	 * (the callback reported why), < 0 stop the tenant. */
 	int (*need_contacts)(void *ud, long long customer_id, const char *label);

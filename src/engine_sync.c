@@ -51,6 +51,11 @@ struct tenant_run {
 	bool *conflict_closed;               /* per conflicted[i] */
 	char *default_domain;
 	double started;
+	/* sync --verify: the linked users whose contact is gone from Syncro */
+	struct str_index gone_at;            /* object id -> index into gone_contacts */
+	char **gone_users;
+	long long *gone_contacts;
+	size_t ngone;
 };
 
 /* ------------------------------------------------------------ report helpers */
@@ -269,18 +274,39 @@ static int conflict_close(struct tenant_run *tr, const char *object_id)
 	return -1;
 }
 
+/* A user whose contact is gone from Syncro (sync --verify): the link is
+ * dropped (in a real run) before the user's action is routed; a user the
+ * plan skips is shown in the plan all the same. -1 when the store fails. */
+static int contact_gone(struct tenant_run *tr, struct engine_action *a)
+{
+	struct err err;
+	tr->r->n.gone++;
+	if (tr->o->dry_run) return 0;
+	if (restamps_commit(tr) != 0) return -1;
+	if (engine_apply_contact_gone(&tr->ap, a, &err) == 0) return 0;
+	tenant_fail(tr, "%s", err.msg);
+	return -1;
+}
+
 /* Routes a planned action: nothing to do, now, or after the guard (and
  * closes the user's open conflict when it is not one any more). */
 static int dispatch(struct tenant_run *tr, struct engine_action *a)
 {
 	struct engine_counts *n = &tr->r->n;
 	int rc = 0;
-	if (a->kind != ENGINE_CONFLICT && tr->nconflicted && conflict_close(tr, a->object_id) != 0) {
+	if ((a->kind != ENGINE_CONFLICT && tr->nconflicted && conflict_close(tr, a->object_id) != 0) ||
+	    (a->gone_contact && contact_gone(tr, a) != 0)) {
 		engine_action_free(a);
 		return -1;
 	}
 	switch (a->kind) {
-	case ENGINE_SKIP: n->skipped++; break;
+	case ENGINE_SKIP:
+		n->skipped++;
+		if (a->gone_contact) {
+			record_done(tr, a, SYNCRO_OK, NULL);
+			return 0;
+		}
+		break;
 	case ENGINE_UNCHANGED:
 	case ENGINE_KEEP:
 		if (a->kind == ENGINE_UNCHANGED) n->unchanged++;
@@ -372,6 +398,109 @@ static void apply_deferred(struct tenant_run *tr, long long links)
 	tr->ndeferred = 0;
 }
 
+/* A link, as verify_links collects them. */
+struct link_ref {
+	char *object_id;
+	long long customer_id, contact_id;
+};
+struct link_refs {
+	struct link_ref *v;
+	size_t n, cap;
+};
+
+static int link_ref_add(const struct store_link *l, void *ud)
+{
+	struct link_refs *refs = ud;
+	if (refs->n == refs->cap) {
+		refs->cap = refs->cap ? refs->cap * 2 : 64;
+		refs->v = xrealloc(refs->v, refs->cap * sizeof *refs->v);
+	}
+	refs->v[refs->n++] = (struct link_ref){ .object_id = xstrdup(l->object_id), .customer_id = l->customer_id,
+	                                        .contact_id = l->contact_id };
+	return 0;
+}
+
+/* sync --verify: every link of the tenant checked against its customer's
+ * list of contacts (listed from Syncro once per customer, also in a dry
+ * run; a list that cannot be had leaves that customer's links unchecked,
+ * reported). The links whose contact is not listed are gone from Syncro
+ * (deleted, or merged into a duplicate): their users go into tr->gone_at
+ * for the planner, unless there are more than the removal guard allows
+ * (max_removals; a list cut short would otherwise have their contacts made
+ * again): then none, reported, until --allow-removals. -1 when the tenant
+ * cannot go on (store failure, Syncro 401). */
+static int verify_links(struct tenant_run *tr)
+{
+	struct err err;
+	struct link_refs refs = {0};
+	long long *failed = NULL;   /* customers whose list could not be had */
+	size_t nfailed = 0;
+	long long checked = 0;
+	int rc = -1;
+	if (store_link_each(tr->env->st, tr->ct->id, link_ref_add, &refs, &err) != 0) {
+		tenant_fail(tr, "%s", err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < refs.n; i++) {
+		const struct link_ref *l = &refs.v[i];
+		bool skip = false;
+		for (size_t k = 0; k < nfailed && !skip; k++) skip = failed[k] == l->customer_id;
+		if (skip) continue;
+		enum syncro_result lrc;
+		if (engine_contacts_load(&tr->ap, tr->ix, l->customer_id, false, &lrc, &err) != 0) {
+			log_redact_err(&err);
+			if (lrc == SYNCRO_UNAUTHORIZED) {
+				run_fatal(tr, err.msg);
+				goto out;
+			}
+			tenant_error(tr, "verify: %s: the links to its contacts are not checked", err.msg);
+			failed = xrealloc(failed, (nfailed + 1) * sizeof *failed);
+			failed[nfailed++] = l->customer_id;
+			continue;
+		}
+		checked++;
+		if (engine_contacts_get(tr->ix, l->customer_id, l->contact_id)) continue;
+		tr->gone_users = xrealloc(tr->gone_users, (tr->ngone + 1) * sizeof *tr->gone_users);
+		tr->gone_contacts = xrealloc(tr->gone_contacts, (tr->ngone + 1) * sizeof *tr->gone_contacts);
+		tr->gone_users[tr->ngone] = xstrdup(l->object_id);
+		tr->gone_contacts[tr->ngone++] = l->contact_id;
+	}
+	tr->r->n.verified = checked - (long long)tr->ngone;
+	struct engine_guard g = { .links = (long long)refs.n, .max_count = tr->pol.info->max_removals_count,
+	                          .max_percent = tr->pol.info->max_removals_percent };
+	long long limit = engine_guard_limit(&g);
+	if (tr->ngone && (long long)tr->ngone > limit && !tr->o->allow_removals) {
+		tenant_error(tr, "verify: %zu of %zu linked contacts are not in Syncro's lists, more than the removal "
+		             "guard allows (%lld): none is made again (a list Syncro cut short would duplicate them); "
+		             "if they were deleted in Syncro, rerun with --allow-removals", tr->ngone, refs.n, limit);
+		tr->r->n.unverified = (long long)tr->ngone;
+		for (size_t i = 0; i < tr->ngone; i++) free(tr->gone_users[i]);
+		tr->ngone = 0;
+	}
+	for (size_t i = 0; i < tr->ngone; i++) str_index_put(&tr->gone_at, tr->gone_users[i], i);
+	if (tr->ngone)
+		log_info("sync", "tenant %s: verify: %zu of %lld linked contacts gone from Syncro", tr->ct->id, tr->ngone,
+		         checked);
+	rc = 0;
+out:
+	for (size_t i = 0; i < refs.n; i++) free(refs.v[i].object_id);
+	free(refs.v);
+	free(failed);
+	return rc;
+}
+
+static void gone_free(struct tenant_run *tr)
+{
+	for (size_t i = 0; i < tr->ngone; i++) free(tr->gone_users[i]);
+	free(tr->gone_users);
+	free(tr->gone_contacts);
+	str_index_free(&tr->gone_at);
+	memset(&tr->gone_at, 0, sizeof tr->gone_at);
+	tr->gone_users = NULL;
+	tr->gone_contacts = NULL;
+	tr->ngone = 0;
+}
+
 static void plan_all(struct tenant_run *tr)
 {
 	struct err err;
@@ -388,10 +517,12 @@ static void plan_all(struct tenant_run *tr)
 		for (size_t i = 0; i < tr->nconflicted; i++) str_index_put(&tr->conflicted_at, tr->conflicted[i], i);
 		tr->conflict_closed = xcalloc(tr->nconflicted + 1, sizeof *tr->conflict_closed);
 	}
+	if (tr->o->verify && verify_links(tr) != 0) goto out;
 	struct engine_planner p = {
 		.st = tr->env->st, .ob = tr->ap.ob, .tenant_id = tr->ct->id, .pol = &tr->pol,
 		.default_customer = tr->r->customer_id, .ix = tr->ix, .made = tr->made, .batch = tr->o->batch,
 		.need_contacts = need_contacts, .emit = emit, .user_error = user_error, .batch_done = batch_done, .ud = tr,
+		.gone = tr->ngone ? &tr->gone_at : NULL, .gone_contacts = tr->gone_contacts,
 	};
 	int rc = engine_plan_tenant(&p, &err);
 	if (restamps_commit(tr) != 0 && rc == 0) rc = -2;
@@ -403,6 +534,7 @@ out:
 	for (size_t i = 0; i < tr->ndeferred; i++) engine_action_free(&tr->deferred[i]);
 	tr->ndeferred = 0;
 	conflicted_free(tr);
+	gone_free(tr);
 }
 
 static void recovery_add(struct engine_recovery *to, const struct engine_recovery *r)

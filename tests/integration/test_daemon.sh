@@ -8,7 +8,8 @@
 # a manual sync works while the daemon runs; a run slower than the interval
 # is never started twice (slots skipped, runs never overlap); SIGTERM during
 # a run stops the daemon once the run has ended, and SIGTERM when idle stops
-# it at once; the metrics file is rewritten after the runs.
+# it at once; the metrics file is rewritten after the runs; --verify-every
+# gives the first run --verify and the next only when due, across a restart.
 # Timing: every wait is on a condition (the log, the database, status) with
 # a deadline far above what an idle machine needs, so that a loaded one
 # (load average 10 on 2 CPUs) passes too; the only fixed sleep is the one
@@ -156,3 +157,17 @@ kill -INT "$DPID"
 wait "$DPID"; DAEMON_RC=$?
 check "SIGINT when idle: exit 0" test "$DAEMON_RC" = 0
 check "the daemon's log says it stopped" grep -q "stopped" d3.log
+
+# ---- --verify-every: the first run verifies, the next not until it is due
+# again; the time is kept in the database, so a restarted daemon keeps it
+expect_exit "--verify-every with --command pull: exit 2" 2 "--verify-every goes with --command sync" -- --config c.lua daemon --every 1h --command pull --verify-every 1d
+start_daemon d4.log --every 1s --verify-every 1h
+check "--verify-every: two runs" wait_for 60 sh -c "test \$(grep -c 'run finished' d4.log) -ge 2"
+stop_daemon
+check "--verify-every: the first run verifies, the second does not" \
+  test "$(sed -n 's/.*run started: entrasync \(sync[ a-z-]*\) (pid.*/\1/p' d4.log | head -n 2 | tr '\n' ',')" = "sync --verify,sync,"
+check "--verify-every: when it verified is recorded" test -n "$(sql "select value from kv where key='daemon.last_verify_at'")"
+start_daemon d5.log --every 1h --verify-every 1h
+check "--verify-every, restarted: its first run" wait_for 60 grep -q "run finished" d5.log
+stop_daemon
+check "--verify-every, restarted: not due yet, no --verify" grep -q "run started: entrasync sync (pid" d5.log

@@ -39,6 +39,8 @@ struct got {
 	long long next_contact;
 	bool gone_on_update;     /* an update finds its contact deleted in Syncro: link dropped, emit says 1 */
 	struct syncro_contact_list have;   /* the customer's existing contacts (taken by plan) */
+	const struct str_index *gone;      /* the planner's gone set (sync --verify), or NULL */
+	const long long *gone_contacts;
 };
 
 static int need_contacts(void *ud, long long customer_id, const char *label)
@@ -51,6 +53,7 @@ static int emit(void *ud, struct engine_action *a)
 	struct got *g = ud;
 	struct err err;
 	buf_printf(&g->log, "%s:%s", a->object_id, engine_kind_name(a->kind));
+	if (a->gone_contact) buf_printf(&g->log, ":gone#%lld", a->gone_contact);
 	if (a->kind == ENGINE_UPDATE && g->gone_on_update) {
 		buf_adds(&g->log, ":gone;");
 		if (store_link_delete(g->st, TENANT, a->object_id, &err) != 0) t_fail(__FILE__, __LINE__, "%s", err.msg);
@@ -100,7 +103,8 @@ static void plan(struct got *g, const char *path, long long *stamped)
 	}
 	struct engine_planner pl = { .st = g->st, .ob = g->ob, .tenant_id = TENANT, .pol = &pol,
 	                             .default_customer = CUSTOMER, .ix = ix, .batch = 2, .need_contacts = need_contacts,
-	                             .emit = emit, .user_error = user_error, .ud = g };
+	                             .emit = emit, .user_error = user_error, .ud = g, .gone = g->gone,
+	                             .gone_contacts = g->gone_contacts };
 	if (engine_plan_tenant(&pl, &err) != 0) t_fail(__FILE__, __LINE__, "%s", err.msg);
 	*stamped = pl.stamped;
 	engine_policy_free(&pol);
@@ -220,6 +224,41 @@ TEST(engine_plan_tenant_plans_again_a_user_whose_contact_is_gone)
 	CHECK(l.stamp && strlen(l.stamp) == 16);
 	store_link_free(&l);
 
+	store_outbox_close(g.ob);
+	store_close(g.st);
+	buf_free(&g.log);
+	free(pol);
+	free(db);
+}
+
+/* sync --verify's gone set: a linked user whose contact is gone is planned
+ * as one with no link (created, its stamp or not; a leaver skipped), the
+ * action carrying the gone contact; the others as always. */
+TEST(engine_plan_tenant_gone_contacts_count_as_no_link)
+{
+	struct err err;
+	char *db = xasprintf("%s/plan-verify.db", t_tmpdir()), *pol = write_policy("verify.lua", "");
+	struct got g = {0};
+	long long stamped = -1;
+	if (!open_tenant(&g, db)) return;
+	REQUIRE_OK(store_user_put(g.st, TENANT, "a", "{\"displayName\":\"Ann\",\"mail\":\"ann@x.com\"}", &err), &err);
+	REQUIRE_OK(store_user_put(g.st, TENANT, "b", "{\"displayName\":\"Bo\",\"mail\":\"bo@x.com\"}", &err), &err);
+	REQUIRE_OK(store_user_put(g.st, TENANT, "c", "{\"displayName\":\"Cy\",\"mail\":\"cy@x.com\"}", &err), &err);
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:create:Ann <ann@x.com>;b:create:Bo <bo@x.com>;c:create:Cy <cy@x.com>;");
+	/* a (unchanged, stamped) and c (now disabled: leaving) have lost their contacts 1 and 3 */
+	REQUIRE_OK(store_user_put(g.st, TENANT, "c", "{\"displayName\":\"Cy\",\"mail\":\"cy@x.com\","
+	                          "\"accountEnabled\":false}", &err), &err);
+	struct str_index gone = {0};
+	static const long long contacts[] = { 1, 3 };
+	str_index_put(&gone, "a", 0);
+	str_index_put(&gone, "c", 1);
+	g.gone = &gone;
+	g.gone_contacts = contacts;
+	plan(&g, pol, &stamped);
+	CHECK_STR(g.log.data, "a:create:gone#1:Ann <ann@x.com>;b:unchanged;c:skip:gone#3;");
+	CHECK_EQ_INT(stamped, 1);   /* b only: a's stamp is not trusted when its contact is gone */
+	str_index_free(&gone);
 	store_outbox_close(g.ob);
 	store_close(g.st);
 	buf_free(&g.log);
