@@ -423,24 +423,27 @@ static int link_ref_add(const struct store_link *l, void *ud)
 /* sync --verify: every link of the tenant checked against its customer's
  * list of contacts (listed from Syncro once per customer, also in a dry
  * run; a list that cannot be had leaves that customer's links unchecked,
- * reported). The links whose contact is not listed are gone from Syncro
- * (deleted, or merged into a duplicate): their users go into tr->gone_at
- * for the planner, unless there are more than the removal guard allows
- * (max_removals; a list cut short would otherwise have their contacts made
- * again): then none, reported, until --allow-removals. -1 when the tenant
- * cannot go on (store failure, Syncro 401). */
+ * reported). A contact not listed is asked for by id: a 404 means it is
+ * gone from Syncro (deleted, or merged into a duplicate), and its user goes
+ * into tr->gone_at for the planner; one found in another customer was moved
+ * by hand (reported, left alone). More not listed than the removal guard
+ * allows (max_removals) are not asked for, reported, until --allow-removals:
+ * a list cut short would otherwise cost a request per link. -1 when the
+ * tenant cannot go on (store failure, Syncro 401). */
 static int verify_links(struct tenant_run *tr)
 {
 	struct err err;
 	struct link_refs refs = {0};
 	long long *failed = NULL;   /* customers whose list could not be had */
-	size_t nfailed = 0;
-	long long checked = 0;
+	size_t *missing = NULL;     /* the links whose contact is not listed (indexes into refs) */
+	size_t nfailed = 0, nmissing = 0;
+	long long checked = 0, checked_present = 0;
 	int rc = -1;
 	if (store_link_each(tr->env->st, tr->ct->id, link_ref_add, &refs, &err) != 0) {
 		tenant_fail(tr, "%s", err.msg);
 		goto out;
 	}
+	missing = xcalloc(refs.n + 1, sizeof *missing);
 	for (size_t i = 0; i < refs.n; i++) {
 		const struct link_ref *l = &refs.v[i];
 		bool skip = false;
@@ -460,23 +463,54 @@ static int verify_links(struct tenant_run *tr)
 		}
 		checked++;
 		if (engine_contacts_get(tr->ix, l->customer_id, l->contact_id)) continue;
+		missing[nmissing++] = i;
+	}
+	struct engine_guard g = { .links = (long long)refs.n, .max_count = tr->pol.info->max_removals_count,
+	                          .max_percent = tr->pol.info->max_removals_percent };
+	long long limit = engine_guard_limit(&g);
+	if ((long long)nmissing > limit && !tr->o->allow_removals) {
+		tenant_error(tr, "verify: %zu of %zu linked contacts are not in Syncro's lists, more than the removal "
+		             "guard allows (%lld): left alone (a list Syncro cut short looks the same); if they were "
+		             "deleted in Syncro, rerun with --allow-removals", nmissing, refs.n, limit);
+		tr->r->n.unverified = (long long)nmissing;
+		tr->r->n.verified = checked - (long long)nmissing;
+		rc = 0;
+		goto out;
+	}
+	/* each one not listed asked for by id: gone only when Syncro says so (404);
+	 * listed short, it is there; moved to another customer by hand, it is left
+	 * alone and reported (the policy's customer and Syncro's disagree) */
+	for (size_t i = 0; i < nmissing; i++) {
+		const struct link_ref *l = &refs.v[missing[i]];
+		struct syncro_contact c = {0};
+		enum syncro_result grc = syncro_contact_get(tr->env->sc, l->contact_id, &c, &err);
+		long long now_in = c.customer_id;
+		syncro_contact_free(&c);
+		if (grc == SYNCRO_UNAUTHORIZED) {
+			log_redact_err(&err);
+			run_fatal(tr, err.msg);
+			goto out;
+		}
+		if (grc == SYNCRO_OK && now_in != l->customer_id)
+			tenant_error(tr, "verify: user %s: contact #%lld was moved to Syncro customer %lld by hand; its link "
+			             "and the policy say customer %lld: left as is (move it back in Syncro, or change the "
+			             "policy's customer_id for the user)", l->object_id, l->contact_id, now_in, l->customer_id);
+		if (grc == SYNCRO_OK) {
+			checked_present++;
+			continue;
+		}
+		if (grc != SYNCRO_NOT_FOUND) {
+			log_redact_err(&err);
+			tenant_error(tr, "verify: user %s: contact #%lld: %s: its link is not checked", l->object_id,
+			             l->contact_id, err.msg);
+			continue;
+		}
 		tr->gone_users = xrealloc(tr->gone_users, (tr->ngone + 1) * sizeof *tr->gone_users);
 		tr->gone_contacts = xrealloc(tr->gone_contacts, (tr->ngone + 1) * sizeof *tr->gone_contacts);
 		tr->gone_users[tr->ngone] = xstrdup(l->object_id);
 		tr->gone_contacts[tr->ngone++] = l->contact_id;
 	}
-	tr->r->n.verified = checked - (long long)tr->ngone;
-	struct engine_guard g = { .links = (long long)refs.n, .max_count = tr->pol.info->max_removals_count,
-	                          .max_percent = tr->pol.info->max_removals_percent };
-	long long limit = engine_guard_limit(&g);
-	if (tr->ngone && (long long)tr->ngone > limit && !tr->o->allow_removals) {
-		tenant_error(tr, "verify: %zu of %zu linked contacts are not in Syncro's lists, more than the removal "
-		             "guard allows (%lld): none is made again (a list Syncro cut short would duplicate them); "
-		             "if they were deleted in Syncro, rerun with --allow-removals", tr->ngone, refs.n, limit);
-		tr->r->n.unverified = (long long)tr->ngone;
-		for (size_t i = 0; i < tr->ngone; i++) free(tr->gone_users[i]);
-		tr->ngone = 0;
-	}
+	tr->r->n.verified = checked - (long long)nmissing + checked_present;
 	for (size_t i = 0; i < tr->ngone; i++) str_index_put(&tr->gone_at, tr->gone_users[i], i);
 	if (tr->ngone)
 		log_info("sync", "tenant %s: verify: %zu of %lld linked contacts gone from Syncro", tr->ct->id, tr->ngone,
@@ -486,6 +520,7 @@ out:
 	for (size_t i = 0; i < refs.n; i++) free(refs.v[i].object_id);
 	free(refs.v);
 	free(failed);
+	free(missing);
 	return rc;
 }
 

@@ -4,10 +4,12 @@
 # in Syncro while its user did not change (which a plain sync cannot see):
 # its link is dropped and the user created again in the same run; one merged
 # into a duplicate: the duplicate adopted; a leaver's: unlinked, nothing
-# made. The dry run shows it all and writes nothing. More gone than the
-# removal guard allows (a list Syncro cut short would look the same): none
-# made again, reported, until --allow-removals. A list that cannot be had:
-# its links left unchecked, reported. Against both fakes.
+# made. A contact not listed is asked for by id first. The dry run shows it
+# all and writes nothing. More not listed than the removal guard allows (a
+# list Syncro cut short would look the same): left alone, reported, until
+# --allow-removals. One moved to another customer by hand: left alone,
+# reported. A list that cannot be had: its links left unchecked, reported.
+# Against both fakes.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/verify"
@@ -91,11 +93,21 @@ for n in 3 4 5 6 7 8; do set -- $(nth_link $n); del_contact "$2"; done
 clear_log
 esr --config c.lua sync --verify
 check "guard: exit 1" test "$ES_RC" = 1
-check "guard: the error says why and what releases it" grep -q "verify: 6 of $LINKS linked contacts are not in Syncro's lists, more than the removal guard allows (5): none is made again.*--allow-removals" "$T_OUT/out"
-check "guard: nothing made, no link dropped" test "$(writes contacts.create) $(sql "select count(*) from links")" = "0 $LINKS"
+check "guard: the error says why and what releases it" grep -q "verify: 6 of $LINKS linked contacts are not in Syncro's lists, more than the removal guard allows (5): left alone.*--allow-removals" "$T_OUT/out"
+check "guard: nothing made, no link dropped, no contact asked for one by one" test "$(writes contacts.create) $(sql "select count(*) from links") $(sctl GET requests | jq_py "len([r for r in d['requests'] if r['method'] == 'GET' and r['path'].startswith('/api/v1/contacts/')])")" = "0 $LINKS 0"
 clear_log
 esr --config c.lua sync --verify --allow-removals
 check "guard released: exit 0, six made again" test "$ES_RC $(writes contacts.create)" = "0 6"
+
+# ---- not listed but there (moved to another customer by hand): left alone, reported
+set -- $(nth_link 9); MOVED=$1; MOVED_C=$2; MOVED_MAIL=$3
+curl -s -X PUT -H "Authorization: Bearer $SKEY" -H "Content-Type: application/json" -d '{"customer_id": 102}' "$SURL/api/v1/contacts/$MOVED_C" >/dev/null
+clear_log
+esr --config c.lua sync --verify
+check "moved: exit 1, said with what to do" sh -c "test $ES_RC = 1 && grep -q 'verify: user $MOVED: contact #$MOVED_C was moved to Syncro customer 102 by hand; its link and the policy say customer 101: left as is' '$T_OUT/out'"
+check "moved: asked for by id, nothing made, the link kept" test "$(sctl GET requests | jq_py "len([r for r in d['requests'] if r['path'] == '/api/v1/contacts/$MOVED_C'])") $(writes contacts.create) $(link_of "$MOVED")" = "1 0 $MOVED_C"
+check "moved: one contact with the e-mail" test "$(contacts_with "$MOVED_MAIL")" = 1
+curl -s -X PUT -H "Authorization: Bearer $SKEY" -H "Content-Type: application/json" -d '{"customer_id": 101}' "$SURL/api/v1/contacts/$MOVED_C" >/dev/null
 
 # ---- a list that cannot be had: links unchecked, reported
 sctl POST faults '{"method": "GET", "match": "/contacts$", "status": 422, "times": -1}' >/dev/null
