@@ -453,8 +453,8 @@ static const char *tenant_label(const struct engine_tenant_report *t)
 	return t->name ? t->name : t->id;
 }
 
-/* One run of the engine with a fresh store and clients. */
-static int demo_run(const struct config *cfg, bool dry, struct engine_report *rep, struct err *err)
+/* One run of the engine with a fresh store and clients (verify: sync --verify). */
+static int demo_run(const struct config *cfg, bool dry, bool verify, struct engine_report *rep, struct err *err)
 {
 	int rc = -1;
 	struct store *st = NULL;
@@ -469,7 +469,7 @@ static int demo_run(const struct config *cfg, bool dry, struct engine_report *re
 	if (!(sc = syncro_client_new(e, &so, err))) goto out;
 	struct graph_client_opts go = { .cfg = &cfg->graph, .engine = e };
 	if (graph_client_new(&go, &gc, err) != 0) goto out;
-	struct engine_sync_opts o = { .dry_run = dry, .record_plan = true };
+	struct engine_sync_opts o = { .dry_run = dry, .verify = verify, .record_plan = true };
 	struct engine_env env = { .cfg = cfg, .st = st, .gc = gc, .sc = sc };
 	rc = engine_sync(&env, &o, rep, err);
 out:
@@ -542,6 +542,51 @@ static void print_kind(const struct engine_report *r, enum engine_kind kind, siz
 	if (total > shown) printf("      … and %zu more\n", total - shown);
 }
 
+/* Keeps the contact of the first link it is given (ud: long long, 0 before). */
+static int keep_first_contact(const struct store_link *l, void *ud)
+{
+	long long *first = ud;
+	if (!*first) *first = l->contact_id;
+	return 0;
+}
+
+/* The contact of the first link of the first demo tenant (a technician is
+ * about to delete it). 0, or -1 (err). */
+static int first_linked_contact(const struct config *cfg, long long *contact_id, struct err *err)
+{
+	struct store *st = NULL;
+	int rc = -1;
+	*contact_id = 0;
+	if (store_open(cfg->database, &st, err) != 0) goto out;
+	if (store_link_each(st, cfg->tenants[0].id, keep_first_contact, contact_id, err) != 0) goto out;
+	if (!*contact_id) {
+		err_set(err, "tenant %s has no linked contact", cfg->tenants[0].id);
+		goto out;
+	}
+	rc = 0;
+out:
+	store_close(st);
+	return rc;
+}
+
+/* What the Syncro API's DELETE of a contact does, as a technician would
+ * (through the product's own client, against the fake). */
+static int delete_contact(const struct config *cfg, long long id, struct err *err)
+{
+	struct http_engine *e = http_engine_new(NULL, err);
+	struct syncro_client *sc = NULL;
+	struct syncro_opts so;
+	int rc = -1;
+	if (!e) goto out;
+	syncro_opts_from_config(&cfg->syncro, &so);
+	if (!(sc = syncro_client_new(e, &so, err))) goto out;
+	rc = syncro_contact_delete(sc, id, err) == SYNCRO_OK ? 0 : -1;
+out:
+	syncro_client_free(sc);
+	http_engine_free(e);
+	return rc;
+}
+
 static long long sum_of(const struct engine_report *r, size_t off)
 {
 	long long s = 0;
@@ -550,12 +595,14 @@ static long long sum_of(const struct engine_report *r, size_t off)
 }
 #define SUM(r, field) sum_of((r), offsetof(struct engine_counts, field))
 
-/* The worker: dry run, sync, sync again; prints the story. Exit code. */
+/* The worker: dry run, sync, sync again, a contact deleted in Syncro and
+ * sync --verify; prints the story. Exit code. */
 static int demo_worker(const struct demo *d)
 {
 	struct config cfg;
 	struct err err;
-	struct engine_report dry = {0}, real = {0}, again = {0};
+	struct engine_report dry = {0}, real = {0}, again = {0}, verified = {0};
+	long long gone_id = 0;
 	int rc = EXIT_PARTIAL;
 	memset(&cfg, 0, sizeof cfg);
 	if (config_load(d->config, &cfg, &err) != 0) {
@@ -564,7 +611,7 @@ static int demo_worker(const struct demo *d)
 	}
 
 	printf("\n1. Dry run  (entrasync sync --dry-run): pull the users from Graph, plan, write nothing\n");
-	if (demo_run(&cfg, true, &dry, &err) != 0) {
+	if (demo_run(&cfg, true, false, &dry, &err) != 0) {
 		fprintf(stderr, "entrasync demo: dry run: %s\n", err.msg);
 		goto out;
 	}
@@ -575,7 +622,7 @@ static int demo_worker(const struct demo *d)
 	       SUM(&dry, created), SUM(&dry, adopted), SUM(&dry, conflicts), dry.writes);
 
 	printf("\n2. Sync  (entrasync sync): the same plan, applied to Syncro\n");
-	if (demo_run(&cfg, false, &real, &err) != 0) {
+	if (demo_run(&cfg, false, false, &real, &err) != 0) {
 		fprintf(stderr, "entrasync demo: sync: %s\n", err.msg);
 		goto out;
 	}
@@ -595,18 +642,43 @@ static int demo_worker(const struct demo *d)
 	printf("    Syncro writes sent: %lld.\n", real.writes);
 
 	printf("\n3. Sync again: nothing changed in Entra, so nothing is written\n");
-	if (demo_run(&cfg, false, &again, &err) != 0) {
+	if (demo_run(&cfg, false, false, &again, &err) != 0) {
 		fprintf(stderr, "entrasync demo: second sync: %s\n", err.msg);
 		goto out;
 	}
 	printf("    %lld unchanged, %lld conflict(s) still open, %lld Syncro writes.\n", SUM(&again, unchanged),
 	       SUM(&again, conflicts), again.writes);
-	rc = engine_report_exit_code(&dry) || engine_report_exit_code(&real) || engine_report_exit_code(&again)
-	     ? EXIT_PARTIAL : EXIT_OK;
+
+	printf("\n4. A technician deletes a contact in Syncro. Its user did not change in Entra, so a plain sync\n"
+	       "   sends nothing for them; 'entrasync sync --verify' lists the customers' contacts and checks\n"
+	       "   every link (the daemon does it once a day)\n");
+	if (first_linked_contact(&cfg, &gone_id, &err) != 0 || delete_contact(&cfg, gone_id, &err) != 0) {
+		fprintf(stderr, "entrasync demo: deleting a contact: %s\n", err.msg);
+		goto out;
+	}
+	printf("    Deleted contact #%lld in Syncro.\n", gone_id);
+	if (demo_run(&cfg, false, true, &verified, &err) != 0) {
+		fprintf(stderr, "entrasync demo: sync --verify: %s\n", err.msg);
+		goto out;
+	}
+	for (size_t i = 0; i < verified.n; i++) {
+		const struct engine_tenant_report *t = &verified.t[i];
+		for (size_t k = 0; k < t->nplan; k++) {
+			const struct engine_action *a = &t->plan[k].a;
+			if (!a->gone_contact) continue;
+			printf("    %s: %s: contact #%lld is gone: link dropped, %s\n", tenant_label(t), label_of(a),
+			       a->gone_contact, a->kind == ENGINE_CREATE ? "contact created again" : engine_kind_name(a->kind));
+		}
+	}
+	printf("    %lld linked contacts checked, %lld gone, %lld Syncro writes.\n",
+	       SUM(&verified, verified) + SUM(&verified, gone), SUM(&verified, gone), verified.writes);
+	rc = engine_report_exit_code(&dry) || engine_report_exit_code(&real) || engine_report_exit_code(&again) ||
+	     engine_report_exit_code(&verified) ? EXIT_PARTIAL : EXIT_OK;
 out:
 	engine_report_free(&dry);
 	engine_report_free(&real);
 	engine_report_free(&again);
+	engine_report_free(&verified);
 	config_free(&cfg);
 	return rc;
 }

@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_demo — `entrasync demo` end to end: exits 0 within seconds, the
 # summary tells the dry run's plan, what the sync created and adopted and
-# the conflict it found, per tenant; leaves no fake process and no temp
+# the conflict it found, per tenant, and the contact deleted in Syncro that
+# sync --verify makes again; leaves no fake process and no temp
 # folder behind; --keep keeps a folder that status/audit/conflicts can
 # read; SIGINT stops it cleanly; missing fakes or python3 fail clearly.
 . tests/lib.sh
@@ -20,6 +21,7 @@ check "summary: contacts created" grep -Eq "^    Created [1-9][0-9]* contacts" "
 check "summary: contacts adopted, with the fields changed" sh -c "grep -Eq '^    Adopted [1-9]' '$T_OUT/out' && grep -q 'name: .* (old record) → ' '$T_OUT/out'"
 check "summary: the conflict with its candidates" grep -Eq "Contoso: .*: 2 contacts have this e-mail: #[0-9]+, #[0-9]+" "$T_OUT/out"
 check "summary: the second sync writes nothing" grep -Eq "unchanged, 1 conflict\(s\) still open, 0 Syncro writes" "$T_OUT/out"
+check "summary: a contact deleted in Syncro, found by sync --verify and made again" sh -c "grep -Eq '^    Deleted contact #([0-9]+) in Syncro' '$T_OUT/out' && grep -Eq '^    Contoso: .*: contact #[0-9]+ is gone: link dropped, contact created again$' '$T_OUT/out' && grep -Eq '^    [0-9]+ linked contacts checked, 1 gone, 1 Syncro writes' '$T_OUT/out'"
 check "summary: Fabrikam mapped by customer name" grep -q 'Fabrikam   → customer "Fabrikam Inc" (by name)' "$T_OUT/out"
 check "summary: says the folder was removed, and next steps" sh -c "grep -q 'was removed' '$T_OUT/out' && grep -q 'entrasync demo --keep' '$T_OUT/out'"
 check "no fake process left" sh -c '! { pgrep -f "$0/entrasync-demo" >/dev/null; }' "$TMPDIR"
