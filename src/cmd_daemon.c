@@ -633,7 +633,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	record(&d, (const char *const[]){ DAEMON_KV_PID, pid, DAEMON_KV_STARTED_AT, started, DAEMON_KV_EVERY, every,
 	                                  DAEMON_KV_JITTER, d.jitter_text, DAEMON_KV_COMMAND, command,
 	                                  DAEMON_KV_NEXT_RUN_AT, next, DAEMON_KV_STATE, "waiting", DAEMON_KV_SKIPPED, "0",
-	                                  DAEMON_KV_CONFIG_ERROR, NULL, NULL });
+	                                  DAEMON_KV_CONFIG_ERROR, NULL, DAEMON_KV_VERIFY_EVERY, verify_every, NULL });
 	log_info("daemon", "started (pid %s): entrasync %s every %s%s%s, database %s; the config and its policies "
 	         "as read now (%zu files) until a SIGHUP", pid, command, every, jitter ? " + up to " : "",
 	         jitter ? jitter : "", d.database, nfiles);

@@ -26,6 +26,7 @@
 #define DAEMON_KV_LAST_EXIT    "daemon.last_run_exit"  /* "0".."3", or "signal N" */
 #define DAEMON_KV_SKIPPED      "daemon.runs_skipped"
 #define DAEMON_KV_LAST_VERIFY  "daemon.last_verify_at" /* ISO-8601 UTC: the start of the last run with --verify */
+#define DAEMON_KV_VERIFY_EVERY "daemon.verify_every"   /* "1d"; absent without --verify-every */
 #define DAEMON_KV_CONFIG_ERROR "daemon.config_error"   /* the last failed reload's reason; absent when fine */
 #define DAEMON_KV_PREFIX       "daemon."
 

@@ -25,7 +25,7 @@
 struct daemon_info {
 	long pid;                  /* > 0 when a daemon holds the lock now */
 	char *every, *jitter, *command, *next_run_at, *state, *last_start, *last_end, *last_exit, *config_error,
-		*started_at;
+		*started_at, *verify_every, *last_verify;
 };
 
 struct status_ctx {
@@ -120,6 +120,8 @@ static int daemon_kv(const char *key, const char *value, void *ud)
 		{ DAEMON_KV_LAST_EXIT, offsetof(struct daemon_info, last_exit) },
 		{ DAEMON_KV_CONFIG_ERROR, offsetof(struct daemon_info, config_error) },
 		{ DAEMON_KV_STARTED_AT, offsetof(struct daemon_info, started_at) },
+		{ DAEMON_KV_VERIFY_EVERY, offsetof(struct daemon_info, verify_every) },
+		{ DAEMON_KV_LAST_VERIFY, offsetof(struct daemon_info, last_verify) },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(map); i++) {
 		if (strcmp(map[i].key, key) != 0) continue;
@@ -133,7 +135,7 @@ static int daemon_kv(const char *key, const char *value, void *ud)
 static void daemon_info_free(struct daemon_info *d)
 {
 	char **v[] = { &d->every, &d->jitter, &d->command, &d->next_run_at, &d->state, &d->last_start, &d->last_end,
-	               &d->last_exit, &d->config_error, &d->started_at };
+	               &d->last_exit, &d->config_error, &d->started_at, &d->verify_every, &d->last_verify };
 	for (size_t i = 0; i < ARRAY_LEN(v); i++) free(*v[i]);
 	memset(d, 0, sizeof *d);
 }
@@ -154,6 +156,7 @@ static void print_daemon(const struct status_ctx *c)
 	printf("Daemon: running (pid %ld), %s every %s", d->pid, d->command ? d->command : "sync",
 	       d->every ? d->every : "?");
 	if (d->jitter && strcmp(d->jitter, "0s") != 0) printf(" (+ up to %s jitter)", d->jitter);
+	if (d->verify_every) printf(", with --verify every %s", d->verify_every);
 	printf("\n");
 	if (d->state && strcmp(d->state, "running") == 0) {
 		when_text(d->last_start, c->now, when, sizeof when);
@@ -164,6 +167,10 @@ static void print_daemon(const struct status_ctx *c)
 	if (d->last_end) {
 		when_text(d->last_end, c->now, when, sizeof when);
 		printf("  last run finished %s, exit %s\n", when, d->last_exit ? d->last_exit : "?");
+	}
+	if (d->verify_every) {
+		if (d->last_verify) when_text(d->last_verify, c->now, when, sizeof when);
+		printf("  last run with --verify: %s\n", d->last_verify ? when : "none yet");
 	}
 	if (d->config_error) printf("  the last reload failed (the previous config is kept): %s\n", d->config_error);
 }
@@ -223,6 +230,8 @@ static cJSON *daemon_json(const struct daemon_info *d)
 	add_str(o, "last_run_finished_at", d->last_end);
 	add_str(o, "last_run_exit", d->last_exit);
 	add_str(o, "config_error", d->config_error);
+	add_str(o, "verify_every", d->verify_every);
+	add_str(o, "last_verify_at", d->last_verify);
 	return o;
 }
 
