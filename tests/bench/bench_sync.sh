@@ -3,7 +3,8 @@
 # generated Graph tenants of USERS users each (default 100 x 1000), one
 # Syncro customer each, the fake Syncro's window and entrasync's
 # requests_per_minute both at RPM (default 6000). First sync, then a second
-# one after CHANGE_PCT % of the users changed (default 1). Reports, for each
+# one after CHANGE_PCT % of the users changed (default 1), then sync --verify
+# after one linked contact per tenant was deleted in Syncro. Reports, for each
 # run: wall time, Syncro requests / the minimum needed (creates + updates +
 # contact pages; customer look-ups are listed apart: one per tenant the
 # first time, none after), 429s. Measured figures only.
@@ -51,30 +52,37 @@ open(w + "/c.lua", "w").write(
 print(len(lines), "tenants configured")
 EOF
 
-# run NAME: one sync, then its figures from the fake's request log
+# run NAME [SYNC-OPTIONS...]: one sync, then its figures from the fake's request log
 run() {
+  name=$1; shift
   ctl "$SURL" DELETE requests >/dev/null
   t0=$(date +%s.%N)
-  "$ES" --config "$W/c.lua" --log-level error sync --json >"$W/$1.json" 2>"$W/$1.err"
+  "$ES" --config "$W/c.lua" --log-level error sync --json "$@" >"$W/$name.json" 2>"$W/$name.err"
   rc=$?
   t1=$(date +%s.%N)
-  ctl "$SURL" GET 'requests?limit=1' > "$W/$1.log.json"
+  ctl "$SURL" GET 'requests?limit=1' > "$W/$name.log.json"
   lookups=$(ctl "$SURL" GET 'requests?path=/customers&limit=1000000' | python3 -c "import json,sys; print(len(json.load(sys.stdin)['requests']))")
   pages=$(ctl "$SURL" GET 'requests?path=/contacts$&method=GET&limit=1000000' | python3 -c "import json,sys; print(len(json.load(sys.stdin)['requests']))")
-  python3 - "$1" "$W/$1.json" "$W/$1.log.json" "$t0" "$t1" "$rc" "$lookups" "$pages" <<'EOF'
+  byid=$(ctl "$SURL" GET 'requests?path=/contacts/[0-9]%2B$&method=GET&limit=1000000' | python3 -c "import json,sys; print(len(json.load(sys.stdin)['requests']))")
+  python3 - "$name" "$W/$name.json" "$W/$name.log.json" "$t0" "$t1" "$rc" "$lookups" "$pages" "$byid" <<'EOF'
 import json, sys
 name, rep, log = sys.argv[1], sys.argv[2], sys.argv[3]
 t0, t1, rc, lookups, pages = float(sys.argv[4]), float(sys.argv[5]), sys.argv[6], int(sys.argv[7]), int(sys.argv[8])
+byid = int(sys.argv[9])
 r = json.load(open(rep)); s = json.load(open(log))["summary"]
 ts = r["tenants"]
 created = sum(t["created"] for t in ts); updated = sum(t["updated"] + t["adopted"] for t in ts)
 ok = sum(1 for t in ts if t["status"] == "ok")
 writes = sum(s["writes"].values())
-minimum = created + updated + pages            # the issue's minimum: writes + listing pages
-print("%s: exit %s, %d/%d tenants ok, %.1f s wall; %d created, %d updated; Syncro requests %d = writes %d + "
-      "contact pages %d + customer look-ups %d; requests / minimum (creates + updates + pages = %d) = %.4f; 429s %d"
-      % (name, rc, ok, len(ts), t1 - t0, created, updated, s["total"], writes, pages, lookups, minimum,
-         s["total"] / max(minimum, 1), s["status_429"]))
+gone = sum(t.get("verified", {}).get("gone", 0) for t in ts)
+checked = sum(t.get("verified", {}).get("present", 0) for t in ts) + gone
+minimum = created + updated + pages + byid     # writes + listing pages (+ verify: a look-up per unlisted contact)
+print("%s: exit %s, %d/%d tenants ok, %.1f s wall; %d created, %d updated%s; Syncro requests %d = writes %d + "
+      "contact pages %d%s + customer look-ups %d; requests / minimum (creates + updates + pages%s = %d) = %.4f; "
+      "429s %d" % (name, rc, ok, len(ts), t1 - t0, created, updated,
+                   ", %d links verified, %d gone" % (checked, gone) if checked else "", s["total"], writes, pages,
+                   " + contacts asked for by id %d" % byid if byid else "", lookups, " + by id" if byid else "",
+                   minimum, s["total"] / max(minimum, 1), s["status_429"]))
 EOF
 }
 
@@ -96,3 +104,17 @@ for (tid,) in con.execute("select distinct tenant_id from links").fetchall():
 print("changed", n, "users")
 EOF
 run second
+# sync --verify after one linked contact per tenant was deleted in Syncro:
+# every customer listed, the deleted ones asked for by id and made again
+python3 - "$SURL" "$W/es.db" <<'EOF'
+import sqlite3, sys, urllib.request
+surl, db = sys.argv[1], sys.argv[2]
+con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+n = 0
+for (cid,) in con.execute("select min(contact_id) from links group by tenant_id").fetchall():
+    req = urllib.request.Request(surl + "/api/v1/contacts/%d" % cid, method="DELETE",
+                                 headers={"Authorization": "Bearer bench-key"})
+    urllib.request.urlopen(req).read(); n += 1
+print("deleted", n, "linked contacts in Syncro")
+EOF
+run verify --verify
