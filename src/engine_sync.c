@@ -270,7 +270,7 @@ static int conflict_close(struct tenant_run *tr, const char *object_id)
 	tr->conflict_closed[i] = true;
 	struct err err;
 	if (store_conflict_resolve(tr->ap.ob, tr->ct->id, object_id, &err) == 0) return 0;
-	tenant_fail(tr, "%s", err.msg);
+	tenant_fail(tr, "closing the conflict of user %s: %s", object_id, err.msg);
 	return -1;
 }
 

@@ -8,11 +8,13 @@
 # other contact deleted), the next sync updates and the conflict closes;
 # resolved by `link` to the other contact, the next sync updates that one.
 # A conflict also closes by itself when the user's change is undone, or
-# when the user is gone. The user's own contact holding the new address
-# already is no conflict. Two tenants feeding one customer: a new user with
-# the address of the other tenant's linked user, and two new users with one
-# address in one run (the dry run too), are conflicts, not second contacts.
-# Against both fakes.
+# when the user is gone; a store that refuses to close it fails the tenant
+# saying so (the conflict stays open). A rename whose customer's contacts
+# cannot be listed skips the user, saying why, nothing written. The user's
+# own contact holding the new address already is no conflict. Two tenants
+# feeding one customer: a new user with the address of the other tenant's
+# linked user, and two new users with one address in one run (the dry run
+# too), are conflicts, not second contacts. Against both fakes.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/second"
@@ -132,6 +134,31 @@ check "undone: the conflict is closed" test "$(open_conflicts)" = 0
 check "the hand-made contact is left alone" test "$(contacts_of front.office@contoso.com)" = "$HELD:101"
 check "no duplicate e-mail anywhere" test -z "$(dup_emails)"
 check "the store is sound" test "$(sql "pragma integrity_check")" = ok
+
+# ---- the store refuses to close a conflict: the tenant fails saying so, the conflict stays open
+gctl PATCH "tenants/contoso/users/$SARA" '{"mail": "front.office@contoso.com"}' >/dev/null
+es --config c.lua sync
+check "renamed onto it again: a conflict" test "$(open_conflicts)" = 1
+gctl PATCH "tenants/contoso/users/$SARA" "{\"mail\": \"$SARA_MAIL\"}" >/dev/null
+sql "CREATE TRIGGER no_close BEFORE UPDATE ON conflicts BEGIN SELECT RAISE(ABORT, 'conflicts are read-only here'); END"
+es --config c.lua sync; rc=$?
+check "a refused close: exit 1, the store's message" sh -c "test $rc = 1 && grep -q 'error: closing the conflict of user $SARA: store: resolving a conflict: conflicts are read-only here' '$T_OUT/out'"
+check "a refused close: the conflict stays open" test "$(open_conflicts)" = 1
+sql "DROP TRIGGER no_close"
+es --config c.lua sync
+check "allowed again: the next sync closes it" test "$(open_conflicts)" = 0
+
+# ---- the customer's contacts cannot be listed for a rename: the user is skipped, saying why, nothing written
+gctl PATCH "tenants/contoso/users/$SARA" '{"mail": "sara.renamed@contoso.com"}' >/dev/null
+sctl POST faults '{"method": "GET", "match": "/contacts$", "status": 422, "times": -1}' >/dev/null
+clear_log
+es --config c.lua sync; rc=$?
+check "no list: exit 1, the user and the listing named" sh -c "test $rc = 1 && grep -q '^  error: .*<sara.renamed@contoso.com>: listing the contacts of Syncro customer 101' '$T_OUT/out'"
+check "no list: nothing written, the contact keeps its e-mail" test "$(all_writes) $(sql "select json_extract(fields, '\$.email') from links where object_id = '$SARA'")" = "0 $SARA_MAIL"
+sctl DELETE faults >/dev/null
+clear_log
+es --config c.lua sync
+check "listed again: the rename is one update" test "$(all_writes) $(writes contacts.update) $(contacts_with sara.renamed@contoso.com)" = "1 1 1"
 
 # ---- and a new user's conflict (two contacts with their e-mail) closes once the user is gone
 seed_contact 101 "Kim One" "kim.new@contoso.com" >/dev/null
