@@ -453,7 +453,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	char taken_note[512];
 	if (why == ENGINE_WHY_NONE) {
 		int c = linked ? holders(p, &u, &link, cands, &ncands, label)
-		                    : candidates(p, &u, cands, &ncands, label, taken_note, sizeof taken_note, err);
+		               : candidates(p, &u, cands, &ncands, label, taken_note, sizeof taken_note, err);
 		if (c != 0) {
 			rc = c > 0 ? 0 : c;
 			goto out;
@@ -467,9 +467,9 @@ emit:
 	if (gone_at != STR_INDEX_NONE) a.gone_contact = p->gone_contacts[gone_at];
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
-	int taken = p->emit(p->ud, &a);
-	if (taken < 0) rc = -2;
-	else if (taken == 1 && linked && why == ENGINE_WHY_NONE && u.label)
+	int said = p->emit(p->ud, &a);   /* 1: the contact is gone, plan the user again */
+	if (said < 0) rc = -2;
+	else if (said == 1 && linked && why == ENGINE_WHY_NONE && u.label)
 		rc = plan_unlinked_again(p, &u, stamp, label, err);
 out:
 	engine_action_free(&a);
