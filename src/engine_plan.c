@@ -581,12 +581,17 @@ struct ix_entry {
 	char *email;                 /* lower-case */
 	size_t at;                   /* index into list.items */
 };
+struct ix_id {
+	long long id;
+	size_t at;                   /* index into list.items */
+};
 struct ix_customer {
 	long long customer_id;
 	struct syncro_contact_list list;
 	bool *taken;                 /* per item */
 	struct ix_entry *by_email;
 	size_t n_email;
+	struct ix_id *by_id;         /* every item, by contact id (list.n of them) */
 	struct engine_made *made;    /* contacts this run made (engine_contacts_made) */
 	size_t n_made;
 	struct str_index made_by_email; /* e-mail (any case) -> its first index in made */
@@ -607,6 +612,7 @@ static void ix_customer_free(struct ix_customer *c)
 	free(c->taken);
 	for (size_t i = 0; i < c->n_email; i++) free(c->by_email[i].email);
 	free(c->by_email);
+	free(c->by_id);
 	for (size_t i = 0; i < c->n_made; i++) {
 		free(c->made[i].email);
 		free(c->made[i].tenant_id);
@@ -652,6 +658,12 @@ static int entry_cmp(const void *a, const void *b)
 	return x->at < y->at ? -1 : x->at > y->at;
 }
 
+static int id_cmp(const void *a, const void *b)
+{
+	const struct ix_id *x = a, *y = b;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
 void engine_contacts_add(struct engine_contacts *ix, long long customer_id, struct syncro_contact_list *list)
 {
 	struct ix_customer *c = ix_find(ix, customer_id);
@@ -678,6 +690,11 @@ void engine_contacts_add(struct engine_contacts *ix, long long customer_id, stru
 		c->n_email++;
 	}
 	qsort(c->by_email, c->n_email, sizeof *c->by_email, entry_cmp);
+	/* by id: a verify run looks up every link's contact (a linear scan
+	 * each was links x contacts per customer) */
+	c->by_id = xcalloc(c->list.n ? c->list.n : 1, sizeof *c->by_id);
+	for (size_t i = 0; i < c->list.n; i++) c->by_id[i] = (struct ix_id){ c->list.items[i].id, i };
+	qsort(c->by_id, c->list.n, sizeof *c->by_id, id_cmp);
 }
 
 /* The contacts of customer_id with this e-mail (any case), taken ones
@@ -744,14 +761,12 @@ static struct ix_customer *ix_item(const struct engine_contacts *ix, long long c
                                    size_t *at)
 {
 	struct ix_customer *c = ix_find(ix, customer_id);
-	if (!c) return NULL;
-	for (size_t i = 0; i < c->list.n; i++) {
-		if (c->list.items[i].id == contact_id) {
-			*at = i;
-			return c;
-		}
-	}
-	return NULL;
+	if (!c || !c->list.n) return NULL;
+	const struct ix_id key = { contact_id, 0 };
+	const struct ix_id *hit = bsearch(&key, c->by_id, c->list.n, sizeof *c->by_id, id_cmp);
+	if (!hit) return NULL;
+	*at = hit->at;
+	return c;
 }
 
 void engine_contacts_made(struct engine_contacts *ix, long long customer_id, long long contact_id, const char *email,

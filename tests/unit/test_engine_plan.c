@@ -491,6 +491,36 @@ TEST(engine_contacts_index_matches_mail_then_upn)
 	engine_contacts_free(ix);
 }
 
+/* Contacts by id (what sync --verify asks for every link): found whatever
+ * the order Syncro listed them in, the right one, none for an id not
+ * listed, for an empty list, or after the list was replaced. */
+TEST(engine_contacts_get_by_id_in_any_order)
+{
+	struct engine_contacts *ix = engine_contacts_new();
+	static const long long ids[] = { 907, 15, 300, 2, 88, 1000, 41 };
+	enum { N = sizeof ids / sizeof *ids };
+	struct syncro_contact_list l = { .items = xcalloc(N, sizeof(struct syncro_contact)), .n = N };
+	for (size_t i = 0; i < N; i++) contact_of(&l.items[i], ids[i], 101, NULL, "C");
+	engine_contacts_add(ix, 101, &l);
+	for (size_t i = 0; i < N; i++) {
+		const struct syncro_contact *c = engine_contacts_get(ix, 101, ids[i]);
+		CHECK(c != NULL && c->id == ids[i]);
+	}
+	CHECK(engine_contacts_get(ix, 101, 1) == NULL);
+	CHECK(engine_contacts_get(ix, 101, 301) == NULL);
+	CHECK(engine_contacts_get(ix, 101, 5000) == NULL);
+	CHECK(engine_contacts_get(ix, 102, 15) == NULL);
+	struct syncro_contact_list none = {0};
+	engine_contacts_add(ix, 103, &none);
+	CHECK(engine_contacts_get(ix, 103, 15) == NULL);
+	struct syncro_contact_list l2 = { .items = xcalloc(1, sizeof(struct syncro_contact)), .n = 1 };
+	contact_of(&l2.items[0], 5, 101, NULL, "New");
+	engine_contacts_add(ix, 101, &l2);   /* replaces the list */
+	CHECK(engine_contacts_get(ix, 101, 907) == NULL);
+	CHECK(engine_contacts_get(ix, 101, 5) != NULL);
+	engine_contacts_free(ix);
+}
+
 TEST(engine_guard_limits)
 {
 	char why[256];
