@@ -393,6 +393,7 @@ struct engine_counts {
 	long long gone;                      /* linked contacts found gone from Syncro (verify) */
 	long long verified;                  /* linked contacts found in Syncro's lists (verify) */
 	long long unverified;                /* gone, but more than the guard allows: left alone (verify) */
+	long long duplicates;                /* other contacts with a linked contact's e-mail (verify) */
 };
 
 /* An action as it went: the plan and its outcome. */
@@ -412,6 +413,10 @@ struct engine_tenant_report {
 	struct engine_counts n;
 	char **errors;                       /* one line each */
 	size_t nerrors, errors_dropped;
+	/* sync --verify: another contact of the customer with a linked
+	 * contact's e-mail (made in Syncro beside it), one line each */
+	char **duplicates;
+	size_t nduplicates, duplicates_dropped;
 	struct engine_done *plan;            /* record_plan: actions other than skip/unchanged/keep */
 	size_t nplan, capplan;
 	struct engine_recovery recovery;

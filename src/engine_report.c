@@ -20,6 +20,8 @@ void engine_report_free(struct engine_report *r)
 		free(t->reason);
 		free(t->customer_name);
 		for (size_t k = 0; k < t->nerrors; k++) free(t->errors[k]);
+		for (size_t k = 0; k < t->nduplicates; k++) free(t->duplicates[k]);
+		free(t->duplicates);
 		free(t->errors);
 		for (size_t k = 0; k < t->nplan; k++) {
 			engine_action_free(&t->plan[k].a);
@@ -162,6 +164,8 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 			fprintf(f, "  verified: %lld linked contact%s in Syncro, %lld gone%s\n", n->verified,
 			        n->verified == 1 ? "" : "s", n->gone + n->unverified,
 			        n->unverified ? " (left alone: see the error)" : n->gone ? " (their users planned again)" : "");
+		for (size_t k = 0; k < t->nduplicates; k++) fprintf(f, "  duplicate: %s\n", t->duplicates[k]);
+		if (t->duplicates_dropped) fprintf(f, "  … and %zu more duplicates\n", t->duplicates_dropped);
 		for (size_t k = 0; k < t->nerrors; k++) fprintf(f, "  error: %s\n", t->errors[k]);
 		if (t->errors_dropped) fprintf(f, "  … and %zu more errors\n", t->errors_dropped);
 	}
@@ -235,6 +239,7 @@ void engine_report_print_json(FILE *f, const struct engine_report *r)
 			cJSON_AddNumberToObject(v, "present", (double)n->verified);
 			cJSON_AddNumberToObject(v, "gone", (double)n->gone);
 			cJSON_AddNumberToObject(v, "gone_left_alone", (double)n->unverified);
+			cJSON_AddNumberToObject(v, "duplicates", (double)n->duplicates);
 		}
 		for (size_t k = 0; k < ARRAY_LEN(nums); k++) cJSON_AddNumberToObject(o, nums[k].k, (double)nums[k].v);
 		cJSON_AddBoolToObject(o, "policy_changed", t->policy_changed);
@@ -247,6 +252,13 @@ void engine_report_print_json(FILE *f, const struct engine_report *r)
 		cJSON *errs = cJSON_AddArrayToObject(o, "errors");
 		for (size_t k = 0; k < t->nerrors; k++) cJSON_AddItemToArray(errs, cJSON_CreateString(t->errors[k]));
 		if (t->errors_dropped) cJSON_AddNumberToObject(o, "errors_not_listed", (double)t->errors_dropped);
+		if (t->nduplicates) {
+			cJSON *dups = cJSON_AddArrayToObject(o, "duplicates");
+			for (size_t k = 0; k < t->nduplicates; k++)
+				cJSON_AddItemToArray(dups, cJSON_CreateString(t->duplicates[k]));
+			if (t->duplicates_dropped)
+				cJSON_AddNumberToObject(o, "duplicates_not_listed", (double)t->duplicates_dropped);
+		}
 		cJSON *plan = cJSON_AddArrayToObject(o, "plan");
 		for (size_t k = 0; k < t->nplan; k++) cJSON_AddItemToArray(plan, action_json(&t->plan[k]));
 		cJSON_AddItemToArray(ts, o);

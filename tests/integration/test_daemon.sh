@@ -170,6 +170,6 @@ check "--verify-every: when it verified is recorded" test -n "$(sql "select valu
 start_daemon d5.log --every 1h --verify-every 1h
 check "--verify-every, restarted: its first run" wait_for 60 grep -q "run finished" d5.log
 es --config c.lua status
-check "status: the daemon's --verify rhythm and its last verifying run" sh -c "grep -q '^Daemon: running (pid $DPID), sync every 1h, with --verify every 1h\$' '$T_OUT/out' && grep -Eq '^  last run with --verify: .*ago' '$T_OUT/out'"
+check "status: the daemon's --verify rhythm and its last verifying run" sh -c "grep -q '^Daemon: running (pid $DPID), sync every 1h, with --verify every 1h\$' '$T_OUT/out' && grep -Eq '^  last run with --verify: 20[0-9][0-9]-[0-9-]*T[0-9:]*Z \((just now|[0-9]+ [a-z]+ ago)\)\$' '$T_OUT/out'"
 stop_daemon
 check "--verify-every, restarted: not due yet, no --verify" grep -q "run started: entrasync sync (pid" d5.log

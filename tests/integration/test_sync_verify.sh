@@ -8,8 +8,9 @@
 # all and writes nothing. More not listed than the removal guard allows (a
 # list Syncro cut short would look the same): left alone, reported, until
 # --allow-removals. One moved to another customer by hand: left alone,
-# reported. A list that cannot be had: its links left unchecked, reported.
-# Against both fakes.
+# reported. Another contact with a linked one's e-mail: listed as a
+# duplicate, nothing done. A list that cannot be had: its links left
+# unchecked, reported. Against both fakes.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/verify"
@@ -86,6 +87,19 @@ check "verify: audit of the three unlinks" test "$(sql "select count(*) from aud
 clear_log
 esr --config c.lua sync --verify
 check "verify again: nothing gone, no write" test "$(all_writes) $(grep -c ' gone from Syncro' "$T_OUT/out")" = "0 0"
+
+# ---- a contact made in Syncro beside a linked one, with its e-mail: listed as a duplicate, nothing done
+set -- $(nth_link 10); DUP_C=$2; DUP_MAIL=$3
+DUP_UP=$(echo "$DUP_MAIL" | tr '[:lower:]' '[:upper:]')
+HAND=$(sctl POST seed "{\"contacts\":[{\"customer_id\":101,\"name\":\"Typed Again\",\"email\":\"$DUP_UP\"}]}" |
+  jq_py "d['created']['contacts'][0]")
+clear_log
+esr --config c.lua sync --verify --json
+check "duplicate: exit 0, nothing written" test "$ES_RC $(all_writes)" = "0 0"
+check "duplicate: counted and listed in JSON" test "$(report 't("Contoso")["verified"]["duplicates"], len(t("Contoso")["duplicates"])')" = "1, 1"
+esr --config c.lua sync --verify
+check "duplicate: the line names both contacts and what to do" grep -q "^  duplicate: contact #$DUP_C (.* <$DUP_MAIL>, linked) and contact #$HAND (Typed Again, not linked) of customer 101 have the same e-mail: merge or delete one in Syncro$" "$T_OUT/out"
+del_contact "$HAND"
 
 # ---- more gone than the guard allows: left alone until --allow-removals
 LINKS=$(sql "select count(*) from links")
