@@ -406,14 +406,7 @@ struct link_ref {
 struct link_refs {
 	struct link_ref *v;
 	size_t n, cap;
-	long long *by_contact;       /* every link's contact id, sorted */
 };
-
-static int ll_cmp(const void *a, const void *b)
-{
-	long long x = *(const long long *)a, y = *(const long long *)b;
-	return x < y ? -1 : x > y;
-}
 
 static int link_ref_add(const struct store_link *l, void *ud)
 {
@@ -427,48 +420,48 @@ static int link_ref_add(const struct store_link *l, void *ud)
 	return 0;
 }
 
-/* Is contact_id one of the tenant's links (refs, sorted by contact id)? */
-static bool linked_contact(const struct link_refs *refs, long long contact_id)
-{
-	size_t lo = 0, hi = refs->n;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		if (refs->by_contact[mid] < contact_id) lo = mid + 1;
-		else hi = mid;
-	}
-	return lo < refs->n && refs->by_contact[lo] == contact_id;
-}
-
 /* sync --verify, a linked contact c that is there: the other contacts of
- * its customer with its e-mail (one a technician made beside it, or an old
- * record) are listed in the report, each pair once; nothing is done about
- * them (only a technician knows which to keep: merge or delete in Syncro). */
-static void note_duplicates(struct tenant_run *tr, const struct link_refs *refs, long long customer_id,
-                            const struct syncro_contact *c)
+ * its customer with its e-mail (one a technician made beside it, an old
+ * record, another tenant's user's) are listed in the report, a pair of this
+ * tenant's links once; nothing is done about them (only a technician knows
+ * which to keep: merge or delete in Syncro). -1 when the store fails. */
+static int note_duplicates(struct tenant_run *tr, long long customer_id, const struct syncro_contact *c,
+                           struct err *err)
 {
-	enum { MAX_SHOWN = 100 };
-	const struct syncro_contact *others[8];
+	enum { MAX_SHOWN = 100, MAX_OTHERS = 8 };
+	const struct syncro_contact *others[MAX_OTHERS];
 	const char *email = c->f.v[SYNCRO_F_EMAIL];
-	size_t n = engine_contacts_holding(tr->ix, customer_id, email, c->id, others, 8);
-	if (n > 8) n = 8;
+	size_t n = engine_contacts_holding(tr->ix, customer_id, email, c->id, others, MAX_OTHERS);
+	if (n > MAX_OTHERS) n = MAX_OTHERS;
 	struct engine_tenant_report *r = tr->r;
 	for (size_t k = 0; k < n; k++) {
 		const struct syncro_contact *o = others[k];
-		bool both_linked = linked_contact(refs, o->id);
-		if (both_linked && o->id < c->id) continue;   /* said from o's side */
+		struct store_link ol = {0};
+		int got = store_link_find_contact(tr->env->st, customer_id, o->id, &ol, err);
+		if (got < 0) return -1;
+		bool ours = got == 0 && strcmp(ol.tenant_id, tr->ct->id) == 0;
+		char *held = got != 0 ? xstrdup("not linked")
+		             : xasprintf("linked to user %s of tenant %s", ol.object_id, ol.tenant_id);
+		store_link_free(&ol);
+		if (ours && o->id < c->id) {   /* said from o's side */
+			free(held);
+			continue;
+		}
 		r->n.duplicates++;
 		if (r->nduplicates >= MAX_SHOWN) {
 			r->duplicates_dropped++;
+			free(held);
 			continue;
 		}
 		const char *name = c->f.v[SYNCRO_F_NAME], *oname = o->f.v[SYNCRO_F_NAME];
 		r->duplicates = xrealloc(r->duplicates, (r->nduplicates + 1) * sizeof *r->duplicates);
 		r->duplicates[r->nduplicates++] =
-			xasprintf("contact #%lld (%s <%s>, linked) and contact #%lld (%s%s) of customer %lld have the same "
+			xasprintf("contact #%lld (%s <%s>, linked) and contact #%lld (%s, %s) of customer %lld have the same "
 			          "e-mail: merge or delete one in Syncro", c->id, name ? name : "?", email, o->id,
-			          oname ? oname : "?", both_linked ? ", linked to another user" : ", not linked",
-			          customer_id);
+			          oname ? oname : "?", held, customer_id);
+		free(held);
 	}
+	return 0;
 }
 
 /* sync --verify: every link of the tenant checked against its customer's
@@ -495,9 +488,6 @@ static int verify_links(struct tenant_run *tr)
 		goto out;
 	}
 	missing = xcalloc(refs.n + 1, sizeof *missing);
-	refs.by_contact = xcalloc(refs.n + 1, sizeof *refs.by_contact);
-	for (size_t i = 0; i < refs.n; i++) refs.by_contact[i] = refs.v[i].contact_id;
-	qsort(refs.by_contact, refs.n, sizeof *refs.by_contact, ll_cmp);
 	for (size_t i = 0; i < refs.n; i++) {
 		const struct link_ref *l = &refs.v[i];
 		bool skip = false;
@@ -517,8 +507,12 @@ static int verify_links(struct tenant_run *tr)
 		}
 		checked++;
 		const struct syncro_contact *c = engine_contacts_get(tr->ix, l->customer_id, l->contact_id);
-		if (c) note_duplicates(tr, &refs, l->customer_id, c);
-		else missing[nmissing++] = i;
+		if (!c) {
+			missing[nmissing++] = i;
+		} else if (note_duplicates(tr, l->customer_id, c, &err) != 0) {
+			tenant_fail(tr, "%s", err.msg);
+			goto out;
+		}
 	}
 	struct engine_guard g = { .links = (long long)refs.n, .max_count = tr->pol.info->max_removals_count,
 	                          .max_percent = tr->pol.info->max_removals_percent };
@@ -574,7 +568,6 @@ static int verify_links(struct tenant_run *tr)
 out:
 	for (size_t i = 0; i < refs.n; i++) free(refs.v[i].object_id);
 	free(refs.v);
-	free(refs.by_contact);
 	free(failed);
 	free(missing);
 	return rc;

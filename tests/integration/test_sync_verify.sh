@@ -9,8 +9,8 @@
 # list Syncro cut short would look the same): left alone, reported, until
 # --allow-removals. One moved to another customer by hand: left alone,
 # reported. Another contact with a linked one's e-mail: listed as a
-# duplicate, nothing done. A list that cannot be had: its links left
-# unchecked, reported. Against both fakes.
+# duplicate (whose it is, when linked), nothing done. A list, or an unlisted
+# contact, that cannot be had: left unchecked, reported. Against both fakes.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/verify"
@@ -99,7 +99,27 @@ check "duplicate: exit 0, nothing written" test "$ES_RC $(all_writes)" = "0 0"
 check "duplicate: counted and listed in JSON" test "$(report 't("Contoso")["verified"]["duplicates"], len(t("Contoso")["duplicates"])')" = "1, 1"
 esr --config c.lua sync --verify
 check "duplicate: the line names both contacts and what to do" grep -q "^  duplicate: contact #$DUP_C (.* <$DUP_MAIL>, linked) and contact #$HAND (Typed Again, not linked) of customer 101 have the same e-mail: merge or delete one in Syncro$" "$T_OUT/out"
+# the other contact linked to a user of another tenant of the customer: said whose it is
+sql "insert into tenants (id, name) values ('other-tenant', 'Other');
+  insert into links (tenant_id, object_id, contact_id, customer_id, fields, created_at, updated_at)
+  values ('other-tenant', 'u-other', $HAND, 101, '{}', 'x', 'x')"
+esr --config c.lua sync --verify
+check "duplicate of another tenant's user: said whose" grep -q "^  duplicate: contact #$DUP_C (.* <$DUP_MAIL>, linked) and contact #$HAND (Typed Again, linked to user u-other of tenant other-tenant) of customer 101 " "$T_OUT/out"
+sql "delete from links where tenant_id = 'other-tenant'; delete from tenants where id = 'other-tenant'"
 del_contact "$HAND"
+
+# ---- a contact not listed that cannot be asked for (not a 404): its link left alone, reported
+set -- $(nth_link 11); ASK=$1; ASK_C=$2
+del_contact "$ASK_C"
+sctl POST faults "{\"method\": \"GET\", \"match\": \"/contacts/$ASK_C\$\", \"status\": 422, \"times\": -1}" >/dev/null
+clear_log
+esr --config c.lua sync --verify
+check "not asked: exit 1, the user and the contact named" sh -c "test $ES_RC = 1 && grep -q 'error: verify: user $ASK: contact #$ASK_C: .*its link is not checked' '$T_OUT/out'"
+check "not asked: nothing made, the link kept" test "$(writes contacts.create) $(link_of "$ASK")" = "0 $ASK_C"
+sctl DELETE faults >/dev/null
+clear_log
+esr --config c.lua sync --verify
+check "asked again: gone, made again" test "$ES_RC $(writes contacts.create)" = "0 1"
 
 # ---- more gone than the guard allows: left alone until --allow-removals
 LINKS=$(sql "select count(*) from links")

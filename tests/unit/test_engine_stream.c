@@ -123,6 +123,14 @@ static bool open_tenant(struct got *g, const char *db)
 	return false;
 }
 
+/* Closes what open_tenant opened and frees the log. */
+static void close_tenant(struct got *g)
+{
+	store_outbox_close(g->ob);
+	store_close(g->st);
+	buf_free(&g->log);
+}
+
 TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 {
 	struct err err;
@@ -174,9 +182,7 @@ TEST(engine_plan_tenant_reads_text_stamps_and_leavers)
 	CHECK(l.fields && !strstr(l.fields, "stamp"));
 	store_link_free(&l);
 
-	store_outbox_close(g.ob);
-	store_close(g.st);
-	buf_free(&g.log);
+	close_tenant(&g);
 	free(pol);
 	free(pol2);
 	free(db);
@@ -224,9 +230,7 @@ TEST(engine_plan_tenant_plans_again_a_user_whose_contact_is_gone)
 	CHECK(l.stamp && strlen(l.stamp) == 16);
 	store_link_free(&l);
 
-	store_outbox_close(g.ob);
-	store_close(g.st);
-	buf_free(&g.log);
+	close_tenant(&g);
 	free(pol);
 	free(db);
 }
@@ -259,9 +263,7 @@ TEST(engine_plan_tenant_gone_contacts_count_as_no_link)
 	CHECK_STR(g.log.data, "a:create:gone#1:Ann <ann@x.com>;b:unchanged;c:skip:gone#3;");
 	CHECK_EQ_INT(stamped, 1);   /* b only: a's stamp is not trusted when its contact is gone */
 	str_index_free(&gone);
-	store_outbox_close(g.ob);
-	store_close(g.st);
-	buf_free(&g.log);
+	close_tenant(&g);
 	free(pol);
 	free(db);
 }
@@ -291,9 +293,7 @@ TEST(engine_plan_tenant_policy_error_names_the_user)
 	plan(&g, pol, &stamped);
 	CHECK_CONTAINS(g.log.data, "a:create:Ann <ann@x.com>;!Boom <b@x.com>:");
 	CHECK_CONTAINS(g.log.data, "no contact");
-	store_outbox_close(g.ob);
-	store_close(g.st);
-	buf_free(&g.log);
+	close_tenant(&g);
 	free(pol);
 	free(db);
 }
