@@ -28,14 +28,15 @@ CFLAGS   := -std=c17 $(OPT) $(WARN) $(WERROR) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   := $(PKG_LIBS) -lm
 
-SRCS      := $(sort $(wildcard src/*.c))
-LIB_SRCS  := $(filter-out src/main.c,$(SRCS))
+# one folder per layer (docs/architecture.md); src/tools holds build-time tools
+SRCS      := $(sort $(wildcard $(addsuffix *.c,$(filter-out src/tools/,$(wildcard src/*/)))))
+LIB_SRCS  := $(filter-out src/face/main.c,$(SRCS))
 LUA_FILES := $(sort $(wildcard lua/entrasync/*.lua))
 TEST_SRCS := $(sort $(wildcard tests/unit/*.c))
 BENCH_SRCS:= $(filter-out tests/bench/replay_graph.c,$(sort $(wildcard tests/bench/*.c)))
 
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/lua_embed.o
-MAIN_OBJ  := $(BUILD)/src/main.o
+MAIN_OBJ  := $(BUILD)/src/face/main.o
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 BENCH_OBJS:= $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 
@@ -69,12 +70,12 @@ $(BUILD)/lua_embed.c: $(BUILD)/embedgen $(LUA_FILES)
 	$(BUILD)/embedgen $(LUA_FILES) > $@.tmp && mv $@.tmp $@
 
 # Microsoft's SKU name table (vendor/skus.csv, one row per service plan) is
-# reduced at build time to a SKU-level C table, committed as src/skus_table.c.
-$(BUILD)/skugen: src/tools/skugen.c src/skus_trim.h
+# reduced at build time to a SKU-level C table, committed as src/util/skus_table.c.
+$(BUILD)/skugen: src/tools/skugen.c src/util/skus_trim.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c17 -O1 $(WARN) -o $@ $<
 
-src/skus_table.c: vendor/skus.csv $(BUILD)/skugen
+src/util/skus_table.c: vendor/skus.csv $(BUILD)/skugen
 	$(BUILD)/skugen $< > $@.tmp && mv $@.tmp $@
 
 $(BUILD)/lua_embed.o: $(BUILD)/lua_embed.c

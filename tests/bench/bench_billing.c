@@ -6,9 +6,9 @@
  * Also the same as dry-run invoices (with the per-period invoice look-up).
  * No Syncro: catalog prices are left to the policy. */
 #include "bench.h"
-#include "billing_run.h"
-#include "store.h"
-#include "store_billing.h"
+#include "billing/billing_run.h"
+#include "store/store.h"
+#include "store/store_billing.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

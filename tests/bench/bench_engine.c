@@ -22,11 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "engine.h"
-#include "engine_policy.h"
-#include "engine_stream.h"
-#include "store.h"
-#include "store_outbox.h"
+#include "engine/engine.h"
+#include "engine/engine_policy.h"
+#include "engine/engine_stream.h"
+#include "store/store.h"
+#include "store/store_outbox.h"
 
 #define TENANT "b0b0b0b0-0000-4000-8000-00000000be7c"
 #define CUSTOMER 101

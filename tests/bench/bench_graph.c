@@ -6,8 +6,8 @@
  * and a full resync (staged, then swapped). Target: >= 50,000 users/s
  * written to the mirror. The network side is bench_pull.sh. */
 #include "bench.h"
-#include "graph.h"
-#include "store.h"
+#include "graph/graph.h"
+#include "store/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>

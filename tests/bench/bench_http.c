@@ -7,8 +7,8 @@
  * so each mode also reports the client's own CPU time per request
  * (CLOCK_PROCESS_CPUTIME_ID of this process only). */
 #include "bench.h"
-#include "http.h"
-#include "log.h"
+#include "http/http.h"
+#include "util/log.h"
 
 #include <curl/curl.h>
 #include <stdio.h>

@@ -66,7 +66,7 @@ echo "bench_pull: $NTEN tenants x $NU users, fake Graph latency $LAT ms/request 
 fake_cpu() { awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/${1:-$FAKE_PID}/stat" 2>/dev/null || echo 0; }
 
 # The wall time the last pull would take at zero CPU: only the latency,
-# the round trips and entrasync's concurrency caps (src/graph.c: 64 token
+# the round trips and entrasync's concurrency caps (src/graph/graph.c: 64 token
 # requests in flight on the login lane, 64 Graph requests over all tenants,
 # 4 per tenant). Simulated from the fake's request log: each tenant's token,
 # then its delta pages one after the other, and in parallel its $batch then

@@ -14,11 +14,11 @@
  * runs only the cases whose name contains text; BENCH_REPORT_OUT=dir writes
  * each case's output to dir/NAME.out (to compare before and after a change). */
 #include "bench.h"
-#include "billing_run.h"
-#include "report.h"
-#include "store.h"
-#include "store_billing.h"
-#include "store_snapshots.h"
+#include "billing/billing_run.h"
+#include "report/report.h"
+#include "store/store.h"
+#include "store/store_billing.h"
+#include "store/store_snapshots.h"
 
 #include <sqlite3.h>
 #include <stdio.h>

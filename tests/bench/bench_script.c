@@ -18,8 +18,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "script.h"
-#include "util.h"
+#include "script/script.h"
+#include "util/util.h"
 
 #define PAGE_USERS 999
 #define PAGES 20

@@ -3,9 +3,9 @@
  * rows, then as replays (unchanged) and as changes; and a full-resync
  * staging + swap. Target: >= 50,000 users/s for the first figure. */
 #include "bench.h"
-#include "store.h"
-#include "store_retention.h"
-#include "store_snapshots.h"
+#include "store/store.h"
+#include "store/store_retention.h"
+#include "store/store_snapshots.h"
 
 #include <sqlite3.h>
 

@@ -14,8 +14,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "syncro.h"
+#include "http/http.h"
+#include "syncro/syncro.h"
 
 #define BENCH_KEY "sk-bench-syncro-00000000000000"
 #define BENCH_WRITES 1000

@@ -13,7 +13,7 @@ unset ENTRASYNC_CONFIG ES_TEST_SURELY_UNSET
 : > "$T_OUT/all-output"
 keep() { cat "$T_OUT/out" "$T_OUT/err" >> "$T_OUT/all-output"; }
 
-# The real script layer (src/script.c) validates policy contents; a build
+# The real script layer (src/script/script.c) validates policy contents; a build
 # with the stand-in only checks that policy files exist.
 real_script_layer() { ! "$ENTRASYNC" lua /dev/null 2>&1 | grep -q '(stub)'; }
 skip() { echo "skip - $1 (needs the real script layer)"; }

@@ -6,7 +6,7 @@
 
 #include <sqlite3.h>
 #include <stdio.h>
-#include "store.h"
+#include "store/store.h"
 #include "t.h"
 
 /* A new store NAME.db in the test's scratch folder (t_tmpdir), or NULL

@@ -10,12 +10,12 @@
 
 #include <cjson/cJSON.h>
 
-#include "actions.h"
-#include "graph_actions.h"
-#include "log.h"
-#include "store.h"
-#include "store_actions.h"
-#include "syncro_tickets_open.h"
+#include "actions/actions.h"
+#include "graph/graph_actions.h"
+#include "util/log.h"
+#include "store/store.h"
+#include "store/store_actions.h"
+#include "syncro/syncro_tickets_open.h"
 #include "t.h"
 
 #define CONTOSO "6babcaad-604b-40ac-a9d7-9fd97c0b779f"

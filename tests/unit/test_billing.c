@@ -7,8 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "billing.h"
-#include "billing_hook.h"
+#include "billing/billing.h"
+#include "billing/billing_hook.h"
 
 static const struct billing_usage E3 = {
 	.sku_id = "6fd2c87f-b296-42f0-b197-1e91e994b900", .part = "ENTERPRISEPACK", .name = "Office 365 E3",

@@ -15,13 +15,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "billing_run.h"
-#include "http.h"
-#include "store.h"
-#include "store_billing.h"
-#include "store_snapshots.h"
-#include "syncro.h"
-#include "syncro_billing.h"
+#include "billing/billing_run.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "store/store_billing.h"
+#include "store/store_snapshots.h"
+#include "syncro/syncro.h"
+#include "syncro/syncro_billing.h"
 
 #define KEY "sk-billing-test-4f1e9a0c27d3"
 #define SPB   "cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46"

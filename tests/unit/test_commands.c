@@ -3,7 +3,7 @@
  * options taken out of argv before or after the command. */
 #include "t.h"
 
-#include "commands.h"
+#include "face/commands.h"
 
 /* Splits the writable string line at spaces into argv (room for 16). */
 static int split(char *line, char **argv)

@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "log.h"
+#include "util/config.h"
+#include "util/log.h"
 
 #define FIXTURES "tests/fixtures/config"
 #define GRAPH_SECRET "graph-secret-for-tests"

@@ -8,9 +8,9 @@
 
 #include <sqlite3.h>
 
-#include "engine.h"
-#include "store.h"
-#include "store_outbox.h"
+#include "engine/engine.h"
+#include "store/store.h"
+#include "store/store_outbox.h"
 
 #define TENANT "11111111-2222-4333-8444-555555555555"
 

@@ -6,7 +6,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "engine.h"
+#include "engine/engine.h"
 
 /* fields from "name=value" pairs, NULL-terminated */
 static void fields_of(struct syncro_fields *fs, ...)

@@ -9,9 +9,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "engine_policy.h"
-#include "store.h"
-#include "store_outbox.h"
+#include "engine/engine_policy.h"
+#include "store/store.h"
+#include "store/store_outbox.h"
 
 static const char policy_fn[] =
 	"local p = require 'entrasync.policy'\n"

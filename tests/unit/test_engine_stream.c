@@ -9,9 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "engine_stream.h"
-#include "store.h"
-#include "store_outbox.h"
+#include "engine/engine_stream.h"
+#include "store/store.h"
+#include "store/store_outbox.h"
 
 #define TENANT "t1"
 #define CUSTOMER 101

@@ -1,9 +1,9 @@
-/* test_findings — the licence finding rules (src/findings.c). */
+/* test_findings — the licence finding rules (src/report/findings.c). */
 #include "t.h"
 
 #include <string.h>
 
-#include "findings.h"
+#include "report/findings.h"
 
 static size_t count_kind(const struct findings *f, enum finding_kind k)
 {

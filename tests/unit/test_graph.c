@@ -4,10 +4,10 @@
  * (verified with OpenSSL: PS256 + x5t#S256 and RS256 + x5t), credential
  * loading errors, and the friendly SKU table. */
 #include "t.h"
-#include "graph.h"
-#include "http.h"
-#include "log.h"
-#include "skus.h"
+#include "graph/graph.h"
+#include "http/http.h"
+#include "util/log.h"
+#include "util/skus.h"
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>

@@ -4,9 +4,9 @@
  * were (crash safety), a resync staged and swapped atomically (an
  * interrupted one reports nobody removed), and the snapshot tables. */
 #include "t.h"
-#include "graph.h"
-#include "store.h"
-#include "store_snapshots.h"
+#include "graph/graph.h"
+#include "store/store.h"
+#include "store/store_snapshots.h"
 
 #include <sqlite3.h>
 

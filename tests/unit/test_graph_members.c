@@ -3,7 +3,7 @@
  * the nextLink, ids gathered over pages, and malformed text refused
  * without changing what was gathered. */
 #include "t.h"
-#include "graph.h"
+#include "graph/graph.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,7 +3,7 @@
  * (graph_pull_workers_auto). The workers themselves are tested against the
  * fake Graph (tests/integration/test_pull_workers.sh). */
 #include "t.h"
-#include "graph.h"
+#include "graph/graph.h"
 
 TEST(graph_pull_workers_auto_count)
 {

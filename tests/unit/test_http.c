@@ -6,8 +6,8 @@
  * (HTTPTEST_URL...) is not set. Request keys are unique per process, so
  * reruns against the same server do not see each other's counters. */
 #include "t.h"
-#include "http.h"
-#include "log.h"
+#include "http/http.h"
+#include "util/log.h"
 
 #include <cJSON.h>
 #include <math.h>

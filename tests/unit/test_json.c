@@ -1,4 +1,4 @@
-/* test_json — JSON <-> Lua conversion (src/lua_json.c): UTF-8 kept intact,
+/* test_json — JSON <-> Lua conversion (src/script/lua_json.c): UTF-8 kept intact,
  * null distinct from absent, integers exact up to 2^53, depth limit,
  * malformed input reported with its position, round trips, encode errors.
  * C API checks use a bare Lua state; Lua-level checks run in the sandbox. */
@@ -11,8 +11,8 @@
 #include <lua.h>
 #include <lualib.h>
 
-#include "lua_json.h"
-#include "script.h"
+#include "script/lua_json.h"
+#include "script/script.h"
 
 /* Runs fn(L) under lua_pcall with a bare state; returns the error or NULL. */
 static char g_lua_err[1024];

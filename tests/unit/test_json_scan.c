@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "json_scan.h"
+#include "util/json_scan.h"
 
 static const char user[] =
 	" {\"id\":\"u1\",\"displayName\":\"Zo\\u00eb \\\"Z\\\" Ng\",\"nested\":{\"mail\":\"no@x\",\"a\":[1,{\"b\":[]}]},"

@@ -7,13 +7,13 @@
  * audit filters, user look-up, kv prefix). Also the schedule arithmetic of
  * the daemon and the stop flag. */
 #include "t.h"
-#include "cmd_daemon.h"
-#include "http.h"
-#include "metrics.h"
-#include "progress.h"
-#include "shutdown.h"
-#include "store.h"
-#include "store_status.h"
+#include "face/cmd_daemon.h"
+#include "http/http.h"
+#include "report/metrics.h"
+#include "util/progress.h"
+#include "util/shutdown.h"
+#include "store/store.h"
+#include "store/store_status.h"
 #include "t_sql.h"
 
 #include <signal.h>

@@ -8,9 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "progress.h"
+#include "util/progress.h"
 #include "t.h"
-#include "util.h"
+#include "util/util.h"
 
 /* Runs fn with stderr sent to a file; returns what was written (caller frees). */
 static char *capture_stderr(void (*fn)(void))

@@ -1,5 +1,5 @@
 /* test_report — the report model over a store with hand-made history
- * (src/report.c, store_history.c), its renderings (report_render.c,
+ * (src/report/report.c, store_history.c), its renderings (report_render.c,
  * report_html.c), the hook result checks (lua_license.c), alert grouping
  * (alerts.c) and the ticket JSON (syncro_tickets.c). The numbers against
  * the fake Graph are in tests/integration/test_report.sh. */
@@ -12,12 +12,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "alerts.h"
-#include "report.h"
-#include "store.h"
-#include "store_history.h"
-#include "store_snapshots.h"
-#include "syncro_tickets.h"
+#include "report/alerts.h"
+#include "report/report.h"
+#include "store/store.h"
+#include "store/store_history.h"
+#include "store/store_snapshots.h"
+#include "syncro/syncro_tickets.h"
 
 static struct store *open_store(struct err *err)
 {

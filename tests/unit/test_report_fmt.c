@@ -1,4 +1,4 @@
-/* test_report_fmt — report_fmt_fixed (src/report_fmt.c) against snprintf's
+/* test_report_fmt — report_fmt_fixed (src/report/report_fmt.c) against snprintf's
  * "%.Nf": the reports' byte-identical output rests on it. Random values
  * over many magnitudes, the exact ties and near-ties of each precision,
  * signs, zeros, and what goes to the fallback. */
@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "report.h"
+#include "report/report.h"
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
 

@@ -10,9 +10,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "report.h"
-#include "store.h"
-#include "store_snapshots.h"
+#include "report/report.h"
+#include "store/store.h"
+#include "store/store_snapshots.h"
 
 #define ORDER_DAYS 60
 

@@ -1,4 +1,4 @@
-/* test_script — the sandboxed Lua host (src/script.c): instruction and
+/* test_script — the sandboxed Lua host (src/script/script.c): instruction and
  * memory limits (also through pcall/xpcall) after which the process and
  * other states carry on, strict globals, print routing, policy loading
  * errors (unknown key with line and suggestion, wrong types, syntax, missing
@@ -10,8 +10,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "log.h"
-#include "script.h"
+#include "util/log.h"
+#include "script/script.h"
 
 static struct script *new_state(long long instructions, size_t memory)
 {

@@ -1,4 +1,4 @@
-/* test_script_contact — p.contact in C (src/lua_contact.c): a policy whose
+/* test_script_contact — p.contact in C (src/script/lua_contact.c): a policy whose
  * contact is p.contact itself gets its contacts straight from the user's
  * JSON text; one that calls p.contact from Lua gets them from the C
  * function; both must give exactly what the former Lua p.contact gave
@@ -11,7 +11,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "script.h"
+#include "script/script.h"
 
 /* The three ways to the contact: the fast path, the C function called from
  * Lua, and p.contact as it was written in Lua. %s is include's body. */

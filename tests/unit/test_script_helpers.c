@@ -8,7 +8,7 @@
 
 #include <stdlib.h>
 
-#include "script.h"
+#include "script/script.h"
 
 static const char policy[] =
 	"local p, text = require 'entrasync.policy', require 'entrasync.text'\n"

@@ -3,8 +3,8 @@
  * and the look-ups that use it. */
 #include "t.h"
 
-#include "skus.h"
-#include "skus_trim.h"
+#include "util/skus.h"
+#include "util/skus_trim.h"
 
 /* s without its blanks, via skus_trim_bounds (buf of 64). */
 static const char *trimmed(const char *s, char buf[64])

@@ -13,8 +13,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "script.h"
-#include "snapshot.h"
+#include "script/script.h"
+#include "util/snapshot.h"
 
 TEST(snapshot_sealed_round_trip)
 {

@@ -1,7 +1,7 @@
 /* test_srcmap — key → line location in Lua source. */
 #include "t.h"
-#include "srcmap.h"
-#include "util.h"
+#include "util/srcmap.h"
+#include "util/util.h"
 
 static int line_of(const char *src, const char *a, const char *b, const char *c)
 {

@@ -4,9 +4,9 @@
  * and crash safety of a transaction left open by a dying process. */
 #include "t.h"
 #include "t_sql.h"
-#include "store.h"
-#include "store_snapshots.h"
-#include "store_history.h"
+#include "store/store.h"
+#include "store/store_snapshots.h"
+#include "store/store_history.h"
 
 #include <signal.h>
 #include <sqlite3.h>

@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store.h"
-#include "store_billing.h"
+#include "store/store.h"
+#include "store/store_billing.h"
 #include "t.h"
 
 struct sbfx {

@@ -3,8 +3,8 @@
  * timeout) and a write that waits for another process's transaction and
  * then succeeds. */
 #include "t.h"
-#include "store.h"
-#include "store_sql.h"
+#include "store/store.h"
+#include "store/store_sql.h"
 
 #include <signal.h>
 #include <stdio.h>

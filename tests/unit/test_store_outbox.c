@@ -9,8 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "store.h"
-#include "store_outbox.h"
+#include "store/store.h"
+#include "store/store_outbox.h"
 
 #define STAMP_MIGRATION 6
 #define TENANT "11111111-2222-4333-8444-555555555555"

@@ -5,10 +5,10 @@
  * call that finds nothing, and the metrics' counters left as they were.
  * Times are set under the API (raw UPDATEs) against a fixed "now". */
 #include "t.h"
-#include "store.h"
-#include "store_retention.h"
-#include "store_snapshots.h"
-#include "store_status.h"
+#include "store/store.h"
+#include "store/store_retention.h"
+#include "store/store_snapshots.h"
+#include "store/store_status.h"
 #include "t_sql.h"
 
 #include <stdio.h>

@@ -8,8 +8,8 @@
 #include <sqlite3.h>
 #include <stdlib.h>
 
-#include "store.h"
-#include "store_sql.h"
+#include "store/store.h"
+#include "store/store_sql.h"
 
 static sqlite3 *mem_db(void)
 {

@@ -9,8 +9,8 @@
  * every row to the new id, or refuses an id taken. Rows are written under
  * the API (raw INSERTs), one of each kind per tenant. */
 #include "t.h"
-#include "store.h"
-#include "store_tenants.h"
+#include "store/store.h"
+#include "store/store_tenants.h"
 #include "t_sql.h"
 
 #include <stdio.h>

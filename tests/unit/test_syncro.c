@@ -14,11 +14,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "http.h"
-#include "log.h"
-#include "syncro.h"
-#include "syncro_billing.h"
-#include "syncro_tickets.h"
+#include "http/http.h"
+#include "util/log.h"
+#include "syncro/syncro.h"
+#include "syncro/syncro_billing.h"
+#include "syncro/syncro_tickets.h"
 
 #define KEY "sk-test-syncro-0123456789abcdef"
 

@@ -1,7 +1,7 @@
 /* test_util — util and log: buffers, errors, strings, dates, redaction. */
 #include "t.h"
-#include "util.h"
-#include "log.h"
+#include "util/util.h"
+#include "util/log.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* test_when — durations, --since dates, ISO-8601 parsing and the human
  * forms used by status, audit and the daemon. */
 #include "t.h"
-#include "when.h"
+#include "util/when.h"
 
 TEST(when_durations)
 {

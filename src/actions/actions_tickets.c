@@ -1,0 +1,518 @@
+/* actions_tickets — Microsoft actions taken from Syncro tickets: the run
+ * (recovery of an interrupted run, then the open tickets of the problem
+ * type), each ticket's decision (subject, contact link, allow_action,
+ * protect), the crash-safe sequence intent → Graph → acted → comment +
+ * status → done (store_actions.h), and the check of the user's live state
+ * that keeps a resumed intent from acting twice. See actions.h. */
+#include "actions/actions.h"
+#include "actions/actions_internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util/log.h"
+#include "store/store_actions.h"
+#include "syncro/syncro_tickets.h"
+#include "syncro/syncro_tickets_open.h"
+
+#define DEFAULT_OPEN_STATUS "Not Closed"
+#define DEFAULT_MAX_ATTEMPTS 3
+#define REVOKE_CLOCK_SLACK 300.0   /* s: a revocation this close before the attempt counts as ours */
+
+struct run {
+	const struct actions_env *env;
+	const struct actions_ticket_opts *o;
+	struct actions_ticket_report *rep;
+	struct store_actions *sa;
+	struct syncro_resource *tickets;
+	struct actions_hooks **hooks;   /* per config tenant, loaded on first use */
+	char **hook_errors;             /* per config tenant: why its policy did not load */
+};
+
+/* ---- subjects -------------------------------------------------------------- */
+
+/* Does s start with word (case-insensitive), followed by the end or a
+ * non-letter? Returns the length matched, else 0. Spaces in word match any
+ * run of spaces, '-' or '_' in s. */
+static size_t starts_word(const char *s, const char *word)
+{
+	const char *p = s;
+	for (const char *w = word; *w; w++) {
+		if (*w == ' ') {
+			if (!(*p == ' ' || *p == '-' || *p == '_')) return 0;
+			while (*p == ' ' || *p == '-' || *p == '_') p++;
+			continue;
+		}
+		if (tolower((unsigned char)*p) != *w) return 0;
+		p++;
+	}
+	return isalpha((unsigned char)*p) ? 0 : (size_t)(p - s);
+}
+
+int actions_ticket_subject_action(const char *subject)
+{
+	static const struct {
+		const char *word;
+		enum graph_action a;
+	} words[] = {
+		{ "disable", GRAPH_ACTION_DISABLE },
+		{ "enable", GRAPH_ACTION_ENABLE },
+		{ "revoke sessions", GRAPH_ACTION_REVOKE_SESSIONS },
+		{ "revoke sign in sessions", GRAPH_ACTION_REVOKE_SESSIONS },
+		{ "set password", GRAPH_ACTION_SET_PASSWORD },
+		{ "reset password", GRAPH_ACTION_SET_PASSWORD },
+	};
+	if (!subject) return -1;
+	while (isspace((unsigned char)*subject)) subject++;
+	for (size_t i = 0; i < ARRAY_LEN(words); i++)
+		if (starts_word(subject, words[i].word)) return (int)words[i].a;
+	return -1;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+static const struct config_tenant *tenant_by_id(const struct config *cfg, const char *id, size_t *index)
+{
+	for (size_t i = 0; id && i < cfg->ntenants; i++)
+		if (str_ieq(cfg->tenants[i].id, id)) {
+			if (index) *index = i;
+			return &cfg->tenants[i];
+		}
+	return NULL;
+}
+
+/* The hooks of config tenant i (NULL + *why when its policy does not load). */
+static struct actions_hooks *run_hooks(struct run *r, size_t i, const char **why)
+{
+	*why = NULL;
+	if (!r->hooks[i] && !r->hook_errors[i]) {
+		struct err err = {{0}};
+		if (actions_tenant_hooks(r->env, &r->env->cfg->tenants[i], &r->hooks[i], &err) != 0)
+			r->hook_errors[i] = xstrdup(err.msg);
+	}
+	*why = r->hook_errors[i];
+	return r->hooks[i];
+}
+
+/* Seconds since the epoch of "YYYY-MM-DDTHH:MM:SS[.fff]Z", or -1. */
+static double parse_iso(const char *s)
+{
+	struct tm tm = { 0 };
+	double frac = 0;
+	int n = 0;
+	if (!s || sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+	                 &tm.tm_sec, &n) != 6)
+		return -1;
+	if (s[n] == '.') frac = strtod(s + n, NULL);
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (double)timegm(&tm) + frac;
+}
+
+/* The audit actor of a ticket's action. */
+static char *ticket_actor(const struct run *r, long long ticket_id)
+{
+	return xasprintf("syncro-ticket:%lld via %s", ticket_id, r->env->actor ? r->env->actor : "entrasync");
+}
+
+static void ticket_audit(const struct run *r, long long ticket_id, const struct actions_target *t, const char *what,
+                         const char *before, const char *after, const char *result)
+{
+	struct actions_env e = *r->env;
+	char *actor = ticket_actor(r, ticket_id);
+	e.actor = actor;
+	actions_audit(&e, t, what, before, after, result);
+	free(actor);
+}
+
+static void say(const struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+	struct buf b = {0}, red = {0};
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	log_redact(b.data, &red);
+	/* one line per ticket: on env->out when given (the log then has it at debug) */
+	log_write(r->env->out ? LOG_DEBUG : LOG_INFO, "actions.ticket", "%s", red.data);
+	if (r->env->out) fprintf(r->env->out, "%s\n", red.data);
+	buf_free(&b);
+	buf_free(&red);
+}
+
+/* ---- comment and status ------------------------------------------------- */
+
+static const char *action_word(const char *action)
+{
+	int a = graph_action_lookup(action);
+	return a >= 0 ? graph_action_name((enum graph_action)a) : "not understood";
+}
+
+/* Posts the outcome of row a as a comment (unless resuming found it
+ * already there), sets the status, marks the row done. A failure that may
+ * pass leaves the row "acted" for the next run. */
+static void ticket_finish(struct run *r, const struct store_ticket_action *a, bool resuming)
+{
+	struct err err = {{0}};   /* zeroed here and below: syncro_tickets.c redacts err even on success */
+	char marker[64];
+	snprintf(marker, sizeof marker, "[entrasync ticket %lld]", a->ticket_id);
+	bool ok = a->outcome && !strcmp(a->outcome, "ok");
+	bool understood = graph_action_lookup(a->action) >= 0;
+	const char *status = ok ? r->o->status_done : understood ? r->o->status_failed : NULL;
+	bool found = false;
+	enum syncro_result rc = SYNCRO_OK;
+	if (resuming && (rc = syncro_ticket_comment_find(r->env->sc, a->ticket_id, marker, &found, &err)) != SYNCRO_OK) {
+		if (rc == SYNCRO_NOT_FOUND) goto gone;
+		say(r, "ticket %lld: cannot read its comments, will try again next run: %s", a->ticket_id, err.msg);
+		r->rep->pending++;
+		return;
+	}
+	if (!found) {
+		char *subject = xasprintf("Microsoft action: %s", action_word(a->action));
+		char *actor = ticket_actor(r, a->ticket_id);
+		char *body = xasprintf("%s%s.%s\n\n-- entrasync (%s)\n%s", ok ? "Done: " : "Not done: ",
+		                       a->message ? a->message : "", ok ? "" : "\nNo Microsoft action was taken.", actor,
+		                       marker);
+		rc = syncro_ticket_comment(r->tickets, a->ticket_id, subject, body, &err);   /* hidden, not e-mailed */
+		free(subject);
+		free(actor);
+		free(body);
+		if (rc == SYNCRO_NOT_FOUND) goto gone;
+		if (rc != SYNCRO_OK) {
+			say(r, "ticket %lld: the comment could not be posted (%s), will try again next run: %s", a->ticket_id,
+			    syncro_result_name(rc), err.msg);
+			r->rep->pending++;
+			return;
+		}
+	}
+	if (status && (rc = syncro_ticket_update(r->tickets, a->ticket_id, status, NULL, &err)) != SYNCRO_OK) {
+		if (rc == SYNCRO_NOT_FOUND) goto gone;
+		say(r, "ticket %lld: the status could not be set to '%s', will try again next run: %s", a->ticket_id, status,
+		    err.msg);
+		r->rep->pending++;
+		return;
+	}
+	goto done;
+gone:
+	say(r, "ticket %lld: deleted in Syncro before its outcome could be posted", a->ticket_id);
+done:
+	if (store_ticket_action_set(r->sa, a->ticket_id, "done", NULL, NULL, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", a->ticket_id, err.msg);
+		return;
+	}
+	if (ok) r->rep->done++;
+	else if (!strcmp(a->outcome ? a->outcome : "", "failed")) r->rep->failed++;
+	else r->rep->refused++;
+	if (resuming) r->rep->resumed++;
+	say(r, "ticket %lld: %s%s%s%s%s", a->ticket_id, ok ? "done: " : "not done: ", a->message ? a->message : "",
+	    status ? " (status set to '" : "", status ? status : "", status ? "')" : "");
+}
+
+/* Records the outcome of row ticket_id and finishes it. */
+static void ticket_outcome(struct run *r, long long ticket_id, const char *outcome, const char *message,
+                           bool resuming)
+{
+	struct err err = {{0}};
+	struct store_ticket_action a;
+	if (store_ticket_action_set(r->sa, ticket_id, "acted", outcome, message, &err) != 0 ||
+	    store_ticket_action_get(r->sa, ticket_id, &a, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", ticket_id, err.msg);
+		return;
+	}
+	ticket_finish(r, &a, resuming);
+	store_ticket_action_free(&a);
+}
+
+/* ---- acting ---------------------------------------------------------------- */
+
+/* Makes the Graph call of an intent and records its outcome. */
+static void ticket_act(struct run *r, const struct store_ticket_action *a, struct actions_target *t, bool resuming)
+{
+	struct err err = {{0}};
+	enum graph_action ga = (enum graph_action)graph_action_lookup(a->action);
+	if (store_ticket_action_attempt(r->sa, a->ticket_id, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", a->ticket_id, err.msg);
+		return;
+	}
+	struct graph_tenant *gt = graph_tenant_get(r->env->gc, t->tenant->id);
+	enum graph_action_status st = graph_action_run(r->env->engine, gt, ga, t->object_id, t->label, NULL, &err);
+	if (st == GRAPH_ACTION_UNKNOWN && a->attempts + 1 < (r->o->max_attempts > 0 ? r->o->max_attempts
+	                                                                             : DEFAULT_MAX_ATTEMPTS)) {
+		say(r, "ticket %lld: %s of %s: no answer yet (attempt %lld), will check and try again next run: %s",
+		    a->ticket_id, a->action, t->label, a->attempts + 1, err.msg);
+		r->rep->pending++;
+		return;
+	}
+	char *msg;
+	if (st == GRAPH_ACTION_OK) {
+		char *before, *after;
+		actions_change_json(t, ga, &before, &after);
+		ticket_audit(r, a->ticket_id, t, a->action, before, after, "ok");
+		actions_mirror_note(r->env, t, ga);
+		free(before);
+		free(after);
+		msg = xasprintf("%s %s (%s)", actions_done_words[ga], t->label, actions_tenant_label(t->tenant));
+		ticket_outcome(r, a->ticket_id, "ok", msg, resuming);
+	} else {
+		char *row = xasprintf("failed: %s", err.msg);
+		ticket_audit(r, a->ticket_id, t, a->action, NULL, NULL, row);
+		free(row);
+		msg = xasprintf("%s%s", st == GRAPH_ACTION_UNKNOWN ? "gave up after several attempts: " : "", err.msg);
+		ticket_outcome(r, a->ticket_id, "failed", msg, resuming);
+	}
+	free(msg);
+}
+
+/* Is the intent of a already in effect on the live user? 1 yes, 0 no, -1
+ * unknown (err). */
+static int already_applied(struct run *r, const struct store_ticket_action *a, const struct actions_target *t,
+                           struct err *err)
+{
+	enum graph_action ga = (enum graph_action)graph_action_lookup(a->action);
+	cJSON *u = NULL;
+	struct graph_tenant *gt = graph_tenant_get(r->env->gc, t->tenant->id);
+	enum graph_action_status st = graph_user_fetch(r->env->engine, gt, t->object_id,
+	                                               "id,accountEnabled,signInSessionsValidFromDateTime", &u, err);
+	if (st != GRAPH_ACTION_OK) return -1;
+	int rc = 0;
+	const cJSON *en = cJSON_GetObjectItemCaseSensitive(u, "accountEnabled");
+	const cJSON *since = cJSON_GetObjectItemCaseSensitive(u, "signInSessionsValidFromDateTime");
+	if (ga == GRAPH_ACTION_DISABLE) rc = cJSON_IsFalse(en);
+	else if (ga == GRAPH_ACTION_ENABLE) rc = cJSON_IsTrue(en);
+	else if (ga == GRAPH_ACTION_REVOKE_SESSIONS) {
+		double tried = parse_iso(a->attempted_at);
+		double valid = cJSON_IsString(since) ? parse_iso(since->valuestring) : -1;
+		rc = tried > 0 && valid > 0 && valid >= tried - REVOKE_CLOCK_SLACK;
+	}
+	cJSON_Delete(u);
+	return rc;
+}
+
+/* Finishes a row an interrupted run left. */
+static void ticket_resume(struct run *r, const struct store_ticket_action *a)
+{
+	struct err err = {{0}};
+	if (!strcmp(a->state, "acted")) {
+		ticket_finish(r, a, true);
+		return;
+	}
+	/* intent: did the Graph call happen before the interruption? */
+	size_t ti = 0;
+	const struct config_tenant *ct = tenant_by_id(r->env->cfg, a->tenant_id, &ti);
+	struct actions_target t;
+	if (!ct) {
+		ticket_outcome(r, a->ticket_id, "failed", "the tenant of this ticket's contact is no longer configured",
+		               true);
+		return;
+	}
+	if (actions_target_load(r->env, ct, a->object_id, &t, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", a->ticket_id, err.msg);
+		actions_target_free(&t);
+		return;
+	}
+	int applied = a->attempted_at ? already_applied(r, a, &t, &err) : 0;
+	if (applied == 1) {
+		char *before, *after;
+		enum graph_action ga = (enum graph_action)graph_action_lookup(a->action);
+		actions_change_json(&t, ga, &before, &after);
+		ticket_audit(r, a->ticket_id, &t, a->action, before, after,
+		             "ok (found in effect after an interrupted run; not sent again)");
+		actions_mirror_note(r->env, &t, ga);
+		free(before);
+		free(after);
+		char *msg = xasprintf("%s %s (%s)", actions_done_words[ga], t.label, actions_tenant_label(ct));
+		ticket_outcome(r, a->ticket_id, "ok", msg, true);
+		free(msg);
+	} else if (applied == 0) {
+		ticket_act(r, a, &t, true);
+	} else if (!strcmp(a->action, "revoke-sessions")) {
+		/* cannot tell whether the sessions were revoked: do not revoke twice */
+		ticket_outcome(r, a->ticket_id, "failed", "interrupted run, and the user's state cannot be read to tell "
+		               "whether the sessions were revoked; not sent again: check and revoke by hand", true);
+	} else {
+		say(r, "ticket %lld: cannot read the user's state yet, will try again next run: %s", a->ticket_id,
+		    err.msg);
+		r->rep->pending++;
+	}
+	actions_target_free(&t);
+}
+
+static int collect_open(const struct store_ticket_action *a, void *ud)
+{
+	struct buf *ids = ud;
+	buf_add(ids, &a->ticket_id, sizeof a->ticket_id);
+	return 0;
+}
+
+/* ---- new tickets ------------------------------------------------------------ */
+
+/* The link of the ticket's contact: (tenant index, object id). */
+static int ticket_link(struct run *r, const struct syncro_open_ticket *tk, size_t *ti, char **object_id, struct err *err)
+{
+	const struct config *cfg = r->env->cfg;
+	struct store_link l;
+	*object_id = NULL;
+	int rc = tk->customer_id ? store_link_find_contact(r->env->st, tk->customer_id, tk->contact_id, &l, err)
+	                         : STORE_NOTFOUND;
+	if (rc < 0) return -1;
+	if (rc == 0) {
+		if (tenant_by_id(cfg, l.tenant_id, ti)) *object_id = xstrdup(l.object_id);
+		store_link_free(&l);
+	}
+	return 0;
+}
+
+/* Decides and claims a new ticket; acts when allowed. */
+static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
+{
+	struct err err = {{0}};
+	int ga = actions_ticket_subject_action(tk->subject);
+	struct actions_target t = { 0 };
+	char *why = NULL, *object_id = NULL;
+	size_t ti = 0;
+	/* "ticket" stands for a subject that names no action (audit "user.ticket") */
+	const char *action = ga >= 0 ? graph_action_name((enum graph_action)ga) : "ticket";
+	if (ga < 0) {
+		why = xasprintf("the subject '%s' does not start with an action entrasync takes from tickets (disable, "
+		                "enable, revoke sessions)", tk->subject ? tk->subject : "");
+	} else if (ga == GRAPH_ACTION_SET_PASSWORD) {
+		why = xstrdup("set-password is never taken from a ticket: run 'entrasync user set-password' at a terminal");
+	} else if (!tk->contact_id) {
+		why = xstrdup("the ticket has no contact");
+	} else if (ticket_link(r, tk, &ti, &object_id, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", tk->id, err.msg);
+		return;
+	} else if (!object_id) {
+		why = xasprintf("contact %lld is not linked to a Microsoft user of a configured tenant", tk->contact_id);
+	} else if (actions_target_load(r->env, &r->env->cfg->tenants[ti], object_id, &t, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", tk->id, err.msg);
+		goto out;
+	} else if (t.removed) {
+		why = xasprintf("%s was removed from Entra (as of the last pull)", t.label);
+	} else {
+		const char *load_err;
+		struct actions_hooks *h = run_hooks(r, ti, &load_err);
+		struct actions_verdict v = { 0 };
+		struct policy_user pu;
+		actions_target_policy_user(&t, &pu);
+		bool prot = false;
+		char *pwhy = NULL;
+		if (!h) {
+			why = xasprintf("the tenant's policy does not load: %s", load_err);
+		} else if (!actions_hooks_has_allow(h)) {
+			why = xasprintf("the policy of %s has no allow_action hook: ticket actions are off for this tenant",
+			                actions_tenant_label(t.tenant));
+		} else if (actions_hook_allow(h, action, &pu, &v, &err) != 0) {
+			why = xasprintf("allow_action() failed: %s", err.msg);
+		} else if (!v.yes) {
+			why = xasprintf("the policy's allow_action said no%s%s", v.reason ? ": " : "", v.reason ? v.reason : "");
+		} else if (actions_target_protected(h, &t, &prot, &pwhy), prot) {
+			why = xasprintf("%s is protected by the tenant's policy%s%s", t.label, pwhy ? ": " : "", pwhy ? pwhy : "");
+		}
+		free(pwhy);
+		actions_verdict_free(&v);
+	}
+	if (r->o->dry_run) {
+		if (why) say(r, "ticket %lld: dry run: would not act: %s", tk->id, why);
+		else say(r, "ticket %lld: dry run: would %s %s (%s) (needs %s)", tk->id, action, t.label,
+		         actions_tenant_label(t.tenant), graph_action_permission((enum graph_action)ga));
+		goto out;
+	}
+	bool claimed = false;
+	struct store_ticket_action row = {
+		.ticket_id = tk->id, .customer_id = tk->customer_id, .contact_id = tk->contact_id,
+		.tenant_id = t.tenant ? t.tenant->id : NULL, .object_id = t.object_id, .label = t.label, .action = action,
+		.state = why ? "acted" : "intent", .outcome = why ? "refused" : NULL, .message = why };
+	if (store_ticket_action_claim(r->sa, &row, &claimed, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", tk->id, err.msg);
+		goto out;
+	}
+	if (!claimed) {
+		r->rep->already++;
+		goto out;
+	}
+	if (why) {
+		char *res = xasprintf("refused: %s", why);
+		if (!t.link.contact_id) t.link.contact_id = tk->contact_id;
+		ticket_audit(r, tk->id, &t, action, NULL, NULL, res);
+		free(res);
+		ticket_outcome(r, tk->id, "refused", why, false);
+		goto out;
+	}
+	struct store_ticket_action a;
+	if (store_ticket_action_get(r->sa, tk->id, &a, &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", tk->id, err.msg);
+		goto out;
+	}
+	ticket_act(r, &a, &t, false);
+	store_ticket_action_free(&a);
+out:
+	free(why);
+	free(object_id);
+	actions_target_free(&t);
+}
+
+/* ---- the run ----------------------------------------------------------------- */
+
+int actions_process_tickets(const struct actions_env *env, const struct actions_ticket_opts *o,
+                            struct actions_ticket_report *rep, struct err *err)
+{
+	memset(rep, 0, sizeof *rep);
+	if (!o->problem_type || !*o->problem_type) return err_set(err, "tickets: no problem type configured");
+	if (!env->sc || !env->gc || !env->engine) return err_set(err, "tickets: needs the Syncro and Graph clients");
+	struct run r = { .env = env, .o = o, .rep = rep };
+	size_t n = env->cfg->ntenants;
+	r.hooks = xcalloc(n + 1, sizeof *r.hooks);
+	r.hook_errors = xcalloc(n + 1, sizeof *r.hook_errors);
+	struct syncro_open_tickets list = { 0 };
+	struct buf ids = {0};
+	int rc = -1;
+	if (!(r.tickets = syncro_resource_new(env->sc, SYNCRO_TICKET_PERMISSIONS, err))) goto out;
+	if (store_actions_open(env->st, &r.sa, err) != 0) goto out;
+	if (!o->dry_run) {
+		if (store_ticket_action_each_open(r.sa, collect_open, &ids, err) < 0) goto out;
+		for (size_t i = 0; i + sizeof(long long) <= ids.len; i += sizeof(long long)) {
+			long long id;
+			memcpy(&id, ids.data + i, sizeof id);
+			struct store_ticket_action a;
+			if (store_ticket_action_get(r.sa, id, &a, err) != 0) goto out;
+			ticket_resume(&r, &a);
+			store_ticket_action_free(&a);
+		}
+	}
+	enum syncro_result sr = syncro_open_tickets_list(env->sc, o->open_status ? o->open_status : DEFAULT_OPEN_STATUS,
+	                                                 o->problem_type, &list, err);
+	if (sr != SYNCRO_OK) {
+		err_prefix(err, "tickets of problem type '%s'", o->problem_type);
+		goto out;
+	}
+	for (size_t i = 0; i < list.n; i++) {
+		const struct syncro_open_ticket *tk = &list.items[i];
+		rep->seen++;
+		struct store_ticket_action a;
+		int got = store_ticket_action_get(r.sa, tk->id, &a, err);
+		if (got < 0) goto out;
+		if (got == 0) {
+			rep->already++;
+			store_ticket_action_free(&a);
+			continue;
+		}
+		ticket_new(&r, tk);
+	}
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++) {
+		actions_hooks_free(r.hooks[i]);
+		free(r.hook_errors[i]);
+	}
+	free(r.hooks);
+	free(r.hook_errors);
+	buf_free(&ids);
+	syncro_open_tickets_free(&list);
+	syncro_resource_free(r.tickets);
+	store_actions_close(r.sa);
+	return rc;
+}

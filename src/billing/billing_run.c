@@ -1,0 +1,259 @@
+/* billing_run — what every billing run shares (billing_run.h,
+ * billing_internal.h): the context's caches (one hook per policy file,
+ * catalog products), planning a tenant's period, and the one write path. */
+#include "billing/billing_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing/billing_hook.h"
+#include "util/log.h"
+#include "syncro/syncro.h"
+
+struct cached_hook {
+	char *path;
+	struct billing_hook *h;            /* NULL: it failed to load (error kept) */
+	char *error;
+};
+
+struct cached_product {
+	long long id;
+	enum syncro_result rc;
+	struct syncro_product p;
+	char *error;
+};
+
+struct billing_cache {
+	struct cached_hook *hooks;
+	size_t nhooks;
+	struct cached_product *products;
+	size_t nproducts;
+};
+
+void billing_ctx_release(struct billing_ctx *c)
+{
+	struct billing_cache *k = c->cache;
+	if (!k) return;
+	for (size_t i = 0; i < k->nhooks; i++) {
+		free(k->hooks[i].path);
+		free(k->hooks[i].error);
+		billing_hook_free(k->hooks[i].h);
+	}
+	for (size_t i = 0; i < k->nproducts; i++) {
+		syncro_product_free(&k->products[i].p);
+		free(k->products[i].error);
+	}
+	free(k->hooks);
+	free(k->products);
+	free(k);
+	c->cache = NULL;
+}
+
+static struct billing_cache *cache_of(struct billing_ctx *c)
+{
+	if (!c->cache) c->cache = xcalloc(1, sizeof *c->cache);
+	return c->cache;
+}
+
+/* The hook of policy path, loaded once per run (a failure is kept too). */
+static struct billing_hook *hook_for(struct billing_ctx *c, const char *path, struct err *err)
+{
+	struct billing_cache *k = cache_of(c);
+	for (size_t i = 0; i < k->nhooks; i++) {
+		if (strcmp(k->hooks[i].path, path) != 0) continue;
+		if (!k->hooks[i].h) err_set(err, "%s", k->hooks[i].error);
+		return k->hooks[i].h;
+	}
+	k->hooks = xrealloc(k->hooks, (k->nhooks + 1) * sizeof *k->hooks);
+	struct cached_hook *ch = &k->hooks[k->nhooks++];
+	memset(ch, 0, sizeof *ch);
+	ch->path = xstrdup(path);
+	if (billing_hook_open(path, c->limits, &ch->h, err) != 0) ch->error = xstrdup(err->msg);
+	return ch->h;
+}
+
+/* The catalog product id, read once per run. */
+static const struct cached_product *product_for(struct billing_ctx *c, long long id)
+{
+	struct billing_cache *k = cache_of(c);
+	for (size_t i = 0; i < k->nproducts; i++)
+		if (k->products[i].id == id) return &k->products[i];
+	k->products = xrealloc(k->products, (k->nproducts + 1) * sizeof *k->products);
+	struct cached_product *cp = &k->products[k->nproducts++];
+	memset(cp, 0, sizeof *cp);
+	cp->id = id;
+	struct err e = {{0}};
+	cp->rc = syncro_product_get(c->sy, id, &cp->p, &e);
+	if (cp->rc != SYNCRO_OK) cp->error = xstrdup(e.msg);
+	return cp;
+}
+
+/* Names and prices product lines from the catalog. */
+static int fill_catalog(struct billing_ctx *c, struct billing_plan *p, struct err *err)
+{
+	for (size_t i = 0; i < p->nlines; i++) {
+		struct billing_line *l = &p->lines[i];
+		if (!l->product_id) continue;
+		const struct cached_product *cp = product_for(c, l->product_id);
+		if (cp->rc == SYNCRO_NOT_FOUND)
+			return err_set(err, "bill() bills product %lld (%s), which is not in Syncro's product catalog",
+			               l->product_id, l->skus);
+		if (cp->rc != SYNCRO_OK) return err_set(err, "%s", cp->error);
+		free(l->catalog_name);
+		l->catalog_name = cp->p.name ? xstrdup(cp->p.name) : NULL;
+		if (!l->has_price) {
+			l->has_price = true;
+			l->unit_cents = cp->p.retail_cents;
+			l->price_from_catalog = true;
+		}
+	}
+	return 0;
+}
+
+struct plan_walk {
+	struct billing_ctx *c;
+	struct billing_hook *h;
+	const struct billing_period *p;
+	struct billing_plan *plan;
+	struct err *err;
+	bool failed;
+};
+
+static int plan_one_sku(const struct billing_usage *u, void *ud)
+{
+	struct plan_walk *w = ud;
+	enum billing_verdict v;
+	struct billing_item it;
+	if (billing_hook_call(w->h, u, w->p, &v, &it, w->err) != 0 ||
+	    billing_plan_add(w->plan, u, v, &it, w->err) != 0) {
+		billing_item_free(&it);
+		w->failed = true;
+		return 1;
+	}
+	billing_item_free(&it);
+	return 0;
+}
+
+int billing_plan_tenant(struct billing_ctx *c, const struct billing_tenant *t, const struct billing_period *p,
+                        struct billing_plan *out, bool *has_data, struct err *err)
+{
+	billing_plan_init(out, t->id, p);
+	if (has_data) *has_data = false;
+	if (!t->policy) return err_set(err, "no policy: bill() lives in the tenant's policy");
+	struct billing_hook *h = hook_for(c, t->policy, err);
+	if (!h) return -1;
+	struct script_tenant st = { .id = t->id, .name = t->name, .default_domain = t->default_domain,
+	                            .syncro_customer_id = t->customer_id };
+	if (billing_hook_set_tenant(h, &st, err) != 0) return -1;
+	struct plan_walk w = { c, h, p, out, err, false };
+	char last[16];
+	int rc = store_billing_usage_each(c->sb, t->id, p->first, p->last, plan_one_sku, &w, last, err);
+	if (rc < 0 || w.failed) return -1;
+	if (has_data) *has_data = last[0] != '\0';
+	if (c->sy && fill_catalog(c, out, err) != 0) return -1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- the write path */
+
+void billing_point(struct billing_ctx *c, enum billing_point at, const char *action)
+{
+	if (c->hook) c->hook(c->hook_ud, at, action);
+}
+
+int billing_write_begin(struct billing_ctx *c, struct billing_write *w, struct err *err)
+{
+	if (store_billing_intent_add(c->sb, c->run_id, w->tenant_id, w->period, w->action, w->target, w->payload,
+	                             &w->intent_id, err) != 0)
+		return -1;
+	billing_point(c, BILLING_BEFORE_SEND, w->action);
+	return 0;
+}
+
+void billing_write_sent(struct billing_ctx *c, const struct billing_write *w)
+{
+	billing_point(c, BILLING_AFTER_SEND, w->action);
+}
+
+int billing_write_finish(struct billing_ctx *c, const struct billing_write *w, const char *state, long long result_id,
+                         const char *error, const struct store_audit *a, int (*more)(void *ud, struct err *err),
+                         void *ud, struct err *err)
+{
+	if (store_billing_begin(c->sb, err) != 0) return -1;
+	if (store_billing_intent_finish(c->sb, w->intent_id, state, result_id, error, err) != 0 ||
+	    (a && store_billing_audit(c->sb, a, err) != 0) || (more && more(ud, err) != 0) ||
+	    store_billing_commit(c->sb, err) != 0) {
+		store_billing_rollback(c->sb);
+		return -1;
+	}
+	return 0;
+}
+
+double billing_now(const struct billing_ctx *c)
+{
+	return c->now > 0 ? c->now : time_now();
+}
+
+const char *billing_today(const struct billing_ctx *c, char *buf)
+{
+	char iso[32];
+	time_iso8601(billing_now(c), iso, sizeof iso);
+	memcpy(buf, iso, 10);
+	buf[10] = '\0';
+	return buf;
+}
+
+/* ---------------------------------------------------------------- tenants */
+
+static const char *tenants_own(struct billing_tenants *t, const char *s)
+{
+	t->owned = xrealloc(t->owned, (t->nowned + 1) * sizeof *t->owned);
+	return t->owned[t->nowned++] = xstrdup(s);
+}
+
+/* The Syncro customer of a tenant: the config's id, else the one the sync
+ * stored, else found by the config's business name (a Syncro read). */
+static long long tenants_customer(struct syncro_client *sc, const struct config_tenant *ct,
+                                  const struct store_tenant *row)
+{
+	if (ct->syncro_customer_id) return ct->syncro_customer_id;
+	if (row && row->syncro_customer_id) return row->syncro_customer_id;
+	if (!ct->syncro_customer || !sc) return 0;
+	struct syncro_customer cust;
+	struct err e = {{0}};
+	long long id = syncro_customer_find(sc, ct->syncro_customer, &cust, &e) == SYNCRO_OK ? cust.id : 0;
+	if (!id) log_warn("bill", "%s: %s", ct->id, e.msg);
+	syncro_customer_free(&cust);
+	return id;
+}
+
+int billing_tenants_build(const struct config *cfg, struct store *st, struct syncro_client *sc, const bool *sel,
+                          const char *schedule, struct billing_tenants *out, struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	out->v = xcalloc(cfg->ntenants + 1, sizeof *out->v);
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const struct config_tenant *ct = &cfg->tenants[i];
+		if (sel && !sel[i]) continue;
+		struct store_tenant row;
+		int got = store_tenant_get(st, ct->id, &row, err);
+		if (got < 0) return -1;
+		struct billing_tenant *t = &out->v[out->n++];
+		t->id = ct->id;
+		t->name = ct->name ? ct->name : got == 0 && row.name ? tenants_own(out, row.name) : NULL;
+		t->default_domain = got == 0 && row.default_domain ? tenants_own(out, row.default_domain) : NULL;
+		t->customer_id = tenants_customer(sc, ct, got == 0 ? &row : NULL);
+		t->policy = ct->policy;
+		t->schedule = schedule ? schedule : ct->billing_schedule ? ct->billing_schedule : cfg->billing.schedule;
+		if (got == 0) store_tenant_free(&row);
+	}
+	return 0;
+}
+
+void billing_tenants_free(struct billing_tenants *t)
+{
+	for (size_t i = 0; i < t->nowned; i++) free(t->owned[i]);
+	free(t->owned);
+	free(t->v);
+	memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,527 @@
+/* cmd_bill — `entrasync bill`: licence billing through Syncro (issue 7).
+ *   bill --period YYYY-MM     one invoice per tenant for the period
+ *   bill --schedules          keep the tenant's recurring invoice lines in step
+ *   bill --report --period P  the reconciliation (table, csv, json, html);
+ *                             also `report billing ...` once cmd_report
+ *                             dispatches to cmd_report_billing
+ * Options shared: --tenant, --dry-run, --json.
+ * Schedule settings come from the config (billing = { schedule,
+ * on_removed, max_decrease = { count, percent } } and each tenant's
+ * billing_schedule); --schedule and --on-removed override them for a run.
+ * Exit: 0 every tenant ok, 1 some failed, held or not billable (no data, no
+ * customer), 2 usage or config error, 3 could not start. */
+#include <cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "billing/billing_run.h"
+#include "face/commands.h"
+#include "util/config.h"
+#include "http/http.h"
+#include "util/log.h"
+#include "store/store.h"
+#include "store/store_billing.h"
+#include "syncro/syncro.h"
+#include "syncro/syncro_billing.h"
+
+static int on_removed_value(const char *v, int *out, struct err *err)
+{
+	if (v && strcmp(v, "zero") == 0) *out = 0;
+	else if (v && strcmp(v, "remove") == 0) *out = 1;
+	else return err_set(err, "on_removed must be \"zero\" or \"remove\", not '%s'", v ? v : "");
+	return 0;
+}
+
+/* ---- options and the things a run opens */
+
+struct bill_opts {
+	const char *period, *tenant, *schedule, *on_removed, *format, *output;
+	int schedules, report, dry_run, json, allow_decrease, open_period;
+};
+
+struct bill_run {
+	struct config cfg;
+	struct store *st;
+	struct store_lock lock;
+	struct http_engine *engine;
+	struct syncro_client *sc;
+	struct billing_ctx ctx;
+	struct billing_tenants tl;         /* the tenants to bill */
+	struct billing_tenant *tenants;    /* = tl.v */
+	size_t n;                          /* = tl.n */
+	struct billing_period period;
+	struct script_limits limits;
+};
+
+static void run_free(struct bill_run *r)
+{
+	billing_ctx_release(&r->ctx);
+	syncro_resource_free(r->ctx.sy);
+	store_billing_close(r->ctx.sb);
+	http_engine_free(r->engine);
+	syncro_client_free(r->sc);
+	store_close(r->st);
+	store_lock_release(&r->lock);
+	billing_tenants_free(&r->tl);
+	config_free(&r->cfg);
+}
+
+/* Is the config tenant t named by one of the comma-separated list? */
+static bool named_in(const char *list, const struct config_tenant *t)
+{
+	char *copy = xstrdup(list);
+	bool hit = false;
+	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && !hit; tok = strtok_r(NULL, ",", &save))
+		hit = str_ieq(tok, t->id) || (t->name && str_ieq(tok, t->name));
+	free(copy);
+	return hit;
+}
+
+/* Every name of --tenant must be a configured tenant. */
+static int check_names(const struct config *cfg, const char *list, struct err *err)
+{
+	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
+	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
+	char *copy = xstrdup(list);
+	int rc = 0;
+	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
+		size_t i = 0;
+		while (i < cfg->ntenants && !(str_ieq(tok, cfg->tenants[i].id) ||
+		                              (cfg->tenants[i].name && str_ieq(tok, cfg->tenants[i].name))))
+			i++;
+		if (i == cfg->ntenants) {
+			const char *near = config_nearest(tok, ids);
+			rc = err_set(err, "tenant '%s' is not in the config%s%s%s", tok, near ? " (did you mean '" : "",
+			             near ? near : "", near ? "'?)" : "");
+		}
+	}
+	free(copy);
+	free(ids);
+	return rc;
+}
+
+/* The tenants to bill (billing_tenants_build): those named by --tenant
+ * (all without), with --schedule over the config's schedules. */
+static int select_tenants(struct bill_run *r, const struct bill_opts *o, struct err *err)
+{
+	if (o->tenant && check_names(&r->cfg, o->tenant, err) != 0) return -1;
+	bool *sel = xcalloc(r->cfg.ntenants + 1, sizeof *sel);
+	for (size_t i = 0; i < r->cfg.ntenants; i++) sel[i] = !o->tenant || named_in(o->tenant, &r->cfg.tenants[i]);
+	int rc = billing_tenants_build(&r->cfg, r->st, r->sc, sel, o->schedule, &r->tl, err);
+	free(sel);
+	r->tenants = r->tl.v;
+	r->n = r->tl.n;
+	return rc;
+}
+
+/* Opens what the mode needs: store (+ lock when writing), Syncro. */
+static int open_run(struct bill_run *r, const struct bill_opts *o, const struct global_opts *g, int *code)
+{
+	struct err err;
+	*code = EXIT_USAGE;
+	if (config_load(config_locate(g->config_path), &r->cfg, &err) != 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		return -1;
+	}
+	bool writes = !o->dry_run && !o->report;
+	*code = EXIT_NOSTART;
+	if ((writes && store_lock_acquire(r->cfg.database, &r->lock, &err) != 0) ||
+	    store_open(r->cfg.database, &r->st, &err) != 0 || store_billing_open(r->st, &r->ctx.sb, &err) != 0) {
+		fprintf(stderr, "entrasync bill: %s\n", err.msg);
+		return -1;
+	}
+	struct syncro_opts so;
+	syncro_opts_from_config(&r->cfg.syncro, &so);
+	if (!(r->engine = http_engine_new(NULL, &err)) || !(r->sc = syncro_client_new(r->engine, &so, &err)) ||
+	    !(r->ctx.sy = syncro_resource_new(r->sc, SYNCRO_BILLING_PERMISSIONS, &err))) {
+		fprintf(stderr, "entrasync bill: %s\n", err.msg);
+		*code = EXIT_USAGE;
+		return -1;
+	}
+	if (select_tenants(r, o, &err) != 0) {
+		usage_fail("bill", "%s", err.msg);
+		*code = EXIT_USAGE;
+		return -1;
+	}
+	r->limits = (struct script_limits){ .instructions = r->cfg.limits.instructions,
+	                                    .memory_bytes = r->cfg.limits.memory_bytes };
+	r->ctx.limits = &r->limits;
+	r->ctx.dry_run = o->dry_run;
+	r->ctx.sched = (struct billing_sched_opts){
+		.remove = o->on_removed ? strcmp(o->on_removed, "remove") == 0 : r->cfg.billing.remove,
+		.max_decrease_count = r->cfg.billing.max_decrease_count,
+		.max_decrease_percent = r->cfg.billing.max_decrease_percent,
+		.allow_decrease = o->allow_decrease,
+	};
+	*code = EXIT_OK;
+	return 0;
+}
+
+/* ---- output */
+
+static const char *label_of(const struct billing_tenant *t)
+{
+	return t->name ? t->name : t->id;
+}
+
+static void print_lines(const struct billing_plan *p)
+{
+	char m1[32], m2[32];
+	for (size_t i = 0; i < p->nlines; i++) {
+		const struct billing_line *l = &p->lines[i];
+		if (l->quantity <= 0) continue;
+		if (l->has_price)
+			printf("    %5lld x %s @ %s = %s%s   [%s]\n", l->quantity, billing_line_label(l),
+			       billing_money(l->unit_cents, m1), billing_money(l->unit_cents * l->quantity, m2),
+			       l->price_from_catalog ? " (catalog price)" : "", l->skus);
+		else
+			printf("    %5lld x %s @ catalog price   [%s]\n", l->quantity, billing_line_label(l), l->skus);
+	}
+	bool complete;
+	long long total = billing_plan_total(p, &complete);
+	printf("    total %s%s\n", billing_money(total, m1), complete ? "" : " + lines at catalog prices");
+}
+
+static void print_unbilled(const struct billing_plan *p)
+{
+	for (size_t i = 0; i < p->nskus; i++) {
+		const struct billing_plan_sku *s = &p->skus[i];
+		if (s->status != BILLING_SKU_UNBILLED) continue;
+		printf("  UNBILLED: %s (%s): %lld assigned (peak %lld), %lld purchased: bill() gives no price\n",
+		       s->part ? s->part : s->sku_id, s->name, s->assigned, s->peak_assigned, s->purchased);
+	}
+}
+
+static void print_drift(const struct billing_drifts *d)
+{
+	char m1[32], m2[32];
+	for (size_t i = 0; i < d->n; i++) {
+		const struct billing_drift *x = &d->v[i];
+		printf("  DRIFT: %s: ", x->label);
+		if (x->old_qty < 0) printf("not invoiced, now %lld", x->new_qty);
+		else if (x->new_qty < 0) printf("invoiced %lld, now not billed", x->old_qty);
+		else printf("invoiced %lld, now %lld", x->old_qty, x->new_qty);
+		if (x->old_cents >= 0 && x->new_cents >= 0 && x->old_cents != x->new_cents)
+			printf(" (unit price %s, now %s)", billing_money(x->old_cents, m1), billing_money(x->new_cents, m2));
+		printf("\n");
+	}
+}
+
+static void print_invoice(const struct billing_tenant *t, const struct billing_invoice_result *res, const char *period)
+{
+	const char *who = label_of(t);
+	switch (res->status) {
+	case BILLING_INV_DRAFT:
+		if (res->recovering)
+			printf("%s: an interrupted invoice %lld for %s would be completed (dry run: nothing sent)\n", who,
+			       res->invoice_id, period);
+		else
+			printf("%s: DRAFT invoice for customer %lld, %s (dry run: nothing sent)\n", who, t->customer_id, period);
+		print_lines(&res->plan);
+		break;
+	case BILLING_INV_CREATED:
+	case BILLING_INV_RECOVERED:
+		printf("%s: invoice %lld #%s %s for %s: %lld line%s added%s\n", who, res->invoice_id, res->number,
+		       res->status == BILLING_INV_CREATED ? "created" : "completed (interrupted before)", period,
+		       res->lines_added, res->lines_added == 1 ? "" : "s",
+		       res->lines_found ? " (others were already there)" : "");
+		print_lines(&res->plan);
+		break;
+	case BILLING_INV_EXISTS:
+		printf("%s: already invoiced for %s: invoice %lld #%s; nothing sent%s\n", who, period, res->invoice_id,
+		       res->number, res->drift.n ? "; counts changed since:" : res->have_now ? "; no drift" : "");
+		break;
+	case BILLING_INV_NOTHING:
+		printf("%s: nothing to bill for %s\n", who, period);
+		break;
+	default:
+		printf("%s: %s: %s\n", who, res->status == BILLING_INV_FAILED ? "FAILED" : res->status == BILLING_INV_PENDING
+		       ? "PENDING" : billing_invoice_status_name(res->status), res->error);
+		break;
+	}
+	print_drift(&res->drift);
+	print_unbilled(&res->plan);
+}
+
+static cJSON *drift_json(const struct billing_drifts *d)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < d->n; i++) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "line", d->v[i].key);
+		cJSON_AddStringToObject(o, "label", d->v[i].label);
+		if (d->v[i].old_qty >= 0) cJSON_AddNumberToObject(o, "invoiced_quantity", (double)d->v[i].old_qty);
+		if (d->v[i].new_qty >= 0) cJSON_AddNumberToObject(o, "quantity_now", (double)d->v[i].new_qty);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+/* The JSON of one tenant's outcome (invoice or schedule). */
+static cJSON *tenant_json(const struct billing_tenant *t, const char *status, const char *error,
+                          const struct billing_plan *plan)
+{
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "tenant_id", t->id);
+	if (t->name) cJSON_AddStringToObject(o, "name", t->name);
+	if (t->customer_id) cJSON_AddNumberToObject(o, "customer_id", (double)t->customer_id);
+	cJSON_AddStringToObject(o, "status", status);
+	if (error && *error) cJSON_AddStringToObject(o, "error", error);
+	cJSON *p = billing_plan_to_cjson(plan);
+	cJSON *unbilled = cJSON_AddArrayToObject(o, "unbilled");
+	for (size_t i = 0; i < plan->nskus; i++)
+		if (plan->skus[i].status == BILLING_SKU_UNBILLED)
+			cJSON_AddItemToArray(unbilled, cJSON_CreateString(plan->skus[i].part ? plan->skus[i].part
+			                                                                      : plan->skus[i].sku_id));
+	cJSON_AddItemToObject(o, "plan", p);
+	return o;
+}
+
+static void print_change(const struct billing_change *ch)
+{
+	char m1[32], m2[32];
+	printf("    %s%s %s: ", ch->held ? "HELD " : "", billing_change_kind_name(ch->kind), ch->label);
+	if (ch->kind == BILLING_ADD)
+		printf("quantity %g at %s", (double)ch->new_qty_centi / 100.0,
+		       ch->set_price ? billing_money(ch->new_cents, m2) : "the catalog price");
+	else
+		printf("quantity %g -> %g", (double)ch->old_qty_centi / 100.0, (double)ch->new_qty_centi / 100.0);
+	if (ch->kind != BILLING_ADD && ch->set_price)
+		printf(", unit price %s -> %s", billing_money(ch->old_cents, m1), billing_money(ch->new_cents, m2));
+	if (ch->error) printf("   FAILED: %s", ch->error);
+	printf("\n");
+}
+
+static void print_schedule(const struct billing_tenant *t, const struct billing_schedule_result *res, bool dry)
+{
+	const char *who = label_of(t);
+	if (res->status >= BILLING_SCHED_NO_DATA && !res->schedule_id) {
+		printf("%s: %s: %s\n", who, res->status == BILLING_SCHED_FAILED ? "FAILED"
+		       : billing_sched_status_name(res->status), res->error);
+		print_unbilled(&res->plan);
+		return;
+	}
+	printf("%s: schedule %lld '%s': %zu change%s%s, %lld line%s already right%s\n", who, res->schedule_id,
+	       res->schedule_name, res->changes.n, res->changes.n == 1 ? "" : "s",
+	       dry ? " (dry run: nothing sent)" : "", res->changes.unchanged, res->changes.unchanged == 1 ? "" : "s",
+	       res->recovered ? "; writes of an interrupted run settled" : "");
+	for (size_t i = 0; i < res->changes.n; i++) print_change(&res->changes.v[i]);
+	if (res->changes.held) printf("  HELD: %s\n", res->changes.reason);
+	for (size_t i = 0; i < res->changes.nduplicates; i++) printf("  WARNING: %s\n", res->changes.duplicates[i]);
+	if (res->status == BILLING_SCHED_FAILED && res->error[0]) printf("  FAILED: %s\n", res->error);
+	print_unbilled(&res->plan);
+}
+
+static cJSON *changes_json(const struct billing_changes *c)
+{
+	cJSON *a = cJSON_CreateArray();
+	for (size_t i = 0; i < c->n; i++) {
+		const struct billing_change *ch = &c->v[i];
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "change", billing_change_kind_name(ch->kind));
+		cJSON_AddStringToObject(o, "line", ch->key);
+		cJSON_AddStringToObject(o, "label", ch->label);
+		if (ch->line_id) cJSON_AddNumberToObject(o, "line_id", (double)ch->line_id);
+		cJSON_AddNumberToObject(o, "old_quantity", (double)ch->old_qty_centi / 100.0);
+		cJSON_AddNumberToObject(o, "new_quantity", (double)ch->new_qty_centi / 100.0);
+		if (ch->set_price) cJSON_AddNumberToObject(o, "unit_cents", (double)ch->new_cents);
+		cJSON_AddBoolToObject(o, "held", ch->held);
+		cJSON_AddBoolToObject(o, "applied", ch->applied);
+		if (ch->error) cJSON_AddStringToObject(o, "error", ch->error);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
+/* ---- the modes */
+
+/* Records a tenant's outcome in the run (not in a dry run). */
+static void record_tenant(struct bill_run *r, const struct billing_tenant *t, bool ok, bool held, const char *why)
+{
+	struct err e;
+	if (!r->ctx.run_id) return;
+	if (store_run_tenant_put(r->st, r->ctx.run_id, t->id, ok ? "ok" : held ? "held" : "failed", NULL,
+	                         why && *why ? why : NULL, &e) != 0)
+		log_error("bill", "%s", e.msg);
+}
+
+static int run_invoices(struct bill_run *r, cJSON *out)
+{
+	size_t bad = 0;
+	cJSON *list = out ? cJSON_AddArrayToObject(out, "tenants") : NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct billing_tenant *t = &r->tenants[i];
+		struct billing_invoice_result res;
+		int rc = billing_invoice_tenant(&r->ctx, t, &r->period, &res);
+		bool ok = res.status <= BILLING_INV_NOTHING;
+		bad += !ok;
+		record_tenant(r, t, ok, false, res.error);
+		if (list) {
+			cJSON *j = tenant_json(t, billing_invoice_status_name(res.status), res.error, &res.plan);
+			if (res.invoice_id) cJSON_AddNumberToObject(j, "invoice_id", (double)res.invoice_id);
+			if (res.number[0]) cJSON_AddStringToObject(j, "number", res.number);
+			cJSON_AddItemToObject(j, "drift", drift_json(&res.drift));
+			cJSON_AddItemToArray(list, j);
+		} else {
+			print_invoice(t, &res, r->period.id);
+		}
+		billing_invoice_result_free(&res);
+		if (rc != 0) {
+			fprintf(stderr, "entrasync bill: stopping: the run cannot go on\n");
+			return EXIT_PARTIAL;
+		}
+	}
+	return bad ? EXIT_PARTIAL : EXIT_OK;
+}
+
+static int run_schedules(struct bill_run *r, const struct bill_opts *o, cJSON *out)
+{
+	size_t bad = 0;
+	cJSON *list = out ? cJSON_AddArrayToObject(out, "tenants") : NULL;
+	for (size_t i = 0; i < r->n; i++) {
+		const struct billing_tenant *t = &r->tenants[i];
+		struct billing_schedule_result res;
+		int rc = billing_schedule_tenant(&r->ctx, t, &r->period, &res);
+		bool ok = res.status <= BILLING_SCHED_CHANGED;
+		bad += !ok;
+		record_tenant(r, t, ok, res.status == BILLING_SCHED_HELD,
+		              res.status == BILLING_SCHED_HELD ? res.changes.reason : res.error);
+		if (list) {
+			cJSON *j = tenant_json(t, billing_sched_status_name(res.status), res.error, &res.plan);
+			if (res.schedule_id) cJSON_AddNumberToObject(j, "schedule_id", (double)res.schedule_id);
+			cJSON_AddItemToObject(j, "changes", changes_json(&res.changes));
+			if (res.changes.held) cJSON_AddStringToObject(j, "held", res.changes.reason);
+			cJSON_AddItemToArray(list, j);
+		} else {
+			print_schedule(t, &res, o->dry_run);
+		}
+		billing_schedule_result_free(&res);
+		if (rc != 0) {
+			fprintf(stderr, "entrasync bill: stopping: the run cannot go on\n");
+			return EXIT_PARTIAL;
+		}
+	}
+	return bad ? EXIT_PARTIAL : EXIT_OK;
+}
+
+static int run_report(struct bill_run *r, const struct bill_opts *o)
+{
+	struct billing_report rep;
+	struct err err;
+	if (billing_report_build(&r->ctx, r->tenants, r->n, &r->period, &rep, &err) != 0) {
+		fprintf(stderr, "entrasync bill: %s\n", err.msg);
+		return EXIT_PARTIAL;
+	}
+	FILE *f = stdout;
+	if (o->output && !(f = fopen(o->output, "w"))) {
+		billing_report_free(&rep);
+		return usage_fail("bill", "cannot write %s", o->output);
+	}
+	int rc = billing_report_write(f, &rep, o->json ? "json" : o->format, &err);
+	if (f != stdout && fclose(f) != 0) rc = err_set(&err, "cannot write %s", o->output);
+	billing_report_free(&rep);
+	if (rc != 0) return usage_fail("bill", "%s", err.msg);
+	if (o->output) fprintf(stderr, "entrasync bill: billing report written to %s\n", o->output);
+	return EXIT_OK;
+}
+
+/* Checks the mode and the period against the options. */
+static int check_opts(struct bill_opts *o, struct billing_period *p, struct err *err)
+{
+	if (!o->period && !o->schedules && !o->report) return err_set(err, "say what to do: --period YYYY-MM, --schedules or --report --period YYYY-MM");
+	if (o->schedules && o->report) return err_set(err, "--schedules and --report do not go together");
+	if (o->report && !o->period) return err_set(err, "--report needs --period YYYY-MM");
+	if (o->report && o->dry_run) return err_set(err, "--report writes nothing anyway: drop --dry-run");
+	if (o->format && !o->report) return err_set(err, "--format is for --report");
+	if ((o->schedule || o->on_removed || o->allow_decrease) && !o->schedules)
+		return err_set(err, "--schedule, --on-removed and --allow-decrease are for --schedules");
+	int dummy;
+	if (o->on_removed && on_removed_value(o->on_removed, &dummy, err) != 0) return -1;
+	if (o->period) {
+		if (billing_period_parse(o->period, p, err) != 0) return -1;
+	} else {
+		billing_period_of(time_now(), p);
+	}
+	int when = billing_period_vs(p, time_now());
+	if (when > 0) return err_set(err, "period %s has not begun", p->id);
+	if (when == 0 && o->period && !o->schedules && !o->report && !o->open_period)
+		return err_set(err, "period %s has not ended: an invoice now would bill part of the month, and a tenant is "
+		               "invoiced once per period (--open-period to do it anyway)", p->id);
+	return 0;
+}
+
+int cmd_report_billing(int argc, char **argv, const struct global_opts *g)
+{
+	char **args = xcalloc((size_t)argc + 2, sizeof *args);
+	static char report[] = "--report";
+	args[0] = report;
+	for (int i = 0; i < argc; i++) args[i + 1] = argv[i];
+	int rc = cmd_bill(argc + 1, args, g);
+	free(args);
+	return rc;
+}
+
+int cmd_bill(int argc, char **argv, const struct global_opts *g)
+{
+	struct bill_opts o = {0};
+	const struct opt opts[] = {
+		{ "--period", "YYYY-MM", &o.period, NULL },
+		{ "--schedules", NULL, NULL, &o.schedules },
+		{ "--report", NULL, NULL, &o.report },
+		{ "--tenant", "ID", &o.tenant, NULL },
+		{ "--dry-run", NULL, NULL, &o.dry_run },
+		{ "--json", NULL, NULL, &o.json },
+		{ "--schedule", "NAME|ID", &o.schedule, NULL },
+		{ "--on-removed", "zero|remove", &o.on_removed, NULL },
+		{ "--allow-decrease", NULL, NULL, &o.allow_decrease },
+		{ "--open-period", NULL, NULL, &o.open_period },
+		{ "--format", "FORMAT", &o.format, NULL },
+		{ "--out", "FILE", &o.output, NULL },
+		{ NULL, NULL, NULL, NULL },
+	};
+	struct err err;
+	int npos, code;
+	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail("bill", "%s", err.msg);
+	if (npos > 0) return usage_fail("bill", "unexpected argument '%s'", argv[0]);
+	struct bill_run r;
+	memset(&r, 0, sizeof r);
+	if (check_opts(&o, &r.period, &err) != 0) return usage_fail("bill", "%s", err.msg);
+	if (open_run(&r, &o, g, &code) != 0) {
+		run_free(&r);
+		return code;
+	}
+	if (o.report) {
+		code = run_report(&r, &o);
+		run_free(&r);
+		return code;
+	}
+	if (!o.dry_run && store_run_begin(r.st, o.schedules ? "bill-schedules" : "bill", &r.ctx.run_id, &err) != 0) {
+		fprintf(stderr, "entrasync bill: %s\n", err.msg);
+		run_free(&r);
+		return EXIT_NOSTART;
+	}
+	cJSON *out = NULL;
+	if (o.json) {
+		out = cJSON_CreateObject();
+		cJSON_AddStringToObject(out, "mode", o.schedules ? "schedules" : "invoices");
+		cJSON_AddStringToObject(out, "period", r.period.id);
+		cJSON_AddBoolToObject(out, "dry_run", o.dry_run);
+	}
+	code = o.schedules ? run_schedules(&r, &o, out) : run_invoices(&r, out);
+	if (out) {
+		char *s = cJSON_Print(out);
+		printf("%s\n", s);
+		free(s);
+		cJSON_Delete(out);
+	}
+	if (r.ctx.run_id) {
+		char *summary = xasprintf("{\"tenants\":%zu,\"period\":\"%s\",\"syncro_requests\":%lld}", r.n, r.period.id,
+		                          syncro_resource_requests(r.ctx.sy));
+		if (store_run_finish(r.st, r.ctx.run_id, code == EXIT_OK ? "ok" : "partial", summary, &err) != 0)
+			log_error("bill", "%s", err.msg);
+		free(summary);
+	}
+	run_free(&r);
+	return code;
+}

@@ -1,0 +1,69 @@
+/* cmd_ops — what the operator commands (status, audit, conflicts, link,
+ * unlink; pull and sync for the retention) share: loading the config for its database and tenants, naming
+ * a tenant by id or name, opening the store,
+ * and printing a contact-field diff. */
+#ifndef ENTRASYNC_CMD_OPS_H
+#define ENTRASYNC_CMD_OPS_H
+
+#include <stdbool.h>
+#include "face/commands.h"
+#include "util/config.h"
+#include "store/store.h"
+#include "store/store_retention.h"
+#include "store/store_status.h"
+#include "util/util.h"
+
+/* The tenant id that `given` names: a configured tenant's id or name
+ * (ASCII case-insensitive), else given itself (a tenant only the store
+ * knows). Borrowed from cfg or given. */
+const char *ops_tenant_id(const struct config *cfg, const char *given);
+
+/* Loads the config (policies not read) for command cmd. Prints the problem
+ * and returns EXIT_USAGE on failure, else 0. */
+int ops_config_load(const char *cmd, const struct global_opts *g, struct config *cfg);
+
+/* Opens the store of cfg. When the database does not exist yet and create
+ * is false, returns STORE_NOTFOUND with *st NULL. Prints the problem and
+ * returns EXIT_NOSTART on failure. */
+int ops_store_open(const char *cmd, const struct config *cfg, bool create, struct store **st);
+
+/* One changed field of a before/after pair of JSON objects. */
+struct ops_change {
+	char *field;
+	char *before;              /* JSON text of the value, NULL = absent */
+	char *after;
+};
+/* The fields whose values differ between before and after (JSON objects or
+ * NULL), in after's order then before's. *out: ops_changes_free. */
+size_t ops_changes(const char *before, const char *after, struct ops_change **out);
+void ops_changes_free(struct ops_change *v, size_t n);
+
+/* What p says was deleted, appended to out ("3 runs older than 90 days (300
+ * tenant results), 12 finished intents older than 90 days"); nothing when
+ * nothing was. */
+void ops_pruned_text(const struct config_retention *r, const struct store_pruned *p, struct buf *out);
+/* The store's retention from the config's. */
+struct store_retention ops_retention_of(const struct config *cfg);
+
+/* The configured tenant whose id is exactly id, a store row's key (a row
+ * left by an id whose case changed in the config is not configured), or
+ * NULL. */
+const struct config_tenant *ops_tenant_configured(const struct config *cfg, const char *id);
+
+/* Before a pull or a sync: each configured tenant the store does not know
+ * by its id, but knows as the same Microsoft tenant under another id (its
+ * domain before its GUID, say: by the organization its last pull stored),
+ * gets that tenant's rows, renamed (store_tenant_rekey), so that it keeps
+ * its links and its contacts are not created again. Says each on the log.
+ * A row another configured tenant has is left alone (the config names one
+ * tenant twice: a warning). 0, or -1 with err. */
+int ops_tenants_rekey(const struct config *cfg, struct store *st, struct err *err);
+
+/* After a run that wrote (pull, sync; not a dry run): deletes the history
+ * older than cfg's retention (store_prune) and describes what went in *out
+ * ("3 runs older than 90 days (300 tenant results), 12 finished intents"),
+ * left empty when nothing did. 0, or -1 with err. */
+int ops_retention(const struct config *cfg, struct store *st, struct store_pruned *p, struct buf *out,
+                  struct err *err);
+
+#endif

@@ -1,0 +1,591 @@
+/* cmd_tenants — `entrasync tenants`: the configured tenants with their last
+ * pull (from the store), then those only the store still knows;
+ * `entrasync tenants discover`: the CSP partner
+ * tenant's customers (/contracts), whether each is mapped in the config,
+ * whether the app can get a token there, a suggested Syncro customer, and
+ * ready-to-paste config entries for the ones not mapped yet, with the Syncro
+ * customer suggested by its contacts' e-mail domains (else by name);
+ * `entrasync tenants forget TENANT`: a customer no longer managed, out of
+ * the config, deleted from the store (store_tenants.h). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "face/cmd_ops.h"
+#include "face/commands.h"
+#include "util/config.h"
+#include "graph/graph.h"
+#include "http/http.h"
+#include "util/log.h"
+#include "store/store.h"
+#include "store/store_tenants.h"
+#include "syncro/syncro.h"
+
+/* ---- entrasync tenants ------------------------------------------------------- */
+
+/* A tenant the store holds and the config no longer names: one line, and
+ * the way to forget it. */
+static int list_unconfigured(const struct store_tenant *t, void *ud)
+{
+	const struct config *const *cfg = ud;
+	if (ops_tenant_configured(*cfg, t->id)) return 0;
+	printf("%-38s %-28s %-20s %-8s %s\n", t->id, t->name ? t->name : "-",
+	       t->last_pull_at ? t->last_pull_at : "never", "-", "-");
+	printf("  not in the config any more: 'entrasync tenants forget %s' deletes what the database keeps of it\n",
+	       t->id);
+	return 0;
+}
+
+static int list_tenants(const struct config *cfg)
+{
+	struct store *st = NULL;
+	struct err err;
+	bool have_db = access(cfg->database, F_OK) == 0;
+	if (have_db && store_open(cfg->database, &st, &err) != 0) {
+		fprintf(stderr, "entrasync tenants: %s\n", err.msg);
+		return EXIT_NOSTART;
+	}
+	printf("%-38s %-28s %-20s %-8s %s\n", "TENANT", "NAME", "LAST PULL", "STATUS", "USERS");
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const struct config_tenant *t = &cfg->tenants[i];
+		struct store_tenant row = { 0 };
+		long long users = 0;
+		int found = st ? store_tenant_get(st, t->id, &row, &err) : STORE_NOTFOUND;
+		if (found < 0) {
+			fprintf(stderr, "entrasync tenants: %s\n", err.msg);
+			found = STORE_NOTFOUND;
+		}
+		if (found == 0) store_user_count(st, t->id, STORE_USERS_PRESENT, &users, &err);
+		const char *name = t->name ? t->name : (found == 0 && row.name ? row.name : "-");
+		printf("%-38s %-28s %-20s %-8s %lld\n", t->id, name,
+		       found == 0 && row.last_pull_at ? row.last_pull_at : "never",
+		       found == 0 && row.last_status ? row.last_status : "-", users);
+		if (found == 0 && row.last_error && row.last_status && strcmp(row.last_status, "ok") != 0)
+			printf("  last error: %s\n", row.last_error);
+		store_tenant_free(&row);
+	}
+	if (st && store_tenant_each(st, list_unconfigured, &cfg, &err) != 0)
+		fprintf(stderr, "entrasync tenants: %s\n", err.msg);
+	store_close(st);
+	return EXIT_OK;
+}
+
+/* ---- entrasync tenants discover ------------------------------------------------- */
+
+struct customer {
+	char *tenant_id;
+	char *domain;
+	char *name;
+	const struct config_tenant *mapped;
+	struct graph_tenant *gt;
+	char **domains;          /* verified domains from /organization (owned), may be empty */
+	size_t ndomains;
+};
+
+struct discovery {
+	struct customer *v;
+	size_t n, cap;
+	struct graph_tenant *partner;
+	struct err err;
+	bool failed;
+};
+
+static void contracts_fetch(struct discovery *d, const char *url);
+
+static const char *jstr(const cJSON *o, const char *k)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static void contracts_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct discovery *d = ctx;
+	if (!r->ok || !r->json) {
+		d->failed = true;
+		d->err = r->err;
+		if (r->ok) err_set(&d->err, "/contracts returned an empty body");
+		return;
+	}
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(r->json, "value");
+	for (const cJSON *c = cJSON_IsArray(value) ? value->child : NULL; c; c = c->next) {
+		const char *id = jstr(c, "customerId");
+		if (!id) continue;
+		if (d->n == d->cap) {
+			d->cap = d->cap ? d->cap * 2 : 32;
+			d->v = xrealloc(d->v, d->cap * sizeof *d->v);
+		}
+		const char *dom = jstr(c, "defaultDomainName"), *name = jstr(c, "displayName");
+		d->v[d->n++] = (struct customer){ .tenant_id = xstrdup(id), .domain = dom ? xstrdup(dom) : NULL,
+		                                  .name = name ? xstrdup(name) : NULL };
+	}
+	const char *next = jstr(r->json, "@odata.nextLink");
+	if (next) contracts_fetch(d, next);
+	(void)t;
+}
+
+static void contracts_fetch(struct discovery *d, const char *url)
+{
+	struct err err;
+	if (graph_submit(d->partner, &(struct graph_request){ .url = url, .on_done = contracts_done, .ctx = d },
+	                 &err) != 0) {
+		d->failed = true;
+		d->err = err;
+	}
+}
+
+/* ---- Syncro suggestion by contact e-mail domain ------------------------------ */
+
+/* One (domain, customer) pair with how many of the customer's contacts have
+ * an e-mail address in that domain. */
+struct domain_hit {
+	char *domain;            /* lower case, owned */
+	long long customer_id;
+	size_t contacts;
+};
+
+/* What Syncro holds, read once: customer names and the domain → customer
+ * counts. All strings owned; syncro_index_free. */
+struct syncro_index {
+	struct syncro_customer *customers;
+	size_t ncustomers;
+	struct domain_hit *hits;
+	size_t nhits;
+};
+
+static void syncro_index_free(struct syncro_index *ix)
+{
+	for (size_t i = 0; i < ix->ncustomers; i++) syncro_customer_free(&ix->customers[i]);
+	for (size_t i = 0; i < ix->nhits; i++) free(ix->hits[i].domain);
+	free(ix->customers);
+	free(ix->hits);
+	memset(ix, 0, sizeof *ix);
+}
+
+/* Counts one contact's e-mail domain for its customer. */
+static void syncro_index_add(struct syncro_index *ix, const char *email, long long customer_id)
+{
+	const char *at = email ? strrchr(email, '@') : NULL;
+	if (!at || !at[1] || customer_id <= 0) return;
+	char *dom = xstrdup(at + 1);
+	for (char *p = dom; *p; p++)
+		if (*p >= 'A' && *p <= 'Z') *p = (char)(*p - 'A' + 'a');
+	for (size_t i = 0; i < ix->nhits; i++)
+		if (ix->hits[i].customer_id == customer_id && strcmp(ix->hits[i].domain, dom) == 0) {
+			ix->hits[i].contacts++;
+			free(dom);
+			return;
+		}
+	ix->hits = xrealloc(ix->hits, (ix->nhits + 1) * sizeof *ix->hits);
+	ix->hits[ix->nhits++] = (struct domain_hit){ .domain = dom, .customer_id = customer_id, .contacts = 1 };
+}
+
+/* Reads every page of GET path ("/customers" or "/contacts") and hands each
+ * item of the array called key to the index. Stops at meta.total_pages, or
+ * at an empty page when there is no meta. */
+static enum syncro_result syncro_index_read(struct syncro_client *sc, struct syncro_index *ix, const char *path,
+                                            const char *key, struct err *err)
+{
+	for (int page = 1;; page++) {
+		char url[96];
+		cJSON *json = NULL;
+		snprintf(url, sizeof url, "%s?page=%d", path, page);
+		enum syncro_result r = syncro_request(sc, &(struct syncro_req){ .path = url }, &json, err);
+		if (r != SYNCRO_OK) return r;
+		const cJSON *items = cJSON_GetObjectItemCaseSensitive(json, key);
+		size_t n = 0;
+		for (const cJSON *it = cJSON_IsArray(items) ? items->child : NULL; it; it = it->next, n++) {
+			if (strcmp(key, "customers") == 0) {
+				struct syncro_customer cu;
+				if (syncro_customer_from_json(it, &cu, err) != 0) continue;
+				ix->customers = xrealloc(ix->customers, (ix->ncustomers + 1) * sizeof *ix->customers);
+				ix->customers[ix->ncustomers++] = cu;
+			} else {
+				const cJSON *cid = cJSON_GetObjectItemCaseSensitive(it, "customer_id");
+				syncro_index_add(ix, jstr(it, "email"), cJSON_IsNumber(cid) ? (long long)cid->valuedouble : 0);
+			}
+		}
+		const cJSON *meta = cJSON_GetObjectItemCaseSensitive(json, "meta");
+		const cJSON *total = cJSON_GetObjectItemCaseSensitive(meta, "total_pages");
+		bool last = cJSON_IsNumber(total) ? page >= total->valuedouble : n == 0;
+		cJSON_Delete(json);
+		if (last) return SYNCRO_OK;
+	}
+}
+
+/* Lists Syncro's customers and all contacts once into ix. On failure, ix is
+ * freed and err says why. */
+static int syncro_index_load(const struct config *cfg, struct http_engine *engine, struct syncro_index *ix,
+                             struct err *err)
+{
+	struct syncro_opts so;
+	syncro_opts_from_config(&cfg->syncro, &so);
+	so.max_attempts = 2;     /* a suggestion is not worth a long wait */
+	so.timeout = 15;
+	struct syncro_client *sc = syncro_client_new(engine, &so, err);
+	int rc = -1;
+	if (!sc) goto out;
+	if (syncro_index_read(sc, ix, "/customers", "customers", err) != SYNCRO_OK) goto out;
+	if (syncro_index_read(sc, ix, "/contacts", "contacts", err) != SYNCRO_OK) goto out;
+	rc = 0;
+out:
+	if (rc != 0) syncro_index_free(ix);
+	syncro_client_free(sc);
+	return rc;
+}
+
+static const struct syncro_customer *syncro_index_customer(const struct syncro_index *ix, long long id)
+{
+	for (size_t i = 0; i < ix->ncustomers; i++)
+		if (ix->customers[i].id == id) return &ix->customers[i];
+	return NULL;
+}
+
+/* The Syncro customer with the most contacts in one of the tenant's domains
+ * (its default domain and its verified ones), or NULL. *why_domain and
+ * *why_count say which domain matched and how many contacts. */
+static const struct syncro_customer *suggest_by_domain(const struct syncro_index *ix, const struct customer *c,
+                                                       const char **why_domain, size_t *why_count)
+{
+	const struct domain_hit *best = NULL;
+	for (size_t d = 0; d < c->ndomains + 1; d++) {
+		const char *dom = d < c->ndomains ? c->domains[d] : c->domain;
+		if (!dom) continue;
+		for (size_t i = 0; i < ix->nhits; i++)
+			if (str_ieq(ix->hits[i].domain, dom) && (!best || ix->hits[i].contacts > best->contacts) &&
+			    syncro_index_customer(ix, ix->hits[i].customer_id))
+				best = &ix->hits[i];
+	}
+	if (!best) return NULL;
+	*why_domain = best->domain;
+	*why_count = best->contacts;
+	return syncro_index_customer(ix, best->customer_id);
+}
+
+/* /organization of a customer tenant: its verified domains. A failure only
+ * leaves the list empty (the default domain is still tried). */
+static void organization_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct customer *c = ctx;
+	(void)t;
+	if (!r->ok || !r->json) return;
+	const cJSON *value = cJSON_GetObjectItemCaseSensitive(r->json, "value");
+	const cJSON *org = cJSON_IsArray(value) ? value->child : NULL;
+	const cJSON *doms = cJSON_GetObjectItemCaseSensitive(org, "verifiedDomains");
+	for (const cJSON *d = cJSON_IsArray(doms) ? doms->child : NULL; d; d = d->next) {
+		const char *name = jstr(d, "name");
+		if (!name) continue;
+		c->domains = xrealloc(c->domains, (c->ndomains + 1) * sizeof *c->domains);
+		c->domains[c->ndomains++] = xstrdup(name);
+	}
+}
+
+/* A Lua string literal (quotes and backslashes escaped). */
+static void lua_quote(const char *s, struct buf *out)
+{
+	buf_addc(out, '"');
+	for (; s && *s; s++) {
+		if (*s == '"' || *s == '\\') buf_addc(out, '\\');
+		if (*s == '\n') buf_adds(out, "\\n");
+		else buf_addc(out, *s);
+	}
+	buf_addc(out, '"');
+}
+
+static int discover(const struct config *cfg)
+{
+	struct err err;
+	int rc = EXIT_NOSTART;
+	struct http_engine *engine = NULL;
+	struct graph_client *gc = NULL;
+	struct discovery d = { 0 };
+	struct syncro_index ix = { 0 };
+	if (!cfg->csp_partner_tenant)
+		return usage_fail("tenants discover", "csp.partner_tenant is not set in the config "
+		                  "(csp = { partner_tenant = \"YOUR-PARTNER-TENANT-ID\" })");
+	engine = http_engine_new(NULL, &err);
+	if (!engine) {
+		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
+		goto out;
+	}
+	if (graph_client_new(&(struct graph_client_opts){ .cfg = &cfg->graph, .engine = engine }, &gc, &err) != 0) {
+		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	d.partner = graph_tenant_get(gc, cfg->csp_partner_tenant);
+	contracts_fetch(&d, "/contracts");
+	if (http_run(engine, &err) != 0 || d.failed) {
+		if (d.failed) err = d.err;
+		log_redact_err(&err);
+		fprintf(stderr, "entrasync tenants discover: reading the partner tenant's customers failed: %s\n", err.msg);
+		rc = EXIT_PARTIAL;
+		goto out;
+	}
+	/* Can the app get a token in each customer tenant? All at once. */
+	for (size_t i = 0; i < d.n; i++) {
+		struct customer *c = &d.v[i];
+		for (size_t k = 0; k < cfg->ntenants && !c->mapped; k++) {
+			const char *id = cfg->tenants[k].id;
+			if (str_ieq(id, c->tenant_id) || (c->domain && str_ieq(id, c->domain))) c->mapped = &cfg->tenants[k];
+		}
+		c->gt = graph_tenant_get(gc, c->tenant_id);
+		graph_tenant_token_start(c->gt);
+	}
+	if (http_run(engine, &err) != 0) {
+		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
+		goto out;
+	}
+	/* The verified domains of the unmapped ones the app can read, for the
+	 * Syncro suggestion. */
+	for (size_t i = 0; i < d.n; i++) {
+		struct customer *c = &d.v[i];
+		if (c->mapped || graph_tenant_token_error(c->gt)) continue;
+		graph_submit(c->gt, &(struct graph_request){ .url = "/organization?$select=verifiedDomains",
+		                                             .on_done = organization_done, .ctx = c }, &err);
+	}
+	if (http_run(engine, &err) != 0) {
+		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
+		goto out;
+	}
+	size_t unmapped = 0, no_token = 0;
+	printf("%zu customer tenant%s of partner %s:\n", d.n, d.n == 1 ? "" : "s", cfg->csp_partner_tenant);
+	for (size_t i = 0; i < d.n; i++) {
+		struct customer *c = &d.v[i];
+		const char *tok_err = graph_tenant_token_error(c->gt);
+		printf("  %s  %-32s %-30s %-11s token: %s\n", c->tenant_id, c->domain ? c->domain : "-",
+		       c->name ? c->name : "-", c->mapped ? "mapped" : "not mapped", tok_err ? "FAILED" : "ok");
+		if (tok_err) {
+			printf("      %s\n", tok_err);
+			no_token++;
+		}
+		if (!c->mapped) unmapped++;
+	}
+	if (unmapped) {
+		/* Suggested Syncro customer: the one whose contacts' e-mail
+		 * domains match the tenant's domains, else by name. */
+		bool have_syncro = cfg->syncro.base_url && cfg->syncro.api_key;
+		if (have_syncro && syncro_index_load(cfg, engine, &ix, &err) != 0) {
+			log_redact_err(&err);
+			printf("\nSyncro could not be read (%s): syncro_customer suggested by name only\n", err.msg);
+			have_syncro = false;
+		}
+		printf("\n-- ready to paste into tenants = { ... } (check syncro_customer: suggested by %s)\n",
+		       have_syncro ? "contact domain, else by name" : "name");
+		for (size_t i = 0; i < d.n; i++) {
+			struct customer *c = &d.v[i];
+			if (c->mapped) continue;
+			const char *why_domain = NULL;
+			size_t why_count = 0;
+			const struct syncro_customer *sc = have_syncro ? suggest_by_domain(&ix, c, &why_domain, &why_count)
+			                                               : NULL;
+			struct buf b = { 0 };
+			buf_adds(&b, "{ id = ");
+			lua_quote(c->tenant_id, &b);
+			if (c->name) {
+				buf_adds(&b, ", name = ");
+				lua_quote(c->name, &b);
+			}
+			if (sc) {
+				buf_printf(&b, ", syncro_customer_id = %lld },  -- ", sc->id);
+				if (c->domain) buf_printf(&b, "%s; ", c->domain);
+				buf_printf(&b, "%s, by contact domain %s (%zu contact%s)",
+				           sc->business_name ? sc->business_name : (sc->fullname ? sc->fullname : "?"),
+				           why_domain, why_count, why_count == 1 ? "" : "s");
+			} else {
+				buf_adds(&b, ", syncro_customer = ");
+				lua_quote(c->name ? c->name : c->domain, &b);
+				buf_adds(&b, " },  -- ");
+				if (c->domain) buf_printf(&b, "%s; ", c->domain);
+				buf_adds(&b, "by name");
+			}
+			if (graph_tenant_token_error(c->gt)) buf_adds(&b, " (no token yet: grant admin consent first)");
+			printf("%s\n", b.data);
+			buf_free(&b);
+		}
+	}
+	rc = EXIT_OK;
+	(void)no_token;
+out:
+	graph_client_free(gc);
+	http_engine_free(engine);
+	for (size_t i = 0; i < d.n; i++) {
+		free(d.v[i].tenant_id);
+		free(d.v[i].domain);
+		free(d.v[i].name);
+		for (size_t k = 0; k < d.v[i].ndomains; k++) free(d.v[i].domains[k]);
+		free(d.v[i].domains);
+	}
+	syncro_index_free(&ix);
+	free(d.v);
+	return rc;
+}
+
+/* ---- entrasync tenants forget ------------------------------------------------- */
+
+/* The store's tenants that a TENANT argument names: by id, default domain
+ * or name (ASCII case-insensitive). */
+struct forget_match {
+	const char *given;
+	char *id;                /* the match's id (owned): the exact id if one is, else the first */
+	char *label;             /* its name, else its domain, else NULL (owned) */
+	size_t n;                /* how many matched */
+	bool exact;              /* id is exactly the given text */
+	struct buf all;          /* "id (name), ..." of every match, for an ambiguous name */
+};
+
+static int forget_match_row(const struct store_tenant *t, void *ud)
+{
+	struct forget_match *m = ud;
+	if (!str_ieq(t->id, m->given) && !(t->default_domain && str_ieq(t->default_domain, m->given)) &&
+	    !(t->name && str_ieq(t->name, m->given)))
+		return 0;
+	bool exact = strcmp(t->id, m->given) == 0;
+	if (m->n++ == 0 || exact) {
+		free(m->id);
+		free(m->label);
+		m->id = xstrdup(t->id);
+		m->label = t->name ? xstrdup(t->name) : t->default_domain ? xstrdup(t->default_domain) : NULL;
+		m->exact = exact;
+	}
+	buf_printf(&m->all, "%s%s%s%s%s", m->all.len ? ", " : "", t->id, t->name ? " (" : "", t->name ? t->name : "",
+	           t->name ? ")" : "");
+	return 0;
+}
+
+/* "N what" appended to out, with a separator, when n is not 0. */
+static void said(struct buf *out, long long n, const char *one, const char *many)
+{
+	if (n) buf_printf(out, "%s%lld %s", out->len ? ", " : "", n, n == 1 ? one : many);
+}
+
+/* What f says was deleted, as one line's list. */
+static void forgotten_text(const struct store_forgotten *f, bool with_audit, struct buf *out)
+{
+	said(out, f->users, "mirrored user", "mirrored users");
+	if (f->groups)
+		buf_printf(out, "%s%lld group%s (%lld membership%s)", out->len ? ", " : "", f->groups,
+		           f->groups == 1 ? "" : "s", f->memberships, f->memberships == 1 ? "" : "s");
+	said(out, f->links, "link to a Syncro contact", "links to Syncro contacts");
+	if (f->license_days)
+		buf_printf(out, "%s%lld day%s of licence counts (%lld row%s)", out->len ? ", " : "", f->license_days,
+		           f->license_days == 1 ? "" : "s", f->license_rows, f->license_rows == 1 ? "" : "s");
+	said(out, f->score_days, "Secure Score day", "Secure Score days");
+	said(out, f->conflicts, "conflict", "conflicts");
+	if (f->intents)
+		buf_printf(out, "%s%lld write intent%s", out->len ? ", " : "", f->intents, f->intents == 1 ? "" : "s");
+	if (f->intents_open) buf_printf(out, " (%lld never finished)", f->intents_open);
+	said(out, f->run_results, "run result", "run results");
+	said(out, f->billing, "billing record", "billing records");
+	said(out, f->ticket_actions, "ticket action", "ticket actions");
+	said(out, f->state_keys, "state key", "state keys");
+	if (with_audit) said(out, f->audit, "audit row", "audit rows");
+}
+
+/* Refuses to forget a tenant the config still names: says where, and what to do. */
+static int refuse_configured(const struct config *cfg, const struct config_tenant *ct)
+{
+	fprintf(stderr, "entrasync tenants forget: tenant %s%s%s%s is still in the config (%s%s%d): take its entry out "
+	        "of the config first (entrasync then stops pulling and syncing it), then forget it\n", ct->id,
+	        ct->name ? " (" : "", ct->name ? ct->name : "", ct->name ? ")" : "", cfg->path ? cfg->path : "config",
+	        ct->line ? ":" : "", ct->line);
+	return EXIT_USAGE;
+}
+
+static int forget(const struct config *cfg, const char *given, bool dry_run, bool with_audit)
+{
+	struct store *st = NULL;
+	struct store_lock lock = { 0 };
+	struct forget_match m = { .given = given };
+	struct buf text = { 0 };
+	struct err err;
+	const struct config_tenant *ct;
+	int rc = EXIT_NOSTART;
+	if (store_lock_acquire(cfg->database, &lock, &err) != 0) {
+		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
+		goto out;
+	}
+	int opened = ops_store_open("tenants forget", cfg, false, &st);
+	if (opened == STORE_NOTFOUND) {
+		fprintf(stderr, "entrasync tenants forget: no database yet (%s): nothing to forget\n", cfg->database);
+		rc = EXIT_USAGE;
+		goto out;
+	}
+	if (opened != 0) goto out;
+	if (store_tenant_each(st, forget_match_row, &m, &err) != 0) {
+		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
+		goto out;
+	}
+	rc = EXIT_USAGE;
+	if (m.n == 0) {
+		fprintf(stderr, "entrasync tenants forget: the database holds no tenant '%s' (by id, default domain or "
+		        "name; 'entrasync tenants' lists them)\n", given);
+		goto out;
+	}
+	if (m.n > 1 && !m.exact) {
+		fprintf(stderr, "entrasync tenants forget: '%s' names %zu tenants: %s; give the id\n", given, m.n,
+		        m.all.data);
+		goto out;
+	}
+	if ((ct = ops_tenant_configured(cfg, m.id))) {
+		rc = refuse_configured(cfg, ct);
+		goto out;
+	}
+	struct store_forgotten f;
+	int done = store_tenant_forget(st, m.id, with_audit, dry_run, &f, &err);
+	if (done != 0) {
+		if (done == STORE_NOTFOUND) snprintf(err.msg, sizeof err.msg, "tenant %s went meanwhile", m.id);
+		fprintf(stderr, "entrasync tenants forget: %s\n", err.msg);
+		rc = EXIT_NOSTART;
+		goto out;
+	}
+	forgotten_text(&f, with_audit, &text);
+	printf("%s tenant %s%s%s%s: %s\n", dry_run ? "would forget" : "forgot", m.label ? m.label : m.id,
+	       m.label ? " (" : "", m.label ? m.id : "", m.label ? ")" : "", text.len ? text.data : "nothing but its row");
+	if (!with_audit && f.audit)
+		printf("kept: its %lld audit row%s (retention.audit_days applies; --audit deletes them now)\n", f.audit,
+		       f.audit == 1 ? "" : "s");
+	printf("Nothing %s changed in Syncro or Microsoft 365: the customer's contacts stay as they are.\n",
+	       dry_run ? "would be" : "was");
+	if (!dry_run) printf("'entrasync prune --vacuum' gives the freed space back to the file system.\n");
+	rc = EXIT_OK;
+out:
+	free(m.id);
+	free(m.label);
+	buf_free(&m.all);
+	buf_free(&text);
+	store_close(st);
+	store_lock_release(&lock);
+	return rc;
+}
+
+int cmd_tenants(int argc, char **argv, const struct global_opts *g)
+{
+	int dry = 0, audit = 0;
+	const struct opt opts[] = { { "--dry-run", NULL, NULL, &dry }, { "--audit", NULL, NULL, &audit },
+		                        { NULL, NULL, NULL, NULL } };
+	struct config cfg;
+	struct err err;
+	int npos, rc = EXIT_USAGE;
+	memset(&cfg, 0, sizeof cfg);
+	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail("tenants", "%s", err.msg);
+	bool forgetting = npos >= 1 && strcmp(argv[0], "forget") == 0;
+	if (!forgetting && (npos > 1 || (npos == 1 && strcmp(argv[0], "discover") != 0))) {
+		static const char *const subs[] = { "discover", "forget", NULL };
+		return usage_unknown("subcommand", argv[npos > 1 ? 1 : 0], subs, "tenants");
+	}
+	if (forgetting && npos != 2)
+		return usage_fail("tenants", npos < 2 ? "forget needs the TENANT (its id, default domain or name)"
+		                                      : "forget takes one TENANT");
+	if ((dry || audit) && !forgetting)
+		return usage_fail("tenants", "%s goes with 'forget'", dry ? "--dry-run" : "--audit");
+	if (config_load_opts(config_locate(g->config_path), CONFIG_SKIP_POLICY_FILES, &cfg, &err) != 0) {
+		fprintf(stderr, "%s\n", err.msg);
+		goto out;
+	}
+	rc = forgetting ? forget(&cfg, argv[1], dry, audit) : npos == 1 ? discover(&cfg) : list_tenants(&cfg);
+out:
+	config_free(&cfg);
+	return rc;
+}

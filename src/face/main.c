@@ -1,0 +1,41 @@
+/* main — the entry point: takes the global options out of argv, finds the
+ * command in the table (src/face/commands.c) and runs it. With no command it
+ * prints the short help to stderr and exits 2 (a usage error, like git).
+ * SIGPIPE is ignored: a closed socket or a closed output pipe becomes an
+ * EPIPE error to handle, never a silent death mid-run (a reader that went
+ * away is not reported, see commands_finish_output). */
+#include <signal.h>
+#include <stdlib.h>
+
+#include "face/commands.h"
+#include "util/log.h"
+
+int main(int argc, char **argv)
+{
+	struct global_opts g = { 0 };
+	struct err err;
+	char **rest = xcalloc((size_t)argc + 1, sizeof *rest);
+	int nrest = 0, rc;
+	signal(SIGPIPE, SIG_IGN);
+	if (global_opts_parse(argc - 1, argv + 1, &g, rest, &nrest, &err) != 0) {
+		rc = usage_fail(NULL, "%s", err.msg);
+	} else if (nrest == 0) {
+		commands_print_help(stderr, 1);
+		rc = EXIT_USAGE;
+	} else {
+		const struct command *cmd = command_find(rest[0]);
+		if (!cmd) {
+			rc = usage_unknown_command(rest[0]);
+		} else if (command_wants_help(nrest - 1, rest + 1)) {
+			command_print_usage(cmd, stdout);
+			rc = EXIT_OK;
+		} else {
+			global_opts_apply(&g);
+			rc = cmd->run(nrest - 1, rest + 1, &g);
+		}
+	}
+	rc = commands_finish_output(rc);
+	free(rest);
+	log_secrets_clear();
+	return rc;
+}

@@ -1,0 +1,492 @@
+/* graph_auth — app-only tokens per customer tenant: the OAuth2 client
+ * credentials grant against {authority}/{tenant}/oauth2/v2.0/token with a
+ * client secret or a certificate-signed client assertion (PS256 + x5t#S256,
+ * or RS256 + x5t), a memory-only token cache renewed before expiry, and the
+ * identity platform's AADSTS errors turned into actionable messages. */
+#include "graph/graph_internal.h"
+#include "util/json_scan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "util/log.h"
+
+/* ---- small helpers -------------------------------------------------------- */
+
+void graph_base64url(const unsigned char *data, size_t len, struct buf *out)
+{
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	buf_add(out, "", 0);  /* terminated even when len is 0 */
+	buf_reserve(out, (len + 2) / 3 * 4 + 1);
+	size_t i = 0;
+	for (; i + 2 < len; i += 3) {
+		unsigned v = (unsigned)data[i] << 16 | (unsigned)data[i + 1] << 8 | data[i + 2];
+		char q[4] = { tab[v >> 18 & 63], tab[v >> 12 & 63], tab[v >> 6 & 63], tab[v & 63] };
+		buf_add(out, q, 4);
+	}
+	if (len - i == 1) {
+		unsigned v = (unsigned)data[i] << 16;
+		char q[2] = { tab[v >> 18 & 63], tab[v >> 12 & 63] };
+		buf_add(out, q, 2);
+	} else if (len - i == 2) {
+		unsigned v = (unsigned)data[i] << 16 | (unsigned)data[i + 1] << 8;
+		char q[3] = { tab[v >> 18 & 63], tab[v >> 12 & 63], tab[v >> 6 & 63] };
+		buf_add(out, q, 3);
+	}
+}
+
+/* application/x-www-form-urlencoded value, appended to out. */
+static void form_escape(const char *s, struct buf *out)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+		    *p == '-' || *p == '_' || *p == '.' || *p == '~') {
+			buf_addc(out, (char)*p);
+		} else {
+			char e[3] = { '%', hex[*p >> 4], hex[*p & 15] };
+			buf_add(out, e, 3);
+		}
+	}
+}
+
+/* The first OpenSSL error as text ("" when none); clears the queue. */
+static const char *ssl_error(char *buf, size_t cap)
+{
+	unsigned long e = ERR_get_error();
+	buf[0] = '\0';
+	if (e) ERR_error_string_n(e, buf, cap);
+	ERR_clear_error();
+	return buf;
+}
+
+/* ---- credentials ----------------------------------------------------------- */
+
+/* A passphrase callback that refuses: encrypted keys are not supported. */
+static int no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf; (void)size; (void)rwflag; (void)u;
+	return -1;
+}
+
+static int digest_b64(X509 *cert, const EVP_MD *md, char **out, struct err *err)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned n = 0;
+	if (!X509_digest(cert, md, d, &n)) return err_set(err, "could not hash the certificate");
+	struct buf b = { 0 };
+	graph_base64url(d, n, &b);
+	*out = buf_steal(&b);
+	return 0;
+}
+
+int graph_auth_load(struct graph_client *gc, struct err *err)
+{
+	const struct config_graph *cfg = gc->cfg;
+	bool have_secret = cfg->client_secret && *cfg->client_secret;
+	bool have_cert = cfg->certificate && *cfg->certificate;
+	char sslbuf[256];
+	if (!have_cert) {
+		if (!have_secret)
+			return err_set(err, "graph: set graph.client_secret, or graph.certificate and graph.private_key");
+		return 0;
+	}
+	if (cfg->jwt_alg && *cfg->jwt_alg) {
+		if (str_ieq(cfg->jwt_alg, "RS256")) gc->rs256 = true;
+		else if (!str_ieq(cfg->jwt_alg, "PS256"))
+			return err_set(err, "graph.jwt_alg '%s' is not supported: use \"PS256\" (default) or \"RS256\"",
+			               cfg->jwt_alg);
+	}
+	const char *key_path = cfg->private_key && *cfg->private_key ? cfg->private_key : cfg->certificate;
+	int rc = -1;
+	X509 *cert = NULL;
+	BIO *bio = BIO_new_file(cfg->certificate, "r");
+	if (!bio) {
+		err_set(err, "graph.certificate %s: cannot open it", cfg->certificate);
+		goto out;
+	}
+	cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (!cert) {
+		err_set(err, "graph.certificate %s: no PEM certificate in it (%s)", cfg->certificate,
+		        ssl_error(sslbuf, sizeof sslbuf));
+		goto out;
+	}
+	bio = BIO_new_file(key_path, "r");
+	if (!bio) {
+		err_set(err, "graph.private_key %s: cannot open it", key_path);
+		goto out;
+	}
+	gc->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (!gc->key) {
+		ERR_clear_error();
+		err_set(err, "graph.private_key %s: no unencrypted PEM private key in it (an encrypted key is not "
+		        "supported: `openssl pkey -in KEY -out KEY.plain` removes the passphrase)", key_path);
+		goto out;
+	}
+	if (EVP_PKEY_base_id(gc->key) != EVP_PKEY_RSA) {
+		err_set(err, "graph.private_key %s: not an RSA key (Entra certificate credentials use RSA)", key_path);
+		goto out;
+	}
+	if (X509_check_private_key(cert, gc->key) != 1) {
+		ERR_clear_error();
+		err_set(err, "graph.private_key %s does not belong to graph.certificate %s", key_path, cfg->certificate);
+		goto out;
+	}
+	if (digest_b64(cert, EVP_sha1(), &gc->x5t, err) || digest_b64(cert, EVP_sha256(), &gc->x5t_s256, err))
+		goto out;
+	rc = 0;
+out:
+	X509_free(cert);
+	if (rc != 0) graph_auth_free(gc);
+	return rc;
+}
+
+void graph_auth_free(struct graph_client *gc)
+{
+	EVP_PKEY_free(gc->key);
+	gc->key = NULL;
+	free(gc->x5t);
+	free(gc->x5t_s256);
+	gc->x5t = gc->x5t_s256 = NULL;
+}
+
+/* ---- client assertion (JWT) ------------------------------------------------ */
+
+static void uuid4(char out[37])
+{
+	unsigned char b[16];
+	if (RAND_bytes(b, sizeof b) != 1) {
+		for (size_t i = 0; i < sizeof b; i++) b[i] = (unsigned char)(rand() & 0xff);
+	}
+	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+	snprintf(out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1], b[2],
+	         b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+}
+
+static void b64_json(cJSON *j, struct buf *out)
+{
+	char *s = cJSON_PrintUnformatted(j);
+	graph_base64url((const unsigned char *)s, strlen(s), out);
+	cJSON_free(s);
+}
+
+int graph_client_assertion(const struct graph_client *gc, const char *tenant_id, double now, char **jwt,
+                           struct err *err)
+{
+	*jwt = NULL;
+	if (!gc->key) return err_set(err, "graph: no certificate configured for a client assertion");
+	char sslbuf[256];
+	int rc = -1;
+	struct buf b = { 0 };
+	unsigned char *sig = NULL;
+	EVP_MD_CTX *md = NULL;
+
+	cJSON *h = cJSON_CreateObject();
+	cJSON_AddStringToObject(h, "alg", gc->rs256 ? "RS256" : "PS256");
+	cJSON_AddStringToObject(h, "typ", "JWT");
+	if (gc->rs256) cJSON_AddStringToObject(h, "x5t", gc->x5t);
+	else cJSON_AddStringToObject(h, "x5t#S256", gc->x5t_s256);
+	cJSON *c = cJSON_CreateObject();
+	char *aud = xasprintf("%s/%s/oauth2/v2.0/token", gc->authority, tenant_id);
+	char jti[37];
+	uuid4(jti);
+	double t = floor(now);
+	cJSON_AddStringToObject(c, "aud", aud);
+	cJSON_AddStringToObject(c, "iss", gc->client_id);
+	cJSON_AddStringToObject(c, "sub", gc->client_id);
+	cJSON_AddStringToObject(c, "jti", jti);
+	cJSON_AddNumberToObject(c, "nbf", t);
+	cJSON_AddNumberToObject(c, "iat", t);
+	cJSON_AddNumberToObject(c, "exp", t + 300);
+	free(aud);
+	b64_json(h, &b);
+	buf_addc(&b, '.');
+	b64_json(c, &b);
+	cJSON_Delete(h);
+	cJSON_Delete(c);
+
+	md = EVP_MD_CTX_new();
+	EVP_PKEY_CTX *pctx = NULL;
+	size_t siglen = 0;
+	if (!md || EVP_DigestSignInit(md, &pctx, EVP_sha256(), NULL, gc->key) != 1) goto ssl_fail;
+	if (!gc->rs256) {
+		if (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+		    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) != 1 ||
+		    EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, EVP_sha256()) != 1)
+			goto ssl_fail;
+	}
+	if (EVP_DigestSign(md, NULL, &siglen, (const unsigned char *)b.data, b.len) != 1) goto ssl_fail;
+	sig = xmalloc(siglen);
+	if (EVP_DigestSign(md, sig, &siglen, (const unsigned char *)b.data, b.len) != 1) goto ssl_fail;
+	buf_addc(&b, '.');
+	graph_base64url(sig, siglen, &b);
+	*jwt = buf_steal(&b);
+	rc = 0;
+	goto out;
+ssl_fail:
+	err_set(err, "could not sign the client assertion: %s", ssl_error(sslbuf, sizeof sslbuf));
+out:
+	EVP_MD_CTX_free(md);
+	free(sig);
+	buf_free(&b);
+	return rc;
+}
+
+/* ---- token endpoint ------------------------------------------------------- */
+
+/* Read from the text (json_scan): a cJSON tree of an Entra answer (a
+ * 1.8 KB token) cost more than the rest of its handling. */
+int graph_token_parse(const char *body, size_t len, char **token, double *expires_in, struct err *err)
+{
+	static const char *const keys[] = { "access_token", "expires_in", "token_type" };
+	struct json_scan_value v[3];
+	struct buf b = { 0 };
+	int rc = -1;
+	*token = NULL;
+	*expires_in = 0;
+	if (!body || !len || json_scan_members(body, len, keys, 3, v, err) != 0)
+		return err_set(err, "the token endpoint sent no JSON");
+	if (v[0].type != JSON_SCAN_STRING || json_scan_string_buf(&v[0], &b) <= 0) {
+		err_set(err, "the token endpoint's answer has no access_token");
+		goto out;
+	}
+	if (v[2].type == JSON_SCAN_STRING) {
+		char type[32];
+		if (json_scan_string(&v[2], type, sizeof type) < 0 || !str_ieq(type, "Bearer")) {
+			err_set(err, "the token endpoint sent a '%.*s' token, not Bearer", v[2].len > 34 ? 32 : (int)v[2].len - 2,
+			        v[2].text + 1);
+			goto out;
+		}
+	}
+	double e = 3599;
+	if (v[1].type == JSON_SCAN_NUMBER || v[1].type == JSON_SCAN_STRING)   /* older endpoints send a string */
+		e = strtod(v[1].text + (v[1].type == JSON_SCAN_STRING), NULL);
+	if (!(e > 0)) e = 60;
+	*token = buf_steal(&b);
+	*expires_in = e;
+	rc = 0;
+out:
+	if (b.data) OPENSSL_cleanse(b.data, b.cap);
+	buf_free(&b);
+	return rc;
+}
+
+int graph_token_error_message(const struct graph_client *gc, const char *tenant_id,
+                              const struct graph_error *ge, struct err *err)
+{
+	char *url = graph_admin_consent_url(gc, tenant_id);
+	char ref[200] = "";
+	if (ge->request_id[0]) snprintf(ref, sizeof ref, " (trace id %s)", ge->request_id);
+	const char *cid = gc->client_id;
+	switch (ge->aadsts) {
+	case 700016:
+		err_set(err, "tenant %s: the app %s is not known in this tenant (AADSTS700016): it has not been "
+		        "consented there, or the tenant id is wrong. A Global Administrator of the tenant must grant "
+		        "admin consent: %s%s", tenant_id, cid, url, ref);
+		break;
+	case 7000215:
+		err_set(err, "tenant %s: the client secret was refused (AADSTS7000215: invalid secret): check "
+		        "graph.client_secret; it must be the secret's Value, not its Secret ID%s", tenant_id, ref);
+		break;
+	case 7000222:
+		err_set(err, "tenant %s: the client secret has expired (AADSTS7000222): create a new secret for app "
+		        "%s and put it in graph.client_secret%s", tenant_id, cid, ref);
+		break;
+	case 7000218:
+		err_set(err, "tenant %s: no credential reached the token endpoint (AADSTS7000218): set "
+		        "graph.client_secret, or graph.certificate and graph.private_key%s", tenant_id, ref);
+		break;
+	case 700027:
+	case 50012:
+		err_set(err, "tenant %s: the certificate was not accepted (AADSTS%ld): upload graph.certificate to "
+		        "the app registration %s (Certificates & secrets), or check graph.jwt_alg (PS256, or RS256 "
+		        "for older setups)%s", tenant_id, ge->aadsts, cid, ref);
+		break;
+	case 65001:
+	case 90094:
+		err_set(err, "tenant %s: consent for the app %s is missing (AADSTS%ld): a Global Administrator of "
+		        "the tenant must grant admin consent: %s%s", tenant_id, cid, ge->aadsts, url, ref);
+		break;
+	case 90099:
+		err_set(err, "tenant %s: the app %s is not authorized for partner delegated administration here "
+		        "(AADSTS90099): grant admin consent in the customer tenant: %s%s", tenant_id, cid, url, ref);
+		break;
+	case 90002:
+		err_set(err, "tenant %s: no such tenant (AADSTS90002): check the tenant id or domain in the config%s",
+		        tenant_id, ref);
+		break;
+	case 500014:
+		err_set(err, "tenant %s: Microsoft Graph's service principal is disabled in this tenant "
+		        "(AADSTS500014): an administrator must enable it%s", tenant_id, ref);
+		break;
+	case 53003:
+		err_set(err, "tenant %s: the token was blocked by Conditional Access (AADSTS53003): exclude the app "
+		        "%s from the policy that blocks it%s", tenant_id, cid, ref);
+		break;
+	case 70011:
+		err_set(err, "tenant %s: the scope was refused (AADSTS70011): graph.endpoint must be the Graph "
+		        "resource, e.g. https://graph.microsoft.com%s", tenant_id, ref);
+		break;
+	default:
+		err_set(err, "tenant %s: no token (HTTP %ld%s%s%s%s)%s", tenant_id, ge->status, ge->code[0] ? ", " : "",
+		        ge->code, ge->message[0] ? ": " : "", ge->message, ref);
+		break;
+	}
+	free(url);
+	log_redact_err(err);
+	return -1;
+}
+
+/* The resource is Graph itself: {endpoint}/.default, which for the
+ * national clouds is their Graph (https://graph.microsoft.us, ...). A
+ * loopback http:// endpoint is a local stand-in for Graph (a proxy, the
+ * test fake), so tokens are asked for Microsoft Graph's own resource. */
+char *graph_scope(const struct graph_client *gc)
+{
+	if (str_starts(gc->endpoint, "http://"))
+		return xstrdup("https://graph.microsoft.com/.default");
+	return xasprintf("%s/.default", gc->endpoint);
+}
+
+bool graph_token_valid(const struct graph_tenant *t)
+{
+	return t->token && time_mono() < t->token_renew_at;
+}
+
+void graph_token_invalidate(struct graph_tenant *t)
+{
+	free(t->auth_header);
+	t->auth_header = NULL;
+	t->token = NULL;
+	t->token_renew_at = 0;
+}
+
+/* Sends the waiting calls (token obtained) or fails them (token refused). */
+static void flush_waiting(struct graph_tenant *t)
+{
+	struct graph_call *list = t->waiting;
+	t->waiting = t->waiting_tail = NULL;
+	while (list) {
+		struct graph_call *c = list;
+		list = c->next;
+		c->next = NULL;
+		if (t->token_error) graph_call_fail(c, t->token_error);
+		else graph_call_send(c);
+	}
+}
+
+static void token_done(struct http_response *resp, void *ctx)
+{
+	struct graph_tenant *t = ctx;
+	struct graph_client *gc = t->gc;
+	struct err err;
+	t->token_pending = false;
+	if (resp->error == HTTP_ERR_NONE && resp->status == 200) {
+		char *tok = NULL;
+		double expires_in = 0;
+		if (graph_token_parse(resp->body.data, resp->body.len, &tok, &expires_in, &err) == 0) {
+			log_secret_add(tok);
+			static const char prefix[] = "Authorization: Bearer ";
+			size_t len = strlen(tok);
+			free(t->auth_header);
+			t->auth_header = xmalloc(sizeof prefix + len);
+			memcpy(t->auth_header, prefix, sizeof prefix - 1);
+			memcpy(t->auth_header + sizeof prefix - 1, tok, len + 1);
+			t->token = t->auth_header + sizeof prefix - 1;
+			explicit_bzero(tok, len);
+			free(tok);
+			/* renew 5 minutes early (a tenth of the lifetime for short ones) */
+			double margin = expires_in >= 600 ? 300 : expires_in / 10;
+			t->token_renew_at = time_mono() + expires_in - margin;
+			t->token_gen++;
+			log_debug("graph.token", "tenant %s: token for %.0f s", t->id, expires_in);
+			flush_waiting(t);
+			return;
+		}
+		err_prefix(&err, "tenant %s", t->id);
+	} else if (resp->error != HTTP_ERR_NONE) {
+		err_set(&err, "tenant %s: could not reach the token endpoint %s: %s", t->id, gc->authority,
+		        resp->error_text);
+	} else {
+		struct graph_error ge;
+		if (graph_error_parse(resp->status, resp->body.data, resp->body.len, &ge) == 0)
+			graph_token_error_message(gc, t->id, &ge, &err);
+		else
+			err_set(&err, "tenant %s: the token endpoint answered HTTP %ld without an error body", t->id,
+			        resp->status);
+	}
+	log_redact_err(&err);
+	free(t->token_error);
+	t->token_error = xstrdup(err.msg);
+	log_debug("graph.token", "%s", err.msg);  /* the pull reports it per tenant */
+	flush_waiting(t);
+}
+
+void graph_token_request(struct graph_tenant *t)
+{
+	if (t->token_pending) return;
+	struct graph_client *gc = t->gc;
+	struct buf body = { 0 };
+	struct err err;
+	buf_adds(&body, "client_id=");
+	form_escape(gc->client_id, &body);
+	buf_adds(&body, "&scope=");
+	char *scope = graph_scope(gc);
+	form_escape(scope, &body);
+	free(scope);
+	buf_adds(&body, "&grant_type=client_credentials");
+	if (gc->key) {
+		char *jwt = NULL;
+		if (graph_client_assertion(gc, t->id, time_now(), &jwt, &err) != 0) {
+			buf_free(&body);
+			free(t->token_error);
+			t->token_error = xasprintf("tenant %s: %s", t->id, err.msg);
+			flush_waiting(t);
+			return;
+		}
+		buf_adds(&body, "&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer"
+		                "&client_assertion=");
+		buf_adds(&body, jwt);  /* base64url and dots: nothing to escape */
+		free(jwt);
+	} else {
+		buf_adds(&body, "&client_secret=");
+		form_escape(gc->cfg->client_secret, &body);
+	}
+	char *path = xasprintf("/%s/oauth2/v2.0/token", t->id);
+	/* A token answer is about 1.5 KB: compressing it saves no round trip
+	 * (it fits the first TCP window either way) and inflating it costs a
+	 * zlib state (~40 KB zeroed) per tenant per run. */
+	static const char *const token_headers[] = { "Accept-Encoding: identity", NULL };
+	t->token_pending = true;
+	t->counters.token_requests++;
+	int rc = http_submit(gc->login, &(struct http_request){
+		.method = "POST", .url = path, .headers = token_headers, .body = body.data, .body_len = body.len,
+		.content_type = "application/x-www-form-urlencoded",
+		.idempotent = HTTP_IDEMPOTENT_YES, .on_done = token_done, .ctx = t }, &err);
+	free(path);
+	if (body.data) explicit_bzero(body.data, body.len);  /* held the secret or assertion */
+	buf_free(&body);
+	if (rc != 0) {
+		t->token_pending = false;
+		free(t->token_error);
+		t->token_error = xasprintf("tenant %s: %s", t->id, err.msg);
+		flush_waiting(t);
+	}
+}
+
+void graph_tenant_token_start(struct graph_tenant *t)
+{
+	if (!graph_token_valid(t) && !t->token_error) graph_token_request(t);
+}

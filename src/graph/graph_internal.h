@@ -1,0 +1,85 @@
+/* graph_internal — the Graph client's private structures, shared by
+ * graph.c (client, tenants, requests), graph_auth.c (credentials, tokens)
+ * and graph_pull.c. Nothing outside src/graph/ includes this. */
+#ifndef ENTRASYNC_GRAPH_INTERNAL_H
+#define ENTRASYNC_GRAPH_INTERNAL_H
+
+#include <openssl/evp.h>
+#include "graph/graph.h"
+
+/* A request of graph_submit, from submission until its callback returns:
+ * waits for a token when there is none, then goes to the HTTP engine. */
+struct graph_call {
+	struct graph_tenant *t;
+	char *method;
+	char *url;
+	char **headers;           /* copies, NULL-terminated */
+	char *body;
+	size_t body_len;
+	bool idempotent;
+	bool raw;                 /* the caller reads the body's text (no cJSON tree) */
+	graph_done_fn on_done;
+	void *ctx;
+	bool sent;                /* went to the engine at least once */
+	bool auth_retried;        /* the one refresh after a 401 is used */
+	unsigned token_gen;       /* generation of the token it was sent with */
+	struct graph_call *next;  /* in the tenant's queue of calls waiting for a token */
+};
+
+struct graph_tenant {
+	struct graph_client *gc;
+	char *id;
+	struct http_lane *lane;   /* on the graph service */
+	/* token cache (memory only) */
+	char *auth_header;        /* "Authorization: Bearer <token>": made once per token, sent with
+	                           * every call (a token is 1.5-2.5 KB) */
+	const char *token;        /* the token itself, inside auth_header, or NULL */
+	double token_renew_at;    /* time_mono() after which a new token is needed */
+	unsigned token_gen;
+	bool token_pending;       /* a token request is in flight */
+	char *token_error;        /* permanent failure this run, or NULL */
+	struct graph_call *waiting, *waiting_tail;
+	struct graph_tenant_counters counters;
+};
+
+struct graph_client {
+	const struct config_graph *cfg;
+	char *client_id;
+	char *authority;          /* no trailing '/' */
+	char *endpoint;           /* no trailing '/' */
+	struct http_engine *engine;
+	struct http_service *api;   /* {endpoint}/v1.0 */
+	struct http_service *login; /* {authority} */
+	int tenant_max_in_flight;
+	/* certificate credentials (NULL key = client secret) */
+	EVP_PKEY *key;
+	bool rs256;
+	char *x5t;                /* base64url SHA-1 of the certificate DER */
+	char *x5t_s256;           /* base64url SHA-256 of the certificate DER */
+	struct graph_tenant **tenants;
+	size_t ntenants, cap_tenants;
+	struct str_index by_id;       /* tenant id (case folded) -> index in tenants */
+};
+
+/* graph_auth.c */
+int graph_auth_load(struct graph_client *gc, struct err *err);
+void graph_auth_free(struct graph_client *gc);
+/* The token scope: {endpoint}/.default (new string). */
+char *graph_scope(const struct graph_client *gc);
+/* Whether the tenant's cached token can be used now. */
+bool graph_token_valid(const struct graph_tenant *t);
+/* Submits the tenant's token request (once: no-op while one is pending).
+ * On completion the waiting calls are sent, or failed with the message. */
+void graph_token_request(struct graph_tenant *t);
+/* Drops the cached token (after a 401). */
+void graph_token_invalidate(struct graph_tenant *t);
+
+/* graph.c */
+/* Sends a call to the engine with the tenant's current token. */
+void graph_call_send(struct graph_call *c);
+/* Completes a call that cannot be sent (token failure) with msg. */
+void graph_call_fail(struct graph_call *c, const char *msg);
+/* "GET /users/delta" for messages: method and path without the query. */
+void graph_describe(const char *method, const char *url, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,209 @@
+/* findings — the licence finding rules (see findings.h). */
+#include "report/findings.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/util.h"
+#include "util/when.h"
+
+static const char *const kind_names[FINDING_NKINDS] = {
+	[FINDING_UNUSED] = "unused",
+	[FINDING_OVER_ASSIGNED] = "over_assigned",
+	[FINDING_DISABLED_USER] = "disabled_user",
+	[FINDING_DELETED_USER] = "deleted_user",
+	[FINDING_WARNING] = "warning",
+	[FINDING_SUSPENDED] = "suspended",
+	[FINDING_LOCKED_OUT] = "locked_out",
+	[FINDING_SCORE_ALERT] = "score_alert",
+	[FINDING_FAILING] = "failing",
+};
+
+const char *finding_kind_name(enum finding_kind k)
+{
+	return (unsigned)k < FINDING_NKINDS ? kind_names[k] : "?";
+}
+
+const char *finding_severity_name(enum finding_severity s)
+{
+	switch (s) {
+	case FINDING_INFO: return "info";
+	case FINDING_WARN: return "warn";
+	case FINDING_CRIT: return "crit";
+	}
+	return "?";
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+/* Appends a finding; message is taken over (already allocated). */
+static struct finding *add(struct findings *f, enum finding_kind kind, enum finding_severity sev,
+                           const char *tenant_id, char *message)
+{
+	if (f->n == f->cap) {
+		f->cap = f->cap ? f->cap * 2 : 16;
+		f->v = xrealloc(f->v, f->cap * sizeof *f->v);
+	}
+	struct finding *x = &f->v[f->n++];
+	memset(x, 0, sizeof *x);
+	x->kind = kind;
+	x->severity = sev;
+	x->tenant_id = xstrdup(tenant_id);
+	x->message = message;
+	return x;
+}
+
+static struct finding *add_sku(struct findings *f, enum finding_kind kind, enum finding_severity sev,
+                               const char *tenant_id, const struct findings_sku *s, long long count,
+                               char *message)
+{
+	struct finding *x = add(f, kind, sev, tenant_id, message);
+	x->sku_id = dup_or_null(s->sku_id);
+	x->sku_name = dup_or_null(s->name);
+	x->count = count;
+	return x;
+}
+
+static const char *plural(long long n)
+{
+	return n == 1 ? "" : "s";
+}
+
+void findings_check_sku(struct findings *f, const char *tenant_id, const struct findings_sku *s,
+                        int unused_threshold)
+{
+	const char *name = s->name ? s->name : s->sku_id;
+	long long available = s->purchased - s->assigned;
+	if (s->billable && unused_threshold > 0 && available > 0 && s->unused_days >= unused_threshold) {
+		struct finding *x = add_sku(f, FINDING_UNUSED, FINDING_WARN, tenant_id, s, available,
+		                            xasprintf("%s: %lld of %lld seat%s unused for %d day%s in a row", name,
+		                                      available, s->purchased, plural(s->purchased), s->unused_days,
+		                                      plural(s->unused_days)));
+		x->days = s->unused_days;
+	}
+	if (available < 0)
+		add_sku(f, FINDING_OVER_ASSIGNED, FINDING_CRIT, tenant_id, s, -available,
+		        xasprintf("%s: %lld seat%s assigned, only %lld purchased (%lld over)", name, s->assigned,
+		                  plural(s->assigned), s->purchased, -available));
+	if (s->warning > 0)
+		add_sku(f, FINDING_WARNING, FINDING_WARN, tenant_id, s, s->warning,
+		        xasprintf("%s: %lld seat%s in the grace period (expiring: renew or they are suspended)", name,
+		                  s->warning, plural(s->warning)));
+	if (s->suspended > 0)
+		add_sku(f, FINDING_SUSPENDED, FINDING_CRIT, tenant_id, s, s->suspended,
+		        xasprintf("%s: %lld seat%s suspended (unusable, data kept)", name, s->suspended,
+		                  plural(s->suspended)));
+	if (s->locked_out > 0)
+		add_sku(f, FINDING_LOCKED_OUT, FINDING_CRIT, tenant_id, s, s->locked_out,
+		        xasprintf("%s: %lld seat%s locked out", name, s->locked_out, plural(s->locked_out)));
+}
+
+/* "A, B and C" of the user's licence names. */
+static void join_names(struct buf *b, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%s", i == 0 ? "" : i + 1 == n ? " and " : ", ", names[i]);
+}
+
+void findings_check_user(struct findings *f, const char *tenant_id, const struct findings_user *u)
+{
+	if (u->nskus == 0) return;
+	const char *who = u->upn ? u->upn : u->object_id;
+	struct buf b = {0};
+	enum finding_kind kind;
+	if (u->removed) {
+		kind = FINDING_DELETED_USER;
+		buf_printf(&b, "deleted user %s was last seen holding ", who);
+		join_names(&b, u->skus, u->nskus);
+		if (u->removed_at) buf_printf(&b, " (removed %.10s)", u->removed_at);
+	} else if (!u->enabled) {
+		kind = FINDING_DISABLED_USER;
+		buf_printf(&b, "disabled user %s holds ", who);
+		join_names(&b, u->skus, u->nskus);
+	} else {
+		return;
+	}
+	struct finding *x = add(f, kind, FINDING_WARN, tenant_id, buf_steal(&b));
+	x->user_id = dup_or_null(u->object_id);
+	x->upn = dup_or_null(who);
+	x->count = (long long)u->nskus;
+}
+
+void findings_add_alert(struct findings *f, const char *tenant_id, const char *message)
+{
+	add(f, FINDING_SCORE_ALERT, FINDING_WARN, tenant_id, xstrdup(message ? message : "Secure Score alert"));
+}
+
+/* reason without the " (trace id …)" and " (request-id …)" it may carry,
+ * as a new string. */
+static char *reason_stable(const char *reason)
+{
+	static const char *const ids[] = { " (trace id ", " (request-id " };
+	struct buf b = { 0 };
+	const char *p = reason;
+	for (;;) {
+		const char *next = NULL;
+		for (size_t i = 0; i < ARRAY_LEN(ids); i++) {
+			const char *q = strstr(p, ids[i]);
+			if (q && (!next || q < next)) next = q;
+		}
+		const char *close = next ? strchr(next, ')') : NULL;
+		if (!close) break;
+		buf_add(&b, p, (size_t)(next - p));
+		p = close + 1;
+	}
+	buf_add(&b, p, strlen(p));
+	return b.data ? b.data : xstrdup("");
+}
+
+void findings_check_failing(struct findings *f, const char *tenant_id, const struct findings_failing *x, double now,
+                            int hours)
+{
+	double since = x->since ? when_parse_iso(x->since) : -1;
+	if (hours <= 0 || x->runs <= 0 || since < 0 || now - since < (double)hours * 3600.0) return;
+	char *reason = reason_stable(x->reason && *x->reason ? x->reason : "no reason recorded");
+	add(f, FINDING_FAILING, FINDING_CRIT, tenant_id,
+	    xasprintf("entrasync has not pulled or synced this tenant since %s: %s", x->since, reason));
+	free(reason);
+}
+
+static int cmp_str(const char *a, const char *b)
+{
+	if (!a || !b) return (a != NULL) - (b != NULL);
+	return strcmp(a, b);
+}
+
+static int finding_cmp(const void *pa, const void *pb)
+{
+	const struct finding *a = pa, *b = pb;
+	if (a->severity != b->severity) return a->severity > b->severity ? -1 : 1;
+	int c = strcmp(a->tenant_id, b->tenant_id);
+	if (c) return c;
+	if (a->kind != b->kind) return a->kind < b->kind ? -1 : 1;
+	c = cmp_str(a->sku_name, b->sku_name);
+	return c ? c : cmp_str(a->upn, b->upn);
+}
+
+void findings_sort(struct findings *f)
+{
+	if (f->n > 1) qsort(f->v, f->n, sizeof *f->v, finding_cmp);
+}
+
+void findings_free(struct findings *f)
+{
+	if (!f) return;
+	for (size_t i = 0; i < f->n; i++) {
+		struct finding *x = &f->v[i];
+		free(x->tenant_id);
+		free(x->sku_id);
+		free(x->sku_name);
+		free(x->user_id);
+		free(x->upn);
+		free(x->message);
+	}
+	free(f->v);
+	memset(f, 0, sizeof *f);
+}
