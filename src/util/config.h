@@ -130,7 +130,9 @@ enum {
 
 /* Loads and validates the config file at path into *cfg (zeroed first).
  * The file runs in its own plain Lua state (base, string, table, math and
- * env(NAME [, default])); it sets globals (global functions are taken as
+ * env(NAME [, default]); setmetatable refuses __gc) under the limits of
+ * config_set_run_limits, in one protected call (a traceback when the error
+ * comes from a function it called); it sets globals (global functions are taken as
  * helpers and ignored) or returns a table of the same keys.
  * Errors name the file and line ("entrasync.lua:12: unknown key 'tenant'
  * at top level (did you mean 'tenants'?)"). Every problem found is
@@ -147,6 +149,12 @@ int config_load_opts(const char *path, unsigned flags, struct config *cfg, struc
  * snapshot.h) and calls this. */
 int config_load_text(const char *path, const char *text, size_t len, unsigned flags, struct config *cfg,
                      struct err *err);
+
+/* The limits the config file's chunk runs under: 100 million Lua
+ * instructions and 256 MiB of Lua memory (an endless loop or a runaway table
+ * ends in a message naming its line). 0 restores a default. For tests, which
+ * cannot wait for the real budget under valgrind. */
+void config_set_run_limits(long instructions, size_t memory_bytes);
 
 /* Frees every string and the tenant array, and zeroes *cfg. NULL is fine. */
 void config_free(struct config *cfg);

@@ -113,6 +113,23 @@ else
   skip "policy problems: all reported, then a count"
 fi
 
+# --- the config file's own limits, the defaults (100 million instructions,
+# 256 MiB of Lua memory; the unit tests run the fixtures under smaller ones).
+# Before them an endless loop in the config hung every command that read it,
+# and a runaway table took the machine's memory until the OOM killer came.
+printf 'graph = { client_id = "app" }\nlocal n = 0\nwhile true do n = n + 1 end\n' >"$T_OUT/loop.lua"
+printf 'graph = { client_id = "app" }\nlocal t, i = {}, 0\nwhile true do i = i + 1; t[i] = { i } end\n' >"$T_OUT/runaway.lua"
+if [ "${VALGRIND:-0}" = 1 ]; then
+  skip "config limits: an endless loop ends, naming its line (100 million instructions: too slow under valgrind)"
+  skip "config limits: a runaway table ends at 256 MiB, naming its line (too slow under valgrind)"
+else
+  expect_exit "config limits: an endless loop ends, naming its line" 2 \
+    "^$T_OUT/loop.lua:3: the config ran more than 100 million Lua instructions \(an endless loop\?\)$" \
+    -- check --config "$T_OUT/loop.lua"
+  expect_exit "config limits: a runaway table ends at 256 MiB, naming its line" 2 \
+    "^$T_OUT/runaway.lua:3: the config needs more than 256 MiB of Lua memory" -- check --config "$T_OUT/runaway.lua"
+fi
+
 # --- no secret value in anything printed above
 if grep -qe "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output"; then
   fail "no secret in any output" "$(grep -e "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output" | head -3)"

@@ -1,7 +1,8 @@
 /* test_config — the config loader and its helpers: every bad fixture under
  * tests/fixtures/config/bad (each states the messages it must produce in
  * "-- expect:" lines, values that must not appear in "-- not:" lines and
- * the number of problems in "-- problems:"), the good fixtures parsed in
+ * the number of problems in "-- problems:"), the same for the config's own
+ * limits (tests/fixtures/config/limits), the good fixtures parsed in
  * full, URL policy, tenant ids, suggestions, discovery and redaction. */
 #include "t.h"
 
@@ -35,10 +36,17 @@ static const char *write_file(const char *dir, const char *name, const char *tex
 	return path;
 }
 
-static size_t count_lines(const char *s)
+/* The problems in a message: its lines, less a traceback's (its heading and
+ * the tab-indented frames under it). */
+static size_t count_problems(const char *s)
 {
-	size_t n = 1;
-	for (; *s; s++) n += (*s == '\n');
+	size_t n = 0;
+	for (const char *line = s; *line; ) {
+		const char *end = strchr(line, '\n');
+		if (line[0] != '\t' && !str_starts(line, "stack traceback:")) n++;
+		if (!end) break;
+		line = end + 1;
+	}
 	return n;
 }
 
@@ -77,8 +85,9 @@ static void check_bad_fixture(const char *path)
 		}
 	}
 	if (nprob < 0) t_fail(__FILE__, __LINE__, "%s: no '-- problems: N' line", path);
-	else if (count_lines(err.msg) != (size_t)nprob)
-		t_fail(__FILE__, __LINE__, "%s: %zu problems reported, expected %d:\n%s", path, count_lines(err.msg), nprob, err.msg);
+	else if (count_problems(err.msg) != (size_t)nprob)
+		t_fail(__FILE__, __LINE__, "%s: %zu problems reported, expected %d:\n%s", path, count_problems(err.msg), nprob,
+		       err.msg);
 	free(src);
 }
 
@@ -87,19 +96,39 @@ static int lua_file(const struct dirent *d)
 	return str_ends(d->d_name, ".lua");
 }
 
-TEST(config_bad_fixtures)
+/* Checks every fixture of FIXTURES/sub (at least min of them). */
+static void check_fixture_dir(const char *sub, int min)
 {
 	struct dirent **names;
-	set_test_env();
-	int n = scandir(FIXTURES "/bad", &names, lua_file, alphasort);
-	REQUIRE(n >= 30);
+	char dir[256];
+	snprintf(dir, sizeof dir, "%s/%s", FIXTURES, sub);
+	int n = scandir(dir, &names, lua_file, alphasort);
+	REQUIRE(n >= min);
 	for (int i = 0; i < n; i++) {
 		char path[512];
-		snprintf(path, sizeof path, "%s/bad/%s", FIXTURES, names[i]->d_name);
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
 		check_bad_fixture(path);
 		free(names[i]);
 	}
 	free(names);
+}
+
+TEST(config_bad_fixtures)
+{
+	set_test_env();
+	check_fixture_dir("bad", 30);
+}
+
+/* The config's own limits (an endless loop, one inside a pcall, a runaway
+ * table) under 1 million instructions and 4 MiB of Lua memory, so that they
+ * end quickly under valgrind too; the defaults (100 million, 256 MiB) are
+ * checked end to end by test_config.sh. */
+TEST(config_limit_fixtures)
+{
+	set_test_env();
+	config_set_run_limits(1000000, (size_t)4 << 20);
+	check_fixture_dir("limits", 3);
+	config_set_run_limits(0, 0);
 }
 
 TEST(config_good_parsed_in_full)
