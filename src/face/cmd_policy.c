@@ -198,6 +198,38 @@ static const cJSON *users_of(const cJSON *doc)
 	return cJSON_IsArray(v) ? v : NULL;
 }
 
+/* Parses the users file into *doc, or says why it cannot (returns -1): a
+ * file in UTF-16 (what Windows PowerShell 5.1's Out-File and `>` write) is
+ * named as such with the way to save it as UTF-8; invalid JSON gets the line
+ * and column where the parse stopped. */
+static int users_file_problem(const char *path, const char *text, size_t len, cJSON **doc)
+{
+	const unsigned char *u = (const unsigned char *)text;
+	bool utf16 = len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF));
+	for (size_t i = 0; i < len && i < 4 && !utf16; i++) utf16 = u[i] == 0;
+	if (utf16) {
+		fprintf(stderr, "entrasync policy test: %s is UTF-16 text (Windows PowerShell's Out-File and '>' write it): "
+		        "save Graph's answer as it came, e.g. Invoke-MgGraphRequest -Uri 'v1.0/users?$top=999' "
+		        "-OutputFilePath %s, or write UTF-8 (Set-Content -Encoding utf8)\n", path, path);
+		return -1;
+	}
+	const char *end = NULL;
+	*doc = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	if (*doc) return 0;
+	size_t at = end && end >= text && end <= text + len ? (size_t)(end - text) : 0;
+	size_t line = 1, col = 1;
+	for (size_t i = 0; i < at; i++) {
+		if (text[i] == '\n') {
+			line++;
+			col = 1;
+		} else {
+			col++;
+		}
+	}
+	fprintf(stderr, "entrasync policy test: %s: not valid JSON (line %zu, column %zu)\n", path, line, col);
+	return -1;
+}
+
 static int policy_test(const char *policy, const char *users_path, bool json)
 {
 	struct err err;
@@ -212,7 +244,7 @@ static int policy_test(const char *policy, const char *users_path, bool json)
 		fprintf(stderr, "entrasync policy test: %s\n", err.msg);
 		goto out;
 	}
-	doc = cJSON_ParseWithLength(text, len);
+	if (users_file_problem(users_path, text, len, &doc) != 0) goto out;
 	const cJSON *users = users_of(doc);
 	if (!users) {
 		fprintf(stderr, "entrasync policy test: %s: not a Graph user list ({\"value\":[…]} or a JSON array)\n",

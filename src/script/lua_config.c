@@ -181,6 +181,34 @@ static int get_field(lua_State *L, int t, const char *key)
 	return lua_rawget(L, t);
 }
 
+/* A secret (client secret, API key) is one token: Entra's client secrets and
+ * Syncro's API keys have no spaces or control characters. One that has them
+ * was pasted with a space or read from a file saved with Windows line ends
+ * (a trailing carriage return), and would be refused by the service as a
+ * wrong secret: say what is wrong, and where, without the value. Returns 1
+ * after reporting a problem. */
+static int secret_blemish(struct loader *ld, const struct scope *sc, const char *key, const char *s, size_t len)
+{
+	char fk[96];
+	const char *what = NULL;
+	size_t at = 0;
+	for (size_t i = 0; i < len && !what; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '\r') what = "a carriage return";
+		else if (c == '\n') what = "a line break";
+		else if (c == '\t') what = "a tab";
+		else if (c == ' ') what = "a space";
+		else if (c < 0x20 || c == 0x7f) what = "a control character";
+		at = i;
+	}
+	if (!what) return 0;
+	const char *where = at == len - 1 ? "at its end" : at == 0 ? "at its start" : "inside it";
+	const char *hint = !strcmp(what, "a carriage return") ? " (a file saved with Windows line ends?)" : "";
+	problem(ld, key_line(ld, sc, key), "%s has %s %s%s: a secret has no spaces or control characters", full_key(sc, key,
+	        fk, sizeof fk), what, where, hint);
+	return 1;
+}
+
 /* Reads an optional string field into *out (malloc'd). Returns 1 when set,
  * 0 when absent, -1 after reporting a problem. Secrets are registered for
  * redaction before anything else happens to them. */
@@ -207,6 +235,7 @@ static int opt_string(struct loader *ld, int t, const struct scope *sc, const ch
 		problem(ld, key_line(ld, sc, key), "%s contains a NUL byte", full_key(sc, key, fk, sizeof fk));
 		goto out;
 	}
+	if (secret && secret_blemish(ld, sc, key, s, len)) goto out;
 	*out = xstrdup(s);
 	rc = 1;
 out:

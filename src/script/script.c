@@ -843,11 +843,23 @@ static int set_arg_table(lua_State *L)
 	return 0;
 }
 
-/* Compiles text as a chunk named "@name" (text mode only) onto the stack. */
+/* Compiles text as a chunk named "@name" (text mode only) onto the stack.
+ * As lua.c's loadfile: a UTF-8 byte order mark (Windows editors write one)
+ * is skipped, and a first line starting with '#' (a shebang) is read as a
+ * comment; line numbers stay those of the file. */
 static int load_text(struct script *s, const char *text, size_t len, const char *name, struct err *err)
 {
 	char chunkname[1100];
 	snprintf(chunkname, sizeof chunkname, "@%s", name);
+	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
+		text += 3;
+		len -= 3;
+	}
+	if (len > 0 && text[0] == '#') {
+		const char *nl = memchr(text, '\n', len);
+		len -= nl ? (size_t)(nl - text) : len;
+		text = nl ? nl : text + len;
+	}
 	int status = luaL_loadbufferx(s->L, text, len, chunkname, "t");
 	if (status != LUA_OK) {
 		const char *m = lua_tostring(s->L, -1);

@@ -75,3 +75,27 @@ expect_exit "not a user list: exit 2" 2 "not a Graph user list" -- policy test "
 expect_exit "missing file: exit 2" 2 "nope.json" -- policy test "$ROOT/policies/default.lua" --users nope.json
 expect_exit "--users is required" 2 "--users FILE" -- policy test "$ROOT/policies/default.lua"
 expect_exit "only 'test' exists" 2 "usage: entrasync policy test" -- policy run x --users "$U"
+
+# a policy saved by a Windows editor: a UTF-8 byte order mark and CRLF line
+# ends load (before, "unexpected symbol near '<\239>'"), and its problems
+# keep the file's line numbers; a '#!' first line is a comment (as lua.c)
+printf '\357\273\277return {\r\n  include = function(u) return u.mail ~= nil end,\r\n}\r\n' >bom.lua
+expect_ok "a policy with a UTF-8 byte order mark and CRLF loads" -- policy test bom.lua --users "$U"
+check "the BOM policy decides" grep -q "^+ Adele Vance" "$T_OUT/out"
+printf '\357\273\277return {\r\n  includ = function(u) return true end,\r\n}\r\n' >bom_typo.lua
+expect_exit "a BOM policy's problem keeps its line" 2 "bom_typo.lua:2: unknown key 'includ'" -- policy test bom_typo.lua --users "$U"
+printf '#!/usr/bin/env entrasync\nreturn {\n  on_leve = "keep",\n}\n' >shebang.lua
+expect_exit "a '#!' first line is a comment; lines kept" 2 "shebang.lua:3: unknown key 'on_leve'" -- policy test shebang.lua --users "$U"
+
+# a users file Windows PowerShell 5.1 wrote (UTF-16 with its byte order mark)
+# is named as such, with the way to write UTF-8; bad JSON gets line and column
+python3 -c "
+d = open('$A', encoding='utf-8').read()
+open('u16.json', 'wb').write(b'\xff\xfe' + d.encode('utf-16-le'))"
+expect_exit "a UTF-16 users file: said so, with the fix" 2 \
+  "u16.json is UTF-16 text .*-OutputFilePath u16.json, or write UTF-8" -- policy test "$ROOT/policies/default.lua" --users u16.json
+printf '{"value": [\n {"id": "x",\n  "mail": }\n]}\n' >badjson.json
+expect_exit "a users file that is not JSON: line and column" 2 "badjson.json: not valid JSON \(line 3, column 11\)" \
+  -- policy test "$ROOT/policies/default.lua" --users badjson.json
+{ printf '\357\273\277'; cat "$A"; } >bom_users.json
+expect_ok "a UTF-8 users file with a byte order mark is read" -- policy test "$ROOT/policies/default.lua" --users bom_users.json
