@@ -1,6 +1,8 @@
 /* cmd_check — `entrasync check`: loads the config and every policy it
  * names, reports every problem (all config problems, then one line per
- * broken policy), and prints a short summary when all is fine. Never opens
+ * broken policy), then the Graph certificate and key when configured (read
+ * as a pull would: PEM, matching, not expired; a warning 30 days before it
+ * expires), and prints a short summary when all is fine. Never opens
  * the database and never touches the network. */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +12,7 @@
 #include <unistd.h>
 
 #include "face/commands.h"
+#include "graph/graph.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "script/script.h"
@@ -40,6 +43,9 @@ static struct policy_use *distinct_policies(const struct config *cfg, size_t *n)
 /* Loads one policy in a fresh sandbox, as the sync would. A file that
  * cannot be read is reported at the config line that names it (a policy
  * held by the daemon's snapshot is checked as held, whatever the disk has). */
+/* A certificate that expires within this many days is warned about. */
+#define CERT_WARN_DAYS 30
+
 static int check_policy(const struct config *cfg, const struct policy_use *p, struct err *err)
 {
 	struct script *s = NULL;
@@ -108,7 +114,21 @@ int cmd_check(int argc, char **argv, const struct global_opts *g)
 		        npolicies == 1 ? "y is" : "ies are");
 		goto out;
 	}
+	double not_after = -1;
+	if (graph_credentials_check(&cfg.graph, &not_after, &err) != 0) {
+		log_redact_err(&err);
+		fprintf(stderr, "%s\nentrasync check: %s is not valid\n", err.msg, path);
+		goto out;
+	}
 	print_summary(&cfg, npolicies);
+	double left = not_after - time_now();
+	if (not_after >= 0 && left < CERT_WARN_DAYS * 86400.0) {
+		char day[32];
+		time_iso8601(not_after, day, sizeof day);
+		day[10] = '\0';
+		fprintf(stderr, "warning: graph.certificate %s expires on %s (in %.0f days): upload its successor to the app "
+		        "registration and point the config at it before then\n", cfg.graph.certificate, day, left / 86400.0);
+	}
 	rc = EXIT_OK;
 out:
 	free(policies);

@@ -37,6 +37,7 @@
  * (status reads them); with --metrics FILE the metrics file is rewritten at
  * start and after every run. */
 #include "face/cmd_daemon.h"
+#include "graph/graph.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -108,6 +109,9 @@ double daemon_next_slot(double anchor, double every, double now)
 
 /* ---------------------------------------------------------------- state */
 
+/* Each run's start warns when the Graph certificate expires within this many days. */
+#define DAEMON_CERT_WARN_DAYS 30
+
 struct daemon {
 	const struct global_opts *g;
 	const char *config_path;
@@ -130,6 +134,7 @@ struct daemon {
 	bool waiting_lock;         /* the run is due but the run lock is held */
 	bool stopping;             /* SIGTERM/SIGINT received */
 	long long skipped;
+	double cert_not_after;     /* the accepted config's Graph certificate notAfter; -1 = none */
 	double verify_every;       /* --verify-every in seconds; 0 = never */
 	double last_verify;        /* wall clock start of the last run with --verify; 0 = none */
 	bool child_verifies;       /* the running run has --verify */
@@ -184,7 +189,8 @@ static void write_metrics(struct daemon *d)
 	struct store *st = NULL;
 	struct err err;
 	struct metrics_extra extra = { .have_daemon = 1, .next_run_at = d->stopping ? 0 : d->due_wall,
-	                               .daemon_started_at = d->started_at, .runs_skipped = d->skipped };
+	                               .daemon_started_at = d->started_at, .runs_skipped = d->skipped,
+	                               .cert_not_after = d->cert_not_after };
 	if (store_open(d->database, &st, &err) != 0 || metrics_write_file(st, d->metrics_path, &extra, &err) != 0)
 		log_warn("daemon", "cannot write the metrics file %s: %s", d->metrics_path, err.msg);
 	store_close(st);
@@ -344,6 +350,8 @@ static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfi
 		goto out;
 	}
 	if (config_load_text(d->config_path, text, len, CONFIG_SKIP_POLICY_FILES, &cfg, err) != 0) goto out;
+	double not_after = -1;
+	if (graph_credentials_check(&cfg.graph, &not_after, err) != 0) goto out;
 	snapshot_add(&snap, d->config_path, text, len);
 	if (cfg.policy && snapshot_file(&snap, &cfg, cfg.policy, cfg.policy_line, err) != 0) goto out;
 	for (size_t i = 0; i < cfg.ntenants; i++)
@@ -352,6 +360,7 @@ static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfi
 	if (validate(d, *fd, err) != 0) goto out;
 	*database = xstrdup(cfg.database);
 	*nfiles = snap.n;
+	d->cert_not_after = not_after;
 	rc = 0;
 out:
 	if (rc != 0) {
@@ -396,6 +405,13 @@ static void reload(struct daemon *d)
 static void start_run(struct daemon *d, double now)
 {
 	double wall = time_now();
+	if (d->cert_not_after > 0 && d->cert_not_after - wall < DAEMON_CERT_WARN_DAYS * 86400.0) {
+		char day[32];
+		time_iso8601(d->cert_not_after, day, sizeof day);
+		day[10] = '\0';
+		log_warn("daemon", "the Graph certificate %s on %s: upload its successor to the app registration and "
+		         "point the config at it", d->cert_not_after < wall ? "expired" : "expires", day);
+	}
 	d->child_verifies = d->verify_every > 0 && (d->last_verify <= 0 || wall - d->last_verify >= d->verify_every);
 	char **argv = child_argv(d, d->command, true);
 	pid_t pid = spawn(argv, &d->sigs, -1, -1, d->snap_fd);
@@ -558,6 +574,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	int npos, rc = EXIT_USAGE;
 	memset(&d, 0, sizeof d);
 	d.snap_fd = -1;
+	d.cert_not_after = -1;
 	/* Arguments after "--" go to each run untouched. */
 	int cut = argc;
 	for (int i = 0; i < argc; i++)

@@ -10,6 +10,7 @@
 
 #include "face/cmd_daemon.h"
 #include "face/cmd_ops.h"
+#include "graph/graph.h"
 #include "report/metrics.h"
 #include "util/when.h"
 
@@ -48,6 +49,8 @@ int cmd_metrics(int argc, char **argv, const struct global_opts *g)
 	/* the database is created when missing: an empty store renders the zero state */
 	if ((rc = ops_store_open("metrics", &cfg, true, &st)) != 0) goto out;
 	daemon_extra(&cfg, st, &extra);
+	double not_after = -1;
+	if (graph_credentials_check(&cfg.graph, &not_after, &err) == 0 && not_after > 0) extra.cert_not_after = not_after;
 	rc = EXIT_NOSTART;
 	if (output) {
 		if (metrics_write_file(st, output, &extra, &err) != 0) {

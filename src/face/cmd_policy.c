@@ -204,10 +204,7 @@ static const cJSON *users_of(const cJSON *doc)
  * and column where the parse stopped. */
 static int users_file_problem(const char *path, const char *text, size_t len, cJSON **doc)
 {
-	const unsigned char *u = (const unsigned char *)text;
-	bool utf16 = len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF));
-	for (size_t i = 0; i < len && i < 4 && !utf16; i++) utf16 = u[i] == 0;
-	if (utf16) {
+	if (text_is_utf16(text, len)) {
 		fprintf(stderr, "entrasync policy test: %s is UTF-16 text (Windows PowerShell's Out-File and '>' write it): "
 		        "save Graph's answer as it came, e.g. Invoke-MgGraphRequest -Uri 'v1.0/users?$top=999' "
 		        "-OutputFilePath %s, or write UTF-8 (Set-Content -Encoding utf8)\n", path, path);

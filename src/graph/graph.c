@@ -213,6 +213,7 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
 	strip_slash(gc->authority);
 	strip_slash(gc->endpoint);
 	gc->tenant_max_in_flight = o->tenant_max_in_flight > 0 ? o->tenant_max_in_flight : DEFAULT_TENANT_MAX_IN_FLIGHT;
+	gc->cert_not_after = -1;
 	if (graph_auth_load(gc, err) != 0) goto fail;
 
 	char *base = xasprintf("%s/v1.0", gc->endpoint);

@@ -43,6 +43,13 @@ struct graph_client_opts {
  * unreadable, not PEM, encrypted key, key not matching the certificate, not
  * RSA). Fails when neither a client secret nor a certificate is set. */
 int graph_client_new(const struct graph_client_opts *o, struct graph_client **out, struct err *err);
+/* Loads the certificate and key of cfg as graph_client_new does, without a
+ * client or the network (for `entrasync check`): the same errors, plus a
+ * certificate that has expired, and a binary .pfx/.cer named as such with
+ * the commands that make PEM files of it. *not_after (may be NULL): the
+ * certificate's notAfter in seconds since the epoch, -1 with a client
+ * secret. 0 when fine (a client secret is always fine here). */
+int graph_credentials_check(const struct config_graph *cfg, double *not_after, struct err *err);
 /* Frees the client and its tenants. Call after http_run has returned (no
  * request of this client may be pending), and before http_engine_free. */
 void graph_client_free(struct graph_client *gc);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -89,6 +90,32 @@ static int digest_b64(X509 *cert, const EVP_MD *md, char **out, struct err *err)
 	return 0;
 }
 
+/* The file begins like DER (an ASN.1 SEQUENCE: 0x30), as a PKCS#12 .pfx or a
+ * .cer/.der export does, where PEM begins with text. */
+static bool file_is_der(const char *path)
+{
+	unsigned char b = 0;
+	FILE *f = fopen(path, "rb");
+	if (!f) return false;
+	bool der = fread(&b, 1, 1, f) == 1 && b == 0x30;
+	fclose(f);
+	return der;
+}
+
+/* How to make the PEM files entrasync reads from what Windows and Azure hand out. */
+#define PFX_ADVICE "`openssl pkcs12 -in FILE -clcerts -nokeys -out app.crt.pem` and `openssl pkcs12 -in FILE " \
+	"-nocerts -nodes -out app.key.pem` make the certificate and the key (a .cer: `openssl x509 -inform der -in " \
+	"FILE -out app.crt.pem`)"
+
+/* The certificate's notAfter as seconds since the epoch (UTC); -1 when unreadable. */
+static double cert_not_after(const X509 *cert)
+{
+	struct tm tm;
+	const ASN1_TIME *na = X509_get0_notAfter(cert);
+	if (!na || ASN1_TIME_to_tm(na, &tm) != 1) return -1;
+	return (double)timegm(&tm);
+}
+
 int graph_auth_load(struct graph_client *gc, struct err *err)
 {
 	const struct config_graph *cfg = gc->cfg;
@@ -117,8 +144,24 @@ int graph_auth_load(struct graph_client *gc, struct err *err)
 	cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (!cert) {
-		err_set(err, "graph.certificate %s: no PEM certificate in it (%s)", cfg->certificate,
-		        ssl_error(sslbuf, sizeof sslbuf));
+		if (file_is_der(cfg->certificate)) {
+			ERR_clear_error();
+			err_set(err, "graph.certificate %s is a binary file (a PKCS#12 .pfx, or a DER .cer), not PEM: " PFX_ADVICE,
+			        cfg->certificate);
+		} else {
+			err_set(err, "graph.certificate %s: no PEM certificate in it (%s)", cfg->certificate,
+			        ssl_error(sslbuf, sizeof sslbuf));
+		}
+		goto out;
+	}
+	gc->cert_not_after = cert_not_after(cert);
+	if (gc->cert_not_after >= 0 && gc->cert_not_after < time_now()) {
+		char day[32];
+		time_iso8601(gc->cert_not_after, day, sizeof day);
+		day[10] = '\0';                                  /* the day */
+		err_set(err, "graph.certificate %s expired on %s: upload a new certificate to the app registration "
+		        "(Certificates & secrets) and point graph.certificate and graph.private_key at it", cfg->certificate,
+		        day);
 		goto out;
 	}
 	bio = BIO_new_file(key_path, "r");
@@ -130,8 +173,11 @@ int graph_auth_load(struct graph_client *gc, struct err *err)
 	BIO_free(bio);
 	if (!gc->key) {
 		ERR_clear_error();
-		err_set(err, "graph.private_key %s: no unencrypted PEM private key in it (an encrypted key is not "
-		        "supported: `openssl pkey -in KEY -out KEY.plain` removes the passphrase)", key_path);
+		if (file_is_der(key_path))
+			err_set(err, "graph.private_key %s is a binary file (a PKCS#12 .pfx), not PEM: " PFX_ADVICE, key_path);
+		else
+			err_set(err, "graph.private_key %s: no unencrypted PEM private key in it (an encrypted key is not "
+			        "supported: `openssl pkey -in KEY -out KEY.plain` removes the passphrase)", key_path);
 		goto out;
 	}
 	if (EVP_PKEY_base_id(gc->key) != EVP_PKEY_RSA) {
@@ -149,6 +195,15 @@ int graph_auth_load(struct graph_client *gc, struct err *err)
 out:
 	X509_free(cert);
 	if (rc != 0) graph_auth_free(gc);
+	return rc;
+}
+
+int graph_credentials_check(const struct config_graph *cfg, double *not_after, struct err *err)
+{
+	struct graph_client probe = { .cfg = cfg, .cert_not_after = -1 };
+	int rc = graph_auth_load(&probe, err);
+	if (not_after) *not_after = probe.cert_not_after;
+	graph_auth_free(&probe);
 	return rc;
 }
 

@@ -56,6 +56,7 @@ struct graph_client {
 	bool rs256;
 	char *x5t;                /* base64url SHA-1 of the certificate DER */
 	char *x5t_s256;           /* base64url SHA-256 of the certificate DER */
+	double cert_not_after;    /* the certificate's notAfter (s since the epoch); -1 = none or unknown */
 	struct graph_tenant **tenants;
 	size_t ntenants, cap_tenants;
 	struct str_index by_id;       /* tenant id (case folded) -> index in tenants */

@@ -99,6 +99,7 @@ enum fam {
 	F_TENANT_LAST_PULL, F_TENANT_LAST_SYNC, F_TENANT_STATUS,
 	F_HTTP_REQUESTS, F_HTTP_ATTEMPTS, F_HTTP_THROTTLED, F_HTTP_FAILURES, F_HTTP_TRANSPORT,
 	F_DAEMON_NEXT, F_DAEMON_START, F_DAEMON_SKIPPED,
+	F_CERT_EXPIRY,
 	F_DB_BYTES, F_DB_FREE_BYTES,
 	F_GENERATED,
 	F__COUNT
@@ -134,6 +135,8 @@ static const struct { const char *name, *type, *help; } fam_def[F__COUNT] = {
 	[F_DAEMON_START] = { "entrasync_daemon_start_timestamp_seconds", "gauge", "When the daemon started." },
 	[F_DAEMON_SKIPPED] = { "entrasync_daemon_runs_skipped_total", "counter",
 	                       "Runs not started because the previous one was still going." },
+	[F_CERT_EXPIRY] = { "entrasync_graph_certificate_expiry_timestamp_seconds", "gauge",
+	                    "When the Graph app's certificate expires (its notAfter); absent with a client secret." },
 	[F_DB_BYTES] = { "entrasync_database_bytes", "gauge", "Size of the database file (WAL not included)." },
 	[F_DB_FREE_BYTES] = { "entrasync_database_free_bytes", "gauge",
 	                      "Free pages in the database file: reused by SQLite, given back by prune --vacuum." },
@@ -271,6 +274,7 @@ int metrics_render(struct store *st, const struct metrics_extra *extra, double n
 		if (extra->daemon_started_at > 0) sample(&r, F_DAEMON_START, NULL, extra->daemon_started_at);
 		sample(&r, F_DAEMON_SKIPPED, NULL, (double)extra->runs_skipped);
 	}
+	if (extra && extra->cert_not_after > 0) sample(&r, F_CERT_EXPIRY, NULL, extra->cert_not_after);
 	long long bytes, free_bytes;
 	if (store_status_db_size(st, &bytes, &free_bytes, err) != 0) goto out;
 	sample(&r, F_DB_BYTES, NULL, (double)bytes);

@@ -47,6 +47,7 @@ struct metrics_extra {
 	double daemon_started_at; /* > 0: entrasync_daemon_start_timestamp_seconds */
 	long long runs_skipped;   /* daemon: runs not started because one was still going */
 	int have_daemon;          /* emit the daemon lines */
+	double cert_not_after;    /* > 0: entrasync_graph_certificate_expiry_timestamp_seconds */
 };
 
 /* Renders every metric from the store into out (appended). now is the

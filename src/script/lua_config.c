@@ -959,6 +959,8 @@ static int run_chunk(struct loader *ld, struct err *err)
 		lua_rawset(L, 1);
 	}
 	lua_pop(L, 1);
+	if (text_is_utf16(ld->src, ld->len))
+		return err_set(err, "%s is UTF-16 text (Windows Notepad's \"Unicode\"): save it as UTF-8", ld->path);
 	size_t skip = (ld->len >= 3 && memcmp(ld->src, "\xEF\xBB\xBF", 3) == 0) ? 3 : 0;   /* UTF-8 BOM */
 	int rc = luaL_loadbufferx(L, ld->src + skip, ld->len - skip, "=" CHUNK_TAG, "t");
 	if (rc == LUA_OK) {                              /* 2: handler, 3: chunk */

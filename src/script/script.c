@@ -846,11 +846,16 @@ static int set_arg_table(lua_State *L)
 /* Compiles text as a chunk named "@name" (text mode only) onto the stack.
  * As lua.c's loadfile: a UTF-8 byte order mark (Windows editors write one)
  * is skipped, and a first line starting with '#' (a shebang) is read as a
- * comment; line numbers stay those of the file. */
+ * comment; line numbers stay those of the file. UTF-16 text is refused as
+ * such (Lua would stop at its first byte with "unexpected symbol"). */
 static int load_text(struct script *s, const char *text, size_t len, const char *name, struct err *err)
 {
 	char chunkname[1100];
 	snprintf(chunkname, sizeof chunkname, "@%s", name);
+	if (text_is_utf16(text, len)) {
+		s->last_fail = SCRIPT_FAIL_ERROR;
+		return err_set(err, "%s is UTF-16 text (Windows Notepad's \"Unicode\"): save it as UTF-8", name);
+	}
 	if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) {
 		text += 3;
 		len -= 3;

@@ -318,6 +318,15 @@ bool str_is_guid(const char *s)
 	return strnlen(s, 37) == 36 && guid_at(s);
 }
 
+bool text_is_utf16(const char *text, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)text;
+	if (len >= 2 && ((u[0] == 0xFF && u[1] == 0xFE) || (u[0] == 0xFE && u[1] == 0xFF))) return true;
+	for (size_t i = 0; i < len && i < 4; i++)
+		if (u[i] == 0) return true;
+	return false;
+}
+
 size_t str_edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);

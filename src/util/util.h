@@ -85,6 +85,11 @@ bool guid_at_36(const char *s);
 void text_digest_next(uint64_t st[2], const void *data, size_t n);
 void text_digest_hex(const uint64_t st[2], char out[33]);
 size_t str_edit_distance(const char *a, const char *b); /* Levenshtein, for "did you mean" */
+/* The text of a file is UTF-16 (a byte order mark FF FE or FE FF, or a NUL
+ * among its first four bytes): what Windows Notepad's "Unicode" and Windows
+ * PowerShell's Out-File write. Lua and JSON readers then fail on its first
+ * byte with a message that does not say why; callers say it instead. */
+bool text_is_utf16(const char *text, size_t len);
 
 /* Files */
 /* Reads a whole file into *out (NUL-terminated; *len without the NUL). */

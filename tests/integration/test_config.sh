@@ -130,6 +130,41 @@ else
     "^$T_OUT/runaway.lua:3: the config needs more than 256 MiB of Lua memory" -- check --config "$T_OUT/runaway.lua"
 fi
 
+# --- a config saved as UTF-16 (Notepad's "Unicode"): said so, not "unexpected symbol near '<\255>'"
+python3 -c "
+d = open('$F/good.lua', encoding='utf-8').read()
+open('$T_OUT/utf16.lua', 'wb').write(b'\\xff\\xfe' + d.encode('utf-16-le'))"
+expect_exit "a UTF-16 config: said so" 2 "^$T_OUT/utf16.lua is UTF-16 text \\(Windows Notepad's \"Unicode\"\\): save it as UTF-8$" \
+  -- check --config "$T_OUT/utf16.lua"
+
+# --- the Graph certificate, read by check as a pull would: a .pfx is named as
+# such with the commands that make PEM of it; one that expires within 30 days
+# passes with a warning and its date
+certcfg() { # FILE CERT KEY: good_cert.lua with graph.certificate/private_key replaced
+  sed -e "s|certificate = \"certs/cert.pem\"|certificate = \"$2\"|" -e "s|private_key = \"certs/key.pem\"|private_key = \"$3\"|" \
+    "$F/good_cert.lua" >"$1"
+  cp -R "$F/policies" "$F/certs" "$(dirname "$1")/" 2>/dev/null
+}
+mkdir -p "$T_OUT/cert"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T_OUT/cert/soon.key" -out "$T_OUT/cert/soon.pem" -days 10 \
+  -subj /CN=soon >/dev/null 2>&1
+openssl pkcs12 -export -in "$T_OUT/cert/soon.pem" -inkey "$T_OUT/cert/soon.key" -out "$T_OUT/cert/app.pfx" \
+  -passout pass: >/dev/null 2>&1
+certcfg "$T_OUT/cert/pfx.lua" app.pfx app.pfx
+expect_exit "check: a .pfx certificate is named, with the openssl commands" 2 \
+  "graph.certificate .*app.pfx is a binary file \(a PKCS#12 .pfx, or a DER .cer\), not PEM: .openssl pkcs12 -in FILE" \
+  -- check --config "$T_OUT/cert/pfx.lua"
+certcfg "$T_OUT/cert/soon.lua" soon.pem soon.key
+expect_exit "check: a certificate expiring in 10 days passes, with a warning" 0 \
+  "^warning: graph.certificate .*soon.pem expires on [0-9]{4}-[0-9]{2}-[0-9]{2} \(in (9|10) days\)" \
+  -- check --config "$T_OUT/cert/soon.lua"
+mkdir -p "$T_OUT/cert/state"
+expect_ok "metrics with a certificate" -- metrics --config "$T_OUT/cert/soon.lua"
+check "metrics: the certificate's expiry as a gauge" \
+  grep -Eq "^entrasync_graph_certificate_expiry_timestamp_seconds [0-9]{10}$" "$T_OUT/out"
+expect_ok "check: the fixture's certificate (valid to 2126) passes without a warning" -- check --config "$F/good_cert.lua"
+check "check: no warning for a certificate far from expiry" sh -c "! grep -q warning '$T_OUT/err'"
+
 # --- no secret value in anything printed above
 if grep -qe "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output"; then
   fail "no secret in any output" "$(grep -e "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output" | head -3)"

@@ -99,3 +99,7 @@ expect_exit "a users file that is not JSON: line and column" 2 "badjson.json: no
   -- policy test "$ROOT/policies/default.lua" --users badjson.json
 { printf '\357\273\277'; cat "$A"; } >bom_users.json
 expect_ok "a UTF-8 users file with a byte order mark is read" -- policy test "$ROOT/policies/default.lua" --users bom_users.json
+# a policy saved as UTF-16 (Notepad's "Unicode"): said so, not "unexpected symbol"
+python3 -c "open('pol16.lua', 'wb').write(b'\xff\xfe' + 'return { include = function(u) return true end }'.encode('utf-16-le'))"
+expect_exit "a UTF-16 policy: said so" 2 "pol16.lua is UTF-16 text \(Windows Notepad's \"Unicode\"\): save it as UTF-8" \
+  -- policy test pol16.lua --users "$U"

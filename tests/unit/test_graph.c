@@ -6,6 +6,7 @@
 #include "t.h"
 #include "graph/graph.h"
 #include "http/http.h"
+#include "util/config.h"
 #include "util/log.h"
 #include "util/skus.h"
 
@@ -13,6 +14,7 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,14 +253,17 @@ TEST(graph_client_needs_a_credential)
 /* ---- certificate JWT ------------------------------------------------------ */
 
 /* Writes a self-signed RSA certificate and its key as PEM into dir. */
-static int make_cert(const char *dir, char *cert_path, char *key_path, size_t cap, EVP_PKEY **pkey_out)
+/* A self-signed RSA certificate valid from now + from to now + to (seconds),
+ * and its key, as PEM files cert.pem and key.pem in dir. */
+static int make_cert_valid(const char *dir, long from, long to, char *cert_path, char *key_path, size_t cap,
+                           EVP_PKEY **pkey_out)
 {
 	EVP_PKEY *k = EVP_RSA_gen(2048);
 	if (!k) return -1;
 	X509 *x = X509_new();
 	ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+	X509_gmtime_adj(X509_getm_notBefore(x), from);
+	X509_gmtime_adj(X509_getm_notAfter(x), to);
 	X509_set_pubkey(x, k);
 	X509_NAME *n = X509_get_subject_name(x);
 	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"entrasync-test", -1, -1, 0);
@@ -275,6 +280,11 @@ static int make_cert(const char *dir, char *cert_path, char *key_path, size_t ca
 	X509_free(x);
 	*pkey_out = k;
 	return 0;
+}
+
+static int make_cert(const char *dir, char *cert_path, char *key_path, size_t cap, EVP_PKEY **pkey_out)
+{
+	return make_cert_valid(dir, 0, 3600, cert_path, key_path, cap, pkey_out);
 }
 
 static int b64url_val(int c)
@@ -431,6 +441,56 @@ TEST(graph_client_certificate_errors)
 	if (f.gc) fixture_close(&f);
 	EVP_PKEY_free(k);
 	EVP_PKEY_free(k2);
+}
+
+/* What `entrasync check` reads: an expired certificate is refused with the
+ * way out, one about to expire passes with its date, and binary files (.pfx,
+ * .cer) are named as such with the commands that make PEM of them. */
+TEST(graph_credentials_check_for_check)
+{
+	char cert[600], key[600], der[700];
+	EVP_PKEY *k = NULL;
+	struct err err;
+	double not_after = 0;
+	char id[] = "aaaaaaaa-1111-2222-3333-bbbbbbbbbbbb", secret[] = "s";
+	struct config_graph g = { .client_id = id, .client_secret = secret };
+	CHECK_OK(graph_credentials_check(&g, &not_after, &err), &err);       /* a client secret: nothing to read */
+	CHECK(not_after == -1);
+	g.client_secret = NULL;
+	REQUIRE(make_cert_valid(t_tmpdir(), -2 * 86400, -86400, cert, key, sizeof cert, &k) == 0);
+	g.certificate = cert;
+	g.private_key = key;
+	CHECK(graph_credentials_check(&g, &not_after, &err) < 0);
+	CHECK_CONTAINS(err.msg, "expired on ");
+	CHECK_CONTAINS(err.msg, "upload a new certificate to the app registration");
+	EVP_PKEY_free(k);
+	REQUIRE(make_cert_valid(t_tmpdir(), 0, 5 * 86400, cert, key, sizeof cert, &k) == 0);
+	CHECK_OK(graph_credentials_check(&g, &not_after, &err), &err);
+	CHECK(fabs(not_after - (time_now() + 5 * 86400.0)) < 120);
+	/* the certificate as DER, then the key as DER */
+	snprintf(der, sizeof der, "%s/cert.der", t_tmpdir());
+	FILE *f = fopen(cert, "r");
+	X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+	fclose(f);
+	f = fopen(der, "wb");
+	i2d_X509_fp(f, x);
+	fclose(f);
+	X509_free(x);
+	g.certificate = der;
+	CHECK(graph_credentials_check(&g, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "graph.certificate");
+	CHECK_CONTAINS(err.msg, "is a binary file (a PKCS#12 .pfx, or a DER .cer), not PEM");
+	CHECK_CONTAINS(err.msg, "openssl pkcs12 -in FILE -clcerts -nokeys");
+	g.certificate = cert;
+	snprintf(der, sizeof der, "%s/key.der", t_tmpdir());
+	f = fopen(der, "wb");
+	i2d_PrivateKey_fp(f, k);
+	fclose(f);
+	g.private_key = der;
+	CHECK(graph_credentials_check(&g, NULL, &err) < 0);
+	CHECK_CONTAINS(err.msg, "graph.private_key");
+	CHECK_CONTAINS(err.msg, "is a binary file (a PKCS#12 .pfx), not PEM");
+	EVP_PKEY_free(k);
 }
 
 /* ---- SKUs ------------------------------------------------------------------ */

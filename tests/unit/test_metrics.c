@@ -128,6 +128,13 @@ TEST(metrics_render_from_store)
 	/* every family's samples come right after its HELP and TYPE */
 	CHECK(strstr(m, "# HELP entrasync_runs_total ") < strstr(m, "entrasync_runs_total{"));
 	CHECK(!strstr(m, "http_requests"));   /* no HTTP totals recorded yet */
+	CHECK(!strstr(m, "certificate"));     /* a client secret: no certificate line */
+	/* a certificate's notAfter: one gauge, for an alert before it expires */
+	buf_reset(&out);
+	extra.cert_not_after = 1830000000;
+	REQUIRE_OK(metrics_render(st, &extra, 1799999000.4, &out, &err), &err);
+	CHECK_LINE(out.data, "# TYPE entrasync_graph_certificate_expiry_timestamp_seconds gauge");
+	CHECK_LINE(out.data, "entrasync_graph_certificate_expiry_timestamp_seconds 1830000000");
 	buf_free(&out);
 	store_close(st);
 }

@@ -185,3 +185,14 @@ TEST(util_str_index)
 	str_index_free(&exact);
 	CHECK(folded.fold && folded.n == 0 && str_index_get(&folded, "x") == STR_INDEX_NONE);
 }
+
+TEST(text_is_utf16_by_mark_or_nul)
+{
+	CHECK(text_is_utf16("\xFF\xFEr\0e\0", 6));          /* little-endian mark */
+	CHECK(text_is_utf16("\xFE\xFF\0r\0e", 6));          /* big-endian mark */
+	CHECK(text_is_utf16("r\0e\0t\0", 6));               /* no mark, NULs between ASCII */
+	CHECK(!text_is_utf16("return {}", 9));
+	CHECK(!text_is_utf16("\xEF\xBB\xBFreturn {}", 12)); /* UTF-8 with its mark */
+	CHECK(!text_is_utf16("\xFF", 1));
+	CHECK(!text_is_utf16("", 0));
+}
