@@ -16,6 +16,8 @@
 
 #include "face/cmd_daemon.h"
 #include "face/commands.h"
+#include "graph/graph.h"
+#include "util/log.h"
 #include "util/config.h"
 #include "store/store.h"
 #include "store/store_status.h"
@@ -207,6 +209,48 @@ static void print_database(const struct config *cfg, struct store *st, cJSON *ro
 	                  (double)free_bytes / 1e6);
 	printf("History kept: runs %s, audit %s, Secure Score control scores %s\n", days_text(r->runs_days, a, sizeof a),
 	       days_text(r->audit_days, b, sizeof b), days_text(r->score_detail_days, c, sizeof c));
+}
+
+/* How the app signs in to Graph: a client secret, or a certificate read as a
+ * pull would, with its expiry (a warning from 30 days before it) or what is
+ * wrong with it. A line of text, or "graph_credential" in the JSON root. */
+static void print_credential(const struct config *cfg, double now, cJSON *root)
+{
+	const char *cert = cfg->graph.certificate && *cfg->graph.certificate ? cfg->graph.certificate : NULL;
+	double not_after = -1;
+	struct err err = { 0 };
+	bool ok = !cert || graph_credentials_check(&cfg->graph, &not_after, &err) == 0;
+	char day[32] = "";
+	if (not_after > 0) {
+		time_iso8601(not_after, day, sizeof day);
+		day[10] = '\0';
+	}
+	if (!ok) log_redact_err(&err);
+	if (root) {
+		cJSON *j = cJSON_AddObjectToObject(root, "graph_credential");
+		cJSON_AddStringToObject(j, "kind", cert ? "certificate" : "client_secret");
+		if (!cert) return;
+		cJSON_AddStringToObject(j, "certificate", cert);
+		if (not_after > 0) {
+			char iso[32];
+			time_iso8601(not_after, iso, sizeof iso);
+			cJSON_AddStringToObject(j, "expires_at", iso);
+		}
+		if (ok) cJSON_AddNullToObject(j, "error");
+		else cJSON_AddStringToObject(j, "error", err.msg);
+		return;
+	}
+	if (!cert) {
+		printf("Graph sign-in: client secret (its expiry is in the app registration)\n");
+	} else if (!ok) {
+		printf("Graph sign-in: certificate, NOT USABLE: %s\n", err.msg);
+	} else if (not_after > 0) {
+		double days = (not_after - now) / 86400.0;
+		printf("Graph sign-in: certificate %s, expires %s (in %.0f days)%s\n", cert, day, days,
+		       days < 30 ? ": upload its successor to the app registration" : "");
+	} else {
+		printf("Graph sign-in: certificate %s\n", cert);
+	}
 }
 
 static void add_str(cJSON *o, const char *k, const char *v)
@@ -479,11 +523,13 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 		add_str(root, "generated_at", now);
 		cJSON_AddItemToObject(root, "daemon", daemon_json(&c.d));
 		print_database(&cfg, st, root);
+		print_credential(&cfg, c.now, root);
 		c.jtenants = cJSON_AddArrayToObject(root, "tenants");
 	} else {
 		if (!have_db) printf("No database yet at %s: nothing has been pulled or synced.\n", cfg.database);
 		print_daemon(&c);
 		print_database(&cfg, st, NULL);
+		print_credential(&cfg, c.now, NULL);
 		printf("\n");
 	}
 	/* the configured tenants in config order, then those only the store knows */

@@ -162,6 +162,16 @@ mkdir -p "$T_OUT/cert/state"
 expect_ok "metrics with a certificate" -- metrics --config "$T_OUT/cert/soon.lua"
 check "metrics: the certificate's expiry as a gauge" \
   grep -Eq "^entrasync_graph_certificate_expiry_timestamp_seconds [0-9]{10}$" "$T_OUT/out"
+expect_ok "status with a certificate" -- status --config "$T_OUT/cert/soon.lua"
+check "status: the certificate's expiry, with what to do" \
+  grep -Eq "^Graph sign-in: certificate .*/soon.pem, expires [0-9-]{10} \(in (9|10) days\): upload its successor" "$T_OUT/out"
+expect_ok "status --json with a certificate" -- status --json --config "$T_OUT/cert/soon.lua"
+check "status --json: graph_credential" python3 -c "
+import json; c = json.load(open('$T_OUT/out'))['graph_credential']
+assert c['kind'] == 'certificate' and c['certificate'].endswith('/soon.pem') and c['expires_at'].endswith('Z') and c['error'] is None, c"
+expect_ok "status with a .pfx certificate" -- status --config "$T_OUT/cert/pfx.lua"
+check "status: a certificate that cannot be used is said so" \
+  grep -q "^Graph sign-in: certificate, NOT USABLE: graph.certificate .*/app.pfx is a binary file" "$T_OUT/out"
 expect_ok "check: the fixture's certificate (valid to 2126) passes without a warning" -- check --config "$F/good_cert.lua"
 check "check: no warning for a certificate far from expiry" sh -c "! grep -q warning '$T_OUT/err'"
 

@@ -49,6 +49,7 @@ check "status: Contoso's users mirrored and contacts linked as in the database" 
   sh -c "sed -n '/^Contoso/,/^\$/p' status.txt | grep -q 'users mirrored $USERS.*contacts linked $LINKS, conflicts open 1'"
 check "status: points to the conflicts command" grep -q "entrasync conflicts --tenant $CONTOSO" status.txt
 check "status: no daemon" grep -q "^Daemon: not running" status.txt
+check "status: how the app signs in to Graph" grep -qx "Graph sign-in: client secret (its expiry is in the app registration)" status.txt
 
 expect_exit "status --json: exit 1" 1 "" -- --config c.lua status --json
 cp "$T_OUT/out" status.json
