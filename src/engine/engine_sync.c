@@ -675,9 +675,8 @@ int engine_tenants_select(const struct config *cfg, const char *const *names, si
 		}
 		if (!found) {
 			struct buf b = {0};
-			for (size_t i = 0; i < cfg->ntenants; i++)
-				buf_printf(&b, "%s%s", i ? ", " : "", cfg->tenants[i].name ? cfg->tenants[i].name : cfg->tenants[i].id);
-			err_set(err, "unknown tenant '%s' (configured: %s)", names[k], b.data ? b.data : "none");
+			config_tenant_unknown_hint(cfg, names[k], &b);
+			err_set(err, "unknown tenant '%s' %s", names[k], b.data);
 			buf_free(&b);
 			return -1;
 		}

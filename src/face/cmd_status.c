@@ -502,7 +502,10 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	c.st = st;
 	if (tenant) {
 		if (!tenant_filter_known(&cfg, st, tenant)) {
-			rc = usage_fail("status", "no tenant '%s' in the config or the store", tenant);
+			struct buf hint = { 0 };
+			config_tenant_unknown_hint(&cfg, tenant, &hint);
+			rc = usage_fail("status", "no tenant '%s' in the config or the store %s", tenant, hint.data);
+			buf_free(&hint);
 			goto out;
 		}
 	}

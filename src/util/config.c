@@ -173,3 +173,53 @@ const char *config_nearest(const char *given, const char *const *valid)
 	}
 	return best ? best : prefix;
 }
+
+const char *config_tenant_nearest(const struct config *cfg, const char *given)
+{
+	size_t n = 0;
+	const char **valid = xcalloc(2 * cfg->ntenants + 1, sizeof *valid);
+	char **folded = xcalloc(2 * cfg->ntenants + 1, sizeof *folded);
+	const char **orig = xcalloc(2 * cfg->ntenants + 1, sizeof *orig);
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const char *both[2] = { cfg->tenants[i].name, cfg->tenants[i].id };
+		for (int k = 0; k < 2; k++) {
+			if (!both[k]) continue;
+			folded[n] = xstrdup(both[k]);
+			config_tenant_id_fold(folded[n]);
+			orig[n] = both[k];
+			valid[n] = folded[n];
+			n++;
+		}
+	}
+	char *g = xstrdup(given);
+	config_tenant_id_fold(g);
+	const char *near = config_nearest(g, valid);
+	const char *out = NULL;
+	for (size_t i = 0; near && i < n; i++)
+		if (valid[i] == near) out = orig[i];
+	for (size_t i = 0; i < n; i++) free(folded[i]);
+	free(folded);
+	free(orig);
+	free(valid);
+	free(g);
+	return out;
+}
+
+void config_tenant_unknown_hint(const struct config *cfg, const char *given, struct buf *out)
+{
+	const char *near = config_tenant_nearest(cfg, given);
+	if (near) {
+		buf_printf(out, "(did you mean '%s'?)", near);
+		return;
+	}
+	if (!cfg->ntenants) {
+		buf_printf(out, "(no tenants are configured)");
+		return;
+	}
+	buf_printf(out, "(configured: ");
+	size_t shown = cfg->ntenants < 10 ? cfg->ntenants : 10;
+	for (size_t i = 0; i < shown; i++)
+		buf_printf(out, "%s%s", i ? ", " : "", cfg->tenants[i].name ? cfg->tenants[i].name : cfg->tenants[i].id);
+	if (cfg->ntenants > shown) buf_printf(out, " and %zu more: entrasync tenants lists them", cfg->ntenants - shown);
+	buf_printf(out, ")");
+}

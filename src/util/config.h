@@ -179,5 +179,12 @@ void config_tenant_id_fold(char *s);
  * is a prefix of (or that is a prefix of given). Leading dashes are
  * ignored for the prefix rule. NULL when nothing is close. */
 const char *config_nearest(const char *given, const char *const *valid);
+/* The configured tenant name or id nearest to given (config_nearest over
+ * both, compared without case), or NULL. Borrowed from cfg. */
+const char *config_tenant_nearest(const struct config *cfg, const char *given);
+/* "unknown tenant 'X'" with what follows it appended to out: "(did you mean
+ * 'Contoso'?)" when one is near, else the configured tenants, the first ten
+ * and how many more. */
+void config_tenant_unknown_hint(const struct config *cfg, const char *given, struct buf *out);
 
 #endif

@@ -22,6 +22,8 @@ check "status --json: three tenants, status never" \
   test "$(jpath "$T_OUT/out" '[t["status"] for t in d["tenants"]]')" = "['never', 'never', 'never']"
 expect_exit "conflicts with no database" 0 "No open conflicts" -- --config c.lua conflicts
 expect_exit "status --tenant unknown: exit 2" 2 "no tenant 'nope'" -- --config c.lua status --tenant nope
+expect_exit "status --tenant with a typo: the nearest configured name" 2 "no tenant .contso. in the config or the store \(did you mean .Contoso.\?\)" -- --config c.lua status --tenant contso
+expect_exit "sync --tenant with a typo: the nearest configured name" 2 "unknown tenant .Contso. \(did you mean .Contoso.\?\)" -- --config c.lua sync --dry-run --tenant Contso
 expect_exit "status with a bad option: exit 2" 2 "unknown option" -- --config c.lua status --jsn
 
 # ---- a conflict: two contacts of Contoso's customer share a user's e-mail

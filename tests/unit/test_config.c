@@ -363,6 +363,42 @@ TEST(config_tenant_id_shape)
 	CHECK(!config_is_tenant_id(""));
 }
 
+/* `sync --tenant` / `status --tenant` with a name that is not configured:
+ * the nearest name or id (without case), else a short list. */
+TEST(config_tenant_unknown_hints)
+{
+	char ids[12][48], names[12][32];
+	struct config_tenant tenants[12];
+	memset(tenants, 0, sizeof tenants);
+	for (int i = 0; i < 12; i++) {
+		snprintf(ids[i], sizeof ids[i], "%08d-0000-4000-8000-00000000000%d", i, i % 10);
+		snprintf(names[i], sizeof names[i], "Customer %c", 'A' + i);
+		tenants[i].id = ids[i];
+		tenants[i].name = i == 0 ? NULL : names[i];
+	}
+	snprintf(names[1], sizeof names[1], "Contoso");
+	struct config cfg = { .tenants = tenants, .ntenants = 3 };
+	struct buf b = { 0 };
+	config_tenant_unknown_hint(&cfg, "contso", &b);
+	CHECK_STR(b.data, "(did you mean 'Contoso'?)");
+	buf_reset(&b);
+	config_tenant_unknown_hint(&cfg, "00000000-0000-4000-8000-0000000000O0", &b);   /* a letter O for a zero */
+	CHECK_STR(b.data, "(did you mean '00000000-0000-4000-8000-000000000000'?)");
+	buf_reset(&b);
+	config_tenant_unknown_hint(&cfg, "woodgrove", &b);
+	CHECK_STR(b.data, "(configured: 00000000-0000-4000-8000-000000000000, Contoso, Customer C)");
+	buf_reset(&b);
+	cfg.ntenants = 12;
+	config_tenant_unknown_hint(&cfg, "woodgrove", &b);
+	CHECK_CONTAINS(b.data, ", Customer J and 2 more: entrasync tenants lists them)");
+	CHECK(!strstr(b.data, "Customer K"));
+	buf_reset(&b);
+	cfg.ntenants = 0;
+	config_tenant_unknown_hint(&cfg, "woodgrove", &b);
+	CHECK_STR(b.data, "(no tenants are configured)");
+	buf_free(&b);
+}
+
 TEST(config_nearest_suggestions)
 {
 	static const char *const keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits",
