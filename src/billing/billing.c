@@ -59,9 +59,8 @@ void billing_period_of(double t, struct billing_period *out)
 
 int billing_period_vs(const struct billing_period *p, double t)
 {
-	char day[32];
-	time_iso8601(t, day, sizeof day);
-	day[10] = '\0';
+	char day[16];
+	time_day(t, day, sizeof day);
 	if (strcmp(p->last, day) < 0) return -1;
 	if (strcmp(p->first, day) > 0) return 1;
 	return 0;

@@ -43,9 +43,6 @@ static struct policy_use *distinct_policies(const struct config *cfg, size_t *n)
 /* Loads one policy in a fresh sandbox, as the sync would. A file that
  * cannot be read is reported at the config line that names it (a policy
  * held by the daemon's snapshot is checked as held, whatever the disk has). */
-/* A certificate that expires within this many days is warned about. */
-#define CERT_WARN_DAYS 30
-
 static int check_policy(const struct config *cfg, const struct policy_use *p, struct err *err)
 {
 	struct script *s = NULL;
@@ -122,10 +119,9 @@ int cmd_check(int argc, char **argv, const struct global_opts *g)
 	}
 	print_summary(&cfg, npolicies);
 	double left = not_after - time_now();
-	if (not_after >= 0 && left < CERT_WARN_DAYS * 86400.0) {
-		char day[32];
-		time_iso8601(not_after, day, sizeof day);
-		day[10] = '\0';
+	if (not_after >= 0 && left < GRAPH_CERT_WARN_DAYS * 86400.0) {
+		char day[16];
+		time_day(not_after, day, sizeof day);
 		fprintf(stderr, "warning: graph.certificate %s expires on %s (in %.0f days): upload its successor to the app "
 		        "registration and point the config at it before then\n", cfg.graph.certificate, day, left / 86400.0);
 	}

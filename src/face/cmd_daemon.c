@@ -109,9 +109,6 @@ double daemon_next_slot(double anchor, double every, double now)
 
 /* ---------------------------------------------------------------- state */
 
-/* Each run's start warns when the Graph certificate expires within this many days. */
-#define DAEMON_CERT_WARN_DAYS 30
-
 struct daemon {
 	const struct global_opts *g;
 	const char *config_path;
@@ -405,10 +402,9 @@ static void reload(struct daemon *d)
 static void start_run(struct daemon *d, double now)
 {
 	double wall = time_now();
-	if (d->cert_not_after > 0 && d->cert_not_after - wall < DAEMON_CERT_WARN_DAYS * 86400.0) {
-		char day[32];
-		time_iso8601(d->cert_not_after, day, sizeof day);
-		day[10] = '\0';
+	if (d->cert_not_after > 0 && d->cert_not_after - wall < GRAPH_CERT_WARN_DAYS * 86400.0) {
+		char day[16];
+		time_day(d->cert_not_after, day, sizeof day);
 		log_warn("daemon", "the Graph certificate %s on %s: upload its successor to the app registration and "
 		         "point the config at it", d->cert_not_after < wall ? "expired" : "expires", day);
 	}

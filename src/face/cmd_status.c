@@ -220,11 +220,8 @@ static void print_credential(const struct config *cfg, double now, cJSON *root)
 	double not_after = -1;
 	struct err err = { 0 };
 	bool ok = !cert || graph_credentials_check(&cfg->graph, &not_after, &err) == 0;
-	char day[32] = "";
-	if (not_after > 0) {
-		time_iso8601(not_after, day, sizeof day);
-		day[10] = '\0';
-	}
+	char day[16] = "";
+	if (not_after > 0) time_day(not_after, day, sizeof day);
 	if (!ok) log_redact_err(&err);
 	if (root) {
 		cJSON *j = cJSON_AddObjectToObject(root, "graph_credential");
@@ -247,7 +244,7 @@ static void print_credential(const struct config *cfg, double now, cJSON *root)
 	} else if (not_after > 0) {
 		double days = (not_after - now) / 86400.0;
 		printf("Graph sign-in: certificate %s, expires %s (in %.0f days)%s\n", cert, day, days,
-		       days < 30 ? ": upload its successor to the app registration" : "");
+		       days < GRAPH_CERT_WARN_DAYS ? ": upload its successor to the app registration" : "");
 	} else {
 		printf("Graph sign-in: certificate %s\n", cert);
 	}

@@ -46,8 +46,10 @@ const struct command commands[] = {
 	  "usage: entrasync check [--config FILE]\n"
 	  "\n"
 	  "Loads the config and every policy it names (the default policy and each\n"
-	  "tenant's), reports every problem found with FILE:LINE, and prints a short\n"
-	  "summary when all is well. Touches neither the network nor the database.\n"
+	  "tenant's), reports every problem found with FILE:LINE, reads the Graph\n"
+	  "certificate and key as a pull would (PEM, matching, not expired; a warning\n"
+	  "from 30 days before it expires), and prints a short summary when all is\n"
+	  "well. Touches neither the network nor the database.\n"
 	  "\n"
 	  "Exit status: 0 all fine, 2 the config or a policy has a problem.\n",
 	  cmd_check, 0 },

@@ -50,6 +50,9 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
  * certificate's notAfter in seconds since the epoch, -1 with a client
  * secret. 0 when fine (a client secret is always fine here). */
 int graph_credentials_check(const struct config_graph *cfg, double *not_after, struct err *err);
+/* A certificate that expires within this many days is warned about: by
+ * `check`, by `status` and at each daemon run. */
+#define GRAPH_CERT_WARN_DAYS 30
 /* Frees the client and its tenants. Call after http_run has returned (no
  * request of this client may be pending), and before http_engine_free. */
 void graph_client_free(struct graph_client *gc);

@@ -156,9 +156,8 @@ int graph_auth_load(struct graph_client *gc, struct err *err)
 	}
 	gc->cert_not_after = cert_not_after(cert);
 	if (gc->cert_not_after >= 0 && gc->cert_not_after < time_now()) {
-		char day[32];
-		time_iso8601(gc->cert_not_after, day, sizeof day);
-		day[10] = '\0';                                  /* the day */
+		char day[16];
+		time_day(gc->cert_not_after, day, sizeof day);
 		err_set(err, "graph.certificate %s expired on %s: upload a new certificate to the app registration "
 		        "(Certificates & secrets) and point graph.certificate and graph.private_key at it", cfg->certificate,
 		        day);

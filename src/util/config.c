@@ -176,8 +176,9 @@ const char *config_nearest(const char *given, const char *const *valid)
 
 const char *config_tenant_nearest(const struct config *cfg, const char *given)
 {
+	/* each name and id in lower case (NULL-terminated for config_nearest),
+	 * beside the configured text it came from */
 	size_t n = 0;
-	const char **valid = xcalloc(2 * cfg->ntenants + 1, sizeof *valid);
 	char **folded = xcalloc(2 * cfg->ntenants + 1, sizeof *folded);
 	const char **orig = xcalloc(2 * cfg->ntenants + 1, sizeof *orig);
 	for (size_t i = 0; i < cfg->ntenants; i++) {
@@ -186,21 +187,19 @@ const char *config_tenant_nearest(const struct config *cfg, const char *given)
 			if (!both[k]) continue;
 			folded[n] = xstrdup(both[k]);
 			config_tenant_id_fold(folded[n]);
-			orig[n] = both[k];
-			valid[n] = folded[n];
-			n++;
+			orig[n++] = both[k];
 		}
 	}
 	char *g = xstrdup(given);
 	config_tenant_id_fold(g);
-	const char *near = config_nearest(g, valid);
+	const char *near = config_nearest(g, (const char *const *)folded);
 	const char *out = NULL;
-	for (size_t i = 0; near && i < n; i++)
-		if (valid[i] == near) out = orig[i];
-	for (size_t i = 0; i < n; i++) free(folded[i]);
+	for (size_t i = 0; i < n; i++) {
+		if (folded[i] == near) out = orig[i];
+		free(folded[i]);
+	}
 	free(folded);
 	free(orig);
-	free(valid);
 	free(g);
 	return out;
 }

@@ -413,6 +413,13 @@ void time_iso8601(double t, char *buf, size_t cap)
 	strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+void time_day(double t, char *buf, size_t cap)
+{
+	char iso[32];
+	time_iso8601(t, iso, sizeof iso);
+	snprintf(buf, cap, "%.10s", iso);
+}
+
 static inline uint64_t rotl64(uint64_t x, int r)
 {
 	return (x << r) | (x >> (64 - r));

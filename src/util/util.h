@@ -103,6 +103,8 @@ double time_mono(void);       /* monotonic seconds, for intervals and timers */
 double time_parse_http_date(const char *s);
 /* "2026-11-26T09:30:00Z" for t (UTC). buf must hold 21 bytes. */
 void time_iso8601(double t, char *buf, size_t cap);
+/* "2026-11-26": the UTC day of t. buf must hold 11 bytes. */
+void time_day(double t, char *buf, size_t cap);
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 

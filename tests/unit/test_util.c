@@ -196,3 +196,14 @@ TEST(text_is_utf16_by_mark_or_nul)
 	CHECK(!text_is_utf16("\xFF", 1));
 	CHECK(!text_is_utf16("", 0));
 }
+
+TEST(time_day_is_the_utc_day)
+{
+	char day[16];
+	time_day(0, day, sizeof day);
+	CHECK_STR(day, "1970-01-01");
+	time_day(1796663662.9, day, sizeof day);    /* 2026-12-07T17:14:22Z */
+	CHECK_STR(day, "2026-12-07");
+	time_day(1796687999.5, day, sizeof day);    /* the day's last second */
+	CHECK_STR(day, "2026-12-07");
+}
