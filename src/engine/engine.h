@@ -88,6 +88,10 @@ struct engine_user {
 	 * would make). */
 	long long taken_contact;
 	const char *taken_note;
+	/* With taken_note: the customer's contact that would have been adopted
+	 * (found by the user's UPN, say) had adopting it not given it an e-mail
+	 * taken_contact has; listed beside it in the conflict (0: none). */
+	long long taken_also;
 };
 
 /* The link of a user to a Syncro contact (the store's row, fields parsed). */
@@ -103,6 +107,11 @@ enum engine_leave_kind { ENGINE_LEAVE_KEEP, ENGINE_LEAVE_DELETE, ENGINE_LEAVE_CH
 struct engine_leave {
 	enum engine_leave_kind kind;
 	struct syncro_fields changes;        /* ENGINE_LEAVE_CHANGES: fields to set ("" blanks) */
+	/* The contact as Syncro had it when on_leave was asked (read for a
+	 * change: the "before" of what changes, in the plan and the audit),
+	 * or all NULL (the link's fields are that before). Owned. */
+	struct syncro_fields now;
+	bool have_now;
 };
 void engine_leave_free(struct engine_leave *l);
 
@@ -125,6 +134,11 @@ struct engine_action {
 	 * no link, and the link is dropped before the action is applied. 0 = no. */
 	long long gone_contact;
 	long long customer_id;               /* the contact's customer */
+	/* create: the highest contact id the customer had when it was listed
+	 * for this plan (0 = not known). A contact the create made has a
+	 * higher one: recovery after a crash does not take an older contact
+	 * (one made by hand) for the one the create may have made. */
+	long long newer_than;
 	unsigned changed;                    /* bits of the fields sent (create: every non-NULL) */
 	struct syncro_fields before;         /* old values of the changed fields (delete: all known) */
 	struct syncro_fields after;          /* the values sent (only the changed fields) */
@@ -225,19 +239,20 @@ size_t engine_contacts_find(const struct engine_contacts *ix, long long customer
  * how many in all). */
 size_t engine_contacts_holding(const struct engine_contacts *ix, long long customer_id, const char *email,
                                long long except_id, const struct syncro_contact **out, size_t max);
-/* A contact made by this run (contact_id; 0 in a dry run, which makes
- * none) with this e-mail, for user object_id of tenant_id. */
+/* A contact made (or adopted) by this run (contact_id; 0 in a dry run,
+ * which makes none) with this e-mail, for user object_id of tenant_id. */
 struct engine_made {
 	long long contact_id;
 	char *email;
 	char *tenant_id;
 	char *object_id;
+	bool adopted;                        /* an existing contact the run adopted, not one it made */
 };
-/* Records a contact this run made (in a registry of the run's, apart from
- * the tenants' indexes): a later user of the run with its e-mail, of any
- * tenant, is then not given a second one, in a dry run too. */
+/* Records a contact this run made or adopted (in a registry of the run's,
+ * apart from the tenants' indexes): a later user of the run with its
+ * e-mail, of any tenant, is then not given a second one, in a dry run too. */
 void engine_contacts_made(struct engine_contacts *ix, long long customer_id, long long contact_id, const char *email,
-                          const char *tenant_id, const char *object_id);
+                          const char *tenant_id, const char *object_id, bool adopted);
 /* The contact this run made in customer_id with email (any case), or NULL. */
 const struct engine_made *engine_contacts_made_find(const struct engine_contacts *ix, long long customer_id,
                                                     const char *email);
@@ -250,6 +265,8 @@ size_t engine_contacts_match(const struct engine_contacts *ix, long long custome
                              const struct syncro_contact **out, size_t max);
 /* The i-th contact of the customer's list (taken or not), or NULL past the end. */
 const struct syncro_contact *engine_contacts_nth(const struct engine_contacts *ix, long long customer_id, size_t i);
+/* The highest contact id of the customer's list, or 0 (not listed, none). */
+long long engine_contacts_max_id(const struct engine_contacts *ix, long long customer_id);
 /* Marks a contact as taken (linked): later finds leave it out. */
 void engine_contacts_take(struct engine_contacts *ix, long long customer_id, long long contact_id);
 /* The contact with this id in the customer's list, or NULL. */

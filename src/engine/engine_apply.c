@@ -22,6 +22,7 @@ static char *intent_payload(const struct engine_action *a)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddNumberToObject(o, "customer_id", (double)a->customer_id);
 	if (a->contact_id) cJSON_AddNumberToObject(o, "contact_id", (double)a->contact_id);
+	if (a->newer_than) cJSON_AddNumberToObject(o, "newer_than", (double)a->newer_than);
 	char *sent = engine_fields_to_json(&a->after), *written = engine_fields_to_json(&a->written);
 	cJSON_AddItemToObject(o, "fields", cJSON_Parse(sent));
 	cJSON_AddItemToObject(o, "written", cJSON_Parse(written));
@@ -293,8 +294,10 @@ static int contact_linked(struct engine_apply *ap, long long customer_id, long l
 }
 
 /* The newest unlinked contact of the customer matching the sent e-mail (or,
- * with no e-mail sent, the name of an e-mail-less contact). 0 = none. */
-static int rematch(struct engine_apply *ap, struct engine_contacts *ix, long long customer_id,
+ * with no e-mail sent, the name of an e-mail-less contact), newer than
+ * newer_than (the customer's highest id when the create was planned: an
+ * older one was there before it, made by hand). 0 = none. */
+static int rematch(struct engine_apply *ap, struct engine_contacts *ix, long long customer_id, long long newer_than,
                    const struct syncro_fields *sent, long long *found, struct err *err)
 {
 	*found = 0;
@@ -315,7 +318,7 @@ static int rematch(struct engine_apply *ap, struct engine_contacts *ix, long lon
 	for (size_t i = 0; i < n; i++) {
 		bool linked;
 		if (contact_linked(ap, customer_id, m[i]->id, &linked, err) != 0) return -1;
-		if (!linked && m[i]->id > *found) *found = m[i]->id;
+		if (!linked && m[i]->id > newer_than && m[i]->id > *found) *found = m[i]->id;
 	}
 	return 0;
 }
@@ -349,6 +352,8 @@ static int recover_create(struct engine_apply *ap, struct engine_contacts *ix, c
 	cJSON *p = cJSON_Parse(in->payload);
 	const cJSON *cust = cJSON_GetObjectItemCaseSensitive(p, "customer_id");
 	long long customer = cJSON_IsNumber(cust) ? (long long)cust->valuedouble : 0;
+	const cJSON *nt = cJSON_GetObjectItemCaseSensitive(p, "newer_than");   /* absent in older intents */
+	long long newer_than = cJSON_IsNumber(nt) ? (long long)nt->valuedouble : 0;
 	char *fj = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(p, "fields"));
 	char *wj = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(p, "written"));
 	if (!customer || engine_fields_from_json(fj, &sent, err) != 0 || engine_fields_from_json(wj, &written, err) != 0) {
@@ -369,7 +374,7 @@ static int recover_create(struct engine_apply *ap, struct engine_contacts *ix, c
 	enum syncro_result lrc;
 	if (engine_contacts_load(ap, ix, customer, true, &lrc, err) != 0) goto out;
 	long long found;
-	if (rematch(ap, ix, customer, &sent, &found, err) != 0) goto out;
+	if (rematch(ap, ix, customer, newer_than, &sent, &found, err) != 0) goto out;
 	if (found) {
 		char *wjson = engine_fields_to_json(&written);
 		struct store_link l = { .tenant_id = ap->tenant_id, .object_id = in->object_id, .contact_id = found,

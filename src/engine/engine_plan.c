@@ -70,6 +70,7 @@ void engine_leave_free(struct engine_leave *l)
 {
 	if (!l) return;
 	fields_clear(&l->changes);
+	fields_clear(&l->now);
 	memset(l, 0, sizeof *l);
 }
 
@@ -408,6 +409,10 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 		/* customer_id is not the policy's to move on leave */
 		diff_fields(a, &leave->changes, &link->fields, 1u << SYNCRO_F_CUSTOMER_ID, true);
 		if (!a->changed) a->kind = ENGINE_KEEP;
+		/* what is replaced is what Syncro had, which a technician may have
+		 * edited since entrasync wrote it; the link keeps what entrasync wrote */
+		for (int f = 0; leave->have_now && f < SYNCRO_NFIELDS; f++)
+			if (a->changed & (1u << f)) a->before.v[f] = borrow(leave->now.v[f]);
 		break;
 	default:
 		return err_set(err, "user %s: bad on_leave outcome", u->object_id);
@@ -504,9 +509,10 @@ static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_u
 	if (ncands == 0 && u->taken_note) {
 		action_start(out, ENGINE_CONFLICT, u);
 		out->customer_id = customer;
-		out->candidates = xcalloc(1, sizeof *out->candidates);
-		out->candidates[0] = u->taken_contact;
-		out->ncandidates = u->taken_contact ? 1 : 0;   /* 0: a contact a dry run would make */
+		out->candidates = xcalloc(2, sizeof *out->candidates);
+		/* taken_contact 0: a contact a dry run would make */
+		if (u->taken_contact) out->candidates[out->ncandidates++] = u->taken_contact;
+		if (u->taken_also) out->candidates[out->ncandidates++] = u->taken_also;
 		out->reason = borrow(u->taken_note);
 		return 0;
 	}
@@ -770,7 +776,7 @@ static struct ix_customer *ix_item(const struct engine_contacts *ix, long long c
 }
 
 void engine_contacts_made(struct engine_contacts *ix, long long customer_id, long long contact_id, const char *email,
-                          const char *tenant_id, const char *object_id)
+                          const char *tenant_id, const char *object_id, bool adopted)
 {
 	if (engine_blank(email)) return;
 	struct ix_customer *c = ix_find(ix, customer_id);
@@ -781,7 +787,8 @@ void engine_contacts_made(struct engine_contacts *ix, long long customer_id, lon
 	}
 	c->made = xrealloc(c->made, (c->n_made + 1) * sizeof *c->made);
 	c->made[c->n_made] = (struct engine_made){ .contact_id = contact_id, .email = xstrdup(email),
-	                                           .tenant_id = xstrdup(tenant_id), .object_id = xstrdup(object_id) };
+	                                           .tenant_id = xstrdup(tenant_id), .object_id = xstrdup(object_id),
+	                                           .adopted = adopted };
 	/* keyed by the entry's own copy (it does not move when made grows) */
 	c->made_by_email.fold = true;
 	if (str_index_get(&c->made_by_email, email) == STR_INDEX_NONE)
@@ -814,6 +821,12 @@ const struct syncro_contact *engine_contacts_nth(const struct engine_contacts *i
 {
 	const struct ix_customer *c = ix_find(ix, customer_id);
 	return c && i < c->list.n ? &c->list.items[i] : NULL;
+}
+
+long long engine_contacts_max_id(const struct engine_contacts *ix, long long customer_id)
+{
+	const struct ix_customer *c = ix_find(ix, customer_id);
+	return c && c->list.n ? c->by_id[c->list.n - 1].id : 0;   /* by_id is sorted by id */
 }
 
 void engine_contacts_take(struct engine_contacts *ix, long long customer_id, long long contact_id)

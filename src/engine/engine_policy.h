@@ -50,7 +50,7 @@ int engine_policy_eval_json(struct engine_policy *p, const struct cJSON *user, c
                             const char *groups, struct policy_decision *out, struct err *err);
 
 /* What on_leave says for a leaving linked contact c (its fields as last
- * written, and its id), why = "deleted" | "disabled" | "out_of_scope".
+ * written, or as Syncro has them now: engine_stream.c leave_again; and its id), why = "deleted" | "disabled" | "out_of_scope".
  * Not given → keep. *out: engine_leave_free. */
 int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *c, long long contact_id,
                            const char *why, struct engine_leave *out, struct err *err);

@@ -127,6 +127,47 @@ static int link_holder(struct engine_planner *p, const struct store_link *l, cha
 	return how ? 1 : 2;
 }
 
+/* For a user whose one candidate c would be adopted: when adopting it
+ * would give it the user's e-mail (c was found by the UPN, or by another
+ * address) while another contact of the customer has that e-mail (linked
+ * or not), or a contact this run made or adopted has it, the customer
+ * would end with two contacts for one address. Then that holder is noted
+ * in u (taken_contact, taken_note in note, c as taken_also) and 1 is
+ * returned: the user becomes a conflict, as a new user whose address a
+ * linked contact has. 0: the adoption gives no second contact. */
+static int adopt_gives_second(const struct engine_planner *p, struct engine_user *u, long long cust,
+                              const struct syncro_contact *c, char *note, size_t cap)
+{
+	const char *want = u->desired->v[SYNCRO_F_EMAIL];
+	if (engine_blank(want) || (p->pol->plan.create_only & (1u << SYNCRO_F_EMAIL)) ||
+	    !engine_field_differs(SYNCRO_F_EMAIL, want, c->f.v[SYNCRO_F_EMAIL]))
+		return 0;
+	const struct syncro_contact *holder[1];
+	const struct engine_made *mk = NULL;
+	long long holder_id;
+	if (engine_contacts_holding(p->ix, cust, want, c->id, holder, 1) > 0)
+		holder_id = holder[0]->id;
+	else if (p->made && (mk = engine_contacts_made_find(p->made, cust, want)) != NULL)
+		holder_id = mk->contact_id;
+	else
+		return 0;
+	/* a linked holder already noted keeps its note (who holds it, how to free it) */
+	if (!(u->taken_note && u->taken_contact == holder_id && holder_id)) {
+		if (mk && !holder_id)
+			snprintf(note, cap, "the contact this run would make for user %s of tenant %s has the e-mail %s: "
+			         "adopting contact #%lld for this user would give it that address too, a second contact; "
+			         "nothing written", mk->object_id, mk->tenant_id, want, c->id);
+		else
+			snprintf(note, cap, "contact #%lld of customer %lld has the e-mail %s already: adopting contact #%lld "
+			         "for this user would give it that address too, a second contact; nothing written",
+			         holder_id, cust, want, c->id);
+		u->taken_note = note;
+	}
+	u->taken_contact = holder_id;
+	u->taken_also = c->id;
+	return 1;
+}
+
 /* The existing, unlinked contacts of the user's desired customer matching
  * its e-mail. Linked ones (by any tenant) are taken out of the index; the
  * first whose user has left the directory, else the first whose user is
@@ -175,11 +216,16 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 			break;
 		}
 	}
+	if (*n == 1 && adopt_gives_second(p, u, cust, out[0], note, cap)) {
+		*n = 0;
+		return 0;
+	}
 	const struct engine_made *mk = *n || noted || !p->made ? NULL : engine_contacts_made_match(p->made, cust, u);
 	if (mk) {
 		if (mk->contact_id)
-			snprintf(note, cap, "contact #%lld with this e-mail was made by this run for user %s of tenant %s, "
-			         "who has it too: " TWO_USERS_ONE_ADDRESS, mk->contact_id, mk->object_id, mk->tenant_id);
+			snprintf(note, cap, "contact #%lld with this e-mail was %s by this run for user %s of tenant %s, "
+			         "who has it too: " TWO_USERS_ONE_ADDRESS, mk->contact_id, mk->adopted ? "adopted" : "made",
+			         mk->object_id, mk->tenant_id);
 		else
 			snprintf(note, cap, "the contact this run would make for user %s of tenant %s has this e-mail too: "
 			         TWO_USERS_ONE_ADDRESS, mk->object_id, mk->tenant_id);
@@ -368,6 +414,7 @@ static int plan_unlinked_again(struct engine_planner *p, struct engine_user *u, 
 	struct err uerr;
 	u->taken_contact = 0;
 	u->taken_note = NULL;
+	u->taken_also = 0;
 	int c = candidates(p, u, cands, &ncands, label, taken_note, sizeof taken_note, err);
 	if (c != 0) return c > 0 ? 0 : c;
 	if (engine_plan_user(&p->pol->plan, u, NULL, NULL, cands, ncands, &a, &uerr) != 0) {
@@ -375,9 +422,57 @@ static int plan_unlinked_again(struct engine_planner *p, struct engine_user *u, 
 		return 0;
 	}
 	action_stamp(&a, stamp, false);
+	if (a.kind == ENGINE_CREATE) a.newer_than = engine_contacts_max_id(p->ix, a.customer_id);
 	int rc = p->emit(p->ud, &a) < 0 ? -2 : 0;
 	engine_action_free(&a);
 	return rc;
+}
+
+/* Would on_leave's answer change the contact (a field that differs from
+ * what entrasync last wrote; customer_id is not on_leave's to change)? */
+static bool leave_changes(const struct engine_leave *leave, const struct syncro_fields *written)
+{
+	if (leave->kind != ENGINE_LEAVE_CHANGES) return false;
+	for (int f = 0; f < SYNCRO_NFIELDS; f++)
+		if (f != SYNCRO_F_CUSTOMER_ID && leave->changes.v[f] &&
+		    engine_field_differs((enum syncro_field)f, leave->changes.v[f], written->v[f]))
+			return true;
+	return false;
+}
+
+/* A leaver whose on_leave would change its contact (a mark at the top of
+ * its notes): the contact is read from Syncro and on_leave asked again
+ * with it as it is there now, so that what a technician typed into it (a
+ * note) is built on, not replaced by what entrasync last wrote. A contact
+ * gone from Syncro keeps the first answer (the write finds it gone and
+ * drops the link). 0 go on with *leave, > 0 skip the user (said why),
+ * < 0 stop. */
+static int leave_again(struct engine_planner *p, long long contact_id, const struct engine_link *link,
+                       enum engine_why why, struct engine_leave *leave, const char *label)
+{
+	if (!p->contact_now) return 0;
+	struct syncro_fields now = { 0 };
+	struct err err;
+	int c = p->contact_now(p->ud, contact_id, &now, label);
+	if (c == 2) return 0;
+	if (c != 0) return c;
+	/* it stays with its customer: the link's, whatever Syncro says */
+	free(now.v[SYNCRO_F_CUSTOMER_ID]);
+	now.v[SYNCRO_F_CUSTOMER_ID] = link->fields.v[SYNCRO_F_CUSTOMER_ID] ? xstrdup(link->fields.v[SYNCRO_F_CUSTOMER_ID])
+	                                                                    : NULL;
+	struct engine_leave again = { 0 };
+	int rc = engine_policy_on_leave(p->pol, &now, contact_id, engine_why_name(why), &again, &err);
+	if (rc != 0) {
+		p->user_error(p->ud, label, err.msg);
+		syncro_fields_free(&now);
+		engine_leave_free(&again);
+		return 1;
+	}
+	engine_leave_free(leave);
+	*leave = again;
+	leave->now = now;   /* moved */
+	leave->have_now = true;
+	return 0;
 }
 
 /* Plans one row and emits the action. 0 go on, -1 store failure, -2 stopped. */
@@ -448,6 +543,13 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
+	if (linked && why != ENGINE_WHY_NONE && leave_changes(&leave, &link.fields)) {
+		int c = leave_again(p, row->contact_id, &link, why, &leave, label);
+		if (c != 0) {
+			rc = c > 0 ? 0 : -2;
+			goto out;
+		}
+	}
 	const struct syncro_contact *cands[MAX_CANDIDATES];
 	size_t ncands = 0;
 	char taken_note[512];
@@ -465,6 +567,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	}
 emit:
 	if (gone_at != STR_INDEX_NONE) a.gone_contact = p->gone_contacts[gone_at];
+	if (a.kind == ENGINE_CREATE) a.newer_than = engine_contacts_max_id(p->ix, a.customer_id);
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);
 	int said = p->emit(p->ud, &a);   /* 1: the contact is gone, plan the user again */

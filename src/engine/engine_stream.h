@@ -33,6 +33,11 @@ struct engine_planner {
 	/* Makes sure customer_id's contacts are in ix: 0 ok, > 0 skip this user
 	 * (the callback reported why), < 0 stop the tenant. */
 	int (*need_contacts)(void *ud, long long customer_id, const char *label);
+	/* The contact as Syncro has it now, for a leaver whose on_leave would
+	 * change it (may be NULL: on_leave sees the link's fields): 0 read
+	 * (*out filled, owned: syncro_fields_free), 2 not in Syncro any more,
+	 * 1 skip this user (the callback reported why), < 0 stop the tenant. */
+	int (*contact_now)(void *ud, long long contact_id, struct syncro_fields *out, const char *label);
 	/* Takes the action (moves it out, or frees it): 0 go on, < 0 stop; 1
 	 * when it was a linked user's update whose contact turned out deleted
 	 * in Syncro (its link dropped): the user is planned again as one with

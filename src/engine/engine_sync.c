@@ -203,10 +203,11 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 		default: break;
 		}
 		if (a->kind == ENGINE_ADOPT) engine_contacts_take(tr->ix, a->customer_id, a->contact_id);
-		/* a later user of the run with this address is not given a second one */
-		if (a->kind == ENGINE_CREATE)
-			engine_contacts_made(tr->made, a->customer_id, out.contact_id, a->written.v[SYNCRO_F_EMAIL],
-			                     tr->ct->id, a->object_id);
+		/* a later user of the run with this address is not given a second
+		 * one (an adopted contact is out of the index: taken) */
+		if (a->kind == ENGINE_CREATE || a->kind == ENGINE_ADOPT)
+			engine_contacts_made(tr->made, a->customer_id, a->kind == ENGINE_CREATE ? out.contact_id : a->contact_id,
+			                     a->written.v[SYNCRO_F_EMAIL], tr->ct->id, a->object_id, a->kind == ENGINE_ADOPT);
 		record_done(tr, a, SYNCRO_OK, NULL);
 		return 0;
 	}
@@ -343,6 +344,29 @@ static int need_contacts(void *ud, long long customer_id, const char *label)
 		return -1;
 	}
 	tenant_error(tr, "%s: %s", label, err.msg);
+	return 1;
+}
+
+static int contact_now(void *ud, long long contact_id, struct syncro_fields *out, const char *label)
+{
+	struct tenant_run *tr = ud;
+	struct syncro_contact c = { 0 };
+	struct err err;
+	enum syncro_result rc = syncro_contact_get(tr->ap.sc, contact_id, &c, &err);
+	if (rc == SYNCRO_OK) {
+		*out = c.f;
+		memset(&c.f, 0, sizeof c.f);
+		syncro_contact_free(&c);
+		return 0;
+	}
+	syncro_contact_free(&c);
+	if (rc == SYNCRO_NOT_FOUND) return 2;
+	log_redact_err(&err);
+	if (rc == SYNCRO_UNAUTHORIZED) {
+		run_fatal(tr, err.msg);
+		return -1;
+	}
+	tenant_error(tr, "%s: reading contact %lld for on_leave: %s; nothing written", label, contact_id, err.msg);
 	return 1;
 }
 
@@ -605,7 +629,7 @@ static void plan_all(struct tenant_run *tr)
 	struct engine_planner p = {
 		.st = tr->env->st, .ob = tr->ap.ob, .tenant_id = tr->ct->id, .pol = &tr->pol,
 		.default_customer = tr->r->customer_id, .ix = tr->ix, .made = tr->made, .batch = tr->o->batch,
-		.need_contacts = need_contacts, .emit = emit, .user_error = user_error, .batch_done = batch_done, .ud = tr,
+		.need_contacts = need_contacts, .contact_now = contact_now, .emit = emit, .user_error = user_error, .batch_done = batch_done, .ud = tr,
 		.gone = tr->ngone ? &tr->gone_at : NULL, .gone_contacts = tr->gone_contacts,
 	};
 	int rc = engine_plan_tenant(&p, &err);

@@ -137,6 +137,14 @@ static void print_row(struct audit_print *p, const struct store_audit *a, const 
 	p->rows++;
 }
 
+static int on_row_seen(const struct store_audit *a, const char *user_name, void *ud)
+{
+	(void)a;
+	(void)user_name;
+	++*(size_t *)ud;
+	return 0;
+}
+
 static int on_row_stream(const struct store_audit *a, const char *user_name, void *ud)
 {
 	print_row(ud, a, user_name);
@@ -197,6 +205,16 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 			goto out;
 		} else {
 			f.object_id = object_id;
+		}
+	}
+	if (tenant && !ops_tenant_known(&cfg, st, tenant)) {
+		/* not configured, not in the store: a forgotten tenant keeps its
+		 * audit rows; with none, a typo, not an empty history */
+		struct store_status_audit_filter any = { .tenant_id = f.tenant_id, .limit = 1, .newest_first = true };
+		size_t seen = 0;
+		if (store_status_audit_each(st, &any, on_row_seen, &seen, &err) == 0 && seen == 0) {
+			rc = ops_tenant_unknown("audit", &cfg, tenant);
+			goto out;
 		}
 	}
 	if (json) printf("[\n");

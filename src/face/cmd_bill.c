@@ -36,6 +36,7 @@ static int on_removed_value(const char *v, int *out, struct err *err)
 /* ---- options and the things a run opens */
 
 struct bill_opts {
+	const char *cmd;                   /* "bill", or "report billing" (its messages name what was typed) */
 	const char *period, *tenant, *schedule, *on_removed, *format, *output;
 	int schedules, report, dry_run, json, allow_decrease, open_period;
 };
@@ -128,19 +129,19 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	*code = EXIT_NOSTART;
 	if ((writes && store_lock_acquire(r->cfg.database, &r->lock, &err) != 0) ||
 	    store_open(r->cfg.database, &r->st, &err) != 0 || store_billing_open(r->st, &r->ctx.sb, &err) != 0) {
-		fprintf(stderr, "entrasync bill: %s\n", err.msg);
+		fprintf(stderr, "entrasync %s: %s\n", o->cmd, err.msg);
 		return -1;
 	}
 	struct syncro_opts so;
 	syncro_opts_from_config(&r->cfg.syncro, &so);
 	if (!(r->engine = http_engine_new(NULL, &err)) || !(r->sc = syncro_client_new(r->engine, &so, &err)) ||
 	    !(r->ctx.sy = syncro_resource_new(r->sc, SYNCRO_BILLING_PERMISSIONS, &err))) {
-		fprintf(stderr, "entrasync bill: %s\n", err.msg);
+		fprintf(stderr, "entrasync %s: %s\n", o->cmd, err.msg);
 		*code = EXIT_USAGE;
 		return -1;
 	}
 	if (select_tenants(r, o, &err) != 0) {
-		usage_fail("bill", "%s", err.msg);
+		usage_fail(o->cmd, "%s", err.msg);
 		*code = EXIT_USAGE;
 		return -1;
 	}
@@ -410,19 +411,19 @@ static int run_report(struct bill_run *r, const struct bill_opts *o)
 	struct billing_report rep;
 	struct err err;
 	if (billing_report_build(&r->ctx, r->tenants, r->n, &r->period, &rep, &err) != 0) {
-		fprintf(stderr, "entrasync bill: %s\n", err.msg);
+		fprintf(stderr, "entrasync %s: %s\n", o->cmd, err.msg);
 		return EXIT_PARTIAL;
 	}
 	FILE *f = stdout;
 	if (o->output && !(f = fopen(o->output, "w"))) {
 		billing_report_free(&rep);
-		return usage_fail("bill", "cannot write %s", o->output);
+		return usage_fail(o->cmd, "cannot write %s", o->output);
 	}
 	int rc = billing_report_write(f, &rep, o->json ? "json" : o->format, &err);
 	if (f != stdout && fclose(f) != 0) rc = err_set(&err, "cannot write %s", o->output);
 	billing_report_free(&rep);
-	if (rc != 0) return usage_fail("bill", "%s", err.msg);
-	if (o->output) fprintf(stderr, "entrasync bill: billing report written to %s\n", o->output);
+	if (rc != 0) return usage_fail(o->cmd, "%s", err.msg);
+	if (o->output) fprintf(stderr, "entrasync %s: billing report written to %s\n", o->cmd, o->output);
 	return EXIT_OK;
 }
 
@@ -431,7 +432,9 @@ static int check_opts(struct bill_opts *o, struct billing_period *p, struct err 
 {
 	if (!o->period && !o->schedules && !o->report) return err_set(err, "say what to do: --period YYYY-MM, --schedules or --report --period YYYY-MM");
 	if (o->schedules && o->report) return err_set(err, "--schedules and --report do not go together");
-	if (o->report && !o->period) return err_set(err, "--report needs --period YYYY-MM");
+	if (o->report && !o->period)
+		return err_set(err, strcmp(o->cmd, "bill") == 0 ? "--report needs --period YYYY-MM"
+		                                                : "give the month: --period YYYY-MM");
 	if (o->report && o->dry_run) return err_set(err, "--report writes nothing anyway: drop --dry-run");
 	if (o->format && !o->report) return err_set(err, "--format is for --report");
 	if ((o->schedule || o->on_removed || o->allow_decrease) && !o->schedules)
@@ -451,20 +454,27 @@ static int check_opts(struct bill_opts *o, struct billing_period *p, struct err 
 	return 0;
 }
 
+static int bill_main(int argc, char **argv, const struct global_opts *g, const char *cmd);
+
 int cmd_report_billing(int argc, char **argv, const struct global_opts *g)
 {
 	char **args = xcalloc((size_t)argc + 2, sizeof *args);
 	static char report[] = "--report";
 	args[0] = report;
 	for (int i = 0; i < argc; i++) args[i + 1] = argv[i];
-	int rc = cmd_bill(argc + 1, args, g);
+	int rc = bill_main(argc + 1, args, g, "report billing");
 	free(args);
 	return rc;
 }
 
 int cmd_bill(int argc, char **argv, const struct global_opts *g)
 {
-	struct bill_opts o = {0};
+	return bill_main(argc, argv, g, "bill");
+}
+
+static int bill_main(int argc, char **argv, const struct global_opts *g, const char *cmd)
+{
+	struct bill_opts o = { .cmd = cmd };
 	const struct opt opts[] = {
 		{ "--period", "YYYY-MM", &o.period, NULL },
 		{ "--schedules", NULL, NULL, &o.schedules },
@@ -482,11 +492,11 @@ int cmd_bill(int argc, char **argv, const struct global_opts *g)
 	};
 	struct err err;
 	int npos, code;
-	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail("bill", "%s", err.msg);
-	if (npos > 0) return usage_fail("bill", "unexpected argument '%s'", argv[0]);
+	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail(o.cmd, "%s", err.msg);
+	if (npos > 0) return usage_fail(o.cmd, "unexpected argument '%s'", argv[0]);
 	struct bill_run r;
 	memset(&r, 0, sizeof r);
-	if (check_opts(&o, &r.period, &err) != 0) return usage_fail("bill", "%s", err.msg);
+	if (check_opts(&o, &r.period, &err) != 0) return usage_fail(o.cmd, "%s", err.msg);
 	if (open_run(&r, &o, g, &code) != 0) {
 		run_free(&r);
 		return code;

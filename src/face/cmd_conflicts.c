@@ -106,6 +106,10 @@ int cmd_conflicts(int argc, char **argv, const struct global_opts *g)
 	if ((rc = ops_config_load("conflicts", g, &cfg)) != 0) goto out;
 	rc = ops_store_open("conflicts", &cfg, false, &st);
 	if (rc != 0 && rc != STORE_NOTFOUND) goto out;
+	if (tenant && !ops_tenant_known(&cfg, st, tenant)) {
+		rc = ops_tenant_unknown("conflicts", &cfg, tenant);
+		goto out;
+	}
 	if (json) p.arr = cJSON_CreateArray();
 	if (st && store_status_conflict_each(st, tenant ? ops_tenant_id(&cfg, tenant) : NULL, on_conflict, &p, &err) != 0) {
 		fprintf(stderr, "entrasync conflicts: %s\n", err.msg);
@@ -251,11 +255,14 @@ int cmd_link(int argc, char **argv, const struct global_opts *g)
 		rc = usage_fail("link", "the Syncro customer of tenant %s is not known yet: give --customer ID", m.tenant_id);
 		goto out;
 	}
-	rc = store_link_find_contact(m.st, customer_id, contact_id, &other, &err);
+	/* linked to another user as a contact of any customer (ids are Syncro's, global) */
+	rc = store_link_find_contact(m.st, 0, contact_id, &other, &err);
 	if (rc < 0) goto fail;
 	if (rc == 0 && !(strcmp(other.tenant_id, m.tenant_id) == 0 && strcmp(other.object_id, m.object_id) == 0)) {
-		rc = usage_fail("link", "contact #%lld is already linked to user %s of tenant %s: "
-		                "'entrasync unlink --tenant %s %s' first", contact_id, other.object_id, other.tenant_id,
+		char of[48] = "";
+		if (other.customer_id != customer_id) snprintf(of, sizeof of, " (customer #%lld)", other.customer_id);
+		rc = usage_fail("link", "contact #%lld is already linked to user %s of tenant %s%s: "
+		                "'entrasync unlink --tenant %s %s' first", contact_id, other.object_id, other.tenant_id, of,
 		                other.tenant_id, other.object_id);
 		goto out;
 	}

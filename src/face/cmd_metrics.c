@@ -46,9 +46,12 @@ int cmd_metrics(int argc, char **argv, const struct global_opts *g)
 	memset(&cfg, 0, sizeof cfg);
 	if (command_args("metrics", argc, argv, opts, 0, &npos) != 0) return EXIT_USAGE;
 	if ((rc = ops_config_load("metrics", g, &cfg)) != 0) goto out;
-	/* the database is created when missing: an empty store renders the zero state */
-	if ((rc = ops_store_open("metrics", &cfg, true, &st)) != 0) goto out;
-	daemon_extra(&cfg, st, &extra);
+	/* no database yet: the zero state, and nothing created (metrics only reads;
+	 * run by another user, say root, it must not leave a database the
+	 * service's user cannot write) */
+	rc = ops_store_open("metrics", &cfg, false, &st);
+	if (rc != 0 && rc != STORE_NOTFOUND) goto out;
+	if (st) daemon_extra(&cfg, st, &extra);
 	double not_after = -1;
 	if (graph_credentials_check(&cfg.graph, &not_after, &err) == 0 && not_after > 0) extra.cert_not_after = not_after;
 	rc = EXIT_NOSTART;

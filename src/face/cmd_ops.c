@@ -18,6 +18,30 @@ const char *ops_tenant_id(const struct config *cfg, const char *given)
 	return given;
 }
 
+static int tenant_row_seen(const struct store_status_tenant *t, void *ud)
+{
+	(void)t;
+	(void)ud;
+	return 0;
+}
+
+bool ops_tenant_known(const struct config *cfg, struct store *st, const char *given)
+{
+	const char *id = ops_tenant_id(cfg, given);
+	if (id != given) return true;
+	struct err err;
+	return st && store_status_tenant_each(st, id, tenant_row_seen, NULL, &err) == 0;
+}
+
+int ops_tenant_unknown(const char *cmd, const struct config *cfg, const char *given)
+{
+	struct buf hint = { 0 };
+	config_tenant_unknown_hint(cfg, given, &hint);
+	int rc = usage_fail(cmd, "no tenant '%s' in the config or the store %s", given, hint.data);
+	buf_free(&hint);
+	return rc;
+}
+
 int ops_config_load(const char *cmd, const struct global_opts *g, struct config *cfg)
 {
 	struct err err;

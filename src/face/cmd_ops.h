@@ -18,6 +18,13 @@
  * knows). Borrowed from cfg or given. */
 const char *ops_tenant_id(const struct config *cfg, const char *given);
 
+/* Whether `given` names a tenant: a configured one (id or name, any case)
+ * or one the store holds (st may be NULL: no database yet). */
+bool ops_tenant_known(const struct config *cfg, struct store *st, const char *given);
+/* For a --tenant that names no tenant: prints "no tenant 'x' in the config
+ * or the store" with the nearest configured names, and returns EXIT_USAGE. */
+int ops_tenant_unknown(const char *cmd, const struct config *cfg, const char *given);
+
 /* Loads the config (policies not read) for command cmd. Prints the problem
  * and returns EXIT_USAGE on failure, else 0. */
 int ops_config_load(const char *cmd, const struct global_opts *g, struct config *cfg);

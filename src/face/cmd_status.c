@@ -309,7 +309,9 @@ static struct outcome pull_outcome(const struct store_status_tenant *t)
 		return outcome_of_run(&t->pull);
 	if (!t->last_pull_at) return (struct outcome){ 0 };
 	struct outcome o = { .at = t->last_pull_at };
-	if (t->sync.run_id && iso_at_or_after(t->last_pull_at, t->sync.started_at)) o.in_sync = true;
+	if (t->sync.run_id && iso_at_or_after(t->last_pull_at, t->sync.started_at) &&
+	    (!t->sync.finished_at || iso_at_or_after(t->sync.finished_at, t->last_pull_at)))
+		o.in_sync = true;
 	else if (!iso_at_or_after(t->last_sync_at, t->last_pull_at)) o.status = t->last_status, o.reason = t->last_error;
 	return o;
 }
@@ -465,6 +467,54 @@ static int tenant_filter_known(const struct config *cfg, struct store *st, const
 	return st && store_status_tenant_each(st, filter, count_only, NULL, &err) == 0 ? 1 : 0;
 }
 
+/* The newest run when it has not finished: going on now (the run lock is
+ * held, by pid), or killed or crashed (no one holds the lock; the next run
+ * marks it "interrupted" and picks up what it left). A run that is not
+ * going on counts as bad: status exits 1. Prints it (text), or adds "run"
+ * to root (JSON: null when the newest run finished). */
+static void print_run(struct status_ctx *c, const struct config *cfg, cJSON *root)
+{
+	struct store_status_newest n = { 0 };
+	struct err err;
+	bool open = false;
+	if (c->st) {
+		int r = store_status_run_newest(c->st, &n, &err);
+		if (r < 0) fprintf(stderr, "entrasync status: %s\n", err.msg);
+		open = r == 0 && n.status && strcmp(n.status, "running") == 0;
+	}
+	long pid = 0;
+	if (open) {
+		char *lock_path = xasprintf("%s.lock", cfg->database);
+		pid = daemon_lock_holder(lock_path);
+		free(lock_path);
+		if (!pid) c->bad++;
+	}
+	if (root) {
+		if (!open) {
+			cJSON_AddNullToObject(root, "run");
+		} else {
+			cJSON *o = cJSON_AddObjectToObject(root, "run");
+			cJSON_AddNumberToObject(o, "id", (double)n.run_id);
+			add_str(o, "kind", n.kind);
+			add_str(o, "started_at", n.started_at);
+			add_str(o, "state", pid ? "running" : "interrupted");
+			if (pid > 0) cJSON_AddNumberToObject(o, "pid", (double)pid);
+			else cJSON_AddNullToObject(o, "pid");
+		}
+	} else if (open) {
+		char when[80], who[32] = "";
+		when_text(n.started_at, c->now, when, sizeof when);
+		if (pid > 0) snprintf(who, sizeof who, " (pid %ld)", pid);
+		if (pid)
+			printf("Run: %s #%lld started %s, still going%s; the tenants below show their last finished runs\n",
+			       n.kind, n.run_id, when, who);
+		else
+			printf("Run: %s #%lld started %s did not finish (killed, or the machine stopped): the next run "
+			       "resumes it; the tenants below show their last finished runs\n", n.kind, n.run_id, when);
+	}
+	store_status_newest_free(&n);
+}
+
 int cmd_status(int argc, char **argv, const struct global_opts *g)
 {
 	const char *tenant = NULL;
@@ -522,12 +572,14 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 		time_iso8601(c.now, now, sizeof now);
 		add_str(root, "generated_at", now);
 		cJSON_AddItemToObject(root, "daemon", daemon_json(&c.d));
+		print_run(&c, &cfg, root);
 		print_database(&cfg, st, root);
 		print_credential(&cfg, c.now, root);
 		c.jtenants = cJSON_AddArrayToObject(root, "tenants");
 	} else {
 		if (!have_db) printf("No database yet at %s: nothing has been pulled or synced.\n", cfg.database);
 		print_daemon(&c);
+		print_run(&c, &cfg, NULL);
 		print_database(&cfg, st, NULL);
 		print_credential(&cfg, c.now, NULL);
 		printf("\n");

@@ -93,7 +93,7 @@ struct family {
 };
 
 enum fam {
-	F_RUNS, F_RUN_DURATION, F_RUN_FINISHED, F_RUN_OK, F_LAST_SUCCESS,
+	F_RUNS, F_RUN_DURATION, F_RUN_FINISHED, F_RUN_OK, F_LAST_SUCCESS, F_LAST_COMPLETE,
 	F_WRITES, F_TENANT_RUNS, F_TENANT_FAILURES,
 	F_TENANT_INFO, F_TENANT_USERS, F_TENANT_LINKS, F_TENANT_CONFLICTS, F_TENANT_INTENTS,
 	F_TENANT_LAST_PULL, F_TENANT_LAST_SYNC, F_TENANT_STATUS,
@@ -112,6 +112,8 @@ static const struct { const char *name, *type, *help; } fam_def[F__COUNT] = {
 	[F_RUN_OK] = { "entrasync_last_run_success", "gauge", "1 when the latest finished run was ok, else 0." },
 	[F_LAST_SUCCESS] = { "entrasync_last_success_timestamp_seconds", "gauge",
 	                     "When the latest run with status ok finished." },
+	[F_LAST_COMPLETE] = { "entrasync_last_complete_timestamp_seconds", "gauge",
+	                      "When the latest run that went through (ok, or partial: some tenants failed) finished." },
 	[F_WRITES] = { "entrasync_writes_total", "counter",
 	               "Writes recorded in the audit trail by action and outcome (ok, failed, dry_run)." },
 	[F_TENANT_RUNS] = { "entrasync_tenant_runs_total", "counter", "Per-tenant run outcomes (ok, failed, held)." },
@@ -129,7 +131,9 @@ static const struct { const char *name, *type, *help; } fam_def[F__COUNT] = {
 	[F_HTTP_REQUESTS] = { "entrasync_http_requests_total", "counter", "HTTP requests by service." },
 	[F_HTTP_ATTEMPTS] = { "entrasync_http_attempts_total", "counter", "HTTP attempts (requests + retries)." },
 	[F_HTTP_THROTTLED] = { "entrasync_http_throttled_total", "counter", "HTTP 429 responses by service." },
-	[F_HTTP_FAILURES] = { "entrasync_http_failures_total", "counter", "HTTP requests that failed in the end." },
+	[F_HTTP_FAILURES] = { "entrasync_http_failures_total", "counter",
+	                      "HTTP requests that failed in the end: no answer, or 429/5xx after the retries "
+	                      "(a 4xx is an answer: its tenant's outcome says what it meant)." },
 	[F_HTTP_TRANSPORT] = { "entrasync_http_transport_errors_total", "counter", "Attempts without an HTTP status." },
 	[F_DAEMON_NEXT] = { "entrasync_daemon_next_run_timestamp_seconds", "gauge", "When the daemon runs next." },
 	[F_DAEMON_START] = { "entrasync_daemon_start_timestamp_seconds", "gauge", "When the daemon started." },
@@ -176,7 +180,7 @@ static int on_run_count(const char *kind, const char *status, long long n, void 
 }
 
 static int on_run_latest(const char *kind, const char *started, const char *finished, const char *status,
-                         const char *last_ok, void *ud)
+                         const char *last_ok, const char *last_complete, void *ud)
 {
 	const char *const l[] = { "kind", kind, NULL };
 	double s = when_parse_iso(started), f = when_parse_iso(finished), ok = when_parse_iso(last_ok);
@@ -184,6 +188,8 @@ static int on_run_latest(const char *kind, const char *started, const char *fini
 	if (f >= 0) sample(ud, F_RUN_FINISHED, l, f);
 	sample(ud, F_RUN_OK, l, status && strcmp(status, "ok") == 0 ? 1 : 0);
 	if (ok >= 0) sample(ud, F_LAST_SUCCESS, l, ok);
+	double complete = when_parse_iso(last_complete);
+	if (complete >= 0) sample(ud, F_LAST_COMPLETE, l, complete);
 	return 0;
 }
 
@@ -262,6 +268,8 @@ int metrics_render(struct store *st, const struct metrics_extra *extra, double n
 	struct render r;
 	int rc = -1;
 	memset(&r, 0, sizeof r);
+	long long bytes = 0, free_bytes = 0;
+	if (!st) goto no_store;   /* no database yet: the zero state */
 	if (store_status_run_counts(st, on_run_count, &r, err) != 0) goto out;
 	if (store_status_run_latest(st, on_run_latest, &r, err) != 0) goto out;
 	if (store_status_write_counts(st, on_write_count, &r, err) != 0) goto out;
@@ -269,14 +277,14 @@ int metrics_render(struct store *st, const struct metrics_extra *extra, double n
 	failures_flush(&r);
 	if (store_status_tenant_each(st, NULL, on_tenant, &r, err) != 0) goto out;
 	if (store_status_kv_each(st, METRICS_HTTP_PREFIX, on_http_kv, &r, err) != 0) goto out;
+	if (store_status_db_size(st, &bytes, &free_bytes, err) != 0) goto out;
+no_store:
 	if (extra && extra->have_daemon) {
 		if (extra->next_run_at > 0) sample(&r, F_DAEMON_NEXT, NULL, extra->next_run_at);
 		if (extra->daemon_started_at > 0) sample(&r, F_DAEMON_START, NULL, extra->daemon_started_at);
 		sample(&r, F_DAEMON_SKIPPED, NULL, (double)extra->runs_skipped);
 	}
 	if (extra && extra->cert_not_after > 0) sample(&r, F_CERT_EXPIRY, NULL, extra->cert_not_after);
-	long long bytes, free_bytes;
-	if (store_status_db_size(st, &bytes, &free_bytes, err) != 0) goto out;
 	sample(&r, F_DB_BYTES, NULL, (double)bytes);
 	sample(&r, F_DB_FREE_BYTES, NULL, (double)free_bytes);
 	sample(&r, F_GENERATED, NULL, (double)(long long)now);

@@ -51,7 +51,8 @@ struct metrics_extra {
 };
 
 /* Renders every metric from the store into out (appended). now is the
- * wall clock for entrasync_metrics_generated_timestamp_seconds. */
+ * wall clock for entrasync_metrics_generated_timestamp_seconds. st NULL
+ * (no database yet): the zero state, the database's size 0. */
 int metrics_render(struct store *st, const struct metrics_extra *extra, double now, struct buf *out,
                    struct err *err);
 

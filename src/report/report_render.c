@@ -320,9 +320,38 @@ static void csv_tenant(struct buf *out, const struct report_tenant *t)
 	buf_addc(out, ',');
 }
 
+/* The licence holders' CSV table: a row per user, their SKUs' names joined by "; ". */
+static void csv_users(struct buf *out, const struct report *r)
+{
+	buf_adds(out, USERS_CSV_HEADER);
+	for (size_t i = 0; i < r->ntenants; i++) {
+		const struct report_tenant *t = &r->tenants[i];
+		for (size_t k = 0; k < t->nusers; k++) {
+			const struct report_user *u = &t->users[k];
+			struct buf names = {0};
+			for (size_t j = 0; j < u->nskus; j++) buf_printf(&names, "%s%s", j ? "; " : "", u->skus[j]);
+			csv_tenant(out, t);
+			report_csv_field(out, u->object_id);
+			buf_addc(out, ',');
+			report_csv_field(out, u->upn);
+			buf_addc(out, ',');
+			report_csv_field(out, u->display_name);
+			buf_addc(out, ',');
+			report_csv_field(out, names.data);
+			buf_addc(out, '\n');
+			buf_free(&names);
+		}
+	}
+}
+
 void report_render_csv(const struct report *r, const struct report_opts *o, struct buf *out)
 {
 	if (o->kind == REPORT_LICENSES) {
+		/* one table a CSV file (a spreadsheet imports one): --by-user gives the users' */
+		if (o->by_user) {
+			csv_users(out, r);
+			return;
+		}
 		buf_adds(out, LICENSES_CSV_HEADER);
 		for (size_t i = 0; i < r->ntenants; i++) {
 			const struct report_tenant *t = &r->tenants[i];
@@ -335,26 +364,6 @@ void report_render_csv(const struct report *r, const struct report_opts *o, stru
 				buf_addc(out, ',');
 				report_csv_field(out, s->name);
 				buf_printf(out, ",%lld,%lld,%lld\n", s->purchased, s->assigned, s->available);
-			}
-		}
-		if (!o->by_user) return;
-		buf_adds(out, "\n" USERS_CSV_HEADER);
-		for (size_t i = 0; i < r->ntenants; i++) {
-			const struct report_tenant *t = &r->tenants[i];
-			for (size_t k = 0; k < t->nusers; k++) {
-				const struct report_user *u = &t->users[k];
-				struct buf names = {0};
-				for (size_t j = 0; j < u->nskus; j++) buf_printf(&names, "%s%s", j ? "; " : "", u->skus[j]);
-				csv_tenant(out, t);
-				report_csv_field(out, u->object_id);
-				buf_addc(out, ',');
-				report_csv_field(out, u->upn);
-				buf_addc(out, ',');
-				report_csv_field(out, u->display_name);
-				buf_addc(out, ',');
-				report_csv_field(out, names.data);
-				buf_addc(out, '\n');
-				buf_free(&names);
 			}
 		}
 		return;

@@ -34,7 +34,7 @@ enum stmt_id {
 	S_GROUP_PUT, S_MEMBER_PUT, S_MEMBER_DELETE,
 	S_DELTA_GET, S_DELTA_PUT,
 	S_LINK_PUT, S_LINK_GET, S_LINK_DELETE, S_LINK_FIND_CONTACT,
-	S_RUN_BEGIN, S_RUN_FINISH, S_RUN_TENANT_PUT,
+	S_RUN_BEGIN, S_RUN_INTERRUPTED, S_RUN_FINISH, S_RUN_TENANT_PUT,
 	S_AUDIT_APPEND,
 	S_KV_GET, S_KV_PUT, S_KV_DELETE,
 	S__COUNT
@@ -118,9 +118,11 @@ static const char *const stmt_sql[S__COUNT] = {
 		"updated_at = ?6, stamp = ?7",
 	[S_LINK_GET] = "SELECT " LINK_COLS " FROM links WHERE tenant_id = ?1 AND object_id = ?2",
 	[S_LINK_DELETE] = "DELETE FROM links WHERE tenant_id = ?1 AND object_id = ?2",
-	[S_LINK_FIND_CONTACT] = "SELECT " LINK_COLS " FROM links WHERE customer_id = ?1 AND contact_id = ?2",
+	[S_LINK_FIND_CONTACT] = "SELECT " LINK_COLS " FROM links WHERE contact_id = ?2 AND (?1 = 0 OR customer_id = ?1) "
+	                        "LIMIT 1",
 
 	[S_RUN_BEGIN] = "INSERT INTO runs (kind, started_at, status) VALUES (?1, ?2, 'running')",
+	[S_RUN_INTERRUPTED] = "UPDATE runs SET status = 'interrupted' WHERE status = 'running'",
 	[S_RUN_FINISH] = "UPDATE runs SET finished_at = ?2, status = ?3, summary = ?4 WHERE id = ?1",
 	[S_RUN_TENANT_PUT] = "INSERT INTO run_tenants (run_id, tenant_id, status, counts, reason) "
 		"VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (run_id, tenant_id) DO UPDATE SET "
@@ -1149,7 +1151,10 @@ int store_run_begin(struct store *st, const char *kind, long long *run_id, struc
 	if (!kind || !*kind) return err_set(err, "store: run begin: no kind");
 	char now[32];
 	store_sql_now(now);
-	sqlite3_stmt *s = stmt_get(st, S_RUN_BEGIN, err);
+	/* the caller holds the run lock: a run still "running" was killed */
+	sqlite3_stmt *s = stmt_get(st, S_RUN_INTERRUPTED, err);
+	if (!s || store_sql_run(s, err, "run begin: marking interrupted runs")) return -1;
+	s = stmt_get(st, S_RUN_BEGIN, err);
 	if (!s) return -1;
 	bind_text(s, 1, kind);
 	bind_text(s, 2, now);

@@ -271,6 +271,9 @@ int store_link_get(struct store *st, const char *tenant_id, const char *object_i
                    struct err *err);
 /* Deleting a link that does not exist is not an error. */
 int store_link_delete(struct store *st, const char *tenant_id, const char *object_id, struct err *err);
+/* The link to contact_id as a contact of customer_id, or of any customer
+ * when customer_id is 0 (Syncro's contact ids are global: a contact is
+ * one person's whatever customer a link names). STORE_NOTFOUND if none. */
 int store_link_find_contact(struct store *st, long long customer_id, long long contact_id,
                             struct store_link *out, struct err *err);
 void store_link_free(struct store_link *l);
@@ -280,7 +283,9 @@ int store_link_each(struct store *st, const char *tenant_id, int (*cb)(const str
 /* ---------------------------------------------------------------- runs */
 
 /* Starts a run of kind ("pull", "sync", "licenses", ...): status "running",
- * started_at now. *run_id gets its id. */
+ * started_at now. *run_id gets its id. The caller holds the run lock
+ * (store_lock_acquire), so a run left "running" was killed or crashed: it
+ * is marked "interrupted" first (finished_at stays NULL). */
 int store_run_begin(struct store *st, const char *kind, long long *run_id, struct err *err);
 /* Sets finished_at now, status ("ok", "partial", "failed", ...) and an
  * optional summary JSON. */

@@ -11,7 +11,7 @@
 
 enum status_stmt {
 	Q_TENANTS, Q_TENANT, Q_AUDIT, Q_AUDIT_NEWEST, Q_CONFLICTS, Q_USER_BY_ID, Q_USER_BY_NAME,
-	Q_RUN_COUNTS, Q_RUN_LATEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX, Q_DB_SIZE, Q_FAILING,
+	Q_RUN_COUNTS, Q_RUN_LATEST, Q_RUN_NEWEST, Q_TENANT_RUN_COUNTS, Q_WRITE_COUNTS, Q_KV_PREFIX, Q_DB_SIZE, Q_FAILING,
 	Q__COUNT
 };
 
@@ -59,8 +59,10 @@ static const char *const status_sql[Q__COUNT] = {
 		"WHERE tenant_id = ?1 AND (lower(json_extract(json, '$.userPrincipalName')) = lower(?2) "
 		"OR lower(json_extract(json, '$.mail')) = lower(?2)) ORDER BY removed IS NOT NULL, object_id LIMIT 6",
 	[Q_RUN_COUNTS] = "SELECT kind, status, n FROM run_counts WHERE n > 0 ORDER BY kind, status",
+	[Q_RUN_NEWEST] = "SELECT id, kind, started_at, status FROM runs ORDER BY id DESC LIMIT 1",
 	[Q_RUN_LATEST] = "SELECT r.kind, r.started_at, r.finished_at, r.status, "
-		"(SELECT max(o.finished_at) FROM runs o WHERE o.kind = r.kind AND o.status = 'ok') "
+		"(SELECT max(o.finished_at) FROM runs o WHERE o.kind = r.kind AND o.status = 'ok'), "
+		"(SELECT max(o.finished_at) FROM runs o WHERE o.kind = r.kind AND o.status IN ('ok', 'partial')) "
 		"FROM runs r WHERE r.id = (SELECT max(z.id) FROM runs z WHERE z.kind = r.kind AND z.finished_at IS NOT NULL) "
 		"ORDER BY r.kind",
 	/* kept by triggers (migration 11) */
@@ -344,19 +346,46 @@ int store_status_write_counts(struct store *st,
 
 struct latest_iter {
 	int (*cb)(const char *kind, const char *started_at, const char *finished_at, const char *status,
-	          const char *last_ok_finished_at, void *ud);
+	          const char *last_ok_finished_at, const char *last_complete_finished_at, void *ud);
 	void *ud;
 };
 
 static int latest_row(sqlite3_stmt *s, void *ud)
 {
 	struct latest_iter *it = ud;
-	return it->cb(col_borrow(s, 0), col_borrow(s, 1), col_borrow(s, 2), col_borrow(s, 3), col_borrow(s, 4), it->ud);
+	return it->cb(col_borrow(s, 0), col_borrow(s, 1), col_borrow(s, 2), col_borrow(s, 3), col_borrow(s, 4),
+	              col_borrow(s, 5), it->ud);
+}
+
+static void newest_read(sqlite3_stmt *s, void *out)
+{
+	struct store_status_newest *n = out;
+	n->run_id = sqlite3_column_int64(s, 0);
+	n->kind = col_dup(s, 1);
+	n->started_at = col_dup(s, 2);
+	n->status = col_dup(s, 3);
+}
+
+int store_status_run_newest(struct store *st, struct store_status_newest *out, struct err *err)
+{
+	memset(out, 0, sizeof *out);
+	sqlite3_stmt *s = q_get(st, Q_RUN_NEWEST, err);
+	if (!s) return -1;
+	return store_sql_lookup(s, newest_read, out, err, "newest run");
+}
+
+void store_status_newest_free(struct store_status_newest *n)
+{
+	free(n->kind);
+	free(n->started_at);
+	free(n->status);
+	memset(n, 0, sizeof *n);
 }
 
 int store_status_run_latest(struct store *st,
                             int (*cb)(const char *kind, const char *started_at, const char *finished_at,
-                                      const char *status, const char *last_ok_finished_at, void *ud),
+                                      const char *status, const char *last_ok_finished_at,
+                                      const char *last_complete_finished_at, void *ud),
                             void *ud, struct err *err)
 {
 	struct latest_iter it = { cb, ud };

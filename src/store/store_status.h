@@ -130,13 +130,26 @@ int store_status_user_find(struct store *st, const char *tenant_id, const char *
 int store_status_run_counts(struct store *st,
                             int (*cb)(const char *kind, const char *status, long long n, void *ud), void *ud,
                             struct err *err);
-/* The latest finished run of each kind, and the latest finished with status
- * "ok" (NULL when none): cb(kind, started_at, finished_at, status,
- * last_ok_finished_at). */
+/* The latest finished run of each kind, the latest finished with status
+ * "ok" and the latest that went through, "ok" or "partial" (its failures
+ * were tenants', not its own) (NULL when none): cb(kind, started_at,
+ * finished_at, status, last_ok_finished_at, last_complete_finished_at). */
 int store_status_run_latest(struct store *st,
                             int (*cb)(const char *kind, const char *started_at, const char *finished_at,
-                                      const char *status, const char *last_ok_finished_at, void *ud),
+                                      const char *status, const char *last_ok_finished_at,
+                                      const char *last_complete_finished_at, void *ud),
                             void *ud, struct err *err);
+/* The newest run of any kind (its row as it is: "running" while it goes
+ * on, or when it was killed and no run began since). Strings owned:
+ * store_status_newest_free. STORE_NOTFOUND when no run ever began. */
+struct store_status_newest {
+	long long run_id;
+	char *kind;
+	char *started_at;
+	char *status;
+};
+int store_status_run_newest(struct store *st, struct store_status_newest *out, struct err *err);
+void store_status_newest_free(struct store_status_newest *n);
 /* Per-tenant outcomes over all runs: cb(kind, tenant_id, status, n). */
 int store_status_tenant_run_counts(struct store *st,
                                    int (*cb)(const char *kind, const char *tenant_id, const char *status,

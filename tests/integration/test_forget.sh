@@ -103,6 +103,8 @@ check "every row of Fabrikam is gone" test "$(rows_of "$FABRIKAM")" = "0 0 0 0 0
 check "its conflicts, billing and ticket rows too" test "$(sql "select (select count(*) from conflicts where tenant_id = '$FABRIKAM')
   + (select count(*) from billing_invoices where tenant_id = '$FABRIKAM') + (select count(*) from ticket_actions where tenant_id = '$FABRIKAM')")" = 0
 check "the audit rows stay" test "$(sql "select count(*) from audit where tenant_id = '$FABRIKAM'")" = "$AUDIT_F"
+expect_ok "audit --tenant of the forgotten tenant: its rows still shown" -- --config two.lua audit --tenant "$FABRIKAM" --json
+check "audit --tenant of the forgotten tenant: every row" test "$(jq_py "len(d)" <"$T_OUT/out")" = "$AUDIT_F"
 check "Contoso untouched" test "$(rows_of "$CONTOSO")" = "$C_BEFORE"
 check "Northwind untouched" test "$(rows_of "$NORTHWIND")" = "$N_BEFORE"
 check "the database is consistent" test "$(sql "pragma integrity_check; pragma foreign_key_check")" = ok

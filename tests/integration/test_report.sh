@@ -119,7 +119,8 @@ check "$SCORE_DAYS days of Secure Score kept for Contoso (90 from the first pull
   test "$(sql "select count(*) from secure_score_snapshots where tenant_id='$CONTOSO'")" = "$SCORE_DAYS"
 
 # ---------------------------------------------------------------- licences
-expect_ok "report licenses --format csv" -- $ES report licenses --format csv --by-user --out lic.csv
+expect_ok "report licenses --format csv" -- $ES report licenses --format csv --out lic.csv
+expect_ok "report licenses --by-user --format csv" -- $ES report licenses --format csv --by-user --out users.csv
 expect_ok "report licenses --format json" -- $ES report licenses --format json --by-user --out lic.json
 $EXPECT licenses "$URL" contoso "$CONTOSO" lic.csv lic.json
 $EXPECT licenses "$URL" fabrikam fabrikam.com lic.csv lic.json
@@ -131,8 +132,14 @@ check "the SKU missing from the name table shows its part number" \
 check "the JSON marks it as not in the name table" \
   test "$(py '[l["known_sku"] for t in d["tenants"] for l in t["licenses"] if l["sku_part_number"]=="TEAMS_ROOMS_PILOT_LEGACY"]' <lic.json)" = "[False]"
 check "a known SKU gets its friendly name" grep -q ",O365_BUSINESS_PREMIUM,Microsoft 365 Business Standard," lic.csv
-check "--by-user: per-user rows with their header" grep -q "^tenant_id,tenant_name,user_id,user_principal_name,display_name,skus$" lic.csv
-check "--by-user: the disabled user's row lists its licence" grep -q ",$USER_DIS,.*Microsoft 365 E3" lic.csv
+check "--by-user CSV: the users' table alone, one header, every row as wide" python3 - users.csv <<'PY'
+import csv, sys
+rows = list(csv.reader(open(sys.argv[1], newline="")))
+assert rows[0] == ["tenant_id", "tenant_name", "user_id", "user_principal_name", "display_name", "skus"], rows[0]
+assert len(rows) > 1 and all(len(r) == 6 for r in rows), set(len(r) for r in rows)
+PY
+check "--by-user: the disabled user's row lists its licence" grep -q ",$USER_DIS,.*Microsoft 365 E3" users.csv
+check "the licence CSV is one table" sh -c "! grep -q '^\$' lic.csv"
 if [ "$DAYS" = 120 ]; then
   check "SPE_E3 seats free all $DAYS days: unused_days = $DAYS" \
     test "$(py '[l["unused_days"] for t in d["tenants"] for l in t["licenses"] if l["sku_part_number"]=="SPE_E3"]' <lic.json)" = "[$DAYS]"

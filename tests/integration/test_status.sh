@@ -78,15 +78,38 @@ expect_ok "conflicts --json" -- --config c.lua conflicts --json --tenant Contoso
 check "conflicts --json: one, with candidates" \
   test "$(jpath "$T_OUT/out" '(len(d), d[0]["object_id"], d[0]["candidates"])')" = "(1, '$CONF_ID', [3001, 3002])"
 expect_exit "conflicts --tenant Fabrikam: none" 0 "No open conflicts" -- --config c.lua conflicts --tenant Fabrikam
+# a tenant the config and the store do not have is a mistake, not "no conflicts" (nor "no writes")
+expect_exit "conflicts --tenant with a typo: exit 2, the nearest name" 2 "no tenant 'contso' in the config or the store [(]did you mean 'Contoso'[?][)]" \
+  -- --config c.lua conflicts --tenant contso
+expect_exit "conflicts --tenant with a domain not configured: exit 2" 2 "no tenant 'contoso.com' in the config or the store" \
+  -- --config c.lua conflicts --tenant contoso.com
+expect_exit "audit --tenant with a typo: exit 2" 2 "no tenant 'Nope' in the config or the store" -- --config c.lua audit --tenant Nope
+expect_exit "audit --tenant by id: ok" 0 "" -- --config c.lua audit --tenant "$CONTOSO" --limit 1
 
 # ---- link: refusals first
 expect_exit "link without --tenant: exit 2" 2 "--tenant is required" -- --config c.lua link "$CONF_MAIL" 3001
 expect_exit "link an unknown user: exit 2" 2 "no user 'nobody@contoso.com'" -- --config c.lua link --tenant Contoso nobody@contoso.com 3001
 TAKEN=$(sql "select contact_id from links where tenant_id='$CONTOSO' limit 1")
 expect_exit "link to a contact linked to someone else: exit 2" 2 "already linked to user" -- --config c.lua link --tenant Contoso "$CONF_MAIL" "$TAKEN"
+# Syncro's contact ids are global: another customer's linked contact is refused too (the next sync would move it)
+FAB_TAKEN=$(sql "select contact_id || ' ' || customer_id from links where tenant_id='$FABRIKAM' limit 1")
+expect_exit "link to another customer's linked contact: exit 2, its customer named" 2 \
+  "contact #${FAB_TAKEN% *} is already linked to user [0-9a-f-]* of tenant $FABRIKAM [(]customer #${FAB_TAKEN#* }[)]" \
+  -- --config c.lua link --tenant Contoso "$CONF_MAIL" "${FAB_TAKEN% *}"
 hold_lock state/es.db.lock 30
 expect_exit "link while another run holds the lock: exit 3" 3 "holds the lock" -- --config c.lua link --tenant Contoso "$CONF_MAIL" 3001
+# a sync going on (its row "running", the lock held): status says so, by pid, and is not a failure
+sql "insert into runs (kind, started_at, status) values ('sync', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), 'running')"
+GOING=$(sql "select max(id) from runs")
+# (status exits 1 here for Woodgrove, which failed: the run going on adds nothing to that)
+expect_exit "status while a sync runs" 1 "^Run: sync #$GOING started .*, still going [(]pid $HOLD_PID[)]" -- --config c.lua status
+expect_exit "status --json while a sync runs" 1 "" -- --config c.lua status --json
+check "status --json: the run going on, with its pid" \
+  test "$(jq_py "(d['run']['id'], d['run']['state'], d['run']['pid'])" <"$T_OUT/out")" = "($GOING, 'running', $HOLD_PID)"
 kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
+expect_exit "status once that run is gone without finishing" 1 "^Run: sync #$GOING started .* did not finish" -- --config c.lua status
+check "status --tenant Contoso (ok): exit 1 all the same, the run did not finish" sh -c "'$ENTRASYNC' --config c.lua status --tenant Contoso >/dev/null 2>&1; test \$? = 1"
+sql "delete from runs where id = $GOING"
 check "the refusals changed nothing" test "$(sql "select count(*) from links where contact_id in (3001, 3002)")" = 0
 
 # ---- link by mail resolves the conflict

@@ -105,12 +105,23 @@ check "incremental: the title changed in Syncro" test "$(contact_field "$C_MAIL"
 check "incremental: field: old → new shown" grep -q "title: .* → Chief Test Officer" "$T_OUT/out"
 
 # ---- on_leave: disabled → mark, deleted → delete, out of scope → keep
+# a technician typed a note into C's contact in Syncro: the mark goes above it, never over it
+C_CONTACT=$(sql "select contact_id from links where object_id = '$C_ID'")
+curl -s -X PUT -H "Authorization: Bearer $SKEY" -H "Content-Type: application/json" \
+  -d '{"notes": "VIP: call before any change"}' "$SURL/api/v1/contacts/$C_CONTACT" >/dev/null
 gctl POST "tenants/contoso/users/$C_ID/disable" '{}' >/dev/null
 gctl POST "tenants/contoso/users/$D_ID/soft-delete" '{}' >/dev/null
 gctl PATCH "tenants/contoso/users/$A_ID" '{"department":"Contractors"}' >/dev/null
 clear_log
 expect_ok "leavers sync" -- --config c.lua sync
-check "disabled: marked ([left] in notes)" sh -c "test \"\$(echo '$(contact_field "$C_MAIL" notes)' | cut -c1-6)\" = '[left]'"
+check "disabled: marked ([left] in notes)" test "$(contact_field "$C_MAIL" notes | head -c 6)" = '[left]'
+check "disabled: the technician's note kept under the mark" \
+  test "$(contact_field "$C_MAIL" notes)" = "[left] $(date -u +%Y-%m-%d) disabled
+VIP: call before any change"
+check "disabled: the plan shows the notes as Syncro had them" grep -q "notes: VIP: call before any change → \[left\] $(date -u +%Y-%m-%d) disabled" "$T_OUT/out"
+check "disabled: so does the audit" test "$(sql "select json_extract(before, '\$.notes') from audit where contact_id = $C_CONTACT and action = 'mark'")" = "VIP: call before any change"
+check "leavers: the contact read once before the mark" \
+  test "$(sctl GET requests | jq_py "len([r for r in d['requests'] if r['method'] == 'GET' and r['path'] == '/api/v1/contacts/$C_CONTACT'])")" = 1
 check "deleted: contact deleted in Syncro" test "$(contacts_with "$D_MAIL")" = 0
 check "out of scope: contact kept" test "$(contacts_with "$A_MAIL")" = 1
 check "leavers: one update and one delete" test "$(writes contacts.update) $(writes contacts.delete) $(writes contacts.create)" = "1 1 0"

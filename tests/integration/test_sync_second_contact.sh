@@ -210,3 +210,43 @@ gctl DELETE "tenants/northwind/users/$PAT_NW" >/dev/null
 es --config two.lua sync
 check "the other users gone: the conflicts close" test "$(open_conflicts)" = 0
 check "no duplicate e-mail in the end (but the two Kim contacts seeded)" test -z "$(dup_emails kim.new@contoso.com)"
+
+# ---- two new users with one address that an unlinked contact has: the first adopts it, the second is a
+# conflict on it (it used to get a contact of its own, a duplicate), in the dry run too
+ADA_C=$(seed_contact 101 "Ada Shared" "ada.shared@contoso.com")
+for n in One Two; do
+  gctl POST tenants/contoso/users "{\"displayName\": \"Ada $n\", \"mail\": \"ada.shared@contoso.com\",
+    \"userPrincipalName\": \"ada.$n@contoso.com\", \"accountEnabled\": true, \"userType\": \"Member\"}" >/dev/null
+done
+es --config c.lua sync --dry-run
+check "dry run: one adopts the contact" test "$(grep -c "^  ~ Ada [OT][nw][eo] <ada.shared@contoso.com> (adopt existing contact #$ADA_C)" "$T_OUT/out")" = 1
+check "dry run: the other is a conflict on the contact adopted" grep -q "^  ! Ada [OT][nw][eo] <ada.shared@contoso.com>: conflict: contact #$ADA_C with this e-mail was adopted by this run for user [0-9a-f-]* of tenant $CONTOSO, who has it too: " "$T_OUT/out"
+check "dry run: nothing created" test -z "$(grep '^  + Ada' "$T_OUT/out")"
+clear_log
+es --config c.lua sync
+check "sync: no contact created, one conflict" test "$(writes contacts.create) $(open_conflicts)" = "0 1"
+check "sync: one contact with the address" test "$(contacts_with ada.shared@contoso.com)" = 1
+es --config c.lua sync
+check "the next sync: the same conflict, on the link now" test "$(writes contacts.create) $(open_conflicts)" = "0 1"
+
+# ---- a new user whose e-mail a linked contact has and whose UPN an unlinked one has: adopting that one
+# would give it the e-mail too (a second contact), so the user is a conflict on both
+gctl POST tenants/contoso/users '{"displayName": "Lin Orig", "mail": "lin@contoso.com",
+  "userPrincipalName": "lin@contoso.com", "accountEnabled": true, "userType": "Member"}' >/dev/null
+es --config c.lua sync
+LIN_C=$(sql "select contact_id from links l join users u on u.object_id = l.object_id where json_extract(u.json, '\$.mail') = 'lin@contoso.com'")
+check "Lin is linked" test -n "$LIN_C"
+CLONE_C=$(seed_contact 101 "L Clone (typed)" "lin.clone@contoso.com")
+LIN2=$(gctl POST tenants/contoso/users '{"displayName": "Lin Clone", "mail": "LIN@contoso.com",
+  "userPrincipalName": "lin.clone@contoso.com", "accountEnabled": true, "userType": "Member"}' | jq_py "d['id']")
+es --config c.lua sync --dry-run --json
+check "dry run: a conflict on the linked contact and the one the UPN found" \
+  test "$(jq_py "[(a['candidates'], a['reason'][:40]) for t in d['tenants'] for a in t['plan']
+    if a['action'] == 'conflict' and a['object_id'] == '$LIN2']" <"$T_OUT/out")" = "[([$LIN_C, $CLONE_C], 'contact #$LIN_C with this e-mail is linked')]"
+clear_log
+es --config c.lua sync
+check "sync: nothing written" test "$(all_writes)" = 0
+check "the typed contact keeps its e-mail" test "$(contacts_of lin.clone@contoso.com)" = "$CLONE_C:101"
+check "one contact with Lin's e-mail" test "$(contacts_with lin@contoso.com)" = 1
+expect_ok "conflicts" -- --config c.lua conflicts
+check "conflicts: both candidates" grep -q "candidate contacts: #$LIN_C #$CLONE_C$" "$T_OUT/out"

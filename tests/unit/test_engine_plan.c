@@ -160,9 +160,9 @@ TEST(engine_plan_contact_the_run_makes_is_a_conflict_for_a_second_user)
 	struct err err;
 	struct engine_contacts *made = engine_contacts_new();
 	CHECK(engine_contacts_made_find(made, 101, "pat@x.com") == NULL);
-	engine_contacts_made(made, 101, 0, "Pat@X.com", "t1", "u-first");
-	engine_contacts_made(made, 101, 3001, "lee@x.com", "t2", "u-lee");
-	engine_contacts_made(made, 101, 3002, "", "t2", "u-blank");   /* no address: nothing to find */
+	engine_contacts_made(made, 101, 0, "Pat@X.com", "t1", "u-first", false);
+	engine_contacts_made(made, 101, 3001, "lee@x.com", "t2", "u-lee", false);
+	engine_contacts_made(made, 101, 3002, "", "t2", "u-blank", false);   /* no address: nothing to find */
 	const struct engine_made *m = engine_contacts_made_find(made, 101, "pat@x.COM");
 	CHECK(m != NULL && m->contact_id == 0 && strcmp(m->object_id, "u-first") == 0 && strcmp(m->tenant_id, "t1") == 0);
 	m = engine_contacts_made_find(made, 101, "LEE@x.com");
