@@ -115,6 +115,17 @@ local SERVICE_NAME_WORDS = {
 local service_address_word = word_matcher(SERVICE_ADDRESS_WORDS)
 local service_name_word = word_matcher(SERVICE_NAME_WORDS)
 
+-- The same words as sets, for policies to read or copy (p.SERVICE_ADDRESS_WORDS.scanner
+-- == true); changing them changes what a policy's own helper reads, not
+-- p.is_service_account, whose matchers are built above.
+local function word_set(list)
+  local set = {}
+  for _, w in ipairs(list) do set[w] = true end
+  return set
+end
+P.SERVICE_ADDRESS_WORDS = word_set(SERVICE_ADDRESS_WORDS)
+P.SERVICE_NAME_WORDS = word_set(SERVICE_NAME_WORDS)
+
 --- p.is_service_account(u) -> true, why | false: a likely service, shared or
 --- resource mailbox, judged by the words of its address and display name:
 --- a no-reply address (no-reply, noreply, do_not_reply, ... at the start,

@@ -59,10 +59,16 @@ int luacontact_lua(lua_State *L)
 		lua_settop(L, 3);
 	}
 	lua_setfield(L, 2, "name");
-	/* phone: businessPhones[1] unless false, nil or json.null */
+	/* phone: the first of businessPhones that is not blank (nor false or
+	 * json.null); Graph's list may start with "" */
 	if (lua_getfield(L, 1, "businessPhones") != LUA_TNIL && lua_toboolean(L, 3)) {
-		lua_geti(L, 3, 1);
-		if (lua_toboolean(L, 4) && !luajson_is_null(L, 4)) lua_setfield(L, 2, "phone");
+		for (lua_Integer i = 1; lua_geti(L, 3, i) != LUA_TNIL; i++) {  /* 4 */
+			if (lua_toboolean(L, 4) && luatext_nonempty(L, 4)) {
+				lua_setfield(L, 2, "phone");
+				break;
+			}
+			lua_pop(L, 1);
+		}
 	}
 	lua_settop(L, 2);
 	for (size_t i = 0; i < ARRAY_LEN(plain_fields); i++) {
@@ -77,32 +83,45 @@ static bool json_ws(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-/* Reads the first item of the JSON array text a[0..len) (already checked
- * strict JSON): true with *s = NULL for an empty array or a null first
- * item, true with the string for a string without escapes, false for
- * anything else. */
-static bool first_item(const char *a, size_t len, const char **s, size_t *slen)
-{
-	const char *p = a, *e = a + len;
-	if (p == e || *p != '[') return false;
-	for (p++; p < e && json_ws(*p); p++) {}
-	*s = NULL;
-	*slen = 0;
-	if (p < e && (*p == ']' || *p == 'n')) return true;    /* [] or [null, ...] */
-	if (p == e || *p != '"') return false;
-	const char *q = ++p;
-	while (q < e && *q != '"' && *q != '\\') q++;
-	if (q == e || *q != '"') return false;
-	*s = p;
-	*slen = (size_t)(q - p);
-	return true;
-}
-
 static bool blank(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
 		if (!isspace((unsigned char)s[i])) return false;
 	return true;
+}
+
+/* Reads the first item of the JSON array text a[0..len) (already checked
+ * strict JSON) that is not blank, as luacontact_lua does: true with *s =
+ * NULL when there is none (an empty array; only nulls and blank strings),
+ * true with the string for one without escapes, false for anything else
+ * (a string with escapes, a number: left to Lua). */
+static bool first_item(const char *a, size_t len, const char **s, size_t *slen)
+{
+	const char *p = a, *e = a + len;
+	if (p == e || *p != '[') return false;
+	*s = NULL;
+	*slen = 0;
+	for (p++;;) {
+		while (p < e && json_ws(*p)) p++;
+		if (p == e) return false;
+		if (*p == ']') return true;
+		if (*p == 'n') {
+			p += 4;                                       /* null */
+		} else {
+			if (*p != '"') return false;
+			const char *q = ++p;
+			while (q < e && *q != '"' && *q != '\\') q++;
+			if (q == e || *q != '"') return false;
+			if (!blank(p, (size_t)(q - p))) {
+				*s = p;
+				*slen = (size_t)(q - p);
+				return true;
+			}
+			p = q + 1;
+		}
+		while (p < e && json_ws(*p)) p++;
+		if (p < e && *p == ',') p++;
+	}
 }
 
 bool luacontact_fast(lua_State *L, int u, const char **val, size_t *vlen)

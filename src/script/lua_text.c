@@ -223,26 +223,40 @@ static int user_type(lua_State *L)
 	return -1;
 }
 
-/* is_guest(u): userType "Guest" (any case) or a userPrincipalName holding "#EXT#" */
+/* Is u (at index 1) an external account: a userPrincipalName holding "#EXT#"
+ * (a B2B guest, or an external member of cross-tenant synchronization)?
+ * Leaves the stack as it found it. */
+static bool external_upn(lua_State *L)
+{
+	bool ext = false;
+	if (lua_getfield(L, 1, "userPrincipalName") == LUA_TSTRING) {
+		size_t n;
+		const char *s = lua_tolstring(L, -1, &n);
+		ext = memmem(s, n, "#EXT#", 5) != NULL;
+	}
+	lua_pop(L, 1);
+	return ext;
+}
+
+/* is_guest(u): userType "Guest" (any case) or an external "#EXT#" account */
 static int text_is_guest(lua_State *L)
 {
 	lua_settop(L, 1);
 	bool guest = user_type(L) == 1;
-	if (!guest && lua_getfield(L, 1, "userPrincipalName") == LUA_TSTRING) {
-		size_t n;
-		const char *s = lua_tolstring(L, -1, &n);
-		guest = memmem(s, n, "#EXT#", 5) != NULL;
-	}
+	lua_settop(L, 1);
+	if (!guest) guest = external_upn(L);
 	lua_pushboolean(L, guest);
 	return 1;
 }
 
-/* is_member(u): userType "Member" (any case) or absent */
+/* is_member(u): userType "Member" (any case) or absent, and not an external
+ * "#EXT#" account: never true with is_guest */
 static int text_is_member(lua_State *L)
 {
 	lua_settop(L, 1);
 	int t = user_type(L);
-	lua_pushboolean(L, t == 0 || t == -2);
+	lua_settop(L, 1);
+	lua_pushboolean(L, (t == 0 || t == -2) && !external_upn(L));
 	return 1;
 }
 

@@ -29,7 +29,7 @@
 #include "util/srcmap.h"
 
 #define HANDLER_SLACK ((size_t)1 << 20)   /* extra bytes the error handler may use */
-#define HOOK_MAX_INTERVAL 1000000000LL     /* count hook interval fits an int */
+#define HOOK_MAX_INTERVAL 65536LL          /* the count hook fires at least this often (and notes where) */
 
 /* Small blocks (most Lua objects: strings, tables, closures) come from a
  * per-state pool: free lists per 16-byte size class, carved from 64 KiB
@@ -124,6 +124,11 @@ struct script {
 	bool mem_error;                /* a memory error was caught and re-raised */
 	char budget_where[160];        /* "file:line" where the budget ran out */
 	char mem_where[160];           /* "file:line" of the pcall that caught a memory error, or "" */
+	/* where the call was at the count hook's last firing (every
+	 * HOOK_MAX_INTERVAL instructions): a memory error that no pcall saw (Lua
+	 * calls no message handler for those) is placed "near" it */
+	char near_src[LUA_IDSIZE];
+	int near_line;
 	enum script_fail last_fail;
 
 	/* registry refs, created at script_new so that later stores never grow
@@ -228,7 +233,19 @@ static void hook_arm(struct script *s, long long left)
 static void budget_reset(struct script *s)
 {
 	s->budget_exceeded = false;
+	s->near_src[0] = '\0';
+	s->near_line = 0;
 	hook_arm(s, s->lim.instructions);
+}
+
+/* The memory error's place: where a pcall caught it, else "near" where the
+ * count hook last saw the call, else "" (the error came before any). */
+static void mem_place(const struct script *s, char *out, size_t cap)
+{
+	if (s->mem_where[0]) snprintf(out, cap, " at %s", s->mem_where);
+	else if (s->near_src[0] && s->near_line > 0) snprintf(out, cap, " near %s:%d", s->near_src, s->near_line);
+	else if (s->near_src[0]) snprintf(out, cap, " near %s", s->near_src);
+	else out[0] = '\0';
 }
 
 /* "file:line" of the Lua function at stack level `level`, without
@@ -252,6 +269,11 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 	if (!s->budget_exceeded) {
 		long long left = s->budget_left - s->hook_interval;
 		if (left > 0) {
+			/* note where the call is (no allocation: the state may be short of memory) */
+			if (lua_getinfo(L, "Sl", ar)) {
+				memcpy(s->near_src, ar->short_src, sizeof s->near_src);
+				s->near_line = ar->currentline;
+			}
 			hook_arm(s, left);
 			return;
 		}
@@ -294,10 +316,10 @@ static int sb_msghandler(lua_State *L)
 		msg = lua_pushfstring(L, "instruction budget exceeded (%I instructions)%s%s at %s",
 		                      (lua_Integer)s->lim.instructions, sp, what, s->budget_where);
 	} else if (s->mem_error) {
-		char mb[32];
+		char mb[32], place[sizeof s->mem_where + LUA_IDSIZE];
 		format_bytes(s->lim.memory_bytes, mb, sizeof mb);
-		msg = lua_pushfstring(L, "memory limit exceeded (%s)%s%s%s%s", mb, sp, what, s->mem_where[0] ? " at " : "",
-		                      s->mem_where);
+		mem_place(s, place, sizeof place);
+		msg = lua_pushfstring(L, "memory limit exceeded (%s)%s%s%s", mb, sp, what, place);
 	} else {
 		msg = lua_pushfstring(L, "%s%s%s: %s", s->kind, sp, what, msg);
 	}
@@ -352,8 +374,11 @@ static int protected_call(struct script *s, int nargs, int nresults, const char 
 	} else if (mem) {
 		s->last_fail = SCRIPT_FAIL_MEMORY;
 		if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) err_set(err, "%s", lua_tostring(L, -1));
-		else err_set(err, "memory limit exceeded (%s)%s%s%s%s", mb, sp, w, s->mem_where[0] ? " at " : "",
-		             s->mem_where);
+		else {
+			char place[sizeof s->mem_where + LUA_IDSIZE];
+			mem_place(s, place, sizeof place);
+			err_set(err, "memory limit exceeded (%s)%s%s%s", mb, sp, w, place);
+		}
 	} else {
 		s->last_fail = SCRIPT_FAIL_ERROR;
 		const char *m = lua_tostring(L, -1);

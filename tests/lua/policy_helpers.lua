@@ -103,6 +103,19 @@ test("is_member", function()
   eq(p.is_member({ userType = "MEMBER" }), true)
   eq(p.is_member({}), true)
   eq(p.is_member({ userType = "Guest" }), false)
+  -- an external account is a guest, never a member too (no userType: a guest invited long ago)
+  eq(p.is_member({ userPrincipalName = "carl_outlook.com#EXT#@t.onmicrosoft.com" }), false)
+  eq(p.is_member({ userType = "Member", userPrincipalName = "a_b.com#EXT#@t.onmicrosoft.com" }), false)
+  eq(p.is_member({ userType = "Member", userPrincipalName = "a@t.com" }), true)
+end)
+
+test("service_word_sets", function()
+  eq(p.SERVICE_ADDRESS_WORDS.scanner, true, "scanner is a service address word")
+  eq(p.SERVICE_ADDRESS_WORDS.anna, nil, "anna is not")
+  eq(p.SERVICE_NAME_WORDS.room, true, "room is a service name word")
+  local n = 0
+  for w, v in pairs(p.SERVICE_NAME_WORDS) do n = n + 1; eq(v, true, w) end
+  eq(n > 10, true, "the name words are listed")
 end)
 
 test("is_disabled", function()

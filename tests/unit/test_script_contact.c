@@ -41,8 +41,16 @@ static const char *const policy_fmt[3] = {
 	"      if nonempty(given) and nonempty(sur) then name = given .. ' ' .. sur\n"
 	"      else name = p.first(given, sur, u.mail, u.userPrincipalName) end\n"
 	"    end\n"
-	"    local phones = u.businessPhones\n"
-	"    return { name = name, email = u.mail, phone = phones and phones[1] ~= json_null and phones[1] or nil,\n"
+	"    local phones, phone = u.businessPhones\n"
+	"    if phones then\n"      /* the first that is not blank */
+	"      local i = 1\n"
+	"      while phones[i] ~= nil do\n"
+	"        local v = phones[i]\n"
+	"        if v and v ~= json_null and nonempty(v) then phone = v break end\n"
+	"        i = i + 1\n"
+	"      end\n"
+	"    end\n"
+	"    return { name = name, email = u.mail, phone = phone,\n"
 	"      mobile = u.mobilePhone, title = u.jobTitle, address1 = u.streetAddress, city = u.city,\n"
 	"      state = u.state, zip = u.postalCode }\n"
 	"  end,\n"
@@ -81,6 +89,11 @@ static const char *const users[] = {
 	"{\"displayName\":\"A\",\"businessPhones\":[]}",
 	"{\"displayName\":\"A\",\"businessPhones\":[null,\"2\"]}",
 	"{\"displayName\":\"A\",\"businessPhones\":[ \"\" ]}",
+	"{\"displayName\":\"A\",\"businessPhones\":[\"\",\"+44 20 1234\"]}",
+	"{\"displayName\":\"A\",\"businessPhones\":[ \" \" , null , \"9\" ]}",
+	"{\"displayName\":\"A\",\"businessPhones\":[\"\",\"\\u0031\"]}",
+	"{\"displayName\":\"A\",\"businessPhones\":[\"\",12]}",
+	"{\"displayName\":\"A\",\"businessPhones\":[null,null]}",
 	"{\"displayName\":\"A\",\"businessPhones\":[ \"1\" , \"2\" ]}",
 	"{\"displayName\":\"A\",\"businessPhones\":[\"\\u0031\"]}",
 	"{\"displayName\":\"A\",\"businessPhones\":[12]}",
