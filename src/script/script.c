@@ -23,6 +23,7 @@
 #include "util/log.h"
 #include "script/lua_contact.h"
 #include "script/lua_json.h"
+#include "script/lua_strpat.h"
 #include "script/lua_text.h"
 #include "util/skus.h"
 #include "util/snapshot.h"
@@ -260,6 +261,23 @@ static void where_at(lua_State *L, int level, char *out, size_t cap)
 	}
 }
 
+/* The budget is spent: notes where (the Lua function at stack level
+ * `level`; the first time), makes every further instruction raise again
+ * (a policy's pcall cannot swallow the overrun and carry on), and raises.
+ * Does not return. */
+static void budget_raise(lua_State *L, struct script *s, int level)
+{
+	if (!s->budget_exceeded) {
+		s->budget_exceeded = true;
+		where_at(L, level, s->budget_where, sizeof s->budget_where);
+		s->budget_left = 0;
+		s->hook_interval = 1;
+		lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
+	}
+	lua_pushfstring(L, "%s: instruction budget exceeded", s->budget_where);
+	lua_error(L);
+}
+
 /* The count hook. Fires once per interval while the budget lasts; once it is
  * exceeded the interval drops to 1, so every further instruction raises
  * again — a policy's pcall cannot swallow the overrun and carry on. */
@@ -277,14 +295,21 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 			hook_arm(s, left);
 			return;
 		}
-		s->budget_exceeded = true;
-		where_at(L, 0, s->budget_where, sizeof s->budget_where);
-		s->budget_left = 0;
-		s->hook_interval = 1;
-		lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
 	}
-	lua_pushfstring(L, "%s: instruction budget exceeded", s->budget_where);
-	lua_error(L);
+	budget_raise(L, s, 0);
+}
+
+/* The pattern functions' steps (lua_strpat.c), charged to the running
+ * call's budget as instructions are: spent, the call fails as the count
+ * hook fails it, at the Lua line that called the pattern function. */
+static void pattern_charge(lua_State *L, unsigned long steps)
+{
+	struct script *s = script_of(L);
+	if (!s->budget_exceeded) {
+		s->budget_left -= (long long)steps;
+		if (s->budget_left > 0) return;
+	}
+	budget_raise(L, s, 1);
 }
 
 /* "64 MiB", "1.5 MiB", "512 KiB" */
@@ -701,10 +726,12 @@ static int sb_init(lua_State *L)
 	wrap_global(L, "load", sb_load);
 	set_global_fn(L, "setmetatable", sb_setmetatable);
 	set_global_fn(L, "rawset", sb_rawset);
-	/* string: no dump; the string metatable is hidden from getmetatable */
+	/* string: no dump; patterns matched under the budget (lua_strpat.c); the
+	 * string metatable is hidden from getmetatable */
 	lua_getglobal(L, LUA_STRLIBNAME);
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
+	luastrpat_install(L, -1, pattern_charge);
 	lua_pop(L, 1);
 	lua_pushliteral(L, "");
 	lua_getmetatable(L, -1);
