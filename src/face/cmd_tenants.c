@@ -263,6 +263,41 @@ static const struct syncro_customer *suggest_by_domain(const struct syncro_index
 	return syncro_index_customer(ix, best->customer_id);
 }
 
+/* The one Syncro customer whose business name is name (ASCII case
+ * ignored, as the sync's syncro_customer finds it), or NULL (none, or
+ * several: the sync would refuse the name too). */
+static const struct syncro_customer *suggest_by_name(const struct syncro_index *ix, const char *name)
+{
+	const struct syncro_customer *found = NULL;
+	for (size_t i = 0; name && i < ix->ncustomers; i++) {
+		const struct syncro_customer *sc = &ix->customers[i];
+		if (!sc->business_name || !str_ieq(sc->business_name, name)) continue;
+		if (found) return NULL;
+		found = sc;
+	}
+	return found;
+}
+
+/* A customer's name for a comment: its business name, else its full name. */
+static const char *customer_label(const struct syncro_customer *sc)
+{
+	if (sc->business_name && *sc->business_name) return sc->business_name;
+	if (sc->fullname && *sc->fullname) return sc->fullname;
+	return "(no name)";
+}
+
+/* Is the customer configured, by its id, its default domain, or (once its
+ * /organization was read) any of its verified domains? */
+static void customer_map(struct customer *c, const struct config *cfg)
+{
+	for (size_t k = 0; k < cfg->ntenants && !c->mapped; k++) {
+		const char *id = cfg->tenants[k].id;
+		if (str_ieq(id, c->tenant_id) || (c->domain && str_ieq(id, c->domain))) c->mapped = &cfg->tenants[k];
+		for (size_t d = 0; d < c->ndomains && !c->mapped; d++)
+			if (str_ieq(id, c->domains[d])) c->mapped = &cfg->tenants[k];
+	}
+}
+
 /* /organization of a customer tenant: its verified domains. A failure only
  * leaves the list empty (the default domain is still tried). */
 static void organization_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
@@ -326,10 +361,7 @@ static int discover(const struct config *cfg)
 	/* Can the app get a token in each customer tenant? All at once. */
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
-		for (size_t k = 0; k < cfg->ntenants && !c->mapped; k++) {
-			const char *id = cfg->tenants[k].id;
-			if (str_ieq(id, c->tenant_id) || (c->domain && str_ieq(id, c->domain))) c->mapped = &cfg->tenants[k];
-		}
+		customer_map(c, cfg);
 		c->gt = graph_tenant_get(gc, c->tenant_id);
 		graph_tenant_token_start(c->gt);
 	}
@@ -337,8 +369,9 @@ static int discover(const struct config *cfg)
 		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
 		goto out;
 	}
-	/* The verified domains of the unmapped ones the app can read, for the
-	 * Syncro suggestion. */
+	/* The verified domains of the unmapped ones the app can read: a config
+	 * entry may name the tenant by one of them; else for the Syncro
+	 * suggestion. */
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
 		if (c->mapped || graph_tenant_token_error(c->gt)) continue;
@@ -349,6 +382,7 @@ static int discover(const struct config *cfg)
 		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
 		goto out;
 	}
+	for (size_t i = 0; i < d.n; i++) customer_map(&d.v[i], cfg);
 	size_t unmapped = 0, no_token = 0;
 	printf("%zu customer tenant%s of partner %s:\n", d.n, d.n == 1 ? "" : "s", cfg->csp_partner_tenant);
 	for (size_t i = 0; i < d.n; i++) {
@@ -380,6 +414,7 @@ static int discover(const struct config *cfg)
 			size_t why_count = 0;
 			const struct syncro_customer *sc = have_syncro ? suggest_by_domain(&ix, c, &why_domain, &why_count)
 			                                               : NULL;
+			const struct syncro_customer *by_name = have_syncro && !sc ? suggest_by_name(&ix, c->name) : NULL;
 			struct buf b = { 0 };
 			buf_adds(&b, "{ id = ");
 			lua_quote(c->tenant_id, &b);
@@ -390,9 +425,21 @@ static int discover(const struct config *cfg)
 			if (sc) {
 				buf_printf(&b, ", syncro_customer_id = %lld },  -- ", sc->id);
 				if (c->domain) buf_printf(&b, "%s; ", c->domain);
-				buf_printf(&b, "%s, by contact domain %s (%zu contact%s)",
-				           sc->business_name ? sc->business_name : (sc->fullname ? sc->fullname : "?"),
-				           why_domain, why_count, why_count == 1 ? "" : "s");
+				buf_printf(&b, "%s, by contact domain %s (%zu contact%s)", customer_label(sc), why_domain, why_count,
+				           why_count == 1 ? "" : "s");
+			} else if (by_name) {
+				buf_printf(&b, ", syncro_customer_id = %lld },  -- ", by_name->id);
+				if (c->domain) buf_printf(&b, "%s; ", c->domain);
+				buf_printf(&b, "%s, by name", customer_label(by_name));
+			} else if (have_syncro) {
+				/* read, and no customer has its domains or its name: the entry
+				 * says so rather than name a customer the sync will not find */
+				buf_adds(&b, ", syncro_customer = ");
+				lua_quote(c->name ? c->name : c->domain, &b);
+				buf_adds(&b, " },  -- ");
+				if (c->domain) buf_printf(&b, "%s; ", c->domain);
+				buf_adds(&b, "NOT IN SYNCRO: no customer has its domains or this name; create it, or set "
+				             "syncro_customer_id");
 			} else {
 				buf_adds(&b, ", syncro_customer = ");
 				lua_quote(c->name ? c->name : c->domain, &b);

@@ -156,6 +156,11 @@ static void request_error_message(const struct graph_tenant *t, const struct gra
 			        "application permission in this tenant; grant it and admin consent again: %s%s",
 			        t->id, what, url, rid);
 		free(url);
+	} else if (resp->status == 403 && strstr(what, "/contracts")) {
+		/* not a permission: the tenant is no CSP partner (Graph: "only supported for partner tenants") */
+		err_set(err, "tenant %s: %s was refused (403 %s: %s): the customer list is only a CSP partner "
+		        "tenant's: is csp.partner_tenant your partner tenant? (there the app needs Directory.Read.All)%s",
+		        t->id, what, ge->code[0] ? ge->code : "Forbidden", ge->message[0] ? ge->message : "no detail", rid);
 	} else if (resp->status == 403) {
 		const char *perm = graph_permission_for(c->url);
 		err_set(err, "tenant %s: %s was refused (403 %s: %s)%s%s%s%s", t->id, what,

@@ -391,8 +391,11 @@ static int apply_item(struct store *st, const char *tenant_id, const cJSON *item
 		struct store_user u = { 0 };
 		rc = store_user_get_json(st, tenant_id, id->valuestring, &u, err);
 		if (rc < 0) return -1;
-		const char *old = rc == STORE_NOTFOUND ? NULL : u.json;
 		bool present = rc == 0 && !u.removed;
+		/* a user back after a removal (a restore: Graph sends it unannotated,
+		 * whole, as a create) replaces what was stored before it left: a
+		 * property cleared in between is absent now, not to be kept */
+		const char *old = present ? u.json : NULL;
 		json = text && text->verbatim ? graph_delta_merge_text(old, text->p, text->n) : NULL;
 		if (!json) json = graph_delta_merge(old, item);
 		store_user_free(&u);

@@ -140,6 +140,10 @@ check "tenants: the failed one shows its error" grep -q "last error: .*AADSTS700
 U=$(ctl GET tenants/contoso/users | jq_py '" ".join([u["id"] for u in d["users"] if u["_state"] == "active" and u.get("department")][:3])')
 set -- $U
 ctl PATCH "tenants/contoso/users/$1" '{"jobTitle": "Chief Tester", "department": null}' >/dev/null
+# $2's department is cleared, then the user is deleted (restored below: Graph then sends it whole, so
+# the department it had before must not come back from the store)
+DEPT2=$(ctl GET tenants/contoso/users | jq_py "[u['department'] for u in d['users'] if u['id'] == '$2'][0]")
+ctl PATCH "tenants/contoso/users/$2" '{"department": null}' >/dev/null
 ctl POST "tenants/contoso/users/$2/soft-delete" >/dev/null
 ctl POST "tenants/contoso/users/$3/hard-delete" >/dev/null
 NEW=$(ctl POST tenants/contoso/users '{"displayName": "Newt New", "givenName": "Newt"}' | jq_py 'd["id"]')
@@ -176,6 +180,8 @@ check "incremental: the delta page of changed properties asked uncompressed" \
 ctl POST "tenants/contoso/users/$2/restore" >/dev/null
 expect_ok "restored user pull" -- $ES pull --tenant Contoso
 check "restored user present again" test -z "$(sql "select removed from users where object_id='$2'")"
+check "restored user: the department cleared before the deletion stays cleared (was '$DEPT2')" \
+  test -z "$(sql "select json_extract(json,'\$.department') from users where object_id='$2'")"
 # group_count NAME: the members Graph lists for the group (users only, not
 # soft-deleted); stored_count NAME: the member rows stored for it
 group_count() {
@@ -501,10 +507,34 @@ expect_ok "discover with Syncro" -- --config syn.lua tenants discover
 check "discover: suggested by contact domain (most contacts wins, paged, case-insensitive)" \
   grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000001", name = "NewCo", syncro_customer_id = 77 },  -- .*NewCo Holdings Ltd, by contact domain newco.example (3 contacts)' "$T_OUT/out"
 check "discover: Syncro read, no unreachable note" sh -c "! grep -q 'could not be read' '$T_OUT/out'"
+# customers Syncro knows by name only, by a contact domain under a customer with no business name, not at all
+ctl POST tenants '{"key": "bigcorp", "id": "c0ffee00-0000-4000-8000-000000000002", "displayName": "Bigcorp Ltd", "domain": "bigcorp.example", "users": 2}' >/dev/null
+ctl POST tenants '{"key": "solo", "id": "c0ffee00-0000-4000-8000-000000000003", "displayName": "Solo", "domain": "solo.example", "users": 2}' >/dev/null
+ctl POST tenants '{"key": "lonely", "id": "c0ffee00-0000-4000-8000-000000000004", "displayName": "Lonely Co", "domain": "lonely.example", "users": 2}' >/dev/null
+fake_ctl "$SYN_URL" POST seed '{"customers": [{"id": 80, "business_name": "BIGCORP LTD"}, {"id": 81, "business_name": "", "firstname": "Pat", "lastname": "Solo"}],
+  "contacts": [{"customer_id": 81, "name": "pat", "email": "pat@solo.example"}]}' >/dev/null
+expect_ok "discover with Syncro: more customers" -- --config syn.lua tenants discover
+check "discover: a Syncro customer of the same name (any case) by its id" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000002", name = "Bigcorp Ltd", syncro_customer_id = 80 },  -- bigcorp.example; BIGCORP LTD, by name$' "$T_OUT/out"
+check "discover: a customer with no business name named by its full name" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000003", name = "Solo", syncro_customer_id = 81 },  -- solo.example; Pat Solo, by contact domain solo.example (1 contact)$' "$T_OUT/out"
+check "discover: a customer Syncro does not have is said to be missing, not suggested by name" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000004", name = "Lonely Co", syncro_customer = "Lonely Co" },  -- lonely.example; NOT IN SYNCRO: ' "$T_OUT/out"
+# a tenant named in the config by a verified domain that is not its default one is mapped, not offered again
+sed "s|id = \"$CONTOSO\"|id = \"contosoltd2716.onmicrosoft.com\"|" syn.lua >syn2.lua
+expect_ok "discover: a tenant configured by another verified domain" -- --config syn2.lua tenants discover
+check "discover: ... is mapped" sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep ' mapped ' | grep -vq 'not mapped'"
+check "discover: ... and no entry is offered for it" sh -c "! grep -q '^{ id = \"$CONTOSO\"' '$T_OUT/out'"
+for k in bigcorp solo lonely; do ctl DELETE "tenants/$k" >/dev/null 2>&1; done
 kill "$fake_pid_syncro" 2>/dev/null
 
 sed '/^csp/d' es.lua >nocsp.lua
 expect_exit "discover without csp.partner_tenant" 2 "csp.partner_tenant is not set" -- --config nocsp.lua tenants discover
+# a customer's tenant given as the partner: Graph refuses /contracts there, and no permission would help
+sed "s|^csp = .*|csp = { partner_tenant = \"$CONTOSO\" }|" es.lua >notpartner.lua
+expect_exit "discover with a tenant that is no partner" 1 "" -- --config notpartner.lua tenants discover
+check "discover with a tenant that is no partner: says so, names csp.partner_tenant, not a missing permission" \
+  sh -c "grep -q 'is csp.partner_tenant your partner tenant' '$T_OUT/err' && ! grep -q 'it needs the application permission' '$T_OUT/err'"
 
 # ---------------------------------------------------------------- usage
 expect_exit "pull --tenant unknown: did you mean" 2 "tenant 'Contosso' is not in the config" -- $ES pull --tenant Contosso

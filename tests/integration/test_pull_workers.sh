@@ -79,6 +79,11 @@ check "killed worker: its tenant's message names the worker and how it ended" \
 check "killed worker: the other tenants are ok" sh -c "grep -c ': ok: ' '$W/kill.out' | grep -qx 3"
 check "killed worker: graph.pull_workers was used" grep -q "over 3 worker processes" "$W/kill.err"
 check "killed worker: Big's change is not stored yet" test "$(late state/three.db)" != Late
+expect_ok "killed worker: tenants" -- --config kill.lua tenants
+check "killed worker: 'tenants' shows Big's pull failed, not the one before" \
+  sh -c "grep ' Big ' '$T_OUT/out' | grep -q ' failed '"
+check "killed worker: its row keeps why" \
+  test "$(sqlite3 state/three.db "select last_status || ' ' || (last_error like '%pull worker (pid $VICTIM) was killed by signal 9%') from tenants where name = 'Big'")" = "failed 1"
 expect_ok "after the killed worker: the next pull" -- --config three.lua pull --workers 3
 expect_ok "after the killed worker: one process pulls too" -- --config one.lua pull --workers 1
 check "after the killed worker: Big's change arrived" test "$(late state/three.db)" = Late

@@ -172,13 +172,17 @@ TEST(graph_delta_first_round_then_changes)
 	REQUIRE_OK(apply(st, again, &c, &complete, &err), &err);
 	CHECK_EQ_INT(c.removed_changed + c.removed_deleted, 0);
 
-	/* a restore comes unannotated: present again */
+	/* a restore comes unannotated and whole, as a create (never-set properties
+	 * left out): present again, and what it was before it left is replaced:
+	 * its surname was cleared while it was deleted, so it has none now */
 	const char restore[] = "{\"@odata.deltaLink\":\"https://g/users/delta?$deltatoken=D3\",\"value\":["
-	                       "{\"id\":\"ffff7b1a\",\"displayName\":\"Cameron White\",\"jobTitle\":\"Back\"}]}";
+	                       "{\"id\":\"ffff7b1a\",\"displayName\":\"Cameron White\",\"givenName\":\"Cameron\","
+	                       "\"jobTitle\":\"Back\"}]}";
 	REQUIRE_OK(apply(st, restore, &c, &complete, &err), &err);
 	CHECK_STR(removed_of(st, "ffff7b1a"), "present");
 	CHECK_STR(prop(st, "ffff7b1a", "jobTitle"), "Back");
 	CHECK_STR(prop(st, "ffff7b1a", "givenName"), "Cameron");
+	CHECK_STR(prop(st, "ffff7b1a", "surname"), "");   /* "White" before it left: not kept */
 	/* replaying the same page changes nothing */
 	REQUIRE_OK(store_delta_put(st, TID, "users", &(struct store_delta){ .delta_link = "https://g/x" }, &err), &err);
 	REQUIRE_OK(apply(st, restore, &c, &complete, &err), &err);
