@@ -82,6 +82,10 @@ expect_exit "no mode is a usage error" 2 "--period YYYY-MM, --schedules or --rep
 expect_exit "a malformed period is refused" 2 "YYYY-MM" -- $ES bill --period 2026-9
 expect_exit "the current month needs --open-period" 2 "has not ended" -- $ES bill --period "$(date -u +%Y-%m)"
 expect_exit "--report needs a period" 2 "needs --period" -- $ES bill --report
+# the same reached as `report billing`: its messages name what was typed
+expect_exit "report billing needs a period, named as typed" 2 "^entrasync report billing: give the month: --period YYYY-MM" \
+  -- $ES report billing --format json
+check "report billing: no message names 'bill'" sh -c "! grep -q 'entrasync bill:' '$T_OUT/err'"
 expect_exit "an unknown tenant is named with a suggestion" 2 "did you mean 'contoso.com'" \
   -- $ES bill --period 2026-09 --tenant contoso.co
 expect_exit "a misspelt billing key is reported with file:line and a suggestion" 2 \
