@@ -130,8 +130,9 @@ struct engine_action {
 	                                      * #2 of customer 7 have this e-mail", or who holds its one contact) */
 	long long contact_id;                /* adopt/update/delete/mark/keep/unchanged; 0 for create */
 	/* The contact the user's link points to, found gone from Syncro (not in
-	 * its customer's list: sync --verify); the user is planned as one with
-	 * no link, and the link is dropped before the action is applied. 0 = no. */
+	 * its customer's list: sync --verify; or a 404 when a leaver's contact
+	 * was read for on_leave); the user is planned as one with no link, and
+	 * the link is dropped before the action is applied. 0 = no. */
 	long long gone_contact;
 	long long customer_id;               /* the contact's customer */
 	/* create: the highest contact id the customer had when it was listed

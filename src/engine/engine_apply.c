@@ -169,7 +169,7 @@ int engine_apply_contact_gone(struct engine_apply *ap, const struct engine_actio
 	struct store_audit au = {
 		.run_id = ap->run_id, .tenant_id = ap->tenant_id, .object_id = a->object_id, .contact_id = old.contact_id,
 		.action = "unlink", .before = before,
-		.after = "{\"why\":\"the contact is not in its customer's list in Syncro (sync --verify)\"}",
+		.after = "{\"why\":\"the contact is gone from Syncro (sync --verify, or read for on_leave)\"}",
 		.actor = "entrasync", .result = "ok",
 	};
 	if (store_link_delete(ap->st, ap->tenant_id, a->object_id, err) != 0 ||

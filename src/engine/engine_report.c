@@ -95,7 +95,7 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 	const struct engine_action *a = &d->a;
 	const char *why = engine_why_name(a->why);
 	if (a->gone_contact) {
-		fprintf(f, "  - %s: contact #%lld is gone from Syncro (not in its customer's list): link %s\n", label_of(a),
+		fprintf(f, "  - %s: contact #%lld is gone from Syncro: link %s\n", label_of(a),
 		        a->gone_contact, dry ? "to be dropped" : "dropped");
 		if (a->kind == ENGINE_SKIP) return;   /* out of scope or left: nothing more */
 	}

@@ -127,6 +127,34 @@ static int link_holder(struct engine_planner *p, const struct store_link *l, cha
 	return how ? 1 : 2;
 }
 
+/* The first taken contact of the customer with one of the user's
+ * addresses (mail, UPN, desired e-mail, in the order the match uses) that
+ * is linked: noted in u as candidates() notes a linked match (1 a user who
+ * left, 2 one who is there). 0 none, -1 store failure (err). */
+static int taken_holder(struct engine_planner *p, struct engine_user *u, long long cust, char *note, size_t cap,
+                        struct err *err)
+{
+	const char *keys[3] = { u->mail, u->upn, u->desired ? u->desired->v[SYNCRO_F_EMAIL] : NULL };
+	for (size_t k = 0; k < 3; k++) {
+		const struct syncro_contact *h[MAX_CANDIDATES];
+		size_t nh = engine_contacts_holding(p->ix, cust, keys[k], 0, h, MAX_CANDIDATES);
+		if (nh > MAX_CANDIDATES) nh = MAX_CANDIDATES;
+		for (size_t i = 0; i < nh; i++) {
+			struct store_link l = {0};
+			int rc = store_link_find_contact(p->st, cust, h[i]->id, &l, err);
+			int holder = rc == 0 ? link_holder(p, &l, note, cap, err) : 0;
+			store_link_free(&l);
+			if (rc < 0 || holder < 0) return -1;
+			if (holder > 0) {
+				u->taken_contact = h[i]->id;
+				u->taken_note = note;
+				return holder;
+			}
+		}
+	}
+	return 0;
+}
+
 /* For a user whose one candidate c would be adopted: when adopting it
  * would give it the user's e-mail (c was found by the UPN, or by another
  * address) while another contact of the customer has that e-mail (linked
@@ -219,6 +247,14 @@ static int candidates(struct engine_planner *p, struct engine_user *u, const str
 	if (*n == 1 && adopt_gives_second(p, u, cust, out[0], note, cap)) {
 		*n = 0;
 		return 0;
+	}
+	if (*n == 0 && !noted) {
+		/* a linked contact an earlier user of the run matched is taken (out
+		 * of the finds above) but still another user's: this user too is a
+		 * conflict on it, not a new contact */
+		int holder = taken_holder(p, u, cust, note, cap, err);
+		if (holder < 0) return -1;
+		if (holder > 0) noted = holder;
 	}
 	const struct engine_made *mk = *n || noted || !p->made ? NULL : engine_contacts_made_match(p->made, cust, u);
 	if (mk) {
@@ -443,10 +479,9 @@ static bool leave_changes(const struct engine_leave *leave, const struct syncro_
 /* A leaver whose on_leave would change its contact (a mark at the top of
  * its notes): the contact is read from Syncro and on_leave asked again
  * with it as it is there now, so that what a technician typed into it (a
- * note) is built on, not replaced by what entrasync last wrote. A contact
- * gone from Syncro keeps the first answer (the write finds it gone and
- * drops the link). 0 go on with *leave, > 0 skip the user (said why),
- * < 0 stop. */
+ * note) is built on, not replaced by what entrasync last wrote. 0 go on
+ * with *leave; 2 the contact is gone from Syncro (nothing left to mark:
+ * the link is dropped); 1 skip the user (said why); < 0 stop. */
 static int leave_again(struct engine_planner *p, long long contact_id, const struct engine_link *link,
                        enum engine_why why, struct engine_leave *leave, const char *label)
 {
@@ -454,8 +489,7 @@ static int leave_again(struct engine_planner *p, long long contact_id, const str
 	struct syncro_fields now = { 0 };
 	struct err err;
 	int c = p->contact_now(p->ud, contact_id, &now, label);
-	if (c == 2) return 0;
-	if (c != 0) return c;
+	if (c != 0) return c;   /* 2: gone from Syncro */
 	/* it stays with its customer: the link's, whatever Syncro says */
 	free(now.v[SYNCRO_F_CUSTOMER_ID]);
 	now.v[SYNCRO_F_CUSTOMER_ID] = link->fields.v[SYNCRO_F_CUSTOMER_ID] ? xstrdup(link->fields.v[SYNCRO_F_CUSTOMER_ID])
@@ -498,6 +532,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	struct engine_leave leave = {0};
 	struct engine_action a = {0};
 	char label[LABEL_MAX];
+	long long gone_now = 0;   /* the leaver's contact, found gone when read for on_leave */
 
 	p->users++;
 	if (row->json && json_scan_members(row->json, row->json_len, user_keys, UK_N, uv, &uerr) != 0) {
@@ -545,7 +580,12 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	}
 	if (linked && why != ENGINE_WHY_NONE && leave_changes(&leave, &link.fields)) {
 		int c = leave_again(p, row->contact_id, &link, why, &leave, label);
-		if (c != 0) {
+		if (c == 2) {
+			/* planned as a leaver with no link, the link dropped: the dry run
+			 * says so too, and no write is sent to a contact known gone */
+			gone_now = row->contact_id;
+			linked = false;
+		} else if (c != 0) {
 			rc = c > 0 ? 0 : -2;
 			goto out;
 		}
@@ -567,6 +607,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	}
 emit:
 	if (gone_at != STR_INDEX_NONE) a.gone_contact = p->gone_contacts[gone_at];
+	else if (gone_now) a.gone_contact = gone_now;
 	if (a.kind == ENGINE_CREATE) a.newer_than = engine_contacts_max_id(p->ix, a.customer_id);
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);

@@ -27,7 +27,24 @@ struct conflicts_print {
 	double now;
 	cJSON *arr;
 	long long n;
+	struct store *st;          /* for whether a candidate is linked */
 };
+
+/* Is one of the candidates linked to a user (any)? Then `link` to it is
+ * refused, and linking another gives that one's e-mail a second contact:
+ * the conflict's message is what resolves it. */
+static bool candidate_linked(struct store *st, const cJSON *cands)
+{
+	for (const cJSON *m = cands->child; st && m; m = m->next) {
+		if (!cJSON_IsNumber(m)) continue;
+		struct store_link l = { 0 };
+		struct err err;
+		int rc = store_link_find_contact(st, 0, (long long)m->valuedouble, &l, &err);
+		store_link_free(&l);
+		if (rc == 0) return true;
+	}
+	return false;
+}
 
 static void add_str(cJSON *o, const char *k, const char *v)
 {
@@ -77,7 +94,7 @@ static int on_conflict(const struct store_status_conflict *c, void *ud)
 			printf("\n    resolve: delete or merge in Syncro the contact that is not this person's (the next "
 			       "sync then updates #%lld), or keep a candidate instead: entrasync link --tenant %s %s "
 			       "CONTACT_ID [--customer ID]\n", c->linked_contact, c->tenant_id, c->object_id);
-		else if (cJSON_GetArraySize(cands) > 1)
+		else if (cJSON_GetArraySize(cands) > 1 && !candidate_linked(p->st, cands))
 			printf("\n    resolve: entrasync link --tenant %s %s CONTACT_ID\n", c->tenant_id, c->object_id);
 		else
 			printf("\n    resolve: as the message above says\n");
@@ -111,6 +128,7 @@ int cmd_conflicts(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	if (json) p.arr = cJSON_CreateArray();
+	p.st = st;
 	if (st && store_status_conflict_each(st, tenant ? ops_tenant_id(&cfg, tenant) : NULL, on_conflict, &p, &err) != 0) {
 		fprintf(stderr, "entrasync conflicts: %s\n", err.msg);
 		rc = EXIT_NOSTART;

@@ -130,6 +130,21 @@ clear_log
 expect_ok "leavers again: nothing more to do" -- --config c.lua sync
 check "marks are not written twice" test "$(all_writes)" = 0
 
+# ---- a leaver whose contact was deleted in Syncro: read for the mark, found gone; nothing is sent to it,
+# the link is dropped, and the dry run says the same
+E_ID=$(sed -n 5p creates.txt | cut -d' ' -f1)
+E_CONTACT=$(sql "select contact_id from links where object_id = '$E_ID'")
+curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$E_CONTACT" >/dev/null
+gctl POST "tenants/contoso/users/$E_ID/disable" '{}' >/dev/null
+clear_log
+expect_ok "a leaver whose contact is gone: dry run" -- --config c.lua sync --dry-run
+check "dry run: the link to be dropped, no mark planned" \
+  sh -c "grep -q ': contact #$E_CONTACT is gone from Syncro.*link to be dropped' '$T_OUT/out' && ! grep -q '#$E_CONTACT, disabled: marked' '$T_OUT/out'"
+clear_log
+expect_ok "a leaver whose contact is gone: sync" -- --config c.lua sync
+check "sync: no write sent to the gone contact, the link dropped" \
+  test "$(all_writes) $(sql "select count(*) from links where object_id = '$E_ID'")" = "0 0"
+
 # ---- they come back: updated, never duplicated
 gctl POST "tenants/contoso/users/$C_ID/enable" '{}' >/dev/null
 gctl PATCH "tenants/contoso/users/$A_ID" '{"department":"Sales","jobTitle":"Back Again"}' >/dev/null
@@ -222,7 +237,7 @@ curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$FAB3_
 gctl POST "tenants/fabrikam/users/$FAB3_ID/disable" '{}' >/dev/null
 clear_log
 expect_ok "deleted leaver: the run is ok" -- --config c.lua sync --tenant Fabrikam
-check "deleted leaver: said, nothing made" test "$(grep -c "(#$FAB3_CONTACT, disabled: marked) — contact deleted in Syncro: link dropped, nothing left to mark" "$T_OUT/out") $(writes contacts.create)" = "1 0"
+check "deleted leaver: said, nothing sent, nothing made" test "$(grep -c ": contact #$FAB3_CONTACT is gone from Syncro: link dropped$" "$T_OUT/out") $(all_writes)" = "1 0"
 check "deleted leaver: link dropped" test "$(sqlite3 state/es.db "select count(*) from links where object_id = '$FAB3_ID'")" = 0
 gctl POST "tenants/fabrikam/users/$FAB3_ID/enable" '{}' >/dev/null
 

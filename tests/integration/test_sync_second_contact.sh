@@ -250,3 +250,21 @@ check "the typed contact keeps its e-mail" test "$(contacts_of lin.clone@contoso
 check "one contact with Lin's e-mail" test "$(contacts_with lin@contoso.com)" = 1
 expect_ok "conflicts" -- --config c.lua conflicts
 check "conflicts: both candidates" grep -q "candidate contacts: #$LIN_C #$CLONE_C$" "$T_OUT/out"
+check "conflicts: resolved as the message says (not by a link to a contact that is another user's)" \
+  sh -c "grep -A4 'Lin Clone' '$T_OUT/out' | grep -q '^    resolve: as the message above says$'"
+
+# ---- more users with the address of a linked contact: every one is a conflict (the contact, taken by the
+# first one's match, used to be hidden from the next, which got a contact of its own)
+for n in Two Three; do
+  gctl POST tenants/contoso/users "{\"displayName\": \"Lin $n\", \"mail\": \"lin@contoso.com\",
+    \"userPrincipalName\": \"lin.$n@contoso.com\", \"accountEnabled\": true, \"userType\": \"Member\"}" >/dev/null
+done
+es --config c.lua sync --dry-run
+check "dry run: both new users with Lin's address are conflicts on her contact" \
+  test "$(grep -c "^  ! Lin T[a-z]* <lin@contoso.com>: conflict: contact #$LIN_C with this e-mail is linked to user " "$T_OUT/out")" = 2
+clear_log
+es --config c.lua sync
+check "sync: none created, nothing written" test "$(writes contacts.create) $(all_writes)" = "0 0"
+check "still one contact with Lin's e-mail" test "$(contacts_with lin@contoso.com)" = 1
+es --config c.lua sync
+check "the next sync: still none created" test "$(writes contacts.create) $(contacts_with lin@contoso.com)" = "0 1"
