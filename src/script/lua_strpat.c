@@ -217,6 +217,8 @@ static const char *match_backref(struct matcher *m, const char *s, int digit)
 	int l = digit - '1';
 	if (l < 0 || l >= m->level || m->capture[l].len == CAP_UNFINISHED)
 		luaL_error(m->L, "invalid capture index %%%d", l + 1);
+	/* a position capture has no text: Lua's length check never passes for it */
+	if (m->capture[l].len < 0) return NULL;
 	size_t len = (size_t)m->capture[l].len;
 	step(m, 1 + len / 16);
 	if ((size_t)(m->src_end - s) >= len && memcmp(m->capture[l].init, s, len) == 0) return s + len;

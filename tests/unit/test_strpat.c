@@ -61,7 +61,8 @@ static const char compare_lua[] =
 	"  '((a)(b))', '(a*(.)%w(%s*))', 'a\\0b', '[\\0]', '%z', '[a-]', '[-a]', '[a-%d]', '[%a-z]', '(()', '(a)(b',\n"
 	"  '%b()%f[%s]', '.-%)', 'o', 'world', 'l+', '^h', '^(%w+)', '%w+$', '(%w+)=(%w+)', '[^%w%s]',\n"
 	"  string.rep('(a)', 33), '[' .. string.rep('a', 10),\n"
-	"  'T(%d+):(%d+)', '%d%d%d%d%-%d%d%-%d%d', '^no%-?reply', '(%w+)%s(%w+)', '%s*$', '^%s*', 'b*', 'c?$' }\n"
+	"  'T(%d+):(%d+)', '%d%d%d%d%-%d%d%-%d%d', '^no%-?reply', '(%w+)%s(%w+)', '%s*$', '^%s*', 'b*', 'c?$',\n"
+	"  '()%1', '(a)()%2', '()%1()' }\n"
 	"local inits = { false, 1, 0, -1, -3, 5, 100, -100 }\n"
 	"local diffs, n = 0, 0\n"
 	"local function same(what, a, b)\n"
@@ -162,6 +163,9 @@ TEST(strpat_budget_stops_backtracking)
 		err = run_limited(others[i], 1000000);
 		if (!err || !strstr(err, "budget spent")) t_fail(__FILE__, __LINE__, "%s: not stopped (%s)", others[i], err ? err : "ok");
 	}
+	/* a back-reference to a position capture never matches, and costs a step, not the budget */
+	err = run_limited("assert(not ('a b'):find('()%1')) assert(('xx'):gsub('()%1', '-') == 'xx')", 1000);
+	CHECK(err == NULL);
 	/* ordinary work is charged as it goes, and well within a policy's budget */
 	err = run_limited("local s = string.rep('word ', 2000) local n = 0 for w in s:gmatch('%a+') do n = n + 1 end "
 	                  "assert(n == 2000) assert(s:gsub('o', '0'):find('w0rd'))", 0);
