@@ -171,16 +171,17 @@ const struct command commands[] = {
 	  "Per tenant: the last pull and the last sync (when, ok / failed / held and\n"
 	  "why, the counts), since when it has been failing, users mirrored, contacts\n"
 	  "linked, conflicts open, writes not confirmed yet; and the daemon: running\n"
-	  "or not, the next scheduled run, the last run's exit code. Reads the\n"
-	  "database only (never the network).\n"
+	  "or not, the next scheduled run, the last run's exit code; a run going on\n"
+	  "now (by pid), or one killed before it finished. Reads the database only\n"
+	  "(never the network).\n"
 	  "\n"
 	  "  --tenant ID|NAME   only this tenant\n"
 	  "  --json             print it as JSON\n"
 	  "\n"
 	  "Exit status: 0 every configured tenant's latest pull and sync were ok (or\n"
 	  "never ran), 1 a configured tenant's latest failed or was held (a tenant no\n"
-	  "longer in the config does not count), 2 usage or config error, 3 the\n"
-	  "database cannot be read.\n",
+	  "longer in the config does not count) or a run was killed before it\n"
+	  "finished, 2 usage or config error, 3 the database cannot be read.\n",
 	  cmd_status, 0 },
 	{ "audit", "List every write made to Syncro, with the fields before and after",
 	  "usage: entrasync audit [--tenant ID|NAME] [--since DATE] [--contact ID] [--user USER]\n"
