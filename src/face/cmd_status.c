@@ -16,6 +16,7 @@
 
 #include "face/cmd_daemon.h"
 #include "face/commands.h"
+#include "face/cmd_ops.h"
 #include "graph/graph.h"
 #include "util/log.h"
 #include "util/config.h"
@@ -452,21 +453,6 @@ static void never_seen(struct status_ctx *c, const struct config_tenant *t)
 	cJSON_AddItemToArray(c->jtenants, o);
 }
 
-static int count_only(const struct store_status_tenant *t, void *ud)
-{
-	(void)t;
-	(void)ud;
-	return 0;
-}
-
-static int tenant_filter_known(const struct config *cfg, struct store *st, const char *filter)
-{
-	for (size_t i = 0; i < cfg->ntenants; i++)
-		if (tenant_selected(filter, cfg->tenants[i].id, cfg->tenants[i].name)) return 1;
-	struct err err;
-	return st && store_status_tenant_each(st, filter, count_only, NULL, &err) == 0 ? 1 : 0;
-}
-
 /* The newest run when it has not finished: going on now (the run lock is
  * held, by pid), or killed or crashed (no one holds the lock; the next run
  * marks it "interrupted" and picks up what it left). A run that is not
@@ -548,7 +534,7 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	}
 	c.st = st;
 	if (tenant) {
-		if (!tenant_filter_known(&cfg, st, tenant)) {
+		if (!ops_tenant_known(&cfg, st, tenant)) {
 			struct buf hint = { 0 };
 			config_tenant_unknown_hint(&cfg, tenant, &hint);
 			rc = usage_fail("status", "no tenant '%s' in the config or the store %s", tenant, hint.data);

@@ -83,4 +83,13 @@ void graph_call_fail(struct graph_call *c, const char *msg);
 /* "GET /users/delta" for messages: method and path without the query. */
 void graph_describe(const char *method, const char *url, char *out, size_t cap);
 
+/* graph_pull.c */
+struct store;
+/* The tenant's row after its pull ended (status and `tenants` read it):
+ * now as the last pull, "ok" when error is NULL, else "failed" with it; the
+ * name and default domain replaced when given (NULL keeps them). A store
+ * error is logged: the pull's result already says how it went. */
+void graph_tenant_row_put(struct store *st, const char *tenant_id, const char *name, const char *domain,
+                          const char *error);
+
 #endif

@@ -1394,25 +1394,31 @@ static int tenant_results_put(struct pull_tenant *pt, struct err *err)
 	return groups_prune(pt, err);
 }
 
-/* The tenant's row after a pull: its name and domain from Graph, when and
- * how the pull ended. Logs a failure (the result says it already). */
-static void tenant_row_put(struct pull_tenant *pt, const struct graph_pull_result *res)
+void graph_tenant_row_put(struct store *st, const char *tenant_id, const char *name, const char *domain,
+                          const char *error)
 {
 	struct err err;
 	struct store_tenant row = { 0 };
-	if (store_tenant_get(pt->st, pt->spec->tenant_id, &row, &err) == 0) {
+	if (store_tenant_get(st, tenant_id, &row, &err) == 0) {
 		char now[32];
 		time_iso8601(time_now(), now, sizeof now);
 		struct store_tenant up = row;
-		if (!pt->spec->name && pt->org_name) up.name = pt->org_name;
-		else if (pt->spec->name) up.name = pt->spec->name;
-		if (pt->org_domain) up.default_domain = pt->org_domain;
+		if (name) up.name = name;
+		if (domain) up.default_domain = domain;
 		up.last_pull_at = now;
-		up.last_status = res->ok ? "ok" : "failed";
-		up.last_error = res->ok ? NULL : res->error;
-		if (store_tenant_put(pt->st, &up, &err) != 0) log_error("graph.pull", "%s", err.msg);
+		up.last_status = error ? "failed" : "ok";
+		up.last_error = error;
+		if (store_tenant_put(st, &up, &err) != 0) log_error("graph.pull", "%s", err.msg);
 	}
 	store_tenant_free(&row);
+}
+
+/* The tenant's row after a pull: its name (the config's, else Graph's) and
+ * domain from Graph, when and how the pull ended. */
+static void tenant_row_put(struct pull_tenant *pt, const struct graph_pull_result *res)
+{
+	const char *name = pt->spec->name ? pt->spec->name : pt->org_name;
+	graph_tenant_row_put(pt->st, pt->spec->tenant_id, name, pt->org_domain, res->ok ? NULL : res->error);
 }
 
 /* The result's counts of what was stored, when none of it was kept. */

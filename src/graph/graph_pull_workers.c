@@ -11,6 +11,7 @@
  * connections through its WAL write lock (each is a short transaction),
  * and a worker that crashes takes only its own tenants with it. */
 #include "graph/graph.h"
+#include "graph/graph_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -157,24 +158,6 @@ static void worker_records(struct worker *w, size_t n, struct graph_pull_result 
  * is made as soon as a worker has finished (its CPU is free, the others'
  * last answers are still coming), so that the store's close at the end of
  * the run has only what came after to copy. */
-/* A tenant whose worker died before reporting it: its row says the pull
- * failed, as the worker's own would have (status and `tenants` read it). */
-static void tenant_row_failed(struct store *st, const char *tenant_id, const char *error)
-{
-	struct err err;
-	struct store_tenant row = { 0 };
-	if (store_tenant_get(st, tenant_id, &row, &err) == 0) {
-		char now[32];
-		time_iso8601(time_now(), now, sizeof now);
-		struct store_tenant up = row;
-		up.last_pull_at = now;
-		up.last_status = "failed";
-		up.last_error = error;
-		if (store_tenant_put(st, &up, &err) != 0) log_error("graph.pull", "%s", err.msg);
-	}
-	store_tenant_free(&row);
-}
-
 static void workers_read(struct store *st, struct worker *ws, int nw, size_t n, struct graph_pull_result *results,
                          bool *done)
 {
@@ -318,7 +301,7 @@ out:
 			snprintf(results[t].error, sizeof results[t].error,
 			         "tenant %s: its pull worker (pid %ld) %s before reporting it; a new pull resumes where "
 			         "its last commit left off", specs[t].tenant_id, (long)ws[k].pid, how);
-			tenant_row_failed(o->st, specs[t].tenant_id, results[t].error);
+			graph_tenant_row_put(o->st, specs[t].tenant_id, NULL, NULL, results[t].error);
 			done[t] = true;
 		}
 	}
