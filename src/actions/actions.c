@@ -210,13 +210,17 @@ int actions_resolve(const struct actions_env *env, const char *target, const cha
 {
 	memset(out, 0, sizeof *out);
 	struct resolve r = { .env = env, .target = target };
+	char *lower = NULL;
 	const struct config *cfg = env->cfg;
 	int rc = ACTIONS_ERROR;
 	if (all_digits(target)) {
 		r.kind = TARGET_CONTACT;
 		r.contact_id = strtoll(target, NULL, 10);
 	} else if (str_is_guid(target)) {
-		r.kind = TARGET_OBJECT_ID;
+		r.kind = TARGET_OBJECT_ID;   /* Graph's ids are lower case; an id copied from elsewhere may not be */
+		lower = xstrdup(target);
+		for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c);
+		r.target = lower;
 	} else if (strchr(target, '@')) {
 		r.kind = TARGET_EMAIL;
 	} else {
@@ -249,10 +253,17 @@ int actions_resolve(const struct actions_env *env, const char *target, const cha
 		err_set(err, "tenant '%s' is not in the config", tenant);
 		goto out;
 	}
-	/* present users win over removed ones */
+	/* present users win over removed ones of the same tenant; across
+	 * tenants a removed match still makes the target ambiguous (the user
+	 * meant may be the one removed: acting on a namesake in another
+	 * customer's tenant is the mistake to avoid) */
 	size_t present = 0, pick = 0;
-	for (size_t i = 0; i < r.n; i++)
+	bool tenants_differ = false;
+	for (size_t i = 0; i < r.n; i++) {
 		if (!r.v[i].removed) present++, pick = i;
+		if (r.v[i].tenant != r.v[0].tenant) tenants_differ = true;
+	}
+	if (tenants_differ) present = 0;
 	if (r.n == 0) {
 		rc = ACTIONS_USAGE;
 		err_set(err, "no user matches '%s'%s%s (looked in the links and the mirror: has the tenant been pulled?)",
@@ -287,6 +298,7 @@ out:
 		free(r.v[i].label);
 	}
 	free(r.v);
+	free(lower);
 	return rc;
 }
 

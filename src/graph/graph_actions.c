@@ -268,8 +268,12 @@ static void failure_message(enum graph_action a, const char *label, const struct
 		        graph_action_name(a), label, s->err.msg);
 		break;
 	case GRAPH_ACTION_UNKNOWN:
-		err_set(err, "%s of %s: no usable answer from Graph, the action may or may not have been applied: %s",
-		        graph_action_name(a), label, s->err.msg);
+		if (s->status == 429)   /* refused, so not applied: Graph processes no throttled request */
+			err_set(err, "%s of %s: not applied: Graph is still throttling this tenant (429) after every retry; "
+			        "try again later: %s", graph_action_name(a), label, s->err.msg);
+		else
+			err_set(err, "%s of %s: no usable answer from Graph, the action may or may not have been applied: %s",
+			        graph_action_name(a), label, s->err.msg);
 		break;
 	default:
 		err_set(err, "%s of %s failed: %s", graph_action_name(a), label, s->err.msg);

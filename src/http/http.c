@@ -1046,7 +1046,9 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 
 	const char *why = NULL;
 	double wait = -1;
-	if (retryable && c->idempotent) wait = retry_wait(c, &why);
+	/* a 429 is a refusal: the request was not processed, so it is safe to
+	 * send again whatever its method */
+	if (retryable && (c->idempotent || status == 429)) wait = retry_wait(c, &why);
 	else if (retryable) why = "not retried: not idempotent";
 	struct buf note = {0};
 	if (r->error != HTTP_ERR_NONE) buf_adds(&note, r->error_text);

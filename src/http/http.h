@@ -1,7 +1,8 @@
 /* http — the one HTTP engine of the runtime: a single-threaded libcurl multi
  * loop running many requests at once, with per-service pacing (token bucket),
  * per-lane in-flight caps and Retry-After holds, retries with backoff for
- * idempotent requests, verified TLS (an extra trust anchor adds to the system
+ * idempotent requests (and for any request refused with 429, which the
+ * server did not process), verified TLS (an extra trust anchor adds to the system
  * store), capped response bodies, and one log line per attempt through
  * log_http (URLs redacted; request bodies and headers never logged).
  * It knows no service: Graph and Syncro specifics stay in their clients.
@@ -145,7 +146,7 @@ void http_service_counters(const struct http_service *svc, struct http_counters 
 enum http_idempotency {
 	HTTP_IDEMPOTENT_AUTO = 0, /* by method: GET HEAD PUT DELETE OPTIONS are; POST PATCH are not */
 	HTTP_IDEMPOTENT_YES,      /* retry even though the method is not idempotent */
-	HTTP_IDEMPOTENT_NO,       /* never retry */
+	HTTP_IDEMPOTENT_NO,       /* never retry (but after a 429: it was not processed) */
 };
 
 /* Why a request completed without a usable HTTP response. */

@@ -54,6 +54,16 @@ expect_exit "ambiguous contact id: refused with the candidates" 2 "ambiguous: it
 check "ambiguous: both candidates named" sh -c "grep -q 'Contoso $SOPHIE' '$T_OUT/err' && grep -q 'Fabrikam $FABUSER' '$T_OUT/err'"
 expect_ok "--tenant settles it" -- $ES user show 1002 --tenant Contoso --json
 check "--tenant: Sophie" test "$(jq_py 'd["object_id"]' <"$T_OUT/out")" = "$SOPHIE"
+UPPER=$(printf '%s' "$MIA" | tr a-f A-F)
+expect_ok "an object id in upper case is found" -- $ES user show "$UPPER" --json
+check "upper-case object id: Mia" test "$(jq_py 'd["object_id"]' <"$T_OUT/out")" = "$MIA"
+gctl POST "tenants/fabrikam/users/$FABUSER/soft-delete" >/dev/null
+"$ENTRASYNC" $ES pull --tenant Fabrikam >/dev/null 2>&1
+expect_exit "a match removed in another tenant still makes the target ambiguous" 2 "ambiguous: it matches 2 users" \
+  -- $ES user disable 1002 --yes --dry-run
+check "ambiguous across tenants: the removed one is named as such" grep -q "Fabrikam $FABUSER .*(removed)" "$T_OUT/err"
+gctl POST "tenants/fabrikam/users/$FABUSER/restore" >/dev/null
+"$ENTRASYNC" $ES pull --tenant Fabrikam >/dev/null 2>&1
 expect_exit "unknown target" 2 "no user matches 'nobody@contoso.com'" -- $ES user show nobody@contoso.com
 expect_exit "malformed target" 2 "not a Syncro contact id, an e-mail, a UPN or an Entra object id" -- $ES user show "Mia Nguyen"
 expect_exit "unknown subcommand" 2 "did you mean 'disable'" -- $ES user disabel 1001
@@ -124,6 +134,14 @@ expect_ok "revoke-sessions --yes" -- $ES user revoke-sessions 1001 --tenant Cont
 check "revoke: one POST" test "$(graph_calls POST revokeSignInSessions)" = 1
 check "revoke: sessions revoked" test "$(fake_user contoso "$MIA" signInSessionsValidFromDateTime)" != None
 check "revoke --json: result ok" test "$(jq_py 'd["result"] + "|" + d["permission"]' <"$T_OUT/out")" = "ok|User.RevokeSessions.All"
+gctl DELETE requests >/dev/null
+gctl POST faults '{"match": "revokeSignInSessions", "status": 429, "retry_after": "0.2", "times": 1}' >/dev/null
+expect_ok "revoke-sessions throttled once (429): sent again after Retry-After, done" -- $ES user revoke-sessions 1001 --tenant Contoso --yes
+check "throttled revoke: two POSTs, the 429 and the one processed" test "$(graph_calls POST revokeSignInSessions)" = 2
+gctl POST faults '{"match": "revokeSignInSessions", "status": 429, "retry_after": "0.1", "times": 0}' >/dev/null
+expect_exit "revoke-sessions throttled every time: not applied, said so (not 'may or may not')" 1 \
+  "not applied: Graph is still throttling this tenant [(]429[)]" -- $ES user revoke-sessions 1001 --tenant Contoso --yes
+gctl DELETE faults >/dev/null
 expect_ok "show lists the last writes" -- $ES user show 1001
 check "show: the actions are in the last writes" sh -c "grep -q 'user.revoke-sessions .*ok' '$T_OUT/out' && grep -q 'user.enable .*operator:alice' '$T_OUT/out'"
 

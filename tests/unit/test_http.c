@@ -794,6 +794,12 @@ TEST(http_non_idempotent_not_retried)
 	CHECK_EQ_INT(f.r.status, 200);
 	CHECK_EQ_INT(f.r.attempts, 2);
 	CHECK(!f.r.retryable);
+	/* a 429 was refused, not processed: a POST is retried after its Retry-After */
+	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=429&retry_after=0.1", new_key());
+	CHECK_OK(fx_do(&f, &(struct http_request){ .method = "POST", .url = u, .body = "{}", .body_len = 2,
+		.content_type = "application/json" }), &f.err);
+	CHECK_EQ_INT(f.r.status, 200);
+	CHECK_EQ_INT(f.r.attempts, 2);
 	/* PUT and DELETE are idempotent by default */
 	u = env_url("HTTPTEST_URL", "/flaky?key=%s&fail=1&status=500", new_key());
 	CHECK_OK(fx_do(&f, &(struct http_request){ .method = "DELETE", .url = u }), &f.err);
