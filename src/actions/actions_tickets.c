@@ -267,7 +267,8 @@ static void ticket_act(struct run *r, const struct store_ticket_action *a, struc
 }
 
 /* Is the intent of a already in effect on the live user? 1 yes, 0 no, -1
- * unknown (err). */
+ * unknown for now (err), -2 never: Graph does not know the user (404:
+ * deleted, or soft-deleted, since). */
 static int already_applied(struct run *r, const struct store_ticket_action *a, const struct actions_target *t,
                            struct err *err)
 {
@@ -276,6 +277,7 @@ static int already_applied(struct run *r, const struct store_ticket_action *a, c
 	struct graph_tenant *gt = graph_tenant_get(r->env->gc, t->tenant->id);
 	enum graph_action_status st = graph_user_fetch(r->env->engine, gt, t->object_id,
 	                                               "id,accountEnabled,signInSessionsValidFromDateTime", &u, err);
+	if (st == GRAPH_ACTION_NOT_FOUND) return -2;
 	if (st != GRAPH_ACTION_OK) return -1;
 	int rc = 0;
 	const cJSON *en = cJSON_GetObjectItemCaseSensitive(u, "accountEnabled");
@@ -328,13 +330,30 @@ static void ticket_resume(struct run *r, const struct store_ticket_action *a)
 		free(msg);
 	} else if (applied == 0) {
 		ticket_act(r, a, &t, true);
+	} else if (applied == -2) {
+		char *msg = xasprintf("%s is no longer in Entra (Graph answers 404: deleted since the ticket was taken); "
+		                      "nothing more was done", t.label);
+		ticket_audit(r, a->ticket_id, &t, a->action, NULL, NULL, "failed: the user is gone from Entra (404)");
+		ticket_outcome(r, a->ticket_id, "failed", msg, true);
+		free(msg);
 	} else if (!strcmp(a->action, "revoke-sessions")) {
 		/* cannot tell whether the sessions were revoked: do not revoke twice */
 		ticket_outcome(r, a->ticket_id, "failed", "interrupted run, and the user's state cannot be read to tell "
 		               "whether the sessions were revoked; not sent again: check and revoke by hand", true);
+	} else if (a->attempts + 1 >= (r->o->max_attempts > 0 ? r->o->max_attempts : DEFAULT_MAX_ATTEMPTS)) {
+		/* each run that cannot read the state counts as an attempt: a ticket
+		 * is not left pending (and every run failing) for ever */
+		char *msg = xasprintf("gave up after %lld attempts: the user's state could not be read to tell whether the "
+		                      "%s was done (%s); check the account by hand", a->attempts + 1, a->action, err.msg);
+		ticket_audit(r, a->ticket_id, &t, a->action, NULL, NULL, "failed: gave up, state unreadable");
+		ticket_outcome(r, a->ticket_id, "failed", msg, true);
+		free(msg);
 	} else {
-		say(r, "ticket %lld: cannot read the user's state yet, will try again next run: %s", a->ticket_id,
-		    err.msg);
+		struct err ae = {{0}};
+		if (store_ticket_action_attempt(r->sa, a->ticket_id, &ae) != 0)
+			log_error("actions.ticket", "ticket %lld: %s", a->ticket_id, ae.msg);
+		say(r, "ticket %lld: cannot read the user's state yet (attempt %lld), will try again next run: %s",
+		    a->ticket_id, a->attempts + 1, err.msg);
 		r->rep->pending++;
 	}
 	actions_target_free(&t);
@@ -345,6 +364,17 @@ static int collect_open(const struct store_ticket_action *a, void *ud)
 	struct buf *ids = ud;
 	buf_add(ids, &a->ticket_id, sizeof a->ticket_id);
 	return 0;
+}
+
+/* Was ticket id among those this run resumed (ids: long longs)? */
+static bool resumed_now(const struct buf *ids, long long id)
+{
+	for (size_t i = 0; i + sizeof(long long) <= ids->len; i += sizeof(long long)) {
+		long long v;
+		memcpy(&v, ids->data + i, sizeof v);
+		if (v == id) return true;
+	}
+	return false;
 }
 
 /* ---- new tickets ------------------------------------------------------------ */
@@ -496,7 +526,7 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 		int got = store_ticket_action_get(r.sa, tk->id, &a, err);
 		if (got < 0) goto out;
 		if (got == 0) {
-			rep->already++;
+			if (!resumed_now(&ids, tk->id)) rep->already++;   /* else counted by its resume */
 			store_ticket_action_free(&a);
 			continue;
 		}

@@ -291,7 +291,9 @@ static int user_action(const struct config *cfg, const char *sub, const char *ta
 	}
 	env.engine = cl.engine;
 	env.gc = cl.gc;
-	bool terminal = isatty(STDIN_FILENO) && action != GRAPH_ACTION_SET_PASSWORD;
+	/* on a terminal, set-password generates the password (read_password
+	 * reads only a redirected standard input): the prompt may read it */
+	bool terminal = isatty(STDIN_FILENO);
 	struct actions_opts ao = { .action = (enum graph_action)action, .yes = uo->yes, .dry_run = uo->dry_run,
 	                           .confirm = terminal ? confirm_on_terminal : NULL, .password = password };
 	r = actions_perform(&env, &t, &ao, &oc);

@@ -210,3 +210,28 @@ tickets "503: the next run checks, then acts" 0 ""
 check "503: checked (GET) then disabled (one PATCH)" \
   test "$(graph_calls GET "users/$U7")/$(graph_calls PATCH "users/$U7")/$(fake_user contoso "$U7" accountEnabled)" = "1/1/False"
 check "503: commented once, done" test "$(marked "$T_DOWN")/$(row "$T_DOWN")" = "1/done|ok"
+
+# ---------------------------------------------------------------- a resumed ticket that can never be checked
+T_GONE=$(new_ticket "Disable" 1008)
+T_STUCK=$(new_ticket "Disable" 1007)
+gctl POST faults "[{\"status\": 503, \"match\": \"users/$U5(\$|[?])\", \"tenant\": \"contoso\", \"times\": 0},
+  {\"status\": 503, \"match\": \"users/$ZAINAB(\$|[?])\", \"tenant\": \"contoso\", \"times\": 0}]" >/dev/null
+tickets "two tickets, Graph not answering: pending" 1 "no answer yet \(attempt 1\)"
+tickets "the next run cannot read their users' state: still pending, attempt 2" 1 \
+  "ticket $T_STUCK: cannot read the user's state yet \(attempt 2\)"
+check "a pending ticket is counted once (pending, not also handled before)" python3 -c "
+import re, sys
+m = re.search(r'(\d+) open, (\d+) done, (\d+) refused, (\d+) failed, (\d+) pending, \d+ resumed, (\d+) handled before', open('$T_OUT/out').read())
+o, d, r, f, p, a = map(int, m.groups())
+sys.exit(0 if p == 2 and o == d + r + f + p + a else 1)"
+gctl DELETE faults >/dev/null
+gctl DELETE "tenants/contoso/users/$U5" >/dev/null
+gctl POST faults "{\"status\": 503, \"match\": \"users/$ZAINAB(\$|[?])\", \"tenant\": \"contoso\", \"times\": 0}" >/dev/null
+tickets "the user deleted meanwhile (404), the other still unreadable: both end, failed" 1 \
+  "ticket $T_GONE: not done: .* is no longer in Entra \(Graph answers 404"
+check "unreadable for max_attempts runs: given up, said so" grep -q "ticket $T_STUCK: not done: gave up after 3 attempts" "$T_OUT/out"
+check "both finished: failed, one comment each" \
+  test "$(row "$T_GONE")/$(marked "$T_GONE")/$(row "$T_STUCK")/$(marked "$T_STUCK")" = "done|failed/1/done|failed/1"
+gctl DELETE faults >/dev/null
+tickets "a later run leaves them alone" 0 ""
+check "no third comment" test "$(marked "$T_GONE")/$(marked "$T_STUCK")" = "1/1"

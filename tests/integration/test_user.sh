@@ -118,6 +118,9 @@ check "cancelled: nothing sent, audited" \
 with_tty yes $ES user disable 1001; rc=$?
 check "terminal, answer yes: disabled" sh -c "test $rc = 0 && grep -q 'disabled the account of mia.nguyen@contoso.com' '$T_OUT/out'"
 check "the fake Graph has Mia disabled" test "$(fake_user contoso "$MIA" accountEnabled)" = False
+with_tty no $ES user set-password "$ZAINAB"; rc=$?
+check "set-password on a terminal asks too: no cancels" sh -c "test $rc = 1 && grep -q 'Type .yes. to confirm' '$T_OUT/out' && grep -q 'cancelled at the prompt' '$T_OUT/out'"
+check "set-password cancelled: no password set" test "$(fake_user contoso "$ZAINAB" _password)" = None
 
 # ---------------------------------------------------------------- the actions
 SUDO_USER=alice expect_ok "enable needs no confirmation" -- $ES user enable mia.nguyen@contoso.com </dev/null
@@ -156,7 +159,7 @@ check "the password appears once on stdout" test "$(grep -cF -- "$PW" "$T_OUT/ou
 check "the password is not in the database (nor its WAL)" sh -c "! cat state/es.db* | grep -qaF -- '$PW' && ! sqlite3 state/es.db .dump | grep -qF -- '$PW'"
 check "the password was never sent to Syncro" sh -c "! python3 -c 'import urllib.request; print(urllib.request.urlopen(\"$SYNCRO_URL/_fake/requests\").read().decode())' | grep -qF -- '$PW'"
 check "audit: set-password without the password" \
-  test "$(sql "select after||'|'||result from audit where action='user.set-password' and object_id='$ZAINAB'")" = \
+  test "$(sql "select after||'|'||result from audit where action='user.set-password' and object_id='$ZAINAB' and result='ok'")" = \
        '{"passwordProfile":{"forceChangePasswordNextSignIn":true}}|ok'
 GIVEN='Given-Pw#2026x'
 printf '%s\n' "$GIVEN" | es $ES user set-password "$ZAINAB" --yes; rc=$?
