@@ -214,9 +214,24 @@ struct actions_ticket_report {
 int actions_process_tickets(const struct actions_env *env, const struct actions_ticket_opts *o,
                             struct actions_ticket_report *rep, struct err *err);
 
-/* The action a ticket subject asks for: "Disable: Jane left" → disable;
- * GRAPH_ACTION_SET_PASSWORD for "set password"/"reset password" (which is
- * refused); -1 when the subject starts with no action name. */
-int actions_ticket_subject_action(const char *subject);
+/* What a ticket subject asks for. The subject is the action ("disable",
+ * "enable", "revoke sessions"), optionally a noun ("account", "user",
+ * "sign-in", "login") and "for"/"of", optionally the user (an e-mail or
+ * UPN, or a name), then nothing or a separator (":", "-", ",", "(", "/",
+ * "|", an en or em dash) and any text: "Disable", "Disable Mia", "Disable
+ * account: left today", "Revoke sessions for jane@contoso.com - phone
+ * stolen". A name is checked against the ticket's contact by the caller
+ * ("Disable MFA prompts on Jane's phone" names "MFA prompts on Jane's
+ * phone": no contact has that name). */
+struct ticket_subject {
+	int action;                /* enum graph_action, -1 when the subject starts with none */
+	char address[320];         /* the first e-mail in the subject (free text included), "" if none */
+	char name[200];            /* the words naming the user when no address does, "" if none */
+	bool several;              /* it names more than one address */
+};
+/* Fills *out from subject (NULL = no action). "set password" / "reset
+ * password" give GRAPH_ACTION_SET_PASSWORD whatever follows (a ticket
+ * never sets one). */
+void actions_ticket_subject_parse(const char *subject, struct ticket_subject *out);
 
 #endif

@@ -51,7 +51,64 @@ static size_t starts_word(const char *s, const char *word)
 	return isalpha((unsigned char)*p) ? 0 : (size_t)(p - s);
 }
 
-int actions_ticket_subject_action(const char *subject)
+static const char *skip_spaces(const char *p)
+{
+	while (isspace((unsigned char)*p)) p++;
+	return p;
+}
+
+/* Characters that end an address or a word of free text. */
+#define TOKEN_STOP ",;:()<>[]\"'|/"
+
+/* An e-mail address at p (local@domain.tld, trailing dots dropped): its
+ * length in the subject, the address copied to out (truncated to cap);
+ * 0 when p holds no address. */
+static size_t address_at(const char *p, char *out, size_t cap)
+{
+	size_t n = 0;
+	while (p[n] && !isspace((unsigned char)p[n]) && !strchr(TOKEN_STOP, p[n])) n++;
+	size_t len = n;
+	while (len > 0 && p[len - 1] == '.') len--;
+	const char *at = memchr(p, '@', len);
+	if (!at || at == p || at + 1 >= p + len || !memchr(at + 1, '.', (size_t)(p + len - at - 1))) return 0;
+	size_t c = len < cap ? len : cap - 1;
+	memcpy(out, p, c);
+	out[c] = '\0';
+	return n;
+}
+
+/* A separator between the action (and its user) and free text at p (in a
+ * string that starts at start): its length, else 0. A '-' inside a word
+ * (Jean-Luc, jean-luc@contoso.com) is none. */
+static size_t separator_at(const char *start, const char *p)
+{
+	if (*p == '-') return p == start || isspace((unsigned char)p[-1]) || isspace((unsigned char)p[1]) ? 1 : 0;
+	if (*p && strchr(":,([/|", *p)) return 1;
+	const unsigned char *u = (const unsigned char *)p;
+	if (u[0] == 0xE2 && u[1] == 0x80 && (u[2] == 0x93 || u[2] == 0x94)) return 3;   /* – — */
+	return 0;
+}
+
+/* Scans free text for addresses: the first goes to out->address when it
+ * has none; another one sets out->several. */
+static void text_addresses(const char *p, struct ticket_subject *out)
+{
+	char other[sizeof out->address];
+	size_t n;
+	while (*p) {
+		while (*p && (isspace((unsigned char)*p) || strchr(TOKEN_STOP, *p))) p++;
+		if (!*p) break;
+		if ((n = address_at(p, other, sizeof other))) {
+			if (!out->address[0]) snprintf(out->address, sizeof out->address, "%s", other);
+			else if (!str_ieq(out->address, other)) out->several = true;
+			p += n;
+			continue;
+		}
+		while (*p && !isspace((unsigned char)*p) && !strchr(TOKEN_STOP, *p)) p++;
+	}
+}
+
+void actions_ticket_subject_parse(const char *subject, struct ticket_subject *out)
 {
 	static const struct {
 		const char *word;
@@ -64,11 +121,32 @@ int actions_ticket_subject_action(const char *subject)
 		{ "set password", GRAPH_ACTION_SET_PASSWORD },
 		{ "reset password", GRAPH_ACTION_SET_PASSWORD },
 	};
-	if (!subject) return -1;
-	while (isspace((unsigned char)*subject)) subject++;
-	for (size_t i = 0; i < ARRAY_LEN(words); i++)
-		if (starts_word(subject, words[i].word)) return (int)words[i].a;
-	return -1;
+	static const char *const nouns[] = { "account", "user", "sign in", "signin", "login", "log in" };
+	memset(out, 0, sizeof *out);
+	out->action = -1;
+	if (!subject) return;
+	const char *p = skip_spaces(subject);
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_LEN(words) && out->action < 0; i++)
+		if ((n = starts_word(p, words[i].word))) out->action = (int)words[i].a;
+	if (out->action < 0 || out->action == GRAPH_ACTION_SET_PASSWORD) return;
+	p = skip_spaces(p + n);
+	for (size_t i = 0; i < ARRAY_LEN(nouns); i++)
+		if ((n = starts_word(p, nouns[i]))) {
+			p = skip_spaces(p + n);
+			break;
+		}
+	if ((n = starts_word(p, "for")) || (n = starts_word(p, "of"))) p = skip_spaces(p + n);
+	/* the user: the words up to a separator or the end */
+	const char *end = p;
+	while (*end && !separator_at(p, end)) end++;
+	size_t len = (size_t)(end - p);
+	while (len > 0 && isspace((unsigned char)p[len - 1])) len--;
+	char *who = xstrndup(p, len);
+	text_addresses(who, out);
+	if (!out->address[0]) snprintf(out->name, sizeof out->name, "%s", who);
+	free(who);
+	if (*end) text_addresses(end + separator_at(p, end), out);
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -395,11 +473,133 @@ static int ticket_link(struct run *r, const struct syncro_open_ticket *tk, size_
 	return 0;
 }
 
-/* Decides and claims a new ticket; acts when allowed. */
+/* Lower case, runs of spaces, '.' and '_' as one space, trimmed. */
+static void name_fold(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+	bool space = false;
+	for (; *s && n + 1 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isspace(c) || c == '.' || c == '_') {
+			space = n > 0;
+			continue;
+		}
+		if (space && n + 2 < cap) out[n++] = ' ';
+		space = false;
+		out[n++] = (char)tolower(c);
+	}
+	out[n] = '\0';
+}
+
+/* Does name (from a subject) name user u: its display name, given name,
+ * surname, given name and surname, or the part before '@' of its mail or
+ * UPN (case and spacing aside)? */
+static bool user_has_name(const cJSON *u, const char *name)
+{
+	char want[200], have[400];
+	name_fold(name, want, sizeof want);
+	if (!want[0]) return true;
+	static const char *const keys[] = { "displayName", "givenName", "surname", "mail", "userPrincipalName" };
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(u, keys[i]);
+		if (!cJSON_IsString(v)) continue;
+		char part[400];
+		snprintf(part, sizeof part, "%s", v->valuestring);
+		if (i >= 3) part[strcspn(part, "@")] = '\0';
+		name_fold(part, have, sizeof have);
+		if (!strcmp(have, want)) return true;
+	}
+	const cJSON *g = cJSON_GetObjectItemCaseSensitive(u, "givenName"), *f = cJSON_GetObjectItemCaseSensitive(u, "surname");
+	if (cJSON_IsString(g) && cJSON_IsString(f)) {
+		char full[400];
+		snprintf(full, sizeof full, "%s %s", g->valuestring, f->valuestring);
+		name_fold(full, have, sizeof have);
+		if (!strcmp(have, want)) return true;
+	}
+	return false;
+}
+
+/* The Syncro customer of config tenant ct: the config's id, else the
+ * store's (a tenant mapped by name); 0 = unknown. */
+static long long tenant_customer(struct run *r, const struct config_tenant *ct)
+{
+	if (ct->syncro_customer_id) return ct->syncro_customer_id;
+	struct store_tenant row;
+	struct err err;
+	long long id = 0;
+	if (store_tenant_get(r->env->st, ct->id, &row, &err) == 0) {
+		id = row.syncro_customer_id;
+		store_tenant_free(&row);
+	}
+	return id;
+}
+
+/* The user a ticket's subject names by address, looked for only in the
+ * tenants of the ticket's customer (a ticket never reaches another
+ * customer's users): (tenant index, object id), or *why (new string) when
+ * none or more than one user has that e-mail or UPN. -1 on a store error. */
+static int ticket_named_user(struct run *r, const struct syncro_open_ticket *tk, const char *named, size_t *ti,
+                             char **object_id, char **why, struct err *err)
+{
+	const struct config *cfg = r->env->cfg;
+	size_t found = 0, tenants = 0;
+	struct buf more = {0};
+	*object_id = NULL;
+	if (!tk->customer_id) {
+		*why = xasprintf("the subject names %s, but the ticket has no customer to look for that user in", named);
+		return 0;
+	}
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		if (tenant_customer(r, &cfg->tenants[i]) != tk->customer_id) continue;
+		tenants++;
+		struct actions_target t;
+		struct err e = {{0}};
+		int rc = actions_resolve(r->env, named, cfg->tenants[i].id, &t, &e);
+		if (rc == ACTIONS_ERROR) {
+			*err = e;
+			actions_target_free(&t);
+			buf_free(&more);
+			free(*object_id);
+			*object_id = NULL;
+			return -1;
+		}
+		if (rc == ACTIONS_OK) {
+			if (found++ == 0) {
+				*ti = i;
+				*object_id = xstrdup(t.object_id);
+			}
+			buf_printf(&more, "%s%s (%s)", more.len ? ", " : "", t.label, actions_tenant_label(&cfg->tenants[i]));
+		} else if (strstr(e.msg, "ambiguous")) {
+			found += 2;
+			buf_printf(&more, "%s%s", more.len ? "; " : "", e.msg);
+		}
+		actions_target_free(&t);
+	}
+	if (!tenants)
+		*why = xasprintf("the subject names %s, but customer %lld is mapped to no configured tenant", named,
+		                 tk->customer_id);
+	else if (!found)
+		*why = xasprintf("the subject names %s, but no user of customer %lld's tenant%s has that e-mail or UPN (as "
+		                 "of the last pull)", named, tk->customer_id, tenants == 1 ? "" : "s");
+	else if (found > 1)
+		*why = xasprintf("the subject names %s, which matches more than one user: %s", named, more.data);
+	if (*why) {
+		free(*object_id);
+		*object_id = NULL;
+	}
+	buf_free(&more);
+	return 0;
+}
+
+/* Decides and claims a new ticket; acts when allowed. The user acted on is
+ * the one the subject names by address, else the ticket's contact. */
 static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 {
 	struct err err = {{0}};
-	int ga = actions_ticket_subject_action(tk->subject);
+	struct ticket_subject sub;
+	actions_ticket_subject_parse(tk->subject, &sub);
+	int ga = sub.action;
+	const char *named = sub.address;
 	struct actions_target t = { 0 };
 	char *why = NULL, *object_id = NULL;
 	size_t ti = 0;
@@ -410,8 +610,20 @@ static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 		                "enable, revoke sessions)", tk->subject ? tk->subject : "");
 	} else if (ga == GRAPH_ACTION_SET_PASSWORD) {
 		why = xstrdup("set-password is never taken from a ticket: run 'entrasync user set-password' at a terminal");
+	} else if (sub.several) {
+		why = xasprintf("the subject names more than one user (%s and another): one user per ticket", named);
+	} else if (named[0]) {
+		if (ticket_named_user(r, tk, named, &ti, &object_id, &why, &err) != 0) {
+			log_error("actions.ticket", "ticket %lld: %s", tk->id, err.msg);
+			return;
+		}
+		if (!why && actions_target_load(r->env, &r->env->cfg->tenants[ti], object_id, &t, &err) != 0) {
+			log_error("actions.ticket", "ticket %lld: %s", tk->id, err.msg);
+			goto out;
+		}
+		if (!why && t.removed) why = xasprintf("%s was removed from Entra (as of the last pull)", t.label);
 	} else if (!tk->contact_id) {
-		why = xstrdup("the ticket has no contact");
+		why = xstrdup("the ticket has no contact and its subject names no user");
 	} else if (ticket_link(r, tk, &ti, &object_id, &err) != 0) {
 		log_error("actions.ticket", "ticket %lld: %s", tk->id, err.msg);
 		return;
@@ -422,7 +634,12 @@ static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 		goto out;
 	} else if (t.removed) {
 		why = xasprintf("%s was removed from Entra (as of the last pull)", t.label);
-	} else {
+	} else if (sub.name[0] && !user_has_name(t.user, sub.name)) {
+		why = xasprintf("the subject names '%s', but the ticket's contact %lld is %s: the user acted on is the one "
+		                "the subject names by e-mail ('Disable jane@contoso.com'), else the ticket's contact",
+		                sub.name, tk->contact_id, t.label);
+	}
+	if (!why && t.tenant) {   /* the user is known: the tenant's policy decides */
 		const char *load_err;
 		struct actions_hooks *h = run_hooks(r, ti, &load_err);
 		struct actions_verdict v = { 0 };

@@ -2,7 +2,8 @@
 # test_ticket — Microsoft actions taken from Syncro tickets
 # (`entrasync user tickets`, the function a sync run calls) against the fake
 # Graph and the fake Syncro: the subjects (disable, enable, revoke sessions;
-# set-password never; others not understood), the contact's link, the
+# set-password never; others not understood; the user named by e-mail in the
+# ticket customer's tenants, else the contact, by its name or none), the contact's link, the
 # allow_action and protect hooks, a private comment with the outcome, the
 # problem type and statuses of the config's actions = { ... } (a flag
 # overrides one), dry-run, each ticket acted on at most once, and the
@@ -79,12 +80,14 @@ status_of() { ticket "$1" "t['status']"; }
 row() { sql "select state||'|'||coalesce(outcome, '') from ticket_actions where ticket_id = $1"; }
 
 T_DISABLE=$(new_ticket "Disable: Mia left today" 1001)
-T_ENABLE=$(new_ticket "Enable Lucas, back from leave" 1003)
+# the variables name the linked users' roles here; their real names come from the fake
+name_of() { fake_user contoso "$1" "$2"; }
+T_ENABLE=$(new_ticket "Enable $(name_of "$LUCAS" givenName), back from leave" 1003)
 T_PASSWORD=$(new_ticket "Reset password for Mia" 1001)
 T_OTHER=$(new_ticket "Printer on fire" 1001)
-T_ADMIN=$(new_ticket "Disable the admin account" 1005)
+T_ADMIN=$(new_ticket "Disable account" 1005)
 T_UNLINKED=$(new_ticket "Disable" 1006)
-T_NOTMINE=$(new_ticket "Disable Mia" 1001 101 "Email")
+T_NOTMINE=$(new_ticket "Disable $(name_of "$MIA" displayName)" 1001 101 "Email")
 T_REVOKE=$(new_ticket "Revoke sessions: Sophie's phone was stolen" 1002)
 T_NOHOOK=$(new_ticket "Disable" 1011 102)
 T_CLOSED=$(new_ticket "Disable Sophie" 1002 101 "Microsoft action" Resolved)
@@ -138,6 +141,28 @@ check "second run: nothing acted on twice (the 2 done are closed now)" \
   grep -q "6 open, 0 done, 0 refused, 0 failed, 0 pending, 0 resumed, 6 handled before" "$T_OUT/out"
 check "second run: no Graph write, no new comment" \
   test "$(graph_calls PATCH users)/$(graph_calls POST revoke)/$(marked "$T_DISABLE")/$(marked "$T_ENABLE")" = "0/0/1/1"
+
+# ---------------------------------------------------------------- who the user is: named by e-mail, else the contact
+LUCAS_UPN=$(fake_user contoso "$LUCAS" userPrincipalName)
+FAB_UPN=$(fake_user fabrikam "$FABUSER" userPrincipalName)
+T_NAMED=$(new_ticket "Disable $LUCAS_UPN - he left today" 1001)
+T_FOREIGN=$(new_ticket "Disable $FAB_UPN" 1001)
+T_PHRASE=$(new_ticket "Disable MFA prompts on Mia's phone" 1002)
+T_TWO=$(new_ticket "Disable: $LUCAS_UPN and $FAB_UPN" 1001)
+T_BYNAME=$(new_ticket "Revoke sessions for $(name_of "$SOPHIE" givenName) $(name_of "$SOPHIE" surname): phone stolen" 1002)
+gctl DELETE requests >/dev/null
+tickets "subjects that name the user" 0 ""
+check "named by e-mail: that user is disabled, not the ticket's contact" \
+  test "$(fake_user contoso "$LUCAS" accountEnabled)/$(graph_calls PATCH "users/$LUCAS")/$(graph_calls PATCH "users/$MIA")" = "False/1/0"
+check "named by e-mail: the comment names that user" grep -q "ticket $T_NAMED: done: disabled the account of $LUCAS_UPN (Contoso)" "$T_OUT/out"
+check "a user of another customer's tenant is not found from this customer's ticket" \
+  grep -q "ticket $T_FOREIGN: not done: the subject names $FAB_UPN, but no user of customer 101's tenant has that e-mail or UPN" "$T_OUT/out"
+check "a phrase that is not the contact's name: refused, naming the contact" \
+  grep -q "ticket $T_PHRASE: not done: the subject names 'MFA prompts on Mia's phone', but the ticket's contact 1002 is $(name_of "$SOPHIE" userPrincipalName)" "$T_OUT/out"
+check "two users in one subject: refused" grep -q "ticket $T_TWO: not done: the subject names more than one user" "$T_OUT/out"
+check "the contact named by name: done" grep -q "ticket $T_BYNAME: done: revoked the sign-in sessions of $(name_of "$SOPHIE" userPrincipalName)" "$T_OUT/out"
+check "nothing else was written to Graph" \
+  test "$(graph_calls PATCH users)/$(graph_calls POST revoke)/$(fake_user fabrikam "$FABUSER" accountEnabled)" = "1/1/True"
 
 # ---------------------------------------------------------------- crash after the action, before anything recorded
 T_CRASH=$(new_ticket "Disable: Zainab's account is compromised" 1007)

@@ -122,23 +122,60 @@ TEST(actions_password_generator)
 
 /* ---- ticket subjects ------------------------------------------------------------ */
 
+/* The action of a subject, checking the address and the name it gives
+ * the user ("" when none); -9 when it names more than one address, -8
+ * when the address or name is not the one expected. */
+static int subject(const char *text, const char *want_address, const char *want_name)
+{
+	struct ticket_subject sub;
+	actions_ticket_subject_parse(text, &sub);
+	if (sub.several) return -9;
+	if (strcmp(sub.address, want_address) != 0 || strcmp(sub.name, want_name) != 0) {
+		fprintf(stderr, "    subject '%s': address '%s' name '%s', expected '%s' '%s'\n", text ? text : "(null)",
+		        sub.address, sub.name, want_address, want_name);
+		return -8;
+	}
+	return sub.action;
+}
+
 TEST(actions_ticket_subjects)
 {
-	CHECK_EQ_INT(actions_ticket_subject_action("Disable: Jane left today"), GRAPH_ACTION_DISABLE);
-	CHECK_EQ_INT(actions_ticket_subject_action("  DISABLE jane"), GRAPH_ACTION_DISABLE);
-	CHECK_EQ_INT(actions_ticket_subject_action("disable"), GRAPH_ACTION_DISABLE);
-	CHECK_EQ_INT(actions_ticket_subject_action("Enable - back from leave"), GRAPH_ACTION_ENABLE);
-	CHECK_EQ_INT(actions_ticket_subject_action("Revoke sessions: John's account is compromised"),
+	/* the action alone: the ticket's contact is the user */
+	CHECK_EQ_INT(subject("disable", "", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("  Disable account  ", "", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable: Jane left today", "", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable sign-in (leaver)", "", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Enable - back from leave", "", ""), GRAPH_ACTION_ENABLE);
+	CHECK_EQ_INT(subject("Enable user \xE2\x80\x94 back from leave", "", ""), GRAPH_ACTION_ENABLE);
+	CHECK_EQ_INT(subject("Revoke sessions: John's account is compromised", "", ""), GRAPH_ACTION_REVOKE_SESSIONS);
+	CHECK_EQ_INT(subject("revoke-sessions", "", ""), GRAPH_ACTION_REVOKE_SESSIONS);
+	CHECK_EQ_INT(subject("Revoke  sessions", "", ""), GRAPH_ACTION_REVOKE_SESSIONS);
+	/* naming the user by address, before or in the free text */
+	CHECK_EQ_INT(subject("Disable lucas.zbinden@contoso.com - he left today", "lucas.zbinden@contoso.com", ""),
+	             GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable account of Lucas@Contoso.com.", "Lucas@Contoso.com", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Revoke sessions for jane@contoso.com: phone stolen", "jane@contoso.com", ""),
 	             GRAPH_ACTION_REVOKE_SESSIONS);
-	CHECK_EQ_INT(actions_ticket_subject_action("revoke-sessions"), GRAPH_ACTION_REVOKE_SESSIONS);
-	CHECK_EQ_INT(actions_ticket_subject_action("Revoke  sessions"), GRAPH_ACTION_REVOKE_SESSIONS);
-	CHECK_EQ_INT(actions_ticket_subject_action("Reset password for John"), GRAPH_ACTION_SET_PASSWORD);
-	CHECK_EQ_INT(actions_ticket_subject_action("set-password"), GRAPH_ACTION_SET_PASSWORD);
-	CHECK_EQ_INT(actions_ticket_subject_action("Disabled account cannot log in"), -1);
-	CHECK_EQ_INT(actions_ticket_subject_action("Please disable Jane"), -1);
-	CHECK_EQ_INT(actions_ticket_subject_action("Revoke"), -1);
-	CHECK_EQ_INT(actions_ticket_subject_action(""), -1);
-	CHECK_EQ_INT(actions_ticket_subject_action(NULL), -1);
+	CHECK_EQ_INT(subject("Disable: leaver (lucas@contoso.com)", "lucas@contoso.com", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable jean-luc@contoso.com", "jean-luc@contoso.com", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable Lucas Zbinden lucas@contoso.com", "lucas@contoso.com", ""), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable: a@contoso.com, b@contoso.com", "", ""), -9);
+	CHECK_EQ_INT(subject("Disable a@contoso.com: A@CONTOSO.COM left", "a@contoso.com", ""), GRAPH_ACTION_DISABLE);
+	/* naming the user by name (the caller checks it is the ticket's contact) */
+	CHECK_EQ_INT(subject("DISABLE jane", "", "jane"), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Enable Lucas, back from leave", "", "Lucas"), GRAPH_ACTION_ENABLE);
+	CHECK_EQ_INT(subject("Disable account for Jean-Luc Picard - left", "", "Jean-Luc Picard"), GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable MFA prompts on Hannah's phone", "", "MFA prompts on Hannah's phone"),
+	             GRAPH_ACTION_DISABLE);
+	/* no action */
+	CHECK_EQ_INT(subject("Disabled account cannot log in", "", ""), -1);
+	CHECK_EQ_INT(subject("Please disable Jane", "", ""), -1);
+	CHECK_EQ_INT(subject("Revoke", "", ""), -1);
+	CHECK_EQ_INT(subject("", "", ""), -1);
+	CHECK_EQ_INT(subject(NULL, "", ""), -1);
+	/* a password is never set from a ticket: recognised (to refuse it) whatever follows */
+	CHECK_EQ_INT(subject("Reset password for John", "", ""), GRAPH_ACTION_SET_PASSWORD);
+	CHECK_EQ_INT(subject("set-password", "", ""), GRAPH_ACTION_SET_PASSWORD);
 }
 
 /* ---- policy hooks ------------------------------------------------------------------ */
