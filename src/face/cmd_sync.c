@@ -308,11 +308,11 @@ static void step_alerts(struct steps *s)
 		goto out;
 	}
 	cJSON *j = cJSON_CreateObject();
-	const char *names[] = { "created", "updated", "unchanged", "skipped", "failed" };
-	const int vals[] = { ar.created, ar.updated, ar.unchanged, ar.skipped, ar.failed };
+	const char *names[] = { "created", "updated", "unchanged", "cleared", "skipped", "failed" };
+	const int vals[] = { ar.created, ar.updated, ar.unchanged, ar.cleared, ar.skipped, ar.failed };
 	for (size_t i = 0; i < ARRAY_LEN(names); i++) cJSON_AddNumberToObject(j, names[i], vals[i]);
-	step_done(s, "alerts", ar.failed == 0, j, "%d created, %d updated, %d unchanged, %d skipped, %d failed",
-	          ar.created, ar.updated, ar.unchanged, ar.skipped, ar.failed);
+	step_done(s, "alerts", ar.failed == 0, j, "%d created, %d updated, %d unchanged, %d cleared, %d skipped, %d failed",
+	          ar.created, ar.updated, ar.unchanged, ar.cleared, ar.skipped, ar.failed);
 out:
 	report_free(r);
 	report_lua_free(rl);

@@ -13,6 +13,7 @@
 #include "store/store_history.h"
 #include "syncro/syncro.h"
 #include "syncro/syncro_tickets.h"
+#include "syncro/syncro_tickets_open.h"
 
 #define ALERT_DEFAULT_PREFIX "[entrasync]"
 #define ALERT_DEFAULT_PROBLEM "Other"
@@ -51,6 +52,7 @@ void alerts_collect(const struct report *r, const char *prefix, struct alerts *o
 	memset(out, 0, sizeof *out);
 	if (!prefix) prefix = ALERT_DEFAULT_PREFIX;
 	struct buf *bodies = xcalloc(r->findings.n + 1, sizeof *bodies);
+	struct buf *texts = xcalloc(r->findings.n + 1, sizeof *texts);   /* what the digest is of */
 	out->v = xcalloc(r->findings.n + 1, sizeof *out->v);
 	for (size_t i = 0; i < r->findings.n; i++) {
 		const struct finding *f = &r->findings.v[i];
@@ -66,6 +68,7 @@ void alerts_collect(const struct report *r, const char *prefix, struct alerts *o
 		}
 		out->v[k].count++;
 		buf_printf(&bodies[k], "- %s\n", f->message);
+		buf_printf(&texts[k], "- %s\n", f->alert_text ? f->alert_text : f->message);
 	}
 	for (size_t k = 0; k < out->n; k++) {
 		struct alert *a = &out->v[k];
@@ -76,10 +79,12 @@ void alerts_collect(const struct report *r, const char *prefix, struct alerts *o
 		a->body = xasprintf("entrasync found %zu issue%s of this kind for %s (%s):\n%s", a->count,
 		                    a->count == 1 ? "" : "s", a->tenant_name, a->tenant_id,
 		                    bodies[k].data ? bodies[k].data : "");
-		digest_of(a->subject, a->body, a->digest);
+		digest_of(a->subject, texts[k].data ? texts[k].data : "", a->digest);
 		buf_free(&bodies[k]);
+		buf_free(&texts[k]);
 	}
 	free(bodies);
+	free(texts);
 }
 
 void alerts_free(struct alerts *a)
@@ -190,7 +195,46 @@ static void now_iso(char out[32])
 	time_iso8601(time_now(), out, 32);
 }
 
-/* One alert: plan line, then create / comment / nothing. */
+/* Is ticket id open in Syncro? 1 yes, 0 no (closed or deleted), -1 could
+ * not tell (e). */
+static int ticket_open(struct run *rn, long long id, struct err *e)
+{
+	struct syncro_ticket t;
+	enum syncro_result rc = syncro_ticket_get(rn->tickets, id, &t, e);
+	int open = rc == SYNCRO_OK ? !syncro_ticket_closed(t.status) : rc == SYNCRO_NOT_FOUND ? 0 : -1;
+	syncro_ticket_free(&t);
+	return open;
+}
+
+/* An open ticket of the customer with the alert's subject (one an
+ * interrupted run made, its answer lost; or the ticket of an alert that
+ * cleared and came back): its id, 0 when none, -1 could not tell (e). */
+static long long ticket_with_subject(struct run *rn, long long customer, const char *subject, struct err *e)
+{
+	struct syncro_open_tickets l;
+	if (syncro_tickets_of_customer(rn->sc, customer, "Not Closed", &l, e) != SYNCRO_OK) return -1;
+	long long id = 0;
+	for (size_t i = 0; i < l.n && !id; i++)
+		if (l.items[i].subject && str_ieq(l.items[i].subject, subject) && !syncro_ticket_closed(l.items[i].status))
+			id = l.items[i].id;
+	syncro_open_tickets_free(&l);
+	return id;
+}
+
+static int alert_failed(struct run *rn, const struct alert *a, enum syncro_result rc, const struct err *e,
+                        struct err *err)
+{
+	fprintf(rn->plan, "alert %s/%s: FAILED: %s\n", a->tenant_name, a->kind, e->msg);
+	rn->res->failed++;
+	return syncro_result_fatal(rc) ? err_set(err, "%s", e->msg) : 0;
+}
+
+/* One alert: plan line, then create / comment / nothing. The ticket kept
+ * for (tenant, kind) is read each run: an alert whose ticket was closed
+ * or deleted while it still holds gets a new one. Before a ticket is
+ * created, the customer's open tickets are looked through for one with
+ * the alert's subject (an earlier run's whose answer was lost, or the
+ * ticket of an alert that cleared and came back), which is used instead. */
 static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 {
 	char label[200];
@@ -208,7 +252,8 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 	bool same = have == 0 && strcmp(state.digest, a->digest) == 0;
 	if (rn->o->dry_run) {
 		if (same)
-			fprintf(rn->plan, "alert %s/%s: unchanged (ticket %lld)\n", a->tenant_name, a->kind, state.ticket_id);
+			fprintf(rn->plan, "alert %s/%s: unchanged (ticket %lld, if still open)\n", a->tenant_name, a->kind,
+			        state.ticket_id);
 		else if (have == 0)
 			fprintf(rn->plan, "alert %s/%s: skipped (dry run): would update ticket %lld: %s\n", a->tenant_name,
 			        a->kind, state.ticket_id, a->subject);
@@ -219,40 +264,121 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 		else rn->res->skipped++;
 		return 0;
 	}
-	if (same) {
-		fprintf(rn->plan, "alert %s/%s: unchanged (ticket %lld)\n", a->tenant_name, a->kind, state.ticket_id);
-		rn->res->unchanged++;
+	long long ticket = 0;
+	const char *was = "";
+	if (have == 0) {               /* still open in Syncro? */
+		int open = ticket_open(rn, state.ticket_id, &e);
+		if (open < 0) return alert_failed(rn, a, SYNCRO_FAILED, &e, err);
+		if (open && same) {
+			fprintf(rn->plan, "alert %s/%s: unchanged (ticket %lld)\n", a->tenant_name, a->kind, state.ticket_id);
+			rn->res->unchanged++;
+			return 0;
+		}
+		if (open) ticket = state.ticket_id;
+		else was = " (the last one was closed or deleted)";
+	}
+	bool adopted = false;
+	if (!ticket) {
+		long long found = ticket_with_subject(rn, customer, a->subject, &e);
+		if (found < 0) return alert_failed(rn, a, SYNCRO_FAILED, &e, err);
+		ticket = found;
+		adopted = found > 0;
+	}
+	bool open = ticket > 0;
+	enum syncro_result rc = alert_write(rn, open ? ALERT_COMMENT : ALERT_CREATE, a, customer, &ticket, &e);
+	if (rc != SYNCRO_OK) return alert_failed(rn, a, rc, &e, err);
+	bool kept = open && !adopted && have == 0;
+	struct store_alert_ticket next = { .ticket_id = ticket, .occurrences = kept ? state.occurrences + 1 : 1 };
+	now_iso(next.last_at);
+	if (kept) snprintf(next.opened_at, sizeof next.opened_at, "%s", state.opened_at);
+	else now_iso(next.opened_at);
+	snprintf(next.digest, sizeof next.digest, "%s", a->digest);
+	if (store_history_alert_put(rn->st, a->tenant_id, a->kind, &next, err) != 0) return -1;
+	fprintf(rn->plan, "alert %s/%s: %s ticket %lld%s: %s\n", a->tenant_name, a->kind,
+	        open ? "updated" : "created", ticket, adopted ? " (found open with this subject)" : was, a->subject);
+	if (open) rn->res->updated++;
+	else rn->res->created++;
+	return 0;
+}
+
+/* A kept alert ticket of (tenant, kind) whose finding this report looked
+ * for and did not find: a comment that it no longer holds when the ticket
+ * is still open, and the ticket forgotten (if it comes back, its open
+ * ticket is found again by subject, else a new one is made). */
+static int clear_one(struct run *rn, const char *tenant_id, const char *tenant_name, enum finding_kind k,
+                     struct err *err)
+{
+	const char *kind = finding_kind_name(k);
+	struct store_alert_ticket state;
+	int have = store_history_alert_get(rn->st, tenant_id, kind, &state, err);
+	if (have < 0) return -1;
+	if (have != 0) return 0;
+	if (rn->o->dry_run) {
+		fprintf(rn->plan, "alert %s/%s: skipped (dry run): would note on ticket %lld that it no longer holds\n",
+		        tenant_name, kind, state.ticket_id);
+		rn->res->skipped++;
 		return 0;
 	}
-	bool open = false;
-	if (have == 0) {               /* still open in Syncro? */
-		struct syncro_ticket t;
-		enum syncro_result rc = syncro_ticket_get(rn->tickets, state.ticket_id, &t, &e);
-		open = rc == SYNCRO_OK && !syncro_ticket_closed(t.status);
-		syncro_ticket_free(&t);
-		if (rc != SYNCRO_OK && rc != SYNCRO_NOT_FOUND) {
-			fprintf(rn->plan, "alert %s/%s: FAILED: %s\n", a->tenant_name, a->kind, e.msg);
+	struct err e = {{0}};
+	int open = ticket_open(rn, state.ticket_id, &e);
+	if (open < 0) {
+		fprintf(rn->plan, "alert %s/%s: FAILED: %s\n", tenant_name, kind, e.msg);
+		rn->res->failed++;
+		return 0;
+	}
+	if (open) {
+		char now[32];
+		now_iso(now);
+		struct alert c = { .tenant_id = xstrdup(tenant_id), .tenant_name = xstrdup(tenant_name), .kind = kind };
+		c.subject = xasprintf("%s %s: %s", rn->o->subject_prefix ? rn->o->subject_prefix : ALERT_DEFAULT_PREFIX,
+		                      tenant_name, kind_titles[k]);
+		c.body = xasprintf("entrasync no longer finds this for %s (%s) as of %s: the ticket can be closed. If it "
+		                   "comes back while this ticket is open, it is noted here again; after it is closed, in a "
+		                   "new ticket.", tenant_name, tenant_id, now);
+		long long ticket = state.ticket_id;
+		enum syncro_result rc = alert_write(rn, ALERT_COMMENT, &c, 0, &ticket, &e);
+		free(c.tenant_id);
+		free(c.tenant_name);
+		free(c.subject);
+		free(c.body);
+		if (rc != SYNCRO_OK) {
+			fprintf(rn->plan, "alert %s/%s: FAILED: %s\n", tenant_name, kind, e.msg);
 			rn->res->failed++;
 			return syncro_result_fatal(rc) ? err_set(err, "%s", e.msg) : 0;
 		}
 	}
-	long long ticket = open ? state.ticket_id : 0;
-	enum syncro_result rc = alert_write(rn, open ? ALERT_COMMENT : ALERT_CREATE, a, customer, &ticket, &e);
-	if (rc != SYNCRO_OK) {
-		fprintf(rn->plan, "alert %s/%s: FAILED: %s\n", a->tenant_name, a->kind, e.msg);
-		rn->res->failed++;
-		return syncro_result_fatal(rc) ? err_set(err, "%s", e.msg) : 0;
-	}
-	struct store_alert_ticket next = { .ticket_id = ticket, .occurrences = open ? state.occurrences + 1 : 1 };
-	now_iso(next.last_at);
-	if (open) snprintf(next.opened_at, sizeof next.opened_at, "%s", state.opened_at);
-	else now_iso(next.opened_at);
-	snprintf(next.digest, sizeof next.digest, "%s", a->digest);
-	if (store_history_alert_put(rn->st, a->tenant_id, a->kind, &next, err) != 0) return -1;
-	fprintf(rn->plan, "alert %s/%s: %s ticket %lld: %s\n", a->tenant_name, a->kind, open ? "updated" : "created",
-	        ticket, a->subject);
-	if (open) rn->res->updated++;
-	else rn->res->created++;
+	if (store_history_alert_put(rn->st, tenant_id, kind, NULL, err) != 0) return -1;
+	fprintf(rn->plan, "alert %s/%s: cleared: %s ticket %lld\n", tenant_name, kind,
+	        open ? "noted on" : "no longer holds; already closed:", state.ticket_id);
+	rn->res->cleared++;
+	return 0;
+}
+
+/* Was an alert for (tenant, kind) raised this run? */
+static bool alert_raised(const struct alerts *al, const char *tenant_id, const char *kind)
+{
+	for (size_t i = 0; i < al->n; i++)
+		if (!strcmp(al->v[i].tenant_id, tenant_id) && !strcmp(al->v[i].kind, kind)) return true;
+	return false;
+}
+
+/* The kept tickets the report's tenants have for kinds it looked for and
+ * did not raise (each as tenant index * FINDING_NKINDS + kind). */
+static int clears_find(struct run *rn, const struct report *r, const struct alerts *al, struct buf *out,
+                       struct err *err)
+{
+	for (size_t i = 0; i < r->ntenants; i++)
+		for (int k = 0; k < FINDING_NKINDS; k++) {
+			if (!r->checked[k] || alert_raised(al, r->tenants[i].id, finding_kind_name((enum finding_kind)k)))
+				continue;
+			struct store_alert_ticket state;
+			int have = store_history_alert_get(rn->st, r->tenants[i].id, finding_kind_name((enum finding_kind)k),
+			                                   &state, err);
+			if (have < 0) return -1;
+			if (have != 0) continue;
+			size_t v = i * FINDING_NKINDS + (size_t)k;
+			buf_add(out, &v, sizeof v);
+		}
 	return 0;
 }
 
@@ -263,8 +389,10 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 	struct alerts al;
 	alerts_collect(r, o->subject_prefix, &al);
 	struct run rn = { .cfg = cfg, .st = st, .o = o, .plan = plan, .res = res };
+	struct buf clears = {0};
 	int rc = -1;
-	if (al.n == 0) {
+	if (clears_find(&rn, r, &al, &clears, err) != 0) goto out;
+	if (al.n == 0 && clears.len == 0) {
 		fprintf(plan, "alerts: nothing to raise\n");
 		rc = 0;
 		goto out;
@@ -278,10 +406,17 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 	}
 	for (size_t i = 0; i < al.n; i++)
 		if (raise_one(&rn, &al.v[i], err) != 0) goto out;
-	fprintf(plan, "alerts: %d created, %d updated, %d unchanged, %d skipped, %d failed\n", res->created,
-	        res->updated, res->unchanged, res->skipped, res->failed);
+	for (size_t off = 0; off + sizeof(size_t) <= clears.len; off += sizeof(size_t)) {
+		size_t v;
+		memcpy(&v, clears.data + off, sizeof v);
+		const struct report_tenant *t = &r->tenants[v / FINDING_NKINDS];
+		if (clear_one(&rn, t->id, t->name, (enum finding_kind)(v % FINDING_NKINDS), err) != 0) goto out;
+	}
+	fprintf(plan, "alerts: %d created, %d updated, %d unchanged, %d cleared, %d skipped, %d failed\n", res->created,
+	        res->updated, res->unchanged, res->cleared, res->skipped, res->failed);
 	rc = 0;
 out:
+	buf_free(&clears);
 	http_engine_free(rn.e);
 	syncro_resource_free(rn.tickets);
 	syncro_client_free(rn.sc);

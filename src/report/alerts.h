@@ -3,9 +3,16 @@
  * the finding kind: unused, over_assigned, disabled_user, deleted_user,
  * warning, suspended, locked_out, score_alert). A later run with the same
  * alert adds a comment to that ticket when what it says changed (nothing
- * when it did not); a ticket found resolved or deleted in Syncro is
- * replaced by a new one. The open ticket of each (tenant, kind) is kept in
- * the store (store_history_alert_*).
+ * when it did not; an unused licence's running count of days is not a
+ * change); a ticket found resolved or deleted in Syncro while its alert
+ * still holds is replaced by a new one (the kept ticket is read every run).
+ * An alert the report looked for and no longer finds gets a comment saying
+ * so on its open ticket, which is then forgotten. Before any ticket is
+ * created the customer's open tickets are searched for one with the same
+ * subject (made by a run whose answer was lost, or an alert that came
+ * back while its ticket was open), which is used instead: no duplicates.
+ * The open ticket of each (tenant, kind) is kept in the store
+ * (store_history_alert_*).
  *
  * Every ticket write goes through one function (alert_write in alerts.c)
  * that records the intent in the audit trail before sending and the result
@@ -51,7 +58,7 @@ struct alerts_opts {
 };
 
 struct alerts_result {
-	int created, updated, unchanged, skipped, failed;
+	int created, updated, unchanged, cleared, skipped, failed;
 };
 
 /* Raises r's alerts in Syncro (cfg->syncro for the client, cfg->tenants

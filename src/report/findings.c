@@ -83,6 +83,8 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 		                                      available, s->purchased, plural(s->purchased), s->unused_days,
 		                                      plural(s->unused_days)));
 		x->days = s->unused_days;
+		x->alert_text = xasprintf("%s: %lld of %lld seat%s unused", name, available, s->purchased,
+		                          plural(s->purchased));
 	}
 	if (available < 0)
 		add_sku(f, FINDING_OVER_ASSIGNED, FINDING_CRIT, tenant_id, s, -available,
@@ -203,6 +205,7 @@ void findings_free(struct findings *f)
 		free(x->user_id);
 		free(x->upn);
 		free(x->message);
+		free(x->alert_text);
 	}
 	free(f->v);
 	memset(f, 0, sizeof *f);

@@ -44,6 +44,8 @@ struct finding {
 	long long count;           /* seats concerned (user findings: licences held) */
 	int days;                  /* unused: days in a row */
 	char *message;             /* one line, for people */
+	char *alert_text;          /* what an alert compares to tell a change (NULL = message): the message
+	                            * without what moves every day on its own (unused: the days in a row) */
 };
 
 struct findings {

@@ -840,9 +840,19 @@ int report_build(struct store *st, const struct report_opts *o, const struct rep
 	if (store_history_open(st, &h, err) != 0) goto out;
 	/* HTML is the whole picture: licences, scores and findings. */
 	bool html = o->format == REPORT_HTML;
-	if ((o->kind != REPORT_SECURESCORE || html) && build_licenses(&b, h) != 0) goto out;
-	if ((o->kind != REPORT_SECURESCORE || html) && o->failing_hours > 0 && build_failing(&b) != 0) goto out;
-	if ((o->kind != REPORT_LICENSES || html) && build_scores(&b, h) != 0) goto out;
+	if (o->kind != REPORT_SECURESCORE || html) {
+		if (build_licenses(&b, h) != 0) goto out;
+		for (int k = 0; k < FINDING_NKINDS; k++)
+			r->checked[k] = k != FINDING_SCORE_ALERT && k != FINDING_FAILING;
+	}
+	if ((o->kind != REPORT_SECURESCORE || html) && o->failing_hours > 0) {
+		if (build_failing(&b) != 0) goto out;
+		r->checked[FINDING_FAILING] = true;
+	}
+	if (o->kind != REPORT_LICENSES || html) {
+		if (build_scores(&b, h) != 0) goto out;
+		r->checked[FINDING_SCORE_ALERT] = true;
+	}
 	int rank = 0;
 	if (r->ntenants > 1) qsort(r->tenants, r->ntenants, sizeof *r->tenants, rank_cmp);
 	for (size_t i = 0; i < r->ntenants; i++)

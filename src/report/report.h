@@ -151,6 +151,8 @@ struct report {
 	struct report_tenant *tenants;  /* in rank order, then name */
 	size_t ntenants;
 	struct findings findings;     /* sorted */
+	bool checked[FINDING_NKINDS]; /* the kinds of finding this report looked for (a kind it did not look
+	                               * for says nothing about whether its alerts still hold) */
 	size_t nleft_out;             /* tenants in the store that the scope left out ... */
 	struct buf left_out;          /* ... as "name (id), ..." */
 };

@@ -94,27 +94,20 @@ static bool page_more(const cJSON *root, const cJSON *items, long page)
 	return cJSON_GetArraySize(items) > 0;
 }
 
-enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char *status,
-                                            const char *problem_type, struct syncro_open_tickets *out,
-                                            struct err *err)
+/* Every ticket of GET /tickets?page=N&<filters> (filters: "" or
+ * "&status=…&…"), all pages, those whose problem type is problem_type
+ * (NULL = any). */
+static enum syncro_result tickets_list(struct syncro_client *sc, const char *filters, const char *problem_type,
+                                       struct syncro_open_tickets *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
 	size_t cap = 0;
 	enum syncro_result rc = SYNCRO_OK;
 	for (long page = 1;; page++) {
-		struct buf url = {0};
-		buf_printf(&url, "/tickets?page=%ld", page);
-		if (status) {
-			buf_adds(&url, "&status=");
-			query_value(&url, status);
-		}
-		if (problem_type) {
-			buf_adds(&url, "&query=");
-			query_value(&url, problem_type);
-		}
+		char *url = xasprintf("/tickets?page=%ld%s", page, filters);
 		cJSON *root = NULL;
-		rc = get_json(sc, url.data, &root, err);
-		buf_free(&url);
+		rc = get_json(sc, url, &root, err);
+		free(url);
 		if (rc != SYNCRO_OK) break;
 		const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "tickets"), *it;
 		if (!cJSON_IsArray(items)) {
@@ -142,6 +135,38 @@ enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char
 		if (!more) break;
 	}
 	if (rc != SYNCRO_OK) syncro_open_tickets_free(out);
+	return rc;
+}
+
+enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char *status,
+                                            const char *problem_type, struct syncro_open_tickets *out,
+                                            struct err *err)
+{
+	struct buf f = {0};
+	if (status) {
+		buf_adds(&f, "&status=");
+		query_value(&f, status);
+	}
+	if (problem_type) {
+		buf_adds(&f, "&query=");
+		query_value(&f, problem_type);
+	}
+	enum syncro_result rc = tickets_list(sc, f.data ? f.data : "", problem_type, out, err);
+	buf_free(&f);
+	return rc;
+}
+
+enum syncro_result syncro_tickets_of_customer(struct syncro_client *sc, long long customer_id, const char *status,
+                                              struct syncro_open_tickets *out, struct err *err)
+{
+	struct buf f = {0};
+	buf_printf(&f, "&customer_id=%lld", customer_id);
+	if (status) {
+		buf_adds(&f, "&status=");
+		query_value(&f, status);
+	}
+	enum syncro_result rc = tickets_list(sc, f.data, NULL, out, err);
+	buf_free(&f);
 	return rc;
 }
 

@@ -1,9 +1,10 @@
 /* syncro_tickets_open — the reads that Microsoft actions taken from tickets
  * need beside syncro_tickets.h (which creates, reads, comments and updates
  * one ticket): the open tickets of a problem type, with the contact each is
- * about, and the search of a ticket's comments for a marker (to tell
+ * about, a customer's open tickets (alerts look for one an interrupted run
+ * made), and the search of a ticket's comments for a marker (to tell
  * whether a comment whose answer was lost is there).
- *   GET /tickets?status=&query=&page=   {"tickets":[…],"meta":{total_pages}}
+ *   GET /tickets?status=&query=&customer_id=&page=   {"tickets":[…],"meta":{total_pages}}
  *   GET /tickets/{id}/comments?page=    {"comments":[…],"meta":{…}}
  * The spec has no problem_type filter on GET /tickets: the list is narrowed
  * with query=<problem type> (Syncro searches problem types among other
@@ -47,6 +48,11 @@ int syncro_open_ticket_from_json(const struct cJSON *obj, struct syncro_open_tic
 enum syncro_result syncro_open_tickets_list(struct syncro_client *sc, const char *status,
                                             const char *problem_type, struct syncro_open_tickets *out,
                                             struct err *err);
+
+/* Every ticket of customer customer_id with status `status` (NULL = any),
+ * all pages (GET /tickets?customer_id=&status=). */
+enum syncro_result syncro_tickets_of_customer(struct syncro_client *sc, long long customer_id, const char *status,
+                                              struct syncro_open_tickets *out, struct err *err);
 
 /* Looks through ticket id's comments (all pages) for one whose body holds
  * needle: *found. */

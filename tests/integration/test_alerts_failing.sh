@@ -82,13 +82,33 @@ check "still one ticket" test "$(failing_tickets | jq_py 'len(d)')" = 1
 expect_ok "off: failing_hours = 0" -- --config off.lua report findings --format json --no-alerts
 check "failing_hours = 0: no failing finding" test "$(failing)" = "[]"
 
-# the sync's own alerts step (alerts.enabled) raises it too (its stored ticket forgotten: a new one)
+# the sync's own alerts step (alerts.enabled) raises it too; with its stored ticket forgotten (as after a
+# run killed before it recorded the ticket it made) the open ticket is found by its subject: no second one
 sql "delete from kv where key = 'alert.ticket:$FABRIKAM:failing'"
 es --config hours24.lua sync
 SYNC_RC=$?
 check "sync: exit 1 (Fabrikam failed)" test "$SYNC_RC" = 1
-check "sync: the alerts step raised it" grep -q "^alert Fabrikam/failing: created ticket" "$T_OUT/out"
-check "sync: two failing tickets in all" test "$(failing_tickets | jq_py 'len(d)')" = 2
+check "sync: the alerts step found the open ticket by its subject" \
+  grep -q "^alert Fabrikam/failing: updated ticket [0-9]* (found open with this subject)" "$T_OUT/out"
+check "sync: still one failing ticket" test "$(failing_tickets | jq_py 'len(d)')" = 1
+
+# a ticket resolved in Syncro while what it says still holds: the next run opens a new one
+ticket_id() {
+  sctl GET 'state?kind=tickets' | jq_py "[t['id'] for t in d['tickets'] if 'pull or sync failing' in t['subject'] and t['status'] != 'Resolved'][-1]"
+}
+T1=$(ticket_id)
+python3 -c "
+import json, urllib.request
+r = urllib.request.Request('$SURL/api/v1/tickets/$T1', data=json.dumps({'status': 'Resolved'}).encode(), method='PUT',
+    headers={'Authorization': 'Bearer $SKEY', 'Content-Type': 'application/json'})
+urllib.request.urlopen(r).read()"
+expect_ok "report --alerts after the ticket was resolved" -- --config hours24.lua report findings --alerts
+check "a new ticket, saying why" grep -q "^alert Fabrikam/failing: created ticket [0-9]* (the last one was closed or deleted)" "$T_OUT/err"
+T2=$(ticket_id)
+check "two failing tickets now: the resolved one and a new open one" \
+  test "$(failing_tickets | jq_py 'len(d)')/$(sctl GET 'state?kind=tickets' | jq_py "[t['status'] for t in d['tickets'] if t['id'] == $T1][0]")/$([ "$T2" != "$T1" ] && echo new)" = "2/Resolved/new"
+expect_ok "report --alerts again: the new ticket is kept" -- --config hours24.lua report findings --alerts
+check "the same failure: unchanged on the new ticket" grep -q "^alert Fabrikam/failing: unchanged (ticket $T2)" "$T_OUT/err"
 
 gctl DELETE faults >/dev/null
 es --config c.lua sync
@@ -96,4 +116,10 @@ check "reached again: Fabrikam ok" test "$(sql "select status from run_tenants w
   order by run_id desc limit 1")" = ok
 expect_ok "report findings once it is reached again" -- --config hours24.lua report findings --format json --no-alerts
 check "no failing finding any more" test "$(failing)" = "[]"
+expect_ok "report --alerts once it is reached again" -- --config hours24.lua report findings --alerts
+check "cleared: noted on the open ticket" grep -q "^alert Fabrikam/failing: cleared: noted on ticket $T2" "$T_OUT/err"
+check "the comment says so" test "$(sctl GET 'state?kind=tickets' | jq_py "[c['body'] for t in d['tickets'] if t['id'] == $T2 for c in t['comments']][-1][:30]")" = \
+  "entrasync no longer finds this"
+expect_ok "report --alerts after that" -- --config hours24.lua report findings --alerts
+check "said once: nothing more to clear" sh -c "! grep -q 'Fabrikam/failing' '$T_OUT/err'"
 fakes_alive

@@ -3,7 +3,9 @@
 
 #include <string.h>
 
+#include "report/alerts.h"
 #include "report/findings.h"
+#include "report/report.h"
 
 static size_t count_kind(const struct findings *f, enum finding_kind k)
 {
@@ -160,4 +162,35 @@ TEST(findings_failing_threshold_and_stable_message)
 	CHECK_EQ_INT(f.n, 5);
 	CHECK_STR(finding_kind_name(FINDING_FAILING), "failing");
 	findings_free(&f);
+}
+
+/* An alert's digest (what tells a later run that its ticket needs a
+ * comment) does not move with an unused licence's running count of days,
+ * and moves with its seats. */
+static void unused_digest(long long assigned, int days, char out[17])
+{
+	struct report r;
+	memset(&r, 0, sizeof r);
+	struct findings_sku s = { .sku_id = "a", .name = "E3", .purchased = 10, .assigned = assigned,
+	                          .unused_days = days, .billable = true };
+	findings_check_sku(&r.findings, "t1", &s, 30);
+	struct alerts al;
+	alerts_collect(&r, NULL, &al);
+	out[0] = '\0';
+	if (al.n == 1) memcpy(out, al.v[0].digest, 17);
+	alerts_free(&al);
+	findings_free(&r.findings);
+}
+
+TEST(findings_unused_alert_digest_ignores_the_days)
+{
+	char d30[17], d31[17], d90[17], fewer[17];
+	unused_digest(7, 30, d30);
+	unused_digest(7, 31, d31);
+	unused_digest(7, 90, d90);
+	unused_digest(8, 31, fewer);
+	REQUIRE(d30[0] != '\0');
+	CHECK_STR(d31, d30);
+	CHECK_STR(d90, d30);
+	CHECK(strcmp(fewer, d30) != 0);
 }
