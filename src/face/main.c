@@ -3,9 +3,12 @@
  * prints the short help to stderr and exits 2 (a usage error, like git).
  * SIGPIPE is ignored: a closed socket or a closed output pipe becomes an
  * EPIPE error to handle, never a silent death mid-run (a reader that went
- * away is not reported, see commands_finish_output). */
+ * away is not reported, see commands_finish_output). No core files (they
+ * would hold the secrets). */
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
 
 #include "face/commands.h"
 #include "util/log.h"
@@ -17,6 +20,15 @@ int main(int argc, char **argv)
 	char **rest = xcalloc((size_t)argc + 1, sizeof *rest);
 	int nrest = 0, rc;
 	signal(SIGPIPE, SIG_IGN);
+	/* a core file would hold the client secret, the private key and the
+	 * Syncro API key in clear: none is written (ENTRASYNC_CORE=1 allows
+	 * one, for a developer who needs it) */
+	const char *core = getenv("ENTRASYNC_CORE");
+	struct rlimit lim;
+	if ((!core || strcmp(core, "1") != 0) && getrlimit(RLIMIT_CORE, &lim) == 0) {
+		lim.rlim_cur = 0;
+		setrlimit(RLIMIT_CORE, &lim);
+	}
 	if (global_opts_parse(argc - 1, argv + 1, &g, rest, &nrest, &err) != 0) {
 		rc = usage_fail(NULL, "%s", err.msg);
 	} else if (nrest == 0) {

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <openssl/crypto.h>
@@ -168,6 +169,10 @@ int graph_auth_load(struct graph_client *gc, struct err *err)
 		err_set(err, "graph.private_key %s: cannot open it", key_path);
 		goto out;
 	}
+	struct stat kst;
+	if (stat(key_path, &kst) == 0 && (kst.st_mode & 077))   /* a secret: its owner alone should read it */
+		log_warn("graph", "graph.private_key %s can be read by other users (mode %04o): chmod 600 it (owned by the "
+		         "user entrasync runs as)", key_path, (unsigned)(kst.st_mode & 07777));
 	gc->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
 	BIO_free(bio);
 	if (!gc->key) {

@@ -389,10 +389,16 @@ static int opt_path(struct loader *ld, int t, const struct scope *sc, const char
 	char *rel = NULL;
 	int rc = opt_string(ld, t, sc, key, &rel, 0);
 	if (rc <= 0) return rc;
+	char fk[96];
+	if (strstr(rel, "-----BEGIN") || strchr(rel, '\n')) {   /* contents pasted in: never echoed */
+		problem(ld, key_line(ld, sc, key), "%s holds PEM text, not a file name: give the path of the PEM file "
+		        "(the value is not shown)", full_key(sc, key, fk, sizeof fk));
+		free(rel);
+		return -1;
+	}
 	*out = resolve(ld->cfg->dir, rel);
 	free(rel);
 	if (must_read && !snapshot_has(*out)) {
-		char fk[96];
 		struct stat st;
 		if (stat(*out, &st) != 0 || access(*out, R_OK) != 0)
 			problem(ld, key_line(ld, sc, key), "%s file '%s' cannot be read (%s)", full_key(sc, key, fk, sizeof fk),
@@ -436,7 +442,12 @@ static void load_graph(struct loader *ld, int root, const struct scope *top)
 		return;
 	}
 	check_keys(ld, t, &sc, graph_keys, 0);
-	if (opt_string(ld, t, &sc, "client_id", &g->client_id, 0) == 0) missing(ld, &sc, "client_id", "the app's id");
+	int has_id = opt_string(ld, t, &sc, "client_id", &g->client_id, 0);
+	if (has_id == 0) missing(ld, &sc, "client_id", "the app's id");
+	else if (has_id > 0 && !str_is_guid(g->client_id))   /* not echoed: a secret put here by mistake */
+		problem(ld, key_line(ld, &sc, "client_id"), "graph.client_id must be the app's Application (client) ID, a "
+		        "GUID such as 4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59 (the value given is not shown: it may be a "
+		        "secret put in the wrong place)");
 	int has_secret = opt_string(ld, t, &sc, "client_secret", &g->client_secret, 1);
 	int has_cert = opt_path(ld, t, &sc, "certificate", &g->certificate, 1);
 	int has_key = opt_path(ld, t, &sc, "private_key", &g->private_key, 1);
@@ -501,7 +512,7 @@ static void load_syncro(struct loader *ld, int root, const struct scope *top)
 		opt_url(ld, t, &sc, "base_url", &s->base_url, NULL);
 	} else if (has_sub > 0) {
 		if (!is_subdomain(sub))
-			problem(ld, key_line(ld, &sc, "subdomain"), "syncro.subdomain '%s' must be only the account name "
+			problem(ld, key_line(ld, &sc, "subdomain"), "syncro.subdomain '%.80s' must be only the account name "
 			        "(e.g. 'acme' for https://acme.syncromsp.com)", sub);
 		else
 			s->base_url = xasprintf("https://%s.syncromsp.com/api/v1", sub);
@@ -1034,6 +1045,7 @@ static void problems_to_err(struct loader *ld, struct err *err)
 	}
 	if (shown < ld->nprobs) buf_printf(&all, "%s(and %zu more problems)", shown ? "\n" : "", ld->nprobs - shown);
 	err_set(err, "%s", all.data ? all.data : "");
+	log_redact_err(err);   /* a secret read by then (client_secret, api_key) put in another key is not echoed */
 	buf_free(&all);
 }
 

@@ -50,6 +50,10 @@ struct op {
 	char *body;                      /* CONTACT_CREATE / _UPDATE */
 	struct http_lane *lane;
 	long long page;                  /* listing: the page asked for */
+	long long first_total;           /* listing: page 1's meta.total_pages (-1 = none) */
+	size_t first_len;                /* listing: page 1's item count (the page size) */
+	int restarts;                    /* listing: read again from page 1 after a page did not fit */
+	char inconsistent[200];          /* listing: why the last page did not fit */
 	int posts;                       /* CONTACT_CREATE: POSTs sent (429 resubmits) */
 	bool moves;                      /* CONTACT_UPDATE: changes customer_id */
 	size_t cap;                      /* CONTACTS_LIST: capacity of reply.contacts */
@@ -339,19 +343,64 @@ static void op_continue(struct op *op)
 	if (op_send(op, &e) < 0) op_fail(op, SYNCRO_FAILED, "%s", e.msg);
 }
 
-/* True when the listing answered by root (items = its list) has another
- * page: meta.total_pages when given, else until a page comes back empty. */
-static bool page_more(const struct op *op, const cJSON *root, const cJSON *items)
+/* Whether the listing answered by root (items = its list) has another
+ * page: meta.total_pages when given, else until a page comes back empty.
+ * Every page must fit page 1: the same total_pages, and as many items as
+ * page 1 except the last (no more). A page that does not fit (a contact
+ * added or deleted while the pages were read, or Syncro answering short)
+ * would make a listing that misses records: the caller must not trust it,
+ * and a missed contact would be made again as a duplicate. Returns 1 more,
+ * 0 done, -3 does not fit (op->inconsistent says why). */
+static int page_next(struct op *op, const cJSON *root, const cJSON *items)
 {
 	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
 	const cJSON *total = cJSON_GetObjectItemCaseSensitive(meta, "total_pages");
-	if (op->page >= SYNCRO_MAX_PAGES) return false;
-	if (cJSON_IsNumber(total)) return (double)op->page < total->valuedouble;
-	return cJSON_GetArraySize(items) > 0;
+	size_t n = (size_t)cJSON_GetArraySize(items);
+	long long tp = cJSON_IsNumber(total) ? (long long)total->valuedouble : -1;
+	if (op->page == 1) {
+		op->first_total = tp;
+		op->first_len = n;
+	} else if (tp != op->first_total) {
+		snprintf(op->inconsistent, sizeof op->inconsistent, "page %lld says %lld pages where page 1 said %lld",
+		         op->page, tp, op->first_total);
+		return -3;
+	}
+	if (tp < 0) return op->page < SYNCRO_MAX_PAGES && n > 0;
+	bool last = op->page >= tp;
+	if ((!last && n != op->first_len) || n > op->first_len || (!last && n == 0)) {
+		snprintf(op->inconsistent, sizeof op->inconsistent, "page %lld of %lld has %zu items where page 1 had %zu",
+		         op->page, tp, n, op->first_len);
+		return -3;
+	}
+	return !last && op->page < SYNCRO_MAX_PAGES;
+}
+
+/* After a page that did not fit: the listing is read again from page 1,
+ * once; then it fails (nothing is decided on a listing that may miss
+ * records). */
+static void listing_restart(struct op *op)
+{
+	if (op->restarts++ >= 1) {
+		op_fail(op, SYNCRO_FAILED, "the listing changed while it was read, twice (%s): not trusted, nothing "
+		        "decided on it; the next run reads it again", op->inconsistent);
+		return;
+	}
+	log_warn("syncro", "%s: the listing changed while it was read (%s): reading it again from page 1",
+	         op->kind == SYNCRO_OP_CONTACTS_LIST ? "contacts" : "customers", op->inconsistent);
+	struct syncro_contact_list *l = &op->reply.contacts;
+	for (size_t i = 0; i < l->n; i++) syncro_contact_free(&l->items[i]);
+	l->n = 0;
+	for (size_t i = 0; i < op->n_matches; i++) syncro_customer_free(&op->matches[i]);
+	op->n_matches = 0;
+	buf_free(&op->similar);
+	op->n_similar = 0;
+	op->page = 1;
+	op_continue(op);
 }
 
 /* Takes a page of contacts; returns 1 when more pages follow, 0 when done,
- * -1 after completing op with a failure. */
+ * -1 after completing op with a failure, -3 when the page does not fit the
+ * listing (page_next). */
 static int take_contacts(struct op *op, const cJSON *root)
 {
 	const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "contacts");
@@ -375,7 +424,7 @@ static int take_contacts(struct op *op, const cJSON *root)
 		}
 		l->items[l->n++] = c;
 	}
-	return page_more(op, root, items) ? 1 : 0;
+	return page_next(op, root, items);
 }
 
 /* Takes a page of customers, keeping the exact name matches; returns like
@@ -405,7 +454,7 @@ static int take_customers(struct op *op, const cJSON *root)
 			buf_printf(&op->similar, "%s%lld '%s'", op->n_similar++ ? ", " : "", c.id, c.business_name);
 		syncro_customer_free(&c);
 	}
-	return page_more(op, root, items) ? 1 : 0;
+	return page_next(op, root, items);
 }
 
 /* CUSTOMER_FIND after the last page: one match, none, or several. */
@@ -467,6 +516,10 @@ static void op_success(struct op *op, const struct http_response *resp)
 	}
 	cJSON_Delete(root);
 	if (more == -1) return;   /* completed by take_* */
+	if (more == -3) {
+		listing_restart(op);
+		return;
+	}
 	if (more == -2) {
 		op_fail(op, post ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED, "unexpected answer: %s%s", e.msg,
 		        post ? "; the contact may have been created" : "");

@@ -55,7 +55,7 @@ static const char *const secret_keys[] = {
 
 static bool is_token_char(char c)
 {
-	return isalnum((unsigned char)c) || strchr("-._~+/=%", c) != NULL;
+	return isalnum((unsigned char)c) || (c != '\0' && strchr("-._~+/=%", c) != NULL);   /* strchr finds the NUL */
 }
 
 /* Length of the secret-shaped value starting at p (after "key" and its

@@ -83,3 +83,20 @@ PY
 )
   if [ "$out" = "0 0 " ]; then pass "closed output pipe: quiet, exit 0"; else fail "closed output pipe: quiet, exit 0" "got: $out"; fi
 fi
+
+# no core files: a core would hold the client secret, the private key and the Syncro API key
+core_limit() {  # [ENV=VALUE]: the soft core limit of a running entrasync, started with ulimit -c unlimited
+  (ulimit -c unlimited 2>/dev/null || exit 0
+   sleep 3 | env "$@" "$ENTRASYNC" lua /dev/stdin &
+   p=$!   # the pipeline's last command (env execs entrasync)
+   i=0
+   while [ $i -lt 40 ] && ! readlink "/proc/$p/exe" 2>/dev/null | grep -q 'entrasync$'; do sleep 0.05; i=$((i + 1)); done
+   awk '/^Max core file size/ { print $5 }' "/proc/$p/limits"
+   kill "$p" 2>/dev/null)
+}
+if (ulimit -c unlimited 2>/dev/null); then
+  check "no core file: the soft limit is 0" test "$(core_limit X=1)" = 0
+  check "ENTRASYNC_CORE=1 keeps the limit given" test "$(core_limit ENTRASYNC_CORE=1)" = unlimited
+else
+  echo "skip - core limit (ulimit -c unlimited not allowed here)"
+fi

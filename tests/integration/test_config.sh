@@ -78,7 +78,7 @@ if [ $rc = 2 ] && grep -q "no config file at 'entrasync.lua' (give --config FILE
 
 # --- logging options reach the loader: the requests_per_minute warning
 cat > "$dir/fast.lua" <<'LUA'
-graph = { client_id = "app", client_secret = env("ENTRASYNC_GRAPH_SECRET") }
+graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59", client_secret = env("ENTRASYNC_GRAPH_SECRET") }
 syncro = { subdomain = "acme", api_key = env("SYNCRO_API_KEY"), requests_per_minute = 600 }
 policy = "policies/default.lua"
 tenants = { { id = "a.example.com", syncro_customer_id = 1 } }
@@ -117,8 +117,8 @@ fi
 # 256 MiB of Lua memory; the unit tests run the fixtures under smaller ones).
 # Before them an endless loop in the config hung every command that read it,
 # and a runaway table took the machine's memory until the OOM killer came.
-printf 'graph = { client_id = "app" }\nlocal n = 0\nwhile true do n = n + 1 end\n' >"$T_OUT/loop.lua"
-printf 'graph = { client_id = "app" }\nlocal t, i = {}, 0\nwhile true do i = i + 1; t[i] = { i } end\n' >"$T_OUT/runaway.lua"
+printf 'graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59" }\nlocal n = 0\nwhile true do n = n + 1 end\n' >"$T_OUT/loop.lua"
+printf 'graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59" }\nlocal t, i = {}, 0\nwhile true do i = i + 1; t[i] = { i } end\n' >"$T_OUT/runaway.lua"
 if [ "${VALGRIND:-0}" = 1 ]; then
   skip "config limits: an endless loop ends, naming its line (100 million instructions: too slow under valgrind)"
   skip "config limits: a runaway table ends at 256 MiB, naming its line (too slow under valgrind)"
@@ -158,6 +158,12 @@ certcfg "$T_OUT/cert/soon.lua" soon.pem soon.key
 expect_exit "check: a certificate expiring in 10 days passes, with a warning" 0 \
   "^warning: graph.certificate .*soon.pem expires on [0-9]{4}-[0-9]{2}-[0-9]{2} \(in (9|10) days\)" \
   -- check --config "$T_OUT/cert/soon.lua"
+chmod 644 "$T_OUT/cert/soon.key"
+expect_exit "check: a private key others can read: a warning with the fix" 0 \
+  "graph.private_key .*soon.key can be read by other users \(mode 0644\): chmod 600 it" -- check --config "$T_OUT/cert/soon.lua"
+chmod 600 "$T_OUT/cert/soon.key"
+expect_ok "check: a private key of mode 0600" -- check --config "$T_OUT/cert/soon.lua"
+check "mode 0600: no warning about the key" sh -c "! grep -q 'can be read by other users' '$T_OUT/err'"
 mkdir -p "$T_OUT/cert/state"
 expect_ok "metrics with a certificate" -- metrics --config "$T_OUT/cert/soon.lua"
 check "metrics: the certificate's expiry as a gauge" \

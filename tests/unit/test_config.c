@@ -261,7 +261,7 @@ TEST(config_paths_resolve_against_the_config_folder)
 	REQUIRE(write_file(dir, "p.lua", "return {}\n"));
 	snprintf(text, sizeof text,
 	         "database = '/var/lib/entrasync/x.db'\n"
-	         "graph = { client_id = 'a', client_secret = env('UNSET_WITH_DEFAULT_X', 'fallback-secret') }\n"
+	         "graph = { client_id = '4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59', client_secret = env('UNSET_WITH_DEFAULT_X', 'fallback-secret') }\n"
 	         "syncro = { subdomain = 'Acme-2', api_key = env('SYNCRO_API_KEY'), requests_per_minute = 600 }\n"
 	         "tenants = { { id = 'a.example.com', syncro_customer_id = 1.0, policy = 'p.lua' },\n"
 	         "            { id = 'b.example.com', syncro_customer = 'B', policy = '%s/p.lua' } }\n", dir);
@@ -441,7 +441,7 @@ TEST(config_load_text_as_if_from_its_path)
 	struct config cfg;
 	struct err err;
 	set_test_env();
-	const char good[] = "graph = { client_id = 'a', client_secret = env('ENTRASYNC_GRAPH_SECRET') }\n"
+	const char good[] = "graph = { client_id = '4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59', client_secret = env('ENTRASYNC_GRAPH_SECRET') }\n"
 	                    "syncro = { subdomain = 'acme', api_key = 'k' }\n"
 	                    "policy = 'pol.lua'\n"
 	                    "tenants = { { id = 'a.example.com', syncro_customer_id = 1 } }\n";

@@ -148,6 +148,18 @@ TEST(log_redacts_secrets)
 	log_secrets_clear();
 }
 
+/* A bearer token at the very end of the text: the redaction stops at its
+ * end (it used to take the NUL for a token character and read on: here
+ * into what follows in the buffer). */
+TEST(log_redact_token_at_the_end)
+{
+	static const char text[] = "x Bearer abcd\0efgh-ij zz";
+	struct buf out = {0};
+	log_redact(text, &out);
+	CHECK_STR(out.data, "x Bearer [REDACTED]");
+	buf_free(&out);
+}
+
 TEST(util_str_hash)
 {
 	CHECK(str_hash("Contoso.OnMicrosoft.com", true) == str_hash("contoso.onmicrosoft.com", true));
