@@ -54,7 +54,6 @@ struct op {
 	size_t first_len;                /* listing: page 1's item count (the page size) */
 	int restarts;                    /* listing: read again from page 1 after a page did not fit */
 	char inconsistent[200];          /* listing: why the last page did not fit */
-	int posts;                       /* CONTACT_CREATE: POSTs sent (429 resubmits) */
 	bool moves;                      /* CONTACT_UPDATE: changes customer_id */
 	size_t cap;                      /* CONTACTS_LIST: capacity of reply.contacts */
 	struct syncro_customer *matches; /* CUSTOMER_FIND: exact matches */
@@ -330,7 +329,6 @@ static int op_send(struct op *op, struct err *err)
 		.on_done = op_http_done,
 		.ctx = op,
 	};
-	if (op->kind == SYNCRO_OP_CONTACT_CREATE) op->posts++;
 	int rc = http_submit(op->sc->svc, &req, err);
 	buf_free(&url);
 	return rc;
@@ -552,12 +550,6 @@ static void op_http_done(struct http_response *resp, void *ctx)
 		op_success(op, resp);
 		return;
 	}
-	if (st == 429 && post && op->posts < op->sc->max_attempts) {
-		/* Rate limited, so not applied: send again once the hold is over
-		 * (on_syncro_response has held every lane). */
-		op_continue(op);
-		return;
-	}
 	struct buf msg = {0};
 	syncro_error_text(resp->body.data, &msg);
 	const char *said = msg.len ? msg.data : NULL;
@@ -583,8 +575,9 @@ static void op_http_done(struct http_response *resp, void *ctx)
 		op_fail(op, SYNCRO_INVALID, "%s", said ? said : "422: Syncro refused the values");
 		break;
 	case 429:
-		op_fail(op, SYNCRO_FAILED, "still rate limited (429) after %d attempts",
-		        post ? op->posts : resp->attempts);
+		/* the HTTP core sent it again after each hold (a 429 is not applied,
+		 * POSTs too) until its attempts ran out */
+		op_fail(op, SYNCRO_FAILED, "still rate limited (429) after %d attempts", resp->attempts);
 		break;
 	default:
 		if (st >= 500 && post)
@@ -835,16 +828,13 @@ enum syncro_result syncro_request(struct syncro_client *sc, const struct syncro_
 	struct http_response resp = {0};
 	enum syncro_result rc = SYNCRO_FAILED;
 	if (out) *out = NULL;
-	for (int attempt = 1;; attempt++) {
-		http_response_free(&resp);
-		struct err e = {{0}};
-		if (http_do(sc->svc, &req, &resp, &e) != 0) {
-			rc = unsure ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
-			err_set(err, "Syncro: %s: %s%s", what, e.msg, unsure ? "; it may or may not have been applied" : "");
-			goto out;
-		}
-		/* 429 on a POST: not applied; on_syncro_response has held every lane */
-		if (!(resp.status == 429 && unsure && attempt < sc->max_attempts)) break;
+	/* a 429 (not applied, whatever the method) is sent again by the HTTP core
+	 * after the hold on_syncro_response puts on every lane */
+	struct err e = {{0}};
+	if (http_do(sc->svc, &req, &resp, &e) != 0) {
+		rc = unsure ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
+		err_set(err, "Syncro: %s: %s%s", what, e.msg, unsure ? "; it may or may not have been applied" : "");
+		goto out;
 	}
 	if (resp.status < 200 || resp.status >= 300) {
 		rc = raw_failure(rq, what, unsure, &resp, err);
