@@ -315,7 +315,7 @@ void actions_target_policy_user(const struct actions_target *t, struct policy_us
 int actions_tenant_hooks(const struct actions_env *env, const struct config_tenant *ct, struct actions_hooks **h,
                          struct err *err)
 {
-	struct script_limits lim = { .instructions = env->cfg->limits.instructions,
+	struct script_limits lim = { .instructions = env->cfg->limits.instructions, .seconds = env->cfg->limits.seconds,
 	                             .memory_bytes = env->cfg->limits.memory_bytes };
 	struct script_tenant st = { .id = ct->id, .name = ct->name, .syncro_customer_id = ct->syncro_customer_id };
 	return actions_hooks_load(ct->policy, &lim, &st, h, err);

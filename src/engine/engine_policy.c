@@ -128,9 +128,30 @@ int engine_policy_eval(struct engine_policy *p, const cJSON *user, const char *g
 	return engine_policy_eval_json(p, user, NULL, groups, out, err);
 }
 
+/* Refuses a call once the policy ran out of its limits too often in this
+ * run (-1 with err), else 0. */
+static int exhausted_check(const struct engine_policy *p, struct err *err)
+{
+	if (p->exhausted < ENGINE_POLICY_MAX_EXHAUSTED) return 0;
+	return err_set(err, "not evaluated: the policy ran out of its limits for %d users already in this run, so it is "
+	               "not called again until the next run; the first: %s", p->exhausted, p->exhausted_first);
+}
+
+/* After a failed call: counts it when it ran out of a limit. */
+static void exhausted_note(struct engine_policy *p, const struct err *err)
+{
+	enum script_fail f = script_last_fail(p->main);
+	if (f != SCRIPT_FAIL_BUDGET && f != SCRIPT_FAIL_MEMORY) return;
+	if (p->exhausted++ == 0) {
+		size_t n = strcspn(err->msg, "\n");   /* the message without its traceback */
+		snprintf(p->exhausted_first, sizeof p->exhausted_first, "%.*s", (int)n, err->msg);
+	}
+}
+
 int engine_policy_eval_json(struct engine_policy *p, const cJSON *user, const char *json, const char *groups,
                             struct policy_decision *out, struct err *err)
 {
+	if (exhausted_check(p, err) != 0) return -1;
 	const char *gkeys[MAX_GROUP_KEYS];
 	size_t ng = 0;
 	char *gcopy = groups && *groups ? xstrdup(groups) : NULL;
@@ -140,6 +161,7 @@ int engine_policy_eval_json(struct engine_policy *p, const cJSON *user, const ch
 	                          .groups = gkeys, .ngroups = ng };
 	int rc = script_policy_eval(p->main, &pu, out, err);
 	free(gcopy);
+	if (rc != 0) exhausted_note(p, err);
 	return rc;
 }
 
@@ -212,6 +234,9 @@ static int leave_changes(const struct engine_policy *p, const cJSON *r, struct e
 		} else {
 			return leave_error(p, err, "contact field '%s' must be a string, got %s", k, json_type_name(it));
 		}
+		char why[96];
+		if (!policy_field_value_ok(f, v, strlen(v), why, sizeof why))
+			return leave_error(p, err, "contact field '%s' %s", k, why);
 		syncro_fields_set(&out->changes, (enum syncro_field)f, v);
 	}
 	return 0;
@@ -244,10 +269,13 @@ int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *
 	}
 	if (contact_id) cJSON_AddNumberToObject(cj, "id", (double)contact_id);
 	const cJSON *args[] = { cj, wj };
-	int rc = script_policy_call(p->main, "on_leave", args, 2, &r, err);
+	int rc = exhausted_check(p, err) != 0 ? -1 : script_policy_call(p->main, "on_leave", args, 2, &r, err);
 	cJSON_Delete(cj);
 	cJSON_Delete(wj);
-	if (rc != 0) return -1;
+	if (rc != 0) {
+		exhausted_note(p, err);
+		return -1;
+	}
 	if (cJSON_IsString(r) && strcmp(r->valuestring, "keep") == 0) {
 		out->kind = ENGINE_LEAVE_KEEP;
 	} else if (cJSON_IsString(r) && strcmp(r->valuestring, "delete") == 0) {

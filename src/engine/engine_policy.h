@@ -29,7 +29,14 @@ struct engine_policy {
 	 * them changing re-plans every user. */
 	uint64_t stamp_base;
 	struct engine_plan_opts plan;  /* create_only mask */
+	/* calls that ran out of the sandbox's limits (instructions, time,
+	 * memory): after ENGINE_POLICY_MAX_EXHAUSTED of them the policy is not
+	 * called again for this tenant's run (a looping policy would spend its
+	 * whole budget on every user); the first one's message is kept */
+	int exhausted;
+	char exhausted_first[300];
 };
+#define ENGINE_POLICY_MAX_EXHAUSTED 3
 
 /* Loads path into *p (zeroed first) for tenant t (may be NULL: policy test).
  * limits may be NULL (defaults). On failure *p is left empty. */

@@ -786,7 +786,7 @@ static void tenant_prepare(struct tenant_run *tr)
 		tenant_fail(tr, "no policy configured (policy = \"...\" at the top level or in the tenant)");
 		goto out;
 	}
-	struct script_limits lim = { .instructions = cfg->limits.instructions, .memory_bytes = cfg->limits.memory_bytes };
+	struct script_limits lim = { .instructions = cfg->limits.instructions, .seconds = cfg->limits.seconds, .memory_bytes = cfg->limits.memory_bytes };
 	struct script_tenant st = { .id = ct->id, .name = ct->name, .default_domain = tr->default_domain,
 	                            .syncro_customer_id = cust.id };
 	if (engine_policy_load(&tr->pol, ct->policy, &lim, &st, &err) != 0) {

@@ -145,7 +145,7 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 		*code = EXIT_USAGE;
 		return -1;
 	}
-	r->limits = (struct script_limits){ .instructions = r->cfg.limits.instructions,
+	r->limits = (struct script_limits){ .instructions = r->cfg.limits.instructions, .seconds = r->cfg.limits.seconds,
 	                                    .memory_bytes = r->cfg.limits.memory_bytes };
 	r->ctx.limits = &r->limits;
 	r->ctx.dry_run = o->dry_run;

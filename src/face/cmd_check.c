@@ -58,7 +58,7 @@ static int check_policy(const struct config *cfg, const struct policy_use *p, st
 		else err_set(err, "%s: policy file '%s' cannot be read (%s)", cfg->path, p->path, why);
 		goto out;
 	}
-	struct script_limits lim = { .instructions = cfg->limits.instructions, .memory_bytes = cfg->limits.memory_bytes };
+	struct script_limits lim = { .instructions = cfg->limits.instructions, .seconds = cfg->limits.seconds, .memory_bytes = cfg->limits.memory_bytes };
 	if (script_new(&lim, &s, err) != 0) goto out;
 	if (script_policy_load(s, p->path, err) != 0) goto out;
 	rc = 0;

@@ -14,11 +14,12 @@
 #include "script/script.h"
 
 static const char lua_usage[] =
-	"usage: entrasync lua [--instructions N] [--memory-mb N] FILE [ARGS...]\n"
+	"usage: entrasync lua [--instructions N] [--memory-mb N] [--seconds S] FILE [ARGS...]\n"
 	"Runs FILE in the policy sandbox (the limits of a policy call apply to the\n"
 	"whole file). ARGS are in the global table arg (arg[0] = FILE).\n"
 	"  --instructions N   instruction budget (default 10000000)\n"
-	"  --memory-mb N      memory cap of the Lua state in MiB (default 64)\n";
+	"  --memory-mb N      memory cap of the Lua state in MiB (default 64)\n"
+	"  --seconds S        time limit (default 2)\n";
 
 /* Parses a positive integer option value; -1 when it is not one. */
 static long long parse_count(const char *s)
@@ -38,7 +39,7 @@ static int usage_error(const char *what, const char *arg)
 
 int cmd_lua(int argc, char **argv, const struct global_opts *g)
 {
-	static const char *const options[] = { "--instructions", "--memory-mb", "--help" };
+	static const char *const options[] = { "--instructions", "--memory-mb", "--seconds", "--help" };
 	struct script_limits lim = {0};
 	int i = 0;
 	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
@@ -47,6 +48,14 @@ int cmd_lua(int argc, char **argv, const struct global_opts *g)
 		if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
 			fputs(lua_usage, stdout);
 			return EXIT_OK;
+		}
+		if (strcmp(o, "--seconds") == 0) {
+			if (i + 1 >= argc) return usage_error("a value is needed after", o);
+			char *end;
+			double v = strtod(argv[++i], &end);
+			if (*end || !(v >= 0.01 && v <= 3600)) return usage_error("invalid value (seconds, 0.01 to 3600):", argv[i]);
+			lim.seconds = v;
+			continue;
 		}
 		bool ins = strcmp(o, "--instructions") == 0, mem = strcmp(o, "--memory-mb") == 0;
 		if (ins || mem) {

@@ -38,7 +38,7 @@ static int policy_groups(const struct config *cfg, const char *policy, struct te
 	memset(out, 0, sizeof *out);
 	if (!policy) return 0;
 	struct script *s = NULL;
-	struct script_limits lim = { .instructions = cfg->limits.instructions, .memory_bytes = cfg->limits.memory_bytes };
+	struct script_limits lim = { .instructions = cfg->limits.instructions, .seconds = cfg->limits.seconds, .memory_bytes = cfg->limits.memory_bytes };
 	int rc = -1;
 	if (script_new(&lim, &s, err) != 0) goto out;
 	if (script_policy_load(s, policy, err) != 0) goto out;

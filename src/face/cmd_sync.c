@@ -233,7 +233,7 @@ static void step_schedules(struct steps *s)
 	struct err err;
 	struct billing_tenants tl = {0};
 	struct billing_period period;
-	struct script_limits lim = { .instructions = s->cfg->limits.instructions,
+	struct script_limits lim = { .instructions = s->cfg->limits.instructions, .seconds = s->cfg->limits.seconds,
 	                             .memory_bytes = s->cfg->limits.memory_bytes };
 	struct billing_ctx ctx = {
 		.limits = &lim, .dry_run = s->dry, .run_id = s->run_id,

@@ -89,7 +89,7 @@ static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "
 static const char *const tenant_keys[] = { "id", "name", "syncro_customer_id", "syncro_customer", "policy",
 	"billing_schedule", NULL };
 static const char *const csp_keys[] = { "partner_tenant", NULL };
-static const char *const limits_keys[] = { "instructions", "memory_mb", NULL };
+static const char *const limits_keys[] = { "instructions", "memory_mb", "seconds", NULL };
 static const char *const actions_keys[] = { "ticket_problem_type", "ticket_status_done", "ticket_status_failed", NULL };
 static const char *const billing_keys[] = { "schedule", "on_removed", "max_decrease", "schedules_on_sync", NULL };
 static const char *const max_decrease_keys[] = { "count", "percent", NULL };
@@ -661,11 +661,19 @@ static void load_limits(struct loader *ld, int root, const struct scope *top)
 	scope_init(&sc, "limits");
 	lim->instructions = CONFIG_DEFAULT_INSTRUCTIONS;
 	lim->memory_bytes = (size_t)CONFIG_DEFAULT_MEMORY_MB << 20;
+	lim->seconds = CONFIG_DEFAULT_SECONDS;
 	int t = opt_table(ld, root, top, "limits");
 	if (t <= 0) return;
 	check_keys(ld, t, &sc, limits_keys, 0);
 	if (opt_numeric(ld, t, &sc, "instructions", NULL, &lim->instructions) > 0 && lim->instructions <= 0)
 		problem(ld, key_line(ld, &sc, "instructions"), "limits.instructions must be above 0");
+	double secs = 0;
+	if (opt_numeric(ld, t, &sc, "seconds", &secs, NULL) > 0) {
+		if (!(secs >= 0.01 && secs <= 3600))
+			problem(ld, key_line(ld, &sc, "seconds"), "limits.seconds must be between 0.01 and 3600");
+		else
+			lim->seconds = secs;
+	}
 	double mb = 0;
 	if (opt_numeric(ld, t, &sc, "memory_mb", &mb, NULL) > 0) {
 		if (mb < 1 || mb > 1048576)

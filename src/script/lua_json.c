@@ -1273,38 +1273,20 @@ int script_json_each_item(const char *json, size_t len, const char *key,
 
 /* ---- Lua -> JSON ------------------------------------------------------- */
 
+/* The most text one conversion to JSON may make: the tree and its text are
+ * malloc'd outside the Lua state's memory cap, and one string referenced a
+ * thousand times would otherwise be copied a thousand times. */
+#define ENC_MAX_BYTES ((size_t)16 << 20)
+
 struct enc {
 	lua_State *L;
+	size_t bytes;          /* text made so far (strings and keys, ~8 bytes per value) */
 	int max_depth;
 	int raw_ints;          /* integers beyond int range as raw digits (exact text) */
 	struct err *err;
 	char path[256];
 	size_t pathlen;
 };
-
-/* Strict UTF-8 check: no overlongs, no surrogates, nothing above U+10FFFF. */
-static int utf8_valid(const unsigned char *s, size_t n)
-{
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		if (c < 0x80) { i++; continue; }
-		size_t len;
-		unsigned cp, min;
-		if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-		else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-		else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-		else return 0;
-		if (i + len > n) return 0;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80) return 0;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
-		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-		i += len;
-	}
-	return 1;
-}
 
 static int enc_fail(struct enc *e, const char *what)
 {
@@ -1346,7 +1328,7 @@ static int check_text(struct enc *e, const char *s, size_t len, const char *what
 		snprintf(msg, sizeof msg, "%s contains a NUL byte", what);
 		return enc_fail(e, msg);
 	}
-	if (!utf8_valid((const unsigned char *)s, len)) {
+	if (!str_utf8_valid(s, len)) {
 		snprintf(msg, sizeof msg, "%s is not valid UTF-8", what);
 		return enc_fail(e, msg);
 	}
@@ -1465,6 +1447,7 @@ static cJSON *enc_value(struct enc *e, int idx, int depth)
 {
 	lua_State *L = e->L;
 	char msg[64];
+	e->bytes += 8;
 	switch (lua_type(L, idx)) {
 	case LUA_TNIL: return cJSON_CreateNull();
 	case LUA_TBOOLEAN: return cJSON_CreateBool(lua_toboolean(L, idx));
@@ -1486,6 +1469,10 @@ static cJSON *enc_value(struct enc *e, int idx, int depth)
 		size_t len;
 		const char *s = lua_tolstring(L, idx, &len);
 		if (check_text(e, s, len, "string") != 0) return NULL;
+		if ((e->bytes += len) > ENC_MAX_BYTES) {
+			enc_fail(e, "the JSON text would be larger than 16 MiB");
+			return NULL;
+		}
 		return cJSON_CreateString(s);
 	}
 	case LUA_TTABLE: return enc_table(e, idx, depth);

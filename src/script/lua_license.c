@@ -68,7 +68,7 @@ static struct script *tenant_script(struct report_lua *rl, const char *tenant_id
 	if (!ts->tried) {
 		ts->tried = true;
 		struct err e = {{0}};
-		struct script_limits lim = { .instructions = rl->cfg->limits.instructions,
+		struct script_limits lim = { .instructions = rl->cfg->limits.instructions, .seconds = rl->cfg->limits.seconds,
 		                             .memory_bytes = rl->cfg->limits.memory_bytes };
 		struct script_tenant st = { .id = ts->t->id, .name = ts->t->name,
 		                            .syncro_customer_id = ts->t->syncro_customer_id };

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -23,6 +24,7 @@
 #include "util/log.h"
 #include "script/lua_contact.h"
 #include "script/lua_json.h"
+#include "script/lua_costly.h"
 #include "script/lua_strpat.h"
 #include "script/lua_text.h"
 #include "util/skus.h"
@@ -30,7 +32,10 @@
 #include "util/srcmap.h"
 
 #define HANDLER_SLACK ((size_t)1 << 20)   /* extra bytes the error handler may use */
-#define HOOK_MAX_INTERVAL 65536LL          /* the count hook fires at least this often (and notes where) */
+#define HOOK_MAX_INTERVAL 4096LL           /* the count hook fires at least this often (and checks the clock) */
+#define PRINT_MAX_LINES 20                  /* print lines logged per call */
+#define PRINT_MAX_BYTES 2000                /* of each */
+#define HOOK_NOTE_EVERY 16                  /* ... and notes where the call is every this many firings */
 
 /* Small blocks (most Lua objects: strings, tables, closures) come from a
  * per-state pool: free lists per 16-byte size class, carved from 64 KiB
@@ -105,6 +110,16 @@ const char *const policy_contact_field_names[POLICY_NFIELDS] = {
 	"city", "state", "zip", "notes",
 };
 
+bool policy_field_value_ok(int f, const char *v, size_t len, char *why, size_t cap)
+{
+	size_t max = f == POLICY_NOTES ? POLICY_NOTES_MAX : POLICY_FIELD_MAX;
+	if (len > max) snprintf(why, cap, "is %zu bytes, more than the %zu a contact field may hold", len, max);
+	else if (memchr(v, '\0', len)) snprintf(why, cap, "contains a NUL byte");
+	else if (!str_utf8_valid(v, len)) snprintf(why, cap, "is not valid UTF-8");
+	else return true;
+	return false;
+}
+
 struct script {
 	lua_State *L;
 	struct script_limits lim;
@@ -121,7 +136,11 @@ struct script {
 	const char *what;              /* "in include()" or NULL */
 	long long budget_left;         /* instructions left in this call */
 	int hook_interval;             /* the count hook's current interval */
+	unsigned hook_fires;           /* firings in this call (notes where every HOOK_NOTE_EVERY) */
+	int prints;                    /* print lines in this call (logged up to PRINT_MAX_LINES) */
+	double deadline;               /* time_mono_coarse() past which the call fails */
 	bool budget_exceeded;
+	bool over_time;                /* ... and it was the time limit, not the instruction count */
 	bool mem_error;                /* a memory error was caught and re-raised */
 	char budget_where[160];        /* "file:line" where the budget ran out */
 	char mem_where[160];           /* "file:line" of the pcall that caught a memory error, or "" */
@@ -234,6 +253,10 @@ static void hook_arm(struct script *s, long long left)
 static void budget_reset(struct script *s)
 {
 	s->budget_exceeded = false;
+	s->over_time = false;
+	s->hook_fires = 0;
+	s->prints = 0;
+	s->deadline = time_mono_coarse() + s->lim.seconds;
 	s->near_src[0] = '\0';
 	s->near_line = 0;
 	hook_arm(s, s->lim.instructions);
@@ -274,8 +297,16 @@ static void budget_raise(lua_State *L, struct script *s, int level)
 		s->hook_interval = 1;
 		lua_sethook(L, sb_hook, LUA_MASKCOUNT, 1);
 	}
-	lua_pushfstring(L, "%s: instruction budget exceeded", s->budget_where);
+	lua_pushfstring(L, "%s: %s", s->budget_where, s->over_time ? "time limit exceeded" : "instruction budget exceeded");
 	lua_error(L);
+}
+
+/* "instruction budget exceeded (10000000 instructions)" or "time limit
+ * exceeded (2 s per call)": what the call ran out of. */
+static void budget_words(const struct script *s, char *out, size_t cap)
+{
+	if (s->over_time) snprintf(out, cap, "time limit exceeded (%g s per call)", s->lim.seconds);
+	else snprintf(out, cap, "instruction budget exceeded (%lld instructions)", s->lim.instructions);
 }
 
 /* The count hook. Fires once per interval while the budget lasts; once it is
@@ -286,9 +317,15 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 	struct script *s = script_of(L);
 	if (!s->budget_exceeded) {
 		long long left = s->budget_left - s->hook_interval;
+		/* the time limit: a few instructions can cost much (comparing two
+		 * strings of 50 MB, C functions on them), which no count sees */
+		if (left > 0 && time_mono_coarse() > s->deadline) {
+			s->over_time = true;
+			left = 0;
+		}
 		if (left > 0) {
 			/* note where the call is (no allocation: the state may be short of memory) */
-			if (lua_getinfo(L, "Sl", ar)) {
+			if (++s->hook_fires % HOOK_NOTE_EVERY == 1 && lua_getinfo(L, "Sl", ar)) {
 				memcpy(s->near_src, ar->short_src, sizeof s->near_src);
 				s->near_line = ar->currentline;
 			}
@@ -338,8 +375,9 @@ static int sb_msghandler(lua_State *L)
 	const char *what = s->what ? s->what : "";
 	const char *sp = s->what ? " " : "";
 	if (s->budget_exceeded) {
-		msg = lua_pushfstring(L, "instruction budget exceeded (%I instructions)%s%s at %s",
-		                      (lua_Integer)s->lim.instructions, sp, what, s->budget_where);
+		char words[96];
+		budget_words(s, words, sizeof words);
+		msg = lua_pushfstring(L, "%s%s%s at %s", words, sp, what, s->budget_where);
 	} else if (s->mem_error) {
 		char mb[32], place[sizeof s->mem_where + LUA_IDSIZE];
 		format_bytes(s->lim.memory_bytes, mb, sizeof mb);
@@ -394,8 +432,11 @@ static int protected_call(struct script *s, int nargs, int nresults, const char 
 	if (s->budget_exceeded) {
 		s->last_fail = SCRIPT_FAIL_BUDGET;
 		if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) err_set(err, "%s", lua_tostring(L, -1));
-		else err_set(err, "instruction budget exceeded (%lld instructions)%s%s at %s", s->lim.instructions, sp, w,
-		             s->budget_where);
+		else {
+			char words[96];
+			budget_words(s, words, sizeof words);
+			err_set(err, "%s%s%s at %s", words, sp, w, s->budget_where);
+		}
 	} else if (mem) {
 		s->last_fail = SCRIPT_FAIL_MEMORY;
 		if (status == LUA_ERRRUN && lua_type(L, -1) == LUA_TSTRING) err_set(err, "%s", lua_tostring(L, -1));
@@ -411,6 +452,7 @@ static int protected_call(struct script *s, int nargs, int nresults, const char 
 	}
 	lua_settop(L, base - 1);
 	s->budget_exceeded = false;
+	s->over_time = false;
 	s->mem_error = false;
 	if (mem) lua_gc(L, LUA_GCCOLLECT);
 	log_redact_err(err);
@@ -467,9 +509,18 @@ static int sb_print(lua_State *L)
 	if (s->print == SCRIPT_PRINT_STDOUT) {
 		fwrite(line, 1, len, stdout);
 		fputc('\n', stdout);
-	} else {
+	} else if (++s->prints <= PRINT_MAX_LINES) {
+		/* to the log: a line and a call's lines bounded (a policy printing
+		 * megabytes per user would fill the journal) */
 		luaL_where(L, 1);
-		log_info("policy", "%s%s", lua_tostring(L, -1), line);   /* where ends with ": " */
+		if (len > PRINT_MAX_BYTES)
+			log_info("policy", "%s%.*s... (%zu bytes more)", lua_tostring(L, -1), PRINT_MAX_BYTES, line,
+			         len - PRINT_MAX_BYTES);
+		else
+			log_info("policy", "%s%s", lua_tostring(L, -1), line);   /* where ends with ": " */
+		if (s->prints == PRINT_MAX_LINES)
+			log_info("policy", "%s(print: %d lines in this call; its further output is dropped)",
+			         lua_tostring(L, -1), PRINT_MAX_LINES);
 	}
 	return 0;
 }
@@ -732,7 +783,9 @@ static int sb_init(lua_State *L)
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
 	luastrpat_install(L, -1, pattern_charge);
-	lua_pop(L, 1);
+	lua_getglobal(L, LUA_TABLIBNAME);
+	luacostly_install(L, -2, -1, pattern_charge);   /* C loops the count hook cannot see */
+	lua_pop(L, 2);
 	lua_pushliteral(L, "");
 	lua_getmetatable(L, -1);
 	lua_pushboolean(L, 0);
@@ -805,6 +858,7 @@ int script_new(const struct script_limits *limits, struct script **out, struct e
 	struct script *s = xcalloc(1, sizeof *s);
 	if (limits) s->lim = *limits;
 	if (s->lim.instructions <= 0) s->lim.instructions = SCRIPT_DEFAULT_INSTRUCTIONS;
+	if (!(s->lim.seconds > 0)) s->lim.seconds = SCRIPT_DEFAULT_SECONDS;
 	if (s->lim.memory_bytes == 0) s->lim.memory_bytes = SCRIPT_DEFAULT_MEMORY;
 	if (s->lim.json_depth <= 0) s->lim.json_depth = SCRIPT_DEFAULT_JSON_DEPTH;
 	s->ref_policy = s->ref_include = s->ref_contact = s->ref_tenant = s->ref_loaded = s->ref_names = LUA_NOREF;
@@ -1464,7 +1518,13 @@ static int read_contact(struct eval_ctx *c, int idx, const char **val, size_t *v
 				               s->contact_where, luaL_typename(L, -1));
 			c->out->customer_id = id;
 		} else if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+			if (t == LUA_TNUMBER && !lua_isinteger(L, -1) && !isfinite((double)lua_tonumber(L, -1)))
+				return err_set(c->err, "%s: contact field '%s' is %s: not a value for Syncro", s->contact_where, k,
+				               isnan((double)lua_tonumber(L, -1)) ? "NaN" : "infinite");
 			val[f] = lua_tolstring(L, -1, &vlen[f]);   /* converts a number in the value slot */
+			char why[96];
+			if (!policy_field_value_ok(f, val[f], vlen[f], why, sizeof why))
+				return err_set(c->err, "%s: contact field '%s' %s", s->contact_where, k, why);
 		} else {
 			return err_set(c->err, "%s: contact field '%s' must be a string, got %s", s->contact_where, k,
 			               luaL_typename(L, -1));
@@ -1664,8 +1724,9 @@ int script_policy_call(struct script *s, const char *name, const cJSON *const *a
 	lua_pushcfunction(s->L, call_named);
 	lua_pushlightuserdata(s->L, &c);
 	if (protected_call(s, 1, 0, "policy error", what, err) != 0 || c.rc != 0) {
-		if (c.rc != 0) {
+		if (c.rc != 0) {   /* the answer could not be read (NaN, a NUL byte...): say whose */
 			s->last_fail = SCRIPT_FAIL_ERROR;
+			if (!str_starts(err->msg, "policy error")) err_prefix(err, "policy error %s: its answer", what);
 			log_redact_err(err);
 		}
 		cJSON_Delete(c.result);

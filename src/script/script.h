@@ -44,11 +44,13 @@ struct script;                       /* one sandboxed lua_State + its limits */
 struct cJSON;
 
 #define SCRIPT_DEFAULT_INSTRUCTIONS 10000000LL
+#define SCRIPT_DEFAULT_SECONDS 2.0
 #define SCRIPT_DEFAULT_MEMORY       ((size_t)64 << 20)
 #define SCRIPT_DEFAULT_JSON_DEPTH   64
 
 struct script_limits {
 	long long instructions;          /* per call into Lua; 0 = default (10,000,000) */
+	double seconds;                  /* per call into Lua, wall clock; 0 = default (2) */
 	size_t memory_bytes;             /* per state; 0 = default (64 MiB) */
 	int json_depth;                  /* nesting limit of JSON handed to Lua; 0 = default (64) */
 };
@@ -190,6 +192,15 @@ enum policy_contact_field {
 	POLICY_NOTES, POLICY_NFIELDS
 };
 extern const char *const policy_contact_field_names[POLICY_NFIELDS];
+/* The longest value a policy may give a contact field (bytes): notes, and
+ * every other field. Syncro's own fields are short; a policy that returns
+ * megabytes is a mistake that would hold memory for every user. */
+#define POLICY_NOTES_MAX 16384
+#define POLICY_FIELD_MAX 4096
+/* Whether v (len bytes) may be contact field f (enum above): no NUL byte,
+ * valid UTF-8, within its length. false with *why ("is 2000000 bytes, more
+ * than 16384"). */
+bool policy_field_value_ok(int f, const char *v, size_t len, char *why, size_t cap);
 
 /* The outcome of include() and contact() for one user. Strings live in one
  * block owned by the struct; free with policy_decision_free. */

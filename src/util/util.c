@@ -389,6 +389,16 @@ double time_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double time_mono_coarse(void)
+{
+	struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+#endif
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 double time_parse_http_date(const char *s)
 {
 	static const char *const formats[] = {
@@ -479,4 +489,29 @@ void text_digest_next(uint64_t st[2], const void *data, size_t n)
 void text_digest_hex(const uint64_t st[2], char out[33])
 {
 	snprintf(out, 33, "%016llx%016llx", (unsigned long long)st[0], (unsigned long long)st[1]);
+}
+
+/* Strict UTF-8 check: no overlongs, no surrogates, nothing above U+10FFFF. */
+bool str_utf8_valid(const char *text, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)text;
+	size_t i = 0;
+	while (i < n) {
+		unsigned c = s[i];
+		if (c < 0x80) { i++; continue; }
+		size_t len;
+		unsigned cp, min;
+		if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
+		else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
+		else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
+		else return false;
+		if (i + len > n) return false;
+		for (size_t k = 1; k < len; k++) {
+			if ((s[i + k] & 0xC0) != 0x80) return false;
+			cp = (cp << 6) | (s[i + k] & 0x3F);
+		}
+		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+		i += len;
+	}
+	return true;
 }

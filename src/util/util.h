@@ -74,6 +74,7 @@ void str_index_free(struct str_index *x);
 int fd_write_all(int fd, const void *data, size_t len); /* all of data, EINTR retried: 0, or -1 (errno) */
 bool guid_at(const char *s);      /* s[0..36) is a GUID's text, 8-4-4-4-12 hex digits (s need not end there) */
 bool str_is_guid(const char *s);  /* s is exactly a GUID's text */
+bool str_utf8_valid(const char *s, size_t n);   /* strict: no overlongs, surrogates, nor above U+10FFFF */
 /* guid_at for s with at least 36 readable bytes (it reads them all, NULs
  * included): sixteen bytes a step with SSE2. For the member pages' ids. */
 bool guid_at_36(const char *s);
@@ -98,6 +99,7 @@ int file_read(const char *path, char **out, size_t *len, struct err *err);
 /* Time */
 double time_now(void);        /* wall clock, seconds since the epoch, sub-second */
 double time_mono(void);       /* monotonic seconds, for intervals and timers */
+double time_mono_coarse(void);   /* the same to a few ms, cheaper (no system call): for frequent checks */
 /* Parses an HTTP date (RFC 7231 IMF-fixdate, also RFC 850 and asctime forms).
  * Returns seconds since the epoch or -1. */
 double time_parse_http_date(const char *s);

@@ -66,7 +66,7 @@ static void graph_user(struct buf *b, unsigned i)
 		buf_printf(b, "\",\"displayName\":\"%s %s\",\"givenName\":\"%s\",\"surname\":\"%s\",", fn, ln, fn, ln);
 	if (nomail) buf_adds(b, "\"mail\":null,");
 	else if (service) buf_printf(b, "\"mail\":\"scanner%u@contoso.com\",", i);
-	else buf_printf(b, "\"mail\":\"%c.user%u@Contoso.com\",", fn[0], i);
+	else buf_printf(b, "\"mail\":\"%c.user%u@Contoso.com\",", (fn[0] & 0x80) ? 'x' : fn[0], i);   /* ASCII */
 	if (guest) buf_printf(b, "\"userPrincipalName\":\"u%u_fabrikam.com#EXT#@contoso.onmicrosoft.com\",\"userType\":\"Guest\",", i);
 	else buf_printf(b, "\"userPrincipalName\":\"user%u@contoso.com\",\"userType\":\"Member\",", i);
 	buf_printf(b, "\"accountEnabled\":%s,\"department\":\"%s\",\"officeLocation\":\"%u/%u\",\"jobTitle\":\"%s\",",

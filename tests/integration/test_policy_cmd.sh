@@ -103,3 +103,44 @@ expect_ok "a UTF-8 users file with a byte order mark is read" -- policy test "$R
 python3 -c "open('pol16.lua', 'wb').write(b'\xff\xfe' + 'return { include = function(u) return true end }'.encode('utf-16-le'))"
 expect_exit "a UTF-16 policy: said so" 2 "pol16.lua is UTF-16 text \(Windows Notepad's \"Unicode\"\): save it as UTF-8" \
   -- policy test pol16.lua --users "$U"
+
+# what a policy hands to Syncro is checked: a field too long, a NUL byte, bad UTF-8, NaN (each named with file:line)
+cat >field.lua <<'PEOF'
+local p = require "entrasync.policy"
+local bad = { notes = ("x"):rep(1e6), title = "CEO\0hidden", name = "Bad\255\254Name", phone = 0/0 }
+return {
+  include = function(u) return true end,
+  contact = function(u) local c = p.contact(u); c[FIELD] = bad[FIELD]; return c end,
+}
+PEOF
+for f in notes:"contact field 'notes' is 1000000 bytes, more than the 16384" title:"contact field 'title' contains a NUL byte" \
+         name:"contact field 'name' is not valid UTF-8" phone:"contact field 'phone' is NaN"; do
+  field=${f%%:*}; want=${f#*:}
+  sed "s/FIELD/\"$field\"/g" field.lua >"field_$field.lua"
+  expect_exit "policy test: $field refused" 1 "field_$field.lua:5: $want" -- policy test "field_$field.lua" --users "$A"
+done
+# on_leave's answer too
+cat >leave_big.lua <<'PEOF'
+return {
+  include = function(u) return false end,
+  on_leave = function(c, why) return { notes = ("x"):rep(20000) } end,
+}
+PEOF
+printf '[{"id": "00000000-0000-4000-8000-000000000001", "displayName": "Gone Girl", "mail": "gone@x.com",
+  "accountEnabled": false}]\n' >leaver.json
+expect_exit "policy test: on_leave's field too long, said where" 1 \
+  "policy error in on_leave\(\): .*leave_big.lua:3: contact field 'notes' is 20000 bytes" -- policy test leave_big.lua --users leaver.json
+# a policy that runs out of its limits is not called again and again in one run
+printf 'return { include = function(u) while true do end end }\n' >loop.lua
+python3 -c "
+import json
+json.dump([{'id': '%08d-0000-4000-8000-000000000000' % i, 'displayName': 'U%d' % i, 'mail': 'u%d@x.com' % i}
+           for i in range(40)], open('u40.json', 'w'))"
+expect_exit "a looping policy: three users spend the budget, the rest are not evaluated" 1 \
+  "not evaluated: the policy ran out of its limits for 3 users already in this run" -- policy test loop.lua --users u40.json
+check "only three budgets spent" test "$(grep -c 'error: instruction budget exceeded' "$T_OUT/out")" = 3
+# print is bounded in the log
+printf 'local s = ("x"):rep(1e5)\nreturn { include = function(u) for i = 1, 30 do print(s) end return true end }\n' >pr.lua
+es --log-level info policy test pr.lua --users "$A"
+check "print: 20 lines a call, each cut at 2000 bytes" \
+  sh -c "test \$(grep -c 'pr.lua:2: xxx' '$T_OUT/err') = \$((20 * \$(grep -c '^[+!-] ' '$T_OUT/out'))) && test \$(wc -c <'$T_OUT/err') -lt 1000000 && grep -q 'its further output is dropped' '$T_OUT/err'"

@@ -431,7 +431,7 @@ TEST(script_eval_contract_errors)
 		  "instruction budget exceeded (100000 instructions) in include() at " },
 		{ "return {\n  include = function(u) return true end,\n  contact = function(u) while true do end end,\n}\n",
 		  "instruction budget exceeded (100000 instructions) in contact() at " },
-		{ "return {\n  include = function(u) return true end,\n  contact = function(u) return { name = ('x'):rep(1 << 30) } end,\n}\n",
+		{ "return {\n  include = function(u) return true end,\n  contact = function(u) return { name = ('x'):rep(1 << 22) } end,\n}\n",
 		  "memory limit exceeded (4 MiB) in contact()" },
 		{ "return {\n  include = function(u) return undefined_helper(u) end,\n}\n", ":2: undefined global 'undefined_helper'" },
 		{ "return { name = 'no include' }\n", "the policy has no include function" },
