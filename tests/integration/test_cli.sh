@@ -91,6 +91,7 @@ core_limit() {  # [ENV=VALUE]: the soft core limit of a running entrasync, start
    p=$!   # the pipeline's last command (env execs entrasync)
    i=0
    while [ $i -lt 40 ] && ! readlink "/proc/$p/exe" 2>/dev/null | grep -q 'entrasync$'; do sleep 0.05; i=$((i + 1)); done
+   sleep 1   # exec'd: give it the time to reach main and set its limit
    awk '/^Max core file size/ { print $5 }' "/proc/$p/limits"
    kill "$p" 2>/dev/null)
 }
