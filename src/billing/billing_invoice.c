@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+#include "util/log.h"
 
 #define FIND_SLACK_SECONDS 600     /* clock skew allowed between us and Syncro when looking an invoice up */
 
@@ -196,6 +197,22 @@ static int settle_open_lines(struct billing_ctx *c, const struct billing_tenant 
 /* Adds the plan's lines that inv lacks (inv NULL: a new, empty invoice),
  * each through the write path. Returns 0 when every line is there, 1
  * when some are not (out says why), -1 on a store failure (out->fatal). */
+/* The audit row of one line sent to an invoice: its request, ok or why it
+ * failed (a failure to record it is logged: the line's intent row has it). */
+static void line_audit(struct billing_ctx *c, const struct billing_tenant *t, long long invoice_id, const char *body,
+                       const char *failed)
+{
+	char object[48];
+	snprintf(object, sizeof object, "invoice:%lld", invoice_id);
+	char *result = failed ? xasprintf("failed: %s", failed) : NULL;
+	struct store_audit a = { .run_id = c->run_id, .tenant_id = t->id, .object_id = object,
+	                         .action = "bill.invoice.line", .after = body, .actor = "entrasync",
+	                         .result = result ? result : "ok" };
+	struct err e;
+	if (store_billing_audit(c->sb, &a, &e) != 0) log_warn("bill", "invoice %lld: audit: %s", invoice_id, e.msg);
+	free(result);
+}
+
 static int add_lines(struct billing_ctx *c, const struct billing_tenant *t, const struct syncro_invoice *inv,
                      struct billing_invoice_result *out)
 {
@@ -242,6 +259,7 @@ static int add_lines(struct billing_ctx *c, const struct billing_tenant *t, cons
 			rc = billing_write_finish(c, &w, "done", line_id, NULL, NULL, NULL, NULL, &se);
 		else if (rc == 0 && r != SYNCRO_UNKNOWN_OUTCOME)
 			rc = billing_write_finish(c, &w, "failed", 0, e.msg, NULL, NULL, NULL, &se);
+		if (rc == 0 && r != SYNCRO_UNKNOWN_OUTCOME) line_audit(c, t, out->invoice_id, body, r == SYNCRO_OK ? NULL : e.msg);
 		free(got.item);
 		free(got.name);
 		free(body);
@@ -388,8 +406,22 @@ static int create_invoice(struct billing_ctx *c, const struct billing_tenant *t,
 	out->invoice_id = inv.id;
 	snprintf(out->number, sizeof out->number, "%s", inv.number ? inv.number : "");
 	syncro_invoice_free(&inv);
-	if (store_billing_invoice_update(c->sb, t->id, p->id, "created", out->invoice_id, out->number, NULL, &e) != 0)
-		return fatal(out, &e);
+	/* the invoice exists in Syncro from now on: its row and an audit row say
+	 * so together (each line gets its own; "bill.invoice" when complete) */
+	char object[48], *after = xasprintf("{\"period\":\"%s\",\"invoice_id\":%lld,\"number\":\"%s\"}", p->id,
+	                                    out->invoice_id, out->number);
+	snprintf(object, sizeof object, "invoice:%lld", out->invoice_id);
+	struct store_audit a = { .run_id = c->run_id, .tenant_id = t->id, .object_id = object,
+	                         .action = "bill.invoice.create", .after = after, .actor = "entrasync", .result = "ok" };
+	int rc = 0;
+	if (store_billing_begin(c->sb, &e) != 0 ||
+	    store_billing_invoice_update(c->sb, t->id, p->id, "created", out->invoice_id, out->number, NULL, &e) != 0 ||
+	    store_billing_audit(c->sb, &a, &e) != 0 || store_billing_commit(c->sb, &e) != 0) {
+		store_billing_rollback(c->sb);
+		rc = -1;
+	}
+	free(after);
+	if (rc != 0) return fatal(out, &e);
 	return finish_lines(c, t, NULL, out, ok_status);
 }
 

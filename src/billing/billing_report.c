@@ -91,6 +91,7 @@ static void add_row(struct billing_report *r, const struct billing_tenant *t, co
 
 struct invoiced {
 	bool found;
+	bool incomplete;           /* state 'created': lines may be missing in Syncro */
 	long long invoice_id;
 	struct billing_plan plan;
 };
@@ -107,6 +108,7 @@ static int invoiced_plan(struct billing_ctx *c, const struct billing_tenant *t, 
 		if (billing_plan_from_json(row.plan, &out->plan, err) == 0) {
 			out->found = true;
 			out->invoice_id = row.invoice_id;
+			out->incomplete = strcmp(row.state, "created") == 0;
 		}
 	}
 	store_billing_invoice_free(&row);
@@ -129,10 +131,22 @@ int billing_report_build(struct billing_ctx *c, const struct billing_tenant *ten
 			billing_report_free(out);
 			return -1;
 		}
-		if (billing_plan_tenant(c, t, p, &now, &has_data, &e) != 0)
-			problem(out, "%s: bill() could not be planned: %s", label, e.msg);
-		else if (!has_data)
+		if (inv.found && inv.incomplete) {
+			problem(out, "%s: invoice %lld for %s is incomplete in Syncro (its lines were still being added when a "
+			        "run stopped or failed): 'entrasync bill --period %s' adds the missing lines; the rows below "
+			        "are its plan, not what Syncro holds yet", label, inv.invoice_id, p->id, p->id);
+			out->failures++;
+		}
+		if (billing_plan_tenant(c, t, p, &now, &has_data, &e) != 0) {
+			/* no counts to set the invoice against: rows of zeros would show leaks that are not */
+			problem(out, "%s: bill() could not be planned, so the tenant is not reconciled: %s", label, e.msg);
+			out->failures++;
+			billing_plan_free(&now);
+			billing_plan_free(&inv.plan);
+			continue;
+		} else if (!has_data) {
 			problem(out, "%s: no licence snapshot in %s", label, p->id);
+		}
 		if (!inv.found && !has_data) {
 			billing_plan_free(&now);
 			continue;

@@ -194,6 +194,8 @@ struct billing_report {
 	size_t n;
 	char **problems;                   /* per tenant: "Contoso: bill() failed: …", "Fabrikam: no data" */
 	size_t nproblems;
+	size_t failures;                   /* problems that leave a tenant unreconciled (bill() failed, an invoice
+	                                    * still being built): the command exits 1 */
 	long long billed_cents, leak_cents;
 	long long leaks;                   /* rows with a leak */
 };

@@ -214,9 +214,12 @@ static void print_invoice(const struct billing_tenant *t, const struct billing_i
 	const char *who = label_of(t);
 	switch (res->status) {
 	case BILLING_INV_DRAFT:
-		if (res->recovering)
+		if (res->recovering && res->invoice_id)
 			printf("%s: an interrupted invoice %lld for %s would be completed (dry run: nothing sent)\n", who,
 			       res->invoice_id, period);
+		else if (res->recovering)   /* its creation had no clear answer: the real run looks for it first */
+			printf("%s: an interrupted invoice for %s would be looked for in Syncro (by its reference) and made or "
+			       "completed (dry run: nothing sent)\n", who, period);
 		else
 			printf("%s: DRAFT invoice for customer %lld, %s (dry run: nothing sent)\n", who, t->customer_id, period);
 		print_lines(&res->plan);
@@ -421,10 +424,11 @@ static int run_report(struct bill_run *r, const struct bill_opts *o)
 	}
 	int rc = billing_report_write(f, &rep, o->json ? "json" : o->format, &err);
 	if (f != stdout && fclose(f) != 0) rc = err_set(&err, "cannot write %s", o->output);
+	size_t failures = rep.failures;
 	billing_report_free(&rep);
 	if (rc != 0) return usage_fail(o->cmd, "%s", err.msg);
 	if (o->output) fprintf(stderr, "entrasync %s: billing report written to %s\n", o->cmd, o->output);
-	return EXIT_OK;
+	return failures ? EXIT_PARTIAL : EXIT_OK;   /* a tenant not reconciled: said in the problems */
 }
 
 /* Checks the mode and the period against the options. */

@@ -143,6 +143,13 @@ check "one Fabrikam invoice" test "$(invoices 102)" = 1
 check "the invoice note carries the period and the marker" \
   sh -c "ctl() { :; }; python3 -c \"import urllib.request,json; d=json.load(urllib.request.urlopen('$URL/_fake/invoices?customer_id=101')); print(d['invoices'][-1]['note'])\" | grep -Eq '2026-09 \(entrasync ref ES-[0-9a-f]{16}\)'"
 check "the run and its audit rows are stored" test "$(sql "select count(*) from audit where action='bill.invoice' and result='ok'")" = 2
+NLINES=$(ctl GET invoices | py 'sum(len(i["line_items"]) for i in d["invoices"] if "2026-09" in (i["note"] or ""))')
+check "every write has its audit row: each invoice made, each line added" \
+  test "$(sql "select count(*) from audit where action='bill.invoice.create' and result='ok'")/$(sql "select count(*) from audit where action='bill.invoice.line' and result='ok'")" = "2/$NLINES"
+sql "UPDATE billing_invoices SET state = 'created' WHERE tenant_id = 'contoso.com' AND period = '2026-09'"
+expect_exit "report: an invoice whose lines were still being added is said incomplete, exit 1" 1 \
+  "Contoso: invoice [0-9]+ for 2026-09 is incomplete in Syncro" -- $ES bill --report --period 2026-09 --tenant contoso.com
+sql "UPDATE billing_invoices SET state = 'done' WHERE tenant_id = 'contoso.com' AND period = '2026-09'"
 W1=$(writes)
 expect_ok "a second run changes nothing" -- $ES bill --period 2026-09 --tenant contoso.com,fabrikam.com
 check "second run: reports the existing invoice" grep -q "Contoso: already invoiced for 2026-09: invoice" "$T_OUT/out"
@@ -194,7 +201,10 @@ check "report csv: header and Fabrikam's row" \
   sh -c "head -1 '$T_OUT/out' | grep -q '^period,tenant_id,tenant,sku_id' && grep -q '^2026-09,fabrikam.com,Fabrikam,3b555118-da6a-4418-894f-7df1e2096870,O365_BUSINESS_ESSENTIALS,Microsoft 365 Business Basic,billed,12,10,10,10,6.00,60.00,yes,[0-9]*,2,0,no,12.00' '$T_OUT/out'"
 expect_ok "report: json" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com --json
 check "report json: totals" sh -c "python3 -c \"import json; d=json.load(open('$T_OUT/out')); assert d['totals']['billed_cents'] == 484*100+2000+6000, d['totals']; assert d['totals']['leak_cents'] == 6600+1200\""
-expect_ok "report: html to a file" -- $ES bill --report --period 2026-09 --format html --out report.html
+expect_exit "report: html to a file (Woodgrove's bill() fails: not reconciled, exit 1)" 1 \
+  "billing report written to report.html" -- $ES bill --report --period 2026-09 --format html --out report.html
+check "report html: the tenant whose bill() fails is said not reconciled, with no rows" \
+  sh -c "grep -q 'Woodgrove: bill() could not be planned, so the tenant is not reconciled' report.html && ! grep -q '<td>Woodgrove</td>' report.html"
 check "report html: the leaks come first" \
   sh -c "python3 -c \"s=open('report.html').read(); a=s.index('id=\\\"leaks\\\"'); b=s.index('id=\\\"all\\\"'); assert a < b and s.index('VISIOCLIENT') < b\""
 check "report html: the problems are listed" grep -q "Northwind: no Syncro customer" report.html
