@@ -13,8 +13,10 @@
 
 #include "util/config.h"
 
-#define BILLING_MAX_QUANTITY 1000000000LL   /* a sanity bound on what a policy returns */
-#define BILLING_MAX_PRICE    1000000000.0
+/* Sanity bounds on what a policy returns, small enough that no total of
+ * cents can overflow: 10^6 * 100 cents * 10^7 seats = 10^15 a line. */
+#define BILLING_MAX_QUANTITY 10000000LL
+#define BILLING_MAX_PRICE    1000000.0
 
 /* ---------------------------------------------------------------- periods */
 
@@ -86,6 +88,10 @@ cJSON *billing_usage_cjson(const struct billing_usage *u, const struct billing_p
 	cJSON_AddNumberToObject(s, "peak_assigned", (double)u->peak_assigned);
 	cJSON_AddNumberToObject(s, "peak_purchased", (double)u->peak_purchased);
 	cJSON_AddNumberToObject(s, "days", (double)u->days);
+	cJSON_AddNumberToObject(s, "suspended", (double)u->suspended);
+	cJSON_AddNumberToObject(s, "warning", (double)u->warning);
+	cJSON_AddNumberToObject(s, "locked_out", (double)u->locked_out);
+	if (u->capability_status) cJSON_AddStringToObject(s, "capability_status", u->capability_status);
 	if (p) cJSON_AddStringToObject(s, "period", p->id);
 	return root;
 }
@@ -152,7 +158,7 @@ int billing_item_from_json(const char *json, const struct billing_usage *u, stru
 		} else if (strcmp(k, "unit_price") == 0) {
 			if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) || it->valuedouble < 0 ||
 			    it->valuedouble > BILLING_MAX_PRICE) {
-				err_set(err, "bill() for %s: unit_price must be a number of at least 0 (e.g. 12.50)", sku);
+				err_set(err, "bill() for %s: unit_price must be a number from 0 to 1,000,000 (e.g. 12.50)", sku);
 				goto out;
 			}
 			out->has_price = true;
@@ -160,8 +166,9 @@ int billing_item_from_json(const char *json, const struct billing_usage *u, stru
 		} else if (strcmp(k, "quantity") == 0) {
 			if (!cJSON_IsNumber(it) || !is_whole(it->valuedouble) || it->valuedouble < 0 ||
 			    it->valuedouble > (double)BILLING_MAX_QUANTITY) {
-				err_set(err, "bill() for %s: quantity must be a whole number of at least 0, got %s", sku,
-				        cJSON_IsNumber(it) ? "a fraction or a negative number" : "another type");
+				err_set(err, "bill() for %s: quantity must be a whole number from 0 to 10,000,000, got %s", sku,
+				        !cJSON_IsNumber(it) ? "another type" : it->valuedouble > (double)BILLING_MAX_QUANTITY
+				                                                   ? "more" : "a fraction or a negative number");
 				goto out;
 			}
 			out->quantity = (long long)it->valuedouble;

@@ -52,12 +52,20 @@ struct billing_usage {
 	long long peak_purchased;
 	long long peak_assigned;
 	long long days;              /* snapshot days of the period holding the SKU */
+	/* on the period's last snapshot day: prepaidUnits Microsoft no longer
+	 * lets the customer use (suspended, locked out) or soon will not
+	 * (warning: the grace period), and the subscription's capabilityStatus
+	 * ("Enabled", "Warning", "Suspended", "Deleted", "LockedOut"; NULL when
+	 * unknown) */
+	long long suspended, warning, locked_out;
+	const char *capability_status;
 };
 /* available = purchased - assigned (never below 0). */
 long long billing_usage_available(const struct billing_usage *u);
 /* The JSON handed to the hook: {"sku":{sku_id, part, name, purchased,
- * assigned, available, peak_assigned, peak_purchased, days, period}} (new
- * string, free). Absent part → no key. */
+ * assigned, available, peak_assigned, peak_purchased, days, suspended,
+ * warning, locked_out, capability_status, period}} (new string, free).
+ * Absent part or capability_status → no key. */
 char *billing_usage_json(const struct billing_usage *u, const struct billing_period *p);
 struct cJSON;
 /* The same as a cJSON tree (caller deletes). */

@@ -130,6 +130,14 @@ static int plan_one_sku(const struct billing_usage *u, void *ud)
 		w->failed = true;
 		return 1;
 	}
+	/* seats the customer cannot use any more, billed all the same: said, so
+	 * that it is a decision (bill() sees sku.suspended and sku.locked_out) */
+	if (v == BILLING_BILLED && it.quantity > 0 && (u->suspended > 0 || u->locked_out > 0))
+		log_warn("bill", "%s: %s: billed %lld while Microsoft has %lld seat%s suspended and %lld locked out%s%s%s "
+		         "(bill() can leave them out: sku.suspended, sku.locked_out)", w->plan->tenant_id,
+		         u->part ? u->part : u->sku_id, it.quantity, u->suspended, u->suspended == 1 ? "" : "s",
+		         u->locked_out, u->capability_status ? " (subscription " : "",
+		         u->capability_status ? u->capability_status : "", u->capability_status ? ")" : "");
 	billing_item_free(&it);
 	return 0;
 }

@@ -35,7 +35,8 @@ static const char *const sb_sql[B__COUNT] = {
 		"  WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY sku_id), "
 		"d AS (SELECT max(day) AS last FROM license_snapshots WHERE tenant_id = ?1 AND day BETWEEN ?2 AND ?3) "
 		"SELECT r.sku_id, coalesce(s.sku_part_number, r.part), coalesce(s.enabled, 0), coalesce(s.consumed, 0), "
-		"  r.peak_enabled, r.peak_consumed, r.days, d.last "
+		"  r.peak_enabled, r.peak_consumed, r.days, d.last, coalesce(s.suspended, 0), coalesce(s.warning, 0), "
+		"  coalesce(s.locked_out, 0), s.capability_status "
 		"FROM r CROSS JOIN d LEFT JOIN license_snapshots s "
 		"  ON s.tenant_id = ?1 AND s.day = d.last AND s.sku_id = r.sku_id ORDER BY 2, 1",
 	[B_INV_GET] = "SELECT " INVOICE_COLS " FROM billing_invoices WHERE tenant_id = ?1 AND period = ?2",
@@ -141,7 +142,9 @@ static int usage_row(sqlite3_stmt *s, void *ctx)
 		.sku_id = sku_id, .part = part, .name = skus_friendly_name(sku_id, part),
 		.purchased = sqlite3_column_int64(s, 2), .assigned = sqlite3_column_int64(s, 3),
 		.peak_purchased = sqlite3_column_int64(s, 4), .peak_assigned = sqlite3_column_int64(s, 5),
-		.days = sqlite3_column_int64(s, 6),
+		.days = sqlite3_column_int64(s, 6), .suspended = sqlite3_column_int64(s, 8),
+		.warning = sqlite3_column_int64(s, 9), .locked_out = sqlite3_column_int64(s, 10),
+		.capability_status = col_borrow(s, 11),
 	};
 	if (c->last_day && col_borrow(s, 7)) snprintf(c->last_day, 16, "%s", col_borrow(s, 7));
 	return c->usage_cb(&u, c->ud);

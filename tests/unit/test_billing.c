@@ -94,6 +94,15 @@ TEST(billing_item_rules)
 	CHECK(billing_item_from_json("{\"product_id\":1,\"unit_price\":\"12\"}", &E3, &it, &err) < 0);
 	CHECK(billing_item_from_json("{\"product_id\":1,\"taxable\":1}", &E3, &it, &err) < 0);
 	CHECK(billing_item_from_json("[1]", &E3, &it, &err) < 0);
+	/* bounds that keep every total of cents from overflowing */
+	CHECK(billing_item_from_json("{\"name\":\"Big\",\"unit_price\":999999999,\"quantity\":1}", &E3, &it, &err) < 0);
+	CHECK_CONTAINS(err.msg, "unit_price must be a number from 0 to 1,000,000");
+	CHECK(billing_item_from_json("{\"name\":\"Big\",\"unit_price\":1,\"quantity\":1000000000}", &E3, &it, &err) < 0);
+	CHECK_CONTAINS(err.msg, "quantity must be a whole number from 0 to 10,000,000, got more");
+	REQUIRE_OK(billing_item_from_json("{\"name\":\"Top\",\"unit_price\":1000000,\"quantity\":10000000}", &E3, &it,
+	                                  &err), &err);
+	CHECK(it.unit_cents * it.quantity == 1000000000000000LL);
+	billing_item_free(&it);
 }
 
 /* Writes a policy into the test's folder and opens its hook. */

@@ -103,6 +103,37 @@ TEST(billing_hook_table_nil_false)
 	billing_hook_free(h);
 }
 
+/* bill() sees the seats Microsoft suspended, holds or locked out, and the
+ * subscription's state, to leave them out */
+TEST(billing_hook_sees_suspended_seats)
+{
+	struct err err;
+	const char *path = t_write_file("suspended.lua",
+		"return {\n"
+		"  include = function(u) return true end,\n"
+		"  bill = function(sku)\n"
+		"    if sku.capability_status == 'Suspended' then return false end\n"
+		"    return { product_id = 5, quantity = sku.assigned - sku.suspended - sku.locked_out + sku.warning }\n"
+		"  end,\n"
+		"}\n");
+	struct billing_hook *h = open_hook(path, NULL, &err);
+	REQUIRE_OK(h ? 0 : -1, &err);
+	enum billing_verdict v;
+	struct billing_item it;
+	struct billing_usage u = E3;
+	u.suspended = 4;
+	u.locked_out = 1;
+	u.warning = 2;
+	REQUIRE_OK(call(h, &u, &v, &it, &err), &err);
+	CHECK_EQ_INT(v, BILLING_BILLED);
+	CHECK_EQ_INT(it.quantity, 20 - 4 - 1 + 2);
+	billing_item_free(&it);
+	u.capability_status = "Suspended";
+	REQUIRE_OK(call(h, &u, &v, &it, &err), &err);
+	CHECK_EQ_INT(v, BILLING_FREE);
+	billing_hook_free(h);
+}
+
 static const char ERRORS[] =
 	"return {\n"
 	"  include = function(u) return true end,\n"
