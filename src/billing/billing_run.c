@@ -158,6 +158,12 @@ int billing_plan_tenant(struct billing_ctx *c, const struct billing_tenant *t, c
 	int rc = store_billing_usage_each(c->sb, t->id, p->first, p->last, plan_one_sku, &w, last, err);
 	if (rc < 0 || w.failed) return -1;
 	if (has_data) *has_data = last[0] != '\0';
+	/* a month whose snapshots stop early (pulls stopped): billed from the
+	 * last day there is, and said so (today's month is still going) */
+	char today[16];
+	if (last[0] && strcmp(last, p->last) < 0 && strcmp(billing_today(c, today), p->last) > 0)
+		log_warn("bill", "%s: the licence snapshots of %s stop at %s (of %d days): the month is billed from that "
+		         "day; are the daily pulls running?", t->name ? t->name : t->id, p->id, last, p->days);
 	if (c->sy && fill_catalog(c, out, err) != 0) return -1;
 	return 0;
 }

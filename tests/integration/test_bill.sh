@@ -209,3 +209,9 @@ check "report html: the leaks come first" \
   sh -c "python3 -c \"s=open('report.html').read(); a=s.index('id=\\\"leaks\\\"'); b=s.index('id=\\\"all\\\"'); assert a < b and s.index('VISIOCLIENT') < b\""
 check "report html: the problems are listed" grep -q "Northwind: no Syncro customer" report.html
 check "report: sent nothing" test "$(writes)" = "$(writes)"
+
+# a month whose snapshots stop early is billed from its last day, and said so
+sql "DELETE FROM license_snapshots WHERE tenant_id = 'fabrikam.com' AND day > '2026-09-03'"
+expect_ok "snapshots stopping on the 3rd: the plan still made" -- $ES bill --period 2026-09 --tenant fabrikam.com --dry-run
+check "snapshots stopping on the 3rd: a warning with the day" \
+  grep -q "Fabrikam: the licence snapshots of 2026-09 stop at 2026-09-03 (of 30 days)" "$T_OUT/err"
