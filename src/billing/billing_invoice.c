@@ -296,6 +296,38 @@ static int finish_lines(struct billing_ctx *c, const struct billing_tenant *t, c
 	return 0;
 }
 
+/* The invoice recorded for the period is gone from Syncro (404: deleted
+ * there). With c->reinvoice its row is marked failed (audited) and
+ * out->replan set, so that the period is planned and invoiced anew; else
+ * it is reported, with the way to do that: an invoice an MSP deleted may
+ * have been deleted on purpose. Returns 0, or -1 when out->fatal. */
+static int invoice_gone(struct billing_ctx *c, const struct billing_tenant *t, struct billing_invoice_result *out)
+{
+	const char *period = out->plan.period.id;
+	if (!c->reinvoice || c->dry_run) {
+		set_error(out, BILLING_INV_FAILED, "invoice %lld (recorded for %s) is no longer in Syncro: it was deleted "
+		          "there; nothing is made again by itself (to invoice the month again: entrasync bill --period %s "
+		          "--tenant %s --reinvoice)", out->invoice_id, period, period, t->id);
+		return 0;
+	}
+	char object[48], *note = xasprintf("deleted in Syncro; invoiced again (--reinvoice)");
+	snprintf(object, sizeof object, "invoice:%lld", out->invoice_id);
+	struct store_audit a = { .run_id = c->run_id, .tenant_id = t->id, .object_id = object,
+	                         .action = "bill.invoice.reinvoice", .actor = "entrasync", .result = note };
+	struct err e = {{0}};
+	int rc = 0;
+	if (store_billing_begin(c->sb, &e) != 0 ||
+	    store_billing_invoice_update(c->sb, t->id, period, "failed", out->invoice_id, out->number, note, &e) != 0 ||
+	    store_billing_audit(c->sb, &a, &e) != 0 || store_billing_commit(c->sb, &e) != 0) {
+		store_billing_rollback(c->sb);
+		rc = fatal(out, &e);
+	} else {
+		out->replan = true;
+	}
+	free(note);
+	return rc;
+}
+
 /* Completes an invoice that exists (state 'created'): reads it, settles
  * open line intents, adds the missing lines, marks it done. */
 static int complete_invoice(struct billing_ctx *c, const struct billing_tenant *t, struct billing_invoice_result *out,
@@ -308,9 +340,7 @@ static int complete_invoice(struct billing_ctx *c, const struct billing_tenant *
 		syncro_invoice_free(&inv);
 		out->fatal = r == SYNCRO_UNAUTHORIZED;
 		if (r == SYNCRO_NOT_FOUND)
-			set_error(out, BILLING_INV_FAILED, "invoice %lld (recorded for %s) is no longer in Syncro: it was "
-			          "deleted there; nothing is created again for the period", out->invoice_id,
-			          out->plan.period.id);
+			return invoice_gone(c, t, out);
 		else
 			set_error(out, BILLING_INV_FAILED, "%s", e.msg);
 		return out->fatal ? -1 : 0;
@@ -452,6 +482,20 @@ static int invoice_from_row(struct billing_ctx *c, const struct billing_tenant *
 	out->invoice_id = row->invoice_id;
 	snprintf(out->number, sizeof out->number, "%s", row->number ? row->number : "");
 	if (strcmp(row->state, "done") == 0) {
+		/* still in Syncro? (one read: a deleted invoice is not "invoiced") */
+		if (c->sy && out->invoice_id) {
+			struct syncro_invoice inv;
+			enum syncro_result r = syncro_invoice_get(c->sy, out->invoice_id, &inv, &e);
+			syncro_invoice_free(&inv);
+			if (r == SYNCRO_NOT_FOUND) return invoice_gone(c, t, out);
+			if (r == SYNCRO_UNAUTHORIZED) {
+				out->fatal = true;
+				set_error(out, BILLING_INV_FAILED, "%s", e.msg);
+				return -1;
+			}
+			if (r != SYNCRO_OK) log_warn("bill", "%s: invoice %lld could not be read to check it is still there: %s",
+			                             t->id, out->invoice_id, e.msg);
+		}
 		out->status = BILLING_INV_EXISTS;
 		compare_now(c, t, p, out);
 		return 0;
@@ -491,9 +535,14 @@ int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t
 		billing_plan_free(&out->plan);
 		int rc = invoice_from_row(c, t, p, &row, out);
 		store_billing_invoice_free(&row);
-		return rc;
+		if (rc != 0 || !out->replan) return rc;
+		/* gone from Syncro, --reinvoice: planned and made anew below */
+		billing_invoice_result_free(out);
+		memset(out, 0, sizeof *out);
+		billing_plan_init(&out->plan, t->id, p);
+		got = STORE_NOTFOUND;
 	}
-	store_billing_invoice_free(&row);
+	if (got == 0) store_billing_invoice_free(&row);
 	/* Nothing invoiced yet (or a refused attempt): plan it now. */
 	bool has_data;
 	billing_plan_free(&out->plan);

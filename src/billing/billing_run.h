@@ -85,6 +85,7 @@ struct billing_ctx {
 	struct syncro_resource *sy;        /* NULL: no Syncro (plan only; catalog unknown) */
 	const struct script_limits *limits;     /* NULL = defaults */
 	bool dry_run;                      /* reads only: nothing sent, nothing stored */
+	bool reinvoice;                    /* an invoice deleted in Syncro is made again (else reported) */
 	long long run_id;                  /* 0 = none */
 	double now;                        /* the run's clock; 0 = time_now() */
 	struct billing_sched_opts sched;   /* bill --schedules options for every tenant */
@@ -129,6 +130,7 @@ struct billing_invoice_result {
 	long long lines_added;
 	long long lines_found;             /* lines already on the invoice (recovery) */
 	bool fatal;                        /* the run must stop (401, store failure) */
+	bool replan;                       /* private: the recorded invoice is gone and c->reinvoice */
 	char error[1024];
 };
 void billing_invoice_result_free(struct billing_invoice_result *r);

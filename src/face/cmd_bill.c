@@ -38,7 +38,7 @@ static int on_removed_value(const char *v, int *out, struct err *err)
 struct bill_opts {
 	const char *cmd;                   /* "bill", or "report billing" (its messages name what was typed) */
 	const char *period, *tenant, *schedule, *on_removed, *format, *output;
-	int schedules, report, dry_run, json, allow_decrease, open_period;
+	int schedules, report, dry_run, json, allow_decrease, open_period, reinvoice;
 };
 
 struct bill_run {
@@ -149,6 +149,7 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	                                    .memory_bytes = r->cfg.limits.memory_bytes };
 	r->ctx.limits = &r->limits;
 	r->ctx.dry_run = o->dry_run;
+	r->ctx.reinvoice = o->reinvoice;
 	r->ctx.sched = (struct billing_sched_opts){
 		.remove = o->on_removed ? strcmp(o->on_removed, "remove") == 0 : r->cfg.billing.remove,
 		.max_decrease_count = r->cfg.billing.max_decrease_count,
@@ -443,6 +444,8 @@ static int check_opts(struct bill_opts *o, struct billing_period *p, struct err 
 	if (o->format && !o->report) return err_set(err, "--format is for --report");
 	if ((o->schedule || o->on_removed || o->allow_decrease) && !o->schedules)
 		return err_set(err, "--schedule, --on-removed and --allow-decrease are for --schedules");
+	if (o->reinvoice && (o->schedules || o->report))
+		return err_set(err, "--reinvoice is for invoices: bill --period YYYY-MM --tenant ID --reinvoice");
 	int dummy;
 	if (o->on_removed && on_removed_value(o->on_removed, &dummy, err) != 0) return -1;
 	if (o->period) {
@@ -490,6 +493,7 @@ static int bill_main(int argc, char **argv, const struct global_opts *g, const c
 		{ "--on-removed", "zero|remove", &o.on_removed, NULL },
 		{ "--allow-decrease", NULL, NULL, &o.allow_decrease },
 		{ "--open-period", NULL, NULL, &o.open_period },
+		{ "--reinvoice", NULL, NULL, &o.reinvoice },
 		{ "--format", "FORMAT", &o.format, NULL },
 		{ "--out", "FILE", &o.output, NULL },
 		{ NULL, NULL, NULL, NULL },

@@ -289,6 +289,7 @@ const struct command commands[] = {
 	  cmd_report, 0 },
 	{ "bill", "Bill Microsoft licences through Syncro: period invoices, recurring invoices, reconciliation",
 	  "usage: entrasync bill --period YYYY-MM [--tenant ID[,ID...]] [--dry-run] [--json] [--open-period]\n"
+	  "                      [--reinvoice]\n"
 	  "       entrasync bill --schedules [--period YYYY-MM] [--tenant ...] [--schedule NAME|ID]\n"
 	  "                      [--on-removed zero|remove] [--allow-decrease] [--dry-run] [--json]\n"
 	  "       entrasync bill --report --period YYYY-MM [--tenant ...] [--format table|csv|json|html]\n"
@@ -305,6 +306,8 @@ const struct command commands[] = {
 	  "ended, unless --open-period). The intent is recorded before each write, so\n"
 	  "an interrupted run is completed by the next one without a second invoice;\n"
 	  "a tenant already invoiced is reported with the drift since, nothing sent.\n"
+	  "An invoice recorded for the month but deleted in Syncro is reported as such;\n"
+	  "--reinvoice makes a new one for it (an invoice still in Syncro is kept).\n"
 	  "--schedules: keeps the lines of each tenant's recurring invoice (named by\n"
 	  "--schedule, else the tenant's billing_schedule, else billing.schedule in\n"
 	  "the config) equal to bill() for the current month (or --period): adds\n"
@@ -313,7 +316,9 @@ const struct command commands[] = {
 	  "drop of more than max(5 units, 10 %) (billing.max_decrease = { count,\n"
 	  "percent }) is held unless --allow-decrease. Every change is an audit row.\n"
 	  "--report: per tenant and SKU, purchased, assigned, billed quantity and\n"
-	  "amount, and the leaks (purchased not billed, billed not assigned, no price).\n"
+	  "amount, and the leaks (purchased not billed, billed not assigned, no price);\n"
+	  "exit 1 when a tenant cannot be reconciled (bill() fails, an invoice is\n"
+	  "incomplete).\n"
 	  "--dry-run shows what would be sent and sends and stores nothing.\n"
 	  "\n"
 	  "Exit status: 0 all tenants ok, 1 some failed, were held or could not be\n"

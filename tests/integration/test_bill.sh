@@ -163,6 +163,25 @@ check "--json: status exists, invoice id, drift and unbilled" \
   test "$(py '[(t["status"], t["invoice_id"] > 7001, t["drift"][0]["quantity_now"], t["unbilled"]) for t in d["tenants"]][0]' <"$T_OUT/out")" \
   = "('exists', True, 24, ['VISIOCLIENT'])"
 
+# ---------------------------------------------------------------- an invoice deleted in Syncro
+FAB_INV=$(sql "select invoice_id from billing_invoices where tenant_id = 'fabrikam.com' and period = '2026-09'")
+python3 -c "
+import urllib.request
+urllib.request.urlopen(urllib.request.Request('$URL/api/v1/invoices/$FAB_INV', method='DELETE',
+    headers={'Authorization': 'Bearer $KEY'})).read()"
+expect_exit "an invoice deleted in Syncro is not 'already invoiced': said so, with the way out" 1 \
+  "invoice $FAB_INV \(recorded for 2026-09\) is no longer in Syncro: it was deleted there; nothing is made again by itself \(to invoice the month again: entrasync bill --period 2026-09 --tenant fabrikam.com --reinvoice\)" \
+  -- $ES bill --period 2026-09 --tenant fabrikam.com
+check "deleted: nothing made by itself" test "$(invoices 102)" = 0
+expect_exit "--reinvoice is for invoices" 2 "--reinvoice is for invoices" -- $ES bill --report --period 2026-09 --reinvoice
+expect_ok "--reinvoice makes a new one" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice
+check "--reinvoice: one Fabrikam invoice again, a new id, audited" \
+  test "$(invoices 102)/$(sql "select invoice_id != $FAB_INV from billing_invoices where tenant_id = 'fabrikam.com' and period = '2026-09'")/$(sql "select count(*) from audit where action = 'bill.invoice.reinvoice' and object_id = 'invoice:$FAB_INV'")" = "1/1/1"
+expect_ok "--reinvoice with the invoice in Syncro: kept" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice
+check "--reinvoice with the invoice there: reported as invoiced, still one" \
+  sh -c "grep -q 'Fabrikam: already invoiced for 2026-09' '$T_OUT/out' && test \"\$(sqlite3 '$W/state/es.db' \"select count(*) from audit where action = 'bill.invoice.reinvoice'\")\" = 1"
+W1=$(writes)
+
 # ---------------------------------------------------------------- schedules
 expect_exit "schedules: a tenant without a matching schedule fails, naming the schedules" 1 \
   "customer 102 has no schedule named 'no such schedule' \(it has no schedule\)" \
