@@ -524,9 +524,11 @@ int actions_perform(const struct actions_env *env, const struct actions_target *
 	if (o->dry_run) {
 		graph_action_request_make(a, t->object_id, NULL, &out->request);
 		out->result = ACTIONS_OK;
-		out->message = xasprintf("dry run: %s of %s (%s) would send %s %s%s%s (needs %s)", name, t->label, tn,
+		const char *note = actions_caveat(t, a);
+		out->message = xasprintf("dry run: %s of %s (%s) would send %s %s%s%s (needs %s)%s%s", name, t->label, tn,
 		                         out->request.method, out->request.url, out->request.body ? " " : "",
-		                         out->request.body ? out->request.body : "", out->permission);
+		                         out->request.body ? out->request.body : "", out->permission, note ? ". Note: " : "",
+		                         note ? note : "");
 		return ACTIONS_OK;
 	}
 	if (graph_action_destructive(a) && !o->yes) {
@@ -569,13 +571,29 @@ int actions_perform(const struct actions_env *env, const struct actions_target *
 	free(before);
 	free(after);
 	out->result = ACTIONS_OK;
-	out->message = xasprintf("%s %s (%s)", actions_done_words[a], t->label, tn);
+	const char *note = actions_caveat(t, a);
+	out->message = xasprintf("%s %s (%s)%s%s", actions_done_words[a], t->label, tn, note ? ". Note: " : "",
+	                         note ? note : "");
 	if (out->password_generated) out->password = password;
 	else if (password) {
 		OPENSSL_cleanse(password, strlen(password));
 		free(password);
 	}
 	return ACTIONS_OK;
+}
+
+const char *actions_caveat(const struct actions_target *t, enum graph_action a)
+{
+	const char *upn = jstr(t->user, "userPrincipalName"), *type = jstr(t->user, "userType");
+	bool guest = (type && str_ieq(type, "Guest")) || (upn && strstr(upn, "#EXT#"));
+	const cJSON *synced = cJSON_GetObjectItemCaseSensitive(t->user, "onPremisesSyncEnabled");
+	if (a == GRAPH_ACTION_REVOKE_SESSIONS && guest)
+		return "Microsoft documents that revoking sessions does not work for external (B2B) users: this guest's "
+		       "sign-ins come from their own organization; disable the guest here, or ask their organization";
+	if ((a == GRAPH_ACTION_DISABLE || a == GRAPH_ACTION_ENABLE) && cJSON_IsTrue(synced))
+		return "the account is synced from on-premises Active Directory: the next directory sync may set it back; "
+		       "change it in AD too";
+	return NULL;
 }
 
 /* ---- show ------------------------------------------------------------------- */

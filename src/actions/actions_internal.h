@@ -40,6 +40,12 @@ void actions_change_json(const struct actions_target *t, enum graph_action a, ch
  * "before" of a later action and the sync's plan see it at once. */
 void actions_mirror_note(const struct actions_env *env, const struct actions_target *t, enum graph_action a);
 
+/* What Microsoft documents that action a does not do for t, one sentence
+ * to add to its outcome, or NULL: revoking a B2B guest's sessions (it does
+ * not work for external users), disabling or enabling an account synced
+ * from on-premises AD (the next directory sync may set it back). */
+const char *actions_caveat(const struct actions_target *t, enum graph_action a);
+
 /* "disabled the account of", … (followed by the user's label). */
 extern const char *const actions_done_words[GRAPH_NACTIONS];
 

@@ -332,7 +332,9 @@ static void ticket_act(struct run *r, const struct store_ticket_action *a, struc
 		actions_mirror_note(r->env, t, ga);
 		free(before);
 		free(after);
-		msg = xasprintf("%s %s (%s)", actions_done_words[ga], t->label, actions_tenant_label(t->tenant));
+		const char *note = actions_caveat(t, ga);
+		msg = xasprintf("%s %s (%s)%s%s", actions_done_words[ga], t->label, actions_tenant_label(t->tenant),
+		                note ? ". Note: " : "", note ? note : "");
 		ticket_outcome(r, a->ticket_id, "ok", msg, resuming);
 	} else {
 		char *row = xasprintf("failed: %s", err.msg);

@@ -79,6 +79,10 @@ check "dry run: nothing sent, nothing recorded" test "$(graph_calls PATCH users)
 expect_ok "set-password --dry-run shows a placeholder" -- $ES user set-password 1001 --dry-run --json
 check "set-password dry run: placeholder, permission" sh -c "grep -q '<new password>' '$T_OUT/out' && grep -q 'User-PasswordProfile.ReadWrite.All' '$T_OUT/out'"
 
+expect_ok "dry run: revoking a B2B guest says Microsoft's caveat" -- $ES user revoke-sessions alex.wright@consulting-group.net --dry-run
+check "guest revoke: the caveat" grep -q "Note: Microsoft documents that revoking sessions does not work for external (B2B) users" "$T_OUT/out"
+expect_ok "dry run: disabling an account synced from AD says it may come back" -- $ES user disable sally.dennis@fabrikam.com --tenant Fabrikam --dry-run
+check "hybrid disable: the caveat" grep -q "Note: the account is synced from on-premises Active Directory" "$T_OUT/out"
 expect_exit "no terminal and no --yes: refused" 2 "pass --yes to confirm" -- $ES user disable 1001 </dev/null
 check "not confirmed: nothing sent, refusal audited" \
   test "$(graph_calls PATCH users)/$(sql "select count(*) from audit where action='user.disable' and result like 'refused: %not confirmed%'")" = "0/1"
