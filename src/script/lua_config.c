@@ -265,6 +265,14 @@ static int opt_numeric(struct loader *ld, int t, const struct scope *sc, const c
 	} else {
 		ok = isfinite((double)n);
 	}
+	if (!ok && type == LUA_TNUMBER) {   /* a number, but not one that fits: say which */
+		char fk[96];
+		problem(ld, key_line(ld, sc, key), "%s must be %s, got %s", full_key(sc, key, fk, sizeof fk),
+		        integer ? "an integer" : "a finite number",
+		        isnan((double)n) ? "NaN" : isinf((double)n) ? "infinity" : integer && floor(n) == n ? "one too large"
+		                                                                              : "a fraction");
+		goto out;
+	}
 	if (!ok) {
 		type_problem(ld, sc, key, integer ? "an integer" : "a finite number");
 		goto out;

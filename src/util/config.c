@@ -114,6 +114,21 @@ int config_check_url(const char *key, const char *url, struct err *err)
 	if (http && !host_is_loopback(host))
 		return err_set(err, "%s '%s' uses plain http:// to '%s', which is not a loopback host; use https:// "
 		               "(http:// is allowed only for 127.0.0.0/8, ::1 and localhost)", key, url, host);
+	if (strpbrk(url, "?#"))
+		return err_set(err, "%s '%s' has a query or fragment ('?' or '#'): give the base address only (entrasync "
+		               "adds the paths and queries)", key, url);
+	const char *auth = url + (https ? 8 : 7), *end = auth + strcspn(auth, "/");
+	const char *at = memrchr(auth, '@', (size_t)(end - auth));
+	if (at) auth = at + 1;   /* user:password@ is not a port */
+	const char *close = memchr(auth, ']', (size_t)(end - auth));
+	const char *colon = memchr(close ? close : auth, ':', (size_t)(end - (close ? close : auth)));
+	if (colon) {
+		long port = 0;
+		const char *d = colon + 1;
+		for (; d < end && isdigit((unsigned char)*d) && port <= 65535; d++) port = port * 10 + (*d - '0');
+		if (d != end || port < 1 || port > 65535)
+			return err_set(err, "%s '%s' has a port that is not a number from 1 to 65535", key, url);
+	}
 	return 0;
 }
 

@@ -337,6 +337,8 @@ TEST(config_check_url_policy)
 		"http://127.0.0.1@evil.example/", "http://[::2]/", "http://localhost.evil.example",
 		"http://10.0.0.1", "ftp://127.0.0.1/", "file:///etc/passwd", "graph.microsoft.com", "https://",
 		"http://", "https:// space.example", "http://[::1/", "",
+		"https://acme.syncromsp.com:99999/api/v1", "https://acme.syncromsp.com:0/api/v1", "https://a.example:/x",
+		"https://a.example:8o/x", "https://acme.syncromsp.com/api/v1?key=1", "https://graph.microsoft.com#x",
 	};
 	for (size_t i = 0; i < ARRAY_LEN(bad); i++)
 		if (config_check_url("k", bad[i], &err) == 0) t_fail(__FILE__, __LINE__, "accepted '%s'", bad[i]);
@@ -344,6 +346,10 @@ TEST(config_check_url_policy)
 	CHECK_CONTAINS(err.msg, "graph.endpoint 'http://graph.example.com/v1' uses plain http:// to 'graph.example.com'");
 	CHECK(config_check_url("syncro.base_url", "gopher://x", &err) != 0);
 	CHECK_CONTAINS(err.msg, "syncro.base_url 'gopher://x' must start with https://");
+	CHECK(config_check_url("syncro.base_url", "https://acme.syncromsp.com:99999/api/v1", &err) != 0);
+	CHECK_CONTAINS(err.msg, "has a port that is not a number from 1 to 65535");
+	CHECK(config_check_url("syncro.base_url", "https://acme.syncromsp.com/api/v1?x=1", &err) != 0);
+	CHECK_CONTAINS(err.msg, "has a query or fragment");
 }
 
 TEST(config_tenant_id_shape)
