@@ -80,8 +80,11 @@ static void row_text(const struct store_audit *a, const char *user_name)
 {
 	printf("%s  %s  %s", a->at ? a->at : "?", a->tenant_id ? a->tenant_id : "-", a->action ? a->action : "?");
 	if (a->contact_id) printf("  contact #%lld", a->contact_id);
-	if (a->object_id) printf("  user %s%s%s%s", a->object_id, user_name ? " (" : "", user_name ? user_name : "",
-	                         user_name ? ")" : "");
+	/* an Entra user, or a billing object ("invoice:7002", "schedule:301") */
+	if (a->object_id && strchr(a->object_id, ':')) printf("  %s", a->object_id);
+	else if (a->object_id)
+		printf("  user %s%s%s%s", a->object_id, user_name ? " (" : "", user_name ? user_name : "",
+		       user_name ? ")" : "");
 	if (a->run_id) printf("  run %lld", a->run_id);
 	if (a->actor && strcmp(a->actor, "entrasync") != 0) printf("  by %s", a->actor);
 	printf("  %s\n", a->result ? a->result : "");

@@ -938,7 +938,11 @@ class Store:
         self._invoice_assign(inv, body)
         # GUESS: number/date are required in the spec, but live Syncro numbers invoices itself.
         if blank(inv["number"]):
-            inv["number"] = str(self._new_id("invoice_number"))
+            taken = {str(v["number"]) for v in self.invoices.values()}
+            n = self._new_id("invoice_number")
+            while str(n) in taken:   # past the numbers of seeded or given invoices: unique, as Syncro's are
+                n = self._new_id("invoice_number")
+            inv["number"] = str(n)
         if inv["date"] is None:
             inv["date"] = now[:10] + "T00:00:00.000Z"
         if inv["due_date"] is None:

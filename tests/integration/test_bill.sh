@@ -146,6 +146,9 @@ check "the run and its audit rows are stored" test "$(sql "select count(*) from 
 NLINES=$(ctl GET invoices | py 'sum(len(i["line_items"]) for i in d["invoices"] if "2026-09" in (i["note"] or ""))')
 check "every write has its audit row: each invoice made, each line added" \
   test "$(sql "select count(*) from audit where action='bill.invoice.create' and result='ok'")/$(sql "select count(*) from audit where action='bill.invoice.line' and result='ok'")" = "2/$NLINES"
+expect_ok "audit shows the billing writes" -- $ES audit --tenant contoso.com
+check "audit: an invoice is named as one, not as a user" \
+  sh -c "grep -Eq 'bill.invoice.create  invoice:[0-9]+' '$T_OUT/out' && ! grep -q 'user invoice:' '$T_OUT/out'"
 sql "UPDATE billing_invoices SET state = 'created' WHERE tenant_id = 'contoso.com' AND period = '2026-09'"
 expect_exit "report: an invoice whose lines were still being added is said incomplete, exit 1" 1 \
   "Contoso: invoice [0-9]+ for 2026-09 is incomplete in Syncro" -- $ES bill --report --period 2026-09 --tenant contoso.com
