@@ -97,7 +97,11 @@ core_limit() {  # [ENV=VALUE]: the soft core limit of a running entrasync, start
 }
 if (ulimit -c unlimited 2>/dev/null); then
   check "no core file: the soft limit is 0" test "$(core_limit X=1)" = 0
-  check "ENTRASYNC_CORE=1 keeps the limit given" test "$(core_limit ENTRASYNC_CORE=1)" = unlimited
+  if [ "${SANITIZED:-0}" = 1 ]; then
+    echo "skip - ENTRASYNC_CORE=1 (AddressSanitizer sets the core limit to 0 itself)"
+  else
+    check "ENTRASYNC_CORE=1 keeps the limit given" test "$(core_limit ENTRASYNC_CORE=1)" = unlimited
+  fi
 else
   echo "skip - core limit (ulimit -c unlimited not allowed here)"
 fi
