@@ -34,8 +34,8 @@
  * with these permissions, which a 401 names:
  *   syncro_resource_new(sc, SYNCRO_BILLING_PERMISSIONS, err)
  * Its request count (syncro_resource_requests) counts the billing calls. */
-#define SYNCRO_BILLING_PERMISSIONS "Invoices - Create, Invoices - Edit, Invoices - List, " \
-	"Invoices - View Details, Recurring Invoices - List, Recurring Invoices - Edit and Products - List"
+#define SYNCRO_BILLING_PERMISSIONS "Invoices - Create, Invoices - Edit, Invoices - List/Search, " \
+	"Invoices - View Details, Recurring Invoices - List, Recurring Invoices - Edit and Products - List/Search"
 
 /* ---- records ------------------------------------------------------------- */
 

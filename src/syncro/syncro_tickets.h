@@ -19,7 +19,7 @@
 /* The ticket calls take a resource (syncro.h) made on the Syncro client
  * with these permissions, which a 401 names:
  *   syncro_resource_new(sc, SYNCRO_TICKET_PERMISSIONS, err) */
-#define SYNCRO_TICKET_PERMISSIONS "Tickets - Create, Tickets - Edit, Tickets - View Details"
+#define SYNCRO_TICKET_PERMISSIONS "Tickets - Create, Tickets - Edit, Tickets - List/Search, Tickets - View Details"
 
 struct syncro_ticket {
 	long long id;
