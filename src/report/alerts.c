@@ -196,12 +196,12 @@ static void now_iso(char out[32])
 }
 
 /* Is ticket id open in Syncro? 1 yes, 0 no (closed or deleted), -1 could
- * not tell (e). */
-static int ticket_open(struct run *rn, long long id, struct err *e)
+ * not tell (*rc, e). */
+static int ticket_open(struct run *rn, long long id, enum syncro_result *rc, struct err *e)
 {
 	struct syncro_ticket t;
-	enum syncro_result rc = syncro_ticket_get(rn->tickets, id, &t, e);
-	int open = rc == SYNCRO_OK ? !syncro_ticket_closed(t.status) : rc == SYNCRO_NOT_FOUND ? 0 : -1;
+	*rc = syncro_ticket_get(rn->tickets, id, &t, e);
+	int open = *rc == SYNCRO_OK ? !syncro_ticket_closed(t.status) : *rc == SYNCRO_NOT_FOUND ? 0 : -1;
 	syncro_ticket_free(&t);
 	return open;
 }
@@ -209,10 +209,11 @@ static int ticket_open(struct run *rn, long long id, struct err *e)
 /* An open ticket of the customer with the alert's subject (one an
  * interrupted run made, its answer lost; or the ticket of an alert that
  * cleared and came back): its id, 0 when none, -1 could not tell (e). */
-static long long ticket_with_subject(struct run *rn, long long customer, const char *subject, struct err *e)
+static long long ticket_with_subject(struct run *rn, long long customer, const char *subject, enum syncro_result *rc,
+                                     struct err *e)
 {
 	struct syncro_open_tickets l;
-	if (syncro_tickets_of_customer(rn->sc, customer, "Not Closed", &l, e) != SYNCRO_OK) return -1;
+	if ((*rc = syncro_tickets_of_customer(rn->sc, customer, "Not Closed", &l, e)) != SYNCRO_OK) return -1;
 	long long id = 0;
 	for (size_t i = 0; i < l.n && !id; i++)
 		if (l.items[i].subject && str_ieq(l.items[i].subject, subject) && !syncro_ticket_closed(l.items[i].status))
@@ -266,9 +267,10 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 	}
 	long long ticket = 0;
 	const char *was = "";
+	enum syncro_result rc;
 	if (have == 0) {               /* still open in Syncro? */
-		int open = ticket_open(rn, state.ticket_id, &e);
-		if (open < 0) return alert_failed(rn, a, SYNCRO_FAILED, &e, err);
+		int open = ticket_open(rn, state.ticket_id, &rc, &e);
+		if (open < 0) return alert_failed(rn, a, rc, &e, err);
 		if (open && same) {
 			fprintf(rn->plan, "alert %s/%s: unchanged (ticket %lld)\n", a->tenant_name, a->kind, state.ticket_id);
 			rn->res->unchanged++;
@@ -279,13 +281,13 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 	}
 	bool adopted = false;
 	if (!ticket) {
-		long long found = ticket_with_subject(rn, customer, a->subject, &e);
-		if (found < 0) return alert_failed(rn, a, SYNCRO_FAILED, &e, err);
+		long long found = ticket_with_subject(rn, customer, a->subject, &rc, &e);
+		if (found < 0) return alert_failed(rn, a, rc, &e, err);
 		ticket = found;
 		adopted = found > 0;
 	}
 	bool open = ticket > 0;
-	enum syncro_result rc = alert_write(rn, open ? ALERT_COMMENT : ALERT_CREATE, a, customer, &ticket, &e);
+	rc = alert_write(rn, open ? ALERT_COMMENT : ALERT_CREATE, a, customer, &ticket, &e);
 	if (rc != SYNCRO_OK) return alert_failed(rn, a, rc, &e, err);
 	bool kept = open && !adopted && have == 0;
 	struct store_alert_ticket next = { .ticket_id = ticket, .occurrences = kept ? state.occurrences + 1 : 1 };
@@ -320,11 +322,12 @@ static int clear_one(struct run *rn, const char *tenant_id, const char *tenant_n
 		return 0;
 	}
 	struct err e = {{0}};
-	int open = ticket_open(rn, state.ticket_id, &e);
+	enum syncro_result rc;
+	int open = ticket_open(rn, state.ticket_id, &rc, &e);
 	if (open < 0) {
 		fprintf(rn->plan, "alert %s/%s: FAILED: %s\n", tenant_name, kind, e.msg);
 		rn->res->failed++;
-		return 0;
+		return syncro_result_fatal(rc) ? err_set(err, "%s", e.msg) : 0;
 	}
 	if (open) {
 		char now[32];
@@ -336,7 +339,7 @@ static int clear_one(struct run *rn, const char *tenant_id, const char *tenant_n
 		                   "comes back while this ticket is open, it is noted here again; after it is closed, in a "
 		                   "new ticket.", tenant_name, tenant_id, now);
 		long long ticket = state.ticket_id;
-		enum syncro_result rc = alert_write(rn, ALERT_COMMENT, &c, 0, &ticket, &e);
+		rc = alert_write(rn, ALERT_COMMENT, &c, 0, &ticket, &e);
 		free(c.tenant_id);
 		free(c.tenant_name);
 		free(c.subject);
