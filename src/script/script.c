@@ -342,6 +342,13 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 static void pattern_charge(lua_State *L, unsigned long steps)
 {
 	struct script *s = script_of(L);
+	lua_Debug ar;
+	/* a large piece of work may be the one that runs out of memory, before
+	 * the count hook has seen the call: note its place for the message */
+	if (steps >= 1024 && lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) {
+		memcpy(s->near_src, ar.short_src, sizeof s->near_src);
+		s->near_line = ar.currentline;
+	}
 	if (!s->budget_exceeded) {
 		s->budget_left -= (long long)steps;
 		if (s->budget_left > 0) return;
