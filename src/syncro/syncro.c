@@ -50,8 +50,7 @@ struct op {
 	char *body;                      /* CONTACT_CREATE / _UPDATE */
 	struct http_lane *lane;
 	long long page;                  /* listing: the page asked for */
-	long long first_total;           /* listing: page 1's meta.total_pages (-1 = none) */
-	size_t first_len;                /* listing: page 1's item count (the page size) */
+	struct syncro_pages pages;       /* listing: what page 1 said */
 	int restarts;                    /* listing: read again from page 1 after a page did not fit */
 	char inconsistent[200];          /* listing: why the last page did not fit */
 	bool moves;                      /* CONTACT_UPDATE: changes customer_id */
@@ -342,35 +341,13 @@ static void op_continue(struct op *op)
 }
 
 /* Whether the listing answered by root (items = its list) has another
- * page: meta.total_pages when given, else until a page comes back empty.
- * Every page must fit page 1: the same total_pages, and as many items as
- * page 1 except the last (no more). A page that does not fit (a contact
- * added or deleted while the pages were read, or Syncro answering short)
- * would make a listing that misses records: the caller must not trust it,
- * and a missed contact would be made again as a duplicate. Returns 1 more,
- * 0 done, -3 does not fit (op->inconsistent says why). */
+ * page (syncro_pages_next): 1 more, 0 done, -3 the page does not fit
+ * (op->inconsistent says why): the caller must not trust the listing. */
 static int page_next(struct op *op, const cJSON *root, const cJSON *items)
 {
-	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "meta");
-	const cJSON *total = cJSON_GetObjectItemCaseSensitive(meta, "total_pages");
-	size_t n = (size_t)cJSON_GetArraySize(items);
-	long long tp = cJSON_IsNumber(total) ? (long long)total->valuedouble : -1;
-	if (op->page == 1) {
-		op->first_total = tp;
-		op->first_len = n;
-	} else if (tp != op->first_total) {
-		snprintf(op->inconsistent, sizeof op->inconsistent, "page %lld says %lld pages where page 1 said %lld",
-		         op->page, tp, op->first_total);
-		return -3;
-	}
-	if (tp < 0) return op->page < SYNCRO_MAX_PAGES && n > 0;
-	bool last = op->page >= tp;
-	if ((!last && n != op->first_len) || n > op->first_len || (!last && n == 0)) {
-		snprintf(op->inconsistent, sizeof op->inconsistent, "page %lld of %lld has %zu items where page 1 had %zu",
-		         op->page, tp, n, op->first_len);
-		return -3;
-	}
-	return !last && op->page < SYNCRO_MAX_PAGES;
+	int r = syncro_pages_next(&op->pages, op->page, SYNCRO_MAX_PAGES, root, items, op->inconsistent,
+	                          sizeof op->inconsistent);
+	return r < 0 ? -3 : r;
 }
 
 /* After a page that did not fit: the listing is read again from page 1,

@@ -265,6 +265,23 @@ struct cJSON;
 /* Fills *out (zeroed first) from a contact object, flat or wrapped in
  * {"contact":{…}}. Fails when it has no numeric id. */
 int syncro_contact_from_json(const struct cJSON *obj, struct syncro_contact *out, struct err *err);
+
+/* A listing read page by page must fit together: every page the same
+ * meta.total_pages as page 1, as many items as page 1 except the last (no
+ * more), no empty page before the last. A page that does not fit (a record
+ * added or deleted while the pages were read, or Syncro answering short)
+ * makes a listing that may miss records: a missed contact or invoice would
+ * be made again. pages holds what page 1 said (filled at page 1). */
+struct syncro_pages {
+	long long total;             /* page 1's meta.total_pages, -1 when absent */
+	size_t len;                  /* page 1's item count: the page size */
+};
+/* For page `page` (root: its answer, items: its list): 1 when a page
+ * follows, 0 when it is the last (or page reached max_pages), -1 when it
+ * does not fit (why). Without meta.total_pages: more while pages hold
+ * items. */
+int syncro_pages_next(struct syncro_pages *pages, long long page, long long max_pages, const struct cJSON *root,
+                      const struct cJSON *items, char *why, size_t cap);
 /* Fills *out from a customer object, wrapped {"customer":{…}} or flat. */
 int syncro_customer_from_json(const struct cJSON *obj, struct syncro_customer *out, struct err *err);
 /* The JSON body (malloc'd, in *out) of a create (every non-NULL field,

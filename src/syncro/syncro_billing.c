@@ -258,15 +258,6 @@ static int schedule_cb(const cJSON *o, void *out) { return schedule_from_json(o,
 static int schedule_line_cb(const cJSON *o, void *out) { return schedule_line_from_json(o, out); }
 static int product_cb(const cJSON *o, void *out) { return product_from_json(o, out); }
 
-/* True when a listing page (items = its list) has a next page. */
-static bool page_more(const cJSON *root, const cJSON *items, long long page)
-{
-	const cJSON *total = member(member(root, "meta"), "total_pages");
-	if (page >= SB_MAX_PAGES) return false;
-	if (cJSON_IsNumber(total)) return (double)page < total->valuedouble;
-	return cJSON_GetArraySize(items) > 0;
-}
-
 /* ---- invoices -------------------------------------------------------------------- */
 
 enum syncro_result syncro_invoice_create(struct syncro_resource *billing, long long customer_id, const char *date,
@@ -306,6 +297,8 @@ enum syncro_result syncro_invoice_find(struct syncro_resource *billing, const ch
 	enum syncro_result rc = SYNCRO_NOT_FOUND;
 	struct buf ids = {0};
 	size_t found = 0;
+	struct syncro_pages pages;
+	int restarts = 0;
 	for (long long page = 1;; page++) {
 		struct buf url = {0};
 		buf_adds(&url, "/invoices?since_updated_at=");
@@ -333,8 +326,22 @@ enum syncro_result syncro_invoice_find(struct syncro_resource *billing, const ch
 			buf_printf(&ids, "%s%lld", found ? ", " : "", id_of(it, "id"));
 			if (found++ == 0 && invoice_from_json(it, out) != 0) syncro_invoice_free(out);
 		}
-		bool more = page_more(root, items, page);
+		char why[200];
+		int more = syncro_pages_next(&pages, page, SB_MAX_PAGES, root, items, why, sizeof why);
 		cJSON_Delete(root);
+		if (more < 0) {   /* a listing that may miss the invoice must not say "not there": that makes a second */
+			if (restarts++ == 0) {
+				syncro_invoice_free(out);
+				memset(out, 0, sizeof *out);
+				buf_free(&ids);
+				found = 0;
+				page = 0;
+				continue;
+			}
+			err_set(err, "Syncro: %s: the listing changed while it was read, twice (%s): not trusted", what, why);
+			rc = SYNCRO_FAILED;
+			break;
+		}
 		if (!more) {
 			rc = found == 1 && out->id ? SYNCRO_OK : found > 1 ? SYNCRO_AMBIGUOUS : SYNCRO_NOT_FOUND;
 			if (rc == SYNCRO_AMBIGUOUS)
@@ -390,6 +397,8 @@ enum syncro_result syncro_schedules_list(struct syncro_resource *billing, long l
                                          struct syncro_schedule_list *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
+	struct syncro_pages pages;
+	int restarts = 0;
 	for (long long page = 1;; page++) {
 		char url[96], what[96];
 		snprintf(url, sizeof url, "/schedules?customer_id=%lld&page=%lld", customer_id, page);
@@ -414,8 +423,18 @@ enum syncro_result syncro_schedules_list(struct syncro_resource *billing, long l
 			if (out->items[out->n].customer_id == customer_id) out->n++;
 			else syncro_schedule_free(&out->items[out->n]);
 		}
-		bool more = page_more(root, items, page);
+		char why[200];
+		int more = syncro_pages_next(&pages, page, SB_MAX_PAGES, root, items, why, sizeof why);
 		cJSON_Delete(root);
+		if (more < 0) {
+			syncro_schedule_list_free(out);
+			if (restarts++ == 0) {
+				page = 0;
+				continue;
+			}
+			err_set(err, "Syncro: %s: the listing changed while it was read, twice (%s): not trusted", what, why);
+			return SYNCRO_FAILED;
+		}
 		if (!more) return SYNCRO_OK;
 	}
 }

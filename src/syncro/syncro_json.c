@@ -6,6 +6,7 @@
 #include <cJSON.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 /* ---- results and fields ------------------------------------------------------ */
@@ -272,4 +273,27 @@ void syncro_error_text(const char *body, struct buf *out)
 		add_message_value(error, out);
 	}
 	cJSON_Delete(root);
+}
+
+int syncro_pages_next(struct syncro_pages *pages, long long page, long long max_pages, const cJSON *root,
+                      const cJSON *items, char *why, size_t cap)
+{
+	const cJSON *total = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "meta"),
+	                                                      "total_pages");
+	size_t n = (size_t)cJSON_GetArraySize(items);
+	long long tp = cJSON_IsNumber(total) ? (long long)total->valuedouble : -1;
+	if (page == 1) {
+		pages->total = tp;
+		pages->len = n;
+	} else if (tp != pages->total) {
+		snprintf(why, cap, "page %lld says %lld pages where page 1 said %lld", page, tp, pages->total);
+		return -1;
+	}
+	if (tp < 0) return page < max_pages && n > 0;
+	bool last = page >= tp;
+	if ((!last && (n != pages->len || n == 0)) || n > pages->len) {
+		snprintf(why, cap, "page %lld of %lld has %zu items where page 1 had %zu", page, tp, n, pages->len);
+		return -1;
+	}
+	return !last && page < max_pages;
 }

@@ -103,6 +103,8 @@ static enum syncro_result tickets_list(struct syncro_client *sc, const char *fil
 	memset(out, 0, sizeof *out);
 	size_t cap = 0;
 	enum syncro_result rc = SYNCRO_OK;
+	struct syncro_pages pages;
+	int restarts = 0;
 	for (long page = 1;; page++) {
 		char *url = xasprintf("/tickets?page=%ld%s", page, filters);
 		cJSON *root = NULL;
@@ -130,8 +132,20 @@ static enum syncro_result tickets_list(struct syncro_client *sc, const char *fil
 			}
 			out->items[out->n++] = t;
 		}
-		bool more = page_more(root, items, page);
+		char why[200];
+		int more = syncro_pages_next(&pages, page, TICKETS_MAX_PAGES, root, items, why, sizeof why);
 		cJSON_Delete(root);
+		if (more < 0) {   /* a ticket missed would be acted on late, or an alert's made twice */
+			syncro_open_tickets_free(out);
+			cap = 0;
+			if (restarts++ == 0) {
+				page = 0;
+				continue;
+			}
+			err_set(err, "Syncro: GET /tickets: the listing changed while it was read, twice (%s): not trusted", why);
+			rc = SYNCRO_FAILED;
+			break;
+		}
 		if (!more) break;
 	}
 	if (rc != SYNCRO_OK) syncro_open_tickets_free(out);

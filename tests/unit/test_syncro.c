@@ -923,3 +923,38 @@ TEST(syncro_resource_tickets_and_billing)
 	syncro_resource_free(NULL);
 	fixture_close(&fx);
 }
+
+/* A listing's pages must fit page 1 (syncro_pages_next): else a record is
+ * missed and made again. */
+static int pages_step(struct syncro_pages *pg, long long page, const char *json, char *why)
+{
+	cJSON *root = cJSON_Parse(json);
+	int r = syncro_pages_next(pg, page, 1000, root, cJSON_GetObjectItem(root, "items"), why, 200);
+	cJSON_Delete(root);
+	return r;
+}
+
+TEST(syncro_pages_must_fit)
+{
+	struct syncro_pages pg;
+	char why[200];
+	/* three pages of 2, the last shorter: fits */
+	CHECK_EQ_INT(pages_step(&pg, 1, "{\"items\":[1,2],\"meta\":{\"total_pages\":3}}", why), 1);
+	CHECK_EQ_INT(pages_step(&pg, 2, "{\"items\":[3,4],\"meta\":{\"total_pages\":3}}", why), 1);
+	CHECK_EQ_INT(pages_step(&pg, 3, "{\"items\":[5],\"meta\":{\"total_pages\":3}}", why), 0);
+	/* an empty or short page before the last */
+	CHECK_EQ_INT(pages_step(&pg, 1, "{\"items\":[1,2],\"meta\":{\"total_pages\":3}}", why), 1);
+	CHECK_EQ_INT(pages_step(&pg, 2, "{\"items\":[],\"meta\":{\"total_pages\":3}}", why), -1);
+	CHECK_CONTAINS(why, "page 2 of 3 has 0 items where page 1 had 2");
+	CHECK_EQ_INT(pages_step(&pg, 2, "{\"items\":[3],\"meta\":{\"total_pages\":3}}", why), -1);
+	/* total_pages that changes, a last page longer than page 1 */
+	CHECK_EQ_INT(pages_step(&pg, 2, "{\"items\":[3,4],\"meta\":{\"total_pages\":2}}", why), -1);
+	CHECK_CONTAINS(why, "page 2 says 2 pages where page 1 said 3");
+	CHECK_EQ_INT(pages_step(&pg, 3, "{\"items\":[5,6,7],\"meta\":{\"total_pages\":3}}", why), -1);
+	/* no total_pages: until an empty page */
+	CHECK_EQ_INT(pages_step(&pg, 1, "{\"items\":[1]}", why), 1);
+	CHECK_EQ_INT(pages_step(&pg, 2, "{\"items\":[]}", why), 0);
+	/* one page, empty */
+	CHECK_EQ_INT(pages_step(&pg, 1, "{\"items\":[],\"meta\":{\"total_pages\":1}}", why), 0);
+	CHECK_EQ_INT(pages_step(&pg, 1, "{\"items\":[],\"meta\":{\"total_pages\":0}}", why), 0);
+}
