@@ -191,8 +191,8 @@ int cmd_audit(int argc, char **argv, const struct global_opts *g)
 	}
 	if (user && !tenant) return usage_fail("audit", "--user needs --tenant (user names are per tenant)");
 	if ((rc = ops_config_load("audit", g, &cfg)) != 0) goto out;
-	if (tenant) f.tenant_id = ops_tenant_id(&cfg, tenant);
 	rc = ops_store_open("audit", &cfg, false, &st);
+	if (tenant) f.tenant_id = ops_tenant_id_in(&cfg, st, tenant);
 	if (rc == STORE_NOTFOUND) {
 		if (json) printf("[]\n");
 		else fprintf(stderr, "entrasync audit: no database yet at %s: nothing has been written\n", cfg.database);

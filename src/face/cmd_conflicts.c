@@ -129,7 +129,7 @@ int cmd_conflicts(int argc, char **argv, const struct global_opts *g)
 	}
 	if (json) p.arr = cJSON_CreateArray();
 	p.st = st;
-	if (st && store_status_conflict_each(st, tenant ? ops_tenant_id(&cfg, tenant) : NULL, on_conflict, &p, &err) != 0) {
+	if (st && store_status_conflict_each(st, tenant ? ops_tenant_id_in(&cfg, st, tenant) : NULL, on_conflict, &p, &err) != 0) {
 		fprintf(stderr, "entrasync conflicts: %s\n", err.msg);
 		rc = EXIT_NOSTART;
 		goto out;

@@ -4,6 +4,7 @@
 #include "store/store_tenants.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,22 @@ const char *ops_tenant_id(const struct config *cfg, const char *given)
 	return given;
 }
 
+const char *ops_tenant_id_in(const struct config *cfg, struct store *st, const char *given)
+{
+	const char *id = ops_tenant_id(cfg, given);
+	if (id != given || !st) return id;
+	char *lower = xstrdup(given), *other = NULL;
+	for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c);
+	int more = 0;
+	struct err err;
+	if (store_tenant_same_as(st, lower, &other, &more, &err) == 0)
+		for (size_t i = 0; i < cfg->ntenants; i++)
+			if (str_ieq(cfg->tenants[i].id, other)) id = cfg->tenants[i].id;
+	free(other);
+	free(lower);
+	return id;
+}
+
 static int tenant_row_seen(const struct store_status_tenant *t, void *ud)
 {
 	(void)t;
@@ -27,7 +44,7 @@ static int tenant_row_seen(const struct store_status_tenant *t, void *ud)
 
 bool ops_tenant_known(const struct config *cfg, struct store *st, const char *given)
 {
-	const char *id = ops_tenant_id(cfg, given);
+	const char *id = ops_tenant_id_in(cfg, st, given);
 	if (id != given) return true;
 	struct err err;
 	return st && store_status_tenant_each(st, id, tenant_row_seen, NULL, &err) == 0;

@@ -17,6 +17,11 @@
  * (ASCII case-insensitive), else given itself (a tenant only the store
  * knows). Borrowed from cfg or given. */
 const char *ops_tenant_id(const struct config *cfg, const char *given);
+/* The same, and when given is no configured id or name: the configured
+ * tenant that is the same Microsoft tenant by the organization its last
+ * pull stored (its GUID when the config names it by domain, or a verified
+ * domain). st may be NULL. Borrowed from cfg or given. */
+const char *ops_tenant_id_in(const struct config *cfg, struct store *st, const char *given);
 
 /* Whether `given` names a tenant: a configured one (id or name, any case)
  * or one the store holds (st may be NULL: no database yet). */

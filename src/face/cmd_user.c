@@ -21,6 +21,7 @@
 
 #include "actions/actions.h"
 #include "face/commands.h"
+#include "face/cmd_ops.h"
 #include "util/config.h"
 #include "graph/graph.h"
 #include "http/http.h"
@@ -260,7 +261,7 @@ static int user_action(const struct config *cfg, const char *sub, const char *ta
 	bool show = !strcmp(sub, "show");
 	int action = show ? -1 : graph_action_lookup(sub);
 	struct actions_env env = { .cfg = cfg, .st = st, .actor = actions_actor() };
-	int r = actions_resolve(&env, target, uo->tenant, &t, &err);
+	int r = actions_resolve(&env, target, uo->tenant ? ops_tenant_id_in(cfg, st, uo->tenant) : NULL, &t, &err);
 	if (r != ACTIONS_OK) {
 		log_redact_err(&err);
 		fprintf(stderr, "entrasync user %s: %s\n", sub, err.msg);

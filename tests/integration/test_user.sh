@@ -54,6 +54,9 @@ expect_exit "ambiguous contact id: refused with the candidates" 2 "ambiguous: it
 check "ambiguous: both candidates named" sh -c "grep -q 'Contoso $SOPHIE' '$T_OUT/err' && grep -q 'Fabrikam $FABUSER' '$T_OUT/err'"
 expect_ok "--tenant settles it" -- $ES user show 1002 --tenant Contoso --json
 check "--tenant: Sophie" test "$(jq_py 'd["object_id"]' <"$T_OUT/out")" = "$SOPHIE"
+expect_ok "--tenant by the GUID of a tenant the config names by its domain" -- $ES user show 1002 --tenant "$FABRIKAM" --json
+check "--tenant GUID: Fabrikam's user" test "$(jq_py 'd["object_id"]' <"$T_OUT/out")" = "$FABUSER"
+expect_ok "audit --tenant by that GUID" -- $ES audit --tenant "$FABRIKAM"
 UPPER=$(printf '%s' "$MIA" | tr a-f A-F)
 expect_ok "an object id in upper case is found" -- $ES user show "$UPPER" --json
 check "upper-case object id: Mia" test "$(jq_py 'd["object_id"]' <"$T_OUT/out")" = "$MIA"
