@@ -81,8 +81,11 @@ expect_exit "conflicts --tenant Fabrikam: none" 0 "No open conflicts" -- --confi
 # a tenant the config and the store do not have is a mistake, not "no conflicts" (nor "no writes")
 expect_exit "conflicts --tenant with a typo: exit 2, the nearest name" 2 "no tenant 'contso' in the config or the store [(]did you mean 'Contoso'[?][)]" \
   -- --config c.lua conflicts --tenant contso
-expect_exit "conflicts --tenant with a domain not configured: exit 2" 2 "no tenant 'contoso.com' in the config or the store" \
+expect_exit "conflicts --tenant with a domain no tenant has: exit 2" 2 "no tenant 'nobody.example' in the config or the store" \
+  -- --config c.lua conflicts --tenant nobody.example
+expect_ok "conflicts --tenant by a verified domain of a tenant configured by its GUID: that tenant's" \
   -- --config c.lua conflicts --tenant contoso.com
+check "conflicts --tenant contoso.com: Contoso's conflict" grep -q "^$CONTOSO  " "$T_OUT/out"
 expect_exit "audit --tenant with a typo: exit 2" 2 "no tenant 'Nope' in the config or the store" -- --config c.lua audit --tenant Nope
 expect_exit "audit --tenant by id: ok" 0 "" -- --config c.lua audit --tenant "$CONTOSO" --limit 1
 
