@@ -223,11 +223,17 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
  * stolen". A name is checked against the ticket's contact by the caller
  * ("Disable MFA prompts on Jane's phone" names "MFA prompts on Jane's
  * phone": no contact has that name). */
+#define TICKET_TEXT_ADDRESSES 4
 struct ticket_subject {
 	int action;                /* enum graph_action, -1 when the subject starts with none */
-	char address[320];         /* the first e-mail in the subject (free text included), "" if none */
-	char name[200];            /* the words naming the user when no address does, "" if none */
-	bool several;              /* it names more than one address */
+	char address[320];         /* the e-mail naming the user (before the separator), "" if none */
+	char name[200];            /* the other words naming the user (before the separator), "" if none */
+	bool several;              /* the user part names more than one address */
+	/* addresses in the text after the separator: the caller refuses any that
+	 * is not the user acted on (a manager who asked, a colleague named: they
+	 * are never the target, and a ticket about one user must not name two) */
+	char text_address[TICKET_TEXT_ADDRESSES][320];
+	int ntext;                 /* how many (at most TICKET_TEXT_ADDRESSES kept; more count) */
 };
 /* Fills *out from subject (NULL = no action). "set password" / "reset
  * password" give GRAPH_ACTION_SET_PASSWORD whatever follows (a ticket

@@ -31,6 +31,8 @@ struct run {
 	char **hook_errors;             /* per config tenant: why its policy did not load */
 };
 
+static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, const char *action);
+
 /* ---- subjects -------------------------------------------------------------- */
 
 /* Does s start with word (case-insensitive), followed by the end or a
@@ -89,18 +91,49 @@ static size_t separator_at(const char *start, const char *p)
 	return 0;
 }
 
-/* Scans free text for addresses: the first goes to out->address when it
- * has none; another one sets out->several. */
+/* The user part p: its first address (and whether it has others,
+ * *several) into first, the rest of its text into words (runs of spaces as
+ * one, an address's angle brackets dropped). */
+static void user_part(const char *p, char *first, size_t first_cap, bool *several, char *words, size_t words_cap)
+{
+	size_t wl = 0, n;
+	bool space = false;
+	char other[320];
+	for (const char *q = p; *q;) {
+		bool start = q == p || isspace((unsigned char)q[-1]) || strchr(TOKEN_STOP, q[-1]);
+		if (start && !isspace((unsigned char)*q) && (n = address_at(q, other, sizeof other))) {
+			if (!first[0]) snprintf(first, first_cap, "%s", other);
+			else if (!str_ieq(first, other)) *several = true;
+			q += n;
+			if (*q == '>') q++;
+			if (wl && words[wl - 1] == '<') wl--;
+			continue;
+		}
+		if (isspace((unsigned char)*q)) {
+			space = wl > 0;
+			q++;
+			continue;
+		}
+		if (space && wl + 1 < words_cap) words[wl++] = ' ';
+		space = false;
+		if (wl + 1 < words_cap) words[wl++] = *q;
+		q++;
+	}
+	while (wl && words[wl - 1] == ' ') wl--;
+	words[wl] = '\0';
+}
+
+/* The addresses of the free text after the separator into out->text_address. */
 static void text_addresses(const char *p, struct ticket_subject *out)
 {
-	char other[sizeof out->address];
+	char addr[320];
 	size_t n;
 	while (*p) {
 		while (*p && (isspace((unsigned char)*p) || strchr(TOKEN_STOP, *p))) p++;
 		if (!*p) break;
-		if ((n = address_at(p, other, sizeof other))) {
-			if (!out->address[0]) snprintf(out->address, sizeof out->address, "%s", other);
-			else if (!str_ieq(out->address, other)) out->several = true;
+		if ((n = address_at(p, addr, sizeof addr))) {
+			if (out->ntext < TICKET_TEXT_ADDRESSES) snprintf(out->text_address[out->ntext], sizeof addr, "%s", addr);
+			out->ntext++;
 			p += n;
 			continue;
 		}
@@ -143,8 +176,7 @@ void actions_ticket_subject_parse(const char *subject, struct ticket_subject *ou
 	size_t len = (size_t)(end - p);
 	while (len > 0 && isspace((unsigned char)p[len - 1])) len--;
 	char *who = xstrndup(p, len);
-	text_addresses(who, out);
-	if (!out->address[0]) snprintf(out->name, sizeof out->name, "%s", who);
+	user_part(who, out->address, sizeof out->address, &out->several, out->name, sizeof out->name);
 	free(who);
 	if (*end) text_addresses(end + separator_at(p, end), out);
 }
@@ -276,6 +308,7 @@ static void ticket_finish(struct run *r, const struct store_ticket_action *a, bo
 	goto done;
 gone:
 	say(r, "ticket %lld: deleted in Syncro before its outcome could be posted", a->ticket_id);
+	status = NULL;   /* none was set */
 done:
 	if (store_ticket_action_set(r->sa, a->ticket_id, "done", NULL, NULL, &err) != 0) {
 		log_error("actions.ticket", "ticket %lld: %s", a->ticket_id, err.msg);
@@ -373,6 +406,25 @@ static int already_applied(struct run *r, const struct store_ticket_action *a, c
 	return rc;
 }
 
+/* A resumed ticket closed or deleted in Syncro (how) before its action was
+ * confirmed: not acted on, nothing posted to it, its row done. */
+static void ticket_dropped(struct run *r, const struct store_ticket_action *a, const struct actions_target *t,
+                           const char *how)
+{
+	struct err err = {{0}};
+	char *res = xasprintf("refused: the ticket was %s in Syncro before the action was confirmed", how);
+	ticket_audit(r, a->ticket_id, t, a->action, NULL, NULL, res);
+	free(res);
+	if (store_ticket_action_set(r->sa, a->ticket_id, "done", "refused", "the ticket was closed or deleted", &err) != 0) {
+		log_error("actions.ticket", "ticket %lld: %s", a->ticket_id, err.msg);
+		return;
+	}
+	r->rep->refused++;
+	r->rep->resumed++;
+	say(r, "ticket %lld: %s in Syncro before the %s of %s was confirmed: not acted on", a->ticket_id, how, a->action,
+	    t->label);
+}
+
 /* Finishes a row an interrupted run left. */
 static void ticket_resume(struct run *r, const struct store_ticket_action *a)
 {
@@ -409,7 +461,29 @@ static void ticket_resume(struct run *r, const struct store_ticket_action *a)
 		ticket_outcome(r, a->ticket_id, "ok", msg, true);
 		free(msg);
 	} else if (applied == 0) {
-		ticket_act(r, a, &t, true);
+		/* not in effect: the action is tried again only if the ticket still
+		 * asks for it (not closed or deleted meanwhile: a technician's way to
+		 * cancel it) and the policy still allows it */
+		struct err te = {{0}};
+		struct syncro_ticket tk;
+		enum syncro_result tr = syncro_ticket_get(r->tickets, a->ticket_id, &tk, &te);
+		bool closed = tr == SYNCRO_OK && syncro_ticket_closed(tk.status);
+		syncro_ticket_free(&tk);
+		char *why = NULL;
+		if (tr == SYNCRO_NOT_FOUND || closed) {
+			ticket_dropped(r, a, &t, tr == SYNCRO_NOT_FOUND ? "deleted" : "closed");
+		} else if (tr != SYNCRO_OK) {
+			say(r, "ticket %lld: cannot read the ticket yet, will try again next run: %s", a->ticket_id, te.msg);
+			r->rep->pending++;
+		} else if ((why = ticket_policy(r, ti, &t, a->action)) != NULL) {
+			char *res = xasprintf("refused: %s", why);
+			ticket_audit(r, a->ticket_id, &t, a->action, NULL, NULL, res);
+			free(res);
+			ticket_outcome(r, a->ticket_id, "refused", why, true);
+		} else {
+			ticket_act(r, a, &t, true);
+		}
+		free(why);
 	} else if (applied == -2) {
 		char *msg = xasprintf("%s is no longer in Entra (Graph answers 404: deleted since the ticket was taken); "
 		                      "nothing more was done", t.label);
@@ -593,6 +667,70 @@ static int ticket_named_user(struct run *r, const struct syncro_open_ticket *tk,
 	return 0;
 }
 
+/* Whether user u has the e-mail address a (mail, UPN or another of its
+ * mails). */
+static bool user_has_address(const cJSON *u, const char *a)
+{
+	static const char *const keys[] = { "mail", "userPrincipalName" };
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(u, keys[i]);
+		if (cJSON_IsString(v) && str_ieq(v->valuestring, a)) return true;
+	}
+	const cJSON *o, *others = cJSON_GetObjectItemCaseSensitive(u, "otherMails");
+	cJSON_ArrayForEach(o, others)
+		if (cJSON_IsString(o) && str_ieq(o->valuestring, a)) return true;
+	return false;
+}
+
+/* Why the subject does not name t alone (new string), or NULL: a name beside
+ * the address that is not the addressed user's, an address in the text after
+ * the separator that is not t's (a manager who asked, a colleague: never the
+ * target, and never acted on in t's place). */
+static char *subject_mismatch(const struct ticket_subject *sub, const struct actions_target *t)
+{
+	if (sub->address[0] && sub->name[0] && !user_has_name(t->user, sub->name))
+		return xasprintf("the subject names '%s' and %s, which are not one user (%s has that address): name one "
+		                 "user", sub->name, sub->address, t->label);
+	if (sub->ntext > TICKET_TEXT_ADDRESSES)
+		return xasprintf("the text after the action names %d addresses: a ticket acts on one user", sub->ntext);
+	for (int i = 0; i < sub->ntext; i++)
+		if (!user_has_address(t->user, sub->text_address[i]))
+			return xasprintf("the text after the action names %s, who is not the user it would act on (%s): the user "
+			                 "is named right after the action ('Disable %s'), else it is the ticket's contact; one "
+			                 "user per ticket", sub->text_address[i], t->label, sub->text_address[i]);
+	return NULL;
+}
+
+/* The tenant's policy on acting on t: allow_action, then protect. NULL
+ * when it may be done, else why not (new string). */
+static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, const char *action)
+{
+	struct err err = {{0}};
+	char *why = NULL;
+	const char *load_err;
+	struct actions_hooks *h = run_hooks(r, ti, &load_err);
+	struct actions_verdict v = { 0 };
+	struct policy_user pu;
+	actions_target_policy_user(t, &pu);
+	bool prot = false;
+	char *pwhy = NULL;
+	if (!h) {
+		why = xasprintf("the tenant's policy does not load: %s", load_err);
+	} else if (!actions_hooks_has_allow(h)) {
+		why = xasprintf("the policy of %s has no allow_action hook: ticket actions are off for this tenant",
+		                actions_tenant_label(t->tenant));
+	} else if (actions_hook_allow(h, action, &pu, &v, &err) != 0) {
+		why = xasprintf("allow_action() failed: %s", err.msg);
+	} else if (!v.yes) {
+		why = xasprintf("the policy's allow_action said no%s%s", v.reason ? ": " : "", v.reason ? v.reason : "");
+	} else if (actions_target_protected(h, t, &prot, &pwhy), prot) {
+		why = xasprintf("%s is protected by the tenant's policy%s%s", t->label, pwhy ? ": " : "", pwhy ? pwhy : "");
+	}
+	free(pwhy);
+	actions_verdict_free(&v);
+	return why;
+}
+
 /* Decides and claims a new ticket; acts when allowed. The user acted on is
  * the one the subject names by address, else the ticket's contact. */
 static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
@@ -641,29 +779,8 @@ static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 		                "the subject names by e-mail ('Disable jane@contoso.com'), else the ticket's contact",
 		                sub.name, tk->contact_id, t.label);
 	}
-	if (!why && t.tenant) {   /* the user is known: the tenant's policy decides */
-		const char *load_err;
-		struct actions_hooks *h = run_hooks(r, ti, &load_err);
-		struct actions_verdict v = { 0 };
-		struct policy_user pu;
-		actions_target_policy_user(&t, &pu);
-		bool prot = false;
-		char *pwhy = NULL;
-		if (!h) {
-			why = xasprintf("the tenant's policy does not load: %s", load_err);
-		} else if (!actions_hooks_has_allow(h)) {
-			why = xasprintf("the policy of %s has no allow_action hook: ticket actions are off for this tenant",
-			                actions_tenant_label(t.tenant));
-		} else if (actions_hook_allow(h, action, &pu, &v, &err) != 0) {
-			why = xasprintf("allow_action() failed: %s", err.msg);
-		} else if (!v.yes) {
-			why = xasprintf("the policy's allow_action said no%s%s", v.reason ? ": " : "", v.reason ? v.reason : "");
-		} else if (actions_target_protected(h, &t, &prot, &pwhy), prot) {
-			why = xasprintf("%s is protected by the tenant's policy%s%s", t.label, pwhy ? ": " : "", pwhy ? pwhy : "");
-		}
-		free(pwhy);
-		actions_verdict_free(&v);
-	}
+	if (!why && t.tenant) why = subject_mismatch(&sub, &t);
+	if (!why && t.tenant) why = ticket_policy(r, ti, &t, action);   /* the user is known: the policy decides */
 	if (r->o->dry_run) {
 		if (why) say(r, "ticket %lld: dry run: would not act: %s", tk->id, why);
 		else say(r, "ticket %lld: dry run: would %s %s (%s) (needs %s)", tk->id, action, t.label,

@@ -149,6 +149,8 @@ T_NAMED=$(new_ticket "Disable $LUCAS_UPN - he left today" 1001)
 T_FOREIGN=$(new_ticket "Disable $FAB_UPN" 1001)
 T_PHRASE=$(new_ticket "Disable MFA prompts on Mia's phone" 1002)
 T_TWO=$(new_ticket "Disable: $LUCAS_UPN and $FAB_UPN" 1001)
+T_MANAGER=$(new_ticket "Revoke sessions: phone stolen, reported by manager $LUCAS_UPN" 1001)
+T_NAMEADDR=$(new_ticket "Disable $(name_of "$MIA" displayName) <$LUCAS_UPN>" 1001)
 T_BYNAME=$(new_ticket "Revoke sessions for $(name_of "$SOPHIE" givenName) $(name_of "$SOPHIE" surname): phone stolen" 1002)
 gctl DELETE requests >/dev/null
 tickets "subjects that name the user" 0 ""
@@ -159,7 +161,12 @@ check "a user of another customer's tenant is not found from this customer's tic
   grep -q "ticket $T_FOREIGN: not done: the subject names $FAB_UPN, but no user of customer 101's tenant has that e-mail or UPN" "$T_OUT/out"
 check "a phrase that is not the contact's name: refused, naming the contact" \
   grep -q "ticket $T_PHRASE: not done: the subject names 'MFA prompts on Mia's phone', but the ticket's contact 1002 is $(name_of "$SOPHIE" userPrincipalName)" "$T_OUT/out"
-check "two users in one subject: refused" grep -q "ticket $T_TWO: not done: the subject names more than one user" "$T_OUT/out"
+check "addresses after the separator: refused, never the target" \
+  grep -q "ticket $T_TWO: not done: the text after the action names .*, who is not the user it would act on" "$T_OUT/out"
+check "a manager named in the text is not acted on" \
+  grep -q "ticket $T_MANAGER: not done: the text after the action names $LUCAS_UPN, who is not the user it would act on" "$T_OUT/out"
+check "a name beside an address that is another user's: refused" \
+  grep -q "ticket $T_NAMEADDR: not done: the subject names '.*' and $LUCAS_UPN, which are not one user" "$T_OUT/out"
 check "the contact named by name: done" grep -q "ticket $T_BYNAME: done: revoked the sign-in sessions of $(name_of "$SOPHIE" userPrincipalName)" "$T_OUT/out"
 check "nothing else was written to Graph" \
   test "$(graph_calls PATCH users)/$(graph_calls POST revoke)/$(fake_user fabrikam "$FABUSER" accountEnabled)" = "1/1/True"
@@ -235,6 +242,21 @@ tickets "503: the next run checks, then acts" 0 ""
 check "503: checked (GET) then disabled (one PATCH)" \
   test "$(graph_calls GET "users/$U7")/$(graph_calls PATCH "users/$U7")/$(fake_user contoso "$U7" accountEnabled)" = "1/1/False"
 check "503: commented once, done" test "$(marked "$T_DOWN")/$(row "$T_DOWN")" = "1/done|ok"
+
+# ---------------------------------------------------------------- a pending ticket closed meanwhile: not acted on
+T_CANCEL=$(new_ticket "Disable" 1008)
+gctl POST faults "{\"status\": 503, \"match\": \"users/$U5(\$|[?])\", \"tenant\": \"contoso\", \"times\": 0}" >/dev/null
+tickets "Graph not answering: pending" 1 "ticket $T_CANCEL: disable of .* no answer yet"
+gctl DELETE faults >/dev/null
+python3 -c "
+import json, urllib.request
+urllib.request.urlopen(urllib.request.Request('$SYNCRO_URL/api/v1/tickets/$T_CANCEL', method='PUT',
+    data=json.dumps({'status': 'Resolved'}).encode(),
+    headers={'Authorization': 'Bearer $SYNCRO_KEY', 'Content-Type': 'application/json'})).read()"
+gctl DELETE requests >/dev/null
+tickets "resolved in Syncro while pending: not acted on" 0 "ticket $T_CANCEL: closed in Syncro before the disable of .* was confirmed: not acted on"
+check "closed meanwhile: no PATCH, the user still enabled, no comment, done" \
+  test "$(graph_calls PATCH "users/$U5")/$(fake_user contoso "$U5" accountEnabled)/$(marked "$T_CANCEL")/$(row "$T_CANCEL")" = "0/True/0/done|refused"
 
 # ---------------------------------------------------------------- a resumed ticket that can never be checked
 T_GONE=$(new_ticket "Disable" 1008)

@@ -156,10 +156,15 @@ TEST(actions_ticket_subjects)
 	CHECK_EQ_INT(subject("Disable account of Lucas@Contoso.com.", "Lucas@Contoso.com", ""), GRAPH_ACTION_DISABLE);
 	CHECK_EQ_INT(subject("Revoke sessions for jane@contoso.com: phone stolen", "jane@contoso.com", ""),
 	             GRAPH_ACTION_REVOKE_SESSIONS);
-	CHECK_EQ_INT(subject("Disable: leaver (lucas@contoso.com)", "lucas@contoso.com", ""), GRAPH_ACTION_DISABLE);
+	/* an address after the separator names no user (the caller refuses one that is not the user acted on) */
+	CHECK_EQ_INT(subject("Disable: leaver (lucas@contoso.com)", "", ""), GRAPH_ACTION_DISABLE);
 	CHECK_EQ_INT(subject("Disable jean-luc@contoso.com", "jean-luc@contoso.com", ""), GRAPH_ACTION_DISABLE);
-	CHECK_EQ_INT(subject("Disable Lucas Zbinden lucas@contoso.com", "lucas@contoso.com", ""), GRAPH_ACTION_DISABLE);
-	CHECK_EQ_INT(subject("Disable: a@contoso.com, b@contoso.com", "", ""), -9);
+	CHECK_EQ_INT(subject("Disable Lucas Zbinden lucas@contoso.com", "lucas@contoso.com", "Lucas Zbinden"),
+	             GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable Mia Nguyen <lucas@contoso.com>", "lucas@contoso.com", "Mia Nguyen"),
+	             GRAPH_ACTION_DISABLE);
+	CHECK_EQ_INT(subject("Disable a@contoso.com b@contoso.com", "", ""), -9);
+	CHECK_EQ_INT(subject("Disable: a@contoso.com, b@contoso.com", "", ""), GRAPH_ACTION_DISABLE);
 	CHECK_EQ_INT(subject("Disable a@contoso.com: A@CONTOSO.COM left", "a@contoso.com", ""), GRAPH_ACTION_DISABLE);
 	/* naming the user by name (the caller checks it is the ticket's contact) */
 	CHECK_EQ_INT(subject("DISABLE jane", "", "jane"), GRAPH_ACTION_DISABLE);
@@ -167,6 +172,13 @@ TEST(actions_ticket_subjects)
 	CHECK_EQ_INT(subject("Disable account for Jean-Luc Picard - left", "", "Jean-Luc Picard"), GRAPH_ACTION_DISABLE);
 	CHECK_EQ_INT(subject("Disable MFA prompts on Hannah's phone", "", "MFA prompts on Hannah's phone"),
 	             GRAPH_ACTION_DISABLE);
+	/* the addresses of the text after the separator are kept for the caller */
+	struct ticket_subject sub;
+	actions_ticket_subject_parse("Revoke sessions: phone stolen, reported by manager lucas@contoso.com", &sub);
+	CHECK_EQ_INT(sub.action, GRAPH_ACTION_REVOKE_SESSIONS);
+	CHECK_STR(sub.address, "");
+	CHECK_EQ_INT(sub.ntext, 1);
+	CHECK_STR(sub.text_address[0], "lucas@contoso.com");
 	/* no action */
 	CHECK_EQ_INT(subject("Disabled account cannot log in", "", ""), -1);
 	CHECK_EQ_INT(subject("Please disable Jane", "", ""), -1);
