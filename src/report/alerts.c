@@ -195,13 +195,15 @@ static void now_iso(char out[32])
 	time_iso8601(time_now(), out, 32);
 }
 
-/* Is ticket id open in Syncro? 1 yes, 0 no (closed or deleted), -1 could
- * not tell (*rc, e). */
-static int ticket_open(struct run *rn, long long id, enum syncro_result *rc, struct err *e)
+/* Is ticket id open in Syncro for customer (0: any)? 1 yes, 0 no (closed,
+ * deleted, or moved to another customer by a technician: no longer this
+ * tenant's to write to), -1 could not tell (*rc, e). */
+static int ticket_open(struct run *rn, long long id, long long customer, enum syncro_result *rc, struct err *e)
 {
 	struct syncro_ticket t;
 	*rc = syncro_ticket_get(rn->tickets, id, &t, e);
-	int open = *rc == SYNCRO_OK ? !syncro_ticket_closed(t.status) : *rc == SYNCRO_NOT_FOUND ? 0 : -1;
+	int open = *rc == SYNCRO_OK ? !syncro_ticket_closed(t.status) && (!customer || t.customer_id == customer)
+	         : *rc == SYNCRO_NOT_FOUND ? 0 : -1;
 	syncro_ticket_free(&t);
 	return open;
 }
@@ -269,7 +271,7 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 	const char *was = "";
 	enum syncro_result rc;
 	if (have == 0) {               /* still open in Syncro? */
-		int open = ticket_open(rn, state.ticket_id, &rc, &e);
+		int open = ticket_open(rn, state.ticket_id, customer, &rc, &e);
 		if (open < 0) return alert_failed(rn, a, rc, &e, err);
 		if (open && same) {
 			fprintf(rn->plan, "alert %s/%s: unchanged (ticket %lld)\n", a->tenant_name, a->kind, state.ticket_id);
@@ -277,7 +279,7 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 			return 0;
 		}
 		if (open) ticket = state.ticket_id;
-		else was = " (the last one was closed or deleted)";
+		else was = " (the last one was closed, deleted or moved to another customer)";
 	}
 	bool adopted = false;
 	if (!ticket) {
@@ -323,7 +325,9 @@ static int clear_one(struct run *rn, const char *tenant_id, const char *tenant_n
 	}
 	struct err e = {{0}};
 	enum syncro_result rc;
-	int open = ticket_open(rn, state.ticket_id, &rc, &e);
+	char label[200];
+	long long customer = customer_of(rn, tenant_id, label, sizeof label, &e);
+	int open = ticket_open(rn, state.ticket_id, customer > 0 ? customer : 0, &rc, &e);
 	if (open < 0) {
 		fprintf(rn->plan, "alert %s/%s: FAILED: %s\n", tenant_name, kind, e.msg);
 		rn->res->failed++;

@@ -567,6 +567,21 @@ static void tenants_check_twice(struct loader *ld, const struct config *cfg)
 			        cfg->tenants[i].id, j + 1, cfg->tenants[j].line, i + 1);
 	}
 	str_index_free(&first);
+	/* one name for two tenants: --tenant NAME picks the first, alert tickets
+	 * (whose subject is the name) and reports cannot tell them apart */
+	struct str_index names = { .fold = true };
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		const char *name = cfg->tenants[i].name;
+		if (!name) continue;
+		size_t j = str_index_get(&names, name);
+		if (j == STR_INDEX_NONE)
+			str_index_put(&names, name, i);
+		else
+			log_warn("config", "%s:%d: tenants[%zu].name '%s' is also tenants[%zu]'s (line %d): give each tenant a "
+			         "name of its own (--tenant by name, reports and alert tickets tell tenants apart by it)",
+			         ld->path, cfg->tenants[i].line, i + 1, name, j + 1, cfg->tenants[j].line);
+	}
+	str_index_free(&names);
 }
 
 static void load_tenant(struct loader *ld, int t, size_t index, struct config_tenant *tn)

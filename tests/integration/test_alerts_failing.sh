@@ -103,12 +103,22 @@ r = urllib.request.Request('$SURL/api/v1/tickets/$T1', data=json.dumps({'status'
     headers={'Authorization': 'Bearer $SKEY', 'Content-Type': 'application/json'})
 urllib.request.urlopen(r).read()"
 expect_ok "report --alerts after the ticket was resolved" -- --config hours24.lua report findings --alerts
-check "a new ticket, saying why" grep -q "^alert Fabrikam/failing: created ticket [0-9]* (the last one was closed or deleted)" "$T_OUT/err"
+check "a new ticket, saying why" grep -q "^alert Fabrikam/failing: created ticket [0-9]* (the last one was closed, deleted or moved to another customer)" "$T_OUT/err"
 T2=$(ticket_id)
 check "two failing tickets now: the resolved one and a new open one" \
   test "$(failing_tickets | jq_py 'len(d)')/$(sctl GET 'state?kind=tickets' | jq_py "[t['status'] for t in d['tickets'] if t['id'] == $T1][0]")/$([ "$T2" != "$T1" ] && echo new)" = "2/Resolved/new"
 expect_ok "report --alerts again: the new ticket is kept" -- --config hours24.lua report findings --alerts
 check "the same failure: unchanged on the new ticket" grep -q "^alert Fabrikam/failing: unchanged (ticket $T2)" "$T_OUT/err"
+# a technician moves the ticket to another customer: it is no longer Fabrikam's to write to
+python3 -c "
+import json, urllib.request
+r = urllib.request.Request('$SURL/api/v1/tickets/$T2', data=json.dumps({'customer_id': 103}).encode(), method='PUT',
+    headers={'Authorization': 'Bearer $SKEY', 'Content-Type': 'application/json'})
+urllib.request.urlopen(r).read()"
+expect_ok "report --alerts after the ticket was moved to another customer" -- --config hours24.lua report findings --alerts
+check "moved: a new ticket for Fabrikam's customer, nothing posted on the moved one" \
+  sh -c "grep -q '^alert Fabrikam/failing: created ticket [0-9]* (the last one was closed, deleted or moved to another customer)' '$T_OUT/err' && test \"\$(python3 -c \"import json,urllib.request; d=json.load(urllib.request.urlopen('$SURL/_fake/state?kind=tickets')); print([len(t['comments']) for t in d['tickets'] if t['id']==$T2][0])\")\" = 1"
+T2=$(ticket_id)
 
 gctl DELETE faults >/dev/null
 es --config c.lua sync

@@ -181,6 +181,12 @@ check "status: a certificate that cannot be used is said so" \
 expect_ok "check: the fixture's certificate (valid to 2126) passes without a warning" -- check --config "$F/good_cert.lua"
 check "check: no warning for a certificate far from expiry" sh -c "! grep -q warning '$T_OUT/err'"
 
+# --- two tenants of one name: allowed, with a warning (names tell tenants apart in --tenant, reports and alerts)
+sed -e 's/name = "Northwind"/name = "contoso"/' "$F/good.lua" >"$T_OUT/dupname.lua"
+cp -R "$F/policies" "$F/certs" "$T_OUT/" 2>/dev/null
+expect_exit "two tenants of one name: a warning naming both lines" 0 \
+  "dupname.lua:2[0-9]: tenants\[3\]\.name 'contoso' is also tenants\[1\]'s \(line 19\)" -- check --config "$T_OUT/dupname.lua"
+
 # --- no secret value in anything printed above
 if grep -qe "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output"; then
   fail "no secret in any output" "$(grep -e "$ENTRASYNC_GRAPH_SECRET" -e "$SYNCRO_API_KEY" "$T_OUT/all-output" | head -3)"
