@@ -456,14 +456,16 @@ static int create_invoice(struct billing_ctx *c, const struct billing_tenant *t,
 }
 
 /* Compares the invoiced plan with one made now (drift); a plan that
- * cannot be made now leaves have_now false. */
+ * cannot be made now leaves have_now false, and out->error saying why. */
 static void compare_now(struct billing_ctx *c, const struct billing_tenant *t, const struct billing_period *p,
                         struct billing_invoice_result *out)
 {
 	struct billing_plan now;
 	struct err e = {{0}};
 	bool has_data;
-	if (billing_plan_tenant(c, t, p, &now, &has_data, &e) == 0 && has_data) {
+	if (billing_plan_tenant(c, t, p, &now, &has_data, &e) != 0)   /* the invoice stands; the policy broke since */
+		snprintf(out->error, sizeof out->error, "bill() fails now, so what changed since cannot be told: %.900s", e.msg);
+	else if (has_data) {
 		billing_plan_drift(&out->plan, &now, &out->drift);
 		out->have_now = true;
 	}

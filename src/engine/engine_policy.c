@@ -274,6 +274,14 @@ int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *
 	cJSON_Delete(wj);
 	if (rc != 0) {
 		exhausted_note(p, err);
+		/* an answer the script layer could not read (NaN, a NUL byte, bad
+		 * UTF-8): said at on_leave's place, as the other answer errors are */
+		static const char answer[] = "policy error in on_leave(): its answer: ";
+		if (str_starts(err->msg, answer)) {
+			char tail[sizeof err->msg];
+			snprintf(tail, sizeof tail, "%s", err->msg + strlen(answer));
+			leave_error(p, err, "its answer: %s", tail);
+		}
 		return -1;
 	}
 	if (cJSON_IsString(r) && strcmp(r->valuestring, "keep") == 0) {

@@ -236,6 +236,7 @@ static void print_invoice(const struct billing_tenant *t, const struct billing_i
 	case BILLING_INV_EXISTS:
 		printf("%s: already invoiced for %s: invoice %lld #%s; nothing sent%s\n", who, period, res->invoice_id,
 		       res->number, res->drift.n ? "; counts changed since:" : res->have_now ? "; no drift" : "");
+		if (res->error[0]) printf("  WARNING: %s\n", res->error);
 		break;
 	case BILLING_INV_NOTHING:
 		printf("%s: nothing to bill for %s\n", who, period);
@@ -359,7 +360,7 @@ static int run_invoices(struct bill_run *r, cJSON *out)
 		const struct billing_tenant *t = &r->tenants[i];
 		struct billing_invoice_result res;
 		int rc = billing_invoice_tenant(&r->ctx, t, &r->period, &res);
-		bool ok = res.status <= BILLING_INV_NOTHING;
+		bool ok = res.status <= BILLING_INV_NOTHING && !res.error[0];   /* invoiced, but bill() fails now: bad */
 		bad += !ok;
 		record_tenant(r, t, ok, false, res.error);
 		if (list) {

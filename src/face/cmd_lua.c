@@ -19,7 +19,7 @@ static const char lua_usage[] =
 	"whole file). ARGS are in the global table arg (arg[0] = FILE).\n"
 	"  --instructions N   instruction budget (default 10000000)\n"
 	"  --memory-mb N      memory cap of the Lua state in MiB (default 64)\n"
-	"  --seconds S        time limit (default 2)\n";
+	"  --seconds S        CPU time limit (default 10)\n";
 
 /* Parses a positive integer option value; -1 when it is not one. */
 static long long parse_count(const char *s)

@@ -54,7 +54,7 @@ const struct command commands[] = {
 	  "Exit status: 0 all fine, 2 the config or a policy has a problem.\n",
 	  cmd_check, 0 },
 	{ "lua", "Run a Lua file in the policy sandbox (developer command)",
-	  "usage: entrasync lua [--instructions N] [--memory-mb N] FILE [ARG...]\n"
+	  "usage: entrasync lua [--instructions N] [--memory-mb N] [--seconds S] FILE [ARG...]\n"
 	  "\n"
 	  "Developer command: runs FILE in the same sandbox as policies (the limits\n"
 	  "of one policy call apply to the whole file), with the entrasync.* modules\n"
@@ -63,6 +63,7 @@ const struct command commands[] = {
 	  "to stdout. Put '--' before ARGs that look like global options.\n"
 	  "  --instructions N   instruction budget (default 10000000)\n"
 	  "  --memory-mb N      memory cap of the Lua state in MiB (default 64)\n"
+	  "  --seconds S        CPU time limit (default 10)\n"
 	  "\n"
 	  "Exit status: 0 ok, 1 the script failed, 2 usage error.\n",
 	  cmd_lua, 1 },

@@ -138,7 +138,7 @@ struct script {
 	int hook_interval;             /* the count hook's current interval */
 	unsigned hook_fires;           /* firings in this call (notes where every HOOK_NOTE_EVERY) */
 	int prints;                    /* print lines in this call (logged up to PRINT_MAX_LINES) */
-	double deadline;               /* time_mono_coarse() past which the call fails */
+	double deadline;               /* time_thread_cpu() past which the call fails; 0 = not started */
 	bool budget_exceeded;
 	bool over_time;                /* ... and it was the time limit, not the instruction count */
 	bool mem_error;                /* a memory error was caught and re-raised */
@@ -256,7 +256,7 @@ static void budget_reset(struct script *s)
 	s->over_time = false;
 	s->hook_fires = 0;
 	s->prints = 0;
-	s->deadline = time_mono_coarse() + s->lim.seconds;
+	s->deadline = 0;   /* set at the hook's first firing: a short call never reads the clock */
 	s->near_src[0] = '\0';
 	s->near_line = 0;
 	hook_arm(s, s->lim.instructions);
@@ -305,7 +305,7 @@ static void budget_raise(lua_State *L, struct script *s, int level)
  * exceeded (2 s per call)": what the call ran out of. */
 static void budget_words(const struct script *s, char *out, size_t cap)
 {
-	if (s->over_time) snprintf(out, cap, "time limit exceeded (%g s per call)", s->lim.seconds);
+	if (s->over_time) snprintf(out, cap, "time limit exceeded (%g s of CPU per call)", s->lim.seconds);
 	else snprintf(out, cap, "instruction budget exceeded (%lld instructions)", s->lim.instructions);
 }
 
@@ -317,9 +317,14 @@ static void sb_hook(lua_State *L, lua_Debug *ar)
 	struct script *s = script_of(L);
 	if (!s->budget_exceeded) {
 		long long left = s->budget_left - s->hook_interval;
-		/* the time limit: a few instructions can cost much (comparing two
-		 * strings of 50 MB, C functions on them), which no count sees */
-		if (left > 0 && time_mono_coarse() > s->deadline) {
+		/* the time limit, in CPU time of the thread: a few instructions can
+		 * cost much (comparing two strings of 50 MB, C functions on them),
+		 * which no count sees. Its clock starts at the first firing (at most
+		 * HOOK_MAX_INTERVAL instructions into the call). */
+		double now = time_thread_cpu();
+		if (s->deadline == 0) {
+			s->deadline = now + s->lim.seconds;
+		} else if (left > 0 && now > s->deadline) {
 			s->over_time = true;
 			left = 0;
 		}
@@ -348,6 +353,16 @@ static void pattern_charge(lua_State *L, unsigned long steps)
 	if (steps >= 1024 && lua_getstack(L, 1, &ar) && lua_getinfo(L, "Sl", &ar)) {
 		memcpy(s->near_src, ar.short_src, sizeof s->near_src);
 		s->near_line = ar.currentline;
+	}
+	/* large pieces of work are where the time goes: the clock is checked
+	 * here too, not only every few thousand instructions */
+	if (steps >= 1024 && !s->budget_exceeded) {
+		double now = time_thread_cpu();
+		if (s->deadline == 0) s->deadline = now + s->lim.seconds;
+		else if (now > s->deadline) {
+			s->over_time = true;
+			budget_raise(L, s, 1);
+		}
 	}
 	if (!s->budget_exceeded) {
 		s->budget_left -= (long long)steps;
@@ -791,8 +806,9 @@ static int sb_init(lua_State *L)
 	lua_setfield(L, -2, "dump");
 	luastrpat_install(L, -1, pattern_charge);
 	lua_getglobal(L, LUA_TABLIBNAME);
-	luacostly_install(L, -2, -1, pattern_charge);   /* C loops the count hook cannot see */
-	lua_pop(L, 2);
+	lua_getglobal(L, LUA_UTF8LIBNAME);
+	luacostly_install(L, -3, -2, -1, pattern_charge);   /* C loops the count hook cannot see */
+	lua_pop(L, 3);
 	lua_pushliteral(L, "");
 	lua_getmetatable(L, -1);
 	lua_pushboolean(L, 0);

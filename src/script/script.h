@@ -44,13 +44,13 @@ struct script;                       /* one sandboxed lua_State + its limits */
 struct cJSON;
 
 #define SCRIPT_DEFAULT_INSTRUCTIONS 10000000LL
-#define SCRIPT_DEFAULT_SECONDS 2.0
+#define SCRIPT_DEFAULT_SECONDS 10.0
 #define SCRIPT_DEFAULT_MEMORY       ((size_t)64 << 20)
 #define SCRIPT_DEFAULT_JSON_DEPTH   64
 
 struct script_limits {
 	long long instructions;          /* per call into Lua; 0 = default (10,000,000) */
-	double seconds;                  /* per call into Lua, wall clock; 0 = default (2) */
+	double seconds;                  /* CPU seconds per call into Lua; 0 = default (10) */
 	size_t memory_bytes;             /* per state; 0 = default (64 MiB) */
 	int json_depth;                  /* nesting limit of JSON handed to Lua; 0 = default (64) */
 };

@@ -45,7 +45,7 @@ struct config_tenant {
 
 struct config_limits {
 	long long instructions;   /* per policy call; default 10,000,000 */
-	double seconds;           /* per policy call, wall clock; default 2 */
+	double seconds;           /* CPU seconds per policy call; default 10 */
 	size_t memory_bytes;      /* per Lua state; default 64 MiB */
 };
 
@@ -107,7 +107,7 @@ struct config {
 #define CONFIG_DEFAULT_RPM       180.0
 #define CONFIG_PULL_WORKERS_MAX  16     /* graph.pull_workers, pull --workers */
 #define CONFIG_DEFAULT_INSTRUCTIONS 10000000LL
-#define CONFIG_DEFAULT_SECONDS 2.0
+#define CONFIG_DEFAULT_SECONDS 10.0
 #define CONFIG_DEFAULT_MEMORY_MB 64
 #define CONFIG_DEFAULT_ALERT_PROBLEM "Other"
 #define CONFIG_DEFAULT_ALERT_PREFIX  "[entrasync]"

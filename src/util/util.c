@@ -389,6 +389,13 @@ double time_mono(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+double time_thread_cpu(void)
+{
+	struct timespec ts;
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return time_mono();
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 double time_mono_coarse(void)
 {
 	struct timespec ts;

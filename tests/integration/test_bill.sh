@@ -166,6 +166,18 @@ check "--json: status exists, invoice id, drift and unbilled" \
   test "$(py '[(t["status"], t["invoice_id"] > 7001, t["drift"][0]["quantity_now"], t["unbilled"]) for t in d["tenants"]][0]' <"$T_OUT/out")" \
   = "('exists', True, 24, ['VISIOCLIENT'])"
 
+# an invoiced month whose bill() fails now: the invoice stands, the failure is said, exit 1
+sed 's/^  bill = function(sku, t)$/  bill = function(sku, t) if t.name == "Contoso" then return { product_id = sku.nope.x } end/' \
+  "$W/policy.lua" >"$W/policy-broken-now.lua"
+sed 's|policy = "policy.lua"|policy = "policy-broken-now.lua"|' "$W/es.lua" >"$W/es-broken-now.lua"
+if grep -q 'sku.nope' "$W/policy-broken-now.lua"; then
+  expect_exit "already invoiced, bill() fails now: said, exit 1" 1 \
+    "Contoso: already invoiced for 2026-09.*|WARNING: bill\(\) fails now, so what changed since cannot be told" \
+    -- --config es-broken-now.lua bill --period 2026-09 --tenant contoso.com
+  check "already invoiced, bill() fails now: the warning names the policy's line" \
+    grep -q "WARNING: bill() fails now, so what changed since cannot be told: .*policy-broken-now.lua:[0-9]*" "$T_OUT/out"
+fi
+
 # ---------------------------------------------------------------- an invoice deleted in Syncro
 FAB_INV=$(sql "select invoice_id from billing_invoices where tenant_id = 'fabrikam.com' and period = '2026-09'")
 python3 -c "

@@ -144,3 +144,7 @@ printf 'local s = ("x"):rep(1e5)\nreturn { include = function(u) for i = 1, 30 d
 es --log-level info policy test pr.lua --users "$A"
 check "print: 20 lines a call, each cut at 2000 bytes" \
   sh -c "test \$(grep -c 'pr.lua:2: xxx' '$T_OUT/err') = \$((20 * \$(grep -c '^[+!-] ' '$T_OUT/out'))) && test \$(wc -c <'$T_OUT/err') -lt 1000000 && grep -q 'its further output is dropped' '$T_OUT/err'"
+# an on_leave answer the sandbox cannot read (a NUL byte) is said at on_leave's line too
+printf 'return {\n  include = function(u) return false end,\n  on_leave = function(c, why) return { title = "CEO\\0hidden" } end,\n}\n' >leave_nul.lua
+expect_exit "policy test: on_leave's answer with a NUL byte, said where" 1 \
+  "policy error in on_leave\(\): .*leave_nul.lua:3: its answer: string contains a NUL byte at \\\$.title" -- policy test leave_nul.lua --users leaver.json

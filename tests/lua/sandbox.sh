@@ -17,3 +17,5 @@ done
 # the process carries on after a failure: a limit error then a clean run
 expect_exit sandbox_exit_code_on_error 1 "lua error: .*boom" -- lua tests/lua/sandbox_support/boom.lua
 expect_ok sandbox_clean_run_after -- lua tests/lua/sandbox_support/ok.lua
+# the wrappers that charge C work keep Lua's own results and messages
+expect_ok sandbox_wrapped_functions_keep_lua_messages -- lua tests/lua/sandbox_support/wrapped_messages.lua
