@@ -302,7 +302,7 @@ static void budget_raise(lua_State *L, struct script *s, int level)
 }
 
 /* "instruction budget exceeded (10000000 instructions)" or "time limit
- * exceeded (2 s per call)": what the call ran out of. */
+ * exceeded (10 s of CPU per call)": what the call ran out of. */
 static void budget_words(const struct script *s, char *out, size_t cap)
 {
 	if (s->over_time) snprintf(out, cap, "time limit exceeded (%g s of CPU per call)", s->lim.seconds);
