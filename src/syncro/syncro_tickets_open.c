@@ -84,16 +84,6 @@ static enum syncro_result get_json(struct syncro_client *sc, const char *url, cJ
 	return syncro_request(sc, &rq, json, err);
 }
 
-/* Is there a page after page, by meta.total_pages, else while pages hold items? */
-static bool page_more(const cJSON *root, const cJSON *items, long page)
-{
-	const cJSON *total = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(root, "meta"),
-	                                                      "total_pages");
-	if (page >= TICKETS_MAX_PAGES) return false;
-	if (cJSON_IsNumber(total)) return (double)page < total->valuedouble;
-	return cJSON_GetArraySize(items) > 0;
-}
-
 /* Every ticket of GET /tickets?page=N&<filters> (filters: "" or
  * "&status=…&…"), all pages, those whose problem type is problem_type
  * (NULL = any). */
@@ -189,6 +179,8 @@ enum syncro_result syncro_ticket_comment_find(struct syncro_client *sc, long lon
 {
 	*found = false;
 	enum syncro_result rc = SYNCRO_OK;
+	struct syncro_pages pages;
+	int restarts = 0;
 	for (long page = 1; !*found; page++) {
 		char url[96];
 		snprintf(url, sizeof url, "/tickets/%lld/comments?page=%ld", id, page);
@@ -201,9 +193,20 @@ enum syncro_result syncro_ticket_comment_find(struct syncro_client *sc, long lon
 			const cJSON *b = cJSON_GetObjectItemCaseSensitive(it, "body");
 			if (cJSON_IsString(b) && strstr(b->valuestring, needle)) *found = true;
 		}
-		bool more = items && page_more(root, items, page);
+		char why[200];
+		int more = items ? syncro_pages_next(&pages, page, TICKETS_MAX_PAGES, root, items, why, sizeof why) : 0;
 		cJSON_Delete(root);
-		if (!more) break;
+		if (more < 0 && !*found) {   /* a missed comment would be posted a second time */
+			if (restarts++ == 0) {
+				page = 0;
+				continue;
+			}
+			err_set(err, "Syncro: GET /tickets/%lld/comments: the listing changed while it was read, twice (%s): "
+			        "not trusted", id, why);
+			rc = SYNCRO_FAILED;
+			break;
+		}
+		if (more <= 0) break;
 	}
 	return rc;
 }
