@@ -227,6 +227,11 @@ struct engine_contacts *engine_contacts_new(void);
 void engine_contacts_free(struct engine_contacts *ix);
 /* Was the customer's list added? */
 bool engine_contacts_has(const struct engine_contacts *ix, long long customer_id);
+/* A customer whose list could not be read in this run: the result and the
+ * message (borrowed), else NULL. Kept so that its later users do not ask
+ * again (each listing with its retries) nor repeat the error at length. */
+const char *engine_contacts_failed(const struct engine_contacts *ix, long long customer_id, enum syncro_result *rc);
+void engine_contacts_fail(struct engine_contacts *ix, long long customer_id, enum syncro_result rc, const char *msg);
 /* Adds (takes over) a customer's contact list; *list is emptied. Replaces a
  * list added before for that customer. */
 void engine_contacts_add(struct engine_contacts *ix, long long customer_id, struct syncro_contact_list *list);

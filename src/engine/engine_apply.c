@@ -243,11 +243,17 @@ int engine_contacts_load(struct engine_apply *ap, struct engine_contacts *ix, lo
 {
 	*rc = SYNCRO_OK;
 	if (!refresh && engine_contacts_has(ix, customer_id)) return 0;
+	const char *failed = refresh ? NULL : engine_contacts_failed(ix, customer_id, rc);
+	if (failed)   /* said in full for the first user: not asked again in this run */
+		return err_set(err, "the contacts of Syncro customer %lld could not be listed (the error is above)",
+		               customer_id);
 	struct syncro_contact_list l = {0};
 	*rc = syncro_contacts_list(ap->sc, customer_id, &l, err);
 	if (*rc != SYNCRO_OK) {
 		syncro_contact_list_free(&l);
-		return err_prefix(err, "listing the contacts of Syncro customer %lld", customer_id);
+		err_prefix(err, "listing the contacts of Syncro customer %lld", customer_id);
+		engine_contacts_fail(ix, customer_id, *rc, err->msg);
+		return -1;
 	}
 	engine_contacts_add(ix, customer_id, &l);
 	return 0;

@@ -602,9 +602,17 @@ struct ix_customer {
 	size_t n_made;
 	struct str_index made_by_email; /* e-mail (any case) -> its first index in made */
 };
+struct ix_failed {
+	long long customer_id;
+	enum syncro_result rc;
+	char *msg;
+};
+
 struct engine_contacts {
 	struct ix_customer *c;
 	size_t n, cap;
+	struct ix_failed *failed;      /* customers whose list could not be read in this run */
+	size_t nfailed;
 };
 
 struct engine_contacts *engine_contacts_new(void)
@@ -634,7 +642,27 @@ void engine_contacts_free(struct engine_contacts *ix)
 	if (!ix) return;
 	for (size_t i = 0; i < ix->n; i++) ix_customer_free(&ix->c[i]);
 	free(ix->c);
+	for (size_t i = 0; i < ix->nfailed; i++) free(ix->failed[i].msg);
+	free(ix->failed);
 	free(ix);
+}
+
+const char *engine_contacts_failed(const struct engine_contacts *ix, long long customer_id, enum syncro_result *rc)
+{
+	for (size_t i = 0; i < ix->nfailed; i++)
+		if (ix->failed[i].customer_id == customer_id) {
+			*rc = ix->failed[i].rc;
+			return ix->failed[i].msg;
+		}
+	return NULL;
+}
+
+void engine_contacts_fail(struct engine_contacts *ix, long long customer_id, enum syncro_result rc, const char *msg)
+{
+	enum syncro_result had;
+	if (engine_contacts_failed(ix, customer_id, &had)) return;
+	ix->failed = xrealloc(ix->failed, (ix->nfailed + 1) * sizeof *ix->failed);
+	ix->failed[ix->nfailed++] = (struct ix_failed){ customer_id, rc, xstrdup(msg) };
 }
 
 static struct ix_customer *ix_find(const struct engine_contacts *ix, long long customer_id)

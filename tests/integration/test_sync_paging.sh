@@ -51,3 +51,16 @@ sctl POST faults "{\"match\": \"/contacts\$\", \"method\": \"GET\", \"query\": \
 es --config c.lua sync --tenant Contoso
 check "total_pages shrinking mid-listing: read again, nothing made twice" test "$(writes contacts.create)/$(dup_emails)" = "0/"
 fakes_alive
+
+# a customer whose contacts cannot be listed: asked once in the run (with its retries), not once per new user
+rm -f state/es.db state/es.db-wal state/es.db-shm
+sctl POST faults '{"match": "/contacts$", "method": "GET", "query": "customer_id=101", "status": 500, "times": -1}' >/dev/null
+clear_log
+es --config c.lua sync --tenant Contoso
+LISTINGS=$(sctl GET 'requests?path=/api/v1/contacts$&method=GET' | jq_py "len([r for r in d['requests'] if 'customer_id=101' in (r.get('query') or '')])")
+check "listing refused: asked in one listing's attempts, not once per new user" test "$LISTINGS" -le 5
+check "listing refused: the full error once, the others point to it" \
+  sh -c "test \$(grep -c 'listing the contacts of Syncro customer 101' '$T_OUT/out' '$T_OUT/err' | awk -F: '{s+=\$2} END {print s}') -le 2 && grep -q 'could not be listed (the error is above)' '$T_OUT/out' '$T_OUT/err'"
+check "listing refused: nothing written" test "$(all_writes)" = 0
+sctl DELETE faults >/dev/null
+fakes_alive
