@@ -269,9 +269,11 @@ int engine_policy_on_leave(struct engine_policy *p, const struct syncro_fields *
 	}
 	if (contact_id) cJSON_AddNumberToObject(cj, "id", (double)contact_id);
 	const cJSON *args[] = { cj, wj };
-	int rc = exhausted_check(p, err) != 0 ? -1 : script_policy_call(p->main, "on_leave", args, 2, &r, err);
+	bool refused = exhausted_check(p, err) != 0;
+	int rc = refused ? -1 : script_policy_call(p->main, "on_leave", args, 2, &r, err);
 	cJSON_Delete(cj);
 	cJSON_Delete(wj);
+	if (refused) return -1;
 	if (rc != 0) {
 		exhausted_note(p, err);
 		/* an answer the script layer could not read (NaN, a NUL byte, bad

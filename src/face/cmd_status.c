@@ -535,12 +535,10 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	c.st = st;
 	if (tenant) {
 		if (!ops_tenant_known(&cfg, st, tenant)) {
-			struct buf hint = { 0 };
-			config_tenant_unknown_hint(&cfg, tenant, &hint);
-			rc = usage_fail("status", "no tenant '%s' in the config or the store %s", tenant, hint.data);
-			buf_free(&hint);
+			rc = ops_tenant_unknown("status", &cfg, tenant);
 			goto out;
 		}
+		c.tenant_filter = ops_tenant_id_in(&cfg, st, tenant);   /* its GUID or a verified domain names it too */
 	}
 	if (st && store_status_kv_each(st, DAEMON_KV_PREFIX, daemon_kv, &c.d, &err) != 0) {
 		fprintf(stderr, "entrasync status: %s\n", err.msg);

@@ -217,26 +217,23 @@ static int originals_table(lua_State *L, const char *lib)
 
 void luacostly_install(lua_State *L, int string_idx, int table_idx, int utf8_idx, luacostly_charge c)
 {
-	string_idx = lua_absindex(L, string_idx);
-	table_idx = lua_absindex(L, table_idx);
-	utf8_idx = lua_absindex(L, utf8_idx);
-	int o = originals_table(L, LUA_STRLIBNAME);
-	wrap(L, string_idx, o, "rep", costly_rep, c);
-	wrap(L, string_idx, o, "upper", costly_bytes, c);
-	wrap(L, string_idx, o, "lower", costly_bytes, c);
-	wrap(L, string_idx, o, "reverse", costly_bytes, c);
-	wrap(L, string_idx, o, "format", costly_format, c);
-	wrap(L, string_idx, o, "sub", costly_sub, c);
-	lua_pop(L, 1);
-	o = originals_table(L, LUA_TABLIBNAME);
-	wrap(L, table_idx, o, "concat", costly_concat, c);
-	wrap(L, table_idx, o, "move", costly_move, c);
-	wrap(L, table_idx, o, "insert", costly_insert, c);
-	wrap(L, table_idx, o, "remove", costly_remove, c);
-	wrap(L, table_idx, o, "sort", costly_sort, c);
-	lua_pop(L, 1);
-	o = originals_table(L, LUA_UTF8LIBNAME);
-	wrap(L, utf8_idx, o, "len", costly_bytes, c);
-	wrap(L, utf8_idx, o, "codepoint", costly_codepoint, c);
-	lua_pop(L, 1);
+	static const struct {
+		int lib;                     /* 0 string, 1 table, 2 utf8 */
+		const char *name;
+		lua_CFunction fn;
+	} wraps[] = {
+		{ 0, "rep", costly_rep },           { 0, "upper", costly_bytes },     { 0, "lower", costly_bytes },
+		{ 0, "reverse", costly_bytes },     { 0, "format", costly_format },   { 0, "sub", costly_sub },
+		{ 1, "concat", costly_concat },     { 1, "move", costly_move },       { 1, "insert", costly_insert },
+		{ 1, "remove", costly_remove },     { 1, "sort", costly_sort },
+		{ 2, "len", costly_bytes },         { 2, "codepoint", costly_codepoint },
+	};
+	static const char *const lib_names[] = { LUA_STRLIBNAME, LUA_TABLIBNAME, LUA_UTF8LIBNAME };
+	int lib_idx[] = { lua_absindex(L, string_idx), lua_absindex(L, table_idx), lua_absindex(L, utf8_idx) };
+	for (int lib = 0; lib < 3; lib++) {
+		int o = originals_table(L, lib_names[lib]);
+		for (size_t i = 0; i < sizeof wraps / sizeof wraps[0]; i++)
+			if (wraps[i].lib == lib) wrap(L, lib_idx[lib], o, wraps[i].name, wraps[i].fn, c);
+		lua_pop(L, 1);
+	}
 }

@@ -396,16 +396,6 @@ double time_thread_cpu(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-double time_mono_coarse(void)
-{
-	struct timespec ts;
-#ifdef CLOCK_MONOTONIC_COARSE
-	if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) == 0) return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-#endif
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 double time_parse_http_date(const char *s)
 {
 	static const char *const formats[] = {

@@ -99,7 +99,6 @@ int file_read(const char *path, char **out, size_t *len, struct err *err);
 /* Time */
 double time_now(void);        /* wall clock, seconds since the epoch, sub-second */
 double time_mono(void);       /* monotonic seconds, for intervals and timers */
-double time_mono_coarse(void);   /* the same to a few ms, cheaper (no system call): for frequent checks */
 double time_thread_cpu(void);    /* CPU seconds the calling thread has used */
 /* Parses an HTTP date (RFC 7231 IMF-fixdate, also RFC 850 and asctime forms).
  * Returns seconds since the epoch or -1. */

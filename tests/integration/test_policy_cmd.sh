@@ -148,3 +148,12 @@ check "print: 20 lines a call, each cut at 2000 bytes" \
 printf 'return {\n  include = function(u) return false end,\n  on_leave = function(c, why) return { title = "CEO\\0hidden" } end,\n}\n' >leave_nul.lua
 expect_exit "policy test: on_leave's answer with a NUL byte, said where" 1 \
   "policy error in on_leave\(\): .*leave_nul.lua:3: its answer: string contains a NUL byte at \\\$.title" -- policy test leave_nul.lua --users leaver.json
+# on_leave out of its limits: three runs of it, then the others not called, each saying three
+printf 'return {\n  include = function(u) return false end,\n  on_leave = function(c, why) while true do end end,\n}\n' >leave_loop.lua
+python3 -c "
+import json
+json.dump([{'id': '%08d-0000-4000-8000-000000000000' % i, 'displayName': 'L%d' % i, 'mail': 'l%d@x.com' % i,
+            'accountEnabled': False} for i in range(6)], open('leavers6.json', 'w'))"
+es policy test leave_loop.lua --users leavers6.json
+check "on_leave looping: three budgets spent, the other leavers say three" \
+  sh -c "test \$(grep -c 'error: policy error in on_leave\|error: instruction budget exceeded' '$T_OUT/out') -ge 1 && test \$(grep -c 'ran out of its limits for 3 users already' '$T_OUT/out') = 3 && ! grep -q 'for [4-9] users already' '$T_OUT/out'"

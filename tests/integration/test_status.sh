@@ -86,6 +86,9 @@ expect_exit "conflicts --tenant with a domain no tenant has: exit 2" 2 "no tenan
 expect_ok "conflicts --tenant by a verified domain of a tenant configured by its GUID: that tenant's" \
   -- --config c.lua conflicts --tenant contoso.com
 check "conflicts --tenant contoso.com: Contoso's conflict" grep -q "^$CONTOSO  " "$T_OUT/out"
+es --config c.lua status --tenant contoso.com
+check "status --tenant by that verified domain: Contoso's block, and only it" \
+  sh -c "grep -q 'Contoso' '$T_OUT/out' && ! grep -q 'Fabrikam' '$T_OUT/out'"
 expect_exit "audit --tenant with a typo: exit 2" 2 "no tenant 'Nope' in the config or the store" -- --config c.lua audit --tenant Nope
 expect_exit "audit --tenant by id: ok" 0 "" -- --config c.lua audit --tenant "$CONTOSO" --limit 1
 
