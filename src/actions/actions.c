@@ -61,6 +61,7 @@ void actions_target_free(struct actions_target *t)
 	store_link_free(&t->link);
 	for (size_t i = 0; i < t->ngroups; i++) free(t->groups[i]);
 	free(t->groups);
+	free(t->candidates);
 	memset(t, 0, sizeof *t);
 }
 
@@ -271,7 +272,7 @@ int actions_resolve(const struct actions_env *env, const char *target, const cha
 		goto out;
 	}
 	if (r.n > 1 && present != 1) {
-		struct buf b = {0};
+		struct buf b = {0}, line = {0};
 		buf_printf(&b, "'%s' is ambiguous: it matches %zu users; name one by its object id (and --tenant):", target,
 		           r.n);
 		for (size_t i = 0; i < r.n; i++) {
@@ -280,10 +281,13 @@ int actions_resolve(const struct actions_env *env, const char *target, const cha
 			           c->label ? c->label : "");
 			if (c->contact_id) buf_printf(&b, " (contact %lld)", c->contact_id);
 			if (c->removed) buf_adds(&b, " (removed)");
+			buf_printf(&line, "%s%s (%s%s)", i ? ", " : "", c->label ? c->label : c->object_id,
+			           actions_tenant_label(c->tenant), c->removed ? ", removed" : "");
 		}
 		err_set(err, "%s", b.data);
 		buf_free(&b);
-		rc = ACTIONS_USAGE;
+		out->candidates = line.data;   /* taken */
+		rc = ACTIONS_AMBIGUOUS;
 		goto out;
 	}
 	if (r.n == 1) pick = 0;

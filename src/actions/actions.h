@@ -97,10 +97,11 @@ const char *actions_actor(void);
 
 enum actions_result {
 	ACTIONS_OK = 0,
-	ACTIONS_USAGE = -1,      /* target unknown, ambiguous or malformed; --yes needed */
+	ACTIONS_USAGE = -1,      /* target unknown or malformed; --yes needed */
 	ACTIONS_REFUSED = -2,    /* protected, removed user, policy hook failed, cancelled */
 	ACTIONS_FAILED = -3,     /* Graph refused or failed (message says which) */
 	ACTIONS_ERROR = -4,      /* could not run (store, config) */
+	ACTIONS_AMBIGUOUS = -5,  /* the target matches several users (the message lists them) */
 };
 
 /* The Entra user a target resolved to. Owned; actions_target_free. */
@@ -114,6 +115,7 @@ struct actions_target {
 	struct store_link link;      /* when linked (link.contact_id != 0) */
 	char **groups;               /* declared groups of the user: names and ids */
 	size_t ngroups;
+	char *candidates;            /* ACTIONS_AMBIGUOUS only: "label (tenant), ..." of the users matched */
 };
 void actions_target_free(struct actions_target *t);
 
@@ -121,10 +123,12 @@ void actions_target_free(struct actions_target *t);
  * name, when not NULL): all digits → a Syncro contact id (links); a GUID → an
  * Entra object id (mirror); with '@' → mail or userPrincipalName (mirror,
  * case-insensitive) or the e-mail last written to a linked contact.
- * Present users win over removed ones with the same key. Returns ACTIONS_OK,
- * or ACTIONS_USAGE with err saying "no user..." or listing the candidates
- * ("... matches 2 users: Contoso ab12… adele@contoso.com (contact 1001);
- * ..."), or ACTIONS_ERROR. */
+ * Present users win over removed ones with the same key. Returns ACTIONS_OK;
+ * ACTIONS_USAGE with err saying "no user..." (or why target is no target);
+ * ACTIONS_AMBIGUOUS with err listing the candidates ("... matches 2 users:
+ * Contoso ab12… adele@contoso.com (contact 1001); ...") and out->candidates
+ * the same in one line ("adele@contoso.com (Contoso), ..."), for a ticket's
+ * comment; or ACTIONS_ERROR. out is freed with actions_target_free either way. */
 int actions_resolve(const struct actions_env *env, const char *target, const char *tenant, struct actions_target *out,
                     struct err *err);
 

@@ -645,9 +645,9 @@ static int ticket_named_user(struct run *r, const struct syncro_open_ticket *tk,
 				*object_id = xstrdup(t.object_id);
 			}
 			buf_printf(&more, "%s%s (%s)", more.len ? ", " : "", t.label, actions_tenant_label(&cfg->tenants[i]));
-		} else if (strstr(e.msg, "ambiguous")) {
+		} else if (rc == ACTIONS_AMBIGUOUS) {
 			found += 2;
-			buf_printf(&more, "%s%s", more.len ? "; " : "", e.msg);
+			buf_printf(&more, "%s%s", more.len ? ", " : "", t.candidates);
 		}
 		actions_target_free(&t);
 	}
@@ -658,7 +658,8 @@ static int ticket_named_user(struct run *r, const struct syncro_open_ticket *tk,
 		*why = xasprintf("the subject names %s, but no user of customer %lld's tenant%s has that e-mail or UPN (as "
 		                 "of the last pull)", named, tk->customer_id, tenants == 1 ? "" : "s");
 	else if (found > 1)
-		*why = xasprintf("the subject names %s, which matches more than one user: %s", named, more.data);
+		*why = xasprintf("the subject names %s, which matches more than one user: %s; name the one meant by "
+		                 "their UPN", named, more.data);
 	if (*why) {
 		free(*object_id);
 		*object_id = NULL;

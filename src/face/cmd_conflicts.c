@@ -197,9 +197,6 @@ static int manual_open(struct manual *m, const struct global_opts *g, const char
 	struct err err;
 	int rc;
 	if ((rc = ops_config_load(m->cmd, g, &m->cfg)) != 0) return rc;
-	m->tenant_id = ops_tenant_id(&m->cfg, tenant);
-	for (size_t i = 0; i < m->cfg.ntenants; i++)
-		if (strcmp(m->cfg.tenants[i].id, m->tenant_id) == 0) m->ct = &m->cfg.tenants[i];
 	if (store_lock_acquire(m->cfg.database, &m->lock, &err) != 0) {
 		fprintf(stderr, "entrasync %s: %s (try again when it is done)\n", m->cmd, err.msg);
 		return EXIT_NOSTART;
@@ -211,6 +208,9 @@ static int manual_open(struct manual *m, const struct global_opts *g, const char
 		fprintf(stderr, "entrasync %s: %s\n", m->cmd, err.msg);
 		return EXIT_NOSTART;
 	}
+	m->tenant_id = ops_tenant_id_in(&m->cfg, m->st, tenant);   /* its GUID or a verified domain names it too */
+	for (size_t i = 0; i < m->cfg.ntenants; i++)
+		if (strcmp(m->cfg.tenants[i].id, m->tenant_id) == 0) m->ct = &m->cfg.tenants[i];
 	rc = store_tenant_get(m->st, m->tenant_id, &m->tenant, &err);
 	if (rc == STORE_NOTFOUND)
 		return usage_fail(m->cmd, "no tenant '%s' in the store (a tenant of the config that was never pulled?)",

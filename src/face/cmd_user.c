@@ -121,6 +121,7 @@ static const char *result_word(enum actions_result r)
 	case ACTIONS_REFUSED: return "refused";
 	case ACTIONS_FAILED: return "failed";
 	case ACTIONS_ERROR: return "error";
+	case ACTIONS_AMBIGUOUS: return "ambiguous";
 	}
 	return "?";
 }
@@ -129,7 +130,8 @@ static int exit_code(enum actions_result r)
 {
 	switch (r) {
 	case ACTIONS_OK: return EXIT_OK;
-	case ACTIONS_USAGE: return EXIT_USAGE;
+	case ACTIONS_USAGE:
+	case ACTIONS_AMBIGUOUS: return EXIT_USAGE;
 	case ACTIONS_REFUSED:
 	case ACTIONS_FAILED: return EXIT_PARTIAL;
 	case ACTIONS_ERROR: return EXIT_NOSTART;

@@ -119,7 +119,7 @@ sql "delete from runs where id = $GOING"
 check "the refusals changed nothing" test "$(sql "select count(*) from links where contact_id in (3001, 3002)")" = 0
 
 # ---- link by mail resolves the conflict
-expect_ok "link by mail" -- --config c.lua link --tenant Contoso "$CONF_MAIL" 3001
+expect_ok "link by mail, the tenant named by a verified domain" -- --config c.lua link --tenant contoso.com "$CONF_MAIL" 3001
 check "link: says what it did" grep -q "linked user $CONF_ID of $CONTOSO to contact #3001" "$T_OUT/out"
 check "link: the link is in the store" test "$(sql "select contact_id from links where tenant_id='$CONTOSO' and object_id='$CONF_ID'")" = 3001
 check "link: the conflict is resolved" test "$(sql "select count(*) from conflicts where resolved_at is null")" = 0
@@ -142,7 +142,7 @@ check "next sync: Syncro has the user's name on #3001" \
 expect_ok "unlink" -- --config c.lua unlink --tenant "$CONTOSO" "$CONF_ID"
 check "unlink: the link is gone" test "$(sql "select count(*) from links where object_id='$CONF_ID'")" = 0
 check "unlink: audited" test "$(sql "select count(*) from audit where action='unlink' and contact_id=3001 and before like '%3001%'")" = 1
-expect_exit "unlink again: was not linked" 0 "not linked" -- --config c.lua unlink --tenant Contoso "$CONF_ID"
+expect_exit "unlink again (the tenant by a verified domain): was not linked" 0 "not linked" -- --config c.lua unlink --tenant CONTOSO.COM "$CONF_ID"
 expect_exit "unlink with two users: exit 2" 2 "unexpected argument" -- --config c.lua unlink --tenant Contoso a b
 
 # ---- held: Graph loses more than max(5, 10%) of the linked users

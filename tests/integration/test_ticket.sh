@@ -170,6 +170,17 @@ check "a name beside an address that is another user's: refused" \
 check "the contact named by name: done" grep -q "ticket $T_BYNAME: done: revoked the sign-in sessions of $(name_of "$SOPHIE" userPrincipalName)" "$T_OUT/out"
 check "nothing else was written to Graph" \
   test "$(graph_calls PATCH users)/$(graph_calls POST revoke)/$(fake_user fabrikam "$FABUSER" accountEnabled)" = "1/1/True"
+# an address two users of the customer's tenant share (a shared mailbox's address set on both): refused, both named
+gctl PATCH "tenants/contoso/users/$U6" '{"mail": "front.desk@contoso.com"}' >/dev/null
+gctl PATCH "tenants/contoso/users/$U7" '{"mail": "Front.Desk@contoso.com"}' >/dev/null
+"$ENTRASYNC" --config es.lua pull >pull2.out 2>&1 || { echo "FAIL - the pull after the shared address failed"; cat pull2.out; }
+T_SHARED=$(new_ticket "Disable front.desk@contoso.com" 1001)
+gctl DELETE requests >/dev/null
+tickets "a subject naming an address two users have" 0 ""
+U6_UPN=$(name_of "$U6" userPrincipalName) U7_UPN=$(name_of "$U7" userPrincipalName)
+check "an address two users have: refused on one line, both candidates named by UPN" \
+  sh -c "grep -q 'ticket $T_SHARED: not done: the subject names front.desk@contoso.com, which matches more than one user: .* (Contoso), .* (Contoso); name the one meant by their UPN' '$T_OUT/out' && grep 'ticket $T_SHARED' '$T_OUT/out' | grep -q '$U6_UPN (Contoso)' && grep 'ticket $T_SHARED' '$T_OUT/out' | grep -q '$U7_UPN (Contoso)'"
+check "an address two users have: nothing written to Graph" test "$(graph_calls PATCH users)" = 0
 
 # ---------------------------------------------------------------- crash after the action, before anything recorded
 T_CRASH=$(new_ticket "Disable: Zainab's account is compromised" 1007)

@@ -500,7 +500,7 @@ TEST(actions_resolve_targets)
 	CHECK_STR(t.object_id, ADELE);
 	actions_target_free(&t);
 	/* a contact id linked in two customers: ambiguous with the candidates, unless --tenant */
-	CHECK_EQ_INT(actions_resolve(&fx.env, "1001", NULL, &t, &err), ACTIONS_USAGE);
+	CHECK_EQ_INT(actions_resolve(&fx.env, "1001", NULL, &t, &err), ACTIONS_AMBIGUOUS);
 	CHECK_CONTAINS(err.msg, "ambiguous: it matches 2 users");
 	CHECK_CONTAINS(err.msg, "Contoso " ADELE " adele.vance@contoso.com (contact 1001)");
 	CHECK_CONTAINS(err.msg, "Fabrikam " LEE2);
@@ -512,7 +512,7 @@ TEST(actions_resolve_targets)
 	CHECK_STR(t.object_id, LEE1);
 	actions_target_free(&t);
 	/* the same mail in two tenants */
-	CHECK_EQ_INT(actions_resolve(&fx.env, "lee.gu@contoso.com", NULL, &t, &err), ACTIONS_USAGE);
+	CHECK_EQ_INT(actions_resolve(&fx.env, "lee.gu@contoso.com", NULL, &t, &err), ACTIONS_AMBIGUOUS);
 	CHECK_CONTAINS(err.msg, LEE1);
 	CHECK_CONTAINS(err.msg, LEE2);
 	REQUIRE_OK(actions_resolve(&fx.env, "lee.gu@contoso.com", CONTOSO, &t, &err), &err);
