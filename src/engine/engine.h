@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include "graph/graph.h"
 #include "syncro/syncro.h"
 #include "util/util.h"
 
@@ -455,6 +456,7 @@ struct engine_report {
 	char fatal_msg[1024];
 	long long run_id;
 	long long writes;
+	struct graph_pull_http pull_http;    /* the HTTP counters of the pull's worker processes */
 };
 void engine_report_free(struct engine_report *r);
 /* 0 when every tenant is ok with no error, else 1 (EXIT_PARTIAL). */

@@ -817,7 +817,8 @@ static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep
 	const struct engine_env *env = k ? trs[which[0]].env : NULL;
 	if (k && graph_pull_workers(&(struct graph_pull_workers_opts){ .cfg = &env->cfg->graph, .database = env->cfg->database,
 	                                                               .st = env->st, .gc = env->gc,
-	                                                               .workers = env->cfg->graph.pull_workers },
+	                                                               .workers = env->cfg->graph.pull_workers,
+	                                                               .http = &rep->pull_http },
 	                            specs, k, res, &err) != 0) {
 		log_redact_err(&err);
 		for (size_t j = 0; j < k; j++) tenant_fail(&trs[which[j]], "pull from Graph: %s", err.msg);
@@ -825,7 +826,6 @@ static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep
 		for (size_t j = 0; j < k; j++)
 			if (!res[j].ok) tenant_fail(&trs[which[j]], "pull from Graph: %s", res[j].error);
 	}
-	(void)rep;
 	free(specs);
 	free(res);
 	free(which);

@@ -22,6 +22,7 @@
 #include "util/log.h"
 #include "store/store.h"
 #include "store/store_billing.h"
+#include "report/metrics.h"
 #include "syncro/syncro.h"
 #include "syncro/syncro_billing.h"
 
@@ -57,6 +58,10 @@ struct bill_run {
 
 static void run_free(struct bill_run *r)
 {
+	/* its Syncro requests, for the metrics (a failure to record them is only logged) */
+	struct err err;
+	if (r->sc && r->st && metrics_record_service(r->st, syncro_client_service(r->sc), NULL, &err) != 0)
+		log_warn("bill", "the HTTP counters were not recorded for the metrics: %s", err.msg);
 	billing_ctx_release(&r->ctx);
 	syncro_resource_free(r->ctx.sy);
 	store_billing_close(r->ctx.sb);

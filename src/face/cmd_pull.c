@@ -15,6 +15,7 @@
 #include "graph/graph.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "report/metrics.h"
 #include "script/script.h"
 #include "store/store.h"
 #include "store/store_snapshots.h"
@@ -186,8 +187,10 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	if (!workers) workers = cfg.graph.pull_workers;
+	struct graph_pull_http http = { 0 };
 	if (graph_pull_workers(&(struct graph_pull_workers_opts){ .cfg = &cfg.graph, .database = cfg.database,
-	                                                          .st = st, .gc = gc, .workers = workers },
+	                                                          .st = st, .gc = gc, .workers = workers,
+	                                                          .http = &http },
 	                       specs, n, results, &err) != 0) {
 		fprintf(stderr, "entrasync pull: %s\n", err.msg);
 		store_run_finish(st, run_id, "failed", NULL, &err);
@@ -222,6 +225,12 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	}
 	free(summary);
 	rc = failed || policy_failed ? EXIT_PARTIAL : EXIT_OK;
+	/* the run's HTTP counters, this process's and its workers', for the metrics */
+	struct http_service *svc[] = { graph_client_service(gc), graph_client_login_service(gc) };
+	const struct http_counters *more[] = { &http.graph, &http.login };
+	for (size_t i = 0; i < ARRAY_LEN(svc); i++)
+		if (metrics_record_service(st, svc[i], more[i], &err) != 0)
+			log_warn("pull", "the HTTP counters were not recorded for the metrics: %s", err.msg);
 	struct store_pruned pruned;
 	struct buf said = {0};
 	if (ops_retention(&cfg, st, &pruned, &said, &err) != 0) {

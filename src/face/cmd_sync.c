@@ -174,6 +174,7 @@ struct steps {
 	struct store *st;
 	const struct clients *cl;
 	const bool *sel;                   /* the selected tenants (cfg->ntenants) */
+	const struct graph_pull_http *pull_http; /* the requests of the pull's worker processes */
 	long long run_id;                  /* the sync's run (0 in a dry run) */
 	bool dry, json;
 	FILE *out;                         /* the step lines: stdout, or stderr with --json */
@@ -346,8 +347,9 @@ static void step_metrics(struct steps *s, const char *path)
 	struct http_service *svc[] = { s->cl->gc ? graph_client_service(s->cl->gc) : NULL,
 	                               s->cl->gc ? graph_client_login_service(s->cl->gc) : NULL,
 	                               s->cl->sc ? syncro_client_service(s->cl->sc) : NULL };
+	const struct http_counters *more[] = { &s->pull_http->graph, &s->pull_http->login, NULL };
 	for (size_t i = 0; i < ARRAY_LEN(svc); i++) {
-		if (svc[i] && metrics_record_service(s->st, svc[i], &err) != 0) {
+		if (svc[i] && metrics_record_service(s->st, svc[i], more[i], &err) != 0) {
 			step_done(s, "metrics", false, NULL, "FAILED: HTTP counters not recorded: %s", err.msg);
 			return;
 		}
@@ -469,7 +471,8 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	rc = engine_report_exit_code(&rep);
 
 	steps_js = json ? cJSON_CreateObject() : NULL;
-	struct steps s = { .cfg = &cfg, .st = st, .cl = &cl, .sel = sel, .run_id = dry ? 0 : rep.run_id, .dry = dry,
+	struct steps s = { .cfg = &cfg, .st = st, .cl = &cl, .sel = sel, .pull_http = &rep.pull_http,
+	                   .run_id = dry ? 0 : rep.run_id, .dry = dry,
 	                   .json = json, .out = json ? stderr : stdout, .js = steps_js, .rc = EXIT_OK };
 	/* after a Syncro 401 or a stop signal nothing more is sent */
 	const char *skip = shutdown_requested() ? "skipped: stopped by a signal"

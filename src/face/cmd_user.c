@@ -27,6 +27,7 @@
 #include "http/http.h"
 #include "util/log.h"
 #include "store/store.h"
+#include "report/metrics.h"
 #include "syncro/syncro.h"
 
 #define PASSWORD_MAX 256
@@ -41,8 +42,17 @@ struct clients {
 	struct syncro_client *sc;
 };
 
-static void clients_free(struct clients *c)
+/* Records the clients' HTTP counters for the metrics (a failure is only
+ * logged), then frees them. st may be NULL (nothing recorded). */
+static void clients_free(struct clients *c, struct store *st)
 {
+	struct http_service *svc[] = { c->gc ? graph_client_service(c->gc) : NULL,
+	                               c->gc ? graph_client_login_service(c->gc) : NULL,
+	                               c->sc ? syncro_client_service(c->sc) : NULL };
+	struct err err;
+	for (size_t i = 0; st && i < ARRAY_LEN(svc); i++)
+		if (svc[i] && metrics_record_service(st, svc[i], NULL, &err) != 0)
+			log_warn("user", "the HTTP counters were not recorded for the metrics: %s", err.msg);
 	graph_client_free(c->gc);
 	http_engine_free(c->engine);
 	syncro_client_free(c->sc);
@@ -309,7 +319,7 @@ out:
 	free(password);
 	actions_outcome_free(&oc);
 	actions_target_free(&t);
-	clients_free(&cl);
+	clients_free(&cl, st);
 	store_close(st);
 	return rc;
 }
@@ -358,7 +368,7 @@ static int user_tickets(const struct config *cfg, const struct ticket_cli *tc)
 	       rep.resumed, rep.already, tc->dry_run ? " (dry run: nothing changed)" : "");
 	rc = rep.failed || rep.pending ? EXIT_PARTIAL : EXIT_OK;
 out:
-	clients_free(&cl);
+	clients_free(&cl, st);
 	store_close(st);
 	store_lock_release(&lock);
 	return rc;

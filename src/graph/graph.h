@@ -236,6 +236,14 @@ int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pul
 #define GRAPH_PULL_WORKERS_MAX CONFIG_PULL_WORKERS_MAX
 #define GRAPH_PULL_TENANTS_PER_WORKER 16  /* auto: no more workers than one per this many tenants */
 
+/* The HTTP counters of the requests a pull made in its worker processes
+ * (each worker's services, summed), which the caller's own services (those
+ * of o->gc) do not see. */
+struct graph_pull_http {
+	struct http_counters graph;   /* the Graph API */
+	struct http_counters login;   /* the token endpoint */
+};
+
 struct graph_pull_workers_opts {
 	const struct config_graph *cfg; /* credentials and URLs, for each worker's own client (borrowed) */
 	const char *database;     /* the store's path: each worker opens its own connection */
@@ -245,6 +253,8 @@ struct graph_pull_workers_opts {
 	int workers;              /* 0 = graph_pull_workers_auto; 1 = in this process */
 	int max_in_flight;        /* requests in flight over all workers, shared out; 0 = 64 */
 	const struct graph_pull_opts *pull; /* may be NULL */
+	struct graph_pull_http *http; /* may be NULL: the workers' counters are added to it (a pull in
+	                               * this process counts on o->gc's services instead) */
 };
 
 /* graph_pull spread over worker processes, one per core: each forked worker

@@ -29,10 +29,12 @@
 #include "store/store.h"
 
 /* What a worker sends back for each of its tenants: the index in specs and
- * the result, as bytes (the same binary on both ends of the pipe). */
+ * the result, as bytes (the same binary on both ends of the pipe), with the
+ * worker's HTTP counters as they stand (the parent keeps the last). */
 struct worker_record {
 	size_t index;
 	struct graph_pull_result result;
+	struct graph_pull_http http;
 };
 
 struct worker {
@@ -41,6 +43,7 @@ struct worker {
 	size_t *tenants;          /* indexes into specs */
 	size_t n;
 	struct buf in;            /* bytes read, not yet a whole record */
+	struct graph_pull_http http; /* its counters, from its last record */
 };
 
 int graph_pull_workers_auto(size_t n, long cpus)
@@ -110,9 +113,14 @@ static void worker_main(const struct graph_pull_workers_opts *o, const struct gr
 		goto report;
 	if (graph_pull(gc, st, mine, w->n, o->pull, res, &err) != 0) goto report;
 	rc = 0;
-report:
+report:;
+	struct graph_pull_http http = { 0 };
+	if (gc) {
+		http_service_counters(graph_client_service(gc), &http.graph);
+		http_service_counters(graph_client_login_service(gc), &http.login);
+	}
 	for (size_t i = 0; i < w->n; i++) {
-		struct worker_record rec = { .index = w->tenants[i], .result = res[i] };
+		struct worker_record rec = { .index = w->tenants[i], .result = res[i], .http = http };
 		if (rc != 0) {
 			rec.result.ok = false;
 			snprintf(rec.result.error, sizeof rec.result.error, "tenant %.100s: %.900s", mine[i].tenant_id,
@@ -141,6 +149,7 @@ static void worker_records(struct worker *w, size_t n, struct graph_pull_result 
 		rec.result.error[sizeof rec.result.error - 1] = '\0';
 		results[rec.index] = rec.result;
 		done[rec.index] = true;
+		w->http = rec.http;
 	}
 	memmove(w->in.data, w->in.data + used, w->in.len - used);
 	w->in.len -= used;
@@ -281,6 +290,10 @@ int graph_pull_workers(const struct graph_pull_workers_opts *o, const struct gra
 		for (int k = 0; k < nw; k++) worker_describe(&ws[k], k, specs);
 	workers_read(o->st, ws, nw, n, results, done);
 	rc = 0;
+	for (int k = 0; o->http && k < nw; k++) {
+		http_counters_add(&o->http->graph, &ws[k].http.graph);
+		http_counters_add(&o->http->login, &ws[k].http.login);
+	}
 out:
 	/* pipes closed first: a worker still writing gets EPIPE (SIGPIPE) instead
 	 * of blocking on a full pipe while it is waited for */

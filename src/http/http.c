@@ -720,6 +720,18 @@ void http_service_counters(const struct http_service *svc, struct http_counters 
 	*out = svc->counters;
 }
 
+void http_counters_add(struct http_counters *to, const struct http_counters *c)
+{
+	to->submitted += c->submitted;
+	to->completed += c->completed;
+	to->attempts += c->attempts;
+	to->retries += c->retries;
+	to->throttled += c->throttled;
+	to->failures += c->failures;
+	to->transport_errors += c->transport_errors;
+	to->wait_seconds += c->wait_seconds;
+}
+
 /* ---- submit ------------------------------------------------------------------ */
 
 static bool headers_have(const char *const *headers, const char *name)

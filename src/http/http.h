@@ -140,6 +140,8 @@ struct http_counters {
 	double wait_seconds;      /* total retry wait scheduled (Retry-After + backoff) */
 };
 void http_service_counters(const struct http_service *svc, struct http_counters *out);
+/* Adds c to *to, field by field (counters of another process's service). */
+void http_counters_add(struct http_counters *to, const struct http_counters *c);
 
 /* ---- Requests ---------------------------------------------------------- */
 

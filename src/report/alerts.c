@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "http/http.h"
+#include "report/metrics.h"
 #include "util/log.h"
 #include "store/store_history.h"
 #include "syncro/syncro.h"
@@ -423,6 +424,12 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 	        res->updated, res->unchanged, res->cleared, res->skipped, res->failed);
 	rc = 0;
 out:
+	/* its Syncro requests, for the metrics (a failure to record them is only logged) */
+	if (rn.sc) {
+		struct err merr;
+		if (metrics_record_service(st, syncro_client_service(rn.sc), NULL, &merr) != 0)
+			log_warn("alerts", "the HTTP counters were not recorded for the metrics: %s", merr.msg);
+	}
 	buf_free(&clears);
 	http_engine_free(rn.e);
 	syncro_resource_free(rn.tickets);

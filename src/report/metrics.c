@@ -63,10 +63,12 @@ fail:
 	return -1;
 }
 
-int metrics_record_service(struct store *st, const struct http_service *svc, struct err *err)
+int metrics_record_service(struct store *st, const struct http_service *svc, const struct http_counters *more,
+                           struct err *err)
 {
 	struct http_counters c;
 	http_service_counters(svc, &c);
+	if (more) http_counters_add(&c, more);
 	struct metrics_http m = { .requests = c.submitted, .attempts = c.attempts, .throttled = c.throttled,
 	                          .failures = c.failures, .transport_errors = c.transport_errors };
 	return metrics_record_http(st, http_service_name(svc), &m, err);
@@ -96,7 +98,7 @@ enum fam {
 	F_RUNS, F_RUN_DURATION, F_RUN_FINISHED, F_RUN_OK, F_LAST_SUCCESS, F_LAST_COMPLETE,
 	F_WRITES, F_TENANT_RUNS, F_TENANT_FAILURES,
 	F_TENANT_INFO, F_TENANT_USERS, F_TENANT_LINKS, F_TENANT_CONFLICTS, F_TENANT_INTENTS,
-	F_TENANT_LAST_PULL, F_TENANT_LAST_SYNC, F_TENANT_STATUS,
+	F_TENANT_LAST_PULL, F_TENANT_LAST_SYNC, F_TENANT_LAST_REACHED, F_TENANT_STATUS,
 	F_HTTP_REQUESTS, F_HTTP_ATTEMPTS, F_HTTP_THROTTLED, F_HTTP_FAILURES, F_HTTP_TRANSPORT,
 	F_DAEMON_NEXT, F_DAEMON_START, F_DAEMON_SKIPPED,
 	F_CERT_EXPIRY,
@@ -124,10 +126,14 @@ static const struct { const char *name, *type, *help; } fam_def[F__COUNT] = {
 	[F_TENANT_CONFLICTS] = { "entrasync_tenant_conflicts_open", "gauge", "Open conflicts waiting for an operator." },
 	[F_TENANT_INTENTS] = { "entrasync_tenant_writes_unconfirmed", "gauge",
 	                       "Writes recorded as intents whose result is not known yet." },
-	[F_TENANT_LAST_PULL] = { "entrasync_tenant_last_pull_timestamp_seconds", "gauge", "The tenant's last pull." },
-	[F_TENANT_LAST_SYNC] = { "entrasync_tenant_last_sync_timestamp_seconds", "gauge", "The tenant's last sync." },
+	[F_TENANT_LAST_PULL] = { "entrasync_tenant_last_pull_timestamp_seconds", "gauge",
+	                         "The tenant's last pull, whatever its outcome." },
+	[F_TENANT_LAST_SYNC] = { "entrasync_tenant_last_sync_timestamp_seconds", "gauge",
+	                         "The tenant's last sync, whatever its outcome." },
+	[F_TENANT_LAST_REACHED] = { "entrasync_tenant_last_success_timestamp_seconds", "gauge",
+	                            "The end of the tenant's newest pull or sync that reached it (ok or held)." },
 	[F_TENANT_STATUS] = { "entrasync_tenant_status", "gauge",
-	                      "1 for the tenant's latest status (ok, failed, held), 0 for the others." },
+	                      "1 for the status (ok, failed, held) of the tenant's newest pull or sync, 0 for the others." },
 	[F_HTTP_REQUESTS] = { "entrasync_http_requests_total", "counter", "HTTP requests by service." },
 	[F_HTTP_ATTEMPTS] = { "entrasync_http_attempts_total", "counter", "HTTP attempts (requests + retries)." },
 	[F_HTTP_THROTTLED] = { "entrasync_http_throttled_total", "counter", "HTTP 429 responses by service." },
@@ -235,9 +241,13 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	sample(r, F_TENANT_INTENTS, l, (double)t->intents_open);
 	double pull = when_parse_iso(t->pull.finished_at ? t->pull.finished_at : t->last_pull_at);
 	double sync = when_parse_iso(t->sync.finished_at ? t->sync.finished_at : t->last_sync_at);
+	double reached = when_parse_iso(t->last_reached_at);
 	if (pull >= 0) sample(r, F_TENANT_LAST_PULL, l, pull);
 	if (sync >= 0) sample(r, F_TENANT_LAST_SYNC, l, sync);
-	const char *status = t->sync.status ? t->sync.status : t->pull.status ? t->pull.status : t->last_status;
+	if (reached >= 0) sample(r, F_TENANT_LAST_REACHED, l, reached);
+	/* the newer of its pull and its sync (run ids grow), else the tenants row's */
+	const struct store_status_run *newest = t->pull.run_id > t->sync.run_id ? &t->pull : &t->sync;
+	const char *status = newest->status ? newest->status : t->last_status;
 	if (status) {
 		static const char *const all[] = { "ok", "failed", "held" };
 		for (size_t i = 0; i < ARRAY_LEN(all); i++)

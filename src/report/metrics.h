@@ -35,11 +35,14 @@ struct metrics_http {
 int metrics_record_http(struct store *st, const char *service, const struct metrics_http *c, struct err *err);
 
 struct http_service;
+struct http_counters;
 /* The same for an HTTP service of the run (http.h): its name and its
- * counters since it was added (http_service_counters). Call once per
- * service when the run ends, e.g.
- *   metrics_record_service(st, syncro_client_service(sc), &err); */
-int metrics_record_service(struct store *st, const struct http_service *svc, struct err *err);
+ * counters since it was added (http_service_counters), plus more (may be
+ * NULL: the same service's requests made in other processes, the pull's
+ * workers). Call once per service when the run ends, e.g.
+ *   metrics_record_service(st, syncro_client_service(sc), NULL, &err); */
+int metrics_record_service(struct store *st, const struct http_service *svc, const struct http_counters *more,
+                           struct err *err);
 
 /* Extra lines a caller adds (the daemon: its schedule). NULL-safe. */
 struct metrics_extra {

@@ -39,7 +39,11 @@ enum status_stmt {
 	"(SELECT count(*) FROM links l WHERE l.tenant_id = t.id), " \
 	"(SELECT count(*) FROM conflicts c WHERE c.tenant_id = t.id AND c.resolved_at IS NULL), " \
 	"(SELECT count(*) FROM intents i WHERE i.tenant_id = t.id AND i.state IN ('pending', 'sent')), " \
-	RUN_COLS("p", "pr") ", " RUN_COLS("s", "sr") " FROM tenants t " \
+	RUN_COLS("p", "pr") ", " RUN_COLS("s", "sr") ", " \
+	/* the newest pull or sync that reached the tenant (ok or held), walked from the newest */ \
+	"(SELECT coalesce(y.finished_at, y.started_at) FROM run_tenants x JOIN runs y ON y.id = x.run_id " \
+	"WHERE x.tenant_id = t.id AND y.kind IN ('pull', 'sync') AND x.status IN ('ok', 'held') " \
+	"ORDER BY x.run_id DESC LIMIT 1) FROM tenants t " \
 	LAST_RUN("p", "pr", "pull") LAST_RUN("s", "sr", "sync")
 
 static const char *const status_sql[Q__COUNT] = {
@@ -113,6 +117,7 @@ static int tenant_row(sqlite3_stmt *s, void *ud)
 	};
 	run_read(s, 13, &t.pull);
 	run_read(s, 20, &t.sync);
+	t.last_reached_at = col_borrow(s, 27);
 	it->rows++;
 	return it->cb(&t, it->ud);
 }

@@ -50,6 +50,7 @@ struct store_status_tenant {
 	long long intents_open;    /* writes recorded but not confirmed ("pending"/"sent") */
 	struct store_status_run pull;
 	struct store_status_run sync;
+	const char *last_reached_at; /* the newest pull or sync that reached it (ok or held): its end, or NULL */
 };
 
 /* Calls cb for each tenant in the store (only tenant_id when not NULL), in

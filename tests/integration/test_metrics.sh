@@ -72,6 +72,24 @@ else
   echo "skip - promtool check metrics (promtool not installed)"
 fi
 
+# ---- a pull counts its requests too, those of its worker processes included
+metric() { grep -F "$1 " "$T_OUT/out" | sed -n 1p | awk '{print $NF}'; }
+es --config c.lua metrics
+G0=$(metric 'entrasync_http_requests_total{service="graph"}') L0=$(metric 'entrasync_http_requests_total{service="login"}')
+gctl DELETE requests >/dev/null
+es --config c.lua pull --workers 2
+GN=$(gctl GET 'requests?kind=graph&summary=1' | jq_py 'd["total"]')
+LN=$(gctl GET 'requests?kind=token&summary=1' | jq_py 'd["total"]')
+es --config c.lua metrics
+check "a pull over two workers: the Graph and token requests the fake saw are counted" \
+  test "$(( $(metric 'entrasync_http_requests_total{service="graph"}') - G0 ))/$(( $(metric 'entrasync_http_requests_total{service="login"}') - L0 ))" = "$GN/$LN"
+check "that pull made some" test "$GN" -gt 0
+check "after a pull that failed Woodgrove again: its status is the pull's" \
+  test "$(metric "entrasync_tenant_status{tenant=\"$WOODGROVE\",status=\"failed\"}")" = 1
+check "Contoso's last success is its newest pull" \
+  test "$(metric "entrasync_tenant_last_success_timestamp_seconds{tenant=\"$CONTOSO\"}")" = "$(sql "select cast(strftime('%s', max(r.finished_at)) as integer) from runs r join run_tenants t on t.run_id = r.id where t.tenant_id = '$CONTOSO' and t.status = 'ok'")"
+check "Woodgrove, never reached: no last success" sh -c "! grep -q 'entrasync_tenant_last_success_timestamp_seconds{tenant=\"$WOODGROVE\"}' '$T_OUT/out'"
+
 # ---- the daemon rewrites the file after each run
 "$ENTRASYNC" --config c.lua daemon --every 1s --metrics "$W/textfile/entrasync.prom" >daemon.log 2>&1 &
 DPID=$!

@@ -135,6 +135,23 @@ TEST(metrics_render_from_store)
 	REQUIRE_OK(metrics_render(st, &extra, 1799999000.4, &out, &err), &err);
 	CHECK_LINE(out.data, "# TYPE entrasync_graph_certificate_expiry_timestamp_seconds gauge");
 	CHECK_LINE(out.data, "entrasync_graph_certificate_expiry_timestamp_seconds 1830000000");
+	/* the newest pull or sync that reached a tenant (ok or held): T2's is the first sync */
+	snprintf(line, sizeof line, "entrasync_tenant_last_success_timestamp_seconds{tenant=\"" T2 "\"} %lld",
+	         raw_int(db, "SELECT strftime('%s', finished_at) FROM runs WHERE kind = 'sync' ORDER BY id LIMIT 1"));
+	CHECK_LINE(out.data, line);
+	snprintf(line, sizeof line, "entrasync_tenant_last_success_timestamp_seconds{tenant=\"" T1 "\"} %lld",
+	         raw_int(db, "SELECT strftime('%s', finished_at) FROM runs WHERE kind = 'sync' ORDER BY id DESC LIMIT 1"));
+	CHECK_LINE(out.data, line);
+	/* a pull after the sync fails T1: its status is the pull's, the newest (a sync's used to win) */
+	long long run;
+	REQUIRE_OK(store_run_begin(st, "pull", &run, &err), &err);
+	REQUIRE_OK(store_run_tenant_put(st, run, T1, "failed", NULL, "token: AADSTS7000222", &err), &err);
+	REQUIRE_OK(store_run_finish(st, run, "failed", NULL, &err), &err);
+	buf_reset(&out);
+	REQUIRE_OK(metrics_render(st, &extra, 1799999000.4, &out, &err), &err);
+	CHECK_LINE(out.data, "entrasync_tenant_status{tenant=\"" T1 "\",status=\"failed\"} 1");
+	CHECK_LINE(out.data, "entrasync_tenant_status{tenant=\"" T1 "\",status=\"held\"} 0");
+	CHECK_LINE(out.data, line);   /* the failed pull is no success */
 	buf_free(&out);
 	store_close(st);
 }
@@ -517,10 +534,19 @@ TEST(metrics_record_service)
 	REQUIRE(e);
 	struct http_service *svc = http_service_add(e, &(struct http_service_opts){ .name = "syncro" }, &err);
 	REQUIRE(svc);
-	REQUIRE_OK(metrics_record_service(st, svc, &err), &err);
+	REQUIRE_OK(metrics_record_service(st, svc, NULL, &err), &err);
 	char *v = NULL;
 	REQUIRE_OK(store_kv_get(st, "metrics.http.syncro.requests", &v, &err), &err);
 	CHECK_STR(v, "0");
+	free(v);
+	/* the same service's requests in other processes (the pull's workers) are added */
+	struct http_counters more = { .submitted = 7, .attempts = 9, .throttled = 2, .failures = 1, .transport_errors = 1 };
+	REQUIRE_OK(metrics_record_service(st, svc, &more, &err), &err);
+	REQUIRE_OK(store_kv_get(st, "metrics.http.syncro.requests", &v, &err), &err);
+	CHECK_STR(v, "7");
+	free(v);
+	REQUIRE_OK(store_kv_get(st, "metrics.http.syncro.throttled", &v, &err), &err);
+	CHECK_STR(v, "2");
 	free(v);
 	http_engine_free(e);
 	store_close(st);
