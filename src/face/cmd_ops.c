@@ -176,6 +176,35 @@ const struct config_tenant *ops_tenant_configured(const struct config *cfg, cons
 	return NULL;
 }
 
+char *ops_tenant_row_of(const struct config *cfg, struct store *st, const struct config_tenant *ct)
+{
+	struct store_tenant row = { 0 };
+	struct err err;
+	int got = store_tenant_get(st, ct->id, &row, &err);
+	store_tenant_free(&row);
+	if (got != STORE_NOTFOUND) return NULL;   /* it has its own row (or cannot tell) */
+	char *lower = xstrdup(ct->id), *other = NULL;
+	for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c);
+	int more = 0;
+	if (store_tenant_same_as(st, lower, &other, &more, &err) != 0 || ops_tenant_configured(cfg, other)) {
+		free(other);   /* none, or a row the config names by its own id */
+		other = NULL;
+	}
+	free(lower);
+	return other;
+}
+
+const struct config_tenant *ops_tenant_row_configured(const struct config *cfg, struct store *st, const char *id)
+{
+	const struct config_tenant *ct = ops_tenant_configured(cfg, id);
+	for (size_t i = 0; !ct && st && i < cfg->ntenants; i++) {
+		char *row = ops_tenant_row_of(cfg, st, &cfg->tenants[i]);
+		if (row && strcmp(row, id) == 0) ct = &cfg->tenants[i];
+		free(row);
+	}
+	return ct;
+}
+
 int ops_tenants_rekey(const struct config *cfg, struct store *st, struct err *err)
 {
 	int rc = -1;

@@ -61,6 +61,15 @@ struct store_retention ops_retention_of(const struct config *cfg);
  * left by an id whose case changed in the config is not configured), or
  * NULL. */
 const struct config_tenant *ops_tenant_configured(const struct config *cfg, const char *id);
+/* The config's tenant that the store's tenant row id stands for: the one
+ * of that id, else one the config names another way (the GUID or a
+ * verified domain of the organization the row's last pull stored) that has
+ * no row of its own yet: the next pull or sync renames the row to it
+ * (ops_tenants_rekey). NULL when none: the config no longer has it. */
+const struct config_tenant *ops_tenant_row_configured(const struct config *cfg, struct store *st, const char *id);
+/* The other way round: the id of the store's row that configured tenant ct
+ * stands for when it has no row of its own (new string), else NULL. */
+char *ops_tenant_row_of(const struct config *cfg, struct store *st, const struct config_tenant *ct);
 
 /* Before a pull or a sync: each configured tenant the store does not know
  * by its id, but knows as the same Microsoft tenant under another id (its

@@ -40,6 +40,8 @@ struct status_ctx {
 	struct daemon_info d;
 	cJSON *jtenants;
 	bool only_unconfigured;    /* the pass over tenants only the store knows */
+	const struct config_tenant *row_of; /* the configured tenant the row shown stands for, when the
+	                                     * config names it another way (renamed at the next pull) */
 	struct store *st;          /* for each failing tenant's run of failures */
 	int bad;                   /* tenants whose latest outcome is failed / held */
 };
@@ -373,10 +375,11 @@ static const char *tenant_outcome(const struct outcome *pull, const struct outco
 static int on_tenant(const struct store_status_tenant *t, void *ud)
 {
 	struct status_ctx *c = ud;
-	const struct config_tenant *ct = config_tenant_find(c, t->id);
+	const struct config_tenant *ct = c->row_of ? c->row_of : config_tenant_find(c, t->id);
 	const char *name = ct && ct->name ? ct->name : t->name;
-	if (!tenant_selected(c->tenant_filter, t->id, name)) return 0;
-	if (c->only_unconfigured && ct) return 0;
+	if (!tenant_selected(c->tenant_filter, ct ? ct->id : t->id, name) && !tenant_selected(c->tenant_filter, t->id, name))
+		return 0;
+	if (c->only_unconfigured && (ct || ops_tenant_row_configured(c->cfg, c->st, t->id))) return 0;
 	const struct outcome pull = pull_outcome(t), sync = sync_outcome(t);
 	const char *outcome = tenant_outcome(&pull, &sync);
 	/* a tenant out of the config no longer runs: its last failure is history, not a problem now */
@@ -410,6 +413,8 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	}
 	if (name) printf("%s (%s)%s\n", name, t->id, ct ? "" : "  [not in the config any more]");
 	else printf("%s%s\n", t->id, ct ? "" : "  [not in the config any more]");
+	if (c->row_of)
+		printf("  the config names it %s: the next pull or sync renames its rows to that\n", c->row_of->id);
 	print_outcome("last pull", &pull, true, c->now);
 	print_outcome("last sync", &sync, false, c->now);
 	printf("  users mirrored %lld", t->users_present);
@@ -572,6 +577,13 @@ int cmd_status(int argc, char **argv, const struct global_opts *g)
 	int r = 0;
 	for (size_t i = 0; r >= 0 && i < cfg.ntenants; i++) {
 		r = st ? store_status_tenant_each(st, cfg.tenants[i].id, on_tenant, &c, &err) : STORE_NOTFOUND;
+		char *row = r == STORE_NOTFOUND && st ? ops_tenant_row_of(&cfg, st, &cfg.tenants[i]) : NULL;
+		if (row) {   /* named another way than the store's row: that row's, until renamed */
+			c.row_of = &cfg.tenants[i];
+			r = store_status_tenant_each(st, row, on_tenant, &c, &err);
+			c.row_of = NULL;
+			free(row);
+		}
 		if (r == STORE_NOTFOUND) never_seen(&c, &cfg.tenants[i]);
 	}
 	c.only_unconfigured = true;

@@ -24,12 +24,17 @@
 
 /* ---- entrasync tenants ------------------------------------------------------- */
 
+struct listing {
+	const struct config *cfg;
+	struct store *st;
+};
+
 /* A tenant the store holds and the config no longer names: one line, and
  * the way to forget it. */
 static int list_unconfigured(const struct store_tenant *t, void *ud)
 {
-	const struct config *const *cfg = ud;
-	if (ops_tenant_configured(*cfg, t->id)) return 0;
+	const struct listing *l = ud;
+	if (ops_tenant_row_configured(l->cfg, l->st, t->id)) return 0;
 	printf("%-38s %-28s %-20s %-8s %s\n", t->id, t->name ? t->name : "-",
 	       t->last_pull_at ? t->last_pull_at : "never", "-", "-");
 	printf("  not in the config any more: 'entrasync tenants forget %s' deletes what the database keeps of it\n",
@@ -56,16 +61,24 @@ static int list_tenants(const struct config *cfg)
 			fprintf(stderr, "entrasync tenants: %s\n", err.msg);
 			found = STORE_NOTFOUND;
 		}
-		if (found == 0) store_user_count(st, t->id, STORE_USERS_PRESENT, &users, &err);
+		/* named another way than the store's row (its GUID, a verified domain): that row's, until renamed */
+		char *known_as = found == STORE_NOTFOUND && st ? ops_tenant_row_of(cfg, st, t) : NULL;
+		if (known_as && store_tenant_get(st, known_as, &row, &err) == 0) found = 0;
+		if (found == 0) store_user_count(st, known_as ? known_as : t->id, STORE_USERS_PRESENT, &users, &err);
 		const char *name = t->name ? t->name : (found == 0 && row.name ? row.name : "-");
 		printf("%-38s %-28s %-20s %-8s %lld\n", t->id, name,
 		       found == 0 && row.last_pull_at ? row.last_pull_at : "never",
 		       found == 0 && row.last_status ? row.last_status : "-", users);
 		if (found == 0 && row.last_error && row.last_status && strcmp(row.last_status, "ok") != 0)
 			printf("  last error: %s\n", row.last_error);
+		if (known_as)
+			printf("  known to the database as %s: the next pull or sync renames its rows to %s\n", known_as,
+			       t->id);
+		free(known_as);
 		store_tenant_free(&row);
 	}
-	if (st && store_tenant_each(st, list_unconfigured, &cfg, &err) != 0)
+	struct listing l = { cfg, st };
+	if (st && store_tenant_each(st, list_unconfigured, &l, &err) != 0)
 		fprintf(stderr, "entrasync tenants: %s\n", err.msg);
 	store_close(st);
 	return EXIT_OK;
@@ -530,13 +543,17 @@ static void forgotten_text(const struct store_forgotten *f, bool with_audit, str
 	if (with_audit) said(out, f->audit, "audit row", "audit rows");
 }
 
-/* Refuses to forget a tenant the config still names: says where, and what to do. */
-static int refuse_configured(const struct config *cfg, const struct config_tenant *ct)
+/* Refuses to forget the tenant of row id, which the config still names
+ * (as ct): says where, and what to do. */
+static int refuse_configured(const struct config *cfg, const struct config_tenant *ct, const char *id)
 {
-	fprintf(stderr, "entrasync tenants forget: tenant %s%s%s%s is still in the config (%s%s%d): take its entry out "
-	        "of the config first (entrasync then stops pulling and syncing it), then forget it\n", ct->id,
+	char as[200] = "";
+	if (strcmp(ct->id, id) != 0)
+		snprintf(as, sizeof as, " (the database's %.80s is the same Microsoft tenant, named another way)", id);
+	fprintf(stderr, "entrasync tenants forget: tenant %s%s%s%s is still in the config (%s%s%d)%s: take its entry "
+	        "out of the config first (entrasync then stops pulling and syncing it), then forget it\n", ct->id,
 	        ct->name ? " (" : "", ct->name ? ct->name : "", ct->name ? ")" : "", cfg->path ? cfg->path : "config",
-	        ct->line ? ":" : "", ct->line);
+	        ct->line ? ":" : "", ct->line, as);
 	return EXIT_USAGE;
 }
 
@@ -575,8 +592,8 @@ static int forget(const struct config *cfg, const char *given, bool dry_run, boo
 		        m.all.data);
 		goto out;
 	}
-	if ((ct = ops_tenant_configured(cfg, m.id))) {
-		rc = refuse_configured(cfg, ct);
+	if ((ct = ops_tenant_row_configured(cfg, st, m.id))) {
+		rc = refuse_configured(cfg, ct, m.id);
 		goto out;
 	}
 	struct store_forgotten f;

@@ -157,6 +157,20 @@ check "the id in capitals: no duplicate contact" test -z "$(dup_emails)"
 # ---- the same tenant named by one of its domains, then by its GUID again: one tenant, its links kept
 sync_config domain.lua pol.lua 6000 "  { id = \"contoso.com\", name = \"Contoso\", syncro_customer_id = 101 },"
 LINKS_C=$(sql "select count(*) from links where tenant_id = '$CONTOSO'")
+# before the pull that renames its rows, the database's GUID row is that configured tenant: never "not in the config"
+C_GUID=$(rows_of "$CONTOSO")
+expect_ok "tenants: the config names Contoso by a domain, the database by its GUID" -- --config domain.lua tenants
+check "tenants: the domain's line says which row it is, with that row's users" \
+  sh -c "grep -q '^contoso.com .* $(sql "select users_present from tenants where id = '$CONTOSO'")\$' '$T_OUT/out' && grep -q 'known to the database as $CONTOSO: the next pull or sync renames its rows to contoso.com' '$T_OUT/out'"
+check "tenants: the GUID row is not offered to forget" sh -c "! grep -q 'tenants forget $CONTOSO' '$T_OUT/out'"
+expect_exit "forget it by the config's domain: refused" 2 \
+  "tenant contoso.com \\(Contoso\\) is still in the config \\(domain.lua:[0-9]+\\) \\(the database's $CONTOSO is the same Microsoft tenant, named another way\\)" \
+  -- --config domain.lua tenants forget contoso.com
+expect_exit "forget it by the database's GUID: refused" 2 "is still in the config" -- --config domain.lua tenants forget "$CONTOSO"
+check "nothing of it deleted" test "$(rows_of "$CONTOSO")" = "$C_GUID"
+es --config domain.lua status
+check "status: shown as configured, the rename said" \
+  sh -c "! grep -q '$CONTOSO.*not in the config any more' '$T_OUT/out' && grep -q 'the config names it contoso.com: the next pull or sync renames its rows to that' '$T_OUT/out'"
 clear_log
 es --config domain.lua sync
 check "by its domain: synced" test "$(sql "select status from runs order by id desc limit 1")" = ok
