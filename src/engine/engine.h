@@ -431,6 +431,8 @@ struct engine_tenant_report {
 	char *id, *name;                     /* name may be NULL */
 	const char *status;                  /* "ok" | "failed" | "held" */
 	char *reason;                        /* why held / failed (NULL when ok) */
+	char *warning;                       /* what the pull could not read that the sync does without
+	                                      * (a missing permission for licences, Secure Score), or NULL */
 	long long customer_id;
 	char *customer_name;                 /* may be NULL */
 	bool policy_changed;                 /* the policy's hash differs from the last sync's */

@@ -18,6 +18,7 @@ void engine_report_free(struct engine_report *r)
 		free(t->id);
 		free(t->name);
 		free(t->reason);
+		free(t->warning);
 		free(t->customer_name);
 		for (size_t k = 0; k < t->nerrors; k++) free(t->errors[k]);
 		for (size_t k = 0; k < t->nduplicates; k++) free(t->duplicates[k]);
@@ -154,6 +155,7 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 			        t->recovery.relinked, t->recovery.not_applied + t->recovery.superseded);
 		for (size_t k = 0; k < t->nplan; k++) put_action(f, &t->plan[k], r->dry_run);
 		if (!strcmp(t->status, "held")) fprintf(f, "  ! held: %s\n", t->reason ? t->reason : "");
+		if (t->warning) fprintf(f, "  warning: %s\n", t->warning);
 		const struct engine_counts *n = &t->n;
 		fprintf(f, "  = %s: %lld created, %lld adopted, %lld updated, %lld removed, %lld marked, %lld unchanged, "
 		        "%lld kept, %lld conflict%s, %lld held, %lld error%s; %lld Syncro write%s%s\n",
@@ -227,6 +229,7 @@ void engine_report_print_json(FILE *f, const struct engine_report *r)
 		else cJSON_AddNullToObject(o, "name");
 		cJSON_AddStringToObject(o, "status", t->status);
 		if (t->reason) cJSON_AddStringToObject(o, "reason", t->reason);
+		if (t->warning) cJSON_AddStringToObject(o, "warning", t->warning);
 		if (t->customer_id) cJSON_AddNumberToObject(o, "customer_id", (double)t->customer_id);
 		const struct { const char *k; long long v; } nums[] = {
 			{ "created", n->created }, { "adopted", n->adopted }, { "updated", n->updated },

@@ -823,8 +823,11 @@ static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep
 		log_redact_err(&err);
 		for (size_t j = 0; j < k; j++) tenant_fail(&trs[which[j]], "pull from Graph: %s", err.msg);
 	} else {
-		for (size_t j = 0; j < k; j++)
+		for (size_t j = 0; j < k; j++) {
 			if (!res[j].ok) tenant_fail(&trs[which[j]], "pull from Graph: %s", res[j].error);
+			else if (res[j].warning[0])
+				trs[which[j]].r->warning = xasprintf("pull from Graph: %s", res[j].warning);
+		}
 	}
 	free(specs);
 	free(res);
@@ -886,7 +889,8 @@ static void tenant_finish(struct tenant_run *tr)
 	         r->n.marked, r->n.unchanged, r->n.conflicts, r->n.held, r->n.errors, r->writes);
 	char *counts = counts_json(r);
 	if (tr->rep->run_id &&
-	    store_run_tenant_put(tr->env->st, tr->rep->run_id, r->id, r->status, counts, r->reason, &err) != 0)
+	    store_run_tenant_put(tr->env->st, tr->rep->run_id, r->id, r->status, counts,
+	                         !strcmp(r->status, "ok") ? r->warning : r->reason, &err) != 0)
 		log_error("sync", "%s", err.msg);
 	free(counts);
 	if (tr->rep->dry_run) return;

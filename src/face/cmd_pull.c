@@ -100,6 +100,7 @@ static void print_result(const struct graph_pull_spec *spec, const struct graph_
 		       r->counters.requests);
 	else
 		printf("%s: FAILED: %s\n", label, r->error);
+	if (r->ok && r->warning[0]) printf("  warning: %s\n", r->warning);
 }
 
 int cmd_pull(int argc, char **argv, const struct global_opts *g)
@@ -209,7 +210,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		                         r->pages, r->groups, r->skus, r->scores, r->counters.requests,
 		                         r->counters.attempts, r->counters.throttled, r->store_seconds);
 		if (store_run_tenant_put(st, run_id, specs[i].tenant_id, r->ok ? "ok" : "failed", counts,
-		                         r->ok ? NULL : r->error, &err) != 0)
+		                         r->ok ? (r->warning[0] ? r->warning : NULL) : r->error, &err) != 0)
 			log_error("pull", "%s", err.msg);
 		free(counts);
 		if (!r->ok) failed++;

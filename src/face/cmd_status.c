@@ -350,7 +350,7 @@ static void print_outcome(const char *label, const struct outcome *o, bool pull,
 	if (o->in_sync) printf(", as the first step of the sync below");
 	if (o->status) printf(": %s", o->status);
 	if (o->running) printf(", still going");
-	if (o->status && strcmp(o->status, "ok") != 0 && o->reason) printf(": %s", o->reason);
+	if (o->status && o->reason) printf(strcmp(o->status, "ok") != 0 ? ": %s" : ", with a warning: %s", o->reason);
 	struct buf counts = { 0 };
 	counts_text(o->counts, pull, &counts);
 	if (counts.len) printf("\n  %-10s %s", "", counts.data);

@@ -201,6 +201,8 @@ struct graph_pull_spec {
 struct graph_pull_result {
 	bool ok;
 	char error[1024];         /* when !ok: every problem, "; "-separated (redacted) */
+	char warning[1024];       /* what could not be read but the users' sync does without (a missing
+	                           * permission for licences or Secure Score), "; "-separated, or "" */
 	bool resync;              /* a full resync ran (or continues next run) */
 	bool first_round;         /* the first full round of this tenant */
 	long long users_upserted; /* mirror rows written (present) */

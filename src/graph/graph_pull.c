@@ -112,6 +112,9 @@ struct pull_tenant {
 	struct score_day *score_days; /* the days of the secureScores pages, read in place */
 	size_t nscore_days;
 	struct buf errors;
+	struct buf warnings;          /* what it could not read but the users' sync does without */
+	struct buf denied_perms;      /* the permissions lacked for those reads, ", "-separated */
+	struct buf denied_reads;      /* and the reads denied ("GET /organization, ...") */
 };
 
 /* Keeps a parsed value alive until the tenant is freed. */
@@ -155,6 +158,33 @@ static void tenant_error(struct pull_tenant *pt, const char *msg)
 		log_error("graph.pull", "%s", msg);
 	}
 	free(cause);
+}
+
+/* A read the contacts do without failed for good (a permission the app
+ * was not given for licences or Secure Score): said once, the tenant ok. */
+static void tenant_warn(struct pull_tenant *pt, const char *msg)
+{
+	if (pt->warnings.len && strstr(pt->warnings.data, msg)) return;
+	if (pt->warnings.len) buf_adds(&pt->warnings, "; ");
+	buf_adds(&pt->warnings, msg);
+	log_warn("graph.pull", "%s", msg);
+}
+
+/* The reads denied that the contacts do without, as one warning: the
+ * permissions, the reads, what is not updated, the admin-consent URL. */
+static void denied_warn(struct pull_tenant *pt)
+{
+	if (!pt->denied_perms.len) return;
+	char *url = graph_admin_consent_url(pt->gc, pt->spec->tenant_id);
+	char *msg = xasprintf("tenant %s: the app lacks the application permission%s %s in this tenant (403 "
+	                      "Authorization_RequestDenied on %s): the users were pulled, but the tenant's licences, "
+	                      "Secure Score or organization are not updated until it is granted; add %s to the app "
+	                      "registration and grant admin consent again: %s", pt->spec->tenant_id,
+	                      strchr(pt->denied_perms.data, ',') ? "s" : "", pt->denied_perms.data,
+	                      pt->denied_reads.data, strchr(pt->denied_perms.data, ',') ? "them" : "it", url);
+	tenant_warn(pt, msg);
+	free(msg);
+	free(url);
 }
 
 static void tenant_finish(struct pull_tenant *pt);
@@ -939,7 +969,11 @@ static bool part_header(const struct batch_answer *a, const char *name, char *ou
 	return h.found;
 }
 
-/* The message for a failed part, as for a request of its own. */
+/* The message for a failed part, as for a request of its own. A part
+ * the users' sync does without (the organization, licences, Secure Score:
+ * not a group's) that Graph denies for a missing permission is a warning:
+ * the app may have been given User.Read.All only, as a plain contact sync
+ * needs; its data is not updated until the permission is granted. */
 static void part_error(struct pull_tenant *pt, const struct batch_part *p, long status, struct text_span body)
 {
 	struct graph_error ge = { .status = status };
@@ -949,6 +983,16 @@ static void part_error(struct pull_tenant *pt, const struct batch_part *p, long 
 	const char *perm = graph_permission_for(p->url);
 	if (status == 403 && !strcmp(ge.code, "Authorization_RequestDenied")) {
 		char *url = graph_admin_consent_url(pt->gc, pt->spec->tenant_id);
+		if (p->id[0] != 'm' && p->id[0] != 'g') {   /* said once for all of them: denied_warn */
+			const char *name = perm ? perm : "(unknown)";
+			if (!pt->denied_perms.len || !strstr(pt->denied_perms.data, name))
+				buf_printf(&pt->denied_perms, "%s%s", pt->denied_perms.len ? ", " : "", name);
+			buf_printf(&pt->denied_reads, "%s%s", pt->denied_reads.len ? ", " : "", what);
+			log_debug("graph.pull", "tenant %s: %s denied (403 %s)%s%s", pt->spec->tenant_id, what, ge.code,
+			          ge.request_id[0] ? ", request-id " : "", ge.request_id);
+			free(url);
+			return;
+		}
 		snprintf(msg, sizeof msg, "tenant %s: %s was denied (403 Authorization_RequestDenied): the app lacks the "
 		         "application permission %s in this tenant; add it to the app registration and grant admin "
 		         "consent again: %s%s%s", pt->spec->tenant_id, what, perm ? perm : "(unknown)", url,
@@ -1464,6 +1508,9 @@ static void tenant_free(struct pull_tenant *pt)
 	pt->score_days = NULL;
 	pt->nscore_days = 0;
 	buf_free(&pt->errors);
+	buf_free(&pt->warnings);
+	buf_free(&pt->denied_perms);
+	buf_free(&pt->denied_reads);
 }
 
 /* All requests of the tenant are done (or the pull stopped): what they
@@ -1495,8 +1542,10 @@ static void tenant_finish(struct pull_tenant *pt)
 		tenant_error(pt, err.msg);
 	users_check_complete(pt);
 	graph_tenant_counters(pt->gt, &res->counters);
+	denied_warn(pt);
 	res->ok = pt->errors.len == 0;
 	snprintf(res->error, sizeof res->error, "%s", pt->errors.len ? pt->errors.data : "");
+	snprintf(res->warning, sizeof res->warning, "%s", pt->warnings.len ? pt->warnings.data : "");
 	tenant_row_put(pt, res);
 	if (tx && store_commit(pt->st, &err) != 0) {
 		/* a failed COMMIT can leave it open: never let it join the next

@@ -40,6 +40,18 @@ expect_ok "entrasync metrics shows the HTTP counters" -- --config c.lua metrics
 check "entrasync metrics: the store's Syncro total" \
   grep -q "^entrasync_http_requests_total{service=\"syncro\"} $G2\$" "$T_OUT/out"
 
+# ---- the app given User.Read.All only in a tenant (what a plain contact sync needs): synced, with a warning
+gctl POST "tenants/contoso/grants/$CID" '{"roles": ["User.Read.All"]}' >/dev/null
+expect_exit "User.Read.All only: the contacts are synced (exit 0), the warning names what is missing" 0 \
+  "^  warning: pull from Graph: tenant [0-9a-f-]*: the app lacks the application permissions Organization\.Read\.All, SecurityEvents\.Read\.All in this tenant" \
+  -- --config c.lua sync --tenant Contoso
+check "User.Read.All only: the tenant is ok" grep -q "^  = ok: " "$T_OUT/out"
+es --config c.lua sync --tenant Contoso --json
+check "User.Read.All only: --json has the warning" \
+  test "$(jq_py '[t["status"] + " " + str("Organization.Read.All" in t.get("warning", "")) for t in d["tenants"]][0]' <"$T_OUT/out")" = "ok True"
+gctl POST "tenants/contoso/grants/$CID" '{"add_roles": ["GroupMember.Read.All", "Organization.Read.All", "SecurityEvents.Read.All",
+  "Directory.Read.All", "User.EnableDisableAccount.All", "User.RevokeSessions.All", "User-PasswordProfile.ReadWrite.All"]}' >/dev/null
+
 # ---- ticket actions
 cat >>c.lua <<'CEOF'
 actions = { ticket_problem_type = "Microsoft action", ticket_status_done = "Resolved" }
