@@ -388,11 +388,20 @@ static void reload(struct daemon *d)
 		log_error("daemon", "reload failed, keeping the previous settings: %s", err.msg);
 		return;
 	}
+	if (strcmp(database, d->database) != 0) {
+		/* the runs read the snapshot's config: taking it would move them
+		 * to another database than the one this daemon locks and reports
+		 * in (a second daemon could then start on it) */
+		snprintf(err.msg, sizeof err.msg, "the config now names the database %s, and this daemon runs on %s: "
+		         "a new database needs a restart of the daemon", database, d->database);
+		free(database);
+		close(fd);
+		record(d, (const char *const[]){ DAEMON_KV_CONFIG_ERROR, err.msg, NULL });
+		log_error("daemon", "reload refused, keeping the previous settings: %s", err.msg);
+		return;
+	}
 	close(d->snap_fd);
 	d->snap_fd = fd;
-	if (strcmp(database, d->database) != 0)
-		log_warn("daemon", "the config now names the database %s; this daemon keeps %s until it is restarted",
-		         database, d->database);
 	free(database);
 	record(d, (const char *const[]){ DAEMON_KV_CONFIG_ERROR, NULL, NULL });
 	log_info("daemon", "reload ok: the config and every policy are valid (%zu files); the next run uses them",

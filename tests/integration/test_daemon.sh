@@ -90,6 +90,19 @@ cp good.lua c.lua
 kill -HUP "$DPID"
 check "SIGHUP with the fixed config: reload ok" wait_for 60 grep -q "reload ok" d1.log
 check "status no longer shows a reload error" sh -c "! '$ES' --config c.lua status 2>/dev/null | grep -q 'reload failed'"
+# a config naming another database: refused (the runs would leave the database this daemon locks and reports in)
+sed 's#state/es.db#state2/es.db#' good.lua >c.lua
+kill -HUP "$DPID"
+check "SIGHUP naming another database: refused, saying a restart is needed" \
+  wait_for 60 grep -q "reload refused, keeping the previous settings: the config now names the database state2/es.db, and this daemon runs on .*state/es.db: a new database needs a restart" d1.log
+RUNS_BEFORE=$(sql "select count(*) from runs where kind = 'sync' and finished_at is not null")
+runs_went_on() { test "$(sql "select count(*) from runs where kind = 'sync' and finished_at is not null")" -gt "$RUNS_BEFORE"; }
+check "the next run is on the daemon's database" wait_for 60 runs_went_on
+check "no run on the other database" test ! -e state2/es.db
+cp good.lua c.lua
+kill -HUP "$DPID"
+reloads_ok() { test "$(grep -c 'reload ok' d1.log)" -ge 2; }
+check "SIGHUP with the config as it was: reload ok" wait_for 60 reloads_ok
 
 # ---- the run lock: the daemon waits for another run's lock
 # held (once the daemon's run in progress, if any, has let it go) until
