@@ -959,7 +959,10 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 		                                .hook_ud = o->hook_ud };
 		k++;
 	}
-	for (size_t i = 0; i < n && !rep->fatal; i++) tenant_prepare(&trs[i]);
+	for (size_t i = 0; i < n && !rep->fatal; i++) {
+		if (shutdown_requested()) tenant_fail(&trs[i], "not started: stopped by a signal");
+		else tenant_prepare(&trs[i]);
+	}
 	if (!o->skip_pull && !rep->fatal) {
 		if (!env->gc) {
 			for (size_t i = 0; i < n; i++)
@@ -972,6 +975,7 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 	for (size_t i = 0; i < n; i++) {
 		struct tenant_run *tr = &trs[i];
 		if (rep->fatal && !tr->failed) tenant_fail(tr, "not synced: the run stopped (Syncro 401)");
+		if (tr->ready && !tr->failed && shutdown_requested()) tenant_fail(tr, "not synced: stopped by a signal");
 		if (tr->ready && !tr->failed) tenant_sync(tr);
 		tenant_finish(tr);
 		if (o->on_tenant_done) o->on_tenant_done(o->tenant_done_ud, i + 1, n, tr->r);

@@ -15,6 +15,7 @@
 #include "graph/graph.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "util/shutdown.h"
 #include "report/metrics.h"
 #include "script/script.h"
 #include "store/store.h"
@@ -183,6 +184,9 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	/* SIGTERM / SIGINT: the requests in flight end, the tenants not done fail
+	 * ("stopped by a signal"), the run is recorded; a second signal kills */
+	shutdown_install();
 	if (store_run_begin(st, "pull", &run_id, &err) != 0) {
 		fprintf(stderr, "entrasync pull: %s\n", err.msg);
 		goto out;

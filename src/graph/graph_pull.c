@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/shutdown.h"
 #include "store/store.h"
 #include "store/store_history.h"
 #include "store/store_snapshots.h"
@@ -1579,12 +1580,15 @@ int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pul
 	/* each tenant's token request goes out as soon as the tenant has
 	 * started: the next tenants are read from the store while it travels */
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = 0; i < n && rc == 0 && !shutdown_requested(); i++) {
 		tenant_start(&pts[i]);
 		if (!pts[i].finished && pts[i].outstanding == 0) tenant_finish(&pts[i]);
 		rc = http_step(gc->engine, 0, err);
 	}
-	if (rc == 0) rc = http_run(gc->engine, err);
+	/* http_run, but a stop asked for (SIGTERM, SIGINT) ends it: what each
+	 * tenant committed stays, and the next pull resumes from it */
+	while (rc == 0 && http_pending(gc->engine) > 0 && !shutdown_requested()) rc = http_step(gc->engine, 1000, err);
+	if (rc == 0 && shutdown_requested()) rc = err_set(err, "stopped by a signal");
 	if (rc != 0) {
 		/* the loop failed with requests still pending: their callbacks
 		 * run now, while the tenants they point into are alive (the

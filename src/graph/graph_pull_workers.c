@@ -26,6 +26,7 @@
 
 #include "http/http.h"
 #include "util/log.h"
+#include "util/shutdown.h"
 #include "store/store.h"
 
 /* What a worker sends back for each of its tenants: the index in specs and
@@ -173,7 +174,15 @@ static void workers_read(struct store *st, struct worker *ws, int nw, size_t n, 
 	struct pollfd *pfd = xcalloc((size_t)nw, sizeof *pfd);
 	int open_fds = nw;
 	double next_checkpoint = time_mono() + CHECKPOINT_FIRST_MS / 1000.0;
+	bool stop_passed = false;
 	while (open_fds > 0) {
+		/* a stop asked of this process goes to its workers (they inherited
+		 * its handler): each ends its pull and reports, as graph_pull does */
+		if (shutdown_requested() && !stop_passed) {
+			for (int k = 0; k < nw; k++)
+				if (ws[k].fd >= 0) kill(ws[k].pid, shutdown_signal() ? shutdown_signal() : SIGTERM);
+			stop_passed = true;
+		}
 		for (int k = 0; k < nw; k++) pfd[k] = (struct pollfd){ .fd = ws[k].fd, .events = POLLIN };
 		int wait_ms = (int)((next_checkpoint - time_mono()) * 1000) + 1;
 		int ready = poll(pfd, (nfds_t)nw, wait_ms > 0 ? wait_ms : 0);

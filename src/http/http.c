@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/shutdown.h"
 
 #define HTTP_DEFAULT_MAX_CONNECTIONS 32
 #define HTTP_DEFAULT_IN_FLIGHT 16
@@ -1062,6 +1063,10 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 	 * send again whatever its method */
 	if (retryable && (c->idempotent || status == 429)) wait = retry_wait(c, &why);
 	else if (retryable) why = "not retried: not idempotent";
+	if (wait >= 0 && shutdown_requested()) {   /* a Retry-After can be minutes: the stop comes first */
+		wait = -1;
+		why = "not retried: stopped by a signal";
+	}
 	struct buf note = {0};
 	if (r->error != HTTP_ERR_NONE) buf_adds(&note, r->error_text);
 	if (r->retry_after >= 0) buf_printf(&note, "%sRetry-After %.3g s", note.len ? "; " : "", r->retry_after);
@@ -1235,9 +1240,41 @@ static int drain(struct http_engine *e)
 	return n;
 }
 
+/* Ends call c, not sent, as cancelled: through the finished list, as any
+ * completion. */
+static void stop_call(struct http_engine *e, struct http_call *c, const char *why)
+{
+	c->resp.error = HTTP_ERR_CANCELLED;
+	snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: stopped by a signal %s", why);
+	log_info("http", "%s %s: %s", c->method, c->log_path, c->resp.error_text);
+	list_push_back(&e->finished, c);
+}
+
+/* After a stop was asked for (SIGTERM, SIGINT: shutdown_requested), no
+ * call waits out a Retry-After or a backoff, which can be minutes (a
+ * service manager kills a stop that takes them): each call waiting to try
+ * again, and each not yet sent in a lane held by a Retry-After, ends now,
+ * cancelled. Calls in flight finish as they are; a new failure is not
+ * retried (finish_attempt). */
+static void stop_waiting(struct http_engine *e)
+{
+	while (e->n_waiting) stop_call(e, waiting_pop(e), "while waiting to try again");
+	double now = time_mono();
+	for (size_t i = 0; i < e->n_svcs; i++)
+		for (size_t j = 0; j < e->svcs[i]->n_lanes; j++) {
+			struct http_lane *l = e->svcs[i]->lanes[j];
+			while (l->hold_until > now && l->ready.head) {
+				struct http_call *c = l->ready.head;
+				lane_ready_remove(l, c);
+				stop_call(e, c, "while its service asked to wait (Retry-After)");
+			}
+		}
+}
+
 /* One loop iteration (see http_step); the caller has set in_loop. */
 static int loop_once(struct http_engine *e, int max_wait_ms, struct err *err)
 {
+	if (shutdown_requested()) stop_waiting(e);
 	schedule(e);           /* new handles: curl asks for a 0 ms timeout */
 	if (curl_timeout_due(e, err) < 0) return -1;
 	if (drain(e) > 0) return 0;

@@ -1,0 +1,63 @@
+#!/bin/sh
+# test_stop — SIGTERM (a service manager's stop) ends a run in seconds,
+# whatever it waits for, against both fakes: a sync waiting out Syncro's
+# Retry-After of 100 s stops without waiting it out (no retry sent after the
+# signal, the other tenants not started, the run recorded); a pull over two
+# worker processes with a slow Graph stops, its workers with it, the run
+# recorded and the tenants not done failed "stopped by a signal"; and the
+# next runs converge: no duplicate contact, every tenant pulled.
+. tests/integration/test_status_lib.sh
+
+ops_start "$T_OUT/stop"
+es --config c.lua pull
+# stop_timed WHAT PID: SIGTERM to PID, waited for; RC its exit code; checks it ended within 10 s
+stop_timed() {
+  _t0=$(date +%s.%N)
+  kill -TERM "$2"
+  wait "$2"; RC=$?
+  _took=$(echo "$(date +%s.%N) - $_t0" | bc)
+  check "$1: stopped within 10 s of SIGTERM: $_took s" test "$(echo "$_took < 10" | bc)" = 1
+}
+# run_row_open: a run whose row is in the database and not finished (its handler is installed by then)
+run_row_open() { test "$(sql "select count(*) from runs where finished_at is null")" = 1; }
+
+# ---- sync: Syncro answers every contact creation 429 with Retry-After 100 s
+sctl POST faults '{"match": "/contacts$", "method": "POST", "status": 429, "retry_after": 100, "times": -1}' >/dev/null
+"$ENTRASYNC" --config c.lua sync >sync.out 2>sync.err &
+SPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $SPID"
+waiting_retry() { grep -q "Retry-After 100" sync.err; }
+check "sync: a creation answered 429, Retry-After 100 s" wait_for 60 waiting_retry
+stop_timed "sync (not after the 100 s wait)" "$SPID"
+check "sync: exit 1 (tenants not finished)" test "$RC" = 1
+check "sync: the waiting request cancelled, said why" grep -q "cancelled: stopped by a signal while waiting to try again" sync.err
+check "sync: the tenants not done say so" grep -q "stopped by a signal" sync.out
+check "sync: the run is recorded as finished" test "$(sql "select count(*) from runs where finished_at is null")" = 0
+check "sync: no creation retried after the signal" \
+  test "$(sctl GET 'requests?method=POST&path=/api/v1/contacts' | jq_py 'len(d["requests"]) if isinstance(d, dict) and "requests" in d else len(d)')" = 1
+sctl DELETE faults >/dev/null
+
+# ---- pull over two workers, Graph slow: SIGTERM stops them all
+gctl POST config '{"latency_ms": 1500}' >/dev/null
+"$ENTRASYNC" --config c.lua pull --workers 2 >pull.out 2>pull.err &
+PPID_=$!
+EXTRA_PIDS="$EXTRA_PIDS $PPID_"
+check "pull: its run has begun" wait_for 60 run_row_open
+sleep 1   # its workers are forked and have sent their first requests
+stop_timed "pull" "$PPID_"
+check "pull: exit 1, not killed by the signal ($RC)" test "$RC" = 1
+check "pull: the run is recorded as finished" test "$(sql "select count(*) from runs where finished_at is null")" = 0
+check "pull: the tenants not done failed, stopped by a signal" grep -q "FAILED: .*stopped by a signal" pull.out
+check "pull: no worker left" sh -c "! pgrep -P $PPID_ >/dev/null"
+gctl POST config '{"latency_ms": 0}' >/dev/null
+
+# ---- the next runs converge
+expect_exit "pull after the stops: Contoso and Fabrikam ok (Woodgrove fails as ever)" 1 "^Contoso: ok" -- --config c.lua pull
+check "pull after the stops: Fabrikam ok" grep -q "^Fabrikam: ok" "$T_OUT/out"
+es --config c.lua sync
+check "no duplicate contact after the stopped sync (only the demo's own pair)" \
+  test "$(sctl GET "contacts?per_page=1000" | python3 -c '
+import collections, json, sys
+d = json.load(sys.stdin)
+c = collections.Counter((x["customer_id"], (x.get("email") or "").lower()) for x in d["contacts"] if x.get("email"))
+print(sorted(k[1] for k, n in c.items() if n > 1))')" = "['lee.gu@contoso.com']"
