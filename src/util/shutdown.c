@@ -41,3 +41,8 @@ void shutdown_request(int sig)
 {
 	stop_signal = sig ? sig : SIGTERM;
 }
+
+void shutdown_reset(void)
+{
+	stop_signal = 0;
+}

@@ -18,5 +18,8 @@ bool shutdown_requested(void);
 int shutdown_signal(void);
 /* Asks for a stop from the program itself (and tests). */
 void shutdown_request(int sig);
+/* Forgets a stop asked for (tests: the flag would stop every later
+ * request of the process, see http.c stop_waiting). */
+void shutdown_reset(void);
 
 #endif

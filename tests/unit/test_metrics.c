@@ -506,6 +506,8 @@ TEST(shutdown_flag)
 	CHECK_EQ_INT(shutdown_signal(), SIGTERM);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGINT, SIG_DFL);
+	shutdown_reset();
+	CHECK(!shutdown_requested());
 }
 
 TEST(progress_line)
