@@ -562,6 +562,20 @@ static int loop(struct daemon *d)
 	}
 }
 
+/* Parses option name's duration text into *secs: from 1 s (a shorter
+ * interval only logs skipped runs) to 366 days (past that the schedule's
+ * times overflow). 0, or -1 with the usage error printed. */
+#define DAEMON_DURATION_MAX_DAYS 366
+
+static int duration_opt(const char *name, const char *text, double *secs)
+{
+	struct err err;
+	if (when_parse_duration(text, secs, &err) != 0) return usage_fail("daemon", "%s: %s", name, err.msg), -1;
+	if (*secs < 1 || *secs > DAEMON_DURATION_MAX_DAYS * 86400.0)
+		return usage_fail("daemon", "%s %s: give 1s to %dd", name, text, DAEMON_DURATION_MAX_DAYS), -1;
+	return 0;
+}
+
 int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 {
 	const char *every = NULL, *jitter = NULL, *metrics = NULL, *command = NULL, *verify_every = NULL;
@@ -591,9 +605,8 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	d.extra = argv + (cut < argc ? cut + 1 : argc);
 	d.nextra = cut < argc ? argc - cut - 1 : 0;
 	if (!every) return usage_fail("daemon", "--every is required (e.g. --every 1h)");
-	if (when_parse_duration(every, &d.every, &err) != 0) return usage_fail("daemon", "--every: %s", err.msg);
-	if (jitter && when_parse_duration(jitter, &d.jitter, &err) != 0)
-		return usage_fail("daemon", "--jitter: %s", err.msg);
+	if (duration_opt("--every", every, &d.every) != 0) return EXIT_USAGE;
+	if (jitter && duration_opt("--jitter", jitter, &d.jitter) != 0) return EXIT_USAGE;
 	if (d.jitter >= d.every) return usage_fail("daemon", "--jitter must be shorter than --every");
 	command = command ? command : "sync";
 	if (strcmp(command, "sync") != 0 && strcmp(command, "pull") != 0) {
@@ -605,8 +618,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	if (verify_every) {
 		if (strcmp(command, "sync") != 0)
 			return usage_fail("daemon", "--verify-every goes with --command sync (a pull writes nothing to verify)");
-		if (when_parse_duration(verify_every, &d.verify_every, &err) != 0)
-			return usage_fail("daemon", "--verify-every: %s", err.msg);
+		if (duration_opt("--verify-every", verify_every, &d.verify_every) != 0) return EXIT_USAGE;
 	}
 	d.g = g;
 	d.command = command;

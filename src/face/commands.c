@@ -379,7 +379,7 @@ const struct command commands[] = {
 	  "logged). A manual 'entrasync sync' and the daemon take turns on the run lock.\n"
 	  "Options after '--' are given to each run (e.g. -- --tenant contoso).\n"
 	  "\n"
-	  "  --every DURATION    the interval: 1h, 30m, 1h30m, 90s ...\n"
+	  "  --every DURATION    the interval: 1h, 30m, 1h30m, 90s ... (1s to 366d)\n"
 	  "  --jitter DURATION   start each run up to this much later, at random\n"
 	  "  --metrics FILE      write Prometheus metrics to FILE (atomically) at start\n"
 	  "                      and after every run (node_exporter textfile collector)\n"

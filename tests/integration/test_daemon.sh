@@ -41,6 +41,9 @@ stop_daemon() {
 expect_exit "daemon without --every: exit 2" 2 "--every is required" -- --config c.lua daemon
 expect_exit "daemon --every nonsense: exit 2" 2 "invalid duration 'often'" -- --config c.lua daemon --every often
 expect_exit "daemon --every 0: exit 2" 2 "more than zero" -- --config c.lua daemon --every 0s
+expect_exit "daemon --every under a second: exit 2" 2 "--every 0.001s: give 1s to 366d" -- --config c.lua daemon --every 0.001s
+expect_exit "daemon --every of centuries: exit 2" 2 "--every 99999999999d: give 1s to 366d" -- --config c.lua daemon --every 99999999999d
+expect_exit "daemon --verify-every out of bounds: exit 2" 2 "--verify-every 400d: give 1s to 366d" -- --config c.lua daemon --every 1h --verify-every 400d
 expect_exit "daemon --jitter >= --every: exit 2" 2 "--jitter must be shorter" -- --config c.lua daemon --every 1m --jitter 2m
 expect_exit "daemon --command other: exit 2" 2 "unknown command for --command 'status'" -- --config c.lua daemon --every 1h --command status
 ops_config bad.lua "bogus_key = 1"
