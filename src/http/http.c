@@ -137,6 +137,7 @@ struct http_engine {
 	size_t n_waiting, cap_waiting;
 	struct call_list finished;       /* completed in drain(), owners not yet called */
 	bool defer_completion;           /* finish_attempt parks completed calls on finished */
+	bool long_holds;                 /* a lane may be held past its service's retry budget (fail_long_held) */
 	size_t pending;                  /* ready + running + waiting + finished */
 	bool in_loop;                    /* inside http_run/http_step/http_do */
 	bool stop;
@@ -1043,7 +1044,10 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 	if (status == 429) s->counters.throttled++;
 	const char *ra = status ? http_response_header(r, "Retry-After") : NULL;
 	r->retry_after = ra ? http_parse_retry_after(ra, time_now()) : -1;
-	if (status == 429 && r->retry_after > 0) http_lane_hold(c->lane, r->retry_after);
+	if (status == 429 && r->retry_after > 0) {
+		http_lane_hold(c->lane, r->retry_after);
+		if (r->retry_after > s->retry.max_total_wait) s->e->long_holds = true;
+	}
 
 	if (status && s->on_response) {
 		/* identity borrowed from the call for the hook's duration */
@@ -1069,7 +1073,7 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 	}
 	struct buf note = {0};
 	if (r->error != HTTP_ERR_NONE) buf_adds(&note, r->error_text);
-	if (r->retry_after >= 0) buf_printf(&note, "%sRetry-After %.3g s", note.len ? "; " : "", r->retry_after);
+	if (r->retry_after >= 0) buf_printf(&note, "%sRetry-After %.10g s", note.len ? "; " : "", r->retry_after);
 	if (wait >= 0)
 		buf_printf(&note, "%sretry in %.2f s (%s)", note.len ? "; " : "", wait, why);
 	else if (why)
@@ -1240,13 +1244,14 @@ static int drain(struct http_engine *e)
 	return n;
 }
 
-/* Ends call c, not sent, as cancelled: through the finished list, as any
- * completion. */
-static void stop_call(struct http_engine *e, struct http_call *c, const char *why)
+/* Ends call c, not sent (again), as cancelled with text: through the
+ * finished list, as any completion. Logged at level (LOG_INFO, LOG_WARN). */
+static void end_unsent(struct http_engine *e, struct http_call *c, int level, const char *text)
 {
 	c->resp.error = HTTP_ERR_CANCELLED;
-	snprintf(c->resp.error_text, sizeof c->resp.error_text, "cancelled: stopped by a signal %s", why);
-	log_info("http", "%s %s: %s", c->method, c->log_path, c->resp.error_text);
+	snprintf(c->resp.error_text, sizeof c->resp.error_text, "%s", text);
+	if (level == LOG_WARN) log_warn("http", "%s %s: %s", c->method, c->log_path, text);
+	else log_info("http", "%s %s: %s", c->method, c->log_path, text);
 	list_push_back(&e->finished, c);
 }
 
@@ -1258,7 +1263,8 @@ static void stop_call(struct http_engine *e, struct http_call *c, const char *wh
  * retried (finish_attempt). */
 static void stop_waiting(struct http_engine *e)
 {
-	while (e->n_waiting) stop_call(e, waiting_pop(e), "while waiting to try again");
+	while (e->n_waiting)
+		end_unsent(e, waiting_pop(e), LOG_INFO, "cancelled: stopped by a signal while waiting to try again");
 	double now = time_mono();
 	for (size_t i = 0; i < e->n_svcs; i++)
 		for (size_t j = 0; j < e->svcs[i]->n_lanes; j++) {
@@ -1266,14 +1272,45 @@ static void stop_waiting(struct http_engine *e)
 			while (l->hold_until > now && l->ready.head) {
 				struct http_call *c = l->ready.head;
 				lane_ready_remove(l, c);
-				stop_call(e, c, "while its service asked to wait (Retry-After)");
+				end_unsent(e, c, LOG_INFO, "cancelled: stopped by a signal while its service asked to wait "
+				           "(Retry-After)");
 			}
 		}
+}
+
+/* A service that answers 429 with a Retry-After longer than a request may
+ * wait (its retry budget, max_total_wait; a day has been seen) holds its
+ * lane that long: the calls queued on such a lane are not sent and end now,
+ * failed with the reason, instead of waiting the hold out (a run that hung
+ * for a day, holding the run lock). Once no lane is held that long, off. */
+static void fail_long_held(struct http_engine *e)
+{
+	double now = time_mono();
+	bool still = false;
+	for (size_t i = 0; i < e->n_svcs; i++) {
+		struct http_service *s = e->svcs[i];
+		for (size_t j = 0; j < s->n_lanes; j++) {
+			struct http_lane *l = s->lanes[j];
+			double left = l->hold_until - now;
+			if (left <= s->retry.max_total_wait) continue;
+			still = true;
+			while (l->ready.head) {
+				struct http_call *c = l->ready.head;
+				lane_ready_remove(l, c);
+				char text[200];
+				snprintf(text, sizeof text, "not sent: %s asked to wait %.0f s more (429 Retry-After), longer "
+				         "than the %.0f s a request may wait", s->name, left, s->retry.max_total_wait);
+				end_unsent(e, c, LOG_WARN, text);
+			}
+		}
+	}
+	e->long_holds = still;
 }
 
 /* One loop iteration (see http_step); the caller has set in_loop. */
 static int loop_once(struct http_engine *e, int max_wait_ms, struct err *err)
 {
+	if (e->long_holds) fail_long_held(e);
 	if (shutdown_requested()) stop_waiting(e);
 	schedule(e);           /* new handles: curl asks for a 0 ms timeout */
 	if (curl_timeout_due(e, err) < 0) return -1;

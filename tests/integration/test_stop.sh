@@ -51,6 +51,17 @@ check "pull: the tenants not done failed, stopped by a signal" grep -q "FAILED: 
 check "pull: no worker left" sh -c "! pgrep -P $PPID_ >/dev/null"
 gctl POST config '{"latency_ms": 0}' >/dev/null
 
+# ---- a Retry-After of a day is not waited out (the run held the lock for a day)
+sctl POST faults '{"match": "/contacts$", "method": "POST", "status": 429, "retry_after": 86400, "times": 1}' >/dev/null
+T0=$(date +%s)
+timeout -s KILL 300 "$ENTRASYNC" --config c.lua sync >day.out 2>day.err; RC=$?
+check "a day's Retry-After: the sync ends in minutes, not a day ($(( $(date +%s) - T0 )) s)" test $(( $(date +%s) - T0 )) -lt 100
+check "a day's Retry-After: exit 1" test "$RC" = 1
+check "a day's Retry-After: the requests after it are not sent, saying why" \
+  grep -q "not sent: syncro asked to wait [0-9]* s more (429 Retry-After), longer than the [0-9]* s a request may wait" day.err
+check "a day's Retry-After: its value logged as a number" grep -q "Retry-After 86400 s" day.err
+sctl DELETE faults >/dev/null
+
 # ---- the next runs converge
 expect_exit "pull after the stops: Contoso and Fabrikam ok (Woodgrove fails as ever)" 1 "^Contoso: ok" -- --config c.lua pull
 check "pull after the stops: Fabrikam ok" grep -q "^Fabrikam: ok" "$T_OUT/out"
