@@ -208,8 +208,11 @@ static char **child_argv(const struct daemon *d, const char *cmd, bool with_extr
 	ARG("--config");
 	ARG(d->config_path);
 	if (g->lua_dir) { ARG("--lua-dir"); ARG(g->lua_dir); }
-	if (g->log_level) { ARG("--log-level"); ARG(g->log_level); }
-	if (g->log_format) { ARG("--log-format"); ARG(g->log_format); }
+	/* a reload's check reports only its errors: its warnings (logged by
+	 * the runs anyway) would bury the reason a reload failed */
+	bool check = strcmp(cmd, "check") == 0;
+	if (check || g->log_level) { ARG("--log-level"); ARG(check ? "error" : g->log_level); }
+	if (g->log_format && !check) { ARG("--log-format"); ARG(g->log_format); }
 	ARG(cmd);
 	if (with_extra && d->child_verifies) ARG("--verify");
 	if (with_extra)

@@ -86,6 +86,8 @@ cp c.lua good.lua
 echo "this is not lua" >> c.lua
 kill -HUP "$DPID"
 check "SIGHUP with a broken config: the log says why" wait_for 60 grep -q "reload failed, keeping the previous settings: .*c.lua" d1.log
+check "SIGHUP with a broken config: the reason is the error, not check's warnings (the config's pace)" \
+  sh -c "! grep 'reload failed' d1.log | grep -q 'requests_per_minute'"
 check "the daemon is still alive" alive "$DPID"
 # (no wait: the daemon records the failure before it logs it)
 check "status shows the failed reload" sh -c "'$ES' --config good.lua status 2>/dev/null | grep -q 'the last reload failed'"
