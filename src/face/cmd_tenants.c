@@ -644,11 +644,15 @@ int cmd_tenants(int argc, char **argv, const struct global_opts *g)
 		                                      : "forget takes one TENANT");
 	if ((dry || audit) && !forgetting)
 		return usage_fail("tenants", "%s goes with 'forget'", dry ? "--dry-run" : "--audit");
-	if (config_load_opts(config_locate(g->config_path), CONFIG_SKIP_POLICY_FILES, &cfg, &err) != 0) {
+	/* discover is how a new CSP partner gets its tenants' entries: it needs
+	 * none configured yet */
+	bool discovering = !forgetting && npos == 1;
+	if (config_load_opts(config_locate(g->config_path),
+	                     CONFIG_SKIP_POLICY_FILES | (discovering ? CONFIG_TENANTS_OPTIONAL : 0u), &cfg, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
-	rc = forgetting ? forget(&cfg, argv[1], dry, audit) : npos == 1 ? discover(&cfg) : list_tenants(&cfg);
+	rc = forgetting ? forget(&cfg, argv[1], dry, audit) : discovering ? discover(&cfg) : list_tenants(&cfg);
 out:
 	config_free(&cfg);
 	return rc;

@@ -627,7 +627,7 @@ static void load_tenants(struct loader *ld, int root, const struct scope *top)
 	scope_init(&sc, "tenants");
 	int t = opt_table(ld, root, top, "tenants");
 	if (t <= 0) {
-		if (t == 0)
+		if (t == 0 && !(ld->flags & CONFIG_TENANTS_OPTIONAL))
 			problem(ld, 0, "tenants is missing: list the customers' tenants, e.g. tenants = { { id = "
 			        "\"contoso.onmicrosoft.com\", syncro_customer_id = 101 } }");
 		return;
@@ -643,7 +643,8 @@ static void load_tenants(struct loader *ld, int root, const struct scope *top)
 		else
 			problem(ld, key_line(ld, &sc, NULL), "tenants must be a list { {...}, {...} } without gaps");
 	}
-	if (n == 0) problem(ld, key_line(ld, &sc, NULL), "tenants is empty: list at least one tenant");
+	if (n == 0 && !(ld->flags & CONFIG_TENANTS_OPTIONAL))
+		problem(ld, key_line(ld, &sc, NULL), "tenants is empty: list at least one tenant");
 	cfg->tenants = xcalloc(n, sizeof *cfg->tenants);
 	cfg->ntenants = n;
 	for (size_t i = 1; i <= n; i++) {

@@ -128,6 +128,9 @@ enum {
 	/* Do not check that policy files exist (`entrasync check` reads each
 	 * policy itself so that it can report every policy problem). */
 	CONFIG_SKIP_POLICY_FILES = 1 << 0,
+	/* A missing or empty `tenants` is no problem (`entrasync tenants
+	 * discover`: a new CSP partner runs it to get the entries to paste). */
+	CONFIG_TENANTS_OPTIONAL = 1 << 1,
 };
 
 /* Loads and validates the config file at path into *cfg (zeroed first).

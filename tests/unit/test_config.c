@@ -468,3 +468,31 @@ TEST(config_load_text_as_if_from_its_path)
 	CHECK_CONTAINS(err.msg, "x/es.lua:1: tenants is empty");
 	CHECK(strstr(err.msg, "near") == NULL);
 }
+
+/* CONFIG_TENANTS_OPTIONAL (tenants discover): no tenants, or an empty
+ * list, is no problem; a malformed list still is. */
+TEST(config_tenants_optional)
+{
+	struct config cfg;
+	struct err err;
+	set_test_env();
+	const char head[] = "graph = { client_id = '4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59', client_secret = 's' }\n"
+	                    "syncro = { subdomain = 'acme', api_key = 'k' }\n"
+	                    "csp = { partner_tenant = 'partner.example' }\n";
+	const unsigned flags = CONFIG_SKIP_POLICY_FILES | CONFIG_TENANTS_OPTIONAL;
+	REQUIRE_OK(config_load_text("es.lua", head, strlen(head), flags, &cfg, &err), &err);
+	CHECK(cfg.ntenants == 0);
+	CHECK_STR(cfg.csp_partner_tenant, "partner.example");
+	config_free(&cfg);
+	char text[512];
+	snprintf(text, sizeof text, "%stenants = {}\n", head);
+	REQUIRE_OK(config_load_text("es.lua", text, strlen(text), flags, &cfg, &err), &err);
+	CHECK(cfg.ntenants == 0);
+	config_free(&cfg);
+	snprintf(text, sizeof text, "%stenants = { a = 1 }\n", head);
+	CHECK(config_load_text("es.lua", text, strlen(text), flags, &cfg, &err) != 0);
+	CHECK_CONTAINS(err.msg, "'a' is a named key");
+	/* without the flag: missing */
+	CHECK(config_load_text("es.lua", head, strlen(head), CONFIG_SKIP_POLICY_FILES, &cfg, &err) != 0);
+	CHECK_CONTAINS(err.msg, "tenants is missing");
+}
