@@ -276,21 +276,6 @@ static const struct syncro_customer *suggest_by_domain(const struct syncro_index
 	return syncro_index_customer(ix, best->customer_id);
 }
 
-/* The one Syncro customer whose business name is name (ASCII case
- * ignored, as the sync's syncro_customer finds it), or NULL (none, or
- * several: the sync would refuse the name too). */
-static const struct syncro_customer *suggest_by_name(const struct syncro_index *ix, const char *name)
-{
-	const struct syncro_customer *found = NULL;
-	for (size_t i = 0; name && i < ix->ncustomers; i++) {
-		const struct syncro_customer *sc = &ix->customers[i];
-		if (!sc->business_name || !str_ieq(sc->business_name, name)) continue;
-		if (found) return NULL;
-		found = sc;
-	}
-	return found;
-}
-
 /* A customer's name for a comment: its business name, else its full name. */
 static const char *customer_label(const struct syncro_customer *sc)
 {
@@ -427,7 +412,15 @@ static int discover(const struct config *cfg)
 			size_t why_count = 0;
 			const struct syncro_customer *sc = have_syncro ? suggest_by_domain(&ix, c, &why_domain, &why_count)
 			                                               : NULL;
-			const struct syncro_customer *by_name = have_syncro && !sc ? suggest_by_name(&ix, c->name) : NULL;
+			/* else by name as the sync finds it: the one customer with it,
+			 * or what the sync would say (several, similar names) */
+			const struct syncro_customer *by_name = NULL;
+			enum syncro_result by_name_r = SYNCRO_NOT_FOUND;
+			size_t n_similar = 0;
+			struct err name_err = { { 0 } };
+			if (have_syncro && !sc)
+				by_name_r = syncro_customer_pick(ix.customers, ix.ncustomers, c->name, &by_name, &n_similar,
+				                                 &name_err);
 			struct buf b = { 0 };
 			buf_adds(&b, "{ id = ");
 			lua_quote(c->tenant_id, &b);
@@ -445,14 +438,19 @@ static int discover(const struct config *cfg)
 				if (c->domain) buf_printf(&b, "%s; ", c->domain);
 				buf_printf(&b, "%s, by name", customer_label(by_name));
 			} else if (have_syncro) {
-				/* read, and no customer has its domains or its name: the entry
-				 * says so rather than name a customer the sync will not find */
+				/* read, and no customer has its domains or (just one) its name:
+				 * the entry says so rather than name a customer the sync will
+				 * not find; with several of its name, or similar ones, it says
+				 * what the sync would, not to create one more */
 				buf_adds(&b, ", syncro_customer = ");
 				lua_quote(c->name ? c->name : c->domain, &b);
 				buf_adds(&b, " },  -- ");
 				if (c->domain) buf_printf(&b, "%s; ", c->domain);
-				buf_adds(&b, "NOT IN SYNCRO: no customer has its domains or this name; create it, or set "
-				             "syncro_customer_id");
+				if (by_name_r == SYNCRO_AMBIGUOUS || n_similar)
+					buf_printf(&b, "CHECK IN SYNCRO: no customer has its domains; %s", name_err.msg);
+				else
+					buf_adds(&b, "NOT IN SYNCRO: no customer has its domains or this name; create it, or set "
+					             "syncro_customer_id");
 			} else {
 				buf_adds(&b, ", syncro_customer = ");
 				lua_quote(c->name ? c->name : c->domain, &b);

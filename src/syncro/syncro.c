@@ -420,13 +420,12 @@ static int take_customers(struct op *op, const cJSON *root)
 			op_fail(op, SYNCRO_FAILED, "unexpected customer in the list: %s", e.msg);
 			return -1;
 		}
-		if (c.business_name && str_ieq(c.business_name, op->name)) {
+		if (syncro_name_match(c.business_name, op->name) == SYNCRO_NAME_SAME) {
 			op->matches = xrealloc(op->matches, (op->n_matches + 1) * sizeof *op->matches);
 			op->matches[op->n_matches++] = c;
 			continue;
 		}
-		if (c.business_name && op->n_similar < 5)
-			buf_printf(&op->similar, "%s%lld '%s'", op->n_similar++ ? ", " : "", c.id, c.business_name);
+		syncro_similar_add(&op->similar, &op->n_similar, &c);
 		syncro_customer_free(&c);
 	}
 	return page_next(op, root, items);
@@ -435,29 +434,15 @@ static int take_customers(struct op *op, const cJSON *root)
 /* CUSTOMER_FIND after the last page: one match, none, or several. */
 static void finish_find(struct op *op)
 {
-	if (op->n_matches == 1) {
-		op->reply.customer = op->matches[0];
-		op->n_matches = 0;
-		op_finish(op, SYNCRO_OK);
+	struct err e = {{0}};
+	enum syncro_result r = syncro_name_verdict(op->matches, op->n_matches, op->similar.data, &e);
+	if (r != SYNCRO_OK) {
+		op_fail(op, r, "%s", e.msg);
 		return;
 	}
-	if (op->n_matches == 0) {
-		if (op->n_similar)
-			op_fail(op, SYNCRO_NOT_FOUND, "no customer has this business name (similar: %s); set the "
-			        "tenant's syncro_customer to the exact name or syncro_customer_id to the id",
-			        op->similar.data);
-		else
-			op_fail(op, SYNCRO_NOT_FOUND, "no customer has this business name; check the tenant's "
-			        "syncro_customer or set syncro_customer_id");
-		return;
-	}
-	struct buf list = {0};
-	for (size_t i = 0; i < op->n_matches && i < 20; i++)
-		buf_printf(&list, "%s%lld '%s'", i ? ", " : "", op->matches[i].id, op->matches[i].business_name);
-	if (op->n_matches > 20) buf_printf(&list, " and %zu more", op->n_matches - 20);
-	op_fail(op, SYNCRO_AMBIGUOUS, "%zu customers have this business name: %s; set the tenant's "
-	        "syncro_customer_id to the one to use", op->n_matches, list.data);
-	buf_free(&list);
+	op->reply.customer = op->matches[0];
+	op->n_matches = 0;
+	op_finish(op, SYNCRO_OK);
 }
 
 /* A 2xx answer: parse it, then complete op or read the next page. */

@@ -189,8 +189,8 @@ uint64_t syncro_client_throttled(const struct syncro_client *sc);
 
 enum syncro_result syncro_customer_get(struct syncro_client *sc, long long id,
                                        struct syncro_customer *out, struct err *err);
-/* The one customer whose business_name equals name (ASCII case-insensitive,
- * exact), over all pages of GET /customers?business_name= (a substring
+/* The one customer whose business_name equals name (case ignored:
+ * syncro_name_match), over all pages of GET /customers?business_name= (a substring
  * search; disabled customers are not listed by Syncro). Several →
  * SYNCRO_AMBIGUOUS listing ids and names; none → SYNCRO_NOT_FOUND (naming
  * similar customers when Syncro returned any). */
@@ -284,6 +284,29 @@ int syncro_pages_next(struct syncro_pages *pages, long long page, long long max_
                       const struct cJSON *items, char *why, size_t cap);
 /* Fills *out from a customer object, wrapped {"customer":{…}} or flat. */
 int syncro_customer_from_json(const struct cJSON *obj, struct syncro_customer *out, struct err *err);
+/* How a customer's business name compares with the name a tenant gives:
+ * the same (case ignored: str_ieq_utf8), similar (its letters and digits,
+ * case folded, contain the name's: "Acme, Inc." and "ACME Inc (EU)" for
+ * "Acme Inc"), or not. What syncro_customer_find and tenants discover
+ * both match by. */
+enum syncro_name_match { SYNCRO_NAME_OTHER, SYNCRO_NAME_SIMILAR, SYNCRO_NAME_SAME };
+enum syncro_name_match syncro_name_match(const char *business_name, const char *name);
+#define SYNCRO_SIMILAR_MAX 5
+/* Appends "ID 'business name'" of c to similar (", " between), counting in
+ * *n, up to SYNCRO_SIMILAR_MAX of them; a customer without one is skipped. */
+void syncro_similar_add(struct buf *similar, size_t *n, const struct syncro_customer *c);
+/* The verdict on a business name that same[0..n_same) have: SYNCRO_OK for
+ * one; SYNCRO_NOT_FOUND for none (naming similar, "" or NULL when none
+ * was) or SYNCRO_AMBIGUOUS for several (listing them), with err saying what
+ * to set. */
+enum syncro_result syncro_name_verdict(const struct syncro_customer *same, size_t n_same, const char *similar,
+                                       struct err *err);
+/* syncro_customer_find over a list already read: the one customer of
+ * list[0..n) named name (*out points into list), else NULL and the
+ * verdict's failure, similar names from the whole list (*n_similar of
+ * them, when n_similar is not NULL). */
+enum syncro_result syncro_customer_pick(const struct syncro_customer *list, size_t n, const char *name,
+                                        const struct syncro_customer **out, size_t *n_similar, struct err *err);
 /* The JSON body (malloc'd, in *out) of a create (every non-NULL field,
  * customer_id required, title also as properties.title) or an update (the
  * non-NULL fields; title top-level). SYNCRO_INVALID when customer_id is

@@ -297,3 +297,87 @@ int syncro_pages_next(struct syncro_pages *pages, long long page, long long max_
 	}
 	return !last && page < max_pages;
 }
+
+/* ---- customers by business name ---------------------------------------------- */
+
+/* name's letters and digits, case folded (utf8_fold_next), into key
+ * (owned, *n of them): what stays of a name without its punctuation and
+ * spaces. Every code point above U+00BF counts as a letter. */
+static uint32_t *name_key(const char *name, size_t *n)
+{
+	uint32_t *key = xcalloc(strlen(name) + 1, sizeof *key);
+	size_t len = 0;
+	for (uint32_t c; (c = utf8_fold_next(&name));)
+		if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c > 0xBF && c != 0xD7 && c != 0xF7 &&
+		                                                           !(c >= 0x2000 && c <= 0x206F)))
+			key[len++] = c;
+	*n = len;
+	return key;
+}
+
+enum syncro_name_match syncro_name_match(const char *business_name, const char *name)
+{
+	if (!business_name || !name || !*name) return SYNCRO_NAME_OTHER;
+	if (str_ieq_utf8(business_name, name)) return SYNCRO_NAME_SAME;
+	size_t nb, nn;
+	uint32_t *kb = name_key(business_name, &nb), *kn = name_key(name, &nn);
+	bool similar = false;
+	for (size_t i = 0; nn && i + nn <= nb && !similar; i++)
+		similar = memcmp(kb + i, kn, nn * sizeof *kn) == 0;
+	free(kb);
+	free(kn);
+	return similar ? SYNCRO_NAME_SIMILAR : SYNCRO_NAME_OTHER;
+}
+
+void syncro_similar_add(struct buf *similar, size_t *n, const struct syncro_customer *c)
+{
+	if (!c->business_name || *n >= SYNCRO_SIMILAR_MAX) return;
+	buf_printf(similar, "%s%lld '%s'", (*n)++ ? ", " : "", c->id, c->business_name);
+}
+
+enum syncro_result syncro_name_verdict(const struct syncro_customer *same, size_t n_same, const char *similar,
+                                       struct err *err)
+{
+	if (n_same == 1) return SYNCRO_OK;
+	if (n_same == 0) {
+		if (similar && *similar)
+			err_set(err, "no customer has this business name (similar: %s); set the tenant's syncro_customer to "
+			        "the exact name or syncro_customer_id to the id", similar);
+		else
+			err_set(err, "no customer has this business name; check the tenant's syncro_customer or set "
+			        "syncro_customer_id");
+		return SYNCRO_NOT_FOUND;
+	}
+	struct buf list = {0};
+	for (size_t i = 0; i < n_same && i < 20; i++)
+		buf_printf(&list, "%s%lld '%s'", i ? ", " : "", same[i].id, same[i].business_name);
+	if (n_same > 20) buf_printf(&list, " and %zu more", n_same - 20);
+	err_set(err, "%zu customers have this business name: %s; set the tenant's syncro_customer_id to the one to "
+	        "use", n_same, list.data);
+	buf_free(&list);
+	return SYNCRO_AMBIGUOUS;
+}
+
+enum syncro_result syncro_customer_pick(const struct syncro_customer *list, size_t n, const char *name,
+                                        const struct syncro_customer **out, size_t *n_similar_out, struct err *err)
+{
+	struct syncro_customer *same = xcalloc(n, sizeof *same);   /* borrowed copies: their strings are list's */
+	struct buf similar = {0};
+	size_t n_same = 0, n_similar = 0;
+	*out = NULL;
+	for (size_t i = 0; i < n; i++) {
+		enum syncro_name_match m = syncro_name_match(list[i].business_name, name);
+		if (m == SYNCRO_NAME_SAME) {
+			if (!n_same) *out = &list[i];
+			same[n_same++] = list[i];
+		} else if (m == SYNCRO_NAME_SIMILAR) {
+			syncro_similar_add(&similar, &n_similar, &list[i]);
+		}
+	}
+	enum syncro_result r = syncro_name_verdict(same, n_same, similar.data, err);
+	if (r != SYNCRO_OK) *out = NULL;
+	if (n_similar_out) *n_similar_out = n_similar;
+	free(same);
+	buf_free(&similar);
+	return r;
+}

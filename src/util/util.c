@@ -489,6 +489,56 @@ void text_digest_hex(const uint64_t st[2], char out[33])
 }
 
 /* Strict UTF-8 check: no overlongs, no surrogates, nothing above U+10FFFF. */
+/* cp in lower case, for the scripts utf8_fold_next names. */
+static uint32_t fold_code_point(uint32_t cp)
+{
+	if (cp < 0x80) return cp >= 'A' && cp <= 'Z' ? cp + 32 : cp;
+	if (cp >= 0xC0 && cp <= 0xDE && cp != 0xD7) return cp + 32;                  /* À..Þ */
+	if (cp >= 0x100 && cp <= 0x17F) {                                            /* Latin Extended-A */
+		if (cp == 0x130 || cp == 0x131 || cp == 0x138 || cp == 0x149 || cp == 0x17F) return cp;
+		if (cp == 0x178) return 0xFF;                                            /* Ÿ */
+		bool odd_upper = (cp >= 0x139 && cp <= 0x148) || (cp >= 0x179 && cp <= 0x17E);
+		return (cp & 1) == (odd_upper ? 1u : 0u) ? cp + 1 : cp;
+	}
+	if (cp >= 0x391 && cp <= 0x3AB && cp != 0x3A2) return cp + 32;               /* Greek Α..Ϋ */
+	if (cp == 0x386) return 0x3AC;
+	if (cp >= 0x388 && cp <= 0x38A) return cp + 37;
+	if (cp == 0x38C) return 0x3CC;
+	if (cp == 0x38E || cp == 0x38F) return cp + 63;
+	if (cp == 0x3C2) return 0x3C3;                                               /* final sigma */
+	if (cp >= 0x410 && cp <= 0x42F) return cp + 32;                              /* Cyrillic А..Я */
+	if (cp >= 0x400 && cp <= 0x40F) return cp + 80;                              /* Ѐ..Џ */
+	if (((cp >= 0x460 && cp <= 0x481) || (cp >= 0x48A && cp <= 0x4BF) || (cp >= 0x1E00 && cp <= 0x1E95) ||
+	     (cp >= 0x1EA0 && cp <= 0x1EFF)) && (cp & 1) == 0)
+		return cp + 1;
+	return cp;
+}
+
+uint32_t utf8_fold_next(const char **s)
+{
+	const unsigned char *p = (const unsigned char *)*s;
+	uint32_t c = p[0];
+	if (!c) return 0;
+	*s += 1;
+	if (c < 0x80) return fold_code_point(c);
+	size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+	if (!len || !str_utf8_valid((const char *)p, strnlen((const char *)p, len)))
+		return 0x110000 + c;     /* a stray byte: itself, beyond every code point */
+	uint32_t cp = c & (len == 2 ? 0x1Fu : len == 3 ? 0x0Fu : 0x07u);
+	for (size_t k = 1; k < len; k++) cp = (cp << 6) | (p[k] & 0x3Fu);
+	*s += len - 1;
+	return fold_code_point(cp);
+}
+
+bool str_ieq_utf8(const char *a, const char *b)
+{
+	for (;;) {
+		uint32_t x = utf8_fold_next(&a), y = utf8_fold_next(&b);
+		if (x != y) return false;
+		if (!x) return true;
+	}
+}
+
 bool str_utf8_valid(const char *text, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)text;

@@ -75,6 +75,14 @@ int fd_write_all(int fd, const void *data, size_t len); /* all of data, EINTR re
 bool guid_at(const char *s);      /* s[0..36) is a GUID's text, 8-4-4-4-12 hex digits (s need not end there) */
 bool str_is_guid(const char *s);  /* s is exactly a GUID's text */
 bool str_utf8_valid(const char *s, size_t n);   /* strict: no overlongs, surrogates, nor above U+10FFFF */
+/* The code point at *s (UTF-8; a byte that starts no valid sequence is
+ * taken alone, as a value above U+10FFFF) in lower case, and *s moved past
+ * it; 0 at the end. Case is folded for the letters of ASCII, Latin-1,
+ * Latin Extended-A and Additional, Greek and Cyrillic (one to one: no
+ * ß → ss). */
+uint32_t utf8_fold_next(const char **s);
+/* a and b are equal but for the case of those letters (utf8_fold_next). */
+bool str_ieq_utf8(const char *a, const char *b);
 /* guid_at for s with at least 36 readable bytes (it reads them all, NULs
  * included): sixteen bytes a step with SSE2. For the member pages' ids. */
 bool guid_at_36(const char *s);

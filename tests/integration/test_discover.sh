@@ -47,3 +47,23 @@ expect_exit "check still wants tenants" 2 "tenants is missing" -- --config none.
 expect_exit "check still wants tenants (empty)" 2 "tenants is empty" -- --config empty.lua check
 expect_exit "tenants (the list) still wants them" 2 "tenants is missing" -- --config none.lua tenants
 expect_exit "sync still wants them" 2 "tenants is missing" -- --config none.lua sync
+
+# ---------------------------------------------------------------- Syncro by name
+# Syncro holds the name twice, in capitals (non-ASCII letters), or with
+# punctuation: discover says what the sync would, not "create it".
+ctl POST tenants '{"key": "dup", "id": "c0ffee00-0000-4000-8000-0000000000d1", "displayName": "Dup Co", "domain": "dup.example", "users": 2}' >/dev/null
+ctl POST tenants '{"key": "aero", "id": "c0ffee00-0000-4000-8000-0000000000a1", "displayName": "Ærø Bådebyggeri ApS", "domain": "aero.example", "users": 2}' >/dev/null
+ctl POST tenants '{"key": "acme", "id": "c0ffee00-0000-4000-8000-0000000000a2", "displayName": "Acme Inc", "domain": "acme.example", "users": 2}' >/dev/null
+syn POST seed '{"customers": [{"id": 202, "business_name": "Dup Co"}, {"id": 203, "business_name": "DUP CO"},
+  {"id": 204, "business_name": "Acme, Inc."}, {"id": 205, "business_name": "ÆRØ BÅDEBYGGERI APS"}]}' >/dev/null
+expect_ok "discover: names Syncro holds in other forms" -- --config none.lua tenants discover
+check "discover: a name two customers have: both ids, set syncro_customer_id (not: create it)" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-0000000000d1", name = "Dup Co", syncro_customer = "Dup Co" },  -- dup.example; CHECK IN SYNCRO: no customer has its domains; 2 customers have this business name: 202 .Dup Co., 203 .DUP CO.; set the tenant.s syncro_customer_id to the one to use$' "$T_OUT/out"
+check "discover: the name in capitals, non-ASCII letters too, is the same name" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-0000000000a1", name = "Ærø Bådebyggeri ApS", syncro_customer_id = 205 },  -- aero.example; ÆRØ BÅDEBYGGERI APS, by name$' "$T_OUT/out"
+check "discover: a name with other punctuation is listed as similar" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-0000000000a2", name = "Acme Inc", syncro_customer = "Acme Inc" },  -- acme.example; CHECK IN SYNCRO: no customer has its domains; no customer has this business name (similar: 204 .Acme, Inc..); set' "$T_OUT/out"
+# the sync finds the customer by the name in another case the same way
+mkconfig aero.lua '{ id = "aero.example", syncro_customer = "Ærø Bådebyggeri ApS" },'
+expect_ok "sync: a tenant named by its Syncro customer's name in other capitals" -- --config aero.lua sync --dry-run --tenant aero.example
+check "sync: ... finds that customer" grep -q 'Syncro customer #205' "$T_OUT/out"

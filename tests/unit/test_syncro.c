@@ -244,6 +244,39 @@ TEST(syncro_json_contact_shapes)
 	cJSON_Delete(cf);
 }
 
+/* Customers by business name, as the sync and tenants discover match them:
+ * the same in any case, similar without punctuation or as a part, and the
+ * sync's words for several or none. */
+TEST(syncro_customer_names)
+{
+	CHECK_EQ_INT(syncro_name_match("ÆRØ BÅDEBYGGERI APS", "Ærø Bådebyggeri ApS"), SYNCRO_NAME_SAME);
+	CHECK_EQ_INT(syncro_name_match("Acme, Inc.", "Acme Inc"), SYNCRO_NAME_SIMILAR);
+	CHECK_EQ_INT(syncro_name_match("ACME Inc (Europe)", "Acme Inc"), SYNCRO_NAME_SIMILAR);
+	CHECK_EQ_INT(syncro_name_match("Acme", "Acme Inc"), SYNCRO_NAME_OTHER);
+	CHECK_EQ_INT(syncro_name_match(NULL, "Acme"), SYNCRO_NAME_OTHER);
+	CHECK_EQ_INT(syncro_name_match("Acme", ""), SYNCRO_NAME_OTHER);
+	char dup1[] = "Dup Co", dup2[] = "DUP CO", acme[] = "Acme, Inc.", aero[] = "ÆRØ BÅDEBYGGERI APS";
+	struct syncro_customer list[] = { { .id = 202, .business_name = dup1 }, { .id = 203, .business_name = dup2 },
+	                                  { .id = 204, .business_name = acme }, { .id = 205, .business_name = aero },
+	                                  { .id = 206, .business_name = NULL } };
+	const struct syncro_customer *found = NULL;
+	struct err err = {{0}};
+	size_t similar = 9;
+	CHECK_EQ_INT(syncro_customer_pick(list, 5, "Ærø Bådebyggeri ApS", &found, &similar, &err), SYNCRO_OK);
+	CHECK(found == &list[3]);
+	CHECK_EQ_INT(syncro_customer_pick(list, 5, "dup co", &found, &similar, &err), SYNCRO_AMBIGUOUS);
+	CHECK(found == NULL);
+	CHECK_STR(err.msg, "2 customers have this business name: 202 'Dup Co', 203 'DUP CO'; set the tenant's "
+	          "syncro_customer_id to the one to use");
+	CHECK_EQ_INT(syncro_customer_pick(list, 5, "Acme Inc", &found, &similar, &err), SYNCRO_NOT_FOUND);
+	CHECK(similar == 1);
+	CHECK_CONTAINS(err.msg, "no customer has this business name (similar: 204 'Acme, Inc.'); set the tenant's "
+	               "syncro_customer to the exact name");
+	CHECK_EQ_INT(syncro_customer_pick(list, 5, "Lonely", &found, &similar, &err), SYNCRO_NOT_FOUND);
+	CHECK(similar == 0);
+	CHECK_CONTAINS(err.msg, "no customer has this business name; check");
+}
+
 TEST(syncro_json_bodies_and_errors)
 {
 	struct err err = {{0}};

@@ -27,6 +27,23 @@ TEST(util_edit_distance)
 	CHECK(str_ieq("Contoso.COM", "contoso.com"));
 }
 
+/* Case folded beyond ASCII (Latin, Greek, Cyrillic), one code point to
+ * one; stray bytes only equal themselves. */
+TEST(util_ieq_utf8)
+{
+	CHECK(str_ieq_utf8("Ærø Bådebyggeri ApS", "ÆRØ BÅDEBYGGERI APS"));
+	CHECK(str_ieq_utf8("Łódź Żółć", "ŁÓDŹ ŻÓŁĆ"));
+	CHECK(str_ieq_utf8("Ÿves", "ÿVES"));
+	CHECK(str_ieq_utf8("ΑΘΉΝΑ", "αθήνα"));
+	CHECK(str_ieq_utf8("МОСКВА Ёж", "москва ёж"));
+	CHECK(str_ieq_utf8("Contoso.COM", "contoso.com"));
+	CHECK(!str_ieq_utf8("Ærø", "Aero"));
+	CHECK(!str_ieq_utf8("Æ", "\xC6"));            /* a stray byte is not the letter it would be in Latin-1 */
+	CHECK(str_ieq_utf8("a\xC6" "b", "A\xC6" "B"));
+	CHECK(!str_ieq_utf8("abc", "ab"));
+	CHECK(!str_ieq_utf8("×", "÷"));
+}
+
 /* The one GUID check (config tenant ids, action targets, group refs, the
  * member pages' fast path). */
 TEST(util_guid)
