@@ -94,6 +94,7 @@ struct customer {
 	struct graph_tenant *gt;
 	char **domains;          /* verified domains from /organization (owned), may be empty */
 	size_t ndomains;
+	char *org_error;         /* why /organization could not be read with a token (owned), or NULL */
 };
 
 struct discovery {
@@ -285,8 +286,11 @@ static const char *customer_label(const struct syncro_customer *sc)
 }
 
 /* Is the customer configured, by its id, its default domain, or (once its
- * /organization was read) any of its verified domains? */
-static void customer_map(struct customer *c, const struct config *cfg)
+ * /organization was read) any of its verified domains? Else, when the
+ * database is there (st), by the organization a pull stored for a config
+ * entry: a tenant configured by a verified domain /organization could not
+ * be read for (denied) is still recognised once pulled. */
+static void customer_map(struct customer *c, const struct config *cfg, struct store *st)
 {
 	for (size_t k = 0; k < cfg->ntenants && !c->mapped; k++) {
 		const char *id = cfg->tenants[k].id;
@@ -294,15 +298,32 @@ static void customer_map(struct customer *c, const struct config *cfg)
 		for (size_t d = 0; d < c->ndomains && !c->mapped; d++)
 			if (str_ieq(id, c->domains[d])) c->mapped = &cfg->tenants[k];
 	}
+	if (c->mapped || !st) return;
+	char *row = NULL, *lower = xstrdup(c->tenant_id);
+	int more = 0;
+	struct err err;
+	config_tenant_id_fold(lower);
+	if (store_tenant_same_as(st, lower, &row, &more, &err) == 0) c->mapped = ops_tenant_configured(cfg, row);
+	free(row);
+	free(lower);
 }
 
-/* /organization of a customer tenant: its verified domains. A failure only
- * leaves the list empty (the default domain is still tried). */
+/* /organization of a customer tenant: its verified domains. A failure
+ * leaves the list empty (the default domain is still tried) and says why
+ * in c->org_error: a token that reads nothing is no working access. */
 static void organization_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 {
 	struct customer *c = ctx;
 	(void)t;
-	if (!r->ok || !r->json) return;
+	if (!r->ok || !r->json) {
+		if (r->status == 401 || r->status == 403)
+			c->org_error = xasprintf("/organization denied: missing %s (every Graph read will be denied the "
+			                         "same way: grant the app's permissions, then consent again)",
+			                         graph_permission_for("/organization"));
+		else
+			c->org_error = xasprintf("/organization failed: %s", r->ok ? "an empty answer" : r->err.msg);
+		return;
+	}
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(r->json, "value");
 	const cJSON *org = cJSON_IsArray(value) ? value->child : NULL;
 	const cJSON *doms = cJSON_GetObjectItemCaseSensitive(org, "verifiedDomains");
@@ -334,6 +355,7 @@ static int discover(const struct config *cfg)
 	struct graph_client *gc = NULL;
 	struct discovery d = { 0 };
 	struct syncro_index ix = { 0 };
+	struct store *st = NULL;
 	if (!cfg->csp_partner_tenant)
 		return usage_fail("tenants discover", "csp.partner_tenant is not set in the config "
 		                  "(csp = { partner_tenant = \"YOUR-PARTNER-TENANT-ID\" })");
@@ -359,7 +381,7 @@ static int discover(const struct config *cfg)
 	/* Can the app get a token in each customer tenant? All at once. */
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
-		customer_map(c, cfg);
+		customer_map(c, cfg, NULL);
 		c->gt = graph_tenant_get(gc, c->tenant_id);
 		graph_tenant_token_start(c->gt);
 	}
@@ -367,29 +389,36 @@ static int discover(const struct config *cfg)
 		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
 		goto out;
 	}
-	/* The verified domains of the unmapped ones the app can read: a config
-	 * entry may name the tenant by one of them; else for the Syncro
-	 * suggestion. */
+	/* The verified domains of every one with a token: whether the token
+	 * reads anything; a config entry may name the tenant by one of them;
+	 * the Syncro suggestion. */
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
-		if (c->mapped || graph_tenant_token_error(c->gt)) continue;
-		graph_submit(c->gt, &(struct graph_request){ .url = "/organization?$select=verifiedDomains",
-		                                             .on_done = organization_done, .ctx = c }, &err);
+		if (graph_tenant_token_error(c->gt)) continue;
+		if (graph_submit(c->gt, &(struct graph_request){ .url = "/organization?$select=verifiedDomains",
+		                                                 .on_done = organization_done, .ctx = c }, &err) != 0)
+			c->org_error = xasprintf("/organization failed: %s", err.msg);
 	}
 	if (http_run(engine, &err) != 0) {
 		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
 		goto out;
 	}
-	for (size_t i = 0; i < d.n; i++) customer_map(&d.v[i], cfg);
+	if (access(cfg->database, F_OK) == 0 && store_open(cfg->database, &st, &err) != 0) {
+		log_redact_err(&err);
+		printf("(the database could not be read, tenants are matched by their domains only: %s)\n", err.msg);
+		st = NULL;
+	}
+	for (size_t i = 0; i < d.n; i++) customer_map(&d.v[i], cfg, st);
 	size_t unmapped = 0, no_token = 0;
 	printf("%zu customer tenant%s of partner %s:\n", d.n, d.n == 1 ? "" : "s", cfg->csp_partner_tenant);
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
 		const char *tok_err = graph_tenant_token_error(c->gt);
-		printf("  %s  %-32s %-30s %-11s token: %s\n", c->tenant_id, c->domain ? c->domain : "-",
-		       c->name ? c->name : "-", c->mapped ? "mapped" : "not mapped", tok_err ? "FAILED" : "ok");
-		if (tok_err) {
-			printf("      %s\n", tok_err);
+		printf("  %s  %-32s %-30s %-11s token: %s%s\n", c->tenant_id, c->domain ? c->domain : "-",
+		       c->name ? c->name : "-", c->mapped ? "mapped" : "not mapped", tok_err ? "FAILED" : "ok",
+		       c->org_error ? ", but" : "");
+		if (tok_err || c->org_error) {
+			printf("      %s\n", tok_err ? tok_err : c->org_error);
 			no_token++;
 		}
 		if (!c->mapped) unmapped++;
@@ -474,7 +503,9 @@ out:
 		free(d.v[i].name);
 		for (size_t k = 0; k < d.v[i].ndomains; k++) free(d.v[i].domains[k]);
 		free(d.v[i].domains);
+		free(d.v[i].org_error);
 	}
+	store_close(st);
 	syncro_index_free(&ix);
 	free(d.v);
 	return rc;

@@ -67,3 +67,17 @@ check "discover: a name with other punctuation is listed as similar" \
 mkconfig aero.lua '{ id = "aero.example", syncro_customer = "Ærø Bådebyggeri ApS" },'
 expect_ok "sync: a tenant named by its Syncro customer's name in other capitals" -- --config aero.lua sync --dry-run --tenant aero.example
 check "sync: ... finds that customer" grep -q 'Syncro customer #205' "$T_OUT/out"
+
+# ---------------------------------------------------------------- /organization denied
+# Consent without permissions: a token, and every read denied. Discover says
+# so; a tenant configured by a verified domain that is not its default one
+# is still known as mapped by what its last pull stored.
+mkconfig other.lua '{ id = "contosoltd2716.onmicrosoft.com", syncro_customer_id = 101 },'
+expect_ok "a pull of a tenant configured by another verified domain" -- --config other.lua pull
+ctl POST "tenants/contoso/grants/$CID" '{"roles": []}' >/dev/null
+es --config other.lua tenants discover
+check "discover: a token that reads nothing is not 'token: ok'" \
+  sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q 'token: ok, but\$' && grep -A1 '^  $CONTOSO ' '$T_OUT/out' | grep -q '/organization denied: missing Organization.Read.All'"
+check "discover: ... the tenant is known as mapped by its last pull" \
+  sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q ' mapped ' && ! grep -q '^{ id = \"$CONTOSO\"' '$T_OUT/out'"
+ctl POST "tenants/contoso/grants/$CID" '{"roles": ["User.Read.All", "GroupMember.Read.All", "Organization.Read.All", "SecurityEvents.Read.All", "Directory.Read.All"]}' >/dev/null
