@@ -335,16 +335,88 @@ static void organization_done(struct graph_tenant *t, struct graph_result *r, vo
 	}
 }
 
-/* A Lua string literal (quotes and backslashes escaped). */
+/* A Lua string literal: quotes and backslashes escaped, and every control
+ * character (\n, \r, \t, else \ddd): the entry stays one line of valid Lua. */
 static void lua_quote(const char *s, struct buf *out)
 {
 	buf_addc(out, '"');
-	for (; s && *s; s++) {
-		if (*s == '"' || *s == '\\') buf_addc(out, '\\');
-		if (*s == '\n') buf_adds(out, "\\n");
-		else buf_addc(out, *s);
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++) {
+		if (*p == '"' || *p == '\\') {
+			buf_addc(out, '\\');
+			buf_addc(out, (char)*p);
+		} else if (*p == '\n') {
+			buf_adds(out, "\\n");
+		} else if (*p == '\r') {
+			buf_adds(out, "\\r");
+		} else if (*p == '\t') {
+			buf_adds(out, "\\t");
+		} else if (*p < 0x20 || *p == 0x7F) {
+			buf_printf(out, "\\%03u", *p);
+		} else {
+			buf_addc(out, (char)*p);
+		}
 	}
 	buf_addc(out, '"');
+}
+
+/* s for a `--` comment, or a column of the listing: every control
+ * character a space, so that no name can end the comment's line. */
+static void comment_add(struct buf *out, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+		buf_addc(out, *p < 0x20 || *p == 0x7F ? ' ' : (char)*p);
+}
+
+/* The ready-to-paste entry of c (one line, valid Lua, its comment after
+ * `--`) with its Syncro customer: by contact domain, else by name as the
+ * sync finds it (the one customer with it, else what the sync would say
+ * about several or similar ones), when ix (Syncro read) is not NULL; else
+ * by name, unchecked. */
+static void paste_entry(const struct customer *c, const struct syncro_index *ix, struct buf *out)
+{
+	struct buf note = { 0 };
+	const char *why_domain = NULL;
+	size_t why_count = 0, n_similar = 0;
+	const struct syncro_customer *sc = ix ? suggest_by_domain(ix, c, &why_domain, &why_count) : NULL;
+	const struct syncro_customer *by_name = NULL;
+	enum syncro_result by_name_r = SYNCRO_NOT_FOUND;
+	struct err name_err = { { 0 } };
+	if (ix && !sc)
+		by_name_r = syncro_customer_pick(ix->customers, ix->ncustomers, c->name, &by_name, &n_similar, &name_err);
+	buf_adds(out, "{ id = ");
+	lua_quote(c->tenant_id, out);
+	if (c->name) {
+		buf_adds(out, ", name = ");
+		lua_quote(c->name, out);
+	}
+	if (c->domain) buf_printf(&note, "%s; ", c->domain);
+	if (sc || by_name) {
+		buf_printf(out, ", syncro_customer_id = %lld },  -- ", sc ? sc->id : by_name->id);
+		buf_adds(&note, customer_label(sc ? sc : by_name));
+		if (sc)
+			buf_printf(&note, ", by contact domain %s (%zu contact%s)", why_domain, why_count,
+			           why_count == 1 ? "" : "s");
+		else
+			buf_adds(&note, ", by name");
+	} else {
+		buf_adds(out, ", syncro_customer = ");
+		lua_quote(c->name ? c->name : c->domain, out);
+		buf_adds(out, " },  -- ");
+		/* Syncro read, and no customer has its domains or (just one) its
+		 * name: the entry says so rather than name a customer the sync
+		 * will not find; with several of its name, or similar ones, what
+		 * the sync would say, not to create one more */
+		if (!ix)
+			buf_adds(&note, "by name");
+		else if (by_name_r == SYNCRO_AMBIGUOUS || n_similar)
+			buf_printf(&note, "CHECK IN SYNCRO: no customer has its domains; %s", name_err.msg);
+		else
+			buf_adds(&note, "NOT IN SYNCRO: no customer has its domains or this name; create it, or set "
+			                "syncro_customer_id");
+	}
+	if (graph_tenant_token_error(c->gt)) buf_adds(&note, " (no token yet: grant admin consent first)");
+	comment_add(out, note.data);
+	buf_free(&note);
 }
 
 static int discover(const struct config *cfg)
@@ -437,57 +509,8 @@ static int discover(const struct config *cfg)
 		for (size_t i = 0; i < d.n; i++) {
 			struct customer *c = &d.v[i];
 			if (c->mapped) continue;
-			const char *why_domain = NULL;
-			size_t why_count = 0;
-			const struct syncro_customer *sc = have_syncro ? suggest_by_domain(&ix, c, &why_domain, &why_count)
-			                                               : NULL;
-			/* else by name as the sync finds it: the one customer with it,
-			 * or what the sync would say (several, similar names) */
-			const struct syncro_customer *by_name = NULL;
-			enum syncro_result by_name_r = SYNCRO_NOT_FOUND;
-			size_t n_similar = 0;
-			struct err name_err = { { 0 } };
-			if (have_syncro && !sc)
-				by_name_r = syncro_customer_pick(ix.customers, ix.ncustomers, c->name, &by_name, &n_similar,
-				                                 &name_err);
 			struct buf b = { 0 };
-			buf_adds(&b, "{ id = ");
-			lua_quote(c->tenant_id, &b);
-			if (c->name) {
-				buf_adds(&b, ", name = ");
-				lua_quote(c->name, &b);
-			}
-			if (sc) {
-				buf_printf(&b, ", syncro_customer_id = %lld },  -- ", sc->id);
-				if (c->domain) buf_printf(&b, "%s; ", c->domain);
-				buf_printf(&b, "%s, by contact domain %s (%zu contact%s)", customer_label(sc), why_domain, why_count,
-				           why_count == 1 ? "" : "s");
-			} else if (by_name) {
-				buf_printf(&b, ", syncro_customer_id = %lld },  -- ", by_name->id);
-				if (c->domain) buf_printf(&b, "%s; ", c->domain);
-				buf_printf(&b, "%s, by name", customer_label(by_name));
-			} else if (have_syncro) {
-				/* read, and no customer has its domains or (just one) its name:
-				 * the entry says so rather than name a customer the sync will
-				 * not find; with several of its name, or similar ones, it says
-				 * what the sync would, not to create one more */
-				buf_adds(&b, ", syncro_customer = ");
-				lua_quote(c->name ? c->name : c->domain, &b);
-				buf_adds(&b, " },  -- ");
-				if (c->domain) buf_printf(&b, "%s; ", c->domain);
-				if (by_name_r == SYNCRO_AMBIGUOUS || n_similar)
-					buf_printf(&b, "CHECK IN SYNCRO: no customer has its domains; %s", name_err.msg);
-				else
-					buf_adds(&b, "NOT IN SYNCRO: no customer has its domains or this name; create it, or set "
-					             "syncro_customer_id");
-			} else {
-				buf_adds(&b, ", syncro_customer = ");
-				lua_quote(c->name ? c->name : c->domain, &b);
-				buf_adds(&b, " },  -- ");
-				if (c->domain) buf_printf(&b, "%s; ", c->domain);
-				buf_adds(&b, "by name");
-			}
-			if (graph_tenant_token_error(c->gt)) buf_adds(&b, " (no token yet: grant admin consent first)");
+			paste_entry(c, have_syncro ? &ix : NULL, &b);
 			printf("%s\n", b.data);
 			buf_free(&b);
 		}

@@ -81,3 +81,15 @@ check "discover: a token that reads nothing is not 'token: ok'" \
 check "discover: ... the tenant is known as mapped by its last pull" \
   sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q ' mapped ' && ! grep -q '^{ id = \"$CONTOSO\"' '$T_OUT/out'"
 ctl POST "tenants/contoso/grants/$CID" '{"roles": ["User.Read.All", "GroupMember.Read.All", "Organization.Read.All", "SecurityEvents.Read.All", "Directory.Read.All"]}' >/dev/null
+
+# ---------------------------------------------------------------- entries stay valid Lua
+# Names with control characters (a CR, a tab, a newline in a Syncro
+# customer's name): every entry is still one line, and the lines pasted
+# into tenants = { } make a config that loads.
+ctl POST tenants '{"key": "ctrl", "id": "c0ffee00-0000-4000-8000-0000000000c1", "displayName": "Tab\tCo\r\nLtd\u0001", "domain": "ctrl.example", "users": 2}' >/dev/null
+syn POST seed '{"customers": [{"id": 210, "business_name": "Ctrl\nCo -- x\r"}], "contacts": [{"customer_id": 210, "name": "a", "email": "a@ctrl.example"}]}' >/dev/null
+es --config none.lua tenants discover
+check "discover: control characters escaped in the entry, none in its comment" \
+  grep -q '^{ id = "c0ffee00-0000-4000-8000-0000000000c1", name = "Tab\\tCo\\r\\nLtd\\001", syncro_customer_id = 210 },  -- ctrl.example; Ctrl Co -- x , by contact domain ctrl.example (1 contact)$' "$T_OUT/out"
+{ sed '/^tenants/d' none.lua; echo 'tenants = {'; grep '^{ id = ' "$T_OUT/out"; echo '}'; } >pasted.lua
+expect_ok "discover: the entries pasted make a config that loads" -- --config pasted.lua check
