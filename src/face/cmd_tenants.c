@@ -367,6 +367,21 @@ static void comment_add(struct buf *out, const char *s)
 		buf_addc(out, *p < 0x20 || *p == 0x7F ? ' ' : (char)*p);
 }
 
+/* The gist of a token error for a comment: without its "tenant ID: ",
+ * up to its first ": " outside parentheses (what follows is advice), at
+ * most 120 bytes. */
+static void short_reason(const char *msg, struct buf *out)
+{
+	if (str_starts(msg, "tenant ") && strstr(msg, ": ")) msg = strstr(msg, ": ") + 2;
+	int depth = 0;
+	for (size_t i = 0; msg[i] && i < 120; i++) {
+		if (msg[i] == '(') depth++;
+		else if (msg[i] == ')' && depth) depth--;
+		else if (msg[i] == ':' && msg[i + 1] == ' ' && !depth) break;
+		buf_addc(out, msg[i]);
+	}
+}
+
 /* The ready-to-paste entry of c (one line, valid Lua, its comment after
  * `--`) with its Syncro customer: by contact domain, else by name as the
  * sync finds it (the one customer with it, else what the sync would say
@@ -414,9 +429,40 @@ static void paste_entry(const struct customer *c, const struct syncro_index *ix,
 			buf_adds(&note, "NOT IN SYNCRO: no customer has its domains or this name; create it, or set "
 			                "syncro_customer_id");
 	}
-	if (graph_tenant_token_error(c->gt)) buf_adds(&note, " (no token yet: grant admin consent first)");
+	const char *tok_err = graph_tenant_token_error(c->gt);
+	if (graph_tenant_token_needs_consent(c->gt)) {
+		buf_adds(&note, " (no token yet: grant admin consent first)");
+	} else if (tok_err) {
+		buf_adds(&note, " (token failed: ");
+		short_reason(tok_err, &note);
+		buf_adds(&note, ")");
+	}
 	comment_add(out, note.data);
 	buf_free(&note);
+}
+
+/* The config's tenants that none of the partner's customers is: no
+ * longer a customer per /contracts, or (named by a domain while some
+ * customer's domains could not be read) maybe one of those. */
+static void configured_not_customers(const struct config *cfg, const struct discovery *d)
+{
+	bool domains_unknown = false;
+	for (size_t i = 0; i < d->n; i++)
+		if (!d->v[i].mapped && (graph_tenant_token_error(d->v[i].gt) || d->v[i].org_error)) domains_unknown = true;
+	for (size_t k = 0; k < cfg->ntenants; k++) {
+		const struct config_tenant *t = &cfg->tenants[k];
+		bool found = false;
+		for (size_t i = 0; i < d->n && !found; i++) found = d->v[i].mapped == t;
+		if (found) continue;
+		printf("  %s%s%s%s (%s:%d): configured, but ", t->id, t->name ? " (" : "", t->name ? t->name : "",
+		       t->name ? ")" : "", cfg->path ? cfg->path : "config", t->line);
+		if (domains_unknown && !str_is_guid(t->id))
+			printf("none of your customers per /contracts has this id or default domain: it may be a verified "
+			       "domain of one whose domains could not be read (above)\n");
+		else
+			printf("no longer one of your customers per /contracts: if you no longer manage it, take it out of "
+			       "the config, then 'entrasync tenants forget %s'\n", t->id);
+	}
 }
 
 static int discover(const struct config *cfg)
@@ -481,7 +527,7 @@ static int discover(const struct config *cfg)
 		st = NULL;
 	}
 	for (size_t i = 0; i < d.n; i++) customer_map(&d.v[i], cfg, st);
-	size_t unmapped = 0, no_token = 0;
+	size_t unmapped = 0, unreachable = 0;
 	printf("%zu customer tenant%s of partner %s:\n", d.n, d.n == 1 ? "" : "s", cfg->csp_partner_tenant);
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
@@ -491,10 +537,11 @@ static int discover(const struct config *cfg)
 		       c->org_error ? ", but" : "");
 		if (tok_err || c->org_error) {
 			printf("      %s\n", tok_err ? tok_err : c->org_error);
-			no_token++;
+			unreachable++;
 		}
 		if (!c->mapped) unmapped++;
 	}
+	configured_not_customers(cfg, &d);
 	if (unmapped) {
 		/* Suggested Syncro customer: the one whose contacts' e-mail
 		 * domains match the tenant's domains, else by name. */
@@ -515,8 +562,8 @@ static int discover(const struct config *cfg)
 			buf_free(&b);
 		}
 	}
-	rc = EXIT_OK;
-	(void)no_token;
+	/* a customer the app cannot read is work to do (consent, permissions) */
+	rc = unreachable ? EXIT_PARTIAL : EXIT_OK;
 out:
 	graph_client_free(gc);
 	http_engine_free(engine);

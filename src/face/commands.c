@@ -163,8 +163,10 @@ const struct command commands[] = {
 	  "  --audit     delete its audit trail too (kept by default: the record of\n"
 	  "              what was written to Syncro, under retention.audit_days)\n"
 	  "\n"
-	  "Exit status: 0 done, 2 usage error or the tenant is unknown or still in\n"
-	  "the config, 3 the run lock is held or the database failed.\n",
+	  "Exit status: 0 done, 1 (discover) /contracts could not be read, or the app\n"
+	  "cannot get a token in a customer tenant or read there, 2 usage error or\n"
+	  "(forget) the tenant is unknown or still in the config, 3 the run lock is\n"
+	  "held or the database failed.\n",
 	  cmd_tenants, 0 },
 	{ "status", "Show each tenant's last pull and sync, counts, and the next run",
 	  "usage: entrasync status [--tenant ID|NAME] [--json]\n"

@@ -328,6 +328,11 @@ const char *graph_tenant_token_error(const struct graph_tenant *t)
 	return t->token_error;
 }
 
+bool graph_tenant_token_needs_consent(const struct graph_tenant *t)
+{
+	return t->token_error && t->token_needs_consent;
+}
+
 /* ---- requests ------------------------------------------------------------ */
 
 static void call_free(struct graph_call *c)

@@ -180,6 +180,9 @@ void graph_tenant_token_refused(struct graph_tenant *t, unsigned token_gen);
 
 /* The tenant's permanent token failure, or NULL while tokens work. */
 const char *graph_tenant_token_error(const struct graph_tenant *t);
+/* Whether that failure is the app's missing admin consent in the tenant
+ * (AADSTS700016, 65001, 90094, 90099), which the consent URL mends. */
+bool graph_tenant_token_needs_consent(const struct graph_tenant *t);
 
 /* ---- Pull (graph_pull.c) ---------------------------------------------- */
 

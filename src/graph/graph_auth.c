@@ -480,9 +480,11 @@ static void token_done(struct http_response *resp, void *ctx)
 		        resp->error_text);
 	} else {
 		struct graph_error ge;
-		if (graph_error_parse(resp->status, resp->body.data, resp->body.len, &ge) == 0)
+		if (graph_error_parse(resp->status, resp->body.data, resp->body.len, &ge) == 0) {
 			graph_token_error_message(gc, t->id, &ge, &err);
-		else
+			t->token_needs_consent = ge.aadsts == 700016 || ge.aadsts == 65001 || ge.aadsts == 90094 ||
+			                         ge.aadsts == 90099;
+		} else
 			err_set(&err, "tenant %s: the token endpoint answered HTTP %ld without an error body", t->id,
 			        resp->status);
 	}

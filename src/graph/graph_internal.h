@@ -38,6 +38,7 @@ struct graph_tenant {
 	unsigned token_gen;
 	bool token_pending;       /* a token request is in flight */
 	char *token_error;        /* permanent failure this run, or NULL */
+	bool token_needs_consent; /* token_error is the tenant's missing admin consent */
 	struct graph_call *waiting, *waiting_tail;
 	struct graph_tenant_counters counters;
 };

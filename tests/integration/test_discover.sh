@@ -17,6 +17,9 @@ fake_url SYN syncro
 syn() { fake_ctl "$SYN" "$@"; }
 cd "$W" || exit 1
 echo 'return { include = function(u) return true end }' >policy.lua
+ROLES='"User.Read.All", "GroupMember.Read.All", "Organization.Read.All", "SecurityEvents.Read.All", "Directory.Read.All"'
+# every customer reachable (Woodgrove's consent is missing in the demo data) until the end
+ctl POST "tenants/woodgrove/grants/$CID" "{\"consent\": true, \"roles\": [$ROLES]}" >/dev/null
 
 # mkconfig FILE [TENANT-LINES]: graph, syncro, policy and csp; tenants only
 # when TENANT-LINES are given ("-" for an empty tenants = {}).
@@ -75,12 +78,13 @@ check "sync: ... finds that customer" grep -q 'Syncro customer #205' "$T_OUT/out
 mkconfig other.lua '{ id = "contosoltd2716.onmicrosoft.com", syncro_customer_id = 101 },'
 expect_ok "a pull of a tenant configured by another verified domain" -- --config other.lua pull
 ctl POST "tenants/contoso/grants/$CID" '{"roles": []}' >/dev/null
-es --config other.lua tenants discover
+es --config other.lua tenants discover; echo $? >"$T_OUT/rc"
 check "discover: a token that reads nothing is not 'token: ok'" \
   sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q 'token: ok, but\$' && grep -A1 '^  $CONTOSO ' '$T_OUT/out' | grep -q '/organization denied: missing Organization.Read.All'"
 check "discover: ... the tenant is known as mapped by its last pull" \
   sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q ' mapped ' && ! grep -q '^{ id = \"$CONTOSO\"' '$T_OUT/out'"
-ctl POST "tenants/contoso/grants/$CID" '{"roles": ["User.Read.All", "GroupMember.Read.All", "Organization.Read.All", "SecurityEvents.Read.All", "Directory.Read.All"]}' >/dev/null
+check "discover: ... exits 1 (a customer it cannot read)" test "$(cat "$T_OUT/rc")" = 1
+ctl POST "tenants/contoso/grants/$CID" "{\"roles\": [$ROLES]}" >/dev/null
 
 # ---------------------------------------------------------------- entries stay valid Lua
 # Names with control characters (a CR, a tab, a newline in a Syncro
@@ -93,3 +97,22 @@ check "discover: control characters escaped in the entry, none in its comment" \
   grep -q '^{ id = "c0ffee00-0000-4000-8000-0000000000c1", name = "Tab\\tCo\\r\\nLtd\\001", syncro_customer_id = 210 },  -- ctrl.example; Ctrl Co -- x , by contact domain ctrl.example (1 contact)$' "$T_OUT/out"
 { sed '/^tenants/d' none.lua; echo 'tenants = {'; grep '^{ id = ' "$T_OUT/out"; echo '}'; } >pasted.lua
 expect_ok "discover: the entries pasted make a config that loads" -- --config pasted.lua check
+
+# ---------------------------------------------------------------- tokens, contracts, exit status
+expect_ok "discover: every customer reachable, exit 0" -- --config other.lua tenants discover
+# no consent in one customer, a token endpoint that stays unavailable for another
+ctl DELETE "tenants/woodgrove/grants/$CID" >/dev/null
+ctl POST faults '{"kind": "token", "tenant": "fabrikam", "status": 503, "retry_after": "0", "times": 0}' >/dev/null
+expect_exit "discover: exit 1 when a customer cannot be reached" 1 "" -- --config none.lua tenants discover
+check "discover: no consent: the entry says to grant it" \
+  grep -q "^{ id = \"$WOODGROVE\", .* (no token yet: grant admin consent first)\$" "$T_OUT/out"
+check "discover: a token endpoint unavailable: its own reason, not consent" \
+  sh -c "grep '^{ id = \"$FABRIKAM\"' '$T_OUT/out' | grep -q '(token failed: .*HTTP 503.*)\$' && ! grep '^{ id = \"$FABRIKAM\"' '$T_OUT/out' | grep -q consent"
+ctl DELETE faults >/dev/null
+ctl POST "tenants/woodgrove/grants/$CID" "{\"consent\": true, \"roles\": [$ROLES]}" >/dev/null
+# a configured customer whose contract went
+ctl DELETE "tenants/partner/contracts/$NORTHWIND" >/dev/null
+mkconfig gone.lua "{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103 },"
+expect_ok "discover: a configured tenant no longer in /contracts" -- --config gone.lua tenants discover
+check "discover: ... is said to be no customer any more" \
+  grep -q "^  $NORTHWIND (Northwind) (gone.lua:7): configured, but no longer one of your customers per /contracts" "$T_OUT/out"

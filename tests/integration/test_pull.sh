@@ -486,12 +486,12 @@ expect_exit "unregistered certificate: AADSTS700027 explained" 1 "AADSTS700027.*
 check "the private key is in no output" sh -c "! grep -q 'PRIVATE KEY' '$T_OUT/out' '$T_OUT/err'"
 
 # ---------------------------------------------------------------- CSP discovery
-expect_ok "tenants discover" -- $ES tenants discover
+expect_exit "tenants discover (exit 1: Woodgrove has not consented)" 1 "" -- $ES tenants discover
 check "discover: every customer listed" sh -c "grep -c 'token: ' '$T_OUT/out' | grep -qx 5"
 check "discover: mapped by id or domain" sh -c "grep '$FABRIKAM' '$T_OUT/out' | grep -q ' mapped '"
 check "discover: a customer without consent shows why" sh -c "grep -A1 '$WOODGROVE' '$T_OUT/out' | grep -q AADSTS700016"
 ctl POST tenants '{"key": "newco", "id": "c0ffee00-0000-4000-8000-000000000001", "displayName": "NewCo", "domain": "newco.example", "users": 3}' >/dev/null
-expect_ok "discover: a new customer" -- $ES tenants discover
+expect_exit "discover: a new customer (exit 1: Woodgrove has not consented)" 1 "" -- $ES tenants discover
 check "discover: a paste-ready entry for the unmapped customer" \
   grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000001", name = "NewCo", syncro_customer = "NewCo" },' "$T_OUT/out"
 check "discover: Syncro unreachable is said, the name match kept" \
@@ -514,7 +514,7 @@ urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=json.dumps(body)
 EOF
 fake_ctl "$SYN_URL" POST config '{"page_size":{"contacts":2,"customers":2}}' >/dev/null
 sed "s|http://127.0.0.1:9/api/v1|$SYN_URL/api/v1|" es.lua >syn.lua
-expect_ok "discover with Syncro" -- --config syn.lua tenants discover
+expect_exit "discover with Syncro (exit 1: Woodgrove has not consented)" 1 "" -- --config syn.lua tenants discover
 check "discover: suggested by contact domain (most contacts wins, paged, case-insensitive)" \
   grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000001", name = "NewCo", syncro_customer_id = 77 },  -- .*NewCo Holdings Ltd, by contact domain newco.example (3 contacts)' "$T_OUT/out"
 check "discover: Syncro read, no unreachable note" sh -c "! grep -q 'could not be read' '$T_OUT/out'"
@@ -524,7 +524,7 @@ ctl POST tenants '{"key": "solo", "id": "c0ffee00-0000-4000-8000-000000000003", 
 ctl POST tenants '{"key": "lonely", "id": "c0ffee00-0000-4000-8000-000000000004", "displayName": "Lonely Co", "domain": "lonely.example", "users": 2}' >/dev/null
 fake_ctl "$SYN_URL" POST seed '{"customers": [{"id": 80, "business_name": "BIGCORP LTD"}, {"id": 81, "business_name": "", "firstname": "Pat", "lastname": "Solo"}],
   "contacts": [{"customer_id": 81, "name": "pat", "email": "pat@solo.example"}]}' >/dev/null
-expect_ok "discover with Syncro: more customers" -- --config syn.lua tenants discover
+expect_exit "discover with Syncro: more customers (exit 1: Woodgrove has not consented)" 1 "" -- --config syn.lua tenants discover
 check "discover: a Syncro customer of the same name (any case) by its id" \
   grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000002", name = "Bigcorp Ltd", syncro_customer_id = 80 },  -- bigcorp.example; BIGCORP LTD, by name$' "$T_OUT/out"
 check "discover: a customer with no business name named by its full name" \
@@ -533,7 +533,7 @@ check "discover: a customer Syncro does not have is said to be missing, not sugg
   grep -q '^{ id = "c0ffee00-0000-4000-8000-000000000004", name = "Lonely Co", syncro_customer = "Lonely Co" },  -- lonely.example; NOT IN SYNCRO: ' "$T_OUT/out"
 # a tenant named in the config by a verified domain that is not its default one is mapped, not offered again
 sed "s|id = \"$CONTOSO\"|id = \"contosoltd2716.onmicrosoft.com\"|" syn.lua >syn2.lua
-expect_ok "discover: a tenant configured by another verified domain" -- --config syn2.lua tenants discover
+expect_exit "discover: a tenant configured by another verified domain (exit 1: Woodgrove has not consented)" 1 "" -- --config syn2.lua tenants discover
 check "discover: ... is mapped" sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep ' mapped ' | grep -vq 'not mapped'"
 check "discover: ... and no entry is offered for it" sh -c "! grep -q '^{ id = \"$CONTOSO\"' '$T_OUT/out'"
 for k in bigcorp solo lonely; do ctl DELETE "tenants/$k" >/dev/null 2>&1; done
