@@ -256,33 +256,85 @@ static const struct syncro_customer *syncro_index_customer(const struct syncro_i
 	return NULL;
 }
 
-/* The Syncro customer with the most contacts in one of the tenant's domains
- * (its default domain and its verified ones), or NULL. *why_domain and
- * *why_count say which domain matched and how many contacts. */
-static const struct syncro_customer *suggest_by_domain(const struct syncro_index *ix, const struct customer *c,
-                                                       const char **why_domain, size_t *why_count)
-{
-	const struct domain_hit *best = NULL;
-	for (size_t d = 0; d < c->ndomains + 1; d++) {
-		const char *dom = d < c->ndomains ? c->domains[d] : c->domain;
-		if (!dom) continue;
-		for (size_t i = 0; i < ix->nhits; i++)
-			if (str_ieq(ix->hits[i].domain, dom) && (!best || ix->hits[i].contacts > best->contacts) &&
-			    syncro_index_customer(ix, ix->hits[i].customer_id))
-				best = &ix->hits[i];
-	}
-	if (!best) return NULL;
-	*why_domain = best->domain;
-	*why_count = best->contacts;
-	return syncro_index_customer(ix, best->customer_id);
-}
-
 /* A customer's name for a comment: its business name, else its full name. */
 static const char *customer_label(const struct syncro_customer *sc)
 {
 	if (sc->business_name && *sc->business_name) return sc->business_name;
 	if (sc->fullname && *sc->fullname) return sc->fullname;
 	return "(no name)";
+}
+
+/* Is dom one of the tenant's domains (its default one, its verified ones)? */
+static bool customer_has_domain(const struct customer *c, const char *dom)
+{
+	if (c->domain && str_ieq(c->domain, dom)) return true;
+	for (size_t d = 0; d < c->ndomains; d++)
+		if (str_ieq(c->domains[d], dom)) return true;
+	return false;
+}
+
+/* One Syncro customer's contacts in the tenant's domains, all of them
+ * summed, and which domains they were in. */
+struct domain_score {
+	const struct syncro_customer *customer;
+	size_t contacts;
+	struct buf domains;      /* ", " between */
+};
+
+/* The Syncro customer with the most contacts in the tenant's domains
+ * (summed over them), or NULL. why gets "by contact domain(s) D (N
+ * contacts)". Several with as many: the one of them with the tenant's
+ * name (syncro_name_match) when just one has it, else NULL and tie says
+ * which ("N customers have ..."). */
+static const struct syncro_customer *suggest_by_domain(const struct syncro_index *ix, const struct customer *c,
+                                                       struct buf *why, struct buf *tie)
+{
+	struct domain_score *v = NULL;
+	size_t n = 0, best = 0, nbest = 0;
+	for (size_t i = 0; i < ix->nhits; i++) {
+		const struct domain_hit *h = &ix->hits[i];
+		const struct syncro_customer *sc = syncro_index_customer(ix, h->customer_id);
+		if (!sc || !customer_has_domain(c, h->domain)) continue;
+		size_t k = 0;
+		while (k < n && v[k].customer != sc) k++;
+		if (k == n) {
+			v = xrealloc(v, (n + 1) * sizeof *v);
+			v[n++] = (struct domain_score){ .customer = sc };
+		}
+		v[k].contacts += h->contacts;
+		buf_printf(&v[k].domains, "%s%s", v[k].domains.len ? ", " : "", h->domain);
+	}
+	for (size_t k = 0; k < n; k++)
+		if (v[k].contacts > best) best = v[k].contacts;
+	const struct domain_score *pick = NULL, *named = NULL;
+	size_t nnamed = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (v[k].contacts != best) continue;
+		nbest++;
+		pick = &v[k];
+		if (syncro_name_match(v[k].customer->business_name, c->name) == SYNCRO_NAME_SAME) {
+			named = &v[k];
+			nnamed++;
+		}
+	}
+	if (nbest > 1) pick = nnamed == 1 ? named : NULL;
+	if (pick) {
+		buf_printf(why, "by contact domain%s %s (%zu contact%s", strchr(pick->domains.data, ',') ? "s" : "",
+		           pick->domains.data, pick->contacts, pick->contacts == 1 ? "" : "s");
+		buf_adds(why, nbest > 1 ? "; as many as another customer's, and its name is the tenant's)" : ")");
+	} else if (nbest > 1) {
+		buf_printf(tie, "%zu customers have %zu contact%s each in its domains: ", nbest, best,
+		           best == 1 ? "" : "s");
+		size_t listed = 0;
+		for (size_t k = 0; k < n; k++)
+			if (v[k].contacts == best)
+				buf_printf(tie, "%s%lld '%s'", listed++ ? ", " : "", v[k].customer->id,
+				           customer_label(v[k].customer));
+	}
+	const struct syncro_customer *found = pick ? pick->customer : NULL;
+	for (size_t k = 0; k < n; k++) buf_free(&v[k].domains);
+	free(v);
+	return found;
 }
 
 /* Is the customer configured, by its id, its default domain, or (once its
@@ -390,13 +442,13 @@ static void short_reason(const char *msg, struct buf *out)
 static void paste_entry(const struct customer *c, const struct syncro_index *ix, struct buf *out)
 {
 	struct buf note = { 0 };
-	const char *why_domain = NULL;
-	size_t why_count = 0, n_similar = 0;
-	const struct syncro_customer *sc = ix ? suggest_by_domain(ix, c, &why_domain, &why_count) : NULL;
+	struct buf why = { 0 }, tie = { 0 };
+	size_t n_similar = 0;
+	const struct syncro_customer *sc = ix ? suggest_by_domain(ix, c, &why, &tie) : NULL;
 	const struct syncro_customer *by_name = NULL;
 	enum syncro_result by_name_r = SYNCRO_NOT_FOUND;
 	struct err name_err = { { 0 } };
-	if (ix && !sc)
+	if (ix && !sc && !tie.len)
 		by_name_r = syncro_customer_pick(ix->customers, ix->ncustomers, c->name, &by_name, &n_similar, &name_err);
 	buf_adds(out, "{ id = ");
 	lua_quote(c->tenant_id, out);
@@ -407,12 +459,7 @@ static void paste_entry(const struct customer *c, const struct syncro_index *ix,
 	if (c->domain) buf_printf(&note, "%s; ", c->domain);
 	if (sc || by_name) {
 		buf_printf(out, ", syncro_customer_id = %lld },  -- ", sc ? sc->id : by_name->id);
-		buf_adds(&note, customer_label(sc ? sc : by_name));
-		if (sc)
-			buf_printf(&note, ", by contact domain %s (%zu contact%s)", why_domain, why_count,
-			           why_count == 1 ? "" : "s");
-		else
-			buf_adds(&note, ", by name");
+		buf_printf(&note, "%s, %s", customer_label(sc ? sc : by_name), sc ? why.data : "by name");
 	} else {
 		buf_adds(out, ", syncro_customer = ");
 		lua_quote(c->name ? c->name : c->domain, out);
@@ -423,6 +470,8 @@ static void paste_entry(const struct customer *c, const struct syncro_index *ix,
 		 * the sync would say, not to create one more */
 		if (!ix)
 			buf_adds(&note, "by name");
+		else if (tie.len)
+			buf_printf(&note, "CHECK IN SYNCRO: %s; set the tenant's syncro_customer_id to the one to use", tie.data);
 		else if (by_name_r == SYNCRO_AMBIGUOUS || n_similar)
 			buf_printf(&note, "CHECK IN SYNCRO: no customer has its domains; %s", name_err.msg);
 		else
@@ -439,6 +488,8 @@ static void paste_entry(const struct customer *c, const struct syncro_index *ix,
 	}
 	comment_add(out, note.data);
 	buf_free(&note);
+	buf_free(&why);
+	buf_free(&tie);
 }
 
 /* The config's tenants that none of the partner's customers is: no

@@ -116,3 +116,25 @@ mkconfig gone.lua "{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_
 expect_ok "discover: a configured tenant no longer in /contracts" -- --config gone.lua tenants discover
 check "discover: ... is said to be no customer any more" \
   grep -q "^  $NORTHWIND (Northwind) (gone.lua:7): configured, but no longer one of your customers per /contracts" "$T_OUT/out"
+
+# ---------------------------------------------------------------- contact-domain ties and sums
+ctl POST tenants '{"key": "tie", "id": "c0ffee00-0000-4000-8000-0000000000e1", "displayName": "Tie Co", "domain": "tie.example", "users": 2}' >/dev/null
+ctl POST tenants '{"key": "named", "id": "c0ffee00-0000-4000-8000-0000000000e2", "displayName": "Named Co", "domain": "named.example", "users": 2}' >/dev/null
+ctl POST tenants '{"key": "sum", "id": "c0ffee00-0000-4000-8000-0000000000e3", "displayName": "Sum Co", "domain": "sum.example", "users": 2}' >/dev/null
+SUM_INITIAL=$(ctl GET tenants/sum | jq_py '[x for x in d["domains"] if x.endswith(".onmicrosoft.com")][0]')
+syn POST seed '{"customers": [{"id": 220, "business_name": "Alpha"}, {"id": 221, "business_name": "Beta"},
+    {"id": 222, "business_name": "Other"}, {"id": 223, "business_name": "NAMED CO"},
+    {"id": 224, "business_name": "S1"}, {"id": 225, "business_name": "S2"}],
+  "contacts": [{"customer_id": 220, "name": "a", "email": "a@tie.example"}, {"customer_id": 220, "name": "b", "email": "b@tie.example"},
+    {"customer_id": 221, "name": "c", "email": "c@tie.example"}, {"customer_id": 221, "name": "d", "email": "d@TIE.example"},
+    {"customer_id": 222, "name": "e", "email": "e@named.example"}, {"customer_id": 223, "name": "f", "email": "f@named.example"},
+    {"customer_id": 224, "name": "g", "email": "g@sum.example"}, {"customer_id": 224, "name": "h", "email": "h@sum.example"},
+    {"customer_id": 225, "name": "i", "email": "i@sum.example"}, {"customer_id": 225, "name": "j", "email": "j@'"$SUM_INITIAL"'"},
+    {"customer_id": 225, "name": "k", "email": "k@'"$SUM_INITIAL"'"}]}' >/dev/null
+expect_ok "discover: contact-domain ties and sums" -- --config none.lua tenants discover
+check "discover: a tie in contacts is said, with both customers" \
+  grep -q "^{ id = \"c0ffee00-0000-4000-8000-0000000000e1\", name = \"Tie Co\", syncro_customer = \"Tie Co\" },  -- tie.example; CHECK IN SYNCRO: 2 customers have 2 contacts each in its domains: 220 'Alpha', 221 'Beta'; set the tenant's syncro_customer_id to the one to use\$" "$T_OUT/out"
+check "discover: a tie broken by the tenant's name" \
+  grep -q "^{ id = \"c0ffee00-0000-4000-8000-0000000000e2\", name = \"Named Co\", syncro_customer_id = 223 },  -- named.example; NAMED CO, by contact domain named.example (1 contact; as many as another customer's, and its name is the tenant's)\$" "$T_OUT/out"
+check "discover: contacts summed over the tenant's domains" \
+  grep -q "^{ id = \"c0ffee00-0000-4000-8000-0000000000e3\", name = \"Sum Co\", syncro_customer_id = 225 },  -- sum.example; S2, by contact domains .*sum.example.* (3 contacts)\$" "$T_OUT/out"
