@@ -419,6 +419,25 @@ static void comment_add(struct buf *out, const char *s)
 		buf_addc(out, *p < 0x20 || *p == 0x7F ? ' ' : (char)*p);
 }
 
+/* How many characters s shows: its UTF-8 code points, not its bytes. */
+static size_t text_width(const char *s)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)s; p && *p; p++)
+		if ((*p & 0xC0) != 0x80) n++;
+	return n;
+}
+
+/* s as a column of the listing (comment_add) padded to width characters
+ * (text_width), then a space. */
+static void column_add(struct buf *out, const char *s, size_t width)
+{
+	size_t from = out->len;
+	comment_add(out, s);
+	for (size_t chars = text_width(out->data + from); chars < width; chars++) buf_addc(out, ' ');
+	buf_addc(out, ' ');
+}
+
 /* The gist of a token error for a comment: without its "tenant ID: ",
  * up to its first ": " outside parentheses (what follows is advice), at
  * most 120 bytes. */
@@ -580,12 +599,22 @@ static int discover(const struct config *cfg)
 	for (size_t i = 0; i < d.n; i++) customer_map(&d.v[i], cfg, st);
 	size_t unmapped = 0, unreachable = 0;
 	printf("%zu customer tenant%s of partner %s:\n", d.n, d.n == 1 ? "" : "s", cfg->csp_partner_tenant);
+	size_t domain_width = 24, name_width = 24;   /* the widest, up to 60 */
+	for (size_t i = 0; i < d.n; i++) {
+		size_t wd = text_width(d.v[i].domain), wn = text_width(d.v[i].name);
+		if (wd > domain_width) domain_width = wd < 60 ? wd : 60;
+		if (wn > name_width) name_width = wn < 60 ? wn : 60;
+	}
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
 		const char *tok_err = graph_tenant_token_error(c->gt);
-		printf("  %s  %-32s %-30s %-11s token: %s%s\n", c->tenant_id, c->domain ? c->domain : "-",
-		       c->name ? c->name : "-", c->mapped ? "mapped" : "not mapped", tok_err ? "FAILED" : "ok",
+		struct buf row = { 0 };
+		buf_printf(&row, "  %s  ", c->tenant_id);
+		column_add(&row, c->domain ? c->domain : "-", domain_width);
+		column_add(&row, c->name ? c->name : "-", name_width);
+		printf("%s%-11s token: %s%s\n", row.data, c->mapped ? "mapped" : "not mapped", tok_err ? "FAILED" : "ok",
 		       c->org_error ? ", but" : "");
+		buf_free(&row);
 		if (tok_err || c->org_error) {
 			printf("      %s\n", tok_err ? tok_err : c->org_error);
 			unreachable++;

@@ -110,13 +110,6 @@ check "discover: a token endpoint unavailable: its own reason, not consent" \
   sh -c "grep '^{ id = \"$FABRIKAM\"' '$T_OUT/out' | grep -q '(token failed: .*HTTP 503.*)\$' && ! grep '^{ id = \"$FABRIKAM\"' '$T_OUT/out' | grep -q consent"
 ctl DELETE faults >/dev/null
 ctl POST "tenants/woodgrove/grants/$CID" "{\"consent\": true, \"roles\": [$ROLES]}" >/dev/null
-# a configured customer whose contract went
-ctl DELETE "tenants/partner/contracts/$NORTHWIND" >/dev/null
-mkconfig gone.lua "{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103 },"
-expect_ok "discover: a configured tenant no longer in /contracts" -- --config gone.lua tenants discover
-check "discover: ... is said to be no customer any more" \
-  grep -q "^  $NORTHWIND (Northwind) (gone.lua:7): configured, but no longer one of your customers per /contracts" "$T_OUT/out"
-
 # ---------------------------------------------------------------- contact-domain ties and sums
 ctl POST tenants '{"key": "tie", "id": "c0ffee00-0000-4000-8000-0000000000e1", "displayName": "Tie Co", "domain": "tie.example", "users": 2}' >/dev/null
 ctl POST tenants '{"key": "named", "id": "c0ffee00-0000-4000-8000-0000000000e2", "displayName": "Named Co", "domain": "named.example", "users": 2}' >/dev/null
@@ -138,3 +131,21 @@ check "discover: a tie broken by the tenant's name" \
   grep -q "^{ id = \"c0ffee00-0000-4000-8000-0000000000e2\", name = \"Named Co\", syncro_customer_id = 223 },  -- named.example; NAMED CO, by contact domain named.example (1 contact; as many as another customer's, and its name is the tenant's)\$" "$T_OUT/out"
 check "discover: contacts summed over the tenant's domains" \
   grep -q "^{ id = \"c0ffee00-0000-4000-8000-0000000000e3\", name = \"Sum Co\", syncro_customer_id = 225 },  -- sum.example; S2, by contact domains .*sum.example.* (3 contacts)\$" "$T_OUT/out"
+
+# ---------------------------------------------------------------- the listing's columns
+cat >columns.py <<'PY'
+import re, sys
+rows = [l.rstrip("\n") for l in open(sys.argv[1], encoding="utf-8") if re.match(r"  [0-9a-f-]{36}  ", l)]
+at = {l.index("mapped") - (4 if "not mapped" in l else 0) for l in rows}
+sys.exit(0 if len(rows) >= 8 and len(at) == 1 and not any("\t" in l for l in rows) else 1)
+PY
+es --config none.lua tenants discover   # Northwind's domain is 36 characters long
+check "discover: the listing's columns line up for long domains and non-ASCII names; control characters are spaces" \
+  python3 columns.py "$T_OUT/out"
+
+# ---------------------------------------------------------------- a configured customer whose contract went
+ctl DELETE "tenants/partner/contracts/$NORTHWIND" >/dev/null
+mkconfig gone.lua "{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103 },"
+expect_ok "discover: a configured tenant no longer in /contracts" -- --config gone.lua tenants discover
+check "discover: ... is said to be no customer any more" \
+  grep -q "^  $NORTHWIND (Northwind) (gone.lua:7): configured, but no longer one of your customers per /contracts" "$T_OUT/out"
