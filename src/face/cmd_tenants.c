@@ -1,10 +1,12 @@
 /* cmd_tenants — `entrasync tenants`: the configured tenants with their last
  * pull (from the store), then those only the store still knows;
- * `entrasync tenants discover`: the CSP partner
- * tenant's customers (/contracts), whether each is mapped in the config,
- * whether the app can get a token there, a suggested Syncro customer, and
- * ready-to-paste config entries for the ones not mapped yet, with the Syncro
- * customer suggested by its contacts' e-mail domains (else by name);
+ * `entrasync tenants discover` (the config may list no tenant yet): the
+ * CSP partner tenant's customers (/contracts), whether each is mapped in
+ * the config, whether the app can get a token there and read with it, the
+ * configured tenants that are no customers, and ready-to-paste config
+ * entries (valid Lua whatever the names hold) for the ones not mapped yet,
+ * with the Syncro customer suggested by its contacts' e-mail domains (else
+ * by name, as the sync matches it);
  * `entrasync tenants forget TENANT`: a customer no longer managed, out of
  * the config, deleted from the store (store_tenants.h). */
 #include <stdio.h>
