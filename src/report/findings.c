@@ -86,10 +86,17 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 		x->alert_text = xasprintf("%s: %lld of %lld seat%s unused", name, available, s->purchased,
 		                          plural(s->purchased));
 	}
-	if (available < 0)
-		add_sku(f, FINDING_OVER_ASSIGNED, FINDING_CRIT, tenant_id, s, -available,
+	/* seats in the grace period still work: only more than enabled + grace is over-assigned */
+	long long usable = s->purchased + (s->warning > 0 ? s->warning : 0);
+	if (s->assigned > usable && s->warning > 0)
+		add_sku(f, FINDING_OVER_ASSIGNED, FINDING_CRIT, tenant_id, s, s->assigned - usable,
+		        xasprintf("%s: %lld seat%s assigned, only %lld usable (%lld purchased, %lld in the grace period): "
+		                  "%lld over", name, s->assigned, plural(s->assigned), usable, s->purchased, s->warning,
+		                  s->assigned - usable));
+	else if (s->assigned > usable)
+		add_sku(f, FINDING_OVER_ASSIGNED, FINDING_CRIT, tenant_id, s, s->assigned - usable,
 		        xasprintf("%s: %lld seat%s assigned, only %lld purchased (%lld over)", name, s->assigned,
-		                  plural(s->assigned), s->purchased, -available));
+		                  plural(s->assigned), s->purchased, s->assigned - usable));
 	if (s->warning > 0)
 		add_sku(f, FINDING_WARNING, FINDING_WARN, tenant_id, s, s->warning,
 		        xasprintf("%s: %lld seat%s in the grace period (expiring: renew or they are suspended)", name,

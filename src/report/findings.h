@@ -1,7 +1,8 @@
 /* findings — the licence findings MSPs act on, as pure rules over plain
  * values (no store, no Lua), so every rule is unit-testable:
  *   unused          available > 0 for at least N days in a row
- *   over_assigned   more seats assigned than purchased
+ *   over_assigned   more seats assigned than purchased and in the grace period
+ *                   (grace seats still work until Microsoft suspends them)
  *   disabled_user   a disabled account still holds licences
  *   deleted_user    a user removed from the directory last seen holding licences
  *   warning         seats in the grace period (expiring: renew or they are suspended)
@@ -65,7 +66,7 @@ struct findings_sku {
 	const char *name;          /* display name */
 	long long purchased;       /* prepaidUnits.enabled */
 	long long assigned;        /* consumedUnits */
-	long long suspended, warning, locked_out;
+	long long suspended, warning, locked_out;   /* prepaidUnits.*; warning = in the grace period, usable */
 	int unused_days;           /* consecutive days (up to the latest) with available > 0 */
 	bool billable;             /* free SKUs (not billable) are never "unused" */
 };
@@ -82,8 +83,9 @@ struct findings_user {
 };
 
 /* Adds the SKU findings of one SKU: unused (a billable SKU with
- * unused_days >= unused_threshold, threshold > 0), over_assigned, warning, suspended,
- * locked_out. */
+ * unused_days >= unused_threshold, threshold > 0: purchased seats not
+ * assigned), over_assigned (assigned > purchased + warning), warning,
+ * suspended, locked_out. */
 void findings_check_sku(struct findings *f, const char *tenant_id, const struct findings_sku *s,
                         int unused_threshold);
 /* Adds disabled_user / deleted_user when the user holds licences. */

@@ -376,7 +376,7 @@ static int newest_sku_row(const struct store_license *l, void *ud)
 	s->status = dup_or_null(l->capability_status);
 	s->purchased = l->enabled;
 	s->assigned = l->consumed;
-	s->available = l->enabled - l->consumed;
+	s->available = l->enabled + (l->warning > 0 ? l->warning : 0) - l->consumed;   /* grace seats still work */
 	s->suspended = l->suspended;
 	s->warning = l->warning;
 	s->locked_out = l->locked_out;

@@ -5,7 +5,10 @@
  *
  * Numbers (per tenant, from the daily snapshots):
  *   purchased = prepaidUnits.enabled, assigned = consumedUnits,
- *   available = purchased - assigned (negative when over-assigned),
+ *   available = purchased + warning - assigned: the seats that can still be
+ *   used, those in the grace period included (Microsoft's prepaidUnits.warning:
+ *   an expired subscription's seats, working until it is suspended);
+ *   negative when over-assigned;
  *   suspended / warning / locked_out = prepaidUnits.*;
  *   percent = current / max x 100 (0 when max is 0), shown with two decimals;
  *   trends: percent now minus percent N days before the newest day (the

@@ -45,7 +45,7 @@ TEST(findings_unused_threshold_and_billable)
 TEST(findings_over_assigned_and_units)
 {
 	struct findings f = {0};
-	struct findings_sku s = { .sku_id = "b", .name = "EMS", .purchased = 5, .assigned = 8, .suspended = 2,
+	struct findings_sku s = { .sku_id = "b", .name = "EMS", .purchased = 5, .assigned = 11, .suspended = 2,
 	                          .warning = 3, .locked_out = 1, .unused_days = 0, .billable = true };
 	findings_check_sku(&f, "t1", &s, 30);
 	CHECK_EQ_INT(f.n, 4);
@@ -58,7 +58,7 @@ TEST(findings_over_assigned_and_units)
 		if (x->kind == FINDING_OVER_ASSIGNED) {
 			CHECK_EQ_INT(x->count, 3);
 			CHECK_EQ_INT(x->severity, FINDING_CRIT);
-			CHECK_STR(x->message, "EMS: 8 seats assigned, only 5 purchased (3 over)");
+			CHECK_STR(x->message, "EMS: 11 seats assigned, only 8 usable (5 purchased, 3 in the grace period): 3 over");
 		}
 		if (x->kind == FINDING_WARNING) CHECK_EQ_INT(x->count, 3);
 		if (x->kind == FINDING_SUSPENDED) CHECK_EQ_INT(x->count, 2);
@@ -66,6 +66,34 @@ TEST(findings_over_assigned_and_units)
 		CHECK_STR(x->sku_id, "b");
 		CHECK_STR(x->tenant_id, "t1");
 	}
+	findings_free(&f);
+}
+
+/* Seats in the grace period (prepaidUnits.warning: the subscription expired,
+ * its seats still work until it is suspended) count as usable: holding one is
+ * not over-assignment, only the grace period's own warning. */
+TEST(findings_grace_seats_are_not_over_assigned)
+{
+	struct findings f = {0};
+	struct findings_sku s = { .sku_id = "c", .name = "Business Basic", .purchased = 0, .assigned = 1, .warning = 4,
+	                          .billable = true };
+	findings_check_sku(&f, "t1", &s, 30);
+	REQUIRE(f.n == 1);
+	CHECK_EQ_INT(f.v[0].kind, FINDING_WARNING);
+	CHECK_EQ_INT(f.v[0].count, 4);
+	/* more assigned than enabled and grace seats together is over-assigned */
+	s.purchased = 2;
+	s.warning = 3;
+	s.assigned = 6;
+	findings_check_sku(&f, "t1", &s, 30);
+	REQUIRE(f.n == 3);
+	CHECK_EQ_INT(count_kind(&f, FINDING_OVER_ASSIGNED), 1);
+	for (size_t i = 1; i < f.n; i++)
+		if (f.v[i].kind == FINDING_OVER_ASSIGNED) {
+			CHECK_EQ_INT(f.v[i].count, 1);
+			CHECK_STR(f.v[i].message, "Business Basic: 6 seats assigned, only 5 usable (2 purchased, 3 in the "
+			                          "grace period): 1 over");
+		}
 	findings_free(&f);
 }
 

@@ -104,6 +104,31 @@ TEST(report_unused_runs)
 	close_store(st);
 }
 
+/* The newest day's numbers of a SKU whose subscription is in its grace
+ * period: its seats are usable (available counts them), so one of them
+ * assigned is no over-assignment. */
+TEST(report_grace_seats_available)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	struct store_license row = { .sku_id = "3b555118-da6a-4418-894f-7df1e2096870", .sku_part_number = "O365_BUSINESS_ESSENTIALS",
+	                             .enabled = 0, .warning = 4, .consumed = 1, .capability_status = "Warning" };
+	REQUIRE_OK(store_license_snapshot_put(st, "t-a", "2025-02-01", &row, 1, &err), &err);
+	struct report_opts o = { .kind = REPORT_FINDINGS };
+	struct report *r = NULL;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	const struct report_sku *s = find_sku(r, "t-a", "O365_BUSINESS_ESSENTIALS");
+	REQUIRE(s);
+	CHECK_EQ_INT(s->purchased, 0);
+	CHECK_EQ_INT(s->warning, 4);
+	CHECK_EQ_INT(s->available, 3);
+	REQUIRE(r->findings.n == 1);
+	CHECK_EQ_INT(r->findings.v[0].kind, FINDING_WARNING);
+	report_free(r);
+	close_store(st);
+}
+
 static void put_score(struct store *st, const char *tenant, int day, double cur, double max, struct err *err)
 {
 	char d[11];
