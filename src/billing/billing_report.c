@@ -218,20 +218,15 @@ static void write_table(FILE *f, const struct billing_report *r)
 	for (size_t i = 0; i < r->nproblems; i++) fprintf(f, "problem: %s\n", r->problems[i]);
 }
 
+/* A field as report_csv_field writes it (quoted as needed, no formula, no
+ * control character), then its separator. */
 static void csv_field(FILE *f, const char *s, bool last)
 {
-	s = s ? s : "";
-	if (strpbrk(s, ",\"\r\n")) {
-		fputc('"', f);
-		for (; *s; s++) {
-			if (*s == '"') fputc('"', f);
-			fputc(*s, f);
-		}
-		fputc('"', f);
-	} else {
-		fputs(s, f);
-	}
-	fputc(last ? '\n' : ',', f);
+	struct buf b = { 0 };
+	report_csv_field(&b, s ? s : "");
+	buf_addc(&b, last ? '\n' : ',');
+	fwrite(b.data, 1, b.len, f);
+	buf_free(&b);
 }
 
 static void write_csv(FILE *f, const struct billing_report *r)

@@ -350,7 +350,11 @@ static void print_outcome(const char *label, const struct outcome *o, bool pull,
 	if (o->in_sync) printf(", as the first step of the sync below");
 	if (o->status) printf(": %s", o->status);
 	if (o->running) printf(", still going");
-	if (o->status && o->reason) printf(strcmp(o->status, "ok") != 0 ? ": %s" : ", with a warning: %s", o->reason);
+	if (o->status && o->reason) {
+		char *reason = str_term_safe(o->reason);
+		printf(strcmp(o->status, "ok") != 0 ? ": %s" : ", with a warning: %s", reason);
+		free(reason);
+	}
 	struct buf counts = { 0 };
 	counts_text(o->counts, pull, &counts);
 	if (counts.len) printf("\n  %-10s %s", "", counts.data);
@@ -411,8 +415,10 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 		store_status_failing_free(&sf);
 		return 0;
 	}
-	if (name) printf("%s (%s)%s\n", name, t->id, ct ? "" : "  [not in the config any more]");
+	char *safe_name = str_term_safe(name);   /* Microsoft's organization name: the customer's text */
+	if (name) printf("%s (%s)%s\n", safe_name, t->id, ct ? "" : "  [not in the config any more]");
 	else printf("%s%s\n", t->id, ct ? "" : "  [not in the config any more]");
+	free(safe_name);
 	if (c->row_of)
 		printf("  the config names it %s: the next pull or sync renames its rows to that\n", c->row_of->id);
 	print_outcome("last pull", &pull, true, c->now);

@@ -37,8 +37,9 @@ static int list_unconfigured(const struct store_tenant *t, void *ud)
 {
 	const struct listing *l = ud;
 	if (ops_tenant_row_configured(l->cfg, l->st, t->id)) return 0;
-	printf("%-38s %-28s %-20s %-8s %s\n", t->id, t->name ? t->name : "-",
-	       t->last_pull_at ? t->last_pull_at : "never", "-", "-");
+	char *name = str_term_safe(t->name ? t->name : "-");   /* Microsoft's organization name: the customer's text */
+	printf("%-38s %-28s %-20s %-8s %s\n", t->id, name, t->last_pull_at ? t->last_pull_at : "never", "-", "-");
+	free(name);
 	printf("  not in the config any more: 'entrasync tenants forget %s' deletes what the database keeps of it\n",
 	       t->id);
 	return 0;
@@ -67,12 +68,17 @@ static int list_tenants(const struct config *cfg)
 		char *known_as = found == STORE_NOTFOUND && st ? ops_tenant_row_of(cfg, st, t) : NULL;
 		if (known_as && store_tenant_get(st, known_as, &row, &err) == 0) found = 0;
 		if (found == 0) store_user_count(st, known_as ? known_as : t->id, STORE_USERS_PRESENT, &users, &err);
-		const char *name = t->name ? t->name : (found == 0 && row.name ? row.name : "-");
+		/* the store's name is Microsoft's organization name: the customer's text */
+		char *name = str_term_safe(t->name ? t->name : (found == 0 && row.name ? row.name : "-"));
 		printf("%-38s %-28s %-20s %-8s %lld\n", t->id, name,
 		       found == 0 && row.last_pull_at ? row.last_pull_at : "never",
 		       found == 0 && row.last_status ? row.last_status : "-", users);
-		if (found == 0 && row.last_error && row.last_status && strcmp(row.last_status, "ok") != 0)
-			printf("  last error: %s\n", row.last_error);
+		free(name);
+		if (found == 0 && row.last_error && row.last_status && strcmp(row.last_status, "ok") != 0) {
+			char *error = str_term_safe(row.last_error);
+			printf("  last error: %s\n", error);
+			free(error);
+		}
 		if (known_as)
 			printf("  known to the database as %s: the next pull or sync renames its rows to %s\n", known_as,
 			       t->id);
@@ -618,7 +624,9 @@ static int discover(const struct config *cfg)
 		       c->org_error ? ", but" : "");
 		buf_free(&row);
 		if (tok_err || c->org_error) {
-			printf("      %s\n", tok_err ? tok_err : c->org_error);
+			char *why = str_term_safe(tok_err ? tok_err : c->org_error);
+			printf("      %s\n", why);
+			free(why);
 			unreachable++;
 		}
 		if (!c->mapped) unmapped++;
@@ -687,11 +695,13 @@ static int forget_match_row(const struct store_tenant *t, void *ud)
 		free(m->id);
 		free(m->label);
 		m->id = xstrdup(t->id);
-		m->label = t->name ? xstrdup(t->name) : t->default_domain ? xstrdup(t->default_domain) : NULL;
+		/* names are Microsoft's organization names (the customer's text): printed safe */
+		m->label = t->name ? str_term_safe(t->name) : t->default_domain ? str_term_safe(t->default_domain) : NULL;
 		m->exact = exact;
 	}
-	buf_printf(&m->all, "%s%s%s%s%s", m->all.len ? ", " : "", t->id, t->name ? " (" : "", t->name ? t->name : "",
-	           t->name ? ")" : "");
+	buf_printf(&m->all, "%s%s%s", m->all.len ? ", " : "", t->id, t->name ? " (" : "");
+	buf_add_term(&m->all, t->name);
+	buf_adds(&m->all, t->name ? ")" : "");
 	return 0;
 }
 

@@ -194,9 +194,14 @@ static int tenant_row(const struct store_tenant *t, void *ud)
 	struct tenant_pick *p = ud;
 	if (!tenant_wanted(p->o, t)) return 0;
 	if (!tenant_in_scope(p->o, t)) {
-		struct buf *b = &p->r->left_out;
-		if (t->name && *t->name) buf_printf(b, "%s%s (%s)", b->len ? ", " : "", t->name, t->id);
-		else buf_printf(b, "%s%s", b->len ? ", " : "", t->id);
+		struct buf *b = &p->r->left_out;      /* printed on stderr: the name (Microsoft's) printed safe */
+		buf_adds(b, b->len ? ", " : "");
+		if (t->name && *t->name) {
+			buf_add_term(b, t->name);
+			buf_printf(b, " (%s)", t->id);
+		} else {
+			buf_adds(b, t->id);
+		}
 		p->r->nleft_out++;
 		return 0;
 	}

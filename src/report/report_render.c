@@ -34,37 +34,47 @@ static int utf8_width(const char *s)
 	return w;
 }
 
-void report_cell(struct buf *out, const char *s, int width, bool right)
+void report_cell(struct buf *out, const char *text, int width, bool right)
 {
-	if (!s) s = "";
+	struct buf safe = { 0 };        /* names are the customer's text: no control character reaches the terminal */
+	buf_add_term(&safe, text ? text : "");
+	const char *s = safe.data ? safe.data : "";
 	int w = utf8_width(s);
 	if (w > width) {                 /* cut at a code point, mark with '~' */
 		size_t i = 0;
 		for (int col = 0; col < width - 1 && s[i]; col++) i = utf8_next(s, i);
 		buf_add(out, s, i);
 		buf_addc(out, '~');
-		return;
+	} else {
+		if (right)
+			for (int k = w; k < width; k++) buf_addc(out, ' ');
+		buf_adds(out, s);
+		if (!right)
+			for (int k = w; k < width; k++) buf_addc(out, ' ');
 	}
-	if (right)
-		for (int k = w; k < width; k++) buf_addc(out, ' ');
-	buf_adds(out, s);
-	if (!right)
-		for (int k = w; k < width; k++) buf_addc(out, ' ');
+	buf_free(&safe);
 }
 
-void report_csv_field(struct buf *out, const char *s)
+void report_csv_field(struct buf *out, const char *text)
 {
-	if (!s) return;
-	if (!strpbrk(s, ",\"\r\n")) {
+	if (!text) return;
+	/* a cell a spreadsheet would take for a formula starts with a quote (OWASP's CSV injection advice) */
+	bool formula = strchr("=+-@\t\r", text[0]) != NULL && text[0] != '\0';
+	struct buf safe = { 0 };
+	if (formula) buf_addc(&safe, '\'');
+	buf_add_term(&safe, text);       /* and no control character: a CSV is printed on terminals too */
+	const char *s = safe.data ? safe.data : "";
+	if (!formula && !strpbrk(s, ",\"")) {
 		buf_adds(out, s);
-		return;
+	} else {
+		buf_addc(out, '"');
+		for (const char *p = s; *p; p++) {
+			if (*p == '"') buf_addc(out, '"');
+			buf_addc(out, *p);
+		}
+		buf_addc(out, '"');
 	}
-	buf_addc(out, '"');
-	for (const char *p = s; *p; p++) {
-		if (*p == '"') buf_addc(out, '"');
-		buf_addc(out, *p);
-	}
-	buf_addc(out, '"');
+	buf_free(&safe);
 }
 
 /* Trailing spaces off the line just written (cells pad to their width). */
@@ -253,9 +263,12 @@ static const char *tenant_name(const struct report *r, const char *id)
 	return id;
 }
 
-/* Message text wrapped at width, continuation lines indented by indent. */
-static void wrapped(struct buf *out, const char *s, int width, int indent)
+/* Message text wrapped at width, continuation lines indented by indent
+ * (control characters shown as '?': messages hold the customer's names). */
+static void wrapped(struct buf *out, const char *text, int width, int indent)
 {
+	char *safe = str_term_safe(text ? text : "");
+	const char *s = safe;
 	while (*s) {
 		size_t len = strlen(s), cut = len;
 		if (utf8_width(s) > width) {
@@ -274,6 +287,7 @@ static void wrapped(struct buf *out, const char *s, int width, int indent)
 		if (*s)
 			for (int k = 0; k < indent; k++) buf_addc(out, ' ');
 	}
+	free(safe);
 }
 
 static void table_findings(const struct report *r, struct buf *out)

@@ -488,6 +488,32 @@ void text_digest_hex(const uint64_t st[2], char out[33])
 	snprintf(out, 33, "%016llx%016llx", (unsigned long long)st[0], (unsigned long long)st[1]);
 }
 
+/* The UTF-8 character at s (n > 0 bytes left): its length, with its code
+ * point in *cp; 0 when the bytes are not one (strict: no overlongs, no
+ * surrogates, nothing above U+10FFFF, no cut sequence). */
+static size_t utf8_char(const unsigned char *s, size_t n, unsigned *cp)
+{
+	unsigned c = s[0];
+	if (c < 0x80) {
+		*cp = c;
+		return 1;
+	}
+	size_t len;
+	unsigned v, min;
+	if ((c & 0xE0) == 0xC0) { len = 2; v = c & 0x1F; min = 0x80; }
+	else if ((c & 0xF0) == 0xE0) { len = 3; v = c & 0x0F; min = 0x800; }
+	else if ((c & 0xF8) == 0xF0) { len = 4; v = c & 0x07; min = 0x10000; }
+	else return 0;
+	if (len > n) return 0;
+	for (size_t k = 1; k < len; k++) {
+		if ((s[k] & 0xC0) != 0x80) return 0;
+		v = (v << 6) | (s[k] & 0x3F);
+	}
+	if (v < min || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+	*cp = v;
+	return len;
+}
+
 /* Strict UTF-8 check: no overlongs, no surrogates, nothing above U+10FFFF. */
 /* cp in lower case, for the scripts utf8_fold_next names. */
 static uint32_t fold_code_point(uint32_t cp)
@@ -542,23 +568,34 @@ bool str_ieq_utf8(const char *a, const char *b)
 bool str_utf8_valid(const char *text, size_t n)
 {
 	const unsigned char *s = (const unsigned char *)text;
-	size_t i = 0;
-	while (i < n) {
-		unsigned c = s[i];
-		if (c < 0x80) { i++; continue; }
-		size_t len;
-		unsigned cp, min;
-		if ((c & 0xE0) == 0xC0) { len = 2; cp = c & 0x1F; min = 0x80; }
-		else if ((c & 0xF0) == 0xE0) { len = 3; cp = c & 0x0F; min = 0x800; }
-		else if ((c & 0xF8) == 0xF0) { len = 4; cp = c & 0x07; min = 0x10000; }
-		else return false;
-		if (i + len > n) return false;
-		for (size_t k = 1; k < len; k++) {
-			if ((s[i + k] & 0xC0) != 0x80) return false;
-			cp = (cp << 6) | (s[i + k] & 0x3F);
+	unsigned cp;
+	for (size_t i = 0, len; i < n; i += len)
+		if ((len = utf8_char(s + i, n - i, &cp)) == 0) return false;
+	return true;
+}
+
+void buf_add_term(struct buf *b, const char *text)
+{
+	if (!text) return;
+	const unsigned char *s = (const unsigned char *)text;
+	size_t n = strlen(text);
+	for (size_t i = 0; i < n;) {
+		unsigned cp;
+		size_t len = utf8_char(s + i, n - i, &cp);
+		if (len == 0 || cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
+			buf_addc(b, '?');       /* a control character, or a byte that is not UTF-8 */
+			i += len ? len : 1;
+			continue;
 		}
-		if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+		buf_add(b, s + i, len);
 		i += len;
 	}
-	return true;
+}
+
+char *str_term_safe(const char *s)
+{
+	if (!s) return NULL;
+	struct buf b = { 0 };
+	buf_add_term(&b, s);
+	return buf_steal(&b);
 }

@@ -83,6 +83,15 @@ bool str_utf8_valid(const char *s, size_t n);   /* strict: no overlongs, surroga
 uint32_t utf8_fold_next(const char **s);
 /* a and b are equal but for the case of those letters (utf8_fold_next). */
 bool str_ieq_utf8(const char *a, const char *b);
+/* Text from outside (a tenant's or a user's display name from Microsoft, an
+ * error message) made safe for a terminal or a text table: every control
+ * character (C0 with tab and newline, DEL, C1 = U+0080..U+009F) and every
+ * byte that is not UTF-8 becomes '?', so the text can neither send escape
+ * sequences to the terminal nor begin a line of its own. The one place
+ * this is done: buf_add_term appends s (NULL: nothing); str_term_safe
+ * returns a new string (NULL for NULL). */
+void buf_add_term(struct buf *b, const char *s);
+char *str_term_safe(const char *s);
 /* guid_at for s with at least 36 readable bytes (it reads them all, NULs
  * included): sixteen bytes a step with SSE2. For the member pages' ids. */
 bool guid_at_36(const char *s);

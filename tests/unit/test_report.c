@@ -129,6 +129,54 @@ TEST(report_grace_seats_available)
 	close_store(st);
 }
 
+/* Names from Microsoft (a tenant's organization, a user's displayName) are
+ * the customer's text: the table prints no control character (an escape
+ * sequence, a forged line), and a CSV cell that a spreadsheet would run as a
+ * formula starts with a quote. */
+TEST(report_customer_text_is_neutralised)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	REQUIRE_OK(store_tenant_put(st, &(struct store_tenant){ .id = "t-a", .name = "Alpha\x1b[31m\nFAKE LINE" }, &err),
+	           &err);
+	put_lic(st, "t-a", 0, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", 3, 1, &err);
+	REQUIRE_OK(store_user_put(st, "t-a", "u1", "{\"userPrincipalName\":\"@evil@a.com\",\"accountEnabled\":false,"
+	                          "\"displayName\":\"=HYPERLINK(\\\"http://x\\\",\\\"y\\\")\","
+	                          "\"assignedLicenses\":[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"}]}", &err), &err);
+	struct report_opts o = { .kind = REPORT_LICENSES, .by_user = true, .days = 1 };
+	struct report *r = NULL;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	struct buf out = {0};
+	report_render_table(r, &o, &out);
+	CHECK(strchr(out.data, 0x1b) == NULL);
+	CHECK(strstr(out.data, "\nFAKE LINE") == NULL);
+	CHECK_CONTAINS(out.data, "Alpha?[31m?FAKE~");
+	buf_reset(&out);
+	o.kind = REPORT_FINDINGS;
+	report_render_table(r, &o, &out);
+	CHECK(strchr(out.data, 0x1b) == NULL);
+	CHECK_CONTAINS(out.data, "disabled user @evil@a.com");
+	buf_reset(&out);
+	o.kind = REPORT_LICENSES;
+	report_render_csv(r, &o, &out);
+	CHECK_CONTAINS(out.data, ",u1,\"'@evil@a.com\",\"'=HYPERLINK(\"\"http://x\"\",\"\"y\"\")\",");
+	CHECK(strchr(out.data, 0x1b) == NULL);
+	CHECK_CONTAINS(out.data, "t-a,Alpha?[31m?FAKE LINE,");
+	buf_reset(&out);
+	report_csv_field(&out, "-1+2");
+	buf_addc(&out, ',');
+	report_csv_field(&out, "+x");
+	buf_addc(&out, ',');
+	report_csv_field(&out, "\tx");
+	buf_addc(&out, ',');
+	report_csv_field(&out, "a=b");
+	CHECK_STR(out.data, "\"'-1+2\",\"'+x\",\"'?x\",a=b");
+	buf_free(&out);
+	report_free(r);
+	close_store(st);
+}
+
 static void put_score(struct store *st, const char *tenant, int day, double cur, double max, struct err *err)
 {
 	char d[11];

@@ -236,3 +236,24 @@ TEST(time_day_is_the_utc_day)
 	time_day(1796687999.5, day, sizeof day);    /* the day's last second */
 	CHECK_STR(day, "2026-12-07");
 }
+
+/* Text from Microsoft or a customer printed on a terminal: no escape
+ * sequence, no line of its own (C0, DEL, C1 and bytes that are not UTF-8
+ * become '?'); other UTF-8 is kept. */
+TEST(term_safe_replaces_control_characters)
+{
+	char *s = str_term_safe("Contoso\x1b]0;pwned\x07\x1b[2J\nok - forged\tline\x7f");
+	CHECK_STR(s, "Contoso?]0;pwned??[2J?ok - forged?line?");
+	free(s);
+	s = str_term_safe("C1 \xc2\x9b" "31m and \xc2\x85 next, caf\xc3\xa9 \xe2\x82\xac ok, bad \xff\xc3 end");
+	CHECK_STR(s, "C1 ?31m and ? next, caf\xc3\xa9 \xe2\x82\xac ok, bad ?? end");
+	free(s);
+	CHECK(str_term_safe(NULL) == NULL);
+	struct buf b = { 0 };
+	buf_adds(&b, "[");
+	buf_add_term(&b, "a\rb");
+	buf_add_term(&b, NULL);
+	buf_adds(&b, "]");
+	CHECK_STR(b.data, "[a?b]");
+	buf_free(&b);
+}
