@@ -9,7 +9,10 @@
 #include <string.h>
 #include <time.h>
 
-#define LICENSES_CSV_HEADER "tenant_id,tenant_name,sku_id,sku_part_number,sku_name,purchased,assigned,available\n"
+/* license_day (each tenant's newest snapshot day) was added last, so that readers of the older columns
+ * by position read on */
+#define LICENSES_CSV_HEADER \
+	"tenant_id,tenant_name,sku_id,sku_part_number,sku_name,purchased,assigned,available,license_day\n"
 #define USERS_CSV_HEADER "tenant_id,tenant_name,user_id,user_principal_name,display_name,skus\n"
 #define SCORES_CSV_HEADER "tenant_id,tenant_name,date,current_score,max_score,percent\n"
 #define FINDINGS_CSV_HEADER "tenant_id,tenant_name,severity,kind,sku_id,sku_name,user_principal_name,count,days,message\n"
@@ -123,20 +126,61 @@ static void window_start(const struct report *r, const struct report_opts *o, ch
 
 /* ---- table ------------------------------------------------------------------------ */
 
+static void wrapped(struct buf *out, const char *text, int width, int indent);
+
+/* The newest licence snapshot day of the report's tenants ("" when none
+ * has one). */
+static void newest_license_day(const struct report *r, char out[11])
+{
+	out[0] = '\0';
+	for (size_t i = 0; i < r->ntenants; i++) {
+		const char *d = r->tenants[i].license_day;
+		if (d && strcmp(d, out) > 0) snprintf(out, 11, "%s", d);
+	}
+}
+
+/* The tenant column of the licence table: name, with a '*' after it when
+ * marked (its counts are of an older day than the others'). */
+static void tenant_cell(struct buf *out, const char *name, bool marked)
+{
+	if (!marked) {
+		report_cell(out, name, 16, false);
+		return;
+	}
+	struct buf b = { 0 };
+	report_cell(&b, name, 15, false);
+	while (b.len && b.data[b.len - 1] == ' ') b.data[--b.len] = '\0';
+	buf_addc(&b, '*');
+	report_cell(out, b.data, 16, false);
+	buf_free(&b);
+}
+
+/* The licence table: every tenant's SKUs on its newest snapshot day. A
+ * tenant whose newest day is older than the report's newest (its pulls
+ * have failed since) is marked '*' and named with its day under the
+ * table; a tenant with no snapshot is a line of its own. */
 static void table_licenses(const struct report *r, const struct report_opts *o, struct buf *out)
 {
-	char a[32], b[32], c[32], d[32];
+	char a[32], b[32], c[32], d[32], newest[11];
+	newest_license_day(r, newest);
 	report_cell(out, "TENANT", 16, false);
 	buf_addc(out, ' ');
 	report_cell(out, "LICENCE", 28, false);
 	buf_adds(out, " PURCH  ASSIGN  AVAIL   USED%");
 	end_line(out);
-	size_t rows = 0;
-	for (size_t i = 0; i < r->ntenants; i++) {
+	struct buf older = { 0 };
+	for (size_t i = 0; newest[0] && i < r->ntenants; i++) {
 		const struct report_tenant *t = &r->tenants[i];
+		bool stale = t->license_day && strcmp(t->license_day, newest) < 0;
+		if (stale) buf_printf(&older, "%s%s %s", older.len ? ", " : "", t->name, t->license_day);
+		if (t->nskus == 0) {
+			tenant_cell(out, t->name, stale);
+			buf_adds(out, t->license_day ? " (every licence hidden by the policy)" : " (no licence snapshot yet)");
+			end_line(out);
+		}
 		for (size_t k = 0; k < t->nskus; k++) {
 			const struct report_sku *s = &t->skus[k];
-			report_cell(out, k == 0 ? t->name : "", 16, false);
+			tenant_cell(out, k == 0 ? t->name : "", k == 0 && stale);
 			buf_addc(out, ' ');
 			report_cell(out, s->name, 28, false);
 			fmt_num(a, sizeof a, s->purchased);
@@ -153,10 +197,19 @@ static void table_licenses(const struct report *r, const struct report_opts *o, 
 			buf_addc(out, ' ');
 			report_cell(out, d, 7, true);
 			end_line(out);
-			rows++;
 		}
 	}
-	if (!rows) buf_adds(out, "(no licence snapshot: run 'entrasync pull' first)\n");
+	if (!newest[0]) {
+		buf_adds(out, "(no licence snapshot: run 'entrasync pull' first)\n");
+	} else {
+		buf_printf(out, "Counts of %s, the newest snapshot day.\n", newest);
+		if (older.len) {
+			char *line = xasprintf("* counts of an older day (no snapshot since): %s.", older.data);
+			wrapped(out, line, 80, 2);
+			free(line);
+		}
+	}
+	buf_free(&older);
 	if (!o->by_user) return;
 	buf_addc(out, '\n');
 	report_cell(out, "TENANT", 16, false);
@@ -218,7 +271,21 @@ static void table_scores(const struct report *r, const struct report_opts *o, st
 		buf_adds(out, "(no Secure Score stored: run 'entrasync pull' first)\n");
 		return;
 	}
-	buf_adds(out, "PCT = current / max x 100; 7d..all = change in percentage points.\n");
+	/* where "all" starts: the earliest first day, and the tenants whose history starts later */
+	const char *first = NULL;
+	for (size_t i = 0; i < r->ntenants; i++)
+		if (r->tenants[i].ndays && (!first || strcmp(r->tenants[i].days[0].date, first) < 0))
+			first = r->tenants[i].days[0].date;
+	struct buf later = { 0 };
+	for (size_t i = 0; i < r->ntenants; i++)
+		if (r->tenants[i].ndays && strcmp(r->tenants[i].days[0].date, first) != 0)
+			buf_printf(&later, "%s%s: %s", later.len ? ", " : "", r->tenants[i].name, r->tenants[i].days[0].date);
+	buf_adds(out, "PCT = current / max x 100; 7d..all = change in percentage points;\n");
+	char *line = xasprintf("all = since the first stored day, %s%s%s%s.", first, later.len ? " (" : "",
+	                       later.len ? later.data : "", later.len ? ")" : "");
+	wrapped(out, line, 80, 2);
+	free(line);
+	buf_free(&later);
 	if (!o->tenants && o->days <= 0 && !o->controls) return;
 	char from[11];
 	window_start(r, o, from);
@@ -369,6 +436,11 @@ void report_render_csv(const struct report *r, const struct report_opts *o, stru
 		buf_adds(out, LICENSES_CSV_HEADER);
 		for (size_t i = 0; i < r->ntenants; i++) {
 			const struct report_tenant *t = &r->tenants[i];
+			const char *day = t->license_day ? t->license_day : "";
+			if (t->nskus == 0) {          /* no snapshot (or nothing shown): a row without a SKU */
+				csv_tenant(out, t);
+				buf_printf(out, ",,,,,,%s\n", day);
+			}
 			for (size_t k = 0; k < t->nskus; k++) {
 				const struct report_sku *s = &t->skus[k];
 				csv_tenant(out, t);
@@ -377,7 +449,7 @@ void report_render_csv(const struct report *r, const struct report_opts *o, stru
 				report_csv_field(out, s->part);
 				buf_addc(out, ',');
 				report_csv_field(out, s->name);
-				buf_printf(out, ",%lld,%lld,%lld\n", s->purchased, s->assigned, s->available);
+				buf_printf(out, ",%lld,%lld,%lld,%s\n", s->purchased, s->assigned, s->available, day);
 			}
 		}
 		return;

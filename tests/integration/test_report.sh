@@ -126,7 +126,7 @@ $EXPECT licenses "$URL" contoso "$CONTOSO" lic.csv lic.json
 $EXPECT licenses "$URL" fabrikam fabrikam.com lic.csv lic.json
 $EXPECT licenses "$URL" northwind "$NORTHWIND" lic.csv lic.json
 check "licences CSV header is exact" \
-  test "$(head -n 1 lic.csv)" = "tenant_id,tenant_name,sku_id,sku_part_number,sku_name,purchased,assigned,available"
+  test "$(head -n 1 lic.csv)" = "tenant_id,tenant_name,sku_id,sku_part_number,sku_name,purchased,assigned,available,license_day"
 check "the SKU missing from the name table shows its part number" \
   grep -q "^$CONTOSO,Contoso,2b7f0e4a-9c1d-4e55-8a3b-6f0c7d1e9a42,TEAMS_ROOMS_PILOT_LEGACY,TEAMS_ROOMS_PILOT_LEGACY," lic.csv
 check "the JSON marks it as not in the name table" \

@@ -177,6 +177,50 @@ TEST(report_customer_text_is_neutralised)
 	close_store(st);
 }
 
+static void put_score(struct store *st, const char *tenant, int day, double cur, double max, struct err *err);
+
+/* A tenant whose pulls have failed for days keeps the counts of its last
+ * good day: the table marks them with that day, the CSV gives every row its
+ * day, and a tenant with no snapshot at all is a line of its own. */
+TEST(report_licenses_say_their_day)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	REQUIRE_OK(store_tenant_put(st, &(struct store_tenant){ .id = "t-c", .name = "Gamma" }, &err), &err);
+	for (int d = 0; d <= 5; d++) put_lic(st, "t-a", d, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", 10, 7, &err);
+	for (int d = 0; d <= 2; d++) put_lic(st, "t-b", d, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", 5, 5, &err);
+	struct report_opts o = { .kind = REPORT_LICENSES };
+	struct report *r = NULL;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	struct buf out = {0};
+	report_render_table(r, &o, &out);
+	CHECK_CONTAINS(out.data, "\nAlpha            Microsoft 365 E3");
+	CHECK_CONTAINS(out.data, "\nBeta*            Microsoft 365 E3");
+	CHECK_CONTAINS(out.data, "\nGamma            (no licence snapshot yet)\n");
+	CHECK_CONTAINS(out.data, "Counts of 2025-01-06, the newest snapshot day.\n"
+	                         "* counts of an older day (no snapshot since): Beta 2025-01-03.\n");
+	buf_reset(&out);
+	report_render_csv(r, &o, &out);
+	CHECK(str_starts(out.data, "tenant_id,tenant_name,sku_id,sku_part_number,sku_name,purchased,assigned,available,"
+	                           "license_day\n"));
+	CHECK_CONTAINS(out.data, "\nt-a,Alpha,05e9a617-0261-4cee-bb44-138d3ef5d965,SPE_E3,Microsoft 365 E3,10,7,3,2025-01-06\n");
+	CHECK_CONTAINS(out.data, "\nt-b,Beta,05e9a617-0261-4cee-bb44-138d3ef5d965,SPE_E3,Microsoft 365 E3,5,5,0,2025-01-03\n");
+	CHECK_CONTAINS(out.data, "\nt-c,Gamma,,,,,,,\n");
+	report_free(r);
+	/* Secure Score: the table says where "all" starts */
+	for (int d = 0; d <= 5; d++) put_score(st, "t-a", d, 40 + d, 100, &err);
+	for (int d = 3; d <= 5; d++) put_score(st, "t-b", d, 50, 100, &err);
+	o.kind = REPORT_SECURESCORE;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	buf_reset(&out);
+	report_render_table(r, &o, &out);
+	CHECK_CONTAINS(out.data, "all = since the first stored day, 2025-01-01 (Beta: 2025-01-04).\n");
+	buf_free(&out);
+	report_free(r);
+	close_store(st);
+}
+
 static void put_score(struct store *st, const char *tenant, int day, double cur, double max, struct err *err)
 {
 	char d[11];
@@ -388,8 +432,9 @@ TEST(report_users_by_user_and_findings)
 	buf_reset(&out);
 	o.by_user = false;
 	report_render_csv(r, &o, &out);
-	CHECK(str_starts(out.data, "tenant_id,tenant_name,sku_id,sku_part_number,sku_name,purchased,assigned,available\n"
-	                 "t-a,Alpha,05e9a617-0261-4cee-bb44-138d3ef5d965,SPE_E3,Microsoft 365 E3,3,3,0\n"));
+	CHECK(str_starts(out.data, "tenant_id,tenant_name,sku_id,sku_part_number,sku_name,purchased,assigned,available,"
+	                 "license_day\nt-a,Alpha,05e9a617-0261-4cee-bb44-138d3ef5d965,SPE_E3,Microsoft 365 E3,3,3,0,"
+	                 "2025-02-01\n"));
 	CHECK(strstr(out.data, "user_principal_name") == NULL);
 	o.by_user = true;
 	buf_reset(&out);
