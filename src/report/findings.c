@@ -117,9 +117,17 @@ static void join_names(struct buf *b, const char *const *names, size_t n)
 		buf_printf(b, "%s%s", i == 0 ? "" : i + 1 == n ? " and " : ", ", names[i]);
 }
 
+bool findings_user_gone(const struct findings_user *u)
+{
+	if (!u->removed) return false;
+	if (strcmp(u->removed, "deleted") == 0) return true;
+	double at = u->removed_at ? when_parse_iso(u->removed_at) : -1;
+	return at >= 0 && u->as_of - at >= FINDINGS_RESTORE_DAYS * 86400.0;
+}
+
 void findings_check_user(struct findings *f, const char *tenant_id, const struct findings_user *u)
 {
-	if (u->nskus == 0) return;
+	if (u->nskus == 0 || findings_user_gone(u)) return;
 	const char *who = u->upn ? u->upn : u->object_id;
 	struct buf b = {0};
 	enum finding_kind kind;
@@ -127,7 +135,12 @@ void findings_check_user(struct findings *f, const char *tenant_id, const struct
 		kind = FINDING_DELETED_USER;
 		buf_printf(&b, "deleted user %s was last seen holding ", who);
 		join_names(&b, u->skus, u->nskus);
-		if (u->removed_at) buf_printf(&b, " (removed %.10s)", u->removed_at);
+		double at = u->removed_at ? when_parse_iso(u->removed_at) : -1;
+		if (at >= 0) {
+			char until[16];
+			time_day(at + FINDINGS_RESTORE_DAYS * 86400.0, until, sizeof until);
+			buf_printf(&b, " (deleted %.10s, restorable until %s)", u->removed_at, until);
+		}
 	} else if (!u->enabled) {
 		kind = FINDING_DISABLED_USER;
 		buf_printf(&b, "disabled user %s holds ", who);

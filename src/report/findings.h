@@ -4,7 +4,8 @@
  *   over_assigned   more seats assigned than purchased and in the grace period
  *                   (grace seats still work until Microsoft suspends them)
  *   disabled_user   a disabled account still holds licences
- *   deleted_user    a user removed from the directory last seen holding licences
+ *   deleted_user    a user deleted from the directory, last seen holding licences, while
+ *                   Microsoft can still restore it (soft-deleted, 30 days)
  *   warning         seats in the grace period (expiring: renew or they are suspended)
  *   suspended       suspended seats (unusable, data kept)
  *   locked_out      locked-out seats
@@ -71,16 +72,27 @@ struct findings_sku {
 	bool billable;             /* free SKUs (not billable) are never "unused" */
 };
 
+/* Microsoft keeps a deleted user restorable for 30 days (soft-deleted), then
+ * deletes it for good. */
+#define FINDINGS_RESTORE_DAYS 30
+
 /* One user of the mirror who holds licences (borrowed strings). */
 struct findings_user {
 	const char *object_id;
 	const char *upn;           /* userPrincipalName, else mail, else NULL */
 	bool enabled;              /* accountEnabled (absent = true) */
-	const char *removed;       /* NULL, or the mirror's removed reason */
-	const char *removed_at;
+	const char *removed;       /* NULL, or the mirror's removed reason: "changed" (soft-deleted,
+	                            * restorable) or "deleted" (deleted for good) */
+	const char *removed_at;    /* ISO-8601, or NULL */
+	double as_of;              /* when the tenant's data is of (seconds since the epoch) */
 	const char *const *skus;   /* display names of the licences held */
 	size_t nskus;
 };
+
+/* Is the user deleted for good: deleted for good by Graph's word ("deleted"),
+ * or soft-deleted FINDINGS_RESTORE_DAYS or more before u->as_of? Its
+ * licences are free then: it holds nothing any more. */
+bool findings_user_gone(const struct findings_user *u);
 
 /* Adds the SKU findings of one SKU: unused (a billable SKU with
  * unused_days >= unused_threshold, threshold > 0: purchased seats not
@@ -88,7 +100,8 @@ struct findings_user {
  * suspended, locked_out. */
 void findings_check_sku(struct findings *f, const char *tenant_id, const struct findings_sku *s,
                         int unused_threshold);
-/* Adds disabled_user / deleted_user when the user holds licences. */
+/* Adds disabled_user / deleted_user when the user holds licences (a user
+ * deleted for good, findings_user_gone, holds none). */
 void findings_check_user(struct findings *f, const char *tenant_id, const struct findings_user *u);
 /* Adds a score_alert with message (copied). */
 void findings_add_alert(struct findings *f, const char *tenant_id, const char *message);

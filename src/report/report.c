@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "util/skus.h"
+#include "util/when.h"
 #include "store/store_history.h"
 #include "store/store_status.h"
 
@@ -637,6 +638,7 @@ struct user_scan {
 	struct build *b;
 	struct report_tenant *t;
 	size_t cap;
+	double as_of;            /* when the tenant's data is of: the end of its newest snapshot day, else now */
 };
 
 static const char *sku_display(const struct report_tenant *t, const char *sku_id, bool *hidden)
@@ -679,10 +681,10 @@ static int user_row(const struct store_user *u, void *ud)
 	if (!upn) upn = json_str(j, "mail");
 	struct findings_user fu = {
 		.object_id = u->object_id, .upn = upn, .enabled = !cJSON_IsFalse(en),
-		.removed = u->removed, .removed_at = u->removed_at, .skus = names, .nskus = k,
+		.removed = u->removed, .removed_at = u->removed_at, .as_of = us->as_of, .skus = names, .nskus = k,
 	};
 	findings_check_user(&us->b->r->findings, us->t->id, &fu);
-	if (us->b->o->by_user && k > 0) {
+	if (us->b->o->by_user && k > 0 && !findings_user_gone(&fu)) {
 		struct report_tenant *t = us->t;
 		if (t->nusers == us->cap) {
 			us->cap = us->cap ? us->cap * 2 : 32;
@@ -745,7 +747,8 @@ static int build_licenses(struct build *b, struct store_history *h)
 			};
 			findings_check_sku(&b->r->findings, t->id, &fs, threshold);
 		}
-		struct user_scan us = { .b = b, .t = t };
+		double newest = t->license_day ? when_parse_iso(t->license_day) : -1;
+		struct user_scan us = { .b = b, .t = t, .as_of = newest >= 0 ? newest + 86400 - 1 : time_now() };
 		if (store_user_each(b->st, t->id, STORE_USERS_ALL, user_row, &us, b->err) != 0) return -1;
 		tenant_drop_hidden(t);
 		tenant_group_skus(t);

@@ -6,6 +6,7 @@
 #include "report/alerts.h"
 #include "report/findings.h"
 #include "report/report.h"
+#include "util/when.h"
 
 static size_t count_kind(const struct findings *f, enum finding_kind k)
 {
@@ -111,14 +112,25 @@ TEST(findings_users)
 	CHECK_EQ_INT(f.v[0].kind, FINDING_DISABLED_USER);
 	CHECK_STR(f.v[0].message, "disabled user ann@x.com holds Office 365 E3 and EMS E3");
 	CHECK_EQ_INT(f.v[0].count, 2);
-	struct findings_user d = { .object_id = "u2", .upn = NULL, .enabled = true, .removed = "deleted",
-	                           .removed_at = "2025-03-04T10:00:00Z", .skus = three, .nskus = 3 };
+	/* soft-deleted (Graph's @removed reason "changed"): restorable for 30 days */
+	struct findings_user d = { .object_id = "u2", .upn = NULL, .enabled = true, .removed = "changed",
+	                           .removed_at = "2025-03-04T10:00:00Z", .skus = three, .nskus = 3,
+	                           .as_of = when_parse_iso("2025-03-20T00:00:00Z") };
 	findings_check_user(&f, "t1", &d);
 	REQUIRE(f.n == 2);
 	CHECK_EQ_INT(f.v[1].kind, FINDING_DELETED_USER);
-	CHECK_STR(f.v[1].message, "deleted user u2 was last seen holding A, B and C (removed 2025-03-04)");
+	CHECK_STR(f.v[1].message, "deleted user u2 was last seen holding A, B and C (deleted 2025-03-04, restorable "
+	                          "until 2025-04-03)");
 	CHECK_STR(f.v[1].upn, "u2");
 	d.nskus = 0;                             /* no licence: nothing to say */
+	findings_check_user(&f, "t1", &d);
+	CHECK_EQ_INT(f.n, 2);
+	d.nskus = 3;
+	d.as_of = when_parse_iso("2025-04-03T10:00:01Z");   /* past Microsoft's 30 days: gone for good */
+	findings_check_user(&f, "t1", &d);
+	CHECK_EQ_INT(f.n, 2);
+	d.as_of = when_parse_iso("2025-03-05T00:00:00Z");
+	d.removed = "deleted";                   /* deleted for good (hard delete): its seats are free */
 	findings_check_user(&f, "t1", &d);
 	CHECK_EQ_INT(f.n, 2);
 	findings_free(&f);

@@ -404,9 +404,13 @@ TEST(report_users_by_user_and_findings)
 	                          "{\"skuId\":\"00000000-0000-0000-0000-00000000dead\"}]}", &err), &err);
 	REQUIRE_OK(store_user_put(st, "t-a", "u3", "{\"userPrincipalName\":\"cy@a.com\","
 	                          "\"assignedLicenses\":[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"}]}", &err), &err);
-	REQUIRE_OK(store_user_mark_removed(st, "t-a", "u3", "deleted", &err), &err);
+	REQUIRE_OK(store_user_mark_removed(st, "t-a", "u3", "changed", &err), &err);   /* soft-deleted */
 	REQUIRE_OK(store_user_put(st, "t-a", "u4", "{\"userPrincipalName\":\"dee@a.com\",\"assignedLicenses\":[]}", &err),
 	           &err);
+	/* deleted for good (Graph's @removed reason "deleted"): no longer a licence holder, no finding */
+	REQUIRE_OK(store_user_put(st, "t-a", "u5", "{\"userPrincipalName\":\"eve@a.com\","
+	                          "\"assignedLicenses\":[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"}]}", &err), &err);
+	REQUIRE_OK(store_user_mark_removed(st, "t-a", "u5", "deleted", &err), &err);
 	struct report_opts o = { .kind = REPORT_LICENSES, .by_user = true };
 	struct report *r = NULL;
 	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
