@@ -223,11 +223,6 @@ static char *dup_or_null(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-static bool sku_is_free(const char *part)
-{
-	return part && (strstr(part, "FREE") || strstr(part, "TRIAL") || strcmp(part, "POWER_BI_STANDARD") == 0);
-}
-
 /* Applies the license hook to one SKU (defaults without it). */
 static void shape_sku(struct build *b, struct report_tenant *t, struct report_sku *s)
 {
@@ -235,7 +230,7 @@ static void shape_sku(struct build *b, struct report_tenant *t, struct report_sk
 	if (!info) info = skus_find_part(s->part);
 	s->known = info != NULL;
 	s->name = xstrdup(skus_friendly_name(s->sku_id, s->part));
-	s->billable = !sku_is_free(s->part);
+	s->billable = !skus_is_free(s->part);
 	if (!b->hooks || !b->hooks->license) return;
 	struct report_sku_in in = {
 		.sku_id = s->sku_id, .part = s->part, .name = s->name, .status = s->status, .applies_to = NULL,

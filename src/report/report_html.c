@@ -412,8 +412,8 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		if (r->findings.n > HTML_TOP_FINDINGS)
 			buf_printf(out, "<p class=\"sub\">The %d most urgent of %zu; each tenant's section below lists its own.</p>",
 			           HTML_TOP_FINDINGS, r->findings.n);
-		buf_printf(out, "<p class=\"sub\">Unused: billable seats free for %d days in a row or more.</p></section>\n",
-		           r->unused_days);
+		buf_printf(out, "<p class=\"sub\">Unused: billable seats free for %d day%s in a row or more.</p></section>\n",
+		           r->unused_days, r->unused_days == 1 ? "" : "s");
 	}
 	struct by_tenant bt;
 	by_tenant_init(&bt, &r->findings);

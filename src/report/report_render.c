@@ -372,8 +372,8 @@ static void table_findings(const struct report *r, struct buf *out)
 		wrapped(out, f->message, 80 - 23, 23);
 	}
 	if (!r->findings.n) buf_adds(out, "(no findings)\n");
-	else buf_printf(out, "%zu finding%s; unused = seats free for %d days in a row or more.\n", r->findings.n,
-	                r->findings.n == 1 ? "" : "s", r->unused_days);
+	else buf_printf(out, "%zu finding%s; unused = seats free for %d day%s in a row or more.\n", r->findings.n,
+	                r->findings.n == 1 ? "" : "s", r->unused_days, r->unused_days == 1 ? "" : "s");
 }
 
 void report_render_table(const struct report *r, const struct report_opts *o, struct buf *out)

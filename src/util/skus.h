@@ -11,6 +11,7 @@
 #ifndef ENTRASYNC_SKUS_H
 #define ENTRASYNC_SKUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct sku_info {
@@ -32,5 +33,13 @@ const struct sku_info *skus_find_part(const char *part_number);
  * for part_number, else part_number itself, else sku_id, else "unknown SKU".
  * Returns static data or one of the arguments: never free. */
 const char *skus_friendly_name(const char *sku_id, const char *part_number);
+/* Is the SKU one nobody pays per seat for (so its seats are not billable by
+ * default, never "unused")? By its part number (case-insensitive, blanks
+ * around ignored): a word FREE, TRIAL, VIRAL or vTrial in it (between '_'
+ * or its ends: FLOW_FREE, POWERAPPS_VIRAL, Dynamics_365_Guides_vTrial), or
+ * one of a list of free, trial and self-service SKUs and credits (skus.c:
+ * POWER_BI_STANDARD, RIGHTSMANAGEMENT_ADHOC, WINDOWS_STORE,
+ * TEAMS_EXPLORATORY, STREAM, MCOPSTNC, ...). NULL: false. */
+bool skus_is_free(const char *part_number);
 
 #endif

@@ -221,6 +221,36 @@ TEST(report_licenses_say_their_day)
 	close_store(st);
 }
 
+/* Free, trial and self-service SKUs (10,000 seats each) are not billable:
+ * never "unused". The threshold reads "1 day", not "1 days". */
+TEST(report_free_skus_are_not_unused)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	put_lic(st, "t-a", 0, "dcb1a3ae-b33f-4487-846a-a640262fadf4", "POWERAPPS_VIRAL", 10000, 3, &err);
+	put_lic(st, "t-b", 0, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", 10, 7, &err);
+	struct report_opts o = { .kind = REPORT_FINDINGS, .days = 1 };
+	struct report *r = NULL;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	const struct report_sku *s = find_sku(r, "t-a", "POWERAPPS_VIRAL");
+	REQUIRE(s);
+	CHECK(!s->billable);
+	REQUIRE(r->findings.n == 1);
+	CHECK_STR(r->findings.v[0].tenant_id, "t-b");
+	struct buf out = {0};
+	report_render_table(r, &o, &out);
+	CHECK_CONTAINS(out.data, "unused = seats free for 1 day in a row or more.\n");
+	buf_reset(&out);
+	o.format = REPORT_HTML;
+	report_render_html(r, &o, &out);
+	CHECK_CONTAINS(out.data, "Unused: billable seats free for 1 day in a row or more.");
+	CHECK_CONTAINS(out.data, "<span>Unused billable seats</span><b>3</b>");
+	buf_free(&out);
+	report_free(r);
+	close_store(st);
+}
+
 static void put_score(struct store *st, const char *tenant, int day, double cur, double max, struct err *err)
 {
 	char d[11];

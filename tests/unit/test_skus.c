@@ -36,3 +36,22 @@ TEST(skus_trim_bounds_blanks_at_the_ends)
 	CHECK(skus_find_part(" \xc2\xa0" "ENTERPRISEPREMIUM\xc2\xa0") != NULL);
 	CHECK(skus_find_part(" \xc2\xa0 ") == NULL);
 }
+
+/* The SKUs nobody pays per seat for (free, trial, viral sign-ups, credits)
+ * are not billable by default, so their 10,000 seats are never "unused". */
+TEST(skus_free_by_default)
+{
+	static const char *const free_parts[] = {
+		"FLOW_FREE", "TEAMS_FREE", "POWER_BI_STANDARD", "POWERAPPS_VIRAL", "RIGHTSMANAGEMENT_ADHOC", "WINDOWS_STORE",
+		"TEAMS_EXPLORATORY", "STREAM", "MCOPSTNC", "CCIBOTS_PRIVPREV_VIRAL", "DYN365_RETAIL_TRIAL",
+		"Dynamics_365_Sales_Premium_Viral_Trial", "Power_Pages_vTrial_for_Makers", "POWERAPPS_DEV",
+		"PHONESYSTEM_VIRTUALUSER", "Microsoft_Teams_Rooms_Basic", " FLOW_FREE ",
+	};
+	for (size_t i = 0; i < sizeof free_parts / sizeof *free_parts; i++)
+		if (!skus_is_free(free_parts[i])) t_fail(__FILE__, __LINE__, "%s should be free", free_parts[i]);
+	static const char *const paid[] = { "SPE_E3", "ENTERPRISEPACK", "O365_BUSINESS_PREMIUM", "STREAM_P2",
+	                                    "POWER_BI_PRO", "MCOEV", "FREEDOM_E9", "" };
+	for (size_t i = 0; i < sizeof paid / sizeof *paid; i++)
+		if (skus_is_free(paid[i])) t_fail(__FILE__, __LINE__, "%s should be billable", paid[i]);
+	CHECK(!skus_is_free(NULL));
+}
