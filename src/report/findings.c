@@ -187,8 +187,13 @@ void findings_check_failing(struct findings *f, const char *tenant_id, const str
 	double since = x->since ? when_parse_iso(x->since) : -1;
 	if (hours <= 0 || x->runs <= 0 || since < 0 || now - since < (double)hours * 3600.0) return;
 	char *reason = reason_stable(x->reason && *x->reason ? x->reason : "no reason recorded");
-	add(f, FINDING_FAILING, FINDING_CRIT, tenant_id,
-	    xasprintf("entrasync has not pulled or synced this tenant since %s: %s", x->since, reason));
+	if (x->last_reached)
+		add(f, FINDING_FAILING, FINDING_CRIT, tenant_id,
+		    xasprintf("entrasync has not pulled or synced this tenant since %s (failing since %s): %s",
+		              x->last_reached, x->since, reason));
+	else   /* never reached, or the history of it is gone (retention) */
+		add(f, FINDING_FAILING, FINDING_CRIT, tenant_id,
+		    xasprintf("entrasync has failed to pull or sync this tenant since %s: %s", x->since, reason));
 	free(reason);
 }
 

@@ -111,12 +111,14 @@ struct findings_failing {
 	const char *since;         /* ISO-8601 start of the run that failed first */
 	long long runs;            /* failed runs in a row (0: its latest run did not fail) */
 	const char *reason;        /* the latest failure's message */
+	const char *last_reached;  /* ISO-8601 end of the last pull or sync that reached it, or NULL */
 };
 /* Adds failing (crit) when the tenant's runs have failed without a break
- * for at least hours (> 0) before now. Its message names the first
- * failure's time and the latest reason, without the trace and request ids
- * Microsoft adds, so that the same failure reads the same at every run
- * (an alert ticket is commented only when what it says changed). */
+ * for at least hours (> 0) before now. Its message names the last time
+ * the tenant was reached (when known) and the first failure's time, and
+ * the latest reason without the trace and request ids Microsoft adds, so
+ * that the same failure reads the same at every run (an alert ticket is
+ * commented only when what it says changed). */
 void findings_check_failing(struct findings *f, const char *tenant_id, const struct findings_failing *x, double now,
                             int hours);
 

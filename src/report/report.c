@@ -760,7 +760,8 @@ static int build_failing(struct build *b)
 		const struct report_tenant *t = &b->r->tenants[i];
 		struct store_status_failing sf;
 		if (store_status_failing_get(b->st, t->id, &sf, b->err) != 0) return -1;
-		struct findings_failing x = { .since = sf.since, .runs = sf.runs, .reason = sf.reason };
+		struct findings_failing x = { .since = sf.since, .runs = sf.runs, .reason = sf.reason,
+		                              .last_reached = sf.last_reached };
 		findings_check_failing(&b->r->findings, t->id, &x, now, b->o->failing_hours);
 		store_status_failing_free(&sf);
 	}

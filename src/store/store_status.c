@@ -76,7 +76,8 @@ static const char *const status_sql[Q__COUNT] = {
 	[Q_DB_SIZE] = "SELECT c.page_count * s.page_size, f.freelist_count * s.page_size "
 		"FROM pragma_page_count() c, pragma_freelist_count() f, pragma_page_size() s",
 	/* the tenant's pull and sync results, newest first (run_tenants_by_tenant) */
-	[Q_FAILING] = "SELECT t.status, r.started_at, t.reason FROM run_tenants t JOIN runs r ON r.id = t.run_id "
+	[Q_FAILING] = "SELECT t.status, r.started_at, t.reason, coalesce(r.finished_at, r.started_at) "
+		"FROM run_tenants t JOIN runs r ON r.id = t.run_id "
 		"WHERE t.tenant_id = ?1 AND r.kind IN ('pull', 'sync') ORDER BY t.run_id DESC",
 };
 
@@ -144,7 +145,11 @@ int store_status_failing_get(struct store *st, const char *tenant_id, struct sto
 	int rc;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *status = col_borrow(s, 0);
-		if (!status || strcmp(status, "failed") != 0) break;
+		if (!status || strcmp(status, "failed") != 0) {
+			/* ok or held: the last time the tenant was reached, before the failures */
+			if (out->runs && status) out->last_reached = col_dup(s, 3);
+			break;
+		}
 		if (out->runs++ == 0) out->reason = col_dup(s, 2);
 		free(out->since);
 		out->since = col_dup(s, 1);
@@ -163,6 +168,7 @@ void store_status_failing_free(struct store_status_failing *f)
 	if (!f) return;
 	free(f->since);
 	free(f->reason);
+	free(f->last_reached);
 	memset(f, 0, sizeof *f);
 }
 

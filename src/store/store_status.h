@@ -64,6 +64,8 @@ struct store_status_failing {
 	long long runs;            /* failed results in a row (0: the latest pull or sync did not fail) */
 	char *since;               /* the first of them: its run's start (ISO-8601), owned; NULL when runs is 0 */
 	char *reason;              /* the latest's reason, owned, or NULL */
+	char *last_reached;        /* the pull or sync before them that reached the tenant (ok or held): its end
+	                            * (ISO-8601), owned; NULL when runs is 0 or the history holds none */
 };
 /* Walks the tenant's pull and sync results from the newest back to the
  * first that did not fail ("held" ends the run too: the tenant was reached).

@@ -61,7 +61,11 @@ expect_ok "report findings after two days of failures" -- --config hours24.lua r
 check "one failing finding, for Fabrikam" test "$(jq_py "[(f['tenant_id'], f['severity']) for f in d['findings']
   if f['kind'] == 'failing']" <"$T_OUT/out")" = "[('$FABRIKAM', 'crit')]"
 MSG=$(failing)
-check "it says since when" sh -c "echo \"\$1\" | grep -q 'has not pulled or synced this tenant since 2001-01-01T00:00:00Z: '" - "$MSG"
+# since the last sync that reached it (the first one, ok), not since the first failure
+LAST_OK=$(sql "select coalesce(r.finished_at, r.started_at) from run_tenants t join runs r on r.id = t.run_id
+  where t.tenant_id = '$FABRIKAM' and t.status = 'ok' order by r.id desc limit 1")
+check "it says since when: its last success, and failing since the first failure" sh -c "echo \"\$1\" |
+  grep -qF 'has not pulled or synced this tenant since $LAST_OK (failing since 2001-01-01T00:00:00Z): '" - "$MSG"
 check "it carries the actionable reason and the admin-consent URL" \
   sh -c "echo \"\$1\" | grep -q 'AADSTS700016.*adminconsent?client_id=$CID'" - "$MSG"
 check "without the trace id Microsoft adds" sh -c "! echo \"\$1\" | grep -qi 'trace id'" - "$MSG"

@@ -173,7 +173,7 @@ TEST(findings_failing_threshold_and_stable_message)
 	CHECK_EQ_INT(f.v[0].kind, FINDING_FAILING);
 	CHECK_EQ_INT(f.v[0].severity, FINDING_CRIT);
 	CHECK_STR(f.v[0].tenant_id, "t1");
-	CHECK_STR(f.v[0].message, "entrasync has not pulled or synced this tenant since 2026-05-31T00:00:00Z: tenant t1: "
+	CHECK_STR(f.v[0].message, "entrasync has failed to pull or sync this tenant since 2026-05-31T00:00:00Z: tenant t1: "
 	                          "consent for the app a1 is missing (AADSTS65001): grant it: "
 	                          "https://login.example/t1/adminconsent?client_id=a1");
 	/* the same failure with another trace id (and a request id) reads the same */
@@ -185,21 +185,28 @@ TEST(findings_failing_threshold_and_stable_message)
 	x.reason = "tenant t1: GET /users/delta: HTTP 500 (request-id r-1) after retries";
 	findings_check_failing(&f, "t1", &x, now, 24);
 	REQUIRE(f.n == 3);
-	CHECK_STR(f.v[2].message, "entrasync has not pulled or synced this tenant since 2026-05-31T00:00:00Z: tenant t1: "
+	CHECK_STR(f.v[2].message, "entrasync has failed to pull or sync this tenant since 2026-05-31T00:00:00Z: tenant t1: "
 	                          "GET /users/delta: HTTP 500 after retries");
+	/* the last pull or sync that reached the tenant, when the history holds it, is what the message names */
+	x.last_reached = "2026-05-30T23:00:05Z";
+	findings_check_failing(&f, "t1", &x, now, 24);
+	REQUIRE(f.n == 4);
+	CHECK_STR(f.v[3].message, "entrasync has not pulled or synced this tenant since 2026-05-30T23:00:05Z (failing "
+	                          "since 2026-05-31T00:00:00Z): tenant t1: GET /users/delta: HTTP 500 after retries");
+	x.last_reached = NULL;
 	/* an unclosed "(trace id" stays as it is; no reason recorded says so */
 	x.reason = "cut short (trace id 12";
 	findings_check_failing(&f, "t1", &x, now, 24);
-	REQUIRE(f.n == 4);
-	CHECK(strstr(f.v[3].message, ": cut short (trace id 12") != NULL);
+	REQUIRE(f.n == 5);
+	CHECK(strstr(f.v[4].message, ": cut short (trace id 12") != NULL);
 	x.reason = NULL;
 	findings_check_failing(&f, "t1", &x, now, 24);
-	REQUIRE(f.n == 5);
-	CHECK(strstr(f.v[4].message, ": no reason recorded") != NULL);
+	REQUIRE(f.n == 6);
+	CHECK(strstr(f.v[5].message, ": no reason recorded") != NULL);
 	/* the latest run did not fail: nothing */
 	x.runs = 0;
 	findings_check_failing(&f, "t1", &x, now, 1);
-	CHECK_EQ_INT(f.n, 5);
+	CHECK_EQ_INT(f.n, 6);
 	CHECK_STR(finding_kind_name(FINDING_FAILING), "failing");
 	findings_free(&f);
 }

@@ -361,8 +361,8 @@ static void t2_run(struct store *st, const char *kind, const char *status, const
 	if (store_run_begin(st, kind, &run, &err) || store_run_tenant_put(st, run, T2, status, NULL, reason, &err) ||
 	    store_run_finish(st, run, "ok", NULL, &err))
 		t_fail(__FILE__, __LINE__, "%s", err.msg);
-	char sql[160];
-	snprintf(sql, sizeof sql, "UPDATE runs SET started_at = '%s' WHERE id = %lld", at, run);
+	char sql[200];
+	snprintf(sql, sizeof sql, "UPDATE runs SET started_at = '%s', finished_at = '%s' WHERE id = %lld", at, at, run);
 	if (sqlite3_exec(store_sqlite(st), sql, NULL, NULL, NULL) != SQLITE_OK) t_fail(__FILE__, __LINE__, "%s", sql);
 }
 
@@ -401,6 +401,7 @@ TEST(store_status_failing_streak)
 	CHECK_EQ_INT(f.runs, 2);
 	CHECK_STR(f.since, "2026-05-01T05:00:00Z");
 	CHECK_STR(f.reason, "and again");
+	CHECK_STR(f.last_reached, "2026-05-01T04:00:00Z");   /* the ok pull before them: the last success */
 	store_status_failing_free(&f);
 	store_close(st);
 }
