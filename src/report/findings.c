@@ -78,10 +78,14 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 	const char *name = s->name ? s->name : s->sku_id;
 	long long available = s->purchased - s->assigned;
 	if (s->billable && unused_threshold > 0 && available > 0 && s->unused_days >= unused_threshold) {
-		struct finding *x = add_sku(f, FINDING_UNUSED, FINDING_WARN, tenant_id, s, available,
-		                            xasprintf("%s: %lld of %lld seat%s unused for %d day%s in a row", name,
-		                                      available, s->purchased, plural(s->purchased), s->unused_days,
-		                                      plural(s->unused_days)));
+		/* the run's days had fewer free seats than today: say how many were free all along */
+		bool fewer = s->unused_least > 0 && s->unused_least < available;
+		char *message = fewer ? xasprintf("%s: %lld of %lld seat%s unused, at least %lld of them for %d day%s in a row",
+		                                  name, available, s->purchased, plural(s->purchased), s->unused_least,
+		                                  s->unused_days, plural(s->unused_days))
+		                      : xasprintf("%s: %lld of %lld seat%s unused for %d day%s in a row", name, available,
+		                                  s->purchased, plural(s->purchased), s->unused_days, plural(s->unused_days));
+		struct finding *x = add_sku(f, FINDING_UNUSED, FINDING_WARN, tenant_id, s, available, message);
 		x->days = s->unused_days;
 		x->alert_text = xasprintf("%s: %lld of %lld seat%s unused", name, available, s->purchased,
 		                          plural(s->purchased));

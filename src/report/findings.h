@@ -69,6 +69,7 @@ struct findings_sku {
 	long long assigned;        /* consumedUnits */
 	long long suspended, warning, locked_out;   /* prepaidUnits.*; warning = in the grace period, usable */
 	int unused_days;           /* consecutive days (up to the latest) with available > 0 */
+	long long unused_least;    /* the fewest seats free on a day of that run (0 = unknown: today's) */
 	bool billable;             /* free SKUs (not billable) are never "unused" */
 };
 

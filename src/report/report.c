@@ -111,8 +111,8 @@ static void day_string(long z, char out[11])
 /* One licence snapshot row of a tenant as the unused runs need it. */
 struct seat_row {
 	int32_t day;             /* report_day_number */
+	int32_t free;            /* purchased - assigned (clamped to int32) */
 	uint16_t sku;            /* index into the tenant's tenant_seats.skus */
-	bool free;               /* purchased - assigned > 0 */
 };
 
 /* A tenant's licence history gathered by the scan (any order). */
@@ -296,7 +296,9 @@ static int seat_row(const struct store_license_seats *l, void *ud)
 		ts->cap = ts->cap ? ts->cap * 2 : 512;
 		ts->v = xrealloc(ts->v, ts->cap * sizeof *ts->v);
 	}
-	ts->v[ts->n++] = (struct seat_row){ (int32_t)day, (uint16_t)k, l->enabled - l->consumed > 0 };
+	long long unassigned = l->enabled - l->consumed;
+	unassigned = unassigned > INT32_MAX ? INT32_MAX : unassigned < INT32_MIN ? INT32_MIN : unassigned;
+	ts->v[ts->n++] = (struct seat_row){ (int32_t)day, (int32_t)unassigned, (uint16_t)k };
 	return 0;
 }
 
@@ -317,11 +319,12 @@ static void seats_free(struct tenant_seats *ts)
 
 /* Per SKU of the tenant's history, *start[k] = the oldest day of its run of
  * days with seats free up to the newest day, or LONG_MIN (not on the newest
- * day, or no seats free on it). Walks the days from the newest back; a run
- * is broken by a day without free seats or by a stored day the SKU is
- * missing from; days with no snapshot at all do not break it. Sorts ts->v
- * by day; returns the newest day (LONG_MIN without rows). *start is new. */
-static long seat_runs(struct tenant_seats *ts, long **start)
+ * day, or no seats free on it), and *least[k] = the fewest seats free on a
+ * day of that run. Walks the days from the newest back; a run is broken by
+ * a day without free seats or by a stored day the SKU is missing from; days
+ * with no snapshot at all do not break it. Sorts ts->v by day; returns the
+ * newest day (LONG_MIN without rows). *start and *least are new. */
+static long seat_runs(struct tenant_seats *ts, long **start, long long **least)
 {
 	bool sorted = true;     /* rows written day by day come sorted */
 	for (size_t i = 1; i < ts->n && sorted; i++) sorted = seat_cmp(&ts->v[i - 1], &ts->v[i]) <= 0;
@@ -329,6 +332,7 @@ static long seat_runs(struct tenant_seats *ts, long **start)
 	long *run = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *run);
 	bool *open = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *open);
 	bool *seen = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *seen);
+	long long *fewest = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *fewest);
 	for (size_t k = 0; k < ts->nskus; k++) run[k] = LONG_MIN;
 	size_t end = ts->n, active = 0;
 	for (bool newest = true; end > 0 && (newest || active > 0); newest = false) {
@@ -338,13 +342,16 @@ static long seat_runs(struct tenant_seats *ts, long **start)
 			const struct seat_row *row = &ts->v[i];
 			seen[row->sku] = true;
 			if (newest) {
-				open[row->sku] = row->free;
-				active += row->free;
-			} else if (open[row->sku] && !row->free) {
+				open[row->sku] = row->free > 0;
+				active += row->free > 0;
+			} else if (open[row->sku] && row->free <= 0) {
 				open[row->sku] = false;
 				active--;
 			}
-			if (open[row->sku]) run[row->sku] = row->day;
+			if (open[row->sku]) {
+				run[row->sku] = row->day;
+				if (fewest[row->sku] == 0 || row->free < fewest[row->sku]) fewest[row->sku] = row->free;
+			}
 		}
 		for (size_t k = 0; k < ts->nskus; k++) {
 			if (open[k] && !seen[k]) {
@@ -358,6 +365,7 @@ static long seat_runs(struct tenant_seats *ts, long **start)
 	free(open);
 	free(seen);
 	*start = run;
+	*least = fewest;
 	return ts->n ? ts->v[ts->n - 1].day : LONG_MIN;
 }
 
@@ -389,7 +397,8 @@ static int newest_sku_row(const struct store_license *l, void *ud)
 static int tenant_licenses(struct build *b, struct store_history *h, struct report_tenant *t, struct tenant_seats *ts)
 {
 	long *run = NULL;
-	long newest = seat_runs(ts, &run);
+	long long *least = NULL;
+	long newest = seat_runs(ts, &run, &least);
 	int rc = 0;
 	if (newest != LONG_MIN) {
 		char day[11];
@@ -403,11 +412,15 @@ static int tenant_licenses(struct build *b, struct store_history *h, struct repo
 	for (size_t i = 0; rc == 0 && i < t->nskus; i++) {
 		struct report_sku *s = &t->skus[i];
 		for (size_t k = 0; k < ts->nskus; k++)
-			if (strcmp(ts->skus[k], s->sku_id) == 0 && run[k] != LONG_MIN) s->unused_days = (int)(newest - run[k] + 1);
+			if (strcmp(ts->skus[k], s->sku_id) == 0 && run[k] != LONG_MIN) {
+				s->unused_days = (int)(newest - run[k] + 1);
+				s->unused_least = least[k];
+			}
 		shape_sku(b, t, s);
 	}
 	if (t->nskus > 1) qsort(t->skus, t->nskus, sizeof *t->skus, sku_cmp_name);
 	free(run);
+	free(least);
 	return rc;
 }
 
@@ -443,6 +456,7 @@ static void tenant_group_skus(struct report_tenant *t)
 		into->warning += s->warning;
 		into->locked_out += s->locked_out;
 		if (s->unused_days < into->unused_days) into->unused_days = s->unused_days;
+		into->unused_least += s->unused_least;   /* each member had at least its own free all along */
 		into->billable = into->billable || s->billable;
 		into->known = into->known && s->known;
 		if (s->unit_price_set) {
@@ -738,7 +752,7 @@ static int build_licenses(struct build *b, struct store_history *h)
 			struct findings_sku fs = {
 				.sku_id = s->sku_id, .name = s->name, .purchased = s->purchased, .assigned = s->assigned,
 				.suspended = s->suspended, .warning = s->warning, .locked_out = s->locked_out,
-				.unused_days = s->unused_days, .billable = s->billable,
+				.unused_days = s->unused_days, .unused_least = s->unused_least, .billable = s->billable,
 			};
 			findings_check_sku(&b->r->findings, t->id, &fs, threshold);
 		}

@@ -105,7 +105,8 @@ struct report_sku {
 	bool billable, hidden, known;  /* known: in Microsoft's SKU name table */
 	bool unit_price_set;
 	double unit_price;
-	int unused_days;              /* consecutive days up to the newest with available > 0 */
+	int unused_days;              /* consecutive days up to the newest with purchased - assigned > 0 */
+	long long unused_least;       /* the fewest seats free on a day of that run (0 when none) */
 };
 
 struct report_user {

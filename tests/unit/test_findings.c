@@ -26,6 +26,15 @@ TEST(findings_unused_threshold_and_billable)
 	CHECK_EQ_INT(f.v[0].count, 3);
 	CHECK_EQ_INT(f.v[0].days, 30);
 	CHECK_STR(f.v[0].message, "E3: 3 of 10 seats unused for 30 days in a row");
+	s.unused_least = 1;                      /* 3 free today, 1 on some day of the run */
+	findings_check_sku(&f, "t1", &s, 30);
+	REQUIRE(f.n == 2);
+	CHECK_STR(f.v[1].message, "E3: 3 of 10 seats unused, at least 1 of them for 30 days in a row");
+	CHECK_STR(f.v[1].alert_text, f.v[0].alert_text);      /* the alert follows today's seats */
+	findings_free(&f);
+	s.unused_least = 3;
+	findings_check_sku(&f, "t1", &s, 30);
+	CHECK_STR(f.v[0].message, "E3: 3 of 10 seats unused for 30 days in a row");
 	s.unused_days = 29;                      /* one day short */
 	findings_check_sku(&f, "t1", &s, 30);
 	CHECK_EQ_INT(f.n, 1);

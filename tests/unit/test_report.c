@@ -104,6 +104,29 @@ TEST(report_unused_runs)
 	close_store(st);
 }
 
+/* 1 seat free on the first day, 4 from the next (3 bought): the finding
+ * does not say 4 were unused for the whole run. */
+TEST(report_unused_run_says_the_fewest)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	for (int d = 0; d <= 7; d++)
+		put_lic(st, "t-a", d, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", d == 0 ? 27 : 30, 26, &err);
+	struct report_opts o = { .kind = REPORT_FINDINGS, .days = 5 };
+	struct report *r = NULL;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	const struct report_sku *s = find_sku(r, "t-a", "SPE_E3");
+	REQUIRE(s);
+	CHECK_EQ_INT(s->unused_days, 8);
+	CHECK_EQ_INT(s->unused_least, 1);
+	REQUIRE(r->findings.n == 1);
+	CHECK_STR(r->findings.v[0].message, "Microsoft 365 E3: 4 of 30 seats unused, at least 1 of them for 8 days in a row");
+	CHECK_EQ_INT(r->findings.v[0].count, 4);
+	report_free(r);
+	close_store(st);
+}
+
 /* The newest day's numbers of a SKU whose subscription is in its grace
  * period: its seats are usable (available counts them), so one of them
  * assigned is no over-assignment. */
