@@ -130,9 +130,11 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 		fprintf(stderr, "%s\n", err.msg);
 		return -1;
 	}
-	bool writes = !o->dry_run && !o->report;
+	/* the run lock even when nothing is written (a dry run, the report):
+	 * Syncro's 180 requests a minute are per IP, and a sync going on
+	 * paces itself to use them all */
 	*code = EXIT_NOSTART;
-	if ((writes && store_lock_acquire(r->cfg.database, &r->lock, &err) != 0) ||
+	if (store_lock_acquire(r->cfg.database, &r->lock, &err) != 0 ||
 	    store_open(r->cfg.database, &r->st, &err) != 0 || store_billing_open(r->st, &r->ctx.sb, &err) != 0) {
 		fprintf(stderr, "entrasync %s: %s\n", o->cmd, err.msg);
 		return -1;

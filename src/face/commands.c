@@ -329,7 +329,8 @@ const struct command commands[] = {
 	  "\n"
 	  "Exit status: 0 all tenants ok, 1 some failed, were held or could not be\n"
 	  "billed (no data, no Syncro customer), 2 usage or config error, 3 could not\n"
-	  "start.\n",
+	  "start (another run holds the lock: a dry run and --report wait their turn\n"
+	  "too, as they read Syncro, whose request budget a sync uses up).\n",
 	  cmd_bill, 0 },
 	{ "user", "Microsoft actions on the Entra user behind a Syncro contact",
 	  "usage: entrasync user show|disable|enable|revoke-sessions|set-password TARGET\n"

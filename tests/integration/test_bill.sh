@@ -94,6 +94,16 @@ expect_exit "a misspelt billing key is reported with file:line and a suggestion"
 
 # ---------------------------------------------------------------- data
 es $ES bill --period 2026-09 --dry-run   # creates the database
+# a dry run reads Syncro: while another run (a sync pacing itself to Syncro's 180 a minute) holds the lock, it waits its turn
+rm -f state/es.db.lock.held
+python3 -c 'import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600); fcntl.flock(fd, fcntl.LOCK_EX)
+os.ftruncate(fd, 0); os.write(fd, b"%d\n" % os.getpid()); open(sys.argv[1] + ".held", "w").close(); time.sleep(60)' state/es.db.lock &
+HOLD_PID=$!
+i=0; while [ ! -e state/es.db.lock.held ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+expect_exit "bill --dry-run while another run holds the lock: exit 3" 3 "holds the lock" -- $ES bill --period 2026-09 --dry-run
+expect_exit "bill --report while another run holds the lock: exit 3" 3 "holds the lock" -- $ES bill --period 2026-09 --report
+kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 sql "INSERT INTO tenants(id, name) VALUES ('contoso.com','Contoso'), ('fabrikam.com','Fabrikam'),
        ('northwind.example','Northwind'), ('woodgrove.example','Woodgrove');
      WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM d WHERE n < 30)
