@@ -66,6 +66,7 @@ static void put_value(FILE *f, const char *v)
 		}
 		if (*p == '\n') fputs("\\n", f);
 		else if (*p == '\r') fputs("\\r", f);
+		else if ((unsigned char)*p < 0x20 || *p == 0x7f) fputc('?', f);   /* no escape sequence reaches the terminal */
 		else fputc(*p, f);
 	}
 }
@@ -86,54 +87,72 @@ static void put_changes(FILE *f, const struct engine_action *a)
 	}
 }
 
-static const char *label_of(const struct engine_action *a)
+/* The action's label (the user's name and e-mail, from Microsoft) safe
+ * for a terminal (str_term_safe), as a new string. */
+static char *label_of(const struct engine_action *a)
 {
-	return a->label ? a->label : a->object_id;
+	return str_term_safe(a->label ? a->label : a->object_id);
+}
+
+/* Text from a server or a policy (an error, a conflict's reason) on one
+ * line, safe for a terminal: written through str_term_safe. */
+static void put_text(FILE *f, const char *prefix, const char *text)
+{
+	char *safe = str_term_safe(text ? text : "");
+	fprintf(f, "%s%s", prefix, safe);
+	free(safe);
 }
 
 static void put_action(FILE *f, const struct engine_done *d, bool dry)
 {
 	const struct engine_action *a = &d->a;
+	char *label = label_of(a);
 	const char *why = engine_why_name(a->why);
 	if (a->gone_contact) {
-		fprintf(f, "  - %s: contact #%lld is gone from Syncro: link %s\n", label_of(a),
+		fprintf(f, "  - %s: contact #%lld is gone from Syncro: link %s\n", label,
 		        a->gone_contact, dry ? "to be dropped" : "dropped");
-		if (a->kind == ENGINE_SKIP) return;   /* out of scope or left: nothing more */
+		if (a->kind == ENGINE_SKIP) goto out;   /* out of scope or left: nothing more */
 	}
 	switch (a->kind) {
 	case ENGINE_CREATE:
-		fprintf(f, "  + %s", label_of(a));
+		fprintf(f, "  + %s", label);
 		if (!dry && d->rc == SYNCRO_OK) fprintf(f, " (contact created)");
 		break;
 	case ENGINE_ADOPT:
-		fprintf(f, "  ~ %s (adopt existing contact #%lld%s)", label_of(a), a->contact_id,
+		fprintf(f, "  ~ %s (adopt existing contact #%lld%s)", label, a->contact_id,
 		        a->changed ? "" : ", nothing to change");
 		break;
 	case ENGINE_UPDATE:
-		fprintf(f, "  ~ %s (#%lld)", label_of(a), a->contact_id);
+		fprintf(f, "  ~ %s (#%lld)", label, a->contact_id);
 		break;
 	case ENGINE_MARK:
-		fprintf(f, "  %s %s (#%lld, %s: marked)", a->held ? "!" : "~", label_of(a), a->contact_id, why);
+		fprintf(f, "  %s %s (#%lld, %s: marked)", a->held ? "!" : "~", label, a->contact_id, why);
 		break;
 	case ENGINE_DELETE:
-		fprintf(f, "  %s %s (#%lld, %s: delete)", a->held ? "!" : "-", label_of(a), a->contact_id, why);
+		fprintf(f, "  %s %s (#%lld, %s: delete)", a->held ? "!" : "-", label, a->contact_id, why);
 		break;
 	case ENGINE_CONFLICT:
-		fprintf(f, "  ! %s: conflict: %s; nothing %s", label_of(a), a->reason ? a->reason : "",
-		        a->contact_id ? "written" : "created");
+		fprintf(f, "  ! %s: conflict: ", label);
+		put_text(f, "", a->reason);
+		fprintf(f, "; nothing %s", a->contact_id ? "written" : "created");
 		break;
 	default:
-		fprintf(f, "  %s %s", engine_kind_name(a->kind), label_of(a));
+		fprintf(f, "  %s %s", engine_kind_name(a->kind), label);
 	}
 	/* an update or mark of a contact deleted in Syncro: no failure (the
 	 * link is dropped; an updated user is planned again, on the next line) */
 	bool gone = d->rc == SYNCRO_NOT_FOUND && (a->kind == ENGINE_UPDATE || a->kind == ENGINE_MARK);
 	if (a->held) fputs(" — held, not done", f);
-	if (d->error && gone) fprintf(f, " — %s", d->error);
-	else if (d->error) fprintf(f, " — FAILED (%s): %s", syncro_result_name(d->rc), d->error);
+	if (d->error && gone) put_text(f, " — ", d->error);
+	else if (d->error) {
+		fprintf(f, " — FAILED (%s): ", syncro_result_name(d->rc));
+		put_text(f, "", d->error);
+	}
 	fputc('\n', f);
 	/* a create's fields are in the JSON report; the text shows changes */
 	if (a->kind != ENGINE_CREATE && a->kind != ENGINE_DELETE && a->kind != ENGINE_CONFLICT && !gone) put_changes(f, a);
+out:
+	free(label);
 }
 
 void engine_report_print_text(FILE *f, const struct engine_report *r)
@@ -144,7 +163,7 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 		        t->name ? ")" : "");
 		if (t->customer_id) {
 			fprintf(f, " → Syncro customer #%lld", t->customer_id);
-			if (t->customer_name) fprintf(f, " %s", t->customer_name);
+			if (t->customer_name) put_text(f, " ", t->customer_name);
 		}
 		fprintf(f, "%s\n", r->dry_run ? " [dry run: nothing is written]" : "");
 		if (t->policy_changed && !strcmp(t->status, "ok"))
@@ -154,8 +173,8 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 			        "%lld planned again\n", t->recovery.open, t->recovery.open == 1 ? "" : "s",
 			        t->recovery.relinked, t->recovery.not_applied + t->recovery.superseded);
 		for (size_t k = 0; k < t->nplan; k++) put_action(f, &t->plan[k], r->dry_run);
-		if (!strcmp(t->status, "held")) fprintf(f, "  ! held: %s\n", t->reason ? t->reason : "");
-		if (t->warning) fprintf(f, "  warning: %s\n", t->warning);
+		if (!strcmp(t->status, "held")) put_text(f, "  ! held: ", t->reason), fputc('\n', f);
+		if (t->warning) put_text(f, "  warning: ", t->warning), fputc('\n', f);
 		const struct engine_counts *n = &t->n;
 		fprintf(f, "  = %s: %lld created, %lld adopted, %lld updated, %lld removed, %lld marked, %lld unchanged, "
 		        "%lld kept, %lld conflict%s, %lld held, %lld error%s; %lld Syncro write%s%s\n",
@@ -166,9 +185,9 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 			fprintf(f, "  verified: %lld linked contact%s in Syncro, %lld gone%s\n", n->verified,
 			        n->verified == 1 ? "" : "s", n->gone + n->unverified,
 			        n->unverified ? " (left alone: see the error)" : n->gone ? " (their users planned again)" : "");
-		for (size_t k = 0; k < t->nduplicates; k++) fprintf(f, "  duplicate: %s\n", t->duplicates[k]);
+		for (size_t k = 0; k < t->nduplicates; k++) put_text(f, "  duplicate: ", t->duplicates[k]), fputc('\n', f);
 		if (t->duplicates_dropped) fprintf(f, "  … and %zu more duplicates\n", t->duplicates_dropped);
-		for (size_t k = 0; k < t->nerrors; k++) fprintf(f, "  error: %s\n", t->errors[k]);
+		for (size_t k = 0; k < t->nerrors; k++) put_text(f, "  error: ", t->errors[k]), fputc('\n', f);
 		if (t->errors_dropped) fprintf(f, "  … and %zu more errors\n", t->errors_dropped);
 	}
 	if (r->fatal) fprintf(f, "error: %s\n", r->fatal_msg);

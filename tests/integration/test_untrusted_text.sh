@@ -5,9 +5,11 @@
 # by id only), and a user whose displayName is a spreadsheet formula.
 # `tenants`, `status`, `report` (table, and the stderr note of a tenant left
 # out) print no control character and no forged line; `report licenses
-# --by-user --format csv` starts the formula's cell with a quote.
+# --by-user --format csv` starts the formula's cell with a quote; a sync's
+# plan prints a user's display name with escape sequences and a newline the same way.
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
+ROOT=$(pwd)
 
 W=$T_OUT/untrusted
 mkdir -p "$W"
@@ -63,3 +65,15 @@ check "report: ... without control characters" clean note.txt
 es --config none.lua tenants forget "$EVIL" --dry-run
 cp "$T_OUT/out" forget.txt
 check "tenants forget: the name printed without control characters" clean forget.txt
+
+# ---- a sync's plan: a user's display name and a Syncro error, printed
+fake_start syncro "$W" "$ROOT/tests/fakes/fake_syncro.py" --api-key k --data demo
+fake_url SURL syncro
+fake_ctl "$GURL" POST tenants/evil/users '{"displayName": "Mallory\u001b[31m\nok - forged plan line",
+  "userPrincipalName": "mallory@evil.example", "mail": "mallory@evil.example", "accountEnabled": true}' >/dev/null
+fake_config sync.lua "$GURL" "base_url = \"$SURL/api/v1\", api_key = \"k\"" pol.lua \
+  "  { id = \"$EVIL\", name = \"Evil\", syncro_customer_id = 101 },"
+es --config sync.lua --log-level warn sync --dry-run
+cp "$T_OUT/out" plan.txt
+check "sync --dry-run: the user's name in the plan, without control characters" \
+  sh -c "clean() { ! grep -q \"\$(printf '\\033')\" \"\$1\" && ! grep -q '^ok - forged' \"\$1\"; }; clean plan.txt && grep -q 'Mallory?\\[31m?ok - forged plan line' plan.txt"
