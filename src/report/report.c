@@ -147,6 +147,7 @@ static struct report_tenant *tenant_find(struct report *r, const char *id)
 {
 	union { const char *c; char *m; } v = { id };
 	struct report_tenant key = { .id = v.m };
+	if (!r->ntenants) return NULL;   /* no tenant asked for: r->tenants may be NULL, which bsearch may not get */
 	return bsearch(&key, r->tenants, r->ntenants, sizeof *r->tenants, tenant_cmp_id);
 }
 

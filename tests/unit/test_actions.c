@@ -504,6 +504,8 @@ TEST(actions_resolve_targets)
 	CHECK_CONTAINS(err.msg, "ambiguous: it matches 2 users");
 	CHECK_CONTAINS(err.msg, "Contoso " ADELE " adele.vance@contoso.com (contact 1001)");
 	CHECK_CONTAINS(err.msg, "Fabrikam " LEE2);
+	CHECK_CONTAINS(t.candidates, "adele.vance@contoso.com (Contoso)");   /* the same on one line, for a ticket */
+	actions_target_free(&t);
 	REQUIRE_OK(actions_resolve(&fx.env, "1001", "Fabrikam", &t, &err), &err);
 	CHECK_STR(t.object_id, LEE2);
 	CHECK(t.tenant == &fx.tenants[1]);
@@ -515,6 +517,7 @@ TEST(actions_resolve_targets)
 	CHECK_EQ_INT(actions_resolve(&fx.env, "lee.gu@contoso.com", NULL, &t, &err), ACTIONS_AMBIGUOUS);
 	CHECK_CONTAINS(err.msg, LEE1);
 	CHECK_CONTAINS(err.msg, LEE2);
+	actions_target_free(&t);
 	REQUIRE_OK(actions_resolve(&fx.env, "lee.gu@contoso.com", CONTOSO, &t, &err), &err);
 	CHECK_STR(t.object_id, LEE1);
 	actions_target_free(&t);
