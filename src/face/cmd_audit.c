@@ -82,17 +82,19 @@ static void row_text(const struct store_audit *a, const char *user_name)
 	if (a->contact_id) printf("  contact #%lld", a->contact_id);
 	/* an Entra user, or a billing object ("invoice:7002", "schedule:301") */
 	if (a->object_id && strchr(a->object_id, ':')) printf("  %s", a->object_id);
-	else if (a->object_id)
-		printf("  user %s%s%s%s", a->object_id, user_name ? " (" : "", user_name ? user_name : "",
-		       user_name ? ")" : "");
+	else if (a->object_id) {
+		printf("  user %s", a->object_id);
+		if (user_name) printf(" ("), ops_put(user_name), printf(")");
+	}
 	if (a->run_id) printf("  run %lld", a->run_id);
-	if (a->actor && strcmp(a->actor, "entrasync") != 0) printf("  by %s", a->actor);
-	printf("  %s\n", a->result ? a->result : "");
+	if (a->actor && strcmp(a->actor, "entrasync") != 0) printf("  by "), ops_put(a->actor);
+	printf("  "), ops_put(a->result), printf("\n");
 	struct ops_change *ch;
 	size_t n = ops_changes(a->before, a->after, &ch);
-	for (size_t i = 0; i < n; i++)
-		printf("    %s: %s → %s\n", ch[i].field, ch[i].before ? ch[i].before : "(none)",
-		       ch[i].after ? ch[i].after : "(none)");
+	for (size_t i = 0; i < n; i++) {
+		printf("    "), ops_put(ch[i].field), printf(": "), ops_put(ch[i].before ? ch[i].before : "(none)");
+		printf(" → "), ops_put(ch[i].after ? ch[i].after : "(none)"), printf("\n");
+	}
 	ops_changes_free(ch, n);
 }
 

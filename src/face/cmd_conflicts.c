@@ -77,10 +77,10 @@ static int on_conflict(const struct store_status_conflict *c, void *ud)
 	char rel[32] = "";
 	double t = when_parse_iso(c->opened_at);
 	if (t >= 0) when_relative(t, p->now, rel, sizeof rel);
-	printf("%s  %s", c->tenant_id, c->display_name ? c->display_name : "(not in the mirror)");
-	if (c->mail || c->upn) printf(" <%s>", c->mail ? c->mail : c->upn);
+	printf("%s  ", c->tenant_id), ops_put(c->display_name ? c->display_name : "(not in the mirror)");
+	if (c->mail || c->upn) printf(" <"), ops_put(c->mail ? c->mail : c->upn), printf(">");
 	printf("  user %s\n", c->object_id);
-	printf("    %s\n", c->reason ? c->reason : "conflict");
+	printf("    "), ops_put(c->reason ? c->reason : "conflict"), printf("\n");
 	printf("    open since %s%s%s%s\n", c->opened_at ? c->opened_at : "?", *rel ? " (" : "", rel, *rel ? ")" : "");
 	if (cJSON_IsArray(cands) && cJSON_GetArraySize(cands) > 0) {
 		printf("    candidate contacts:");

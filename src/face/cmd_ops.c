@@ -169,6 +169,13 @@ int ops_retention(const struct config *cfg, struct store *st, struct store_prune
 	return 0;
 }
 
+void ops_put(const char *s)
+{
+	char *safe = str_term_safe(s);
+	if (safe) fputs(safe, stdout);
+	free(safe);
+}
+
 const struct config_tenant *ops_tenant_configured(const struct config *cfg, const char *id)
 {
 	for (size_t i = 0; i < cfg->ntenants; i++)

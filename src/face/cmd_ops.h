@@ -57,6 +57,10 @@ void ops_pruned_text(const struct config_retention *r, const struct store_pruned
 /* The store's retention from the config's. */
 struct store_retention ops_retention_of(const struct config *cfg);
 
+/* Writes s (NULL: nothing) to stdout safe for a terminal (str_term_safe):
+ * for text from Microsoft, Syncro or a policy (names, errors, values). */
+void ops_put(const char *s);
+
 /* The configured tenant whose id is exactly id, a store row's key (a row
  * left by an id whose case changed in the config is not configured), or
  * NULL. */

@@ -77,3 +77,8 @@ es --config sync.lua --log-level warn sync --dry-run
 cp "$T_OUT/out" plan.txt
 check "sync --dry-run: the user's name in the plan, without control characters" \
   sh -c "clean() { ! grep -q \"\$(printf '\\033')\" \"\$1\" && ! grep -q '^ok - forged' \"\$1\"; }; clean plan.txt && grep -q 'Mallory?\\[31m?ok - forged plan line' plan.txt"
+es --config sync.lua --log-level warn sync
+es --config sync.lua audit
+cp "$T_OUT/out" audit.txt
+check "audit: the user's name and the written values, without control characters" \
+  sh -c "! grep -q \"\$(printf '\\033')\" audit.txt && ! grep -q '^ok - forged' audit.txt && grep -q 'Mallory?\\[31m?ok - forged plan line' audit.txt"
