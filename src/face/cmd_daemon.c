@@ -130,6 +130,8 @@ struct daemon {
 	int lock_retries;          /* this slot's restarts after losing the lock race */
 	bool waiting_lock;         /* the run is due but the run lock is held */
 	bool stopping;             /* SIGTERM/SIGINT received */
+	int exit_code;             /* the daemon's when it stops: EXIT_OK, or EXIT_USAGE (its first run's) */
+	long runs_ended;           /* runs ended since the daemon started */
 	long long skipped;
 	double cert_not_after;     /* the accepted config's Graph certificate notAfter; -1 = none */
 	double verify_every;       /* --verify-every in seconds; 0 = never */
@@ -435,8 +437,11 @@ static void start_run(struct daemon *d, double now)
 	d->child_started_wall = wall;
 	char at[32];
 	time_iso8601(wall, at, sizeof at);
-	log_info("daemon", "run started: entrasync %s%s (pid %ld)", d->command, d->child_verifies ? " --verify" : "",
-	         (long)pid);
+	struct buf extra = { 0 };
+	for (int i = 0; i < d->nextra; i++) buf_printf(&extra, " %s", d->extra[i]);
+	log_info("daemon", "run started: entrasync %s%s%s (pid %ld)", d->command, d->child_verifies ? " --verify" : "",
+	         extra.len ? extra.data : "", (long)pid);
+	buf_free(&extra);
 	schedule_next(d, now);
 	char next[32];
 	time_iso8601(d->due_wall, next, sizeof next);
@@ -481,7 +486,15 @@ static void run_ended(struct daemon *d, int status, double now)
 		}
 		if (code == 0) log_info("daemon", "run finished in %.1f s: exit 0 (%s)", took, exit_meaning(code));
 		else log_warn("daemon", "run finished in %.1f s: exit %d (%s)", took, code, exit_meaning(code));
-		if (d->child_verifies && (code == EXIT_OK || code == EXIT_PARTIAL)) {
+		if (code == EXIT_USAGE && d->runs_ended == 0 && !d->stopping) {
+			/* the config passed check: the first run's usage error is the
+			 * options after '--', and every run would repeat it */
+			log_error("daemon", "the first run exited %d (usage error): the options it was given after '--' are "
+			          "wrong (its message is above); stopping", code);
+			d->stopping = true;
+			d->exit_code = EXIT_USAGE;
+		}
+		if (d->child_verifies && (code == EXIT_OK || code == EXIT_PARTIAL) && !d->stopping) {
 			/* the run verified (whatever its tenants' outcome): the next is due verify_every later */
 			char verified[32];
 			d->last_verify = d->child_started_wall;
@@ -493,6 +506,7 @@ static void run_ended(struct daemon *d, int status, double now)
 		log_error("daemon", "run ended by %s after %.1f s", exit_text, took);
 	}
 	d->lock_retries = 0;
+	d->runs_ended++;
 	char next[32];
 	time_iso8601(d->due_wall, next, sizeof next);
 	record(d, (const char *const[]){ DAEMON_KV_STATE, d->stopping ? "stopped" : "waiting", DAEMON_KV_LAST_END, at,
@@ -541,7 +555,7 @@ static int loop(struct daemon *d)
 				continue;
 			}
 		}
-		if (d->stopping && !d->child) return EXIT_OK;
+		if (d->stopping && !d->child) return d->exit_code;
 		if (!d->stopping && now >= d->due && !(d->waiting_lock && d->child)) {
 			run_due(d, now);
 			if (!d->waiting_lock) continue;

@@ -96,6 +96,7 @@ static void worker_main(const struct graph_pull_workers_opts *o, const struct gr
 	 * writing the store behind a new run */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent) _exit(1);
+	shutdown_install_worker();
 	struct graph_pull_spec *mine = xcalloc(w->n + 1, sizeof *mine);
 	struct graph_pull_result *res = xcalloc(w->n + 1, sizeof *res);
 	struct store *st = NULL;

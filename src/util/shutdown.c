@@ -16,15 +16,32 @@ static void on_stop(int sig)
 	stop_signal = sig;
 }
 
-void shutdown_install(void)
+/* A worker's: every signal only sets the flag (its parent, which got the
+ * same signal from the process group or passes its own on, decides). */
+static void on_stop_flag(int sig)
+{
+	stop_signal = sig;
+}
+
+static void install(void (*handler)(int))
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = on_stop;
+	sa.sa_handler = handler;
 	sigemptyset(&sa.sa_mask);
 	sa.sa_flags = SA_RESTART;       /* a signal never turns a read or write into EINTR */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
+}
+
+void shutdown_install(void)
+{
+	install(on_stop);
+}
+
+void shutdown_install_worker(void)
+{
+	install(on_stop_flag);
 }
 
 bool shutdown_requested(void)

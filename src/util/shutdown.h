@@ -12,6 +12,10 @@
 
 /* Installs the SIGTERM and SIGINT handlers (idempotent). */
 void shutdown_install(void);
+/* The same for a worker process (a pull's): every signal only sets the
+ * flag, never kills, since a Ctrl-C reaches the whole process group and its
+ * parent passes the stop on too; the parent is the one a second signal kills. */
+void shutdown_install_worker(void);
 /* Has a stop been asked for since shutdown_install? */
 bool shutdown_requested(void);
 /* The signal that asked (SIGTERM / SIGINT), 0 when none. */

@@ -49,6 +49,11 @@ expect_exit "daemon --command other: exit 2" 2 "unknown command for --command 's
 ops_config bad.lua "bogus_key = 1"
 expect_exit "daemon with a bad config does not start: exit 2" 2 "not valid, not starting.*bogus_key" -- --config bad.lua daemon --every 1h
 check "the bad config created no database" test ! -e state/es.db
+timeout 60 "$ES" --config c.lua daemon --every 1h -- --bogus >bogus.log 2>&1; RC=$?
+check "daemon -- --bogus: its first run's usage error stops it (exit 2), not every run for ever" test "$RC" = 2
+check "daemon -- --bogus: says why" grep -q "the first run exited 2 (usage error): the options it was given after '--' are wrong" bogus.log
+check "daemon -- --bogus: the run's own message names the option" grep -q "unknown option '--bogus'" bogus.log
+check "daemon -- --bogus: the run line shows its options" grep -q "run started: entrasync sync --bogus" bogus.log
 
 # ---- runs on the schedule, status sees the daemon
 start_daemon d1.log --every 2s --metrics "$W/es.prom"

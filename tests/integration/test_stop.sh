@@ -49,6 +49,16 @@ check "pull: exit 1, not killed by the signal ($RC)" test "$RC" = 1
 check "pull: the run is recorded as finished" test "$(sql "select count(*) from runs where finished_at is null")" = 0
 check "pull: the tenants not done failed, stopped by a signal" grep -q "FAILED: .*stopped by a signal" pull.out
 check "pull: no worker left" sh -c "! pgrep -P $PPID_ >/dev/null"
+# Ctrl-C reaches the whole process group, the workers too: they stop, they are not killed
+setsid "$ENTRASYNC" --config c.lua pull --workers 2 >pullg.out 2>pullg.err &
+SID_PID=$!
+EXTRA_PIDS="$EXTRA_PIDS $SID_PID"
+check "pull in its own group: its run has begun" wait_for 60 run_row_open
+sleep 1
+/bin/kill -INT -- "-$SID_PID"
+wait "$SID_PID"; RC=$?
+check "Ctrl-C to the process group: exit 1, the tenants stopped, no worker killed by it" \
+  sh -c "test $RC = 1 && grep -q 'stopped by a signal' pullg.out && ! grep -q 'was killed by signal' pullg.out"
 gctl POST config '{"latency_ms": 0}' >/dev/null
 
 # ---- a Retry-After of a day is not waited out (the run held the lock for a day)
@@ -72,3 +82,17 @@ import collections, json, sys
 d = json.load(sys.stdin)
 c = collections.Counter((x["customer_id"], (x.get("email") or "").lower()) for x in d["contacts"] if x.get("email"))
 print(sorted(k[1] for k, n in c.items() if n > 1))')" = "['lee.gu@contoso.com']"
+
+# ---- the daemon's verifying run stopped by SIGTERM does not count as a verify (the next would be a day away)
+gctl POST config '{"latency_ms": 1500}' >/dev/null
+sql "delete from kv where key = 'daemon.last_verify_at'"
+"$ENTRASYNC" --config c.lua daemon --every 1h --verify-every 1d >daemon.log 2>&1 &
+DPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $DPID"
+check "daemon: its first run verifies" wait_for 60 grep -q "run started: entrasync sync --verify" daemon.log
+sleep 1
+kill -TERM "$DPID"
+wait "$DPID"
+check "daemon: the verifying run stopped by SIGTERM is not recorded as a verify" \
+  test -z "$(sql "select value from kv where key = 'daemon.last_verify_at'")"
+gctl POST config '{"latency_ms": 0}' >/dev/null
