@@ -525,6 +525,11 @@ int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t
 	memset(out, 0, sizeof *out);
 	struct err e = {{0}};
 	billing_plan_init(&out->plan, t->id, p);
+	if (t->twin) {
+		set_error(out, BILLING_INV_UNMAPPED, "the same Microsoft tenant as tenant %s of the config: list it once; "
+		          "neither is billed until then (a second invoice would follow)", t->twin);
+		return 0;
+	}
 	if (!t->customer_id) {
 		set_error(out, BILLING_INV_UNMAPPED, "no Syncro customer for the tenant (set syncro_customer_id, or run "
 		          "the sync once so it is found by name)");

@@ -157,6 +157,7 @@ int billing_report_build(struct billing_ctx *c, const struct billing_tenant *ten
 		for (size_t k = 0; inv.found && k < inv.plan.nskus; k++)   /* invoiced SKUs gone since */
 			if (!plan_sku(&now, inv.plan.skus[k].sku_id))
 				add_row(out, t, NULL, &inv.plan, &inv.plan.skus[k], true, inv.invoice_id);
+		if (t->twin) problem(out, "%s: the same Microsoft tenant as tenant %s of the config: listed twice", label, t->twin);
 		if (!inv.found && !t->customer_id) problem(out, "%s: no Syncro customer: not invoiced", label);
 		billing_plan_free(&now);
 		billing_plan_free(&inv.plan);

@@ -8,6 +8,7 @@
 
 #include "billing/billing_hook.h"
 #include "util/log.h"
+#include "store/store_tenants.h"
 #include "syncro/syncro.h"
 
 struct cached_hook {
@@ -246,14 +247,23 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 {
 	memset(out, 0, sizeof *out);
 	out->v = xcalloc(cfg->ntenants + 1, sizeof *out->v);
-	for (size_t i = 0; i < cfg->ntenants; i++) {
+	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
+	size_t *twin = xcalloc(cfg->ntenants + 1, sizeof *twin);
+	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
+	int rc = store_tenant_twins(st, ids, cfg->ntenants, twin, err);
+	free(ids);
+	for (size_t i = 0; rc == 0 && i < cfg->ntenants; i++) {
 		const struct config_tenant *ct = &cfg->tenants[i];
 		if (sel && !sel[i]) continue;
 		struct store_tenant row;
 		int got = store_tenant_get(st, ct->id, &row, err);
-		if (got < 0) return -1;
+		if (got < 0) {
+			rc = -1;
+			break;
+		}
 		struct billing_tenant *t = &out->v[out->n++];
 		t->id = ct->id;
+		t->twin = twin[i] < cfg->ntenants ? cfg->tenants[twin[i]].id : NULL;
 		t->name = ct->name ? ct->name : got == 0 && row.name ? tenants_own(out, row.name) : NULL;
 		t->default_domain = got == 0 && row.default_domain ? tenants_own(out, row.default_domain) : NULL;
 		t->customer_id = tenants_customer(sc, ct, got == 0 ? &row : NULL);
@@ -261,7 +271,8 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 		t->schedule = schedule ? schedule : ct->billing_schedule ? ct->billing_schedule : cfg->billing.schedule;
 		if (got == 0) store_tenant_free(&row);
 	}
-	return 0;
+	free(twin);
+	return rc;
 }
 
 void billing_tenants_free(struct billing_tenants *t)

@@ -45,6 +45,8 @@ struct billing_tenant {
 	const char *name;                  /* may be NULL */
 	const char *default_domain;        /* may be NULL */
 	long long customer_id;             /* Syncro customer; 0 = not mapped (reported, never billed) */
+	const char *twin;                  /* another tenant of the config that is the same Microsoft tenant
+	                                    * (store_tenant_twins): never billed, reported; else NULL */
 	const char *policy;                /* the policy file with bill(); NULL = none */
 	const char *schedule;              /* bill --schedules: schedule name, or its id in digits;
 	                                    * NULL = not configured (reported) */

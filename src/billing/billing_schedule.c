@@ -318,6 +318,11 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 {
 	memset(out, 0, sizeof *out);
 	billing_plan_init(&out->plan, t->id, p);
+	if (t->twin) {
+		sched_error(out, BILLING_SCHED_UNMAPPED, "the same Microsoft tenant as tenant %s of the config: list it "
+		            "once; neither is billed until then", t->twin);
+		return 0;
+	}
 	if (!t->customer_id) {
 		sched_error(out, BILLING_SCHED_UNMAPPED, "no Syncro customer for the tenant");
 		return 0;

@@ -834,34 +834,35 @@ static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep
 	free(which);
 }
 
-/* After the pull: a tenant of this run that is the same Microsoft tenant
- * (by the organization its pull stored) as a tenant listed before it in the
- * config (its domain and its GUID, say) fails: synced twice, the second
- * would create every contact of the customer again (the first one's are
- * linked to it). */
+/* After the pull: tenants of the config that are one Microsoft tenant (by
+ * the organization their pulls stored: its domain and its GUID, say) both
+ * fail until it is listed once: synced under two ids, each would link and
+ * bill the customer's contacts and licences on its own (contacts created
+ * again, a second invoice, rows split between the two ids). */
 static void same_tenant_twice(struct tenant_run *trs, size_t n)
 {
 	if (!n) return;
 	const struct engine_env *env = trs[0].env;
 	const struct config *cfg = env->cfg;
 	struct err err;
-	char **orgs = xcalloc(cfg->ntenants + 1, sizeof *orgs);
-	for (size_t i = 0; i < cfg->ntenants; i++)
-		if (store_tenant_org_id(env->st, cfg->tenants[i].id, &orgs[i], &err) < 0) log_warn("sync", "%s", err.msg);
+	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
+	size_t *twin = xcalloc(cfg->ntenants + 1, sizeof *twin);
+	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
+	if (store_tenant_twins(env->st, ids, cfg->ntenants, twin, &err) != 0) {
+		log_warn("sync", "%s", err.msg);
+		goto out;
+	}
 	for (size_t k = 0; k < n; k++) {
 		struct tenant_run *tr = &trs[k];
-		if (!tr->ready || tr->failed) continue;
 		size_t at = (size_t)(tr->ct - cfg->tenants);
-		for (size_t i = 0; i < at && orgs[at]; i++) {
-			if (!orgs[i] || strcmp(orgs[i], orgs[at]) != 0) continue;
-			tenant_fail(tr, "the same Microsoft tenant (organization %s) as tenant %s, listed before it in the "
-			            "config: list it once (synced twice, its contacts would be created again)", orgs[at],
-			            cfg->tenants[i].id);
-			break;
-		}
+		if (!tr->ready || tr->failed || twin[at] == cfg->ntenants) continue;
+		tenant_fail(tr, "the same Microsoft tenant as tenant %s (line %d of the config): list it once; neither is "
+		            "synced until then (under two ids its contacts would be linked, created and billed twice)",
+		            cfg->tenants[twin[at]].id, cfg->tenants[twin[at]].line);
 	}
-	for (size_t i = 0; i < cfg->ntenants; i++) free(orgs[i]);
-	free(orgs);
+out:
+	free(twin);
+	free(ids);
 }
 
 /* ------------------------------------------------------------ finishing */

@@ -12,6 +12,7 @@
 #include "report/metrics.h"
 #include "util/log.h"
 #include "store/store_history.h"
+#include "store/store_tenants.h"
 #include "syncro/syncro.h"
 #include "syncro/syncro_tickets.h"
 #include "syncro/syncro_tickets_open.h"
@@ -112,6 +113,7 @@ struct run {
 	struct http_engine *e;
 	struct syncro_client *sc;
 	struct syncro_resource *tickets;
+	size_t *twin;                /* per config tenant: store_tenant_twins, or NULL (not read) */
 };
 
 enum alert_op { ALERT_CREATE, ALERT_COMMENT };
@@ -165,6 +167,12 @@ static long long customer_of(struct run *rn, const char *tenant_id, char *label,
 		if (str_ieq(rn->cfg->tenants[i].id, tenant_id)) ct = &rn->cfg->tenants[i];
 	if (!ct) {
 		snprintf(label, cap, "the tenant is not in the config any more");
+		return 0;
+	}
+	size_t at = (size_t)(ct - rn->cfg->tenants);
+	if (rn->twin && rn->twin[at] < rn->cfg->ntenants) {   /* one alert per customer, not one per id */
+		snprintf(label, cap, "the tenant is listed twice in the config (as %.80s too): list it once",
+		         rn->cfg->tenants[rn->twin[at]].id);
 		return 0;
 	}
 	long long id = ct->syncro_customer_id;
@@ -399,6 +407,12 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 	struct run rn = { .cfg = cfg, .st = st, .o = o, .plan = plan, .res = res };
 	struct buf clears = {0};
 	int rc = -1;
+	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
+	rn.twin = xcalloc(cfg->ntenants + 1, sizeof *rn.twin);
+	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
+	int got = store_tenant_twins(st, ids, cfg->ntenants, rn.twin, err);
+	free(ids);
+	if (got != 0) goto out;
 	if (clears_find(&rn, r, &al, &clears, err) != 0) goto out;
 	if (al.n == 0 && clears.len == 0) {
 		fprintf(plan, "alerts: nothing to raise\n");
@@ -431,6 +445,7 @@ out:
 			log_warn("alerts", "the HTTP counters were not recorded for the metrics: %s", merr.msg);
 	}
 	buf_free(&clears);
+	free(rn.twin);
 	http_engine_free(rn.e);
 	syncro_resource_free(rn.tickets);
 	syncro_client_free(rn.sc);

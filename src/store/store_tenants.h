@@ -58,6 +58,13 @@ int store_tenant_same_as(struct store *st, const char *id, char **other, int *mo
  * pull stored, as a new string in *org; STORE_NOTFOUND when none was. */
 int store_tenant_org_id(struct store *st, const char *tenant_id, char **org, struct err *err);
 
+/* For the tenant ids ids[0..n) (the config's, in its order): twin[i] gets
+ * the index of the first other one that is the same Microsoft tenant (the
+ * organization their last pulls stored is one: its domain and its GUID
+ * listed both), else n. A tenant whose organization is not stored yet has
+ * no twin. 0, or -1 with err. */
+int store_tenant_twins(struct store *st, const char *const *ids, size_t n, size_t *twin, struct err *err);
+
 /* Renames tenant from to to in every table (the tenant row, the mirror,
  * groups, delta state, links, snapshots, history, the metrics' counters,
  * its key/value state), in one unit of work. to must not be a tenant yet.

@@ -259,3 +259,18 @@ sql "DELETE FROM license_snapshots WHERE tenant_id = 'fabrikam.com' AND day > '2
 expect_ok "snapshots stopping on the 3rd: the plan still made" -- $ES bill --period 2026-09 --tenant fabrikam.com --dry-run
 check "snapshots stopping on the 3rd: a warning with the day" \
   grep -q "Fabrikam: the licence snapshots of 2026-09 stop at 2026-09-03 (of 30 days)" "$T_OUT/err"
+
+# one Microsoft tenant listed twice (its domain and its GUID, as the stored organization says): neither is billed
+FAB_GUID=2a6b1c4d-7e8f-4a9b-8c0d-1e2f3a4b5c6d
+sql "INSERT OR REPLACE INTO kv(key, value, updated_at) VALUES
+       ('graph.organization.fabrikam.com', '{\"id\": \"$FAB_GUID\"}', '2026-10-01T00:00:00Z'),
+       ('graph.organization.$FAB_GUID', '{\"id\": \"$FAB_GUID\"}', '2026-10-01T00:00:00Z');
+     INSERT OR IGNORE INTO tenants(id, name) VALUES ('$FAB_GUID', 'Fabrikam again');
+     INSERT INTO license_snapshots(tenant_id, day, sku_id, sku_part_number, enabled, consumed)
+       SELECT '$FAB_GUID', day, sku_id, sku_part_number, enabled, consumed FROM license_snapshots WHERE tenant_id = 'fabrikam.com'"
+{ cat "$W/es.lua"; echo "tenants[#tenants + 1] = { id = \"$FAB_GUID\", name = \"Fabrikam2\", syncro_customer_id = 102 }"; } >"$W/twice.lua"
+BEFORE=$(invoices 102)
+expect_exit "a tenant listed twice: exit 1" 1 "" -- --config twice.lua bill --period 2026-09 --tenant "fabrikam.com,$FAB_GUID" --reinvoice
+check "listed twice: both refused, each naming the other" \
+  sh -c "grep -q 'the same Microsoft tenant as tenant $FAB_GUID of the config: list it once; neither is billed' '$T_OUT/out' '$T_OUT/err' && grep -q 'the same Microsoft tenant as tenant fabrikam.com of the config: list it once' '$T_OUT/out' '$T_OUT/err'"
+check "listed twice: no invoice made" test "$(invoices 102)" = "$BEFORE"

@@ -242,6 +242,24 @@ TEST(store_tenant_same_as_by_organization)
 	store_close(st);
 }
 
+TEST(store_tenant_twins_by_stored_organization)
+{
+	struct err err;
+	struct store *st = filled("twins");
+	REQUIRE(st);
+	org(st, TA, "11111111-1111-1111-1111-111111111111", "a.example");
+	org(st, TB, "22222222-2222-2222-2222-222222222222", "b.example");
+	org(st, TA_LONGER, "11111111-1111-1111-1111-111111111111", "a.example");   /* TA under another id */
+	const char *ids[] = { TA, TB, "not-pulled.example", TA_LONGER };
+	size_t twin[4];
+	REQUIRE_OK(store_tenant_twins(st, ids, 4, twin, &err), &err);
+	CHECK_EQ_INT((int)twin[0], 3);    /* each names the other */
+	CHECK_EQ_INT((int)twin[3], 0);
+	CHECK_EQ_INT((int)twin[1], 4);    /* none */
+	CHECK_EQ_INT((int)twin[2], 4);    /* no organization stored: no twin */
+	store_close(st);
+}
+
 TEST(store_tenant_rekey_moves_every_row)
 {
 	struct err err;
