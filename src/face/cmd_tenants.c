@@ -103,6 +103,8 @@ struct customer {
 	char **domains;          /* verified domains from /organization (owned), may be empty */
 	size_t ndomains;
 	char *org_error;         /* why /organization could not be read with a token (owned), or NULL */
+	bool org_denied;         /* that was a 401/403: /users is tried (users_done) */
+	bool users_readable;     /* the users can be read all the same (User.Read.All without the others) */
 };
 
 struct discovery {
@@ -376,10 +378,9 @@ static void organization_done(struct graph_tenant *t, struct graph_result *r, vo
 	struct customer *c = ctx;
 	(void)t;
 	if (!r->ok || !r->json) {
-		if (r->status == 401 || r->status == 403)
-			c->org_error = xasprintf("/organization denied: missing %s (every Graph read will be denied the "
-			                         "same way: grant the app's permissions, then consent again)",
-			                         graph_permission_for("/organization"));
+		c->org_denied = r->status == 401 || r->status == 403;
+		if (c->org_denied)
+			c->org_error = xasprintf("/organization denied: missing %s", graph_permission_for("/organization"));
 		else
 			c->org_error = xasprintf("/organization failed: %s", r->ok ? "an empty answer" : r->err.msg);
 		return;
@@ -393,6 +394,22 @@ static void organization_done(struct graph_tenant *t, struct graph_result *r, vo
 		c->domains = xrealloc(c->domains, (c->ndomains + 1) * sizeof *c->domains);
 		c->domains[c->ndomains++] = xstrdup(name);
 	}
+}
+
+/* The answer to /users?$top=1, asked when /organization was denied: with
+ * User.Read.All alone (what a contact sync needs) the tenant is usable,
+ * its licences and Secure Score are not; without it nothing is readable. */
+static void users_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
+{
+	struct customer *c = ctx;
+	(void)t;
+	c->users_readable = r->ok;
+	char *was = c->org_error;
+	c->org_error = xasprintf(r->ok ? "%s: the users can be read (the sync works); its licences, Secure Score and "
+	                                 "domains cannot until that is granted"
+	                               : "%s, and /users is denied too: every Graph read will be: grant the app's "
+	                                 "permissions, then consent again", was);
+	free(was);
 }
 
 /* A Lua string literal: quotes and backslashes escaped, and every control
@@ -599,6 +616,18 @@ static int discover(const struct config *cfg)
 		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
 		goto out;
 	}
+	/* /organization denied: are the users readable all the same? */
+	for (size_t i = 0; i < d.n; i++) {
+		struct customer *c = &d.v[i];
+		if (c->org_denied && graph_submit(c->gt, &(struct graph_request){ .url = "/users?$top=1&$select=id",
+		                                                                  .on_done = users_done, .ctx = c },
+		                                  &err) != 0)
+			log_warn("tenants", "%s", err.msg);
+	}
+	if (http_run(engine, &err) != 0) {
+		fprintf(stderr, "entrasync tenants discover: %s\n", err.msg);
+		goto out;
+	}
 	if (access(cfg->database, F_OK) == 0 && store_open(cfg->database, &st, &err) != 0) {
 		log_redact_err(&err);
 		printf("(the database could not be read, tenants are matched by their domains only: %s)\n", err.msg);
@@ -627,7 +656,7 @@ static int discover(const struct config *cfg)
 			char *why = str_term_safe(tok_err ? tok_err : c->org_error);
 			printf("      %s\n", why);
 			free(why);
-			unreachable++;
+			if (tok_err || !c->users_readable) unreachable++;   /* its users readable: usable, a note */
 		}
 		if (!c->mapped) unmapped++;
 	}

@@ -80,10 +80,15 @@ expect_ok "a pull of a tenant configured by another verified domain" -- --config
 ctl POST "tenants/contoso/grants/$CID" '{"roles": []}' >/dev/null
 es --config other.lua tenants discover; echo $? >"$T_OUT/rc"
 check "discover: a token that reads nothing is not 'token: ok'" \
-  sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q 'token: ok, but\$' && grep -A1 '^  $CONTOSO ' '$T_OUT/out' | grep -q '/organization denied: missing Organization.Read.All'"
+  sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q 'token: ok, but\$' && grep -A1 '^  $CONTOSO ' '$T_OUT/out' | grep -q '/organization denied: missing Organization.Read.All, and /users is denied too: every Graph read will be'"
 check "discover: ... the tenant is known as mapped by its last pull" \
   sh -c "grep '^  $CONTOSO ' '$T_OUT/out' | grep -q ' mapped ' && ! grep -q '^{ id = \"$CONTOSO\"' '$T_OUT/out'"
 check "discover: ... exits 1 (a customer it cannot read)" test "$(cat "$T_OUT/rc")" = 1
+# User.Read.All alone (what a contact sync needs): usable, its licences and domains not: a note, exit 0
+ctl POST "tenants/contoso/grants/$CID" '{"roles": ["User.Read.All"]}' >/dev/null
+es --config other.lua tenants discover; echo $? >"$T_OUT/rc"
+check "discover: User.Read.All alone is usable, said so, exit 0" \
+  sh -c "test \"\$(cat '$T_OUT/rc')\" = 0 && grep -A1 '^  $CONTOSO ' '$T_OUT/out' | grep -q '/organization denied: missing Organization.Read.All: the users can be read (the sync works)'"
 ctl POST "tenants/contoso/grants/$CID" "{\"roles\": [$ROLES]}" >/dev/null
 
 # ---------------------------------------------------------------- entries stay valid Lua
