@@ -114,6 +114,17 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 		        xasprintf("%s: %lld seat%s locked out", name, s->locked_out, plural(s->locked_out)));
 }
 
+void findings_mark_day(struct findings *f, size_t from, const char *day)
+{
+	for (size_t i = from; i < f->n; i++) {
+		struct finding *x = &f->v[i];
+		if (!x->alert_text) x->alert_text = xstrdup(x->message);   /* an alert compares what it was */
+		char *was = x->message;
+		x->message = xasprintf("%s (licence counts of %s, the tenant's newest)", was, day);
+		free(was);
+	}
+}
+
 /* "A, B and C" of the user's licence names. */
 static void join_names(struct buf *b, const char *const *names, size_t n)
 {

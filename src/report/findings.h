@@ -104,6 +104,10 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 /* Adds disabled_user / deleted_user when the user holds licences (a user
  * deleted for good, findings_user_gone, holds none). */
 void findings_check_user(struct findings *f, const char *tenant_id, const struct findings_user *u);
+/* Appends to the message of findings v[from..n) that their licence counts
+ * are of day (a tenant whose newest snapshot is older than the others'),
+ * keeping the alert text as it was (an alert does not change daily). */
+void findings_mark_day(struct findings *f, size_t from, const char *day);
 /* Adds a score_alert with message (copied). */
 void findings_add_alert(struct findings *f, const char *tenant_id, const char *message);
 

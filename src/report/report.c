@@ -745,8 +745,14 @@ static int build_licenses(struct build *b, struct store_history *h)
 	b->seats = NULL;
 	if (rc != 0) return -1;
 	int threshold = b->r->unused_days;
+	const char *newest_day = NULL;   /* the newest licence day of all the tenants */
+	for (size_t i = 0; i < b->r->ntenants; i++) {
+		const char *d = b->r->tenants[i].license_day;
+		if (d && (!newest_day || strcmp(d, newest_day) > 0)) newest_day = d;
+	}
 	for (size_t i = 0; i < b->r->ntenants; i++) {
 		struct report_tenant *t = &b->r->tenants[i];
+		size_t first = b->r->findings.n;
 		for (size_t k = 0; k < t->nskus; k++) {
 			const struct report_sku *s = &t->skus[k];
 			if (s->hidden) continue;
@@ -757,6 +763,9 @@ static int build_licenses(struct build *b, struct store_history *h)
 			};
 			findings_check_sku(&b->r->findings, t->id, &fs, threshold);
 		}
+		/* counts older than the others' (its pulls failing, its licences not readable): the day they are of */
+		if (t->license_day && newest_day && strcmp(t->license_day, newest_day) < 0)
+			findings_mark_day(&b->r->findings, first, t->license_day);
 		double newest = t->license_day ? when_parse_iso(t->license_day) : -1;
 		struct user_scan us = { .b = b, .t = t, .as_of = newest >= 0 ? newest + 86400 - 1 : time_now() };
 		if (store_user_each(b->st, t->id, STORE_USERS_ALL, user_row, &us, b->err) != 0) return -1;

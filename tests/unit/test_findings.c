@@ -107,6 +107,23 @@ TEST(findings_grace_seats_are_not_over_assigned)
 	findings_free(&f);
 }
 
+TEST(findings_of_an_older_day_say_it)
+{
+	struct findings f = {0};
+	struct findings_sku s = { .sku_id = "c", .name = "Business Basic", .purchased = 5, .assigned = 3, .suspended = 2,
+	                          .billable = true };
+	findings_check_sku(&f, "t0", &s, 30);   /* another tenant's, of the newest day */
+	size_t first = f.n;
+	findings_check_sku(&f, "t1", &s, 30);
+	findings_mark_day(&f, first, "2026-11-10");
+	REQUIRE(f.n == 2 * first);
+	CHECK_STR(f.v[first].message, "Business Basic: 2 seats suspended (unusable, data kept) (licence counts of "
+	                              "2026-11-10, the tenant's newest)");
+	CHECK_STR(f.v[first].alert_text, "Business Basic: 2 seats suspended (unusable, data kept)");
+	CHECK_STR(f.v[0].message, "Business Basic: 2 seats suspended (unusable, data kept)");   /* the others' as they were */
+	findings_free(&f);
+}
+
 TEST(findings_users)
 {
 	struct findings f = {0};
