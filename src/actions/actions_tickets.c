@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "util/log.h"
+#include "util/shutdown.h"
 #include "store/store_actions.h"
 #include "syncro/syncro_tickets.h"
 #include "syncro/syncro_tickets_open.h"
@@ -856,7 +857,7 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 		err_prefix(err, "tickets of problem type '%s'", o->problem_type);
 		goto out;
 	}
-	for (size_t i = 0; i < list.n; i++) {
+	for (size_t i = 0; i < list.n && !shutdown_requested(); i++) {   /* a stop: the next run takes the rest */
 		const struct syncro_open_ticket *tk = &list.items[i];
 		rep->seen++;
 		struct store_ticket_action a;

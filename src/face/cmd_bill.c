@@ -20,6 +20,7 @@
 #include "util/config.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "util/shutdown.h"
 #include "store/store.h"
 #include "store/store_billing.h"
 #include "report/metrics.h"
@@ -349,6 +350,16 @@ static cJSON *changes_json(const struct billing_changes *c)
 
 /* ---- the modes */
 
+/* Whether a stop was asked for (SIGTERM, SIGINT) before tenant i: said
+ * once; the tenants left are billed by the next run. */
+static bool stopped(struct bill_run *r, size_t i)
+{
+	if (!shutdown_requested()) return false;
+	fprintf(stderr, "entrasync %s: stopped by a signal: %zu tenant%s left for the next run\n", "bill", r->n - i,
+	        r->n - i == 1 ? "" : "s");
+	return true;
+}
+
 /* Records a tenant's outcome in the run (not in a dry run). */
 static void record_tenant(struct bill_run *r, const struct billing_tenant *t, bool ok, bool held, const char *why)
 {
@@ -363,7 +374,7 @@ static int run_invoices(struct bill_run *r, cJSON *out)
 {
 	size_t bad = 0;
 	cJSON *list = out ? cJSON_AddArrayToObject(out, "tenants") : NULL;
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = 0; i < r->n && !stopped(r, i); i++) {
 		const struct billing_tenant *t = &r->tenants[i];
 		struct billing_invoice_result res;
 		int rc = billing_invoice_tenant(&r->ctx, t, &r->period, &res);
@@ -385,14 +396,14 @@ static int run_invoices(struct bill_run *r, cJSON *out)
 			return EXIT_PARTIAL;
 		}
 	}
-	return bad ? EXIT_PARTIAL : EXIT_OK;
+	return bad || shutdown_requested() ? EXIT_PARTIAL : EXIT_OK;
 }
 
 static int run_schedules(struct bill_run *r, const struct bill_opts *o, cJSON *out)
 {
 	size_t bad = 0;
 	cJSON *list = out ? cJSON_AddArrayToObject(out, "tenants") : NULL;
-	for (size_t i = 0; i < r->n; i++) {
+	for (size_t i = 0; i < r->n && !stopped(r, i); i++) {
 		const struct billing_tenant *t = &r->tenants[i];
 		struct billing_schedule_result res;
 		int rc = billing_schedule_tenant(&r->ctx, t, &r->period, &res);
@@ -415,7 +426,7 @@ static int run_schedules(struct bill_run *r, const struct bill_opts *o, cJSON *o
 			return EXIT_PARTIAL;
 		}
 	}
-	return bad ? EXIT_PARTIAL : EXIT_OK;
+	return bad || shutdown_requested() ? EXIT_PARTIAL : EXIT_OK;
 }
 
 static int run_report(struct bill_run *r, const struct bill_opts *o)
@@ -522,6 +533,9 @@ static int bill_main(int argc, char **argv, const struct global_opts *g, const c
 		run_free(&r);
 		return code;
 	}
+	/* SIGTERM / SIGINT: the tenant in hand is finished (its invoice whole),
+	 * the others are left for the next run; a second signal kills */
+	shutdown_install();
 	if (!o.dry_run && store_run_begin(r.st, o.schedules ? "bill-schedules" : "bill", &r.ctx.run_id, &err) != 0) {
 		fprintf(stderr, "entrasync bill: %s\n", err.msg);
 		run_free(&r);

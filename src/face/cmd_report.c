@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "report/alerts.h"
+#include "util/shutdown.h"
 #include "face/commands.h"
 #include "util/config.h"
 #include "util/log.h"
@@ -135,7 +136,9 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "entrasync report: no database at %s yet: run 'entrasync pull' first\n", cfg.database);
 		goto out;
 	}
-	/* --alerts writes to Syncro and the store: one run at a time. */
+	/* --alerts writes to Syncro and the store: one run at a time; a stop
+	 * (SIGTERM, SIGINT) finishes the ticket in hand, the next run the rest */
+	if (alerts) shutdown_install();
 	if (alerts && store_lock_acquire(cfg.database, &lock, &err) != 0) {
 		fprintf(stderr, "entrasync report: %s\n", err.msg);
 		goto out;

@@ -26,6 +26,7 @@
 #include "graph/graph.h"
 #include "http/http.h"
 #include "util/log.h"
+#include "util/shutdown.h"
 #include "store/store.h"
 #include "report/metrics.h"
 #include "syncro/syncro.h"
@@ -340,6 +341,9 @@ static int user_tickets(const struct config *cfg, const struct ticket_cli *tc)
 	if (!tc->problem_type)
 		return usage_fail("user tickets", "no problem type: set actions.ticket_problem_type in the config "
 		                  "(or pass --problem-type TYPE)");
+	/* SIGTERM / SIGINT: the ticket in hand is finished (its action and
+	 * comment recorded), the others wait for the next run */
+	shutdown_install();
 	int rc = open_store(cfg, "tickets", &st);
 	if (rc) return rc;
 	rc = EXIT_NOSTART;

@@ -11,6 +11,7 @@
 #include "http/http.h"
 #include "report/metrics.h"
 #include "util/log.h"
+#include "util/shutdown.h"
 #include "store/store_history.h"
 #include "store/store_tenants.h"
 #include "syncro/syncro.h"
@@ -426,9 +427,9 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 		if (!(rn.sc = syncro_client_new(rn.e, &so, err))) goto out;
 		if (!(rn.tickets = syncro_resource_new(rn.sc, SYNCRO_TICKET_PERMISSIONS, err))) goto out;
 	}
-	for (size_t i = 0; i < al.n; i++)
+	for (size_t i = 0; i < al.n && !shutdown_requested(); i++)   /* a stop: the next run raises the rest */
 		if (raise_one(&rn, &al.v[i], err) != 0) goto out;
-	for (size_t off = 0; off + sizeof(size_t) <= clears.len; off += sizeof(size_t)) {
+	for (size_t off = 0; off + sizeof(size_t) <= clears.len && !shutdown_requested(); off += sizeof(size_t)) {
 		size_t v;
 		memcpy(&v, clears.data + off, sizeof v);
 		const struct report_tenant *t = &r->tenants[v / FINDING_NKINDS];

@@ -20,19 +20,27 @@ stop_timed() {
 }
 # run_row_open: a run whose row is in the database and not finished (its handler is installed by then)
 run_row_open() { test "$(sql "select count(*) from runs where finished_at is null")" = 1; }
+# stop_while_waiting NAME MATCH OUT ARGS...: Syncro answers the POSTs to paths matching MATCH 429 with
+# Retry-After 100 s; entrasync ARGS runs in the background (stdout OUT.out, stderr OUT.err) until it
+# waits, then is stopped (stop_timed) and must exit 1 with its run recorded
+stop_while_waiting() {
+  _name=$1 _out=$3
+  sctl POST faults "{\"match\": \"$2\", \"method\": \"POST\", \"status\": 429, \"retry_after\": 100, \"times\": -1}" >/dev/null
+  shift 3
+  "$ENTRASYNC" "$@" >"$_out.out" 2>"$_out.err" &
+  _pid=$!
+  EXTRA_PIDS="$EXTRA_PIDS $_pid"
+  _waiting() { grep -q "Retry-After 100" "$_out.err"; }
+  check "$_name: a request answered 429, Retry-After 100 s" wait_for 60 _waiting
+  stop_timed "$_name (not after the 100 s wait)" "$_pid"
+  check "$_name: exit 1 (not finished)" test "$RC" = 1
+  check "$_name: the run is recorded as finished" test "$(sql "select count(*) from runs where finished_at is null")" = 0
+}
 
 # ---- sync: Syncro answers every contact creation 429 with Retry-After 100 s
-sctl POST faults '{"match": "/contacts$", "method": "POST", "status": 429, "retry_after": 100, "times": -1}' >/dev/null
-"$ENTRASYNC" --config c.lua sync >sync.out 2>sync.err &
-SPID=$!
-EXTRA_PIDS="$EXTRA_PIDS $SPID"
-waiting_retry() { grep -q "Retry-After 100" sync.err; }
-check "sync: a creation answered 429, Retry-After 100 s" wait_for 60 waiting_retry
-stop_timed "sync (not after the 100 s wait)" "$SPID"
-check "sync: exit 1 (tenants not finished)" test "$RC" = 1
+stop_while_waiting sync "/contacts$" sync --config c.lua sync
 check "sync: the waiting request cancelled, said why" grep -q "cancelled: stopped by a signal while waiting to try again" sync.err
 check "sync: the tenants not done say so" grep -q "stopped by a signal" sync.out
-check "sync: the run is recorded as finished" test "$(sql "select count(*) from runs where finished_at is null")" = 0
 check "sync: no creation retried after the signal" \
   test "$(sctl GET 'requests?method=POST&path=/api/v1/contacts' | jq_py 'len(d["requests"]) if isinstance(d, dict) and "requests" in d else len(d)')" = 1
 sctl DELETE faults >/dev/null
@@ -96,3 +104,13 @@ wait "$DPID"
 check "daemon: the verifying run stopped by SIGTERM is not recorded as a verify" \
   test -z "$(sql "select value from kv where key = 'daemon.last_verify_at'")"
 gctl POST config '{"latency_ms": 0}' >/dev/null
+
+# ---- bill stopped while Syncro asks to wait: in seconds, the run recorded; the next bill makes no second invoice
+printf 'local p = require "entrasync.policy"\nreturn { include = function(u) return p.has_mail(u) end, contact = p.contact,\n  bill = function(sku, t) return { product_id = 503, quantity = sku.assigned } end }\n' >billpol.lua
+sed 's#policy = "policy.lua"#policy = "billpol.lua"#' c.lua >bill.lua
+PERIOD=$(date -u +%Y-%m)
+stop_while_waiting bill "/line_items$" bill --config bill.lua bill --period "$PERIOD" --open-period
+sctl DELETE faults >/dev/null
+es --config bill.lua bill --period "$PERIOD" --open-period
+check "the next bill: one invoice per customer billed, none twice" \
+  test "$(sctl GET invoices | python3 -c 'import collections, json, sys; d = json.load(sys.stdin); c = collections.Counter(i["customer_id"] for i in d["invoices"] if "'"$PERIOD"'" in (i.get("note") or "")); print(max(c.values()) if c else 0)')" = 1
