@@ -168,8 +168,9 @@ static void request_error_message(const struct graph_tenant *t, const struct gra
 		        perm ? "; it needs the application permission " : "", perm ? perm : "",
 		        perm ? " (a 403 can also mean a missing licence)" : "", rid);
 	} else if (resp->status == 429) {
-		err_set(err, "tenant %s: %s: still throttled by Graph (429) after %d attempts%s", t->id, what,
-		        resp->attempts, rid);
+		char how[128];
+		err_set(err, "tenant %s: %s: still throttled by Graph (429) %s%s", t->id, what,
+		        http_throttled_text(resp, how, sizeof how), rid);
 	} else if (resp->status == 401) {
 		err_set(err, "tenant %s: %s: Graph rejected the token (401 %s: %s)%s", t->id, what,
 		        ge->code[0] ? ge->code : "Unauthorized", ge->message, rid);

@@ -722,6 +722,14 @@ void http_service_counters(const struct http_service *svc, struct http_counters 
 	*out = svc->counters;
 }
 
+const char *http_throttled_text(const struct http_response *r, char *out, size_t cap)
+{
+	int n = snprintf(out, cap, "after %d attempt%s", r->attempts, r->attempts == 1 ? "" : "s");
+	if (r->retry_after > 0 && n >= 0 && (size_t)n < cap)
+		snprintf(out + n, cap - (size_t)n, "; the last answer asked to wait %.0f s (Retry-After)", r->retry_after);
+	return out;
+}
+
 void http_counters_add(struct http_counters *to, const struct http_counters *c)
 {
 	to->submitted += c->submitted;

@@ -140,6 +140,10 @@ struct http_counters {
 	double wait_seconds;      /* total retry wait scheduled (Retry-After + backoff) */
 };
 void http_service_counters(const struct http_service *svc, struct http_counters *out);
+/* "after 3 attempts", "after 1 attempt; the last answer asked to wait
+ * 86400 s (Retry-After)": how a request answered 429 ended, for the
+ * message of its owner. Into out[cap]; returns out. */
+const char *http_throttled_text(const struct http_response *r, char *out, size_t cap);
 /* Adds c to *to, field by field (counters of another process's service). */
 void http_counters_add(struct http_counters *to, const struct http_counters *c);
 

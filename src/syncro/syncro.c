@@ -539,7 +539,8 @@ static void op_http_done(struct http_response *resp, void *ctx)
 	case 429:
 		/* the HTTP core sent it again after each hold (a 429 is not applied,
 		 * POSTs too) until its attempts ran out */
-		op_fail(op, SYNCRO_FAILED, "still rate limited (429) after %d attempts", resp->attempts);
+		char how[128];
+		op_fail(op, SYNCRO_FAILED, "still rate limited (429) %s", http_throttled_text(resp, how, sizeof how));
 		break;
 	default:
 		if (st >= 500 && post)
@@ -764,7 +765,8 @@ static enum syncro_result raw_failure(const struct syncro_req *rq, const char *w
 		rc = SYNCRO_INVALID;
 		err_set(err, "Syncro: %s: %s", what, said ? said : "422: Syncro refused the values");
 	} else if (st == 429) {
-		err_set(err, "Syncro: %s: still rate limited (429)", what);
+		char how[128];
+		err_set(err, "Syncro: %s: still rate limited (429) %s", what, http_throttled_text(resp, how, sizeof how));
 	} else if (st >= 500 && unsure) {
 		rc = SYNCRO_UNKNOWN_OUTCOME;
 		err_set(err, "Syncro: %s: HTTP %ld%s%s; it may or may not have been applied", what, st, said ? ": " : "",

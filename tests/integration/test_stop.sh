@@ -78,6 +78,8 @@ check "a day's Retry-After: exit 1" test "$RC" = 1
 check "a day's Retry-After: the requests after it are not sent, saying why" \
   grep -q "not sent: syncro asked to wait [0-9]* s more (429 Retry-After), longer than the [0-9]* s a request may wait" day.err
 check "a day's Retry-After: its value logged as a number" grep -q "Retry-After 86400 s" day.err
+check "a day's Retry-After: the request's own error says what it was asked" \
+  grep -q "rate limited (429) after 1 attempt; the last answer asked to wait 86400 s (Retry-After)" day.out
 sctl DELETE faults >/dev/null
 
 # ---- the next runs converge
