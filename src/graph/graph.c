@@ -142,8 +142,10 @@ static void request_error_message(const struct graph_tenant *t, const struct gra
 	char rid[128] = "";
 	if (ge->request_id[0]) snprintf(rid, sizeof rid, " (request-id %s)", ge->request_id);
 	if (resp->error != HTTP_ERR_NONE) {
-		err_set(err, "tenant %s: %s: could not reach Graph: %s%s", t->id, what, resp->error_text,
-		        resp->attempts > 1 ? " (after retries)" : "");
+		/* no HTTP answer: refused or reset connections, or one that timed
+		 * out after connecting (a server that never answers) */
+		err_set(err, "tenant %s: %s: no answer from Graph: %s (after %d attempt%s)", t->id, what, resp->error_text,
+		        resp->attempts, resp->attempts == 1 ? "" : "s");
 	} else if (resp->status == 403 && !strcmp(ge->code, "Authorization_RequestDenied")) {
 		const char *perm = graph_permission_for(c->url);
 		char *url = graph_admin_consent_url(t->gc, t->id);

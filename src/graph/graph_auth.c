@@ -476,7 +476,7 @@ static void token_done(struct http_response *resp, void *ctx)
 		}
 		err_prefix(&err, "tenant %s", t->id);
 	} else if (resp->error != HTTP_ERR_NONE) {
-		err_set(&err, "tenant %s: could not reach the token endpoint %s: %s", t->id, gc->authority,
+		err_set(&err, "tenant %s: no answer from the token endpoint %s: %s", t->id, gc->authority,
 		        resp->error_text);
 	} else {
 		struct graph_error ge;

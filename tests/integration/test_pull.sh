@@ -388,6 +388,10 @@ EOF"
 ctl POST faults '[{"status": 503, "tenant": "fabrikam", "match": "users/delta"}, {"status": 500, "tenant": "northwind", "match": "batch"}, {"drop": "mid-body", "tenant": "contoso", "match": "users/delta"}]' >/dev/null
 expect_exit "500/503 and a dropped connection are retried" 1 "" -- $ES pull
 check "retries: all consented tenants ok" sh -c "grep -c ': ok: ' '$T_OUT/out' | grep -qx 4"
+ctl POST faults '{"drop": "no_response", "tenant": "contoso", "match": "users/delta", "times": 0}' >/dev/null
+expect_exit "a connection that never gets an answer: the tenant fails, saying so and how often it tried" 1 \
+  "Contoso: FAILED: .*GET /users/delta: no answer from Graph: .* \(after [0-9]+ attempts\)" -- $ES pull --tenant Contoso
+ctl DELETE faults >/dev/null
 
 ctl POST faults '{"malformed": true, "tenant": "contoso", "match": "users/delta"}' >/dev/null
 expect_ok "a malformed page is fetched again" -- $ES pull --tenant Contoso
