@@ -766,7 +766,9 @@ static int build_licenses(struct build *b, struct store_history *h)
 		/* counts older than the others' (its pulls failing, its licences not readable): the day they are of */
 		if (t->license_day && newest_day && strcmp(t->license_day, newest_day) < 0)
 			findings_mark_day(&b->r->findings, first, t->license_day);
-		double newest = t->license_day ? when_parse_iso(t->license_day) : -1;
+		/* Microsoft's 30 days run whatever this tenant's snapshots do: counted
+		 * to the newest day of all the tenants, not its own (it may be stale) */
+		double newest = newest_day ? when_parse_iso(newest_day) : -1;
 		struct user_scan us = { .b = b, .t = t, .as_of = newest >= 0 ? newest + 86400 - 1 : time_now() };
 		if (store_user_each(b->st, t->id, STORE_USERS_ALL, user_row, &us, b->err) != 0) return -1;
 		tenant_drop_hidden(t);

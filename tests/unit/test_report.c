@@ -442,6 +442,32 @@ TEST(report_hooks_shape_skus)
 	close_store(st);
 }
 
+/* A soft-deleted user's 30 days are counted to the newest licence day of all
+ * the tenants: a tenant whose own snapshots stopped long ago does not keep
+ * a user "restorable" past Microsoft's window. */
+TEST(report_deleted_user_window_counts_to_the_newest_day)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	struct store_license row = { .sku_id = "05e9a617-0261-4cee-bb44-138d3ef5d965", .sku_part_number = "SPE_E3",
+	                             .enabled = 3, .consumed = 1 };
+	REQUIRE_OK(store_license_snapshot_put(st, "t-a", "2025-02-01", &row, 1, &err), &err);   /* stale */
+	REQUIRE_OK(store_user_put(st, "t-a", "u3", "{\"userPrincipalName\":\"cy@a.com\","
+	                          "\"assignedLicenses\":[{\"skuId\":\"05e9a617-0261-4cee-bb44-138d3ef5d965\"}]}", &err), &err);
+	REQUIRE_OK(store_user_mark_removed(st, "t-a", "u3", "changed", &err), &err);   /* soft-deleted now */
+	struct report_opts o = { .kind = REPORT_LICENSES };
+	struct report *r = NULL;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	CHECK_EQ_INT(r->findings.n, 1);   /* one tenant: its own day is the newest */
+	report_free(r);
+	REQUIRE_OK(store_license_snapshot_put(st, "t-b", "2099-01-01", &row, 1, &err), &err);   /* decades later */
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	for (size_t i = 0; i < r->findings.n; i++) CHECK(r->findings.v[i].kind != FINDING_DELETED_USER);
+	report_free(r);
+	store_close(st);
+}
+
 TEST(report_users_by_user_and_findings)
 {
 	struct err err;
