@@ -308,6 +308,11 @@ static int user_action(const struct config *cfg, const char *sub, const char *ta
 	/* on a terminal, set-password generates the password (read_password
 	 * reads only a redirected standard input): the prompt may read it */
 	bool terminal = isatty(STDIN_FILENO);
+	/* asked nothing (--yes, or no terminal to ask on): a SIGTERM or SIGINT
+	 * lets the Graph call in flight end and its audit row be written (killed
+	 * in it, the action could be done with no trace); with a question on a
+	 * terminal, Ctrl-C must still cancel at once */
+	if (uo->yes || !terminal) shutdown_install();
 	struct actions_opts ao = { .action = (enum graph_action)action, .yes = uo->yes, .dry_run = uo->dry_run,
 	                           .confirm = terminal ? confirm_on_terminal : NULL, .password = password };
 	r = actions_perform(&env, &t, &ao, &oc);

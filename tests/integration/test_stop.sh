@@ -116,3 +116,17 @@ sctl DELETE faults >/dev/null
 es --config bill.lua bill --period "$PERIOD" --open-period
 check "the next bill: one invoice per customer billed, none twice" \
   test "$(sctl GET invoices | python3 -c 'import collections, json, sys; d = json.load(sys.stdin); c = collections.Counter(i["customer_id"] for i in d["invoices"] if "'"$PERIOD"'" in (i.get("note") or "")); print(max(c.values()) if c else 0)')" = 1
+
+# ---- user disable --yes stopped during its Graph call: the call ends, the action is in the audit trail
+UID_=$(sql "select object_id from users where tenant_id = '$CONTOSO' and removed is null and json_extract(json, '\$.accountEnabled') = 1 and json_extract(json, '\$.userPrincipalName') not like 'admin@%' limit 1")
+gctl POST faults "{\"latency_ms\": 4000, \"match\": \"users/$UID_\$\", \"tenant\": \"contoso\", \"times\": 1}" >/dev/null
+"$ENTRASYNC" --config c.lua user disable "$UID_" --tenant Contoso --yes >user.out 2>user.err &
+UPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $UPID"
+sleep 1.5
+kill -TERM "$UPID"
+wait "$UPID"; RC=$?
+check "user disable stopped in its Graph call: not killed by the signal ($RC)" test "$RC" -lt 128
+check "user disable stopped in its Graph call: done, and in the audit trail" \
+  test "$(gctl GET "tenants/contoso/users/$UID_" | jq_py 'd["accountEnabled"]')/$(sql "select count(*) from audit where action = 'user.disable' and object_id = '$UID_'")" = "False/1"
+gctl DELETE faults >/dev/null
