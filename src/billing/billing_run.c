@@ -247,11 +247,8 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 {
 	memset(out, 0, sizeof *out);
 	out->v = xcalloc(cfg->ntenants + 1, sizeof *out->v);
-	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
 	size_t *twin = xcalloc(cfg->ntenants + 1, sizeof *twin);
-	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
-	int rc = store_tenant_twins(st, ids, cfg->ntenants, twin, err);
-	free(ids);
+	int rc = store_tenant_twins(st, cfg->tenants, cfg->ntenants, twin, err);
 	for (size_t i = 0; rc == 0 && i < cfg->ntenants; i++) {
 		const struct config_tenant *ct = &cfg->tenants[i];
 		if (sel && !sel[i]) continue;

@@ -845,10 +845,8 @@ static void same_tenant_twice(struct tenant_run *trs, size_t n)
 	const struct engine_env *env = trs[0].env;
 	const struct config *cfg = env->cfg;
 	struct err err;
-	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
 	size_t *twin = xcalloc(cfg->ntenants + 1, sizeof *twin);
-	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
-	if (store_tenant_twins(env->st, ids, cfg->ntenants, twin, &err) != 0) {
+	if (store_tenant_twins(env->st, cfg->tenants, cfg->ntenants, twin, &err) != 0) {
 		log_warn("sync", "%s", err.msg);
 		goto out;
 	}
@@ -862,7 +860,6 @@ static void same_tenant_twice(struct tenant_run *trs, size_t n)
 	}
 out:
 	free(twin);
-	free(ids);
 }
 
 /* ------------------------------------------------------------ finishing */

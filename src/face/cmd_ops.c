@@ -19,19 +19,27 @@ const char *ops_tenant_id(const struct config *cfg, const char *given)
 	return given;
 }
 
+/* The id of the store's row that name (a GUID or a domain, any case) is
+ * another name of (store_tenant_same_as), as a new string, or NULL. */
+static char *row_named(struct store *st, const char *name)
+{
+	char *lower = xstrdup(name), *other = NULL;
+	for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c);
+	int more = 0;
+	struct err err;
+	if (store_tenant_same_as(st, lower, &other, &more, &err) != 0) other = NULL;
+	free(lower);
+	return other;
+}
+
 const char *ops_tenant_id_in(const struct config *cfg, struct store *st, const char *given)
 {
 	const char *id = ops_tenant_id(cfg, given);
 	if (id != given || !st) return id;
-	char *lower = xstrdup(given), *other = NULL;
-	for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c);
-	int more = 0;
-	struct err err;
-	if (store_tenant_same_as(st, lower, &other, &more, &err) == 0)
-		for (size_t i = 0; i < cfg->ntenants; i++)
-			if (str_ieq(cfg->tenants[i].id, other)) id = cfg->tenants[i].id;
+	char *other = row_named(st, given);
+	for (size_t i = 0; other && i < cfg->ntenants; i++)
+		if (str_ieq(cfg->tenants[i].id, other)) id = cfg->tenants[i].id;
 	free(other);
-	free(lower);
 	return id;
 }
 
@@ -190,14 +198,11 @@ char *ops_tenant_row_of(const struct config *cfg, struct store *st, const struct
 	int got = store_tenant_get(st, ct->id, &row, &err);
 	store_tenant_free(&row);
 	if (got != STORE_NOTFOUND) return NULL;   /* it has its own row (or cannot tell) */
-	char *lower = xstrdup(ct->id), *other = NULL;
-	for (char *c = lower; *c; c++) *c = (char)tolower((unsigned char)*c);
-	int more = 0;
-	if (store_tenant_same_as(st, lower, &other, &more, &err) != 0 || ops_tenant_configured(cfg, other)) {
-		free(other);   /* none, or a row the config names by its own id */
+	char *other = row_named(st, ct->id);
+	if (other && ops_tenant_configured(cfg, other)) {   /* a row the config names by its own id */
+		free(other);
 		other = NULL;
 	}
-	free(lower);
 	return other;
 }
 

@@ -381,7 +381,7 @@ static int on_tenant(const struct store_status_tenant *t, void *ud)
 	struct status_ctx *c = ud;
 	const struct config_tenant *ct = c->row_of ? c->row_of : config_tenant_find(c, t->id);
 	const char *name = ct && ct->name ? ct->name : t->name;
-	if (!tenant_selected(c->tenant_filter, ct ? ct->id : t->id, name) && !tenant_selected(c->tenant_filter, t->id, name))
+	if (!tenant_selected(c->tenant_filter, t->id, name) && !(ct && tenant_selected(c->tenant_filter, ct->id, name)))
 		return 0;
 	if (c->only_unconfigured && (ct || ops_tenant_row_configured(c->cfg, c->st, t->id))) return 0;
 	const struct outcome pull = pull_outcome(t), sync = sync_outcome(t);

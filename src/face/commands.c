@@ -382,7 +382,8 @@ const struct command commands[] = {
 	  "them (at start, or at the last good reload: SIGHUP). A run still\n"
 	  "going when the next is due is not started twice (that slot is skipped and\n"
 	  "logged). A manual 'entrasync sync' and the daemon take turns on the run lock.\n"
-	  "Options after '--' are given to each run (e.g. -- --tenant contoso).\n"
+	  "Options after '--' are given to each run (e.g. -- --tenant contoso); if the\n"
+	  "first run ends in a usage error, the daemon stops (exit 2).\n"
 	  "\n"
 	  "  --every DURATION    the interval: 1h, 30m, 1h30m, 90s ... (1s to 366d)\n"
 	  "  --jitter DURATION   start each run up to this much later, at random\n"
@@ -401,8 +402,9 @@ const struct command commands[] = {
 	  "the policies as last accepted: an edit on disk takes effect at the next\n"
 	  "good SIGHUP.\n"
 	  "\n"
-	  "Exit status: 0 stopped by a signal, 2 usage error or the config is not\n"
-	  "valid at start, 3 could not start (another daemon runs on the database).\n",
+	  "Exit status: 0 stopped by a signal, 2 usage error, the config is not valid\n"
+	  "at start, or the first run's options are wrong, 3 could not start (another\n"
+	  "daemon runs on the database).\n",
 	  cmd_daemon, 0 },
 	{ "metrics", "Print or write the Prometheus metrics (node_exporter textfile)",
 	  "usage: entrasync metrics [--output FILE]\n"

@@ -181,7 +181,7 @@ static void workers_read(struct store *st, struct worker *ws, int nw, size_t n, 
 		 * its handler): each ends its pull and reports, as graph_pull does */
 		if (shutdown_requested() && !stop_passed) {
 			for (int k = 0; k < nw; k++)
-				if (ws[k].fd >= 0) kill(ws[k].pid, shutdown_signal() ? shutdown_signal() : SIGTERM);
+				if (ws[k].fd >= 0) kill(ws[k].pid, shutdown_signal());
 			stop_passed = true;
 		}
 		for (int k = 0; k < nw; k++) pfd[k] = (struct pollfd){ .fd = ws[k].fd, .events = POLLIN };

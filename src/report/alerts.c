@@ -408,12 +408,8 @@ int alerts_run(const struct config *cfg, struct store *st, const struct report *
 	struct run rn = { .cfg = cfg, .st = st, .o = o, .plan = plan, .res = res };
 	struct buf clears = {0};
 	int rc = -1;
-	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
 	rn.twin = xcalloc(cfg->ntenants + 1, sizeof *rn.twin);
-	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
-	int got = store_tenant_twins(st, ids, cfg->ntenants, rn.twin, err);
-	free(ids);
-	if (got != 0) goto out;
+	if (store_tenant_twins(st, cfg->tenants, cfg->ntenants, rn.twin, err) != 0) goto out;
 	if (clears_find(&rn, r, &al, &clears, err) != 0) goto out;
 	if (al.n == 0 && clears.len == 0) {
 		fprintf(plan, "alerts: nothing to raise\n");

@@ -241,12 +241,13 @@ int store_tenant_org_id(struct store *st, const char *tenant_id, char **org, str
 	return store_sql_lookup(s, org_read, org, err, "reading the tenant's organization");
 }
 
-int store_tenant_twins(struct store *st, const char *const *ids, size_t n, size_t *twin, struct err *err)
+int store_tenant_twins(struct store *st, const struct config_tenant *tenants, size_t n, size_t *twin,
+                       struct err *err)
 {
 	int rc = -1;
 	char **orgs = xcalloc(n + 1, sizeof *orgs);
 	for (size_t i = 0; i < n; i++)
-		if (store_tenant_org_id(st, ids[i], &orgs[i], err) < 0) goto out;
+		if (store_tenant_org_id(st, tenants[i].id, &orgs[i], err) < 0) goto out;
 	for (size_t i = 0; i < n; i++) {
 		twin[i] = n;
 		for (size_t j = 0; j < n && orgs[i] && twin[i] == n; j++)

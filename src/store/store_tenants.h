@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include "store/store.h"
+#include "util/config.h"
 
 /* What store_tenant_forget deleted (or, with dry_run, would delete). */
 struct store_forgotten {
@@ -58,12 +59,13 @@ int store_tenant_same_as(struct store *st, const char *id, char **other, int *mo
  * pull stored, as a new string in *org; STORE_NOTFOUND when none was. */
 int store_tenant_org_id(struct store *st, const char *tenant_id, char **org, struct err *err);
 
-/* For the tenant ids ids[0..n) (the config's, in its order): twin[i] gets
- * the index of the first other one that is the same Microsoft tenant (the
- * organization their last pulls stored is one: its domain and its GUID
- * listed both), else n. A tenant whose organization is not stored yet has
- * no twin. 0, or -1 with err. */
-int store_tenant_twins(struct store *st, const char *const *ids, size_t n, size_t *twin, struct err *err);
+/* For the config's tenants[0..n): twin[i] gets the index of the first
+ * other one that is the same Microsoft tenant (the organization their last
+ * pulls stored is one: its domain and its GUID listed both), else n. A
+ * tenant whose organization is not stored yet has no twin. 0, or -1 with
+ * err. */
+int store_tenant_twins(struct store *st, const struct config_tenant *tenants, size_t n, size_t *twin,
+                       struct err *err);
 
 /* Renames tenant from to to in every table (the tenant row, the mirror,
  * groups, delta state, links, snapshots, history, the metrics' counters,

@@ -250,9 +250,10 @@ TEST(store_tenant_twins_by_stored_organization)
 	org(st, TA, "11111111-1111-1111-1111-111111111111", "a.example");
 	org(st, TB, "22222222-2222-2222-2222-222222222222", "b.example");
 	org(st, TA_LONGER, "11111111-1111-1111-1111-111111111111", "a.example");   /* TA under another id */
-	const char *ids[] = { TA, TB, "not-pulled.example", TA_LONGER };
+	union { const char *c; char *m; } id[] = { { TA }, { TB }, { "not-pulled.example" }, { TA_LONGER } };
+	struct config_tenant tenants[4] = { { .id = id[0].m }, { .id = id[1].m }, { .id = id[2].m }, { .id = id[3].m } };
 	size_t twin[4];
-	REQUIRE_OK(store_tenant_twins(st, ids, 4, twin, &err), &err);
+	REQUIRE_OK(store_tenant_twins(st, tenants, 4, twin, &err), &err);
 	CHECK_EQ_INT((int)twin[0], 3);    /* each names the other */
 	CHECK_EQ_INT((int)twin[3], 0);
 	CHECK_EQ_INT((int)twin[1], 4);    /* none */
