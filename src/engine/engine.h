@@ -454,8 +454,9 @@ struct engine_report {
 	struct engine_tenant_report *t;
 	size_t n;
 	bool dry_run;
-	bool fatal;                          /* the run stopped (Syncro 401) */
+	bool fatal;                          /* the run stopped (Syncro 401, or Syncro not answering) */
 	char fatal_msg[1024];
+	char fatal_why[48];                  /* "Syncro 401", "Syncro not answering": for the tenants skipped */
 	long long run_id;
 	long long writes;
 	struct graph_pull_http pull_http;    /* the HTTP counters of the pull's worker processes */

@@ -225,7 +225,7 @@ int engine_apply_action(struct engine_apply *ap, const struct engine_action *a, 
 	}
 	struct err serr = {{0}};
 	out->rc = send_write(ap, a, &out->contact_id, &serr);
-	out->wrote = true;
+	out->wrote = out->rc != SYNCRO_UNAVAILABLE;   /* that one was never sent */
 	if (!ap->dry_run && ap->after_send) ap->after_send(ap->hook_ud, a);
 	if (out->rc != SYNCRO_OK) {
 		log_redact_err(&serr);

@@ -101,14 +101,24 @@ static void tenant_fail(struct tenant_run *tr, const char *fmt, ...)
 	log_error("sync", "tenant %s: %s", tr->ct->id, e.msg);
 }
 
-static void run_fatal(struct tenant_run *tr, const char *msg)
+/* Stops the run for a result that concerns every tenant (syncro_result_fatal:
+ * a 401, the token's; Syncro found not answering), with msg, and fails tr. */
+static void run_fatal(struct tenant_run *tr, enum syncro_result rc, const char *msg)
 {
-	if (!tr->rep->fatal) {
-		tr->rep->fatal = true;
-		snprintf(tr->rep->fatal_msg, sizeof tr->rep->fatal_msg, "Syncro refused the API token: %.900s; "
-		         "the run stopped", msg);
+	struct engine_report *rep = tr->rep;
+	if (!rep->fatal) {
+		rep->fatal = true;
+		if (rc == SYNCRO_UNAVAILABLE) {
+			snprintf(rep->fatal_msg, sizeof rep->fatal_msg, "%.900s; the run stopped (the next run goes on "
+			         "from here)", msg);
+			snprintf(rep->fatal_why, sizeof rep->fatal_why, "Syncro not answering");
+		} else {
+			snprintf(rep->fatal_msg, sizeof rep->fatal_msg, "Syncro refused the API token: %.900s; "
+			         "the run stopped", msg);
+			snprintf(rep->fatal_why, sizeof rep->fatal_why, "Syncro 401");
+		}
 	}
-	tenant_fail(tr, "%s", tr->rep->fatal_msg);
+	tenant_fail(tr, "%s", rep->fatal_msg);
 }
 
 /* "Name <mail>" of an action for messages. */
@@ -211,8 +221,8 @@ static int apply_now(struct tenant_run *tr, struct engine_action *a)
 		record_done(tr, a, SYNCRO_OK, NULL);
 		return 0;
 	}
-	if (out.rc == SYNCRO_UNAUTHORIZED) {
-		run_fatal(tr, out.error);
+	if (syncro_result_fatal(out.rc)) {
+		run_fatal(tr, out.rc, out.error);
 		record_done(tr, a, out.rc, out.error);
 		return -1;
 	}
@@ -339,8 +349,8 @@ static int need_contacts(void *ud, long long customer_id, const char *label)
 	enum syncro_result lrc;
 	if (engine_contacts_load(&tr->ap, tr->ix, customer_id, false, &lrc, &err) == 0) return 0;
 	log_redact_err(&err);
-	if (lrc == SYNCRO_UNAUTHORIZED) {
-		run_fatal(tr, err.msg);
+	if (syncro_result_fatal(lrc)) {
+		run_fatal(tr, lrc, err.msg);
 		return -1;
 	}
 	tenant_error(tr, "%s: %s", label, err.msg);
@@ -362,8 +372,8 @@ static int contact_now(void *ud, long long contact_id, struct syncro_fields *out
 	syncro_contact_free(&c);
 	if (rc == SYNCRO_NOT_FOUND) return 2;
 	log_redact_err(&err);
-	if (rc == SYNCRO_UNAUTHORIZED) {
-		run_fatal(tr, err.msg);
+	if (syncro_result_fatal(rc)) {
+		run_fatal(tr, rc, err.msg);
 		return -1;
 	}
 	tenant_error(tr, "%s: reading contact %lld for on_leave: %s; nothing written", label, contact_id, err.msg);
@@ -520,8 +530,8 @@ static int verify_links(struct tenant_run *tr)
 		enum syncro_result lrc;
 		if (engine_contacts_load(&tr->ap, tr->ix, l->customer_id, false, &lrc, &err) != 0) {
 			log_redact_err(&err);
-			if (lrc == SYNCRO_UNAUTHORIZED) {
-				run_fatal(tr, err.msg);
+			if (syncro_result_fatal(lrc)) {
+				run_fatal(tr, lrc, err.msg);
 				goto out;
 			}
 			tenant_error(tr, "verify: %s: the links to its contacts are not checked", err.msg);
@@ -559,9 +569,9 @@ static int verify_links(struct tenant_run *tr)
 		enum syncro_result grc = syncro_contact_get(tr->env->sc, l->contact_id, &c, &err);
 		long long now_in = c.customer_id;
 		syncro_contact_free(&c);
-		if (grc == SYNCRO_UNAUTHORIZED) {
+		if (syncro_result_fatal(grc)) {
 			log_redact_err(&err);
-			run_fatal(tr, err.msg);
+			run_fatal(tr, grc, err.msg);
 			goto out;
 		}
 		if (grc == SYNCRO_OK && now_in != l->customer_id)
@@ -739,7 +749,7 @@ static int resolve_customer(struct tenant_run *tr, long long verified, struct sy
 	else src = (enum syncro_result)err_set(&err, "no Syncro customer configured (syncro_customer_id or syncro_customer)");
 	if (src != SYNCRO_OK) {
 		log_redact_err(&err);
-		if (src == SYNCRO_UNAUTHORIZED) run_fatal(tr, err.msg);
+		if (syncro_result_fatal(src)) run_fatal(tr, src, err.msg);
 		else tenant_fail(tr, "Syncro customer: %s", err.msg);
 		return -1;
 	}
@@ -972,7 +982,7 @@ int engine_sync(const struct engine_env *env, const struct engine_sync_opts *o, 
 	if (!rep->fatal) same_tenant_twice(trs, n);
 	for (size_t i = 0; i < n; i++) {
 		struct tenant_run *tr = &trs[i];
-		if (rep->fatal && !tr->failed) tenant_fail(tr, "not synced: the run stopped (Syncro 401)");
+		if (rep->fatal && !tr->failed) tenant_fail(tr, "not synced: the run stopped (%s)", rep->fatal_why);
 		if (tr->ready && !tr->failed && shutdown_requested()) tenant_fail(tr, "not synced: stopped by a signal");
 		if (tr->ready && !tr->failed) tenant_sync(tr);
 		tenant_finish(tr);

@@ -474,9 +474,10 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	struct steps s = { .cfg = &cfg, .st = st, .cl = &cl, .sel = sel, .pull_http = &rep.pull_http,
 	                   .run_id = dry ? 0 : rep.run_id, .dry = dry,
 	                   .json = json, .out = json ? stderr : stdout, .js = steps_js, .rc = EXIT_OK };
-	/* after a Syncro 401 or a stop signal nothing more is sent */
-	const char *skip = shutdown_requested() ? "skipped: stopped by a signal"
-	                   : rep.fatal ? "skipped: the run stopped (Syncro 401)" : NULL;
+	/* after a Syncro 401, a Syncro found not answering or a stop signal nothing more is sent */
+	char skip_fatal[96];
+	snprintf(skip_fatal, sizeof skip_fatal, "skipped: the run stopped (%s)", rep.fatal_why);
+	const char *skip = shutdown_requested() ? "skipped: stopped by a signal" : rep.fatal ? skip_fatal : NULL;
 	if (cfg.actions.ticket_problem_type) {
 		if (skip) step_done(&s, "tickets", false, NULL, "%s", skip);
 		else step_tickets(&s);

@@ -123,6 +123,12 @@ struct http_service {
 	CURL **idle;                     /* easy handles kept for reuse */
 	size_t n_idle, cap_idle;
 	struct http_counters counters;
+	int trip_attempts;               /* 0 = never down (see http_service_opts) */
+	double trip_seconds;
+	int outage_attempts;             /* attempts in a row that got no answer or 502/503/504 */
+	double outage_since;             /* time_mono the first of them started */
+	bool down;
+	char down_text[300];             /* why, for the calls ended unsent */
 };
 
 struct http_engine {
@@ -138,6 +144,7 @@ struct http_engine {
 	struct call_list finished;       /* completed in drain(), owners not yet called */
 	bool defer_completion;           /* finish_attempt parks completed calls on finished */
 	bool long_holds;                 /* a lane may be held past its service's retry budget (fail_long_held) */
+	bool any_down;                   /* a service was found down (fail_down) */
 	size_t pending;                  /* ready + running + waiting + finished */
 	bool in_loop;                    /* inside http_run/http_step/http_do */
 	bool stop;
@@ -668,6 +675,8 @@ struct http_service *http_service_add(struct http_engine *e, const struct http_s
 	if (s->retry.max_total_wait <= 0) s->retry.max_total_wait = 120;
 	if (s->retry.backoff_base <= 0) s->retry.backoff_base = 0.5;
 	if (s->retry.backoff_max <= 0) s->retry.backoff_max = 30;
+	s->trip_attempts = o->trip_attempts > 0 ? o->trip_attempts : 0;
+	s->trip_seconds = o->trip_seconds > 0 ? o->trip_seconds : 0;
 	s->on_response = o->on_response;
 	s->hook_ctx = o->hook_ctx;
 	s->anchors = anchors;
@@ -703,6 +712,12 @@ struct http_lane *http_lane_add(struct http_service *svc, const char *name, int 
 
 struct http_lane *http_service_default_lane(struct http_service *svc) { return svc->lanes[0]; }
 const char *http_service_name(const struct http_service *svc) { return svc->name; }
+
+bool http_service_down(const struct http_service *svc, char *why, size_t cap)
+{
+	if (svc->down && why && cap) snprintf(why, cap, "%s", svc->down_text);
+	return svc->down;
+}
 
 void http_lane_hold(struct http_lane *lane, double seconds)
 {
@@ -1009,6 +1024,32 @@ static double retry_wait(struct http_call *c, const char **why)
 	return wait;
 }
 
+/* Counts c's attempt, just ended at now, toward its service's outage
+ * (see trip_attempts in http.h): failed says it got no answer or a
+ * 502/503/504; any other answer starts the count again (a refused TLS
+ * certificate neither counts nor resets). Trips the
+ * service down when the count and the time are reached. */
+static void outage_count(struct http_call *c, bool failed, double now)
+{
+	struct http_service *s = c->svc;
+	if (!failed) {
+		if (c->resp.status) s->outage_attempts = 0;
+		return;
+	}
+	if (s->outage_attempts++ == 0) s->outage_since = c->t_attempt;
+	if (s->down || !s->trip_attempts || s->outage_attempts < s->trip_attempts ||
+	    now - s->outage_since < s->trip_seconds)
+		return;
+	s->down = true;
+	s->e->any_down = true;
+	char last[120];
+	if (c->resp.status) snprintf(last, sizeof last, "%ld", c->resp.status);
+	else snprintf(last, sizeof last, "%.100s", c->resp.error_text);
+	snprintf(s->down_text, sizeof s->down_text, "%s is not answering: %d attempts in a row over %.0f s failed "
+	         "(the last: %s)", s->name, s->outage_attempts, now - s->outage_since, last);
+	log_warn("http", "%s; its requests not sent yet end now", s->down_text);
+}
+
 /* An attempt ended with curl code rc: retry it later or complete it. */
 static void finish_attempt(struct http_call *c, CURLcode rc)
 {
@@ -1049,6 +1090,7 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 		retryable = status_is_retryable(status);
 	}
 	r->status = status;
+	outage_count(c, r->error == HTTP_ERR_TRANSPORT || status == 502 || status == 503 || status == 504, now);
 	if (status == 429) s->counters.throttled++;
 	const char *ra = status ? http_response_header(r, "Retry-After") : NULL;
 	r->retry_after = ra ? http_parse_retry_after(ra, time_now()) : -1;
@@ -1078,6 +1120,12 @@ static void finish_attempt(struct http_call *c, CURLcode rc)
 	if (wait >= 0 && shutdown_requested()) {   /* a Retry-After can be minutes: the stop comes first */
 		wait = -1;
 		why = "not retried: stopped by a signal";
+	}
+	char down_why[sizeof s->down_text + 16];
+	if (s->down && (retryable || wait >= 0)) {
+		wait = -1;
+		snprintf(down_why, sizeof down_why, "not retried: %s", s->down_text);
+		why = down_why;
 	}
 	struct buf note = {0};
 	if (r->error != HTTP_ERR_NONE) buf_adds(&note, r->error_text);
@@ -1142,6 +1190,7 @@ static void schedule(struct http_engine *e)
 	}
 	for (size_t i = 0; i < e->n_svcs; i++) {
 		struct http_service *s = e->svcs[i];
+		if (s->down) continue;   /* its calls end unsent (fail_down) */
 		refill(s, now);
 		while (s->in_flight < s->max_in_flight) {
 			if (s->rate_per_sec > 0 && s->tokens < 1.0) break;
@@ -1256,7 +1305,7 @@ static int drain(struct http_engine *e)
  * finished list, as any completion. Logged at level (LOG_INFO, LOG_WARN). */
 static void end_unsent(struct http_engine *e, struct http_call *c, int level, const char *text)
 {
-	c->resp.error = HTTP_ERR_CANCELLED;
+	c->resp.error = c->svc->down ? HTTP_ERR_DOWN : HTTP_ERR_CANCELLED;
 	snprintf(c->resp.error_text, sizeof c->resp.error_text, "%s", text);
 	if (level == LOG_WARN) log_warn("http", "%s %s: %s", c->method, c->log_path, text);
 	else log_info("http", "%s %s: %s", c->method, c->log_path, text);
@@ -1315,10 +1364,57 @@ static void fail_long_held(struct http_engine *e)
 	e->long_holds = still;
 }
 
+/* end_unsent of a call of a service found down. */
+static void end_down(struct http_engine *e, struct http_call *c)
+{
+	char text[sizeof c->svc->down_text + 16];
+	snprintf(text, sizeof text, "not sent: %s", c->svc->down_text);
+	end_unsent(e, c, LOG_INFO, text);
+}
+
+/* Ends, unsent, every call of a service found down (outage_count) that
+ * is queued or waiting to try again; calls in flight finish as they are.
+ * Runs each turn of the loop once a service is down, for the calls
+ * submitted since. */
+static void fail_down(struct http_engine *e)
+{
+	size_t keep = 0, n = e->n_waiting;
+	struct http_call **gone = NULL;
+	size_t n_gone = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct http_call *c = e->waiting[i];
+		if (c->svc->down) {
+			gone = xrealloc(gone, (n_gone + 1) * sizeof *gone);
+			gone[n_gone++] = c;
+		} else {
+			e->waiting[keep++] = c;
+		}
+	}
+	if (n_gone) {   /* the heap rebuilt from what stays */
+		e->n_waiting = 0;
+		for (size_t i = 0; i < keep; i++) waiting_push(e, e->waiting[i]);
+		for (size_t i = 0; i < n_gone; i++) end_down(e, gone[i]);
+	}
+	free(gone);
+	for (size_t i = 0; i < e->n_svcs; i++) {
+		struct http_service *s = e->svcs[i];
+		if (!s->down) continue;
+		for (size_t j = 0; j < s->n_lanes; j++) {
+			struct http_lane *l = s->lanes[j];
+			while (l->ready.head) {
+				struct http_call *c = l->ready.head;
+				lane_ready_remove(l, c);
+				end_down(e, c);
+			}
+		}
+	}
+}
+
 /* One loop iteration (see http_step); the caller has set in_loop. */
 static int loop_once(struct http_engine *e, int max_wait_ms, struct err *err)
 {
 	if (e->long_holds) fail_long_held(e);
+	if (e->any_down) fail_down(e);
 	if (shutdown_requested()) stop_waiting(e);
 	schedule(e);           /* new handles: curl asks for a 0 ms timeout */
 	if (curl_timeout_due(e, err) < 0) return -1;

@@ -103,6 +103,18 @@ struct http_service_opts {
 	double total_timeout;     /* per attempt, s; 0 = 120 */
 	size_t max_body;          /* response body cap, bytes; 0 = 64 MiB */
 	struct http_retry_policy retry;
+	/* Outage stop: once trip_attempts attempts in a row (over all lanes)
+	 * ended with no answer (connection refused or reset, timeout) or with
+	 * 502/503/504, the first of them started at least trip_seconds ago, the
+	 * service is down for the rest of the engine's life: the attempt that
+	 * tripped it is not retried, and every call queued, waiting to try again
+	 * or submitted later ends unsent with HTTP_ERR_DOWN. Any other answer
+	 * (2xx-4xx, 500, which can be one request's own) starts the count again.
+	 * For a service whose requests go one after another (Syncro's writes),
+	 * where each of thousands would otherwise wait out its own timeouts.
+	 * trip_attempts 0 = never. */
+	int trip_attempts;
+	double trip_seconds;
 	http_response_hook on_response; /* optional */
 	void *hook_ctx;
 };
@@ -119,6 +131,10 @@ struct http_service *http_service_add(struct http_engine *e, const struct http_s
 struct http_lane *http_lane_add(struct http_service *svc, const char *name, int max_in_flight);
 struct http_lane *http_service_default_lane(struct http_service *svc);
 const char *http_service_name(const struct http_service *svc);
+/* Was svc found down (trip_attempts)? Then why (e.g. "syncro is not
+ * answering: 5 attempts in a row over 64 s failed, the last: 503") into
+ * why[cap] when why is not NULL. */
+bool http_service_down(const struct http_service *svc, char *why, size_t cap);
 
 /* Holds a lane: no new attempt starts on it for `seconds` from now (extends,
  * never shortens, an existing hold). The engine does this itself on a 429
@@ -163,6 +179,7 @@ enum http_error {
 	HTTP_ERR_TOO_LARGE,       /* response body exceeded max_body */
 	HTTP_ERR_CANCELLED,       /* engine freed before completion */
 	HTTP_ERR_INVALID,         /* bad request (URL, method), never sent */
+	HTTP_ERR_DOWN,            /* not sent: the service was found down (trip_attempts) */
 };
 
 typedef void (*http_done_fn)(struct http_response *resp, void *ctx);

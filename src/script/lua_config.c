@@ -85,7 +85,8 @@ static const char *const top_keys[] = { "database", "graph", "syncro", "policy",
 	"actions", "billing", "alerts", "retention", NULL };
 static const char *const graph_keys[] = { "client_id", "client_secret", "certificate", "private_key",
 	"authority", "endpoint", "ca_file", "jwt_alg", "pull_workers", NULL };
-static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "requests_per_minute", "ca_file", NULL };
+static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "requests_per_minute", "ca_file",
+                                           "outage_seconds", NULL };
 static const char *const tenant_keys[] = { "id", "name", "syncro_customer_id", "syncro_customer", "policy",
 	"billing_schedule", NULL };
 static const char *const csp_keys[] = { "partner_tenant", NULL };
@@ -539,6 +540,9 @@ static void load_syncro(struct loader *ld, int root, const struct scope *top)
 			         "expect HTTP 429 responses", ld->path, line, s->requests_per_minute);
 	}
 	opt_path(ld, t, &sc, "ca_file", &s->ca_file, 1);
+	if (opt_numeric(ld, t, &sc, "outage_seconds", &s->outage_seconds, NULL) > 0 &&
+	    !(s->outage_seconds >= 1 && s->outage_seconds <= 86400))
+		problem(ld, key_line(ld, &sc, "outage_seconds"), "syncro.outage_seconds must be from 1 to 86400 (seconds)");
 	lua_pop(ld->L, 1);
 }
 

@@ -18,6 +18,8 @@
 #define SYNCRO_DEFAULT_IN_FLIGHT 8
 #define SYNCRO_DEFAULT_TIMEOUT 60.0
 #define SYNCRO_DEFAULT_ATTEMPTS 5
+#define SYNCRO_DEFAULT_OUTAGE 60.0   /* s: see syncro_opts.outage_seconds */
+#define SYNCRO_OUTAGE_ATTEMPTS 5
 #define SYNCRO_MAX_PAGES 100000      /* a guard against a server that never ends */
 
 /* What every 401 message ends with: the permissions the sync needs (spec). */
@@ -73,6 +75,7 @@ void syncro_opts_from_config(const struct config_syncro *cfg, struct syncro_opts
 	opts->api_key = cfg->api_key;
 	opts->requests_per_minute = cfg->requests_per_minute;
 	opts->ca_file = cfg->ca_file;
+	opts->outage_seconds = cfg->outage_seconds;
 }
 
 /* true for a loopback host (127.0.0.0/8, ::1, localhost) at the start of
@@ -166,6 +169,11 @@ struct syncro_client *syncro_client_new(struct http_engine *e, const struct sync
 		.ca_file = o->ca_file,
 		.total_timeout = o->timeout > 0 ? o->timeout : SYNCRO_DEFAULT_TIMEOUT,
 		.retry = { .max_attempts = sc->max_attempts },
+		/* a Syncro that stopped answering ends the run in a minute or two
+		 * instead of each of its writes, one after another, waiting out
+		 * its timeouts and retries (hours, holding the run lock) */
+		.trip_attempts = SYNCRO_OUTAGE_ATTEMPTS,
+		.trip_seconds = o->outage_seconds > 0 ? o->outage_seconds : SYNCRO_DEFAULT_OUTAGE,
 		.on_response = on_syncro_response,
 		.hook_ctx = sc,
 	}, err);
@@ -500,6 +508,10 @@ static void op_http_done(struct http_response *resp, void *ctx)
 	bool post = op->kind == SYNCRO_OP_CONTACT_CREATE;
 	long st = resp->status;
 	op->reply.status = st;
+	if (resp->error == HTTP_ERR_DOWN) {   /* never sent: not an unknown outcome */
+		op_fail(op, SYNCRO_UNAVAILABLE, "%s", resp->error_text);
+		return;
+	}
 	if (resp->error != HTTP_ERR_NONE) {
 		if (post)
 			op_fail(op, SYNCRO_UNKNOWN_OUTCOME, "%s; the contact may or may not have been created",
@@ -796,6 +808,11 @@ enum syncro_result syncro_request(struct syncro_client *sc, const struct syncro_
 	 * after the hold on_syncro_response puts on every lane */
 	struct err e = {{0}};
 	if (http_do(sc->svc, &req, &resp, &e) != 0) {
+		if (resp.error == HTTP_ERR_DOWN) {   /* never sent */
+			rc = SYNCRO_UNAVAILABLE;
+			err_set(err, "Syncro: %s: %s", what, resp.error_text);
+			goto out;
+		}
 		rc = unsure ? SYNCRO_UNKNOWN_OUTCOME : SYNCRO_FAILED;
 		err_set(err, "Syncro: %s: %s%s", what, e.msg, unsure ? "; it may or may not have been applied" : "");
 		goto out;

@@ -60,15 +60,18 @@ enum syncro_result {
 	SYNCRO_FAILED = -5,          /* anything else (transport error or 5xx after retries,
 	                              * lasting 429, 400, unexpected answer) */
 	SYNCRO_AMBIGUOUS = -6,       /* customer by name: several exact matches (listed in err) */
+	SYNCRO_UNAVAILABLE = -7,     /* not sent: Syncro was found not answering earlier in this
+	                              * run (SYNCRO_OUTAGE_*): fatal for the run, which stops
+	                              * instead of waiting out each request's timeouts */
 };
 
 /* "ok", "not_found", "invalid", "unauthorized", "unknown_outcome", "failed",
- * "ambiguous". */
+ * "ambiguous", "unavailable". */
 const char *syncro_result_name(enum syncro_result r);
 /* true when the failure concerns only the one contact: record it and go on
  * (SYNCRO_INVALID, SYNCRO_NOT_FOUND). */
 bool syncro_result_recordable(enum syncro_result r);
-/* true when the whole run must stop (SYNCRO_UNAUTHORIZED). */
+/* true when the whole run must stop (SYNCRO_UNAUTHORIZED, SYNCRO_UNAVAILABLE). */
 bool syncro_result_fatal(enum syncro_result r);
 
 /* ---- Contact fields ------------------------------------------------------ */
@@ -154,6 +157,10 @@ struct syncro_opts {
 	double timeout;              /* per attempt, s; 60 */
 	int max_attempts;            /* per request (first + retries), also POST resubmits
 	                              * after 429; 5 */
+	double outage_seconds;       /* Syncro is found down (SYNCRO_UNAVAILABLE for what is
+	                              * not sent yet) once SYNCRO_OUTAGE_ATTEMPTS attempts in a
+	                              * row over at least this long got no answer or 502/503/504;
+	                              * 60 */
 };
 
 /* Fills opts from the config's syncro section (pointers borrow from cfg). */

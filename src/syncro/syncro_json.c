@@ -21,6 +21,7 @@ const char *syncro_result_name(enum syncro_result r)
 	case SYNCRO_UNKNOWN_OUTCOME: return "unknown_outcome";
 	case SYNCRO_FAILED: return "failed";
 	case SYNCRO_AMBIGUOUS: return "ambiguous";
+	case SYNCRO_UNAVAILABLE: return "unavailable";
 	}
 	return "failed";
 }
@@ -32,7 +33,7 @@ bool syncro_result_recordable(enum syncro_result r)
 
 bool syncro_result_fatal(enum syncro_result r)
 {
-	return r == SYNCRO_UNAUTHORIZED;
+	return r == SYNCRO_UNAUTHORIZED || r == SYNCRO_UNAVAILABLE;
 }
 
 static const char *const field_names[SYNCRO_NFIELDS] = {

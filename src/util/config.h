@@ -30,6 +30,7 @@ struct config_syncro {
 	char *api_key;
 	double requests_per_minute; /* default 180; above 180 is allowed with a warning */
 	char *ca_file;            /* extra trust anchor (resolved path) or NULL */
+	double outage_seconds;    /* a run stops once Syncro has not answered this long; 0 = default (60) */
 };
 
 struct config_tenant {

@@ -1361,6 +1361,84 @@ TEST(http_cancel_all_runs_callbacks_and_keeps_the_engine)
 	fx_done(&f);
 }
 
+/* on_done counting the calls that ended unsent because their service is down. */
+static void count_down(struct http_response *r, void *ctx)
+{
+	if (r->error == HTTP_ERR_DOWN && r->attempts == 0) ++*(int *)ctx;
+}
+
+/* A service's requests end with these statuses, one http_do each, fresh
+ * retries off; false when one could not be sent. */
+static bool statuses_in_turn(struct fx *f, const int *st, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *u = env_url("HTTPTEST_URL", "/status/%d", st[i]);
+		if (!u || fx_do(f, &(struct http_request){ .url = u }) != 0) return false;
+	}
+	return true;
+}
+
+/* trip_attempts: attempts in a row that got no answer or 502/503/504, the
+ * first at least trip_seconds ago, make the service down: the attempt that
+ * trips it is not retried, and every later call ends unsent; any other
+ * answer (200, 500) starts the count again. */
+TEST(http_service_found_down)
+{
+	char slow[512], echo[512];   /* env_url's buffers are reused */
+	const char *u = env_url("HTTPTEST_URL", "/slow?ms=3000");
+	if (!u) return;
+	snprintf(slow, sizeof slow, "%s", u);
+	snprintf(echo, sizeof echo, "%s", env_url("HTTPTEST_URL", "/echo"));
+	struct fx f;
+	/* the count: 503, 503, then 200 or 500 start it again; trip_seconds 0 */
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t", .trip_attempts = 3,
+		.retry = { .max_attempts = 1 } }));
+	REQUIRE(statuses_in_turn(&f, (const int[]){ 503, 502, 200, 504, 503, 500, 503, 503 }, 8));
+	CHECK(!http_service_down(f.s, NULL, 0));
+	REQUIRE(statuses_in_turn(&f, (const int[]){ 503 }, 1));   /* the third in a row */
+	char why[300];
+	CHECK(http_service_down(f.s, why, sizeof why));
+	CHECK_CONTAINS(why, "t is not answering: 3 attempts in a row");
+	CHECK_CONTAINS(why, "the last: 503");
+	fx_done(&f);
+
+	/* timeouts over at least trip_seconds: the first request's two
+	 * attempts (0.25 s each) do not trip it, the second's first does, and is
+	 * not retried; what comes after is not sent */
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t", .trip_attempts = 3, .trip_seconds = 0.3,
+		.total_timeout = 0.25, .retry = { .max_attempts = 2, .backoff_base = 0.02, .backoff_max = 0.05 } }));
+	CHECK(fx_do(&f, &(struct http_request){ .url = slow }) < 0);
+	CHECK_EQ_INT(f.r.error, HTTP_ERR_TRANSPORT);
+	CHECK_EQ_INT(f.r.attempts, 2);
+	CHECK(!http_service_down(f.s, NULL, 0));
+	log_capture_begin();
+	CHECK(fx_do(&f, &(struct http_request){ .url = slow }) < 0);
+	const char *log = log_capture_end();
+	CHECK_EQ_INT(f.r.error, HTTP_ERR_TRANSPORT);
+	CHECK_EQ_INT(f.r.attempts, 1);   /* would be 2: not retried */
+	CHECK_CONTAINS(log, "not retried: t is not answering: 3 attempts in a row over");
+	CHECK(http_service_down(f.s, NULL, 0));
+	struct http_counters before, after;
+	http_service_counters(f.s, &before);
+	double t0 = time_mono();
+	CHECK(fx_do(&f, &(struct http_request){ .url = echo }) < 0);
+	CHECK_EQ_INT(f.r.error, HTTP_ERR_DOWN);
+	CHECK_EQ_INT(f.r.attempts, 0);
+	CHECK_CONTAINS(f.r.error_text, "not sent: t is not answering");
+	CHECK_CONTAINS(f.err.msg, "not sent: t is not answering");
+	/* and asynchronously, several at once */
+	int seen = 0;
+	for (int i = 0; i < 3; i++)
+		REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = echo, .on_done = count_down, .ctx = &seen },
+		                       &f.err), &f.err);
+	REQUIRE_OK(http_run(f.e, &f.err), &f.err);
+	CHECK_EQ_INT(seen, 3);
+	CHECK(time_mono() - t0 < 0.5);
+	http_service_counters(f.s, &after);
+	CHECK_EQ_INT(after.attempts - before.attempts, 0);
+	fx_done(&f);
+}
+
 TEST(http_engine_free_cancels_pending)
 {
 	const char *u = env_url("HTTPTEST_URL", "/slow?ms=2000");
