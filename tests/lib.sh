@@ -4,6 +4,8 @@
 
 : "${ENTRASYNC:?ENTRASYNC must name the binary under test}"
 T_OUT=${T_OUT:-$(mktemp -d "${TESTS_TMP:-/tmp}/t.XXXXXX")}
+# the repository's root: the tests are started from it (they source tests/lib.sh by that path) and may cd away
+TESTS_ROOT=${TESTS_ROOT:-$PWD}
 
 # python3: the fakes and the tests' JSON helpers use the standard library
 # only, so Python starts without the site module (-S): no site-packages to

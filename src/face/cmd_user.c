@@ -98,7 +98,11 @@ static bool confirm_on_terminal(const char *question, void *ud)
 	char line[64];
 	if (!fgets(line, sizeof line, stdin)) return false;
 	line[strcspn(line, "\r\n")] = '\0';
-	return !strcmp(line, "yes") || !strcmp(line, "y");
+	bool yes = !strcmp(line, "yes") || !strcmp(line, "y");
+	/* confirmed: from here a Ctrl-C lets the Graph call end and its audit
+	 * row be written (killed in it, the action could be done with no trace) */
+	if (yes) shutdown_install();
+	return yes;
 }
 
 /* A password given on standard input (not a terminal): its first line.
@@ -308,11 +312,12 @@ static int user_action(const struct config *cfg, const char *sub, const char *ta
 	/* on a terminal, set-password generates the password (read_password
 	 * reads only a redirected standard input): the prompt may read it */
 	bool terminal = isatty(STDIN_FILENO);
-	/* asked nothing (--yes, or no terminal to ask on): a SIGTERM or SIGINT
-	 * lets the Graph call in flight end and its audit row be written (killed
-	 * in it, the action could be done with no trace); with a question on a
-	 * terminal, Ctrl-C must still cancel at once */
-	if (uo->yes || !terminal) shutdown_install();
+	/* asked nothing (--yes, no terminal to ask on, an action not asked
+	 * about): a SIGTERM or SIGINT lets the Graph call in flight end and its
+	 * audit row be written (killed in it, the action could be done with no
+	 * trace); with a question on a terminal, Ctrl-C must still cancel at
+	 * once, until it is answered yes (confirm_on_terminal) */
+	if (uo->yes || !terminal || (!show && !graph_action_destructive((enum graph_action)action))) shutdown_install();
 	struct actions_opts ao = { .action = (enum graph_action)action, .yes = uo->yes, .dry_run = uo->dry_run,
 	                           .confirm = terminal ? confirm_on_terminal : NULL, .password = password };
 	r = actions_perform(&env, &t, &ao, &oc);

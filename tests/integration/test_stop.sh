@@ -130,3 +130,15 @@ check "user disable stopped in its Graph call: not killed by the signal ($RC)" t
 check "user disable stopped in its Graph call: done, and in the audit trail" \
   test "$(gctl GET "tenants/contoso/users/$UID_" | jq_py 'd["accountEnabled"]')/$(sql "select count(*) from audit where action = 'user.disable' and object_id = '$UID_'")" = "False/1"
 gctl DELETE faults >/dev/null
+
+# ---- the same asked on a terminal and answered yes, then Ctrl-C during its Graph call: the question is
+# answered, so the call ends and the action is in the audit trail (before the answer, Ctrl-C cancels)
+UID2=$(sql "select object_id from users where tenant_id = '$CONTOSO' and removed is null and json_extract(json, '\$.accountEnabled') = 1 and json_extract(json, '\$.userPrincipalName') not like 'admin@%' and object_id <> '$UID_' limit 1")
+gctl POST faults "{\"latency_ms\": 4000, \"match\": \"users/$UID2\$\", \"tenant\": \"contoso\", \"times\": 1}" >/dev/null
+python3 "$TESTS_ROOT/tests/integration/tty_answer.py" yes --sigint-after 1.5 "$ENTRASYNC" --config c.lua user disable "$UID2" \
+  --tenant Contoso >tty.out 2>&1   # after 1.5 s its PATCH is in flight (the fake answers in 4 s)
+RC=$?
+check "confirmed on a terminal, Ctrl-C in its Graph call: not killed by it ($RC)" test "$RC" -lt 128
+check "confirmed on a terminal, Ctrl-C in its Graph call: done, and in the audit trail" \
+  test "$(gctl GET "tenants/contoso/users/$UID2" | jq_py 'd["accountEnabled"]')/$(sql "select count(*) from audit where action = 'user.disable' and object_id = '$UID2' and result = 'ok'")" = "False/1"
+gctl DELETE faults >/dev/null

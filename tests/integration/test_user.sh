@@ -93,30 +93,7 @@ check "not confirmed: nothing sent, refusal audited" \
 # with_tty ANSWER ARGS...: runs entrasync on a pseudo-terminal, answers the prompt.
 with_tty() {
   answer=$1; shift
-  python3 - "$ENTRASYNC" "$answer" "$@" >"$T_OUT/out" 2>&1 <<'EOF'
-import os, pty, sys
-exe, answer, args = sys.argv[1], sys.argv[2], sys.argv[3:]
-pid, fd = pty.fork()
-if pid == 0:
-    os.execv(exe, [exe] + args)
-out = b""
-def read():
-    global out
-    try:
-        chunk = os.read(fd, 4096)
-    except OSError:
-        return False
-    out += chunk
-    return bool(chunk)
-while b"Type 'yes'" not in out and read():
-    pass
-os.write(fd, (answer + "\n").encode())
-while read():
-    pass
-_, status = os.waitpid(pid, 0)
-sys.stdout.write(out.decode(errors="replace"))
-sys.exit(os.waitstatus_to_exitcode(status))
-EOF
+  python3 "$TESTS_ROOT/tests/integration/tty_answer.py" "$answer" "$ENTRASYNC" "$@" >"$T_OUT/out" 2>&1
 }
 with_tty no $ES user disable 1001; rc=$?
 check "terminal, answer no: cancelled (exit 1)" sh -c "test $rc = 1 && grep -q 'disable the Microsoft account mia.nguyen@contoso.com (Contoso)? Type' '$T_OUT/out' && grep -q 'cancelled at the prompt' '$T_OUT/out'"
