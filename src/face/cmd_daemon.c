@@ -137,6 +137,7 @@ struct daemon {
 	double verify_every;       /* --verify-every in seconds; 0 = never */
 	double last_verify;        /* wall clock start of the last run with --verify; 0 = none */
 	bool child_verifies;       /* the running run has --verify */
+	bool replaced_said;        /* the program file replaced on disk: logged once */
 	sigset_t sigs;             /* the signals we take with sigtimedwait */
 };
 
@@ -413,8 +414,27 @@ static void reload(struct daemon *d)
 	         nfiles);
 }
 
+/* The program file replaced since the daemon started (an upgrade: make
+ * install, a package, a copy moved into place): the runs are execs of
+ * /proc/self/exe, the file the daemon was started from, so they keep the
+ * old version until a restart. Said once, as a warning. */
+static void say_if_replaced(struct daemon *d)
+{
+	char path[4096];
+	ssize_t n = readlink("/proc/self/exe", path, sizeof path - 1);
+	if (d->replaced_said || n <= 0) return;
+	path[n] = '\0';
+	if (!str_ends(path, " (deleted)")) return;
+	d->replaced_said = true;
+	path[n - 10] = '\0';
+	log_warn("daemon", "%s was replaced on disk since the daemon started (an upgrade?): its runs keep using the "
+	         "version it started with (%s) until the daemon is restarted (systemctl restart entrasync-daemon)",
+	         path, ENTRASYNC_VERSION);
+}
+
 static void start_run(struct daemon *d, double now)
 {
+	say_if_replaced(d);
 	double wall = time_now();
 	if (d->cert_not_after > 0 && d->cert_not_after - wall < GRAPH_CERT_WARN_DAYS * 86400.0) {
 		char day[16];

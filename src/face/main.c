@@ -4,10 +4,12 @@
  * SIGPIPE is ignored: a closed socket or a closed output pipe becomes an
  * EPIPE error to handle, never a silent death mid-run (a reader that went
  * away is not reported, see commands_finish_output). No core files (they
- * would hold the secrets). */
+ * would hold the secrets). A run the daemon started (an exec of
+ * /proc/self/exe, which the kernel names "exe") takes its name back. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 
 #include "face/commands.h"
@@ -20,6 +22,9 @@ int main(int argc, char **argv)
 	char **rest = xcalloc((size_t)argc + 1, sizeof *rest);
 	int nrest = 0, rc;
 	signal(SIGPIPE, SIG_IGN);
+	char comm[17] = "";
+	if (prctl(PR_GET_NAME, comm) == 0 && strcmp(comm, "exe") == 0)   /* ps, top, pgrep, the journal */
+		prctl(PR_SET_NAME, "entrasync");
 	/* a core file would hold the client secret, the private key and the
 	 * Syncro API key in clear: none is written (ENTRASYNC_CORE=1 allows
 	 * one, for a developer who needs it) */
