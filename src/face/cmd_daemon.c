@@ -444,7 +444,13 @@ static void start_run(struct daemon *d, double now)
 	}
 	d->child_verifies = d->verify_every > 0 && (d->last_verify <= 0 || wall - d->last_verify >= d->verify_every);
 	char **argv = child_argv(d, d->command, true);
-	pid_t pid = spawn(argv, &d->sigs, -1, -1, d->snap_fd);
+	/* with --log-format json every line the daemon's output gets is a JSON
+	 * event (a journal shipped to a log store parses them): the run's text
+	 * report is not written there; its tenants' outcomes are logged, its
+	 * writes are in the audit trail (entrasync audit) */
+	int out_fd = d->g->log_format && !strcmp(d->g->log_format, "json") ? open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+	pid_t pid = spawn(argv, &d->sigs, out_fd, -1, d->snap_fd);
+	if (out_fd >= 0) close(out_fd);
 	free(argv);
 	if (pid < 0) {
 		log_error("daemon", "cannot start a run: %s", strerror(errno));

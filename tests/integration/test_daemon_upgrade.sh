@@ -2,7 +2,8 @@
 # test_daemon_upgrade — the daemon's runs (execs of /proc/self/exe) are
 # named entrasync, not "exe", in ps, top and pgrep; and when the program
 # file is replaced on disk (an upgrade moved into place), the daemon says
-# once that its runs keep the version it started with until a restart.
+# once that its runs keep the version it started with until a restart;
+# with --log-format json every line of its output is a JSON event.
 . tests/integration/test_status_lib.sh
 
 ops_start "$T_OUT/daemon_upgrade"
@@ -34,3 +35,18 @@ kill -TERM "$DPID"
 wait "$DPID"
 check "the daemon stops on SIGTERM" test $? = 0
 gctl POST config '{"latency_ms": 0}' >/dev/null
+
+# ---- --log-format json: every line of the daemon's output is a JSON event (the runs' text report is not
+# written there: the tenants' outcomes are logged, the writes are in the audit trail)
+gctl POST config '{"latency_ms": 0}' >/dev/null
+"$W/bin/entrasync" --config c.lua --log-format json daemon --every 2s >j.log 2>&1 &
+DPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $DPID"
+check "json: two runs finished" wait_for 60 sh -c "test \$(grep -c 'run finished' j.log) -ge 2"
+kill -TERM "$DPID"
+wait "$DPID"
+check "json: every line of the daemon's output is a JSON object" python3 -c '
+import json, sys
+for n, line in enumerate(open("j.log"), 1):
+    if not isinstance(json.loads(line), dict): sys.exit("line %d" % n)'
+check "json: the tenants' outcomes are in it" grep -q '"event":"sync","msg":"tenant [^"]*: ok' j.log
