@@ -21,6 +21,19 @@ static void copy_str(char *dst, size_t cap, const cJSON *v)
 	if (cJSON_IsString(v) && v->valuestring) snprintf(dst, cap, "%s", v->valuestring);
 }
 
+/* copy_str of the first n bytes of a server's message, redacted before it
+ * is cut to cap (a secret the server echoed near the cut would leave a
+ * fragment no later redaction recognises). */
+static void copy_message(char *dst, size_t cap, const char *s, size_t n)
+{
+	char *one = xstrndup(s, n);
+	struct buf red = {0};
+	log_redact(one, &red);
+	snprintf(dst, cap, "%s", red.data ? red.data : "");
+	buf_free(&red);
+	free(one);
+}
+
 /* The first of several keys that exists (case-sensitive), or NULL. */
 static const cJSON *get_any(const cJSON *obj, const char *a, const char *b)
 {
@@ -41,7 +54,9 @@ int graph_error_parse(long status, const char *body, size_t len, struct graph_er
 	if (cJSON_IsObject(e)) {
 		/* Graph / OData: {"error": {"code", "message", "innerError"|"innererror"}} */
 		copy_str(out->code, sizeof out->code, cJSON_GetObjectItemCaseSensitive(e, "code"));
-		copy_str(out->message, sizeof out->message, cJSON_GetObjectItemCaseSensitive(e, "message"));
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+		if (cJSON_IsString(m) && m->valuestring)
+			copy_message(out->message, sizeof out->message, m->valuestring, strlen(m->valuestring));
 		const cJSON *in = get_any(e, "innerError", "innererror");
 		for (int depth = 0; cJSON_IsObject(in) && depth < 8; depth++) {
 			const cJSON *v = get_any(in, "request-id", "requestId");
@@ -59,12 +74,8 @@ int graph_error_parse(long status, const char *body, size_t len, struct graph_er
 		/* identity platform: {"error", "error_description", "error_codes", ...} */
 		copy_str(out->code, sizeof out->code, e);
 		const cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "error_description");
-		if (cJSON_IsString(d) && d->valuestring) {
-			size_t n = strcspn(d->valuestring, "\r\n");
-			if (n >= sizeof out->message) n = sizeof out->message - 1;
-			memcpy(out->message, d->valuestring, n);
-			out->message[n] = '\0';
-		}
+		if (cJSON_IsString(d) && d->valuestring)
+			copy_message(out->message, sizeof out->message, d->valuestring, strcspn(d->valuestring, "\r\n"));
 		const cJSON *codes = cJSON_GetObjectItemCaseSensitive(j, "error_codes");
 		const cJSON *c0 = cJSON_IsArray(codes) ? cJSON_GetArrayItem(codes, 0) : NULL;
 		if (cJSON_IsNumber(c0)) out->aadsts = (long)c0->valuedouble;

@@ -1,5 +1,6 @@
 /* util — error out-param, buffers, allocation, strings, files, time. */
 #include "util/util.h"
+#include "util/log.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -13,13 +14,26 @@
 #include <time.h>
 #include <unistd.h>
 
+/* The message is redacted (log_redact) before it is cut to the buffer's
+ * size: a registered secret that a server echoed near the cut would
+ * otherwise leave a fragment that no later redaction recognises. */
 int err_set(struct err *err, const char *fmt, ...)
 {
 	if (err) {
+		char *full = NULL;
 		va_list ap;
 		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+		int n = vasprintf(&full, fmt, ap);
 		va_end(ap);
+		if (n < 0) {
+			snprintf(err->msg, sizeof err->msg, "(out of memory formatting an error)");
+			return -1;
+		}
+		struct buf red = {0};
+		log_redact(full, &red);
+		snprintf(err->msg, sizeof err->msg, "%s", red.data ? red.data : "");
+		buf_free(&red);
+		free(full);
 	}
 	return -1;
 }

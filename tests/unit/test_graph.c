@@ -21,6 +21,26 @@
 
 /* ---- error bodies ------------------------------------------------------- */
 
+/* A secret echoed by the server near the end of a long message: redacted
+ * before the message is cut to struct graph_error's 512 bytes. */
+TEST(graph_error_parse_redacts_before_it_cuts)
+{
+	log_secret_add("Xq7Q~entrasync.fake-demo-secret_0001");
+	struct graph_error ge;
+	char body[1400], pad[600];
+	memset(pad, 'x', 495);
+	pad[495] = '\0';
+	snprintf(body, sizeof body, "{\"error\":{\"code\":\"BadRequest\",\"message\":\"%s Xq7Q~entrasync.fake-demo-secret_0001\"}}",
+	         pad);
+	CHECK_EQ_INT(graph_error_parse(400, body, strlen(body), &ge), 0);
+	CHECK(!strstr(ge.message, "Xq7Q"));
+	snprintf(body, sizeof body, "{\"error\":\"invalid_client\",\"error_description\":\"%s Xq7Q~entrasync.fake-demo-secret_0001\"}",
+	         pad);
+	CHECK_EQ_INT(graph_error_parse(401, body, strlen(body), &ge), 0);
+	CHECK(!strstr(ge.message, "Xq7Q"));
+	log_secrets_clear();
+}
+
 TEST(graph_error_parse_shapes)
 {
 	struct graph_error ge;

@@ -165,6 +165,27 @@ TEST(log_redacts_secrets)
 	log_secrets_clear();
 }
 
+/* A registered secret that a server echoed near the end of a message too
+ * long for struct err: redacted before the cut, so no fragment of it stays
+ * (a fragment is no longer recognised by a later redaction). */
+TEST(err_set_redacts_before_it_cuts)
+{
+	log_secret_add("Xq7Q~entrasync.fake-demo-secret_0001");
+	struct err e;
+	char pad[1100];
+	for (size_t at = 990; at < 1030; at += 3) {   /* the secret across the 1024-byte cut */
+		memset(pad, 'x', at);
+		pad[at] = '\0';
+		err_set(&e, "%s Xq7Q~entrasync.fake-demo-secret_0001 more", pad);
+		CHECK(!strstr(e.msg, "Xq7Q~entrasync"));
+		CHECK(!strstr(e.msg, "Xq7Q"));
+		CHECK(strlen(e.msg) >= 990);
+	}
+	err_set(&e, "short %s", "Xq7Q~entrasync.fake-demo-secret_0001");
+	CHECK_STR(e.msg, "short [REDACTED]");
+	log_secrets_clear();
+}
+
 /* A bearer token at the very end of the text: the redaction stops at its
  * end (it used to take the NUL for a token character and read on: here
  * into what follows in the buffer). */
