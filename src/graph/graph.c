@@ -468,10 +468,32 @@ void graph_call_send(struct graph_call *c)
 	}
 }
 
+bool graph_url_is_endpoints(const struct graph_tenant *t, const char *url)
+{
+	if (url[0] == '/') return true;
+	const char *ep = t->gc->endpoint;
+	size_t n = strlen(ep);
+	return strncmp(url, ep, n) == 0 && (url[n] == '/' || url[n] == '?' || url[n] == '\0');
+}
+
+/* An absolute URL (a link Graph answered with: @odata.nextLink,
+ * @odata.deltaLink) must be below graph.endpoint: the tenant's bearer
+ * token goes nowhere else. 0, or -1 with err naming the other origin. */
+static int url_is_graphs(const struct graph_tenant *t, const char *url, struct err *err)
+{
+	if (graph_url_is_endpoints(t, url)) return 0;
+	const char *ep = t->gc->endpoint;
+	const char *host = strstr(url, "://");
+	size_t origin = host ? (size_t)(host + 3 - url) + strcspn(host + 3, "/?#") : strcspn(url, "/?#");
+	return err_set(err, "tenant %s: Graph answered with a link to %.*s, not below graph.endpoint %s: not followed "
+	               "(the tenant's token is sent to the endpoint only)", t->id, (int)(origin < 200 ? origin : 200), url, ep);
+}
+
 int graph_submit(struct graph_tenant *t, const struct graph_request *req, struct err *err)
 {
 	if (!req->url || !req->on_done) return err_set(err, "graph_submit: url and on_done are required");
 	if (t->token_error) return err_set(err, "%s", t->token_error);
+	if (url_is_graphs(t, req->url, err) != 0) return -1;
 	struct graph_call *c = xcalloc(1, sizeof *c);
 	c->t = t;
 	c->method = xstrdup(req->method ? req->method : "GET");

@@ -65,6 +65,10 @@ struct http_service *graph_client_login_service(struct graph_client *gc);
 /* The tenant context for tenant_id (GUID or domain), made on first use: its
  * lane on the graph service and its token cache. Owned by the client. */
 struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenant_id);
+/* Is url relative, or below graph.endpoint? The only URLs graph_submit
+ * sends the tenant's token to (a link Graph answered with is followed only
+ * then). */
+bool graph_url_is_endpoints(const struct graph_tenant *t, const char *url);
 const char *graph_tenant_id(const struct graph_tenant *t);
 struct graph_client *graph_tenant_client(const struct graph_tenant *t);
 

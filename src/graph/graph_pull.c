@@ -334,6 +334,14 @@ static void users_fetch(struct pull_tenant *pt)
 		}
 		pt->users_url = users_first_url();
 	}
+	/* a link stored under another graph.endpoint (the config changed it)
+	 * is not followed there with this tenant's token: a full resync here */
+	if (pt->users_url && !pt->resynced && !graph_url_is_endpoints(pt->gt, pt->users_url)) {
+		free(pt->users_url);
+		pt->users_url = NULL;
+		users_resync(pt, "its stored delta link is not below graph.endpoint (was the endpoint changed?)");
+		return;
+	}
 	/* The biggest pages Graph gives, and on incremental rounds only the
 	 * changed properties (the merge keeps the rest). Those pages are asked
 	 * for uncompressed: an hourly one is a few changed properties (1.6 KB
