@@ -94,11 +94,20 @@ static char *label_of(const struct engine_action *a)
 	return str_term_safe(a->label ? a->label : a->object_id);
 }
 
-/* Text from a server or a policy (an error, a conflict's reason) on one
- * line, safe for a terminal: written through str_term_safe. */
+/* Text from a server or a policy (a name) on one line, safe for a
+ * terminal: written through str_term_safe. */
 static void put_text(FILE *f, const char *prefix, const char *text)
 {
 	char *safe = str_term_safe(text ? text : "");
+	fprintf(f, "%s%s", prefix, safe);
+	free(safe);
+}
+
+/* A message (an error, a reason: a server's or a policy's, a traceback
+ * in it) on one line, safe for a terminal: through str_term_message. */
+static void put_message(FILE *f, const char *prefix, const char *text)
+{
+	char *safe = str_term_message(text ? text : "");
 	fprintf(f, "%s%s", prefix, safe);
 	free(safe);
 }
@@ -133,7 +142,7 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 		break;
 	case ENGINE_CONFLICT:
 		fprintf(f, "  ! %s: conflict: ", label);
-		put_text(f, "", a->reason);
+		put_message(f, "", a->reason);
 		fprintf(f, "; nothing %s", a->contact_id ? "written" : "created");
 		break;
 	default:
@@ -143,10 +152,10 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 	 * link is dropped; an updated user is planned again, on the next line) */
 	bool gone = d->rc == SYNCRO_NOT_FOUND && (a->kind == ENGINE_UPDATE || a->kind == ENGINE_MARK);
 	if (a->held) fputs(" — held, not done", f);
-	if (d->error && gone) put_text(f, " — ", d->error);
+	if (d->error && gone) put_message(f, " — ", d->error);
 	else if (d->error) {
 		fprintf(f, " — FAILED (%s): ", syncro_result_name(d->rc));
-		put_text(f, "", d->error);
+		put_message(f, "", d->error);
 	}
 	fputc('\n', f);
 	/* a create's fields are in the JSON report; the text shows changes */
@@ -173,8 +182,8 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 			        "%lld planned again\n", t->recovery.open, t->recovery.open == 1 ? "" : "s",
 			        t->recovery.relinked, t->recovery.not_applied + t->recovery.superseded);
 		for (size_t k = 0; k < t->nplan; k++) put_action(f, &t->plan[k], r->dry_run);
-		if (!strcmp(t->status, "held")) put_text(f, "  ! held: ", t->reason), fputc('\n', f);
-		if (t->warning) put_text(f, "  warning: ", t->warning), fputc('\n', f);
+		if (!strcmp(t->status, "held")) put_message(f, "  ! held: ", t->reason), fputc('\n', f);
+		if (t->warning) put_message(f, "  warning: ", t->warning), fputc('\n', f);
 		const struct engine_counts *n = &t->n;
 		fprintf(f, "  = %s: %lld created, %lld adopted, %lld updated, %lld removed, %lld marked, %lld unchanged, "
 		        "%lld kept, %lld conflict%s, %lld held, %lld error%s; %lld Syncro write%s%s\n",
@@ -185,9 +194,9 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 			fprintf(f, "  verified: %lld linked contact%s in Syncro, %lld gone%s\n", n->verified,
 			        n->verified == 1 ? "" : "s", n->gone + n->unverified,
 			        n->unverified ? " (left alone: see the error)" : n->gone ? " (their users planned again)" : "");
-		for (size_t k = 0; k < t->nduplicates; k++) put_text(f, "  duplicate: ", t->duplicates[k]), fputc('\n', f);
+		for (size_t k = 0; k < t->nduplicates; k++) put_message(f, "  duplicate: ", t->duplicates[k]), fputc('\n', f);
 		if (t->duplicates_dropped) fprintf(f, "  … and %zu more duplicates\n", t->duplicates_dropped);
-		for (size_t k = 0; k < t->nerrors; k++) put_text(f, "  error: ", t->errors[k]), fputc('\n', f);
+		for (size_t k = 0; k < t->nerrors; k++) put_message(f, "  error: ", t->errors[k]), fputc('\n', f);
 		if (t->errors_dropped) fprintf(f, "  … and %zu more errors\n", t->errors_dropped);
 	}
 	if (r->fatal) fprintf(f, "error: %s\n", r->fatal_msg);

@@ -351,7 +351,7 @@ static void print_outcome(const char *label, const struct outcome *o, bool pull,
 	if (o->status) printf(": %s", o->status);
 	if (o->running) printf(", still going");
 	if (o->status && o->reason) {
-		char *reason = str_term_safe(o->reason);
+		char *reason = str_term_message(o->reason);
 		printf(strcmp(o->status, "ok") != 0 ? ": %s" : ", with a warning: %s", reason);
 		free(reason);
 	}

@@ -75,7 +75,7 @@ static int list_tenants(const struct config *cfg)
 		       found == 0 && row.last_status ? row.last_status : "-", users);
 		free(name);
 		if (found == 0 && row.last_error && row.last_status && strcmp(row.last_status, "ok") != 0) {
-			char *error = str_term_safe(row.last_error);
+			char *error = str_term_message(row.last_error);
 			printf("  last error: %s\n", error);
 			free(error);
 		}
@@ -653,7 +653,7 @@ static int discover(const struct config *cfg)
 		       c->org_error ? ", but" : "");
 		buf_free(&row);
 		if (tok_err || c->org_error) {
-			char *why = str_term_safe(tok_err ? tok_err : c->org_error);
+			char *why = str_term_message(tok_err ? tok_err : c->org_error);
 			printf("      %s\n", why);
 			free(why);
 			if (tok_err || !c->users_readable) unreachable++;   /* its users readable: usable, a note */

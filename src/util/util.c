@@ -613,3 +613,46 @@ char *str_term_safe(const char *s)
 	buf_add_term(&b, s);
 	return buf_steal(&b);
 }
+
+/* buf_add_term of s[0..n) with line breaks as " | " and tabs as spaces. */
+static void add_term_lines(struct buf *b, const char *s, size_t n)
+{
+	char *one = xstrndup(s, n);
+	for (char *p = one; *p; p++) {
+		if (*p == '\t') *p = ' ';
+		if (*p == '\r') *p = ' ';
+	}
+	char *line = one, *nl;
+	while ((nl = strchr(line, '\n')) != NULL) {
+		*nl = '\0';
+		buf_add_term(b, line);
+		buf_adds(b, " | ");
+		line = nl + 1;
+	}
+	buf_add_term(b, line);
+	free(one);
+}
+
+char *str_term_message(const char *s)
+{
+	if (!s) return NULL;
+	static const char head[] = "\nstack traceback:\n";
+	struct buf b = { 0 };
+	const char *tb = strstr(s, head);
+	add_term_lines(&b, s, tb ? (size_t)(tb - s) : strlen(s));
+	if (tb) {
+		int frames = 0;
+		for (const char *f = tb + sizeof head - 1; *f;) {
+			while (*f == '\t' || *f == ' ') f++;
+			size_t n = strcspn(f, "\n");
+			if (n && strncmp(f, "[C]", 3) != 0) {   /* a Lua frame: file:line: in … */
+				buf_adds(&b, frames++ ? "; " : " (traceback: ");
+				add_term_lines(&b, f, n);
+			}
+			f += n;
+			if (*f) f++;
+		}
+		if (frames) buf_addc(&b, ')');
+	}
+	return buf_steal(&b);
+}

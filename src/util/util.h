@@ -92,6 +92,12 @@ bool str_ieq_utf8(const char *a, const char *b);
  * returns a new string (NULL for NULL). */
 void buf_add_term(struct buf *b, const char *s);
 char *str_term_safe(const char *s);
+/* The same for a message on one line (an error, a reason): its line breaks
+ * become " | " and its tabs spaces instead of '?', and a Lua traceback
+ * ("\nstack traceback:\n\tFRAME…") becomes " (traceback: FRAME; FRAME)"
+ * with the frames of C functions left out. Returns a new string (NULL for
+ * NULL). */
+char *str_term_message(const char *s);
 /* guid_at for s with at least 36 readable bytes (it reads them all, NULs
  * included): sixteen bytes a step with SSE2. For the member pages' ids. */
 bool guid_at_36(const char *s);

@@ -252,6 +252,15 @@ check "bad policy: the other tenants synced" test "$(writes contacts.update)" = 
 es --config c2.lua sync --json
 check "bad policy: JSON failed vs ok" test "$(report 't("Northwind")["status"], t("Contoso")["status"]')" = "failed, ok"
 
+# ---- a policy that fails at run time: the error on one line, its traceback folded (not '?' for its line breaks)
+printf 'return {\n  include = function(u) return true end,\n  contact = function(u)\n    return { name = u.nothing.x }\n  end,\n}\n' > rt.lua
+mkconfig c4.lua "$W/policy.lua" 6000
+sed -i "s|{ id = \"$CONTOSO\", name = \"Contoso\", syncro_customer_id = 101 }|{ id = \"$CONTOSO\", name = \"Contoso\", syncro_customer_id = 101, policy = \"$W/rt.lua\" }|" c4.lua
+expect_exit "a run-time policy error: exit 1" 1 "" -- --config c4.lua sync
+check "run-time policy error: its line and its traceback, on one line" \
+  grep -q "rt.lua:4: attempt to index a nil value (field 'nothing') (traceback: [^ ]*rt.lua:4: in " "$T_OUT/out"
+check "run-time policy error: no line break shown as '?'" sh -c "! grep -q '?stack traceback' '$T_OUT/out'"
+
 # ---- a tenant whose token fails (app not consented there); the others sync
 mkconfig c3.lua "$W/policy.lua" 6000 '{ id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", name = "Woodgrove", syncro_customer_id = 101 },'
 es --config c3.lua sync --json

@@ -261,6 +261,25 @@ TEST(time_day_is_the_utc_day)
 /* Text from Microsoft or a customer printed on a terminal: no escape
  * sequence, no line of its own (C0, DEL, C1 and bytes that are not UTF-8
  * become '?'); other UTF-8 is kept. */
+/* A message on one line: line breaks as " | ", tabs as spaces, a Lua
+ * traceback folded to its Lua frames; other controls still '?'. */
+TEST(term_message_folds_lines_and_tracebacks)
+{
+	char *s = str_term_message("policy error in on_leave(): pol3.lua:6: attempt to index a nil value (field 'nothing')\n"
+	                           "stack traceback:\n\t[C]: in ?\n\tpol3.lua:6: in function <pol3.lua:4>\n"
+	                           "\tpol3.lua:12: in local 'helper'\n\t[C]: in ?");
+	CHECK_STR(s, "policy error in on_leave(): pol3.lua:6: attempt to index a nil value (field 'nothing') "
+	             "(traceback: pol3.lua:6: in function <pol3.lua:4>; pol3.lua:12: in local 'helper')");
+	free(s);
+	s = str_term_message("Syncro said:\nName can't be blank\tand\x1b[31m more");
+	CHECK_STR(s, "Syncro said: | Name can't be blank and?[31m more");
+	free(s);
+	s = str_term_message("only C frames\nstack traceback:\n\t[C]: in ?");
+	CHECK_STR(s, "only C frames");
+	free(s);
+	CHECK(str_term_message(NULL) == NULL);
+}
+
 TEST(term_safe_replaces_control_characters)
 {
 	char *s = str_term_safe("Contoso\x1b]0;pwned\x07\x1b[2J\nok - forged\tline\x7f");
