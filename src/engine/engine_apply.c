@@ -44,6 +44,35 @@ static char *fields_json_or_null(const struct syncro_fields *fs)
 
 /* ------------------------------------------------------------ the send */
 
+/* A 404 on an update that moves the contact to another customer: the
+ * contact, or that customer, is missing. Asked: when the contact is there,
+ * the customer is the one missing (a policy's customer_id that names none):
+ * SYNCRO_INVALID, the contact and its link left as they are (not taken for
+ * a contact deleted in Syncro, whose link is dropped and its user made
+ * again: a second contact once the id was mended). Else SYNCRO_NOT_FOUND
+ * as it was. */
+static enum syncro_result move_not_found(struct engine_apply *ap, const struct engine_action *a, struct err *err)
+{
+	struct syncro_contact c = {0};
+	struct err gerr;
+	enum syncro_result rc = syncro_contact_get(ap->sc, a->contact_id, &c, &gerr);
+	if (rc == SYNCRO_OK) {
+		err_set(err, "Syncro customer %s (the policy's customer_id) not found: contact #%lld stays with customer "
+		        "%lld, its link kept", a->after.v[SYNCRO_F_CUSTOMER_ID], a->contact_id, c.customer_id);
+		rc = SYNCRO_INVALID;
+	} else if (rc == SYNCRO_NOT_FOUND) {
+		err_set(err, "contact %lld not found (deleted in Syncro?)", a->contact_id);
+	} else if (syncro_result_fatal(rc)) {
+		err_set(err, "%s", gerr.msg);
+	} else {
+		err_set(err, "contact %lld, or customer %s it was to move to, not found; asking which: %s", a->contact_id,
+		        a->after.v[SYNCRO_F_CUSTOMER_ID], gerr.msg);
+		rc = SYNCRO_FAILED;   /* not known to be gone: the link stays */
+	}
+	syncro_contact_free(&c);
+	return rc;
+}
+
 /* Sends the action's write. In a dry run nothing is sent: the recorder
  * answers OK (a create gets contact id 0). */
 static enum syncro_result send_write(struct engine_apply *ap, const struct engine_action *a, long long *contact_id,
@@ -66,6 +95,7 @@ static enum syncro_result send_write(struct engine_apply *ap, const struct engin
 	case ENGINE_UPDATE:
 	case ENGINE_MARK:
 		rc = syncro_contact_update(ap->sc, a->contact_id, &a->after, NULL, err);
+		if (rc == SYNCRO_NOT_FOUND && a->after.v[SYNCRO_F_CUSTOMER_ID]) rc = move_not_found(ap, a, err);
 		break;
 	case ENGINE_DELETE:
 		rc = syncro_contact_delete(ap->sc, a->contact_id, err);
