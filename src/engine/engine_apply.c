@@ -109,6 +109,12 @@ static enum syncro_result send_write(struct engine_apply *ap, const struct engin
 	return rc;
 }
 
+/* A field the policy left out or gave as "". */
+static bool blank(const char *v)
+{
+	return !v || !*v;
+}
+
 /* Does this action send a write? */
 static bool action_writes(const struct engine_action *a)
 {
@@ -243,6 +249,15 @@ int engine_apply_action(struct engine_apply *ap, const struct engine_action *a, 
 		return ap->dry_run ? 0 : record_result(ap, a, 0, out, err);
 	}
 	if (!action_writes(a)) return 0;
+	if (a->kind == ENGINE_CREATE && blank(a->after.v[SYNCRO_F_NAME]) && blank(a->after.v[SYNCRO_F_EMAIL])) {
+		/* a contact no one could tell from another (Syncro refuses it, or
+		 * keeps a nameless one): a policy without contact(), or one that
+		 * gives nothing for this user; not sent, said in the plan too */
+		out->rc = SYNCRO_INVALID;
+		snprintf(out->error, sizeof out->error, "not sent: the policy's contact() gives neither a name nor an "
+		         "e-mail for this user (no contact function? contact = p.contact maps the usual fields)");
+		return 0;
+	}
 
 	long long intent_id = 0;
 	if (!ap->dry_run) {
