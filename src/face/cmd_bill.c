@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "billing/billing_run.h"
+#include "face/cmd_ops.h"
 #include "face/commands.h"
 #include "util/config.h"
 #include "http/http.h"
@@ -39,7 +40,8 @@ static int on_removed_value(const char *v, int *out, struct err *err)
 
 struct bill_opts {
 	const char *cmd;                   /* "bill", or "report billing" (its messages name what was typed) */
-	const char *period, *tenant, *schedule, *on_removed, *format, *output;
+	const char *period, *schedule, *on_removed, *format, *output;
+	struct opt_list names;             /* --tenant, repeatable and comma-separated */
 	int schedules, report, dry_run, json, allow_decrease, open_period, reinvoice;
 };
 
@@ -74,51 +76,23 @@ static void run_free(struct bill_run *r)
 	config_free(&r->cfg);
 }
 
-/* Is the config tenant t named by one of the comma-separated list? */
-static bool named_in(const char *list, const struct config_tenant *t)
-{
-	char *copy = xstrdup(list);
-	bool hit = false;
-	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && !hit; tok = strtok_r(NULL, ",", &save))
-		hit = str_ieq(tok, t->id) || (t->name && str_ieq(tok, t->name));
-	free(copy);
-	return hit;
-}
-
-/* Every name of --tenant must be a configured tenant. */
-static int check_names(const struct config *cfg, const char *list, struct err *err)
-{
-	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
-	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
-	char *copy = xstrdup(list);
-	int rc = 0;
-	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && rc == 0; tok = strtok_r(NULL, ",", &save)) {
-		size_t i = 0;
-		while (i < cfg->ntenants && !(str_ieq(tok, cfg->tenants[i].id) ||
-		                              (cfg->tenants[i].name && str_ieq(tok, cfg->tenants[i].name))))
-			i++;
-		if (i == cfg->ntenants) {
-			const char *near = config_nearest(tok, ids);
-			rc = err_set(err, "tenant '%s' is not in the config%s%s%s", tok, near ? " (did you mean '" : "",
-			             near ? near : "", near ? "'?)" : "");
-		}
-	}
-	free(copy);
-	free(ids);
-	return rc;
-}
-
 /* The tenants to bill (billing_tenants_build): those named by --tenant
  * (all without), with --schedule over the config's schedules. */
-static int select_tenants(struct bill_run *r, const struct bill_opts *o, struct err *err)
+static int select_tenants(struct bill_run *r, const struct bill_opts *o, int *code)
 {
-	if (o->tenant && check_names(&r->cfg, o->tenant, err) != 0) return -1;
+	struct err err;
 	bool *sel = xcalloc(r->cfg.ntenants + 1, sizeof *sel);
-	for (size_t i = 0; i < r->cfg.ntenants; i++) sel[i] = !o->tenant || named_in(o->tenant, &r->cfg.tenants[i]);
-	int rc = billing_tenants_build(&r->cfg, r->st, r->sc, sel, o->schedule, &r->tl, err);
-	free(sel);
+	int rc = -1;
+	if ((*code = ops_tenants_select(o->cmd, &r->cfg, r->st, &o->names, sel)) != 0) goto out;
+	if (billing_tenants_build(&r->cfg, r->st, r->sc, sel, o->schedule, &r->tl, &err) != 0) {
+		*code = usage_fail(o->cmd, "%s", err.msg);
+		goto out;
+	}
 	r->tenants = r->tl.v;
 	r->n = r->tl.n;
+	rc = 0;
+out:
+	free(sel);
 	return rc;
 }
 
@@ -148,11 +122,7 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 		*code = EXIT_USAGE;
 		return -1;
 	}
-	if (select_tenants(r, o, &err) != 0) {
-		usage_fail(o->cmd, "%s", err.msg);
-		*code = EXIT_USAGE;
-		return -1;
-	}
+	if (select_tenants(r, o, code) != 0) return -1;
 	r->limits = (struct script_limits){ .instructions = r->cfg.limits.instructions, .seconds = r->cfg.limits.seconds,
 	                                    .memory_bytes = r->cfg.limits.memory_bytes };
 	r->ctx.limits = &r->limits;
@@ -501,11 +471,12 @@ int cmd_bill(int argc, char **argv, const struct global_opts *g)
 static int bill_main(int argc, char **argv, const struct global_opts *g, const char *cmd)
 {
 	struct bill_opts o = { .cmd = cmd };
+	const char *unused = NULL;
 	const struct opt opts[] = {
 		{ "--period", "YYYY-MM", &o.period, NULL },
 		{ "--schedules", NULL, NULL, &o.schedules },
 		{ "--report", NULL, NULL, &o.report },
-		{ "--tenant", "ID", &o.tenant, NULL },
+		{ "--tenant", "ID", &unused, NULL },   /* taken out before (repeatable); here for "did you mean" */
 		{ "--dry-run", NULL, NULL, &o.dry_run },
 		{ "--json", NULL, NULL, &o.json },
 		{ "--schedule", "NAME|ID", &o.schedule, NULL },
@@ -519,12 +490,20 @@ static int bill_main(int argc, char **argv, const struct global_opts *g, const c
 	};
 	struct err err;
 	int npos, code;
-	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail(o.cmd, "%s", err.msg);
-	if (npos > 0) return usage_fail(o.cmd, "unexpected argument '%s'", argv[0]);
 	struct bill_run r;
 	memset(&r, 0, sizeof r);
-	if (check_opts(&o, &r.period, &err) != 0) return usage_fail(o.cmd, "%s", err.msg);
-	if (open_run(&r, &o, g, &code) != 0) {
+	int left = opts_take_list(argc, argv, "--tenant", "ID", &o.names, &err);
+	if (left < 0 || opts_parse(left, argv, opts, argv, &npos, &err) != 0 || check_opts(&o, &r.period, &err) != 0) {
+		opt_list_free(&o.names);
+		return usage_fail(o.cmd, "%s", err.msg);
+	}
+	if (npos > 0) {
+		opt_list_free(&o.names);
+		return usage_fail(o.cmd, "unexpected argument '%s'", argv[0]);
+	}
+	int opened = open_run(&r, &o, g, &code);
+	opt_list_free(&o.names);             /* the tenants are in r */
+	if (opened != 0) {
 		run_free(&r);
 		return code;
 	}

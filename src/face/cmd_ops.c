@@ -60,11 +60,56 @@ bool ops_tenant_known(const struct config *cfg, struct store *st, const char *gi
 
 int ops_tenant_unknown(const char *cmd, const struct config *cfg, const char *given)
 {
+	if (strchr(given, ','))
+		return usage_fail(cmd, "--tenant names one tenant here, not a list ('%s')", given);
 	struct buf hint = { 0 };
 	config_tenant_unknown_hint(cfg, given, &hint);
-	int rc = usage_fail(cmd, "no tenant '%s' in the config or the store %s", given, hint.data);
+	int rc = usage_fail(cmd, "unknown tenant '%s' %s", given, hint.data);
 	buf_free(&hint);
 	return rc;
+}
+
+int ops_tenants_select(const char *cmd, const struct config *cfg, struct store *st, const struct opt_list *names,
+                       bool *sel)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++) sel[i] = names->n == 0;
+	for (size_t k = 0; k < names->n; k++) {
+		const char *id = ops_tenant_id_in(cfg, st, names->v[k]);
+		size_t i = 0;
+		while (i < cfg->ntenants && cfg->tenants[i].id != id) i++;
+		if (i == cfg->ntenants) return ops_tenant_unknown(cmd, cfg, names->v[k]);
+		sel[i] = true;
+	}
+	return 0;
+}
+
+/* store_tenant_each: is this row the one named ud->given (id or name)? */
+struct row_search {
+	const char *given;
+	bool found;
+};
+static int row_is_named(const struct store_tenant *t, void *ud)
+{
+	struct row_search *rs = ud;
+	if (str_ieq(t->id, rs->given) || (t->name && str_ieq(t->name, rs->given))) rs->found = true;
+	return 0;
+}
+
+int ops_tenants_resolve(const char *cmd, const struct config *cfg, struct store *st, const struct opt_list *names,
+                        const char **ids)
+{
+	for (size_t k = 0; k < names->n; k++) {
+		ids[k] = ops_tenant_id_in(cfg, st, names->v[k]);
+		if (ids[k] != names->v[k]) continue;             /* a configured tenant */
+		struct row_search rs = { .given = names->v[k] };
+		struct err err;
+		if (st && store_tenant_each(st, row_is_named, &rs, &err) != 0) {
+			fprintf(stderr, "entrasync %s: %s\n", cmd, err.msg);
+			return EXIT_NOSTART;
+		}
+		if (!rs.found) return ops_tenant_unknown(cmd, cfg, names->v[k]);
+	}
+	return 0;
 }
 
 int ops_config_load(const char *cmd, const struct global_opts *g, struct config *cfg)

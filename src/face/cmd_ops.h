@@ -26,9 +26,26 @@ const char *ops_tenant_id_in(const struct config *cfg, struct store *st, const c
 /* Whether `given` names a tenant: a configured one (id or name, any case)
  * or one the store holds (st may be NULL: no database yet). */
 bool ops_tenant_known(const struct config *cfg, struct store *st, const char *given);
-/* For a --tenant that names no tenant: prints "no tenant 'x' in the config
- * or the store" with the nearest configured names, and returns EXIT_USAGE. */
+/* For a --tenant that names no tenant: prints "unknown tenant 'x' (did you
+ * mean 'y'?)" (or the configured names), the one message of every command,
+ * and returns EXIT_USAGE. A given with a comma is a list given to a command
+ * that takes one tenant: said so. */
 int ops_tenant_unknown(const char *cmd, const struct config *cfg, const char *given);
+
+/* For a command that acts on configured tenants (pull, sync, bill): marks
+ * in sel[cfg->ntenants] each tenant names has (ops_tenant_id_in: id, name,
+ * or its GUID or a verified domain known from the pulls; st may be NULL),
+ * every tenant when names is empty. 0, or EXIT_USAGE after
+ * ops_tenant_unknown's message for a name that is none of them. */
+int ops_tenants_select(const char *cmd, const struct config *cfg, struct store *st, const struct opt_list *names,
+                       bool *sel);
+/* For a command that reads what the store holds (report): ids[k] = the
+ * tenant names->v[k] names: a configured one (as ops_tenants_select:
+ * borrowed from cfg), else one only the store holds, by its row's id or
+ * name (names->v[k] itself). 0, EXIT_USAGE after ops_tenant_unknown's
+ * message, or EXIT_NOSTART when the store cannot be read (said). */
+int ops_tenants_resolve(const char *cmd, const struct config *cfg, struct store *st, const struct opt_list *names,
+                        const char **ids);
 
 /* Loads the config (policies not read) for command cmd. Prints the problem
  * and returns EXIT_USAGE on failure, else 0. */

@@ -55,42 +55,6 @@ out:
 	return rc;
 }
 
-/* Is id among the comma-separated list (case-insensitive)? */
-static bool in_list(const char *list, const char *id)
-{
-	size_t n = strlen(id);
-	for (const char *p = list; p && *p;) {
-		const char *e = strchr(p, ',');
-		size_t len = e ? (size_t)(e - p) : strlen(p);
-		if (len == n && strncasecmp(p, id, n) == 0) return true;
-		p = e ? e + 1 : NULL;
-	}
-	return false;
-}
-
-/* Checks every name of --tenant is configured (id or name). */
-static int check_selection(const struct config *cfg, const char *list, struct err *err)
-{
-	const char **ids = xcalloc(cfg->ntenants + 1, sizeof *ids);
-	for (size_t i = 0; i < cfg->ntenants; i++) ids[i] = cfg->tenants[i].id;
-	int rc = 0;
-	char *copy = xstrdup(list);
-	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		bool found = false;
-		for (size_t i = 0; i < cfg->ntenants && !found; i++)
-			found = str_ieq(cfg->tenants[i].id, tok) || (cfg->tenants[i].name && str_ieq(cfg->tenants[i].name, tok));
-		if (!found) {
-			const char *near = config_nearest(tok, ids);
-			rc = err_set(err, "tenant '%s' is not in the config%s%s%s", tok, near ? " (did you mean '" : "",
-			             near ? near : "", near ? "'?)" : "");
-			break;
-		}
-	}
-	free(copy);
-	free(ids);
-	return rc;
-}
-
 static void print_result(const struct graph_pull_spec *spec, const struct graph_pull_result *r)
 {
 	const char *label = spec->name ? spec->name : spec->tenant_id;
@@ -106,9 +70,11 @@ static void print_result(const struct graph_pull_spec *spec, const struct graph_
 
 int cmd_pull(int argc, char **argv, const struct global_opts *g)
 {
-	const char *tenant_opt = NULL, *workers_opt = NULL;
-	const struct opt opts[] = { { "--tenant", "ID", &tenant_opt, NULL }, { "--workers", "N", &workers_opt, NULL },
-	                            { NULL, NULL, NULL, NULL } };
+	const char *unused = NULL, *workers_opt = NULL;
+	const struct opt opts[] = { { "--tenant", "ID", &unused, NULL },   /* taken out before (repeatable) */
+	                            { "--workers", "N", &workers_opt, NULL }, { NULL, NULL, NULL, NULL } };
+	struct opt_list names = { 0 };
+	bool *sel = NULL;
 	struct config cfg;
 	struct err err;
 	int npos, rc = EXIT_USAGE;
@@ -123,32 +89,46 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	size_t n = 0;
 	long long run_id = 0;
 	memset(&cfg, 0, sizeof cfg);
-	if (opts_parse(argc, argv, opts, argv, &npos, &err) != 0) return usage_fail("pull", "%s", err.msg);
-	if (npos > 0) return usage_fail("pull", "unexpected argument '%s'", argv[0]);
+	int left = opts_take_list(argc, argv, "--tenant", "ID", &names, &err);
+	if (left < 0 || opts_parse(left, argv, opts, argv, &npos, &err) != 0) {
+		rc = usage_fail("pull", "%s", err.msg);
+		goto out;
+	}
+	if (npos > 0) {
+		rc = usage_fail("pull", "unexpected argument '%s'", argv[0]);
+		goto out;
+	}
 	int workers = 0;
 	if (workers_opt) {
 		char *end;
 		long w = strtol(workers_opt, &end, 10);
-		if (*workers_opt == '\0' || *end || w < 1 || w > CONFIG_PULL_WORKERS_MAX)
-			return usage_fail("pull", "--workers '%s' must be a number from 1 to %d", workers_opt,
-			                  CONFIG_PULL_WORKERS_MAX);
+		if (*workers_opt == '\0' || *end || w < 1 || w > CONFIG_PULL_WORKERS_MAX) {
+			rc = usage_fail("pull", "--workers '%s' must be a number from 1 to %d", workers_opt,
+			                CONFIG_PULL_WORKERS_MAX);
+			goto out;
+		}
 		workers = (int)w;
 	}
 	if (config_load(config_locate(g->config_path), &cfg, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
 	}
-	if (tenant_opt && check_selection(&cfg, tenant_opt, &err) != 0) {
-		rc = usage_fail("pull", "%s", err.msg);
+	rc = EXIT_NOSTART;
+	if (store_lock_acquire(cfg.database, &lock, &err) != 0 || store_open(cfg.database, &st, &err) != 0 ||
+	    ops_tenants_rekey(&cfg, st, &err) != 0) {
+		fprintf(stderr, "entrasync pull: %s\n", err.msg);
 		goto out;
 	}
+	/* the tenants named, by id, name, GUID or verified domain (the store knows the last two) */
+	sel = xcalloc(cfg.ntenants + 1, sizeof *sel);
+	if ((rc = ops_tenants_select("pull", &cfg, st, &names, sel)) != 0) goto out;
 	specs = xcalloc(cfg.ntenants + 1, sizeof *specs);
 	results = xcalloc(cfg.ntenants + 1, sizeof *results);
 	groups = xcalloc(cfg.ntenants + 1, sizeof *groups);
 	bool policy_failed = false;
 	for (size_t i = 0; i < cfg.ntenants; i++) {
 		const struct config_tenant *t = &cfg.tenants[i];
-		if (tenant_opt && !in_list(tenant_opt, t->id) && !(t->name && in_list(tenant_opt, t->name))) continue;
+		if (!sel[i]) continue;
 		/* tenants sharing a policy share its groups: load each policy once */
 		const char *policy = t->policy ? t->policy : "";
 		size_t same = str_index_get(&loaded, policy);
@@ -169,11 +149,6 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 	}
 
 	rc = EXIT_NOSTART;
-	if (store_lock_acquire(cfg.database, &lock, &err) != 0 || store_open(cfg.database, &st, &err) != 0 ||
-	    ops_tenants_rekey(&cfg, st, &err) != 0) {
-		fprintf(stderr, "entrasync pull: %s\n", err.msg);
-		goto out;
-	}
 	engine = http_engine_new(NULL, &err);
 	if (!engine) {
 		fprintf(stderr, "entrasync pull: %s\n", err.msg);
@@ -255,6 +230,8 @@ out:
 	free(specs);
 	free(results);
 	str_index_free(&loaded);
+	free(sel);
+	opt_list_free(&names);
 	config_free(&cfg);
 	return rc;
 }

@@ -14,21 +14,13 @@
 
 #include "report/alerts.h"
 #include "util/shutdown.h"
+#include "face/cmd_ops.h"
 #include "face/commands.h"
 #include "util/config.h"
 #include "util/log.h"
 #include "report/report.h"
 #include "store/store.h"
 #include "store/store_snapshots.h"
-
-/* Splits a comma-separated list into (borrowed, in copy) items. */
-static size_t split_list(char *copy, const char **items, size_t cap)
-{
-	size_t n = 0;
-	for (char *save = NULL, *tok = strtok_r(copy, ",", &save); tok && n < cap; tok = strtok_r(NULL, ",", &save))
-		if (*tok) items[n++] = tok;
-	return n;
-}
 
 static int parse_days(const char *s, int *out)
 {
@@ -65,10 +57,10 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 {
 	/* `report billing …` is the billing reconciliation (src/face/cmd_bill.c) */
 	if (argc > 0 && strcmp(argv[0], "billing") == 0) return cmd_report_billing(argc - 1, argv + 1, g);
-	const char *tenant_opt = NULL, *days_opt = NULL, *format_opt = NULL, *out_opt = NULL, *title_opt = NULL;
+	const char *unused = NULL, *days_opt = NULL, *format_opt = NULL, *out_opt = NULL, *title_opt = NULL;
 	int by_user = 0, controls = 0, alerts = 0, no_alerts = 0, dry_run = 0;
 	const struct opt opts[] = {
-		{ "--tenant", "ID", &tenant_opt, NULL },
+		{ "--tenant", "ID", &unused, NULL },   /* taken out before (repeatable) */
 		{ "--days", "N", &days_opt, NULL },
 		{ "--by-user", NULL, NULL, &by_user },
 		{ "--controls", NULL, NULL, &controls },
@@ -90,28 +82,39 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	struct report *r = NULL;
 	struct report_lua *rl = NULL;
 	struct buf text = {0};
-	char *tenants_copy = NULL;
+	struct opt_list names = { 0 };
 	const char **tenants = NULL;
 	const char **scope = NULL;
 	memset(&cfg, 0, sizeof cfg);
-	if ((rc = command_args("report", argc, argv, opts, 1, &npos)) != 0) return rc;
-	if (npos != 1) return usage_fail("report", "which report? licenses, securescore or findings");
-	struct report_opts o = { .by_user = by_user, .controls = controls, .title = title_opt };
-	if (report_kind_parse(argv[0], &o.kind) != 0) return usage_unknown("report", argv[0], kinds, "report");
-	if (format_opt && report_format_parse(format_opt, &o.format) != 0)
-		return usage_unknown("format", format_opt, formats, "report");
-	if (days_opt && parse_days(days_opt, &o.days) != 0)
-		return usage_fail("report", "--days needs a whole number of days (0..100000), not '%s'", days_opt);
-	if (by_user && o.kind != REPORT_LICENSES) return usage_fail("report", "--by-user goes with 'report licenses'");
-	if (alerts && no_alerts) return usage_fail("report", "--alerts and --no-alerts do not go together");
-	if (tenant_opt) {
-		tenants_copy = xstrdup(tenant_opt);
-		tenants = xcalloc(strlen(tenant_opt) + 1, sizeof *tenants);
-		o.ntenants = split_list(tenants_copy, tenants, strlen(tenant_opt) + 1);
-		o.tenants = tenants;
-	}
-
+	int left = opts_take_list(argc, argv, "--tenant", "ID", &names, &err);
+	if (left < 0) return usage_fail("report", "%s", err.msg);
+	if ((rc = command_args("report", left, argv, opts, 1, &npos)) != 0) goto out;
 	rc = EXIT_USAGE;
+	if (npos != 1) {
+		usage_fail("report", "which report? licenses, securescore or findings");
+		goto out;
+	}
+	struct report_opts o = { .by_user = by_user, .controls = controls, .title = title_opt };
+	if (report_kind_parse(argv[0], &o.kind) != 0) {
+		usage_unknown("report", argv[0], kinds, "report");
+		goto out;
+	}
+	if (format_opt && report_format_parse(format_opt, &o.format) != 0) {
+		usage_unknown("format", format_opt, formats, "report");
+		goto out;
+	}
+	if (days_opt && parse_days(days_opt, &o.days) != 0) {
+		usage_fail("report", "--days needs a whole number of days (0..100000), not '%s'", days_opt);
+		goto out;
+	}
+	if (by_user && o.kind != REPORT_LICENSES) {
+		usage_fail("report", "--by-user goes with 'report licenses'");
+		goto out;
+	}
+	if (alerts && no_alerts) {
+		usage_fail("report", "--alerts and --no-alerts do not go together");
+		goto out;
+	}
 	if (config_load(config_locate(g->config_path), &cfg, &err) != 0) {
 		fprintf(stderr, "%s\n", err.msg);
 		goto out;
@@ -125,7 +128,7 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	if (alerts && !days_opt && o.kind != REPORT_SECURESCORE) o.days = cfg.alerts.unused_days;
 	o.failing_hours = cfg.alerts.failing_hours;
 	/* without --tenant: the configured tenants (a customer taken out of the config is not reported) */
-	if (!o.tenants) {
+	if (!names.n) {
 		scope = xcalloc(cfg.ntenants + 1, sizeof *scope);
 		for (size_t i = 0; i < cfg.ntenants; i++) scope[i] = cfg.tenants[i].id;
 		o.scope = scope;
@@ -146,6 +149,14 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	if (store_open(cfg.database, &st, &err) != 0) {
 		fprintf(stderr, "entrasync report: %s\n", err.msg);
 		goto out;
+	}
+	/* the tenants named: configured ones by id, name, GUID or verified domain, and ones only the store holds */
+	if (names.n) {
+		tenants = xcalloc(names.n, sizeof *tenants);
+		if ((rc = ops_tenants_resolve("report", &cfg, st, &names, tenants)) != 0) goto out;
+		rc = EXIT_NOSTART;
+		o.tenants = tenants;
+		o.ntenants = names.n;
 	}
 	rl = report_lua_new(&cfg);
 	struct report_hooks hooks;
@@ -187,7 +198,7 @@ out:
 	store_lock_release(&lock);
 	config_free(&cfg);
 	free(tenants);
-	free(tenants_copy);
+	opt_list_free(&names);
 	free(scope);
 	return commands_finish_output(rc);
 }

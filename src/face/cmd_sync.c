@@ -52,37 +52,6 @@
 #include "syncro/syncro.h"
 #include "syncro/syncro_billing.h"
 
-#define MAX_TENANT_ARGS 256
-
-/* Takes every "--tenant X" / "--tenant=X" (before "--") out of argv into
- * names. Returns the new argc, or -1 (err) on a missing value. */
-static int take_tenants(int argc, char **argv, const char **names, size_t *n, struct err *err)
-{
-	int out = 0;
-	*n = 0;
-	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		if (strcmp(a, "--") == 0) {
-			while (i < argc) argv[out++] = argv[i++];
-			break;
-		}
-		const char *v = NULL;
-		if (strcmp(a, "--tenant") == 0) {
-			if (i + 1 >= argc || str_starts(argv[i + 1], "--")) return err_set(err, "option '--tenant' needs a value (--tenant ID|NAME)");
-			v = argv[++i];
-		} else if (str_starts(a, "--tenant=")) {
-			v = a + strlen("--tenant=");
-			if (!*v) return err_set(err, "option '--tenant' needs a value (--tenant ID|NAME)");
-		} else {
-			argv[out++] = argv[i];
-			continue;
-		}
-		if (*n == MAX_TENANT_ARGS) return err_set(err, "too many --tenant options");
-		names[(*n)++] = v;
-	}
-	return out;
-}
-
 static long kill_before, kill_after, sends_before, sends_after;
 
 /* The HTTP engine with both clients. */
@@ -391,8 +360,9 @@ static void print_json(const struct engine_report *rep, cJSON *steps)
 
 int cmd_sync(int argc, char **argv, const struct global_opts *g)
 {
-	const char *names[MAX_TENANT_ARGS], *unused = NULL, *metrics_path = NULL;
-	size_t nnames = 0;
+	const char *unused = NULL, *metrics_path = NULL, **ids = NULL;
+	struct opt_list names = { 0 };
+	size_t nids = 0;
 	int dry = 0, json = 0, allow = 0, verify = 0, npos = 0, rc = EXIT_NOSTART;
 	struct err err;
 	const struct opt opts[] = {
@@ -404,10 +374,15 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		{ "--tenant", "ID|NAME", &unused, NULL },   /* taken out before (repeatable); here for "did you mean" */
 		{ NULL, NULL, NULL, NULL },
 	};
-	int left = take_tenants(argc, argv, names, &nnames, &err);
-	if (left < 0) return usage_fail("sync", "%s", err.msg);
-	if (opts_parse(left, argv, opts, argv, &npos, &err) != 0) return usage_fail("sync", "%s", err.msg);
-	if (npos > 0) return usage_fail("sync", "unexpected argument '%s'", argv[0]);
+	int left = opts_take_list(argc, argv, "--tenant", "ID|NAME", &names, &err);
+	if (left < 0 || opts_parse(left, argv, opts, argv, &npos, &err) != 0) {
+		opt_list_free(&names);
+		return usage_fail("sync", "%s", err.msg);
+	}
+	if (npos > 0) {
+		opt_list_free(&names);
+		return usage_fail("sync", "unexpected argument '%s'", argv[0]);
+	}
 
 	struct config cfg;
 	struct store_lock lock = {0};
@@ -424,11 +399,6 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		rc = EXIT_USAGE;
 		goto out;
 	}
-	sel = xcalloc(cfg.ntenants + 1, sizeof *sel);
-	if (engine_tenants_select(&cfg, names, nnames, sel, &err) != 0) {
-		rc = usage_fail("sync", "%s", err.msg);
-		goto out;
-	}
 	if (store_lock_acquire(cfg.database, &lock, &err) != 0) {
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
 		goto out;
@@ -437,6 +407,13 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
 		goto out;
 	}
+	/* the tenants named, by id, name, GUID or verified domain; given to the engine by their config id */
+	sel = xcalloc(cfg.ntenants + 1, sizeof *sel);
+	if ((rc = ops_tenants_select("sync", &cfg, st, &names, sel)) != 0) goto out;
+	rc = EXIT_NOSTART;
+	ids = xcalloc(cfg.ntenants + 1, sizeof *ids);
+	for (size_t i = 0; names.n && i < cfg.ntenants; i++)
+		if (sel[i]) ids[nids++] = cfg.tenants[i].id;
 	if (clients_new(&cfg, &cl, &err) != 0) {
 		log_redact_err(&err);
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
@@ -449,7 +426,7 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	for (size_t i = 0; i < cfg.ntenants; i++) nsel += sel[i];
 	watch.progress = progress_new("sync", (long long)nsel);
 	struct engine_sync_opts o = {
-		.tenants = names, .ntenants = nnames, .dry_run = dry, .allow_removals = allow, .verify = verify,
+		.tenants = ids, .ntenants = nids, .dry_run = dry, .allow_removals = allow, .verify = verify,
 		.record_plan = true,
 		.before_send = kill_before ? hook_before : NULL, .after_send = hook_after, .hook_ud = &watch,
 		.on_tenant_done = tenant_done, .tenant_done_ud = &watch,
@@ -502,6 +479,8 @@ out:
 	store_close(st);
 	store_lock_release(&lock);
 	free(sel);
+	free(ids);
+	opt_list_free(&names);
 	config_free(&cfg);
 	return rc;
 }

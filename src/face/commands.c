@@ -68,9 +68,10 @@ const struct command commands[] = {
 	  "Exit status: 0 ok, 1 the script failed, 2 usage error.\n",
 	  cmd_lua, 1 },
 	{ "pull", "Pull users, groups, licences and Secure Score from Microsoft Graph",
-	  "usage: entrasync pull [--tenant ID[,ID...]] [--workers N]\n"
+	  "usage: entrasync pull [--tenant ID|NAME[,...]]... [--workers N]\n"
 	  "\n"
-	  "Reads every configured tenant (or those named by --tenant, by id or name)\n"
+	  "Reads every configured tenant (or those named by --tenant: repeated or\n"
+	  "comma-separated; by id, name, or its GUID or a verified domain once pulled)\n"
 	  "from Microsoft Graph into the local database, all tenants at once: users\n"
 	  "(by delta: only what changed since the last pull), the groups each\n"
 	  "tenant's policy declares, the organization, today's licences and the\n"
@@ -85,10 +86,11 @@ const struct command commands[] = {
 	  "3 could not start (another run holds the lock, database unreadable).\n",
 	  cmd_pull, 0 },
 	{ "sync", "Pull from Graph, plan, and bring Syncro contacts in step",
-	  "usage: entrasync sync [--tenant ID|NAME]... [--dry-run] [--json] [--allow-removals]\n"
+	  "usage: entrasync sync [--tenant ID|NAME[,...]]... [--dry-run] [--json] [--allow-removals]\n"
 	  "                      [--verify] [--metrics FILE]\n"
 	  "\n"
-	  "For every configured tenant (or those named with --tenant, repeatable):\n"
+	  "For every configured tenant (or those named with --tenant: repeated or\n"
+	  "comma-separated; by id, name, or its GUID or a verified domain once pulled):\n"
 	  "pulls the users from Microsoft Graph into the local mirror, plans the\n"
 	  "contacts with the tenant's policy, and applies the plan to Syncro: creates,\n"
 	  "adopts an existing contact with the user's e-mail, updates only what\n"
@@ -178,7 +180,7 @@ const struct command commands[] = {
 	  "now (by pid), or one killed before it finished. Reads the database only\n"
 	  "(never the network).\n"
 	  "\n"
-	  "  --tenant ID|NAME   only this tenant\n"
+	  "  --tenant ID|NAME   only this tenant (one; also its GUID or a verified domain)\n"
 	  "  --json             print it as JSON\n"
 	  "\n"
 	  "Exit status: 0 every configured tenant's latest pull and sync were ok (or\n"
@@ -194,7 +196,7 @@ const struct command commands[] = {
 	  "update, delete, mark, recover, link, unlink), the Syncro contact, the Entra\n"
 	  "user, the outcome, and each field that changed as  field: before → after.\n"
 	  "\n"
-	  "  --tenant ID|NAME   only this tenant\n"
+	  "  --tenant ID|NAME   only this tenant (one; also its GUID or a verified domain)\n"
 	  "  --since DATE       from DATE on: YYYY-MM-DD, YYYY-MM-DDTHH:MM[:SS]Z (UTC),\n"
 	  "                     or an age such as 7d, 12h, 30m\n"
 	  "  --contact ID       only writes to this Syncro contact\n"
@@ -254,7 +256,7 @@ const struct command commands[] = {
 	  "user, 3 could not start (another run holds the lock).\n",
 	  cmd_unlink, 0 },
 	{ "report", "Licence and Secure Score reports, trends and findings across tenants",
-	  "usage: entrasync report licenses|securescore|findings [--tenant ID[,ID...]] [--days N]\n"
+	  "usage: entrasync report licenses|securescore|findings [--tenant ID|NAME[,...]]... [--days N]\n"
 	  "                        [--by-user] [--controls] [--format table|csv|json|html]\n"
 	  "                        [--out FILE] [--title TEXT] [--alerts|--no-alerts] [--dry-run]\n"
 	  "       entrasync report billing --period YYYY-MM [--tenant ...] [--format table|csv|json|html]\n"
@@ -271,7 +273,8 @@ const struct command commands[] = {
 	  "               licences, expiring/suspended/locked-out seats, policy alerts, and\n"
 	  "               tenants entrasync has failed to pull or sync for\n"
 	  "               alerts.failing_hours (24 by default)\n"
-	  "  --tenant ID      only these tenants (id or name, comma-separated)\n"
+	  "  --tenant ID      only these tenants (repeated or comma-separated; id, name,\n"
+	  "                   or its GUID or a verified domain once pulled)\n"
 	  "  --days N         securescore: the last N days; licenses/findings: unused means\n"
 	  "                   free for N days in a row (default 30)\n"
 	  "  --by-user        licenses: also the users holding licences (CSV: their table\n"
@@ -294,7 +297,7 @@ const struct command commands[] = {
 	  "3 no database yet, or another run holds the lock (--alerts).\n",
 	  cmd_report, 0 },
 	{ "bill", "Bill Microsoft licences through Syncro: period invoices, recurring invoices, reconciliation",
-	  "usage: entrasync bill --period YYYY-MM [--tenant ID[,ID...]] [--dry-run] [--json] [--open-period]\n"
+	  "usage: entrasync bill --period YYYY-MM [--tenant ID[,...]]... [--dry-run] [--json] [--open-period]\n"
 	  "                      [--reinvoice]\n"
 	  "       entrasync bill --schedules [--period YYYY-MM] [--tenant ...] [--schedule NAME|ID]\n"
 	  "                      [--on-removed zero|remove] [--allow-decrease] [--dry-run] [--json]\n"
@@ -507,11 +510,28 @@ static int opt_named(const char *a, const char *name)
 	return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
 }
 
+/* The value of option name at argv[*i] (a is argv[*i], named name):
+ * "--name=V" or "--name V" (*i moved past V). A separate value may not look
+ * like a long option ("--config --log-level" is a missing value). NULL
+ * with err when there is none. */
+static const char *opt_value(const char *name, const char *metavar, int argc, char **argv, int *i, struct err *err)
+{
+	const char *eq = argv[*i] + strlen(name), *v = NULL;
+	if (*eq == '=') v = eq + 1;
+	else if (*i + 1 < argc && !(str_starts(argv[*i + 1], "--") && argv[*i + 1][2])) v = argv[++*i];
+	if (!v || !*v) {
+		err_set(err, "option '%s' needs a value (%s %s)", name, name, metavar);
+		return NULL;
+	}
+	return v;
+}
+
 /* Matches argv[*i] against opts. Returns 1 when it is one of them (value
  * or flag stored, *i moved past a separate value), 0 when it is not, -1 on
- * a missing value or a value given to a flag (err). A separate value may
- * not look like a long option ("--config --log-level" is a missing value). */
-static int opt_take(const struct opt *opts, int argc, char **argv, int *i, struct err *err)
+ * a missing value, a value given to a flag, or a second value for an
+ * option that takes one (err: the first would be silently dropped).
+ * given[k] says whether opts[k] was seen already (room for every opt). */
+static int opt_take(const struct opt *opts, bool *given, int argc, char **argv, int *i, struct err *err)
 {
 	const char *a = argv[*i];
 	for (const struct opt *o = opts; o->name; o++) {
@@ -522,14 +542,66 @@ static int opt_take(const struct opt *opts, int argc, char **argv, int *i, struc
 			*o->flag = 1;
 			return 1;
 		}
-		const char *v = NULL;
-		if (*eq == '=') v = eq + 1;
-		else if (*i + 1 < argc && !(str_starts(argv[*i + 1], "--") && argv[*i + 1][2])) v = argv[++*i];
-		if (!v || !*v) return err_set(err, "option '%s' needs a value (%s %s)", o->name, o->name, o->metavar);
+		const char *v = opt_value(o->name, o->metavar, argc, argv, i, err);
+		if (!v) return -1;
+		if (given[o - opts])
+			return err_set(err, "option '%s' is given twice ('%s' and '%s'): it takes one %s", o->name, *o->value, v,
+			               o->metavar);
+		given[o - opts] = true;
 		*o->value = v;
 		return 1;
 	}
 	return 0;
+}
+
+/* How many options opts has (up to its NULL name). */
+static size_t opts_count(const struct opt *opts)
+{
+	size_t n = 0;
+	while (opts[n].name) n++;
+	return n;
+}
+
+void opt_list_free(struct opt_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) free(l->v[i]);
+	free(l->v);
+	memset(l, 0, sizeof *l);
+}
+
+/* Appends each comma-separated part of v (empty parts left out) to l. */
+static void opt_list_add(struct opt_list *l, const char *v)
+{
+	for (const char *p = v; *p;) {
+		size_t len = strcspn(p, ",");
+		if (len) {
+			l->v = xrealloc(l->v, (l->n + 1) * sizeof *l->v);
+			l->v[l->n++] = xstrndup(p, len);
+		}
+		p += len + (p[len] == ',');
+	}
+}
+
+int opts_take_list(int argc, char **argv, const char *name, const char *metavar, struct opt_list *list,
+                   struct err *err)
+{
+	int out = 0;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			while (i < argc) argv[out++] = argv[i++];
+			break;
+		}
+		if (!opt_named(argv[i], name)) {
+			argv[out++] = argv[i];
+			continue;
+		}
+		const char *v = opt_value(name, metavar, argc, argv, &i, err);
+		if (!v) return -1;
+		size_t had = list->n;
+		opt_list_add(list, v);
+		if (list->n == had) return err_set(err, "option '%s' needs a value (%s %s)", name, name, metavar);
+	}
+	return out;
 }
 
 /* err = "unknown option 'X' (did you mean …)" among extra and the global
@@ -554,6 +626,8 @@ static int unknown_option(const char *given, const struct opt *extra, const char
 int opts_parse(int argc, char **argv, const struct opt *opts, char **pos, int *npos, struct err *err)
 {
 	static const char *const help[] = { "--help", NULL };
+	bool *given = xcalloc(opts_count(opts) + 1, sizeof *given);
+	int rc = -1;
 	*npos = 0;
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -565,11 +639,17 @@ int opts_parse(int argc, char **argv, const struct opt *opts, char **pos, int *n
 			pos[(*npos)++] = argv[i];
 			continue;
 		}
-		int r = opt_take(opts, argc, argv, &i, err);
-		if (r < 0) return -1;
-		if (r == 0) return unknown_option(a, opts, help, err);
+		int r = opt_take(opts, given, argc, argv, &i, err);
+		if (r < 0) goto out;
+		if (r == 0) {
+			unknown_option(a, opts, help, err);
+			goto out;
+		}
 	}
-	return 0;
+	rc = 0;
+out:
+	free(given);
+	return rc;
 }
 
 int command_args(const char *cmd, int argc, char **argv, const struct opt *opts, int max_pos, int *npos)
@@ -607,6 +687,7 @@ int global_opts_parse(int argc, char **argv, struct global_opts *g, char **rest,
 		{ "--log-format", "FORMAT", &g->log_format, NULL },
 		{ NULL, NULL, NULL, NULL },
 	};
+	bool given[ARRAY_LEN(gopts)] = { false };
 	int have_cmd = 0;
 	*nrest = 0;
 	for (int i = 0; i < argc; i++) {
@@ -615,7 +696,7 @@ int global_opts_parse(int argc, char **argv, struct global_opts *g, char **rest,
 			while (i < argc) rest[(*nrest)++] = argv[i++];
 			break;
 		}
-		int r = opt_take(gopts, argc, argv, &i, err);
+		int r = opt_take(gopts, given, argc, argv, &i, err);
 		if (r < 0) return -1;
 		if (r > 0) continue;
 		if (!have_cmd) {

@@ -49,9 +49,26 @@ struct opt {
  * argc entries; pos may be argv itself: they are compacted in place) with
  * their count in *npos; "--" ends the options. Fails
  * (-1, err) on an unknown option — with "did you mean" among opts and the
- * global options — a missing value ("option '--config' needs a value") or
- * a value given to a flag. */
+ * global options — a missing value ("option '--config' needs a value"),
+ * a value given to a flag, or an option that takes one value given twice
+ * (rather than one of them silently dropped; a command whose option takes
+ * several takes them out first with opts_take_list). */
 int opts_parse(int argc, char **argv, const struct opt *opts, char **pos, int *npos, struct err *err);
+
+/* The values of a repeatable option (--tenant of pull, sync, report,
+ * bill): each given value split at its commas, empty parts left out;
+ * owned copies (opt_list_free). */
+struct opt_list {
+	char **v;
+	size_t n;
+};
+/* Takes every "NAME V" / "NAME=V" before "--" out of argv, appending V's
+ * parts to list, and returns the new argc (argv compacted, for
+ * opts_parse); -1 (err) on a missing or empty value. metavar is for the
+ * message. */
+int opts_take_list(int argc, char **argv, const char *name, const char *metavar, struct opt_list *list,
+                   struct err *err);
+void opt_list_free(struct opt_list *l);
 
 /* What a command calls first: opts_parse (opts may be NULL: no options of
  * its own) with the positional arguments compacted to the front of argv;

@@ -552,7 +552,7 @@ check "discover with a tenant that is no partner: says so, names csp.partner_ten
   sh -c "grep -q 'is csp.partner_tenant your partner tenant' '$T_OUT/err' && ! grep -q 'it needs the application permission' '$T_OUT/err'"
 
 # ---------------------------------------------------------------- usage
-expect_exit "pull --tenant unknown: did you mean" 2 "tenant 'Contosso' is not in the config" -- $ES pull --tenant Contosso
+expect_exit "pull --tenant unknown: did you mean" 2 "unknown tenant 'Contosso' \(did you mean" -- $ES pull --tenant Contosso
 expect_exit "tenants: unknown subcommand" 2 "unknown subcommand 'discovr' \(did you mean 'discover'\?\)" -- $ES tenants discovr
 
 # ---------------------------------------------------------------- Secure Score paged below $top

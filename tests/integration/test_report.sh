@@ -244,7 +244,7 @@ check "HTML: self-contained (no script, no external URL)" \
 # ---------------------------------------------------------------- usage
 expect_exit "unknown report kind: did you mean" 2 "did you mean 'licenses'" -- $ES report licences
 expect_exit "unknown format" 2 "unknown format 'xml'" -- $ES report licenses --format xml
-expect_exit "unknown tenant" 2 "not in the database" -- $ES report licenses --tenant nosuch
+expect_exit "unknown tenant" 2 "unknown tenant .nosuch." -- $ES report licenses --tenant nosuch
 expect_exit "bad --days" 2 "whole number" -- $ES report securescore --days x
 expect_exit "--by-user only with licenses" 2 "by-user" -- $ES report securescore --by-user
 

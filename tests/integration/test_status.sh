@@ -21,8 +21,8 @@ expect_ok "status --json with no database" -- --config c.lua status --json
 check "status --json: three tenants, status never" \
   test "$(jpath "$T_OUT/out" '[t["status"] for t in d["tenants"]]')" = "['never', 'never', 'never']"
 expect_exit "conflicts with no database" 0 "No open conflicts" -- --config c.lua conflicts
-expect_exit "status --tenant unknown: exit 2" 2 "no tenant 'nope'" -- --config c.lua status --tenant nope
-expect_exit "status --tenant with a typo: the nearest configured name" 2 "no tenant .contso. in the config or the store \(did you mean .Contoso.\?\)" -- --config c.lua status --tenant contso
+expect_exit "status --tenant unknown: exit 2" 2 "unknown tenant 'nope'" -- --config c.lua status --tenant nope
+expect_exit "status --tenant with a typo: the nearest configured name" 2 "unknown tenant .contso. \(did you mean .Contoso.\?\)" -- --config c.lua status --tenant contso
 expect_exit "sync --tenant with a typo: the nearest configured name" 2 "unknown tenant .Contso. \(did you mean .Contoso.\?\)" -- --config c.lua sync --dry-run --tenant Contso
 expect_exit "status with a bad option: exit 2" 2 "unknown option" -- --config c.lua status --jsn
 
@@ -79,9 +79,9 @@ check "conflicts --json: one, with candidates" \
   test "$(jpath "$T_OUT/out" '(len(d), d[0]["object_id"], d[0]["candidates"])')" = "(1, '$CONF_ID', [3001, 3002])"
 expect_exit "conflicts --tenant Fabrikam: none" 0 "No open conflicts" -- --config c.lua conflicts --tenant Fabrikam
 # a tenant the config and the store do not have is a mistake, not "no conflicts" (nor "no writes")
-expect_exit "conflicts --tenant with a typo: exit 2, the nearest name" 2 "no tenant 'contso' in the config or the store [(]did you mean 'Contoso'[?][)]" \
+expect_exit "conflicts --tenant with a typo: exit 2, the nearest name" 2 "unknown tenant 'contso' [(]did you mean 'Contoso'[?][)]" \
   -- --config c.lua conflicts --tenant contso
-expect_exit "conflicts --tenant with a domain no tenant has: exit 2" 2 "no tenant 'nobody.example' in the config or the store" \
+expect_exit "conflicts --tenant with a domain no tenant has: exit 2" 2 "unknown tenant 'nobody.example'" \
   -- --config c.lua conflicts --tenant nobody.example
 expect_ok "conflicts --tenant by a verified domain of a tenant configured by its GUID: that tenant's" \
   -- --config c.lua conflicts --tenant contoso.com
@@ -89,7 +89,7 @@ check "conflicts --tenant contoso.com: Contoso's conflict" grep -q "^$CONTOSO  "
 es --config c.lua status --tenant contoso.com
 check "status --tenant by that verified domain: Contoso's block, and only it" \
   sh -c "grep -q 'Contoso' '$T_OUT/out' && ! grep -q 'Fabrikam' '$T_OUT/out'"
-expect_exit "audit --tenant with a typo: exit 2" 2 "no tenant 'Nope' in the config or the store" -- --config c.lua audit --tenant Nope
+expect_exit "audit --tenant with a typo: exit 2" 2 "unknown tenant 'Nope'" -- --config c.lua audit --tenant Nope
 expect_exit "audit --tenant by id: ok" 0 "" -- --config c.lua audit --tenant "$CONTOSO" --limit 1
 
 # ---- link: refusals first

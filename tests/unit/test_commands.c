@@ -103,6 +103,53 @@ TEST(commands_opts_parse_errors)
 	int a8_n = split(a8_s, a8);            /* a longer name is not a match */
 	CHECK(opts_parse(a8_n, a8, opts, pos, &npos, &err) != 0);
 	CHECK_STR(err.msg, "unknown option '--tenant-id' (did you mean '--tenant'?)");
+	char a9_s[] = "--tenant a --dry-run --tenant=b", *a9[17];
+	int a9_n = split(a9_s, a9);                /* a second value: refused, the first not dropped silently */
+	CHECK(opts_parse(a9_n, a9, opts, pos, &npos, &err) != 0);
+	CHECK_STR(err.msg, "option '--tenant' is given twice ('a' and 'b'): it takes one ID");
+	char a10_s[] = "--dry-run --dry-run --tenant a", *a10[17];
+	int a10_n = split(a10_s, a10);             /* a flag twice is the flag */
+	REQUIRE_OK(opts_parse(a10_n, a10, opts, pos, &npos, &err), &err);
+	CHECK(dry == 1 && strcmp(tenant, "a") == 0);
+}
+
+TEST(commands_global_option_given_twice)
+{
+	struct global_opts g = { 0 };
+	char *rest[8];
+	int nrest;
+	struct err err;
+	char a_s[] = "--config a.lua status --config=b.lua", *a[17];
+	int a_n = split(a_s, a);
+	CHECK(global_opts_parse(a_n, a, &g, rest, &nrest, &err) != 0);
+	CHECK_STR(err.msg, "option '--config' is given twice ('a.lua' and 'b.lua'): it takes one FILE");
+}
+
+TEST(commands_opts_take_list)
+{
+	struct opt_list l = { 0 };
+	struct err err;
+	char a1_s[] = "--tenant a,b --json --tenant=c --tenant ,d, -- --tenant e", *a1[17];
+	int a1_n = split(a1_s, a1);
+	int left = opts_take_list(a1_n, a1, "--tenant", "ID", &l, &err);
+	REQUIRE(left == 4);
+	CHECK(strcmp(a1[0], "--json") == 0 && strcmp(a1[1], "--") == 0 && strcmp(a1[2], "--tenant") == 0);
+	REQUIRE(l.n == 4);
+	CHECK(strcmp(l.v[0], "a") == 0 && strcmp(l.v[1], "b") == 0 && strcmp(l.v[2], "c") == 0 &&
+	      strcmp(l.v[3], "d") == 0);
+	opt_list_free(&l);
+	char a2_s[] = "--tenant", *a2[17];
+	int a2_n = split(a2_s, a2);
+	CHECK(opts_take_list(a2_n, a2, "--tenant", "ID", &l, &err) < 0);
+	CHECK_STR(err.msg, "option '--tenant' needs a value (--tenant ID)");
+	char a3_s[] = "--tenant=,", *a3[17];
+	int a3_n = split(a3_s, a3);
+	CHECK(opts_take_list(a3_n, a3, "--tenant", "ID", &l, &err) < 0);
+	CHECK_STR(err.msg, "option '--tenant' needs a value (--tenant ID)");
+	opt_list_free(&l);
+	char a4_s[] = "--tenant-id x", *a4[17];
+	int a4_n = split(a4_s, a4);                /* another option, left for opts_parse */
+	CHECK(opts_take_list(a4_n, a4, "--tenant", "ID", &l, &err) == 2 && l.n == 0);
 }
 
 TEST(commands_global_options_anywhere)
