@@ -432,6 +432,39 @@ static void opt_url(struct loader *ld, int t, const struct scope *sc, const char
 	while (n > 0 && (*out)[n - 1] == '/') (*out)[--n] = '\0';
 }
 
+/* graph.endpoint is Graph's host: entrasync puts "/v1.0" after it. An
+ * endpoint written with an API version at its end, as Graph's own URLs are
+ * ("https://graph.microsoft.com/v1.0"), would send every request to
+ * /v1.0/v1.0/...: the version is taken off, with a warning. */
+static void endpoint_version_off(struct loader *ld, const struct scope *sc, char *endpoint)
+{
+	static const char *const versions[] = { "/v1.0", "/beta" };
+	size_t n = endpoint ? strlen(endpoint) : 0;
+	for (size_t i = 0; i < ARRAY_LEN(versions); i++) {
+		size_t vl = strlen(versions[i]);
+		if (n <= vl || strcasecmp(endpoint + n - vl, versions[i]) != 0) continue;
+		log_warn("config", "%s:%d: graph.endpoint ends in '%s': taken off, entrasync adds /v1.0 itself (the "
+		         "endpoint is the host, e.g. https://graph.microsoft.com)", ld->path, key_line(ld, sc, "endpoint"),
+		         endpoint + n - vl);
+		endpoint[n - vl] = '\0';
+		return;
+	}
+}
+
+/* Syncro's API is under /api/v1 of the account's host: a base_url with
+ * another path answers 404 to every request; warned at load (a proxy may
+ * have its own path, so not refused). */
+static void base_url_path_check(struct loader *ld, const struct scope *sc, const char *url)
+{
+	static const char api[] = "/api/v1";
+	size_t n = url ? strlen(url) : 0;
+	if (!url || (n >= sizeof api - 1 && strcasecmp(url + n - (sizeof api - 1), api) == 0)) return;
+	/* the URL is not repeated: it may hold a secret (the problems of config_check_url redact it) */
+	log_warn("config", "%s:%d: syncro.base_url does not end in %s, where Syncro's API is "
+	         "(https://SUBDOMAIN.syncromsp.com/api/v1): expect every Syncro request to fail with 404", ld->path,
+	         key_line(ld, sc, "base_url"), api);
+}
+
 static void missing(struct loader *ld, const struct scope *sc, const char *key, const char *what)
 {
 	char fk[96];
@@ -477,6 +510,7 @@ static void load_graph(struct loader *ld, int root, const struct scope *top)
 	}
 	opt_url(ld, t, &sc, "authority", &g->authority, CONFIG_DEFAULT_AUTHORITY);
 	opt_url(ld, t, &sc, "endpoint", &g->endpoint, CONFIG_DEFAULT_ENDPOINT);
+	endpoint_version_off(ld, &sc, g->endpoint);
 	opt_path(ld, t, &sc, "ca_file", &g->ca_file, 1);
 	long long workers = 0;
 	if (opt_numeric(ld, t, &sc, "pull_workers", NULL, &workers) > 0) {
@@ -519,6 +553,7 @@ static void load_syncro(struct loader *ld, int root, const struct scope *top)
 		problem(ld, key_line(ld, &sc, "subdomain"), "syncro: give either base_url or subdomain, not both");
 	} else if (has_base) {
 		opt_url(ld, t, &sc, "base_url", &s->base_url, NULL);
+		base_url_path_check(ld, &sc, s->base_url);
 	} else if (has_sub > 0) {
 		if (!is_subdomain(sub))
 			problem(ld, key_line(ld, &sc, "subdomain"), "syncro.subdomain '%.80s' must be only the account name "

@@ -537,6 +537,9 @@ static void op_http_done(struct http_response *resp, void *ctx)
 	case 404:
 		if (post)
 			op_fail(op, SYNCRO_NOT_FOUND, "customer %lld not found", op->id);
+		else if (op->kind == SYNCRO_OP_CUSTOMER_FIND)   /* a search finds nothing with a 200: the path is wrong */
+			op_fail(op, SYNCRO_FAILED, "the customer search answered 404 Not Found: Syncro has no such API path; "
+			        "is syncro.base_url right? (it ends in /api/v1: https://SUBDOMAIN.syncromsp.com/api/v1)");
 		else if (op->kind == SYNCRO_OP_CUSTOMER_GET || op->kind == SYNCRO_OP_CONTACTS_LIST)
 			op_fail(op, SYNCRO_NOT_FOUND, "customer %lld not found", op->id);
 		else if (op->kind == SYNCRO_OP_CONTACT_UPDATE && op->moves)
