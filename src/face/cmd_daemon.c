@@ -270,6 +270,25 @@ static pid_t spawn(char **argv, const sigset_t *blocked, int out_fd, int err_fd,
 	_exit(127);
 }
 
+/* The lines of text (a command's complaint) as one line for the log and
+ * status: its lines joined by "; ", blank ones and the line ends dropped.
+ * A new string. */
+static char *one_line(const char *text)
+{
+	struct buf b = { 0 };
+	for (const char *p = text; *p;) {
+		size_t len = strcspn(p, "\n");
+		size_t end = len;
+		while (end && (p[end - 1] == '\r' || p[end - 1] == ' ')) end--;
+		if (end) {
+			if (b.len) buf_adds(&b, "; ");
+			buf_add(&b, p, end);
+		}
+		p += len + (p[len] == '\n');
+	}
+	return buf_steal(&b);
+}
+
 /* Runs `entrasync check` on the snapshot snap_fd and waits for it. Returns
  * 0 when its config and every policy are valid; else -1 with the first
  * lines of its complaint in err (they are logged too). */
@@ -302,15 +321,14 @@ static int validate(struct daemon *d, int snap_fd, struct err *err)
 	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
 		rc = 0;
 	} else {
-		while (out.len && (out.data[out.len - 1] == '\n')) out.data[--out.len] = '\0';
-		if (out.len) {
-			for (char *p = out.data; *p; p++)
-				if (*p == '\n') *p = ';';
-			err_set(err, "%s", out.data);
+		char *said = one_line(out.data ? out.data : "");
+		if (*said) {
+			err_set(err, "%s", said);
 		} else {
 			err_set(err, "'entrasync check' failed (%s %d)", WIFEXITED(status) ? "exit" : "signal",
 			        WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		}
+		free(said);
 	}
 	buf_free(&out);
 	return rc;

@@ -120,6 +120,8 @@ check "... with the accepted policy (titles unchanged)" test "$(titled 1)" -gt 0
 kill -HUP "$DPID"
 check "SIGHUP with a broken policy: the log says why, with file:line" \
   wait_for 60 grep -q "reload failed, keeping the previous settings: .*conf/pol.lua:[0-9]*:" d.log
+check "... its lines joined by '; ' (no ';' glued to the next line)" \
+  sh -c "grep 'reload failed' d.log | grep -q '[^ ]; entrasync check: ' && ! grep 'reload failed' d.log | grep -q ';entrasync'"
 check "the daemon is still alive" alive "$DPID"
 # (no wait: the daemon records the failure before it logs it)
 check "status shows the failed reload" sh -c "'$ES' --config good.lua status 2>/dev/null | grep -q 'the last reload failed'"
