@@ -457,6 +457,7 @@ struct engine_report {
 	bool fatal;                          /* the run stopped (Syncro 401, or Syncro not answering) */
 	char fatal_msg[1024];
 	char fatal_why[48];                  /* "Syncro 401", "Syncro not answering": for the tenants skipped */
+	bool syncro_asked;                   /* a customer was asked for this run (the API token known to work) */
 	long long run_id;
 	long long writes;
 	struct graph_pull_http pull_http;    /* the HTTP counters of the pull's worker processes */

@@ -733,7 +733,10 @@ static int resolve_customer(struct tenant_run *tr, long long verified, struct sy
 {
 	struct err err;
 	const struct config_tenant *ct = tr->ct;
-	if (ct->syncro_customer_id && ct->syncro_customer_id == verified) {
+	/* one customer a run is asked for even when verified before: a run
+	 * with nothing to write would send nothing, and a revoked or rotated
+	 * API token went unnoticed (status ok) until a user changed */
+	if (ct->syncro_customer_id && ct->syncro_customer_id == verified && tr->rep->syncro_asked) {
 		char *key = customer_name_key(verified), *name = NULL;
 		int got = store_kv_get(tr->env->st, key, &name, &err);
 		free(key);
@@ -753,6 +756,7 @@ static int resolve_customer(struct tenant_run *tr, long long verified, struct sy
 		else tenant_fail(tr, "Syncro customer: %s", err.msg);
 		return -1;
 	}
+	tr->rep->syncro_asked = true;
 	tr->r->customer_id = cust->id;
 	const char *name = cust->business_name ? cust->business_name : cust->fullname ? cust->fullname : "";
 	tr->r->customer_name = *name ? xstrdup(name) : NULL;

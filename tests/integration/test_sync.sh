@@ -84,7 +84,7 @@ check "intents all closed" test "$(sqlite3 state/es.db "select count(*) from int
 clear_log
 expect_ok "second sync exits 0" -- --config c.lua sync
 check "second sync sends zero writes" test "$(all_writes)" = 0
-check "second sync: customers given by id are not looked up again" test "$(sctl GET requests | jq_py "len([r for r in d['requests'] if r['path'].startswith('/api/v1/customers/')])")" = 0
+check "second sync: of the customers given by id only one is asked for (the run's check of the API token)" test "$(sctl GET requests | jq_py "len([r for r in d['requests'] if r['path'].startswith('/api/v1/customers/')])")" = 1
 check "second sync reports unchanged" grep -q "0 created, 0 adopted, 0 updated.*0 Syncro writes sent" "$T_OUT/out"
 
 # ---- a policy change re-plans every user from the store (no write when nothing differs)
@@ -275,6 +275,15 @@ kill "$HOLD_PID" 2>/dev/null; wait "$HOLD_PID" 2>/dev/null
 # ---- 401: clear message, the run stops
 sctl POST config '{"api_key":"another-key"}' >/dev/null
 expect_exit "401: exit 1 with the permissions" 1 "401.*API token" -- --config c.lua sync
+# a token revoked while nothing is to be written, every customer mapped by id and verified: still found out
+sctl POST config "{\"api_key\":\"$SKEY\"}" >/dev/null
+sync_config c5.lua "$W/policy.lua" 6000 "  { id = \"$FABRIKAM\", name = \"Fabrikam\", syncro_customer_id = 102 },"
+es --config c5.lua sync
+clear_log
+es --config c5.lua sync
+check "nothing to write for Fabrikam, and (before) no request at all" test "$(all_writes)" = 0
+sctl POST config '{"api_key":"another-key"}' >/dev/null
+expect_exit "401 with nothing to write: found out all the same (one customer asked a run)" 1 "401.*API token" -- --config c5.lua sync
 sctl POST config "{\"api_key\":\"$SKEY\"}" >/dev/null
 check "secrets never printed" sh -c "! grep -q '$SKEY\|$SECRET' '$T_OUT/out' '$T_OUT/err'"
 check "no duplicate e-mails at the end" test -z "$(dup_emails "$B_MAIL")"
