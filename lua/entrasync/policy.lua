@@ -235,7 +235,24 @@ end
 
 --- p.mark(prefix) -> an on_leave function(c, why, t) that keeps the contact
 --- but prepends "PREFIX YYYY-MM-DD why" to its notes (once: a contact whose
---- notes already start with prefix is left alone).
+--- notes already start with prefix is left alone). Notes that would not fit
+--- Syncro's limit with the line on top lose their end, which a last line
+--- says ("[cut by entrasync: N bytes of the older notes]").
+local NOTES_MAX = text.notes_max
+local CUT_LINE = "\n[cut by entrasync: %d bytes of the older notes]"
+
+-- line, "\n" and notes, the notes' end cut (at a UTF-8 character's start)
+-- to keep within NOTES_MAX bytes.
+local function notes_below(line, notes)
+  local all = line .. "\n" .. notes
+  if #all <= NOTES_MAX then return all end
+  local keep = NOTES_MAX - #line - 1 - #format(CUT_LINE, #notes)
+  if keep < 0 then keep = 0 end
+  -- a byte 0x80-0xBF continues a character: the cut goes before it
+  while keep > 0 and match(notes, "^[\128-\191]", keep + 1) do keep = keep - 1 end
+  return line .. "\n" .. sub(notes, 1, keep) .. format(CUT_LINE, #notes - keep)
+end
+
 function P.mark(prefix)
   if prefix == nil then prefix = "[left]" end
   if type(prefix) ~= "string" or prefix == "" then
@@ -247,7 +264,7 @@ function P.mark(prefix)
     if sub(notes, 1, #prefix) == prefix then return {} end
     local line = prefix .. " " .. os.date("!%Y-%m-%d")
     if type(why) == "string" and why ~= "" then line = line .. " " .. why end
-    if notes ~= "" then line = line .. "\n" .. notes end
+    if notes ~= "" then line = notes_below(line, notes) end
     return { notes = line }
   end
 end

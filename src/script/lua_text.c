@@ -15,6 +15,8 @@
  *   text.nonempty(v) -> false for nil, json.null, a string of spaces only
  *     (C isspace) and an empty table; true otherwise (p.nonempty).
  *   text.contact(u) -> p.contact's table (lua_contact.c).
+ *   text.notes_max: the most bytes a contact's notes may hold (p.mark
+ *     keeps within it).
  *   text.is_guest(u), text.is_member(u), text.is_disabled(u),
  *   text.has_mail(u): p.is_guest ... (policy.lua documents them).
  *   text.service_account(address_matcher, name_matcher) -> a function(u)
@@ -33,6 +35,7 @@
 
 #include "script/lua_contact.h"
 #include "script/lua_json.h"
+#include "script/script.h"
 #include "util/util.h"
 
 #define WORD_MAX 31
@@ -374,4 +377,6 @@ void luatext_open(lua_State *L)
 		{ NULL, NULL },
 	};
 	luaL_newlib(L, funcs);
+	lua_pushinteger(L, POLICY_NOTES_MAX);
+	lua_setfield(L, -2, "notes_max");
 }

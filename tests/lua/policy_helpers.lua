@@ -260,6 +260,22 @@ test("mark", function()
   eq(p.mark()({ notes = "" }, "x").notes, "[left] " .. today .. " x")
   fails(function() p.mark("") end, "p.mark: the prefix must be a non-empty string")
   fails(function() p.mark(5) end, "p.mark: the prefix must be a non-empty string")
+  -- notes near Syncro's limit: the mark on top, their end cut (said), within the limit
+  local line = "[left] " .. today .. " disabled"
+  local long = string.rep("x", 16380)
+  local cut = mark({ notes = long }, "disabled").notes
+  eq(#cut <= 16384, true, "within the limit")
+  eq(cut:sub(1, #line + 4), line .. "\nxxx", "the mark on top")
+  local xs, n = cut:match("\n(x+)\n%[cut by entrasync: (%d+) bytes of the older notes%]$")
+  eq(#xs + tonumber(n), 16380, "the cut said")
+  -- the cut is never inside a character: "é" is 2 bytes
+  local accents = string.rep("\195\169", 8190) .. "yyyy"
+  cut = mark({ notes = accents }, "disabled").notes
+  eq(#cut <= 16384, true, "within the limit (é)")
+  eq(utf8.len(cut) ~= nil, true, "valid UTF-8 after the cut")
+  -- a mark that fits is not cut
+  local fits = string.rep("x", 16384 - #line - 1)
+  eq(mark({ notes = fits }, "disabled").notes, line .. "\n" .. fits)
 end)
 
 test("text_word_matcher", function()
