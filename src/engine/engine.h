@@ -135,6 +135,9 @@ struct engine_action {
 	 * was read for on_leave); the user is planned as one with no link, and
 	 * the link is dropped before the action is applied. 0 = no. */
 	long long gone_contact;
+	/* gone_contact was found by that read for on_leave (a plain sync, the
+	 * leaver not planned again: nothing left to mark), not by --verify */
+	bool gone_read;
 	long long customer_id;               /* the contact's customer */
 	/* create: the highest contact id the customer had when it was listed
 	 * for this plan (0 = not known). A contact the create made has a

@@ -117,6 +117,13 @@ static void put_action(FILE *f, const struct engine_done *d, bool dry)
 	const struct engine_action *a = &d->a;
 	char *label = label_of(a);
 	const char *why = engine_why_name(a->why);
+	if (a->gone_read && a->kind == ENGINE_SKIP) {
+		/* a leaver's contact deleted by hand, found on reading it: no verify ran */
+		fprintf(f, "  - %s (#%lld, %s)", label, a->gone_contact, why ? why : "left");
+		put_text(f, " — ", d->error);
+		fputc('\n', f);
+		goto out;
+	}
 	if (a->gone_contact) {
 		fprintf(f, "  - %s: contact #%lld is gone from Syncro: link %s\n", label,
 		        a->gone_contact, dry ? "to be dropped" : "dropped");

@@ -607,7 +607,10 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	}
 emit:
 	if (gone_at != STR_INDEX_NONE) a.gone_contact = p->gone_contacts[gone_at];
-	else if (gone_now) a.gone_contact = gone_now;
+	else if (gone_now) {
+		a.gone_contact = gone_now;
+		a.gone_read = true;
+	}
 	if (a.kind == ENGINE_CREATE) a.newer_than = engine_contacts_max_id(p->ix, a.customer_id);
 	action_stamp(&a, stamp, why != ENGINE_WHY_NONE);
 	a.restamp = linked && (a.kind == ENGINE_UNCHANGED || a.kind == ENGINE_KEEP);

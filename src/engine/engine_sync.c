@@ -285,13 +285,15 @@ static int conflict_close(struct tenant_run *tr, const char *object_id)
 	return -1;
 }
 
-/* A user whose contact is gone from Syncro (sync --verify): the link is
- * dropped (in a real run) before the user's action is routed; a user the
- * plan skips is shown in the plan all the same. -1 when the store fails. */
+/* A user whose contact is gone from Syncro (sync --verify; or a leaver's,
+ * read for on_leave): the link is dropped (in a real run) before the
+ * user's action is routed; a user the plan skips is shown in the plan all
+ * the same. Only what --verify found counts as verified gone. -1 when the
+ * store fails. */
 static int contact_gone(struct tenant_run *tr, struct engine_action *a)
 {
 	struct err err;
-	tr->r->n.gone++;
+	if (!a->gone_read) tr->r->n.gone++;
 	if (tr->o->dry_run) return 0;
 	if (restamps_commit(tr) != 0) return -1;
 	if (engine_apply_contact_gone(&tr->ap, a, &err) == 0) return 0;
@@ -313,6 +315,16 @@ static int dispatch(struct tenant_run *tr, struct engine_action *a)
 	switch (a->kind) {
 	case ENGINE_SKIP:
 		n->skipped++;
+		if (a->gone_read) {   /* a leaver's: nothing left to mark */
+			/* a leaver's contact deleted in Syncro, found when it was read
+			 * for on_leave: said as when its mark finds it gone */
+			log_info("sync", "tenant %s: %s: contact %lld was deleted in Syncro: link %s", tr->ct->id,
+			         action_label(a), a->gone_contact, tr->o->dry_run ? "to be dropped" : "dropped");
+			record_done(tr, a, SYNCRO_NOT_FOUND, tr->o->dry_run
+			            ? "contact deleted in Syncro: link to be dropped, nothing left to mark"
+			            : "contact deleted in Syncro: link dropped, nothing left to mark");
+			return 0;
+		}
 		if (a->gone_contact) {
 			record_done(tr, a, SYNCRO_OK, NULL);
 			return 0;

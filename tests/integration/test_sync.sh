@@ -139,7 +139,7 @@ gctl POST "tenants/contoso/users/$E_ID/disable" '{}' >/dev/null
 clear_log
 expect_ok "a leaver whose contact is gone: dry run" -- --config c.lua sync --dry-run
 check "dry run: the link to be dropped, no mark planned" \
-  sh -c "grep -q ': contact #$E_CONTACT is gone from Syncro.*link to be dropped' '$T_OUT/out' && ! grep -q '#$E_CONTACT, disabled: marked' '$T_OUT/out'"
+  sh -c "grep -q '(#$E_CONTACT, disabled) — contact deleted in Syncro: link to be dropped, nothing left to mark\$' '$T_OUT/out' && ! grep -q '#$E_CONTACT, disabled: marked' '$T_OUT/out'"
 clear_log
 expect_ok "a leaver whose contact is gone: sync" -- --config c.lua sync
 check "sync: no write sent to the gone contact, the link dropped" \
@@ -237,7 +237,7 @@ curl -s -X DELETE -H "Authorization: Bearer $SKEY" "$SURL/api/v1/contacts/$FAB3_
 gctl POST "tenants/fabrikam/users/$FAB3_ID/disable" '{}' >/dev/null
 clear_log
 expect_ok "deleted leaver: the run is ok" -- --config c.lua sync --tenant Fabrikam
-check "deleted leaver: said, nothing sent, nothing made" test "$(grep -c ": contact #$FAB3_CONTACT is gone from Syncro: link dropped$" "$T_OUT/out") $(all_writes)" = "1 0"
+check "deleted leaver: said, nothing sent, nothing made" test "$(grep -c "(#$FAB3_CONTACT, disabled) — contact deleted in Syncro: link dropped, nothing left to mark$" "$T_OUT/out") $(grep -c "verified:" "$T_OUT/out") $(all_writes)" = "1 0 0"
 check "deleted leaver: link dropped" test "$(sqlite3 state/es.db "select count(*) from links where object_id = '$FAB3_ID'")" = 0
 gctl POST "tenants/fabrikam/users/$FAB3_ID/enable" '{}' >/dev/null
 
