@@ -132,11 +132,13 @@ struct engine_action {
 	long long contact_id;                /* adopt/update/delete/mark/keep/unchanged; 0 for create */
 	/* The contact the user's link points to, found gone from Syncro (not in
 	 * its customer's list: sync --verify; or a 404 when a leaver's contact
-	 * was read for on_leave); the user is planned as one with no link, and
+	 * was read for on_leave, or one whose link holds no fields); the user
+	 * is planned as one with no link, and
 	 * the link is dropped before the action is applied. 0 = no. */
 	long long gone_contact;
-	/* gone_contact was found by that read for on_leave (a plain sync, the
-	 * leaver not planned again: nothing left to mark), not by --verify */
+	/* gone_contact was found by reading the contact (for on_leave: the
+	 * leaver, a skip, has nothing left to mark; or a link with no fields),
+	 * not by --verify */
 	bool gone_read;
 	long long customer_id;               /* the contact's customer */
 	/* create: the highest contact id the customer had when it was listed

@@ -476,6 +476,20 @@ static bool leave_changes(const struct engine_leave *leave, const struct syncro_
 	return false;
 }
 
+/* The linked contact as Syncro has it now (p->contact_now, non-NULL), in
+ * the link's customer whatever Syncro says, into *now (empty; owned
+ * after). 0 read; 2 gone from Syncro; 1 skip the user (said why); < 0 stop. */
+static int contact_read(struct engine_planner *p, const struct engine_link *link, struct syncro_fields *now,
+                        const char *label)
+{
+	int c = p->contact_now(p->ud, link->contact_id, now, label);
+	if (c != 0) return c;
+	char cust[32];
+	snprintf(cust, sizeof cust, "%lld", link->customer_id);
+	syncro_fields_set(now, SYNCRO_F_CUSTOMER_ID, link->customer_id > 0 ? cust : NULL);
+	return 0;
+}
+
 /* A leaver whose on_leave would change its contact (a mark at the top of
  * its notes): the contact is read from Syncro and on_leave asked again
  * with it as it is there now, so that what a technician typed into it (a
@@ -488,12 +502,8 @@ static int leave_again(struct engine_planner *p, long long contact_id, const str
 	if (!p->contact_now) return 0;
 	struct syncro_fields now = { 0 };
 	struct err err;
-	int c = p->contact_now(p->ud, contact_id, &now, label);
+	int c = contact_read(p, link, &now, label);
 	if (c != 0) return c;   /* 2: gone from Syncro */
-	/* it stays with its customer: the link's, whatever Syncro says */
-	free(now.v[SYNCRO_F_CUSTOMER_ID]);
-	now.v[SYNCRO_F_CUSTOMER_ID] = link->fields.v[SYNCRO_F_CUSTOMER_ID] ? xstrdup(link->fields.v[SYNCRO_F_CUSTOMER_ID])
-	                                                                    : NULL;
 	struct engine_leave again = { 0 };
 	int rc = engine_policy_on_leave(p->pol, &now, contact_id, engine_why_name(why), &again, &err);
 	if (rc != 0) {
@@ -532,7 +542,7 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 	struct engine_leave leave = {0};
 	struct engine_action a = {0};
 	char label[LABEL_MAX];
-	long long gone_now = 0;   /* the leaver's contact, found gone when read for on_leave */
+	long long gone_now = 0;   /* the link's contact, found gone when read (for on_leave, or a link with no fields) */
 
 	p->users++;
 	if (row->json && json_scan_members(row->json, row->json_len, user_keys, UK_N, uv, &uerr) != 0) {
@@ -572,6 +582,19 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		err_prefix(&uerr, "link to contact %lld", row->contact_id);
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
+	}
+	if (linked && why == ENGINE_WHY_NONE && !row->fields && p->contact_now) {
+		/* a link made by hand (`entrasync link`) holds no fields: the
+		 * contact is read, so that the plan's before is what Syncro has
+		 * and only what differs is sent, as for an adopted contact */
+		int c = contact_read(p, &link, &link.fields, label);
+		if (c == 2) {
+			gone_now = row->contact_id;   /* planned as a user with no link */
+			linked = false;
+		} else if (c != 0) {
+			rc = c > 0 ? 0 : -2;
+			goto out;
+		}
 	}
 	if (linked && why != ENGINE_WHY_NONE &&
 	    engine_policy_on_leave(p->pol, &link.fields, row->contact_id, engine_why_name(why), &leave, &uerr) != 0) {

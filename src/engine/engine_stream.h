@@ -34,7 +34,8 @@ struct engine_planner {
 	 * (the callback reported why), < 0 stop the tenant. */
 	int (*need_contacts)(void *ud, long long customer_id, const char *label);
 	/* The contact as Syncro has it now, for a leaver whose on_leave would
-	 * change it (may be NULL: on_leave sees the link's fields): 0 read
+	 * change it, or a user in scope whose link holds no fields (made by
+	 * `entrasync link`) (may be NULL: the link's fields are used): 0 read
 	 * (*out filled, owned: syncro_fields_free), 2 not in Syncro any more,
 	 * 1 skip this user (the callback reported why), < 0 stop the tenant. */
 	int (*contact_now)(void *ud, long long contact_id, struct syncro_fields *out, const char *label);

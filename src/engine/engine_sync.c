@@ -388,7 +388,7 @@ static int contact_now(void *ud, long long contact_id, struct syncro_fields *out
 		run_fatal(tr, rc, err.msg);
 		return -1;
 	}
-	tenant_error(tr, "%s: reading contact %lld for on_leave: %s; nothing written", label, contact_id, err.msg);
+	tenant_error(tr, "%s: reading contact %lld from Syncro: %s; nothing written", label, contact_id, err.msg);
 	return 1;
 }
 

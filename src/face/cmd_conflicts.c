@@ -294,7 +294,8 @@ int cmd_link(int argc, char **argv, const struct global_opts *g)
 	}
 	if (had) before = xasprintf("{\"contact_id\":%lld,\"customer_id\":%lld}", old.contact_id, old.customer_id);
 	after = xasprintf("{\"contact_id\":%lld,\"customer_id\":%lld}", contact_id, customer_id);
-	/* No fields: the next sync writes every field of the policy into this contact. */
+	/* No fields: the next sync reads the contact from Syncro and sends the
+	 * policy's fields that differ (engine_stream.c), as for an adopted one. */
 	struct store_link l = { .tenant_id = m.tenant_id, .object_id = m.object_id, .contact_id = contact_id,
 	                        .customer_id = customer_id, .fields = NULL };
 	struct store_audit au = { .tenant_id = m.tenant_id, .object_id = m.object_id, .contact_id = contact_id,

@@ -3,7 +3,9 @@
 # Notes near Syncro's limit: the mark still fits (the old notes cut, saying
 # so), the user marked, nothing fails. A leaver whose contact was deleted by
 # hand: on a plain sync the link is dropped with "nothing left to mark", and
-# no verify line (no verify ran). Against both fakes.
+# no verify line (no verify ran). A contact linked by hand (`entrasync
+# link`, a conflict resolved): the next sync's "before" is what Syncro has
+# and only the fields that differ are sent. Against both fakes.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/leavers"
@@ -61,5 +63,22 @@ check "deleted leaver: nothing left to mark" \
   grep -q "#$CY_C.* — contact deleted in Syncro: link dropped, nothing left to mark$" "$T_OUT/out"
 check "deleted leaver: no verify line" sh -c "! grep -q 'verified:' '$T_OUT/out'"
 check "deleted leaver: unlinked, nothing made" test "$ES_RC $(sql "select count(*) from links where object_id = '$CY'") $(writes contacts.create)" = "0 0 0"
+
+# ---- a conflict linked by hand: the next sync's before is Syncro's, only what differs is sent
+gctl POST tenants/contoso/users '{"displayName": "Lee Gu", "givenName": "Lee", "surname": "Gu",
+  "mail": "lee.gu@contoso.com", "userPrincipalName": "lee.gu@contoso.com", "accountEnabled": true,
+  "userType": "Member", "jobTitle": "Head of Research", "mobilePhone": "425-555-0199"}' >/dev/null
+esr --config c.lua sync
+check "Lee Gu: a conflict" grep -q "^  ! Lee Gu <lee.gu@contoso.com>: conflict: contacts #1004, #1005 " "$T_OUT/out"
+expect_ok "link Lee Gu to #1004" -- --config c.lua link --tenant "$CONTOSO" lee.gu@contoso.com 1004
+clear_log
+esr --config c.lua sync --json
+check "linked by hand: only what differs sent, its before Syncro's" test "$ES_RC $(report '[(a["action"], sorted(a["before"].items()), sorted(a["after"].items())) for a in t("Contoso")["plan"] if a.get("contact_id") == 1004][0]')" = \
+  "0 ('update', [('mobile', None), ('title', 'Director')], [('mobile', '425-555-0199'), ('title', 'Head of Research')])"
+check "linked by hand: one update" test "$(writes contacts.update)" = 1
+check "linked by hand: the audit has what differs only" test "$(sql "select after from audit where contact_id = 1004 and action = 'update'")" = '{"mobile":"425-555-0199","title":"Head of Research"}'
+clear_log
+esr --config c.lua sync
+check "linked by hand, next sync: nothing written" test "$ES_RC $(all_writes)" = "0 0"
 
 fakes_alive
