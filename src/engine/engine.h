@@ -24,7 +24,9 @@
  *   - create_only fields are written on create only;
  *   - e-mail compares ASCII case-insensitively, other fields exactly;
  *   - renames and e-mail changes are updates; a user who comes back
- *     (linked, in scope again) is updated, never created twice. */
+ *     (linked, in scope again) is updated, never created twice, and what
+ *     a leaver's mark wrote goes back (the mark taken out) where contact()
+ *     does not set the field. */
 #ifndef ENGINE_H
 #define ENGINE_H
 
@@ -100,6 +102,14 @@ struct engine_link {
 	long long contact_id;
 	long long customer_id;
 	struct syncro_fields fields;         /* as last written (owned) */
+	/* What a leaver's mark (an on_leave change) replaced: the values the
+	 * fields it wrote had before it (links.marked; "" = none; all NULL:
+	 * no mark). Owned. */
+	struct syncro_fields marked;
+	/* For a user back in scope with a mark: the contact as Syncro has it
+	 * now (have_now; else the fields as last written stand for it). Owned. */
+	struct syncro_fields now;
+	bool have_now;
 };
 void engine_link_free(struct engine_link *l);
 
@@ -165,6 +175,11 @@ struct engine_action {
 	/* When set, the block holding every string above (engine_action_own):
 	 * they are not to be freed or replaced one by one. */
 	char *pool;
+	/* mark: the link's marked values after it (JSON: what the fields any
+	 * mark of this leave wrote had before the first), NULL otherwise (a
+	 * link written for any other action has no mark left). Owned, not in
+	 * the pool. */
+	char *marked;
 };
 void engine_action_free(struct engine_action *a);
 /* Copies the strings the action points to but does not own (object_id,
@@ -201,6 +216,13 @@ int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user 
 
 /* Is the value blank: NULL, "" or only ASCII whitespace? */
 bool engine_blank(const char *v);
+/* The value a field that a leaver's mark set to wrote (over was, its value
+ * before) goes back to when the user is back in scope, given what the
+ * contact has in it now (NULL: nothing): now with the text the mark put
+ * above was taken out (p.mark's line), was when the mark replaced the
+ * value and now is still what it wrote, else now (the mark is gone or was
+ * changed by hand). Borrowed from the arguments (or ""). */
+const char *engine_unmarked(const char *now, const char *wrote, const char *was);
 /* Does want differ from have for field f (email: case-insensitively)? */
 bool engine_field_differs(enum syncro_field f, const char *want, const char *have);
 /* Copies every non-NULL value of src into dst (replacing). */

@@ -157,7 +157,7 @@ static int record_result(struct engine_apply *ap, const struct engine_action *a,
 		} else {
 			struct store_link l = { .tenant_id = tenant, .object_id = a->object_id, .contact_id = out->contact_id,
 			                        .customer_id = a->customer_id, .fields = written,
-			                        .stamp = a->stamp[0] ? a->stamp : NULL };
+			                        .stamp = a->stamp[0] ? a->stamp : NULL, .marked = a->marked };
 			if (store_link_put(ap->st, &l, err) != 0) goto fail;
 		}
 		if ((a->kind == ENGINE_CREATE || a->kind == ENGINE_ADOPT) &&

@@ -63,6 +63,8 @@ void engine_link_free(struct engine_link *l)
 {
 	if (!l) return;
 	fields_clear(&l->fields);
+	fields_clear(&l->marked);
+	fields_clear(&l->now);
 	memset(l, 0, sizeof *l);
 }
 
@@ -81,6 +83,7 @@ void engine_action_free(struct engine_action *a)
 		/* every string in one block (engine_action_own) */
 		free(a->pool);
 		free(a->candidates);
+		free(a->marked);
 		memset(a, 0, sizeof *a);
 		return;
 	}
@@ -91,6 +94,7 @@ void engine_action_free(struct engine_action *a)
 	fields_clear(&a->after);
 	fields_clear(&a->written);
 	free(a->candidates);
+	free(a->marked);
 	memset(a, 0, sizeof *a);
 }
 
@@ -388,6 +392,62 @@ static void diff_fields(struct engine_action *a, const struct syncro_fields *wan
 		a->written.v[f] = a->after.v[f] ? a->after.v[f] : borrow(have->v[f]);
 }
 
+/* A mark's record for the link (a->marked): for each field it changes,
+ * what the field had before it ("" for nothing), unless an earlier mark of
+ * this leave has it already (its value from before that one stands). */
+static void mark_record(struct engine_action *a, const struct engine_link *link)
+{
+	struct syncro_fields was = { 0 };   /* borrowed */
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		if (link->marked.v[f]) was.v[f] = link->marked.v[f];
+		else if (a->changed & (1u << f)) was.v[f] = a->before.v[f] ? a->before.v[f] : borrow("");
+	}
+	a->marked = engine_fields_to_json(&was);
+}
+
+/* The value a field a mark wrote (wrote, over was) goes back to, from what
+ * the contact has now: a mark that put text above the old value (wrote
+ * ends with was, as p.mark's line above the notes) has that text taken out
+ * of now, whatever was typed below it since; a mark that replaced the
+ * value has was back while now is still what it wrote. Where the mark is
+ * no longer found (taken out, or changed, by hand) now stands. Borrowed
+ * from its arguments. */
+const char *engine_unmarked(const char *now, const char *wrote, const char *was)
+{
+	if (!now) now = "";
+	if (!wrote) wrote = "";
+	size_t lw = strlen(wrote), lv = strlen(was);
+	if (lw > lv && strcmp(wrote + lw - lv, was) == 0) {
+		size_t lm = lw - lv;   /* the mark's own text: wrote's first lm bytes */
+		if (strncmp(now, wrote, lm) != 0) return now;
+		const char *rest = now + lm;
+		if (wrote[lm - 1] != '\n' && rest[0] == '\n') rest++;   /* the line break below the mark */
+		return rest;
+	}
+	return strcmp(now, wrote) == 0 ? was : now;
+}
+
+/* A user back in scope whose contact a leaver's mark changed (link->marked):
+ * each field it wrote that contact() does not set (or sets create-only)
+ * goes back (engine_unmarked) from what Syncro has now (link->now; else
+ * the link's fields), and is sent when that differs from what entrasync
+ * last wrote (the rule of every field). The before is Syncro's. */
+static void plan_unmark(struct engine_action *a, const struct engine_user *u, const struct engine_link *link,
+                        unsigned create_only)
+{
+	for (int f = 0; f < SYNCRO_NFIELDS; f++) {
+		const char *was = link->marked.v[f];
+		if (!was || f == SYNCRO_F_CUSTOMER_ID) continue;
+		if (!engine_blank(u->desired->v[f]) && !(create_only & (1u << f))) continue;   /* contact() sets it */
+		const char *wrote = link->fields.v[f], *now = link->have_now ? link->now.v[f] : wrote;
+		const char *back = engine_unmarked(now, wrote, was);
+		if (!engine_field_differs((enum syncro_field)f, back, wrote)) continue;
+		a->changed |= 1u << f;
+		a->before.v[f] = borrow(now);
+		a->after.v[f] = a->written.v[f] = borrow(back);
+	}
+}
+
 static int plan_linked_leaving(const struct engine_user *u, enum engine_why why, const struct engine_link *link,
                                const struct engine_leave *leave, struct engine_action *a, struct err *err)
 {
@@ -413,6 +473,7 @@ static int plan_linked_leaving(const struct engine_user *u, enum engine_why why,
 		 * edited since entrasync wrote it; the link keeps what entrasync wrote */
 		for (int f = 0; leave->have_now && f < SYNCRO_NFIELDS; f++)
 			if (a->changed & (1u << f)) a->before.v[f] = borrow(leave->now.v[f]);
+		if (a->changed) mark_record(a, link);
 		break;
 	default:
 		return err_set(err, "user %s: bad on_leave outcome", u->object_id);
@@ -477,6 +538,7 @@ static int plan_borrowed(const struct engine_plan_opts *o, const struct engine_u
 		out->customer_id = desired_customer(u);
 		if (!out->customer_id) out->customer_id = link->customer_id;
 		diff_fields(out, u->desired, &link->fields, o->create_only, false);
+		plan_unmark(out, u, link, o->create_only);
 		if (!out->changed) out->kind = ENGINE_UNCHANGED;
 		bool moves = out->customer_id != link->customer_id;
 		if (ncands > 0 && ((out->changed & (1u << SYNCRO_F_EMAIL)) || moves))
@@ -572,6 +634,7 @@ int engine_plan_user(const struct engine_plan_opts *o, const struct engine_user 
 	int rc = plan_borrowed(o, u, link, leave, cands, ncands, out, &msg, err);
 	if (rc != 0) {
 		free(out->candidates);
+		free(out->marked);
 		memset(out, 0, sizeof *out);
 	} else {
 		engine_action_own(out);

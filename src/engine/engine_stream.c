@@ -19,9 +19,9 @@
 
 /* A row of a batch, copied out of the store: its strings live in the
  * batch's arena (valid until the next batch is read). */
-enum { COL_OBJECT_ID, COL_JSON, COL_REMOVED, COL_FIELDS, COL_GROUPS, COL_STAMP, NCOLS };
+enum { COL_OBJECT_ID, COL_JSON, COL_REMOVED, COL_FIELDS, COL_GROUPS, COL_STAMP, COL_MARKED, NCOLS };
 struct row {
-	const char *object_id, *json, *removed, *fields, *groups, *stamp;
+	const char *object_id, *json, *removed, *fields, *groups, *stamp, *marked;
 	size_t json_len;
 	size_t at[NCOLS];     /* while reading: offsets into the arena + 1 (0 = NULL) */
 	bool linked;
@@ -61,6 +61,7 @@ static int take_row(const struct store_plan_row *r, void *ud)
 	row->at[COL_FIELDS] = arena_add(&b->arena, r->fields);
 	row->at[COL_GROUPS] = r->groups && *r->groups ? arena_add(&b->arena, r->groups) : 0;
 	row->at[COL_STAMP] = arena_add(&b->arena, r->stamp);
+	row->at[COL_MARKED] = arena_add(&b->arena, r->marked);
 	if (r->json) {
 		row->json_len = b->arena.len - row->at[COL_JSON];
 		if (row->json_len > b->max_json) b->max_json = row->json_len;
@@ -73,7 +74,8 @@ static void batch_resolve(struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		struct row *r = &b->v[i];
-		const char **cols[NCOLS] = { &r->object_id, &r->json, &r->removed, &r->fields, &r->groups, &r->stamp };
+		const char **cols[NCOLS] = { &r->object_id, &r->json, &r->removed, &r->fields, &r->groups, &r->stamp,
+		                             &r->marked };
 		for (int k = 0; k < NCOLS; k++) *cols[k] = r->at[k] ? b->arena.data + r->at[k] - 1 : NULL;
 	}
 }
@@ -571,23 +573,28 @@ static int plan_row(struct engine_planner *p, struct stream *sm, const struct ro
 		}
 	}
 	enum engine_why why = engine_user_leaving(&u);
-	if (linked && why == ENGINE_WHY_NONE && engine_fields_same_json(&desired, row->fields)) {
+	if (linked && why == ENGINE_WHY_NONE && !row->marked && engine_fields_same_json(&desired, row->fields)) {
 		/* the link holds exactly the desired fields (the common re-plan
 		 * after a policy change): unchanged, the link left unparsed */
 		plan_same(&u, row, &a);
 		goto emit;
 	}
 	user_strings(sm, uv, row, &u, label);
-	if (linked && engine_fields_from_json(row->fields, &link.fields, &uerr) != 0) {
+	if (linked && (engine_fields_from_json(row->fields, &link.fields, &uerr) != 0 ||
+	               engine_fields_from_json(row->marked, &link.marked, &uerr) != 0)) {
 		err_prefix(&uerr, "link to contact %lld", row->contact_id);
 		p->user_error(p->ud, label, uerr.msg);
 		goto out;
 	}
-	if (linked && why == ENGINE_WHY_NONE && !row->fields && p->contact_now) {
+	if (linked && why == ENGINE_WHY_NONE && (!row->fields || row->marked) && p->contact_now) {
 		/* a link made by hand (`entrasync link`) holds no fields: the
 		 * contact is read, so that the plan's before is what Syncro has
-		 * and only what differs is sent, as for an adopted contact */
-		int c = contact_read(p, &link, &link.fields, label);
+		 * and only what differs is sent, as for an adopted contact; a
+		 * user back in scope whose contact was marked when they left:
+		 * read, so the mark is taken out of it as it is now (what a
+		 * technician typed since is kept) */
+		int c = contact_read(p, &link, row->fields ? &link.now : &link.fields, label);
+		link.have_now = c == 0 && row->fields;
 		if (c == 2) {
 			gone_now = row->contact_id;   /* planned as a user with no link */
 			linked = false;

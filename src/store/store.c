@@ -41,7 +41,7 @@ enum stmt_id {
 };
 
 #define USER_COLS "tenant_id, object_id, json, removed, removed_at, updated_at"
-#define LINK_COLS "tenant_id, object_id, contact_id, customer_id, fields, created_at, updated_at, stamp"
+#define LINK_COLS "tenant_id, object_id, contact_id, customer_id, fields, created_at, updated_at, stamp, marked"
 #define TENANT_COLS "id, name, default_domain, syncro_customer_id, policy_hash, last_pull_at, " \
 	"last_sync_at, last_status, last_error"
 
@@ -113,9 +113,9 @@ static const char *const stmt_sql[S__COUNT] = {
 		"resync, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (tenant_id, resource) DO UPDATE SET "
 		"delta_link = ?3, next_link = ?4, round_started_at = ?5, resync = ?6, updated_at = ?7",
 
-	[S_LINK_PUT] = "INSERT INTO links (" LINK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) "
+	[S_LINK_PUT] = "INSERT INTO links (" LINK_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7, ?8) "
 		"ON CONFLICT (tenant_id, object_id) DO UPDATE SET contact_id = ?3, customer_id = ?4, fields = ?5, "
-		"updated_at = ?6, stamp = ?7",
+		"updated_at = ?6, stamp = ?7, marked = ?8",
 	[S_LINK_GET] = "SELECT " LINK_COLS " FROM links WHERE tenant_id = ?1 AND object_id = ?2",
 	[S_LINK_DELETE] = "DELETE FROM links WHERE tenant_id = ?1 AND object_id = ?2",
 	[S_LINK_FIND_CONTACT] = "SELECT " LINK_COLS " FROM links WHERE contact_id = ?2 AND (?1 = 0 OR customer_id = ?1) "
@@ -1043,6 +1043,7 @@ static void link_read(sqlite3_stmt *s, void *out)
 	l->created_at = col_dup(s, 5);
 	l->updated_at = col_dup(s, 6);
 	l->stamp = col_dup(s, 7);
+	l->marked = col_dup(s, 8);
 }
 
 int store_link_put(struct store *st, const struct store_link *l, struct err *err)
@@ -1060,6 +1061,7 @@ int store_link_put(struct store *st, const struct store_link *l, struct err *err
 	bind_text(s, 5, l->fields);
 	bind_text(s, 6, now);
 	bind_text(s, 7, l->stamp);
+	bind_text(s, 8, l->marked);
 	if (sqlite3_step(s) == SQLITE_DONE) {
 		store_sql_release(s);
 		return 0;
@@ -1113,6 +1115,7 @@ void store_link_free(struct store_link *l)
 	free_owned(l->object_id);
 	free_owned(l->fields);
 	free_owned(l->stamp);
+	free_owned(l->marked);
 	free_owned(l->created_at);
 	free_owned(l->updated_at);
 	memset(l, 0, sizeof *l);

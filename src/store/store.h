@@ -259,12 +259,16 @@ struct store_link {
 	long long customer_id;
 	const char *fields;        /* JSON of the contact fields last written */
 	const char *stamp;         /* the plan stamp of the inputs last planned (engine_stream.h), or NULL */
+	/* JSON of the values the fields a leaver's mark (an on_leave change)
+	 * wrote had before it, or NULL: no mark to take out when the user is
+	 * back in scope (engine_plan.c) */
+	const char *marked;
 	const char *created_at;    /* set by the store */
 	const char *updated_at;    /* set by the store */
 };
 /* Inserts or updates the link of (tenant_id, object_id); created_at is kept
- * on update, stamp replaced (NULL clears it: the next plan evaluates the
- * user). Fails with a clear message when the contact is already linked
+ * on update, stamp and marked replaced (a NULL stamp: the next plan
+ * evaluates the user). Fails with a clear message when the contact is already linked
  * to another user of the same customer. */
 int store_link_put(struct store *st, const struct store_link *l, struct err *err);
 int store_link_get(struct store *st, const char *tenant_id, const char *object_id, struct store_link *out,

@@ -44,12 +44,14 @@ static const char *const ob_sql[O__COUNT] = {
 	 * look-up per user, and links without a user found on the way */
 	[O_PLAN_BATCH] = "SELECT object_id, json, removed FROM users WHERE tenant_id = ?1 AND object_id > ?2 "
 		"ORDER BY object_id LIMIT ?3",
-	[O_PLAN_LINKS] = "SELECT object_id, contact_id, customer_id, fields, stamp FROM links "
+	[O_PLAN_LINKS] = "SELECT object_id, contact_id, customer_id, fields, stamp, marked FROM links "
 		"WHERE tenant_id = ?1 AND object_id > ?2 ORDER BY object_id",
 	[O_PLAN_GROUPS] = "SELECT m.object_id, group_concat(coalesce(g.display_name, '') || char(31) || m.group_id, "
 		"char(30)) FROM group_members m LEFT JOIN groups g ON g.tenant_id = m.tenant_id AND g.group_id = m.group_id "
 		"WHERE m.tenant_id = ?1 AND m.object_id > ?2 GROUP BY m.object_id ORDER BY m.object_id",
-	[O_LINK_RESTAMP] = "UPDATE links SET stamp = ?3 WHERE tenant_id = ?1 AND object_id = ?2",
+	/* a stamp without ":k" (a user in scope, unchanged): no mark is left to take out */
+	[O_LINK_RESTAMP] = "UPDATE links SET stamp = ?3, marked = CASE WHEN ?3 LIKE '%:k' THEN marked END "
+		"WHERE tenant_id = ?1 AND object_id = ?2",
 	[O_LINK_COUNT] = "SELECT count(*) FROM links WHERE tenant_id = ?1",
 };
 
@@ -266,7 +268,7 @@ static int orphan_row(struct cursor *l, int (*cb)(const struct store_plan_row *r
 	struct store_plan_row r = {
 		.object_id = col_borrow(l->s, 0), .removed = "deleted", .linked = true,
 		.contact_id = sqlite3_column_int64(l->s, 1), .customer_id = sqlite3_column_int64(l->s, 2),
-		.fields = col_borrow(l->s, 3), .stamp = col_borrow(l->s, 4), .groups = "",
+		.fields = col_borrow(l->s, 3), .stamp = col_borrow(l->s, 4), .marked = col_borrow(l->s, 5), .groups = "",
 	};
 	return cb(&r, ud);
 }
@@ -304,6 +306,7 @@ int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char 
 			.contact_id = linked ? sqlite3_column_int64(l.s, 1) : 0,
 			.customer_id = linked ? sqlite3_column_int64(l.s, 2) : 0,
 			.fields = linked ? col_borrow(l.s, 3) : NULL, .stamp = linked ? col_borrow(l.s, 4) : NULL,
+			.marked = linked ? col_borrow(l.s, 5) : NULL,
 			.groups = merged_groups(&g, uid),
 		};
 		users++;

@@ -92,6 +92,7 @@ struct store_plan_row {
 	long long customer_id;
 	const char *fields;        /* the link's fields JSON, or NULL */
 	const char *stamp;         /* the link's plan stamp, or NULL */
+	const char *marked;        /* the link's marked values (store_link), or NULL */
 	/* The declared groups the user is a member of, as
 	 * "display_name\x1Fgroup_id" records separated by "\x1E" ("" = none). */
 	const char *groups;
@@ -109,8 +110,10 @@ struct store_plan_row {
 int store_plan_batch(struct store_outbox *ob, const char *tenant_id, const char *after, long long limit,
                      int (*cb)(const struct store_plan_row *r, void *ud), void *ud, char **next,
                      struct err *err);
-/* Sets the plan stamp of an existing link (NULL clears it), nothing else:
- * an unchanged user whose inputs changed. No link: nothing, not an error. */
+/* Sets the plan stamp of an existing link (NULL clears it): an unchanged
+ * user whose inputs changed. A stamp of a user in scope (no ":k") also
+ * clears the link's marked values: planned unchanged, no mark is left to
+ * take out. No link: nothing, not an error. */
 int store_link_restamp(struct store_outbox *ob, const char *tenant_id, const char *object_id, const char *stamp,
                        struct err *err);
 /* The tenant's links. */

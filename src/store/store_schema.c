@@ -462,6 +462,11 @@ static const char *const migrations[] = {
 	"UPDATE tenants SET users_present = (SELECT count(*) FROM users u WHERE u.tenant_id = tenants.id\n"
 	"  AND u.removed IS NULL) WHERE id IN (SELECT new FROM tenant_case);\n"
 	"DROP TABLE tenant_case;\n",
+
+	/* 15: what a leaver's mark (an on_leave change) replaced: the values
+	 * its fields had before it (JSON, like fields), so that a user back in
+	 * scope has the mark taken out again (engine_plan.c); NULL = no mark. */
+	"ALTER TABLE links ADD COLUMN marked TEXT;\n",
 };
 
 int store_schema_latest(void)

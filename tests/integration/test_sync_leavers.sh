@@ -1,5 +1,9 @@
 #!/bin/sh
-# test_sync_leavers — what a leaver's mark (p.mark) leaves on a contact.
+# test_sync_leavers — what a leaver's mark (p.mark) leaves on a contact and
+# what a hand-made link gives the next sync. A user who leaves is marked
+# ("[left] DATE disabled" above the notes a technician typed); back in scope
+# the mark is taken out again (the technician's text kept, also what was
+# typed while the user was away) and a second departure is marked again.
 # Notes near Syncro's limit: the mark still fits (the old notes cut, saying
 # so), the user marked, nothing fails. A leaver whose contact was deleted by
 # hand: on a plain sync the link is dropped with "nothing left to mark", and
@@ -38,6 +42,41 @@ TODAY=$(date -u +%Y-%m-%d)
 esr --config c.lua sync
 check "first sync: ok" test "$ES_RC $(sql "select status from runs order by id desc limit 1")" = "0 ok"
 
+# ---- a leaver marked, back in scope: the mark taken out, the technician's text kept; marked again
+set -- $(nth_link 0); ANN=$1; ANN_C=$2
+put_contact "$ANN_C" '{"notes": "Prefers phone"}'
+gctl POST "tenants/contoso/users/$ANN/disable" '{}' >/dev/null
+esr --config c.lua sync
+check "disabled: marked" test "$ES_RC $(notes_of "$ANN_C")" = "0 \"[left] $TODAY disabled\\nPrefers phone\""
+# a technician adds a line while the user is away
+put_contact "$ANN_C" "{\"notes\": \"[left] $TODAY disabled\\nPrefers phone\\nLaptop returned\"}"
+gctl POST "tenants/contoso/users/$ANN/enable" '{}' >/dev/null
+clear_log
+esr --config c.lua sync
+check "back: one update, the mark taken out, the notes kept" \
+  test "$ES_RC $(writes contacts.update) $(notes_of "$ANN_C")" = "0 1 \"Prefers phone\\nLaptop returned\""
+check "back: the plan shows the notes going back" grep -q "^      notes: .*\[left\] $TODAY disabled.* → Prefers phone" "$T_OUT/out"
+clear_log
+esr --config c.lua sync
+check "back, next sync: nothing written, no mark recorded" \
+  test "$ES_RC $(all_writes) $(sql "select count(*) from links where marked is not null")" = "0 0 0"
+gctl POST "tenants/contoso/users/$ANN/disable" '{}' >/dev/null
+esr --config c.lua sync
+check "left again: marked again" \
+  test "$ES_RC $(notes_of "$ANN_C")" = "0 \"[left] $TODAY disabled\\nPrefers phone\\nLaptop returned\""
+gctl POST "tenants/contoso/users/$ANN/enable" '{}' >/dev/null
+esr --config c.lua sync
+check "back again: unmarked again" test "$ES_RC $(notes_of "$ANN_C")" = "0 \"Prefers phone\\nLaptop returned\""
+
+# a contact with no notes before its mark: back, its notes are blank again
+set -- $(nth_link 3); DEE=$1; DEE_C=$2
+gctl POST "tenants/contoso/users/$DEE/disable" '{}' >/dev/null
+esr --config c.lua sync
+check "no notes: marked" test "$ES_RC $(notes_of "$DEE_C")" = "0 \"[left] $TODAY disabled\""
+gctl POST "tenants/contoso/users/$DEE/enable" '{}' >/dev/null
+esr --config c.lua sync
+check "no notes, back: the mark taken out" test "$ES_RC $(notes_of "$DEE_C")" = "0 \"\""
+
 # ---- notes near Syncro's limit: the mark fits, the old notes cut (said), the user marked
 set -- $(nth_link 1); BO=$1; BO_C=$2
 put_contact "$BO_C" "{\"notes\": \"$(python3 -c 'print("x" * 16380)')\"}"
@@ -50,6 +89,10 @@ n = json.loads(sys.stdin.read())
 print(n.startswith("[left] '"$TODAY"' disabled\nxxx"), len(n.encode()) <= 16384, "cut" in n[-80:])')" = "True True True"
 esr --config c.lua sync
 check "long notes, again: exit 0, kept" sh -c "test $ES_RC = 0 && grep -q ' 0 marked, .* 0 errors' '$T_OUT/out'"
+gctl POST "tenants/contoso/users/$BO/enable" '{}' >/dev/null
+esr --config c.lua sync
+check "long notes, back: the whole old notes back" test "$ES_RC $(notes_of "$BO_C" | python3 -c '
+import json, sys; print(json.loads(sys.stdin.read()) == "x" * 16380)')" = "0 True"
 
 # ---- a leaver's contact deleted by hand, a plain sync: nothing left to mark, no verify line
 set -- $(nth_link 2); CY=$1; CY_C=$2

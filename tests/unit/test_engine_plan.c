@@ -423,6 +423,86 @@ TEST(engine_plan_user_who_comes_back_is_updated_not_created)
 	engine_link_free(&l);
 }
 
+TEST(engine_plan_mark_is_recorded_and_taken_out_when_the_user_comes_back)
+{
+	struct err err;
+	struct engine_link l = { .contact_id = 14, .customer_id = 101 };
+	fields_of(&l.fields, "name=Di", "email=di@x.com", "phone=555", "customer_id=101", NULL);
+	struct engine_user gone = { .object_id = "u8", .label = "u8", .disabled = true };
+	struct engine_leave mark = { .kind = ENGINE_LEAVE_CHANGES, .have_now = true };
+	fields_of(&mark.changes, "notes=[left] 2026-11-28 disabled\nVIP", "phone=", NULL);
+	fields_of(&mark.now, "notes=VIP", "phone=555", NULL);   /* Syncro: a technician's note */
+	struct engine_action a;
+	REQUIRE_OK(engine_plan_user(NULL, &gone, &l, &mark, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_MARK);
+	/* what the marked fields had before: Syncro's ("" for nothing) */
+	CHECK_STR(a.marked, "{\"phone\":\"555\",\"notes\":\"VIP\"}");
+	engine_action_free(&a);
+	engine_leave_free(&mark);
+
+	/* a second mark of the same leave keeps what the first replaced */
+	fields_of(&l.marked, "notes=VIP", NULL);
+	mark = (struct engine_leave){ .kind = ENGINE_LEAVE_CHANGES };
+	fields_of(&mark.changes, "title=gone", NULL);
+	REQUIRE_OK(engine_plan_user(NULL, &gone, &l, &mark, NULL, 0, &a, &err), &err);
+	CHECK_STR(a.marked, "{\"title\":\"\",\"notes\":\"VIP\"}");
+	engine_action_free(&a);
+	engine_leave_free(&mark);
+
+	/* back in scope: the mark taken out of what Syncro has now (a line a
+	 * technician added below kept); the phone contact() sets is its own */
+	syncro_fields_free(&l.fields);
+	syncro_fields_free(&l.marked);
+	fields_of(&l.fields, "name=Di", "email=di@x.com", "phone=", "notes=[left] 2026-11-28 disabled\nVIP",
+	          "customer_id=101", NULL);
+	fields_of(&l.marked, "notes=VIP", "phone=555", NULL);
+	fields_of(&l.now, "name=Di", "phone=", "notes=[left] 2026-11-28 disabled\nVIP\ncalled", NULL);
+	l.have_now = true;
+	struct syncro_fields d;
+	fields_of(&d, "name=Di", "email=di@x.com", "phone=556", "customer_id=101", NULL);
+	struct engine_user back = user_in("u8", &d);
+	REQUIRE_OK(engine_plan_user(NULL, &back, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_EQ_INT(a.kind, ENGINE_UPDATE);
+	CHECK_EQ_INT(a.changed, (1u << SYNCRO_F_NOTES) | (1u << SYNCRO_F_PHONE));
+	CHECK_STR(a.after.v[SYNCRO_F_NOTES], "VIP\ncalled");
+	CHECK_STR(a.before.v[SYNCRO_F_NOTES], "[left] 2026-11-28 disabled\nVIP\ncalled");
+	CHECK_STR(a.written.v[SYNCRO_F_NOTES], "VIP\ncalled");
+	CHECK_STR(a.after.v[SYNCRO_F_PHONE], "556");
+	CHECK(a.marked == NULL);
+	engine_action_free(&a);
+
+	/* notes contact() writes only on create: the mark is taken out all the same */
+	struct engine_plan_opts o = { .create_only = 1u << SYNCRO_F_NOTES };
+	syncro_fields_set(&d, SYNCRO_F_NOTES, "Licences: E3");
+	REQUIRE_OK(engine_plan_user(&o, &back, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_STR(a.after.v[SYNCRO_F_NOTES], "VIP\ncalled");
+	engine_action_free(&a);
+	/* notes contact() does set: its value, as for any update */
+	REQUIRE_OK(engine_plan_user(NULL, &back, &l, NULL, NULL, 0, &a, &err), &err);
+	CHECK_STR(a.after.v[SYNCRO_F_NOTES], "Licences: E3");
+	engine_action_free(&a);
+	syncro_fields_free(&d);
+	engine_link_free(&l);
+}
+
+TEST(engine_unmarked_takes_the_mark_out_of_what_the_contact_has)
+{
+	const char *wrote = "[left] 2026-11-28 disabled\nVIP";
+	CHECK_STR(engine_unmarked(wrote, wrote, "VIP"), "VIP");
+	CHECK_STR(engine_unmarked("[left] 2026-11-28 disabled\nVIP\nmore", wrote, "VIP"), "VIP\nmore");
+	/* nothing below the mark before it: a line typed below it since is kept */
+	CHECK_STR(engine_unmarked("[left] 2026-11-28 disabled", "[left] 2026-11-28 disabled", ""), "");
+	CHECK_STR(engine_unmarked("[left] 2026-11-28 disabled\nnew", "[left] 2026-11-28 disabled", ""), "new");
+	/* the mark taken out, or changed, by hand: what the contact has stands */
+	CHECK_STR(engine_unmarked("VIP", wrote, "VIP"), "VIP");
+	CHECK_STR(engine_unmarked(NULL, wrote, "VIP"), "");
+	/* a replaced value: the old one back while the mark is there */
+	CHECK_STR(engine_unmarked("", "", "555"), "555");
+	CHECK_STR(engine_unmarked("777", "", "555"), "777");
+	/* notes cut to fit under the mark: the whole old notes back */
+	CHECK_STR(engine_unmarked("[left] x\nVI[cut]", "[left] x\nVI[cut]", "VIP"), "VIP");
+}
+
 TEST(engine_plan_rejects_inconsistent_input)
 {
 	struct err err;

@@ -118,6 +118,19 @@ TEST(store_link_stamp_put_restamp_and_clear)
 	CHECK_STR(got.fields, "{\"name\":\"Ann\"}");
 	CHECK_STR(got.updated_at, updated);
 	store_link_free(&got);
+	/* a mark's values go with the link; a leaver's restamp (":k") keeps them,
+	 * one of a user in scope (planned unchanged: no mark left) clears them */
+	l.marked = "{\"notes\":\"VIP\"}";
+	CHECK_OK(store_link_put(st, &l, &err), &err);
+	l.marked = NULL;
+	CHECK_OK(store_link_restamp(ob, TENANT, "u1", "00000000000000dd:k", &err), &err);
+	CHECK_OK(store_link_get(st, TENANT, "u1", &got, &err), &err);
+	CHECK_STR(got.marked, "{\"notes\":\"VIP\"}");
+	store_link_free(&got);
+	CHECK_OK(store_link_restamp(ob, TENANT, "u1", "00000000000000dd", &err), &err);
+	CHECK_OK(store_link_get(st, TENANT, "u1", &got, &err), &err);
+	CHECK(got.marked == NULL);
+	store_link_free(&got);
 	/* restamping a link that does not exist is no error and creates nothing */
 	CHECK_OK(store_link_restamp(ob, TENANT, "nobody", "00000000000000cc", &err), &err);
 	CHECK(store_link_get(st, TENANT, "nobody", &got, &err) == STORE_NOTFOUND);
