@@ -52,8 +52,10 @@ int cmd_metrics(int argc, char **argv, const struct global_opts *g)
 	rc = ops_store_open("metrics", &cfg, false, &st);
 	if (rc != 0 && rc != STORE_NOTFOUND) goto out;
 	if (st) daemon_extra(&cfg, st, &extra);
-	double not_after = -1;
-	if (graph_credentials_check(&cfg.graph, &not_after, &err) == 0 && not_after > 0) extra.cert_not_after = not_after;
+	/* the certificate's expiry whenever it can be read, an expired one too:
+	 * an alert on it must not resolve the moment it expires */
+	double not_after = graph_certificate_not_after(cfg.graph.certificate);
+	if (not_after > 0) extra.cert_not_after = not_after;
 	rc = EXIT_NOSTART;
 	if (output) {
 		if (metrics_write_file(st, output, &extra, &err) != 0) {

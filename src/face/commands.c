@@ -47,11 +47,12 @@ const struct command commands[] = {
 	  "\n"
 	  "Loads the config and every policy it names (the default policy and each\n"
 	  "tenant's), reports every problem found with FILE:LINE, reads the Graph\n"
-	  "certificate and key as a pull would (PEM, matching, not expired; a warning\n"
+	  "certificate and key as a pull would (PEM, matching, valid now; a warning\n"
 	  "from 30 days before it expires), and prints a short summary when all is\n"
 	  "well. Touches neither the network nor the database.\n"
 	  "\n"
-	  "Exit status: 0 all fine, 2 the config or a policy has a problem.\n",
+	  "Exit status: 0 all fine, 2 the config, a policy or the certificate has a\n"
+	  "problem.\n",
 	  cmd_check, 0 },
 	{ "lua", "Run a Lua file in the policy sandbox (developer command)",
 	  "usage: entrasync lua [--instructions N] [--memory-mb N] [--seconds S] FILE [ARG...]\n"
@@ -76,7 +77,9 @@ const struct command commands[] = {
 	  "(by delta: only what changed since the last pull), the groups each\n"
 	  "tenant's policy declares, the organization, today's licences and the\n"
 	  "Secure Score history. Touches nothing in Syncro. A tenant that fails (no\n"
-	  "consent, missing permission...) is reported; the others go on.\n"
+	  "consent, missing permission...) is reported; the others go on. A Graph\n"
+	  "credential that cannot be used (a refused secret, a certificate expired,\n"
+	  "unreadable or not matching its key) fails every tenant with the reason.\n"
 	  "\n"
 	  "  --workers N   worker processes sharing the tenants (1 to 16; default\n"
 	  "                graph.pull_workers, else one per core, at most one per\n"

@@ -276,6 +276,7 @@ void graph_client_free(struct graph_client *gc)
 	free(gc->tenants);
 	str_index_free(&gc->by_id);
 	graph_auth_free(gc);
+	free(gc->credential_error);
 	free(gc->client_id);
 	free(gc->authority);
 	free(gc->endpoint);

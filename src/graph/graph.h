@@ -39,17 +39,28 @@ struct graph_client_opts {
 };
 
 /* Makes a client: adds the "graph" and "login" services to the engine, and
- * loads the certificate and key when configured (errors name the file:
- * unreadable, not PEM, encrypted key, key not matching the certificate, not
- * RSA). Fails when neither a client secret nor a certificate is set. */
+ * loads the certificate and key when configured. Fails only for a config
+ * wrong in itself: no client_id, neither a client secret nor a certificate,
+ * an unknown graph.jwt_alg. A certificate or key that cannot be used (see
+ * graph_credentials_check) still makes a client, whose every token fails
+ * with the reason and sends nothing: each tenant of the run fails with it,
+ * as with a secret Entra refuses, and the run is recorded. */
 int graph_client_new(const struct graph_client_opts *o, struct graph_client **out, struct err *err);
 /* Loads the certificate and key of cfg as graph_client_new does, without a
- * client or the network (for `entrasync check`): the same errors, plus a
- * certificate that has expired, and a binary .pfx/.cer named as such with
- * the commands that make PEM files of it. *not_after (may be NULL): the
- * certificate's notAfter in seconds since the epoch, -1 with a client
- * secret. 0 when fine (a client secret is always fine here). */
+ * client or the network (`entrasync check`, `status`, the daemon): -1 for
+ * the config errors graph_client_new refuses, and for a credential it would
+ * make every token fail with (errors name the file: unreadable, not PEM or a
+ * binary .pfx/.cer named as such with the commands that make PEM files of
+ * it, expired, not valid yet, encrypted key, key not matching the
+ * certificate, not RSA). *not_after (may be NULL): the certificate's
+ * notAfter in seconds since the epoch whenever the certificate could be
+ * read (an expired one too), else -1 (and with a client secret). 0 when
+ * fine (a client secret is always fine here). */
 int graph_credentials_check(const struct config_graph *cfg, double *not_after, struct err *err);
+/* The notAfter of the PEM certificate at path, in seconds since the epoch;
+ * -1 when it cannot be read. Reads the file each call (a certificate renewed
+ * in place is seen at once). */
+double graph_certificate_not_after(const char *path);
 /* A certificate that expires within this many days is warned about: by
  * `check`, by `status` and at each daemon run. */
 #define GRAPH_CERT_WARN_DAYS 30

@@ -117,23 +117,43 @@ static double cert_not_after(const X509 *cert)
 	return (double)timegm(&tm);
 }
 
-int graph_auth_load(struct graph_client *gc, struct err *err)
+/* The certificate's notBefore as seconds since the epoch (UTC); -1 when unreadable. */
+static double cert_not_before(const X509 *cert)
+{
+	struct tm tm;
+	const ASN1_TIME *nb = X509_get0_notBefore(cert);
+	if (!nb || ASN1_TIME_to_tm(nb, &tm) != 1) return -1;
+	return (double)timegm(&tm);
+}
+
+/* A certificate made on a machine whose clock runs ahead is not refused for
+ * its first minutes: Entra allows the same skew on its assertions. */
+#define CERT_NOT_BEFORE_SLACK 300.0
+
+double graph_certificate_not_after(const char *path)
+{
+	double not_after = -1;
+	BIO *bio = path && *path ? BIO_new_file(path, "r") : NULL;
+	if (!bio) goto out;
+	X509 *cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+	BIO_free(bio);
+	if (!cert) goto out;
+	not_after = cert_not_after(cert);
+	X509_free(cert);
+out:
+	ERR_clear_error();
+	return not_after;
+}
+
+/* Reads the certificate and key files of gc->cfg into gc (key, x5t,
+ * x5t#S256, cert_not_after as soon as the certificate is read). -1 with
+ * err naming the file and what to do when they cannot be used: unreadable,
+ * not PEM, expired or not yet valid, the key encrypted, not RSA or not the
+ * certificate's. */
+static int auth_load_files(struct graph_client *gc, struct err *err)
 {
 	const struct config_graph *cfg = gc->cfg;
-	bool have_secret = cfg->client_secret && *cfg->client_secret;
-	bool have_cert = cfg->certificate && *cfg->certificate;
 	char sslbuf[256];
-	if (!have_cert) {
-		if (!have_secret)
-			return err_set(err, "graph: set graph.client_secret, or graph.certificate and graph.private_key");
-		return 0;
-	}
-	if (cfg->jwt_alg && *cfg->jwt_alg) {
-		if (str_ieq(cfg->jwt_alg, "RS256")) gc->rs256 = true;
-		else if (!str_ieq(cfg->jwt_alg, "PS256"))
-			return err_set(err, "graph.jwt_alg '%s' is not supported: use \"PS256\" (default) or \"RS256\"",
-			               cfg->jwt_alg);
-	}
 	const char *key_path = cfg->private_key && *cfg->private_key ? cfg->private_key : cfg->certificate;
 	int rc = -1;
 	X509 *cert = NULL;
@@ -162,6 +182,14 @@ int graph_auth_load(struct graph_client *gc, struct err *err)
 		err_set(err, "graph.certificate %s expired on %s: upload a new certificate to the app registration "
 		        "(Certificates & secrets) and point graph.certificate and graph.private_key at it", cfg->certificate,
 		        day);
+		goto out;
+	}
+	double not_before = cert_not_before(cert);
+	if (not_before > time_now() + CERT_NOT_BEFORE_SLACK) {
+		char day[32];
+		time_iso8601(not_before, day, sizeof day);
+		err_set(err, "graph.certificate %s is not valid before %s: check the clock of this machine, or point "
+		        "graph.certificate and graph.private_key at a certificate valid now", cfg->certificate, day);
 		goto out;
 	}
 	bio = BIO_new_file(key_path, "r");
@@ -202,12 +230,38 @@ out:
 	return rc;
 }
 
+int graph_auth_load(struct graph_client *gc, struct err *err)
+{
+	const struct config_graph *cfg = gc->cfg;
+	bool have_secret = cfg->client_secret && *cfg->client_secret;
+	bool have_cert = cfg->certificate && *cfg->certificate;
+	if (!have_cert) {
+		if (!have_secret)
+			return err_set(err, "graph: set graph.client_secret, or graph.certificate and graph.private_key");
+		return 0;
+	}
+	if (cfg->jwt_alg && *cfg->jwt_alg) {
+		if (str_ieq(cfg->jwt_alg, "RS256")) gc->rs256 = true;
+		else if (!str_ieq(cfg->jwt_alg, "PS256"))
+			return err_set(err, "graph.jwt_alg '%s' is not supported: use \"PS256\" (default) or \"RS256\"",
+			               cfg->jwt_alg);
+	}
+	struct err unusable;
+	if (auth_load_files(gc, &unusable) != 0) {
+		log_redact_err(&unusable);
+		gc->credential_error = xstrdup(unusable.msg);
+	}
+	return 0;
+}
+
 int graph_credentials_check(const struct config_graph *cfg, double *not_after, struct err *err)
 {
 	struct graph_client probe = { .cfg = cfg, .cert_not_after = -1 };
 	int rc = graph_auth_load(&probe, err);
+	if (rc == 0 && probe.credential_error) rc = err_set(err, "%s", probe.credential_error);
 	if (not_after) *not_after = probe.cert_not_after;
 	graph_auth_free(&probe);
+	free(probe.credential_error);
 	return rc;
 }
 
@@ -501,6 +555,12 @@ void graph_token_request(struct graph_tenant *t)
 	struct graph_client *gc = t->gc;
 	struct buf body = { 0 };
 	struct err err;
+	if (gc->credential_error) {   /* nothing to sign in with: no request */
+		free(t->token_error);
+		t->token_error = xasprintf("tenant %s: %s", t->id, gc->credential_error);
+		flush_waiting(t);
+		return;
+	}
 	buf_adds(&body, "client_id=");
 	form_escape(gc->client_id, &body);
 	buf_adds(&body, "&scope=");

@@ -58,12 +58,19 @@ struct graph_client {
 	char *x5t;                /* base64url SHA-1 of the certificate DER */
 	char *x5t_s256;           /* base64url SHA-256 of the certificate DER */
 	double cert_not_after;    /* the certificate's notAfter (s since the epoch); -1 = none or unknown */
+	char *credential_error;   /* the certificate or key cannot be used (expired, unreadable, not the
+	                           * certificate's...): every token fails with it, no request made; NULL = usable */
 	struct graph_tenant **tenants;
 	size_t ntenants, cap_tenants;
 	struct str_index by_id;       /* tenant id (case folded) -> index in tenants */
 };
 
 /* graph_auth.c */
+/* Reads the credentials gc->cfg names into gc. -1 when the config itself
+ * is wrong (no credential at all, an unknown graph.jwt_alg): no client can
+ * be made. Else 0; when the certificate or key named cannot be used (see
+ * graph_credentials_check) gc->credential_error says why, and every token
+ * of the client fails with it (graph_token_request). */
 int graph_auth_load(struct graph_client *gc, struct err *err);
 void graph_auth_free(struct graph_client *gc);
 /* The token scope: {endpoint}/.default (new string). */

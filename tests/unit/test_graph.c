@@ -263,10 +263,6 @@ TEST(graph_client_needs_a_credential)
 	CHECK(graph_client_new(&(struct graph_client_opts){ .cfg = &cfg, .engine = e }, &gc, &err) < 0);
 	CHECK_CONTAINS(err.msg, "graph.client_secret");
 	CHECK(gc == NULL);
-	cfg.client_secret = (char *)(uintptr_t)"x";
-	cfg.certificate = (char *)(uintptr_t)"/nonexistent/cert.pem";
-	CHECK(graph_client_new(&(struct graph_client_opts){ .cfg = &cfg, .engine = e }, &gc, &err) < 0);
-	CHECK_CONTAINS(err.msg, "/nonexistent/cert.pem");
 	http_engine_free(e);
 }
 
@@ -420,6 +416,33 @@ TEST(graph_client_assertion_ps256_and_rs256)
 	EVP_PKEY_free(k);
 }
 
+/* A certificate or key that cannot be used is no config error: the client
+ * is made, and every tenant's token fails at once with the reason, no
+ * request sent (so each tenant of a run fails with it, and the run is
+ * recorded). Returns the token's failure in err: -1 when it failed so,
+ * 0 when a token request went out (the credential was usable). */
+static int token_refused_offline(const char *cert, const char *key, struct err *err)
+{
+	struct fixture f;
+	if (fixture_open(&f, cert, key, NULL, err) != 0) {
+		t_fail(__FILE__, __LINE__, "no client for an unusable certificate: %s", err->msg);
+		return 0;
+	}
+	struct graph_tenant *t = graph_tenant_get(f.gc, "contoso.example");
+	graph_tenant_token_start(t);
+	struct graph_tenant_counters c;
+	graph_tenant_counters(t, &c);
+	const char *why = graph_tenant_token_error(t);
+	int rc = why && c.token_requests == 0 ? -1 : 0;
+	if (why) err_set(err, "%s", why);
+	if (c.token_requests) {   /* a request in flight must end before the client goes */
+		struct err ignored;
+		http_run(f.e, &ignored);
+	}
+	fixture_close(&f);
+	return rc;
+}
+
 TEST(graph_client_certificate_errors)
 {
 	char cert[600], key[600], cert2[600], key2[600];
@@ -428,21 +451,24 @@ TEST(graph_client_certificate_errors)
 	REQUIRE(make_cert(t_tmpdir(), cert2, key2, sizeof cert2, &k2) == 0);
 	struct fixture f;
 	struct err err;
-	CHECK(fixture_open(&f, cert, key2, NULL, &err) < 0);
+	CHECK(token_refused_offline(cert, key2, &err) < 0);
+	CHECK_CONTAINS(err.msg, "tenant contoso.example: graph.private_key");
 	CHECK_CONTAINS(err.msg, "does not belong to graph.certificate");
-	CHECK(fixture_open(&f, cert, key, "HS256", &err) < 0);
+	CHECK(fixture_open(&f, cert, key, "HS256", &err) < 0);   /* the config itself is wrong: no client */
 	CHECK_CONTAINS(err.msg, "graph.jwt_alg");
-	CHECK(fixture_open(&f, key, key, NULL, &err) < 0);  /* a key is not a certificate */
+	CHECK(token_refused_offline(key, key, &err) < 0);  /* a key is not a certificate */
 	CHECK_CONTAINS(err.msg, "no PEM certificate");
-	CHECK(fixture_open(&f, cert, cert, NULL, &err) < 0);  /* a certificate is not a key */
+	CHECK(token_refused_offline(cert, cert, &err) < 0);  /* a certificate is not a key */
 	CHECK_CONTAINS(err.msg, "private key");
+	CHECK(token_refused_offline("/nonexistent/cert.pem", key, &err) < 0);
+	CHECK_CONTAINS(err.msg, "graph.certificate /nonexistent/cert.pem: cannot open it");
 	/* an encrypted key is refused with the way out */
 	char enc[700];
 	snprintf(enc, sizeof enc, "%s/enc.pem", t_tmpdir());
 	FILE *fp = fopen(enc, "w");
 	PEM_write_PrivateKey(fp, k, EVP_aes_128_cbc(), (const unsigned char *)"pw", 2, NULL, NULL);
 	fclose(fp);
-	CHECK(fixture_open(&f, cert, enc, NULL, &err) < 0);
+	CHECK(token_refused_offline(cert, enc, &err) < 0);
 	CHECK_CONTAINS(err.msg, "encrypted key is not supported");
 	/* key and certificate in one file work */
 	char both[700];
@@ -483,7 +509,24 @@ TEST(graph_credentials_check_for_check)
 	CHECK(graph_credentials_check(&g, &not_after, &err) < 0);
 	CHECK_CONTAINS(err.msg, "expired on ");
 	CHECK_CONTAINS(err.msg, "upload a new certificate to the app registration");
+	/* its notAfter is still told (the metrics keep the expiry gauge) */
+	CHECK(fabs(not_after - (time_now() - 86400.0)) < 120);
+	CHECK(fabs(graph_certificate_not_after(cert) - (time_now() - 86400.0)) < 120);
+	/* a client is made for it, whose tokens fail with the reason */
+	CHECK(token_refused_offline(cert, key, &err) < 0);
+	CHECK_CONTAINS(err.msg, "expired on ");
 	EVP_PKEY_free(k);
+	/* not valid yet (beyond a few minutes of clock skew) */
+	REQUIRE(make_cert_valid(t_tmpdir(), 2 * 86400, 5 * 86400, cert, key, sizeof cert, &k) == 0);
+	CHECK(graph_credentials_check(&g, &not_after, &err) < 0);
+	CHECK_CONTAINS(err.msg, "is not valid before ");
+	CHECK(token_refused_offline(cert, key, &err) < 0);
+	CHECK_CONTAINS(err.msg, "is not valid before ");
+	EVP_PKEY_free(k);
+	REQUIRE(make_cert_valid(t_tmpdir(), 60, 5 * 86400, cert, key, sizeof cert, &k) == 0);
+	CHECK_OK(graph_credentials_check(&g, &not_after, &err), &err);   /* a minute ahead: clock skew */
+	EVP_PKEY_free(k);
+	CHECK(graph_certificate_not_after("/nonexistent/cert.pem") == -1);
 	REQUIRE(make_cert_valid(t_tmpdir(), 0, 5 * 86400, cert, key, sizeof cert, &k) == 0);
 	CHECK_OK(graph_credentials_check(&g, &not_after, &err), &err);
 	CHECK(fabs(not_after - (time_now() + 5 * 86400.0)) < 120);

@@ -1,0 +1,83 @@
+#!/bin/sh
+# test_credentials — a Graph credential the config names correctly but that
+# cannot be used (a certificate expired, or whose key is another's) against
+# both fakes: each pull and sync is recorded, every tenant failed with the
+# reason and nothing sent to Entra (exit 1, as for a refused secret), so
+# `status`, the "failing" finding and the metrics see it, and the expiry
+# gauge stays with the past date; a config wrong in itself (an unknown
+# graph.jwt_alg) is still exit 2 with no run recorded.
+. tests/integration/test_sync_lib.sh
+
+start_fakes "$T_OUT/credentials"
+cd "$W" || exit 1
+ES=$ENTRASYNC
+mail_policy pol.lua
+
+# newcert NAME DAYS [FAKETIME]: NAME.pem and NAME.key, valid DAYS days from
+# now (or from FAKETIME, a date in the past).
+newcert() {
+  if [ -n "${3:-}" ]; then
+    FAKETIME_DONT_FAKE_MONOTONIC=1 faketime "$3" openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" \
+      -out "$1.pem" -days "$2" -subj "/CN=$1" >/dev/null 2>&1
+  else
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout "$1.key" -out "$1.pem" -days "$2" -subj "/CN=$1" >/dev/null 2>&1
+  fi
+  chmod 600 "$1.key"
+}
+register() { gctl POST apps/$CID/certificates "$(python3 -c 'import json,sys; print(json.dumps({"pem": open(sys.argv[1]).read()}))' "$1.pem")" >/dev/null; }
+use_cert() { cp "$1.pem" app.pem && cp "$1.key" app.key; }   # renewed in place: both files overwritten
+not_after() { python3 -c 'import ssl,sys; print(int(ssl.cert_time_to_seconds(sys.argv[1])))' "$(openssl x509 -in "$1.pem" -noout -enddate | sed 's/^notAfter=//')"; }
+token_requests() { gctl GET "requests?kind=token&summary=1" | jq_py 'd["total"]'; }
+failed_rows() { sql "select count(*) from run_tenants where run_id = (select max(id) from runs) and status = 'failed' and reason like '%$1%'"; }
+last_run() { sql "select kind || ' ' || status from runs order by id desc limit 1"; }
+
+mkconfig c.lua pol.lua
+sed "s|client_secret = \"[^\"]*\"|certificate = \"app.pem\", private_key = \"app.key\"|" c.lua >cert.lua
+sed "s|certificate = \"app.pem\", private_key = \"app.key\"|&, jwt_alg = \"HS256\"|" cert.lua >badalg.lua
+printf 'alerts = { enabled = false, failing_hours = 24 }\n' >>cert.lua
+
+newcert good 20; register good
+newcert other 20
+use_cert good
+expect_ok "a registered certificate: the sync runs" -- --config cert.lua sync
+
+# ---- a key that is not the certificate's
+cp other.key app.key
+gctl DELETE requests >/dev/null
+expect_exit "pull with a key not the certificate's: every tenant failed (exit 1)" 1 \
+  "^Contoso: FAILED: tenant [0-9a-f-]+: graph.private_key app.key does not belong to graph.certificate app.pem" \
+  -- --config cert.lua pull
+check "the pull is recorded: every tenant failed with the reason" test "$(failed_rows 'does not belong')/$(last_run)" = "3/pull failed"
+check "nothing was sent to the token endpoint" test "$(token_requests)" = 0
+
+# ---- a config wrong in itself stays a config error
+runs_before=$(sql "select count(*) from runs")
+expect_exit "an unknown graph.jwt_alg is a config error (exit 2)" 2 "graph.jwt_alg 'HS256'" -- --config badalg.lua pull
+check "a config error records no run" test "$(sql "select count(*) from runs")" = "$runs_before"
+
+# ---- an expired certificate
+if ! command -v faketime >/dev/null 2>&1; then
+  echo "skip - an expired certificate needs faketime (apt-get install faketime)"
+  exit 0
+fi
+newcert expired 2 "2020-01-01 00:00:00"
+use_cert expired
+gctl DELETE requests >/dev/null
+expect_exit "pull with an expired certificate: every tenant failed (exit 1)" 1 \
+  "^Fabrikam: FAILED: tenant [0-9a-f-]+: graph.certificate app.pem expired on 2020-01-03" -- --config cert.lua pull
+check "the expired pull is recorded, every tenant failed" test "$(failed_rows 'expired on 2020-01-03')/$(last_run)" = "3/pull failed"
+expect_exit "sync with an expired certificate: every tenant failed (exit 1)" 1 "expired on 2020-01-03" -- --config cert.lua sync
+check "the expired sync is recorded, every tenant failed" test "$(failed_rows 'expired on 2020-01-03')/$(last_run)" = "3/sync partial"
+check "still nothing sent to the token endpoint" test "$(token_requests)" = 0
+expect_exit "status: the tenants failed (exit 1)" 1 "" -- --config cert.lua status
+check "status: the last pull failed, with the reason" \
+  test "$(grep -c "^  last pull .*: failed: tenant .*expired on 2020-01-03" "$T_OUT/out")" = 3
+expect_ok "metrics with an expired certificate" -- --config cert.lua metrics
+check "metrics: the expiry gauge stays, with the past date" \
+  grep -qx "entrasync_graph_certificate_expiry_timestamp_seconds $(not_after expired)" "$T_OUT/out"
+check "metrics: the last pull and sync did not succeed" \
+  test "$(grep -c '^entrasync_last_run_success{kind="\(pull\|sync\)"} 0$' "$T_OUT/out")" = 2
+sql "update runs set started_at = '2001-01-01T00:00:00Z' where kind in ('pull', 'sync') and status = 'failed'"
+expect_ok "report findings after a day of failed runs" -- --config cert.lua report findings --format json --no-alerts
+check "findings: every tenant failing, for the expired certificate" test "$(jq_py "len([f for f in d['findings']
+  if f['kind'] == 'failing' and 'expired on 2020-01-03' in f['message']])" <"$T_OUT/out")" = 3
