@@ -133,7 +133,9 @@ struct daemon {
 	int exit_code;             /* the daemon's when it stops: EXIT_OK, or EXIT_USAGE (its first run's) */
 	long runs_ended;           /* runs ended since the daemon started */
 	long long skipped;
-	double cert_not_after;     /* the accepted config's Graph certificate notAfter; -1 = none */
+	char *cert_path;           /* the accepted config's graph.certificate; NULL = a client secret */
+	double cert_not_after;     /* its notAfter as the last run started (the file is read again at each
+	                            * run: renewed in place, the new one counts); -1 = none or unreadable */
 	double verify_every;       /* --verify-every in seconds; 0 = never */
 	double last_verify;        /* wall clock start of the last run with --verify; 0 = none */
 	bool child_verifies;       /* the running run has --verify */
@@ -381,6 +383,8 @@ static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfi
 	if (validate(d, *fd, err) != 0) goto out;
 	*database = xstrdup(cfg.database);
 	*nfiles = snap.n;
+	free(d->cert_path);
+	d->cert_path = cfg.graph.certificate && *cfg.graph.certificate ? xstrdup(cfg.graph.certificate) : NULL;
 	d->cert_not_after = not_after;
 	rc = 0;
 out:
@@ -454,6 +458,9 @@ static void start_run(struct daemon *d, double now)
 {
 	say_if_replaced(d);
 	double wall = time_now();
+	/* the run reads the certificate file as it is now: so do the warning
+	 * and the metrics' expiry gauge */
+	if (d->cert_path) d->cert_not_after = graph_certificate_not_after(d->cert_path);
 	if (d->cert_not_after > 0 && d->cert_not_after - wall < GRAPH_CERT_WARN_DAYS * 86400.0) {
 		char day[16];
 		time_day(d->cert_not_after, day, sizeof day);
@@ -740,6 +747,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 out:
 	store_lock_release(&lock);
 	free(d.database);
+	free(d.cert_path);
 	if (d.snap_fd >= 0) close(d.snap_fd);
 	sigprocmask(SIG_UNBLOCK, &d.sigs, NULL);
 	return rc;

@@ -5,7 +5,9 @@
 # reason and nothing sent to Entra (exit 1, as for a refused secret), so
 # `status`, the "failing" finding and the metrics see it, and the expiry
 # gauge stays with the past date; a config wrong in itself (an unknown
-# graph.jwt_alg) is still exit 2 with no run recorded.
+# graph.jwt_alg) is still exit 2 with no run recorded. The daemon reads
+# the certificate's expiry again at each run: renewed in place, its warning
+# and its metrics file follow the new one.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/credentials"
@@ -40,6 +42,34 @@ newcert good 20; register good
 newcert other 20
 use_cert good
 expect_ok "a registered certificate: the sync runs" -- --config cert.lua sync
+
+# ---- the daemon follows a certificate renewed in place (both files
+# overwritten, as the runs read them): its warning and its metrics file
+newcert soon 10; register soon
+newcert later 100; register later
+use_cert soon
+pulls() { sql "select count(*) from runs where kind = 'pull' and finished_at is not null"; }
+pulls_at_least() { test "$(pulls)" -ge "$1"; }
+gauge() { sed -n 's/^entrasync_graph_certificate_expiry_timestamp_seconds //p' es.prom 2>/dev/null; }
+"$ES" --config cert.lua daemon --every 2s --command pull --metrics "$W/es.prom" >daemon.log 2>&1 &
+DPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $DPID"
+check "daemon: the first pulls" wait_for 60 pulls_at_least 2
+check "daemon: warns of the certificate expiring" grep -q "the Graph certificate expires on $(date -u -d "@$(not_after soon)" +%F)" daemon.log
+check "daemon: its metrics file has its expiry" test "$(gauge)" = "$(not_after soon)"
+use_cert later
+lines=$(wc -l <daemon.log)
+n=$(pulls) last=$(sql "select max(id) from runs")
+later_gauge() { test "$(gauge)" = "$(not_after later)"; }
+# (a run going on as the files were copied may end after: the second one after is the renewed one's)
+check "daemon: the pulls after the renewal" wait_for 60 pulls_at_least $((n + 2))
+check "daemon: no warning for the renewed certificate" sh -c "! tail -n +$((lines + 1)) daemon.log | grep -q 'Graph certificate expire'"
+check "daemon: its metrics file has the renewed certificate's expiry" wait_for 30 later_gauge
+check "daemon: the renewed certificate's pulls are ok" \
+  test "$(sql "select count(*) from runs where id > $last + 1 and kind = 'pull' and status = 'ok'")" -ge 1
+kill -TERM "$DPID" 2>/dev/null
+wait "$DPID"
+use_cert good
 
 # ---- a key that is not the certificate's
 cp other.key app.key
