@@ -351,10 +351,13 @@ static void ticket_act(struct run *r, const struct store_ticket_action *a, struc
 	}
 	struct graph_tenant *gt = graph_tenant_get(r->env->gc, t->tenant->id);
 	enum graph_action_status st = graph_action_run(r->env->engine, gt, ga, t->object_id, t->label, NULL, &err);
-	if (st == GRAPH_ACTION_UNKNOWN && a->attempts + 1 < (r->o->max_attempts > 0 ? r->o->max_attempts
-	                                                                             : DEFAULT_MAX_ATTEMPTS)) {
-		say(r, "ticket %lld: %s of %s: no answer yet (attempt %lld), will check and try again next run: %s",
-		    a->ticket_id, a->action, t->label, a->attempts + 1, err.msg);
+	/* not known to be applied, or not applied for want of a token (a credential
+	 * or a consent fixed by the next run): left pending, tried again */
+	bool again = st == GRAPH_ACTION_UNKNOWN || st == GRAPH_ACTION_NOT_SENT;
+	if (again && a->attempts + 1 < (r->o->max_attempts > 0 ? r->o->max_attempts : DEFAULT_MAX_ATTEMPTS)) {
+		say(r, "ticket %lld: %s of %s: %s (attempt %lld), will check and try again next run: %s", a->ticket_id,
+		    a->action, t->label, st == GRAPH_ACTION_NOT_SENT ? "not applied yet" : "no answer yet",
+		    a->attempts + 1, err.msg);
 		r->rep->pending++;
 		return;
 	}
@@ -374,7 +377,7 @@ static void ticket_act(struct run *r, const struct store_ticket_action *a, struc
 		char *row = xasprintf("failed: %s", err.msg);
 		ticket_audit(r, a->ticket_id, t, a->action, NULL, NULL, row);
 		free(row);
-		msg = xasprintf("%s%s", st == GRAPH_ACTION_UNKNOWN ? "gave up after several attempts: " : "", err.msg);
+		msg = xasprintf("%s%s", again ? "gave up after several attempts: " : "", err.msg);
 		ticket_outcome(r, a->ticket_id, "failed", msg, resuming);
 	}
 	free(msg);

@@ -141,6 +141,7 @@ void graph_action_request_free(struct graph_action_request *r)
 
 /* The outcome of one request, copied out of its callback. */
 struct sync_result {
+	bool submitted;            /* went to graph_submit: from then on it may have been sent */
 	bool done;
 	bool ok;
 	bool token_failure;
@@ -165,7 +166,8 @@ static void sync_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 }
 
 /* Sends one request and runs the engine until it completes. Returns 0 when
- * the callback ran (check s->ok), -1 when it could not be sent. */
+ * the callback ran (check s->ok), -1 when it did not: not sent at all when
+ * !s->submitted (the tenant's token failed before, say), else unknown. */
 static int sync_request(struct http_engine *e, struct graph_tenant *t, const struct graph_request *req,
                         struct sync_result *s, struct err *err)
 {
@@ -174,6 +176,7 @@ static int sync_request(struct http_engine *e, struct graph_tenant *t, const str
 	r.on_done = sync_done;
 	r.ctx = s;
 	if (graph_submit(t, &r, err) != 0) return -1;
+	s->submitted = true;
 	struct err run_err;
 	if (http_run(e, &run_err) != 0 && !s->done) {
 		*err = run_err;
@@ -183,10 +186,12 @@ static int sync_request(struct http_engine *e, struct graph_tenant *t, const str
 	return 0;
 }
 
-/* Classifies a failed request. */
+/* Classifies a failed request. A token failure (graph.h) is a request never
+ * sent, or whose token Graph refused (401): not applied either way. */
 static enum graph_action_status failure_status(const struct sync_result *s)
 {
-	if (s->token_failure || s->status == 0 || s->status >= 500 || s->status == 429) return GRAPH_ACTION_UNKNOWN;
+	if (s->token_failure) return GRAPH_ACTION_NOT_SENT;
+	if (s->status == 0 || s->status >= 500 || s->status == 429) return GRAPH_ACTION_UNKNOWN;
 	if (s->status == 403) return GRAPH_ACTION_FORBIDDEN;
 	if (s->status == 404) return GRAPH_ACTION_NOT_FOUND;
 	if (s->status >= 200 && s->status < 300) return GRAPH_ACTION_UNKNOWN; /* malformed answer */
@@ -275,6 +280,10 @@ static void failure_message(enum graph_action a, const char *label, const struct
 			err_set(err, "%s of %s: no usable answer from Graph, the action may or may not have been applied: %s",
 			        graph_action_name(a), label, s->err.msg);
 		break;
+	case GRAPH_ACTION_NOT_SENT:
+		err_set(err, "%s of %s: not applied: no usable token for the tenant: %s", graph_action_name(a), label,
+		        s->err.msg);
+		break;
 	default:
 		err_set(err, "%s of %s failed: %s", graph_action_name(a), label, s->err.msg);
 		break;
@@ -297,6 +306,11 @@ enum graph_action_status graph_action_run(struct http_engine *e, struct graph_te
 		/* setting accountEnabled or a password twice is the same as once */
 		.idempotent = a != GRAPH_ACTION_REVOKE_SESSIONS }, &s, err);
 	graph_action_request_free(&req);
+	if (rc != 0 && !s.submitted) {
+		err_prefix(err, "%s of %s: not applied", graph_action_name(a), label);
+		log_redact_err(err);
+		return GRAPH_ACTION_NOT_SENT;
+	}
 	if (rc != 0) {
 		log_redact_err(err);
 		return GRAPH_ACTION_UNKNOWN;
@@ -330,7 +344,7 @@ enum graph_action_status graph_user_fetch(struct http_engine *e, struct graph_te
 	struct sync_result s;
 	int rc = sync_request(e, t, &(struct graph_request){ .url = url }, &s, err);
 	free(url);
-	if (rc != 0) return GRAPH_ACTION_UNKNOWN;
+	if (rc != 0) return s.submitted ? GRAPH_ACTION_UNKNOWN : GRAPH_ACTION_NOT_SENT;
 	if (s.ok && cJSON_IsObject(s.json)) {
 		*out = s.json;
 		return GRAPH_ACTION_OK;

@@ -70,8 +70,13 @@ enum graph_action_status {
 	GRAPH_ACTION_FORBIDDEN = -1,   /* 403: permission missing or administrator target (see message) */
 	GRAPH_ACTION_NOT_FOUND = -2,   /* 404: no such user in the tenant (deleted) */
 	GRAPH_ACTION_REFUSED = -3,     /* another 4xx: Graph's message (e.g. password complexity) */
-	GRAPH_ACTION_UNKNOWN = -4,     /* no answer, 5xx, lasting 429, token failure: the action
-	                                * may or may not have been applied; safe to check and retry */
+	GRAPH_ACTION_UNKNOWN = -4,     /* no answer, 5xx, lasting 429: the action may or may not
+	                                * have been applied; safe to check and retry */
+	GRAPH_ACTION_NOT_SENT = -5,    /* no usable token: none could be had (a refused or expired
+	                                * secret, an unusable certificate, no consent, the token
+	                                * endpoint not answering), so nothing was sent, or Graph
+	                                * refused the token itself (401 again with a new one): not
+	                                * applied; safe to retry once that is fixed */
 };
 
 /* What a 403 was, after the roles probe. */

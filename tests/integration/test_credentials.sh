@@ -4,7 +4,9 @@
 # both fakes: each pull and sync is recorded, every tenant failed with the
 # reason and nothing sent to Entra (exit 1, as for a refused secret), so
 # `status`, the "failing" finding and the metrics see it, and the expiry
-# gauge stays with the past date; a config wrong in itself (an unknown
+# gauge stays with the past date; a Microsoft action that got no usable
+# token (that credential, a wrong secret, no consent) is said and audited
+# as not applied; a config wrong in itself (an unknown
 # graph.jwt_alg) is still exit 2 with no run recorded. The daemon reads
 # the certificate's expiry again at each run: renewed in place, its warning
 # and its metrics file follow the new one.
@@ -80,6 +82,27 @@ expect_exit "pull with a key not the certificate's: every tenant failed (exit 1)
 check "the pull is recorded: every tenant failed with the reason" test "$(failed_rows 'does not belong')/$(last_run)" = "3/pull failed"
 check "nothing was sent to the token endpoint" test "$(token_requests)" = 0
 
+# ---- a Microsoft action that got no usable token was not applied: said
+# and audited so, never "may or may not have been applied"
+U=$(sql "select json_extract(json, '\$.userPrincipalName') from users where tenant_id = '$CONTOSO'
+  and json_extract(json, '\$.accountEnabled') = 1 and json_extract(json, '\$.mail') is not null order by 1 limit 1")
+audit_last() { sql "select result from audit where action = 'user.disable' order by id desc limit 1"; }
+not_applied() {  # NAME: the last `user disable` and its audit row say not applied, for want of a token
+  check "$1: said not applied" grep -q "disable of $U: not applied: " "$T_OUT/err"
+  check "$1: audited as failed, not applied" test "$(audit_last | grep -c "^failed: disable of $U: not applied: ")" = 1
+  check "$1: never 'may or may not'" test "$(grep -c 'may or may not' "$T_OUT/err")/$(audit_last | grep -c 'may or may not')" = 0/0
+}
+sed "s|client_secret = \"[^\"]*\"|client_secret = \"wrong\"|" c.lua >wrong.lua
+expect_exit "user disable with a wrong secret: failed (exit 1)" 1 "AADSTS7000215" -- --config wrong.lua user disable "$U" --yes
+not_applied "a wrong secret"
+expect_exit "user disable with a key not the certificate's: failed (exit 1)" 1 "does not belong" \
+  -- --config cert.lua user disable "$U" --yes
+not_applied "an unusable certificate"
+gctl POST tenants/contoso/grants/$CID '{"consent": false}' >/dev/null
+expect_exit "user disable without consent: failed (exit 1)" 1 "AADSTS65001" -- --config c.lua user disable "$U" --yes
+not_applied "no consent"
+gctl POST tenants/contoso/grants/$CID '{"consent": true}' >/dev/null
+
 # ---- a config wrong in itself stays a config error
 runs_before=$(sql "select count(*) from runs")
 expect_exit "an unknown graph.jwt_alg is a config error (exit 2)" 2 "graph.jwt_alg 'HS256'" -- --config badalg.lua pull
@@ -102,6 +125,9 @@ check "still nothing sent to the token endpoint" test "$(token_requests)" = 0
 expect_exit "status: the tenants failed (exit 1)" 1 "" -- --config cert.lua status
 check "status: the last pull failed, with the reason" \
   test "$(grep -c "^  last pull .*: failed: tenant .*expired on 2020-01-03" "$T_OUT/out")" = 3
+expect_exit "user disable with an expired certificate: failed (exit 1)" 1 "expired on 2020-01-03" \
+  -- --config cert.lua user disable "$U" --yes
+not_applied "an expired certificate"
 expect_ok "metrics with an expired certificate" -- --config cert.lua metrics
 check "metrics: the expiry gauge stays, with the past date" \
   grep -qx "entrasync_graph_certificate_expiry_timestamp_seconds $(not_after expired)" "$T_OUT/out"
