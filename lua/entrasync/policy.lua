@@ -255,6 +255,10 @@ end
 
 function P.mark(prefix)
   if prefix == nil then prefix = "[left]" end
+  if type(prefix) == "table" then   -- on_leave = p.mark: called as on_leave(c, why, t)
+    error("p.mark: give on_leave = p.mark() or p.mark(\"[left]\") (called: it makes the on_leave function), "
+          .. "not p.mark itself", 2)
+  end
   if type(prefix) ~= "string" or prefix == "" then
     error("p.mark: the prefix must be a non-empty string", 2)
   end

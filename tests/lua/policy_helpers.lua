@@ -260,6 +260,8 @@ test("mark", function()
   eq(p.mark()({ notes = "" }, "x").notes, "[left] " .. today .. " x")
   fails(function() p.mark("") end, "p.mark: the prefix must be a non-empty string")
   fails(function() p.mark(5) end, "p.mark: the prefix must be a non-empty string")
+  -- on_leave = p.mark (not called): on_leave(c, why, t) reaches p.mark with the contact
+  fails(function() p.mark({ notes = "x" }, "disabled", {}) end, "give on_leave = p.mark() or p.mark(\"[left]\")")
   -- notes near Syncro's limit: the mark on top, their end cut (said), within the limit
   local line = "[left] " .. today .. " disabled"
   local long = string.rep("x", 16380)
