@@ -1,6 +1,8 @@
 /* cmd_ops — shared pieces of the operator commands (see cmd_ops.h). */
 #include "face/cmd_ops.h"
+#include "graph/graph.h"
 #include "util/log.h"
+#include "util/snapshot.h"
 #include "store/store_tenants.h"
 
 #include <cjson/cJSON.h>
@@ -295,4 +297,15 @@ int ops_tenants_rekey(const struct config *cfg, struct store *st, struct err *er
 	rc = 0;
 out:
 	return rc;
+}
+
+void ops_cert_warn(const struct config *cfg)
+{
+	if (!cfg->graph.certificate || getenv(SNAPSHOT_ENV)) return;
+	double not_after = graph_certificate_not_after(cfg->graph.certificate), now = time_now();
+	if (not_after <= 0 || not_after - now >= GRAPH_CERT_WARN_DAYS * 86400.0) return;
+	char day[16];
+	time_day(not_after, day, sizeof day);
+	log_warn("graph", "the Graph certificate %s %s on %s: upload its successor to the app registration and point the "
+	         "config at it", cfg->graph.certificate, not_after < now ? "expired" : "expires", day);
 }

@@ -108,4 +108,10 @@ int ops_tenants_rekey(const struct config *cfg, struct store *st, struct err *er
 int ops_retention(const struct config *cfg, struct store *st, struct store_pruned *p, struct buf *out,
                   struct err *err);
 
+/* A pull or a sync started by hand, a timer or cron (not a daemon's run:
+ * the daemon says it at each run itself) warns when the Graph certificate
+ * expires within GRAPH_CERT_WARN_DAYS, or has: their logs are all such an
+ * install reads. */
+void ops_cert_warn(const struct config *cfg);
+
 #endif

@@ -159,6 +159,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	ops_cert_warn(&cfg);
 	/* SIGTERM / SIGINT: the requests in flight end, the tenants not done fail
 	 * ("stopped by a signal"), the run is recorded; a second signal kills */
 	shutdown_install();

@@ -124,6 +124,7 @@ static int clients_new(const struct config *cfg, struct clients *c, struct err *
 	if (!(c->sc = syncro_client_new(c->e, &so, err))) return err_prefix(err, "syncro");
 	struct graph_client_opts go = { .cfg = &cfg->graph, .engine = c->e };
 	if (graph_client_new(&go, &c->gc, err) != 0) return err_prefix(err, "graph");
+	ops_cert_warn(cfg);
 	return 0;
 }
 

@@ -62,7 +62,8 @@ int graph_credentials_check(const struct config_graph *cfg, double *not_after, s
  * in place is seen at once). */
 double graph_certificate_not_after(const char *path);
 /* A certificate that expires within this many days is warned about: by
- * `check`, by `status` and at each daemon run. */
+ * `check`, by `status`, at each daemon run, and by a pull or sync run by
+ * hand, a timer or cron (ops_cert_warn). */
 #define GRAPH_CERT_WARN_DAYS 30
 /* Frees the client and its tenants. Call after http_run has returned (no
  * request of this client may be pending), and before http_engine_free. */

@@ -50,6 +50,11 @@ expect_ok "a registered certificate: the sync runs" -- --config cert.lua sync
 newcert soon 10; register soon
 newcert later 100; register later
 use_cert soon
+# a pull or a sync run by hand (a timer, cron) says it too: its log is all such an install reads
+expect_ok "a pull by hand with a certificate expiring in 10 days" -- --config cert.lua pull
+check "the pull warns of the certificate expiring" grep -q "the Graph certificate [^ ]*app.pem expires on $(date -u -d "@$(not_after soon)" +%F)" "$T_OUT/err"
+expect_ok "a sync by hand, the same" -- --config cert.lua sync --dry-run
+check "the sync warns of it too" grep -q "the Graph certificate [^ ]*app.pem expires on" "$T_OUT/err"
 pulls() { sql "select count(*) from runs where kind = 'pull' and finished_at is not null"; }
 pulls_at_least() { test "$(pulls)" -ge "$1"; }
 gauge() { sed -n 's/^entrasync_graph_certificate_expiry_timestamp_seconds //p' es.prom 2>/dev/null; }
@@ -58,6 +63,7 @@ DPID=$!
 EXTRA_PIDS="$EXTRA_PIDS $DPID"
 check "daemon: the first pulls" wait_for 60 pulls_at_least 2
 check "daemon: warns of the certificate expiring" grep -q "the Graph certificate expires on $(date -u -d "@$(not_after soon)" +%F)" daemon.log
+check "daemon: once a run (its runs do not say it again)" sh -c "! grep -q 'the Graph certificate [^ ]*app.pem expires' daemon.log"
 check "daemon: its metrics file has its expiry" test "$(gauge)" = "$(not_after soon)"
 use_cert later
 lines=$(wc -l <daemon.log)
