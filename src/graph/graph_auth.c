@@ -500,6 +500,8 @@ static void flush_waiting(struct graph_tenant *t)
 	}
 }
 
+#define TOKEN_TRANSIENT_RETRIES 2
+
 static void token_done(struct http_response *resp, void *ctx)
 {
 	struct graph_tenant *t = ctx;
@@ -523,6 +525,7 @@ static void token_done(struct http_response *resp, void *ctx)
 			/* renew 5 minutes early (a tenth of the lifetime for short ones) */
 			double margin = expires_in >= 600 ? 300 : expires_in / 10;
 			t->token_renew_at = time_mono() + expires_in - margin;
+			t->token_transient = 0;
 			t->token_gen++;
 			log_debug("graph.token", "tenant %s: token for %.0f s", t->id, expires_in);
 			flush_waiting(t);
@@ -534,7 +537,19 @@ static void token_done(struct http_response *resp, void *ctx)
 		        resp->error_text);
 	} else {
 		struct graph_error ge;
-		if (graph_error_parse(resp->status, resp->body.data, resp->body.len, &ge) == 0) {
+		int parsed = graph_error_parse(resp->status, resp->body.data, resp->body.len, &ge);
+		/* the identity platform's own transient error comes as a 400 (the
+		 * HTTP core retries by status only): asked again, after 1 s then 2 s
+		 * (the login lane held, as for a Retry-After) */
+		if (parsed == 0 && !strcmp(ge.code, "temporarily_unavailable") && t->token_transient < TOKEN_TRANSIENT_RETRIES) {
+			t->token_transient++;
+			log_info("graph.token", "tenant %s: the token endpoint is temporarily unavailable (AADSTS%ld): asking "
+			         "again in %d s", t->id, ge.aadsts, t->token_transient);
+			http_lane_hold(http_service_default_lane(gc->login), t->token_transient);
+			graph_token_request(t);
+			return;
+		}
+		if (parsed == 0) {
 			graph_token_error_message(gc, t->id, &ge, &err);
 			t->token_needs_consent = ge.aadsts == 700016 || ge.aadsts == 65001 || ge.aadsts == 90094 ||
 			                         ge.aadsts == 90099;

@@ -37,6 +37,7 @@ struct graph_tenant {
 	double token_renew_at;    /* time_mono() after which a new token is needed */
 	unsigned token_gen;
 	bool token_pending;       /* a token request is in flight */
+	int token_transient;      /* token answers "temporarily_unavailable" in a row (asked again) */
 	char *token_error;        /* permanent failure this run, or NULL */
 	bool token_needs_consent; /* token_error is the tenant's missing admin consent */
 	struct graph_call *waiting, *waiting_tail;

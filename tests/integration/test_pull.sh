@@ -415,6 +415,17 @@ expect_ok "401 InvalidAuthenticationToken mid-run: new token, request retried" -
 check "401: a second token was requested" \
   test "$(ctl GET "requests?tenant=contoso&kind=token&summary=1" | jq_py 'd["total"]')" = 2
 
+# the token endpoint's own transient error (AADSTS90033, answered 400): asked again, not a failure
+ctl DELETE faults >/dev/null
+ctl POST faults '{"kind": "token", "tenant": "contoso", "status": 400, "error": "temporarily_unavailable", "aadsts": 90033, "times": 2}' >/dev/null
+ctl DELETE requests >/dev/null
+expect_ok "token temporarily_unavailable twice: asked again, the pull ok" -- $ES pull --tenant Contoso
+check "temporarily_unavailable: three token requests" \
+  test "$(ctl GET "requests?tenant=contoso&kind=token&summary=1" | jq_py 'd["total"]')" = 3
+ctl POST faults '{"kind": "token", "tenant": "contoso", "status": 400, "error": "temporarily_unavailable", "aadsts": 90033, "times": 0}' >/dev/null
+expect_exit "token temporarily_unavailable for good: the tenant fails after three tries" 1 "Contoso: FAILED.*temporarily_unavailable" -- $ES pull --tenant Contoso
+ctl DELETE faults >/dev/null
+
 ctl POST faults '{"status": 429, "retry_after": "1", "tenant": "contoso", "match": "subscribedSkus"}' >/dev/null
 ctl DELETE requests >/dev/null
 expect_ok "\$batch: a 429 part is retried alone" -- $ES pull --tenant Contoso
