@@ -108,6 +108,41 @@ static bool file_is_der(const char *path)
 	"-nocerts -nodes -out app.key.pem` make the certificate and the key (a .cer: `openssl x509 -inform der -in " \
 	"FILE -out app.crt.pem`)"
 
+/* Why the file at graph.private_key gave no key, into err: empty, a DER
+ * key (not PEM), a .pfx, a certificate in the key's place, an encrypted
+ * key, or no key at all. */
+static void key_file_wrong(const char *key_path, struct err *err)
+{
+	char *text = NULL;
+	size_t len = 0;
+	struct err rerr;
+	(void)file_read(key_path, &text, &len, &rerr);
+	if (text && len == 0) {
+		err_set(err, "graph.private_key %s is empty", key_path);
+	} else if (file_is_der(key_path)) {
+		BIO *b = BIO_new_file(key_path, "rb");
+		EVP_PKEY *k = b ? d2i_PrivateKey_bio(b, NULL) : NULL;
+		if (k)
+			err_set(err, "graph.private_key %s is a DER private key, not PEM: `openssl pkey -inform der -in %s -out "
+			        "app.key.pem` makes the PEM one", key_path, key_path);
+		else
+			err_set(err, "graph.private_key %s is a binary file (a PKCS#12 .pfx), not PEM: " PFX_ADVICE, key_path);
+		EVP_PKEY_free(k);
+		BIO_free(b);
+		ERR_clear_error();
+	} else if (text && strstr(text, "-----BEGIN CERTIFICATE-----") && !strstr(text, "PRIVATE KEY-----")) {
+		err_set(err, "graph.private_key %s holds a certificate, not a private key: name the key file there (and the "
+		        "certificate in graph.certificate)", key_path);
+	} else if (text && strstr(text, "ENCRYPTED")) {
+		err_set(err, "graph.private_key %s is encrypted (a passphrase), which is not supported: `openssl pkey -in "
+		        "%s -out app.key.pem` writes it without one", key_path, key_path);
+	} else {
+		err_set(err, "graph.private_key %s: no PEM private key in it", key_path);
+	}
+	if (text) explicit_bzero(text, len);   /* it may hold a key after all */
+	free(text);
+}
+
 /* The certificate's notAfter as seconds since the epoch (UTC); -1 when unreadable. */
 static double cert_not_after(const X509 *cert)
 {
@@ -205,11 +240,7 @@ static int auth_load_files(struct graph_client *gc, struct err *err)
 	BIO_free(bio);
 	if (!gc->key) {
 		ERR_clear_error();
-		if (file_is_der(key_path))
-			err_set(err, "graph.private_key %s is a binary file (a PKCS#12 .pfx), not PEM: " PFX_ADVICE, key_path);
-		else
-			err_set(err, "graph.private_key %s: no unencrypted PEM private key in it (an encrypted key is not "
-			        "supported: `openssl pkey -in KEY -out KEY.plain` removes the passphrase)", key_path);
+		key_file_wrong(key_path, err);
 		goto out;
 	}
 	if (EVP_PKEY_base_id(gc->key) != EVP_PKEY_RSA) {

@@ -459,7 +459,7 @@ TEST(graph_client_certificate_errors)
 	CHECK(token_refused_offline(key, key, &err) < 0);  /* a key is not a certificate */
 	CHECK_CONTAINS(err.msg, "no PEM certificate");
 	CHECK(token_refused_offline(cert, cert, &err) < 0);  /* a certificate is not a key */
-	CHECK_CONTAINS(err.msg, "private key");
+	CHECK_CONTAINS(err.msg, "holds a certificate, not a private key: name the key file there");
 	CHECK(token_refused_offline("/nonexistent/cert.pem", key, &err) < 0);
 	CHECK_CONTAINS(err.msg, "graph.certificate /nonexistent/cert.pem: cannot open it");
 	/* an encrypted key is refused with the way out */
@@ -469,7 +469,15 @@ TEST(graph_client_certificate_errors)
 	PEM_write_PrivateKey(fp, k, EVP_aes_128_cbc(), (const unsigned char *)"pw", 2, NULL, NULL);
 	fclose(fp);
 	CHECK(token_refused_offline(cert, enc, &err) < 0);
-	CHECK_CONTAINS(err.msg, "encrypted key is not supported");
+	CHECK_CONTAINS(err.msg, "is encrypted (a passphrase), which is not supported: `openssl pkey -in");
+	/* an empty key file says so */
+	char empty[700];
+	snprintf(empty, sizeof empty, "%s/empty.pem", t_tmpdir());
+	fp = fopen(empty, "w");
+	fclose(fp);
+	CHECK(token_refused_offline(cert, empty, &err) < 0);
+	CHECK_CONTAINS(err.msg, "graph.private_key");
+	CHECK_CONTAINS(err.msg, "is empty");
 	/* key and certificate in one file work */
 	char both[700];
 	snprintf(both, sizeof both, "%s/both.pem", t_tmpdir());
@@ -552,7 +560,7 @@ TEST(graph_credentials_check_for_check)
 	g.private_key = der;
 	CHECK(graph_credentials_check(&g, NULL, &err) < 0);
 	CHECK_CONTAINS(err.msg, "graph.private_key");
-	CHECK_CONTAINS(err.msg, "is a binary file (a PKCS#12 .pfx), not PEM");
+	CHECK_CONTAINS(err.msg, "is a DER private key, not PEM: `openssl pkey -inform der -in");
 	EVP_PKEY_free(k);
 }
 
