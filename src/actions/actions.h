@@ -238,6 +238,10 @@ struct ticket_subject {
 	 * are never the target, and a ticket about one user must not name two) */
 	char text_address[TICKET_TEXT_ADDRESSES][320];
 	int ntext;                 /* how many (at most TICKET_TEXT_ADDRESSES kept; more count) */
+	/* the text after the separator, its words lower case between single
+	 * spaces, a space first and last (" lucas left today "), "" if none:
+	 * the caller refuses a text that names another user of the tenant */
+	char text[400];
 };
 /* Fills *out from subject (NULL = no action). "set password" / "reset
  * password" give GRAPH_ACTION_SET_PASSWORD whatever follows (a ticket

@@ -124,6 +124,27 @@ static void user_part(const char *p, char *first, size_t first_cap, bool *severa
 	words[wl] = '\0';
 }
 
+/* s as its words (letters, digits, '-' and the bytes of non-ASCII
+ * letters), lower case, between single spaces, with a space first and last;
+ * '.', '_' and '@' end a word ("lucas.zbinden@x" gives " lucas zbinden x "). */
+static void words_fold(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+	if (cap < 3) {
+		if (cap) out[0] = '\0';
+		return;
+	}
+	out[n++] = ' ';
+	for (; *s && n + 2 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (isalnum(c) || c == '-' || c >= 0x80) out[n++] = (char)tolower(c);
+		else if (out[n - 1] != ' ') out[n++] = ' ';
+	}
+	if (out[n - 1] != ' ') out[n++] = ' ';
+	out[n] = '\0';
+	if (n == 1) out[0] = '\0';   /* no word */
+}
+
 /* The addresses of the free text after the separator into out->text_address. */
 static void text_addresses(const char *p, struct ticket_subject *out)
 {
@@ -179,7 +200,11 @@ void actions_ticket_subject_parse(const char *subject, struct ticket_subject *ou
 	char *who = xstrndup(p, len);
 	user_part(who, out->address, sizeof out->address, &out->several, out->name, sizeof out->name);
 	free(who);
-	if (*end) text_addresses(end + separator_at(p, end), out);
+	if (*end) {
+		const char *text = end + separator_at(p, end);
+		text_addresses(text, out);
+		words_fold(text, out->text, sizeof out->text);
+	}
 }
 
 /* ---- helpers ------------------------------------------------------------- */
@@ -706,6 +731,86 @@ static char *subject_mismatch(const struct ticket_subject *sub, const struct act
 	return NULL;
 }
 
+/* Does the folded text (words_fold) hold the words of name (a user's
+ * display name, given name, surname, "given surname", mail's local part),
+ * as whole words? Names under 3 letters are not looked for. */
+static bool text_names(const char *text, const char *name)
+{
+	char want[200];
+	words_fold(name, want, sizeof want);
+	return strlen(want) >= 5 && strstr(text, want) != NULL;   /* " abc ": three letters at least */
+}
+
+/* Another present user of t's tenant whom the text after the separator
+ * names (their display name, given name, surname, given name and surname, or
+ * the part before '@' of their mail or UPN, as whole words): its label in
+ * out[cap], true. A manager reporting a leaver writes the leaver's name
+ * there ("Disable account - Lucas Zbinden left today"), and the user acted
+ * on would be the ticket's contact, the manager: refused instead. */
+struct text_scan {
+	const char *text, *target;
+	char *out;
+	size_t cap;
+	bool found;
+};
+
+static int text_scan_user(const struct store_user *su, void *ud)
+{
+	struct text_scan *sc = ud;
+	if (sc->found || !strcmp(su->object_id, sc->target)) return 0;
+	cJSON *u = cJSON_Parse(su->json);
+	static const char *const keys[] = { "displayName", "givenName", "surname", "mail", "userPrincipalName" };
+	for (size_t i = 0; u && i < ARRAY_LEN(keys) && !sc->found; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(u, keys[i]);
+		if (!cJSON_IsString(v)) continue;
+		char part[400];
+		snprintf(part, sizeof part, "%s", v->valuestring);
+		if (i >= 3) part[strcspn(part, "@")] = '\0';
+		if (text_names(sc->text, part)) {
+			const cJSON *label = cJSON_GetObjectItemCaseSensitive(u, "userPrincipalName");
+			snprintf(sc->out, sc->cap, "%s (%s)", part, cJSON_IsString(label) ? label->valuestring : su->object_id);
+			sc->found = true;
+		}
+	}
+	cJSON_Delete(u);
+	return 0;
+}
+
+/* The text's words with t's own names taken out (a requester may write
+ * their own name: "Disable: Mia's phone was stolen"). */
+static void text_without_own_names(const char *text, const cJSON *u, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s", text);
+	static const char *const keys[] = { "displayName", "givenName", "surname", "mail", "userPrincipalName" };
+	for (size_t i = 0; i < ARRAY_LEN(keys); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(u, keys[i]);
+		if (!cJSON_IsString(v)) continue;
+		char part[400], want[200];
+		snprintf(part, sizeof part, "%s", v->valuestring);
+		if (i >= 3) part[strcspn(part, "@")] = '\0';
+		words_fold(part, want, sizeof want);
+		size_t wl = strlen(want);
+		if (wl < 3) continue;
+		for (char *hit; (hit = strstr(out, want)) != NULL;)   /* " mia " -> " " */
+			memmove(hit + 1, hit + wl, strlen(hit + wl) + 1);
+	}
+}
+
+static bool text_names_another(struct run *r, const struct ticket_subject *sub, const struct actions_target *t,
+                               char *out, size_t cap)
+{
+	if (!sub->text[0] || !t->tenant || !t->object_id) return false;
+	char text[sizeof sub->text];
+	text_without_own_names(sub->text, t->user, text, sizeof text);
+	struct text_scan sc = { .text = text, .target = t->object_id, .out = out, .cap = cap };
+	struct err err;
+	if (store_user_each(r->env->st, t->tenant->id, STORE_USERS_PRESENT, text_scan_user, &sc, &err) != 0) {
+		snprintf(out, cap, "(the tenant's users could not be read: %.400s)", err.msg);
+		return true;   /* not known not to: refused */
+	}
+	return sc.found;
+}
+
 /* The tenant's policy on acting on t: allow_action, then protect. NULL
  * when it may be done, else why not (new string). */
 static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, const char *action)
@@ -785,6 +890,11 @@ static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 		                sub.name, tk->contact_id, t.label);
 	}
 	if (!why && t.tenant) why = subject_mismatch(&sub, &t);
+	char other[500];
+	if (!why && t.tenant && text_names_another(r, &sub, &t, other, sizeof other))
+		why = xasprintf("the text after the action names %s, another user than the one it would act on (%s): the "
+		                "user is named right after the action ('Disable jane@contoso.com'), else it is the ticket's "
+		                "contact; one user per ticket", other, t.label);
 	if (!why && t.tenant) why = ticket_policy(r, ti, &t, action);   /* the user is known: the policy decides */
 	if (r->o->dry_run) {
 		if (why) say(r, "ticket %lld: dry run: would not act: %s", tk->id, why);

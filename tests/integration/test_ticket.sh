@@ -88,7 +88,7 @@ T_OTHER=$(new_ticket "Printer on fire" 1001)
 T_ADMIN=$(new_ticket "Disable account" 1005)
 T_UNLINKED=$(new_ticket "Disable" 1006)
 T_NOTMINE=$(new_ticket "Disable $(name_of "$MIA" displayName)" 1001 101 "Email")
-T_REVOKE=$(new_ticket "Revoke sessions: Sophie's phone was stolen" 1002)
+T_REVOKE=$(new_ticket "Revoke sessions: $(name_of "$SOPHIE" givenName)'s phone was stolen" 1002)
 T_NOHOOK=$(new_ticket "Disable" 1011 102)
 T_CLOSED=$(new_ticket "Disable Sophie" 1002 101 "Microsoft action" Resolved)
 
@@ -170,6 +170,23 @@ check "a name beside an address that is another user's: refused" \
 check "the contact named by name: done" grep -q "ticket $T_BYNAME: done: revoked the sign-in sessions of $(name_of "$SOPHIE" userPrincipalName)" "$T_OUT/out"
 check "nothing else was written to Graph" \
   test "$(graph_calls PATCH users)/$(graph_calls POST revoke)/$(fake_user fabrikam "$FABUSER" accountEnabled)" = "1/1/True"
+# a colleague named (not by e-mail) after the separator, on the requester's ticket: the requester would be the
+# one acted on; refused (a requester's own name there is fine)
+LUCAS_GIVEN=$(name_of "$LUCAS" givenName) LUCAS_NAME=$(name_of "$LUCAS" displayName)
+T_COLL1=$(new_ticket "Disable user: $LUCAS_NAME" 1001)
+T_COLL2=$(new_ticket "Disable account - $LUCAS_GIVEN left today" 1001)
+T_COLL3=$(new_ticket "Disable account ($LUCAS_NAME)" 1001)
+T_COLL4=$(new_ticket "Disable: ${LUCAS_UPN%@*}" 1001)
+T_OWN=$(new_ticket "Revoke sessions: $(name_of "$MIA" givenName) lost her phone" 1001)
+gctl DELETE requests >/dev/null
+tickets "a colleague named after the separator" 0 ""
+for t in $T_COLL1 $T_COLL2 $T_COLL3 $T_COLL4; do
+  check "ticket $t: a colleague named after the separator: refused, the requester not acted on" \
+    grep -q "ticket $t: not done: the text after the action names .*($LUCAS_UPN), another user than the one it would act on" "$T_OUT/out"
+done
+check "a colleague named: nothing written to Graph for the requester" test "$(graph_calls PATCH "users/$MIA")" = 0
+check "the requester's own name after the separator: done" \
+  grep -q "ticket $T_OWN: done: revoked the sign-in sessions of $(name_of "$MIA" userPrincipalName)" "$T_OUT/out"
 # an address two users of the customer's tenant share (a shared mailbox's address set on both): refused, both named
 gctl PATCH "tenants/contoso/users/$U6" '{"mail": "front.desk@contoso.com"}' >/dev/null
 gctl PATCH "tenants/contoso/users/$U7" '{"mail": "Front.Desk@contoso.com"}' >/dev/null
