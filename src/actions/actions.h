@@ -190,6 +190,9 @@ struct actions_ticket_opts {
 	const char *status_failed;   /* after a refused or failed one; NULL = unchanged */
 	bool dry_run;                /* say what would be done; change nothing anywhere */
 	int max_attempts;            /* Graph attempts for one ticket before giving up; 0 = 3 */
+	const bool *tenants;         /* per cfg->tenants, the ones the run was given (sync --tenant); NULL =
+	                              * all. A ticket of a customer none of them has, or one left pending for
+	                              * another tenant, is left as it is for a run that has its tenant. */
 };
 
 struct actions_ticket_report {

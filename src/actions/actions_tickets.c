@@ -938,6 +938,24 @@ out:
 
 /* ---- the run ----------------------------------------------------------------- */
 
+/* Is the ticket of Syncro customer customer_id one the run may take
+ * (o->tenants: a selected tenant has that customer)? */
+static bool customer_selected(struct run *r, long long customer_id)
+{
+	if (!r->o->tenants) return true;
+	for (size_t i = 0; i < r->env->cfg->ntenants; i++)
+		if (r->o->tenants[i] && tenant_customer(r, &r->env->cfg->tenants[i]) == customer_id) return true;
+	return false;
+}
+
+/* Is config tenant tenant_id (a ticket left pending for it) among the run's? */
+static bool tenant_selected(struct run *r, const char *tenant_id)
+{
+	if (!r->o->tenants || !tenant_id) return true;
+	size_t i;
+	return tenant_by_id(r->env->cfg, tenant_id, &i) && r->o->tenants[i];
+}
+
 int actions_process_tickets(const struct actions_env *env, const struct actions_ticket_opts *o,
                             struct actions_ticket_report *rep, struct err *err)
 {
@@ -960,7 +978,7 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 			memcpy(&id, ids.data + i, sizeof id);
 			struct store_ticket_action a;
 			if (store_ticket_action_get(r.sa, id, &a, err) != 0) goto out;
-			ticket_resume(&r, &a);
+			if (tenant_selected(&r, a.tenant_id)) ticket_resume(&r, &a);
 			store_ticket_action_free(&a);
 		}
 	}
@@ -972,6 +990,7 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 	}
 	for (size_t i = 0; i < list.n && !shutdown_requested(); i++) {   /* a stop: the next run takes the rest */
 		const struct syncro_open_ticket *tk = &list.items[i];
+		if (!customer_selected(&r, tk->customer_id)) continue;   /* another tenant's: its own run */
 		rep->seen++;
 		struct store_ticket_action a;
 		int got = store_ticket_action_get(r.sa, tk->id, &a, err);

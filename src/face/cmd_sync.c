@@ -181,8 +181,12 @@ static void step_tickets(struct steps *s)
 	const struct config_actions *ca = &s->cfg->actions;
 	struct actions_env env = { .cfg = s->cfg, .st = s->st, .engine = s->cl->e, .gc = s->cl->gc, .sc = s->cl->sc,
 	                           .actor = actions_actor(), .out = s->json ? NULL : stdout };
+	/* sync --tenant: that tenant's tickets only (the others' wait for their run) */
+	bool every = true;
+	for (size_t i = 0; i < s->cfg->ntenants; i++) every = every && s->sel[i];
 	struct actions_ticket_opts o = { .problem_type = ca->ticket_problem_type, .status_done = ca->ticket_status_done,
-	                                 .status_failed = ca->ticket_status_failed, .dry_run = s->dry };
+	                                 .status_failed = ca->ticket_status_failed, .dry_run = s->dry,
+	                                 .tenants = every ? NULL : s->sel };
 	struct actions_ticket_report r = {0};
 	if (actions_process_tickets(&env, &o, &r, &err) != 0) {
 		log_redact_err(&err);

@@ -67,6 +67,10 @@ tstatus() { sctl GET 'state?kind=tickets' | jq_py "[t['status'] for t in d['tick
 es --config c.lua sync --dry-run
 check "tickets dry run: the step line counts the open ticket" grep -Eq "^tickets: problem type 'Microsoft action': 1 open, 0 done.*dry run" "$T_OUT/out"
 check "tickets dry run: the user is still enabled" test "$(enabled)" = True
+# a sync of another tenant leaves Contoso's tickets to Contoso's run
+es --config c.lua sync --tenant Fabrikam
+check "sync --tenant Fabrikam: Contoso's ticket not taken" grep -Eq "^tickets: problem type 'Microsoft action': 0 open, 0 done" "$T_OUT/out"
+check "sync --tenant Fabrikam: the Contoso user still enabled" test "$(enabled)" = True
 es --config c.lua sync
 check "tickets: the sync disabled the user in Graph" test "$(enabled)" = False
 check "tickets: the step line says done" grep -Eq "^tickets: problem type 'Microsoft action': 1 open, 1 done" "$T_OUT/out"
