@@ -845,6 +845,13 @@ static void load_alerts(struct loader *ld, int root, const struct scope *top)
 	}
 	if (!a->problem_type) a->problem_type = xstrdup(CONFIG_DEFAULT_ALERT_PROBLEM);
 	if (!a->subject_prefix) a->subject_prefix = xstrdup(CONFIG_DEFAULT_ALERT_PREFIX);
+	/* its alert tickets would be read back as action requests (and each
+	 * commented "not done") */
+	const char *acts = ld->cfg->actions.ticket_problem_type;
+	if (a->enabled && acts && str_ieq(acts, a->problem_type))
+		problem(ld, key_line(ld, &sc, t > 0 ? "problem_type" : NULL), "alerts.problem_type and "
+		        "actions.ticket_problem_type are both '%.80s': entrasync would take its own alert tickets for action "
+		        "requests; give the alerts another problem type", acts);
 }
 
 /* One retention.KEY: 0 (kept for ever) or days from min to 100000; *days
