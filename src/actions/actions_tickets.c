@@ -971,16 +971,24 @@ int actions_process_tickets(const struct actions_env *env, const struct actions_
 	int rc = -1;
 	if (!(r.tickets = syncro_resource_new(env->sc, SYNCRO_TICKET_PERMISSIONS, err))) goto out;
 	if (store_actions_open(env->st, &r.sa, err) != 0) goto out;
-	if (!o->dry_run) {
-		if (store_ticket_action_each_open(r.sa, collect_open, &ids, err) < 0) goto out;
-		for (size_t i = 0; i + sizeof(long long) <= ids.len; i += sizeof(long long)) {
-			long long id;
-			memcpy(&id, ids.data + i, sizeof id);
-			struct store_ticket_action a;
-			if (store_ticket_action_get(r.sa, id, &a, err) != 0) goto out;
-			if (tenant_selected(&r, a.tenant_id)) ticket_resume(&r, &a);
-			store_ticket_action_free(&a);
+	if (store_ticket_action_each_open(r.sa, collect_open, &ids, err) < 0) goto out;
+	for (size_t i = 0; i + sizeof(long long) <= ids.len; i += sizeof(long long)) {
+		long long id;
+		memcpy(&id, ids.data + i, sizeof id);
+		struct store_ticket_action a;
+		if (store_ticket_action_get(r.sa, id, &a, err) != 0) goto out;
+		if (!tenant_selected(&r, a.tenant_id)) {
+			/* another tenant's: its own run */
+		} else if (o->dry_run) {
+			/* said, and counted: the real run takes them up first */
+			rep->pending++;
+			say(&r, "ticket %lld: dry run: left from an earlier run (%s of %s, state %s, attempt %lld): would "
+			    "check the user's state, then finish it", a.ticket_id, a.action, a.label ? a.label : "?", a.state,
+			    a.attempts);
+		} else {
+			ticket_resume(&r, &a);
 		}
+		store_ticket_action_free(&a);
 	}
 	enum syncro_result sr = syncro_open_tickets_list(env->sc, o->open_status ? o->open_status : DEFAULT_OPEN_STATUS,
 	                                                 o->problem_type, &list, err);

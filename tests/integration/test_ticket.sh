@@ -292,6 +292,9 @@ T_STUCK=$(new_ticket "Disable" 1007)
 gctl POST faults "[{\"status\": 503, \"match\": \"users/$U5(\$|[?])\", \"tenant\": \"contoso\", \"times\": 0},
   {\"status\": 503, \"match\": \"users/$ZAINAB(\$|[?])\", \"tenant\": \"contoso\", \"times\": 0}]" >/dev/null
 tickets "two tickets, Graph not answering: pending" 1 "no answer yet \(attempt 1\)"
+tickets "a dry run meanwhile (exit 1: pending ones)" 1 "" --dry-run
+check "the dry run says the two left from the earlier run, counted pending" sh -c \
+  "test \$(grep -c 'dry run: left from an earlier run' '$T_OUT/out') = 2 && grep -q ' 2 pending, 0 resumed' '$T_OUT/out'"
 tickets "the next run cannot read their users' state: still pending, attempt 2" 1 \
   "ticket $T_STUCK: cannot read the user's state yet \(attempt 2\)"
 check "a pending ticket is counted once (pending, not also handled before)" python3 -c "
