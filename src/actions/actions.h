@@ -71,10 +71,11 @@ void actions_verdict_free(struct actions_verdict *v);
  * for include() (u.groups, u.licenses, u.domain filled). */
 int actions_hook_protect(struct actions_hooks *h, const struct policy_user *u, struct actions_verdict *out,
                          struct err *err);
-/* allow_action(action, u, t): yes = allowed. Without the hook: no. action is
- * "disable", "enable" or "revoke-sessions". */
+/* allow_action(action, u, t, req): yes = allowed. Without the hook: no.
+ * action is "disable", "enable" or "revoke-sessions"; req who asked (the
+ * ticket's contact; NULL: none given). */
 int actions_hook_allow(struct actions_hooks *h, const char *action, const struct policy_user *u,
-                       struct actions_verdict *out, struct err *err);
+                       const struct policy_requester *req, struct actions_verdict *out, struct err *err);
 
 /* ================================================================ environment */
 

@@ -32,7 +32,8 @@ struct run {
 	char **hook_errors;             /* per config tenant: why its policy did not load */
 };
 
-static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, const char *action);
+static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, const char *action,
+                           long long customer_id, long long contact_id);
 
 /* ---- subjects -------------------------------------------------------------- */
 
@@ -504,7 +505,7 @@ static void ticket_resume(struct run *r, const struct store_ticket_action *a)
 		} else if (tr != SYNCRO_OK) {
 			say(r, "ticket %lld: cannot read the ticket yet, will try again next run: %s", a->ticket_id, te.msg);
 			r->rep->pending++;
-		} else if ((why = ticket_policy(r, ti, &t, a->action)) != NULL) {
+		} else if ((why = ticket_policy(r, ti, &t, a->action, a->customer_id, a->contact_id)) != NULL) {
 			char *res = xasprintf("refused: %s", why);
 			ticket_audit(r, a->ticket_id, &t, a->action, NULL, NULL, res);
 			free(res);
@@ -813,7 +814,35 @@ static bool text_names_another(struct run *r, const struct ticket_subject *sub, 
 
 /* The tenant's policy on acting on t: allow_action, then protect. NULL
  * when it may be done, else why not (new string). */
-static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, const char *action)
+/* Who asked (the ticket's contact of customer_id) for allow_action: the
+ * Entra user it is linked to, when it is, and whether that is t. The
+ * strings are held in *keep (freed by the caller with cJSON_Delete) and
+ * *id (free). */
+static void requester_of(struct run *r, long long customer_id, long long contact_id, const struct actions_target *t,
+                         struct policy_requester *req, cJSON **keep, char **id)
+{
+	*req = (struct policy_requester){ .contact_id = contact_id };
+	*keep = NULL;
+	*id = NULL;
+	struct err err;
+	size_t ti;
+	struct syncro_open_ticket tk = { .customer_id = customer_id, .contact_id = contact_id };
+	if (!contact_id || ticket_link(r, &tk, &ti, id, &err) != 0 || !*id) return;
+	req->user_id = *id;
+	req->self = t->object_id && !strcmp(*id, t->object_id);
+	struct store_user u;
+	if (store_user_get_json(r->env->st, r->env->cfg->tenants[ti].id, *id, &u, &err) == 0) {
+		*keep = u.json ? cJSON_Parse(u.json) : NULL;
+		store_user_free(&u);
+	}
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(*keep, "mail");
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(*keep, "userPrincipalName");
+	if (cJSON_IsString(m)) req->mail = m->valuestring;
+	if (cJSON_IsString(p)) req->upn = p->valuestring;
+}
+
+static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, const char *action,
+                           long long customer_id, long long contact_id)
 {
 	struct err err = {{0}};
 	char *why = NULL;
@@ -823,13 +852,16 @@ static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, c
 	struct policy_user pu;
 	actions_target_policy_user(t, &pu);
 	bool prot = false;
-	char *pwhy = NULL;
+	char *pwhy = NULL, *req_id = NULL;
+	struct policy_requester req;
+	cJSON *req_user = NULL;
+	requester_of(r, customer_id, contact_id, t, &req, &req_user, &req_id);
 	if (!h) {
 		why = xasprintf("the tenant's policy does not load: %s", load_err);
 	} else if (!actions_hooks_has_allow(h)) {
 		why = xasprintf("the policy of %s has no allow_action hook: ticket actions are off for this tenant",
 		                actions_tenant_label(t->tenant));
-	} else if (actions_hook_allow(h, action, &pu, &v, &err) != 0) {
+	} else if (actions_hook_allow(h, action, &pu, &req, &v, &err) != 0) {
 		why = xasprintf("allow_action() failed: %s", err.msg);
 	} else if (!v.yes) {
 		why = xasprintf("the policy's allow_action said no%s%s", v.reason ? ": " : "", v.reason ? v.reason : "");
@@ -837,6 +869,8 @@ static char *ticket_policy(struct run *r, size_t ti, struct actions_target *t, c
 		why = xasprintf("%s is protected by the tenant's policy%s%s", t->label, pwhy ? ": " : "", pwhy ? pwhy : "");
 	}
 	free(pwhy);
+	free(req_id);
+	cJSON_Delete(req_user);
 	actions_verdict_free(&v);
 	return why;
 }
@@ -895,7 +929,8 @@ static void ticket_new(struct run *r, const struct syncro_open_ticket *tk)
 		why = xasprintf("the text after the action names %s, another user than the one it would act on (%s): the "
 		                "user is named right after the action ('Disable jane@contoso.com'), else it is the ticket's "
 		                "contact; one user per ticket", other, t.label);
-	if (!why && t.tenant) why = ticket_policy(r, ti, &t, action);   /* the user is known: the policy decides */
+	if (!why && t.tenant)   /* the user is known: the policy decides */
+		why = ticket_policy(r, ti, &t, action, tk->customer_id, tk->contact_id);
 	if (r->o->dry_run) {
 		if (why) say(r, "ticket %lld: dry run: would not act: %s", tk->id, why);
 		else say(r, "ticket %lld: dry run: would %s %s (%s) (needs %s)", tk->id, action, t.label,

@@ -72,9 +72,9 @@ int actions_hook_protect(struct actions_hooks *h, const struct policy_user *u, s
 }
 
 int actions_hook_allow(struct actions_hooks *h, const char *action, const struct policy_user *u,
-                       struct actions_verdict *out, struct err *err)
+                       const struct policy_requester *req, struct actions_verdict *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
 	if (!actions_hooks_has_allow(h)) return 0;
-	return script_policy_verdict(h->s, "allow_action", action, u, &out->yes, &out->reason, err);
+	return script_policy_verdict_by(h->s, "allow_action", action, u, req, &out->yes, &out->reason, err);
 }

@@ -1383,6 +1383,7 @@ struct eval_ctx {
 	/* script_policy_verdict: the hook, its first argument or NULL, its
 	 * "in NAME()", and its answer (reason owned) */
 	const char *hook, *lead, *what;
+	const struct policy_requester *req;   /* verdict: a fourth argument, or NULL */
 	bool yes;
 	char *reason;
 };
@@ -1855,6 +1856,16 @@ static int call_verdict(lua_State *L)
 	push_user(L, c);
 	s->kind = "policy error";
 	lua_rawgeti(L, LUA_REGISTRYINDEX, s->ref_tenant);
+	if (c->req) {                                              /* who asked: { contact_id, self, user_id, mail, upn } */
+		lua_createtable(L, 0, 5);
+		lua_pushinteger(L, (lua_Integer)c->req->contact_id);
+		lua_setfield(L, -2, "contact_id");
+		lua_pushboolean(L, c->req->self);
+		lua_setfield(L, -2, "self");
+		if (c->req->user_id) lua_pushstring(L, c->req->user_id), lua_setfield(L, -2, "user_id");
+		if (c->req->mail) lua_pushstring(L, c->req->mail), lua_setfield(L, -2, "mail");
+		if (c->req->upn) lua_pushstring(L, c->req->upn), lua_setfield(L, -2, "upn");
+	}
 	int nargs = lua_gettop(L) - 2;
 	call_policy_function(s, c->what, nargs, 2);               /* 2 verdict, 3 reason */
 	const char *reason = NULL;
@@ -1867,13 +1878,19 @@ static int call_verdict(lua_State *L)
 int script_policy_verdict(struct script *s, const char *hook, const char *lead, const struct policy_user *user,
                           bool *yes, char **reason, struct err *err)
 {
+	return script_policy_verdict_by(s, hook, lead, user, NULL, yes, reason, err);
+}
+
+int script_policy_verdict_by(struct script *s, const char *hook, const char *lead, const struct policy_user *user,
+                             const struct policy_requester *req, bool *yes, char **reason, struct err *err)
+{
 	char what[80];
 	*yes = false;
 	*reason = NULL;
 	if (!s->have_policy) return err_set(err, "no policy loaded");
 	snprintf(what, sizeof what, "in %s()", hook);
 	struct eval_ctx c = { .s = s, .user = user, .graph = user->graph, .err = err, .hook = hook, .lead = lead,
-	                      .what = what };
+	                      .what = what, .req = req };
 	lua_pushcfunction(s->L, call_verdict);
 	lua_pushlightuserdata(s->L, &c);
 	int called = protected_call(s, 1, 0, "policy error", what, err);

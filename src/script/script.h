@@ -262,6 +262,19 @@ int script_policy_call(struct script *s, const char *name, const struct cJSON *c
 int script_policy_verdict(struct script *s, const char *hook, const char *lead, const struct policy_user *user,
                           bool *yes, char **reason, struct err *err);
 
+/* Who asked for an action (a Syncro ticket's contact): allow_action's
+ * fourth argument, a table { contact_id, self, user_id, mail, upn } (the
+ * last three nil when the contact is linked to no user). */
+struct policy_requester {
+	long long contact_id;
+	bool self;                 /* the requester is the user acted on */
+	const char *user_id;       /* the Entra user the contact is linked to, or NULL */
+	const char *mail, *upn;    /* that user's, or NULL */
+};
+/* script_policy_verdict with that fourth argument (req NULL: none). */
+int script_policy_verdict_by(struct script *s, const char *hook, const char *lead, const struct policy_user *user,
+                             const struct policy_requester *req, bool *yes, char **reason, struct err *err);
+
 /* Calls the loaded policy's table hook `hook` (bill) as hook(args..., t):
  * arguments as for script_policy_call, one protected call under the limits
  * (a fresh instruction budget), errors naming the hook and the policy's

@@ -21,8 +21,8 @@ setup_workdir "$T_OUT/ticket" 'return {
     if (u.userPrincipalName or ""):match("^admin@") then return true, "break-glass account" end
     return false
   end,
-  allow_action = function(action, u, t)
-    if action == "enable" then return false, "enables need a manager" end
+  allow_action = function(action, u, t, req)
+    if action == "enable" then return false, "enables need a manager" .. ((req and req.self) and " (asked by the user)" or "") end
     return true
   end,
 }'
@@ -121,6 +121,8 @@ for t in T_ENABLE T_PASSWORD T_ADMIN T_UNLINKED T_NOHOOK; do
   check "$t: refused, commented, status In Progress" test "$(marked "$id")/$(status_of "$id")/$(row "$id")" = "1/In Progress/done|refused"
 done
 check "enable refused by allow_action, Lucas untouched" sh -c "grep -q \"ticket $T_ENABLE: not done: the policy's allow_action said no: enables need a manager\" '$T_OUT/out'"
+check "allow_action is told who asked (req: the ticket's contact, here the user himself)" \
+  grep -q "ticket $T_ENABLE: not done: the policy's allow_action said no: enables need a manager (asked by the user)" "$T_OUT/out"
 check "set-password is never taken from a ticket" grep -q "ticket $T_PASSWORD: not done: set-password is never taken from a ticket" "$T_OUT/out"
 check "protect refuses the admin" grep -q "ticket $T_ADMIN: not done: admin@.* is protected by the tenant's policy: break-glass account" "$T_OUT/out"
 check "an unlinked contact is refused" grep -q "ticket $T_UNLINKED: not done: contact 1006 is not linked" "$T_OUT/out"

@@ -211,6 +211,46 @@ static const char *const hooks_policy =
 	"  end,\n"
 	"}\n";
 
+/* allow_action's fourth argument: who asked (the ticket's contact). */
+TEST(actions_hook_allow_sees_the_requester)
+{
+	struct err err;
+	const char *path = t_write_file("req.lua",
+		"return {\n"
+		"  include = function(u) return true end,\n"
+		"  allow_action = function(action, u, t, req)\n"
+		"    if not req then return false, 'nobody asked' end\n"
+		"    if req.self then return true end\n"
+		"    if req.upn == 'boss@contoso.com' then return true end\n"
+		"    return false, 'contact ' .. req.contact_id .. ' (' .. tostring(req.upn) .. ') asked for someone else'\n"
+		"  end,\n"
+		"}\n");
+	struct script_tenant st = { .id = CONTOSO, .name = "Contoso" };
+	struct actions_hooks *h = NULL;
+	REQUIRE_OK(actions_hooks_load(path, NULL, &st, &h, &err), &err);
+	const char *json = "{\"userPrincipalName\":\"mia@contoso.com\"}";
+	struct policy_user u = { .json = json, .len = strlen(json) };
+	struct actions_verdict v;
+	REQUIRE_OK(actions_hook_allow(h, "disable", &u, NULL, &v, &err), &err);
+	CHECK(!v.yes);
+	CHECK_STR(v.reason, "nobody asked");
+	actions_verdict_free(&v);
+	struct policy_requester self = { .contact_id = 1001, .self = true, .user_id = "u1", .upn = "mia@contoso.com" };
+	REQUIRE_OK(actions_hook_allow(h, "disable", &u, &self, &v, &err), &err);
+	CHECK(v.yes);
+	actions_verdict_free(&v);
+	struct policy_requester boss = { .contact_id = 1002, .user_id = "u2", .upn = "boss@contoso.com" };
+	REQUIRE_OK(actions_hook_allow(h, "disable", &u, &boss, &v, &err), &err);
+	CHECK(v.yes);
+	actions_verdict_free(&v);
+	struct policy_requester other = { .contact_id = 1003 };
+	REQUIRE_OK(actions_hook_allow(h, "disable", &u, &other, &v, &err), &err);
+	CHECK(!v.yes);
+	CHECK_STR(v.reason, "contact 1003 (nil) asked for someone else");
+	actions_verdict_free(&v);
+	actions_hooks_free(h);
+}
+
 TEST(actions_hooks_protect_and_allow)
 {
 	struct err err;
@@ -233,9 +273,9 @@ TEST(actions_hooks_protect_and_allow)
 	REQUIRE_OK(actions_hook_protect(h, &u, &v, &err), &err);
 	CHECK(!v.yes);
 	CHECK(v.reason == NULL);
-	REQUIRE_OK(actions_hook_allow(h, "disable", &u, &v, &err), &err);
+	REQUIRE_OK(actions_hook_allow(h, "disable", &u, NULL, &v, &err), &err);
 	CHECK(v.yes);
-	REQUIRE_OK(actions_hook_allow(h, "enable", &u, &v, &err), &err);
+	REQUIRE_OK(actions_hook_allow(h, "enable", &u, NULL, &v, &err), &err);
 	CHECK(!v.yes);
 	CHECK_STR(v.reason, "no enable for contoso.com");
 	actions_verdict_free(&v);
@@ -310,11 +350,11 @@ TEST(actions_hooks_errors_and_limits)
 	const char *json = "{\"userPrincipalName\":\"a@contoso.com\"}";
 	struct policy_user u = { .json = json, .len = strlen(json) };
 
-	CHECK(actions_hook_allow(h, "boom", &u, &v, &err) != 0);
+	CHECK(actions_hook_allow(h, "boom", &u, NULL, &v, &err) != 0);
 	snprintf(want, sizeof want, "policy error in allow_action(): %s:11: no boom for a@contoso.com", path);
 	CHECK_STR(first_line(err.msg), want);
 	CHECK(!v.yes && v.reason == NULL);
-	CHECK(actions_hook_allow(h, "disable", &u, &v, &err) != 0);
+	CHECK(actions_hook_allow(h, "disable", &u, NULL, &v, &err) != 0);
 	snprintf(want, sizeof want, "%s:10: allow_action() must return true or false [, reason], got string", path);
 	CHECK_STR(err.msg, want);
 
@@ -373,7 +413,7 @@ TEST(actions_hooks_absent)
 	struct actions_verdict v = { .yes = true };
 	REQUIRE_OK(actions_hook_protect(h, &u, &v, &err), &err);
 	CHECK(!v.yes);
-	REQUIRE_OK(actions_hook_allow(h, "disable", &u, &v, &err), &err);
+	REQUIRE_OK(actions_hook_allow(h, "disable", &u, NULL, &v, &err), &err);
 	CHECK(!v.yes);
 	actions_hooks_free(h);
 	REQUIRE_OK(actions_hooks_load(NULL, NULL, NULL, &h, &err), &err);
