@@ -242,6 +242,38 @@ static int alert_failed(struct run *rn, const struct alert *a, enum syncro_resul
 	return syncro_result_fatal(rc) ? err_set(err, "%s", e->msg) : 0;
 }
 
+/* Did the last attempt to create this alert's ticket (the newest
+ * alert.ticket_create row of the tenant with a->subject, among its last
+ * 200 audit rows) end without an answer it could trust? Then a ticket
+ * found open with that subject is most likely the one it made. */
+struct create_lost {
+	const char *subject;
+	bool seen, lost;
+};
+
+static int create_row(const struct store_audit *au, void *ud)
+{
+	struct create_lost *c = ud;
+	if (c->seen || strcmp(au->action, "alert.ticket_create") != 0 || !au->after || !au->result) return 0;
+	cJSON *j = cJSON_Parse(au->after);
+	const cJSON *sub = cJSON_GetObjectItemCaseSensitive(j, "subject");
+	if (cJSON_IsString(sub) && !strcmp(sub->valuestring, c->subject) && strcmp(au->result, "intent") != 0) {
+		c->seen = true;
+		c->lost = strncmp(au->result, "ok", 2) != 0;
+	}
+	cJSON_Delete(j);
+	return 0;
+}
+
+static bool create_answer_lost(struct run *rn, const struct alert *a)
+{
+	struct create_lost c = { .subject = a->subject };
+	struct store_audit_filter f = { .tenant_id = a->tenant_id, .limit = 200, .newest_first = true };
+	struct err e;
+	if (store_audit_each(rn->st, &f, create_row, &c, &e) < 0) return false;
+	return c.lost;
+}
+
 /* One alert: plan line, then create / comment / nothing. The ticket kept
  * for (tenant, kind) is read each run: an alert whose ticket was closed
  * or deleted while it still holds gets a new one. Before a ticket is
@@ -299,8 +331,13 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 		adopted = found > 0;
 	}
 	bool open = ticket > 0;
-	rc = alert_write(rn, open ? ALERT_COMMENT : ALERT_CREATE, a, customer, &ticket, &e);
-	if (rc != SYNCRO_OK) return alert_failed(rn, a, rc, &e, err);
+	/* found by subject after this alert's own create lost its answer: that
+	 * ticket has the text already (a comment would say it twice) */
+	bool made_before = adopted && create_answer_lost(rn, a);
+	if (!made_before) {
+		rc = alert_write(rn, open ? ALERT_COMMENT : ALERT_CREATE, a, customer, &ticket, &e);
+		if (rc != SYNCRO_OK) return alert_failed(rn, a, rc, &e, err);
+	}
 	bool kept = open && !adopted && have == 0;
 	struct store_alert_ticket next = { .ticket_id = ticket, .occurrences = kept ? state.occurrences + 1 : 1 };
 	now_iso(next.last_at);
@@ -309,8 +346,11 @@ static int raise_one(struct run *rn, const struct alert *a, struct err *err)
 	snprintf(next.digest, sizeof next.digest, "%s", a->digest);
 	if (store_history_alert_put(rn->st, a->tenant_id, a->kind, &next, err) != 0) return -1;
 	fprintf(rn->plan, "alert %s/%s: %s ticket %lld%s: %s\n", a->tenant_name, a->kind,
-	        open ? "updated" : "created", ticket, adopted ? " (found open with this subject)" : was, a->subject);
-	if (open) rn->res->updated++;
+	        made_before ? "kept" : open ? "updated" : "created", ticket,
+	        made_before ? " (made by the last run, whose answer was lost)"
+	                    : adopted ? " (found open with this subject)" : was, a->subject);
+	if (made_before) rn->res->unchanged++;
+	else if (open) rn->res->updated++;
 	else rn->res->created++;
 	return 0;
 }

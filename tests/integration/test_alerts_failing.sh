@@ -113,6 +113,22 @@ check "two failing tickets now: the resolved one and a new open one" \
   test "$(failing_tickets | jq_py 'len(d)')/$(sctl GET 'state?kind=tickets' | jq_py "[t['status'] for t in d['tickets'] if t['id'] == $T1][0]")/$([ "$T2" != "$T1" ] && echo new)" = "2/Resolved/new"
 expect_ok "report --alerts again: the new ticket is kept" -- --config hours24.lua report findings --alerts
 check "the same failure: unchanged on the new ticket" grep -q "^alert Fabrikam/failing: unchanged (ticket $T2)" "$T_OUT/err"
+# the ticket resolved again, and the next create's answer lost (Syncro made it): the run after finds it by its
+# subject and leaves it as made (its text once), instead of posting the same text as a comment
+python3 -c "
+import json, urllib.request
+r = urllib.request.Request('$SURL/api/v1/tickets/$T2', data=json.dumps({'status': 'Resolved'}).encode(), method='PUT',
+    headers={'Authorization': 'Bearer $SKEY', 'Content-Type': 'application/json'})
+urllib.request.urlopen(r).read()"
+sctl POST faults '{"match": "/tickets$", "method": "POST", "after_apply": true, "drop": "mid_body", "times": 1}' >/dev/null
+es --config hours24.lua report findings --alerts
+check "a create whose answer was lost: said failed" grep -q "^alert Fabrikam/failing: FAILED" "$T_OUT/err"
+expect_ok "report --alerts after the lost answer" -- --config hours24.lua report findings --alerts
+T3=$(ticket_id)
+check "the ticket it made is kept, not commented with the same text" \
+  grep -q "^alert Fabrikam/failing: kept ticket $T3 (made by the last run, whose answer was lost)" "$T_OUT/err"
+check "its text once" test "$(sctl GET 'state?kind=tickets' | jq_py "[len(t['comments']) for t in d['tickets'] if t['id'] == $T3][0]")" = 1
+T2=$T3
 # a technician moves the ticket to another customer: it is no longer Fabrikam's to write to
 python3 -c "
 import json, urllib.request
