@@ -13,7 +13,12 @@
  * under "_G.string", "_G.table" and "_G.utf8" in the registry's loaded
  * table, where luaL_argerror finds their names ("bad argument #2 to
  * 'table.insert'"). What no size foretells (comparing two long strings)
- * is left to the per-call time limit (script.c). See lua_costly.h. */
+ * is left to the per-call time limit (script.c). The entrasync.json module's
+ * decode and encode are charged the same way: decode by the text it reads,
+ * encode by the text it made (no argument foretells a table walk's size,
+ * so it is charged when done: the charge checks the clock, and a loop of
+ * large encodes stops at the time limit instead of ~4,096 instructions
+ * later). See lua_costly.h. */
 #include "script/lua_costly.h"
 
 #include <stdbool.h>
@@ -85,6 +90,14 @@ static int costly_bytes(lua_State *L)
 {
 	charge(L, (double)str_arg(L, 1) / BYTES_PER_STEP + 1);
 	return call_original(L);
+}
+
+/* json.encode(v): the text it made, once made (see the banner). */
+static int costly_made(lua_State *L)
+{
+	int n = call_original(L);
+	charge(L, (double)str_arg(L, -1) / BYTES_PER_STEP + 1);
+	return n;
 }
 
 /* string.sub(s, i [, j]) / utf8.codepoint(s [, i [, j]]): the bytes of
@@ -236,4 +249,13 @@ void luacostly_install(lua_State *L, int string_idx, int table_idx, int utf8_idx
 			if (wraps[i].lib == lib) wrap(L, lib_idx[lib], o, wraps[i].name, wraps[i].fn, c);
 		lua_pop(L, 1);
 	}
+}
+
+void luacostly_install_json(lua_State *L, int json_idx, luacostly_charge c)
+{
+	int idx = lua_absindex(L, json_idx);
+	int o = originals_table(L, "json");
+	wrap(L, idx, o, "decode", costly_bytes, c);
+	wrap(L, idx, o, "encode", costly_made, c);
+	lua_pop(L, 1);
 }

@@ -11,6 +11,10 @@ same(err(table.move, {}, -1, math.maxinteger, 2), "bad argument #3 to 'table.mov
 same(err(table.concat, {}, "", 1, math.maxinteger), "invalid value (nil) at index 1 in table for 'concat'")
 same(err(string.rep, "x", 2^53), "resulting string too large")
 same(err(utf8.len), "bad argument #1 to 'utf8.len' (string expected, got no value)")
+local json = require "entrasync.json"
+same(err(json.decode), "bad argument #1 to 'json.decode' (string expected, got no value)")
+same(json.encode(json.decode('{"b":[1,"x"],"a":null}')), '{"a":null,"b":[1,"x"]}')
+same(load("return 6 * 7")(), 42)
 local n = 0
 local t = setmetatable({1, 2, 3}, { __len = function() n = n + 1 return 3 end })
 table.insert(t, 1, 0)

@@ -1,0 +1,1 @@
+return { include = function(u) return true end }
