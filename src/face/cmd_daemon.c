@@ -35,7 +35,15 @@
  * first run verifies); the time is kept in the store's kv, so a restarted
  * daemon keeps the rhythm. The schedule and each run's outcome go into the store's kv
  * (status reads them); with --metrics FILE the metrics file is rewritten at
- * start and after every run. */
+ * start and after every run.
+ *
+ * A Graph certificate or key that cannot be used (expired, unreadable, not
+ * the key's) is no reason not to start or to keep a stale config at a
+ * reload: it is said when the config is taken, and at the start of each
+ * run (which reads the files again: renewed in place, the new one counts),
+ * and each run records every tenant failed with it, as a pull or a sync run
+ * by hand does, while the Syncro side (tickets, alerts of the failing
+ * tenants) goes on. A config wrong in itself is refused as ever. */
 #include "face/cmd_daemon.h"
 #include "graph/graph.h"
 
@@ -133,8 +141,9 @@ struct daemon {
 	int exit_code;             /* the daemon's when it stops: EXIT_OK, or EXIT_USAGE (its first run's) */
 	long runs_ended;           /* runs ended since the daemon started */
 	long long skipped;
-	char *cert_path;           /* the accepted config's graph.certificate; NULL = a client secret */
-	double cert_not_after;     /* its notAfter as the last run started (the file is read again at each
+	struct config_graph cred;  /* the accepted config's graph.certificate, private_key and jwt_alg, no
+	                            * secret; certificate NULL = a client secret */
+	double cert_not_after;     /* its notAfter as the last run started (the files are read again at each
 	                            * run: renewed in place, the new one counts); -1 = none or unreadable */
 	double verify_every;       /* --verify-every in seconds; 0 = never */
 	double last_verify;        /* wall clock start of the last run with --verify; 0 = none */
@@ -354,12 +363,38 @@ static int snapshot_file(struct snapshot *snap, const struct config *cfg, const 
 	return 0;
 }
 
+/* Keeps of g what the check of the certificate at each run needs (never
+ * the client secret), in place of what d had. */
+static void cred_keep(struct daemon *d, const struct config_graph *g)
+{
+	free(d->cred.certificate);
+	free(d->cred.private_key);
+	free(d->cred.jwt_alg);
+	memset(&d->cred, 0, sizeof d->cred);
+	if (!g || !g->certificate || !*g->certificate) return;
+	d->cred.certificate = xstrdup(g->certificate);
+	d->cred.private_key = g->private_key ? xstrdup(g->private_key) : NULL;
+	d->cred.jwt_alg = g->jwt_alg ? xstrdup(g->jwt_alg) : NULL;
+}
+
+/* The Graph certificate the config just taken names cannot be used (why):
+ * said once, as the daemon takes the config anyway. */
+static void say_cred_unusable(const char *why)
+{
+	log_error("daemon", "the Graph certificate cannot be used: %s. The daemon runs on: each run records every "
+	          "tenant failed with this (status, the findings and the alerts show it) until the files are mended",
+	          why);
+}
+
 /* A new snapshot: the config file's text, parsed here for the policies it
  * names (and the database), then every policy file's text; sealed into a
  * memfd that `entrasync check` validates. On success *fd is the snapshot
  * (the caller's), *database the config's database and *nfiles its file
- * count; on failure err says why and nothing is returned. */
-static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfiles, struct err *err)
+ * count, and unusable->msg why the Graph certificate or key it names cannot
+ * be used ("" when they can: a config is not refused for that); on failure
+ * err says why and nothing is returned. */
+static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfiles, struct err *unusable,
+                         struct err *err)
 {
 	struct snapshot snap = { 0 };
 	struct config cfg;
@@ -367,6 +402,7 @@ static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfi
 	size_t len = 0;
 	int rc = -1;
 	*fd = -1;
+	unusable->msg[0] = '\0';
 	memset(&cfg, 0, sizeof cfg);
 	if (file_read(d->config_path, &text, &len, err) != 0) {
 		err_prefix(err, "cannot read config");
@@ -374,7 +410,14 @@ static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfi
 	}
 	if (config_load_text(d->config_path, text, len, CONFIG_SKIP_POLICY_FILES, &cfg, err) != 0) goto out;
 	double not_after = -1;
-	if (graph_credentials_check(&cfg.graph, &not_after, err) != 0) goto out;
+	int cred = graph_credentials_check(&cfg.graph, 0, &not_after, unusable);
+	if (cred == GRAPH_CRED_UNUSABLE) {
+		log_redact_err(unusable);
+	} else if (cred != 0) {   /* the config wrong in itself (an unknown graph.jwt_alg) */
+		err_set(err, "%s", unusable->msg);
+		unusable->msg[0] = '\0';
+		goto out;
+	}
 	snapshot_add(&snap, d->config_path, text, len);
 	if (cfg.policy && snapshot_file(&snap, &cfg, cfg.policy, cfg.policy_line, err) != 0) goto out;
 	for (size_t i = 0; i < cfg.ntenants; i++)
@@ -383,8 +426,7 @@ static int snapshot_take(struct daemon *d, int *fd, char **database, size_t *nfi
 	if (validate(d, *fd, err) != 0) goto out;
 	*database = xstrdup(cfg.database);
 	*nfiles = snap.n;
-	free(d->cert_path);
-	d->cert_path = cfg.graph.certificate && *cfg.graph.certificate ? xstrdup(cfg.graph.certificate) : NULL;
+	cred_keep(d, &cfg.graph);
 	d->cert_not_after = not_after;
 	rc = 0;
 out:
@@ -404,12 +446,12 @@ out:
  * whoever reads the log line and then runs `status` sees the same. */
 static void reload(struct daemon *d)
 {
-	struct err err;
+	struct err err, unusable;
 	char *database = NULL;
 	int fd = -1;
 	size_t nfiles = 0;
 	log_info("daemon", "SIGHUP: reading and checking the config and the policies again");
-	if (snapshot_take(d, &fd, &database, &nfiles, &err) != 0) {
+	if (snapshot_take(d, &fd, &database, &nfiles, &unusable, &err) != 0) {
 		/* recorded first, as "reload ok" below: once the log says it,
 		 * status says it too */
 		record(d, (const char *const[]){ DAEMON_KV_CONFIG_ERROR, err.msg, NULL });
@@ -434,6 +476,7 @@ static void reload(struct daemon *d)
 	record(d, (const char *const[]){ DAEMON_KV_CONFIG_ERROR, NULL, NULL });
 	log_info("daemon", "reload ok: the config and every policy are valid (%zu files); the next run uses them",
 	         nfiles);
+	if (unusable.msg[0]) say_cred_unusable(unusable.msg);
 }
 
 /* The program file replaced since the daemon started (an upgrade: make
@@ -458,14 +501,20 @@ static void start_run(struct daemon *d, double now)
 {
 	say_if_replaced(d);
 	double wall = time_now();
-	/* the run reads the certificate file as it is now: so do the warning
-	 * and the metrics' expiry gauge */
-	if (d->cert_path) d->cert_not_after = graph_certificate_not_after(d->cert_path);
-	if (d->cert_not_after > 0 && d->cert_not_after - wall < GRAPH_CERT_WARN_DAYS * 86400.0) {
+	/* the run reads the certificate and key files as they are now: so do
+	 * the warning and the metrics' expiry gauge (the run warns of a key
+	 * other users can read itself) */
+	struct err unusable;
+	if (d->cred.certificate &&
+	    graph_credentials_check(&d->cred, GRAPH_CRED_QUIET, &d->cert_not_after, &unusable) != 0) {
+		log_redact_err(&unusable);
+		log_error("daemon", "the Graph certificate cannot be used, so every tenant of this run fails: %s",
+		          unusable.msg);
+	} else if (d->cert_not_after > 0 && d->cert_not_after - wall < GRAPH_CERT_WARN_DAYS * 86400.0) {
 		char day[16];
 		time_day(d->cert_not_after, day, sizeof day);
-		log_warn("daemon", "the Graph certificate %s on %s: upload its successor to the app registration and "
-		         "point the config at it", d->cert_not_after < wall ? "expired" : "expires", day);
+		log_warn("daemon", "the Graph certificate expires on %s: upload its successor to the app registration and "
+		         "point the config at it", day);
 	}
 	d->child_verifies = d->verify_every > 0 && (d->last_verify <= 0 || wall - d->last_verify >= d->verify_every);
 	char **argv = child_argv(d, d->command, true);
@@ -704,7 +753,8 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	sigprocmask(SIG_BLOCK, &d.sigs, NULL);
 
 	size_t nfiles = 0;
-	if (snapshot_take(&d, &d.snap_fd, &d.database, &nfiles, &err) != 0) {
+	struct err unusable;
+	if (snapshot_take(&d, &d.snap_fd, &d.database, &nfiles, &unusable, &err) != 0) {
 		fprintf(stderr, "entrasync daemon: the config is not valid, not starting: %s\n", err.msg);
 		goto out;
 	}
@@ -739,6 +789,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 	log_info("daemon", "started (pid %s): entrasync %s every %s%s%s, database %s; the config and its policies "
 	         "as read now (%zu files) until a SIGHUP", pid, command, every, jitter ? " + up to " : "",
 	         jitter ? jitter : "", d.database, nfiles);
+	if (unusable.msg[0]) say_cred_unusable(unusable.msg);
 	write_metrics(&d);
 	rc = loop(&d);
 	record(&d, (const char *const[]){ DAEMON_KV_STATE, "stopped", DAEMON_KV_NEXT_RUN_AT, NULL, NULL });
@@ -747,7 +798,7 @@ int cmd_daemon(int argc, char **argv, const struct global_opts *g)
 out:
 	store_lock_release(&lock);
 	free(d.database);
-	free(d.cert_path);
+	cred_keep(&d, NULL);
 	if (d.snap_fd >= 0) close(d.snap_fd);
 	sigprocmask(SIG_UNBLOCK, &d.sigs, NULL);
 	return rc;

@@ -54,7 +54,7 @@ int cmd_metrics(int argc, char **argv, const struct global_opts *g)
 	if (st) daemon_extra(&cfg, st, &extra);
 	/* the certificate's expiry whenever it can be read, an expired one too:
 	 * an alert on it must not resolve the moment it expires */
-	double not_after = graph_certificate_not_after(cfg.graph.certificate);
+	double not_after = graph_certificate_not_after(&cfg.graph);
 	if (not_after > 0) extra.cert_not_after = not_after;
 	rc = EXIT_NOSTART;
 	if (output) {

@@ -302,7 +302,7 @@ out:
 void ops_cert_warn(const struct config *cfg)
 {
 	if (!cfg->graph.certificate || getenv(SNAPSHOT_ENV)) return;
-	double not_after = graph_certificate_not_after(cfg->graph.certificate), now = time_now();
+	double not_after = graph_certificate_not_after(&cfg->graph), now = time_now();
 	if (not_after <= 0 || not_after - now >= GRAPH_CERT_WARN_DAYS * 86400.0) return;
 	char day[16];
 	time_day(not_after, day, sizeof day);

@@ -222,7 +222,7 @@ static void print_credential(const struct config *cfg, double now, cJSON *root)
 	const char *cert = cfg->graph.certificate && *cfg->graph.certificate ? cfg->graph.certificate : NULL;
 	double not_after = -1;
 	struct err err = { 0 };
-	bool ok = !cert || graph_credentials_check(&cfg->graph, &not_after, &err) == 0;
+	bool ok = !cert || graph_credentials_check(&cfg->graph, 0, &not_after, &err) == 0;
 	char day[16] = "";
 	if (not_after > 0) time_day(not_after, day, sizeof day);
 	if (!ok) log_redact_err(&err);

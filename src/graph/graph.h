@@ -48,19 +48,26 @@ struct graph_client_opts {
 int graph_client_new(const struct graph_client_opts *o, struct graph_client **out, struct err *err);
 /* Loads the certificate and key of cfg as graph_client_new does, without a
  * client or the network (`entrasync check`, `status`, the daemon): -1 for
- * the config errors graph_client_new refuses, and for a credential it would
- * make every token fail with (errors name the file: unreadable, not PEM or a
- * binary .pfx/.cer named as such with the commands that make PEM files of
- * it, expired, not valid yet, encrypted key, key not matching the
- * certificate, not RSA). *not_after (may be NULL): the certificate's
- * notAfter in seconds since the epoch whenever the certificate could be
- * read (an expired one too), else -1 (and with a client secret). 0 when
- * fine (a client secret is always fine here). */
-int graph_credentials_check(const struct config_graph *cfg, double *not_after, struct err *err);
-/* The notAfter of the PEM certificate at path, in seconds since the epoch;
- * -1 when it cannot be read. Reads the file each call (a certificate renewed
- * in place is seen at once). */
-double graph_certificate_not_after(const char *path);
+ * the config errors graph_client_new refuses; GRAPH_CRED_UNUSABLE for a
+ * credential it would make every token fail with (errors name the file:
+ * unreadable, not PEM or a binary .pfx/.cer named as such with the commands
+ * that make PEM files of it, expired, not valid yet, encrypted key, key not
+ * matching the certificate or none of a chain's, not RSA). A file of
+ * several certificates (the app's and its chain, in any order) is read for
+ * the one whose public key is the private key's. *not_after (may be NULL):
+ * that certificate's notAfter in seconds since the epoch whenever it could
+ * be read (an expired one too), else -1 (and with a client secret). 0 when
+ * fine (a client secret is always fine here). flags: GRAPH_CRED_QUIET, no
+ * warning of a private key other users can read (the caller's runs say it). */
+#define GRAPH_CRED_UNUSABLE (-2)
+#define GRAPH_CRED_QUIET 1u
+int graph_credentials_check(const struct config_graph *cfg, unsigned flags, double *not_after, struct err *err);
+/* The notAfter of the certificate graph_client_new would use from cfg (the
+ * PEM file graph.certificate, and of a chain the certificate of
+ * graph.private_key), in seconds since the epoch; -1 when none (a client
+ * secret) or it cannot be read. Reads the files each call (a certificate
+ * renewed in place is seen at once). */
+double graph_certificate_not_after(const struct config_graph *cfg);
 /* A certificate that expires within this many days is warned about: by
  * `check`, by `status`, at each daemon run, and by a pull or sync run by
  * hand, a timer or cron (ops_cert_warn). */

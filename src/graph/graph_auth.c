@@ -6,6 +6,7 @@
 #include "graph/graph_internal.h"
 #include "util/json_scan.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -165,75 +166,143 @@ static double cert_not_before(const X509 *cert)
  * its first minutes: Entra allows the same skew on its assertions. */
 #define CERT_NOT_BEFORE_SLACK 300.0
 
-double graph_certificate_not_after(const char *path)
+/* The file at path opened for reading as a BIO; NULL with err naming it
+ * as the config key what (graph.certificate, graph.private_key) and why. */
+static BIO *pem_open(const char *what, const char *path, struct err *err)
 {
-	double not_after = -1;
-	BIO *bio = path && *path ? BIO_new_file(path, "r") : NULL;
-	if (!bio) goto out;
-	X509 *cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
-	BIO_free(bio);
-	if (!cert) goto out;
-	not_after = cert_not_after(cert);
-	X509_free(cert);
-out:
-	ERR_clear_error();
-	return not_after;
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		err_set(err, "graph.%s %s: cannot open it (%s)", what, path, strerror(errno));
+		return NULL;
+	}
+	BIO *bio = BIO_new_fp(f, BIO_CLOSE);
+	if (!bio) {
+		fclose(f);
+		ERR_clear_error();
+		err_set(err, "graph.%s %s: cannot open it (out of memory)", what, path);
+	}
+	return bio;
 }
 
-/* Reads the certificate and key files of gc->cfg into gc (key, x5t,
- * x5t#S256, cert_not_after as soon as the certificate is read). -1 with
- * err naming the file and what to do when they cannot be used: unreadable,
- * not PEM, expired or not yet valid, the key encrypted, not RSA or not the
- * certificate's. */
-static int auth_load_files(struct graph_client *gc, struct err *err)
+/* Every certificate in the PEM file at path, in the file's order, into
+ * *certs (a new stack; other PEM blocks, a key, are passed over). -1 with
+ * err naming the file when it cannot be opened or holds none (a binary
+ * .pfx or .cer named as such). */
+static int certs_read(const char *path, STACK_OF(X509) **certs, struct err *err)
 {
-	const struct config_graph *cfg = gc->cfg;
 	char sslbuf[256];
-	const char *key_path = cfg->private_key && *cfg->private_key ? cfg->private_key : cfg->certificate;
-	int rc = -1;
-	X509 *cert = NULL;
-	BIO *bio = BIO_new_file(cfg->certificate, "r");
-	if (!bio) {
-		err_set(err, "graph.certificate %s: cannot open it", cfg->certificate);
-		goto out;
-	}
-	cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+	*certs = sk_X509_new_null();
+	BIO *bio = pem_open("certificate", path, err);
+	if (!bio) return -1;
+	X509 *cert;
+	while ((cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL)) != NULL) sk_X509_push(*certs, cert);
 	BIO_free(bio);
-	if (!cert) {
-		if (file_is_der(cfg->certificate)) {
-			ERR_clear_error();
-			err_set(err, "graph.certificate %s is a binary file (a PKCS#12 .pfx, or a DER .cer), not PEM: " PFX_ADVICE,
-			        cfg->certificate);
-		} else {
-			err_set(err, "graph.certificate %s: no PEM certificate in it (%s)", cfg->certificate,
-			        ssl_error(sslbuf, sizeof sslbuf));
-		}
-		goto out;
+	if (sk_X509_num(*certs) > 0) {
+		ERR_clear_error();   /* the end of the file, or a damaged block after the certificates read */
+		return 0;
 	}
-	gc->cert_not_after = cert_not_after(cert);
-	if (gc->cert_not_after >= 0 && gc->cert_not_after < time_now()) {
+	if (file_is_der(path)) {
+		ERR_clear_error();
+		return err_set(err, "graph.certificate %s is a binary file (a PKCS#12 .pfx, or a DER .cer), not PEM: "
+		               PFX_ADVICE, path);
+	}
+	return err_set(err, "graph.certificate %s: no PEM certificate in it (%s)", path, ssl_error(sslbuf, sizeof sslbuf));
+}
+
+/* 0 when cert (read from path) is valid now; else -1 with err saying it
+ * expired or is not valid yet, and what to do. */
+static int cert_check_dates(const X509 *cert, const char *path, struct err *err)
+{
+	double not_after = cert_not_after(cert);
+	if (not_after >= 0 && not_after < time_now()) {
 		char day[16];
-		time_day(gc->cert_not_after, day, sizeof day);
-		err_set(err, "graph.certificate %s expired on %s: upload a new certificate to the app registration "
-		        "(Certificates & secrets) and point graph.certificate and graph.private_key at it", cfg->certificate,
-		        day);
-		goto out;
+		time_day(not_after, day, sizeof day);
+		return err_set(err, "graph.certificate %s expired on %s: upload a new certificate to the app registration "
+		               "(Certificates & secrets) and point graph.certificate and graph.private_key at it", path, day);
 	}
 	double not_before = cert_not_before(cert);
 	if (not_before > time_now() + CERT_NOT_BEFORE_SLACK) {
 		char day[32];
 		time_iso8601(not_before, day, sizeof day);
-		err_set(err, "graph.certificate %s is not valid before %s: check the clock of this machine, or point "
-		        "graph.certificate and graph.private_key at a certificate valid now", cfg->certificate, day);
-		goto out;
+		return err_set(err, "graph.certificate %s is not valid before %s: check the clock of this machine, or point "
+		               "graph.certificate and graph.private_key at a certificate valid now", path, day);
 	}
-	bio = BIO_new_file(key_path, "r");
-	if (!bio) {
-		err_set(err, "graph.private_key %s: cannot open it", key_path);
-		goto out;
+	return 0;
+}
+
+/* The certificate of certs whose public key is key's: of several (a
+ * certificate renewed on the same key, both in the file), the first valid
+ * now, else the first. NULL when none is. Borrowed from certs. */
+static X509 *cert_for_key(STACK_OF(X509) *certs, EVP_PKEY *key)
+{
+	X509 *found = NULL;
+	struct err not_now;
+	for (int i = 0; i < sk_X509_num(certs); i++) {
+		X509 *cert = sk_X509_value(certs, i);
+		if (X509_check_private_key(cert, key) != 1) continue;
+		if (cert_check_dates(cert, "", &not_now) == 0) {
+			found = cert;
+			break;
+		}
+		if (!found) found = cert;
 	}
+	ERR_clear_error();
+	return found;
+}
+
+/* graph.private_key, or the certificate's file when it holds the key too. */
+static const char *key_path_of(const struct config_graph *cfg)
+{
+	return cfg->private_key && *cfg->private_key ? cfg->private_key : cfg->certificate;
+}
+
+double graph_certificate_not_after(const struct config_graph *cfg)
+{
+	double not_after = -1;
+	STACK_OF(X509) *certs = NULL;
+	struct err ignored;
+	EVP_PKEY *key = NULL;
+	if (!cfg->certificate || !*cfg->certificate || certs_read(cfg->certificate, &certs, &ignored) != 0) goto out;
+	X509 *cert = sk_X509_value(certs, 0);
+	if (sk_X509_num(certs) > 1) {   /* a chain: the certificate of the key, as graph_auth_load takes it */
+		BIO *bio = BIO_new_file(key_path_of(cfg), "r");
+		key = bio ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+		BIO_free(bio);
+		cert = key ? cert_for_key(certs, key) : NULL;
+	}
+	if (cert) not_after = cert_not_after(cert);
+out:
+	EVP_PKEY_free(key);
+	sk_X509_pop_free(certs, X509_free);
+	ERR_clear_error();
+	return not_after;
+}
+
+/* Reads the certificate and key files of gc->cfg into gc (key, x5t,
+ * x5t#S256, cert_not_after as soon as the certificate is known). A file of
+ * several certificates (the app's with its chain, in any order) gives the
+ * one whose public key is the private key's. -1 with err naming the file
+ * and what to do when they cannot be used: unreadable, not PEM, expired or
+ * not yet valid, the key encrypted, not RSA or not the certificate's (none
+ * of a chain's). A file of one certificate is checked in the order its
+ * messages always came: its dates before the key. */
+static int auth_load_files(struct graph_client *gc, struct err *err)
+{
+	const struct config_graph *cfg = gc->cfg;
+	const char *key_path = key_path_of(cfg);
+	int rc = -1;
+	STACK_OF(X509) *certs = NULL;
+	if (certs_read(cfg->certificate, &certs, err) != 0) goto out;
+	int ncerts = sk_X509_num(certs);
+	X509 *cert = ncerts == 1 ? sk_X509_value(certs, 0) : NULL;
+	if (cert) {
+		gc->cert_not_after = cert_not_after(cert);
+		if (cert_check_dates(cert, cfg->certificate, err) != 0) goto out;
+	}
+	BIO *bio = pem_open("private_key", key_path, err);
+	if (!bio) goto out;
 	struct stat kst;
-	if (stat(key_path, &kst) == 0 && (kst.st_mode & 077))   /* a secret: its owner alone should read it */
+	if (!gc->quiet && stat(key_path, &kst) == 0 && (kst.st_mode & 077))   /* a secret: its owner alone should read it */
 		log_warn("graph", "graph.private_key %s can be read by other users (mode %04o): chmod 600 it (owned by the "
 		         "user entrasync runs as)", key_path, (unsigned)(kst.st_mode & 07777));
 	gc->key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
@@ -247,16 +316,28 @@ static int auth_load_files(struct graph_client *gc, struct err *err)
 		err_set(err, "graph.private_key %s: not an RSA key (Entra certificate credentials use RSA)", key_path);
 		goto out;
 	}
-	if (X509_check_private_key(cert, gc->key) != 1) {
-		ERR_clear_error();
-		err_set(err, "graph.private_key %s does not belong to graph.certificate %s", key_path, cfg->certificate);
-		goto out;
+	if (cert) {
+		if (X509_check_private_key(cert, gc->key) != 1) {
+			ERR_clear_error();
+			err_set(err, "graph.private_key %s does not belong to graph.certificate %s", key_path, cfg->certificate);
+			goto out;
+		}
+	} else {
+		cert = cert_for_key(certs, gc->key);
+		if (!cert) {
+			err_set(err, "no certificate in graph.certificate %s (%d in it) matches the private key in "
+			        "graph.private_key %s: the file must hold the certificate uploaded to the app registration, "
+			        "and graph.private_key its key", cfg->certificate, ncerts, key_path);
+			goto out;
+		}
+		gc->cert_not_after = cert_not_after(cert);
+		if (cert_check_dates(cert, cfg->certificate, err) != 0) goto out;
 	}
 	if (digest_b64(cert, EVP_sha1(), &gc->x5t, err) || digest_b64(cert, EVP_sha256(), &gc->x5t_s256, err))
 		goto out;
 	rc = 0;
 out:
-	X509_free(cert);
+	sk_X509_pop_free(certs, X509_free);
 	if (rc != 0) graph_auth_free(gc);
 	return rc;
 }
@@ -285,11 +366,14 @@ int graph_auth_load(struct graph_client *gc, struct err *err)
 	return 0;
 }
 
-int graph_credentials_check(const struct config_graph *cfg, double *not_after, struct err *err)
+int graph_credentials_check(const struct config_graph *cfg, unsigned flags, double *not_after, struct err *err)
 {
-	struct graph_client probe = { .cfg = cfg, .cert_not_after = -1 };
+	struct graph_client probe = { .cfg = cfg, .cert_not_after = -1, .quiet = flags & GRAPH_CRED_QUIET };
 	int rc = graph_auth_load(&probe, err);
-	if (rc == 0 && probe.credential_error) rc = err_set(err, "%s", probe.credential_error);
+	if (rc == 0 && probe.credential_error) {
+		err_set(err, "%s", probe.credential_error);
+		rc = GRAPH_CRED_UNUSABLE;
+	}
 	if (not_after) *not_after = probe.cert_not_after;
 	graph_auth_free(&probe);
 	free(probe.credential_error);

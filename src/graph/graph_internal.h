@@ -61,6 +61,7 @@ struct graph_client {
 	double cert_not_after;    /* the certificate's notAfter (s since the epoch); -1 = none or unknown */
 	char *credential_error;   /* the certificate or key cannot be used (expired, unreadable, not the
 	                           * certificate's...): every token fails with it, no request made; NULL = usable */
+	bool quiet;               /* no warning of a private key other users can read (said by another process) */
 	struct graph_tenant **tenants;
 	size_t ntenants, cap_tenants;
 	struct str_index by_id;       /* tenant id (case folded) -> index in tenants */

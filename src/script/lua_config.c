@@ -491,8 +491,12 @@ static void load_graph(struct loader *ld, int root, const struct scope *top)
 		        "GUID such as 4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59 (the value given is not shown: it may be a "
 		        "secret put in the wrong place)");
 	int has_secret = opt_string(ld, t, &sc, "client_secret", &g->client_secret, 1);
-	int has_cert = opt_path(ld, t, &sc, "certificate", &g->certificate, 1);
-	int has_key = opt_path(ld, t, &sc, "private_key", &g->private_key, 1);
+	/* the certificate and key files are the credential's, read by each run
+	 * (graph_auth.c): one that cannot be read fails the run's tenants with
+	 * why, as an expired one does, instead of stopping every run (the daemon's
+	 * included) before anything is recorded */
+	int has_cert = opt_path(ld, t, &sc, "certificate", &g->certificate, 0);
+	int has_key = opt_path(ld, t, &sc, "private_key", &g->private_key, 0);
 	if (has_secret == 0 && has_cert == 0 && has_key == 0)
 		problem(ld, key_line(ld, &sc, NULL), "graph needs client_secret, or certificate and private_key");
 	else if (has_secret != 0 && (has_cert != 0 || has_key != 0))

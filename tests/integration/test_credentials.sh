@@ -9,7 +9,13 @@
 # as not applied; a config wrong in itself (an unknown
 # graph.jwt_alg) is still exit 2 with no run recorded. The daemon reads
 # the certificate's expiry again at each run: renewed in place, its warning
-# and its metrics file follow the new one.
+# and its metrics file follow the new one. A daemon whose certificate
+# cannot be used starts and takes reloads all the same (a config wrong in
+# itself is still refused), says it once a run, and its runs record every
+# tenant failed. A certificate file holding a chain, its CA first, signs in
+# with the key's certificate (the one registered), whose expiry is the one
+# told; a chain without the key's certificate says so. A certificate file
+# that cannot be opened fails the tenants too (no config error).
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/credentials"
@@ -79,6 +85,44 @@ kill -TERM "$DPID" 2>/dev/null
 wait "$DPID"
 use_cert good
 
+# ---- a certificate file holding a chain, the CA first (as some exports
+# write it): the fake knows the app by the registered certificate's
+# thumbprint, the leaf's, and verifies the signature with its key
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 100 -subj "/CN=entrasync test CA" \
+  -addext "basicConstraints=critical,CA:TRUE" >/dev/null 2>&1
+openssl req -newkey rsa:2048 -nodes -keyout leaf.key -out leaf.csr -subj "/CN=entrasync app" >/dev/null 2>&1
+openssl x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 10 -out leaf.pem >/dev/null 2>&1
+chmod 600 leaf.key
+register leaf
+cat ca.pem leaf.pem >app.pem
+cp leaf.key app.key
+gctl DELETE requests >/dev/null
+expect_ok "a chain, its CA first: the pull signs in with the leaf" -- --config cert.lua pull
+check "the chain's pull is ok, every tenant with a token" test "$(last_run)/$(token_requests)" = "pull ok/3"
+check "the pull warns of the leaf's expiry, not the CA's" \
+  grep -q "the Graph certificate [^ ]*app.pem expires on $(date -u -d "@$(not_after leaf)" +%F)" "$T_OUT/err"
+expect_ok "check with the chain" -- --config cert.lua check
+check "check: the leaf's expiry" grep -q "app.pem expires on $(date -u -d "@$(not_after leaf)" +%F)" "$T_OUT/err"
+expect_ok "metrics with the chain" -- --config cert.lua metrics
+check "metrics: the expiry gauge is the leaf's" \
+  grep -qx "entrasync_graph_certificate_expiry_timestamp_seconds $(not_after leaf)" "$T_OUT/out"
+cat ca.pem other.pem >app.pem
+expect_exit "a chain without the key's certificate: every tenant failed (exit 1)" 1 \
+  "^Contoso: FAILED: tenant [0-9a-f-]+: no certificate in graph.certificate app.pem \(2 in it\) matches the private key in graph.private_key app.key" \
+  -- --config cert.lua pull
+expect_exit "check: a chain without the key's certificate" 2 \
+  "no certificate in graph.certificate app.pem \(2 in it\) matches the private key in graph.private_key app.key" \
+  -- --config cert.lua check
+# ---- the certificate file gone (a renewal half done): the run's tenants
+# fail with it, as for an expired one, not a config error stopping the run
+rm app.pem
+expect_exit "pull with the certificate file gone: every tenant failed (exit 1)" 1 \
+  "^Contoso: FAILED: tenant [0-9a-f-]+: graph.certificate app.pem: cannot open it \(No such file or directory\)" \
+  -- --config cert.lua pull
+check "the pull is recorded: every tenant failed for the file gone" test "$(failed_rows 'app.pem: cannot open it')/$(last_run)" = "3/pull failed"
+expect_exit "check: the certificate file gone" 2 "graph.certificate app.pem: cannot open it \(No such file" -- --config cert.lua check
+use_cert good
+
 # ---- a key that is not the certificate's
 cp other.key app.key
 gctl DELETE requests >/dev/null
@@ -87,6 +131,55 @@ expect_exit "pull with a key not the certificate's: every tenant failed (exit 1)
   -- --config cert.lua pull
 check "the pull is recorded: every tenant failed with the reason" test "$(failed_rows 'does not belong')/$(last_run)" = "3/pull failed"
 check "nothing was sent to the token endpoint" test "$(token_requests)" = 0
+
+# ---- the daemon with that certificate: it starts (the Syncro side and the
+# alerts of the failing tenants must go on), each run records every tenant
+# failed, and it says so once a run; a reload is taken though the
+# certificate is still unusable (its file gone now), a config wrong in
+# itself is still refused, and once mended the runs are ok again
+# failed_runs_since ID WHY: the pulls after run ID that failed every tenant for WHY
+failed_runs_since() {
+  sql "select count(*) from runs r where r.id > $1 and r.kind = 'pull' and r.status = 'failed' and
+    (select count(*) from run_tenants t where t.run_id = r.id and t.status = 'failed' and t.reason like '%$2%') = 3"
+}
+failed_runs_at_least() { test "$(failed_runs_since "$1" "$2")" -ge "$3"; }
+ok_runs_at_least() { test "$(sql "select count(*) from runs where id > $1 and kind = 'pull' and status = 'ok'")" -ge "$2"; }
+daemon_said() { grep -c "$1" daemon2.log; }
+first=$(sql "select max(id) from runs")
+last=$first
+"$ES" --config cert.lua daemon --every 2s --command pull >daemon2.log 2>&1 &
+DPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $DPID"
+check "daemon: starts with a key not the certificate's; its pulls fail every tenant with the reason" \
+  wait_for 60 failed_runs_at_least "$last" "does not belong" 2
+check "daemon: still running" kill -0 "$DPID"
+check "daemon: says it once as it starts" test "$(daemon_said "the Graph certificate cannot be used: graph.private_key [^ ]*app.key does not belong to graph.certificate [^ ]*app.pem\. The daemon runs on")" = 1
+cp cert.lua cert.lua.ok
+sed -i 's|certificate = "app.pem"|certificate = "gone.pem"|' cert.lua
+lines=$(wc -l <daemon2.log)
+last=$(sql "select max(id) from runs")
+kill -HUP "$DPID"
+reloaded() { tail -n +$((lines + 1)) daemon2.log | grep -q "$1"; }
+check "daemon: a reload naming a certificate file that is not there is taken" wait_for 30 reloaded "reload ok"
+check "daemon: and says the certificate cannot be used" reloaded "the Graph certificate cannot be used: graph.certificate [^ ]*gone.pem: cannot open it"
+check "daemon: its next pulls fail every tenant for the file gone" wait_for 60 failed_runs_at_least "$last" "gone.pem: cannot open it" 1
+check "daemon: no config error recorded for it" test -z "$(sql "select value from kv where key = 'daemon.config_error'")"
+printf 'bogus_key = 1\n' >>cert.lua
+lines=$(wc -l <daemon2.log)
+kill -HUP "$DPID"
+check "daemon: a config wrong in itself is still refused at a reload" wait_for 30 reloaded "reload failed, keeping the previous settings: .*bogus_key"
+cp cert.lua.ok cert.lua
+use_cert good
+lines=$(wc -l <daemon2.log)
+last=$(sql "select max(id) from runs")
+kill -HUP "$DPID"
+check "daemon: mended, the reload is ok" wait_for 30 reloaded "reload ok"
+check "daemon: and its pulls are ok again" wait_for 60 ok_runs_at_least "$last" 1
+kill -TERM "$DPID" 2>/dev/null
+wait "$DPID"
+check "daemon: said once a run while it could not be used" test "$(daemon_said "every tenant of this run fails: graph\.")" \
+  = "$(($(failed_runs_since "$first" "does not belong") + $(failed_runs_since "$first" "gone.pem: cannot open it")))"
+cp other.key app.key
 
 # ---- a Microsoft action that got no usable token was not applied: said
 # and audited so, never "may or may not have been applied"
@@ -128,6 +221,16 @@ check "the expired pull is recorded, every tenant failed" test "$(failed_rows 'e
 expect_exit "sync with an expired certificate: every tenant failed (exit 1)" 1 "expired on 2020-01-03" -- --config cert.lua sync
 check "the expired sync is recorded, every tenant failed" test "$(failed_rows 'expired on 2020-01-03')/$(last_run)" = "3/sync partial"
 check "still nothing sent to the token endpoint" test "$(token_requests)" = 0
+last=$(sql "select max(id) from runs")
+"$ES" --config cert.lua daemon --every 2s --command pull >daemon3.log 2>&1 &
+DPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $DPID"
+check "daemon: starts with an expired certificate; its pulls fail every tenant with the reason" \
+  wait_for 60 failed_runs_at_least "$last" "expired on 2020-01-03" 1
+kill -TERM "$DPID" 2>/dev/null
+wait "$DPID"
+check "daemon: said, with the way out" grep -q "every tenant of this run fails: graph.certificate [^ ]*app.pem expired on 2020-01-03: upload a new certificate" daemon3.log
+check "daemon: no warning of expiry on top (the error says it)" sh -c "! grep -q 'warn .*the Graph certificate expire' daemon3.log"
 expect_exit "status: the tenants failed (exit 1)" 1 "" -- --config cert.lua status
 # (the sync's own pull, when it began in the same second, is shown as the sync's first step: its line then)
 check "status: each tenant's last pull or sync failed, with the reason" \

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* ---- error bodies ------------------------------------------------------- */
 
@@ -508,35 +509,37 @@ TEST(graph_credentials_check_for_check)
 	double not_after = 0;
 	char id[] = "aaaaaaaa-1111-2222-3333-bbbbbbbbbbbb", secret[] = "s";
 	struct config_graph g = { .client_id = id, .client_secret = secret };
-	CHECK_OK(graph_credentials_check(&g, &not_after, &err), &err);       /* a client secret: nothing to read */
+	CHECK_OK(graph_credentials_check(&g, 0, &not_after, &err), &err);       /* a client secret: nothing to read */
 	CHECK(not_after == -1);
 	g.client_secret = NULL;
 	REQUIRE(make_cert_valid(t_tmpdir(), -2 * 86400, -86400, cert, key, sizeof cert, &k) == 0);
 	g.certificate = cert;
 	g.private_key = key;
-	CHECK(graph_credentials_check(&g, &not_after, &err) < 0);
+	CHECK(graph_credentials_check(&g, 0, &not_after, &err) == GRAPH_CRED_UNUSABLE);
 	CHECK_CONTAINS(err.msg, "expired on ");
 	CHECK_CONTAINS(err.msg, "upload a new certificate to the app registration");
 	/* its notAfter is still told (the metrics keep the expiry gauge) */
 	CHECK(fabs(not_after - (time_now() - 86400.0)) < 120);
-	CHECK(fabs(graph_certificate_not_after(cert) - (time_now() - 86400.0)) < 120);
+	CHECK(fabs(graph_certificate_not_after(&g) - (time_now() - 86400.0)) < 120);
 	/* a client is made for it, whose tokens fail with the reason */
 	CHECK(token_refused_offline(cert, key, &err) < 0);
 	CHECK_CONTAINS(err.msg, "expired on ");
 	EVP_PKEY_free(k);
 	/* not valid yet (beyond a few minutes of clock skew) */
 	REQUIRE(make_cert_valid(t_tmpdir(), 2 * 86400, 5 * 86400, cert, key, sizeof cert, &k) == 0);
-	CHECK(graph_credentials_check(&g, &not_after, &err) < 0);
+	CHECK(graph_credentials_check(&g, 0, &not_after, &err) < 0);
 	CHECK_CONTAINS(err.msg, "is not valid before ");
 	CHECK(token_refused_offline(cert, key, &err) < 0);
 	CHECK_CONTAINS(err.msg, "is not valid before ");
 	EVP_PKEY_free(k);
 	REQUIRE(make_cert_valid(t_tmpdir(), 60, 5 * 86400, cert, key, sizeof cert, &k) == 0);
-	CHECK_OK(graph_credentials_check(&g, &not_after, &err), &err);   /* a minute ahead: clock skew */
+	CHECK_OK(graph_credentials_check(&g, 0, &not_after, &err), &err);   /* a minute ahead: clock skew */
 	EVP_PKEY_free(k);
-	CHECK(graph_certificate_not_after("/nonexistent/cert.pem") == -1);
+	g.certificate = (char *)(uintptr_t)"/nonexistent/cert.pem";
+	CHECK(graph_certificate_not_after(&g) == -1);
+	g.certificate = cert;
 	REQUIRE(make_cert_valid(t_tmpdir(), 0, 5 * 86400, cert, key, sizeof cert, &k) == 0);
-	CHECK_OK(graph_credentials_check(&g, &not_after, &err), &err);
+	CHECK_OK(graph_credentials_check(&g, 0, &not_after, &err), &err);
 	CHECK(fabs(not_after - (time_now() + 5 * 86400.0)) < 120);
 	/* the certificate as DER, then the key as DER */
 	snprintf(der, sizeof der, "%s/cert.der", t_tmpdir());
@@ -548,7 +551,7 @@ TEST(graph_credentials_check_for_check)
 	fclose(f);
 	X509_free(x);
 	g.certificate = der;
-	CHECK(graph_credentials_check(&g, NULL, &err) < 0);
+	CHECK(graph_credentials_check(&g, 0, NULL, &err) < 0);
 	CHECK_CONTAINS(err.msg, "graph.certificate");
 	CHECK_CONTAINS(err.msg, "is a binary file (a PKCS#12 .pfx, or a DER .cer), not PEM");
 	CHECK_CONTAINS(err.msg, "openssl pkcs12 -in FILE -clcerts -nokeys");
@@ -558,10 +561,123 @@ TEST(graph_credentials_check_for_check)
 	i2d_PrivateKey_fp(f, k);
 	fclose(f);
 	g.private_key = der;
-	CHECK(graph_credentials_check(&g, NULL, &err) < 0);
+	CHECK(graph_credentials_check(&g, 0, NULL, &err) < 0);
 	CHECK_CONTAINS(err.msg, "graph.private_key");
 	CHECK_CONTAINS(err.msg, "is a DER private key, not PEM: `openssl pkey -inform der -in");
 	EVP_PKEY_free(k);
+}
+
+/* An RSA certificate named cn, valid from now + from to now + to (seconds),
+ * for *key (a new key when NULL), signed by issuer with issuer_key, or
+ * self-signed when issuer is NULL. */
+static X509 *cert_new(const char *cn, long from, long to, X509 *issuer, EVP_PKEY *issuer_key, EVP_PKEY **key)
+{
+	if (!*key) *key = EVP_RSA_gen(2048);
+	X509 *x = X509_new();
+	ASN1_INTEGER_set(X509_get_serialNumber(x), (long)(random() & 0xffffff) + 2);
+	X509_gmtime_adj(X509_getm_notBefore(x), from);
+	X509_gmtime_adj(X509_getm_notAfter(x), to);
+	X509_set_pubkey(x, *key);
+	X509_NAME *n = X509_get_subject_name(x);
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
+	X509_sign(x, issuer ? issuer_key : *key, EVP_sha256());
+	return x;
+}
+
+/* Writes the certificates (NULL-terminated), in that order, as one PEM file
+ * NAME in the test's scratch folder; its path into path. */
+static void pem_write_certs(const char *name, X509 *const *certs, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s", t_tmpdir(), name);
+	FILE *f = fopen(path, "w");
+	for (size_t i = 0; certs[i]; i++) PEM_write_X509(f, certs[i]);
+	fclose(f);
+}
+
+/* Writes key as the PEM file NAME (mode 0600) in the test's scratch folder;
+ * its path into path. */
+static void pem_write_key(const char *name, EVP_PKEY *key, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s", t_tmpdir(), name);
+	FILE *f = fopen(path, "w");
+	PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL);
+	fclose(f);
+	chmod(path, 0600);
+}
+
+/* A certificate file holding a chain (the app's certificate with its CA,
+ * in either order, as exports make them): the certificate of the private
+ * key is the one signed with and thumbprinted, and its dates (not the
+ * CA's) are the ones checked and told; a chain with no certificate of the
+ * key says so, naming both files. */
+TEST(graph_certificate_chain_takes_the_keys_certificate)
+{
+	EVP_PKEY *ca_key = NULL, *leaf_key = NULL, *other_key = NULL, *old_key = NULL;
+	X509 *ca = cert_new("entrasync test CA", 0, 100 * 86400L, NULL, NULL, &ca_key);
+	X509 *leaf = cert_new("entrasync app", 0, 5 * 86400L, ca, ca_key, &leaf_key);
+	X509 *other = cert_new("another app", 0, 100 * 86400L, NULL, NULL, &other_key);
+	X509 *old = cert_new("entrasync app", -3 * 86400L, -86400L, ca, ca_key, &leaf_key);  /* the key's, expired */
+	X509 *expired = cert_new("expired app", -3 * 86400L, -86400L, ca, ca_key, &old_key);
+	char leaf_pem[700], key[700], ca_first[700], leaf_first[700], none[700], renewed[700], exp_chain[700],
+	     exp_key[700];
+	pem_write_certs("leaf.pem", (X509 *const[]){ leaf, NULL }, leaf_pem, sizeof leaf_pem);
+	pem_write_certs("ca_first.pem", (X509 *const[]){ ca, leaf, NULL }, ca_first, sizeof ca_first);
+	pem_write_certs("leaf_first.pem", (X509 *const[]){ leaf, ca, NULL }, leaf_first, sizeof leaf_first);
+	pem_write_certs("none.pem", (X509 *const[]){ ca, other, NULL }, none, sizeof none);
+	pem_write_certs("renewed.pem", (X509 *const[]){ ca, old, leaf, NULL }, renewed, sizeof renewed);
+	pem_write_certs("expired.pem", (X509 *const[]){ ca, expired, NULL }, exp_chain, sizeof exp_chain);
+	pem_write_key("leaf.key", leaf_key, key, sizeof key);
+	pem_write_key("expired.key", old_key, exp_key, sizeof exp_key);
+	struct err err;
+	double not_after = 0, leaf_after = time_now() + 5 * 86400.0;
+	char id[] = "aaaaaaaa-1111-2222-3333-bbbbbbbbbbbb";
+	struct config_graph g = { .client_id = id, .certificate = ca_first, .private_key = key };
+	/* the CA first: the leaf's thumbprint (x5t#S256, and x5t for RS256) and signature */
+	const char *const files[] = { ca_first, leaf_first, renewed };
+	for (size_t i = 0; i < 3; i++)
+		for (int rs = 0; rs < 2; rs++) {
+			struct fixture fx;
+			REQUIRE_OK(fixture_open(&fx, files[i], key, rs ? "RS256" : NULL, &err), &err);
+			char *jwt = NULL;
+			CHECK_OK(graph_client_assertion(fx.gc, "contoso.onmicrosoft.com", 1700000000.7, &jwt, &err), &err);
+			if (jwt) check_jwt(jwt, leaf_key, leaf_pem, rs == 1);
+			free(jwt);
+			fixture_close(&fx);
+		}
+	/* its dates are the leaf's, for check, status, the metrics and the warnings */
+	CHECK_OK(graph_credentials_check(&g, 0, &not_after, &err), &err);
+	CHECK(fabs(not_after - leaf_after) < 120);
+	CHECK(fabs(graph_certificate_not_after(&g) - leaf_after) < 120);
+	g.certificate = renewed;   /* the key's expired certificate before its renewal: the valid one */
+	CHECK_OK(graph_credentials_check(&g, 0, &not_after, &err), &err);
+	CHECK(fabs(not_after - leaf_after) < 120);
+	/* no certificate of the key in the file */
+	g.certificate = none;
+	CHECK(graph_credentials_check(&g, 0, &not_after, &err) == GRAPH_CRED_UNUSABLE);
+	CHECK_CONTAINS(err.msg, "no certificate in graph.certificate ");
+	CHECK_CONTAINS(err.msg, "none.pem (2 in it) matches the private key in graph.private_key ");
+	CHECK_CONTAINS(err.msg, "leaf.key: the file must hold the certificate uploaded to the app registration");
+	CHECK(not_after == -1);
+	CHECK(graph_certificate_not_after(&g) == -1);
+	CHECK(token_refused_offline(none, key, &err) < 0);
+	CHECK_CONTAINS(err.msg, "no certificate in graph.certificate ");
+	/* the key's certificate expired, the CA before it valid: expired, on the key's certificate's day */
+	g.certificate = exp_chain;
+	g.private_key = exp_key;
+	CHECK(graph_credentials_check(&g, 0, &not_after, &err) == GRAPH_CRED_UNUSABLE);
+	char day[16], want[64];
+	time_day(time_now() - 86400.0, day, sizeof day);
+	snprintf(want, sizeof want, "expired.pem expired on %s", day);
+	CHECK_CONTAINS(err.msg, want);
+	CHECK(fabs(not_after - (time_now() - 86400.0)) < 120);
+	CHECK(fabs(graph_certificate_not_after(&g) - (time_now() - 86400.0)) < 120);
+	X509 *all[] = { ca, leaf, other, old, expired };
+	for (size_t i = 0; i < 5; i++) X509_free(all[i]);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(leaf_key);
+	EVP_PKEY_free(other_key);
+	EVP_PKEY_free(old_key);
 }
 
 /* ---- SKUs ------------------------------------------------------------------ */
