@@ -3,9 +3,10 @@
  * state per transaction, resync on an expired state), and one $batch for
  * organization + subscribedSkus + secureScores + secureScoreControlProfiles
  * (at most once a UTC day per tenant) + the declared groups' look-ups (429
- * parts retried alone after the longest Retry-After), then each group's
- * transitiveMembers. A tenant's failure is recorded in its
- * result and never stops the others.
+ * parts retried alone after the longest Retry-After; the rest of an answer
+ * Graph cut short fetched from its nextLink; parts left out asked again),
+ * then each group's transitiveMembers. A tenant's failure is recorded in
+ * its result and never stops the others.
  *
  * Requests per tenant in a steady state: users/delta (1 page when little
  * changed) + 1 $batch, which also carries each declared group's first
@@ -38,7 +39,10 @@ const char graph_user_select[] =
  * more fields worth keeping; the long remediation texts are left out */
 #define PROFILE_SELECT "id,title,controlCategory,maxScore,rank,service,tier,userImpact,implementationCost,deprecated"
 #define BATCH_MAX_PARTS 20
-#define BATCH_MAX_ROUNDS 6       /* first try + retries of 429 parts */
+#define BATCH_MAX_ROUNDS 6       /* first try + retries of 429 parts and of parts left out */
+/* nextLinks followed for the rest of one $batch's answer: each should
+ * bring a part at least; one that brings none is not followed forever */
+#define BATCH_MAX_FOLLOWS BATCH_MAX_PARTS
 #define MALFORMED_RETRIES 2
 #define SCORE_DAYS_MAX 90
 #define BATCH_MAX_WAIT 120.0     /* s: a longer Retry-After on parts fails them */
@@ -914,18 +918,23 @@ static void profiles_fetch(struct pull_tenant *pt, const char *url)
 
 /* ---- $batch ---------------------------------------------------------------- */
 
-/* One part of a $batch: "org", "skus", "scores", "profiles" or "g<N>"
- * (group N). */
+/* One part of a $batch: "org", "skus", "scores", "profiles", "g<N>"
+ * (group N's look-up) or "m<N>" (its first members page). */
 struct batch_part {
 	char id[16];
 	char *url;
+	bool left_out;            /* asked again because no answer held it */
 };
 
+/* A $batch sent (POST), or the rest of its answer fetched from the
+ * nextLink it came with (GET next): parts are those still awaited. */
 struct batch {
 	struct pull_tenant *pt;
 	struct batch_part *parts;
 	size_t n;
 	int round;
+	int follows;              /* nextLinks followed for this round's answer */
+	char *next;               /* the nextLink to GET; NULL: POST the parts */
 	bool auth_retried;        /* parts refused with 401 were sent again once */
 	bool large;               /* may answer with more than a few KB: ask for gzip */
 };
@@ -934,7 +943,32 @@ static void batch_free(struct batch *b)
 {
 	for (size_t i = 0; i < b->n; i++) free(b->parts[i].url);
 	free(b->parts);
+	free(b->next);
 	free(b);
+}
+
+/* A batch to carry some of b's parts on (batch_take): the next round
+ * (round + 1), or the rest of this round's answer behind next. */
+static struct batch *batch_derive(const struct batch *b, int round, const char *next)
+{
+	struct batch *d = xcalloc(1, sizeof *d);
+	d->pt = b->pt;
+	d->round = round;
+	d->follows = next ? b->follows + 1 : 0;
+	d->next = next ? xstrdup(next) : NULL;
+	d->auth_retried = b->auth_retried;
+	d->large = b->large;
+	d->parts = xcalloc(b->n, sizeof *d->parts);
+	return d;
+}
+
+/* Adds a copy of part p to d. */
+static void batch_take(struct batch *d, const struct batch_part *p, bool left_out)
+{
+	d->parts[d->n] = *p;
+	d->parts[d->n].url = xstrdup(p->url);
+	d->parts[d->n].left_out = left_out;
+	d->n++;
 }
 
 static void batch_send(struct batch *b);
@@ -1130,16 +1164,36 @@ static int batch_answer_read(void *ud, size_t i, const struct json_scan_value *m
 	return 0;
 }
 
+/* The link to the rest of a $batch answer. Microsoft's JSON batching
+ * text (https://learn.microsoft.com/graph/json-batching, as published
+ * until 2024) says: "In addition to the responses property, there might be
+ * a nextLink property in the batch response. This allows Microsoft Graph
+ * to return a batch response as soon as any of the individual requests has
+ * completed. To ensure that all individual responses have been received,
+ * continue to follow the nextLink as long as it exists." It does not spell
+ * the member's name: Microsoft's SDKs (BatchResponseContent in .NET, Java
+ * and JavaScript) read "@odata.nextLink"; OData 4.01 JSON writes the
+ * annotation "@nextLink"; the text's bare word is taken too. Read in the
+ * same pass as "responses" (json_scan_each_record_also). */
+static const char *const batch_next_keys[] = { "@odata.nextLink", "@nextLink", "nextLink" };
+#define BATCH_NEXT_NKEYS (sizeof batch_next_keys / sizeof *batch_next_keys)
+
 /* A $batch answer is read from its text (json_scan), not parsed into a
  * tree: the parts' bodies are cut out of it; all but the Secure Score
- * pages (the bulk of it) are then parsed on their own. */
+ * pages (the bulk of it) are then parsed on their own. The answer to a
+ * batch's nextLink is read the same way, its parts as the first answer's.
+ * A part no answer held: fetched behind the nextLink when there is one
+ * (at most BATCH_MAX_FOLLOWS), else asked again in the next round (all
+ * parts are GETs), at most BATCH_MAX_ROUNDS as 429 parts are. */
 static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 {
 	struct batch *b = ctx;
 	struct pull_tenant *pt = b->pt;
 	struct batch_answer *ans = NULL;
 	struct members_read *pre = NULL;
-	struct batch *again = NULL;
+	struct batch *again = NULL, *rest = NULL;
+	struct buf next = { 0 }, left_out = { 0 };
+	const char *req = b->next ? "GET on the $batch answer's nextLink" : "POST /$batch";
 	if (!r->ok) {
 		tenant_error(pt, r->err.msg);
 		goto out;
@@ -1148,31 +1202,30 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	 * (organization, SKUs) or copied (Secure Score days) from it */
 	struct text_span text = { r->body ? r->body->data : NULL, r->body ? r->body->len : 0 };
 	static const char *const keys[] = { "id", "status", "headers", "body" };
+	struct json_scan_value next_v[BATCH_NEXT_NKEYS];
 	struct err err;
 	ans = xcalloc(b->n + 1, sizeof *ans);
 	pre = xcalloc(b->n + 1, sizeof *pre);
 	struct batch_read br = { .b = b, .ans = ans, .pre = pre };
 	const struct json_scan_reader members = { .key = 3, .read = batch_members_read, .ud = &br };
 	bool listed = false;
-	if (json_scan_each_record(text.p, text.n, "responses", keys, 4, &members, batch_answer_read, &br, &listed,
-	                          &err) != 0) {
+	if (json_scan_each_record_also(text.p, text.n, "responses", keys, 4, &members, batch_answer_read, &br, &listed,
+	                               batch_next_keys, BATCH_NEXT_NKEYS, next_v, &err) != 0) {
 		char msg[400];
-		snprintf(msg, sizeof msg, "tenant %.100s: POST /$batch: Graph sent malformed JSON (%zu bytes, status %ld): %.150s",
-		         pt->spec->tenant_id, text.n, r->status, err.msg);
+		snprintf(msg, sizeof msg, "tenant %.100s: %s: Graph sent malformed JSON (%zu bytes, status %ld): %.150s",
+		         pt->spec->tenant_id, req, text.n, r->status, err.msg);
 		tenant_error(pt, msg);
 		goto out;
 	}
-	if (!listed) {
+	for (size_t k = 0; k < BATCH_NEXT_NKEYS && !next.len; k++)
+		if (next_v[k].type == JSON_SCAN_STRING && json_scan_string_buf(&next_v[k], &next) <= 0) buf_free(&next);
+	if (!listed && !next.len) {
 		tenant_error(pt, "the $batch answer has no \"responses\"");
 		goto out;
 	}
 	/* Parts come back in any order: matched by id. */
-	again = xcalloc(1, sizeof *again);
-	again->pt = pt;
-	again->round = b->round + 1;
-	again->auth_retried = b->auth_retried;
-	again->large = b->large;
-	again->parts = xcalloc(b->n, sizeof *again->parts);
+	again = batch_derive(b, b->round + 1, NULL);
+	if (next.len && b->follows < BATCH_MAX_FOLLOWS) rest = batch_derive(b, b->round, next.data);
 	double wait = 0;
 	/* members parts ('m') after all others: a group's look-up decides
 	 * whether the page asked under its last known id is taken */
@@ -1181,10 +1234,14 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 		if ((b->parts[i].id[0] == 'm') != (pass == 1)) continue;
 		long status = ans[i].status;
 		if (!ans[i].found) {
-			char msg[300];
-			snprintf(msg, sizeof msg, "tenant %s: the $batch answer lacks part '%s'", pt->spec->tenant_id,
-			         b->parts[i].id);
-			tenant_error(pt, msg);
+			/* still running at Graph: behind the nextLink; left out
+			 * with none (or after the last follow): asked again */
+			if (rest) {
+				batch_take(rest, &b->parts[i], false);
+			} else {
+				buf_printf(&left_out, "%s'%s'", left_out.len ? ", " : "", b->parts[i].id);
+				batch_take(again, &b->parts[i], true);
+			}
 		} else if (status == 429) {
 			pt->gt->counters.throttled++;
 			char ra[64];
@@ -1194,37 +1251,66 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 			if (secs > wait) wait = secs;
 			log_info("graph.throttle", "tenant %s: $batch part %s got %ld (Retry-After %s)", pt->spec->tenant_id,
 			         b->parts[i].id, status, has_ra ? ra : "none");
-			again->parts[again->n] = b->parts[i];
-			again->parts[again->n].url = xstrdup(b->parts[i].url);
-			again->n++;
+			batch_take(again, &b->parts[i], false);
 		} else if (status == 401 && !b->auth_retried) {
 			/* the token expired between the batch and its parts: new token, once */
 			graph_tenant_token_refused(pt->gt, r->token_gen);
 			again->auth_retried = true;
-			again->parts[again->n] = b->parts[i];
-			again->parts[again->n].url = xstrdup(b->parts[i].url);
-			again->n++;
+			batch_take(again, &b->parts[i], false);
 		} else {
 			batch_part_done(pt, &b->parts[i], status, ans[i].body, &pre[i]);
 		}
 	}
+	/* the rest of this answer first: Graph is already working on it (a
+	 * nextLink when every part came is not followed: nothing awaits) */
+	if (rest && rest->n) {
+		log_info("graph.pull", "tenant %s: the $batch answer held %zu of %zu parts: following its nextLink for the "
+		         "rest", pt->spec->tenant_id, b->n - rest->n, b->n);
+		batch_send(rest);
+		rest = NULL;
+	}
 	if (again->n && again->round < BATCH_MAX_ROUNDS && wait <= BATCH_MAX_WAIT) {
 		/* Retry only those parts, after the longest Retry-After, without
 		 * holding up other tenants (the hold is on this tenant's lane). */
+		if (left_out.len)
+			log_info("graph.pull", "tenant %s: the $batch answer lacks part%s %s%s: asked again",
+			         pt->spec->tenant_id, strchr(left_out.data, ',') ? "s" : "", left_out.data,
+			         next.len ? " after its last nextLink" : "");
 		http_lane_hold(pt->gt->lane, wait);
 		batch_send(again);
 		again = NULL;
 	} else {
+		/* the parts left out, in one message; each throttled one in its own */
+		struct buf lost = { 0 };
+		size_t nlost = 0;
 		for (size_t i = 0; i < again->n; i++) {
 			char what[256], msg[600];
 			graph_describe("GET", again->parts[i].url, what, sizeof what);
+			if (again->parts[i].left_out) {
+				buf_printf(&lost, "%s'%s' (%s)", lost.len ? ", " : "", again->parts[i].id, what);
+				nlost++;
+				continue;
+			}
 			snprintf(msg, sizeof msg, "tenant %s: %s: still throttled by Graph after %d $batch rounds "
 			         "(Retry-After %.0f s)", pt->spec->tenant_id, what, again->round, wait);
 			tenant_error(pt, msg);
 		}
+		if (nlost) {
+			char times[32] = "once";
+			if (again->round > 1) snprintf(times, sizeof times, "%d times", again->round);
+			char *msg = xasprintf("tenant %s: the $batch answer lacks part%s %s, asked %s: Graph did not answer "
+			                      "%s; the next pull asks again", pt->spec->tenant_id, nlost > 1 ? "s" : "", lost.data,
+			                      times, nlost > 1 ? "them" : "it");
+			tenant_error(pt, msg);
+			free(msg);
+		}
+		buf_free(&lost);
 	}
 out:
 	if (again) batch_free(again);
+	if (rest) batch_free(rest);
+	buf_free(&next);
+	buf_free(&left_out);
 	free(ans);
 	for (size_t i = 0; pre && i < b->n; i++) {
 		graph_members_free(&pre[i].m);
@@ -1236,8 +1322,17 @@ out:
 	tenant_done_one(pt);
 }
 
+/* Sends b: its parts as a POST /$batch, or a GET on the nextLink to the
+ * rest of an answer (the same lane, token and Accept-Encoding). */
 static void batch_send(struct batch *b)
 {
+	if (b->next) {
+		if (tenant_submit(b->pt, &(struct graph_request){ .url = b->next, .headers = b->large ? NULL :
+		                                                  uncompressed_headers, .raw = true, .on_done = batch_done,
+		                                                  .ctx = b }) != 0)
+			batch_free(b);
+		return;
+	}
 	cJSON *root = cJSON_CreateObject();
 	cJSON *reqs = cJSON_AddArrayToObject(root, "requests");
 	for (size_t i = 0; i < b->n; i++) {

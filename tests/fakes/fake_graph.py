@@ -213,6 +213,8 @@ class FakeGraph:
         self.req_seq = 0
         self.jtis = {}
         self.buckets = {}
+        self.batch_rests = {}        # $batch parts held back by a batch_partial fault, by key
+        self.batch_rest_seq = 0
         self.clock.offset = self.start_offset
 
     def reset(self, seed=None, spec=None):
@@ -291,7 +293,7 @@ class FakeGraph:
                 rec = self.tokens.get(tok) if tok else None
                 if rec:
                     tenant_id, app_id = rec["tenant"], rec["app"]
-            fault = self.pick_fault(path, query, tenant_id, kind)
+            fault = self.pick_fault(path, query, tenant_id, kind, method=h.command)
             latency = self.config["latency_ms"] / 1000.0
         if fault and fault.get("latency_ms"):
             latency += fault["latency_ms"] / 1000.0
@@ -415,9 +417,10 @@ class FakeGraph:
         self.faults.append(f)
         return f
 
-    def pick_fault(self, path, query, tenant_id, kind, batch_part=False):
+    def pick_fault(self, path, query, tenant_id, kind, batch_part=False, method=None):
         """The fault to apply to this request, consuming it; None when none matches. Pure
-        latency faults fire alongside; the first other matching fault wins. Caller holds lock."""
+        latency faults fire alongside; the first other matching fault wins. A batch_partial
+        fault matches a top-level POST /$batch only. Caller holds lock."""
         target = path + ("?" + urllib.parse.unquote(query) if query else "")
         chosen = None
         for f in list(self.faults):
@@ -432,13 +435,17 @@ class FakeGraph:
             if batch_part and (f.get("drop") or f.get("malformed") or f.get("delta_gone")
                                or f.get("empty_page")):
                 continue
+            if f.get("batch_partial") is not None and (
+                    batch_part or method != "POST" or path.rstrip("/") != "/v1.0/$batch"):
+                continue
             if f.get("kind") and f["kind"] != kind:
                 continue
             f["seen"] += 1
             if f["seen"] <= int(f["after"]):
                 continue
             action = any(f.get(k) for k in ("status", "drop", "malformed", "expire_token_after",
-                                            "delta_gone", "empty_page"))
+                                            "delta_gone", "empty_page")) or \
+                f.get("batch_partial") is not None
             if action and chosen is not None:
                 f["seen"] -= 1
                 continue
@@ -1680,7 +1687,10 @@ class FakeGraph:
 
     def batch(self, ctx):
         """POST /$batch: <= 20 requests, dependsOn (424 on failed dependency), responses in
-        shuffled order, per-part faults (429 with Retry-After in the part headers)."""
+        shuffled order, per-part faults (429 with Retry-After in the part headers); a
+        batch_partial fault holds parts back behind an @odata.nextLink (GET: batch_rest)."""
+        if ctx.method == "GET" and "$skiptoken" in ctx.q:
+            return self.batch_rest(ctx)
         if ctx.method != "POST":
             self.fail(ctx, 405, "Request_BadRequest", "Specified HTTP method is not allowed for "
                       "the request target.")
@@ -1733,10 +1743,56 @@ class FakeGraph:
                 out.append(part)
             if not progressed:
                 self.fail(ctx, 400, "BadRequest", "Batch request dependsOn forms a cycle.")
-        if self.config["batch_shuffle"]:
-            self.rng.shuffle(out)
         ctx.ru = 1
-        return Resp(200, {"responses": out})
+        f = ctx.fault or {}
+        if f.get("batch_partial") is None:
+            return Resp(200, {"responses": self.batch_order(out)})
+        # Graph "may return a batch response as soon as any of the individual requests has
+        # completed", with a nextLink to follow for the rest (json-batching.md, before 2024)
+        k = max(0, int(f["batch_partial"]))
+        body = {"responses": self.batch_order(out[:k])}
+        if out[k:] and f.get("next_link", True):
+            self.batch_rest_seq += 1
+            key = self.batch_rest_seq
+            self.batch_rests[key] = out[k:]
+            while len(self.batch_rests) > 1000:
+                del self.batch_rests[next(iter(self.batch_rests))]
+            body["@odata.nextLink"] = self.batch_rest_link(ctx, key, 0,
+                                                           int(f.get("next_parts") or 0),
+                                                           int(f.get("next_empty") or 0))
+        return Resp(200, body)
+
+    def batch_order(self, parts):
+        """The parts of an answer in the order sent (shuffled unless config batch_shuffle is
+        off)."""
+        parts = list(parts)
+        if self.config["batch_shuffle"]:
+            self.rng.shuffle(parts)
+        return parts
+
+    def batch_rest_link(self, ctx, key, offset, per_page, empty=0):
+        tok = self.encode_token({"t": ctx.tenant.id, "b": key, "o": offset, "n": per_page,
+                                 "e": empty})
+        return self.link(ctx, "/v1.0/$batch", [("$skiptoken", tok)])
+
+    def batch_rest(self, ctx):
+        """GET on a batch answer's @odata.nextLink: the parts held back from it, at most
+        next_parts of them (with a nextLink while more remain), after next_empty pages that hold
+        none. The same link may be read again; one from another tenant, forged or from before a
+        reset: 400."""
+        p = self.decode_token(ctx, ctx.q["$skiptoken"], ctx.tenant)
+        rest = self.batch_rests.get(p.get("b"))
+        if p["stale"] or rest is None:
+            self.fail(ctx, 400, "Request_BadRequest", "The specified token is invalid or has "
+                      "expired.")
+        o, n, e = int(p.get("o", 0)), int(p.get("n", 0)), int(p.get("e", 0))
+        page = [] if e > 0 else rest[o:o + n] if n > 0 else rest[o:]
+        body = {"responses": self.batch_order(page)}
+        if o + len(page) < len(rest):
+            body["@odata.nextLink"] = self.batch_rest_link(ctx, p["b"], o + len(page), n,
+                                                           max(0, e - 1))
+        ctx.ru = 1
+        return Resp(200, body)
 
     def batch_part(self, outer, r):
         t0 = time.time()

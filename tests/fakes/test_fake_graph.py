@@ -903,6 +903,46 @@ class BatchTests(Base):
         log = ctl("GET", "requests?kind=batch-part")
         self.assertEqual(log["total"], 4)
 
+    def test_batch_partial_next_link(self):
+        t = tok()
+        urls = ["/organization", "/subscribedSkus", "/users?$top=1", "/groups?$top=1",
+                "/security/secureScores?$top=1"]
+        reqs = [{"id": "p%d" % i, "method": "GET", "url": u} for i, u in enumerate(urls)]
+        ctl("POST", "faults", {"match": r"\$batch", "batch_partial": 2, "next_parts": 2,
+                               "tenant": "contoso"})
+        r = self.batch(reqs, t)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(sorted(p["id"] for p in r.json["responses"]), ["p0", "p1"])
+        link = r.json["@odata.nextLink"]
+        self.assertIn("/v1.0/$batch?$skiptoken=", link)
+        seen = [p["id"] for p in r.json["responses"]]
+        pages = follow(link, t)
+        self.assertEqual([len(p["responses"]) for p in pages], [2, 1])
+        for p in pages:
+            seen += [x["id"] for x in p["responses"]]
+            self.assertTrue(all(x["status"] == 200 and "body" in x for x in p["responses"]))
+        self.assertEqual(sorted(seen), ["p0", "p1", "p2", "p3", "p4"])  # each part once
+        self.assertEqual(len(get(link, t).json["responses"]), 2)       # read again: the same
+        self.assertEqual(ctl("GET", "requests?kind=batch-part&summary=1")["total"], 5)
+        self.assertEqual(ctl("GET", "faults")["faults"], [])            # consumed by the POST
+        self.assertNotIn("@odata.nextLink", self.batch(reqs, t).json)
+        self.assertGraphError(get(link, tok("fabrikam.com")), 400, "Request_BadRequest")
+        raw, mac = link.split("$skiptoken=")[1].rsplit(".", 1)
+        self.assertGraphError(get(link.split("$skiptoken=")[0] + "$skiptoken=" + raw + ".x" + mac,
+                                  t), 400, "Request_BadRequest")
+        # empty pages first
+        ctl("POST", "faults", {"match": r"\$batch", "batch_partial": 0, "next_empty": 2})
+        pages = [self.batch(reqs, t).json]
+        pages += follow(pages[0]["@odata.nextLink"], t)
+        self.assertEqual([len(p["responses"]) for p in pages], [0, 0, 0, 5])
+        # without a nextLink: the parts after the first are left out for good
+        ctl("POST", "faults", {"match": r"\$batch", "batch_partial": 1, "next_link": False})
+        r = self.batch(reqs, t)
+        self.assertEqual([p["id"] for p in r.json["responses"]], ["p0"])
+        self.assertNotIn("@odata.nextLink", r.json)
+        ctl("POST", "reset")
+        self.assertGraphError(get(link, tok()), 400, "Request_BadRequest")
+
 
 # ---------------------------------------------------------------------------------------------
 class FaultTests(Base):
