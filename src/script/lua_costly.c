@@ -13,12 +13,9 @@
  * under "_G.string", "_G.table" and "_G.utf8" in the registry's loaded
  * table, where luaL_argerror finds their names ("bad argument #2 to
  * 'table.insert'"). What no size foretells (comparing two long strings)
- * is left to the per-call time limit (script.c). The entrasync.json module's
- * decode and encode are charged the same way: decode by the text it reads,
- * encode by the text it made (no argument foretells a table walk's size,
- * so it is charged when done: the charge checks the clock, and a loop of
- * large encodes stops at the time limit instead of ~4,096 instructions
- * later). See lua_costly.h. */
+ * is left to the per-call time limit (script.c). entrasync.json's decode
+ * and encode charge the same way from inside (lua_json.c). See
+ * lua_costly.h. */
 #include "script/lua_costly.h"
 
 #include <stdbool.h>
@@ -37,15 +34,15 @@ static void charge(lua_State *L, double steps)
 	if (steps >= 1) (*c)(L, steps >= (double)MAX_STEPS ? (unsigned long)MAX_STEPS : (unsigned long)steps);
 }
 
-/* Calls Lua's own function (upvalue 2) with the arguments as given and
- * returns all its results. */
+/* Runs Lua's own function (upvalue 2) in the wrapper's own frame: its C
+ * function called directly, with the arguments as given, returning what
+ * it returns. Not through lua_call: a new frame would be a C function's,
+ * so its errors would lose the Lua caller's place ("x.lua:5: resulting
+ * string too large") and take the wrapper's name. The wrapped library
+ * functions use no upvalues of their own. */
 static int call_original(lua_State *L)
 {
-	int n = lua_gettop(L);
-	lua_pushvalue(L, lua_upvalueindex(2));
-	lua_insert(L, 1);
-	lua_call(L, n, LUA_MULTRET);
-	return lua_gettop(L);
+	return lua_tocfunction(L, lua_upvalueindex(2))(L);
 }
 
 /* Argument i as an integer (floats with an exact integer value too), else
@@ -90,14 +87,6 @@ static int costly_bytes(lua_State *L)
 {
 	charge(L, (double)str_arg(L, 1) / BYTES_PER_STEP + 1);
 	return call_original(L);
-}
-
-/* json.encode(v): the text it made, once made (see the banner). */
-static int costly_made(lua_State *L)
-{
-	int n = call_original(L);
-	charge(L, (double)str_arg(L, -1) / BYTES_PER_STEP + 1);
-	return n;
 }
 
 /* string.sub(s, i [, j]) / utf8.codepoint(s [, i [, j]]): the bytes of
@@ -249,13 +238,4 @@ void luacostly_install(lua_State *L, int string_idx, int table_idx, int utf8_idx
 			if (wraps[i].lib == lib) wrap(L, lib_idx[lib], o, wraps[i].name, wraps[i].fn, c);
 		lua_pop(L, 1);
 	}
-}
-
-void luacostly_install_json(lua_State *L, int json_idx, luacostly_charge c)
-{
-	int idx = lua_absindex(L, json_idx);
-	int o = originals_table(L, "json");
-	wrap(L, idx, o, "decode", costly_bytes, c);
-	wrap(L, idx, o, "encode", costly_made, c);
-	lua_pop(L, 1);
 }

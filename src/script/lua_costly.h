@@ -1,7 +1,7 @@
 /* lua_costly — charged wrappers of the standard library functions whose
  * work the count hook cannot see (string.rep, upper, lower, reverse,
  * format, sub; table.concat, move, insert, remove, sort; utf8.len,
- * codepoint) and of entrasync.json's decode and encode: see lua_costly.c. */
+ * codepoint): see lua_costly.c. */
 #ifndef ENTRASYNC_LUA_COSTLY_H
 #define ENTRASYNC_LUA_COSTLY_H
 
@@ -14,9 +14,5 @@ typedef void (*luacostly_charge)(lua_State *L, unsigned long steps);
  * string_idx, table_idx and utf8_idx by wrappers that charge c first.
  * May raise (allocates). */
 void luacostly_install(lua_State *L, int string_idx, int table_idx, int utf8_idx, luacostly_charge c);
-
-/* The same for the entrasync.json module table at json_idx (decode by the
- * text read, encode by the text made). May raise (allocates). */
-void luacostly_install_json(lua_State *L, int json_idx, luacostly_charge c);
 
 #endif

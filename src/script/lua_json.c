@@ -562,7 +562,7 @@ static void jt_array(struct jtext *j, int depth)
 
 static void jt_value(struct jtext *j, int depth)
 {
-	if (j->p >= j->e) jt_error(j, "unexpected end of input");
+	if (j->p >= j->e) jt_error(j, "the text ends early");
 	char c = *j->p;
 	switch (c) {
 	case '{':
@@ -613,7 +613,7 @@ void luajson_push_text(lua_State *L, const char *text, size_t len, int max_depth
  * and limits as jt_value) and moves past it. */
 static void jv_value(struct jtext *j, int depth)
 {
-	if (j->p >= j->e) jt_error(j, "unexpected end of input");
+	if (j->p >= j->e) jt_error(j, "the text ends early");
 	char c = *j->p;
 	bool flag;
 	const char *q;
@@ -1530,17 +1530,27 @@ cJSON *luajson_to_cjson(lua_State *L, int idx, int max_depth, struct err *err)
 
 /* ---- the entrasync.json module ----------------------------------------- */
 
+/* Charges bytes of C work to the running call (upvalue 2 of decode and
+ * encode: the charge, or none). May raise: the budget is spent. */
+static void charge_bytes(lua_State *L, size_t bytes)
+{
+	const luacostly_charge *c = lua_touserdata(L, lua_upvalueindex(2));
+	if (c) (*c)(L, (unsigned long)(bytes / 64 + 1));
+}
+
 /* json.decode(text) -> value; malformed text raises with its position. */
 static int l_decode(lua_State *L)
 {
 	size_t len;
 	const char *text = luaL_checklstring(L, 1, &len);
 	int depth = (int)lua_tointeger(L, lua_upvalueindex(1));
+	charge_bytes(L, len);
 	luajson_push_text(L, text, len, depth);
 	return 1;
 }
 
-/* json.encode(value) -> compact JSON text (object keys sorted). */
+/* json.encode(value) -> compact JSON text (object keys sorted); charged
+ * by that text once made. */
 static int l_encode(lua_State *L)
 {
 	struct err err;
@@ -1551,8 +1561,10 @@ static int l_encode(lua_State *L)
 	if (!b->tree) return luaL_error(L, "json.encode: %s", err.msg);
 	b->text = cJSON_PrintUnformatted(b->tree);
 	if (!b->text) return luaL_error(L, "json.encode: out of memory");
-	lua_pushstring(L, b->text);
+	size_t len = strlen(b->text);
+	lua_pushlstring(L, b->text, len);
 	box_clear(b);
+	charge_bytes(L, len);
 	return 1;
 }
 
@@ -1577,15 +1589,26 @@ static int l_array(lua_State *L)
 	return 1;
 }
 
-void luajson_open(lua_State *L, int max_depth)
+/* Pushes fn as a closure of (max_depth, the charge or nil). */
+static void push_charged(lua_State *L, lua_CFunction fn, int max_depth, luacostly_charge charge)
+{
+	lua_pushinteger(L, max_depth);
+	if (charge) {
+		luacostly_charge *up = lua_newuserdatauv(L, sizeof *up, 0);
+		*up = charge;
+	} else {
+		lua_pushnil(L);
+	}
+	lua_pushcclosure(L, fn, 2);
+}
+
+void luajson_open(lua_State *L, int max_depth, luacostly_charge charge)
 {
 	if (max_depth <= 0) max_depth = LUAJSON_DEFAULT_DEPTH;
 	lua_createtable(L, 0, 4);
-	lua_pushinteger(L, max_depth);
-	lua_pushcclosure(L, l_decode, 1);
+	push_charged(L, l_decode, max_depth, charge);
 	lua_setfield(L, -2, "decode");
-	lua_pushinteger(L, max_depth);
-	lua_pushcclosure(L, l_encode, 1);
+	push_charged(L, l_encode, max_depth, charge);
 	lua_setfield(L, -2, "encode");
 	lua_pushcfunction(L, l_array);
 	lua_setfield(L, -2, "array");

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 #include <lua.h>
+#include "script/lua_costly.h"
 #include "util/util.h"
 
 #define LUAJSON_DEFAULT_DEPTH 64
@@ -141,7 +142,11 @@ int luajson_parse(const char *text, size_t len, cJSON **out, struct err *err);
 cJSON *luajson_to_cjson(lua_State *L, int idx, int max_depth, struct err *err);
 
 /* Pushes a new table: the `entrasync.json` module (decode, encode, null,
- * array, is_array). max_depth limits json.decode's nesting. May raise. */
-void luajson_open(lua_State *L, int max_depth);
+ * array, is_array). max_depth limits json.decode's nesting. charge (may be
+ * NULL: nothing charged) is given the C work of decode and encode, which no
+ * count hook sees: a step per 64 bytes of the text decode reads (before)
+ * and of the text encode made (once made: no argument foretells the size
+ * of a table's walk). May raise. */
+void luajson_open(lua_State *L, int max_depth, luacostly_charge charge);
 
 #endif

@@ -735,8 +735,7 @@ static int sb_require(lua_State *L)
 		return luaL_error(L, "module '%s' is not available: policies may only require the runtime's "
 		                  "entrasync.* modules", name);
 	if (strcmp(name, "entrasync.json") == 0) {
-		luajson_open(L, s->lim.json_depth);
-		luacostly_install_json(L, -1, pattern_charge);   /* decode and encode work in C */
+		luajson_open(L, s->lim.json_depth, pattern_charge);
 	} else if (strcmp(name, "entrasync.text") == 0) {
 		luatext_open(L);
 	} else {

@@ -301,7 +301,7 @@ TEST(json_direct_parser_rejects_malformed)
 	static const struct { const char *doc, *why; } bad[] = {
 		{ "", "empty text" }, { "   ", "empty text" }, { "{", "expected a string key" },
 		{ "{\"a\"}", "expected ':'" }, { "{\"a\":1,}", "expected a string key" }, { "{\"a\":1 \"b\":2}", "expected ',' or '}'" },
-		{ "[1,]", "unexpected character" }, { "[1 2]", "expected ',' or ']'" }, { "[", "unexpected end of input" },
+		{ "[1,]", "unexpected character" }, { "[1 2]", "expected ',' or ']'" }, { "[", "the text ends early" },
 		{ "01", "leading zero" }, { "-", "invalid number" }, { "1.", "digit expected after '.'" }, { "1e", "digit expected in exponent" },
 		{ "+1", "unexpected character" }, { ".5", "unexpected character" }, { "tru", "invalid literal" },
 		{ "nul", "invalid literal" }, { "NaN", "unexpected character" }, { "'x'", "unexpected character" },

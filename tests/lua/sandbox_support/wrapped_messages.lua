@@ -11,8 +11,16 @@ same(err(table.move, {}, -1, math.maxinteger, 2), "bad argument #3 to 'table.mov
 same(err(table.concat, {}, "", 1, math.maxinteger), "invalid value (nil) at index 1 in table for 'concat'")
 same(err(string.rep, "x", 2^53), "resulting string too large")
 same(err(utf8.len), "bad argument #1 to 'utf8.len' (string expected, got no value)")
+-- raised from a Lua line, they name it, as Lua's own do (the wrappers run
+-- Lua's function in their own frame)
+local function at(f) local m = err(f) return (m:gsub("^[^:]*wrapped_messages%.lua:%d+: ", "LINE: ")) end
+same(at(function() return string.rep("x", 2^53) end), "LINE: resulting string too large")
+same(at(function() return ("x"):rep(2^53) end), "LINE: resulting string too large")
+same(at(function() return table.concat({ {} }) end), "LINE: invalid value (table) at index 1 in table for 'concat'")
+same(at(function() return table.insert({}, 5, 1) end), "LINE: bad argument #2 to 'insert' (position out of bounds)")
 local json = require "entrasync.json"
-same(err(json.decode), "bad argument #1 to 'json.decode' (string expected, got no value)")
+same(at(function() return json.decode() end), "LINE: bad argument #1 to 'decode' (string expected, got no value)")
+same(at(function() return json.decode("[1,") end), "LINE: invalid JSON at byte offset 3 (line 1, column 4): the text ends early at end of input")
 same(json.encode(json.decode('{"b":[1,"x"],"a":null}')), '{"a":null,"b":[1,"x"]}')
 same(load("return 6 * 7")(), 42)
 local n = 0
