@@ -298,13 +298,18 @@ static int finish_lines(struct billing_ctx *c, const struct billing_tenant *t, c
 
 /* The invoice recorded for the period is gone from Syncro (404: deleted
  * there). With c->reinvoice its row is marked failed (audited) and
- * out->replan set, so that the period is planned and invoiced anew; else
- * it is reported, with the way to do that: an invoice an MSP deleted may
- * have been deleted on purpose. Returns 0, or -1 when out->fatal. */
+ * out->replan set, so that the period is planned and invoiced anew (a dry
+ * run only sets out->replan: its draft is the new invoice); else it is
+ * reported, with the way to do that: an invoice an MSP deleted may have
+ * been deleted on purpose. Returns 0, or -1 when out->fatal. */
 static int invoice_gone(struct billing_ctx *c, const struct billing_tenant *t, struct billing_invoice_result *out)
 {
 	const char *period = out->plan.period.id;
-	if (!c->reinvoice || c->dry_run) {
+	if (c->reinvoice && c->dry_run) {
+		out->replan = true;
+		return 0;
+	}
+	if (!c->reinvoice) {
 		set_error(out, BILLING_INV_FAILED, "invoice %lld (recorded for %s) is no longer in Syncro: it was deleted "
 		          "there; nothing is made again by itself (to invoice the month again: entrasync bill --period %s "
 		          "--tenant %s --reinvoice)", out->invoice_id, period, period, t->id);
@@ -483,21 +488,23 @@ static int invoice_from_row(struct billing_ctx *c, const struct billing_tenant *
 	}
 	out->invoice_id = row->invoice_id;
 	snprintf(out->number, sizeof out->number, "%s", row->number ? row->number : "");
-	if (strcmp(row->state, "done") == 0) {
-		/* still in Syncro? (one read: a deleted invoice is not "invoiced") */
-		if (c->sy && out->invoice_id) {
-			struct syncro_invoice inv;
-			enum syncro_result r = syncro_invoice_get(c->sy, out->invoice_id, &inv, &e);
-			syncro_invoice_free(&inv);
-			if (r == SYNCRO_NOT_FOUND) return invoice_gone(c, t, out);
-			if (r == SYNCRO_UNAUTHORIZED) {
-				out->fatal = true;
-				set_error(out, BILLING_INV_FAILED, "%s", e.msg);
-				return -1;
-			}
-			if (r != SYNCRO_OK) log_warn("bill", "%s: invoice %lld could not be read to check it is still there: %s",
-			                             t->id, out->invoice_id, e.msg);
+	bool done = strcmp(row->state, "done") == 0;
+	/* still in Syncro? (one read: a deleted invoice is not "invoiced"; a dry
+	 * run reads an interrupted one too, to say what the real run will) */
+	if ((done || (c->dry_run && strcmp(row->state, "created") == 0)) && c->sy && out->invoice_id) {
+		struct syncro_invoice inv;
+		enum syncro_result r = syncro_invoice_get(c->sy, out->invoice_id, &inv, &e);
+		syncro_invoice_free(&inv);
+		if (r == SYNCRO_NOT_FOUND) return invoice_gone(c, t, out);
+		if (r == SYNCRO_UNAUTHORIZED) {
+			out->fatal = true;
+			set_error(out, BILLING_INV_FAILED, "%s", e.msg);
+			return -1;
 		}
+		if (r != SYNCRO_OK) log_warn("bill", "%s: invoice %lld could not be read to check it is still there: %s",
+		                             t->id, out->invoice_id, e.msg);
+	}
+	if (done) {
 		out->status = BILLING_INV_EXISTS;
 		compare_now(c, t, p, out);
 		return 0;
@@ -544,8 +551,10 @@ int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t
 		store_billing_invoice_free(&row);
 		if (rc != 0 || !out->replan) return rc;
 		/* gone from Syncro, --reinvoice: planned and made anew below */
+		long long gone = out->invoice_id;
 		billing_invoice_result_free(out);
 		memset(out, 0, sizeof *out);
+		out->replaces = gone;
 		billing_plan_init(&out->plan, t->id, p);
 		got = STORE_NOTFOUND;
 	}

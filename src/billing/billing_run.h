@@ -133,6 +133,7 @@ struct billing_invoice_result {
 	long long lines_found;             /* lines already on the invoice (recovery) */
 	bool fatal;                        /* the run must stop (401, store failure) */
 	bool replan;                       /* private: the recorded invoice is gone and c->reinvoice */
+	long long replaces;                /* --reinvoice: the invoice deleted in Syncro this one replaces, or 0 */
 	char error[1024];
 };
 void billing_invoice_result_free(struct billing_invoice_result *r);

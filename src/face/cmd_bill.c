@@ -199,16 +199,21 @@ static void print_invoice(const struct billing_tenant *t, const struct billing_i
 		else if (res->recovering)   /* its creation had no clear answer: the real run looks for it first */
 			printf("%s: an interrupted invoice for %s would be looked for in Syncro (by its reference) and made or "
 			       "completed (dry run: nothing sent)\n", who, period);
+		else if (res->replaces)
+			printf("%s: DRAFT invoice for customer %lld, %s, instead of invoice %lld, deleted in Syncro (dry run: "
+			       "nothing sent)\n", who, t->customer_id, period, res->replaces);
 		else
 			printf("%s: DRAFT invoice for customer %lld, %s (dry run: nothing sent)\n", who, t->customer_id, period);
 		print_lines(&res->plan);
 		break;
 	case BILLING_INV_CREATED:
 	case BILLING_INV_RECOVERED:
-		printf("%s: invoice %lld #%s %s for %s: %lld line%s added%s\n", who, res->invoice_id, res->number,
+		printf("%s: invoice %lld #%s %s for %s: %lld line%s added%s", who, res->invoice_id, res->number,
 		       res->status == BILLING_INV_CREATED ? "created" : "completed (interrupted before)", period,
 		       res->lines_added, res->lines_added == 1 ? "" : "s",
 		       res->lines_found ? " (others were already there)" : "");
+		if (res->replaces) printf("; instead of invoice %lld, deleted in Syncro", res->replaces);
+		printf("\n");
 		print_lines(&res->plan);
 		break;
 	case BILLING_INV_EXISTS:
@@ -355,6 +360,7 @@ static int run_invoices(struct bill_run *r, cJSON *out)
 			cJSON *j = tenant_json(t, billing_invoice_status_name(res.status), res.error, &res.plan);
 			if (res.invoice_id) cJSON_AddNumberToObject(j, "invoice_id", (double)res.invoice_id);
 			if (res.number[0]) cJSON_AddStringToObject(j, "number", res.number);
+			if (res.replaces) cJSON_AddNumberToObject(j, "replaces_invoice_id", (double)res.replaces);
 			cJSON_AddItemToObject(j, "drift", drift_json(&res.drift));
 			cJSON_AddItemToArray(list, j);
 		} else {

@@ -198,8 +198,24 @@ expect_exit "an invoice deleted in Syncro is not 'already invoiced': said so, wi
   "invoice $FAB_INV \(recorded for 2026-09\) is no longer in Syncro: it was deleted there; nothing is made again by itself \(to invoice the month again: entrasync bill --period 2026-09 --tenant fabrikam.com --reinvoice\)" \
   -- $ES bill --period 2026-09 --tenant fabrikam.com
 check "deleted: nothing made by itself" test "$(invoices 102)" = 0
+# a dry run says what the real run would do with it
+W0=$(writes)
+expect_ok "--reinvoice --dry-run: the new invoice's draft" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice --dry-run
+check "--reinvoice --dry-run: a draft instead of the deleted invoice, nothing sent or stored" \
+  sh -c "grep -q 'Fabrikam: DRAFT invoice for customer 102, 2026-09, instead of invoice $FAB_INV, deleted in Syncro (dry run: nothing sent)' '$T_OUT/out' && test \"\$(sqlite3 '$W/state/es.db' \"select state from billing_invoices where tenant_id = 'fabrikam.com' and period = '2026-09'\")\" = done"
+check "--reinvoice --dry-run: no write" test "$(writes) $(invoices 102)" = "$W0 0"
+# the same invoice deleted while its lines were still being added (state 'created')
+sql "UPDATE billing_invoices SET state = 'created' WHERE tenant_id = 'fabrikam.com' AND period = '2026-09'"
+expect_exit "dry run of an interrupted invoice deleted in Syncro: said deleted, as the real run says" 1 \
+  "invoice $FAB_INV \(recorded for 2026-09\) is no longer in Syncro: it was deleted there" \
+  -- $ES bill --period 2026-09 --tenant fabrikam.com --dry-run
+expect_ok "--reinvoice --dry-run of it: the new invoice's draft" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice --dry-run
+check "--reinvoice --dry-run of the interrupted one: a draft instead of it" \
+  grep -q "Fabrikam: DRAFT invoice for customer 102, 2026-09, instead of invoice $FAB_INV, deleted in Syncro" "$T_OUT/out"
+sql "UPDATE billing_invoices SET state = 'done' WHERE tenant_id = 'fabrikam.com' AND period = '2026-09'"
 expect_exit "--reinvoice is for invoices" 2 "--reinvoice is for invoices" -- $ES bill --report --period 2026-09 --reinvoice
 expect_ok "--reinvoice makes a new one" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice
+check "--reinvoice: the new invoice names the deleted one" grep -q "instead of invoice $FAB_INV, deleted in Syncro" "$T_OUT/out"
 check "--reinvoice: one Fabrikam invoice again, a new id, audited" \
   test "$(invoices 102)/$(sql "select invoice_id != $FAB_INV from billing_invoices where tenant_id = 'fabrikam.com' and period = '2026-09'")/$(sql "select count(*) from audit where action = 'bill.invoice.reinvoice' and object_id = 'invoice:$FAB_INV'")" = "1/1/1"
 expect_ok "--reinvoice with the invoice in Syncro: kept" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice
