@@ -242,15 +242,62 @@ static long long tenants_customer(struct syncro_client *sc, const struct config_
 	return id;
 }
 
+/* A tenant of the config the run does not bill: its customer as far as
+ * the config and the store know it (no Syncro read; 0 = not known) and
+ * its schedule. Returns -1 on a store error. */
+static int other_tenant_schedule(const struct config *cfg, struct store *st, const struct config_tenant *ct,
+                                 long long *customer, const char **schedule, struct err *err)
+{
+	*schedule = ct->billing_schedule ? ct->billing_schedule : cfg->billing.schedule;
+	*customer = ct->syncro_customer_id;
+	if (*customer || !*schedule) return 0;
+	struct store_tenant row;
+	int got = store_tenant_get(st, ct->id, &row, err);
+	if (got < 0) return -1;
+	if (got == 0) {
+		*customer = row.syncro_customer_id;
+		store_tenant_free(&row);
+	}
+	return 0;
+}
+
+/* Sets the schedule twin of each tenant built (see billing_tenants_build);
+ * built[i]: the index in out->v of config tenant i, or -1. */
+static int tenants_schedule_twins(const struct config *cfg, struct store *st, const long long *built,
+                                  struct billing_tenants *out, struct err *err)
+{
+	for (size_t i = 0; i < cfg->ntenants; i++) {
+		if (built[i] < 0) continue;
+		struct billing_tenant *t = &out->v[built[i]];
+		if (!t->schedule || !*t->schedule || !t->customer_id || t->twin) continue;
+		for (size_t j = 0; j < cfg->ntenants && !t->schedule_twin; j++) {
+			if (j == i) continue;
+			long long customer;
+			const char *schedule;
+			if (built[j] >= 0) {
+				customer = out->v[built[j]].customer_id;
+				schedule = out->v[built[j]].schedule;
+			} else if (other_tenant_schedule(cfg, st, &cfg->tenants[j], &customer, &schedule, err) != 0) {
+				return -1;
+			}
+			if (customer == t->customer_id && schedule && str_ieq(schedule, t->schedule))
+				t->schedule_twin = cfg->tenants[j].id;
+		}
+	}
+	return 0;
+}
+
 int billing_tenants_build(const struct config *cfg, struct store *st, struct syncro_client *sc, const bool *sel,
                           const char *schedule, struct billing_tenants *out, struct err *err)
 {
 	memset(out, 0, sizeof *out);
 	out->v = xcalloc(cfg->ntenants + 1, sizeof *out->v);
 	size_t *twin = xcalloc(cfg->ntenants + 1, sizeof *twin);
+	long long *built = xcalloc(cfg->ntenants + 1, sizeof *built);
 	int rc = store_tenant_twins(st, cfg->tenants, cfg->ntenants, twin, err);
 	for (size_t i = 0; rc == 0 && i < cfg->ntenants; i++) {
 		const struct config_tenant *ct = &cfg->tenants[i];
+		built[i] = -1;
 		if (sel && !sel[i]) continue;
 		struct store_tenant row;
 		int got = store_tenant_get(st, ct->id, &row, err);
@@ -258,6 +305,7 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 			rc = -1;
 			break;
 		}
+		built[i] = (long long)out->n;
 		struct billing_tenant *t = &out->v[out->n++];
 		t->id = ct->id;
 		t->twin = twin[i] < cfg->ntenants ? cfg->tenants[twin[i]].id : NULL;
@@ -268,6 +316,8 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 		t->schedule = schedule ? schedule : ct->billing_schedule ? ct->billing_schedule : cfg->billing.schedule;
 		if (got == 0) store_tenant_free(&row);
 	}
+	if (rc == 0) rc = tenants_schedule_twins(cfg, st, built, out, err);
+	free(built);
 	free(twin);
 	return rc;
 }

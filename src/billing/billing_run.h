@@ -50,6 +50,8 @@ struct billing_tenant {
 	const char *policy;                /* the policy file with bill(); NULL = none */
 	const char *schedule;              /* bill --schedules: schedule name, or its id in digits;
 	                                    * NULL = not configured (reported) */
+	const char *schedule_twin;         /* another tenant of the config with the same Syncro customer and
+	                                    * schedule: its schedule is never kept in step, reported; else NULL */
 };
 
 /* The tenants of a run (bill, sync), built from the config. v[i] borrow
@@ -67,7 +69,10 @@ struct billing_tenants {
  * domain from the store; the Syncro customer from the config's id, else
  * the one the sync stored, else found by the config's business name (a
  * Syncro read through sc; none without sc); the schedule: schedule when
- * not NULL, else the tenant's billing_schedule, else billing.schedule.
+ * not NULL, else the tenant's billing_schedule, else billing.schedule;
+ * the schedule twin: a tenant of the config (marked or not) with the same
+ * customer and schedule name or id (ASCII case-insensitive; the customer
+ * of a tenant not marked as far as the config and the store know it).
  * Fails (-1) only on a store error. */
 int billing_tenants_build(const struct config *cfg, struct store *st, struct syncro_client *sc, const bool *sel,
                           const char *schedule, struct billing_tenants *out, struct err *err);

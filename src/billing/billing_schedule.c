@@ -332,6 +332,13 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 		            "tenant's billing_schedule in the config, or --schedule NAME|ID)");
 		return 0;
 	}
+	if (t->schedule_twin) {   /* each would set the lines to its own seats in turn: one tenant's billed */
+		sched_error(out, BILLING_SCHED_FAILED, "schedule '%s' of customer %lld is also tenant %s's: a recurring "
+		            "invoice keeps one tenant's licences (each would set its lines to its own seats in turn); give "
+		            "each tenant its own (billing_schedule in its entry of the config); neither is kept in step "
+		            "until then", t->schedule, t->customer_id, t->schedule_twin);
+		return 0;
+	}
 	struct err e = {{0}};
 	bool has_data;
 	billing_plan_free(&out->plan);

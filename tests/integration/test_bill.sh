@@ -8,7 +8,9 @@
 # schedules kept in step (audit rows old -> new, second run silent, large
 # decrease held until --allow-decrease or a larger billing.max_decrease,
 # the schedule from the config's billing.schedule and billing_schedule of
-# a tenant, --schedule overriding both, bad billing keys), a tenant
+# a tenant, --schedule overriding both, bad billing keys, one schedule
+# named by two tenants of a customer refused), an invoice deleted in
+# Syncro (reported; --reinvoice and its dry run), a tenant
 # without customer, a policy error with file:line (and no temporary file:
 # the same dry run with TMPDIR missing), the reconciliation in
 # table, CSV, JSON and HTML (leaks first).
@@ -249,6 +251,25 @@ check "max_decrease 20: nothing held" sh -c "grep -q 'update Microsoft 365 Busin
 expect_ok "--allow-decrease applies it" \
   -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301 --allow-decrease
 check "allowed: Business Premium now 10" test "$(sched_qty 503)" = "['10.0']"
+
+# two Microsoft tenants of one Syncro customer naming the same schedule: each would set its lines to its own
+# seats in turn (the recurring invoice billing only the last one's); neither is kept in step, each says why
+sql "INSERT INTO tenants(id, name) VALUES ('contoso-emea.example', 'Contoso EMEA');
+     WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM d WHERE n < 30)
+     INSERT INTO license_snapshots(tenant_id, day, sku_id, sku_part_number, enabled, consumed)
+     SELECT 'contoso-emea.example', printf('2026-09-%02d', n), 'cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46', 'SPB', 10, 7 FROM d"
+{ cat "$W/es.lua"; echo 'tenants[#tenants + 1] = { id = "contoso-emea.example", name = "Contoso EMEA", syncro_customer_id = 101,'
+  echo '  billing_schedule = "Contoso monthly Microsoft 365" }'; } >"$W/shared.lua"
+W3=$(writes)
+expect_exit "one schedule named by two tenants of the customer: both refused, exit 1" 1 \
+  "Contoso EMEA: FAILED: schedule 'Contoso monthly Microsoft 365' of customer 101 is also tenant contoso.com's" \
+  -- --config shared.lua bill --schedules --period 2026-09 --tenant contoso.com,contoso-emea.example
+check "shared schedule: Contoso refused too, naming the other tenant" \
+  grep -q "Contoso: FAILED: schedule 'contoso MONTHLY microsoft 365' of customer 101 is also tenant contoso-emea.example's" "$T_OUT/out"
+check "shared schedule: nothing written, Business Premium still 10" test "$(writes) $(sched_qty 503)" = "$W3 ['10.0']"
+expect_exit "shared schedule: one tenant billed alone is refused as well" 1 "is also tenant contoso.com's" \
+  -- --config shared.lua bill --schedules --period 2026-09 --tenant contoso-emea.example
+check "shared schedule, one tenant: nothing written" test "$(writes) $(sched_qty 503)" = "$W3 ['10.0']"
 
 # ---------------------------------------------------------------- reconciliation
 expect_ok "report: table" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com
