@@ -485,6 +485,9 @@ struct engine_report {
 	char fatal_msg[1024];
 	char fatal_why[48];                  /* "Syncro 401", "Syncro not answering": for the tenants skipped */
 	bool syncro_asked;                   /* a customer was asked for this run (the API token known to work) */
+	size_t graph_unavailable;            /* tenants not pulled: Graph was found not answering (the pull
+	                                      * stopped; the tenants pulled before are synced) */
+	char graph_msg[256];                 /* then what the run says of it, else "" */
 	long long run_id;
 	long long writes;
 	struct graph_pull_http pull_http;    /* the HTTP counters of the pull's worker processes */

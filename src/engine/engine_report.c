@@ -206,6 +206,7 @@ void engine_report_print_text(FILE *f, const struct engine_report *r)
 		for (size_t k = 0; k < t->nerrors; k++) put_message(f, "  error: ", t->errors[k]), fputc('\n', f);
 		if (t->errors_dropped) fprintf(f, "  … and %zu more errors\n", t->errors_dropped);
 	}
+	if (r->graph_msg[0]) fprintf(f, "error: %s\n", r->graph_msg);
 	if (r->fatal) fprintf(f, "error: %s\n", r->fatal_msg);
 }
 
@@ -301,6 +302,7 @@ void engine_report_print_json(FILE *f, const struct engine_report *r)
 		for (size_t k = 0; k < t->nplan; k++) cJSON_AddItemToArray(plan, action_json(&t->plan[k]));
 		cJSON_AddItemToArray(ts, o);
 	}
+	if (r->graph_msg[0]) cJSON_AddStringToObject(root, "graph_error", r->graph_msg);
 	if (r->fatal) cJSON_AddStringToObject(root, "error", r->fatal_msg);
 	char *s = cJSON_Print(root);
 	if (s) {

@@ -853,8 +853,13 @@ static void pull_all(struct tenant_run *trs, size_t n, struct engine_report *rep
 			if (!res[j].ok) tenant_fail(&trs[which[j]], "pull from Graph: %s", res[j].error);
 			else if (res[j].warning[0])
 				trs[which[j]].r->warning = xasprintf("pull from Graph: %s", res[j].warning);
+			rep->graph_unavailable += res[j].unavailable;
 		}
 	}
+	if (rep->graph_unavailable)
+		snprintf(rep->graph_msg, sizeof rep->graph_msg, "Microsoft Graph was found not answering "
+		         "(graph.outage_seconds): the pull stopped, %zu of %zu tenants not pulled, so not synced; the next "
+		         "run goes on from here", rep->graph_unavailable, k);
 	free(specs);
 	free(res);
 	free(which);

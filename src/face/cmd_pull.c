@@ -2,8 +2,9 @@
  * every configured tenant (or the ones named), concurrently, touching
  * nothing in Syncro. Holds the run lock, records the run and each tenant's
  * outcome in the store, prints one line per tenant. Exit 0 when every
- * tenant pulled, 1 when some failed (the others are still pulled), 2 for
- * usage or config errors, 3 when the run could not start. */
+ * tenant pulled, 1 when some failed (the others are still pulled) or Graph
+ * was found not answering (the pull stopped: the tenants not done failed),
+ * 2 for usage or config errors, 3 when the run could not start. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,7 +178,7 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 		store_run_finish(st, run_id, "failed", NULL, &err);
 		goto out;
 	}
-	size_t failed = 0;
+	size_t failed = 0, unavailable = 0;
 	/* the run's record: one unit of work (autocommit when it cannot begin) */
 	bool tx = store_begin(st, &err) == 0;
 	for (size_t i = 0; i < n; i++) {
@@ -194,7 +195,12 @@ int cmd_pull(int argc, char **argv, const struct global_opts *g)
 			log_error("pull", "%s", err.msg);
 		free(counts);
 		if (!r->ok) failed++;
+		if (r->unavailable) unavailable++;
 	}
+	if (unavailable)
+		fprintf(stderr, "entrasync pull: Microsoft Graph was found not answering (graph.outage_seconds): the pull "
+		        "stopped, %zu of %zu tenants not pulled (each says why); the next run goes on from here\n",
+		        unavailable, n);
 	char *summary = xasprintf("{\"tenants\":%zu,\"failed\":%zu}", n, failed);
 	if (store_run_finish(st, run_id, failed || policy_failed ? (failed == n ? "failed" : "partial") : "ok", summary,
 	                     &err) != 0)

@@ -5,6 +5,8 @@
  * JSON). Then the steps other features own, each only when configured and
  * each with one line (text) or a member of "steps" (JSON):
  *   tickets    actions.ticket_problem_type: the ticket actions (actions.h);
+ *              skipped when the pull found Graph not answering (their Graph
+ *              calls would end unsent: they wait for the next run);
  *   schedules  billing.schedules_on_sync: the recurring invoices of the
  *              selected tenants kept in step for the current period;
  *   alerts     alerts.enabled: the findings as Syncro tickets (alerts.h);
@@ -449,6 +451,7 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		goto out;
 	}
 	if (!json) engine_report_print_text(stdout, &rep);
+	if (rep.graph_msg[0]) fprintf(stderr, "entrasync sync: %s\n", rep.graph_msg);
 	if (rep.fatal) fprintf(stderr, "entrasync sync: %s\n", rep.fatal_msg);
 	rc = engine_report_exit_code(&rep);
 
@@ -461,7 +464,11 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	snprintf(skip_fatal, sizeof skip_fatal, "skipped: the run stopped (%s)", rep.fatal_why);
 	const char *skip = shutdown_requested() ? "skipped: stopped by a signal" : rep.fatal ? skip_fatal : NULL;
 	if (cfg.actions.ticket_problem_type) {
+		/* their actions are Graph calls: with Graph found not answering they
+		 * wait for the next run (none of their attempts spent) */
 		if (skip) step_done(&s, "tickets", false, NULL, "%s", skip);
+		else if (rep.graph_unavailable)
+			step_done(&s, "tickets", false, NULL, "skipped: Microsoft Graph not answering (the next run takes them)");
 		else step_tickets(&s);
 	}
 	if (cfg.billing.schedules_on_sync) {

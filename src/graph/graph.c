@@ -1,7 +1,12 @@
 /* graph — the Graph client core: services and per-tenant lanes on the HTTP
  * engine, requests with the tenant's bearer token (one refresh and retry
  * after a 401 InvalidAuthenticationToken), Graph error bodies parsed and
- * turned into actionable messages, and the x-ms-throttle-* headers logged. */
+ * turned into actionable messages, and the x-ms-throttle-* headers logged.
+ *
+ * Test hook (environment, for the outage tests only):
+ *   ENTRASYNC_TEST_GRAPH_TIMEOUT=S: each attempt to Graph and to its token
+ *   endpoint gives up after S seconds (instead of 120), so that a test of
+ *   an endpoint that never answers takes seconds. */
 #include "graph/graph_internal.h"
 
 #include <ctype.h>
@@ -13,6 +18,8 @@
 
 #define DEFAULT_MAX_IN_FLIGHT 64
 #define DEFAULT_TENANT_MAX_IN_FLIGHT 4
+#define DEFAULT_OUTAGE_SECONDS 60.0   /* see graph.outage_seconds */
+#define OUTAGE_ATTEMPTS 5
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -152,7 +159,10 @@ static void request_error_message(const struct graph_tenant *t, const struct gra
 	graph_describe(c->method, c->url, what, sizeof what);
 	char rid[128] = "";
 	if (ge->request_id[0]) snprintf(rid, sizeof rid, " (request-id %s)", ge->request_id);
-	if (resp->error != HTTP_ERR_NONE) {
+	if (resp->error == HTTP_ERR_DOWN) {
+		/* never sent: "not sent: graph is not answering: ..." */
+		err_set(err, "tenant %s: %s: %s", t->id, what, resp->error_text);
+	} else if (resp->error != HTTP_ERR_NONE) {
 		/* no HTTP answer: refused or reset connections, or one that timed
 		 * out after connecting (a server that never answers) */
 		err_set(err, "tenant %s: %s: no answer from Graph: %s (after %d attempt%s)", t->id, what, resp->error_text,
@@ -237,19 +247,30 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
 
 	char *base = xasprintf("%s/v1.0", gc->endpoint);
 	int max_in_flight = o->max_in_flight > 0 ? o->max_in_flight : DEFAULT_MAX_IN_FLIGHT;
+	/* A Graph that stopped answering (no answer, 502/503/504 for every
+	 * tenant) ends the pull in a minute or two instead of each request of
+	 * hundreds of tenants waiting out its timeouts and retries (hours, into
+	 * the next hourly run). Only failures of two tenants at least count:
+	 * one tenant's own 503s are its own. */
+	double outage = cfg->outage_seconds > 0 ? cfg->outage_seconds : DEFAULT_OUTAGE_SECONDS;
+	const char *test_timeout = getenv("ENTRASYNC_TEST_GRAPH_TIMEOUT");
+	double timeout = test_timeout ? strtod(test_timeout, NULL) : 0;
 	gc->api = http_service_add(o->engine, &(struct http_service_opts){
 		.name = "graph", .base_url = base, .max_in_flight = max_in_flight,
 		.rate_per_min = o->rate_per_min, .burst = o->rate_per_min > 0 ? o->rate_per_min / 6 : 0,
-		.ca_file = cfg->ca_file, .retry = o->retry,
+		.ca_file = cfg->ca_file, .total_timeout = timeout, .retry = o->retry,
+		.trip_attempts = OUTAGE_ATTEMPTS, .trip_seconds = outage, .trip_two_lanes = true,
 		.on_response = graph_on_response, .hook_ctx = gc }, err);
 	free(base);
 	if (!gc->api) goto fail;
 	/* Token requests go one per tenant (Entra throttles per tenant and
 	 * app), so they may run as wide as Graph requests: with 16, a hundred
-	 * tenants waited seven round trips before the last could start. */
+	 * tenants waited seven round trips before the last could start. They
+	 * share one lane, so any five failures in a row count. */
 	gc->login = http_service_add(o->engine, &(struct http_service_opts){
 		.name = "login", .base_url = gc->authority, .max_in_flight = max_in_flight,
-		.ca_file = cfg->ca_file, .retry = o->retry }, err);
+		.ca_file = cfg->ca_file, .total_timeout = timeout, .retry = o->retry,
+		.trip_attempts = OUTAGE_ATTEMPTS, .trip_seconds = outage }, err);
 	if (!gc->login) goto fail;
 	*out = gc;
 	return 0;
@@ -296,6 +317,18 @@ struct http_service *graph_client_service(struct graph_client *gc)
 struct http_service *graph_client_login_service(struct graph_client *gc)
 {
 	return gc->login;
+}
+
+bool graph_client_down(const struct graph_client *gc, char *why, size_t cap)
+{
+	char text[300];
+	if (http_service_down(gc->api, text, sizeof text)) {
+		if (why) snprintf(why, cap, "%s", text);
+		return true;
+	}
+	if (!http_service_down(gc->login, text, sizeof text)) return false;
+	if (why) snprintf(why, cap, "the token endpoint %s: %s", gc->authority, text);
+	return true;
 }
 
 struct graph_tenant *graph_tenant_get(struct graph_client *gc, const char *tenant_id)
@@ -391,6 +424,7 @@ static void call_done(struct http_response *resp, void *ctx)
 	r.resp = resp;
 	r.body = &resp->body;
 	r.token_gen = c->token_gen;
+	r.unavailable = resp->error == HTTP_ERR_DOWN;
 	if (resp->error == HTTP_ERR_CANCELLED) {
 		err_set(&r.err, "tenant %s: request cancelled", t->id);
 		goto done;

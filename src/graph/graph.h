@@ -80,6 +80,13 @@ const char *graph_client_id(const struct graph_client *gc);
  * Graph API ("graph") and the token endpoint ("login"). Owned by the engine. */
 struct http_service *graph_client_service(struct graph_client *gc);
 struct http_service *graph_client_login_service(struct graph_client *gc);
+/* Was Graph or its token endpoint found not answering: five attempts in a
+ * row (Graph's of two tenants at least) got no answer or a 502/503/504 over
+ * graph.outage_seconds (60) or more? From then on every request of the
+ * client ends unsent. Then why ("graph is not answering: 5 attempts in a
+ * row over 61 s failed (the last: 503)", or "the token endpoint URL: login
+ * is not answering: …") into why[cap] when why is not NULL. */
+bool graph_client_down(const struct graph_client *gc, char *why, size_t cap);
 
 /* The tenant context for tenant_id (GUID or domain), made on first use: its
  * lane on the graph service and its token cache. Owned by the client. */
@@ -170,6 +177,7 @@ struct graph_result {
 	struct buf *body;         /* resp's body (NULL with resp): a callback may keep it
 	                           * (buf_steal) instead of copying it */
 	bool token_failure;       /* no token could be had for the tenant */
+	bool unavailable;         /* not sent: Graph was found not answering (graph_client_down) */
 	unsigned token_gen;       /* which of the tenant's tokens the request carried */
 };
 
@@ -229,6 +237,9 @@ struct graph_pull_result {
 	char error[1024];         /* when !ok: every problem, "; "-separated (redacted) */
 	char warning[1024];       /* what could not be read but the users' sync does without (a missing
 	                           * permission for licences or Secure Score), "; "-separated, or "" */
+	bool unavailable;         /* not done: Graph or its token endpoint was found not answering
+	                           * (graph_client_down; error says so); what it stored stays, and
+	                           * the next pull resumes from it */
 	bool resync;              /* a full resync ran (or continues next run) */
 	bool first_round;         /* the first full round of this tenant */
 	long long users_upserted; /* mirror rows written (present) */
@@ -251,11 +262,15 @@ struct graph_pull_opts {
 /* Pulls every tenant of specs concurrently on the client's engine into st
  * (tenant rows, user mirror by delta, groups, organization, licence and
  * Secure Score snapshots). results[i] describes specs[i]. One tenant's
- * failure never stops the others. Returns 0 with every result filled
- * (check each): when the event loop itself fails (epoll, curl's multi
- * interface), the requests in flight are cancelled and each tenant not
- * finished fails with "the pull was interrupted: <why>"; what each had
- * committed stays, and the next pull resumes from it. opts may be NULL. */
+ * failure never stops the others; Graph or its token endpoint found not
+ * answering (graph_client_down) stops them all: the requests not sent yet
+ * end unsent, and each tenant not done fails with the one line saying so
+ * (unavailable), while the tenants done keep their results. Returns 0
+ * with every result filled (check each): when the event loop itself fails
+ * (epoll, curl's multi interface), the requests in flight are cancelled and
+ * each tenant not finished fails with "the pull was interrupted: <why>";
+ * what each had committed stays, and the next pull resumes from it. opts
+ * may be NULL. */
 int graph_pull(struct graph_client *gc, struct store *st, const struct graph_pull_spec *specs, size_t n,
                const struct graph_pull_opts *opts, struct graph_pull_result *results, struct err *err);
 

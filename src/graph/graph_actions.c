@@ -145,6 +145,7 @@ struct sync_result {
 	bool done;
 	bool ok;
 	bool token_failure;
+	bool unavailable;          /* not sent: Graph found not answering */
 	long status;
 	struct err err;
 	struct graph_error gerr;
@@ -157,6 +158,7 @@ static void sync_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
 	s->done = true;
 	s->ok = r->ok;
 	s->token_failure = r->token_failure;
+	s->unavailable = r->unavailable;
 	s->status = r->status;
 	s->err = r->err;
 	s->gerr = r->gerr;
@@ -187,10 +189,11 @@ static int sync_request(struct http_engine *e, struct graph_tenant *t, const str
 }
 
 /* Classifies a failed request. A token failure (graph.h) is a request never
- * sent, or whose token Graph refused (401): not applied either way. */
+ * sent, or whose token Graph refused (401), and one of a Graph found not
+ * answering was never sent: not applied either way. */
 static enum graph_action_status failure_status(const struct sync_result *s)
 {
-	if (s->token_failure) return GRAPH_ACTION_NOT_SENT;
+	if (s->token_failure || s->unavailable) return GRAPH_ACTION_NOT_SENT;
 	if (s->status == 0 || s->status >= 500 || s->status == 429) return GRAPH_ACTION_UNKNOWN;
 	if (s->status == 403) return GRAPH_ACTION_FORBIDDEN;
 	if (s->status == 404) return GRAPH_ACTION_NOT_FOUND;
@@ -281,8 +284,11 @@ static void failure_message(enum graph_action a, const char *label, const struct
 			        graph_action_name(a), label, s->err.msg);
 		break;
 	case GRAPH_ACTION_NOT_SENT:
-		err_set(err, "%s of %s: not applied: no usable token for the tenant: %s", graph_action_name(a), label,
-		        s->err.msg);
+		if (s->unavailable)
+			err_set(err, "%s of %s: not applied: %s", graph_action_name(a), label, s->err.msg);
+		else
+			err_set(err, "%s of %s: not applied: no usable token for the tenant: %s", graph_action_name(a), label,
+			        s->err.msg);
 		break;
 	default:
 		err_set(err, "%s of %s failed: %s", graph_action_name(a), label, s->err.msg);

@@ -75,7 +75,8 @@ enum graph_action_status {
 	GRAPH_ACTION_NOT_SENT = -5,    /* no usable token: none could be had (a refused or expired
 	                                * secret, an unusable certificate, no consent, the token
 	                                * endpoint not answering), so nothing was sent, or Graph
-	                                * refused the token itself (401 again with a new one): not
+	                                * refused the token itself (401 again with a new one); or
+	                                * Graph was found not answering (graph_client_down): not
 	                                * applied; safe to retry once that is fixed */
 };
 

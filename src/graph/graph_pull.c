@@ -150,12 +150,23 @@ static struct text_span tenant_hold_span(struct pull_tenant *pt, struct text_spa
 	return (struct text_span){ copy, span.n };
 }
 
+/* The one line of a tenant not done once Graph or its token endpoint was
+ * found not answering (graph_client_down): a new string, or NULL while
+ * they answer. */
+static char *down_line(const struct pull_tenant *pt)
+{
+	char why[400];
+	if (!graph_client_down(pt->gc, why, sizeof why)) return NULL;
+	return xasprintf("tenant %s: %s; the pull stopped (the next run goes on from here)", pt->spec->tenant_id, why);
+}
+
 static void tenant_error(struct pull_tenant *pt, const char *msg)
 {
 	/* after the loop failed, the errors of the cancelled requests ("could
-	 * not reach …: cancelled") would hide the cause: name it instead, once */
+	 * not reach …: cancelled") would hide the cause: name it instead, once;
+	 * so for the requests not sent once Graph was found not answering */
 	char *cause = pt->interrupted ? xasprintf("tenant %s: the pull was interrupted: %s", pt->spec->tenant_id,
-	                                          pt->interrupted) : NULL;
+	                                          pt->interrupted) : down_line(pt);
 	if (cause) msg = cause;
 	if (!(pt->errors.len && strstr(pt->errors.data, msg))) {
 		if (pt->errors.len) buf_adds(&pt->errors, "; ");
@@ -1645,6 +1656,15 @@ static void tenant_finish(struct pull_tenant *pt)
 	if (store_user_count(pt->st, tid, STORE_USERS_PRESENT, &res->users_present, &err) != 0)
 		tenant_error(pt, err.msg);
 	users_check_complete(pt);
+	/* not done when Graph was found not answering: that one line says why
+	 * (what failed before it, its 503s or timeouts, was the outage too) */
+	char *down = pt->errors.len && !pt->interrupted ? down_line(pt) : NULL;
+	if (down) {
+		buf_reset(&pt->errors);
+		buf_adds(&pt->errors, down);
+		res->unavailable = true;
+		free(down);
+	}
 	graph_tenant_counters(pt->gt, &res->counters);
 	denied_warn(pt);
 	res->ok = pt->errors.len == 0;

@@ -125,8 +125,11 @@ struct http_service {
 	struct http_counters counters;
 	int trip_attempts;               /* 0 = never down (see http_service_opts) */
 	double trip_seconds;
+	bool trip_two_lanes;
 	int outage_attempts;             /* attempts in a row that got no answer or 502/503/504 */
 	double outage_since;             /* time_mono the first of them started */
+	const struct http_lane *outage_lane; /* the lane of the first of them */
+	bool outage_lanes;               /* another lane's attempt is among them */
 	bool down;
 	char down_text[300];             /* why, for the calls ended unsent */
 };
@@ -677,6 +680,7 @@ struct http_service *http_service_add(struct http_engine *e, const struct http_s
 	if (s->retry.backoff_max <= 0) s->retry.backoff_max = 30;
 	s->trip_attempts = o->trip_attempts > 0 ? o->trip_attempts : 0;
 	s->trip_seconds = o->trip_seconds > 0 ? o->trip_seconds : 0;
+	s->trip_two_lanes = o->trip_two_lanes;
 	s->on_response = o->on_response;
 	s->hook_ctx = o->hook_ctx;
 	s->anchors = anchors;
@@ -1028,7 +1032,8 @@ static double retry_wait(struct http_call *c, const char **why)
  * (see trip_attempts in http.h): failed says it got no answer or a
  * 502/503/504; any other answer starts the count again (a refused TLS
  * certificate neither counts nor resets). Trips the
- * service down when the count and the time are reached. */
+ * service down when the count, the time and (trip_two_lanes) the lanes
+ * are reached. */
 static void outage_count(struct http_call *c, bool failed, double now)
 {
 	struct http_service *s = c->svc;
@@ -1036,9 +1041,15 @@ static void outage_count(struct http_call *c, bool failed, double now)
 		if (c->resp.status) s->outage_attempts = 0;
 		return;
 	}
-	if (s->outage_attempts++ == 0) s->outage_since = c->t_attempt;
+	if (s->outage_attempts++ == 0) {
+		s->outage_since = c->t_attempt;
+		s->outage_lane = c->lane;
+		s->outage_lanes = false;
+	} else if (c->lane != s->outage_lane) {
+		s->outage_lanes = true;
+	}
 	if (s->down || !s->trip_attempts || s->outage_attempts < s->trip_attempts ||
-	    now - s->outage_since < s->trip_seconds)
+	    now - s->outage_since < s->trip_seconds || (s->trip_two_lanes && !s->outage_lanes))
 		return;
 	s->down = true;
 	s->e->any_down = true;
@@ -1372,12 +1383,37 @@ static void end_down(struct http_engine *e, struct http_call *c)
 	end_unsent(e, c, LOG_INFO, text);
 }
 
+/* Ends call c, in flight on a service found down and fit to be sent again
+ * (idempotent), without waiting for its answer: from a service that gives
+ * none it would come after a whole timeout more (the requests a pull
+ * started as the first failures gave their slots back held it two minutes
+ * past the stop), and whatever it says, the calls after it end unsent. It
+ * ends as an attempt with no answer (a timeout) does, for its owner too. */
+static void abandon_running(struct http_engine *e, struct http_call *c)
+{
+	list_remove(&e->running, c);
+	release_easy(c);
+	c->svc->counters.transport_errors++;
+	c->resp.status = 0;
+	c->resp.error = HTTP_ERR_TRANSPORT;
+	c->resp.retryable = true;
+	snprintf(c->resp.error_text, sizeof c->resp.error_text, "its answer not waited for: %s", c->svc->down_text);
+	log_http(c->lane->label, c->method, c->log_path, 0, time_mono() - c->t_attempt, c->resp.attempts,
+	         c->resp.error_text);
+	list_push_back(&e->finished, c);
+}
+
 /* Ends, unsent, every call of a service found down (outage_count) that
- * is queued or waiting to try again; calls in flight finish as they are.
- * Runs each turn of the loop once a service is down, for the calls
- * submitted since. */
+ * is queued or waiting to try again; of the calls in flight, those that
+ * may be sent again end without their answer (abandon_running), the
+ * others (a POST) finish as they are. Runs each turn of the loop once a
+ * service is down, for the calls submitted since. */
 static void fail_down(struct http_engine *e)
 {
+	for (struct http_call *c = e->running.head, *next; c; c = next) {
+		next = c->next;
+		if (c->svc->down && c->idempotent) abandon_running(e, c);
+	}
 	size_t keep = 0, n = e->n_waiting;
 	struct http_call **gone = NULL;
 	size_t n_gone = 0;

@@ -108,13 +108,21 @@ struct http_service_opts {
 	 * 502/503/504, the first of them started at least trip_seconds ago, the
 	 * service is down for the rest of the engine's life: the attempt that
 	 * tripped it is not retried, and every call queued, waiting to try again
-	 * or submitted later ends unsent with HTTP_ERR_DOWN. Any other answer
+	 * or submitted later ends unsent with HTTP_ERR_DOWN; a call in flight
+	 * that may be sent again (idempotent) ends without its answer, as a
+	 * timeout does (HTTP_ERR_TRANSPORT, "its answer not waited for: ..."),
+	 * and one that may not finishes as it is. Any other answer
 	 * (2xx-4xx, 500, which can be one request's own) starts the count again.
 	 * For a service whose requests go one after another (Syncro's writes),
-	 * where each of thousands would otherwise wait out its own timeouts.
-	 * trip_attempts 0 = never. */
+	 * where each of thousands would otherwise wait out its own timeouts,
+	 * or that many tenants wait on at once (Graph, its token endpoint).
+	 * trip_attempts 0 = never. With trip_two_lanes, those attempts must
+	 * also come from two lanes at least: one lane's own failures (a
+	 * tenant's 503s, even once it is the last lane with work) never make
+	 * the service down, however long they last. */
 	int trip_attempts;
 	double trip_seconds;
+	bool trip_two_lanes;
 	http_response_hook on_response; /* optional */
 	void *hook_ctx;
 };

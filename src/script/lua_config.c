@@ -84,7 +84,7 @@ struct scope {
 static const char *const top_keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits",
 	"actions", "billing", "alerts", "retention", NULL };
 static const char *const graph_keys[] = { "client_id", "client_secret", "certificate", "private_key",
-	"authority", "endpoint", "ca_file", "jwt_alg", "pull_workers", NULL };
+	"authority", "endpoint", "ca_file", "jwt_alg", "pull_workers", "outage_seconds", NULL };
 static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "requests_per_minute", "ca_file",
                                            "outage_seconds", NULL };
 static const char *const tenant_keys[] = { "id", "name", "syncro_customer_id", "syncro_customer", "policy",
@@ -472,6 +472,17 @@ static void missing(struct loader *ld, const struct scope *sc, const char *key, 
 	        what ? what : "");
 }
 
+/* The section's outage_seconds (graph, syncro): how long a service may give
+ * no answer before the run stops waiting for it; 1 to 86400 when given. */
+static void opt_outage(struct loader *ld, int t, const struct scope *sc, double *out)
+{
+	if (opt_numeric(ld, t, sc, "outage_seconds", out, NULL) > 0 && !(*out >= 1 && *out <= 86400)) {
+		char fk[96];
+		problem(ld, key_line(ld, sc, "outage_seconds"), "%s must be from 1 to 86400 (seconds)",
+		        full_key(sc, "outage_seconds", fk, sizeof fk));
+	}
+}
+
 static void load_graph(struct loader *ld, int root, const struct scope *top)
 {
 	struct config_graph *g = &ld->cfg->graph;
@@ -524,6 +535,7 @@ static void load_graph(struct loader *ld, int root, const struct scope *top)
 		else
 			g->pull_workers = (int)workers;
 	}
+	opt_outage(ld, t, &sc, &g->outage_seconds);
 	lua_pop(ld->L, 1);
 }
 
@@ -579,9 +591,7 @@ static void load_syncro(struct loader *ld, int root, const struct scope *top)
 			         "expect HTTP 429 responses", ld->path, line, s->requests_per_minute);
 	}
 	opt_path(ld, t, &sc, "ca_file", &s->ca_file, 1);
-	if (opt_numeric(ld, t, &sc, "outage_seconds", &s->outage_seconds, NULL) > 0 &&
-	    !(s->outage_seconds >= 1 && s->outage_seconds <= 86400))
-		problem(ld, key_line(ld, &sc, "outage_seconds"), "syncro.outage_seconds must be from 1 to 86400 (seconds)");
+	opt_outage(ld, t, &sc, &s->outage_seconds);
 	lua_pop(ld->L, 1);
 }
 

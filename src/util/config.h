@@ -23,6 +23,8 @@ struct config_graph {
 	char *endpoint;           /* default https://graph.microsoft.com (no trailing '/') */
 	char *ca_file;            /* extra trust anchor (resolved path) or NULL */
 	int pull_workers;         /* worker processes of a pull; 0 = one per core (see graph_pull_workers_auto) */
+	double outage_seconds;    /* a pull stops once Graph (or its token endpoint) has not answered this long;
+	                           * 0 = default (60) */
 };
 
 struct config_syncro {

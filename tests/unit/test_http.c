@@ -1439,6 +1439,115 @@ TEST(http_service_found_down)
 	fx_done(&f);
 }
 
+/* A service's requests on lane l end with these statuses, one http_do
+ * each, retries off; false when one could not be sent. */
+static bool lane_statuses(struct fx *f, struct http_lane *l, const int *st, int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *u = env_url("HTTPTEST_URL", "/status/%d", st[i]);
+		if (!u || fx_do(f, &(struct http_request){ .url = u, .lane = l }) != 0) return false;
+	}
+	return true;
+}
+
+/* trip_two_lanes: failures of one lane alone (a tenant's own 503s, however
+ * many, however long) never make the service down; once another lane's
+ * attempt fails too, with no answer between, the count and the time are
+ * enough. An answer on any lane starts the count again, the lanes too. */
+TEST(http_service_down_needs_two_lanes)
+{
+	if (!env_url("HTTPTEST_URL", "/echo")) return;
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t", .trip_attempts = 3, .trip_seconds = 0,
+		.trip_two_lanes = true, .retry = { .max_attempts = 1 } }));
+	struct http_lane *a = http_lane_add(f.s, "a", 0), *b = http_lane_add(f.s, "b", 0);
+	REQUIRE(lane_statuses(&f, a, (const int[]){ 503, 502, 504, 503, 503, 503, 503 }, 7));
+	CHECK(!http_service_down(f.s, NULL, 0));   /* seven in a row, all lane a's */
+	REQUIRE(lane_statuses(&f, b, (const int[]){ 200 }, 1));
+	REQUIRE(lane_statuses(&f, a, (const int[]){ 503, 503 }, 2));
+	REQUIRE(lane_statuses(&f, b, (const int[]){ 503 }, 1));
+	CHECK(http_service_down(f.s, NULL, 0));   /* three in a row since b's 200, from a and b */
+	fx_done(&f);
+
+	/* the lanes of the count start again with it: a's failures, an answer,
+	 * then b's alone do not trip it */
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t", .trip_attempts = 3, .trip_seconds = 0,
+		.trip_two_lanes = true, .retry = { .max_attempts = 1 } }));
+	a = http_lane_add(f.s, "a", 0);
+	b = http_lane_add(f.s, "b", 0);
+	REQUIRE(lane_statuses(&f, a, (const int[]){ 503, 503 }, 2));
+	REQUIRE(lane_statuses(&f, a, (const int[]){ 404 }, 1));
+	REQUIRE(lane_statuses(&f, b, (const int[]){ 503, 503, 503, 503 }, 4));
+	CHECK(!http_service_down(f.s, NULL, 0));
+	REQUIRE(lane_statuses(&f, a, (const int[]){ 503 }, 1));
+	CHECK(http_service_down(f.s, NULL, 0));
+	fx_done(&f);
+
+	/* without it, one lane's failures are enough (Syncro) */
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t", .trip_attempts = 3, .trip_seconds = 0,
+		.retry = { .max_attempts = 1 } }));
+	a = http_lane_add(f.s, "a", 0);
+	REQUIRE(lane_statuses(&f, a, (const int[]){ 503, 503, 503 }, 3));
+	CHECK(http_service_down(f.s, NULL, 0));
+	fx_done(&f);
+}
+
+/* How a request of the test below ended. */
+struct ended {
+	long status;
+	enum http_error error;
+	char text[384];
+	double elapsed;
+};
+
+static void note_end(struct http_response *r, void *ctx)
+{
+	struct ended *e = ctx;
+	e->status = r->status;
+	e->error = r->error;
+	snprintf(e->text, sizeof e->text, "%s", r->error_text);
+	e->elapsed = r->elapsed;
+}
+
+/* Once the service is down, a call in flight that may be sent again is
+ * not waited for (its answer would end nothing the calls after it do not):
+ * it ends at once with no answer; a POST in flight finishes as it is. */
+TEST(http_service_down_abandons_what_may_be_sent_again)
+{
+	char get[512], post[512];   /* env_url's buffers are reused */
+	const char *u = env_url("HTTPTEST_URL", "/slow?ms=3000");
+	if (!u) return;
+	snprintf(get, sizeof get, "%s", u);
+	snprintf(post, sizeof post, "%s", env_url("HTTPTEST_URL", "/slow?ms=1200"));
+	struct fx f;
+	REQUIRE(fx_up(&f, &(struct http_service_opts){ .name = "t", .trip_attempts = 3, .trip_seconds = 0,
+		.retry = { .max_attempts = 1 } }));
+	struct ended slow_get = { 0 }, slow_post = { 0 }, failed[3] = { { 0 } };
+	REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = get, .on_done = note_end, .ctx = &slow_get }, &f.err),
+	           &f.err);
+	REQUIRE_OK(http_submit(f.s, &(struct http_request){ .method = "POST", .url = post, .body = "{}", .body_len = 2,
+		.on_done = note_end, .ctx = &slow_post }, &f.err), &f.err);
+	for (int i = 0; i < 3; i++)
+		REQUIRE_OK(http_submit(f.s, &(struct http_request){ .url = env_url("HTTPTEST_URL", "/status/503"),
+			.on_done = note_end, .ctx = &failed[i] }, &f.err), &f.err);
+	double t0 = time_mono();
+	REQUIRE_OK(http_run(f.e, &f.err), &f.err);
+	CHECK(http_service_down(f.s, NULL, 0));
+	CHECK_EQ_INT(failed[2].status, 503);
+	CHECK_EQ_INT(slow_get.error, HTTP_ERR_TRANSPORT);
+	CHECK_EQ_INT(slow_get.status, 0);
+	CHECK_CONTAINS(slow_get.text, "its answer not waited for: t is not answering: 3 attempts in a row");
+	CHECK(slow_get.elapsed < 1.0);
+	CHECK_EQ_INT(slow_post.error, HTTP_ERR_NONE);   /* sent once, answered */
+	CHECK_EQ_INT(slow_post.status, 200);
+	CHECK(slow_post.elapsed >= 1.1);
+	CHECK(time_mono() - t0 < 2.9);   /* the GET was not waited for */
+	struct http_counters c;
+	http_service_counters(f.s, &c);
+	CHECK_EQ_INT(c.attempts, 5);
+	fx_done(&f);
+}
+
 TEST(http_engine_free_cancels_pending)
 {
 	const char *u = env_url("HTTPTEST_URL", "/slow?ms=2000");
