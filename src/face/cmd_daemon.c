@@ -561,6 +561,29 @@ static const char *exit_meaning(int code)
 	}
 }
 
+/* Did the run that just ended finish its verify? Its SYNC_KV_VERIFIED_AT
+ * is at or after its start (the ISO text keeps whole seconds) when it did;
+ * an outage or a stop left it unwritten. Says so in the log when not. */
+static bool child_verified(struct daemon *d)
+{
+	struct store *st = NULL;
+	char *at = NULL;
+	struct err err;
+	bool done = false;
+	if (store_open(d->database, &st, &err) != 0 || store_kv_get(st, SYNC_KV_VERIFIED_AT, &at, &err) < 0) {
+		log_warn("daemon", "cannot read whether the run verified (%s): the next run verifies again", err.msg);
+		goto out;
+	}
+	done = at && when_parse_iso(at) >= floor(d->child_started_wall);
+	if (!done)
+		log_warn("daemon", "the run's verify did not finish (an outage or a stop cut it short, see the run's "
+		         "messages): the next run verifies again");
+out:
+	free(at);
+	store_close(st);
+	return done;
+}
+
 /* The run ended with wait status `status`. */
 static void run_ended(struct daemon *d, int status, double now)
 {
@@ -594,7 +617,8 @@ static void run_ended(struct daemon *d, int status, double now)
 			d->stopping = true;
 			d->exit_code = EXIT_USAGE;
 		}
-		if (d->child_verifies && (code == EXIT_OK || code == EXIT_PARTIAL) && !d->stopping) {
+		if (d->child_verifies && (code == EXIT_OK || code == EXIT_PARTIAL) && !d->stopping &&
+		    child_verified(d)) {
 			/* the run verified (whatever its tenants' outcome): the next is due verify_every later */
 			char verified[32];
 			d->last_verify = d->child_started_wall;

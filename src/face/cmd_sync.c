@@ -26,6 +26,7 @@
  *   ENTRASYNC_TEST_KILL_BEFORE_SEND=N / ENTRASYNC_TEST_KILL_AFTER_SEND=N:
  *   the process SIGKILLs itself right before / right after its Nth Syncro
  *   write (after the intent is committed / before the result is). */
+#include "face/cmd_daemon.h"
 #include "face/cmd_ops.h"
 #include "face/commands.h"
 
@@ -372,6 +373,7 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 	size_t nids = 0;
 	int dry = 0, json = 0, allow = 0, verify = 0, npos = 0, rc = EXIT_NOSTART;
 	struct err err;
+	double started = time_now();
 	const struct opt opts[] = {
 		{ "--dry-run", NULL, NULL, &dry },
 		{ "--json", NULL, NULL, &json },
@@ -449,6 +451,13 @@ int cmd_sync(int argc, char **argv, const struct global_opts *g)
 		log_redact_err(&err);
 		fprintf(stderr, "entrasync sync: %s\n", err.msg);
 		goto out;
+	}
+	if (verify && !dry && !rep.fatal && !rep.graph_unavailable && !shutdown_requested()) {
+		/* the verify ran to its end (its tenants' own failures aside): a
+		 * daemon's --verify-every counts it (SYNC_KV_VERIFIED_AT) */
+		char at[32];
+		time_iso8601(started, at, sizeof at);
+		if (store_kv_put(st, SYNC_KV_VERIFIED_AT, at, &err) != 0) log_warn("sync", "%s", err.msg);
 	}
 	if (!json) engine_report_print_text(stdout, &rep);
 	if (rep.graph_msg[0]) fprintf(stderr, "entrasync sync: %s\n", rep.graph_msg);

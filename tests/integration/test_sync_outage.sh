@@ -6,7 +6,9 @@
 # into it, each waiting out its own timeouts and retries: the rest is not
 # sent, the tenants not reached say why, the run is recorded as failed, and
 # the next run, Syncro back, converges without a duplicate. A short blip
-# (three 503s) stops nothing. A bad outage_seconds is refused with its line.
+# (three 503s) stops nothing. A daemon's --verify run the outage cut short
+# is verified again by the next run. A bad outage_seconds is refused with
+# its line.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/outage"
@@ -48,6 +50,23 @@ expect_ok "Syncro back: the next sync exits 0" -- --config c.lua sync
 check "Syncro back: no duplicate contact" test -z "$(dup_emails)"
 expect_ok "Syncro back: a further sync" -- --config c.lua sync --json
 check "Syncro back: nothing left to create" test "$(report 'sum(t["created"] for t in d["tenants"])')" = 0
+
+# ---- a daemon's --verify run cut short by an outage is not the day's verify:
+# the next run verifies again (it used to count, so the links went unchecked
+# until the next --verify-every)
+sctl POST faults '{"match": "/contacts", "method": "GET", "status": 503, "times": -1}' >/dev/null
+"$ENTRASYNC" --config c.lua daemon --every 1s --verify-every 1h >d.log 2>&1 &
+DPID=$!
+EXTRA_PIDS="$EXTRA_PIDS $DPID"
+check "daemon, verify in an outage: the first run ends" wait_for 60 grep -q "run finished" d.log
+check "daemon, verify in an outage: it stopped on the outage" grep -q "syncro is not answering" d.log
+check "daemon, verify in an outage: not counted as the verify" grep -q "the run's verify did not finish" d.log
+sctl DELETE faults >/dev/null
+check "daemon, Syncro back: three runs" wait_for 60 sh -c "test \$(grep -c 'run finished' d.log) -ge 3"
+kill -TERM "$DPID" 2>/dev/null; wait "$DPID" 2>/dev/null
+check "daemon: the run after the outage verifies again, then not until due" \
+  test "$(sed -n 's/.*run started: entrasync \(sync[ a-z-]*\) (pid.*/\1/p' d.log | head -n 3 | tr '\n' ',')" = "sync --verify,sync --verify,sync,"
+check "daemon: the finished verify recorded" test -n "$(sql "select value from kv where key='daemon.last_verify_at'")"
 
 # ---- the setting checked
 sed 's/outage_seconds = 2/outage_seconds = 0/' c.lua >bad.lua
