@@ -107,10 +107,22 @@ struct customer {
 	bool users_readable;     /* the users can be read all the same (User.Read.All without the others) */
 };
 
+static void customer_free(struct customer *c)
+{
+	free(c->tenant_id);
+	free(c->domain);
+	free(c->name);
+	for (size_t k = 0; k < c->ndomains; k++) free(c->domains[k]);
+	free(c->domains);
+	free(c->org_error);
+}
+
 struct discovery {
 	struct customer *v;
 	size_t n, cap;
 	struct graph_tenant *partner;
+	struct customer self;    /* the partner tenant itself: csp.partner_tenant as .domain, its id and verified
+	                          * domains once its /organization is read (a config may list it: the MSP's staff) */
 	struct err err;
 	bool failed;
 };
@@ -370,7 +382,8 @@ static void customer_map(struct customer *c, const struct config *cfg, struct st
 	free(lower);
 }
 
-/* /organization of a customer tenant: its verified domains. A failure
+/* /organization of a customer tenant (or of the partner's: its id too,
+ * when c has none yet): its verified domains. A failure
  * leaves the list empty (the default domain is still tried) and says why
  * in c->org_error: a token that reads nothing is no working access. */
 static void organization_done(struct graph_tenant *t, struct graph_result *r, void *ctx)
@@ -388,6 +401,7 @@ static void organization_done(struct graph_tenant *t, struct graph_result *r, vo
 	const cJSON *value = cJSON_GetObjectItemCaseSensitive(r->json, "value");
 	const cJSON *org = cJSON_IsArray(value) ? value->child : NULL;
 	const cJSON *doms = cJSON_GetObjectItemCaseSensitive(org, "verifiedDomains");
+	if (!c->tenant_id && jstr(org, "id")) c->tenant_id = xstrdup(jstr(org, "id"));   /* the partner's (discovery.self) */
 	for (const cJSON *d = cJSON_IsArray(doms) ? doms->child : NULL; d; d = d->next) {
 		const char *name = jstr(d, "name");
 		if (!name) continue;
@@ -536,9 +550,10 @@ static void paste_entry(const struct customer *c, const struct syncro_index *ix,
 	buf_free(&tie);
 }
 
-/* The config's tenants that none of the partner's customers is: no
- * longer a customer per /contracts, or (named by a domain while some
- * customer's domains could not be read) maybe one of those. */
+/* The config's tenants that none of the partner's customers is, nor the
+ * partner tenant itself (by csp.partner_tenant, its id or a verified
+ * domain): no longer a customer per /contracts, or (named by a domain
+ * while some customer's domains could not be read) maybe one of those. */
 static void configured_not_customers(const struct config *cfg, const struct discovery *d)
 {
 	bool domains_unknown = false;
@@ -546,9 +561,9 @@ static void configured_not_customers(const struct config *cfg, const struct disc
 		if (!d->v[i].mapped && (graph_tenant_token_error(d->v[i].gt) || d->v[i].org_error)) domains_unknown = true;
 	for (size_t k = 0; k < cfg->ntenants; k++) {
 		const struct config_tenant *t = &cfg->tenants[k];
-		bool found = false;
+		bool found = customer_has_domain(&d->self, t->id) || (d->self.tenant_id && str_ieq(d->self.tenant_id, t->id));
 		for (size_t i = 0; i < d->n && !found; i++) found = d->v[i].mapped == t;
-		if (found) continue;
+		if (found) continue;     /* a customer, or the partner's own tenant (in no contract) */
 		printf("  %s%s%s%s (%s:%d): configured, but ", t->id, t->name ? " (" : "", t->name ? t->name : "",
 		       t->name ? ")" : "", cfg->path ? cfg->path : "config", t->line);
 		if (domains_unknown && !str_is_guid(t->id))
@@ -604,7 +619,13 @@ static int discover(const struct config *cfg)
 	}
 	/* The verified domains of every one with a token: whether the token
 	 * reads anything; a config entry may name the tenant by one of them;
-	 * the Syncro suggestion. */
+	 * the Syncro suggestion. The partner's own too (id and domains): a
+	 * config entry naming it is no former customer. Unread, its
+	 * csp.partner_tenant still tells it. */
+	d.self.domain = xstrdup(cfg->csp_partner_tenant);
+	if (graph_submit(d.partner, &(struct graph_request){ .url = "/organization?$select=id,verifiedDomains",
+	                                                     .on_done = organization_done, .ctx = &d.self }, &err) != 0)
+		log_warn("tenants", "%s", err.msg);
 	for (size_t i = 0; i < d.n; i++) {
 		struct customer *c = &d.v[i];
 		if (graph_tenant_token_error(c->gt)) continue;
@@ -686,14 +707,8 @@ static int discover(const struct config *cfg)
 out:
 	graph_client_free(gc);
 	http_engine_free(engine);
-	for (size_t i = 0; i < d.n; i++) {
-		free(d.v[i].tenant_id);
-		free(d.v[i].domain);
-		free(d.v[i].name);
-		for (size_t k = 0; k < d.v[i].ndomains; k++) free(d.v[i].domains[k]);
-		free(d.v[i].domains);
-		free(d.v[i].org_error);
-	}
+	for (size_t i = 0; i < d.n; i++) customer_free(&d.v[i]);
+	customer_free(&d.self);
 	store_close(st);
 	syncro_index_free(&ix);
 	free(d.v);

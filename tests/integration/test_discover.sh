@@ -5,7 +5,8 @@
 # tailspin-it.com) and the fake Syncro: a config with no tenants yet, names
 # Syncro holds twice or only in another form, a customer whose
 # /organization is denied, entries that stay valid Lua whatever the names
-# hold, contact-domain ties, token failures and contracts that went.
+# hold, contact-domain ties, token failures, contracts that went and the
+# partner's own tenant configured.
 # (The first discover checks live in test_pull.sh.)
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
@@ -154,3 +155,22 @@ mkconfig gone.lua "{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_
 expect_ok "discover: a configured tenant no longer in /contracts" -- --config gone.lua tenants discover
 check "discover: ... is said to be no customer any more" \
   grep -q "^  $NORTHWIND (Northwind) (gone.lua:7): configured, but no longer one of your customers per /contracts" "$T_OUT/out"
+
+# ---------------------------------------------------------------- the partner's own tenant configured
+# An MSP often syncs its own staff too: its partner tenant in tenants = { },
+# by its GUID or by a verified domain other than csp.partner_tenant's. It is
+# in no contract, and is not "no longer one of your customers" (take it out,
+# forget it) nor "maybe a verified domain of one whose domains could not be read".
+PARTNER=$(ctl GET tenants/partner | jq_py 'd["id"]')
+PARTNER_INITIAL=$(ctl GET tenants/partner | jq_py '[x for x in d["domains"] if x.endswith(".onmicrosoft.com")][0]')
+ctl DELETE "tenants/woodgrove/grants/$CID" >/dev/null   # a customer whose domains cannot be read
+mkconfig own.lua "{ id = \"$PARTNER\", name = \"Tailspin (us)\", syncro_customer_id = 900 },
+{ id = \"$PARTNER_INITIAL\", name = \"Tailspin again\", syncro_customer_id = 900 },
+{ id = \"$NORTHWIND\", name = \"Northwind\", syncro_customer_id = 103 },"
+es --config own.lua tenants discover
+check "discover: the partner's own tenant, configured by its GUID, is not told to be taken out" \
+  sh -c "! grep -q '$PARTNER' '$T_OUT/out'"
+check "discover: ... nor when configured by another of its verified domains" \
+  sh -c "! grep -q '$PARTNER_INITIAL' '$T_OUT/out'"
+check "discover: ... while a configured tenant with no contract still is" \
+  grep -q "^  $NORTHWIND (Northwind) (own.lua:9): configured, but no longer one of your customers per /contracts" "$T_OUT/out"
