@@ -85,6 +85,8 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	struct opt_list names = { 0 };
 	const char **tenants = NULL;
 	const char **scope = NULL;
+	char **known_as = NULL;      /* per configured tenant, the store's other id for it, or NULL (owned) */
+	size_t nknown_as = 0;
 	memset(&cfg, 0, sizeof cfg);
 	int left = opts_take_list(argc, argv, "--tenant", "ID", &names, &err);
 	if (left < 0) return usage_fail("report", "%s", err.msg);
@@ -127,13 +129,6 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 	}
 	if (alerts && !days_opt && o.kind != REPORT_SECURESCORE) o.days = cfg.alerts.unused_days;
 	o.failing_hours = cfg.alerts.failing_hours;
-	/* without --tenant: the configured tenants (a customer taken out of the config is not reported) */
-	if (!names.n) {
-		scope = xcalloc(cfg.ntenants + 1, sizeof *scope);
-		for (size_t i = 0; i < cfg.ntenants; i++) scope[i] = cfg.tenants[i].id;
-		o.scope = scope;
-		o.nscope = cfg.ntenants;
-	}
 	rc = EXIT_NOSTART;
 	if (access(cfg.database, F_OK) != 0) {
 		fprintf(stderr, "entrasync report: no database at %s yet: run 'entrasync pull' first\n", cfg.database);
@@ -146,9 +141,23 @@ int cmd_report(int argc, char **argv, const struct global_opts *g)
 		fprintf(stderr, "entrasync report: %s\n", err.msg);
 		goto out;
 	}
-	if (store_open(cfg.database, &st, &err) != 0) {
+	/* with --alerts (the lock held), a configured tenant the store knows under another of its names (its GUID, a
+	 * domain) is renamed first, as a pull or a sync does: its alerts go to its customer */
+	if (store_open(cfg.database, &st, &err) != 0 || (alerts && ops_tenants_rekey(&cfg, st, &err) != 0)) {
 		fprintf(stderr, "entrasync report: %s\n", err.msg);
 		goto out;
+	}
+	/* without --tenant: the configured tenants, under the store's other id until a pull renames it (a customer
+	 * taken out of the config is not reported) */
+	if (!names.n) {
+		scope = xcalloc(2 * cfg.ntenants + 1, sizeof *scope);
+		known_as = xcalloc(cfg.ntenants + 1, sizeof *known_as);
+		nknown_as = cfg.ntenants;
+		for (size_t i = 0; i < cfg.ntenants; i++) {
+			scope[o.nscope++] = cfg.tenants[i].id;
+			if ((known_as[i] = ops_tenant_row_of(&cfg, st, &cfg.tenants[i]))) scope[o.nscope++] = known_as[i];
+		}
+		o.scope = scope;
 	}
 	/* the tenants named: configured ones by id, name, GUID or verified domain, and ones only the store holds */
 	if (names.n) {
@@ -199,6 +208,8 @@ out:
 	config_free(&cfg);
 	free(tenants);
 	opt_list_free(&names);
+	for (size_t i = 0; i < nknown_as; i++) free(known_as[i]);
+	free(known_as);
 	free(scope);
 	return commands_finish_output(rc);
 }

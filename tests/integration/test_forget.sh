@@ -11,8 +11,10 @@
 # sync of the others writes nothing; and the customer taken back later is
 # pulled afresh and matched to its Syncro contacts again, without a
 # duplicate contact. A tenant's id written in capitals, or given as one of
-# its domains instead of its GUID (and back), is the same tenant; listed
-# twice (GUID and domain), neither entry is synced until it is listed once.
+# its domains instead of its GUID (and back), is the same tenant (for
+# `tenants`, `status`, `forget` and the reports before the next pull renames
+# its rows); listed twice (GUID and domain), neither entry is synced until
+# it is listed once.
 . tests/integration/test_sync_lib.sh
 
 start_fakes "$T_OUT/forget"
@@ -168,6 +170,11 @@ expect_exit "forget it by the config's domain: refused" 2 \
   -- --config domain.lua tenants forget contoso.com
 expect_exit "forget it by the database's GUID: refused" 2 "is still in the config" -- --config domain.lua tenants forget "$CONTOSO"
 check "nothing of it deleted" test "$(rows_of "$CONTOSO")" = "$C_GUID"
+expect_ok "report licenses: the config names Contoso by a domain, the database by its GUID" -- \
+  --config domain.lua report licenses --format csv
+check "report: Contoso is reported, not left out as a tenant out of the config" \
+  sh -c "grep -q '^$CONTOSO,' '$T_OUT/out' && ! grep -q 'left out.*$CONTOSO' '$T_OUT/err'"
+check "report: its rows are not renamed by a report" test "$(rows_of "$CONTOSO")" = "$C_GUID"
 es --config domain.lua status
 check "status: shown as configured, the rename said" \
   sh -c "! grep -q '$CONTOSO.*not in the config any more' '$T_OUT/out' && grep -q 'the config names it contoso.com: the next pull or sync renames its rows to that' '$T_OUT/out'"
@@ -185,6 +192,15 @@ check "by its GUID again: renamed back" test "$(sql "select count(*) from links 
 check "by its GUID again: no contact created" test "$(writes create)" = 0
 check "by its GUID again: no duplicate contact" test -z "$(dup_emails)"
 check "the database is still consistent" test "$(sql "pragma integrity_check; pragma foreign_key_check")" = ok
+# report --alerts (the run lock held) renames the rows first, as a pull does: its alerts go to its customer
+clear_log
+expect_ok "report findings --alerts --dry-run: the config names Contoso by a domain, the database by its GUID" -- \
+  --config domain.lua report findings --alerts --dry-run
+check "--alerts: Contoso's alerts are planned, not skipped as out of the config" \
+  sh -c "! grep -q '^alert Contoso/.*not in the config any more' '$T_OUT/err' && grep -q '^alert Contoso/' '$T_OUT/err'"
+check "--alerts: its rows renamed first" test "$(sql "select count(*) from links where tenant_id = 'contoso.com'")" = "$LINKS_C"
+check "--alerts --dry-run: nothing written to Syncro" test "$(all_writes)" = 0
+es --config c.lua pull   # by its GUID again
 
 # ---- the rename fails on a database error (here a trigger refuses it): the run does not start, nothing is
 # half renamed, and once the database lets it the next run renames as before
