@@ -1205,6 +1205,18 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	struct batch *again = NULL, *rest = NULL;
 	struct buf next = { 0 }, left_out = { 0 };
 	const char *req = b->next ? "GET on the $batch answer's nextLink" : "POST /$batch";
+	if (!r->ok && b->next && b->round + 1 < BATCH_MAX_ROUNDS && !http_service_down(pt->gt->gc->api, NULL, 0)) {
+		/* the link itself failed (expired, refused, no answer after the
+		 * retries): the parts it was to bring are asked again in a new
+		 * $batch, as parts left out are (all GETs) */
+		log_info("graph.pull", "tenant %s: %s failed (%s): its %zu part%s asked again", pt->spec->tenant_id, req,
+		         r->err.msg, b->n, b->n == 1 ? "" : "s");
+		again = batch_derive(b, b->round + 1, NULL);
+		for (size_t i = 0; i < b->n; i++) batch_take(again, &b->parts[i], true);
+		batch_send(again);
+		again = NULL;
+		goto out;
+	}
 	if (!r->ok) {
 		tenant_error(pt, r->err.msg);
 		goto out;

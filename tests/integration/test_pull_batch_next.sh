@@ -7,7 +7,8 @@
 # member pages land in the store; a 429 part on a followed page is asked
 # again alone); parts left out without a nextLink are asked again in
 # another $batch round; a tenant fails, saying so, only when Graph keeps
-# leaving a part out. Normal runs send no more requests.
+# leaving a part out. A nextLink that is itself refused: its parts asked
+# again. Normal runs send no more requests.
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
@@ -128,6 +129,17 @@ expect_exit "a part Graph never answers: Contoso fails, saying which" 1 \
   "Contoso: FAILED: .*the \\\$batch answer lacks parts 'org' \(GET /organization\), 'skus' .*, asked 6 times: Graph did not answer them; the next pull asks again" -- --config c.lua pull
 check "never answered: Fabrikam ok" grep -q "Fabrikam: ok" "$T_OUT/out"
 check "never answered: six \$batch rounds, no more" test "$(requests contoso graph batch)" = 6
+ctl DELETE faults >/dev/null
+
+# ---- the nextLink itself refused (expired, say): the parts it was to bring asked again in a new $batch
+ctl PATCH tenants/contoso/skus/SPE_E3 '{"enabled": 323}' >/dev/null
+pull_with "the nextLink refused" '[{"match": "batch", "tenant": "contoso", "batch_partial": 1},
+  {"match": "batch[?]", "tenant": "contoso", "status": 404}]' --tenant Contoso
+check "the nextLink refused: its parts in a second \$batch" \
+  test "$(batch_gets contoso)/$(requests contoso graph batch)" = 1/3
+check "the nextLink refused: said so" grep -q "GET on the \$batch answer's nextLink failed (.*404.*): its [0-9]* parts asked again" "$T_OUT/err"
+check "the nextLink refused: the SKU change landed" test "$(spe_e3)" = 323
+check "the nextLink refused: both groups' members whole" groups_ok
 ctl DELETE faults >/dev/null
 
 # ---- normal runs: no more requests than before
