@@ -17,8 +17,8 @@
 
 const char *billing_invoice_status_name(enum billing_invoice_status s)
 {
-	static const char *const names[] = { "draft", "created", "recovered", "exists", "nothing", "no_data",
-	                                     "unmapped", "pending", "failed" };
+	static const char *const names[] = { "draft", "created", "recovered", "exists", "nothing", "scheduled",
+	                                     "no_data", "unmapped", "pending", "failed" };
 	return (size_t)s < ARRAY_LEN(names) ? names[s] : "?";
 }
 
@@ -526,6 +526,19 @@ static int invoice_from_row(struct billing_ctx *c, const struct billing_tenant *
 	return rc;
 }
 
+/* A tenant billed by its recurring invoice is not invoiced per period
+ * too (it would pay twice): out says so. True when t has a schedule. */
+static bool billed_by_schedule(const struct billing_tenant *t, const struct billing_period *p,
+                               struct billing_invoice_result *out)
+{
+	if (!t->schedule || !*t->schedule) return false;
+	set_error(out, BILLING_INV_SCHEDULED, "not invoiced for %s: billed by its recurring invoice '%s' (%s; bill "
+	          "--schedules keeps it in step); to invoice it per period instead, set billing_schedule = false in its "
+	          "entry of the config", p->id, t->schedule,
+	          t->schedule_default ? "billing.schedule of the config" : "its billing_schedule");
+	return true;
+}
+
 int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t, const struct billing_period *p,
                            struct billing_invoice_result *out)
 {
@@ -542,6 +555,8 @@ int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t
 		          "the sync once so it is found by name)");
 		return 0;
 	}
+	/* a deleted invoice is not made again for a tenant its schedule bills now */
+	if (c->reinvoice && billed_by_schedule(t, p, out)) return 0;
 	struct store_billing_invoice row;
 	int got = store_billing_invoice_get(c->sb, t->id, p->id, &row, &e);
 	if (got < 0) return fatal(out, &e);
@@ -559,6 +574,9 @@ int billing_invoice_tenant(struct billing_ctx *c, const struct billing_tenant *t
 		got = STORE_NOTFOUND;
 	}
 	if (got == 0) store_billing_invoice_free(&row);
+	/* an invoice begun before is completed (or reported) above; none is begun
+	 * for a tenant its schedule bills */
+	if (billed_by_schedule(t, p, out)) return 0;
 	/* Nothing invoiced yet (or a refused attempt): plan it now. */
 	bool has_data;
 	billing_plan_free(&out->plan);

@@ -242,13 +242,26 @@ static long long tenants_customer(struct syncro_client *sc, const struct config_
 	return id;
 }
 
+/* The schedule of config tenant ct: override (--schedule) when not NULL,
+ * else its billing_schedule, else billing.schedule unless it said
+ * billing_schedule = false (NULL: none). *from_default (optional): it is
+ * billing.schedule's. */
+static const char *tenant_schedule(const struct config *cfg, const struct config_tenant *ct, const char *override,
+                                   bool *from_default)
+{
+	const char *s = override ? override : ct->billing_schedule ? ct->billing_schedule
+	              : ct->billing_schedule_off ? NULL : cfg->billing.schedule;
+	if (from_default) *from_default = s && !override && !ct->billing_schedule;
+	return s;
+}
+
 /* A tenant of the config the run does not bill: its customer as far as
  * the config and the store know it (no Syncro read; 0 = not known) and
  * its schedule. Returns -1 on a store error. */
 static int other_tenant_schedule(const struct config *cfg, struct store *st, const struct config_tenant *ct,
                                  long long *customer, const char **schedule, struct err *err)
 {
-	*schedule = ct->billing_schedule ? ct->billing_schedule : cfg->billing.schedule;
+	*schedule = tenant_schedule(cfg, ct, NULL, NULL);
 	*customer = ct->syncro_customer_id;
 	if (*customer || !*schedule) return 0;
 	struct store_tenant row;
@@ -313,7 +326,7 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 		t->default_domain = got == 0 && row.default_domain ? tenants_own(out, row.default_domain) : NULL;
 		t->customer_id = tenants_customer(sc, ct, got == 0 ? &row : NULL);
 		t->policy = ct->policy;
-		t->schedule = schedule ? schedule : ct->billing_schedule ? ct->billing_schedule : cfg->billing.schedule;
+		t->schedule = tenant_schedule(cfg, ct, schedule, &t->schedule_default);
 		if (got == 0) store_tenant_free(&row);
 	}
 	if (rc == 0) rc = tenants_schedule_twins(cfg, st, built, out, err);

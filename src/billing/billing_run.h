@@ -49,7 +49,9 @@ struct billing_tenant {
 	                                    * (store_tenant_twins): never billed, reported; else NULL */
 	const char *policy;                /* the policy file with bill(); NULL = none */
 	const char *schedule;              /* bill --schedules: schedule name, or its id in digits;
-	                                    * NULL = not configured (reported) */
+	                                    * NULL = not configured (reported). A tenant with one is billed by it:
+	                                    * bill --period does not invoice it */
+	bool schedule_default;             /* the schedule is billing.schedule's (not its billing_schedule) */
 	const char *schedule_twin;         /* another tenant of the config with the same Syncro customer and
 	                                    * schedule: its schedule is never kept in step, reported; else NULL */
 };
@@ -69,7 +71,8 @@ struct billing_tenants {
  * domain from the store; the Syncro customer from the config's id, else
  * the one the sync stored, else found by the config's business name (a
  * Syncro read through sc; none without sc); the schedule: schedule when
- * not NULL, else the tenant's billing_schedule, else billing.schedule;
+ * not NULL, else the tenant's billing_schedule, else billing.schedule
+ * (unless the tenant says billing_schedule = false);
  * the schedule twin: a tenant of the config (marked or not) with the same
  * customer and schedule name or id (ASCII case-insensitive; the customer
  * of a tenant not marked as far as the config and the store know it).
@@ -118,12 +121,15 @@ enum billing_invoice_status {
 	BILLING_INV_RECOVERED,             /* an interrupted invoice completed now */
 	BILLING_INV_EXISTS,                /* invoiced before: reported with drift, nothing sent */
 	BILLING_INV_NOTHING,               /* no line with a quantity: no invoice */
+	BILLING_INV_SCHEDULED,             /* billed by its recurring invoice (t->schedule): not invoiced per
+	                                    * period (error says so, not a failure) */
 	BILLING_INV_NO_DATA,               /* no licence snapshot in the period */
 	BILLING_INV_UNMAPPED,              /* no Syncro customer */
 	BILLING_INV_PENDING,               /* left for the next run (an outcome not yet settled) */
 	BILLING_INV_FAILED,                /* error says why; the next run goes on from the state kept */
 };
-/* "draft", "created", "recovered", "exists", "nothing", "no_data", "unmapped", "pending", "failed". */
+/* "draft", "created", "recovered", "exists", "nothing", "scheduled", "no_data", "unmapped", "pending",
+ * "failed". */
 const char *billing_invoice_status_name(enum billing_invoice_status s);
 
 struct billing_invoice_result {

@@ -224,6 +224,9 @@ static void print_invoice(const struct billing_tenant *t, const struct billing_i
 	case BILLING_INV_NOTHING:
 		printf("%s: nothing to bill for %s\n", who, period);
 		break;
+	case BILLING_INV_SCHEDULED:
+		printf("%s: %s\n", who, res->error);
+		break;
 	default:
 		printf("%s: %s: %s\n", who, res->status == BILLING_INV_FAILED ? "FAILED" : res->status == BILLING_INV_PENDING
 		       ? "PENDING" : billing_invoice_status_name(res->status), res->error);
@@ -353,11 +356,14 @@ static int run_invoices(struct bill_run *r, cJSON *out)
 		const struct billing_tenant *t = &r->tenants[i];
 		struct billing_invoice_result res;
 		int rc = billing_invoice_tenant(&r->ctx, t, &r->period, &res);
-		bool ok = res.status <= BILLING_INV_NOTHING && !res.error[0];   /* invoiced, but bill() fails now: bad */
+		bool scheduled = res.status == BILLING_INV_SCHEDULED;   /* its recurring invoice bills it: error says so */
+		/* invoiced, but bill() fails now: bad */
+		bool ok = scheduled || (res.status <= BILLING_INV_NOTHING && !res.error[0]);
 		bad += !ok;
 		record_tenant(r, t, ok, false, res.error);
 		if (list) {
-			cJSON *j = tenant_json(t, billing_invoice_status_name(res.status), res.error, &res.plan);
+			cJSON *j = tenant_json(t, billing_invoice_status_name(res.status), scheduled ? NULL : res.error, &res.plan);
+			if (scheduled) cJSON_AddStringToObject(j, "note", res.error);
 			if (res.invoice_id) cJSON_AddNumberToObject(j, "invoice_id", (double)res.invoice_id);
 			if (res.number[0]) cJSON_AddStringToObject(j, "number", res.number);
 			if (res.replaces) cJSON_AddNumberToObject(j, "replaces_invoice_id", (double)res.replaces);

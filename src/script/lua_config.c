@@ -669,7 +669,12 @@ static void load_tenant(struct loader *ld, int t, size_t index, struct config_te
 			        "at the top level or in the tenant)", sc.label);
 		}
 	}
-	opt_schedule(ld, t, &sc, "billing_schedule", &tn->billing_schedule);
+	/* false: the tenant is invoiced per period (bill --period), not by billing.schedule */
+	int type = get_field(ld->L, t, "billing_schedule");
+	bool off = type == LUA_TBOOLEAN && !lua_toboolean(ld->L, -1);
+	lua_pop(ld->L, 1);
+	if (off) tn->billing_schedule_off = true;
+	else opt_schedule(ld, t, &sc, "billing_schedule", &tn->billing_schedule);
 }
 
 static void load_tenants(struct loader *ld, int root, const struct scope *top)

@@ -42,6 +42,7 @@ struct config_tenant {
 	char *syncro_customer;    /* business_name, or NULL */
 	char *policy;             /* resolved path; defaults to config.policy */
 	char *billing_schedule;   /* its recurring invoice (name, or id in digits); NULL = billing.schedule */
+	bool billing_schedule_off;     /* billing_schedule = false: invoiced per period, billing.schedule not taken */
 	int line;                 /* line of this entry in the config file (0 = unknown) */
 	int policy_line;          /* line of its `policy =` key, else of the default's */
 };

@@ -3,7 +3,8 @@
 # demo data; customers 101 Contoso, 102 Fabrikam, products 501/503, schedule
 # 301 of Contoso) over a database whose September 2026 licence snapshots are
 # written with sqlite3: usage errors, dry run (draft, unbilled SKUs, nothing
-# sent or stored), one invoice per tenant and period, a second run that
+# sent or stored), tenants with a recurring invoice left out of the period
+# invoices (billing_schedule = false: invoiced), one invoice per tenant and period, a second run that
 # reports the invoice and the drift and sends nothing, JSON output,
 # schedules kept in step (audit rows old -> new, second run silent, large
 # decrease held until --allow-decrease or a larger billing.max_decrease,
@@ -64,20 +65,26 @@ graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59", client_secret = "u
           authority = "http://127.0.0.1:9", endpoint = "http://127.0.0.1:9" }
 syncro = { base_url = "$URL/api/v1", api_key = "$KEY", requests_per_minute = 6000 }
 policy = "policy.lua"
-billing = { schedule = "no such schedule" }
+billing = { }
 tenants = {
-  { id = "contoso.com", name = "Contoso", syncro_customer_id = 101, billing_schedule = "contoso MONTHLY microsoft 365" },
+  { id = "contoso.com", name = "Contoso", syncro_customer_id = 101 },
   { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 102 },
   { id = "northwind.example", name = "Northwind", syncro_customer = "No Such Customer Ltd" },
   { id = "woodgrove.example", name = "Woodgrove", syncro_customer_id = 103, policy = "broken.lua" },
 }
 EOF
+# the tenants billed by recurring invoices (bill --schedules): Contoso's own schedule, the others billing.schedule's
+{ cat "$W/es.lua"; echo 'billing.schedule = "no such schedule"'
+  echo 'tenants[1].billing_schedule = "contoso MONTHLY microsoft 365"'; } >"$W/es-sched.lua"
+# the same, Fabrikam invoiced per period (billing_schedule = false: not billing.schedule's)
+{ cat "$W/es-sched.lua"; echo 'tenants[2].billing_schedule = false'; } >"$W/es-sched-fab-off.lua"
 # the same with a looser decrease guard (20 units)
-{ cat "$W/es.lua"; echo 'billing.max_decrease = { count = 20 }'; } >"$W/es-guard20.lua"
+{ cat "$W/es-sched.lua"; echo 'billing.max_decrease = { count = 20 }'; } >"$W/es-guard20.lua"
 # and with a misspelt billing key
 { cat "$W/es.lua"; echo 'billing.schedules = "x"'; } >"$W/es-badkey.lua"
 cd "$W" || exit 1
 ES="--config es.lua"
+ESS="--config es-sched.lua"
 
 # ---------------------------------------------------------------- usage
 expect_exit "no mode is a usage error" 2 "--period YYYY-MM, --schedules or --report" -- $ES bill
@@ -148,6 +155,24 @@ fi
 check "dry run: nothing was written to Syncro" test "$(writes)" = 0
 check "dry run: nothing was stored" test "$(sql 'select count(*) from billing_invoices') $(sql 'select count(*) from billing_intents')" = "0 0"
 
+# ---------------------------------------------------------------- a tenant billed by its recurring invoice
+# is not invoiced per period too (it would pay twice): bill --period says so and leaves it out, exit 0
+W0=$(writes)
+expect_ok "tenants with a schedule: not invoiced per period" -- $ESS bill --period 2026-09 --tenant contoso.com,fabrikam.com
+check "with a schedule: Contoso said billed by its own schedule, with the way to invoice it instead" \
+  grep -q "Contoso: not invoiced for 2026-09: billed by its recurring invoice 'contoso MONTHLY microsoft 365' (its billing_schedule; bill --schedules keeps it in step); to invoice it per period instead, set billing_schedule = false in its entry of the config" "$T_OUT/out"
+check "with a schedule: Fabrikam said billed by billing.schedule's" \
+  grep -q "Fabrikam: not invoiced for 2026-09: billed by its recurring invoice 'no such schedule' (billing.schedule of the config;" "$T_OUT/out"
+check "with a schedule: no invoice, nothing sent, nothing recorded" \
+  test "$(invoices 101) $(invoices 102) $(writes) $(sql 'select count(*) from billing_invoices')" = "0 0 $W0 0"
+expect_ok "billing_schedule = false: the tenant is invoiced per period (dry run)" \
+  -- --config es-sched-fab-off.lua bill --period 2026-09 --tenant contoso.com,fabrikam.com --dry-run
+check "billing_schedule = false: Fabrikam's draft, Contoso still left to its schedule" \
+  sh -c "grep -q 'Fabrikam: DRAFT invoice for customer 102' '$T_OUT/out' && grep -q 'Contoso: not invoiced for 2026-09: billed by its recurring invoice' '$T_OUT/out'"
+expect_ok "with a schedule, --json: status scheduled, said in a note" -- $ESS bill --period 2026-09 --tenant contoso.com --json
+check "with a schedule, --json: status scheduled and its note" \
+  test "$(py '[(t["status"], "error" in t, "recurring invoice" in t["note"]) for t in d["tenants"]][0]' <"$T_OUT/out")" = "('scheduled', False, True)"
+
 # ---------------------------------------------------------------- invoices
 expect_ok "invoices for Contoso and Fabrikam" -- $ES bill --period 2026-09 --tenant contoso.com,fabrikam.com
 check "one Contoso invoice with two lines" test "$(invoices 101) $(ctl GET 'invoices?customer_id=101' | py 'len(d["invoices"][-1]["line_items"])')" = "1 2"
@@ -216,6 +241,12 @@ check "--reinvoice --dry-run of the interrupted one: a draft instead of it" \
   grep -q "Fabrikam: DRAFT invoice for customer 102, 2026-09, instead of invoice $FAB_INV, deleted in Syncro" "$T_OUT/out"
 sql "UPDATE billing_invoices SET state = 'done' WHERE tenant_id = 'fabrikam.com' AND period = '2026-09'"
 expect_exit "--reinvoice is for invoices" 2 "--reinvoice is for invoices" -- $ES bill --report --period 2026-09 --reinvoice
+# a tenant its schedule bills now (billing.schedule): its deleted invoice is not made again
+W0=$(writes)
+expect_ok "--reinvoice of a tenant with a schedule: not invoiced again" -- $ESS bill --period 2026-09 --tenant fabrikam.com --reinvoice
+check "--reinvoice with a schedule: said, nothing sent, its row left as it was" \
+  sh -c "grep -q \"Fabrikam: not invoiced for 2026-09: billed by its recurring invoice 'no such schedule'\" '$T_OUT/out' && test \"\$(sqlite3 '$W/state/es.db' \"select state from billing_invoices where tenant_id = 'fabrikam.com' and period = '2026-09'\")\" = done"
+check "--reinvoice with a schedule: no write, no invoice" test "$(writes) $(invoices 102)" = "$W0 0"
 expect_ok "--reinvoice makes a new one" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice
 check "--reinvoice: the new invoice names the deleted one" grep -q "instead of invoice $FAB_INV, deleted in Syncro" "$T_OUT/out"
 check "--reinvoice: one Fabrikam invoice again, a new id, audited" \
@@ -228,28 +259,28 @@ W1=$(writes)
 # ---------------------------------------------------------------- schedules
 expect_exit "schedules: a tenant without a matching schedule fails, naming the schedules" 1 \
   "customer 102 has no schedule named 'no such schedule' \(it has no schedule\)" \
-  -- $ES bill --schedules --period 2026-09 --tenant contoso.com,fabrikam.com --dry-run
+  -- $ESS bill --schedules --period 2026-09 --tenant contoso.com,fabrikam.com --dry-run
 check "schedules dry run: Contoso's changes are shown" grep -q "update Microsoft 365 Business Premium: quantity 4 -> 24" "$T_OUT/out"
 check "schedules dry run: nothing written" test "$(writes)" = "$W1"
 expect_ok "schedules: Contoso's recurring invoice put in step" \
-  -- $ES bill --schedules --period 2026-09 --tenant contoso.com
+  -- $ESS bill --schedules --period 2026-09 --tenant contoso.com
 check "schedules: Business Premium now 24" test "$(sched_qty 503)" = "['24.0']"
 check "schedules: Managed User (never billed by entrasync) untouched" test "$(sched_qty 505)" = "['4.0']"
 check "schedules: an audit row per change, old -> new" \
   test "$(sql "select count(*) from audit where action='bill.schedule.update' and before like '%\"quantity\":4%' and after like '%\"quantity\":24%'") $(sql "select count(*) from audit where action='bill.schedule.add'")" = "1 1"
 W2=$(writes)
-expect_ok "schedules: a second run writes nothing" -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301
+expect_ok "schedules: a second run writes nothing" -- $ESS bill --schedules --period 2026-09 --tenant contoso.com --schedule 301
 check "schedules: second run sent nothing" test "$(writes)" = "$W2"
 sql "UPDATE license_snapshots SET consumed = 10 WHERE tenant_id = 'contoso.com' AND sku_part_number = 'SPB'"
 expect_exit "schedules: a large drop is held" 1 "HELD: the billed quantity would drop by 14" \
-  -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301
+  -- $ESS bill --schedules --period 2026-09 --tenant contoso.com --schedule 301
 check "held: nothing written" test "$(writes) $(sched_qty 503)" = "$W2 ['24.0']"
 check "held: the run records the tenant as held" test "$(sql "select status from run_tenants order by rowid desc limit 1")" = held
 expect_ok "billing.max_decrease of 20 units lets the drop of 14 through (dry run)" \
   -- --config es-guard20.lua bill --schedules --period 2026-09 --tenant contoso.com --dry-run
 check "max_decrease 20: nothing held" sh -c "grep -q 'update Microsoft 365 Business Premium: quantity 24 -> 10' '$T_OUT/out' && ! grep -q HELD '$T_OUT/out'"
 expect_ok "--allow-decrease applies it" \
-  -- $ES bill --schedules --period 2026-09 --tenant contoso.com --schedule 301 --allow-decrease
+  -- $ESS bill --schedules --period 2026-09 --tenant contoso.com --schedule 301 --allow-decrease
 check "allowed: Business Premium now 10" test "$(sched_qty 503)" = "['10.0']"
 
 # two Microsoft tenants of one Syncro customer naming the same schedule: each would set its lines to its own
@@ -258,7 +289,7 @@ sql "INSERT INTO tenants(id, name) VALUES ('contoso-emea.example', 'Contoso EMEA
      WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM d WHERE n < 30)
      INSERT INTO license_snapshots(tenant_id, day, sku_id, sku_part_number, enabled, consumed)
      SELECT 'contoso-emea.example', printf('2026-09-%02d', n), 'cbdc14ab-d96c-4c30-b9f4-6ada7cdc1d46', 'SPB', 10, 7 FROM d"
-{ cat "$W/es.lua"; echo 'tenants[#tenants + 1] = { id = "contoso-emea.example", name = "Contoso EMEA", syncro_customer_id = 101,'
+{ cat "$W/es-sched.lua"; echo 'tenants[#tenants + 1] = { id = "contoso-emea.example", name = "Contoso EMEA", syncro_customer_id = 101,'
   echo '  billing_schedule = "Contoso monthly Microsoft 365" }'; } >"$W/shared.lua"
 W3=$(writes)
 expect_exit "one schedule named by two tenants of the customer: both refused, exit 1" 1 \

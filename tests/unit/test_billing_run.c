@@ -218,7 +218,8 @@ static const char POLICY[] =
 /* A test's world: the database, the policy and the two tenants. */
 struct world {
 	char db[600], policy[600];
-	struct billing_tenant t[2];
+	struct billing_tenant t[2];        /* invoiced per period */
+	struct billing_tenant ts;          /* t[0] billed by its schedule (bill --schedules) */
 	struct billing_period sep;
 };
 
@@ -247,7 +248,9 @@ static bool world_new(struct world *w, const char *name)
 		return false;
 	}
 	w->t[0] = (struct billing_tenant){ .id = "contoso.com", .name = "Contoso", .customer_id = 101,
-	                                   .policy = w->policy, .schedule = "Contoso monthly Microsoft 365" };
+	                                   .policy = w->policy };
+	w->ts = w->t[0];
+	w->ts.schedule = "Contoso monthly Microsoft 365";
 	w->t[1] = (struct billing_tenant){ .id = "fabrikam.com", .name = "Fabrikam", .customer_id = 102,
 	                                   .policy = w->policy };
 	billing_period_parse("2026-09", &w->sep, &err);
@@ -426,7 +429,7 @@ TEST(billing_run_dry_run_sends_and_stores_nothing)
 	struct runner r;
 	REQUIRE_OK(runner_open(&r, w.db, true, &err), &err);
 	struct billing_schedule_result res;
-	billing_schedule_tenant(&r.c, &w.t[0], &w.sep, &res);
+	billing_schedule_tenant(&r.c, &w.ts, &w.sep, &res);
 	CHECK_EQ_INT(res.status, BILLING_SCHED_CHANGED);
 	CHECK_EQ_INT(res.changes.n, 2);
 	CHECK_EQ_INT(res.applied, 0);
@@ -617,7 +620,7 @@ static void schedule_run(struct world *w, const struct billing_sched_opts *o, st
 		return;
 	}
 	if (o) r.c.sched = *o;
-	billing_schedule_tenant(&r.c, &w->t[0], &w->sep, res);
+	billing_schedule_tenant(&r.c, &w->ts, &w->sep, res);
 	runner_close(&r);
 }
 
@@ -736,7 +739,7 @@ TEST(billing_run_schedule_crash_adopts_the_added_line)
 		r.c.hook = crash_hook;
 		r.c.hook_ud = &c;
 		struct billing_schedule_result res;
-		billing_schedule_tenant(&r.c, &w.t[0], &w.sep, &res);
+		billing_schedule_tenant(&r.c, &w.ts, &w.sep, &res);
 		_exit(0);
 	}
 	int status;
