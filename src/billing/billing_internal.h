@@ -31,6 +31,15 @@ int billing_write_finish(struct billing_ctx *c, const struct billing_write *w, c
 /* Calls the test hook, if any. */
 void billing_point(struct billing_ctx *c, enum billing_point at, const char *action);
 
+/* Schedule names by customer, for the run: billing_schedules_note keeps
+ * the (id, name) of a customer's schedules as listed (l NULL: they could
+ * not be read; the first call per customer counts); billing_schedule_named
+ * is the id of the one schedule named name (ASCII case-insensitive) of the
+ * customer, listing them once when no list was noted; 0 when none, several
+ * or not read. */
+void billing_schedules_note(struct billing_ctx *c, long long customer, const struct syncro_schedule_list *l);
+long long billing_schedule_named(struct billing_ctx *c, long long customer, const char *name);
+
 /* The run's clock and today's date ("YYYY-MM-DD", 16 bytes). */
 double billing_now(const struct billing_ctx *c);
 const char *billing_today(const struct billing_ctx *c, char *buf);

@@ -24,11 +24,21 @@ struct cached_product {
 	char *error;
 };
 
+struct cached_schedule_names {
+	long long customer;
+	long long *ids;
+	char **names;
+	size_t n;
+	bool unread;                       /* the list could not be read: no name resolves */
+};
+
 struct billing_cache {
 	struct cached_hook *hooks;
 	size_t nhooks;
 	struct cached_product *products;
 	size_t nproducts;
+	struct cached_schedule_names *scheds;
+	size_t nscheds;
 };
 
 void billing_ctx_release(struct billing_ctx *c)
@@ -44,6 +54,12 @@ void billing_ctx_release(struct billing_ctx *c)
 		syncro_product_free(&k->products[i].p);
 		free(k->products[i].error);
 	}
+	for (size_t i = 0; i < k->nscheds; i++) {
+		for (size_t j = 0; j < k->scheds[i].n; j++) free(k->scheds[i].names[j]);
+		free(k->scheds[i].names);
+		free(k->scheds[i].ids);
+	}
+	free(k->scheds);
 	free(k->hooks);
 	free(k->products);
 	free(k);
@@ -87,6 +103,56 @@ static const struct cached_product *product_for(struct billing_ctx *c, long long
 	cp->rc = syncro_product_get(c->sy, id, &cp->p, &e);
 	if (cp->rc != SYNCRO_OK) cp->error = xstrdup(e.msg);
 	return cp;
+}
+
+/* The schedule names of customer known to the run, or NULL. */
+static struct cached_schedule_names *schedule_names(struct billing_ctx *c, long long customer)
+{
+	struct billing_cache *k = cache_of(c);
+	for (size_t i = 0; i < k->nscheds; i++)
+		if (k->scheds[i].customer == customer) return &k->scheds[i];
+	return NULL;
+}
+
+void billing_schedules_note(struct billing_ctx *c, long long customer, const struct syncro_schedule_list *l)
+{
+	if (schedule_names(c, customer)) return;
+	struct billing_cache *k = cache_of(c);
+	k->scheds = xrealloc(k->scheds, (k->nscheds + 1) * sizeof *k->scheds);
+	struct cached_schedule_names *cs = &k->scheds[k->nscheds++];
+	memset(cs, 0, sizeof *cs);
+	cs->customer = customer;
+	if (!l) {
+		cs->unread = true;
+		return;
+	}
+	cs->ids = xcalloc(l->n + 1, sizeof *cs->ids);
+	cs->names = xcalloc(l->n + 1, sizeof *cs->names);
+	for (size_t i = 0; i < l->n; i++) {
+		cs->ids[i] = l->items[i].id;
+		cs->names[i] = xstrdup(l->items[i].name ? l->items[i].name : "");
+	}
+	cs->n = l->n;
+}
+
+long long billing_schedule_named(struct billing_ctx *c, long long customer, const char *name)
+{
+	struct cached_schedule_names *cs = schedule_names(c, customer);
+	if (!cs) {
+		struct syncro_schedule_list all;
+		struct err e = {{0}};
+		bool read = syncro_schedules_list(c->sy, customer, &all, &e) == SYNCRO_OK;
+		if (!read) log_warn("bill", "customer %lld: its schedules could not be listed to compare them: %s", customer,
+		                    e.msg);
+		billing_schedules_note(c, customer, read ? &all : NULL);
+		syncro_schedule_list_free(&all);
+		cs = schedule_names(c, customer);
+	}
+	long long id = 0;
+	size_t hits = 0;
+	for (size_t i = 0; i < cs->n; i++)
+		if (str_ieq(cs->names[i], name) && !hits++) id = cs->ids[i];
+	return hits == 1 ? id : 0;
 }
 
 /* Names and prices product lines from the catalog. */
@@ -274,8 +340,16 @@ static int other_tenant_schedule(const struct config *cfg, struct store *st, con
 	return 0;
 }
 
-/* Sets the schedule twin of each tenant built (see billing_tenants_build);
- * built[i]: the index in out->v of config tenant i, or -1. */
+/* Adds a schedule peer to t (see billing_tenants_build). */
+static void add_peer(struct billing_tenant *t, const char *tenant_id, const char *schedule)
+{
+	t->peers = xrealloc(t->peers, (t->npeers + 1) * sizeof *t->peers);
+	t->peers[t->npeers++] = (struct billing_schedule_peer){ tenant_id, schedule };
+}
+
+/* Sets the schedule twin and peers of each tenant built (see
+ * billing_tenants_build); built[i]: the index in out->v of config tenant
+ * i, or -1. */
 static int tenants_schedule_twins(const struct config *cfg, struct store *st, const long long *built,
                                   struct billing_tenants *out, struct err *err)
 {
@@ -293,8 +367,9 @@ static int tenants_schedule_twins(const struct config *cfg, struct store *st, co
 			} else if (other_tenant_schedule(cfg, st, &cfg->tenants[j], &customer, &schedule, err) != 0) {
 				return -1;
 			}
-			if (customer == t->customer_id && schedule && str_ieq(schedule, t->schedule))
-				t->schedule_twin = cfg->tenants[j].id;
+			if (customer != t->customer_id || !schedule) continue;
+			if (str_ieq(schedule, t->schedule)) t->schedule_twin = cfg->tenants[j].id;
+			else add_peer(t, cfg->tenants[j].id, schedule);
 		}
 	}
 	return 0;
@@ -337,6 +412,7 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 
 void billing_tenants_free(struct billing_tenants *t)
 {
+	for (size_t i = 0; i < t->n; i++) free(t->v[i].peers);
 	for (size_t i = 0; i < t->nowned; i++) free(t->owned[i]);
 	free(t->owned);
 	free(t->v);

@@ -39,6 +39,14 @@
 #include "syncro/syncro_billing.h"
 #include "util/util.h"
 
+/* Another tenant of the config with the same Syncro customer and a
+ * schedule named otherwise: the same schedule when both resolve to one id
+ * (one by id, one by name). Borrowed strings. */
+struct billing_schedule_peer {
+	const char *tenant_id;
+	const char *schedule;              /* its schedule's name, or id in digits */
+};
+
 /* One tenant to bill. Borrowed strings. */
 struct billing_tenant {
 	const char *id;
@@ -54,6 +62,9 @@ struct billing_tenant {
 	bool schedule_default;             /* the schedule is billing.schedule's (not its billing_schedule) */
 	const char *schedule_twin;         /* another tenant of the config with the same Syncro customer and
 	                                    * schedule: its schedule is never kept in step, reported; else NULL */
+	struct billing_schedule_peer *peers;    /* owned by billing_tenants: the same customer's tenants whose
+	                                         * schedule text differs, checked once it is resolved */
+	size_t npeers;
 };
 
 /* The tenants of a run (bill, sync), built from the config. v[i] borrow
@@ -75,7 +86,9 @@ struct billing_tenants {
  * (unless the tenant says billing_schedule = false);
  * the schedule twin: a tenant of the config (marked or not) with the same
  * customer and schedule name or id (ASCII case-insensitive; the customer
- * of a tenant not marked as far as the config and the store know it).
+ * of a tenant not marked as far as the config and the store know it);
+ * the schedule peers: such tenants whose schedule text differs (compared
+ * by the schedule ids they resolve to when the tenant is billed).
  * Fails (-1) only on a store error. */
 int billing_tenants_build(const struct config *cfg, struct store *st, struct syncro_client *sc, const bool *sel,
                           const char *schedule, struct billing_tenants *out, struct err *err);

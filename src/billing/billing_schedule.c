@@ -47,6 +47,20 @@ static bool all_digits(const char *s)
 	return true;
 }
 
+/* t's schedule is also tenant other's (as other_names, when it names it
+ * otherwise: schedule id): refused, each would set its lines to its own
+ * seats in turn so that the recurring invoice bills one tenant's. */
+static void shared_error(struct billing_schedule_result *out, const struct billing_tenant *t, const char *other,
+                         long long id, const char *other_names)
+{
+	char also[192] = "";
+	if (other_names) snprintf(also, sizeof also, " (schedule %lld, which it names '%s')", id, other_names);
+	sched_error(out, BILLING_SCHED_FAILED, "schedule '%s' of customer %lld is also tenant %s's%s: a recurring "
+	            "invoice keeps one tenant's licences (each would set its lines to its own seats in turn); give each "
+	            "tenant its own (billing_schedule in its entry of the config); neither is kept in step until then",
+	            t->schedule, t->customer_id, other, also);
+}
+
 /* The tenant's schedule: by id (it must be the customer's) or by name
  * (ASCII case-insensitive, exactly one). */
 static enum syncro_result find_schedule(struct billing_ctx *c, const struct billing_tenant *t,
@@ -68,6 +82,7 @@ static enum syncro_result find_schedule(struct billing_ctx *c, const struct bill
 		syncro_schedule_list_free(&all);
 		return r;
 	}
+	billing_schedules_note(c, t->customer_id, &all);
 	size_t hits = 0, at = 0;
 	struct buf names = {0};
 	for (size_t i = 0; i < all.n; i++) {
@@ -91,6 +106,22 @@ static enum syncro_result find_schedule(struct billing_ctx *c, const struct bill
 	buf_free(&names);
 	syncro_schedule_list_free(&all);
 	return r;
+}
+
+/* Refuses t's schedule when it is also a schedule peer's (named by id
+ * by one, by name by the other: one schedule, id): out says so. */
+static bool shared_by_peer(struct billing_ctx *c, const struct billing_tenant *t, long long id,
+                           struct billing_schedule_result *out)
+{
+	for (size_t i = 0; i < t->npeers; i++) {
+		const struct billing_schedule_peer *pe = &t->peers[i];
+		long long other = all_digits(pe->schedule) ? strtoll(pe->schedule, NULL, 10)
+		                : billing_schedule_named(c, t->customer_id, pe->schedule);
+		if (other != id) continue;
+		shared_error(out, t, pe->tenant_id, id, pe->schedule);
+		return true;
+	}
+	return false;
 }
 
 /* ---- audit and managed keys */
@@ -333,10 +364,7 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 		return 0;
 	}
 	if (t->schedule_twin) {   /* each would set the lines to its own seats in turn: one tenant's billed */
-		sched_error(out, BILLING_SCHED_FAILED, "schedule '%s' of customer %lld is also tenant %s's: a recurring "
-		            "invoice keeps one tenant's licences (each would set its lines to its own seats in turn); give "
-		            "each tenant its own (billing_schedule in its entry of the config); neither is kept in step "
-		            "until then", t->schedule, t->customer_id, t->schedule_twin);
+		shared_error(out, t, t->schedule_twin, 0, NULL);
 		return 0;
 	}
 	struct err e = {{0}};
@@ -357,6 +385,10 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 		out->fatal = r == SYNCRO_UNAUTHORIZED;
 		sched_error(out, BILLING_SCHED_FAILED, "%s", e.msg);
 		return out->fatal ? -1 : 0;
+	}
+	if (shared_by_peer(c, t, s.id, out)) {   /* the same schedule named another way (by id, by name) */
+		syncro_schedule_free(&s);
+		return 0;
 	}
 	out->schedule_id = s.id;
 	snprintf(out->schedule_name, sizeof out->schedule_name, "%s", s.name ? s.name : "");

@@ -10,7 +10,7 @@
 # decrease held until --allow-decrease or a larger billing.max_decrease,
 # the schedule from the config's billing.schedule and billing_schedule of
 # a tenant, --schedule overriding both, bad billing keys, one schedule
-# named by two tenants of a customer refused), an invoice deleted in
+# named by two tenants of a customer refused, by name or one by its id), an invoice deleted in
 # Syncro (reported; --reinvoice and its dry run), a tenant
 # without customer, a policy error with file:line (and no temporary file:
 # the same dry run with TMPDIR missing), the reconciliation in
@@ -301,6 +301,19 @@ check "shared schedule: nothing written, Business Premium still 10" test "$(writ
 expect_exit "shared schedule: one tenant billed alone is refused as well" 1 "is also tenant contoso.com's" \
   -- --config shared.lua bill --schedules --period 2026-09 --tenant contoso-emea.example
 check "shared schedule, one tenant: nothing written" test "$(writes) $(sched_qty 503)" = "$W3 ['10.0']"
+# the same schedule named by its id by one tenant, by its name by the other: the same refusal, whichever is billed
+sed 's/billing_schedule = "Contoso monthly Microsoft 365" }/billing_schedule = 301 }/' "$W/shared.lua" >"$W/shared-id.lua"
+expect_exit "one schedule named by id (301) and by name: both refused, exit 1" 1 \
+  "Contoso EMEA: FAILED: schedule '301' of customer 101 is also tenant contoso.com's \(schedule 301, which it names 'contoso MONTHLY microsoft 365'\)" \
+  -- --config shared-id.lua bill --schedules --period 2026-09 --tenant contoso.com,contoso-emea.example
+check "by id and by name: Contoso refused too" \
+  grep -q "Contoso: FAILED: schedule 'contoso MONTHLY microsoft 365' of customer 101 is also tenant contoso-emea.example's (schedule 301, which it names '301')" "$T_OUT/out"
+check "by id and by name: nothing written, Business Premium still 10" test "$(writes) $(sched_qty 503)" = "$W3 ['10.0']"
+expect_exit "by id and by name: the tenant naming it by id billed alone is refused" 1 "is also tenant contoso.com's" \
+  -- --config shared-id.lua bill --schedules --period 2026-09 --tenant contoso-emea.example
+expect_exit "by id and by name: the tenant naming it by name billed alone is refused" 1 "is also tenant contoso-emea.example's" \
+  -- --config shared-id.lua bill --schedules --period 2026-09 --tenant contoso.com
+check "by id and by name, one tenant at a time: nothing written" test "$(writes) $(sched_qty 503)" = "$W3 ['10.0']"
 
 # ---------------------------------------------------------------- reconciliation
 expect_ok "report: table" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com
