@@ -402,6 +402,7 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 		t->customer_id = tenants_customer(sc, ct, got == 0 ? &row : NULL);
 		t->policy = ct->policy;
 		t->schedule = tenant_schedule(cfg, ct, schedule, &t->schedule_default);
+		t->schedule_override = schedule != NULL;
 		if (got == 0) store_tenant_free(&row);
 	}
 	if (rc == 0) rc = tenants_schedule_twins(cfg, st, built, out, err);

@@ -60,6 +60,7 @@ struct billing_tenant {
 	                                    * NULL = not configured (reported). A tenant with one is billed by it:
 	                                    * bill --period does not invoice it */
 	bool schedule_default;             /* the schedule is billing.schedule's (not its billing_schedule) */
+	bool schedule_override;            /* the schedule is --schedule's, for this run only */
 	const char *schedule_twin;         /* another tenant of the config with the same Syncro customer and
 	                                    * schedule: its schedule is never kept in step, reported; else NULL */
 	struct billing_schedule_peer *peers;    /* owned by billing_tenants: the same customer's tenants whose
@@ -181,12 +182,25 @@ enum billing_sched_status {
 /* "unchanged", "changed", "held", "no_data", "unmapped", "not_configured", "failed". */
 const char *billing_sched_status_name(enum billing_sched_status s);
 
+/* A schedule the tenant's lines were kept on before (its managed lines
+ * there) while it names another now: its lines there are zeroed or
+ * removed (billing.on_removed), as they now bill on the new one. */
+struct billing_left_schedule {
+	long long id;
+	char name[128];
+	struct billing_changes changes;    /* each with applied / error */
+	bool failed;                       /* it may still bill the tenant's lines: note says why */
+	char note[512];
+};
+
 struct billing_schedule_result {
 	enum billing_sched_status status;
 	long long schedule_id;
 	char schedule_name[128];
 	struct billing_plan plan;
 	struct billing_changes changes;    /* each with applied / error */
+	struct billing_left_schedule *left;     /* schedules left (see above) */
+	size_t nleft;
 	long long applied, failed, recovered;
 	bool fatal;
 	char error[1024];

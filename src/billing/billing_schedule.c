@@ -26,6 +26,8 @@ void billing_schedule_result_free(struct billing_schedule_result *r)
 	if (!r) return;
 	billing_plan_free(&r->plan);
 	billing_changes_free(&r->changes);
+	for (size_t i = 0; i < r->nleft; i++) billing_changes_free(&r->left[i].changes);
+	free(r->left);
 	memset(r, 0, sizeof *r);
 }
 
@@ -344,6 +346,163 @@ static int adopt_keys(struct billing_ctx *c, const struct billing_tenant *t, con
 	return store_billing_commit(c->sb, err);
 }
 
+/* Diffs plan against schedule s (billing_schedule_diff) into *out. */
+static void diff_schedule(const struct billing_plan *plan, const struct syncro_schedule *s, char **managed,
+                          size_t nmanaged, const struct billing_sched_opts *o, struct billing_changes *out)
+{
+	struct err e = {{0}};
+	struct billing_sched_line *have = xcalloc(s->nlines + 1, sizeof *have);
+	for (size_t i = 0; i < s->nlines; i++)
+		have[i] = (struct billing_sched_line){ .id = s->lines[i].id, .product_id = s->lines[i].product_id,
+		                                       .name = s->lines[i].name, .qty_centi = s->lines[i].qty_centi,
+		                                       .retail_cents = s->lines[i].retail_cents };
+	billing_schedule_diff(plan, have, s->nlines, (const char *const *)managed, nmanaged, o, out, &e);
+	free(have);
+}
+
+/* ---- schedules the tenant named before */
+
+/* The schedules the tenant's lines are kept on (store_billing_sched_ids);
+ * a store failure fails the run (out). */
+static int kept_schedules(struct billing_ctx *c, const struct billing_tenant *t, long long **ids, size_t *n,
+                          struct billing_schedule_result *out)
+{
+	struct err e = {{0}};
+	if (store_billing_sched_ids(c->sb, t->id, ids, n, &e) == 0) return 0;
+	out->fatal = true;
+	sched_error(out, BILLING_SCHED_FAILED, "%s", e.msg);
+	return -1;
+}
+
+/* Forgets the tenant's managed lines on schedule id (keys), in one
+ * transaction: entrasync no longer keeps them. Not in a dry run. */
+static int forget_schedule(struct billing_ctx *c, const struct billing_tenant *t, long long id, char **keys,
+                           size_t n, struct err *err)
+{
+	if (c->dry_run) return 0;
+	if (store_billing_begin(c->sb, err) != 0) return -1;
+	for (size_t i = 0; i < n; i++)
+		if (store_billing_sched_delete(c->sb, t->id, id, keys[i], err) != 0) {
+			store_billing_rollback(c->sb);
+			return -1;
+		}
+	return store_billing_commit(c->sb, err);
+}
+
+/* Who else keeps schedule id now: a tenant of the store with managed
+ * lines on it, or a peer of t naming it (new string, free), or NULL. */
+static int schedule_other_keeper(struct billing_ctx *c, const struct billing_tenant *t, long long id, char **other,
+                                 struct err *err)
+{
+	if (store_billing_sched_other(c->sb, id, t->id, other, err) != 0) return -1;
+	for (size_t i = 0; i < t->npeers && !*other; i++) {
+		const char *s = t->peers[i].schedule;
+		if ((all_digits(s) ? strtoll(s, NULL, 10) : billing_schedule_named(c, t->customer_id, s)) == id)
+			*other = xstrdup(t->peers[i].tenant_id);
+	}
+	return 0;
+}
+
+/* Zeroes or removes (billing.on_removed) the tenant's managed lines on
+ * schedule l->id, a schedule it named before, now that they bill on
+ * new_id; then forgets them. Not when another tenant keeps that schedule
+ * now (its lines are left to it) or this run's schedule is --schedule's;
+ * a schedule deleted in Syncro is forgotten. No decrease guard: the seats
+ * moved, they are billed on the new schedule. Returns -1 when the run
+ * must stop (out->fatal). */
+static int leave_schedule(struct billing_ctx *c, const struct billing_tenant *t, const struct billing_period *p,
+                          long long new_id, struct billing_left_schedule *l, struct billing_schedule_result *out)
+{
+	struct err e = {{0}};
+	char **keys = NULL, *other = NULL;
+	size_t nkeys = 0;
+	struct syncro_schedule s = {0};
+	int rc = 0;
+	if (store_billing_sched_keys(c->sb, t->id, l->id, &keys, &nkeys, &e) != 0 ||
+	    schedule_other_keeper(c, t, l->id, &other, &e) != 0) {
+		rc = -1;
+		goto out;
+	}
+	if (t->schedule_override) {
+		snprintf(l->note, sizeof l->note, "not touched: --schedule names schedule %lld for this run only", new_id);
+		goto out;
+	}
+	if (other) {
+		snprintf(l->note, sizeof l->note, "now tenant %s's too: its lines there are left to it", other);
+		rc = forget_schedule(c, t, l->id, keys, nkeys, &e);
+		goto out;
+	}
+	enum syncro_result r = syncro_schedule_get(c->sy, l->id, &s, &e);
+	if (r == SYNCRO_NOT_FOUND) {
+		snprintf(l->note, sizeof l->note, "deleted in Syncro: nothing left there to bill");
+		rc = forget_schedule(c, t, l->id, keys, nkeys, &e);
+		goto out;
+	}
+	if (r != SYNCRO_OK) {
+		l->failed = true;
+		snprintf(l->note, sizeof l->note, "could not be read (%.300s): it may still bill the tenant's lines; the "
+		         "next run tries again", e.msg);
+		if (r == SYNCRO_UNAUTHORIZED) rc = -1;
+		goto out;
+	}
+	snprintf(l->name, sizeof l->name, "%s", s.name ? s.name : "");
+	if (!c->dry_run && settle_open(c, t, &s, out, &e) != 0) {
+		rc = -1;
+		goto out;
+	}
+	struct billing_plan none;
+	billing_plan_init(&none, t->id, p);
+	struct billing_sched_opts o = c->sched;
+	o.allow_decrease = true;
+	diff_schedule(&none, &s, keys, nkeys, &o, &l->changes);
+	billing_plan_free(&none);
+	long long failed = out->failed;
+	for (size_t i = 0; i < l->changes.n && !c->dry_run && !out->fatal; i++)
+		if (apply_change(c, t, l->id, &l->changes.v[i], out) != 0) rc = -1;
+	if (out->failed > failed) {
+		l->failed = true;
+		snprintf(l->note, sizeof l->note, "the tenant's schedule before: its lines there still bill it (a change "
+		         "failed); the next run tries again");
+		goto out;
+	}
+	snprintf(l->note, sizeof l->note, "the tenant's schedule before: its lines there %s%s (they bill on schedule "
+	         "%lld now)", c->dry_run ? "would be " : "", c->sched.remove ? "removed" : "set to 0", new_id);
+	if (rc == 0) rc = forget_schedule(c, t, l->id, keys, nkeys, &e);
+out:
+	if (rc != 0 && !out->fatal) {
+		out->fatal = true;
+		sched_error(out, BILLING_SCHED_FAILED, "%s", e.msg);
+	}
+	for (size_t i = 0; i < nkeys; i++) free(keys[i]);
+	free(keys);
+	free(other);
+	syncro_schedule_free(&s);
+	return rc;
+}
+
+/* Leaves every schedule other than new_id that the tenant's lines were
+ * kept on (leave_schedule). Returns -1 when the run must stop. */
+static int leave_old_schedules(struct billing_ctx *c, const struct billing_tenant *t, const struct billing_period *p,
+                               long long new_id, struct billing_schedule_result *out)
+{
+	long long *ids = NULL;
+	size_t n = 0;
+	if (kept_schedules(c, t, &ids, &n, out) != 0) return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		if (ids[i] == new_id) continue;
+		out->left = xrealloc(out->left, (out->nleft + 1) * sizeof *out->left);
+		struct billing_left_schedule *l = &out->left[out->nleft++];
+		memset(l, 0, sizeof *l);
+		l->id = ids[i];
+		rc = leave_schedule(c, t, p, new_id, l, out);
+		if (l->failed && !out->error[0])
+			snprintf(out->error, sizeof out->error, "schedule %lld, the tenant's before: %s", l->id, l->note);
+	}
+	free(ids);
+	return rc;
+}
+
 int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *t, const struct billing_period *p,
                             struct billing_schedule_result *out)
 {
@@ -359,8 +518,16 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 		return 0;
 	}
 	if (!t->schedule || !*t->schedule) {
+		long long *ids = NULL;
+		size_t n = 0;
+		if (kept_schedules(c, t, &ids, &n, out) != 0) return -1;
+		char kept[160] = "";
+		if (n)   /* left as they are: a schedule taken out of the config by mistake must not zero them */
+			snprintf(kept, sizeof kept, "; its lines on schedule %lld, kept in step before, still bill it: name "
+			         "a schedule again (they move to it), or set them to 0 in Syncro", ids[0]);
+		free(ids);
 		sched_error(out, BILLING_SCHED_NOT_CONFIGURED, "no schedule named for the tenant (billing.schedule or the "
-		            "tenant's billing_schedule in the config, or --schedule NAME|ID)");
+		            "tenant's billing_schedule in the config, or --schedule NAME|ID)%s", kept);
 		return 0;
 	}
 	if (t->schedule_twin) {   /* each would set the lines to its own seats in turn: one tenant's billed */
@@ -402,14 +569,7 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 		rc = -1;
 		goto out;
 	}
-	struct billing_sched_line *have = xcalloc(s.nlines + 1, sizeof *have);
-	for (size_t i = 0; i < s.nlines; i++)
-		have[i] = (struct billing_sched_line){ .id = s.lines[i].id, .product_id = s.lines[i].product_id,
-		                                       .name = s.lines[i].name, .qty_centi = s.lines[i].qty_centi,
-		                                       .retail_cents = s.lines[i].retail_cents };
-	billing_schedule_diff(&out->plan, have, s.nlines, (const char *const *)managed, nmanaged, &c->sched,
-	                      &out->changes, &e);
-	free(have);
+	diff_schedule(&out->plan, &s, managed, nmanaged, &c->sched, &out->changes);
 	if (!c->dry_run) {
 		for (size_t i = 0; i < out->changes.n && !out->fatal; i++)
 			if (!out->changes.v[i].held && apply_change(c, t, s.id, &out->changes.v[i], out) != 0) rc = -1;
@@ -419,9 +579,16 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 			rc = -1;
 		}
 	}
-	if (out->fatal || out->failed) out->status = BILLING_SCHED_FAILED;
+	/* its lines on the schedule it named before: they would bill it twice */
+	if (!out->fatal && !out->failed && leave_old_schedules(c, t, p, s.id, out) != 0) rc = -1;
+	bool left_failed = false, left_changed = false;
+	for (size_t i = 0; i < out->nleft; i++) {
+		left_failed |= out->left[i].failed;
+		left_changed |= out->left[i].changes.n > 0;
+	}
+	if (out->fatal || out->failed || left_failed) out->status = BILLING_SCHED_FAILED;
 	else if (out->changes.held) out->status = BILLING_SCHED_HELD;
-	else if (out->changes.n) out->status = BILLING_SCHED_CHANGED;
+	else if (out->changes.n || left_changed) out->status = BILLING_SCHED_CHANGED;
 	else out->status = BILLING_SCHED_UNCHANGED;
 out:
 	for (size_t i = 0; i < nmanaged; i++) free(managed[i]);

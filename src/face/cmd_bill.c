@@ -301,6 +301,12 @@ static void print_schedule(const struct billing_tenant *t, const struct billing_
 	for (size_t i = 0; i < res->changes.n; i++) print_change(&res->changes.v[i]);
 	if (res->changes.held) printf("  HELD: %s\n", res->changes.reason);
 	for (size_t i = 0; i < res->changes.nduplicates; i++) printf("  WARNING: %s\n", res->changes.duplicates[i]);
+	for (size_t i = 0; i < res->nleft; i++) {
+		const struct billing_left_schedule *l = &res->left[i];
+		printf("  %sschedule %lld%s%s%s: %s\n", l->failed ? "FAILED: " : "", l->id, l->name[0] ? " '" : "", l->name,
+		       l->name[0] ? "'" : "", l->note);
+		for (size_t j = 0; j < l->changes.n; j++) print_change(&l->changes.v[j]);
+	}
 	if (res->status == BILLING_SCHED_FAILED && res->error[0]) printf("  FAILED: %s\n", res->error);
 	print_unbilled(&res->plan);
 }
@@ -397,6 +403,15 @@ static int run_schedules(struct bill_run *r, const struct bill_opts *o, cJSON *o
 			cJSON *j = tenant_json(t, billing_sched_status_name(res.status), res.error, &res.plan);
 			if (res.schedule_id) cJSON_AddNumberToObject(j, "schedule_id", (double)res.schedule_id);
 			cJSON_AddItemToObject(j, "changes", changes_json(&res.changes));
+			cJSON *left = cJSON_AddArrayToObject(j, "left_schedules");
+			for (size_t k = 0; k < res.nleft; k++) {
+				cJSON *lo = cJSON_CreateObject();
+				cJSON_AddNumberToObject(lo, "schedule_id", (double)res.left[k].id);
+				cJSON_AddBoolToObject(lo, "failed", res.left[k].failed);
+				cJSON_AddStringToObject(lo, "note", res.left[k].note);
+				cJSON_AddItemToObject(lo, "changes", changes_json(&res.left[k].changes));
+				cJSON_AddItemToArray(left, lo);
+			}
 			if (res.changes.held) cJSON_AddStringToObject(j, "held", res.changes.reason);
 			cJSON_AddItemToArray(list, j);
 		} else {

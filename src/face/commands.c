@@ -331,6 +331,8 @@ const struct command commands[] = {
 	  "removes products no longer billed (billing.on_removed, or --on-removed); a\n"
 	  "drop of more than max(5 units, 10 %) (billing.max_decrease = { count,\n"
 	  "percent }) is held unless --allow-decrease. Every change is an audit row.\n"
+	  "A tenant whose config names another schedule than before: its lines on the\n"
+	  "one before are set to 0 (or removed) once the new one is in step.\n"
 	  "--report: per tenant and SKU, purchased, assigned, billed quantity and\n"
 	  "amount, and the leaks (purchased not billed, billed not assigned, no price);\n"
 	  "exit 1 when a tenant cannot be reconciled (bill() fails, an invoice is\n"

@@ -16,7 +16,7 @@ enum sb_stmt {
 	B_USAGE,
 	B_INV_GET, B_INV_INTENT, B_INV_UPDATE, B_INV_EACH,
 	B_INTENT_ADD, B_INTENT_FINISH, B_INTENT_OPEN, B_INTENT_COUNT,
-	B_SCHED_KEYS, B_SCHED_PUT, B_SCHED_DELETE,
+	B_SCHED_KEYS, B_SCHED_PUT, B_SCHED_DELETE, B_SCHED_IDS, B_SCHED_OTHER,
 	B__COUNT
 };
 
@@ -64,6 +64,9 @@ static const char *const sb_sql[B__COUNT] = {
 		"updated_at) VALUES (?1, ?2, ?3, ?4, ?5)",
 	[B_SCHED_DELETE] = "DELETE FROM billing_schedule_lines WHERE tenant_id = ?1 AND schedule_id = ?2 "
 		"AND line_key = ?3",
+	[B_SCHED_IDS] = "SELECT DISTINCT schedule_id FROM billing_schedule_lines WHERE tenant_id = ?1 ORDER BY schedule_id",
+	[B_SCHED_OTHER] = "SELECT tenant_id FROM billing_schedule_lines WHERE schedule_id = ?1 AND tenant_id <> ?2 "
+		"ORDER BY tenant_id LIMIT 1",
 };
 
 struct store_billing {
@@ -405,6 +408,49 @@ int store_billing_sched_delete(struct store_billing *sb, const char *tenant_id, 
 	sqlite3_bind_int64(s, 2, schedule_id);
 	bind_text(s, 3, key);
 	return store_sql_run(s, err, "forgetting a managed schedule line");
+}
+
+/* The ids read so far (store_billing_sched_ids' outputs). */
+struct id_list {
+	long long **ids;
+	size_t *n;
+};
+
+static int id_row(sqlite3_stmt *s, void *ctx)
+{
+	struct id_list *l = ctx;
+	*l->ids = xrealloc(*l->ids, (*l->n + 1) * sizeof **l->ids);
+	(*l->ids)[(*l->n)++] = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+int store_billing_sched_ids(struct store_billing *sb, const char *tenant_id, long long **ids, size_t *n,
+                            struct err *err)
+{
+	*ids = NULL;
+	*n = 0;
+	sqlite3_stmt *s = q_get(sb, B_SCHED_IDS, err);
+	if (!s) return -1;
+	bind_text(s, 1, tenant_id);
+	struct id_list l = { ids, n };
+	return store_sql_rows(s, id_row, &l, err, "reading managed schedules");
+}
+
+int store_billing_sched_other(struct store_billing *sb, long long schedule_id, const char *tenant_id, char **other,
+                              struct err *err)
+{
+	*other = NULL;
+	sqlite3_stmt *s = q_get(sb, B_SCHED_OTHER, err);
+	if (!s) return -1;
+	sqlite3_bind_int64(s, 1, schedule_id);
+	bind_text(s, 2, tenant_id);
+	char **keys = NULL;
+	size_t n = 0;
+	struct key_list l = { &keys, &n };
+	int rc = store_sql_rows(s, key_row, &l, err, "reading managed schedule lines");
+	if (n) *other = keys[0];
+	free(keys);
+	return rc;
 }
 
 /* ---------------------------------------------------------------- audit */

@@ -138,6 +138,15 @@ int store_billing_sched_put(struct store_billing *sb, const char *tenant_id, lon
 int store_billing_sched_delete(struct store_billing *sb, const char *tenant_id, long long schedule_id,
                                const char *key, struct err *err);
 
+/* The schedules the tenant manages lines on (a schedule it named before
+ * among them): *ids a new array (free). */
+int store_billing_sched_ids(struct store_billing *sb, const char *tenant_id, long long **ids, size_t *n,
+                            struct err *err);
+/* A tenant other than tenant_id managing lines on the schedule: *other a
+ * new string (free), or NULL when none. */
+int store_billing_sched_other(struct store_billing *sb, long long schedule_id, const char *tenant_id, char **other,
+                              struct err *err);
+
 /* ---------------------------------------------------------------- audit */
 
 /* store_audit_append on the handle's store: inside a unit of work it

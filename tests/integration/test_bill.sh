@@ -10,7 +10,8 @@
 # decrease held until --allow-decrease or a larger billing.max_decrease,
 # the schedule from the config's billing.schedule and billing_schedule of
 # a tenant, --schedule overriding both, bad billing keys, one schedule
-# named by two tenants of a customer refused, by name or one by its id), an invoice deleted in
+# named by two tenants of a customer refused, by name or one by its id,
+# a schedule changed in the config: the lines on the one before zeroed), an invoice deleted in
 # Syncro (reported; --reinvoice and its dry run), a tenant
 # without customer, a policy error with file:line (and no temporary file:
 # the same dry run with TMPDIR missing), the reconciliation in
@@ -314,6 +315,33 @@ expect_exit "by id and by name: the tenant naming it by id billed alone is refus
 expect_exit "by id and by name: the tenant naming it by name billed alone is refused" 1 "is also tenant contoso-emea.example's" \
   -- --config shared-id.lua bill --schedules --period 2026-09 --tenant contoso.com
 check "by id and by name, one tenant at a time: nothing written" test "$(writes) $(sched_qty 503)" = "$W3 ['10.0']"
+
+# a tenant whose config names another schedule now: its lines on the one before are zeroed (they would bill it
+# twice), audited, and forgotten; lines entrasync never kept there are not touched
+ctl POST schedules '{"id": 310, "customer_id": 101, "name": "Contoso 2027 Microsoft 365", "frequency": "Monthly",
+  "next_run": "2026-10-01", "lines": []}' >/dev/null
+# sched_qty_of SCHEDULE PRODUCT
+sched_qty_of() { ctl GET schedules | py "[l['quantity'] for s in d['schedules'] if s['id']==$1 for l in s['lines'] if l['product_id']==$2]"; }
+{ cat "$W/es-sched.lua"; echo 'tenants[1].billing_schedule = "Contoso 2027 Microsoft 365"'; } >"$W/moved.lua"
+W4=$(writes)
+expect_ok "schedule changed, dry run: the lines on the one before would be set to 0" \
+  -- --config moved.lua bill --schedules --period 2026-09 --tenant contoso.com --dry-run
+check "schedule changed, dry run: schedule 301 named, its lines' changes shown, nothing sent" \
+  sh -c "grep -q \"schedule 301 'Contoso monthly Microsoft 365': the tenant's schedule before: its lines there would be set to 0 (they bill on schedule 310 now)\" '$T_OUT/out' && grep -q 'zero Microsoft 365 Business Premium: quantity 10 -> 0' '$T_OUT/out' && test \"\$(sqlite3 '$W/state/es.db' 'select count(*) from billing_schedule_lines where schedule_id = 301')\" = 2"
+check "schedule changed, dry run: nothing written" test "$(writes)" = "$W4"
+expect_ok "schedule changed: the new one put in step, the one before zeroed" \
+  -- --config moved.lua bill --schedules --period 2026-09 --tenant contoso.com
+check "schedule changed: Business Premium 10 on 310, 0 on 301; Managed User (never entrasync's) still 4 on 301" \
+  test "$(sched_qty_of 310 503) $(sched_qty 503) $(sched_qty 505)" = "['10.0'] ['0.0'] ['4.0']"
+check "schedule changed: an audit row per line zeroed, the lines on 301 no longer kept" \
+  test "$(sql "select count(*) from audit where action = 'bill.schedule.zero' and object_id like 'schedule:301/%'") $(sql 'select count(*) from billing_schedule_lines where schedule_id = 301')" = "2 0"
+W5=$(writes)
+expect_ok "schedule changed: a second run writes nothing" -- --config moved.lua bill --schedules --period 2026-09 --tenant contoso.com
+check "schedule changed, second run: nothing sent, 301 not named" sh -c "test \"\$(python3 -c 'import json,urllib.request; print(sum(json.load(urllib.request.urlopen(\"$URL/_fake/stats\"))[\"requests\"][\"writes\"].values()))')\" = $W5 && ! grep -q 'schedule 301' '$T_OUT/out'"
+expect_exit "no schedule named any more: said, with the schedule whose lines still bill it, nothing touched" 1 \
+  "Contoso: not_configured: no schedule named for the tenant .*; its lines on schedule 310, kept in step before, still bill it" \
+  -- $ES bill --schedules --period 2026-09 --tenant contoso.com
+check "no schedule named any more: nothing written" test "$(writes) $(sched_qty_of 310 503)" = "$W5 ['10.0']"
 
 # ---------------------------------------------------------------- reconciliation
 expect_ok "report: table" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com
