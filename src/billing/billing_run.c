@@ -403,6 +403,7 @@ int billing_tenants_build(const struct config *cfg, struct store *st, struct syn
 		t->policy = ct->policy;
 		t->schedule = tenant_schedule(cfg, ct, schedule, &t->schedule_default);
 		t->schedule_override = schedule != NULL;
+		t->invoiced = !t->schedule && ct->billing_schedule_off;
 		if (got == 0) store_tenant_free(&row);
 	}
 	if (rc == 0) rc = tenants_schedule_twins(cfg, st, built, out, err);

@@ -61,6 +61,7 @@ struct billing_tenant {
 	                                    * bill --period does not invoice it */
 	bool schedule_default;             /* the schedule is billing.schedule's (not its billing_schedule) */
 	bool schedule_override;            /* the schedule is --schedule's, for this run only */
+	bool invoiced;                     /* billing_schedule = false: billed by bill --period, no schedule */
 	const char *schedule_twin;         /* another tenant of the config with the same Syncro customer and
 	                                    * schedule: its schedule is never kept in step, reported; else NULL */
 	struct billing_schedule_peer *peers;    /* owned by billing_tenants: the same customer's tenants whose
@@ -178,8 +179,9 @@ enum billing_sched_status {
 	BILLING_SCHED_UNMAPPED,
 	BILLING_SCHED_NOT_CONFIGURED,      /* no schedule named for the tenant */
 	BILLING_SCHED_FAILED,
+	BILLING_SCHED_INVOICED,            /* billing_schedule = false: invoiced per period, no schedule (ok) */
 };
-/* "unchanged", "changed", "held", "no_data", "unmapped", "not_configured", "failed". */
+/* "unchanged", "changed", "held", "no_data", "unmapped", "not_configured", "failed", "invoiced". */
 const char *billing_sched_status_name(enum billing_sched_status s);
 
 /* A schedule the tenant's lines were kept on before (its managed lines

@@ -17,7 +17,7 @@
 const char *billing_sched_status_name(enum billing_sched_status s)
 {
 	static const char *const names[] = { "unchanged", "changed", "held", "no_data", "unmapped", "not_configured",
-	                                     "failed" };
+	                                     "failed", "invoiced" };
 	return (size_t)s < ARRAY_LEN(names) ? names[s] : "?";
 }
 
@@ -526,6 +526,11 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 			snprintf(kept, sizeof kept, "; its lines on schedule %lld, kept in step before, still bill it: name "
 			         "a schedule again (they move to it), or set them to 0 in Syncro", ids[0]);
 		free(ids);
+		if (t->invoiced && !kept[0]) {
+			sched_error(out, BILLING_SCHED_INVOICED, "billed by bill --period (billing_schedule = false in its "
+			            "entry of the config): no recurring invoice to keep in step");
+			return 0;
+		}
 		sched_error(out, BILLING_SCHED_NOT_CONFIGURED, "no schedule named for the tenant (billing.schedule or the "
 		            "tenant's billing_schedule in the config, or --schedule NAME|ID)%s", kept);
 		return 0;

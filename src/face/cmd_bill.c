@@ -395,7 +395,7 @@ static int run_schedules(struct bill_run *r, const struct bill_opts *o, cJSON *o
 		const struct billing_tenant *t = &r->tenants[i];
 		struct billing_schedule_result res;
 		int rc = billing_schedule_tenant(&r->ctx, t, &r->period, &res);
-		bool ok = res.status <= BILLING_SCHED_CHANGED;
+		bool ok = res.status <= BILLING_SCHED_CHANGED || res.status == BILLING_SCHED_INVOICED;
 		bad += !ok;
 		record_tenant(r, t, ok, res.status == BILLING_SCHED_HELD,
 		              res.status == BILLING_SCHED_HELD ? res.changes.reason : res.error);

@@ -233,7 +233,7 @@ static void step_schedules(struct steps *s)
 		const struct billing_tenant *t = &tl.v[i];
 		struct billing_schedule_result res;
 		int fatal = billing_schedule_tenant(&ctx, t, &period, &res);
-		bool ok = res.status <= BILLING_SCHED_CHANGED;
+		bool ok = res.status <= BILLING_SCHED_CHANGED || res.status == BILLING_SCHED_INVOICED;
 		bad += !ok;
 		changed += res.status == BILLING_SCHED_CHANGED;
 		const char *why = res.status == BILLING_SCHED_HELD ? res.changes.reason : res.error;

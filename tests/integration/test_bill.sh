@@ -170,6 +170,10 @@ expect_ok "billing_schedule = false: the tenant is invoiced per period (dry run)
   -- --config es-sched-fab-off.lua bill --period 2026-09 --tenant contoso.com,fabrikam.com --dry-run
 check "billing_schedule = false: Fabrikam's draft, Contoso still left to its schedule" \
   sh -c "grep -q 'Fabrikam: DRAFT invoice for customer 102' '$T_OUT/out' && grep -q 'Contoso: not invoiced for 2026-09: billed by its recurring invoice' '$T_OUT/out'"
+expect_ok "billing_schedule = false: bill --schedules has no schedule to keep for it, not a failure" \
+  -- --config es-sched-fab-off.lua bill --schedules --period 2026-09 --tenant fabrikam.com --dry-run
+check "billing_schedule = false: --schedules says it is invoiced per period" \
+  grep -q "Fabrikam: invoiced: billed by bill --period (billing_schedule = false in its entry of the config)" "$T_OUT/out"
 expect_ok "with a schedule, --json: status scheduled, said in a note" -- $ESS bill --period 2026-09 --tenant contoso.com --json
 check "with a schedule, --json: status scheduled and its note" \
   test "$(py '[(t["status"], "error" in t, "recurring invoice" in t["note"]) for t in d["tenants"]][0]' <"$T_OUT/out")" = "('scheduled', False, True)"
