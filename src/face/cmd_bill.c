@@ -462,6 +462,9 @@ static int check_opts(struct bill_opts *o, struct billing_period *p, struct err 
 		return err_set(err, "--schedule, --on-removed and --allow-decrease are for --schedules");
 	if (o->reinvoice && (o->schedules || o->report))
 		return err_set(err, "--reinvoice is for invoices: bill --period YYYY-MM --tenant ID --reinvoice");
+	if (o->open_period && (o->schedules || o->report))
+		return err_set(err, "--open-period is for invoicing the month still going (bill --period YYYY-MM "
+		               "--open-period): drop it");
 	int dummy;
 	if (o->on_removed && on_removed_value(o->on_removed, &dummy, err) != 0) return -1;
 	if (o->period) {
@@ -471,6 +474,8 @@ static int check_opts(struct bill_opts *o, struct billing_period *p, struct err 
 	}
 	int when = billing_period_vs(p, time_now());
 	if (when > 0) return err_set(err, "period %s has not begun", p->id);
+	if (when < 0 && o->open_period)
+		return err_set(err, "period %s has ended: --open-period is for the month still going; drop it", p->id);
 	if (when == 0 && o->period && !o->schedules && !o->report && !o->open_period)
 		return err_set(err, "period %s has not ended: an invoice now would bill part of the month, and a tenant is "
 		               "invoiced once per period (--open-period to do it anyway)", p->id);

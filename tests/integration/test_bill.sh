@@ -92,6 +92,14 @@ expect_exit "no mode is a usage error" 2 "--period YYYY-MM, --schedules or --rep
 expect_exit "a malformed period is refused" 2 "YYYY-MM" -- $ES bill --period 2026-9
 expect_exit "the current month needs --open-period" 2 "has not ended" -- $ES bill --period "$(date -u +%Y-%m)"
 expect_exit "--report needs a period" 2 "needs --period" -- $ES bill --report
+# --open-period where it means nothing: refused, not ignored
+expect_exit "--open-period with --schedules is a usage error" 2 "^entrasync bill: --open-period is for invoicing the month still going \(bill --period YYYY-MM --open-period\): drop it$" \
+  -- $ES bill --schedules --open-period --dry-run
+expect_exit "--open-period with --report is a usage error" 2 "--open-period is for invoicing the month still going" \
+  -- $ES bill --report --period 2026-09 --open-period
+expect_exit "--open-period with a month that has ended is a usage error" 2 \
+  "^entrasync bill: period 2026-09 has ended: --open-period is for the month still going; drop it$" \
+  -- $ES bill --period 2026-09 --open-period --dry-run
 # the same reached as `report billing`: its messages name what was typed
 expect_exit "report billing needs a period, named as typed" 2 "^entrasync report billing: give the month: --period YYYY-MM" \
   -- $ES report billing --format json
