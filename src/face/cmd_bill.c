@@ -270,15 +270,27 @@ static cJSON *tenant_json(const struct billing_tenant *t, const char *status, co
 	return o;
 }
 
+/* A quantity held in hundredths as plain digits: "1000000", "4.5",
+ * "0.25" (never an exponent), into buf[32]. */
+static const char *quantity_text(long long centi, char buf[32])
+{
+	long long a = centi < 0 ? -centi : centi;
+	const char *sign = centi < 0 ? "-" : "";
+	if (a % 100 == 0) snprintf(buf, 32, "%s%lld", sign, a / 100);
+	else if (a % 10 == 0) snprintf(buf, 32, "%s%lld.%lld", sign, a / 100, a % 100 / 10);
+	else snprintf(buf, 32, "%s%lld.%02lld", sign, a / 100, a % 100);
+	return buf;
+}
+
 static void print_change(const struct billing_change *ch)
 {
-	char m1[32], m2[32];
+	char m1[32], m2[32], q1[32], q2[32];
 	printf("    %s%s %s: ", ch->held ? "HELD " : "", billing_change_kind_name(ch->kind), ch->label);
 	if (ch->kind == BILLING_ADD)
-		printf("quantity %g at %s", (double)ch->new_qty_centi / 100.0,
+		printf("quantity %s at %s", quantity_text(ch->new_qty_centi, q2),
 		       ch->set_price ? billing_money(ch->new_cents, m2) : "the catalog price");
 	else
-		printf("quantity %g -> %g", (double)ch->old_qty_centi / 100.0, (double)ch->new_qty_centi / 100.0);
+		printf("quantity %s -> %s", quantity_text(ch->old_qty_centi, q1), quantity_text(ch->new_qty_centi, q2));
 	if (ch->kind != BILLING_ADD && ch->set_price)
 		printf(", unit price %s -> %s", billing_money(ch->old_cents, m1), billing_money(ch->new_cents, m2));
 	if (ch->error) printf("   FAILED: %s", ch->error);

@@ -354,6 +354,13 @@ expect_exit "no schedule named any more: said, with the schedule whose lines sti
   "Contoso: not_configured: no schedule named for the tenant .*; its lines on schedule 310, kept in step before, still bill it" \
   -- $ES bill --schedules --period 2026-09 --tenant contoso.com
 check "no schedule named any more: nothing written" test "$(writes) $(sched_qty_of 310 503)" = "$W5 ['10.0']"
+# a million seats and more are printed as digits, not as 1e+06
+sql "UPDATE license_snapshots SET consumed = 1250000 WHERE tenant_id = 'contoso.com' AND sku_part_number = 'SPB'"
+expect_ok "a quantity of a million and more (dry run)" \
+  -- --config moved.lua bill --schedules --period 2026-09 --tenant contoso.com --dry-run --allow-decrease
+check "a quantity of a million and more: printed plainly" \
+  grep -q "update Microsoft 365 Business Premium: quantity 10 -> 1250000$" "$T_OUT/out"
+sql "UPDATE license_snapshots SET consumed = 10 WHERE tenant_id = 'contoso.com' AND sku_part_number = 'SPB'"
 
 # ---------------------------------------------------------------- reconciliation
 expect_ok "report: table" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com
