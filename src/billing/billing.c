@@ -59,6 +59,16 @@ void billing_period_of(double t, struct billing_period *out)
 	period_fill(out, tm.tm_year + 1900, tm.tm_mon + 1);
 }
 
+void billing_period_prev(const struct billing_period *p, struct billing_period *out)
+{
+	int y = atoi(p->id), m = atoi(p->id + 5);
+	if (--m < 1) {
+		m = 12;
+		y--;
+	}
+	period_fill(out, y, m);
+}
+
 int billing_period_vs(const struct billing_period *p, double t)
 {
 	char day[16];

@@ -34,6 +34,8 @@ struct billing_period {
 int billing_period_parse(const char *s, struct billing_period *out, struct err *err);
 /* The month holding t (seconds since the epoch, UTC). */
 void billing_period_of(double t, struct billing_period *out);
+/* The month before p. */
+void billing_period_prev(const struct billing_period *p, struct billing_period *out);
 /* -1 when the period ended before the day of t, 0 when t is in it, 1 when
  * it starts after t. */
 int billing_period_vs(const struct billing_period *p, double t);

@@ -201,6 +201,8 @@ struct billing_schedule_result {
 	char schedule_name[128];
 	struct billing_plan plan;
 	struct billing_changes changes;    /* each with applied / error */
+	char planned_from[16];             /* the month the plan is of when not the run's (no snapshot of the
+	                                    * month yet on its first day: the month before), else "" */
 	struct billing_left_schedule *left;     /* schedules left (see above) */
 	size_t nleft;
 	long long applied, failed, recovered;

@@ -546,8 +546,22 @@ int billing_schedule_tenant(struct billing_ctx *c, const struct billing_tenant *
 		sched_error(out, BILLING_SCHED_FAILED, "%s", e.msg);
 		return 0;
 	}
+	char today[16];
+	if (!has_data && billing_period_vs(p, billing_now(c)) == 0 && strcmp(billing_today(c, today), p->first) == 0) {
+		/* the month's first day, before its pull: the seats as the last pull of the month before saw them
+		 * (what the schedule was last put in step with) */
+		struct billing_period before;
+		billing_period_prev(p, &before);
+		billing_plan_free(&out->plan);
+		if (billing_plan_tenant(c, t, &before, &out->plan, &has_data, &e) != 0) {
+			sched_error(out, BILLING_SCHED_FAILED, "%s", e.msg);
+			return 0;
+		}
+		if (has_data) snprintf(out->planned_from, sizeof out->planned_from, "%s", before.id);
+	}
 	if (!has_data) {
-		sched_error(out, BILLING_SCHED_NO_DATA, "no licence snapshot of the tenant in %s", p->id);
+		sched_error(out, BILLING_SCHED_NO_DATA, "no licence snapshot of the tenant in %s yet: run entrasync pull "
+		            "first (are the daily pulls running?)", p->id);
 		return 0;
 	}
 	struct syncro_schedule s;

@@ -310,6 +310,9 @@ static void print_schedule(const struct billing_tenant *t, const struct billing_
 	       res->schedule_name, res->changes.n, res->changes.n == 1 ? "" : "s",
 	       dry ? " (dry run: nothing sent)" : "", res->changes.unchanged, res->changes.unchanged == 1 ? "" : "s",
 	       res->recovered ? "; writes of an interrupted run settled" : "");
+	if (res->planned_from[0])
+		printf("  from the licences of %s: none pulled for the month yet (its first day; entrasync pull brings "
+		       "them)\n", res->planned_from);
 	for (size_t i = 0; i < res->changes.n; i++) print_change(&res->changes.v[i]);
 	if (res->changes.held) printf("  HELD: %s\n", res->changes.reason);
 	for (size_t i = 0; i < res->changes.nduplicates; i++) printf("  WARNING: %s\n", res->changes.duplicates[i]);
@@ -414,6 +417,7 @@ static int run_schedules(struct bill_run *r, const struct bill_opts *o, cJSON *o
 		if (list) {
 			cJSON *j = tenant_json(t, billing_sched_status_name(res.status), res.error, &res.plan);
 			if (res.schedule_id) cJSON_AddNumberToObject(j, "schedule_id", (double)res.schedule_id);
+			if (res.planned_from[0]) cJSON_AddStringToObject(j, "planned_from", res.planned_from);
 			cJSON_AddItemToObject(j, "changes", changes_json(&res.changes));
 			cJSON *left = cJSON_AddArrayToObject(j, "left_schedules");
 			for (size_t k = 0; k < res.nleft; k++) {

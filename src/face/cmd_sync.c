@@ -239,6 +239,8 @@ static void step_schedules(struct steps *s)
 		const char *why = res.status == BILLING_SCHED_HELD ? res.changes.reason : res.error;
 		fprintf(s->out, "schedule %s: %s", t->name ? t->name : t->id, billing_sched_status_name(res.status));
 		if (res.schedule_id) fprintf(s->out, " (schedule %lld '%s')", res.schedule_id, res.schedule_name);
+		if (res.planned_from[0]) fprintf(s->out, " (from the licences of %s: none pulled for the month yet)",
+		                                 res.planned_from);
 		fprintf(s->out, ": %zu change%s, %lld applied, %lld failed%s%s\n", res.changes.n,
 		        res.changes.n == 1 ? "" : "s", res.applied, res.failed, why && *why ? ": " : "", why ? why : "");
 		cJSON *o = cJSON_CreateObject();

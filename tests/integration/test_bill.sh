@@ -362,6 +362,24 @@ check "a quantity of a million and more: printed plainly" \
   grep -q "update Microsoft 365 Business Premium: quantity 10 -> 1250000$" "$T_OUT/out"
 sql "UPDATE license_snapshots SET consumed = 10 WHERE tenant_id = 'contoso.com' AND sku_part_number = 'SPB'"
 
+# bill --schedules on the 1st of a month, before that day's pull: the seats as the month before ended (what the
+# schedule was last put in step with), said; a later day of a month without a snapshot: run entrasync pull first
+if command -v faketime >/dev/null 2>&1; then
+  # at DAY ARGS...: entrasync at DAY 00:10 UTC, output in $T_OUT/out, exit status in $AT_RC
+  at() { day=$1; shift; AT_RC=0
+    TZ=UTC FAKETIME_DONT_FAKE_MONOTONIC=1 faketime "$day 00:10:00" "$ENTRASYNC" "$@" >"$T_OUT/out" 2>"$T_OUT/err" || AT_RC=$?; }
+  W6=$(writes)
+  at 2026-10-01 --config moved.lua bill --schedules --tenant contoso.com
+  check "1st of the month before its pull: exit 0, planned from the month before, nothing to change" \
+    sh -c "test $AT_RC = 0 && grep -q \"Contoso: schedule 310 'Contoso 2027 Microsoft 365': 0 changes, 2 lines already right\" '$T_OUT/out' && grep -q 'from the licences of 2026-09: none pulled for the month yet' '$T_OUT/out'"
+  check "1st of the month: nothing written" test "$(writes)" = "$W6"
+  at 2026-10-02 --config moved.lua bill --schedules --tenant contoso.com
+  check "a later day with no snapshot of the month: exit 1, run entrasync pull first" \
+    sh -c "test $AT_RC = 1 && grep -q 'Contoso: no_data: no licence snapshot of the tenant in 2026-10 yet: run entrasync pull first' '$T_OUT/out'"
+else
+  echo "skip - bill --schedules on the 1st of a month needs faketime (apt-get install faketime)"
+fi
+
 # ---------------------------------------------------------------- reconciliation
 expect_ok "report: table" -- $ES bill --report --period 2026-09 --tenant contoso.com,fabrikam.com
 check "report: SPB purchased 25, assigned and peak 10, invoiced 22, 3 not billed, 12 billed not assigned" \

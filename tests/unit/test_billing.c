@@ -39,6 +39,19 @@ static struct billing_period period(const char *id)
 	return p;
 }
 
+TEST(billing_period_prev_crosses_the_year)
+{
+	struct billing_period p, before;
+	struct err err;
+	REQUIRE_OK(billing_period_parse("2027-01", &p, &err), &err);
+	billing_period_prev(&p, &before);
+	CHECK_STR(before.id, "2026-12");
+	CHECK_STR(before.last, "2026-12-31");
+	REQUIRE_OK(billing_period_parse("2024-03", &p, &err), &err);
+	billing_period_prev(&p, &before);
+	CHECK_STR(before.last, "2024-02-29");
+}
+
 TEST(billing_period_parse_and_days)
 {
 	struct billing_period p;
