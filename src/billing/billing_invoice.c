@@ -175,17 +175,18 @@ static int collect_open_line(const struct store_billing_intent *in, void *ud)
 }
 
 /* Closes the period's open line intents against the invoice as it is:
- * a line there → done (its id), else failed (not applied; added again). */
-static int settle_open_lines(struct billing_ctx *c, const struct billing_tenant *t, const struct billing_period *p,
-                             const struct syncro_invoice *inv, struct err *err)
+ * a line there → done (its id), else failed with why (NULL: not applied,
+ * added again). inv NULL: the invoice is gone, every one failed. */
+static int settle_open_lines(struct billing_ctx *c, const struct billing_tenant *t, const char *period,
+                             const struct syncro_invoice *inv, const char *why, struct err *err)
 {
-	struct open_lines ol = { .period = p->id };
+	struct open_lines ol = { .period = period };
 	int rc = store_billing_intent_each_open(c->sb, t->id, collect_open_line, &ol, err);
 	for (size_t i = 0; i < ol.n; i++) {
-		const struct syncro_invoice_line *li = rc == 0 ? invoice_line_find(inv, ol.v[i].key) : NULL;
+		const struct syncro_invoice_line *li = rc == 0 && inv ? invoice_line_find(inv, ol.v[i].key) : NULL;
 		if (rc == 0)
 			rc = store_billing_intent_finish(c->sb, ol.v[i].id, li ? "done" : "failed", li ? li->id : 0,
-			                                 li ? NULL : "not applied (settled by a later run)", err);
+			                                 li ? NULL : why ? why : "not applied (settled by a later run)", err);
 		free(ol.v[i].key);
 	}
 	free(ol.v);
@@ -316,19 +317,24 @@ static int invoice_gone(struct billing_ctx *c, const struct billing_tenant *t, s
 		return 0;
 	}
 	char object[48], *note = xasprintf("deleted in Syncro; invoiced again (--reinvoice)");
+	char *gone = xasprintf("its invoice %lld was deleted in Syncro and replaced (--reinvoice)", out->invoice_id);
 	snprintf(object, sizeof object, "invoice:%lld", out->invoice_id);
 	struct store_audit a = { .run_id = c->run_id, .tenant_id = t->id, .object_id = object,
 	                         .action = "bill.invoice.reinvoice", .actor = "entrasync", .result = note };
 	struct err e = {{0}};
 	int rc = 0;
+	/* the lines an interrupted run was adding to it: closed with it (the new
+	 * invoice has its own) */
 	if (store_billing_begin(c->sb, &e) != 0 ||
 	    store_billing_invoice_update(c->sb, t->id, period, "failed", out->invoice_id, out->number, note, &e) != 0 ||
+	    settle_open_lines(c, t, period, NULL, gone, &e) != 0 ||
 	    store_billing_audit(c->sb, &a, &e) != 0 || store_billing_commit(c->sb, &e) != 0) {
 		store_billing_rollback(c->sb);
 		rc = fatal(out, &e);
 	} else {
 		out->replan = true;
 	}
+	free(gone);
 	free(note);
 	return rc;
 }
@@ -351,7 +357,7 @@ static int complete_invoice(struct billing_ctx *c, const struct billing_tenant *
 		return out->fatal ? -1 : 0;
 	}
 	if (!out->number[0] && inv.number) snprintf(out->number, sizeof out->number, "%s", inv.number);
-	int rc = settle_open_lines(c, t, &out->plan.period, &inv, &e);
+	int rc = settle_open_lines(c, t, out->plan.period.id, &inv, NULL, &e);
 	if (rc != 0) {
 		syncro_invoice_free(&inv);
 		return fatal(out, &e);

@@ -25,6 +25,9 @@
  *                   (matched by product, or by item name), then 'done';
  *   'done'        → report the invoice and the drift since; change nothing;
  *   'failed'      → the create was refused: planned and tried again.
+ * An invoice recorded but deleted in Syncro is reported; with --reinvoice
+ * its row is marked 'failed' and its open line intents closed ('failed',
+ * replaced) in one transaction, then the period is invoiced anew.
  * The recorded plan, not a new one, completes an interrupted invoice. */
 #ifndef ENTRASYNC_BILLING_RUN_H
 #define ENTRASYNC_BILLING_RUN_H

@@ -12,7 +12,8 @@
 # a tenant, --schedule overriding both, bad billing keys, one schedule
 # named by two tenants of a customer refused, by name or one by its id,
 # a schedule changed in the config: the lines on the one before zeroed), an invoice deleted in
-# Syncro (reported; --reinvoice and its dry run), a tenant
+# Syncro (reported; --reinvoice and its dry run; the line intents of the
+# deleted one closed when it is replaced), a tenant
 # without customer, a policy error with file:line (and no temporary file:
 # the same dry run with TMPDIR missing), the reconciliation in
 # table, CSV, JSON and HTML (leaks first).
@@ -246,12 +247,17 @@ check "--reinvoice --dry-run: a draft instead of the deleted invoice, nothing se
 check "--reinvoice --dry-run: no write" test "$(writes) $(invoices 102)" = "$W0 0"
 # the same invoice deleted while its lines were still being added (state 'created')
 sql "UPDATE billing_invoices SET state = 'created' WHERE tenant_id = 'fabrikam.com' AND period = '2026-09'"
+# and a line it was adding when the run was killed (its intent recorded, no answer recorded)
+sql "INSERT INTO billing_intents(tenant_id, period, action, target, payload, state, created_at)
+     VALUES ('fabrikam.com', '2026-09', 'invoice.line', 'p:501', '{\"product_id\": 501}', 'pending', '2026-10-02T08:00:00Z')"
 expect_exit "dry run of an interrupted invoice deleted in Syncro: said deleted, as the real run says" 1 \
   "invoice $FAB_INV \(recorded for 2026-09\) is no longer in Syncro: it was deleted there" \
   -- $ES bill --period 2026-09 --tenant fabrikam.com --dry-run
 expect_ok "--reinvoice --dry-run of it: the new invoice's draft" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice --dry-run
 check "--reinvoice --dry-run of the interrupted one: a draft instead of it" \
   grep -q "Fabrikam: DRAFT invoice for customer 102, 2026-09, instead of invoice $FAB_INV, deleted in Syncro" "$T_OUT/out"
+check "the dry runs left the interrupted line's intent as it was" \
+  test "$(sql "select state from billing_intents where tenant_id = 'fabrikam.com' and target = 'p:501' and created_at = '2026-10-02T08:00:00Z'")" = pending
 sql "UPDATE billing_invoices SET state = 'done' WHERE tenant_id = 'fabrikam.com' AND period = '2026-09'"
 expect_exit "--reinvoice is for invoices" 2 "--reinvoice is for invoices" -- $ES bill --report --period 2026-09 --reinvoice
 # a tenant its schedule bills now (billing.schedule): its deleted invoice is not made again
@@ -262,6 +268,10 @@ check "--reinvoice with a schedule: said, nothing sent, its row left as it was" 
 check "--reinvoice with a schedule: no write, no invoice" test "$(writes) $(invoices 102)" = "$W0 0"
 expect_ok "--reinvoice makes a new one" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice
 check "--reinvoice: the new invoice names the deleted one" grep -q "instead of invoice $FAB_INV, deleted in Syncro" "$T_OUT/out"
+check "--reinvoice: the line intent of the deleted invoice closed with it" \
+  test "$(sql "select state || ': ' || error from billing_intents where tenant_id = 'fabrikam.com' and target = 'p:501' and created_at = '2026-10-02T08:00:00Z'")" \
+  = "failed: its invoice $FAB_INV was deleted in Syncro and replaced (--reinvoice)"
+check "--reinvoice: no billing write left pending" test "$(sql "select count(*) from billing_intents where state = 'pending'")" = 0
 check "--reinvoice: one Fabrikam invoice again, a new id, audited" \
   test "$(invoices 102)/$(sql "select invoice_id != $FAB_INV from billing_invoices where tenant_id = 'fabrikam.com' and period = '2026-09'")/$(sql "select count(*) from audit where action = 'bill.invoice.reinvoice' and object_id = 'invoice:$FAB_INV'")" = "1/1/1"
 expect_ok "--reinvoice with the invoice in Syncro: kept" -- $ES bill --period 2026-09 --tenant fabrikam.com --reinvoice
