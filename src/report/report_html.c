@@ -389,7 +389,12 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		for (size_t i = 0; i < r->ntenants; i++) {
 			const struct report_tenant *t = &r->tenants[i];
 			const struct report_day *d = newest(t);
-			if (!d) continue;
+			if (!d) {            /* ranked last: named, so the missing are seen */
+				buf_adds(out, "<tr><td class=\"n\">&ndash;</td><td>");
+				report_html_escape(out, t->name);
+				buf_adds(out, "</td><td colspan=\"8\" class=\"sub\">No Secure Score yet.</td></tr>\n");
+				continue;
+			}
 			buf_printf(out, "<tr><td class=\"n\">%d</td><td>", t->rank);
 			report_html_escape(out, t->name);
 			buf_printf(out, "</td><td class=\"d opt\">%s</td><td class=\"n opt\">%.2f / %.2f</td>"

@@ -247,7 +247,15 @@ static void table_scores(const struct report *r, const struct report_opts *o, st
 	for (size_t i = 0; i < r->ntenants; i++) {
 		const struct report_tenant *t = &r->tenants[i];
 		const struct report_day *d = newest(t);
-		if (!d) continue;
+		if (!d) {               /* ranked last: a line of its own, so the missing are seen */
+			if (r->tenants[0].ndays) {
+				buf_adds(out, "    ");
+				report_cell(out, t->name, 16, false);
+				buf_adds(out, " (no Secure Score yet)");
+				end_line(out);
+			}
+			continue;
+		}
 		snprintf(cur, sizeof cur, "%3d ", t->rank);
 		buf_adds(out, cur);
 		report_cell(out, t->name, 16, false);
@@ -460,6 +468,10 @@ void report_render_csv(const struct report *r, const struct report_opts *o, stru
 		buf_adds(out, SCORES_CSV_HEADER);
 		for (size_t i = 0; i < r->ntenants; i++) {
 			const struct report_tenant *t = &r->tenants[i];
+			if (t->ndays == 0) {          /* no score yet: a row with only its id and name */
+				csv_tenant(out, t);
+				buf_adds(out, ",,,\n");
+			}
 			for (size_t k = 0; k < t->ndays; k++) {
 				const struct report_day *d = &t->days[k];
 				if (from[0] && strcmp(d->date, from) < 0) continue;

@@ -1,0 +1,57 @@
+#!/bin/sh
+# test_report_history — `entrasync report securescore|findings` over a
+# history written with sqlite3 (no Graph: the one pull, against a closed
+# port, only makes the database and its tenants), for what a history can
+# hold that the daily pulls of test_report.sh do not: a configured tenant
+# with no Secure Score stored, in every format.
+. tests/lib.sh
+. tests/integration/fakes_lib.sh
+
+if ! command -v sqlite3 >/dev/null 2>&1 || ! command -v python3 >/dev/null 2>&1; then
+  echo "skip - test_report_history: needs sqlite3 and python3"
+  exit 0
+fi
+W=$T_OUT/report_history
+mkdir -p "$W"
+cat >"$W/policy.lua" <<'EOF'
+return { include = function() return true end }
+EOF
+cat >"$W/es.lua" <<'EOF'
+database = "state/es.db"
+graph = { client_id = "4f3c5b7a-8e2d-4c1b-9a6f-0d2e1c3b4a59", client_secret = "unused-secret",
+          authority = "http://127.0.0.1:9", endpoint = "http://127.0.0.1:9" }
+syncro = { base_url = "http://127.0.0.1:9/api/v1", api_key = "unused-key" }
+policy = "policy.lua"
+tenants = {
+  { id = "contoso.com", name = "Contoso", syncro_customer_id = 101 },
+  { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 102 },
+  { id = "northwind.example", name = "Northwind", syncro_customer_id = 103 },
+}
+EOF
+cd "$W" || exit 1
+ES="--config es.lua --log-level error"
+sql() { sqlite3 state/es.db "$1"; }
+py() { jq_py "$1"; }
+
+es $ES pull   # fails (nothing listens on port 9): the database and its three tenants
+check "the database holds the three configured tenants" test "$(sql "select count(*) from tenants")" = 3
+# Contoso: 40 daily scores up to 2026-11-27; Fabrikam: 40 up to 2026-11-26; Northwind: none
+sql "WITH RECURSIVE d(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 39)
+     INSERT INTO secure_score_snapshots(tenant_id, day, current_score, max_score)
+     SELECT 'contoso.com', date('2026-11-27', printf('-%d days', n)), 40 + n * 0.1, 100 FROM d
+     UNION ALL SELECT 'fabrikam.com', date('2026-11-26', printf('-%d days', n)), 50, 100 FROM d;"
+
+# ---------------------------------------------------------------- a tenant with no Secure Score
+expect_ok "report securescore (table)" -- $ES report securescore
+check "table: the tenant with no score is a line of its own" \
+  grep -Eq '^    Northwind +\(no Secure Score yet\)$' "$T_OUT/out"
+check "table: the two with scores are ranked" test "$(grep -cE '^  [12] ' "$T_OUT/out")" = 2
+expect_ok "report securescore --format csv" -- $ES report securescore --format csv
+check "csv: the tenant with no score is a row with only its id and name" \
+  grep -qx 'northwind.example,Northwind,,,,' "$T_OUT/out"
+expect_ok "report securescore --format json" -- $ES report securescore --format json
+check "json: the tenant with no score is listed, latest null, rank 0" \
+  test "$(py '[(t["secure_score"]["latest"], t["secure_score"]["rank"]) for t in d["tenants"] if t["tenant_id"] == "northwind.example"]' <"$T_OUT/out")" = "[(None, 0)]"
+expect_ok "report securescore --format html" -- $ES report securescore --format html
+check "html: the ranking names the tenant with no score" \
+  grep -q '<td>Northwind</td><td colspan="8" class="sub">No Secure Score yet.</td>' "$T_OUT/out"
