@@ -794,6 +794,22 @@ static int build_failing(struct build *b)
 	return 0;
 }
 
+/* Marks the tenants whose newest score is more than REPORT_SCORE_LAG_DAYS
+ * older than the newest of all the report's tenants. */
+static void tenants_mark_stale_scores(struct report *r)
+{
+	long newest = LONG_MIN;
+	for (size_t i = 0; i < r->ntenants; i++) {
+		const struct report_tenant *t = &r->tenants[i];
+		long d = t->ndays ? report_day_number(t->days[t->ndays - 1].date) : LONG_MIN;
+		if (d > newest) newest = d;
+	}
+	for (size_t i = 0; i < r->ntenants; i++) {
+		struct report_tenant *t = &r->tenants[i];
+		t->score_stale = t->ndays && report_day_number(t->days[t->ndays - 1].date) < newest - REPORT_SCORE_LAG_DAYS;
+	}
+}
+
 /* Findings need only the secure_score hook's two newest days per tenant. */
 static int build_score_alerts(struct build *b, struct store_history *h)
 {
@@ -814,6 +830,7 @@ static int build_score_alerts(struct build *b, struct store_history *h)
 		t->ndays = n;
 		tenant_score_hook(b, t);
 	}
+	tenants_mark_stale_scores(b->r);
 	return 0;
 }
 
@@ -839,6 +856,7 @@ static int build_scores(struct build *b, struct store_history *h)
 		}
 		store_history_score_free(&sc);
 	}
+	tenants_mark_stale_scores(b->r);
 	return 0;
 }
 

@@ -39,6 +39,10 @@ const char *report_format_name(enum report_format f);
 int report_format_parse(const char *s, enum report_format *out);
 
 #define REPORT_DEFAULT_UNUSED_DAYS 30
+/* Microsoft makes each tenant's daily Secure Score at its own time of day: a
+ * tenant pulled before its score of the day was made is one day behind the
+ * others without anything wrong. More than that is stale. */
+#define REPORT_SCORE_LAG_DAYS 1
 #define REPORT_NTRENDS 4           /* 7, 30, 90 days, since tracking began */
 extern const int report_trend_days[REPORT_NTRENDS];  /* 7, 30, 90, 0 (= since the first day) */
 
@@ -141,6 +145,8 @@ struct report_tenant {
 	bool trend_set[REPORT_NTRENDS];
 	double trend[REPORT_NTRENDS]; /* percentage points */
 	int rank;                     /* 1 = best newest percent; 0 = no score */
+	bool score_stale;             /* its newest score is more than REPORT_SCORE_LAG_DAYS older than the
+	                               * report's newest (none stored since: its pulls failing) */
 	double avg_all_tenants;       /* Microsoft's comparative averages (percent of max), < 0 = unknown */
 	double avg_similar_seats;
 	struct report_control *controls;  /* --controls: the newest day's per-control scores */

@@ -381,6 +381,7 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 	bool any_scores = false;
 	for (size_t i = 0; i < r->ntenants; i++) any_scores = any_scores || r->tenants[i].ndays;
 	if (any_scores) {
+		size_t nstale = 0;
 		buf_adds(out, "<section><h2>Secure Score ranking</h2><div class=\"wide\"><table><tr><th class=\"n\">#</th>"
 		              "<th>Tenant</th><th class=\"opt\">Date</th><th class=\"n opt\">Score</th><th class=\"n\">Percent</th>"
 		              "<th class=\"n\">7 days</th>"
@@ -397,6 +398,10 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 			}
 			buf_printf(out, "<tr><td class=\"n\">%d</td><td>", t->rank);
 			report_html_escape(out, t->name);
+			if (t->score_stale) {
+				buf_adds(out, "*");
+				nstale++;
+			}
 			buf_printf(out, "</td><td class=\"d opt\">%s</td><td class=\"n opt\">%.2f / %.2f</td>"
 			           "<td class=\"n\"><b>%.2f%%</b></td>",
 			           d->date, d->current, d->max, report_percent(d->current, d->max));
@@ -407,7 +412,11 @@ void report_render_html(const struct report *r, const struct report_opts *o, str
 		}
 		buf_adds(out, "</table></div><p class=\"sub\">Percent = current / max &times; 100. Changes are in percentage "
 		              "points against the newest stored day on or before 7, 30 and 90 days earlier, and against "
-		              "the first stored day.</p></section>\n");
+		              "the first stored day.");
+		if (nstale)
+			buf_adds(out, " * The score of an older day (its date): none stored since, see "
+			              "<code>entrasync status</code>.");
+		buf_adds(out, "</p></section>\n");
 	}
 	if (r->findings.n || o->kind == REPORT_FINDINGS) {
 		buf_adds(out, "<section><h2>Findings</h2>");

@@ -139,8 +139,9 @@ static void newest_license_day(const struct report *r, char out[11])
 	}
 }
 
-/* The tenant column of the licence table: name, with a '*' after it when
- * marked (its counts are of an older day than the others'). */
+/* The tenant column of the licence and Secure Score tables: name, with a
+ * '*' after it when marked (its counts or score are of an older day than
+ * the others'). */
 static void tenant_cell(struct buf *out, const char *name, bool marked)
 {
 	if (!marked) {
@@ -258,7 +259,7 @@ static void table_scores(const struct report *r, const struct report_opts *o, st
 		}
 		snprintf(cur, sizeof cur, "%3d ", t->rank);
 		buf_adds(out, cur);
-		report_cell(out, t->name, 16, false);
+		tenant_cell(out, t->name, t->score_stale);
 		buf_addc(out, ' ');
 		report_cell(out, d->date, 10, false);
 		snprintf(cur, sizeof cur, "%.2f", d->current);
@@ -294,6 +295,17 @@ static void table_scores(const struct report *r, const struct report_opts *o, st
 	wrapped(out, line, 80, 2);
 	free(line);
 	buf_free(&later);
+	struct buf older = { 0 };
+	for (size_t i = 0; i < r->ntenants; i++)
+		if (r->tenants[i].score_stale)
+			buf_printf(&older, "%s%s %s", older.len ? ", " : "", r->tenants[i].name, newest(&r->tenants[i])->date);
+	if (older.len) {
+		line = xasprintf("* score of an older day (none stored since: see 'entrasync status'): %s.",
+		                 older.data);
+		wrapped(out, line, 80, 2);
+		free(line);
+	}
+	buf_free(&older);
 	if (!o->tenants && o->days <= 0 && !o->controls) return;
 	char from[11];
 	window_start(r, o, from);
@@ -536,6 +548,7 @@ static cJSON *json_scores(const struct report_tenant *t, const char *from)
 	if (d) cJSON_AddItemToObject(s, "latest", json_day(d));
 	else cJSON_AddNullToObject(s, "latest");
 	cJSON_AddNumberToObject(s, "rank", t->rank);
+	cJSON_AddBoolToObject(s, "stale", t->score_stale);
 	cJSON_AddNumberToObject(s, "days_tracked", (double)t->ndays);
 	add_str(s, "tracking_since", t->ndays ? t->days[0].date : NULL);
 	static const char *const names[REPORT_NTRENDS] = { "d7", "d30", "d90", "all" };

@@ -3,7 +3,9 @@
 # history written with sqlite3 (no Graph: the one pull, against a closed
 # port, only makes the database and its tenants), for what a history can
 # hold that the daily pulls of test_report.sh do not: a configured tenant
-# with no Secure Score stored, in every format.
+# with no Secure Score stored, in every format; a tenant whose newest score
+# is months old (stale: marked '*', named under the table), beside one a
+# day behind (Microsoft's own lag: not marked).
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
@@ -26,6 +28,7 @@ tenants = {
   { id = "contoso.com", name = "Contoso", syncro_customer_id = 101 },
   { id = "fabrikam.com", name = "Fabrikam", syncro_customer_id = 102 },
   { id = "northwind.example", name = "Northwind", syncro_customer_id = 103 },
+  { id = "woodgrove.example", name = "Woodgrove", syncro_customer_id = 104 },
 }
 EOF
 cd "$W" || exit 1
@@ -34,18 +37,20 @@ sql() { sqlite3 state/es.db "$1"; }
 py() { jq_py "$1"; }
 
 es $ES pull   # fails (nothing listens on port 9): the database and its three tenants
-check "the database holds the three configured tenants" test "$(sql "select count(*) from tenants")" = 3
-# Contoso: 40 daily scores up to 2026-11-27; Fabrikam: 40 up to 2026-11-26; Northwind: none
+check "the database holds the four configured tenants" test "$(sql "select count(*) from tenants")" = 4
+# Contoso: 40 daily scores up to 2026-11-27; Fabrikam: 40 up to 2026-11-26 (a day behind: Microsoft's lag);
+# Northwind: none; Woodgrove: 40 up to 2026-08-27, the best (its pulls failing since)
 sql "WITH RECURSIVE d(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM d WHERE n < 39)
      INSERT INTO secure_score_snapshots(tenant_id, day, current_score, max_score)
      SELECT 'contoso.com', date('2026-11-27', printf('-%d days', n)), 40 + n * 0.1, 100 FROM d
-     UNION ALL SELECT 'fabrikam.com', date('2026-11-26', printf('-%d days', n)), 50, 100 FROM d;"
+     UNION ALL SELECT 'fabrikam.com', date('2026-11-26', printf('-%d days', n)), 50, 100 FROM d
+     UNION ALL SELECT 'woodgrove.example', date('2026-08-27', printf('-%d days', n)), 90, 100 FROM d;"
 
 # ---------------------------------------------------------------- a tenant with no Secure Score
 expect_ok "report securescore (table)" -- $ES report securescore
 check "table: the tenant with no score is a line of its own" \
   grep -Eq '^    Northwind +\(no Secure Score yet\)$' "$T_OUT/out"
-check "table: the two with scores are ranked" test "$(grep -cE '^  [12] ' "$T_OUT/out")" = 2
+check "table: the three with scores are ranked" test "$(grep -cE '^  [123] ' "$T_OUT/out")" = 3
 expect_ok "report securescore --format csv" -- $ES report securescore --format csv
 check "csv: the tenant with no score is a row with only its id and name" \
   grep -qx 'northwind.example,Northwind,,,,' "$T_OUT/out"
@@ -55,3 +60,17 @@ check "json: the tenant with no score is listed, latest null, rank 0" \
 expect_ok "report securescore --format html" -- $ES report securescore --format html
 check "html: the ranking names the tenant with no score" \
   grep -q '<td>Northwind</td><td colspan="8" class="sub">No Secure Score yet.</td>' "$T_OUT/out"
+
+# ---------------------------------------------------------------- a stale tenant
+expect_ok "report securescore (table)" -- $ES report securescore
+check "table: the stale tenant is marked '*'" grep -Eq '^  1 Woodgrove\* +2026-08-27 ' "$T_OUT/out"
+check "table: the stale tenant is named with its day under the table" \
+  grep -q "^\* score of an older day (none stored since: see 'entrasync status'): Woodgrove" "$T_OUT/out"
+check "table: a tenant a day behind is not marked" grep -Eq '^  2 Fabrikam +2026-11-26 ' "$T_OUT/out"
+check "table: nor named under it" sh -c "! grep -A2 '^\* score of' '$T_OUT/out' | grep -q Fabrikam"
+expect_ok "report securescore --format json" -- $ES report securescore --format json
+check "json: stale is true for the stale tenant only" \
+  test "$(py '[t["tenant_id"] for t in d["tenants"] if t["secure_score"]["stale"]]' <"$T_OUT/out")" = "['woodgrove.example']"
+expect_ok "report securescore --format html" -- $ES report securescore --format html
+check "html: the stale tenant is marked in the ranking, and the mark explained" \
+  sh -c "grep -q '<td>Woodgrove\*</td>' '$T_OUT/out' && grep -q 'The score of an older day' '$T_OUT/out'"
