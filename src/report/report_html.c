@@ -150,6 +150,11 @@ static void trend_chart(struct buf *out, const struct report_tenant *t, size_t f
 	/* R leaves room right of the plot for the newest value's label */
 	const double W = 600, H = 200, L = 40, R = 58, T = 14, B = 28;
 	size_t n = t->ndays - from;
+	if (n == 0 && t->ndays) {        /* none in the --days window */
+		buf_printf(out, "<p class=\"sub\">No Secure Score in the days shown: the newest is of %s.</p>",
+		           t->days[t->ndays - 1].date);
+		return;
+	}
 	if (n == 0) {
 		buf_adds(out, "<p class=\"sub\">No Secure Score stored yet.</p>");
 		return;

@@ -315,7 +315,9 @@ static void table_scores(const struct report *r, const struct report_opts *o, st
 		buf_addc(out, '\n');
 		report_cell(out, t->name, 80, false);
 		end_line(out);
-		if (o->tenants || o->days > 0) {
+		if ((o->tenants || o->days > 0) && from[0] && strcmp(newest(t)->date, from) < 0) {
+			buf_printf(out, "(no Secure Score in the last %d days: the newest is of %s)\n", o->days, newest(t)->date);
+		} else if (o->tenants || o->days > 0) {
 			buf_adds(out, "DATE          CURRENT       MAX   PERCENT\n");
 			for (size_t k = 0; k < t->ndays; k++) {
 				const struct report_day *d = &t->days[k];
@@ -480,7 +482,8 @@ void report_render_csv(const struct report *r, const struct report_opts *o, stru
 		buf_adds(out, SCORES_CSV_HEADER);
 		for (size_t i = 0; i < r->ntenants; i++) {
 			const struct report_tenant *t = &r->tenants[i];
-			if (t->ndays == 0) {          /* no score yet: a row with only its id and name */
+			/* no score yet, or none in the --days window: a row with only its id and name (as JSON's "days": []) */
+			if (t->ndays == 0 || (from[0] && strcmp(newest(t)->date, from) < 0)) {
 				csv_tenant(out, t);
 				buf_adds(out, ",,,\n");
 			}

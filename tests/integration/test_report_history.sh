@@ -5,7 +5,8 @@
 # hold that the daily pulls of test_report.sh do not: a configured tenant
 # with no Secure Score stored, in every format; a tenant whose newest score
 # is months old (stale: marked '*', named under the table), beside one a
-# day behind (Microsoft's own lag: not marked).
+# day behind (Microsoft's own lag: not marked); --days N, which leaves out
+# that stale tenant's days: every format still lists it, with no days.
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
@@ -74,3 +75,21 @@ check "json: stale is true for the stale tenant only" \
 expect_ok "report securescore --format html" -- $ES report securescore --format html
 check "html: the stale tenant is marked in the ranking, and the mark explained" \
   sh -c "grep -q '<td>Woodgrove\*</td>' '$T_OUT/out' && grep -q 'The score of an older day' '$T_OUT/out'"
+
+# ---------------------------------------------------------------- --days N: a tenant with no day in the window
+expect_ok "report securescore --days 7 --format csv" -- $ES report securescore --days 7 --format csv
+check "csv --days: a tenant with no day in the window is a row with only its id and name" \
+  grep -qx 'woodgrove.example,Woodgrove,,,,' "$T_OUT/out"
+check "csv --days: the others' days in the window (7 + 6 + the empty rows)" test "$(tail -n +2 "$T_OUT/out" | wc -l)" = 15
+CSV_TENANTS=$(tail -n +2 "$T_OUT/out" | cut -d, -f1 | sort -u | tr '\n' ' ')
+expect_ok "report securescore --days 7 --format json" -- $ES report securescore --days 7 --format json
+JSON_TENANTS=$(py '" ".join(sorted(t["tenant_id"] for t in d["tenants"])) + " "' <"$T_OUT/out")
+check "--days: CSV and JSON list the same tenants" test "$CSV_TENANTS" = "$JSON_TENANTS"
+check "json --days: the stale tenant's days are empty" \
+  test "$(py '[len(t["secure_score"]["days"]) for t in d["tenants"] if t["tenant_id"] == "woodgrove.example"]' <"$T_OUT/out")" = "[0]"
+expect_ok "report securescore --days 7 (table)" -- $ES report securescore --days 7
+check "table --days: the stale tenant says it has no score in the window" \
+  grep -qx '(no Secure Score in the last 7 days: the newest is of 2026-08-27)' "$T_OUT/out"
+expect_ok "report securescore --days 7 --format html" -- $ES report securescore --days 7 --format html
+check "html --days: the stale tenant's chart says none in the window, not none stored" \
+  grep -q 'No Secure Score in the days shown: the newest is of 2026-08-27.' "$T_OUT/out"
