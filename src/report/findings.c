@@ -1,6 +1,7 @@
 /* findings — the licence finding rules (see findings.h). */
 #include "report/findings.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -80,13 +81,21 @@ void findings_check_sku(struct findings *f, const char *tenant_id, const struct 
 	if (s->billable && unused_threshold > 0 && available > 0 && s->unused_days >= unused_threshold) {
 		/* the run's days had fewer free seats than today: say how many were free all along */
 		bool fewer = s->unused_least > 0 && s->unused_least < available;
-		char *message = fewer ? xasprintf("%s: %lld of %lld seat%s unused, at least %lld of them for %d day%s in a row",
-		                                  name, available, s->purchased, plural(s->purchased), s->unused_least,
-		                                  s->unused_days, plural(s->unused_days))
-		                      : xasprintf("%s: %lld of %lld seat%s unused for %d day%s in a row", name, available,
-		                                  s->purchased, plural(s->purchased), s->unused_days, plural(s->unused_days));
+		/* days of the run without a snapshot: the evidence is the snapshots, said as such */
+		int snaps = s->unused_snapshots > 0 && s->unused_snapshots < s->unused_days ? s->unused_snapshots : 0;
+		char during[96];
+		if (snaps)
+			snprintf(during, sizeof during, "in all %d snapshot%s over %d day%s", snaps, plural(snaps),
+			         s->unused_days, plural(s->unused_days));
+		else
+			snprintf(during, sizeof during, "for %d day%s in a row", s->unused_days, plural(s->unused_days));
+		char *message = fewer ? xasprintf("%s: %lld of %lld seat%s unused, at least %lld of them %s", name, available,
+		                                  s->purchased, plural(s->purchased), s->unused_least, during)
+		                      : xasprintf("%s: %lld of %lld seat%s unused %s", name, available, s->purchased,
+		                                  plural(s->purchased), during);
 		struct finding *x = add_sku(f, FINDING_UNUSED, FINDING_WARN, tenant_id, s, available, message);
 		x->days = s->unused_days;
+		x->snapshots = snaps ? snaps : s->unused_days;
 		x->alert_text = xasprintf("%s: %lld of %lld seat%s unused", name, available, s->purchased,
 		                          plural(s->purchased));
 	}

@@ -45,6 +45,7 @@ struct finding {
 	char *upn;                 /* user findings: userPrincipalName (or mail, or id) */
 	long long count;           /* seats concerned (user findings: licences held) */
 	int days;                  /* unused: days in a row */
+	int snapshots;             /* unused: the snapshots of those days (= days when one a day) */
 	char *message;             /* one line, for people */
 	char *alert_text;          /* what an alert compares to tell a change (NULL = message): the message
 	                            * without what moves every day on its own (unused: the days in a row) */
@@ -70,6 +71,7 @@ struct findings_sku {
 	long long suspended, warning, locked_out;   /* prepaidUnits.*; warning = in the grace period, usable */
 	int unused_days;           /* consecutive days (up to the latest) with available > 0 */
 	long long unused_least;    /* the fewest seats free on a day of that run (0 = unknown: today's) */
+	int unused_snapshots;      /* the snapshot days of that run; 0 or unused_days: one every day */
 	bool billable;             /* free SKUs (not billable) are never "unused" */
 };
 

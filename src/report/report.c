@@ -320,12 +320,14 @@ static void seats_free(struct tenant_seats *ts)
 
 /* Per SKU of the tenant's history, *start[k] = the oldest day of its run of
  * days with seats free up to the newest day, or LONG_MIN (not on the newest
- * day, or no seats free on it), and *least[k] = the fewest seats free on a
- * day of that run. Walks the days from the newest back; a run is broken by
- * a day without free seats or by a stored day the SKU is missing from; days
- * with no snapshot at all do not break it. Sorts ts->v by day; returns the
- * newest day (LONG_MIN without rows). *start and *least are new. */
-static long seat_runs(struct tenant_seats *ts, long **start, long long **least)
+ * day, or no seats free on it), *least[k] = the fewest seats free on a day
+ * of that run and *snaps[k] = the snapshot days in it. Walks the days from
+ * the newest back; a run is broken by a day without free seats, by a stored
+ * day the SKU is missing from, and by more than REPORT_UNUSED_MAX_GAP_DAYS
+ * days in a row with no snapshot at all (fewer do not break it: they are
+ * counted in the run's days, not its snapshots). Sorts ts->v by day; returns
+ * the newest day (LONG_MIN without rows). *start, *least and *snaps are new. */
+static long seat_runs(struct tenant_seats *ts, long **start, long long **least, int **snaps)
 {
 	bool sorted = true;     /* rows written day by day come sorted */
 	for (size_t i = 1; i < ts->n && sorted; i++) sorted = seat_cmp(&ts->v[i - 1], &ts->v[i]) <= 0;
@@ -334,11 +336,14 @@ static long seat_runs(struct tenant_seats *ts, long **start, long long **least)
 	bool *open = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *open);
 	bool *seen = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *seen);
 	long long *fewest = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *fewest);
+	int *count = xcalloc(ts->nskus ? ts->nskus : 1, sizeof *count);
 	for (size_t k = 0; k < ts->nskus; k++) run[k] = LONG_MIN;
 	size_t end = ts->n, active = 0;
 	for (bool newest = true; end > 0 && (newest || active > 0); newest = false) {
 		size_t begin = end;     /* the rows of one day: [begin, end) */
 		while (begin > 0 && ts->v[begin - 1].day == ts->v[end - 1].day) begin--;
+		/* the days between this one and the newer one had no snapshot: too many end every run */
+		if (end < ts->n && (long)ts->v[end].day - ts->v[end - 1].day - 1 > REPORT_UNUSED_MAX_GAP_DAYS) break;
 		for (size_t i = begin; i < end; i++) {
 			const struct seat_row *row = &ts->v[i];
 			seen[row->sku] = true;
@@ -351,6 +356,7 @@ static long seat_runs(struct tenant_seats *ts, long **start, long long **least)
 			}
 			if (open[row->sku]) {
 				run[row->sku] = row->day;
+				count[row->sku]++;
 				if (fewest[row->sku] == 0 || row->free < fewest[row->sku]) fewest[row->sku] = row->free;
 			}
 		}
@@ -367,6 +373,7 @@ static long seat_runs(struct tenant_seats *ts, long **start, long long **least)
 	free(seen);
 	*start = run;
 	*least = fewest;
+	*snaps = count;
 	return ts->n ? ts->v[ts->n - 1].day : LONG_MIN;
 }
 
@@ -399,7 +406,8 @@ static int tenant_licenses(struct build *b, struct store_history *h, struct repo
 {
 	long *run = NULL;
 	long long *least = NULL;
-	long newest = seat_runs(ts, &run, &least);
+	int *snaps = NULL;
+	long newest = seat_runs(ts, &run, &least, &snaps);
 	int rc = 0;
 	if (newest != LONG_MIN) {
 		char day[11];
@@ -416,12 +424,14 @@ static int tenant_licenses(struct build *b, struct store_history *h, struct repo
 			if (strcmp(ts->skus[k], s->sku_id) == 0 && run[k] != LONG_MIN) {
 				s->unused_days = (int)(newest - run[k] + 1);
 				s->unused_least = least[k];
+				s->unused_snapshots = snaps[k];
 			}
 		shape_sku(b, t, s);
 	}
 	if (t->nskus > 1) qsort(t->skus, t->nskus, sizeof *t->skus, sku_cmp_name);
 	free(run);
 	free(least);
+	free(snaps);
 	return rc;
 }
 
@@ -456,7 +466,10 @@ static void tenant_group_skus(struct report_tenant *t)
 		into->suspended += s->suspended;
 		into->warning += s->warning;
 		into->locked_out += s->locked_out;
-		if (s->unused_days < into->unused_days) into->unused_days = s->unused_days;
+		if (s->unused_days < into->unused_days) {   /* the group's run is its shortest member's */
+			into->unused_days = s->unused_days;
+			into->unused_snapshots = s->unused_snapshots;
+		}
 		into->unused_least += s->unused_least;   /* each member had at least its own free all along */
 		into->billable = into->billable || s->billable;
 		into->known = into->known && s->known;
@@ -759,7 +772,8 @@ static int build_licenses(struct build *b, struct store_history *h)
 			struct findings_sku fs = {
 				.sku_id = s->sku_id, .name = s->name, .purchased = s->purchased, .assigned = s->assigned,
 				.suspended = s->suspended, .warning = s->warning, .locked_out = s->locked_out,
-				.unused_days = s->unused_days, .unused_least = s->unused_least, .billable = s->billable,
+				.unused_days = s->unused_days, .unused_least = s->unused_least,
+				.unused_snapshots = s->unused_snapshots, .billable = s->billable,
 			};
 			findings_check_sku(&b->r->findings, t->id, &fs, threshold);
 		}

@@ -39,6 +39,10 @@ const char *report_format_name(enum report_format f);
 int report_format_parse(const char *s, enum report_format *out);
 
 #define REPORT_DEFAULT_UNUSED_DAYS 30
+/* A run of unused seats goes on over a few days with no snapshot (pulls
+ * failing: no evidence either way); more days than this in a row without
+ * one end it. */
+#define REPORT_UNUSED_MAX_GAP_DAYS 7
 /* Microsoft makes each tenant's daily Secure Score at its own time of day: a
  * tenant pulled before its score of the day was made is one day behind the
  * others without anything wrong. More than that is stale. */
@@ -109,7 +113,9 @@ struct report_sku {
 	bool billable, hidden, known;  /* known: in Microsoft's SKU name table */
 	bool unit_price_set;
 	double unit_price;
-	int unused_days;              /* consecutive days up to the newest with purchased - assigned > 0 */
+	int unused_days;              /* days up to the newest with purchased - assigned > 0 on each snapshot
+	                               * (gaps up to REPORT_UNUSED_MAX_GAP_DAYS without one included) */
+	int unused_snapshots;         /* the snapshot days of that run (= unused_days when one a day) */
 	long long unused_least;       /* the fewest seats free on a day of that run (0 when none) */
 };
 

@@ -609,6 +609,7 @@ static cJSON *json_sku(const struct report_sku *s)
 	cJSON_AddNumberToObject(j, "locked_out", (double)s->locked_out);
 	add_str(j, "status", s->status);
 	cJSON_AddNumberToObject(j, "unused_days", s->unused_days);
+	cJSON_AddNumberToObject(j, "unused_snapshots", s->unused_snapshots);
 	cJSON_AddBoolToObject(j, "billable", s->billable);
 	if (s->unit_price_set) {
 		cJSON_AddNumberToObject(j, "unit_price", s->unit_price);
@@ -667,7 +668,10 @@ int report_render_json(const struct report *r, const struct report_opts *o, stru
 		add_str(x, "user_id", f->user_id);
 		add_str(x, "user_principal_name", f->upn);
 		cJSON_AddNumberToObject(x, "count", (double)f->count);
-		if (f->kind == FINDING_UNUSED) cJSON_AddNumberToObject(x, "days", f->days);
+		if (f->kind == FINDING_UNUSED) {
+			cJSON_AddNumberToObject(x, "days", f->days);
+			cJSON_AddNumberToObject(x, "snapshots", f->snapshots);
+		}
 		cJSON_AddStringToObject(x, "message", f->message);
 		cJSON_AddItemToArray(fs, x);
 	}

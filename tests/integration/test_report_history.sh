@@ -6,7 +6,9 @@
 # with no Secure Score stored, in every format; a tenant whose newest score
 # is months old (stale: marked '*', named under the table), beside one a
 # day behind (Microsoft's own lag: not marked); --days N, which leaves out
-# that stale tenant's days: every format still lists it, with no days.
+# that stale tenant's days: every format still lists it, with no days;
+# seats unused in each of 21 licence snapshots spread over 151 days: the
+# finding says so, not "151 days in a row".
 . tests/lib.sh
 . tests/integration/fakes_lib.sh
 
@@ -93,3 +95,24 @@ check "table --days: the stale tenant says it has no score in the window" \
 expect_ok "report securescore --days 7 --format html" -- $ES report securescore --days 7 --format html
 check "html --days: the stale tenant's chart says none in the window, not none stored" \
   grep -q 'No Secure Score in the days shown: the newest is of 2026-08-27.' "$T_OUT/out"
+
+# ---------------------------------------------------------------- unused seats over snapshots with gaps
+# Contoso: 21 snapshots from 2026-06-30 to 2026-11-27 (every 7 or 8 days), 3 of 10 E3 seats free in each
+sql "WITH RECURSIVE i(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM i WHERE n < 20)
+     INSERT INTO license_snapshots(tenant_id, day, sku_id, sku_part_number, enabled, consumed)
+     SELECT 'contoso.com', date('2026-06-30', printf('+%d days', (n * 15 + 1) / 2)),
+            '05e9a617-0261-4cee-bb44-138d3ef5d965', 'SPE_E3', 10, 7 FROM i;"
+check "21 licence snapshots over 151 days" \
+  test "$(sql "select count(*) || ' ' || (julianday(max(day)) - julianday(min(day)) + 1) from license_snapshots")" = "21 151.0"
+expect_ok "report findings --format json" -- $ES report findings --format json
+check "findings: unused in all 21 snapshots over 151 days, not 151 days in a row" \
+  test "$(py '[f["message"] for f in d["findings"] if f["kind"] == "unused"]' <"$T_OUT/out")" = \
+    "['Microsoft 365 E3: 3 of 10 seats unused in all 21 snapshots over 151 days']"
+check "json: the unused finding has days 151 and snapshots 21" \
+  test "$(py '[(f["days"], f["snapshots"]) for f in d["findings"] if f["kind"] == "unused"]' <"$T_OUT/out")" = "[(151, 21)]"
+# a snapshot 8 days after the newest (seats still free): 8 days without one end the run
+sql "INSERT INTO license_snapshots(tenant_id, day, sku_id, sku_part_number, enabled, consumed)
+     VALUES ('contoso.com', '2026-12-06', '05e9a617-0261-4cee-bb44-138d3ef5d965', 'SPE_E3', 10, 7);"
+expect_ok "report findings --format json, after 8 days with no snapshot" -- $ES report findings --format json
+check "json: 8 days with no snapshot end the run: no unused finding" \
+  test "$(py '[f for f in d["findings"] if f["kind"] == "unused"]' <"$T_OUT/out")" = "[]"

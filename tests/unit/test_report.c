@@ -104,6 +104,47 @@ TEST(report_unused_runs)
 	close_store(st);
 }
 
+/* 21 snapshots spread over 151 days (pulls failing in between, never more
+ * than 7 days in a row), seats free in each: the finding says what the
+ * evidence is, not "151 days in a row"; 8 days with no snapshot end the run. */
+TEST(report_unused_run_over_gaps)
+{
+	struct err err;
+	struct store *st = open_store(&err);
+	REQUIRE(st);
+	for (int i = 0; i <= 20; i++)                              /* days 0, 8, 15, 23, ... 150 */
+		put_lic(st, "t-a", (i * 15 + 1) / 2, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", 10, 7, &err);
+	struct report_opts o = { .kind = REPORT_FINDINGS, .days = 30 };
+	struct report *r = NULL;
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	const struct report_sku *s = find_sku(r, "t-a", "SPE_E3");
+	REQUIRE(s);
+	CHECK_EQ_INT(s->unused_days, 151);
+	CHECK_EQ_INT(s->unused_snapshots, 21);
+	REQUIRE(r->findings.n == 1);
+	CHECK_STR(r->findings.v[0].message, "Microsoft 365 E3: 3 of 10 seats unused in all 21 snapshots over 151 days");
+	CHECK_EQ_INT(r->findings.v[0].days, 151);
+	CHECK_EQ_INT(r->findings.v[0].snapshots, 21);
+	report_free(r);
+	/* day 159 after day 150: 8 days with no snapshot end the run */
+	put_lic(st, "t-a", 159, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", 10, 7, &err);
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	s = find_sku(r, "t-a", "SPE_E3");
+	REQUIRE(s);
+	CHECK_EQ_INT(s->unused_days, 1);
+	CHECK_EQ_INT(s->unused_snapshots, 1);
+	CHECK_EQ_INT(r->findings.n, 0);
+	report_free(r);
+	/* one a day: the days are the evidence, said as before */
+	for (int d = 160; d <= 200; d++)
+		put_lic(st, "t-a", d, "05e9a617-0261-4cee-bb44-138d3ef5d965", "SPE_E3", 10, 7, &err);
+	REQUIRE_OK(report_build(st, &o, NULL, &r, &err), &err);
+	REQUIRE(r->findings.n == 1);
+	CHECK_STR(r->findings.v[0].message, "Microsoft 365 E3: 3 of 10 seats unused for 42 days in a row");
+	report_free(r);
+	close_store(st);
+}
+
 /* 1 seat free on the first day, 4 from the next (3 bought): the finding
  * does not say 4 were unused for the whole run. */
 TEST(report_unused_run_says_the_fewest)
