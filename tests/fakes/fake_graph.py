@@ -2238,7 +2238,7 @@ class FakeGraph:
         if what == "contracts":
             if t.head["partner"] and method == "POST":
                 cust = self._ctenant(data["customer"])
-                c = graph_data.make_contract(random.Random(cust.id), cust,
+                c = graph_data.make_contract(random.Random(cust.id), cust.head,
                                              data.get("contractType", "ResellerPartner"),
                                              data.get("displayName"))
                 t.head["contracts"].append(c)

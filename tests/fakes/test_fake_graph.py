@@ -729,6 +729,24 @@ class EndpointTests(Base):
                                       "displayName"})
         self.assertGraphError(get("/v1.0/contracts", tok()), 403, "Forbidden")
 
+    def test_contracts_added_and_removed(self):
+        """POST/DELETE tenants/partner/contracts: a contract a test adds is listed by /contracts."""
+        ctl("POST", "tenants", {"key": "lamna", "id": "7d3c1a2b-0000-4f00-8000-00000000a1b2",
+                                "displayName": "Lamna Healthcare", "domain": "lamna.example",
+                                "contract": False})
+        t = tok(PARTNER)
+        ids = lambda: {c["customerId"] for c in get("/v1.0/contracts", t).json["value"]}  # noqa: E731
+        self.assertNotIn("7d3c1a2b-0000-4f00-8000-00000000a1b2", ids())
+        c = ctl("POST", "tenants/partner/contracts", {"customer": "lamna",
+                                                       "displayName": "Lamna (old name)"})
+        self.assertEqual((c["customerId"], c["defaultDomainName"], c["displayName"],
+                          c["contractType"]),
+                         ("7d3c1a2b-0000-4f00-8000-00000000a1b2", "lamna.example",
+                          "Lamna (old name)", "ResellerPartner"))
+        self.assertIn("7d3c1a2b-0000-4f00-8000-00000000a1b2", ids())
+        ctl("DELETE", "tenants/partner/contracts/" + c["id"])
+        self.assertNotIn("7d3c1a2b-0000-4f00-8000-00000000a1b2", ids())
+
     def test_tenant_information(self):
         t = tok(PARTNER)
         r = get("/v1.0/tenantRelationships/findTenantInformationByTenantId(tenantId='%s')"
