@@ -1,1 +1,0 @@
-return { include = function(u) return true end }
