@@ -105,3 +105,77 @@ if (ulimit -c unlimited 2>/dev/null); then
 else
   echo "skip - core limit (ulimit -c unlimited not allowed here)"
 fi
+
+# --- the man page and each command's help agree, and name options that exist.
+# A command's options are those of its usage lines and of the lines its help
+# starts with an option; each must be accepted by the command (an option the
+# parser does not know is "unknown option", whatever else is wrong: here the
+# config is missing) and named in the man page's entry for the command; each
+# option of a man page synopsis line must be accepted too. (The global
+# options have their own section.)
+if command -v python3 >/dev/null 2>&1 && [ -f docs/entrasync.1 ]; then
+  python3 - "$ENTRASYNC" docs/entrasync.1 <<'PY'
+import re, subprocess, sys
+es, man = sys.argv[1], open(sys.argv[2]).read()
+OPT = r"(?<![\w-])--[a-z][a-z-]*[a-z]"
+CMDS = [l.split()[0] for l in subprocess.run([es, "--help"], capture_output=True, text=True).stdout
+        .split("Commands:\n")[1].split("\n\n")[0].splitlines()]
+CMDS = [c for c in CMDS if c not in ("help", "version")]
+GLOBAL = {"--config", "--lua-dir", "--log-level", "--log-format", "--help", "--version"}   # GLOBAL OPTIONS
+
+def words_to_sub(words):
+    """the subcommand words of a synopsis: literal words, an alternative's first, a PLACEHOLDER as x"""
+    sub = []
+    for w in words:
+        if w.startswith("-") or w.startswith("["): break
+        a = w.split("|")[0]
+        sub.append(a if a.islower() else "x")
+    return sub
+
+def unknown(argv):
+    r = subprocess.run([es] + argv + ["--config", "/nonexistent/entrasync.lua"], capture_output=True, text=True)
+    return "unknown option" in r.stderr
+
+def plain(roff):
+    return re.sub(r"\\f[BIRP]", "", roff).replace("\\-", "-")
+
+# the man page's COMMANDS section: entries ".TP" then ".B CMD ..." (then ".TQ" + ".B CMD ..." lines)
+section = man.split("\n.SH COMMANDS", 1)[1].split("\n.SH ", 1)[0]
+entries = {}   # command -> (its entries' text, [synopsis lines])
+for e in section.split("\n.TP\n")[1:]:
+    lines = e.split("\n")
+    heads = [lines[0]]
+    i = 1
+    while i + 1 < len(lines) and lines[i] == ".TQ":
+        heads.append(lines[i + 1]); i += 2
+    heads = [plain(re.sub(r"^\.BR? ", "", h)).split() for h in heads]
+    cmd = heads[0][0]
+    text, syn = entries.get(cmd, ("", []))
+    entries[cmd] = (text + plain(e), syn + heads)
+
+for c in CMDS:
+    h = subprocess.run([es, "help", c], capture_output=True, text=True).stdout.split("\nGlobal options")[0]
+    subs, opts = [], set()
+    for l in h.splitlines():
+        m = re.match(r"^(?:usage:)?\s+entrasync %s\b(.*)" % c, l)
+        if m:
+            subs.append(words_to_sub(m.group(1).split()))
+        if m or (subs and re.match(r"^\s+\[", l)):
+            opts |= set(re.findall(OPT, l))
+        m = re.match(r"^\s*(--[a-z][a-z-]*[a-z])(?=[\s:=]|$)", l)
+        if m: opts.add(m.group(1))
+    bad = sorted(o for o in opts if all(unknown([c] + s + [o]) for s in subs))
+    print("%s - entrasync help %s: every option it lists is accepted%s"
+          % ("FAIL" if bad else "ok", c, "\n    unknown: " + " ".join(bad) if bad else ""))
+    text, syn = entries.get(c, ("", []))
+    missing = sorted(o for o in opts - GLOBAL if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(o), text))
+    print("%s - the man page's entry for %s names every option of its help%s"
+          % ("FAIL" if missing or not text else "ok", c, "\n    missing: " + " ".join(missing) if missing else
+             ("\n    no entry" if not text else "")))
+    bad = sorted(set(o for s in syn for o in re.findall(OPT, " ".join(s)) if unknown([c] + words_to_sub(s[1:]) + [o])))
+    print("%s - the man page's synopsis of %s names options it accepts%s"
+          % ("FAIL" if bad else "ok", c, "\n    unknown: " + " ".join(bad) if bad else ""))
+PY
+else
+  echo "skip - the man page against the help (python3 or docs/entrasync.1 missing)"
+fi
