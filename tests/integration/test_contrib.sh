@@ -4,7 +4,8 @@
 # rates them at most 2.0 (both skipped when systemd-analyze is missing);
 # the hardening the docs promise is there; the example config, with the
 # secrets from the example environment file, passes `entrasync check`; the
-# cron line is a valid cron.d entry whose command parses.
+# cron line is a valid cron.d entry whose command parses; the config
+# examples of README.md, the man page and docs/operations.md pass `check`.
 . tests/lib.sh
 
 C=contrib
@@ -68,3 +69,25 @@ CMD=$(printf '%s\n' "$LINE" | cut -d' ' -f7-)
 check "cron: the command parses (sh -n)" sh -n -c "$CMD"
 check "cron: it sources the environment file and runs sync then metrics" \
   sh -c "printf '%s\n' \"\$1\" | grep -q '\. /etc/entrasync/entrasync.env.*entrasync sync.*entrasync metrics --output'" _ "$CMD"
+
+# ---- the config examples of the docs pass `entrasync check`: README's
+# Configuration block, the man page's CONFIGURATION block, and the operations
+# guide's tenant entries and "For example" block (each after README's, which
+# has the rest a config needs)
+mkdir -p "$W/docs/policies"
+cp policies/default.lua "$W/docs/policies/default.lua"
+cp policies/default.lua "$W/docs/policies/contoso.lua"
+block() {  # block FILE START_PATTERN: the first ```lua block after the line matching START_PATTERN
+  awk -v start="$2" '$0 ~ start { f = 1 } f && /^```lua/ { g = 1; next } g && /^```/ { exit } g' "$1"
+}
+block README.md '^## Configuration' >"$W/docs/readme.lua"
+awk '/^\.SH CONFIGURATION/ { f = 1 } f && /^\.nf/ { g = 1; next } g && /^\.fi/ { exit } g && !/^\.(RS|RE)/' docs/entrasync.1 |
+  sed -e 's/\\-/-/g' -e 's/\\(->/->/g' >"$W/docs/man.lua"
+{ cat "$W/docs/readme.lua"; block docs/operations.md '^A tenant entry maps'; } >"$W/docs/ops_tenants.lua"
+{ cat "$W/docs/readme.lua"; block docs/operations.md '^For example:'; } >"$W/docs/ops_example.lua"
+for ex in readme man ops_tenants ops_example; do
+  check "docs config example $ex.lua is there" test "$(grep -c . "$W/docs/$ex.lua")" -gt 2
+  ( cd "$W/docs" && ENTRASYNC_GRAPH_SECRET=s SYNCRO_API_KEY=k "$ENTRASYNC" --config "$ex.lua" check >"$ex.out" 2>&1 )
+  check "docs config example $ex.lua passes entrasync check" grep -q "^config OK" "$W/docs/$ex.out"
+  grep -q "^config OK" "$W/docs/$ex.out" || sed 's/^/    /' "$W/docs/$ex.out"
+done
