@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "billing/billing_run.h"
 #include "face/cmd_ops.h"
@@ -109,6 +110,14 @@ static int open_run(struct bill_run *r, const struct bill_opts *o, const struct 
 	 * Syncro's 180 requests a minute are per IP, and a sync going on
 	 * paces itself to use them all */
 	*code = EXIT_NOSTART;
+	/* the report only reads what pulls and runs stored: without a
+	 * database there is nothing to report, and none is made (as `report`
+	 * does) */
+	if (o->report && access(r->cfg.database, F_OK) != 0) {
+		fprintf(stderr, "entrasync %s: no database at %s yet: run 'entrasync pull' first\n", o->cmd,
+		        r->cfg.database);
+		return -1;
+	}
 	if (store_lock_acquire(r->cfg.database, &r->lock, &err) != 0 ||
 	    store_open(r->cfg.database, &r->st, &err) != 0 || store_billing_open(r->st, &r->ctx.sb, &err) != 0) {
 		fprintf(stderr, "entrasync %s: %s\n", o->cmd, err.msg);

@@ -93,6 +93,11 @@ expect_exit "no mode is a usage error" 2 "--period YYYY-MM, --schedules or --rep
 expect_exit "a malformed period is refused" 2 "YYYY-MM" -- $ES bill --period 2026-9
 expect_exit "the current month needs --open-period" 2 "has not ended" -- $ES bill --period "$(date -u +%Y-%m)"
 expect_exit "--report needs a period" 2 "needs --period" -- $ES bill --report
+# --report with no database yet: nothing to report, and none made (it used to make an empty one)
+sed 's|state/es.db|state/none.db|' es.lua >es-nodb.lua
+expect_exit "no database yet: exit 3, saying so" 3 "^entrasync bill: no database at state/none.db yet: run 'entrasync pull' first$" \
+  -- --config es-nodb.lua bill --report --period 2026-09
+check "no database yet: none made" test ! -e state/none.db
 # --open-period where it means nothing: refused, not ignored
 expect_exit "--open-period with --schedules is a usage error" 2 "^entrasync bill: --open-period is for invoicing the month still going \(bill --period YYYY-MM --open-period\): drop it$" \
   -- $ES bill --schedules --open-period --dry-run
