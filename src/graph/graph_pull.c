@@ -1205,7 +1205,7 @@ static void batch_done(struct graph_tenant *t, struct graph_result *r, void *ctx
 	struct batch *again = NULL, *rest = NULL;
 	struct buf next = { 0 }, left_out = { 0 };
 	const char *req = b->next ? "GET on the $batch answer's nextLink" : "POST /$batch";
-	if (!r->ok && b->next && b->round + 1 < BATCH_MAX_ROUNDS && !http_service_down(pt->gt->gc->api, NULL, 0)) {
+	if (!r->ok && b->next && b->round + 1 < BATCH_MAX_ROUNDS && !graph_client_down(pt->gc, NULL, 0)) {
 		/* the link itself failed (expired, refused, no answer after the
 		 * retries): the parts it was to bring are asked again in a new
 		 * $batch, as parts left out are (all GETs) */
