@@ -34,7 +34,7 @@ fake_url URL syncro
 ctl() { fake_ctl "$URL" "$@"; }  # ctl METHOD PATH [JSON]: the fake's control API, answer on stdout
 py() { jq_py "$1"; }
 writes() { ctl GET stats | py 'sum(d["requests"]["writes"].values())'; }
-sql() { sqlite3 "$W/state/es.db" "$1"; }
+sql() { sqlite3 -cmd ".timeout 30000" "$W/state/es.db" "$1"; }
 # invoices CUSTOMER: September invoices of a customer in the fake
 invoices() { ctl GET "invoices?customer_id=$1" | py 'len([i for i in d["invoices"] if "2026-09" in (i["note"] or "")])'; }
 # sched_qty PRODUCT: quantity of schedule 301's line with the product

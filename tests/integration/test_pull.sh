@@ -15,7 +15,7 @@
 BIG=b1b1b1b1-0000-4000-8000-00000000b16b
 PARTNER=e5a1c0de-1111-4abc-9def-0123456789ab
 graph_test test_pull pull --seed 7   # W, URL, ctl METHOD PATH [JSON]
-sql() { sqlite3 "$W/state/es.db" "$1"; }
+sql() { sqlite3 -cmd ".timeout 30000" "$W/state/es.db" "$1"; }
 active_users() { ctl GET "tenants/$1" | jq_py 'd["users"]'; }
 graph_requests() {  # graph_requests TENANT: top-level Graph requests logged since the last clear
   ctl GET "requests?tenant=$1&kind=graph&summary=1" | jq_py 'd["total"]'

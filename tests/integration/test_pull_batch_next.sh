@@ -14,7 +14,7 @@
 
 graph_test test_pull_batch_next batch_next --seed 1 --tenants demo   # W, URL, ctl METHOD PATH [JSON]
 cd "$W" || exit 1
-sql() { sqlite3 state/es.db "$1"; }
+sql() { sqlite3 -cmd ".timeout 30000" state/es.db "$1"; }
 cat >policy.lua <<'EOF'
 return { groups = { "All Staff", "Managers" }, include = function(u) return true end }
 EOF

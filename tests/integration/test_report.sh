@@ -65,7 +65,7 @@ mkconfig() {  # mkconfig POLICY SYNCRO_URL
 mkconfig plain.lua "http://127.0.0.1:9/api/v1"
 cd "$W" || exit 1
 ES="--config es.lua --log-level warn"
-sql() { sqlite3 state/es.db "$1"; }
+sql() { sqlite3 -cmd ".timeout 30000" state/es.db "$1"; }
 day_of() { date -u -d "$START + $1 days" +%F; }
 
 expect_exit "report before any pull: no database, exit 3" 3 "run 'entrasync pull' first" -- $ES report licenses

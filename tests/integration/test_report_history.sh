@@ -36,7 +36,7 @@ tenants = {
 EOF
 cd "$W" || exit 1
 ES="--config es.lua --log-level error"
-sql() { sqlite3 state/es.db "$1"; }
+sql() { sqlite3 -cmd ".timeout 30000" state/es.db "$1"; }
 py() { jq_py "$1"; }
 
 es $ES pull   # fails (nothing listens on port 9): the database and its three tenants

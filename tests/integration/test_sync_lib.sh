@@ -23,7 +23,7 @@ start_fakes() {
 }
 
 # sql QUERY: the answer of the test's database (state/es.db, from $W).
-sql() { sqlite3 state/es.db "$1"; }
+sql() { sqlite3 -cmd ".timeout 30000" state/es.db "$1"; }
 
 # fakes_alive: both fakes still run (else a FAIL line).
 fakes_alive() { fake_alive graph syncro; }

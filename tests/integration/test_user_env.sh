@@ -23,7 +23,7 @@ fakes_start() {
 
 gctl() { fake_ctl "$GRAPH_URL" "$1" "$2" "${3:-}"; }
 sctl() { fake_ctl "$SYNCRO_URL" "$1" "$2" "${3:-}"; }
-sql() { sqlite3 "$W/state/es.db" "$1"; }
+sql() { sqlite3 -cmd ".timeout 30000" "$W/state/es.db" "$1"; }
 # fake_user TENANT ID FIELD: a field of the fake Graph's user (Python repr).
 fake_user() { gctl GET "tenants/$1/users/$2" | jq_py "d.get('$3')"; }
 # graph_calls METHOD REGEX: Graph API requests since the last clear.
