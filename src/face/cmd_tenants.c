@@ -258,7 +258,7 @@ static int syncro_index_load(const struct config *cfg, struct http_engine *engin
 	struct syncro_opts so;
 	syncro_opts_from_config(&cfg->syncro, &so);
 	so.max_attempts = 2;     /* a suggestion is not worth a long wait */
-	so.timeout = 15;
+	if (so.timeout <= 0 || so.timeout > 15) so.timeout = 15;   /* syncro.timeout_seconds when shorter */
 	struct syncro_client *sc = syncro_client_new(engine, &so, err);
 	int rc = -1;
 	if (!sc) goto out;

@@ -1,12 +1,7 @@
 /* graph — the Graph client core: services and per-tenant lanes on the HTTP
  * engine, requests with the tenant's bearer token (one refresh and retry
  * after a 401 InvalidAuthenticationToken), Graph error bodies parsed and
- * turned into actionable messages, and the x-ms-throttle-* headers logged.
- *
- * Test hook (environment, for the outage tests only):
- *   ENTRASYNC_TEST_GRAPH_TIMEOUT=S: each attempt to Graph and to its token
- *   endpoint gives up after S seconds (instead of 120), so that a test of
- *   an endpoint that never answers takes seconds. */
+ * turned into actionable messages, and the x-ms-throttle-* headers logged. */
 #include "graph/graph_internal.h"
 
 #include <ctype.h>
@@ -253,8 +248,7 @@ int graph_client_new(const struct graph_client_opts *o, struct graph_client **ou
 	 * the next hourly run). Only failures of two tenants at least count:
 	 * one tenant's own 503s are its own. */
 	double outage = cfg->outage_seconds > 0 ? cfg->outage_seconds : DEFAULT_OUTAGE_SECONDS;
-	const char *test_timeout = getenv("ENTRASYNC_TEST_GRAPH_TIMEOUT");
-	double timeout = test_timeout ? strtod(test_timeout, NULL) : 0;
+	double timeout = cfg->timeout_seconds;   /* 0: the HTTP core's default (120 s) */
 	gc->api = http_service_add(o->engine, &(struct http_service_opts){
 		.name = "graph", .base_url = base, .max_in_flight = max_in_flight,
 		.rate_per_min = o->rate_per_min, .burst = o->rate_per_min > 0 ? o->rate_per_min / 6 : 0,

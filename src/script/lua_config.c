@@ -84,9 +84,9 @@ struct scope {
 static const char *const top_keys[] = { "database", "graph", "syncro", "policy", "tenants", "csp", "limits",
 	"actions", "billing", "alerts", "retention", NULL };
 static const char *const graph_keys[] = { "client_id", "client_secret", "certificate", "private_key",
-	"authority", "endpoint", "ca_file", "jwt_alg", "pull_workers", "outage_seconds", NULL };
+	"authority", "endpoint", "ca_file", "jwt_alg", "pull_workers", "outage_seconds", "timeout_seconds", NULL };
 static const char *const syncro_keys[] = { "base_url", "subdomain", "api_key", "requests_per_minute", "ca_file",
-                                           "outage_seconds", NULL };
+                                           "outage_seconds", "timeout_seconds", NULL };
 static const char *const tenant_keys[] = { "id", "name", "syncro_customer_id", "syncro_customer", "policy",
 	"billing_schedule", NULL };
 static const char *const csp_keys[] = { "partner_tenant", NULL };
@@ -472,15 +472,23 @@ static void missing(struct loader *ld, const struct scope *sc, const char *key, 
 	        what ? what : "");
 }
 
-/* The section's outage_seconds (graph, syncro): how long a service may give
- * no answer before the run stops waiting for it; 1 to 86400 when given. */
-static void opt_outage(struct loader *ld, int t, const struct scope *sc, double *out)
+/* A section's duration in seconds (graph, syncro): 1 to max when given. */
+static void opt_seconds(struct loader *ld, int t, const struct scope *sc, const char *key, double max, double *out)
 {
-	if (opt_numeric(ld, t, sc, "outage_seconds", out, NULL) > 0 && !(*out >= 1 && *out <= 86400)) {
+	if (opt_numeric(ld, t, sc, key, out, NULL) > 0 && !(*out >= 1 && *out <= max)) {
 		char fk[96];
-		problem(ld, key_line(ld, sc, "outage_seconds"), "%s must be from 1 to 86400 (seconds)",
-		        full_key(sc, "outage_seconds", fk, sizeof fk));
+		problem(ld, key_line(ld, sc, key), "%s must be from 1 to %g (seconds)", full_key(sc, key, fk, sizeof fk),
+		        max);
 	}
+}
+
+/* The section's outage_seconds (how long a service may give no answer
+ * before the run stops waiting for it) and timeout_seconds (how long one
+ * attempt may take, connecting to the answer's last byte). */
+static void opt_service_times(struct loader *ld, int t, const struct scope *sc, double *outage, double *timeout)
+{
+	opt_seconds(ld, t, sc, "outage_seconds", 86400, outage);
+	opt_seconds(ld, t, sc, "timeout_seconds", 600, timeout);
 }
 
 static void load_graph(struct loader *ld, int root, const struct scope *top)
@@ -535,7 +543,7 @@ static void load_graph(struct loader *ld, int root, const struct scope *top)
 		else
 			g->pull_workers = (int)workers;
 	}
-	opt_outage(ld, t, &sc, &g->outage_seconds);
+	opt_service_times(ld, t, &sc, &g->outage_seconds, &g->timeout_seconds);
 	lua_pop(ld->L, 1);
 }
 
@@ -591,7 +599,7 @@ static void load_syncro(struct loader *ld, int root, const struct scope *top)
 			         "expect HTTP 429 responses", ld->path, line, s->requests_per_minute);
 	}
 	opt_path(ld, t, &sc, "ca_file", &s->ca_file, 1);
-	opt_outage(ld, t, &sc, &s->outage_seconds);
+	opt_service_times(ld, t, &sc, &s->outage_seconds, &s->timeout_seconds);
 	lua_pop(ld->L, 1);
 }
 

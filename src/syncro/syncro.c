@@ -76,6 +76,7 @@ void syncro_opts_from_config(const struct config_syncro *cfg, struct syncro_opts
 	opts->requests_per_minute = cfg->requests_per_minute;
 	opts->ca_file = cfg->ca_file;
 	opts->outage_seconds = cfg->outage_seconds;
+	opts->timeout = cfg->timeout_seconds;
 }
 
 /* true for a loopback host (127.0.0.0/8, ::1, localhost) at the start of

@@ -25,6 +25,8 @@ struct config_graph {
 	int pull_workers;         /* worker processes of a pull; 0 = one per core (see graph_pull_workers_auto) */
 	double outage_seconds;    /* a pull stops once Graph (or its token endpoint) has not answered this long;
 	                           * 0 = default (60) */
+	double timeout_seconds;   /* one attempt at Graph or its token endpoint gives up after this long;
+	                           * 0 = default (120) */
 };
 
 struct config_syncro {
@@ -33,6 +35,7 @@ struct config_syncro {
 	double requests_per_minute; /* default 180; above 180 is allowed with a warning */
 	char *ca_file;            /* extra trust anchor (resolved path) or NULL */
 	double outage_seconds;    /* a run stops once Syncro has not answered this long; 0 = default (60) */
+	double timeout_seconds;   /* one attempt at Syncro gives up after this long; 0 = default (60) */
 };
 
 struct config_tenant {

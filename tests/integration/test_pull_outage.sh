@@ -13,10 +13,10 @@
 # tenants' own 503s while the others keep answering, stop nothing. A sync
 # syncs the tenants pulled before the outage and skips the ticket actions
 # (Graph calls); the daemon's runs end before its next slot. A bad
-# graph.outage_seconds is refused with its line.
-# Timing: ENTRASYNC_TEST_GRAPH_TIMEOUT=1 makes an attempt at the black hole
-# give up after 1 s (120 s without); every run of the black hole is bounded
-# with `timeout`, so a binary without the stop fails the test, not hangs.
+# graph.outage_seconds or graph.timeout_seconds is refused with its line.
+# Timing: graph.timeout_seconds = 1 makes an attempt at the black hole give
+# up after 1 s (120 s without); every run of the black hole is bounded with
+# `timeout`, so a binary without the stop fails the test, not hangs.
 . tests/integration/test_sync_lib.sh
 
 W=$T_OUT/pull_outage
@@ -26,7 +26,6 @@ fake_start syncro "$W" tests/fakes/fake_syncro.py --api-key "$SKEY" --data demo
 fake_url GURL graph
 fake_url SURL syncro
 cd "$W" || exit 1
-export ENTRASYNC_TEST_GRAPH_TIMEOUT=1
 
 # the tenants: the three demo ones that consented, then the 40 generated
 gctl GET tenants | python3 -c '
@@ -42,7 +41,7 @@ printf 'return { include = function(u) return true end }\n' >pol.lua
 pconfig() {
   fake_config "$1" "$2" 'base_url = "http://127.0.0.1:9/api/v1", api_key = "unused"' pol.lua \
     "$(awk '{ printf "  { id = \"%s\", syncro_customer_id = %d },\n", $1, $3 }' tenants.txt)"
-  sed -i "s#^graph = { #graph = { outage_seconds = 2, #" "$1"
+  sed -i "s#^graph = { #graph = { outage_seconds = 2, timeout_seconds = 1, #" "$1"
 }
 pconfig ok.lua "$GURL"
 # faults JSON: the fake's faults; no_faults: none; hole KIND: Graph ("graph")
@@ -151,9 +150,8 @@ for id in $SLOW; do
   i=$((i + 1))
   faults "$(fault_list "\"match\": \"/users/delta\", \"latency_ms\": $((i * 200))" "$id")"
 done
-ENTRASYNC_TEST_GRAPH_TIMEOUT=30
-timed "two tenants' 503s" 60 -- --config ok.lua pull --workers 1
-ENTRASYNC_TEST_GRAPH_TIMEOUT=1
+sed 's/timeout_seconds = 1,/timeout_seconds = 30,/' ok.lua >t30.lua
+timed "two tenants' 503s" 60 -- --config t30.lua pull --workers 1
 no_faults
 check "two tenants' 503s, the others answering: exit 1" test "$RC" = 1
 check "two tenants' 503s, the others answering: Graph not called down" eval '! not_answering'
@@ -166,7 +164,7 @@ check "two tenants' 503s, the others answering: the others are ok" test "$(grep 
 mail_policy mail.lua
 sync_config s.lua mail.lua 6000 "$(demo_tenants Contoso Fabrikam Northwind)" \
   'actions = { ticket_problem_type = "Microsoft action" }'
-sed -i "s#^graph = { #graph = { outage_seconds = 2, #; s#state/es.db#state/sync.db#" s.lua
+sed -i "s#^graph = { #graph = { outage_seconds = 2, timeout_seconds = 1, #; s#state/es.db#state/sync.db#" s.lua
 faults "$(fault_list '"status": 503, "retry_after": "1"' "$FABRIKAM" "$NORTHWIND")"
 timed "sync" 60 -- --config s.lua sync
 no_faults
@@ -202,4 +200,10 @@ expect_fail "graph.outage_seconds = 0.5 refused with its line" \
 sed 's/outage_seconds = 2/outage_seconds = "long"/' ok.lua >bad.lua
 expect_fail "graph.outage_seconds not a number refused" "bad.lua:[0-9]+: graph.outage_seconds must be a finite number" \
   -- --config bad.lua check
+sed 's/timeout_seconds = 1,/timeout_seconds = 0.5,/' ok.lua >bad.lua
+expect_fail "graph.timeout_seconds = 0.5 refused with its line" \
+  "bad.lua:[0-9]+: graph.timeout_seconds must be from 1 to 600" -- --config bad.lua check
+sed 's/timeout_seconds = 1,/timeout_seconds = 601,/' ok.lua >bad.lua
+expect_fail "graph.timeout_seconds = 601 refused with its line" \
+  "bad.lua:[0-9]+: graph.timeout_seconds must be from 1 to 600" -- --config bad.lua check
 fake_alive graph syncro

@@ -68,7 +68,22 @@ check "daemon: the run after the outage verifies again, then not until due" \
   test "$(sed -n 's/.*run started: entrasync \(sync[ a-z-]*\) (pid.*/\1/p' d.log | head -n 3 | tr '\n' ',')" = "sync --verify,sync --verify,sync,"
 check "daemon: the finished verify recorded" test -n "$(sql "select value from kv where key='daemon.last_verify_at'")"
 
+# ---- syncro.timeout_seconds: an attempt that gets no answer in time is
+# given up and (a read) sent again: a customer look-up held 8 s by Syncro
+# costs about the 2 s asked for, not the 8 (nor the 60 of the default)
+rm -rf state
+sed 's/outage_seconds = 2/outage_seconds = 2, timeout_seconds = 2/' c.lua >t2.lua
+sctl POST faults '{"match": "/customers", "method": "GET", "latency_ms": 8000, "times": 1}' >/dev/null
+t0=$(date +%s)
+expect_ok "syncro.timeout_seconds = 2: a look-up held 8 s is sent again" -- --config t2.lua sync --dry-run
+took=$(( $(date +%s) - t0 ))
+check "syncro.timeout_seconds = 2: the run took less than the 8 s held ($took s)" test "$took" -lt 8
+check "syncro.timeout_seconds = 2: the attempt given up is said" grep -qi "timed out" "$T_OUT/err"
+sctl DELETE faults >/dev/null
+
 # ---- the setting checked
 sed 's/outage_seconds = 2/outage_seconds = 0/' c.lua >bad.lua
 expect_fail "outage_seconds = 0 refused with its line" "bad.lua:[0-9]+: syncro.outage_seconds must be from 1 to 86400" -- --config bad.lua check
+sed 's/outage_seconds = 2/outage_seconds = 2, timeout_seconds = 0/' c.lua >bad.lua
+expect_fail "timeout_seconds = 0 refused with its line" "bad.lua:[0-9]+: syncro.timeout_seconds must be from 1 to 600" -- --config bad.lua check
 fakes_alive
