@@ -29,11 +29,6 @@
 #define DAEMON_KV_VERIFY_EVERY "daemon.verify_every"   /* "1d"; absent without --verify-every */
 #define DAEMON_KV_CONFIG_ERROR "daemon.config_error"   /* the last failed reload's reason; absent when fine */
 #define DAEMON_KV_PREFIX       "daemon."
-/* Written by `sync --verify` (not a dry run) when its verify was not cut
- * short by an outage (Syncro's or Graph's) or a stop signal: the run's
- * start, ISO-8601 UTC. The daemon counts a --verify run as the verify it
- * was due only when this says that run finished it. */
-#define SYNC_KV_VERIFIED_AT    "sync.verified_at"
 
 /* Takes the daemon lock of the database at db_path ("<db_path>.daemon.lock").
  * Fails when another daemon holds it: "another entrasync daemon (pid N)

@@ -26,7 +26,6 @@
  *   ENTRASYNC_TEST_KILL_BEFORE_SEND=N / ENTRASYNC_TEST_KILL_AFTER_SEND=N:
  *   the process SIGKILLs itself right before / right after its Nth Syncro
  *   write (after the intent is committed / before the result is). */
-#include "face/cmd_daemon.h"
 #include "face/cmd_ops.h"
 #include "face/commands.h"
 

@@ -15,6 +15,12 @@
 
 enum { EXIT_OK = 0, EXIT_PARTIAL = 1, EXIT_USAGE = 2, EXIT_NOSTART = 3 };
 
+/* Written by `sync --verify` (not a dry run) into the store's kv when its
+ * verify was not cut short by an outage (Syncro's or Graph's) or a stop
+ * signal: the run's start, ISO-8601 UTC. The daemon counts a --verify run
+ * as the verify it was due only when this says that run finished it. */
+#define SYNC_KV_VERIFIED_AT "sync.verified_at"
+
 /* Options every command accepts before or after its name. The strings
  * point into argv (never freed). NULL = not given. */
 struct global_opts {
